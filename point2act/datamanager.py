@@ -1,0 +1,182 @@
+"""Point2ActDataManager: full images plus a relevancy target heatmap per supervised view.
+
+It extends nerfstudio's ``FullImageDatamanager`` (what splatfacto uses). Points come from a
+points file (``--pipeline.datamanager.points-file``) or, when a prompt and a pointer are given,
+from a pointer run before training (its answers are cached as a points file beside the data).
+Points are mapped from the stored image to the image nerfstudio trains on (downscaled and
+undistorted) and turned into heatmaps (see :mod:`point2act.heatmap`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Type
+
+import numpy as np
+import torch
+
+from nerfstudio.cameras.cameras import CameraType
+from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatamanager, FullImageDatamanagerConfig
+from nerfstudio.utils.rich_utils import CONSOLE
+
+from point2act.heatmap import DEFAULT_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.model import SUPERVISED_KEY, TARGET_KEY
+from point2act.points import PointsFile, PointsFileError, load_points_file
+
+
+@dataclass
+class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
+    """Full-image datamanager that also serves relevancy heatmaps from 2D points."""
+
+    _target: Type = field(default_factory=lambda: Point2ActDataManager)
+    points_file: Optional[Path] = None
+    """JSON points file: {"prompt", "coordinates": "pixels"|"normalized", "points": {image path: [[x, y], ...]}}.
+    Keys are image paths as written in transforms.json; [] means "not in this view"; views left
+    out get no relevancy supervision."""
+    prompt: str = ""
+    """Task for the pointer (used when no points file is given, and recorded with the run)."""
+    heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
+    """Sigma of each point's Gaussian blob, as a fraction of the training image's diagonal."""
+
+
+def _strip_downscale_dir(rel: Path, factor: int) -> Path:
+    """``images_4/0001.jpg`` -> ``images/0001.jpg`` (nerfstudio's downscaled-folder naming)."""
+    if factor <= 1 or len(rel.parts) < 2:
+        return rel
+    m = re.fullmatch(rf"(.*)_{factor}", rel.parts[0])
+    if m is None:
+        return rel
+    return Path(m.group(1), *rel.parts[1:])
+
+
+class Point2ActDataManager(FullImageDatamanager):
+    """See :class:`Point2ActDataManagerConfig`."""
+
+    config: Point2ActDataManagerConfig
+
+    def __init__(self, config: Point2ActDataManagerConfig, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.points: Optional[PointsFile] = None
+        self._train_points: Dict[int, np.ndarray] = {}
+        if self.test_mode == "inference":
+            # export / viewer: no images are loaded, no supervision is needed
+            if config.points_file is not None and Path(config.points_file).is_file():
+                self.points = load_points_file(config.points_file)
+            return
+        self.points = self._resolve_points()
+        if self.points is not None:
+            self._train_points = self._match_points(self.points)
+            n_pos = sum(1 for p in self._train_points.values() if len(p))
+            CONSOLE.log(
+                f"[point2act] relevancy supervision on {len(self._train_points)} of {len(self.train_dataset)} "
+                f"training views ({n_pos} with points, {len(self._train_points) - n_pos} 'not in view')"
+            )
+
+    @property
+    def prompt(self) -> str:
+        if self.config.prompt:
+            return self.config.prompt
+        return self.points.prompt if self.points is not None else ""
+
+    # -- points ---------------------------------------------------------------------------------
+    def _resolve_points(self) -> Optional[PointsFile]:
+        if self.config.points_file is not None:
+            return load_points_file(self.config.points_file)
+        if self.config.prompt:
+            raise PointsFileError(
+                "a prompt was given without --pipeline.datamanager.points-file; run "
+                "`point2act point --data DIR --prompt ... --output points.json` first, then pass that file."
+            )
+        CONSOLE.log("[yellow][point2act] no points file: training RGB only, relevancy stays unsupervised")
+        return None
+
+    @cached_property
+    def _downscale_factor(self) -> int:
+        f = getattr(self.dataparser, "downscale_factor", None)
+        return int(f) if f else 1
+
+    def _image_keys(self, dataset) -> List[str]:
+        """The key of each image of a dataset: its path as written in the capture's transforms.json."""
+        data_dir = Path(self.config.dataparser.data)
+        if data_dir.suffix == ".json":
+            data_dir = data_dir.parent
+        keys = []
+        for fname in dataset._dataparser_outputs.image_filenames:
+            fname = Path(fname)
+            try:
+                rel = fname.relative_to(data_dir)
+            except ValueError:
+                rel = Path(fname.name)
+            keys.append(_strip_downscale_dir(rel, self._downscale_factor).as_posix())
+        return keys
+
+    def _stored_sizes(self, dataset) -> List[Tuple[int, int]]:
+        """Size (w, h) of each stored (full-resolution) image, from the parser's cameras."""
+        cams = dataset._dataparser_outputs.cameras
+        f = self._downscale_factor
+        return [(int(round(float(w) * f)), int(round(float(h) * f))) for w, h in zip(cams.width[:, 0], cams.height[:, 0])]
+
+    def _match_points(self, pf: PointsFile) -> Dict[int, np.ndarray]:
+        """Validate the points against the capture and map them into each training image."""
+        train_keys = self._image_keys(self.train_dataset)
+        eval_keys = self._image_keys(self.eval_dataset)
+        sizes = dict(zip(train_keys, self._stored_sizes(self.train_dataset)))
+        sizes.update(dict(zip(eval_keys, self._stored_sizes(self.eval_dataset))))
+        pf.validate_against(sizes, tolerance_px=float(self._downscale_factor))
+        pixels = pf.in_pixels(sizes)
+        index = {k: i for i, k in enumerate(train_keys)}
+        out: Dict[int, np.ndarray] = {}
+        for key, pts in pixels.items():
+            if key in index:
+                out[index[key]] = np.asarray(pts, dtype=np.float32).reshape(-1, 2)
+        if not out:
+            raise PointsFileError(
+                f"{pf.source}: none of its {len(pf.points)} views is a training view "
+                f"(they are all in the eval split). Nothing to supervise."
+            )
+        return out
+
+    # -- heatmaps -------------------------------------------------------------------------------
+    @cached_property
+    def train_points_final(self) -> Dict[int, np.ndarray]:
+        """Points in pixels of each training image as cached (after downscale + undistortion)."""
+        raw = self.train_dataparser_outputs.cameras
+        final = self.train_dataset.cameras
+        _ = self.cached_train  # undistortion updates final intrinsics
+        out = {}
+        for idx, pts in self._train_points.items():
+            cam_raw = raw[idx]
+            dist = cam_raw.distortion_params.numpy() if cam_raw.distortion_params is not None else None
+            out[idx] = map_points_to_training_image(
+                pts,
+                scale=1.0 / self._downscale_factor,
+                K_raw=cam_raw.get_intrinsics_matrices().numpy(),
+                distortion=dist,
+                K_final=final[idx].get_intrinsics_matrices().numpy(),
+                fisheye=int(cam_raw.camera_type.item()) == CameraType.FISHEYE.value,
+            )
+        return out
+
+    @cached_property
+    def train_heatmaps(self) -> Dict[int, torch.Tensor]:
+        """Target heatmap [H, W, 1] of each supervised training view."""
+        maps = {}
+        cams = self.train_dataset.cameras
+        for idx, pts in self.train_points_final.items():
+            h, w = int(cams.height[idx]), int(cams.width[idx])
+            maps[idx] = points_to_heatmap(
+                torch.from_numpy(pts), h, w, sigma_px(h, w, self.config.heatmap_sigma_frac)
+            )
+        return maps
+
+    def next_train(self, step: int):
+        camera, data = super().next_train(step)
+        idx = int(camera.metadata["cam_idx"])
+        heat = self.train_heatmaps.get(idx)
+        camera.metadata[SUPERVISED_KEY] = heat is not None
+        if heat is not None:
+            data[TARGET_KEY] = heat
+        return camera, data

@@ -1,0 +1,121 @@
+"""Configuration of a pointer (which MLLM backend puts the 2D points on the views)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["PointerConfig", "BackendName", "FamilyName", "OnParseError"]
+
+BackendName = Literal["molmo", "molmo2", "qwen-vl", "openai", "oracle"]
+FamilyName = Literal["auto", "molmo", "molmo2", "qwen2.5-vl", "qwen3-vl", "json"]
+OnParseError = Literal["skip", "empty", "raise"]
+
+
+@dataclass
+class PointerConfig:
+    """How to obtain 2D task points on every training view.
+
+    Plain dataclass (no torch import) so that tyro can expose it on the command line and
+    nerfstudio's method discovery stays light. Build a pointer from it with
+    :func:`point2act.pointing.make_pointer`.
+    """
+
+    backend: BackendName = "oracle"
+    """Which pointer to use: a local Molmo v1 ('molmo'), Molmo2 ('molmo2') or Qwen2.5-VL/Qwen3-VL
+    ('qwen-vl') model through transformers, any OpenAI-compatible chat-completions server
+    ('openai': vLLM, SGLang, Ollama, ...), or the synthetic scene's ground truth ('oracle')."""
+
+    model: str = ""
+    """Hugging Face model id or local checkpoint directory (molmo, molmo2, qwen-vl), or the model
+    name the server knows (openai). Empty picks a default for local backends."""
+
+    family: FamilyName = "auto"
+    """Answer format used to parse the model's text: Molmo markup 0-100 ('molmo'), Molmo2 markup
+    0-1000 ('molmo2'), JSON points in pixels of the resized input ('qwen2.5-vl'), JSON points
+    normalised 0-1000 ('qwen3-vl'), JSON points in pixels of the image sent ('json').
+    'auto' derives it from the backend and the model name."""
+
+    trust_remote_code: bool = False
+    """Allow transformers to run Python code shipped with the checkpoint. Off by default; must be
+    turned on explicitly for Molmo v1, whose model code lives in its Hub repository."""
+
+    local_files_only: bool = False
+    """Never download from the Hugging Face Hub (also implied by HF_HUB_OFFLINE=1 or
+    TRANSFORMERS_OFFLINE=1 in the environment)."""
+
+    revision: str = ""
+    """Hub revision (branch, tag or commit) of the checkpoint; empty for the default branch."""
+
+    device: str = "auto"
+    """Torch device for local models: 'auto' picks CUDA when available, else CPU; or e.g. 'cuda:1', 'cpu'."""
+
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    """Weights dtype for local models: 'auto' is bfloat16 on CUDA and float32 on CPU."""
+
+    max_new_tokens: int = 256
+    """Maximum number of tokens the model may generate per view."""
+
+    template: str = ""
+    """Prompt template with a '{prompt}' placeholder (and optionally '{width}', '{height}');
+    empty uses the family's default pointing request. '{prompt}' alone sends the prompt unchanged."""
+
+    on_parse_error: OnParseError = "empty"
+    """What to do with a view whose answer cannot be parsed: 'empty' records [] (no point) with a
+    warning naming the view, 'skip' leaves the view out of the points file with a warning,
+    'raise' aborts with PointingParseError."""
+
+    base_url: str = ""
+    """Base URL of the OpenAI-compatible server, e.g. 'http://localhost:8000/v1' (openai backend)."""
+
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (openai backend). The key itself is
+    never logged, stored in the config, nor written to any file; an unset variable sends no key."""
+
+    timeout_s: float = 120.0
+    """Per-request timeout in seconds (openai backend)."""
+
+    max_retries: int = 3
+    """Retries after the first attempt on timeouts, connection errors, HTTP 429 and 5xx (openai backend)."""
+
+    backoff_s: float = 1.0
+    """First retry delay in seconds; doubles at each retry, capped at 60 s. A Retry-After header
+    from the server is honoured when it is longer (openai backend)."""
+
+    concurrency: int = 4
+    """Maximum number of requests in flight at once (openai backend); local models run one view at a time."""
+
+    image_format: Literal["png", "jpeg"] = "png"
+    """Encoding of the images sent as base64 data URLs (openai backend)."""
+
+    max_image_side: int = 0
+    """Downscale images so that their longer side is at most this many pixels before sending
+    (openai backend, 'json'/'molmo'/'molmo2'/'qwen3-vl' families); 0 keeps the full size. Points
+    are always returned in pixels of the original image."""
+
+    temperature: float = 0.0
+    """Sampling temperature sent to the server (openai backend); local models decode greedily."""
+
+    min_pixels: int = 0
+    """Qwen2.5-VL/Qwen3-VL image processor lower bound on the resized image area; 0 keeps the
+    processor's default. For the openai backend with family 'qwen2.5-vl' the image is resized
+    locally with the same rule so the server's own resize is the identity."""
+
+    max_pixels: int = 0
+    """Qwen2.5-VL/Qwen3-VL image processor upper bound on the resized image area; 0 keeps the
+    processor's default (28*28*1280 for the openai backend's local resize)."""
+
+    scene_dir: str = ""
+    """Synthetic scene directory with ground truth (oracle backend)."""
+
+    noise_px: float = 0.0
+    """Standard deviation in pixels of Gaussian noise added to oracle points (oracle backend)."""
+
+    outlier_rate: float = 0.0
+    """Fraction of views whose oracle points are replaced by random outliers (oracle backend)."""
+
+    occlusion: bool = True
+    """Drop oracle points hidden by other geometry in a view (oracle backend, when supported)."""
+
+    seed: int = 0
+    """Random seed of the oracle's noise and outliers (oracle backend)."""

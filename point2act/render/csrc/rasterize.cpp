@@ -1,0 +1,674 @@
+// CPU (C++/OpenMP) tile rasterizer for 3D Gaussian splatting.
+//
+// Follows the conventions of gsplat 1.4.0 (isect_tiles.cu,
+// rasterize_to_pixels_fwd.cu, rasterize_to_pixels_bwd.cu):
+//
+//   * pixel centres at (j + 0.5, i + 0.5);
+//   * sigma = 0.5 * (a dx^2 + c dy^2) + b dx dy  with conic = (a, b, c);
+//   * alpha = min(0.999, opacity * exp(-sigma)); a Gaussian is skipped for a
+//     pixel if sigma < 0 or alpha < 1/255;
+//   * front-to-back compositing, a pixel stops at the first Gaussian whose
+//     next_T = T * (1 - alpha) <= 1e-4 (that Gaussian is excluded);
+//   * a Gaussian only touches the tiles covered by its integer radius
+//     (tile_min = floor(mean/ts - radius/ts), tile_max = ceil(mean/ts +
+//     radius/ts), clamped), each tile's list sorted by depth (ties broken by
+//     the flattened Gaussian index, like gsplat's stable radix sort).
+//
+// The forward pass stores, per pixel, the final transmittance and the index
+// (into the sorted intersection list) of the last contributing Gaussian; the
+// backward pass walks each tile back to front exactly like gsplat's backward
+// kernel. Per-(tile, Gaussian) gradient sums are written to a per-intersection
+// buffer (no races, deterministic) and reduced per Gaussian afterwards.
+//
+// Speed-ups that do not change results: for every Gaussian we compute a
+// conservative bound sigma_max = log(255 * opacity) + 1e-3 beyond which
+// alpha < 1/255 for sure, and only visit the pixels of the tile that lie in
+// the (1-pixel padded) ellipse {sigma <= sigma_max}. Pixels outside are
+// exactly those the reference semantics skip anyway.
+
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+template <typename S> struct Consts {
+    static inline S alpha_max() { return S(0.999); }
+    static inline S alpha_min() { return S(1) / S(255); }
+};
+
+// Tile rectangle [x0, x1) x [y0, y1) of one projected Gaussian, as in
+// gsplat's isect_tiles kernel (computed in the tensor's precision).
+template <typename S>
+inline void tile_rect(
+    S mx, S my, int32_t radius, int tile_size, int tile_width, int tile_height,
+    int &x0, int &x1, int &y0, int &y1
+) {
+    const S tr = S(radius) / S(tile_size);
+    const S tx = mx / S(tile_size);
+    const S ty = my / S(tile_size);
+    auto clampi = [](S v, int hi) -> int {
+        // gsplat casts to uint32 (saturating at 0 for negatives on CUDA) and
+        // then clamps to [0, hi].
+        if (!(v > S(0))) return 0;
+        if (v >= S(hi)) return hi;
+        return static_cast<int>(v);
+    };
+    x0 = clampi(std::floor(tx - tr), tile_width);
+    y0 = clampi(std::floor(ty - tr), tile_height);
+    x1 = clampi(std::ceil(tx + tr), tile_width);
+    y1 = clampi(std::ceil(ty + tr), tile_height);
+}
+
+inline int bit_length(int64_t v) {
+    int n = 0;
+    while (v > 0) {
+        ++n;
+        v >>= 1;
+    }
+    return n;
+}
+
+inline int resolve_threads(int64_t num_threads) {
+    if (num_threads > 0) return static_cast<int>(num_threads);
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// Per-Gaussian footprint inside one tile: the rows/columns (tile-local pixel
+// coordinates) where sigma <= smax may hold, padded by one pixel.
+template <typename S> struct Footprint {
+    bool empty;
+    bool bounded;  // whether smax / ellipse bounds are usable
+    S smax;        // pixels with sigma > smax are skipped (alpha < 1/255 there)
+    int py0, py1;  // inclusive row range (tile-local)
+    int px0, px1;  // inclusive column range (tile-local), bbox
+    double a, b, c, mx, my;
+};
+
+template <typename S>
+inline Footprint<S> footprint(
+    S mx, S my, S a, S b, S c, S opac, int x0, int y0, int pw, int ph
+) {
+    Footprint<S> f;
+    f.empty = false;
+    f.bounded = false;
+    f.smax = std::numeric_limits<S>::infinity();
+    f.px0 = 0;
+    f.px1 = pw - 1;
+    f.py0 = 0;
+    f.py1 = ph - 1;
+    f.a = a;
+    f.b = b;
+    f.c = c;
+    f.mx = mx;
+    f.my = my;
+    const double o = static_cast<double>(opac);
+    if (!(o > 0.0)) {
+        // alpha = min(0.999, o * exp(-sigma)) <= 0 < 1/255: never contributes.
+        // (NaN opacities fall through to the exact per-pixel test.)
+        if (o <= 0.0) f.empty = true;
+        return f;
+    }
+    const double smax = std::log(255.0 * o) + 1e-3;
+    if (smax < 0.0) {
+        // valid pixels need 0 <= sigma <= smax < 0
+        f.empty = true;
+        return f;
+    }
+    const double da = a, db = b, dc = c;
+    const double det = da * dc - db * db;
+    if (!(da > 0.0) || !(dc > 0.0) || !(det > 0.0)) {
+        // not positive definite: no ellipse bound, exact test on every pixel
+        return f;
+    }
+    const double ex = std::sqrt(2.0 * smax * dc / det);
+    const double ey = std::sqrt(2.0 * smax * da / det);
+    if (!std::isfinite(ex) || !std::isfinite(ey)) return f;
+    f.bounded = true;
+    f.smax = static_cast<S>(smax);
+    // pixel centre x0 + px + 0.5 within [mx - ex, mx + ex], padded by 1 pixel
+    const double fx0 = std::floor(double(mx) - ex - 0.5 - x0) - 1.0;
+    const double fx1 = std::ceil(double(mx) + ex - 0.5 - x0) + 1.0;
+    const double fy0 = std::floor(double(my) - ey - 0.5 - y0) - 1.0;
+    const double fy1 = std::ceil(double(my) + ey - 0.5 - y0) + 1.0;
+    if (fx1 < 0.0 || fy1 < 0.0 || fx0 > pw - 1 || fy0 > ph - 1) {
+        f.empty = true;
+        return f;
+    }
+    f.px0 = static_cast<int>(std::max(0.0, fx0));
+    f.px1 = static_cast<int>(std::min<double>(pw - 1, fx1));
+    f.py0 = static_cast<int>(std::max(0.0, fy0));
+    f.py1 = static_cast<int>(std::min<double>(ph - 1, fy1));
+    return f;
+}
+
+// Column range of row py (tile-local) inside the padded ellipse.
+template <typename S>
+inline bool row_range(
+    const Footprint<S> &f, int x0, int y0, int py, int &c0, int &c1
+) {
+    if (!f.bounded) {
+        c0 = f.px0;
+        c1 = f.px1;
+        return true;
+    }
+    // sigma(dx) = 0.5 a dx^2 + b dy dx + 0.5 c dy^2 <= smax
+    const double dy = f.my - (y0 + py + 0.5);
+    const double disc =
+        f.b * f.b * dy * dy - f.a * (f.c * dy * dy - 2.0 * double(f.smax));
+    if (disc < 0.0) {
+        // the whole row has sigma > smax (exactly), i.e. alpha < 1/255 with a
+        // margin far above rounding errors: nothing to do on this row.
+        return false;
+    }
+    const double sq = std::sqrt(disc);
+    // dx = mean - pixel, pixel centre = mx - dx
+    const double dxlo = (-f.b * dy - sq) / f.a;
+    const double dxhi = (-f.b * dy + sq) / f.a;
+    const double xlo = f.mx - dxhi - 0.5 - x0;  // smallest pixel index
+    const double xhi = f.mx - dxlo - 0.5 - x0;  // largest pixel index
+    const double lo = std::floor(xlo) - 1.0;
+    const double hi = std::ceil(xhi) + 1.0;
+    if (hi < f.px0 || lo > f.px1) return false;
+    c0 = std::max(f.px0, static_cast<int>(std::max(lo, double(f.px0))));
+    c1 = std::min(f.px1, static_cast<int>(std::min(hi, double(f.px1))));
+    return c0 <= c1;
+}
+
+template <typename S>
+void isect_tiles_impl(
+    int64_t C, int64_t N, const S *means2d, const int32_t *radii,
+    const S *depths, int tile_size, int tile_width, int tile_height,
+    int nthreads, int32_t *tiles_per_gauss, std::vector<int32_t> &offsets,
+    std::vector<int32_t> &flatten_ids
+) {
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const int64_t CN = C * N;
+    std::vector<int32_t> rects(CN * 4);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t idx = 0; idx < CN; ++idx) {
+        int32_t *r = rects.data() + idx * 4;
+        if (radii[idx] <= 0) {
+            r[0] = r[1] = r[2] = r[3] = 0;
+            tiles_per_gauss[idx] = 0;
+            continue;
+        }
+        int x0, x1, y0, y1;
+        tile_rect<S>(
+            means2d[2 * idx], means2d[2 * idx + 1], radii[idx], tile_size,
+            tile_width, tile_height, x0, x1, y0, y1
+        );
+        r[0] = x0;
+        r[1] = x1;
+        r[2] = y0;
+        r[3] = y1;
+        tiles_per_gauss[idx] = (x1 - x0) * (y1 - y0);
+    }
+    offsets.assign(C * n_tiles + 1, 0);
+    for (int64_t idx = 0; idx < CN; ++idx) {
+        const int32_t *r = rects.data() + idx * 4;
+        if (r[0] >= r[1] || r[2] >= r[3]) continue;
+        const int64_t cam = idx / N;
+        int32_t *cnt = offsets.data() + 1 + cam * n_tiles;
+        for (int y = r[2]; y < r[3]; ++y)
+            for (int x = r[0]; x < r[1]; ++x) cnt[int64_t(y) * tile_width + x]++;
+    }
+    for (int64_t t = 0; t < C * n_tiles; ++t) offsets[t + 1] += offsets[t];
+    TORCH_CHECK(
+        offsets.back() < std::numeric_limits<int32_t>::max(),
+        "too many tile intersections"
+    );
+    flatten_ids.resize(offsets.back());
+    std::vector<int32_t> pos(offsets.begin(), offsets.end() - 1);
+    for (int64_t idx = 0; idx < CN; ++idx) {
+        const int32_t *r = rects.data() + idx * 4;
+        if (r[0] >= r[1] || r[2] >= r[3]) continue;
+        const int64_t cam = idx / N;
+        int32_t *p = pos.data() + cam * n_tiles;
+        for (int y = r[2]; y < r[3]; ++y)
+            for (int x = r[0]; x < r[1]; ++x)
+                flatten_ids[p[int64_t(y) * tile_width + x]++] =
+                    static_cast<int32_t>(idx);
+    }
+    // sort every tile by (depth, flattened index)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 4)
+    for (int64_t t = 0; t < C * n_tiles; ++t) {
+        int32_t *b = flatten_ids.data() + offsets[t];
+        int32_t *e = flatten_ids.data() + offsets[t + 1];
+        if (e - b < 2) continue;
+        std::sort(b, e, [depths](int32_t i, int32_t j) {
+            const S di = depths[i], dj = depths[j];
+            return di < dj || (di == dj && i < j);
+        });
+    }
+}
+
+template <typename S>
+void rasterize_fwd_impl(
+    int64_t C, int64_t D, const S *means2d, const S *conics, const S *colors,
+    const S *opacities, const S *backgrounds, int W, int H, int tile_size,
+    int tile_width, int tile_height, const int32_t *offsets,
+    const int32_t *flatten_ids, S *out_colors, S *out_alphas, S *out_T,
+    int32_t *last_ids, int nthreads
+) {
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const S AMAX = Consts<S>::alpha_max();
+    const S AMIN = Consts<S>::alpha_min();
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int npix_max = tile_size * tile_size;
+        std::vector<S> T(npix_max), out(npix_max * D);
+        std::vector<int32_t> last(npix_max);
+        std::vector<uint8_t> done(npix_max);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < C * n_tiles; ++t) {
+            const int64_t cam = t / n_tiles;
+            const int64_t tile = t % n_tiles;
+            const int tx = int(tile % tile_width), ty = int(tile / tile_width);
+            const int x0 = tx * tile_size, y0 = ty * tile_size;
+            const int pw = std::min(tile_size, W - x0);
+            const int ph = std::min(tile_size, H - y0);
+            const int npix = pw * ph;
+            std::fill(T.begin(), T.begin() + npix, S(1));
+            std::fill(out.begin(), out.begin() + npix * D, S(0));
+            std::fill(last.begin(), last.begin() + npix, int32_t(-1));
+            std::fill(done.begin(), done.begin() + npix, uint8_t(0));
+            int ndone = 0;
+            const int32_t start = offsets[t], end = offsets[t + 1];
+            for (int32_t k = start; k < end && ndone < npix; ++k) {
+                const int64_t g = flatten_ids[k];
+                const S mx = means2d[2 * g], my = means2d[2 * g + 1];
+                const S ca = conics[3 * g], cb = conics[3 * g + 1],
+                        cc = conics[3 * g + 2];
+                const S o = opacities[g];
+                const Footprint<S> f =
+                    footprint<S>(mx, my, ca, cb, cc, o, x0, y0, pw, ph);
+                if (f.empty) continue;
+                const S *col = colors + g * D;
+                for (int py = f.py0; py <= f.py1; ++py) {
+                    int c0, c1;
+                    if (!row_range<S>(f, x0, y0, py, c0, c1)) continue;
+                    const S dy = my - (S(y0 + py) + S(0.5));
+                    for (int px = c0; px <= c1; ++px) {
+                        const int p = py * pw + px;
+                        if (done[p]) continue;
+                        const S dx = mx - (S(x0 + px) + S(0.5));
+                        const S sigma = S(0.5) * (ca * dx * dx + cc * dy * dy) +
+                                        cb * dx * dy;
+                        if (sigma < S(0) || sigma > f.smax) continue;
+                        const S alpha = std::min(AMAX, o * std::exp(-sigma));
+                        if (alpha < AMIN) continue;
+                        const S next_T = T[p] * (S(1) - alpha);
+                        if (double(next_T) <= 1e-4) {
+                            done[p] = 1;
+                            ++ndone;
+                            continue;
+                        }
+                        const S vis = alpha * T[p];
+                        S *o_p = out.data() + int64_t(p) * D;
+                        for (int64_t d = 0; d < D; ++d) o_p[d] += col[d] * vis;
+                        last[p] = k;
+                        T[p] = next_T;
+                    }
+                }
+            }
+            // write out
+            const S *bg = backgrounds ? backgrounds + cam * D : nullptr;
+            for (int py = 0; py < ph; ++py) {
+                for (int px = 0; px < pw; ++px) {
+                    const int p = py * pw + px;
+                    const int64_t pix =
+                        (cam * H + (y0 + py)) * int64_t(W) + (x0 + px);
+                    out_alphas[pix] = S(1) - T[p];
+                    out_T[pix] = T[p];
+                    last_ids[pix] = last[p];
+                    S *oc = out_colors + pix * D;
+                    const S *o_p = out.data() + int64_t(p) * D;
+                    if (bg) {
+                        for (int64_t d = 0; d < D; ++d) oc[d] = o_p[d] + T[p] * bg[d];
+                    } else {
+                        for (int64_t d = 0; d < D; ++d) oc[d] = o_p[d];
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <typename S>
+void rasterize_bwd_impl(
+    int64_t C, int64_t N, int64_t D, const S *means2d, const S *conics,
+    const S *colors, const S *opacities, const S *backgrounds, int W, int H,
+    int tile_size, int tile_width, int tile_height, const int32_t *offsets,
+    const int32_t *flatten_ids, const S *T_final, const int32_t *last_ids,
+    const S *v_render_colors, const S *v_render_alphas, bool absgrad,
+    S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs,
+    int nthreads
+) {
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const int64_t n_isects = offsets[C * n_tiles];
+    const S AMAX = Consts<S>::alpha_max();
+    const S AMIN = Consts<S>::alpha_min();
+    // per-intersection gradient rows: [xy(2), conic(3), opacity(1), rgb(D), abs(2)]
+    const int64_t stride = 6 + D + (absgrad ? 2 : 0);
+    std::vector<S> isect_grads(n_isects * stride, S(0));
+    std::vector<uint8_t> touched(n_isects, 0);
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int npix_max = tile_size * tile_size;
+        std::vector<S> T(npix_max), Tf(npix_max), va(npix_max), bgdot(npix_max);
+        std::vector<S> vc(npix_max * D), buffer(npix_max * D);
+        std::vector<int32_t> last(npix_max);
+        std::vector<S> acc(stride);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < C * n_tiles; ++t) {
+            const int32_t start = offsets[t], end = offsets[t + 1];
+            if (start == end) continue;
+            const int64_t cam = t / n_tiles;
+            const int64_t tile = t % n_tiles;
+            const int tx = int(tile % tile_width), ty = int(tile / tile_width);
+            const int x0 = tx * tile_size, y0 = ty * tile_size;
+            const int pw = std::min(tile_size, W - x0);
+            const int ph = std::min(tile_size, H - y0);
+            const int npix = pw * ph;
+            const S *bg = backgrounds ? backgrounds + cam * D : nullptr;
+            int32_t max_last = -1;
+            for (int py = 0; py < ph; ++py) {
+                for (int px = 0; px < pw; ++px) {
+                    const int p = py * pw + px;
+                    const int64_t pix =
+                        (cam * H + (y0 + py)) * int64_t(W) + (x0 + px);
+                    T[p] = Tf[p] = T_final[pix];
+                    last[p] = last_ids[pix];
+                    max_last = std::max(max_last, last[p]);
+                    va[p] = v_render_alphas[pix];
+                    S bd = S(0);
+                    for (int64_t d = 0; d < D; ++d) {
+                        const S v = v_render_colors[pix * D + d];
+                        vc[int64_t(p) * D + d] = v;
+                        if (bg) bd += bg[d] * v;
+                    }
+                    bgdot[p] = bd;
+                }
+            }
+            std::fill(buffer.begin(), buffer.begin() + int64_t(npix) * D, S(0));
+            for (int32_t k = std::min(max_last, end - 1); k >= start; --k) {
+                const int64_t g = flatten_ids[k];
+                const S mx = means2d[2 * g], my = means2d[2 * g + 1];
+                const S ca = conics[3 * g], cb = conics[3 * g + 1],
+                        cc = conics[3 * g + 2];
+                const S o = opacities[g];
+                const Footprint<S> f =
+                    footprint<S>(mx, my, ca, cb, cc, o, x0, y0, pw, ph);
+                if (f.empty) continue;
+                const S *col = colors + g * D;
+                std::fill(acc.begin(), acc.end(), S(0));
+                bool any = false;
+                for (int py = f.py0; py <= f.py1; ++py) {
+                    int c0, c1;
+                    if (!row_range<S>(f, x0, y0, py, c0, c1)) continue;
+                    const S dy = my - (S(y0 + py) + S(0.5));
+                    for (int px = c0; px <= c1; ++px) {
+                        const int p = py * pw + px;
+                        if (k > last[p]) continue;
+                        const S dx = mx - (S(x0 + px) + S(0.5));
+                        const S sigma = S(0.5) * (ca * dx * dx + cc * dy * dy) +
+                                        cb * dx * dy;
+                        if (sigma < S(0) || sigma > f.smax) continue;
+                        const S vis = std::exp(-sigma);
+                        const S alpha = std::min(AMAX, o * vis);
+                        if (alpha < AMIN) continue;
+                        any = true;
+                        const S ra = S(1) / (S(1) - alpha);
+                        T[p] *= ra;
+                        const S Tp = T[p];
+                        const S fac = alpha * Tp;
+                        const S *vcp = vc.data() + int64_t(p) * D;
+                        S *buf = buffer.data() + int64_t(p) * D;
+                        S v_alpha = S(0);
+                        for (int64_t d = 0; d < D; ++d) {
+                            acc[6 + d] += fac * vcp[d];
+                            v_alpha += (col[d] * Tp - buf[d] * ra) * vcp[d];
+                        }
+                        v_alpha += Tf[p] * ra * va[p];
+                        if (bg) v_alpha += -Tf[p] * ra * bgdot[p];
+                        if (o * vis <= AMAX) {
+                            const S v_sigma = -o * vis * v_alpha;
+                            acc[2] += S(0.5) * v_sigma * dx * dx;
+                            acc[3] += v_sigma * dx * dy;
+                            acc[4] += S(0.5) * v_sigma * dy * dy;
+                            const S gx = v_sigma * (ca * dx + cb * dy);
+                            const S gy = v_sigma * (cb * dx + cc * dy);
+                            acc[0] += gx;
+                            acc[1] += gy;
+                            if (absgrad) {
+                                acc[6 + D] += std::abs(gx);
+                                acc[7 + D] += std::abs(gy);
+                            }
+                            acc[5] += vis * v_alpha;
+                        }
+                        for (int64_t d = 0; d < D; ++d) buf[d] += col[d] * fac;
+                    }
+                }
+                if (any) {
+                    touched[k] = 1;
+                    std::copy(acc.begin(), acc.end(), isect_grads.begin() + k * stride);
+                }
+            }
+        }
+    }
+    // deterministic reduction per Gaussian (in intersection order)
+    for (int64_t k = 0; k < n_isects; ++k) {
+        if (!touched[k]) continue;
+        const int64_t g = flatten_ids[k];
+        const S *r = isect_grads.data() + k * stride;
+        v_means2d[2 * g] += r[0];
+        v_means2d[2 * g + 1] += r[1];
+        v_conics[3 * g] += r[2];
+        v_conics[3 * g + 1] += r[3];
+        v_conics[3 * g + 2] += r[4];
+        v_opacities[g] += r[5];
+        S *vcol = v_colors + g * D;
+        for (int64_t d = 0; d < D; ++d) vcol[d] += r[6 + d];
+        if (absgrad) {
+            v_means2d_abs[2 * g] += r[6 + D];
+            v_means2d_abs[2 * g + 1] += r[7 + D];
+        }
+    }
+    (void)N;
+}
+
+void check_cpu_contig(const torch::Tensor &t, const char *name) {
+    TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+    TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+} // namespace
+
+// Returns (tiles_per_gauss [C, N] int32, isect_ids [n_isects] int64,
+//          flatten_ids [n_isects] int32, isect_offsets [C, th, tw] int32).
+std::vector<torch::Tensor> isect_tiles(
+    const torch::Tensor &means2d, // [C, N, 2]
+    const torch::Tensor &radii,   // [C, N] int32
+    const torch::Tensor &depths,  // [C, N]
+    int64_t tile_size, int64_t tile_width, int64_t tile_height,
+    int64_t num_threads
+) {
+    check_cpu_contig(means2d, "means2d");
+    check_cpu_contig(radii, "radii");
+    check_cpu_contig(depths, "depths");
+    TORCH_CHECK(radii.scalar_type() == torch::kInt32, "radii must be int32");
+    TORCH_CHECK(means2d.dim() == 3 && means2d.size(2) == 2, "means2d must be [C, N, 2]");
+    TORCH_CHECK(depths.scalar_type() == means2d.scalar_type(), "dtype mismatch");
+    const int64_t C = means2d.size(0), N = means2d.size(1);
+    const int nthreads = resolve_threads(num_threads);
+    auto tiles_per_gauss =
+        torch::zeros({C, N}, means2d.options().dtype(torch::kInt32));
+    std::vector<int32_t> offsets, ids;
+    AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "isect_tiles", [&] {
+        isect_tiles_impl<scalar_t>(
+            C, N, means2d.data_ptr<scalar_t>(), radii.data_ptr<int32_t>(),
+            depths.data_ptr<scalar_t>(), int(tile_size), int(tile_width),
+            int(tile_height), nthreads, tiles_per_gauss.data_ptr<int32_t>(),
+            offsets, ids
+        );
+    });
+    const int64_t n_isects = static_cast<int64_t>(ids.size());
+    const int64_t n_tiles = tile_width * tile_height;
+    auto flatten_ids = torch::empty({n_isects}, radii.options());
+    std::memcpy(flatten_ids.data_ptr<int32_t>(), ids.data(), n_isects * sizeof(int32_t));
+    auto isect_offsets = torch::empty({C, tile_height, tile_width}, radii.options());
+    std::memcpy(
+        isect_offsets.data_ptr<int32_t>(), offsets.data(),
+        C * n_tiles * sizeof(int32_t)
+    );
+    // gsplat's isect_ids: camera id | tile id | float32 depth bits
+    auto isect_ids = torch::empty({n_isects}, radii.options().dtype(torch::kInt64));
+    int64_t *iid = isect_ids.data_ptr<int64_t>();
+    const int tile_n_bits = bit_length(n_tiles);
+    AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "isect_ids", [&] {
+        const scalar_t *dp = depths.data_ptr<scalar_t>();
+        for (int64_t t = 0; t < C * n_tiles; ++t) {
+            const int64_t cam = t / n_tiles, tile = t % n_tiles;
+            const int64_t head = (cam << (32 + tile_n_bits)) | (tile << 32);
+            for (int32_t k = offsets[t]; k < offsets[t + 1]; ++k) {
+                const float d = static_cast<float>(dp[ids[k]]);
+                int32_t bits;
+                std::memcpy(&bits, &d, sizeof(bits));
+                iid[k] = head | static_cast<int64_t>(static_cast<uint32_t>(bits));
+            }
+        }
+    });
+    return {tiles_per_gauss, isect_ids, flatten_ids, isect_offsets};
+}
+
+// Returns (render_colors [C, H, W, D], render_alphas [C, H, W, 1],
+//          T_final [C, H, W], last_ids [C, H, W] int32).
+std::vector<torch::Tensor> rasterize_fwd(
+    const torch::Tensor &means2d,   // [C, N, 2]
+    const torch::Tensor &conics,    // [C, N, 3]
+    const torch::Tensor &colors,    // [C, N, D]
+    const torch::Tensor &opacities, // [C, N]
+    const c10::optional<torch::Tensor> &backgrounds, // [C, D]
+    int64_t width, int64_t height, int64_t tile_size,
+    const torch::Tensor &isect_offsets, // [C, th, tw] int32
+    const torch::Tensor &flatten_ids,   // [n_isects] int32
+    int64_t num_threads
+) {
+    check_cpu_contig(means2d, "means2d");
+    check_cpu_contig(conics, "conics");
+    check_cpu_contig(colors, "colors");
+    check_cpu_contig(opacities, "opacities");
+    check_cpu_contig(isect_offsets, "isect_offsets");
+    check_cpu_contig(flatten_ids, "flatten_ids");
+    const auto dtype = means2d.scalar_type();
+    TORCH_CHECK(
+        conics.scalar_type() == dtype && colors.scalar_type() == dtype &&
+            opacities.scalar_type() == dtype,
+        "means2d, conics, colors and opacities must share a dtype"
+    );
+    const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+    TORCH_CHECK(colors.size(0) == C && colors.size(1) == N, "colors must be [C, N, D]");
+    const int64_t tw = isect_offsets.size(2), th = isect_offsets.size(1);
+    if (backgrounds.has_value()) {
+        check_cpu_contig(*backgrounds, "backgrounds");
+        TORCH_CHECK(backgrounds->scalar_type() == dtype, "backgrounds dtype");
+        TORCH_CHECK(
+            backgrounds->size(0) == C && backgrounds->size(1) == D,
+            "backgrounds must be [C, D]"
+        );
+    }
+    const int nthreads = resolve_threads(num_threads);
+    auto render_colors = torch::empty({C, height, width, D}, means2d.options());
+    auto render_alphas = torch::empty({C, height, width, 1}, means2d.options());
+    auto T_final = torch::empty({C, height, width}, means2d.options());
+    auto last_ids = torch::empty({C, height, width}, flatten_ids.options());
+    std::vector<int32_t> offsets(C * th * tw + 1);
+    std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), C * th * tw * sizeof(int32_t));
+    offsets[C * th * tw] = static_cast<int32_t>(flatten_ids.size(0));
+    AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_fwd", [&] {
+        rasterize_fwd_impl<scalar_t>(
+            C, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
+            colors.data_ptr<scalar_t>(), opacities.data_ptr<scalar_t>(),
+            backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
+            int(width), int(height), int(tile_size), int(tw), int(th),
+            offsets.data(), flatten_ids.data_ptr<int32_t>(),
+            render_colors.data_ptr<scalar_t>(), render_alphas.data_ptr<scalar_t>(),
+            T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(), nthreads
+        );
+    });
+    return {render_colors, render_alphas, T_final, last_ids};
+}
+
+// Returns (v_means2d_abs [C, N, 2] (empty if not absgrad), v_means2d [C, N, 2],
+//          v_conics [C, N, 3], v_colors [C, N, D], v_opacities [C, N]).
+std::vector<torch::Tensor> rasterize_bwd(
+    const torch::Tensor &means2d, const torch::Tensor &conics,
+    const torch::Tensor &colors, const torch::Tensor &opacities,
+    const c10::optional<torch::Tensor> &backgrounds, int64_t width,
+    int64_t height, int64_t tile_size, const torch::Tensor &isect_offsets,
+    const torch::Tensor &flatten_ids, const torch::Tensor &T_final,
+    const torch::Tensor &last_ids, const torch::Tensor &v_render_colors,
+    const torch::Tensor &v_render_alphas, bool absgrad, int64_t num_threads
+) {
+    check_cpu_contig(means2d, "means2d");
+    check_cpu_contig(conics, "conics");
+    check_cpu_contig(colors, "colors");
+    check_cpu_contig(opacities, "opacities");
+    check_cpu_contig(T_final, "T_final");
+    check_cpu_contig(last_ids, "last_ids");
+    check_cpu_contig(v_render_colors, "v_render_colors");
+    check_cpu_contig(v_render_alphas, "v_render_alphas");
+    const auto dtype = means2d.scalar_type();
+    TORCH_CHECK(
+        v_render_colors.scalar_type() == dtype && v_render_alphas.scalar_type() == dtype,
+        "gradient dtype mismatch"
+    );
+    const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+    const int64_t tw = isect_offsets.size(2), th = isect_offsets.size(1);
+    const int nthreads = resolve_threads(num_threads);
+    auto v_means2d = torch::zeros({C, N, 2}, means2d.options());
+    auto v_conics = torch::zeros({C, N, 3}, means2d.options());
+    auto v_colors = torch::zeros({C, N, D}, means2d.options());
+    auto v_opacities = torch::zeros({C, N}, means2d.options());
+    auto v_means2d_abs =
+        absgrad ? torch::zeros({C, N, 2}, means2d.options()) : torch::empty({0}, means2d.options());
+    std::vector<int32_t> offsets(C * th * tw + 1);
+    std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), C * th * tw * sizeof(int32_t));
+    offsets[C * th * tw] = static_cast<int32_t>(flatten_ids.size(0));
+    AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_bwd", [&] {
+        rasterize_bwd_impl<scalar_t>(
+            C, N, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
+            colors.data_ptr<scalar_t>(), opacities.data_ptr<scalar_t>(),
+            backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
+            int(width), int(height), int(tile_size), int(tw), int(th),
+            offsets.data(), flatten_ids.data_ptr<int32_t>(),
+            T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(),
+            v_render_colors.data_ptr<scalar_t>(), v_render_alphas.data_ptr<scalar_t>(),
+            absgrad, v_means2d.data_ptr<scalar_t>(), v_conics.data_ptr<scalar_t>(),
+            v_colors.data_ptr<scalar_t>(), v_opacities.data_ptr<scalar_t>(),
+            absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads
+        );
+    });
+    return {v_means2d_abs, v_means2d, v_conics, v_colors, v_opacities};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+    m.def("isect_tiles", &isect_tiles, "Tile/Gaussian intersections (CPU)");
+    m.def("rasterize_fwd", &rasterize_fwd, "Rasterize to pixels forward (CPU)");
+    m.def("rasterize_bwd", &rasterize_bwd, "Rasterize to pixels backward (CPU)");
+}

@@ -1,0 +1,120 @@
+"""Configuration and result types of the synthetic tabletop scene generator.
+
+Kept free of heavy imports (no open3d, torch or nerfstudio) so that the CLI can build a
+:class:`SynthConfig` without paying for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Part ids written into ``masks/*.png`` (uint8). Distractors get 4, 5, ... in order.
+PART_BACKGROUND: int = 0
+PART_TABLE: int = 1
+PART_MUG_BODY: int = 2
+PART_MUG_HANDLE: int = 3
+PART_FIRST_DISTRACTOR: int = 4
+
+TARGET_NAME: str = "mug_handle"
+DEFAULT_PROMPT: str = "Point to the handle of the mug"
+
+
+@dataclass
+class SynthConfig:
+    """Everything that defines one synthetic scene. Same config -> byte-identical files."""
+
+    seed: int = 0
+    """Seed of the layout (object placement, colours, mug yaw) and of the camera jitter."""
+    num_views: int = 24
+    """Number of rendered views (cameras on a hemisphere around the mug)."""
+    width: int = 256
+    """Image width in pixels."""
+    height: int = 192
+    """Image height in pixels."""
+    fov_x_deg: float = 58.0
+    """Horizontal field of view of the pinhole cameras, degrees (square pixels, fl_x == fl_y)."""
+    radius_min: float = 0.45
+    """Smallest camera distance from the look-at point, metres."""
+    radius_max: float = 0.60
+    """Largest camera distance from the look-at point, metres."""
+    elevation_min_deg: float = 25.0
+    """Lowest camera elevation above the table plane, degrees."""
+    elevation_max_deg: float = 65.0
+    """Highest camera elevation above the table plane, degrees."""
+    azimuth_jitter_deg: float = 5.0
+    """Uniform jitter (+-) added to the evenly spread camera azimuths, degrees."""
+    look_at_jitter: float = 0.01
+    """Uniform jitter (+-, per axis) of each camera's look-at point around the mug centre, metres."""
+    distractors: tuple[str, ...] = ("box", "ball", "can")
+    """Distractor objects to place, in order (part ids 4, 5, ...); each of "box", "ball", "can"."""
+    num_seed_points: int = 8000
+    """Size of the seed point cloud ``sparse_pc.ply`` sampled from the rendered visible surfaces."""
+    num_gt_points: int = 2000
+    """Number of ground-truth points sampled on the handle surface (``ground_truth_points.npy``)."""
+    prompt: str = DEFAULT_PROMPT
+    """The pointing prompt stored in transforms.json and in the points file."""
+    noise_px: float = 0.0
+    """Oracle: standard deviation of the Gaussian pixel noise added to each point (per axis)."""
+    outlier_rate: float = 0.0
+    """Oracle: probability that a point is placed on a visible distractor pixel instead."""
+    min_visible_px: int = 12
+    """Oracle: fewer visible handle pixels than this -> the view gets no point (``[]``)."""
+    oracle_pick: str = "nearest_centroid"
+    """Oracle: "nearest_centroid" (visible handle pixel nearest the visible-pixel centroid) or "random"."""
+    oracle_seed: int | None = None
+    """Oracle: seed of the noise/outlier draws; None uses ``seed``."""
+    ambient: float = 0.35
+    """Ambient light fraction of the Lambertian shading (the rest is the directional light)."""
+    light_dir: tuple[float, float, float] = (0.45, -0.35, 0.82)
+    """Direction towards the directional light, world frame (normalised internally)."""
+    shadows: bool = True
+    """Cast shadows from the directional light (one shadow ray per pixel)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict of all fields."""
+        d = asdict(self)
+        d["distractors"] = list(self.distractors)
+        d["light_dir"] = list(self.light_dir)
+        return d
+
+
+@dataclass
+class SceneSummary:
+    """What :func:`point2act.synth.generate_scene` wrote, plus the target's ground truth."""
+
+    out_dir: Path
+    """The scene directory."""
+    transforms: Path
+    """``transforms.json`` (nerfstudio-data format)."""
+    ground_truth: Path
+    """``ground_truth.json``."""
+    ground_truth_points: Path
+    """``ground_truth_points.npy``: (N, 3) float32 points on the handle surface, capture frame."""
+    points: Path
+    """``points/oracle.json``: the oracle pointer's points file."""
+    ply: Path
+    """``sparse_pc.ply``: the seed point cloud."""
+    num_views: int
+    """Number of frames."""
+    target: str
+    """Name of the target part ("mug_handle")."""
+    target_centroid: tuple[float, float, float]
+    """Mean of the ground-truth handle points, metres, capture frame."""
+    target_bbox_min: tuple[float, float, float]
+    """Axis-aligned bbox min of the ground-truth handle points."""
+    target_bbox_max: tuple[float, float, float]
+    """Axis-aligned bbox max of the ground-truth handle points."""
+    empty_views: list[str] = field(default_factory=list)
+    """file_paths of frames whose oracle answer is ``[]`` (handle hidden / out of view)."""
+    seconds: float = 0.0
+    """Wall time of the generation (not written to any file)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (paths as strings)."""
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, Path):
+                d[k] = str(v)
+        return d

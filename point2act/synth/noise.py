@@ -1,0 +1,66 @@
+"""Deterministic procedural noise (integer-hash value noise), numpy only.
+
+Used to give every surface a position-dependent colour variation, so a reconstruction
+has features to lock on to. Pure functions of (position, seed): no global RNG state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+_P = (np.uint64(73856093), np.uint64(19349663), np.uint64(83492791))
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on a uint64 array."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _M2
+    h = h ^ (h >> np.uint64(27))
+    h = h * _M3
+    return h ^ (h >> np.uint64(31))
+
+
+def hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, seed: int) -> np.ndarray:
+    """Hash integer lattice coordinates (any shape, int64) to floats in [0, 1)."""
+    with np.errstate(over="ignore"):
+        h = (
+            ix.astype(np.int64).view(np.uint64) * _P[0]
+            ^ iy.astype(np.int64).view(np.uint64) * _P[1]
+            ^ iz.astype(np.int64).view(np.uint64) * _P[2]
+            ^ (np.uint64(seed & 0xFFFFFFFF) * _M1)
+        )
+        h = _mix(h)
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def value_noise3(p: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Smooth value noise in [0, 1] at points ``p`` (N, 3), lattice spacing 1. Returns (N,)."""
+    p = np.asarray(p, dtype=np.float64)
+    base = np.floor(p)
+    f = p - base
+    b = base.astype(np.int64)
+    w = f * f * (3.0 - 2.0 * f)  # smoothstep, (N, 3)
+    out = np.zeros(p.shape[0], dtype=np.float64)
+    for dx in (0, 1):
+        wx = w[:, 0] if dx else 1.0 - w[:, 0]
+        for dy in (0, 1):
+            wy = w[:, 1] if dy else 1.0 - w[:, 1]
+            for dz in (0, 1):
+                wz = w[:, 2] if dz else 1.0 - w[:, 2]
+                out += wx * wy * wz * hash01(b[:, 0] + dx, b[:, 1] + dy, b[:, 2] + dz, seed)
+    return out
+
+
+def fbm3(p: np.ndarray, seed: int = 0, octaves: int = 3) -> np.ndarray:
+    """Fractal sum of :func:`value_noise3` octaves, normalised to [0, 1]. ``p`` (N, 3) -> (N,)."""
+    total = np.zeros(np.asarray(p).shape[0], dtype=np.float64)
+    amp, norm, freq = 1.0, 0.0, 1.0
+    for o in range(octaves):
+        total += amp * value_noise3(np.asarray(p) * freq, seed + 101 * o)
+        norm += amp
+        amp *= 0.5
+        freq *= 2.03
+    return total / norm

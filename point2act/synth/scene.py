@@ -1,0 +1,412 @@
+"""Procedural tabletop geometry: a textured table, a mug with a handle, distractors.
+
+World frame ("capture" frame): metres, z up, table top at z = 0. Every part is a plain
+triangle mesh (vertices (V, 3) float64, triangles (T, 3) int32) in world coordinates plus
+an albedo function ``(N, 3) world points -> (N, 3) RGB in [0, 1]`` evaluated per ray hit,
+so textures have no resolution limit. Each part is registered as its own geometry in the
+ray caster, which makes the per-pixel part masks exact (the handle is its own part).
+
+open3d is imported lazily (only the box/sphere/cylinder primitives come from it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .config import (
+    PART_FIRST_DISTRACTOR,
+    PART_MUG_BODY,
+    PART_MUG_HANDLE,
+    PART_TABLE,
+    SynthConfig,
+)
+from .noise import fbm3, hash01
+
+AlbedoFn = Callable[[np.ndarray], np.ndarray]
+
+# Mug dimensions (metres).
+MUG_RADIUS: float = 0.040
+"""Outer radius of the mug body (8 cm diameter)."""
+MUG_HEIGHT: float = 0.095
+"""Height of the mug body."""
+MUG_WALL: float = 0.004
+"""Wall thickness."""
+MUG_FLOOR: float = 0.006
+"""Height of the inner floor above the mug's base."""
+HANDLE_MAJOR_RADIUS: float = 0.027
+"""Radius of the handle's centre-line arc."""
+HANDLE_TUBE_RADIUS: float = 0.0065
+"""Radius of the handle's tube."""
+HANDLE_CENTER_Z: float = 0.050
+"""Height of the handle arc's centre above the mug's base."""
+HANDLE_ARC_DEG: float = 95.0
+"""Handle arc spans [-HANDLE_ARC_DEG, +HANDLE_ARC_DEG] around the outward direction; the
+tube ends are buried inside the mug wall."""
+HANDLE_CENTER_X: float = MUG_RADIUS - 0.001
+"""Local x of the handle arc's centre (the handle points along local +x)."""
+MUG_FOOTPRINT: float = HANDLE_CENTER_X + HANDLE_MAJOR_RADIUS + HANDLE_TUBE_RADIUS
+"""Radius of a circle (around the mug axis) containing mug + handle footprint."""
+
+TABLE_SIZE: tuple[float, float, float] = (1.2, 0.9, 0.04)
+"""Table box size (x, y, thickness), top face at z = 0, centred on the world origin."""
+
+MUG_COLOURS: list[tuple[float, float, float]] = [
+    (0.88, 0.86, 0.80),  # cream
+    (0.74, 0.17, 0.15),  # red
+    (0.17, 0.36, 0.68),  # blue
+    (0.20, 0.55, 0.40),  # green
+    (0.95, 0.72, 0.22),  # yellow
+]
+OBJECT_COLOURS: list[tuple[float, float, float]] = [
+    (0.85, 0.35, 0.10),  # orange
+    (0.30, 0.62, 0.80),  # sky blue
+    (0.55, 0.30, 0.62),  # purple
+    (0.35, 0.65, 0.25),  # leaf green
+    (0.90, 0.82, 0.30),  # mustard
+    (0.80, 0.25, 0.45),  # raspberry
+    (0.25, 0.25, 0.30),  # charcoal
+]
+
+
+@dataclass
+class Part:
+    """One mesh with one part id (one geometry in the ray caster)."""
+
+    part_id: int
+    """Id written into the masks."""
+    name: str
+    """Part name, e.g. "mug_handle"."""
+    object_name: str
+    """Object the part belongs to ("mug" for body and handle)."""
+    vertices: np.ndarray
+    """(V, 3) float64 world coordinates."""
+    triangles: np.ndarray
+    """(T, 3) int32 vertex indices."""
+    albedo: AlbedoFn
+    """(N, 3) world hit points -> (N, 3) RGB albedo in [0, 1]."""
+    base_colour: tuple[float, float, float]
+    """Mean colour (for the record in ground_truth.json)."""
+
+    @property
+    def bbox(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned bounds of the vertices, ((3,), (3,))."""
+        return self.vertices.min(axis=0), self.vertices.max(axis=0)
+
+
+@dataclass
+class TabletopScene:
+    """All parts of one scene plus the target's ground truth."""
+
+    parts: list[Part]
+    """Parts in ray-caster geometry order (index == geometry id)."""
+    mug_position: np.ndarray
+    """(3,) world position of the mug's base centre (z = 0)."""
+    mug_yaw: float
+    """Rotation of the mug about z, radians (handle points along (cos, sin, 0))."""
+    handle_points: np.ndarray
+    """(N, 3) float64 points sampled uniformly on the visible (outside the body) handle surface."""
+    look_center: np.ndarray
+    """(3,) the point the cameras aim at (mug centre)."""
+    distractor_names: list[str] = field(default_factory=list)
+    """Names of the distractor objects, in part id order."""
+
+
+# --------------------------------------------------------------------------- meshes
+
+
+def _rot_z(yaw: float) -> np.ndarray:
+    """(3, 3) rotation about +z."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _grid_triangles(n_rows: int, n_cols: int, wrap_cols: bool) -> np.ndarray:
+    """Triangles of a (n_rows, n_cols) vertex grid (row-major), optionally wrapping columns.
+
+    Returns (T, 3) int32.
+    """
+    tris = []
+    cols = n_cols if wrap_cols else n_cols - 1
+    for r in range(n_rows - 1):
+        for c in range(cols):
+            c2 = (c + 1) % n_cols
+            a, b = r * n_cols + c, r * n_cols + c2
+            d, e = (r + 1) * n_cols + c, (r + 1) * n_cols + c2
+            tris.append((a, b, e))
+            tris.append((a, e, d))
+    return np.asarray(tris, dtype=np.int32)
+
+
+def mug_body_mesh(segments: int = 72) -> tuple[np.ndarray, np.ndarray]:
+    """Open cylindrical shell with a bottom, local frame (axis z, base at z = 0).
+
+    Outer wall, inner wall, top rim annulus, inner floor, outer bottom.
+    Returns vertices (V, 3) float64 and triangles (T, 3) int32.
+    """
+    ang = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
+    cs, sn = np.cos(ang), np.sin(ang)
+    ro, ri = MUG_RADIUS, MUG_RADIUS - MUG_WALL
+
+    def ring(r: float, z: float) -> np.ndarray:
+        return np.stack([r * cs, r * sn, np.full_like(cs, z)], axis=1)
+
+    verts: list[np.ndarray] = []
+    tris: list[np.ndarray] = []
+    offset = 0
+
+    def add_strip(rings: list[np.ndarray]) -> None:
+        nonlocal offset
+        v = np.concatenate(rings, axis=0)
+        tris.append(_grid_triangles(len(rings), segments, wrap_cols=True) + offset)
+        verts.append(v)
+        offset += len(v)
+
+    def add_disk(r: float, z: float) -> None:
+        nonlocal offset
+        v = np.concatenate([np.array([[0.0, 0.0, z]]), ring(r, z)], axis=0)
+        idx = np.arange(segments)
+        t = np.stack([np.zeros(segments, int), 1 + idx, 1 + (idx + 1) % segments], axis=1)
+        verts.append(v)
+        tris.append(t.astype(np.int32) + offset)
+        offset += len(v)
+
+    n_h = 6
+    add_strip([ring(ro, z) for z in np.linspace(0.0, MUG_HEIGHT, n_h)])  # outer wall
+    add_strip([ring(ri, z) for z in np.linspace(MUG_FLOOR, MUG_HEIGHT, n_h)])  # inner wall
+    add_strip([ring(ri, MUG_HEIGHT), ring(ro, MUG_HEIGHT)])  # rim
+    add_disk(ri, MUG_FLOOR)  # inner floor
+    add_disk(ro, 0.0)  # outer bottom
+    return np.concatenate(verts, axis=0), np.concatenate(tris, axis=0).astype(np.int32)
+
+
+def _handle_surface(theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Handle tube surface at arc angle ``theta`` and tube angle ``phi`` (same shape, radians).
+
+    Local mug frame: the arc lies in the xz plane around (HANDLE_CENTER_X, 0, HANDLE_CENTER_Z),
+    theta = 0 is the outermost point. Returns (..., 3).
+    """
+    n1 = np.stack([np.cos(theta), np.zeros_like(theta), np.sin(theta)], axis=-1)  # radial in xz
+    n2 = np.stack([np.zeros_like(theta), np.ones_like(theta), np.zeros_like(theta)], axis=-1)
+    centre = np.array([HANDLE_CENTER_X, 0.0, HANDLE_CENTER_Z]) + HANDLE_MAJOR_RADIUS * n1
+    off = np.cos(phi)[..., None] * n1 + np.sin(phi)[..., None] * n2
+    return centre + HANDLE_TUBE_RADIUS * off
+
+
+def mug_handle_mesh(n_arc: int = 48, n_tube: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Torus-arc handle with capped ends (caps are buried in the mug wall), local mug frame.
+
+    Returns vertices (V, 3) float64 and triangles (T, 3) int32.
+    """
+    a = math.radians(HANDLE_ARC_DEG)
+    theta = np.linspace(-a, a, n_arc)
+    phi = np.linspace(0.0, 2 * np.pi, n_tube, endpoint=False)
+    th, ph = np.meshgrid(theta, phi, indexing="ij")  # (n_arc, n_tube)
+    grid = _handle_surface(th, ph).reshape(-1, 3)
+    tris = [_grid_triangles(n_arc, n_tube, wrap_cols=True)]
+    verts = [grid]
+    offset = len(grid)
+    for end, row in ((theta[0], 0), (theta[-1], n_arc - 1)):
+        c = _handle_surface(np.array(end), np.array(0.0)) - HANDLE_TUBE_RADIUS * np.array(
+            [math.cos(end), 0.0, math.sin(end)]
+        )
+        verts.append(c[None])
+        idx = np.arange(n_tube)
+        t = np.stack(
+            [np.full(n_tube, offset), row * n_tube + idx, row * n_tube + (idx + 1) % n_tube], axis=1
+        )
+        tris.append(t.astype(np.int32))
+        offset += 1
+    return np.concatenate(verts, axis=0), np.concatenate(tris, axis=0).astype(np.int32)
+
+
+def sample_handle_points(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points uniform by area on the handle surface outside the mug body, local frame.
+
+    Rejection sampling on the torus arc (area element ~ R + r cos(phi)); points inside the
+    mug wall (radius < MUG_RADIUS from the mug axis) are not visible and are dropped.
+    Returns (n, 3) float64.
+    """
+    a = math.radians(HANDLE_ARC_DEG)
+    out: list[np.ndarray] = []
+    have = 0
+    while have < n:
+        m = 4 * n
+        theta = rng.uniform(-a, a, m)
+        phi = rng.uniform(0.0, 2 * np.pi, m)
+        accept = rng.uniform(0.0, 1.0, m) * (HANDLE_MAJOR_RADIUS + HANDLE_TUBE_RADIUS) < (
+            HANDLE_MAJOR_RADIUS + HANDLE_TUBE_RADIUS * np.cos(phi)
+        )
+        p = _handle_surface(theta[accept], phi[accept])
+        p = p[np.hypot(p[:, 0], p[:, 1]) > MUG_RADIUS + 1e-4]
+        out.append(p)
+        have += len(p)
+    return np.concatenate(out, axis=0)[:n]
+
+
+def _o3d_arrays(mesh) -> tuple[np.ndarray, np.ndarray]:  # mesh: o3d.geometry.TriangleMesh
+    """Vertices (V, 3) float64 and triangles (T, 3) int32 of a legacy open3d mesh."""
+    return np.asarray(mesh.vertices, dtype=np.float64).copy(), np.asarray(
+        mesh.triangles, dtype=np.int32
+    ).copy()
+
+
+# --------------------------------------------------------------------------- textures
+
+
+def _varied(colour: tuple[float, float, float], seed: int, freq: float, amount: float) -> AlbedoFn:
+    """Albedo = colour * (1 +- amount) with smooth fbm variation at ``freq`` cycles/m."""
+    c = np.asarray(colour, dtype=np.float64)
+
+    def fn(p: np.ndarray) -> np.ndarray:
+        v = fbm3(p * freq, seed)  # (N,) in [0, 1]
+        return np.clip(c[None] * (1.0 - amount + 2.0 * amount * v)[:, None], 0.0, 1.0)
+
+    return fn
+
+
+def table_albedo(seed: int) -> AlbedoFn:
+    """Parquet-like wood: 6 cm checker tiles with alternating grain direction, per-tile tone,
+    warped sinusoidal grain and fine noise. Plenty of texture for reconstruction."""
+    light = np.array([0.78, 0.58, 0.38])
+    dark = np.array([0.56, 0.37, 0.22])
+    tile = 0.06
+
+    def fn(p: np.ndarray) -> np.ndarray:
+        i = np.floor(p[:, 0] / tile).astype(np.int64)
+        j = np.floor(p[:, 1] / tile).astype(np.int64)
+        checker = ((i + j) % 2).astype(bool)
+        across = np.where(checker, p[:, 0], p[:, 1])  # coordinate across the grain
+        warp = fbm3(p * 9.0, seed + 7)
+        grain = 0.5 + 0.5 * np.sin(2 * np.pi * (across * 70.0 + 2.5 * warp))
+        tone = hash01(i, j, np.zeros_like(i), seed + 13)
+        fine = fbm3(p * 120.0, seed + 17)
+        base = np.where(checker[:, None], dark[None], light[None])
+        k = 0.74 + 0.14 * grain + 0.14 * tone + 0.10 * fine
+        return np.clip(base * k[:, None], 0.0, 1.0)
+
+    return fn
+
+
+def ball_albedo(centre: np.ndarray, a: tuple, b: tuple, yaw: float, seed: int) -> AlbedoFn:
+    """Beach-ball: 8 longitudinal segments alternating colours ``a``/``b`` with mild noise."""
+    ca, cb = np.asarray(a), np.asarray(b)
+
+    def fn(p: np.ndarray) -> np.ndarray:
+        d = p - centre[None]
+        lon = np.arctan2(d[:, 1], d[:, 0]) + yaw
+        seg = (np.floor(lon / (np.pi / 4)).astype(np.int64) % 2).astype(bool)
+        col = np.where(seg[:, None], ca[None], cb[None])
+        v = fbm3(p * 60.0, seed)
+        return np.clip(col * (0.9 + 0.2 * v)[:, None], 0.0, 1.0)
+
+    return fn
+
+
+def can_albedo(base_z: float, height: float, body: tuple, label: tuple, seed: int) -> AlbedoFn:
+    """Can: metal-grey top/bottom bands, a coloured body and a striped label in the middle."""
+    cbody, clabel = np.asarray(body), np.asarray(label)
+    metal = np.array([0.72, 0.72, 0.74])
+
+    def fn(p: np.ndarray) -> np.ndarray:
+        h = (p[:, 2] - base_z) / height  # 0..1 along the can
+        col = np.repeat(cbody[None], len(p), axis=0)
+        in_label = (h > 0.35) & (h < 0.65)
+        stripes = (np.floor(h * 40.0).astype(np.int64) % 2).astype(bool)
+        col[in_label] = np.where(stripes[in_label, None], clabel[None], 0.92 * np.ones(3)[None])
+        col[(h < 0.06) | (h > 0.94)] = metal
+        v = fbm3(p * 50.0, seed)
+        return np.clip(col * (0.9 + 0.2 * v)[:, None], 0.0, 1.0)
+
+    return fn
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def build_scene(config: SynthConfig) -> TabletopScene:
+    """Build the seeded tabletop scene (geometry, textures, target ground truth)."""
+    import open3d as o3d
+
+    rng = np.random.default_rng([config.seed, 0x5C3E])
+    s = int(config.seed) * 1000 + 17  # texture noise seed
+
+    # Table (part 1), top face at z = 0.
+    tx, ty, tz = TABLE_SIZE
+    table = o3d.geometry.TriangleMesh.create_box(tx, ty, tz)
+    tv, tt = _o3d_arrays(table)
+    tv += np.array([-tx / 2, -ty / 2, -tz])
+    parts = [Part(PART_TABLE, "table", "table", tv, tt, table_albedo(s), (0.67, 0.48, 0.30))]
+
+    # Mug: seeded position near the origin and yaw (handle direction).
+    mug_pos = np.array([rng.uniform(-0.04, 0.04), rng.uniform(-0.04, 0.04), 0.0])
+    yaw = float(rng.uniform(0.0, 2 * np.pi))
+    rot = _rot_z(yaw)
+    mug_colour = MUG_COLOURS[int(rng.integers(len(MUG_COLOURS)))]
+    bv, bt = mug_body_mesh()
+    hv, ht = mug_handle_mesh()
+    mug_alb = _varied(mug_colour, s + 1, freq=25.0, amount=0.07)
+    parts.append(
+        Part(PART_MUG_BODY, "mug_body", "mug", bv @ rot.T + mug_pos, bt, mug_alb, mug_colour)
+    )
+    parts.append(
+        Part(PART_MUG_HANDLE, "mug_handle", "mug", hv @ rot.T + mug_pos, ht, mug_alb, mug_colour)
+    )
+    handle_pts = sample_handle_points(config.num_gt_points, rng) @ rot.T + mug_pos
+
+    # Distractors at seeded, non-overlapping positions around the mug.
+    colours = list(OBJECT_COLOURS)
+    rng.shuffle(colours)
+    placed: list[tuple[np.ndarray, float]] = [(mug_pos[:2], MUG_FOOTPRINT)]
+    names: list[str] = []
+    for k, kind in enumerate(config.distractors):
+        pid = PART_FIRST_DISTRACTOR + k
+        col = tuple(float(c) for c in colours[k % len(colours)])
+        col2 = tuple(float(c) for c in colours[(k + 3) % len(colours)])
+        oyaw = float(rng.uniform(0.0, 2 * np.pi))
+        if kind == "box":
+            size = rng.uniform([0.05, 0.04, 0.04], [0.075, 0.06, 0.075])
+            m = o3d.geometry.TriangleMesh.create_box(*size)
+            v, t = _o3d_arrays(m)
+            v = (v - np.array([size[0] / 2, size[1] / 2, 0.0])) @ _rot_z(oyaw).T
+            footprint = 0.5 * float(np.hypot(size[0], size[1]))
+        elif kind == "ball":
+            r = float(rng.uniform(0.026, 0.034))
+            m = o3d.geometry.TriangleMesh.create_sphere(radius=r, resolution=32)
+            v, t = _o3d_arrays(m)
+            v = v + np.array([0.0, 0.0, r])
+            footprint = r
+        elif kind == "can":
+            r = float(rng.uniform(0.030, 0.034))
+            h = float(rng.uniform(0.105, 0.125))
+            m = o3d.geometry.TriangleMesh.create_cylinder(radius=r, height=h, resolution=64, split=8)
+            v, t = _o3d_arrays(m)
+            v = v + np.array([0.0, 0.0, h / 2])
+            footprint = r
+        else:
+            raise ValueError(f"unknown distractor kind {kind!r} (use 'box', 'ball' or 'can')")
+        for _ in range(1000):
+            ang = rng.uniform(0.0, 2 * np.pi)
+            dist = rng.uniform(0.13, 0.27)
+            xy = mug_pos[:2] + dist * np.array([math.cos(ang), math.sin(ang)])
+            if all(np.linalg.norm(xy - c) > fr + footprint + 0.015 for c, fr in placed):
+                break
+        else:  # pragma: no cover - the ring is large enough for a handful of objects
+            raise RuntimeError("could not place distractors without overlap")
+        placed.append((xy, footprint))
+        v = v + np.array([xy[0], xy[1], 0.0])
+        name = f"{kind}" if kind not in names else f"{kind}_{k}"
+        names.append(name)
+        if kind == "ball":
+            alb = ball_albedo(np.array([xy[0], xy[1], r]), col, (0.95, 0.95, 0.92), oyaw, s + 10 + k)
+        elif kind == "can":
+            alb = can_albedo(0.0, h, col, col2, s + 10 + k)
+        else:
+            alb = _varied(col, s + 10 + k, freq=30.0, amount=0.10)
+        parts.append(Part(pid, name, name, v, t, alb, col))
+
+    look = mug_pos + np.array([0.0, 0.0, 0.045])
+    return TabletopScene(parts, mug_pos, yaw, handle_pts, look, names)
