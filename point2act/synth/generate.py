@@ -1,0 +1,257 @@
+"""Write a synthetic scene to disk in nerfstudio's "nerfstudio-data" format.
+
+Layout of ``out/``::
+
+    transforms.json            intrinsics, frames (OpenGL c2w), ply_file_path, "point2act" block
+    images/frame_0000.png      RGB, 8 bit
+    depths/frame_0000.png      uint16 z-depth in millimetres (0 = no surface)
+    masks/frame_0000.png       uint8 part ids (see ground_truth.json "parts")
+    sparse_pc.ply              seed point cloud from the rendered visible surfaces
+    ground_truth.json          target (mug handle) centroid / bbox, part and object list
+    ground_truth_points.npy    (N, 3) float32 points on the handle surface
+    points/oracle.json         oracle pointer's answers (points-file format)
+
+Everything is a pure function of the :class:`SynthConfig`: the same config gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .camera import intrinsics, sample_cameras
+from .config import (
+    PART_BACKGROUND,
+    PART_FIRST_DISTRACTOR,
+    PART_MUG_HANDLE,
+    TARGET_NAME,
+    SceneSummary,
+    SynthConfig,
+)
+from .oracle import oracle_points, write_points_file
+
+DEPTH_DESCRIPTION = (
+    "16-bit PNG, millimetres (nerfstudio depth_unit_scale_factor=1e-3), z-depth along the "
+    "camera's viewing axis (not the distance along the ray); 0 = no surface"
+)
+
+
+def _r(x: Any, nd: int = 7) -> Any:
+    """Round floats (recursively through lists/arrays) for stable, readable JSON."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+    if isinstance(x, (list, tuple)):
+        return [_r(v, nd) for v in x]
+    if isinstance(x, (float, np.floating)):
+        v = round(float(x), nd)
+        return 0.0 if v == 0 else v  # no "-0.0"
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _dump_json(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _save_png(arr: np.ndarray, path: Path) -> None:
+    """Save uint8 (H, W) / (H, W, 3) or uint16 (H, W) arrays as PNG (no metadata)."""
+    Image.fromarray(np.ascontiguousarray(arr)).save(path, format="PNG", optimize=False, compress_level=6)
+
+
+def _write_ply(xyz: np.ndarray, rgb: np.ndarray, path: Path) -> None:
+    """Binary PLY via open3d. ``xyz`` (N, 3) float, ``rgb`` (N, 3) uint8."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud()
+    pcd.points = o3d.utility.Vector3dVector(xyz.astype(np.float64))
+    pcd.colors = o3d.utility.Vector3dVector(rgb.astype(np.float64) / 255.0)
+    if not o3d.io.write_point_cloud(str(path), pcd, write_ascii=False, compressed=False):
+        raise RuntimeError(f"open3d could not write {path}")
+
+
+def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneSummary:
+    """Generate the scene described by ``config`` into ``out`` and return what was written.
+
+    Existing files of the same names are overwritten; ``out`` is created if needed.
+    """
+    from .render import Renderer
+    from .scene import build_scene
+
+    t0 = time.perf_counter()
+    config = SynthConfig() if config is None else config
+    if config.num_views < 1:
+        raise ValueError("num_views must be >= 1")
+    out = Path(out)
+    for sub in ("images", "depths", "masks", "points"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    k = intrinsics(config)
+    c2ws = sample_cameras(config, scene.look_center)  # (N, 4, 4) OpenGL
+
+    rng = np.random.default_rng([config.seed, 0x9C1D])
+    n = config.num_views
+    per_view = [config.num_seed_points // n + (1 if i < config.num_seed_points % n else 0) for i in range(n)]
+    seed_xyz: list[np.ndarray] = []
+    seed_rgb: list[np.ndarray] = []
+    frames: list[dict[str, Any]] = []
+    for i, c2w in enumerate(c2ws):
+        view = renderer.render(k, c2w)
+        name = f"frame_{i:04d}.png"
+        _save_png(view.rgb, out / "images" / name)
+        depth_mm = np.clip(np.round(view.depth.astype(np.float64) * 1000.0), 0, 65535)
+        _save_png(depth_mm.astype(np.uint16), out / "depths" / name)
+        _save_png(view.part, out / "masks" / name)
+        frames.append(
+            {
+                "file_path": f"images/{name}",
+                "transform_matrix": _r(c2w, 9),
+                "depth_file_path": f"depths/{name}",
+                "part_mask_path": f"masks/{name}",
+            }
+        )
+        idx = np.flatnonzero(view.hit.reshape(-1))
+        take = rng.choice(idx, size=min(per_view[i], len(idx)), replace=False) if len(idx) else idx
+        take = np.sort(take)
+        seed_xyz.append(view.xyz.reshape(-1, 3)[take])
+        seed_rgb.append(view.rgb.reshape(-1, 3)[take])
+
+    ply_path = out / "sparse_pc.ply"
+    _write_ply(np.concatenate(seed_xyz), np.concatenate(seed_rgb), ply_path)
+
+    # Ground truth.
+    hp = scene.handle_points.astype(np.float32)  # (N, 3)
+    np.save(out / "ground_truth_points.npy", hp)
+    centroid = hp.astype(np.float64).mean(axis=0)
+    bmin, bmax = hp.min(axis=0).astype(np.float64), hp.max(axis=0).astype(np.float64)
+    parts_table = [{"id": PART_BACKGROUND, "name": "background", "role": "background"}]
+    objects = []
+    for p in scene.parts:
+        role = (
+            "target"
+            if p.part_id == PART_MUG_HANDLE
+            else "distractor" if p.part_id >= PART_FIRST_DISTRACTOR else "context"
+        )
+        parts_table.append({"id": p.part_id, "name": p.name, "role": role})
+        lo, hi = p.bbox
+        if p.part_id == PART_MUG_HANDLE:
+            lo, hi, c = bmin, bmax, centroid
+        else:
+            c = 0.5 * (lo + hi)
+        objects.append(
+            {
+                "name": p.name,
+                "object": p.object_name,
+                "part_id": p.part_id,
+                "role": role,
+                "centroid": _r(c),
+                "bbox_min": _r(lo),
+                "bbox_max": _r(hi),
+                "colour": _r(list(p.base_colour), 4),
+            }
+        )
+    ground_truth = {
+        "target": TARGET_NAME,
+        "frame": "capture",
+        "units": "metres",
+        "centroid": _r(centroid),
+        "bbox_min": _r(bmin),
+        "bbox_max": _r(bmax),
+        "num_points": int(len(hp)),
+        "points_file": "ground_truth_points.npy",
+        "target_part_id": PART_MUG_HANDLE,
+        "prompt": config.prompt,
+        "mug": {
+            "position": _r(scene.mug_position),
+            "yaw_rad": _r(scene.mug_yaw),
+            "handle_direction": _r([np.cos(scene.mug_yaw), np.sin(scene.mug_yaw), 0.0]),
+        },
+        "parts": parts_table,
+        "objects": objects,
+        "masks": "masks/*.png: uint8 part ids as in 'parts'",
+        "notes": (
+            "'capture' = the world frame of transforms.json (before nerfstudio's dataparser "
+            "transform): metres, z up, table top at z=0. centroid/bbox are of the sampled "
+            "handle surface points (the part outside the mug body); object centroids are "
+            "bbox centres."
+        ),
+    }
+    _dump_json(ground_truth, out / "ground_truth.json")
+
+    transforms = {
+        "camera_model": "OPENCV",
+        "fl_x": _r(k.fx, 9),
+        "fl_y": _r(k.fy, 9),
+        "cx": _r(k.cx, 9),
+        "cy": _r(k.cy, 9),
+        "w": k.width,
+        "h": k.height,
+        "k1": 0.0,
+        "k2": 0.0,
+        "p1": 0.0,
+        "p2": 0.0,
+        "frames": frames,
+        "ply_file_path": "sparse_pc.ply",
+        "point2act": {
+            "prompt": config.prompt,
+            "units": "metres",
+            "world": "z up, table top at z=0",
+            "camera_convention": "transform_matrix is camera-to-world, OpenGL (x right, y up, looks along -z)",
+            "pixel_convention": "origin top-left, x right, y down, pixel (row i, col j) centre at (j+0.5, i+0.5)",
+            "depth": DEPTH_DESCRIPTION,
+            "masks": "frames[].part_mask_path: uint8 part ids, table in ground_truth.json",
+            "ground_truth": "ground_truth.json",
+            "points": "points/oracle.json",
+            "generator": "point2act.synth",
+            "config": _r(config.to_dict()),
+        },
+    }
+    _dump_json(transforms, out / "transforms.json")
+
+    oracle_seed = config.seed if config.oracle_seed is None else config.oracle_seed
+    pts = oracle_points(
+        out,
+        noise_px=config.noise_px,
+        outlier_rate=config.outlier_rate,
+        seed=oracle_seed,
+        min_visible_px=config.min_visible_px,
+        pick=config.oracle_pick,
+        prompt=config.prompt,
+    )
+    points_path = write_points_file(pts, out / "points" / "oracle.json")
+
+    return SceneSummary(
+        out_dir=out,
+        transforms=out / "transforms.json",
+        ground_truth=out / "ground_truth.json",
+        ground_truth_points=out / "ground_truth_points.npy",
+        points=points_path,
+        ply=ply_path,
+        num_views=n,
+        target=TARGET_NAME,
+        target_centroid=tuple(float(v) for v in centroid),
+        target_bbox_min=tuple(float(v) for v in bmin),
+        target_bbox_max=tuple(float(v) for v in bmax),
+        empty_views=[f for f, p in pts["points"].items() if not p],
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def main(config: SynthConfig | None = None, out: Path | str = "data/synth") -> SceneSummary:
+    """CLI entry: generate the scene into ``out`` and print a short summary."""
+    summary = generate_scene(out, config)
+    print(
+        f"point2act synth: wrote {summary.num_views} views to {summary.out_dir} "
+        f"in {summary.seconds:.1f}s; target {summary.target} centroid "
+        f"[{', '.join(f'{v:.4f}' for v in summary.target_centroid)}] m; "
+        f"{len(summary.empty_views)} views without a visible handle"
+    )
+    return summary
