@@ -264,9 +264,12 @@ def point_views(
         "parse_errors": failed,
         "on_parse_error": policy,
     }
-    if cfg is not None and cfg.backend != "oracle":
+    family = getattr(pointer, "family", None)
+    if family is None and cfg is not None and cfg.backend != "oracle":
         try:
-            metadata["family"] = resolve_family(cfg)
+            family = resolve_family(cfg)
         except PointingConfigError:
-            pass
+            family = None
+    if family:
+        metadata["family"] = family
     return {"prompt": prompt, "coordinates": "pixels", "points": points, "metadata": metadata}

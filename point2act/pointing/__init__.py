@@ -1,0 +1,97 @@
+"""MLLM pointing: put 2D task points on every training view.
+
+Entry points::
+
+    from point2act.pointing import PointerConfig, make_pointer, point_views
+
+    cfg = PointerConfig(backend="qwen-vl", model="Qwen/Qwen2.5-VL-7B-Instruct")
+    pointer = make_pointer(cfg)
+    points_file = point_views(pointer, {"frame_00001.png": path, ...}, "where to grasp to pour")
+
+Backends: ``molmo`` (Molmo v1, remote code, opt-in), ``molmo2`` and ``qwen-vl`` (native
+transformers classes), ``openai`` (any OpenAI-compatible chat-completions server) and
+``oracle`` (synthetic ground truth). Importing this package does not import torch or
+transformers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from point2act.pointing.base import Pointer, image_size, load_image, point_views, resolve_family
+from point2act.pointing.config import PointerConfig
+from point2act.pointing.errors import (
+    PointingBackendError,
+    PointingConfigError,
+    PointingError,
+    PointingParseError,
+)
+from point2act.pointing.parsers import (
+    FAMILIES,
+    parse_answer,
+    parse_json_points,
+    parse_molmo,
+    parse_molmo2,
+    qwen25_input_size,
+    smart_resize,
+)
+from point2act.pointing.prompts import DEFAULT_TEMPLATES, render_prompt
+
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "FAMILIES",
+    "Pointer",
+    "PointerConfig",
+    "PointingBackendError",
+    "PointingConfigError",
+    "PointingError",
+    "PointingParseError",
+    "image_size",
+    "load_image",
+    "make_pointer",
+    "parse_answer",
+    "parse_json_points",
+    "parse_molmo",
+    "parse_molmo2",
+    "point_views",
+    "qwen25_input_size",
+    "render_prompt",
+    "resolve_family",
+    "smart_resize",
+]
+
+
+def make_pointer(cfg: PointerConfig, **kwargs: Any) -> Pointer:
+    """Build the pointer that ``cfg.backend`` names.
+
+    Cheap: local models are loaded on the first ``point`` call (or ``pointer.load()``), the
+    HTTP client on the first request, the oracle's ground truth on the first lookup.
+
+    Args:
+        cfg: the pointer configuration.
+        **kwargs: backend-specific injections: ``oracle_fn=`` for the oracle;
+            ``http_client=``/``sleep=`` for openai.
+
+    Raises:
+        PointingConfigError: unknown backend or unusable settings (e.g. Molmo v1 without
+            ``trust_remote_code``, openai without ``base_url``).
+    """
+    if cfg.on_parse_error not in ("empty", "skip", "raise"):
+        raise PointingConfigError(f"on_parse_error must be 'empty', 'skip' or 'raise', not {cfg.on_parse_error!r}")
+    if cfg.family not in ("auto",) + FAMILIES:
+        raise PointingConfigError(f"unknown family {cfg.family!r}; expected auto or one of {', '.join(FAMILIES)}")
+    if cfg.backend == "oracle":
+        from point2act.pointing.oracle import OraclePointer
+
+        return OraclePointer(cfg, **kwargs)
+    if cfg.backend == "openai":
+        from point2act.pointing.openai_backend import OpenAIPointer
+
+        return OpenAIPointer(cfg, **kwargs)
+    if cfg.backend in ("molmo", "molmo2", "qwen-vl"):
+        from point2act.pointing.hf_backend import HFPointer
+
+        return HFPointer(cfg, **kwargs)
+    raise PointingConfigError(
+        f"unknown pointing backend {cfg.backend!r}; expected molmo, molmo2, qwen-vl, openai or oracle"
+    )
