@@ -3,14 +3,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Wheels are kept here after the first download, so a fresh .venv on the same machine installs offline.
+WHEELHOUSE ?= $(HOME)/.cache/point2act/wheelhouse
 
 .PHONY: demo test test-fast bench sysdeps clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	@bash scripts/sysdeps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip download --quiet --find-links $(WHEELHOUSE) -d $(WHEELHOUSE) -r requirements.lock
+	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) -r requirements.lock
+	$(PY) -m pip install --quiet --no-index --no-deps --no-build-isolation -e '.[dev]'
 	@touch $(STAMP)
 
 ## demo: synthetic scene -> ns-train point2act (short schedule) -> action point export

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from point2act.errors import Point2ActError
+
 SCHEMA_COORDINATES = ("pixels", "normalized")
 
 
-class PointsFileError(ValueError):
+class PointsFileError(Point2ActError, ValueError):
     """A points file that cannot be used; the message names the file and the entry."""
 
 
