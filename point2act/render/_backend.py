@@ -1,0 +1,273 @@
+"""Build/load the C++/OpenMP CPU rasterizer and wrap it in autograd Functions.
+
+The extension (``csrc/rasterize.cpp``) is compiled with
+``torch.utils.cpp_extension.load`` the first time it is needed and cached in
+``$TORCH_EXTENSIONS_DIR/<hash>`` (or ``~/.cache/point2act/torch_extensions/<hash>``),
+where the hash covers the source, the compiler flags, the torch version and the
+Python version, so a stale binary is never picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import threading
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+_SRC = Path(__file__).resolve().parent / "csrc" / "rasterize.cpp"
+_CFLAGS = ["-O3", "-fopenmp"]
+_LDFLAGS = ["-fopenmp"]
+_EXT = None
+_LOCK = threading.Lock()
+
+
+def _source_hash() -> str:
+    h = hashlib.sha256()
+    h.update(_SRC.read_bytes())
+    h.update(" ".join(_CFLAGS + _LDFLAGS).encode())
+    h.update(torch.__version__.encode())
+    h.update(sys.version.encode())
+    h.update(platform.machine().encode())
+    return h.hexdigest()[:16]
+
+
+def extension_build_dir() -> Path:
+    """Directory where the compiled extension is cached."""
+    base = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if base:
+        root = Path(base)
+    else:
+        root = Path.home() / ".cache" / "point2act" / "torch_extensions"
+    return root / _source_hash()
+
+
+def load_extension(verbose: bool = False):
+    """Compile (first use only) and import the CPU rasterizer extension."""
+    global _EXT
+    if _EXT is not None:
+        return _EXT
+    with _LOCK:
+        if _EXT is not None:
+            return _EXT
+        from torch.utils.cpp_extension import load
+
+        name = f"point2act_rasterize_{_source_hash()}"
+        build_dir = extension_build_dir()
+        build_dir.mkdir(parents=True, exist_ok=True)
+        if not (build_dir / f"{name}.so").exists():
+            print(
+                "building point2act CPU rasterizer (first use, ~1 min)",
+                file=sys.stderr,
+                flush=True,
+            )
+        _EXT = load(
+            name=name,
+            sources=[str(_SRC)],
+            extra_cflags=_CFLAGS,
+            extra_ldflags=_LDFLAGS,
+            build_directory=str(build_dir),
+            verbose=verbose,
+        )
+    return _EXT
+
+
+def isect_tiles(
+    means2d: Tensor,  # [C, N, 2]
+    radii: Tensor,  # [C, N]
+    depths: Tensor,  # [C, N]
+    tile_size: int,
+    tile_width: int,
+    tile_height: int,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Tile/Gaussian intersections, like gsplat's ``isect_tiles`` + ``isect_offset_encode``.
+
+    Every Gaussian with ``radii > 0`` is listed in all tiles of its rectangle
+    ``[floor(mean/ts - r/ts), ceil(mean/ts + r/ts))`` (clamped to the image);
+    each tile's list is sorted by depth, ties broken by the flattened index.
+
+    Returns:
+        tiles_per_gauss [C, N] int32, isect_ids [n_isects] int64 (gsplat's
+        ``camera | tile | float32 depth bits`` encoding), flatten_ids
+        [n_isects] int32 (index into ``C * N``) and isect_offsets
+        [C, tile_height, tile_width] int32 (start of each tile's list).
+    """
+    ext = load_extension()
+    return tuple(
+        ext.isect_tiles(
+            means2d.detach().contiguous(),
+            radii.to(torch.int32).contiguous(),
+            depths.detach().to(means2d.dtype).contiguous(),
+            int(tile_size),
+            int(tile_width),
+            int(tile_height),
+            torch.get_num_threads(),
+        )
+    )
+
+
+class _RasterizeToPixelsCPU(torch.autograd.Function):
+    """Differentiable CPU rasterization of projected Gaussians (unpacked layout)."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        means2d: Tensor,  # [C, N, 2]
+        conics: Tensor,  # [C, N, 3]
+        colors: Tensor,  # [C, N, D]
+        opacities: Tensor,  # [C, N]
+        backgrounds: Optional[Tensor],  # [C, D]
+        width: int,
+        height: int,
+        tile_size: int,
+        isect_offsets: Tensor,  # [C, tile_height, tile_width]
+        flatten_ids: Tensor,  # [n_isects]
+        absgrad: bool,
+        absgrad_target,  # None or (tensor, index) receiving ``.absgrad``
+    ) -> Tuple[Tensor, Tensor]:
+        ext = load_extension()
+        means2d_c = means2d.contiguous()
+        conics_c = conics.contiguous()
+        colors_c = colors.contiguous()
+        opacities_c = opacities.contiguous()
+        bg = backgrounds.contiguous() if backgrounds is not None else None
+        render_colors, render_alphas, T_final, last_ids = ext.rasterize_fwd(
+            means2d_c,
+            conics_c,
+            colors_c,
+            opacities_c,
+            bg,
+            int(width),
+            int(height),
+            int(tile_size),
+            isect_offsets.contiguous(),
+            flatten_ids.contiguous(),
+            torch.get_num_threads(),
+        )
+        ctx.save_for_backward(
+            means2d_c,
+            conics_c,
+            colors_c,
+            opacities_c,
+            bg,
+            isect_offsets,
+            flatten_ids,
+            T_final,
+            last_ids,
+        )
+        ctx.width = int(width)
+        ctx.height = int(height)
+        ctx.tile_size = int(tile_size)
+        ctx.absgrad = bool(absgrad)
+        ctx.absgrad_target = absgrad_target
+        ctx.has_bg = backgrounds is not None
+        return render_colors, render_alphas
+
+    @staticmethod
+    def backward(ctx, v_render_colors: Tensor, v_render_alphas: Tensor):
+        (
+            means2d,
+            conics,
+            colors,
+            opacities,
+            bg,
+            isect_offsets,
+            flatten_ids,
+            T_final,
+            last_ids,
+        ) = ctx.saved_tensors
+        ext = load_extension()
+        dtype = means2d.dtype
+        v_abs, v_means2d, v_conics, v_colors, v_opacities = ext.rasterize_bwd(
+            means2d,
+            conics,
+            colors,
+            opacities,
+            bg if ctx.has_bg else None,
+            ctx.width,
+            ctx.height,
+            ctx.tile_size,
+            isect_offsets,
+            flatten_ids,
+            T_final,
+            last_ids,
+            v_render_colors.to(dtype).contiguous(),
+            v_render_alphas.to(dtype).contiguous(),
+            ctx.absgrad,
+            torch.get_num_threads(),
+        )
+        if ctx.absgrad and ctx.absgrad_target is not None:
+            target, index = ctx.absgrad_target
+            target.absgrad = v_abs if index is None else v_abs[index]
+        v_bg = None
+        if ctx.has_bg and ctx.needs_input_grad[4]:
+            v_bg = (v_render_colors * T_final[..., None]).sum(dim=(1, 2))
+        return (
+            v_means2d,
+            v_conics,
+            v_colors,
+            v_opacities,
+            v_bg,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def rasterize_to_pixels(
+    means2d: Tensor,  # [C, N, 2]
+    conics: Tensor,  # [C, N, 3]
+    colors: Tensor,  # [C, N, D]
+    opacities: Tensor,  # [C, N]
+    image_width: int,
+    image_height: int,
+    tile_size: int,
+    isect_offsets: Tensor,  # [C, tile_height, tile_width]
+    flatten_ids: Tensor,  # [n_isects]
+    backgrounds: Optional[Tensor] = None,  # [C, D]
+    absgrad: bool = False,
+    absgrad_target=None,
+) -> Tuple[Tensor, Tensor]:
+    """CPU counterpart of ``gsplat.rasterize_to_pixels`` (unpacked inputs only).
+
+    Differentiable w.r.t. ``means2d``, ``conics``, ``colors``, ``opacities`` and
+    ``backgrounds``. With ``absgrad=True`` the backward pass stores
+    ``sum over pixels |d loss / d means2d|`` (per-pixel absolute values, as
+    gsplat) in ``means2d.absgrad`` (or in ``absgrad_target[0].absgrad``,
+    indexed by ``absgrad_target[1]`` when given).
+
+    Returns:
+        render_colors [C, H, W, D] and render_alphas [C, H, W, 1].
+    """
+    C, N = means2d.shape[:2]
+    assert means2d.shape == (C, N, 2), means2d.shape
+    assert conics.shape == (C, N, 3), conics.shape
+    assert colors.shape[:2] == (C, N), colors.shape
+    assert opacities.shape == (C, N), opacities.shape
+    if backgrounds is not None:
+        assert backgrounds.shape == (C, colors.shape[-1]), backgrounds.shape
+    if absgrad_target is None:
+        absgrad_target = (means2d, None)
+    return _RasterizeToPixelsCPU.apply(
+        means2d,
+        conics,
+        colors,
+        opacities,
+        backgrounds,
+        image_width,
+        image_height,
+        tile_size,
+        isect_offsets,
+        flatten_ids,
+        absgrad,
+        absgrad_target,
+    )

@@ -1,0 +1,346 @@
+"""``rasterization``: gsplat 1.4.0's API, on CPU via point2act's C++ kernel.
+
+CUDA inputs are forwarded untouched to ``gsplat.rasterization``; CPU inputs
+are projected in pure torch (:mod:`point2act.render.projection`) and
+rasterized by the compiled tile rasterizer (:mod:`point2act.render._backend`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .projection import (
+    fully_fused_projection,
+    quat_scale_to_covar,
+    spherical_harmonics,
+    symmetrize_covars,
+)
+
+RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
+
+
+def rasterization(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
+    viewmats: Tensor,  # [C, 4, 4]
+    Ks: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    radius_clip: float = 0.0,
+    eps2d: float = 0.3,
+    sh_degree: Optional[int] = None,
+    packed: bool = True,
+    tile_size: int = 16,
+    backgrounds: Optional[Tensor] = None,  # [C, D]
+    render_mode: str = "RGB",
+    sparse_grad: bool = False,
+    absgrad: bool = False,
+    rasterize_mode: str = "classic",
+    channel_chunk: int = 32,
+    distributed: bool = False,
+    camera_model: str = "pinhole",
+    covars: Optional[Tensor] = None,  # [N, 3, 3]
+) -> Tuple[Tensor, Tensor, Dict]:
+    """Rasterize 3D Gaussians to C images; drop-in for ``gsplat.rasterization``.
+
+    On CUDA tensors this calls ``gsplat.rasterization`` with all arguments.
+    On CPU it reproduces gsplat 1.4.0's semantics (projection, SH colours,
+    compensation for ``rasterize_mode="antialiased"``, tile binning, alpha
+    compositing, depth render modes, backgrounds, ``absgrad``) with a
+    C++/OpenMP kernel. CPU limitations (``NotImplementedError``):
+    ``distributed=True``, ``camera_model`` other than ``"pinhole"`` and
+    ``sparse_grad=True`` with ``packed=True``. ``packed=True`` is computed
+    unpacked internally and returned in gsplat's packed layout.
+
+    Returns:
+        render_colors [C, H, W, X], render_alphas [C, H, W, 1] and ``meta``
+        (``radii``, ``means2d`` (call ``retain_grad()``; ``.absgrad`` is set in
+        backward when ``absgrad=True``), ``depths``, ``conics``, ``opacities``,
+        ``camera_ids``, ``gaussian_ids``, ``tiles_per_gauss``, ``isect_ids``,
+        ``flatten_ids``, ``isect_offsets``, ``width``, ``height``,
+        ``tile_size``, ``tile_width``, ``tile_height``, ``n_cameras``).
+    """
+    if means.is_cuda:
+        import gsplat  # lazy: never needed on CPU
+
+        return gsplat.rasterization(
+            means=means,
+            quats=quats,
+            scales=scales,
+            opacities=opacities,
+            colors=colors,
+            viewmats=viewmats,
+            Ks=Ks,
+            width=width,
+            height=height,
+            near_plane=near_plane,
+            far_plane=far_plane,
+            radius_clip=radius_clip,
+            eps2d=eps2d,
+            sh_degree=sh_degree,
+            packed=packed,
+            tile_size=tile_size,
+            backgrounds=backgrounds,
+            render_mode=render_mode,
+            sparse_grad=sparse_grad,
+            absgrad=absgrad,
+            rasterize_mode=rasterize_mode,
+            channel_chunk=channel_chunk,
+            distributed=distributed,
+            camera_model=camera_model,
+            covars=covars,
+        )
+    from . import _backend
+
+    return _rasterization_cpu(
+        means,
+        quats,
+        scales,
+        opacities,
+        colors,
+        viewmats,
+        Ks,
+        width,
+        height,
+        near_plane=near_plane,
+        far_plane=far_plane,
+        radius_clip=radius_clip,
+        eps2d=eps2d,
+        sh_degree=sh_degree,
+        packed=packed,
+        tile_size=tile_size,
+        backgrounds=backgrounds,
+        render_mode=render_mode,
+        sparse_grad=sparse_grad,
+        absgrad=absgrad,
+        rasterize_mode=rasterize_mode,
+        distributed=distributed,
+        camera_model=camera_model,
+        covars=covars,
+        rasterize_fn=_backend.rasterize_to_pixels,
+        isect_fn=_backend.isect_tiles,
+    )
+
+
+def _rasterization_cpu(
+    means: Tensor,  # [N, 3]
+    quats: Optional[Tensor],  # [N, 4]
+    scales: Optional[Tensor],  # [N, 3]
+    opacities: Tensor,  # [N]
+    colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
+    viewmats: Tensor,  # [C, 4, 4]
+    Ks: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    *,
+    near_plane: float,
+    far_plane: float,
+    radius_clip: float,
+    eps2d: float,
+    sh_degree: Optional[int],
+    packed: bool,
+    tile_size: int,
+    backgrounds: Optional[Tensor],
+    render_mode: str,
+    sparse_grad: bool,
+    absgrad: bool,
+    rasterize_mode: str,
+    distributed: bool,
+    camera_model: str,
+    covars: Optional[Tensor],
+    rasterize_fn: Callable,
+    isect_fn: Optional[Callable],
+) -> Tuple[Tensor, Tensor, Dict]:
+    """Shared CPU pipeline; ``rasterize_fn`` is the kernel or the reference."""
+    if distributed:
+        raise NotImplementedError(
+            "point2act CPU rasterizer: distributed=True is not supported on CPU"
+        )
+    if packed and sparse_grad:
+        raise NotImplementedError(
+            "point2act CPU rasterizer: sparse_grad=True is not supported on CPU"
+        )
+    if camera_model != "pinhole":
+        raise NotImplementedError(
+            f"point2act CPU rasterizer: camera_model={camera_model!r} is not "
+            "supported on CPU (only 'pinhole')"
+        )
+    if rasterize_mode not in ("classic", "antialiased"):
+        raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}")
+    assert render_mode in RENDER_MODES, render_mode
+
+    N = means.shape[0]
+    C = viewmats.shape[0]
+    assert means.shape == (N, 3), means.shape
+    if covars is None:
+        assert quats.shape == (N, 4), quats.shape
+        assert scales.shape == (N, 3), scales.shape
+        covars3d = quat_scale_to_covar(quats, scales)
+    else:
+        assert covars.shape == (N, 3, 3), covars.shape
+        covars3d = symmetrize_covars(covars)
+    assert opacities.shape == (N,), opacities.shape
+    assert viewmats.shape == (C, 4, 4), viewmats.shape
+    assert Ks.shape == (C, 3, 3), Ks.shape
+    if sh_degree is None:
+        assert (colors.dim() == 2 and colors.shape[0] == N) or (
+            colors.dim() == 3 and colors.shape[:2] == (C, N)
+        ), colors.shape
+    else:
+        assert (
+            colors.dim() == 3 and colors.shape[0] == N and colors.shape[2] == 3
+        ) or (
+            colors.dim() == 4 and colors.shape[:2] == (C, N) and colors.shape[3] == 3
+        ), colors.shape
+        assert (sh_degree + 1) ** 2 <= colors.shape[-2], colors.shape
+
+    radii, means2d, depths, conics, compensations = fully_fused_projection(
+        means,
+        covars3d,
+        viewmats,
+        Ks,
+        width,
+        height,
+        eps2d=eps2d,
+        near_plane=near_plane,
+        far_plane=far_plane,
+        radius_clip=radius_clip,
+        calc_compensations=(rasterize_mode == "antialiased"),
+        camera_model=camera_model,
+    )
+    opacities_c = opacities.unsqueeze(0).expand(C, N)  # [C, N]
+    if compensations is not None:
+        opacities_c = opacities_c * compensations
+
+    # colours -> [C, N, D]
+    if sh_degree is None:
+        colors_c = colors.expand(C, -1, -1) if colors.dim() == 2 else colors
+    else:
+        camtoworlds = torch.inverse(viewmats)  # [C, 4, 4]
+        dirs = means[None, :, :] - camtoworlds[:, None, :3, 3]  # [C, N, 3]
+        shs = colors.expand(C, -1, -1, -1) if colors.dim() == 3 else colors
+        colors_c = spherical_harmonics(sh_degree, dirs, shs)  # [C, N, 3]
+        colors_c = torch.clamp_min(colors_c + 0.5, 0.0)
+
+    camera_ids, gaussian_ids = None, None
+    means2d_kernel = means2d
+    meta_means2d, meta_radii, meta_depths = means2d, radii, depths
+    meta_conics, meta_opacities = conics, opacities_c
+    absgrad_target = (means2d, None)
+    if packed:
+        camera_ids, gaussian_ids = torch.nonzero(radii > 0, as_tuple=True)
+        meta_means2d = means2d[camera_ids, gaussian_ids]  # [nnz, 2]
+        # route the rasterizer's means2d through the packed tensor so that
+        # meta["means2d"].grad / .absgrad are the packed gradients
+        means2d_kernel = torch.zeros_like(means2d).index_put(
+            (camera_ids, gaussian_ids), meta_means2d
+        )
+        meta_radii = radii[camera_ids, gaussian_ids]
+        meta_depths = depths[camera_ids, gaussian_ids]
+        meta_conics = conics[camera_ids, gaussian_ids]
+        meta_opacities = opacities_c[camera_ids, gaussian_ids]
+        absgrad_target = (meta_means2d, (camera_ids, gaussian_ids))
+
+    meta: Dict = {
+        "camera_ids": camera_ids,
+        "gaussian_ids": gaussian_ids,
+        "radii": meta_radii,
+        "means2d": meta_means2d,
+        "depths": meta_depths,
+        "conics": meta_conics,
+        "opacities": meta_opacities,
+    }
+
+    if render_mode in ("RGB+D", "RGB+ED"):
+        colors_c = torch.cat((colors_c, depths[..., None]), dim=-1)
+        if backgrounds is not None:
+            backgrounds = torch.cat(
+                [backgrounds, backgrounds.new_zeros(C, 1)], dim=-1
+            )
+    elif render_mode in ("D", "ED"):
+        colors_c = depths[..., None]
+        if backgrounds is not None:
+            backgrounds = backgrounds.new_zeros(C, 1)
+
+    tile_width = math.ceil(width / float(tile_size))
+    tile_height = math.ceil(height / float(tile_size))
+    meta.update(
+        {
+            "width": width,
+            "height": height,
+            "tile_size": tile_size,
+            "tile_width": tile_width,
+            "tile_height": tile_height,
+            "n_cameras": C,
+        }
+    )
+    dtype = means2d.dtype
+    if backgrounds is not None:
+        backgrounds = backgrounds.to(dtype)
+    if isect_fn is not None:
+        tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
+            means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
+        )
+        if packed:
+            # indices into [nnz] instead of [C * N]
+            pos = torch.cumsum((radii > 0).flatten().to(torch.int64), 0) - 1
+            flatten_ids_meta = pos[flatten_ids.long()].to(torch.int32)
+            tiles_per_gauss_meta = tiles_per_gauss[camera_ids, gaussian_ids]
+        else:
+            flatten_ids_meta, tiles_per_gauss_meta = flatten_ids, tiles_per_gauss
+        meta.update(
+            {
+                "tiles_per_gauss": tiles_per_gauss_meta,
+                "isect_ids": isect_ids,
+                "flatten_ids": flatten_ids_meta,
+                "isect_offsets": isect_offsets,
+            }
+        )
+        render_colors, render_alphas = rasterize_fn(
+            means2d_kernel,
+            conics,
+            colors_c.to(dtype),
+            opacities_c.to(dtype),
+            width,
+            height,
+            tile_size,
+            isect_offsets,
+            flatten_ids,
+            backgrounds=backgrounds,
+            absgrad=absgrad,
+            absgrad_target=absgrad_target,
+        )
+    else:
+        render_colors, render_alphas = rasterize_fn(
+            means2d_kernel,
+            conics,
+            colors_c.to(dtype),
+            opacities_c.to(dtype),
+            radii,
+            depths,
+            width,
+            height,
+            tile_size,
+            backgrounds=backgrounds,
+            absgrad=absgrad,
+            absgrad_target=absgrad_target,
+        )
+
+    if render_mode in ("ED", "RGB+ED"):
+        render_colors = torch.cat(
+            [
+                render_colors[..., :-1],
+                render_colors[..., -1:] / render_alphas.clamp(min=1e-10),
+            ],
+            dim=-1,
+        )
+    return render_colors, render_alphas, meta
