@@ -208,3 +208,21 @@ def test_nerfstudio_parser_loads(scene) -> None:
     assert outputs.metadata["points3D_rgb"].shape == (8000, 3)
     cams = outputs.cameras
     assert int(cams.width[0, 0]) == 256 and int(cams.height[0, 0]) == 192
+
+
+def test_contact_sheet(scene, tmp_path: Path) -> None:
+    from point2act.synth.preview import contact_sheet
+
+    out, _ = scene
+    png = contact_sheet(out, tmp_path / "sheet.png", views=[0, 1, 2, 3, 4, 5], cols=3)
+    assert Image.open(png).size == (3 * 256, 2 * 192)
+
+
+def test_cli_module(tmp_path: Path) -> None:
+    from point2act.synth.__main__ import cli
+
+    cli(["--out", str(tmp_path / "s"), "--num-views", "2", "--width", "64", "--height", "48",
+         "--num-seed-points", "100", "--num-gt-points", "50", "--seed", "3"])
+    meta = json.loads((tmp_path / "s" / "transforms.json").read_text())
+    assert len(meta["frames"]) == 2 and meta["w"] == 64
+    assert meta["point2act"]["config"]["seed"] == 3
