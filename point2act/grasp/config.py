@@ -1,0 +1,237 @@
+"""Configuration dataclasses for the grasp head.
+
+Every length in these configs is in **metres**. The planner converts them to
+scene (capture) units with ``GripperConfig.metres_per_unit``: a length of
+``L`` metres is ``L / metres_per_unit`` scene units. Only the standard library
+is imported here so that ``import point2act.grasp`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Tuple, Union
+
+__all__ = ["GripperConfig", "RegionConfig", "SurfaceConfig", "GraspConfig"]
+
+
+@dataclass
+class GripperConfig:
+    """A parallel-jaw gripper as three boxes (two fingers and a palm).
+
+    Defaults describe a Franka Emika Panda hand, with the finger/palm split of
+    the ACRONYM Panda model (fingertips 0.1122 m in front of the hand base).
+    See ``point2act.grasp`` for the gripper frame these boxes live in.
+    """
+
+    max_opening: float = 0.08
+    """Largest distance between the inner faces of the two fingers (m)."""
+    finger_length: float = 0.0462
+    """Length of a finger along the approach axis z, fingertip to palm (m)."""
+    finger_thickness: float = 0.010
+    """Size of a finger along the closing axis x (m)."""
+    finger_width: float = 0.020
+    """Size of a finger along the gripper's y axis (m); also the depth of the
+    closing region used for the semantic score."""
+    palm_depth: float = 0.066
+    """Size of the palm (hand body) along the approach axis z (m). The hand base
+    (flange side) is ``finger_length + palm_depth`` behind the fingertips."""
+    palm_width: float = 0.204
+    """Size of the palm along the closing axis x (m)."""
+    palm_thickness: float = 0.063
+    """Size of the palm along the gripper's y axis (m)."""
+    metres_per_unit: float = 1.0
+    """Metres per scene (capture) unit: 1.0 for metric captures; e.g. 0.1 when
+    one unit of a COLMAP reconstruction is 10 cm."""
+    name: str = "franka_panda"
+    """Free-form name, copied into grasps.json."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name == "name":
+                continue
+            v = getattr(self, f.name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"GripperConfig.{f.name} must be a positive finite number, got {v!r}")
+            setattr(self, f.name, float(v))
+
+    @property
+    def tcp_from_base(self) -> float:
+        """Distance from the hand base to the TCP (fingertip centre) along z, metres."""
+        return self.finger_length + self.palm_depth
+
+    def units(self, metres: float) -> float:
+        """Convert a length in metres to scene units."""
+        return float(metres) / self.metres_per_unit
+
+    def scaled(self) -> Dict[str, float]:
+        """All box dimensions in scene units."""
+        return {
+            k: self.units(getattr(self, k))
+            for k in (
+                "max_opening",
+                "finger_length",
+                "finger_thickness",
+                "finger_width",
+                "palm_depth",
+                "palm_width",
+                "palm_thickness",
+            )
+        }
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], source: str = "<dict>") -> "GripperConfig":
+        """Build from a dict. Every box dimension must be given; ``metres_per_unit``
+        and ``name`` are optional. Unknown keys are an error (typos are common)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"gripper description {source} must be a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        optional = {"metres_per_unit", "name"}
+        missing = sorted(names - optional - set(data))
+        if missing:
+            raise ValueError(
+                f"gripper description {source} is missing field(s) {', '.join(missing)} "
+                f"(required: {', '.join(sorted(names - optional))}; lengths in metres)"
+            )
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"gripper description {source} has unknown field(s) {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"gripper description {source}: {e}") from None
+
+    @classmethod
+    def from_json(cls, path: Union[str, Path]) -> "GripperConfig":
+        """Read a gripper from a JSON file (an object with this class's fields)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"gripper description {path} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"gripper description {path} is not valid JSON: {e}") from None
+        return cls.from_dict(data, source=str(path))
+
+
+@dataclass
+class RegionConfig:
+    """How the relevant region (where to act) is extracted from the field."""
+
+    threshold: float = 0.5
+    """Relative threshold: a Gaussian is relevant when its relevancy is at least
+    ``threshold * max(relevancy)`` (over Gaussians passing ``min_opacity``)."""
+    absolute_threshold: float = 0.05
+    """Absolute floor on relevancy. If no Gaussian reaches it the field has no
+    relevant region and ``relevant_region`` raises ``ValueError``."""
+    min_opacity: float = 0.1
+    """Gaussians with a lower opacity are ignored (floaters, transparent fuzz)."""
+    dbscan_eps: float = 0.01
+    """DBSCAN neighbourhood radius in metres."""
+    dbscan_min_points: int = 5
+    """DBSCAN: neighbours (self included) within ``dbscan_eps`` for a core point."""
+    extent_percentile: float = 1.0
+    """Region centre/extent come from the [p, 100-p] percentile box of the cluster
+    (robust to a few stray members); 0 gives the exact bounding box."""
+
+
+@dataclass
+class SurfaceConfig:
+    """How the surface point cloud (with normals) is built from the field."""
+
+    min_opacity: float = 0.3
+    """Gaussian centres with lower opacity are not surface points."""
+    max_scale: float = 0.05
+    """If scales are given, Gaussians whose largest axis exceeds this (m) are
+    dropped (large, blurry splats are rarely on a surface)."""
+    voxel_size: float = 0.003
+    """Voxel size of the downsampled surface cloud (m)."""
+    normal_radius: float = 0.009
+    """Neighbourhood radius for normal estimation (m)."""
+    normal_max_nn: int = 24
+    """Maximum neighbours for normal estimation."""
+    collision_voxel_size: float = 0.01
+    """Voxel size of the coarse cloud the palm is checked against (m)."""
+    plane_distance: float = 0.004
+    """RANSAC inlier distance of the support (table) plane (m)."""
+    plane_min_fraction: float = 0.15
+    """The support plane is used only if at least this fraction of surface
+    points are inliers. Below it no table half-space is assumed."""
+    detect_plane: bool = True
+    """Detect a support plane; its lower half-space counts as solid for collisions."""
+    orient_normals: str = "auto"
+    """"camera": flip normals towards the nearest camera centre; "tangent_plane":
+    open3d's consistent tangent-plane propagation (slower); "none"; "auto" =
+    "camera" when camera centres are given, else "none". The planner's friction
+    test uses unsigned normals, so orientation only matters to callers."""
+    relevancy_neighbours: int = 4
+    """A surface point's relevancy is the opacity-weighted mean relevancy of this
+    many nearest Gaussians (within ``3 * voxel_size``)."""
+
+
+@dataclass
+class GraspConfig:
+    """Everything the planner needs. Score = ``semantic_weight * semantic +
+    geometric_weight * geometric`` (weights are normalised to sum to 1)."""
+
+    gripper: GripperConfig = field(default_factory=GripperConfig)
+    region: RegionConfig = field(default_factory=RegionConfig)
+    surface: SurfaceConfig = field(default_factory=SurfaceConfig)
+    num_candidates: int = 256
+    """Antipodal contact pairs sampled around the region. Each pair is expanded
+    into ``num_approach_dirs * len(grasp_depths)`` poses."""
+    partners_per_seed: int = 2
+    """A sampled surface point keeps at most this many partners (different widths)."""
+    num_approach_dirs: int = 12
+    """Approach directions, evenly spaced around the closing axis."""
+    grasp_depths: Tuple[float, ...] = (0.01, 0.025)
+    """How far (m) the fingertips reach past the contact midpoint along the approach axis."""
+    friction_coef: float = 0.4
+    """Coulomb friction coefficient mu; the friction cone half-angle is atan(mu)."""
+    min_width: float = 0.004
+    """Smallest contact distance (m) considered (thinner than this is noise)."""
+    clearance: float = 0.005
+    """Each finger opens this far (m) beyond its contact before closing; the
+    pre-grasp opening (``width`` in grasps.json) is contact distance + 2*clearance,
+    capped at ``max_opening``. Points within this margin are not collisions."""
+    table_clearance: float = 0.002
+    """Fingers and palm must stay at least this far (m) above the support plane."""
+    seed_radius: float = 0.01
+    """Seeds are surface points within this distance (m) of a region Gaussian."""
+    semantic_weight: float = 0.7
+    """Weight of the semantic score: relevancy of the surface points inside the
+    closing region (quantile ``semantic_quantile``), divided by the field's
+    maximum relevancy, in [0, 1]."""
+    geometric_weight: float = 0.3
+    """Weight of the geometric score: antipodal quality
+    ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)``, in [0, 1]."""
+    semantic_quantile: float = 0.5
+    """Quantile of relevancy in the closing region (0.5 = median, as in LERF-TOGO)."""
+    nms_distance: float = 0.01
+    """Non-maximum suppression: a grasp is suppressed by a better one closer than
+    this (m) whose rotation differs by less than ``nms_angle_deg``."""
+    nms_angle_deg: float = 30.0
+    """NMS angle threshold in degrees (fingers swapped counts as the same grasp)."""
+    top_k: int = 10
+    """Number of grasps returned."""
+    seed: int = 0
+    """Random seed (sampling, RANSAC). Same inputs and seed give the same grasps."""
+
+    def __post_init__(self) -> None:
+        if self.friction_coef <= 0:
+            raise ValueError("friction_coef must be > 0")
+        if self.semantic_weight < 0 or self.geometric_weight < 0 or self.semantic_weight + self.geometric_weight <= 0:
+            raise ValueError("semantic_weight and geometric_weight must be >= 0 and not both 0")
+        if self.num_approach_dirs < 1 or self.num_candidates < 1 or self.top_k < 0:
+            raise ValueError("num_approach_dirs and num_candidates must be >= 1, top_k >= 0")
+        self.grasp_depths = tuple(float(d) for d in self.grasp_depths)
+        if not self.grasp_depths:
+            raise ValueError("grasp_depths must not be empty")
+        if not 0.0 <= self.semantic_quantile <= 1.0:
+            raise ValueError("semantic_quantile must be in [0, 1]")

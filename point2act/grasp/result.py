@@ -1,0 +1,221 @@
+"""Result containers and the ``point2act.grasps/1`` JSON schema."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+
+from .config import GripperConfig
+from .geometry import rotation_to_quaternion_wxyz
+
+__all__ = ["Region", "Grasp", "GraspResult", "SCHEMA", "validate_grasps_dict", "write_json_atomic"]
+
+SCHEMA = "point2act.grasps/1"
+
+
+def _vec(a) -> List[float]:
+    return [float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+@dataclass
+class Region:
+    """The highest-relevancy region of the field (capture frame, capture units)."""
+
+    action_point: np.ndarray
+    """Relevancy*opacity weighted centroid of the chosen cluster [3]."""
+    center: np.ndarray
+    """Centre of the cluster's (percentile) bounding box [3]."""
+    extent: np.ndarray
+    """Size of that box along x, y, z [3]."""
+    num_gaussians: int
+    """Number of Gaussians in the chosen cluster."""
+    indices: np.ndarray
+    """Indices of those Gaussians into the input arrays."""
+    relevancy_mass: float = 0.0
+    """Sum of relevancy*opacity over the cluster."""
+    threshold: float = 0.0
+    """Absolute relevancy threshold that was applied."""
+    max_relevancy: float = 0.0
+    """Maximum relevancy among opaque Gaussians."""
+    num_clusters: int = 1
+    """Number of DBSCAN clusters found among the relevant Gaussians."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"center": _vec(self.center), "extent": _vec(self.extent), "num_gaussians": int(self.num_gaussians)}
+
+
+@dataclass
+class Grasp:
+    """One parallel-jaw grasp. ``rotation`` columns are the gripper x (closing),
+    y (= z cross x) and z (approach) axes in capture coordinates; ``position``
+    is the TCP (midway between the fingertips), capture units."""
+
+    position: np.ndarray
+    rotation: np.ndarray
+    opening: float
+    """Pre-grasp opening between the fingers' inner faces, capture units."""
+    contact_width: float
+    """Distance between the two contact points, capture units."""
+    score: float
+    semantic_score: float
+    geometric_score: float
+    contacts: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))
+    """The two contact points [2, 3] (capture units)."""
+
+    @property
+    def quaternion_wxyz(self) -> np.ndarray:
+        return rotation_to_quaternion_wxyz(self.rotation)
+
+    def to_dict(self, metres_per_unit: float) -> Dict[str, Any]:
+        return {
+            "position": _vec(self.position),
+            "rotation": [[float(v) for v in row] for row in np.asarray(self.rotation)],
+            "quaternion_wxyz": _vec(self.quaternion_wxyz),
+            "width": float(self.opening * metres_per_unit),
+            "width_capture_units": float(self.opening),
+            "contact_width": float(self.contact_width * metres_per_unit),
+            "score": float(self.score),
+            "semantic_score": float(self.semantic_score),
+            "geometric_score": float(self.geometric_score),
+        }
+
+
+@dataclass
+class GraspResult:
+    """What :func:`point2act.grasp.plan_grasps` returns."""
+
+    region: Region
+    grasps: List[Grasp]
+    gripper: GripperConfig
+    warning: Optional[str] = None
+    """Why ``grasps`` is empty (or anything else worth knowing); None if fine."""
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    """Wall time per stage: region, surface, candidates, collision, scoring, total."""
+    counts: Dict[str, int] = field(default_factory=dict)
+    """Sizes along the pipeline: surface_points, seeds, contact_pairs, candidates,
+    collision_free, after_nms."""
+    support_plane: Optional[np.ndarray] = None
+    """Detected table plane ``[a, b, c, d]`` (unit normal pointing up, a*x+b*y+c*z+d=0), or None."""
+
+    @property
+    def metres_per_unit(self) -> float:
+        return self.gripper.metres_per_unit
+
+    def to_dict(self, prompt: Optional[str] = None) -> Dict[str, Any]:
+        """The ``point2act.grasps/1`` document (json-able)."""
+        d: Dict[str, Any] = {
+            "schema": SCHEMA,
+            "prompt": prompt,
+            "frame": "capture",
+            "metres_per_unit": float(self.metres_per_unit),
+            "action_point": _vec(self.region.action_point),
+            "region": self.region.to_dict(),
+            "gripper": self.gripper.to_dict(),
+            "grasps": [g.to_dict(self.metres_per_unit) for g in self.grasps],
+            "timings_ms": {k: float(v) for k, v in self.timings_ms.items()},
+            "num_candidates": int(self.counts.get("candidates", 0)),
+        }
+        if self.warning:
+            d["warning"] = self.warning
+        return d
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_vec(x, n) -> bool:
+    return isinstance(x, list) and len(x) == n and all(_is_num(v) for v in x)
+
+
+def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
+    """Raise ``ValueError`` describing the first violation of ``point2act.grasps/1``.
+
+    Checks types and finiteness, that rotations are proper and orthonormal, that
+    quaternions match them, that widths are within the gripper's opening and
+    that grasps are sorted by score (descending)."""
+
+    def fail(msg):
+        raise ValueError(f"invalid {SCHEMA} document: {msg}")
+
+    if not isinstance(d, dict):
+        fail("not an object")
+    if d.get("schema") != SCHEMA:
+        fail(f"schema is {d.get('schema')!r}")
+    if d.get("frame") != "capture":
+        fail("frame must be 'capture'")
+    if not _is_vec(d.get("action_point"), 3):
+        fail("action_point must be 3 finite numbers")
+    if "prompt" in d and d["prompt"] is not None and not isinstance(d["prompt"], str):
+        fail("prompt must be a string or null")
+    mpu = d.get("metres_per_unit", 1.0)
+    if not _is_num(mpu) or mpu <= 0:
+        fail("metres_per_unit must be a positive number")
+    reg = d.get("region")
+    if not isinstance(reg, dict) or not _is_vec(reg.get("center"), 3) or not _is_vec(reg.get("extent"), 3):
+        fail("region needs center and extent (3 numbers each)")
+    if not isinstance(reg.get("num_gaussians"), int) or reg["num_gaussians"] < 0:
+        fail("region.num_gaussians must be a non-negative int")
+    grip = d.get("gripper")
+    if not isinstance(grip, dict) or not _is_num(grip.get("max_opening")):
+        fail("gripper must be an object with max_opening")
+    grasps = d.get("grasps")
+    if not isinstance(grasps, list):
+        fail("grasps must be a list")
+    if not grasps and not d.get("warning"):
+        fail("an empty grasps list needs a warning")
+    prev = math.inf
+    for i, g in enumerate(grasps):
+        if not isinstance(g, dict):
+            fail(f"grasps[{i}] is not an object")
+        if not _is_vec(g.get("position"), 3):
+            fail(f"grasps[{i}].position")
+        R = g.get("rotation")
+        if not (isinstance(R, list) and len(R) == 3 and all(_is_vec(r, 3) for r in R)):
+            fail(f"grasps[{i}].rotation must be 3x3 numbers")
+        R = np.asarray(R)
+        if not np.allclose(R.T @ R, np.eye(3), atol=atol) or abs(np.linalg.det(R) - 1) > atol:
+            fail(f"grasps[{i}].rotation is not a proper rotation")
+        q = g.get("quaternion_wxyz")
+        if not _is_vec(q, 4):
+            fail(f"grasps[{i}].quaternion_wxyz")
+        qq = rotation_to_quaternion_wxyz(R)
+        if min(np.abs(qq - q).max(), np.abs(qq + q).max()) > 1e-4:
+            fail(f"grasps[{i}].quaternion_wxyz does not match rotation")
+        for k in ("width", "score", "semantic_score", "geometric_score"):
+            if not _is_num(g.get(k)):
+                fail(f"grasps[{i}].{k} must be a finite number")
+        if g["width"] < 0 or g["width"] > grip["max_opening"] * (1 + 1e-9):
+            fail(f"grasps[{i}].width {g['width']} outside [0, max_opening]")
+        if g["score"] > prev + 1e-12:
+            fail("grasps are not sorted by score (descending)")
+        prev = g["score"]
+
+
+def write_json_atomic(path: Union[str, Path], data: Dict[str, Any]) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (temp file in the same
+    directory, fsync, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

@@ -1,0 +1,160 @@
+"""Section 2: scene geometry for grasping (surface points with normals).
+
+Surface points are opacity-filtered Gaussian centres, optionally merged with
+caller-supplied points (e.g. depth renders fused into a cloud), voxel
+downsampled, with normals from open3d. open3d is imported lazily."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .config import GraspConfig, SurfaceConfig
+
+__all__ = ["scene_points", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
+
+
+def _o3d():
+    import open3d as o3d  # lazy: heavy import
+
+    return o3d
+
+
+def _cfgs(cfg) -> Tuple[SurfaceConfig, float]:
+    cfg = cfg or GraspConfig()
+    if isinstance(cfg, GraspConfig):
+        return cfg.surface, cfg.gripper.metres_per_unit
+    return cfg, 1.0
+
+
+def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
+    """Centroid-per-voxel downsampling (open3d)."""
+    if len(points) == 0 or voxel <= 0:
+        return np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    o3d = _o3d()
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
+    return np.asarray(pc.voxel_down_sample(voxel).points)
+
+
+def scene_points(
+    means: np.ndarray,
+    opacities: np.ndarray,
+    scales: Optional[np.ndarray] = None,
+    extra_points: Optional[np.ndarray] = None,
+    cfg=None,
+    camera_centers: Optional[np.ndarray] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Surface cloud ``(points [M,3], normals [M,3])`` in capture units.
+
+    ``means`` [N,3] and ``opacities`` [N] (activated) of the Gaussians;
+    ``scales`` [N,3] optional *linear* (not log) axis lengths; ``extra_points``
+    [K,3] optional points from another source (fused depth), merged before
+    downsampling; ``camera_centers`` [C,3] optional, for normal orientation.
+    ``cfg`` is a :class:`GraspConfig` (units from its gripper) or a
+    :class:`SurfaceConfig` (metric scene). Normals are unit length."""
+    sc, mpu = _cfgs(cfg)
+    means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
+    opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
+    keep = np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= sc.min_opacity)
+    if scales is not None:
+        s = np.asarray(scales, dtype=np.float64).reshape(len(means), -1)
+        keep &= np.isfinite(s).all(1) & (s.max(1) <= sc.max_scale / mpu)
+    pts = means[keep]
+    if extra_points is not None:
+        e = np.asarray(extra_points, dtype=np.float64).reshape(-1, 3)
+        pts = np.concatenate([pts, e[np.isfinite(e).all(1)]], 0)
+    if len(pts) == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    o3d = _o3d()
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(pts)))
+    if sc.voxel_size > 0:
+        pc = pc.voxel_down_sample(sc.voxel_size / mpu)
+    if len(pc.points) >= 3:
+        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu, max_nn=sc.normal_max_nn))
+    p = np.asarray(pc.points).copy()
+    n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
+    norm = np.linalg.norm(n, axis=1)
+    good = np.isfinite(n).all(1) & (norm > 0.5)
+    p, n = p[good], n[good] / norm[good, None]
+    mode = sc.orient_normals
+    if mode == "auto":
+        mode = "camera" if camera_centers is not None and len(camera_centers) else "none"
+    if mode == "camera" and camera_centers is not None and len(camera_centers) and len(p):
+        from scipy.spatial import cKDTree
+
+        cams = np.asarray(camera_centers, dtype=np.float64).reshape(-1, 3)
+        _, ci = cKDTree(cams).query(p)
+        flip = np.sum(n * (cams[ci] - p), axis=1) < 0
+        n[flip] *= -1
+    elif mode == "tangent_plane" and len(p) > 3:
+        pc2 = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(p))
+        pc2.normals = o3d.utility.Vector3dVector(n)
+        pc2.orient_normals_consistent_tangent_plane(min(sc.normal_max_nn, len(p) - 1))
+        n = np.asarray(pc2.normals).copy()
+    return p, n
+
+
+def fit_support_plane(
+    points: np.ndarray,
+    cfg=None,
+    up_hint: Optional[np.ndarray] = None,
+    seed: int = 0,
+) -> Optional[np.ndarray]:
+    """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
+    ``a*x + b*y + c*z + d = 0``, oriented so that ``up_hint`` (a point, e.g. the
+    action point) lies on the positive side; None if the plane holds fewer than
+    ``plane_min_fraction`` of the points. Without a hint the side with more
+    off-plane points is "up"."""
+    sc, mpu = _cfgs(cfg)
+    if not sc.detect_plane or len(points) < 50:
+        return None
+    o3d = _o3d()
+    try:
+        o3d.utility.random.seed(int(seed))
+    except Exception:  # pragma: no cover - older open3d
+        pass
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
+    model, inl = pc.segment_plane(distance_threshold=sc.plane_distance / mpu, ransac_n=3, num_iterations=300)
+    if len(inl) < sc.plane_min_fraction * len(points):
+        return None
+    m = np.asarray(model, dtype=np.float64)
+    nn = np.linalg.norm(m[:3])
+    if not np.isfinite(m).all() or nn == 0:
+        return None
+    m = m / nn
+    if up_hint is not None:
+        s = float(np.dot(m[:3], up_hint) + m[3])
+        if s < 0:
+            m = -m
+    else:
+        dist = points @ m[:3] + m[3]
+        off = np.abs(dist) > sc.plane_distance / mpu
+        if (dist[off] > 0).sum() < (dist[off] < 0).sum():
+            m = -m
+    return m
+
+
+def surface_relevancy(
+    points: np.ndarray,
+    means: np.ndarray,
+    opacities: np.ndarray,
+    relevancy: np.ndarray,
+    k: int,
+    radius: float,
+) -> np.ndarray:
+    """Relevancy of each surface point: opacity-weighted mean relevancy of its
+    ``k`` nearest Gaussians within ``radius`` (0 where none)."""
+    from scipy.spatial import cKDTree
+
+    if len(points) == 0 or len(means) == 0:
+        return np.zeros(len(points))
+    k = max(1, min(int(k), len(means)))
+    d, i = cKDTree(means).query(points, k=k, distance_upper_bound=radius, workers=-1)
+    d, i = d.reshape(len(points), k), i.reshape(len(points), k)
+    valid = np.isfinite(d)
+    ii = np.where(valid, i, 0)
+    w = np.where(valid, opacities[ii], 0.0)
+    num = (w * relevancy[ii]).sum(1)
+    den = w.sum(1)
+    return np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
