@@ -1,10 +1,13 @@
 """Checkpoints under torch >= 2.6, whose ``torch.load`` defaults to ``weights_only=True``.
 
 nerfstudio 1.1.5 calls ``torch.load(path, map_location="cpu")`` without ``weights_only``.
-point2act checkpoints hold only tensors, numbers, strings and containers, so they load with the
-safe unpickler as they are; this module is imported by the method config (and so by
-``ns-viewer``, ``ns-eval`` and ``ns-export`` when they read a point2act ``config.yml``) and
-offers :func:`load_checkpoint`, which reports a truncated or foreign file clearly.
+A nerfstudio checkpoint holds tensors, numbers, strings and containers, plus a few numpy
+``float64`` scalars (the learning rates that nerfstudio's exponential-decay scheduler computes
+with numpy). Those make the safe unpickler refuse the file. Importing this module allow-lists
+exactly the numpy scalar reconstruction (``numpy.core.multiarray.scalar`` and the float dtypes),
+nothing that can run code. It is imported by :mod:`point2act.model`, so ``ns-viewer``,
+``ns-eval`` and ``ns-export`` get it as soon as they read a point2act ``config.yml``.
+:func:`load_checkpoint` reports a truncated or foreign file clearly.
 """
 
 from __future__ import annotations
@@ -13,6 +16,25 @@ from pathlib import Path
 from typing import Any, Dict
 
 from point2act.errors import Point2ActError
+
+
+def register_safe_globals() -> None:
+    """Allow numpy scalars (and only them) in ``torch.load(weights_only=True)``."""
+    import numpy as np
+    import torch
+
+    try:
+        scalar = np.core.multiarray.scalar  # numpy 1.x
+    except AttributeError:  # numpy 2.x
+        scalar = np._core.multiarray.scalar  # type: ignore[attr-defined]
+    safe = [scalar, np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        safe += [dtypes.Float64DType, dtypes.Float32DType, dtypes.Int64DType]
+    torch.serialization.add_safe_globals(safe)
+
+
+register_safe_globals()
 
 
 def load_checkpoint(path: Path) -> Dict[str, Any]:

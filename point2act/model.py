@@ -29,6 +29,7 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.models import splatfacto as _splatfacto
 from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig, get_viewmat
 
+from point2act import checkpoints  # noqa: F401  (torch.load safe globals for nerfstudio checkpoints)
 from point2act.heatmap import resize_heatmap
 from point2act.render import rasterization as p2a_rasterization
 
