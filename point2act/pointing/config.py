@@ -114,8 +114,9 @@ class PointerConfig:
     outlier_rate: float = 0.0
     """Fraction of views whose oracle points are replaced by random outliers (oracle backend)."""
 
-    occlusion: bool = True
-    """Drop oracle points hidden by other geometry in a view (oracle backend, when supported)."""
+    min_visible_px: int = 12
+    """Occlusion knob of the oracle: a view where fewer target pixels are visible (occluded or
+    out of frame) gets [] (oracle backend)."""
 
     seed: int = 0
     """Random seed of the oracle's noise and outliers (oracle backend)."""

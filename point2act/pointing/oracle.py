@@ -41,7 +41,7 @@ class OraclePointer:
 
     Args:
         config: ``backend="oracle"`` with ``scene_dir``; ``noise_px``, ``outlier_rate``,
-            ``occlusion`` and ``seed`` are forwarded to the oracle function when its signature
+            ``min_visible_px`` (occlusion) and ``seed`` are forwarded to the oracle function when its signature
             accepts them.
         oracle_fn: the ground-truth function; defaults to ``point2act.synth.oracle_points``.
 
@@ -71,7 +71,7 @@ class OraclePointer:
                     "noise_px": self.config.noise_px,
                     "outlier_rate": self.config.outlier_rate,
                     "seed": self.config.seed,
-                    "occlusion": self.config.occlusion,
+                    "min_visible_px": self.config.min_visible_px,
                 }
                 try:
                     params = inspect.signature(fn).parameters
