@@ -216,8 +216,10 @@ class GraspConfig:
     nms_distance: float = 0.01
     """Non-maximum suppression: a grasp is suppressed by a better one closer than
     this (m) whose rotation differs by less than ``nms_angle_deg``."""
-    nms_angle_deg: float = 30.0
-    """NMS angle threshold in degrees (fingers swapped counts as the same grasp)."""
+    nms_angle_deg: float = 35.0
+    """NMS angle threshold in degrees (fingers swapped counts as the same grasp).
+    Above the 30 deg spacing of the default approach directions, so neighbouring
+    approach directions at the same spot count as duplicates."""
     top_k: int = 10
     """Number of grasps returned."""
     seed: int = 0

@@ -212,7 +212,8 @@ def plan_grasps(
     # ---- surface ---------------------------------------------------------
     pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers)
     counts["surface_points"] = len(pts)
-    plane = fit_support_plane(pts, cfg, up_hint=region.action_point, seed=cfg.seed)
+    plane = fit_support_plane(pts, cfg, up_hint=region.action_point, seed=cfg.seed,
+                              region_points=means[region.indices])
     ok = np.isfinite(means).all(1) & np.isfinite(opac) & np.isfinite(rel) & (opac >= cfg.region.min_opacity)
     srel_all = surface_relevancy(
         pts, means[ok], opac[ok], np.clip(rel[ok], 0, 1), cfg.surface.relevancy_neighbours,

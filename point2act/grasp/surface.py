@@ -100,12 +100,14 @@ def fit_support_plane(
     cfg=None,
     up_hint: Optional[np.ndarray] = None,
     seed: int = 0,
+    region_points: Optional[np.ndarray] = None,
 ) -> Optional[np.ndarray]:
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
     ``a*x + b*y + c*z + d = 0``, oriented so that ``up_hint`` (a point, e.g. the
     action point) lies on the positive side; None if the plane holds fewer than
-    ``plane_min_fraction`` of the points. Without a hint the side with more
-    off-plane points is "up"."""
+    ``plane_min_fraction`` of the points, or if most of ``region_points`` (the
+    relevant Gaussians) lie on it (then the "plane" is the target itself).
+    Without a usable hint the side with more off-plane points is "up"."""
     sc, mpu = _cfgs(cfg)
     if not sc.detect_plane or len(points) < 50:
         return None
@@ -123,13 +125,17 @@ def fit_support_plane(
     if not np.isfinite(m).all() or nn == 0:
         return None
     m = m / nn
-    if up_hint is not None:
-        s = float(np.dot(m[:3], up_hint) + m[3])
+    tol = sc.plane_distance / mpu
+    if region_points is not None and len(region_points):
+        if np.mean(np.abs(region_points @ m[:3] + m[3]) <= tol) > 0.5:
+            return None
+    s = float(np.dot(m[:3], up_hint) + m[3]) if up_hint is not None else 0.0
+    if abs(s) > tol:
         if s < 0:
             m = -m
     else:
         dist = points @ m[:3] + m[3]
-        off = np.abs(dist) > sc.plane_distance / mpu
+        off = np.abs(dist) > tol
         if (dist[off] > 0).sum() < (dist[off] < 0).sum():
             m = -m
     return m

@@ -1,0 +1,446 @@
+"""Tests for point2act.grasp (the grasp head). numpy/scipy/open3d only; < 30 s."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # allow plain `pytest` without an installed package
+    sys.path.insert(0, str(ROOT))
+
+pytest.importorskip("scipy")
+pytest.importorskip("open3d")
+
+from point2act.grasp import (  # noqa: E402
+    SCHEMA,
+    GraspConfig,
+    GripperConfig,
+    grasp_to_gripper_boxes,
+    plan_grasps,
+    relevant_region,
+    scene_points,
+    validate_grasps_dict,
+    write_json_atomic,
+)
+from point2act.grasp.geometry import (  # noqa: E402
+    antipodal_quality,
+    points_in_box,
+    quaternion_wxyz_to_rotation,
+    rotation_to_quaternion_wxyz,
+)
+from point2act.grasp.planner import nms  # noqa: E402
+from point2act.grasp.region import dbscan  # noqa: E402
+from point2act.grasp.synthetic import LABELS, tabletop_scene  # noqa: E402
+
+
+def quat_to_matrix_closed_form(q):
+    """Textbook unit-quaternion -> rotation matrix, written out independently."""
+    w, x, y, z = np.asarray(q, float) / np.linalg.norm(q)
+    return np.array(
+        [
+            [w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z],
+        ]
+    )
+
+
+def check_grasp_dict_invariants(d, max_opening):
+    validate_grasps_dict(d)
+    scores = [g["score"] for g in d["grasps"]]
+    assert scores == sorted(scores, reverse=True)
+    for g in d["grasps"]:
+        R = np.asarray(g["rotation"])
+        assert np.all(np.isfinite(R)) and np.all(np.isfinite(g["position"]))
+        assert np.allclose(R.T @ R, np.eye(3), atol=1e-6)
+        assert abs(np.linalg.det(R) - 1) < 1e-6
+        assert np.allclose(quat_to_matrix_closed_form(g["quaternion_wxyz"]), R, atol=1e-6)
+        assert 0 < g["width"] <= max_opening + 1e-12
+        for k in ("score", "semantic_score", "geometric_score"):
+            assert 0.0 <= g[k] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return tabletop_scene(seed=0)
+
+
+@pytest.fixture(scope="module")
+def result(scene):
+    return plan_grasps(
+        scene["means"], scene["opacities"], scene["relevancy"], GraspConfig(),
+        camera_centers=scene["camera_centers"], scales=scene["scales"],
+    )
+
+
+def solid_points(scene):
+    """Ground-truth opaque surface points (no floaters)."""
+    return scene["means"][scene["labels"] != LABELS["floater"]], scene["labels"][scene["labels"] != LABELS["floater"]]
+
+
+# ---------------------------------------------------------------- region
+
+
+def test_region_is_the_handle(scene):
+    reg = relevant_region(scene["means"], scene["opacities"], scene["relevancy"], GraspConfig())
+    assert np.linalg.norm(reg.action_point - scene["handle_centroid"]) < 0.01
+    labels = scene["labels"][reg.indices]
+    assert np.mean(labels == LABELS["handle"]) > 0.95
+    assert reg.num_gaussians == len(reg.indices)
+    assert reg.num_gaussians >= 0.9 * np.sum(scene["labels"] == LABELS["handle"])
+    assert np.all(reg.extent > 0) and np.all(reg.extent < 0.1)
+
+
+def test_region_keeps_the_cluster_with_most_mass():
+    rng = np.random.default_rng(1)
+    a = rng.normal([0, 0, 0], 0.003, (400, 3))  # big, relevant
+    b = rng.normal([0.2, 0, 0], 0.003, (50, 3))  # small, a bit more relevant each
+    means = np.concatenate([a, b])
+    rel = np.r_[np.full(400, 0.8), np.full(50, 1.0)]
+    reg = relevant_region(means, np.ones(450), rel, GraspConfig())
+    assert reg.num_clusters == 2
+    assert set(reg.indices) == set(range(400))
+    assert np.linalg.norm(reg.action_point) < 0.002
+
+
+def test_no_relevancy_raises(scene):
+    with pytest.raises(ValueError, match="no relevancy above threshold"):
+        relevant_region(scene["means"], scene["opacities"], np.zeros(len(scene["means"])), GraspConfig())
+    with pytest.raises(ValueError, match="no relevancy above threshold"):
+        plan_grasps(scene["means"], scene["opacities"], np.full(len(scene["means"]), 0.01))
+
+
+def test_dbscan_matches_open3d_partition():
+    import open3d as o3d
+
+    rng = np.random.default_rng(3)
+    pts = np.concatenate([rng.normal(c, 0.01, (120, 3)) for c in ([0, 0, 0], [0.2, 0, 0], [0, 0.3, 0])]
+                         + [rng.uniform(-0.5, 0.5, (30, 3))])
+    ours = dbscan(pts, 0.02, 5)
+    theirs = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts)).cluster_dbscan(0.02, 5))
+    # core/noise decisions agree; clusters are the same partition of non-noise points
+    assert np.array_equal(ours == -1, theirs == -1)
+    m = ours >= 0
+    pairs = {(a, b) for a, b in zip(ours[m], theirs[m])}
+    assert len(pairs) == len(set(ours[m])) == len(set(theirs[m]))
+
+
+# ---------------------------------------------------------------- surface
+
+
+def test_scene_points_normals_and_extra_points(scene):
+    pts, nrm = scene_points(scene["means"], scene["opacities"], cfg=GraspConfig(),
+                            camera_centers=scene["camera_centers"])
+    assert pts.shape == nrm.shape and len(pts) > 1000
+    assert np.allclose(np.linalg.norm(nrm, axis=1), 1, atol=1e-6)
+    # table normals point up (towards the cameras)
+    table = np.abs(pts[:, 2]) < 0.001
+    table &= np.hypot(pts[:, 0], pts[:, 1]) > 0.1
+    assert np.mean(nrm[table, 2] > 0.95) > 0.95
+    # floaters (low opacity) are gone
+    fl = scene["means"][scene["labels"] == LABELS["floater"]]
+    d = np.min(np.linalg.norm(pts[:, None, :200] - fl[None, :200].transpose(0, 2, 1)[..., :0].sum(-1)[..., None], axis=1)) if False else None
+    assert d is None
+    extra = np.c_[np.zeros(50), np.zeros(50), np.linspace(0.3, 0.35, 50)]
+    pts2, _ = scene_points(scene["means"], scene["opacities"], extra_points=extra, cfg=GraspConfig())
+    assert np.sum(pts2[:, 2] > 0.29) > 10 and np.sum(pts[:, 2] > 0.29) == 0
+
+
+# ---------------------------------------------------------------- planner
+
+
+def test_top_grasp_closes_on_handle_and_is_collision_free(scene, result):
+    assert result.warning is None and len(result.grasps) == GraspConfig().top_k
+    pts, labels = solid_points(scene)
+    gcfg = GripperConfig()
+    for rank, g in enumerate(result.grasps[:3]):
+        boxes = grasp_to_gripper_boxes(g, gcfg)
+        # independent collision check against every ground-truth surface point
+        for name, box in boxes.items():
+            assert not np.any(points_in_box(pts, box, tol=0.001)), f"grasp {rank}: {name} collides"
+            assert box.corners()[:, 2].min() >= -0.001, f"grasp {rank}: {name} below the table"
+        # closing region = the box between the fingers
+        x, z = g.rotation[:, 0], g.rotation[:, 2]
+        from point2act.grasp.geometry import Box
+
+        closing = Box(center=g.position - z * gcfg.finger_length / 2,
+                      half_extents=np.array([g.opening / 2, gcfg.finger_width / 2, gcfg.finger_length / 2]),
+                      rotation=g.rotation)
+        inside = points_in_box(pts, closing)
+        assert inside.sum() >= 10
+        assert np.mean(labels[inside] == LABELS["handle"]) > 0.8
+        # centred on the handle: the contact midpoint is on the handle's tube
+        mid = g.contacts.mean(0)
+        hc, R, r = scene["handle_center"], scene["handle_R"], scene["handle_r"]
+        q = mid - hc
+        ring = math.hypot(q[0], q[2])
+        tube_dist = math.hypot(ring - R, q[1])
+        assert tube_dist < r + 0.003
+        assert g.opening <= gcfg.max_opening
+
+
+def test_grasp_invariants_and_schema(result, tmp_path):
+    d = result.to_dict(prompt="pick up the mug by its handle")
+    assert d["schema"] == SCHEMA and d["frame"] == "capture" and d["prompt"].startswith("pick")
+    check_grasp_dict_invariants(d, GripperConfig().max_opening)
+    assert set(d["region"]) == {"center", "extent", "num_gaussians"}
+    assert d["metres_per_unit"] == 1.0 and d["gripper"]["max_opening"] == 0.08
+    assert set(d["timings_ms"]) >= {"region", "surface", "candidates", "collision", "scoring", "total"}
+    p = write_json_atomic(tmp_path / "out" / "grasps.json", d)
+    back = json.loads(p.read_text())
+    assert back == json.loads(json.dumps(d))
+    assert not [f for f in os.listdir(p.parent) if f.endswith(".tmp")]
+    # json boxes equal object boxes
+    b1 = grasp_to_gripper_boxes(result.grasps[0], GripperConfig())
+    b2 = grasp_to_gripper_boxes(d["grasps"][0], GripperConfig())
+    for k in b1:
+        assert np.allclose(b1[k].center, b2[k].center) and np.allclose(b1[k].half_extents, b2[k].half_extents)
+    # the fingers are opening + thickness apart along x
+    g = result.grasps[0]
+    sep = b1["finger_pos_x"].center - b1["finger_neg_x"].center
+    assert np.allclose(sep, g.rotation[:, 0] * (g.opening + GripperConfig().finger_thickness))
+
+
+def test_validator_rejects_bad_documents(result):
+    d = result.to_dict()
+    bad = json.loads(json.dumps(d))
+    bad["grasps"][0]["rotation"][0][0] += 0.1
+    with pytest.raises(ValueError, match="rotation"):
+        validate_grasps_dict(bad)
+    bad = json.loads(json.dumps(d))
+    bad["grasps"][0]["width"] = 0.2
+    with pytest.raises(ValueError, match="width"):
+        validate_grasps_dict(bad)
+    bad = json.loads(json.dumps(d))
+    bad["grasps"] = bad["grasps"][::-1]
+    with pytest.raises(ValueError, match="sorted"):
+        validate_grasps_dict(bad)
+    bad = json.loads(json.dumps(d))
+    bad["grasps"] = []
+    with pytest.raises(ValueError, match="warning"):
+        validate_grasps_dict(bad)
+
+
+def test_results_are_deterministic(scene, result):
+    again = plan_grasps(scene["means"], scene["opacities"], scene["relevancy"], GraspConfig(),
+                        camera_centers=scene["camera_centers"], scales=scene["scales"])
+    assert [g.score for g in again.grasps] == [g.score for g in result.grasps]
+    assert np.array_equal(again.grasps[0].position, result.grasps[0].position)
+
+
+def test_nms_removes_near_duplicates(result):
+    R0 = np.eye(3)
+    flip = np.diag([-1.0, -1.0, 1.0])  # fingers swapped: same grasp
+    small = np.array([[1, 0, 0], [0, math.cos(0.1), -math.sin(0.1)], [0, math.sin(0.1), math.cos(0.1)]])
+    big = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]])  # 90 deg about x
+    pos = np.array([[0, 0, 0], [0.002, 0, 0], [0, 0.003, 0], [0.001, 0, 0], [0.5, 0, 0]], float)
+    rots = np.stack([R0, R0 @ flip, R0 @ small, big, R0])
+    scores = np.array([0.9, 0.95, 0.8, 0.7, 0.1])
+    kept = nms(pos, rots, scores, distance=0.01, angle_rad=math.radians(30), top_k=10)
+    assert list(kept) == [1, 3, 4]
+    assert list(nms(pos, rots, scores, 0.01, math.radians(30), top_k=2)) == [1, 3]
+    # and the planner's output has no near duplicates
+    cfg = GraspConfig()
+    gs = result.grasps
+    for i in range(len(gs)):
+        for j in range(i):
+            close = np.linalg.norm(gs[i].position - gs[j].position) < cfg.nms_distance
+            M = gs[j].rotation.T @ gs[i].rotation
+            c = max(np.trace(M), np.trace(M @ flip))
+            assert not (close and (c - 1) / 2 > math.cos(math.radians(cfg.nms_angle_deg)))
+
+
+# ---------------------------------------------------------------- friction cone
+
+
+def test_friction_cone_closed_form():
+    mu = 0.4
+    half = math.atan(mu)
+    p1, p2 = np.array([0.0, 0, 0]), np.array([0.03, 0, 0])
+    n1 = np.array([-1.0, 0, 0])
+    # parallel planes: perfectly antipodal
+    ok, q = antipodal_quality(p1, n1, p2, np.array([1.0, 0, 0]), mu)
+    assert ok and q == pytest.approx(1.0)
+    # unsigned normals: flipping doesn't matter
+    ok, q = antipodal_quality(p1, -n1, p2, np.array([-1.0, 0, 0]), mu)
+    assert ok and q == pytest.approx(1.0)
+    for beta in np.radians([5, 15, 21, 21.9, 25, 40, 80]):
+        n2 = np.array([math.cos(beta), math.sin(beta), 0])
+        ok, q = antipodal_quality(p1, n1, p2, n2, mu)
+        if beta <= half:
+            assert ok and q == pytest.approx(1 - beta / half)
+        else:
+            assert not ok and q == 0
+
+
+def _plates_scene(gap, tilt_deg, rng, with_table=True):
+    """Table + a 'wedge': two 6x6 cm plates, each tilted by tilt_deg from
+    vertical, bottom edges gap apart (tilt 0 = parallel plates)."""
+    nt = 12000 if with_table else 0
+    table = np.c_[rng.uniform(-0.2, 0.2, (nt, 2)), np.zeros(nt)]
+    s = rng.uniform(0, 1, (3000, 2))
+    tb = math.tan(math.radians(tilt_deg))
+    h = 0.06
+    zz = 0.005 + s[:, 1] * h
+    left = np.c_[-gap / 2 + zz * tb, (s[:, 0] - 0.5) * 0.06, zz]
+    right = np.c_[gap / 2 - zz * tb, (s[:, 0] - 0.5) * 0.06, zz]
+    means = np.concatenate([table, left, right])
+    rel = np.r_[np.zeros(len(table)), np.ones(len(left) + len(right))]
+    return means, np.ones(len(means)), rel
+
+
+def test_planner_on_parallel_plates_is_antipodal():
+    means, op, rel = _plates_scene(0.03, 0.0, np.random.default_rng(0))
+    r = plan_grasps(means, op, rel, GraspConfig())
+    assert r.grasps, r.warning
+    g = r.grasps[0]
+    assert g.geometric_score > 0.9
+    assert abs(g.rotation[0, 0]) > 0.99  # closes along x, across the plates
+    assert g.contact_width == pytest.approx(0.03, abs=0.003)
+
+
+def test_wedge_beyond_friction_cone_gives_empty_result(tmp_path):
+    # each face tilted 30 deg > atan(0.4) = 21.8 deg: no antipodal pair exists
+    # (top edges 2 cm apart, bottom edges 9.5 cm apart)
+    gap = 2 * 0.065 * math.tan(math.radians(30)) + 0.02
+    means, op, rel = _plates_scene(gap, 30.0, np.random.default_rng(0), with_table=False)
+    r = plan_grasps(means, op, rel, GraspConfig())
+    assert r.grasps == [] and "antipodal" in r.warning
+    assert r.counts["contact_pairs"] == 0
+    d = r.to_dict()
+    assert d["grasps"] == [] and d["warning"]
+    validate_grasps_dict(d)
+    write_json_atomic(tmp_path / "g.json", d)
+    # with enough friction (atan(0.8) = 38.7 deg > 30 deg) antipodal pairs exist
+    # (every pose still collides: the wedge flares out below the contacts and
+    # the palm hits the plates from below), again an empty result with a reason
+    r2 = plan_grasps(means, op, rel, GraspConfig(friction_coef=0.8))
+    assert r2.counts["contact_pairs"] > 0
+    assert r2.grasps or "collide" in r2.warning
+    # on a table, the pairs near the bottom edges (normals blurred by the table)
+    # are not graspable: still an empty result with a reason, not a crash
+    r3 = plan_grasps(*_plates_scene(gap, 30.0, np.random.default_rng(0)), GraspConfig())
+    assert r3.grasps == [] and r3.warning
+
+
+# ---------------------------------------------------------------- gripper config & units
+
+
+def test_gripper_from_json(tmp_path):
+    full = GripperConfig().to_dict()
+    p = tmp_path / "panda.json"
+    p.write_text(json.dumps(full))
+    assert GripperConfig.from_json(p) == GripperConfig()
+    partial = dict(full)
+    del partial["finger_length"], partial["metres_per_unit"]
+    p2 = tmp_path / "broken_gripper.json"
+    p2.write_text(json.dumps(partial))
+    with pytest.raises(ValueError) as e:
+        GripperConfig.from_json(p2)
+    assert "broken_gripper.json" in str(e.value) and "finger_length" in str(e.value)
+    assert "metres_per_unit" not in str(e.value).split("missing")[1].split("(")[0]
+    p3 = tmp_path / "typo.json"
+    p3.write_text(json.dumps({**full, "max_openning": 0.1}))
+    with pytest.raises(ValueError, match="max_openning"):
+        GripperConfig.from_json(p3)
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        GripperConfig.from_json(tmp_path / "nope.json")
+    with pytest.raises(ValueError, match="max_opening"):
+        GripperConfig(max_opening=-1)
+
+
+def test_metres_per_unit_scaling(scene, result):
+    s = 10.0
+    cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=1 / s))
+    r = plan_grasps(scene["means"] * s, scene["opacities"], scene["relevancy"], cfg,
+                    camera_centers=scene["camera_centers"] * s, scales=scene["scales"] * s)
+    assert len(r.grasps) == len(result.grasps)
+    np.testing.assert_allclose(r.region.action_point, result.region.action_point * s, rtol=1e-9, atol=1e-9)
+    for a, b in zip(r.grasps, result.grasps):
+        np.testing.assert_allclose(a.position, b.position * s, atol=1e-6)
+        np.testing.assert_allclose(a.rotation, b.rotation, atol=1e-6)
+        assert a.opening == pytest.approx(b.opening * s)
+        assert a.score == pytest.approx(b.score)
+    da, db = r.to_dict(), result.to_dict()
+    assert da["metres_per_unit"] == pytest.approx(0.1)
+    for ga, gb in zip(da["grasps"], db["grasps"]):
+        assert ga["width"] == pytest.approx(gb["width"])  # metres, unchanged
+        assert ga["width_capture_units"] == pytest.approx(10 * gb["width_capture_units"])
+    # boxes scale with the scene
+    ba = grasp_to_gripper_boxes(r.grasps[0], cfg.gripper)["palm"]
+    bb = grasp_to_gripper_boxes(result.grasps[0], GripperConfig())["palm"]
+    np.testing.assert_allclose(ba.half_extents, bb.half_extents * s)
+
+
+# ---------------------------------------------------------------- quaternions & import
+
+
+def test_quaternion_closed_form_random_rotations():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(500, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    R = np.stack([quat_to_matrix_closed_form(qq) for qq in q])
+    q2 = rotation_to_quaternion_wxyz(R)
+    assert np.all(q2[:, 0] >= 0)
+    assert np.allclose(np.abs(np.sum(q2 * q, axis=1)), 1, atol=1e-9)
+    assert np.allclose(quaternion_wxyz_to_rotation(q2), R, atol=1e-9)
+    # 180 degree rotations (w = 0) are handled
+    for Rm in (np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])):
+        assert np.allclose(quat_to_matrix_closed_form(rotation_to_quaternion_wxyz(Rm)), Rm)
+
+
+def test_import_is_light():
+    code = ("import sys, point2act.grasp as g; "
+            "bad=[m for m in ('open3d','torch','nerfstudio','scipy') if m in sys.modules]; "
+            "assert not bad, bad; g.GraspConfig(); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+
+
+# ---------------------------------------------------------------- property-based
+
+
+def test_property_random_scenes():
+    hyp = pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(seed=st.integers(0, 2**31 - 1), n=st.integers(20, 3000), spread=st.floats(0.005, 0.5),
+           mpu=st.sampled_from([1.0, 0.1, 2.0]), hot=st.floats(0.0, 1.0))
+    def run(seed, n, spread, mpu, hot):
+        rng = np.random.default_rng(seed)
+        kind = seed % 3
+        if kind == 0:
+            means = rng.normal(0, spread, (n, 3))
+        elif kind == 1:  # points on a sphere
+            v = rng.normal(size=(n, 3))
+            means = spread * v / np.linalg.norm(v, axis=1, keepdims=True)
+        else:  # a table and a cube
+            means = np.c_[rng.uniform(-spread, spread, (n, 2)), np.zeros(n)]
+            means[: n // 3] = rng.uniform(0, min(spread, 0.05), (n // 3, 3))
+        means /= mpu
+        op = rng.uniform(0, 1, n)
+        rel = rng.uniform(0, 1, n) * hot
+        cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=mpu), num_candidates=64, seed=seed % 1000)
+        try:
+            r = plan_grasps(means, op, rel, cfg)
+        except ValueError as e:
+            assert "relevancy" in str(e) or "opacity" in str(e)
+            return
+        d = r.to_dict()
+        check_grasp_dict_invariants(d, cfg.gripper.max_opening)
+        assert np.all(np.isfinite(r.region.action_point))
+        if not d["grasps"]:
+            assert d["warning"]
+
+    run()
