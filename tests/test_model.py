@@ -1,0 +1,167 @@
+"""Point2ActModel on CPU: the relevancy parameter, its render, its loss, densification and checkpoints."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+pytest.importorskip("nerfstudio")
+
+from gsplat.strategy import ops  # noqa: E402
+from nerfstudio.cameras.cameras import Cameras, CameraType  # noqa: E402
+from nerfstudio.data.scene_box import SceneBox  # noqa: E402
+
+from point2act.model import RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY, Point2ActModelConfig, _NoLPIPS  # noqa: E402
+
+
+def look_at(eye, target=(0.0, 0.0, 0.0)):
+    eye = torch.tensor(eye, dtype=torch.float32)
+    f = torch.tensor(target) - eye
+    f = f / f.norm()
+    up = torch.tensor([0.0, 0.0, 1.0])
+    r = torch.linalg.cross(f, up)
+    r = r / r.norm()
+    u = torch.linalg.cross(r, f)
+    c2w = torch.eye(4)[:3]
+    c2w[:, 0], c2w[:, 1], c2w[:, 2], c2w[:, 3] = r, u, -f, eye  # OpenGL: camera looks along -z
+    return c2w
+
+
+def make_camera(eye=(0.0, -2.0, 1.0), w=48, h=36):
+    return Cameras(
+        camera_to_worlds=look_at(eye)[None],
+        fx=50.0, fy=50.0, cx=w / 2, cy=h / 2, width=w, height=h,
+        camera_type=CameraType.PERSPECTIVE,
+    )
+
+
+def make_model(n=400, seed=0, **overrides):
+    g = torch.Generator().manual_seed(seed)
+    pts = (torch.rand(n, 3, generator=g) - 0.5) * 1.0
+    cols = (torch.rand(n, 3, generator=g) * 255).round()
+    overrides.setdefault("num_downscales", 0)
+    cfg = Point2ActModelConfig(sh_degree=1, **overrides)
+    model = cfg.setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=4, seed_points=(pts, cols))
+    return model
+
+
+def test_relevancy_parameter_group_and_no_lpips_download():
+    model = make_model()
+    assert model.gauss_params[RELEVANCY_KEY].shape == (400, 1)
+    groups = model.get_param_groups()
+    assert groups[RELEVANCY_KEY][0] is model.gauss_params[RELEVANCY_KEY]
+    assert isinstance(model.lpips, _NoLPIPS)
+    assert torch.allclose(model.relevancy, torch.sigmoid(torch.tensor(-4.0)).expand(400))
+
+
+def test_outputs_on_cpu_include_relevancy():
+    model = make_model()
+    model.eval()
+    out = model.get_outputs_for_camera(make_camera())
+    assert out["rgb"].shape == (36, 48, 3) and out["depth"].shape == (36, 48, 1)
+    rel = out[RELEVANCY_KEY]
+    assert rel.shape == (36, 48, 1)
+    # uniform relevancy r renders as r * accumulated alpha
+    r = torch.sigmoid(torch.tensor(-4.0))
+    torch.testing.assert_close(rel, (r * out["accumulation"]).clamp(0, 1), atol=1e-5, rtol=1e-4)
+
+
+def _train_step_grads(model, camera, target_value=1.0):
+    model.train()
+    model.step = 10
+    out = model.get_outputs(camera)
+    target = torch.full_like(out[RELEVANCY_KEY], target_value)
+    loss = model.get_loss_dict(out, {"image": out["rgb"].detach(), TARGET_KEY: target})["relevancy_loss"]
+    for p in model.gauss_params.values():
+        p.grad = None
+    loss.backward()
+    return {k: (v.grad.abs().sum().item() if v.grad is not None else 0.0) for k, v in model.gauss_params.items()}
+
+
+def _with_strategy_state(model):
+    model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
+    return model
+
+
+def test_relevancy_loss_does_not_move_geometry_by_default():
+    model = _with_strategy_state(make_model())
+    grads = _train_step_grads(model, make_camera())
+    assert grads[RELEVANCY_KEY] > 0
+    for k in ("means", "scales", "quats", "opacities"):
+        assert grads[k] == 0.0, k
+
+
+def test_flag_lets_relevancy_shape_geometry():
+    model = _with_strategy_state(make_model(relevancy_shapes_geometry=True))
+    grads = _train_step_grads(model, make_camera())
+    assert grads[RELEVANCY_KEY] > 0 and grads["means"] > 0 and grads["opacities"] > 0
+
+
+def test_unsupervised_view_skips_relevancy_render():
+    model = _with_strategy_state(make_model())
+    model.train()
+    cam = make_camera()
+    cam.metadata = {"cam_idx": 0, SUPERVISED_KEY: False}
+    out = model.get_outputs(cam)
+    assert RELEVANCY_KEY not in out
+    assert "relevancy_loss" not in model.get_loss_dict(out, {"image": out["rgb"].detach()})
+
+
+def test_relevancy_loss_forms_closed_form():
+    from point2act.model import relevancy_loss
+
+    pred = torch.tensor([[[0.25]], [[0.75]]])
+    tgt = torch.tensor([[[0.0]], [[1.0]]])
+    bce = -(torch.log(torch.tensor(0.75)) * 1 + torch.log(torch.tensor(0.75)) * 3) / 4
+    assert relevancy_loss(pred, tgt, "bce", pos_weight=3.0).item() == pytest.approx(bce.item(), rel=1e-5)
+    assert relevancy_loss(pred, tgt, "mse", pos_weight=1.0).item() == pytest.approx(0.0625)
+    assert relevancy_loss(pred, tgt, "l1", pos_weight=1.0).item() == pytest.approx(0.25)
+
+
+def test_relevancy_stays_aligned_through_densification():
+    """Duplicate, split and prune with gsplat's strategy ops: every Gaussian keeps its own relevancy."""
+    model = make_model(n=50)
+    params = model.gauss_params
+    n = params["means"].shape[0]
+    with torch.no_grad():
+        ids = torch.arange(n, dtype=torch.float32)
+        params[RELEVANCY_KEY].copy_(ids[:, None] / 10.0)
+        params["features_dc"][:, 0] = ids / 10.0  # a second copy of the id, carried the same way as colour
+    optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in params.items()}
+    state = {"grad2d": torch.zeros(n), "count": torch.zeros(n)}
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[::3] = True
+    ops.duplicate(params, optimizers, state, mask)
+    split_mask = torch.zeros(params["means"].shape[0], dtype=torch.bool)
+    split_mask[1::4] = True
+    ops.split(params, optimizers, state, split_mask)
+    prune_mask = torch.zeros(params["means"].shape[0], dtype=torch.bool)
+    prune_mask[::5] = True
+    ops.remove(params, optimizers, state, prune_mask)
+    m = params["means"].shape[0]
+    assert params[RELEVANCY_KEY].shape == (m, 1) and m != n
+    torch.testing.assert_close(params[RELEVANCY_KEY][:, 0], params["features_dc"][:, 0])
+    # the relevancy optimizer follows too
+    assert optimizers[RELEVANCY_KEY].param_groups[0]["params"][0] is params[RELEVANCY_KEY]
+
+
+def test_checkpoint_roundtrip_weights_only_and_resize():
+    model = make_model(n=120)
+    with torch.no_grad():
+        model.gauss_params[RELEVANCY_KEY].normal_()
+    buf = io.BytesIO()
+    torch.save({"step": 3, "pipeline": model.state_dict(), "lr": __import__("numpy").float64(1e-3)}, buf)
+    buf.seek(0)
+    state = torch.load(buf, map_location="cpu", weights_only=True)  # numpy scalars allow-listed
+    other = make_model(n=30, seed=1)  # a different number of Gaussians: load resizes
+    other.load_state_dict(state["pipeline"])
+    torch.testing.assert_close(other.gauss_params[RELEVANCY_KEY], model.gauss_params[RELEVANCY_KEY])
+
+
+def test_loading_a_checkpoint_without_relevancy_is_a_clear_error():
+    model = make_model(n=20)
+    sd = {k: v for k, v in model.state_dict().items() if RELEVANCY_KEY not in k}
+    with pytest.raises(KeyError, match="not written by point2act"):
+        make_model(n=20).load_state_dict(sd)
