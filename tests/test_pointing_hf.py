@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from point2act.pointing import (  # noqa: E402
+from point2act.pointing import (
     PointerConfig,
     PointingBackendError,
     PointingConfigError,
@@ -25,7 +25,15 @@ from point2act.pointing import (  # noqa: E402
     point_views,
 )
 
-QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+QWEN_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 MOLMO2_SPECIAL = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image|>", "<|video|>", "<im_patch>", "<im_col>",
     "<im_start>", "<low_res_im_start>", "<frame_start>", "<im_end>", "<frame_end>", "<im_low>",
@@ -58,7 +66,11 @@ def byte_tokenizer(special: list[str]):
 def _finish(model, cfg, ids, proc, path):
     for c in (cfg, getattr(cfg, "text_config", None)):
         if c is not None:
-            c.eos_token_id, c.pad_token_id, c.bos_token_id = ids["<|im_end|>"], ids["<|endoftext|>"], ids["<|endoftext|>"]
+            c.eos_token_id, c.pad_token_id, c.bos_token_id = (
+                ids["<|im_end|>"],
+                ids["<|endoftext|>"],
+                ids["<|endoftext|>"],
+            )
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.bos_token_id = ids["<|endoftext|>"]
@@ -76,15 +88,15 @@ def build_qwen25(path):
         chat_template=CHAT_TEMPLATE.replace("IMAGE", "<|vision_start|><|image_pad|><|vision_end|>"),
     )
     cfg = transformers.Qwen2_5_VLConfig(
-        text_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-            vocab_size=280, max_position_embeddings=512,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-        ),
-        vision_config=dict(
-            depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, patch_size=14,
-            spatial_merge_size=2, temporal_patch_size=2, window_size=56, fullatt_block_indexes=[0],
-        ),
+        text_config={
+            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "vocab_size": 280, "max_position_embeddings": 512,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        },
+        vision_config={
+            "depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32, "patch_size": 14,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 56, "fullatt_block_indexes": [0],
+        },
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )  # fmt: skip
@@ -103,15 +115,15 @@ def build_qwen3(path):
         chat_template=CHAT_TEMPLATE.replace("IMAGE", "<|vision_start|><|image_pad|><|vision_end|>"),
     )
     cfg = transformers.Qwen3VLConfig(
-        text_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-            head_dim=16, vocab_size=280, max_position_embeddings=512,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
-        ),
-        vision_config=dict(
-            depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, patch_size=16,
-            spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16, deepstack_visual_indexes=[0],
-        ),
+        text_config={
+            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 16, "vocab_size": 280, "max_position_embeddings": 512,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+        },
+        vision_config={
+            "depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32, "patch_size": 16,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 16, "deepstack_visual_indexes": [0],
+        },
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )  # fmt: skip
@@ -122,24 +134,26 @@ def build_qwen3(path):
 def build_molmo2(path):
     tok, ids = byte_tokenizer(MOLMO2_SPECIAL)
     proc = transformers.Molmo2Processor(
-        image_processor=transformers.Molmo2ImageProcessor(size={"height": 84, "width": 84}, max_crops=2, overlap_margins=[1, 1]),
+        image_processor=transformers.Molmo2ImageProcessor(
+            size={"height": 84, "width": 84}, max_crops=2, overlap_margins=[1, 1]
+        ),
         video_processor=transformers.Molmo2VideoProcessor(size={"height": 84, "width": 84}),
         tokenizer=tok,
         chat_template=CHAT_TEMPLATE.replace("IMAGE", "<|image|>"),
     )
     cfg = transformers.Molmo2Config(
-        vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-            head_dim=16, image_size=[84, 84], patch_size=14,
-        ),
-        adapter_config=dict(
-            vision_feature_layer=[-1], hidden_size=32, num_attention_heads=2, num_key_value_heads=2, head_dim=16,
-            intermediate_size=64, text_hidden_size=32,
-        ),
-        text_config=dict(
-            hidden_size=32, num_attention_heads=2, num_key_value_heads=1, head_dim=16, vocab_size=256,
-            additional_vocab_size=32, num_hidden_layers=1, intermediate_size=64, max_position_embeddings=2048,
-        ),
+        vision_config={
+            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
+            "head_dim": 16, "image_size": [84, 84], "patch_size": 14,
+        },
+        adapter_config={
+            "vision_feature_layer": [-1], "hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 16,
+            "intermediate_size": 64, "text_hidden_size": 32,
+        },
+        text_config={
+            "hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16, "vocab_size": 256,
+            "additional_vocab_size": 32, "num_hidden_layers": 1, "intermediate_size": 64, "max_position_embeddings": 2048,
+        },
         image_start_token_id=ids["<im_start>"], low_res_image_start_token_id=ids["<low_res_im_start>"],
         image_end_token_id=ids["<im_end>"], image_patch_id=ids["<im_patch>"],
         frame_start_token_id=ids["<frame_start>"], frame_end_token_id=ids["<frame_end>"],
@@ -184,7 +198,9 @@ def test_tiny_model_end_to_end(tiny, policy, offline, caplog):
     family, backend, path = tiny
     caplog.set_level(logging.INFO, logger="point2act")
     pointer = make_pointer(
-        PointerConfig(backend=backend, model=path, max_new_tokens=6, on_parse_error=policy, device="auto", dtype="auto")
+        PointerConfig(
+            backend=backend, model=path, max_new_tokens=6, on_parse_error=policy, device="auto", dtype="auto"
+        )
     )
     images = two_images()
     out = point_views(pointer, images, "where to grasp the mug", progress=policy == "empty")

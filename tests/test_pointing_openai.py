@@ -43,7 +43,7 @@ class StubServer:
             def log_message(self, *args):  # keep test output quiet
                 return
 
-            def do_POST(self):  # noqa: N802 - http.server API
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
                 with stub.lock:
@@ -79,7 +79,11 @@ class StubServer:
     @staticmethod
     def answer(content: str) -> str:
         return json.dumps(
-            {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            }
         )
 
     def close(self) -> None:
@@ -101,17 +105,17 @@ def api_key(monkeypatch):
 
 
 def cfg(server: StubServer, **kw) -> PointerConfig:
-    base = dict(
-        backend="openai",
-        base_url=server.base_url,
-        model="test-model",
-        family="json",
-        api_key_env=KEY_ENV,
-        timeout_s=5.0,
-        max_retries=2,
-        backoff_s=0.01,
-        concurrency=2,
-    )
+    base = {
+        "backend": "openai",
+        "base_url": server.base_url,
+        "model": "test-model",
+        "family": "json",
+        "api_key_env": KEY_ENV,
+        "timeout_s": 5.0,
+        "max_retries": 2,
+        "backoff_s": 0.01,
+        "concurrency": 2,
+    }
     base.update(kw)
     return PointerConfig(**base)
 
@@ -167,7 +171,12 @@ def test_jpeg_and_downscale(server, api_key):
 
 def test_qwen25_family_resizes_like_the_processor(server, api_key):
     # the server's Qwen2.5-VL answers in pixels of its resized input; we send that size ourselves
-    server.default = (200, StubServer.answer('```json\n[{"point_2d": [322, 238], "label": "c"}]\n```'), 0.0, {})
+    server.default = (
+        200,
+        StubServer.answer('```json\n[{"point_2d": [322, 238], "label": "c"}]\n```'),
+        0.0,
+        {},
+    )
     p = make_pointer(cfg(server, family="qwen2.5-vl"))
     pts = p.point(image(640, 480), "x")
     body = json.loads(server.requests[0]["body"])
@@ -324,7 +333,12 @@ def test_connection_refused(api_key):
     port = sock.getsockname()[1]
     sock.close()
     c = PointerConfig(
-        backend="openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", api_key_env=KEY_ENV, max_retries=1, backoff_s=0.0
+        backend="openai",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        model="m",
+        api_key_env=KEY_ENV,
+        max_retries=1,
+        backoff_s=0.0,
     )
     with pytest.raises(PointingBackendError) as err:
         make_pointer(c).point(image(), "x")
@@ -337,4 +351,6 @@ def test_config_errors():
     with pytest.raises(PointingConfigError):
         make_pointer(PointerConfig(backend="openai", base_url="http://127.0.0.1:1/v1"))
     with pytest.raises(PointingConfigError):
-        make_pointer(PointerConfig(backend="openai", base_url="http://127.0.0.1:1/v1", model="m", concurrency=0))
+        make_pointer(
+            PointerConfig(backend="openai", base_url="http://127.0.0.1:1/v1", model="m", concurrency=0)
+        )

@@ -47,9 +47,7 @@ MOLMO_CASES = [
     ),
     # ten or more points keep their numeric order (x10 after x9, not after x1)
     (
-        "<points "
-        + " ".join(f'x{i}="{i}" y{i}="{i}"' for i in range(1, 12))
-        + ' alt="dots">dots</points>',
+        "<points " + " ".join(f'x{i}="{i}" y{i}="{i}"' for i in range(1, 12)) + ' alt="dots">dots</points>',
         [[6.4 * i, 4.8 * i] for i in range(1, 12)],
     ),
     # text around the markup
@@ -58,7 +56,10 @@ MOLMO_CASES = [
         [[160.0, 360.0]],
     ),
     # several tags in one answer
-    ('<point x="10" y="10" alt="a">a</point> and <point x="90" y="90" alt="b">b</point>', [[64.0, 48.0], [576.0, 432.0]]),
+    (
+        '<point x="10" y="10" alt="a">a</point> and <point x="90" y="90" alt="b">b</point>',
+        [[64.0, 48.0], [576.0, 432.0]],
+    ),
     # single quotes and unquoted values
     ("<point x='50' y='25' alt='a'>a</point>", [[320.0, 120.0]]),
     ("<point x=50 y=25>a</point>", [[320.0, 120.0]]),
@@ -152,7 +153,9 @@ def test_molmo2_cases(answer, want):
     approx_points(parse_molmo2(answer, (W, H)), want)
 
 
-@pytest.mark.parametrize("answer", ['<points coords="1 1 098 62', "<points coords=", "Some prose without points."])
+@pytest.mark.parametrize(
+    "answer", ['<points coords="1 1 098 62', "<points coords=", "Some prose without points."]
+)
 def test_molmo2_unparseable(answer):
     with pytest.raises(PointingParseError) as err:
         parse_molmo2(answer, (W, H))
@@ -164,7 +167,10 @@ def test_molmo2_unparseable(answer):
 QWEN3_CASES = [
     # Qwen3-VL answers normalised to 0-1000
     ('```json\n[\n\t{"point_2d": [500, 500], "label": "mug handle"}\n]\n```', [[320.0, 240.0]]),
-    ('[{"point_2d": [100, 200], "label": "a"}, {"point_2d": [900, 800], "label": "b"}]', [[64.0, 96.0], [576.0, 384.0]]),
+    (
+        '[{"point_2d": [100, 200], "label": "a"}, {"point_2d": [900, 800], "label": "b"}]',
+        [[64.0, 96.0], [576.0, 384.0]],
+    ),
     ('The handle is here:\n```json\n[{"point_2d": [250, 750]}]\n```\nLet me know.', [[160.0, 360.0]]),
     ('{"point_2d": [500, 500], "label": "x"}', [[320.0, 240.0]]),
     ('{"points": [[500, 500], [1000, 0]]}', [[320.0, 240.0], [640.0, 0.0]]),
@@ -196,7 +202,13 @@ def test_qwen3_cases(answer, want):
 
 @pytest.mark.parametrize(
     "answer",
-    ["", "The mug is on the left of the table.", '```json\n[{"point_2d": [5', '{"point_2d": "left"}', "[1, 2, 3]"],
+    [
+        "",
+        "The mug is on the left of the table.",
+        '```json\n[{"point_2d": [5',
+        '{"point_2d": "left"}',
+        "[1, 2, 3]",
+    ],
 )
 def test_json_unparseable(answer):
     with pytest.raises(PointingParseError) as err:
@@ -207,7 +219,9 @@ def test_json_unparseable(answer):
 def test_qwen25_absolute_pixels_of_resized_input():
     # 640x480 is resized to 644x476 by Qwen2.5-VL; a point at the resized centre maps to the centre
     assert qwen25_input_size((W, H)) == (644, 476)
-    approx_points(parse_json_points('[{"point_2d": [322, 238]}]', (W, H), family="qwen2.5-vl"), [[320.0, 240.0]])
+    approx_points(
+        parse_json_points('[{"point_2d": [322, 238]}]', (W, H), family="qwen2.5-vl"), [[320.0, 240.0]]
+    )
     # explicit input size (e.g. from the processor's image_grid_thw)
     approx_points(
         parse_json_points('[{"point_2d": [28, 28]}]', (64, 48), family="qwen2.5-vl", input_size=(56, 56)),
@@ -224,7 +238,8 @@ def test_json_family_pixels_of_sent_image():
     approx_points(parse_json_points('[{"point_2d": [100, 50]}]', (W, H), family="json"), [[100.0, 50.0]])
     # image sent downscaled by 2
     approx_points(
-        parse_json_points('[{"point_2d": [100, 50]}]', (W, H), family="json", input_size=(320, 240)), [[200.0, 100.0]]
+        parse_json_points('[{"point_2d": [100, 50]}]', (W, H), family="json", input_size=(320, 240)),
+        [[200.0, 100.0]],
     )
 
 

@@ -28,7 +28,9 @@ class FakePointer:
     """Answers from a table; a view mapped to an exception raises it."""
 
     def __init__(self, table, **cfg):
-        self.config = PointerConfig(backend="openai", base_url="http://127.0.0.1:1/v1", model="fake", family="json", **cfg)
+        self.config = PointerConfig(
+            backend="openai", base_url="http://127.0.0.1:1/v1", model="fake", family="json", **cfg
+        )
         self.table = table
         self.calls = []
 
@@ -80,7 +82,9 @@ def test_point_views_skip_and_raise():
     out = point_views(p, {k: img() for k in TABLE}, "x", progress=False)
     assert out["points"] == {"a.png": [[1.0, 2.0]], "c.png": []}
     with pytest.raises(PointingParseError) as err:
-        point_views(FakePointer(TABLE), {k: img() for k in TABLE}, "x", progress=False, on_parse_error="raise")
+        point_views(
+            FakePointer(TABLE), {k: img() for k in TABLE}, "x", progress=False, on_parse_error="raise"
+        )
     assert "b.png" in str(err.value) and "garbage answer" in str(err.value)
     with pytest.raises(PointingConfigError):
         point_views(FakePointer(TABLE), {}, "x", on_parse_error="ignore")
@@ -107,7 +111,12 @@ def test_load_image_and_size(tmp_path):
     assert load_image(np.zeros((5, 7), np.uint8)).mode == "RGB"
     assert load_image(np.zeros((5, 7, 4), np.uint8)).mode == "RGB"
     Image.fromarray(arr).save(tmp_path / "a.png")
-    assert image_size(tmp_path / "a.png") == (7, 5) == image_size(arr) == image_size(load_image(str(tmp_path / "a.png")))
+    assert (
+        image_size(tmp_path / "a.png")
+        == (7, 5)
+        == image_size(arr)
+        == image_size(load_image(str(tmp_path / "a.png")))
+    )
     with pytest.raises(ValueError):
         load_image(np.zeros((5, 7, 2), np.uint8))
 
@@ -129,13 +138,22 @@ fake_oracle.calls = []
 
 def test_oracle_with_injected_function(caplog):
     fake_oracle.calls.clear()
-    cfg = PointerConfig(backend="oracle", scene_dir="/scene", noise_px=2.0, outlier_rate=0.1, seed=3, min_visible_px=5)
+    cfg = PointerConfig(
+        backend="oracle", scene_dir="/scene", noise_px=2.0, outlier_rate=0.1, seed=3, min_visible_px=5
+    )
     caplog.set_level(logging.INFO, logger="point2act")
     p = make_pointer(cfg, oracle_fn=fake_oracle)
     out = point_views(
-        p, {"images/frame_0000.png": img(), "frame_0001.png": img(), "images/frame_0001": img()}, "anything", progress=False
+        p,
+        {"images/frame_0000.png": img(), "frame_0001.png": img(), "images/frame_0001": img()},
+        "anything",
+        progress=False,
     )
-    assert out["points"] == {"images/frame_0000.png": [[10.0, 20.0]], "frame_0001.png": [], "images/frame_0001": []}
+    assert out["points"] == {
+        "images/frame_0000.png": [[10.0, 20.0]],
+        "frame_0001.png": [],
+        "images/frame_0001": [],
+    }
     assert fake_oracle.calls == [("/scene", 2.0, 0.1, 3)]  # called once, unsupported knobs dropped
     assert "min_visible_px" in caplog.text
     assert out["metadata"]["backend"] == "oracle" and "family" not in out["metadata"]
@@ -165,12 +183,16 @@ def test_oracle_default_is_synth_oracle_points(tmp_path):
         if visible:
             mask[10:15, 20:25] = PART_MUG_HANDLE  # 25 px, centroid pixel (22, 12) -> centre (22.5, 12.5)
         Image.fromarray(mask).save(tmp_path / "masks" / f"frame_{i:04d}.png")
-        frames.append({"file_path": f"images/frame_{i:04d}.png", "part_mask_path": f"masks/frame_{i:04d}.png"})
+        frames.append(
+            {"file_path": f"images/frame_{i:04d}.png", "part_mask_path": f"masks/frame_{i:04d}.png"}
+        )
     (tmp_path / "transforms.json").write_text(json.dumps({"frames": frames}))
     (tmp_path / "ground_truth.json").write_text(json.dumps({"target_part_id": PART_MUG_HANDLE, "parts": []}))
 
     p = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path)))
-    out = point_views(p, {f["file_path"]: img() for f in frames}, "Point to the handle of the mug", progress=False)
+    out = point_views(
+        p, {f["file_path"]: img() for f in frames}, "Point to the handle of the mug", progress=False
+    )
     assert out["points"] == {"images/frame_0000.png": [[22.5, 12.5]], "images/frame_0001.png": []}
     # the occlusion knob: require more visible pixels than there are
     p = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path), min_visible_px=100))
@@ -178,7 +200,11 @@ def test_oracle_default_is_synth_oracle_points(tmp_path):
     # noise is seeded
     a = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path), noise_px=3.0, seed=1))
     b = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path), noise_px=3.0, seed=1))
-    assert a.point(img(), "x", key="frame_0000.png") == b.point(img(), "x", key="frame_0000.png") != [[22.5, 12.5]]
+    assert (
+        a.point(img(), "x", key="frame_0000.png")
+        == b.point(img(), "x", key="frame_0000.png")
+        != [[22.5, 12.5]]
+    )
 
 
 # --------------------------------------------------------------------------- factory & imports

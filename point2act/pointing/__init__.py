@@ -77,9 +77,13 @@ def make_pointer(cfg: PointerConfig, **kwargs: Any) -> Pointer:
             ``trust_remote_code``, openai without ``base_url``).
     """
     if cfg.on_parse_error not in ("empty", "skip", "raise"):
-        raise PointingConfigError(f"on_parse_error must be 'empty', 'skip' or 'raise', not {cfg.on_parse_error!r}")
+        raise PointingConfigError(
+            f"on_parse_error must be 'empty', 'skip' or 'raise', not {cfg.on_parse_error!r}"
+        )
     if cfg.family not in ("auto",) + FAMILIES:
-        raise PointingConfigError(f"unknown family {cfg.family!r}; expected auto or one of {', '.join(FAMILIES)}")
+        raise PointingConfigError(
+            f"unknown family {cfg.family!r}; expected auto or one of {', '.join(FAMILIES)}"
+        )
     if cfg.backend == "oracle":
         from point2act.pointing.oracle import OraclePointer
 

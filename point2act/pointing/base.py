@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from point2act.pointing.config import PointerConfig
 from point2act.pointing.errors import PointingConfigError, PointingParseError
@@ -14,14 +15,15 @@ from point2act.pointing.errors import PointingConfigError, PointingParseError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
+    from typing_extensions import Self
 
 __all__ = [
-    "Pointer",
     "ImageLike",
-    "load_image",
+    "Pointer",
     "image_size",
-    "resolve_family",
+    "load_image",
     "point_views",
+    "resolve_family",
 ]
 
 logger = logging.getLogger("point2act.pointing")
@@ -52,7 +54,7 @@ class Pointer(Protocol):
         ...  # pragma: no cover
 
 
-def load_image(image: ImageLike) -> "Image.Image":
+def load_image(image: ImageLike) -> Image.Image:
     """Return ``image`` as an RGB PIL image (paths are opened, arrays converted).
 
     Arrays must be ``[H, W, 3]`` (or ``[H, W, 4]``, ``[H, W]``) uint8, or floats in ``[0, 1]``.
@@ -87,7 +89,7 @@ def image_size(image: ImageLike) -> tuple[int, int]:
             return im.size
     if isinstance(image, Image.Image):
         return image.size
-    shape = getattr(image, "shape")
+    shape = image.shape
     return int(shape[1]), int(shape[0])
 
 
@@ -150,10 +152,10 @@ def _progress(enabled: bool):
 class _NoProgress:
     """Drop-in for ``rich.progress.Progress`` that does nothing."""
 
-    def __enter__(self) -> "_NoProgress":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
     def add_task(self, description: str, total: int) -> int:

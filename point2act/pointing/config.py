@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PointerConfig", "BackendName", "FamilyName", "OnParseError"]
+__all__ = ["BackendName", "FamilyName", "OnParseError", "PointerConfig"]
 
 BackendName = Literal["molmo", "molmo2", "qwen-vl", "openai", "oracle"]
 FamilyName = Literal["auto", "molmo", "molmo2", "qwen2.5-vl", "qwen3-vl", "json"]

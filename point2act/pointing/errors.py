@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 __all__ = [
+    "PointingBackendError",
+    "PointingConfigError",
     "PointingError",
     "PointingParseError",
-    "PointingConfigError",
-    "PointingBackendError",
     "truncate_answer",
 ]
 

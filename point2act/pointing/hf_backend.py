@@ -27,7 +27,7 @@ from point2act.pointing.errors import PointingBackendError, PointingConfigError,
 from point2act.pointing.parsers import parse_answer
 from point2act.pointing.prompts import render_prompt
 
-__all__ = ["HFPointer", "DEFAULT_MODELS", "offline_mode", "select_device_dtype"]
+__all__ = ["DEFAULT_MODELS", "HFPointer", "offline_mode", "select_device_dtype"]
 
 logger = logging.getLogger("point2act.pointing.hf")
 
@@ -50,7 +50,9 @@ _TRUTHY = {"1", "true", "yes", "on"}
 
 def offline_mode(cfg: PointerConfig) -> bool:
     """True when nothing may be downloaded: the config says so or HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set."""
-    env = any(os.environ.get(v, "").strip().lower() in _TRUTHY for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    env = any(
+        os.environ.get(v, "").strip().lower() in _TRUTHY for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
     return bool(cfg.local_files_only or env)
 
 
@@ -65,6 +67,18 @@ def select_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str,
     else:
         torch_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
     return device, torch_dtype
+
+
+def _dtype_kwarg() -> str:
+    """``from_pretrained``'s dtype keyword: ``dtype`` since transformers 4.56, ``torch_dtype`` before."""
+    import transformers
+
+    try:
+        from packaging.version import Version
+
+        return "dtype" if Version(transformers.__version__).release >= (4, 56) else "torch_dtype"
+    except Exception:  # noqa: BLE001 - unparsable version string: assume a recent transformers
+        return "dtype"
 
 
 class HFPointer:
@@ -113,7 +127,7 @@ class HFPointer:
             kw["revision"] = self.config.revision
         return kw
 
-    def load(self) -> "HFPointer":
+    def load(self) -> HFPointer:
         """Load the processor and model now (otherwise done on the first ``point``)."""
         with self._lock:
             if self.model is None:
@@ -141,10 +155,19 @@ class HFPointer:
                 model_cls = transformers.AutoModelForCausalLM
             else:
                 model_cls = transformers.AutoModelForImageTextToText
-            model = model_cls.from_pretrained(self.model_id, dtype=self.dtype, **kw)
+            if (
+                self.config.backend == "molmo2"
+                and not hasattr(transformers, "Molmo2ForConditionalGeneration")
+                and not self.config.trust_remote_code
+            ):
+                raise PointingConfigError(
+                    f"transformers {transformers.__version__} has no native Molmo2 classes; upgrade "
+                    "transformers, or set trust_remote_code=True to run the checkpoint's own code"
+                )
+            model = model_cls.from_pretrained(self.model_id, **{_dtype_kwarg(): self.dtype}, **kw)
         except PointingConfigError:
             raise
-        except Exception as exc:  # noqa: BLE001 - turn any load failure into one clear error
+        except Exception as exc:
             offline = " (offline: only local files were used)" if kw["local_files_only"] else ""
             raise PointingBackendError(
                 f"could not load {self.config.backend} model {self.model_id!r}{offline}: {type(exc).__name__}: {exc}"
@@ -241,10 +264,14 @@ class HFPointer:
         with torch.inference_mode():
             out = self.model.generate_from_batch(
                 inputs,
-                GenerationConfig(max_new_tokens=int(self.config.max_new_tokens), stop_strings="<|endoftext|>"),
+                GenerationConfig(
+                    max_new_tokens=int(self.config.max_new_tokens), stop_strings="<|endoftext|>"
+                ),
                 tokenizer=self.processor.tokenizer,
             )
-        answer = self.processor.tokenizer.decode(out[0, inputs["input_ids"].size(1):], skip_special_tokens=True)
+        answer = self.processor.tokenizer.decode(
+            out[0, inputs["input_ids"].size(1) :], skip_special_tokens=True
+        )
         return answer, None
 
     def close(self) -> None:

@@ -15,7 +15,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from point2act.pointing.base import ImageLike, load_image, resolve_family
 from point2act.pointing.config import PointerConfig
@@ -23,7 +24,10 @@ from point2act.pointing.errors import PointingBackendError, PointingConfigError,
 from point2act.pointing.parsers import QWEN25_MAX_PIXELS, QWEN25_MIN_PIXELS, parse_answer, smart_resize
 from point2act.pointing.prompts import render_prompt
 
-__all__ = ["OpenAIPointer", "encode_data_url", "RETRY_STATUS"]
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
+
+__all__ = ["RETRY_STATUS", "OpenAIPointer", "encode_data_url"]
 
 logger = logging.getLogger("point2act.pointing.openai")
 
@@ -41,7 +45,7 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-def encode_data_url(image: "Any", fmt: str = "png") -> str:
+def encode_data_url(image: Any, fmt: str = "png") -> str:
     """Encode a PIL image as a ``data:image/png;base64,...`` (or jpeg) URL."""
     buf = io.BytesIO()
     if fmt == "jpeg":
@@ -131,7 +135,10 @@ class OpenAIPointer:
                 {
                     "role": "user",
                     "content": [
-                        {"type": "image_url", "image_url": {"url": encode_data_url(sent, self.config.image_format)}},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": encode_data_url(sent, self.config.image_format)},
+                        },
                         {"type": "text", "text": text},
                     ],
                 }
@@ -174,15 +181,15 @@ class OpenAIPointer:
                 self._client.close()
                 self._client = None
 
-    def __enter__(self) -> "OpenAIPointer":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ internals
 
-    def _prepare(self, pil: "Any") -> tuple["Any", tuple[int, int] | None]:
+    def _prepare(self, pil: Any) -> tuple[Any, tuple[int, int] | None]:
         """Resize the image to send; return it and the input size that pixel families refer to."""
         from PIL import Image
 
@@ -228,7 +235,9 @@ class OpenAIPointer:
             raise _Transient(f"HTTP {status}: {truncate_answer(text, 160)}", _parse_retry_after(retry_after))
         if status >= 400:
             raise PointingBackendError(
-                self._scrub(f"openai backend: POST {self.url} returned HTTP {status}: {truncate_answer(text, 300)}")
+                self._scrub(
+                    f"openai backend: POST {self.url} returned HTTP {status}: {truncate_answer(text, 300)}"
+                )
             )
         try:
             payload = json.loads(text)
@@ -247,7 +256,8 @@ class OpenAIPointer:
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(self.config.timeout_s),
                     limits=httpx.Limits(
-                        max_connections=self.config.concurrency, max_keepalive_connections=self.config.concurrency
+                        max_connections=self.config.concurrency,
+                        max_keepalive_connections=self.config.concurrency,
                     ),
                     follow_redirects=False,
                 )
@@ -277,7 +287,7 @@ class OpenAIPointer:
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace") if exc.fp is not None else ""
             return exc.code, exc.headers.get("Retry-After") if exc.headers else None, text
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise _Transient(f"timed out after {self.config.timeout_s} s ({type(exc).__name__})")
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (socket.timeout, TimeoutError)):

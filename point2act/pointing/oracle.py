@@ -11,14 +11,15 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from point2act.pointing.base import ImageLike
 from point2act.pointing.config import PointerConfig
 from point2act.pointing.errors import PointingBackendError, PointingConfigError
 
-__all__ = ["OraclePointer", "OracleFn"]
+__all__ = ["OracleFn", "OraclePointer"]
 
 logger = logging.getLogger("point2act.pointing.oracle")
 
@@ -88,7 +89,9 @@ class OraclePointer:
                         f"oracle returned coordinates={result.get('coordinates')!r}; only 'pixels' is supported"
                     )
                 self.points_file = result
-                self._table = {str(k): [list(map(float, p)) for p in v] for k, v in result.get("points", {}).items()}
+                self._table = {
+                    str(k): [list(map(float, p)) for p in v] for k, v in result.get("points", {}).items()
+                }
             return self._table
 
     def _lookup(self, key: str) -> list[list[float]]:
@@ -110,9 +113,11 @@ class OraclePointer:
             if isinstance(image, (str, Path)):
                 key = Path(image).name
             else:
-                raise PointingConfigError("the oracle pointer needs the view key: point(image, prompt, key=...)")
+                raise PointingConfigError(
+                    "the oracle pointer needs the view key: point(image, prompt, key=...)"
+                )
         return [list(p) for p in self._lookup(key)]
 
     def close(self) -> None:
         """Nothing to release."""
-        return None
+        return

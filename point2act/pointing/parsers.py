@@ -28,21 +28,22 @@ import json
 import logging
 import math
 import re
-from typing import Any, Iterable, Literal, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 from point2act.pointing.errors import PointingParseError
 
 __all__ = [
     "FAMILIES",
-    "Family",
     "RANGE_TOLERANCE",
-    "smart_resize",
-    "qwen25_input_size",
+    "Family",
+    "is_negative_answer",
+    "parse_answer",
+    "parse_json_points",
     "parse_molmo",
     "parse_molmo2",
-    "parse_json_points",
-    "parse_answer",
-    "is_negative_answer",
+    "qwen25_input_size",
+    "smart_resize",
 ]
 
 logger = logging.getLogger(__name__)
@@ -170,13 +171,15 @@ def _molmo_tags(answer: str) -> list[tuple[str, dict[str, str], bool]]:
     """
     tags = []
     for m in _TAG_START_RE.finditer(answer):
-        rest = answer[m.end():]
+        rest = answer[m.end() :]
         end = rest.find(">")
         complete = end >= 0
         body = rest[:end] if complete else rest
         attrs: dict[str, str] = {}
         for a in _ATTR_RE.finditer(body):
-            raw_value = a.group(2) if a.group(2) is not None else a.group(3) if a.group(3) is not None else a.group(4)
+            raw_value = (
+                a.group(2) if a.group(2) is not None else a.group(3) if a.group(3) is not None else a.group(4)
+            )
             # an attribute whose quote never closed was cut off: keep only closed ones
             quoted = a.group(0).rstrip()
             if a.group(2) is not None and not quoted.endswith('"'):
@@ -221,9 +224,7 @@ def _molmo2_pairs(coords: str) -> list[tuple[float | None, float | None]]:
     return pairs
 
 
-def _parse_molmo_any(
-    answer: str, image_size: tuple[int, int], family: str
-) -> list[list[float]]:
+def _parse_molmo_any(answer: str, image_size: tuple[int, int], family: str) -> list[list[float]]:
     width, height = image_size
     text = answer if isinstance(answer, str) else str(answer)
     tags = _molmo_tags(text)
@@ -286,16 +287,25 @@ _FALLBACK_POINT_RE = re.compile(
     r"\"(?:point_2d|point)\"\s*:\s*\[\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*\]", re.IGNORECASE
 )
 _FALLBACK_BOX_RE = re.compile(
-    r"\"(?:bbox_2d|bbox)\"\s*:\s*\[\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*,\s*("
-    + _NUM + r")\s*,\s*(" + _NUM + r")\s*\]",
+    r"\"(?:bbox_2d|bbox)\"\s*:\s*\[\s*("
+    + _NUM
+    + r")\s*,\s*("
+    + _NUM
+    + r")\s*,\s*("
+    + _NUM
+    + r")\s*,\s*("
+    + _NUM
+    + r")\s*\]",
     re.IGNORECASE,
 )
 _PYTHON_LITERALS = re.compile(r"\b(NaN|Infinity|-Infinity|None|True|False)\b")
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) or (
-        isinstance(v, str) and _to_float(v) is not None
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        or (isinstance(v, str) and _to_float(v) is not None)
     )
 
 
@@ -427,10 +437,14 @@ def _is_empty_container(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return all(_is_empty_container(v) for v in value)
     if isinstance(value, dict):
-        return all(
-            _is_empty_container(v) if isinstance(v, (list, tuple, dict)) else False
-            for v in value.values()
-        ) if value else True
+        return (
+            all(
+                _is_empty_container(v) if isinstance(v, (list, tuple, dict)) else False
+                for v in value.values()
+            )
+            if value
+            else True
+        )
     return False
 
 

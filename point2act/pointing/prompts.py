@@ -22,15 +22,12 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "qwen3-vl": "{prompt}\nPoint to it. " + _JSON_FORMAT,
     "json": (
         "{prompt}\nPoint to it. The image is {width} pixels wide and {height} pixels high; "
-        "x grows to the right and y grows downward from the top-left corner, in pixels. "
-        + _JSON_FORMAT
+        "x grows to the right and y grows downward from the top-left corner, in pixels. " + _JSON_FORMAT
     ),
 }
 
 
-def render_prompt(
-    family: str, prompt: str, image_size: tuple[int, int], template: str = ""
-) -> str:
+def render_prompt(family: str, prompt: str, image_size: tuple[int, int], template: str = "") -> str:
     """Turn a task prompt into the request sent to a model of ``family``.
 
     Args:
@@ -50,6 +47,8 @@ def render_prompt(
         raise ValueError("a pointing template must contain the '{prompt}' placeholder")
     width, height = image_size
     # format_map on a dict so that literal braces in user prompts are never interpreted
-    return template.replace("{prompt}", "\x00PROMPT\x00").format_map(
-        {"width": width, "height": height}
-    ).replace("\x00PROMPT\x00", prompt)
+    return (
+        template.replace("{prompt}", "\x00PROMPT\x00")
+        .format_map({"width": width, "height": height})
+        .replace("\x00PROMPT\x00", prompt)
+    )
