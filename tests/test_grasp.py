@@ -145,10 +145,14 @@ def test_scene_points_normals_and_extra_points(scene):
     table = np.abs(pts[:, 2]) < 0.001
     table &= np.hypot(pts[:, 0], pts[:, 1]) > 0.1
     assert np.mean(nrm[table, 2] > 0.95) > 0.95
-    # floaters (low opacity) are gone
-    fl = scene["means"][scene["labels"] == LABELS["floater"]]
-    d = np.min(np.linalg.norm(pts[:, None, :200] - fl[None, :200].transpose(0, 2, 1)[..., :0].sum(-1)[..., None], axis=1)) if False else None
-    assert d is None
+    # floaters (low opacity) are not surface points
+    fl = scene["labels"] == LABELS["floater"]
+    p_fl, _ = scene_points(scene["means"][fl], scene["opacities"][fl], cfg=GraspConfig())
+    assert len(p_fl) == 0
+    # huge splats are dropped when scales are given
+    big = np.full((len(scene["means"]), 3), 0.2)
+    p_big, _ = scene_points(scene["means"], scene["opacities"], scales=big, cfg=GraspConfig())
+    assert len(p_big) == 0
     extra = np.c_[np.zeros(50), np.zeros(50), np.linspace(0.3, 0.35, 50)]
     pts2, _ = scene_points(scene["means"], scene["opacities"], extra_points=extra, cfg=GraspConfig())
     assert np.sum(pts2[:, 2] > 0.29) > 10 and np.sum(pts[:, 2] > 0.29) == 0

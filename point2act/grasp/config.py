@@ -200,6 +200,9 @@ class GraspConfig:
     """Each finger opens this far (m) beyond its contact before closing; the
     pre-grasp opening (``width`` in grasps.json) is contact distance + 2*clearance,
     capped at ``max_opening``. Points within this margin are not collisions."""
+    collision_margin: float = 0.002
+    """Finger and palm boxes are inflated by this much (m) on every side when
+    checked against the scene points (covers voxel-centroid displacement)."""
     table_clearance: float = 0.002
     """Fingers and palm must stay at least this far (m) above the support plane."""
     seed_radius: float = 0.01

@@ -282,37 +282,39 @@ def plan_grasps(
         clear = U(cfg.table_clearance)
         free &= (finger_min >= clear) & (palm_min >= clear)
     counts["table_free"] = int(free.sum())
+    mg = U(cfg.collision_margin)
     alive = np.flatnonzero(free.any(axis=(1, 2)))
+    ek = ej = np.zeros(0, np.int64)
+    px = pu = pv = hk = np.zeros(0)
     if len(alive):
         ctree = cKDTree(c[alive])
         # fingers (and the closing region, reused for scoring): fine cloud
-        zmax = max(abs(depths.max()), abs(depths.min() - L))
-        rf = math.sqrt((0.5 * dims["max_opening"] + t) ** 2 + (fw / 2) ** 2 + zmax**2)
+        zmax = max(abs(depths.max()), abs(depths.min() - L)) + mg
+        ymax = fw / 2 + mg
+        rf = math.sqrt((0.5 * dims["max_opening"] + t + mg) ** 2 + ymax**2 + zmax**2)
         ek, ej, _ = _ball_entries(ctree, treeP, rf)
-        ek = alive[ek]
-        ek, ej, px, pu, pv = _local_coords(P, ej, c, x, u, v, ek)
+        ek, ej, px, pu, pv = _local_coords(P, ej, c, x, u, v, alive[ek])
         hk = h[ek]
-        near = (px <= hk + t) & (pu * pu + pv * pv <= (fw / 2) ** 2 + zmax**2)
+        near = (px <= hk + t + mg) & (pu * pu + pv * pv <= ymax**2 + zmax**2)
         ek, ej, px, pu, pv, hk = ek[near], ej[near], px[near], pu[near], pv[near], hk[near]
-        is_f = px >= hk
-        fe = np.flatnonzero(is_f)
-        e_i, t_i, d_i = _box_hits(pu[fe], pv[fe], cos_t, sin_t, fw / 2, -L, 0.0, depths)
+        fe = np.flatnonzero(px >= hk - mg)
+        e_i, t_i, d_i = _box_hits(pu[fe], pv[fe], cos_t, sin_t, ymax, -L - mg, mg, depths)
         free[ek[fe[e_i]], t_i, d_i] = False
-        # palm: coarse cloud, pairs still free somewhere
-        alive = np.flatnonzero(free.any(axis=(1, 2)))
-        if len(coarse) and len(alive):
-            zp = max(abs(depths.min() - L - Dp), abs(depths.max() - L))
-            rp = math.sqrt((pw / 2) ** 2 + (pt / 2) ** 2 + zp**2)
-            qk, qj, _ = _ball_entries(cKDTree(c[alive]), cKDTree(coarse), rp)
-            qk, qj, qx, qu, qv = _local_coords(coarse, qj, c, x, u, v, alive[qk])
+        # palm: first the coarse cloud (cheap), then the fine cloud for what is left
+        zp = max(abs(depths.min() - L - Dp), abs(depths.max() - L)) + mg
+        yp = pt / 2 + mg
+        rp = math.sqrt((pw / 2 + mg) ** 2 + yp**2 + zp**2)
+        for cloud, ctree_cloud in ((coarse, None), (P, treeP)):
+            alive = np.flatnonzero(free.any(axis=(1, 2)))
+            if not len(cloud) or not len(alive):
+                continue
+            ctree_cloud = ctree_cloud if ctree_cloud is not None else cKDTree(cloud)
+            qk, qj, _ = _ball_entries(cKDTree(c[alive]), ctree_cloud, rp)
+            qk, qj, qx, qu, qv = _local_coords(cloud, qj, c, x, u, v, alive[qk])
             r2 = qu * qu + qv * qv
-            m = (qx <= pw / 2) & (r2 <= (pt / 2) ** 2 + zp**2) & (r2 >= (L - depths.max()) ** 2)
-            e_i, t_i, d_i = _box_hits(qu[m], qv[m], cos_t, sin_t, pt / 2, -L - Dp, -L, depths)
+            m = (qx <= pw / 2 + mg) & (r2 <= yp**2 + zp**2) & (r2 >= (L - depths.max() - mg) ** 2)
+            e_i, t_i, d_i = _box_hits(qu[m], qv[m], cos_t, sin_t, yp, -L - Dp - mg, -L + mg, depths)
             free[qk[m][e_i], t_i, d_i] = False
-    else:
-        ek = ej = np.zeros(0, np.int64)
-        pu = pv = np.zeros(0)
-        is_f = np.zeros(0, bool)
     counts["collision_free"] = int(free.sum())
     lap("collision")
     if not free.any():
@@ -321,7 +323,7 @@ def plan_grasps(
         return _empty(region, cfg, f"all {K * T * D} grasp candidates collide with the scene", timings, counts, plane)
 
     # ---- scoring ---------------------------------------------------------
-    ce = np.flatnonzero(~is_f)
+    ce = np.flatnonzero(px < hk)  # closing region: between the fingers' inner faces
     ce = ce[free.any(axis=(1, 2))[ek[ce]]]
     e_i, t_idx, d_idx = _box_hits(pu[ce], pv[ce], cos_t, sin_t, fw / 2, -L, 0.0, depths)
     kk = ek[ce[e_i]]
