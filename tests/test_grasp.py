@@ -233,6 +233,17 @@ def test_validator_rejects_bad_documents(result):
         validate_grasps_dict(bad)
 
 
+def test_non_finite_inputs_are_ignored(scene, result):
+    means, rel, op = scene["means"].copy(), scene["relevancy"].copy(), scene["opacities"].copy()
+    means[::97] = np.nan
+    rel[5::101] = np.nan
+    op[7::89] = np.inf
+    r = plan_grasps(means, op, rel, GraspConfig(), camera_centers=scene["camera_centers"])
+    assert r.grasps
+    check_grasp_dict_invariants(r.to_dict(), GripperConfig().max_opening)
+    assert np.linalg.norm(r.region.action_point - scene["handle_centroid"]) < 0.01
+
+
 def test_results_are_deterministic(scene, result):
     again = plan_grasps(scene["means"], scene["opacities"], scene["relevancy"], GraspConfig(),
                         camera_centers=scene["camera_centers"], scales=scene["scales"])

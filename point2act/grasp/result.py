@@ -1,4 +1,42 @@
-"""Result containers and the ``point2act.grasps/1`` JSON schema."""
+"""Result containers and the ``point2act.grasps/1`` JSON schema.
+
+grasps.json, field by field (capture frame, capture units unless noted)::
+
+    schema            "point2act.grasps/1"
+    prompt            the task text, or null
+    frame             "capture"
+    metres_per_unit   metres per capture unit (1.0 for metric captures)
+    action_point      [x, y, z] relevancy*opacity weighted centroid of the region
+    region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}
+    gripper           the GripperConfig used (lengths in metres)
+    grasps            list, sorted by score, best first; each:
+      position            [3] TCP, midway between the fingertips
+      rotation            3x3 row-major; columns = gripper x (closing, finger to
+                          finger), y (= z cross x), z (approach, gripper -> object)
+      quaternion_wxyz     [4] same rotation, w >= 0
+      width               pre-grasp opening between the fingers, METRES (<= max_opening)
+      width_capture_units the same opening in capture units
+      contact_width       distance between the two contact points, metres
+      score               semantic_weight*semantic + geometric_weight*geometric (weights normalised), [0,1]
+      semantic_score      median relevancy of surface points in the closing region / max relevancy, [0,1]
+      geometric_score     antipodal quality 1 - max contact angle / atan(mu), [0,1]
+    timings_ms        per stage: region, surface, candidates, collision, scoring, total
+    num_candidates    poses evaluated (contact pairs x approach dirs x depths)
+    warning           only when there is something to say, always when grasps is empty
+
+Example (one grasp, abridged)::
+
+    {"schema": "point2act.grasps/1", "prompt": "pick up the mug", "frame": "capture",
+     "metres_per_unit": 1.0, "action_point": [0.058, 0.0, 0.044],
+     "region": {"center": [0.057, 0.0, 0.045], "extent": [0.034, 0.013, 0.066], "num_gaussians": 825},
+     "gripper": {"max_opening": 0.08, "finger_length": 0.0462, ...},
+     "grasps": [{"position": [0.065, -0.01, 0.043],
+                 "rotation": [[0.96, -0.0, -0.25], [-0.25, 0.0, -0.97], [-0.09, 1.0, 0.0]],
+                 "quaternion_wxyz": [0.5, 0.6, -0.1, -0.1], "width": 0.022, "width_capture_units": 0.022,
+                 "contact_width": 0.012, "score": 0.91, "semantic_score": 0.92, "geometric_score": 0.88}],
+     "timings_ms": {"region": 5, "surface": 120, "candidates": 48, "collision": 160, "scoring": 7, "total": 340},
+     "num_candidates": 6144}
+"""
 
 from __future__ import annotations
 
@@ -97,7 +135,9 @@ class GraspResult:
     warning: Optional[str] = None
     """Why ``grasps`` is empty (or anything else worth knowing); None if fine."""
     timings_ms: Dict[str, float] = field(default_factory=dict)
-    """Wall time per stage: region, surface, candidates, collision, scoring, total."""
+    """Wall time per stage: region, surface, candidates, collision, scoring, total
+    (and "imports", the one-off scipy/open3d import on a process's first call,
+    not included in total)."""
     counts: Dict[str, int] = field(default_factory=dict)
     """Sizes along the pipeline: surface_points, seeds, contact_pairs, candidates,
     collision_free, after_nms."""
