@@ -50,14 +50,47 @@ class Export:
     """config.yml of a point2act run (written by ns-train)."""
     output: Optional[Path] = None
     """Where to write grasps.json (default: beside the run's config)."""
+    num_grasps: int = 10
+    """How many ranked grasps to keep (top-k after non-maximum suppression)."""
+    gripper: Optional[Path] = None
+    """Gripper description (JSON, see configs/franka_panda.json); default: a Franka Panda hand."""
+    metres_per_unit: Optional[float] = None
+    """Metres per capture unit (e.g. 0.12 for a COLMAP phone scan); overrides the gripper file's value."""
+    grasps: bool = True
+    """Plan grasps; --no-grasps writes only the action point and region."""
 
     def main(self) -> None:
         from point2act.export import export_run
+        from point2act.grasp import GraspConfig, GripperConfig
 
-        path, out = export_run(self.load_config, self.output)
-        ap = ", ".join(f"{v:.4f}" for v in out["action_point"])
-        print(f"action point (capture frame): [{ap}]")
-        print(f"wrote {path}")
+        from point2act.errors import Point2ActError
+
+        try:
+            gripper = GripperConfig.from_json(self.gripper) if self.gripper is not None else GripperConfig()
+        except ValueError as e:
+            raise Point2ActError(str(e)) from None
+        if self.metres_per_unit is not None:
+            if not self.metres_per_unit > 0:
+                raise Point2ActError(f"--metres-per-unit must be > 0, got {self.metres_per_unit}")
+            gripper.metres_per_unit = self.metres_per_unit
+        cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
+        path, out = export_run(self.load_config, self.output, cfg, self.grasps)
+        print_export_summary(out, path)
+
+
+def print_export_summary(out: dict, path: Path) -> None:
+    """A few lines on what an export found."""
+    ap = ", ".join(f"{v:.4f}" for v in out["action_point"])
+    print(f"action point (capture frame): [{ap}]")
+    if "grasps" in out:
+        g = out["grasps"]
+        if g:
+            best = g[0]
+            pos = ", ".join(f"{v:.4f}" for v in best["position"])
+            print(f"{len(g)} grasps; best: position [{pos}], width {best['width'] * 100:.1f} cm, score {best['score']:.3f}")
+        else:
+            print(f"no grasps: {out.get('warning', '')}")
+    print(f"wrote {path}")
 
 
 @dataclass

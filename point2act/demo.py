@@ -86,6 +86,11 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1500, viewer: bool = Fa
     lo, hi = np.asarray(gt["bbox_min"]), np.asarray(gt["bbox_max"])
     dist = float(np.linalg.norm(ap - np.asarray(gt["centroid"])))
     inside = bool(np.all(ap >= lo - 0.01) and np.all(ap <= hi + 0.01))
+    best = exported["grasps"][0] if exported.get("grasps") else None
+    best_on_handle = None
+    if best is not None:
+        bp = np.asarray(best["position"])
+        best_on_handle = bool(np.all(bp >= lo - 0.01) and np.all(bp <= hi + 0.01))
     wall = time.perf_counter() - t_start
     summary = {
         "scene": str(scene),
@@ -95,6 +100,9 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1500, viewer: bool = Fa
         "target_centroid": gt["centroid"],
         "distance_m": dist,
         "inside_target_bbox_1cm": inside,
+        "num_grasps": len(exported.get("grasps", [])),
+        "best_grasp": best,
+        "best_grasp_on_handle": best_on_handle,
         "seconds": {"scene": round(t_scene, 1), "train": round(t_train, 1), "total": round(wall, 1)},
         "iterations_per_minute": round(iterations / t_train * 60.0, 1),
     }
@@ -103,6 +111,13 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1500, viewer: bool = Fa
     console.print(f"action point:    [{', '.join(f'{v:.4f}' for v in ap)}] m (capture frame)")
     console.print(f"target centroid: [{', '.join(f'{v:.4f}' for v in gt['centroid'])}] m (mug handle)")
     console.print(f"distance:        {dist * 100:.2f} cm; inside the handle's box grown by 1 cm: {inside}")
+    if best is not None:
+        console.print(
+            f"best grasp:      TCP [{', '.join(f'{v:.4f}' for v in best['position'])}], width {best['width'] * 100:.1f} cm, "
+            f"score {best['score']:.3f} ({len(exported['grasps'])} grasps); on the handle: {best_on_handle}"
+        )
+    else:
+        console.print(f"grasps:          none ({exported.get('warning', '')})")
     console.print(f"outputs:         {grasps_path}, run {config_path}")
     console.print(
         f"wall time:       {wall:.1f} s (scene {t_scene:.1f} s, training {t_train:.1f} s, "

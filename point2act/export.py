@@ -75,24 +75,41 @@ def build_export(
     arrays: Dict[str, np.ndarray],
     frame: FrameTransform,
     prompt: str,
-    region_config: Any = None,
+    grasp_config: Any = None,
+    grasps: bool = True,
+    camera_centers: Optional[np.ndarray] = None,
 ) -> Dict[str, Any]:
-    """The ``point2act.grasps/1`` dict for one relevancy field (action point and region)."""
-    from point2act.grasp import RegionConfig, relevant_region
+    """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 
+    Args:
+        arrays: per-Gaussian ``means`` [N, 3], ``opacities`` [N], ``scales`` [N, 3], ``relevancy`` [N]
+            in the nerfstudio frame (see :func:`gaussian_arrays`).
+        frame: nerfstudio's normalisation of the capture.
+        grasp_config: a :class:`point2act.grasp.GraspConfig` (gripper, region, top-k, ...).
+        grasps: plan grasps (else only the action point and region).
+        camera_centers: [C, 3] camera centres in the capture frame (orients surface normals).
+    """
+    from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+
+    cfg = grasp_config if grasp_config is not None else GraspConfig()
     means_c = frame.to_capture(arrays["means"])
-    cfg = region_config if region_config is not None else RegionConfig()
-    region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg)
+    scales_c = arrays["scales"] * frame.units_per_ns_unit
+    try:
+        if grasps:
+            result = plan_grasps(
+                means_c, arrays["opacities"], arrays["relevancy"], cfg, camera_centers=camera_centers, scales=scales_c
+            )
+            return result.to_dict(prompt)
+        region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg)
+    except ValueError as e:
+        raise Point2ActError(f"no relevant region in this field: {e}") from None
     return {
         "schema": SCHEMA,
         "prompt": prompt,
         "frame": "capture",
+        "metres_per_unit": float(cfg.gripper.metres_per_unit),
         "action_point": [float(v) for v in region.action_point],
-        "region": {
-            "center": [float(v) for v in region.center],
-            "extent": [float(v) for v in region.extent],
-            "num_gaussians": int(region.num_gaussians),
-        },
+        "region": region.to_dict(),
     }
 
 
@@ -116,15 +133,19 @@ def load_run(config_path: Path) -> Tuple[Any, Any]:
     return config, pipeline
 
 
-def export_run(config_path: Path, output: Optional[Path] = None, region_config: Any = None) -> Tuple[Path, Dict]:
-    """Load a run, compute its action point and write ``grasps.json`` (atomically)."""
+def export_run(
+    config_path: Path, output: Optional[Path] = None, grasp_config: Any = None, grasps: bool = True
+) -> Tuple[Path, Dict]:
+    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically."""
     config, pipeline = load_run(config_path)
     frame = FrameTransform.from_json(Path(config.get_base_dir()) / "dataparser_transforms.json")
     dm_cfg = config.pipeline.datamanager
     prompt = getattr(dm_cfg, "prompt", "") or ""
     if not prompt and getattr(pipeline.datamanager, "points", None) is not None:
         prompt = pipeline.datamanager.points.prompt
-    out = build_export(gaussian_arrays(pipeline.model), frame, prompt, region_config)
+    cams = pipeline.datamanager.train_dataparser_outputs.cameras
+    centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
+    out = build_export(gaussian_arrays(pipeline.model), frame, prompt, grasp_config, grasps, centers)
     out["run"] = str(Path(config_path).resolve())
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"
