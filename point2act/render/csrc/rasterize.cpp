@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -88,105 +89,85 @@ inline int resolve_threads(int64_t num_threads) {
 #endif
 }
 
-// Per-Gaussian footprint inside one tile: the rows/columns (tile-local pixel
-// coordinates) where sigma <= smax may hold, padded by one pixel.
-template <typename S> struct Footprint {
-    bool empty;
-    bool bounded;  // whether smax / ellipse bounds are usable
-    S smax;        // pixels with sigma > smax are skipped (alpha < 1/255 there)
-    int py0, py1;  // inclusive row range (tile-local)
-    int px0, px1;  // inclusive column range (tile-local), bbox
-    double a, b, c, mx, my;
+// Per-Gaussian extent of the region where alpha >= 1/255 may hold.
+// alpha >= 1/255 requires sigma <= log(255 * opacity); we use the looser
+// smax = log(255 * opacity) + 1e-3 (far beyond rounding errors) and, for a
+// positive definite conic, the half-widths ex, ey of the ellipse
+// {sigma <= smax} (slightly enlarged). Pixels outside the box or with
+// sigma > smax are exactly those for which the reference test fails.
+template <typename S> struct Extent {
+    S smax;
+    double ex, ey;
+    int kind;  // 0: never contributes, 1: bounded ellipse, 2: test every pixel
 };
 
-template <typename S>
-inline Footprint<S> footprint(
-    S mx, S my, S a, S b, S c, S opac, int x0, int y0, int pw, int ph
-) {
-    Footprint<S> f;
-    f.empty = false;
-    f.bounded = false;
-    f.smax = std::numeric_limits<S>::infinity();
-    f.px0 = 0;
-    f.px1 = pw - 1;
-    f.py0 = 0;
-    f.py1 = ph - 1;
-    f.a = a;
-    f.b = b;
-    f.c = c;
-    f.mx = mx;
-    f.my = my;
+template <typename S> inline Extent<S> make_extent(S a, S b, S c, S opac) {
+    Extent<S> e;
+    e.smax = std::numeric_limits<S>::infinity();
+    e.ex = e.ey = 0.0;
+    e.kind = 2;
     const double o = static_cast<double>(opac);
     if (!(o > 0.0)) {
-        // alpha = min(0.999, o * exp(-sigma)) <= 0 < 1/255: never contributes.
-        // (NaN opacities fall through to the exact per-pixel test.)
-        if (o <= 0.0) f.empty = true;
-        return f;
+        // alpha = min(0.999, o * exp(-sigma)) <= 0 < 1/255: never contributes
+        // (NaN opacities fall through to the exact per-pixel test).
+        if (o <= 0.0) e.kind = 0;
+        return e;
     }
     const double smax = std::log(255.0 * o) + 1e-3;
     if (smax < 0.0) {
         // valid pixels need 0 <= sigma <= smax < 0
-        f.empty = true;
-        return f;
+        e.kind = 0;
+        return e;
     }
     const double da = a, db = b, dc = c;
     const double det = da * dc - db * db;
-    if (!(da > 0.0) || !(dc > 0.0) || !(det > 0.0)) {
-        // not positive definite: no ellipse bound, exact test on every pixel
-        return f;
-    }
+    if (!(da > 0.0) || !(dc > 0.0) || !(det > 0.0)) return e;
     const double ex = std::sqrt(2.0 * smax * dc / det);
     const double ey = std::sqrt(2.0 * smax * da / det);
-    if (!std::isfinite(ex) || !std::isfinite(ey)) return f;
-    f.bounded = true;
-    f.smax = static_cast<S>(smax);
-    // pixel centre x0 + px + 0.5 within [mx - ex, mx + ex], padded by 1 pixel
-    const double fx0 = std::floor(double(mx) - ex - 0.5 - x0) - 1.0;
-    const double fx1 = std::ceil(double(mx) + ex - 0.5 - x0) + 1.0;
-    const double fy0 = std::floor(double(my) - ey - 0.5 - y0) - 1.0;
-    const double fy1 = std::ceil(double(my) + ey - 0.5 - y0) + 1.0;
-    if (fx1 < 0.0 || fy1 < 0.0 || fx0 > pw - 1 || fy0 > ph - 1) {
-        f.empty = true;
-        return f;
-    }
-    f.px0 = static_cast<int>(std::max(0.0, fx0));
-    f.px1 = static_cast<int>(std::min<double>(pw - 1, fx1));
-    f.py0 = static_cast<int>(std::max(0.0, fy0));
-    f.py1 = static_cast<int>(std::min<double>(ph - 1, fy1));
-    return f;
+    if (!std::isfinite(ex) || !std::isfinite(ey)) return e;
+    e.kind = 1;
+    e.smax = static_cast<S>(smax);
+    e.ex = ex * (1.0 + 1e-4) + 1e-3;
+    e.ey = ey * (1.0 + 1e-4) + 1e-3;
+    return e;
 }
 
-// Column range of row py (tile-local) inside the padded ellipse.
 template <typename S>
-inline bool row_range(
-    const Footprint<S> &f, int x0, int y0, int py, int &c0, int &c1
+std::vector<Extent<S>> make_extents(
+    int64_t CN, const S *conics, const S *opacities, int nthreads
 ) {
-    if (!f.bounded) {
-        c0 = f.px0;
-        c1 = f.px1;
+    std::vector<Extent<S>> ext(CN);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t g = 0; g < CN; ++g)
+        ext[g] = make_extent<S>(conics[3 * g], conics[3 * g + 1], conics[3 * g + 2], opacities[g]);
+    return ext;
+}
+
+// Tile-local pixel box [px0, px1] x [py0, py1] of a Gaussian; false if empty.
+template <typename S>
+inline bool pixel_box(
+    const Extent<S> &e, S mx, S my, int x0, int y0, int pw, int ph, int &px0,
+    int &px1, int &py0, int &py1
+) {
+    if (e.kind == 0) return false;
+    if (e.kind == 2) {
+        px0 = 0;
+        py0 = 0;
+        px1 = pw - 1;
+        py1 = ph - 1;
         return true;
     }
-    // sigma(dx) = 0.5 a dx^2 + b dy dx + 0.5 c dy^2 <= smax
-    const double dy = f.my - (y0 + py + 0.5);
-    const double disc =
-        f.b * f.b * dy * dy - f.a * (f.c * dy * dy - 2.0 * double(f.smax));
-    if (disc < 0.0) {
-        // the whole row has sigma > smax (exactly), i.e. alpha < 1/255 with a
-        // margin far above rounding errors: nothing to do on this row.
-        return false;
-    }
-    const double sq = std::sqrt(disc);
-    // dx = mean - pixel, pixel centre = mx - dx
-    const double dxlo = (-f.b * dy - sq) / f.a;
-    const double dxhi = (-f.b * dy + sq) / f.a;
-    const double xlo = f.mx - dxhi - 0.5 - x0;  // smallest pixel index
-    const double xhi = f.mx - dxlo - 0.5 - x0;  // largest pixel index
-    const double lo = std::floor(xlo) - 1.0;
-    const double hi = std::ceil(xhi) + 1.0;
-    if (hi < f.px0 || lo > f.px1) return false;
-    c0 = std::max(f.px0, static_cast<int>(std::max(lo, double(f.px0))));
-    c1 = std::min(f.px1, static_cast<int>(std::min(hi, double(f.px1))));
-    return c0 <= c1;
+    // pixel centre x0 + px + 0.5 within [mx - ex, mx + ex]
+    const double lx = std::ceil(double(mx) - e.ex - 0.5 - x0);
+    const double hx = std::floor(double(mx) + e.ex - 0.5 - x0);
+    const double ly = std::ceil(double(my) - e.ey - 0.5 - y0);
+    const double hy = std::floor(double(my) + e.ey - 0.5 - y0);
+    if (!(hx >= 0.0) || !(hy >= 0.0) || !(lx <= pw - 1) || !(ly <= ph - 1)) return false;
+    px0 = lx > 0.0 ? int(lx) : 0;
+    py0 = ly > 0.0 ? int(ly) : 0;
+    px1 = hx < pw - 1 ? int(hx) : pw - 1;
+    py1 = hy < ph - 1 ? int(hy) : ph - 1;
+    return px0 <= px1 && py0 <= py1;
 }
 
 template <typename S>
@@ -257,23 +238,71 @@ void isect_tiles_impl(
     }
 }
 
-template <typename S>
+// exp(x) for the rasterizer. float: inlined branch-free Cephes-style
+// polynomial (max rel. error ~1 ulp); double: std::exp. The same function is used by
+// the forward and backward passes, so their per-pixel decisions agree.
+template <typename S> inline S vexp(S x);
+
+template <> inline double vexp<double>(double x) { return std::exp(x); }
+
+inline float vexp_f32(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float fx = x * 1.44269504088896341f + 0.5f;
+    int n = static_cast<int>(fx);
+    n -= (static_cast<float>(n) > fx) ? 1 : 0;  // floor
+    const float fn = static_cast<float>(n);
+    float r = x - fn * 0.693359375f;
+    r = r + fn * 2.12194440e-4f;
+    const float r2 = r * r;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r2 + r + 1.0f;
+    int32_t bits = (n + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return y * scale;
+}
+
+template <> inline float vexp<float>(float x) { return vexp_f32(x); }
+
+// Bits lo..hi (inclusive) set.
+inline uint64_t row_bits(int lo, int hi) {
+    const uint64_t upto = (hi >= 63) ? ~uint64_t(0) : ((uint64_t(1) << (hi + 1)) - 1);
+    return upto & ~((uint64_t(1) << lo) - 1);
+}
+
+// DT > 0: channel count known at compile time (loops unrolled);
+// DT == 0: any channel count D. Per-tile pixel buffers are planar
+// ([channel][pixel]); per-row 64-bit masks of the pixels still active
+// (forward: not saturated; backward: k <= last[p]) let the loops visit only
+// the pixels that matter.
+template <typename S, int DT>
 void rasterize_fwd_impl(
-    int64_t C, int64_t D, const S *means2d, const S *conics, const S *colors,
-    const S *opacities, const S *backgrounds, int W, int H, int tile_size,
-    int tile_width, int tile_height, const int32_t *offsets,
+    int64_t C, int64_t CN, int64_t D_, const S *means2d, const S *conics,
+    const S *colors, const S *opacities, const S *backgrounds, int W, int H,
+    int tile_size, int tile_width, int tile_height, const int32_t *offsets,
     const int32_t *flatten_ids, S *out_colors, S *out_alphas, S *out_T,
     int32_t *last_ids, int nthreads
 ) {
+    const int64_t D = DT > 0 ? DT : D_;
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
     const S AMAX = Consts<S>::alpha_max();
     const S AMIN = Consts<S>::alpha_min();
+    const S TMIN = S(1e-4);  // next_T <= 1e-4 (exact for float: 1e-4f is the
+                             // largest float <= 1e-4)
+    const std::vector<Extent<S>> extents =
+        make_extents<S>(int64_t(offsets[C * n_tiles]) > 0 ? CN : 0, conics, opacities, nthreads);
 #pragma omp parallel num_threads(nthreads)
     {
         const int npix_max = tile_size * tile_size;
-        std::vector<S> T(npix_max), out(npix_max * D);
-        std::vector<int32_t> last(npix_max);
-        std::vector<uint8_t> done(npix_max);
+        std::vector<S> Tv(npix_max), outv(npix_max * D);
+        std::vector<int32_t> lastv(npix_max);
+        std::vector<S> colv(D);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < C * n_tiles; ++t) {
             const int64_t cam = t / n_tiles;
@@ -283,10 +312,14 @@ void rasterize_fwd_impl(
             const int pw = std::min(tile_size, W - x0);
             const int ph = std::min(tile_size, H - y0);
             const int npix = pw * ph;
-            std::fill(T.begin(), T.begin() + npix, S(1));
-            std::fill(out.begin(), out.begin() + npix * D, S(0));
-            std::fill(last.begin(), last.begin() + npix, int32_t(-1));
-            std::fill(done.begin(), done.begin() + npix, uint8_t(0));
+            S *__restrict__ T = Tv.data();
+            S *__restrict__ out = outv.data();  // [D][npix_max]
+            int32_t *__restrict__ last = lastv.data();
+            std::fill(T, T + npix, S(1));
+            std::fill(out, out + int64_t(npix_max) * D, S(0));
+            std::fill(last, last + npix, int32_t(-1));
+            uint64_t act[64];  // per row: pixels not done yet
+            for (int py = 0; py < ph; ++py) act[py] = row_bits(0, pw - 1);
             int ndone = 0;
             const int32_t start = offsets[t], end = offsets[t + 1];
             for (int32_t k = start; k < end && ndone < npix; ++k) {
@@ -295,32 +328,40 @@ void rasterize_fwd_impl(
                 const S ca = conics[3 * g], cb = conics[3 * g + 1],
                         cc = conics[3 * g + 2];
                 const S o = opacities[g];
-                const Footprint<S> f =
-                    footprint<S>(mx, my, ca, cb, cc, o, x0, y0, pw, ph);
-                if (f.empty) continue;
-                const S *col = colors + g * D;
-                for (int py = f.py0; py <= f.py1; ++py) {
-                    int c0, c1;
-                    if (!row_range<S>(f, x0, y0, py, c0, c1)) continue;
+                int bx0, bx1, by0, by1;
+                const Extent<S> &e = extents[g];
+                if (!pixel_box<S>(e, mx, my, x0, y0, pw, ph, bx0, bx1, by0, by1))
+                    continue;
+                S cols[DT > 0 ? DT : 1];
+                S *col = DT > 0 ? cols : colv.data();
+                for (int64_t d = 0; d < D; ++d) col[d] = colors[g * D + d];
+                const S smax = e.smax;
+                const uint64_t boxm = row_bits(bx0, bx1);
+                for (int py = by0; py <= by1; ++py) {
+                    uint64_t m = act[py] & boxm;
+                    if (!m) continue;
                     const S dy = my - (S(y0 + py) + S(0.5));
-                    for (int px = c0; px <= c1; ++px) {
-                        const int p = py * pw + px;
-                        if (done[p]) continue;
+                    const int p0 = py * pw;
+                    while (m) {
+                        const int px = __builtin_ctzll(m);
+                        m &= m - 1;
+                        const int p = p0 + px;
                         const S dx = mx - (S(x0 + px) + S(0.5));
                         const S sigma = S(0.5) * (ca * dx * dx + cc * dy * dy) +
                                         cb * dx * dy;
-                        if (sigma < S(0) || sigma > f.smax) continue;
-                        const S alpha = std::min(AMAX, o * std::exp(-sigma));
+                        if (sigma < S(0) || sigma > smax) continue;
+                        const S alpha = std::min(AMAX, o * vexp<S>(-sigma));
                         if (alpha < AMIN) continue;
-                        const S next_T = T[p] * (S(1) - alpha);
-                        if (double(next_T) <= 1e-4) {
-                            done[p] = 1;
+                        const S Tc = T[p];
+                        const S next_T = Tc * (S(1) - alpha);
+                        if (next_T <= TMIN) {
+                            act[py] &= ~(uint64_t(1) << px);
                             ++ndone;
                             continue;
                         }
-                        const S vis = alpha * T[p];
-                        S *o_p = out.data() + int64_t(p) * D;
-                        for (int64_t d = 0; d < D; ++d) o_p[d] += col[d] * vis;
+                        const S vis = alpha * Tc;
+                        for (int64_t d = 0; d < D; ++d)
+                            out[d * npix_max + p] += col[d] * vis;
                         last[p] = k;
                         T[p] = next_T;
                     }
@@ -337,11 +378,11 @@ void rasterize_fwd_impl(
                     out_T[pix] = T[p];
                     last_ids[pix] = last[p];
                     S *oc = out_colors + pix * D;
-                    const S *o_p = out.data() + int64_t(p) * D;
                     if (bg) {
-                        for (int64_t d = 0; d < D; ++d) oc[d] = o_p[d] + T[p] * bg[d];
+                        for (int64_t d = 0; d < D; ++d)
+                            oc[d] = out[d * npix_max + p] + T[p] * bg[d];
                     } else {
-                        for (int64_t d = 0; d < D; ++d) oc[d] = o_p[d];
+                        for (int64_t d = 0; d < D; ++d) oc[d] = out[d * npix_max + p];
                     }
                 }
             }
@@ -349,9 +390,9 @@ void rasterize_fwd_impl(
     }
 }
 
-template <typename S>
+template <typename S, int DT>
 void rasterize_bwd_impl(
-    int64_t C, int64_t N, int64_t D, const S *means2d, const S *conics,
+    int64_t C, int64_t N, int64_t D_, const S *means2d, const S *conics,
     const S *colors, const S *opacities, const S *backgrounds, int W, int H,
     int tile_size, int tile_width, int tile_height, const int32_t *offsets,
     const int32_t *flatten_ids, const S *T_final, const int32_t *last_ids,
@@ -359,21 +400,24 @@ void rasterize_bwd_impl(
     S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs,
     int nthreads
 ) {
+    const int64_t D = DT > 0 ? DT : D_;
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
     const int64_t n_isects = offsets[C * n_tiles];
     const S AMAX = Consts<S>::alpha_max();
     const S AMIN = Consts<S>::alpha_min();
     // per-intersection gradient rows: [xy(2), conic(3), opacity(1), rgb(D), abs(2)]
     const int64_t stride = 6 + D + (absgrad ? 2 : 0);
-    std::vector<S> isect_grads(n_isects * stride, S(0));
+    std::vector<S> isect_grads(n_isects * stride);
     std::vector<uint8_t> touched(n_isects, 0);
+    const std::vector<Extent<S>> extents =
+        make_extents<S>(n_isects > 0 ? C * N : 0, conics, opacities, nthreads);
 #pragma omp parallel num_threads(nthreads)
     {
         const int npix_max = tile_size * tile_size;
-        std::vector<S> T(npix_max), Tf(npix_max), va(npix_max), bgdot(npix_max);
-        std::vector<S> vc(npix_max * D), buffer(npix_max * D);
-        std::vector<int32_t> last(npix_max);
-        std::vector<S> acc(stride);
+        std::vector<S> Tv(npix_max), Tfv(npix_max), vav(npix_max), bgdotv(npix_max);
+        std::vector<S> vcv(npix_max * D), bufv(npix_max * D);
+        std::vector<int32_t> lastv(npix_max), orderv(npix_max);
+        std::vector<S> colv(D), accv(D);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < C * n_tiles; ++t) {
             const int32_t start = offsets[t], end = offsets[t + 1];
@@ -384,8 +428,15 @@ void rasterize_bwd_impl(
             const int x0 = tx * tile_size, y0 = ty * tile_size;
             const int pw = std::min(tile_size, W - x0);
             const int ph = std::min(tile_size, H - y0);
-            const int npix = pw * ph;
             const S *bg = backgrounds ? backgrounds + cam * D : nullptr;
+            S *__restrict__ T = Tv.data();
+            S *__restrict__ Tf = Tfv.data();
+            S *__restrict__ va = vav.data();
+            S *__restrict__ bgdot = bgdotv.data();
+            S *__restrict__ vc = vcv.data();    // [D][npix_max]
+            S *__restrict__ buf = bufv.data();  // [D][npix_max]
+            int32_t *__restrict__ last = lastv.data();
+            int32_t *__restrict__ order = orderv.data();
             int32_t max_last = -1;
             for (int py = 0; py < ph; ++py) {
                 for (int px = 0; px < pw; ++px) {
@@ -399,74 +450,110 @@ void rasterize_bwd_impl(
                     S bd = S(0);
                     for (int64_t d = 0; d < D; ++d) {
                         const S v = v_render_colors[pix * D + d];
-                        vc[int64_t(p) * D + d] = v;
+                        vc[d * npix_max + p] = v;
                         if (bg) bd += bg[d] * v;
                     }
                     bgdot[p] = bd;
                 }
             }
-            std::fill(buffer.begin(), buffer.begin() + int64_t(npix) * D, S(0));
+            std::fill(buf, buf + int64_t(npix_max) * D, S(0));
+            // pixels ordered by last contributing index (descending); a pixel
+            // becomes active once k <= last[p]
+            int n_order = 0;
+            for (int p = 0; p < ph * pw; ++p)
+                if (last[p] >= start) order[n_order++] = p;
+            std::sort(order, order + n_order, [last](int32_t i, int32_t j) {
+                return last[i] > last[j];
+            });
+            uint64_t act[64];
+            for (int py = 0; py < ph; ++py) act[py] = 0;
+            int next_act = 0;
             for (int32_t k = std::min(max_last, end - 1); k >= start; --k) {
+                while (next_act < n_order && last[order[next_act]] >= k) {
+                    const int p = order[next_act++];
+                    act[p / pw] |= uint64_t(1) << (p % pw);
+                }
                 const int64_t g = flatten_ids[k];
                 const S mx = means2d[2 * g], my = means2d[2 * g + 1];
                 const S ca = conics[3 * g], cb = conics[3 * g + 1],
                         cc = conics[3 * g + 2];
                 const S o = opacities[g];
-                const Footprint<S> f =
-                    footprint<S>(mx, my, ca, cb, cc, o, x0, y0, pw, ph);
-                if (f.empty) continue;
-                const S *col = colors + g * D;
-                std::fill(acc.begin(), acc.end(), S(0));
-                bool any = false;
-                for (int py = f.py0; py <= f.py1; ++py) {
-                    int c0, c1;
-                    if (!row_range<S>(f, x0, y0, py, c0, c1)) continue;
+                int bx0, bx1, by0, by1;
+                const Extent<S> &e = extents[g];
+                if (!pixel_box<S>(e, mx, my, x0, y0, pw, ph, bx0, bx1, by0, by1))
+                    continue;
+                S cols[DT > 0 ? DT : 1], accs[DT > 0 ? DT : 1];
+                S *col = DT > 0 ? cols : colv.data();
+                S *acc_rgb = DT > 0 ? accs : accv.data();
+                for (int64_t d = 0; d < D; ++d) {
+                    col[d] = colors[g * D + d];
+                    acc_rgb[d] = S(0);
+                }
+                S a_x = 0, a_y = 0, a_ca = 0, a_cb = 0, a_cc = 0, a_o = 0;
+                S a_ax = 0, a_ay = 0;
+                int nvalid = 0;
+                const S smax = e.smax;
+                const uint64_t boxm = row_bits(bx0, bx1);
+                for (int py = by0; py <= by1; ++py) {
+                    uint64_t m = act[py] & boxm;
+                    if (!m) continue;
                     const S dy = my - (S(y0 + py) + S(0.5));
-                    for (int px = c0; px <= c1; ++px) {
-                        const int p = py * pw + px;
-                        if (k > last[p]) continue;
+                    const int p0 = py * pw;
+                    while (m) {
+                        const int px = __builtin_ctzll(m);
+                        m &= m - 1;
+                        const int p = p0 + px;
                         const S dx = mx - (S(x0 + px) + S(0.5));
                         const S sigma = S(0.5) * (ca * dx * dx + cc * dy * dy) +
                                         cb * dx * dy;
-                        if (sigma < S(0) || sigma > f.smax) continue;
-                        const S vis = std::exp(-sigma);
+                        if (sigma < S(0) || sigma > smax) continue;
+                        const S vis = vexp<S>(-sigma);
                         const S alpha = std::min(AMAX, o * vis);
                         if (alpha < AMIN) continue;
-                        any = true;
+                        ++nvalid;
                         const S ra = S(1) / (S(1) - alpha);
-                        T[p] *= ra;
-                        const S Tp = T[p];
-                        const S fac = alpha * Tp;
-                        const S *vcp = vc.data() + int64_t(p) * D;
-                        S *buf = buffer.data() + int64_t(p) * D;
+                        const S Tn = T[p] * ra;
+                        T[p] = Tn;
+                        const S fac = alpha * Tn;
                         S v_alpha = S(0);
                         for (int64_t d = 0; d < D; ++d) {
-                            acc[6 + d] += fac * vcp[d];
-                            v_alpha += (col[d] * Tp - buf[d] * ra) * vcp[d];
+                            const int64_t q = d * npix_max + p;
+                            const S v = vc[q];
+                            acc_rgb[d] += fac * v;
+                            v_alpha += (col[d] * Tn - buf[q] * ra) * v;
+                            buf[q] += col[d] * fac;
                         }
                         v_alpha += Tf[p] * ra * va[p];
                         if (bg) v_alpha += -Tf[p] * ra * bgdot[p];
                         if (o * vis <= AMAX) {
                             const S v_sigma = -o * vis * v_alpha;
-                            acc[2] += S(0.5) * v_sigma * dx * dx;
-                            acc[3] += v_sigma * dx * dy;
-                            acc[4] += S(0.5) * v_sigma * dy * dy;
+                            a_ca += S(0.5) * v_sigma * dx * dx;
+                            a_cb += v_sigma * dx * dy;
+                            a_cc += S(0.5) * v_sigma * dy * dy;
                             const S gx = v_sigma * (ca * dx + cb * dy);
                             const S gy = v_sigma * (cb * dx + cc * dy);
-                            acc[0] += gx;
-                            acc[1] += gy;
-                            if (absgrad) {
-                                acc[6 + D] += std::abs(gx);
-                                acc[7 + D] += std::abs(gy);
-                            }
-                            acc[5] += vis * v_alpha;
+                            a_x += gx;
+                            a_y += gy;
+                            a_ax += std::abs(gx);
+                            a_ay += std::abs(gy);
+                            a_o += vis * v_alpha;
                         }
-                        for (int64_t d = 0; d < D; ++d) buf[d] += col[d] * fac;
                     }
                 }
-                if (any) {
+                if (nvalid > 0) {
                     touched[k] = 1;
-                    std::copy(acc.begin(), acc.end(), isect_grads.begin() + k * stride);
+                    S *r = isect_grads.data() + k * stride;
+                    r[0] = a_x;
+                    r[1] = a_y;
+                    r[2] = a_ca;
+                    r[3] = a_cb;
+                    r[4] = a_cc;
+                    r[5] = a_o;
+                    for (int64_t d = 0; d < D; ++d) r[6 + d] = acc_rgb[d];
+                    if (absgrad) {
+                        r[6 + D] = a_ax;
+                        r[7 + D] = a_ay;
+                    }
                 }
             }
         }
@@ -490,6 +577,19 @@ void rasterize_bwd_impl(
         }
     }
     (void)N;
+}
+
+// Calls f(std::integral_constant<int, DT>) with DT = D for common channel
+// counts and DT = 0 (dynamic) otherwise.
+template <typename F> void dispatch_channels(int64_t D, F &&f) {
+    switch (D) {
+    case 1: f(std::integral_constant<int, 1>()); break;
+    case 2: f(std::integral_constant<int, 2>()); break;
+    case 3: f(std::integral_constant<int, 3>()); break;
+    case 4: f(std::integral_constant<int, 4>()); break;
+    case 8: f(std::integral_constant<int, 8>()); break;
+    default: f(std::integral_constant<int, 0>()); break;
+    }
 }
 
 void check_cpu_contig(const torch::Tensor &t, const char *name) {
@@ -592,6 +692,7 @@ std::vector<torch::Tensor> rasterize_fwd(
             "backgrounds must be [C, D]"
         );
     }
+    TORCH_CHECK(tile_size >= 1 && tile_size <= 64, "tile_size must be in [1, 64]");
     const int nthreads = resolve_threads(num_threads);
     auto render_colors = torch::empty({C, height, width, D}, means2d.options());
     auto render_alphas = torch::empty({C, height, width, 1}, means2d.options());
@@ -601,8 +702,9 @@ std::vector<torch::Tensor> rasterize_fwd(
     std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), C * th * tw * sizeof(int32_t));
     offsets[C * th * tw] = static_cast<int32_t>(flatten_ids.size(0));
     AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_fwd", [&] {
-        rasterize_fwd_impl<scalar_t>(
-            C, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
+        dispatch_channels(D, [&](auto dt) {
+        rasterize_fwd_impl<scalar_t, decltype(dt)::value>(
+            C, C * N, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
             colors.data_ptr<scalar_t>(), opacities.data_ptr<scalar_t>(),
             backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
             int(width), int(height), int(tile_size), int(tw), int(th),
@@ -610,6 +712,7 @@ std::vector<torch::Tensor> rasterize_fwd(
             render_colors.data_ptr<scalar_t>(), render_alphas.data_ptr<scalar_t>(),
             T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(), nthreads
         );
+        });
     });
     return {render_colors, render_alphas, T_final, last_ids};
 }
@@ -640,6 +743,7 @@ std::vector<torch::Tensor> rasterize_bwd(
     );
     const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
     const int64_t tw = isect_offsets.size(2), th = isect_offsets.size(1);
+    TORCH_CHECK(tile_size >= 1 && tile_size <= 64, "tile_size must be in [1, 64]");
     const int nthreads = resolve_threads(num_threads);
     auto v_means2d = torch::zeros({C, N, 2}, means2d.options());
     auto v_conics = torch::zeros({C, N, 3}, means2d.options());
@@ -651,7 +755,8 @@ std::vector<torch::Tensor> rasterize_bwd(
     std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), C * th * tw * sizeof(int32_t));
     offsets[C * th * tw] = static_cast<int32_t>(flatten_ids.size(0));
     AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_bwd", [&] {
-        rasterize_bwd_impl<scalar_t>(
+        dispatch_channels(D, [&](auto dt) {
+        rasterize_bwd_impl<scalar_t, decltype(dt)::value>(
             C, N, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
             colors.data_ptr<scalar_t>(), opacities.data_ptr<scalar_t>(),
             backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
@@ -663,6 +768,7 @@ std::vector<torch::Tensor> rasterize_bwd(
             v_colors.data_ptr<scalar_t>(), v_opacities.data_ptr<scalar_t>(),
             absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads
         );
+        });
     });
     return {v_means2d_abs, v_means2d, v_conics, v_colors, v_opacities};
 }
