@@ -1,0 +1,93 @@
+"""Synthetic Gaussian scenes shared by the render tests and the benchmark."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor
+
+
+def look_at_viewmat(eye: Tensor, target: Tensor) -> Tensor:  # [3], [3] -> [4, 4]
+    """World-to-camera matrix (OpenCV convention: +z forward, +y down)."""
+    f = target - eye
+    f = f / f.norm()
+    up = torch.tensor([0.0, -1.0, 0.0], dtype=eye.dtype)
+    if torch.abs(torch.dot(f, up)) > 0.99:
+        up = torch.tensor([0.0, 0.0, 1.0], dtype=eye.dtype)
+    r = torch.linalg.cross(up, f)
+    r = r / r.norm()
+    d = torch.linalg.cross(f, r)
+    R = torch.stack([r, d, f], 0)  # rows: camera axes in world coords
+    V = torch.eye(4, dtype=eye.dtype)
+    V[:3, :3] = R
+    V[:3, 3] = -R @ eye
+    return V
+
+
+def random_scene(
+    N: int,
+    width: int,
+    height: int,
+    C: int = 1,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    scale: float = 0.02,
+    sh_degree: Optional[int] = None,
+    n_channels: int = 3,
+    per_camera_colors: bool = False,
+    n_behind: int = 0,
+    n_offscreen: int = 0,
+) -> Dict[str, object]:
+    """Splatfacto-like random scene: Gaussians in the cameras' view frusta.
+
+    Depths in [2, 5], log-normal scales around ``scale``, opacities in
+    [0.1, 0.9], random rotations; focal length 0.8 * width. Optionally some
+    Gaussians behind the first camera (``n_behind``) or far outside its image
+    (``n_offscreen``), which must be culled (``radii == 0``).
+    """
+    g = torch.Generator().manual_seed(seed)
+    fx = 0.8 * width
+    u = torch.rand(N, 3, generator=g, dtype=dtype)
+    z = 2.0 + 3.0 * u[:, 2]
+    x = (u[:, 0] - 0.5) * 1.1 * width / fx * z
+    y = (u[:, 1] - 0.5) * 1.1 * height / fx * z
+    means = torch.stack([x, y, z], -1)
+    if n_behind:
+        means[:n_behind, 2] = -1.0 - torch.rand(n_behind, generator=g, dtype=dtype)
+    if n_offscreen:
+        sl = slice(n_behind, n_behind + n_offscreen)
+        means[sl, 0] = 50.0 + torch.rand(n_offscreen, generator=g, dtype=dtype)
+    quats = torch.randn(N, 4, generator=g, dtype=dtype)
+    scales = torch.exp(
+        torch.randn(N, 3, generator=g, dtype=dtype) * 0.5 + math.log(scale)
+    )
+    opacities = 0.1 + 0.8 * torch.rand(N, generator=g, dtype=dtype)
+    lead = (C, N) if per_camera_colors else (N,)
+    if sh_degree is None:
+        colors = torch.rand(*lead, n_channels, generator=g, dtype=dtype)
+    else:
+        K = (sh_degree + 1) ** 2
+        colors = 0.3 * torch.randn(*lead, K, 3, generator=g, dtype=dtype)
+    viewmats = [torch.eye(4, dtype=dtype)]
+    for c in range(1, C):
+        ang = 0.15 * c
+        eye = torch.tensor([3.5 * math.sin(ang), 0.1 * c, 3.5 - 3.5 * math.cos(ang)], dtype=dtype)
+        viewmats.append(look_at_viewmat(eye, torch.tensor([0.0, 0.0, 3.5], dtype=dtype)))
+    viewmats = torch.stack(viewmats, 0)
+    K = torch.tensor(
+        [[fx, 0.0, width / 2.0], [0.0, fx, height / 2.0], [0.0, 0.0, 1.0]], dtype=dtype
+    )
+    Ks = K[None].repeat(C, 1, 1)
+    return dict(
+        means=means,
+        quats=quats,
+        scales=scales,
+        opacities=opacities,
+        colors=colors,
+        viewmats=viewmats,
+        Ks=Ks,
+        width=width,
+        height=height,
+    )
