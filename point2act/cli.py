@@ -16,6 +16,8 @@ from typing import Optional
 
 import tyro
 
+from point2act.pointing.config import PointerConfig
+
 
 @dataclass
 class Synth:
@@ -113,13 +115,73 @@ class Demo:
         run_demo(self.out, seed=self.seed, iterations=self.iterations, viewer=self.viewer)
 
 
+@dataclass
+class Point:
+    """Put task points on every view of a capture with an MLLM (Molmo, Molmo2, Qwen-VL, an
+    OpenAI-compatible server) or the synthetic oracle, and write a points file for
+    --pipeline.datamanager.points-file. Answers are cached: a rerun does not query again."""
+
+    data: Path
+    """Capture folder (with transforms.json, or an images/ folder), or its transforms.json."""
+    prompt: str
+    """The task, passed to the model unchanged: 'where to grasp to pour', 'I'm thirsty', ..."""
+    output: Path = Path("points.json")
+    """Points file to write (atomically); keys are the image paths of transforms.json, points are
+    in pixels of the stored images."""
+    quiet: bool = False
+    """No progress bar and no per-view log lines."""
+    pointer: tyro.conf.OmitArgPrefixes[PointerConfig] = field(default_factory=PointerConfig)
+    """Pointer options."""
+
+    def main(self) -> None:
+        import logging
+
+        from point2act.pointing.run import capture_images, point_capture
+
+        if not self.quiet:
+            try:
+                from rich.logging import RichHandler
+
+                handler: logging.Handler = RichHandler(show_path=False, log_time_format="[%X]")
+            except ImportError:  # pragma: no cover
+                handler = logging.StreamHandler()
+            log = logging.getLogger("point2act.pointing")
+            log.setLevel(logging.INFO)
+            log.addHandler(handler)
+        data_dir, images = capture_images(self.data)
+        t0 = time.perf_counter()
+        out = point_capture(
+            self.pointer, images, self.prompt, output=self.output, data_dir=data_dir, progress=not self.quiet
+        )
+        pts = out["points"]
+        md = out["metadata"]
+        n_pos = sum(1 for v in pts.values() if v)
+        print(
+            f"{len(images)} views: {n_pos} with points, {len(pts) - n_pos} with none"
+            + (f", {len(md['parse_errors'])} unparseable" if md["parse_errors"] else "")
+            + f" ({time.perf_counter() - t0:.2f} s)"
+        )
+        if "cache" in md:
+            c = md["cache"]
+            print(f"answer cache {c['dir']}: {c['hits']} hits, {c['misses']} misses, {c['corrupt']} corrupt")
+        if pts and not n_pos:
+            print("warning: no view has a point; check the prompt and the model's answers", file=sys.stderr)
+        print(f"wrote {self.output}")
+
+
 Commands = tyro.conf.OmitSubcommandPrefixes[
     tyro.extras.subcommand_type_from_defaults(
-        {"synth": Synth(), "export": Export(load_config=Path("config.yml")), "demo": Demo()},
+        {
+            "synth": Synth(),
+            "export": Export(load_config=Path("config.yml")),
+            "demo": Demo(),
+            "point": Point(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
+        },
         descriptions={
             "synth": Synth.__doc__ or "",
             "export": Export.__doc__ or "",
             "demo": Demo.__doc__ or "",
+            "point": Point.__doc__ or "",
         },
     )
 ]

@@ -24,6 +24,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from point2act.heatmap import DEFAULT_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
 from point2act.model import SUPERVISED_KEY, TARGET_KEY
+from point2act.pointing.config import PointerConfig
 from point2act.points import PointsFile, PointsFileError, load_points_file
 
 
@@ -38,6 +39,14 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     out get no relevancy supervision."""
     prompt: str = ""
     """Task for the pointer (used when no points file is given, and recorded with the run)."""
+    pointer: PointerConfig = field(default_factory=PointerConfig)
+    """MLLM that points on every training and eval view before training when a prompt is given
+    without a points file: --pipeline.datamanager.pointer.backend molmo|molmo2|qwen-vl|openai|oracle,
+    --pipeline.datamanager.pointer.model ..., etc. (the same options as `point2act point`). Answers
+    are cached, so a second run on the same capture does not query again."""
+    pointer_output: Optional[Path] = None
+    """Where to write the points file made before training; default: in the answer cache folder
+    (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
     """Sigma of each point's Gaussian blob, as a fraction of the training image's diagonal."""
 
@@ -86,10 +95,22 @@ class Point2ActDataManager(FullImageDatamanager):
         if self.config.points_file is not None:
             return load_points_file(self.config.points_file)
         if self.config.prompt:
-            raise PointsFileError(
-                "a prompt was given without --pipeline.datamanager.points-file; run "
-                "`point2act point --data DIR --prompt ... --output points.json` first, then pass that file."
+            from point2act.pointing.run import point_capture_to_file
+
+            data_dir = Path(self.config.dataparser.data)
+            if data_dir.suffix == ".json":
+                data_dir = data_dir.parent
+            # every view of the capture (train + eval), pointed on the stored full-resolution images
+            keys = self._image_keys(self.train_dataset) + self._image_keys(self.eval_dataset)
+            CONSOLE.log(
+                f"\\[point2act] no points file: pointing on {len(set(keys))} views with the "
+                f"{self.config.pointer.backend} pointer, prompt {self.config.prompt!r}"
             )
+            path = point_capture_to_file(
+                self.config.pointer, data_dir, keys, self.config.prompt, output=self.config.pointer_output
+            )
+            CONSOLE.log(f"\\[point2act] wrote points file {path}")
+            return load_points_file(path)
         CONSOLE.log("[yellow][point2act] no points file: training RGB only, relevancy stays unsupervised")
         return None
 

@@ -57,8 +57,13 @@ class PointerConfig:
     """Maximum number of tokens the model may generate per view."""
 
     template: str = ""
-    """Prompt template with a '{prompt}' placeholder (and optionally '{width}', '{height}');
-    empty uses the family's default pointing request. '{prompt}' alone sends the prompt unchanged."""
+    """Prompt template with a '{prompt}' (or '{task}') placeholder, optionally '{width}' and
+    '{height}'; empty uses the family's default pointing request (see configs/prompts/).
+    '{prompt}' alone sends the prompt unchanged."""
+
+    template_file: str = ""
+    """Read the template from this text file instead ('#' lines at the top are comments); a bare
+    name such as 'qwen2.5-vl' means configs/prompts/qwen2.5-vl.txt. Exclusive with template."""
 
     on_parse_error: OnParseError = "empty"
     """What to do with a view whose answer cannot be parsed: 'empty' records [] (no point) with a
@@ -120,3 +125,30 @@ class PointerConfig:
 
     seed: int = 0
     """Random seed of the oracle's noise and outliers (oracle backend)."""
+
+    coarse_to_fine: bool = False
+    """Two passes per view: ask for the whole object first, crop a window around its point,
+    enlarge the crop and ask the task prompt on it; points are mapped back to full-image pixels
+    and both passes are recorded in the points file's metadata. Not for the oracle backend."""
+
+    object_prompt: str = ""
+    """First-pass request of coarse-to-fine pointing (e.g. 'the mug'); empty derives it from the
+    task prompt ('the whole object involved in this request: <prompt>')."""
+
+    crop_frac: float = 0.4
+    """Coarse-to-fine window width and height as a fraction of the image's width and height,
+    centred on the object point and shifted to stay inside the image."""
+
+    crop_size: int = 0
+    """Longer side in pixels the coarse-to-fine crop is enlarged to before the second pass
+    (e.g. the model's preferred input size); 0 enlarges it to the image's longer side."""
+
+    cache: bool = True
+    """Cache each answer (keyed by the image's content hash, the prompt, backend, model, family,
+    template and answer-affecting settings) so that a rerun on the same capture does not query again."""
+
+    cache_dir: str = ""
+    """Answer cache directory; empty uses $POINT2ACT_CACHE or ~/.cache/point2act/points."""
+
+    refresh_cache: bool = False
+    """Ignore cached answers and ask again (the new answers replace the cached ones)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from point2act.errors import Point2ActError
+
 __all__ = [
     "PointingBackendError",
     "PointingConfigError",
@@ -25,8 +27,12 @@ def truncate_answer(text: str, limit: int = 200) -> str:
     return f"{text[:head]} ... {text[-tail:]}" if tail > 0 else text[:limit]
 
 
-class PointingError(RuntimeError):
-    """Base class of every error raised by :mod:`point2act.pointing`."""
+class PointingError(Point2ActError, RuntimeError):
+    """Base class of every error raised by :mod:`point2act.pointing`.
+
+    A :class:`~point2act.errors.Point2ActError`, so the ``point2act`` CLI prints it as one
+    paragraph (exit status 2) instead of a traceback.
+    """
 
 
 class PointingConfigError(PointingError, ValueError):

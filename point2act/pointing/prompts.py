@@ -7,7 +7,23 @@ that the family was trained to produce. A user template overrides the default.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_TEMPLATES", "render_prompt"]
+import os
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_OBJECT_PROMPT",
+    "DEFAULT_TEMPLATES",
+    "PROMPTS_DIR",
+    "load_template",
+    "object_prompt_for",
+    "render_prompt",
+]
+
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "configs" / "prompts"
+"""The repository's ``configs/prompts/`` (one example template file per family)."""
+
+DEFAULT_OBJECT_PROMPT = "the whole object involved in this request: {prompt}"
+"""First-pass request of coarse-to-fine pointing when no object prompt is given."""
 
 _JSON_FORMAT = (
     'Answer with JSON only, a list like [{{"point_2d": [x, y], "label": "short name"}}], '
@@ -34,7 +50,8 @@ def render_prompt(family: str, prompt: str, image_size: tuple[int, int], templat
         family: answer family (see :data:`point2act.pointing.parsers.FAMILIES`).
         prompt: the user's task or instruction, kept verbatim.
         image_size: ``(width, height)`` of the image the model will see (for ``{width}``/``{height}``).
-        template: overriding template with a ``{prompt}`` placeholder; empty for the default.
+        template: overriding template with a ``{prompt}`` (or ``{task}``) placeholder; empty
+            for the default.
 
     For the Molmo families a prompt that already starts with "point" is sent unchanged.
     """
@@ -43,8 +60,9 @@ def render_prompt(family: str, prompt: str, image_size: tuple[int, int], templat
         if family in ("molmo", "molmo2") and prompt.lower().startswith("point"):
             return prompt
         template = DEFAULT_TEMPLATES[family]
+    template = template.replace("{task}", "{prompt}")
     if "{prompt}" not in template:
-        raise ValueError("a pointing template must contain the '{prompt}' placeholder")
+        raise ValueError("a pointing template must contain the '{prompt}' (or '{task}') placeholder")
     width, height = image_size
     # format_map on a dict so that literal braces in user prompts are never interpreted
     return (
@@ -52,3 +70,50 @@ def render_prompt(family: str, prompt: str, image_size: tuple[int, int], templat
         .format_map({"width": width, "height": height})
         .replace("\x00PROMPT\x00", prompt)
     )
+
+
+def load_template(spec: str | os.PathLike) -> str:
+    """Read a pointing template from a text file.
+
+    ``spec`` is a path, or a bare name looked up in :data:`PROMPTS_DIR` (``"qwen2.5-vl"`` ->
+    ``configs/prompts/qwen2.5-vl.txt``). Lines starting with ``#`` before the first other line are
+    comments; surrounding blank lines are dropped. The template must contain ``{prompt}`` or
+    ``{task}``.
+
+    Raises:
+        PointingConfigError: the file is missing or has no placeholder.
+    """
+    from point2act.pointing.errors import PointingConfigError
+
+    path = Path(spec).expanduser()
+    if not path.is_file() and os.sep not in str(spec) and "/" not in str(spec):
+        for cand in (PROMPTS_DIR / str(spec), PROMPTS_DIR / f"{spec}.txt"):
+            if cand.is_file():
+                path = cand
+                break
+    if not path.is_file():
+        known = sorted(p.stem for p in PROMPTS_DIR.glob("*.txt")) if PROMPTS_DIR.is_dir() else []
+        hint = f" (or one of {', '.join(known)} from {PROMPTS_DIR})" if known else ""
+        raise PointingConfigError(f"template file {spec!s} not found; give a path to a text file{hint}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and (lines[0].lstrip().startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    text = "\n".join(lines).strip("\n")
+    if "{prompt}" not in text and "{task}" not in text:
+        raise PointingConfigError(f"{path}: a pointing template must contain '{{prompt}}' or '{{task}}'")
+    return text
+
+
+def object_prompt_for(prompt: str, object_prompt: str = "") -> str:
+    """The first-pass (whole object) request of coarse-to-fine pointing.
+
+    ``object_prompt`` when given (``{prompt}``/``{task}`` in it are filled with the task), else
+    :data:`DEFAULT_OBJECT_PROMPT` around the task with a leading "Point to" removed.
+    """
+    prompt = prompt.strip()
+    if object_prompt:
+        return object_prompt.replace("{task}", prompt).replace("{prompt}", prompt)
+    core = prompt
+    if core.lower().startswith("point to "):
+        core = core[len("point to ") :].strip()
+    return DEFAULT_OBJECT_PROMPT.replace("{prompt}", core)
