@@ -41,8 +41,8 @@ def _run(fn, scene, backgrounds=None, seed=1, **kw):
     )
     meta["means2d"].retain_grad()
     g = torch.Generator().manual_seed(seed)
-    wc = torch.randn(rc.shape, generator=g, dtype=rc.dtype)
-    wa = torch.randn(ra.shape, generator=g, dtype=ra.dtype)
+    wc = torch.randn(rc.shape, generator=g, dtype=torch.float64).to(rc.dtype)
+    wa = torch.randn(ra.shape, generator=g, dtype=torch.float64).to(ra.dtype)
     ((rc * wc).sum() + (ra * wa).sum()).backward()
     out = {
         "colors_out": rc.detach(),
