@@ -20,6 +20,13 @@ from point2act.pointing.cache import AnswerCache, CachedPointer, default_cache_d
 from point2act.pointing.run import point_capture
 
 
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Never touch the user's ~/.cache."""
+    monkeypatch.setenv("POINT2ACT_CACHE", str(tmp_path / "default-cache"))
+
+
 class CountingPointer:
     """Answers the centre of the image (scaled by 0.5) and counts its calls."""
 

@@ -12,6 +12,13 @@ from point2act.pointing.coarse import CoarseToFinePointer, crop_to_full, crop_wi
 from point2act.pointing.prompts import DEFAULT_OBJECT_PROMPT, object_prompt_for
 from point2act.pointing.run import point_capture
 
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Never touch the user's ~/.cache."""
+    monkeypatch.setenv("POINT2ACT_CACHE", str(tmp_path / "default-cache"))
+
+
 W, H = 200, 100
 
 
