@@ -277,8 +277,11 @@ class HFPointer:
     def close(self) -> None:
         """Drop the model and free accelerator memory."""
         with self._lock:
+            loaded = self.model is not None
             self.model = None
             self.processor = None
+        if not loaded:  # never loaded (e.g. every answer came from the cache): no torch import
+            return
         try:
             import torch
 
