@@ -8,6 +8,10 @@ Entry points::
     pointer = make_pointer(cfg)
     points_file = point_views(pointer, {"frame_00001.png": path, ...}, "where to grasp to pour")
 
+    # or, with the answer cache, coarse-to-fine and template files as cfg says:
+    data_dir, images = capture_images("path/to/capture")
+    points_file = point_capture(cfg, images, "where to grasp to pour", output="points.json")
+
 Backends: ``molmo`` (Molmo v1, remote code, opt-in), ``molmo2`` and ``qwen-vl`` (native
 transformers classes), ``openai`` (any OpenAI-compatible chat-completions server) and
 ``oracle`` (synthetic ground truth). Importing this package does not import torch or
@@ -35,9 +39,15 @@ from point2act.pointing.parsers import (
     qwen25_input_size,
     smart_resize,
 )
-from point2act.pointing.prompts import DEFAULT_TEMPLATES, render_prompt
+from point2act.pointing.prompts import DEFAULT_TEMPLATES, load_template, render_prompt
+from point2act.pointing.cache import AnswerCache, CachedPointer, default_cache_dir
+from point2act.pointing.coarse import CoarseToFinePointer
+from point2act.pointing.run import capture_images, point_capture
 
 __all__ = [
+    "AnswerCache",
+    "CachedPointer",
+    "CoarseToFinePointer",
     "DEFAULT_TEMPLATES",
     "FAMILIES",
     "Pointer",
@@ -46,13 +56,17 @@ __all__ = [
     "PointingConfigError",
     "PointingError",
     "PointingParseError",
+    "capture_images",
+    "default_cache_dir",
     "image_size",
     "load_image",
+    "load_template",
     "make_pointer",
     "parse_answer",
     "parse_json_points",
     "parse_molmo",
     "parse_molmo2",
+    "point_capture",
     "point_views",
     "qwen25_input_size",
     "render_prompt",
