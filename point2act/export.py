@@ -18,9 +18,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from point2act.errors import Point2ActError
+from point2act.grasp.result import SCHEMA
 from point2act.points import write_json_atomic
-
-SCHEMA = "point2act.grasps/1"
 
 
 @dataclass
