@@ -167,13 +167,17 @@ def load_points_file(path: os.PathLike | str) -> PointsFile:
 
 
 def write_json_atomic(path: os.PathLike | str, data: object, indent: int = 1) -> Path:
-    """Write JSON to ``path`` atomically: a crash never leaves a half-written file behind."""
+    """Write JSON to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    A crash or a full disk never leaves a half-written file that a later run would trust, and
+    NaN/inf are refused (``ValueError``) rather than written as invalid JSON.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=indent)
+            json.dump(data, f, indent=indent, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

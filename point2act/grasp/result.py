@@ -50,6 +50,8 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
+from point2act.points import write_json_atomic  # noqa: F401  (re-exported: one atomic writer)
+
 from .config import GripperConfig
 from .geometry import rotation_to_quaternion_wxyz
 
@@ -237,25 +239,3 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if g["score"] > prev + 1e-12:
             fail("grasps are not sorted by score (descending)")
         prev = g["score"]
-
-
-def write_json_atomic(path: Union[str, Path], data: Dict[str, Any]) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (temp file in the same
-    directory, fsync, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
