@@ -11,7 +11,7 @@ WHEELHOUSE ?= $(HOME)/.cache/point2act/wheelhouse
 $(STAMP): pyproject.toml requirements.lock
 	@bash scripts/sysdeps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip download --quiet --find-links $(WHEELHOUSE) -d $(WHEELHOUSE) -r requirements.lock
+	$(PY) -m pip wheel --quiet --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) -r requirements.lock
 	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) -r requirements.lock
 	$(PY) -m pip install --quiet --no-index --no-deps --no-build-isolation -e '.[dev]'
 	@touch $(STAMP)
