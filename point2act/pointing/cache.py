@@ -248,7 +248,7 @@ class CachedPointer:
         try:
             self.cache.put(key, entry)
             self.stats.add(writes=1)
-        except OSError as exc:  # a read-only or full cache must not stop pointing
+        except (OSError, ValueError) as exc:  # a read-only or full cache (or NaN) must not stop pointing
             logger.warning("could not write the answer cache entry %s: %s", self.cache.path(key), exc)
 
     def close(self) -> None:
