@@ -104,7 +104,7 @@ class Demo:
     """Folder for the scene, the run and the export."""
     seed: int = 0
     """Seed of the synthetic scene."""
-    iterations: int = 1500
+    iterations: int = 1000
     """Training iterations (the default finishes in a few minutes on a 2-core CPU)."""
     viewer: bool = False
     """Keep nerfstudio's viewer open during and after training."""
