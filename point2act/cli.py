@@ -40,13 +40,16 @@ class Synth:
         cfg = SynthConfig(seed=self.seed, num_views=self.num_views, noise_px=self.noise_px, outlier_rate=self.outlier_rate)
         t0 = time.perf_counter()
         summary = generate_scene(self.out, cfg)
-        print(f"wrote synthetic scene to {self.out} in {time.perf_counter() - t0:.1f} s")
-        print(summary)
+        print(f"wrote a {summary.num_views}-view synthetic scene to {self.out} in {time.perf_counter() - t0:.1f} s")
+        c = ", ".join(f"{v:.4f}" for v in summary.target_centroid)
+        print(f"target: {summary.target}, centroid [{c}] m; {len(summary.empty_views)} views where it is hidden")
+        print(f"oracle points: {summary.points}")
+        print(f"train: ns-train point2act --data {self.out} --pipeline.datamanager.points-file {summary.points}")
 
 
 @dataclass
 class Export:
-    """Export the action point (and region) of a trained run as grasps.json, in the capture frame."""
+    """Export the action point, region and ranked grasps of a trained run as grasps.json (capture frame)."""
 
     load_config: Path
     """config.yml of a point2act run (written by ns-train)."""
@@ -97,8 +100,7 @@ def print_export_summary(out: dict, path: Path) -> None:
 
 @dataclass
 class Demo:
-    """Synthetic scene -> ns-train point2act (short schedule, CPU or GPU) -> grasps.json, with the
-    distance of the action point to the ground-truth target."""
+    """Synthetic scene -> ns-train point2act (short schedule) -> grasps.json, scored against ground truth."""
 
     out: Path = Path("outputs/demo")
     """Folder for the scene, the run and the export."""
@@ -177,12 +179,8 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "demo": Demo(),
             "point": Point(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
         },
-        descriptions={
-            "synth": Synth.__doc__ or "",
-            "export": Export.__doc__ or "",
-            "demo": Demo.__doc__ or "",
-            "point": Point.__doc__ or "",
-        },
+        descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
+                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point))},
     )
 ]
 
