@@ -134,6 +134,9 @@ class RegionConfig:
     """Gaussians with a lower opacity are ignored (floaters, transparent fuzz)."""
     dbscan_eps: float = 0.01
     """DBSCAN neighbourhood radius in metres."""
+    eps_spacing_factor: float = 3.0
+    """Floor on the DBSCAN radius: this many times the median nearest-neighbour spacing of the
+    relevant Gaussians (keeps the region whole when ``metres_per_unit`` is wrong); 0 disables."""
     dbscan_min_points: int = 5
     """DBSCAN: neighbours (self included) within ``dbscan_eps`` for a core point."""
     extent_percentile: float = 1.0

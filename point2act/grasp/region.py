@@ -49,6 +49,20 @@ def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     return labels
 
 
+def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> float:
+    """DBSCAN radius in scene units: ``dbscan_eps`` metres, but never below ``eps_spacing_factor``
+    times the median nearest-neighbour spacing of the relevant Gaussians. The floor keeps a dense
+    region in one piece when ``metres_per_unit`` is unknown (a COLMAP scan left at 1.0), where a
+    fixed metric radius would shatter it into specks."""
+    eps = rc.dbscan_eps / metres_per_unit
+    if rc.eps_spacing_factor > 0 and len(pts) >= 3:
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(pts).query(pts, k=2)
+        eps = max(eps, rc.eps_spacing_factor * float(np.median(d[:, 1])))
+    return eps
+
+
 def relevant_region(
     means: np.ndarray,
     opacities: np.ndarray,
@@ -84,7 +98,7 @@ def relevant_region(
     idx = np.flatnonzero(sel)
     pts = means[idx]
     w = rel_c[idx] * opac[idx]
-    labels = dbscan(pts, rc.dbscan_eps / mpu, rc.dbscan_min_points)
+    labels = dbscan(pts, region_eps(pts, rc, mpu), rc.dbscan_min_points)
     nclus = int(labels.max() + 1) if len(labels) else 0
     if nclus == 0:
         # too sparse to cluster: treat all relevant Gaussians as one region
