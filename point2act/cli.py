@@ -63,6 +63,8 @@ class Export:
     """Metres per capture unit (e.g. 0.12 for a COLMAP phone scan); overrides the gripper file's value."""
     grasps: bool = True
     """Plan grasps; --no-grasps writes only the action point and region."""
+    fuse_depth: bool = False
+    """Add surface points fused from depth renders of the training views to the Gaussian centres."""
 
     def main(self) -> None:
         from point2act.export import export_run
@@ -79,6 +81,7 @@ class Export:
                 raise Point2ActError(f"--metres-per-unit must be > 0, got {self.metres_per_unit}")
             gripper.metres_per_unit = self.metres_per_unit
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
+        cfg.surface.fuse_depth = self.fuse_depth
         path, out = export_run(self.load_config, self.output, cfg, self.grasps)
         print_export_summary(out, path)
 

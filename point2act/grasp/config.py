@@ -150,6 +150,13 @@ class SurfaceConfig:
 
     min_opacity: float = 0.3
     """Gaussian centres with lower opacity are not surface points."""
+    use_gaussians: bool = True
+    """Use the (opacity-filtered) Gaussian centres as surface points. With fused depth points
+    given as ``extra_points`` they can be left out (``False``): depth surfaces are cleaner."""
+    fuse_depth: bool = False
+    """(export) Also render expected depth from up to 12 training views and fuse it into surface
+    points. Off by default: on the demo's CPU-trained field it cost 2.2 s and did not put more
+    grasps on the handle than the Gaussian centres alone."""
     max_scale: float = 0.05
     """If scales are given, Gaussians whose largest axis exceeds this (m) are
     dropped (large, blurry splats are rarely on a surface)."""
@@ -173,6 +180,9 @@ class SurfaceConfig:
     open3d's consistent tangent-plane propagation (slower); "none"; "auto" =
     "camera" when camera centres are given, else "none". The planner's friction
     test uses unsigned normals, so orientation only matters to callers."""
+    outlier_std_ratio: float = 0.0
+    """Statistical outlier removal on the surface cloud (open3d): drop points whose mean distance
+    to their 16 neighbours is above mean + ratio * std. 0 disables (exact clouds)."""
     relevancy_neighbours: int = 4
     """A surface point's relevancy is the opacity-weighted mean relevancy of this
     many nearest Gaussians (within ``3 * voxel_size``)."""
@@ -210,6 +220,9 @@ class GraspConfig:
     """Fingers and palm must stay at least this far (m) above the support plane."""
     seed_radius: float = 0.01
     """Seeds are surface points within this distance (m) of a region Gaussian."""
+    collision_min_points: int = 1
+    """A finger or palm box collides when it holds at least this many scene points. 1 is exact
+    for clean clouds; trained fields scatter stray points near thin parts, so export uses 3."""
     semantic_weight: float = 0.7
     """Weight of the semantic score: relevancy of the surface points inside the
     closing region (quantile ``semantic_quantile``), divided by the field's

@@ -129,6 +129,16 @@ def _local_coords(cloud, j, c, x, u, v, k):
     return k, j, px, pu, pv
 
 
+def _mark_collisions(free: np.ndarray, hits: Tuple[np.ndarray, ...], min_points: int) -> None:
+    """Clear ``free`` where a box holds at least ``min_points`` scene points (hits are index tuples)."""
+    if min_points <= 1:
+        free[hits] = False
+        return
+    count = np.zeros(free.shape, dtype=np.int32)
+    np.add.at(count, hits, 1)
+    free &= count < min_points
+
+
 def _box_hits(
     pu: np.ndarray,
     pv: np.ndarray,
@@ -304,7 +314,7 @@ def plan_grasps(
         ek, ej, px, pu, pv, hk = ek[near], ej[near], px[near], pu[near], pv[near], hk[near]
         fe = np.flatnonzero(px >= hk - mg)
         e_i, t_i, d_i = _box_hits(pu[fe], pv[fe], cos_t, sin_t, ymax, -L - mg, mg, depths)
-        free[ek[fe[e_i]], t_i, d_i] = False
+        _mark_collisions(free, (ek[fe[e_i]], t_i, d_i), cfg.collision_min_points)
         # palm: first the coarse cloud (cheap), then the fine cloud for what is left
         zp = max(abs(depths.min() - L - Dp), abs(depths.max() - L)) + mg
         yp = pt / 2 + mg
@@ -319,7 +329,7 @@ def plan_grasps(
             r2 = qu * qu + qv * qv
             m = (qx <= pw / 2 + mg) & (r2 <= yp**2 + zp**2) & (r2 >= (L - depths.max() - mg) ** 2)
             e_i, t_i, d_i = _box_hits(qu[m], qv[m], cos_t, sin_t, yp, -L - Dp - mg, -L + mg, depths)
-            free[qk[m][e_i], t_i, d_i] = False
+            _mark_collisions(free, (qk[m][e_i], t_i, d_i), cfg.collision_min_points)
     counts["collision_free"] = int(free.sum())
     lap("collision")
     if not free.any():

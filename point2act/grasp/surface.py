@@ -60,7 +60,7 @@ def scene_points(
     if scales is not None:
         s = np.asarray(scales, dtype=np.float64).reshape(len(means), -1)
         keep &= np.isfinite(s).all(1) & (s.max(1) <= sc.max_scale / mpu)
-    pts = means[keep]
+    pts = means[keep] if sc.use_gaussians or extra_points is None else means[:0]
     if extra_points is not None:
         e = np.asarray(extra_points, dtype=np.float64).reshape(-1, 3)
         pts = np.concatenate([pts, e[np.isfinite(e).all(1)]], 0)
@@ -70,6 +70,8 @@ def scene_points(
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(pts)))
     if sc.voxel_size > 0:
         pc = pc.voxel_down_sample(sc.voxel_size / mpu)
+    if sc.outlier_std_ratio > 0 and len(pc.points) > 16:
+        pc, _ = pc.remove_statistical_outlier(nb_neighbors=16, std_ratio=sc.outlier_std_ratio)
     if len(pc.points) >= 3:
         pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu, max_nn=sc.normal_max_nn))
     p = np.asarray(pc.points).copy()
