@@ -32,6 +32,8 @@ from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig,
 from point2act import checkpoints  # noqa: F401  (torch.load safe globals for nerfstudio checkpoints)
 from point2act.heatmap import resize_heatmap
 from point2act.render import rasterization as p2a_rasterization
+from point2act.viewer import COMPOSITE_KEY, Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
+from point2act.viewer import eager_get_viewmat as _eager_get_viewmat
 
 RELEVANCY_KEY = "relevancy"
 """Name of the per-Gaussian parameter, the optimizer group and the rendered output."""
@@ -71,6 +73,7 @@ _patch_lock = threading.Lock()
 _patch_depth = 0
 _orig_cuda = torch.Tensor.cuda
 _orig_rasterization = _splatfacto.rasterization if hasattr(_splatfacto, "rasterization") else None
+_orig_get_viewmat = _splatfacto.get_viewmat
 
 
 def _cpu_cuda(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ARG001
@@ -94,6 +97,9 @@ def cpu_compat(device: Union[torch.device, str]):
             if not torch.cuda.is_available():
                 torch.Tensor.cuda = _cpu_cuda  # type: ignore[method-assign]
             _splatfacto.rasterization = p2a_rasterization
+            # torch.compile'd get_viewmat: no speed-up on a CPU, and the viewer's interrupt can
+            # surface mid-compile as a dynamo error that kills the render thread (point2act.viewer).
+            _splatfacto.get_viewmat = _eager_get_viewmat
         _patch_depth += 1
     try:
         yield
@@ -104,6 +110,7 @@ def cpu_compat(device: Union[torch.device, str]):
                 torch.Tensor.cuda = _orig_cuda  # type: ignore[method-assign]
                 if _orig_rasterization is not None:
                     _splatfacto.rasterization = _orig_rasterization
+                _splatfacto.get_viewmat = _orig_get_viewmat
 
 
 class _NoLPIPS(torch.nn.Module):
@@ -159,6 +166,7 @@ class Point2ActModel(SplatfactoModel):
             torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)
         )
         self.prompt: str = ""
+        self.viewer_panel = Point2ActViewerPanel(self)  # nerfstudio viewer elements (point2act.viewer)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -184,6 +192,17 @@ class Point2ActModel(SplatfactoModel):
 
     # -- rendering ----------------------------------------------------------------------------
     def get_outputs(self, camera: Cameras) -> Dict[str, Union[torch.Tensor, List]]:
+        if not self.training:  # viewer renders: an interrupt must stay an interrupt (point2act.viewer)
+            with surface_render_interrupts():
+                outputs = self._get_outputs(camera)
+            if RELEVANCY_KEY in outputs and "rgb" in outputs:
+                outputs[COMPOSITE_KEY] = composite_relevancy(
+                    outputs["rgb"], outputs[RELEVANCY_KEY], self.viewer_panel.threshold
+                )
+            return outputs
+        return self._get_outputs(camera)
+
+    def _get_outputs(self, camera: Cameras) -> Dict[str, Union[torch.Tensor, List]]:
         with cpu_compat(self.device):
             outputs = super().get_outputs(camera)
         if not isinstance(camera, Cameras) or "rgb" not in outputs:
@@ -216,7 +235,8 @@ class Point2ActModel(SplatfactoModel):
         K = camera.get_intrinsics_matrices().to(self.device)
         W, H = int(camera.width.item()), int(camera.height.item())
         camera.rescale_output_resolution(scale)
-        viewmat = get_viewmat(c2w.detach() if detach else c2w)
+        view_fn = _eager_get_viewmat if torch.device(self.device).type == "cpu" else get_viewmat  # no compile on CPU
+        viewmat = view_fn(c2w.detach() if detach else c2w)
         render, _alpha, _info = p2a_rasterization(
             means=geo(self.means),
             quats=geo(self.quats),
