@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import tyro
 
@@ -65,6 +65,14 @@ class Export:
     """Plan grasps; --no-grasps writes only the action point and region."""
     fuse_depth: bool = False
     """Add surface points fused from depth renders of the training views to the Gaussian centres."""
+    channels: str = ""
+    """Named relevancy channels (from `point2act query`) to export as keypoints, comma-separated
+    (e.g. grasp,place,avoid; 'all': every channel of the run). A channel named avoid penalises grasps."""
+    grasp_channel: Optional[str] = None
+    """Named channel that drives the action point and grasps (default: the checkpoint's own)."""
+    handover_direction: Optional[Tuple[float, float, float]] = None
+    """Direction towards the handover recipient (capture frame): with an avoid channel, each grasp
+    gets the gripper rotation that turns the avoid region away from it."""
 
     def main(self) -> None:
         from point2act.export import export_run
@@ -82,14 +90,28 @@ class Export:
             gripper.metres_per_unit = self.metres_per_unit
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
         cfg.surface.fuse_depth = self.fuse_depth
-        path, out = export_run(self.load_config, self.output, cfg, self.grasps)
+        channels = _parse_channels(self.load_config, self.channels)
+        path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
+                               grasp_channel=self.grasp_channel, handover_direction=self.handover_direction)
         print_export_summary(out, path)
+
+
+def _parse_channels(load_config: Path, text: str) -> list:
+    names = [c.strip() for c in (text or "").split(",") if c.strip()]
+    if names == ["all"]:
+        from point2act.query import list_channels
+
+        names = sorted(list_channels(load_config))
+    return names
 
 
 def print_export_summary(out: dict, path: Path) -> None:
     """A few lines on what an export found."""
     ap = ", ".join(f"{v:.4f}" for v in out["action_point"])
     print(f"action point (capture frame): [{ap}]")
+    for name, kp in (out.get("keypoints") or {}).items():
+        kap = ", ".join(f"{v:.4f}" for v in kp["action_point"])
+        print(f"keypoint {name!r} ({kp.get('role')}): [{kap}]")
     if "grasps" in out:
         g = out["grasps"]
         if g:
@@ -174,6 +196,83 @@ class Point:
         print(f"wrote {self.output}")
 
 
+@dataclass
+class Query:
+    """Re-query a trained run: points for a new prompt (points file or pointer) refit the relevancy
+    channel alone on the frozen Gaussians, in about a second; saved as a named channel beside the run
+    (RUN/relevancy/NAME.pt, the checkpoint untouched) and exported as RUN/grasps_NAME.json."""
+
+    load_config: Path
+    """config.yml of a point2act run (written by ns-train)."""
+    prompt: str = ""
+    """The new task. With no points file the pointer (--backend ...) points on the capture for it."""
+    points_file: Optional[Path] = None
+    """Points file for the new prompt (same format as for training)."""
+    name: str = "query"
+    """Channel name; 'grasp', 'place' and 'avoid' also set the role (see --role)."""
+    role: Optional[str] = None
+    """grasp | place | avoid (default: the name if it is one of these, else grasp). A place channel
+    exports a place point and region, no grasps; an avoid channel is exported as a region."""
+    steps: int = 40
+    """Optimizer steps of the refit (Adam, full batch)."""
+    lr: float = 0.5
+    """Learning rate of the refit."""
+    downscale: int = 2
+    """Fit at 1/downscale of the training resolution (targets area-averaged as in the training loss;
+    4x fewer pixels at 2). The weights cache is per resolution."""
+    min_weight: float = 1e-3
+    """Compositing weights at or below this are left out of the cache (0: exact renders)."""
+    rebuild_cache: bool = False
+    """Recompute the compositing-weights cache even when a valid one exists."""
+    export: bool = True
+    """Also write grasps.json for the new channel (RUN/grasps_NAME.json, or --output)."""
+    output: Optional[Path] = None
+    """Where to write that grasps.json."""
+    num_grasps: int = 10
+    """How many ranked grasps to keep."""
+    gripper: Optional[Path] = None
+    """Gripper description (JSON); default: a Franka Panda hand."""
+    metres_per_unit: Optional[float] = None
+    """Metres per capture unit; overrides the gripper file's value."""
+    pointer: tyro.conf.OmitArgPrefixes[PointerConfig] = field(default_factory=PointerConfig)
+    """Pointer options (used when no points file is given)."""
+
+    def main(self) -> None:
+        from point2act.errors import Point2ActError
+        from point2act.export import export_run, load_run
+        from point2act.grasp import GraspConfig, GripperConfig
+        from point2act.query import query_run
+
+        if self.points_file is None and not self.prompt:
+            raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
+        loaded = load_run(self.load_config)
+        res = query_run(
+            self.load_config, self.name, prompt=self.prompt, points_file=self.points_file,
+            pointer=self.pointer if self.points_file is None else None, role=self.role, steps=self.steps,
+            lr=self.lr, downscale=self.downscale, min_weight=self.min_weight, rebuild_cache=self.rebuild_cache, loaded=loaded, progress=True,
+        )
+        t = res.timings_s
+        cache = ("built in %.2f s" % t["weights_cache_build"]) if "weights_cache_build" in t else (
+            "loaded in %.2f s" % t.get("weights_cache_load", 0.0))
+        print(f"channel {res.name!r} ({res.role}), prompt {res.prompt!r}: {res.num_views} views, "
+              f"{res.num_gaussians} Gaussians, {res.nnz} weights; cache {cache}; fit {t['fit']:.2f} s "
+              f"({len(res.losses)} steps, loss {res.losses[0]:.4f} -> {res.losses[-1]:.4f})")
+        print(f"wrote {res.channel_path}")
+        if not self.export:
+            return
+        try:
+            gripper = GripperConfig.from_json(self.gripper) if self.gripper is not None else GripperConfig()
+        except ValueError as e:
+            raise Point2ActError(str(e)) from None
+        if self.metres_per_unit is not None:
+            gripper.metres_per_unit = self.metres_per_unit
+        cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
+        output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
+        path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
+                               grasp_channel=res.name, loaded=loaded)
+        print_export_summary(out, path)
+
+
 Commands = tyro.conf.OmitSubcommandPrefixes[
     tyro.extras.subcommand_type_from_defaults(
         {
@@ -181,9 +280,10 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "export": Export(load_config=Path("config.yml")),
             "demo": Demo(),
             "point": Point(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
+            "query": Query(load_config=tyro.MISSING),  # type: ignore[arg-type]
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
-                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point))},
+                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query))},
     )
 ]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -122,6 +122,9 @@ def build_export(
     grasps: bool = True,
     camera_centers: Optional[np.ndarray] = None,
     extra_points: Optional[np.ndarray] = None,
+    channels: Optional[Dict[str, Dict[str, Any]]] = None,
+    avoid_relevancy: Optional[np.ndarray] = None,
+    handover_direction: Optional[np.ndarray] = None,
 ) -> Dict[str, Any]:
     """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 
@@ -133,24 +136,40 @@ def build_export(
         grasps: plan grasps (else only the action point and region).
         camera_centers: [C, 3] camera centres in the capture frame (orients surface normals).
         extra_points: [M, 3] more surface points in the nerfstudio frame (fused depth).
+        channels: named relevancy channels to add as ``keypoints`` (schema extension):
+            name -> {"relevancy": [N], "prompt": str, "role": "grasp"|"place"|"avoid"}; each gets
+            its own action point and region.
+        avoid_relevancy: [N] relevancy of an "avoid" channel: grasps whose closing region or
+            finger path passes through it are penalised (see :func:`point2act.grasp.plan_grasps`).
+        handover_direction: [3] capture-frame direction towards the handover recipient: each grasp
+            also gets the gripper rotation that turns the avoid region away from it.
     """
     from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     means_c = frame.to_capture(arrays["means"])
     scales_c = arrays["scales"] * frame.units_per_ns_unit
+    keypoints = _keypoints(means_c, arrays["opacities"], channels, cfg) if channels else None
     try:
         if grasps:
             extra = frame.to_capture(extra_points) if extra_points is not None else None
+            kw: Dict[str, Any] = {}
+            if avoid_relevancy is not None:
+                kw["avoid"] = np.asarray(avoid_relevancy, dtype=np.float64)
+            if handover_direction is not None:
+                kw["handover_direction"] = np.asarray(handover_direction, dtype=np.float64)
             result = plan_grasps(
                 means_c, arrays["opacities"], arrays["relevancy"], cfg,
-                extra_points=extra, camera_centers=camera_centers, scales=scales_c,
+                extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
             )
-            return result.to_dict(prompt)
+            out = result.to_dict(prompt)
+            if keypoints is not None:
+                out["keypoints"] = keypoints
+            return out
         region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg)
     except ValueError as e:
         raise Point2ActError(f"no relevant region in this field: {e}") from None
-    return {
+    out = {
         "schema": SCHEMA,
         "prompt": prompt,
         "frame": "capture",
@@ -158,6 +177,28 @@ def build_export(
         "action_point": [float(v) for v in region.action_point],
         "region": region.to_dict(),
     }
+    if keypoints is not None:
+        out["keypoints"] = keypoints
+    return out
+
+
+def _keypoints(means_c: np.ndarray, opacities: np.ndarray, channels: Dict[str, Dict[str, Any]], cfg) -> Dict[str, Any]:
+    """``keypoints`` of grasps.json: name -> {action_point, region, prompt, role} (capture frame)."""
+    from point2act.grasp import relevant_region
+
+    out: Dict[str, Any] = {}
+    for name, ch in channels.items():
+        try:
+            region = relevant_region(means_c, opacities, np.asarray(ch["relevancy"], dtype=np.float64), cfg)
+        except ValueError as e:
+            raise Point2ActError(f"channel {name!r}: no relevant region: {e}") from None
+        out[name] = {
+            "action_point": [float(v) for v in region.action_point],
+            "region": region.to_dict(),
+            "prompt": ch.get("prompt") or None,
+            "role": ch.get("role", "grasp"),
+        }
+    return out
 
 
 def load_run(config_path: Path) -> Tuple[Any, Any]:
@@ -181,10 +222,24 @@ def load_run(config_path: Path) -> Tuple[Any, Any]:
 
 
 def export_run(
-    config_path: Path, output: Optional[Path] = None, grasp_config: Any = None, grasps: bool = True
+    config_path: Path,
+    output: Optional[Path] = None,
+    grasp_config: Any = None,
+    grasps: bool = True,
+    channels: Sequence[str] = (),
+    grasp_channel: Optional[str] = None,
+    avoid_channel: Optional[str] = None,
+    handover_direction: Optional[Sequence[float]] = None,
+    loaded: Optional[Tuple[Any, Any]] = None,
 ) -> Tuple[Path, Dict]:
-    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically."""
-    config, pipeline = load_run(config_path)
+    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
+
+    ``channels``: named relevancy channels (``point2act query``) exported as ``keypoints``;
+    ``grasp_channel``: the channel that drives the action point and grasps (default: the
+    checkpoint's own; a "place" channel gives no grasps); ``avoid_channel``: penalise grasps
+    through it (default: the channel named "avoid" when it is among ``channels``).
+    """
+    config, pipeline = loaded if loaded is not None else load_run(config_path)
     frame = FrameTransform.from_json(Path(config.get_base_dir()) / "dataparser_transforms.json")
     dm_cfg = config.pipeline.datamanager
     prompt = getattr(dm_cfg, "prompt", "") or ""
@@ -195,7 +250,28 @@ def export_run(
     extra = None
     if grasps and getattr(getattr(grasp_config, "surface", None), "fuse_depth", False):
         extra = fused_depth_points(pipeline.model, cams)
-    out = build_export(gaussian_arrays(pipeline.model), frame, prompt, grasp_config, grasps, centers, extra)
+    arrays = gaussian_arrays(pipeline.model)
+    n = arrays["means"].shape[0]
+    named: Dict[str, Dict[str, Any]] = {}
+    if channels or grasp_channel or avoid_channel:
+        from point2act.query import load_channel
+
+        for name in dict.fromkeys([*channels, *(c for c in (grasp_channel, avoid_channel) if c)]):
+            rec = load_channel(config_path, name, n)
+            named[name] = {"relevancy": 1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())),
+                           "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp")}
+    if grasp_channel:
+        arrays = dict(arrays, relevancy=named[grasp_channel]["relevancy"])
+        prompt = named[grasp_channel]["prompt"] or prompt
+        if named[grasp_channel]["role"] == "place":
+            grasps = False
+    if avoid_channel is None and "avoid" in channels:
+        avoid_channel = "avoid"
+    avoid = named[avoid_channel]["relevancy"] if avoid_channel else None
+    hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
+    keypoints = {k: named[k] for k in channels}
+    out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, extra,
+                       channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand)
     out["run"] = str(Path(config_path).resolve())
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"

@@ -14,7 +14,7 @@ from .region import relevant_region
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy, voxel_downsample
 
-__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "nms"]
+__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "nms", "handover_rotation"]
 
 
 def _ball_entries(tree_a, tree_b, r: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,6 +187,9 @@ def plan_grasps(
     camera_centers: Optional[np.ndarray] = None,
     scales: Optional[np.ndarray] = None,
     region: Optional[Region] = None,
+    avoid: Optional[np.ndarray] = None,
+    avoid_weight: float = 1.0,
+    handover_direction: Optional[np.ndarray] = None,
 ) -> GraspResult:
     """Ranked, collision-checked parallel-jaw grasps at the most relevant region.
 
@@ -195,7 +198,21 @@ def plan_grasps(
     ``extra_points`` [K,3] (e.g. fused depth points), ``camera_centers`` [C,3],
     ``scales`` [N,3] (linear). Raises ``ValueError`` if no relevancy passes the
     region threshold; any other failure to find grasps gives an empty list and
-    ``GraspResult.warning``."""
+    ``GraspResult.warning``.
+
+    Roles (optional, the defaults keep the plain behaviour):
+
+    * ``avoid`` [N] in [0,1]: relevancy of an "avoid" channel (e.g. a blade, a hot rim). Its
+      surface relevancy is taken as for ``relevancy``; each grasp's *avoid score* is the maximum,
+      normalised by the channel's maximum, over the surface points in its closing region and in
+      the fingers' path (the finger boxes widened to the whole gap between them, i.e. what the
+      fingers sweep through on approach). The score becomes ``score * (1 - min(1, avoid_weight *
+      avoid_score))`` before non-maximum suppression, so grasps through the avoid region rank low.
+    * ``handover_direction`` [3]: direction from the object towards the handover recipient. With
+      ``avoid``, each grasp also gets ``handover_rotation``: the gripper rotation, about the TCP,
+      that turns the direction from the TCP to the avoid region's action point into
+      ``-handover_direction`` (the avoid part faces away from the recipient), the smallest such
+      rotation of the grasp's own ``rotation``."""
     ti = time.perf_counter()
     import open3d  # noqa: F401  (imported here so stage timings exclude the one-off import)
     from scipy.spatial import cKDTree
@@ -234,9 +251,25 @@ def plan_grasps(
         pts, means[ok], opac[ok], np.clip(rel[ok], 0, 1), cfg.surface.relevancy_neighbours,
         3 * U(cfg.surface.voxel_size),
     )
+    A = None
+    avoid_region = None
+    if avoid is not None:
+        av = np.asarray(avoid, dtype=np.float64).reshape(-1)
+        if av.shape[0] != means.shape[0]:
+            raise ValueError(f"avoid has {av.shape[0]} values for {means.shape[0]} Gaussians")
+        okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
+        A = surface_relevancy(pts, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
+                              3 * U(cfg.surface.voxel_size))
+        A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
+        try:
+            avoid_region = relevant_region(means, opac, np.clip(np.nan_to_num(av), 0, 1), cfg)
+        except ValueError:
+            avoid_region = None
     if plane is not None:
         above = pts @ plane[:3] + plane[3] > U(cfg.surface.plane_distance)
         P, N, S = pts[above], nrm[above], srel_all[above]
+        if A is not None:
+            A = A[above]
     else:
         P, N, S = pts, nrm, srel_all
     counts["object_points"] = len(P)
@@ -364,6 +397,17 @@ def plan_grasps(
     geo = np.repeat(q, T * D)
     ws, wg = cfg.semantic_weight, cfg.geometric_weight
     score = (ws * sem + wg * geo) / (ws + wg)
+    avoid_score = None
+    if A is not None:
+        # closing region + finger path: |x| <= h + t (the gap and the fingers), |y| <= fw/2, z in [-L, 0]
+        pe = np.flatnonzero(px <= hk + t)
+        pe = pe[free.any(axis=(1, 2))[ek[pe]]]
+        e_i, t_idx, d_idx = _box_hits(pu[pe], pv[pe], cos_t, sin_t, fw / 2, -L, 0.0, depths)
+        kk = ek[pe[e_i]]
+        gid_a = (kk * T + t_idx) * D + d_idx
+        avoid_score = np.zeros(G)
+        np.maximum.at(avoid_score, gid_a, A[ej[pe[e_i]]])
+        score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * avoid_score))
     fidx = np.flatnonzero(free.reshape(-1))
     k_of, t_of, d_of = fidx // (T * D), (fidx // D) % T, fidx % D
     Rf = R[k_of, t_of]
@@ -383,6 +427,11 @@ def plan_grasps(
             geometric_score=float(geo[gi]),
             contacts=np.stack([pa[k], pb[k]]),
         )
+        if avoid_score is not None:
+            gr.avoid_score = float(avoid_score[gi])
+            if handover_direction is not None and avoid_region is not None:
+                gr.handover_rotation = handover_rotation(gr.rotation, gr.position, avoid_region.action_point,
+                                                         handover_direction)
         if np.isfinite(gr.position).all() and np.isfinite(gr.rotation).all() and math.isfinite(gr.score):
             grasps.append(gr)
     counts["after_nms"] = len(grasps)
@@ -391,6 +440,34 @@ def plan_grasps(
     warning = None if grasps else "no grasp survived scoring"
     return GraspResult(region=region, grasps=grasps, gripper=g, warning=warning, timings_ms=timings,
                        counts=counts, support_plane=plane)
+
+
+def handover_rotation(rotation: np.ndarray, position: np.ndarray, avoid_point: np.ndarray,
+                      direction: np.ndarray) -> np.ndarray:
+    """Gripper rotation at handover: ``Q @ rotation`` with ``Q`` the smallest rotation taking the
+    direction TCP -> ``avoid_point`` to ``-direction`` (the avoid part faces away from the recipient).
+
+    The object moves rigidly with the gripper about the TCP, so after turning the gripper by ``Q``
+    the avoid region lies on the far side of the TCP from the recipient."""
+    a = np.asarray(avoid_point, dtype=np.float64) - np.asarray(position, dtype=np.float64)
+    na = np.linalg.norm(a)
+    b = -np.asarray(direction, dtype=np.float64)
+    nb = np.linalg.norm(b)
+    if na < 1e-12 or nb < 1e-12:
+        return np.asarray(rotation, dtype=np.float64).copy()
+    a, b = a / na, b / nb
+    v = np.cross(a, b)
+    c = float(np.dot(a, b))
+    if c < -1 + 1e-9:  # opposite: rotate by pi about any axis orthogonal to a
+        axis = np.cross(a, [1.0, 0.0, 0.0])
+        if np.linalg.norm(axis) < 1e-6:
+            axis = np.cross(a, [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        Q = 2.0 * np.outer(axis, axis) - np.eye(3)
+    else:
+        vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+        Q = np.eye(3) + vx + vx @ vx / (1.0 + c)
+    return orthonormalize(Q @ np.asarray(rotation, dtype=np.float64))
 
 
 plan = plan_grasps

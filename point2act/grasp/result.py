@@ -20,6 +20,14 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       score               semantic_weight*semantic + geometric_weight*geometric (weights normalised), [0,1]
       semantic_score      median relevancy of surface points in the closing region / max relevancy, [0,1]
       geometric_score     antipodal quality 1 - max contact angle / atan(mu), [0,1]
+      avoid_score         only with an avoid channel: max normalised avoid relevancy in the
+                          closing region and the fingers' path, [0,1] (score is already penalised)
+      handover_rotation   only with an avoid channel and a handover direction: 3x3 gripper
+                          rotation at handover (avoid region turned away from the recipient)
+      handover_quaternion_wxyz  the same, [4]
+    keypoints         optional (schema extension, named relevancy channels of `point2act query`):
+                      {name: {"action_point": [3], "region": {center, extent, num_gaussians},
+                              "prompt": str or null, "role": "grasp"|"place"|"avoid"}}
     timings_ms        per stage: region, surface, candidates, collision, scoring, total
     num_candidates    poses evaluated (contact pairs x approach dirs x depths)
     warning           only when there is something to say, always when grasps is empty
@@ -108,13 +116,17 @@ class Grasp:
     geometric_score: float
     contacts: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))
     """The two contact points [2, 3] (capture units)."""
+    avoid_score: Optional[float] = None
+    """Only with an "avoid" channel: max normalised avoid relevancy in the closing region and finger path."""
+    handover_rotation: Optional[np.ndarray] = None
+    """Only with an avoid channel and a handover direction: gripper rotation at handover."""
 
     @property
     def quaternion_wxyz(self) -> np.ndarray:
         return rotation_to_quaternion_wxyz(self.rotation)
 
     def to_dict(self, metres_per_unit: float) -> Dict[str, Any]:
-        return {
+        d = {
             "position": _vec(self.position),
             "rotation": [[float(v) for v in row] for row in np.asarray(self.rotation)],
             "quaternion_wxyz": _vec(self.quaternion_wxyz),
@@ -125,6 +137,12 @@ class Grasp:
             "semantic_score": float(self.semantic_score),
             "geometric_score": float(self.geometric_score),
         }
+        if self.avoid_score is not None:
+            d["avoid_score"] = float(self.avoid_score)
+        if self.handover_rotation is not None:
+            d["handover_rotation"] = [[float(v) for v in row] for row in np.asarray(self.handover_rotation)]
+            d["handover_quaternion_wxyz"] = _vec(rotation_to_quaternion_wxyz(self.handover_rotation))
+        return d
 
 
 @dataclass
@@ -239,3 +257,26 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if g["score"] > prev + 1e-12:
             fail("grasps are not sorted by score (descending)")
         prev = g["score"]
+        if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
+            fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
+        if "handover_rotation" in g:
+            H = g["handover_rotation"]
+            if not (isinstance(H, list) and len(H) == 3 and all(_is_vec(r, 3) for r in H)):
+                fail(f"grasps[{i}].handover_rotation must be 3x3 numbers")
+            H = np.asarray(H)
+            if not np.allclose(H.T @ H, np.eye(3), atol=atol) or abs(np.linalg.det(H) - 1) > atol:
+                fail(f"grasps[{i}].handover_rotation is not a proper rotation")
+    kps = d.get("keypoints")
+    if kps is not None:
+        if not isinstance(kps, dict):
+            fail("keypoints must be an object (name -> {action_point, region})")
+        for name, kp in kps.items():
+            if not isinstance(kp, dict) or not _is_vec(kp.get("action_point"), 3):
+                fail(f"keypoints[{name!r}].action_point must be 3 finite numbers")
+            r = kp.get("region")
+            if not isinstance(r, dict) or not _is_vec(r.get("center"), 3) or not _is_vec(r.get("extent"), 3):
+                fail(f"keypoints[{name!r}].region needs center and extent (3 numbers each)")
+            if kp.get("prompt") is not None and not isinstance(kp["prompt"], str):
+                fail(f"keypoints[{name!r}].prompt must be a string or null")
+            if "role" in kp and kp["role"] not in ("grasp", "place", "avoid"):
+                fail(f"keypoints[{name!r}].role must be grasp, place or avoid")

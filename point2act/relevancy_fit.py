@@ -1,0 +1,307 @@
+"""Fast relevancy refits on frozen geometry: sparse compositing weights and a small solver.
+
+With the Gaussians fixed, the relevancy a view renders is linear in the per-Gaussian relevancy::
+
+    render_v[p] = sum_i w_v[p, i] * sigmoid(logit_i),    w_v[p, i] = alpha_i(p) * T_i(p)
+
+where ``alpha_i(p)`` and the transmittance ``T_i(p)`` follow the rasterizer's rules exactly (gsplat
+1.4.0: ``alpha = min(0.999, opacity * exp(-sigma))``, skipped when ``sigma < 0`` or
+``alpha < 1/255``, front-to-back, a pixel stops before the first Gaussian that would bring ``T``
+to ``<= 1e-4``; only the Gaussians listed in a pixel's tile). :func:`compositing_weights` computes
+``W_v`` ([H*W, N], sparse) in torch from the same projection and tile lists as
+:func:`point2act.render.rasterization` (it calls the same CPU pipeline with a different last
+stage), so ``W_v @ relevancy`` equals the rasterizer's relevancy render up to float rounding.
+
+:func:`fit_relevancy` then minimises the training loss (:func:`point2act.model.relevancy_loss`,
+per view, averaged over the supervised views) over the logits alone, full batch, with Adam on the
+stacked sparse matrix: a few dozen sparse mat-vecs instead of a training run.
+
+This module needs only torch (and the compiled tile binning of :mod:`point2act.render`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+ALPHA_MAX = 0.999
+ALPHA_MIN = 1.0 / 255.0
+T_EPS = 1e-4
+
+
+# ----------------------------------------------------------------------------------------------
+# weights
+# ----------------------------------------------------------------------------------------------
+def _tile_weights(
+    means2d: Tensor,  # [N, 2]
+    conics: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    width: int,
+    height: int,
+    tile_size: int,
+    isect_offsets: Tensor,  # [th, tw]
+    flatten_ids: Tensor,  # [n_isects] (one camera: ids < N)
+    min_weight: float,
+    chunk_elems: int,
+):
+    """COO (rows = pixel index y * width + x, cols = Gaussian, vals = weight) of one view."""
+    th, tw = isect_offsets.shape
+    n_tiles = th * tw
+    n_isect = flatten_ids.shape[0]
+    starts = isect_offsets.reshape(-1).long()
+    ends = torch.cat([starts[1:], torch.tensor([n_isect], dtype=torch.long)])
+    counts = ends - starts
+    fid = flatten_ids.long()
+    # tile-local pixel grid
+    ly, lx = torch.meshgrid(torch.arange(tile_size), torch.arange(tile_size), indexing="ij")
+    ly, lx = ly.reshape(-1), lx.reshape(-1)  # [P]
+    P = tile_size * tile_size
+    order = torch.argsort(counts, descending=True)
+    order = order[counts[order] > 0]
+    rows_out, cols_out, vals_out = [], [], []
+    i = 0
+    while i < len(order):
+        kmax = int(counts[order[i]])
+        b = max(1, min(len(order) - i, chunk_elems // max(1, P * kmax)))
+        tiles = order[i : i + b]
+        i += b
+        k = torch.arange(kmax)
+        valid = k[None, :] < counts[tiles][:, None]  # [B, K]
+        idx = (starts[tiles][:, None] + k[None, :]).clamp(max=max(n_isect - 1, 0))
+        g = fid[idx]  # [B, K]
+        ty, tx = tiles // tw, tiles % tw
+        px = (tx[:, None] * tile_size + lx[None, :]).to(means2d.dtype)  # [B, P]
+        py = (ty[:, None] * tile_size + ly[None, :]).to(means2d.dtype)
+        inside = ((tx[:, None] * tile_size + lx[None, :]) < width) & ((ty[:, None] * tile_size + ly[None, :]) < height)
+        m = means2d[g]  # [B, K, 2]
+        cn = conics[g]  # [B, K, 3]
+        dx = m[:, None, :, 0] - (px[:, :, None] + 0.5)  # [B, P, K]
+        dy = m[:, None, :, 1] - (py[:, :, None] + 0.5)
+        sigma = 0.5 * (cn[:, None, :, 0] * dx * dx + cn[:, None, :, 2] * dy * dy) + cn[:, None, :, 1] * dx * dy
+        del dx, dy
+        alpha = torch.clamp_max(opacities[g][:, None, :] * torch.exp(-sigma), ALPHA_MAX)
+        use = (sigma >= 0) & (alpha >= ALPHA_MIN) & valid[:, None, :]
+        del sigma
+        alpha = torch.where(use, alpha, torch.zeros((), dtype=alpha.dtype))
+        t_incl = torch.cumprod(1.0 - alpha, dim=-1)
+        # a pixel stops at the first used Gaussian whose next_T <= 1e-4 (excluded), and after it
+        alive = torch.cumprod((~(use & (t_incl <= T_EPS))).to(torch.uint8), dim=-1).bool()
+        t_excl = torch.cat([torch.ones_like(t_incl[..., :1]), t_incl[..., :-1]], dim=-1)
+        w = alpha * t_excl
+        keep = alive & use & inside[:, :, None] & (w > min_weight)
+        del t_incl, t_excl, alpha, alive, use
+        bi, pi, ki = torch.nonzero(keep, as_tuple=True)
+        pix = (ty[bi] * tile_size + ly[pi]) * width + (tx[bi] * tile_size + lx[pi])
+        rows_out.append(pix)
+        cols_out.append(g[bi, ki])
+        vals_out.append(w[bi, pi, ki])
+    if not rows_out:
+        e = torch.zeros(0, dtype=torch.long)
+        return e, e, torch.zeros(0, dtype=means2d.dtype)
+    return torch.cat(rows_out), torch.cat(cols_out), torch.cat(vals_out)
+
+
+def compositing_weights(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] (linear)
+    opacities: Tensor,  # [N] (activated)
+    viewmat: Tensor,  # [4, 4] world -> camera (OpenCV)
+    K: Tensor,  # [3, 3]
+    width: int,
+    height: int,
+    rasterize_mode: str = "classic",
+    min_weight: float = 0.0,
+    chunk_elems: int = 1 << 22,
+) -> Tensor:
+    """Sparse CSR ``[height * width, N]`` of compositing weights ``alpha_i * T_i`` of one view.
+
+    Arguments are those :func:`point2act.render.rasterization` takes (one camera, ``packed=False``,
+    ``near_plane=0.01``, as :meth:`Point2ActModel.render_relevancy` calls it). Rendering any
+    per-Gaussian colour ``c`` [N] is then ``W @ c`` (no background). Weights ``<= min_weight``
+    are dropped (0: exact).
+    """
+    from point2act.render import _backend
+    from point2act.render.rasterization import _rasterization_cpu
+
+    N = means.shape[0]
+    captured: Dict[str, Tensor] = {}
+
+    def capture(means2d, conics, colors, opac, w, h, ts, isect_offsets, flatten_ids, **_kw):
+        captured.update(means2d=means2d, conics=conics, opacities=opac, isect_offsets=isect_offsets,
+                        flatten_ids=flatten_ids, tile_size=ts)
+        z = means2d.new_zeros(1, h, w, 1)
+        return z, z
+
+    with torch.no_grad():
+        _rasterization_cpu(
+            means.float(), quats.float(), scales.float(), opacities.float(), means.new_zeros(N, 1).float(),
+            viewmat.float()[None], K.float()[None], int(width), int(height),
+            near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=False,
+            tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
+            rasterize_mode=rasterize_mode, distributed=False, camera_model="pinhole", covars=None,
+            rasterize_fn=capture, isect_fn=_backend.isect_tiles,
+        )
+        rows, cols, vals = _tile_weights(
+            captured["means2d"][0], captured["conics"][0], captured["opacities"][0], int(width), int(height),
+            int(captured["tile_size"]), captured["isect_offsets"][0], captured["flatten_ids"],
+            float(min_weight), int(chunk_elems),
+        )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals.float(), (int(width) * int(height), N))
+        return coo.coalesce().to_sparse_csr()
+
+
+# ----------------------------------------------------------------------------------------------
+# stacked system
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class WeightsCache:
+    """Compositing weights of several views stacked into one CSR matrix ``[sum_v H_v W_v, N]``."""
+
+    crow: Tensor  # [R + 1] int64
+    col: Tensor  # [nnz] int64
+    val: Tensor  # [nnz] float32
+    num_gaussians: int
+    sizes: List[List[int]]  # [[H, W], ...] per view
+    view_ids: List[int]  # training-image index of each view
+    meta: Dict = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return int(sum(h * w for h, w in self.sizes))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.val.numel())
+
+    def row_offsets(self) -> List[int]:
+        out, o = [], 0
+        for h, w in self.sizes:
+            out.append(o)
+            o += h * w
+        return out + [o]
+
+    @classmethod
+    def from_views(cls, mats: Sequence[Tensor], sizes, view_ids, meta=None) -> "WeightsCache":
+        crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
+        N = int(mats[0].shape[1]) if mats else 0
+        for m in mats:
+            cr = m.crow_indices().long()
+            crows.append(cr[1:] + off)
+            off += int(cr[-1])
+            cols.append(m.col_indices().long())
+            vals.append(m.values().float())
+        return cls(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long),
+                   torch.cat(vals) if vals else torch.zeros(0), N, [list(map(int, s)) for s in sizes],
+                   [int(v) for v in view_ids], dict(meta or {}))
+
+    def matrix(self) -> Tensor:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(self.crow, self.col, self.val, (self.num_rows, self.num_gaussians))
+
+    def view_matrix(self, i: int) -> Tensor:
+        offs = self.row_offsets()
+        a, b = offs[i], offs[i + 1]
+        s, e = int(self.crow[a]), int(self.crow[b])
+        return torch.sparse_csr_tensor(self.crow[a : b + 1] - s, self.col[s:e], self.val[s:e], (b - a, self.num_gaussians))
+
+    def render(self, relevancy: Tensor) -> List[Tensor]:
+        """Per-view renders [H, W, 1] of a per-Gaussian relevancy [N] (in [0, 1])."""
+        flat = self.matrix() @ relevancy.float().reshape(-1, 1)
+        out, offs = [], self.row_offsets()
+        for i, (h, w) in enumerate(self.sizes):
+            out.append(flat[offs[i] : offs[i + 1]].reshape(h, w, 1))
+        return out
+
+    def to_dict(self) -> Dict:
+        return {"crow": self.crow, "col": self.col.to(torch.int32), "val": self.val, "num_gaussians": self.num_gaussians,
+                "sizes": self.sizes, "view_ids": self.view_ids, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: Dict) -> "WeightsCache":
+        return cls(d["crow"].long(), d["col"].long(), d["val"].float(), int(d["num_gaussians"]), d["sizes"],
+                   list(d["view_ids"]), dict(d.get("meta", {})))
+
+
+class _SpMV(torch.autograd.Function):
+    """y = A x with a precomputed transpose for the backward pass (sparse CSR, dense x [N, 1])."""
+
+    @staticmethod
+    def forward(ctx, x, A, At):  # noqa: D102
+        ctx.At = At
+        return A @ x
+
+    @staticmethod
+    def backward(ctx, gy):  # noqa: D102
+        return ctx.At @ gy.contiguous(), None, None
+
+
+@dataclass
+class FitResult:
+    logits: Tensor  # [N]
+    losses: List[float]
+    seconds: float
+    steps: int
+
+
+def fit_relevancy(
+    cache: WeightsCache,
+    targets: Sequence[Tensor],  # per cache view: [H, W, 1] in [0, 1]
+    form: str = "bce",
+    pos_weight: float = 4.0,
+    init_logit: float = -4.0,
+    steps: int = 40,
+    lr: float = 0.5,
+    init: Optional[Tensor] = None,
+    tol: float = 0.0,
+) -> FitResult:
+    """Fit per-Gaussian logits so the rendered relevancy matches the targets.
+
+    The objective is the training loss, :func:`point2act.model.relevancy_loss` with the run's
+    ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch.
+    Gaussians no view sees keep ``init_logit`` (as in training, where they get no gradient).
+    ``tol`` > 0 stops early when the loss improves by less than ``tol`` (relative).
+    """
+    import time
+
+    from point2act.model import relevancy_loss
+
+    t0 = time.perf_counter()
+    A = cache.matrix()
+    At = A.t().to_sparse_csr() if cache.nnz else A
+    offs = cache.row_offsets()
+    flat_t = torch.cat([t.float().reshape(-1) for t in targets]).reshape(-1, 1)
+    if flat_t.shape[0] != cache.num_rows:
+        raise ValueError(f"targets have {flat_t.shape[0]} pixels, the weights {cache.num_rows} rows")
+    x = (init.detach().float().reshape(-1, 1).clone() if init is not None
+         else torch.full((cache.num_gaussians, 1), float(init_logit)))
+    x.requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    losses: List[float] = []
+    n = 0
+    for n in range(1, steps + 1):
+        opt.zero_grad(set_to_none=True)
+        pred = _SpMV.apply(torch.sigmoid(x), A, At).clamp(0.0, 1.0)
+        loss = sum(
+            relevancy_loss(pred[offs[i] : offs[i + 1]], flat_t[offs[i] : offs[i + 1]], form, pos_weight)
+            for i in range(len(cache.sizes))
+        ) / max(1, len(cache.sizes))
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if tol > 0 and n > 5 and abs(losses[-2] - losses[-1]) <= tol * abs(losses[-2]):
+            break
+    return FitResult(x.detach().reshape(-1), losses, time.perf_counter() - t0, n)
+
+
+__all__ = ["compositing_weights", "WeightsCache", "fit_relevancy", "FitResult"]
