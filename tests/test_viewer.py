@@ -1,0 +1,286 @@
+"""point2act in nerfstudio's viewer, without a browser: composite output, frames and scale, gripper
+boxes in viser's scene, and the render thread surviving interrupts on a CPU."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("nerfstudio")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_model import look_at, make_camera, make_model  # noqa: E402
+
+from nerfstudio.cameras.cameras import CameraType  # noqa: E402
+from nerfstudio.utils.colormaps import ColormapOptions, apply_float_colormap  # noqa: E402
+from nerfstudio.viewer_legacy.server.viewer_utils import IOChangeException, SetTrace  # noqa: E402
+
+from point2act.export import FrameTransform  # noqa: E402
+from point2act.grasp import grasp_to_gripper_boxes  # noqa: E402
+from point2act.grasp.config import GripperConfig  # noqa: E402
+from point2act.viewer import (  # noqa: E402
+    COMPOSITE_KEY,
+    box_corners,
+    capture_to_viser,
+    composite_relevancy,
+    eager_get_viewmat,
+    gripper_boxes_viser,
+    ns_to_viser,
+    score_color,
+    surface_render_interrupts,
+    viser_scale_ratio,
+    viser_to_ns,
+)
+
+
+# -- composite ---------------------------------------------------------------------------------
+def test_composite_tints_only_above_threshold_closed_form():
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(7, 9, 3, generator=g)
+    rel = torch.rand(7, 9, 1, generator=g)
+    thr, tint = 0.6, 0.65
+    out = composite_relevancy(rgb, rel, thr, tint=tint)
+    above = (rel > thr).expand(-1, -1, 3)
+    expected = (1 - tint) * rgb + tint * apply_float_colormap(rel, colormap="turbo")
+    assert torch.equal(out[~above], rgb[~above])  # below the threshold: the RGB pixel, untouched
+    assert torch.allclose(out[above], expected[above], atol=1e-6)
+    assert above.any() and (~above).any()
+    # the slider: threshold 1 tints nothing, threshold 0 tints every pixel with relevancy > 0
+    assert torch.equal(composite_relevancy(rgb, rel, 1.0), rgb)
+    assert not torch.isclose(composite_relevancy(rgb, rel, 0.0), rgb).all(-1).any()
+
+
+def test_model_outputs_composite_in_eval_following_the_slider():
+    model = make_model(n=300)
+    with torch.no_grad():
+        model.gauss_params["relevancy"][:150] = 6.0  # half the Gaussians relevant
+    model.eval()
+    cam = make_camera()
+    with torch.no_grad():
+        out = model.get_outputs_for_camera(cam)
+        assert out[COMPOSITE_KEY].shape == out["rgb"].shape
+        for thr in (0.0, 0.3, 0.9, 1.0):
+            model.viewer_panel.b_threshold.value = thr  # no GUI: sets the element's value
+            out = model.get_outputs_for_camera(cam)
+            assert torch.allclose(out[COMPOSITE_KEY], composite_relevancy(out["rgb"], out["relevancy"], thr))
+        tinted = ~torch.isclose(out[COMPOSITE_KEY], out["rgb"]).all(-1)
+        assert not tinted.any()  # threshold 1.0
+    assert not any("viewer_panel" in k for k in model.state_dict())  # nothing added to checkpoints
+
+
+# -- frames and scale --------------------------------------------------------------------------
+def _frame(seed=1, scale=0.7):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1
+    T = np.concatenate([q, rng.normal(size=(3, 1))], axis=1)
+    return FrameTransform(T, scale)
+
+
+def test_scale_between_nerfstudio_and_viser():
+    from nerfstudio.viewer.viewer import VISER_NERFSTUDIO_SCALE_RATIO
+
+    assert viser_scale_ratio() == VISER_NERFSTUDIO_SCALE_RATIO == 10.0
+    p = np.array([[0.1, -0.2, 0.3]])
+    assert np.allclose(ns_to_viser(p), 10.0 * p) and np.allclose(viser_to_ns(ns_to_viser(p)), p)
+    frame = _frame()
+    pc = np.array([[0.3, 0.1, -0.4], [1.0, 2.0, 3.0]])
+    assert np.allclose(capture_to_viser(frame, pc), 10.0 * frame.to_nerfstudio(pc))
+    # a capture length l is l * scale * 10 in viser (the transform's rotation keeps lengths)
+    d = np.linalg.norm(capture_to_viser(frame, pc[0:1]) - capture_to_viser(frame, pc[1:2]))
+    assert np.isclose(d, np.linalg.norm(pc[0] - pc[1]) * 0.7 * 10.0)
+
+
+def test_gripper_boxes_in_viser_match_the_grasp_head_boxes():
+    frame = _frame(seed=3, scale=1.3)
+    gripper = GripperConfig()
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    R = q * np.sign(np.linalg.det(q))
+    grasp = {"position": [0.1, 0.2, -0.05], "rotation": R.tolist(), "width": 0.03, "score": 0.8}
+    cap = grasp_to_gripper_boxes(grasp, gripper)
+    vis = gripper_boxes_viser(grasp, gripper, frame)
+    assert set(vis) == set(cap) == {"finger_neg_x", "finger_pos_x", "palm"}
+    for name, box in cap.items():
+        expected = capture_to_viser(frame, box_corners(box.center, box.rotation, box.half_extents))
+        b = vis[name]
+        got = box_corners(b["position"], b["rotation"], b["dimensions"] / 2)
+        assert np.allclose(got, expected, atol=1e-9), name
+        # the quaternion handed to viser is the same rotation
+        from point2act.grasp.geometry import rotation_to_quaternion_wxyz
+
+        assert np.allclose(np.abs(b["wxyz"]), np.abs(rotation_to_quaternion_wxyz(b["rotation"])))
+    # the fingers' inner faces are `width` apart (capture units -> viser)
+    s = 1.3 * 10.0
+    gap = np.linalg.norm(vis["finger_pos_x"]["position"] - vis["finger_neg_x"]["position"])
+    gap -= vis["finger_pos_x"]["dimensions"][0]
+    assert np.isclose(gap, gripper.units(0.03) * s)
+
+
+def test_score_colours_run_red_to_green():
+    r0, g0, _ = score_color(0.0)
+    r1, g1, _ = score_color(1.0)
+    assert r0 > 200 and g0 < 60 and g1 > 200 and r1 < 60
+    greens = [score_color(s)[1] - score_color(s)[0] for s in np.linspace(0, 1, 11)]
+    assert all(a <= b for a, b in zip(greens, greens[1:]))
+
+
+def test_eager_viewmat_matches_splatfacto():
+    from nerfstudio.models.splatfacto import get_viewmat
+
+    c2w = look_at((0.3, -2.0, 1.0))[None]
+    fn = getattr(get_viewmat, "_torchdynamo_orig_callable", None) or getattr(get_viewmat, "__wrapped__", None)
+    assert fn is not None
+    assert torch.allclose(eager_get_viewmat(c2w), fn(c2w))
+
+
+# -- the render thread on a CPU ----------------------------------------------------------------
+class _InterruptAt:
+    """A trace function that raises the viewer's interrupt at the k-th line event, as
+    nerfstudio's RenderStateMachine.check_interrupt does once its flag is set."""
+
+    def __init__(self, k):
+        self.k, self.n = k, 0
+
+    def __call__(self, frame, event, arg):
+        if event == "line":
+            self.n += 1
+            if self.n == self.k:
+                raise IOChangeException
+        return self
+
+
+def test_interrupt_anywhere_in_a_cpu_render_is_an_interrupt_and_the_next_render_works():
+    model = make_model(n=300)
+    model.eval()
+    cam = make_camera()
+    with torch.no_grad():
+        count = _InterruptAt(10**12)
+        with SetTrace(count):
+            model.get_outputs_for_camera(cam)
+        total = count.n
+        assert total > 100
+        for k in sorted({1, 2, 5, *np.linspace(10, total, 25).astype(int).tolist()}):
+            try:
+                with SetTrace(_InterruptAt(k)):
+                    model.get_outputs_for_camera(cam)
+            except IOChangeException:
+                pass  # what nerfstudio's render loop expects (anything else ends the render thread)
+            out = model.get_outputs_for_camera(cam)
+            assert torch.isfinite(out[COMPOSITE_KEY]).all()
+
+
+def test_interrupt_wrapped_by_torch_compile_surfaces_as_an_interrupt():
+    """The failure seen once: the interrupt raised while dynamo traces a compiled function comes
+    out as InternalTorchDynamoError. surface_render_interrupts turns it back into an interrupt."""
+    torch._dynamo.reset()
+
+    @torch.compile(backend="eager")
+    def f(x):
+        y = x * 2
+        return y + 1
+
+    x = torch.ones(3)
+    raised = []
+    for k in (3, 30, 300, 3000, 30000):
+        try:
+            with surface_render_interrupts(), SetTrace(_InterruptAt(k)):
+                f(x)
+        except IOChangeException as e:
+            raised.append(type(e.__cause__).__name__ if e.__cause__ is not None else "direct")
+        torch._dynamo.reset()
+    assert raised  # at least one interrupt landed inside dynamo or the function
+    with pytest.raises(ValueError):  # other errors pass through unchanged
+        with surface_render_interrupts():
+            raise ValueError("not an interrupt")
+
+
+def _fake_viewer(model, sent):
+    from nerfstudio.viewer.utils import CameraState
+
+    c2w = look_at((0.0, -2.0, 1.0))
+    viewer = SimpleNamespace(
+        control_panel=SimpleNamespace(
+            crop_viewport=False, background_color=(0, 0, 0), max_res=48, layer_depth=False,
+            output_render=COMPOSITE_KEY, colormap_options=ColormapOptions(), split=False, time=0.0,
+            update_output_options=lambda options: sent.append(("options", list(options))),
+        ),
+        render_tab_state=SimpleNamespace(preview_render=False),
+        include_time=False, train_lock=None, step=0, ready=True,
+        config=SimpleNamespace(jpeg_quality=75, image_format="jpeg"),
+        stats_markdown=SimpleNamespace(content=""),
+    )
+    viewer.get_model = lambda: model
+    viewer.get_camera_state = lambda client: CameraState(
+        fov=1.0, aspect=4 / 3, c2w=c2w, camera_type=CameraType.PERSPECTIVE
+    )
+    viewer.update_colormap_options = lambda **kw: None
+    viewer.make_stats_markdown = lambda step, res: res
+    client = SimpleNamespace(
+        camera=SimpleNamespace(aspect=4 / 3),
+        scene=SimpleNamespace(set_background_image=lambda img, **kw: sent.append(img)),
+    )
+    return viewer, client
+
+
+def test_render_thread_survives_interrupts_on_cpu():
+    """nerfstudio's own RenderStateMachine thread, a CPU model, interrupts at many points of
+    the render (including the first, where anything compiled would be compiling)."""
+    from nerfstudio.viewer.render_state_machine import RenderAction, RenderStateMachine
+
+    torch._dynamo.reset()
+    model = make_model(n=300)
+    sent: list = []
+    viewer, client = _fake_viewer(model, sent)
+    sm = RenderStateMachine(viewer, 10.0, client)
+    plan = [1, 40, 30000, 400, 1200, 2000, 3, 800]  # 30000: inside dynamo, were get_viewmat compiled
+    outcomes = []
+    orig_render = sm._render_img
+    orig_check = sm.check_interrupt
+
+    def render(camera_state):
+        k = plan.pop(0) if plan else None
+        n = [0]
+
+        def check(frame, event, arg):
+            if event == "line":
+                n[0] += 1
+                if k is not None and n[0] == k:
+                    sm.interrupt_render_flag = True  # what a camera move does mid-render
+            return orig_check(frame, event, arg)
+
+        sm.check_interrupt = check
+        try:
+            out = orig_render(camera_state)
+            outcomes.append("done")
+            return out
+        except IOChangeException:
+            outcomes.append("interrupted")
+            raise
+        finally:
+            sm.check_interrupt = orig_check
+
+    sm._render_img = render
+    sm.start()
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and sm.is_alive() and (plan or outcomes.count("done") < 2):
+            sm.action(RenderAction("move", viewer.get_camera_state(client)))
+            time.sleep(0.05)
+        assert sm.is_alive(), "the render thread died"
+        assert not plan, outcomes
+        assert outcomes.count("interrupted") >= 5, outcomes
+        assert outcomes.count("done") >= 2 and sent, outcomes
+        assert ("options", ["rgb", "depth", "accumulation", "background", "relevancy", COMPOSITE_KEY]) in sent
+        assert sent[-1].ndim == 3 and sent[-1].shape[-1] == 3
+    finally:
+        sm.running = False
+        sm.join(timeout=10)
