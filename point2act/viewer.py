@@ -249,8 +249,9 @@ class Point2ActViewerPanel(torch.nn.Module):
     def threshold(self) -> float:
         return float(self.b_threshold.value)
 
-    @property
-    def model(self):
+    # (no public attribute may lead back to the model: nerfstudio's parse_object walks attributes
+    # that are nn.Modules and would recurse forever)
+    def _model(self):
         return self._model_ref()
 
     # -- setup (called by nerfstudio's viewer) --------------------------------------------
@@ -266,7 +267,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         dm = getattr(pipeline, "datamanager", None)
         st.frame, st.camera_c2w_ns = _frame_and_cameras(dm)
         st.camera_centers_ns = st.camera_c2w_ns[:, :3, 3] if st.camera_c2w_ns is not None else None
-        st.prompt = _run_prompt(dm, self.model)
+        st.prompt = _run_prompt(dm, self._model())
         self._set_text(self.a_prompt, st.prompt or "(no prompt)")
         existing = st.base_dir / "grasps.json" if st.base_dir is not None else None
         if existing is not None and existing.is_file():
@@ -299,7 +300,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         with st.lock:
             self._status("computing grasps…" if grasps else "computing the action point…")
             t0 = time.time()
-            arrays = gaussian_arrays(self.model)
+            arrays = gaussian_arrays(self._model())
             centers = st.frame.to_capture(st.camera_centers_ns) if st.camera_centers_ns is not None else None
             try:
                 out = build_export(arrays, st.frame, st.prompt, None, grasps, centers)
@@ -351,13 +352,14 @@ class Point2ActViewerPanel(torch.nn.Module):
             d = st.action_point_ns[None] - c2w[:, :3, 3]
             d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-12
             i = int(np.argmax(np.einsum("ij,ij->i", -c2w[:, :3, 2], d)))
-            eye = ns_to_viser(c2w[i, :3, 3])
+            # a little in front of that camera, so its own frustum is not in the way
+            eye = target + 0.85 * (ns_to_viser(c2w[i, :3, 3]) - target)
             up = c2w[i, :3, 1]
         for client in st.server.get_clients().values():
-            with client.atomic():
+            with client.atomic():  # viser keeps look_at - position when position is set: position first
                 client.camera.up_direction = tuple(float(v) for v in up)
-                client.camera.look_at = tuple(float(v) for v in target)
                 client.camera.position = tuple(float(v) for v in eye)
+                client.camera.look_at = tuple(float(v) for v in target)
 
     # -- drawing -----------------------------------------------------------------------------
     def draw(self, data: Dict[str, Any]) -> List[str]:

@@ -14,3 +14,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# The viewer's browser test (tests/test_viewer_browser.py) drives Debian's headless Chromium.
+# Not fatal here: without it that test fails loudly, naming what is missing.
+browser=()
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || browser+=(chromium)
+command -v chromedriver >/dev/null || browser+=(chromium-driver)
+if [ ${#browser[@]} -gt 0 ]; then
+  echo "point2act: installing system packages for the browser test: ${browser[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${browser[@]}"; } ||
+    echo "point2act: WARNING: could not install ${browser[*]}; tests/test_viewer_browser.py will fail" >&2
+fi

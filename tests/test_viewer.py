@@ -284,3 +284,16 @@ def test_render_thread_survives_interrupts_on_cpu():
     finally:
         sm.running = False
         sm.join(timeout=10)
+
+
+def test_nerfstudio_finds_the_panel_elements_without_recursing():
+    from nerfstudio.viewer.utils import parse_object
+    from nerfstudio.viewer.viewer_elements import ViewerControl, ViewerElement
+
+    model = make_model(n=50)
+    found = dict(parse_object(model, ViewerElement, "Custom Elements"))
+    labels = [e.name for e in found.values()]
+    for name in ("Prompt", "Relevancy threshold", "Show action point", "Show grasps", "Look at action point",
+                 "Compute grasps", "Export", "Status", "grasps.json"):
+        assert name in labels
+    assert len(parse_object(model, ViewerControl, "Custom Elements")) == 1

@@ -1,0 +1,258 @@
+"""The viewer in a real browser: ns-viewer on a briefly trained synthetic run, headless Chromium.
+
+Asserts on what a person sees: the composite output tints the pixels around the action point
+(and not far from it), the grasp shapes appear around it, the prompt is shown, "Compute grasps"
+and "Export" work. Screenshots are saved under ``$POINT2ACT_ARTIFACTS`` (default
+``/tmp/point2act-artifacts/viewer``).
+
+Needs Debian's ``chromium`` (``scripts/sysdeps.sh`` installs it) and the ``playwright`` Python
+package (the ``dev`` extra; no browser download: it drives /usr/bin/chromium). Without them the
+test fails, loudly, unless ``POINT2ACT_SKIP_BROWSER=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+BIN = Path(sys.executable).parent
+ITERS = 100
+ARTIFACTS = Path(os.environ.get("POINT2ACT_ARTIFACTS", "/tmp/point2act-artifacts")) / "viewer"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+COMPOSITE = "relevancy_composite"
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return ""
+
+
+@pytest.fixture(scope="module")
+def browser_bin():
+    exe = _chromium()
+    missing = []
+    if not exe:
+        missing.append("chromium (apt-get install chromium chromium-driver; scripts/sysdeps.sh does it)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright Python package (pip install -e '.[dev]')")
+    if missing:
+        msg = "browser test cannot run: missing " + "; ".join(missing)
+        if os.environ.get("POINT2ACT_SKIP_BROWSER") == "1":
+            pytest.skip(msg)
+        pytest.fail(msg)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A briefly trained synthetic run (or POINT2ACT_VIEWER_RUN=<dir with config.yml and scene/>)."""
+    reuse = os.environ.get("POINT2ACT_VIEWER_RUN")
+    if reuse:
+        config = Path(reuse) / "outputs/synth/point2act/run/config.yml"
+        return Path(reuse), Path(reuse) / "scene", config
+    from point2act.synth import SynthConfig, generate_scene
+
+    root = tmp_path_factory.mktemp("viewer")
+    scene = root / "scene"
+    generate_scene(scene, SynthConfig(seed=0))
+    cmd = [
+        str(BIN / "ns-train"), "point2act", "--data", str(scene),
+        "--pipeline.datamanager.points-file", str(scene / "points/oracle.json"),
+        "--max-num-iterations", str(ITERS), "--steps-per-save", str(ITERS), "--vis", "tensorboard",
+        "--output-dir", str(root / "outputs"), "--experiment-name", "synth", "--timestamp", "run",
+        "--pipeline.model.num-downscales", "0", "--pipeline.model.warmup-length", "100",
+    ]
+    p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=400,
+                       env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return root, scene, root / "outputs/synth/point2act/run/config.yml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _handle_grasps_json(scene: Path) -> dict:
+    """A grasps.json beside the run with one grasp on the mug handle (capture frame), as
+    `point2act export` writes it: ns-viewer shows it when it starts."""
+    from point2act.grasp.config import GripperConfig
+
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    lo, hi = np.asarray(gt["bbox_min"], float), np.asarray(gt["bbox_max"], float)
+    c = ((lo + hi) / 2).tolist()
+    return {
+        "schema": "point2act.grasps/1", "prompt": "Point to the handle of the mug", "frame": "capture",
+        "metres_per_unit": 1.0, "action_point": c,
+        "region": {"center": c, "extent": (hi - lo).tolist(), "num_gaussians": 1},
+        "gripper": GripperConfig().to_dict(),
+        "grasps": [{"position": c, "rotation": [[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]],  # approach from above
+                    "quaternion_wxyz": [0.0, 1.0, 0, 0],
+                    "width": 0.03, "width_capture_units": 0.03, "contact_width": 0.02,
+                    "score": 0.95, "semantic_score": 0.95, "geometric_score": 0.95}],
+    }
+
+
+def _changed(a: np.ndarray, b: np.ndarray, tol: int = 40) -> np.ndarray:
+    return np.abs(a.astype(int) - b.astype(int)).max(-1) > tol
+
+
+def _field(page, label: str):
+    """The input next to a viser GUI label (viser's <label for> does not match the input's id)."""
+    return page.locator(
+        f"xpath=//label[normalize-space(text())='{label}']/ancestor::div[contains(@class,'mantine-Flex-root')][1]//input"
+    ).first
+
+
+def _canvas(page):
+    """The 3D view: the largest canvas on the page."""
+    canvases = page.locator("canvas")
+    boxes = [(canvases.nth(i).bounding_box() or {"width": 0, "height": 0}) for i in range(canvases.count())]
+    i = int(np.argmax([b["width"] * b["height"] for b in boxes]))
+    return canvases.nth(i)
+
+
+def _png(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_viewer_in_a_real_browser(browser_bin, run_dir):
+    from playwright.sync_api import sync_playwright
+
+    root, scene, config = run_dir
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    run_base = config.parent
+    grasps_path = run_base / "grasps.json"
+    grasps_path.write_text(json.dumps(_handle_grasps_json(scene)))
+    port = _free_port()
+    log = open(root / "ns-viewer.log", "w")
+    viewer = subprocess.Popen(
+        [str(BIN / "ns-viewer"), "--load-config", str(config), "--viewer.websocket-host", "127.0.0.1",
+         "--viewer.websocket-port", str(port)],
+        cwd=root, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    shots = {}
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert viewer.poll() is None, (root / "ns-viewer.log").read_text()[-3000:]
+            try:
+                urllib.request.urlopen(url, timeout=2).read(100)
+                break
+            except OSError:
+                assert time.time() < deadline, "ns-viewer did not start serving"
+                time.sleep(0.5)
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=browser_bin, headless=True, args=CHROMIUM_FLAGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else r.abort())
+            page = context.new_page()
+            page.goto(url)
+
+            def shot(name):
+                time.sleep(2.5)  # let the high-resolution render land
+                wait_rendered()
+                data = _canvas(page).screenshot()
+                (ARTIFACTS / f"{name}.png").write_bytes(data)
+                # viser centres the view in the part of the canvas the control panel leaves free
+                panel_left = int(page.get_by_role("button", name="Pause Training").bounding_box()["x"]) - 10
+                shots[name] = _png(data)[:, :panel_left]
+                return shots[name]
+
+            def wait_rendered(timeout=60):
+                t = time.time()
+                while time.time() - t < timeout:
+                    txt = page.locator("body").inner_text()
+                    if "Resolution:" in txt and "0x0px" not in txt:
+                        return
+                    time.sleep(0.3)
+                raise AssertionError("the viewer never rendered an image")
+
+            # connected: our panel is there, with the run's prompt
+            page.get_by_role("button", name="Compute grasps").wait_for(timeout=90_000)
+            wait_rendered()
+            assert _field(page, "Prompt").input_value() == "Point to the handle of the mug"
+
+            page.get_by_role("button", name="Look at action point").click()
+            _field(page, "Show grasps").uncheck()
+            _field(page, "Show action point").uncheck()
+            rgb = shot("1-rgb")
+
+            _field(page, "Output type").click()
+            page.get_by_role("option", name=COMPOSITE).click()
+            comp = shot("2-composite")
+            H, W = comp.shape[:2]
+            tinted = _changed(rgb, comp)
+            yy, xx = np.nonzero(tinted)
+            assert len(yy) > 30, "the composite tints nothing"
+            # the action point is at the image centre (the camera looks at it)
+            r = np.hypot(yy - H / 2, xx - W / 2)
+            near = r < 0.15 * min(H, W)
+            assert near.sum() > 20, f"no tint near the action point ({near.sum()} px)"
+            assert np.mean(r < 0.3 * min(H, W)) > 0.8, f"tint far from the action point: {np.median(r)}"
+
+            _field(page, "Show grasps").check()
+            _field(page, "Show action point").check()
+            grasp = shot("3-composite-grasps")
+            drawn = _changed(comp, grasp)
+            yy, xx = np.nonzero(drawn)
+            assert len(yy) > 30, "no grasp shapes drawn"
+            assert np.median(np.hypot(yy - H / 2, xx - W / 2)) < 0.25 * min(H, W)
+            # the grasp is green (score 0.95)
+            px = grasp[drawn]
+            assert np.mean((px[:, 1] > px[:, 0]) & (px[:, 1] > px[:, 2])) > 0.3
+
+            mtime = grasps_path.stat().st_mtime
+            page.get_by_role("button", name="Compute grasps").click()
+            status = _field(page, "Status")
+            t = time.time()
+            while "grasps in" not in status.input_value() and time.time() - t < 90:
+                time.sleep(0.5)
+            assert "grasps in" in status.input_value(), status.input_value()
+            page.get_by_role("button", name="Export").click()
+            t = time.time()
+            while grasps_path.stat().st_mtime == mtime and time.time() - t < 60:
+                time.sleep(0.5)
+            data = json.loads(grasps_path.read_text())
+            assert data["schema"] == "point2act.grasps/1" and data["run"].endswith("config.yml")
+            shown = _field(page, "grasps.json")
+            t = time.time()
+            while shown.input_value() != str(grasps_path.resolve()) and time.time() - t < 10:
+                time.sleep(0.3)
+            assert shown.input_value() == str(grasps_path.resolve())
+            shot("4-after-compute")
+            browser.close()
+    finally:
+        os.killpg(viewer.pid, signal.SIGTERM)
+        viewer.wait(timeout=30)
+        log.close()
+    assert "Traceback" not in (root / "ns-viewer.log").read_text(), (root / "ns-viewer.log").read_text()[-3000:]
