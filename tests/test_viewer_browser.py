@@ -99,17 +99,24 @@ def _handle_grasps_json(scene: Path) -> dict:
     """A grasps.json beside the run with one grasp on the mug handle (capture frame), as
     `point2act export` writes it: ns-viewer shows it when it starts."""
     from point2act.grasp.config import GripperConfig
+    from point2act.grasp.geometry import rotation_to_quaternion_wxyz
 
     gt = json.loads((scene / "ground_truth.json").read_text())
     lo, hi = np.asarray(gt["bbox_min"], float), np.asarray(gt["bbox_max"], float)
     c = ((lo + hi) / 2).tolist()
+    # a side grasp on the handle: approach towards the mug, fingers closing across the handle's ring
+    d = np.asarray(c[:2]) - np.asarray(gt["mug"]["position"][:2])
+    d /= np.linalg.norm(d)
+    z = np.array([-d[0], -d[1], 0.0])
+    x = np.array([-d[1], d[0], 0.0])
+    R = np.stack([x, np.cross(z, x), z], axis=1)
     return {
         "schema": "point2act.grasps/1", "prompt": "Point to the handle of the mug", "frame": "capture",
         "metres_per_unit": 1.0, "action_point": c,
         "region": {"center": c, "extent": (hi - lo).tolist(), "num_gaussians": 1},
         "gripper": GripperConfig().to_dict(),
-        "grasps": [{"position": c, "rotation": [[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]],  # approach from above
-                    "quaternion_wxyz": [0.0, 1.0, 0, 0],
+        "grasps": [{"position": c, "rotation": R.tolist(),
+                    "quaternion_wxyz": rotation_to_quaternion_wxyz(R).tolist(),
                     "width": 0.03, "width_capture_units": 0.03, "contact_width": 0.02,
                     "score": 0.95, "semantic_score": 0.95, "geometric_score": 0.95}],
     }
