@@ -241,6 +241,10 @@ class Point2ActViewerPanel(torch.nn.Module):
         self.g_export = ve.ViewerButton("Export", cb_hook=lambda _: self.export())
         self.h_status = ve.ViewerText("Status", "", disabled=True)
         self.i_exported = ve.ViewerText("grasps.json", "", disabled=True, hint="Where Export wrote grasps.json")
+        self.j_new_prompt = ve.ViewerText(
+            "New prompt", "", hint="Re-query: refit relevancy for this prompt with the run's pointer (point2act query)"
+        )
+        self.k_requery = ve.ViewerButton("Re-query", cb_hook=lambda _: self.requery_async())
         self.z_control = _PanelControl(self)
         object.__setattr__(self, "_state", _PanelState())
 
@@ -337,6 +341,60 @@ class Point2ActViewerPanel(torch.nn.Module):
         self._set_text(self.i_exported, str(path.resolve()))
         self._status(f"exported {len(out.get('grasps') or [])} grasps to {path.resolve()}")
         return path
+
+    def requery_async(self) -> threading.Thread:
+        """Run :meth:`requery` off the GUI thread (the weights cache takes a while to build once)."""
+        t = threading.Thread(target=self._requery_safely, daemon=True)
+        t.start()
+        return t
+
+    def _requery_safely(self) -> None:
+        try:
+            self.requery()
+        except Exception as e:  # noqa: BLE001  (shown to the user, never kills the viewer)
+            self._status(f"re-query failed: {e}")
+
+    def requery(self, prompt: Optional[str] = None) -> Dict[str, Any]:
+        """Refit the relevancy channel for a new prompt (``point2act query`` on the loaded run), show
+        it, and move the action point. The channel is saved under RUN/relevancy/; the checkpoint is not
+        written. Only on a finished run (ns-viewer): during training the Gaussians still change."""
+        import re
+
+        import yaml
+
+        from point2act.query import query_run
+
+        st: _PanelState = self._state
+        prompt = (prompt if prompt is not None else str(self.j_new_prompt.value)).strip()
+        if not prompt:
+            raise ValueError("type a prompt in 'New prompt' first")
+        viewer = st.viewer
+        if viewer is None or st.base_dir is None:
+            raise RuntimeError("the viewer panel is not attached to a viewer")
+        if getattr(viewer, "trainer", None) is not None:
+            raise RuntimeError("re-query works on a finished run: open it with ns-viewer --load-config")
+        config_path = st.base_dir / "config.yml"
+        config = yaml.load(config_path.read_text(), Loader=yaml.Loader)
+        config.load_dir = config.get_checkpoint_dir()
+        if not Path(config.load_dir).is_dir():  # a run opened from another working directory
+            config.load_dir = st.base_dir / "nerfstudio_models"
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", prompt).strip("_.-")[:48] or "query"
+        self._status(f"re-querying {prompt!r}…")
+        with st.lock:
+            res = query_run(config_path, name, prompt=prompt, loaded=(config, viewer.pipeline))
+            model = self._model()
+            with torch.no_grad():
+                logits = model.gauss_params["relevancy"]
+                logits.data.copy_(res.logits.reshape(logits.shape).to(logits.device, logits.dtype))
+            st.prompt = res.prompt
+            st.result = None
+            self._set_text(self.a_prompt, res.prompt)
+        with contextlib.suppress(Exception):
+            viewer._trigger_rerender()
+        out = self.compute(grasps=False)
+        self._status(f"re-queried {res.prompt!r} in {res.timings_s.get('total', 0.0):.1f} s "
+                     f"(channel {res.name}); " + self._state.status)
+        return out
 
     def look_at_action_point(self) -> None:
         """Point every client's camera at the action point, from the training camera that sees it best."""

@@ -162,7 +162,8 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
     viewer = subprocess.Popen(
         [str(BIN / "ns-viewer"), "--load-config", str(config), "--viewer.websocket-host", "127.0.0.1",
          "--viewer.websocket-port", str(port)],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        cwd=root, stdout=log, stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", POINT2ACT_CACHE=str(root / "pointer-cache")),
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/"
@@ -257,6 +258,18 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
                 time.sleep(0.3)
             assert shown.input_value() == str(grasps_path.resolve())
             shot("4-after-compute")
+
+            # re-query: a new prompt refits the relevancy channel (the run's pointer: the oracle here)
+            _field(page, "New prompt").fill("Point to the mug handle again")
+            _field(page, "New prompt").press("Enter")
+            page.get_by_role("button", name="Re-query").click()
+            t = time.time()
+            while not status.input_value().startswith(("re-queried", "re-query failed")) and time.time() - t < 120:
+                time.sleep(0.5)
+            assert status.input_value().startswith("re-queried"), status.input_value()
+            assert _field(page, "Prompt").input_value() == "Point to the mug handle again"
+            assert (run_base / "relevancy" / "Point_to_the_mug_handle_again.pt").is_file()
+            shot("5-after-requery")
             browser.close()
     finally:
         os.killpg(viewer.pid, signal.SIGTERM)
