@@ -4,7 +4,6 @@ boxes in viser's scene, and the render thread surviving interrupts on a CPU."""
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
