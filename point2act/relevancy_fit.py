@@ -209,6 +209,18 @@ class WeightsCache:
             warnings.simplefilter("ignore", UserWarning)
             return torch.sparse_csr_tensor(self.crow, self.col, self.val, (self.num_rows, self.num_gaussians))
 
+    def transpose(self) -> Tensor:
+        """``[N, rows]`` CSR (built once, kept on the object)."""
+        if getattr(self, "_t", None) is None:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                csc = self.matrix().to_sparse_csc()
+                self._t = torch.sparse_csr_tensor(csc.ccol_indices(), csc.row_indices(), csc.values(),
+                                                  (self.num_gaussians, self.num_rows))
+        return self._t
+
     def view_matrix(self, i: int) -> Tensor:
         offs = self.row_offsets()
         a, b = offs[i], offs[i + 1]
@@ -233,17 +245,22 @@ class WeightsCache:
                    list(d["view_ids"]), dict(d.get("meta", {})))
 
 
-class _SpMV(torch.autograd.Function):
-    """y = A x with a precomputed transpose for the backward pass (sparse CSR, dense x [N, 1])."""
+def stacked_relevancy_loss(pred: Tensor, target: Tensor, form: str, pos_weight: float, row_scale: Tensor) -> Tensor:
+    """``sum_v relevancy_loss(pred_v, target_v) / V`` on stacked views, with ``row_scale`` =
+    ``1 / (V * sum of the view's pixel weights)`` per row (the same per-pixel terms as
+    :func:`point2act.model.relevancy_loss`; tests check the two agree)."""
+    import torch.nn.functional as F
 
-    @staticmethod
-    def forward(ctx, x, A, At):  # noqa: D102
-        ctx.At = At
-        return A @ x
-
-    @staticmethod
-    def backward(ctx, gy):  # noqa: D102
-        return ctx.At @ gy.contiguous(), None, None
+    weight = 1.0 + (pos_weight - 1.0) * target
+    if form == "bce":
+        per = F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+    elif form == "mse":
+        per = (pred - target) ** 2
+    elif form == "l1":
+        per = (pred - target).abs()
+    else:
+        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
+    return (per * (weight * row_scale)).sum()
 
 
 @dataclass
@@ -274,33 +291,51 @@ def fit_relevancy(
     """
     import time
 
-    from point2act.model import relevancy_loss
-
     t0 = time.perf_counter()
     A = cache.matrix()
-    At = A.t().to_sparse_csr() if cache.nnz else A
+    At = cache.transpose()
     offs = cache.row_offsets()
     flat_t = torch.cat([t.float().reshape(-1) for t in targets]).reshape(-1, 1)
     if flat_t.shape[0] != cache.num_rows:
         raise ValueError(f"targets have {flat_t.shape[0]} pixels, the weights {cache.num_rows} rows")
+    if form not in ("bce", "mse", "l1"):
+        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
     x = (init.detach().float().reshape(-1, 1).clone() if init is not None
          else torch.full((cache.num_gaussians, 1), float(init_logit)))
-    x.requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
+    # Adam by hand (torch.optim's first step imports torch._dynamo: seconds)
+    m = torch.zeros_like(x)
+    v = torch.zeros_like(x)
+    b1, b2, eps = 0.9, 0.999, 1e-15
     losses: List[float] = []
+    # relevancy_loss per view, averaged over views: row weights (1 + (pw - 1) t) / (V * view weight sum)
+    V = max(1, len(cache.sizes))
+    pix_w = 1.0 + (pos_weight - 1.0) * flat_t
+    row_w = torch.cat([pix_w[offs[i] : offs[i + 1]] / (V * float(pix_w[offs[i] : offs[i + 1]].sum()))
+                       for i in range(len(cache.sizes))])
     n = 0
-    for n in range(1, steps + 1):
-        opt.zero_grad(set_to_none=True)
-        pred = _SpMV.apply(torch.sigmoid(x), A, At).clamp(0.0, 1.0)
-        loss = sum(
-            relevancy_loss(pred[offs[i] : offs[i + 1]], flat_t[offs[i] : offs[i + 1]], form, pos_weight)
-            for i in range(len(cache.sizes))
-        ) / max(1, len(cache.sizes))
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        if tol > 0 and n > 5 and abs(losses[-2] - losses[-1]) <= tol * abs(losses[-2]):
-            break
+    with torch.no_grad():
+        for n in range(1, steps + 1):
+            # forward and the analytic gradient of stacked_relevancy_loss (no autograd graph)
+            sg = torch.sigmoid(x)
+            p = (A @ sg).clamp_(0.0, 1.0)
+            if form == "bce":
+                pc = p.clamp(1e-6, 1 - 1e-6)
+                per = -(flat_t * torch.log(pc) + (1 - flat_t) * torch.log1p(-pc))
+                dp = (pc - flat_t) / (pc * (1 - pc))
+                dp *= ((p > 1e-6) & (p < 1 - 1e-6)).float()
+            elif form == "mse":
+                per = (p - flat_t) ** 2
+                dp = 2 * (p - flat_t)
+            else:
+                per = (p - flat_t).abs()
+                dp = torch.sign(p - flat_t)
+            losses.append(float((per * row_w).sum()))
+            g = (At @ (dp * row_w)) * sg * (1 - sg)
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            x.addcdiv_(m, (v / (1 - b2**n)).sqrt_().add_(eps), value=-lr / (1 - b1**n))
+            if tol > 0 and n > 5 and abs(losses[-2] - losses[-1]) <= tol * abs(losses[-2]):
+                break
     return FitResult(x.detach().reshape(-1), losses, time.perf_counter() - t0, n)
 
 
