@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional, Type, Union
 
 import torch
-import torch.nn.functional as F
 from torch.nn import Parameter
 
 from nerfstudio.cameras.cameras import Cameras
@@ -31,6 +30,7 @@ from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig,
 
 from point2act import checkpoints  # noqa: F401  (torch.load safe globals for nerfstudio checkpoints)
 from point2act.heatmap import resize_heatmap
+from point2act.losses import relevancy_loss  # noqa: F401  (re-exported)
 from point2act.render import rasterization as p2a_rasterization
 from point2act.viewer import COMPOSITE_KEY, Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.viewer import eager_get_viewmat as _eager_get_viewmat
@@ -131,25 +131,6 @@ def _no_lpips_download():
         yield
     finally:
         lpip.LearnedPerceptualImagePatchSimilarity = orig  # type: ignore[assignment]
-
-
-def relevancy_loss(
-    pred: torch.Tensor,  # [H, W, 1] in [0, 1]
-    target: torch.Tensor,  # [H, W, 1] in [0, 1]
-    form: str = "bce",
-    pos_weight: float = 1.0,
-) -> torch.Tensor:
-    """Per-pixel loss between rendered relevancy and a heatmap, target pixels up-weighted."""
-    weight = 1.0 + (pos_weight - 1.0) * target
-    if form == "bce":
-        per = F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target, reduction="none")
-    elif form == "mse":
-        per = (pred - target) ** 2
-    elif form == "l1":
-        per = (pred - target).abs()
-    else:
-        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
-    return (per * weight).sum() / weight.sum()
 
 
 class Point2ActModel(SplatfactoModel):

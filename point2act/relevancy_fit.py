@@ -249,17 +249,9 @@ def stacked_relevancy_loss(pred: Tensor, target: Tensor, form: str, pos_weight: 
     """``sum_v relevancy_loss(pred_v, target_v) / V`` on stacked views, with ``row_scale`` =
     ``1 / (V * sum of the view's pixel weights)`` per row (the same per-pixel terms as
     :func:`point2act.model.relevancy_loss`; tests check the two agree)."""
-    import torch.nn.functional as F
+    from point2act.losses import relevancy_loss_terms
 
-    weight = 1.0 + (pos_weight - 1.0) * target
-    if form == "bce":
-        per = F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target, reduction="none")
-    elif form == "mse":
-        per = (pred - target) ** 2
-    elif form == "l1":
-        per = (pred - target).abs()
-    else:
-        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
+    per, weight = relevancy_loss_terms(pred, target, form, pos_weight)
     return (per * (weight * row_scale)).sum()
 
 
