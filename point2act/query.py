@@ -258,8 +258,6 @@ class QueryResult:
     num_gaussians: int = 0
     nnz: int = 0
     losses: List[float] = field(default_factory=list)
-    export_path: Optional[Path] = None
-    export: Optional[Dict[str, Any]] = None
 
 
 def query_run(

@@ -1,0 +1,120 @@
+"""Re-query against a full training run, measured in one run.
+
+On the synthetic scene (seed 0):
+1. ``ns-train point2act`` (the demo's CPU schedule) with the oracle pointing at the mug handle;
+2. a points file pointing at a distractor (the ball), made from the scene's part masks the same way
+   the oracle does it (visible pixel nearest the part's visible centroid; ``[]`` when fewer than 12
+   pixels are visible);
+3. ``point2act query`` on run 1 with the ball points (weights-cache build + refit), timed;
+4. a full ``ns-train point2act`` fit of the same ball points (same schedule), timed, then exported.
+
+Prints and writes ``benchmarks/results/query_vs_train.json``: query time, full-fit time, their
+ratio, and the distance between the two action points (and of each to the ball's centroid).
+
+    python -m benchmarks.bench_query_vs_train [--iterations 1000] [--out outputs/bench_query]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def part_points(scene: Path, part_name: str, min_visible_px: int = 12) -> dict:
+    """Points file aiming at one part of the synthetic scene, from its masks."""
+    from PIL import Image
+
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    pid = next(o["part_id"] for o in gt["objects"] if o["name"] == part_name)
+    meta = json.loads((scene / "transforms.json").read_text())
+    points = {}
+    for fr in meta["frames"]:
+        mask = np.asarray(Image.open(scene / fr["part_mask_path"]))
+        ys, xs = np.nonzero(mask == pid)
+        if len(xs) < min_visible_px:
+            points[fr["file_path"]] = []
+            continue
+        c = np.array([xs.mean(), ys.mean()])
+        i = int(np.argmin((xs - c[0]) ** 2 + (ys - c[1]) ** 2))
+        points[fr["file_path"]] = [[float(xs[i]) + 0.5, float(ys[i]) + 0.5]]
+    return {"prompt": f"Point to the {part_name}", "coordinates": "pixels", "points": points}
+
+
+def train(scene: Path, points: Path, out: Path, name: str, iterations: int) -> tuple:
+    from nerfstudio.scripts.train import main as ns_train_main
+
+    from point2act.config import point2act_method
+    from point2act.demo import short_schedule
+
+    cfg = short_schedule(point2act_method.config, scene, points, out, iterations)
+    cfg.experiment_name = name
+    t0 = time.perf_counter()
+    ns_train_main(cfg)
+    return Path(cfg.get_base_dir()) / "config.yml", time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iterations", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench_query")
+    ap.add_argument("--part", default="ball")
+    ap.add_argument("--reuse", action="store_true", help="reuse the handle run in --out if it exists")
+    a = ap.parse_args()
+
+    from point2act.export import export_run, load_run
+    from point2act.points import write_json_atomic
+    from point2act.query import query_run
+    from point2act.synth import SynthConfig, generate_scene
+
+    scene = a.out / "scene"
+    generate_scene(scene, SynthConfig(seed=0))
+    part_file = write_json_atomic(scene / "points" / f"{a.part}.json", part_points(scene, a.part))
+
+    handle_cfg = a.out / "handle" / "point2act" / "run" / "config.yml"
+    t_handle = None
+    if not (a.reuse and handle_cfg.is_file()):
+        handle_cfg, t_handle = train(scene, scene / "points" / "oracle.json", a.out, "handle", a.iterations)
+    loaded = load_run(handle_cfg)
+    t0 = time.perf_counter()
+    q = query_run(handle_cfg, a.part, points_file=part_file, rebuild_cache=True, loaded=loaded)
+    t_query = time.perf_counter() - t0
+    _, fast = export_run(handle_cfg, a.out / f"{a.part}_fast.json", grasps=False, channels=[a.part], loaded=loaded)
+    fast_ap = np.asarray(fast["keypoints"][a.part]["action_point"])
+
+    full_cfg, t_full = train(scene, part_file, a.out, a.part, a.iterations)
+    _, full = export_run(full_cfg, a.out / f"{a.part}_full.json", grasps=False)
+    full_ap = np.asarray(full["action_point"])
+
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    obj = next(o for o in gt["objects"] if o["name"] == a.part)
+    centroid = np.asarray(obj["centroid"])
+    result = {
+        "part": a.part,
+        "iterations": a.iterations,
+        "query_seconds": round(t_query, 2),
+        "query_timings_s": {k: round(v, 2) for k, v in q.timings_s.items()},
+        "full_train_seconds": round(t_full, 1),
+        "full_over_query": round(t_full / t_query, 1),
+        "fast_action_point": fast_ap.tolist(),
+        "full_action_point": full_ap.tolist(),
+        "fast_vs_full_m": float(np.linalg.norm(fast_ap - full_ap)),
+        "fast_to_part_centroid_m": float(np.linalg.norm(fast_ap - centroid)),
+        "full_to_part_centroid_m": float(np.linalg.norm(full_ap - centroid)),
+        "handle_train_seconds": None if t_handle is None else round(t_handle, 1),
+        "num_gaussians": q.num_gaussians,
+        "num_views": q.num_views,
+    }
+    print(json.dumps(result, indent=1))
+    res = ROOT / "benchmarks" / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    (res / "query_vs_train.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
