@@ -27,6 +27,11 @@ from point2act.model import SUPERVISED_KEY, TARGET_KEY
 from point2act.pointing.config import PointerConfig
 from point2act.points import PointsFile, PointsFileError, load_points_file
 
+# `ns-train point2act` with a bad capture or points file: one paragraph, no traceback
+from point2act.excepthook import install_for_nerfstudio  # noqa: E402
+
+install_for_nerfstudio()
+
 
 @dataclass
 class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
@@ -61,12 +66,25 @@ def _strip_downscale_dir(rel: Path, factor: int) -> Path:
     return Path(m.group(1), *rel.parts[1:])
 
 
+def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> None:
+    """Validate a nerfstudio-data capture before nerfstudio's parser reads it (:mod:`point2act.capture`)."""
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+
+    from point2act.capture import validate_capture
+
+    if test_mode == "inference" or not isinstance(config.dataparser, NerfstudioDataParserConfig):
+        return  # export / viewer read no images; other parsers (colmap, ...) have their own checks
+    data = config.data if config.data is not None else config.dataparser.data
+    validate_capture(data, downscale_factor=config.dataparser.downscale_factor)
+
+
 class Point2ActDataManager(FullImageDatamanager):
     """See :class:`Point2ActDataManagerConfig`."""
 
     config: Point2ActDataManagerConfig
 
     def __init__(self, config: Point2ActDataManagerConfig, *args, **kwargs):
+        _check_capture(config, kwargs.get("test_mode", args[1] if len(args) > 1 else "val"))
         super().__init__(config, *args, **kwargs)
         self.points: Optional[PointsFile] = None
         self._train_points: Dict[int, np.ndarray] = {}
