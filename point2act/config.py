@@ -22,6 +22,7 @@ from nerfstudio.plugins.types import MethodSpecification
 from point2act import checkpoints  # noqa: F401  (registers torch.load safe globals)
 from point2act.datamanager import Point2ActDataManagerConfig
 from point2act.model import RELEVANCY_KEY, Point2ActModelConfig
+from point2act.trainer import Point2ActTrainer
 
 
 def default_device_type() -> str:
@@ -37,6 +38,7 @@ def _point2act_trainer_config() -> TrainerConfig:
         "scheduler": None,
     }
     return TrainerConfig(
+        _target=Point2ActTrainer,  # atomic checkpoint writes; --load-dir skips a truncated checkpoint
         method_name="point2act",
         steps_per_eval_image=100,
         steps_per_eval_batch=0,

@@ -23,12 +23,12 @@ import difflib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from point2act.errors import Point2ActError
+from point2act.io import write_json_atomic  # noqa: F401  (re-exported: the one atomic JSON writer)
 
 SCHEMA_COORDINATES = ("pixels", "normalized")
 
@@ -164,31 +164,6 @@ def load_points_file(path: os.PathLike | str) -> PointsFile:
     pf = parse_points(data, source=str(path))
     pf.path = path
     return pf
-
-
-def write_json_atomic(path: os.PathLike | str, data: object, indent: int = 1) -> Path:
-    """Write JSON to ``path`` atomically (temp file in the same folder, fsync, rename).
-
-    A crash or a full disk never leaves a half-written file that a later run would trust, and
-    NaN/inf are refused (``ValueError``) rather than written as invalid JSON.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=indent, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def points_array(points: Sequence[Tuple[float, float]]):

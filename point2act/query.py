@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from point2act.errors import Point2ActError
-from point2act.points import write_json_atomic
+from point2act.io import save_torch_atomic, write_json_atomic
 
 CACHE_NAME = "relevancy_cache.pt"
 CHANNELS_DIR = "relevancy"
@@ -166,13 +166,13 @@ def load_or_build_cache(config_path: Path, config, model, cameras, downscale: in
             d = torch.load(path, map_location="cpu", weights_only=False)
             if d.get("meta", {}).get("key") == key:
                 return WeightsCache.from_dict(d), False, time.perf_counter() - t0
-        except Exception:  # noqa: BLE001  (a corrupt cache is rebuilt)
-            pass
+        except Exception as e:  # noqa: BLE001  (a corrupt cache is rebuilt, never trusted)
+            import warnings
+
+            warnings.warn(f"{path}: unreadable weights cache ({type(e).__name__}: {e}); rebuilding it", stacklevel=2)
     cache = build_weights_cache(model, cameras, list(range(len(cameras))), downscale, progress, min_weight)
     cache.meta["key"] = key
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(cache.to_dict(), tmp)
-    tmp.replace(path)
+    save_torch_atomic(cache.to_dict(), path)
     return cache, True, time.perf_counter() - t0
 
 
@@ -205,7 +205,17 @@ def list_channels(config_path: Path) -> Dict[str, Dict[str, Any]]:
     p = channels_dir(config_path) / INDEX_NAME
     if not p.is_file():
         return {}
-    return json.loads(p.read_text()).get("channels", {})
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        channels = data["channels"]
+        if not isinstance(channels, dict):
+            raise TypeError("'channels' is not an object")
+    except (ValueError, KeyError, TypeError) as e:  # truncated or hand-edited: never trusted
+        raise Point2ActError(
+            f"{p}: corrupt relevancy channel index ({type(e).__name__}: {e}). Delete it and run "
+            "`point2act query` again for the channels you need."
+        ) from None
+    return channels
 
 
 def save_channel(config_path: Path, name: str, logits: torch.Tensor, prompt: str, points: Optional[dict],
@@ -217,9 +227,7 @@ def save_channel(config_path: Path, name: str, logits: torch.Tensor, prompt: str
     path = d / f"{name}.pt"
     rec = {"name": name, "prompt": prompt, "role": role, "logits": logits.detach().float().cpu().reshape(-1),
            "points": points, "num_gaussians": int(logits.numel()), "checkpoint": checkpoint, **(extra or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(rec, tmp)
-    tmp.replace(path)
+    save_torch_atomic(rec, path)
     index = list_channels(config_path)
     index[name] = {"prompt": prompt, "role": role, "file": path.name, "num_gaussians": int(logits.numel()),
                    "checkpoint": checkpoint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -234,7 +242,15 @@ def load_channel(config_path: Path, name: str, num_gaussians: Optional[int] = No
     if not path.is_file():
         have = ", ".join(sorted(list_channels(config_path))) or "none"
         raise Point2ActError(f"{path}: no relevancy channel {name!r} in this run (have: {have})")
-    rec = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        rec = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(rec, dict) or not isinstance(rec.get("logits"), torch.Tensor):
+            raise TypeError("no 'logits' tensor")
+    except Exception as e:  # noqa: BLE001  (truncated or foreign file: never trusted)
+        raise Point2ActError(
+            f"{path}: corrupt relevancy channel {name!r} ({type(e).__name__}: {e}). "
+            f"Run `point2act query ... --name {name}` again."
+        ) from None
     if num_gaussians is not None and int(rec["logits"].numel()) != int(num_gaussians):
         raise Point2ActError(
             f"{path}: channel has {rec['logits'].numel()} Gaussians, the checkpoint {num_gaussians}; "

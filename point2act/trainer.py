@@ -1,0 +1,117 @@
+"""Point2ActTrainer: nerfstudio's ``Trainer`` with crash-safe checkpoints.
+
+nerfstudio 1.1.5 writes ``step-*.ckpt`` with ``torch.save`` straight into ``nerfstudio_models/``,
+so a kill during the save leaves a truncated file there, and ``--load-dir`` picks the highest
+step it finds by parsing *every* file name of that folder. Here:
+
+- a checkpoint is written to a temporary file in the run folder (``RUN/.step-*.ckpt.*.tmp``,
+  outside ``nerfstudio_models/`` so nerfstudio's own loaders, which parse every name there, never
+  see it), fsynced, then renamed into place: a kill leaves the previous checkpoints only;
+- ``--load-dir`` without ``--load-step`` takes the highest *readable* ``step-*.ckpt`` (a truncated
+  or foreign one, e.g. left by a kill under plain nerfstudio, is skipped with a warning naming
+  it); no readable one, or an unreadable ``--load-step``/``--load-checkpoint``, is a
+  :class:`~point2act.errors.Point2ActError` naming the file. Other files in the folder are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from nerfstudio.engine.trainer import Trainer
+from nerfstudio.utils.decorators import check_main_thread
+from nerfstudio.utils.rich_utils import CONSOLE
+
+from point2act.checkpoints import load_checkpoint
+from point2act.errors import Point2ActError
+from point2act.io import save_torch_atomic
+
+__all__ = ["Point2ActTrainer", "checkpoint_steps", "latest_readable_checkpoint"]
+
+_CKPT = re.compile(r"step-(\d+)\.ckpt")
+
+
+def checkpoint_steps(load_dir: Path) -> List[Tuple[int, Path]]:
+    """``(step, path)`` of every ``step-*.ckpt`` in ``load_dir``, highest step first."""
+    out = []
+    for p in Path(load_dir).iterdir():
+        m = _CKPT.fullmatch(p.name)
+        if m is not None and p.is_file():
+            out.append((int(m.group(1)), p))
+    return sorted(out, reverse=True)
+
+
+def latest_readable_checkpoint(load_dir: Path) -> Tuple[Path, Dict[str, Any]]:
+    """The highest-step checkpoint of ``load_dir`` that loads, and its state; unreadable ones are skipped."""
+    load_dir = Path(load_dir)
+    if not load_dir.is_dir():
+        raise Point2ActError(f"{load_dir}: --load-dir is not a folder (give the run's nerfstudio_models/).")
+    found = checkpoint_steps(load_dir)
+    if not found:
+        raise Point2ActError(f"{load_dir}: no step-*.ckpt checkpoint to resume from.")
+    skipped = []
+    for _step, path in found:
+        try:
+            return path, load_checkpoint(path)
+        except Point2ActError as e:
+            skipped.append(path.name)
+            CONSOLE.print(f"[bold yellow][point2act] skipping unreadable checkpoint: {e}")
+    raise Point2ActError(
+        f"{load_dir}: none of its checkpoints is readable ({', '.join(skipped)}); they are truncated or "
+        "not nerfstudio checkpoints. Train from scratch (leave out --load-dir)."
+    )
+
+
+class Point2ActTrainer(Trainer):
+    """nerfstudio's trainer with atomic checkpoint writes and a loader that skips broken files."""
+
+    @check_main_thread
+    def save_checkpoint(self, step: int) -> None:
+        """Save the model and optimizers to ``step-{step:09d}.ckpt``, atomically."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        ckpt_path: Path = self.checkpoint_dir / f"step-{step:09d}.ckpt"
+        pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
+        state = {
+            "step": step,
+            "pipeline": pipeline.state_dict(),
+            "optimizers": {k: v.state_dict() for (k, v) in self.optimizers.optimizers.items()},
+            "schedulers": {k: v.state_dict() for (k, v) in self.optimizers.schedulers.items()},
+            "scalers": self.grad_scaler.state_dict(),
+        }
+        save_torch_atomic(state, ckpt_path, tmp_dir=self.checkpoint_dir.parent)
+        if self.config.save_only_latest_checkpoint:
+            for f in self.checkpoint_dir.glob("step-*.ckpt"):
+                if f != ckpt_path:
+                    f.unlink()
+
+    def _load_checkpoint(self) -> None:
+        """Load pipeline, optimizers, schedulers and scaler from --load-dir / --load-checkpoint."""
+        cfg = self.config
+        if cfg.load_dir is not None:
+            if cfg.load_step is None:
+                load_path, state = latest_readable_checkpoint(cfg.load_dir)
+            else:
+                load_path = Path(cfg.load_dir) / f"step-{cfg.load_step:09d}.ckpt"
+                if not load_path.is_file():
+                    have = ", ".join(p.name for _, p in checkpoint_steps(cfg.load_dir)) or "none"
+                    raise Point2ActError(f"{load_path}: no such checkpoint (--load-step {cfg.load_step}; have: {have}).")
+                state = load_checkpoint(load_path)
+        elif cfg.load_checkpoint is not None:
+            load_path = Path(cfg.load_checkpoint)
+            if not load_path.is_file():
+                raise Point2ActError(f"{load_path}: no such checkpoint (--load-checkpoint).")
+            state = load_checkpoint(load_path)
+        else:
+            CONSOLE.print("No Nerfstudio checkpoint to load, so training from scratch.")
+            return
+        self._start_step = int(state["step"]) + 1
+        self.pipeline.load_pipeline(state["pipeline"], state["step"])
+        self.optimizers.load_optimizers(state["optimizers"])
+        if "schedulers" in state and cfg.load_scheduler:
+            self.optimizers.load_schedulers(state["schedulers"])
+        self.grad_scaler.load_state_dict(state["scalers"])
+        CONSOLE.print(
+            f"Done loading Nerfstudio checkpoint from {load_path}; "
+            f"[point2act] resuming at step {self._start_step}"
+        )

@@ -1,0 +1,299 @@
+"""Atomic writes (point2act.io): a crash mid-write keeps the previous file and leaves no temporary
+file; a full disk (ENOSPC) is a clear Point2ActError naming the file; corrupt files are never trusted."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import point2act.io as pio
+from point2act.errors import Point2ActError
+from point2act.io import WriteError, atomic_write, save_torch_atomic, write_json_atomic
+
+
+def _litter(d: Path):
+    return sorted(p.name for p in Path(d).rglob("*") if p.name.endswith(pio.TMP_SUFFIX))
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _enospc(*_a, **_k):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+# ----------------------------------------------------------------------------------------------
+# the helper
+# ----------------------------------------------------------------------------------------------
+def test_json_write_replaces_and_reads_back(tmp_path):
+    p = tmp_path / "sub" / "a.json"
+    assert write_json_atomic(p, {"x": [1, 2.5]}) == p
+    assert json.loads(p.read_text()) == {"x": [1, 2.5]}
+    write_json_atomic(p, {"x": 3})
+    assert json.loads(p.read_text()) == {"x": 3}
+    assert _litter(tmp_path) == []
+
+
+def test_crash_mid_write_keeps_previous_file_and_no_temp(tmp_path):
+    p = tmp_path / "a.json"
+    write_json_atomic(p, {"v": 1})
+    before = p.read_bytes()
+
+    def half_then_crash(f):
+        f.write('{"v": 2, "trunc')  # half a file reaches the temporary file
+        raise Boom("killed mid-write")
+
+    with pytest.raises(Boom):
+        atomic_write(p, half_then_crash)
+    assert p.read_bytes() == before
+    assert _litter(tmp_path) == []
+
+
+def test_nan_is_refused_and_previous_file_kept(tmp_path):
+    p = tmp_path / "a.json"
+    write_json_atomic(p, {"v": 1})
+    with pytest.raises(ValueError):
+        write_json_atomic(p, {"v": float("nan")})
+    assert json.loads(p.read_text()) == {"v": 1}
+    assert _litter(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+def test_full_disk_is_a_clear_error_and_previous_file_kept(tmp_path, monkeypatch, where):
+    p = tmp_path / "grasps.json"
+    write_json_atomic(p, {"v": 1})
+    if where == "write":
+        real_dump = json.dump
+
+        def dump(obj, f, **kw):
+            f.write("{")
+            f.flush()  # the bytes reach the OS, then the disk is full
+            _enospc()
+
+        monkeypatch.setattr(pio.json, "dump", dump)
+        assert real_dump is not json.dump
+    else:
+        monkeypatch.setattr(pio.os, "fsync", _enospc)
+    with pytest.raises(Point2ActError) as ei:
+        write_json_atomic(p, {"v": 2})
+    msg = str(ei.value)
+    assert str(p) in msg and "no space left" in msg
+    assert isinstance(ei.value, OSError) and ei.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert json.loads(p.read_text()) == {"v": 1}
+    assert _litter(tmp_path) == []
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WriteError) as ei:
+        write_json_atomic(blocker / "a.json", {"v": 1})  # parent is a file
+    assert str(blocker / "a.json") in str(ei.value)
+
+
+def test_torch_save_atomic_crash_and_full_disk(tmp_path, monkeypatch):
+    p = tmp_path / "ch.pt"
+    save_torch_atomic({"logits": torch.arange(5.0)}, p)
+    before = p.read_bytes()
+
+    def crash(obj, f, *a, **k):
+        f.write(b"PK\x03\x04partial")
+        raise Boom("killed")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(Boom):
+        save_torch_atomic({"logits": torch.zeros(5)}, p)
+    monkeypatch.setattr(torch, "save", lambda obj, f, *a, **k: (f.write(b"PK"), _enospc()))
+    with pytest.raises(WriteError, match="no space left"):
+        save_torch_atomic({"logits": torch.zeros(5)}, p)
+    monkeypatch.undo()
+    assert p.read_bytes() == before
+    assert torch.equal(torch.load(p)["logits"], torch.arange(5.0))
+    assert _litter(tmp_path) == []
+
+
+def test_separate_temp_dir_keeps_destination_folder_clean(tmp_path):
+    d = tmp_path / "nerfstudio_models"
+    seen = []
+
+    def write(f):
+        seen.append(sorted(x.name for x in d.iterdir()) if d.exists() else [])
+        f.write(b"data")
+
+    atomic_write(d / "step-000000001.ckpt", write, binary=True, tmp_dir=tmp_path)
+    assert seen == [[]]  # the destination folder never held a temporary file
+    assert (d / "step-000000001.ckpt").read_bytes() == b"data"
+    assert _litter(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# the writers
+# ----------------------------------------------------------------------------------------------
+def test_every_writer_uses_the_one_helper():
+    import point2act.export as export
+    import point2act.grasp.result as result
+    import point2act.points as points
+    import point2act.query as query
+
+    assert points.write_json_atomic is write_json_atomic
+    assert export.write_json_atomic is write_json_atomic
+    assert result.write_json_atomic is write_json_atomic
+    assert query.write_json_atomic is write_json_atomic and query.save_torch_atomic is save_torch_atomic
+
+
+def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, caplog):
+    from point2act.pointing.cache import AnswerCache, CachedPointer
+    from point2act.pointing.config import PointerConfig
+
+    class Fixed:
+        config = PointerConfig(backend="oracle")
+
+        def point(self, image, prompt, key=None):
+            return [[1.0, 2.0]]
+
+    cache = AnswerCache(tmp_path / "cache")
+    cp = CachedPointer(Fixed(), cache)
+    monkeypatch.setattr(pio.os, "fsync", _enospc)
+    img = torch.zeros(4, 4, 3, dtype=torch.uint8).numpy()
+    with caplog.at_level(logging.WARNING, logger="point2act.pointing.cache"):
+        assert cp.point(img, "p", key="v0") == [[1.0, 2.0]]
+    assert "no space left" in caplog.text
+    assert cp.stats.writes == 0 and _litter(tmp_path) == []
+    assert not list((tmp_path / "cache").rglob("*.json"))
+
+
+def test_corrupt_answer_cache_entry_is_not_trusted(tmp_path, caplog):
+    from point2act.pointing.cache import AnswerCache, CachedPointer
+    from point2act.pointing.config import PointerConfig
+
+    calls = []
+
+    class Fixed:
+        config = PointerConfig(backend="oracle")
+
+        def point(self, image, prompt, key=None):
+            calls.append(key)
+            return [[3.0, 4.0]]
+
+    cache = AnswerCache(tmp_path / "cache")
+    cp = CachedPointer(Fixed(), cache)
+    img = torch.zeros(4, 4, 3, dtype=torch.uint8).numpy()
+    cp.point(img, "p", key="v0")
+    (entry,) = list((tmp_path / "cache").rglob("*.json"))
+    entry.write_bytes(entry.read_bytes()[:25])  # truncated, as a kill under a non-atomic writer would leave it
+    with caplog.at_level(logging.WARNING, logger="point2act.pointing.cache"):
+        assert CachedPointer(Fixed(), cache).point(img, "p", key="v0") == [[3.0, 4.0]]
+    assert len(calls) == 2 and "corrupt cache entry" in caplog.text
+    assert json.loads(entry.read_text())["points"] == [[3.0, 4.0]]  # rewritten whole
+
+
+def _fake_run(tmp_path) -> Path:
+    cfg = tmp_path / "run" / "config.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("# not read by the channel functions\n")
+    return cfg
+
+
+def test_channel_save_crash_and_full_disk_keep_previous_channel(tmp_path, monkeypatch):
+    from point2act.query import channels_dir, list_channels, load_channel, save_channel
+
+    cfg = _fake_run(tmp_path)
+    save_channel(cfg, "ball", torch.arange(6.0), "the ball", None, "grasp", {"file": "step-1.ckpt"})
+    before = {p.name: p.read_bytes() for p in channels_dir(cfg).iterdir()}
+    monkeypatch.setattr(torch, "save", lambda obj, f, *a, **k: (f.write(b"PK"), _enospc()))
+    with pytest.raises(WriteError) as ei:
+        save_channel(cfg, "ball", torch.zeros(6), "the ball", None, "grasp", {"file": "step-2.ckpt"})
+    assert "ball.pt" in str(ei.value) and "no space left" in str(ei.value)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in channels_dir(cfg).iterdir()} == before
+    assert torch.equal(load_channel(cfg, "ball", 6)["logits"], torch.arange(6.0))
+    assert list(list_channels(cfg)) == ["ball"]
+
+
+def test_corrupt_channel_files_are_reported_not_trusted(tmp_path):
+    from point2act.query import INDEX_NAME, channels_dir, list_channels, load_channel, save_channel
+
+    cfg = _fake_run(tmp_path)
+    save_channel(cfg, "ball", torch.arange(6.0), "the ball", None, "grasp", {"file": "step-1.ckpt"})
+    pt = channels_dir(cfg) / "ball.pt"
+    pt.write_bytes(pt.read_bytes()[:40])
+    with pytest.raises(Point2ActError, match="corrupt relevancy channel 'ball'") as ei:
+        load_channel(cfg, "ball", 6)
+    assert str(pt) in str(ei.value)
+    idx = channels_dir(cfg) / INDEX_NAME
+    idx.write_text(idx.read_text()[:30])
+    with pytest.raises(Point2ActError, match="corrupt relevancy channel index") as ei:
+        list_channels(cfg)
+    assert str(idx) in str(ei.value)
+
+
+def test_corrupt_weights_cache_warns_and_is_rebuilt(tmp_path, monkeypatch):
+    import point2act.query as query
+
+    cfg = _fake_run(tmp_path)
+    (cfg.parent / query.CACHE_NAME).write_bytes(b"PK\x03\x04 truncated")
+    ck = cfg.parent / "nerfstudio_models" / "step-000000001.ckpt"
+    ck.parent.mkdir()
+    ck.write_bytes(b"x")
+    built = []
+
+    class Cache:
+        meta: dict = {}
+
+        def to_dict(self):
+            return {"meta": dict(self.meta)}
+
+    def build(*a, **k):
+        built.append(1)
+        return Cache()
+
+    monkeypatch.setattr(query, "build_weights_cache", build, raising=False)
+    monkeypatch.setattr(query, "_camera_fingerprint", lambda cams, d: "cams", raising=False)
+
+    class Cfg:
+        load_dir = ck.parent
+
+    class Model:
+        means = torch.zeros(3, 3)
+
+        class config:
+            rasterize_mode = "classic"
+
+    with pytest.warns(UserWarning, match="unreadable weights cache"):
+        query.load_or_build_cache(cfg, Cfg(), Model(), [], 2, rebuild=False)
+    assert built == [1]
+    assert torch.load(cfg.parent / query.CACHE_NAME, weights_only=False)["meta"]["key"]["num_gaussians"] == 3
+
+
+# ----------------------------------------------------------------------------------------------
+# the CLI
+# ----------------------------------------------------------------------------------------------
+def test_cli_point_on_a_full_disk_exits_2_naming_the_file(tmp_path, monkeypatch, capsys):
+    from point2act.cli import entrypoint
+    from point2act.synth import SynthConfig, generate_scene
+
+    generate_scene(tmp_path / "scene", SynthConfig(seed=0, num_views=3, width=64, height=48, num_seed_points=500))
+    out = tmp_path / "points.json"
+    out.write_text('{"prompt": "old", "coordinates": "pixels", "points": {}}\n')
+    before = out.read_bytes()
+    monkeypatch.setenv("POINT2ACT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("POINT2ACT_DEBUG", raising=False)
+    monkeypatch.setattr(pio.os, "fsync", _enospc)
+    with pytest.raises(SystemExit) as ei:
+        entrypoint(["point", "--data", str(tmp_path / "scene"), "--prompt", "the handle", "--backend", "oracle",
+                    "--output", str(out)])
+    monkeypatch.undo()
+    assert ei.value.code == 2
+    err = capsys.readouterr().err
+    assert "point2act: error:" in err and str(out) in err and "no space left" in err
+    assert "Traceback" not in err
+    assert out.read_bytes() == before
+    assert _litter(tmp_path) == []
