@@ -19,6 +19,8 @@ PART_FIRST_DISTRACTOR: int = 4
 
 TARGET_NAME: str = "mug_handle"
 DEFAULT_PROMPT: str = "Point to the handle of the mug"
+TARGETS: tuple[str, ...] = ("mug_handle", "mug_rim", "tool_handle", "tool_head")
+"""Target parts :attr:`SynthConfig.target` can name."""
 
 
 @dataclass
@@ -71,13 +73,33 @@ class SynthConfig:
     """Direction towards the directional light, world frame (normalised internally)."""
     shadows: bool = True
     """Cast shadows from the directional light (one shadow ray per pixel)."""
+    target: str = "mug_handle"
+    """The target part (ground truth, oracle): "mug_handle", "mug_rim" (the top 8 mm band of the
+    mug's walls and the rim annulus), "tool_handle" or "tool_head" (a hammer-like tool lying on the
+    table, which the cameras then aim at; the mug stays as a distractor object)."""
+    mug_mesh: str = ""
+    """Path of a mug mesh (OBJ/PLY, z up, body axis through the mesh's x-y origin, e.g. the ACRONYM
+    mug) used instead of the procedural mug; its handle is the triangles outside the body's radius.
+    "" = the procedural mug. Read at build time, never copied into the scene folder."""
+    mug_mesh_scale: float = 1.0
+    """Metres per unit of ``mug_mesh`` (the ACRONYM mug: 0.0002682457830986903)."""
+    occluder: bool = False
+    """Place a tall box (16 cm) right beside the target part, so that it is hidden from some views."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict of all fields."""
+        """JSON-friendly dict of all fields; the options added after the first release
+        (``target``, ``mug_mesh``, ``mug_mesh_scale``, ``occluder``) only when not at their
+        defaults, so the default scene's files stay byte-identical."""
         d = asdict(self)
         d["distractors"] = list(self.distractors)
         d["light_dir"] = list(self.light_dir)
+        for k, v in _LATER_DEFAULTS.items():
+            if d[k] == v:
+                del d[k]
         return d
+
+
+_LATER_DEFAULTS: dict[str, Any] = {"target": "mug_handle", "mug_mesh": "", "mug_mesh_scale": 1.0, "occluder": False}
 
 
 @dataclass

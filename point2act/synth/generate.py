@@ -30,7 +30,6 @@ from .config import (
     PART_BACKGROUND,
     PART_FIRST_DISTRACTOR,
     PART_MUG_HANDLE,
-    TARGET_NAME,
     SceneSummary,
     SynthConfig,
 )
@@ -127,22 +126,23 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
     ply_path = out / "sparse_pc.ply"
     _write_ply(np.concatenate(seed_xyz), np.concatenate(seed_rgb), ply_path)
 
-    # Ground truth.
-    hp = scene.handle_points.astype(np.float32)  # (N, 3)
+    # Ground truth (of the target part: the mug handle by default).
+    target_pts = scene.handle_points if scene.target_points is None else scene.target_points
+    hp = target_pts.astype(np.float32)  # (N, 3)
     np.save(out / "ground_truth_points.npy", hp)
     centroid = hp.astype(np.float64).mean(axis=0)
     bmin, bmax = hp.min(axis=0).astype(np.float64), hp.max(axis=0).astype(np.float64)
     parts_table = [{"id": PART_BACKGROUND, "name": "background", "role": "background"}]
     objects = []
     for p in scene.parts:
-        role = (
+        role = p.role or (
             "target"
             if p.part_id == PART_MUG_HANDLE
             else "distractor" if p.part_id >= PART_FIRST_DISTRACTOR else "context"
         )
         parts_table.append({"id": p.part_id, "name": p.name, "role": role})
         lo, hi = p.bbox
-        if p.part_id == PART_MUG_HANDLE:
+        if p.part_id == scene.target_part_id:
             lo, hi, c = bmin, bmax, centroid
         else:
             c = 0.5 * (lo + hi)
@@ -159,7 +159,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
             }
         )
     ground_truth = {
-        "target": TARGET_NAME,
+        "target": scene.target_name,
         "frame": "capture",
         "units": "metres",
         "centroid": _r(centroid),
@@ -167,21 +167,26 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         "bbox_max": _r(bmax),
         "num_points": int(len(hp)),
         "points_file": "ground_truth_points.npy",
-        "target_part_id": PART_MUG_HANDLE,
+        "target_part_id": scene.target_part_id,
         "prompt": config.prompt,
         "mug": {
             "position": _r(scene.mug_position),
             "yaw_rad": _r(scene.mug_yaw),
             "handle_direction": _r([np.cos(scene.mug_yaw), np.sin(scene.mug_yaw), 0.0]),
         },
+        **{k: _r(v) if not isinstance(v, dict) else {kk: _r(vv) for kk, vv in v.items()} for k, v in scene.extra.items()},
         "parts": parts_table,
         "objects": objects,
         "masks": "masks/*.png: uint8 part ids as in 'parts'",
         "notes": (
             "'capture' = the world frame of transforms.json (before nerfstudio's dataparser "
             "transform): metres, z up, table top at z=0. centroid/bbox are of the sampled "
-            "handle surface points (the part outside the mug body); object centroids are "
-            "bbox centres."
+            + (
+                "handle surface points (the part outside the mug body)"
+                if scene.target_name == "mug_handle"
+                else f"{scene.target_name} surface points (its visible part)"
+            )
+            + "; object centroids are bbox centres."
         ),
     }
     _dump_json(ground_truth, out / "ground_truth.json")
@@ -236,7 +241,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         points=points_path,
         ply=ply_path,
         num_views=n,
-        target=TARGET_NAME,
+        target=scene.target_name,
         target_centroid=tuple(float(v) for v in centroid),
         target_bbox_min=tuple(float(v) for v in bmin),
         target_bbox_max=tuple(float(v) for v in bmax),

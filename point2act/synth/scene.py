@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -22,6 +23,7 @@ from .config import (
     PART_MUG_BODY,
     PART_MUG_HANDLE,
     PART_TABLE,
+    TARGETS,
     SynthConfig,
 )
 from .noise import fbm3, hash01
@@ -90,6 +92,9 @@ class Part:
     """(N, 3) world hit points -> (N, 3) RGB albedo in [0, 1]."""
     base_colour: tuple[float, float, float]
     """Mean colour (for the record in ground_truth.json)."""
+    role: str = ""
+    """"target", "context" (the table, the target object's other parts) or "distractor" (every
+    other object); set by :func:`build_scene`."""
 
     @property
     def bbox(self) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +118,16 @@ class TabletopScene:
     """(3,) the point the cameras aim at (mug centre)."""
     distractor_names: list[str] = field(default_factory=list)
     """Names of the distractor objects, in part id order."""
+    target_points: np.ndarray | None = None
+    """(N, 3) float64 points uniform by area on the visible surface of the target part
+    (``handle_points`` when the target is the mug handle)."""
+    target_part_id: int = PART_MUG_HANDLE
+    """Part id of the target part."""
+    target_name: str = "mug_handle"
+    """Name of the target part (one of :data:`point2act.synth.config.TARGETS`)."""
+    extra: dict = field(default_factory=dict)
+    """Extra ground-truth records for ground_truth.json (tool pose, occluder, mug mesh); empty
+    for the default scene."""
 
 
 # --------------------------------------------------------------------------- meshes
@@ -254,6 +269,138 @@ def _o3d_arrays(mesh) -> tuple[np.ndarray, np.ndarray]:  # mesh: o3d.geometry.Tr
     ).copy()
 
 
+def sample_mesh_points(vertices: np.ndarray, triangles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points uniform by area on a triangle mesh (V, 3) / (T, 3). Returns (n, 3) float64."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(triangles, dtype=np.int64)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    t = rng.choice(len(f), size=n, p=area / area.sum())
+    u = rng.uniform(0.0, 1.0, (n, 2))
+    flip = u.sum(axis=1) > 1.0
+    u[flip] = 1.0 - u[flip]
+    return a[t] + u[:, :1] * (b[t] - a[t]) + u[:, 1:] * (c[t] - a[t])
+
+
+MUG_RIM_BAND: float = 0.008
+"""Height of the top band of the mug's walls that belongs to the rim part (target "mug_rim")."""
+
+
+def mug_body_and_rim_meshes(segments: int = 72) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The procedural mug body split in two parts, local frame: the body (walls below the rim band,
+    floor, bottom) and the rim (top ``MUG_RIM_BAND`` of the outer and inner walls and the annulus).
+
+    Returns ((V, 3), (T, 3)) for the body and for the rim.
+    """
+    ang = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
+    cs, sn = np.cos(ang), np.sin(ang)
+    ro, ri = MUG_RADIUS, MUG_RADIUS - MUG_WALL
+    z_band = MUG_HEIGHT - MUG_RIM_BAND
+
+    def ring(r: float, z: float) -> np.ndarray:
+        return np.stack([r * cs, r * sn, np.full_like(cs, z)], axis=1)
+
+    def strip(rings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(rings, axis=0), _grid_triangles(len(rings), segments, wrap_cols=True)
+
+    def disk(r: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+        v = np.concatenate([np.array([[0.0, 0.0, z]]), ring(r, z)], axis=0)
+        idx = np.arange(segments)
+        t = np.stack([np.zeros(segments, int), 1 + idx, 1 + (idx + 1) % segments], axis=1)
+        return v, t.astype(np.int32)
+
+    def merge(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        verts, tris, off = [], [], 0
+        for v, t in pieces:
+            verts.append(v)
+            tris.append(t + off)
+            off += len(v)
+        return np.concatenate(verts, axis=0), np.concatenate(tris, axis=0).astype(np.int32)
+
+    body = merge([
+        strip([ring(ro, z) for z in np.linspace(0.0, z_band, 6)]),
+        strip([ring(ri, z) for z in np.linspace(MUG_FLOOR, z_band, 6)]),
+        disk(ri, MUG_FLOOR),
+        disk(ro, 0.0),
+    ])
+    rim = merge([
+        strip([ring(ro, z_band), ring(ro, MUG_HEIGHT)]),
+        strip([ring(ri, z_band), ring(ri, MUG_HEIGHT)]),
+        strip([ring(ri, MUG_HEIGHT), ring(ro, MUG_HEIGHT)]),
+    ])
+    return body, rim
+
+
+def load_mug_mesh(path: str, scale: float) -> dict:
+    """A mug mesh from a file (z up, body axis through the x-y origin), split into body and handle.
+
+    The mesh is scaled to metres, its base moved to z = 0 and rotated about z so that its handle
+    points along local +x (like the procedural mug). The handle is the triangles whose centroid lies
+    more than 1 mm outside the body radius (the 95th percentile of the vertices' distance from the
+    axis, over vertices more than 60 degrees of azimuth away from the farthest vertex).
+
+    Returns {"body": (V, T), "handle": (V, T), "body_radius": float, "height": float,
+    "footprint": float}.
+    """
+    import open3d as o3d
+
+    from point2act.errors import Point2ActError
+
+    m = o3d.io.read_triangle_mesh(str(path))
+    if len(m.triangles) == 0:
+        raise Point2ActError(
+            f"{path}: no triangles read (SynthConfig.mug_mesh); give an OBJ or PLY triangle mesh of a mug, z up"
+        )
+    v, t = _o3d_arrays(m)
+    v = v * float(scale)
+    v[:, 2] -= v[:, 2].min()
+    r = np.hypot(v[:, 0], v[:, 1])
+    az = np.arctan2(v[:, 1], v[:, 0])
+    far = int(np.argmax(r))
+    rot = _rot_z(-float(az[far]))  # handle -> +x
+    v = v @ rot.T
+    az = np.arctan2(v[:, 1], v[:, 0])
+    away = np.abs(az) > math.radians(60.0)
+    body_r = float(np.percentile(r[away], 95.0))
+    cen = v[t].mean(axis=1)
+    is_handle = np.hypot(cen[:, 0], cen[:, 1]) > body_r + 0.001
+    if not is_handle.any():
+        raise Point2ActError(f"{path}: no handle found (no triangle outside the body radius {body_r:.4f} m)")
+
+    def sub(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        used, inv = np.unique(t[mask].reshape(-1), return_inverse=True)
+        return v[used], inv.reshape(-1, 3).astype(np.int32)
+
+    return {"body": sub(~is_handle), "handle": sub(is_handle), "body_radius": body_r,
+            "height": float(v[:, 2].max()), "footprint": float(r.max())}
+
+
+# Tool (a hammer-like tool lying on the table), local frame: head at x in [0, TOOL_HEAD[0]],
+# centred on y = 0, handle along +x from the head.
+TOOL_HEAD: tuple[float, float, float] = (0.04, 0.10, 0.035)
+"""Head box size (x, y, z), metres; it rests on the table."""
+TOOL_HANDLE_RADIUS: float = 0.011
+"""Radius of the tool's cylindrical handle."""
+TOOL_HANDLE_LENGTH: float = 0.13
+"""Length of the handle outside the head."""
+
+
+def tool_meshes() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((V, T) of the head, (V, T) of the handle), tool-local frame (see TOOL_HEAD)."""
+    import open3d as o3d
+
+    hx, hy, hz = TOOL_HEAD
+    head = o3d.geometry.TriangleMesh.create_box(hx, hy, hz)
+    hv, ht = _o3d_arrays(head)
+    hv = hv - np.array([0.0, hy / 2, 0.0])
+    length = TOOL_HANDLE_LENGTH + 0.005  # 5 mm buried in the head
+    cyl = o3d.geometry.TriangleMesh.create_cylinder(radius=TOOL_HANDLE_RADIUS, height=length, resolution=40, split=6)
+    cv, ct = _o3d_arrays(cyl)  # axis z, centred
+    cv = cv[:, [2, 1, 0]] * np.array([1.0, 1.0, -1.0])  # axis -> x (a proper rotation about y)
+    cv = cv + np.array([hx - 0.005 + length / 2, 0.0, hz / 2])
+    return (hv, ht), (cv, ct)
+
+
 # --------------------------------------------------------------------------- textures
 
 
@@ -346,8 +493,24 @@ def build_scene(config: SynthConfig) -> TabletopScene:
     yaw = float(rng.uniform(0.0, 2 * np.pi))
     rot = _rot_z(yaw)
     mug_colour = MUG_COLOURS[int(rng.integers(len(MUG_COLOURS)))]
-    bv, bt = mug_body_mesh()
-    hv, ht = mug_handle_mesh()
+    if config.target not in TARGETS:
+        raise ValueError(f"unknown target {config.target!r}; use one of {', '.join(TARGETS)}")
+    extra: dict = {}
+    n_parts = PART_FIRST_DISTRACTOR + len(config.distractors)  # next free part id
+    rim = None
+    footprint = MUG_FOOTPRINT
+    if config.mug_mesh:
+        mesh = load_mug_mesh(config.mug_mesh, config.mug_mesh_scale)
+        (bv, bt), (hv, ht) = mesh["body"], mesh["handle"]
+        footprint = mesh["footprint"]
+        extra["mug_mesh"] = {"file": Path(config.mug_mesh).name, "scale": config.mug_mesh_scale,
+                             "body_radius": mesh["body_radius"], "height": mesh["height"]}
+    elif config.target == "mug_rim":
+        (bv, bt), rim = mug_body_and_rim_meshes()
+        hv, ht = mug_handle_mesh()
+    else:
+        bv, bt = mug_body_mesh()
+        hv, ht = mug_handle_mesh()
     mug_alb = _varied(mug_colour, s + 1, freq=25.0, amount=0.07)
     parts.append(
         Part(PART_MUG_BODY, "mug_body", "mug", bv @ rot.T + mug_pos, bt, mug_alb, mug_colour)
@@ -355,12 +518,82 @@ def build_scene(config: SynthConfig) -> TabletopScene:
     parts.append(
         Part(PART_MUG_HANDLE, "mug_handle", "mug", hv @ rot.T + mug_pos, ht, mug_alb, mug_colour)
     )
-    handle_pts = sample_handle_points(config.num_gt_points, rng) @ rot.T + mug_pos
+    if config.mug_mesh:
+        hp_local = sample_mesh_points(hv, ht, 4 * config.num_gt_points, rng)
+        hp_local = hp_local[np.hypot(hp_local[:, 0], hp_local[:, 1]) > mesh["body_radius"] + 1e-4]
+        handle_pts = hp_local[: config.num_gt_points] @ rot.T + mug_pos
+    else:
+        handle_pts = sample_handle_points(config.num_gt_points, rng) @ rot.T + mug_pos
+    target_pts, target_id = handle_pts, PART_MUG_HANDLE
+    placed: list[tuple[np.ndarray, float]] = [(mug_pos[:2], footprint)]
+    look = mug_pos + np.array([0.0, 0.0, 0.045])
+    if rim is not None:
+        rv, rt = rim
+        parts.append(Part(n_parts, "mug_rim", "mug", rv @ rot.T + mug_pos, rt, mug_alb, mug_colour))
+        target_id, n_parts = n_parts, n_parts + 1
+        target_pts = sample_mesh_points(rv, rt, config.num_gt_points, rng) @ rot.T + mug_pos
+    if config.target.startswith("tool_"):
+        # the tool lies beside the mug; the cameras aim at it
+        (hdv, hdt), (cv, ct) = tool_meshes()
+        tyaw = float(rng.uniform(0.0, 2 * np.pi))
+        tool_centre_local = np.array([(TOOL_HEAD[0] + TOOL_HANDLE_LENGTH) / 2, 0.0, 0.0])
+        tool_footprint = float(np.hypot(TOOL_HEAD[0] + TOOL_HANDLE_LENGTH, TOOL_HEAD[1]) / 2)
+        ang = float(rng.uniform(0.0, 2 * np.pi))
+        dist = footprint + tool_footprint + 0.02
+        txy = mug_pos[:2] + dist * np.array([math.cos(ang), math.sin(ang)])
+        trot = _rot_z(tyaw)
+        toff = np.array([txy[0], txy[1], 0.0]) - trot @ tool_centre_local
+        tcol = tuple(float(c) for c in OBJECT_COLOURS[int(rng.integers(len(OBJECT_COLOURS)))])
+        grip = (0.15, 0.15, 0.17)
+        parts.append(Part(n_parts, "tool_head", "tool", hdv @ trot.T + toff, hdt,
+                          _varied(tcol, s + 51, freq=30.0, amount=0.10), tcol))
+        parts.append(Part(n_parts + 1, "tool_handle", "tool", cv @ trot.T + toff, ct,
+                          _varied(grip, s + 52, freq=60.0, amount=0.25), grip))
+        if config.target == "tool_head":
+            target_id = n_parts
+            tp = sample_mesh_points(hdv, hdt, 2 * config.num_gt_points, rng)
+            # drop the hidden bottom face and the face under the handle's buried end
+            hidden = (tp[:, 2] < 1e-6) | ((np.abs(tp[:, 0] - TOOL_HEAD[0]) < 1e-6)
+                                          & (np.hypot(tp[:, 1], tp[:, 2] - TOOL_HEAD[2] / 2) < TOOL_HANDLE_RADIUS))
+            tp = tp[~hidden][: config.num_gt_points]
+        else:
+            target_id = n_parts + 1
+            tp = sample_mesh_points(cv, ct, 2 * config.num_gt_points, rng)
+            tp = tp[tp[:, 0] > TOOL_HEAD[0] + 1e-4][: config.num_gt_points]  # the part outside the head
+        target_pts = tp @ trot.T + toff
+        n_parts += 2
+        placed.append((txy, tool_footprint))
+        look = np.array([txy[0], txy[1], 0.02])
+        extra["tool"] = {"position": [float(txy[0]), float(txy[1]), 0.0], "yaw_rad": tyaw,
+                         "handle_direction": [math.cos(tyaw), math.sin(tyaw), 0.0]}
+    if config.occluder:
+        # a tall box right beside the target, on a seeded side of it
+        tc = target_pts.mean(axis=0)
+        size = np.array([0.05, 0.05, 0.16])
+        m = o3d.geometry.TriangleMesh.create_box(*size)
+        ov, ot = _o3d_arrays(m)
+        half = 0.5 * float(np.hypot(size[0], size[1]))
+        target_obj = next(p.object_name for p in parts if p.part_id == target_id)
+        obj_xy = np.concatenate([p.vertices[:, :2] for p in parts if p.object_name == target_obj])
+        others = placed[1:] if target_obj == "mug" else [pl for pl in placed if pl is not placed[-1]]
+        for trial in range(2000):
+            ang = float(rng.uniform(0.0, 2 * np.pi))
+            oxy = tc[:2] + (half + 0.01 + 0.1 * trial / 2000) * np.array([math.cos(ang), math.sin(ang)])
+            if (np.min(np.linalg.norm(obj_xy - oxy, axis=1)) > half + 0.01
+                    and all(np.linalg.norm(oxy - c) > fr + half + 0.005 for c, fr in others)):
+                break
+        else:  # pragma: no cover
+            raise RuntimeError("could not place the occluder beside the target")
+        ov = (ov - np.array([size[0] / 2, size[1] / 2, 0.0])) @ _rot_z(ang).T + np.array([oxy[0], oxy[1], 0.0])
+        ocol = (0.62, 0.62, 0.58)
+        parts.append(Part(n_parts, "occluder", "occluder", ov, ot, _varied(ocol, s + 61, freq=30.0, amount=0.12), ocol))
+        n_parts += 1
+        placed.append((oxy, half))
+        extra["occluder"] = {"position": [float(oxy[0]), float(oxy[1]), 0.0], "size": size.tolist()}
 
     # Distractors at seeded, non-overlapping positions around the mug.
     colours = list(OBJECT_COLOURS)
     rng.shuffle(colours)
-    placed: list[tuple[np.ndarray, float]] = [(mug_pos[:2], MUG_FOOTPRINT)]
     names: list[str] = []
     for k, kind in enumerate(config.distractors):
         pid = PART_FIRST_DISTRACTOR + k
@@ -408,5 +641,10 @@ def build_scene(config: SynthConfig) -> TabletopScene:
             alb = _varied(col, s + 10 + k, freq=30.0, amount=0.10)
         parts.append(Part(pid, name, name, v, t, alb, col))
 
-    look = mug_pos + np.array([0.0, 0.0, 0.045])
-    return TabletopScene(parts, mug_pos, yaw, handle_pts, look, names)
+    target_obj = next(p.object_name for p in parts if p.part_id == target_id)
+    for p in parts:
+        p.role = ("target" if p.part_id == target_id
+                  else "context" if p.part_id == PART_TABLE or p.object_name == target_obj else "distractor")
+    parts.sort(key=lambda p: p.part_id)
+    return TabletopScene(parts, mug_pos, yaw, handle_pts, look, names, target_points=target_pts,
+                         target_part_id=target_id, target_name=config.target, extra=extra)
