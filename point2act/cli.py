@@ -265,12 +265,41 @@ class Query:
         except ValueError as e:
             raise Point2ActError(str(e)) from None
         if self.metres_per_unit is not None:
+            if not self.metres_per_unit > 0:
+                raise Point2ActError(f"--metres-per-unit must be > 0, got {self.metres_per_unit}")
             gripper.metres_per_unit = self.metres_per_unit
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
         output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
         path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
                                grasp_channel=res.name, loaded=loaded)
         print_export_summary(out, path)
+
+
+@dataclass
+class Check:
+    """Check a capture (transforms.json, poses, intrinsics, every image) and optionally a points
+    file against it, as `ns-train point2act` will read them; prints the first problem (file, entry,
+    fix) and exits 2, or a summary."""
+
+    data: Path
+    """Capture folder (with transforms.json), or its transforms.json."""
+    points_file: Optional[Path] = None
+    """Points file to check against the capture's image list and image sizes."""
+    downscale_factor: Optional[int] = None
+    """The --downscale-factor you train with: images are then read from images_N/ as nerfstudio does."""
+
+    def main(self) -> None:
+        from point2act.capture import validate_capture
+        from point2act.points import load_points_file
+
+        s = validate_capture(self.data, downscale_factor=self.downscale_factor)
+        print(f"{s.transforms}: {len(s.keys)} frames, {s.images_checked} images decoded ({s.seconds:.2f} s): ok")
+        if self.points_file is not None:
+            pf = load_points_file(self.points_file)
+            pf.validate_against(s.sizes, tolerance_px=float(self.downscale_factor or 1))
+            n_pos = sum(1 for v in pf.points.values() if v)
+            print(f"{self.points_file}: {len(pf.points)} views ({n_pos} with points, {len(pf.points) - n_pos} "
+                  f"'not in view'), prompt {pf.prompt!r}: ok")
 
 
 Commands = tyro.conf.OmitSubcommandPrefixes[
@@ -281,9 +310,10 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "demo": Demo(),
             "point": Point(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
             "query": Query(load_config=tyro.MISSING),  # type: ignore[arg-type]
+            "check": Check(data=tyro.MISSING),  # type: ignore[arg-type]
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
-                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query))},
+                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query), ("check", Check))},
     )
 ]
 

@@ -70,48 +70,79 @@ def gaussian_arrays(model) -> Dict[str, np.ndarray]:
         }
 
 
-def fused_depth_points(
-    model,
-    cameras,
-    max_views: int = 12,
-    stride: int = 2,
-    min_alpha: float = 0.95,
-    edge_tol: float = 0.01,
-) -> np.ndarray:  # [M, 3] nerfstudio frame
-    """Surface points from the model's expected-depth renders, fused over training views.
+@dataclass
+class DepthViews:
+    """Rendered expected depth of some training views (nerfstudio frame and units)."""
 
-    Each view's depth (z along the camera axis, as gsplat renders it) is unprojected at pixel
-    centres that are opaque (accumulation >= ``min_alpha``) and not on a depth edge (within
-    ``edge_tol`` relative depth of all 8 neighbours): expected depth blends foreground and
-    background across silhouettes, and those "flying pixels" would float in free space, e.g.
-    inside a mug's handle. The result is a cleaner surface than the Gaussian centres.
-    """
+    depths: np.ndarray  # [C, H, W] z-depth
+    alphas: np.ndarray  # [C, H, W] accumulated opacity
+    Ks: np.ndarray  # [C, 3, 3]
+    viewmats: np.ndarray  # [C, 4, 4] world-to-camera, OpenCV axes
+    render_ms: float = 0.0
+
+
+def viewmats_from_c2w(c2w: np.ndarray) -> np.ndarray:  # [C, 3|4, 4] OpenGL c2w -> [C, 4, 4] w2c OpenCV
+    """nerfstudio camera-to-world (OpenGL axes) to gsplat world-to-camera (OpenCV axes)."""
+    c2w = np.asarray(c2w, dtype=np.float64)
+    M = np.tile(np.eye(4), (c2w.shape[0], 1, 1))
+    M[:, :3, :4] = c2w[:, :3, :4]
+    M[:, :3, 1:3] *= -1.0
+    return np.linalg.inv(M)
+
+
+def render_depth_views(model, cameras, max_views: int = 24) -> DepthViews:
+    """Expected depth and opacity of up to ``max_views`` evenly spaced training views
+    (:func:`point2act.fusion.render_expected_depth`, at the cameras' full resolution)."""
     import torch
 
+    from point2act.fusion import render_expected_depth
+
+    t0 = time.perf_counter()
     n = len(cameras)
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
-    out = []
+    dev = model.device
     with torch.no_grad():
+        means = model.means.detach()
+        quats = model.quats.detach()
+        quats = quats / quats.norm(dim=-1, keepdim=True)
+        scales = torch.exp(model.scales.detach())
+        opac = torch.sigmoid(model.opacities.detach()).squeeze(-1)
+        D, A, Ks, Vs = [], [], [], []
         for i in views:
-            cam = cameras[int(i) : int(i) + 1].to(model.device)
-            o = model.get_outputs_for_camera(cam)
-            depth = o["depth"][..., 0].cpu().numpy().astype(np.float64)
-            alpha = o["accumulation"][..., 0].cpu().numpy()
-            H, W = depth.shape
-            pad = np.pad(depth, 1, mode="edge")
-            shifts = [pad[1 + dy : 1 + dy + H, 1 + dx : 1 + dx + W] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-            dev = np.max(np.abs(np.stack(shifts) - depth[None]), axis=0)
-            good = (alpha >= min_alpha) & np.isfinite(depth) & (depth > 0) & (dev <= edge_tol * depth)
-            v, u = np.mgrid[0:H:stride, 0:W:stride]
-            keep = good[v, u]
-            d = depth[v, u][keep]
-            K = cam.get_intrinsics_matrices()[0].cpu().numpy()
-            x = (u[keep] + 0.5 - K[0, 2]) / K[0, 0] * d
-            y = (v[keep] + 0.5 - K[1, 2]) / K[1, 1] * d
-            p_cam = np.stack([x, -y, -d], axis=1)  # OpenCV -> OpenGL camera axes
-            c2w = cam.camera_to_worlds[0].cpu().numpy().astype(np.float64)
-            out.append(p_cam @ c2w[:3, :3].T + c2w[:3, 3])
-    return np.concatenate(out, 0) if out else np.zeros((0, 3))
+            cam = cameras[int(i) : int(i) + 1]
+            K = cam.get_intrinsics_matrices()[0].cpu().numpy().astype(np.float64)
+            V = viewmats_from_c2w(cam.camera_to_worlds.cpu().numpy())[0]
+            W, H = int(cam.width.item()), int(cam.height.item())
+            d, a = render_expected_depth(
+                means, quats, scales, opac,
+                torch.as_tensor(V, dtype=torch.float32, device=dev)[None],
+                torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H,
+            )
+            D.append(d[0].cpu().numpy())
+            A.append(a[0].cpu().numpy())
+            Ks.append(K)
+            Vs.append(V)
+    shapes = {x.shape for x in D}
+    if len(shapes) > 1:  # mixed resolutions: pad to the largest (0 depth = no measurement)
+        Hm, Wm = max(s[0] for s in shapes), max(s[1] for s in shapes)
+        D = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in D]
+        A = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in A]
+    return DepthViews(np.stack(D), np.stack(A), np.stack(Ks), np.stack(Vs), (time.perf_counter() - t0) * 1e3)
+
+
+def fuse_around(views: DepthViews, frame: "FrameTransform", center: np.ndarray, cfg) -> Tuple[np.ndarray, float]:
+    """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
+    radius (capture units) of the ball inside that cube; lengths from ``cfg.surface`` (metres)."""
+    from point2act.fusion import tsdf_fuse
+
+    sc, U = cfg.surface, cfg.gripper.units
+    s = frame.scale  # nerfstudio units per capture unit
+    c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
+    pts_ns, _ = tsdf_fuse(
+        views.depths, views.Ks, views.viewmats, c_ns, U(sc.fusion_side) * s, U(sc.fusion_voxel_size) * s,
+        sc.fusion_trunc_voxels, views.alphas, sc.fusion_min_alpha,
+    )
+    return frame.to_capture(pts_ns), 0.5 * U(sc.fusion_side)
 
 
 def build_export(
@@ -125,6 +156,7 @@ def build_export(
     channels: Optional[Dict[str, Dict[str, Any]]] = None,
     avoid_relevancy: Optional[np.ndarray] = None,
     handover_direction: Optional[np.ndarray] = None,
+    depth_views: Optional[DepthViews] = None,
 ) -> Dict[str, Any]:
     """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 
@@ -141,6 +173,8 @@ def build_export(
             its own action point and region.
         avoid_relevancy: [N] relevancy of an "avoid" channel: grasps whose closing region or
             finger path passes through it are penalised (see :func:`point2act.grasp.plan_grasps`).
+        depth_views: rendered depth of training views (:func:`render_depth_views`): fused in a TSDF
+            cube around the action point, it replaces the Gaussian centres as the grasp surface there.
         handover_direction: [3] capture-frame direction towards the handover recipient: each grasp
             also gets the gripper rotation that turns the avoid region away from it.
     """
@@ -158,11 +192,21 @@ def build_export(
                 kw["avoid"] = np.asarray(avoid_relevancy, dtype=np.float64)
             if handover_direction is not None:
                 kw["handover_direction"] = np.asarray(handover_direction, dtype=np.float64)
+            fusion_ms: Dict[str, float] = {}
+            if depth_views is not None:
+                t0 = time.perf_counter()
+                region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg)
+                fused, radius = fuse_around(depth_views, frame, region.action_point, cfg)
+                extra = fused if extra is None else np.concatenate([extra, fused], 0)
+                kw.update(region=region, fused_center=region.action_point, fused_radius=radius)
+                fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
             result = plan_grasps(
                 means_c, arrays["opacities"], arrays["relevancy"], cfg,
                 extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
             )
             out = result.to_dict(prompt)
+            if fusion_ms:  # stages before the planner; the planner's own "total" is unchanged
+                out["timings_ms"] = {**fusion_ms, **out.get("timings_ms", {})}
             if keypoints is not None:
                 out["keypoints"] = keypoints
             return out
@@ -207,9 +251,10 @@ def load_run(config_path: Path) -> Tuple[Any, Any]:
 
     import point2act.checkpoints  # noqa: F401  (torch.load safe globals)
 
+    from point2act.run_check import check_run_config
+
     config_path = Path(config_path)
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: no such run config (pass the config.yml that ns-train wrote)")
+    check_run_config(config_path)  # another method's run, a truncated checkpoint: a clear error first
     config, pipeline, _ckpt, _step = eval_setup(config_path, test_mode="inference")
     from point2act.model import Point2ActModel
 
@@ -247,9 +292,12 @@ def export_run(
         prompt = pipeline.datamanager.points.prompt
     cams = pipeline.datamanager.train_dataparser_outputs.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
-    extra = None
-    if grasps and getattr(getattr(grasp_config, "surface", None), "fuse_depth", False):
-        extra = fused_depth_points(pipeline.model, cams)
+    from point2act.grasp import GraspConfig
+
+    grasp_config = grasp_config if grasp_config is not None else GraspConfig()
+    views = None
+    if grasps and grasp_config.surface.fuse_depth:
+        views = render_depth_views(pipeline.model, cams, grasp_config.surface.fusion_max_views)
     arrays = gaussian_arrays(pipeline.model)
     n = arrays["means"].shape[0]
     named: Dict[str, Dict[str, Any]] = {}
@@ -270,8 +318,9 @@ def export_run(
     avoid = named[avoid_channel]["relevancy"] if avoid_channel else None
     hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
     keypoints = {k: named[k] for k in channels}
-    out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, extra,
-                       channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand)
+    out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
+                       channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
+                       depth_views=views if grasps else None)
     out["run"] = str(Path(config_path).resolve())
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"
