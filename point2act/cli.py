@@ -245,6 +245,7 @@ class Query:
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
+        gripper = self._gripper() if self.export else None  # bad gripper input: an error before any work
         loaded = load_run(self.load_config)
         res = query_run(
             self.load_config, self.name, prompt=self.prompt, points_file=self.points_file,
@@ -258,8 +259,18 @@ class Query:
               f"{res.num_gaussians} Gaussians, {res.nnz} weights; cache {cache}; fit {t['fit']:.2f} s "
               f"({len(res.losses)} steps, loss {res.losses[0]:.4f} -> {res.losses[-1]:.4f})")
         print(f"wrote {res.channel_path}")
-        if not self.export:
+        if gripper is None:
             return
+        cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
+        output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
+        path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
+                               grasp_channel=res.name, loaded=loaded)
+        print_export_summary(out, path)
+
+    def _gripper(self):
+        from point2act.errors import Point2ActError
+        from point2act.grasp import GripperConfig
+
         try:
             gripper = GripperConfig.from_json(self.gripper) if self.gripper is not None else GripperConfig()
         except ValueError as e:
@@ -268,11 +279,7 @@ class Query:
             if not self.metres_per_unit > 0:
                 raise Point2ActError(f"--metres-per-unit must be > 0, got {self.metres_per_unit}")
             gripper.metres_per_unit = self.metres_per_unit
-        cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
-        output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
-        path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
-                               grasp_channel=res.name, loaded=loaded)
-        print_export_summary(out, path)
+        return gripper
 
 
 @dataclass
