@@ -1,0 +1,418 @@
+"""The bad-input corpus: messy robotics inputs fail with one paragraph naming the file, the entry
+and the fix, a non-zero exit and no traceback (issue 8, part 1).
+
+Every case breaks one thing in a fresh copy of a tiny synthetic capture (tests/badinputs.py) and
+goes through the real entry points: nerfstudio's ``ns-train`` main (in-process, the same
+``nerfstudio.scripts.train.main`` the console script calls, after tyro) and the ``point2act`` CLI
+(``point2act.cli.entrypoint``). A few real subprocesses prove what the terminal shows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import badinputs as bi
+from point2act.errors import Point2ActError
+
+BIN = Path(sys.executable).parent
+
+# -- what each case must say (besides the file and the entry, which every case checks) --------
+CAPTURE_CASES = {
+    "missing_transforms": (bi.c_missing_transforms, ["no transforms.json in the capture folder", "ns-process-data"]),
+    "invalid_json": (bi.c_invalid_json, ["not valid JSON (line", "column"]),
+    "no_frames": (bi.c_no_frames, ["empty 'frames' list", "nothing to train on"]),
+    "frame_without_file_path": (bi.c_frame_without_file_path, ["has no 'file_path'"]),
+    "image_missing": (bi.c_image_missing, ["image file not found at", "remove the frame"]),
+    "image_truncated": (bi.c_image_truncated, ["cannot be read as an image", "corrupt or truncated"]),
+    "image_not_an_image": (bi.c_image_not_an_image, ["cannot be read as an image"]),
+    "nan_pose": (bi.c_nan_pose, ["'transform_matrix' has a non-finite entry (nan at row 1, column 3)", "Fix the pose"]),
+    "singular_pose": (bi.c_singular_pose, ["'transform_matrix' is not invertible", "Fix the pose"]),
+    "pose_wrong_shape": (bi.c_pose_wrong_shape, ["'transform_matrix' has shape [3, 3], expected 4x4"]),
+    "zero_focal": (bi.c_zero_focal, ["focal length 'fl_x' = 0.0 must be > 0"]),
+    "negative_focal_in_frame": (bi.c_negative_focal_per_frame, ["focal length 'fl_y' = -57.7", "must be > 0"]),
+    "missing_intrinsic": (bi.c_missing_intrinsic, ["no 'cx', neither at the top level nor in the frame"]),
+    "image_size_mismatch": (bi.c_size_mismatch, ["is 64x48 pixels but transforms.json gives w x h = 80x48"]),
+    "unknown_camera_model": (bi.c_unknown_camera_model, ["'PINHOLEE' is not one nerfstudio knows"]),
+    "ply_missing": (bi.c_ply_missing, ["'sparse_pc.ply' not found"]),
+    "data_folder_missing": (bi.c_data_missing, ["capture folder not found"]),
+}
+
+POINTS_CASES = {
+    "unknown_key": (bi.p_unknown_key, ["names an image that is not in the capture", "Did you mean"]),
+    "point_outside": (bi.p_outside, ["lies outside the 64x48 image"]),
+    "nan": (bi.p_nan, ["coordinates must be finite numbers"]),
+    "wrong_nesting": (bi.p_wrong_nesting, ["a bare [x, y] must be wrapped: [[x, y]]"]),
+    "every_view_empty": (bi.p_all_empty, ["no view has the target: nothing to supervise"]),
+    "only_eval_views": (bi.p_only_eval_views, ["is a training view", "Nothing to supervise"]),
+    "key_escapes_relative": (bi.p_key_escapes_relative, ["is not in the capture"]),
+    "key_escapes_absolute": (bi.p_key_escapes_absolute, ["is not in the capture"]),
+    "invalid_json": (bi.p_invalid_json, ["not valid JSON (line 2"]),
+    "missing_file": (bi.p_missing_file, ["points file not found"]),
+}
+
+FAMILY_ANSWERS = {  # one unparseable answer per answer family of point2act/pointing/parsers.py
+    "molmo": "Sure! The handle is on the left side of the mug.",
+    "molmo2": '<points coords="1 1 ',
+    "qwen2.5-vl": '```json\n[{"point_2d": [12, ',
+    "qwen3-vl": '```json\n[{"point_2d": [512, 3',
+    "json": "Sure! The handle is on the left side of the mug.",
+}
+
+
+# -- fixtures and runners -----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def base_scene(tmp_path_factory) -> Path:
+    return bi.make_base_scene(tmp_path_factory.mktemp("badinputs") / "scene")
+
+
+@pytest.fixture
+def fresh(tmp_path, base_scene):
+    return tmp_path, bi.copy_scene(base_scene, tmp_path)
+
+
+_OPENED: list = []
+_RECORDING = [False]
+
+
+def _audit(event, args):  # every file opened while recording (builtins.open, os.open, PIL, ...)
+    if _RECORDING[0] and event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+class opened_files:
+    """Context manager: the list of every path opened inside it."""
+
+    def __enter__(self) -> list:
+        _OPENED.clear()
+        _RECORDING[0] = True
+        return _OPENED
+
+    def __exit__(self, *exc) -> None:
+        _RECORDING[0] = False
+
+
+def ns_train(tmp: Path, data: Path, points=None, prompt: str = "") -> None:
+    """``ns-train point2act --data DATA [--pipeline.datamanager.points-file P] ...`` in-process."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.scripts import train
+
+    cfg = copy.deepcopy(all_methods["point2act"])
+    cfg.data = Path(data)
+    cfg.output_dir = tmp / "outputs"
+    cfg.vis = "tensorboard"
+    cfg.max_num_iterations = 1
+    cfg.pipeline.datamanager.points_file = Path(points) if points is not None else None
+    cfg.pipeline.datamanager.prompt = prompt
+    cfg.pipeline.datamanager.pointer.cache_dir = str(tmp / "cache")
+    train.main(cfg)
+
+
+def cli(argv, capsys) -> str:
+    """Run the point2act CLI in-process; it must exit 2 with one paragraph on stderr; returns it."""
+    from point2act.cli import entrypoint
+
+    with pytest.raises(SystemExit) as e:
+        entrypoint([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2, (out, err)
+    assert "Traceback" not in out + err
+    assert err.startswith("point2act: error: ") and err.count("\n") == 1, err  # one paragraph
+    return err
+
+
+def check_message(msg: str, info: dict, fragments) -> None:
+    assert "\n" not in msg.strip(), msg
+    assert str(info["file"]) in msg, msg
+    assert info["entry"] in msg, msg
+    for f in fragments:
+        assert f in msg, (f, msg)
+
+
+# -- the capture ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(CAPTURE_CASES))
+def test_capture_ns_train(name, fresh):
+    root, scene = fresh
+    build, fragments = CAPTURE_CASES[name]
+    info = build(root, scene)
+    with pytest.raises(Point2ActError) as e:
+        ns_train(root, info.get("data", scene), points=scene / "points/oracle.json")
+    check_message(str(e.value), info, fragments)
+
+
+@pytest.mark.parametrize("name", list(CAPTURE_CASES))
+def test_capture_point2act_check(name, fresh, capsys):
+    root, scene = fresh
+    build, fragments = CAPTURE_CASES[name]
+    info = build(root, scene)
+    check_message(cli(["check", "--data", info.get("data", scene)], capsys), info, fragments)
+
+
+def test_capture_unchanged_is_accepted(fresh, capsys):
+    from point2act.cli import entrypoint
+
+    _root, scene = fresh
+    entrypoint(["check", "--data", str(scene), "--points-file", str(scene / "points/oracle.json")])
+    out = capsys.readouterr().out
+    assert f"{bi.NUM_VIEWS} frames, {bi.NUM_VIEWS} images decoded" in out and out.count(": ok") == 2
+
+
+def test_real_captures_pass_validation(shared_data):
+    """The shared real captures are valid as they are, at full and at 1/4 resolution."""
+    from point2act.capture import validate_capture
+
+    for name in ("coke", "fruit", "gum"):
+        for df in (None, 4):
+            s = validate_capture(shared_data / "real" / name, downscale_factor=df)
+            assert s.images_checked == len(s.keys) > 50
+
+
+def test_camera_models_match_nerfstudio():
+    from nerfstudio.cameras.cameras import CAMERA_MODEL_TO_TYPE
+
+    from point2act.capture import CAMERA_MODELS
+
+    assert sorted(CAMERA_MODELS) == sorted(CAMERA_MODEL_TO_TYPE)
+
+
+# -- the points file ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(POINTS_CASES))
+def test_points_file_ns_train(name, fresh):
+    root, scene = fresh
+    build, fragments = POINTS_CASES[name]
+    info = build(root, scene)
+    info["file"] = info["points"]
+    with opened_files() as opened, pytest.raises(Point2ActError) as e:
+        ns_train(root, scene, points=info["points"])
+    check_message(str(e.value), info, fragments)
+    if "secret" in info:  # the key names an existing image outside the capture: never opened
+        assert opened and not any(Path(p).name == "secret.png" for p in opened), opened
+        assert all(info["secret"].resolve() != Path(p).resolve() for p in opened if os.path.exists(p))
+
+
+@pytest.mark.parametrize("name", [n for n in POINTS_CASES if n != "only_eval_views"])  # needs nerfstudio's split
+def test_points_file_point2act_check(name, fresh, capsys):
+    root, scene = fresh
+    build, fragments = POINTS_CASES[name]
+    info = build(root, scene)
+    info["file"] = info["points"]
+    with opened_files() as opened:
+        msg = cli(["check", "--data", scene, "--points-file", info["points"]], capsys)
+    check_message(msg, info, fragments)
+    if "secret" in info:
+        assert opened and not any(Path(p).name == "secret.png" for p in opened), opened
+
+
+# -- the task -------------------------------------------------------------------------------------
+def test_empty_prompt_point(fresh, capsys):
+    root, scene = fresh
+    msg = cli(["point", "--data", scene, "--prompt", "", "--output", root / "p.json"], capsys)
+    assert "a prompt is needed" in msg and not (root / "p.json").exists()
+
+
+def test_blank_prompt_ns_train(fresh):
+    root, scene = fresh
+    with pytest.raises(Point2ActError, match="a prompt is needed"):
+        ns_train(root, scene, prompt="   ")
+
+
+# -- the MLLM's answer ----------------------------------------------------------------------------
+@pytest.mark.parametrize("family", list(FAMILY_ANSWERS))
+def test_unparseable_answer_raise_policy(family, fresh, capsys):
+    """--on-parse-error raise: exit 2 naming the family and the view; no points file; the answer
+    already paid for is in the cache (a rerun does not ask again)."""
+    root, scene = fresh
+    server = bi.ChatServer(FAMILY_ANSWERS[family])
+    try:
+        msg = cli(["point", "--data", scene, "--prompt", "the mug handle", "--backend", "openai",
+                   "--base-url", server.base_url, "--model", "test-model", "--family", family,
+                   "--on-parse-error", "raise", "--concurrency", "1", "--max-retries", "0",
+                   "--cache-dir", root / "cache", "--output", root / "p.json", "--quiet"], capsys)
+    finally:
+        server.close()
+    assert f"could not parse a '{family}' pointing answer" in msg and f"view '{bi.key(0)}'" in msg, msg
+    assert not (root / "p.json").exists()
+    assert len(server.requests) == 1 and len(list((root / "cache").rglob("*.json"))) == 1
+
+
+def test_unparseable_answers_default_policy_then_nothing_to_supervise(fresh, capsys):
+    """Default policy: every view gets [] with a warning and the file is written; training on it
+    then stops with 'nothing to supervise', naming the file."""
+    from point2act.cli import entrypoint
+
+    root, scene = fresh
+    server = bi.ChatServer(FAMILY_ANSWERS["json"])
+    try:
+        entrypoint(["point", "--data", str(scene), "--prompt", "the mug handle", "--backend", "openai",
+                    "--base-url", server.base_url, "--model", "m", "--family", "json", "--max-retries", "0",
+                    "--cache-dir", str(root / "cache"), "--output", str(root / "p.json"), "--quiet"])
+    finally:
+        server.close()
+    out, err = capsys.readouterr()
+    assert f"{bi.NUM_VIEWS} unparseable" in out and "no view has a point" in err
+    data = json.loads((root / "p.json").read_text())
+    assert all(v == [] for v in data["points"].values()) and len(data["metadata"]["parse_errors"]) == bi.NUM_VIEWS
+    msg = cli(["check", "--data", scene, "--points-file", root / "p.json"], capsys)
+    assert str(root / "p.json") in msg and "nothing to supervise" in msg
+
+
+# -- configuration --------------------------------------------------------------------------------
+def _gripper(root: Path, **over) -> Path:
+    from point2act.grasp import GripperConfig
+
+    d = GripperConfig().to_dict()
+    d.update(over)
+    d = {k: v for k, v in d.items() if v is not None}
+    p = root / "gripper.json"
+    p.write_text(json.dumps(d))
+    return p
+
+
+@pytest.mark.parametrize(
+    "over, fragments",
+    [
+        ({"finger_length": None}, ["is missing field(s) finger_length", "lengths in metres"]),
+        ({"metres_per_unit": -0.5}, ["metres_per_unit must be a positive finite number, got -0.5"]),
+        ({"palm_widht": 0.2}, ["unknown field(s) palm_widht"]),
+    ],
+    ids=["missing_field", "metres_per_unit_negative", "typo_field"],
+)
+def test_gripper_file(over, fragments, tmp_path, capsys):
+    g = _gripper(tmp_path, **over)
+    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--gripper", g], capsys)
+    assert str(g) in msg and all(f in msg for f in fragments), msg
+
+
+def test_gripper_file_invalid_json(tmp_path, capsys):
+    g = tmp_path / "gripper.json"
+    g.write_text('{"max_opening": 0.08,}')
+    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--gripper", g], capsys)
+    assert str(g) in msg and "is not valid JSON" in msg and "line 1" in msg
+
+
+@pytest.mark.parametrize("cmd", ["export", "query"])
+@pytest.mark.parametrize("value", ["0", "-0.12"])
+def test_metres_per_unit_not_positive(cmd, value, tmp_path, capsys):
+    """Refused before the run is loaded (query: before any fitting)."""
+    extra = ["--points-file", tmp_path / "p.json"] if cmd == "query" else []
+    msg = cli([cmd, "--load-config", tmp_path / "config.yml", "--metres-per-unit", value, *extra], capsys)
+    assert f"--metres-per-unit must be > 0, got {float(value)}" in msg
+
+
+def _saved_run(root: Path, scene: Path, method: str) -> Path:
+    from nerfstudio.configs.method_configs import all_methods
+
+    cfg = copy.deepcopy(all_methods[method])
+    cfg.output_dir = root / "outputs"
+    cfg.pipeline.datamanager.data = scene
+    cfg.set_timestamp()
+    cfg.save_config()
+    return Path(cfg.get_base_dir()) / "config.yml"
+
+
+@pytest.mark.parametrize("cmd", ["export", "query"])
+def test_load_config_of_another_method(cmd, fresh, capsys):
+    root, scene = fresh
+    config = _saved_run(root, scene, "splatfacto")
+    extra = ["--points-file", scene / "points/oracle.json"] if cmd == "query" else []
+    msg = cli([cmd, "--load-config", config, *extra], capsys)
+    assert str(config) in msg and "trained with method 'splatfacto', not point2act" in msg and "ns-train point2act" in msg
+
+
+def test_truncated_checkpoint(fresh, capsys):
+    import torch
+
+    root, scene = fresh
+    config = _saved_run(root, scene, "point2act")
+    ckpt_dir = config.parent / "nerfstudio_models"
+    ckpt_dir.mkdir()
+    good = ckpt_dir / "step-000000099.ckpt"
+    torch.save({"step": 99, "pipeline": {"w": torch.zeros(1000)}}, good)
+    bad = ckpt_dir / "step-000000100.ckpt"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # killed while saving
+    msg = cli(["export", "--load-config", config], capsys)
+    assert str(bad) in msg and "not a readable checkpoint" in msg and "Delete it" in msg
+
+
+def test_run_without_checkpoint(fresh, capsys):
+    root, scene = fresh
+    config = _saved_run(root, scene, "point2act")
+    msg = cli(["export", "--load-config", config], capsys)
+    assert str(config) in msg and "has no checkpoint" in msg
+
+
+def test_truncated_run_config(fresh, capsys):
+    root, scene = fresh
+    config = _saved_run(root, scene, "point2act")
+    text = config.read_text()
+    config.write_text(text[: len(text) // 3] + "\n  - [unclosed")
+    msg = cli(["export", "--load-config", config], capsys)
+    assert str(config) in msg and "not a valid run config" in msg
+
+
+# -- what the terminal shows: real subprocesses ---------------------------------------------------
+def _run(cmd, cwd, env_extra=None, timeout=300):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("POINT2ACT_DEBUG", None)
+    env.update(env_extra or {})
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_ns_train_bad_points_file_prints_one_paragraph(fresh):
+    root, scene = fresh
+    info = bi.p_unknown_key(root, scene)
+    p = _run([BIN / "ns-train", "point2act", "--data", scene, "--pipeline.datamanager.points-file", info["points"],
+              "--vis", "tensorboard", "--output-dir", root / "outputs"], cwd=root)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stdout + p.stderr, p.stderr[-3000:]
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("point2act: error: ")]
+    assert len(lines) == 1, p.stderr[-3000:]
+    assert str(info["points"]) in lines[0] and info["entry"] in lines[0] and "not in the capture" in lines[0]
+    assert "POINT2ACT_DEBUG=1" in p.stderr
+
+
+@pytest.mark.slow
+def test_ns_train_debug_flag_shows_the_traceback(fresh):
+    root, scene = fresh
+    bi.c_nan_pose(root, scene)
+    p = _run([BIN / "ns-train", "point2act", "--data", scene, "--vis", "tensorboard", "--output-dir",
+              root / "outputs"], cwd=root, env_extra={"POINT2ACT_DEBUG": "1"})
+    assert p.returncode != 0
+    assert "Traceback" in p.stderr and "CaptureError" in p.stderr and "non-finite entry" in p.stderr
+
+
+def test_point2act_cli_subprocess_no_traceback_unless_debug(fresh):
+    root, scene = fresh
+    bi.c_singular_pose(root, scene)
+    p = _run([BIN / "point2act", "check", "--data", scene], cwd=root)
+    assert p.returncode == 2 and "Traceback" not in p.stdout + p.stderr
+    assert p.stderr.startswith("point2act: error: ") and "not invertible" in p.stderr
+    p = _run([BIN / "point2act", "check", "--data", scene, "--debug"], cwd=root)
+    assert p.returncode != 0 and "Traceback" in p.stderr and "CaptureError" in p.stderr
+
+
+def test_excepthook_delegates_other_errors(capsys, monkeypatch):
+    """The ns-* hook prints Point2ActError as one line; anything else (or POINT2ACT_DEBUG=1) goes
+    to the previous hook."""
+    from point2act import excepthook
+
+    seen = []
+    monkeypatch.setattr(excepthook, "_PREVIOUS", lambda t, e, tb: seen.append(t))
+    monkeypatch.delenv("POINT2ACT_DEBUG", raising=False)
+    excepthook.point2act_excepthook(Point2ActError, Point2ActError("f.json: entry 'x': bad."), None)
+    assert capsys.readouterr().err.startswith("point2act: error: f.json: entry 'x': bad.\n") and seen == []
+    excepthook.point2act_excepthook(KeyError, KeyError("k"), None)
+    assert seen == [KeyError]
+    monkeypatch.setenv("POINT2ACT_DEBUG", "1")
+    excepthook.point2act_excepthook(Point2ActError, Point2ActError("m"), None)
+    assert seen == [KeyError, Point2ActError] and capsys.readouterr().err == ""
