@@ -63,8 +63,9 @@ class Export:
     """Metres per capture unit (e.g. 0.12 for a COLMAP phone scan); overrides the gripper file's value."""
     grasps: bool = True
     """Plan grasps; --no-grasps writes only the action point and region."""
-    fuse_depth: bool = False
-    """Add surface points fused from depth renders of the training views to the Gaussian centres."""
+    fuse_depth: bool = True
+    """Grasp on the surface fused (TSDF) from depth renders of the training views around the action
+    point; --no-fuse-depth uses the Gaussian centres alone (faster, much noisier on short runs)."""
     channels: str = ""
     """Named relevancy channels (from `point2act query`) to export as keypoints, comma-separated
     (e.g. grasp,place,avoid; 'all': every channel of the run). A channel named avoid penalises grasps."""

@@ -50,6 +50,29 @@ def short_schedule(config, data: Path, points_file: Path, out: Path, iterations:
     return config
 
 
+def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
+    """Ground-truth surface samples of a ``point2act synth`` scene: ``(points [M, 3], part names [M])``,
+    capture frame, about ``density`` points per square metre of each part's mesh."""
+    import open3d as o3d
+
+    from point2act.synth import SynthConfig
+    from point2act.synth.scene import build_scene
+
+    meta = json.loads((Path(scene_dir) / "transforms.json").read_text())["point2act"]["config"]
+    fields = set(SynthConfig.__dataclass_fields__)
+    cfg = SynthConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.items() if k in fields})
+    pts, names = [], []
+    for part in build_scene(cfg).parts:
+        mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(part.vertices),
+                                         o3d.utility.Vector3iVector(part.triangles))
+        n = int(min(2_000_000, max(1000, mesh.get_surface_area() * density)))
+        o3d.utility.random.seed(seed)
+        p = np.asarray(mesh.sample_points_uniformly(n).points)
+        pts.append(p)
+        names.append(np.full(len(p), part.name, dtype=object))
+    return np.concatenate(pts), np.concatenate(names)
+
+
 def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = False) -> Dict:
     """Run the demo and print where everything is; returns the summary dict."""
     from rich.console import Console
@@ -88,10 +111,14 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     dist = float(np.linalg.norm(ap - np.asarray(gt["centroid"])))
     inside = bool(np.all(ap >= lo - 0.01) and np.all(ap <= hi + 0.01))
     best = exported["grasps"][0] if exported.get("grasps") else None
-    best_on_handle = None
-    if best is not None:
-        bp = np.asarray(best["position"])
-        best_on_handle = bool(np.all(bp >= lo - 0.01) and np.all(bp <= hi + 0.01))
+    verdict = None
+    if best is not None:  # judged against the true meshes, not the reconstruction the planner saw
+        from point2act.grasp import GripperConfig
+        from point2act.grasp.evaluate import judge_grasp
+
+        pts, names = true_surface(scene)
+        gripper = GripperConfig(**{k: v for k, v in exported["gripper"].items()})
+        verdict = judge_grasp(best, gripper, pts, names, gt["target"], table_z=0.0)
     wall = time.perf_counter() - t_start
     summary = {
         "scene": str(scene),
@@ -103,7 +130,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         "inside_target_bbox_1cm": inside,
         "num_grasps": len(exported.get("grasps", [])),
         "best_grasp": best,
-        "best_grasp_on_handle": best_on_handle,
+        "best_grasp_verdict": verdict.to_dict() if verdict is not None else None,
         "seconds": {"scene": round(t_scene, 1), "train": round(t_train, 1), "total": round(wall, 1)},
         "iterations_per_minute": round(iterations / t_train * 60.0, 1),
     }
@@ -115,7 +142,11 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     if best is not None:
         console.print(
             f"best grasp:      TCP [{', '.join(f'{v:.4f}' for v in best['position'])}], width {best['width'] * 100:.1f} cm, "
-            f"score {best['score']:.3f} ({len(exported['grasps'])} grasps); on the handle: {best_on_handle}"
+            f"score {best['score']:.3f} ({len(exported['grasps'])} grasps)"
+        )
+        console.print(
+            f"  vs true mesh:  closes on the handle: {verdict.on_target} ({verdict.target_fraction:.0%} of "
+            f"{verdict.closing_points} points between the fingers); collision-free: {verdict.collision_free}"
         )
     else:
         console.print(f"grasps:          none ({exported.get('warning', '')})")

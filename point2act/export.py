@@ -11,6 +11,7 @@ a trained run (``--load-config``).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -295,9 +296,6 @@ def export_run(
     from point2act.grasp import GraspConfig
 
     grasp_config = grasp_config if grasp_config is not None else GraspConfig()
-    views = None
-    if grasps and grasp_config.surface.fuse_depth:
-        views = render_depth_views(pipeline.model, cams, grasp_config.surface.fusion_max_views)
     arrays = gaussian_arrays(pipeline.model)
     n = arrays["means"].shape[0]
     named: Dict[str, Dict[str, Any]] = {}
@@ -318,9 +316,12 @@ def export_run(
     avoid = named[avoid_channel]["relevancy"] if avoid_channel else None
     hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
     keypoints = {k: named[k] for k in channels}
+    views = None
+    if grasps and grasp_config.surface.fuse_depth:
+        views = render_depth_views(pipeline.model, cams, grasp_config.surface.fusion_max_views)
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
-                       depth_views=views if grasps else None)
+                       depth_views=views)
     out["run"] = str(Path(config_path).resolve())
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"

@@ -124,18 +124,30 @@ def test_ns_train_help_lists_method_and_relevancy_options(tmp_path):
     assert "point2act" in p.stdout
 
 
-def test_fused_depth_points_lie_on_the_scene(trained):
-    """Depth renders of the trained field, fused over views, land on the true surfaces."""
+def test_fused_surface_lies_on_the_scene(trained):
+    """Depth renders of the trained field, TSDF-fused around the action point, land on the true
+    surfaces, closer than the Gaussian centres they replace."""
     import open3d as o3d
     from scipy.spatial import cKDTree
 
-    from point2act.export import FrameTransform, fused_depth_points, load_run
+    from point2act.export import FrameTransform, fuse_around, gaussian_arrays, load_run, render_depth_views
+    from point2act.grasp import GraspConfig
 
     _root, scene, config, _ = trained
-    cfg, pipeline = load_run(config)
+    _cfg, pipeline = load_run(config)
     frame = FrameTransform.from_json(config.parent / "dataparser_transforms.json")
-    pts = frame.to_capture(fused_depth_points(pipeline.model, pipeline.datamanager.train_dataparser_outputs.cameras))
-    assert len(pts) > 1000
+    views = render_depth_views(pipeline.model, pipeline.datamanager.train_dataparser_outputs.cameras)
+    gt_info = json.loads((scene / "ground_truth.json").read_text())
+    centre = np.asarray(gt_info["centroid"])
+    pts, radius = fuse_around(views, frame, centre, GraspConfig())
+    assert len(pts) > 1000 and radius > 0.1
+    assert np.abs(pts - centre).max() <= GraspConfig().surface.fusion_side / 2 * 1.8  # the rotated cube
     gt = np.asarray(o3d.io.read_point_cloud(str(scene / "sparse_pc.ply")).points)
-    d, _ = cKDTree(gt).query(pts)
-    assert np.median(d) < 0.01  # metres; the ply samples the surfaces every ~5 mm
+    tree = cKDTree(gt)
+    d, _ = tree.query(pts)
+    assert np.median(d) < 0.006  # metres; the ply samples the surfaces every ~5 mm
+    a = gaussian_arrays(pipeline.model)
+    m = frame.to_capture(a["means"])
+    near = (np.linalg.norm(m - centre, axis=1) < radius) & (a["opacities"] > 0.3)
+    dg, _ = tree.query(m[near])
+    assert np.median(d) < np.median(dg)

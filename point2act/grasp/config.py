@@ -151,12 +151,25 @@ class SurfaceConfig:
     min_opacity: float = 0.3
     """Gaussian centres with lower opacity are not surface points."""
     use_gaussians: bool = True
-    """Use the (opacity-filtered) Gaussian centres as surface points. With fused depth points
-    given as ``extra_points`` they can be left out (``False``): depth surfaces are cleaner."""
-    fuse_depth: bool = False
-    """(export) Also render expected depth from up to 12 training views and fuse it into surface
-    points. Off by default: on the demo's CPU-trained field it cost 2.2 s and did not put more
-    grasps on the handle than the Gaussian centres alone."""
+    """Use the (opacity-filtered) Gaussian centres as surface points. Where fused depth points are
+    given (``extra_points`` with a fused ball), centres inside the ball are replaced by them either
+    way; ``False`` drops the centres everywhere else too."""
+    fuse_depth: bool = True
+    """(export) Render expected depth from the training views and fuse it in a TSDF cube around the
+    action point (:mod:`point2act.fusion`); the fused surface replaces the Gaussian centres there.
+    On the demo's CPU-trained field the centres lie a median 5 mm off the surface and cover 10% of
+    the mug handle within 3 mm: every candidate collided. The fused surface (1.9 mm, 84%) gives
+    collision-free grasps on the handle."""
+    fusion_side: float = 0.32
+    """Side of the fused cube around the action point (m); covers the Panda hand's reach."""
+    fusion_voxel_size: float = 0.0025
+    """TSDF voxel size (m)."""
+    fusion_trunc_voxels: float = 4.0
+    """TSDF truncation distance in voxels."""
+    fusion_min_alpha: float = 0.5
+    """Pixels with a lower rendered opacity are not depth measurements."""
+    fusion_max_views: int = 24
+    """Fuse at most this many training views (evenly spaced)."""
     max_scale: float = 0.05
     """If scales are given, Gaussians whose largest axis exceeds this (m) are
     dropped (large, blurry splats are rarely on a surface)."""

@@ -190,13 +190,16 @@ def plan_grasps(
     avoid: Optional[np.ndarray] = None,
     avoid_weight: float = 1.0,
     handover_direction: Optional[np.ndarray] = None,
+    fused_center: Optional[np.ndarray] = None,
+    fused_radius: float = 0.0,
 ) -> GraspResult:
     """Ranked, collision-checked parallel-jaw grasps at the most relevant region.
 
     Inputs are per-Gaussian arrays in the capture frame: ``means`` [N,3],
     ``opacities`` [N] (activated), ``relevancy`` [N] in [0,1]; optional
     ``extra_points`` [K,3] (e.g. fused depth points), ``camera_centers`` [C,3],
-    ``scales`` [N,3] (linear). Raises ``ValueError`` if no relevancy passes the
+    ``scales`` [N,3] (linear); ``fused_center`` [3] and ``fused_radius``: the ball where
+    ``extra_points`` is a fused depth surface that replaces the Gaussian centres. Raises ``ValueError`` if no relevancy passes the
     region threshold; any other failure to find grasps gives an empty list and
     ``GraspResult.warning``.
 
@@ -242,7 +245,7 @@ def plan_grasps(
     lap("region")
 
     # ---- surface ---------------------------------------------------------
-    pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers)
+    pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers, fused_center, fused_radius)
     counts["surface_points"] = len(pts)
     plane = fit_support_plane(pts, cfg, up_hint=region.action_point, seed=cfg.seed,
                               region_points=means[region.indices])

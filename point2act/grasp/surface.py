@@ -44,6 +44,8 @@ def scene_points(
     extra_points: Optional[np.ndarray] = None,
     cfg=None,
     camera_centers: Optional[np.ndarray] = None,
+    fused_center: Optional[np.ndarray] = None,
+    fused_radius: float = 0.0,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Surface cloud ``(points [M,3], normals [M,3])`` in capture units.
 
@@ -52,7 +54,9 @@ def scene_points(
     [K,3] optional points from another source (fused depth), merged before
     downsampling; ``camera_centers`` [C,3] optional, for normal orientation.
     ``cfg`` is a :class:`GraspConfig` (units from its gripper) or a
-    :class:`SurfaceConfig` (metric scene). Normals are unit length."""
+    :class:`SurfaceConfig` (metric scene). ``fused_center`` [3] / ``fused_radius`` (scene
+    units): the ball where ``extra_points`` are a fused surface; Gaussian centres inside it are
+    dropped. Normals are unit length."""
     sc, mpu = _cfgs(cfg)
     means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
     opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
@@ -60,6 +64,8 @@ def scene_points(
     if scales is not None:
         s = np.asarray(scales, dtype=np.float64).reshape(len(means), -1)
         keep &= np.isfinite(s).all(1) & (s.max(1) <= sc.max_scale / mpu)
+    if fused_center is not None and fused_radius > 0:
+        keep &= np.linalg.norm(means - np.asarray(fused_center, dtype=np.float64).reshape(1, 3), axis=1) > fused_radius
     pts = means[keep] if sc.use_gaussians or extra_points is None else means[:0]
     if extra_points is not None:
         e = np.asarray(extra_points, dtype=np.float64).reshape(-1, 3)

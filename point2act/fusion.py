@@ -1,0 +1,109 @@
+"""Surface points for grasping: render expected depth from the training views, fuse it in a TSDF.
+
+Gaussian centres are a poor surface on a short reconstruction: on the demo's CPU-trained field the
+table's centres lie a median 5 mm (90th percentile 14 mm) off the true surface, and a mug handle is
+covered by ~30 of them. Rendered *depth*, on the other hand, is what the photometric loss
+constrains. Fusing it from all training views into a truncated signed distance volume (open3d's
+``UniformTSDFVolume``) averages the per-view noise and carves out floaters that some view sees
+through. On the same field the fused surface has a median error of 1.9 mm and covers 84% of the
+handle within 3 mm (see ``benchmarks/bench_grasp.py``).
+
+Plain torch + open3d; nothing here imports nerfstudio. Shapes follow gsplat: ``viewmats`` are
+world-to-camera (OpenCV axes: x right, y down, z forward), ``Ks`` pinhole intrinsics with the pixel
+(i, j) centre at (j + 0.5, i + 0.5).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["render_expected_depth", "tsdf_fuse"]
+
+
+@torch.no_grad()
+def render_expected_depth(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] linear
+    opacities: Tensor,  # [N] in [0, 1]
+    viewmats: Tensor,  # [C, 4, 4] world-to-camera, OpenCV axes
+    Ks: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    batch: int = 4,
+) -> Tuple[Tensor, Tensor]:  # depth [C, H, W] (z along the camera axis), alpha [C, H, W]
+    """Expected depth (``render_mode="ED"``: alpha-normalised) and accumulated opacity per view.
+
+    Uses :func:`point2act.render.rasterization`, i.e. gsplat on CUDA tensors and point2act's
+    rasterizer on CPU."""
+    from point2act.render import rasterization
+
+    depths, alphas = [], []
+    for s in range(0, viewmats.shape[0], batch):
+        d, a, _ = rasterization(
+            means=means, quats=quats, scales=scales, opacities=opacities,
+            colors=torch.zeros_like(means[:, :1]),
+            viewmats=viewmats[s : s + batch], Ks=Ks[s : s + batch], width=width, height=height,
+            packed=False, render_mode="ED",
+        )
+        depths.append(d[..., 0])
+        alphas.append(a[..., 0])
+    return torch.cat(depths), torch.cat(alphas)
+
+
+def tsdf_fuse(
+    depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement
+    Ks: np.ndarray,  # [C, 3, 3]
+    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    center: np.ndarray,  # [3] centre of the fused cube (world)
+    side: float,
+    voxel: float,
+    trunc_voxels: float = 4.0,
+    alphas: Optional[np.ndarray] = None,  # [C, H, W]
+    min_alpha: float = 0.5,
+) -> Tuple[np.ndarray, np.ndarray]:  # points [M, 3], normals [M, 3] (world)
+    """Fuse depth maps into a TSDF cube of ``side`` (world units) centred at ``center`` and return
+    its zero-level surface points with normals.
+
+    ``voxel`` is the target voxel size; the cube gets ``ceil(side / voxel)`` voxels per axis (at
+    most 512). The truncation distance is ``trunc_voxels`` voxels. Pixels whose accumulated
+    opacity is below ``min_alpha`` are not measurements (expected depth there is mostly
+    background blur)."""
+    import open3d as o3d
+
+    depths = np.asarray(depths, dtype=np.float32)
+    C, H, W = depths.shape
+    if not (side > 0 and voxel > 0 and math.isfinite(side) and math.isfinite(voxel)):
+        raise ValueError(f"tsdf_fuse: side ({side}) and voxel ({voxel}) must be positive and finite")
+    res = int(min(512, max(8, math.ceil(side / voxel))))
+    step = side / res
+    center = np.asarray(center, dtype=np.float64).reshape(3)
+    vol = o3d.pipelines.integration.UniformTSDFVolume(
+        length=float(side), resolution=res, sdf_trunc=float(trunc_voxels * step),
+        color_type=o3d.pipelines.integration.TSDFVolumeColorType.NoColor,
+        origin=(center - side / 2).reshape(3, 1),
+    )
+    gray = o3d.geometry.Image(np.zeros((H, W), dtype=np.float32))
+    for i in range(C):
+        d = np.ascontiguousarray(depths[i]).copy()
+        bad = ~np.isfinite(d) | (d <= 0)
+        if alphas is not None:
+            bad |= np.asarray(alphas[i]) < min_alpha
+        d[bad] = 0.0
+        rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+            gray, o3d.geometry.Image(d), depth_scale=1.0, depth_trunc=float(np.max(d)) + 1.0,
+            convert_rgb_to_intensity=False,
+        )
+        K = np.asarray(Ks[i], dtype=np.float64)
+        # open3d puts pixel centres at integer coordinates; gsplat at +0.5.
+        intr = o3d.camera.PinholeCameraIntrinsic(W, H, K[0, 0], K[1, 1], K[0, 2] - 0.5, K[1, 2] - 0.5)
+        vol.integrate(rgbd, intr, np.asarray(viewmats[i], dtype=np.float64))
+    pc = vol.extract_point_cloud()
+    p = np.asarray(pc.points).copy()
+    n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
+    return p, n

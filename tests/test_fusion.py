@@ -1,0 +1,102 @@
+"""TSDF fusion of depth renders against closed forms (a sphere on a plane, analytic depth)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from point2act.fusion import render_expected_depth, tsdf_fuse
+
+
+def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:  # [4, 4] world-to-camera, OpenCV
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])  # rows: camera axes in world
+    V = np.eye(4)
+    V[:3, :3] = R
+    V[:3, 3] = -R @ eye
+    return V
+
+
+def sphere_plane_depth(V: np.ndarray, K: np.ndarray, W: int, H: int, c: np.ndarray, r: float) -> np.ndarray:
+    """Exact z-depth of the union of a sphere (centre c, radius r) and the plane z=0."""
+    j, i = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    d_cam = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], -1)  # z = 1
+    R, t = V[:3, :3], V[:3, 3]
+    o = -R.T @ t
+    d = d_cam @ R  # world directions (z-depth parametrisation)
+    # plane z = 0
+    tp = np.where(np.abs(d[..., 2]) > 1e-9, -o[2] / d[..., 2], np.inf)
+    tp = np.where(tp > 0, tp, np.inf)
+    # sphere
+    oc = o - c
+    a = (d * d).sum(-1)
+    b = 2 * (d @ oc)
+    cc = oc @ oc - r * r
+    disc = b * b - 4 * a * cc
+    ts = np.where(disc >= 0, (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a), np.inf)
+    ts = np.where(ts > 0, ts, np.inf)
+    z = np.minimum(tp, ts)
+    return np.where(np.isfinite(z), z, 0.0)
+
+
+@pytest.mark.parametrize("num_views,voxel", [(8, 0.004), (16, 0.0025)])
+def test_tsdf_fuse_recovers_sphere_and_plane(num_views, voxel):
+    W, H = 160, 120
+    K = np.array([[150.0, 0, W / 2], [0, 150.0, H / 2], [0, 0, 1]])
+    c, r = np.array([0.0, 0.0, 0.04]), 0.04
+    views, Ks, depths = [], [], []
+    for k in range(num_views):
+        az = 2 * math.pi * k / num_views
+        el = math.radians(35 + 20 * (k % 2))
+        eye = 0.5 * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        V = look_at(eye, c)
+        views.append(V)
+        Ks.append(K)
+        depths.append(sphere_plane_depth(V, K, W, H, c, r))
+    pts, nrm = tsdf_fuse(np.stack(depths), np.stack(Ks), np.stack(views), center=c, side=0.2, voxel=voxel)
+    assert len(pts) > 1000
+    assert np.all(np.abs(pts - c) <= 0.1 + 1e-9)  # inside the cube
+    # every point lies on the sphere or on the plane, within a voxel
+    err = np.minimum(np.abs(np.linalg.norm(pts - c, axis=1) - r), np.abs(pts[:, 2]))
+    assert np.percentile(err, 99) < voxel, np.percentile(err, 99)
+    # the sphere's visible upper half is covered
+    on_sphere = np.abs(np.linalg.norm(pts - c, axis=1) - r) < voxel
+    up = pts[on_sphere][:, 2] > c[2]
+    assert up.sum() > 200
+    # normals are unit and radial on the sphere
+    n = nrm[on_sphere]
+    radial = (pts[on_sphere] - c) / r
+    assert np.median(np.abs((n * radial).sum(1))) > 0.95
+
+
+def test_tsdf_fuse_ignores_transparent_pixels_and_rejects_bad_cube():
+    W, H = 64, 48
+    K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
+    V = look_at(np.array([0.0, -0.3, 0.4]), np.zeros(3))
+    d = sphere_plane_depth(V, K, W, H, np.array([0, 0, 0.03]), 0.03)[None]
+    pts, _ = tsdf_fuse(d, K[None], V[None], np.zeros(3), 0.2, 0.005, alphas=np.zeros_like(d))
+    assert len(pts) == 0
+    with pytest.raises(ValueError, match="side"):
+        tsdf_fuse(d, K[None], V[None], np.zeros(3), 0.0, 0.005)
+
+
+def test_render_expected_depth_of_a_flat_layer():
+    """Many small opaque Gaussians on the plane z = 1 in front of a camera: expected depth is 1."""
+    g = torch.linspace(-0.6, 0.6, 61)
+    yy, xx = torch.meshgrid(g, g, indexing="ij")
+    means = torch.stack([xx.reshape(-1), yy.reshape(-1), torch.ones(xx.numel())], -1)
+    N = means.shape[0]
+    quats = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1)
+    scales = torch.full((N, 3), 0.02)
+    opac = torch.full((N,), 0.9)
+    K = torch.tensor([[[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]])
+    depth, alpha = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K, 64, 48)
+    assert depth.shape == (1, 48, 64) and alpha.shape == (1, 48, 64)
+    inner = alpha[0, 8:-8, 8:-8]
+    assert inner.min() > 0.99
+    torch.testing.assert_close(depth[0, 8:-8, 8:-8], torch.ones_like(inner), atol=1e-4, rtol=0)
