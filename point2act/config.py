@@ -55,7 +55,9 @@ def _point2act_trainer_config() -> TrainerConfig:
             model=Point2ActModelConfig(),
         ),
         optimizers=optimizers,
-        viewer=ViewerConfig(num_rays_per_chunk=1 << 15),
+        # localhost only: nerfstudio binds its viewer to 0.0.0.0 (every interface) by default;
+        # --viewer.websocket-host 0.0.0.0 opens it up again (README: Errors and safety)
+        viewer=ViewerConfig(num_rays_per_chunk=1 << 15, websocket_host="127.0.0.1"),
         vis="viewer",
     )
 

@@ -68,8 +68,9 @@ class ChatServer:
     Records each request's headers and body (to check what was sent, e.g. the API key).
     """
 
-    def __init__(self, answer: str = "", status: int = 200, echo_auth: bool = False) -> None:
+    def __init__(self, answer: str = "", status: int = 200, echo_auth: bool = False, pad: int = 0) -> None:
         self.answer = answer
+        self.pad = pad
         self.status = status
         self.echo_auth = echo_auth
         self.requests: list = []
@@ -83,7 +84,9 @@ class ChatServer:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 srv.requests.append({"headers": dict(self.headers), "body": raw})
                 if srv.echo_auth:  # a server that echoes the request's headers in its error
-                    body = json.dumps({"error": "unauthorized", "headers": dict(self.headers)}).encode()
+                    body = json.dumps({"error": "unauthorized", "pad": "p" * srv.pad,
+                                       "authorization": self.headers.get("Authorization", ""),
+                                       "headers": dict(self.headers), "tail": "t" * 400}).encode()
                 else:
                     body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant",
                                                                             "content": srv.answer}}]}).encode()

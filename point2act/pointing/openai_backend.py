@@ -231,6 +231,9 @@ class OpenAIPointer:
             status, retry_after, text = self._post_httpx(data)
         else:
             status, retry_after, text = self._post_urllib(data)
+        if status != 200:
+            # scrub before any truncation: a cut through an echoed key would leave a piece of it
+            text = self._scrub(text)
         if status in RETRY_STATUS or status >= 500:
             raise _Transient(f"HTTP {status}: {truncate_answer(text, 160)}", _parse_retry_after(retry_after))
         if status >= 400:
@@ -243,7 +246,8 @@ class OpenAIPointer:
             payload = json.loads(text)
             content = payload["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Transient(f"malformed response body ({type(exc).__name__}): {truncate_answer(text, 160)}")
+            raise _Transient(f"malformed response body ({type(exc).__name__}): "
+                             f"{truncate_answer(self._scrub(text), 160)}")
         if isinstance(content, list):  # some servers return content parts
             content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
         return content if isinstance(content, str) else ("" if content is None else str(content))
