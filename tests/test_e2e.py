@@ -74,6 +74,20 @@ def test_export_action_point_on_the_handle(trained):
     lo, hi = np.asarray(gt["bbox_min"]) - 0.01, np.asarray(gt["bbox_max"]) + 0.01
     assert np.all(ap >= lo) and np.all(ap <= hi), (ap, gt)
     assert "action point" in p.stdout
+    # grasps, judged against the true meshes (not the reconstruction the planner saw): the best one
+    # closes on the handle (>= 50% of the true surface points between its fingers are the handle's)
+    # and neither fingers nor palm touch any true surface (1 mm tolerance) or go below the table
+    from point2act.demo import true_surface
+    from point2act.grasp import GripperConfig
+    from point2act.grasp.evaluate import judge_grasp
+
+    assert data["grasps"], data.get("warning")
+    pts, names = true_surface(scene)
+    gripper = GripperConfig(**data["gripper"])
+    verdicts = [judge_grasp(g, gripper, pts, names, gt["target"], table_z=0.0) for g in data["grasps"]]
+    assert verdicts[0].on_target and verdicts[0].collision_free, verdicts[0]
+    assert np.mean([v.on_target for v in verdicts]) >= 0.5
+    assert {"depth_render", "tsdf_fusion", "total"} <= set(data["timings_ms"])
 
 
 def test_ns_export_gaussian_splat_reads_checkpoint(trained):

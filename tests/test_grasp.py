@@ -474,3 +474,24 @@ def test_collision_min_points_counts_points_per_box():
     free = np.ones((2, 3, 2), dtype=bool)
     _mark_collisions(free, hits, 2)
     assert not free[0, 0, 1] and free[1, 2, 0] and free.sum() == 11
+
+
+def test_judge_grasp_matches_independent_checks(scene, result):
+    """point2act.grasp.evaluate.judge_grasp: the top grasps (checked by hand above) pass; the same
+    grasp pushed 3 cm along its approach axis drives the palm into the handle/mug and fails; a grasp
+    lowered under the table fails the table check; a target the closing region misses is off-target."""
+    from point2act.grasp.evaluate import judge_grasp
+
+    pts, labels = solid_points(scene)
+    gcfg = GripperConfig()
+    g = result.grasps[0].to_dict(1.0)
+    v = judge_grasp(g, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
+    assert v.on_target and v.collision_free and v.target_fraction > 0.8 and v.closing_points >= 10
+    z = np.asarray(g["rotation"])[:, 2]
+    pushed = dict(g, position=(np.asarray(g["position"]) + 0.03 * z).tolist())
+    vp = judge_grasp(pushed, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
+    assert not vp.collision_free and sum(vp.colliding_points.values()) > 0
+    low = dict(g, position=(np.asarray(g["position"]) - np.array([0, 0, 1.0])).tolist())
+    vl = judge_grasp(low, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
+    assert not vl.collision_free and vl.closing_points == 0 and not vl.on_target
+    assert not judge_grasp(g, gcfg, pts, labels, LABELS["box"], table_z=0.0).on_target
