@@ -69,66 +69,15 @@ def rasterization(
         ``flatten_ids``, ``isect_offsets``, ``width``, ``height``,
         ``tile_size``, ``tile_width``, ``tile_height``, ``n_cameras``).
     """
+    args = dict(locals())  # every argument, by name: forwarded unchanged to either backend
     if means.is_cuda:
         import gsplat  # lazy: never needed on CPU
 
-        return gsplat.rasterization(
-            means=means,
-            quats=quats,
-            scales=scales,
-            opacities=opacities,
-            colors=colors,
-            viewmats=viewmats,
-            Ks=Ks,
-            width=width,
-            height=height,
-            near_plane=near_plane,
-            far_plane=far_plane,
-            radius_clip=radius_clip,
-            eps2d=eps2d,
-            sh_degree=sh_degree,
-            packed=packed,
-            tile_size=tile_size,
-            backgrounds=backgrounds,
-            render_mode=render_mode,
-            sparse_grad=sparse_grad,
-            absgrad=absgrad,
-            rasterize_mode=rasterize_mode,
-            channel_chunk=channel_chunk,
-            distributed=distributed,
-            camera_model=camera_model,
-            covars=covars,
-        )
+        return gsplat.rasterization(**args)
     from . import _backend
 
-    return _rasterization_cpu(
-        means,
-        quats,
-        scales,
-        opacities,
-        colors,
-        viewmats,
-        Ks,
-        width,
-        height,
-        near_plane=near_plane,
-        far_plane=far_plane,
-        radius_clip=radius_clip,
-        eps2d=eps2d,
-        sh_degree=sh_degree,
-        packed=packed,
-        tile_size=tile_size,
-        backgrounds=backgrounds,
-        render_mode=render_mode,
-        sparse_grad=sparse_grad,
-        absgrad=absgrad,
-        rasterize_mode=rasterize_mode,
-        distributed=distributed,
-        camera_model=camera_model,
-        covars=covars,
-        rasterize_fn=_backend.rasterize_to_pixels,
-        isect_fn=_backend.isect_tiles,
-    )
+    del args["channel_chunk"]  # the CPU kernel renders all channels at once
+    return _rasterization_cpu(**args, rasterize_fn=_backend.rasterize_to_pixels, isect_fn=_backend.isect_tiles)
 
 
 def _rasterization_cpu(

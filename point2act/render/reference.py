@@ -192,31 +192,6 @@ def rasterization_reference(
 
     ``meta`` lacks the tile-intersection keys (``isect_ids`` etc.).
     """
-    return _rasterization_cpu(
-        means,
-        quats,
-        scales,
-        opacities,
-        colors,
-        viewmats,
-        Ks,
-        width,
-        height,
-        near_plane=near_plane,
-        far_plane=far_plane,
-        radius_clip=radius_clip,
-        eps2d=eps2d,
-        sh_degree=sh_degree,
-        packed=packed,
-        tile_size=tile_size,
-        backgrounds=backgrounds,
-        render_mode=render_mode,
-        sparse_grad=False,
-        absgrad=absgrad,
-        rasterize_mode=rasterize_mode,
-        distributed=False,
-        camera_model=camera_model,
-        covars=covars,
-        rasterize_fn=rasterize_to_pixels_reference,
-        isect_fn=None,
-    )
+    args = dict(locals())
+    return _rasterization_cpu(**args, sparse_grad=False, distributed=False,
+                              rasterize_fn=rasterize_to_pixels_reference, isect_fn=None)
