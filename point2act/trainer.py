@@ -10,7 +10,10 @@ step it finds by parsing *every* file name of that folder. Here:
 - ``--load-dir`` without ``--load-step`` takes the highest *readable* ``step-*.ckpt`` (a truncated
   or foreign one, e.g. left by a kill under plain nerfstudio, is skipped with a warning naming
   it); no readable one, or an unreadable ``--load-step``/``--load-checkpoint``, is a
-  :class:`~point2act.errors.Point2ActError` naming the file. Other files in the folder are ignored.
+  :class:`~point2act.errors.Point2ActError` naming the file. Other files in the folder are ignored;
+- after loading, the optimizers are re-pointed at the model's resized Gaussian parameters (see
+  :meth:`Point2ActTrainer._rebind_optimizers`): without that a resumed splatfacto run optimizes
+  nothing and crashes at its first densification.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Dict, List, Tuple
 from nerfstudio.engine.trainer import Trainer
 from nerfstudio.utils.decorators import check_main_thread
 from nerfstudio.utils.rich_utils import CONSOLE
+from rich.markup import escape
 
 from point2act.checkpoints import load_checkpoint
 from point2act.errors import Point2ActError
@@ -56,7 +60,8 @@ def latest_readable_checkpoint(load_dir: Path) -> Tuple[Path, Dict[str, Any]]:
             return path, load_checkpoint(path)
         except Point2ActError as e:
             skipped.append(path.name)
-            CONSOLE.print(f"[bold yellow][point2act] skipping unreadable checkpoint: {e}")
+            CONSOLE.print(f"[bold yellow]\\[point2act] skipping unreadable checkpoint: {escape(str(e))}",
+                          soft_wrap=True, highlight=False)
     raise Point2ActError(
         f"{load_dir}: none of its checkpoints is readable ({', '.join(skipped)}); they are truncated or "
         "not nerfstudio checkpoints. Train from scratch (leave out --load-dir)."
@@ -85,6 +90,29 @@ class Point2ActTrainer(Trainer):
                 if f != ckpt_path:
                     f.unlink()
 
+    def _rebind_optimizers(self) -> None:
+        """Point every optimizer at the model's current parameters.
+
+        Splatfacto's ``load_state_dict`` replaces each Gaussian parameter by a new tensor of the
+        checkpoint's size, but the optimizers were built before, on the initial ones. Left so
+        (nerfstudio 1.1.5), a resumed run steps stale tensors the model no longer uses and crashes
+        at the first densification (gsplat indexes the stale tensor with the new size).
+        """
+        for name, params in self.pipeline.get_param_groups().items():
+            opt = self.optimizers.optimizers.get(name)
+            if opt is None:
+                continue
+            params = list(params)
+            if len(opt.param_groups) != 1:
+                raise Point2ActError(f"optimizer {name!r} has {len(opt.param_groups)} parameter groups; expected 1")
+            old = opt.param_groups[0]["params"]
+            if len(old) == len(params) and all(a is b for a, b in zip(old, params)):
+                continue
+            for p in old:
+                opt.state.pop(p, None)
+            opt.param_groups[0]["params"] = params
+            self.optimizers.parameters[name] = params
+
     def _load_checkpoint(self) -> None:
         """Load pipeline, optimizers, schedulers and scaler from --load-dir / --load-checkpoint."""
         cfg = self.config
@@ -107,11 +135,10 @@ class Point2ActTrainer(Trainer):
             return
         self._start_step = int(state["step"]) + 1
         self.pipeline.load_pipeline(state["pipeline"], state["step"])
+        self._rebind_optimizers()
         self.optimizers.load_optimizers(state["optimizers"])
         if "schedulers" in state and cfg.load_scheduler:
             self.optimizers.load_schedulers(state["schedulers"])
         self.grad_scaler.load_state_dict(state["scalers"])
-        CONSOLE.print(
-            f"Done loading Nerfstudio checkpoint from {load_path}; "
-            f"[point2act] resuming at step {self._start_step}"
-        )
+        CONSOLE.print(f"Done loading Nerfstudio checkpoint from {load_path}", soft_wrap=True)
+        CONSOLE.print(f"\\[point2act] resuming at step {self._start_step}", soft_wrap=True)
