@@ -20,7 +20,12 @@ from benchmarks.accuracy.baselines import (  # noqa: E402
     ransac_triangulate,
     triangulate,
 )
-from benchmarks.accuracy.metrics import TargetSurface, grasp_collides, weighted_median  # noqa: E402
+from benchmarks.accuracy.metrics import (  # noqa: E402
+    TargetSurface,
+    grasp_collides,
+    grasp_penetration,
+    weighted_median,
+)
 from benchmarks.accuracy.pointer import ErrorModel, ViewInfo, answer, simulate  # noqa: E402
 from point2act.synth.camera import Intrinsics, look_at_c2w, project  # noqa: E402
 
@@ -197,6 +202,20 @@ def test_weighted_median_and_target_distance() -> None:
     np.testing.assert_allclose(t.centroid, [0.05, 0.0, 0.0])
 
 
+def test_target_distance_is_zero_inside_a_closed_target() -> None:
+    o3d = pytest.importorskip("open3d")
+    box = o3d.geometry.TriangleMesh.create_box(0.04, 0.1, 0.035)
+    v, f = np.asarray(box.vertices), np.asarray(box.triangles)
+    from point2act.synth.scene import sample_mesh_points
+
+    pts = sample_mesh_points(v, f, 3000, np.random.default_rng(0))
+    t = TargetSurface(pts, (v, f))
+    assert t.closed and t.inside([0.02, 0.05, 0.0175]) and t.distance([0.02, 0.05, 0.0175]) == 0.0
+    # outside: the distance to the nearest surface sample (about 1.5 cm above the top face)
+    assert t.distance([0.02, 0.05, 0.05]) == pytest.approx(0.015, abs=2e-3)
+    assert not TargetSurface(pts).closed and TargetSurface(pts).distance([0.02, 0.05, 0.0175]) > 0.015
+
+
 def test_grasp_collides_with_true_surface_points() -> None:
     from point2act.grasp import GripperConfig
 
@@ -211,6 +230,11 @@ def test_grasp_collides_with_true_surface_points() -> None:
     assert not grasp_collides(low, free[:0], g)
     upwards = dict(grasp, rotation=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], position=[0.0, 0.0, 0.01])  # fingers below z=0
     assert grasp_collides(upwards, free[:0], g)
+    # penetration depth: 0 when free; 3 mm inside the +x finger's inner face; the palm's reach below z=0
+    assert grasp_penetration(grasp, free, g) == 0.0
+    inner = np.array([[0.02 + 0.003, 0.0, 0.10 + g.finger_length / 2]])
+    assert grasp_penetration(grasp, inner, g) == pytest.approx(0.003, abs=1e-9)
+    assert grasp_penetration(upwards, free[:0], g) == pytest.approx(g.finger_length + g.palm_depth - 0.01, abs=1e-9)
 
 
 # ------------------------------------------------------------------------------------- synthetic scenes
@@ -260,7 +284,7 @@ def test_quick_subset_point2act_no_worse_than_single_view(tmp_path: Path) -> Non
     from benchmarks.accuracy.run import BenchConfig
     from benchmarks.accuracy.suite import QUICK, SUITE
 
-    bc = BenchConfig(width=128, height=96, num_views=12, num_seed_points=3000, iterations=250, seeds=(0,),
+    bc = BenchConfig(width=128, height=96, num_views=10, num_seed_points=3000, iterations=200, seeds=(0,),
                      grasps=False, cache_root=tmp_path / "cache")
     scenes = [s for s in SUITE if s.name in QUICK]
     out = run(scenes, [LEVELS["out20"]], bc, tmp_path / "out", log=lambda *a: None)

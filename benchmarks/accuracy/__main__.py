@@ -91,6 +91,8 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
         _save_scene_result(spec, bc, key, r)
         results.append(r)
     wall = time.perf_counter() - t0
+    if bc.grasps:
+        _grasp_depths(scenes, results, bc)
     records = [x for r in results for x in r["records"]]
     level_names = [lv.name for lv in levels]
     outlier_levels = [n for n in ("clean", "out20", "out40", "out60") if n in level_names]
@@ -106,6 +108,25 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
     (out_dir / "accuracy.md").write_text(md)
     log(md)
     return {"records": records, "results": results, "meta": meta}
+
+
+def _grasp_depths(scenes, results, bc) -> None:
+    """Add ``grasp_penetration_m`` (top grasp vs the true meshes) to point2act records, from the
+    grasps.json files the run wrote beside each scene."""
+    from .metrics import grasp_penetration, scene_surface_points
+    from .suite import synth_config
+
+    for spec, r in zip(scenes, results):
+        surface = None
+        for rec in r["records"]:
+            if rec["method"] != "point2act" or "grasp_penetration_m" in rec or not rec.get("num_grasps"):
+                continue
+            f = Path(r["scene_dir"]) / "bench_points" / f"grasps_{rec['level']}_s{rec['seed']}.json"
+            if not f.is_file():
+                continue
+            if surface is None:
+                surface = scene_surface_points(synth_config(spec, bc.common()))
+            rec["grasp_penetration_m"] = grasp_penetration(json.loads(f.read_text())["grasps"][0], surface)
 
 
 def _coke(rerun: bool, log) -> dict:

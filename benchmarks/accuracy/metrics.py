@@ -101,6 +101,24 @@ def grasp_collides(grasp: Dict[str, Any], surface: np.ndarray, gripper=None) -> 
     return False
 
 
+def grasp_penetration(grasp: Dict[str, Any], surface: np.ndarray, gripper=None) -> float:
+    """How deep (m) a grasps.json grasp's gripper boxes reach into the true scene: the largest depth of
+    a true surface point inside a finger or the palm (distance to the box's nearest face), or below the
+    table top (z < 0). 0 when collision-free."""
+    from point2act.grasp import GripperConfig, grasp_to_gripper_boxes
+
+    depth = 0.0
+    for box in grasp_to_gripper_boxes(grasp, gripper or GripperConfig()).values():
+        depth = max(depth, -float(box.corners()[:, 2].min()))
+        near = surface[np.linalg.norm(surface - box.center, axis=1) <= np.linalg.norm(box.half_extents) + 1e-9]
+        if len(near):
+            loc = np.abs((near - box.center) @ box.rotation)
+            inside = np.all(loc <= box.half_extents, axis=1)
+            if inside.any():
+                depth = max(depth, float((box.half_extents - loc[inside]).min(axis=1).max()))
+    return depth
+
+
 def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
     """The weighted median (the smallest value whose cumulative weight reaches half); inf counts
     as a value. nan for no values."""
