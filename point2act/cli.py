@@ -214,10 +214,12 @@ class Query:
     role: Optional[str] = None
     """grasp | place | avoid (default: the name if it is one of these, else grasp). A place channel
     exports a place point and region, no grasps; an avoid channel is exported as a region."""
-    steps: int = 40
+    steps: int = 8
     """Optimizer steps of the refit (Adam, full batch)."""
-    lr: float = 0.5
-    """Learning rate of the refit."""
+    lr: float = 1.0
+    """Learning rate of the refit's first step."""
+    lr_final: float = 0.1
+    """Learning rate of its last step (cosine decay from --lr)."""
     downscale: int = 2
     """Fit at 1/downscale of the training resolution (targets area-averaged as in the training loss;
     4x fewer pixels at 2). The weights cache is per resolution."""
@@ -251,7 +253,7 @@ class Query:
         res = query_run(
             self.load_config, self.name, prompt=self.prompt, points_file=self.points_file,
             pointer=self.pointer if self.points_file is None else None, role=self.role, steps=self.steps,
-            lr=self.lr, downscale=self.downscale, min_weight=self.min_weight, rebuild_cache=self.rebuild_cache, loaded=loaded, progress=True,
+            lr=self.lr, lr_final=self.lr_final, downscale=self.downscale, min_weight=self.min_weight, rebuild_cache=self.rebuild_cache, loaded=loaded, progress=True,
         )
         t = res.timings_s
         cache = ("built in %.2f s" % t["weights_cache_build"]) if "weights_cache_build" in t else (

@@ -38,7 +38,7 @@ CACHE_NAME = "relevancy_cache.pt"
 CHANNELS_DIR = "relevancy"
 INDEX_NAME = "index.json"
 ROLES = ("grasp", "place", "avoid")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def run_dir(config_path: Path) -> Path:
@@ -119,30 +119,43 @@ def _camera_fingerprint(cameras, downscale: int) -> str:
 # weights cache
 # ----------------------------------------------------------------------------------------------
 def build_weights_cache(model, cameras, view_ids: Sequence[int], downscale: int = 1, progress: bool = False,
-                        min_weight: float = 0.0):
-    """Compositing weights of ``view_ids`` (training-image indices) for the model's frozen Gaussians."""
+                        min_weight: float = 0.0, backend: str = "cpp"):
+    """Compositing weights of ``view_ids`` (training-image indices) for the model's frozen Gaussians.
+
+    Consecutive views of one size are projected and composited in one kernel call."""
     from nerfstudio.models.splatfacto import get_viewmat
 
-    from point2act.relevancy_fit import WeightsCache, compositing_weights
+    from point2act.relevancy_fit import WeightsCache, compositing_weights_views
 
-    mats, sizes = [], []
+    crows, cols, vals, sizes, off = [torch.zeros(1, dtype=torch.long)], [], [], [], 0
     with torch.no_grad():
         means, quats = model.means.detach().float(), model.quats.detach().float()
         scales = torch.exp(model.scales.detach()).float()
         opac = torch.sigmoid(model.opacities.detach()).squeeze(-1).float()
-        for n, i in enumerate(view_ids):
+        groups: List[Tuple[Tuple[int, int], List[torch.Tensor], List[torch.Tensor]]] = []
+        for i in view_ids:
             cam = _view_camera(cameras, int(i), downscale).to(model.device)
             c2w = model.camera_optimizer.apply_to_camera(cam)
             K = cam.get_intrinsics_matrices()[0].float()
             W, H = int(cam.width.item()), int(cam.height.item())
-            mats.append(compositing_weights(means, quats, scales, opac, get_viewmat(c2w)[0].float(), K, W, H,
-                                            rasterize_mode=model.config.rasterize_mode, min_weight=min_weight))
+            if not groups or groups[-1][0] != (H, W):
+                groups.append(((H, W), [], []))
+            groups[-1][1].append(get_viewmat(c2w)[0].float())
+            groups[-1][2].append(K)
             sizes.append([H, W])
+        for n, ((H, W), vms, Ks) in enumerate(groups):
+            crow, col, val = compositing_weights_views(means, quats, scales, opac, torch.stack(vms), torch.stack(Ks),
+                                                       W, H, model.config.rasterize_mode, min_weight, backend)
+            crows.append(crow[1:] + off)
+            off += int(crow[-1])
+            cols.append(col)
+            vals.append(val)
             if progress:
-                print(f"\rweights: view {n + 1}/{len(view_ids)}", end="", flush=True)
+                print(f"\rweights: {sum(len(g[1]) for g in groups[: n + 1])}/{len(view_ids)} views", end="", flush=True)
     if progress:
         print()
-    return WeightsCache.from_views(mats, sizes, list(view_ids))
+    return WeightsCache(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
+                        torch.cat(vals) if vals else torch.zeros(0), int(means.shape[0]), sizes, list(view_ids))
 
 
 def load_or_build_cache(config_path: Path, config, model, cameras, downscale: int = 1, rebuild: bool = False,
@@ -178,11 +191,8 @@ def load_or_build_cache(config_path: Path, config, model, cameras, downscale: in
 
 def subset(cache, view_ids: Sequence[int]):
     """The rows of ``view_ids`` (training-image indices) of a cache, in that order."""
-    from point2act.relevancy_fit import WeightsCache
-
     pos = {v: k for k, v in enumerate(cache.view_ids)}
-    mats = [cache.view_matrix(pos[int(v)]) for v in view_ids]
-    return WeightsCache.from_views(mats, [cache.sizes[pos[int(v)]] for v in view_ids], list(view_ids), cache.meta)
+    return cache.subset([pos[int(v)] for v in view_ids])
 
 
 def targets_for(dm, cache) -> List[torch.Tensor]:
@@ -283,8 +293,9 @@ def query_run(
     points_file: Optional[Path] = None,
     pointer=None,
     role: Optional[str] = None,
-    steps: int = 40,
-    lr: float = 0.5,
+    steps: int = 8,
+    lr: float = 1.0,
+    lr_final: Optional[float] = 0.1,
     downscale: int = 2,
     min_weight: float = 1e-3,
     rebuild_cache: bool = False,
@@ -321,7 +332,7 @@ def query_run(
     timings["select"] = time.perf_counter() - t
     mc = model.config
     fit = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
-                        steps=steps, lr=lr)
+                        steps=steps, lr=lr, lr_final=lr_final)
     timings["fit"] = fit.seconds
     ckpt = checkpoint_key(latest_checkpoint(config))
     points = dm.points.to_dict() if dm.points is not None else None

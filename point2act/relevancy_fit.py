@@ -21,8 +21,9 @@ This module needs only torch (and the compiled tile binning of :mod:`point2act.r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -104,6 +105,100 @@ def _tile_weights(
     return torch.cat(rows_out), torch.cat(cols_out), torch.cat(vals_out)
 
 
+def _project_views(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] (linear)
+    opacities: Tensor,  # [N] (activated)
+    viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
+    Ks: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    rasterize_mode: str,
+) -> Dict[str, Tensor]:
+    """Projection and tile lists of :func:`point2act.render.rasterization` (its CPU pipeline with
+    the last stage replaced): means2d [C, N, 2], conics [C, N, 3], opacities [C, N], isect_offsets
+    [C, th, tw], flatten_ids [n_isects] (into ``C * N``), tile_size."""
+    from point2act.render import _backend
+    from point2act.render.rasterization import _rasterization_cpu
+
+    N = means.shape[0]
+    captured: Dict[str, Tensor] = {}
+
+    def capture(means2d, conics, colors, opac, w, h, ts, isect_offsets, flatten_ids, **_kw):
+        captured.update(means2d=means2d, conics=conics, opacities=opac, isect_offsets=isect_offsets,
+                        flatten_ids=flatten_ids, tile_size=ts)
+        z = means2d.new_zeros(means2d.shape[0], h, w, 1)
+        return z, z
+
+    with torch.no_grad():
+        _rasterization_cpu(
+            means.float(), quats.float(), scales.float(), opacities.float(), means.new_zeros(N, 1).float(),
+            viewmats.float(), Ks.float(), int(width), int(height),
+            near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=False,
+            tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
+            rasterize_mode=rasterize_mode, distributed=False, camera_model="pinhole", covars=None,
+            rasterize_fn=capture, isect_fn=_backend.isect_tiles,
+        )
+    return captured
+
+
+def compositing_weights_views(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] (linear)
+    opacities: Tensor,  # [N] (activated)
+    viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
+    Ks: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    rasterize_mode: str = "classic",
+    min_weight: float = 0.0,
+    backend: str = "cpp",
+    chunk_elems: int = 1 << 22,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Compositing weights of ``C`` views of one size, stacked: CSR ``[C * height * width, N]`` as
+    (crow [R + 1] int64, col [nnz] int32, val [nnz] float32), rows ``(c * height + y) * width + x``.
+
+    ``backend="cpp"``: the C++/OpenMP kernel (``compositing_weights`` in the rasterizer
+    extension, one pass over all views' tiles); ``"torch"``: the tile-batched torch reference
+    (:func:`_tile_weights`), view by view. Both follow the rasterizer's rules; tests check they
+    agree and that ``W @ c`` equals the rasterizer's render of ``c``.
+    """
+    from point2act.render import _backend
+
+    N = means.shape[0]
+    C = viewmats.shape[0]
+    cap = _project_views(means, quats, scales, opacities, viewmats, Ks, width, height, rasterize_mode)
+    if backend == "cpp":
+        return _backend.compositing_weights(cap["means2d"], cap["conics"], cap["opacities"], int(width), int(height),
+                                            int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"],
+                                            float(min_weight))
+    if backend != "torch":
+        raise ValueError(f"unknown weights backend {backend!r}; use 'cpp' or 'torch'")
+    crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
+    HW = int(width) * int(height)
+    with torch.no_grad():
+        for c in range(C):
+            fid = cap["flatten_ids"].long()
+            offs = cap["isect_offsets"][c].long()
+            lo = int(offs.reshape(-1)[0]) if offs.numel() else 0
+            hi = int(cap["isect_offsets"][c + 1].reshape(-1)[0]) if c + 1 < C else fid.shape[0]
+            rows, cl, vl = _tile_weights(
+                cap["means2d"][c], cap["conics"][c], cap["opacities"][c], int(width), int(height),
+                int(cap["tile_size"]), offs - lo, fid[lo:hi] - c * N, float(min_weight), int(chunk_elems),
+            )
+            order = torch.argsort(rows * N + cl)  # rows, then columns
+            rows, cl, vl = rows[order], cl[order], vl[order]
+            counts = torch.bincount(rows, minlength=HW)
+            crows.append(torch.cumsum(counts, 0) + off)
+            off += int(rows.numel())
+            cols.append(cl.to(torch.int32))
+            vals.append(vl.float())
+    return (torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
+            torch.cat(vals) if vals else torch.zeros(0))
+
+
 def compositing_weights(
     means: Tensor,  # [N, 3]
     quats: Tensor,  # [N, 4]
@@ -116,46 +211,27 @@ def compositing_weights(
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
     chunk_elems: int = 1 << 22,
+    backend: str = "cpp",
 ) -> Tensor:
     """Sparse CSR ``[height * width, N]`` of compositing weights ``alpha_i * T_i`` of one view.
 
     Arguments are those :func:`point2act.render.rasterization` takes (one camera, ``packed=False``,
     ``near_plane=0.01``, as :meth:`Point2ActModel.render_relevancy` calls it). Rendering any
     per-Gaussian colour ``c`` [N] is then ``W @ c`` (no background). Weights ``<= min_weight``
-    are dropped (0: exact).
+    are dropped (0: exact). ``backend``: see :func:`compositing_weights_views`.
     """
-    from point2act.render import _backend
-    from point2act.render.rasterization import _rasterization_cpu
+    crow, col, val = compositing_weights_views(means, quats, scales, opacities, viewmat[None], K[None], width, height,
+                                               rasterize_mode, min_weight, backend, chunk_elems)
+    return _csr(crow, col, val, (int(width) * int(height), int(means.shape[0])))
 
-    N = means.shape[0]
-    captured: Dict[str, Tensor] = {}
 
-    def capture(means2d, conics, colors, opac, w, h, ts, isect_offsets, flatten_ids, **_kw):
-        captured.update(means2d=means2d, conics=conics, opacities=opac, isect_offsets=isect_offsets,
-                        flatten_ids=flatten_ids, tile_size=ts)
-        z = means2d.new_zeros(1, h, w, 1)
-        return z, z
-
-    with torch.no_grad():
-        _rasterization_cpu(
-            means.float(), quats.float(), scales.float(), opacities.float(), means.new_zeros(N, 1).float(),
-            viewmat.float()[None], K.float()[None], int(width), int(height),
-            near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=False,
-            tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
-            rasterize_mode=rasterize_mode, distributed=False, camera_model="pinhole", covars=None,
-            rasterize_fn=capture, isect_fn=_backend.isect_tiles,
-        )
-        rows, cols, vals = _tile_weights(
-            captured["means2d"][0], captured["conics"][0], captured["opacities"][0], int(width), int(height),
-            int(captured["tile_size"]), captured["isect_offsets"][0], captured["flatten_ids"],
-            float(min_weight), int(chunk_elems),
-        )
+def _csr(crow: Tensor, col: Tensor, val: Tensor, shape) -> Tensor:
+    """torch CSR tensor (int64 indices) without the beta warning."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals.float(), (int(width) * int(height), N))
-        return coo.coalesce().to_sparse_csr()
+        return torch.sparse_csr_tensor(crow.long(), col.long(), val.float(), shape)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,12 +242,17 @@ class WeightsCache:
     """Compositing weights of several views stacked into one CSR matrix ``[sum_v H_v W_v, N]``."""
 
     crow: Tensor  # [R + 1] int64
-    col: Tensor  # [nnz] int64
+    col: Tensor  # [nnz] int32
     val: Tensor  # [nnz] float32
     num_gaussians: int
     sizes: List[List[int]]  # [[H, W], ...] per view
     view_ids: List[int]  # training-image index of each view
     meta: Dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.crow = self.crow.long().contiguous()
+        self.col = self.col.to(torch.int32).contiguous()
+        self.val = self.val.float().contiguous()
 
     @property
     def num_rows(self) -> int:
@@ -190,42 +271,55 @@ class WeightsCache:
 
     @classmethod
     def from_views(cls, mats: Sequence[Tensor], sizes, view_ids, meta=None) -> "WeightsCache":
+        """From per-view torch CSR tensors ``[H_v W_v, N]``."""
         crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
         N = int(mats[0].shape[1]) if mats else 0
         for m in mats:
             cr = m.crow_indices().long()
             crows.append(cr[1:] + off)
             off += int(cr[-1])
-            cols.append(m.col_indices().long())
+            cols.append(m.col_indices())
             vals.append(m.values().float())
-        return cls(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long),
+        return cls(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
                    torch.cat(vals) if vals else torch.zeros(0), N, [list(map(int, s)) for s in sizes],
                    [int(v) for v in view_ids], dict(meta or {}))
 
-    def matrix(self) -> Tensor:
-        import warnings
+    def subset(self, positions: Sequence[int]) -> "WeightsCache":
+        """The views at ``positions`` (indices into ``view_ids``), in that order (rows copied)."""
+        positions = [int(i) for i in positions]
+        if positions == list(range(len(self.sizes))):
+            return self
+        offs = self.row_offsets()
+        crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
+        for i in positions:
+            a, b = offs[i], offs[i + 1]
+            s, e = int(self.crow[a]), int(self.crow[b])
+            crows.append(self.crow[a + 1 : b + 1] - s + off)
+            off += e - s
+            cols.append(self.col[s:e])
+            vals.append(self.val[s:e])
+        return WeightsCache(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
+                            torch.cat(vals) if vals else torch.zeros(0), self.num_gaussians,
+                            [list(self.sizes[i]) for i in positions], [self.view_ids[i] for i in positions],
+                            dict(self.meta))
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.sparse_csr_tensor(self.crow, self.col, self.val, (self.num_rows, self.num_gaussians))
+    def matrix(self) -> Tensor:
+        return _csr(self.crow, self.col, self.val, (self.num_rows, self.num_gaussians))
 
     def transpose(self) -> Tensor:
         """``[N, rows]`` CSR (built once, kept on the object)."""
         if getattr(self, "_t", None) is None:
-            import warnings
+            from point2act.render import _backend
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                csc = self.matrix().to_sparse_csc()
-                self._t = torch.sparse_csr_tensor(csc.ccol_indices(), csc.row_indices(), csc.values(),
-                                                  (self.num_gaussians, self.num_rows))
+            tcrow, tcol, tval = _backend.csr_transpose(self.crow, self.col, self.val, self.num_gaussians)
+            self._t = _csr(tcrow, tcol, tval, (self.num_gaussians, self.num_rows))
         return self._t
 
     def view_matrix(self, i: int) -> Tensor:
         offs = self.row_offsets()
         a, b = offs[i], offs[i + 1]
         s, e = int(self.crow[a]), int(self.crow[b])
-        return torch.sparse_csr_tensor(self.crow[a : b + 1] - s, self.col[s:e], self.val[s:e], (b - a, self.num_gaussians))
+        return _csr(self.crow[a : b + 1] - s, self.col[s:e], self.val[s:e], (b - a, self.num_gaussians))
 
     def render(self, relevancy: Tensor) -> List[Tensor]:
         """Per-view renders [H, W, 1] of a per-Gaussian relevancy [N] (in [0, 1])."""
@@ -236,13 +330,13 @@ class WeightsCache:
         return out
 
     def to_dict(self) -> Dict:
-        return {"crow": self.crow, "col": self.col.to(torch.int32), "val": self.val, "num_gaussians": self.num_gaussians,
+        return {"crow": self.crow, "col": self.col, "val": self.val, "num_gaussians": self.num_gaussians,
                 "sizes": self.sizes, "view_ids": self.view_ids, "meta": self.meta}
 
     @classmethod
     def from_dict(cls, d: Dict) -> "WeightsCache":
-        return cls(d["crow"].long(), d["col"].long(), d["val"].float(), int(d["num_gaussians"]), d["sizes"],
-                   list(d["view_ids"]), dict(d.get("meta", {})))
+        return cls(d["crow"], d["col"], d["val"], int(d["num_gaussians"]), d["sizes"], list(d["view_ids"]),
+                   dict(d.get("meta", {})))
 
 
 def stacked_relevancy_loss(pred: Tensor, target: Tensor, form: str, pos_weight: float, row_scale: Tensor) -> Tensor:
@@ -263,6 +357,43 @@ class FitResult:
     steps: int
 
 
+def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_weight: float):
+    """Stacked targets [R] and row weights [R]: ``(1 + (pw - 1) t) / (V * the view's weight sum)``
+    (:func:`point2act.model.relevancy_loss` per view, averaged over views)."""
+    flat_t = torch.cat([t.float().reshape(-1) for t in targets])
+    if flat_t.shape[0] != cache.num_rows:
+        raise ValueError(f"targets have {flat_t.shape[0]} pixels, the weights {cache.num_rows} rows")
+    if form not in ("bce", "mse", "l1"):
+        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
+    offs = cache.row_offsets()
+    V = max(1, len(cache.sizes))
+    pix_w = 1.0 + (pos_weight - 1.0) * flat_t
+    row_w = torch.cat([pix_w[offs[i] : offs[i + 1]] / (V * float(pix_w[offs[i] : offs[i + 1]].sum()))
+                       for i in range(len(cache.sizes))])
+    return flat_t.contiguous(), row_w.contiguous()
+
+
+def loss_and_grad_reference(cache: WeightsCache, flat_t: Tensor, row_w: Tensor, s: Tensor, form: str):
+    """Loss and gradient w.r.t. ``s`` [N] with two torch sparse mat-vecs (reference for the kernel)."""
+    A = cache.matrix()
+    At = cache.transpose()
+    t = flat_t.reshape(-1, 1)
+    w = row_w.reshape(-1, 1)
+    p = (A @ s.float().reshape(-1, 1)).clamp_(0.0, 1.0)
+    if form == "bce":
+        pc = p.clamp(1e-6, 1 - 1e-6)
+        per = -(t * torch.log(pc) + (1 - t) * torch.log1p(-pc))
+        dp = (pc - t) / (pc * (1 - pc))
+        dp *= ((p > 1e-6) & (p < 1 - 1e-6)).float()
+    elif form == "mse":
+        per = (p - t) ** 2
+        dp = 2 * (p - t)
+    else:
+        per = (p - t).abs()
+        dp = torch.sign(p - t)
+    return float((per * w).sum()), (At @ (dp * w)).reshape(-1)
+
+
 def fit_relevancy(
     cache: WeightsCache,
     targets: Sequence[Tensor],  # per cache view: [H, W, 1] in [0, 1]
@@ -273,6 +404,8 @@ def fit_relevancy(
     lr: float = 0.5,
     init: Optional[Tensor] = None,
     tol: float = 0.0,
+    backend: str = "cpp",
+    lr_final: Optional[float] = None,
 ) -> FitResult:
     """Fit per-Gaussian logits so the rendered relevancy matches the targets.
 
@@ -280,55 +413,47 @@ def fit_relevancy(
     ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch.
     Gaussians no view sees keep ``init_logit`` (as in training, where they get no gradient).
     ``tol`` > 0 stops early when the loss improves by less than ``tol`` (relative).
+    ``lr_final``: the step size decays from ``lr`` to ``lr_final`` over ``steps`` (cosine; None:
+    constant), which damps Adam's oscillation when only a few steps are taken.
+    ``backend="cpp"``: each step is one fused pass of the C++ kernel over the weights (forward
+    mat-vec, loss and transposed mat-vec, per-thread gradient buffers); ``"torch"``: two torch
+    sparse mat-vecs (:func:`loss_and_grad_reference`).
     """
     import time
 
+    from point2act.render import _backend
+
     t0 = time.perf_counter()
-    A = cache.matrix()
-    At = cache.transpose()
-    offs = cache.row_offsets()
-    flat_t = torch.cat([t.float().reshape(-1) for t in targets]).reshape(-1, 1)
-    if flat_t.shape[0] != cache.num_rows:
-        raise ValueError(f"targets have {flat_t.shape[0]} pixels, the weights {cache.num_rows} rows")
-    if form not in ("bce", "mse", "l1"):
-        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
-    x = (init.detach().float().reshape(-1, 1).clone() if init is not None
-         else torch.full((cache.num_gaussians, 1), float(init_logit)))
+    flat_t, row_w = _fit_setup(cache, targets, form, pos_weight)
+    if backend == "torch":
+        cache.transpose()
+    elif backend != "cpp":
+        raise ValueError(f"unknown fit backend {backend!r}; use 'cpp' or 'torch'")
+    x = (init.detach().float().reshape(-1).clone() if init is not None
+         else torch.full((cache.num_gaussians,), float(init_logit)))
     # Adam by hand (torch.optim's first step imports torch._dynamo: seconds)
     m = torch.zeros_like(x)
     v = torch.zeros_like(x)
     b1, b2, eps = 0.9, 0.999, 1e-15
     losses: List[float] = []
-    # relevancy_loss per view, averaged over views: row weights (1 + (pw - 1) t) / (V * view weight sum)
-    V = max(1, len(cache.sizes))
-    pix_w = 1.0 + (pos_weight - 1.0) * flat_t
-    row_w = torch.cat([pix_w[offs[i] : offs[i + 1]] / (V * float(pix_w[offs[i] : offs[i + 1]].sum()))
-                       for i in range(len(cache.sizes))])
     n = 0
     with torch.no_grad():
         for n in range(1, steps + 1):
-            # forward and the analytic gradient of stacked_relevancy_loss (no autograd graph)
             sg = torch.sigmoid(x)
-            p = (A @ sg).clamp_(0.0, 1.0)
-            if form == "bce":
-                pc = p.clamp(1e-6, 1 - 1e-6)
-                per = -(flat_t * torch.log(pc) + (1 - flat_t) * torch.log1p(-pc))
-                dp = (pc - flat_t) / (pc * (1 - pc))
-                dp *= ((p > 1e-6) & (p < 1 - 1e-6)).float()
-            elif form == "mse":
-                per = (p - flat_t) ** 2
-                dp = 2 * (p - flat_t)
+            if backend == "cpp":
+                loss, gs = _backend.relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
             else:
-                per = (p - flat_t).abs()
-                dp = torch.sign(p - flat_t)
-            losses.append(float((per * row_w).sum()))
-            g = (At @ (dp * row_w)) * sg * (1 - sg)
+                loss, gs = loss_and_grad_reference(cache, flat_t, row_w, sg, form)
+            losses.append(loss)
+            g = gs * sg * (1 - sg)
             m.mul_(b1).add_(g, alpha=1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            x.addcdiv_(m, (v / (1 - b2**n)).sqrt_().add_(eps), value=-lr / (1 - b1**n))
+            lr_n = lr if lr_final is None or steps < 2 else (
+                lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * (n - 1) / (steps - 1))))
+            x.addcdiv_(m, (v / (1 - b2**n)).sqrt_().add_(eps), value=-lr_n / (1 - b1**n))
             if tol > 0 and n > 5 and abs(losses[-2] - losses[-1]) <= tol * abs(losses[-2]):
                 break
     return FitResult(x.detach().reshape(-1), losses, time.perf_counter() - t0, n)
 
 
-__all__ = ["compositing_weights", "WeightsCache", "fit_relevancy", "FitResult"]
+__all__ = ["compositing_weights", "compositing_weights_views", "WeightsCache", "fit_relevancy", "FitResult"]

@@ -28,6 +28,116 @@ def test_sparse_weights_render_equals_rasterizer(mode):
         assert torch.allclose(img, r[c], atol=1e-5), (img - r[c]).abs().max()
 
 
+def _dense(crow, col, val, shape):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow.long(), col.long(), val.float(), shape).to_dense()
+
+
+# sizes that are and are not multiples of the 16-pixel tile, dense and sparse scenes, both modes
+WEIGHT_CASES = [
+    (300, 16, 16, 1, 0, 0.05, "classic", 0.0),
+    (600, 48, 32, 3, 1, 0.04, "classic", 0.0),
+    (600, 37, 29, 2, 2, 0.04, "antialiased", 0.0),
+    (2000, 70, 45, 2, 3, 0.03, "classic", 1e-3),
+    (4000, 100, 61, 1, 4, 0.08, "antialiased", 1e-3),  # heavy overlap: many pixels saturate (T <= 1e-4)
+    (150, 33, 17, 2, 5, 0.01, "classic", 0.0),  # mostly empty tiles
+]
+
+
+@pytest.mark.parametrize("N,W,H,C,seed,scale,mode,min_weight", WEIGHT_CASES)
+def test_weights_kernel_equals_torch_reference(N, W, H, C, seed, scale, mode, min_weight):
+    """C++ compositing_weights == the torch tile loop: same nonzeros, same values, same row layout."""
+    from point2act.relevancy_fit import compositing_weights_views
+
+    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale, n_channels=1, n_behind=3,
+                     n_offscreen=3)
+    args = (s["means"], s["quats"], s["scales"], s["opacities"], s["viewmats"], s["Ks"], W, H, mode, min_weight)
+    crow_c, col_c, val_c = compositing_weights_views(*args, backend="cpp")
+    crow_t, col_t, val_t = compositing_weights_views(*args, backend="torch")
+    assert crow_c.dtype == torch.int64 and col_c.dtype == torch.int32 and val_c.dtype == torch.float32
+    assert crow_c.shape == (C * H * W + 1,) and int(crow_c[-1]) == col_c.numel() > 0
+    assert torch.equal(crow_c, crow_t)  # same number of weights in every pixel
+    dc, dt = _dense(crow_c, col_c, val_c, (C * H * W, N)), _dense(crow_t, col_t, val_t, (C * H * W, N))
+    assert torch.equal(dc != 0, dt != 0)
+    assert torch.allclose(dc, dt, rtol=1e-5, atol=1e-7), (dc - dt).abs().max()
+    if min_weight > 0:
+        assert float(val_c.min()) > min_weight
+    # row sums are the pixels' opacities: at most 1 - 1e-4 (compositing stops before T <= 1e-4)
+    assert float(dc.sum(1).max()) <= 1.0 - 1e-4 + 1e-6
+
+
+@pytest.mark.parametrize("N,W,H,C,seed,scale,mode,min_weight", WEIGHT_CASES)
+def test_weights_kernel_render_equals_rasterizer(N, W, H, C, seed, scale, mode, min_weight):
+    """W @ r is the rasterizer's render of a per-Gaussian relevancy r (all views in one call)."""
+    from point2act.relevancy_fit import compositing_weights_views
+
+    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale, n_channels=1)
+    crow, col, val = compositing_weights_views(s["means"], s["quats"], s["scales"], s["opacities"], s["viewmats"],
+                                               s["Ks"], W, H, mode)
+    rel = torch.rand(N, generator=torch.Generator().manual_seed(seed))
+    r, alpha, _ = rasterization(s["means"], s["quats"], s["scales"], s["opacities"], rel[:, None], s["viewmats"],
+                                s["Ks"], W, H, packed=False, rasterize_mode=mode)
+    A = _dense(crow, col, val, (C * H * W, N))
+    assert torch.allclose(A @ rel, r.reshape(-1), atol=2e-6), (A @ rel - r.reshape(-1)).abs().max()
+    assert torch.allclose(A.sum(1), alpha.reshape(-1), atol=2e-6)
+
+
+def test_csr_transpose_and_subset():
+    from point2act.render import _backend
+
+    s, cache = _scene(C=3)
+    A = cache.matrix().to_dense()
+    tcrow, tcol, tval = _backend.csr_transpose(cache.crow, cache.col, cache.val, cache.num_gaussians)
+    assert torch.equal(_dense(tcrow, tcol, tval, A.T.shape), A.T)
+    assert torch.equal(cache.transpose().to_dense(), A.T)
+    sub = cache.subset([2, 0])
+    HW = 48 * 32
+    assert sub.view_ids == [2, 0] and torch.equal(sub.matrix().to_dense(), torch.cat([A[2 * HW:], A[:HW]]))
+    assert cache.subset([0, 1, 2]) is cache
+    assert torch.equal(WeightsCache.from_dict(cache.to_dict()).matrix().to_dense(), A)
+
+
+@pytest.mark.parametrize("form", ["bce", "mse", "l1"])
+def test_fused_loss_grad_equals_autograd(form):
+    """The kernel's one-pass loss and gradient == autograd of stacked_relevancy_loss on W @ s."""
+    from point2act.relevancy_fit import _fit_setup, loss_and_grad_reference
+    from point2act.render import _backend
+
+    s, cache = _scene(C=3)
+    g = torch.Generator().manual_seed(3)
+    targets = [torch.rand(32, 48, 1, generator=g) ** 6 for _ in range(3)]
+    flat_t, row_w = _fit_setup(cache, targets, form, 4.0)
+    V = 3
+    pix_w = 1 + 3 * flat_t
+    scale = torch.cat([torch.full((32 * 48,), 1 / (V * float(pix_w[i * 1536 : (i + 1) * 1536].sum()))) for i in range(V)])
+    for lo, hi in ((0.0, 1.0), (0.0, 0.05)):  # the second: many pixels below the BCE clamp
+        sg = (lo + (hi - lo) * torch.rand(cache.num_gaussians, generator=g)).requires_grad_(True)
+        pred = (cache.matrix() @ sg.reshape(-1, 1)).clamp(0, 1)
+        ref = stacked_relevancy_loss(pred, flat_t.reshape(-1, 1), form, 4.0, scale.reshape(-1, 1))
+        ref.backward()
+        loss, grad = _backend.relevancy_loss_grad(cache.crow, cache.col, cache.val, sg.detach(), flat_t, row_w, form)
+        loss_r, grad_r = loss_and_grad_reference(cache, flat_t, row_w, sg.detach(), form)
+        assert abs(loss - float(ref.detach())) <= 1e-5 * abs(float(ref.detach())) and abs(loss - loss_r) <= 1e-5 * abs(loss_r)
+        assert torch.allclose(grad, grad_r, rtol=1e-4, atol=1e-9)
+        if form != "l1":  # autograd's sign(0) and clamp edges agree with the analytic form
+            assert torch.allclose(grad, sg.grad, rtol=1e-4, atol=1e-9), (grad - sg.grad).abs().max()
+
+
+def test_fit_backends_agree():
+    s, cache = _scene()
+    N = s["means"].shape[0]
+    true = torch.where(torch.rand(N, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
+    targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
+    a = fit_relevancy(cache, targets, "bce", 4.0, -4.0, steps=30, lr=0.3, backend="cpp")
+    b = fit_relevancy(cache, targets, "bce", 4.0, -4.0, steps=30, lr=0.3, backend="torch")
+    assert np.allclose(a.losses, b.losses, rtol=1e-4)
+    assert a.losses[-1] < 0.5 * a.losses[0]
+    assert torch.allclose(a.logits, b.logits, atol=1e-3)
+
+
 def test_stacked_loss_is_mean_of_training_loss():
     from point2act.model import relevancy_loss
 

@@ -271,3 +271,85 @@ def rasterize_to_pixels(
         absgrad,
         absgrad_target,
     )
+
+
+def compositing_weights(
+    means2d: Tensor,  # [C, N, 2]
+    conics: Tensor,  # [C, N, 3]
+    opacities: Tensor,  # [C, N]
+    image_width: int,
+    image_height: int,
+    tile_size: int,
+    isect_offsets: Tensor,  # [C, tile_height, tile_width]
+    flatten_ids: Tensor,  # [n_isects]
+    min_weight: float = 0.0,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Sparse compositing weights ``alpha * T`` of projected Gaussians, as the forward pass composites.
+
+    Rows are pixels ``(camera * H + y) * W + x``, columns Gaussians ``0..N-1``; within a row the
+    entries are in compositing (depth) order. Weights ``<= min_weight`` are dropped (they still
+    attenuate the transmittance of the Gaussians behind them).
+
+    Returns:
+        crow [C * H * W + 1] int64, col [nnz] int32, val [nnz] float32 (CSR).
+    """
+    ext = load_extension()
+    return tuple(
+        ext.compositing_weights(
+            means2d.detach().contiguous(),
+            conics.detach().to(means2d.dtype).contiguous(),
+            opacities.detach().to(means2d.dtype).contiguous(),
+            int(image_width),
+            int(image_height),
+            int(tile_size),
+            isect_offsets.to(torch.int32).contiguous(),
+            flatten_ids.to(torch.int32).contiguous(),
+            float(min_weight),
+            torch.get_num_threads(),
+        )
+    )
+
+
+def csr_transpose(
+    crow: Tensor,  # [R + 1] int64
+    col: Tensor,  # [nnz] int32
+    val: Tensor,  # [nnz] float32
+    num_cols: int,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Transpose of a CSR matrix ``[R, num_cols]``: (crow [num_cols + 1], col [nnz] int64, val [nnz])."""
+    ext = load_extension()
+    return tuple(
+        ext.csr_transpose(
+            crow.to(torch.int64).contiguous(),
+            col.to(torch.int32).contiguous(),
+            val.to(torch.float32).contiguous(),
+            int(num_cols),
+            torch.get_num_threads(),
+        )
+    )
+
+
+LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
+
+
+def relevancy_loss_grad(
+    crow: Tensor,  # [R + 1] int64
+    col: Tensor,  # [nnz] int32
+    val: Tensor,  # [nnz] float32
+    s: Tensor,  # [N] per-Gaussian relevancy in [0, 1]
+    target: Tensor,  # [R]
+    row_w: Tensor,  # [R]
+    form: str,
+) -> Tuple[float, Tensor]:
+    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] w.r.t. ``s``.
+
+    One pass over the CSR matrix ``A``; see :func:`point2act.relevancy_fit.fit_relevancy`.
+    """
+    if form not in LOSS_FORMS:
+        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
+    ext = load_extension()
+    loss, grad = ext.relevancy_loss_grad(
+        crow, col, val, s.to(torch.float32).contiguous(), target.to(torch.float32).contiguous(),
+        row_w.to(torch.float32).contiguous(), LOSS_FORMS[form], torch.get_num_threads(),
+    )
+    return float(loss), grad

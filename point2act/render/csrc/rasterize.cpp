@@ -20,6 +20,10 @@
 // kernel. Per-(tile, Gaussian) gradient sums are written to a per-intersection
 // buffer (no races, deterministic) and reduced per Gaussian afterwards.
 //
+// compositing_weights runs the forward pass's per-pixel loop and emits, instead
+// of colours, the sparse weights w = alpha * T of every (pixel, Gaussian) pair
+// (CSR), for relevancy refits on frozen geometry (point2act.relevancy_fit).
+//
 // Speed-ups that do not change results: for every Gaussian we compute a
 // conservative bound sigma_max = log(255 * opacity) + 1e-3 beyond which
 // alpha < 1/255 for sure, and only visit the pixels of the tile that lie in
@@ -579,6 +583,246 @@ void rasterize_bwd_impl(
     (void)N;
 }
 
+// Sparse compositing weights w = alpha * T (the forward pass's per-pixel
+// visibility of every Gaussian, same rules and same float operations) of C
+// cameras, as CSR rows (camera, pixel) in row-major order; within a row the
+// entries are in compositing (depth) order. Entries with w <= min_weight are
+// dropped (they still attenuate T). Pass 1 composites each tile into a
+// thread-local buffer of (local pixel, Gaussian id, w), then stores the tile's
+// entries grouped by pixel and counts each row; after a prefix sum over rows,
+// pass 2 copies each pixel's run into the output. Deterministic, independent of
+// the thread count. ``alloc(nnz)`` returns the output (col, val) arrays.
+template <typename S, typename Alloc>
+void compositing_weights_impl(
+    int64_t C, int64_t N, const S *means2d, const S *conics, const S *opacities,
+    int W, int H, int tile_size, int tile_width, int tile_height,
+    const int32_t *offsets, const int32_t *flatten_ids, double min_weight,
+    int nthreads, int64_t *crow, Alloc &&alloc
+) {
+    struct Entry {
+        int32_t p;  // tile-local pixel
+        int32_t g;  // Gaussian (0..N-1)
+        float w;
+    };
+    struct TileOut {
+        std::vector<int32_t> g;  // grouped by pixel, compositing order within
+        std::vector<float> w;
+    };
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const int64_t CT = C * n_tiles;
+    const S AMAX = Consts<S>::alpha_max();
+    const S AMIN = Consts<S>::alpha_min();
+    const S TMIN = S(1e-4);
+    const S WMIN = static_cast<S>(min_weight);
+    const std::vector<Extent<S>> extents =
+        make_extents<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, conics, opacities, nthreads);
+    std::vector<TileOut> tiles(CT);
+    const int64_t R = C * int64_t(H) * W;
+    std::fill(crow, crow + R + 1, int64_t(0));
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int npix_max = tile_size * tile_size;
+        std::vector<S> Tv(npix_max);
+        std::vector<int32_t> cnt(npix_max + 1);
+        std::vector<Entry> buf;
+        buf.reserve(1 << 16);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < CT; ++t) {
+            const int32_t start = offsets[t], end = offsets[t + 1];
+            if (start == end) continue;
+            const int64_t cam = t / n_tiles;
+            const int64_t tile = t % n_tiles;
+            const int tx = int(tile % tile_width), ty = int(tile / tile_width);
+            const int x0 = tx * tile_size, y0 = ty * tile_size;
+            const int pw = std::min(tile_size, W - x0);
+            const int ph = std::min(tile_size, H - y0);
+            const int npix = pw * ph;
+            S *__restrict__ T = Tv.data();
+            std::fill(T, T + npix, S(1));
+            buf.clear();
+            uint64_t act[64];
+            for (int py = 0; py < ph; ++py) act[py] = row_bits(0, pw - 1);
+            int ndone = 0;
+            for (int32_t k = start; k < end && ndone < npix; ++k) {
+                const int64_t g = flatten_ids[k];
+                const S mx = means2d[2 * g], my = means2d[2 * g + 1];
+                const S ca = conics[3 * g], cb = conics[3 * g + 1],
+                        cc = conics[3 * g + 2];
+                const S o = opacities[g];
+                int bx0, bx1, by0, by1;
+                const Extent<S> &e = extents[g];
+                if (!pixel_box<S>(e, mx, my, x0, y0, pw, ph, bx0, bx1, by0, by1))
+                    continue;
+                const S smax = e.smax;
+                const uint64_t boxm = row_bits(bx0, bx1);
+                const int32_t gid = static_cast<int32_t>(g - cam * N);
+                for (int py = by0; py <= by1; ++py) {
+                    uint64_t m = act[py] & boxm;
+                    if (!m) continue;
+                    const S dy = my - (S(y0 + py) + S(0.5));
+                    const int p0 = py * pw;
+                    while (m) {
+                        const int px = __builtin_ctzll(m);
+                        m &= m - 1;
+                        const int p = p0 + px;
+                        const S dx = mx - (S(x0 + px) + S(0.5));
+                        const S sigma = S(0.5) * (ca * dx * dx + cc * dy * dy) +
+                                        cb * dx * dy;
+                        if (sigma < S(0) || sigma > smax) continue;
+                        const S alpha = std::min(AMAX, o * vexp<S>(-sigma));
+                        if (alpha < AMIN) continue;
+                        const S Tc = T[p];
+                        const S next_T = Tc * (S(1) - alpha);
+                        if (next_T <= TMIN) {
+                            act[py] &= ~(uint64_t(1) << px);
+                            ++ndone;
+                            continue;
+                        }
+                        const S w = alpha * Tc;
+                        if (w > WMIN) buf.push_back({p, gid, static_cast<float>(w)});
+                        T[p] = next_T;
+                    }
+                }
+            }
+            if (buf.empty()) continue;
+            // group by pixel (stable: compositing order kept), count rows
+            std::fill(cnt.begin(), cnt.begin() + npix + 1, 0);
+            for (const Entry &en : buf) cnt[en.p + 1]++;
+            for (int p = 0; p < npix; ++p) {
+                crow[1 + (cam * H + (y0 + p / pw)) * int64_t(W) + (x0 + p % pw)] = cnt[p + 1];
+                cnt[p + 1] += cnt[p];
+            }
+            TileOut &out = tiles[t];
+            out.g.resize(buf.size());
+            out.w.resize(buf.size());
+            for (const Entry &en : buf) {
+                const int32_t q = cnt[en.p]++;
+                out.g[q] = en.g;
+                out.w[q] = en.w;
+            }
+        }
+    }
+    for (int64_t r = 0; r < R; ++r) crow[r + 1] += crow[r];
+    int32_t *cols;
+    float *vals;
+    alloc(crow[R], cols, vals);
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 4)
+    for (int64_t t = 0; t < CT; ++t) {
+        TileOut &out = tiles[t];
+        if (out.g.empty()) continue;
+        const int64_t cam = t / n_tiles;
+        const int64_t tile = t % n_tiles;
+        const int tx = int(tile % tile_width), ty = int(tile / tile_width);
+        const int x0 = tx * tile_size, y0 = ty * tile_size;
+        const int pw = std::min(tile_size, W - x0);
+        const int ph = std::min(tile_size, H - y0);
+        int64_t q = 0;
+        for (int p = 0; p < pw * ph; ++p) {
+            const int64_t r = (cam * H + (y0 + p / pw)) * int64_t(W) + (x0 + p % pw);
+            const int64_t n = crow[r + 1] - crow[r];
+            if (n == 0) continue;
+            std::memcpy(cols + crow[r], out.g.data() + q, n * sizeof(int32_t));
+            std::memcpy(vals + crow[r], out.w.data() + q, n * sizeof(float));
+            q += n;
+        }
+        std::vector<int32_t>().swap(out.g);
+        std::vector<float>().swap(out.w);
+    }
+}
+
+// Transpose of a CSR matrix [R, N] (crow int64, col int32) to CSR [N, R]
+// (rows = Gaussians, entries in ascending row order): counting sort by column.
+void csr_transpose_impl(
+    int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
+    int nthreads, int64_t *tcrow, int64_t *tcol, float *tval
+) {
+    const int64_t nnz = crow[R];
+    std::fill(tcrow, tcrow + N + 1, int64_t(0));
+    for (int64_t q = 0; q < nnz; ++q) tcrow[col[q] + 1]++;
+    for (int64_t n = 0; n < N; ++n) tcrow[n + 1] += tcrow[n];
+    std::vector<int64_t> cur(tcrow, tcrow + N);
+    for (int64_t r = 0; r < R; ++r) {
+        for (int64_t q = crow[r]; q < crow[r + 1]; ++q) {
+            const int64_t d = cur[col[q]]++;
+            tcol[d] = r;
+            tval[d] = val[q];
+        }
+    }
+    (void)nthreads;
+}
+
+// One pass of the relevancy refit over a CSR matrix A [R, N] of compositing
+// weights: p = clamp(A s, 0, 1) per row, the row-weighted training loss
+// sum_r row_w[r] * l(p_r, t_r) and its gradient with respect to s [N]
+// (form 0: BCE on p clamped to [1e-6, 1 - 1e-6], no gradient where the clamp
+// is active; 1: squared error; 2: absolute error), as
+// point2act.relevancy_fit.fit_relevancy_reference computes them with two
+// sparse mat-vecs. Each thread owns a contiguous block of rows and its own
+// gradient buffer (summed in thread order: deterministic for a thread count).
+double relevancy_loss_grad_impl(
+    int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
+    const float *s, const float *target, const float *row_w, int form, int nthreads,
+    float *grad
+) {
+    const int nt = std::max(1, nthreads);
+    std::vector<std::vector<float>> partial(nt);
+    std::vector<double> losses(nt, 0.0);
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num();
+        const int nth = omp_get_num_threads();
+#else
+        const int tid = 0;
+        const int nth = 1;
+#endif
+        std::vector<float> &g = partial[tid];
+        g.assign(N, 0.0f);
+        // split rows evenly by nonzeros
+        const int64_t nnz = crow[R];
+        auto row_at = [&](int64_t k) {
+            const int64_t target_nnz = nnz * k / nth;
+            return int64_t(std::lower_bound(crow, crow + R + 1, target_nnz) - crow);
+        };
+        const int64_t r0 = tid == 0 ? 0 : std::min(R, row_at(tid));
+        const int64_t r1 = tid == nth - 1 ? R : std::min(R, row_at(tid + 1));
+        double loss = 0.0;
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t q0 = crow[r], q1 = crow[r + 1];
+            float acc = 0.0f;
+            for (int64_t q = q0; q < q1; ++q) acc += val[q] * s[col[q]];
+            const float p = std::min(1.0f, std::max(0.0f, acc));
+            const float t = target[r];
+            float per, dp;
+            if (form == 0) {
+                const float pc = std::min(1.0f - 1e-6f, std::max(1e-6f, p));
+                per = -(t * std::log(pc) + (1.0f - t) * std::log1p(-pc));
+                dp = (p > 1e-6f && p < 1.0f - 1e-6f) ? (pc - t) / (pc * (1.0f - pc)) : 0.0f;
+            } else if (form == 1) {
+                per = (p - t) * (p - t);
+                dp = 2.0f * (p - t);
+            } else {
+                per = std::abs(p - t);
+                dp = p > t ? 1.0f : (p < t ? -1.0f : 0.0f);
+            }
+            loss += double(per) * double(row_w[r]);
+            const float c = dp * row_w[r];
+            if (c != 0.0f)
+                for (int64_t q = q0; q < q1; ++q) g[col[q]] += val[q] * c;
+        }
+        losses[tid] = loss;
+    }
+    std::fill(grad, grad + N, 0.0f);
+    double loss = 0.0;
+    for (int k = 0; k < nt; ++k) {
+        loss += losses[k];
+        if (partial[k].empty()) continue;
+        const float *g = partial[k].data();
+        for (int64_t n = 0; n < N; ++n) grad[n] += g[n];
+    }
+    return loss;
+}
+
 // Calls f(std::integral_constant<int, DT>) with DT = D for common channel
 // counts and DT = 0 (dynamic) otherwise.
 template <typename F> void dispatch_channels(int64_t D, F &&f) {
@@ -773,8 +1017,118 @@ std::vector<torch::Tensor> rasterize_bwd(
     return {v_means2d_abs, v_means2d, v_conics, v_colors, v_opacities};
 }
 
+// Returns (crow [C*H*W + 1] int64, col [nnz] int32, val [nnz] float32): the
+// CSR matrix of compositing weights alpha * T, rows (camera, y, x), columns
+// Gaussians (0..N-1), dropping weights <= min_weight.
+std::vector<torch::Tensor> compositing_weights(
+    const torch::Tensor &means2d,   // [C, N, 2]
+    const torch::Tensor &conics,    // [C, N, 3]
+    const torch::Tensor &opacities, // [C, N]
+    int64_t width, int64_t height, int64_t tile_size,
+    const torch::Tensor &isect_offsets, // [C, th, tw] int32
+    const torch::Tensor &flatten_ids,   // [n_isects] int32
+    double min_weight, int64_t num_threads
+) {
+    check_cpu_contig(means2d, "means2d");
+    check_cpu_contig(conics, "conics");
+    check_cpu_contig(opacities, "opacities");
+    check_cpu_contig(isect_offsets, "isect_offsets");
+    check_cpu_contig(flatten_ids, "flatten_ids");
+    const auto dtype = means2d.scalar_type();
+    TORCH_CHECK(conics.scalar_type() == dtype && opacities.scalar_type() == dtype,
+                "means2d, conics and opacities must share a dtype");
+    TORCH_CHECK(means2d.dim() == 3 && means2d.size(2) == 2, "means2d must be [C, N, 2]");
+    const int64_t C = means2d.size(0), N = means2d.size(1);
+    TORCH_CHECK(conics.size(0) == C && conics.size(1) == N && conics.size(2) == 3, "conics must be [C, N, 3]");
+    TORCH_CHECK(opacities.size(0) == C && opacities.size(1) == N, "opacities must be [C, N]");
+    TORCH_CHECK(N < std::numeric_limits<int32_t>::max(), "too many Gaussians");
+    TORCH_CHECK(isect_offsets.size(0) == C, "isect_offsets must be [C, th, tw]");
+    TORCH_CHECK(tile_size >= 1 && tile_size <= 64, "tile_size must be in [1, 64]");
+    const int64_t tw = isect_offsets.size(2), th = isect_offsets.size(1);
+    const int nthreads = resolve_threads(num_threads);
+    std::vector<int32_t> offsets(C * th * tw + 1);
+    std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), C * th * tw * sizeof(int32_t));
+    offsets[C * th * tw] = static_cast<int32_t>(flatten_ids.size(0));
+    auto crow = torch::empty({C * height * width + 1}, isect_offsets.options().dtype(torch::kInt64));
+    torch::Tensor col, val;
+    auto alloc = [&](int64_t nnz, int32_t *&cols, float *&vals) {
+        col = torch::empty({nnz}, isect_offsets.options().dtype(torch::kInt32));
+        val = torch::empty({nnz}, isect_offsets.options().dtype(torch::kFloat32));
+        cols = col.data_ptr<int32_t>();
+        vals = val.data_ptr<float>();
+    };
+    AT_DISPATCH_FLOATING_TYPES(dtype, "compositing_weights", [&] {
+        compositing_weights_impl<scalar_t>(
+            C, N, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
+            opacities.data_ptr<scalar_t>(), int(width), int(height), int(tile_size),
+            int(tw), int(th), offsets.data(), flatten_ids.data_ptr<int32_t>(),
+            min_weight, nthreads, crow.data_ptr<int64_t>(), alloc
+        );
+    });
+    return {crow, col, val};
+}
+
+// Returns (crow [N + 1] int64, col [nnz] int64, val [nnz] float32): the
+// transpose of the CSR matrix (crow, col, val) with num_cols = N columns.
+std::vector<torch::Tensor> csr_transpose(
+    const torch::Tensor &crow, const torch::Tensor &col, const torch::Tensor &val,
+    int64_t num_cols, int64_t num_threads
+) {
+    check_cpu_contig(crow, "crow");
+    check_cpu_contig(col, "col");
+    check_cpu_contig(val, "val");
+    TORCH_CHECK(crow.scalar_type() == torch::kInt64, "crow must be int64");
+    TORCH_CHECK(col.scalar_type() == torch::kInt32, "col must be int32");
+    TORCH_CHECK(val.scalar_type() == torch::kFloat32, "val must be float32");
+    const int64_t R = crow.size(0) - 1, nnz = col.size(0);
+    TORCH_CHECK(R >= 0 && crow[R].item<int64_t>() == nnz, "crow[-1] must equal nnz");
+    auto tcrow = torch::empty({num_cols + 1}, crow.options());
+    auto tcol = torch::empty({nnz}, crow.options());
+    auto tval = torch::empty({nnz}, val.options());
+    csr_transpose_impl(R, num_cols, crow.data_ptr<int64_t>(), col.data_ptr<int32_t>(), val.data_ptr<float>(),
+                       resolve_threads(num_threads), tcrow.data_ptr<int64_t>(), tcol.data_ptr<int64_t>(),
+                       tval.data_ptr<float>());
+    return {tcrow, tcol, tval};
+}
+
+// Returns (loss [] float64, grad_s [N] float32) of the row-weighted relevancy
+// loss of p = clamp(A s, 0, 1) (A: CSR crow int64 / col int32 / val float32).
+std::vector<torch::Tensor> relevancy_loss_grad(
+    const torch::Tensor &crow, const torch::Tensor &col, const torch::Tensor &val,
+    const torch::Tensor &s,      // [N] float32
+    const torch::Tensor &target, // [R] float32
+    const torch::Tensor &row_w,  // [R] float32
+    int64_t form, int64_t num_threads
+) {
+    check_cpu_contig(crow, "crow");
+    check_cpu_contig(col, "col");
+    check_cpu_contig(val, "val");
+    check_cpu_contig(s, "s");
+    check_cpu_contig(target, "target");
+    check_cpu_contig(row_w, "row_w");
+    TORCH_CHECK(crow.scalar_type() == torch::kInt64, "crow must be int64");
+    TORCH_CHECK(col.scalar_type() == torch::kInt32, "col must be int32");
+    TORCH_CHECK(val.scalar_type() == torch::kFloat32 && s.scalar_type() == torch::kFloat32 &&
+                    target.scalar_type() == torch::kFloat32 && row_w.scalar_type() == torch::kFloat32,
+                "val, s, target and row_w must be float32");
+    TORCH_CHECK(form >= 0 && form <= 2, "form must be 0 (bce), 1 (mse) or 2 (l1)");
+    const int64_t R = crow.size(0) - 1, N = s.size(0);
+    TORCH_CHECK(target.size(0) == R && row_w.size(0) == R, "target and row_w must have one entry per row");
+    TORCH_CHECK(crow[R].item<int64_t>() == col.size(0) && val.size(0) == col.size(0), "crow[-1] must equal nnz");
+    auto grad = torch::empty({N}, s.options());
+    const double loss = relevancy_loss_grad_impl(
+        R, N, crow.data_ptr<int64_t>(), col.data_ptr<int32_t>(), val.data_ptr<float>(),
+        s.data_ptr<float>(), target.data_ptr<float>(), row_w.data_ptr<float>(), int(form),
+        resolve_threads(num_threads), grad.data_ptr<float>()
+    );
+    return {torch::tensor(loss, s.options().dtype(torch::kFloat64)), grad};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("isect_tiles", &isect_tiles, "Tile/Gaussian intersections (CPU)");
     m.def("rasterize_fwd", &rasterize_fwd, "Rasterize to pixels forward (CPU)");
     m.def("rasterize_bwd", &rasterize_bwd, "Rasterize to pixels backward (CPU)");
+    m.def("compositing_weights", &compositing_weights, "Sparse compositing weights alpha*T (CPU)");
+    m.def("csr_transpose", &csr_transpose, "Transpose of a float32 CSR matrix (CPU)");
+    m.def("relevancy_loss_grad", &relevancy_loss_grad, "Relevancy refit loss and gradient on CSR weights (CPU)");
 }
