@@ -50,6 +50,11 @@ def _point2act_trainer_config() -> TrainerConfig:
         pipeline=VanillaPipelineConfig(
             datamanager=Point2ActDataManagerConfig(
                 dataparser=NerfstudioDataParserConfig(load_3D_points=True),
+                # 1920x1080 captures of 200 views fit a 24 GiB CPU machine (benchmarks/bench_memory.py):
+                # images cached as uint8 (6 MiB per 1080p view, a quarter of float32), on the training
+                # device ("gpu" is nerfstudio's name for it: CPU memory on a CPU; its "cpu" pins memory,
+                # which needs CUDA); heatmaps are kept as points (Point2ActDataManager.train_heatmaps).
+                cache_images="gpu",
                 cache_images_type="uint8",
             ),
             model=Point2ActModelConfig(),

@@ -10,6 +10,7 @@ undistorted) and turned into heatmaps (see :mod:`point2act.heatmap`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -54,6 +55,40 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
     """Sigma of each point's Gaussian blob, as a fraction of the training image's diagonal."""
+
+
+class HeatmapStore(Mapping):
+    """View index -> target heatmap [H, W, 1] float32, rendered from the view's points when asked.
+
+    Only the points (a few floats per view) are kept: 200 full-resolution float32 heatmaps of a
+    1920x1080 capture would hold 1.6 GiB for what a handful of points describe exactly. A
+    heatmap costs one separable Gaussian per point to render (milliseconds at 1080p), once per
+    training step, and is the same tensor :func:`point2act.heatmap.points_to_heatmap` gives.
+    """
+
+    def __init__(self, points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], sigma_frac: float):
+        self.points = {int(k): np.asarray(v, dtype=np.float32).reshape(-1, 2) for k, v in points.items()}
+        """Points [P, 2] in pixels of each training image (P = 0: "not in this view")."""
+        self.sizes = {int(k): (int(h), int(w)) for k, (h, w) in sizes.items()}
+        """(height, width) of each training image."""
+        self.sigma_frac = float(sigma_frac)
+        """Blob sigma as a fraction of the image diagonal."""
+
+    def __getitem__(self, idx: int) -> torch.Tensor:  # [H, W, 1] in [0, 1]
+        pts = self.points[int(idx)]
+        h, w = self.sizes[int(idx)]
+        return points_to_heatmap(torch.from_numpy(pts), h, w, sigma_px(h, w, self.sigma_frac))
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (the points), not counting the heatmaps handed out."""
+        return sum(p.nbytes for p in self.points.values())
 
 
 def _strip_downscale_dir(rel: Path, factor: int) -> Path:
@@ -200,16 +235,11 @@ class Point2ActDataManager(FullImageDatamanager):
         return out
 
     @cached_property
-    def train_heatmaps(self) -> Dict[int, torch.Tensor]:
-        """Target heatmap [H, W, 1] of each supervised training view."""
-        maps = {}
+    def train_heatmaps(self) -> "HeatmapStore":
+        """Target heatmap [H, W, 1] of each supervised training view, made from its points on access."""
         cams = self.train_dataset.cameras
-        for idx, pts in self.train_points_final.items():
-            h, w = int(cams.height[idx]), int(cams.width[idx])
-            maps[idx] = points_to_heatmap(
-                torch.from_numpy(pts), h, w, sigma_px(h, w, self.config.heatmap_sigma_frac)
-            )
-        return maps
+        sizes = {idx: (int(cams.height[idx]), int(cams.width[idx])) for idx in self.train_points_final}
+        return HeatmapStore(self.train_points_final, sizes, self.config.heatmap_sigma_frac)
 
     def next_train(self, step: int):
         camera, data = super().next_train(step)
