@@ -154,13 +154,40 @@ def build_weights_cache(model, cameras, view_ids: Sequence[int], downscale: int 
                 print(f"\rweights: {sum(len(g[1]) for g in groups[: n + 1])}/{len(view_ids)} views", end="", flush=True)
     if progress:
         print()
+    if len(cols) == 1:  # one size: the kernel's arrays as they are (no copy)
+        return WeightsCache(crow, cols[0], vals[0], int(means.shape[0]), sizes, list(view_ids))
     return WeightsCache(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
                         torch.cat(vals) if vals else torch.zeros(0), int(means.shape[0]), sizes, list(view_ids))
 
 
+class _BackgroundSave:
+    """``save_torch_atomic`` in a thread (the write overlaps the refit); :meth:`join` re-raises its error."""
+
+    def __init__(self, obj, path: Path):
+        import threading
+
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, args=(obj, path), name="point2act-cache-save", daemon=True)
+        self.thread.start()
+
+    def _run(self, obj, path):
+        try:
+            save_torch_atomic(obj, path)
+        except BaseException as e:  # noqa: BLE001  (re-raised by join)
+            self.error = e
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def load_or_build_cache(config_path: Path, config, model, cameras, downscale: int = 1, rebuild: bool = False,
-                        progress: bool = False, min_weight: float = 0.0):
-    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``); (cache, built?, seconds)."""
+                        progress: bool = False, min_weight: float = 0.0, background_save: bool = False):
+    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``); (cache, built?, seconds).
+
+    With ``background_save`` a freshly built cache is written by a thread; ``cache.saving`` is then
+    a handle whose ``join()`` waits for the write (and raises its error)."""
     from point2act.relevancy_fit import WeightsCache
 
     path = run_dir(config_path) / CACHE_NAME
@@ -185,7 +212,10 @@ def load_or_build_cache(config_path: Path, config, model, cameras, downscale: in
             warnings.warn(f"{path}: unreadable weights cache ({type(e).__name__}: {e}); rebuilding it", stacklevel=2)
     cache = build_weights_cache(model, cameras, list(range(len(cameras))), downscale, progress, min_weight)
     cache.meta["key"] = key
-    save_torch_atomic(cache.to_dict(), path)
+    if background_save:
+        cache.saving = _BackgroundSave(cache.to_dict(), path)
+    else:
+        save_torch_atomic(cache.to_dict(), path)
     return cache, True, time.perf_counter() - t0
 
 
@@ -324,7 +354,7 @@ def query_run(
     heat = dm.train_heatmaps  # maps points into the training images (loads/undistorts them)
     timings["points_and_heatmaps"] = time.perf_counter() - t
     cache, built, dt = load_or_build_cache(config_path, config, model, cameras, downscale, rebuild_cache, progress,
-                                         min_weight)
+                                         min_weight, background_save=True)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt
     t = time.perf_counter()
     sub = subset(cache, sorted(heat))
@@ -339,6 +369,10 @@ def query_run(
     path = save_channel(config_path, name, fit.logits, prompt, points, role, ckpt,
                         extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
                                "downscale": int(downscale), "num_views": len(sub.view_ids)})
+    if getattr(cache, "saving", None) is not None:
+        t = time.perf_counter()
+        cache.saving.join()
+        timings["weights_cache_write_wait"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
                        sub.nnz, fit.losses)
