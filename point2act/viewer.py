@@ -39,6 +39,8 @@ COMPOSITE_KEY = "relevancy_composite"
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_TINT = 0.65
 SCENE_ROOT = "/point2act"
+TRAINED_CHANNEL = "(trained)"
+"""The channel dropdown's entry for the relevancy the run was trained with (not a valid channel name)."""
 
 
 def viser_scale_ratio() -> float:
@@ -245,6 +247,10 @@ class Point2ActViewerPanel(torch.nn.Module):
             "New prompt", "", hint="Re-query: refit relevancy for this prompt with the run's pointer (point2act query)"
         )
         self.k_requery = ve.ViewerButton("Re-query", cb_hook=lambda _: self.requery_async())
+        self.l_channel = ve.ViewerDropdown(
+            "Channel", TRAINED_CHANNEL, [TRAINED_CHANNEL], cb_hook=lambda e: self.select_channel_async(e.value),
+            hint="Relevancy channel shown: the trained one or a named channel of RUN/relevancy/ (point2act query)",
+        )
         self.z_control = _PanelControl(self)
         object.__setattr__(self, "_state", _PanelState())
 
@@ -273,6 +279,11 @@ class Point2ActViewerPanel(torch.nn.Module):
         st.camera_centers_ns = st.camera_c2w_ns[:, :3, 3] if st.camera_c2w_ns is not None else None
         st.prompt = _run_prompt(dm, self._model())
         self._set_text(self.a_prompt, st.prompt or "(no prompt)")
+        st.trained_prompt = st.prompt
+        model = self._model()
+        if model is not None and "relevancy" in getattr(model, "gauss_params", {}):
+            st.trained_logits = model.gauss_params["relevancy"].detach().clone()
+        self.refresh_channels()
         existing = st.base_dir / "grasps.json" if st.base_dir is not None else None
         if existing is not None and existing.is_file():
             try:
@@ -389,12 +400,77 @@ class Point2ActViewerPanel(torch.nn.Module):
             st.prompt = res.prompt
             st.result = None
             self._set_text(self.a_prompt, res.prompt)
+            st.channel = res.name
+            self.refresh_channels()
+            self._set_text(self.l_channel, res.name)
         with contextlib.suppress(Exception):
             viewer._trigger_rerender()
         out = self.compute(grasps=False)
         self._status(f"re-queried {res.prompt!r} in {res.timings_s.get('total', 0.0):.1f} s "
                      f"(channel {res.name}); " + self._state.status)
         return out
+
+    # -- channels ----------------------------------------------------------------------------
+    def _config_path(self) -> Optional[Path]:
+        st: _PanelState = self._state
+        return st.base_dir / "config.yml" if st.base_dir is not None else None
+
+    def refresh_channels(self) -> List[str]:
+        """The dropdown's options: the trained relevancy, then the run's named channels (sorted)."""
+        from point2act.query import list_channels
+
+        names: List[str] = []
+        cfg = self._config_path()
+        if cfg is not None:
+            with contextlib.suppress(Exception):  # no or unreadable index: only the trained channel
+                names = sorted(list_channels(cfg))
+        options = [TRAINED_CHANNEL] + names
+        self.l_channel.set_options(options)
+        return options
+
+    def select_channel_async(self, name: str) -> Optional[threading.Thread]:
+        """:meth:`select_channel` off the GUI thread (it recomputes the action point)."""
+        if name == self._state.channel:
+            return None
+        t = threading.Thread(target=self._select_safely, args=(name,), daemon=True)
+        t.start()
+        return t
+
+    def _select_safely(self, name: str) -> None:
+        try:
+            self.select_channel(name)
+        except Exception as e:  # noqa: BLE001  (shown to the user, never kills the viewer)
+            self._status(f"could not show channel {name!r}: {e}")
+
+    def select_channel(self, name: str) -> Dict[str, Any]:
+        """Show a relevancy channel: its logits go into the model (render, composite), its prompt into
+        'Prompt', and the action point and region are recomputed for it. The checkpoint is not written."""
+        from point2act.query import load_channel
+
+        st: _PanelState = self._state
+        model = self._model()
+        logits = model.gauss_params["relevancy"]
+        with st.lock:
+            if name == TRAINED_CHANNEL:
+                if st.trained_logits is None:
+                    raise RuntimeError("the trained relevancy was not recorded (panel not attached)")
+                new, prompt = st.trained_logits, st.trained_prompt
+            else:
+                cfg = self._config_path()
+                if cfg is None:
+                    raise RuntimeError("the viewer panel is not attached to a run")
+                rec = load_channel(cfg, name, num_gaussians=int(logits.shape[0]))
+                new, prompt = rec["logits"], str(rec.get("prompt") or name)
+            with torch.no_grad():
+                logits.data.copy_(new.reshape(logits.shape).to(logits.device, logits.dtype))
+            st.channel = name
+            st.prompt = prompt
+            st.result = None
+            self._set_text(self.a_prompt, prompt or "(no prompt)")
+            self._set_text(self.l_channel, name)
+        with contextlib.suppress(Exception):
+            st.viewer._trigger_rerender()
+        return self.compute(grasps=False)
 
     def look_at_action_point(self) -> None:
         """Point every client's camera at the action point, from the training camera that sees it best."""
@@ -502,6 +578,9 @@ class _PanelState:
         self.handles: Dict[str, list] = {}
         self.names: List[str] = []
         self.status = ""
+        self.channel = TRAINED_CHANNEL
+        self.trained_logits: Optional[torch.Tensor] = None
+        self.trained_prompt = ""
         self.lock = threading.RLock()
 
 

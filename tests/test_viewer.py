@@ -293,6 +293,108 @@ def test_nerfstudio_finds_the_panel_elements_without_recursing():
     found = dict(parse_object(model, ViewerElement, "Custom Elements"))
     labels = [e.name for e in found.values()]
     for name in ("Prompt", "Relevancy threshold", "Show action point", "Show grasps", "Look at action point",
-                 "Compute grasps", "Export", "Status", "grasps.json"):
+                 "Compute grasps", "Export", "Status", "grasps.json", "New prompt", "Re-query", "Channel"):
         assert name in labels
     assert len(parse_object(model, ViewerControl, "Custom Elements")) == 1
+
+
+# -- channel dropdown --------------------------------------------------------------------------
+class _FakeHandle:
+    def __init__(self, kind, name, kw):
+        self.kind, self.name, self.kw, self.removed = kind, name, kw, False
+        self.visible = kw.get("visible", True)
+
+    def remove(self):
+        self.removed = True
+
+
+class _FakeScene:
+    def __init__(self):
+        self.added = []
+
+    def _add(self, kind, name, **kw):
+        h = _FakeHandle(kind, name, kw)
+        self.added.append(h)
+        return h
+
+    def add_icosphere(self, name, **kw):
+        return self._add("icosphere", name, **kw)
+
+    def add_mesh_simple(self, name, **kw):
+        return self._add("mesh", name, **kw)
+
+    def add_box(self, name, **kw):
+        return self._add("box", name, **kw)
+
+
+def _attached_panel(model, run_dir):
+    """The model's panel attached to a fake ns-viewer on ``run_dir`` (no datamanager: identity frame)."""
+    server = SimpleNamespace(scene=_FakeScene(), get_clients=lambda: {})
+    rerenders = []
+    viewer = SimpleNamespace(viser_server=server, log_filename=run_dir / "viewer_log_filename.txt", pipeline=None,
+                             trainer=None, _trigger_rerender=lambda: rerenders.append(1))
+    panel = model.viewer_panel
+    panel._initial_markers = lambda: None  # the test computes markers itself
+    panel.attach(viewer)
+    return panel, server, rerenders
+
+
+def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatch):
+    """The dropdown lists the trained relevancy and the run's channels; choosing one puts its logits
+    in the model and moves the action point to its region; a re-query adds and selects its channel."""
+    from point2act import query as query_mod
+    from point2act.query import list_channels, save_channel
+    from point2act.viewer import TRAINED_CHANNEL
+
+    model = make_model(n=400)
+    means = model.means.detach()
+    left, right = means[:, 0] < -0.25, means[:, 0] > 0.25
+    with torch.no_grad():
+        model.gauss_params["relevancy"][:] = -6.0
+        model.gauss_params["relevancy"][left] = 6.0  # the trained channel: the left part
+        model.opacities[:] = 3.0
+    trained = model.gauss_params["relevancy"].detach().clone()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yml").write_text("not read by the panel")
+    cfg = run / "config.yml"
+    ckpt = {"file": "step-000000001.ckpt"}
+    save_channel(cfg, "ball", torch.where(right, 6.0, -6.0), "Point to the ball", None, "grasp", ckpt)
+    panel, server, rerenders = _attached_panel(model, run)
+    assert panel.l_channel.options == [TRAINED_CHANNEL, "ball"]
+    assert panel.l_channel.value == TRAINED_CHANNEL
+
+    out = panel.select_channel("ball")
+    ap = np.asarray(out["action_point"])
+    assert ap[0] > 0.2, ap  # on the right part
+    assert torch.equal(model.gauss_params["relevancy"].detach().reshape(-1), torch.where(right, 6.0, -6.0))
+    assert panel.a_prompt.value == "Point to the ball" and panel.l_channel.value == "ball" and rerenders
+    spheres = [h for h in server.scene.added if h.kind == "icosphere"]
+    assert np.allclose(spheres[-1].kw["position"], ns_to_viser(ap))  # identity frame: capture == nerfstudio
+    assert all(h.removed for h in spheres[:-1])  # the previous channel's marker is gone
+
+    out = panel.select_channel(TRAINED_CHANNEL)
+    assert np.asarray(out["action_point"])[0] < -0.2
+    assert torch.equal(model.gauss_params["relevancy"].detach(), trained)
+    assert panel.select_channel_async(TRAINED_CHANNEL) is None  # already shown: nothing to do
+
+    # re-query (query_run stubbed: it writes a channel on the top part, as point2act query would)
+    top = means[:, 2] > 0.25
+
+    def fake_query_run(config_path, name, prompt="", loaded=None, **kw):
+        logits = torch.where(top, 6.0, -6.0)
+        path = save_channel(config_path, name, logits, prompt, None, "grasp", ckpt)
+        return SimpleNamespace(name=name, prompt=prompt, logits=logits, timings_s={"total": 0.1}, channel_path=path)
+
+    monkeypatch.setattr(query_mod, "query_run", fake_query_run)
+    import yaml
+
+    monkeypatch.setattr(yaml, "load", lambda *a, **k: SimpleNamespace(get_checkpoint_dir=lambda: run))
+    out = panel.requery("the top")
+    assert set(list_channels(cfg)) == {"ball", "the_top"}
+    assert panel.l_channel.options == [TRAINED_CHANNEL, "ball", "the_top"]
+    assert panel.l_channel.value == "the_top" and panel.a_prompt.value == "the top"
+    assert np.asarray(out["action_point"])[2] > 0.2
+    # and the trained relevancy is still one click away
+    panel.select_channel(TRAINED_CHANNEL)
+    assert torch.equal(model.gauss_params["relevancy"].detach(), trained)
