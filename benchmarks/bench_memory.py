@@ -176,9 +176,13 @@ def write_results(rows: List[Dict[str, Any]]) -> None:
     lines = [
         "# Peak memory of ns-train point2act at 1920x1080 (CPU)",
         "",
-        f"`{meta['command']}` on {meta['cpus']} CPUs, {meta['mem_total_gib']:.1f} GiB, {meta['date']}.",
+        f"{' and '.join(sorted({'`' + r['command'] + '`' for r in rows}))} on {meta['cpus']} CPUs, "
+        f"{meta['mem_total_gib']:.1f} GiB, {meta['date']}; the machine was shared (other jobs running).",
         "Synthetic tabletop rendered at 240x135 and upsampled 8x (JPEG); oracle points; full-resolution",
         "renders (`num_downscales 0`); one fresh process per row. RSS in MiB.",
+        "",
+        "Image cache: what nerfstudio holds for all views (train and eval); heatmap store: what the",
+        "datamanager holds for the targets (legacy rows: every full-resolution float32 heatmap).",
         "",
         "| views (train+eval) | supervised | image cache | type | image cache MiB | heatmap store KiB |"
         " RSS after setup | peak RSS | setup s | train s (iters) |",
@@ -216,6 +220,7 @@ def main() -> None:
               f"{r['image_cache_mb']:.0f} MiB, heatmaps {r['heatmap_store_mb']:.3f} MiB, setup {r['setup_s']:.1f} s, "
               f"{r['iterations']} iterations {r['train_s']:.1f} s", flush=True)
         r["requested_views"] = v
+        r["command"] = "nice python -m benchmarks.bench_memory " + " ".join(sys.argv[1:])
         rows.append(r)
         rows.sort(key=lambda x: (x["legacy"], x["requested_views"]))
         write_results(rows)
