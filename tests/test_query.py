@@ -249,3 +249,62 @@ def test_avoid_channel_changes_ranking_and_handover():
     d["keypoints"]["avoid"]["role"] = "bogus"
     with pytest.raises(ValueError):
         validate_grasps_dict(d)
+
+
+def _closing_box(grasp, gripper):
+    """The region between the fingers' inner faces (what the jaws close on), as a Box."""
+    from point2act.grasp.geometry import Box, grasp_to_gripper_boxes
+
+    b = grasp_to_gripper_boxes(grasp, gripper)
+    n, p = b["finger_neg_x"], b["finger_pos_x"]
+    c = 0.5 * (n.center + p.center)
+    gap = 0.5 * np.linalg.norm(p.center - n.center) - n.half_extents[0]
+    return Box(center=c, half_extents=np.array([gap, n.half_extents[1], n.half_extents[2]]), rotation=n.rotation)
+
+
+def test_handover_hold_handle_avoid_rim_on_known_geometry():
+    """'hold' the handle, 'avoid' the rim (known tabletop geometry, relevancy from the labels): no
+    top-ranked grasp closes on or sweeps through the rim, each gets the handover rotation turning the
+    rim away from the recipient; and the same check catches an avoid region the plain grasps use."""
+    pytest.importorskip("open3d")
+    from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+    from point2act.grasp.geometry import grasp_to_gripper_boxes, points_in_box
+    from point2act.grasp.planner import handover_rotation
+    from point2act.grasp.synthetic import LABELS, tabletop_scene
+
+    sc = tabletop_scene(seed=0)
+    means, lab, opac = sc["means"], sc["labels"], sc["opacities"]
+    handle = lab == LABELS["handle"]
+    hold = np.where(handle, 0.95, 0.02)
+    rim = (lab == LABELS["mug"]) & (means[:, 2] > sc["mug_height"] - 0.006)  # the top 6 mm of the mug
+    cfg = GraspConfig(top_k=5)
+    kw = dict(camera_centers=sc["camera_centers"], scales=sc["scales"])
+    direction = np.array([1.0, 0.0, 0.0])
+
+    def touches(g, pts):  # points between the jaws or inside a finger / the palm
+        boxes = [_closing_box(g, cfg.gripper), *grasp_to_gripper_boxes(g, cfg.gripper).values()]
+        return int(sum(points_in_box(pts, b).sum() for b in boxes))
+
+    res = plan_grasps(means, opac, hold, cfg, avoid=np.where(rim, 1.0, 0.0), handover_direction=direction, **kw)
+    assert len(res.grasps) >= 3, res.warning
+    assert [touches(g, means[rim]) for g in res.grasps] == [0] * len(res.grasps)
+    for g in res.grasps:
+        assert g.avoid_score == 0.0
+        assert points_in_box(means[handle], _closing_box(g, cfg.gripper)).sum() > 10  # it holds the handle
+    # handover: the direction TCP -> the rim's action point is turned to -direction
+    ap = relevant_region(means, opac, np.where(rim, 1.0, 0.0), cfg).action_point
+    d = res.to_dict("hold the handle")
+    for g, gd in zip(res.grasps, d["grasps"]):
+        H = np.asarray(gd["handover_rotation"])
+        a = (ap - g.position) / np.linalg.norm(ap - g.position)
+        assert np.allclose(H @ g.rotation.T @ a, -direction, atol=1e-6)
+        assert np.allclose(handover_rotation(g.rotation, g.position, ap, direction), H, atol=1e-9)
+
+    # control: an avoid region the plain top grasps do close on (the handle's upper half) is left
+    plain = plan_grasps(means, opac, hold, cfg, **kw)
+    upper = handle & (means[:, 2] > sc["handle_center"][2])
+    before = touches(plain.grasps[0], means[upper])
+    assert before > 20
+    moved = plan_grasps(means, opac, hold, cfg, avoid=np.where(upper, 1.0, 0.0), **kw)
+    assert moved.grasps and touches(moved.grasps[0], means[upper]) < 0.1 * before
+    assert moved.grasps[0].position[2] < sc["handle_center"][2] < plain.grasps[0].position[2] + 0.01
