@@ -7,16 +7,18 @@ With the Gaussians fixed, the relevancy a view renders is linear in the per-Gaus
 where ``alpha_i(p)`` and the transmittance ``T_i(p)`` follow the rasterizer's rules exactly (gsplat
 1.4.0: ``alpha = min(0.999, opacity * exp(-sigma))``, skipped when ``sigma < 0`` or
 ``alpha < 1/255``, front-to-back, a pixel stops before the first Gaussian that would bring ``T``
-to ``<= 1e-4``; only the Gaussians listed in a pixel's tile). :func:`compositing_weights` computes
-``W_v`` ([H*W, N], sparse) in torch from the same projection and tile lists as
+to ``<= 1e-4``; only the Gaussians listed in a pixel's tile). :func:`compositing_weights_views`
+computes ``W`` (all views stacked, CSR) from the same projection and tile lists as
 :func:`point2act.render.rasterization` (it calls the same CPU pipeline with a different last
-stage), so ``W_v @ relevancy`` equals the rasterizer's relevancy render up to float rounding.
+stage), so ``W @ relevancy`` equals the rasterizer's relevancy render up to float rounding. The
+last stage is a C++/OpenMP kernel of the rasterizer extension (the forward pass's per-pixel loop,
+emitting weights instead of colours); the tile-batched torch loop :func:`_tile_weights` stays as
+its reference (tests compare the two).
 
 :func:`fit_relevancy` then minimises the training loss (:func:`point2act.model.relevancy_loss`,
-per view, averaged over the supervised views) over the logits alone, full batch, with Adam on the
-stacked sparse matrix: a few dozen sparse mat-vecs instead of a training run.
-
-This module needs only torch (and the compiled tile binning of :mod:`point2act.render`).
+per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each
+step is one pass of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec), the
+two-mat-vec torch version :func:`loss_and_grad_reference` being its reference.
 """
 
 from __future__ import annotations
