@@ -277,6 +277,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         dm = getattr(pipeline, "datamanager", None)
         st.frame, st.camera_c2w_ns = _frame_and_cameras(dm)
         st.camera_centers_ns = st.camera_c2w_ns[:, :3, 3] if st.camera_c2w_ns is not None else None
+        st.cameras = getattr(getattr(dm, "train_dataparser_outputs", None), "cameras", None)
         st.prompt = _run_prompt(dm, self._model())
         self._set_text(self.a_prompt, st.prompt or "(no prompt)")
         st.trained_prompt = st.prompt
@@ -307,7 +308,8 @@ class Point2ActViewerPanel(torch.nn.Module):
     # -- actions -----------------------------------------------------------------------------
     def compute(self, grasps: bool = True) -> Dict[str, Any]:
         """Action point (and grasps) of the current field, in the capture frame; drawn in the scene."""
-        from point2act.export import build_export, gaussian_arrays
+        from point2act.export import build_export, gaussian_arrays, render_depth_views
+        from point2act.grasp import GraspConfig
 
         st: _PanelState = self._state
         if st.frame is None:
@@ -318,7 +320,11 @@ class Point2ActViewerPanel(torch.nn.Module):
             arrays = gaussian_arrays(self._model())
             centers = st.frame.to_capture(st.camera_centers_ns) if st.camera_centers_ns is not None else None
             try:
-                out = build_export(arrays, st.frame, st.prompt, None, grasps, centers)
+                cfg = GraspConfig()
+                views = None
+                if grasps and st.cameras is not None and cfg.surface.fuse_depth:
+                    views = render_depth_views(self._model(), st.cameras, cfg.surface.fusion_max_views)
+                out = build_export(arrays, st.frame, st.prompt, cfg, grasps, centers, depth_views=views)
             except Exception as e:
                 self._status(f"failed: {e}")
                 raise
@@ -572,6 +578,7 @@ class _PanelState:
         self.frame = None
         self.camera_centers_ns: Optional[np.ndarray] = None
         self.camera_c2w_ns: Optional[np.ndarray] = None
+        self.cameras = None  # nerfstudio Cameras of the training views (depth fusion for grasps)
         self.prompt = ""
         self.result: Optional[Dict[str, Any]] = None
         self.action_point_ns: Optional[np.ndarray] = None
