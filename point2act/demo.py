@@ -156,5 +156,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         f"{summary['iterations_per_minute']:.0f} it/min)"
     )
     console.print(f"look at it:      ns-viewer --load-config {config_path}")
-    (out / "demo_summary.json").write_text(json.dumps(summary, indent=1))
+    from point2act.io import write_json_atomic
+
+    write_json_atomic(out / "demo_summary.json", summary)
     return summary
