@@ -64,7 +64,40 @@ def _save_scene_result(spec, bc, key, r) -> None:
         p.write_text(json.dumps(_json_safe(r)) + "\n")
 
 
-def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume: bool = True) -> dict:
+README = ROOT / "README.md"
+BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
+
+
+def _update_readme(records, levels, meta, plot_paths, out_dir: Path, log) -> None:
+    """Replace the README's block between BEGIN and END with the headline table and the plot."""
+    from . import report
+
+    if not README.is_file():
+        return
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        log(f"README: no {BEGIN!r} ... {END!r} block; not updated")
+        return
+    bc = meta["bench"]
+    rel = out_dir.resolve().relative_to(ROOT) if out_dir.resolve().is_relative_to(ROOT) else out_dir
+    body = [BEGIN, "", f"{len(meta['scenes'])} scenes, {bc['num_views']} views at {bc['width']}×{bc['height']}, "
+            f"{bc['iterations']} training iterations per scene, pointer seeds {bc['seeds']}; hit rate (action point "
+            f"within 1 cm of the target part) / median error (cm). Measured in {meta['scenes_wall_s'] / 60:.0f} min on "
+            f"{meta['machine']}; full results: [{rel}/accuracy.md]({rel}/accuracy.md).", "",
+            report.headline_table(records, levels), ""]
+    for p in plot_paths[:1]:
+        body += [f"![hit rate and median error vs outlier rate]({rel}/{p.name})", ""]
+    body.append(END)
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    tmp = README.with_name(README.name + ".tmp")
+    tmp.write_text(head + "\n".join(body) + tail)
+    tmp.replace(README)
+    log(f"README: accuracy block updated")
+
+
+def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume: bool = True,
+        update_readme: bool = False) -> dict:
     """Run the scenes and levels, write results.json, accuracy.md and the plots into ``out_dir``.
 
     A scene already run with the same settings and levels (its result is cached beside the scene)
@@ -106,6 +139,8 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
         {k: v for k, v in r.items() if k != "records"} for r in results], "records": records}), indent=1) + "\n")
     md = _markdown(records, results, level_names, [s for s in scenes], plot_paths, meta, coke_res, out_dir)
     (out_dir / "accuracy.md").write_text(md)
+    if update_readme:
+        _update_readme(records, level_names, meta, plot_paths, out_dir, log)
     log(md)
     return {"records": records, "results": results, "meta": meta}
 
@@ -202,6 +237,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rerun", action="store_true", help="rerun scenes whose results are cached")
     ap.add_argument("--coke", action="store_true", help="rerun python -m benchmarks.coke (~10 min) for the real-data row")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README's accuracy block "
+                    "(it is rewritten only for the full suite and all levels)")
     ap.add_argument("--cache", type=Path, default=None, help="scene/run cache (default $POINT2ACT_BENCH_CACHE or "
                     "~/.cache/point2act/bench/accuracy)")
     a = ap.parse_args(argv)
@@ -215,8 +252,9 @@ def main(argv=None) -> None:
     bc = BenchConfig(width=a.width, height=a.height, num_views=a.views, iterations=a.iterations,
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
                      cache_root=a.cache)
+    full = a.scenes == "all" and a.levels == "all"
     run([by_name[n] for n in names], [LEVELS[n] for n in lv_names], bc, a.out, coke=a.coke,
-        resume=not (a.rerun or a.retrain))
+        resume=not (a.rerun or a.retrain), update_readme=full and not a.no_readme)
 
 
 if __name__ == "__main__":

@@ -117,10 +117,13 @@ def plots(records: Sequence[Dict[str, Any]], out_dir: Path, outlier_levels: Sequ
         finite = [e if math.isfinite(e) else np.nan for e in errs]
         axes[1].plot(rates, finite, marker=mk, label=LABELS[m])
     axes[0].set(xlabel="outlier rate (%)", ylabel="hit rate (%): within 1 cm of the target", ylim=(-3, 103))
-    axes[1].set(xlabel="outlier rate (%)", ylabel="median action-point error (cm)", yscale="log")
+    axes[1].set(xlabel="outlier rate (%)", ylabel="median action-point error (cm; gap: no answer)")
+    axes[1].set_yscale("symlog", linthresh=1.0)
+    axes[1].set_ylim(bottom=0.0)
     axes[1].axhline(1.0, color="grey", lw=0.8, ls="--")
     for ax in axes:
         ax.grid(alpha=0.3)
+        ax.set_xticks(rates)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     p = out_dir / "accuracy_vs_outliers.png"
