@@ -136,7 +136,7 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
         k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in vars(bc).items()},
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs", "python": sys.version.split()[0]}
     (out_dir / "results.json").write_text(json.dumps(_json_safe({"meta": meta, "coke": coke_res, "scenes": [
-        {k: v for k, v in r.items() if k != "records"} for r in results], "records": records}), indent=1) + "\n")
+        {k: v for k, v in r.items() if k != "records"} for r in results], "records": records})) + "\n")
     md = _markdown(records, results, level_names, [s for s in scenes], plot_paths, meta, coke_res, out_dir)
     (out_dir / "accuracy.md").write_text(md)
     if update_readme:
