@@ -259,6 +259,17 @@ def test_suite_scenes_and_new_targets(tmp_path: Path) -> None:
     assert roles["occluder"] == "distractor" and roles["tool_handle"] == "context" and roles["mug_handle"] == "distractor"
 
 
+def test_new_synth_options_leave_the_default_config_record_unchanged() -> None:
+    """transforms.json records SynthConfig.to_dict(): the options added for the benchmark appear only
+    when set, so the default scene's files stay byte-identical."""
+    from point2act.synth import SynthConfig
+
+    d = SynthConfig().to_dict()
+    assert not {"target", "mug_mesh", "mug_mesh_scale", "occluder"} & set(d)
+    e = SynthConfig(target="tool_head", occluder=True).to_dict()
+    assert e["target"] == "tool_head" and e["occluder"] is True and "mug_mesh" not in e
+
+
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "meshes" / "acronym_mug" / "mug.obj").exists(),
                     reason="../shared/data/meshes/acronym_mug not present")
 def test_acronym_mug_handle_is_split_from_the_body() -> None:

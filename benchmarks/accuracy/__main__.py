@@ -253,8 +253,14 @@ def main(argv=None) -> None:
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
                      cache_root=a.cache)
     full = a.scenes == "all" and a.levels == "all"
-    run([by_name[n] for n in names], [LEVELS[n] for n in lv_names], bc, a.out, coke=a.coke,
-        resume=not (a.rerun or a.retrain), update_readme=full and not a.no_readme)
+    from point2act.errors import Point2ActError
+
+    try:
+        run([by_name[n] for n in names], [LEVELS[n] for n in lv_names], bc, a.out, coke=a.coke,
+            resume=not (a.rerun or a.retrain), update_readme=full and not a.no_readme)
+    except Point2ActError as e:  # a known problem (missing test data, ...): the message, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

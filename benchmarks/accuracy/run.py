@@ -70,15 +70,25 @@ class SceneData:
     """A generated scene loaded for the pointer and the baselines."""
 
     dir: Path
+    """The scene folder."""
     file_paths: List[str]
+    """Frames' ``file_path`` in transforms.json order."""
     views: List[ViewInfo]
-    depths: List[np.ndarray]  # [H, W] metres
+    """Per frame: part mask, target-alone mask, intrinsics, camera."""
+    depths: List[np.ndarray]
+    """Per frame: [H, W] true z-depth, metres (0: no surface)."""
     target_id: int
+    """Part id of the target."""
     target: TargetSurface
+    """Distances to the target part."""
     distractor_objects: Dict[str, List[int]]
+    """Distractor object name -> its part ids."""
     prompt: str
+    """The scene's prompt."""
     config: Any = None
+    """The scene's SynthConfig."""
     timings_s: Dict[str, float] = field(default_factory=dict)
+    """Unused by the loader; for callers' stage timings."""
 
 
 def load_scene(sd: Path, config) -> SceneData:
