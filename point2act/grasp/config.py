@@ -168,8 +168,10 @@ class SurfaceConfig:
     """TSDF truncation distance in voxels."""
     fusion_min_alpha: float = 0.5
     """Pixels with a lower rendered opacity are not depth measurements."""
-    fusion_max_views: int = 24
-    """Fuse at most this many training views (evenly spaced)."""
+    fusion_max_views: int = 12
+    """Fuse at most this many training views (evenly spaced). On the demo's field 6, 8, 12, 16 and 22
+    views gave the same surface error (1.9-2.0 mm median) and handle coverage (82-84%); rendering is
+    the cost, linear in views."""
     max_scale: float = 0.05
     """If scales are given, Gaussians whose largest axis exceeds this (m) are
     dropped (large, blurry splats are rarely on a surface)."""
