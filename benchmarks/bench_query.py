@@ -1,6 +1,6 @@
 """Time `point2act query`'s fast path on a trained run: weights-cache build and relevancy refit.
 
-    python -m benchmarks.bench_query --config RUN/config.yml --points POINTS.json [--steps 8] [--downscale 2]
+    python -m benchmarks.bench_query --config RUN/config.yml --points POINTS.json [--steps 16] [--downscale 2]
 
 Prints a table: Gaussians, views, resolution, cached weights, cache build (s), refit (s), action point.
 """
@@ -16,7 +16,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--points", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--downscale", type=int, default=2)
     ap.add_argument("--min-weight", type=float, default=1e-3)
     a = ap.parse_args()

@@ -214,7 +214,7 @@ class Query:
     role: Optional[str] = None
     """grasp | place | avoid (default: the name if it is one of these, else grasp). A place channel
     exports a place point and region, no grasps; an avoid channel is exported as a region."""
-    steps: int = 8
+    steps: int = 16
     """Optimizer steps of the refit (Adam, full batch)."""
     lr: float = 1.0
     """Learning rate of the refit's first step."""

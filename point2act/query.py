@@ -323,7 +323,7 @@ def query_run(
     points_file: Optional[Path] = None,
     pointer=None,
     role: Optional[str] = None,
-    steps: int = 8,
+    steps: int = 16,
     lr: float = 1.0,
     lr_final: Optional[float] = 0.1,
     downscale: int = 2,
