@@ -16,3 +16,51 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA} (set POINT2ACT_SHARED_DATA)")
     return SHARED_DATA
+
+
+# ----------------------------------------------------------------------------------------------
+# one short CPU training on the synthetic scene, shared by the slow end-to-end tests
+# ----------------------------------------------------------------------------------------------
+SYNTH_ITERS = 200
+
+
+def run_tool(cmd, cwd, timeout=600, **kw):
+    """Run a command line tool; fail the test with its output tail when it exits non-zero."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    assert p.returncode == 0, f"{cmd[0]} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return p
+
+
+@pytest.fixture(scope="session")
+def trained_synth(tmp_path_factory):
+    """``ns-train point2act`` (subprocess, CPU, 200 iterations) on the seed-0 synthetic scene with
+    the oracle's points on the mug handle: (root, scene, config.yml, completed process). Trained once
+    per test session, for every test file that asks for it."""
+    import sys
+
+    from point2act.synth import SynthConfig, generate_scene
+
+    bin_dir = Path(sys.executable).parent
+    root = tmp_path_factory.mktemp("e2e")
+    scene = root / "scene"
+    generate_scene(scene, SynthConfig(seed=0))
+    cmd = [
+        str(bin_dir / "ns-train"), "point2act",
+        "--data", str(scene),
+        "--pipeline.datamanager.points-file", str(scene / "points/oracle.json"),
+        "--max-num-iterations", str(SYNTH_ITERS),
+        "--steps-per-save", str(SYNTH_ITERS),
+        "--vis", "tensorboard",
+        "--output-dir", str(root / "outputs"),
+        "--experiment-name", "synth",
+        "--timestamp", "run",
+        "--pipeline.model.num-downscales", "0",
+        "--pipeline.model.warmup-length", "100",
+    ]
+    p = run_tool(cmd, cwd=root)
+    config = root / "outputs/synth/point2act/run/config.yml"
+    assert config.is_file(), p.stdout[-2000:]
+    return root, scene, config, p

@@ -17,7 +17,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-ITERS = 200
 
 
 def run(cmd, cwd, timeout=600, **kw):
@@ -28,29 +27,9 @@ def run(cmd, cwd, timeout=600, **kw):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from point2act.synth import SynthConfig, generate_scene
-
-    root = tmp_path_factory.mktemp("e2e")
-    scene = root / "scene"
-    generate_scene(scene, SynthConfig(seed=0))
-    cmd = [
-        str(BIN / "ns-train"), "point2act",
-        "--data", str(scene),
-        "--pipeline.datamanager.points-file", str(scene / "points/oracle.json"),
-        "--max-num-iterations", str(ITERS),
-        "--steps-per-save", str(ITERS),
-        "--vis", "tensorboard",
-        "--output-dir", str(root / "outputs"),
-        "--experiment-name", "synth",
-        "--timestamp", "run",
-        "--pipeline.model.num-downscales", "0",
-        "--pipeline.model.warmup-length", "100",
-    ]
-    p = run(cmd, cwd=root)
-    config = root / "outputs/synth/point2act/run/config.yml"
-    assert config.is_file(), p.stdout[-2000:]
-    return root, scene, config, p
+def trained(trained_synth):
+    """The session's short synthetic training run (tests/conftest.py), shared with test_query_e2e."""
+    return trained_synth
 
 
 def test_train_runs_on_cpu_without_device_flag(trained):

@@ -1,0 +1,141 @@
+"""Re-query end to end on the session's short synthetic training run (tests/conftest.py:
+``ns-train point2act``, oracle points on the mug handle): a distractor query lands on the
+distractor, leaves the checkpoint and the other channels alone, exports together with them, and the
+fast refit agrees with the full training's relevancy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_tool
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+DISTRACTOR = "ball"
+# fast refit (16 steps, 1/2 resolution) vs the trained relevancy of the same points: action points
+# within 1.5 cm. Measured 8.3 mm on this 200-iteration run, where a 200-step refit is 8.6 mm away:
+# the difference is the short training's own unconverged relevancy (on the 1000-iteration run of
+# benchmarks/bench_query_vs_train.py it is ~2 mm). The handle is ~3 x 3 x 7 cm.
+AGREEMENT_M = 0.015
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _bbox(scene: Path, name: str, grow: float = 0.01):
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    obj = next(o for o in gt["objects"] if o["name"] == name)
+    return np.asarray(obj["bbox_min"]) - grow, np.asarray(obj["bbox_max"]) + grow
+
+
+def _inside(p, box) -> bool:
+    return bool(np.all(np.asarray(p) >= box[0]) and np.all(np.asarray(p) <= box[1]))
+
+
+def _oracle_scene_aimed_at(scene: Path, part: str, out: Path) -> Path:
+    """A view of the synthetic scene whose oracle targets ``part``: the same frames and part masks
+    (symlinked), ground_truth.json with ``target_part_id`` set to that part."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("transforms.json", "masks"):
+        (out / name).symlink_to(scene / name)
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    pid = next(p["id"] for p in gt["parts"] if p["name"] == part)
+    gt["target_part_id"] = pid
+    gt["parts"] = [dict(p, role="target" if p["id"] == pid else ("context" if p["role"] == "target" else p["role"]))
+                   for p in gt["parts"]]
+    (out / "ground_truth.json").write_text(json.dumps(gt))
+    return out
+
+
+@pytest.fixture(scope="module")
+def queried(trained_synth, tmp_path_factory):
+    """Two queries on the trained run: 'handle' (the training's own points file) and 'ball' (the
+    oracle pointer aimed at the ball), with hashes of the checkpoint and the handle channel taken
+    before the ball query."""
+    from point2act.export import load_run
+    from point2act.pointing.config import PointerConfig
+    from point2act.query import channels_dir, latest_checkpoint, query_run
+
+    root, scene, config, _ = trained_synth
+    loaded = load_run(config)
+    ckpt = latest_checkpoint(loaded[0])
+    ckpt_sha = _sha(ckpt)
+    handle = query_run(config, "handle", points_file=scene / "points" / "oracle.json", loaded=loaded)
+    handle_sha = _sha(channels_dir(config) / "handle.pt")
+    tmp = tmp_path_factory.mktemp("query")
+    pointer = PointerConfig(backend="oracle", scene_dir=str(_oracle_scene_aimed_at(scene, DISTRACTOR, tmp / "oracle")),
+                            cache_dir=str(tmp / "pointer_cache"))
+    ball = query_run(config, DISTRACTOR, prompt="Point to the ball", pointer=pointer, loaded=loaded)
+    return {"root": root, "scene": scene, "config": config, "loaded": loaded, "ckpt": ckpt, "ckpt_sha": ckpt_sha,
+            "handle": handle, "handle_sha": handle_sha, "ball": ball}
+
+
+def _keypoint(config, loaded, names):
+    from point2act.export import export_run
+
+    _, d = export_run(config, None, grasps=False, channels=names, loaded=loaded)
+    return d
+
+
+def test_distractor_query_lands_on_the_distractor(queried):
+    q = queried["ball"]
+    assert q.role == "grasp" and q.prompt == "Point to the ball" and q.num_views >= 10
+    d = _keypoint(queried["config"], queried["loaded"], [DISTRACTOR])
+    ap = d["keypoints"][DISTRACTOR]["action_point"]
+    assert _inside(ap, _bbox(queried["scene"], DISTRACTOR)), ap
+    assert not _inside(ap, _bbox(queried["scene"], "mug_handle")), ap
+    # the trained channel of the same export is still the handle's
+    assert _inside(d["action_point"], _bbox(queried["scene"], "mug_handle")), d["action_point"]
+
+
+def test_checkpoint_and_other_channels_unchanged(queried):
+    from point2act.query import channels_dir, list_channels, load_channel
+
+    config = queried["config"]
+    assert _sha(queried["ckpt"]) == queried["ckpt_sha"]  # the query never writes the checkpoint
+    assert _sha(channels_dir(config) / "handle.pt") == queried["handle_sha"]
+    assert {"handle", DISTRACTOR} <= set(list_channels(config))
+    n = int(queried["loaded"][1].model.means.shape[0])
+    assert load_channel(config, "handle", n)["prompt"] == "Point to the handle of the mug"
+    # a freshly loaded model still has the trained relevancy (the checkpoint's)
+    import torch
+
+    state = torch.load(queried["ckpt"], map_location="cpu", weights_only=False)["pipeline"]
+    key = next(k for k in state if k.endswith("gauss_params.relevancy"))
+    assert torch.equal(state[key].reshape(-1), queried["loaded"][1].model.gauss_params["relevancy"].detach().reshape(-1))
+
+
+def test_channels_export_together_with_the_cli(queried):
+    out = queried["root"] / "grasps_channels.json"
+    p = run_tool([str(BIN / "point2act"), "export", "--load-config", str(queried["config"]), "--output", str(out),
+                  "--channels", f"handle,{DISTRACTOR}", "--no-grasps"], cwd=queried["root"])
+    data = json.loads(out.read_text())
+    assert data["schema"] == "point2act.grasps/1", p.stdout
+    kp = data["keypoints"]
+    assert set(kp) == {"handle", DISTRACTOR}
+    assert kp["handle"]["prompt"] == "Point to the handle of the mug" and kp[DISTRACTOR]["prompt"] == "Point to the ball"
+    assert _inside(kp["handle"]["action_point"], _bbox(queried["scene"], "mug_handle"))
+    assert _inside(kp[DISTRACTOR]["action_point"], _bbox(queried["scene"], DISTRACTOR))
+    for k in kp.values():
+        assert k["role"] == "grasp" and "region" in k
+
+
+def test_fast_refit_agrees_with_the_trained_relevancy(queried):
+    """The trained run's relevancy (ns-train, 200 iterations on the oracle's handle points) and the
+    fast refit of the same points file: action points within AGREEMENT_M."""
+    d = _keypoint(queried["config"], queried["loaded"], ["handle"])
+    full = np.asarray(d["action_point"])
+    fast = np.asarray(d["keypoints"]["handle"]["action_point"])
+    dist = float(np.linalg.norm(full - fast))
+    print(f"fast vs trained action point: {dist * 1000:.1f} mm")
+    assert dist < AGREEMENT_M, (full, fast)
+    box = _bbox(queried["scene"], "mug_handle")
+    assert _inside(full, box) and _inside(fast, box)
