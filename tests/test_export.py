@@ -65,7 +65,7 @@ def test_build_export_grasps_on_the_handle_in_capture_frame():
     out = build_export(arrays, f, "the mug handle", GraspConfig(top_k=5))
     validate_grasps_dict(out)
     handle = scene["means"][scene["labels"] == LABELS["handle"]]
-    assert np.linalg.norm(np.asarray(out["action_point"]) - handle.mean(0)) < 0.01
+    assert np.min(np.linalg.norm(handle - np.asarray(out["action_point"]), axis=1)) < 0.003  # on the handle
     assert out["grasps"], out.get("warning")
     best = np.asarray(out["grasps"][0]["position"])
     assert np.min(np.linalg.norm(handle - best, axis=1)) < 0.015

@@ -91,7 +91,14 @@ def solid_points(scene):
 
 def test_region_is_the_handle(scene):
     reg = relevant_region(scene["means"], scene["opacities"], scene["relevancy"], GraspConfig())
-    assert np.linalg.norm(reg.action_point - scene["handle_centroid"]) < 0.01
+    # the action point (density peak) is on the handle's tube, not in the loop's empty middle
+    q = reg.action_point - scene["handle_center"]
+    assert math.hypot(math.hypot(q[0], q[2]) - scene["handle_R"], q[1]) < scene["handle_r"] + 0.003
+    from point2act.grasp.config import RegionConfig
+
+    cen = relevant_region(scene["means"], scene["opacities"], scene["relevancy"],
+                          GraspConfig(region=RegionConfig(action_point="centroid")))
+    assert np.linalg.norm(cen.action_point - scene["handle_centroid"]) < 0.01
     labels = scene["labels"][reg.indices]
     assert np.mean(labels == LABELS["handle"]) > 0.95
     assert reg.num_gaussians == len(reg.indices)
@@ -241,7 +248,8 @@ def test_non_finite_inputs_are_ignored(scene, result):
     r = plan_grasps(means, op, rel, GraspConfig(), camera_centers=scene["camera_centers"])
     assert r.grasps
     check_grasp_dict_invariants(r.to_dict(), GripperConfig().max_opening)
-    assert np.linalg.norm(r.region.action_point - scene["handle_centroid"]) < 0.01
+    assert np.all(np.isfinite(r.region.action_point))
+    assert np.linalg.norm(r.region.action_point - result.region.action_point) < 0.005
 
 
 def test_results_are_deterministic(scene, result):
@@ -495,3 +503,28 @@ def test_judge_grasp_matches_independent_checks(scene, result):
     vl = judge_grasp(low, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
     assert not vl.collision_free and vl.closing_points == 0 and not vl.on_target
     assert not judge_grasp(g, gcfg, pts, labels, LABELS["box"], table_z=0.0).on_target
+
+
+def test_action_point_peak_stays_on_a_ring():
+    """A relevant ring (a mug rim): the weighted centroid is the empty centre, 4 cm from any point;
+    the density peak is a point of the ring. A denser arc on the ring pulls the peak onto it."""
+    from point2act.grasp.config import RegionConfig
+    from point2act.grasp.region import density_peak, relevant_region
+
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ring = np.stack([0.04 * np.cos(t), 0.04 * np.sin(t), np.full_like(t, 0.1)], 1)
+    rel = np.full(len(t), 0.9)
+    rel[(t > 1.0) & (t < 1.3)] = 1.0  # the most relevant arc
+    opac = np.ones(len(t))
+    cfg_c = GraspConfig(region=RegionConfig(action_point="centroid"))
+    r_c = relevant_region(ring, opac, rel, cfg_c)
+    assert np.min(np.linalg.norm(ring - r_c.action_point, axis=1)) > 0.035
+    r_p = relevant_region(ring, opac, rel, GraspConfig())
+    assert np.min(np.linalg.norm(ring - r_p.action_point, axis=1)) < 1e-12  # a Gaussian centre
+    ang = np.arctan2(r_p.action_point[1], r_p.action_point[0])
+    assert 1.0 < ang < 1.3
+    # closed form: uniform weights on a line, radius 5.5 spacings -> only the middle point reaches all 10 others
+    line = np.stack([np.arange(11) * 0.001, np.zeros(11), np.zeros(11)], 1)
+    np.testing.assert_allclose(density_peak(line, np.ones(11), 0.0055), [0.005, 0, 0])
+    with pytest.raises(ValueError, match="action_point"):
+        relevant_region(ring, opac, rel, GraspConfig(region=RegionConfig(action_point="mean")))

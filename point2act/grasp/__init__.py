@@ -4,8 +4,8 @@ highest-relevancy region of a trained point2act field.
 Pipeline (:func:`plan_grasps`, alias :func:`plan`)
     1. region    -- Gaussians with relevancy >= threshold * max (and opacity >=
        min_opacity) are clustered (DBSCAN); the cluster with the largest
-       sum(relevancy * opacity) is the region. Its weighted centroid is the
-       action point.
+       sum(relevancy * opacity) is the region. Its relevancy density peak (a
+       Gaussian centre) is the action point.
     2. surface   -- opacity-filtered Gaussian centres (+ optional extra points,
        e.g. fused depth) are voxel-downsampled and given normals (open3d). A
        support plane (table) is found with RANSAC; its lower half-space is solid.

@@ -142,6 +142,14 @@ class RegionConfig:
     extent_percentile: float = 1.0
     """Region centre/extent come from the [p, 100-p] percentile box of the cluster
     (robust to a few stray members); 0 gives the exact bounding box."""
+    action_point: str = "peak"
+    """"peak": the region Gaussian with the most relevancy*opacity within ``peak_radius`` of it,
+    a point on the surface where relevancy concentrates. "centroid": the region's relevancy*opacity
+    weighted centroid, which leaves the surface for a ring (a mug's rim) or a loop seen with the
+    wall behind it (a handle); see README, "Accuracy"."""
+    peak_radius: float = 0.005
+    """Neighbourhood radius of the "peak" action point (m); never below twice the median spacing
+    of the region's Gaussians (non-metric captures)."""
 
 
 @dataclass

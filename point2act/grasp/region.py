@@ -63,6 +63,23 @@ def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> flo
     return eps
 
 
+def density_peak(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray:  # [3]
+    """The point of ``points`` [M, 3] with the largest sum of ``weights`` [M] within ``radius`` (scene
+    units; floored at twice the median nearest-neighbour spacing). Ties go to the first."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points)
+    if len(points) >= 3:
+        d, _ = tree.query(points, k=2)
+        radius = max(radius, 2.0 * float(np.median(d[:, 1])))
+    pairs = tree.query_pairs(radius, output_type="ndarray")
+    dens = np.asarray(weights, dtype=np.float64).copy()
+    if len(pairs):
+        np.add.at(dens, pairs[:, 0], weights[pairs[:, 1]])
+        np.add.at(dens, pairs[:, 1], weights[pairs[:, 0]])
+    return points[int(np.argmax(dens))].copy()
+
+
 def relevant_region(
     means: np.ndarray,
     opacities: np.ndarray,
@@ -70,7 +87,8 @@ def relevant_region(
     cfg: Optional[GraspConfig] = None,
 ) -> Region:
     """Find where to act: threshold, cluster, keep the cluster with the most
-    relevancy mass (sum of relevancy * opacity).
+    relevancy mass (sum of relevancy * opacity); its action point is the relevancy density peak
+    (or the weighted centroid, ``RegionConfig.action_point``).
 
     ``means`` [N,3] Gaussian centres (capture frame), ``opacities`` [N] in [0,1]
     (activated, not logits), ``relevancy`` [N] in [0,1]. Raises ``ValueError``
@@ -109,6 +127,10 @@ def relevant_region(
         members = np.flatnonzero(labels == best)
     mp, mw = pts[members], w[members]
     action = (mp * mw[:, None]).sum(0) / max(mw.sum(), 1e-300) if mw.sum() > 0 else mp.mean(0)
+    if rc.action_point == "peak" and len(mp) > 1:
+        action = density_peak(mp, mw, rc.peak_radius / mpu)
+    elif rc.action_point not in ("peak", "centroid"):
+        raise ValueError(f"RegionConfig.action_point must be 'peak' or 'centroid', got {rc.action_point!r}")
     p = float(np.clip(rc.extent_percentile, 0.0, 49.0))
     lo, hi = (np.percentile(mp, p, axis=0), np.percentile(mp, 100 - p, axis=0)) if p > 0 else (mp.min(0), mp.max(0))
     return Region(

@@ -6,7 +6,7 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     prompt            the task text, or null
     frame             "capture"
     metres_per_unit   metres per capture unit (1.0 for metric captures)
-    action_point      [x, y, z] relevancy*opacity weighted centroid of the region
+    action_point      [x, y, z] where to act: the region's relevancy density peak (RegionConfig.action_point)
     region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}
     gripper           the GripperConfig used (lengths in metres)
     grasps            list, sorted by score, best first; each:
@@ -77,7 +77,8 @@ class Region:
     """The highest-relevancy region of the field (capture frame, capture units)."""
 
     action_point: np.ndarray
-    """Relevancy*opacity weighted centroid of the chosen cluster [3]."""
+    """Where to act [3]: the chosen cluster's relevancy density peak (a Gaussian centre), or its
+    weighted centroid (``RegionConfig.action_point``)."""
     center: np.ndarray
     """Centre of the cluster's (percentile) bounding box [3]."""
     extent: np.ndarray
