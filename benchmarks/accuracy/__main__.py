@@ -82,8 +82,9 @@ def _update_readme(records, levels, meta, plot_paths, out_dir: Path, log) -> Non
     rel = out_dir.resolve().relative_to(ROOT) if out_dir.resolve().is_relative_to(ROOT) else out_dir
     body = [BEGIN, "", f"{len(meta['scenes'])} scenes, {bc['num_views']} views at {bc['width']}×{bc['height']}, "
             f"{bc['iterations']} training iterations per scene, pointer seeds {bc['seeds']}; hit rate (action point "
-            f"within 1 cm of the target part) / median error (cm). Measured in {meta['scenes_wall_s'] / 60:.0f} min on "
-            f"{meta['machine']}; full results: [{rel}/accuracy.md]({rel}/accuracy.md).", "",
+            f"within 1 cm of the target part) / median error (cm). Scenes ran {meta['scenes_wall_s'] / 60:.0f} min "
+            f"on {meta['machine']} (reconstructions reused from the cache not included; their training time is in "
+            f"the per-stage table); full results: [{rel}/accuracy.md]({rel}/accuracy.md).", "",
             report.headline_table(records, levels), ""]
     for p in plot_paths[:1]:
         body += [f"![hit rate and median error vs outlier rate]({rel}/{p.name})", ""]
@@ -189,8 +190,8 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir)
         f"level the relevancy channel is refit on the frozen Gaussians (`point2act query`, downscale "
         f"{bc['query_downscale']}, {bc['query_steps']} steps: the training loss, see README \"Re-query\") and exported "
         "(`point2act export`). Hit: the action point within 1 cm of the target part's surface. Errors: distance "
-        "to the target's surface (∞: no answer). Wall time of the scenes as they ran (generation, training, all "
-        f"levels): {meta['scenes_wall_s'] / 60:.1f} min on {meta['machine']}"
+        "to the target's surface (∞: no answer). Wall time of the scenes as they ran (generation, training unless "
+        f"reused from the cache, all levels): {meta['scenes_wall_s'] / 60:.1f} min on {meta['machine']}"
         + (f"; this invocation {meta['wall_s'] / 60:.1f} min (the rest reused from the cache)."
            if meta["wall_s"] < 0.9 * meta["scenes_wall_s"] else "."),
         "",
