@@ -109,6 +109,8 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     ap = np.asarray(exported["action_point"])
     lo, hi = np.asarray(gt["bbox_min"]), np.asarray(gt["bbox_max"])
     dist = float(np.linalg.norm(ap - np.asarray(gt["centroid"])))
+    surface_pts = np.load(scene / gt["points_file"]) if gt.get("points_file") else None
+    dist_surface = float(np.min(np.linalg.norm(surface_pts - ap, axis=1))) if surface_pts is not None else None
     inside = bool(np.all(ap >= lo - 0.01) and np.all(ap <= hi + 0.01))
     best = exported["grasps"][0] if exported.get("grasps") else None
     verdict = None
@@ -127,6 +129,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         "action_point": exported["action_point"],
         "target_centroid": gt["centroid"],
         "distance_m": dist,
+        "distance_to_surface_m": dist_surface,
         "inside_target_bbox_1cm": inside,
         "num_grasps": len(exported.get("grasps", [])),
         "best_grasp": best,
@@ -138,7 +141,9 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     console.print(f"prompt:          {exported['prompt']!r}")
     console.print(f"action point:    [{', '.join(f'{v:.4f}' for v in ap)}] m (capture frame)")
     console.print(f"target centroid: [{', '.join(f'{v:.4f}' for v in gt['centroid'])}] m (mug handle)")
-    console.print(f"distance:        {dist * 100:.2f} cm; inside the handle's box grown by 1 cm: {inside}")
+    console.print(f"distance:        {dist * 100:.2f} cm to the centroid; inside the handle's box grown by 1 cm: {inside}")
+    if dist_surface is not None:
+        console.print(f"                 {dist_surface * 100:.2f} cm to the handle's surface")
     if best is not None:
         console.print(
             f"best grasp:      TCP [{', '.join(f'{v:.4f}' for v in best['position'])}], width {best['width'] * 100:.1f} cm, "
