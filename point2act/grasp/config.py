@@ -148,8 +148,8 @@ class RegionConfig:
     weighted centroid, which leaves the surface for a ring (a mug's rim) or a loop seen with the
     wall behind it (a handle); see README, "Accuracy"."""
     peak_radius: float = 0.005
-    """Neighbourhood radius of the "peak" action point (m); never below twice the median spacing
-    of the region's Gaussians (non-metric captures)."""
+    """Neighbourhood radius of the "peak" action point (m); never below the median spacing of the
+    region's Gaussians (sparse regions, non-metric captures)."""
 
 
 @dataclass

@@ -65,13 +65,14 @@ def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> flo
 
 def density_peak(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray:  # [3]
     """The point of ``points`` [M, 3] with the largest sum of ``weights`` [M] within ``radius`` (scene
-    units; floored at twice the median nearest-neighbour spacing). Ties go to the first."""
+    units; floored at the median nearest-neighbour spacing, so that a sparse region's points see
+    their neighbours). Ties go to the first."""
     from scipy.spatial import cKDTree
 
     tree = cKDTree(points)
     if len(points) >= 3:
         d, _ = tree.query(points, k=2)
-        radius = max(radius, 2.0 * float(np.median(d[:, 1])))
+        radius = max(radius, float(np.median(d[:, 1])))
     pairs = tree.query_pairs(radius, output_type="ndarray")
     dens = np.asarray(weights, dtype=np.float64).copy()
     if len(pairs):
