@@ -39,18 +39,9 @@ from point2act.grasp.geometry import (  # noqa: E402
 from point2act.grasp.planner import nms  # noqa: E402
 from point2act.grasp.region import dbscan  # noqa: E402
 from point2act.grasp.synthetic import LABELS, tabletop_scene  # noqa: E402
+from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed_forms.py)
 
 
-def quat_to_matrix_closed_form(q):
-    """Textbook unit-quaternion -> rotation matrix, written out independently."""
-    w, x, y, z = np.asarray(q, float) / np.linalg.norm(q)
-    return np.array(
-        [
-            [w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z],
-        ]
-    )
 
 
 def check_grasp_dict_invariants(d, max_opening):

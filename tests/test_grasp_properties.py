@@ -25,20 +25,11 @@ from point2act.grasp.geometry import orthonormal_basis, rotation_to_quaternion_w
 from point2act.grasp.planner import sample_contact_pairs  # noqa: E402
 from point2act.grasp.synthetic import tabletop_scene  # noqa: E402
 from point2act.io import write_json_atomic  # noqa: E402
+from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed_forms.py)
 
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def quat_to_matrix_closed_form(q):
-    """Textbook unit-quaternion -> rotation matrix (independent of the product's conversion)."""
-    w, x, y, z = np.asarray(q, float) / np.linalg.norm(q)
-    return np.array(
-        [
-            [w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z],
-        ]
-    )
 
 
 def check_result(result, cfg: GraspConfig, tmp_path):

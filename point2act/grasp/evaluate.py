@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .config import GripperConfig
-from .geometry import Box, grasp_to_gripper_boxes, points_in_box
+from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
 __all__ = ["GraspVerdict", "judge_grasp", "closing_box"]
 
@@ -43,12 +43,7 @@ class GraspVerdict:
 
 def closing_box(grasp: Any, gripper: GripperConfig) -> Box:
     """The region between the fingers of a grasp (a :class:`Grasp` or a grasps.json dict)."""
-    if isinstance(grasp, dict):
-        pos = np.asarray(grasp["position"], dtype=np.float64)
-        R = np.asarray(grasp["rotation"], dtype=np.float64)
-        opening = gripper.units(float(grasp["width"]))
-    else:
-        pos, R, opening = np.asarray(grasp.position), np.asarray(grasp.rotation), float(grasp.opening)
+    pos, R, opening = grasp_pose(grasp, gripper)
     L, fw = gripper.units(gripper.finger_length), gripper.units(gripper.finger_width)
     return Box(center=pos - R[:, 2] * L / 2, half_extents=np.array([opening / 2, fw / 2, L / 2]), rotation=R)
 

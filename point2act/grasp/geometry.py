@@ -166,18 +166,23 @@ def gripper_boxes_local(opening: float, dims: Dict[str, float]) -> Dict[str, Tup
     }
 
 
+def grasp_pose(grasp, gripper: GripperConfig) -> Tuple[np.ndarray, np.ndarray, float]:
+    """``(position [3], rotation [3,3], opening)`` in capture units of a
+    :class:`~point2act.grasp.result.Grasp` or a grasps.json dict (whose ``width`` is in metres)."""
+    if isinstance(grasp, dict):
+        pos = np.asarray(grasp["position"], dtype=np.float64)
+        R = np.asarray(grasp["rotation"], dtype=np.float64)
+        return pos, R, gripper.units(float(grasp["width"]))
+    return np.asarray(grasp.position), np.asarray(grasp.rotation), float(grasp.opening)
+
+
 def grasp_to_gripper_boxes(grasp, gripper: GripperConfig) -> Dict[str, Box]:
     """The two finger boxes and the palm box of a grasp, in the capture frame and
     capture units: ``{"finger_neg_x", "finger_pos_x", "palm"} -> Box``.
 
     ``grasp`` is a :class:`~point2act.grasp.result.Grasp` or a grasps.json dict
     (``position``, ``rotation``, and ``width`` in metres)."""
-    if isinstance(grasp, dict):
-        pos = np.asarray(grasp["position"], dtype=np.float64)
-        R = np.asarray(grasp["rotation"], dtype=np.float64)
-        opening = gripper.units(float(grasp["width"]))
-    else:
-        pos, R, opening = np.asarray(grasp.position), np.asarray(grasp.rotation), float(grasp.opening)
+    pos, R, opening = grasp_pose(grasp, gripper)
     out = {}
     for name, (c, he) in gripper_boxes_local(opening, gripper.scaled()).items():
         out[name] = Box(center=pos + R @ c, half_extents=he, rotation=R.copy())
