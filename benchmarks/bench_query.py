@@ -1,15 +1,24 @@
 """Time `point2act query`'s fast path on a trained run: weights-cache build and relevancy refit.
 
-    python -m benchmarks.bench_query --config RUN/config.yml --points POINTS.json [--steps 16] [--downscale 2]
+    python -m benchmarks.bench_query --config RUN/config.yml --points POINTS.json [--steps 16] [--downscale 2 1]
 
-Prints a table: Gaussians, views, resolution, cached weights, cache build (s), refit (s), action point.
+For each downscale: a query that builds the weights cache (the first one in the process also pays the
+extension load), a second build (warm), and a query with the cache loaded. Prints a table and writes
+``benchmarks/results/query_fast.json`` (with the load average, since the machine may be shared).
+E.g. on the demo's run: ``--config outputs/demo/runs/demo/point2act/run/config.yml --points
+outputs/demo/scene/points/oracle.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -17,8 +26,9 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--points", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--downscale", type=int, default=2)
+    ap.add_argument("--downscale", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--min-weight", type=float, default=1e-3)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query_fast.json")
     a = ap.parse_args()
 
     from point2act.export import load_run
@@ -26,17 +36,27 @@ def main() -> None:
 
     loaded = load_run(a.config)
     rows = []
-    for rebuild in (True, False):
-        t0 = time.perf_counter()
-        r = query_run(a.config, "bench", points_file=a.points, steps=a.steps, downscale=a.downscale,
-                      min_weight=a.min_weight, rebuild_cache=rebuild, loaded=loaded)
-        rows.append((rebuild, r, time.perf_counter() - t0))
-    print(f"{'cache':>8} {'gaussians':>9} {'views':>5} {'weights':>9} {'cache s':>8} {'fit s':>6} {'total s':>7}")
-    for rebuild, r, tot in rows:
-        t = r.timings_s
-        c = t.get("weights_cache_build", t.get("weights_cache_load", 0.0))
-        print(f"{'build' if rebuild else 'load':>8} {r.num_gaussians:>9} {r.num_views:>5} {r.nnz:>9} {c:>8.2f} "
-              f"{t['fit']:>6.2f} {tot:>7.2f}")
+    for i, ds in enumerate(a.downscale):
+        runs = [("build (first in process)", True), ("build (warm)", True)] if i == 0 else [("build", True)]
+        for label, rebuild in runs + [("cache loaded", False)]:
+            t0 = time.perf_counter()
+            r = query_run(a.config, "bench", points_file=a.points, steps=a.steps, downscale=ds,
+                          min_weight=a.min_weight, rebuild_cache=rebuild, loaded=loaded)
+            tot = time.perf_counter() - t0
+            t = r.timings_s
+            rows.append({"downscale": ds, "label": label, "wall_s": round(tot, 3), "gaussians": r.num_gaussians,
+                         "views": r.num_views, "weights": r.nnz,
+                         "cache_s": round(t.get("weights_cache_build", t.get("weights_cache_load", 0.0)), 3),
+                         "fit_s": round(t["fit"], 3), "timings_s": {k: round(v, 4) for k, v in t.items()}})
+    print(f"{'ds':>2} {'query':>26} {'gaussians':>9} {'views':>5} {'weights':>9} {'cache s':>8} {'fit s':>6} {'total s':>7}")
+    for w in rows:
+        print(f"{w['downscale']:>2} {w['label']:>26} {w['gaussians']:>9} {w['views']:>5} {w['weights']:>9} "
+              f"{w['cache_s']:>8.2f} {w['fit_s']:>6.2f} {w['wall_s']:>7.2f}")
+    res = {"run": str(a.config), "points": str(a.points), "steps": a.steps, "queries": rows,
+           "load_average": os.getloadavg(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    a.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":
