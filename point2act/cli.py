@@ -77,24 +77,32 @@ class Export:
 
     def main(self) -> None:
         from point2act.export import export_run
-        from point2act.grasp import GraspConfig, GripperConfig
+        from point2act.grasp import GraspConfig
 
-        from point2act.errors import Point2ActError
-
-        try:
-            gripper = GripperConfig.from_json(self.gripper) if self.gripper is not None else GripperConfig()
-        except ValueError as e:
-            raise Point2ActError(str(e)) from None
-        if self.metres_per_unit is not None:
-            if not self.metres_per_unit > 0:
-                raise Point2ActError(f"--metres-per-unit must be > 0, got {self.metres_per_unit}")
-            gripper.metres_per_unit = self.metres_per_unit
+        gripper = _gripper_from_options(self.gripper, self.metres_per_unit)
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
         cfg.surface.fuse_depth = self.fuse_depth
         channels = _parse_channels(self.load_config, self.channels)
         path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
                                grasp_channel=self.grasp_channel, handover_direction=self.handover_direction)
         print_export_summary(out, path)
+
+
+def _gripper_from_options(path: Optional[Path], metres_per_unit: Optional[float]):
+    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` applied;
+    bad input is a :class:`Point2ActError` naming the file or the option."""
+    from point2act.errors import Point2ActError
+    from point2act.grasp import GripperConfig
+
+    try:
+        gripper = GripperConfig.from_json(path) if path is not None else GripperConfig()
+    except ValueError as e:
+        raise Point2ActError(str(e)) from None
+    if metres_per_unit is not None:
+        if not metres_per_unit > 0:
+            raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
+        gripper.metres_per_unit = metres_per_unit
+    return gripper
 
 
 def _parse_channels(load_config: Path, text: str) -> list:
@@ -271,18 +279,7 @@ class Query:
         print_export_summary(out, path)
 
     def _gripper(self):
-        from point2act.errors import Point2ActError
-        from point2act.grasp import GripperConfig
-
-        try:
-            gripper = GripperConfig.from_json(self.gripper) if self.gripper is not None else GripperConfig()
-        except ValueError as e:
-            raise Point2ActError(str(e)) from None
-        if self.metres_per_unit is not None:
-            if not self.metres_per_unit > 0:
-                raise Point2ActError(f"--metres-per-unit must be > 0, got {self.metres_per_unit}")
-            gripper.metres_per_unit = self.metres_per_unit
-        return gripper
+        return _gripper_from_options(self.gripper, self.metres_per_unit)
 
 
 @dataclass
