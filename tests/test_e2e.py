@@ -19,11 +19,7 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def run(cmd, cwd, timeout=600, **kw):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
-    assert p.returncode == 0, f"{cmd[0]} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
-    return p
+from conftest import run_tool as run  # noqa: E402  (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
