@@ -206,6 +206,14 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
     def fail(msg):
         raise ValueError(f"invalid {SCHEMA} document: {msg}")
 
+    def check_rotation(v, what: str) -> np.ndarray:  # a 3x3 proper rotation, else fail
+        if not (isinstance(v, list) and len(v) == 3 and all(_is_vec(r, 3) for r in v)):
+            fail(f"{what} must be 3x3 numbers")
+        R = np.asarray(v)
+        if not np.allclose(R.T @ R, np.eye(3), atol=atol) or abs(np.linalg.det(R) - 1) > atol:
+            fail(f"{what} is not a proper rotation")
+        return R
+
     if not isinstance(d, dict):
         fail("not an object")
     if d.get("schema") != SCHEMA:
@@ -238,12 +246,7 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
             fail(f"grasps[{i}] is not an object")
         if not _is_vec(g.get("position"), 3):
             fail(f"grasps[{i}].position")
-        R = g.get("rotation")
-        if not (isinstance(R, list) and len(R) == 3 and all(_is_vec(r, 3) for r in R)):
-            fail(f"grasps[{i}].rotation must be 3x3 numbers")
-        R = np.asarray(R)
-        if not np.allclose(R.T @ R, np.eye(3), atol=atol) or abs(np.linalg.det(R) - 1) > atol:
-            fail(f"grasps[{i}].rotation is not a proper rotation")
+        R = check_rotation(g.get("rotation"), f"grasps[{i}].rotation")
         q = g.get("quaternion_wxyz")
         if not _is_vec(q, 4):
             fail(f"grasps[{i}].quaternion_wxyz")
@@ -261,12 +264,7 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
             fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
         if "handover_rotation" in g:
-            H = g["handover_rotation"]
-            if not (isinstance(H, list) and len(H) == 3 and all(_is_vec(r, 3) for r in H)):
-                fail(f"grasps[{i}].handover_rotation must be 3x3 numbers")
-            H = np.asarray(H)
-            if not np.allclose(H.T @ H, np.eye(3), atol=atol) or abs(np.linalg.det(H) - 1) > atol:
-                fail(f"grasps[{i}].handover_rotation is not a proper rotation")
+            check_rotation(g["handover_rotation"], f"grasps[{i}].handover_rotation")
     kps = d.get("keypoints")
     if kps is not None:
         if not isinstance(kps, dict):
