@@ -88,17 +88,11 @@ def scene_surface_points(config, spacing: float = 0.002, table_half: float = 0.3
 def grasp_collides(grasp: Dict[str, Any], surface: np.ndarray, gripper=None) -> bool:
     """Does a grasps.json grasp's gripper (two fingers and the palm, at its opening) contain any true
     surface point, or reach below the table top (z < 0)?"""
-    from point2act.grasp import GripperConfig, grasp_to_gripper_boxes
-    from point2act.grasp.geometry import points_in_box
+    from point2act.grasp import GripperConfig
+    from point2act.grasp.evaluate import gripper_contacts
 
-    boxes = grasp_to_gripper_boxes(grasp, gripper or GripperConfig())
-    for box in boxes.values():
-        if box.corners()[:, 2].min() < 0.0:
-            return True
-        near = surface[np.linalg.norm(surface - box.center, axis=1) <= np.linalg.norm(box.half_extents) + 1e-9]
-        if len(near) and points_in_box(near, box).any():
-            return True
-    return False
+    hits, below = gripper_contacts(grasp, gripper or GripperConfig(), surface, tol=0.0, table_z=0.0)
+    return below or sum(hits.values()) > 0
 
 
 def grasp_penetration(grasp: Dict[str, Any], surface: np.ndarray, gripper=None) -> float:

@@ -14,14 +14,14 @@ synthetic scene (``points`` [M, 3] with a part label each). Plain numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from .config import GripperConfig
 from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
-__all__ = ["GraspVerdict", "judge_grasp", "closing_box"]
+__all__ = ["GraspVerdict", "judge_grasp", "closing_box", "gripper_contacts"]
 
 
 @dataclass
@@ -48,6 +48,25 @@ def closing_box(grasp: Any, gripper: GripperConfig) -> Box:
     return Box(center=pos - R[:, 2] * L / 2, half_extents=np.array([opening / 2, fw / 2, L / 2]), rotation=R)
 
 
+def gripper_contacts(
+    grasp: Any,
+    gripper: GripperConfig,
+    points: np.ndarray,  # [M, 3] true surface samples, capture frame
+    tol: float = 0.001,
+    table_z: Optional[float] = None,
+) -> Tuple[Dict[str, int], bool]:
+    """Per box (finger_neg_x, finger_pos_x, palm): surface points inside it shrunk by ``tol``; and
+    whether a box reaches below the support plane ``z = table_z`` by more than ``tol``."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    hits: Dict[str, int] = {}
+    below = False
+    for name, box in grasp_to_gripper_boxes(grasp, gripper).items():
+        hits[name] = int(points_in_box(points, box, tol=tol).sum())
+        if table_z is not None and box.corners()[:, 2].min() < table_z - tol:
+            below = True
+    return hits, below
+
+
 def judge_grasp(
     grasp: Any,
     gripper: GripperConfig,
@@ -67,12 +86,7 @@ def judge_grasp(
     inside = points_in_box(points, closing_box(grasp, gripper))
     n_in = int(inside.sum())
     frac = float(np.mean([lab in targets for lab in labels[inside]])) if n_in else 0.0
-    hits: Dict[str, int] = {}
-    below = False
-    for name, box in grasp_to_gripper_boxes(grasp, gripper).items():
-        hits[name] = int(points_in_box(points, box, tol=tol).sum())
-        if table_z is not None and box.corners()[:, 2].min() < table_z - tol:
-            below = True
+    hits, below = gripper_contacts(grasp, gripper, points, tol, table_z)
     return GraspVerdict(
         on_target=n_in >= min_points and frac >= min_fraction,
         collision_free=not below and sum(hits.values()) == 0,
