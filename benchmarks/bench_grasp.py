@@ -79,7 +79,9 @@ def main(argv=None) -> int:
 def bench_run(config_path: Path, repeats: int) -> int:
     import numpy as np
 
-    from point2act.export import FrameTransform, build_export, gaussian_arrays, load_run, render_depth_views
+    from point2act.export import build_export
+    from point2act.geometry import FrameTransform
+    from point2act.method.run import depth_views_of, gaussian_arrays, load_run
     from point2act.grasp import GraspConfig
 
     config, pipeline = load_run(config_path)
@@ -91,7 +93,7 @@ def bench_run(config_path: Path, repeats: int) -> int:
     prompt = getattr(config.pipeline.datamanager, "prompt", "") or ""
     runs = []
     for _ in range(repeats + 1):  # the first is a warm-up (extension load, imports)
-        views = render_depth_views(pipeline.model, cams, cfg.surface.fusion_max_views)
+        views = depth_views_of(pipeline.model, cams, cfg.surface.fusion_max_views)
         t = time.perf_counter()
         out = build_export(arrays, frame, prompt, cfg, True, centers, depth_views=views)
         out["timings_ms"]["export_wall"] = (time.perf_counter() - t) * 1e3 + views.render_ms

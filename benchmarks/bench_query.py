@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query_fast.json")
     a = ap.parse_args()
 
-    from point2act.export import load_run
-    from point2act.query import query_run
+    from point2act.method.run import load_run
+    from point2act.method.run import query_run
 
     loaded = load_run(a.config)
     rows = []

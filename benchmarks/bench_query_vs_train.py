@@ -55,8 +55,8 @@ def train(scene: Path, points: Path, out: Path, name: str, iterations: int) -> t
     """(config.yml, seconds, load average at the end) of one ns-train point2act run."""
     from nerfstudio.scripts.train import main as ns_train_main
 
-    from point2act.config import point2act_method
-    from point2act.demo import short_schedule
+    from point2act.method.config import point2act_method
+    from point2act.method.schedule import short_schedule
 
     cfg = short_schedule(point2act_method.config, scene, points, out, iterations)
     cfg.experiment_name = name
@@ -73,9 +73,9 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the handle run in --out if it exists")
     a = ap.parse_args()
 
-    from point2act.export import export_run, load_run
+    from point2act.method.run import export_run, load_run
     from point2act.points import write_json_atomic
-    from point2act.query import query_run
+    from point2act.method.run import query_run
     from point2act.synth import SynthConfig, generate_scene
 
     scene = a.out / "scene"

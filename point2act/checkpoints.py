@@ -5,8 +5,9 @@ A nerfstudio checkpoint holds tensors, numbers, strings and containers, plus a f
 ``float64`` scalars (the learning rates that nerfstudio's exponential-decay scheduler computes
 with numpy). Those make the safe unpickler refuse the file. Importing this module allow-lists
 exactly the numpy scalar reconstruction (``numpy.core.multiarray.scalar`` and the float dtypes),
-nothing that can run code. It is imported by :mod:`point2act.model`, so ``ns-viewer``,
-``ns-eval`` and ``ns-export`` get it as soon as they read a point2act ``config.yml``.
+nothing that can run code. :mod:`point2act.method.hooks` calls :func:`register_safe_globals` when the
+nerfstudio glue is imported, so ``ns-viewer``, ``ns-eval`` and ``ns-export`` get it as soon as they
+read a point2act ``config.yml``.
 :func:`load_checkpoint` reports a truncated or foreign file clearly.
 """
 
@@ -34,13 +35,12 @@ def register_safe_globals() -> None:
     torch.serialization.add_safe_globals(safe)
 
 
-register_safe_globals()
-
 
 def load_checkpoint(path: Path) -> Dict[str, Any]:
     """``torch.load`` a nerfstudio checkpoint safely (weights only), with a clear error."""
     import torch
 
+    register_safe_globals()
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

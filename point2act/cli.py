@@ -76,7 +76,7 @@ class Export:
     gets the gripper rotation that turns the avoid region away from it."""
 
     def main(self) -> None:
-        from point2act.export import export_run
+        from point2act.method.run import export_run
         from point2act.grasp import GraspConfig
 
         gripper = _gripper_from_options(self.gripper, self.metres_per_unit)
@@ -108,7 +108,7 @@ def _gripper_from_options(path: Optional[Path], metres_per_unit: Optional[float]
 def _parse_channels(load_config: Path, text: str) -> list:
     names = [c.strip() for c in (text or "").split(",") if c.strip()]
     if names == ["all"]:
-        from point2act.query import list_channels
+        from point2act.channels import list_channels
 
         names = sorted(list_channels(load_config))
     return names
@@ -250,9 +250,8 @@ class Query:
 
     def main(self) -> None:
         from point2act.errors import Point2ActError
-        from point2act.export import export_run, load_run
+        from point2act.method.run import export_run, load_run, query_run
         from point2act.grasp import GraspConfig, GripperConfig
-        from point2act.query import query_run
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")

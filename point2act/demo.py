@@ -6,48 +6,12 @@ config as the CLI) -> ``grasps.json`` -> distance of the action point to the gro
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
-
-
-def short_schedule(config, data: Path, points_file: Path, out: Path, iterations: int, viewer: bool = False):
-    """A ``point2act`` TrainerConfig trimmed for a few minutes on a CPU (same model, fewer steps)."""
-    from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
-
-    config = copy.deepcopy(config)
-    config.experiment_name = "demo"
-    config.timestamp = "run"
-    config.output_dir = out
-    config.vis = "viewer" if viewer else "tensorboard"
-    config.viewer.quit_on_train_completion = not viewer
-    config.max_num_iterations = iterations
-    config.steps_per_save = iterations
-    config.save_only_latest_checkpoint = True
-    config.steps_per_eval_image = 10**9
-    config.steps_per_eval_batch = 10**9
-    config.steps_per_eval_all_images = 10**9
-    config.logging.steps_per_log = 100  # nerfstudio's progress table (step, ETA) every 100 steps
-    dm = config.pipeline.datamanager
-    dm.data = data
-    dm.dataparser.data = data
-    dm.points_file = points_file
-    model = config.pipeline.model
-    model.num_downscales = 1
-    model.resolution_schedule = max(iterations // 4, 1)
-    model.warmup_length = min(200, iterations // 5)
-    model.refine_every = 100
-    model.stop_split_at = int(iterations * 0.5)
-    model.densify_grad_thresh = 0.002  # grow less than splatfacto's 30k-step default: CPU budget
-    model.sh_degree = 1
-    model.sh_degree_interval = max(iterations // 3, 1)
-    model.reset_alpha_every = 10**6
-    config.optimizers["means"]["scheduler"] = ExponentialDecaySchedulerConfig(lr_final=1.6e-6, max_steps=iterations)
-    return config
 
 
 def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
@@ -89,19 +53,19 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     t_scene = time.perf_counter() - t_start
 
     console.print("2/3 ns-train point2act (loading nerfstudio)")
-    from nerfstudio.scripts.train import main as ns_train_main
-
-    from point2act.config import point2act_method
+    from point2act.method.config import point2act_method
+    from point2act.method.schedule import short_schedule
+    from point2act.method.train import train
 
     config = short_schedule(
         point2act_method.config, scene, scene / "points" / "oracle.json", out / "runs", iterations, viewer
     )
     t0 = time.perf_counter()
-    ns_train_main(config)
+    train(config)
     t_train = time.perf_counter() - t0
 
     console.print("3/3 export")
-    from point2act.export import export_run
+    from point2act.method.run import export_run
 
     config_path = Path(config.get_base_dir()) / "config.yml"
     grasps_path, exported = export_run(config_path, out / "grasps.json")

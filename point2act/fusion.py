@@ -16,13 +16,15 @@ world-to-camera (OpenCV axes: x right, y down, z forward), ``Ks`` pinhole intrin
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["render_expected_depth", "tsdf_fuse"]
+__all__ = ["DepthViews", "render_depth_views", "render_expected_depth", "tsdf_fuse"]
 
 
 @torch.no_grad()
@@ -54,6 +56,57 @@ def render_expected_depth(
         depths.append(d[..., 0])
         alphas.append(a[..., 0])
     return torch.cat(depths), torch.cat(alphas)
+
+
+@dataclass
+class DepthViews:
+    """Rendered expected depth of some training views (nerfstudio frame and units)."""
+
+    depths: np.ndarray  # [C, H, W]
+    """z-depth (0 = no measurement); views of other sizes are zero-padded to the largest."""
+    alphas: np.ndarray  # [C, H, W]
+    """Accumulated opacity."""
+    Ks: np.ndarray  # [C, 3, 3]
+    """Pinhole intrinsics."""
+    viewmats: np.ndarray  # [C, 4, 4]
+    """World-to-camera, OpenCV axes."""
+    render_ms: float = 0.0
+    """Wall time of the renders."""
+
+
+def render_depth_views(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] linear
+    opacities: Tensor,  # [N] in [0, 1]
+    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    Ks: np.ndarray,  # [C, 3, 3]
+    sizes: Sequence[Tuple[int, int]],  # C x (H, W)
+    max_views: int = 24,
+) -> DepthViews:
+    """Expected depth and opacity of up to ``max_views`` evenly spaced views
+    (:func:`render_expected_depth`, at each view's own resolution)."""
+    t0 = time.perf_counter()
+    n = len(sizes)
+    views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
+    dev = means.device
+    quats = quats / quats.norm(dim=-1, keepdim=True)
+    D, A = [], []
+    for i in views:
+        H, W = (int(v) for v in sizes[i])
+        d, a = render_expected_depth(
+            means, quats, scales, opacities,
+            torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
+            torch.as_tensor(Ks[i], dtype=torch.float32, device=dev)[None], W, H,
+        )
+        D.append(d[0].cpu().numpy())
+        A.append(a[0].cpu().numpy())
+    if len({x.shape for x in D}) > 1:  # mixed resolutions: pad to the largest (0 depth = no measurement)
+        Hm, Wm = max(x.shape[0] for x in D), max(x.shape[1] for x in D)
+        D = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in D]
+        A = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in A]
+    return DepthViews(np.stack(D), np.stack(A), np.asarray(Ks, dtype=np.float64)[views],
+                      np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3)
 
 
 def tsdf_fuse(

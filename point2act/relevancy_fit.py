@@ -15,7 +15,7 @@ last stage is a C++/OpenMP kernel of the rasterizer extension (the forward pass'
 emitting weights instead of colours); the tile-batched torch loop :func:`_tile_weights` stays as
 its reference (tests compare the two).
 
-:func:`fit_relevancy` then minimises the training loss (:func:`point2act.model.relevancy_loss`,
+:func:`fit_relevancy` then minimises the training loss (:func:`point2act.losses.relevancy_loss`,
 per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each
 step is one pass of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec), the
 two-mat-vec torch version :func:`loss_and_grad_reference` being its reference.
@@ -244,12 +244,19 @@ class WeightsCache:
     """Compositing weights of several views stacked into one CSR matrix ``[sum_v H_v W_v, N]``."""
 
     crow: Tensor  # [R + 1] int64
+    """CSR row offsets; row r is pixel r of the stacked views (view by view, row-major)."""
     col: Tensor  # [nnz] int32
+    """Gaussian index of each weight."""
     val: Tensor  # [nnz] float32
+    """The weights alpha * T."""
     num_gaussians: int
+    """N, the matrix's column count."""
     sizes: List[List[int]]  # [[H, W], ...] per view
+    """(H, W) of each view."""
     view_ids: List[int]  # training-image index of each view
+    """Training-image index of each view."""
     meta: Dict = field(default_factory=dict)
+    """Free-form: the cache key (checkpoint, cameras, resolution) it was built for."""
 
     def __post_init__(self) -> None:
         self.crow = self.crow.long().contiguous()
@@ -344,7 +351,7 @@ class WeightsCache:
 def stacked_relevancy_loss(pred: Tensor, target: Tensor, form: str, pos_weight: float, row_scale: Tensor) -> Tensor:
     """``sum_v relevancy_loss(pred_v, target_v) / V`` on stacked views, with ``row_scale`` =
     ``1 / (V * sum of the view's pixel weights)`` per row (the same per-pixel terms as
-    :func:`point2act.model.relevancy_loss`; tests check the two agree)."""
+    :func:`point2act.losses.relevancy_loss`; tests check the two agree)."""
     from point2act.losses import relevancy_loss_terms
 
     per, weight = relevancy_loss_terms(pred, target, form, pos_weight)
@@ -354,14 +361,18 @@ def stacked_relevancy_loss(pred: Tensor, target: Tensor, form: str, pos_weight: 
 @dataclass
 class FitResult:
     logits: Tensor  # [N]
+    """Fitted relevancy logits."""
     losses: List[float]
+    """Loss at every step."""
     seconds: float
+    """Wall time of the fit."""
     steps: int
+    """Adam steps taken."""
 
 
 def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_weight: float):
     """Stacked targets [R] and row weights [R]: ``(1 + (pw - 1) t) / (V * the view's weight sum)``
-    (:func:`point2act.model.relevancy_loss` per view, averaged over views)."""
+    (:func:`point2act.losses.relevancy_loss` per view, averaged over views)."""
     flat_t = torch.cat([t.float().reshape(-1) for t in targets])
     if flat_t.shape[0] != cache.num_rows:
         raise ValueError(f"targets have {flat_t.shape[0]} pixels, the weights {cache.num_rows} rows")
@@ -411,7 +422,7 @@ def fit_relevancy(
 ) -> FitResult:
     """Fit per-Gaussian logits so the rendered relevancy matches the targets.
 
-    The objective is the training loss, :func:`point2act.model.relevancy_loss` with the run's
+    The objective is the training loss, :func:`point2act.losses.relevancy_loss` with the run's
     ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch.
     Gaussians no view sees keep ``init_logit`` (as in training, where they get no gradient).
     ``tol`` > 0 stops early when the loss improves by less than ``tol`` (relative).

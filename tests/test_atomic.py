@@ -135,15 +135,17 @@ def test_separate_temp_dir_keeps_destination_folder_clean(tmp_path):
 # the writers
 # ----------------------------------------------------------------------------------------------
 def test_every_writer_uses_the_one_helper():
-    import point2act.export as export
+    import point2act.channels as channels
     import point2act.grasp.result as result
+    import point2act.method.run as run
     import point2act.points as points
     import point2act.query as query
 
     assert points.write_json_atomic is write_json_atomic
-    assert export.write_json_atomic is write_json_atomic
+    assert run.write_json_atomic is write_json_atomic
     assert result.write_json_atomic is write_json_atomic
-    assert query.write_json_atomic is write_json_atomic and query.save_torch_atomic is save_torch_atomic
+    assert channels.write_json_atomic is write_json_atomic and channels.save_torch_atomic is save_torch_atomic
+    assert query.save_torch_atomic is save_torch_atomic
 
 
 def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, caplog):
@@ -200,7 +202,7 @@ def _fake_run(tmp_path) -> Path:
 
 
 def test_channel_save_crash_and_full_disk_keep_previous_channel(tmp_path, monkeypatch):
-    from point2act.query import channels_dir, list_channels, load_channel, save_channel
+    from point2act.channels import channels_dir, list_channels, load_channel, save_channel
 
     cfg = _fake_run(tmp_path)
     save_channel(cfg, "ball", torch.arange(6.0), "the ball", None, "grasp", {"file": "step-1.ckpt"})
@@ -216,7 +218,7 @@ def test_channel_save_crash_and_full_disk_keep_previous_channel(tmp_path, monkey
 
 
 def test_corrupt_channel_files_are_reported_not_trusted(tmp_path):
-    from point2act.query import INDEX_NAME, channels_dir, list_channels, load_channel, save_channel
+    from point2act.channels import INDEX_NAME, channels_dir, list_channels, load_channel, save_channel
 
     cfg = _fake_run(tmp_path)
     save_channel(cfg, "ball", torch.arange(6.0), "the ball", None, "grasp", {"file": "step-1.ckpt"})
@@ -252,20 +254,9 @@ def test_corrupt_weights_cache_warns_and_is_rebuilt(tmp_path, monkeypatch):
         built.append(1)
         return Cache()
 
-    monkeypatch.setattr(query, "build_weights_cache", build, raising=False)
-    monkeypatch.setattr(query, "_camera_fingerprint", lambda cams, d: "cams", raising=False)
-
-    class Cfg:
-        load_dir = ck.parent
-
-    class Model:
-        means = torch.zeros(3, 3)
-
-        class config:
-            rasterize_mode = "classic"
-
+    key = {"version": query.CACHE_VERSION, "num_gaussians": 3}
     with pytest.warns(UserWarning, match="unreadable weights cache"):
-        query.load_or_build_cache(cfg, Cfg(), Model(), [], 2, rebuild=False)
+        query.load_or_build_cache(cfg.parent / query.CACHE_NAME, key, build, rebuild=False)
     assert built == [1]
     assert torch.load(cfg.parent / query.CACHE_NAME, weights_only=False)["meta"]["key"]["num_gaussians"] == 3
 

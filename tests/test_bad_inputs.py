@@ -404,7 +404,7 @@ def test_point2act_cli_subprocess_no_traceback_unless_debug(fresh):
 def test_excepthook_delegates_other_errors(capsys, monkeypatch):
     """The ns-* hook prints Point2ActError as one line; anything else (or POINT2ACT_DEBUG=1) goes
     to the previous hook."""
-    from point2act import excepthook
+    from point2act.method import excepthook
 
     seen = []
     monkeypatch.setattr(excepthook, "_PREVIOUS", lambda t, e, tb: seen.append(t))

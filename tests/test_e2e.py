@@ -119,7 +119,10 @@ def test_fused_surface_lies_on_the_scene(trained):
     import open3d as o3d
     from scipy.spatial import cKDTree
 
-    from point2act.export import FrameTransform, fuse_around, gaussian_arrays, load_run, render_depth_views
+    from point2act.export import fuse_around
+    from point2act.geometry import FrameTransform
+    from point2act.method.run import depth_views_of as render_depth_views
+    from point2act.method.run import gaussian_arrays, load_run
     from point2act.grasp import GraspConfig
 
     _root, scene, config, _ = trained

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from point2act.export import FrameTransform, build_export
+from point2act.export import build_export
+from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, GripperConfig, validate_grasps_dict
 
 

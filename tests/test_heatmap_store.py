@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.datamanager import HeatmapStore
+from point2act.method.datamanager import HeatmapStore
 from point2act.heatmap import points_to_heatmap, sigma_px
 
 
@@ -41,7 +41,7 @@ def test_datamanager_serves_targets_from_the_store(tmp_path):
 
     from nerfstudio.configs.method_configs import all_methods
 
-    from point2act.model import SUPERVISED_KEY, TARGET_KEY
+    from point2act.method.keys import SUPERVISED_KEY, TARGET_KEY
     from point2act.synth import SynthConfig, generate_scene
 
     scene = tmp_path / "scene"

@@ -13,7 +13,9 @@ from gsplat.strategy import ops  # noqa: E402
 from nerfstudio.cameras.cameras import Cameras, CameraType  # noqa: E402
 from nerfstudio.data.scene_box import SceneBox  # noqa: E402
 
-from point2act.model import RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY, Point2ActModelConfig, _NoLPIPS  # noqa: E402
+from point2act.method.compat import _NoLPIPS  # noqa: E402
+from point2act.method.keys import RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: E402
+from point2act.method.model import Point2ActModelConfig  # noqa: E402
 
 
 def look_at(eye, target=(0.0, 0.0, 0.0)):
@@ -110,7 +112,7 @@ def test_unsupervised_view_skips_relevancy_render():
 
 
 def test_relevancy_loss_forms_closed_form():
-    from point2act.model import relevancy_loss
+    from point2act.losses import relevancy_loss
 
     pred = torch.tensor([[[0.25]], [[0.75]]])
     tgt = torch.tensor([[[0.0]], [[1.0]]])

@@ -139,7 +139,7 @@ def test_fit_backends_agree():
 
 
 def test_stacked_loss_is_mean_of_training_loss():
-    from point2act.model import relevancy_loss
+    from point2act.losses import relevancy_loss
 
     g = torch.Generator().manual_seed(0)
     preds = [torch.rand(5, 7, 1, generator=g) for _ in range(3)]
@@ -155,7 +155,7 @@ def test_stacked_loss_is_mean_of_training_loss():
 
 def test_fast_refit_matches_direct_optimisation():
     """The sparse fit reaches the optimum that autograd through the rasterizer reaches."""
-    from point2act.model import relevancy_loss
+    from point2act.losses import relevancy_loss
 
     s, cache = _scene()
     N = s["means"].shape[0]
@@ -181,7 +181,7 @@ def test_fast_refit_matches_direct_optimisation():
 
 def test_channels_save_load_and_index(tmp_path):
     from point2act.errors import Point2ActError
-    from point2act.query import list_channels, load_channel, save_channel
+    from point2act.channels import list_channels, load_channel, save_channel
 
     cfg = tmp_path / "config.yml"
     cfg.write_text("x")

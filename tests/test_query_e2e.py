@@ -60,9 +60,10 @@ def queried(trained_synth, tmp_path_factory):
     """Two queries on the trained run: 'handle' (the training's own points file) and 'ball' (the
     oracle pointer aimed at the ball), with hashes of the checkpoint and the handle channel taken
     before the ball query."""
-    from point2act.export import load_run
+    from point2act.method.run import load_run
     from point2act.pointing.config import PointerConfig
-    from point2act.query import channels_dir, latest_checkpoint, query_run
+    from point2act.channels import channels_dir
+    from point2act.method.run import latest_checkpoint, query_run
 
     root, scene, config, _ = trained_synth
     loaded = load_run(config)
@@ -79,7 +80,7 @@ def queried(trained_synth, tmp_path_factory):
 
 
 def _keypoint(config, loaded, names):
-    from point2act.export import export_run
+    from point2act.method.run import export_run
 
     _, d = export_run(config, None, grasps=False, channels=names, loaded=loaded)
     return d
@@ -97,7 +98,7 @@ def test_distractor_query_lands_on_the_distractor(queried):
 
 
 def test_checkpoint_and_other_channels_unchanged(queried):
-    from point2act.query import channels_dir, list_channels, load_channel
+    from point2act.channels import channels_dir, list_channels, load_channel
 
     config = queried["config"]
     assert _sha(queried["ckpt"]) == queried["ckpt_sha"]  # the query never writes the checkpoint

@@ -155,7 +155,7 @@ def test_resume_skips_truncated_checkpoint_continues_finishes_and_exports(killed
 
 def test_load_dir_with_only_broken_checkpoints_is_a_clear_error(tmp_path):
     from point2act.errors import Point2ActError
-    from point2act.trainer import latest_readable_checkpoint
+    from point2act.method.trainer import latest_readable_checkpoint
 
     (tmp_path / "step-000000010.ckpt").write_bytes(b"PK\x03\x04truncated")
     with pytest.raises(Point2ActError, match="none of its checkpoints is readable") as ei:

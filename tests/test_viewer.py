@@ -21,19 +21,19 @@ from nerfstudio.cameras.cameras import CameraType  # noqa: E402
 from nerfstudio.utils.colormaps import ColormapOptions, apply_float_colormap  # noqa: E402
 from nerfstudio.viewer_legacy.server.viewer_utils import IOChangeException, SetTrace  # noqa: E402
 
-from point2act.export import FrameTransform  # noqa: E402
+from point2act.geometry import FrameTransform  # noqa: E402
 from point2act.grasp import grasp_to_gripper_boxes  # noqa: E402
 from point2act.grasp.config import GripperConfig  # noqa: E402
-from point2act.viewer import (  # noqa: E402
-    COMPOSITE_KEY,
+from point2act.geometry import viewmat_from_c2w as eager_get_viewmat  # noqa: E402
+from point2act.method.keys import COMPOSITE_KEY  # noqa: E402
+from point2act.method.viewer import surface_render_interrupts  # noqa: E402
+from point2act.method.viewer.markers import (  # noqa: E402
     box_corners,
     capture_to_viser,
     composite_relevancy,
-    eager_get_viewmat,
     gripper_boxes_viser,
     ns_to_viser,
     score_color,
-    surface_render_interrupts,
     viser_scale_ratio,
     viser_to_ns,
 )
@@ -342,9 +342,9 @@ def _attached_panel(model, run_dir):
 def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatch):
     """The dropdown lists the trained relevancy and the run's channels; choosing one puts its logits
     in the model and moves the action point to its region; a re-query adds and selects its channel."""
-    from point2act import query as query_mod
-    from point2act.query import list_channels, save_channel
-    from point2act.viewer import TRAINED_CHANNEL
+    from point2act.method.viewer import panel as query_mod
+    from point2act.channels import list_channels, save_channel
+    from point2act.method.viewer import TRAINED_CHANNEL
 
     model = make_model(n=400)
     means = model.means.detach()

@@ -4,7 +4,7 @@ Per scene (see :mod:`benchmarks.accuracy`):
 
 1. the cached synthetic scene (:mod:`.suite`);
 2. geometry: one ``ns-train point2act`` run with the demo's short CPU schedule
-   (:func:`point2act.demo.short_schedule`), supervised by the clean oracle points; the relevancy
+   (:func:`point2act.method.schedule.short_schedule`), supervised by the clean oracle points; the relevancy
    loss does not move the Gaussians (``relevancy_shapes_geometry`` is off), so the geometry does not
    depend on the points. Cached beside the scene;
 3. per error level and pointer seed: the simulated pointer's points (:mod:`.pointer`), then
@@ -126,8 +126,8 @@ def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
         return cfg_path, float(json.loads(done.read_text())["seconds"])
     from nerfstudio.scripts.train import main as ns_train_main
 
-    from point2act.config import point2act_method
-    from point2act.demo import short_schedule
+    from point2act.method.config import point2act_method
+    from point2act.method.schedule import short_schedule
 
     cfg = short_schedule(point2act_method.config, sd, sd / "points" / "oracle.json", out, bc.iterations)
     t0 = time.perf_counter()
@@ -160,10 +160,10 @@ def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float,
 
 def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
     """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
-    from point2act.export import export_run, load_run
+    from point2act.method.run import export_run, load_run
     from point2act.grasp import GraspConfig
     from point2act.points import write_json_atomic
-    from point2act.query import query_run
+    from point2act.method.run import query_run
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)
     config = synth_config(spec, bc.common())

@@ -9,6 +9,9 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from point2act.geometry import nearest_rotation as orthonormalize  # noqa: F401  (re-exported)
+from point2act.geometry import quaternion_wxyz_to_rotation, rotation_to_quaternion_wxyz  # noqa: F401
+
 from .config import GripperConfig
 
 __all__ = [
@@ -81,53 +84,6 @@ def grasp_rotations(x: np.ndarray, u: np.ndarray, v: np.ndarray, theta: np.ndarr
     xx = np.broadcast_to(x[:, None, :], z.shape)
     y = np.cross(z, xx)
     return np.stack([xx, y, z], axis=-1)
-
-
-def orthonormalize(R: np.ndarray) -> np.ndarray:
-    """Nearest proper rotation(s) to ``R`` [..., 3, 3] (SVD)."""
-    U, _, Vt = np.linalg.svd(R)
-    D = np.ones(R.shape[:-1])
-    D[..., -1] = np.sign(np.linalg.det(U @ Vt))
-    return (U * D[..., None, :]) @ Vt
-
-
-def rotation_to_quaternion_wxyz(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion(s) ``[w, x, y, z]`` with ``w >= 0`` for rotation matrices
-    ``R`` [..., 3, 3] (Shepperd's method, numerically stable)."""
-    R = np.asarray(R, dtype=np.float64)
-    shp = R.shape[:-2]
-    R = R.reshape(-1, 3, 3)
-    m00, m11, m22 = R[:, 0, 0], R[:, 1, 1], R[:, 2, 2]
-    tr = m00 + m11 + m22
-    cands = np.stack(
-        [
-            np.stack([1 + tr, R[:, 2, 1] - R[:, 1, 2], R[:, 0, 2] - R[:, 2, 0], R[:, 1, 0] - R[:, 0, 1]], -1),
-            np.stack([R[:, 2, 1] - R[:, 1, 2], 1 + m00 - m11 - m22, R[:, 0, 1] + R[:, 1, 0], R[:, 0, 2] + R[:, 2, 0]], -1),
-            np.stack([R[:, 0, 2] - R[:, 2, 0], R[:, 0, 1] + R[:, 1, 0], 1 - m00 + m11 - m22, R[:, 1, 2] + R[:, 2, 1]], -1),
-            np.stack([R[:, 1, 0] - R[:, 0, 1], R[:, 0, 2] + R[:, 2, 0], R[:, 1, 2] + R[:, 2, 1], 1 - m00 - m11 + m22], -1),
-        ],
-        axis=1,
-    )  # [n, 4 choices, 4]
-    choice = np.argmax(np.stack([tr, m00, m11, m22], -1), axis=-1)
-    q = cands[np.arange(len(R)), choice]
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    q = np.where(q[:, :1] < 0, -q, q)
-    return q.reshape(shp + (4,))
-
-
-def quaternion_wxyz_to_rotation(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices for quaternions ``[w, x, y, z]`` (normalised first)."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 @dataclass

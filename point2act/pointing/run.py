@@ -178,7 +178,7 @@ def point_capture(
         raise PointingConfigError("a prompt is needed to point (the task, e.g. 'where to grasp to pour')")
     cfg = prepare_config(cfg, data_dir)
     if pointer is None:
-        from point2act.pointing import make_pointer
+        from point2act.pointing.factory import make_pointer
 
         pointer = make_pointer(cfg, **pointer_kwargs)
     top: Any = pointer

@@ -17,30 +17,22 @@ is built (torchmetrics would download AlexNet); LPIPS is left out of the eval me
 from __future__ import annotations
 
 import contextlib
-import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional, Type, Union
+from typing import Dict, List, Literal, Type, Union
 
 import torch
 from torch.nn import Parameter
 
 from nerfstudio.cameras.cameras import Cameras
-from nerfstudio.models import splatfacto as _splatfacto
 from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig, get_viewmat
 
-from point2act import checkpoints  # noqa: F401  (torch.load safe globals for nerfstudio checkpoints)
+from point2act.geometry import viewmat_from_c2w
 from point2act.heatmap import resize_heatmap
-from point2act.losses import relevancy_loss  # noqa: F401  (re-exported)
+from point2act.losses import relevancy_loss
+from point2act.method.compat import cpu_compat, no_lpips_download
+from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
+from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
-from point2act.viewer import COMPOSITE_KEY, Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
-from point2act.viewer import eager_get_viewmat as _eager_get_viewmat
-
-RELEVANCY_KEY = "relevancy"
-"""Name of the per-Gaussian parameter, the optimizer group and the rendered output."""
-TARGET_KEY = "relevancy_target"
-"""Batch key of the target heatmap ([H, W, 1] in [0, 1])."""
-SUPERVISED_KEY = "p2a_supervised"
-"""Camera-metadata key the datamanager sets: does this view have relevancy supervision?"""
 
 
 @dataclass
@@ -66,80 +58,13 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     AlexNet weights when they are not in the torch hub cache; off, LPIPS is left out of metrics."""
 
 
-# ----------------------------------------------------------------------------------------------
-# CPU compatibility: splatfacto hard-codes `.cuda()` and gsplat's CUDA rasterizer.
-# ----------------------------------------------------------------------------------------------
-_patch_lock = threading.Lock()
-_patch_depth = 0
-_orig_cuda = torch.Tensor.cuda
-_orig_rasterization = _splatfacto.rasterization if hasattr(_splatfacto, "rasterization") else None
-_orig_get_viewmat = _splatfacto.get_viewmat
-
-
-def _cpu_cuda(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ARG001
-    """`.cuda()` on a machine without CUDA: keep the tensor where it is (the CPU)."""
-    return self
-
-
-@contextlib.contextmanager
-def cpu_compat(device: Union[torch.device, str]):
-    """Inside, splatfacto runs on a CPU device: `.cuda()` is a no-op and rasterization is ours.
-
-    Reentrant and thread-safe (the viewer renders from its own thread while training runs).
-    On a CUDA device nothing is patched.
-    """
-    if torch.device(device).type == "cuda":
-        yield
-        return
-    global _patch_depth
-    with _patch_lock:
-        if _patch_depth == 0:
-            if not torch.cuda.is_available():
-                torch.Tensor.cuda = _cpu_cuda  # type: ignore[method-assign]
-            _splatfacto.rasterization = p2a_rasterization
-            # torch.compile'd get_viewmat: no speed-up on a CPU, and the viewer's interrupt can
-            # surface mid-compile as a dynamo error that kills the render thread (point2act.viewer).
-            _splatfacto.get_viewmat = _eager_get_viewmat
-        _patch_depth += 1
-    try:
-        yield
-    finally:
-        with _patch_lock:
-            _patch_depth -= 1
-            if _patch_depth == 0:
-                torch.Tensor.cuda = _orig_cuda  # type: ignore[method-assign]
-                if _orig_rasterization is not None:
-                    _splatfacto.rasterization = _orig_rasterization
-                _splatfacto.get_viewmat = _orig_get_viewmat
-
-
-class _NoLPIPS(torch.nn.Module):
-    """Stands in for torchmetrics' LPIPS, whose constructor downloads AlexNet weights."""
-
-    def forward(self, *args, **kwargs) -> torch.Tensor:  # noqa: ARG002
-        return torch.tensor(float("nan"))
-
-
-@contextlib.contextmanager
-def _no_lpips_download():
-    """Make splatfacto's `populate_modules` build no LPIPS network."""
-    import torchmetrics.image.lpip as lpip
-
-    orig = lpip.LearnedPerceptualImagePatchSimilarity
-    lpip.LearnedPerceptualImagePatchSimilarity = lambda *a, **k: _NoLPIPS()  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        lpip.LearnedPerceptualImagePatchSimilarity = orig  # type: ignore[assignment]
-
-
 class Point2ActModel(SplatfactoModel):
     """Splatfacto with a per-Gaussian relevancy channel (see the module docstring)."""
 
     config: Point2ActModelConfig
 
     def populate_modules(self) -> None:
-        no_lpips = contextlib.nullcontext() if self.config.lpips_metric else _no_lpips_download()
+        no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
         with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips:
             super().populate_modules()
         n = self.gauss_params["means"].shape[0]
@@ -147,7 +72,7 @@ class Point2ActModel(SplatfactoModel):
             torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)
         )
         self.prompt: str = ""
-        self.viewer_panel = Point2ActViewerPanel(self)  # nerfstudio viewer elements (point2act.viewer)
+        self.viewer_panel = Point2ActViewerPanel(self)  # nerfstudio viewer elements (point2act.method.viewer)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -173,7 +98,7 @@ class Point2ActModel(SplatfactoModel):
 
     # -- rendering ----------------------------------------------------------------------------
     def get_outputs(self, camera: Cameras) -> Dict[str, Union[torch.Tensor, List]]:
-        if not self.training:  # viewer renders: an interrupt must stay an interrupt (point2act.viewer)
+        if not self.training:  # viewer renders: an interrupt must stay an interrupt (point2act.method.viewer)
             with surface_render_interrupts():
                 outputs = self._get_outputs(camera)
             if RELEVANCY_KEY in outputs and "rgb" in outputs:
@@ -216,7 +141,7 @@ class Point2ActModel(SplatfactoModel):
         K = camera.get_intrinsics_matrices().to(self.device)
         W, H = int(camera.width.item()), int(camera.height.item())
         camera.rescale_output_resolution(scale)
-        view_fn = _eager_get_viewmat if torch.device(self.device).type == "cpu" else get_viewmat  # no compile on CPU
+        view_fn = viewmat_from_c2w if torch.device(self.device).type == "cpu" else get_viewmat  # no compile on CPU
         viewmat = view_fn(c2w.detach() if detach else c2w)
         render, _alpha, _info = p2a_rasterization(
             means=geo(self.means),

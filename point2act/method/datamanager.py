@@ -24,14 +24,9 @@ from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatama
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from point2act.heatmap import DEFAULT_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
-from point2act.model import SUPERVISED_KEY, TARGET_KEY
+from point2act.method.keys import SUPERVISED_KEY, TARGET_KEY
 from point2act.pointing.config import PointerConfig
 from point2act.points import PointsFile, PointsFileError, load_points_file
-
-# `ns-train point2act` with a bad capture or points file: one paragraph, no traceback
-from point2act.excepthook import install_for_nerfstudio  # noqa: E402
-
-install_for_nerfstudio()
 
 
 @dataclass

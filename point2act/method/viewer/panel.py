@@ -1,218 +1,49 @@
-"""point2act in nerfstudio's viser viewer: relevancy composite, action point, grasps, controls.
+"""point2act's controls in nerfstudio's viser viewer.
 
-Everything lives in nerfstudio's own viewer (``ns-train … --vis viewer`` and ``ns-viewer
---load-config``), added through nerfstudio's viewer elements: :class:`Point2ActViewerPanel` is an
-``nn.Module`` without parameters that the model holds as ``viewer_panel``; nerfstudio's viewer
-finds the ``Viewer*`` elements on it (folder "Custom Elements / model / viewer_panel") and calls
-the :class:`~nerfstudio.viewer.viewer_elements.ViewerControl`'s ``_setup`` with the viewer, which
-gives the panel the viser server for its 3D markers.
-
-Frames. The model lives in nerfstudio's frame (the data parser's normalisation of the capture);
-grasps.json lives in the capture frame (:class:`point2act.export.FrameTransform`); the viewer
-draws nerfstudio's scene scaled by ``VISER_NERFSTUDIO_SCALE_RATIO`` (10): a point ``p_ns`` is
-drawn at ``10 * p_ns`` in viser (:func:`ns_to_viser`).
-
-Render thread. nerfstudio interrupts a render by raising ``IOChangeException`` from a
-``sys.settrace`` hook, i.e. at whatever Python line is running. Inside torch.compile (splatfacto's
-``get_viewmat`` is compiled) dynamo wraps it as ``InternalTorchDynamoError``, which nerfstudio's
-render loop does not catch: the render thread dies. point2act renders with an eager
-:func:`eager_get_viewmat` on a CPU (see ``point2act.model.cpu_compat``) and, on any device,
-:func:`surface_render_interrupts` turns an exception caused by the interrupt back into
-``IOChangeException``.
+:class:`Point2ActViewerPanel` is an ``nn.Module`` without parameters that the model holds as
+``viewer_panel``; nerfstudio's viewer finds the ``Viewer*`` elements on it and calls the
+:class:`~nerfstudio.viewer.viewer_elements.ViewerControl`'s ``_setup`` with the viewer, which gives the
+panel the viser server for its 3D markers (:mod:`point2act.method.viewer.markers`). Its buttons call the
+run layer (:mod:`point2act.method.run`) and the plain export (:func:`point2act.export.build_export`),
+the same code as ``point2act export`` and ``point2act query``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import json
+import re
 import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
+import yaml
+from nerfstudio.viewer import viewer_elements as ve
 
-COMPOSITE_KEY = "relevancy_composite"
-"""Name of the composite output: relevancy tinted over RGB above the threshold ([H, W, 3])."""
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_TINT = 0.65
-SCENE_ROOT = "/point2act"
+from point2act.channels import list_channels, load_channel
+from point2act.export import build_export
+from point2act.grasp import GraspConfig, GripperConfig
+from point2act.io import write_json_atomic
+from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
+from point2act.method.run import depth_views_of, frame_of_datamanager, gaussian_arrays, query_run, run_prompt
+from point2act.method.viewer.markers import (
+    DEFAULT_THRESHOLD,
+    SCENE_ROOT,
+    capture_length_to_viser,
+    capture_to_viser,
+    gripper_boxes_viser,
+    ns_to_viser,
+    score_color,
+    viser_scale_ratio,
+)
+from point2act.geometry import rotation_to_quaternion_wxyz
+
 TRAINED_CHANNEL = "(trained)"
 """The channel dropdown's entry for the relevancy the run was trained with (not a valid channel name)."""
-
-
-def viser_scale_ratio() -> float:
-    """nerfstudio's ``VISER_NERFSTUDIO_SCALE_RATIO``: viser units per nerfstudio unit."""
-    try:
-        from nerfstudio.viewer.viewer import VISER_NERFSTUDIO_SCALE_RATIO
-
-        return float(VISER_NERFSTUDIO_SCALE_RATIO)
-    except Exception:  # pragma: no cover  (nerfstudio 1.1.5 defines it as 10.0)
-        return 10.0
-
-
-def ns_to_viser(points: np.ndarray) -> np.ndarray:
-    """Positions (or lengths) in nerfstudio's frame -> viser's scene."""
-    return np.asarray(points, dtype=np.float64) * viser_scale_ratio()
-
-
-def viser_to_ns(points: np.ndarray) -> np.ndarray:
-    return np.asarray(points, dtype=np.float64) / viser_scale_ratio()
-
-
-# ----------------------------------------------------------------------------------------------
-# Rendering: eager view matrix, interrupts, composite
-# ----------------------------------------------------------------------------------------------
-def eager_get_viewmat(optimized_camera_to_world: torch.Tensor) -> torch.Tensor:
-    """splatfacto's ``get_viewmat`` without torch.compile (same maths): c2w [B, 3, 4] -> w2c [B, 4, 4]."""
-    R = optimized_camera_to_world[:, :3, :3]
-    T = optimized_camera_to_world[:, :3, 3:4]
-    R = R * torch.tensor([[[1, -1, -1]]], device=R.device, dtype=R.dtype)
-    R_inv = R.transpose(1, 2)
-    T_inv = -torch.bmm(R_inv, T)
-    viewmat = torch.zeros(R.shape[0], 4, 4, device=R.device, dtype=R.dtype)
-    viewmat[:, 3, 3] = 1.0
-    viewmat[:, :3, :3] = R_inv
-    viewmat[:, :3, 3:4] = T_inv
-    return viewmat
-
-
-def _io_change_exception():
-    try:
-        from nerfstudio.viewer_legacy.server.viewer_utils import IOChangeException
-
-        return IOChangeException
-    except Exception:  # pragma: no cover
-        return None
-
-
-def caused_by_interrupt(exc: BaseException) -> bool:
-    """Is nerfstudio's render interrupt (``IOChangeException``) this exception or in its chain?"""
-    io_exc = _io_change_exception()
-    if io_exc is None:
-        return False
-    seen = set()
-    e: Optional[BaseException] = exc
-    while e is not None and id(e) not in seen:
-        if isinstance(e, io_exc):
-            return True
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return "IOChangeException" in f"{type(exc).__name__}: {exc}"
-
-
-@contextlib.contextmanager
-def surface_render_interrupts():
-    """Re-raise an exception caused by the viewer's interrupt as ``IOChangeException``.
-
-    nerfstudio's render loop catches only ``IOChangeException``; anything else ends the render
-    thread and the viewer goes blank. Other exceptions pass through unchanged.
-    """
-    io_exc = _io_change_exception()
-    try:
-        yield
-    except Exception as e:
-        if io_exc is None or isinstance(e, io_exc) or not caused_by_interrupt(e):
-            raise
-        raise io_exc() from e
-
-
-def composite_relevancy(
-    rgb: torch.Tensor,  # [H, W, 3] in [0, 1]
-    relevancy: torch.Tensor,  # [H, W, 1] in [0, 1]
-    threshold: float = DEFAULT_THRESHOLD,
-    tint: float = DEFAULT_TINT,
-    colormap: str = "turbo",
-) -> torch.Tensor:  # [H, W, 3]
-    """Relevancy over RGB: where ``relevancy > threshold`` the pixel is
-    ``(1 - tint) * rgb + tint * colormap(relevancy)``; elsewhere it is ``rgb`` unchanged."""
-    from nerfstudio.utils.colormaps import apply_float_colormap
-
-    rel = relevancy.to(rgb.dtype).clamp(0.0, 1.0)
-    colour = apply_float_colormap(rel, colormap=colormap).to(rgb.dtype)  # type: ignore[arg-type]
-    tinted = (1.0 - tint) * rgb + tint * colour
-    return torch.where(rel > float(threshold), tinted, rgb)
-
-
-# ----------------------------------------------------------------------------------------------
-# Geometry: capture frame (grasps.json) -> nerfstudio -> viser
-# ----------------------------------------------------------------------------------------------
-def _nearest_rotation(A: np.ndarray) -> np.ndarray:
-    U, _, Vt = np.linalg.svd(np.asarray(A, dtype=np.float64))
-    R = U @ Vt
-    if np.linalg.det(R) < 0:
-        U[:, -1] *= -1
-        R = U @ Vt
-    return R
-
-
-def rotation_to_wxyz(R: np.ndarray) -> np.ndarray:
-    from point2act.grasp.geometry import rotation_to_quaternion_wxyz
-
-    return np.asarray(rotation_to_quaternion_wxyz(np.asarray(R, dtype=np.float64)), dtype=np.float64)
-
-
-def capture_to_viser(frame, points: np.ndarray) -> np.ndarray:
-    """Capture-frame positions -> viser scene positions."""
-    return ns_to_viser(frame.to_nerfstudio(np.asarray(points, dtype=np.float64)))
-
-
-def capture_rotation_to_ns(frame) -> np.ndarray:
-    """The rotation part of the capture -> nerfstudio map (nearest proper rotation)."""
-    return _nearest_rotation(frame.transform[:3, :3])
-
-
-def capture_length_to_viser(frame) -> float:
-    """Viser units per capture unit."""
-    return viser_scale_ratio() / frame.units_per_ns_unit
-
-
-def score_color(score: float) -> Tuple[int, int, int]:
-    """Red (0) -> yellow (0.5) -> green (1)."""
-    s = float(np.clip(score if math.isfinite(score) else 0.0, 0.0, 1.0))
-    if s < 0.5:
-        r, g = 1.0, 2.0 * s
-    else:
-        r, g = 2.0 * (1.0 - s), 1.0
-    return (int(round(230 * r + 25)), int(round(230 * g + 25)), 40)
-
-
-def gripper_boxes_viser(grasp: Dict[str, Any], gripper, frame) -> Dict[str, Dict[str, np.ndarray]]:
-    """The finger and palm boxes of one grasps.json grasp, in viser's scene.
-
-    Returns ``name -> {"position": [3], "wxyz": [4], "dimensions": [3], "rotation": [3, 3]}``
-    (full box sizes), from :func:`point2act.grasp.grasp_to_gripper_boxes` (capture frame).
-    """
-    from point2act.grasp import grasp_to_gripper_boxes
-
-    R_ns = capture_rotation_to_ns(frame)
-    s = capture_length_to_viser(frame)
-    out = {}
-    for name, box in grasp_to_gripper_boxes(grasp, gripper).items():
-        R = R_ns @ np.asarray(box.rotation)
-        out[name] = {
-            "position": capture_to_viser(frame, box.center),
-            "rotation": R,
-            "wxyz": rotation_to_wxyz(R),
-            "dimensions": 2.0 * np.asarray(box.half_extents, dtype=np.float64) * s,
-        }
-    return out
-
-
-def box_corners(center: np.ndarray, rotation: np.ndarray, half_extents: np.ndarray) -> np.ndarray:  # [8, 3]
-    signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=np.float64)
-    return np.asarray(center) + (signs * np.asarray(half_extents)) @ np.asarray(rotation).T
-
-
-# ----------------------------------------------------------------------------------------------
-# The panel
-# ----------------------------------------------------------------------------------------------
-def _viewer_elements():
-    from nerfstudio.viewer import viewer_elements as ve
-
-    return ve
 
 
 class Point2ActViewerPanel(torch.nn.Module):
@@ -224,7 +55,6 @@ class Point2ActViewerPanel(torch.nn.Module):
     def __init__(self, model) -> None:
         super().__init__()
         object.__setattr__(self, "_model_ref", weakref.ref(model))
-        ve = _viewer_elements()
         self.a_prompt = ve.ViewerText("Prompt", "", disabled=True, hint="The task this run's relevancy was trained for")
         self.b_threshold = ve.ViewerSlider(
             "Relevancy threshold", DEFAULT_THRESHOLD, 0.0, 1.0, 0.01,
@@ -275,21 +105,22 @@ class Point2ActViewerPanel(torch.nn.Module):
             st.base_dir = None
         pipeline = getattr(viewer, "pipeline", None)
         dm = getattr(pipeline, "datamanager", None)
-        st.frame, st.camera_c2w_ns = _frame_and_cameras(dm)
+        st.frame = frame_of_datamanager(dm)
+        dpo = getattr(dm, "train_dataparser_outputs", None)
+        st.camera_c2w_ns = (dpo.cameras.camera_to_worlds.detach().cpu().numpy().astype(np.float64)
+                            if dpo is not None else None)
         st.camera_centers_ns = st.camera_c2w_ns[:, :3, 3] if st.camera_c2w_ns is not None else None
         st.cameras = getattr(getattr(dm, "train_dataparser_outputs", None), "cameras", None)
-        st.prompt = _run_prompt(dm, self._model())
+        st.prompt = run_prompt(dm, self._model())
         self._set_text(self.a_prompt, st.prompt or "(no prompt)")
         st.trained_prompt = st.prompt
         model = self._model()
-        if model is not None and "relevancy" in getattr(model, "gauss_params", {}):
-            st.trained_logits = model.gauss_params["relevancy"].detach().clone()
+        if model is not None and RELEVANCY_KEY in getattr(model, "gauss_params", {}):
+            st.trained_logits = model.gauss_params[RELEVANCY_KEY].detach().clone()
         self.refresh_channels()
         existing = st.base_dir / "grasps.json" if st.base_dir is not None else None
         if existing is not None and existing.is_file():
             try:
-                import json
-
                 data = json.loads(existing.read_text())
                 self.draw(data)
                 self._set_text(self.i_exported, str(existing))
@@ -308,9 +139,6 @@ class Point2ActViewerPanel(torch.nn.Module):
     # -- actions -----------------------------------------------------------------------------
     def compute(self, grasps: bool = True) -> Dict[str, Any]:
         """Action point (and grasps) of the current field, in the capture frame; drawn in the scene."""
-        from point2act.export import build_export, gaussian_arrays, render_depth_views
-        from point2act.grasp import GraspConfig
-
         st: _PanelState = self._state
         if st.frame is None:
             raise RuntimeError("the viewer panel is not attached to a viewer")
@@ -323,7 +151,7 @@ class Point2ActViewerPanel(torch.nn.Module):
                 cfg = GraspConfig()
                 views = None
                 if grasps and st.cameras is not None and cfg.surface.fuse_depth:
-                    views = render_depth_views(self._model(), st.cameras, cfg.surface.fusion_max_views)
+                    views = depth_views_of(self._model(), st.cameras, cfg.surface.fusion_max_views)
                 out = build_export(arrays, st.frame, st.prompt, cfg, grasps, centers, depth_views=views)
             except Exception as e:
                 self._status(f"failed: {e}")
@@ -345,8 +173,6 @@ class Point2ActViewerPanel(torch.nn.Module):
 
     def export(self) -> Path:
         """Write grasps.json beside the run (computing grasps first if needed); shows its path."""
-        from point2act.points import write_json_atomic
-
         st: _PanelState = self._state
         out = st.result if st.result is not None and "grasps" in st.result else self.compute(grasps=True)
         if st.base_dir is None:
@@ -371,16 +197,10 @@ class Point2ActViewerPanel(torch.nn.Module):
         except Exception as e:  # noqa: BLE001  (shown to the user, never kills the viewer)
             self._status(f"re-query failed: {e}")
 
-    def requery(self, prompt: Optional[str] = None) -> Dict[str, Any]:
+    def requery(self, prompt: str | None = None) -> Dict[str, Any]:
         """Refit the relevancy channel for a new prompt (``point2act query`` on the loaded run), show
         it, and move the action point. The channel is saved under RUN/relevancy/; the checkpoint is not
         written. Only on a finished run (ns-viewer): during training the Gaussians still change."""
-        import re
-
-        import yaml
-
-        from point2act.query import query_run
-
         st: _PanelState = self._state
         prompt = (prompt if prompt is not None else str(self.j_new_prompt.value)).strip()
         if not prompt:
@@ -401,7 +221,7 @@ class Point2ActViewerPanel(torch.nn.Module):
             res = query_run(config_path, name, prompt=prompt, loaded=(config, viewer.pipeline))
             model = self._model()
             with torch.no_grad():
-                logits = model.gauss_params["relevancy"]
+                logits = model.gauss_params[RELEVANCY_KEY]
                 logits.data.copy_(res.logits.reshape(logits.shape).to(logits.device, logits.dtype))
             st.prompt = res.prompt
             st.result = None
@@ -417,14 +237,12 @@ class Point2ActViewerPanel(torch.nn.Module):
         return out
 
     # -- channels ----------------------------------------------------------------------------
-    def _config_path(self) -> Optional[Path]:
+    def _config_path(self) -> Path | None:
         st: _PanelState = self._state
         return st.base_dir / "config.yml" if st.base_dir is not None else None
 
     def refresh_channels(self) -> List[str]:
         """The dropdown's options: the trained relevancy, then the run's named channels (sorted)."""
-        from point2act.query import list_channels
-
         names: List[str] = []
         cfg = self._config_path()
         if cfg is not None:
@@ -434,7 +252,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         self.l_channel.set_options(options)
         return options
 
-    def select_channel_async(self, name: str) -> Optional[threading.Thread]:
+    def select_channel_async(self, name: str) -> threading.Thread | None:
         """:meth:`select_channel` off the GUI thread (it recomputes the action point)."""
         if name == self._state.channel:
             return None
@@ -451,11 +269,9 @@ class Point2ActViewerPanel(torch.nn.Module):
     def select_channel(self, name: str) -> Dict[str, Any]:
         """Show a relevancy channel: its logits go into the model (render, composite), its prompt into
         'Prompt', and the action point and region are recomputed for it. The checkpoint is not written."""
-        from point2act.query import load_channel
-
         st: _PanelState = self._state
         model = self._model()
-        logits = model.gauss_params["relevancy"]
+        logits = model.gauss_params[RELEVANCY_KEY]
         with st.lock:
             if name == TRAINED_CHANNEL:
                 if st.trained_logits is None:
@@ -504,8 +320,6 @@ class Point2ActViewerPanel(torch.nn.Module):
     # -- drawing -----------------------------------------------------------------------------
     def draw(self, data: Dict[str, Any]) -> List[str]:
         """Draw a grasps.json dict (capture frame): action point, region box, top-k grippers."""
-        from point2act.grasp.config import GripperConfig
-
         st: _PanelState = self._state
         frame = st.frame
         ap_c = np.asarray(data["action_point"], dtype=np.float64)
@@ -527,13 +341,13 @@ class Point2ActViewerPanel(torch.nn.Module):
                                 position=capture_to_viser(frame, ap_c), visible=show_a),
         ]
         if "center" in region:
-            import trimesh.creation
+            import trimesh.creation  # viser's own dependency
 
             mesh = trimesh.creation.box(np.maximum(extent * s, 1e-4))
-            R = capture_rotation_to_ns(frame)
+            R = frame.rotation_to_ns
             action.append(scene.add_mesh_simple(
                 f"{SCENE_ROOT}/action/region", vertices=mesh.vertices, faces=mesh.faces, color=(255, 0, 200),
-                wireframe=True, wxyz=rotation_to_wxyz(R),
+                wireframe=True, wxyz=rotation_to_quaternion_wxyz(R),
                 position=capture_to_viser(frame, np.asarray(region["center"], dtype=np.float64)), visible=show_a,
             ))
         st.handles["action"] = action
@@ -574,49 +388,24 @@ class _PanelState:
     def __init__(self) -> None:
         self.viewer = None
         self.server = None
-        self.base_dir: Optional[Path] = None
+        self.base_dir: Path | None = None
         self.frame = None
-        self.camera_centers_ns: Optional[np.ndarray] = None
-        self.camera_c2w_ns: Optional[np.ndarray] = None
+        self.camera_centers_ns: np.ndarray | None = None
+        self.camera_c2w_ns: np.ndarray | None = None
         self.cameras = None  # nerfstudio Cameras of the training views (depth fusion for grasps)
         self.prompt = ""
-        self.result: Optional[Dict[str, Any]] = None
-        self.action_point_ns: Optional[np.ndarray] = None
+        self.result: Dict[str, Any] | None = None
+        self.action_point_ns: np.ndarray | None = None
         self.handles: Dict[str, list] = {}
         self.names: List[str] = []
         self.status = ""
         self.channel = TRAINED_CHANNEL
-        self.trained_logits: Optional[torch.Tensor] = None
+        self.trained_logits: torch.Tensor | None = None
         self.trained_prompt = ""
         self.lock = threading.RLock()
 
 
-def _frame_and_cameras(dm):
-    from point2act.export import FrameTransform
-
-    dpo = getattr(dm, "train_dataparser_outputs", None)
-    if dpo is None:
-        return FrameTransform(np.eye(4)[:3], 1.0), None
-    frame = FrameTransform(
-        np.asarray(dpo.dataparser_transform.detach().cpu().numpy(), dtype=np.float64).reshape(3, 4),
-        float(dpo.dataparser_scale),
-    )
-    c2w = dpo.cameras.camera_to_worlds.detach().cpu().numpy().astype(np.float64)
-    return frame, c2w
-
-
-def _run_prompt(dm, model) -> str:
-    prompt = getattr(getattr(dm, "config", None), "prompt", "") or ""
-    if not prompt and getattr(dm, "points", None) is not None:
-        prompt = getattr(dm.points, "prompt", "") or ""
-    return prompt or getattr(model, "prompt", "") or ""
-
-
-def _control_base():
-    return _viewer_elements().ViewerControl
-
-
-class _PanelControl(_control_base()):  # type: ignore[misc]
+class _PanelControl(ve.ViewerControl):  # type: ignore[misc]
     """nerfstudio calls ``_setup(viewer)`` on every ViewerControl it finds: hand the viewer to the panel."""
 
     def __init__(self, panel: Point2ActViewerPanel) -> None:

@@ -19,10 +19,10 @@ from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
-from point2act import checkpoints  # noqa: F401  (registers torch.load safe globals)
-from point2act.datamanager import Point2ActDataManagerConfig
-from point2act.model import RELEVANCY_KEY, Point2ActModelConfig
-from point2act.trainer import Point2ActTrainer
+from point2act.method.datamanager import Point2ActDataManagerConfig
+from point2act.method.keys import RELEVANCY_KEY
+from point2act.method.model import Point2ActModelConfig
+from point2act.method.trainer import Point2ActTrainer
 
 
 def default_device_type() -> str:

@@ -1,0 +1,82 @@
+"""CPU compatibility: splatfacto hard-codes ``.cuda()`` and gsplat's CUDA rasterizer.
+
+:func:`cpu_compat` routes both, for the duration of a ``with`` block, to a no-op and to
+:func:`point2act.render.rasterization` (point2act's CPU rasterizer). :func:`no_lpips_download` keeps
+splatfacto from building torchmetrics' LPIPS, whose constructor downloads AlexNet weights. Nothing is
+patched at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import torch
+
+from nerfstudio.models import splatfacto as _splatfacto
+
+from point2act.geometry import viewmat_from_c2w
+from point2act.render import rasterization as p2a_rasterization
+
+_patch_lock = threading.Lock()
+_patch_depth = 0
+_orig_cuda = torch.Tensor.cuda
+_orig_rasterization = _splatfacto.rasterization if hasattr(_splatfacto, "rasterization") else None
+_orig_get_viewmat = _splatfacto.get_viewmat
+
+
+def _cpu_cuda(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ARG001
+    """`.cuda()` on a machine without CUDA: keep the tensor where it is (the CPU)."""
+    return self
+
+
+@contextlib.contextmanager
+def cpu_compat(device: torch.device | str):
+    """Inside, splatfacto runs on a CPU device: `.cuda()` is a no-op and rasterization is ours.
+
+    Reentrant and thread-safe (the viewer renders from its own thread while training runs).
+    On a CUDA device nothing is patched.
+    """
+    if torch.device(device).type == "cuda":
+        yield
+        return
+    global _patch_depth
+    with _patch_lock:
+        if _patch_depth == 0:
+            if not torch.cuda.is_available():
+                torch.Tensor.cuda = _cpu_cuda  # type: ignore[method-assign]
+            _splatfacto.rasterization = p2a_rasterization
+            # torch.compile'd get_viewmat: no speed-up on a CPU, and the viewer's interrupt can
+            # surface mid-compile as a dynamo error that kills the render thread (point2act.method.viewer).
+            _splatfacto.get_viewmat = viewmat_from_c2w
+        _patch_depth += 1
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patch_depth -= 1
+            if _patch_depth == 0:
+                torch.Tensor.cuda = _orig_cuda  # type: ignore[method-assign]
+                if _orig_rasterization is not None:
+                    _splatfacto.rasterization = _orig_rasterization
+                _splatfacto.get_viewmat = _orig_get_viewmat
+
+
+class _NoLPIPS(torch.nn.Module):
+    """Stands in for torchmetrics' LPIPS, whose constructor downloads AlexNet weights."""
+
+    def forward(self, *args, **kwargs) -> torch.Tensor:  # noqa: ARG002
+        return torch.tensor(float("nan"))
+
+
+@contextlib.contextmanager
+def no_lpips_download():
+    """Make splatfacto's `populate_modules` build no LPIPS network."""
+    import torchmetrics.image.lpip as lpip
+
+    orig = lpip.LearnedPerceptualImagePatchSimilarity
+    lpip.LearnedPerceptualImagePatchSimilarity = lambda *a, **k: _NoLPIPS()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        lpip.LearnedPerceptualImagePatchSimilarity = orig  # type: ignore[assignment]

@@ -1,0 +1,10 @@
+"""Names shared by the model, the datamanager and the viewer (outputs, batch keys, parameter groups)."""
+
+RELEVANCY_KEY = "relevancy"
+"""Name of the per-Gaussian parameter, the optimizer group and the rendered output."""
+TARGET_KEY = "relevancy_target"
+"""Batch key of the target heatmap ([H, W, 1] in [0, 1])."""
+SUPERVISED_KEY = "p2a_supervised"
+"""Camera-metadata key the datamanager sets: does this view have relevancy supervision?"""
+COMPOSITE_KEY = "relevancy_composite"
+"""Name of the composite output: relevancy tinted over RGB above the threshold ([H, W, 3])."""

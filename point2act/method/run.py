@@ -1,0 +1,305 @@
+"""A trained point2act run on disk: load it, and the two things users do with it (export, re-query).
+
+This is the run layer. It owns everything that needs nerfstudio to read a run: ``config.yml`` and the
+latest checkpoint (:func:`load_run`), the capture frame (:func:`run_frame`), the Gaussians and the
+training views as plain tensors (:func:`gaussian_tensors`, :func:`camera_views`). :func:`export_run`
+and :func:`query_run` hand those to the plain functions :func:`point2act.export.build_export` and
+:mod:`point2act.query`; the viewer panel calls the same functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from point2act.channels import channel_role, check_name, load_channel, run_dir, save_channel
+from point2act.errors import Point2ActError
+from point2act.export import build_export
+from point2act.fusion import DepthViews, render_depth_views
+from point2act.geometry import FrameTransform, viewmat_from_c2w
+from point2act.grasp import GraspConfig
+from point2act.io import write_json_atomic
+from point2act.query import (
+    CACHE_NAME,
+    CACHE_VERSION,
+    QueryResult,
+    build_weights_cache,
+    camera_fingerprint,
+    checkpoint_key,
+    load_or_build_cache,
+    subset,
+)
+from point2act.relevancy_fit import fit_relevancy
+
+Loaded = Tuple[Any, Any]
+"""``(TrainerConfig, Pipeline)`` of a loaded run."""
+
+
+def load_run(config_path: Path) -> Loaded:
+    """Load a trained point2act run (config.yml) for inference: (TrainerConfig, Pipeline)."""
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    from point2act.run_check import check_run_config
+
+    config_path = Path(config_path)
+    check_run_config(config_path)  # another method's run, a truncated checkpoint: a clear error first
+    config, pipeline, _ckpt, _step = eval_setup(config_path, test_mode="inference")
+    if not hasattr(pipeline.model, "relevancy_logits"):
+        raise Point2ActError(
+            f"{config_path}: this run was trained with method '{config.method_name}', not point2act; "
+            "it has no relevancy channel to export."
+        )
+    return config, pipeline
+
+
+def latest_checkpoint(config) -> Path:
+    """The checkpoint eval_setup loads: the highest step-*.ckpt of the run."""
+    d = Path(config.load_dir) if getattr(config, "load_dir", None) else Path(config.get_checkpoint_dir())
+    ckpts = sorted(d.glob("step-*.ckpt"))
+    if not ckpts:
+        raise Point2ActError(f"{d}: no checkpoint")
+    return ckpts[-1]
+
+
+def run_frame(config) -> FrameTransform:
+    """The run's capture frame (``dataparser_transforms.json`` beside its config.yml)."""
+    return FrameTransform.from_json(Path(config.get_base_dir()) / "dataparser_transforms.json")
+
+
+def frame_of_datamanager(dm) -> FrameTransform:
+    """The capture frame from a live datamanager (the viewer during training); identity without one."""
+    dpo = getattr(dm, "train_dataparser_outputs", None)
+    if dpo is None:
+        return FrameTransform.identity()
+    return FrameTransform(
+        np.asarray(dpo.dataparser_transform.detach().cpu().numpy(), dtype=np.float64).reshape(3, 4),
+        float(dpo.dataparser_scale),
+    )
+
+
+def run_prompt(dm, model=None) -> str:
+    """The task a run was trained for: the datamanager's prompt, its points file's, or the model's."""
+    prompt = getattr(getattr(dm, "config", None), "prompt", "") or ""
+    if not prompt and getattr(dm, "points", None) is not None:
+        prompt = getattr(dm.points, "prompt", "") or ""
+    return prompt or getattr(model, "prompt", "") or ""
+
+
+def gaussian_tensors(model) -> Dict[str, torch.Tensor]:
+    """The model's Gaussians, detached, in the form the renderers take (nerfstudio frame):
+    ``means`` [N, 3], ``quats`` [N, 4] (unit), ``scales`` [N, 3] (linear), ``opacities`` [N], ``relevancy`` [N]."""
+    with torch.no_grad():
+        quats = model.quats.detach().float()
+        return {
+            "means": model.means.detach().float(),
+            "quats": quats / quats.norm(dim=-1, keepdim=True),
+            "scales": torch.exp(model.scales.detach()).float(),
+            "opacities": torch.sigmoid(model.opacities.detach()).squeeze(-1).float(),
+            "relevancy": model.relevancy.detach().float(),
+        }
+
+
+def gaussian_arrays(model) -> Dict[str, np.ndarray]:
+    """:func:`gaussian_tensors` as float64 numpy arrays (means, opacities, scales, relevancy), for export."""
+    t = gaussian_tensors(model)
+    return {k: t[k].cpu().numpy().astype(np.float64) for k in ("means", "opacities", "scales", "relevancy")}
+
+
+def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+    """World-to-camera ``viewmats`` [C, 4, 4], ``Ks`` [C, 3, 3] and sizes ``(H, W)`` of nerfstudio cameras,
+    at ``1 / downscale`` of their resolution; with ``model``, through its camera optimizer (as training)."""
+    vms, Ks, sizes = [], [], []
+    dev = model.device if model is not None else torch.device("cpu")
+    with torch.no_grad():
+        for i in range(len(cameras)):
+            cam = copy.deepcopy(cameras[i : i + 1]).to(dev)
+            if cam.metadata is None:
+                cam.metadata = {}
+            cam.metadata["cam_idx"] = i
+            if downscale > 1:
+                cam.rescale_output_resolution(1.0 / downscale)
+            c2w = model.camera_optimizer.apply_to_camera(cam) if model is not None else cam.camera_to_worlds
+            vms.append(viewmat_from_c2w(c2w.float())[0])
+            Ks.append(cam.get_intrinsics_matrices()[0].float())
+            sizes.append((int(cam.height.item()), int(cam.width.item())))
+    return torch.stack(vms), torch.stack(Ks), sizes
+
+
+def depth_views_of(model, cameras, max_views: int) -> DepthViews:
+    """Expected depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface)."""
+    g = gaussian_tensors(model)
+    vms, Ks, sizes = camera_views(cameras)
+    return render_depth_views(g["means"], g["quats"], g["scales"], g["opacities"],
+                              vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views)
+
+
+# ----------------------------------------------------------------------------------------------
+# export
+# ----------------------------------------------------------------------------------------------
+def export_run(
+    config_path: Path,
+    output: Path | None = None,
+    grasp_config: GraspConfig | None = None,
+    grasps: bool = True,
+    channels: Sequence[str] = (),
+    grasp_channel: str | None = None,
+    avoid_channel: str | None = None,
+    handover_direction: Sequence[float] | None = None,
+    loaded: Loaded | None = None,
+) -> Tuple[Path, Dict]:
+    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
+
+    ``channels``: named relevancy channels (``point2act query``) exported as ``keypoints``;
+    ``grasp_channel``: the channel that drives the action point and grasps (default: the
+    checkpoint's own; a "place" channel gives no grasps); ``avoid_channel``: penalise grasps
+    through it (default: the channel named "avoid" when it is among ``channels``).
+    """
+    config, pipeline = loaded if loaded is not None else load_run(config_path)
+    frame = run_frame(config)
+    prompt = run_prompt(pipeline.datamanager)
+    cams = pipeline.datamanager.train_dataparser_outputs.cameras
+    centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
+    grasp_config = grasp_config if grasp_config is not None else GraspConfig()
+    arrays = gaussian_arrays(pipeline.model)
+    n = arrays["means"].shape[0]
+    named: Dict[str, Dict[str, Any]] = {}
+    for name in dict.fromkeys([*channels, *(c for c in (grasp_channel, avoid_channel) if c)]):
+        rec = load_channel(config_path, name, n)
+        named[name] = {"relevancy": 1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())),
+                       "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp")}
+    if grasp_channel:
+        arrays = dict(arrays, relevancy=named[grasp_channel]["relevancy"])
+        prompt = named[grasp_channel]["prompt"] or prompt
+        if named[grasp_channel]["role"] == "place":
+            grasps = False
+    if avoid_channel is None and "avoid" in channels:
+        avoid_channel = "avoid"
+    avoid = named[avoid_channel]["relevancy"] if avoid_channel else None
+    hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
+    keypoints = {k: named[k] for k in channels}
+    views = None
+    if grasps and grasp_config.surface.fuse_depth:
+        views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views)
+    out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
+                       channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
+                       depth_views=views)
+    out["run"] = str(Path(config_path).resolve())
+    if output is None:
+        output = Path(config.get_base_dir()) / "grasps.json"
+    write_json_atomic(output, out)
+    return Path(output), out
+
+
+# ----------------------------------------------------------------------------------------------
+# re-query
+# ----------------------------------------------------------------------------------------------
+def supervision_datamanager(config, points_file: Path | None = None, prompt: str = "", pointer=None):
+    """The run's datamanager (val mode: training images and cameras) with new points or a new prompt.
+
+    With ``points_file`` the points come from it; else with ``prompt`` (and ``pointer``) the
+    datamanager points on the capture exactly as before training. Neither: no supervision (only
+    cameras, e.g. to build the weights cache).
+    """
+    dm_cfg = copy.deepcopy(config.pipeline.datamanager)
+    dm_cfg.points_file = Path(points_file) if points_file is not None else None
+    dm_cfg.prompt = prompt or ""
+    if pointer is not None:
+        dm_cfg.pointer = pointer
+    dm_cfg.pointer_output = None
+    return dm_cfg.setup(device="cpu", test_mode="val")
+
+
+def weights_cache_of(config_path: Path, config, model, cameras, downscale: int = 1, rebuild: bool = False,
+                     progress: bool = False, min_weight: float = 0.0, background_save: bool = False):
+    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``); (cache, built?, seconds)."""
+    vms, Ks, sizes = camera_views(cameras, downscale, model)
+    key = {
+        "version": CACHE_VERSION,
+        "checkpoint": checkpoint_key(latest_checkpoint(config)),
+        "num_gaussians": int(model.means.shape[0]),
+        "cameras": camera_fingerprint(vms, Ks, sizes),
+        "downscale": int(downscale),
+        "rasterize_mode": str(model.config.rasterize_mode),
+        "min_weight": float(min_weight),
+    }
+    g = gaussian_tensors(model)
+
+    def build():
+        return build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
+                                   list(range(len(sizes))), model.config.rasterize_mode, min_weight, progress)
+
+    return load_or_build_cache(run_dir(config_path) / CACHE_NAME, key, build, rebuild, background_save)
+
+
+def query_run(
+    config_path: Path,
+    name: str,
+    prompt: str = "",
+    points_file: Path | None = None,
+    pointer=None,
+    role: str | None = None,
+    steps: int = 16,
+    lr: float = 1.0,
+    lr_final: float | None = 0.1,
+    downscale: int = 2,
+    min_weight: float = 1e-3,
+    rebuild_cache: bool = False,
+    loaded: Loaded | None = None,
+    progress: bool = False,
+) -> QueryResult:
+    """Refit a named relevancy channel of a trained run for new points, on frozen geometry.
+
+    1. The run is loaded (:func:`load_run`); its Gaussians are not changed.
+    2. Points for the new prompt come from a points file or a pointer, through the training
+       datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
+    3. Each view's compositing weights are computed once and cached beside the run (:func:`weights_cache_of`).
+    4. The logits are fitted with the run's loss (form, ``pos_weight``, ``relevancy_init_logit``).
+    5. The channel is saved as ``RUN/relevancy/NAME.pt`` (:mod:`point2act.channels`); the checkpoint is
+       never written.
+    """
+    from point2act.heatmap import resize_heatmap
+
+    check_name(name)
+    role = channel_role(name, role)
+    if points_file is None and not prompt:
+        raise Point2ActError("give --points-file, or --prompt with a pointer (--backend ...)")
+    timings: Dict[str, float] = {}
+    t0 = time.perf_counter()
+    config, pipeline = loaded if loaded is not None else load_run(config_path)
+    model = pipeline.model
+    timings["load_run"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    dm = supervision_datamanager(config, points_file, prompt, pointer)
+    if dm.points is None:
+        raise Point2ActError("no points for the new prompt")
+    prompt = prompt or dm.prompt
+    heat = dm.train_heatmaps  # maps points into the training images (loads/undistorts them)
+    timings["points_and_heatmaps"] = time.perf_counter() - t
+    cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, downscale,
+                                        rebuild_cache, progress, min_weight, background_save=True)
+    timings["weights_cache_build" if built else "weights_cache_load"] = dt
+    t = time.perf_counter()
+    sub = subset(cache, sorted(heat))
+    targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    timings["select"] = time.perf_counter() - t
+    mc = model.config
+    fit = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
+                        steps=steps, lr=lr, lr_final=lr_final)
+    timings["fit"] = fit.seconds
+    ckpt = checkpoint_key(latest_checkpoint(config))
+    points = dm.points.to_dict() if dm.points is not None else None
+    path = save_channel(config_path, name, fit.logits, prompt, points, role, ckpt,
+                        extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
+                               "downscale": int(downscale), "num_views": len(sub.view_ids)})
+    if getattr(cache, "saving", None) is not None:
+        t = time.perf_counter()
+        cache.saving.join()
+        timings["weights_cache_write_wait"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
+                       sub.nnz, fit.losses)
