@@ -17,6 +17,9 @@ from typing import Any, Dict, Tuple, Union
 
 __all__ = ["GripperConfig", "RegionConfig", "SurfaceConfig", "GraspConfig"]
 
+_NON_NEGATIVE = frozenset({"pregrasp_distance"})
+"""GripperConfig fields that may be 0 (every other length must be > 0)."""
+
 
 @dataclass
 class GripperConfig:
@@ -25,6 +28,14 @@ class GripperConfig:
     Defaults describe a Franka Emika Panda hand, with the finger/palm split of
     the ACRONYM Panda model (fingertips 0.1122 m in front of the hand base).
     See ``point2act.grasp`` for the gripper frame these boxes live in.
+
+    TCP convention (grasps.json): a grasp's ``position`` is the TCP, the point
+    midway between the two fingertips; its ``rotation`` columns are x = the
+    closing axis (finger to finger), y = z cross x and z = the approach
+    direction, from the gripper towards the object (grasps.json's ``approach``).
+    The hand base (flange side) is :attr:`tcp_from_base` behind the TCP along
+    -z; a robot whose TCP is set at the flange must add that offset. The
+    pre-grasp pose has the same rotation, ``pregrasp_distance`` back along -z.
     """
 
     max_opening: float = 0.08
@@ -48,14 +59,22 @@ class GripperConfig:
     one unit of a COLMAP reconstruction is 10 cm."""
     name: str = "franka_panda"
     """Free-form name, copied into grasps.json."""
+    pregrasp_distance: float = 0.10
+    """How far (m) the pre-grasp pose backs off from the grasp along the approach axis:
+    grasps.json's ``pregrasp_position = position - pregrasp_distance * approach`` (converted to
+    capture units), with the same rotation. The robot moves there first (fingers open to
+    ``width``), then straight along ``approach`` to ``position``, then closes. 0 is allowed (no
+    back-off); it must not be negative."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if f.name == "name":
                 continue
             v = getattr(self, f.name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"GripperConfig.{f.name} must be a positive finite number, got {v!r}")
+            is_num = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not is_num or not ((v >= 0) if f.name in _NON_NEGATIVE else (v > 0)):
+                what = "a non-negative" if f.name in _NON_NEGATIVE else "a positive"
+                raise ValueError(f"GripperConfig.{f.name} must be {what} finite number, got {v!r}")
             setattr(self, f.name, float(v))
 
     @property
@@ -87,12 +106,12 @@ class GripperConfig:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any], source: str = "<dict>") -> "GripperConfig":
-        """Build from a dict. Every box dimension must be given; ``metres_per_unit``
-        and ``name`` are optional. Unknown keys are an error (typos are common)."""
+        """Build from a dict. Every box dimension must be given; ``metres_per_unit``,
+        ``name`` and ``pregrasp_distance`` are optional. Unknown keys are an error (typos are common)."""
         if not isinstance(data, dict):
             raise ValueError(f"gripper description {source} must be a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        optional = {"metres_per_unit", "name"}
+        optional = {"metres_per_unit", "name", "pregrasp_distance"}
         missing = sorted(names - optional - set(data))
         if missing:
             raise ValueError(

@@ -14,6 +14,12 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       rotation            3x3 row-major; columns = gripper x (closing, finger to
                           finger), y (= z cross x), z (approach, gripper -> object)
       quaternion_wxyz     [4] same rotation, w >= 0
+      approach            [3] unit approach direction (= rotation column z, gripper -> object)
+      pregrasp_position   [3] position - gripper.pregrasp_distance (as capture units) * approach:
+                          the TCP of the pre-grasp pose (same rotation), backed off along -approach
+      base                only after point2act.robot.frame.add_base_frame: the grasp in the
+                          robot base frame, metres: {position, rotation, quaternion_wxyz,
+                          pregrasp_position, approach}
       width               pre-grasp opening between the fingers, METRES (<= max_opening)
       width_capture_units the same opening in capture units
       contact_width       distance between the two contact points, metres
@@ -28,6 +34,10 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     keypoints         optional (schema extension, named relevancy channels of `point2act query`):
                       {name: {"action_point": [3], "region": {center, extent, num_gaussians},
                               "prompt": str or null, "role": "grasp"|"place"|"avoid"}}
+    base_from_capture optional (point2act.robot.frame.add_base_frame): 4x4 mapping capture points to
+                      robot-base metres; then also "frame_file" (str or null) and "base":
+                      {"units": "metres", "metres_per_unit", "action_point": [3], "region_center": [3]}
+                      (keypoints then have "base": {"action_point", "region_center"})
     timings_ms        per stage: region, surface, candidates, collision, scoring, total
     num_candidates    poses evaluated (contact pairs x approach dirs x depths)
     warning           only when there is something to say, always when grasps is empty
@@ -126,11 +136,25 @@ class Grasp:
     def quaternion_wxyz(self) -> np.ndarray:
         return rotation_to_quaternion_wxyz(self.rotation)
 
-    def to_dict(self, metres_per_unit: float) -> Dict[str, Any]:
+    @property
+    def approach(self) -> np.ndarray:
+        """Unit approach direction [3] (rotation column z, from the gripper towards the object)."""
+        z = np.asarray(self.rotation, dtype=np.float64)[:, 2]
+        return z / np.linalg.norm(z)
+
+    def pregrasp_position(self, pregrasp_distance: float, metres_per_unit: float) -> np.ndarray:
+        """TCP of the pre-grasp pose [3], capture units: ``pregrasp_distance`` metres back along
+        the approach axis from :attr:`position`."""
+        return np.asarray(self.position, dtype=np.float64) - (pregrasp_distance / metres_per_unit) * self.approach
+
+    def to_dict(self, metres_per_unit: float, pregrasp_distance: float = GripperConfig.pregrasp_distance) -> Dict[str, Any]:
+        """The grasp's grasps.json entry; ``pregrasp_distance`` in metres (the gripper's)."""
         d = {
             "position": _vec(self.position),
             "rotation": [[float(v) for v in row] for row in np.asarray(self.rotation)],
             "quaternion_wxyz": _vec(self.quaternion_wxyz),
+            "approach": _vec(self.approach),
+            "pregrasp_position": _vec(self.pregrasp_position(pregrasp_distance, metres_per_unit)),
             "width": float(self.opening * metres_per_unit),
             "width_capture_units": float(self.opening),
             "contact_width": float(self.contact_width * metres_per_unit),
@@ -179,7 +203,7 @@ class GraspResult:
             "action_point": _vec(self.region.action_point),
             "region": self.region.to_dict(),
             "gripper": self.gripper.to_dict(),
-            "grasps": [g.to_dict(self.metres_per_unit) for g in self.grasps],
+            "grasps": [g.to_dict(self.metres_per_unit, self.gripper.pregrasp_distance) for g in self.grasps],
             "timings_ms": {k: float(v) for k, v in self.timings_ms.items()},
             "num_candidates": int(self.counts.get("candidates", 0)),
         }
@@ -201,7 +225,11 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
 
     Checks types and finiteness, that rotations are proper and orthonormal, that
     quaternions match them, that widths are within the gripper's opening and
-    that grasps are sorted by score (descending)."""
+    that grasps are sorted by score (descending). Optional keys are checked when
+    present (files written before they existed stay valid): ``approach`` (the
+    rotation's z column), ``pregrasp_position`` (``pregrasp_distance`` behind
+    ``position`` along the approach axis), the robot-frame ``base`` entries and
+    ``base_from_capture`` (a similarity)."""
 
     def fail(msg):
         raise ValueError(f"invalid {SCHEMA} document: {msg}")
@@ -213,6 +241,32 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if not np.allclose(R.T @ R, np.eye(3), atol=atol) or abs(np.linalg.det(R) - 1) > atol:
             fail(f"{what} is not a proper rotation")
         return R
+
+    def check_quaternion(q, R: np.ndarray, what: str) -> None:
+        if not _is_vec(q, 4):
+            fail(f"{what}.quaternion_wxyz")
+        qq = rotation_to_quaternion_wxyz(R)
+        if min(np.abs(qq - q).max(), np.abs(qq + q).max()) > 1e-4:
+            fail(f"{what}.quaternion_wxyz does not match rotation")
+
+    def check_approach(g: Dict[str, Any], R: np.ndarray, what: str, distance: Optional[float],
+                       required: bool = False) -> None:
+        """``approach`` (= rotation column z) and ``pregrasp_position`` (= position - distance *
+        approach) when present (always when ``required``); ``distance`` None: any d >= 0."""
+        for k in ("approach", "pregrasp_position"):
+            if (required or k in g) and not _is_vec(g.get(k), 3):
+                fail(f"{what}.{k} must be 3 finite numbers")
+        if "approach" in g and not np.allclose(g["approach"], R[:, 2], atol=1e-4):
+            fail(f"{what}.approach is not the rotation's z column (the approach axis)")
+        if "pregrasp_position" in g:
+            back = np.asarray(g["position"], dtype=np.float64) - np.asarray(g["pregrasp_position"], dtype=np.float64)
+            dist = float(back @ R[:, 2])
+            tol = 1e-4 * max(1.0, abs(dist))
+            if dist < -tol or np.linalg.norm(back - dist * R[:, 2]) > tol:
+                fail(f"{what}.pregrasp_position is not behind position along the approach axis")
+            if distance is not None and abs(dist - distance) > tol:
+                fail(f"{what}.pregrasp_position is {dist:.6g} behind position, expected the gripper's "
+                     f"pregrasp_distance ({distance:.6g})")
 
     if not isinstance(d, dict):
         fail("not an object")
@@ -247,12 +301,7 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if not _is_vec(g.get("position"), 3):
             fail(f"grasps[{i}].position")
         R = check_rotation(g.get("rotation"), f"grasps[{i}].rotation")
-        q = g.get("quaternion_wxyz")
-        if not _is_vec(q, 4):
-            fail(f"grasps[{i}].quaternion_wxyz")
-        qq = rotation_to_quaternion_wxyz(R)
-        if min(np.abs(qq - q).max(), np.abs(qq + q).max()) > 1e-4:
-            fail(f"grasps[{i}].quaternion_wxyz does not match rotation")
+        check_quaternion(g.get("quaternion_wxyz"), R, f"grasps[{i}]")
         for k in ("width", "score", "semantic_score", "geometric_score"):
             if not _is_num(g.get(k)):
                 fail(f"grasps[{i}].{k} must be a finite number")
@@ -265,6 +314,31 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
             fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
         if "handover_rotation" in g:
             check_rotation(g["handover_rotation"], f"grasps[{i}].handover_rotation")
+        pre_m = grip.get("pregrasp_distance")  # metres; None in files written before it existed
+        check_approach(g, R, f"grasps[{i}]", None if pre_m is None else pre_m / mpu)
+        if "base" in g:
+            b = g["base"]
+            if not isinstance(b, dict) or not _is_vec(b.get("position"), 3):
+                fail(f"grasps[{i}].base must be an object with position (3 numbers)")
+            Rb = check_rotation(b.get("rotation"), f"grasps[{i}].base.rotation")
+            check_quaternion(b.get("quaternion_wxyz"), Rb, f"grasps[{i}].base")
+            check_approach(b, Rb, f"grasps[{i}].base", pre_m, required=True)
+    if "pregrasp_distance" in grip and not (_is_num(grip["pregrasp_distance"]) and grip["pregrasp_distance"] >= 0):
+        fail("gripper.pregrasp_distance must be a non-negative number")
+    if "base_from_capture" in d:
+        m = d["base_from_capture"]
+        if not (isinstance(m, list) and len(m) == 4 and all(_is_vec(r, 4) for r in m)):
+            fail("base_from_capture must be 4x4 numbers")
+        m = np.asarray(m, dtype=np.float64)
+        sv = np.linalg.svd(m[:3, :3], compute_uv=False)
+        if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-9) or sv[-1] <= 0 or sv[0] - sv[-1] > 1e-4 * sv[0] \
+                or np.linalg.det(m[:3, :3]) <= 0:
+            fail("base_from_capture must be a similarity (scale times a proper rotation, last row 0 0 0 1)")
+        b = d.get("base")
+        if not isinstance(b, dict) or not _is_vec(b.get("action_point"), 3) or not _is_vec(b.get("region_center"), 3):
+            fail("base must be an object with action_point and region_center (3 numbers each, metres)")
+        if "frame_file" in d and d["frame_file"] is not None and not isinstance(d["frame_file"], str):
+            fail("frame_file must be a string or null")
     kps = d.get("keypoints")
     if kps is not None:
         if not isinstance(kps, dict):
@@ -279,3 +353,6 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
                 fail(f"keypoints[{name!r}].prompt must be a string or null")
             if "role" in kp and kp["role"] not in ("grasp", "place", "avoid"):
                 fail(f"keypoints[{name!r}].role must be grasp, place or avoid")
+            if "base" in kp and not (isinstance(kp["base"], dict) and _is_vec(kp["base"].get("action_point"), 3)
+                                     and _is_vec(kp["base"].get("region_center"), 3)):
+                fail(f"keypoints[{name!r}].base needs action_point and region_center (3 numbers each, metres)")

@@ -85,11 +85,32 @@ class SynthConfig:
     """Metres per unit of ``mug_mesh`` (the ACRONYM mug: 0.0002682457830986903)."""
     occluder: bool = False
     """Place a tall box (16 cm) right beside the target part, so that it is hidden from some views."""
+    marker_size: float = 0.0
+    """Side of an ArUco marker (its black square, metres) printed flat on the table, on a white
+    sheet one marker cell wider on every side; 0 = no marker (the default scene). Used to test
+    ``point2act calibrate`` (metric scale and robot frame); its true pose goes into
+    ground_truth.json ("marker"). Distractors are placed off the sheet (the tool is not)."""
+    marker_id: int = 0
+    """Id of the marker in ``marker_dictionary``."""
+    marker_dictionary: str = "DICT_4X4_50"
+    """OpenCV ArUco dictionary of the marker (a ``cv2.aruco.DICT_*`` name)."""
+    marker_x: float = 0.0
+    """x of the marker's centre on the table (world frame, metres)."""
+    marker_y: float = -0.2
+    """y of the marker's centre on the table (world frame, metres)."""
+    marker_yaw_deg: float = 30.0
+    """Rotation of the marker about the table normal (+z), degrees: the marker's x axis (its first
+    edge, top-left to top-right corner) points along (cos, sin, 0)."""
+    capture_units_per_metre: float = 1.0
+    """Capture units per metre of everything written in the capture frame (camera positions, the
+    seed point cloud, ground-truth positions and lengths, depth PNGs in 1/1000 capture units): 1.0
+    writes a metric capture; e.g. 4.0 writes one like an unscaled reconstruction whose unit is 25
+    cm. The images are the same whatever the value."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of all fields; the options added after the first release
-        (``target``, ``mug_mesh``, ``mug_mesh_scale``, ``occluder``) only when not at their
-        defaults, so the default scene's files stay byte-identical."""
+        (``target``, ``mug_mesh``, ``mug_mesh_scale``, ``occluder``, the ``marker_*`` options,
+        ``capture_units_per_metre``) only when not at their defaults, so the default scene's files stay byte-identical."""
         d = asdict(self)
         d["distractors"] = list(self.distractors)
         d["light_dir"] = list(self.light_dir)
@@ -99,7 +120,10 @@ class SynthConfig:
         return d
 
 
-_LATER_DEFAULTS: dict[str, Any] = {"target": "mug_handle", "mug_mesh": "", "mug_mesh_scale": 1.0, "occluder": False}
+_LATER_DEFAULTS: dict[str, Any] = {"target": "mug_handle", "mug_mesh": "", "mug_mesh_scale": 1.0, "occluder": False,
+                                   "marker_size": 0.0, "marker_id": 0, "marker_dictionary": "DICT_4X4_50",
+                                   "marker_x": 0.0, "marker_y": -0.2, "marker_yaw_deg": 30.0,
+                                   "capture_units_per_metre": 1.0}
 
 
 @dataclass

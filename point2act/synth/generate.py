@@ -75,6 +75,45 @@ def _write_ply(xyz: np.ndarray, rgb: np.ndarray, path: Path) -> None:
         raise RuntimeError(f"open3d could not write {path}")
 
 
+def _scaled_pose(c2w: np.ndarray, scale: float) -> np.ndarray:
+    """``c2w`` with its translation in capture units (``scale`` per metre)."""
+    if scale == 1.0:
+        return c2w
+    out = np.array(c2w, dtype=np.float64)
+    out[:3, 3] *= scale
+    return out
+
+
+_EXTRA_LENGTHS = {"tool": ("position",), "occluder": ("position", "size"), "mug_mesh": ("body_radius", "height")}
+"""Lengths (metres) in the scene's extra ground-truth records, converted to capture units."""
+
+
+def _scaled_extra(extra: dict, scale: float) -> dict:
+    """The scene's extra ground-truth records in capture units (``scale`` per metre); the marker's
+    record becomes ``{"dictionary", "id", "size_m", "capture_from_marker", "corners_capture",
+    "metres_per_unit", "notes"}``."""
+    out = {}
+    for k, v in extra.items():
+        if k == "marker":
+            cfm = np.asarray(v["world_from_marker"], dtype=np.float64)
+            out[k] = {
+                "dictionary": v["dictionary"],
+                "id": v["id"],
+                "size_m": v["size"],
+                "capture_from_marker": _scaled_pose(cfm, scale),
+                "corners_capture": np.asarray(v["corners"]) * scale,
+                "metres_per_unit": 1.0 / scale,
+                "notes": "marker frame: origin at the marker's centre, x along its first edge (top-left to "
+                         "top-right corner), z out of the printed face (up), y = z x x (OpenCV's ArUco frame); "
+                         "corners in OpenCV order (top-left, top-right, bottom-right, bottom-left), capture units",
+            }
+        elif k in _EXTRA_LENGTHS and scale != 1.0:
+            out[k] = {kk: (np.asarray(vv) * scale if kk in _EXTRA_LENGTHS[k] else vv) for kk, vv in v.items()}
+        else:
+            out[k] = v
+    return out
+
+
 def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneSummary:
     """Generate the scene described by ``config`` into ``out`` and return what was written.
 
@@ -97,6 +136,9 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
     c2ws = sample_cameras(config, scene.look_center)  # (N, 4, 4) OpenGL
 
     rng = np.random.default_rng([config.seed, 0x9C1D])
+    scale = float(config.capture_units_per_metre)  # capture units per metre (1.0: metric)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError("capture_units_per_metre must be a positive number")
     n = config.num_views
     per_view = [config.num_seed_points // n + (1 if i < config.num_seed_points % n else 0) for i in range(n)]
     seed_xyz: list[np.ndarray] = []
@@ -106,13 +148,16 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         view = renderer.render(k, c2w)
         name = f"frame_{i:04d}.png"
         _save_png(view.rgb, out / "images" / name)
-        depth_mm = np.clip(np.round(view.depth.astype(np.float64) * 1000.0), 0, 65535)
+        depth_mm = view.depth.astype(np.float64) * 1000.0
+        if scale != 1.0:
+            depth_mm = depth_mm * scale
+        depth_mm = np.clip(np.round(depth_mm), 0, 65535)
         _save_png(depth_mm.astype(np.uint16), out / "depths" / name)
         _save_png(view.part, out / "masks" / name)
         frames.append(
             {
                 "file_path": f"images/{name}",
-                "transform_matrix": _r(c2w, 9),
+                "transform_matrix": _r(_scaled_pose(c2w, scale), 9),
                 "depth_file_path": f"depths/{name}",
                 "part_mask_path": f"masks/{name}",
             }
@@ -124,14 +169,16 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         seed_rgb.append(view.rgb.reshape(-1, 3)[take])
 
     ply_path = out / "sparse_pc.ply"
-    _write_ply(np.concatenate(seed_xyz), np.concatenate(seed_rgb), ply_path)
+    _write_ply(np.concatenate(seed_xyz) * scale if scale != 1.0 else np.concatenate(seed_xyz),
+               np.concatenate(seed_rgb), ply_path)
 
     # Ground truth (of the target part: the mug handle by default).
     target_pts = scene.handle_points if scene.target_points is None else scene.target_points
-    hp = target_pts.astype(np.float32)  # (N, 3)
+    hp = (target_pts * scale if scale != 1.0 else target_pts).astype(np.float32)  # (N, 3), capture units
     np.save(out / "ground_truth_points.npy", hp)
     centroid = hp.astype(np.float64).mean(axis=0)
     bmin, bmax = hp.min(axis=0).astype(np.float64), hp.max(axis=0).astype(np.float64)
+    units = "metres" if scale == 1.0 else f"capture units ({scale:g} per metre)"
     parts_table = [{"id": PART_BACKGROUND, "name": "background", "role": "background"}]
     objects = []
     for p in scene.parts:
@@ -142,6 +189,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         )
         parts_table.append({"id": p.part_id, "name": p.name, "role": role})
         lo, hi = p.bbox
+        lo, hi = lo * scale, hi * scale
         if p.part_id == scene.target_part_id:
             lo, hi, c = bmin, bmax, centroid
         else:
@@ -161,7 +209,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
     ground_truth = {
         "target": scene.target_name,
         "frame": "capture",
-        "units": "metres",
+        "units": units,
         "centroid": _r(centroid),
         "bbox_min": _r(bmin),
         "bbox_max": _r(bmax),
@@ -170,17 +218,18 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         "target_part_id": scene.target_part_id,
         "prompt": config.prompt,
         "mug": {
-            "position": _r(scene.mug_position),
+            "position": _r(scene.mug_position * scale),
             "yaw_rad": _r(scene.mug_yaw),
             "handle_direction": _r([np.cos(scene.mug_yaw), np.sin(scene.mug_yaw), 0.0]),
         },
-        **{k: _r(v) if not isinstance(v, dict) else {kk: _r(vv) for kk, vv in v.items()} for k, v in scene.extra.items()},
+        **{k: _r(v) if not isinstance(v, dict) else {kk: _r(vv) for kk, vv in v.items()}
+           for k, v in _scaled_extra(scene.extra, scale).items()},
         "parts": parts_table,
         "objects": objects,
         "masks": "masks/*.png: uint8 part ids as in 'parts'",
         "notes": (
             "'capture' = the world frame of transforms.json (before nerfstudio's dataparser "
-            "transform): metres, z up, table top at z=0. centroid/bbox are of the sampled "
+            f"transform): {units}, z up, table top at z=0. centroid/bbox are of the sampled "
             + (
                 "handle surface points (the part outside the mug body)"
                 if scene.target_name == "mug_handle"
@@ -207,7 +256,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         "ply_file_path": "sparse_pc.ply",
         "point2act": {
             "prompt": config.prompt,
-            "units": "metres",
+            "units": units,
             "world": "z up, table top at z=0",
             "camera_convention": "transform_matrix is camera-to-world, OpenGL (x right, y up, looks along -z)",
             "pixel_convention": "origin top-left, x right, y down, pixel (row i, col j) centre at (j+0.5, i+0.5)",
@@ -256,7 +305,8 @@ def main(config: SynthConfig | None = None, out: Path | str = "data/synth") -> S
     print(
         f"point2act synth: wrote {summary.num_views} views to {summary.out_dir} "
         f"in {summary.seconds:.1f}s; target {summary.target} centroid "
-        f"[{', '.join(f'{v:.4f}' for v in summary.target_centroid)}] m; "
+        f"[{', '.join(f'{v:.4f}' for v in summary.target_centroid)}] "
+        f"{'m' if (config is None or config.capture_units_per_metre == 1.0) else 'capture units'}; "
         f"{len(summary.empty_views)} views without a visible handle"
     )
     return summary

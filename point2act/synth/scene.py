@@ -438,6 +438,69 @@ def table_albedo(seed: int) -> AlbedoFn:
     return fn
 
 
+MARKER_WHITE: float = 0.92
+"""Albedo of the marker's white cells and of the sheet around it."""
+MARKER_BLACK: float = 0.04
+"""Albedo of the marker's black cells."""
+
+
+def marker_bits(dictionary: str, marker_id: int) -> np.ndarray:
+    """The marker's cells as a (n, n) bool array (True = white), row 0 at the marker's top edge,
+    the black border included (n = marker bits + 2). Uses ``cv2.aruco.generateImageMarker``."""
+    import cv2
+
+    from point2act.errors import Point2ActError
+
+    d = getattr(cv2.aruco, dictionary, None)
+    if not dictionary.startswith("DICT_") or not isinstance(d, int):
+        raise Point2ActError(f"SynthConfig.marker_dictionary {dictionary!r} is not an OpenCV ArUco dictionary "
+                             "(e.g. DICT_4X4_50, DICT_5X5_100, DICT_6X6_250)")
+    aruco = cv2.aruco.getPredefinedDictionary(d)
+    n_dict = int(aruco.bytesList.shape[0])
+    if not 0 <= int(marker_id) < n_dict:
+        raise Point2ActError(f"SynthConfig.marker_id {marker_id} is not in {dictionary} (ids 0..{n_dict - 1})")
+    n = int(aruco.markerSize) + 2
+    img = cv2.aruco.generateImageMarker(aruco, int(marker_id), n, borderBits=1)
+    return np.asarray(img) > 127
+
+
+def marker_pose(config: SynthConfig) -> np.ndarray:
+    """(4, 4) world-from-marker pose of the synthetic marker: origin at the marker's centre on the
+    table top, x along its first edge (top-left -> top-right corner of the marker image), z up (out
+    of the printed face), y = z cross x (towards the top edge): OpenCV's ArUco marker frame."""
+    t = np.eye(4)
+    t[:3, :3] = _rot_z(math.radians(config.marker_yaw_deg))
+    t[:3, 3] = (config.marker_x, config.marker_y, 0.0)
+    return t
+
+
+def marker_albedo(base: AlbedoFn, config: SynthConfig) -> AlbedoFn:
+    """``base`` (the table) with the ArUco marker of ``config`` printed on it: the marker's cells
+    (nearest-cell lookup, sharp edges) on a white sheet one cell wider on every side."""
+    bits = marker_bits(config.marker_dictionary, config.marker_id)
+    n = bits.shape[0]
+    size = float(config.marker_size)
+    cell = size / n
+    pose = marker_pose(config)
+    r, c = pose[:3, :3], pose[:3, 3]
+
+    def fn(p: np.ndarray) -> np.ndarray:
+        out = base(p)
+        local = (p - c[None]) @ r  # marker-frame coordinates
+        u, v = local[:, 0], local[:, 1]
+        half = size / 2 + cell
+        on_sheet = (np.abs(u) < half) & (np.abs(v) < half) & (np.abs(local[:, 2]) < 1e-4)
+        col = np.floor((u + size / 2) / cell).astype(np.int64)
+        row = np.floor((size / 2 - v) / cell).astype(np.int64)
+        inside = on_sheet & (col >= 0) & (col < n) & (row >= 0) & (row < n)
+        white = on_sheet.copy()
+        white[inside] = bits[row[inside], col[inside]]
+        out[on_sheet] = np.where(white[on_sheet, None], MARKER_WHITE, MARKER_BLACK)
+        return out
+
+    return fn
+
+
 def ball_albedo(centre: np.ndarray, a: tuple, b: tuple, yaw: float, seed: int) -> AlbedoFn:
     """Beach-ball: 8 longitudinal segments alternating colours ``a``/``b`` with mild noise."""
     ca, cb = np.asarray(a), np.asarray(b)
@@ -486,7 +549,10 @@ def build_scene(config: SynthConfig) -> TabletopScene:
     table = o3d.geometry.TriangleMesh.create_box(tx, ty, tz)
     tv, tt = _o3d_arrays(table)
     tv += np.array([-tx / 2, -ty / 2, -tz])
-    parts = [Part(PART_TABLE, "table", "table", tv, tt, table_albedo(s), (0.67, 0.48, 0.30))]
+    table_alb = table_albedo(s)
+    if config.marker_size > 0:
+        table_alb = marker_albedo(table_alb, config)
+    parts = [Part(PART_TABLE, "table", "table", tv, tt, table_alb, (0.67, 0.48, 0.30))]
 
     # Mug: seeded position near the origin and yaw (handle direction).
     mug_pos = np.array([rng.uniform(-0.04, 0.04), rng.uniform(-0.04, 0.04), 0.0])
@@ -526,6 +592,20 @@ def build_scene(config: SynthConfig) -> TabletopScene:
         handle_pts = sample_handle_points(config.num_gt_points, rng) @ rot.T + mug_pos
     target_pts, target_id = handle_pts, PART_MUG_HANDLE
     placed: list[tuple[np.ndarray, float]] = [(mug_pos[:2], footprint)]
+    if config.marker_size > 0:
+        # the marker's sheet: distractors (and the occluder) keep off it
+        n_cells = marker_bits(config.marker_dictionary, config.marker_id).shape[0]
+        sheet_half = config.marker_size / 2 * (1 + 2 / n_cells)
+        placed.append((np.array([config.marker_x, config.marker_y]), sheet_half * math.sqrt(2)))
+        pose = marker_pose(config)
+        corners = np.array([[-1, 1, 0], [1, 1, 0], [1, -1, 0], [-1, -1, 0]]) * (config.marker_size / 2)
+        extra["marker"] = {
+            "dictionary": config.marker_dictionary,
+            "id": int(config.marker_id),
+            "size": float(config.marker_size),
+            "world_from_marker": pose.tolist(),
+            "corners": (corners @ pose[:3, :3].T + pose[:3, 3]).tolist(),
+        }
     look = mug_pos + np.array([0.0, 0.0, 0.045])
     if rim is not None:
         rv, rt = rim

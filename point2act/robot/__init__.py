@@ -1,0 +1,52 @@
+"""Robot-ready outputs: metric scale and robot base frame from a fiducial marker, grasps in the
+robot's base frame, and the relevancy field as a point cloud.
+
+* :mod:`point2act.robot.calibrate` -- ``calibrate_capture``: an ArUco marker of known size seen
+  in the capture's images gives metres per capture unit and (with the marker's pose in the robot
+  base frame) ``base_from_capture``; written to ``CAPTURE/point2act_frame.json``.
+* :mod:`point2act.robot.frame` -- ``add_base_frame``: a grasps.json document with every pose
+  also in the robot base frame, in metres.
+* :mod:`point2act.robot.ply` -- ``write_relevancy_ply``: Gaussian centres with relevancy,
+  opacity and colour as a binary PLY.
+
+Plain numpy / OpenCV / scipy: this package never imports nerfstudio or torch. See docs/robot.md.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FRAME_FILE",
+    "FRAME_SCHEMA",
+    "add_base_frame",
+    "calibrate_capture",
+    "load_frame_file",
+    "read_marker_pose",
+    "resolve_frame_file",
+    "write_relevancy_ply",
+]
+
+_LAZY = {
+    "FRAME_FILE": "calibrate",
+    "FRAME_SCHEMA": "calibrate",
+    "calibrate_capture": "calibrate",
+    "load_frame_file": "calibrate",
+    "read_marker_pose": "calibrate",
+    "resolve_frame_file": "calibrate",
+    "add_base_frame": "frame",
+    "write_relevancy_ply": "ply",
+}
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'point2act.robot' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
