@@ -14,7 +14,7 @@ import torch
 
 pytest.importorskip("nerfstudio")
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_model import look_at, make_camera, make_model  # noqa: E402
 
 from nerfstudio.cameras.cameras import CameraType  # noqa: E402

@@ -244,4 +244,4 @@ def test_import_is_light():
         "bad = [m for m in ('torch', 'transformers', 'httpx', 'rich') if m in sys.modules]; "
         "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
