@@ -64,12 +64,12 @@ def _save_scene_result(spec, bc, key, r) -> None:
         p.write_text(json.dumps(_json_safe(r)) + "\n")
 
 
-README = ROOT / "README.md"
+README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
 
 
 def _update_readme(records, levels, meta, plot_paths, out_dir: Path, log) -> None:
-    """Replace the README's block between BEGIN and END with the headline table and the plot."""
+    """Replace benchmarks/README.md's block between BEGIN and END with the headline table and the plot."""
     from . import report
 
     if not README.is_file():
@@ -79,7 +79,7 @@ def _update_readme(records, levels, meta, plot_paths, out_dir: Path, log) -> Non
         log(f"README: no {BEGIN!r} ... {END!r} block; not updated")
         return
     bc = meta["bench"]
-    rel = out_dir.resolve().relative_to(ROOT) if out_dir.resolve().is_relative_to(ROOT) else out_dir
+    rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
     body = [BEGIN, "", f"{len(meta['scenes'])} scenes, {bc['num_views']} views at {bc['width']}×{bc['height']}, "
             f"{bc['iterations']} training iterations per scene, pointer seeds {bc['seeds']}; hit rate (action point "
             f"within 1 cm of the target part) / median error (cm). Scenes ran {meta['scenes_wall_s'] / 60:.0f} min "

@@ -61,7 +61,7 @@ def _point2act_trainer_config() -> TrainerConfig:
         ),
         optimizers=optimizers,
         # localhost only: nerfstudio binds its viewer to 0.0.0.0 (every interface) by default;
-        # --viewer.websocket-host 0.0.0.0 opens it up again (README: Errors and safety)
+        # --viewer.websocket-host 0.0.0.0 opens it up again (docs/errors-and-safety.md)
         viewer=ViewerConfig(num_rays_per_chunk=1 << 15, websocket_host="127.0.0.1"),
         vis="viewer",
     )
