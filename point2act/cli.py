@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Tuple
 
 import tyro
 
@@ -53,13 +53,13 @@ class Export:
 
     load_config: Path
     """config.yml of a point2act run (written by ns-train)."""
-    output: Optional[Path] = None
+    output: Path | None = None
     """Where to write grasps.json (default: beside the run's config)."""
     num_grasps: int = 10
     """How many ranked grasps to keep (top-k after non-maximum suppression)."""
-    gripper: Optional[Path] = None
+    gripper: Path | None = None
     """Gripper description (JSON, see configs/franka_panda.json); default: a Franka Panda hand."""
-    metres_per_unit: Optional[float] = None
+    metres_per_unit: float | None = None
     """Metres per capture unit (e.g. 0.12 for a COLMAP phone scan); overrides the gripper file's value."""
     grasps: bool = True
     """Plan grasps; --no-grasps writes only the action point and region."""
@@ -69,9 +69,9 @@ class Export:
     channels: str = ""
     """Named relevancy channels (from `point2act query`) to export as keypoints, comma-separated
     (e.g. grasp,place,avoid; 'all': every channel of the run). A channel named avoid penalises grasps."""
-    grasp_channel: Optional[str] = None
+    grasp_channel: str | None = None
     """Named channel that drives the action point and grasps (default: the checkpoint's own)."""
-    handover_direction: Optional[Tuple[float, float, float]] = None
+    handover_direction: Tuple[float, float, float] | None = None
     """Direction towards the handover recipient (capture frame): with an avoid channel, each grasp
     gets the gripper rotation that turns the avoid region away from it."""
 
@@ -88,7 +88,7 @@ class Export:
         print_export_summary(out, path)
 
 
-def _gripper_from_options(path: Optional[Path], metres_per_unit: Optional[float]):
+def _gripper_from_options(path: Path | None, metres_per_unit: float | None):
     """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` applied;
     bad input is a :class:`Point2ActError` naming the file or the option."""
     from point2act.errors import Point2ActError
@@ -215,11 +215,11 @@ class Query:
     """config.yml of a point2act run (written by ns-train)."""
     prompt: str = ""
     """The new task. With no points file the pointer (--backend ...) points on the capture for it."""
-    points_file: Optional[Path] = None
+    points_file: Path | None = None
     """Points file for the new prompt (same format as for training)."""
     name: str = "query"
     """Channel name; 'grasp', 'place' and 'avoid' also set the role (see --role)."""
-    role: Optional[str] = None
+    role: str | None = None
     """grasp | place | avoid (default: the name if it is one of these, else grasp). A place channel
     exports a place point and region, no grasps; an avoid channel is exported as a region."""
     steps: int = 16
@@ -237,13 +237,13 @@ class Query:
     """Recompute the compositing-weights cache even when a valid one exists."""
     export: bool = True
     """Also write grasps.json for the new channel (RUN/grasps_NAME.json, or --output)."""
-    output: Optional[Path] = None
+    output: Path | None = None
     """Where to write that grasps.json."""
     num_grasps: int = 10
     """How many ranked grasps to keep."""
-    gripper: Optional[Path] = None
+    gripper: Path | None = None
     """Gripper description (JSON); default: a Franka Panda hand."""
-    metres_per_unit: Optional[float] = None
+    metres_per_unit: float | None = None
     """Metres per capture unit; overrides the gripper file's value."""
     pointer: tyro.conf.OmitArgPrefixes[PointerConfig] = field(default_factory=PointerConfig)
     """Pointer options (used when no points file is given)."""
@@ -289,9 +289,9 @@ class Check:
 
     data: Path
     """Capture folder (with transforms.json), or its transforms.json."""
-    points_file: Optional[Path] = None
+    points_file: Path | None = None
     """Points file to check against the capture's image list and image sizes."""
-    downscale_factor: Optional[int] = None
+    downscale_factor: int | None = None
     """The --downscale-factor you train with: images are then read from images_N/ as nerfstudio does."""
 
     def main(self) -> None:
@@ -330,7 +330,7 @@ def _known_errors() -> tuple:
     return (Point2ActError, FileNotFoundError)
 
 
-def entrypoint(argv: Optional[list] = None) -> None:
+def entrypoint(argv: list | None = None) -> None:
     """Console script ``point2act``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("POINT2ACT_DEBUG", "") not in ("", "0")

@@ -13,7 +13,6 @@ Also here: mapping points from the stored image to the image nerfstudio trains o
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import torch
@@ -64,7 +63,7 @@ def map_points_to_training_image(
     points: np.ndarray,  # [P, 2] pixels of the stored image
     scale: float,
     K_raw: np.ndarray,  # [3, 3] intrinsics of the (downscaled) distorted image, pixel centres at +0.5
-    distortion: Optional[np.ndarray],  # nerfstudio order [k1, k2, k3, k4, p1, p2] or None
+    distortion: np.ndarray | None,  # nerfstudio order [k1, k2, k3, k4, p1, p2] or None
     K_final: np.ndarray,  # [3, 3] intrinsics of the image nerfstudio trains on
     fisheye: bool = False,
 ) -> np.ndarray:  # [P, 2] pixels of the training image

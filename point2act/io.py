@@ -17,7 +17,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Optional
+from typing import IO, Any, Callable, Iterator
 
 from point2act.errors import Point2ActError
 
@@ -54,7 +54,7 @@ def _write_error(path: Path, exc: OSError) -> WriteError:
 
 
 @contextmanager
-def atomic_open(path: os.PathLike | str, mode: str = "w", tmp_dir: Optional[os.PathLike | str] = None) -> Iterator[IO]:
+def atomic_open(path: os.PathLike | str, mode: str = "w", tmp_dir: os.PathLike | str | None = None) -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` when the ``with`` block ends without error.
 
     ``mode`` is ``"w"`` (text, UTF-8) or ``"wb"``. ``tmp_dir`` (default: ``path``'s folder) must be
@@ -103,14 +103,14 @@ def _fsync_dir(d: Path) -> None:
 
 
 def atomic_write(path: os.PathLike | str, write: Callable[[IO], Any], binary: bool = False,
-                 tmp_dir: Optional[os.PathLike | str] = None) -> Path:
+                 tmp_dir: os.PathLike | str | None = None) -> Path:
     """Call ``write(f)`` on a temporary file that then atomically replaces ``path``; returns ``path``."""
     with atomic_open(path, "wb" if binary else "w", tmp_dir=tmp_dir) as f:
         write(f)
     return Path(path)
 
 
-def write_json_atomic(path: os.PathLike | str, data: object, indent: Optional[int] = 1) -> Path:
+def write_json_atomic(path: os.PathLike | str, data: object, indent: int | None = 1) -> Path:
     """Write JSON to ``path`` atomically. NaN/inf are refused (``ValueError``), not written as invalid JSON."""
 
     def _dump(f: IO) -> None:
@@ -120,7 +120,7 @@ def write_json_atomic(path: os.PathLike | str, data: object, indent: Optional[in
     return atomic_write(path, _dump)
 
 
-def save_torch_atomic(obj: Any, path: os.PathLike | str, tmp_dir: Optional[os.PathLike | str] = None) -> Path:
+def save_torch_atomic(obj: Any, path: os.PathLike | str, tmp_dir: os.PathLike | str | None = None) -> Path:
     """``torch.save(obj, path)``, atomically."""
     import torch
 

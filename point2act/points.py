@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 from point2act.errors import Point2ActError
 from point2act.io import write_json_atomic  # noqa: F401  (re-exported: the one atomic JSON writer)
@@ -47,7 +47,7 @@ class PointsFile:
     """The task the points answer."""
     coordinates: str = "pixels"
     """``"pixels"`` (of the stored image) or ``"normalized"`` ([0, 1])."""
-    path: Optional[Path] = None
+    path: Path | None = None
     """Where the file was read from (for error messages)."""
     extra: Dict[str, object] = field(default_factory=dict)
     """Any other top-level fields, kept as they are (e.g. the pointer's settings)."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from point2act.errors import Point2ActError
 
 __all__ = ["check_run_config", "latest_checkpoint_path"]
 
 
-def latest_checkpoint_path(checkpoint_dir: Path) -> Optional[Path]:
+def latest_checkpoint_path(checkpoint_dir: Path) -> Path | None:
     """The checkpoint nerfstudio's ``eval_load_checkpoint`` loads: the highest ``step-*.ckpt``."""
     best = None
     for p in Path(checkpoint_dir).glob("step-*.ckpt"):

@@ -14,7 +14,7 @@ synthetic scene (``points`` [M, 3] with a part label each). Plain numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def gripper_contacts(
     gripper: GripperConfig,
     points: np.ndarray,  # [M, 3] true surface samples, capture frame
     tol: float = 0.001,
-    table_z: Optional[float] = None,
+    table_z: float | None = None,
 ) -> Tuple[Dict[str, int], bool]:
     """Per box (finger_neg_x, finger_pos_x, palm): surface points inside it shrunk by ``tol``; and
     whether a box reaches below the support plane ``z = table_z`` by more than ``tol``."""
@@ -74,7 +74,7 @@ def judge_grasp(
     labels: np.ndarray,  # [M] part label per point
     target: Any,
     tol: float = 0.001,
-    table_z: Optional[float] = None,
+    table_z: float | None = None,
     min_points: int = 5,
     min_fraction: float = 0.5,
 ) -> GraspVerdict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -182,15 +182,15 @@ def plan_grasps(
     means: np.ndarray,
     opacities: np.ndarray,
     relevancy: np.ndarray,
-    cfg: Optional[GraspConfig] = None,
-    extra_points: Optional[np.ndarray] = None,
-    camera_centers: Optional[np.ndarray] = None,
-    scales: Optional[np.ndarray] = None,
-    region: Optional[Region] = None,
-    avoid: Optional[np.ndarray] = None,
+    cfg: GraspConfig | None = None,
+    extra_points: np.ndarray | None = None,
+    camera_centers: np.ndarray | None = None,
+    scales: np.ndarray | None = None,
+    region: Region | None = None,
+    avoid: np.ndarray | None = None,
     avoid_weight: float = 1.0,
-    handover_direction: Optional[np.ndarray] = None,
-    fused_center: Optional[np.ndarray] = None,
+    handover_direction: np.ndarray | None = None,
+    fused_center: np.ndarray | None = None,
     fused_radius: float = 0.0,
 ) -> GraspResult:
     """Ranked, collision-checked parallel-jaw grasps at the most relevant region.

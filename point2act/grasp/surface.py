@@ -6,7 +6,7 @@ downsampled, with normals from open3d. open3d is imported lazily."""
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -40,11 +40,11 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
 def scene_points(
     means: np.ndarray,
     opacities: np.ndarray,
-    scales: Optional[np.ndarray] = None,
-    extra_points: Optional[np.ndarray] = None,
+    scales: np.ndarray | None = None,
+    extra_points: np.ndarray | None = None,
     cfg=None,
-    camera_centers: Optional[np.ndarray] = None,
-    fused_center: Optional[np.ndarray] = None,
+    camera_centers: np.ndarray | None = None,
+    fused_center: np.ndarray | None = None,
     fused_radius: float = 0.0,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Surface cloud ``(points [M,3], normals [M,3])`` in capture units.
@@ -106,10 +106,10 @@ def scene_points(
 def fit_support_plane(
     points: np.ndarray,
     cfg=None,
-    up_hint: Optional[np.ndarray] = None,
+    up_hint: np.ndarray | None = None,
     seed: int = 0,
-    region_points: Optional[np.ndarray] = None,
-) -> Optional[np.ndarray]:
+    region_points: np.ndarray | None = None,
+) -> np.ndarray | None:
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
     ``a*x + b*y + c*z + d = 0``, oriented so that ``up_hint`` (a point, e.g. the
     action point) lies on the positive side; None if the plane holds fewer than

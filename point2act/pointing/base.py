@@ -28,7 +28,7 @@ __all__ = [
 
 logger = logging.getLogger("point2act.pointing")
 
-ImageLike = Union["Image.Image", "np.ndarray", str, Path]
+ImageLike = Union["Image.Image", "np.ndarray", str, Path]  # a runtime alias: Union, not |
 """A PIL image, an ``[H, W, 3]`` uint8 array, or a path to an image file."""
 
 
