@@ -1,9 +1,12 @@
 """Metric scale and robot base frame of a capture from one ArUco marker.
 
 Print an ArUco marker (e.g. ``DICT_4X4_50`` id 0) with a known side, lay it flat in the scene and
-capture as usual. :func:`calibrate_capture` detects it in every image (OpenCV), triangulates its
-four corners from all views where it was found (linear DLT, then a Levenberg-Marquardt refine of
-the reprojection error, per corner), checks the result and writes ``CAPTURE/point2act_frame.json``.
+capture as usual. :func:`calibrate_capture` detects it in every image (OpenCV, AprilTag corner
+refinement), triangulates its four corners from all views where it was found (linear DLT, then a
+Levenberg-Marquardt refine of the reprojection error, per corner), checks them (a square: the 4
+sides agree), then fits a square of unknown pose and side to all the detections at once (7
+parameters, soft-L1 loss on the reprojection error) and checks every view's reprojection error.
+It writes ``CAPTURE/point2act_frame.json``.
 
 Conventions
     *Capture frame*: the world frame of transforms.json (``transform_matrix`` = camera-to-world,
@@ -21,11 +24,10 @@ Conventions
     OpenCV's order: top-left, top-right, bottom-right, bottom-left, i.e. (-s/2, s/2, 0),
     (s/2, s/2, 0), (s/2, -s/2, 0), (-s/2, -s/2, 0) for side s.
 
-    ``metres_per_unit`` = ``marker_size`` / (mean of the 4 triangulated sides, capture units).
+    ``metres_per_unit`` = ``marker_size`` / (the fitted square's side, capture units).
 
     ``capture_from_marker`` (4x4, rigid, translation in capture units) maps marker-frame points
-    in capture units to capture points: ``p_capture = R @ p_marker + t``; fitted to the 4
-    corners (Kabsch).
+    in capture units to capture points: ``p_capture = R @ p_marker + t``; the fitted square's pose.
 
     ``base_from_capture`` (4x4) maps a capture point (capture units) to the robot base frame
     (metres)::
@@ -219,13 +221,16 @@ against +0.12 px, std 0.5 px for SUBPIX, whose edges also come out 0.27 px too f
 
 
 def detect_markers(image: np.ndarray, dictionary: str = "DICT_4X4_50",
-                   refinement: str = "apriltag") -> Dict[int, np.ndarray]:
+                   refinement: str = "apriltag", border_px: float = 4.0) -> Dict[int, np.ndarray]:
     """ArUco markers in one image (grey (H, W) or BGR (H, W, 3) uint8): ``{id: corners (4, 2)}``.
 
     Corners in OpenCV's order (top-left, top-right, bottom-right, bottom-left of the marker) and in
     transforms.json's pixel convention: the centre of pixel (row i, col j) is at (j + 0.5, i + 0.5).
     ``refinement``: "apriltag" (default, the most accurate), "subpix" or "none" (see
-    ``_REFINEMENT``). An id seen twice in the image is left out (ambiguous).
+    ``_REFINEMENT``). An id seen twice in the image is left out (ambiguous), and so is a marker
+    whose quad grown by one marker cell (the white margin it needs) comes closer than ``border_px``
+    to the image's edge: a marker cut by the edge can still be decoded, with corners extrapolated
+    several pixels off (seen on the synthetic renders).
     """
     import cv2
 
@@ -234,7 +239,9 @@ def detect_markers(image: np.ndarray, dictionary: str = "DICT_4X4_50",
     const, shift = _REFINEMENT[refinement]
     params = cv2.aruco.DetectorParameters()
     params.cornerRefinementMethod = getattr(cv2.aruco, const)
-    det = cv2.aruco.ArucoDetector(_aruco_dictionary(dictionary), params)
+    aruco = _aruco_dictionary(dictionary)
+    grow = 1.0 + 2.0 / (int(aruco.markerSize) + 2)  # one cell out on every side
+    det = cv2.aruco.ArucoDetector(aruco, params)
     corners, ids, _ = det.detectMarkers(image)
     out: Dict[int, np.ndarray] = {}
     seen: Dict[int, int] = {}
@@ -243,7 +250,13 @@ def detect_markers(image: np.ndarray, dictionary: str = "DICT_4X4_50",
     for c, i in zip(corners, ids.reshape(-1)):
         seen[int(i)] = seen.get(int(i), 0) + 1
         out[int(i)] = np.asarray(c, dtype=np.float64).reshape(4, 2) + shift
-    return {i: c for i, c in out.items() if seen[i] == 1}
+    h, w = image.shape[:2]
+
+    def inside(c: np.ndarray) -> bool:
+        c = c.mean(axis=0) + grow * (c - c.mean(axis=0))
+        return bool(np.all(c >= border_px) and np.all(c[:, 0] <= w - border_px) and np.all(c[:, 1] <= h - border_px))
+
+    return {i: c for i, c in out.items() if seen[i] == 1 and inside(c)}
 
 
 def _detect_all(views: List[_View], dictionary: str, refinement: str) -> List[Dict[int, np.ndarray]]:
@@ -302,6 +315,33 @@ def _triangulate(views: List[_View], norm: List[np.ndarray], refine: bool) -> np
     return sol.x if np.all(np.isfinite(sol.x)) else X
 
 
+def _fit_square(views: List[_View], norm: np.ndarray, T: np.ndarray, side: float,
+                f_scale_px: float = 0.5) -> Tuple[np.ndarray, float]:
+    """Refine the marker's pose and side (7 parameters) on the reprojection error of its 4 corners in
+    every view (``norm`` (V, 4, 2) undistorted normalised coords), with a soft-L1 loss (``f_scale_px``
+    pixels) that lets a partly hidden or badly refined corner pull less. Returns (T, side)."""
+    from scipy.optimize import least_squares
+    from scipy.spatial.transform import Rotation
+
+    P = np.stack([v.w2c for v in views])  # (V, 3, 4)
+    f = np.array([[v.fx, v.fy] for v in views])[:, None, :]  # (V, 1, 2)
+
+    def corners(x: np.ndarray) -> np.ndarray:
+        return (_CORNER_MODEL * np.exp(x[6])) @ Rotation.from_rotvec(x[:3]).as_matrix().T + x[3:6]
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        p = np.einsum("vij,cj->vci", P[:, :, :3], corners(x)) + P[:, None, :, 3]
+        return ((p[..., :2] / p[..., 2:3] - norm) * f).ravel()
+
+    x0 = np.r_[Rotation.from_matrix(T[:3, :3]).as_rotvec(), T[:3, 3], math.log(side)]
+    sol = least_squares(resid, x0, loss="soft_l1", f_scale=f_scale_px, x_scale="jac")
+    if not (sol.success and np.all(np.isfinite(sol.x))):
+        return T, side
+    out = np.eye(4)
+    out[:3, :3], out[:3, 3] = Rotation.from_rotvec(sol.x[:3]).as_matrix(), sol.x[3:6]
+    return out, float(math.exp(sol.x[6]))
+
+
 def _fit_marker_pose(corners: np.ndarray) -> Tuple[np.ndarray, float, float]:
     """Kabsch fit of a square to 4 corners (4, 3): (capture_from_marker 4x4, mean side, max residual)."""
     sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
@@ -349,7 +389,8 @@ def calibrate_capture(
             ``base_from_capture``. See :func:`read_marker_pose`.
         dictionary: OpenCV ArUco dictionary name.
         marker_id: the marker's id; None = the id found in the most views.
-        refine: refine each DLT corner by least squares on the reprojection error.
+        refine: refine each DLT corner by least squares on the reprojection error, then fit the
+            square to all detections (False: DLT corners and a Kabsch fit only).
         corner_refinement: OpenCV's corner refinement, "apriltag" (default), "subpix" or "none".
         max_reprojection_px: a view whose RMS corner reprojection error is above this fails the
             calibration (bad pose or bad detection).
@@ -363,7 +404,8 @@ def calibrate_capture(
         The frame document (json-able, schema ``point2act.frame/1``)::
 
             {"schema", "capture", "metres_per_unit",
-             "marker": {"id", "dictionary", "size_m", "corners_capture" [4][3], "side_lengths_capture" [4],
+             "marker": {"id", "dictionary", "size_m", "corners_capture" [4][3] (the fitted square),
+                        "corners_triangulated" [4][3], "side_lengths_capture" [4] (triangulated),
                         "views" [file paths used], "num_views", "reprojection_px" (RMS, all views),
                         "reprojection_px_per_view" {file_path: RMS}},
              "capture_from_marker" 4x4, "conventions",
@@ -411,38 +453,37 @@ def calibrate_capture(
     keys = [v.key for v in sv]
     obs = np.stack([det[k][marker_id] for k in seen])  # (V, 4, 2) pixels
     norm = np.stack([_undistort_normalised(v, obs[j]) for j, v in enumerate(sv)])  # (V, 4, 2)
-    corners = np.stack([_triangulate(sv, [norm[j, c] for j in range(len(sv))], refine) for c in range(4)])
-    # reprojection (undistorted pixels) and cheirality
-    errs = np.zeros((len(sv), 4))
-    behind = []
+    tri = np.stack([_triangulate(sv, [norm[j, c] for j in range(len(sv))], refine) for c in range(4)])
+    behind = [v.key for v in sv if np.any(_project(v, tri)[1] <= 0)]
+    if behind or not np.all(np.isfinite(tri)):
+        raise Point2ActError(f"{data_dir}: the {what}'s corners triangulate behind the camera in "
+                             f"{_views_text(behind or keys)}: the poses of these views do not agree with the others.")
+    T, side, fit_resid = _fit_marker_pose(tri)
+    if refine:
+        T, side = _fit_square(sv, norm, T, side)
+    corners = (_CORNER_MODEL * side) @ T[:3, :3].T + T[:3, 3]
+    errs = np.zeros((len(sv), 4))  # reprojection of the fitted square, undistorted pixels
     for j, v in enumerate(sv):
         und = norm[j] * np.array([v.fx, v.fy]) + np.array([v.cx, v.cy])
-        uv, z = _project(v, corners)
-        errs[j] = np.linalg.norm(uv - und, axis=1)
-        if np.any(z <= 0):
-            behind.append(v.key)
+        errs[j] = np.linalg.norm(_project(v, corners)[0] - und, axis=1)
     per_view = np.sqrt(np.mean(errs ** 2, axis=1))
     order = np.argsort(-per_view)
     worst = ", ".join(f"{keys[j]} ({per_view[j]:.2f} px)" for j in order[:3])
     rms = float(np.sqrt(np.mean(errs ** 2)))
-    if behind or not np.all(np.isfinite(corners)):
-        raise Point2ActError(f"{data_dir}: the {what}'s corners triangulate behind the camera in "
-                             f"{_views_text(behind or keys)}: the poses of these views do not agree. Worst "
-                             f"reprojection: {worst}.")
-    T, side, fit_resid = _fit_marker_pose(corners)
-    sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
-    spread = float(np.max(np.abs(sides / side - 1.0)))
+    sides = np.linalg.norm(tri - np.roll(tri, -1, axis=0), axis=1)
+    tri_side = float(sides.mean())
+    spread = float(np.max(np.abs(sides / tri_side - 1.0)))
     if per_view[order[0]] > max_reprojection_px:
         raise Point2ActError(
             f"{data_dir}: the {what} does not triangulate consistently from the {len(sv)} views that show it: the "
             f"worst views reproject its corners {worst} off (limit {max_reprojection_px:g} px, RMS of all "
             f"{rms:.2f} px). Their poses (or detections) are wrong: remove these frames (ignore_views / "
             "--ignore-view) or fix the poses.")
-    if spread > max_side_spread or fit_resid / side > max_side_spread:
+    if spread > max_side_spread or fit_resid / tri_side > max_side_spread:
         raise Point2ActError(
             f"{data_dir}: the {what}'s triangulated corners are not a square: sides "
             f"{', '.join(f'{s:.4g}' for s in sides)} capture units (spread {100 * spread:.1f}%, corner fit "
-            f"{100 * fit_resid / side:.1f}% of a side; limit {100 * max_side_spread:g}%) from {len(sv)} views. "
+            f"{100 * fit_resid / tri_side:.1f}% of a side; limit {100 * max_side_spread:g}%) from {len(sv)} views. "
             f"The views reprojecting worst: {worst}. Check their poses, and that the marker is flat.")
     mpu = float(marker_size) / side
     doc: Dict[str, Any] = {
@@ -454,6 +495,7 @@ def calibrate_capture(
             "dictionary": dictionary,
             "size_m": float(marker_size),
             "corners_capture": corners.tolist(),
+            "corners_triangulated": tri.tolist(),
             "side_lengths_capture": sides.tolist(),
             "views": keys,
             "num_views": len(keys),
