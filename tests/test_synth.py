@@ -226,3 +226,67 @@ def test_cli_module(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "s" / "transforms.json").read_text())
     assert len(meta["frames"]) == 2 and meta["w"] == 64
     assert meta["point2act"]["config"]["seed"] == 3
+
+
+def test_marker_and_capture_units(tmp_path: Path) -> None:
+    """The optional ArUco marker is printed on the table (and nowhere else), its true pose is in
+    ground_truth.json; capture_units_per_metre scales everything in the capture frame, not the images."""
+    from point2act.synth.camera import project
+
+    cfg = replace(SMALL, num_views=4, marker_size=0.08, marker_id=5, marker_yaw_deg=20.0)
+    plain = generate_scene(tmp_path / "plain", replace(SMALL, num_views=4)).out_dir
+    m1 = generate_scene(tmp_path / "m1", cfg).out_dir
+    m4 = generate_scene(tmp_path / "m4", replace(cfg, capture_units_per_metre=4.0)).out_dir
+    metas = [json.loads((d / "transforms.json").read_text()) for d in (plain, m1, m4)]
+    gts = [json.loads((d / "ground_truth.json").read_text()) for d in (plain, m1, m4)]
+    assert "marker" not in gts[0] and "marker_size" not in metas[0]["point2act"]["config"]
+    assert metas[1]["point2act"]["config"]["marker_size"] == 0.08 and metas[2]["point2act"]["units"] != "metres"
+    gm = gts[1]["marker"]
+    assert gm["id"] == 5 and gm["dictionary"] == "DICT_4X4_50" and gm["size_m"] == 0.08 and gm["metres_per_unit"] == 1.0
+    cfm = np.asarray(gm["capture_from_marker"])
+    np.testing.assert_allclose(cfm[:3, 3], [0.0, -0.2, 0.0], atol=1e-7)
+    np.testing.assert_allclose(cfm[:3, 0], [np.cos(np.radians(20)), np.sin(np.radians(20)), 0.0], atol=1e-7)
+    corners = np.asarray(gm["corners_capture"])
+    np.testing.assert_allclose(np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1), 0.08, atol=1e-6)
+    np.testing.assert_allclose(corners[0], cfm[:3, :3] @ [-0.04, 0.04, 0.0] + cfm[:3, 3], atol=1e-7)  # top-left
+    k = _intrinsics(metas[1])
+    grow = 1 + 2 / 6 + 0.05  # the white sheet is one cell (of 6) wider on every side
+    for f0, f1, f4 in zip(*(m["frames"] for m in metas)):
+        im0, im1, im4 = (np.asarray(Image.open(d / f["file_path"])).astype(int) for d, f in
+                         ((plain, f0), (m1, f1), (m4, f4)))
+        np.testing.assert_array_equal(im1, im4)  # the units change no pixel
+        assert np.array_equal(np.asarray(Image.open(m1 / f1["part_mask_path"])),
+                              np.asarray(Image.open(plain / f0["part_mask_path"])))  # no new part
+        changed = np.argwhere(np.any(im0 != im1, axis=2))  # (row, col)
+        xy, _ = project(cfm[:3, 3] + (corners - cfm[:3, 3]) * grow, k, np.asarray(f1["transform_matrix"]))
+        if len(changed):
+            assert changed[:, 1].min() >= np.floor(xy[:, 0].min()) - 1 and changed[:, 1].max() <= xy[:, 0].max() + 1
+            assert changed[:, 0].min() >= np.floor(xy[:, 1].min()) - 1 and changed[:, 0].max() <= xy[:, 1].max() + 1
+        c1, c4 = np.asarray(f1["transform_matrix"]), np.asarray(f4["transform_matrix"])
+        np.testing.assert_allclose(c4[:3, :3], c1[:3, :3], atol=1e-9)
+        np.testing.assert_allclose(c4[:3, 3], 4 * c1[:3, 3], atol=1e-8)
+        d1, d4 = (np.asarray(Image.open(d / f["depth_file_path"])).astype(float) for d, f in ((m1, f1), (m4, f4)))
+        assert np.abs(d4 - 4 * d1).max() <= 2.0  # millimetres then 1/1000 capture units, each rounded
+    assert any(np.any(np.asarray(Image.open(m1 / f["file_path"])) != np.asarray(Image.open(plain / f["file_path"])))
+               for f in metas[1]["frames"])
+    g4 = gts[2]["marker"]
+    assert g4["metres_per_unit"] == 0.25 and g4["size_m"] == 0.08
+    np.testing.assert_allclose(g4["corners_capture"], 4 * corners, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(g4["capture_from_marker"])[:3, 3], 4 * cfm[:3, 3], atol=1e-6)
+    np.testing.assert_allclose(gts[2]["centroid"], 4 * np.asarray(gts[1]["centroid"]), atol=1e-5)
+    np.testing.assert_allclose(np.load(m4 / "ground_truth_points.npy"), 4 * np.load(m1 / "ground_truth_points.npy"),
+                               atol=1e-5)
+    o3d = pytest.importorskip("open3d")
+    p1, p4 = (np.asarray(o3d.io.read_point_cloud(str(d / "sparse_pc.ply")).points) for d in (m1, m4))
+    np.testing.assert_allclose(p4, 4 * p1, atol=1e-5)
+
+
+def test_marker_options_checked(tmp_path: Path) -> None:
+    from point2act.errors import Point2ActError
+
+    with pytest.raises(Point2ActError, match="DICT_NOPE"):
+        generate_scene(tmp_path / "a", replace(SMALL, num_views=1, marker_size=0.05, marker_dictionary="DICT_NOPE"))
+    with pytest.raises(Point2ActError, match="marker_id 50 is not in DICT_4X4_50"):
+        generate_scene(tmp_path / "b", replace(SMALL, num_views=1, marker_size=0.05, marker_id=50))
+    with pytest.raises(ValueError, match="capture_units_per_metre"):
+        generate_scene(tmp_path / "c", replace(SMALL, num_views=1, capture_units_per_metre=0.0))
