@@ -59,6 +59,7 @@ __all__ = [
     "FRAME_FILE",
     "FRAME_SCHEMA",
     "calibrate_capture",
+    "compose_base_from_capture",
     "detect_markers",
     "load_frame_file",
     "read_marker_pose",
@@ -111,10 +112,14 @@ def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _read_views(data: Path) -> Tuple[Path, Path, List[_View]]:
-    from point2act.capture import locate_transforms
+def _locate(data: os.PathLike | str) -> Tuple[Path, Path]:
+    """``(capture folder, transforms.json)`` of a capture given as its folder or its transforms.json."""
+    data = Path(data).expanduser()
+    return (data.parent, data) if data.suffix == ".json" else (data, data / "transforms.json")
 
-    data_dir, transforms = locate_transforms(data)
+
+def _read_views(data: Path) -> Tuple[Path, Path, List[_View]]:
+    data_dir, transforms = _locate(data)
     if not transforms.is_file():
         raise Point2ActError(f"{transforms}: no transforms.json (pass --data the capture folder holding it).")
     src = str(transforms)
@@ -507,14 +512,14 @@ def calibrate_capture(
     }
     if base_from_marker is not None:
         doc["base_from_marker"] = base_from_marker.tolist()
-        doc["base_from_capture"] = base_from_capture(base_from_marker, mpu, T).tolist()
+        doc["base_from_capture"] = compose_base_from_capture(base_from_marker, mpu, T).tolist()
     if write:
         write_json_atomic(Path(out) if out is not None else data_dir / FRAME_FILE, doc)
     return doc
 
 
-def base_from_capture(base_from_marker: np.ndarray, metres_per_unit: float,
-                      capture_from_marker: np.ndarray) -> np.ndarray:
+def compose_base_from_capture(base_from_marker: np.ndarray, metres_per_unit: float,
+                              capture_from_marker: np.ndarray) -> np.ndarray:
     """``base_from_marker @ diag(m, m, m, 1) @ inv(capture_from_marker)`` (4, 4): capture points
     (capture units) -> base points (metres)."""
     S = np.diag([metres_per_unit] * 3 + [1.0])
@@ -620,9 +625,7 @@ def resolve_frame_file(data: Optional[os.PathLike | str], override: Optional[os.
         return load_frame_file(override)
     if data is None:
         return None
-    from point2act.capture import locate_transforms
-
-    p = locate_transforms(data)[0] / FRAME_FILE
+    p = _locate(data)[0] / FRAME_FILE
     return load_frame_file(p) if p.is_file() else None
 
 

@@ -301,3 +301,32 @@ def test_robot_package_never_imports_nerfstudio() -> None:
             "bad = [m for m in ('nerfstudio', 'torch', 'open3d') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_undistortion_inverts_the_camera_models() -> None:
+    """Pixels distorted with nerfstudio's OPENCV (k1..k4, p1, p2) and OPENCV_FISHEYE models come back."""
+    import cv2
+
+    from point2act.robot.calibrate import _undistort_normalised, _View
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.5, 0.5, (50, 2))
+    k1, k2, k3, k4, p1, p2 = -0.12, 0.03, -0.004, 0.001, 0.0015, -0.0008
+    r2 = np.sum(x * x, axis=1)
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * (k3 + r2 * k4)))
+    xd = np.stack([x[:, 0] * radial + 2 * p1 * x[:, 0] * x[:, 1] + p2 * (r2 + 2 * x[:, 0] ** 2),
+                   x[:, 1] * radial + p1 * (r2 + 2 * x[:, 1] ** 2) + 2 * p2 * x[:, 0] * x[:, 1]], axis=1)
+    view = _View("a.png", Path("a.png"), 500.0, 480.0, 320.0, 240.0, 640.0, 480.0, "OPENCV",
+                 (k1, k2, k3, k4, p1, p2), np.eye(3, 4))
+    px = xd * [500.0, 480.0] + [320.0, 240.0]
+    np.testing.assert_allclose(_undistort_normalised(view, px), x, atol=1e-9)
+    fk = np.array([0.05, -0.01, 0.002, -0.0005])
+    xf = cv2.fisheye.distortPoints(x.reshape(-1, 1, 2), np.eye(3), fk).reshape(-1, 2)
+    view.model, view.dist = "OPENCV_FISHEYE", (*fk, 0.0, 0.0)
+    np.testing.assert_allclose(_undistort_normalised(view, xf * [500.0, 480.0] + [320.0, 240.0]), x, atol=1e-6)
+
+
+def test_linear_only(capture: Path) -> None:
+    """Without the refinements (DLT corners + Kabsch) the scale is still within 2%."""
+    doc = calibrate_capture(capture, MARKER, write=False, refine=False)
+    assert abs(doc["metres_per_unit"] * UNITS_PER_METRE - 1) < 0.02
