@@ -443,17 +443,18 @@ def calibrate_capture(
             raise Point2ActError(
                 f"{data_dir}: no {what} found in any of the {len(views)} views tried ({_views_text(tried)}). "
                 "Check --marker-dictionary, that the marker is flat, in focus and large enough in the images "
-                "(at least ~20 px a side).")
+                "(at least ~20 px a side), with a white margin inside the image (markers touching the image's "
+                "edge are not used).")
         marker_id = max(sorted(counts), key=lambda i: counts[i])
         what = f"ArUco marker ({dictionary}, id {marker_id})"
     seen = [k for k, d in enumerate(det) if marker_id in d]
     if len(seen) < 2:
-        found = f"only in {views[seen[0]].key}" if seen else "in none of them"
-        others = f" (ids found: {sorted(counts)})" if counts and marker_id not in counts else ""
+        found = f"only in {views[seen[0]].key}, 1" if seen else "in none"
+        others = f"; ids found: {sorted(counts)}" if counts and marker_id not in counts else ""
         raise Point2ActError(
-            f"{data_dir}: the {what} was found {found} of the {len(views)} views tried ({_views_text(tried)})"
-            f"{others}; triangulating its corners needs at least 2 views. Capture more views that show the whole "
-            "marker.")
+            f"{data_dir}: the {what} was found {found} of the {len(views)} views tried ({_views_text(tried)}"
+            f"{others}); triangulating its corners needs at least 2 views. Capture more views that show the whole "
+            "marker with a margin around it (markers touching the image's edge are not used).")
     sv = [views[k] for k in seen]
     keys = [v.key for v in sv]
     obs = np.stack([det[k][marker_id] for k in seen])  # (V, 4, 2) pixels
@@ -479,11 +480,13 @@ def calibrate_capture(
     tri_side = float(sides.mean())
     spread = float(np.max(np.abs(sides / tri_side - 1.0)))
     if per_view[order[0]] > max_reprojection_px:
+        over = [j for j in order if per_view[j] > max_reprojection_px]
+        listed = ", ".join(f"{keys[j]} ({per_view[j]:.2f} px)" for j in over[:5])
         raise Point2ActError(
             f"{data_dir}: the {what} does not triangulate consistently from the {len(sv)} views that show it: the "
-            f"worst views reproject its corners {worst} off (limit {max_reprojection_px:g} px, RMS of all "
-            f"{rms:.2f} px). Their poses (or detections) are wrong: remove these frames (ignore_views / "
-            "--ignore-view) or fix the poses.")
+            f"worst views reproject its corners {listed} off (limit {max_reprojection_px:g} px; RMS of all "
+            f"{rms:.2f} px){f', and {len(over) - 5} more' if len(over) > 5 else ''}. Their poses (or marker "
+            "detections) are wrong: leave these frames out (ignore_views / --ignore-view) or fix their poses.")
     if spread > max_side_spread or fit_resid / tri_side > max_side_spread:
         raise Point2ActError(
             f"{data_dir}: the {what}'s triangulated corners are not a square: sides "

@@ -182,7 +182,7 @@ def test_marker_in_one_view(capture: Path, tmp_path: Path) -> None:
     msg = str(e.value)
     assert f"only in {keep[0]}" in msg and "at least 2 views" in msg and "4 views tried" in msg
     # the wrong id: found in none, and the message says which ids are there
-    with pytest.raises(Point2ActError, match=r"in none of them.*ids found: \[7\]"):
+    with pytest.raises(Point2ActError, match=r"in none of the 12 views tried \(images/.*; ids found: \[7\]\)"):
         calibrate_capture(capture, MARKER, marker_id=3, write=False)
 
 
