@@ -428,6 +428,10 @@ def calibrate_capture(
                                          rigid=True)
     data_dir, transforms, views = _read_views(Path(data))
     ignore = set(ignore_views)
+    unknown = sorted(ignore - {v.key for v in views})
+    if unknown:
+        raise Point2ActError(f"{transforms}: ignore_views names {_views_text(unknown)}, not frames of the capture "
+                             "(give file_path values as written in transforms.json, e.g. images/frame_0003.png).")
     views = [v for v in views if v.key not in ignore]
     if not views:
         raise Point2ActError(f"{transforms}: every frame is in ignore_views; nothing to calibrate from.")

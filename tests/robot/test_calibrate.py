@@ -221,6 +221,8 @@ def test_bad_arguments(capture: Path, tmp_path: Path) -> None:
     bent[:3, :3] *= 1.1
     with pytest.raises(Point2ActError, match="not a rotation"):
         calibrate_capture(capture, MARKER, bent)
+    with pytest.raises(Point2ActError, match="ignore_views names images/nope.png, not frames"):
+        calibrate_capture(capture, MARKER, ignore_views=["images/nope.png"], write=False)
     with pytest.raises(Point2ActError, match="no transforms.json"):
         calibrate_capture(tmp_path, MARKER)
 
