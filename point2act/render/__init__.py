@@ -1,12 +1,28 @@
 """Gaussian-splatting rasterization for point2act.
 
-``rasterization`` has gsplat 1.4.0's signature and return values: CUDA inputs
-go to ``gsplat.rasterization``; CPU inputs use point2act's pure-torch
-projection and a C++/OpenMP tile rasterizer (compiled on first use and cached,
-see :mod:`point2act.render._backend`). Importing this package only imports
-torch.
+``rasterization`` has gsplat 1.4.0's signature and return values: CUDA inputs go to
+``gsplat.rasterization``; CPU inputs run point2act's C++/OpenMP kernels (compiled for the machine
+on first use and cached, see :mod:`point2act.render._backend`). The pipeline's stages are public
+too, gsplat-style:
+
+* :func:`fully_fused_projection` - 3D Gaussians -> radii, means2d, depths, conics (C++)
+* :func:`isect_tiles` - tile/Gaussian intersection lists sorted by depth (C++)
+* :func:`rasterize_to_pixels` - alpha compositing, differentiable (C++)
+* :func:`compositing_weights` - sparse ``alpha * T`` per (pixel, Gaussian) (C++)
+
+Their pure-torch references are in :mod:`point2act.render._torch_impl` (tests only). Importing
+this package only imports torch.
 """
 
+from ._backend import compositing_weights, isect_tiles, rasterize_to_pixels
+from .projection import fully_fused_projection, spherical_harmonics
 from .rasterization import rasterization
 
-__all__ = ["rasterization"]
+__all__ = [
+    "compositing_weights",
+    "fully_fused_projection",
+    "isect_tiles",
+    "rasterization",
+    "rasterize_to_pixels",
+    "spherical_harmonics",
+]

@@ -1,10 +1,15 @@
-"""Build/load the C++/OpenMP CPU rasterizer and wrap it in autograd Functions.
+"""Build/load the C++/OpenMP CPU rasterizer and wrap its ops (autograd Functions where differentiable).
 
-The extension (``csrc/rasterize.cpp``) is compiled with
-``torch.utils.cpp_extension.load`` the first time it is needed and cached in
-``$TORCH_EXTENSIONS_DIR/<hash>`` (or ``~/.cache/point2act/torch_extensions/<hash>``),
-where the hash covers the source, the compiler flags, the torch version and the
-Python version, so a stale binary is never picked up.
+The extension is every ``csrc/*.cpp`` (one file per op and direction, gsplat-style; ``common.h``
+holds the shared compositing loop and constants), compiled with
+``torch.utils.cpp_extension.load`` the first time it is needed, for the machine it runs on:
+``-O3 -march=native`` when the compiler accepts it, else explicit ``-mavx512f`` / ``-mavx2 -mfma``
+from the CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the choice).
+The binary is cached in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>`` (or
+``~/.cache/point2act/torch_extensions/<cpu>-<hash>``): ``<cpu>`` is a hash of the CPU's feature
+flags and ``<hash>`` covers the sources, the compiler flags, torch, Python and the architecture, so
+a cache shared between machines (or a stale binary) is rebuilt, never loaded onto a CPU that lacks
+its instructions.
 """
 
 from __future__ import annotations
@@ -12,43 +17,120 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-_SRC = Path(__file__).resolve().parent / "csrc" / "rasterize.cpp"
-_CFLAGS = ["-O3", "-fopenmp"]
+CSRC = Path(__file__).resolve().parent / "csrc"
+_BASE_CFLAGS = ["-O3", "-fopenmp"]
 _LDFLAGS = ["-fopenmp"]
 _EXT = None
 _LOCK = threading.Lock()
+_ARCH_FLAGS: Optional[List[str]] = None
 
 
-def _source_hash() -> str:
+def sources() -> List[Path]:
+    """The extension's translation units (``csrc/*.cpp``), sorted."""
+    return sorted(CSRC.glob("*.cpp"))
+
+
+def cpu_features() -> str:
+    """The CPU's feature flags (``/proc/cpuinfo`` ``flags`` / ``Features``), sorted, space-separated.
+
+    Falls back to ``platform.machine() + platform.processor()`` where there is no /proc/cpuinfo.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}".strip()
+    for line in text.splitlines():
+        key, _, val = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return " ".join(sorted(set(val.split())))
+    return f"{platform.machine()} {platform.processor()}".strip()
+
+
+def _try_compile(flags: List[str]) -> bool:
+    """Does the C++ compiler accept ``flags`` (and can it build a SIMD vector-extension loop)?"""
+    cxx = os.environ.get("CXX", "c++")
+    code = (
+        "typedef float v16 __attribute__((vector_size(64)));\n"
+        "v16 f(v16 a, v16 b) { return a * b + a; }\n"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "t.cpp"
+        src.write_text(code)
+        try:
+            r = subprocess.run([cxx, *flags, "-c", str(src), "-o", str(Path(d) / "t.o")],
+                               capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return r.returncode == 0
+
+
+def arch_flags(features: Optional[str] = None) -> List[str]:
+    """ISA flags for this machine: ``POINT2ACT_CPU_CFLAGS`` if set, else ``-march=native`` if the
+    compiler takes it, else explicit flags from ``features`` (default: :func:`cpu_features`)."""
+    global _ARCH_FLAGS
+    env = os.environ.get("POINT2ACT_CPU_CFLAGS")
+    if env is not None:
+        return env.split()
+    if features is None and _ARCH_FLAGS is not None:
+        return list(_ARCH_FLAGS)
+    feats = set((features if features is not None else cpu_features()).split())
+    out: List[str] = []
+    if _try_compile(["-march=native"]):
+        out = ["-march=native"]
+    elif {"avx512f", "avx512dq", "avx2", "fma"} <= feats and _try_compile(["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]):
+        out = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
+    elif {"avx2", "fma"} <= feats and _try_compile(["-mavx2", "-mfma"]):
+        out = ["-mavx2", "-mfma"]
+    if features is None:
+        _ARCH_FLAGS = list(out)
+    return out
+
+
+def cflags() -> List[str]:
+    """Compiler flags of the extension on this machine."""
+    return _BASE_CFLAGS + arch_flags()
+
+
+def build_key(features: Optional[str] = None, flags: Optional[List[str]] = None) -> str:
+    """``<cpu>-<hash>``: the cache key of the extension for a CPU feature set and compiler flags
+    (defaults: this machine's)."""
+    feats = cpu_features() if features is None else features
+    flags = cflags() if flags is None else flags
+    cpu = hashlib.sha256(feats.encode()).hexdigest()[:10]
     h = hashlib.sha256()
-    h.update(_SRC.read_bytes())
-    h.update(" ".join(_CFLAGS + _LDFLAGS).encode())
+    for src in sorted(CSRC.glob("*")):
+        if src.suffix in (".cpp", ".h"):
+            h.update(src.name.encode())
+            h.update(src.read_bytes())
+    h.update(" ".join(flags + _LDFLAGS).encode())
     h.update(torch.__version__.encode())
     h.update(sys.version.encode())
     h.update(platform.machine().encode())
-    return h.hexdigest()[:16]
+    return f"cpu{cpu}-{h.hexdigest()[:16]}"
 
 
-def extension_build_dir() -> Path:
-    """Directory where the compiled extension is cached."""
+def extension_build_dir(features: Optional[str] = None, flags: Optional[List[str]] = None) -> Path:
+    """Directory where the compiled extension is cached (for this machine unless told otherwise)."""
     base = os.environ.get("TORCH_EXTENSIONS_DIR")
     if base:
         root = Path(base)
     else:
         root = Path.home() / ".cache" / "point2act" / "torch_extensions"
-    return root / _source_hash()
+    return root / build_key(features, flags)
 
 
 def load_extension(verbose: bool = False):
-    """Compile (first use only) and import the CPU rasterizer extension."""
+    """Compile (first use on a machine only) and import the CPU rasterizer extension."""
     global _EXT
     if _EXT is not None:
         return _EXT
@@ -57,19 +139,20 @@ def load_extension(verbose: bool = False):
             return _EXT
         from torch.utils.cpp_extension import load
 
-        name = f"point2act_rasterize_{_source_hash()}"
+        key = build_key()
+        name = "point2act_rasterize_" + key.replace("-", "_")
         build_dir = extension_build_dir()
         build_dir.mkdir(parents=True, exist_ok=True)
         if not (build_dir / f"{name}.so").exists():
             print(
-                "building point2act CPU rasterizer (first use, ~1 min)",
+                f"building point2act CPU rasterizer for this CPU ({' '.join(cflags())}; first use, ~1-2 min)",
                 file=sys.stderr,
                 flush=True,
             )
         _EXT = load(
             name=name,
-            sources=[str(_SRC)],
-            extra_cflags=_CFLAGS,
+            sources=[str(s) for s in sources()],
+            extra_cflags=cflags(),
             extra_ldflags=_LDFLAGS,
             build_directory=str(build_dir),
             verbose=verbose,

@@ -1,16 +1,17 @@
-"""Pure-torch (autograd) projection of 3D Gaussians, following gsplat 1.4.0.
+"""Projection stage of the CPU pipeline: the C++ fully fused projection and torch SH colours.
 
-Mirrors ``fully_fused_projection_fwd.cu`` (pinhole camera, unpacked layout):
-world->camera transform, covariance from (normalised) quaternion and scales,
-EWA perspective Jacobian with the camera-space x/y clamped to 1.3x the field of
-view, ``eps2d`` blur added to the 2D covariance, conic = inverse 2D covariance,
-optional anti-aliasing compensation ``sqrt(max(0, det_orig / det_blur))``,
-radius ``ceil(3 * sqrt(b + sqrt(max(b^2 - det, 0.01))))`` and culling
-(``depth < near``, ``depth > far``, ``det <= 0``, ``radius <= radius_clip``,
-footprint fully off-screen) by setting ``radii`` to 0.
+:func:`fully_fused_projection` has gsplat 1.4.0's signature (pinhole camera, unpacked ``[C, N]``
+layout) and runs ``csrc/projection_fwd.cpp`` / ``projection_bwd.cpp``: world->camera transform,
+covariance from (normalised) quaternion and scales (or the upper triangle of ``covars``), EWA
+perspective Jacobian with the camera-space x/y clamped to 1.3x the field of view, ``eps2d`` blur,
+conic = inverse 2D covariance, optional anti-aliasing compensation
+``sqrt(max(0, det_orig / det_blur))``, radius ``ceil(3 * sqrt(b + sqrt(max(b^2 - det, 0.01))))``
+and culling (``depth < near``, ``depth > far``, ``det <= 0``, ``radius <= radius_clip``, footprint
+fully off-screen) by setting ``radii`` to 0. Values of culled Gaussians are finite but meaningless,
+like gsplat's; culled Gaussians get no gradient. Its pure-torch reference is
+:func:`point2act.render._torch_impl._fully_fused_projection`.
 
-Values of culled Gaussians (``radii == 0``) are finite but meaningless, like
-gsplat's (uninitialised) outputs; their gradients are zero.
+:func:`spherical_harmonics` (torch, differentiable) evaluates SH colours (degree <= 4).
 """
 
 from __future__ import annotations
@@ -22,49 +23,53 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def quat_to_rotmat(quats: Tensor) -> Tensor:  # [..., 4] (wxyz) -> [..., 3, 3]
-    """Rotation matrices from (unnormalised) wxyz quaternions."""
-    quats = F.normalize(quats, p=2, dim=-1)
-    w, x, y, z = torch.unbind(quats, dim=-1)
-    R = torch.stack(
-        [
-            1 - 2 * (y**2 + z**2),
-            2 * (x * y - w * z),
-            2 * (x * z + w * y),
-            2 * (x * y + w * z),
-            1 - 2 * (x**2 + z**2),
-            2 * (y * z - w * x),
-            2 * (x * z - w * y),
-            2 * (y * z + w * x),
-            1 - 2 * (x**2 + y**2),
-        ],
-        dim=-1,
-    )
-    return R.reshape(quats.shape[:-1] + (3, 3))
+class _FullyFusedProjection(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, means, covars, quats, scales, viewmats, Ks, width, height, eps2d, near_plane, far_plane,
+                radius_clip, calc_compensations):
+        from ._backend import load_extension
 
+        ext = load_extension()
+        nt = torch.get_num_threads()
+        radii, means2d, depths, conics, comps = ext.projection_fwd(
+            means, covars, quats, scales, viewmats, Ks, int(width), int(height), float(eps2d), float(near_plane),
+            float(far_plane), float(radius_clip), bool(calc_compensations), nt,
+        )
+        ctx.save_for_backward(means, covars, quats, scales, viewmats, Ks, radii)
+        ctx.args = (int(width), int(height), float(eps2d), bool(calc_compensations))
+        ctx.mark_non_differentiable(radii)
+        return radii, means2d, depths, conics, comps if calc_compensations else None
 
-def quat_scale_to_covar(
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3]
-) -> Tensor:  # [N, 3, 3]
-    """3D covariances ``R S S^T R^T`` from quaternions and scales."""
-    R = quat_to_rotmat(quats)
-    M = R * scales[..., None, :]
-    return M @ M.transpose(-1, -2)
+    @staticmethod
+    def backward(ctx, v_radii, v_means2d, v_depths, v_conics, v_comps):
+        from ._backend import load_extension
 
-
-def symmetrize_covars(covars: Tensor) -> Tensor:  # [N, 3, 3] -> [N, 3, 3]
-    """Use the upper triangle of user covariances, as gsplat does."""
-    triu = torch.triu(covars)
-    return triu + triu.transpose(-1, -2) - torch.diag_embed(
-        torch.diagonal(covars, dim1=-2, dim2=-1)
-    )
+        means, covars, quats, scales, viewmats, Ks, radii = ctx.saved_tensors
+        width, height, eps2d, calc = ctx.args
+        dtype = means.dtype
+        v_means, v_covars, v_quats, v_scales, v_viewmats = load_extension().projection_bwd(
+            means, covars, quats, scales, viewmats, Ks, width, height, eps2d, radii,
+            v_means2d.to(dtype).contiguous(), v_depths.to(dtype).contiguous(), v_conics.to(dtype).contiguous(),
+            v_comps.to(dtype).contiguous() if (calc and v_comps is not None) else None,
+            bool(ctx.needs_input_grad[4]), torch.get_num_threads(),
+        )
+        g = ctx.needs_input_grad
+        return (
+            v_means if g[0] else None,
+            v_covars if (covars is not None and g[1]) else None,
+            v_quats if (quats is not None and g[2]) else None,
+            v_scales if (scales is not None and g[3]) else None,
+            v_viewmats if g[4] else None,
+            None, None, None, None, None, None, None, None,
+        )
 
 
 def fully_fused_projection(
     means: Tensor,  # [N, 3]
-    covars: Tensor,  # [N, 3, 3]
-    viewmats: Tensor,  # [C, 4, 4]
+    covars: Optional[Tensor],  # [N, 3, 3] (or None: use quats and scales)
+    quats: Optional[Tensor],  # [N, 4] wxyz, any norm
+    scales: Optional[Tensor],  # [N, 3]
+    viewmats: Tensor,  # [C, 4, 4] world -> camera
     Ks: Tensor,  # [C, 3, 3]
     width: int,
     height: int,
@@ -75,91 +80,29 @@ def fully_fused_projection(
     calc_compensations: bool = False,
     camera_model: str = "pinhole",
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Optional[Tensor]]:
-    """Project 3D Gaussians to every camera (unpacked ``[C, N, ...]`` layout).
+    """Project 3D Gaussians to every camera (gsplat's ``fully_fused_projection``, unpacked, CPU).
+
+    Differentiable w.r.t. ``means``, ``covars`` or ``quats``/``scales``, and ``viewmats``.
 
     Returns:
-        radii [C, N] int32 (0 = culled), means2d [C, N, 2], depths [C, N],
-        conics [C, N, 3] and compensations [C, N] (None unless
-        ``calc_compensations``).
+        radii [C, N] int32 (0 = culled), means2d [C, N, 2], depths [C, N], conics [C, N, 3] and
+        compensations [C, N] (None unless ``calc_compensations``).
     """
     if camera_model != "pinhole":
         raise NotImplementedError(
             f"point2act CPU rasterizer: camera_model={camera_model!r} is not "
             "supported on CPU (only 'pinhole'); use a CUDA device for gsplat."
         )
-    C = viewmats.shape[0]
-    R = viewmats[:, :3, :3]  # [C, 3, 3]
-    t = viewmats[:, :3, 3]  # [C, 3]
-    means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C, N, 3]
-    covars_c = torch.einsum("cij,njk,clk->cnil", R, covars, R)  # [C, N, 3, 3]
-
-    x, y, z = torch.unbind(means_c, dim=-1)  # [C, N]
-    depths = z
-    with torch.no_grad():
-        valid = (z >= near_plane) & (z <= far_plane)
-    # avoid inf/nan (and nan gradients) for culled Gaussians behind the camera
-    z_safe = torch.where(valid, z, torch.ones_like(z))
-    rz = 1.0 / z_safe
-    rz2 = rz * rz
-
-    fx = Ks[:, 0, 0, None]  # [C, 1]
-    fy = Ks[:, 1, 1, None]
-    cx = Ks[:, 0, 2, None]
-    cy = Ks[:, 1, 2, None]
-    tan_fovx = 0.5 * width / fx
-    tan_fovy = 0.5 * height / fy
-    lim_x_pos = (width - cx) / fx + 0.3 * tan_fovx
-    lim_x_neg = cx / fx + 0.3 * tan_fovx
-    lim_y_pos = (height - cy) / fy + 0.3 * tan_fovy
-    lim_y_neg = cy / fy + 0.3 * tan_fovy
-    tx = z_safe * torch.minimum(lim_x_pos, torch.maximum(-lim_x_neg, x * rz))
-    ty = z_safe * torch.minimum(lim_y_pos, torch.maximum(-lim_y_neg, y * rz))
-
-    zeros = torch.zeros_like(z)
-    J = torch.stack(
-        [fx * rz, zeros, -fx * tx * rz2, zeros, fy * rz, -fy * ty * rz2], dim=-1
-    ).reshape(C, -1, 2, 3)
-    cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C, N, 2, 2]
-    means2d = torch.stack([fx * x * rz + cx, fy * y * rz + cy], dim=-1)  # [C, N, 2]
-
-    a = cov2d[..., 0, 0]
-    b = 0.5 * (cov2d[..., 0, 1] + cov2d[..., 1, 0])
-    c = cov2d[..., 1, 1]
-    det_orig = a * c - b * b
-    a = a + eps2d
-    c = c + eps2d
-    det = a * c - b * b
-    with torch.no_grad():
-        valid = valid & (det > 0)
-    det_safe = torch.where(valid, det, torch.ones_like(det))
-
-    compensations = None
-    if calc_compensations:
-        ratio = det_orig / det_safe
-        with torch.no_grad():
-            comp_val = torch.sqrt(torch.clamp(ratio, min=0.0))
-            # gsplat's add_blur_vjp: d comp = 0.5 / (comp + 1e-6) d ratio
-            scale = 0.5 / (comp_val + 1e-6)
-        compensations = comp_val + (ratio - ratio.detach()) * scale
-
-    conics = torch.stack([c / det_safe, -b / det_safe, a / det_safe], dim=-1)
-
-    with torch.no_grad():
-        bb = 0.5 * (a + c)
-        v1 = bb + torch.sqrt(torch.clamp(bb * bb - det_safe, min=0.01))
-        radius = torch.ceil(3.0 * torch.sqrt(v1))
-        valid = valid & (radius > radius_clip)
-        mx, my = means2d[..., 0], means2d[..., 1]
-        inside = (
-            (mx + radius > 0)
-            & (mx - radius < width)
-            & (my + radius > 0)
-            & (my - radius < height)
-        )
-        radii = torch.where(valid & inside, radius, torch.zeros_like(radius)).to(
-            torch.int32
-        )
-    return radii, means2d, depths, conics, compensations
+    dtype = means.dtype
+    if covars is not None:
+        covars, quats, scales = covars.to(dtype).contiguous(), None, None
+    else:
+        quats, scales = quats.to(dtype).contiguous(), scales.to(dtype).contiguous()
+    return _FullyFusedProjection.apply(
+        means.contiguous(), covars, quats, scales, viewmats.to(dtype).contiguous(),
+        Ks.detach().to(dtype).contiguous(), width, height, eps2d, near_plane, far_plane, radius_clip,
+        calc_compensations,
+    )
 
 
 def _eval_sh_bases(basis_dim: int, dirs: Tensor) -> Tensor:  # [..., 3] -> [..., B]

@@ -1,8 +1,8 @@
-"""``rasterization``: gsplat 1.4.0's API, on CPU via point2act's C++ kernel.
+"""``rasterization``: gsplat 1.4.0's API, on CPU via point2act's C++ kernels.
 
-CUDA inputs are forwarded untouched to ``gsplat.rasterization``; CPU inputs
-are projected in pure torch (:mod:`point2act.render.projection`) and
-rasterized by the compiled tile rasterizer (:mod:`point2act.render._backend`).
+CUDA inputs are forwarded untouched to ``gsplat.rasterization``; CPU inputs go through the
+stages of :mod:`point2act.render` (C++ projection, tile intersection, rasterization; torch SH
+colours and render-mode bookkeeping), like gsplat's pipeline.
 """
 
 from __future__ import annotations
@@ -13,12 +13,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .projection import (
-    fully_fused_projection,
-    quat_scale_to_covar,
-    spherical_harmonics,
-    symmetrize_covars,
-)
+from .projection import fully_fused_projection, spherical_harmonics
 
 RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 
@@ -74,10 +69,8 @@ def rasterization(
         import gsplat  # lazy: never needed on CPU
 
         return gsplat.rasterization(**args)
-    from . import _backend
-
     del args["channel_chunk"]  # the CPU kernel renders all channels at once
-    return _rasterization_cpu(**args, rasterize_fn=_backend.rasterize_to_pixels, isect_fn=_backend.isect_tiles)
+    return _rasterization_cpu(**args)
 
 
 def _rasterization_cpu(
@@ -106,10 +99,22 @@ def _rasterization_cpu(
     distributed: bool,
     camera_model: str,
     covars: Optional[Tensor],
-    rasterize_fn: Callable,
-    isect_fn: Optional[Callable],
+    project_fn: Optional[Callable] = None,
+    isect_fn: Optional[Callable] = None,
+    rasterize_fn: Optional[Callable] = None,
 ) -> Tuple[Tensor, Tensor, Dict]:
-    """Shared CPU pipeline; ``rasterize_fn`` is the kernel or the reference."""
+    """The CPU pipeline of :func:`rasterization`.
+
+    The stage functions default to the C++ kernels (:func:`point2act.render.fully_fused_projection`,
+    :func:`point2act.render.isect_tiles`, :func:`point2act.render.rasterize_to_pixels`); callers may
+    pass others with the same signatures: :func:`point2act.render._torch_impl._rasterization` passes
+    the torch references, :mod:`point2act.relevancy_fit` a last stage that captures its inputs.
+    """
+    from . import _backend
+
+    project_fn = fully_fused_projection if project_fn is None else project_fn
+    isect_fn = _backend.isect_tiles if isect_fn is None else isect_fn
+    rasterize_fn = _backend.rasterize_to_pixels if rasterize_fn is None else rasterize_fn
     if distributed:
         raise NotImplementedError(
             "point2act CPU rasterizer: distributed=True is not supported on CPU"
@@ -133,10 +138,9 @@ def _rasterization_cpu(
     if covars is None:
         assert quats.shape == (N, 4), quats.shape
         assert scales.shape == (N, 3), scales.shape
-        covars3d = quat_scale_to_covar(quats, scales)
     else:
         assert covars.shape == (N, 3, 3), covars.shape
-        covars3d = symmetrize_covars(covars)
+        quats = scales = None
     assert opacities.shape == (N,), opacities.shape
     assert viewmats.shape == (C, 4, 4), viewmats.shape
     assert Ks.shape == (C, 3, 3), Ks.shape
@@ -152,9 +156,11 @@ def _rasterization_cpu(
         ), colors.shape
         assert (sh_degree + 1) ** 2 <= colors.shape[-2], colors.shape
 
-    radii, means2d, depths, conics, compensations = fully_fused_projection(
+    radii, means2d, depths, conics, compensations = project_fn(
         means,
-        covars3d,
+        covars,
+        quats,
+        scales,
         viewmats,
         Ks,
         width,
@@ -235,54 +241,38 @@ def _rasterization_cpu(
     dtype = means2d.dtype
     if backgrounds is not None:
         backgrounds = backgrounds.to(dtype)
-    if isect_fn is not None:
-        tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
-            means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
-        )
-        if packed:
-            # indices into [nnz] instead of [C * N]
-            pos = torch.cumsum((radii > 0).flatten().to(torch.int64), 0) - 1
-            flatten_ids_meta = pos[flatten_ids.long()].to(torch.int32)
-            tiles_per_gauss_meta = tiles_per_gauss[camera_ids, gaussian_ids]
-        else:
-            flatten_ids_meta, tiles_per_gauss_meta = flatten_ids, tiles_per_gauss
-        meta.update(
-            {
-                "tiles_per_gauss": tiles_per_gauss_meta,
-                "isect_ids": isect_ids,
-                "flatten_ids": flatten_ids_meta,
-                "isect_offsets": isect_offsets,
-            }
-        )
-        render_colors, render_alphas = rasterize_fn(
-            means2d_kernel,
-            conics,
-            colors_c.to(dtype),
-            opacities_c.to(dtype),
-            width,
-            height,
-            tile_size,
-            isect_offsets,
-            flatten_ids,
-            backgrounds=backgrounds,
-            absgrad=absgrad,
-            absgrad_target=absgrad_target,
-        )
+    tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
+        means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
+    )
+    if packed:
+        # indices into [nnz] instead of [C * N]
+        pos = torch.cumsum((radii > 0).flatten().to(torch.int64), 0) - 1
+        flatten_ids_meta = pos[flatten_ids.long()].to(torch.int32)
+        tiles_per_gauss_meta = tiles_per_gauss[camera_ids, gaussian_ids]
     else:
-        render_colors, render_alphas = rasterize_fn(
-            means2d_kernel,
-            conics,
-            colors_c.to(dtype),
-            opacities_c.to(dtype),
-            radii,
-            depths,
-            width,
-            height,
-            tile_size,
-            backgrounds=backgrounds,
-            absgrad=absgrad,
-            absgrad_target=absgrad_target,
-        )
+        flatten_ids_meta, tiles_per_gauss_meta = flatten_ids, tiles_per_gauss
+    meta.update(
+        {
+            "tiles_per_gauss": tiles_per_gauss_meta,
+            "isect_ids": isect_ids,
+            "flatten_ids": flatten_ids_meta,
+            "isect_offsets": isect_offsets,
+        }
+    )
+    render_colors, render_alphas = rasterize_fn(
+        means2d_kernel,
+        conics,
+        colors_c.to(dtype),
+        opacities_c.to(dtype),
+        width,
+        height,
+        tile_size,
+        isect_offsets,
+        flatten_ids,
+        backgrounds=backgrounds,
+        absgrad=absgrad,
+        absgrad_target=absgrad_target,
+    )
 
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat(

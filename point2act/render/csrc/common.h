@@ -1,0 +1,397 @@
+// Shared pieces of point2act's CPU (C++/OpenMP) Gaussian-splatting kernels.
+//
+// Conventions follow gsplat 1.4.0 (isect_tiles.cu, rasterize_to_pixels_*.cu):
+//
+//   * pixel centres at (x + 0.5, y + 0.5);
+//   * sigma = 0.5 * (a dx^2 + c dy^2) + b dx dy with conic = (a, b, c);
+//   * alpha = min(ALPHA_MAX, opacity * exp(-sigma)); a Gaussian is skipped for
+//     a pixel if sigma < 0 or alpha < ALPHA_MIN;
+//   * front-to-back compositing; a pixel stops at the first Gaussian whose
+//     next_T = T * (1 - alpha) <= TRANSMITTANCE_MIN (that Gaussian excluded);
+//   * a Gaussian only touches the tiles covered by its integer radius, each
+//     tile's list sorted by depth (ties: flattened index).
+//
+// The per-pixel compositing loop (composite_tile) is written once here and
+// used by the forward pass (rasterize_fwd.cpp) and by the sparse compositing
+// weights (compositing_weights.cpp) through a visitor. It works on one tile
+// row at a time in chunks of LANES pixels held in GCC/Clang vector-extension
+// types, which the compiler maps onto the widest SIMD unit it was told about
+// (-march=native: AVX-512 / AVX2 / NEON; otherwise SSE2 or scalar code).
+
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/Optional.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace p2a {
+
+// ---------------------------------------------------------------------------
+// Compositing constants: the only definition. point2act/render/_constants.py
+// reads this block (keep the `constexpr double NAME = value;` form) and the
+// extension exports it (ext.cpp: constants()).
+// ---------------------------------------------------------------------------
+constexpr double ALPHA_MAX = 0.999;
+constexpr double ALPHA_MIN = 1.0 / 255.0;
+constexpr double TRANSMITTANCE_MIN = 1e-4;
+constexpr double PIXEL_CENTER = 0.5;
+// end of constants
+
+template <typename S> struct Consts {
+    // float(1.0 / 255.0) == 1.0f / 255.0f and float(1e-4) <= 1e-4 (exact rules)
+    static constexpr S alpha_max = static_cast<S>(ALPHA_MAX);
+    static constexpr S alpha_min = static_cast<S>(ALPHA_MIN);
+    static constexpr S t_min = static_cast<S>(TRANSMITTANCE_MIN);
+    static constexpr S half = static_cast<S>(PIXEL_CENTER);
+};
+
+inline int resolve_threads(int64_t num_threads) {
+    if (num_threads > 0) return static_cast<int>(num_threads);
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+inline void check_cpu_contig(const at::Tensor &t, const char *name) {
+    TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+    TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+// isect offsets [C * n_tiles] + the total as a last entry.
+inline std::vector<int32_t> offsets_with_end(const at::Tensor &isect_offsets, int64_t n_isects) {
+    const int64_t n = isect_offsets.numel();
+    std::vector<int32_t> offsets(n + 1);
+    std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), n * sizeof(int32_t));
+    offsets[n] = static_cast<int32_t>(n_isects);
+    return offsets;
+}
+
+// Calls f(std::integral_constant<int, DT>) with DT = D for common channel
+// counts and DT = 0 (any D, dynamic) otherwise.
+template <typename F> void dispatch_channels(int64_t D, F &&f) {
+    switch (D) {
+    case 1: f(std::integral_constant<int, 1>()); break;
+    case 2: f(std::integral_constant<int, 2>()); break;
+    case 3: f(std::integral_constant<int, 3>()); break;
+    case 4: f(std::integral_constant<int, 4>()); break;
+    case 8: f(std::integral_constant<int, 8>()); break;
+    default: f(std::integral_constant<int, 0>()); break;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tile geometry
+// ---------------------------------------------------------------------------
+
+// Tile rectangle [x0, x1) x [y0, y1) of one projected Gaussian, as in gsplat's
+// isect_tiles kernel (computed in the tensor's precision).
+template <typename S>
+inline void tile_rect(S mx, S my, int32_t radius, int tile_size, int tile_width, int tile_height,
+                      int &x0, int &x1, int &y0, int &y1) {
+    const S tr = S(radius) / S(tile_size);
+    const S tx = mx / S(tile_size);
+    const S ty = my / S(tile_size);
+    auto clampi = [](S v, int hi) -> int {
+        // gsplat casts to uint32 (saturating at 0 on CUDA), then clamps to [0, hi]
+        if (!(v > S(0))) return 0;
+        if (v >= S(hi)) return hi;
+        return static_cast<int>(v);
+    };
+    x0 = clampi(std::floor(tx - tr), tile_width);
+    y0 = clampi(std::floor(ty - tr), tile_height);
+    x1 = clampi(std::ceil(tx + tr), tile_width);
+    y1 = clampi(std::ceil(ty + tr), tile_height);
+}
+
+struct TileGeom {
+    int64_t cam;
+    int x0, y0, pw, ph;
+};
+
+inline TileGeom tile_geom(int64_t t, int64_t n_tiles, int tile_width, int tile_size, int W, int H) {
+    TileGeom g;
+    g.cam = t / n_tiles;
+    const int64_t tile = t % n_tiles;
+    g.x0 = int(tile % tile_width) * tile_size;
+    g.y0 = int(tile / tile_width) * tile_size;
+    g.pw = std::min(tile_size, W - g.x0);
+    g.ph = std::min(tile_size, H - g.y0);
+    return g;
+}
+
+// Per-Gaussian extent of the region where alpha >= ALPHA_MIN may hold:
+// alpha >= ALPHA_MIN needs sigma <= log(opacity / ALPHA_MIN); with the looser
+// smax = that + 1e-3 (far beyond rounding) and a positive definite conic the
+// half-widths ex, ey of the ellipse {sigma <= smax} (slightly enlarged) bound
+// the pixels to visit. Pixels outside are exactly those the per-pixel test
+// rejects, so skipping them changes nothing.
+struct Extent {
+    double ex, ey;
+    int kind;  // 0: never contributes, 1: bounded ellipse, 2: test every pixel
+};
+
+template <typename S> inline Extent make_extent(S a, S b, S c, S opac) {
+    Extent e{0.0, 0.0, 2};
+    const double o = static_cast<double>(opac);
+    if (!(o > 0.0)) {
+        if (o <= 0.0) e.kind = 0;  // alpha <= 0 < ALPHA_MIN (NaN: exact test)
+        return e;
+    }
+    const double smax = std::log(o / ALPHA_MIN) + 1e-3;
+    if (smax < 0.0) {
+        e.kind = 0;  // valid pixels need 0 <= sigma <= smax < 0
+        return e;
+    }
+    const double da = a, db = b, dc = c;
+    const double det = da * dc - db * db;
+    if (!(da > 0.0) || !(dc > 0.0) || !(det > 0.0)) return e;
+    const double ex = std::sqrt(2.0 * smax * dc / det);
+    const double ey = std::sqrt(2.0 * smax * da / det);
+    if (!std::isfinite(ex) || !std::isfinite(ey)) return e;
+    e.kind = 1;
+    e.ex = ex * (1.0 + 1e-4) + 1e-3;
+    e.ey = ey * (1.0 + 1e-4) + 1e-3;
+    return e;
+}
+
+template <typename S>
+std::vector<Extent> make_extents(int64_t CN, const S *conics, const S *opacities, int nthreads) {
+    std::vector<Extent> ext(CN);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t g = 0; g < CN; ++g)
+        ext[g] = make_extent<S>(conics[3 * g], conics[3 * g + 1], conics[3 * g + 2], opacities[g]);
+    return ext;
+}
+
+// Tile-local pixel box [px0, px1] x [py0, py1] of a Gaussian; false if empty.
+template <typename S>
+inline bool pixel_box(const Extent &e, S mx, S my, const TileGeom &tg, int &px0, int &px1, int &py0,
+                      int &py1) {
+    if (e.kind == 0) return false;
+    if (e.kind == 2) {
+        px0 = py0 = 0;
+        px1 = tg.pw - 1;
+        py1 = tg.ph - 1;
+        return true;
+    }
+    const double lx = std::ceil(double(mx) - e.ex - 0.5 - tg.x0);
+    const double hx = std::floor(double(mx) + e.ex - 0.5 - tg.x0);
+    const double ly = std::ceil(double(my) - e.ey - 0.5 - tg.y0);
+    const double hy = std::floor(double(my) + e.ey - 0.5 - tg.y0);
+    if (!(hx >= 0.0) || !(hy >= 0.0) || !(lx <= tg.pw - 1) || !(ly <= tg.ph - 1)) return false;
+    px0 = lx > 0.0 ? int(lx) : 0;
+    py0 = ly > 0.0 ? int(ly) : 0;
+    px1 = hx < tg.pw - 1 ? int(hx) : tg.pw - 1;
+    py1 = hy < tg.ph - 1 ? int(hy) : tg.ph - 1;
+    return px0 <= px1 && py0 <= py1;
+}
+
+// ---------------------------------------------------------------------------
+// SIMD: LANES consecutive pixels of a tile row
+// ---------------------------------------------------------------------------
+constexpr int LANES = 16;
+
+template <typename S> struct Vec;
+template <> struct Vec<float> {
+    typedef float V __attribute__((vector_size(LANES * sizeof(float))));
+    typedef int32_t M __attribute__((vector_size(LANES * sizeof(int32_t))));
+};
+template <> struct Vec<double> {
+    typedef double V __attribute__((vector_size(LANES * sizeof(double))));
+    typedef int64_t M __attribute__((vector_size(LANES * sizeof(int64_t))));
+};
+
+template <typename V> inline V splat(typename std::remove_reference<decltype(V()[0])>::type s) {
+    V v;
+    for (int i = 0; i < LANES; ++i) v[i] = s;
+    return v;
+}
+
+template <typename M> inline bool any(const M &m) {
+    typename std::remove_reference<decltype(m[0])>::type r = 0;
+    for (int i = 0; i < LANES; ++i) r |= m[i];
+    return r != 0;
+}
+
+template <typename M> inline int count(const M &m) {
+    int n = 0;
+    for (int i = 0; i < LANES; ++i) n += m[i] != 0;
+    return n;
+}
+
+template <typename V> inline auto hsum(const V &v) -> typename std::remove_reference<decltype(v[0])>::type {
+    // pairwise, fixed order (deterministic)
+    typename std::remove_reference<decltype(v[0])>::type s[LANES];
+    for (int i = 0; i < LANES; ++i) s[i] = v[i];
+    for (int w = LANES / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; ++i) s[i] += s[i + w];
+    return s[0];
+}
+
+// exp(x). float: branch-free Cephes-style polynomial (max rel. error ~1 ulp),
+// vectorised; double: std::exp per lane. Forward and backward passes use the
+// same function, so their per-pixel decisions agree.
+inline Vec<float>::V vexp(Vec<float>::V x) {
+    using V = Vec<float>::V;
+    using M = Vec<float>::M;
+    x = x < -87.0f ? splat<V>(-87.0f) : x;
+    x = x > 88.0f ? splat<V>(88.0f) : x;
+    const V fx = x * 1.44269504088896341f + 0.5f;
+    M n = __builtin_convertvector(fx, M);
+    n += (__builtin_convertvector(n, V) > fx);  // floor (true == -1)
+    const V fn = __builtin_convertvector(n, V);
+    V r = x - fn * 0.693359375f;
+    r = r + fn * 2.12194440e-4f;
+    const V r2 = r * r;
+    V y = splat<V>(1.9875691500e-4f);
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r2 + r + 1.0f;
+    const M bits = (n + 127) << 23;
+    V scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return y * scale;
+}
+
+inline Vec<double>::V vexp(Vec<double>::V x) {
+    Vec<double>::V y;
+    for (int i = 0; i < LANES; ++i) y[i] = std::exp(x[i]);
+    return y;
+}
+
+// One projected Gaussian as the compositing loop sees it.
+template <typename S> struct Splat {
+    S mx, my, ca, cb, cc, o;
+};
+
+template <typename S>
+inline Splat<S> load_splat(const S *means2d, const S *conics, const S *opacities, int64_t g) {
+    return {means2d[2 * g], means2d[2 * g + 1], conics[3 * g], conics[3 * g + 1], conics[3 * g + 2],
+            opacities[g]};
+}
+
+// sigma and the unclamped o * exp(-sigma) of LANES pixels of one row: the
+// expression every kernel uses.
+template <typename S>
+inline void eval_gaussian(const Splat<S> &s, const typename Vec<S>::V &dx, S dy, typename Vec<S>::V &sigma,
+                          typename Vec<S>::V &vis) {
+    sigma = S(0.5) * (s.ca * dx * dx + s.cc * dy * dy) + s.cb * dx * dy;
+    vis = vexp(-sigma);
+}
+
+// x coordinates of the pixel centres of chunk ch of a tile row.
+template <typename S> inline typename Vec<S>::V chunk_centres(int x0, int ch) {
+    typename Vec<S>::V v;
+    for (int i = 0; i < LANES; ++i) v[i] = S(x0 + ch * LANES + i) + Consts<S>::half;
+    return v;
+}
+
+// Per-thread scratch of the compositing loop for one tile: rows x chunks of
+// LANES pixels; lane (row py, chunk ch, i) is pixel (x0 + ch*LANES + i, y0 + py).
+template <typename S> struct TileBuffers {
+    using V = typename Vec<S>::V;
+    using M = typename Vec<S>::M;
+    int nch = 0;
+    std::vector<V> T;       // transmittance
+    std::vector<M> act;     // lanes still compositing (-1) / done or outside (0)
+    std::vector<int> nact;  // number of active lanes per (row, chunk)
+    std::vector<V> xc;      // pixel centre x per chunk
+    explicit TileBuffers(int tile_size) : nch((tile_size + LANES - 1) / LANES) {
+        T.resize(size_t(tile_size) * nch);
+        act.resize(size_t(tile_size) * nch);
+        nact.resize(size_t(tile_size) * nch);
+        xc.resize(nch);
+    }
+};
+
+// The forward compositing loop of one tile, shared by every forward kernel.
+// Walks the tile's depth-sorted list front to back; for every Gaussian whose
+// pixel box meets the tile it calls vis.begin(k, g) (false: skip it) and then,
+// for each (row, chunk) of the box with active pixels, vis.row(idx, use, w, k)
+// with use = the lanes it contributes to and w = alpha * T (the compositing
+// weight) before T is updated. Returns with buf.T holding each pixel's final
+// transmittance.
+template <typename S, typename Visitor>
+inline void composite_tile(const TileGeom &tg, const int32_t *flatten_ids, int32_t start, int32_t end,
+                           const S *means2d, const S *conics, const S *opacities, const Extent *extents,
+                           TileBuffers<S> &buf, Visitor &vis) {
+    using V = typename Vec<S>::V;
+    using M = typename Vec<S>::M;
+    using MI = typename std::remove_reference<decltype(M()[0])>::type;
+    const S AMAX = Consts<S>::alpha_max, AMIN = Consts<S>::alpha_min, TMIN = Consts<S>::t_min;
+    const int nch = buf.nch;
+    int npix_active = 0;
+    for (int ch = 0; ch < nch; ++ch) buf.xc[ch] = chunk_centres<S>(tg.x0, ch);
+    for (int py = 0; py < tg.ph; ++py) {
+        for (int ch = 0; ch < nch; ++ch) {
+            const int idx = py * nch + ch;
+            buf.T[idx] = splat<V>(S(1));
+            M a;
+            int n = 0;
+            for (int i = 0; i < LANES; ++i) {
+                const bool in = ch * LANES + i < tg.pw;
+                a[i] = in ? MI(-1) : MI(0);
+                n += in;
+            }
+            buf.act[idx] = a;
+            buf.nact[idx] = n;
+            npix_active += n;
+        }
+    }
+    for (int32_t k = start; k < end && npix_active > 0; ++k) {
+        const int64_t g = flatten_ids[k];
+        const Splat<S> s = load_splat(means2d, conics, opacities, g);
+        int bx0, bx1, by0, by1;
+        if (!pixel_box<S>(extents[g], s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
+        if (!vis.begin(k, g)) continue;
+        const int ch0 = bx0 / LANES, ch1 = bx1 / LANES;
+        for (int py = by0; py <= by1; ++py) {
+            const S dy = s.my - (S(tg.y0 + py) + Consts<S>::half);
+            for (int ch = ch0; ch <= ch1; ++ch) {
+                const int idx = py * nch + ch;
+                if (buf.nact[idx] == 0) continue;
+                const V dx = s.mx - buf.xc[ch];
+                V sigma, ev;
+                eval_gaussian<S>(s, dx, dy, sigma, ev);
+                V alpha = s.o * ev;
+                alpha = alpha < AMAX ? alpha : splat<V>(AMAX);
+                const M valid = buf.act[idx] & (sigma >= S(0)) & (alpha >= AMIN);
+                const V Tc = buf.T[idx];
+                const V nT = Tc * (S(1) - alpha);
+                const M stop = valid & (nT <= TMIN);
+                const M use = valid & ~stop;
+                vis.row(idx, use, alpha * Tc, k);
+                buf.T[idx] = use ? nT : Tc;
+                if (any(stop)) {
+                    const int n = count(stop);
+                    buf.act[idx] &= ~stop;
+                    buf.nact[idx] -= n;
+                    npix_active -= n;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace p2a

@@ -1,0 +1,235 @@
+// Rasterize to pixels, backward (gsplat's rasterize_to_pixels_bwd on the CPU).
+//
+// Each (camera, tile) is walked back to front from the last contributing
+// Gaussian of its pixels, reconstructing T by division exactly like gsplat's
+// backward kernel. Per-pixel gradient terms are accumulated in vector lanes
+// for one (tile, Gaussian) pair, reduced once per pair into a per-intersection
+// row (no atomics, no races, deterministic for any thread count), and summed
+// per Gaussian in intersection order at the end.
+
+#include <memory>
+
+#include "common.h"
+#include "ops.h"
+
+namespace p2a {
+namespace {
+
+template <typename S, int DT>
+void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, const S *conics, const S *colors,
+                        const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
+                        int tile_height, const int32_t *offsets, const int32_t *flatten_ids, const S *T_final,
+                        const int32_t *last_ids, const S *v_render_colors, const S *v_render_alphas, bool absgrad,
+                        S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs, int nthreads) {
+    using V = typename Vec<S>::V;
+    using M = typename Vec<S>::M;
+    using MI = typename std::remove_reference<decltype(M()[0])>::type;
+    const int64_t D = DT > 0 ? DT : D_;
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const int64_t n_isects = offsets[C * n_tiles];
+    const S AMAX = Consts<S>::alpha_max, AMIN = Consts<S>::alpha_min;
+    // per-intersection gradient rows: [xy(2), conic(3), opacity(1), colour(D), abs xy(2)]
+    const int64_t stride = 6 + D + (absgrad ? 2 : 0);
+    std::unique_ptr<S[]> isect_grads(new S[std::max<int64_t>(1, n_isects * stride)]);
+    std::vector<uint8_t> touched(n_isects, 0);
+    const std::vector<Extent> extents = make_extents<S>(n_isects > 0 ? C * N : 0, conics, opacities, nthreads);
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int nch = (tile_size + LANES - 1) / LANES;
+        const int nrc = tile_size * nch;
+        std::vector<V> Tv(nrc), Tfv(nrc), vav(nrc), bgdotv(nrc), vcv(size_t(nrc) * D), bufv(size_t(nrc) * D),
+            xc(nch);
+        std::vector<M> lastv(nrc);
+        std::vector<int32_t> rowmax(nrc);
+        std::vector<S> coldyn(D);
+        std::vector<V> accdyn(D);
+        const V zero = splat<V>(S(0));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < C * n_tiles; ++t) {
+            const int32_t start = offsets[t], end = offsets[t + 1];
+            if (start == end) continue;
+            const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
+            const S *bg = backgrounds ? backgrounds + tg.cam * D : nullptr;
+            for (int ch = 0; ch < nch; ++ch) xc[ch] = chunk_centres<S>(tg.x0, ch);
+            int32_t max_last = -1;
+            for (int py = 0; py < tg.ph; ++py) {
+                for (int ch = 0; ch < nch; ++ch) {
+                    const int idx = py * nch + ch;
+                    V T = splat<V>(S(1)), va = zero, bd = zero;
+                    M last = splat<M>(-1);
+                    for (int i = 0; i < LANES; ++i) {
+                        const int px = ch * LANES + i;
+                        if (px >= tg.pw) break;
+                        const int64_t pix = (tg.cam * H + (tg.y0 + py)) * int64_t(W) + (tg.x0 + px);
+                        T[i] = T_final[pix];
+                        last[i] = last_ids[pix];
+                        va[i] = v_render_alphas[pix];
+                        S b = S(0);
+                        for (int64_t d = 0; d < D; ++d) {
+                            const S v = v_render_colors[pix * D + d];
+                            vcv[d * nrc + idx][i] = v;
+                            if (bg) b += bg[d] * v;
+                        }
+                        bd[i] = b;
+                    }
+                    for (int i = tg.pw - ch * LANES; i < LANES; ++i) {
+                        if (i < 0) continue;
+                        for (int64_t d = 0; d < D; ++d) vcv[d * nrc + idx][i] = S(0);
+                    }
+                    Tv[idx] = T;
+                    Tfv[idx] = T;
+                    vav[idx] = va;
+                    bgdotv[idx] = bd;
+                    lastv[idx] = last;
+                    int32_t rm = -1;
+                    for (int i = 0; i < LANES; ++i) rm = std::max<int32_t>(rm, int32_t(last[i]));
+                    rowmax[idx] = rm;
+                    max_last = std::max(max_last, rm);
+                    for (int64_t d = 0; d < D; ++d) bufv[d * nrc + idx] = zero;
+                }
+            }
+            for (int32_t k = std::min(max_last, end - 1); k >= start; --k) {
+                const int64_t g = flatten_ids[k];
+                const Splat<S> s = load_splat(means2d, conics, opacities, g);
+                int bx0, bx1, by0, by1;
+                if (!pixel_box<S>(extents[g], s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
+                S colst[DT > 0 ? DT : 1];
+                V accst[DT > 0 ? DT : 1];
+                S *col = DT > 0 ? colst : coldyn.data();
+                V *acc_rgb = DT > 0 ? accst : accdyn.data();
+                for (int64_t d = 0; d < D; ++d) {
+                    col[d] = colors[g * D + d];
+                    acc_rgb[d] = zero;
+                }
+                V a_x = zero, a_y = zero, a_ca = zero, a_cb = zero, a_cc = zero, a_o = zero, a_ax = zero,
+                  a_ay = zero;
+                bool hit = false;
+                const M kv = splat<M>(MI(k));
+                const int ch0 = bx0 / LANES, ch1 = bx1 / LANES;
+                for (int py = by0; py <= by1; ++py) {
+                    const S dy = s.my - (S(tg.y0 + py) + Consts<S>::half);
+                    for (int ch = ch0; ch <= ch1; ++ch) {
+                        const int idx = py * nch + ch;
+                        if (k > rowmax[idx]) continue;
+                        const V dx = s.mx - xc[ch];
+                        V sigma, ev;
+                        eval_gaussian<S>(s, dx, dy, sigma, ev);
+                        const V oe = s.o * ev;
+                        const V alpha = oe < AMAX ? oe : splat<V>(AMAX);
+                        const M valid = (kv <= lastv[idx]) & (sigma >= S(0)) & (alpha >= AMIN);
+                        if (!any(valid)) continue;
+                        hit = true;
+                        const V ra = S(1) / (S(1) - alpha);
+                        const V Tn = Tv[idx] * ra;
+                        Tv[idx] = valid ? Tn : Tv[idx];
+                        const V fac = alpha * Tn;
+                        V v_alpha = zero;
+                        for (int64_t d = 0; d < D; ++d) {
+                            const int64_t q = d * nrc + idx;
+                            const V v = vcv[q];
+                            acc_rgb[d] += valid ? fac * v : zero;
+                            v_alpha += (col[d] * Tn - bufv[q] * ra) * v;
+                            bufv[q] = valid ? bufv[q] + col[d] * fac : bufv[q];
+                        }
+                        const V tfra = Tfv[idx] * ra;
+                        v_alpha += tfra * vav[idx];
+                        if (bg) v_alpha += -tfra * bgdotv[idx];
+                        const M gok = valid & (oe <= AMAX);
+                        const V v_sigma = -s.o * ev * v_alpha;
+                        a_ca += gok ? S(0.5) * v_sigma * dx * dx : zero;
+                        a_cb += gok ? v_sigma * dx * dy : zero;
+                        a_cc += gok ? S(0.5) * v_sigma * dy * dy : zero;
+                        const V gx = v_sigma * (s.ca * dx + s.cb * dy);
+                        const V gy = v_sigma * (s.cb * dx + s.cc * dy);
+                        a_x += gok ? gx : zero;
+                        a_y += gok ? gy : zero;
+                        if (absgrad) {
+                            a_ax += gok ? (gx < S(0) ? -gx : gx) : zero;
+                            a_ay += gok ? (gy < S(0) ? -gy : gy) : zero;
+                        }
+                        a_o += gok ? ev * v_alpha : zero;
+                    }
+                }
+                if (!hit) continue;
+                touched[k] = 1;
+                S *r = isect_grads.get() + k * stride;
+                r[0] = hsum(a_x);
+                r[1] = hsum(a_y);
+                r[2] = hsum(a_ca);
+                r[3] = hsum(a_cb);
+                r[4] = hsum(a_cc);
+                r[5] = hsum(a_o);
+                for (int64_t d = 0; d < D; ++d) r[6 + d] = hsum(acc_rgb[d]);
+                if (absgrad) {
+                    r[6 + D] = hsum(a_ax);
+                    r[7 + D] = hsum(a_ay);
+                }
+            }
+        }
+    }
+    // deterministic reduction per Gaussian (in intersection order)
+    for (int64_t k = 0; k < n_isects; ++k) {
+        if (!touched[k]) continue;
+        const int64_t g = flatten_ids[k];
+        const S *r = isect_grads.get() + k * stride;
+        v_means2d[2 * g] += r[0];
+        v_means2d[2 * g + 1] += r[1];
+        v_conics[3 * g] += r[2];
+        v_conics[3 * g + 1] += r[3];
+        v_conics[3 * g + 2] += r[4];
+        v_opacities[g] += r[5];
+        S *vcol = v_colors + g * D;
+        for (int64_t d = 0; d < D; ++d) vcol[d] += r[6 + d];
+        if (absgrad) {
+            v_means2d_abs[2 * g] += r[6 + D];
+            v_means2d_abs[2 * g + 1] += r[7 + D];
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tensor &conics, const at::Tensor &colors,
+                                      const at::Tensor &opacities, const c10::optional<at::Tensor> &backgrounds,
+                                      int64_t width, int64_t height, int64_t tile_size,
+                                      const at::Tensor &isect_offsets, const at::Tensor &flatten_ids,
+                                      const at::Tensor &T_final, const at::Tensor &last_ids,
+                                      const at::Tensor &v_render_colors, const at::Tensor &v_render_alphas,
+                                      bool absgrad, int64_t num_threads) {
+    check_cpu_contig(means2d, "means2d");
+    check_cpu_contig(conics, "conics");
+    check_cpu_contig(colors, "colors");
+    check_cpu_contig(opacities, "opacities");
+    check_cpu_contig(T_final, "T_final");
+    check_cpu_contig(last_ids, "last_ids");
+    check_cpu_contig(v_render_colors, "v_render_colors");
+    check_cpu_contig(v_render_alphas, "v_render_alphas");
+    const auto dtype = means2d.scalar_type();
+    TORCH_CHECK(v_render_colors.scalar_type() == dtype && v_render_alphas.scalar_type() == dtype,
+                "gradient dtype mismatch");
+    const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+    const int64_t tw = isect_offsets.size(2), th = isect_offsets.size(1);
+    TORCH_CHECK(tile_size >= 1 && tile_size <= 64, "tile_size must be in [1, 64]");
+    const int nthreads = resolve_threads(num_threads);
+    auto v_means2d = at::zeros({C, N, 2}, means2d.options());
+    auto v_conics = at::zeros({C, N, 3}, means2d.options());
+    auto v_colors = at::zeros({C, N, D}, means2d.options());
+    auto v_opacities = at::zeros({C, N}, means2d.options());
+    auto v_means2d_abs = absgrad ? at::zeros({C, N, 2}, means2d.options()) : at::empty({0}, means2d.options());
+    const std::vector<int32_t> offsets = offsets_with_end(isect_offsets, flatten_ids.size(0));
+    AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_bwd", [&] {
+        dispatch_channels(D, [&](auto dt) {
+            rasterize_bwd_impl<scalar_t, decltype(dt)::value>(
+                C, N, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(), colors.data_ptr<scalar_t>(),
+                opacities.data_ptr<scalar_t>(), backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
+                int(width), int(height), int(tile_size), int(tw), int(th), offsets.data(),
+                flatten_ids.data_ptr<int32_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(),
+                v_render_colors.data_ptr<scalar_t>(), v_render_alphas.data_ptr<scalar_t>(), absgrad,
+                v_means2d.data_ptr<scalar_t>(), v_conics.data_ptr<scalar_t>(), v_colors.data_ptr<scalar_t>(),
+                v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads);
+        });
+    });
+    return {v_means2d_abs, v_means2d, v_conics, v_colors, v_opacities};
+}
+
+}  // namespace p2a

@@ -1,0 +1,178 @@
+// CSR helpers of the relevancy refit (point2act.relevancy_fit): transpose of
+// the compositing-weights matrix and the fused loss + gradient pass.
+
+#include "common.h"
+#include "ops.h"
+
+namespace p2a {
+namespace {
+
+// Transpose of a CSR matrix [R, N] (crow int64, col int32) to CSR [N, R]
+// (rows = Gaussians, entries in ascending row order): counting sort by column.
+void csr_transpose_impl(
+    int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
+    int nthreads, int64_t *tcrow, int64_t *tcol, float *tval
+) {
+    const int64_t nnz = crow[R];
+    std::fill(tcrow, tcrow + N + 1, int64_t(0));
+    for (int64_t q = 0; q < nnz; ++q) tcrow[col[q] + 1]++;
+    for (int64_t n = 0; n < N; ++n) tcrow[n + 1] += tcrow[n];
+    std::vector<int64_t> cur(tcrow, tcrow + N);
+    for (int64_t r = 0; r < R; ++r) {
+        for (int64_t q = crow[r]; q < crow[r + 1]; ++q) {
+            const int64_t d = cur[col[q]]++;
+            tcol[d] = r;
+            tval[d] = val[q];
+        }
+    }
+    (void)nthreads;
+}
+
+// One pass of the relevancy refit over a CSR matrix A [R, N] of compositing
+// weights: p = clamp(A s, 0, 1) per row, the row-weighted training loss
+// sum_r row_w[r] * l(p_r, t_r) and its gradient with respect to s [N]
+// (form 0: BCE on p clamped to [1e-6, 1 - 1e-6], no gradient where the clamp
+// is active; 1: squared error; 2: absolute error), as
+// point2act.relevancy_fit.fit_relevancy_reference computes them with two
+// sparse mat-vecs. Each thread owns a contiguous block of rows and its own
+// gradient buffer (summed in thread order: deterministic for a thread count).
+double relevancy_loss_grad_impl(
+    int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
+    const float *s, const float *target, const float *row_w, int form, int nthreads,
+    float *grad
+) {
+    const int nt = std::max(1, nthreads);
+    std::vector<std::vector<float>> partial(nt);
+    std::vector<double> losses(nt, 0.0);
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num();
+        const int nth = omp_get_num_threads();
+#else
+        const int tid = 0;
+        const int nth = 1;
+#endif
+        std::vector<float> &g = partial[tid];
+        g.assign(N, 0.0f);
+        // split rows evenly by nonzeros
+        const int64_t nnz = crow[R];
+        auto row_at = [&](int64_t k) {
+            const int64_t target_nnz = nnz * k / nth;
+            return int64_t(std::lower_bound(crow, crow + R + 1, target_nnz) - crow);
+        };
+        const int64_t r0 = tid == 0 ? 0 : std::min(R, row_at(tid));
+        const int64_t r1 = tid == nth - 1 ? R : std::min(R, row_at(tid + 1));
+        double loss = 0.0;
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t q0 = crow[r], q1 = crow[r + 1];
+            // four partial sums (breaks the add latency chain)
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+            int64_t q = q0;
+            for (; q + 4 <= q1; q += 4) {
+                a0 += val[q] * s[col[q]];
+                a1 += val[q + 1] * s[col[q + 1]];
+                a2 += val[q + 2] * s[col[q + 2]];
+                a3 += val[q + 3] * s[col[q + 3]];
+            }
+            for (; q < q1; ++q) a0 += val[q] * s[col[q]];
+            const float acc = (a0 + a1) + (a2 + a3);
+            const float p = std::min(1.0f, std::max(0.0f, acc));
+            const float t = target[r];
+            float per, dp;
+            if (form == 0) {
+                const float pc = std::min(1.0f - 1e-6f, std::max(1e-6f, p));
+                // the logs are the costly part of a row: skip the one a 0/1 target multiplies by 0
+                if (t == 0.0f)
+                    per = -std::log1p(-pc);
+                else if (t == 1.0f)
+                    per = -std::log(pc);
+                else
+                    per = -(t * std::log(pc) + (1.0f - t) * std::log1p(-pc));
+                dp = (p > 1e-6f && p < 1.0f - 1e-6f) ? (pc - t) / (pc * (1.0f - pc)) : 0.0f;
+            } else if (form == 1) {
+                per = (p - t) * (p - t);
+                dp = 2.0f * (p - t);
+            } else {
+                per = std::abs(p - t);
+                dp = p > t ? 1.0f : (p < t ? -1.0f : 0.0f);
+            }
+            loss += double(per) * double(row_w[r]);
+            const float c = dp * row_w[r];
+            if (c != 0.0f)
+                for (int64_t q = q0; q < q1; ++q) g[col[q]] += val[q] * c;
+        }
+        losses[tid] = loss;
+    }
+    std::fill(grad, grad + N, 0.0f);
+    double loss = 0.0;
+    for (int k = 0; k < nt; ++k) {
+        loss += losses[k];
+        if (partial[k].empty()) continue;
+        const float *g = partial[k].data();
+        for (int64_t n = 0; n < N; ++n) grad[n] += g[n];
+    }
+    return loss;
+}
+
+}  // namespace
+
+// Returns (crow [N + 1] int64, col [nnz] int64, val [nnz] float32): the
+// transpose of the CSR matrix (crow, col, val) with num_cols = N columns.
+std::vector<at::Tensor> csr_transpose(
+    const at::Tensor &crow, const at::Tensor &col, const at::Tensor &val,
+    int64_t num_cols, int64_t num_threads
+) {
+    check_cpu_contig(crow, "crow");
+    check_cpu_contig(col, "col");
+    check_cpu_contig(val, "val");
+    TORCH_CHECK(crow.scalar_type() == at::kLong, "crow must be int64");
+    TORCH_CHECK(col.scalar_type() == at::kInt, "col must be int32");
+    TORCH_CHECK(val.scalar_type() == at::kFloat, "val must be float32");
+    const int64_t R = crow.size(0) - 1, nnz = col.size(0);
+    TORCH_CHECK(R >= 0 && crow.data_ptr<int64_t>()[R] == nnz, "crow[-1] must equal nnz");
+    auto tcrow = at::empty({num_cols + 1}, crow.options());
+    auto tcol = at::empty({nnz}, crow.options());
+    auto tval = at::empty({nnz}, val.options());
+    csr_transpose_impl(R, num_cols, crow.data_ptr<int64_t>(), col.data_ptr<int32_t>(), val.data_ptr<float>(),
+                       resolve_threads(num_threads), tcrow.data_ptr<int64_t>(), tcol.data_ptr<int64_t>(),
+                       tval.data_ptr<float>());
+    return {tcrow, tcol, tval};
+}
+
+// Returns (loss [] float64, grad_s [N] float32) of the row-weighted relevancy
+// loss of p = clamp(A s, 0, 1) (A: CSR crow int64 / col int32 / val float32).
+std::vector<at::Tensor> relevancy_loss_grad(
+    const at::Tensor &crow, const at::Tensor &col, const at::Tensor &val,
+    const at::Tensor &s,      // [N] float32
+    const at::Tensor &target, // [R] float32
+    const at::Tensor &row_w,  // [R] float32
+    int64_t form, int64_t num_threads
+) {
+    check_cpu_contig(crow, "crow");
+    check_cpu_contig(col, "col");
+    check_cpu_contig(val, "val");
+    check_cpu_contig(s, "s");
+    check_cpu_contig(target, "target");
+    check_cpu_contig(row_w, "row_w");
+    TORCH_CHECK(crow.scalar_type() == at::kLong, "crow must be int64");
+    TORCH_CHECK(col.scalar_type() == at::kInt, "col must be int32");
+    TORCH_CHECK(val.scalar_type() == at::kFloat && s.scalar_type() == at::kFloat &&
+                    target.scalar_type() == at::kFloat && row_w.scalar_type() == at::kFloat,
+                "val, s, target and row_w must be float32");
+    TORCH_CHECK(form >= 0 && form <= 2, "form must be 0 (bce), 1 (mse) or 2 (l1)");
+    const int64_t R = crow.size(0) - 1, N = s.size(0);
+    TORCH_CHECK(target.size(0) == R && row_w.size(0) == R, "target and row_w must have one entry per row");
+    TORCH_CHECK(crow.data_ptr<int64_t>()[R] == col.size(0) && val.size(0) == col.size(0), "crow[-1] must equal nnz");
+    auto grad = at::empty({N}, s.options());
+    const double loss = relevancy_loss_grad_impl(
+        R, N, crow.data_ptr<int64_t>(), col.data_ptr<int32_t>(), val.data_ptr<float>(),
+        s.data_ptr<float>(), target.data_ptr<float>(), row_w.data_ptr<float>(), int(form),
+        resolve_threads(num_threads), grad.data_ptr<float>()
+    );
+    auto loss_t = at::empty({}, s.options().dtype(at::kDouble));
+    *loss_t.data_ptr<double>() = loss;
+    return {loss_t, grad};
+}
+
+}  // namespace p2a
