@@ -48,7 +48,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -102,7 +102,7 @@ class _View:
     w: float
     h: float
     model: str
-    dist: Tuple[float, ...]
+    dist: tuple[float, ...]
     """k1, k2, k3, k4, p1, p2 (nerfstudio's order)."""
     w2c: np.ndarray
     """(3, 4) world-to-camera, OpenCV axes (x right, y down, looks along +z)."""
@@ -112,13 +112,13 @@ def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _locate(data: os.PathLike | str) -> Tuple[Path, Path]:
+def _locate(data: os.PathLike | str) -> tuple[Path, Path]:
     """``(capture folder, transforms.json)`` of a capture given as its folder or its transforms.json."""
     data = Path(data).expanduser()
     return (data.parent, data) if data.suffix == ".json" else (data, data / "transforms.json")
 
 
-def _read_views(data: Path) -> Tuple[Path, Path, List[_View]]:
+def _read_views(data: Path) -> tuple[Path, Path, list[_View]]:
     data_dir, transforms = _locate(data)
     if not transforms.is_file():
         raise Point2ActError(f"{transforms}: no transforms.json (pass --data the capture folder holding it).")
@@ -131,7 +131,7 @@ def _read_views(data: Path) -> Tuple[Path, Path, List[_View]]:
     if not isinstance(frames, list) or not frames:
         raise Point2ActError(f"{src}: no 'frames' list: nothing to calibrate from.")
     model = str(meta.get("camera_model", "OPENCV"))
-    views: List[_View] = []
+    views: list[_View] = []
     for i, fr in enumerate(frames):
         where = f"frames[{i}]"
         if not isinstance(fr, dict) or not isinstance(fr.get("file_path"), str):
@@ -226,7 +226,7 @@ against +0.12 px, std 0.5 px for SUBPIX, whose edges also come out 0.27 px too f
 
 
 def detect_markers(image: np.ndarray, dictionary: str = "DICT_4X4_50",
-                   refinement: str = "apriltag", border_px: float = 4.0) -> Dict[int, np.ndarray]:
+                   refinement: str = "apriltag", border_px: float = 4.0) -> dict[int, np.ndarray]:
     """ArUco markers in one image (grey (H, W) or BGR (H, W, 3) uint8): ``{id: corners (4, 2)}``.
 
     Corners in OpenCV's order (top-left, top-right, bottom-right, bottom-left of the marker) and in
@@ -248,8 +248,8 @@ def detect_markers(image: np.ndarray, dictionary: str = "DICT_4X4_50",
     grow = 1.0 + 2.0 / (int(aruco.markerSize) + 2)  # one cell out on every side
     det = cv2.aruco.ArucoDetector(aruco, params)
     corners, ids, _ = det.detectMarkers(image)
-    out: Dict[int, np.ndarray] = {}
-    seen: Dict[int, int] = {}
+    out: dict[int, np.ndarray] = {}
+    seen: dict[int, int] = {}
     if ids is None:
         return out
     for c, i in zip(corners, ids.reshape(-1)):
@@ -264,7 +264,7 @@ def detect_markers(image: np.ndarray, dictionary: str = "DICT_4X4_50",
     return {i: c for i, c in out.items() if seen[i] == 1 and inside(c)}
 
 
-def _detect_all(views: List[_View], dictionary: str, refinement: str) -> List[Dict[int, np.ndarray]]:
+def _detect_all(views: list[_View], dictionary: str, refinement: str) -> list[dict[int, np.ndarray]]:
     """Per view: ``{id: corners (4, 2)}`` in transforms.json's pixel convention and size."""
     import cv2
 
@@ -283,7 +283,7 @@ def _detect_all(views: List[_View], dictionary: str, refinement: str) -> List[Di
 # --------------------------------------------------------------------------- triangulation
 
 
-def _project(view: _View, X: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _project(view: _View, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Undistorted pixel coords (N, 2) and camera depth (N,) of world points X (N, 3)."""
     p = X @ view.w2c[:, :3].T + view.w2c[:, 3]
     z = p[:, 2]
@@ -292,7 +292,7 @@ def _project(view: _View, X: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return uv, z
 
 
-def _triangulate(views: List[_View], norm: List[np.ndarray], refine: bool) -> np.ndarray:
+def _triangulate(views: list[_View], norm: list[np.ndarray], refine: bool) -> np.ndarray:
     """One point from >= 2 views: ``norm[k]`` (2,) undistorted normalised coords in ``views[k]``."""
     rows = []
     for v, x in zip(views, norm):
@@ -320,8 +320,8 @@ def _triangulate(views: List[_View], norm: List[np.ndarray], refine: bool) -> np
     return sol.x if np.all(np.isfinite(sol.x)) else X
 
 
-def _fit_square(views: List[_View], norm: np.ndarray, T: np.ndarray, side: float,
-                f_scale_px: float = 0.5) -> Tuple[np.ndarray, float]:
+def _fit_square(views: list[_View], norm: np.ndarray, T: np.ndarray, side: float,
+                f_scale_px: float = 0.5) -> tuple[np.ndarray, float]:
     """Refine the marker's pose and side (7 parameters) on the reprojection error of its 4 corners in
     every view (``norm`` (V, 4, 2) undistorted normalised coords), with a soft-L1 loss (``f_scale_px``
     pixels) that lets a partly hidden or badly refined corner pull less. Returns (T, side)."""
@@ -347,7 +347,7 @@ def _fit_square(views: List[_View], norm: np.ndarray, T: np.ndarray, side: float
     return out, float(math.exp(sol.x[6]))
 
 
-def _fit_marker_pose(corners: np.ndarray) -> Tuple[np.ndarray, float, float]:
+def _fit_marker_pose(corners: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Kabsch fit of a square to 4 corners (4, 3): (capture_from_marker 4x4, mean side, max residual)."""
     sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
     side = float(sides.mean())
@@ -372,18 +372,18 @@ def _views_text(keys: Sequence[str], limit: int = 8) -> str:
 def calibrate_capture(
     data: os.PathLike | str,
     marker_size: float,
-    marker_pose_in_base: Optional[np.ndarray] = None,
+    marker_pose_in_base: np.ndarray | None = None,
     dictionary: str = "DICT_4X4_50",
-    marker_id: Optional[int] = None,
+    marker_id: int | None = None,
     *,
     refine: bool = True,
     corner_refinement: str = "apriltag",
     max_reprojection_px: float = 3.0,
     max_side_spread: float = 0.05,
     ignore_views: Sequence[str] = (),
-    out: Optional[os.PathLike | str] = None,
+    out: os.PathLike | str | None = None,
     write: bool = True,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Metric scale (and robot base frame) of a capture from one ArUco marker of known size.
 
     Args:
@@ -437,7 +437,7 @@ def calibrate_capture(
         raise Point2ActError(f"{transforms}: every frame is in ignore_views; nothing to calibrate from.")
     det = _detect_all(views, dictionary, corner_refinement)
     tried = [v.key for v in views]
-    counts: Dict[int, int] = {}
+    counts: dict[int, int] = {}
     for d in det:
         for i in d:
             counts[i] = counts.get(i, 0) + 1
@@ -498,7 +498,7 @@ def calibrate_capture(
             f"{100 * fit_resid / tri_side:.1f}% of a side; limit {100 * max_side_spread:g}%) from {len(sv)} views. "
             f"The views reprojecting worst: {worst}. Check their poses, and that the marker is flat.")
     mpu = float(marker_size) / side
-    doc: Dict[str, Any] = {
+    doc: dict[str, Any] = {
         "schema": FRAME_SCHEMA,
         "capture": str(data_dir),
         "metres_per_unit": mpu,
@@ -576,7 +576,7 @@ def _read_json(path: Path, what: str) -> Any:
         raise Point2ActError(f"{path}: {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
 
 
-def load_frame_file(path: os.PathLike | str) -> Dict[str, Any]:
+def load_frame_file(path: os.PathLike | str) -> dict[str, Any]:
     """Read and check a frame file (``point2act_frame.json`` from :func:`calibrate_capture`, or a
     hand-written one).
 
@@ -624,8 +624,8 @@ def load_frame_file(path: os.PathLike | str) -> Dict[str, Any]:
     return out
 
 
-def resolve_frame_file(data: Optional[os.PathLike | str], override: Optional[os.PathLike | str] = None
-                       ) -> Optional[Dict[str, Any]]:
+def resolve_frame_file(data: os.PathLike | str | None, override: os.PathLike | str | None = None
+                       ) -> dict[str, Any] | None:
     """The frame export should use: ``override`` (``--base-from-capture FILE``) if given, else
     ``CAPTURE/point2act_frame.json`` if it exists, else None. Loaded with :func:`load_frame_file`."""
     if override is not None:

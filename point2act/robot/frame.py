@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def split_similarity(m: np.ndarray, what: str = "base_from_capture") -> tuple:
     return s, u @ vt, m[:3, 3].copy()
 
 
-def _quat_wxyz(r: np.ndarray) -> List[float]:
+def _quat_wxyz(r: np.ndarray) -> list[float]:
     from scipy.spatial.transform import Rotation
 
     x, y, z, w = Rotation.from_matrix(r).as_quat()
@@ -75,17 +75,17 @@ def _quat_wxyz(r: np.ndarray) -> List[float]:
     return [float(v) for v in (-q if w < 0 else q)]
 
 
-def _vec(a) -> List[float]:
+def _vec(a) -> list[float]:
     return [float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
 
 
 def add_base_frame(
-    grasps: Dict[str, Any],
+    grasps: dict[str, Any],
     base_from_capture: np.ndarray,
-    metres_per_unit: Optional[float] = None,
-    frame_file: Optional[str] = None,
+    metres_per_unit: float | None = None,
+    frame_file: str | None = None,
     check_scale: bool = True,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """A copy of a grasps.json document with robot-base-frame poses added (see the module docstring).
 
     Args:
@@ -127,7 +127,7 @@ def add_base_frame(
             "metres per capture unit: the gripper was sized wrongly for the scene. Export again with "
             f"--metres-per-unit {s:.6g} (export reads CAPTURE/point2act_frame.json by default).")
 
-    def point(p) -> List[float]:
+    def point(p) -> list[float]:
         return _vec(m_eff[:3, :3] @ np.asarray(p, dtype=np.float64) + m_eff[:3, 3])
 
     grip = grasps.get("gripper") if isinstance(grasps.get("gripper"), dict) else {}
@@ -145,7 +145,7 @@ def add_base_frame(
         rb = r_bc @ np.asarray(g["rotation"], dtype=np.float64)
         pos = np.asarray(point(g["position"]))
         approach = rb[:, 2] / np.linalg.norm(rb[:, 2])
-        b: Dict[str, Any] = {
+        b: dict[str, Any] = {
             "position": _vec(pos),
             "rotation": [_vec(row) for row in rb],
             "quaternion_wxyz": _quat_wxyz(rb),

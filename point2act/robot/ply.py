@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +55,8 @@ def write_relevancy_ply(
     means: Any,
     relevancy: Any,
     opacity: Any,
-    colors: Optional[Any] = None,
-    base_from_capture: Optional[np.ndarray] = None,
+    colors: Any | None = None,
+    base_from_capture: np.ndarray | None = None,
 ) -> Path:
     """Write the Gaussians' centres with relevancy, opacity and colour as a binary PLY; returns ``path``.
 
