@@ -14,7 +14,14 @@ fails) and has the size ``w`` x ``h`` that transforms.json gives; ``transform_ma
 (3x4 or 4x4, finite, an invertible rotation block, ``[0, 0, 0, 1]`` as the last row of a
 4x4); ``fl_x``/``fl_y`` > 0, ``cx``/``cy`` finite and ``w``/``h`` >= 1, top-level or per
 frame as nerfstudio reads them; ``camera_model``; ``mask_path`` / ``depth_file_path`` on
-every frame or none, masks present; ``ply_file_path`` present.
+every frame or none, masks present (and decodable, of the image's size); ``ply_file_path``
+present.
+
+What nerfstudio 1.1.5 would trip on but point2act's datamanager fixes on load (see
+:func:`load_image_for_camera`, used by ``point2act.method.datamanager``) is accepted here with a
+note: a downscaled copy (``images_N/``, ``masks_N/``) 1 pixel off nerfstudio's rounded-down size,
+a missing ``images_N/`` folder (the stored images are downscaled on load), an EXIF orientation
+tag, and grayscale / palette / 16-bit / CMYK / grayscale+alpha images.
 
 Plain Python + numpy + PIL: no torch, no nerfstudio.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +40,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from point2act.errors import Point2ActError
 
-__all__ = ["CAMERA_MODELS", "CaptureError", "CaptureSummary", "locate_transforms", "validate_capture"]
+__all__ = [
+    "CAMERA_MODELS", "CaptureError", "CaptureSummary", "image_to_array", "load_image_for_camera", "locate_transforms",
+    "mask_to_array", "nerfstudio_downscaled_size", "validate_capture",
+]
 
 CAMERA_MODELS = (
     "EQUIRECTANGULAR", "FISHEYE624", "OMNIDIRECTIONALSTEREO_L", "OMNIDIRECTIONALSTEREO_R", "OPENCV",
@@ -63,6 +74,13 @@ class CaptureSummary:
     """Images opened and decoded (0 when images were not checked)."""
     seconds: float = 0.0
     """Wall time of the check."""
+    notes: List[str] = field(default_factory=list)
+    """What point2act will fix on load (one line each, e.g. a 1-pixel rounding of images_4/)."""
+    note_kinds: Dict[str, str] = field(default_factory=dict)
+    """The same notes by kind ("rounding", "exif", "mode", "mask-rounding", "downscale"): the
+    datamanager warns once per kind, here or when it loads the images."""
+    downscale_on_load: bool = False
+    """``images_N/`` is missing: the stored images are downscaled by N on load instead."""
 
 
 def locate_transforms(data: os.PathLike | str) -> Tuple[Path, Path]:
@@ -141,21 +159,232 @@ def _check_pose(where: str, value: Any, source: str):
                            f"[0, 0, 0, 1]. {fix}")
 
 
-def _check_image(path: Path, expect: Optional[Tuple[int, int]], tol: int) -> Optional[str]:
-    """None when the image is fine, else what is wrong with it."""
+# ----------------------------------------------------------------------------------------------
+# images as nerfstudio's datamanager will need them (shared with point2act.method.datamanager)
+# ----------------------------------------------------------------------------------------------
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSING = (5, 6, 7, 8)
+"""EXIF orientations that swap width and height (90 degree rotations, transposes)."""
+
+
+def nerfstudio_downscaled_size(w: int, h: int, factor: float) -> Tuple[int, int]:
+    """The image size nerfstudio's cameras get at a downscale factor: ``Cameras.rescale_output_resolution``
+    multiplies by ``1 / factor`` in float32 and rounds down."""
+    import numpy as np
+
+    s = np.float32(1.0 / float(factor))
+    return int(np.float32(w) * s), int(np.float32(h) * s)
+
+
+def _orientation(im) -> int:
+    try:
+        return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a broken EXIF block: ignore it, as nerfstudio does
+        return 1
+
+
+def _fits(size: Tuple[int, int], expect: Tuple[int, int], tol: int) -> bool:
+    return abs(size[0] - expect[0]) <= tol and abs(size[1] - expect[1]) <= tol
+
+
+def oriented_size(im, expect: Optional[Tuple[int, int]], tol: int) -> Tuple[Tuple[int, int], bool]:
+    """``(size, transpose)``: the size the image will be used at, and whether its EXIF orientation is
+    applied. nerfstudio (and COLMAP) read the stored pixels and ignore the EXIF orientation tag; the
+    tag is applied only when the stored size does not match the camera's but the rotated one does
+    (the poses were then made on the rotated image)."""
+    size = tuple(im.size)
+    if expect is None or _fits(size, expect, tol):
+        return size, False
+    if _orientation(im) in _TRANSPOSING and _fits((size[1], size[0]), expect, tol):
+        return (size[1], size[0]), True
+    return size, False
+
+
+_IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "CMYK",
+                "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La")
+
+
+def image_to_array(im):
+    """A PIL image as the uint8 ``(H, W, 3)`` or ``(H, W, 4)`` array nerfstudio trains on, and a note
+    (None when it was already 8-bit RGB/RGBA). nerfstudio 1.1.5 repeats a 2-D array to 3 channels
+    and asserts 3 or 4 channels: a palette image would train on its palette indices, a 16-bit one on
+    its wrapped low byte, a CMYK JPEG as RGBA and a grayscale+alpha one not at all."""
+    import numpy as np
+
+    mode = im.mode
+    if mode in ("RGB", "RGBA"):
+        return np.array(im, dtype=np.uint8), None
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if (mode.startswith("I;16") or a.max(initial=0) > 255) else 255.0
+        a = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(a[:, :, None], 3, axis=2), f"{mode} (high bit depth grayscale) converted to 8-bit RGB"
+    if mode in ("LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in im.info):
+        return np.array(im.convert("RGBA"), dtype=np.uint8), f"{mode} converted to RGBA"
+    if mode in _IMAGE_MODES:
+        return np.array(im.convert("RGB"), dtype=np.uint8), f"{mode} converted to RGB"
+    raise ValueError(f"image mode {mode!r} is not supported")
+
+
+def mask_to_array(im):
+    """A mask image as a bool ``(H, W)`` array (nonzero = keep) and a note (None for 1-channel masks).
+    nerfstudio 1.1.5 refuses masks with more than one channel."""
+    import numpy as np
+
+    if im.mode in ("1", "L", "P", "I", "F") or im.mode.startswith("I;16"):
+        return np.asarray(im) != 0, None
+    if im.mode in ("RGBA", "LA", "PA"):  # the alpha channel is the mask
+        return np.asarray(im.getchannel("A")) != 0, f"{im.mode} mask: its alpha channel is used"
+    return np.asarray(im.convert("L")) != 0, f"{im.mode} mask converted to one channel (nonzero = keep)"
+
+
+def load_image_for_camera(
+    path: Path,
+    expect: Tuple[int, int],
+    target: Tuple[int, int],
+    factor: float,
+    scale: float = 1.0,
+    full: Optional[Tuple[int, int]] = None,
+    mask: bool = False,
+    what: str = "",
+):
+    """Load one image (or mask) at the size of the camera nerfstudio trains it with.
+
+    Args:
+        path: the file nerfstudio opens (``images_N/NAME`` at a downscale factor N).
+        expect: the camera's size at the parser's downscale factor (``floor(stored / N)``).
+        target: the camera's size after the datamanager's ``camera_res_scale_factor``.
+        factor: the parser's downscale factor N (1: the stored images).
+        scale: the datamanager's ``camera_res_scale_factor``.
+        full: the stored (full-resolution) size ``(w, h)`` when known.
+        mask: load a mask (nearest-neighbour, bool) instead of an image.
+        what: the file to name in errors (default: ``path``).
+
+    Returns:
+        ``(array, notes)``: uint8 (H, W, 3|4) image or bool (H, W) mask, and ``[(kind, line)]``
+        of what was fixed (the caller warns once per kind).
+
+    Raises:
+        CaptureError: the file differs from ``expect`` by more than 1 pixel (more than 0 at N = 1).
+
+    A copy downscaled by rounding (806 / 4 -> 202) is 1 pixel larger than nerfstudio's rounded-down
+    camera (201). The camera maps a stored pixel coordinate ``u`` to ``u * scale / N``; the file maps
+    it to ``u * w_file / w_stored``. The image is resampled so that each camera pixel takes the part
+    of the file it sees (a crop of less than a pixel plus a scaling within a pixel), not squeezed.
+    """
+    from PIL import Image
+
+    what = what or str(path)
+    notes: List[Tuple[str, str]] = []
+    tol = 1 if factor > 1 else 0
+    with Image.open(path) as im:
+        size, transpose = oriented_size(im, expect, tol)
+        orientation = _orientation(im)
+        if transpose:
+            from PIL import ImageOps
+
+            im = ImageOps.exif_transpose(im)
+            notes.append(("exif", f"{what}: EXIF orientation {orientation} applied (the stored {im.size[1]}x"
+                                  f"{im.size[0]} image is rotated to the camera's {expect[0]}x{expect[1]})"))
+        elif orientation != 1 and not mask:
+            notes.append(("exif", f"{what}: EXIF orientation {orientation} ignored: the stored pixels match the "
+                                  f"camera's {expect[0]}x{expect[1]} (as nerfstudio and COLMAP read them)"))
+        if not _fits(size, expect, tol):
+            kind = "mask" if mask else "image"
+            folder = Path(path).parent
+            raise CaptureError(
+                f"{what}: the {kind} is {size[0]}x{size[1]} pixels but nerfstudio's camera for it is "
+                f"{expect[0]}x{expect[1]}" + (f" (the stored {full[0]}x{full[1]} / {factor:g}, rounded down)"
+                                             if full is not None and factor > 1 else "")
+                + (f"; only a 1-pixel rounding difference of {folder.name}/ is fixed on load. Re-make {folder}/ "
+                   f"from the stored {kind}s downscaled by {factor:g}, or delete {folder}/ to downscale on load."
+                   if factor > 1 else f". Replace the {kind} or fix 'w'/'h' of the camera."))
+        im.load()
+        if size != tuple(expect):
+            notes.append(("rounding", f"{Path(path).parent}/ holds {kind_of(mask)} {size[0]}x{size[1]} where "
+                                      f"nerfstudio's camera is {expect[0]}x{expect[1]} (a rounding of the "
+                                      f"downscale by {factor:g}, e.g. {Path(path).name}): such {kind_of(mask)} are "
+                                      f"resampled to the camera's size on load"))
+        if size != tuple(target) or size != tuple(expect):
+            c = float(scale) / float(factor)  # stored pixel coordinate -> camera pixel coordinate
+            if full is None:  # estimate: nerfstudio rounded the stored size down by up to factor - 1
+                full = (expect[0] * factor + (factor - 1) / 2.0, expect[1] * factor + (factor - 1) / 2.0)
+            bw = min(size[0], target[0] / c * size[0] / float(full[0]))
+            bh = min(size[1], target[1] / c * size[1] / float(full[1]))
+            if mask:
+                im = im.convert("L") if im.mode not in ("1", "L") else im
+                resample = Image.Resampling.NEAREST
+            else:
+                resample = Image.Resampling.LANCZOS if bw > 1.5 * target[0] else Image.Resampling.BICUBIC
+                if im.mode not in ("RGB", "RGBA", "L", "LA", "I", "F"):
+                    im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+            im = im.resize(tuple(int(v) for v in target), resample=resample, box=(0.0, 0.0, bw, bh))
+        if mask:
+            arr, note = mask_to_array(im)
+        else:
+            try:
+                arr, note = image_to_array(im)
+            except ValueError as e:
+                raise CaptureError(f"{what}: {e}; save it as 8-bit RGB (PNG or JPEG).") from None
+        if note is not None:
+            notes.append(("mode", f"{what}: {note}"))
+    return arr, notes
+
+
+def kind_of(mask: bool) -> str:
+    return "masks" if mask else "images"
+
+
+def _check_image(path: Path, expect: Optional[Tuple[int, int]], tol: int):
+    """``(problem, note)``: problem None when the image is fine; note what will be fixed on load."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            size = im.size
+            size, transpose = oriented_size(im, expect, tol)
+            mode = im.mode
             im.load()
     except FileNotFoundError:
-        return f"image file not found at {path}"
+        return f"image file not found at {path}", None
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, zlib/struct errors ...
-        return f"{path} cannot be read as an image ({type(e).__name__}: {e}); it is corrupt or truncated"
-    if expect is not None and (abs(size[0] - expect[0]) > tol or abs(size[1] - expect[1]) > tol):
+        return f"{path} cannot be read as an image ({type(e).__name__}: {e}); it is corrupt or truncated", None
+    if mode not in _IMAGE_MODES:
+        return f"{path} has image mode {mode!r}, which cannot be converted to RGB; save it as 8-bit RGB", None
+    if expect is not None and not _fits(size, expect, tol):
         return (f"{path} is {size[0]}x{size[1]} pixels but transforms.json gives w x h = {expect[0]}x{expect[1]}"
-                + (" for it" if tol == 0 else f" (divided by the downscale factor)"))
+                + (" for it" if tol == 0 else " (divided by the downscale factor, rounded down as nerfstudio "
+                   f"does); only a 1-pixel rounding difference of {path.parent.name}/ is fixed on load: re-make "
+                   f"{path.parent}/ from the stored images, or delete it to downscale on load")), None
+    note = None
+    if transpose:
+        note = ("exif", f"{path.parent}/: EXIF orientation applied on load where the stored image is the camera's "
+                        f"size rotated (e.g. {path.name})")
+    elif expect is not None and size != tuple(expect):
+        note = ("rounding", f"{path.parent}/ holds images 1 pixel off nerfstudio's rounded-down camera size (e.g. "
+                            f"{path.name}: {size[0]}x{size[1]}, camera {expect[0]}x{expect[1]}): resampled to it "
+                            "on load")
+    elif mode not in ("RGB", "RGBA"):
+        note = ("mode", f"{path.parent}/: {mode} images are converted to RGB/RGBA on load (e.g. {path.name})")
+    return None, note
+
+
+def _check_mask(path: Path, image_size: Tuple[int, int], tol: int, where: str, src: str):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            size = tuple(im.size)
+            im.load()
+    except Exception as e:
+        raise CaptureError(f"{src}: {where}: mask {path} cannot be read as an image ({type(e).__name__}: {e}). "
+                           "Replace the mask, or remove 'mask_path' from every frame.") from None
+    if not _fits(size, image_size, tol):
+        raise CaptureError(f"{src}: {where}: mask {path} is {size[0]}x{size[1]} pixels but its image is "
+                           f"{image_size[0]}x{image_size[1]}" + (" (1 pixel of rounding is fixed on load)" if tol else "")
+                           + ". Masks must have their image's size: re-make the mask.")
+    if size != tuple(image_size):
+        return ("mask-rounding", f"{path.parent}/ holds masks 1 pixel off the camera size (e.g. {path.name}): "
+                                 "resampled on load")
     return None
 
 
@@ -164,6 +393,7 @@ def validate_capture(
     downscale_factor: Optional[int] = None,
     check_images: bool = True,
     workers: int = 2,
+    notes: Optional[List[str]] = None,
 ) -> CaptureSummary:
     """Check a nerfstudio capture the way nerfstudio's ``nerfstudio-data`` parser will read it.
 
@@ -173,6 +403,8 @@ def validate_capture(
             ``images_N/`` (as nerfstudio does); None or 1: the stored images.
         check_images: open and fully decode every image (about 6 ms per 540x960 JPEG).
         workers: threads decoding images.
+        notes: a list to append what will be fixed on load to (one line each); None: print them to
+            stderr as ``point2act: note: ...``.
 
     Raises:
         CaptureError: the first problem found, naming the file and the entry.
@@ -217,8 +449,18 @@ def validate_capture(
 
     summary = CaptureSummary(transforms=transforms, data_dir=data_dir)
     images: List[Tuple[str, Path, Optional[Tuple[int, int]]]] = []
+    masks: List[Tuple[str, Path, int]] = []  # (where, path, index into images)
     n_masks = n_depths = 0
-    tol = 0 if not downscale_factor or downscale_factor <= 1 else 1
+    factor = int(downscale_factor) if downscale_factor and downscale_factor > 1 else 1
+    folder = data_dir / f"images_{factor}"
+    if factor > 1 and not folder.is_dir():
+        # nerfstudio-data would open images_N/NAME and fail on the first one; point2act's datamanager
+        # downscales the stored images on load instead (camera_res_scale_factor = 1 / N)
+        summary.downscale_on_load = True
+        summary.note_kinds["downscale"] = (f"{folder}/ not found: the stored images are downscaled by {factor} on load (slower "
+                             f"to start; make {folder.name}/ once to skip it)")
+        factor = 1
+    tol = 1 if factor > 1 else 0
     for i, frame in enumerate(frames):
         where = _frame_name(i, frame)
         if not isinstance(frame, dict):
@@ -238,13 +480,14 @@ def validate_capture(
         key = _key(fp, data_dir)
         summary.keys.append(key)
         summary.sizes[key] = (int(w), int(h))
-        expect = (int(w), int(h)) if tol == 0 else (int(int(w) / downscale_factor), int(int(h) / downscale_factor))
-        images.append((where, _nerfstudio_path(fp, data_dir, downscale_factor, "images_"), expect))
+        expect = (int(w), int(h)) if factor == 1 else nerfstudio_downscaled_size(int(w), int(h), factor)
+        images.append((where, _nerfstudio_path(fp, data_dir, factor, "images_"), expect))
         if "mask_path" in frame:
             n_masks += 1
-            mask = _nerfstudio_path(str(frame["mask_path"]), data_dir, downscale_factor, "masks_")
+            mask = _nerfstudio_path(str(frame["mask_path"]), data_dir, factor, "masks_")
             if not mask.is_file():
                 raise CaptureError(f"{src}: {where}: mask {frame['mask_path']!r} not found at {mask}.")
+            masks.append((where, mask, len(images) - 1))
         n_depths += "depth_file_path" in frame
     for name, n in (("mask_path", n_masks), ("depth_file_path", n_depths)):
         if 0 < n < len(frames):
@@ -253,15 +496,30 @@ def validate_capture(
 
     for where, path, _ in images:
         if not path.is_file():
-            raise CaptureError(f"{src}: {where}: image file not found at {path}. Restore the file, fix "
+            hint = (f" ({path.parent}/ is the downscale factor's folder; it lacks this image)" if factor > 1 else "")
+            raise CaptureError(f"{src}: {where}: image file not found at {path}{hint}. Restore the file, fix "
                                "'file_path', or remove the frame from transforms.json.")
     if check_images:
+        kinds: Dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            problems = list(pool.map(lambda it: _check_image(it[1], it[2], tol), images))
-        for (where, _path, _), problem in zip(images, problems):
-            if problem is not None:
-                raise CaptureError(f"{src}: {where}: {problem}. Replace the image, or remove the frame from "
-                                   "transforms.json.")
+            results = list(pool.map(lambda it: _check_image(it[1], it[2], tol), images))
+            for (where, _path, _), (problem, note) in zip(images, results):
+                if problem is not None:
+                    raise CaptureError(f"{src}: {where}: {problem}. Replace the image, or remove the frame from "
+                                       "transforms.json.")
+                if note is not None and note[0] not in kinds:
+                    kinds[note[0]] = note[1]
+            mask_notes = list(pool.map(lambda it: _check_mask(it[1], images[it[2]][2], tol, it[0], src), masks))
+        for note in mask_notes:
+            if note is not None and note[0] not in kinds:
+                kinds[note[0]] = note[1]
+        summary.note_kinds.update(kinds)
         summary.images_checked = len(images)
+    summary.notes = list(summary.note_kinds.values())
+    if notes is None:
+        for note in summary.notes:
+            sys.stderr.write(f"point2act: note: {note}\n")
+    else:
+        notes.extend(summary.notes)
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -5,22 +5,33 @@ points file (``--pipeline.datamanager.points-file``) or, when a prompt and a poi
 from a pointer run before training (its answers are cached as a points file beside the data).
 Points are mapped from the stored image to the image nerfstudio trains on (downscaled and
 undistorted) and turned into heatmaps (see :mod:`point2act.heatmap`).
+
+Captures as users have them: images are loaded by :class:`Point2ActDataset`, which fixes on load
+(with one warning per kind of fix) what nerfstudio 1.1.5 would crash on or silently misread --
+a downscaled copy 1 pixel off nerfstudio's rounded-down camera size (``images_4/`` made by
+rounding), grayscale / palette / 16-bit / CMYK / grayscale+alpha images, an EXIF-rotated image
+whose rotated size is the camera's, masks with several channels or 1 pixel off -- and raises a
+:class:`~point2act.capture.CaptureError` naming the file and both sizes for any other mismatch.
+A missing ``images_N/`` folder (nerfstudio-data: fails on the first image; colmap: asks on the
+terminal, then exits) is replaced by downscaling the stored images on load.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Type
+from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import numpy as np
 import torch
 
 from nerfstudio.cameras.cameras import CameraType
 from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatamanager, FullImageDatamanagerConfig
+from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from point2act.heatmap import DEFAULT_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
@@ -96,25 +107,151 @@ def _strip_downscale_dir(rel: Path, factor: int) -> Path:
     return Path(m.group(1), *rel.parts[1:])
 
 
-def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> None:
-    """Validate a nerfstudio-data capture before nerfstudio's parser reads it (:mod:`point2act.capture`)."""
+class _WarnOnce:
+    """Prints each kind of on-load fix once per run (images load on 2 threads)."""
+
+    def __init__(self) -> None:
+        self.seen: set = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, kind: str, line: str) -> None:
+        with self.lock:
+            if kind in self.seen:
+                return
+            self.seen.add(kind)
+        CONSOLE.print(f"point2act: warning: {line}", soft_wrap=True, markup=False, highlight=False, style="yellow")
+
+
+class Point2ActDataset(InputDataset):
+    """nerfstudio's ``InputDataset`` that loads each image (and mask) at its camera's size, through
+    :func:`point2act.capture.load_image_for_camera` (see the module docstring)."""
+
+    def __init__(self, dataparser_outputs, scale_factor: float = 1.0):
+        super().__init__(dataparser_outputs, scale_factor)
+        cams = dataparser_outputs.cameras
+        self._expect = [(int(w), int(h)) for w, h in zip(cams.width.reshape(-1), cams.height.reshape(-1))]
+        """Each camera's size at the parser's downscale factor (what the file should be)."""
+        self._target = [(int(w), int(h)) for w, h in zip(self.cameras.width.reshape(-1), self.cameras.height.reshape(-1))]
+        """Each camera's size after camera_res_scale_factor (what nerfstudio asserts), fixed before undistortion."""
+        self.factor: float = 1.0
+        """The parser's downscale factor (set by the datamanager)."""
+        self.full_sizes: Optional[List[Optional[Tuple[int, int]]]] = None
+        """Stored (full-resolution) size of each image when known (nerfstudio-data: transforms.json)."""
+        self.warn = _WarnOnce()
+
+    def _load(self, idx: int, path: Path, target: Tuple[int, int], mask: bool):
+        from point2act.capture import load_image_for_camera
+
+        full = self.full_sizes[idx] if self.full_sizes is not None else None
+        arr, notes = load_image_for_camera(Path(path), self._expect[idx], target, self.factor, self.scale_factor,
+                                           full=full, mask=mask)
+        for kind, line in notes:
+            self.warn(("mask-" if mask else "") + kind, line)
+        return arr
+
+    def get_numpy_image(self, image_idx: int) -> np.ndarray:  # (H, W, 3 or 4) uint8
+        return self._load(image_idx, self._dataparser_outputs.image_filenames[image_idx], self._target[image_idx],
+                          mask=False)
+
+    def get_data(self, image_idx: int, image_type: Literal["uint8", "float32"] = "float32") -> Dict:
+        """``InputDataset.get_data`` with masks loaded by :meth:`_load` (nerfstudio 1.1.5 refuses
+        multi-channel masks and asserts their size)."""
+        if image_type == "float32":
+            image = self.get_image_float32(image_idx)
+        elif image_type == "uint8":
+            image = self.get_image_uint8(image_idx)
+        else:
+            raise NotImplementedError(f"image_type (={image_type}) getter was not implemented, use uint8 or float32")
+        data = {"image_idx": image_idx, "image": image}
+        if self._dataparser_outputs.mask_filenames is not None:
+            path = self._dataparser_outputs.mask_filenames[image_idx]
+            h, w = image.shape[:2]
+            data["mask"] = torch.from_numpy(self._load(image_idx, path, (w, h), mask=True)).unsqueeze(-1)
+        if self.mask_color:
+            data["image"] = torch.where(
+                data["mask"] == 1.0, data["image"], torch.ones_like(data["image"]) * torch.tensor(self.mask_color)
+            )
+        data.update(self.get_metadata(data))
+        return data
+
+
+_MAX_AUTO_RESOLUTION = 1600  # nerfstudio's MAX_AUTO_RESOLUTION (colmap parser's automatic downscale factor)
+
+
+def _colmap_factor(config, data: Path) -> Tuple[int, Path]:
+    """The downscale factor nerfstudio's colmap parser will use, and its images folder; checks the model."""
+    from PIL import Image
+
+    from point2act.capture import CaptureError
+
+    dp = config.dataparser
+    colmap = data / dp.colmap_path
+    if not data.is_dir():
+        raise CaptureError(f"{data}: capture folder not found. Pass --data the folder holding {dp.colmap_path}/ "
+                           f"and {dp.images_path}/.")
+    if not any((colmap / f"cameras.{ext}").is_file() and (colmap / f"images.{ext}").is_file() for ext in ("bin", "txt")):
+        hint = (" It has a transforms.json: drop 'colmap' from the command (nerfstudio-data is the default parser)."
+                if (data / "transforms.json").is_file() else
+                " Point --colmap-path (after 'colmap') at the folder holding cameras.bin and images.bin, "
+                "e.g. sparse/0.")
+        raise CaptureError(f"{colmap}: no COLMAP model (cameras.bin + images.bin, or .txt) there.{hint}")
+    images = data / dp.images_path
+    files = sorted(p for p in images.iterdir() if p.is_file()) if images.is_dir() else []
+    if not files:
+        raise CaptureError(f"{images}: no images folder for the COLMAP model. Put the images COLMAP ran on "
+                           "there, or pass --images-path (after 'colmap').")
+    if dp.downscale_factor is not None:
+        return int(dp.downscale_factor), images
+    with Image.open(files[0]) as im:
+        max_res = max(im.size)
+    df = 0
+    while max_res / 2**df > _MAX_AUTO_RESOLUTION:
+        df += 1
+    return 2**df, images
+
+
+def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> Tuple[Optional[object], Dict[str, str]]:
+    """Validate the capture before nerfstudio's parser reads it (:mod:`point2act.capture`) and make a
+    missing ``images_N/`` folder a downscale on load. Returns (the capture summary or None, notes)."""
+    from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 
     from point2act.capture import validate_capture
 
+    data = Path(config.data if config.data is not None else config.dataparser.data)
+    notes: Dict[str, str] = {}
+    if isinstance(config.dataparser, ColmapDataParserConfig):
+        # nerfstudio asks on the terminal whether to write images_N/ (EOFError without one, exit 1 on "no",
+        # a PermissionError in a read-only capture); downscale on load instead
+        factor, images = _colmap_factor(config, data)
+        folder = images.parent / f"{images.name}_{factor}"
+        if factor > 1 and not folder.is_dir():
+            notes["downscale"] = (f"{folder}/ not found: the images are downscaled by {factor} on load instead "
+                                  f"(nerfstudio would ask to write {folder.name}/ into the capture)")
+            config.dataparser.downscale_factor = 1
+            config.camera_res_scale_factor = config.camera_res_scale_factor / factor
+        return None, notes
     if test_mode == "inference" or not isinstance(config.dataparser, NerfstudioDataParserConfig):
-        return  # export / viewer read no images; other parsers (colmap, ...) have their own checks
-    data = config.data if config.data is not None else config.dataparser.data
-    validate_capture(data, downscale_factor=config.dataparser.downscale_factor)
+        return None, notes  # export / viewer read no images; other parsers have their own checks
+    factor = config.dataparser.downscale_factor
+    summary = validate_capture(data, downscale_factor=factor, notes=[])
+    notes.update(summary.note_kinds)
+    if summary.downscale_on_load:
+        config.dataparser.downscale_factor = 1
+        config.camera_res_scale_factor = config.camera_res_scale_factor / int(factor)
+    return summary, notes
 
 
-class Point2ActDataManager(FullImageDatamanager):
+class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
     """See :class:`Point2ActDataManagerConfig`."""
 
     config: Point2ActDataManagerConfig
 
     def __init__(self, config: Point2ActDataManagerConfig, *args, **kwargs):
-        _check_capture(config, kwargs.get("test_mode", args[1] if len(args) > 1 else "val"))
+        self._capture, notes = _check_capture(config, kwargs.get("test_mode", args[1] if len(args) > 1 else "val"))
+        self._warn = _WarnOnce()
+        for kind, line in notes.items():
+            self._warn(kind, line)
         super().__init__(config, *args, **kwargs)
         self.points: Optional[PointsFile] = None
         self._train_points: Dict[int, np.ndarray] = {}
@@ -164,8 +301,23 @@ class Point2ActDataManager(FullImageDatamanager):
 
     @cached_property
     def _downscale_factor(self) -> int:
-        f = getattr(self.dataparser, "downscale_factor", None)
+        # nerfstudio-data keeps it in .downscale_factor, colmap in ._downscale_factor
+        f = getattr(self.dataparser, "downscale_factor", None) or getattr(self.dataparser, "_downscale_factor", None)
         return int(f) if f else 1
+
+    def _setup_dataset(self, dataset: Point2ActDataset) -> Point2ActDataset:
+        dataset.factor = float(self._downscale_factor)
+        dataset.warn = self._warn
+        if self._capture is not None:
+            sizes = self._capture.sizes
+            dataset.full_sizes = [sizes.get(k) for k in self._image_keys(dataset)]
+        return dataset
+
+    def create_train_dataset(self) -> Point2ActDataset:
+        return self._setup_dataset(super().create_train_dataset())
+
+    def create_eval_dataset(self) -> Point2ActDataset:
+        return self._setup_dataset(super().create_eval_dataset())
 
     def _image_keys(self, dataset) -> List[str]:
         """The key of each image of a dataset: its path as written in the capture's transforms.json."""
