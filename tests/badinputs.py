@@ -10,6 +10,7 @@ it must name). The expected message fragments live with the case in the test mod
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -262,3 +263,170 @@ def p_invalid_json(root, scene):
 
 def p_missing_file(root, scene):
     return {"points": root / "nowhere.json", "entry": "points file not found"}
+
+
+# --------------------------------------------------------------------------------------------
+# captures as users have them (issue "Robust by default", item 5): what real captures trip
+# nerfstudio 1.1.5 on. Broken ones (capture cases above) must fail in one paragraph; the FIXED
+# cases below must train, with one warning per kind of fix.
+# --------------------------------------------------------------------------------------------
+def _frames(scene: Path):
+    return json.loads((scene / "transforms.json").read_text())["frames"]
+
+
+def _downscaled_copy(scene: Path, factor: int, size_fn, folder: str = "images") -> Path:
+    """Write ``{folder}_{factor}/`` with each image of ``folder``/ resized to ``size_fn(w, h)``."""
+    from PIL import Image
+
+    out = scene / f"{folder}_{factor}"
+    out.mkdir(exist_ok=True)
+    for p in sorted((scene / folder).iterdir()):
+        with Image.open(p) as im:
+            im.resize(size_fn(*im.size), Image.Resampling.LANCZOS).save(out / p.name)
+    return out
+
+
+def _add_masks(scene: Path, mode: str = "L", size=None) -> None:
+    """A keep-everything mask per frame (``mask_path``), as PNGs in ``masks/`` (the synth's part ids
+    move to ``part_masks/``), of the given mode and size (default: the image's)."""
+    from PIL import Image
+
+    if (scene / "masks").is_dir():
+        (scene / "masks").rename(scene / "part_masks")
+    (scene / "masks").mkdir()
+
+    def fn(m):
+        for f in m["frames"]:
+            name = Path(f["file_path"]).name
+            f["mask_path"] = f"masks/{name}"
+            Image.new(mode, size or (WIDTH, HEIGHT), 255 if mode in ("L", "1") else (255,) * len(mode)).save(
+                scene / "masks" / name)
+
+    edit_transforms(scene, fn)
+
+
+def c_downscaled_size_mismatch(root, scene):
+    """images_2/ made at the wrong size (not a rounding): 30x24 where nerfstudio's camera is 32x24."""
+    _downscaled_copy(scene, 2, lambda w, h: (w // 2 - 2, h // 2))
+    return {"file": scene / "transforms.json", "entry": f"frames[0] ('{key(0)}')", "downscale": 2}
+
+
+def c_mask_wrong_size(root, scene):
+    _add_masks(scene, size=(WIDTH // 2, HEIGHT // 2))
+    return {"file": scene / "transforms.json", "entry": f"frames[0] ('{key(0)}')"}
+
+
+def c_mask_unreadable(root, scene):
+    _add_masks(scene)
+    (scene / "masks" / Path(key(2)).name).write_text("not a mask\n")
+    return {"file": scene / "transforms.json", "entry": f"frames[2] ('{key(2)}')"}
+
+
+def x_downscaled_rounding(root, scene):
+    """images_2/ 1 pixel larger than nerfstudio's rounded-down camera (806 / 4 -> 202, camera 201)."""
+    _downscaled_copy(scene, 2, lambda w, h: (w // 2 + 1, h // 2 + 1))
+    return {"downscale": 2, "warning": "1 pixel off nerfstudio's rounded-down camera size"}
+
+
+def x_downscaled_dir_missing(root, scene):
+    """--downscale-factor 2 without images_2/: nerfstudio-data would fail on the first image."""
+    return {"downscale": 2, "warning": "images_2/ not found: the stored images are downscaled by 2 on load"}
+
+
+def x_exif_rotated_jpegs(root, scene):
+    """Phone JPEGs stored sideways with an EXIF orientation tag (6: rotate 90 degrees clockwise to
+    view); the poses and w x h are those of the upright image."""
+    from PIL import Image
+
+    def fn(m):
+        for f in m["frames"][6:]:
+            src = scene / f["file_path"]
+            dst = src.with_suffix(".jpg")
+            with Image.open(src) as im:
+                exif = Image.Exif()
+                exif[0x0112] = 6
+                im.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(dst, quality=95, exif=exif)
+            src.unlink()
+            f["file_path"] = Path(f["file_path"]).with_suffix(".jpg").as_posix()
+
+    edit_transforms(scene, fn)
+    return {"warning": "EXIF orientation applied"}
+
+
+def x_image_modes(root, scene):
+    """Grayscale, grayscale + alpha, palette, 16-bit and RGBA images among RGB ones."""
+    import numpy as np
+    from PIL import Image
+
+    for i, mode in ((1, "L"), (2, "LA"), (3, "P"), (4, "RGBA"), (5, "I;16")):
+        p = scene / key(i)
+        with Image.open(p) as im:
+            rgb = im.convert("RGB")
+        if mode == "I;16":
+            a = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
+            Image.fromarray(a).save(p)  # uint16 -> mode I;16
+        else:
+            rgb.convert(mode).save(p)
+    return {"warning": "converted to"}
+
+
+def x_masks_rgb(root, scene):
+    """Masks saved as RGB PNGs (nerfstudio 1.1.5: 'The mask image should have 1 channel')."""
+    _add_masks(scene, mode="RGB")
+    return {"warning": "mask converted to one channel"}
+
+
+def x_masks_rounding(root, scene):
+    """masks_2/ 1 pixel off as images_2/ is (both made by rounding)."""
+    _add_masks(scene)
+    _downscaled_copy(scene, 2, lambda w, h: (w // 2 + 1, h // 2), folder="images")
+    _downscaled_copy(scene, 2, lambda w, h: (w // 2 + 1, h // 2), folder="masks")
+    return {"downscale": 2, "warning": "masks"}
+
+
+# --------------------------------------------------------------------------------------------
+# COLMAP-only captures (colmap/sparse/0 + images/, no transforms.json)
+# --------------------------------------------------------------------------------------------
+def _quaternion(R) -> list:
+    """Rotation matrix -> COLMAP's (qw, qx, qy, qz), robust for any rotation (Shepperd's method)."""
+    tr = R[0, 0] + R[1, 1] + R[2, 2]
+    if tr > 0:
+        s = math.sqrt(tr + 1.0) * 2
+        return [s / 4, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
+    i = int(max(range(3), key=lambda k: R[k, k]))
+    j, k = (i + 1) % 3, (i + 2) % 3
+    s = math.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k]) * 2
+    q = [0.0, 0.0, 0.0, 0.0]
+    q[0] = (R[k, j] - R[j, k]) / s
+    q[1 + i] = s / 4
+    q[1 + j] = (R[j, i] + R[i, j]) / s
+    q[1 + k] = (R[k, i] + R[i, k]) / s
+    return q
+
+
+def make_colmap_capture(scene: Path, out: Path) -> Path:
+    """The synthetic capture as COLMAP would leave it: ``colmap/sparse/0/{cameras,images,points3D}.txt``
+    (OpenCV world-to-camera poses) and ``images/``; no transforms.json."""
+    import numpy as np
+
+    meta = json.loads((scene / "transforms.json").read_text())
+    out.mkdir(parents=True)
+    shutil.copytree(scene / "images", out / "images")
+    sparse = out / "colmap" / "sparse" / "0"
+    sparse.mkdir(parents=True)
+    (sparse / "cameras.txt").write_text(
+        f"1 PINHOLE {meta['w']} {meta['h']} {meta['fl_x']} {meta['fl_y']} {meta['cx']} {meta['cy']}\n")
+    lines = []
+    for i, f in enumerate(meta["frames"]):
+        c2w = np.asarray(f["transform_matrix"], dtype=np.float64)
+        c2w[:3, 1:3] *= -1  # OpenGL -> OpenCV camera axes
+        w2c = np.linalg.inv(c2w)
+        R, t = w2c[:3, :3], w2c[:3, 3]
+        q = _quaternion(R)
+        lines.append(f"{i + 1} {' '.join(map(str, q))} {' '.join(map(str, t))} 1 {Path(f['file_path']).name}\n\n")
+    (sparse / "images.txt").write_text("".join(lines))
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-0.1, 0.1, (50, 3))
+    (sparse / "points3D.txt").write_text("".join(
+        f"{k + 1} {p[0]} {p[1]} {p[2]} 128 128 128 0.5\n" for k, p in enumerate(pts)))
+    return out
