@@ -1,4 +1,4 @@
-"""``point2act`` command line: ``synth``, ``export``, ``demo`` (and more as they land).
+"""``point2act`` command line: ``synth``, ``point``, ``check``, ``demo``, ``export``, ``query``, ``calibrate``.
 
 Each subcommand is a dataclass whose fields are its options (tyro shows their docstrings as
 help). Known input errors print one paragraph naming the file and the problem and exit with
@@ -33,11 +33,16 @@ class Synth:
     """Oracle pointer: Gaussian pixel noise added to each point."""
     outlier_rate: float = 0.0
     """Oracle pointer: probability that a view's point lands on a distractor instead."""
+    marker_size: float = 0.0
+    """Side (metres) of an ArUco marker printed on the table, for `point2act calibrate`; 0: none."""
+    capture_units_per_metre: float = 1.0
+    """Write the capture in these units (e.g. 4: not metric, as a COLMAP scan), to try calibration."""
 
     def main(self) -> None:
         from point2act.synth import SynthConfig, generate_scene
 
-        cfg = SynthConfig(seed=self.seed, num_views=self.num_views, noise_px=self.noise_px, outlier_rate=self.outlier_rate)
+        cfg = SynthConfig(seed=self.seed, num_views=self.num_views, noise_px=self.noise_px, outlier_rate=self.outlier_rate,
+                          marker_size=self.marker_size, capture_units_per_metre=self.capture_units_per_metre)
         t0 = time.perf_counter()
         summary = generate_scene(self.out, cfg)
         print(f"wrote a {summary.num_views}-view synthetic scene to {self.out} in {time.perf_counter() - t0:.1f} s")
@@ -74,23 +79,89 @@ class Export:
     handover_direction: Tuple[float, float, float] | None = None
     """Direction towards the handover recipient (capture frame): with an avoid channel, each grasp
     gets the gripper rotation that turns the avoid region away from it."""
+    base_from_capture: Path | None = None
+    """Frame file (`point2act calibrate` writes CAPTURE/point2act_frame.json, read by default): its
+    metres_per_unit sets the gripper's scale, and with a base_from_capture each grasp also gets its
+    pose in the robot's base frame (metres)."""
+    pregrasp_distance: float | None = None
+    """Back-off of the pre-grasp pose along the approach axis, metres (default: the gripper file's, 0.10)."""
+    ply: Path | None = None
+    """Also write the Gaussians' centres as a PLY point cloud with relevancy, opacity and colour
+    (capture frame; base frame in metres when a base_from_capture is known)."""
 
     def main(self) -> None:
-        from point2act.method.run import export_run
         from point2act.grasp import GraspConfig
+        from point2act.method.run import export_run, load_run
 
-        gripper = _gripper_from_options(self.gripper, self.metres_per_unit)
+        frame = _frame_file(self.load_config, self.base_from_capture)
+        gripper = _gripper_from_options(self.gripper, self.metres_per_unit, frame, self.pregrasp_distance)
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
         cfg.surface.fuse_depth = self.fuse_depth
         channels = _parse_channels(self.load_config, self.channels)
+        loaded = load_run(self.load_config)
         path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
-                               grasp_channel=self.grasp_channel, handover_direction=self.handover_direction)
+                               grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
+                               loaded=loaded)
+        out = _with_base_frame(out, path, frame)
         print_export_summary(out, path)
+        if self.ply is not None:
+            print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
 
 
-def _gripper_from_options(path: Path | None, metres_per_unit: float | None):
-    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` applied;
-    bad input is a :class:`Point2ActError` naming the file or the option."""
+def _frame_file(load_config: Path, override: Path | None):
+    """The frame file export uses: ``override``, else CAPTURE/point2act_frame.json of the run's capture."""
+    from point2act.robot.calibrate import resolve_frame_file
+    from point2act.run_check import check_run_config
+
+    data = None
+    if override is None:
+        config = check_run_config(load_config)
+        dm = config.pipeline.datamanager
+        data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
+        if data is not None and not Path(data).exists():
+            data = None  # a run moved away from its capture: no frame file to find
+    return resolve_frame_file(data, override)
+
+
+def _with_base_frame(out: dict, path: Path, frame: dict | None) -> dict:
+    """grasps.json with base-frame poses added (and rewritten) when the frame file has a base_from_capture."""
+    if frame is None or frame.get("base_from_capture") is None:
+        return out
+    from point2act.io import write_json_atomic
+    from point2act.robot.frame import add_base_frame
+
+    out = add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
+    write_json_atomic(path, out)
+    return out
+
+
+def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load_config: Path) -> Path:
+    """The run's Gaussians as a relevancy point cloud (capture frame, or base frame when known)."""
+    import numpy as np
+    import torch
+
+    from point2act.channels import load_channel
+    from point2act.method.run import gaussian_arrays, run_frame
+    from point2act.robot.ply import write_relevancy_ply
+
+    config, pipeline = loaded
+    arrays = gaussian_arrays(pipeline.model)
+    relevancy = arrays["relevancy"]
+    if channel:
+        logits = load_channel(load_config, channel, len(relevancy))["logits"].double().numpy()
+        relevancy = 1.0 / (1.0 + np.exp(-logits))
+    with torch.no_grad():
+        colours = pipeline.model.colors.detach().clamp(0.0, 1.0).cpu().numpy()
+    means = run_frame(config).to_capture(arrays["means"])
+    bfc = frame.get("base_from_capture") if frame is not None else None
+    return write_relevancy_ply(path, means, relevancy, arrays["opacities"], colours, base_from_capture=bfc)
+
+
+def _gripper_from_options(path: Path | None, metres_per_unit: float | None, frame: dict | None = None,
+                          pregrasp_distance: float | None = None):
+    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` (else the
+    frame file's) and ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the
+    file or the option."""
     from point2act.errors import Point2ActError
     from point2act.grasp import GripperConfig
 
@@ -101,7 +172,18 @@ def _gripper_from_options(path: Path | None, metres_per_unit: float | None):
     if metres_per_unit is not None:
         if not metres_per_unit > 0:
             raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
+        if frame is not None and abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
+            raise Point2ActError(
+                f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} "
+                f"({frame['metres_per_unit']:.6g} from the marker): drop the option, or pass "
+                "--base-from-capture with another frame file")
         gripper.metres_per_unit = metres_per_unit
+    elif frame is not None:
+        gripper.metres_per_unit = float(frame["metres_per_unit"])
+    if pregrasp_distance is not None:
+        if not pregrasp_distance >= 0:
+            raise Point2ActError(f"--pregrasp-distance must be >= 0 metres, got {pregrasp_distance}")
+        gripper.pregrasp_distance = float(pregrasp_distance)
     return gripper
 
 
@@ -282,6 +364,42 @@ class Query:
 
 
 @dataclass
+class Calibrate:
+    """Metric scale and the robot's frame from an ArUco/AprilTag marker seen in the capture's views:
+    triangulates its corners and writes CAPTURE/point2act_frame.json (metres_per_unit, and with
+    --marker-pose-in-base the 4x4 base_from_capture), which `point2act export` reads."""
+
+    data: Path
+    """Capture folder (with transforms.json), or its transforms.json."""
+    marker_size: float
+    """Side of the printed marker's black square, metres."""
+    marker_pose_in_base: Path | None = None
+    """JSON with the marker's pose in the robot base frame (metres): {"base_from_marker": 4x4} or
+    {"position": [x, y, z], "quaternion_wxyz": [w, x, y, z]} (see docs/robot.md)."""
+    marker_dictionary: str = "DICT_4X4_50"
+    """OpenCV ArUco dictionary of the marker (DICT_4X4_50, DICT_APRILTAG_36h11, ...)."""
+    marker_id: int | None = None
+    """The marker's id (default: the id seen in the most views)."""
+    ignore_view: Tuple[str, ...] = ()
+    """Views (file_path as in transforms.json) to leave out, e.g. one with a bad pose."""
+
+    def main(self) -> None:
+        from point2act.robot.calibrate import FRAME_FILE, calibrate_capture, read_marker_pose
+
+        pose = read_marker_pose(self.marker_pose_in_base) if self.marker_pose_in_base is not None else None
+        t0 = time.perf_counter()
+        d = calibrate_capture(self.data, self.marker_size, pose, dictionary=self.marker_dictionary,
+                              marker_id=self.marker_id, ignore_views=self.ignore_view)
+        m = d["marker"]
+        print(f"marker {m['id']} in {m['num_views']} views, reprojection {m['reprojection_px']:.2f} px "
+              f"({time.perf_counter() - t0:.1f} s)")
+        print(f"metres per capture unit: {d['metres_per_unit']:.6g}")
+        if "base_from_capture" in d:
+            print("base_from_capture: written (export adds base-frame poses)")
+        print(f"wrote {Path(d['capture']) / FRAME_FILE}")
+
+
+@dataclass
 class Check:
     """Check a capture (transforms.json, poses, intrinsics, every image) and optionally a points
     file against it, as `ns-train point2act` will read them; prints the first problem (file, entry,
@@ -317,9 +435,11 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "point": Point(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
             "query": Query(load_config=tyro.MISSING),  # type: ignore[arg-type]
             "check": Check(data=tyro.MISSING),  # type: ignore[arg-type]
+            "calibrate": Calibrate(data=tyro.MISSING, marker_size=tyro.MISSING),  # type: ignore[arg-type]
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
-                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query), ("check", Check))},
+                      (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query), ("check", Check),
+                       ("calibrate", Calibrate))},
     )
 ]
 

@@ -143,3 +143,42 @@ def test_fused_surface_lies_on_the_scene(trained):
     near = (np.linalg.norm(m - centre, axis=1) < radius) & (a["opacities"] > 0.3)
     dg, _ = tree.query(m[near])
     assert np.median(d) < np.median(dg)
+
+
+def test_export_with_a_frame_file_adds_base_frame_pregrasp_and_ply(trained, tmp_path):
+    """`point2act export --base-from-capture FILE --ply P`: every grasp carries its pose in the robot's
+    base frame (the frame file's similarity applied: closed form), its approach and pre-grasp position,
+    and the PLY opens in open3d with the relevancy property intact."""
+    import open3d as o3d
+    from scipy.spatial.transform import Rotation
+
+    root, scene, config, _ = trained
+    R = Rotation.from_euler("zyx", [30, -10, 5], degrees=True).as_matrix()
+    t = np.array([0.4, -0.2, 0.05])
+    bfc = np.eye(4)
+    bfc[:3, :3], bfc[:3, 3] = R, t  # the synthetic capture is metric: 1 metre per unit
+    frame = tmp_path / "frame.json"
+    frame.write_text(json.dumps({"schema": "point2act.frame/1", "metres_per_unit": 1.0, "base_from_capture": bfc.tolist()}))
+    out, ply = tmp_path / "grasps.json", tmp_path / "relevancy.ply"
+    run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out),
+         "--base-from-capture", str(frame), "--pregrasp-distance", "0.08", "--ply", str(ply)], cwd=root)
+    data = json.loads(out.read_text())
+    assert data["grasps"], data.get("warning")
+    assert np.allclose(data["base_from_capture"], bfc)
+    assert np.allclose(data["base"]["action_point"], R @ np.asarray(data["action_point"]) + t, atol=1e-9)
+    for g in data["grasps"]:
+        p, Rg, a = np.asarray(g["position"]), np.asarray(g["rotation"]), np.asarray(g["approach"])
+        assert np.allclose(a, Rg[:, 2], atol=1e-9)
+        assert np.allclose(g["pregrasp_position"], p - 0.08 * a, atol=1e-9)
+        assert np.allclose(g["base"]["position"], R @ p + t, atol=1e-9)
+        assert np.allclose(g["base"]["rotation"], R @ Rg, atol=1e-9)
+        assert np.allclose(g["base"]["pregrasp_position"], R @ (p - 0.08 * a) + t, atol=1e-9)
+    pcd = o3d.t.io.read_point_cloud(str(ply))
+    rel = pcd.point["relevancy"].numpy().reshape(-1)
+    assert len(rel) > 1000 and 0.0 <= rel.min() and rel.max() <= 1.0
+    xyz = pcd.point["positions"].numpy()
+    # the most relevant points are on the handle, written in the base frame
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    c_base = R @ ((np.asarray(gt["bbox_min"]) + np.asarray(gt["bbox_max"])) / 2) + t
+    top = xyz[np.argsort(rel)[-20:]]
+    assert np.median(np.linalg.norm(top - c_base, axis=1)) < 0.05

@@ -140,3 +140,40 @@ def test_fast_refit_agrees_with_the_trained_relevancy(queried):
     assert dist < AGREEMENT_M, (full, fast)
     box = _bbox(queried["scene"], "mug_handle")
     assert _inside(full, box) and _inside(fast, box)
+
+
+def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_path):
+    """Click-to-point without any model: a ray through a handle pixel of one training view hits the
+    handle, becomes a points file for every view ([] where hidden), and the refit channel's action
+    point and grasps are on the handle."""
+    from point2act.geometry import FrameTransform
+    from point2act.io import write_json_atomic
+    from point2act.method.click import click_points_for_run
+    from point2act.method.run import export_run, query_run, run_frame
+    from point2act.points import load_points_file
+
+    config, loaded, scene = queried["config"], queried["loaded"], queried["scene"]
+    pipeline = loaded[1]
+    oracle = json.loads((scene / "points" / "oracle.json").read_text())["points"]
+    keys = pipeline.datamanager._image_keys(pipeline.datamanager.train_dataset)
+    i = next(k for k, key in enumerate(keys) if oracle.get(key))
+    x, y = oracle[keys[i]][0]
+    cam = pipeline.datamanager.train_dataset.cameras[i]
+    c2w = cam.camera_to_worlds.numpy().astype(np.float64)
+    d_cam = np.array([(x - float(cam.cx)) / float(cam.fx), -(y - float(cam.cy)) / float(cam.fy), -1.0])  # OpenGL axes
+    origin, direction = c2w[:3, 3], c2w[:3, :3] @ d_cam
+    points, hit = click_points_for_run(pipeline, origin, direction)
+    handle = _bbox(scene, "mug_handle")
+    assert _inside(hit, handle), hit
+    seen = [k for k, v in points["points"].items() if v]
+    hidden = [k for k, v in points["points"].items() if not v]
+    assert keys[i] in seen and len(seen) >= 5 and hidden  # the handle is hidden behind the mug in some views
+    path = tmp_path / "click.json"
+    write_json_atomic(path, points)
+    assert load_points_file(path).coordinates == "normalized"
+    res = query_run(config, "click", points_file=path, loaded=loaded)
+    assert res.num_views == len(keys)
+    _, d = export_run(config, tmp_path / "grasps_click.json", grasp_channel="click", loaded=loaded)
+    assert _inside(d["action_point"], handle), d["action_point"]
+    assert d["grasps"], d.get("warning")
+    assert isinstance(run_frame(loaded[0]), FrameTransform)

@@ -66,7 +66,7 @@ def test_model_outputs_composite_in_eval_following_the_slider():
         out = model.get_outputs_for_camera(cam)
         assert out[COMPOSITE_KEY].shape == out["rgb"].shape
         for thr in (0.0, 0.3, 0.9, 1.0):
-            model.viewer_panel.b_threshold.value = thr  # no GUI: sets the element's value
+            model.viewer_panel.ui.threshold.value = thr  # no GUI: sets the element's value
             out = model.get_outputs_for_camera(cam)
             assert torch.allclose(out[COMPOSITE_KEY], composite_relevancy(out["rgb"], out["relevancy"], thr))
         tinted = ~torch.isclose(out[COMPOSITE_KEY], out["rgb"]).all(-1)
@@ -285,17 +285,63 @@ def test_render_thread_survives_interrupts_on_cpu():
         sm.join(timeout=10)
 
 
-def test_nerfstudio_finds_the_panel_elements_without_recursing():
+def test_panel_controls_live_in_their_own_point2act_folder():
+    """nerfstudio finds the panel's one ViewerControl (and, walking the model, no element of ours:
+    no "Custom Elements/model/viewer_panel" folders); its _setup installs every control, in order, in a
+    folder titled "point2act" at the top of the side panel, with nerfstudio's lock + re-render hooks."""
     from nerfstudio.viewer.utils import parse_object
     from nerfstudio.viewer.viewer_elements import ViewerControl, ViewerElement
 
     model = make_model(n=50)
-    found = dict(parse_object(model, ViewerElement, "Custom Elements"))
-    labels = [e.name for e in found.values()]
-    for name in ("Prompt", "Relevancy threshold", "Show action point", "Show grasps", "Look at action point",
-                 "Compute grasps", "Export", "Status", "grasps.json", "New prompt", "Re-query", "Channel"):
-        assert name in labels
-    assert len(parse_object(model, ViewerControl, "Custom Elements")) == 1
+    assert parse_object(model, ViewerElement, "Custom Elements") == []
+    controls = parse_object(model, ViewerControl, "Custom Elements")
+    assert len(controls) == 1
+
+    folders, installed, rerenders = [], [], []
+
+    class _Folder:
+        def __init__(self, label, order):
+            folders.append((label, order))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    class _Handle:
+        def __init__(self, label):
+            self.label, self.value, self.clicks = label, None, []
+
+        def on_click(self, fn):
+            self.clicks.append(fn)
+
+        def on_update(self, fn):
+            self.clicks.append(fn)
+
+    def _add(kind):
+        def add(label=None, *a, **k):
+            installed.append((folders[-1][0] if folders else None, label or k.get("label")))
+            return _Handle(label)
+
+        return add
+
+    gui = SimpleNamespace(add_folder=lambda label, order=None, **k: _Folder(label, order),
+                          **{f"add_{k}": _add(k) for k in ("button", "text", "slider", "checkbox", "dropdown")})
+    viewer = SimpleNamespace(viser_server=SimpleNamespace(gui=gui), train_lock=None,
+                             _trigger_rerender=lambda: rerenders.append(1))
+    panel = model.viewer_panel
+    panel.ui.install(viewer)
+    assert folders == [("point2act", -1.0)]
+    labels = [label for folder, label in installed]
+    assert all(folder == "point2act" for folder, _ in installed)
+    assert labels == ["Prompt", "Relevancy threshold", "Show action point", "Show grasps", "Look at action point",
+                      "Compute grasps", "Export", "Status", "grasps.json", "New prompt", "Re-query", "Point here",
+                      "Channel"]
+    seen = []
+    panel.ui.show_grasps.cb_hook = (lambda prev: lambda e: (seen.append(e.name), prev(e)))(panel.ui.show_grasps.cb_hook)
+    panel.ui.show_grasps.cb_hook(panel.ui.show_grasps)
+    assert seen == ["Show grasps"] and rerenders == [1]  # the wrapped hook re-renders after the callback
 
 
 # -- channel dropdown --------------------------------------------------------------------------
@@ -361,14 +407,14 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     ckpt = {"file": "step-000000001.ckpt"}
     save_channel(cfg, "ball", torch.where(right, 6.0, -6.0), "Point to the ball", None, "grasp", ckpt)
     panel, server, rerenders = _attached_panel(model, run)
-    assert panel.l_channel.options == [TRAINED_CHANNEL, "ball"]
-    assert panel.l_channel.value == TRAINED_CHANNEL
+    assert panel.ui.channel.options == [TRAINED_CHANNEL, "ball"]
+    assert panel.ui.channel.value == TRAINED_CHANNEL
 
     out = panel.select_channel("ball")
     ap = np.asarray(out["action_point"])
     assert ap[0] > 0.2, ap  # on the right part
     assert torch.equal(model.gauss_params["relevancy"].detach().reshape(-1), torch.where(right, 6.0, -6.0))
-    assert panel.a_prompt.value == "Point to the ball" and panel.l_channel.value == "ball" and rerenders
+    assert panel.ui.prompt.value == "Point to the ball" and panel.ui.channel.value == "ball" and rerenders
     spheres = [h for h in server.scene.added if h.kind == "icosphere"]
     assert np.allclose(spheres[-1].kw["position"], ns_to_viser(ap))  # identity frame: capture == nerfstudio
     assert all(h.removed for h in spheres[:-1])  # the previous channel's marker is gone
@@ -392,8 +438,8 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     monkeypatch.setattr(yaml, "load", lambda *a, **k: SimpleNamespace(get_checkpoint_dir=lambda: run))
     out = panel.requery("the top")
     assert set(list_channels(cfg)) == {"ball", "the_top"}
-    assert panel.l_channel.options == [TRAINED_CHANNEL, "ball", "the_top"]
-    assert panel.l_channel.value == "the_top" and panel.a_prompt.value == "the top"
+    assert panel.ui.channel.options == [TRAINED_CHANNEL, "ball", "the_top"]
+    assert panel.ui.channel.value == "the_top" and panel.ui.prompt.value == "the top"
     assert np.asarray(out["action_point"])[2] > 0.2
     # and the trained relevancy is still one click away
     panel.select_channel(TRAINED_CHANNEL)

@@ -210,9 +210,16 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
             wait_rendered()
             assert _field(page, "Prompt").input_value() == "Point to the handle of the mug"
 
+            # the relevancy composite is shown by default once the first render lists the outputs
+            t = time.time()
+            while _field(page, "Output type").input_value() != COMPOSITE and time.time() - t < 60:
+                time.sleep(0.5)
+            assert _field(page, "Output type").input_value() == COMPOSITE
             page.get_by_role("button", name="Look at action point").click()
             _field(page, "Show grasps").uncheck()
             _field(page, "Show action point").uncheck()
+            _field(page, "Output type").click()
+            page.get_by_role("option", name="rgb", exact=True).click()
             rgb = shot("1-rgb")
 
             _field(page, "Output type").click()
@@ -270,6 +277,37 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
             assert _field(page, "Prompt").input_value() == "Point to the mug handle again"
             assert (run_base / "relevancy" / "Point_to_the_mug_handle_again.pt").is_file()
             shot("5-after-requery")
+
+            # click-to-point, no model: "Point here", then one click on the handle (the camera looks at
+            # the action point, on the handle: the centre of the free part of the canvas)
+            page.get_by_role("button", name="Look at action point").click()
+            time.sleep(2.0)
+            page.get_by_role("button", name="Point here").click()
+            t = time.time()
+            while "click on the target" not in status.input_value() and time.time() - t < 30:
+                time.sleep(0.3)
+            assert "click on the target" in status.input_value(), status.input_value()
+            canvas = _canvas(page)
+            box = canvas.bounding_box()
+            panel_left = page.get_by_role("button", name="Pause Training").bounding_box()["x"] - 10 - box["x"]
+            canvas.click(position={"x": panel_left / 2, "y": box["height"] / 2})
+            t = time.time()
+            while not status.input_value().startswith(("clicked", "point here failed")) and time.time() - t < 180:
+                time.sleep(0.5)
+            assert status.input_value().startswith("clicked"), status.input_value()
+            assert (run_base / "points" / "click.json").is_file() and (run_base / "relevancy" / "click.pt").is_file()
+            mtime = grasps_path.stat().st_mtime
+            page.get_by_role("button", name="Export").click()
+            t = time.time()
+            while grasps_path.stat().st_mtime == mtime and time.time() - t < 60:
+                time.sleep(0.5)
+            data = json.loads(grasps_path.read_text())
+            gt = json.loads((scene / "ground_truth.json").read_text())
+            lo, hi = np.asarray(gt["bbox_min"]) - 0.01, np.asarray(gt["bbox_max"]) + 0.01
+            ap = np.asarray(data["action_point"])
+            assert np.all(ap >= lo) and np.all(ap <= hi), (ap, lo, hi)
+            assert data["prompt"] == "the clicked point" and data["grasps"], data.get("warning")
+            shot("6-after-click")
             browser.close()
     finally:
         os.killpg(viewer.pid, signal.SIGTERM)

@@ -332,3 +332,25 @@ def test_linear_only(capture: Path) -> None:
     """Without the refinements (DLT corners + Kabsch) the scale is still within 2%."""
     doc = calibrate_capture(capture, MARKER, write=False, refine=False)
     assert abs(doc["metres_per_unit"] * UNITS_PER_METRE - 1) < 0.02
+
+
+def test_cli_calibrate_writes_the_frame_file_and_bad_input_is_one_paragraph(capture, tmp_path, capsys):
+    """`point2act calibrate` end to end (in-process CLI): the frame file export reads, with the
+    recovered scale and base frame; no marker -> exit 2 with a message naming the capture."""
+    from point2act.cli import entrypoint
+
+    cap = _copy(capture, tmp_path / "cap")
+    pose = tmp_path / "pose.json"
+    pose.write_text(json.dumps({"base_from_marker": BASE_FROM_MARKER.tolist()}))
+    entrypoint(["calibrate", "--data", str(cap), "--marker-size", str(MARKER), "--marker-pose-in-base", str(pose)])
+    out = capsys.readouterr().out
+    assert "metres per capture unit" in out and str(cap / FRAME_FILE) in out
+    frame = resolve_frame_file(cap)
+    assert frame is not None and abs(frame["metres_per_unit"] * UNITS_PER_METRE - 1.0) < 0.02
+    assert frame["base_from_capture"].shape == (4, 4)
+    with pytest.raises(SystemExit) as ei:
+        entrypoint(["calibrate", "--data", str(cap), "--marker-size", str(MARKER), "--marker-dictionary",
+                    "DICT_6X6_250"])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("point2act: error: ") and "Traceback" not in err and str(cap) in err

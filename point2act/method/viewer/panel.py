@@ -21,6 +21,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 import torch
+import trimesh.creation  # viser's own dependency
 import yaml
 from nerfstudio.viewer import viewer_elements as ve
 
@@ -28,6 +29,7 @@ from point2act.channels import list_channels, load_channel
 from point2act.export import build_export
 from point2act.grasp import GraspConfig, GripperConfig
 from point2act.io import write_json_atomic
+from point2act.method.click import CLICK_PROMPT, click_points_for_run
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
 from point2act.method.run import depth_views_of, frame_of_datamanager, gaussian_arrays, query_run, run_prompt
 from point2act.method.viewer.markers import (
@@ -46,48 +48,84 @@ TRAINED_CHANNEL = "(trained)"
 """The channel dropdown's entry for the relevancy the run was trained with (not a valid channel name)."""
 
 
+FOLDER = "point2act"
+"""Title of the viewer folder that holds the panel's controls (at the top of the side panel)."""
+
+
+class PanelElements:
+    """The panel's viewer elements, in display order. A plain object, so nerfstudio's ``parse_object``
+    does not install them under "Custom Elements/model/viewer_panel": :meth:`install` puts them in
+    their own folder, titled :data:`FOLDER`."""
+
+    def elements(self) -> List[Any]:
+        return list(vars(self).values())
+
+    def install(self, viewer) -> None:
+        """Install every element in a folder at the top of the viewer's panel; as nerfstudio does for
+        its own custom elements, each callback runs under the training lock and then re-renders."""
+        server = viewer.viser_server
+        lock = getattr(viewer, "train_lock", None)
+
+        def wrap(prev):
+            def hook(element):
+                with lock if lock is not None else contextlib.nullcontext():
+                    prev(element)
+                viewer._trigger_rerender()
+
+            return hook
+
+        with server.gui.add_folder(FOLDER, order=-1.0):
+            for element in self.elements():
+                element.install(server)
+                element.cb_hook = wrap(element.cb_hook)
+
+
 class Point2ActViewerPanel(torch.nn.Module):
     """point2act's controls in nerfstudio's viewer. Holds no parameters (adds nothing to checkpoints).
 
-    Attribute names are sorted by nerfstudio (``dir()``), hence the letter prefixes.
+    Its controls live in :class:`PanelElements` (``panel.ui``), installed in the viewer's "point2act"
+    folder when nerfstudio's viewer calls the panel's :class:`~nerfstudio.viewer.viewer_elements.ViewerControl`.
     """
 
     def __init__(self, model) -> None:
         super().__init__()
         object.__setattr__(self, "_model_ref", weakref.ref(model))
-        self.a_prompt = ve.ViewerText("Prompt", "", disabled=True, hint="The task this run's relevancy was trained for")
-        self.b_threshold = ve.ViewerSlider(
+        ui = self.ui = PanelElements()
+        ui.prompt = ve.ViewerText("Prompt", "", disabled=True, hint="The task this run's relevancy was trained for")
+        ui.threshold = ve.ViewerSlider(
             "Relevancy threshold", DEFAULT_THRESHOLD, 0.0, 1.0, 0.01,
             hint=f"Output '{COMPOSITE_KEY}': pixels whose rendered relevancy is above this are tinted",
         )
-        self.c_show_action = ve.ViewerCheckbox(
+        ui.show_action = ve.ViewerCheckbox(
             "Show action point", True, cb_hook=lambda e: self._set_visible("action", e.value),
             hint="The action point (sphere) and the relevant region's box",
         )
-        self.d_show_grasps = ve.ViewerCheckbox(
+        ui.show_grasps = ve.ViewerCheckbox(
             "Show grasps", True, cb_hook=lambda e: self._set_visible("grasps", e.value),
             hint="Top-k grasps as gripper shapes (fingers and palm), red (low score) to green (high)",
         )
-        self.e_look = ve.ViewerButton("Look at action point", cb_hook=lambda _: self.look_at_action_point())
-        self.f_compute = ve.ViewerButton("Compute grasps", cb_hook=lambda _: self.compute(grasps=True))
-        self.g_export = ve.ViewerButton("Export", cb_hook=lambda _: self.export())
-        self.h_status = ve.ViewerText("Status", "", disabled=True)
-        self.i_exported = ve.ViewerText("grasps.json", "", disabled=True, hint="Where Export wrote grasps.json")
-        self.j_new_prompt = ve.ViewerText(
+        ui.look = ve.ViewerButton("Look at action point", cb_hook=lambda _: self.look_at_action_point())
+        ui.compute = ve.ViewerButton("Compute grasps", cb_hook=lambda _: self.compute(grasps=True))
+        ui.export = ve.ViewerButton("Export", cb_hook=lambda _: self.export())
+        ui.status = ve.ViewerText("Status", "", disabled=True)
+        ui.exported = ve.ViewerText("grasps.json", "", disabled=True, hint="Where Export wrote grasps.json")
+        ui.new_prompt = ve.ViewerText(
             "New prompt", "", hint="Re-query: refit relevancy for this prompt with the run's pointer (point2act query)"
         )
-        self.k_requery = ve.ViewerButton("Re-query", cb_hook=lambda _: self.requery_async())
-        self.l_channel = ve.ViewerDropdown(
+        ui.requery = ve.ViewerButton("Re-query", cb_hook=lambda _: self.requery_async())
+        # click-to-point: then click on the target in the 3D view; grasps are planned there (no MLLM)
+        ui.point_here = ve.ViewerButton("Point here", cb_hook=lambda _: self._arm_safely())
+        ui.channel = ve.ViewerDropdown(
             "Channel", TRAINED_CHANNEL, [TRAINED_CHANNEL], cb_hook=lambda e: self.select_channel_async(e.value),
             hint="Relevancy channel shown: the trained one or a named channel of RUN/relevancy/ (point2act query)",
         )
-        self.z_control = _PanelControl(self)
+        self.control = _PanelControl(self)
         object.__setattr__(self, "_state", _PanelState())
 
     # -- values read by the model ----------------------------------------------------------
     @property
     def threshold(self) -> float:
-        return float(self.b_threshold.value)
+        return float(self.ui.threshold.value)
 
     # (no public attribute may lead back to the model: nerfstudio's parse_object walks attributes
     # that are nn.Modules and would recurse forever)
@@ -112,23 +150,41 @@ class Point2ActViewerPanel(torch.nn.Module):
         st.camera_centers_ns = st.camera_c2w_ns[:, :3, 3] if st.camera_c2w_ns is not None else None
         st.cameras = getattr(getattr(dm, "train_dataparser_outputs", None), "cameras", None)
         st.prompt = run_prompt(dm, self._model())
-        self._set_text(self.a_prompt, st.prompt or "(no prompt)")
+        self._set_text(self.ui.prompt, st.prompt or "(no prompt)")
         st.trained_prompt = st.prompt
         model = self._model()
         if model is not None and RELEVANCY_KEY in getattr(model, "gauss_params", {}):
             st.trained_logits = model.gauss_params[RELEVANCY_KEY].detach().clone()
         self.refresh_channels()
+        threading.Thread(target=self._composite_by_default, args=(viewer,), daemon=True).start()
         existing = st.base_dir / "grasps.json" if st.base_dir is not None else None
         if existing is not None and existing.is_file():
             try:
                 data = json.loads(existing.read_text())
                 self.draw(data)
-                self._set_text(self.i_exported, str(existing))
+                self._set_text(self.ui.exported, str(existing))
                 self._status(f"showing {existing.name}: {len(data.get('grasps') or [])} grasps")
                 return
             except Exception as e:  # a stale or foreign file: compute instead
                 self._status(f"could not show {existing}: {e}")
         threading.Thread(target=self._initial_markers, daemon=True).start()
+
+    @staticmethod
+    def _composite_by_default(viewer, timeout_s: float = 120.0) -> None:
+        """Show the relevancy composite when a run opens: nerfstudio lists the outputs after the first
+        render, so wait for that, then pick the composite once (the user can change it after)."""
+        dropdown = getattr(getattr(viewer, "control_panel", None), "_output_render", None)
+        if dropdown is None:
+            return
+        t0 = time.time()
+        while time.time() - t0 < timeout_s:
+            options = getattr(getattr(dropdown, "gui_handle", None), "options", None) or getattr(dropdown, "options", [])
+            if COMPOSITE_KEY in options:
+                with contextlib.suppress(Exception):
+                    dropdown.value = COMPOSITE_KEY
+                    viewer._trigger_rerender()
+                return
+            time.sleep(0.2)
 
     def _initial_markers(self) -> None:
         try:
@@ -181,7 +237,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         out["run"] = str((st.base_dir / "config.yml").resolve())
         path = st.base_dir / "grasps.json"
         write_json_atomic(path, out)
-        self._set_text(self.i_exported, str(path.resolve()))
+        self._set_text(self.ui.exported, str(path.resolve()))
         self._status(f"exported {len(out.get('grasps') or [])} grasps to {path.resolve()}")
         return path
 
@@ -190,6 +246,12 @@ class Point2ActViewerPanel(torch.nn.Module):
         t = threading.Thread(target=self._requery_safely, daemon=True)
         t.start()
         return t
+
+    def _arm_safely(self) -> None:
+        try:
+            self.arm_click()
+        except Exception as e:  # noqa: BLE001  (shown to the user, never kills the viewer)
+            self._status(f"point here: {e}")
 
     def _requery_safely(self) -> None:
         try:
@@ -201,39 +263,87 @@ class Point2ActViewerPanel(torch.nn.Module):
         """Refit the relevancy channel for a new prompt (``point2act query`` on the loaded run), show
         it, and move the action point. The channel is saved under RUN/relevancy/; the checkpoint is not
         written. Only on a finished run (ns-viewer): during training the Gaussians still change."""
-        st: _PanelState = self._state
-        prompt = (prompt if prompt is not None else str(self.j_new_prompt.value)).strip()
+        prompt = (prompt if prompt is not None else str(self.ui.new_prompt.value)).strip()
         if not prompt:
             raise ValueError("type a prompt in 'New prompt' first")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", prompt).strip("_.-")[:48] or "query"
+        self._status(f"re-querying {prompt!r}…")
+        res = self._refit(name, prompt)
+        out = self.compute(grasps=False)
+        self._status(f"re-queried {res.prompt!r} in {res.timings_s.get('total', 0.0):.1f} s "
+                     f"(channel {res.name}); " + self._state.status)
+        return out
+
+    def _finished_run(self):
+        """(config path, TrainerConfig) of the finished run the viewer shows; an error during training."""
+        st: _PanelState = self._state
         viewer = st.viewer
         if viewer is None or st.base_dir is None:
             raise RuntimeError("the viewer panel is not attached to a viewer")
         if getattr(viewer, "trainer", None) is not None:
-            raise RuntimeError("re-query works on a finished run: open it with ns-viewer --load-config")
+            raise RuntimeError("this works on a finished run: open it with ns-viewer --load-config")
         config_path = st.base_dir / "config.yml"
         config = yaml.load(config_path.read_text(), Loader=yaml.Loader)
         config.load_dir = config.get_checkpoint_dir()
         if not Path(config.load_dir).is_dir():  # a run opened from another working directory
             config.load_dir = st.base_dir / "nerfstudio_models"
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", prompt).strip("_.-")[:48] or "query"
-        self._status(f"re-querying {prompt!r}…")
+        return config_path, config
+
+    def _refit(self, name: str, prompt: str, points_file: Path | None = None):
+        """``query_run`` on the loaded run; its logits go into the model and the channel is shown."""
+        st: _PanelState = self._state
+        config_path, config = self._finished_run()
         with st.lock:
-            res = query_run(config_path, name, prompt=prompt, loaded=(config, viewer.pipeline))
+            res = query_run(config_path, name, prompt=prompt, points_file=points_file,
+                            loaded=(config, st.viewer.pipeline))
             model = self._model()
             with torch.no_grad():
                 logits = model.gauss_params[RELEVANCY_KEY]
                 logits.data.copy_(res.logits.reshape(logits.shape).to(logits.device, logits.dtype))
             st.prompt = res.prompt
             st.result = None
-            self._set_text(self.a_prompt, res.prompt)
+            self._set_text(self.ui.prompt, res.prompt)
             st.channel = res.name
             self.refresh_channels()
-            self._set_text(self.l_channel, res.name)
+            self._set_text(self.ui.channel, res.name)
         with contextlib.suppress(Exception):
-            viewer._trigger_rerender()
-        out = self.compute(grasps=False)
-        self._status(f"re-queried {res.prompt!r} in {res.timings_s.get('total', 0.0):.1f} s "
-                     f"(channel {res.name}); " + self._state.status)
+            st.viewer._trigger_rerender()
+        return res
+
+    # -- click-to-point ----------------------------------------------------------------------
+    def arm_click(self) -> None:
+        """"Point here": the next click on the 3D view becomes the task's point (:meth:`click_at`)."""
+        self._finished_run()  # fails early during training
+        self.control.register_pointer_cb("click", self._on_click)
+        self._status("click on the target in the 3D view…")
+
+    def _on_click(self, click) -> None:
+        with contextlib.suppress(Exception):
+            self.control.unregister_pointer_cb()
+        threading.Thread(target=self._click_safely, args=(click.origin, click.direction), daemon=True).start()
+
+    def _click_safely(self, origin, direction) -> None:
+        try:
+            self.click_at(origin, direction)
+        except Exception as e:  # noqa: BLE001  (shown to the user, never kills the viewer)
+            self._status(f"point here failed: {e}")
+
+    def click_at(self, origin_ns, direction_ns) -> Dict[str, Any]:
+        """A click's ray (nerfstudio frame) -> its surface point -> a points file for every training view
+        (``RUN/points/click.json``, ``[]`` where the point is hidden) -> the ``click`` channel (refit, as
+        ``point2act query``) -> grasps there, drawn and ready to export. No pointing model involved."""
+        st: _PanelState = self._state
+        self._finished_run()
+        self._status("pointing at the clicked surface…")
+        points, point_capture = click_points_for_run(st.viewer.pipeline, origin_ns, direction_ns)
+        path = st.base_dir / "points" / "click.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, points)
+        n = sum(1 for v in points["points"].values() if v)
+        res = self._refit("click", CLICK_PROMPT, points_file=path)
+        out = self.compute(grasps=True)
+        self._status(f"clicked {np.round(point_capture, 3).tolist()} (seen in {n} views, {path.name}); "
+                     + self._state.status)
         return out
 
     # -- channels ----------------------------------------------------------------------------
@@ -249,7 +359,7 @@ class Point2ActViewerPanel(torch.nn.Module):
             with contextlib.suppress(Exception):  # no or unreadable index: only the trained channel
                 names = sorted(list_channels(cfg))
         options = [TRAINED_CHANNEL] + names
-        self.l_channel.set_options(options)
+        self.ui.channel.set_options(options)
         return options
 
     def select_channel_async(self, name: str) -> threading.Thread | None:
@@ -288,8 +398,8 @@ class Point2ActViewerPanel(torch.nn.Module):
             st.channel = name
             st.prompt = prompt
             st.result = None
-            self._set_text(self.a_prompt, prompt or "(no prompt)")
-            self._set_text(self.l_channel, name)
+            self._set_text(self.ui.prompt, prompt or "(no prompt)")
+            self._set_text(self.ui.channel, name)
         with contextlib.suppress(Exception):
             st.viewer._trigger_rerender()
         return self.compute(grasps=False)
@@ -333,7 +443,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         s = capture_length_to_viser(frame)
         region = data.get("region") or {}
         extent = np.asarray(region.get("extent", [0.02] * 3), dtype=np.float64)
-        show_a, show_g = bool(self.c_show_action.value), bool(self.d_show_grasps.value)
+        show_a, show_g = bool(self.ui.show_action.value), bool(self.ui.show_grasps.value)
         names = []
         radius = max(0.03 * float(np.max(extent)) * s, 0.01 * viser_scale_ratio() * 0.3, 1e-3)
         action = [
@@ -341,8 +451,6 @@ class Point2ActViewerPanel(torch.nn.Module):
                                 position=capture_to_viser(frame, ap_c), visible=show_a),
         ]
         if "center" in region:
-            import trimesh.creation  # viser's own dependency
-
             mesh = trimesh.creation.box(np.maximum(extent * s, 1e-4))
             R = frame.rotation_to_ns
             action.append(scene.add_mesh_simple(
@@ -361,9 +469,11 @@ class Point2ActViewerPanel(torch.nn.Module):
                 color = score_color(float(g.get("score", 0.0)))
                 for name, b in gripper_boxes_viser(g, gripper, frame).items():
                     node = f"{SCENE_ROOT}/grasps/g{k:02d}/{name}"
-                    handles.append(scene.add_box(node, color=color, dimensions=tuple(b["dimensions"]),
-                                                 wxyz=tuple(b["wxyz"]), position=tuple(b["position"]),
-                                                 visible=show_g))
+                    box = trimesh.creation.box(np.maximum(np.asarray(b["dimensions"], dtype=np.float64), 1e-5))
+                    # thin wireframes: the object under the gripper stays visible
+                    handles.append(scene.add_mesh_simple(node, vertices=box.vertices, faces=box.faces, color=color,
+                                                         wireframe=True, wxyz=tuple(b["wxyz"]),
+                                                         position=tuple(b["position"]), visible=show_g))
                     names.append(node)
         st.handles["grasps"] = handles
         st.names = names
@@ -376,7 +486,7 @@ class Point2ActViewerPanel(torch.nn.Module):
 
     def _status(self, msg: str) -> None:
         self._state.status = msg
-        self._set_text(self.h_status, msg)
+        self._set_text(self.ui.status, msg)
 
     @staticmethod
     def _set_text(element, text: str) -> None:
@@ -416,6 +526,7 @@ class _PanelControl(ve.ViewerControl):  # type: ignore[misc]
         panel = self._panel_ref()
         if panel is not None:
             try:
+                panel.ui.install(viewer)
                 panel.attach(viewer)
             except Exception as e:  # noqa: BLE001  (never take the viewer down)
                 panel._status(f"viewer setup failed: {e}")
