@@ -268,6 +268,16 @@ class Point:
             log.addHandler(handler)
         data_dir, images = capture_images(self.data)
         t0 = time.perf_counter()
+        if self.pointer.backend == "click":
+            from point2act.pointing.click_server import ClickServer
+
+            server = ClickServer(images, self.prompt, self.output)
+            print(f"click on the target in each view at {server.url} (this machine only), then press Save")
+            out = server.wait()
+            n_pos = sum(1 for v in out["points"].values() if v)
+            print(f"{len(out['points'])} views answered: {n_pos} with points ({time.perf_counter() - t0:.0f} s)")
+            print(f"wrote {self.output}")
+            return
         out = point_capture(
             self.pointer, images, self.prompt, output=self.output, data_dir=data_dir, progress=not self.quiet
         )

@@ -7,7 +7,7 @@ from typing import Literal
 
 __all__ = ["BackendName", "FamilyName", "OnParseError", "PointerConfig"]
 
-BackendName = Literal["molmo", "molmo2", "qwen-vl", "openai", "oracle"]
+BackendName = Literal["molmo", "molmo2", "qwen-vl", "openai", "oracle", "click"]
 FamilyName = Literal["auto", "molmo", "molmo2", "qwen2.5-vl", "qwen3-vl", "json"]
 OnParseError = Literal["skip", "empty", "raise"]
 
@@ -24,7 +24,8 @@ class PointerConfig:
     backend: BackendName = "oracle"
     """Which pointer to use: a local Molmo v1 ('molmo'), Molmo2 ('molmo2') or Qwen2.5-VL/Qwen3-VL
     ('qwen-vl') model through transformers, any OpenAI-compatible chat-completions server
-    ('openai': vLLM, SGLang, Ollama, ...), or the synthetic scene's ground truth ('oracle')."""
+    ('openai': vLLM, SGLang, Ollama, ...), the synthetic scene's ground truth ('oracle'), or a person
+    clicking on the views in a browser ('click': `point2act point` only)."""
 
     model: str = ""
     """Hugging Face model id or local checkpoint directory (molmo, molmo2, qwen-vl), or the model

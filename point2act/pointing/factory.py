@@ -33,6 +33,11 @@ def make_pointer(cfg: PointerConfig, **kwargs: Any) -> Pointer:
         raise PointingConfigError(
             f"unknown family {cfg.family!r}; expected auto or one of {', '.join(FAMILIES)}"
         )
+    if cfg.backend == "click":
+        raise PointingConfigError(
+            "the click backend is a person in a browser: run `point2act point --backend click --data CAPTURE "
+            "--prompt ...` and pass the points file it writes (--pipeline.datamanager.points-file)"
+        )
     if cfg.backend == "oracle":
         from point2act.pointing.oracle import OraclePointer
 
