@@ -204,21 +204,24 @@ _IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "I", "I;16", "I;16B", 
                 "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La")
 
 
-def image_to_array(im):
+def image_to_array(im, mode: Optional[str] = None):
     """A PIL image as the uint8 ``(H, W, 3)`` or ``(H, W, 4)`` array nerfstudio trains on, and a note
     (None when it was already 8-bit RGB/RGBA). nerfstudio 1.1.5 repeats a 2-D array to 3 channels
     and asserts 3 or 4 channels: a palette image would train on its palette indices, a 16-bit one on
-    its wrapped low byte, a CMYK JPEG as RGBA and a grayscale+alpha one not at all."""
+    its wrapped low byte, a CMYK JPEG as RGBA and a grayscale+alpha one not at all. ``mode``: the
+    file's mode when ``im`` was converted for resampling (16-bit grayscale is resampled as "F")."""
     import numpy as np
 
-    mode = im.mode
-    if mode in ("RGB", "RGBA"):
+    mode = mode or im.mode
+    if im.mode in ("RGB", "RGBA") and mode == im.mode:
         return np.array(im, dtype=np.uint8), None
-    if mode in ("I", "F") or mode.startswith("I;16"):
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
         a = np.asarray(im).astype(np.float64)
         top = 65535.0 if (mode.startswith("I;16") or a.max(initial=0) > 255) else 255.0
         a = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
         return np.repeat(a[:, :, None], 3, axis=2), f"{mode} (high bit depth grayscale) converted to 8-bit RGB"
+    if im.mode in ("RGB", "RGBA"):  # converted before resampling
+        return np.array(im, dtype=np.uint8), f"{mode} converted to {im.mode}"
     if mode in ("LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in im.info):
         return np.array(im.convert("RGBA"), dtype=np.uint8), f"{mode} converted to RGBA"
     if mode in _IMAGE_MODES:
@@ -305,6 +308,7 @@ def load_image_for_camera(
                                       f"nerfstudio's camera is {expect[0]}x{expect[1]} (a rounding of the "
                                       f"downscale by {factor:g}, e.g. {Path(path).name}): such {kind_of(mask)} are "
                                       f"resampled to the camera's size on load"))
+        file_mode = im.mode
         if size != tuple(target) or size != tuple(expect):
             c = float(scale) / float(factor)  # stored pixel coordinate -> camera pixel coordinate
             if full is None:  # estimate: nerfstudio rounded the stored size down by up to factor - 1
@@ -316,14 +320,16 @@ def load_image_for_camera(
                 resample = Image.Resampling.NEAREST
             else:
                 resample = Image.Resampling.LANCZOS if bw > 1.5 * target[0] else Image.Resampling.BICUBIC
-                if im.mode not in ("RGB", "RGBA", "L", "LA", "I", "F"):
+                if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+                    im = im.convert("F")  # resampled in float, scaled to 8 bits after
+                elif im.mode not in ("RGB", "RGBA", "L"):
                     im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
             im = im.resize(tuple(int(v) for v in target), resample=resample, box=(0.0, 0.0, bw, bh))
         if mask:
             arr, note = mask_to_array(im)
         else:
             try:
-                arr, note = image_to_array(im)
+                arr, note = image_to_array(im, file_mode)
             except ValueError as e:
                 raise CaptureError(f"{what}: {e}; save it as 8-bit RGB (PNG or JPEG).") from None
         if note is not None:

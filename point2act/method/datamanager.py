@@ -226,8 +226,9 @@ def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> Tuple[
         factor, images = _colmap_factor(config, data)
         folder = images.parent / f"{images.name}_{factor}"
         if factor > 1 and not folder.is_dir():
-            notes["downscale"] = (f"{folder}/ not found: the images are downscaled by {factor} on load instead "
-                                  f"(nerfstudio would ask to write {folder.name}/ into the capture)")
+            if test_mode != "inference":  # export / viewer load no images: only avoid the prompt
+                notes["downscale"] = (f"{folder}/ not found: the images are downscaled by {factor} on load instead "
+                                      f"(nerfstudio would ask to write {folder.name}/ into the capture)")
             config.dataparser.downscale_factor = 1
             config.camera_res_scale_factor = config.camera_res_scale_factor / factor
         return None, notes
@@ -335,10 +336,15 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         return keys
 
     def _stored_sizes(self, dataset) -> List[Tuple[int, int]]:
-        """Size (w, h) of each stored (full-resolution) image, from the parser's cameras."""
+        """Size (w, h) of each stored (full-resolution) image: transforms.json's when the capture was
+        checked, else the parser's cameras times the downscale factor (which rounded down)."""
         cams = dataset._dataparser_outputs.cameras
         f = self._downscale_factor
-        return [(int(round(float(w) * f)), int(round(float(h) * f))) for w, h in zip(cams.width[:, 0], cams.height[:, 0])]
+        approx = [(int(round(float(w) * f)), int(round(float(h) * f))) for w, h in zip(cams.width[:, 0], cams.height[:, 0])]
+        if self._capture is None:
+            return approx
+        known = [self._capture.sizes.get(k) for k in self._image_keys(dataset)]
+        return [k if k is not None else a for k, a in zip(known, approx)]
 
     def _match_points(self, pf: PointsFile) -> Dict[int, np.ndarray]:
         """Validate the points against the capture and map them into each training image."""

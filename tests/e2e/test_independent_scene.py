@@ -1,0 +1,70 @@
+"""End to end on a capture point2act did not make: tests/independent_scene.py (its own numpy ray
+caster, objects, two-ring camera path, plain background, no point cloud, 160x120) through the real
+``ns-train point2act`` with the method's DEFAULT settings -- only the number of iterations is cut
+(and where the run is written) -- then ``point2act export --no-grasps``: the action point must be
+on the target part (the cabinet's knob, its bbox grown by 1.5 cm).
+
+This is the test of the defaults a user gets: nothing here is tuned to the scene.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import independent_scene as ind
+from conftest import run_tool as run  # tests/conftest.py
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+ITERATIONS = 300
+MARGIN = 0.015
+"""Metres the knob's bbox (3.6 cm across) is grown by."""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("independent")
+    scene = root / "scene"
+    gt = ind.generate_independent_scene(scene)
+    cmd = [
+        str(BIN / "ns-train"), "point2act",
+        "--data", str(scene),
+        "--pipeline.datamanager.points-file", str(scene / "points.json"),
+        "--max-num-iterations", str(ITERATIONS),
+        "--steps-per-save", str(ITERATIONS),
+        "--vis", "tensorboard",
+        "--output-dir", str(root / "outputs"),
+        "--experiment-name", "independent",
+        "--timestamp", "run",
+    ]
+    p = run(cmd, cwd=root, timeout=900)
+    config = root / "outputs/independent/point2act/run/config.yml"
+    assert config.is_file(), p.stdout[-2000:]
+    return root, scene, gt, config, p
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "fails with today's default schedule (2026-11-22, 300 iterations, CPU): the action point landed "
+    "1.6 m from the knob, below the table; the default schedule is being reworked"))
+def test_action_point_on_the_knob_with_default_settings(trained):
+    root, scene, gt, config, p = trained
+    assert "relevancy supervision on" in p.stdout
+    out = root / "grasps.json"
+    e = run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out), "--no-grasps"],
+            cwd=root, timeout=600)
+    data = json.loads(out.read_text())
+    assert data["frame"] == "capture" and data["prompt"] == ind.PROMPT
+    ap = np.asarray(data["action_point"], dtype=np.float64)
+    lo, hi = np.asarray(gt["bbox_min"]) - MARGIN, np.asarray(gt["bbox_max"]) + MARGIN
+    dist = float(np.linalg.norm(ap - np.asarray(gt["centre"])))
+    assert np.all(ap >= lo) and np.all(ap <= hi), (
+        f"action point {ap.round(4).tolist()} is {dist * 100:.1f} cm from the knob's centre "
+        f"{gt['centre']}; bbox grown by {MARGIN * 100:.1f} cm: {lo.round(4).tolist()} .. {hi.round(4).tolist()}\n"
+        + e.stdout[-1500:]
+    )
