@@ -40,6 +40,10 @@
 #include <omp.h>
 #endif
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace p2a {
 
 // ---------------------------------------------------------------------------
@@ -207,7 +211,11 @@ inline bool pixel_box(const Extent &e, S mx, S my, const TileGeom &tg, int &px0,
 // ---------------------------------------------------------------------------
 // SIMD: LANES consecutive pixels of a tile row
 // ---------------------------------------------------------------------------
-constexpr int LANES = 16;
+#ifndef P2A_LANES
+#define P2A_LANES 16
+#endif
+constexpr int LANES = P2A_LANES;
+constexpr double SIGMA_CUT = 30.0;
 
 template <typename S> struct Vec;
 template <> struct Vec<float> {
@@ -220,30 +228,81 @@ template <> struct Vec<double> {
 };
 
 template <typename V> inline V splat(typename std::remove_reference<decltype(V()[0])>::type s) {
-    V v;
-    for (int i = 0; i < LANES; ++i) v[i] = s;
-    return v;
+    V v = {};
+    return v + s;  // scalar operands broadcast: one vbroadcast
 }
 
-template <typename M> inline bool any(const M &m) {
-    typename std::remove_reference<decltype(m[0])>::type r = 0;
-    for (int i = 0; i < LANES; ++i) r |= m[i];
-    return r != 0;
+// Any lane set / number of lanes set, of a comparison mask (lanes 0 or -1).
+inline uint32_t lane_bits(const Vec<float>::M &m) {
+#if defined(__AVX512F__) && P2A_LANES == 16
+    __m512i v;
+    std::memcpy(&v, &m, sizeof(v));
+    return _mm512_test_epi32_mask(v, v);
+#elif defined(__AVX2__) && P2A_LANES == 8
+    __m256 v;
+    std::memcpy(&v, &m, sizeof(v));
+    return uint32_t(_mm256_movemask_ps(v));
+#elif defined(__AVX2__) && P2A_LANES == 16
+    __m256 lo, hi;
+    std::memcpy(&lo, &m, sizeof(lo));
+    std::memcpy(&hi, reinterpret_cast<const char *>(&m) + sizeof(lo), sizeof(hi));
+    return uint32_t(_mm256_movemask_ps(lo)) | (uint32_t(_mm256_movemask_ps(hi)) << 8);
+#else
+    uint32_t b = 0;
+    for (int i = 0; i < LANES; ++i) b |= uint32_t(m[i] != 0) << i;
+    return b;
+#endif
 }
 
-template <typename M> inline int count(const M &m) {
-    int n = 0;
-    for (int i = 0; i < LANES; ++i) n += m[i] != 0;
-    return n;
+inline uint32_t lane_bits(const Vec<double>::M &m) {
+#if defined(__AVX512F__) && P2A_LANES == 16
+    __m512i lo, hi;
+    std::memcpy(&lo, &m, sizeof(lo));
+    std::memcpy(&hi, reinterpret_cast<const char *>(&m) + sizeof(lo), sizeof(hi));
+    return uint32_t(_mm512_test_epi64_mask(lo, lo)) | (uint32_t(_mm512_test_epi64_mask(hi, hi)) << 8);
+#elif defined(__AVX512F__) && P2A_LANES == 8
+    __m512i v;
+    std::memcpy(&v, &m, sizeof(v));
+    return uint32_t(_mm512_test_epi64_mask(v, v));
+#else
+    uint32_t b = 0;
+    for (int i = 0; i < LANES; ++i) b |= uint32_t(m[i] != 0) << i;
+    return b;
+#endif
 }
 
-template <typename V> inline auto hsum(const V &v) -> typename std::remove_reference<decltype(v[0])>::type {
-    // pairwise, fixed order (deterministic)
-    typename std::remove_reference<decltype(v[0])>::type s[LANES];
+template <typename M> inline bool any(const M &m) { return lane_bits(m) != 0; }
+
+template <typename M> inline int count(const M &m) { return __builtin_popcount(lane_bits(m)); }
+
+// Horizontal sums in a fixed order (deterministic).
+inline float hsum(const Vec<float>::V &v) {
+#if defined(__AVX512F__) && P2A_LANES == 16
+    __m512 x;
+    std::memcpy(&x, &v, sizeof(x));
+    return _mm512_reduce_add_ps(x);
+#else
+    float s[LANES];
     for (int i = 0; i < LANES; ++i) s[i] = v[i];
     for (int w = LANES / 2; w >= 1; w /= 2)
         for (int i = 0; i < w; ++i) s[i] += s[i + w];
     return s[0];
+#endif
+}
+
+inline double hsum(const Vec<double>::V &v) {
+#if defined(__AVX512F__) && P2A_LANES == 16
+    __m512d lo, hi;
+    std::memcpy(&lo, &v, sizeof(lo));
+    std::memcpy(&hi, reinterpret_cast<const char *>(&v) + sizeof(lo), sizeof(hi));
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+#else
+    double s[LANES];
+    for (int i = 0; i < LANES; ++i) s[i] = v[i];
+    for (int w = LANES / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; ++i) s[i] += s[i + w];
+    return s[0];
+#endif
 }
 
 // exp(x). float: branch-free Cephes-style polynomial (max rel. error ~1 ulp),
@@ -291,13 +350,38 @@ inline Splat<S> load_splat(const S *means2d, const S *conics, const S *opacities
             opacities[g]};
 }
 
+// Everything the compositing loops read about one Gaussian, in one cache
+// line (the loops visit Gaussians in depth order, i.e. at random addresses).
+template <typename S> struct alignas(64) Packed {
+    Splat<S> s;
+    Extent e;
+};
+
+template <typename S>
+std::vector<Packed<S>> make_packs(int64_t CN, const S *means2d, const S *conics, const S *opacities, int nthreads) {
+    std::vector<Packed<S>> out(CN);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t g = 0; g < CN; ++g) {
+        out[g].s = load_splat(means2d, conics, opacities, g);
+        out[g].e = make_extent<S>(conics[3 * g], conics[3 * g + 1], conics[3 * g + 2], opacities[g]);
+    }
+    return out;
+}
+
 // sigma and the unclamped o * exp(-sigma) of LANES pixels of one row: the
 // expression every kernel uses.
 template <typename S>
 inline void eval_gaussian(const Splat<S> &s, const typename Vec<S>::V &dx, S dy, typename Vec<S>::V &sigma,
                           typename Vec<S>::V &vis) {
+    using V = typename Vec<S>::V;
     sigma = S(0.5) * (s.ca * dx * dx + s.cc * dy * dy) + s.cb * dx * dy;
-    vis = vexp(-sigma);
+    // Lanes with sigma > SIGMA_CUT can never pass alpha >= ALPHA_MIN (that needs
+    // sigma <= log(opacity / ALPHA_MIN) < SIGMA_CUT), so their exp is clamped:
+    // keeps every product of the unused lanes far from denormals, whose
+    // microcode assists would cost ~100 cycles per vector.
+    V e = -sigma;
+    e = e < S(-SIGMA_CUT) ? splat<V>(S(-SIGMA_CUT)) : e;
+    vis = vexp(e);
 }
 
 // x coordinates of the pixel centres of chunk ch of a tile row.
@@ -334,8 +418,7 @@ template <typename S> struct TileBuffers {
 // transmittance.
 template <typename S, typename Visitor>
 inline void composite_tile(const TileGeom &tg, const int32_t *flatten_ids, int32_t start, int32_t end,
-                           const S *means2d, const S *conics, const S *opacities, const Extent *extents,
-                           TileBuffers<S> &buf, Visitor &vis) {
+                           const Packed<S> *packs, TileBuffers<S> &buf, Visitor &vis) {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
     using MI = typename std::remove_reference<decltype(M()[0])>::type;
@@ -361,9 +444,10 @@ inline void composite_tile(const TileGeom &tg, const int32_t *flatten_ids, int32
     }
     for (int32_t k = start; k < end && npix_active > 0; ++k) {
         const int64_t g = flatten_ids[k];
-        const Splat<S> s = load_splat(means2d, conics, opacities, g);
+        if (k + 8 < end) __builtin_prefetch(packs + flatten_ids[k + 8]);
+        const Splat<S> s = packs[g].s;
         int bx0, bx1, by0, by1;
-        if (!pixel_box<S>(extents[g], s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
+        if (!pixel_box<S>(packs[g].e, s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
         if (!vis.begin(k, g)) continue;
         const int ch0 = bx0 / LANES, ch1 = bx1 / LANES;
         for (int py = by0; py <= by1; ++py) {
@@ -377,6 +461,7 @@ inline void composite_tile(const TileGeom &tg, const int32_t *flatten_ids, int32
                 V alpha = s.o * ev;
                 alpha = alpha < AMAX ? alpha : splat<V>(AMAX);
                 const M valid = buf.act[idx] & (sigma >= S(0)) & (alpha >= AMIN);
+                if (!any(valid)) continue;
                 const V Tc = buf.T[idx];
                 const V nT = Tc * (S(1) - alpha);
                 const M stop = valid & (nT <= TMIN);

@@ -57,8 +57,8 @@ void compositing_weights_impl(int64_t C, int64_t N, const S *means2d, const S *c
                               Alloc &&alloc) {
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
     const int64_t CT = C * n_tiles;
-    const std::vector<Extent> extents =
-        make_extents<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, conics, opacities, nthreads);
+    const std::vector<Packed<S>> packs =
+        make_packs<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
     std::vector<TileOut> tiles(CT);
     const int64_t R = C * int64_t(H) * W;
     std::fill(crow, crow + R + 1, int64_t(0));
@@ -82,7 +82,7 @@ void compositing_weights_impl(int64_t C, int64_t N, const S *means2d, const S *c
             buf.clear();
             vis.pw = tg.pw;
             vis.cam = tg.cam;
-            composite_tile<S>(tg, flatten_ids, start, end, means2d, conics, opacities, extents.data(), tb, vis);
+            composite_tile<S>(tg, flatten_ids, start, end, packs.data(), tb, vis);
             if (buf.empty()) continue;
             // group by pixel (stable: compositing order kept), count rows
             std::fill(cnt.begin(), cnt.begin() + npix + 1, 0);

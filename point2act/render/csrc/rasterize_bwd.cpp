@@ -32,7 +32,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
     const int64_t stride = 6 + D + (absgrad ? 2 : 0);
     std::unique_ptr<S[]> isect_grads(new S[std::max<int64_t>(1, n_isects * stride)]);
     std::vector<uint8_t> touched(n_isects, 0);
-    const std::vector<Extent> extents = make_extents<S>(n_isects > 0 ? C * N : 0, conics, opacities, nthreads);
+    const std::vector<Packed<S>> packs = make_packs<S>(n_isects > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
 #pragma omp parallel num_threads(nthreads)
     {
         const int nch = (tile_size + LANES - 1) / LANES;
@@ -90,9 +90,10 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
             }
             for (int32_t k = std::min(max_last, end - 1); k >= start; --k) {
                 const int64_t g = flatten_ids[k];
-                const Splat<S> s = load_splat(means2d, conics, opacities, g);
+                if (k - 8 >= start) __builtin_prefetch(packs.data() + flatten_ids[k - 8]);
+                const Splat<S> s = packs[g].s;
                 int bx0, bx1, by0, by1;
-                if (!pixel_box<S>(extents[g], s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
+                if (!pixel_box<S>(packs[g].e, s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
                 S colst[DT > 0 ? DT : 1];
                 V accst[DT > 0 ? DT : 1];
                 S *col = DT > 0 ? colst : coldyn.data();

@@ -45,8 +45,8 @@ void rasterize_fwd_impl(int64_t C, int64_t CN, int64_t D_, const S *means2d, con
     using M = typename Vec<S>::M;
     const int64_t D = DT > 0 ? DT : D_;
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
-    const std::vector<Extent> extents =
-        make_extents<S>(int64_t(offsets[C * n_tiles]) > 0 ? CN : 0, conics, opacities, nthreads);
+    const std::vector<Packed<S>> packs =
+        make_packs<S>(int64_t(offsets[C * n_tiles]) > 0 ? CN : 0, means2d, conics, opacities, nthreads);
 #pragma omp parallel num_threads(nthreads)
     {
         TileBuffers<S> buf(tile_size);
@@ -65,8 +65,7 @@ void rasterize_fwd_impl(int64_t C, int64_t CN, int64_t D_, const S *means2d, con
             const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
             std::fill(outv.begin(), outv.end(), splat<V>(S(0)));
             std::fill(lastv.begin(), lastv.end(), splat<M>(-1));
-            composite_tile<S>(tg, flatten_ids, offsets[t], offsets[t + 1], means2d, conics, opacities,
-                              extents.data(), buf, vis);
+            composite_tile<S>(tg, flatten_ids, offsets[t], offsets[t + 1], packs.data(), buf, vis);
             const S *bg = backgrounds ? backgrounds + tg.cam * D : nullptr;
             for (int py = 0; py < tg.ph; ++py) {
                 for (int px = 0; px < tg.pw; ++px) {

@@ -1,14 +1,12 @@
-"""CPU rasterizer (C++ kernel) vs the dense pure-torch reference."""
+"""CPU rasterizer (C++ kernels) vs the pure-torch references of point2act.render._torch_impl."""
 
 import pytest
 import torch
 
 from point2act.render import rasterization
 from point2act.render._testing import random_scene
-from point2act.render.reference import (
-    rasterization_reference,
-    rasterize_to_pixels_reference,
-)
+from point2act.render._torch_impl import _rasterization as rasterization_reference
+from point2act.render._torch_impl import _rasterize_to_pixels as rasterize_to_pixels_reference
 
 LEAVES = ("means", "quats", "scales", "opacities", "colors")
 
@@ -262,7 +260,7 @@ def test_rasterize_to_pixels_direct():
             )
         else:
             rc, ra = rasterize_to_pixels_reference(
-                means2d, conics, colors, opac, radii, depths, W, H, ts, backgrounds=bg, absgrad=True
+                means2d, conics, colors, opac, W, H, ts, offsets, flatten_ids, backgrounds=bg, absgrad=True
             )
         gg = torch.Generator().manual_seed(1)
         ((rc * torch.randn(rc.shape, generator=gg, dtype=rc.dtype)).sum() + (ra * torch.randn(ra.shape, generator=gg, dtype=ra.dtype)).sum()).backward()

@@ -1,0 +1,252 @@
+"""Each C++ stage of point2act.render vs its torch reference in _torch_impl; build cache key; constants."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from point2act.render import (
+    _backend,
+    _constants,
+    compositing_weights,
+    fully_fused_projection,
+    isect_tiles,
+    rasterize_to_pixels,
+)
+from point2act.render import _torch_impl as ref
+from point2act.render._testing import random_scene
+
+DT = torch.float64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ext():
+    return _backend.load_extension()
+
+
+def _project(scene, fn=fully_fused_projection, **kw):
+    return fn(scene["means"], None, scene["quats"], scene["scales"], scene["viewmats"], scene["Ks"],
+              scene["width"], scene["height"], **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# constants and build cache
+# ------------------------------------------------------------------------------------------------
+def test_constants_come_from_common_h(ext):
+    built = ext.constants()
+    for k, v in _constants.CONSTANTS.items():
+        assert built[k] == v, k
+    assert _constants.ALPHA_MAX == 0.999 and _constants.ALPHA_MIN == 1.0 / 255.0
+    assert _constants.TRANSMITTANCE_MIN == 1e-4 and _constants.PIXEL_CENTER == 0.5
+
+
+def test_read_constants_parser():
+    text = "constexpr double A = 0.5;\nconstexpr double B = 1.0 / 4.0;\nconstexpr int C = 3;\n"
+    assert _constants.read_constants(text) == {"A": 0.5, "B": 0.25}
+
+
+def test_cache_key_depends_on_cpu_features_and_flags():
+    flags = ["-O3", "-march=native"]
+    a = _backend.build_key("fpu sse2 avx2 fma", flags)
+    assert a == _backend.build_key("fpu sse2 avx2 fma", flags)  # deterministic
+    assert a != _backend.build_key("fpu sse2 avx2 fma avx512f", flags)  # other CPU: rebuild
+    assert a != _backend.build_key("fpu sse2 avx2 fma", ["-O3"])  # other flags: rebuild
+    assert a.split("-")[1] == _backend.build_key("fpu sse2 avx2 fma avx512f", flags).split("-")[1]
+    d1 = _backend.extension_build_dir("fpu sse2 avx2 fma", flags)
+    d2 = _backend.extension_build_dir("fpu sse2 avx2 fma avx512f", flags)
+    assert d1 != d2 and d1.parent == d2.parent
+
+
+def test_this_machine_key_and_flags(monkeypatch):
+    assert _backend.extension_build_dir().name == _backend.build_key()
+    assert _backend.build_key().startswith("cpu")
+    flags = _backend.cflags()
+    assert "-O3" in flags and "-fopenmp" in flags
+    monkeypatch.setenv("POINT2ACT_CPU_CFLAGS", "-mavx2 -mfma")
+    assert _backend.arch_flags() == ["-mavx2", "-mfma"]
+    assert _backend.build_key() != _backend.build_key(flags=["-O3", "-fopenmp"])
+
+
+def test_cpu_features_nonempty():
+    assert _backend.cpu_features().strip()
+
+
+def test_references_stay_off_the_production_path():
+    code = (
+        "import sys, torch\n"
+        "from point2act.render import rasterization\n"
+        "from point2act.render._testing import random_scene\n"
+        "s = random_scene(50, 32, 24, dtype=torch.float32)\n"
+        "rasterization(s['means'], s['quats'], s['scales'], s['opacities'], s['colors'], s['viewmats'],"
+        " s['Ks'], 32, 24)\n"
+        "assert 'point2act.render._torch_impl' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=600)
+
+
+# ------------------------------------------------------------------------------------------------
+# projection
+# ------------------------------------------------------------------------------------------------
+PROJ_CASES = [
+    dict(N=200, W=40, H=30, C=1, kw={}),
+    dict(N=300, W=64, H=48, C=3, kw=dict(calc_compensations=True)),
+    dict(N=100, W=33, H=27, C=2, kw=dict(eps2d=0.1, radius_clip=1.5, near_plane=2.5)),
+]
+
+
+@pytest.mark.parametrize("case", PROJ_CASES, ids=["plain", "3cams-comp", "clip-near"])
+@pytest.mark.parametrize("use_covars", [False, True])
+def test_projection_matches_reference(case, use_covars):
+    s = random_scene(case["N"], case["W"], case["H"], C=case["C"], seed=case["N"], n_behind=5, n_offscreen=5)
+    leaves = {k: s[k].clone().requires_grad_(True) for k in ("means", "quats", "scales")}
+    view = s["viewmats"].clone().requires_grad_(True)
+    covars = None
+    if use_covars:
+        covars = ref._quat_scale_to_covar(s["quats"], s["scales"]).detach().clone()
+        covars = (covars + 0.01 * torch.triu(torch.ones(3, 3, dtype=DT))).requires_grad_(True)  # asymmetric input
+    outs = []
+    for fn in (fully_fused_projection, ref._fully_fused_projection):
+        for t in list(leaves.values()) + [view] + ([covars] if use_covars else []):
+            t.grad = None
+        q, sc = (None, None) if use_covars else (leaves["quats"], leaves["scales"])
+        radii, m2, d, con, comp = fn(leaves["means"], covars, q, sc, view, s["Ks"], s["width"], s["height"],
+                                     **case["kw"])
+        vis = (radii > 0).to(DT)
+        g = torch.Generator().manual_seed(0)
+        loss = sum(((t * torch.randn(t.shape, generator=g, dtype=DT)) * (vis[..., None] if t.dim() == 3 else vis)).sum()
+                   for t in (m2, d, con) + ((comp,) if comp is not None else ()))
+        loss.backward()
+        grads = [leaves["means"].grad, view.grad] + ([covars.grad] if use_covars else [leaves["quats"].grad,
+                                                                                       leaves["scales"].grad])
+        outs.append((radii, m2.detach(), d.detach(), con.detach(), comp, [x.clone() for x in grads]))
+    (ra, ma, da, ca, pa, ga), (rb, mb, db, cb, pb, gb) = outs
+    assert torch.equal(ra, rb) and ra.dtype == torch.int32
+    vis = ra > 0
+    assert vis.any() and (~vis).any()
+    for x, y in ((ma, mb), (da, db), (ca, cb)):
+        torch.testing.assert_close(x[vis], y[vis], rtol=1e-10, atol=1e-12)
+    if pa is not None:
+        torch.testing.assert_close(pa[vis], pb[vis].detach(), rtol=1e-10, atol=1e-12)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("use_covars", [False, True])
+def test_projection_gradcheck(use_covars):
+    s = random_scene(6, 12, 10, C=2, seed=4)
+    Ks = s["Ks"]
+
+    def fn(means, a, b, view):
+        if use_covars:
+            out = fully_fused_projection(means, a, None, None, view, Ks, 12, 10, calc_compensations=False)
+        else:
+            out = fully_fused_projection(means, None, a, b, view, Ks, 12, 10, calc_compensations=False)
+        return out[1], out[2], out[3]
+
+    if use_covars:
+        cov = ref._quat_scale_to_covar(s["quats"], s["scales"])
+        inputs = (s["means"].clone().requires_grad_(True), cov.clone().requires_grad_(True), None,
+                  s["viewmats"].clone().requires_grad_(True))
+    else:
+        inputs = tuple(t.clone().requires_grad_(True) for t in (s["means"], s["quats"], s["scales"], s["viewmats"]))
+    radii = fully_fused_projection(s["means"], None, s["quats"], s["scales"], s["viewmats"], Ks, 12, 10)[0]
+    assert (radii > 0).all()  # no culling: differentiable everywhere
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# tile intersection
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("N,W,H,C,ts", [(1, 16, 16, 1, 16), (300, 37, 23, 2, 8), (2000, 100, 61, 3, 16),
+                                        (500, 70, 45, 1, 32)])
+def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
+    s = random_scene(N, W, H, C=C, seed=N + ts, dtype=dtype, scale=0.05, n_behind=min(3, N - 1))
+    radii, m2, d, _, _ = _project(s)
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    # equal depths: ties are broken by the flattened index
+    d = d.clone()
+    d[..., 1::7] = d[..., 0:1]
+    a = isect_tiles(m2, radii, d, ts, tw, th)
+    b = ref._isect_tiles(m2, radii, d, ts, tw, th)
+    for x, y, name in zip(a, b, ("tiles_per_gauss", "isect_ids", "flatten_ids", "isect_offsets")):
+        assert x.dtype == y.dtype, name
+        assert torch.equal(x, y), name
+
+
+# ------------------------------------------------------------------------------------------------
+# rasterize to pixels
+# ------------------------------------------------------------------------------------------------
+RASTER_CASES = [
+    # N, W, H, C, tile_size, D, background
+    (50, 16, 16, 1, 16, 3, False),
+    (200, 37, 23, 2, 8, 4, True),
+    (300, 70, 45, 1, 32, 1, False),  # two SIMD chunks per tile row
+    (150, 70, 50, 1, 64, 5, True),  # four chunks, generic channel count
+    (120, 29, 19, 2, 4, 40, False),  # partial chunks, many channels
+]
+
+
+@pytest.mark.parametrize("N,W,H,C,ts,D,with_bg", RASTER_CASES)
+def test_rasterize_to_pixels_matches_reference(N, W, H, C, ts, D, with_bg):
+    s = random_scene(N, W, H, C=C, seed=N, scale=0.06, n_channels=D, per_camera_colors=True)
+    radii, m2, d, con, _ = _project(s)
+    op = s["opacities"].expand(C, -1).contiguous()
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
+    bg = torch.rand(C, D, dtype=DT) if with_bg else None
+    outs = []
+    for fn in (rasterize_to_pixels, ref._rasterize_to_pixels):
+        ins = [t.detach().clone().requires_grad_(True) for t in (m2, con, s["colors"], op)]
+        b = bg.clone().requires_grad_(True) if with_bg else None
+        rc, ra = fn(*ins, W, H, ts, off, fid, backgrounds=b, absgrad=True)
+        g = torch.Generator().manual_seed(1)
+        ((rc * torch.randn(rc.shape, generator=g, dtype=DT)).sum()
+         + (ra * torch.randn(ra.shape, generator=g, dtype=DT)).sum()).backward()
+        outs.append([rc.detach(), ra.detach(), ins[0].absgrad] + [t.grad for t in ins] + ([b.grad] if with_bg else []))
+    for x, y in zip(*outs):
+        torch.testing.assert_close(x, y, rtol=1e-7, atol=1e-9)
+    assert outs[0][1].max() > 0.5  # something was drawn
+
+
+def test_rasterize_float32_close_to_float64():
+    s = random_scene(400, 64, 48, seed=2, scale=0.05)
+    radii, m2, d, con, _ = _project(s)
+    op = s["opacities"][None]
+    _, _, fid, off = isect_tiles(m2, radii, d, 16, 4, 3)
+    c64 = s["colors"][None]
+    a = rasterize_to_pixels(m2.float(), con.float(), c64.float(), op.float(), 64, 48, 16, off, fid)
+    b = ref._rasterize_to_pixels(m2, con, c64, op, 64, 48, 16, off, fid)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y.float(), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# compositing weights
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("N,W,H,C,ts,min_weight,dtype", [
+    (300, 40, 30, 1, 16, 0.0, torch.float64),
+    (600, 48, 32, 2, 8, 1e-3, torch.float64),
+    (800, 70, 45, 1, 32, 0.0, torch.float32),
+])
+def test_compositing_weights_match_reference(N, W, H, C, ts, min_weight, dtype):
+    s = random_scene(N, W, H, C=C, seed=N, scale=0.06, dtype=dtype)
+    radii, m2, d, con, _ = _project(s)
+    op = s["opacities"].expand(C, -1).contiguous()
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
+    crow, col, val = compositing_weights(m2, con, op, W, H, ts, off, fid, min_weight)
+    crow_r, col_r, val_r = ref._compositing_weights(m2, con, op, W, H, ts, off, fid, min_weight)
+    assert torch.equal(crow, crow_r) and torch.equal(col, col_r)
+    torch.testing.assert_close(val, val_r, rtol=1e-5, atol=1e-7)
+    # W @ colours == the rasterizer's render of the same colours
+    colors = torch.rand(C, N, 2, dtype=dtype)
+    rc, ra = rasterize_to_pixels(m2, con, colors, op, W, H, ts, off, fid)
+    A = torch.sparse_csr_tensor(crow, col.long(), val.to(dtype), (C * H * W, N))
+    if min_weight == 0.0:
+        for c in range(C):
+            rows = slice(c * H * W, (c + 1) * H * W)
+            Ac = A.to_dense()[rows]
+            torch.testing.assert_close(Ac @ colors[c], rc[c].reshape(-1, 2), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(Ac.sum(1), ra[c].reshape(-1), rtol=1e-4, atol=1e-5)
