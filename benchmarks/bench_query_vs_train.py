@@ -53,15 +53,13 @@ def part_points(scene: Path, part_name: str, min_visible_px: int = 12) -> dict:
 
 def train(scene: Path, points: Path, out: Path, name: str, iterations: int) -> tuple:
     """(config.yml, seconds, load average at the end) of one ns-train point2act run."""
-    from nerfstudio.scripts.train import main as ns_train_main
-
-    from point2act.method.config import point2act_method
     from point2act.method.schedule import short_schedule
+    from point2act.method.train import registered_config, train
 
-    cfg = short_schedule(point2act_method.config, scene, points, out, iterations)
+    cfg = short_schedule(registered_config("point2act"), scene, points, out, iterations)
     cfg.experiment_name = name
     t0 = time.perf_counter()
-    ns_train_main(cfg)
+    train(cfg)
     return Path(cfg.get_base_dir()) / "config.yml", time.perf_counter() - t0, os.getloadavg()
 
 

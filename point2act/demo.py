@@ -53,12 +53,11 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     t_scene = time.perf_counter() - t_start
 
     console.print("2/3 ns-train point2act (loading nerfstudio)")
-    from point2act.method.config import point2act_method
     from point2act.method.schedule import short_schedule
-    from point2act.method.train import train
+    from point2act.method.train import registered_config, train
 
     config = short_schedule(
-        point2act_method.config, scene, scene / "points" / "oracle.json", out / "runs", iterations, viewer
+        registered_config("point2act"), scene, scene / "points" / "oracle.json", out / "runs", iterations, viewer
     )
     t0 = time.perf_counter()
     train(config)

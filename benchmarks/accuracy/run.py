@@ -124,14 +124,12 @@ def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
     cfg_path = out / "demo" / "point2act" / "run" / "config.yml"
     if done.is_file() and cfg_path.is_file() and not bc.retrain:
         return cfg_path, float(json.loads(done.read_text())["seconds"])
-    from nerfstudio.scripts.train import main as ns_train_main
-
-    from point2act.method.config import point2act_method
     from point2act.method.schedule import short_schedule
+    from point2act.method.train import registered_config, train
 
-    cfg = short_schedule(point2act_method.config, sd, sd / "points" / "oracle.json", out, bc.iterations)
+    cfg = short_schedule(registered_config("point2act"), sd, sd / "points" / "oracle.json", out, bc.iterations)
     t0 = time.perf_counter()
-    ns_train_main(cfg)
+    train(cfg)
     dt = time.perf_counter() - t0
     cfg_path = Path(cfg.get_base_dir()) / "config.yml"
     done.write_text(json.dumps({"seconds": dt, "iterations": bc.iterations}) + "\n")
