@@ -67,6 +67,9 @@ class IndependentSceneConfig:
     seed: int = 7
     """Only for the tiny per-camera jitter of the look-at point."""
     look_at_jitter: float = 0.01
+    point_cloud: int = 0
+    """Diagnosis only: > 0 writes that many surface points (from the depth maps, with colours) as
+    ``sparse_pc.ply`` and ``ply_file_path``; the default 0 writes none, as the tests use it."""
 
 
 @dataclass
@@ -307,9 +310,17 @@ def generate_independent_scene(out: Path, cfg: IndependentSceneConfig | None = N
     for sub in ("images", "labels", "depth"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     K = intrinsics(cfg)
-    frames, points = [], {}
+    frames, points, cloud = [], {}, []
+    rng = np.random.default_rng(cfg.seed + 1)
     for i, c2w in enumerate(camera_path(cfg)):
         img, labels, depth = render_view(scene, cfg, c2w)
+        if cfg.point_cloud > 0:
+            ii, jj = np.nonzero(np.isfinite(depth))
+            k = rng.choice(len(ii), min(len(ii), cfg.point_cloud // 24 + 1), replace=False)
+            ii, jj = ii[k], jj[k]
+            z = depth[ii, jj].astype(np.float64)
+            pc = np.stack([(jj + 0.5 - K["cx"]) / K["fl_x"] * z, -(ii + 0.5 - K["cy"]) / K["fl_y"] * z, -z], 1)
+            cloud.append(np.concatenate([pc @ c2w[:3, :3].T + c2w[:3, 3], img[ii, jj].astype(np.float64)], 1))
         key = f"images/{i:03d}.png"
         Image.fromarray(img).save(out / key)
         np.save(out / f"labels/{i:03d}.npy", labels)
@@ -317,6 +328,13 @@ def generate_independent_scene(out: Path, cfg: IndependentSceneConfig | None = N
         frames.append({"file_path": key, "transform_matrix": c2w.tolist()})
         points[key] = point_for_view(labels, cfg.min_visible_px)
     meta = {"camera_model": "OPENCV", **K, "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": frames}
+    if cloud:
+        c = np.concatenate(cloud)
+        head = ("ply\nformat ascii 1.0\nelement vertex %d\nproperty float x\nproperty float y\nproperty float z\n"
+                "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n" % len(c))
+        body = "".join("%.6f %.6f %.6f %d %d %d\n" % tuple(r) for r in c)
+        (out / "sparse_pc.ply").write_text(head + body)
+        meta["ply_file_path"] = "sparse_pc.ply"
     (out / "transforms.json").write_text(json.dumps(meta, indent=1))
     (out / "points.json").write_text(json.dumps({"prompt": PROMPT, "coordinates": "pixels", "points": points},
                                                 indent=1))
