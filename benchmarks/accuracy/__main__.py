@@ -1,8 +1,14 @@
 """``python -m benchmarks.accuracy``: the accuracy benchmark (see :mod:`benchmarks.accuracy`).
 
-    python -m benchmarks.accuracy                       # the full suite -> benchmarks/results/accuracy/
-    python -m benchmarks.accuracy --scenes handle_s0,rim_s3 --levels clean,out20
+    python -m benchmarks.accuracy --split test          # the held-out test split, protocol levels,
+                                                        # 3 pointer seeds -> benchmarks/results/accuracy/
+    python -m benchmarks.accuracy --split dev           # the development split -> .../accuracy/dev/
+    python -m benchmarks.accuracy --split dev --scenes handle_s0,rim_s3 --levels clean,out20
     python -m benchmarks.accuracy --coke                # also rerun the coke pull-tab check (~10 min)
+
+Protocol (docs/accuracy.md): rules are chosen on the dev split (layout seeds 0-99) only; the test
+split (layout seeds 1000-1099) is run to report. Hit rates come with 95 % bootstrap intervals over
+scenes x pointer seeds. The test split writes summary.json and the README block.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
 
 
-def _update_readme(records, levels, meta, plot_paths, out_dir: Path, log) -> None:
+def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> None:
     """Replace benchmarks/README.md's block between BEGIN and END with the headline table and the plot."""
     from . import report
 
@@ -80,25 +86,31 @@ def _update_readme(records, levels, meta, plot_paths, out_dir: Path, log) -> Non
         return
     bc = meta["bench"]
     rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
-    body = [BEGIN, "", f"{len(meta['scenes'])} scenes, {bc['num_views']} views at {bc['width']}×{bc['height']}, "
-            f"{bc['iterations']} training iterations per scene, pointer seeds {bc['seeds']}; hit rate (action point "
-            f"within 1 cm of the target part) / median error (cm). Scenes ran {meta['scenes_wall_s'] / 60:.0f} min "
-            f"on {meta['machine']} (reconstructions reused from the cache not included; their training time is in "
-            f"the per-stage table); full results: [{rel}/accuracy.md]({rel}/accuracy.md).", "",
-            report.headline_table(records, levels), ""]
+    body = [BEGIN, "", f"**{summary['split']} split** ({'held out: layout seeds never used while developing' if summary['split'] == 'test' else 'the scenes the rules were developed on'}): "
+            f"{len(summary['scenes'])} scenes ({', '.join(summary['scenes'])}), pointer seeds {summary['seeds']} "
+            f"(the clean level once), {bc['num_views']} views at {bc['width']}×{bc['height']}, "
+            f"`ns-train point2act` with the method's default schedule for {bc['iterations']} iterations. "
+            "Cells: hit rate (action point within 1 cm of the target part) [95 % bootstrap interval over "
+            "scenes × seeds] / median error (cm); bold: the best method that a user has (the true-depth lift "
+            f"is an upper bound, no user has it). Scenes ran {meta['scenes_wall_s'] / 60:.0f} min on "
+            f"{meta['machine']}; full results: [{rel}/accuracy.md]({rel}/accuracy.md), "
+            f"[{rel}/summary.json]({rel}/summary.json).", "",
+            report.headline_table(summary), ""]
+    if grasp_md:
+        body += ["Grasps (point2act's top grasp, judged against the true meshes):", "", grasp_md, ""]
     for p in plot_paths[:1]:
-        body += [f"![hit rate and median error vs outlier rate]({rel}/{p.name})", ""]
+        body += [f"![hit rate vs outlier rate, 95 % intervals]({rel}/{p.name})", ""]
     body.append(END)
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     tmp = README.with_name(README.name + ".tmp")
     tmp.write_text(head + "\n".join(body) + tail)
     tmp.replace(README)
-    log(f"README: accuracy block updated")
+    log("README: accuracy block updated")
 
 
 def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume: bool = True,
-        update_readme: bool = False) -> dict:
+        update_readme: bool = False, split: str | None = None) -> dict:
     """Run the scenes and levels, write results.json, accuracy.md and the plots into ``out_dir``.
 
     A scene already run with the same settings and levels (its result is cached beside the scene)
@@ -125,12 +137,15 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
         _save_scene_result(spec, bc, key, r)
         results.append(r)
     wall = time.perf_counter() - t0
-    if bc.grasps:
-        _grasp_depths(scenes, results, bc)
     records = [x for r in results for x in r["records"]]
     level_names = [lv.name for lv in levels]
-    outlier_levels = [n for n in ("clean", "out20", "out40", "out60") if n in level_names]
-    plot_paths = report.plots(records, out_dir, outlier_levels) if len(outlier_levels) >= 2 else []
+    split = split or ("test" if all(s.split == "test" for s in scenes) else "dev")
+    summary = report.summary_json(records, level_names, split, bc.seeds, [s.name for s in scenes])
+    report.check_summary(summary)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    from .pointer import OUTLIER_SWEEPS
+
+    plot_paths = report.plots(summary, out_dir, OUTLIER_SWEEPS)
     coke_res = _coke(coke, log)
     meta = {"wall_s": wall, "scenes_wall_s": sum(r["wall_s"] for r in results), "scenes": [s.name for s in scenes],
             "levels": level_names, "bench": {
@@ -138,31 +153,14 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs", "python": sys.version.split()[0]}
     (out_dir / "results.json").write_text(json.dumps(_json_safe({"meta": meta, "coke": coke_res, "scenes": [
         {k: v for k, v in r.items() if k != "records"} for r in results], "records": records})) + "\n")
-    md = _markdown(records, results, level_names, [s for s in scenes], plot_paths, meta, coke_res, out_dir)
+    meta["split"] = split
+    md = _markdown(records, results, level_names, [s for s in scenes], plot_paths, meta, coke_res, out_dir, summary)
     (out_dir / "accuracy.md").write_text(md)
     if update_readme:
-        _update_readme(records, level_names, meta, plot_paths, out_dir, log)
+        grasp_md = report.grasp_table(records, level_names) if bc.grasps else ""
+        _update_readme(summary, grasp_md, meta, plot_paths, out_dir, log)
     log(md)
-    return {"records": records, "results": results, "meta": meta}
-
-
-def _grasp_depths(scenes, results, bc) -> None:
-    """Add ``grasp_penetration_m`` (top grasp vs the true meshes) to point2act records, from the
-    grasps.json files the run wrote beside each scene."""
-    from .metrics import grasp_penetration, scene_surface_points
-    from .suite import synth_config
-
-    for spec, r in zip(scenes, results):
-        surface = None
-        for rec in r["records"]:
-            if rec["method"] != "point2act" or "grasp_penetration_m" in rec or not rec.get("num_grasps"):
-                continue
-            f = Path(r["scene_dir"]) / "bench_points" / f"grasps_{rec['level']}_s{rec['seed']}.json"
-            if not f.is_file():
-                continue
-            if surface is None:
-                surface = scene_surface_points(synth_config(spec, bc.common()))
-            rec["grasp_penetration_m"] = grasp_penetration(json.loads(f.read_text())["grasps"][0], surface)
+    return {"records": records, "results": results, "meta": meta, "summary": summary}
 
 
 def _coke(rerun: bool, log) -> dict:
@@ -177,39 +175,40 @@ def _coke(rerun: bool, log) -> dict:
     return d
 
 
-def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir) -> str:
+def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir, summary) -> str:
     from . import report
 
     bc = meta["bench"]
     lines = [
         "# Accuracy benchmark (`python -m benchmarks.accuracy`)",
         "",
+        f"**Split: {meta['split']}** ({'held-out layout seeds, never used while developing' if meta['split'] == 'test' else 'development scenes: rules were chosen on these'}). "
         f"{len(scenes)} synthetic scenes × {len(levels)} pointer error levels; pointer seeds {bc['seeds']} "
         f"(the clean level once). {bc['num_views']} views per scene at {bc['width']}×{bc['height']}; geometry: one "
-        f"`ns-train point2act` run per scene ({bc['iterations']} iterations, the demo's short CPU schedule), then per "
-        f"level the relevancy channel is refit on the frozen Gaussians (`point2act query`, downscale "
-        f"{bc['query_downscale']}, {bc['query_steps']} steps: the training loss, see README \"Re-query\") and exported "
-        "(`point2act export`). Hit: the action point within 1 cm of the target part's surface. Errors: distance "
-        "to the target's surface (∞: no answer). Wall time of the scenes as they ran (generation, training unless "
-        f"reused from the cache, all levels): {meta['scenes_wall_s'] / 60:.1f} min on {meta['machine']}"
-        + (f"; this invocation {meta['wall_s'] / 60:.1f} min (the rest reused from the cache)."
-           if meta["wall_s"] < 0.9 * meta["scenes_wall_s"] else "."),
+        f"`ns-train point2act` run per scene (the method's default schedule for {bc['iterations']} iterations), then per "
+        f"level the relevancy channel is refit on the frozen Gaussians (`point2act query`, {bc['query_steps']} steps) "
+        "and exported with the multi-view support of the level's points. Hit: the action point within 1 cm of the "
+        "target part's surface (0 inside a closed part). Intervals: 95 % percentile bootstrap, scenes resampled, then "
+        "pointer seeds within each scene. Errors: distance to the target's surface (∞: no answer). The one-view "
+        "lifts count the expected result of one random answered view; `best_view` the first answered view. Wall time "
+        f"of the scenes as they ran: {meta['scenes_wall_s'] / 60:.1f} min on {meta['machine']}.",
         "",
-        "## Action point: hit rate / median error",
+        "## Action point: hit rate [95 % CI] / median error (cm)",
         "",
-        report.headline_table(records, levels),
+        report.headline_table(summary),
         "",
     ]
     for p in plot_paths:
         lines += [f"![{p.stem}]({p.name})", ""]
-    for lvl in [x for x in ("out20", "out40") if x in levels] or levels[:1]:
-        lines += [f"## Per scene at {lvl}", "", report.per_scene_table(records, [s.name for s in scenes], lvl), ""]
     if any("num_grasps" in r for r in records):
-        lines += ["## Grasps (point2act, top grasp)", "", report.grasp_table(records, levels), ""]
+        lines += ["## Grasps (point2act, top grasp judged against the true meshes)", "",
+                  report.grasp_table(records, levels), ""]
+    for lvl in [x for x in ("out40", "same40", "twin30", "spread") if x in levels] or levels[:1]:
+        lines += [f"## Per scene at {lvl}", "", report.per_scene_table(records, [s.name for s in scenes], lvl), ""]
     lines += ["## Time per stage", "", report.timing_table(results), ""]
-    lines += ["## Scenes", "", "| scene | what | scene folder |", "|---|---|---|"]
+    lines += ["## Scenes", "", "| scene | split | what | scene folder |", "|---|---|---|---|"]
     for s, r in zip(scenes, results):
-        lines.append(f"| {s.name} | {s.description} | `{Path(r['scene_dir']).name}` |")
+        lines.append(f"| {s.name} | {s.split} | {s.description} | `{Path(r['scene_dir']).name}` |")
     lines.append("")
     if coke:
         lines += ["## Real data: coke pull tab", "",
@@ -220,45 +219,62 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir)
 
 
 def main(argv=None) -> None:
-    from .pointer import LEVELS
+    from .pointer import LEVELS, PROTOCOL_LEVELS
     from .run import BenchConfig
-    from .suite import QUICK, SUITE
+    from .suite import QUICK, SPLITS, all_specs
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenes", default="all", help=f"comma-separated scene names, 'all' or 'quick' ({','.join(QUICK)})")
-    ap.add_argument("--levels", default="all", help=f"comma-separated levels: {','.join(LEVELS)}")
-    ap.add_argument("--seeds", default=",".join(str(x) for x in BenchConfig.seeds), help="pointer seeds per level")
+    ap.add_argument("--split", choices=("dev", "test"), default="dev",
+                    help="scene split: dev (rules are chosen here) or test (held out; writes summary.json + README)")
+    ap.add_argument("--scenes", default="all", help="comma-separated scene names of the split, 'all', "
+                    f"'first:N' (the split's first N) or 'quick' ({','.join(QUICK)})")
+    ap.add_argument("--levels", default="protocol", help=f"'protocol' ({','.join(PROTOCOL_LEVELS)}), 'all' or "
+                    f"comma-separated levels: {','.join(LEVELS)}")
+    ap.add_argument("--seeds", default="0,1,2", help="pointer seeds per level")
     ap.add_argument("--iterations", type=int, default=BenchConfig.iterations)
     ap.add_argument("--views", type=int, default=BenchConfig.num_views)
     ap.add_argument("--width", type=int, default=BenchConfig.width)
     ap.add_argument("--height", type=int, default=BenchConfig.height)
     ap.add_argument("--no-grasps", action="store_true", help="skip the grasp head")
+    ap.add_argument("--no-support", action="store_true", help="export without the multi-view support")
     ap.add_argument("--retrain", action="store_true", help="retrain cached geometry runs (implies --rerun)")
     ap.add_argument("--rerun", action="store_true", help="rerun scenes whose results are cached")
     ap.add_argument("--coke", action="store_true", help="rerun python -m benchmarks.coke (~10 min) for the real-data row")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/accuracy "
+                    "for the test split, .../accuracy/dev for the dev split)")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README's accuracy block "
-                    "(it is rewritten only for the full suite and all levels)")
+                    "(rewritten only for the test split)")
     ap.add_argument("--cache", type=Path, default=None, help="scene/run cache (default $POINT2ACT_BENCH_CACHE or "
                     "~/.cache/point2act/bench/accuracy)")
     a = ap.parse_args(argv)
-    by_name = {s.name: s for s in SUITE}
-    names = [s.name for s in SUITE] if a.scenes == "all" else QUICK if a.scenes == "quick" else a.scenes.split(",")
+    split = SPLITS[a.split]
+    by_name = {s.name: s for s in split}
+    if a.scenes == "all":
+        names = [s.name for s in split]
+    elif a.scenes == "quick":
+        names = list(QUICK)
+    elif a.scenes.startswith("first:"):
+        names = [s.name for s in split[: int(a.scenes.split(":", 1)[1])]]
+    else:
+        names = a.scenes.split(",")
+    other = [n for n in names if n not in by_name and n in all_specs()]
+    if other:
+        sys.exit(f"scenes of the other split: {', '.join(other)} (use --split)")
     unknown = [n for n in names if n not in by_name]
-    lv_names = list(LEVELS) if a.levels == "all" else a.levels.split(",")
+    lv_names = list(PROTOCOL_LEVELS) if a.levels == "protocol" else list(LEVELS) if a.levels == "all" else a.levels.split(",")
     unknown += [n for n in lv_names if n not in LEVELS]
     if unknown:
         sys.exit(f"unknown scene or level: {', '.join(unknown)}")
     bc = BenchConfig(width=a.width, height=a.height, num_views=a.views, iterations=a.iterations,
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
-                     cache_root=a.cache)
-    full = a.scenes == "all" and a.levels == "all"
+                     cache_root=a.cache, support=not a.no_support)
+    out = a.out or (RESULTS if a.split == "test" else RESULTS / "dev")
     from point2act.errors import Point2ActError
 
     try:
-        run([by_name[n] for n in names], [LEVELS[n] for n in lv_names], bc, a.out, coke=a.coke,
-            resume=not (a.rerun or a.retrain), update_readme=full and not a.no_readme)
+        run([by_name[n] for n in names], [LEVELS[n] for n in lv_names], bc, out, coke=a.coke,
+            resume=not (a.rerun or a.retrain), update_readme=a.split == "test" and not a.no_readme, split=a.split)
     except Point2ActError as e:  # a known problem (missing test data, ...): the message, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

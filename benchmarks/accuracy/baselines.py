@@ -135,3 +135,49 @@ def ransac_triangulate(
         inl = new
         p = triangulate(O[inl], D[inl])
     return RansacResult(p, [int(i) for i in np.flatnonzero(inl)], tried)
+
+
+def lift_with_rendered_depth(
+    xy: Sequence[float],  # [2] pixel (x, y) in the image the pointer saw
+    image_size: tuple[int, int],  # (H, W) of that image
+    depth: np.ndarray,  # [h, w] rendered expected z-depth (nerfstudio units), 0 = none
+    alpha: Optional[np.ndarray],  # [h, w] accumulated opacity, or None
+    K: np.ndarray,  # [3, 3] intrinsics of the rendered depth (OpenCV, pixel centres at +0.5)
+    viewmat: np.ndarray,  # [4, 4] world-to-camera, OpenCV axes (nerfstudio frame)
+    min_alpha: float = 0.5,
+) -> Optional[np.ndarray]:  # [3] nerfstudio frame, or None
+    """Lift one view's point with the *reconstruction's* depth: the expected depth the trained field
+    renders for that view (:func:`point2act.fusion.render_expected_depth`, as the grasp head fuses it),
+    at the pixel containing the point (the render may be at a lower resolution than the image: the point
+    is scaled to it). None where the render is empty (alpha below ``min_alpha`` or depth 0)."""
+    H, W = image_size
+    h, w = depth.shape
+    sx, sy = w / float(W), h / float(H)
+    x, y = float(xy[0]) * sx, float(xy[1]) * sy
+    col = min(max(int(np.floor(x)), 0), w - 1)
+    row = min(max(int(np.floor(y)), 0), h - 1)
+    d = float(depth[row, col])
+    if not d > 0 or (alpha is not None and float(alpha[row, col]) < min_alpha):
+        return None
+    K = np.asarray(K, dtype=np.float64)
+    p_cam = np.array([(x - K[0, 2]) / K[0, 0] * d, (y - K[1, 2]) / K[1, 1] * d, d])
+    vm = np.asarray(viewmat, dtype=np.float64)
+    R, t = vm[:3, :3], vm[:3, 3]
+    return R.T @ (p_cam - t)
+
+
+def best_view(
+    candidates: Sequence[tuple[int, Optional[float], Optional[np.ndarray]]],  # (view index, confidence, point)
+    rule: str = "first",
+) -> Optional[np.ndarray]:
+    """The "best view" baseline: one view's lifted point. ``rule="first"``: the first view (in capture
+    order) whose answer lifts to a point; ``"confident"``: the highest confidence (ties: the first),
+    among views with a point and a confidence."""
+    ok = [(i, c, p) for i, c, p in candidates if p is not None]
+    if not ok:
+        return None
+    if rule == "confident":
+        rated = [x for x in ok if x[1] is not None]
+        if rated:
+            return max(rated, key=lambda x: (x[1], -x[0]))[2]
+    return min(ok, key=lambda x: x[0])[2]

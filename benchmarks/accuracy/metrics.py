@@ -128,3 +128,95 @@ def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
 def load_gt_points(scene_dir: Path) -> np.ndarray:
     """The scene's ``ground_truth_points.npy`` ([N, 3], metres, capture frame)."""
     return np.load(Path(scene_dir) / "ground_truth_points.npy").astype(np.float64)
+
+
+def scene_surface_labelled(config, spacing: float = 0.002, table_half: float = 0.3, seed: int = 0,
+                           twin: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """([M, 3] points, [M] part ids) on the true surfaces of a benchmark scene (the twin mug included
+    when ``twin``), as :func:`scene_surface_points`; for :func:`point2act.grasp.evaluate.judge_grasp`."""
+    from point2act.synth.scene import sample_mesh_points
+
+    from .suite import build_bench_scene
+
+    scene = build_bench_scene(config, twin=twin)
+    rng = np.random.default_rng(seed)
+    pts, labels = [], []
+    for p in scene.parts:
+        if p.name == "table":
+            c = scene.look_center
+            g = np.arange(-table_half, table_half + 1e-9, spacing)
+            gx, gy = np.meshgrid(c[0] + g, c[1] + g)
+            q = np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], axis=1)
+        else:
+            v, f = p.vertices, p.triangles
+            area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
+            n = int(min(max(area / spacing**2 * 2.0, 500), 200_000))
+            q = sample_mesh_points(v, f, n, rng)
+        pts.append(q)
+        labels.append(np.full(len(q), p.part_id, dtype=np.int64))
+    return np.concatenate(pts, axis=0), np.concatenate(labels)
+
+
+def judge_top_grasp(grasp: Dict[str, Any], points: np.ndarray, labels: np.ndarray, target_id: int,
+                    gripper=None) -> Dict[str, Any]:
+    """:func:`point2act.grasp.evaluate.judge_grasp` of one grasps.json grasp against the true meshes
+    (table top z = 0): {"on_target", "collision_free", "success" (both), "target_fraction"}."""
+    from point2act.grasp import GripperConfig
+    from point2act.grasp.evaluate import judge_grasp
+
+    v = judge_grasp(grasp, gripper or GripperConfig(), points, labels, int(target_id), table_z=0.0)
+    return {"on_target": bool(v.on_target), "collision_free": bool(v.collision_free),
+            "success": bool(v.on_target and v.collision_free), "target_fraction": float(v.target_fraction)}
+
+
+def unit_values(records: Sequence[Dict[str, Any]], key: str = "hit") -> Dict[tuple, float]:
+    """Per (scene, seed) unit: the weighted mean of ``key`` over its records (one record per unit for
+    most methods; the single-view lifts carry weight 1/answered views: the expected value of one
+    random answered view)."""
+    acc: Dict[tuple, list] = {}
+    for r in records:
+        u = (r["scene"], r["seed"])
+        a = acc.setdefault(u, [0.0, 0.0])
+        a[0] += float(r["weight"]) * float(r[key])
+        a[1] += float(r["weight"])
+    return {u: a[0] / a[1] for u, a in acc.items() if a[1] > 0}
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lo, hi): the mean of per-unit ``values`` and its percentile bootstrap ``1 - alpha``
+    interval, resampling the units (scene x pointer seed) with replacement. nan for no values."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(int(n_boot), len(v)))
+    means = v[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def bootstrap_ci_clustered(unit_vals: Dict[tuple, float], n_boot: int = 2000, alpha: float = 0.05,
+                           seed: int = 0) -> tuple[float, float, float]:
+    """As :func:`bootstrap_ci` over (scene, seed) units, but resampling *scenes* (with all their
+    seeds) and then seeds within each drawn scene: the two-level bootstrap over scenes x seeds (seeds
+    of one scene share its geometry, so they are not independent)."""
+    by_scene: Dict[Any, list] = {}
+    for (sc, _sd), x in sorted(unit_vals.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        by_scene.setdefault(sc, []).append(float(x))
+    if not by_scene:
+        return float("nan"), float("nan"), float("nan")
+    groups = [np.asarray(g) for g in by_scene.values()]
+    mean = float(np.mean(np.concatenate(groups)))
+    rng = np.random.default_rng(seed)
+    S = len(groups)
+    means = np.empty(int(n_boot))
+    for b in range(int(n_boot)):
+        tot, n = 0.0, 0
+        for s in rng.integers(0, S, S):
+            g = groups[s]
+            pick = g[rng.integers(0, len(g), len(g))]
+            tot += pick.sum()
+            n += len(pick)
+        means[b] = tot / n
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return mean, float(lo), float(hi)

@@ -1,4 +1,5 @@
-"""Aggregate the benchmark's records into Markdown tables and PNG plots."""
+"""Aggregate the benchmark's records: summary.json (hit rates with bootstrap intervals), Markdown
+tables and the plot."""
 
 from __future__ import annotations
 
@@ -8,126 +9,197 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from .metrics import weighted_median
+from .metrics import bootstrap_ci_clustered, unit_values, weighted_median
 
-METHODS = ("single_view", "triangulation", "point2act")
-LABELS = {"single_view": "single-view lift (MLLM*)", "triangulation": "triangulation + RANSAC", "point2act": "point2act"}
+METHODS = ("point2act", "lift_recon_depth", "lift_true_depth", "ransac", "best_view")
+LABELS = {"point2act": "point2act", "lift_recon_depth": "one-view lift, recon depth",
+          "lift_true_depth": "one-view lift, TRUE depth (upper bound)", "ransac": "triangulation + RANSAC",
+          "best_view": "best view (first), recon depth"}
+N_BOOT = 2000
 
 
-def summarise(records: Sequence[Dict[str, Any]], level: str, method: str, scene: str | None = None) -> Dict[str, float]:
-    """Hit rate and median error (m) of one method at one level (all scenes, or one scene).
+def _sel(records, level, method, scene=None):
+    return [r for r in records if r["level"] == level and r["method"] == method and (scene is None or r["scene"] == scene)]
 
-    Every (scene, seed) counts equally: single-view records of a (scene, seed) carry weight
-    1 / (views that answered), i.e. the expected result of one random answered view.
-    """
-    rs = [r for r in records if r["level"] == level and r["method"] == method and (scene is None or r["scene"] == scene)]
+
+def summarise(records: Sequence[Dict[str, Any]], level: str, method: str, scene: str | None = None,
+              n_boot: int = N_BOOT) -> Dict[str, float]:
+    """Hit rate, its 95 % bootstrap interval (scenes, then pointer seeds within them, resampled) and
+    the median error (m) of one method at one level (all scenes, or one scene).
+
+    Every (scene, seed) unit counts equally: the one-view lifts of a unit carry weight
+    1 / (views that answered), i.e. the expected result of one random answered view."""
+    rs = _sel(records, level, method, scene)
     if not rs:
-        return {"hit": float("nan"), "median_m": float("nan"), "n": 0}
-    w = np.array([r["weight"] for r in rs])
-    hit = float(np.sum(w * np.array([r["hit"] for r in rs], dtype=float)) / w.sum())
-    return {"hit": hit, "median_m": weighted_median([r["error_m"] for r in rs], w),
-            "n": len({(r["scene"], r["seed"]) for r in rs})}
+        return {"hit": float("nan"), "lo": float("nan"), "hi": float("nan"), "median_m": float("nan"), "n": 0}
+    uv = unit_values(rs, "hit")
+    hit, lo, hi = bootstrap_ci_clustered(uv, n_boot=n_boot)
+    # unit weights sum to 1 per unit, so the weighted median counts units equally
+    tot = {}
+    for r in rs:
+        tot[(r["scene"], r["seed"])] = tot.get((r["scene"], r["seed"]), 0.0) + float(r["weight"])
+    w = np.array([float(r["weight"]) / tot[(r["scene"], r["seed"])] for r in rs])
+    return {"hit": hit, "lo": lo, "hi": hi, "median_m": weighted_median([r["error_m"] for r in rs], w), "n": len(uv)}
 
 
-def _cm(v: float) -> str:
-    return "∞" if math.isinf(v) else ("–" if math.isnan(v) else f"{v * 100:.1f}")
-
-
-def headline_table(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:
-    head = "| pointer errors | " + " | ".join(f"{LABELS[m]}: hit / median cm" for m in METHODS) + " |"
-    lines = [head, "|---|" + "---:|" * len(METHODS)]
+def summary_json(records: Sequence[Dict[str, Any]], levels: Sequence[str], split: str, seeds: Sequence[int],
+                 scenes: Sequence[str], methods: Sequence[str] = METHODS) -> Dict[str, Any]:
+    """``{"levels": {LEVEL: {METHOD: {"hit", "lo", "hi", "median_cm"}}}, "split", "seeds", "scenes"}``:
+    fractions in [0, 1], median error in cm (null when more than half the units have no answer)."""
+    out: Dict[str, Any] = {}
     for lvl in levels:
-        cells = []
-        for m in METHODS:
+        row = {}
+        for m in methods:
             s = summarise(records, lvl, m)
-            cells.append(f"{s['hit'] * 100:.0f} % / {_cm(s['median_m'])}")
+            if s["n"] == 0:
+                continue
+            med = s["median_m"]
+            row[m] = {"hit": round(s["hit"], 4), "lo": round(s["lo"], 4), "hi": round(s["hi"], 4),
+                      "median_cm": round(100 * med, 3) if math.isfinite(med) else None}
+        if row:
+            out[lvl] = row
+    return {"levels": out, "split": split, "seeds": [int(s) for s in seeds], "scenes": list(scenes)}
+
+
+def check_summary(d: Dict[str, Any]) -> None:
+    """Raise ValueError unless ``d`` has summary.json's exact schema."""
+    if set(d) != {"levels", "split", "seeds", "scenes"}:
+        raise ValueError(f"summary keys {sorted(d)}")
+    if d["split"] not in ("dev", "test") or not all(isinstance(s, int) for s in d["seeds"]):
+        raise ValueError("split / seeds")
+    if not all(isinstance(s, str) for s in d["scenes"]):
+        raise ValueError("scenes")
+    for lvl, row in d["levels"].items():
+        for m, v in row.items():
+            if m not in METHODS:
+                raise ValueError(f"{lvl}: unknown method {m}")
+            if set(v) != {"hit", "lo", "hi", "median_cm"}:
+                raise ValueError(f"{lvl}/{m}: keys {sorted(v)}")
+            if not (0.0 <= v["lo"] <= v["hit"] + 1e-9 <= v["hi"] + 2e-9 <= 1.0 + 2e-9):
+                raise ValueError(f"{lvl}/{m}: interval {v}")
+            if v["median_cm"] is not None and not (isinstance(v["median_cm"], (int, float)) and v["median_cm"] >= 0):
+                raise ValueError(f"{lvl}/{m}: median_cm {v['median_cm']}")
+
+
+def _cm(v) -> str:
+    if v is None:
+        return "∞"
+    return "∞" if math.isinf(v) else ("–" if math.isnan(v) else f"{v:.1f}")
+
+
+def headline_table(summary: Dict[str, Any], methods: Sequence[str] = METHODS) -> str:
+    """Markdown: one row per level, per method "hit % [lo–hi] / median cm"; the best hit rate bold."""
+    ms = [m for m in methods if any(m in row for row in summary["levels"].values())]
+    lines = ["| pointer errors | " + " | ".join(LABELS[m] for m in ms) + " |", "|---|" + "---:|" * len(ms)]
+    for lvl, row in summary["levels"].items():
+        best = max((row[m]["hit"] for m in ms if m in row and m != "lift_true_depth"), default=None)
+        cells = []
+        for m in ms:
+            if m not in row:
+                cells.append("–")
+                continue
+            v = row[m]
+            h = f"{100 * v['hit']:.0f} %"
+            if best is not None and m != "lift_true_depth" and abs(v["hit"] - best) < 1e-9:
+                h = f"**{h}**"
+            cells.append(f"{h} [{100 * v['lo']:.0f}–{100 * v['hi']:.0f}] / {_cm(v['median_cm'])}")
         lines.append(f"| {lvl} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def per_scene_table(records: Sequence[Dict[str, Any]], scenes: Sequence[str], level: str) -> str:
-    lines = [f"| scene ({level}) | " + " | ".join(f"{LABELS[m]}: hit / median cm" for m in METHODS) + " |",
-             "|---|" + "---:|" * len(METHODS)]
+def per_scene_table(records: Sequence[Dict[str, Any]], scenes: Sequence[str], level: str,
+                    methods: Sequence[str] = METHODS) -> str:
+    lines = [f"| scene ({level}) | " + " | ".join(f"{LABELS[m]}: hit / median cm" for m in methods) + " |",
+             "|---|" + "---:|" * len(methods)]
     for sc in scenes:
         cells = []
-        for m in METHODS:
-            s = summarise(records, level, m, sc)
-            cells.append(f"{s['hit'] * 100:.0f} % / {_cm(s['median_m'])}")
+        for m in methods:
+            s = summarise(records, level, m, sc, n_boot=1)
+            cells.append("–" if s["n"] == 0 else f"{s['hit'] * 100:.0f} % / {_cm(100 * s['median_m'])}")
         lines.append(f"| {sc} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def grasp_table(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:
-    lines = ["| pointer errors | runs | planner returned grasps | top grasp on target | top grasp collision-free (true meshes) "
-             "| penetration ≤ 2 mm | on target and collision-free | median penetration (mm) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+def grasp_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Per level: the rate at which point2act's top grasp is on the target part and collision-free
+    against the true meshes (judge_grasp), with its bootstrap interval, and the parts of it."""
+    out = {}
     for lvl in levels:
         rs = [r for r in records if r["level"] == lvl and r["method"] == "point2act" and "num_grasps" in r]
         if not rs:
             continue
-        some = np.mean([r["num_grasps"] > 0 for r in rs])
-        on = np.mean([r["grasp_on_target"] for r in rs])
-        cf = np.mean([r["grasp_collision_free"] for r in rs])
-        both = np.mean([r["grasp_on_target"] and r["grasp_collision_free"] for r in rs])
-        pen = [r["grasp_penetration_m"] for r in rs if r.get("grasp_penetration_m") is not None]
-        le2 = np.mean([r.get("grasp_penetration_m", 1.0) <= 0.002 if r["num_grasps"] else False for r in rs])
-        med = f"{1000 * float(np.median(pen)):.1f}" if pen else "–"
-        lines.append(f"| {lvl} | {len(rs)} | {some * 100:.0f} % | {on * 100:.0f} % | {cf * 100:.0f} % | {le2 * 100:.0f} % "
-                     f"| {both * 100:.0f} % | {med} |")
+        for r in rs:
+            r.setdefault("grasp_success", bool(r.get("grasp_on_target") and r.get("grasp_collision_free")))
+        ok, lo, hi = bootstrap_ci_clustered(unit_values(rs, "grasp_success"))
+        out[lvl] = {"success": ok, "lo": lo, "hi": hi, "runs": len(rs),
+                    "returned": float(np.mean([r["num_grasps"] > 0 for r in rs])),
+                    "on_target": float(np.mean([r["grasp_on_target"] for r in rs])),
+                    "collision_free": float(np.mean([r["grasp_collision_free"] for r in rs]))}
+    return out
+
+
+def grasp_table(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:
+    rows = grasp_rows(records, levels)
+    lines = ["| pointer errors | runs | planner returned grasps | top grasp on target | top grasp collision-free "
+             "| on target AND collision-free [95 % CI] |", "|---|---:|---:|---:|---:|---:|"]
+    for lvl, g in rows.items():
+        lines.append(f"| {lvl} | {g['runs']} | {100 * g['returned']:.0f} % | {100 * g['on_target']:.0f} % | "
+                     f"{100 * g['collision_free']:.0f} % | {100 * g['success']:.0f} % [{100 * g['lo']:.0f}–{100 * g['hi']:.0f}] |")
     return "\n".join(lines)
 
 
 def timing_table(scene_results: Sequence[Dict[str, Any]]) -> str:
     keys = [("scene_generation", "scene generation (cached after the first run)"),
-            ("pointing", "pointing (simulated pointer, all levels)"),
             ("reconstruction", "reconstruction (ns-train, once per scene)"),
+            ("recon_depth", "reconstruction depth renders (lift baselines, once per scene)"),
+            ("pointing", "pointing (simulated pointer, all levels)"),
             ("weights_cache", "relevancy: weights cache (built once per scene, then loaded)"),
             ("refit", "relevancy: refit (points, heatmaps, fit; all levels)"),
+            ("export", "export incl. support and grasp head (all levels)"),
             ("grasp", "grasp head (planner, all levels)"),
-            ("export", "export incl. grasp head (all levels)"),
-            ("baselines", "baselines (lift + RANSAC, all levels)")]
-    n_runs = max(1, int(np.mean([sr["runs"] for sr in scene_results])))
+            ("baselines", "baselines (lifts + RANSAC, all levels)")]
+    n_runs = max(1, int(np.mean([sr.get("runs", 1) for sr in scene_results])))
     lines = ["| stage | mean per scene (s) | per level run (s) |", "|---|---:|---:|"]
     for k, label in keys:
-        vals = [sr["timings_s"].get(k, 0.0) for sr in scene_results]
-        per = np.mean(vals)
-        per_run = "" if k in ("scene_generation", "reconstruction", "weights_cache") else f"{per / n_runs:.2f}"
+        per = float(np.mean([sr["timings_s"].get(k, 0.0) for sr in scene_results]))
+        per_run = "" if k in ("scene_generation", "reconstruction", "weights_cache", "recon_depth") else f"{per / n_runs:.2f}"
         lines.append(f"| {label} | {per:.1f} | {per_run} |")
     return "\n".join(lines)
 
 
-def plots(records: Sequence[Dict[str, Any]], out_dir: Path, outlier_levels: Sequence[str]) -> List[Path]:
-    """error_vs_outliers.png and hit_vs_outliers.png (per method)."""
+def plots(summary: Dict[str, Any], out_dir: Path, sweeps: Dict[str, Sequence[str]]) -> List[Path]:
+    """accuracy_vs_outliers.png: hit rate (with 95 % intervals) against the outlier rate, one panel per
+    outlier kind (random confuser pixel; the same confuser spot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rates = []
-    for lvl in outlier_levels:
-        rs = [r for r in records if r["level"] == lvl]
-        rates.append(100 * rs[0]["outlier_rate"] if rs else float("nan"))
-    paths = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for m, mk in zip(METHODS, ("o", "s", "^")):
-        s = [summarise(records, lvl, m) for lvl in outlier_levels]
-        hits = [100 * x["hit"] for x in s]
-        errs = [100 * x["median_m"] for x in s]
-        axes[0].plot(rates, hits, marker=mk, label=LABELS[m])
-        finite = [e if math.isfinite(e) else np.nan for e in errs]
-        axes[1].plot(rates, finite, marker=mk, label=LABELS[m])
-    axes[0].set(xlabel="outlier rate (%)", ylabel="hit rate (%): within 1 cm of the target", ylim=(-3, 103))
-    axes[1].set(xlabel="outlier rate (%)", ylabel="median action-point error (cm; gap: no answer)")
-    axes[1].set_yscale("symlog", linthresh=1.0)
-    axes[1].set_ylim(bottom=0.0)
-    axes[1].axhline(1.0, color="grey", lw=0.8, ls="--")
-    for ax in axes:
-        ax.grid(alpha=0.3)
+    sweeps = {k: [lv for lv in v if lv in summary["levels"]] for k, v in sweeps.items()}
+    sweeps = {k: v for k, v in sweeps.items() if len(v) >= 2}
+    if not sweeps:
+        return []
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(5.2 * len(sweeps), 3.9), squeeze=False)
+    marks = dict(zip(METHODS, ("o", "v", "x", "s", "D")))
+    for ax, (title, lvls) in zip(axes[0], sweeps.items()):
+        rates = [0 if lv == "clean" else int("".join(c for c in lv if c.isdigit())) for lv in lvls]
+        for k, m in enumerate(METHODS):
+            pts = [(r, summary["levels"][lv].get(m)) for r, lv in zip(rates, lvls)]
+            pts = [(r, v) for r, v in pts if v is not None]
+            if not pts:
+                continue
+            x = np.array([r for r, _ in pts], dtype=float) + (k - 2) * 0.7
+            y = np.array([100 * v["hit"] for _, v in pts])
+            err = np.array([[100 * (v["hit"] - v["lo"]) for _, v in pts], [100 * (v["hi"] - v["hit"]) for _, v in pts]])
+            ax.errorbar(x, y, yerr=np.maximum(err, 0), marker=marks[m], capsize=3, label=LABELS[m],
+                        ls="--" if m == "lift_true_depth" else "-", alpha=0.9)
+        ax.set(title=f"outliers: {title}", xlabel="outlier rate (%)", ylabel="hit rate (%), 95 % CI", ylim=(-3, 103))
         ax.set_xticks(rates)
-    axes[0].legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{summary['split']} split: {len(summary['scenes'])} scenes × pointer seeds {summary['seeds']}", fontsize=9)
     fig.tight_layout()
     p = out_dir / "accuracy_vs_outliers.png"
     fig.savefig(p, dpi=110)
     plt.close(fig)
-    paths.append(p)
-    return paths
+    return [p]

@@ -3,16 +3,25 @@
 Per scene (see :mod:`benchmarks.accuracy`):
 
 1. the cached synthetic scene (:mod:`.suite`);
-2. geometry: one ``ns-train point2act`` run with the demo's short CPU schedule
-   (:func:`point2act.method.schedule.short_schedule`), supervised by the clean oracle points; the relevancy
-   loss does not move the Gaussians (``relevancy_shapes_geometry`` is off), so the geometry does not
-   depend on the points. Cached beside the scene;
-3. per error level and pointer seed: the simulated pointer's points (:mod:`.pointer`), then
-   * single-view lift and RANSAC triangulation (:mod:`.baselines`),
-   * point2act: ``point2act query`` (:func:`point2act.query.query_run`: the relevancy channel refit
-     on the frozen Gaussians with the training loss, weights cache built once per scene) and
-     ``point2act export`` of that channel (:func:`point2act.export.export_run`: action point and
-     grasps in the capture frame).
+2. geometry: one ``ns-train point2act`` run with the method's *default* schedule for its iteration
+   count (``registered_config("point2act")`` with only the run folder, data, points file and
+   ``max_num_iterations`` set: :func:`point2act.method.schedule.short_schedule`), supervised by the
+   clean oracle points; the relevancy loss does not move the Gaussians (``relevancy_shapes_geometry``
+   is off), so the geometry does not depend on the points. Cached beside the scene;
+3. the reconstruction's expected depth of every training view (:func:`point2act.method.run.depth_views_of`);
+4. per error level and pointer seed: the simulated pointer's points (:mod:`.pointer`), then
+   * ``lift_true_depth``: one view's (first) point lifted with the view's true depth (the paper's
+     MLLM* with a perfect depth sensor: an upper bound for single-view lifting, no user has it),
+     averaged over answered views (the expected result of one random view);
+   * ``lift_recon_depth``: the same with the reconstruction's rendered depth (what a user has);
+   * ``best_view``: the first answered view's point lifted with the reconstruction's depth;
+   * ``ransac``: multi-view triangulation of the views' first points with RANSAC;
+   * ``point2act``: ``point2act query`` (:func:`point2act.method.run.query_run`: the relevancy channel
+     refit on the frozen Gaussians with the training loss) and the export of that channel
+     (:func:`point2act.export.build_export`, with the multi-view support of the level's own points
+     when :func:`point2act.method.run.support_of` exists, as ``point2act export`` of a run trained on
+     those points): action point and grasps in the capture frame; the top grasp is judged against the
+     true meshes (:func:`point2act.grasp.evaluate.judge_grasp`).
 """
 
 from __future__ import annotations
@@ -25,10 +34,14 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .baselines import lift_single_view, ransac_triangulate
-from .metrics import HIT_RADIUS_M, TargetSurface, grasp_collides, load_gt_points, scene_surface_points
+from .baselines import best_view, lift_single_view, lift_with_rendered_depth, ransac_triangulate
+from .metrics import (HIT_RADIUS_M, TargetSurface, judge_top_grasp, load_gt_points,
+                      scene_surface_labelled)
 from .pointer import ErrorModel, ViewInfo, simulate
-from .suite import SceneSpec, ensure_scene, synth_config
+from .suite import TWIN_OBJECT, SceneSpec, ensure_scene, synth_config
+
+METHODS = ("point2act", "lift_recon_depth", "lift_true_depth", "ransac", "best_view")
+"""Methods of the benchmark's records and summary."""
 
 
 @dataclass
@@ -47,10 +60,15 @@ class BenchConfig:
     """ns-train iterations of the geometry run (the demo's schedule, compressed)."""
     seeds: Sequence[int] = (0,)
     """Pointer seeds per error level (the clean level is deterministic and runs once)."""
-    query_downscale: int = 1
-    """``point2act query --downscale`` (1: refit at the training resolution)."""
-    query_steps: int = 40
-    """Refit steps (``point2act query --steps``)."""
+    query_downscale: int = 0
+    """``point2act query --downscale`` and the support pass's downscale; 0: the defaults users get
+    (2, i.e. ``RegionConfig.support_downscale``) at 256 px wide or more, 1 below (a 128 px wide
+    benchmark image is already the demo's 256 px image downscaled by 2)."""
+    query_steps: int = 16
+    """Refit steps (``point2act query --steps``; 16 is its default)."""
+    support: bool = True
+    """Weigh the relevancy by the multi-view support of the level's points at export (the default of
+    ``point2act export`` on a run trained on those points), when the installed point2act has it."""
     ransac_threshold_frac: float = 0.04
     """RANSAC inlier threshold as a fraction of the image diagonal (2x the heatmap sigma)."""
     grasps: bool = True
@@ -83,7 +101,11 @@ class SceneData:
     """Distances to the target part."""
     distractor_objects: Dict[str, List[int]]
     """Distractor object name -> its part ids."""
-    prompt: str
+    object_spots: Dict[str, np.ndarray] = field(default_factory=dict)
+    """Distractor object name -> [3] its "same spot" (top centre of its bounding box)."""
+    twin: Optional[tuple] = None
+    """(twin object name, part id of its part matching the target), scenes with a twin only."""
+    prompt: str = ""
     """The scene's prompt."""
     config: Any = None
     """The scene's SynthConfig."""
@@ -107,14 +129,27 @@ def load_scene(sd: Path, config) -> SceneData:
         views.append(ViewInfo(mask, alone[i], k, np.asarray(f["transform_matrix"], dtype=np.float64)))
         fps.append(f["file_path"])
     dobj: Dict[str, List[int]] = {}
+    lo: Dict[str, np.ndarray] = {}
+    hi: Dict[str, np.ndarray] = {}
     for o in gt["objects"]:
         if o["role"] == "distractor":
-            dobj.setdefault(o["object"], []).append(int(o["part_id"]))
+            n = o["object"]
+            dobj.setdefault(n, []).append(int(o["part_id"]))
+            lo[n] = np.minimum(lo.get(n, np.inf), np.asarray(o["bbox_min"], dtype=np.float64))
+            hi[n] = np.maximum(hi.get(n, -np.inf), np.asarray(o["bbox_max"], dtype=np.float64))
+    spots = {n: np.array([0.5 * (lo[n][0] + hi[n][0]), 0.5 * (lo[n][1] + hi[n][1]), hi[n][2]]) for n in dobj}
     from point2act.synth.scene import build_scene
 
-    tp = next(p for p in build_scene(config).parts if p.part_id == int(gt["target_part_id"]))
+    tid = int(gt["target_part_id"])
+    tp = next(p for p in build_scene(config).parts if p.part_id == tid)
     target = TargetSurface(load_gt_points(sd), (tp.vertices, tp.triangles))
-    return SceneData(sd, fps, views, depths, int(gt["target_part_id"]), target, dobj, gt["prompt"], config)
+    twin = None
+    if TWIN_OBJECT in dobj:
+        tname = next(o["name"] for o in gt["objects"] if int(o["part_id"]) == tid)
+        match = [o for o in gt["objects"] if o["name"] == tname.replace("mug", TWIN_OBJECT, 1)]
+        if match:
+            twin = (TWIN_OBJECT, int(match[0]["part_id"]))
+    return SceneData(sd, fps, views, depths, tid, target, dobj, spots, twin, gt["prompt"], config)
 
 
 def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
@@ -136,32 +171,111 @@ def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
     return cfg_path, dt
 
 
-def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float,
-               views: Optional[set] = None) -> tuple[list, dict, float]:
-    """Single-view lift per answered view, and RANSAC triangulation, over the ``views`` (file paths;
-    None: all); (per-view lifts, tri record, seconds)."""
+@dataclass
+class ReconDepth:
+    """The reconstruction's rendered expected depth of the training views, for the lift baselines."""
+
+    depth: Dict[str, tuple]
+    """file_path -> (depth [h, w], alpha [h, w], K [3, 3], viewmat [4, 4]) in the nerfstudio frame."""
+    frame: Any
+    """:class:`point2act.geometry.FrameTransform` of the run (nerfstudio -> capture)."""
+    seconds: float = 0.0
+
+
+def recon_depth_of(loaded, scene: SceneData) -> ReconDepth:
+    """Expected depth of every training view of a loaded run (full resolution), keyed by file_path."""
+    from point2act.method.run import depth_views_of, run_frame
+
     t0 = time.perf_counter()
-    lifts, xys, ks, c2ws = [], [], [], []
+    config, pipeline = loaded
+    dpo = pipeline.datamanager.train_dataparser_outputs
+    cams = dpo.cameras
+    n = len(cams)
+    dv = depth_views_of(pipeline.model, cams, max_views=n, max_pixels=None)
+    by_name = {Path(fp).name: fp for fp in scene.file_paths}
+    out: Dict[str, tuple] = {}
+    for i, fn in enumerate(dpo.image_filenames):
+        fp = by_name.get(Path(fn).name)
+        if fp is not None and i < len(dv.depths):
+            out[fp] = (dv.depths[i], dv.alphas[i], dv.Ks[i], dv.viewmats[i])
+    return ReconDepth(out, run_frame(config), time.perf_counter() - t0)
+
+
+def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float, views: Optional[set] = None,
+               recon: Optional[ReconDepth] = None) -> tuple[Dict[str, Any], float]:
+    """The baselines on one level's points, over the ``views`` (file paths; None: all), each view's
+    *first* point (a single-point method's input): per-view lifts with the true and the
+    reconstruction's depth, the best (first answered) view, RANSAC triangulation; (record, seconds)."""
+    t0 = time.perf_counter()
+    true_l, recon_l, xys, ks, c2ws = [], [], [], [], []
     for fp, v, depth in zip(scene.file_paths, scene.views, scene.depths):
         ans = points["points"][fp]
         if not ans or (views is not None and fp not in views):
             continue
         xy = ans[0]
-        p = lift_single_view(xy, depth, v.intrinsics, v.c2w)
-        lifts.append(p)
+        true_l.append(lift_single_view(xy, depth, v.intrinsics, v.c2w))
+        if recon is not None and fp in recon.depth:
+            d, a, K, vm = recon.depth[fp]
+            q = lift_with_rendered_depth(xy, v.mask.shape, d, a, K, vm)
+            recon_l.append(None if q is None else recon.frame.to_capture(q[None])[0])
         xys.append(xy)
         ks.append(v.intrinsics)
         c2ws.append(v.c2w)
     tri = ransac_triangulate(xys, ks, c2ws, threshold_px)
-    return lifts, {"point": tri.point, "inliers": len(tri.inliers), "answered": len(xys)}, time.perf_counter() - t0
+    best = best_view([(i, None, p) for i, p in enumerate(recon_l)]) if recon_l else None
+    return ({"lift_true_depth": true_l, "lift_recon_depth": recon_l, "best_view": best, "ransac": tri.point,
+             "inliers": len(tri.inliers), "answered": len(xys)}, time.perf_counter() - t0)
+
+
+def _export_with_support(cfg_path: Path, loaded, name: str, points_file: Path, out_path: Path, grasp_config,
+                         grasps: bool, use_support: bool) -> tuple[Dict[str, Any], Dict[str, Any]]:
+    """Export channel ``name`` as ``point2act export --grasp-channel NAME`` does, plus (``use_support``,
+    when point2act has :func:`~point2act.method.run.support_of`) the multi-view support of
+    ``points_file``: what ``point2act export`` gives a run trained on those points. (export dict, info)"""
+    import copy
+
+    from point2act.method import run as mrun
+
+    if not (use_support and hasattr(mrun, "support_of")):
+        _, out = mrun.export_run(cfg_path, out_path, grasp_config, grasps=grasps, channels=[name],
+                                 grasp_channel=name, loaded=loaded)
+        return out, {"support": False}
+    from point2act.channels import load_channel
+    from point2act.export import build_export
+    from point2act.io import write_json_atomic
+
+    config, pipeline = loaded
+    frame = mrun.run_frame(config)
+    cams = pipeline.datamanager.train_dataparser_outputs.cameras
+    centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
+    arrays = mrun.gaussian_arrays(pipeline.model)
+    rec = load_channel(cfg_path, name, arrays["means"].shape[0])
+    arrays = dict(arrays, relevancy=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())))
+    cfg2 = copy.deepcopy(config)
+    cfg2.pipeline.datamanager.points_file = Path(points_file)
+    support, info = mrun.support_of(cfg_path, cfg2, pipeline.model, grasp_config.region)
+    views = None
+    if grasps and grasp_config.surface.fuse_depth:
+        views = mrun.depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
+                                    grasp_config.surface.fusion_max_pixels)
+    out = build_export(arrays, frame, rec.get("prompt", ""), grasp_config, grasps, centers, None,
+                       depth_views=views, support=support)
+    write_json_atomic(out_path, out)
+    return out, {"support": support is not None, **{k: v for k, v in info.items() if k != "reason"}}
+
+
+def _rec(base: Dict[str, Any], method: str, err: float, point, weight: float = 1.0, **kw) -> Dict[str, Any]:
+    return {**base, "method": method, "weight": weight, "error_m": err, "hit": bool(err <= HIT_RADIUS_M),
+            "point": None if point is None else np.asarray(point, dtype=np.float64).tolist(), **kw}
 
 
 def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
     """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
-    from point2act.method.run import export_run, load_run
+    import dataclasses
+
     from point2act.grasp import GraspConfig
+    from point2act.method.run import load_run, query_run
     from point2act.points import write_json_atomic
-    from point2act.method.run import query_run
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)
     config = synth_config(spec, bc.common())
@@ -171,41 +285,48 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     # the baselines see the same views as point2act: nerfstudio holds one view in ten out for eval
     train_names = {Path(f).name for f in loaded[1].datamanager.train_dataparser_outputs.image_filenames}
     train_views = {fp for fp in scene.file_paths if Path(fp).name in train_names}
-    gt_surface = scene_surface_points(config) if bc.grasps else None
+    recon = recon_depth_of(loaded, scene)
+    ds = bc.query_downscale or (2 if bc.width >= 256 else 1)
+    gcfg = GraspConfig()
+    if hasattr(gcfg.region, "support_downscale") and gcfg.region.support_downscale != ds:
+        # the support pass shares the refit's weights cache (one resolution, one cache file)
+        gcfg = dataclasses.replace(gcfg, region=dataclasses.replace(gcfg.region, support_downscale=ds))
+    surf = scene_surface_labelled(config, twin=spec.twin) if bc.grasps else None
     thr = bc.ransac_threshold_frac * float(np.hypot(bc.width, bc.height))
     records: List[Dict[str, Any]] = []
-    timings: Dict[str, Any] = {"scene_generation": t_gen, "reconstruction": t_train, "pointing": 0.0,
-                               "baselines": 0.0, "weights_cache": 0.0, "refit": 0.0, "grasp": 0.0, "export": 0.0}
+    timings: Dict[str, Any] = {"scene_generation": t_gen, "reconstruction": t_train, "recon_depth": recon.seconds,
+                               "pointing": 0.0, "baselines": 0.0, "weights_cache": 0.0, "refit": 0.0, "grasp": 0.0,
+                               "export": 0.0}
     (sd / "bench_points").mkdir(exist_ok=True)
     first = True
     for lvl in levels:
+        if lvl.twin_only and scene.twin is None:
+            continue
         for seed in ([0] if lvl.name == "clean" else bc.seeds):
-            base = {"scene": spec.name, "level": lvl.name, "seed": int(seed), "outlier_rate": lvl.outlier_rate}
+            base = {"scene": spec.name, "split": spec.split, "level": lvl.name, "seed": int(seed),
+                    "outlier_rate": lvl.outlier_rate}
             t0 = time.perf_counter()
-            pts, kinds = simulate(scene.views, scene.file_paths, lvl, seed, scene.target_id,
-                                  scene.target.centroid, scene.distractor_objects, scene.prompt)
+            pts, kinds = simulate(scene.views, scene.file_paths, lvl, seed, scene.target_id, scene.target.centroid,
+                                  scene.distractor_objects, scene.prompt, scene.object_spots, scene.twin)
             timings["pointing"] += time.perf_counter() - t0
             kind_counts = {k: kinds.count(k) for k in sorted(set(kinds))}
             name = f"{lvl.name}_s{seed}"
             pfile = write_json_atomic(sd / "bench_points" / f"{name}.json", pts)
-            lifts, tri, dt = _baselines(scene, pts, thr, train_views)
+            b, dt = _baselines(scene, pts, thr, train_views, recon)
             timings["baselines"] += dt
-            n = len(lifts)
-            for j, p in enumerate(lifts):
-                e = scene.target.distance(p)
-                records.append({**base, "method": "single_view", "weight": 1.0 / n, "error_m": e,
-                                "hit": bool(e <= HIT_RADIUS_M), "point": None if p is None else p.tolist()})
-            if n == 0:
-                records.append({**base, "method": "single_view", "weight": 1.0, "error_m": float("inf"), "hit": False})
-            e = scene.target.distance(tri["point"])
-            records.append({**base, "method": "triangulation", "weight": 1.0, "error_m": e, "hit": bool(e <= HIT_RADIUS_M),
-                            "inliers": tri["inliers"], "answered": tri["answered"],
-                            "point": None if tri["point"] is None else tri["point"].tolist()})
+            for m in ("lift_true_depth", "lift_recon_depth"):
+                lifts = b[m]
+                for p in lifts:
+                    records.append(_rec(base, m, scene.target.distance(p), p, 1.0 / len(lifts)))
+                if not lifts:
+                    records.append(_rec(base, m, float("inf"), None))
+            records.append(_rec(base, "best_view", scene.target.distance(b["best_view"]), b["best_view"]))
+            records.append(_rec(base, "ransac", scene.target.distance(b["ransac"]), b["ransac"],
+                                inliers=b["inliers"], answered=b["answered"]))
             # point2act: refit the relevancy channel on the frozen geometry, export its action point + grasps
             rec = {**base, "method": "point2act", "weight": 1.0, "kinds": kind_counts}
             try:
-                q = query_run(cfg_path, name, points_file=pfile, loaded=loaded, downscale=bc.query_downscale,
-                              steps=bc.query_steps)
+                q = query_run(cfg_path, name, points_file=pfile, loaded=loaded, downscale=ds, steps=bc.query_steps)
                 qt = q.timings_s
                 timings["weights_cache"] += qt.get("weights_cache_build", 0.0) + qt.get("weights_cache_load", 0.0)
                 timings["refit"] += qt.get("total", 0.0) - qt.get("weights_cache_build", 0.0) - qt.get(
@@ -214,13 +335,16 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                     rec["weights_cache_s"] = qt.get("weights_cache_build", qt.get("weights_cache_load", 0.0))
                     first = False
                 t0 = time.perf_counter()
-                _, out = export_run(cfg_path, sd / "bench_points" / f"grasps_{name}.json", GraspConfig(),
-                                    grasps=bc.grasps, channels=[name], grasp_channel=name, loaded=loaded)
+                out, info = _export_with_support(cfg_path, loaded, name, pfile,
+                                                 sd / "bench_points" / f"grasps_{name}.json", gcfg, bc.grasps,
+                                                 bc.support)
+                rec["support"] = info.get("support", False)
                 timings["export"] += time.perf_counter() - t0
                 ap = out["action_point"]
                 timings["grasp"] += float(out.get("timings_ms", {}).get("total", 0.0)) / 1000.0
             except Exception as ex:  # noqa: BLE001  (a failure is a miss, recorded with its reason)
                 ap, out = None, {"warning": f"{type(ex).__name__}: {ex}"}
+                rec["error"] = out["warning"]
             e = scene.target.distance(ap)
             rec.update(error_m=e, hit=bool(e <= HIT_RADIUS_M), centroid_m=scene.target.centroid_distance(ap),
                        action_point=ap)
@@ -229,16 +353,17 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                 rec["num_grasps"] = len(gl)
                 rec["grasp_warning"] = out.get("warning") if not gl else None
                 if gl:
-                    g0 = gl[0]
-                    rec["grasp_on_target"] = bool(scene.target.distance(g0["position"]) <= HIT_RADIUS_M)
-                    rec["grasp_collision_free"] = not grasp_collides(g0, gt_surface)
+                    v = judge_top_grasp(gl[0], surf[0], surf[1], scene.target_id)
+                    rec["grasp_on_target"] = v["on_target"]
+                    rec["grasp_collision_free"] = v["collision_free"]
+                    rec["grasp_success"] = v["success"]
+                    rec["grasp_target_fraction"] = v["target_fraction"]
                 else:
-                    rec["grasp_on_target"] = False
-                    rec["grasp_collision_free"] = False
+                    rec["grasp_on_target"] = rec["grasp_collision_free"] = rec["grasp_success"] = False
             records.append(rec)
-            tri_s = "none" if tri["point"] is None else f"{scene.target.distance(tri['point']) * 100:.1f}cm"
-            log(f"  {spec.name} {name}: point2act {e * 100:.1f}cm, triangulation {tri_s}, "
-                f"single-view hit {np.mean([r['hit'] for r in records if r['method'] == 'single_view' and r['level'] == lvl.name and r['seed'] == seed]):.2f}"
-                + (f", grasps {rec.get('num_grasps')}" if bc.grasps else ""))
-    return {"records": records, "timings_s": timings, "scene_dir": str(sd), "run": str(cfg_path),
-            "target_closed": scene.target.closed, "train_views": len(train_views)}
+            cm = lambda x: "none" if x is None else f"{scene.target.distance(x) * 100:.1f}cm"  # noqa: E731
+            log(f"  {spec.name} {name}: point2act {e * 100:.1f}cm, ransac {cm(b['ransac'])}, best view "
+                f"{cm(b['best_view'])}" + (f", grasps {rec.get('num_grasps')} ok {rec.get('grasp_success')}"
+                                           if bc.grasps else ""))
+    return {"records": records, "timings_s": timings, "scene_dir": str(sd), "run": str(cfg_path), "split": spec.split,
+            "target_closed": scene.target.closed, "train_views": len(train_views), "twin": scene.twin is not None}

@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 ACRONYM_MUG = ROOT.parent / "shared" / "data" / "meshes" / "acronym_mug" / "mug.obj"
 ACRONYM_SCALE = 0.0002682457830986903  # metres per mesh unit (ACRONYM's scale for this mug)
+TWIN_VERSION = 1  # bump when the twin's construction changes
 SCENE_VERSION = 1  # bump when the generator's output for the same config changes
 
 PROMPTS = {
@@ -43,6 +44,12 @@ class SceneSpec:
     """What the scene tests, in a few words."""
     overrides: Dict[str, Any] = field(default_factory=dict)
     """:class:`point2act.synth.SynthConfig` fields besides the benchmark's common ones."""
+    twin: bool = False
+    """Add a twin of the target's object (an identical mug, same yaw, beside it) as a distractor
+    ("mug_twin"): the pointer's "wrong twin" error model points at its matching part."""
+    split: str = "dev"
+    """"dev" (scenes the rules were developed on) or "test" (held out: layout seeds never used while
+    developing)."""
 
 
 SUITE: List[SceneSpec] = [  # in run order: one of each kind first
@@ -61,8 +68,53 @@ SUITE: List[SceneSpec] = [  # in run order: one of each kind first
     SceneSpec("acronym_s11_occluded", "ACRONYM mug handle, occluder", {"seed": 11, "mug_mesh": "acronym", "occluder": True}),
     SceneSpec("handle_s2", "mug handle, balls and can", {"seed": 2, "distractors": ("ball", "ball", "can")}),
 ]
+#: Twin scenes of the development split (seeds 20-21: not used before the fair protocol either).
+SUITE += [
+    SceneSpec("twin_handle_s20", "mug handle, an identical mug beside it", {"seed": 20, "distractors": ("ball", "can")},
+              twin=True),
+    SceneSpec("twin_rim_s21", "mug rim, an identical mug beside it",
+              {"seed": 21, "target": "mug_rim", "distractors": ("box", "ball")}, twin=True),
+]
+#: Layout seeds of the development split (everything developed and tuned so far used seeds 0-99).
+DEV_SEEDS = range(0, 100)
+#: Layout seeds of the held-out test split: disjoint from DEV_SEEDS, never used while developing.
+TEST_SEEDS = range(1000, 1100)
+
+
+def _test_suite() -> List[SceneSpec]:
+    """The held-out test split: the dev suite's scene kinds on layout seeds 1000+."""
+    kinds = [  # (name, description, overrides without the seed, twin)
+        ("handle", "mug handle, 3 distractors", {}, False),
+        ("tool_handle", "hammer handle (vs its head)", {"target": "tool_handle"}, False),
+        ("rim", "mug rim (region target)", {"target": "mug_rim"}, False),
+        ("twin_handle", "mug handle, an identical mug beside it", {"distractors": ("ball", "can")}, True),
+        ("tool_head_occluded", "hammer head behind a tall box in some views",
+         {"target": "tool_head", "occluder": True}, False),
+        ("acronym", "ACRONYM mug handle", {"mug_mesh": "acronym"}, False),
+        ("handle_clutter", "mug handle, 5 distractors", {"distractors": CLUTTER}, False),
+        ("twin_rim", "mug rim, an identical mug beside it", {"target": "mug_rim", "distractors": ("box", "ball")}, True),
+        ("tool_head", "hammer head (vs its handle)", {"target": "tool_head"}, False),
+        ("handle_occluded", "mug handle behind a tall box in some views", {"occluder": True}, False),
+        ("rim_clutter", "mug rim, 5 distractors", {"target": "mug_rim", "distractors": CLUTTER}, False),
+        ("tool_handle_clutter", "hammer handle, 5 distractors", {"target": "tool_handle", "distractors": CLUTTER}, False),
+    ]
+    out = []
+    for i, (name, desc, ov, twin) in enumerate(kinds):
+        seed = TEST_SEEDS[0] + i
+        out.append(SceneSpec(f"test_{name}_s{seed}", desc, {"seed": seed, **ov}, twin=twin, split="test"))
+    return out
+
+
+#: The held-out test split (in run order: one of each kind first).
+TEST_SUITE: List[SceneSpec] = _test_suite()
+SPLITS: Dict[str, List[SceneSpec]] = {"dev": SUITE, "test": TEST_SUITE}
 #: The CI subset (tests/test_accuracy.py).
 QUICK = ["handle_s0", "tool_handle_s5"]
+
+
+def all_specs() -> Dict[str, SceneSpec]:
+    """Every scene of both splits, by name."""
+    return {s.name: s for s in SUITE + TEST_SUITE}
 
 
 def cache_root() -> Path:
@@ -93,6 +145,8 @@ def synth_config(spec: SceneSpec, common: Dict[str, Any]):
 def scene_dir(spec: SceneSpec, common: Dict[str, Any], root: Path | None = None) -> Path:
     """The scene's cache folder: ``ROOT/NAME-HASH`` (hash of the config and SCENE_VERSION)."""
     cfg = synth_config(spec, common).to_dict()
+    if spec.twin:
+        cfg["twin"] = TWIN_VERSION
     if "mug_mesh" in cfg:
         cfg["mug_mesh"] = Path(cfg["mug_mesh"]).name  # the same scene wherever ../shared is mounted
     key = hashlib.sha256(json.dumps({"v": SCENE_VERSION, "config": cfg}, sort_keys=True).encode()).hexdigest()[:10]
@@ -110,8 +164,9 @@ def ensure_scene(spec: SceneSpec, common: Dict[str, Any], root: Path | None = No
     from point2act.synth import generate_scene
 
     config = synth_config(spec, common)
-    generate_scene(out, config)
-    _write_target_alone(out, config)
+    with twin_scenes(spec.twin):
+        generate_scene(out, config)
+        _write_target_alone(out, config)
     (out / ".complete").write_text("ok\n")
     return out, time.perf_counter() - t0
 
@@ -120,9 +175,8 @@ def _write_target_alone(out: Path, config) -> None:
     """``target_alone.npz``: [V, H, W] bool, the target part rendered alone in every view."""
     from point2act.synth.camera import intrinsics, sample_cameras
     from point2act.synth.render import Renderer
-    from point2act.synth.scene import build_scene
 
-    scene = build_scene(config)
+    scene = build_bench_scene(config)  # the target alone: the twin does not matter
     alone = type(scene)(
         parts=[p for p in scene.parts if p.part_id == scene.target_part_id], mug_position=scene.mug_position,
         mug_yaw=scene.mug_yaw, handle_points=scene.handle_points, look_center=scene.look_center,
@@ -131,3 +185,90 @@ def _write_target_alone(out: Path, config) -> None:
     k = intrinsics(config)
     masks = [r.render(k, c2w).hit for c2w in sample_cameras(config, scene.look_center)]
     np.savez_compressed(out / "target_alone.npz", alone=np.stack(masks))
+
+
+# ------------------------------------------------------------------------------------- twin scenes
+TWIN_OBJECT = "mug_twin"
+"""Object name of the target mug's twin in ground_truth.json."""
+_TWIN_ACTIVE = [False]
+
+
+def add_twin(scene, min_gap: float = 0.01, seed: int = 0):
+    """A copy of ``scene`` with an identical twin of the mug (all its parts, translated, same yaw and
+    colours) placed beside it on a free spot of the table, as distractor parts ("mug_twin_body",
+    "mug_twin_handle", "mug_twin_rim": the part names of the mug with "mug" -> "mug_twin"), part ids
+    after the scene's last one. The target stays on the original mug."""
+    import math
+
+    from point2act.synth.scene import Part
+
+    mug = [p for p in scene.parts if p.object_name == "mug"]
+    if not mug:
+        raise ValueError("add_twin: the scene has no mug")
+    mv = np.concatenate([p.vertices for p in mug])
+    c = scene.mug_position[:2]
+    r_mug = float(np.max(np.linalg.norm(mv[:, :2] - c, axis=1)))
+    others = []
+    for p in scene.parts:
+        if p.object_name in ("mug", "table"):
+            continue
+        lo, hi = p.bbox
+        others.append((0.5 * (lo[:2] + hi[:2]), 0.5 * float(np.linalg.norm(hi[:2] - lo[:2]))))
+    rng = np.random.default_rng([int(seed), 0x7217])
+    for trial in range(4000):
+        ang = float(rng.uniform(0.0, 2 * math.pi))
+        dist = 2 * r_mug + min_gap + 0.06 * trial / 4000
+        xy = c + dist * np.array([math.cos(ang), math.sin(ang)])
+        if all(np.linalg.norm(xy - oc) > r_mug + orad + min_gap for oc, orad in others):
+            break
+    else:  # pragma: no cover
+        raise RuntimeError("could not place the twin mug")
+    shift = np.array([xy[0] - c[0], xy[1] - c[1], 0.0])
+    next_id = max(p.part_id for p in scene.parts) + 1
+    parts = list(scene.parts)
+    for k, p in enumerate(sorted(mug, key=lambda q: q.part_id)):
+        alb = p.albedo
+        parts.append(Part(next_id + k, p.name.replace("mug", TWIN_OBJECT, 1), TWIN_OBJECT, p.vertices + shift,
+                          p.triangles, (lambda f, s: (lambda q: f(q - s)))(alb, shift), p.base_colour, role="distractor"))
+    extra = dict(scene.extra)
+    extra["twin"] = {"object": TWIN_OBJECT, "offset": shift.tolist()}
+    return type(scene)(parts, scene.mug_position, scene.mug_yaw, scene.handle_points, scene.look_center,
+                       list(scene.distractor_names) + [TWIN_OBJECT], target_points=scene.target_points,
+                       target_part_id=scene.target_part_id, target_name=scene.target_name, extra=extra)
+
+
+def build_bench_scene(config, twin: bool = False):
+    """The scene of ``config`` (:func:`point2act.synth.scene.build_scene`), with the mug's twin added
+    when ``twin``."""
+    from point2act.synth import scene as scene_mod
+
+    build = _ORIGINAL_BUILD[0] or scene_mod.build_scene
+    sc = build(config)
+    return add_twin(sc, seed=int(config.seed)) if twin else sc
+
+
+_ORIGINAL_BUILD: list = [None]
+
+
+class twin_scenes:
+    """Context in which :func:`point2act.synth.scene.build_scene` (what the generator calls) adds the
+    mug's twin (``enabled``); the generator itself is unchanged."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = bool(enabled)
+
+    def __enter__(self):
+        from point2act.synth import scene as scene_mod
+
+        self._prev = (scene_mod.build_scene, _TWIN_ACTIVE[0], _ORIGINAL_BUILD[0])
+        if self.enabled:
+            _ORIGINAL_BUILD[0] = _ORIGINAL_BUILD[0] or scene_mod.build_scene
+            orig = _ORIGINAL_BUILD[0]
+            scene_mod.build_scene = lambda config: add_twin(orig(config), seed=int(config.seed))
+            _TWIN_ACTIVE[0] = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from point2act.synth import scene as scene_mod
+
+        scene_mod.build_scene, _TWIN_ACTIVE[0], _ORIGINAL_BUILD[0] = self._prev
