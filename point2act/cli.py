@@ -1,4 +1,4 @@
-"""``point2act`` command line: ``synth``, ``point``, ``check``, ``demo``, ``export``, ``query``, ``calibrate``.
+"""``point2act`` command line: ``synth``, ``point``, ``check``, ``demo``, ``export``, ``query``, ``calibrate``, ``grasp``.
 
 Each subcommand is a dataclass whose fields are its options (tyro shows their docstrings as
 help). Known input errors print one paragraph naming the file and the problem and exit with
@@ -374,6 +374,60 @@ class Query:
 
 
 @dataclass
+class Grasp:
+    """Capture -> grasps.json in one command: the pointer points on every view in the background while
+    ns-train point2act reconstructs the scene (RGB), then relevancy is fitted on the frozen field from
+    the points (about a second) and the grasps are exported. Pointing time hides behind training."""
+
+    data: Path
+    """Capture folder (with transforms.json)."""
+    prompt: str
+    """The task, e.g. 'where to grasp to pour'."""
+    output: Path | None = None
+    """Where to write grasps.json (default: beside the run's config)."""
+    max_num_iterations: int | None = None
+    """Training iterations (default: the method's default schedule)."""
+    downscale_factor: int | None = None
+    """nerfstudio-data --downscale-factor (images_N/)."""
+    output_dir: Path = Path("outputs")
+    """Where ns-train writes the run."""
+    num_grasps: int = 10
+    """How many ranked grasps to keep."""
+    gripper: Path | None = None
+    """Gripper description (JSON); default: a Franka Panda hand."""
+    metres_per_unit: float | None = None
+    """Metres per capture unit (default: CAPTURE/point2act_frame.json's, else the gripper file's)."""
+    pointer: tyro.conf.OmitArgPrefixes[PointerConfig] = field(default_factory=PointerConfig)
+    """Pointer options."""
+
+    def main(self) -> None:
+        from point2act.grasp import GraspConfig
+        from point2act.method.pipelined import capture_to_grasps
+        from point2act.method.train import registered_config
+        from point2act.robot.calibrate import resolve_frame_file
+
+        gripper = _gripper_from_options(self.gripper, self.metres_per_unit, resolve_frame_file(self.data))
+        config = registered_config("point2act")
+        config.output_dir = self.output_dir
+        config.vis = "tensorboard"
+        if self.max_num_iterations is not None:
+            config.max_num_iterations = self.max_num_iterations
+        config.steps_per_save = config.max_num_iterations
+        config.pipeline.datamanager.data = self.data
+        config.pipeline.datamanager.dataparser.data = self.data
+        if self.downscale_factor is not None:
+            config.pipeline.datamanager.dataparser.downscale_factor = self.downscale_factor
+        config.set_timestamp()
+        r = capture_to_grasps(config, self.pointer, self.prompt, self.output,
+                              GraspConfig(gripper=gripper, top_k=self.num_grasps))
+        t = r.timings_s
+        print(f"pointing {t['pointing']:.1f} s (in the background), training {t['training']:.1f} s, waited "
+              f"{t['pointing_wait']:.1f} s for the pointer, refit {t['refit']:.1f} s, export {t['export']:.1f} s: "
+              f"{t['total']:.1f} s in all ({t['sequential_s']:.1f} s one after the other)")
+        print_export_summary(r.grasps, r.grasps_path)
+
+
+@dataclass
 class Calibrate:
     """Metric scale and the robot's frame from an ArUco/AprilTag marker seen in the capture's views:
     triangulates its corners and writes CAPTURE/point2act_frame.json (metres_per_unit, and with
@@ -446,10 +500,11 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "query": Query(load_config=tyro.MISSING),  # type: ignore[arg-type]
             "check": Check(data=tyro.MISSING),  # type: ignore[arg-type]
             "calibrate": Calibrate(data=tyro.MISSING, marker_size=tyro.MISSING),  # type: ignore[arg-type]
+            "grasp": Grasp(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
                       (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query), ("check", Check),
-                       ("calibrate", Calibrate))},
+                       ("calibrate", Calibrate), ("grasp", Grasp))},
     )
 ]
 
