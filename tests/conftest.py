@@ -24,6 +24,23 @@ def shared_data() -> Path:
 SYNTH_ITERS = 200
 
 
+def target_box(scene: Path, grow: float = 0.01):
+    """(lo, hi) of a synthetic scene's target part's box (ground_truth.json), grown by ``grow`` metres."""
+    import json
+
+    import numpy as np
+
+    gt = json.loads((Path(scene) / "ground_truth.json").read_text())
+    return np.asarray(gt["bbox_min"], float) - grow, np.asarray(gt["bbox_max"], float) + grow
+
+
+def inside(point, box) -> bool:
+    """Is ``point`` inside the box ``(lo, hi)``?"""
+    import numpy as np
+
+    return bool(np.all(np.asarray(point) >= box[0]) and np.all(np.asarray(point) <= box[1]))
+
+
 def run_tool(cmd, cwd, timeout=600, **kw):
     """Run a command line tool; fail the test with its output tail when it exits non-zero."""
     import subprocess
