@@ -1,88 +1,105 @@
-"""Benchmark of point2act's CPU Gaussian rasterizer.
+"""Benchmark of point2act's CPU Gaussian rasterizer: today's kernels vs the frozen baseline.
 
-Run as ``python -m benchmarks.bench_rasterizer``. Times forward + backward
-(median of several repetitions after a warm-up) of
+Run as ``python -m benchmarks.bench_rasterizer`` (``--quick``: only 20k Gaussians at 256x192).
+Both extensions are built and timed in the same process, measurements interleaved (old, new, old,
+new, ...) so that the load of a shared machine hits both alike:
 
-* ``full``: ``point2act.render.rasterization`` (torch projection + C++ kernel),
-* ``kernel``: the C++ part alone (tile binning + rasterize forward/backward on
-  already projected Gaussians),
-* ``reference``: the dense pure-torch reference (same projection), only for
-  the small configurations,
+* ``new``: ``point2act.render.rasterization`` (C++ projection, tile intersection, rasterization,
+  compiled for this CPU);
+* ``old``: the pipeline as it was before the rewrite: torch projection
+  (``_torch_impl._fully_fused_projection``, the former production code) and the frozen
+  ``point2act/render/csrc_baseline/rasterize.cpp`` built with its original flags (``-O3 -fopenmp``).
 
-on a splatfacto-like random scene (Gaussians in front of the camera, log-normal
-scales around 0.02, opacities in [0.1, 0.9]), one camera, ``render_mode="RGB+ED"``
-(4 channels), ``packed=False``, ``absgrad=True``, float32. Prints a Markdown table
-and writes it to ``benchmarks/results/rasterizer.md``.
+For each, forward + backward of the whole call (``full``) and of the C++ part alone on already
+projected Gaussians (``kernel``: tile intersection + rasterize forward/backward), median wall-clock
+of several repetitions after a warm-up with the default thread count, and median single-threaded
+CPU time (``time.thread_time``, less sensitive to other load). Scene: splatfacto-like random
+Gaussians (log-normal scales around 0.02, opacities in [0.1, 0.9]), one camera,
+``render_mode="RGB+ED"`` (4 channels), ``packed=False``, ``absgrad=True``, float32. Writes
+``benchmarks/results/rasterizer.md`` and ``.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import statistics
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from point2act.render import _backend, rasterization
+from point2act.render import _torch_impl
 from point2act.render._testing import random_scene
-from point2act.render.reference import rasterization_reference
+from point2act.render.rasterization import _rasterization_cpu
 
 SIZES_N = (5_000, 20_000, 50_000)
 SIZES_WH = ((128, 96), (256, 192), (512, 384))
-REFERENCE_AT = {(5_000, (128, 96)), (5_000, (256, 192))}
-RESULTS = Path(__file__).resolve().parent / "results" / "rasterizer.md"
+TARGET = (20_000, (256, 192))
+RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE_SRC = Path(_backend.__file__).resolve().parent / "csrc_baseline" / "rasterize.cpp"
+BASELINE_FLAGS = ["-O3", "-fopenmp"]
 
 
-def _time(fn, reps: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
+def load_baseline():
+    """The frozen pre-rewrite kernel (``csrc_baseline/rasterize.cpp``), built with its old flags."""
+    from torch.utils.cpp_extension import load
+
+    h = hashlib.sha256(BASELINE_SRC.read_bytes() + torch.__version__.encode() + sys.version.encode())
+    key = h.hexdigest()[:16]
+    build_dir = _backend.extension_build_dir().parent / f"baseline-{key}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    return load(name=f"point2act_rasterize_baseline_{key}", sources=[str(BASELINE_SRC)],
+                extra_cflags=BASELINE_FLAGS, extra_ldflags=["-fopenmp"], build_directory=str(build_dir))
 
 
-def _cpu_time_1thread(fn, reps: int, warmup: int = 1) -> float:
-    """Median CPU time of ``fn`` run single-threaded (insensitive to machine load)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for _ in range(warmup):
-            fn()
-        ts = []
-        for _ in range(reps):
-            t0 = time.thread_time()
-            fn()
-            ts.append(time.thread_time() - t0)
-    finally:
-        torch.set_num_threads(n)
-    return statistics.median(ts) * 1e3
+def _stage_fns(ext):
+    """(isect_fn, rasterize_fn) with the signatures of point2act.render's stages, on ``ext``."""
+
+    def isect(means2d, radii, depths, tile_size, tile_width, tile_height):
+        return tuple(ext.isect_tiles(means2d.detach().contiguous(), radii.to(torch.int32).contiguous(),
+                                     depths.detach().to(means2d.dtype).contiguous(), int(tile_size),
+                                     int(tile_width), int(tile_height), torch.get_num_threads()))
+
+    def rasterize(means2d, conics, colors, opacities, w, h, ts, isect_offsets, flatten_ids, backgrounds=None,
+                  absgrad=False, absgrad_target=None):
+        if absgrad_target is None:
+            absgrad_target = (means2d, None)
+        return _backend._RasterizeToPixelsCPU.apply(ext, means2d, conics, colors, opacities, backgrounds, w, h, ts,
+                                                    isect_offsets, flatten_ids, absgrad, absgrad_target)
+
+    return isect, rasterize
+
+
+def old_rasterization(old_ext):
+    isect, rasterize = _stage_fns(old_ext)
+
+    def fn(means, quats, scales, opacities, colors, viewmats, Ks, width, height, **kw):
+        args = dict(near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=True,
+                    tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
+                    rasterize_mode="classic", distributed=False, camera_model="pinhole", covars=None)
+        args.update(kw)
+        return _rasterization_cpu(means, quats, scales, opacities, colors, viewmats, Ks, width, height, **args,
+                                  project_fn=_torch_impl._fully_fused_projection, isect_fn=isect,
+                                  rasterize_fn=rasterize)
+
+    return fn
 
 
 def _full_step(render_fn, scene):
-    leaves = [
-        scene[k].detach().clone().requires_grad_(True)
-        for k in ("means", "quats", "scales", "opacities", "colors")
-    ]
+    leaves = [scene[k].detach().clone().requires_grad_(True) for k in ("means", "quats", "scales", "opacities", "colors")]
 
     def step():
         for t in leaves:
             t.grad = None
-        rc, ra, meta = render_fn(
-            *leaves,
-            scene["viewmats"],
-            scene["Ks"],
-            scene["width"],
-            scene["height"],
-            packed=False,
-            absgrad=True,
-            render_mode="RGB+ED",
-        )
+        rc, ra, meta = render_fn(*leaves, scene["viewmats"], scene["Ks"], scene["width"], scene["height"],
+                                 packed=False, absgrad=True, render_mode="RGB+ED")
         meta["means2d"].retain_grad()
         (rc.sum() + ra.sum()).backward()
         return meta
@@ -90,96 +107,144 @@ def _full_step(render_fn, scene):
     return step
 
 
-def _kernel_step(scene):
-    with torch.no_grad():
-        _, _, meta = rasterization(
-            *(scene[k] for k in ("means", "quats", "scales", "opacities", "colors")),
-            scene["viewmats"],
-            scene["Ks"],
-            scene["width"],
-            scene["height"],
-            packed=False,
-            render_mode="RGB+ED",
-        )
-    W, H, ts = scene["width"], scene["height"], meta["tile_size"]
-    N = scene["means"].shape[0]
-    means2d = meta["means2d"].detach().clone().requires_grad_(True)
-    conics = meta["conics"].detach().clone().requires_grad_(True)
-    opac = meta["opacities"].detach().clone().requires_grad_(True)
-    colors = torch.rand(1, N, 4).requires_grad_(True)
-    radii, depths = meta["radii"], meta["depths"].detach()
+def _kernel_step(ext, proj):
+    isect, rasterize = _stage_fns(ext)
+    W, H, ts, tw, th = proj["W"], proj["H"], 16, proj["tw"], proj["th"]
+    means2d = proj["means2d"].clone().requires_grad_(True)
+    conics = proj["conics"].clone().requires_grad_(True)
+    opac = proj["opacities"].clone().requires_grad_(True)
+    colors = proj["colors"].clone().requires_grad_(True)
 
     def step():
-        _, _, flatten_ids, offsets = _backend.isect_tiles(
-            means2d, radii, depths, ts, meta["tile_width"], meta["tile_height"]
-        )
-        rc, ra = _backend.rasterize_to_pixels(
-            means2d, conics, colors, opac, W, H, ts, offsets, flatten_ids, absgrad=True
-        )
+        _, _, flatten_ids, offsets = isect(means2d, proj["radii"], proj["depths"], ts, tw, th)
+        rc, ra = rasterize(means2d, conics, colors, opac, W, H, ts, offsets, flatten_ids, absgrad=True)
         (rc.sum() + ra.sum()).backward()
 
-    return step, int(meta["isect_ids"].numel()), int((radii > 0).sum())
+    return step
 
 
-def main() -> str:
+def _interleaved(fns, reps, clock, threads=None):
+    """Median time (ms) of each fn, measured round-robin after one warm-up each."""
+    n = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        for f in fns:
+            f()
+        ts = [[] for _ in fns]
+        for _ in range(reps):
+            for i, f in enumerate(fns):
+                t0 = clock()
+                f()
+                ts[i].append(clock() - t0)
+    finally:
+        torch.set_num_threads(n)
+    return [statistics.median(t) * 1e3 for t in ts]
+
+
+def _check_same_result(new_step, old_step):
+    """The two pipelines render the same image (float32 rounding apart)."""
+    a, b = new_step(), old_step()
+    return float((a["means2d"].grad - b["means2d"].grad).abs().max()), int((a["radii"] != b["radii"]).sum())
+
+
+def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="only 20k Gaussians at 256x192")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    _backend.load_extension()
+    new_ext = _backend.load_extension()
+    old_ext = load_baseline()
+    old_fn = old_rasterization(old_ext)
+    load0 = os.getloadavg()
 
-    lines = [
-        "| Gaussians | image | visible | tile isects | full fwd+bwd (ms) | kernel fwd+bwd (ms) "
-        "| full, 1 thread CPU (ms) | kernel, 1 thread CPU (ms) | reference fwd+bwd (ms) | reference / full |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for N in SIZES_N:
-        for W, H in SIZES_WH:
-            scene = random_scene(N, W, H, seed=0, dtype=torch.float32)
-            reps = args.reps if N * W * H <= 20_000 * 256 * 192 else max(3, args.reps // 2)
-            full_ms = _time(_full_step(rasterization, scene), reps)
-            kstep, n_isects, n_vis = _kernel_step(scene)
-            kernel_ms = _time(kstep, reps)
-            full_cpu = _cpu_time_1thread(_full_step(rasterization, scene), reps)
-            kernel_cpu = _cpu_time_1thread(kstep, reps)
-            ref_ms, ratio = "-", "-"
-            if (N, (W, H)) in REFERENCE_AT:
-                r = _time(_full_step(rasterization_reference, scene), reps=2, warmup=1)
-                ref_ms, ratio = f"{r:.0f}", f"{r / full_ms:.0f}x"
-            row = (
-                f"| {N:,} | {W}x{H} | {n_vis:,} | {n_isects:,} | {full_ms:.1f} | "
-                f"{kernel_ms:.1f} | {full_cpu:.1f} | {kernel_cpu:.1f} | {ref_ms} | {ratio} |"
-            )
-            print(row, flush=True)
-            lines.append(row)
+    configs = [TARGET] if args.quick else [(N, wh) for N in SIZES_N for wh in SIZES_WH]
+    rows = []
+    for N, (W, H) in configs:
+        scene = random_scene(N, W, H, seed=0, dtype=torch.float32)
+        reps = args.reps if N * W * H <= 20_000 * 256 * 192 else max(3, args.reps // 2)
+        with torch.no_grad():
+            _, _, meta = rasterization(*(scene[k] for k in ("means", "quats", "scales", "opacities", "colors")),
+                                       scene["viewmats"], scene["Ks"], W, H, packed=False, render_mode="RGB+ED")
+        proj = dict(W=W, H=H, tw=meta["tile_width"], th=meta["tile_height"], radii=meta["radii"],
+                    means2d=meta["means2d"].detach(), conics=meta["conics"].detach(),
+                    opacities=meta["opacities"].detach().contiguous(), depths=meta["depths"].detach(),
+                    colors=torch.rand(1, N, 4, generator=torch.Generator().manual_seed(0)))
+        full_new, full_old = _full_step(rasterization, scene), _full_step(old_fn, scene)
+        k_new, k_old = _kernel_step(new_ext, proj), _kernel_step(old_ext, proj)
+        grad_diff, radii_diff = _check_same_result(full_new, full_old)
+        fw_new, fw_old, kw_new, kw_old = _interleaved([full_new, full_old, k_new, k_old], reps, time.perf_counter)
+        fc_new, fc_old, kc_new, kc_old = _interleaved([full_new, full_old, k_new, k_old], reps, time.thread_time,
+                                                      threads=1)
+        row = dict(gaussians=N, width=W, height=H, visible=int((meta["radii"] > 0).sum()),
+                   isects=int(meta["isect_ids"].numel()), reps=reps,
+                   full_ms_new=fw_new, full_ms_old=fw_old, kernel_ms_new=kw_new, kernel_ms_old=kw_old,
+                   full_cpu1_ms_new=fc_new, full_cpu1_ms_old=fc_old, kernel_cpu1_ms_new=kc_new,
+                   kernel_cpu1_ms_old=kc_old, max_abs_means2d_grad_diff=grad_diff, radii_diff=radii_diff)
+        rows.append(row)
+        print(f"{N:>6} {W}x{H}: full {fw_new:.1f} ms (old {fw_old:.1f}, {fw_old / fw_new:.1f}x) | kernel "
+              f"{kw_new:.1f} ms (old {kw_old:.1f}, {kw_old / kw_new:.1f}x) | 1-thread CPU full {fc_new:.1f} "
+              f"(old {fc_old:.1f}, {fc_old / fc_new:.1f}x), kernel {kc_new:.1f} (old {kc_old:.1f}, "
+              f"{kc_old / kc_new:.1f}x)", flush=True)
 
-    try:
-        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    header = (
-        "# CPU rasterizer benchmark\n\n"
-        f"forward + backward, median of {args.reps} reps (3 for the largest sizes) after warm-up; "
-        "1 camera, RGB+ED (4 channels), packed=False, absgrad=True, float32; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads "
-        f"({os.cpu_count()} CPUs, load average at the end {load}), "
-        f"{platform.processor() or platform.machine()}.\n"
-        "`full` = `point2act.render.rasterization` (torch projection + C++ kernel); "
-        "`kernel` = tile binning + rasterize forward/backward only; the `1 thread CPU` "
-        "columns are single-threaded CPU times (`time.thread_time`), which do not "
-        "depend on other load on the machine; the wall-clock columns do. "
-        "`reference / full` compares the wall-clock columns of this run.\n\n"
+    load1 = os.getloadavg()
+    info = dict(
+        command="python -m benchmarks.bench_rasterizer" + (" --quick" if args.quick else ""),
+        torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(),
+        machine=platform.machine(), simd=new_ext.simd(), cflags=_backend.cflags(),
+        baseline_cflags=BASELINE_FLAGS, loadavg_start=list(load0), loadavg_end=list(load1),
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
-    table = header + "\n".join(lines) + "\n"
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info["cpu"] = cpu_model or platform.processor()
+    lines = [
+        "| Gaussians | image | visible | tile isects | full new (ms) | full old (ms) | full old/new "
+        "| kernel new (ms) | kernel old (ms) | kernel old/new | full 1-thr CPU new / old (ms) "
+        "| kernel 1-thr CPU new / old (ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['gaussians']:,} | {r['width']}x{r['height']} | {r['visible']:,} | {r['isects']:,} "
+            f"| {r['full_ms_new']:.1f} | {r['full_ms_old']:.1f} | {r['full_ms_old'] / r['full_ms_new']:.1f}x "
+            f"| {r['kernel_ms_new']:.1f} | {r['kernel_ms_old']:.1f} | {r['kernel_ms_old'] / r['kernel_ms_new']:.1f}x "
+            f"| {r['full_cpu1_ms_new']:.1f} / {r['full_cpu1_ms_old']:.1f} "
+            f"| {r['kernel_cpu1_ms_new']:.1f} / {r['kernel_cpu1_ms_old']:.1f} |"
+        )
+    la = lambda v: " / ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    md = (
+        "# CPU rasterizer benchmark: new kernels vs the frozen baseline\n\n"
+        f"`{info['command']}` on {info['date']}: forward + backward, median of {args.reps} reps "
+        "(3 for the largest sizes) after a warm-up, old and new interleaved in one process; 1 camera, "
+        "RGB+ED (4 channels), packed=False, absgrad=True, float32; "
+        f"torch {info['torch']}, {info['threads']} threads ({info['cpus']} CPUs: {info['cpu']}); "
+        f"new built with `{' '.join(info['cflags'])}` ({info['simd']}), old with `{' '.join(BASELINE_FLAGS)}`. "
+        f"Load average (1/5/15 min) at start {la(load0)}, at end {la(load1)}: the machine is shared, so "
+        "wall-clock columns carry that noise; the 1-thread CPU columns (`time.thread_time`) less so.\n"
+        "`full` = the whole `rasterization` call (new: C++ projection + kernels; old: torch projection + "
+        "`csrc_baseline/rasterize.cpp`); `kernel` = tile intersection + rasterize forward/backward on "
+        "projected Gaussians.\n\n"
+    ) + "\n".join(lines) + "\n"
+    out = dict(info=info, rows=rows)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(table)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stem = "rasterizer_quick" if args.quick else "rasterizer"
+        (RESULTS / f"{stem}.md").write_text(md)
+        (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
     print()
-    print(table)
-    return table
+    print(md)
+    return out
 
 
 if __name__ == "__main__":

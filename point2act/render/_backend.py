@@ -200,6 +200,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx,
+        ext,  # the compiled extension (load_extension())
         means2d: Tensor,  # [C, N, 2]
         conics: Tensor,  # [C, N, 3]
         colors: Tensor,  # [C, N, D]
@@ -213,7 +214,6 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         absgrad: bool,
         absgrad_target,  # None or (tensor, index) receiving ``.absgrad``
     ) -> Tuple[Tensor, Tensor]:
-        ext = load_extension()
         means2d_c = means2d.contiguous()
         conics_c = conics.contiguous()
         colors_c = colors.contiguous()
@@ -249,6 +249,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         ctx.absgrad = bool(absgrad)
         ctx.absgrad_target = absgrad_target
         ctx.has_bg = backgrounds is not None
+        ctx.ext = ext
         return render_colors, render_alphas
 
     @staticmethod
@@ -264,7 +265,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             T_final,
             last_ids,
         ) = ctx.saved_tensors
-        ext = load_extension()
+        ext = ctx.ext
         dtype = means2d.dtype
         v_abs, v_means2d, v_conics, v_colors, v_opacities = ext.rasterize_bwd(
             means2d,
@@ -288,9 +289,10 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             target, index = ctx.absgrad_target
             target.absgrad = v_abs if index is None else v_abs[index]
         v_bg = None
-        if ctx.has_bg and ctx.needs_input_grad[4]:
+        if ctx.has_bg and ctx.needs_input_grad[5]:
             v_bg = (v_render_colors * T_final[..., None]).sum(dim=(1, 2))
         return (
+            None,
             v_means2d,
             v_conics,
             v_colors,
@@ -341,6 +343,7 @@ def rasterize_to_pixels(
     if absgrad_target is None:
         absgrad_target = (means2d, None)
     return _RasterizeToPixelsCPU.apply(
+        load_extension(),
         means2d,
         conics,
         colors,

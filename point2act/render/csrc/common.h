@@ -461,7 +461,6 @@ inline void composite_tile(const TileGeom &tg, const int32_t *flatten_ids, int32
                 V alpha = s.o * ev;
                 alpha = alpha < AMAX ? alpha : splat<V>(AMAX);
                 const M valid = buf.act[idx] & (sigma >= S(0)) & (alpha >= AMIN);
-                if (!any(valid)) continue;
                 const V Tc = buf.T[idx];
                 const V nT = Tc * (S(1) - alpha);
                 const M stop = valid & (nT <= TMIN);

@@ -14,6 +14,7 @@ pybind11::dict constants() {
     d["ALPHA_MIN"] = p2a::ALPHA_MIN;
     d["TRANSMITTANCE_MIN"] = p2a::TRANSMITTANCE_MIN;
     d["PIXEL_CENTER"] = p2a::PIXEL_CENTER;
+    d["SIGMA_CUT"] = p2a::SIGMA_CUT;
     d["LANES"] = p2a::LANES;
     return d;
 }

@@ -104,7 +104,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                 }
                 V a_x = zero, a_y = zero, a_ca = zero, a_cb = zero, a_cc = zero, a_o = zero, a_ax = zero,
                   a_ay = zero;
-                bool hit = false;
+                uint32_t hit = 0;
                 const M kv = splat<M>(MI(k));
                 const int ch0 = bx0 / LANES, ch1 = bx1 / LANES;
                 for (int py = by0; py <= by1; ++py) {
@@ -118,35 +118,36 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         const V oe = s.o * ev;
                         const V alpha = oe < AMAX ? oe : splat<V>(AMAX);
                         const M valid = (kv <= lastv[idx]) & (sigma >= S(0)) & (alpha >= AMIN);
-                        if (!any(valid)) continue;
-                        hit = true;
+                        hit |= lane_bits(valid);  // no branch: keeps the pipeline full
                         const V ra = S(1) / (S(1) - alpha);
                         const V Tn = Tv[idx] * ra;
                         Tv[idx] = valid ? Tn : Tv[idx];
-                        const V fac = alpha * Tn;
+                        const V fac = valid ? alpha * Tn : zero;  // 0 in unused lanes
                         V v_alpha = zero;
                         for (int64_t d = 0; d < D; ++d) {
                             const int64_t q = d * nrc + idx;
                             const V v = vcv[q];
-                            acc_rgb[d] += valid ? fac * v : zero;
+                            acc_rgb[d] += fac * v;
                             v_alpha += (col[d] * Tn - bufv[q] * ra) * v;
-                            bufv[q] = valid ? bufv[q] + col[d] * fac : bufv[q];
+                            bufv[q] += col[d] * fac;
                         }
                         const V tfra = Tfv[idx] * ra;
                         v_alpha += tfra * vav[idx];
                         if (bg) v_alpha += -tfra * bgdotv[idx];
                         const M gok = valid & (oe <= AMAX);
-                        const V v_sigma = -s.o * ev * v_alpha;
-                        a_ca += gok ? S(0.5) * v_sigma * dx * dx : zero;
-                        a_cb += gok ? v_sigma * dx * dy : zero;
-                        a_cc += gok ? S(0.5) * v_sigma * dy * dy : zero;
+                        // v_sigma, zero where the pixel does not use the Gaussian or alpha is clamped
+                        const V v_sigma = gok ? -s.o * ev * v_alpha : zero;
+                        const V vsdx = v_sigma * dx;
+                        a_ca += S(0.5) * vsdx * dx;
+                        a_cb += vsdx * dy;
+                        a_cc += v_sigma * (S(0.5) * dy * dy);
                         const V gx = v_sigma * (s.ca * dx + s.cb * dy);
                         const V gy = v_sigma * (s.cb * dx + s.cc * dy);
-                        a_x += gok ? gx : zero;
-                        a_y += gok ? gy : zero;
+                        a_x += gx;
+                        a_y += gy;
                         if (absgrad) {
-                            a_ax += gok ? (gx < S(0) ? -gx : gx) : zero;
-                            a_ay += gok ? (gy < S(0) ? -gy : gy) : zero;
+                            a_ax += gx < S(0) ? -gx : gx;
+                            a_ay += gy < S(0) ? -gy : gy;
                         }
                         a_o += gok ? ev * v_alpha : zero;
                     }

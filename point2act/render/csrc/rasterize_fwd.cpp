@@ -30,8 +30,8 @@ template <typename S, int DT> struct ColorVisitor {
     }
     inline void row(int idx, const M &use, const V &w, int32_t k) {
         const S *c = DT > 0 ? col : coldyn.data();
-        const V zero = splat<V>(S(0));
-        for (int64_t d = 0; d < (DT > 0 ? DT : D); ++d) out[d * nrc + idx] += use ? w * c[d] : zero;
+        const V wu = use ? w : splat<V>(S(0));
+        for (int64_t d = 0; d < (DT > 0 ? DT : D); ++d) out[d * nrc + idx] += wu * c[d];
         last[idx] = use ? splat<M>(MI(k)) : last[idx];
     }
 };
