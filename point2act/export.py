@@ -18,23 +18,60 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from point2act.errors import Point2ActError
-from point2act.fusion import DepthViews, tsdf_fuse
+from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.result import SCHEMA
+from point2act.grasp.support import Support, region_support
 
 
-def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg) -> Tuple[np.ndarray, float]:
-    """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
-    radius (capture units) of the ball inside that cube; lengths from ``cfg.surface`` (metres)."""
-    sc, U = cfg.surface, cfg.gripper.units
+def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+                    region_extent: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """Side and voxel (capture units) of the fused cube around ``center`` (capture frame).
+
+    ``SurfaceConfig.fusion_scale_free`` (default): side = ``fusion_side_factor`` x the region's largest
+    extent, at least the gripper's opening plus two finger thicknesses (``metres_per_unit``) when
+    that is smaller than the median camera distance, and at most that distance; voxel =
+    ``fusion_voxel_pixels`` x one rendered pixel's footprint at the median camera distance, so
+    that the cube's detail follows what the views resolve; at most ``fusion_max_voxels`` per side.
+    Otherwise ``fusion_side`` and ``fusion_voxel_size`` metres."""
+    sc, g = cfg.surface, cfg.gripper
     s = frame.scale  # nerfstudio units per capture unit
+    if not sc.fusion_scale_free:
+        return {"side": g.units(sc.fusion_side), "voxel": g.units(sc.fusion_voxel_size)}
+    c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
+    dist_ns, foot_ns = pixel_footprint(views, c_ns)
+    dist, foot = dist_ns / s, foot_ns / s
+    ext = float(np.max(region_extent)) if region_extent is not None and len(region_extent) else 0.0
+    hand = g.units(g.max_opening + 2 * g.finger_thickness + 2 * g.finger_length)
+    side = sc.fusion_side_factor * ext
+    if hand < dist:
+        side = max(side, hand)
+    side = min(max(side, 20 * foot), dist) if dist > 0 else max(side, 20 * foot)
+    voxel = max(sc.fusion_voxel_pixels * foot, side / max(int(sc.fusion_max_voxels), 8))
+    return {"side": float(side), "voxel": float(voxel), "camera_distance": float(dist), "pixel_footprint": float(foot)}
+
+
+def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+                region_extent: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
+    """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
+    radius (capture units) of the ball inside that cube (:func:`fusion_geometry` sizes the cube)."""
+    pts, radius, _geo = fuse_around_geometry(views, frame, center, cfg, region_extent)
+    return pts, radius
+
+
+def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+                         region_extent: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
+    """:func:`fuse_around`, and the cube's geometry (:func:`fusion_geometry`)."""
+    sc = cfg.surface
+    s = frame.scale  # nerfstudio units per capture unit
+    geo = fusion_geometry(views, frame, center, cfg, region_extent)
     c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
     pts_ns, _ = tsdf_fuse(
-        views.depths, views.Ks, views.viewmats, c_ns, U(sc.fusion_side) * s, U(sc.fusion_voxel_size) * s,
+        views.depths, views.Ks, views.viewmats, c_ns, geo["side"] * s, geo["voxel"] * s,
         sc.fusion_trunc_voxels, views.alphas, sc.fusion_min_alpha,
     )
-    return frame.to_capture(pts_ns), 0.5 * U(sc.fusion_side)
+    return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
 
 
 def build_export(
@@ -49,6 +86,7 @@ def build_export(
     avoid_relevancy: Optional[np.ndarray] = None,
     handover_direction: Optional[np.ndarray] = None,
     depth_views: Optional[DepthViews] = None,
+    support: Optional[Support] = None,
 ) -> Dict[str, Any]:
     """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 
@@ -69,51 +107,92 @@ def build_export(
             cube around the action point, it replaces the Gaussian centres as the grasp surface there.
         handover_direction: [3] capture-frame direction towards the handover recipient: each grasp
             also gets the gripper rotation that turns the avoid region away from it.
+        support: per-Gaussian multi-view support of the relevancy (:mod:`point2act.grasp.support`):
+            the region and action point use only supported Gaussians; grasps.json gets ``support``
+            (and a ``warning`` when it is weak).
     """
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     means_c = frame.to_capture(arrays["means"])
     scales_c = arrays["scales"] * frame.units_per_ns_unit
     keypoints = _keypoints(means_c, arrays["opacities"], channels, cfg) if channels else None
     try:
-        if grasps:
-            extra = frame.to_capture(extra_points) if extra_points is not None else None
-            kw: Dict[str, Any] = {}
-            if avoid_relevancy is not None:
-                kw["avoid"] = np.asarray(avoid_relevancy, dtype=np.float64)
-            if handover_direction is not None:
-                kw["handover_direction"] = np.asarray(handover_direction, dtype=np.float64)
-            fusion_ms: Dict[str, float] = {}
-            if depth_views is not None:
-                t0 = time.perf_counter()
-                region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg)
-                fused, radius = fuse_around(depth_views, frame, region.action_point, cfg)
-                extra = fused if extra is None else np.concatenate([extra, fused], 0)
-                kw.update(region=region, fused_center=region.action_point, fused_radius=radius)
-                fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+        region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg, support=support)
+    except ValueError as e:
+        raise Point2ActError(f"no relevant region in this field: {e}") from None
+    sup = region_support(support, region.indices, getattr(region, "action_index", None),
+                         weak_views=cfg.region.support_min_views, weak_agreement=cfg.region.support_min_agreement)
+    notes = []
+    if sup is not None:
+        if getattr(region, "support_level", None) == "seen":
+            sup["weak"] = True
+            sup["reason"] = ("no Gaussian has the views' agreement (>= "
+                             f"{cfg.region.support_min_agreement:.0%}); the region is the best one seen by "
+                             f"several views. " + sup.get("reason", "")).strip()
+        if sup.get("weak"):
+            notes.append(f"weak multi-view support: {sup.get('reason', '')}")
+    if grasps:
+        extra = frame.to_capture(extra_points) if extra_points is not None else None
+        kw: Dict[str, Any] = {"region": region}
+        if avoid_relevancy is not None:
+            kw["avoid"] = np.asarray(avoid_relevancy, dtype=np.float64)
+        if handover_direction is not None:
+            kw["handover_direction"] = np.asarray(handover_direction, dtype=np.float64)
+        fusion_ms: Dict[str, float] = {}
+        fusion_geo: Dict[str, float] = {}
+        if depth_views is not None:
+            t0 = time.perf_counter()
+            fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
+            extra = fused if extra is None else np.concatenate([extra, fused], 0)
+            kw.update(fused_center=region.action_point, fused_radius=radius)
+            fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+        try:
             result = plan_grasps(
                 means_c, arrays["opacities"], arrays["relevancy"], cfg,
                 extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
             )
-            out = result.to_dict(prompt)
-            if fusion_ms:  # stages before the planner; the planner's own "total" is unchanged
-                out["timings_ms"] = {**fusion_ms, **out.get("timings_ms", {})}
-            if keypoints is not None:
-                out["keypoints"] = keypoints
-            return out
-        region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg)
-    except ValueError as e:
-        raise Point2ActError(f"no relevant region in this field: {e}") from None
-    out = {
-        "schema": SCHEMA,
-        "prompt": prompt,
-        "frame": "capture",
-        "metres_per_unit": float(cfg.gripper.metres_per_unit),
-        "action_point": [float(v) for v in region.action_point],
-        "region": region.to_dict(),
-    }
+        except ValueError as e:
+            raise Point2ActError(f"no relevant region in this field: {e}") from None
+        out = result.to_dict(prompt)
+        if fusion_ms:  # stages before the planner; the planner's own "total" is unchanged
+            out["timings_ms"] = {**fusion_ms, **out.get("timings_ms", {})}
+        if fusion_geo:
+            out["fusion"] = {k: round(float(v), 6) for k, v in fusion_geo.items()}
+        if not out.get("grasps"):
+            notes.append(_no_grasp_advice(out.get("warning", ""), cfg, fusion_geo))
+            out.pop("warning", None)
+    else:
+        out = {
+            "schema": SCHEMA,
+            "prompt": prompt,
+            "frame": "capture",
+            "metres_per_unit": float(cfg.gripper.metres_per_unit),
+            "action_point": [float(v) for v in region.action_point],
+            "region": region.to_dict(),
+        }
+    if sup is not None:
+        out["support"] = sup
+    if out.get("warning"):
+        notes.insert(0, out["warning"])
+    if notes:
+        out["warning"] = "; ".join(n for n in notes if n)
     if keypoints is not None:
         out["keypoints"] = keypoints
     return out
+
+
+def _no_grasp_advice(reason: str, cfg, fusion_geo: Dict[str, float]) -> str:
+    """The planner's reason for returning no grasps, and what to try."""
+    g = cfg.gripper
+    tips = []
+    dist = fusion_geo.get("camera_distance")
+    if dist:
+        tips.append(f"the cameras are a median {dist:.3g} capture units from the action point, i.e. "
+                    f"{dist * g.metres_per_unit:.3g} m at --metres-per-unit {g.metres_per_unit:g}; if that is not "
+                    "the real distance, set --metres-per-unit (the gripper's size in capture units depends on it)")
+    else:
+        tips.append(f"check --metres-per-unit ({g.metres_per_unit:g}): the gripper's size in capture units depends on it")
+    tips.append("a longer reconstruction (--max-num-iterations) gives a cleaner surface")
+    return f"no grasps: {reason or 'none survived'}; try: " + "; ".join(tips)
 
 
 def _keypoints(means_c: np.ndarray, opacities: np.ndarray, channels: Dict[str, Dict[str, Any]], cfg) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DepthViews", "render_depth_views", "render_expected_depth", "tsdf_fuse"]
+__all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor", "tsdf_fuse"]
 
 
 @torch.no_grad()
@@ -83,21 +83,30 @@ def render_depth_views(
     Ks: np.ndarray,  # [C, 3, 3]
     sizes: Sequence[Tuple[int, int]],  # C x (H, W)
     max_views: int = 24,
+    max_pixels: Optional[int] = None,
 ) -> DepthViews:
     """Expected depth and opacity of up to ``max_views`` evenly spaced views
-    (:func:`render_expected_depth`, at each view's own resolution)."""
+    (:func:`render_expected_depth`), each at its own resolution divided by the smallest whole factor
+    that brings it to at most ``max_pixels`` pixels (``None``: full resolution). The returned ``Ks``
+    are those of the rendered resolution."""
     t0 = time.perf_counter()
     n = len(sizes)
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
     dev = means.device
     quats = quats / quats.norm(dim=-1, keepdim=True)
-    D, A = [], []
+    D, A, K_out = [], [], []
     for i in views:
         H, W = (int(v) for v in sizes[i])
+        K = np.asarray(Ks[i], dtype=np.float64).copy()
+        f = render_factor(H, W, max_pixels)
+        if f > 1:
+            H, W = max(1, H // f), max(1, W // f)
+            K[:2] /= f
+        K_out.append(K)
         d, a = render_expected_depth(
             means, quats, scales, opacities,
             torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
-            torch.as_tensor(Ks[i], dtype=torch.float32, device=dev)[None], W, H,
+            torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H,
         )
         D.append(d[0].cpu().numpy())
         A.append(a[0].cpu().numpy())
@@ -105,8 +114,29 @@ def render_depth_views(
         Hm, Wm = max(x.shape[0] for x in D), max(x.shape[1] for x in D)
         D = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in D]
         A = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in A]
-    return DepthViews(np.stack(D), np.stack(A), np.asarray(Ks, dtype=np.float64)[views],
+    return DepthViews(np.stack(D), np.stack(A), np.stack(K_out),
                       np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3)
+
+
+def render_factor(height: int, width: int, max_pixels: Optional[int]) -> int:
+    """Smallest whole factor that brings ``height x width`` to at most ``max_pixels`` pixels (1: as is)."""
+    if not max_pixels or height * width <= max_pixels:
+        return 1
+    return int(math.ceil(math.sqrt(height * width / float(max_pixels))))
+
+
+def pixel_footprint(views: DepthViews, center: np.ndarray) -> Tuple[float, float]:
+    """(median camera distance to ``center``, median size of one rendered pixel at that distance),
+    world units, over the rendered views."""
+    center = np.asarray(center, dtype=np.float64).reshape(3)
+    dist, foot = [], []
+    for K, vm in zip(views.Ks, views.viewmats):
+        R, t = np.asarray(vm)[:3, :3], np.asarray(vm)[:3, 3]
+        z = float((R @ center + t)[2])
+        c = -R.T @ t
+        dist.append(float(np.linalg.norm(center - c)))
+        foot.append(max(z, 1e-9) / max(float(0.5 * (K[0, 0] + K[1, 1])), 1e-9))
+    return float(np.median(dist)), float(np.median(foot))
 
 
 def tsdf_fuse(

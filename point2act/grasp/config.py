@@ -169,6 +169,33 @@ class RegionConfig:
     peak_radius: float = 0.005
     """Neighbourhood radius of the "peak" action point (m); never below the median spacing of the
     region's Gaussians (sparse regions, non-metric captures)."""
+    scale_free: bool = True
+    """Take the region step's lengths from the field itself, not from metres: the DBSCAN radius is
+    kept within [``eps_spacing_factor``, ``eps_spacing_cap``] median spacings of the relevant
+    Gaussians and the peak radius is ``peak_radius_factor`` x the region's RMS radius, so a wrong
+    ``metres_per_unit`` cannot move the action point. False: ``dbscan_eps`` (with the spacing floor)
+    and ``peak_radius`` (metres), as before."""
+    eps_spacing_cap: float = 10.0
+    """With ``scale_free``: the DBSCAN radius is at most this many median spacings of the relevant
+    Gaussians (a too-small ``metres_per_unit`` cannot merge separate regions)."""
+    peak_radius_factor: float = 0.25
+    """Scale-free "peak" radius: this fraction of the region's relevancy-weighted RMS radius (0.25 gives
+    the former 5 mm on the synthetic mug handle, whose region has an RMS radius of about 2 cm)."""
+    peak_spacing_factor: float = 4.0
+    """Scale-free "peak" radius: at least this many median spacings of the region's Gaussians."""
+    support_min_views: int = 3
+    """Multi-view support (export): a Gaussian may carry the region only when at least this many
+    supervised views see it (capped at the number of supervised views; never 1 when 2 or more are
+    supervised). See :mod:`point2act.grasp.support`."""
+    support_min_agreement: float = 0.5
+    """... and at least this fraction of the supervised views that see it mark it as the target."""
+    support_tau: float = 0.05
+    """A view sees a Gaussian when its total compositing weight there exceeds this (in pixels of the
+    support pass's resolution: an opaque, unoccluded one-pixel Gaussian weighs about 1)."""
+    support_positive: float = 0.5
+    """A view marks a Gaussian when its target heatmap, averaged with the Gaussian's weights, exceeds this."""
+    support_downscale: int = 2
+    """Resolution of the support pass (compositing weights of the supervised views): 1/this of training."""
 
 
 @dataclass
@@ -199,6 +226,20 @@ class SurfaceConfig:
     """Fuse at most this many training views (evenly spaced). On the demo's field 6, 8, 12, 16 and 22
     views gave the same surface error (1.9-2.0 mm median) and handle coverage (82-84%); rendering is
     the cost, linear in views."""
+    fusion_scale_free: bool = True
+    """Size the fused cube and its voxels from the capture, not from metres: the cube side is
+    ``fusion_side_factor`` x the region's extent (at least the gripper's reach when ``metres_per_unit``
+    gives one that fits the views), the voxel is ``fusion_voxel_pixels`` x the footprint of one pixel of
+    the rendered depth at the median camera distance, and the cube holds at most
+    ``fusion_max_voxels`` voxels per side. False: ``fusion_side`` and ``fusion_voxel_size`` metres."""
+    fusion_side_factor: float = 4.0
+    """Scale-free cube side: this many times the region's largest extent."""
+    fusion_voxel_pixels: float = 1.5
+    """Scale-free voxel: this many pixel footprints (rendered depth, median camera distance)."""
+    fusion_max_voxels: int = 160
+    """At most this many voxels per side of the fused cube (time and memory)."""
+    fusion_max_pixels: int = 320 * 240
+    """Depth renders are downscaled (by whole factors) to at most this many pixels per view."""
     max_scale: float = 0.05
     """If scales are given, Gaussians whose largest axis exceeds this (m) are
     dropped (large, blurry splats are rarely on a surface)."""

@@ -9,7 +9,7 @@ import numpy as np
 from .config import GraspConfig, RegionConfig
 from .result import Region
 
-__all__ = ["relevant_region", "dbscan"]
+__all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius"]
 
 
 def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
@@ -49,24 +49,34 @@ def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     return labels
 
 
-def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> float:
-    """DBSCAN radius in scene units: ``dbscan_eps`` metres, but never below ``eps_spacing_factor``
-    times the median nearest-neighbour spacing of the relevant Gaussians. The floor keeps a dense
-    region in one piece when ``metres_per_unit`` is unknown (a COLMAP scan left at 1.0), where a
-    fixed metric radius would shatter it into specks."""
-    eps = rc.dbscan_eps / metres_per_unit
-    if rc.eps_spacing_factor > 0 and len(pts) >= 3:
-        from scipy.spatial import cKDTree
+def median_spacing(pts: np.ndarray) -> float:
+    """Median nearest-neighbour distance of ``pts`` [M, 3] (0 for fewer than 2 points)."""
+    if len(pts) < 2:
+        return 0.0
+    from scipy.spatial import cKDTree
 
-        d, _ = cKDTree(pts).query(pts, k=2)
-        eps = max(eps, rc.eps_spacing_factor * float(np.median(d[:, 1])))
+    d, _ = cKDTree(pts).query(pts, k=2)
+    return float(np.median(d[:, 1]))
+
+
+def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> float:
+    """DBSCAN radius in scene units: ``dbscan_eps`` metres, never below ``eps_spacing_factor`` times the
+    median nearest-neighbour spacing of the relevant Gaussians (keeps a dense region whole when
+    ``metres_per_unit`` makes the metric radius tiny) and, with ``RegionConfig.scale_free`` (default),
+    never above ``eps_spacing_cap`` times it (keeps separate regions apart when ``metres_per_unit``
+    makes it huge). Both bounds come from the field itself."""
+    spacing = median_spacing(pts) if len(pts) >= 3 else 0.0
+    floor = rc.eps_spacing_factor * spacing if rc.eps_spacing_factor > 0 else 0.0
+    eps = max(rc.dbscan_eps / metres_per_unit, floor)
+    if rc.scale_free and spacing > 0:
+        eps = min(eps, rc.eps_spacing_cap * spacing)
     return eps
 
 
-def density_peak(points: np.ndarray, weights: np.ndarray, radius: float) -> np.ndarray:  # [3]
+def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_index: bool = False):
     """The point of ``points`` [M, 3] with the largest sum of ``weights`` [M] within ``radius`` (scene
     units; floored at the median nearest-neighbour spacing, so that a sparse region's points see
-    their neighbours). Ties go to the first."""
+    their neighbours). Ties go to the first. ``return_index``: (point, its index)."""
     from scipy.spatial import cKDTree
 
     tree = cKDTree(points)
@@ -74,11 +84,29 @@ def density_peak(points: np.ndarray, weights: np.ndarray, radius: float) -> np.n
         d, _ = tree.query(points, k=2)
         radius = max(radius, float(np.median(d[:, 1])))
     pairs = tree.query_pairs(radius, output_type="ndarray")
-    dens = np.asarray(weights, dtype=np.float64).copy()
+    weights = np.asarray(weights, dtype=np.float64)
+    dens = weights.copy()
     if len(pairs):
         np.add.at(dens, pairs[:, 0], weights[pairs[:, 1]])
         np.add.at(dens, pairs[:, 1], weights[pairs[:, 0]])
-    return points[int(np.argmax(dens))].copy()
+    i = int(np.argmax(dens))
+    return (points[i].copy(), i) if return_index else points[i].copy()
+
+
+def peak_radius(points: np.ndarray, weights: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> float:
+    """Neighbourhood radius of the "peak" action point, scene units. Scale-free (default):
+    ``peak_radius_factor`` times the region's weighted RMS radius about its weighted centroid (a
+    fraction of the region's own size), at least ``peak_spacing_factor`` median spacings of its
+    Gaussians (a dense region's peak averages over its neighbours); else ``peak_radius`` metres. :func:`density_peak` floors
+    it at the median spacing either way."""
+    if not rc.scale_free:
+        return rc.peak_radius / metres_per_unit
+    w = np.asarray(weights, dtype=np.float64)
+    if w.sum() <= 0:
+        w = np.ones(len(points))
+    c = (points * w[:, None]).sum(0) / w.sum()
+    rms = float(np.sqrt((w * ((points - c) ** 2).sum(1)).sum() / w.sum()))
+    return max(rc.peak_radius_factor * rms, rc.peak_spacing_factor * median_spacing(points))
 
 
 def relevant_region(
@@ -86,14 +114,27 @@ def relevant_region(
     opacities: np.ndarray,
     relevancy: np.ndarray,
     cfg: Optional[GraspConfig] = None,
+    support=None,
 ) -> Region:
-    """Find where to act: threshold, cluster, keep the cluster with the most
-    relevancy mass (sum of relevancy * opacity); its action point is the relevancy density peak
-    (or the weighted centroid, ``RegionConfig.action_point``).
+    """Find where to act: threshold, cluster, choose a cluster, take its action point.
+
+    Without ``support``: the cluster with the most relevancy mass (sum of relevancy * opacity).
+    With ``support`` (a :class:`point2act.grasp.support.Support`: per-Gaussian supervised views that
+    see it and agree), only *supported* Gaussians count: seen by ``RegionConfig.support_min_views``
+    supervised views (capped at the number of supervised views, never below 2 when there are 2) with
+    agreement >= ``support_min_agreement`` (failing that, any agreement >= 1 view); the cluster is
+    chosen by consensus, the most agreeing views on one of its Gaussians (clusters within 10% of the
+    best tie, and mass breaks the tie); weights are relevancy * opacity * agreement. A Gaussian seen
+    by a single view therefore never becomes the action point when two or more views are supervised.
+
+    The action point is the relevancy density peak (a Gaussian centre, radius from the region's own
+    scale: :func:`peak_radius`) or the weighted centroid (``RegionConfig.action_point``).
 
     ``means`` [N,3] Gaussian centres (capture frame), ``opacities`` [N] in [0,1]
     (activated, not logits), ``relevancy`` [N] in [0,1]. Raises ``ValueError``
-    if no opaque Gaussian reaches the threshold."""
+    if no (supported) opaque Gaussian reaches the threshold. The returned region carries
+    ``action_index`` (the action point's Gaussian, or None for the centroid) and ``support_level``
+    ("supported", "seen", or None without support) as attributes."""
     cfg = cfg or GraspConfig()
     rc: RegionConfig = cfg.region if isinstance(cfg, GraspConfig) else cfg
     mpu = cfg.gripper.metres_per_unit if isinstance(cfg, GraspConfig) else 1.0
@@ -106,6 +147,25 @@ def relevant_region(
     if not ok.any():
         raise ValueError(f"no Gaussian has opacity >= {rc.min_opacity} (and finite values); no relevant region")
     rel_c = np.clip(rel, 0.0, 1.0)
+    agreement = np.ones(len(rel))
+    level = None
+    if support is not None:
+        if len(support) != len(rel):
+            raise ValueError(f"support has {len(support)} Gaussians, relevancy {len(rel)}")
+        k = support.min_views(rc.support_min_views)
+        strong = ok & support.supported(rc.support_min_views, rc.support_min_agreement)
+        seen = ok & (support.views_seen >= k) & (support.views_agree >= 1)
+        if (strong & (rel_c >= rc.absolute_threshold)).any():
+            ok, level = strong, "supported"
+        elif (seen & (rel_c >= rc.absolute_threshold)).any():
+            ok, level = seen, "seen"
+        else:
+            raise ValueError(
+                f"no opaque Gaussian with relevancy >= {rc.absolute_threshold} is seen by {k} of the "
+                f"{support.supervised_views} supervised views with at least one of them marking it "
+                "(points on too few views, or views that disagree)"
+            )
+        agreement = support.agreement.astype(np.float64)
     max_rel = float(rel_c[ok].max())
     thr = max(rc.threshold * max_rel, rc.absolute_threshold)
     sel = ok & (rel_c >= thr)
@@ -116,25 +176,38 @@ def relevant_region(
         )
     idx = np.flatnonzero(sel)
     pts = means[idx]
-    w = rel_c[idx] * opac[idx]
+    w = rel_c[idx] * opac[idx] * agreement[idx]
     labels = dbscan(pts, region_eps(pts, rc, mpu), rc.dbscan_min_points)
     nclus = int(labels.max() + 1) if len(labels) else 0
     if nclus == 0:
         # too sparse to cluster: treat all relevant Gaussians as one region
         members = np.arange(len(idx))
     else:
-        mass = np.bincount(labels[labels >= 0], weights=w[labels >= 0], minlength=nclus)
-        best = int(np.argmax(mass))
+        lab = labels >= 0
+        mass = np.bincount(labels[lab], weights=w[lab], minlength=nclus)
+        if support is not None:
+            agree = support.views_agree[idx].astype(np.float64)
+            consensus = np.zeros(nclus)
+            np.maximum.at(consensus, labels[lab], agree[lab])
+            tied = consensus >= 0.9 * consensus.max()
+            best = int(np.argmax(np.where(tied, mass, -np.inf)))
+        else:
+            best = int(np.argmax(mass))
         members = np.flatnonzero(labels == best)
     mp, mw = pts[members], w[members]
     action = (mp * mw[:, None]).sum(0) / max(mw.sum(), 1e-300) if mw.sum() > 0 else mp.mean(0)
-    if rc.action_point == "peak" and len(mp) > 1:
-        action = density_peak(mp, mw, rc.peak_radius / mpu)
-    elif rc.action_point not in ("peak", "centroid"):
+    action_index = None
+    if rc.action_point == "peak":
+        if len(mp) > 1:
+            action, j = density_peak(mp, mw, peak_radius(mp, mw, rc, mpu), return_index=True)
+        else:
+            action, j = mp[0].copy(), 0
+        action_index = int(idx[members[j]])
+    elif rc.action_point != "centroid":
         raise ValueError(f"RegionConfig.action_point must be 'peak' or 'centroid', got {rc.action_point!r}")
     p = float(np.clip(rc.extent_percentile, 0.0, 49.0))
     lo, hi = (np.percentile(mp, p, axis=0), np.percentile(mp, 100 - p, axis=0)) if p > 0 else (mp.min(0), mp.max(0))
-    return Region(
+    region = Region(
         action_point=action,
         center=0.5 * (lo + hi),
         extent=hi - lo,
@@ -145,3 +218,6 @@ def relevant_region(
         max_relevancy=max_rel,
         num_clusters=max(nclus, 1),
     )
+    region.action_index = action_index
+    region.support_level = level
+    return region

@@ -16,13 +16,17 @@ from nerfstudio.configs.method_configs import method_configs
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.trainer import TrainerConfig
-from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from point2act.method.datamanager import Point2ActDataManagerConfig
 from point2act.method.keys import RELEVANCY_KEY
-from point2act.method.model import Point2ActModelConfig
-from point2act.method.trainer import Point2ActTrainer
+from point2act.method.model import Point2ActModelConfig, Point2ActPipelineConfig
+from point2act.method.schedule import (
+    AUTO_FIELDS,
+    DEFAULT_ITERATIONS,
+    Point2ActTrainerConfig,
+    RunLengthDecaySchedulerConfig,
+)
 
 
 def default_device_type() -> str:
@@ -30,24 +34,34 @@ def default_device_type() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _point2act_trainer_config() -> TrainerConfig:
+def _point2act_trainer_config(big: bool = False) -> TrainerConfig:
+    """The ``point2act`` method; ``big``: splatfacto's 30,000-step schedule (``point2act-big``)."""
     base: TrainerConfig = method_configs["splatfacto"]
     optimizers = copy.deepcopy(base.optimizers)
     optimizers[RELEVANCY_KEY] = {
         "optimizer": AdamOptimizerConfig(lr=0.05, eps=1e-15),
         "scheduler": None,
     }
-    return TrainerConfig(
-        _target=Point2ActTrainer,  # atomic checkpoint writes; --load-dir skips a truncated checkpoint
-        method_name="point2act",
+    means_sched = optimizers["means"]["scheduler"]
+    optimizers["means"]["scheduler"] = RunLengthDecaySchedulerConfig(
+        lr_final=means_sched.lr_final, max_steps=means_sched.max_steps, follow_run_length=not big)
+    model = Point2ActModelConfig()
+    if big:  # splatfacto's own values: no auto fields
+        splat = base.pipeline.model
+        for f in AUTO_FIELDS:
+            setattr(model, f, getattr(splat, f))
+        model.num_random = splat.num_random
+    iterations = 30000 if big else DEFAULT_ITERATIONS
+    return Point2ActTrainerConfig(
+        method_name="point2act-big" if big else "point2act",
         steps_per_eval_image=100,
         steps_per_eval_batch=0,
         steps_per_save=2000,
-        steps_per_eval_all_images=1000,
-        max_num_iterations=30000,
+        steps_per_eval_all_images=1000 if big else 10**9,
+        max_num_iterations=iterations,
         mixed_precision=False,
         machine=MachineConfig(device_type=default_device_type()),
-        pipeline=VanillaPipelineConfig(
+        pipeline=Point2ActPipelineConfig(
             datamanager=Point2ActDataManagerConfig(
                 dataparser=NerfstudioDataParserConfig(load_3D_points=True),
                 # 1920x1080 captures of 200 views fit a 24 GiB CPU machine (benchmarks/bench_memory.py):
@@ -57,7 +71,7 @@ def _point2act_trainer_config() -> TrainerConfig:
                 cache_images="gpu",
                 cache_images_type="uint8",
             ),
-            model=Point2ActModelConfig(),
+            model=model,
         ),
         optimizers=optimizers,
         # localhost only: nerfstudio binds its viewer to 0.0.0.0 (every interface) by default;
@@ -69,5 +83,11 @@ def _point2act_trainer_config() -> TrainerConfig:
 
 point2act_method = MethodSpecification(
     config=_point2act_trainer_config(),
-    description="Gaussian splatting with a relevancy channel lifted from MLLM points (Point2Act).",
+    description="Gaussian splatting with a relevancy channel lifted from MLLM points (Point2Act); "
+    f"{DEFAULT_ITERATIONS} steps by default, schedule derived from --max-num-iterations.",
+)
+
+point2act_big_method = MethodSpecification(
+    config=_point2act_trainer_config(big=True),
+    description="point2act with splatfacto's full 30,000-step schedule (GPU-sized).",
 )

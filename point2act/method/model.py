@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Type, Union
+from typing import Dict, List, Literal, Optional, Type, Union
 
 import torch
 from torch.nn import Parameter
 
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig, get_viewmat
+from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
 from point2act.geometry import viewmat_from_c2w
 from point2act.heatmap import resize_heatmap
@@ -33,6 +34,52 @@ from point2act.method.compat import cpu_compat, no_lpips_download
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
+
+
+def views_seeing(points: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor, wh: torch.Tensor,
+                 near: float = 0.01) -> torch.Tensor:  # [M] int
+    """How many cameras see each point in front of them, inside the image (nerfstudio c2w: OpenGL axes)."""
+    R, t = c2w[:, :3, :3], c2w[:, :3, 3]
+    count = torch.zeros(points.shape[0], dtype=torch.long)
+    for c in range(c2w.shape[0]):
+        p = (points - t[c]) @ R[c]  # camera coordinates, OpenGL: looking along -z
+        z = -p[:, 2]
+        zs = z.clamp_min(1e-9)
+        u = K[c, 0, 0] * p[:, 0] / zs + K[c, 0, 2]
+        v = -K[c, 1, 1] * p[:, 1] / zs + K[c, 1, 2]
+        count += ((z > near) & (u >= 0) & (u <= wh[c, 0]) & (v >= 0) & (v <= wh[c, 1])).long()
+    return count
+
+
+def frustum_bounded_points(c2w: torch.Tensor, K: torch.Tensor, wh: torch.Tensor, n: int, random_scale: float,
+                           min_views: int = 3, seed: int = 0) -> torch.Tensor:  # [n, 3]
+    """``n`` random points in the box of the camera centres grown by half its size on every side (and
+    inside splatfacto's random cube of side ``random_scale``), each seen by at least ``min_views``
+    cameras (all of them when there are fewer). Falls back to the best-seen candidates if too few pass."""
+    gen = torch.Generator().manual_seed(int(seed))
+    centers = c2w[:, :3, 3]
+    lo, hi = centers.min(0).values, centers.max(0).values
+    pad = 0.5 * (hi - lo).max().clamp_min(1e-3)
+    half = 0.5 * float(random_scale)
+    lo, hi = (lo - pad).clamp(-half, half), (hi + pad).clamp(-half, half)
+    k = max(1, min(int(min_views), c2w.shape[0]))
+    kept, best, best_count = [], [], []
+    have = 0
+    for _ in range(32):
+        cand = lo + (hi - lo) * torch.rand((max(4 * n, 1024), 3), generator=gen)
+        cnt = views_seeing(cand, c2w, K, wh)
+        ok = cnt >= k
+        kept.append(cand[ok])
+        have += int(ok.sum())
+        best.append(cand[~ok])
+        best_count.append(cnt[~ok])
+        if have >= n:
+            break
+    pts = torch.cat(kept)[:n]
+    if pts.shape[0] < n:  # a capture whose views barely overlap: the most-seen of the rest
+        rest, rc = torch.cat(best), torch.cat(best_count)
+        pts = torch.cat([pts, rest[torch.argsort(rc, descending=True)[: n - pts.shape[0]]]])
+    return pts.float()
 
 
 @dataclass
@@ -57,11 +104,75 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     """Build torchmetrics' LPIPS for eval metrics. Off by default because building it downloads
     AlexNet weights when they are not in the torch hub cache; off, LPIPS is left out of metrics."""
 
+    # -- schedule: None = auto, derived from the run's max_num_iterations (point2act.method.schedule) --
+    max_num_iterations: Optional[int] = None
+    """The run's length, filled in from the trainer's --max-num-iterations (do not set by hand); the
+    auto (None) schedule fields below are derived from it (point2act.method.schedule.auto_schedule)."""
+    warmup_length: Optional[int] = None  # type: ignore[assignment]
+    """Steps before densification starts (None: auto from max_num_iterations)."""
+    refine_every: Optional[int] = None  # type: ignore[assignment]
+    """Densify/prune every this many steps (None: auto)."""
+    stop_split_at: Optional[int] = None  # type: ignore[assignment]
+    """Last densification step (None: auto, half the run)."""
+    stop_screen_size_at: Optional[int] = None  # type: ignore[assignment]
+    """Last step of screen-size based splitting/culling (None: auto)."""
+    reset_alpha_every: Optional[int] = None  # type: ignore[assignment]
+    """Opacity reset period, in refine periods (None: auto; off for runs under 10,000 steps)."""
+    densify_grad_thresh: Optional[float] = None  # type: ignore[assignment]
+    """Screen-space gradient above which a Gaussian is densified (None: auto)."""
+    num_downscales: Optional[int] = None  # type: ignore[assignment]
+    """Start at 1/2^num_downscales resolution (None: auto)."""
+    resolution_schedule: Optional[int] = None  # type: ignore[assignment]
+    """Steps per resolution level (None: auto)."""
+    sh_degree: Optional[int] = None  # type: ignore[assignment]
+    """Spherical-harmonics degree (None: auto, 1 for runs under 10,000 steps, else 3)."""
+    sh_degree_interval: Optional[int] = None  # type: ignore[assignment]
+    """Steps per SH degree increase (None: auto)."""
+    num_random: int = 20000
+    """Random Gaussians when the capture has no point cloud (splatfacto: 50000), placed where at least
+    ``random_init_min_views`` training views see them (:meth:`Point2ActModel.bound_random_init`)."""
+    random_init_min_views: int = 3
+    """A random initial Gaussian must lie inside this many training views' frustums (fewer views: all)."""
+
 
 class Point2ActModel(SplatfactoModel):
     """Splatfacto with a per-Gaussian relevancy channel (see the module docstring)."""
 
     config: Point2ActModelConfig
+
+    def __init__(self, config: Point2ActModelConfig, *args, **kwargs):
+        from point2act.method.schedule import resolve_schedule
+
+        # the auto (None) schedule fields, filled for this run's length; config.yml keeps them auto
+        super().__init__(resolve_schedule(config), *args, **kwargs)
+
+    @property
+    def random_init(self) -> bool:
+        """Whether the Gaussians started at random (no point cloud in the capture, or ``random_init``)."""
+        return self.seed_points is None or bool(self.config.random_init)
+
+    @torch.no_grad()
+    def bound_random_init(self, cameras: Cameras, seed: int = 0) -> int:
+        """Re-place the random initial Gaussians inside the training views' frustums.
+
+        Splatfacto draws them in a cube of side ``random_scale`` (10) around the origin, most of it far
+        outside what any camera sees; there they grow into many Gaussians that no view constrains (and,
+        unseen, can carry any relevancy). Here candidates are drawn in the box of the camera centres
+        grown by half its size (clipped to that cube) and kept when at least ``random_init_min_views``
+        views see them in front of the camera. Call before the optimizers are built. Returns the count.
+        """
+        n = int(self.gauss_params["means"].shape[0])
+        c2w = cameras.camera_to_worlds.detach().float().cpu()
+        K = cameras.get_intrinsics_matrices().detach().float().cpu()
+        wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
+        pts = frustum_bounded_points(c2w, K, wh, n, float(self.config.random_scale),
+                                     int(self.config.random_init_min_views), seed)
+        dev = self.gauss_params["means"].device
+        distances, _ = self.k_nearest_sklearn(pts, 3)
+        avg = torch.from_numpy(distances).float().mean(-1, keepdim=True)
+        self.gauss_params["means"] = Parameter(pts.to(dev))
+        self.gauss_params["scales"] = Parameter(torch.log(avg.repeat(1, 3)).to(dev))
+        return int(pts.shape[0])
 
     def populate_modules(self) -> None:
         no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
@@ -181,3 +292,25 @@ class Point2ActModel(SplatfactoModel):
         if RELEVANCY_KEY in outputs:
             images[RELEVANCY_KEY] = outputs[RELEVANCY_KEY].expand(-1, -1, 3)
         return metrics, images
+
+
+@dataclass
+class Point2ActPipelineConfig(VanillaPipelineConfig):
+    """nerfstudio's vanilla pipeline; with random initial Gaussians (no point cloud in the capture) it
+    re-places them inside the training views' frustums before training (:meth:`Point2ActModel.bound_random_init`)."""
+
+    _target: Type = field(default_factory=lambda: Point2ActPipeline)
+
+
+class Point2ActPipeline(VanillaPipeline):
+    """See :class:`Point2ActPipelineConfig`."""
+
+    def __init__(self, config, device, test_mode="val", world_size=1, local_rank=0, grad_scaler=None):
+        super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
+        model = self.model
+        if test_mode != "inference" and getattr(model, "random_init", False) and hasattr(model, "bound_random_init"):
+            from nerfstudio.utils.rich_utils import CONSOLE
+
+            n = model.bound_random_init(self.datamanager.train_dataset.cameras)
+            CONSOLE.log(f"[point2act] no point cloud: {n} random Gaussians inside the training views' frustums "
+                        f"(each seen by >= {model.config.random_init_min_views} views)")

@@ -130,12 +130,45 @@ def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor,
     return torch.stack(vms), torch.stack(Ks), sizes
 
 
-def depth_views_of(model, cameras, max_views: int) -> DepthViews:
-    """Expected depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface)."""
+def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None = 320 * 240) -> DepthViews:
+    """Expected depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),
+    each rendered at most ``max_pixels`` pixels (whole-factor downscale; ``None``: full resolution)."""
     g = gaussian_tensors(model)
     vms, Ks, sizes = camera_views(cameras)
     return render_depth_views(g["means"], g["quats"], g["scales"], g["opacities"],
-                              vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views)
+                              vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels)
+
+
+def support_of(config_path: Path, config, model, region_config, progress: bool = False):
+    """Multi-view support of the run's relevancy (:mod:`point2act.grasp.support`): the run's own points
+    (its points file) as target heatmaps, and each supervised view's compositing weights of the frozen
+    Gaussians at 1/``region_config.support_downscale`` resolution (the re-query weights cache,
+    ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same resolution).
+
+    Returns ``(Support | None, info dict)``; ``None`` when the run has no points file to read
+    (a run trained from a pointer without one, or a moved file), with the reason in ``info``."""
+    from point2act.grasp.support import support_from_cache
+    from point2act.heatmap import resize_heatmap
+
+    t0 = time.perf_counter()
+    pf = getattr(config.pipeline.datamanager, "points_file", None)
+    if pf is None or not Path(pf).is_file():
+        return None, {"reason": f"no points file to read the supervision from ({pf})"}
+    dm = supervision_datamanager(config, Path(pf))
+    if dm.points is None or not len(dm.train_heatmaps):
+        return None, {"reason": "no supervised training views"}
+    heat = dm.train_heatmaps
+    ds = max(1, int(region_config.support_downscale))
+    cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, ds,
+                                        progress=progress, min_weight=1e-3, background_save=True)
+    sub = subset(cache, sorted(heat))
+    targets = {int(v): resize_heatmap(heat[int(v)].float(), h, w)
+               for v, (h, w) in zip(sub.view_ids, sub.sizes)}
+    support = support_from_cache(sub, targets, tau=region_config.support_tau, positive=region_config.support_positive)
+    if getattr(cache, "saving", None) is not None:
+        cache.saving.join()
+    return support, {"seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),
+                     "weights_seconds": round(dt, 2)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,8 +184,12 @@ def export_run(
     avoid_channel: str | None = None,
     handover_direction: Sequence[float] | None = None,
     loaded: Loaded | None = None,
+    support_views: bool = True,
 ) -> Tuple[Path, Dict]:
     """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
+
+    ``support_views``: weigh the relevancy by its multi-view support (:func:`support_of`): the region
+    and action point use only Gaussians that several supervised views see and mark.
 
     ``channels``: named relevancy channels (``point2act query``) exported as ``keypoints``;
     ``grasp_channel``: the channel that drives the action point and grasps (default: the
@@ -184,10 +221,14 @@ def export_run(
     keypoints = {k: named[k] for k in channels}
     views = None
     if grasps and grasp_config.surface.fuse_depth:
-        views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views)
+        views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
+                               grasp_config.surface.fusion_max_pixels)
+    support = None
+    if support_views and not grasp_channel:  # the checkpoint's own channel: its training points
+        support, _info = support_of(config_path, config, pipeline.model, grasp_config.region)
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
-                       depth_views=views)
+                       depth_views=views, support=support)
     out["run"] = str(Path(config_path).resolve())
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"

@@ -1,15 +1,154 @@
-"""Training schedules of the ``point2act`` method (nerfstudio ``TrainerConfig`` edits)."""
+"""Training schedules of the ``point2act`` method.
+
+The ``point2act`` method's model config leaves the schedule fields that splatfacto tunes for 30,000
+steps at ``None`` ("auto"); :func:`auto_schedule` derives them from the run's ``max_num_iterations``
+(the trainer passes it to the model config: :class:`point2act.method.config.Point2ActTrainerConfig`),
+and :func:`resolve_schedule` fills them in when the model is built. A field given on the command line
+(``--pipeline.model.refine-every 50``) is kept as given. ``point2act-big`` keeps splatfacto's own
+30k-step values (no auto fields).
+
+:func:`short_schedule` (the demo, the benchmarks) only sets where a run goes and what it logs; the
+schedule is the method's default for its iteration count.
+"""
 
 from __future__ import annotations
 
 import copy
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Dict, Optional, Type
 
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
+from nerfstudio.engine.trainer import TrainerConfig
+
+from point2act.method.trainer import Point2ActTrainer
+
+DEFAULT_ITERATIONS = 2000
+"""``ns-train point2act`` without ``--max-num-iterations`` (a few minutes on a CPU for the demo scene)."""
+
+AUTO_FIELDS = (
+    "warmup_length",
+    "refine_every",
+    "stop_split_at",
+    "stop_screen_size_at",
+    "reset_alpha_every",
+    "densify_grad_thresh",
+    "num_downscales",
+    "resolution_schedule",
+    "sh_degree",
+    "sh_degree_interval",
+)
+"""Model-config fields that are ``None`` (auto) by default and derived from the iteration count."""
+
+
+def auto_schedule(iterations: int) -> Dict[str, Any]:
+    """Splatfacto's schedule fields for a run of ``iterations`` steps.
+
+    At 30,000 steps these are splatfacto's defaults except ``resolution_schedule`` (3750, not 3000) and
+    ``sh_degree_interval`` (2500, not 1000). Shorter runs keep the same *shape*, compressed:
+
+    - densify from ``warmup_length`` = min(500, max(N/10, 2 refine periods)) to ``stop_split_at`` = N/2,
+      every ``refine_every`` = min(100, max(10, N/10)) steps;
+    - opacity resets (every 30 refine periods, i.e. 3000 steps) only when N >= 10,000: a short run
+      has no time to recover from one;
+    - ``densify_grad_thresh`` 0.002 up to N = 3000, falling log-linearly to splatfacto's 0.0008 at
+      30,000 (fewer densification rounds must not grow a CPU-sized run to 100k+ Gaussians);
+    - one half-resolution level (two at N >= 10,000), full resolution from N/4;
+    - SH degree 1 (3 at N >= 10,000), raised in three even steps over the first N/3 (degree 1)
+      or N/4 (degree 3).
+    """
+    n = int(iterations)
+    if n < 1:
+        raise ValueError(f"max_num_iterations must be >= 1, got {iterations}")
+    refine_every = int(min(100, max(10, n // 10)))
+    warmup = int(min(500, max(n // 10, 2 * refine_every)))
+    long_run = n >= 10000
+    lo, hi = 3000.0, 30000.0
+    t = min(max((math.log(n) - math.log(lo)) / (math.log(hi) - math.log(lo)), 0.0), 1.0)
+    grad = float(math.exp((1 - t) * math.log(0.002) + t * math.log(0.0008)))
+    num_downscales = 2 if long_run else 1
+    sh_degree = 3 if long_run else 1
+    return {
+        "warmup_length": warmup,
+        "refine_every": refine_every,
+        "stop_split_at": max(warmup + refine_every, n // 2),
+        "stop_screen_size_at": max(warmup + refine_every, min(4000, n // 2)),
+        "reset_alpha_every": 30 if long_run else 10**6,
+        "densify_grad_thresh": round(grad, 6),
+        "num_downscales": num_downscales,
+        "resolution_schedule": max(1, n // (4 * num_downscales) if not long_run else n // 8),
+        "sh_degree": sh_degree,
+        "sh_degree_interval": max(1, (n // 3) if sh_degree == 1 else n // 12),
+    }
+
+
+def resolve_schedule(model_config, iterations: Optional[int] = None):
+    """A copy of ``model_config`` with its ``None`` (auto) schedule fields filled from
+    :func:`auto_schedule` (``iterations``, else ``model_config.max_num_iterations``, else
+    :data:`DEFAULT_ITERATIONS`). Fields already set are kept; a config without auto fields is returned as is."""
+    auto = [f for f in AUTO_FIELDS if getattr(model_config, f, 0) is None]
+    if not auto:
+        return model_config
+    n = iterations or getattr(model_config, "max_num_iterations", None) or DEFAULT_ITERATIONS
+    values = auto_schedule(int(n))
+    cfg = copy.copy(model_config)
+    for f in auto:
+        setattr(cfg, f, values[f])
+    return cfg
+
+
+def schedule_table(model_config, iterations: Optional[int] = None) -> Dict[str, Any]:
+    """The resolved schedule fields of a model config (what the run will use), for logs and tests."""
+    cfg = resolve_schedule(model_config, iterations)
+    return {f: getattr(cfg, f) for f in AUTO_FIELDS if hasattr(cfg, f)}
+
+
+@dataclass
+class RunLengthDecaySchedulerConfig(ExponentialDecaySchedulerConfig):
+    """Exponential decay whose ``max_steps`` follows the run's ``--max-num-iterations`` (the means' lr
+    reaches ``lr_final`` at the end of the run, whatever its length). ``follow_run_length False``
+    keeps ``max_steps`` as given."""
+
+    follow_run_length: bool = True
+    """Set ``max_steps`` to the trainer's ``max_num_iterations``."""
+
+
+@dataclass
+class Point2ActTrainerConfig(TrainerConfig):
+    """nerfstudio's ``TrainerConfig`` that hands its ``max_num_iterations`` to the model config (whose auto
+    schedule fields derive from it, :mod:`point2act.method.schedule`) and to run-length schedulers.
+    It does so when built (the CLI), when the config is saved (``config.yml``) and when the trainer is
+    set up, so a config edited in between (the demo) is still consistent."""
+
+    _target: Type = field(default_factory=lambda: Point2ActTrainer)
+
+    def __post_init__(self) -> None:
+        self.sync_schedule()
+
+    def sync_schedule(self) -> None:
+        """Copy ``max_num_iterations`` into the model config and into every run-length scheduler."""
+        model = self.pipeline.model
+        if hasattr(model, "max_num_iterations"):
+            model.max_num_iterations = int(self.max_num_iterations)
+        for opt in (self.optimizers or {}).values():
+            sch = opt.get("scheduler") if isinstance(opt, dict) else None
+            if isinstance(sch, RunLengthDecaySchedulerConfig) and sch.follow_run_length:
+                sch.max_steps = int(self.max_num_iterations)
+
+    def save_config(self) -> None:
+        self.sync_schedule()
+        super().save_config()
+
+    def setup(self, **kwargs):
+        self.sync_schedule()
+        return super().setup(**kwargs)
 
 
 def short_schedule(config, data: Path, points_file: Path, out: Path, iterations: int, viewer: bool = False):
-    """A ``point2act`` TrainerConfig trimmed for a few minutes on a CPU (same model, fewer steps)."""
+    """A ``point2act`` TrainerConfig for an in-process run (the demo, the benchmarks): where the run goes,
+    what it logs and how long it trains. The schedule is the method's default for ``iterations``
+    (:func:`auto_schedule`), as ``ns-train point2act --max-num-iterations N`` gives it."""
     config = copy.deepcopy(config)
     config.experiment_name = "demo"
     config.timestamp = "run"
@@ -27,15 +166,9 @@ def short_schedule(config, data: Path, points_file: Path, out: Path, iterations:
     dm.data = data
     dm.dataparser.data = data
     dm.points_file = points_file
-    model = config.pipeline.model
-    model.num_downscales = 1
-    model.resolution_schedule = max(iterations // 4, 1)
-    model.warmup_length = min(200, iterations // 5)
-    model.refine_every = 100
-    model.stop_split_at = int(iterations * 0.5)
-    model.densify_grad_thresh = 0.002  # grow less than splatfacto's 30k-step default: CPU budget
-    model.sh_degree = 1
-    model.sh_degree_interval = max(iterations // 3, 1)
-    model.reset_alpha_every = 10**6
-    config.optimizers["means"]["scheduler"] = ExponentialDecaySchedulerConfig(lr_final=1.6e-6, max_steps=iterations)
+    if hasattr(config, "sync_schedule"):
+        config.sync_schedule()
     return config
+
+
+__all__ = ["AUTO_FIELDS", "DEFAULT_ITERATIONS", "Point2ActTrainerConfig", "RunLengthDecaySchedulerConfig", "auto_schedule", "resolve_schedule", "schedule_table", "short_schedule"]

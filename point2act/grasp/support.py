@@ -1,0 +1,184 @@
+"""Multi-view support of the relevancy field: how many supervised views see each Gaussian, and agree.
+
+A Gaussian's relevancy is fitted to the heatmaps of the views it is composited into. One that only a
+view or two see (hidden under the table, behind the target from the pointing views) is pushed by
+Adam towards whatever those views say, with nothing to contradict it: it can end up with relevancy
+1 although no view *shows* it as the target. Support counts the evidence:
+
+- ``views_seen[i]``: supervised views in which Gaussian ``i``'s total compositing weight
+  (sum over pixels of alpha * T) exceeds ``tau``;
+- ``views_agree[i]``: those of them where the weighted mean of the target heatmap over its pixels
+  is above ``positive`` (default 0.5). Views answering ``[]`` (all-zero target) see it and disagree;
+- ``agreement = views_agree / views_seen``.
+
+:func:`relevant_region <point2act.grasp.region.relevant_region>` takes a :class:`Support` and keeps
+only Gaussians with ``views_seen >= k`` and enough agreement.
+
+Plain numpy/torch; the compositing weights come as a CSR matrix (the layout of
+:class:`point2act.relevancy_fit.WeightsCache`: rows = pixels of the stacked views, columns = Gaussians).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["Support", "view_support", "support_from_dense", "support_from_cache", "region_support"]
+
+
+@dataclass
+class Support:
+    """Per-Gaussian multi-view evidence (see the module docstring)."""
+
+    views_seen: np.ndarray  # [N] int
+    """Supervised views in which the Gaussian is visible (total weight > tau)."""
+    views_agree: np.ndarray  # [N] int
+    """Of those, views whose target is positive (> ``positive``) where it is drawn."""
+    supervised_views: int
+    """Views with a target (points or ``[]``)."""
+    weight: Optional[np.ndarray] = None  # [N] float
+    """Total compositing weight over the supervised views (pixels)."""
+
+    def __post_init__(self) -> None:
+        self.views_seen = np.asarray(self.views_seen, dtype=np.int64).reshape(-1)
+        self.views_agree = np.asarray(self.views_agree, dtype=np.int64).reshape(-1)
+        if self.views_seen.shape != self.views_agree.shape:
+            raise ValueError("views_seen and views_agree differ in length")
+        if np.any(self.views_agree > self.views_seen) or np.any(self.views_seen < 0):
+            raise ValueError("views_agree must be <= views_seen, both >= 0")
+        self.supervised_views = int(self.supervised_views)
+
+    def __len__(self) -> int:
+        return int(self.views_seen.shape[0])
+
+    @property
+    def agreement(self) -> np.ndarray:  # [N] in [0, 1]
+        return self.views_agree / np.maximum(self.views_seen, 1)
+
+    def min_views(self, k: int) -> int:
+        """The views a Gaussian must be seen by: ``k``, but never more than there are supervised views,
+        and at least 2 whenever there are 2 (one view is never support)."""
+        return int(max(min(int(k), self.supervised_views), min(2, self.supervised_views), 1))
+
+    def supported(self, k: int, min_agreement: float) -> np.ndarray:  # [N] bool
+        """Seen by :meth:`min_views` views, with ``agreement >= min_agreement`` and at least one agreeing view."""
+        return (self.views_seen >= self.min_views(k)) & (self.agreement >= min_agreement) & (self.views_agree >= 1)
+
+    def subset(self, idx) -> "Support":
+        w = self.weight[idx] if self.weight is not None else None
+        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w)
+
+
+def view_support(
+    crow: np.ndarray,  # [H*W + 1]
+    col: np.ndarray,  # [nnz]
+    val: np.ndarray,  # [nnz]
+    target: np.ndarray,  # [H*W] in [0, 1]
+    num_gaussians: int,
+    tau: float,
+    positive: float = 0.5,
+):
+    """One view: (seen [N] bool, agree [N] bool, weight [N]) from its CSR compositing weights and target."""
+    crow = np.asarray(crow, dtype=np.int64)
+    col = np.asarray(col, dtype=np.int64)
+    val = np.asarray(val, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64).reshape(-1)
+    if t.shape[0] != crow.shape[0] - 1:
+        raise ValueError(f"target has {t.shape[0]} pixels, the weights {crow.shape[0] - 1} rows")
+    rows = np.repeat(np.arange(t.shape[0]), np.diff(crow))
+    w = np.bincount(col, weights=val, minlength=num_gaussians)
+    wt = np.bincount(col, weights=val * t[rows], minlength=num_gaussians)
+    seen = w > tau
+    mean_t = wt / np.maximum(w, 1e-30)
+    return seen, seen & (mean_t > positive), w
+
+
+def _accumulate(per_view, n: int, views: int) -> Support:
+    seen_n = np.zeros(n, dtype=np.int64)
+    agree_n = np.zeros(n, dtype=np.int64)
+    total = np.zeros(n, dtype=np.float64)
+    for seen, agree, w in per_view:
+        seen_n += seen
+        agree_n += agree
+        total += w
+    return Support(seen_n, agree_n, views, total)
+
+
+def support_from_dense(weights: Sequence[np.ndarray], targets: Sequence[np.ndarray], tau: float,
+                       positive: float = 0.5) -> Support:
+    """From dense per-view weights ``[P_v, N]`` and targets ``[P_v]`` (tests, small problems)."""
+    if len(weights) != len(targets):
+        raise ValueError("one target per view")
+    n = int(weights[0].shape[1]) if len(weights) else 0
+    per_view = []
+    for W, t in zip(weights, targets):
+        W = np.asarray(W, dtype=np.float64)
+        t = np.asarray(t, dtype=np.float64).reshape(-1)
+        w = W.sum(0)
+        seen = w > tau
+        mean_t = (W * t[:, None]).sum(0) / np.maximum(w, 1e-30)
+        per_view.append((seen, seen & (mean_t > positive), w))
+    return _accumulate(per_view, n, len(weights))
+
+
+def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positive: float = 0.5) -> Support:
+    """From a :class:`~point2act.relevancy_fit.WeightsCache` and ``{view id: target [H, W(, 1)]}`` at the
+    cache's resolution (views of the cache without a target are not supervised and are skipped).
+
+    ``tau`` is in pixels of the cache's resolution (a fully opaque, unoccluded Gaussian covering
+    one pixel weighs about 1 there)."""
+    offs = cache.row_offsets()
+    crow = np.asarray(cache.crow.numpy() if hasattr(cache.crow, "numpy") else cache.crow, dtype=np.int64)
+    col = np.asarray(cache.col.numpy() if hasattr(cache.col, "numpy") else cache.col, dtype=np.int64)
+    val = np.asarray(cache.val.numpy() if hasattr(cache.val, "numpy") else cache.val, dtype=np.float64)
+    n = int(cache.num_gaussians)
+    per_view = []
+    for k, vid in enumerate(cache.view_ids):
+        if int(vid) not in targets:
+            continue
+        a, b = offs[k], offs[k + 1]
+        s, e = int(crow[a]), int(crow[b])
+        t = np.asarray(targets[int(vid)].numpy() if hasattr(targets[int(vid)], "numpy") else targets[int(vid)],
+                       dtype=np.float64).reshape(-1)
+        per_view.append(view_support(crow[a : b + 1] - s, col[s:e], val[s:e], t, n, tau, positive))
+    return _accumulate(per_view, n, len(per_view))
+
+
+def region_support(support: Optional[Support], indices: np.ndarray, action_index: Optional[int] = None,
+                   weak_views: int = 3, weak_agreement: float = 0.5) -> Optional[Dict[str, Any]]:
+    """grasps.json's ``support`` of a region (its Gaussians ``indices``; the action point's Gaussian
+    ``action_index`` when known): ``views_seen``/``views_agree``/``agreement`` of the action point's
+    Gaussian (else the region's best-agreeing one), ``supervised_views``, the region's median agreement,
+    and ``weak`` (+ ``reason``) when fewer than ``weak_views`` views agree or agreement < ``weak_agreement``."""
+    if support is None:
+        return None
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if action_index is None:
+        if len(idx) == 0:
+            return {"views_seen": 0, "views_agree": 0, "agreement": 0.0,
+                    "supervised_views": support.supervised_views, "weak": True,
+                    "reason": "the region has no Gaussians"}
+        action_index = int(idx[np.lexsort((support.agreement[idx], support.views_agree[idx]))[-1]])
+    seen = int(support.views_seen[action_index])
+    agree = int(support.views_agree[action_index])
+    agreement = agree / max(seen, 1)
+    out: Dict[str, Any] = {
+        "views_seen": seen,
+        "views_agree": agree,
+        "agreement": round(float(agreement), 4),
+        "supervised_views": support.supervised_views,
+        "region_median_agreement": round(float(np.median(support.agreement[idx])) if len(idx) else 0.0, 4),
+    }
+    reasons = []
+    if agree < min(weak_views, max(support.supervised_views, 1)) or support.supervised_views < weak_views:
+        reasons.append(f"only {agree} of {support.supervised_views} supervised views agree on the action point "
+                       f"(it is seen by {seen}); point on more views (>= {weak_views}) from different sides")
+    if agreement < weak_agreement:
+        reasons.append(f"only {agreement:.0%} of the views that see the action point mark it as the target; "
+                       "the points disagree between views (check them, or re-point)")
+    out["weak"] = bool(reasons)
+    if reasons:
+        out["reason"] = "; ".join(reasons)
+    return out

@@ -1,0 +1,114 @@
+"""Multi-view support (point2act.grasp.support) and the supported region (relevant_region(support=...))."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from point2act.grasp import GraspConfig, relevant_region
+from point2act.grasp.support import Support, region_support, support_from_dense, view_support
+
+
+def _blob(center, n, rng, sigma=0.004):
+    return np.asarray(center, dtype=np.float64) + sigma * rng.standard_normal((n, 3))
+
+
+def test_view_support_counts_seen_and_agree():
+    # 3 pixels, 3 Gaussians: g0 drawn on a positive pixel, g1 on a negative one, g2 hidden (weight ~0)
+    W = np.array([[0.9, 0.0, 1e-5], [0.0, 0.8, 0.0], [0.1, 0.1, 0.0]])
+    t = np.array([1.0, 0.0, 0.0])
+    sup = support_from_dense([W, W], [t, t], tau=0.05)
+    assert sup.views_seen.tolist() == [2, 2, 0]
+    assert sup.views_agree.tolist() == [2, 0, 0]
+    assert sup.supervised_views == 2
+    # CSR path gives the same
+    crow = np.array([0, 2, 3, 5])
+    col = np.array([0, 2, 1, 0, 1])
+    val = np.array([0.9, 1e-5, 0.8, 0.1, 0.1])
+    seen, agree, w = view_support(crow, col, val, t, 3, tau=0.05)
+    assert seen.tolist() == [True, True, False] and agree.tolist() == [True, False, False]
+    assert np.allclose(w, W.sum(0))
+
+
+def test_empty_view_is_negative_evidence():
+    W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    pos = np.array([1.0, 0.0])
+    empty = np.zeros(2)  # a view answering []
+    sup = support_from_dense([W, W, W], [pos, empty, empty], tau=0.05)
+    assert sup.views_seen[0] == 3 and sup.views_agree[0] == 1
+    assert sup.agreement[0] == pytest.approx(1 / 3)
+    assert not sup.supported(3, 0.5)[0]
+
+
+def test_consensus_beats_mass():
+    rng = np.random.default_rng(0)
+    a = _blob([0.0, 0.0, 0.0], 400, rng)  # big, bright, but only 2 of 10 views mark it
+    b = _blob([0.3, 0.0, 0.0], 60, rng)  # small, marked by 8 views
+    means = np.concatenate([a, b])
+    rel = np.ones(len(means))
+    seen = np.full(len(means), 9)
+    agree = np.concatenate([np.full(len(a), 5), np.full(len(b), 8)])
+    sup = Support(seen, agree, 10)
+    reg_mass = relevant_region(means, np.ones(len(means)), rel, GraspConfig())
+    assert np.linalg.norm(reg_mass.action_point - a.mean(0)) < 0.05
+    reg = relevant_region(means, np.ones(len(means)), rel, GraspConfig(), support=sup)
+    assert np.linalg.norm(reg.action_point - b.mean(0)) < 0.05
+    assert reg.support_level == "supported"
+    d = region_support(sup, reg.indices, reg.action_index)
+    assert d["views_agree"] == 8 and d["views_seen"] == 9 and d["supervised_views"] == 10 and not d["weak"]
+
+
+def test_unseen_relevant_gaussians_are_ignored():
+    rng = np.random.default_rng(1)
+    target = _blob([0.0, 0.0, 0.1], 80, rng)
+    hidden = _blob([0.0, 0.0, -0.1], 500, rng)  # under the table: relevancy 1, no view sees it
+    means = np.concatenate([target, hidden])
+    rel = np.concatenate([np.full(len(target), 0.7), np.ones(len(hidden))])
+    seen = np.concatenate([np.full(len(target), 12), np.zeros(len(hidden), dtype=int)])
+    agree = np.concatenate([np.full(len(target), 10), np.zeros(len(hidden), dtype=int)])
+    reg = relevant_region(means, np.ones(len(means)), rel, GraspConfig(), support=Support(seen, agree, 15))
+    assert reg.action_point[2] > 0.05
+
+
+def test_weak_support_is_flagged():
+    sup = Support(np.array([2, 2]), np.array([1, 0]), 2)
+    d = region_support(sup, np.array([0, 1]), 0)
+    assert d["weak"] and "supervised views" in d["reason"]
+
+
+def test_no_support_raises():
+    means = np.zeros((10, 3)) + np.arange(10)[:, None] * 0.001
+    sup = Support(np.ones(10, dtype=int), np.ones(10, dtype=int), 5)  # each seen by one view only
+    with pytest.raises(ValueError, match="supervised views"):
+        relevant_region(means, np.ones(10), np.ones(10), GraspConfig(), support=sup)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(5, 120),
+    views=st.integers(2, 20),
+    lonely=st.integers(0, 10_000),
+)
+def test_single_view_gaussian_never_action_point(seed, n, views, lonely):
+    """With two or more supervised views, a Gaussian seen by only one view is never the action point."""
+    rng = np.random.default_rng(seed)
+    means = rng.uniform(-0.05, 0.05, (n, 3))
+    opac = rng.uniform(0.2, 1.0, n)
+    rel = rng.uniform(0.0, 1.0, n)
+    seen = rng.integers(0, views + 1, n)
+    agree = np.minimum(rng.integers(0, views + 1, n), seen)
+    i = lonely % n
+    seen[i], agree[i], rel[i], opac[i] = 1, 1, 1.0, 1.0  # the strongest, most confident, single-view Gaussian
+    sup = Support(seen, agree, views)
+    try:
+        reg = relevant_region(means, opac, rel, GraspConfig(), support=sup)
+    except ValueError:
+        return  # no supported region: nothing is chosen, which is allowed
+    assert reg.action_index is not None and reg.action_index != i
+    assert sup.views_seen[reg.action_index] >= 2
+    assert not np.allclose(reg.action_point, means[i]) or np.any(
+        np.all(np.isclose(means[sup.views_seen >= 2], means[i]), axis=1))
+    assert np.all(sup.views_seen[reg.indices] >= 2)
