@@ -93,8 +93,9 @@ class Export:
         from point2act.grasp import GraspConfig
         from point2act.method.run import export_run, load_run
 
+        gripper = _gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)
         frame = _frame_file(self.load_config, self.base_from_capture)
-        gripper = _gripper_from_options(self.gripper, self.metres_per_unit, frame, self.pregrasp_distance)
+        _apply_frame(gripper, frame, self.metres_per_unit)
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
         cfg.surface.fuse_depth = self.fuse_depth
         channels = _parse_channels(self.load_config, self.channels)
@@ -157,11 +158,9 @@ def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load
     return write_relevancy_ply(path, means, relevancy, arrays["opacities"], colours, base_from_capture=bfc)
 
 
-def _gripper_from_options(path: Path | None, metres_per_unit: float | None, frame: dict | None = None,
-                          pregrasp_distance: float | None = None):
-    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` (else the
-    frame file's) and ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the
-    file or the option."""
+def _gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
+    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` and
+    ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the file or the option."""
     from point2act.errors import Point2ActError
     from point2act.grasp import GripperConfig
 
@@ -172,19 +171,26 @@ def _gripper_from_options(path: Path | None, metres_per_unit: float | None, fram
     if metres_per_unit is not None:
         if not metres_per_unit > 0:
             raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
-        if frame is not None and abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
-            raise Point2ActError(
-                f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} "
-                f"({frame['metres_per_unit']:.6g} from the marker): drop the option, or pass "
-                "--base-from-capture with another frame file")
         gripper.metres_per_unit = metres_per_unit
-    elif frame is not None:
-        gripper.metres_per_unit = float(frame["metres_per_unit"])
     if pregrasp_distance is not None:
         if not pregrasp_distance >= 0:
             raise Point2ActError(f"--pregrasp-distance must be >= 0 metres, got {pregrasp_distance}")
         gripper.pregrasp_distance = float(pregrasp_distance)
     return gripper
+
+
+def _apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
+    """The frame file's scale on the gripper, unless ``--metres-per-unit`` was given (then they must agree)."""
+    from point2act.errors import Point2ActError
+
+    if frame is None:
+        return
+    if metres_per_unit is None:
+        gripper.metres_per_unit = float(frame["metres_per_unit"])
+    elif abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
+        raise Point2ActError(
+            f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} ({frame['metres_per_unit']:.6g} "
+            "from the marker): drop the option, or pass --base-from-capture with another frame file")
 
 
 def _parse_channels(load_config: Path, text: str) -> list:
@@ -406,7 +412,8 @@ class Grasp:
         from point2act.method.train import registered_config
         from point2act.robot.calibrate import resolve_frame_file
 
-        gripper = _gripper_from_options(self.gripper, self.metres_per_unit, resolve_frame_file(self.data))
+        gripper = _gripper_from_options(self.gripper, self.metres_per_unit)
+        _apply_frame(gripper, resolve_frame_file(self.data), self.metres_per_unit)
         config = registered_config("point2act")
         config.output_dir = self.output_dir
         config.vis = "tensorboard"
