@@ -443,6 +443,74 @@ def test_metres_per_unit_not_positive(cmd, value, tmp_path, capsys):
     assert f"--metres-per-unit must be > 0, got {float(value)}" in msg
 
 
+# -- robot frame: point2act calibrate and export's frame file ---------------------------------
+FRAME_CASES = {
+    "invalid_json": ('{"metres_per_unit": 0.1,', ["frame file is not valid JSON", "line 1"]),
+    "nothing_to_use": ('{"schema": "point2act.frame/1"}', ["no 'metres_per_unit' and no 'base_from_capture'",
+                                                         "point2act calibrate"]),
+    "scale_not_positive": ('{"metres_per_unit": -1}', ["'metres_per_unit' must be a positive number, got -1"]),
+    "shear": ('{"base_from_capture": [[2,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}',
+              ["'base_from_capture'", "not a positive scale times a rotation"]),
+    "scale_disagrees": ('{"metres_per_unit": 0.5, "base_from_capture": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}',
+                        ["scales by 1", "'metres_per_unit' is 0.5"]),
+}
+
+
+@pytest.mark.parametrize("name", list(FRAME_CASES))
+def test_export_frame_file(name, tmp_path, capsys):
+    """`point2act export --base-from-capture FILE`: a broken frame file is refused before the run is read."""
+    text, fragments = FRAME_CASES[name]
+    f = tmp_path / "frame.json"
+    f.write_text(text)
+    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--base-from-capture", f], capsys)
+    assert str(f) in msg and all(x in msg for x in fragments), msg
+
+
+def test_export_pregrasp_distance_negative(tmp_path, capsys):
+    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--pregrasp-distance", "-0.1"], capsys)
+    assert "--pregrasp-distance must be >= 0 metres, got -0.1" in msg
+
+
+def test_calibrate_without_a_marker_names_the_views(fresh, capsys):
+    root, scene = fresh
+    msg = cli(["calibrate", "--data", scene, "--marker-size", "0.05"], capsys)
+    assert str(scene) in msg and bi.key(0) in msg, msg
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ('{"base_from_marker": [[1,0,0],[0,1,0]]}', ["'base_from_marker' must be a 4x4 matrix"]),
+    ('{"position": [0, 0], "quaternion_wxyz": [1, 0, 0, 0]}', ["'position' must be 3 finite numbers"]),
+    ('[1, 2', ["not valid JSON"]),
+], ids=["not_4x4", "short_position", "invalid_json"])
+def test_calibrate_marker_pose_file(text, fragments, fresh, capsys):
+    root, scene = fresh
+    pose = root / "pose.json"
+    pose.write_text(text)
+    msg = cli(["calibrate", "--data", scene, "--marker-size", "0.05", "--marker-pose-in-base", pose], capsys)
+    assert str(pose) in msg and all(x in msg for x in fragments), msg
+
+
+def test_calibrate_marker_size_not_positive(fresh, capsys):
+    root, scene = fresh
+    msg = cli(["calibrate", "--data", scene, "--marker-size", "0"], capsys)
+    assert "--marker-size" in msg and "> 0" in msg
+
+
+def test_click_backend_in_ns_train_points_to_the_browser_command(fresh):
+    """The click pointer is a person in a browser: ns-train cannot run it; the error says what to run."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.scripts import train
+
+    root, scene = fresh
+    cfg = copy.deepcopy(all_methods["point2act"])
+    cfg.data, cfg.output_dir, cfg.vis, cfg.max_num_iterations = scene, root / "outputs", "tensorboard", 1
+    cfg.pipeline.datamanager.prompt = "the mug"
+    cfg.pipeline.datamanager.pointer.backend = "click"
+    with pytest.raises(Point2ActError) as ei:
+        train.main(cfg)
+    assert "point2act point --backend click" in str(ei.value)
+
+
 def _saved_run(root: Path, scene: Path, method: str) -> Path:
     from nerfstudio.configs.method_configs import all_methods
 
