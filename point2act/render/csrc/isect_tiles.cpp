@@ -67,7 +67,7 @@ void isect_tiles_impl(int64_t C, int64_t N, const S *means2d, const int32_t *rad
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
     const int64_t CN = C * N;
     std::vector<int32_t> rects(CN * 4);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(small_loop_threads(CN, nthreads)) schedule(static)
     for (int64_t idx = 0; idx < CN; ++idx) {
         int32_t *r = rects.data() + idx * 4;
         if (radii[idx] <= 0) {

@@ -119,7 +119,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         const V alpha = oe < AMAX ? oe : splat<V>(AMAX);
                         const M valid = (kv <= lastv[idx]) & (sigma >= S(0)) & (alpha >= AMIN);
                         hit |= lane_bits(valid);  // no branch: keeps the pipeline full
-                        const V ra = S(1) / (S(1) - alpha);
+                        const V ra = recip(S(1) - alpha);
                         const V Tn = Tv[idx] * ra;
                         Tv[idx] = valid ? Tn : Tv[idx];
                         const V fac = valid ? alpha * Tn : zero;  // 0 in unused lanes
