@@ -171,13 +171,12 @@ class RegionConfig:
     region's Gaussians (sparse regions, non-metric captures)."""
     scale_free: bool = True
     """Take the region step's lengths from the field itself, not from metres: the DBSCAN radius is
-    kept within [``eps_spacing_factor``, ``eps_spacing_cap``] median spacings of the relevant
+    ``eps_scale_free_spacings`` median spacings of the relevant
     Gaussians and the peak radius is ``peak_radius_factor`` x the region's RMS radius, so a wrong
     ``metres_per_unit`` cannot move the action point. False: ``dbscan_eps`` (with the spacing floor)
     and ``peak_radius`` (metres), as before."""
-    eps_spacing_cap: float = 10.0
-    """With ``scale_free``: the DBSCAN radius is at most this many median spacings of the relevant
-    Gaussians (a too-small ``metres_per_unit`` cannot merge separate regions)."""
+    eps_scale_free_spacings: float = 8.0
+    """With ``scale_free``: the DBSCAN radius is this many median spacings of the relevant Gaussians."""
     peak_radius_factor: float = 0.25
     """Scale-free "peak" radius: this fraction of the region's relevancy-weighted RMS radius (0.25 gives
     the former 5 mm on the synthetic mug handle, whose region has an RMS radius of about 2 cm)."""

@@ -60,17 +60,16 @@ def median_spacing(pts: np.ndarray) -> float:
 
 
 def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> float:
-    """DBSCAN radius in scene units: ``dbscan_eps`` metres, never below ``eps_spacing_factor`` times the
-    median nearest-neighbour spacing of the relevant Gaussians (keeps a dense region whole when
-    ``metres_per_unit`` makes the metric radius tiny) and, with ``RegionConfig.scale_free`` (default),
-    never above ``eps_spacing_cap`` times it (keeps separate regions apart when ``metres_per_unit``
-    makes it huge). Both bounds come from the field itself."""
+    """DBSCAN radius in scene units. ``RegionConfig.scale_free`` (default): ``eps_scale_free_spacings``
+    times the median nearest-neighbour spacing of the relevant Gaussians, from the field alone (a wrong
+    or unknown ``metres_per_unit`` changes nothing). Otherwise ``dbscan_eps`` metres, never below
+    ``eps_spacing_factor`` times that spacing (keeps a dense region whole when ``metres_per_unit``
+    makes the metric radius tiny)."""
     spacing = median_spacing(pts) if len(pts) >= 3 else 0.0
     floor = rc.eps_spacing_factor * spacing if rc.eps_spacing_factor > 0 else 0.0
-    eps = max(rc.dbscan_eps / metres_per_unit, floor)
     if rc.scale_free and spacing > 0:
-        eps = min(eps, rc.eps_spacing_cap * spacing)
-    return eps
+        return max(rc.eps_scale_free_spacings * spacing, floor)
+    return max(rc.dbscan_eps / metres_per_unit, floor)
 
 
 def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_index: bool = False):
