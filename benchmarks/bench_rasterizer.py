@@ -29,7 +29,6 @@ import platform
 import statistics
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -42,6 +41,7 @@ from point2act.render.rasterization import _rasterization_cpu
 SIZES_N = (5_000, 20_000, 50_000)
 SIZES_WH = ((128, 96), (256, 192), (512, 384))
 TARGET = (20_000, (256, 192))
+LEAVES = ("means", "quats", "scales", "opacities", "colors")
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE_SRC = Path(_backend.__file__).resolve().parent / "csrc_baseline" / "rasterize.cpp"
 BASELINE_FLAGS = ["-O3", "-fopenmp"]
@@ -71,8 +71,9 @@ def _stage_fns(ext):
                   absgrad=False, absgrad_target=None):
         if absgrad_target is None:
             absgrad_target = (means2d, None)
-        return _backend._RasterizeToPixelsCPU.apply(ext, means2d, conics, colors, opacities, backgrounds, w, h, ts,
-                                                    isect_offsets, flatten_ids, absgrad, absgrad_target)
+        return _backend._RasterizeToPixelsCPU.apply(ext, means2d, conics, colors, opacities, backgrounds,
+                                                    w, h, ts, isect_offsets, flatten_ids, absgrad,
+                                                    absgrad_target)
 
     return isect, rasterize
 
@@ -85,15 +86,15 @@ def old_rasterization(old_ext):
                     tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
                     rasterize_mode="classic", distributed=False, camera_model="pinhole", covars=None)
         args.update(kw)
-        return _rasterization_cpu(means, quats, scales, opacities, colors, viewmats, Ks, width, height, **args,
-                                  project_fn=_torch_impl._fully_fused_projection, isect_fn=isect,
+        return _rasterization_cpu(means, quats, scales, opacities, colors, viewmats, Ks, width, height,
+                                  **args, project_fn=_torch_impl._fully_fused_projection, isect_fn=isect,
                                   rasterize_fn=rasterize)
 
     return fn
 
 
 def _full_step(render_fn, scene):
-    leaves = [scene[k].detach().clone().requires_grad_(True) for k in ("means", "quats", "scales", "opacities", "colors")]
+    leaves = [scene[k].detach().clone().requires_grad_(True) for k in LEAVES]
 
     def step():
         for t in leaves:
@@ -168,8 +169,8 @@ def main() -> dict:
         scene = random_scene(N, W, H, seed=0, dtype=torch.float32)
         reps = args.reps if N * W * H <= 20_000 * 256 * 192 else max(3, args.reps // 2)
         with torch.no_grad():
-            _, _, meta = rasterization(*(scene[k] for k in ("means", "quats", "scales", "opacities", "colors")),
-                                       scene["viewmats"], scene["Ks"], W, H, packed=False, render_mode="RGB+ED")
+            _, _, meta = rasterization(*(scene[k] for k in LEAVES), scene["viewmats"], scene["Ks"], W, H,
+                                       packed=False, render_mode="RGB+ED")
         proj = dict(W=W, H=H, tw=meta["tile_width"], th=meta["tile_height"], radii=meta["radii"],
                     means2d=meta["means2d"].detach(), conics=meta["conics"].detach(),
                     opacities=meta["opacities"].detach().contiguous(), depths=meta["depths"].detach(),
@@ -177,9 +178,9 @@ def main() -> dict:
         full_new, full_old = _full_step(rasterization, scene), _full_step(old_fn, scene)
         k_new, k_old = _kernel_step(new_ext, proj), _kernel_step(old_ext, proj)
         grad_diff, radii_diff = _check_same_result(full_new, full_old)
-        fw_new, fw_old, kw_new, kw_old = _interleaved([full_new, full_old, k_new, k_old], reps, time.perf_counter)
-        fc_new, fc_old, kc_new, kc_old = _interleaved([full_new, full_old, k_new, k_old], reps, time.thread_time,
-                                                      threads=1)
+        fns = [full_new, full_old, k_new, k_old]
+        fw_new, fw_old, kw_new, kw_old = _interleaved(fns, reps, time.perf_counter)
+        fc_new, fc_old, kc_new, kc_old = _interleaved(fns, reps, time.thread_time, threads=1)
         row = dict(gaussians=N, width=W, height=H, visible=int((meta["radii"] > 0).sum()),
                    isects=int(meta["isect_ids"].numel()), reps=reps,
                    full_ms_new=fw_new, full_ms_old=fw_old, kernel_ms_new=kw_new, kernel_ms_old=kw_old,
@@ -218,7 +219,8 @@ def main() -> dict:
         lines.append(
             f"| {r['gaussians']:,} | {r['width']}x{r['height']} | {r['visible']:,} | {r['isects']:,} "
             f"| {r['full_ms_new']:.1f} | {r['full_ms_old']:.1f} | {r['full_ms_old'] / r['full_ms_new']:.1f}x "
-            f"| {r['kernel_ms_new']:.1f} | {r['kernel_ms_old']:.1f} | {r['kernel_ms_old'] / r['kernel_ms_new']:.1f}x "
+            f"| {r['kernel_ms_new']:.1f} | {r['kernel_ms_old']:.1f} "
+            f"| {r['kernel_ms_old'] / r['kernel_ms_new']:.1f}x "
             f"| {r['full_cpu1_ms_new']:.1f} / {r['full_cpu1_ms_old']:.1f} "
             f"| {r['kernel_cpu1_ms_new']:.1f} / {r['kernel_cpu1_ms_old']:.1f} |"
         )
@@ -229,7 +231,8 @@ def main() -> dict:
         "(3 for the largest sizes) after a warm-up, old and new interleaved in one process; 1 camera, "
         "RGB+ED (4 channels), packed=False, absgrad=True, float32; "
         f"torch {info['torch']}, {info['threads']} threads ({info['cpus']} CPUs: {info['cpu']}); "
-        f"new built with `{' '.join(info['cflags'])}` ({info['simd']}), old with `{' '.join(BASELINE_FLAGS)}`. "
+        f"new built with `{' '.join(info['cflags'])}` ({info['simd']}), "
+        f"old with `{' '.join(BASELINE_FLAGS)}`. "
         f"Load average (1/5/15 min) at start {la(load0)}, at end {la(load1)}: the machine is shared, so "
         "wall-clock columns carry that noise; the 1-thread CPU columns (`time.thread_time`) less so.\n"
         "`full` = the whole `rasterization` call (new: C++ projection + kernels; old: torch projection + "

@@ -33,6 +33,7 @@ _LDFLAGS = ["-fopenmp"]
 _EXT = None
 _LOCK = threading.Lock()
 _ARCH_FLAGS: Optional[List[str]] = None
+_AVX512 = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
 
 
 def sources() -> List[Path]:
@@ -87,8 +88,8 @@ def arch_flags(features: Optional[str] = None) -> List[str]:
     out: List[str] = []
     if _try_compile(["-march=native"]):
         out = ["-march=native"]
-    elif {"avx512f", "avx512dq", "avx2", "fma"} <= feats and _try_compile(["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]):
-        out = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
+    elif {"avx512f", "avx512dq", "avx2", "fma"} <= feats and _try_compile(_AVX512):
+        out = list(_AVX512)
     elif {"avx2", "fma"} <= feats and _try_compile(["-mavx2", "-mfma"]):
         out = ["-mavx2", "-mfma"]
     if features is None:

@@ -18,7 +18,6 @@ densely, with the constants of :mod:`point2act.render._constants`: alpha =
 
 from __future__ import annotations
 
-import math
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -364,7 +363,8 @@ def _rasterize_to_pixels(
                     m = m_flat[sel]
                     if absgrad:
                         m = _PairProbe.apply(m, P, sink, dest_map[sel])  # [P, n, 2]
-                    w, T_final = _tile_weights(m, con_flat[sel], op_flat[sel], _pixel_grid(px0, px1, py0, py1, dtype))
+                    pix = _pixel_grid(px0, px1, py0, py1, dtype)
+                    w, T_final = _tile_weights(m, con_flat[sel], op_flat[sel], pix)
                     col = w @ col_flat[sel]  # [P, D]
                 if backgrounds is not None:
                     col = col + T_final[:, None] * backgrounds[c][None, :]
@@ -462,5 +462,6 @@ def _rasterization(
 
     args = dict(locals())
     del args["_rasterization_cpu"]
-    return _rasterization_cpu(**args, sparse_grad=False, distributed=False, project_fn=_fully_fused_projection,
-                              isect_fn=_isect_tiles, rasterize_fn=_rasterize_to_pixels)
+    return _rasterization_cpu(**args, sparse_grad=False, distributed=False,
+                              project_fn=_fully_fused_projection, isect_fn=_isect_tiles,
+                              rasterize_fn=_rasterize_to_pixels)

@@ -32,8 +32,8 @@ class _FullyFusedProjection(torch.autograd.Function):
         ext = load_extension()
         nt = torch.get_num_threads()
         radii, means2d, depths, conics, comps = ext.projection_fwd(
-            means, covars, quats, scales, viewmats, Ks, int(width), int(height), float(eps2d), float(near_plane),
-            float(far_plane), float(radius_clip), bool(calc_compensations), nt,
+            means, covars, quats, scales, viewmats, Ks, int(width), int(height), float(eps2d),
+            float(near_plane), float(far_plane), float(radius_clip), bool(calc_compensations), nt,
         )
         ctx.save_for_backward(means, covars, quats, scales, viewmats, Ks, radii)
         ctx.args = (int(width), int(height), float(eps2d), bool(calc_compensations))
@@ -49,7 +49,8 @@ class _FullyFusedProjection(torch.autograd.Function):
         dtype = means.dtype
         v_means, v_covars, v_quats, v_scales, v_viewmats = load_extension().projection_bwd(
             means, covars, quats, scales, viewmats, Ks, width, height, eps2d, radii,
-            v_means2d.to(dtype).contiguous(), v_depths.to(dtype).contiguous(), v_conics.to(dtype).contiguous(),
+            v_means2d.to(dtype).contiguous(), v_depths.to(dtype).contiguous(),
+            v_conics.to(dtype).contiguous(),
             v_comps.to(dtype).contiguous() if (calc and v_comps is not None) else None,
             bool(ctx.needs_input_grad[4]), torch.get_num_threads(),
         )

@@ -105,7 +105,8 @@ def test_projection_matches_reference(case, use_covars):
     covars = None
     if use_covars:
         covars = ref._quat_scale_to_covar(s["quats"], s["scales"]).detach().clone()
-        covars = (covars + 0.01 * torch.triu(torch.ones(3, 3, dtype=DT))).requires_grad_(True)  # asymmetric input
+        # asymmetric input: only the upper triangle counts
+        covars = (covars + 0.01 * torch.triu(torch.ones(3, 3, dtype=DT))).requires_grad_(True)
     outs = []
     for fn in (fully_fused_projection, ref._fully_fused_projection):
         for t in list(leaves.values()) + [view] + ([covars] if use_covars else []):
@@ -115,8 +116,9 @@ def test_projection_matches_reference(case, use_covars):
                                      **case["kw"])
         vis = (radii > 0).to(DT)
         g = torch.Generator().manual_seed(0)
-        loss = sum(((t * torch.randn(t.shape, generator=g, dtype=DT)) * (vis[..., None] if t.dim() == 3 else vis)).sum()
-                   for t in (m2, d, con) + ((comp,) if comp is not None else ()))
+        outs_ = (m2, d, con) + ((comp,) if comp is not None else ())
+        loss = sum(((t * torch.randn(t.shape, generator=g, dtype=DT))
+                    * (vis[..., None] if t.dim() == 3 else vis)).sum() for t in outs_)
         loss.backward()
         grads = [leaves["means"].grad, view.grad] + ([covars.grad] if use_covars else [leaves["quats"].grad,
                                                                                        leaves["scales"].grad])
@@ -150,7 +152,8 @@ def test_projection_gradcheck(use_covars):
         inputs = (s["means"].clone().requires_grad_(True), cov.clone().requires_grad_(True), None,
                   s["viewmats"].clone().requires_grad_(True))
     else:
-        inputs = tuple(t.clone().requires_grad_(True) for t in (s["means"], s["quats"], s["scales"], s["viewmats"]))
+        inputs = tuple(t.clone().requires_grad_(True)
+                       for t in (s["means"], s["quats"], s["scales"], s["viewmats"]))
     radii = fully_fused_projection(s["means"], None, s["quats"], s["scales"], s["viewmats"], Ks, 12, 10)[0]
     assert (radii > 0).all()  # no culling: differentiable everywhere
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
@@ -205,7 +208,8 @@ def test_rasterize_to_pixels_matches_reference(N, W, H, C, ts, D, with_bg):
         g = torch.Generator().manual_seed(1)
         ((rc * torch.randn(rc.shape, generator=g, dtype=DT)).sum()
          + (ra * torch.randn(ra.shape, generator=g, dtype=DT)).sum()).backward()
-        outs.append([rc.detach(), ra.detach(), ins[0].absgrad] + [t.grad for t in ins] + ([b.grad] if with_bg else []))
+        grads = [t.grad for t in ins] + ([b.grad] if with_bg else [])
+        outs.append([rc.detach(), ra.detach(), ins[0].absgrad] + grads)
     for x, y in zip(*outs):
         torch.testing.assert_close(x, y, rtol=1e-7, atol=1e-9)
     assert outs[0][1].max() > 0.5  # something was drawn
