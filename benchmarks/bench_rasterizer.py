@@ -59,7 +59,33 @@ def load_baseline():
                 extra_cflags=BASELINE_FLAGS, extra_ldflags=["-fopenmp"], build_directory=str(build_dir))
 
 
-def _stage_fns(ext):
+class _BaselineRasterize(torch.autograd.Function):
+    """The pre-rewrite autograd wrapper of the baseline kernel (its fwd/bwd signatures)."""
+
+    @staticmethod
+    def forward(ctx, ext, means2d, conics, colors, opacities, width, height, tile_size, isect_offsets,
+                flatten_ids, absgrad_target):
+        nt = torch.get_num_threads()
+        m, c, col, o = (t.contiguous() for t in (means2d, conics, colors, opacities))
+        rc, ra, T, last = ext.rasterize_fwd(m, c, col, o, None, width, height, tile_size,
+                                            isect_offsets.contiguous(), flatten_ids.contiguous(), nt)
+        ctx.save_for_backward(m, c, col, o, isect_offsets, flatten_ids, T, last)
+        ctx.args = (ext, width, height, tile_size, absgrad_target)
+        return rc, ra
+
+    @staticmethod
+    def backward(ctx, v_rc, v_ra):
+        m, c, col, o, offs, fid, T, last = ctx.saved_tensors
+        ext, width, height, tile_size, absgrad_target = ctx.args
+        v_abs, v_m, v_c, v_col, v_o = ext.rasterize_bwd(m, c, col, o, None, width, height, tile_size, offs, fid,
+                                                        T, last, v_rc.contiguous(), v_ra.contiguous(), True,
+                                                        torch.get_num_threads())
+        target, index = absgrad_target
+        target.absgrad = v_abs if index is None else v_abs[index]
+        return None, v_m, v_c, v_col, v_o, None, None, None, None, None, None
+
+
+def _stage_fns(ext, baseline=False):
     """(isect_fn, rasterize_fn) with the signatures of point2act.render's stages, on ``ext``."""
 
     def isect(means2d, radii, depths, tile_size, tile_width, tile_height):
@@ -71,6 +97,10 @@ def _stage_fns(ext):
                   absgrad=False, absgrad_target=None):
         if absgrad_target is None:
             absgrad_target = (means2d, None)
+        if baseline:
+            assert backgrounds is None and absgrad
+            return _BaselineRasterize.apply(ext, means2d, conics, colors, opacities, w, h, ts, isect_offsets,
+                                            flatten_ids, absgrad_target)
         return _backend._RasterizeToPixelsCPU.apply(ext, means2d, conics, colors, opacities, backgrounds,
                                                     w, h, ts, isect_offsets, flatten_ids, absgrad,
                                                     absgrad_target)
@@ -79,7 +109,7 @@ def _stage_fns(ext):
 
 
 def old_rasterization(old_ext):
-    isect, rasterize = _stage_fns(old_ext)
+    isect, rasterize = _stage_fns(old_ext, baseline=True)
 
     def fn(means, quats, scales, opacities, colors, viewmats, Ks, width, height, **kw):
         args = dict(near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=True,
@@ -108,8 +138,8 @@ def _full_step(render_fn, scene):
     return step
 
 
-def _kernel_step(ext, proj):
-    isect, rasterize = _stage_fns(ext)
+def _kernel_step(ext, proj, baseline=False):
+    isect, rasterize = _stage_fns(ext, baseline)
     W, H, ts, tw, th = proj["W"], proj["H"], 16, proj["tw"], proj["th"]
     means2d = proj["means2d"].clone().requires_grad_(True)
     conics = proj["conics"].clone().requires_grad_(True)
@@ -176,7 +206,7 @@ def main() -> dict:
                     opacities=meta["opacities"].detach().contiguous(), depths=meta["depths"].detach(),
                     colors=torch.rand(1, N, 4, generator=torch.Generator().manual_seed(0)))
         full_new, full_old = _full_step(rasterization, scene), _full_step(old_fn, scene)
-        k_new, k_old = _kernel_step(new_ext, proj), _kernel_step(old_ext, proj)
+        k_new, k_old = _kernel_step(new_ext, proj), _kernel_step(old_ext, proj, baseline=True)
         grad_diff, radii_diff = _check_same_result(full_new, full_old)
         fns = [full_new, full_old, k_new, k_old]
         fw_new, fw_old, kw_new, kw_old = _interleaved(fns, reps, time.perf_counter)

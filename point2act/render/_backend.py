@@ -220,7 +220,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         colors_c = colors.contiguous()
         opacities_c = opacities.contiguous()
         bg = backgrounds.contiguous() if backgrounds is not None else None
-        render_colors, render_alphas, T_final, last_ids = ext.rasterize_fwd(
+        render_colors, render_alphas, T_final, last_ids, row_masks = ext.rasterize_fwd(
             means2d_c,
             conics_c,
             colors_c,
@@ -243,6 +243,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             flatten_ids,
             T_final,
             last_ids,
+            row_masks,
         )
         ctx.width = int(width)
         ctx.height = int(height)
@@ -265,6 +266,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             flatten_ids,
             T_final,
             last_ids,
+            row_masks,
         ) = ctx.saved_tensors
         ext = ctx.ext
         dtype = means2d.dtype
@@ -281,6 +283,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             flatten_ids,
             T_final,
             last_ids,
+            row_masks,
             v_render_colors.to(dtype).contiguous(),
             v_render_alphas.to(dtype).contiguous(),
             ctx.absgrad,

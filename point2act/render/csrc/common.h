@@ -445,7 +445,7 @@ template <typename S> struct TileBuffers {
 // The forward compositing loop of one tile, shared by every forward kernel.
 // Walks the tile's depth-sorted list front to back; for every Gaussian whose
 // pixel box meets the tile it calls vis.begin(k, g) (false: skip it) and then,
-// for each (row, chunk) of the box with active pixels, vis.row(idx, use, w, k)
+// for each (row, chunk) of the box with active pixels, vis.row(idx, py, use, w, k)
 // with use = the lanes it contributes to and w = alpha * T (the compositing
 // weight) before T is updated. Returns with buf.T holding each pixel's final
 // transmittance.
@@ -498,7 +498,7 @@ inline void composite_tile(const TileGeom &tg, const int32_t *flatten_ids, int32
                 const V nT = Tc * (S(1) - alpha);
                 const M stop = valid & (nT <= TMIN);
                 const M use = valid & ~stop;
-                vis.row(idx, use, alpha * Tc, k);
+                vis.row(idx, py, use, alpha * Tc, k);
                 buf.T[idx] = use ? nT : Tc;
                 if (any(stop)) {
                     const int n = count(stop);

@@ -36,10 +36,10 @@ template <typename S> struct WeightVisitor {
         gid = static_cast<int32_t>(g - cam * N);
         return true;
     }
-    inline void row(int idx, const M &use, const V &w, int32_t) {
+    inline void row(int idx, int py, const M &use, const V &w, int32_t) {
         const M keep = use & (w > wmin);
         if (!any(keep)) return;
-        const int py = idx / nch, px0 = (idx % nch) * LANES;
+        const int px0 = (idx % nch) * LANES;
         for (int i = 0; i < LANES; ++i)
             if (keep[i]) buf->push_back({py * pw + px0 + i, gid, static_cast<float>(w[i])});
     }

@@ -43,7 +43,7 @@ std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d,  // [C, N, 2]
                                     int64_t num_threads);
 
 // -> render_colors [C, H, W, D], render_alphas [C, H, W, 1], T_final [C, H, W],
-//    last_ids [C, H, W] int32
+//    last_ids [C, H, W] int32, row_masks [n_isects] int64 (tile rows using each intersection)
 std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d,                       // [C, N, 2]
                                       const at::Tensor &conics,                        // [C, N, 3]
                                       const at::Tensor &colors,                        // [C, N, D]
@@ -62,6 +62,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &isect_offsets, const at::Tensor &flatten_ids,
                                       const at::Tensor &T_final,          // [C, H, W]
                                       const at::Tensor &last_ids,         // [C, H, W] int32
+                                      const at::Tensor &row_masks,        // [n_isects] int64
                                       const at::Tensor &v_render_colors,  // [C, H, W, D]
                                       const at::Tensor &v_render_alphas,  // [C, H, W, 1]
                                       bool absgrad, int64_t num_threads);

@@ -19,7 +19,7 @@ template <typename S, int DT>
 void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, const S *conics, const S *colors,
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
                         int tile_height, const int32_t *offsets, const int32_t *flatten_ids, const S *T_final,
-                        const int32_t *last_ids, const S *v_render_colors, const S *v_render_alphas, bool absgrad,
+                        const int32_t *last_ids, const int64_t *row_masks, const S *v_render_colors, const S *v_render_alphas, bool absgrad,
                         S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs, int nthreads) {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
@@ -89,6 +89,8 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                 }
             }
             for (int32_t k = std::min(max_last, end - 1); k >= start; --k) {
+                const uint64_t rmask = static_cast<uint64_t>(row_masks[k]);
+                if (rmask == 0) continue;  // no pixel of the tile used this Gaussian
                 const int64_t g = flatten_ids[k];
                 if (k - 8 >= start) __builtin_prefetch(packs.data() + flatten_ids[k - 8]);
                 const Splat<S> s = packs[g].s;
@@ -108,6 +110,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                 const M kv = splat<M>(MI(k));
                 const int ch0 = bx0 / LANES, ch1 = bx1 / LANES;
                 for (int py = by0; py <= by1; ++py) {
+                    if (!((rmask >> py) & 1)) continue;
                     const S dy = s.my - (S(tg.y0 + py) + Consts<S>::half);
                     for (int ch = ch0; ch <= ch1; ++ch) {
                         const int idx = py * nch + ch;
@@ -196,6 +199,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       int64_t width, int64_t height, int64_t tile_size,
                                       const at::Tensor &isect_offsets, const at::Tensor &flatten_ids,
                                       const at::Tensor &T_final, const at::Tensor &last_ids,
+                                      const at::Tensor &row_masks,
                                       const at::Tensor &v_render_colors, const at::Tensor &v_render_alphas,
                                       bool absgrad, int64_t num_threads) {
     check_cpu_contig(means2d, "means2d");
@@ -204,6 +208,9 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
     check_cpu_contig(opacities, "opacities");
     check_cpu_contig(T_final, "T_final");
     check_cpu_contig(last_ids, "last_ids");
+    check_cpu_contig(row_masks, "row_masks");
+    TORCH_CHECK(row_masks.scalar_type() == at::kLong && row_masks.numel() == flatten_ids.numel(),
+                "row_masks must be int64 [n_isects] (from rasterize_fwd)");
     check_cpu_contig(v_render_colors, "v_render_colors");
     check_cpu_contig(v_render_alphas, "v_render_alphas");
     const auto dtype = means2d.scalar_type();
@@ -225,7 +232,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                 C, N, D, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(), colors.data_ptr<scalar_t>(),
                 opacities.data_ptr<scalar_t>(), backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
                 int(width), int(height), int(tile_size), int(tw), int(th), offsets.data(),
-                flatten_ids.data_ptr<int32_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(),
+                flatten_ids.data_ptr<int32_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(), row_masks.data_ptr<int64_t>(),
                 v_render_colors.data_ptr<scalar_t>(), v_render_alphas.data_ptr<scalar_t>(), absgrad,
                 v_means2d.data_ptr<scalar_t>(), v_conics.data_ptr<scalar_t>(), v_colors.data_ptr<scalar_t>(),
                 v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads);

@@ -3,7 +3,9 @@
 // One OpenMP task per (camera, tile). The per-pixel loop is composite_tile
 // (common.h); this file only accumulates colours and records, per pixel, the
 // final transmittance and the index (into the sorted intersection list) of
-// the last contributing Gaussian, which the backward pass starts from.
+// the last contributing Gaussian, which the backward pass starts from, and,
+// per intersection, a bit mask of the tile rows where the Gaussian was used
+// (the backward pass skips the other rows: exact, it would find no pixel there).
 
 #include "common.h"
 #include "ops.h"
@@ -20,6 +22,7 @@ template <typename S, int DT> struct ColorVisitor {
     int nrc;   // rows * chunks of a tile
     V *out;    // [D][nrc]
     M *last;   // [nrc]
+    int64_t *row_masks;  // [n_isects]: bit py set if Gaussian k is used by a pixel of tile row py
     S col[DT > 0 ? DT : 1];
     std::vector<S> coldyn;
 
@@ -28,8 +31,9 @@ template <typename S, int DT> struct ColorVisitor {
         for (int64_t d = 0; d < D; ++d) c[d] = colors[g * D + d];
         return true;
     }
-    inline void row(int idx, const M &use, const V &w, int32_t k) {
+    inline void row(int idx, int py, const M &use, const V &w, int32_t k) {
         const S *c = DT > 0 ? col : coldyn.data();
+        row_masks[k] |= static_cast<int64_t>(uint64_t(any(use)) << py);
         const V wu = use ? w : splat<V>(S(0));
         for (int64_t d = 0; d < (DT > 0 ? DT : D); ++d) out[d * nrc + idx] += wu * c[d];
         last[idx] = use ? splat<M>(MI(k)) : last[idx];
@@ -40,7 +44,7 @@ template <typename S, int DT>
 void rasterize_fwd_impl(int64_t C, int64_t CN, int64_t D_, const S *means2d, const S *conics, const S *colors,
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
                         int tile_height, const int32_t *offsets, const int32_t *flatten_ids, S *out_colors,
-                        S *out_alphas, S *out_T, int32_t *last_ids, int nthreads) {
+                        S *out_alphas, S *out_T, int32_t *last_ids, int64_t *row_masks, int nthreads) {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
     const int64_t D = DT > 0 ? DT : D_;
@@ -59,6 +63,7 @@ void rasterize_fwd_impl(int64_t C, int64_t CN, int64_t D_, const S *means2d, con
         vis.nrc = nrc;
         vis.out = outv.data();
         vis.last = lastv.data();
+        vis.row_masks = row_masks;
         vis.coldyn.resize(D);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < C * n_tiles; ++t) {
@@ -116,6 +121,7 @@ std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d, const at::Tenso
     auto render_alphas = at::empty({C, height, width, 1}, means2d.options());
     auto T_final = at::empty({C, height, width}, means2d.options());
     auto last_ids = at::empty({C, height, width}, flatten_ids.options());
+    auto row_masks = at::zeros({flatten_ids.size(0)}, flatten_ids.options().dtype(at::kLong));
     const std::vector<int32_t> offsets = offsets_with_end(isect_offsets, flatten_ids.size(0));
     AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_fwd", [&] {
         dispatch_channels(D, [&](auto dt) {
@@ -125,10 +131,10 @@ std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d, const at::Tenso
                 int(width), int(height), int(tile_size), int(tw), int(th), offsets.data(),
                 flatten_ids.data_ptr<int32_t>(), render_colors.data_ptr<scalar_t>(),
                 render_alphas.data_ptr<scalar_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(),
-                nthreads);
+                row_masks.data_ptr<int64_t>(), nthreads);
         });
     });
-    return {render_colors, render_alphas, T_final, last_ids};
+    return {render_colors, render_alphas, T_final, last_ids, row_masks};
 }
 
 }  // namespace p2a
