@@ -77,9 +77,9 @@ class _BaselineRasterize(torch.autograd.Function):
     def backward(ctx, v_rc, v_ra):
         m, c, col, o, offs, fid, T, last = ctx.saved_tensors
         ext, width, height, tile_size, absgrad_target = ctx.args
-        v_abs, v_m, v_c, v_col, v_o = ext.rasterize_bwd(m, c, col, o, None, width, height, tile_size, offs, fid,
-                                                        T, last, v_rc.contiguous(), v_ra.contiguous(), True,
-                                                        torch.get_num_threads())
+        v_abs, v_m, v_c, v_col, v_o = ext.rasterize_bwd(
+            m, c, col, o, None, width, height, tile_size, offs, fid, T, last, v_rc.contiguous(),
+            v_ra.contiguous(), True, torch.get_num_threads())
         target, index = absgrad_target
         target.absgrad = v_abs if index is None else v_abs[index]
         return None, v_m, v_c, v_col, v_o, None, None, None, None, None, None
