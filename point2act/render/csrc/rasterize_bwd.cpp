@@ -37,7 +37,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
     {
         const int nch = (tile_size + LANES - 1) / LANES;
         const int nrc = tile_size * nch;
-        std::vector<V> Tv(nrc), Tfv(nrc), vav(nrc), bgdotv(nrc), vcv(size_t(nrc) * D), bufv(size_t(nrc) * D),
+        std::vector<V> Tv(nrc), Tfv(nrc), vav(nrc), bgdotv(nrc), vcv(size_t(nrc) * D), bvv(nrc),
             xc(nch);
         std::vector<M> lastv(nrc);
         std::vector<int32_t> rowmax(nrc);
@@ -85,7 +85,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                     for (int i = 0; i < LANES; ++i) rm = std::max<int32_t>(rm, int32_t(last[i]));
                     rowmax[idx] = rm;
                     max_last = std::max(max_last, rm);
-                    for (int64_t d = 0; d < D; ++d) bufv[d * nrc + idx] = zero;
+                    bvv[idx] = zero;
                 }
             }
             for (int32_t k = std::min(max_last, end - 1); k >= start; --k) {
@@ -126,14 +126,17 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         const V Tn = Tv[idx] * ra;
                         Tv[idx] = valid ? Tn : Tv[idx];
                         const V fac = valid ? alpha * Tn : zero;  // 0 in unused lanes
-                        V v_alpha = zero;
+                        // gsplat keeps buf_d = sum of col_d * w of the Gaussians behind and
+                        // uses sum_d (col_d * Tn - buf_d * ra) * v_d; only bv = sum_d buf_d * v_d
+                        // is needed (v_d is fixed per pixel), so one vector replaces D.
+                        V cv = zero;  // sum_d col_d * v_d
                         for (int64_t d = 0; d < D; ++d) {
-                            const int64_t q = d * nrc + idx;
-                            const V v = vcv[q];
+                            const V v = vcv[d * nrc + idx];
                             acc_rgb[d] += fac * v;
-                            v_alpha += (col[d] * Tn - bufv[q] * ra) * v;
-                            bufv[q] += col[d] * fac;
+                            cv += col[d] * v;
                         }
+                        V v_alpha = cv * Tn - bvv[idx] * ra;
+                        bvv[idx] += cv * fac;
                         const V tfra = Tfv[idx] * ra;
                         v_alpha += tfra * vav[idx];
                         if (bg) v_alpha += -tfra * bgdotv[idx];
