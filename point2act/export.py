@@ -11,6 +11,7 @@ the viewer.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -145,14 +146,35 @@ def build_export(
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+        fallback = None
         try:
             result = plan_grasps(
                 means_c, arrays["opacities"], arrays["relevancy"], cfg,
                 extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
             )
+            # nothing collision-free on the target itself (a pull tab flat on a lid, a thin edge): take
+            # the object around it, seeds up to half the gripper's opening from the region
+            for f in (2.0, 3.0, 4.0):
+                if result.grasps or cfg.seed_radius * f > 0.5 * cfg.gripper.max_opening + 1e-12:
+                    break
+                wider = dataclasses.replace(cfg, seed_radius=cfg.seed_radius * f)
+                again = plan_grasps(
+                    means_c, arrays["opacities"], arrays["relevancy"], wider,
+                    extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
+                )
+                if again.grasps:
+                    fallback = {"seed_radius_m": wider.seed_radius, "reason": result.warning or ""}
+                    result = again
         except ValueError as e:
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
+        if fallback is not None:
+            out["grasp_fallback"] = fallback
+            notes.append(
+                f"no collision-free grasp on the target itself ({fallback['reason']}); these grasps take the object "
+                f"around it (contacts up to {fallback['seed_radius_m'] * 100:.1f} cm, "
+                f"{cfg.gripper.units(fallback['seed_radius_m']):.3g} capture units, from the relevant region)"
+            )
         if fusion_ms:  # stages before the planner; the planner's own "total" is unchanged
             out["timings_ms"] = {**fusion_ms, **out.get("timings_ms", {})}
         if fusion_geo:
