@@ -1,6 +1,7 @@
 """Benchmark of point2act's CPU Gaussian rasterizer: today's kernels vs the frozen baseline.
 
 Run as ``python -m benchmarks.bench_rasterizer`` (``--quick``: only 20k Gaussians at 256x192).
+``OMP_WAIT_POLICY`` (read by OpenMP at start-up) is recorded and names the results files when set.
 Both extensions are built and timed in the same process, measurements interleaved (old, new, old,
 new, ...) so that the load of a shared machine hits both alike:
 
@@ -229,7 +230,10 @@ def main() -> dict:
         machine=platform.machine(), simd=new_ext.simd(), cflags=_backend.cflags(),
         baseline_cflags=BASELINE_FLAGS, loadavg_start=list(load0), loadavg_end=list(load1),
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
     )
+    if info["omp_wait_policy"]:
+        info["command"] = f"OMP_WAIT_POLICY={info['omp_wait_policy']} " + info["command"]
     cpu_model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -273,6 +277,8 @@ def main() -> dict:
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
         stem = "rasterizer_quick" if args.quick else "rasterizer"
+        if info["omp_wait_policy"]:
+            stem += "_omp_" + info["omp_wait_policy"].lower()
         (RESULTS / f"{stem}.md").write_text(md)
         (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
     print()
