@@ -12,8 +12,8 @@ computes ``W`` (all views stacked, CSR) from the same projection and tile lists 
 :func:`point2act.render.rasterization` (it calls the same CPU pipeline with a different last
 stage), so ``W @ relevancy`` equals the rasterizer's relevancy render up to float rounding. The
 last stage is a C++/OpenMP kernel of the rasterizer extension (the forward pass's per-pixel loop,
-emitting weights instead of colours); the tile-batched torch loop :func:`_tile_weights` stays as
-its reference (tests compare the two).
+emitting weights instead of colours); its torch reference is
+``point2act.render._torch_impl._compositing_weights`` (tests compare the two).
 
 :func:`fit_relevancy` then minimises the training loss (:func:`point2act.losses.relevancy_loss`,
 per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each
@@ -29,83 +29,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
-
-ALPHA_MAX = 0.999
-ALPHA_MIN = 1.0 / 255.0
-T_EPS = 1e-4
-
-
-# ----------------------------------------------------------------------------------------------
-# weights
-# ----------------------------------------------------------------------------------------------
-def _tile_weights(
-    means2d: Tensor,  # [N, 2]
-    conics: Tensor,  # [N, 3]
-    opacities: Tensor,  # [N]
-    width: int,
-    height: int,
-    tile_size: int,
-    isect_offsets: Tensor,  # [th, tw]
-    flatten_ids: Tensor,  # [n_isects] (one camera: ids < N)
-    min_weight: float,
-    chunk_elems: int,
-):
-    """COO (rows = pixel index y * width + x, cols = Gaussian, vals = weight) of one view."""
-    th, tw = isect_offsets.shape
-    n_tiles = th * tw
-    n_isect = flatten_ids.shape[0]
-    starts = isect_offsets.reshape(-1).long()
-    ends = torch.cat([starts[1:], torch.tensor([n_isect], dtype=torch.long)])
-    counts = ends - starts
-    fid = flatten_ids.long()
-    # tile-local pixel grid
-    ly, lx = torch.meshgrid(torch.arange(tile_size), torch.arange(tile_size), indexing="ij")
-    ly, lx = ly.reshape(-1), lx.reshape(-1)  # [P]
-    P = tile_size * tile_size
-    order = torch.argsort(counts, descending=True)
-    order = order[counts[order] > 0]
-    rows_out, cols_out, vals_out = [], [], []
-    i = 0
-    while i < len(order):
-        kmax = int(counts[order[i]])
-        b = max(1, min(len(order) - i, chunk_elems // max(1, P * kmax)))
-        tiles = order[i : i + b]
-        i += b
-        k = torch.arange(kmax)
-        valid = k[None, :] < counts[tiles][:, None]  # [B, K]
-        idx = (starts[tiles][:, None] + k[None, :]).clamp(max=max(n_isect - 1, 0))
-        g = fid[idx]  # [B, K]
-        ty, tx = tiles // tw, tiles % tw
-        px = (tx[:, None] * tile_size + lx[None, :]).to(means2d.dtype)  # [B, P]
-        py = (ty[:, None] * tile_size + ly[None, :]).to(means2d.dtype)
-        inside = ((tx[:, None] * tile_size + lx[None, :]) < width) & ((ty[:, None] * tile_size + ly[None, :]) < height)
-        m = means2d[g]  # [B, K, 2]
-        cn = conics[g]  # [B, K, 3]
-        dx = m[:, None, :, 0] - (px[:, :, None] + 0.5)  # [B, P, K]
-        dy = m[:, None, :, 1] - (py[:, :, None] + 0.5)
-        sigma = 0.5 * (cn[:, None, :, 0] * dx * dx + cn[:, None, :, 2] * dy * dy) + cn[:, None, :, 1] * dx * dy
-        del dx, dy
-        alpha = torch.clamp_max(opacities[g][:, None, :] * torch.exp(-sigma), ALPHA_MAX)
-        use = (sigma >= 0) & (alpha >= ALPHA_MIN) & valid[:, None, :]
-        del sigma
-        alpha = torch.where(use, alpha, torch.zeros((), dtype=alpha.dtype))
-        t_incl = torch.cumprod(1.0 - alpha, dim=-1)
-        # a pixel stops at the first used Gaussian whose next_T <= 1e-4 (excluded), and after it
-        alive = torch.cumprod((~(use & (t_incl <= T_EPS))).to(torch.uint8), dim=-1).bool()
-        t_excl = torch.cat([torch.ones_like(t_incl[..., :1]), t_incl[..., :-1]], dim=-1)
-        w = alpha * t_excl
-        keep = alive & use & inside[:, :, None] & (w > min_weight)
-        del t_incl, t_excl, alpha, alive, use
-        bi, pi, ki = torch.nonzero(keep, as_tuple=True)
-        pix = (ty[bi] * tile_size + ly[pi]) * width + (tx[bi] * tile_size + lx[pi])
-        rows_out.append(pix)
-        cols_out.append(g[bi, ki])
-        vals_out.append(w[bi, pi, ki])
-    if not rows_out:
-        e = torch.zeros(0, dtype=torch.long)
-        return e, e, torch.zeros(0, dtype=means2d.dtype)
-    return torch.cat(rows_out), torch.cat(cols_out), torch.cat(vals_out)
-
 
 def _project_views(
     means: Tensor,  # [N, 3]
@@ -156,49 +79,20 @@ def compositing_weights_views(
     height: int,
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
-    backend: str = "cpp",
-    chunk_elems: int = 1 << 22,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Compositing weights of ``C`` views of one size, stacked: CSR ``[C * height * width, N]`` as
     (crow [R + 1] int64, col [nnz] int32, val [nnz] float32), rows ``(c * height + y) * width + x``.
 
-    ``backend="cpp"``: the C++/OpenMP kernel (``compositing_weights`` in the rasterizer
-    extension, one pass over all views' tiles); ``"torch"``: the tile-batched torch reference
-    (:func:`_tile_weights`), view by view. Both follow the rasterizer's rules; tests check they
-    agree and that ``W @ c`` equals the rasterizer's render of ``c``.
+    One pass of the C++/OpenMP kernel (:func:`point2act.render.compositing_weights`) over all views'
+    tiles, after the rasterizer's own projection and tile lists; its reference is
+    ``point2act.render._torch_impl._compositing_weights``. ``W @ c`` is the rasterizer's render of ``c``.
     """
     from point2act.render import _backend
 
-    N = means.shape[0]
-    C = viewmats.shape[0]
     cap = _project_views(means, quats, scales, opacities, viewmats, Ks, width, height, rasterize_mode)
-    if backend == "cpp":
-        return _backend.compositing_weights(cap["means2d"], cap["conics"], cap["opacities"], int(width), int(height),
-                                            int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"],
-                                            float(min_weight))
-    if backend != "torch":
-        raise ValueError(f"unknown weights backend {backend!r}; use 'cpp' or 'torch'")
-    crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
-    HW = int(width) * int(height)
-    with torch.no_grad():
-        for c in range(C):
-            fid = cap["flatten_ids"].long()
-            offs = cap["isect_offsets"][c].long()
-            lo = int(offs.reshape(-1)[0]) if offs.numel() else 0
-            hi = int(cap["isect_offsets"][c + 1].reshape(-1)[0]) if c + 1 < C else fid.shape[0]
-            rows, cl, vl = _tile_weights(
-                cap["means2d"][c], cap["conics"][c], cap["opacities"][c], int(width), int(height),
-                int(cap["tile_size"]), offs - lo, fid[lo:hi] - c * N, float(min_weight), int(chunk_elems),
-            )
-            order = torch.argsort(rows * N + cl)  # rows, then columns
-            rows, cl, vl = rows[order], cl[order], vl[order]
-            counts = torch.bincount(rows, minlength=HW)
-            crows.append(torch.cumsum(counts, 0) + off)
-            off += int(rows.numel())
-            cols.append(cl.to(torch.int32))
-            vals.append(vl.float())
-    return (torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
-            torch.cat(vals) if vals else torch.zeros(0))
+    return _backend.compositing_weights(cap["means2d"], cap["conics"], cap["opacities"], int(width), int(height),
+                                        int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"],
+                                        float(min_weight))
 
 
 def compositing_weights(
@@ -212,18 +106,16 @@ def compositing_weights(
     height: int,
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
-    chunk_elems: int = 1 << 22,
-    backend: str = "cpp",
 ) -> Tensor:
     """Sparse CSR ``[height * width, N]`` of compositing weights ``alpha_i * T_i`` of one view.
 
     Arguments are those :func:`point2act.render.rasterization` takes (one camera, ``packed=False``,
     ``near_plane=0.01``, as :meth:`Point2ActModel.render_relevancy` calls it). Rendering any
     per-Gaussian colour ``c`` [N] is then ``W @ c`` (no background). Weights ``<= min_weight``
-    are dropped (0: exact). ``backend``: see :func:`compositing_weights_views`.
+    are dropped (0: exact).
     """
     crow, col, val = compositing_weights_views(means, quats, scales, opacities, viewmat[None], K[None], width, height,
-                                               rasterize_mode, min_weight, backend, chunk_elems)
+                                               rasterize_mode, min_weight)
     return _csr(crow, col, val, (int(width) * int(height), int(means.shape[0])))
 
 
@@ -386,27 +278,6 @@ def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_we
     return flat_t.contiguous(), row_w.contiguous()
 
 
-def loss_and_grad_reference(cache: WeightsCache, flat_t: Tensor, row_w: Tensor, s: Tensor, form: str):
-    """Loss and gradient w.r.t. ``s`` [N] with two torch sparse mat-vecs (reference for the kernel)."""
-    A = cache.matrix()
-    At = cache.transpose()
-    t = flat_t.reshape(-1, 1)
-    w = row_w.reshape(-1, 1)
-    p = (A @ s.float().reshape(-1, 1)).clamp_(0.0, 1.0)
-    if form == "bce":
-        pc = p.clamp(1e-6, 1 - 1e-6)
-        per = -(t * torch.log(pc) + (1 - t) * torch.log1p(-pc))
-        dp = (pc - t) / (pc * (1 - pc))
-        dp *= ((p > 1e-6) & (p < 1 - 1e-6)).float()
-    elif form == "mse":
-        per = (p - t) ** 2
-        dp = 2 * (p - t)
-    else:
-        per = (p - t).abs()
-        dp = torch.sign(p - t)
-    return float((per * w).sum()), (At @ (dp * w)).reshape(-1)
-
-
 def fit_relevancy(
     cache: WeightsCache,
     targets: Sequence[Tensor],  # per cache view: [H, W, 1] in [0, 1]
@@ -417,7 +288,6 @@ def fit_relevancy(
     lr: float = 0.5,
     init: Optional[Tensor] = None,
     tol: float = 0.0,
-    backend: str = "cpp",
     lr_final: Optional[float] = None,
 ) -> FitResult:
     """Fit per-Gaussian logits so the rendered relevancy matches the targets.
@@ -428,9 +298,9 @@ def fit_relevancy(
     ``tol`` > 0 stops early when the loss improves by less than ``tol`` (relative).
     ``lr_final``: the step size decays from ``lr`` to ``lr_final`` over ``steps`` (cosine; None:
     constant), which damps Adam's oscillation when only a few steps are taken.
-    ``backend="cpp"``: each step is one fused pass of the C++ kernel over the weights (forward
-    mat-vec, loss and transposed mat-vec, per-thread gradient buffers); ``"torch"``: two torch
-    sparse mat-vecs (:func:`loss_and_grad_reference`).
+    Each step is one fused pass of the C++ kernel over the weights (forward mat-vec, loss and
+    transposed mat-vec, per-thread gradient buffers); its reference is
+    ``point2act.render._torch_impl._relevancy_loss_grad``.
     """
     import time
 
@@ -438,10 +308,6 @@ def fit_relevancy(
 
     t0 = time.perf_counter()
     flat_t, row_w = _fit_setup(cache, targets, form, pos_weight)
-    if backend == "torch":
-        cache.transpose()
-    elif backend != "cpp":
-        raise ValueError(f"unknown fit backend {backend!r}; use 'cpp' or 'torch'")
     x = (init.detach().float().reshape(-1).clone() if init is not None
          else torch.full((cache.num_gaussians,), float(init_logit)))
     # Adam by hand (torch.optim's first step imports torch._dynamo: seconds)
@@ -453,10 +319,7 @@ def fit_relevancy(
     with torch.no_grad():
         for n in range(1, steps + 1):
             sg = torch.sigmoid(x)
-            if backend == "cpp":
-                loss, gs = _backend.relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
-            else:
-                loss, gs = loss_and_grad_reference(cache, flat_t, row_w, sg, form)
+            loss, gs = _backend.relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
             losses.append(loss)
             g = gs * sg * (1 - sg)
             m.mul_(b1).add_(g, alpha=1 - b1)

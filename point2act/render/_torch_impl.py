@@ -465,3 +465,38 @@ def _rasterization(
     return _rasterization_cpu(**args, sparse_grad=False, distributed=False,
                               project_fn=_fully_fused_projection, isect_fn=_isect_tiles,
                               rasterize_fn=_rasterize_to_pixels)
+
+
+# ------------------------------------------------------------------------------------------------
+# the relevancy refit's fused step
+# ------------------------------------------------------------------------------------------------
+def _relevancy_loss_grad(
+    crow: Tensor,  # [R + 1] int64
+    col: Tensor,  # [nnz] int32
+    val: Tensor,  # [nnz] float32
+    s: Tensor,  # [N] relevancy (sigmoid of the logits)
+    flat_t: Tensor,  # [R] targets
+    row_w: Tensor,  # [R] per-row loss weights
+    form: str,  # "bce" | "mse" | "l1"
+) -> Tuple[float, Tensor]:  # loss, d loss / d s [N]
+    """Reference of ``point2act.render._backend.relevancy_loss_grad`` (the refit's one fused pass):
+    the loss ``sum_r row_w[r] * l(p_r, t_r)`` of ``p = clamp(W @ s, 0, 1)`` and its gradient, with two
+    torch sparse mat-vecs."""
+    N = s.numel()
+    A = torch.sparse_csr_tensor(crow.long(), col.long(), val.float(), size=(crow.numel() - 1, N))
+    At = A.to_sparse_coo().t().to_sparse_csr()
+    t = flat_t.reshape(-1, 1)
+    w = row_w.reshape(-1, 1)
+    p = (A @ s.float().reshape(-1, 1)).clamp_(0.0, 1.0)
+    if form == "bce":
+        pc = p.clamp(1e-6, 1 - 1e-6)
+        per = -(t * torch.log(pc) + (1 - t) * torch.log1p(-pc))
+        dp = (pc - t) / (pc * (1 - pc))
+        dp *= ((p > 1e-6) & (p < 1 - 1e-6)).float()
+    elif form == "mse":
+        per = (p - t) ** 2
+        dp = 2 * (p - t)
+    else:
+        per = (p - t).abs()
+        dp = torch.sign(p - t)
+    return float((per * w).sum()), (At @ (dp * w)).reshape(-1)
