@@ -18,7 +18,7 @@ emitting weights instead of colours); its torch reference is
 :func:`fit_relevancy` then minimises the training loss (:func:`point2act.losses.relevancy_loss`,
 per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each
 step is one pass of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec), the
-two-mat-vec torch version :func:`loss_and_grad_reference` being its reference.
+two-mat-vec torch version ``point2act.render._torch_impl._relevancy_loss_grad`` being its reference.
 """
 
 from __future__ import annotations
