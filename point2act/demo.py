@@ -1,7 +1,8 @@
 """``point2act demo``: the whole loop on the embedded synthetic scene, offline.
 
-synthetic scene (with oracle points) -> ``ns-train point2act`` (short schedule, in-process, same
-config as the CLI) -> ``grasps.json`` -> distance of the action point to the ground truth.
+synthetic scene (with oracle points) -> ``ns-train point2act`` (in-process, the method's default
+schedule for ``iterations`` steps, as ``--max-num-iterations`` gives it on the CLI) -> ``grasps.json``
+(with multi-view support) -> distance of the action point to the ground truth.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         "distance_to_surface_m": dist_surface,
         "inside_target_bbox_1cm": inside,
         "num_grasps": len(exported.get("grasps", [])),
+        "support": exported.get("support"),
         "best_grasp": best,
         "best_grasp_verdict": verdict.to_dict() if verdict is not None else None,
         "seconds": {"scene": round(t_scene, 1), "train": round(t_train, 1), "total": round(wall, 1)},
@@ -118,6 +120,10 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         )
     else:
         console.print(f"grasps:          none ({exported.get('warning', '')})")
+    sup = exported.get("support")
+    if sup:
+        console.print(f"support:         {sup['views_agree']} of {sup['views_seen']} views that see the action point mark it "
+                      f"({sup['supervised_views']} supervised){'; WEAK: ' + sup.get('reason', '') if sup.get('weak') else ''}")
     console.print(f"outputs:         {grasps_path}, run {config_path}")
     console.print(
         f"wall time:       {wall:.1f} s (scene {t_scene:.1f} s, training {t_train:.1f} s, "
