@@ -131,8 +131,9 @@ def test_fused_surface_lies_on_the_scene(trained):
     gt_info = json.loads((scene / "ground_truth.json").read_text())
     centre = np.asarray(gt_info["centroid"])
     pts, radius = fuse_around(views, frame, centre, GraspConfig())
-    assert len(pts) > 1000 and radius > 0.1
-    assert np.abs(pts - centre).max() <= GraspConfig().surface.fusion_side / 2 * 1.8  # the rotated cube
+    # the cube is sized from the capture (docs/robustness.md): at least the handle and a gripper's reach
+    assert len(pts) > 1000 and radius > 0.05
+    assert np.abs(pts - centre).max() <= radius * 1.8  # the rotated cube
     gt = np.asarray(o3d.io.read_point_cloud(str(scene / "sparse_pc.ply")).points)
     tree = cKDTree(gt)
     d, _ = tree.query(pts)

@@ -50,11 +50,6 @@ def trained(tmp_path_factory):
     return root, scene, gt, config, p
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "fails with today's defaults (2026-11-22, 300 iterations, CPU): without a point cloud splatfacto "
-    "starts from random points and the action point landed 1.6 m from the knob, below the table (also "
-    "with the synth e2e's overrides: 2.3 m); the same capture WITH a point cloud (point_cloud=4000) "
-    "and the same defaults puts it 0.9 cm from the knob's centre. The default schedule is being reworked"))
 def test_action_point_on_the_knob_with_default_settings(trained):
     root, scene, gt, config, p = trained
     assert "relevancy supervision on" in p.stdout

@@ -291,7 +291,9 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
             canvas = _canvas(page)
             box = canvas.bounding_box()
             panel_left = page.get_by_role("button", name="Pause Training").bounding_box()["x"] - 10 - box["x"]
-            canvas.click(position={"x": panel_left / 2, "y": box["height"] / 2})
+            # a plain mouse click: the 3D canvas re-renders continuously, so it is never "stable" for
+            # Playwright's actionability checks
+            page.mouse.click(box["x"] + panel_left / 2, box["y"] + box["height"] / 2)
             t = time.time()
             while not status.input_value().startswith(("clicked", "point here failed")) and time.time() - t < 180:
                 time.sleep(0.5)
