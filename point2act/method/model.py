@@ -205,6 +205,13 @@ class Point2ActModel(SplatfactoModel):
             raise KeyError(
                 f"checkpoint has no '{key}': it was not written by point2act (a plain splatfacto run?)"
             )
+        # The SH degree is the checkpoint's: a resumed run (--load-dir with another --max-num-iterations)
+        # derives another schedule, but the Gaussians it continues carry the degree they were trained with.
+        rest = dict.get("gauss_params.features_rest")
+        mine = self.gauss_params["features_rest"]
+        if rest is not None and rest.shape[1:] != mine.shape[1:]:
+            self.config.sh_degree = int(round((rest.shape[1] + 1) ** 0.5)) - 1
+            self.gauss_params["features_rest"] = Parameter(mine.new_zeros((mine.shape[0],) + tuple(rest.shape[1:])))
         return super().load_state_dict(dict, **kwargs)
 
     # -- rendering ----------------------------------------------------------------------------
