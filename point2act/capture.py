@@ -36,7 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from point2act.errors import Point2ActError
 
@@ -110,7 +110,7 @@ def _key(fp: str, data_dir: Path) -> str:
         return path.name
 
 
-def _nerfstudio_path(fp: str, data_dir: Path, downscale_factor: Optional[int], prefix: str) -> Path:
+def _nerfstudio_path(fp: str, data_dir: Path, downscale_factor: int | None, prefix: str) -> Path:
     """The file nerfstudio's ``_get_fname`` opens for ``fp`` (``prefix``: images_, masks_)."""
     if downscale_factor is not None and downscale_factor > 1:
         return data_dir / f"{prefix}{downscale_factor}" / Path(fp).name
@@ -187,7 +187,7 @@ def _fits(size: Tuple[int, int], expect: Tuple[int, int], tol: int) -> bool:
     return abs(size[0] - expect[0]) <= tol and abs(size[1] - expect[1]) <= tol
 
 
-def oriented_size(im, expect: Optional[Tuple[int, int]], tol: int) -> Tuple[Tuple[int, int], bool]:
+def oriented_size(im, expect: Tuple[int, int] | None, tol: int) -> Tuple[Tuple[int, int], bool]:
     """``(size, transpose)``: the size the image will be used at, and whether its EXIF orientation is
     applied. nerfstudio (and COLMAP) read the stored pixels and ignore the EXIF orientation tag; the
     tag is applied only when the stored size does not match the camera's but the rotated one does
@@ -204,7 +204,7 @@ _IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "I", "I;16", "I;16B", 
                 "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La")
 
 
-def image_to_array(im, mode: Optional[str] = None):
+def image_to_array(im, mode: str | None = None):
     """A PIL image as the uint8 ``(H, W, 3)`` or ``(H, W, 4)`` array nerfstudio trains on, and a note
     (None when it was already 8-bit RGB/RGBA). nerfstudio 1.1.5 repeats a 2-D array to 3 channels
     and asserts 3 or 4 channels: a palette image would train on its palette indices, a 16-bit one on
@@ -247,7 +247,7 @@ def load_image_for_camera(
     target: Tuple[int, int],
     factor: float,
     scale: float = 1.0,
-    full: Optional[Tuple[int, int]] = None,
+    full: Tuple[int, int] | None = None,
     mask: bool = False,
     what: str = "",
 ):
@@ -341,7 +341,7 @@ def kind_of(mask: bool) -> str:
     return "masks" if mask else "images"
 
 
-def _check_image(path: Path, expect: Optional[Tuple[int, int]], tol: int):
+def _check_image(path: Path, expect: Tuple[int, int] | None, tol: int):
     """``(problem, note)``: problem None when the image is fine; note what will be fixed on load."""
     from PIL import Image
 
@@ -396,10 +396,10 @@ def _check_mask(path: Path, image_size: Tuple[int, int], tol: int, where: str, s
 
 def validate_capture(
     data: os.PathLike | str,
-    downscale_factor: Optional[int] = None,
+    downscale_factor: int | None = None,
     check_images: bool = True,
     workers: int = 2,
-    notes: Optional[List[str]] = None,
+    notes: List[str] | None = None,
 ) -> CaptureSummary:
     """Check a nerfstudio capture the way nerfstudio's ``nerfstudio-data`` parser will read it.
 
@@ -454,7 +454,7 @@ def validate_capture(
                                "or remove the entry (splatfacto then starts from random points).")
 
     summary = CaptureSummary(transforms=transforms, data_dir=data_dir)
-    images: List[Tuple[str, Path, Optional[Tuple[int, int]]]] = []
+    images: List[Tuple[str, Path, Tuple[int, int] | None]] = []
     masks: List[Tuple[str, Path, int]] = []  # (where, path, index into images)
     n_masks = n_depths = 0
     factor = int(downscale_factor) if downscale_factor and downscale_factor > 1 else 1

@@ -349,7 +349,7 @@ class Query:
     def main(self) -> None:
         from point2act.errors import Point2ActError
         from point2act.method.run import export_run, load_run, query_run
-        from point2act.grasp import GraspConfig, GripperConfig
+        from point2act.grasp import GraspConfig
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")

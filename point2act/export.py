@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from point2act.grasp.support import Support, region_support
 
 
 def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
-                    region_extent: Optional[np.ndarray] = None) -> Dict[str, float]:
+                    region_extent: np.ndarray | None = None) -> Dict[str, float]:
     """Side and voxel (capture units) of the fused cube around ``center`` (capture frame).
 
     ``SurfaceConfig.fusion_scale_free`` (default): side = ``fusion_side_factor`` x the region's largest
@@ -54,7 +53,7 @@ def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray
 
 
 def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
-                region_extent: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
+                region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float]:
     """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
     radius (capture units) of the ball inside that cube (:func:`fusion_geometry` sizes the cube)."""
     pts, radius, _geo = fuse_around_geometry(views, frame, center, cfg, region_extent)
@@ -62,7 +61,7 @@ def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cf
 
 
 def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
-                         region_extent: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
+                         region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
     """:func:`fuse_around`, and the cube's geometry (:func:`fusion_geometry`)."""
     sc = cfg.surface
     s = frame.scale  # nerfstudio units per capture unit
@@ -81,13 +80,13 @@ def build_export(
     prompt: str,
     grasp_config: Any = None,
     grasps: bool = True,
-    camera_centers: Optional[np.ndarray] = None,
-    extra_points: Optional[np.ndarray] = None,
-    channels: Optional[Dict[str, Dict[str, Any]]] = None,
-    avoid_relevancy: Optional[np.ndarray] = None,
-    handover_direction: Optional[np.ndarray] = None,
-    depth_views: Optional[DepthViews] = None,
-    support: Optional[Support] = None,
+    camera_centers: np.ndarray | None = None,
+    extra_points: np.ndarray | None = None,
+    channels: Dict[str, Dict[str, Any]] | None = None,
+    avoid_relevancy: np.ndarray | None = None,
+    handover_direction: np.ndarray | None = None,
+    depth_views: DepthViews | None = None,
+    support: Support | None = None,
 ) -> Dict[str, Any]:
     """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 

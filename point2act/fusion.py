@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ def render_depth_views(
     Ks: np.ndarray,  # [C, 3, 3]
     sizes: Sequence[Tuple[int, int]],  # C x (H, W)
     max_views: int = 24,
-    max_pixels: Optional[int] = None,
+    max_pixels: int | None = None,
 ) -> DepthViews:
     """Expected depth and opacity of up to ``max_views`` evenly spaced views
     (:func:`render_expected_depth`), each at its own resolution divided by the smallest whole factor
@@ -118,7 +118,7 @@ def render_depth_views(
                       np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3)
 
 
-def render_factor(height: int, width: int, max_pixels: Optional[int]) -> int:
+def render_factor(height: int, width: int, max_pixels: int | None) -> int:
     """Smallest whole factor that brings ``height x width`` to at most ``max_pixels`` pixels (1: as is)."""
     if not max_pixels or height * width <= max_pixels:
         return 1
@@ -147,7 +147,7 @@ def tsdf_fuse(
     side: float,
     voxel: float,
     trunc_voxels: float = 4.0,
-    alphas: Optional[np.ndarray] = None,  # [C, H, W]
+    alphas: np.ndarray | None = None,  # [C, H, W]
     min_alpha: float = 0.5,
 ) -> Tuple[np.ndarray, np.ndarray]:  # points [M, 3], normals [M, 3] (world)
     """Fuse depth maps into a TSDF cube of ``side`` (world units) centred at ``center`` and return

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -286,9 +286,9 @@ def fit_relevancy(
     init_logit: float = -4.0,
     steps: int = 40,
     lr: float = 0.5,
-    init: Optional[Tensor] = None,
+    init: Tensor | None = None,
     tol: float = 0.0,
-    lr_final: Optional[float] = None,
+    lr_final: float | None = None,
 ) -> FitResult:
     """Fit per-Gaussian logits so the rendered relevancy matches the targets.
 

@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Tuple
 
 __all__ = ["GripperConfig", "RegionConfig", "SurfaceConfig", "GraspConfig"]
 
@@ -127,7 +127,7 @@ class GripperConfig:
             raise ValueError(f"gripper description {source}: {e}") from None
 
     @classmethod
-    def from_json(cls, path: Union[str, Path]) -> "GripperConfig":
+    def from_json(cls, path: str | Path) -> "GripperConfig":
         """Read a gripper from a JSON file (an object with this class's fields)."""
         path = Path(path)
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 
@@ -112,7 +111,7 @@ def relevant_region(
     means: np.ndarray,
     opacities: np.ndarray,
     relevancy: np.ndarray,
-    cfg: Optional[GraspConfig] = None,
+    cfg: GraspConfig | None = None,
     support=None,
 ) -> Region:
     """Find where to act: threshold, cluster, choose a cluster, take its action point.

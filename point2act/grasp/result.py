@@ -58,13 +58,9 @@ Example (one grasp, abridged)::
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -127,9 +123,9 @@ class Grasp:
     geometric_score: float
     contacts: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))
     """The two contact points [2, 3] (capture units)."""
-    avoid_score: Optional[float] = None
+    avoid_score: float | None = None
     """Only with an "avoid" channel: max normalised avoid relevancy in the closing region and finger path."""
-    handover_rotation: Optional[np.ndarray] = None
+    handover_rotation: np.ndarray | None = None
     """Only with an avoid channel and a handover direction: gripper rotation at handover."""
 
     @property
@@ -177,7 +173,7 @@ class GraspResult:
     region: Region
     grasps: List[Grasp]
     gripper: GripperConfig
-    warning: Optional[str] = None
+    warning: str | None = None
     """Why ``grasps`` is empty (or anything else worth knowing); None if fine."""
     timings_ms: Dict[str, float] = field(default_factory=dict)
     """Wall time per stage: region, surface, candidates, collision, scoring, total
@@ -186,14 +182,14 @@ class GraspResult:
     counts: Dict[str, int] = field(default_factory=dict)
     """Sizes along the pipeline: surface_points, seeds, contact_pairs, candidates,
     collision_free, after_nms."""
-    support_plane: Optional[np.ndarray] = None
+    support_plane: np.ndarray | None = None
     """Detected table plane ``[a, b, c, d]`` (unit normal pointing up, a*x+b*y+c*z+d=0), or None."""
 
     @property
     def metres_per_unit(self) -> float:
         return self.gripper.metres_per_unit
 
-    def to_dict(self, prompt: Optional[str] = None) -> Dict[str, Any]:
+    def to_dict(self, prompt: str | None = None) -> Dict[str, Any]:
         """The ``point2act.grasps/1`` document (json-able)."""
         d: Dict[str, Any] = {
             "schema": SCHEMA,
@@ -249,7 +245,7 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if min(np.abs(qq - q).max(), np.abs(qq + q).max()) > 1e-4:
             fail(f"{what}.quaternion_wxyz does not match rotation")
 
-    def check_approach(g: Dict[str, Any], R: np.ndarray, what: str, distance: Optional[float],
+    def check_approach(g: Dict[str, Any], R: np.ndarray, what: str, distance: float | None,
                        required: bool = False) -> None:
         """``approach`` (= rotation column z) and ``pregrasp_position`` (= position - distance *
         approach) when present (always when ``required``); ``distance`` None: any d >= 0."""

@@ -21,7 +21,7 @@ Plain numpy/torch; the compositing weights come as a CSR matrix (the layout of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Support:
     """Of those, views whose target is positive (> ``positive``) where it is drawn."""
     supervised_views: int
     """Views with a target (points or ``[]``)."""
-    weight: Optional[np.ndarray] = None  # [N] float
+    weight: np.ndarray | None = None  # [N] float
     """Total compositing weight over the supervised views (pixels)."""
 
     def __post_init__(self) -> None:
@@ -146,8 +146,8 @@ def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positi
     return _accumulate(per_view, n, len(per_view))
 
 
-def region_support(support: Optional[Support], indices: np.ndarray, action_index: Optional[int] = None,
-                   weak_views: int = 3, weak_agreement: float = 0.5) -> Optional[Dict[str, Any]]:
+def region_support(support: Support | None, indices: np.ndarray, action_index: int | None = None,
+                   weak_views: int = 3, weak_agreement: float = 0.5) -> Dict[str, Any] | None:
     """grasps.json's ``support`` of a region (its Gaussians ``indices``; the action point's Gaussian
     ``action_index`` when known): ``views_seen``/``views_agree``/``agreement`` of the action point's
     Gaussian (else the region's best-agreeing one), ``supervised_views``, the region's median agreement,

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Dict, List, Literal, Optional, Tuple, Type
+from typing import Dict, List, Literal, Tuple, Type
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     """Full-image datamanager that also serves relevancy heatmaps from 2D points."""
 
     _target: Type = field(default_factory=lambda: Point2ActDataManager)
-    points_file: Optional[Path] = None
+    points_file: Path | None = None
     """JSON points file: {"prompt", "coordinates": "pixels"|"normalized", "points": {image path: [[x, y], ...]}}.
     Keys are image paths as written in transforms.json; [] means "not in this view"; views left
     out get no relevancy supervision."""
@@ -56,7 +56,7 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     without a points file: --pipeline.datamanager.pointer.backend molmo|molmo2|qwen-vl|openai|oracle,
     --pipeline.datamanager.pointer.model ..., etc. (the same options as `point2act point`). Answers
     are cached, so a second run on the same capture does not query again."""
-    pointer_output: Optional[Path] = None
+    pointer_output: Path | None = None
     """Where to write the points file made before training; default: in the answer cache folder
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
@@ -135,7 +135,7 @@ class Point2ActDataset(InputDataset):
         """Each camera's size after camera_res_scale_factor (what nerfstudio asserts), fixed before undistortion."""
         self.factor: float = 1.0
         """The parser's downscale factor (set by the datamanager)."""
-        self.full_sizes: Optional[List[Optional[Tuple[int, int]]]] = None
+        self.full_sizes: List[Tuple[int, int] | None] | None = None
         """Stored (full-resolution) size of each image when known (nerfstudio-data: transforms.json)."""
         self.warn = _WarnOnce()
 
@@ -210,7 +210,7 @@ def _colmap_factor(config, data: Path) -> Tuple[int, Path]:
     return 2**df, images
 
 
-def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> Tuple[Optional[object], Dict[str, str]]:
+def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> Tuple[object | None, Dict[str, str]]:
     """Validate the capture before nerfstudio's parser reads it (:mod:`point2act.capture`) and make a
     missing ``images_N/`` folder a downscale on load. Returns (the capture summary or None, notes)."""
     from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
@@ -254,7 +254,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         for kind, line in notes.items():
             self._warn(kind, line)
         super().__init__(config, *args, **kwargs)
-        self.points: Optional[PointsFile] = None
+        self.points: PointsFile | None = None
         self._train_points: Dict[int, np.ndarray] = {}
         if self.test_mode == "inference":
             # export / viewer: no images are loaded, no supervision is needed
@@ -277,7 +277,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         return self.points.prompt if self.points is not None else ""
 
     # -- points ---------------------------------------------------------------------------------
-    def _resolve_points(self) -> Optional[PointsFile]:
+    def _resolve_points(self) -> PointsFile | None:
         if self.config.points_file is not None:
             return load_points_file(self.config.points_file)
         if self.config.prompt:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional, Type, Union
+from typing import Dict, List, Literal, Type
 
 import torch
 from torch.nn import Parameter
@@ -105,28 +105,28 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     AlexNet weights when they are not in the torch hub cache; off, LPIPS is left out of metrics."""
 
     # -- schedule: None = auto, derived from the run's max_num_iterations (point2act.method.schedule) --
-    max_num_iterations: Optional[int] = None
+    max_num_iterations: int | None = None
     """The run's length, filled in from the trainer's --max-num-iterations (do not set by hand); the
     auto (None) schedule fields below are derived from it (point2act.method.schedule.auto_schedule)."""
-    warmup_length: Optional[int] = None  # type: ignore[assignment]
+    warmup_length: int | None = None  # type: ignore[assignment]
     """Steps before densification starts (None: auto from max_num_iterations)."""
-    refine_every: Optional[int] = None  # type: ignore[assignment]
+    refine_every: int | None = None  # type: ignore[assignment]
     """Densify/prune every this many steps (None: auto)."""
-    stop_split_at: Optional[int] = None  # type: ignore[assignment]
+    stop_split_at: int | None = None  # type: ignore[assignment]
     """Last densification step (None: auto, half the run)."""
-    stop_screen_size_at: Optional[int] = None  # type: ignore[assignment]
+    stop_screen_size_at: int | None = None  # type: ignore[assignment]
     """Last step of screen-size based splitting/culling (None: auto)."""
-    reset_alpha_every: Optional[int] = None  # type: ignore[assignment]
+    reset_alpha_every: int | None = None  # type: ignore[assignment]
     """Opacity reset period, in refine periods (None: auto; off for runs under 10,000 steps)."""
-    densify_grad_thresh: Optional[float] = None  # type: ignore[assignment]
+    densify_grad_thresh: float | None = None  # type: ignore[assignment]
     """Screen-space gradient above which a Gaussian is densified (None: auto)."""
-    num_downscales: Optional[int] = None  # type: ignore[assignment]
+    num_downscales: int | None = None  # type: ignore[assignment]
     """Start at 1/2^num_downscales resolution (None: auto)."""
-    resolution_schedule: Optional[int] = None  # type: ignore[assignment]
+    resolution_schedule: int | None = None  # type: ignore[assignment]
     """Steps per resolution level (None: auto)."""
-    sh_degree: Optional[int] = None  # type: ignore[assignment]
+    sh_degree: int | None = None  # type: ignore[assignment]
     """Spherical-harmonics degree (None: auto, 1 for runs under 10,000 steps, else 3)."""
-    sh_degree_interval: Optional[int] = None  # type: ignore[assignment]
+    sh_degree_interval: int | None = None  # type: ignore[assignment]
     """Steps per SH degree increase (None: auto)."""
     num_random: int = 20000
     """Random Gaussians when the capture has no point cloud (splatfacto: 50000), placed where at least
@@ -215,7 +215,7 @@ class Point2ActModel(SplatfactoModel):
         return super().load_state_dict(dict, **kwargs)
 
     # -- rendering ----------------------------------------------------------------------------
-    def get_outputs(self, camera: Cameras) -> Dict[str, Union[torch.Tensor, List]]:
+    def get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor | List]:
         if not self.training:  # viewer renders: an interrupt must stay an interrupt (point2act.method.viewer)
             with surface_render_interrupts():
                 outputs = self._get_outputs(camera)
@@ -226,7 +226,7 @@ class Point2ActModel(SplatfactoModel):
             return outputs
         return self._get_outputs(camera)
 
-    def _get_outputs(self, camera: Cameras) -> Dict[str, Union[torch.Tensor, List]]:
+    def _get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor | List]:
         with cpu_compat(self.device):
             outputs = super().get_outputs(camera)
         if not isinstance(camera, Cameras) or "rgb" not in outputs:

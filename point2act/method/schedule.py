@@ -17,7 +17,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Type
 
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
@@ -83,7 +83,7 @@ def auto_schedule(iterations: int) -> Dict[str, Any]:
     }
 
 
-def resolve_schedule(model_config, iterations: Optional[int] = None):
+def resolve_schedule(model_config, iterations: int | None = None):
     """A copy of ``model_config`` with its ``None`` (auto) schedule fields filled from
     :func:`auto_schedule` (``iterations``, else ``model_config.max_num_iterations``, else
     :data:`DEFAULT_ITERATIONS`). Fields already set are kept; a config without auto fields is returned as is."""
@@ -98,7 +98,7 @@ def resolve_schedule(model_config, iterations: Optional[int] = None):
     return cfg
 
 
-def schedule_table(model_config, iterations: Optional[int] = None) -> Dict[str, Any]:
+def schedule_table(model_config, iterations: int | None = None) -> Dict[str, Any]:
     """The resolved schedule fields of a model config (what the run will use), for logs and tests."""
     cfg = resolve_schedule(model_config, iterations)
     return {f: getattr(cfg, f) for f in AUTO_FIELDS if hasattr(cfg, f)}

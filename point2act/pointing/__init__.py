@@ -20,7 +20,6 @@ transformers.
 
 from __future__ import annotations
 
-from typing import Any
 
 from point2act.pointing.base import Pointer, image_size, load_image, point_views, resolve_family
 from point2act.pointing.config import PointerConfig

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
@@ -32,7 +32,7 @@ _BASE_CFLAGS = ["-O3", "-fopenmp"]
 _LDFLAGS = ["-fopenmp"]
 _EXT = None
 _LOCK = threading.Lock()
-_ARCH_FLAGS: Optional[List[str]] = None
+_ARCH_FLAGS: List[str] | None = None
 _AVX512 = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
 
 
@@ -75,7 +75,7 @@ def _try_compile(flags: List[str]) -> bool:
     return r.returncode == 0
 
 
-def arch_flags(features: Optional[str] = None) -> List[str]:
+def arch_flags(features: str | None = None) -> List[str]:
     """ISA flags for this machine: ``POINT2ACT_CPU_CFLAGS`` if set, else ``-march=native`` if the
     compiler takes it, else explicit flags from ``features`` (default: :func:`cpu_features`)."""
     global _ARCH_FLAGS
@@ -102,7 +102,7 @@ def cflags() -> List[str]:
     return _BASE_CFLAGS + arch_flags()
 
 
-def build_key(features: Optional[str] = None, flags: Optional[List[str]] = None) -> str:
+def build_key(features: str | None = None, flags: List[str] | None = None) -> str:
     """``<cpu>-<hash>``: the cache key of the extension for a CPU feature set and compiler flags
     (defaults: this machine's)."""
     feats = cpu_features() if features is None else features
@@ -120,7 +120,7 @@ def build_key(features: Optional[str] = None, flags: Optional[List[str]] = None)
     return f"cpu{cpu}-{h.hexdigest()[:16]}"
 
 
-def extension_build_dir(features: Optional[str] = None, flags: Optional[List[str]] = None) -> Path:
+def extension_build_dir(features: str | None = None, flags: List[str] | None = None) -> Path:
     """Directory where the compiled extension is cached (for this machine unless told otherwise)."""
     base = os.environ.get("TORCH_EXTENSIONS_DIR")
     if base:
@@ -206,7 +206,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         conics: Tensor,  # [C, N, 3]
         colors: Tensor,  # [C, N, D]
         opacities: Tensor,  # [C, N]
-        backgrounds: Optional[Tensor],  # [C, D]
+        backgrounds: Tensor | None,  # [C, D]
         width: int,
         height: int,
         tile_size: int,
@@ -322,7 +322,7 @@ def rasterize_to_pixels(
     tile_size: int,
     isect_offsets: Tensor,  # [C, tile_height, tile_width]
     flatten_ids: Tensor,  # [n_isects]
-    backgrounds: Optional[Tensor] = None,  # [C, D]
+    backgrounds: Tensor | None = None,  # [C, D]
     absgrad: bool = False,
     absgrad_target=None,
 ) -> Tuple[Tensor, Tensor]:

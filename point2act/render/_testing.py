@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from torch import Tensor
@@ -34,7 +34,7 @@ def random_scene(
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
     scale: float = 0.02,
-    sh_degree: Optional[int] = None,
+    sh_degree: int | None = None,
     n_channels: int = 3,
     per_camera_colors: bool = False,
     n_behind: int = 0,

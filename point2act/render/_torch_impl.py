@@ -18,7 +18,7 @@ densely, with the constants of :mod:`point2act.render._constants`: alpha =
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -71,9 +71,9 @@ def _symmetrize_covars(covars: Tensor) -> Tensor:  # [N, 3, 3] -> [N, 3, 3]
 
 def _fully_fused_projection(
     means: Tensor,  # [N, 3]
-    covars: Optional[Tensor],  # [N, 3, 3] (or None: use quats and scales)
-    quats: Optional[Tensor],  # [N, 4]
-    scales: Optional[Tensor],  # [N, 3]
+    covars: Tensor | None,  # [N, 3, 3] (or None: use quats and scales)
+    quats: Tensor | None,  # [N, 4]
+    scales: Tensor | None,  # [N, 3]
     viewmats: Tensor,  # [C, 4, 4]
     Ks: Tensor,  # [C, 3, 3]
     width: int,
@@ -84,7 +84,7 @@ def _fully_fused_projection(
     radius_clip: float = 0.0,
     calc_compensations: bool = False,
     camera_model: str = "pinhole",
-) -> Tuple[Tensor, Tensor, Tensor, Tensor, Optional[Tensor]]:
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """Reference of :func:`point2act.render.fully_fused_projection` (same signature and returns).
 
     Autograd through torch ops; unlike the kernel it also differentiates w.r.t. ``Ks`` and gives
@@ -308,7 +308,7 @@ def _rasterize_to_pixels(
     tile_size: int,
     isect_offsets: Tensor,  # [C, tile_height, tile_width]
     flatten_ids: Tensor,  # [n_isects]
-    backgrounds: Optional[Tensor] = None,  # [C, D]
+    backgrounds: Tensor | None = None,  # [C, D]
     absgrad: bool = False,
     absgrad_target=None,
 ) -> Tuple[Tensor, Tensor]:
@@ -446,15 +446,15 @@ def _rasterization(
     far_plane: float = 1e10,
     radius_clip: float = 0.0,
     eps2d: float = 0.3,
-    sh_degree: Optional[int] = None,
+    sh_degree: int | None = None,
     packed: bool = False,
     tile_size: int = 16,
-    backgrounds: Optional[Tensor] = None,  # [C, D]
+    backgrounds: Tensor | None = None,  # [C, D]
     render_mode: str = "RGB",
     absgrad: bool = False,
     rasterize_mode: str = "classic",
     camera_model: str = "pinhole",
-    covars: Optional[Tensor] = None,  # [N, 3, 3]
+    covars: Tensor | None = None,  # [N, 3, 3]
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Reference of :func:`point2act.render.rasterization` (CPU path): the same pipeline with the
     torch projection, tile intersection and rasterizer above."""

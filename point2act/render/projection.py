@@ -16,7 +16,7 @@ like gsplat's; culled Gaussians get no gradient. Its pure-torch reference is
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -67,9 +67,9 @@ class _FullyFusedProjection(torch.autograd.Function):
 
 def fully_fused_projection(
     means: Tensor,  # [N, 3]
-    covars: Optional[Tensor],  # [N, 3, 3] (or None: use quats and scales)
-    quats: Optional[Tensor],  # [N, 4] wxyz, any norm
-    scales: Optional[Tensor],  # [N, 3]
+    covars: Tensor | None,  # [N, 3, 3] (or None: use quats and scales)
+    quats: Tensor | None,  # [N, 4] wxyz, any norm
+    scales: Tensor | None,  # [N, 3]
     viewmats: Tensor,  # [C, 4, 4] world -> camera
     Ks: Tensor,  # [C, 3, 3]
     width: int,
@@ -80,7 +80,7 @@ def fully_fused_projection(
     radius_clip: float = 0.0,
     calc_compensations: bool = False,
     camera_model: str = "pinhole",
-) -> Tuple[Tensor, Tensor, Tensor, Tensor, Optional[Tensor]]:
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """Project 3D Gaussians to every camera (gsplat's ``fully_fused_projection``, unpacked, CPU).
 
     Differentiable w.r.t. ``means``, ``covars`` or ``quats``/``scales``, and ``viewmats``.

@@ -8,7 +8,7 @@ colours and render-mode bookkeeping), like gsplat's pipeline.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 import torch
 from torch import Tensor
@@ -32,10 +32,10 @@ def rasterization(
     far_plane: float = 1e10,
     radius_clip: float = 0.0,
     eps2d: float = 0.3,
-    sh_degree: Optional[int] = None,
+    sh_degree: int | None = None,
     packed: bool = True,
     tile_size: int = 16,
-    backgrounds: Optional[Tensor] = None,  # [C, D]
+    backgrounds: Tensor | None = None,  # [C, D]
     render_mode: str = "RGB",
     sparse_grad: bool = False,
     absgrad: bool = False,
@@ -43,7 +43,7 @@ def rasterization(
     channel_chunk: int = 32,
     distributed: bool = False,
     camera_model: str = "pinhole",
-    covars: Optional[Tensor] = None,  # [N, 3, 3]
+    covars: Tensor | None = None,  # [N, 3, 3]
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Rasterize 3D Gaussians to C images; drop-in for ``gsplat.rasterization``.
 
@@ -75,8 +75,8 @@ def rasterization(
 
 def _rasterization_cpu(
     means: Tensor,  # [N, 3]
-    quats: Optional[Tensor],  # [N, 4]
-    scales: Optional[Tensor],  # [N, 3]
+    quats: Tensor | None,  # [N, 4]
+    scales: Tensor | None,  # [N, 3]
     opacities: Tensor,  # [N]
     colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
     viewmats: Tensor,  # [C, 4, 4]
@@ -88,20 +88,20 @@ def _rasterization_cpu(
     far_plane: float,
     radius_clip: float,
     eps2d: float,
-    sh_degree: Optional[int],
+    sh_degree: int | None,
     packed: bool,
     tile_size: int,
-    backgrounds: Optional[Tensor],
+    backgrounds: Tensor | None,
     render_mode: str,
     sparse_grad: bool,
     absgrad: bool,
     rasterize_mode: str,
     distributed: bool,
     camera_model: str,
-    covars: Optional[Tensor],
-    project_fn: Optional[Callable] = None,
-    isect_fn: Optional[Callable] = None,
-    rasterize_fn: Optional[Callable] = None,
+    covars: Tensor | None,
+    project_fn: Callable | None = None,
+    isect_fn: Callable | None = None,
+    rasterize_fn: Callable | None = None,
 ) -> Tuple[Tensor, Tensor, Dict]:
     """The CPU pipeline of :func:`rasterization`.
 

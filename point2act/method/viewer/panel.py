@@ -340,7 +340,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, points)
         n = sum(1 for v in points["points"].values() if v)
-        res = self._refit("click", CLICK_PROMPT, points_file=path)
+        self._refit("click", CLICK_PROMPT, points_file=path)
         out = self.compute(grasps=True)
         self._status(f"clicked {np.round(point_capture, 3).tolist()} (seen in {n} views, {path.name}); "
                      + self._state.status)
