@@ -2,8 +2,9 @@
 
 Starts ``ns-viewer --load-config RUN/config.yml`` on 127.0.0.1, opens it in Debian's Chromium through
 Playwright, waits for the relevancy composite (the default output), shows the action point and the
-grasps of ``RUN/grasps.json`` (``point2act export`` writes it), looks at the action point from the
-training view that sees it best, moves the mouse off the panel (no tooltip) and saves a PNG.
+top grasp of ``RUN/grasps.json`` (``point2act export`` writes it; ``--top`` grasps are shown, the file
+is restored afterwards), looks at the action point from the training view that sees it best, moves
+the mouse off the panel (no tooltip) and saves a PNG without the page's top bar.
 
     python scripts/viewer_screenshot.py --config outputs/demo/runs/demo/point2act/run/config.yml --out docs/viewer.png
 """
@@ -30,8 +31,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def screenshot(config: Path, out: Path, width: int = 1280, height: int = 800, settle_s: float = 6.0) -> Path:
+def _render_width(text: str) -> int:
+    """Width of the viewer's last render ("Resolution: WxHpx" in its panel); 0 before the first."""
+    import re
+
+    m = re.search(r"Resolution:\s*(\d+)x(\d+)px", text)
+    return int(m.group(1)) if m else 0
+
+
+def screenshot(config: Path, out: Path, width: int = 1280, height: int = 800, settle_s: float = 6.0,
+               top: int = 1, min_render_width: int = 400) -> Path:
+    import json
+
     from playwright.sync_api import sync_playwright
+
+    grasps = Path(config).parent / "grasps.json"
+    original = grasps.read_text() if grasps.is_file() else None
+    if original is not None:
+        data = json.loads(original)
+        data["grasps"] = (data.get("grasps") or [])[:top]
+        grasps.write_text(json.dumps(data))
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
@@ -68,9 +87,16 @@ def screenshot(config: Path, out: Path, width: int = 1280, height: int = 800, se
             page.get_by_role("button", name="Look at action point").click()
             page.mouse.move(5, height - 5)  # off the panel: no tooltip in the picture
             time.sleep(settle_s)  # the full-resolution render lands
-            page.screenshot(path=str(out))
+            t0 = time.time()
+            while _render_width(page.locator("body").inner_text()) < min_render_width and time.time() - t0 < 300:
+                time.sleep(1.0)  # a CPU render of a large capture takes a while (previews come first)
+            time.sleep(1.0)
+            top_bar = page.locator("canvas").first.bounding_box()["y"]  # the page's banner (a logo from the web)
+            page.screenshot(path=str(out), clip={"x": 0, "y": top_bar, "width": width, "height": height - top_bar})
             browser.close()
     finally:
+        if original is not None:
+            grasps.write_text(original)
         os.killpg(viewer.pid, signal.SIGTERM)
         viewer.wait(timeout=30)
         log.close()
@@ -83,8 +109,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/viewer.png"))
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=800)
+    ap.add_argument("--top", type=int, default=1, help="how many of grasps.json's grasps to show")
     a = ap.parse_args()
-    print(f"wrote {screenshot(a.config, a.out, a.width, a.height)}")
+    print(f"wrote {screenshot(a.config, a.out, a.width, a.height, top=a.top)}")
 
 
 if __name__ == "__main__":
