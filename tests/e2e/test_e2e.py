@@ -114,8 +114,7 @@ def test_ns_train_help_lists_method_and_relevancy_options(tmp_path):
 
 def test_fused_surface_lies_on_the_scene(trained):
     """Depth renders of the trained field, TSDF-fused around the action point, land on the true
-    surfaces, closer than the Gaussian centres they replace."""
-    import open3d as o3d
+    surfaces and cover the handle better than the Gaussian centres they replace."""
     from scipy.spatial import cKDTree
 
     from point2act.export import fuse_around
@@ -134,15 +133,20 @@ def test_fused_surface_lies_on_the_scene(trained):
     # the cube is sized from the capture (docs/robustness.md): at least the handle and a gripper's reach
     assert len(pts) > 1000 and radius > 0.05
     assert np.abs(pts - centre).max() <= radius * 1.8  # the rotated cube
-    gt = np.asarray(o3d.io.read_point_cloud(str(scene / "sparse_pc.ply")).points)
-    tree = cKDTree(gt)
+    from point2act.demo import true_surface
+
+    gt, names = true_surface(scene)  # dense samples of the true meshes (the sparse ply's ~5 mm spacing
+    tree = cKDTree(gt)               # would add up to ~2.5 mm of its own to every distance)
     d, _ = tree.query(pts)
-    assert np.median(d) < 0.006  # metres; the ply samples the surfaces every ~5 mm
+    assert np.median(d) < 0.006  # metres
+    # what the fused surface is for: it covers the thin target part, where the opaque centres of a
+    # short reconstruction leave gaps (share of the handle's true surface with a point within 3 mm)
     a = gaussian_arrays(pipeline.model)
     m = frame.to_capture(a["means"])
-    near = (np.linalg.norm(m - centre, axis=1) < radius) & (a["opacities"] > 0.3)
-    dg, _ = tree.query(m[near])
-    assert np.median(d) < np.median(dg)
+    centres = m[(np.linalg.norm(m - centre, axis=1) < radius) & (a["opacities"] > 0.3)]
+    handle = gt[names == gt_info["target"]]
+    covered = lambda p: float(np.mean(cKDTree(p).query(handle)[0] < 0.003))  # noqa: E731
+    assert covered(pts) > covered(centres), (covered(pts), covered(centres))
 
 
 def test_export_with_a_frame_file_adds_base_frame_pregrasp_and_ply(trained, tmp_path):
