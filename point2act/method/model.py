@@ -9,6 +9,10 @@ The model subclasses nerfstudio's ``SplatfactoModel`` and adds to it:
   that pass sees *detached* geometry, so the relevancy loss cannot move the Gaussians;
 - a relevancy loss on the views whose batch carries a target heatmap.
 
+It replaces splatfacto's SSIM with :class:`point2act.ssim.SSIM` (the same value, one batched filter
+pass, no autograd graph through the target), and after every densification step it prunes the Gaussians
+fewer than two training views see (:meth:`Point2ActModel.prune_unseen`).
+
 It also makes splatfacto run on a CPU: splatfacto calls ``.cuda()`` and gsplat's CUDA
 rasterizer; on a CPU device both are routed to point2act's own rasterizer. No LPIPS network
 is built (torchmetrics would download AlexNet); LPIPS is left out of the eval metrics.
@@ -34,6 +38,7 @@ from point2act.method.compat import cpu_compat, no_lpips_download
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
+from point2act.ssim import SSIM
 
 
 def views_seeing(points: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor, wh: torch.Tensor,
@@ -133,6 +138,17 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     ``random_init_min_views`` training views see them (:meth:`Point2ActModel.bound_random_init`)."""
     random_init_min_views: int = 3
     """A random initial Gaussian must lie inside this many training views' frustums (fewer views: all)."""
+    visibility_prune: bool = True
+    """At every densification step and once after the last, remove the Gaussians that fewer than
+    ``visibility_prune_min_views`` training views see (total compositing weight above
+    ``visibility_prune_tau``; :mod:`point2act.visibility`): those below the table or inside objects,
+    which no render needs and whose relevancy nothing constrains."""
+    visibility_prune_min_views: int = 2
+    """Training views that must see a Gaussian for it to be kept (capped at the number of views)."""
+    visibility_prune_tau: float = 0.5
+    """Total compositing weight, in full-resolution pixels, above which a view sees a Gaussian."""
+    visibility_prune_downscale: int = 4
+    """Resolution of the visibility renders: 1/this of the training views' full resolution."""
 
 
 class Point2ActModel(SplatfactoModel):
@@ -178,6 +194,7 @@ class Point2ActModel(SplatfactoModel):
         no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
         with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips:
             super().populate_modules()
+        self.ssim = SSIM(data_range=1.0)  # splatfacto's pytorch_msssim value, faster (point2act.ssim)
         n = self.gauss_params["means"].shape[0]
         self.gauss_params[RELEVANCY_KEY] = Parameter(
             torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)
@@ -198,6 +215,65 @@ class Point2ActModel(SplatfactoModel):
         groups = super().get_gaussian_param_groups()
         groups[RELEVANCY_KEY] = [self.gauss_params[RELEVANCY_KEY]]
         return groups
+
+    # -- visibility pruning ----------------------------------------------------------------------
+    def set_visibility_cameras(self, cameras: Cameras | None) -> None:
+        """The training cameras that :meth:`prune_unseen` renders (set by :class:`Point2ActPipeline`)."""
+        self._visibility_cameras = cameras
+
+    def visibility_prune_step(self, step: int) -> bool:
+        """Whether ``step`` prunes: densification steps, and the first refine step after the last split."""
+        c = self.config
+        if not c.visibility_prune or getattr(self, "_visibility_cameras", None) is None:
+            return False
+        every = max(1, int(c.refine_every))
+        return step > int(c.warmup_length) and step % every == 0 and step <= int(c.stop_split_at) + every
+
+    @torch.no_grad()
+    def view_weights(self, cameras: Cameras, downscale: int = 1) -> torch.Tensor:  # [C, N]
+        """Every Gaussian's total compositing weight in each of ``cameras``, in full-resolution pixels
+        (rendered at ``1/downscale``; :func:`point2act.visibility.view_weights`)."""
+        from point2act.visibility import view_weights
+
+        ds = max(1, int(downscale))
+        dev = self.means.device
+        c2w = cameras.camera_to_worlds.detach().float().to(dev)
+        K = cameras.get_intrinsics_matrices().detach().float().to(dev).clone()
+        K[:, :2, :] /= ds
+        sizes = [(max(1, int(h) // ds), max(1, int(w) // ds))
+                 for h, w in zip(cameras.height[:, 0].tolist(), cameras.width[:, 0].tolist())]
+        w = view_weights(self.means, self.quats, torch.exp(self.scales), torch.sigmoid(self.opacities).squeeze(-1),
+                         viewmat_from_c2w(c2w), K, sizes, self.config.rasterize_mode)
+        return w * float(ds * ds)
+
+    @torch.no_grad()
+    def prune_unseen(self) -> int:
+        """Remove the Gaussians that fewer than ``visibility_prune_min_views`` training views see, with
+        their optimizer and densification state. Returns how many were removed."""
+        from gsplat.strategy.ops import remove
+
+        from point2act.visibility import unseen_mask
+
+        cams = getattr(self, "_visibility_cameras", None)
+        if cams is None or self.num_points == 0:
+            return 0
+        weights = self.view_weights(cams, self.config.visibility_prune_downscale)
+        mask = unseen_mask(weights, self.config.visibility_prune_tau, self.config.visibility_prune_min_views)
+        mask = mask.to(self.means.device)
+        k = int(mask.sum())
+        if 0 < k < self.num_points:
+            remove(self.gauss_params, self.optimizers, self.strategy_state, mask)
+        return k if k < self.num_points else 0
+
+    def step_post_backward(self, step):
+        super().step_post_backward(step)
+        if self.visibility_prune_step(step):
+            k = self.prune_unseen()
+            if k:
+                from nerfstudio.utils.rich_utils import CONSOLE
+
+                CONSOLE.log(f"Step {step}: {k} Gaussians that < {self.config.visibility_prune_min_views} views see "
+                            f"pruned. Now having {self.num_points} GSs.")
 
     def load_state_dict(self, dict, **kwargs):  # type: ignore[override]  # noqa: A002
         key = f"gauss_params.{RELEVANCY_KEY}"
@@ -315,6 +391,8 @@ class Point2ActPipeline(VanillaPipeline):
     def __init__(self, config, device, test_mode="val", world_size=1, local_rank=0, grad_scaler=None):
         super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
         model = self.model
+        if test_mode != "inference" and hasattr(model, "set_visibility_cameras"):
+            model.set_visibility_cameras(self.datamanager.train_dataset.cameras)
         if test_mode != "inference" and getattr(model, "random_init", False) and hasattr(model, "bound_random_init"):
             from nerfstudio.utils.rich_utils import CONSOLE
 

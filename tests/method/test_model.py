@@ -167,3 +167,38 @@ def test_loading_a_checkpoint_without_relevancy_is_a_clear_error():
     sd = {k: v for k, v in model.state_dict().items() if RELEVANCY_KEY not in k}
     with pytest.raises(KeyError, match="not written by point2act"):
         make_model(n=20).load_state_dict(sd)
+
+
+def test_prune_unseen_removes_what_fewer_than_two_views_see_with_optimizer_and_state():
+    model = make_model(n=300, seed=3)
+    with torch.no_grad():  # 40 Gaussians far behind every camera: no view sees them
+        model.gauss_params["means"][:40] = torch.tensor([0.0, 30.0, -20.0])
+        model.gauss_params[RELEVANCY_KEY][:, 0] = torch.arange(300, dtype=torch.float32)
+    cams = Cameras(
+        camera_to_worlds=torch.stack([look_at((0.0, -2.0, 1.0)), look_at((2.0, 0.0, 1.0)), look_at((-2.0, 0.0, 1.0))]),
+        fx=50.0, fy=50.0, cx=24.0, cy=18.0, width=48, height=36, camera_type=CameraType.PERSPECTIVE,
+    )
+    model.set_visibility_cameras(cams)
+    model.config.visibility_prune_downscale = 1  # the check below renders at full resolution
+    model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
+    model.strategy_state["grad2d"] = torch.zeros(300)
+    seen = (model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0)
+    expect_removed = seen < 2
+    assert expect_removed[:40].all() and (~expect_removed).sum() > 100
+    k = model.prune_unseen()
+    assert k == int(expect_removed.sum())
+    kept_ids = torch.arange(300)[~expect_removed].float()
+    torch.testing.assert_close(model.gauss_params[RELEVANCY_KEY][:, 0], kept_ids)
+    assert model.strategy_state["grad2d"].shape == (300 - k,)
+    assert model.optimizers[RELEVANCY_KEY].param_groups[0]["params"][0] is model.gauss_params[RELEVANCY_KEY]
+    # every survivor is seen by >= 2 views
+    assert ((model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0) >= 2).all()
+
+
+def test_visibility_prune_steps_follow_the_schedule():
+    model = make_model(warmup_length=200, refine_every=100, stop_split_at=1000)
+    assert not model.visibility_prune_step(300)  # no cameras set: never
+    model.set_visibility_cameras(make_camera())
+    assert [s for s in range(0, 2001, 50) if model.visibility_prune_step(s)] == list(range(300, 1101, 100))
+    model.config.visibility_prune = False
+    assert not model.visibility_prune_step(300)

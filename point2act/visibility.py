@@ -1,0 +1,69 @@
+"""How much each Gaussian is *seen* in each view: its total compositing weight there.
+
+A Gaussian's total compositing weight in a view, ``sum over pixels of alpha_i * T_i``, is the number
+of pixels' worth of colour it puts into that view's render: 0 when it lies outside the view or behind
+an opaque surface. Rendering a one-channel image whose every Gaussian has colour ``c_i`` gives
+``C_p = sum_i w_ip c_i``, so ``d(sum_p C_p) / d c_i = sum_p w_ip``: one forward and backward pass of
+the rasterizer per view (with detached geometry) gives every Gaussian's weight in that view. This
+works with any rasterizer that has a backward pass, point2act's CPU kernels and gsplat's CUDA ones
+alike; its reference is the summed rows of :func:`point2act.relevancy_fit.compositing_weights`.
+
+The training loop uses it to prune Gaussians that fewer than two views see (:func:`unseen_mask`):
+random initialisation without a point cloud scatters Gaussians below the table and inside objects,
+where, unseen, nothing constrains their relevancy.
+
+Plain torch.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["view_weights", "views_seeing_count", "unseen_mask"]
+
+
+def view_weights(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] (linear)
+    opacities: Tensor,  # [N] (activated)
+    viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
+    Ks: Tensor,  # [C, 3, 3]
+    sizes: Sequence[Tuple[int, int]],  # C x (height, width)
+    rasterize_mode: str = "classic",
+) -> Tensor:  # [C, N]
+    """Total compositing weight (in pixels of each view's resolution) of every Gaussian in every view."""
+    from point2act.render import rasterization
+
+    n = int(means.shape[0])
+    out = means.new_zeros((len(sizes), n), dtype=torch.float32)
+    if n == 0:
+        return out
+    g = [t.detach().float() for t in (means, quats, scales, opacities)]
+    with torch.enable_grad():
+        for c, (h, w) in enumerate(sizes):
+            ones = torch.ones((n, 1), device=means.device, dtype=torch.float32, requires_grad=True)
+            render, _alpha, _meta = rasterization(
+                means=g[0], quats=g[1], scales=g[2], opacities=g[3], colors=ones,
+                viewmats=viewmats[c : c + 1].float(), Ks=Ks[c : c + 1].float(), width=int(w), height=int(h),
+                packed=False, near_plane=0.01, far_plane=1e10, render_mode="RGB", sh_degree=None,
+                rasterize_mode=rasterize_mode,
+            )
+            (grad,) = torch.autograd.grad(render.sum(), ones, allow_unused=True)
+            if grad is not None:
+                out[c] = grad[:, 0]
+    return out
+
+
+def views_seeing_count(weights: Tensor, tau: float) -> Tensor:  # [N] int
+    """How many views give each Gaussian a total weight above ``tau`` (``weights`` [C, N])."""
+    return (weights > float(tau)).sum(0)
+
+
+def unseen_mask(weights: Tensor, tau: float, min_views: int = 2) -> Tensor:  # [N] bool
+    """Gaussians seen (weight > ``tau``) by fewer than ``min_views`` views, capped at the number of views."""
+    k = max(1, min(int(min_views), int(weights.shape[0])))
+    return views_seeing_count(weights, tau) < k

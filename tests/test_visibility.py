@@ -1,0 +1,69 @@
+"""point2act.visibility: per-view total compositing weights, against the dense compositing-weights kernel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from point2act.relevancy_fit import compositing_weights
+from point2act.render._testing import look_at_viewmat, random_scene
+from point2act.visibility import unseen_mask, view_weights, views_seeing_count
+
+
+def _scene(n, w, h, c, seed):
+    s = random_scene(n, w, h, C=c, seed=seed, dtype=torch.float32, scale=0.05)
+    quats = s["quats"] / s["quats"].norm(dim=-1, keepdim=True)
+    return s["means"], quats, s["scales"], s["opacities"], s["viewmats"], s["Ks"]
+
+
+@pytest.mark.parametrize("n,w,h,c,seed", [(60, 32, 24, 1, 0), (300, 48, 32, 3, 1), (800, 40, 40, 2, 2)])
+def test_view_weights_are_the_row_sums_of_the_compositing_weights(n, w, h, c, seed):
+    means, quats, scales, opac, vms, Ks = _scene(n, w, h, c, seed)
+    got = view_weights(means, quats, scales, opac, vms, Ks, [(h, w)] * c)
+    assert got.shape == (c, n)
+    for k in range(c):
+        W = compositing_weights(means, quats, scales, opac, vms[k], Ks[k], w, h).to_dense()  # [H*W, N]
+        torch.testing.assert_close(got[k], W.sum(0), atol=1e-4, rtol=1e-4)
+    assert got.max() > 0.5  # the scene is seen at all
+
+
+def test_a_gaussian_behind_an_opaque_wall_is_unseen_and_one_in_one_view_is_pruned():
+    # a wall of opaque Gaussians at z = 3 in front of camera 0, one small Gaussian behind it at z = 4,
+    # one in front of it (seen); a second camera looks from the side and sees the front one only
+    xs = torch.linspace(-2.0, 2.0, 25)
+    gx, gy = torch.meshgrid(xs, xs, indexing="ij")
+    wall = torch.stack([gx.reshape(-1), gy.reshape(-1), torch.full((xs.numel() ** 2,), 3.0)], -1)
+    means = torch.cat([wall, torch.tensor([[0.0, 0.0, 4.0], [0.0, 0.0, 2.0]])])
+    n = means.shape[0]
+    quats = torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1)
+    scales = torch.full((n, 3), 0.12)
+    scales[-2:] = 0.05
+    opac = torch.full((n,), 0.999)
+    w = h = 32
+    K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])
+    v0 = torch.eye(4)
+    v1 = look_at_viewmat(torch.tensor([-1.0, 0.0, 2.0]), torch.tensor([0.0, 0.0, 2.0]))  # beside, looking at +x
+    weights = view_weights(means, quats, scales, opac, torch.stack([v0, v1]), torch.stack([K, K]), [(h, w)] * 2)
+    behind, front = n - 2, n - 1
+    assert weights[0, behind] < 0.05 and weights[0, front] > 1.0
+    assert weights[1, front] > 1.0
+    counts = views_seeing_count(weights, 0.5)
+    assert counts[behind] == 0 and counts[front] == 2
+    mask = unseen_mask(weights, 0.5, 2)
+    assert bool(mask[behind]) and not bool(mask[front])
+    # wall Gaussians seen by camera 0 only are pruned at min_views=2 and kept at 1
+    only0 = (weights[0] > 0.5) & (weights[1] <= 0.5)
+    assert only0[: wall.shape[0]].any()
+    assert mask[only0].all() and not unseen_mask(weights, 0.5, 1)[only0].any()
+
+
+def test_unseen_mask_caps_min_views_at_the_number_of_views():
+    weights = torch.tensor([[2.0, 0.0, 0.7]])
+    assert unseen_mask(weights, 0.5, 3).tolist() == [False, True, False]
+
+
+def test_no_gaussians():
+    _, _, _, _, vms, Ks = _scene(4, 16, 16, 1, 0)
+    e = torch.zeros(0, 3)
+    out = view_weights(e, torch.zeros(0, 4), e, torch.zeros(0), vms, Ks, [(16, 16)])
+    assert out.shape == (1, 0)
