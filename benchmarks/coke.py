@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "coke")
     ap.add_argument("--metres-per-unit", type=float, default=0.1)
     ap.add_argument("--skip-train", action="store_true", help="re-export an existing run in --out")
+    ap.add_argument("--ns-flag", action="append", default=[], metavar="FLAG=VALUE",
+                    help="an extra ns-train flag for an ablation, e.g. --ns-flag=--pipeline.model.visibility-prune=False")
     args = ap.parse_args()
     if not (args.data / "transforms.json").is_file():
         sys.exit(f"coke capture not found at {args.data}")
@@ -49,6 +51,7 @@ def main() -> None:
         "--output-dir", str(args.out), "--experiment-name", "coke", "--timestamp", "run",
         "--vis", "tensorboard",  # no viewer: the run ends when training does (same model, same schedule)
         "--max-num-iterations", str(it),
+        *[part for f in args.ns_flag for part in f.split("=", 1)],
         "nerfstudio-data", "--downscale-factor", "4",
     ]
     print(" ".join(cmd), flush=True)
@@ -71,7 +74,7 @@ def main() -> None:
         "reference": ref.tolist(),
         "distance_units": dist,
         "iterations": it,
-        "schedule": "default (derived from --max-num-iterations)",
+        "schedule": "default (derived from --max-num-iterations)" + (f" + {args.ns_flag}" if args.ns_flag else ""),
         "metres_per_unit": args.metres_per_unit,
         "num_grasps": len(gd),
         "grasp_distances_units": [round(d, 4) for d in gd],

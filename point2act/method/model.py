@@ -145,8 +145,9 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     which no render needs and whose relevancy nothing constrains."""
     visibility_prune_min_views: int = 2
     """Training views that must see a Gaussian for it to be kept (capped at the number of views)."""
-    visibility_prune_tau: float = 0.5
-    """Total compositing weight, in full-resolution pixels, above which a view sees a Gaussian."""
+    visibility_prune_tau: float = 0.1
+    """Total compositing weight, in full-resolution pixels, above which a view sees a Gaussian (a tenth
+    of a pixel: only what adds next to nothing to every render but one is removed)."""
     visibility_prune_downscale: int = 4
     """Resolution of the visibility renders: 1/this of the training views' full resolution."""
 

@@ -14,8 +14,26 @@ def registered_config(name: str = "point2act"):
     return copy.deepcopy(all_methods[name])
 
 
-def train(config) -> None:
-    """nerfstudio's ``ns-train`` main on ``config`` (same trainer, checkpoints, viewer, logging)."""
-    from nerfstudio.scripts.train import main as ns_train_main
+def train(config):
+    """nerfstudio's ``ns-train`` main on ``config`` (same trainer, checkpoints, viewer, logging).
 
-    ns_train_main(config)
+    Returns the trainer of a single-process run (its ``pipeline`` holds the trained model, so a caller
+    can export without loading the run again), ``None`` for a distributed one."""
+    from nerfstudio.scripts import train as ns_train
+
+    kept = {}
+    loop = ns_train.train_loop
+
+    def train_loop(local_rank, world_size, config, global_rank=0):
+        ns_train._set_random_seed(config.machine.seed + global_rank)
+        trainer = config.setup(local_rank=local_rank, world_size=world_size)
+        trainer.setup()
+        trainer.train()
+        kept["trainer"] = trainer
+
+    ns_train.train_loop = train_loop  # ns-train's main looks its train_loop up when it launches
+    try:
+        ns_train.main(config)
+    finally:
+        ns_train.train_loop = loop
+    return kept.get("trainer")
