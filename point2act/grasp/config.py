@@ -192,7 +192,11 @@ class RegionConfig:
     """A view sees a Gaussian when its total compositing weight there exceeds this (in pixels of the
     support pass's resolution: an opaque, unoccluded one-pixel Gaussian weighs about 1)."""
     support_positive: float = 0.5
-    """A view marks a Gaussian when its target heatmap, averaged with the Gaussian's weights, exceeds this."""
+    """A view marks a Gaussian when its target heatmap, averaged with the Gaussian's weights, exceeds this ..."""
+    support_share: float = 0.25
+    """... or when the Gaussian carries at least this share of the view's target mass (sum over pixels of
+    weight x target over the sum of the target): a coarse Gaussian larger than the heatmap's blob, which
+    averages the blob with its surroundings, still holds the point."""
     support_downscale: int = 2
     """Resolution of the support pass (compositing weights of the supervised views): 1/this of training."""
 

@@ -8,7 +8,10 @@ Adam towards whatever those views say, with nothing to contradict it: it can end
 - ``views_seen[i]``: supervised views in which Gaussian ``i``'s total compositing weight
   (sum over pixels of alpha * T) exceeds ``tau``;
 - ``views_agree[i]``: those of them where the weighted mean of the target heatmap over its pixels
-  is above ``positive`` (default 0.5). Views answering ``[]`` (all-zero target) see it and disagree;
+  is above ``positive`` (default 0.5), or where the Gaussian carries at least ``share`` (default 0.25)
+  of the view's target mass, ``sum_p w_ip t_p / sum_p t_p``: a coarse Gaussian, larger than the
+  heatmap's blob, averages the blob with its surroundings but still holds the point. Views answering
+  ``[]`` (all-zero target) see it and disagree;
 - ``agreement = views_agree / views_seen``.
 
 :func:`relevant_region <point2act.grasp.region.relevant_region>` takes a :class:`Support` and keeps
@@ -79,6 +82,7 @@ def view_support(
     num_gaussians: int,
     tau: float,
     positive: float = 0.5,
+    share: float = 0.25,
 ):
     """One view: (seen [N] bool, agree [N] bool, weight [N]) from its CSR compositing weights and target."""
     crow = np.asarray(crow, dtype=np.int64)
@@ -90,9 +94,15 @@ def view_support(
     rows = np.repeat(np.arange(t.shape[0]), np.diff(crow))
     w = np.bincount(col, weights=val, minlength=num_gaussians)
     wt = np.bincount(col, weights=val * t[rows], minlength=num_gaussians)
+    return _seen_agree(w, wt, float(t.sum()), tau, positive, share)
+
+
+def _seen_agree(w: np.ndarray, wt: np.ndarray, mass: float, tau: float, positive: float, share: float):
+    """(seen, agree, w) from a view's per-Gaussian total weight ``w`` and target-weighted weight ``wt``."""
     seen = w > tau
     mean_t = wt / np.maximum(w, 1e-30)
-    return seen, seen & (mean_t > positive), w
+    holds = (wt >= share * mass) if mass > 0 else np.zeros_like(seen)
+    return seen, seen & ((mean_t > positive) | holds), w
 
 
 def _accumulate(per_view, n: int, views: int) -> Support:
@@ -107,7 +117,7 @@ def _accumulate(per_view, n: int, views: int) -> Support:
 
 
 def support_from_dense(weights: Sequence[np.ndarray], targets: Sequence[np.ndarray], tau: float,
-                       positive: float = 0.5) -> Support:
+                       positive: float = 0.5, share: float = 0.25) -> Support:
     """From dense per-view weights ``[P_v, N]`` and targets ``[P_v]`` (tests, small problems)."""
     if len(weights) != len(targets):
         raise ValueError("one target per view")
@@ -116,14 +126,12 @@ def support_from_dense(weights: Sequence[np.ndarray], targets: Sequence[np.ndarr
     for W, t in zip(weights, targets):
         W = np.asarray(W, dtype=np.float64)
         t = np.asarray(t, dtype=np.float64).reshape(-1)
-        w = W.sum(0)
-        seen = w > tau
-        mean_t = (W * t[:, None]).sum(0) / np.maximum(w, 1e-30)
-        per_view.append((seen, seen & (mean_t > positive), w))
+        per_view.append(_seen_agree(W.sum(0), (W * t[:, None]).sum(0), float(t.sum()), tau, positive, share))
     return _accumulate(per_view, n, len(weights))
 
 
-def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positive: float = 0.5) -> Support:
+def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positive: float = 0.5,
+                       share: float = 0.25) -> Support:
     """From a :class:`~point2act.relevancy_fit.WeightsCache` and ``{view id: target [H, W(, 1)]}`` at the
     cache's resolution (views of the cache without a target are not supervised and are skipped).
 
@@ -142,7 +150,7 @@ def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positi
         s, e = int(crow[a]), int(crow[b])
         t = np.asarray(targets[int(vid)].numpy() if hasattr(targets[int(vid)], "numpy") else targets[int(vid)],
                        dtype=np.float64).reshape(-1)
-        per_view.append(view_support(crow[a : b + 1] - s, col[s:e], val[s:e], t, n, tau, positive))
+        per_view.append(view_support(crow[a : b + 1] - s, col[s:e], val[s:e], t, n, tau, positive, share))
     return _accumulate(per_view, n, len(per_view))
 
 

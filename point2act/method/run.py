@@ -164,7 +164,8 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
     sub = subset(cache, sorted(heat))
     targets = {int(v): resize_heatmap(heat[int(v)].float(), h, w)
                for v, (h, w) in zip(sub.view_ids, sub.sizes)}
-    support = support_from_cache(sub, targets, tau=region_config.support_tau, positive=region_config.support_positive)
+    support = support_from_cache(sub, targets, tau=region_config.support_tau, positive=region_config.support_positive,
+                                 share=region_config.support_share)
     if getattr(cache, "saving", None) is not None:
         cache.saving.join()
     return support, {"seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),

@@ -32,6 +32,25 @@ def test_view_support_counts_seen_and_agree():
     assert np.allclose(w, W.sum(0))
 
 
+def test_a_coarse_gaussian_holding_the_blob_agrees():
+    # 10 pixels, the view's point blob on pixels 0-1; g0 is a large Gaussian (weight 0.5 on all 10
+    # pixels): its weighted mean target is only 0.2, but it carries half the view's target mass;
+    # g1 brushes one blob pixel and five background ones; g2 sits on background only
+    W = np.zeros((10, 3))
+    W[:, 0] = 0.5
+    W[1, 1], W[2:7, 1] = 0.2, 0.3
+    W[7:, 2] = 0.9
+    t = np.zeros(10)
+    t[:2] = 1.0
+    sup = support_from_dense([W], [t], tau=0.05)
+    assert sup.views_seen.tolist() == [1, 1, 1]
+    assert sup.views_agree.tolist() == [1, 0, 0]
+    off = support_from_dense([W], [t], tau=0.05, share=1.01)  # the mean rule alone
+    assert off.views_agree.tolist() == [0, 0, 0]
+    # a view answering [] has no mass to hold: still negative evidence
+    assert support_from_dense([W], [np.zeros(10)], tau=0.05).views_agree.tolist() == [0, 0, 0]
+
+
 def test_empty_view_is_negative_evidence():
     W = np.array([[1.0, 0.0], [0.0, 1.0]])
     pos = np.array([1.0, 0.0])
