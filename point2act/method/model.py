@@ -9,9 +9,8 @@ The model subclasses nerfstudio's ``SplatfactoModel`` and adds to it:
   that pass sees *detached* geometry, so the relevancy loss cannot move the Gaussians;
 - a relevancy loss on the views whose batch carries a target heatmap.
 
-It replaces splatfacto's SSIM with :class:`point2act.ssim.SSIM` (the same value, one batched filter
-pass, no autograd graph through the target), and after every densification step it prunes the Gaussians
-fewer than two training views see (:meth:`Point2ActModel.prune_unseen`).
+After every densification step it prunes the Gaussians fewer than two training views see
+(:meth:`Point2ActModel.prune_unseen`).
 
 It also makes splatfacto run on a CPU: splatfacto calls ``.cuda()`` and gsplat's CUDA
 rasterizer; on a CPU device both are routed to point2act's own rasterizer. No LPIPS network
@@ -38,7 +37,6 @@ from point2act.method.compat import cpu_compat, no_lpips_download
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
-from point2act.ssim import SSIM
 
 
 def views_seeing(points: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor, wh: torch.Tensor,
@@ -195,7 +193,6 @@ class Point2ActModel(SplatfactoModel):
         no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
         with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips:
             super().populate_modules()
-        self.ssim = SSIM(data_range=1.0)  # splatfacto's pytorch_msssim value, faster (point2act.ssim)
         n = self.gauss_params["means"].shape[0]
         self.gauss_params[RELEVANCY_KEY] = Parameter(
             torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)
