@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
+import numpy as np
 import torch
 
 from point2act.errors import Point2ActError
@@ -83,6 +84,12 @@ def save_channel(config_path: Path, name: str, logits: torch.Tensor, prompt: str
                    **{k: v for k, v in (extra or {}).items() if isinstance(v, (int, float, str))}}
     write_json_atomic(d / INDEX_NAME, {"schema": "point2act.relevancy_channels/1", "channels": index})
     return path
+
+
+def channel_relevancy(config_path: Path, name: str, num_gaussians: int | None = None) -> np.ndarray:  # [N]
+    """A saved channel's relevancy, ``sigmoid(logits)`` as float64 numpy (the ``relevancy`` of its Gaussians)."""
+    logits = load_channel(config_path, name, num_gaussians)["logits"].double()
+    return torch.sigmoid(logits).numpy()
 
 
 def load_channel(config_path: Path, name: str, num_gaussians: int | None = None) -> Dict[str, Any]:

@@ -102,8 +102,7 @@ class Export:
         loaded = load_run(self.load_config)
         path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
                                grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
-                               loaded=loaded)
-        out = _with_base_frame(out, path, frame)
+                               loaded=loaded, finish=lambda doc: _with_base_frame(doc, frame))
         print_export_summary(out, path)
         if self.ply is not None:
             print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
@@ -124,24 +123,20 @@ def _frame_file(load_config: Path, override: Path | None):
     return resolve_frame_file(data, override)
 
 
-def _with_base_frame(out: dict, path: Path, frame: dict | None) -> dict:
-    """grasps.json with base-frame poses added (and rewritten) when the frame file has a base_from_capture."""
+def _with_base_frame(out: dict, frame: dict | None) -> dict:
+    """The grasps.json document with base-frame poses added when the frame file has a base_from_capture."""
     if frame is None or frame.get("base_from_capture") is None:
         return out
-    from point2act.io import write_json_atomic
     from point2act.robot.frame import add_base_frame
 
-    out = add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
-    write_json_atomic(path, out)
-    return out
+    return add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
 
 
 def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load_config: Path) -> Path:
     """The run's Gaussians as a relevancy point cloud (capture frame, or base frame when known)."""
-    import numpy as np
     import torch
 
-    from point2act.channels import load_channel
+    from point2act.channels import channel_relevancy
     from point2act.method.run import gaussian_arrays, run_frame
     from point2act.robot.ply import write_relevancy_ply
 
@@ -149,8 +144,7 @@ def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load
     arrays = gaussian_arrays(pipeline.model)
     relevancy = arrays["relevancy"]
     if channel:
-        logits = load_channel(load_config, channel, len(relevancy))["logits"].double().numpy()
-        relevancy = 1.0 / (1.0 + np.exp(-logits))
+        relevancy = channel_relevancy(load_config, channel, len(relevancy))
     with torch.no_grad():
         colours = pipeline.model.colors.detach().clamp(0.0, 1.0).cpu().numpy()
     means = run_frame(config).to_capture(arrays["means"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -186,11 +186,14 @@ def export_run(
     handover_direction: Sequence[float] | None = None,
     loaded: Loaded | None = None,
     support_views: bool = True,
+    finish: Callable[[Dict], Dict] | None = None,
 ) -> Tuple[Path, Dict]:
     """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
 
     ``support_views``: weigh the relevancy by its multi-view support (:func:`support_of`): the region
     and action point use only Gaussians that several supervised views see and mark.
+
+    ``finish``: applied to the document before it is written once (e.g. base-frame poses).
 
     ``channels``: named relevancy channels (``point2act query``) exported as ``keypoints``;
     ``grasp_channel``: the channel that drives the action point and grasps (default: the
@@ -208,7 +211,7 @@ def export_run(
     named: Dict[str, Dict[str, Any]] = {}
     for name in dict.fromkeys([*channels, *(c for c in (grasp_channel, avoid_channel) if c)]):
         rec = load_channel(config_path, name, n)
-        named[name] = {"relevancy": 1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())),
+        named[name] = {"relevancy": torch.sigmoid(rec["logits"].double()).numpy(),
                        "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp")}
     if grasp_channel:
         arrays = dict(arrays, relevancy=named[grasp_channel]["relevancy"])
@@ -231,6 +234,8 @@ def export_run(
                        channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, support=support)
     out["run"] = str(Path(config_path).resolve())
+    if finish is not None:
+        out = finish(out)
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"
     write_json_atomic(output, out)
