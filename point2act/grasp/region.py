@@ -12,40 +12,15 @@ __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_
 
 
 def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
-    """DBSCAN labels (``-1`` = noise) with a KD-tree; same definition as
-    open3d's ``cluster_dbscan`` (a core point has at least ``min_points``
-    points, itself included, within ``eps``). Border points join the cluster
-    of their first core neighbour."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
+    """DBSCAN labels (``-1`` = noise) of ``points`` [M, 3]: open3d's ``cluster_dbscan`` (a core point has
+    at least ``min_points`` points, itself included, within ``eps``)."""
+    import open3d as o3d
 
-    n = len(points)
-    if n == 0:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(pts) == 0:
         return np.zeros(0, dtype=np.int64)
-    tree = cKDTree(points)
-    pairs = tree.query_pairs(eps, output_type="ndarray")  # i < j
-    counts = np.ones(n, dtype=np.int64)
-    if len(pairs):
-        counts += np.bincount(pairs[:, 0], minlength=n) + np.bincount(pairs[:, 1], minlength=n)
-    core = counts >= min_points
-    labels = np.full(n, -1, dtype=np.int64)
-    if not core.any():
-        return labels
-    cc = pairs[core[pairs[:, 0]] & core[pairs[:, 1]]] if len(pairs) else pairs
-    g = coo_matrix((np.ones(len(cc)), (cc[:, 0], cc[:, 1])), shape=(n, n)) if len(cc) else coo_matrix((n, n))
-    _, comp = connected_components(g, directed=False)
-    # relabel core components 0..k-1
-    core_idx = np.flatnonzero(core)
-    _, lab = np.unique(comp[core_idx], return_inverse=True)
-    labels[core_idx] = lab
-    # border points: attach to a core neighbour
-    if len(pairs):
-        for a, b in ((0, 1), (1, 0)):
-            m = core[pairs[:, a]] & ~core[pairs[:, b]]
-            border = pairs[m, b]
-            labels[border] = labels[pairs[m, a]]
-    return labels
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
+    return np.asarray(cloud.cluster_dbscan(float(eps), int(min_points), print_progress=False), dtype=np.int64)
 
 
 def median_spacing(pts: np.ndarray) -> float:

@@ -116,14 +116,15 @@ def test_no_relevancy_raises(scene):
         plan_grasps(scene["means"], scene["opacities"], np.full(len(scene["means"]), 0.01))
 
 
-def test_dbscan_matches_open3d_partition():
-    import open3d as o3d
+@pytest.mark.parametrize("seed,eps,k", [(3, 0.02, 5), (4, 0.015, 8), (5, 0.03, 3)])
+def test_dbscan_matches_sklearn_partition(seed, eps, k):
+    from sklearn.cluster import DBSCAN
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     pts = np.concatenate([rng.normal(c, 0.01, (120, 3)) for c in ([0, 0, 0], [0.2, 0, 0], [0, 0.3, 0])]
                          + [rng.uniform(-0.5, 0.5, (30, 3))])
-    ours = dbscan(pts, 0.02, 5)
-    theirs = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts)).cluster_dbscan(0.02, 5))
+    ours = dbscan(pts, eps, k)
+    theirs = DBSCAN(eps=eps, min_samples=k).fit(pts).labels_
     # core/noise decisions agree; clusters are the same partition of non-noise points
     assert np.array_equal(ours == -1, theirs == -1)
     m = ours >= 0
