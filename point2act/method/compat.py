@@ -25,6 +25,35 @@ _orig_rasterization = _splatfacto.rasterization if hasattr(_splatfacto, "rasteri
 _orig_get_viewmat = _splatfacto.get_viewmat
 
 
+_extra = threading.local()  # this thread's extra-channel request (the viewer renders from its own thread)
+
+
+def _splatfacto_rasterization(*args, **kwargs):
+    """point2act's rasterization as splatfacto calls it; inside :func:`extra_channel`, the next call
+    also renders the requested channel in the same pass (its gradient skips the geometry)."""
+    req = getattr(_extra, "request", None)
+    means = kwargs.get("means", args[0] if args else None)
+    if req is None or req["render"] is not None or means is None or req["colors"].shape[0] != means.shape[0]:
+        return p2a_rasterization(*args, **kwargs)
+    render, alpha, meta = p2a_rasterization(*args, extra_colors=req["colors"], **kwargs)
+    req["render"] = meta.pop("extra_render")
+    return render, alpha, meta
+
+
+@contextlib.contextmanager
+def extra_channel(colors: torch.Tensor):  # [N, E]
+    """Inside :func:`cpu_compat`, splatfacto's next rasterization also renders ``colors`` as extra
+    channels (no background) whose gradient reaches ``colors`` only. Yields a dict whose ``"render"``
+    is then that render [C, H, W, E] (``None`` if no pass took it: a crop box changed N, or CUDA)."""
+    req = {"colors": colors, "render": None}
+    prev = getattr(_extra, "request", None)
+    _extra.request = req
+    try:
+        yield req
+    finally:
+        _extra.request = prev
+
+
 def _cpu_cuda(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ARG001
     """`.cuda()` on a machine without CUDA: keep the tensor where it is (the CPU)."""
     return self
@@ -45,7 +74,7 @@ def cpu_compat(device: torch.device | str):
         if _patch_depth == 0:
             if not torch.cuda.is_available():
                 torch.Tensor.cuda = _cpu_cuda  # type: ignore[method-assign]
-            _splatfacto.rasterization = p2a_rasterization
+            _splatfacto.rasterization = _splatfacto_rasterization
             # torch.compile'd get_viewmat: no speed-up on a CPU, and the viewer's interrupt can
             # surface mid-compile as a dynamo error that kills the render thread (point2act.method.viewer).
             _splatfacto.get_viewmat = viewmat_from_c2w

@@ -33,7 +33,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineC
 from point2act.geometry import viewmat_from_c2w
 from point2act.heatmap import resize_heatmap
 from point2act.losses import relevancy_loss
-from point2act.method.compat import cpu_compat, no_lpips_download
+from point2act.method.compat import cpu_compat, extra_channel, no_lpips_download
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
@@ -103,6 +103,10 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     the relevancy pass renders detached geometry."""
     relevancy_start_step: int = 0
     """First step at which the relevancy loss is applied."""
+    relevancy_same_pass: bool = True
+    """On a CPU, render relevancy in training as an extra channel of splatfacto's RGB pass (one projection,
+    one tile list, one pass; the kernel keeps its gradient off the geometry). Off, on CUDA (gsplat), or with
+    ``relevancy_shapes_geometry``: a second, one-channel pass."""
     lpips_metric: bool = False
     """Build torchmetrics' LPIPS for eval metrics. Off by default because building it downloads
     AlexNet weights when they are not in the torch hub cache; off, LPIPS is left out of metrics."""
@@ -301,16 +305,23 @@ class Point2ActModel(SplatfactoModel):
         return self._get_outputs(camera)
 
     def _get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor | List]:
-        with cpu_compat(self.device):
+        want = isinstance(camera, Cameras)
+        if want and self.training:
+            supervised = True
+            if camera.metadata is not None:
+                supervised = bool(camera.metadata.get(SUPERVISED_KEY, True))
+            want = supervised and self.step >= self.config.relevancy_start_step
+        same_pass = (want and self.training and self.config.relevancy_same_pass
+                     and not self.config.relevancy_shapes_geometry and torch.device(self.device).type == "cpu")
+        with cpu_compat(self.device), (extra_channel(torch.sigmoid(self.relevancy_logits)) if same_pass
+                                       else contextlib.nullcontext()) as req:
             outputs = super().get_outputs(camera)
-        if not isinstance(camera, Cameras) or "rgb" not in outputs:
+        if not want or "rgb" not in outputs:
             return outputs
-        supervised = True
-        if self.training and camera.metadata is not None:
-            supervised = bool(camera.metadata.get(SUPERVISED_KEY, True))
-        if self.training and (not supervised or self.step < self.config.relevancy_start_step):
-            return outputs
-        outputs[RELEVANCY_KEY] = self.render_relevancy(camera)
+        if req is not None and req["render"] is not None:
+            outputs[RELEVANCY_KEY] = req["render"][0].clamp(0.0, 1.0)
+        else:
+            outputs[RELEVANCY_KEY] = self.render_relevancy(camera)
         return outputs
 
     def render_relevancy(self, camera: Cameras) -> torch.Tensor:  # [H, W, 1]

@@ -214,6 +214,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         flatten_ids: Tensor,  # [n_isects]
         absgrad: bool,
         absgrad_target,  # None or (tensor, index) receiving ``.absgrad``
+        geometry_channels: int = -1,
     ) -> Tuple[Tensor, Tensor]:
         means2d_c = means2d.contiguous()
         conics_c = conics.contiguous()
@@ -252,6 +253,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         ctx.absgrad_target = absgrad_target
         ctx.has_bg = backgrounds is not None
         ctx.ext = ext
+        ctx.geometry_channels = int(geometry_channels)
         return render_colors, render_alphas
 
     @staticmethod
@@ -288,6 +290,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             v_render_alphas.to(dtype).contiguous(),
             ctx.absgrad,
             torch.get_num_threads(),
+            ctx.geometry_channels,
         )
         if ctx.absgrad and ctx.absgrad_target is not None:
             target, index = ctx.absgrad_target
@@ -302,6 +305,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             v_colors,
             v_opacities,
             v_bg,
+            None,
             None,
             None,
             None,
@@ -325,11 +329,14 @@ def rasterize_to_pixels(
     backgrounds: Tensor | None = None,  # [C, D]
     absgrad: bool = False,
     absgrad_target=None,
+    geometry_channels: int | None = None,
 ) -> Tuple[Tensor, Tensor]:
     """CPU counterpart of ``gsplat.rasterize_to_pixels`` (unpacked inputs only).
 
     Differentiable w.r.t. ``means2d``, ``conics``, ``colors``, ``opacities`` and
-    ``backgrounds``. With ``absgrad=True`` the backward pass stores
+    ``backgrounds``. With ``geometry_channels = G`` only colour channels ``[0, G)`` send gradient to
+    the geometry (``means2d``, ``conics``, ``opacities``); channels ``G..D-1`` reach their colours only,
+    as if they were rendered in a second pass with detached geometry (point2act's relevancy channel). With ``absgrad=True`` the backward pass stores
     ``sum over pixels |d loss / d means2d|`` (per-pixel absolute values, as
     gsplat) in ``means2d.absgrad`` (or in ``absgrad_target[0].absgrad``,
     indexed by ``absgrad_target[1]`` when given).
@@ -360,6 +367,7 @@ def rasterize_to_pixels(
         flatten_ids,
         absgrad,
         absgrad_target,
+        -1 if geometry_channels is None else int(geometry_channels),
     )
 
 

@@ -44,6 +44,7 @@ def rasterization(
     distributed: bool = False,
     camera_model: str = "pinhole",
     covars: Tensor | None = None,  # [N, 3, 3]
+    extra_colors: Tensor | None = None,  # [(C,) N, E]
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Rasterize 3D Gaussians to C images; drop-in for ``gsplat.rasterization``.
 
@@ -55,6 +56,11 @@ def rasterization(
     ``distributed=True``, ``camera_model`` other than ``"pinhole"`` and
     ``sparse_grad=True`` with ``packed=True``. ``packed=True`` is computed
     unpacked internally and returned in gsplat's packed layout.
+
+    ``extra_colors`` (point2act's extension, CPU only): E more channels rendered in the same pass
+    (no background, no depth normalisation) whose gradient reaches ``extra_colors`` only, never the
+    geometry, as a second pass with detached geometry would; returned in ``meta["extra_render"]``
+    [C, H, W, E], not in ``render_colors``.
 
     Returns:
         render_colors [C, H, W, X], render_alphas [C, H, W, 1] and ``meta``
@@ -68,6 +74,8 @@ def rasterization(
     if means.is_cuda:
         import gsplat  # lazy: never needed on CPU
 
+        if args.pop("extra_colors") is not None:
+            raise NotImplementedError("extra_colors is a CPU-rasterizer extension: render a second pass on CUDA")
         return gsplat.rasterization(**args)
     del args["channel_chunk"]  # the CPU kernel renders all channels at once
     return _rasterization_cpu(**args)
@@ -99,6 +107,7 @@ def _rasterization_cpu(
     distributed: bool,
     camera_model: str,
     covars: Tensor | None,
+    extra_colors: Tensor | None = None,  # [(C,) N, E]
     project_fn: Callable | None = None,
     isect_fn: Callable | None = None,
     rasterize_fn: Callable | None = None,
@@ -226,6 +235,16 @@ def _rasterization_cpu(
         if backgrounds is not None:
             backgrounds = backgrounds.new_zeros(C, 1)
 
+    geometry_channels = None
+    if extra_colors is not None:  # appended last, after any depth channel; their gradient skips the geometry
+        ex = extra_colors if extra_colors.dim() == 3 else extra_colors.unsqueeze(0).expand(C, -1, -1)
+        if ex.shape[:2] != (C, N):
+            raise ValueError(f"extra_colors must be [N, E] or [C, N, E] for N={N}, C={C}; got {tuple(extra_colors.shape)}")
+        geometry_channels = int(colors_c.shape[-1])
+        colors_c = torch.cat((colors_c, ex.to(colors_c.dtype)), dim=-1)
+        if backgrounds is not None:
+            backgrounds = torch.cat([backgrounds, backgrounds.new_zeros(C, ex.shape[-1])], dim=-1)
+
     tile_width = math.ceil(width / float(tile_size))
     tile_height = math.ceil(height / float(tile_size))
     meta.update(
@@ -272,7 +291,11 @@ def _rasterization_cpu(
         backgrounds=backgrounds,
         absgrad=absgrad,
         absgrad_target=absgrad_target,
+        **({"geometry_channels": geometry_channels} if geometry_channels is not None else {}),
     )
+    if geometry_channels is not None:
+        meta["extra_render"] = render_colors[..., geometry_channels:]
+        render_colors = render_colors[..., :geometry_channels]
 
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat(

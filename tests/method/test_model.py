@@ -95,6 +95,34 @@ def test_relevancy_loss_does_not_move_geometry_by_default():
         assert grads[k] == 0.0, k
 
 
+def test_same_pass_relevancy_equals_the_second_pass_with_its_gradients():
+    """Training renders relevancy as an extra channel of splatfacto's RGB pass; the same loss through the
+    second, detached pass (relevancy_same_pass=False) gives the same render and the same gradients."""
+    cam = make_camera()
+    renders, grads = [], []
+    for same in (True, False):
+        torch.manual_seed(0)  # splatfacto draws the initial rotations at random
+        model = _with_strategy_state(make_model(seed=4, relevancy_same_pass=same))
+        with torch.no_grad():
+            model.gauss_params[RELEVANCY_KEY].normal_(generator=torch.Generator().manual_seed(1))
+        model.train()
+        model.step = 10
+        torch.manual_seed(0)  # splatfacto's random training background
+        out = model.get_outputs(cam)
+        target = (torch.arange(out[RELEVANCY_KEY].numel()).reshape(out[RELEVANCY_KEY].shape) % 7 == 0).float()
+        batch = {"image": out["rgb"].detach().flip(0), TARGET_KEY: target}
+        loss = sum(model.get_loss_dict(out, batch).values())
+        for p in model.gauss_params.values():
+            p.grad = None
+        loss.backward()
+        renders.append(out[RELEVANCY_KEY].detach())
+        grads.append({k: v.grad.clone() for k, v in model.gauss_params.items() if v.grad is not None})
+    torch.testing.assert_close(renders[0], renders[1], atol=1e-5, rtol=1e-4)
+    assert set(grads[0]) == set(grads[1]) and RELEVANCY_KEY in grads[0]
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], atol=1e-6, rtol=1e-3, msg=k)
+
+
 def test_flag_lets_relevancy_shape_geometry():
     model = _with_strategy_state(make_model(relevancy_shapes_geometry=True))
     grads = _train_step_grads(model, make_camera())

@@ -54,6 +54,8 @@ std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d,                
                                       const at::Tensor &flatten_ids,                   // [n_isects] int32
                                       int64_t num_threads);
 
+// geometry_channels: only colour channels [0, geometry_channels) send gradient to the geometry (means2d,
+// conics, opacities); the others reach their colours only (-1: all channels).
 // -> v_means2d_abs [C, N, 2] (empty unless absgrad), v_means2d [C, N, 2],
 //    v_conics [C, N, 3], v_colors [C, N, D], v_opacities [C, N]
 std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tensor &conics, const at::Tensor &colors,
@@ -65,7 +67,8 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &row_masks,        // [n_isects] int64
                                       const at::Tensor &v_render_colors,  // [C, H, W, D]
                                       const at::Tensor &v_render_alphas,  // [C, H, W, 1]
-                                      bool absgrad, int64_t num_threads);
+                                      bool absgrad, int64_t num_threads,
+                                      int64_t geometry_channels = -1);
 
 // -> crow [C*H*W + 1] int64, col [nnz] int32, val [nnz] float32
 std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d, const at::Tensor &conics,

@@ -20,7 +20,8 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
                         int tile_height, const int32_t *offsets, const int32_t *flatten_ids, const S *T_final,
                         const int32_t *last_ids, const int64_t *row_masks, const S *v_render_colors, const S *v_render_alphas, bool absgrad,
-                        S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs, int nthreads) {
+                        S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs, int nthreads,
+                        int64_t DG) {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
     using MI = typename std::remove_reference<decltype(M()[0])>::type;
@@ -68,7 +69,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         for (int64_t d = 0; d < D; ++d) {
                             const S v = v_render_colors[pix * D + d];
                             vcv[d * nrc + idx][i] = v;
-                            if (bg) b += bg[d] * v;
+                            if (bg && d < DG) b += bg[d] * v;
                         }
                         bd[i] = b;
                     }
@@ -129,11 +130,11 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         // gsplat keeps buf_d = sum of col_d * w of the Gaussians behind and
                         // uses sum_d (col_d * Tn - buf_d * ra) * v_d; only bv = sum_d buf_d * v_d
                         // is needed (v_d is fixed per pixel), so one vector replaces D.
-                        V cv = zero;  // sum_d col_d * v_d
+                        V cv = zero;  // sum_d col_d * v_d over the geometry channels d < DG
                         for (int64_t d = 0; d < D; ++d) {
                             const V v = vcv[d * nrc + idx];
                             acc_rgb[d] += fac * v;
-                            cv += col[d] * v;
+                            if (d < DG) cv += col[d] * v;
                         }
                         V v_alpha = cv * Tn - bvv[idx] * ra;
                         bvv[idx] += cv * fac;
@@ -204,7 +205,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &T_final, const at::Tensor &last_ids,
                                       const at::Tensor &row_masks,
                                       const at::Tensor &v_render_colors, const at::Tensor &v_render_alphas,
-                                      bool absgrad, int64_t num_threads) {
+                                      bool absgrad, int64_t num_threads, int64_t geometry_channels) {
     check_cpu_contig(means2d, "means2d");
     check_cpu_contig(conics, "conics");
     check_cpu_contig(colors, "colors");
@@ -222,6 +223,8 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
     const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
     const int64_t tw = isect_offsets.size(2), th = isect_offsets.size(1);
     TORCH_CHECK(tile_size >= 1 && tile_size <= 64, "tile_size must be in [1, 64]");
+    TORCH_CHECK(geometry_channels >= -1 && geometry_channels <= D, "geometry_channels must be in [-1, D]");
+    const int64_t DG = geometry_channels < 0 ? D : geometry_channels;
     const int nthreads = resolve_threads(num_threads);
     auto v_means2d = at::zeros({C, N, 2}, means2d.options());
     auto v_conics = at::zeros({C, N, 3}, means2d.options());
@@ -238,7 +241,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                 flatten_ids.data_ptr<int32_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(), row_masks.data_ptr<int64_t>(),
                 v_render_colors.data_ptr<scalar_t>(), v_render_alphas.data_ptr<scalar_t>(), absgrad,
                 v_means2d.data_ptr<scalar_t>(), v_conics.data_ptr<scalar_t>(), v_colors.data_ptr<scalar_t>(),
-                v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads);
+                v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads, DG);
         });
     });
     return {v_means2d_abs, v_means2d, v_conics, v_colors, v_opacities};
