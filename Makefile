@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 ## test: the whole test suite (CPU; CUDA parity tests skip without a GPU)
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 ## test-fast: everything but the end-to-end training tests
 test-fast: $(STAMP)
