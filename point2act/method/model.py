@@ -263,9 +263,10 @@ class Point2ActModel(SplatfactoModel):
         mask = unseen_mask(weights, self.config.visibility_prune_tau, self.config.visibility_prune_min_views)
         mask = mask.to(self.means.device)
         k = int(mask.sum())
-        if 0 < k < self.num_points:
-            remove(self.gauss_params, self.optimizers, self.strategy_state, mask)
-        return k if k < self.num_points else 0
+        if not 0 < k < self.num_points:  # nothing to remove, or everything: keep the field as it is
+            return 0
+        remove(self.gauss_params, self.optimizers, self.strategy_state, mask)
+        return k
 
     def step_post_backward(self, step):
         super().step_post_backward(step)

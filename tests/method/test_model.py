@@ -230,3 +230,17 @@ def test_visibility_prune_steps_follow_the_schedule():
     assert [s for s in range(0, 2001, 50) if model.visibility_prune_step(s)] == list(range(300, 1101, 100))
     model.config.visibility_prune = False
     assert not model.visibility_prune_step(300)
+
+
+def test_prune_unseen_reports_what_it_removed_when_most_go():
+    model = make_model(n=300, seed=3)
+    with torch.no_grad():  # 200 of 300 far behind the camera: more than half are removed
+        model.gauss_params["means"][:200] = torch.tensor([0.0, 30.0, -20.0])
+    cams = Cameras(camera_to_worlds=torch.stack([look_at((0.0, -2.0, 1.0)), look_at((2.0, 0.0, 1.0))]),
+                   fx=50.0, fy=50.0, cx=24.0, cy=18.0, width=48, height=36, camera_type=CameraType.PERSPECTIVE)
+    model.set_visibility_cameras(cams)
+    model.config.visibility_prune_downscale = 1
+    model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
+    expect = int(((model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0) < 2).sum())
+    assert expect > 150
+    assert model.prune_unseen() == expect and model.num_points == 300 - expect
