@@ -10,7 +10,8 @@ alike; its reference is the summed rows of :func:`point2act.relevancy_fit.compos
 
 The training loop uses it to prune Gaussians that fewer than two views see (:func:`unseen_mask`):
 random initialisation without a point cloud scatters Gaussians below the table and inside objects,
-where, unseen, nothing constrains their relevancy.
+where, unseen, nothing constrains their relevancy. That initialisation itself is bounded to the views'
+frustums (:func:`frustum_bounded_points`, :func:`views_seeing`: inside the image, not occlusion).
 
 Plain torch.
 """
@@ -22,7 +23,7 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["view_weights", "views_seeing_count", "unseen_mask"]
+__all__ = ["view_weights", "views_seeing_count", "unseen_mask", "views_seeing", "frustum_bounded_points"]
 
 
 def view_weights(
@@ -67,3 +68,49 @@ def unseen_mask(weights: Tensor, tau: float, min_views: int = 2) -> Tensor:  # [
     """Gaussians seen (weight > ``tau``) by fewer than ``min_views`` views, capped at the number of views."""
     k = max(1, min(int(min_views), int(weights.shape[0])))
     return views_seeing_count(weights, tau) < k
+
+
+def views_seeing(points: Tensor, c2w: Tensor, K: Tensor, wh: Tensor,
+                 near: float = 0.01) -> Tensor:  # [M] int
+    """How many cameras see each point in front of them, inside the image (nerfstudio c2w: OpenGL axes)."""
+    R, t = c2w[:, :3, :3], c2w[:, :3, 3]
+    count = torch.zeros(points.shape[0], dtype=torch.long)
+    for c in range(c2w.shape[0]):
+        p = (points - t[c]) @ R[c]  # camera coordinates, OpenGL: looking along -z
+        z = -p[:, 2]
+        zs = z.clamp_min(1e-9)
+        u = K[c, 0, 0] * p[:, 0] / zs + K[c, 0, 2]
+        v = -K[c, 1, 1] * p[:, 1] / zs + K[c, 1, 2]
+        count += ((z > near) & (u >= 0) & (u <= wh[c, 0]) & (v >= 0) & (v <= wh[c, 1])).long()
+    return count
+
+
+def frustum_bounded_points(c2w: Tensor, K: Tensor, wh: Tensor, n: int, random_scale: float,
+                           min_views: int = 3, seed: int = 0) -> Tensor:  # [n, 3]
+    """``n`` random points in the box of the camera centres grown by half its size on every side (and
+    inside splatfacto's random cube of side ``random_scale``), each seen by at least ``min_views``
+    cameras (all of them when there are fewer). Falls back to the best-seen candidates if too few pass."""
+    gen = torch.Generator().manual_seed(int(seed))
+    centers = c2w[:, :3, 3]
+    lo, hi = centers.min(0).values, centers.max(0).values
+    pad = 0.5 * (hi - lo).max().clamp_min(1e-3)
+    half = 0.5 * float(random_scale)
+    lo, hi = (lo - pad).clamp(-half, half), (hi + pad).clamp(-half, half)
+    k = max(1, min(int(min_views), c2w.shape[0]))
+    kept, best, best_count = [], [], []
+    have = 0
+    for _ in range(32):
+        cand = lo + (hi - lo) * torch.rand((max(4 * n, 1024), 3), generator=gen)
+        cnt = views_seeing(cand, c2w, K, wh)
+        ok = cnt >= k
+        kept.append(cand[ok])
+        have += int(ok.sum())
+        best.append(cand[~ok])
+        best_count.append(cnt[~ok])
+        if have >= n:
+            break
+    pts = torch.cat(kept)[:n]
+    if pts.shape[0] < n:  # a capture whose views barely overlap: the most-seen of the rest
+        rest, rc = torch.cat(best), torch.cat(best_count)
+        pts = torch.cat([pts, rest[torch.argsort(rc, descending=True)[: n - pts.shape[0]]]])
+    return pts.float()

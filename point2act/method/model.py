@@ -39,52 +39,6 @@ from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, s
 from point2act.render import rasterization as p2a_rasterization
 
 
-def views_seeing(points: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor, wh: torch.Tensor,
-                 near: float = 0.01) -> torch.Tensor:  # [M] int
-    """How many cameras see each point in front of them, inside the image (nerfstudio c2w: OpenGL axes)."""
-    R, t = c2w[:, :3, :3], c2w[:, :3, 3]
-    count = torch.zeros(points.shape[0], dtype=torch.long)
-    for c in range(c2w.shape[0]):
-        p = (points - t[c]) @ R[c]  # camera coordinates, OpenGL: looking along -z
-        z = -p[:, 2]
-        zs = z.clamp_min(1e-9)
-        u = K[c, 0, 0] * p[:, 0] / zs + K[c, 0, 2]
-        v = -K[c, 1, 1] * p[:, 1] / zs + K[c, 1, 2]
-        count += ((z > near) & (u >= 0) & (u <= wh[c, 0]) & (v >= 0) & (v <= wh[c, 1])).long()
-    return count
-
-
-def frustum_bounded_points(c2w: torch.Tensor, K: torch.Tensor, wh: torch.Tensor, n: int, random_scale: float,
-                           min_views: int = 3, seed: int = 0) -> torch.Tensor:  # [n, 3]
-    """``n`` random points in the box of the camera centres grown by half its size on every side (and
-    inside splatfacto's random cube of side ``random_scale``), each seen by at least ``min_views``
-    cameras (all of them when there are fewer). Falls back to the best-seen candidates if too few pass."""
-    gen = torch.Generator().manual_seed(int(seed))
-    centers = c2w[:, :3, 3]
-    lo, hi = centers.min(0).values, centers.max(0).values
-    pad = 0.5 * (hi - lo).max().clamp_min(1e-3)
-    half = 0.5 * float(random_scale)
-    lo, hi = (lo - pad).clamp(-half, half), (hi + pad).clamp(-half, half)
-    k = max(1, min(int(min_views), c2w.shape[0]))
-    kept, best, best_count = [], [], []
-    have = 0
-    for _ in range(32):
-        cand = lo + (hi - lo) * torch.rand((max(4 * n, 1024), 3), generator=gen)
-        cnt = views_seeing(cand, c2w, K, wh)
-        ok = cnt >= k
-        kept.append(cand[ok])
-        have += int(ok.sum())
-        best.append(cand[~ok])
-        best_count.append(cnt[~ok])
-        if have >= n:
-            break
-    pts = torch.cat(kept)[:n]
-    if pts.shape[0] < n:  # a capture whose views barely overlap: the most-seen of the rest
-        rest, rc = torch.cat(best), torch.cat(best_count)
-        pts = torch.cat([pts, rest[torch.argsort(rc, descending=True)[: n - pts.shape[0]]]])
-    return pts.float()
-
-
 @dataclass
 class Point2ActModelConfig(SplatfactoModelConfig):
     """Splatfacto with a relevancy channel supervised by 2D point heatmaps."""
@@ -184,6 +138,8 @@ class Point2ActModel(SplatfactoModel):
         c2w = cameras.camera_to_worlds.detach().float().cpu()
         K = cameras.get_intrinsics_matrices().detach().float().cpu()
         wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
+        from point2act.visibility import frustum_bounded_points
+
         pts = frustum_bounded_points(c2w, K, wh, n, float(self.config.random_scale),
                                      int(self.config.random_init_min_views), seed)
         dev = self.gauss_params["means"].device
@@ -235,17 +191,13 @@ class Point2ActModel(SplatfactoModel):
     def view_weights(self, cameras: Cameras, downscale: int = 1) -> torch.Tensor:  # [C, N]
         """Every Gaussian's total compositing weight in each of ``cameras``, in full-resolution pixels
         (rendered at ``1/downscale``; :func:`point2act.visibility.view_weights`)."""
+        from point2act.method.run import camera_views
         from point2act.visibility import view_weights
 
         ds = max(1, int(downscale))
-        dev = self.means.device
-        c2w = cameras.camera_to_worlds.detach().float().to(dev)
-        K = cameras.get_intrinsics_matrices().detach().float().to(dev).clone()
-        K[:, :2, :] /= ds
-        sizes = [(max(1, int(h) // ds), max(1, int(w) // ds))
-                 for h, w in zip(cameras.height[:, 0].tolist(), cameras.width[:, 0].tolist())]
+        vms, Ks, sizes = camera_views(cameras, ds, model=self)
         w = view_weights(self.means, self.quats, torch.exp(self.scales), torch.sigmoid(self.opacities).squeeze(-1),
-                         viewmat_from_c2w(c2w), K, sizes, self.config.rasterize_mode)
+                         vms, Ks, sizes, self.config.rasterize_mode)
         return w * float(ds * ds)
 
     @torch.no_grad()

@@ -81,7 +81,7 @@ def test_big_is_splatfacto(methods):
 def test_frustum_bounded_init():
     import torch
 
-    from point2act.method.model import frustum_bounded_points, views_seeing
+    from point2act.visibility import frustum_bounded_points, views_seeing
 
     # 8 cameras on a ring of radius 2 looking at the origin (OpenGL c2w: camera looks along -z)
     c2w = []
