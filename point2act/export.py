@@ -119,11 +119,11 @@ def build_export(
         region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg, support=support)
     except ValueError as e:
         raise Point2ActError(f"no relevant region in this field: {e}") from None
-    sup = region_support(support, region.indices, getattr(region, "action_index", None),
+    sup = region_support(support, region.indices, region.action_index,
                          weak_views=cfg.region.support_min_views, weak_agreement=cfg.region.support_min_agreement)
     notes = []
     if sup is not None:
-        if getattr(region, "support_level", None) == "seen":
+        if region.support_level == "seen":
             sup["weak"] = True
             sup["reason"] = ("no Gaussian has the views' agreement (>= "
                              f"{cfg.region.support_min_agreement:.0%}); the region is the best one seen by "

@@ -23,13 +23,14 @@ def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     return np.asarray(cloud.cluster_dbscan(float(eps), int(min_points), print_progress=False), dtype=np.int64)
 
 
-def median_spacing(pts: np.ndarray) -> float:
-    """Median nearest-neighbour distance of ``pts`` [M, 3] (0 for fewer than 2 points)."""
+def median_spacing(pts: np.ndarray, tree=None) -> float:
+    """Median nearest-neighbour distance of ``pts`` [M, 3] (0 for fewer than 2 points); ``tree``: a
+    ``cKDTree`` of ``pts`` already built."""
     if len(pts) < 2:
         return 0.0
     from scipy.spatial import cKDTree
 
-    d, _ = cKDTree(pts).query(pts, k=2)
+    d, _ = (tree if tree is not None else cKDTree(pts)).query(pts, k=2)
     return float(np.median(d[:, 1]))
 
 
@@ -54,8 +55,7 @@ def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_
 
     tree = cKDTree(points)
     if len(points) >= 3:
-        d, _ = tree.query(points, k=2)
-        radius = max(radius, float(np.median(d[:, 1])))
+        radius = max(radius, median_spacing(points, tree))
     pairs = tree.query_pairs(radius, output_type="ndarray")
     weights = np.asarray(weights, dtype=np.float64)
     dens = weights.copy()
@@ -107,7 +107,7 @@ def relevant_region(
     (activated, not logits), ``relevancy`` [N] in [0,1]. Raises ``ValueError``
     if no (supported) opaque Gaussian reaches the threshold. The returned region carries
     ``action_index`` (the action point's Gaussian, or None for the centroid) and ``support_level``
-    ("supported", "seen", or None without support) as attributes."""
+    ("supported", "seen", or None without support)."""
     cfg = cfg or GraspConfig()
     rc: RegionConfig = cfg.region if isinstance(cfg, GraspConfig) else cfg
     mpu = cfg.gripper.metres_per_unit if isinstance(cfg, GraspConfig) else 1.0
@@ -180,7 +180,7 @@ def relevant_region(
         raise ValueError(f"RegionConfig.action_point must be 'peak' or 'centroid', got {rc.action_point!r}")
     p = float(np.clip(rc.extent_percentile, 0.0, 49.0))
     lo, hi = (np.percentile(mp, p, axis=0), np.percentile(mp, 100 - p, axis=0)) if p > 0 else (mp.min(0), mp.max(0))
-    region = Region(
+    return Region(
         action_point=action,
         center=0.5 * (lo + hi),
         extent=hi - lo,
@@ -190,7 +190,6 @@ def relevant_region(
         threshold=float(thr),
         max_relevancy=max_rel,
         num_clusters=max(nclus, 1),
+        action_index=action_index,
+        support_level=level,
     )
-    region.action_index = action_index
-    region.support_level = level
-    return region

@@ -101,6 +101,11 @@ class Region:
     """Maximum relevancy among opaque Gaussians."""
     num_clusters: int = 1
     """Number of DBSCAN clusters found among the relevant Gaussians."""
+    action_index: int | None = None
+    """Index (into the input arrays) of the Gaussian the action point sits on; None for the centroid."""
+    support_level: str | None = None
+    """With multi-view support: "supported" (the views agree) or "seen" (the best region seen by several
+    views, flagged weak); None without support."""
 
     def to_dict(self) -> Dict[str, Any]:
         return {"center": _vec(self.center), "extent": _vec(self.extent), "num_gaussians": int(self.num_gaussians)}
