@@ -86,10 +86,14 @@ def save_channel(config_path: Path, name: str, logits: torch.Tensor, prompt: str
     return path
 
 
+def channel_relevancy_of(record: Dict[str, Any]) -> np.ndarray:  # [N]
+    """The relevancy of a channel record (:func:`load_channel`): ``sigmoid(logits)`` as float64 numpy."""
+    return torch.sigmoid(record["logits"].double()).numpy()
+
+
 def channel_relevancy(config_path: Path, name: str, num_gaussians: int | None = None) -> np.ndarray:  # [N]
     """A saved channel's relevancy, ``sigmoid(logits)`` as float64 numpy (the ``relevancy`` of its Gaussians)."""
-    logits = load_channel(config_path, name, num_gaussians)["logits"].double()
-    return torch.sigmoid(logits).numpy()
+    return channel_relevancy_of(load_channel(config_path, name, num_gaussians))
 
 
 def load_channel(config_path: Path, name: str, num_gaussians: int | None = None) -> Dict[str, Any]:

@@ -66,14 +66,10 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
 
     console.print("3/3 export")
     t0 = time.perf_counter()
-    from point2act.method.run import export_run
+    from point2act.method.run import export_run, trained_run
 
     config_path = Path(config.get_base_dir()) / "config.yml"
-    loaded = None
-    if trainer is not None:  # the trained pipeline, as loading the run from disk would give it
-        trainer.pipeline.eval()
-        loaded = (config, trainer.pipeline)
-    grasps_path, exported = export_run(config_path, out / "grasps.json", loaded=loaded)
+    grasps_path, exported = export_run(config_path, out / "grasps.json", loaded=trained_run(config, trainer))
     t_export = time.perf_counter() - t0
     gt = json.loads((scene / "ground_truth.json").read_text())
     ap = np.asarray(exported["action_point"])

@@ -50,7 +50,7 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     ``config``: a ``point2act`` TrainerConfig with its data set (``registered_config("point2act")`` plus
     ``--data`` and schedule); its points file is ignored. ``pointer``: a
     :class:`~point2act.pointing.config.PointerConfig`."""
-    from point2act.method.run import export_run, load_run, query_run
+    from point2act.method.run import export_run, query_run, trained_run
     from point2act.method.train import train
     from point2act.pointing.run import capture_images, point_capture
 
@@ -77,7 +77,7 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     thread = threading.Thread(target=point, name="point2act-pointing", daemon=True)
     thread.start()
     t = time.perf_counter()
-    train(config)
+    trainer = train(config)
     t_train = time.perf_counter() - t
     t = time.perf_counter()
     thread.join()
@@ -87,7 +87,7 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     if not any(state["points"]["points"].values()):
         raise Point2ActError(f"{points_path}: the pointer put no point on any view for {prompt!r}")
     config_path = Path(config.get_base_dir()) / "config.yml"
-    loaded = load_run(config_path)
+    loaded = trained_run(config, trainer)  # the trained pipeline: no reload from disk
     t = time.perf_counter()
     res = query_run(config_path, CHANNEL, prompt=prompt, points_file=points_path, loaded=loaded, progress=progress)
     t_fit = time.perf_counter() - t

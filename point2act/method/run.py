@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from point2act.channels import channel_role, check_name, load_channel, run_dir, save_channel
+from point2act.channels import channel_relevancy_of, channel_role, check_name, load_channel, run_dir, save_channel
 from point2act.errors import Point2ActError
 from point2act.export import build_export
 from point2act.fusion import DepthViews, render_depth_views
@@ -55,6 +55,16 @@ def load_run(config_path: Path) -> Loaded:
             "it has no relevancy channel to export."
         )
     return config, pipeline
+
+
+def trained_run(config, trainer) -> Loaded:
+    """``(config, pipeline)`` of a run just trained in this process (the trainer
+    :func:`point2act.method.train.train` returns), its pipeline in eval mode, as :func:`load_run` would
+    give it without reading the checkpoint back; ``trainer`` None (a distributed run): :func:`load_run`."""
+    if trainer is None:
+        return load_run(Path(config.get_base_dir()) / "config.yml")
+    trainer.pipeline.eval()
+    return config, trainer.pipeline
 
 
 def latest_checkpoint(config) -> Path:
@@ -211,7 +221,7 @@ def export_run(
     named: Dict[str, Dict[str, Any]] = {}
     for name in dict.fromkeys([*channels, *(c for c in (grasp_channel, avoid_channel) if c)]):
         rec = load_channel(config_path, name, n)
-        named[name] = {"relevancy": torch.sigmoid(rec["logits"].double()).numpy(),
+        named[name] = {"relevancy": channel_relevancy_of(rec),
                        "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp")}
     if grasp_channel:
         arrays = dict(arrays, relevancy=named[grasp_channel]["relevancy"])
