@@ -60,11 +60,7 @@ def test_export_action_point_on_the_handle(trained):
     gripper = GripperConfig(**data["gripper"])
     verdicts = [judge_grasp(g, gripper, pts, names, gt["target"], table_z=0.0) for g in data["grasps"]]
     assert verdicts[0].on_target and verdicts[0].collision_free, verdicts[0]
-    # the grasps that score close to the best (>= half its score) close on the handle too; after 200
-    # steps the tail of the list (scores of 0.1-0.2 against 0.8) may take the mug body next to it
-    best = data["grasps"][0]["score"]
-    strong = [v for g, v in zip(data["grasps"], verdicts) if g["score"] >= 0.5 * best]
-    assert np.mean([v.on_target for v in strong]) >= 0.5, [g["score"] for g in data["grasps"]]
+    assert np.mean([v.on_target for v in verdicts]) >= 0.5
     assert {"depth_render", "tsdf_fusion", "total"} <= set(data["timings_ms"])
 
 
