@@ -534,13 +534,29 @@ def test_judge_top_grasp_against_labelled_points() -> None:
 
 
 def test_splits_are_disjoint_and_recorded() -> None:
-    from benchmarks.accuracy.suite import DEV_SEEDS, SUITE, TEST_SEEDS, TEST_SUITE
+    from benchmarks.accuracy.suite import DEV_SEEDS, SUITE, TEST_SEEDS, TEST_SUITE, VAL_SEEDS, VAL_SUITE
 
-    assert not set(DEV_SEEDS) & set(TEST_SEEDS)
-    assert all(s.overrides["seed"] in DEV_SEEDS and s.split == "dev" for s in SUITE)
-    assert all(s.overrides["seed"] in TEST_SEEDS and s.split == "test" for s in TEST_SUITE)
-    assert not {s.name for s in SUITE} & {s.name for s in TEST_SUITE}
-    assert any(s.twin for s in SUITE) and any(s.twin for s in TEST_SUITE)
+    assert not set(DEV_SEEDS) & set(TEST_SEEDS) and not set(VAL_SEEDS) & set(TEST_SEEDS)
+    assert not set(DEV_SEEDS) & set(VAL_SEEDS)
+    for suite, seeds, split in ((SUITE, DEV_SEEDS, "dev"), (VAL_SUITE, VAL_SEEDS, "val"), (TEST_SUITE, TEST_SEEDS, "test")):
+        assert all(s.overrides["seed"] in seeds and s.split == split for s in suite)
+        assert any(s.twin for s in suite)
+    names = [s.name for s in SUITE + VAL_SUITE + TEST_SUITE]
+    assert len(names) == len(set(names))
+
+
+def test_benchmark_reconstructs_as_the_demo_does() -> None:
+    """The benchmark's geometry is the demo's: its resolution, views, seed points and iterations."""
+    import inspect
+
+    from benchmarks.accuracy.run import BenchConfig
+    from point2act.demo import run_demo
+    from point2act.synth import SynthConfig
+
+    bc, sc = BenchConfig(), SynthConfig()
+    assert (bc.width, bc.height, bc.num_views, bc.num_seed_points) == (sc.width, sc.height, sc.num_views,
+                                                                       sc.num_seed_points)
+    assert bc.iterations == inspect.signature(run_demo).parameters["iterations"].default
 
 
 def test_twin_is_a_translated_copy_of_the_mug() -> None:

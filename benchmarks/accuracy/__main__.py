@@ -6,8 +6,11 @@
     python -m benchmarks.accuracy --split dev --scenes handle_s0,rim_s3 --levels clean,out20
     python -m benchmarks.accuracy --coke                # also rerun the coke pull-tab check (~10 min)
 
-Protocol (docs/accuracy.md): rules are chosen on the dev split (layout seeds 0-99) only; the test
-split (layout seeds 1000-1099) is run to report. Hit rates come with 95 % bootstrap intervals over
+    python -m benchmarks.accuracy --split val           # the validation split -> .../accuracy/val/
+
+Protocol (docs/accuracy.md): rules are chosen on the dev split (layout seeds 0-99) and checked on the
+validation split (seeds 1000-1099, the first test split, looked at once); the test split (seeds
+2000-2099) is run to report. Hit rates come with 95 % bootstrap intervals over
 scenes x pointer seeds. The test split writes summary.json and the README block.
 """
 
@@ -86,7 +89,7 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
         return
     bc = meta["bench"]
     rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
-    body = [BEGIN, "", f"**{summary['split']} split** ({'held out: layout seeds never used while developing' if summary['split'] == 'test' else 'the scenes the rules were developed on'}): "
+    body = [BEGIN, "", f"**{summary['split']} split** ({'held out: layout seeds never used while developing' if summary['split'] == 'test' else 'the scenes the rules were developed on' if summary['split'] == 'dev' else 'a second check of the rules, looked at while developing'}): "
             f"{len(summary['scenes'])} scenes ({', '.join(summary['scenes'])}), pointer seeds {summary['seeds']} "
             f"(the clean level once), {bc['num_views']} views at {bc['width']}×{bc['height']}, "
             f"`ns-train point2act` with the method's default schedule for {bc['iterations']} iterations. "
@@ -139,7 +142,7 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
     wall = time.perf_counter() - t0
     records = [x for r in results for x in r["records"]]
     level_names = [lv.name for lv in levels]
-    split = split or ("test" if all(s.split == "test" for s in scenes) else "dev")
+    split = split or (scenes[0].split if len({s.split for s in scenes}) == 1 else "dev")
     summary = report.summary_json(records, level_names, split, bc.seeds, [s.name for s in scenes])
     report.check_summary(summary)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -182,7 +185,7 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
     lines = [
         "# Accuracy benchmark (`python -m benchmarks.accuracy`)",
         "",
-        f"**Split: {meta['split']}** ({'held-out layout seeds, never used while developing' if meta['split'] == 'test' else 'development scenes: rules were chosen on these'}). "
+        f"**Split: {meta['split']}** ({'held-out layout seeds, never used while developing' if meta['split'] == 'test' else 'development scenes: rules were chosen on these' if meta['split'] == 'dev' else 'validation scenes: the former test split, looked at while developing'}). "
         f"{len(scenes)} synthetic scenes × {len(levels)} pointer error levels; pointer seeds {bc['seeds']} "
         f"(the clean level once). {bc['num_views']} views per scene at {bc['width']}×{bc['height']}; geometry: one "
         f"`ns-train point2act` run per scene (the method's default schedule for {bc['iterations']} iterations), then per "
@@ -225,8 +228,9 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "test"), default="dev",
-                    help="scene split: dev (rules are chosen here) or test (held out; writes summary.json + README)")
+    ap.add_argument("--split", choices=("dev", "val", "test"), default="dev",
+                    help="scene split: dev (rules are chosen here), val (a second check) or test (held out; "
+                    "writes summary.json + README)")
     ap.add_argument("--scenes", default="all", help="comma-separated scene names of the split, 'all', "
                     f"'first:N' (the split's first N) or 'quick' ({','.join(QUICK)})")
     ap.add_argument("--levels", default="protocol", help=f"'protocol' ({','.join(PROTOCOL_LEVELS)}), 'all' or "
@@ -242,7 +246,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rerun", action="store_true", help="rerun scenes whose results are cached")
     ap.add_argument("--coke", action="store_true", help="rerun python -m benchmarks.coke (~10 min) for the real-data row")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/accuracy "
-                    "for the test split, .../accuracy/dev for the dev split)")
+                    "for the test split, .../accuracy/SPLIT for the others)")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README's accuracy block "
                     "(rewritten only for the test split)")
     ap.add_argument("--cache", type=Path, default=None, help="scene/run cache (default $POINT2ACT_BENCH_CACHE or "
@@ -269,7 +273,7 @@ def main(argv=None) -> None:
     bc = BenchConfig(width=a.width, height=a.height, num_views=a.views, iterations=a.iterations,
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
                      cache_root=a.cache, support=not a.no_support)
-    out = a.out or (RESULTS if a.split == "test" else RESULTS / "dev")
+    out = a.out or (RESULTS if a.split == "test" else RESULTS / a.split)
     from point2act.errors import Point2ActError
 
     try:

@@ -48,16 +48,17 @@ METHODS = ("point2act", "lift_recon_depth", "lift_true_depth", "ransac", "best_v
 class BenchConfig:
     """Settings of one benchmark run."""
 
-    width: int = 128
-    """Image width of the synthetic views (pixels)."""
-    height: int = 96
-    """Image height."""
-    num_views: int = 12
-    """Views per scene."""
-    num_seed_points: int = 6000
-    """Seed point cloud size (sparse_pc.ply)."""
-    iterations: int = 250
-    """ns-train iterations of the geometry run (the demo's schedule, compressed)."""
+    width: int = 256
+    """Image width of the synthetic views (pixels): the demo's (``SynthConfig.width``)."""
+    height: int = 192
+    """Image height: the demo's."""
+    num_views: int = 24
+    """Views per scene: the demo's."""
+    num_seed_points: int = 8000
+    """Seed point cloud size (sparse_pc.ply): the demo's."""
+    iterations: int = 1000
+    """ns-train iterations of the geometry run: the demo's (``make demo``), with the method's default
+    schedule for that count."""
     seeds: Sequence[int] = (0,)
     """Pointer seeds per error level (the clean level is deterministic and runs once)."""
     query_downscale: int = 0

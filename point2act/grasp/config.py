@@ -182,12 +182,24 @@ class RegionConfig:
     the former 5 mm on the synthetic mug handle, whose region has an RMS radius of about 2 cm)."""
     peak_spacing_factor: float = 4.0
     """Scale-free "peak" radius: at least this many median spacings of the region's Gaussians."""
+    peak_weight: str = "votes"
+    """With support, each region Gaussian's weight for the peak and the region's mass: relevancy x
+    opacity x "agreement" (the fraction of the views seeing it that mark it) or x "votes" (the views'
+    target mass it carries, :attr:`point2act.grasp.support.Support.votes`)."""
+    peak_min_own: float = 0.5
+    """The "peak" action point is a Gaussian whose own weight is at least this fraction of the region's
+    largest (0: any Gaussian; a Gaussian between two strong arms of a loop, e.g. the mug body inside a
+    handle, can otherwise collect the most weight around it)."""
     support_min_views: int = 3
     """Multi-view support (export): a Gaussian may carry the region only when at least this many
     supervised views see it (capped at the number of supervised views; never 1 when 2 or more are
     supervised). See :mod:`point2act.grasp.support`."""
-    support_min_agreement: float = 0.5
-    """... and at least this fraction of the supervised views that see it mark it as the target."""
+    support_min_agreement: float = 0.0
+    """... and at least this fraction of the supervised views that see it mark it as the target (and one
+    view at least). 0 (default): a region target (a rim, an edge) is marked by each view at a different
+    spot, so each of its Gaussians is marked by few of the many views that see it (a median 14 % on the
+    dev split's rims); the views' votes choose the region instead (``choose_region``). Also the
+    agreement below which grasps.json flags the support as weak."""
     support_tau: float = 0.05
     """A view sees a Gaussian when its total compositing weight there exceeds this (in pixels of the
     support pass's resolution: an opaque, unoccluded one-pixel Gaussian weighs about 1)."""
@@ -197,6 +209,16 @@ class RegionConfig:
     """... or when the Gaussian carries at least this share of the view's target mass (sum over pixels of
     weight x target over the sum of the target): a coarse Gaussian larger than the heatmap's blob, which
     averages the blob with its surroundings, still holds the point."""
+    choose_region: str = "votes"
+    """With support, which candidate region (DBSCAN cluster) is the target: "votes", the one the most
+    supervised views point at (each view's vote split by the share of its target mass each region and
+    its surroundings carry: :func:`point2act.grasp.support.region_votes`); "consensus", the one holding
+    the Gaussian the most views mark. Regions within 10 % of the best tie and relevancy mass breaks the
+    tie. Chosen
+    on the accuracy benchmark's dev split (docs/accuracy.md)."""
+    votes_radius_factor: float = 2.0
+    """With ``choose_region="votes"``: opaque Gaussians within this many DBSCAN radii of a region give
+    it their votes (0: only the region's own Gaussians vote)."""
     support_downscale: int = 2
     """Resolution of the support pass (compositing weights of the supervised views): 1/this of training."""
 

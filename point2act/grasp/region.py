@@ -7,6 +7,7 @@ import numpy as np
 
 from .config import GraspConfig, RegionConfig
 from .result import Region
+from .support import region_votes
 
 __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius"]
 
@@ -47,10 +48,12 @@ def region_eps(pts: np.ndarray, rc: RegionConfig, metres_per_unit: float) -> flo
     return max(rc.dbscan_eps / metres_per_unit, floor)
 
 
-def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_index: bool = False):
+def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_index: bool = False,
+                 min_own: float = 0.0):
     """The point of ``points`` [M, 3] with the largest sum of ``weights`` [M] within ``radius`` (scene
     units; floored at the median nearest-neighbour spacing, so that a sparse region's points see
-    their neighbours). Ties go to the first. ``return_index``: (point, its index)."""
+    their neighbours). Ties go to the first. ``min_own``: only points whose own weight is at least
+    this fraction of the largest weight are candidates. ``return_index``: (point, its index)."""
     from scipy.spatial import cKDTree
 
     tree = cKDTree(points)
@@ -62,6 +65,8 @@ def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_
     if len(pairs):
         np.add.at(dens, pairs[:, 0], weights[pairs[:, 1]])
         np.add.at(dens, pairs[:, 1], weights[pairs[:, 0]])
+    if min_own > 0 and len(weights):
+        dens = np.where(weights >= min_own * weights.max(), dens, -np.inf)
     i = int(np.argmax(dens))
     return (points[i].copy(), i) if return_index else points[i].copy()
 
@@ -93,15 +98,18 @@ def relevant_region(
 
     Without ``support``: the cluster with the most relevancy mass (sum of relevancy * opacity).
     With ``support`` (a :class:`point2act.grasp.support.Support`: per-Gaussian supervised views that
-    see it and agree), only *supported* Gaussians count: seen by ``RegionConfig.support_min_views``
-    supervised views (capped at the number of supervised views, never below 2 when there are 2) with
-    agreement >= ``support_min_agreement`` (failing that, any agreement >= 1 view); the cluster is
-    chosen by consensus, the most agreeing views on one of its Gaussians (clusters within 10% of the
-    best tie, and mass breaks the tie); weights are relevancy * opacity * agreement. A Gaussian seen
-    by a single view therefore never becomes the action point when two or more views are supervised.
+    see it and mark it, and the views' votes), only *supported* Gaussians count: seen by
+    ``RegionConfig.support_min_views`` supervised views (capped at the number of supervised views, never
+    below 2 when there are 2), marked by one at least (and ``support_min_agreement`` of them). The
+    cluster is chosen by the views' votes (``choose_region="votes"``: the cluster and the Gaussians
+    within ``votes_radius_factor`` DBSCAN radii of it that carry the most of the views' target mass;
+    "consensus": the most views marking one Gaussian); clusters within 10 % of the best tie and mass
+    breaks the tie. Weights are relevancy * opacity * votes (``peak_weight``). A Gaussian seen by a
+    single view therefore never becomes the action point when two or more views are supervised.
 
-    The action point is the relevancy density peak (a Gaussian centre, radius from the region's own
-    scale: :func:`peak_radius`) or the weighted centroid (``RegionConfig.action_point``).
+    The action point is the weighted density peak (a Gaussian centre whose own weight is at least
+    ``peak_min_own`` of the region's largest, radius from the region's own scale: :func:`peak_radius`)
+    or the weighted centroid (``RegionConfig.action_point``).
 
     ``means`` [N,3] Gaussian centres (capture frame), ``opacities`` [N] in [0,1]
     (activated, not logits), ``relevancy`` [N] in [0,1]. Raises ``ValueError``
@@ -121,8 +129,11 @@ def relevant_region(
         raise ValueError(f"no Gaussian has opacity >= {rc.min_opacity} (and finite values); no relevant region")
     rel_c = np.clip(rel, 0.0, 1.0)
     agreement = np.ones(len(rel))
+    voters = ok.copy()  # opaque, finite: whose votes count for a region near them
     level = None
     if support is not None:
+        if rc.choose_region not in ("votes", "consensus"):
+            raise ValueError(f"RegionConfig.choose_region must be 'votes' or 'consensus', got {rc.choose_region!r}")
         if len(support) != len(rel):
             raise ValueError(f"support has {len(support)} Gaussians, relevancy {len(rel)}")
         k = support.min_views(rc.support_min_views)
@@ -138,7 +149,12 @@ def relevant_region(
                 f"{support.supervised_views} supervised views with at least one of them marking it "
                 "(points on too few views, or views that disagree)"
             )
-        agreement = support.agreement.astype(np.float64)
+        if rc.peak_weight == "votes" and support.votes is not None:
+            agreement = support.votes.astype(np.float64)
+        elif rc.peak_weight in ("agreement", "votes"):
+            agreement = support.agreement.astype(np.float64)
+        else:
+            raise ValueError(f"RegionConfig.peak_weight must be 'agreement' or 'votes', got {rc.peak_weight!r}")
     max_rel = float(rel_c[ok].max())
     thr = max(rc.threshold * max_rel, rc.absolute_threshold)
     sel = ok & (rel_c >= thr)
@@ -150,7 +166,8 @@ def relevant_region(
     idx = np.flatnonzero(sel)
     pts = means[idx]
     w = rel_c[idx] * opac[idx] * agreement[idx]
-    labels = dbscan(pts, region_eps(pts, rc, mpu), rc.dbscan_min_points)
+    eps = region_eps(pts, rc, mpu)
+    labels = dbscan(pts, eps, rc.dbscan_min_points)
     nclus = int(labels.max() + 1) if len(labels) else 0
     if nclus == 0:
         # too sparse to cluster: treat all relevant Gaussians as one region
@@ -158,7 +175,11 @@ def relevant_region(
     else:
         lab = labels >= 0
         mass = np.bincount(labels[lab], weights=w[lab], minlength=nclus)
-        if support is not None:
+        if support is not None and rc.choose_region == "votes" and support.votes is not None:
+            votes = region_votes(support, labels, idx, nclus, means, eps * rc.votes_radius_factor, voters)
+            tied = votes >= 0.9 * votes.max()
+            best = int(np.argmax(np.where(tied, mass, -np.inf)))
+        elif support is not None:
             agree = support.views_agree[idx].astype(np.float64)
             consensus = np.zeros(nclus)
             np.maximum.at(consensus, labels[lab], agree[lab])
@@ -172,7 +193,8 @@ def relevant_region(
     action_index = None
     if rc.action_point == "peak":
         if len(mp) > 1:
-            action, j = density_peak(mp, mw, peak_radius(mp, mw, rc, mpu), return_index=True)
+            action, j = density_peak(mp, mw, peak_radius(mp, mw, rc, mpu), return_index=True,
+                                     min_own=rc.peak_min_own)
         else:
             action, j = mp[0].copy(), 0
         action_index = int(idx[members[j]])

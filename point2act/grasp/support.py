@@ -12,7 +12,11 @@ Adam towards whatever those views say, with nothing to contradict it: it can end
   of the view's target mass, ``sum_p w_ip t_p / sum_p t_p``: a coarse Gaussian, larger than the
   heatmap's blob, averages the blob with its surroundings but still holds the point. Views answering
   ``[]`` (all-zero target) see it and disagree;
-- ``agreement = views_agree / views_seen``.
+- ``agreement = views_agree / views_seen``;
+- ``votes[i]``: the sum over supervised views of the *share* of the view's target mass that Gaussian
+  ``i`` carries, ``sum_p w_ip t_p / sum_p t_p``. A view's shares sum to at most 1 over all Gaussians,
+  so the votes of a set of Gaussians (a candidate region) count the views that point at it, each view
+  splitting one vote between the places its points land on: :func:`region_votes`.
 
 :func:`relevant_region <point2act.grasp.region.relevant_region>` takes a :class:`Support` and keeps
 only Gaussians with ``views_seen >= k`` and enough agreement.
@@ -28,7 +32,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-__all__ = ["Support", "view_support", "support_from_dense", "support_from_cache", "region_support"]
+__all__ = ["Support", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes"]
 
 
 @dataclass
@@ -43,6 +47,9 @@ class Support:
     """Views with a target (points or ``[]``)."""
     weight: np.ndarray | None = None  # [N] float
     """Total compositing weight over the supervised views (pixels)."""
+    votes: np.ndarray | None = None  # [N] float
+    """Sum over supervised views of the share of the view's target mass the Gaussian carries (None:
+    not computed; see the module docstring)."""
 
     def __post_init__(self) -> None:
         self.views_seen = np.asarray(self.views_seen, dtype=np.int64).reshape(-1)
@@ -52,6 +59,10 @@ class Support:
         if np.any(self.views_agree > self.views_seen) or np.any(self.views_seen < 0):
             raise ValueError("views_agree must be <= views_seen, both >= 0")
         self.supervised_views = int(self.supervised_views)
+        if self.votes is not None:
+            self.votes = np.asarray(self.votes, dtype=np.float64).reshape(-1)
+            if self.votes.shape != self.views_seen.shape:
+                raise ValueError("votes and views_seen differ in length")
 
     def __len__(self) -> int:
         return int(self.views_seen.shape[0])
@@ -71,7 +82,8 @@ class Support:
 
     def subset(self, idx) -> "Support":
         w = self.weight[idx] if self.weight is not None else None
-        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w)
+        v = self.votes[idx] if self.votes is not None else None
+        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w, v)
 
 
 def view_support(
@@ -84,7 +96,8 @@ def view_support(
     positive: float = 0.5,
     share: float = 0.25,
 ):
-    """One view: (seen [N] bool, agree [N] bool, weight [N]) from its CSR compositing weights and target."""
+    """One view: (seen [N] bool, agree [N] bool, weight [N], share [N]) from its CSR compositing weights
+    and target (share: the fraction of the view's target mass each Gaussian carries)."""
     crow = np.asarray(crow, dtype=np.int64)
     col = np.asarray(col, dtype=np.int64)
     val = np.asarray(val, dtype=np.float64)
@@ -98,22 +111,26 @@ def view_support(
 
 
 def _seen_agree(w: np.ndarray, wt: np.ndarray, mass: float, tau: float, positive: float, share: float):
-    """(seen, agree, w) from a view's per-Gaussian total weight ``w`` and target-weighted weight ``wt``."""
+    """(seen, agree, w, share of the target mass) from a view's per-Gaussian total weight ``w`` and
+    target-weighted weight ``wt``."""
     seen = w > tau
     mean_t = wt / np.maximum(w, 1e-30)
-    holds = (wt >= share * mass) if mass > 0 else np.zeros_like(seen)
-    return seen, seen & ((mean_t > positive) | holds), w
+    frac = wt / mass if mass > 0 else np.zeros_like(w)
+    holds = (frac >= share) if mass > 0 else np.zeros_like(seen)
+    return seen, seen & ((mean_t > positive) | holds), w, frac
 
 
 def _accumulate(per_view, n: int, views: int) -> Support:
     seen_n = np.zeros(n, dtype=np.int64)
     agree_n = np.zeros(n, dtype=np.int64)
     total = np.zeros(n, dtype=np.float64)
-    for seen, agree, w in per_view:
+    votes = np.zeros(n, dtype=np.float64)
+    for seen, agree, w, frac in per_view:
         seen_n += seen
         agree_n += agree
         total += w
-    return Support(seen_n, agree_n, views, total)
+        votes += frac
+    return Support(seen_n, agree_n, views, total, votes)
 
 
 def support_from_dense(weights: Sequence[np.ndarray], targets: Sequence[np.ndarray], tau: float,
@@ -152,6 +169,40 @@ def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positi
                        dtype=np.float64).reshape(-1)
         per_view.append(view_support(crow[a : b + 1] - s, col[s:e], val[s:e], t, n, tau, positive, share))
     return _accumulate(per_view, n, len(per_view))
+
+
+def region_votes(support: Support, labels: np.ndarray, indices: np.ndarray, num_regions: int,
+                 means: np.ndarray | None = None, radius: float = 0.0,
+                 eligible: np.ndarray | None = None) -> np.ndarray:
+    """Votes of candidate regions [num_regions]: per region, the number of supervised views pointing
+    at it, each view's vote split by the share of its target mass there (:attr:`Support.votes`).
+
+    ``indices`` [M] are the regions' Gaussians, labelled ``labels`` [M] (``-1``: no region). Without
+    ``means``, a region's votes are its Gaussians' own. With ``means`` [N, 3] and ``radius`` > 0, every
+    ``eligible`` [N] Gaussian (default: all) within ``radius`` of a region Gaussian gives its votes to
+    the region of the nearest one: a view's point blob spreads its mass over the part and its
+    surroundings, of which a relevancy threshold keeps only a varying fraction (a thin handle's blob
+    mostly lands on the mug body behind it; a box corner's stays on the box).
+    Falls back to the region's best :attr:`Support.views_agree` when the support has no votes."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    lab = labels >= 0
+    if support.votes is None:
+        out = np.zeros(num_regions)
+        np.maximum.at(out, labels[lab], support.views_agree[idx][lab].astype(np.float64))
+        return out
+    if means is None or radius <= 0 or not lab.any():
+        return np.bincount(labels[lab], weights=support.votes[idx][lab], minlength=num_regions).astype(np.float64)
+    from scipy.spatial import cKDTree
+
+    means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
+    voters = support.votes > 0
+    if eligible is not None:
+        voters &= np.asarray(eligible, dtype=bool).reshape(-1)
+    vi = np.flatnonzero(voters)
+    d, j = cKDTree(means[idx[lab]]).query(means[vi], distance_upper_bound=float(radius))
+    near = np.isfinite(d)
+    return np.bincount(labels[lab][j[near]], weights=support.votes[vi[near]], minlength=num_regions).astype(np.float64)
 
 
 def region_support(support: Support | None, indices: np.ndarray, action_index: int | None = None,

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from point2act.grasp import GraspConfig, relevant_region
-from point2act.grasp.support import Support, region_support, support_from_dense, view_support
+from point2act.grasp.support import Support, region_support, region_votes, support_from_dense, view_support
 
 
 def _blob(center, n, rng, sigma=0.004):
@@ -27,9 +27,11 @@ def test_view_support_counts_seen_and_agree():
     crow = np.array([0, 2, 3, 5])
     col = np.array([0, 2, 1, 0, 1])
     val = np.array([0.9, 1e-5, 0.8, 0.1, 0.1])
-    seen, agree, w = view_support(crow, col, val, t, 3, tau=0.05)
+    seen, agree, w, share = view_support(crow, col, val, t, 3, tau=0.05)
     assert seen.tolist() == [True, True, False] and agree.tolist() == [True, False, False]
     assert np.allclose(w, W.sum(0))
+    assert np.allclose(share, (W * t[:, None]).sum(0) / t.sum())
+    assert np.allclose(sup.votes, 2 * share)
 
 
 def test_a_coarse_gaussian_holding_the_blob_agrees():
@@ -131,3 +133,51 @@ def test_single_view_gaussian_never_action_point(seed, n, views, lonely):
     assert not np.allclose(reg.action_point, means[i]) or np.any(
         np.all(np.isclose(means[sup.views_seen >= 2], means[i]), axis=1))
     assert np.all(sup.views_seen[reg.indices] >= 2)
+
+
+def test_votes_split_each_view_by_the_share_of_its_mass():
+    # 4 pixels, 3 Gaussians; view A's blob covers pixels 0-1 (g0 on 0, g1 on 1), view B's pixel 2 (g2)
+    W = np.array([[0.6, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    ta = np.array([1.0, 1.0, 0.0, 0.0])
+    tb = np.array([0.0, 0.0, 1.0, 0.0])
+    sup = support_from_dense([W, W], [ta, tb], tau=0.05)
+    # closed form: share_v(i) = sum_p W[p, i] t_v[p] / sum_p t_v[p]
+    assert np.allclose(sup.votes, [0.6 / 2, 1.0 / 2, 0.5 / 1])
+    # no view gives more than one vote in all
+    assert (W.T @ ta).sum() / ta.sum() <= 1 and (W.T @ tb).sum() / tb.sum() <= 1
+    labels = np.array([0, 0, 1])
+    assert np.allclose(region_votes(sup, labels, np.arange(3), 2), [0.8, 0.5])
+    assert np.allclose(region_votes(sup.subset(np.array([2, 0])), np.array([1, -1]), np.arange(2), 2), [0.0, 0.5])
+
+
+def test_votes_pick_the_region_most_views_point_at():
+    """A thin target whose views' points land on *different* Gaussians (no Gaussian is marked by many
+    views) against a confuser where a minority of views all hit the same big Gaussian: the consensus
+    rule (most views on one Gaussian) takes the confuser, the votes (views per region) the target."""
+    rng = np.random.default_rng(3)
+    target = _blob([0.0, 0.0, 0.0], 60, rng)
+    confuser = _blob([0.3, 0.0, 0.0], 60, rng)
+    means = np.concatenate([target, confuser])
+    n = len(means)
+    views = 10
+    seen = np.full(n, views)
+    agree = np.zeros(n, dtype=int)
+    votes = np.zeros(n)
+    # 7 views point at the target, each at a different pair of its Gaussians (shares 0.45 each)
+    for v in range(7):
+        j = rng.choice(len(target), 2, replace=False)
+        agree[j] += 1
+        votes[j] += 0.45
+    # 3 views at the same 6 Gaussians of the confuser (share 0.15 each)
+    agree[len(target) : len(target) + 6] += 3
+    votes[len(target) : len(target) + 6] += 3 * 0.15
+    sup = Support(seen, agree, views, None, votes)
+    rel = np.ones(n)
+    by_votes = relevant_region(means, np.ones(n), rel, GraspConfig(), support=sup)
+    assert np.linalg.norm(by_votes.action_point - target.mean(0)) < 0.05
+    cfg = GraspConfig()
+    cfg.region.choose_region = "consensus"
+    cfg.region.support_min_agreement = 0.0
+    cfg.region.support_min_views = 1
+    by_max = relevant_region(means, np.ones(n), rel, cfg, support=sup)
+    assert np.linalg.norm(by_max.action_point - confuser.mean(0)) < 0.05
