@@ -74,6 +74,16 @@ def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.nd
     return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
 
 
+def closing_on(grasps, region_points: np.ndarray, cfg: GraspConfig) -> list:
+    """The ``grasps`` whose closing region (between the fingers) holds at least one of
+    ``region_points`` [M, 3] (capture frame): grasps that close on the relevant region."""
+    from point2act.grasp.evaluate import closing_box
+    from point2act.grasp.geometry import points_in_box
+
+    pts = np.asarray(region_points, dtype=np.float64).reshape(-1, 3)
+    return [g for g in grasps if points_in_box(pts, closing_box(g, cfg.gripper)).any()]
+
+
 def build_export(
     arrays: Dict[str, np.ndarray],
     frame: FrameTransform,
@@ -161,6 +171,9 @@ def build_export(
                     means_c, arrays["opacities"], arrays["relevancy"], wider,
                     extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
                 )
+                # the gripper must still close on the region: a wider seed ball also reaches other
+                # objects (an occluder beside a handle), which are no fallback for the target
+                again = dataclasses.replace(again, grasps=closing_on(again.grasps, means_c[region.indices], cfg))
                 if again.grasps:
                     fallback = {"seed_radius_m": wider.seed_radius, "reason": result.warning or ""}
                     result = again

@@ -81,3 +81,23 @@ def test_metres_per_unit_scales_gripper():
         FrameTransform(np.eye(4)[:3], 1.0), "x", GraspConfig(gripper=g), grasps=False,
     )
     assert only_region["metres_per_unit"] == 0.1 and "grasps" not in only_region
+
+
+def test_closing_on_keeps_grasps_that_close_on_the_region():
+    """A fallback grasp must close on the relevant region: a point between the fingers is inside the
+    closing box, one beside the fingers or behind the palm is not."""
+    from point2act.export import closing_on
+    from point2act.grasp.result import Grasp
+
+    cfg = GraspConfig()
+    g = cfg.gripper
+    # approach along -z (rotation columns: closing x, y, approach z), TCP at the origin
+    R = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+    grasp = Grasp(position=np.zeros(3), rotation=R, opening=0.06, contact_width=0.05, score=1.0,
+                  semantic_score=1.0, geometric_score=1.0, contacts=np.zeros((2, 3)))
+    between = np.array([[0.01, 0.0, 0.5 * g.finger_length]])  # behind the TCP along -approach = +z
+    beside = np.array([[0.06, 0.0, 0.5 * g.finger_length]])  # outside the opening
+    above = np.array([[0.0, 0.0, 3.0 * g.finger_length]])  # behind the palm
+    assert closing_on([grasp], between, cfg) == [grasp]
+    assert closing_on([grasp], np.concatenate([beside, above]), cfg) == []
+    assert closing_on([grasp, grasp], np.concatenate([beside, between]), cfg) == [grasp, grasp]

@@ -181,3 +181,39 @@ def test_votes_pick_the_region_most_views_point_at():
     cfg.region.support_min_views = 1
     by_max = relevant_region(means, np.ones(n), rel, cfg, support=sup)
     assert np.linalg.norm(by_max.action_point - confuser.mean(0)) < 0.05
+
+
+def test_region_votes_count_the_surroundings():
+    """With ``means`` and a radius, Gaussians near a region (not in it) give it their votes, each to the
+    region of its nearest member; Gaussians farther than the radius from every region give none."""
+    means = np.array([[0.0, 0, 0], [0.01, 0, 0], [1.0, 0, 0], [1.01, 0, 0],  # two regions of two
+                      [0.02, 0, 0], [0.98, 0, 0], [0.5, 0, 0]])  # near region 0, near region 1, far
+    votes = np.array([0.1, 0.1, 0.2, 0.2, 0.5, 0.05, 3.0])
+    sup = Support(np.full(7, 5), np.full(7, 1), 5, None, votes)
+    idx, labels = np.arange(4), np.array([0, 0, 1, 1])
+    assert np.allclose(region_votes(sup, labels, idx, 2), [0.2, 0.4])  # own Gaussians only
+    assert np.allclose(region_votes(sup, labels, idx, 2, means, 0.05), [0.2 + 0.5, 0.4 + 0.05])
+    eligible = np.ones(7, bool)
+    eligible[4] = False  # e.g. transparent: its votes do not count
+    assert np.allclose(region_votes(sup, labels, idx, 2, means, 0.05, eligible), [0.2, 0.45])
+    # a radius reaching the far Gaussian gives it to the nearer region (0.5 from both: the first)
+    assert region_votes(sup, labels, idx, 2, means, 0.6).sum() == pytest.approx(votes.sum())
+
+
+@pytest.mark.parametrize("min_own", [0.0, 0.5])
+def test_peak_among_strong_gaussians(min_own):
+    """A loop of strong Gaussians (a handle seen with its votes) around weak ones (the mug body
+    inside it): the weighted density peak alone lands inside the loop, where the most weight lies
+    around a point; with ``min_own`` it is a Gaussian of the loop."""
+    from point2act.grasp.region import density_peak
+
+    t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    loop = np.stack([0.02 * np.cos(t), 0.02 * np.sin(t), np.zeros_like(t)], 1)
+    inner = np.random.default_rng(0).uniform(-0.004, 0.004, (6, 3))
+    pts = np.concatenate([loop, inner])
+    w = np.r_[np.ones(len(loop)), np.full(len(inner), 0.2)]
+    p, i = density_peak(pts, w, 0.021, return_index=True, min_own=min_own)
+    if min_own == 0.0:
+        assert i >= len(loop)  # inside the loop: each weak one sees the whole loop
+    else:
+        assert i < len(loop) and np.linalg.norm(p) == pytest.approx(0.02)
