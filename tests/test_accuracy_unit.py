@@ -545,18 +545,17 @@ def test_splits_are_disjoint_and_recorded() -> None:
     assert len(names) == len(set(names))
 
 
-def test_benchmark_reconstructs_as_the_demo_does() -> None:
-    """The benchmark's geometry is the demo's: its resolution, views, seed points and iterations."""
-    import inspect
-
+def test_benchmark_reconstructs_as_users_do() -> None:
+    """The benchmark reconstructs what users get: the demo's scenes (resolution, views, seed points) and
+    ``ns-train point2act``'s default iteration count."""
     from benchmarks.accuracy.run import BenchConfig
-    from point2act.demo import run_demo
+    from point2act.method.schedule import DEFAULT_ITERATIONS
     from point2act.synth import SynthConfig
 
     bc, sc = BenchConfig(), SynthConfig()
     assert (bc.width, bc.height, bc.num_views, bc.num_seed_points) == (sc.width, sc.height, sc.num_views,
                                                                        sc.num_seed_points)
-    assert bc.iterations == inspect.signature(run_demo).parameters["iterations"].default
+    assert bc.iterations == DEFAULT_ITERATIONS
 
 
 def test_twin_is_a_translated_copy_of_the_mug() -> None:
@@ -582,3 +581,22 @@ def test_twin_is_a_translated_copy_of_the_mug() -> None:
     with twin_scenes(True):
         assert any(p.object_name == TWIN_OBJECT for p in scene_mod.build_scene(cfg).parts)
     assert not any(p.object_name == TWIN_OBJECT for p in scene_mod.build_scene(cfg).parts)
+
+
+def test_readme_blocks_are_replaced_in_place(tmp_path) -> None:
+    from benchmarks.accuracy.__main__ import _replace_block
+    from benchmarks.accuracy.report import compact_table
+
+    p = tmp_path / "README.md"
+    p.write_text("# title\n\n<!-- b -->\nold\n<!-- e -->\n\n## next\ntext\n")
+    assert _replace_block(p, "<!-- b -->", "<!-- e -->", "new table", print)
+    assert p.read_text() == "# title\n\n<!-- b -->\nnew table\n<!-- e -->\n\n## next\ntext\n"
+    assert not _replace_block(tmp_path / "none.md", "<!-- b -->", "<!-- e -->", "x", print)
+    q = tmp_path / "other.md"
+    q.write_text("no block\n")
+    assert not _replace_block(q, "<!-- b -->", "<!-- e -->", "x", print) and q.read_text() == "no block\n"
+    summary = {"levels": {"out40": {"point2act": {"hit": 0.9}, "ransac": {"hit": 0.8},
+                                    "lift_recon_depth": {"hit": 0.5}, "lift_true_depth": {"hit": 0.95}}}}
+    t = compact_table(summary, {"out40": {"success": 0.75}})
+    row = t.splitlines()[2]
+    assert row.startswith("| out40 | **90 %** | 50 % | 80 % | 95 % | 75 % |")

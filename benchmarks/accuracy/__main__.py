@@ -75,18 +75,46 @@ def _save_scene_result(spec, bc, key, r) -> None:
 
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
+MAIN_README = ROOT / "README.md"
+MAIN_BEGIN = "<!-- accuracy-headline:begin (written by python -m benchmarks.accuracy --split test) -->"
+MAIN_END = "<!-- accuracy-headline:end -->"
+
+
+def _replace_block(path: Path, begin: str, end: str, body: str, log) -> bool:
+    """Replace the text between ``begin`` and ``end`` in ``path`` (atomically); False if no block."""
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    if begin not in text or end not in text:
+        log(f"{path.name}: no {begin!r} ... {end!r} block; not updated")
+        return False
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(head + begin + "\n" + body + "\n" + end + tail)
+    tmp.replace(path)
+    return True
+
+
+def _update_main_readme(summary, grasps, meta, log) -> None:
+    """The main README's headline: hit rates per level on the test split, and the top grasp's rate."""
+    from . import report
+
+    bc = meta["bench"]
+    body = ["", f"Held-out **test split** ({len(summary['scenes'])} synthetic scenes, pointer seeds {summary['seeds']}, "
+            f"{bc['num_views']} views at {bc['width']}×{bc['height']}, `ns-train point2act` defaults, "
+            f"{bc['iterations']} steps): how often the action point lands within 1 cm of the target part, against "
+            "what a user would otherwise do with the same MLLM points. Intervals, medians and the protocol: "
+            "[benchmarks/README.md](benchmarks/README.md), [docs/accuracy.md](docs/accuracy.md).", "",
+            report.compact_table(summary, grasps), ""]
+    if _replace_block(MAIN_README, MAIN_BEGIN, MAIN_END, "\n".join(body), log):
+        log("README.md: accuracy headline updated")
 
 
 def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> None:
     """Replace benchmarks/README.md's block between BEGIN and END with the headline table and the plot."""
     from . import report
 
-    if not README.is_file():
-        return
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        log(f"README: no {BEGIN!r} ... {END!r} block; not updated")
-        return
     bc = meta["bench"]
     rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
     body = [BEGIN, "", f"**{summary['split']} split** ({'held out: layout seeds never used while developing' if summary['split'] == 'test' else 'the scenes the rules were developed on' if summary['split'] == 'dev' else 'a second check of the rules, looked at while developing'}): "
@@ -104,12 +132,8 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
     for p in plot_paths[:1]:
         body += [f"![hit rate vs outlier rate, 95 % intervals]({rel}/{p.name})", ""]
     body.append(END)
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    tmp = README.with_name(README.name + ".tmp")
-    tmp.write_text(head + "\n".join(body) + tail)
-    tmp.replace(README)
-    log("README: accuracy block updated")
+    if _replace_block(README, BEGIN, END, "\n".join(body[1:-1]), log):
+        log("benchmarks/README.md: accuracy block updated")
 
 
 def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume: bool = True,
@@ -162,6 +186,7 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
     if update_readme:
         grasp_md = report.grasp_table(records, level_names) if bc.grasps else ""
         _update_readme(summary, grasp_md, meta, plot_paths, out_dir, log)
+        _update_main_readme(summary, report.grasp_rows(records, level_names) if bc.grasps else None, meta, log)
     log(md)
     return {"records": records, "results": results, "meta": meta, "summary": summary}
 

@@ -107,6 +107,30 @@ def headline_table(summary: Dict[str, Any], methods: Sequence[str] = METHODS) ->
     return "\n".join(lines)
 
 
+def compact_table(summary: Dict[str, Any], grasps: Dict[str, Dict[str, float]] | None = None,
+                  methods: Sequence[str] = ("point2act", "lift_recon_depth", "ransac", "lift_true_depth")) -> str:
+    """Markdown for the main README: per level the hit rates only (the best a user has in bold) and,
+    with ``grasps`` (:func:`grasp_rows`), point2act's top grasp on target and collision-free."""
+    ms = [m for m in methods if any(m in row for row in summary["levels"].values())]
+    head = [LABELS[m] for m in ms] + (["point2act top grasp OK"] if grasps else [])
+    lines = ["| pointer errors | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for lvl, row in summary["levels"].items():
+        best = max((row[m]["hit"] for m in ms if m in row and m != "lift_true_depth"), default=None)
+        cells = []
+        for m in ms:
+            if m not in row:
+                cells.append("–")
+                continue
+            h = f"{100 * row[m]['hit']:.0f} %"
+            cells.append(f"**{h}**" if best is not None and m != "lift_true_depth" and abs(row[m]["hit"] - best) < 1e-9
+                         else h)
+        if grasps:
+            g = grasps.get(lvl)
+            cells.append("–" if g is None else f"{100 * g['success']:.0f} %")
+        lines.append(f"| {lvl} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def per_scene_table(records: Sequence[Dict[str, Any]], scenes: Sequence[str], level: str,
                     methods: Sequence[str] = METHODS) -> str:
     lines = [f"| scene ({level}) | " + " | ".join(f"{LABELS[m]}: hit / median cm" for m in methods) + " |",
