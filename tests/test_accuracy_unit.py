@@ -600,3 +600,31 @@ def test_readme_blocks_are_replaced_in_place(tmp_path) -> None:
     t = compact_table(summary, {"out40": {"success": 0.75}})
     row = t.splitlines()[2]
     assert row.startswith("| out40 | **90 %** | 50 % | 80 % | 95 % | 75 % |")
+
+
+def test_rule_variants_are_scored_offline(tmp_path) -> None:
+    """benchmarks.accuracy.rules: a variant is parsed into a RegionConfig, and the stored fields of a
+    level run are scored as the export would: here a target that 7 views point at and a confuser that
+    3 views all mark on the same Gaussians (the former consensus rule takes the confuser)."""
+    from benchmarks.accuracy.rules import parse_variant, score
+
+    name, rc = parse_variant("c=choose_region:consensus,peak_min_own:0,dbscan_min_points:5")
+    assert name == "c" and rc.choose_region == "consensus" and rc.peak_min_own == 0.0 and rc.dbscan_min_points == 5
+    with pytest.raises(AttributeError):
+        parse_variant("x=no_such_field:1")
+    rng = np.random.default_rng(0)
+    target = rng.normal([0, 0, 0.05], 0.004, (60, 3))
+    confuser = rng.normal([0.3, 0, 0.05], 0.004, (60, 3))
+    means = np.concatenate([target, confuser])
+    dist = np.r_[np.zeros(60), np.full(60, 0.3)]
+    np.savez(tmp_path / "geom.npz", means=means, opac=np.ones(120), dist=dist)
+    agree, votes = np.zeros(120, int), np.zeros(120)
+    for v in range(7):
+        j = rng.choice(60, 2, replace=False)
+        agree[j] += 1
+        votes[j] += 0.45
+    agree[60:66] += 3
+    votes[60:66] += 0.45
+    np.savez(tmp_path / "out40_s0.npz", rel=np.ones(120), seen=np.full(120, 10), agree=agree, votes=votes, views=10)
+    hits = score([tmp_path], dict([parse_variant("new="), parse_variant("old=choose_region:consensus")]))
+    assert hits["new"]["out40"] == [True] and hits["old"]["out40"] == [False]

@@ -1,0 +1,170 @@
+"""Compare region rules offline: ``python -m benchmarks.accuracy.rules``.
+
+The accuracy benchmark's point2act column depends on the field (fitted once per level and seed) and on
+the rule that turns it into an action point (:func:`point2act.grasp.region.relevant_region` with a
+:class:`~point2act.grasp.RegionConfig` and the level's multi-view support). This module stores, per
+scene and level run of a split that the benchmark already ran, the Gaussians' centres, opacities,
+distances to the target part, the refit relevancy and the support arrays (``SCENE/rule_fields/``), and
+then scores rule variants on them in seconds, without refitting or planning grasps::
+
+    python -m benchmarks.accuracy.rules --split dev --iterations 1000 \\
+        old=choose_region:consensus,support_min_agreement:0.5,peak_weight:agreement,peak_min_own:0 \\
+        new=
+
+A variant is ``NAME=FIELD:VALUE,...`` (``RegionConfig`` fields; ``NAME=`` is the defaults). Prints hit
+rates (action point within 1 cm of the target part) per level and variant, next to the benchmark's
+own point2act, RANSAC and one-view-lift columns of that split's ``results.json``. Used to choose the
+default rule on the dev split (docs/accuracy.md); never on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from .metrics import HIT_RADIUS_M
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dump_split(split: str, iterations: int, log=print) -> List[Path]:
+    """Store the rule inputs of every level run of ``split`` already in the cache; the folders."""
+    from point2act.channels import load_channel
+    from point2act.grasp import GraspConfig
+    from point2act.method import run as mrun
+
+    from .run import BenchConfig, load_scene
+    from .suite import SPLITS, ensure_scene, synth_config
+
+    bc = BenchConfig(iterations=iterations)
+    rc = GraspConfig().region
+    rc = dataclasses.replace(rc, support_downscale=2 if bc.width >= 256 else 1)
+    out = []
+    for spec in SPLITS[split]:
+        sd, _ = ensure_scene(spec, bc.common(), bc.cache_root)
+        cfg_path = sd / f"recon_it{iterations}" / "demo" / "point2act" / "run" / "config.yml"
+        if not cfg_path.is_file():
+            log(f"{spec.name}: no geometry run for {iterations} iterations (run the benchmark first)")
+            continue
+        od = sd / f"rule_fields_it{iterations}"
+        od.mkdir(exist_ok=True)
+        levels = sorted(p for p in (sd / "bench_points").glob("*.json") if not p.name.startswith("grasps_"))
+        if (od / "geom.npz").is_file() and all((od / f"{p.stem}.npz").is_file() for p in levels):
+            out.append(od)
+            continue
+        scene = load_scene(sd, synth_config(spec, bc.common()))
+        config, pipeline = loaded = mrun.load_run(cfg_path)
+        arrays = mrun.gaussian_arrays(pipeline.model)
+        means = mrun.run_frame(config).to_capture(arrays["means"])
+        dist = np.array([scene.target.distance(p) for p in means])
+        np.savez(od / "geom.npz", means=means, opac=arrays["opacities"].reshape(-1), dist=dist)
+        for pf in levels:
+            rec = load_channel(cfg_path, pf.stem, means.shape[0])
+            cfg2 = copy.deepcopy(config)
+            cfg2.pipeline.datamanager.points_file = pf
+            sup, _ = mrun.support_of(cfg_path, cfg2, loaded[1], rc)
+            np.savez(od / f"{pf.stem}.npz", rel=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())),
+                     seen=sup.views_seen, agree=sup.views_agree, votes=sup.votes, views=sup.supervised_views)
+        log(f"{spec.name}: {len(levels)} level runs stored")
+        out.append(od)
+    return out
+
+
+def parse_variant(text: str):
+    """``NAME=FIELD:VALUE,...`` -> (name, RegionConfig)."""
+    from point2act.grasp import RegionConfig
+
+    name, _, spec = text.partition("=")
+    rc = RegionConfig()
+    for item in filter(None, spec.split(",")):
+        k, _, v = item.partition(":")
+        cur = getattr(rc, k)  # AttributeError names an unknown field
+        val = (v.lower() in ("1", "true", "yes")) if isinstance(cur, bool) else type(cur)(v)
+        rc = dataclasses.replace(rc, **{k: val})
+    return name, rc
+
+
+def score(folders: List[Path], variants: Dict[str, object]) -> Dict[str, Dict[str, List[bool]]]:
+    """Per variant, per level: the hits of every (scene, seed) run."""
+    from point2act.grasp import GraspConfig
+    from point2act.grasp.region import relevant_region
+    from point2act.grasp.support import Support
+
+    hits: Dict[str, Dict[str, List[bool]]] = {v: defaultdict(list) for v in variants}
+    for od in folders:
+        g = np.load(od / "geom.npz")
+        for f in sorted(od.glob("*.npz")):
+            if f.stem == "geom":
+                continue
+            level = f.stem.rsplit("_s", 1)[0]
+            d = np.load(f)
+            sup = Support(d["seen"], d["agree"], int(d["views"]), None, d["votes"])
+            for name, rc in variants.items():
+                try:
+                    r = relevant_region(g["means"], g["opac"], d["rel"], GraspConfig(region=rc), support=sup)
+                    if r.action_index is None:  # the centroid: distance to the nearest target sample
+                        on = g["means"][g["dist"] <= 1e-3]
+                        e = float(np.linalg.norm(on - r.action_point, axis=1).min()) if len(on) else np.inf
+                    else:
+                        e = float(g["dist"][r.action_index])
+                except ValueError:
+                    e = np.inf
+                hits[name][level].append(e <= HIT_RADIUS_M)
+    return hits
+
+
+def baselines(split_dir: Path) -> Dict[str, Dict[str, float]]:
+    """Per level, the mean hit of point2act (as the benchmark ran it), RANSAC and the recon-depth lift."""
+    res = json.loads((split_dir / "results.json").read_text())
+    units: Dict[tuple, Dict[str, float]] = defaultdict(dict)
+    for r in res["records"]:
+        u = units[(r["scene"], r["level"], r["seed"])]
+        u[r["method"]] = u.get(r["method"], 0.0) + float(r["weight"]) * float(r["hit"])
+    out: Dict[str, Dict[str, float]] = defaultdict(dict)
+    for m in ("point2act", "ransac", "lift_recon_depth"):
+        for lvl in {k[1] for k in units}:
+            vals = [u[m] for k, u in units.items() if k[1] == lvl and m in u]
+            out[lvl][m] = float(np.mean(vals)) if vals else float("nan")
+    return out
+
+
+def main(argv=None) -> None:
+    from .pointer import PROTOCOL_LEVELS
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.rules", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=("dev", "val"), default="dev", help="never the test split")
+    ap.add_argument("--iterations", type=int, default=1000, help="the geometry runs' iterations")
+    ap.add_argument("variants", nargs="*", default=["default="], help="NAME=FIELD:VALUE,...")
+    a = ap.parse_args(argv)
+    variants = dict(parse_variant(v) for v in a.variants)
+    hits = score(dump_split(a.split, a.iterations, log=lambda m: print(m, file=sys.stderr)), variants)
+    base_path = ROOT / "benchmarks" / "results" / "accuracy" / a.split
+    base = baselines(base_path) if (base_path / "results.json").is_file() else {}
+    cols = list(variants) + ["bench p2a", "ransac", "lift recon"]
+    print("| level | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols))
+    allh: Dict[str, List[bool]] = defaultdict(list)
+    for lvl in PROTOCOL_LEVELS:
+        if not any(hits[v].get(lvl) for v in variants):
+            continue
+        cells = []
+        for v in variants:
+            h = hits[v].get(lvl, [])
+            allh[v] += h
+            cells.append(f"{100 * np.mean(h):.0f} %" if h else "–")
+        b = base.get(lvl, {})
+        cells += [f"{100 * b[m]:.0f} %" if m in b else "–" for m in ("point2act", "ransac", "lift_recon_depth")]
+        print(f"| {lvl} | " + " | ".join(cells) + " |")
+    print("| all | " + " | ".join(f"{100 * np.mean(allh[v]):.1f} %" for v in variants) + " | | | |")
+
+
+if __name__ == "__main__":
+    main()
