@@ -87,23 +87,29 @@ def _cm(v) -> str:
     return "∞" if math.isinf(v) else ("–" if math.isnan(v) else f"{v:.1f}")
 
 
+def _hit_cells(row: Dict[str, Any], ms: Sequence[str], detail: bool) -> List[str]:
+    """One level's cells: "hit %" per method (the best hit rate a user has in bold: not the true-depth
+    upper bound), with ``detail`` " [lo–hi] / median cm"; "–" for a method without a value."""
+    best = max((row[m]["hit"] for m in ms if m in row and m != "lift_true_depth"), default=None)
+    cells = []
+    for m in ms:
+        if m not in row:
+            cells.append("–")
+            continue
+        v = row[m]
+        h = f"{100 * v['hit']:.0f} %"
+        if best is not None and m != "lift_true_depth" and abs(v["hit"] - best) < 1e-9:
+            h = f"**{h}**"
+        cells.append(f"{h} [{100 * v['lo']:.0f}–{100 * v['hi']:.0f}] / {_cm(v['median_cm'])}" if detail else h)
+    return cells
+
+
 def headline_table(summary: Dict[str, Any], methods: Sequence[str] = METHODS) -> str:
     """Markdown: one row per level, per method "hit % [lo–hi] / median cm"; the best hit rate bold."""
     ms = [m for m in methods if any(m in row for row in summary["levels"].values())]
     lines = ["| pointer errors | " + " | ".join(LABELS[m] for m in ms) + " |", "|---|" + "---:|" * len(ms)]
     for lvl, row in summary["levels"].items():
-        best = max((row[m]["hit"] for m in ms if m in row and m != "lift_true_depth"), default=None)
-        cells = []
-        for m in ms:
-            if m not in row:
-                cells.append("–")
-                continue
-            v = row[m]
-            h = f"{100 * v['hit']:.0f} %"
-            if best is not None and m != "lift_true_depth" and abs(v["hit"] - best) < 1e-9:
-                h = f"**{h}**"
-            cells.append(f"{h} [{100 * v['lo']:.0f}–{100 * v['hi']:.0f}] / {_cm(v['median_cm'])}")
-        lines.append(f"| {lvl} | " + " | ".join(cells) + " |")
+        lines.append(f"| {lvl} | " + " | ".join(_hit_cells(row, ms, True)) + " |")
     return "\n".join(lines)
 
 
@@ -115,15 +121,7 @@ def compact_table(summary: Dict[str, Any], grasps: Dict[str, Dict[str, float]] |
     head = [LABELS[m] for m in ms] + (["point2act top grasp OK"] if grasps else [])
     lines = ["| pointer errors | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for lvl, row in summary["levels"].items():
-        best = max((row[m]["hit"] for m in ms if m in row and m != "lift_true_depth"), default=None)
-        cells = []
-        for m in ms:
-            if m not in row:
-                cells.append("–")
-                continue
-            h = f"{100 * row[m]['hit']:.0f} %"
-            cells.append(f"**{h}**" if best is not None and m != "lift_true_depth" and abs(row[m]["hit"] - best) < 1e-9
-                         else h)
+        cells = _hit_cells(row, ms, False)
         if grasps:
             g = grasps.get(lvl)
             cells.append("–" if g is None else f"{100 * g['success']:.0f} %")
