@@ -61,7 +61,7 @@ def dump_split(split: str, iterations: int, log=print) -> List[Path]:
             out.append(od)
             continue
         scene = load_scene(sd, synth_config(spec, bc.common()))
-        config, pipeline = loaded = mrun.load_run(cfg_path)
+        config, pipeline = mrun.load_run(cfg_path)
         arrays = mrun.gaussian_arrays(pipeline.model)
         means = mrun.run_frame(config).to_capture(arrays["means"])
         dist = np.array([scene.target.distance(p) for p in means])
@@ -70,7 +70,7 @@ def dump_split(split: str, iterations: int, log=print) -> List[Path]:
             rec = load_channel(cfg_path, pf.stem, means.shape[0])
             cfg2 = copy.deepcopy(config)
             cfg2.pipeline.datamanager.points_file = pf
-            sup, _ = mrun.support_of(cfg_path, cfg2, loaded[1], rc)
+            sup, _ = mrun.support_of(cfg_path, cfg2, pipeline.model, rc)
             np.savez(od / f"{pf.stem}.npz", rel=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())),
                      seen=sup.views_seen, agree=sup.views_agree, votes=sup.votes, views=sup.supervised_views)
         log(f"{spec.name}: {len(levels)} level runs stored")
