@@ -73,6 +73,10 @@ def _save_scene_result(spec, bc, key, r) -> None:
         p.write_text(json.dumps(_json_safe(r)) + "\n")
 
 
+#: What each split is, for the tables' headers.
+SPLIT_NOTES = {"dev": "the scenes the rules were developed on",
+               "val": "a second check of the rules, the former test split, looked at while developing",
+               "test": "held out: layout seeds never used while developing"}
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
 MAIN_README = ROOT / "README.md"
@@ -117,7 +121,7 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
 
     bc = meta["bench"]
     rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
-    body = [BEGIN, "", f"**{summary['split']} split** ({'held out: layout seeds never used while developing' if summary['split'] == 'test' else 'the scenes the rules were developed on' if summary['split'] == 'dev' else 'a second check of the rules, looked at while developing'}): "
+    body = ["", f"**{summary['split']} split** ({SPLIT_NOTES[summary['split']]}): "
             f"{len(summary['scenes'])} scenes ({', '.join(summary['scenes'])}), pointer seeds {summary['seeds']} "
             f"(the clean level once), {bc['num_views']} views at {bc['width']}×{bc['height']}, "
             f"`ns-train point2act` with the method's default schedule for {bc['iterations']} iterations. "
@@ -131,8 +135,7 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
         body += ["Grasps (point2act's top grasp, judged against the true meshes):", "", grasp_md, ""]
     for p in plot_paths[:1]:
         body += [f"![hit rate vs outlier rate, 95 % intervals]({rel}/{p.name})", ""]
-    body.append(END)
-    if _replace_block(README, BEGIN, END, "\n".join(body[1:-1]), log):
+    if _replace_block(README, BEGIN, END, "\n".join(body[:-1]), log):
         log("benchmarks/README.md: accuracy block updated")
 
 
@@ -210,7 +213,7 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
     lines = [
         "# Accuracy benchmark (`python -m benchmarks.accuracy`)",
         "",
-        f"**Split: {meta['split']}** ({'held-out layout seeds, never used while developing' if meta['split'] == 'test' else 'development scenes: rules were chosen on these' if meta['split'] == 'dev' else 'validation scenes: the former test split, looked at while developing'}). "
+        f"**Split: {meta['split']}** ({SPLIT_NOTES[meta['split']]}). "
         f"{len(scenes)} synthetic scenes × {len(levels)} pointer error levels; pointer seeds {bc['seeds']} "
         f"(the clean level once). {bc['num_views']} views per scene at {bc['width']}×{bc['height']}; geometry: one "
         f"`ns-train point2act` run per scene (the method's default schedule for {bc['iterations']} iterations), then per "

@@ -46,7 +46,7 @@ def dump_split(split: str, iterations: int, log=print) -> List[Path]:
 
     bc = BenchConfig(iterations=iterations)
     rc = GraspConfig().region
-    rc = dataclasses.replace(rc, support_downscale=2 if bc.width >= 256 else 1)
+    rc = dataclasses.replace(rc, support_downscale=bc.downscale())
     out = []
     for spec in SPLITS[split]:
         sd, _ = ensure_scene(spec, bc.common(), bc.cache_root)
@@ -122,18 +122,13 @@ def score(folders: List[Path], variants: Dict[str, object]) -> Dict[str, Dict[st
 
 
 def baselines(split_dir: Path) -> Dict[str, Dict[str, float]]:
-    """Per level, the mean hit of point2act (as the benchmark ran it), RANSAC and the recon-depth lift."""
-    res = json.loads((split_dir / "results.json").read_text())
-    units: Dict[tuple, Dict[str, float]] = defaultdict(dict)
-    for r in res["records"]:
-        u = units[(r["scene"], r["level"], r["seed"])]
-        u[r["method"]] = u.get(r["method"], 0.0) + float(r["weight"]) * float(r["hit"])
-    out: Dict[str, Dict[str, float]] = defaultdict(dict)
-    for m in ("point2act", "ransac", "lift_recon_depth"):
-        for lvl in {k[1] for k in units}:
-            vals = [u[m] for k, u in units.items() if k[1] == lvl and m in u]
-            out[lvl][m] = float(np.mean(vals)) if vals else float("nan")
-    return out
+    """Per level, the hit rate of point2act (as the benchmark ran it), RANSAC and the recon-depth lift
+    (:func:`.report.summarise`: every (scene, seed) unit counts equally)."""
+    from .report import summarise
+
+    records = json.loads((split_dir / "results.json").read_text())["records"]
+    return {lvl: {m: summarise(records, lvl, m, n_boot=1)["hit"] for m in ("point2act", "ransac", "lift_recon_depth")}
+            for lvl in {r["level"] for r in records}}
 
 
 def main(argv=None) -> None:
@@ -146,7 +141,11 @@ def main(argv=None) -> None:
     ap.add_argument("variants", nargs="*", default=["default="], help="NAME=FIELD:VALUE,...")
     a = ap.parse_args(argv)
     variants = dict(parse_variant(v) for v in a.variants)
-    hits = score(dump_split(a.split, a.iterations, log=lambda m: print(m, file=sys.stderr)), variants)
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):  # loading runs prints nerfstudio's logs: keep the table clean
+        folders = dump_split(a.split, a.iterations, log=lambda m: print(m, file=sys.stderr))
+    hits = score(folders, variants)
     base_path = ROOT / "benchmarks" / "results" / "accuracy" / a.split
     base = baselines(base_path) if (base_path / "results.json").is_file() else {}
     cols = list(variants) + ["bench p2a", "ransac", "lift recon"]

@@ -80,6 +80,10 @@ class BenchConfig:
     cache_root: Optional[Path] = None
     """Where scenes and geometry runs are cached (None: :func:`.suite.cache_root`)."""
 
+    def downscale(self) -> int:
+        """The refit's and the support pass's downscale (see ``query_downscale``)."""
+        return self.query_downscale or (2 if self.width >= 256 else 1)
+
     def common(self) -> Dict[str, Any]:
         return {"num_views": self.num_views, "width": self.width, "height": self.height,
                 "num_seed_points": self.num_seed_points}
@@ -288,7 +292,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     train_names = {Path(f).name for f in loaded[1].datamanager.train_dataparser_outputs.image_filenames}
     train_views = {fp for fp in scene.file_paths if Path(fp).name in train_names}
     recon = recon_depth_of(loaded, scene)
-    ds = bc.query_downscale or (2 if bc.width >= 256 else 1)
+    ds = bc.downscale()
     gcfg = GraspConfig()
     if hasattr(gcfg.region, "support_downscale") and gcfg.region.support_downscale != ds:
         # the support pass shares the refit's weights cache (one resolution, one cache file)

@@ -214,8 +214,7 @@ class RegionConfig:
     supervised views point at (each view's vote split by the share of its target mass each region and
     its surroundings carry: :func:`point2act.grasp.support.region_votes`); "consensus", the one holding
     the Gaussian the most views mark. Regions within 10 % of the best tie and relevancy mass breaks the
-    tie. Chosen
-    on the accuracy benchmark's dev split (docs/accuracy.md)."""
+    tie. Chosen on the accuracy benchmark's dev split (docs/accuracy.md)."""
     votes_radius_factor: float = 2.0
     """With ``choose_region="votes"``: opaque Gaussians within this many DBSCAN radii of a region give
     it their votes (0: only the region's own Gaussians vote)."""

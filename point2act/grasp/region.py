@@ -7,7 +7,7 @@ import numpy as np
 
 from .config import GraspConfig, RegionConfig
 from .result import Region
-from .support import region_votes
+from .support import region_consensus, region_votes
 
 __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius"]
 
@@ -128,7 +128,7 @@ def relevant_region(
     if not ok.any():
         raise ValueError(f"no Gaussian has opacity >= {rc.min_opacity} (and finite values); no relevant region")
     rel_c = np.clip(rel, 0.0, 1.0)
-    agreement = np.ones(len(rel))
+    evidence = np.ones(len(rel))  # per Gaussian: the support's factor of the weights (peak_weight)
     voters = ok.copy()  # opaque, finite: whose votes count for a region near them
     level = None
     if support is not None:
@@ -150,9 +150,9 @@ def relevant_region(
                 "(points on too few views, or views that disagree)"
             )
         if rc.peak_weight == "votes" and support.votes is not None:
-            agreement = support.votes.astype(np.float64)
+            evidence = support.votes.astype(np.float64)
         elif rc.peak_weight in ("agreement", "votes"):
-            agreement = support.agreement.astype(np.float64)
+            evidence = support.agreement.astype(np.float64)
         else:
             raise ValueError(f"RegionConfig.peak_weight must be 'agreement' or 'votes', got {rc.peak_weight!r}")
     max_rel = float(rel_c[ok].max())
@@ -165,7 +165,7 @@ def relevant_region(
         )
     idx = np.flatnonzero(sel)
     pts = means[idx]
-    w = rel_c[idx] * opac[idx] * agreement[idx]
+    w = rel_c[idx] * opac[idx] * evidence[idx]
     eps = region_eps(pts, rc, mpu)
     labels = dbscan(pts, eps, rc.dbscan_min_points)
     nclus = int(labels.max() + 1) if len(labels) else 0
@@ -175,15 +175,12 @@ def relevant_region(
     else:
         lab = labels >= 0
         mass = np.bincount(labels[lab], weights=w[lab], minlength=nclus)
-        if support is not None and rc.choose_region == "votes" and support.votes is not None:
-            votes = region_votes(support, labels, idx, nclus, means, eps * rc.votes_radius_factor, voters)
-            tied = votes >= 0.9 * votes.max()
-            best = int(np.argmax(np.where(tied, mass, -np.inf)))
-        elif support is not None:
-            agree = support.views_agree[idx].astype(np.float64)
-            consensus = np.zeros(nclus)
-            np.maximum.at(consensus, labels[lab], agree[lab])
-            tied = consensus >= 0.9 * consensus.max()
+        if support is not None:
+            if rc.choose_region == "votes":  # (region_votes falls back to the consensus without votes)
+                score = region_votes(support, labels, idx, nclus, means, eps * rc.votes_radius_factor, voters)
+            else:
+                score = region_consensus(support, labels, idx, nclus)
+            tied = score >= 0.9 * score.max()
             best = int(np.argmax(np.where(tied, mass, -np.inf)))
         else:
             best = int(np.argmax(mass))

@@ -32,7 +32,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-__all__ = ["Support", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes"]
+__all__ = ["Support", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes", "region_consensus"]
 
 
 @dataclass
@@ -171,6 +171,17 @@ def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positi
     return _accumulate(per_view, n, len(per_view))
 
 
+def region_consensus(support: Support, labels: np.ndarray, indices: np.ndarray, num_regions: int) -> np.ndarray:
+    """Consensus of candidate regions [num_regions]: per region, the most supervised views that mark
+    one of its Gaussians (``indices`` [M] labelled ``labels`` [M], ``-1``: no region)."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    lab = labels >= 0
+    out = np.zeros(num_regions)
+    np.maximum.at(out, labels[lab], support.views_agree[idx][lab].astype(np.float64))
+    return out
+
+
 def region_votes(support: Support, labels: np.ndarray, indices: np.ndarray, num_regions: int,
                  means: np.ndarray | None = None, radius: float = 0.0,
                  eligible: np.ndarray | None = None) -> np.ndarray:
@@ -184,13 +195,11 @@ def region_votes(support: Support, labels: np.ndarray, indices: np.ndarray, num_
     surroundings, of which a relevancy threshold keeps only a varying fraction (a thin handle's blob
     mostly lands on the mug body behind it; a box corner's stays on the box).
     Falls back to the region's best :attr:`Support.views_agree` when the support has no votes."""
+    if support.votes is None:
+        return region_consensus(support, labels, indices, num_regions)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     lab = labels >= 0
-    if support.votes is None:
-        out = np.zeros(num_regions)
-        np.maximum.at(out, labels[lab], support.views_agree[idx][lab].astype(np.float64))
-        return out
     if means is None or radius <= 0 or not lab.any():
         return np.bincount(labels[lab], weights=support.votes[idx][lab], minlength=num_regions).astype(np.float64)
     from scipy.spatial import cKDTree
