@@ -35,8 +35,24 @@ from .metrics import HIT_RADIUS_M
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def dump_split(split: str, iterations: int, log=print) -> List[Path]:
-    """Store the rule inputs of every level run of ``split`` already in the cache; the folders."""
+SUPPORT_FIELDS = ("support_tau", "support_positive", "support_share", "support_depth_gate")
+"""``RegionConfig`` fields that change the support itself (dumped once per distinct setting)."""
+
+
+def support_key(rc) -> str:
+    """Sub-folder of a dump holding the support computed with ``rc``'s support fields ("" for the
+    defaults: the level files themselves)."""
+    from point2act.grasp import RegionConfig
+
+    d = RegionConfig()
+    return "_".join(f"{f.removeprefix('support_')}{getattr(rc, f):g}" for f in SUPPORT_FIELDS
+                    if getattr(rc, f) != getattr(d, f))
+
+
+def dump_split(split: str, iterations: int, log=print, support_configs=()) -> List[Path]:
+    """Store the rule inputs of every level run of ``split`` already in the cache; the folders.
+    ``support_configs``: RegionConfigs whose support fields differ from the defaults also get
+    their support stored (``FOLDER/KEY/LEVEL.npz``, :func:`support_key`)."""
     from point2act.channels import load_channel
     from point2act.grasp import GraspConfig
     from point2act.method import run as mrun
@@ -45,8 +61,9 @@ def dump_split(split: str, iterations: int, log=print) -> List[Path]:
     from .suite import SPLITS, ensure_scene, synth_config
 
     bc = BenchConfig(iterations=iterations)
-    rc = GraspConfig().region
-    rc = dataclasses.replace(rc, support_downscale=bc.downscale())
+    rc0 = dataclasses.replace(GraspConfig().region, support_downscale=bc.downscale())
+    extra = {support_key(r): dataclasses.replace(r, support_downscale=bc.downscale()) for r in support_configs}
+    extra.pop("", None)
     out = []
     for spec in SPLITS[split]:
         sd, _ = ensure_scene(spec, bc.common(), bc.cache_root)
@@ -57,25 +74,55 @@ def dump_split(split: str, iterations: int, log=print) -> List[Path]:
         od = sd / f"rule_fields_it{iterations}"
         od.mkdir(exist_ok=True)
         levels = sorted(p for p in (sd / "bench_points").glob("*.json") if not p.name.startswith("grasps_"))
-        if (od / "geom.npz").is_file() and all((od / f"{p.stem}.npz").is_file() for p in levels):
+        todo = {"": rc0, **extra}
+        todo = {k: r for k, r in todo.items() if not _complete(od, k, levels)}
+        if not todo:
             out.append(od)
             continue
         scene = load_scene(sd, synth_config(spec, bc.common()))
         config, pipeline = mrun.load_run(cfg_path)
         arrays = mrun.gaussian_arrays(pipeline.model)
         means = mrun.run_frame(config).to_capture(arrays["means"])
-        dist = np.array([scene.target.distance(p) for p in means])
-        np.savez(od / "geom.npz", means=means, opac=arrays["opacities"].reshape(-1), dist=dist)
-        for pf in levels:
-            rec = load_channel(cfg_path, pf.stem, means.shape[0])
-            cfg2 = copy.deepcopy(config)
-            cfg2.pipeline.datamanager.points_file = pf
-            sup, _ = mrun.support_of(cfg_path, cfg2, pipeline.model, rc)
-            np.savez(od / f"{pf.stem}.npz", rel=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())),
-                     seen=sup.views_seen, agree=sup.views_agree, votes=sup.votes, views=sup.supervised_views)
-        log(f"{spec.name}: {len(levels)} level runs stored")
+        if "" in todo:
+            dist = np.array([scene.target.distance(p) for p in means])
+            np.savez(od / "geom.npz", means=means, opac=arrays["opacities"].reshape(-1), dist=dist)
+        for key, rc in todo.items():
+            (od / key).mkdir(exist_ok=True)
+            for pf in levels:
+                cfg2 = copy.deepcopy(config)
+                cfg2.pipeline.datamanager.points_file = pf
+                sup, _ = mrun.support_of(cfg_path, cfg2, pipeline.model, rc)
+                vw = sup.view_weight
+                arr = dict(seen=sup.views_seen, agree=sup.views_agree, votes=sup.votes, views=sup.supervised_views,
+                           vw_data=vw.data, vw_indices=vw.indices, vw_indptr=vw.indptr, vw_shape=np.array(vw.shape))
+                if key == "":
+                    rec = load_channel(cfg_path, pf.stem, means.shape[0])
+                    arr["rel"] = 1.0 / (1.0 + np.exp(-rec["logits"].double().numpy()))
+                np.savez(od / key / f"{pf.stem}.npz", **arr)
+        log(f"{spec.name}: {len(levels)} level runs stored ({', '.join(k or 'default support' for k in todo)})")
         out.append(od)
     return out
+
+
+def _complete(od: Path, key: str, levels) -> bool:
+    """The dump ``od`` has the support ``key`` of every level file (with the per-view weights)."""
+    files = [od / key / f"{p.stem}.npz" for p in levels]
+    if not ((od / "geom.npz").is_file() and all(f.is_file() for f in files)):
+        return False
+    return not files or "vw_indptr" in np.load(files[0]).files
+
+
+def load_support(path: Path):
+    """The :class:`~point2act.grasp.support.Support` stored in a dump's level file."""
+    from scipy.sparse import csr_matrix
+
+    from point2act.grasp.support import Support
+
+    s = np.load(path)
+    vw = None
+    if "vw_indptr" in s.files:
+        vw = csr_matrix((s["vw_data"], s["vw_indices"], s["vw_indptr"]), shape=tuple(s["vw_shape"]))
+    return Support(s["seen"], s["agree"], int(s["views"]), None, s["votes"], vw)
 
 
 def parse_variant(text: str):
@@ -96,7 +143,6 @@ def score(folders: List[Path], variants: Dict[str, object]) -> Dict[str, Dict[st
     """Per variant, per level: the hits of every (scene, seed) run."""
     from point2act.grasp import GraspConfig
     from point2act.grasp.region import relevant_region
-    from point2act.grasp.support import Support
 
     hits: Dict[str, Dict[str, List[bool]]] = {v: defaultdict(list) for v in variants}
     for od in folders:
@@ -106,8 +152,8 @@ def score(folders: List[Path], variants: Dict[str, object]) -> Dict[str, Dict[st
                 continue
             level = f.stem.rsplit("_s", 1)[0]
             d = np.load(f)
-            sup = Support(d["seen"], d["agree"], int(d["views"]), None, d["votes"])
             for name, rc in variants.items():
+                sup = load_support(od / support_key(rc) / f.name)
                 try:
                     r = relevant_region(g["means"], g["opac"], d["rel"], GraspConfig(region=rc), support=sup)
                     if r.action_index is None:  # the centroid: distance to the nearest target sample
@@ -144,7 +190,8 @@ def main(argv=None) -> None:
     import contextlib
 
     with contextlib.redirect_stdout(sys.stderr):  # loading runs prints nerfstudio's logs: keep the table clean
-        folders = dump_split(a.split, a.iterations, log=lambda m: print(m, file=sys.stderr))
+        folders = dump_split(a.split, a.iterations, log=lambda m: print(m, file=sys.stderr),
+                             support_configs=list(variants.values()))
     hits = score(folders, variants)
     base_path = ROOT / "benchmarks" / "results" / "accuracy" / a.split
     base = baselines(base_path) if (base_path / "results.json").is_file() else {}

@@ -7,7 +7,7 @@ import numpy as np
 
 from .config import GraspConfig, RegionConfig
 from .result import Region
-from .support import region_consensus, region_votes
+from .support import region_consensus, region_seen, region_votes
 
 __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius"]
 
@@ -132,8 +132,8 @@ def relevant_region(
     voters = ok.copy()  # opaque, finite: whose votes count for a region near them
     level = None
     if support is not None:
-        if rc.choose_region not in ("votes", "consensus"):
-            raise ValueError(f"RegionConfig.choose_region must be 'votes' or 'consensus', got {rc.choose_region!r}")
+        if rc.choose_region not in ("votes", "rate", "consensus"):
+            raise ValueError(f"RegionConfig.choose_region must be 'votes', 'rate' or 'consensus', got {rc.choose_region!r}")
         if len(support) != len(rel):
             raise ValueError(f"support has {len(support)} Gaussians, relevancy {len(rel)}")
         k = support.min_views(rc.support_min_views)
@@ -176,8 +176,12 @@ def relevant_region(
         lab = labels >= 0
         mass = np.bincount(labels[lab], weights=w[lab], minlength=nclus)
         if support is not None:
-            if rc.choose_region == "votes":  # (region_votes falls back to the consensus without votes)
+            if rc.choose_region in ("votes", "rate"):  # (region_votes falls back to the consensus without votes)
                 score = region_votes(support, labels, idx, nclus, means, eps * rc.votes_radius_factor, voters)
+                if rc.choose_region == "rate" and support.votes is not None and support.view_weight is not None:
+                    seen_by = region_seen(support, labels, idx, nclus, rc.rate_min_weight)
+                    cand = score >= rc.rate_min_votes * score.max()
+                    score = np.where(cand, score / np.maximum(seen_by, 1.0), 0.0)
             else:
                 score = region_consensus(support, labels, idx, nclus)
             tied = score >= 0.9 * score.max()

@@ -18,6 +18,16 @@ Adam towards whatever those views say, with nothing to contradict it: it can end
   so the votes of a set of Gaussians (a candidate region) count the views that point at it, each view
   splitting one vote between the places its points land on: :func:`region_votes`.
 
+**Depth gate** (``gates``, :class:`ViewGate`): a point marks the surface at the picked pixel, but its
+2D blob also covers whatever lies behind or in front of that surface within the blob (the inside of a
+mug around a rim point, the mug body behind a thin handle). With a gate, each compositing weight
+``w_ip`` counts ``t_p * exp(-(z_i - z_k)^2 / (2 (f sigma_z)^2))``: ``z_i`` the Gaussian's camera depth,
+``z_k`` the depth of the surface at the point ``k`` whose blob covers pixel ``p`` (the nearest point:
+blobs share one sigma), the weighted median depth of the Gaussians composited at the picked pixel,
+and ``sigma_z = sigma_px * z_k / focal`` the blob's own radius at that depth: the 2D blob becomes a
+3D one around the picked surface point. A view's shares are then taken of its gated target mass (they
+still sum to one).
+
 :func:`relevant_region <point2act.grasp.region.relevant_region>` takes a :class:`Support` and keeps
 only Gaussians with ``views_seen >= k`` and enough agreement.
 
@@ -32,7 +42,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-__all__ = ["Support", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes", "region_consensus"]
+__all__ = ["Support", "ViewGate", "depth_gate", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes", "region_seen", "region_consensus"]
 
 
 @dataclass
@@ -50,6 +60,9 @@ class Support:
     votes: np.ndarray | None = None  # [N] float
     """Sum over supervised views of the share of the view's target mass the Gaussian carries (None:
     not computed; see the module docstring)."""
+    view_weight: Any = None  # [V, N] scipy.sparse CSR
+    """Per supervised view, the total compositing weight of each Gaussian it sees (weight > tau; None:
+    not kept): which views see a candidate region, for :func:`region_seen`."""
 
     def __post_init__(self) -> None:
         self.views_seen = np.asarray(self.views_seen, dtype=np.int64).reshape(-1)
@@ -83,7 +96,75 @@ class Support:
     def subset(self, idx) -> "Support":
         w = self.weight[idx] if self.weight is not None else None
         v = self.votes[idx] if self.votes is not None else None
-        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w, v)
+        vw = self.view_weight[:, idx] if self.view_weight is not None else None
+        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w, v, vw)
+
+
+@dataclass
+class ViewGate:
+    """What the depth gate of one view needs (see the module docstring), at the weights' resolution."""
+
+    depth: np.ndarray  # [N]
+    """Camera-space depth (z) of every Gaussian's centre in this view."""
+    points: np.ndarray  # [P, 2]
+    """The view's points, (x, y) pixels with the origin at the top-left corner."""
+    sigma_px: float
+    """The heatmap blob's sigma, pixels."""
+    focal: float
+    """Focal length, pixels."""
+    width: int
+    """Image width, pixels (rows of the weights are pixels in row-major order)."""
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    o = np.argsort(values, kind="stable")
+    c = np.cumsum(weights[o])
+    return float(values[o][np.searchsorted(c, 0.5 * c[-1])])
+
+
+def depth_gate(
+    crow: np.ndarray,  # [H*W + 1]
+    col: np.ndarray,  # [nnz]
+    val: np.ndarray,  # [nnz]
+    gate: ViewGate,
+    factor: float = 1.0,
+) -> np.ndarray:  # [nnz] in [0, 1]
+    """Per compositing weight of one view, the depth gate ``exp(-(z_i - z_k)^2 / (2 (factor sigma_z)^2))``
+    (module docstring). Pixels whose point has no Gaussian at its pixel (off the image, background) are
+    not gated (1)."""
+    crow = np.asarray(crow, dtype=np.int64)
+    col = np.asarray(col, dtype=np.int64)
+    val = np.asarray(val, dtype=np.float64)
+    z = np.asarray(gate.depth, dtype=np.float64).reshape(-1)
+    pts = np.asarray(gate.points, dtype=np.float64).reshape(-1, 2)
+    n_pix = crow.shape[0] - 1
+    out = np.ones(len(col))
+    if len(pts) == 0 or len(col) == 0 or factor <= 0:
+        return out
+    W = int(gate.width)
+    H = n_pix // W
+    ref = np.full(len(pts), np.nan)
+    for k, (x, y) in enumerate(pts):
+        j, i = int(np.floor(x)), int(np.floor(y))
+        if not (0 <= i < H and 0 <= j < W):
+            continue
+        a, b = crow[i * W + j], crow[i * W + j + 1]
+        if b > a and val[a:b].sum() > 0:
+            ref[k] = _weighted_median(z[col[a:b]], val[a:b])
+    rows = np.repeat(np.arange(n_pix), np.diff(crow))
+    yy, xx = np.divmod(np.arange(n_pix), W)
+    centres = np.stack([xx + 0.5, yy + 0.5], 1)
+    if len(pts) == 1:
+        owner = np.zeros(n_pix, dtype=np.int64)
+    else:
+        from scipy.spatial import cKDTree
+
+        owner = cKDTree(pts).query(centres)[1]
+    zr = ref[owner][rows]
+    sz = factor * float(gate.sigma_px) * zr / float(gate.focal)
+    ok = np.isfinite(zr) & (sz > 0)
+    out[ok] = np.exp(-0.5 * ((z[col[ok]] - zr[ok]) / sz[ok]) ** 2)
+    return out
 
 
 def view_support(
@@ -95,9 +176,11 @@ def view_support(
     tau: float,
     positive: float = 0.5,
     share: float = 0.25,
+    gate: np.ndarray | None = None,  # [nnz]
 ):
     """One view: (seen [N] bool, agree [N] bool, weight [N], share [N]) from its CSR compositing weights
-    and target (share: the fraction of the view's target mass each Gaussian carries)."""
+    and target (share: the fraction of the view's target mass each Gaussian carries). ``gate``: the
+    per-weight depth gate (:func:`depth_gate`); the shares are then of the gated target mass."""
     crow = np.asarray(crow, dtype=np.int64)
     col = np.asarray(col, dtype=np.int64)
     val = np.asarray(val, dtype=np.float64)
@@ -106,8 +189,10 @@ def view_support(
         raise ValueError(f"target has {t.shape[0]} pixels, the weights {crow.shape[0] - 1} rows")
     rows = np.repeat(np.arange(t.shape[0]), np.diff(crow))
     w = np.bincount(col, weights=val, minlength=num_gaussians)
-    wt = np.bincount(col, weights=val * t[rows], minlength=num_gaussians)
-    return _seen_agree(w, wt, float(t.sum()), tau, positive, share)
+    te = t[rows] if gate is None else t[rows] * np.asarray(gate, dtype=np.float64)
+    wt = np.bincount(col, weights=val * te, minlength=num_gaussians)
+    mass = float(t.sum()) if gate is None else float((val * te).sum())
+    return _seen_agree(w, wt, mass, tau, positive, share)
 
 
 def _seen_agree(w: np.ndarray, wt: np.ndarray, mass: float, tau: float, positive: float, share: float):
@@ -121,16 +206,26 @@ def _seen_agree(w: np.ndarray, wt: np.ndarray, mass: float, tau: float, positive
 
 
 def _accumulate(per_view, n: int, views: int) -> Support:
+    from scipy.sparse import csr_matrix
+
     seen_n = np.zeros(n, dtype=np.int64)
     agree_n = np.zeros(n, dtype=np.int64)
     total = np.zeros(n, dtype=np.float64)
     votes = np.zeros(n, dtype=np.float64)
-    for seen, agree, w, frac in per_view:
+    rows, cols, vals = [], [], []
+    for v, (seen, agree, w, frac) in enumerate(per_view):
         seen_n += seen
         agree_n += agree
         total += w
         votes += frac
-    return Support(seen_n, agree_n, views, total, votes)
+        j = np.flatnonzero(seen)
+        rows.append(np.full(len(j), v, dtype=np.int64))
+        cols.append(j)
+        vals.append(w[j].astype(np.float32))
+    vw = csr_matrix((np.concatenate(vals) if vals else np.zeros(0, np.float32),
+                     (np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                      np.concatenate(cols) if cols else np.zeros(0, np.int64))), shape=(len(per_view), n))
+    return Support(seen_n, agree_n, views, total, votes, vw)
 
 
 def support_from_dense(weights: Sequence[np.ndarray], targets: Sequence[np.ndarray], tau: float,
@@ -148,9 +243,12 @@ def support_from_dense(weights: Sequence[np.ndarray], targets: Sequence[np.ndarr
 
 
 def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positive: float = 0.5,
-                       share: float = 0.25) -> Support:
+                       share: float = 0.25, gates: Dict[int, ViewGate] | None = None,
+                       gate_factor: float = 1.0) -> Support:
     """From a :class:`~point2act.relevancy_fit.WeightsCache` and ``{view id: target [H, W(, 1)]}`` at the
     cache's resolution (views of the cache without a target are not supervised and are skipped).
+    ``gates``: ``{view id: ViewGate}`` depth-gates those views' targets (:func:`depth_gate`, with
+    ``gate_factor``).
 
     ``tau`` is in pixels of the cache's resolution (a fully opaque, unoccluded Gaussian covering
     one pixel weighs about 1 there)."""
@@ -167,7 +265,11 @@ def support_from_cache(cache, targets: Dict[int, Any], tau: float = 0.05, positi
         s, e = int(crow[a]), int(crow[b])
         t = np.asarray(targets[int(vid)].numpy() if hasattr(targets[int(vid)], "numpy") else targets[int(vid)],
                        dtype=np.float64).reshape(-1)
-        per_view.append(view_support(crow[a : b + 1] - s, col[s:e], val[s:e], t, n, tau, positive, share))
+        cr = crow[a : b + 1] - s
+        g = None
+        if gates is not None and int(vid) in gates:
+            g = depth_gate(cr, col[s:e], val[s:e], gates[int(vid)], gate_factor)
+        per_view.append(view_support(cr, col[s:e], val[s:e], t, n, tau, positive, share, g))
     return _accumulate(per_view, n, len(per_view))
 
 
@@ -212,6 +314,23 @@ def region_votes(support: Support, labels: np.ndarray, indices: np.ndarray, num_
     d, j = cKDTree(means[idx[lab]]).query(means[vi], distance_upper_bound=float(radius))
     near = np.isfinite(d)
     return np.bincount(labels[lab][j[near]], weights=support.votes[vi[near]], minlength=num_regions).astype(np.float64)
+
+
+def region_seen(support: Support, labels: np.ndarray, indices: np.ndarray, num_regions: int,
+                min_weight: float = 1.0) -> np.ndarray:
+    """Per candidate region [num_regions], the supervised views that see it: whose compositing weight
+    summed over the region's Gaussians (``indices`` [M] labelled ``labels`` [M], ``-1``: none) is at
+    least ``min_weight`` (pixels of the support's resolution). Needs :attr:`Support.view_weight`."""
+    if support.view_weight is None:
+        raise ValueError("the support has no per-view weights (view_weight)")
+    from scipy.sparse import csr_matrix
+
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    lab = labels >= 0
+    onehot = csr_matrix((np.ones(int(lab.sum())), (np.flatnonzero(lab), labels[lab])), shape=(len(idx), num_regions))
+    per_view = (support.view_weight[:, idx] @ onehot).toarray()  # [V, num_regions]
+    return (per_view >= min_weight).sum(0).astype(np.float64)
 
 
 def region_support(support: Support | None, indices: np.ndarray, action_index: int | None = None,

@@ -149,6 +149,28 @@ def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None =
                               vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels)
 
 
+def view_gates(model, dm, cache, downscale: int):
+    """:class:`~point2act.grasp.support.ViewGate` of every view of ``cache`` (weights at 1/``downscale``
+    of the training images): the Gaussians' camera depths, the view's points and blob sigma at that
+    resolution, and its focal length."""
+    from point2act.grasp.support import ViewGate
+    from point2act.heatmap import sigma_px
+
+    cams = dm.train_dataset.cameras
+    vms, Ks, _sizes = camera_views(cams, downscale, model)
+    means = gaussian_tensors(model)["means"].cpu().double().numpy()
+    heat = dm.train_heatmaps
+    out = {}
+    for vid, (h, w) in zip(cache.view_ids, cache.sizes):
+        vid = int(vid)
+        H, W = heat.sizes[vid]
+        s = w / W
+        vm = vms[vid].cpu().double().numpy()
+        out[vid] = ViewGate(depth=means @ vm[2, :3] + vm[2, 3], points=heat.points[vid] * s,
+                            sigma_px=sigma_px(H, W, heat.sigma_frac) * s, focal=float(Ks[vid][0, 0]), width=int(w))
+    return out
+
+
 def support_of(config_path: Path, config, model, region_config, progress: bool = False):
     """Multi-view support of the run's relevancy (:mod:`point2act.grasp.support`): the run's own points
     (its points file) as target heatmaps, and each supervised view's compositing weights of the frozen
@@ -174,8 +196,12 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
     sub = subset(cache, sorted(heat))
     targets = {int(v): resize_heatmap(heat[int(v)].float(), h, w)
                for v, (h, w) in zip(sub.view_ids, sub.sizes)}
+    gates = None
+    if region_config.support_depth_gate > 0:
+        gates = view_gates(model, dm, sub, ds)
     support = support_from_cache(sub, targets, tau=region_config.support_tau, positive=region_config.support_positive,
-                                 share=region_config.support_share)
+                                 share=region_config.support_share, gates=gates,
+                                 gate_factor=region_config.support_depth_gate)
     if getattr(cache, "saving", None) is not None:
         cache.saving.join()
     return support, {"seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),

@@ -217,3 +217,119 @@ def test_peak_among_strong_gaussians(min_own):
         assert i >= len(loop)  # inside the loop: each weak one sees the whole loop
     else:
         assert i < len(loop) and np.linalg.norm(p) == pytest.approx(0.02)
+
+
+def _two_layer_view(W=8, H=6):
+    """A view of two surfaces: g0 (depth 1.0) covers the left half, g1 (depth 1.3) the right half, both
+    opaque; g2 (depth 2.0) is faint everywhere. CSR rows = pixels, row-major."""
+    crow, col, val = [0], [], []
+    for i in range(H):
+        for j in range(W):
+            front = 0 if j < W // 2 else 1
+            col += [front, 2]
+            val += [0.9, 0.05]
+            crow.append(len(col))
+    return np.array(crow), np.array(col), np.array(val), np.array([1.0, 1.3, 2.0])
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.0, 3.0])
+def test_depth_gate_closed_form(factor):
+    from point2act.grasp.support import ViewGate, depth_gate
+
+    crow, col, val, z = _two_layer_view()
+    # a point on the left surface (pixel (1, 2)); sigma 2 px, focal 40 px: sigma_z = 2 * 1.0 / 40
+    gate = ViewGate(depth=z, points=np.array([[1.5, 2.5]]), sigma_px=2.0, focal=40.0, width=8)
+    g = depth_gate(crow, col, val, gate, factor)
+    # the reference depth is the weighted median at the picked pixel: g0's (0.9 of 0.95)
+    sz = factor * 2.0 * 1.0 / 40.0
+    expect = np.exp(-0.5 * ((z[col] - 1.0) / sz) ** 2)
+    assert np.allclose(g, expect)
+    assert np.allclose(g[col == 0], 1.0)
+
+
+def test_depth_gate_moves_the_vote_to_the_picked_surface():
+    from point2act.grasp.support import ViewGate, depth_gate
+
+    crow, col, val, z = _two_layer_view()
+    # a blob centred on the boundary, the point itself on the front surface (left)
+    yy, xx = np.divmod(np.arange(48), 8)
+    t = np.exp(-((xx + 0.5 - 3.9) ** 2 + (yy + 0.5 - 2.5) ** 2) / (2 * 2.0**2))
+    free = view_support(crow, col, val, t, 3, tau=0.05)[3]
+    gate = depth_gate(crow, col, val, ViewGate(z, np.array([[3.9, 2.5]]), 2.0, 40.0, 8))
+    gated = view_support(crow, col, val, t, 3, tau=0.05, gate=gate)[3]
+    assert free[1] > 0.3  # without the gate the surface behind takes a large share
+    assert gated[0] > 0.99 and gated[1] < 1e-3
+    assert np.isclose(gated.sum(), 1.0)  # a view's shares of its gated mass sum to one
+
+
+def test_depth_gate_leaves_background_points_and_empty_views_alone():
+    from point2act.grasp.support import ViewGate, depth_gate
+
+    crow, col, val, z = _two_layer_view()
+    # the picked pixel has no Gaussian (off the image): nothing is gated
+    off = ViewGate(z, np.array([[20.0, 2.0]]), 2.0, 40.0, 8)
+    assert np.allclose(depth_gate(crow, col, val, off), 1.0)
+    none = ViewGate(z, np.zeros((0, 2)), 2.0, 40.0, 8)
+    assert np.allclose(depth_gate(crow, col, val, none), 1.0)
+    # two points: each pixel is gated by its nearest point's surface
+    two = ViewGate(z, np.array([[0.5, 0.5], [7.5, 0.5]]), 2.0, 40.0, 8)
+    g = depth_gate(crow, col, val, two)
+    left = np.repeat(np.arange(48), 2) % 8 < 4
+    assert np.allclose(g[left & (col == 0)], 1.0) and np.allclose(g[~left & (col == 1)], 1.0)
+
+
+def test_support_keeps_which_views_see_each_gaussian():
+    # view 0 sees g0 (0.9) and g1 (0.2); view 1 sees g1 only; g2 is below tau in both
+    W0 = np.array([[0.9, 0.2, 0.01]])
+    W1 = np.array([[0.0, 0.7, 0.01]])
+    sup = support_from_dense([W0, W1], [np.ones(1), np.zeros(1)], tau=0.05)
+    assert np.allclose(sup.view_weight.toarray(), [[0.9, 0.2, 0.0], [0.0, 0.7, 0.0]])
+    assert sup.view_weight.toarray().astype(bool).sum(0).tolist() == sup.views_seen.tolist()
+    assert np.allclose(sup.subset(np.array([1])).view_weight.toarray(), [[0.2], [0.7]])
+
+
+def test_region_seen_counts_views_with_enough_of_the_region():
+    from scipy.sparse import csr_matrix
+
+    from point2act.grasp.support import region_seen
+
+    # 3 views x 4 Gaussians; regions {0, 1} and {2}; Gaussian 3 in no region
+    vw = csr_matrix(np.array([[2.0, 3.0, 0.0, 9.0],
+                              [0.5, 0.4, 6.0, 0.0],
+                              [0.0, 0.0, 1.0, 0.0]]))
+    sup = Support(np.array([2, 2, 2, 1]), np.zeros(4, int), 3, None, np.zeros(4), vw)
+    labels, idx = np.array([0, 0, 1, -1]), np.arange(4)
+    assert region_seen(sup, labels, idx, 2, min_weight=1.0).tolist() == [1.0, 2.0]  # 0.9 < 1 in view 1
+    assert region_seen(sup, labels, idx, 2, min_weight=0.5).tolist() == [2.0, 2.0]
+    assert region_seen(sup, labels, idx, 2, min_weight=5.0).tolist() == [1.0, 1.0]
+
+
+def test_rate_prefers_the_region_fewer_seeing_views_deny():
+    """Two alike candidates with the same votes: the target hidden in 4 of 10 views (they answer
+    "not in view"), the confuser seen by all 10. Votes tie (the larger mass, the confuser, wins);
+    the rate (votes over the views that see a region) takes the target."""
+    from scipy.sparse import csr_matrix
+
+    rng = np.random.default_rng(5)
+    target = _blob([0.0, 0.0, 0.0], 40, rng)
+    confuser = _blob([0.3, 0.0, 0.0], 50, rng)
+    means = np.concatenate([target, confuser])
+    n, views = len(means), 10
+    vw = np.zeros((views, n))
+    vw[:6, :40] = 1.0  # views 0-5 see the target, every view sees the confuser
+    vw[:, 40:] = 1.0
+    votes = np.r_[np.full(40, 5 / 40), np.full(50, 5 / 50)]  # 5 views each
+    sup = Support(vw.astype(bool).sum(0), np.full(n, 1), views, None, votes, csr_matrix(vw))
+    rel = np.r_[np.full(40, 0.9), np.ones(50)]  # the confuser has a little more relevancy mass
+
+    def chosen(cfg):
+        return relevant_region(means, np.ones(n), rel, cfg, support=sup).action_point
+
+    cfg = GraspConfig()
+    assert np.linalg.norm(chosen(cfg) - confuser.mean(0)) < 0.05
+    cfg.region.choose_region = "rate"
+    assert np.linalg.norm(chosen(cfg) - target.mean(0)) < 0.05
+    # a region with fewer votes than rate_min_votes x the best's is no candidate
+    votes[:40] *= 0.4
+    sup.votes = votes
+    assert np.linalg.norm(chosen(cfg) - confuser.mean(0)) < 0.05
