@@ -534,14 +534,16 @@ def test_judge_top_grasp_against_labelled_points() -> None:
 
 
 def test_splits_are_disjoint_and_recorded() -> None:
-    from benchmarks.accuracy.suite import DEV_SEEDS, SUITE, TEST_SEEDS, TEST_SUITE, VAL_SEEDS, VAL_SUITE
+    from benchmarks.accuracy.suite import (DEV_SEEDS, SUITE, TEST_SEEDS, TEST_SUITE, VAL2_SEEDS, VAL2_SUITE,
+                                           VAL_SEEDS, VAL_SUITE)
 
-    assert not set(DEV_SEEDS) & set(TEST_SEEDS) and not set(VAL_SEEDS) & set(TEST_SEEDS)
-    assert not set(DEV_SEEDS) & set(VAL_SEEDS)
-    for suite, seeds, split in ((SUITE, DEV_SEEDS, "dev"), (VAL_SUITE, VAL_SEEDS, "val"), (TEST_SUITE, TEST_SEEDS, "test")):
+    seeds = [set(DEV_SEEDS), set(VAL_SEEDS), set(VAL2_SEEDS), set(TEST_SEEDS)]
+    assert all(not a & b for i, a in enumerate(seeds) for b in seeds[i + 1 :])
+    for suite, seeds, split in ((SUITE, DEV_SEEDS, "dev"), (VAL_SUITE, VAL_SEEDS, "val"),
+                                (VAL2_SUITE, VAL2_SEEDS, "val2"), (TEST_SUITE, TEST_SEEDS, "test")):
         assert all(s.overrides["seed"] in seeds and s.split == split for s in suite)
         assert any(s.twin for s in suite)
-    names = [s.name for s in SUITE + VAL_SUITE + TEST_SUITE]
+    names = [s.name for s in SUITE + VAL_SUITE + VAL2_SUITE + TEST_SUITE]
     assert len(names) == len(set(names))
 
 
@@ -625,6 +627,14 @@ def test_rule_variants_are_scored_offline(tmp_path) -> None:
         votes[j] += 0.45
     agree[60:66] += 3
     votes[60:66] += 0.45
-    np.savez(tmp_path / "out40_s0.npz", rel=np.ones(120), seen=np.full(120, 10), agree=agree, votes=votes, views=10)
+    np.savez(tmp_path / "out40_s0.npz", rel=np.ones(120))
+    from point2act.grasp import RegionConfig
+
+    from benchmarks.accuracy.rules import support_key
+
+    key = support_key(RegionConfig())  # both variants share the default support
+    assert key != support_key(RegionConfig(support_depth_gate=1.5))
+    (tmp_path / key).mkdir()
+    np.savez(tmp_path / key / "out40_s0.npz", seen=np.full(120, 10), agree=agree, votes=votes, views=10)
     hits = score([tmp_path], dict([parse_variant("new="), parse_variant("old=choose_region:consensus")]))
     assert hits["new"]["out40"] == [True] and hits["old"]["out40"] == [False]

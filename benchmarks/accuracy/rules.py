@@ -40,19 +40,16 @@ SUPPORT_FIELDS = ("support_tau", "support_positive", "support_share", "support_d
 
 
 def support_key(rc) -> str:
-    """Sub-folder of a dump holding the support computed with ``rc``'s support fields ("" for the
-    defaults: the level files themselves)."""
-    from point2act.grasp import RegionConfig
-
-    d = RegionConfig()
-    return "_".join(f"{f.removeprefix('support_')}{getattr(rc, f):g}" for f in SUPPORT_FIELDS
-                    if getattr(rc, f) != getattr(d, f))
+    """Sub-folder of a dump holding the support computed with ``rc``'s support fields, named by all of
+    them (a change of defaults never reuses a support made with others)."""
+    return "support_" + "_".join(f"{f.removeprefix('support_')}{getattr(rc, f):g}" for f in SUPPORT_FIELDS)
 
 
 def dump_split(split: str, iterations: int, log=print, support_configs=()) -> List[Path]:
-    """Store the rule inputs of every level run of ``split`` already in the cache; the folders.
-    ``support_configs``: RegionConfigs whose support fields differ from the defaults also get
-    their support stored (``FOLDER/KEY/LEVEL.npz``, :func:`support_key`)."""
+    """Store the rule inputs of every level run of ``split`` already in the cache; the folders:
+    ``FOLDER/geom.npz`` (Gaussian centres, opacities, distances to the target part), ``FOLDER/LEVEL.npz``
+    (the refit relevancy ``rel``) and, for the default ``RegionConfig`` and each of
+    ``support_configs``, ``FOLDER/KEY/LEVEL.npz`` (the support: :func:`support_key`)."""
     from point2act.channels import load_channel
     from point2act.grasp import GraspConfig
     from point2act.method import run as mrun
@@ -61,9 +58,8 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
     from .suite import SPLITS, ensure_scene, synth_config
 
     bc = BenchConfig(iterations=iterations)
-    rc0 = dataclasses.replace(GraspConfig().region, support_downscale=bc.downscale())
-    extra = {support_key(r): dataclasses.replace(r, support_downscale=bc.downscale()) for r in support_configs}
-    extra.pop("", None)
+    wanted = {support_key(r): dataclasses.replace(r, support_downscale=bc.downscale())
+              for r in (GraspConfig().region, *support_configs)}
     out = []
     for spec in SPLITS[split]:
         sd, _ = ensure_scene(spec, bc.common(), bc.cache_root)
@@ -74,18 +70,21 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
         od = sd / f"rule_fields_it{iterations}"
         od.mkdir(exist_ok=True)
         levels = sorted(p for p in (sd / "bench_points").glob("*.json") if not p.name.startswith("grasps_"))
-        todo = {"": rc0, **extra}
-        todo = {k: r for k, r in todo.items() if not _complete(od, k, levels)}
-        if not todo:
+        fields = (od / "geom.npz").is_file() and all(_has(od / f"{p.stem}.npz", "rel") for p in levels)
+        todo = {k: r for k, r in wanted.items() if not all(_has(od / k / f"{p.stem}.npz", "vw_indptr") for p in levels)}
+        if fields and not todo:
             out.append(od)
             continue
         scene = load_scene(sd, synth_config(spec, bc.common()))
         config, pipeline = mrun.load_run(cfg_path)
         arrays = mrun.gaussian_arrays(pipeline.model)
         means = mrun.run_frame(config).to_capture(arrays["means"])
-        if "" in todo:
+        if not fields:
             dist = np.array([scene.target.distance(p) for p in means])
             np.savez(od / "geom.npz", means=means, opac=arrays["opacities"].reshape(-1), dist=dist)
+            for pf in levels:
+                rec = load_channel(cfg_path, pf.stem, means.shape[0])
+                np.savez(od / f"{pf.stem}.npz", rel=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())))
         for key, rc in todo.items():
             (od / key).mkdir(exist_ok=True)
             for pf in levels:
@@ -93,23 +92,17 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
                 cfg2.pipeline.datamanager.points_file = pf
                 sup, _ = mrun.support_of(cfg_path, cfg2, pipeline.model, rc)
                 vw = sup.view_weight
-                arr = dict(seen=sup.views_seen, agree=sup.views_agree, votes=sup.votes, views=sup.supervised_views,
-                           vw_data=vw.data, vw_indices=vw.indices, vw_indptr=vw.indptr, vw_shape=np.array(vw.shape))
-                if key == "":
-                    rec = load_channel(cfg_path, pf.stem, means.shape[0])
-                    arr["rel"] = 1.0 / (1.0 + np.exp(-rec["logits"].double().numpy()))
-                np.savez(od / key / f"{pf.stem}.npz", **arr)
-        log(f"{spec.name}: {len(levels)} level runs stored ({', '.join(k or 'default support' for k in todo)})")
+                np.savez(od / key / f"{pf.stem}.npz", seen=sup.views_seen, agree=sup.views_agree, votes=sup.votes,
+                         views=sup.supervised_views, vw_data=vw.data, vw_indices=vw.indices, vw_indptr=vw.indptr,
+                         vw_shape=np.array(vw.shape))
+        log(f"{spec.name}: {len(levels)} level runs stored ({', '.join(todo) or 'fields'})")
         out.append(od)
     return out
 
 
-def _complete(od: Path, key: str, levels) -> bool:
-    """The dump ``od`` has the support ``key`` of every level file (with the per-view weights)."""
-    files = [od / key / f"{p.stem}.npz" for p in levels]
-    if not ((od / "geom.npz").is_file() and all(f.is_file() for f in files)):
-        return False
-    return not files or "vw_indptr" in np.load(files[0]).files
+def _has(path: Path, key: str) -> bool:
+    """``path`` is an ``.npz`` holding ``key``."""
+    return path.is_file() and key in np.load(path).files
 
 
 def load_support(path: Path):
@@ -182,7 +175,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.rules", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val"), default="dev", help="never the test split")
+    ap.add_argument("--split", choices=("dev", "val", "val2"), default="dev", help="never the test split")
     ap.add_argument("--iterations", type=int, default=1000, help="the geometry runs' iterations")
     ap.add_argument("variants", nargs="*", default=["default="], help="NAME=FIELD:VALUE,...")
     a = ap.parse_args(argv)
