@@ -535,15 +535,16 @@ def test_judge_top_grasp_against_labelled_points() -> None:
 
 def test_splits_are_disjoint_and_recorded() -> None:
     from benchmarks.accuracy.suite import (DEV_SEEDS, SUITE, TEST_SEEDS, TEST_SUITE, VAL2_SEEDS, VAL2_SUITE,
-                                           VAL_SEEDS, VAL_SUITE)
+                                           VAL3_SEEDS, VAL3_SUITE, VAL_SEEDS, VAL_SUITE)
 
-    seeds = [set(DEV_SEEDS), set(VAL_SEEDS), set(VAL2_SEEDS), set(TEST_SEEDS)]
+    seeds = [set(DEV_SEEDS), set(VAL_SEEDS), set(VAL2_SEEDS), set(VAL3_SEEDS), set(TEST_SEEDS)]
     assert all(not a & b for i, a in enumerate(seeds) for b in seeds[i + 1 :])
     for suite, seeds, split in ((SUITE, DEV_SEEDS, "dev"), (VAL_SUITE, VAL_SEEDS, "val"),
-                                (VAL2_SUITE, VAL2_SEEDS, "val2"), (TEST_SUITE, TEST_SEEDS, "test")):
+                                (VAL2_SUITE, VAL2_SEEDS, "val2"), (VAL3_SUITE, VAL3_SEEDS, "val3"),
+                                (TEST_SUITE, TEST_SEEDS, "test")):
         assert all(s.overrides["seed"] in seeds and s.split == split for s in suite)
         assert any(s.twin for s in suite)
-    names = [s.name for s in SUITE + VAL_SUITE + VAL2_SUITE + TEST_SUITE]
+    names = [s.name for s in SUITE + VAL_SUITE + VAL2_SUITE + VAL3_SUITE + TEST_SUITE]
     assert len(names) == len(set(names))
 
 

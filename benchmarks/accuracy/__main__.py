@@ -77,6 +77,7 @@ def _save_scene_result(spec, bc, key, r) -> None:
 SPLIT_NOTES = {"dev": "the scenes the rules were developed on",
                "val": "a second check of the rules, the first test split, looked at while developing",
                "val2": "a third check of the rules, the second test split, reported once and seen since",
+               "val3": "a fourth check of the rules, the third test split, reported once and seen since",
                "test": "held out: layout seeds never used while developing"}
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
@@ -257,8 +258,8 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val", "val2", "test"), default="dev",
-                    help="scene split: dev (rules are chosen here), val and val2 (checks) or test (held out; "
+    ap.add_argument("--split", choices=("dev", "val", "val2", "val3", "test"), default="dev",
+                    help="scene split: dev (rules are chosen here), val, val2 and val3 (checks) or test (held out; "
                     "writes summary.json + README)")
     ap.add_argument("--scenes", default="all", help="comma-separated scene names of the split, 'all', "
                     f"'first:N' (the split's first N) or 'quick' ({','.join(QUICK)})")

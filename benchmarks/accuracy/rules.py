@@ -175,7 +175,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.rules", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val", "val2"), default="dev", help="never the test split")
+    ap.add_argument("--split", choices=("dev", "val", "val2", "val3"), default="dev", help="never the test split")
     ap.add_argument("--iterations", type=int, default=1000, help="the geometry runs' iterations")
     ap.add_argument("variants", nargs="*", default=["default="], help="NAME=FIELD:VALUE,...")
     a = ap.parse_args(argv)

@@ -25,7 +25,9 @@ mug around a rim point, the mug body behind a thin handle). With a gate, each co
 ``z_k`` the depth of the surface at the point ``k`` whose blob covers pixel ``p`` (the nearest point:
 blobs share one sigma), the weighted median depth of the Gaussians composited at the picked pixel,
 and ``sigma_z = sigma_px * z_k / focal`` the blob's own radius at that depth: the 2D blob becomes a
-3D one around the picked surface point. A view's shares are then taken of its gated target mass (they
+3D one around the picked surface point. A Gaussian's own extent along the ray adds to that radius
+(``ViewGate.depth_std``): on a coarse field, large Gaussians whose centres lie off the surface are
+not gated away. A view's shares are then taken of its gated target mass (they
 still sum to one).
 
 :func:`relevant_region <point2act.grasp.region.relevant_region>` takes a :class:`Support` and keeps
@@ -114,6 +116,10 @@ class ViewGate:
     """Focal length, pixels."""
     width: int
     """Image width, pixels (rows of the weights are pixels in row-major order)."""
+    depth_std: np.ndarray | None = None  # [N]
+    """Standard deviation of every Gaussian along the view's depth axis (None: points): a large Gaussian
+    (a coarse field) whose centre lies off the picked depth still spans it, and is gated by
+    ``sqrt((factor sigma_z)^2 + depth_std^2)``."""
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -163,7 +169,10 @@ def depth_gate(
     zr = ref[owner][rows]
     sz = factor * float(gate.sigma_px) * zr / float(gate.focal)
     ok = np.isfinite(zr) & (sz > 0)
-    out[ok] = np.exp(-0.5 * ((z[col[ok]] - zr[ok]) / sz[ok]) ** 2)
+    var = sz[ok] ** 2
+    if gate.depth_std is not None:
+        var = var + np.asarray(gate.depth_std, dtype=np.float64).reshape(-1)[col[ok]] ** 2
+    out[ok] = np.exp(-0.5 * (z[col[ok]] - zr[ok]) ** 2 / var)
     return out
 
 

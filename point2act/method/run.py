@@ -151,14 +151,16 @@ def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None =
 
 def view_gates(model, dm, cache, downscale: int):
     """:class:`~point2act.grasp.support.ViewGate` of every view of ``cache`` (weights at 1/``downscale``
-    of the training images): the Gaussians' camera depths, the view's points and blob sigma at that
-    resolution, and its focal length."""
+    of the training images): the Gaussians' camera depths and their standard deviations along the
+    view's depth axis, the view's points and blob sigma at that resolution, and its focal length."""
     from point2act.grasp.support import ViewGate
     from point2act.heatmap import sigma_px
 
+    from point2act.geometry import gaussian_std_along
+
     cams = dm.train_dataset.cameras
     vms, Ks, _sizes = camera_views(cams, downscale, model)
-    means = gaussian_tensors(model)["means"].cpu().double().numpy()
+    g = {k: v.cpu().double().numpy() for k, v in gaussian_tensors(model).items()}
     heat = dm.train_heatmaps
     out = {}
     for vid, (h, w) in zip(cache.view_ids, cache.sizes):
@@ -166,8 +168,9 @@ def view_gates(model, dm, cache, downscale: int):
         H, W = heat.sizes[vid]
         s = w / W
         vm = vms[vid].cpu().double().numpy()
-        out[vid] = ViewGate(depth=means @ vm[2, :3] + vm[2, 3], points=heat.points[vid] * s,
-                            sigma_px=sigma_px(H, W, heat.sigma_frac) * s, focal=float(Ks[vid][0, 0]), width=int(w))
+        out[vid] = ViewGate(depth=g["means"] @ vm[2, :3] + vm[2, 3], points=heat.points[vid] * s,
+                            sigma_px=sigma_px(H, W, heat.sigma_frac) * s, focal=float(Ks[vid][0, 0]), width=int(w),
+                            depth_std=gaussian_std_along(g["quats"], g["scales"], vm[2, :3]))
     return out
 
 

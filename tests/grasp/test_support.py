@@ -233,16 +233,20 @@ def _two_layer_view(W=8, H=6):
 
 
 @pytest.mark.parametrize("factor", [0.5, 1.0, 3.0])
-def test_depth_gate_closed_form(factor):
+@pytest.mark.parametrize("std", [None, (0.0, 0.2, 0.05)])
+def test_depth_gate_closed_form(factor, std):
     from point2act.grasp.support import ViewGate, depth_gate
 
     crow, col, val, z = _two_layer_view()
     # a point on the left surface (pixel (1, 2)); sigma 2 px, focal 40 px: sigma_z = 2 * 1.0 / 40
-    gate = ViewGate(depth=z, points=np.array([[1.5, 2.5]]), sigma_px=2.0, focal=40.0, width=8)
+    gate = ViewGate(depth=z, points=np.array([[1.5, 2.5]]), sigma_px=2.0, focal=40.0, width=8,
+                    depth_std=None if std is None else np.array(std))
     g = depth_gate(crow, col, val, gate, factor)
-    # the reference depth is the weighted median at the picked pixel: g0's (0.9 of 0.95)
+    # the reference depth is the weighted median at the picked pixel: g0's (0.9 of 0.95); a Gaussian's
+    # own extent along the ray widens its gate
     sz = factor * 2.0 * 1.0 / 40.0
-    expect = np.exp(-0.5 * ((z[col] - 1.0) / sz) ** 2)
+    var = sz**2 + (0.0 if std is None else np.array(std)[col] ** 2)
+    expect = np.exp(-0.5 * (z[col] - 1.0) ** 2 / var)
     assert np.allclose(g, expect)
     assert np.allclose(g[col == 0], 1.0)
 
@@ -333,3 +337,19 @@ def test_rate_prefers_the_region_fewer_seeing_views_deny():
     votes[:40] *= 0.4
     sup.votes = votes
     assert np.linalg.norm(chosen(cfg) - confuser.mean(0)) < 0.05
+
+
+def test_gaussian_std_along_matches_the_covariance():
+    from scipy.spatial.transform import Rotation
+
+    from point2act.geometry import gaussian_std_along
+
+    rng = np.random.default_rng(2)
+    R = Rotation.random(5, random_state=2)
+    xyzw = R.as_quat()
+    wxyz = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], 1) * 2.0  # unnormalised: normalised inside
+    s = rng.uniform(0.001, 0.05, (5, 3))
+    d = rng.normal(size=3)
+    d /= np.linalg.norm(d)
+    cov = np.einsum("nij,nj,nkj->nik", R.as_matrix(), s**2, R.as_matrix())
+    assert np.allclose(gaussian_std_along(wxyz, s, d), np.sqrt(np.einsum("i,nij,j->n", d, cov, d)))
