@@ -145,8 +145,12 @@ def score(folders: List[Path], variants: Dict[str, object]) -> Dict[str, Dict[st
                 continue
             level = f.stem.rsplit("_s", 1)[0]
             d = np.load(f)
+            sups: Dict[str, object] = {}  # variants sharing a support setting load it once
             for name, rc in variants.items():
-                sup = load_support(od / support_key(rc) / f.name)
+                key = support_key(rc)
+                if key not in sups:
+                    sups[key] = load_support(od / key / f.name)
+                sup = sups[key]
                 try:
                     r = relevant_region(g["means"], g["opac"], d["rel"], GraspConfig(region=rc), support=sup)
                     if r.action_index is None:  # the centroid: distance to the nearest target sample

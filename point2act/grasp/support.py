@@ -21,14 +21,17 @@ Adam towards whatever those views say, with nothing to contradict it: it can end
 **Depth gate** (``gates``, :class:`ViewGate`): a point marks the surface at the picked pixel, but its
 2D blob also covers whatever lies behind or in front of that surface within the blob (the inside of a
 mug around a rim point, the mug body behind a thin handle). With a gate, each compositing weight
-``w_ip`` counts ``t_p * exp(-(z_i - z_k)^2 / (2 (f sigma_z)^2))``: ``z_i`` the Gaussian's camera depth,
-``z_k`` the depth of the surface at the point ``k`` whose blob covers pixel ``p`` (the nearest point:
-blobs share one sigma), the weighted median depth of the Gaussians composited at the picked pixel,
-and ``sigma_z = sigma_px * z_k / focal`` the blob's own radius at that depth: the 2D blob becomes a
-3D one around the picked surface point. A Gaussian's own extent along the ray adds to that radius
-(``ViewGate.depth_std``): on a coarse field, large Gaussians whose centres lie off the surface are
-not gated away. A view's shares are then taken of its gated target mass (they
-still sum to one).
+``w_ip`` counts ``t_p * exp(-(z_i - z_k)^2 / (2 ((f sigma_z)^2 + s_i^2)))``, with
+
+- ``z_i`` the Gaussian's camera depth and ``s_i`` its standard deviation along the ray
+  (``ViewGate.depth_std``; 0 when not given);
+- ``z_k`` the depth of the surface at the point ``k`` whose blob covers pixel ``p`` (the nearest point:
+  blobs share one sigma), the weighted median depth of the Gaussians composited at the picked pixel;
+- ``sigma_z = sigma_px * z_k / focal`` the blob's own radius at that depth and ``f`` the gate factor.
+
+The 2D blob becomes a 3D one around the picked surface point; ``s_i`` widens it, so that on a coarse
+field large Gaussians whose centres lie off the surface are not gated away. A view's shares are then
+taken of its gated target mass (they still sum to one).
 
 :func:`relevant_region <point2act.grasp.region.relevant_region>` takes a :class:`Support` and keeps
 only Gaussians with ``views_seen >= k`` and enough agreement.
@@ -135,8 +138,8 @@ def depth_gate(
     gate: ViewGate,
     factor: float = 1.0,
 ) -> np.ndarray:  # [nnz] in [0, 1]
-    """Per compositing weight of one view, the depth gate ``exp(-(z_i - z_k)^2 / (2 (factor sigma_z)^2))``
-    (module docstring). Pixels whose point has no Gaussian at its pixel (off the image, background) are
+    """Per compositing weight of one view, the depth gate
+    ``exp(-(z_i - z_k)^2 / (2 ((factor sigma_z)^2 + depth_std_i^2)))`` (module docstring). Pixels whose point has no Gaussian at its pixel (off the image, background) are
     not gated (1)."""
     crow = np.asarray(crow, dtype=np.int64)
     col = np.asarray(col, dtype=np.int64)
@@ -160,12 +163,9 @@ def depth_gate(
     rows = np.repeat(np.arange(n_pix), np.diff(crow))
     yy, xx = np.divmod(np.arange(n_pix), W)
     centres = np.stack([xx + 0.5, yy + 0.5], 1)
-    if len(pts) == 1:
-        owner = np.zeros(n_pix, dtype=np.int64)
-    else:
-        from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree
 
-        owner = cKDTree(pts).query(centres)[1]
+    owner = cKDTree(pts).query(centres)[1]  # the point whose blob is largest at each pixel
     zr = ref[owner][rows]
     sz = factor * float(gate.sigma_px) * zr / float(gate.focal)
     ok = np.isfinite(zr) & (sz > 0)

@@ -153,10 +153,9 @@ def view_gates(model, dm, cache, downscale: int):
     """:class:`~point2act.grasp.support.ViewGate` of every view of ``cache`` (weights at 1/``downscale``
     of the training images): the Gaussians' camera depths and their standard deviations along the
     view's depth axis, the view's points and blob sigma at that resolution, and its focal length."""
+    from point2act.geometry import gaussian_std_along
     from point2act.grasp.support import ViewGate
     from point2act.heatmap import sigma_px
-
-    from point2act.geometry import gaussian_std_along
 
     cams = dm.train_dataset.cameras
     vms, Ks, _sizes = camera_views(cams, downscale, model)
