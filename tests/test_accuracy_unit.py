@@ -167,6 +167,44 @@ def test_outlier_views_are_nested_and_close_to_the_rate() -> None:
     assert abs(len(o40) - 160) < 4 * math.sqrt(400 * 0.4 * 0.6)
 
 
+def test_scene_streams_make_two_scenes_err_in_independent_views() -> None:
+    """With ``scene_seed`` the outlier views of two scenes at one pointer seed are independent draws
+    (about rate^2 of the views shared); without it (the first versions' streams) they are the same views."""
+    views = [_view()[0] for _ in range(400)]
+    c = _view()[1]
+    fps = [f"images/{i}.png" for i in range(400)]
+    lvl = ErrorModel("o", outlier_rate=0.4)
+
+    def outliers(scene_seed):
+        _, kinds = simulate(views, fps, lvl, 1, 3, c, {"ball": [5]}, "p", scene_seed=scene_seed)
+        return {i for i, k in enumerate(kinds) if k == "outlier"}
+
+    assert outliers(None) == outliers(None)
+    a, b = outliers(11), outliers(12)
+    assert a == outliers(11) and a != b
+    for o in (a, b):
+        assert abs(len(o) - 160) < 4 * math.sqrt(400 * 0.4 * 0.6)
+    # independent: the overlap is binomial(400, 0.16), not the 160 shared views of one stream
+    assert abs(len(a & b) - 64) < 4 * math.sqrt(400 * 0.16 * 0.84)
+    # the scene's confuser is drawn with its layout seed too
+    from benchmarks.accuracy.pointer import pick_confuser
+
+    objs = {f"obj{i}": [i] for i in range(8)}
+    assert len({pick_confuser(objs, 0, scene_seed=s) for s in range(40)}) > 1
+    assert pick_confuser(objs, 0) == pick_confuser(objs, 0, scene_seed=None)
+
+
+def test_twin_levels_run_more_pointer_seeds() -> None:
+    from benchmarks.accuracy.pointer import LEVELS
+    from benchmarks.accuracy.run import BenchConfig
+
+    bc = BenchConfig(seeds=(0, 1, 2))
+    assert bc.level_seeds(LEVELS["clean"]) == (0,)
+    assert bc.level_seeds(LEVELS["same40"]) == (0, 1, 2)
+    assert bc.level_seeds(LEVELS["twin50"]) == tuple(range(18))
+    assert BenchConfig(seeds=(3,), twin_seed_factor=1).level_seeds(LEVELS["twin30"]) == (3,)
+
+
 def test_pixel_noise_has_the_requested_spread() -> None:
     v, c = _view()
     clean = np.asarray(answer(v, ErrorModel("c"), np.random.default_rng(0), 3, c, 5, [5])[0][0])
@@ -534,18 +572,19 @@ def test_judge_top_grasp_against_labelled_points() -> None:
 
 
 def test_splits_are_disjoint_and_recorded() -> None:
-    from benchmarks.accuracy.suite import (DEV_SEEDS, SUITE, TEST_SEEDS, TEST_SUITE, VAL2_SEEDS, VAL2_SUITE,
-                                           VAL3_SEEDS, VAL3_SUITE, VAL_SEEDS, VAL_SUITE)
+    from benchmarks.accuracy.suite import (DEV_SEEDS, SEEN_SPLITS, SPLITS, SUITE, TEST_SEEDS, VAL2_SEEDS, VAL3_SEEDS,
+                                           VAL4_SEEDS, VAL_SEEDS, all_specs)
 
-    seeds = [set(DEV_SEEDS), set(VAL_SEEDS), set(VAL2_SEEDS), set(VAL3_SEEDS), set(TEST_SEEDS)]
+    by_split = {"dev": DEV_SEEDS, "val": VAL_SEEDS, "val2": VAL2_SEEDS, "val3": VAL3_SEEDS, "val4": VAL4_SEEDS,
+                "test": TEST_SEEDS}
+    assert set(by_split) == set(SPLITS) and "test" not in SEEN_SPLITS and SPLITS["dev"] is SUITE
+    seeds = [set(v) for v in by_split.values()]
     assert all(not a & b for i, a in enumerate(seeds) for b in seeds[i + 1 :])
-    for suite, seeds, split in ((SUITE, DEV_SEEDS, "dev"), (VAL_SUITE, VAL_SEEDS, "val"),
-                                (VAL2_SUITE, VAL2_SEEDS, "val2"), (VAL3_SUITE, VAL3_SEEDS, "val3"),
-                                (TEST_SUITE, TEST_SEEDS, "test")):
-        assert all(s.overrides["seed"] in seeds and s.split == split for s in suite)
+    for split, suite in SPLITS.items():
+        assert all(s.overrides["seed"] in by_split[split] and s.split == split for s in suite)
         assert any(s.twin for s in suite)
-    names = [s.name for s in SUITE + VAL_SUITE + VAL2_SUITE + VAL3_SUITE + TEST_SUITE]
-    assert len(names) == len(set(names))
+    names = [s.name for suite in SPLITS.values() for s in suite]
+    assert len(names) == len(set(names)) == len(all_specs())
 
 
 def test_benchmark_reconstructs_as_users_do() -> None:
@@ -639,3 +678,21 @@ def test_rule_variants_are_scored_offline(tmp_path) -> None:
     np.savez(tmp_path / key / "out40_s0.npz", seen=np.full(120, 10), agree=agree, votes=votes, views=10)
     hits = score([tmp_path], dict([parse_variant("new="), parse_variant("old=choose_region:consensus")]))
     assert hits["new"]["out40"] == [True] and hits["old"]["out40"] == [False]
+
+
+def test_rules_dump_is_stale_when_the_points_file_is_newer(tmp_path) -> None:
+    """A benchmark rerun with other pointer draws rewrites the level's points file: the rules tool's dump
+    of the old points must then be recomputed, not reused."""
+    import os
+
+    from benchmarks.accuracy.rules import _has
+
+    pf, npz = tmp_path / "out40_s0.json", tmp_path / "out40_s0.npz"
+    pf.write_text("{}")
+    np.savez(npz, rel=np.zeros(3))
+    os.utime(pf, (1000, 1000))
+    os.utime(npz, (2000, 2000))
+    assert _has(npz, "rel", pf) and not _has(npz, "votes", pf) and _has(npz, "rel")
+    os.utime(pf, (3000, 3000))
+    assert not _has(npz, "rel", pf) and _has(npz, "rel")
+    assert not _has(tmp_path / "missing.npz", "rel")

@@ -9,9 +9,10 @@
     python -m benchmarks.accuracy --split val           # the validation split -> .../accuracy/val/
 
 Protocol (docs/accuracy.md): rules are chosen on the dev split (layout seeds 0-99) and checked on the
-validation split (seeds 1000-1099, the first test split, looked at once); the test split (seeds
-2000-2099) is run to report. Hit rates come with 95 % bootstrap intervals over
-scenes x pointer seeds. The test split writes summary.json and the README block.
+validation splits (val, val2, val3, val4: seeds 1000+ ... 4000+, earlier test splits, seen since);
+the test split (seeds 5000-5099) is run to report. Hit rates come with 95 % bootstrap intervals over
+scenes x pointer seeds; the twin levels (2 scenes of 12) run 6x the pointer seeds. The test split
+writes summary.json and the README block.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ SPLIT_NOTES = {"dev": "the scenes the rules were developed on",
                "val": "a second check of the rules, the first test split, looked at while developing",
                "val2": "a third check of the rules, the second test split, reported once and seen since",
                "val3": "a fourth check of the rules, the third test split, reported once and seen since",
+               "val4": "a fifth check of the rules, the fourth test split, reported once and seen since",
                "test": "held out: layout seeds never used while developing"}
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
@@ -125,7 +127,8 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
     rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
     body = ["", f"**{summary['split']} split** ({SPLIT_NOTES[summary['split']]}): "
             f"{len(summary['scenes'])} scenes ({', '.join(summary['scenes'])}), pointer seeds {summary['seeds']} "
-            f"(the clean level once), {bc['num_views']} views at {bc['width']}×{bc['height']}, "
+            f"(the clean level once; the twin levels, on the {sum(1 for s in summary['scenes'] if '_twin' in s)} twin "
+            f"scenes, {bc.get('twin_seed_factor', 1)}x as many), {bc['num_views']} views at {bc['width']}×{bc['height']}, "
             f"`ns-train point2act` with the method's default schedule for {bc['iterations']} iterations. "
             "Cells: hit rate (action point within 1 cm of the target part) [95 % bootstrap interval over "
             "scenes × seeds] / median error (cm); bold: the best method that a user has (the true-depth lift "
@@ -217,7 +220,8 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
         "",
         f"**Split: {meta['split']}** ({SPLIT_NOTES[meta['split']]}). "
         f"{len(scenes)} synthetic scenes × {len(levels)} pointer error levels; pointer seeds {bc['seeds']} "
-        f"(the clean level once). {bc['num_views']} views per scene at {bc['width']}×{bc['height']}; geometry: one "
+        f"(the clean level once; twin levels {bc.get('twin_seed_factor', 1)}x as many, on the twin scenes; "
+        f"pointer draws {'independent per scene' if bc.get('scene_streams') else 'shared by all scenes'}). {bc['num_views']} views per scene at {bc['width']}×{bc['height']}; geometry: one "
         f"`ns-train point2act` run per scene (the method's default schedule for {bc['iterations']} iterations), then per "
         f"level the relevancy channel is refit on the frozen Gaussians (`point2act query`, {bc['query_steps']} steps) "
         "and exported with the multi-view support of the level's points. Hit: the action point within 1 cm of the "
@@ -258,8 +262,8 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val", "val2", "val3", "test"), default="dev",
-                    help="scene split: dev (rules are chosen here), val, val2 and val3 (checks) or test (held out; "
+    ap.add_argument("--split", choices=("dev", "val", "val2", "val3", "val4", "test"), default="dev",
+                    help="scene split: dev (rules are chosen here), val ... val4 (checks) or test (held out; "
                     "writes summary.json + README)")
     ap.add_argument("--scenes", default="all", help="comma-separated scene names of the split, 'all', "
                     f"'first:N' (the split's first N) or 'quick' ({','.join(QUICK)})")

@@ -65,7 +65,7 @@ def check_summary(d: Dict[str, Any]) -> None:
     """Raise ValueError unless ``d`` has summary.json's exact schema."""
     if set(d) != {"levels", "split", "seeds", "scenes"}:
         raise ValueError(f"summary keys {sorted(d)}")
-    if d["split"] not in ("dev", "val", "val2", "val3", "test") or not all(isinstance(s, int) for s in d["seeds"]):
+    if d["split"] not in ("dev", "val", "val2", "val3", "val4", "test") or not all(isinstance(s, int) for s in d["seeds"]):
         raise ValueError("split / seeds")
     if not all(isinstance(s, str) for s in d["scenes"]):
         raise ValueError("scenes")

@@ -70,8 +70,9 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
         od = sd / f"rule_fields_it{iterations}"
         od.mkdir(exist_ok=True)
         levels = sorted(p for p in (sd / "bench_points").glob("*.json") if not p.name.startswith("grasps_"))
-        fields = (od / "geom.npz").is_file() and all(_has(od / f"{p.stem}.npz", "rel") for p in levels)
-        todo = {k: r for k, r in wanted.items() if not all(_has(od / k / f"{p.stem}.npz", "vw_indptr") for p in levels)}
+        fields = (od / "geom.npz").is_file() and all(_has(od / f"{p.stem}.npz", "rel", p) for p in levels)
+        todo = {k: r for k, r in wanted.items()
+                if not all(_has(od / k / f"{p.stem}.npz", "vw_indptr", p) for p in levels)}
         if fields and not todo:
             out.append(od)
             continue
@@ -100,9 +101,12 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
     return out
 
 
-def _has(path: Path, key: str) -> bool:
-    """``path`` is an ``.npz`` holding ``key``."""
-    return path.is_file() and key in np.load(path).files
+def _has(path: Path, key: str, source: Path | None = None) -> bool:
+    """``path`` is an ``.npz`` holding ``key``, written after ``source`` (the level's points file: a
+    benchmark rerun with other pointer draws rewrites it, and the dump made from the old points is stale)."""
+    if not path.is_file() or (source is not None and path.stat().st_mtime < source.stat().st_mtime):
+        return False
+    return key in np.load(path).files
 
 
 def load_support(path: Path):
@@ -179,7 +183,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.rules", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val", "val2", "val3"), default="dev", help="never the test split")
+    ap.add_argument("--split", choices=("dev", "val", "val2", "val3", "val4"), default="dev", help="never the test split")
     ap.add_argument("--iterations", type=int, default=1000, help="the geometry runs' iterations")
     ap.add_argument("variants", nargs="*", default=["default="], help="NAME=FIELD:VALUE,...")
     a = ap.parse_args(argv)

@@ -62,6 +62,14 @@ class BenchConfig:
     without flags. (The dev and val splits were run with ``--iterations 1000``, the demo's.)"""
     seeds: Sequence[int] = (0,)
     """Pointer seeds per error level (the clean level is deterministic and runs once)."""
+    twin_seed_factor: int = 6
+    """Twin-only levels run on the scenes with a twin, 2 of a split's 12: they take this many times
+    ``seeds`` (``seeds`` continued upwards, :meth:`level_seeds`), so that they have as many runs as the
+    other levels (6 runs gave a 95 % interval 67 points wide)."""
+    scene_streams: bool = True
+    """Mix the scene's layout seed into the pointer's draws (``pointer.simulate(scene_seed=...)``), so
+    that two scenes' pointers err in independent views. False: the first versions' streams, where view
+    ``i`` of every scene erred alike at a pointer seed (the archived dev ... val4 results)."""
     query_downscale: int = 0
     """``point2act query --downscale`` and the support pass's downscale; 0: the defaults users get
     (2, i.e. ``RegionConfig.support_downscale``) at 256 px wide or more, 1 below (a 128 px wide
@@ -79,6 +87,17 @@ class BenchConfig:
     """Retrain the geometry even if a cached run exists."""
     cache_root: Optional[Path] = None
     """Where scenes and geometry runs are cached (None: :func:`.suite.cache_root`)."""
+
+    def level_seeds(self, level: ErrorModel) -> tuple:
+        """The pointer seeds a level runs: ``(0,)`` for the clean level (deterministic), ``seeds``
+        continued to ``twin_seed_factor`` times as many for twin-only levels, else ``seeds``."""
+        if level.name == "clean":
+            return (0,)
+        seeds = tuple(int(s) for s in self.seeds)
+        if level.twin_only and self.twin_seed_factor > 1 and seeds:
+            top = max(seeds)
+            seeds += tuple(range(top + 1, top + 1 + (self.twin_seed_factor - 1) * len(seeds)))
+        return seeds
 
     def downscale(self) -> int:
         """The refit's and the support pass's downscale (see ``query_downscale``)."""
@@ -308,12 +327,13 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     for lvl in levels:
         if lvl.twin_only and scene.twin is None:
             continue
-        for seed in ([0] if lvl.name == "clean" else bc.seeds):
+        for seed in bc.level_seeds(lvl):
             base = {"scene": spec.name, "split": spec.split, "level": lvl.name, "seed": int(seed),
                     "outlier_rate": lvl.outlier_rate}
             t0 = time.perf_counter()
             pts, kinds = simulate(scene.views, scene.file_paths, lvl, seed, scene.target_id, scene.target.centroid,
-                                  scene.distractor_objects, scene.prompt, scene.object_spots, scene.twin)
+                                  scene.distractor_objects, scene.prompt, scene.object_spots, scene.twin,
+                                  scene_seed=int(spec.overrides.get("seed", 0)) if bc.scene_streams else None)
             timings["pointing"] += time.perf_counter() - t0
             kind_counts = {k: kinds.count(k) for k in sorted(set(kinds))}
             name = f"{lvl.name}_s{seed}"
