@@ -696,3 +696,20 @@ def test_rules_dump_is_stale_when_the_points_file_is_newer(tmp_path) -> None:
     os.utime(pf, (3000, 3000))
     assert not _has(npz, "rel", pf) and _has(npz, "rel")
     assert not _has(tmp_path / "missing.npz", "rel")
+
+
+def test_majority_rows_split_runs_by_the_answers_majority() -> None:
+    from benchmarks.accuracy.report import majority_rows, majority_table
+
+    def rec(level, t, w, hit, kind="outlier"):
+        return {"level": level, "method": "point2act", "kinds": {"target": t, kind: w, "hidden": 2}, "hit": hit}
+
+    recs = [rec("same40", 10, 9, True), rec("same40", 9, 9, True), rec("same40", 5, 12, False),
+            rec("twin50", 6, 8, False, "twin"), rec("twin50", 9, 4, False, "twin"),
+            {"level": "same40", "method": "ransac", "hit": True},
+            {"level": "clean", "method": "point2act", "kinds": {"target": 19}, "hit": True}]
+    rows = majority_rows(recs, ["clean", "same40", "twin50"])
+    assert set(rows) == {"same40", "twin50"}  # no wrong answers at clean
+    assert rows["same40"] == {"runs": 3, "majority": 1, "majority_hit": 1, "other": 2, "other_hit": 1}
+    assert rows["twin50"] == {"runs": 2, "majority": 1, "majority_hit": 0, "other": 1, "other_hit": 0}
+    assert "| same40 | 3 | 1, 1 | 2, 1 |" in majority_table(recs, ["same40"])

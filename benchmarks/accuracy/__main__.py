@@ -240,6 +240,10 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
     if any("num_grasps" in r for r in records):
         lines += ["## Grasps (point2act, top grasp judged against the true meshes)", "",
                   report.grasp_table(records, levels), ""]
+    if report.majority_rows(records, levels):
+        lines += ["## What the answers allowed (point2act runs by answer majority)", "",
+                  "A run has a target majority when more views answered on the target than on the wrong object "
+                  "(the confuser or the twin).", "", report.majority_table(records, levels), ""]
     for lvl in [x for x in ("out40", "same40", "twin30", "spread") if x in levels] or levels[:1]:
         lines += [f"## Per scene at {lvl}", "", report.per_scene_table(records, [s.name for s in scenes], lvl), ""]
     lines += ["## Time per stage", "", report.timing_table(results), ""]

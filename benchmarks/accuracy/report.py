@@ -142,6 +142,37 @@ def per_scene_table(records: Sequence[Dict[str, Any]], scenes: Sequence[str], le
     return "\n".join(lines)
 
 
+#: Answer kinds that name one wrong object: a systematic confusion that can out-vote the target.
+WRONG_KINDS = ("outlier", "twin")
+
+
+def majority_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> Dict[str, Dict[str, int]]:
+    """Per level with confusions: point2act's runs split by what the answers allowed. A run has a
+    *target majority* when more views answered on the target than on the wrong object (``kinds``:
+    "outlier" or "twin"). No rule that trusts the answers' majority can hit the other runs except by
+    luck; the lifts' rate is the share of target answers, which stays near 1 - rate."""
+    out = {}
+    for lvl in levels:
+        rs = [r for r in records if r["level"] == lvl and r["method"] == "point2act" and "kinds" in r]
+        if not rs or not any(r["kinds"].get(k, 0) for r in rs for k in WRONG_KINDS):
+            continue
+        maj = [r for r in rs if r["kinds"].get("target", 0) > max(r["kinds"].get(k, 0) for k in WRONG_KINDS)]
+        other = [r for r in rs if r not in maj]
+        out[lvl] = {"runs": len(rs), "majority": len(maj), "majority_hit": sum(bool(r["hit"]) for r in maj),
+                    "other": len(other), "other_hit": sum(bool(r["hit"]) for r in other)}
+    return out
+
+
+def majority_table(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:
+    """Markdown of :func:`majority_rows`."""
+    rows = majority_rows(records, levels)
+    lines = ["| level | runs | target majority: runs, point2act hits | wrong object as many or more: runs, hits |",
+             "|---|---:|---:|---:|"]
+    for lvl, r in rows.items():
+        lines.append(f"| {lvl} | {r['runs']} | {r['majority']}, {r['majority_hit']} | {r['other']}, {r['other_hit']} |")
+    return "\n".join(lines)
+
+
 def grasp_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> Dict[str, Dict[str, float]]:
     """Per level: the rate at which point2act's top grasp is on the target part and collision-free
     against the true meshes (judge_grasp), with its bootstrap interval, and the parts of it."""
