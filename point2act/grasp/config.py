@@ -225,6 +225,13 @@ class RegionConfig:
     rate_min_weight: float = 4.0
     """With ``choose_region="rate"``: a view sees a region when the region's compositing weight in it is
     at least this many pixels (of the support pass's resolution)."""
+    link_threshold: float = 0.0
+    """With support and ``choose_region="votes"``: clusters joined through opaque Gaussians above this
+    fraction of the threshold (DBSCAN at the lower threshold, same radius) vote as one group; the group
+    with the most votes wins, then its cluster with the most votes is the region. A threshold can cut a
+    region target (a rim, whose views each mark a different spot) into arcs that split its votes. 0: off
+    (the default: on the dev split 0.3, 0.5 and 0.7 gained one same40 run and lost three out40 runs,
+    ``benchmarks/results/accuracy/dev/rules.md``)."""
     votes_radius_factor: float = 2.0
     """With ``choose_region="votes"``: opaque Gaussians within this many DBSCAN radii of a region give
     it their votes (0: only the region's own Gaussians vote)."""

@@ -87,6 +87,28 @@ def peak_radius(points: np.ndarray, weights: np.ndarray, rc: RegionConfig, metre
     return max(rc.peak_radius_factor * rms, rc.peak_spacing_factor * median_spacing(points))
 
 
+def _link_groups(means: np.ndarray, low: np.ndarray, idx: np.ndarray, labels: np.ndarray, nclus: int,
+                 eps: float, min_points: int) -> np.ndarray:  # -> [nclus] group of each cluster
+    """Group the clusters (``labels`` [M] of the Gaussians ``idx`` [M]) that one cluster of the Gaussians
+    ``low`` [N] (a lower relevancy threshold, same DBSCAN radius) joins; a cluster none joins is its own
+    group."""
+    lidx = np.flatnonzero(low)
+    llab = dbscan(means[lidx], eps, min_points)
+    pos = np.full(len(means), -1, dtype=np.int64)
+    pos[lidx] = np.arange(len(lidx))
+    group = np.full(nclus, -1, dtype=np.int64)
+    for c in range(nclus):
+        p = pos[idx[labels == c]]
+        ll = llab[p[p >= 0]]
+        ll = ll[ll >= 0]
+        if len(ll):
+            group[c] = int(np.bincount(ll).argmax())
+    lone = group < 0
+    group[lone] = group.max(initial=-1) + 1 + np.arange(int(lone.sum()))
+    _, group = np.unique(group, return_inverse=True)
+    return group.reshape(-1)
+
+
 def relevant_region(
     means: np.ndarray,
     opacities: np.ndarray,
@@ -184,6 +206,16 @@ def relevant_region(
                     score = np.where(cand, score / np.maximum(seen_by, 1.0), 0.0)
             else:
                 score = region_consensus(support, labels, idx, nclus)
+            group = None
+            if rc.link_threshold > 0 and rc.choose_region == "votes" and nclus > 1:
+                group = _link_groups(means, ok & (rel_c >= max(rc.link_threshold * thr, rc.absolute_threshold)),
+                                     idx, labels, nclus, eps, rc.dbscan_min_points)
+            if group is not None:  # the group with the most votes, then its cluster with the most
+                gscore = np.bincount(group, weights=score)
+                gtied = gscore >= 0.9 * gscore.max()
+                gmass = np.bincount(group, weights=mass)
+                g = int(np.argmax(np.where(gtied, gmass, -np.inf)))
+                score = np.where(group == g, score, -np.inf)
             tied = score >= 0.9 * score.max()
             best = int(np.argmax(np.where(tied, mass, -np.inf)))
         else:

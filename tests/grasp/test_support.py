@@ -353,3 +353,59 @@ def test_gaussian_std_along_matches_the_covariance():
     d /= np.linalg.norm(d)
     cov = np.einsum("nij,nj,nkj->nik", R.as_matrix(), s**2, R.as_matrix())
     assert np.allclose(gaussian_std_along(wxyz, s, d), np.sqrt(np.einsum("i,nij,j->n", d, cov, d)))
+
+
+def _ring_scene(rng, gap_rel):
+    """A rim (ring of radius 4 cm) whose relevancy the threshold cuts into two arcs (the gaps have
+    ``gap_rel``), the views' votes split over the arcs (6 + 5), against a compact confuser with 9."""
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 500))
+    ring = np.stack([0.04 * np.cos(ang), 0.04 * np.sin(ang), 0.0005 * rng.standard_normal(len(ang))], 1)
+    gap = (np.abs(ang - np.pi / 2) < 0.3) | (np.abs(ang - 3 * np.pi / 2) < 0.3)
+    arc_a = ~gap & (np.cos(ang) > 0)
+    arc_b = ~gap & (np.cos(ang) <= 0)
+    confuser = _blob([0.3, 0.0, 0.0], 80, rng)
+    means = np.concatenate([ring, confuser])
+    n = len(means)
+    rel = np.r_[np.where(gap, gap_rel, 1.0), np.ones(len(confuser))]
+    votes = np.r_[np.where(arc_a, 6.0 / arc_a.sum(), 0.0) + np.where(arc_b, 5.0 / arc_b.sum(), 0.0),
+                  np.full(len(confuser), 9.0 / len(confuser))]
+    sup = Support(np.full(n, 20), np.full(n, 1), 20, None, votes)
+    return means, rel, sup, len(ring)
+
+
+@pytest.mark.parametrize("link", [0.0, 0.5])
+def test_linked_arcs_of_a_rim_vote_together(link):
+    rng = np.random.default_rng(11)
+    means, rel, sup, n_ring = _ring_scene(rng, gap_rel=0.35)
+    cfg = GraspConfig()
+    cfg.region.link_threshold = link
+    r = relevant_region(means, np.ones(len(means)), rel, cfg, support=sup)
+    on_ring = abs(np.linalg.norm(r.action_point[:2]) - 0.04) < 0.005
+    # off: the arcs split the rim's 11 votes (6 + 5) and the confuser's 9 win; linked (through the gaps,
+    # 0.35 >= 0.5 x 0.5): the rim's group wins and its larger arc is the region
+    assert on_ring == (link > 0)
+    if link > 0:
+        assert r.action_point[0] > 0  # arc A (6 votes), not arc B
+    # gaps below the link threshold (0.1 < 0.25): nothing joins the arcs, the confuser wins as without links
+    means, rel, sup, _ = _ring_scene(rng, gap_rel=0.1)
+    r = relevant_region(means, np.ones(len(means)), rel, cfg, support=sup)
+    assert np.linalg.norm(r.action_point - [0.3, 0.0, 0.0]) < 0.03
+
+
+def test_linking_keeps_the_most_voted_cluster_of_a_group():
+    """Two alike objects joined at the lower threshold (twins side by side): the group is chosen, then
+    within it the cluster with the most votes, whatever its relevancy mass."""
+    rng = np.random.default_rng(12)
+    target, twin = _blob([0.0, 0.0, 0.0], 80, rng), _blob([0.06, 0.0, 0.0], 120, rng)
+    xs = np.linspace(0.012, 0.048, 30)
+    bridge = np.stack([xs, np.zeros_like(xs), np.zeros_like(xs)], 1)
+    means = np.concatenate([target, twin, bridge])
+    n = len(means)
+    rel = np.r_[np.ones(200), np.full(len(xs), 0.3)]
+    votes = np.r_[np.full(80, 7 / 80), np.full(120, 3 / 120), np.zeros(len(xs))]
+    sup = Support(np.full(n, 10), np.full(n, 1), 10, None, votes)
+    for link in (0.0, 0.5):
+        cfg = GraspConfig()
+        cfg.region.link_threshold = link
+        r = relevant_region(means, np.ones(n), rel, cfg, support=sup)
+        assert np.linalg.norm(r.action_point - target.mean(0)) < 0.02
