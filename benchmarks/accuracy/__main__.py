@@ -109,7 +109,8 @@ def _update_main_readme(summary, grasps, meta, log) -> None:
     from . import report
 
     bc = meta["bench"]
-    body = ["", f"Held-out **test split** ({len(summary['scenes'])} synthetic scenes, pointer seeds {summary['seeds']}, "
+    body = ["", f"Held-out **test split** ({len(summary['scenes'])} synthetic scenes, pointer seeds {summary['seeds']} "
+            f"({bc.get('twin_seed_factor', 1)}x as many on the twin levels, independent per scene), "
             f"{bc['num_views']} views at {bc['width']}×{bc['height']}, `ns-train point2act` defaults, "
             f"{bc['iterations']} steps): how often the action point lands within 1 cm of the target part, against "
             "what a user would otherwise do with the same MLLM points. Intervals, medians and the protocol: "
