@@ -110,7 +110,8 @@ def _update_main_readme(summary, grasps, meta, log) -> None:
 
     bc = meta["bench"]
     body = ["", f"Held-out **test split** ({len(summary['scenes'])} synthetic scenes, pointer seeds {summary['seeds']} "
-            f"({bc.get('twin_seed_factor', 1)}x as many on the twin levels, independent per scene), "
+            f"({bc.get('twin_seed_factor', 1)}x as many on the twin levels, "
+            f"{'independent per scene' if bc.get('scene_streams') else 'shared by all scenes'}), "
             f"{bc['num_views']} views at {bc['width']}×{bc['height']}, `ns-train point2act` defaults, "
             f"{bc['iterations']} steps): how often the action point lands within 1 cm of the target part, against "
             "what a user would otherwise do with the same MLLM points. Intervals, medians and the protocol: "
@@ -128,7 +129,7 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
     rel = out_dir.resolve().relative_to(README.parent) if out_dir.resolve().is_relative_to(README.parent) else out_dir
     body = ["", f"**{summary['split']} split** ({SPLIT_NOTES[summary['split']]}): "
             f"{len(summary['scenes'])} scenes ({', '.join(summary['scenes'])}), pointer seeds {summary['seeds']} "
-            f"(the clean level once; the twin levels, on the {sum(1 for s in summary['scenes'] if '_twin' in s)} twin "
+            f"(the clean level once; the twin levels, on the {sum(1 for s in summary['scenes'] if 'twin' in s)} twin "
             f"scenes, {bc.get('twin_seed_factor', 1)}x as many), {bc['num_views']} views at {bc['width']}×{bc['height']}, "
             f"`ns-train point2act` with the method's default schedule for {bc['iterations']} iterations. "
             "Cells: hit rate (action point within 1 cm of the target part) [95 % bootstrap interval over "
