@@ -364,12 +364,6 @@ class GraspConfig:
     ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)``, in [0, 1]."""
     semantic_quantile: float = 0.5
     """Quantile of relevancy in the closing region (0.5 = median, as in LERF-TOGO)."""
-    off_target_semantic: float = 0.1
-    """Warn (``GraspResult.warning``, grasps.json ``warning``) when the best grasp's semantic score is
-    below this: every grasp at the target collided and the listed ones close on other parts (on the
-    accuracy benchmark's dev split, the mug handle beside a tall box and the ACRONYM handle: top grasps
-    6-7 cm from the action point, semantic score 0.00-0.02, against 0.88-0.98 on the open handles).
-    The grasps are kept; a robot should not take them for the target."""
     nms_distance: float = 0.01
     """Non-maximum suppression: a grasp is suppressed by a better one closer than
     this (m) whose rotation differs by less than ``nms_angle_deg``."""

@@ -441,11 +441,6 @@ def plan_grasps(
     lap("scoring")
     timings["total"] = (time.perf_counter() - T0) * 1e3
     warning = None if grasps else "no grasp survived scoring"
-    if grasps and grasps[0].semantic_score < cfg.off_target_semantic:
-        far = float(np.linalg.norm(grasps[0].position - region.action_point)) / U(1.0)
-        warning = (f"no collision-free grasp closes on the target region: the best grasp's semantic score is "
-                   f"{grasps[0].semantic_score:.2f} (below {cfg.off_target_semantic:g}), its centre "
-                   f"{far * 100:.1f} cm from the action point; the grasps listed close on other parts")
     return GraspResult(region=region, grasps=grasps, gripper=g, warning=warning, timings_ms=timings,
                        counts=counts, support_plane=plane)
 

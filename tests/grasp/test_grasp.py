@@ -520,21 +520,3 @@ def test_action_point_peak_stays_on_a_ring():
     np.testing.assert_allclose(density_peak(line, np.ones(11), 0.0055), [0.005, 0, 0])
     with pytest.raises(ValueError, match="action_point"):
         relevant_region(ring, opac, rel, GraspConfig(region=RegionConfig(action_point="mean")))
-
-
-def test_off_target_grasps_are_flagged(scene, result):
-    """The best grasp's semantic score below ``off_target_semantic`` (every grasp at the target collided,
-    the listed ones close elsewhere) gives a warning and keeps the grasps; on the open handle (semantic
-    score near 1) there is none."""
-    import dataclasses
-
-    assert result.warning is None and result.grasps[0].semantic_score > GraspConfig().off_target_semantic
-    strict = dataclasses.replace(GraspConfig(), off_target_semantic=1.0)
-    flagged = plan_grasps(scene["means"], scene["opacities"], scene["relevancy"], strict,
-                          camera_centers=scene["camera_centers"], scales=scene["scales"])
-    assert [g.score for g in flagged.grasps] == [g.score for g in result.grasps]
-    assert flagged.warning.startswith("no collision-free grasp closes on the target region")
-    assert f"{result.grasps[0].semantic_score:.2f}" in flagged.warning and " cm from the action point" in flagged.warning
-    d = flagged.to_dict("p")
-    validate_grasps_dict(d)
-    assert d["warning"] == flagged.warning and d["grasps"]
