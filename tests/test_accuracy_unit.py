@@ -585,6 +585,9 @@ def test_splits_are_disjoint_and_recorded() -> None:
         assert any(s.twin for s in suite)
     names = [s.name for suite in SPLITS.values() for s in suite]
     assert len(names) == len(set(names)) == len(all_specs())
+    from benchmarks.accuracy.__main__ import SPLIT_NOTES
+
+    assert set(SPLIT_NOTES) == set(SPLITS)  # every split's tables have a header note
 
 
 def test_benchmark_reconstructs_as_users_do() -> None:

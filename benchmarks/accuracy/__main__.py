@@ -268,7 +268,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val", "val2", "val3", "val4", "test"), default="dev",
+    ap.add_argument("--split", choices=tuple(SPLITS), default="dev",
                     help="scene split: dev (rules are chosen here), val ... val4 (checks) or test (held out; "
                     "writes summary.json + README)")
     ap.add_argument("--scenes", default="all", help="comma-separated scene names of the split, 'all', "

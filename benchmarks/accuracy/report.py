@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from .metrics import bootstrap_ci_clustered, unit_values, weighted_median
+from .suite import SPLITS
 
 METHODS = ("point2act", "lift_recon_depth", "lift_true_depth", "ransac", "best_view")
 LABELS = {"point2act": "point2act", "lift_recon_depth": "one-view lift, recon depth",
@@ -65,7 +66,7 @@ def check_summary(d: Dict[str, Any]) -> None:
     """Raise ValueError unless ``d`` has summary.json's exact schema."""
     if set(d) != {"levels", "split", "seeds", "scenes"}:
         raise ValueError(f"summary keys {sorted(d)}")
-    if d["split"] not in ("dev", "val", "val2", "val3", "val4", "test") or not all(isinstance(s, int) for s in d["seeds"]):
+    if d["split"] not in SPLITS or not all(isinstance(s, int) for s in d["seeds"]):
         raise ValueError("split / seeds")
     if not all(isinstance(s, str) for s in d["scenes"]):
         raise ValueError("scenes")
@@ -156,8 +157,9 @@ def majority_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> D
         rs = [r for r in records if r["level"] == lvl and r["method"] == "point2act" and "kinds" in r]
         if not rs or not any(r["kinds"].get(k, 0) for r in rs for k in WRONG_KINDS):
             continue
-        maj = [r for r in rs if r["kinds"].get("target", 0) > max(r["kinds"].get(k, 0) for k in WRONG_KINDS)]
-        other = [r for r in rs if r not in maj]
+        is_maj = [r["kinds"].get("target", 0) > max(r["kinds"].get(k, 0) for k in WRONG_KINDS) for r in rs]
+        maj = [r for r, m in zip(rs, is_maj) if m]
+        other = [r for r, m in zip(rs, is_maj) if not m]
         out[lvl] = {"runs": len(rs), "majority": len(maj), "majority_hit": sum(bool(r["hit"]) for r in maj),
                     "other": len(other), "other_hit": sum(bool(r["hit"]) for r in other)}
     return out

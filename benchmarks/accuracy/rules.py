@@ -180,10 +180,11 @@ def baselines(split_dir: Path) -> Dict[str, Dict[str, float]]:
 
 def main(argv=None) -> None:
     from .pointer import PROTOCOL_LEVELS
+    from .suite import SEEN_SPLITS
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.rules", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "val", "val2", "val3", "val4"), default="dev", help="never the test split")
+    ap.add_argument("--split", choices=SEEN_SPLITS, default="dev", help="never the test split")
     ap.add_argument("--iterations", type=int, default=1000, help="the geometry runs' iterations")
     ap.add_argument("variants", nargs="*", default=["default="], help="NAME=FIELD:VALUE,...")
     a = ap.parse_args(argv)

@@ -48,7 +48,7 @@ class SceneSpec:
     """Add a twin of the target's object (an identical mug, same yaw, beside it) as a distractor
     ("mug_twin"): the pointer's "wrong twin" error model points at its matching part."""
     split: str = "dev"
-    """"dev" (scenes the rules were developed on), "val", "val2" and "val3" (former test splits, seen;
+    """"dev" (scenes the rules were developed on), "val" ... "val4" (former test splits, seen;
     checks of a rule chosen on dev) or "test" (held out: layout seeds never used while developing)."""
 
 

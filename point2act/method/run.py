@@ -161,15 +161,17 @@ def view_gates(model, dm, cache, downscale: int):
     vms, Ks, _sizes = camera_views(cams, downscale, model)
     g = {k: v.cpu().double().numpy() for k, v in gaussian_tensors(model).items()}
     heat = dm.train_heatmaps
+    axes = np.array([vms[int(v)][2, :3].cpu().double().numpy() for v in cache.view_ids]).reshape(-1, 3)
+    stds = gaussian_std_along(g["quats"], g["scales"], axes)  # [V, N], the rotations built once
     out = {}
-    for vid, (h, w) in zip(cache.view_ids, cache.sizes):
+    for j, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
         vid = int(vid)
         H, W = heat.sizes[vid]
         s = w / W
         vm = vms[vid].cpu().double().numpy()
         out[vid] = ViewGate(depth=g["means"] @ vm[2, :3] + vm[2, 3], points=heat.points[vid] * s,
                             sigma_px=sigma_px(H, W, heat.sigma_frac) * s, focal=float(Ks[vid][0, 0]), width=int(w),
-                            depth_std=gaussian_std_along(g["quats"], g["scales"], vm[2, :3]))
+                            depth_std=stds[j])
     return out
 
 

@@ -353,6 +353,10 @@ def test_gaussian_std_along_matches_the_covariance():
     d /= np.linalg.norm(d)
     cov = np.einsum("nij,nj,nkj->nik", R.as_matrix(), s**2, R.as_matrix())
     assert np.allclose(gaussian_std_along(wxyz, s, d), np.sqrt(np.einsum("i,nij,j->n", d, cov, d)))
+    # several directions at once: one row per direction
+    ds = rng.normal(size=(4, 3))
+    ds /= np.linalg.norm(ds, axis=1, keepdims=True)
+    assert np.allclose(gaussian_std_along(wxyz, s, ds), np.sqrt(np.einsum("vi,nij,vj->vn", ds, cov, ds)))
 
 
 def _ring_scene(rng, gap_rel):
