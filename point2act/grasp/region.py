@@ -221,10 +221,20 @@ def relevant_region(
         else:
             best = int(np.argmax(mass))
         members = np.flatnonzero(labels == best)
+    cons = getattr(support, "consensus", None) if support is not None else None
+    if cons is not None:
+        # the views' consensus chose the place and its action point (:mod:`point2act.grasp.consensus`); the
+        # region is the relevant cluster that holds it (the Gaussians nearest to it), for the grasps
+        target = np.asarray(cons.best.point, dtype=np.float64)
+        near = int(np.argmin(np.linalg.norm(pts - target, axis=1)))
+        members = np.flatnonzero(labels == labels[near]) if nclus > 0 and labels[near] >= 0 else np.array([near])
     mp, mw = pts[members], w[members]
     action = (mp * mw[:, None]).sum(0) / max(mw.sum(), 1e-300) if mw.sum() > 0 else mp.mean(0)
     action_index = None
-    if rc.action_point == "peak":
+    if cons is not None:
+        action = target.copy()
+        action_index = int(idx[members[int(np.argmin(np.linalg.norm(mp - target, axis=1)))]])
+    elif rc.action_point == "peak":
         if len(mp) > 1:
             action, j = density_peak(mp, mw, peak_radius(mp, mw, rc, mpu), return_index=True,
                                      min_own=rc.peak_min_own)

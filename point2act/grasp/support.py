@@ -47,7 +47,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-__all__ = ["Support", "ViewGate", "depth_gate", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes", "region_seen", "region_consensus"]
+__all__ = ["Support", "ViewGate", "Evidence", "answer_evidence", "depth_gate", "view_support", "support_from_dense", "support_from_cache", "region_support", "region_votes", "region_seen", "region_consensus"]
 
 
 @dataclass
@@ -68,6 +68,11 @@ class Support:
     view_weight: Any = None  # [V, N] scipy.sparse CSR
     """Per supervised view, the total compositing weight of each Gaussian it sees (weight > tau; None:
     not kept): which views see a candidate region, for :func:`region_seen`."""
+    evidence: "Evidence | None" = None
+    """Per supervised view and Gaussian, how visible it is and how close its projection lies to the
+    view's answer (:func:`answer_evidence`); None: not computed."""
+    consensus: Any = None
+    """The views' :class:`~point2act.grasp.consensus.Consensus` (capture frame); None: not computed."""
 
     def __post_init__(self) -> None:
         self.views_seen = np.asarray(self.views_seen, dtype=np.int64).reshape(-1)
@@ -102,7 +107,8 @@ class Support:
         w = self.weight[idx] if self.weight is not None else None
         v = self.votes[idx] if self.votes is not None else None
         vw = self.view_weight[:, idx] if self.view_weight is not None else None
-        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w, v, vw)
+        ev = self.evidence.subset(idx) if self.evidence is not None else None
+        return Support(self.views_seen[idx], self.views_agree[idx], self.supervised_views, w, v, vw, ev)
 
 
 @dataclass
@@ -123,6 +129,101 @@ class ViewGate:
     """Standard deviation of every Gaussian along the view's depth axis (None: points): a large Gaussian
     (a coarse field) whose centre lies off the picked depth still spans it, and is gated by
     ``sqrt((factor sigma_z)^2 + depth_std^2)``."""
+
+
+@dataclass
+class Evidence:
+    """What each supervised view says about each Gaussian, in that view's own pixels.
+
+    ``visible[v, i]`` in [0, 1]: the fraction of Gaussian ``i``'s unoccluded footprint that view ``v``
+    composites (its total compositing weight over ``alpha_i * 2 pi sqrt(det Sigma2d)``, the integral of
+    the Gaussian's alpha over an unbounded image): the mean transmittance over its footprint, 0 behind
+    an opaque surface, 1 in the open. ``agree[v, i] = visible[v, i] * exp(-d^2 / (2 sigma_v^2))``, ``d``
+    the pixel distance from the Gaussian's projected centre to the view's nearest answer point and
+    ``sigma_v`` the heatmap's blob radius in that view (the precision the supervision claims). A view
+    answering ``[]`` sees and does not agree. Both are scipy CSR ``[V, N]`` over the Gaussians the view
+    composites at all."""
+
+    visible: Any  # [V, N] scipy.sparse CSR
+    agree: Any  # [V, N] scipy.sparse CSR
+    answered: np.ndarray  # [V] bool: the view gave at least one point
+
+    @property
+    def views(self) -> int:
+        return int(self.visible.shape[0])
+
+    def seen(self) -> np.ndarray:  # [N]
+        """Soft count of the views that see each Gaussian."""
+        return np.asarray(self.visible.sum(0)).reshape(-1)
+
+    def agreeing(self) -> np.ndarray:  # [N]
+        """Soft count of the views that see each Gaussian and point at it."""
+        return np.asarray(self.agree.sum(0)).reshape(-1)
+
+    def subset(self, idx) -> "Evidence":
+        return Evidence(self.visible[:, idx], self.agree[:, idx], self.answered)
+
+
+def answer_evidence(
+    means: np.ndarray,  # [N, 3] (the frame of the viewmats)
+    quats: np.ndarray,  # [N, 4] wxyz
+    scales: np.ndarray,  # [N, 3] linear
+    opacities: np.ndarray,  # [N] in [0, 1]
+    view_weight,  # [V, N] scipy.sparse CSR: total compositing weight per view and Gaussian
+    viewmats: np.ndarray,  # [V, 4, 4] world -> camera (OpenCV)
+    Ks: np.ndarray,  # [V, 3, 3] at the weights' resolution
+    sizes: Sequence,  # V x (H, W) at the weights' resolution
+    points: Sequence[np.ndarray],  # V x [P_v, 2] answers, pixels at the weights' resolution
+    sigma_px: Sequence[float],  # [V] heatmap blob sigma, pixels at the weights' resolution
+) -> Evidence:
+    """:class:`Evidence` of every supervised view (see there)."""
+    import torch
+    from scipy.sparse import csr_matrix
+
+    from point2act.render.projection import fully_fused_projection
+
+    vw = view_weight.tocsr()
+    V, N = vw.shape
+    means_t = torch.as_tensor(np.asarray(means, dtype=np.float32))
+    quats_t = torch.as_tensor(np.asarray(quats, dtype=np.float32))
+    scales_t = torch.as_tensor(np.asarray(scales, dtype=np.float32))
+    opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
+    vis_rows, agr_rows = [], []
+    answered = np.zeros(V, dtype=bool)
+    for v in range(V):
+        a, b = vw.indptr[v], vw.indptr[v + 1]
+        cols = vw.indices[a:b]
+        w = vw.data[a:b].astype(np.float64)
+        H, W = int(sizes[v][0]), int(sizes[v][1])
+        with torch.no_grad():
+            _r, m2d, _z, conics, _c = fully_fused_projection(
+                means_t[cols], None, quats_t[cols], scales_t[cols],
+                torch.as_tensor(np.asarray(viewmats[v], dtype=np.float32))[None],
+                torch.as_tensor(np.asarray(Ks[v], dtype=np.float32))[None], W, H)
+        m2d = m2d[0].double().numpy()
+        con = conics[0].double().numpy()
+        det = np.clip(con[:, 0] * con[:, 2] - con[:, 1] ** 2, 1e-30, None)
+        full = opac[cols] * 2.0 * np.pi / np.sqrt(det)
+        vis = np.clip(w / np.maximum(full, 1e-30), 0.0, 1.0)
+        pts = np.asarray(points[v], dtype=np.float64).reshape(-1, 2)
+        if len(pts):
+            answered[v] = True
+            from scipy.spatial import cKDTree
+
+            d, _ = cKDTree(pts).query(m2d)
+            near = np.exp(-0.5 * (d / float(sigma_px[v])) ** 2)
+        else:
+            near = np.zeros(len(cols))
+        vis_rows.append((np.full(len(cols), v), cols, vis))
+        agr_rows.append((np.full(len(cols), v), cols, vis * near))
+
+    def mat(rows):
+        r = np.concatenate([x[0] for x in rows]) if rows else np.zeros(0, np.int64)
+        c = np.concatenate([x[1] for x in rows]) if rows else np.zeros(0, np.int64)
+        d = np.concatenate([x[2] for x in rows]) if rows else np.zeros(0)
+        return csr_matrix((d, (r, c)), shape=(V, N))
+
+    return Evidence(mat(vis_rows), mat(agr_rows), answered)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -175,6 +175,61 @@ def view_gates(model, dm, cache, downscale: int):
     return out
 
 
+def evidence_of(model, dm, cache, downscale: int, view_weight):
+    """:class:`~point2act.grasp.support.Evidence` of the supervised views of ``cache`` (weights at
+    1/``downscale`` of the training images; ``view_weight`` [V, N] their per-Gaussian total weights):
+    each view's answer points and blob sigma brought to the weights' resolution."""
+    from point2act.grasp.support import answer_evidence
+    from point2act.heatmap import sigma_px
+
+    cams = dm.train_dataset.cameras
+    vms, Ks, _sizes = camera_views(cams, downscale, model)
+    g = {k: v.cpu().double().numpy() for k, v in gaussian_tensors(model).items()}
+    heat = dm.train_heatmaps
+    ids = [int(v) for v in cache.view_ids]
+    pts, sig = [], []
+    for vid, (h, w) in zip(ids, cache.sizes):
+        H, W = heat.sizes[vid]
+        s = w / W
+        pts.append(np.asarray(heat.points[vid], dtype=np.float64).reshape(-1, 2) * s)
+        sig.append(sigma_px(H, W, heat.sigma_frac) * s)
+    return answer_evidence(g["means"], g["quats"], g["scales"], g["opacities"], view_weight,
+                           vms[ids].cpu().double().numpy(), Ks[ids].cpu().double().numpy(), list(cache.sizes), pts, sig)
+
+
+def consensus_of(model, dm, cache, downscale: int, frame: FrameTransform):
+    """The supervised views' :class:`~point2act.grasp.consensus.Consensus` (places in the capture frame):
+    each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
+    answers, blob sigma and median-depth surface at that resolution."""
+    from point2act.grasp.consensus import ViewAnswers, consensus, median_depth_map
+    from point2act.heatmap import sigma_px
+
+    cams = dm.train_dataset.cameras
+    vms, Ks, _sizes = camera_views(cams, downscale, model)
+    means = gaussian_tensors(model)["means"].cpu().double().numpy()
+    heat = dm.train_heatmaps
+    offs = cache.row_offsets()
+    crow = np.asarray(cache.crow.numpy() if hasattr(cache.crow, "numpy") else cache.crow, dtype=np.int64)
+    col = np.asarray(cache.col.numpy() if hasattr(cache.col, "numpy") else cache.col, dtype=np.int64)
+    val = np.asarray(cache.val.numpy() if hasattr(cache.val, "numpy") else cache.val, dtype=np.float64)
+    views = []
+    for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
+        vid = int(vid)
+        H, W = heat.sizes[vid]
+        s = w / W
+        vm = vms[vid].cpu().double().numpy()
+        a, b = offs[k], offs[k + 1]
+        e0, e1 = int(crow[a]), int(crow[b])
+        depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
+        views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
+                                 np.asarray(heat.points[vid], dtype=np.float64).reshape(-1, 2) * s,
+                                 sigma_px(H, W, heat.sigma_frac) * s, depth, view_id=vid))
+    cons = consensus(views)
+    for p in cons.places:
+        p.point = frame.to_capture(p.point[None])[0]
+    return cons
+
+
 def support_of(config_path: Path, config, model, region_config, progress: bool = False):
     """Multi-view support of the run's relevancy (:mod:`point2act.grasp.support`): the run's own points
     (its points file) as target heatmaps, and each supervised view's compositing weights of the frozen
@@ -206,6 +261,11 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
     support = support_from_cache(sub, targets, tau=region_config.support_tau, positive=region_config.support_positive,
                                  share=region_config.support_share, gates=gates,
                                  gate_factor=region_config.support_depth_gate)
+    support.evidence = evidence_of(model, dm, sub, ds, support.view_weight)
+    try:
+        support.consensus = consensus_of(model, dm, sub, ds, run_frame(config))
+    except ValueError:
+        support.consensus = None
     if getattr(cache, "saving", None) is not None:
         cache.saving.join()
     return support, {"seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),

@@ -1,0 +1,283 @@
+"""Where the views' answers agree in 3D: the action point, ranked candidate places and a confidence.
+
+Every quantity here is in the pixels of the view it comes from, or follows from the cameras and the
+field's own surface; nothing is in metres and nothing was fitted to a scene generator.
+
+1. **Surface.** Per supervised view, the field's *median depth* (where the composited opacity along
+   the pixel's ray reaches 0.5; no surface where it never does), from the compositing weights
+   (:func:`median_depth_map`).
+2. **Candidates.** Every answer point is lifted to the surface it marks: its pixel's ray at the
+   median depth there (:func:`lift`).
+3. **Agreement.** A candidate ``X`` is *seen* by view ``u`` when it lies in ``u``'s frame and not
+   behind ``u``'s surface by more than the blob's radius there (``sigma_u z / f_u``: the
+   supervision's own precision, brought to that depth); a view that sees it *agrees* by
+   ``exp(-d^2 / (2 sigma_u^2))``, ``d`` the pixel distance from ``X``'s projection to ``u``'s nearest
+   answer and ``sigma_u`` the heatmap's blob sigma in ``u``. A view answering ``[]`` sees and does not
+   agree.
+4. **Places.** Candidates closer than the sum of their blob radii are one place (single linkage): a
+   rim's answers, each at a different spot of the ring, chain into one place; a wrong object's do not
+   join the target's. A place's **votes** count the views that point at it, each view at most once
+   (its best agreement with any of the place's candidates).
+5. **Choice and confidence.** The place with the most votes is chosen. Its confidence is the
+   probability that it, rather than the runner-up, is what the views mean, for views that are each
+   right more often than wrong with an unknown rate (uniform on [1/2, 1]): ``P(p > 1/2)`` for ``p ~
+   Beta(v1 + 1, v2 + 1)``, ``v1, v2`` the two places' votes.
+6. **Action point.** Within the chosen place, the candidate the most views agree with. When the
+   views agreeing with it mark one spot (their answers' rays, triangulated, reproject within each
+   view's sigma: a part, not a region such as a rim), the triangulated point replaces it; that
+   point does not depend on the field's depth, which is least reliable on thin parts.
+
+Plain numpy/scipy. Points are in the frame of the view matrices (world -> camera, OpenCV axes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+__all__ = ["ViewAnswers", "Place", "Consensus", "median_depth_map", "lift", "consensus", "beta_confidence"]
+
+
+@dataclass
+class ViewAnswers:
+    """One supervised view: camera, answers and surface, at one resolution."""
+
+    viewmat: np.ndarray  # [4, 4] world -> camera (OpenCV)
+    K: np.ndarray  # [3, 3]
+    points: np.ndarray  # [P, 2] answers, pixels (x, y), origin top-left; [0, 2]: "not in view"
+    sigma_px: float
+    """The heatmap blob's sigma, pixels."""
+    depth: np.ndarray  # [H, W] median depth (z), NaN where no surface
+    view_id: int = -1
+    """The training view's index (reported with the places)."""
+
+    @property
+    def size(self):
+        return self.depth.shape
+
+    def blob_radius(self, z: np.ndarray) -> np.ndarray:
+        """The blob's sigma as a length at camera depth ``z`` (the answer's own precision there)."""
+        return float(self.sigma_px) * np.asarray(z, dtype=np.float64) / float(self.K[0, 0])
+
+    def project(self, X: np.ndarray):  # [M, 3] -> ([M, 2] pixels, [M] z)
+        Xc = X @ self.viewmat[:3, :3].T + self.viewmat[:3, 3]
+        z = Xc[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = (Xc[:, :2] / z[:, None]) @ self.K[:2, :2].T + self.K[:2, 2]
+        return uv, z
+
+    def ray(self, uv: np.ndarray):  # [M, 2] -> (origin [3], directions [M, 3] with z = 1 in camera)
+        Kinv = np.linalg.inv(self.K)
+        d_cam = np.concatenate([uv, np.ones((len(uv), 1))], 1) @ Kinv.T
+        R, t = self.viewmat[:3, :3], self.viewmat[:3, 3]
+        return -R.T @ t, d_cam @ R  # camera centre, directions (world)
+
+
+@dataclass
+class Place:
+    """One candidate place where views point."""
+
+    point: np.ndarray  # [3]
+    """Its action point (the frame of the views)."""
+    votes: float
+    """Views pointing at it, each at most once (soft: agreements in [0, 1])."""
+    views: List[int]
+    """Training-view indices of the views that point at it (agreement >= 0.5)."""
+    seen: float
+    """Views that see its action point."""
+    num_candidates: int
+    """Answers lifted into it."""
+    triangulated: bool = False
+    """The action point is the triangulation of the agreeing views' answers (else a lifted answer)."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"point": [float(v) for v in self.point], "votes": round(float(self.votes), 3),
+                "views": [int(v) for v in self.views], "views_seeing": round(float(self.seen), 3),
+                "answers": int(self.num_candidates), "triangulated": bool(self.triangulated)}
+
+
+@dataclass
+class Consensus:
+    """The outcome: places ranked by votes (the chosen one first) and the confidence in the first."""
+
+    places: List[Place]
+    confidence: float
+    answered_views: int
+    """Supervised views that gave at least one point."""
+    supervised_views: int
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Place:
+        return self.places[0]
+
+    def share(self, k: int) -> float:
+        """Place ``k``'s share of all places' votes."""
+        tot = sum(p.votes for p in self.places)
+        return float(self.places[k].votes / tot) if tot > 0 else 0.0
+
+
+def median_depth_map(
+    crow: np.ndarray,  # [H*W + 1]
+    col: np.ndarray,  # [nnz]
+    val: np.ndarray,  # [nnz] compositing weights alpha * T, front to back
+    z: np.ndarray,  # [N] camera depth of every Gaussian
+    height: int,
+    width: int,
+) -> np.ndarray:  # [H, W] float, NaN where the opacity never reaches 0.5
+    """Per pixel, the depth at which the composited opacity (the running sum of the weights in depth
+    order) first reaches 0.5: the field's median depth (the surface a ray meets)."""
+    crow = np.asarray(crow, dtype=np.int64)
+    col = np.asarray(col, dtype=np.int64)
+    val = np.asarray(val, dtype=np.float64)
+    n_pix = int(height) * int(width)
+    out = np.full(n_pix, np.nan)
+    if len(col) == 0:
+        return out.reshape(height, width)
+    rows = np.repeat(np.arange(n_pix), np.diff(crow)[:n_pix])
+    zz = np.asarray(z, dtype=np.float64)[col]
+    order = np.lexsort((zz, rows))
+    r, w, zs = rows[order], val[order], zz[order]
+    cs = np.cumsum(w)
+    within = cs - np.concatenate([[0.0], cs])[crow[:-1][r] - crow[0]]
+    hit = np.flatnonzero(within >= 0.5)
+    if len(hit):
+        pix, first = np.unique(r[hit], return_index=True)
+        out[pix] = zs[hit[first]]
+    return out.reshape(height, width)
+
+
+def lift(view: ViewAnswers, uv: np.ndarray) -> np.ndarray:  # [M, 2] -> [M, 3], NaN rows: no surface
+    """The surface points the pixels ``uv`` mark: their rays at the view's median depth there."""
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    H, W = view.size
+    j = np.clip(np.floor(uv[:, 0]).astype(np.int64), 0, W - 1)
+    i = np.clip(np.floor(uv[:, 1]).astype(np.int64), 0, H - 1)
+    d = view.depth[i, j]
+    c, dirs = view.ray(uv)
+    return c + dirs * d[:, None]
+
+
+def _agreement(views: Sequence[ViewAnswers], X: np.ndarray):
+    """(seen [V, M], agree [V, M]) of points ``X`` [M, 3] (module docstring, step 3)."""
+    from scipy.spatial import cKDTree
+
+    V, M = len(views), len(X)
+    seen = np.zeros((V, M))
+    agree = np.zeros((V, M))
+    for u, view in enumerate(views):
+        uv, z = view.project(X)
+        H, W = view.size
+        ok = np.isfinite(uv).all(1) & (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+        if not ok.any():
+            continue
+        j = np.floor(uv[ok, 0]).astype(np.int64)
+        i = np.floor(uv[ok, 1]).astype(np.int64)
+        D = view.depth[i, j]
+        # not behind the view's surface by more than the answer's precision there (no surface: open space)
+        vis = ~(np.isfinite(D) & (z[ok] > D + view.blob_radius(D)))
+        s = np.zeros(M)
+        s[np.flatnonzero(ok)[vis]] = 1.0
+        seen[u] = s
+        if len(view.points):
+            d, _ = cKDTree(view.points).query(uv[ok])
+            g = np.zeros(M)
+            g[ok] = np.exp(-0.5 * (d / float(view.sigma_px)) ** 2)
+            agree[u] = s * g
+    return seen, agree
+
+
+def _places(X: np.ndarray, radius: np.ndarray) -> np.ndarray:  # -> [M] label
+    """Single-linkage groups: ``X_i`` and ``X_j`` join when closer than ``radius_i + radius_j``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    M = len(X)
+    if M == 0:
+        return np.zeros(0, dtype=np.int64)
+    pairs = cKDTree(X).query_pairs(2.0 * float(radius.max()), output_type="ndarray")
+    if len(pairs):
+        keep = np.linalg.norm(X[pairs[:, 0]] - X[pairs[:, 1]], axis=1) <= radius[pairs[:, 0]] + radius[pairs[:, 1]]
+        pairs = pairs[keep]
+    g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])) if len(pairs) else ([], ([], [])), shape=(M, M))
+    return connected_components(g, directed=False)[1].astype(np.int64)
+
+
+def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray]) -> np.ndarray:  # -> [3]
+    """Least-squares intersection of the rays of pixels ``uvs[k]`` [2] of ``views[k]`` (the point
+    nearest to all rays)."""
+    A = np.zeros((3, 3))
+    b = np.zeros(3)
+    for view, uv in zip(views, uvs):
+        c, d = view.ray(np.asarray(uv, dtype=np.float64).reshape(1, 2))
+        d = d[0] / np.linalg.norm(d[0])
+        P = np.eye(3) - np.outer(d, d)
+        A += P
+        b += P @ c
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def beta_confidence(v1: float, v2: float) -> float:
+    """``P(p > 1/2)`` for ``p ~ Beta(v1 + 1, v2 + 1)`` (module docstring, step 5)."""
+    from scipy.stats import beta
+
+    return float(beta.sf(0.5, float(v1) + 1.0, float(v2) + 1.0))
+
+
+def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
+    """The views' consensus (module docstring). Raises ``ValueError`` when no answer lands on the
+    field's surface."""
+    views = list(views)
+    cand, rad, owner, pix = [], [], [], []
+    for v, view in enumerate(views):
+        if not len(view.points):
+            continue
+        X = lift(view, view.points)
+        ok = np.isfinite(X).all(1)
+        if not ok.any():
+            continue
+        _uv, z = view.project(X[ok])
+        cand.append(X[ok])
+        rad.append(view.blob_radius(z))
+        owner.append(np.full(int(ok.sum()), v))
+        pix.append(view.points[ok])
+    answered = sum(1 for v in views if len(v.points))
+    if not cand:
+        raise ValueError(f"none of the {answered} answered views' points lands on the field's surface")
+    X, radius, owner, pix = np.concatenate(cand), np.concatenate(rad), np.concatenate(owner), np.concatenate(pix)
+    seen, agree = _agreement(views, X)
+    labels = _places(X, radius)
+    nl = int(labels.max()) + 1
+    votes = np.array([agree[:, labels == c].max(1).sum() for c in range(nl)])
+    order = np.argsort(-votes, kind="stable")
+    places: List[Place] = []
+    for c in order[:max_places]:
+        m = np.flatnonzero(labels == c)
+        score = agree[:, m].sum(0)
+        k = m[int(np.argmax(score))]
+        per_view = agree[:, m].max(1)
+        supporters = [int(u) for u in np.flatnonzero(per_view >= 0.5)]
+        point, tri = X[k], False
+        agreeing = [u for u in np.flatnonzero(agree[:, k] >= 0.5)]
+        if len(agreeing) >= 2:
+            vs, uvs = [], []
+            for u in agreeing:
+                uv_k, _z = views[u].project(X[k][None])
+                p = views[u].points[np.argmin(np.linalg.norm(views[u].points - uv_k[0], axis=1))]
+                vs.append(views[u])
+                uvs.append(p)
+            T = triangulate(vs, uvs)
+            res = [np.linalg.norm(vw.project(T[None])[0][0] - uv) / vw.sigma_px for vw, uv in zip(vs, uvs)]
+            s_T, _a = _agreement(views, T[None])
+            if np.all(np.isfinite(res)) and np.median(res) <= 1.0 and s_T[agreeing, 0].mean() >= 0.5:
+                point, tri = T, True
+        places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
+                            views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, k].sum()),
+                            num_candidates=int(len(m)), triangulated=tri))
+    v2 = places[1].votes if len(places) > 1 else 0.0
+    conf = beta_confidence(places[0].votes, v2)
+    return Consensus(places, conf, answered, len(views),
+                     info={"candidates": int(len(X)), "places": nl})

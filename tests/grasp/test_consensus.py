@@ -1,0 +1,180 @@
+"""The views' consensus (point2act.grasp.consensus) against closed forms: a plane seen from a ring of
+cameras, whose median depth, lifts and triangulations are known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from point2act.grasp.consensus import (
+    ViewAnswers,
+    beta_confidence,
+    consensus,
+    lift,
+    median_depth_map,
+    triangulate,
+)
+
+W, H, F = 96, 72, 80.0
+SIGMA = 2.4  # 0.02 x the image diagonal, as the heatmaps
+
+
+def look_at(eye, target=(0.0, 0.0, 0.0)):
+    """World -> camera (OpenCV: x right, y down, z forward)."""
+    eye = np.asarray(eye, dtype=np.float64)
+    z = np.asarray(target, dtype=np.float64) - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])
+    vm = np.eye(4)
+    vm[:3, :3] = R
+    vm[:3, 3] = -R @ eye
+    return vm
+
+
+K = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1.0]])
+
+
+def plane_depth(vm, box=None):
+    """Median depth of the plane z = 0 (and, optionally, an opaque axis-aligned box (lo, hi) on it)."""
+    jj, ii = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    d_cam = np.stack([(jj - K[0, 2]) / F, (ii - K[1, 2]) / F, np.ones_like(jj)], -1)
+    R, t = vm[:3, :3], vm[:3, 3]
+    c = -R.T @ t
+    d = d_cam @ R  # world directions with camera z = 1
+    s = -c[2] / d[..., 2]
+    depth = np.where(s > 0, s, np.nan)
+    if box is not None:
+        lo, hi = (np.asarray(b, dtype=np.float64) for b in box)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t0 = (lo - c) / d
+            t1 = (hi - c) / d
+        tmin = np.nanmax(np.minimum(t0, t1), -1)
+        tmax = np.nanmin(np.maximum(t0, t1), -1)
+        hit = (tmax >= tmin) & (tmax > 0)
+        depth = np.where(hit & ((tmin < depth) | ~np.isfinite(depth)), tmin, depth)
+    return depth
+
+
+def ring(n, radius=1.0, height=0.8, phase=0.0):
+    return [look_at((radius * np.cos(a), radius * np.sin(a), height)) for a in phase + np.linspace(0, 2 * np.pi, n, endpoint=False)]
+
+
+def view(vm, pts, box=None, vid=0):
+    return ViewAnswers(vm, K, np.asarray(pts, dtype=np.float64).reshape(-1, 2), SIGMA, plane_depth(vm, box), view_id=vid)
+
+
+def proj(vm, X):
+    Xc = vm[:3, :3] @ np.asarray(X, dtype=np.float64) + vm[:3, 3]
+    return (K[:2, :2] @ (Xc[:2] / Xc[2])) + K[:2, 2]
+
+
+def test_median_depth_map_matches_dense():
+    rng = np.random.default_rng(0)
+    h, w, n = 5, 7, 30
+    z = rng.uniform(1, 3, n)
+    dense = np.zeros((h * w, n))
+    for p in range(h * w):
+        idx = rng.choice(n, 6, replace=False)
+        dense[p, idx] = rng.uniform(0, 0.3, 6)
+    crow = np.concatenate([[0], np.cumsum((dense > 0).sum(1))])
+    col = np.concatenate([np.flatnonzero(r) for r in dense])
+    val = dense[dense > 0]
+    got = median_depth_map(crow, col, val, z, h, w).reshape(-1)
+    for p in range(h * w):
+        o = np.argsort(z)
+        cs = np.cumsum(dense[p, o])
+        k = np.flatnonzero(cs >= 0.5)
+        want = z[o][k[0]] if len(k) else np.nan
+        assert (np.isnan(want) and np.isnan(got[p])) or got[p] == pytest.approx(want)
+
+
+def test_lift_and_triangulate_are_exact_on_a_plane():
+    X = np.array([0.05, -0.03, 0.0])
+    vms = ring(5)
+    for vm in vms:
+        uv = proj(vm, X)
+        assert np.allclose(lift(view(vm, [uv]), uv[None])[0], X, atol=2e-2)  # pixel-quantised depth
+    T = triangulate([view(vm, []) for vm in vms], [proj(vm, X) for vm in vms])
+    assert np.allclose(T, X, atol=1e-9)
+
+
+def test_beta_confidence_closed_form():
+    for v1 in (0, 1, 3, 10):
+        assert beta_confidence(v1, 0) == pytest.approx(1 - 0.5 ** (v1 + 1))
+    assert beta_confidence(7, 7) == pytest.approx(0.5)
+    assert beta_confidence(12, 8) < beta_confidence(16, 4) < beta_confidence(20, 0)
+
+
+@pytest.mark.parametrize("wrong", [0, 3, 6])
+def test_majority_place_wins_and_is_triangulated(wrong):
+    target, confuser = np.array([0.02, 0.01, 0.0]), np.array([-0.25, 0.2, 0.0])
+    vms = ring(16)
+    rng = np.random.default_rng(wrong)
+    bad = set(rng.choice(16, wrong, replace=False).tolist())
+    views = [view(vm, [proj(vm, confuser if k in bad else target) + rng.normal(0, 0.7, 2)], vid=k)
+             for k, vm in enumerate(vms)]
+    c = consensus(views)
+    assert np.linalg.norm(c.best.point - target) < 0.01
+    assert c.best.triangulated
+    assert c.best.votes == pytest.approx(16 - wrong, abs=1.5)
+    assert set(c.best.views) == set(range(16)) - bad
+    if wrong:
+        assert np.linalg.norm(c.places[1].point - confuser) < 0.02
+        assert c.confidence == pytest.approx(beta_confidence(c.places[0].votes, c.places[1].votes))
+    assert c.confidence > 0.95 if wrong <= 3 else c.confidence < 0.95
+
+
+def test_even_split_is_not_confident():
+    a, b = np.array([0.1, 0.0, 0.0]), np.array([-0.2, 0.1, 0.0])
+    views = [view(vm, [proj(vm, a if k % 2 else b)], vid=k) for k, vm in enumerate(ring(12))]
+    c = consensus(views)
+    assert len(c.places) == 2
+    assert 0.4 < c.confidence < 0.6
+    assert c.share(0) == pytest.approx(0.5, abs=0.05)
+
+
+def test_rim_answers_form_one_place_on_the_rim():
+    """A region target: each view points at a different spot of a ring; the ring is one place and the
+    action point is on it (never the triangulation of spread rays, which would be the ring's centre)."""
+    centre, r = np.array([0.0, 0.0, 0.0]), 0.06
+    vms = ring(20)
+    rng = np.random.default_rng(1)
+    angles = rng.uniform(0, 2 * np.pi, 20)
+    views = []
+    for k, vm in enumerate(vms):
+        pts = [proj(vm, centre + r * np.array([np.cos(angles[k]), np.sin(angles[k]), 0.0]))]
+        if k < 6:  # a same-spot confuser in 6 views (on top of it)
+            pts = [proj(vm, np.array([0.3, -0.2, 0.0]))]
+        views.append(view(vm, pts, vid=k))
+    c = consensus(views)
+    d = np.linalg.norm(c.best.point[:2] - centre[:2])
+    assert abs(d - r) < 0.012 and abs(c.best.point[2]) < 0.012, c.best.point
+    assert c.best.votes == pytest.approx(14, abs=1.0)  # every rim view, once
+    assert c.best.votes > c.places[1].votes
+
+
+def test_hidden_view_neither_sees_nor_agrees():
+    """A view whose line of sight to the target is blocked by a box sees the box, not the target: its
+    point on the box (a guess where the target would be) is no vote for the target."""
+    target = np.array([0.0, 0.0, 0.0])
+    box = ((0.15, -0.1, 0.0), (0.25, 0.1, 0.3))  # between the +x cameras and the target
+    vms = ring(12)
+    views = [view(vm, [proj(vm, target)], box=box, vid=k) for k, vm in enumerate(vms)]
+    c = consensus(views)
+    assert np.linalg.norm(c.best.point - target) < 0.01
+    blocked = [k for k, vm in enumerate(vms) if np.isfinite(views[k].depth).all()
+               and plane_depth(vm, box)[int(proj(vm, target)[1]), int(proj(vm, target)[0])]
+               < np.linalg.norm(vm[:3, 3]) - 0.05]
+    assert blocked, "the box hides the target from some view"
+    assert not set(blocked) & set(c.best.views)
+
+
+def test_no_surface_is_an_error():
+    vm = look_at((0.0, -1.0, 0.3), (0.0, 0.0, 0.6))  # looking above the horizon: no plane in view
+    v = view(vm, [[W / 2, 2.0]])
+    v.depth[:] = np.nan
+    with pytest.raises(ValueError, match="surface"):
+        consensus([v, v])
