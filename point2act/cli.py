@@ -85,6 +85,9 @@ class Export:
     pose in the robot's base frame (metres)."""
     pregrasp_distance: float | None = None
     """Back-off of the pre-grasp pose along the approach axis, metres (default: the gripper file's, 0.10)."""
+    candidate: int = 0
+    """Plan on another of the places the views point at (grasps.json's ``candidates``, ranked by the views'
+    votes; 0: their first choice)."""
     ply: Path | None = None
     """Also write the Gaussians' centres as a PLY point cloud with relevancy, opacity and colour
     (capture frame; base frame in metres when a base_from_capture is known)."""
@@ -102,7 +105,7 @@ class Export:
         loaded = load_run(self.load_config)
         path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
                                grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
-                               loaded=loaded, finish=lambda doc: _with_base_frame(doc, frame))
+                               loaded=loaded, finish=lambda doc: _with_base_frame(doc, frame), candidate=self.candidate)
         print_export_summary(out, path)
         if self.ply is not None:
             print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
@@ -200,6 +203,11 @@ def print_export_summary(out: dict, path: Path) -> None:
     """A few lines on what an export found."""
     ap = ", ".join(f"{v:.4f}" for v in out["action_point"])
     print(f"action point (capture frame): [{ap}]")
+    if "confidence" in out:
+        cands = out.get("candidates") or []
+        others = "; ".join(f"#{k} {100 * c['share']:.0f} %" for k, c in enumerate(cands[1:], start=1))
+        print(f"confidence {out['confidence']:.2f}; {len(cands)} place(s) the views point at"
+              + (f" (the chosen {100 * cands[0]['share']:.0f} %; {others}; --candidate K plans on another)" if others else ""))
     for name, kp in (out.get("keypoints") or {}).items():
         kap = ", ".join(f"{v:.4f}" for v in kp["action_point"])
         print(f"keypoint {name!r} ({kp.get('role')}): [{kap}]")

@@ -132,13 +132,18 @@ def build_export(
     sup = region_support(support, region.indices, region.action_index,
                          weak_views=cfg.region.support_min_views, weak_agreement=cfg.region.support_min_agreement)
     notes = []
+    cons = getattr(support, "consensus", None) if support is not None else None
+    if cons is not None and sup is not None:
+        sup.update(_consensus_support(cons, region, cfg))
+        if sup.get("weak") and sup.get("reason"):
+            notes.append(f"not sure: {sup['reason']}")
     if sup is not None:
         if region.support_level == "seen":
             sup["weak"] = True
             sup["reason"] = ("no Gaussian has the views' agreement (>= "
                              f"{cfg.region.support_min_agreement:.0%}); the region is the best one seen by "
                              f"several views. " + sup.get("reason", "")).strip()
-        if sup.get("weak"):
+        if sup.get("weak") and cons is None:
             notes.append(f"weak multi-view support: {sup.get('reason', '')}")
     if grasps:
         extra = frame.to_capture(extra_points) if extra_points is not None else None
@@ -205,12 +210,66 @@ def build_export(
         }
     if sup is not None:
         out["support"] = sup
+    if cons is not None:
+        out["confidence"] = round(float(cons.confidence), 4)
+        out["candidates"] = _candidates(cons, means_c, arrays["relevancy"], cfg)
     if out.get("warning"):
         notes.insert(0, out["warning"])
     if notes:
         out["warning"] = "; ".join(n for n in notes if n)
     if keypoints is not None:
         out["keypoints"] = keypoints
+    return out
+
+
+CONFIDENCE_THRESHOLD = 0.95
+"""grasps.json's ``support.weak`` is ``confidence < CONFIDENCE_THRESHOLD``: below it, odds of less than 19 to 1
+that the chosen place, rather than the runner-up, is what the views mean (docs/grasps-json.md)."""
+
+
+def _consensus_support(cons, region, cfg) -> Dict[str, Any]:
+    """``support`` fields from the views' consensus: ``weak`` when the confidence is below
+    :data:`CONFIDENCE_THRESHOLD`, with a ``reason`` that names the competing place."""
+    best = cons.best
+    out: Dict[str, Any] = {"views_agree": len(best.views), "views_seen": int(round(best.seen)),
+                           "answered_views": cons.answered_views, "confidence": round(float(cons.confidence), 4)}
+    chosen = int(cons.info.get("chosen", 0))
+    weak = cons.confidence < CONFIDENCE_THRESHOLD or chosen != 0
+    out["weak"] = bool(weak)
+    out.pop("reason", None)
+    if weak:
+        mpu = cfg.gripper.metres_per_unit
+        if len(cons.places) > 1:
+            k = 1 if chosen == 0 else 0
+            other = cons.places[k]
+            d = float(np.linalg.norm(other.point - best.point))
+            out["reason"] = (f"{'the views chose' if chosen else 'a second'} region, {cons.share(k):.0%} of the evidence "
+                             f"({other.votes:.1f} of {cons.answered_views} answered views), {d * mpu * 100:.1f} cm "
+                             f"({d:.3g} capture units) away; confidence {cons.confidence:.2f}")
+        else:
+            out["reason"] = (f"only {best.votes:.1f} of {cons.answered_views} answered views point at it; "
+                             f"confidence {cons.confidence:.2f}")
+    else:
+        out["reason"] = None
+        out.pop("reason")
+    return out
+
+
+def _candidates(cons, means_c: np.ndarray, relevancy: np.ndarray, cfg) -> list:
+    """grasps.json's ``candidates``: the places the views point at, the chosen one first, each with its
+    action point, the views that support it, its share of the evidence and the relevancy there (the
+    mean of the Gaussians within its blob of the action point)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(means_c)
+    rel = np.asarray(relevancy, dtype=np.float64).reshape(-1)
+    out = []
+    for k, p in enumerate(cons.places):
+        _d, j = tree.query(p.point, k=8)
+        out.append({"action_point": [float(v) for v in p.point], "share": round(cons.share(k), 4),
+                    "votes": round(float(p.votes), 3), "views": [int(v) for v in p.views],
+                    "relevancy": round(float(np.clip(rel[np.atleast_1d(j)], 0, 1).mean()), 4),
+                    "triangulated": bool(p.triangulated)})
     return out
 
 

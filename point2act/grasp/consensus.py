@@ -24,7 +24,8 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    Beta(v1 + 1, v2 + 1)``, ``v1, v2`` the two places' votes.
 6. **Action point.** Within the chosen place, the candidate the most views agree with. When the
    views agreeing with it mark one spot (their answers' rays, triangulated, reproject within each
-   view's sigma: a part, not a region such as a rim), the triangulated point replaces it; that
+   view's sigma: a part, not a region such as a rim) from directions far enough apart that the
+   intersection is at least as precise as one lifted answer, the triangulated point replaces it; that
    point does not depend on the field's depth, which is least reliable on thin parts.
 
 Plain numpy/scipy. Points are in the frame of the view matrices (world -> camera, OpenCV axes).
@@ -112,6 +113,15 @@ class Consensus:
     @property
     def best(self) -> Place:
         return self.places[0]
+
+    def choose(self, k: int) -> "Consensus":
+        """The same consensus with place ``k`` first (``point2act export --candidate K``); ``info["chosen"]``
+        records ``k``, and the confidence stays that of the views' first choice."""
+        if not 0 <= int(k) < len(self.places):
+            raise ValueError(f"candidate {k} does not exist: the views point at {len(self.places)} place(s) (0-{len(self.places) - 1})")
+        k = int(k)
+        places = [self.places[k]] + [p for i, p in enumerate(self.places) if i != k]
+        return Consensus(places, self.confidence, self.answered_views, self.supervised_views, {**self.info, "chosen": k})
 
     def share(self, k: int) -> float:
         """Place ``k``'s share of all places' votes."""
@@ -206,9 +216,11 @@ def _places(X: np.ndarray, radius: np.ndarray) -> np.ndarray:  # -> [M] label
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
-def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray]) -> np.ndarray:  # -> [3]
-    """Least-squares intersection of the rays of pixels ``uvs[k]`` [2] of ``views[k]`` (the point
-    nearest to all rays)."""
+def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_conditioning: bool = False):
+    """Least-squares intersection [3] of the rays of pixels ``uvs[k]`` [2] of ``views[k]`` (the point
+    nearest to all rays). ``return_conditioning``: also the smallest eigenvalue of the normal matrix
+    ``sum_k (I - d_k d_k^T)``: with each ray's lateral error ``r``, the point's error along its worst
+    direction is about ``r / sqrt(that)`` (1 or more: no worse than one lifted answer's lateral error)."""
     A = np.zeros((3, 3))
     b = np.zeros(3)
     for view, uv in zip(views, uvs):
@@ -217,7 +229,8 @@ def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray]) -> np.n
         P = np.eye(3) - np.outer(d, d)
         A += P
         b += P @ c
-    return np.linalg.lstsq(A, b, rcond=None)[0]
+    T = np.linalg.lstsq(A, b, rcond=None)[0]
+    return (T, float(np.linalg.eigvalsh(A)[0])) if return_conditioning else T
 
 
 def beta_confidence(v1: float, v2: float) -> float:
@@ -269,10 +282,11 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
                 p = views[u].points[np.argmin(np.linalg.norm(views[u].points - uv_k[0], axis=1))]
                 vs.append(views[u])
                 uvs.append(p)
-            T = triangulate(vs, uvs)
+            T, cond = triangulate(vs, uvs, return_conditioning=True)
             res = [np.linalg.norm(vw.project(T[None])[0][0] - uv) / vw.sigma_px for vw, uv in zip(vs, uvs)]
             s_T, _a = _agreement(views, T[None])
-            if np.all(np.isfinite(res)) and np.median(res) <= 1.0 and s_T[agreeing, 0].mean() >= 0.5:
+            if (cond >= 1.0 and np.all(np.isfinite(res)) and np.median(res) <= 1.0
+                    and s_T[agreeing, 0].mean() >= 0.5):
                 point, tri = T, True
         places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
                             views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, k].sum()),

@@ -287,6 +287,7 @@ def export_run(
     loaded: Loaded | None = None,
     support_views: bool = True,
     finish: Callable[[Dict], Dict] | None = None,
+    candidate: int = 0,
 ) -> Tuple[Path, Dict]:
     """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
 
@@ -294,6 +295,9 @@ def export_run(
     and action point use only Gaussians that several supervised views see and mark.
 
     ``finish``: applied to the document before it is written once (e.g. base-frame poses).
+
+    ``candidate``: plan on the views' ``candidate``-th place instead of their first choice (grasps.json's
+    ``candidates``, :mod:`point2act.grasp.consensus`).
 
     ``channels``: named relevancy channels (``point2act query``) exported as ``keypoints``;
     ``grasp_channel``: the channel that drives the action point and grasps (default: the
@@ -330,6 +334,14 @@ def export_run(
     support = None
     if support_views and not grasp_channel:  # the checkpoint's own channel: its training points
         support, _info = support_of(config_path, config, pipeline.model, grasp_config.region)
+    if candidate:
+        if support is None or support.consensus is None:
+            raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's points (its points file) to "
+                                 "rank the places the views point at; this export has none")
+        try:
+            support.consensus = support.consensus.choose(candidate)
+        except ValueError as e:
+            raise Point2ActError(f"{config_path}: {e}") from None
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, support=support)

@@ -178,3 +178,16 @@ def test_no_surface_is_an_error():
     v.depth[:] = np.nan
     with pytest.raises(ValueError, match="surface"):
         consensus([v, v])
+
+
+def test_near_parallel_rays_are_not_triangulated():
+    """Two views from almost the same direction agree on a spot, but their rays intersect poorly: the
+    action point stays the lifted answer on the surface."""
+    X = np.array([0.0, 0.0, 0.0])
+    vms = [look_at((1.0, 0.0, 0.8)), look_at((1.0, 0.03, 0.8))]
+    views = [view(vm, [proj(vm, X) + (0.4 if k else -0.4)], vid=k) for k, vm in enumerate(vms)]
+    c = consensus(views)
+    assert not c.best.triangulated
+    assert abs(c.best.point[2]) < 0.01  # on the plane
+    _T, cond = triangulate(views, [v.points[0] for v in views], return_conditioning=True)
+    assert cond < 1.0

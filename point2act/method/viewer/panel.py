@@ -458,8 +458,16 @@ class Point2ActViewerPanel(torch.nn.Module):
                 wireframe=True, wxyz=rotation_to_quaternion_wxyz(R),
                 position=capture_to_viser(frame, np.asarray(region["center"], dtype=np.float64)), visible=show_a,
             ))
-        st.handles["action"] = action
         names += [f"{SCENE_ROOT}/action/point", f"{SCENE_ROOT}/action/region"]
+        for k, cand in enumerate((data.get("candidates") or [])[1:], start=1):
+            # the other places the views point at: a smaller orange marker each, labelled with its share
+            node = f"{SCENE_ROOT}/action/candidate{k}"
+            pos = capture_to_viser(frame, np.asarray(cand["action_point"], dtype=np.float64))
+            action.append(scene.add_icosphere(node, radius=0.7 * radius, color=(255, 150, 0), position=pos, visible=show_a))
+            action.append(scene.add_label(f"{node}_label", text=f"#{k}: {100 * float(cand.get('share', 0)):.0f} %",
+                                          position=pos, visible=show_a))
+            names.append(node)
+        st.handles["action"] = action
         grasps = data.get("grasps") or []
         handles = []
         if grasps:
