@@ -1,0 +1,225 @@
+"""Occupancy from depth views: free, occupied and unknown cells (OctoMap / voxblox style).
+
+The grasp planner used to check the gripper against surface samples fused from a short
+reconstruction's depth. On thin parts (a handle, a bar) that surface is fuzzy: floaters and the
+blend of foreground and background depth at silhouettes read as solid, and space no view has seen
+reads as empty. An occupancy grid keeps what the views actually say about each cell.
+
+Integration (projective, like voxblox's projective integrator; every view counts once per cell):
+the centre of each cell is projected into each view; with ``delta = z_cell - d`` (z-depth of the
+cell minus the measured depth at its pixel, both along the view's optical axis):
+
+* ``delta < -hit_front * voxel``: the view's ray passed through the cell before reaching the
+  surface: a **miss** (free-space evidence);
+* ``-hit_front * voxel <= delta <= hit_back * voxel``: the cell holds the measured surface (or lies
+  just behind it): a **hit**;
+* ``delta > hit_back * voxel``: behind the surface, occluded: no evidence. So is a cell outside the
+  view, behind the camera, or at a pixel without a measurement (depth 0: e.g. rendered opacity
+  below ``min_alpha``, zeroed by the caller).
+
+Each cell's log-odds ``L = hits * l_hit + misses * l_miss`` (OctoMap's sensor model: ``l_hit =
+logit(0.7)``, ``l_miss = logit(0.4)``; an order-free sum, without OctoMap's clamping) sets its state:
+
+* **occupied**: ``hits >= min_hits`` (several views saw a surface there) and ``L > 0``;
+* **free**: ``misses >= 1`` and ``L < 0`` (rays of the views passed through it more than
+  surfaces were seen in it: a floater seen by one view and seen through by three is free);
+* **unknown**: everything else: never observed (inside solids, behind everything, out of view)
+  or seen as a surface by a single view only.
+
+The planner's rule for unknown cells (:mod:`point2act.grasp.planner`): **unknown is not free**. No
+part of the gripper (fingers, palm) may be in an occupied *or unknown* cell at the grasp pose or
+anywhere on the straight approach from the pre-grasp pose; only the closing region (between the
+fingers, where the object is) may hold them. An unknown cell is the inside of an object or space
+that no view saw into; a grasp planned through it cannot be checked, so the planner only approaches
+from the sides the views saw. Cells below the support plane are left to the plane test.
+
+numpy only. Frames: ``viewmats`` are world-to-camera with OpenCV axes (x right, y down, z forward),
+``Ks`` pinhole intrinsics with pixel (i, j)'s centre at (j + 0.5, i + 0.5), as gsplat renders them
+(:mod:`point2act.fusion`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "integrate_depth", "occupancy_cube", "L_HIT", "L_MISS"]
+
+UNKNOWN, FREE, OCCUPIED = 0, 1, 2
+"""Cell states of :attr:`OccupancyGrid.state`."""
+L_HIT = math.log(0.7 / 0.3)
+"""Log-odds of one view seeing a surface in a cell (OctoMap's default hit probability 0.7)."""
+L_MISS = math.log(0.4 / 0.6)
+"""Log-odds of one view's ray passing through a cell (OctoMap's default miss probability 0.4)."""
+
+
+@dataclass
+class OccupancyGrid:
+    """An axis-aligned grid of cubic cells in a world frame, with per-cell evidence and state.
+
+    Cell ``(i, j, k)`` spans ``origin + voxel * ([i, j, k], [i + 1, j + 1, k + 1])``."""
+
+    origin: np.ndarray  # [3]
+    """World position of the grid's minimum corner."""
+    voxel: float
+    """Cell side (world units)."""
+    hits: np.ndarray  # [nx, ny, nz] int16
+    """Views that saw a surface in the cell."""
+    misses: np.ndarray  # [nx, ny, nz] int16
+    """Views whose ray passed through the cell."""
+    state: np.ndarray  # [nx, ny, nz] uint8
+    """UNKNOWN (0), FREE (1) or OCCUPIED (2)."""
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        return tuple(int(v) for v in self.state.shape)  # type: ignore[return-value]
+
+    @property
+    def log_odds(self) -> np.ndarray:  # [nx, ny, nz] float32
+        return (self.hits.astype(np.float32) * L_HIT + self.misses.astype(np.float32) * L_MISS).astype(np.float32)
+
+    @property
+    def upper(self) -> np.ndarray:  # [3]
+        """World position of the grid's maximum corner."""
+        return self.origin + self.voxel * np.asarray(self.shape, dtype=np.float64)
+
+    def centers(self, mask: np.ndarray | None = None) -> np.ndarray:  # [M, 3]
+        """World positions of the centres of the cells where ``mask`` [nx, ny, nz] is True (all cells
+        without a mask), in C order."""
+        idx = np.argwhere(mask) if mask is not None else np.indices(self.shape).reshape(3, -1).T
+        return self.origin + (idx.astype(np.float64) + 0.5) * self.voxel
+
+    def index_of(self, points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:  # [M, 3] int, [M] bool
+        """Cell index of each point [M, 3] and whether it lies inside the grid."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        ijk = np.floor((p - self.origin) / self.voxel).astype(np.int64)
+        inside = np.all((ijk >= 0) & (ijk < np.asarray(self.shape)), axis=1) & np.isfinite(p).all(1)
+        return ijk, inside
+
+    def contains(self, points: np.ndarray) -> np.ndarray:  # [M] bool
+        """Whether each point [M, 3] lies inside the grid."""
+        return self.index_of(points)[1]
+
+    def state_at(self, points: np.ndarray, outside: int = UNKNOWN) -> np.ndarray:  # [M] uint8
+        """State of the cell holding each point [M, 3]; ``outside`` for points outside the grid."""
+        ijk, inside = self.index_of(points)
+        out = np.full(len(ijk), outside, dtype=np.uint8)
+        out[inside] = self.state[tuple(ijk[inside].T)]
+        return out
+
+    def counts(self) -> dict:
+        """Number of cells per state."""
+        return {"unknown": int((self.state == UNKNOWN).sum()), "free": int((self.state == FREE).sum()),
+                "occupied": int((self.state == OCCUPIED).sum())}
+
+
+def classify(hits: np.ndarray, misses: np.ndarray, min_hits: int = 2) -> np.ndarray:
+    """Cell states from the evidence counts (same shapes): OCCUPIED where ``hits >= min_hits`` and the
+    log-odds is positive, FREE where some ray passed through and the log-odds is negative, else UNKNOWN."""
+    L = hits.astype(np.float32) * L_HIT + misses.astype(np.float32) * L_MISS
+    state = np.full(hits.shape, UNKNOWN, dtype=np.uint8)
+    state[(misses >= 1) & (L < 0)] = FREE
+    state[(hits >= max(int(min_hits), 1)) & (L > 0)] = OCCUPIED
+    return state
+
+
+def integrate_depth(
+    depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement
+    Ks: np.ndarray,  # [C, 3, 3]
+    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    origin: np.ndarray,  # [3] grid minimum corner (world)
+    voxel: float,
+    shape: Tuple[int, int, int],
+    hit_front: float = 0.5,
+    hit_back: float = 1.5,
+    min_hits: int = 2,
+    near: float = 0.0,
+) -> OccupancyGrid:
+    """Integrate depth maps into a grid of ``shape`` cells of side ``voxel`` from ``origin`` (world
+    units, the depth maps' units): per cell and view a hit, a miss or nothing (module docstring),
+    then :func:`classify`. ``hit_front`` / ``hit_back``: the hit band around the measured depth, in
+    voxels, in front of / behind it. ``near``: cells closer to a camera than this (z-depth) are not
+    observed by it."""
+    depths = np.asarray(depths, dtype=np.float32)
+    if depths.ndim != 3:
+        raise ValueError(f"integrate_depth: depths must be [C, H, W], got shape {depths.shape}")
+    C, H, W = depths.shape
+    Ks = np.asarray(Ks, dtype=np.float64).reshape(C, 3, 3)
+    viewmats = np.asarray(viewmats, dtype=np.float64).reshape(C, 4, 4)
+    if not (voxel > 0 and math.isfinite(voxel)):
+        raise ValueError(f"integrate_depth: voxel must be positive and finite, got {voxel}")
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"integrate_depth: shape must be 3 positive ints, got {shape}")
+    origin = np.asarray(origin, dtype=np.float64).reshape(3)
+    n = int(np.prod(shape))
+    hits = np.zeros(n, dtype=np.int16)
+    misses = np.zeros(n, dtype=np.int16)
+    # cell centres relative to the grid's centre (float32 keeps memory and time down; the offsets
+    # are small, the view translations absorb the rest in float64)
+    mid = origin + 0.5 * voxel * np.asarray(shape, dtype=np.float64)
+    axes = [((np.arange(s, dtype=np.float64) + 0.5) * voxel + origin[a] - mid[a]).astype(np.float32)
+            for a, s in enumerate(shape)]
+    front, back = np.float32(hit_front * voxel), np.float32(hit_back * voxel)
+    chunk = max(1, (1 << 21) // (shape[1] * shape[2]))  # slabs of x, about 2M cells each
+    for c in range(C):
+        d_img = depths[c]
+        if not np.any(d_img > 0):
+            continue
+        R = viewmats[c, :3, :3]
+        t = viewmats[c, :3, 3] + R @ mid
+        R32 = R.astype(np.float32)
+        K = Ks[c]
+        fx, fy, cx, cy = (np.float32(v) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
+        # per-axis contributions: cam = R[:, 0] x + R[:, 1] y + R[:, 2] z + t
+        gy = R32[:, 1][None, :] * axes[1][:, None]  # [ny, 3]
+        gz = R32[:, 2][None, :] * axes[2][:, None]  # [nz, 3]
+        yz = (gy[:, None, :] + gz[None, :, :]).reshape(-1, 3) + t.astype(np.float32)  # [ny*nz, 3]
+        for x0 in range(0, shape[0], chunk):
+            xs = axes[0][x0 : x0 + chunk]
+            cam = (R32[:, 0][None, None, :] * xs[:, None, None] + yz[None]).reshape(-1, 3)
+            z = cam[:, 2]
+            ok = z > max(near, 1e-6)
+            zi = np.where(ok, z, 1.0)
+            u = fx * cam[:, 0] / zi + cx
+            v = fy * cam[:, 1] / zi + cy
+            ok &= (u >= 0) & (u < W) & (v >= 0) & (v < H)
+            sel = np.flatnonzero(ok)
+            if not len(sel):
+                continue
+            d = d_img[v[sel].astype(np.int64), u[sel].astype(np.int64)]
+            meas = d > 0
+            sel, d = sel[meas], d[meas]
+            delta = z[sel] - d
+            base = x0 * shape[1] * shape[2]
+            miss = delta < -front
+            hit = ~miss & (delta <= back)
+            misses[base + sel[miss]] += 1
+            hits[base + sel[hit]] += 1
+    hits = hits.reshape(shape)
+    misses = misses.reshape(shape)
+    return OccupancyGrid(origin=origin, voxel=float(voxel), hits=hits, misses=misses,
+                         state=classify(hits, misses, min_hits))
+
+
+def occupancy_cube(
+    depths: np.ndarray,  # [C, H, W]
+    Ks: np.ndarray,  # [C, 3, 3]
+    viewmats: np.ndarray,  # [C, 4, 4]
+    center: np.ndarray,  # [3]
+    side: float,
+    voxel: float,
+    max_cells: int = 128,
+    **kw,
+) -> OccupancyGrid:
+    """:func:`integrate_depth` on a cube of ``side`` centred at ``center``, with cells of ``voxel`` or
+    larger so that the cube has at most ``max_cells`` cells per side."""
+    if not (side > 0 and math.isfinite(side)):
+        raise ValueError(f"occupancy_cube: side must be positive and finite, got {side}")
+    voxel = max(float(voxel), float(side) / max(int(max_cells), 1))
+    n = max(1, int(math.ceil(side / voxel)))
+    center = np.asarray(center, dtype=np.float64).reshape(3)
+    return integrate_depth(depths, Ks, viewmats, center - 0.5 * n * voxel, voxel, (n, n, n), **kw)

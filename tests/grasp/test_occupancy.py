@@ -1,0 +1,158 @@
+"""The occupancy grid (point2act.grasp.occupancy) against closed forms: a box seen from a ring of
+cameras (cells inside it are occupied or unknown, cells outside it free), a floater seen by one view,
+a surface only one view sees, and the per-view evidence of a single camera."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, classify, integrate_depth, occupancy_cube
+
+W, H = 128, 96
+K = np.array([[160.0, 0.0, W / 2], [0.0, 160.0, H / 2], [0.0, 0.0, 1.0]])  # 3 mm pixels at 0.5 m
+
+
+def look_at(eye, target):  # world-to-camera, OpenCV axes (x right, y down, z forward)
+    eye, target = np.asarray(eye, float), np.asarray(target, float)
+    z = target - eye
+    z /= np.linalg.norm(z)
+    up = np.array([0.0, 0.0, 1.0]) if abs(z[2]) < 0.99 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    V = np.eye(4)
+    V[:3, :3] = np.stack([x, y, z])
+    V[:3, 3] = -V[:3, :3] @ eye
+    return V
+
+
+def box_depth(V, lo, hi, backdrop=1.0):
+    """Exact z-depth [H, W] of an axis-aligned box, slab method; a ray that misses it measures a backdrop
+    at z-depth ``backdrop`` (0: no measurement)."""
+    j, i = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    d_cam = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], -1)
+    R, t = V[:3, :3], V[:3, 3]
+    o = -R.T @ t
+    d = d_cam @ R  # world direction per unit z-depth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (lo - o) / d
+        t2 = (hi - o) / d
+    tmin = np.nanmax(np.minimum(t1, t2), axis=-1)
+    tmax = np.nanmin(np.maximum(t1, t2), axis=-1)
+    hit = (tmax >= tmin) & (tmax > 0)
+    return np.where(hit, np.maximum(tmin, 0), backdrop)
+
+
+def ring_views(n=16, radius=0.5, elevations=(-40.0, 0.0, 40.0), target=(0.0, 0.0, 0.0)):
+    out = []
+    for el in elevations:
+        for k in range(n):
+            az = 2 * math.pi * (k + 0.5 * (el > 0)) / n
+            e = math.radians(el)
+            out.append(look_at(radius * np.array([math.cos(e) * math.cos(az), math.cos(e) * math.sin(az), math.sin(e)])
+                               + np.asarray(target), target))
+    return np.stack(out)
+
+
+LO, HI = np.array([-0.03, -0.02, -0.025]), np.array([0.03, 0.02, 0.025])
+
+
+@pytest.fixture(scope="module")
+def box_grid():
+    views = ring_views()
+    depths = np.stack([box_depth(V, LO, HI) for V in views])
+    grid = occupancy_cube(depths, np.repeat(K[None], len(views), 0), views, np.zeros(3), side=0.16, voxel=0.004)
+    return grid, views, depths
+
+
+def signed_box_distance(p, lo, hi):
+    """Signed distance to the box surface (negative inside)."""
+    c, h = (lo + hi) / 2, (hi - lo) / 2
+    q = np.abs(p - c) - h
+    return np.linalg.norm(np.maximum(q, 0), axis=-1) + np.minimum(q.max(-1), 0)
+
+
+def test_box_from_a_ring_of_cameras(box_grid):
+    grid, _views, _d = box_grid
+    assert grid.shape == (40, 40, 40) and grid.voxel == pytest.approx(0.004)
+    c = grid.centers()
+    s = signed_box_distance(c, LO, HI)
+    st = grid.state.reshape(-1)
+    v = grid.voxel
+    # outside the box (beyond the hit band, within the views' common field): free, never occupied
+    out = (s > 1.0 * v) & (np.linalg.norm(c, axis=1) < 0.07)
+    assert np.all(st[out] == FREE), np.bincount(st[out], minlength=3)
+    # deep inside: never observed
+    deep = s < -2.0 * v
+    assert deep.sum() > 300 and np.all(st[deep] == UNKNOWN)
+    # nothing outside the box is occupied; the box's shell is
+    assert not np.any(st[s > 1.5 * v] == OCCUPIED)  # (a pixel's footprint is 3 mm at the box)
+    shell = (s > -0.5 * v) & (s < 0.0)
+    assert np.mean(st[shell] == OCCUPIED) > 0.9
+    inside_or_surface = s <= 0.87 * v
+    assert np.all(np.isin(st[inside_or_surface], (OCCUPIED, UNKNOWN, FREE)))
+    assert np.all(st[s < 0] != FREE)  # inside the box is occupied or unknown, never free
+    # query helpers agree with the arrays
+    pts = np.array([[0.0, 0.0, 0.0], [0.06, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    assert list(grid.state_at(pts, outside=255)) == [UNKNOWN, FREE, 255]
+    assert list(grid.contains(pts)) == [True, True, False]
+
+
+def test_floater_seen_by_one_view_is_free_and_a_lone_surface_is_unknown(box_grid):
+    grid0, views, depths = box_grid
+    d = depths.copy()
+    # a floater: view 0 measures a surface at z-depth 0.42 in a small patch in front of the box
+    # (a floater): other views' rays pass through that spot
+    V = views[0]
+    patch = (slice(46, 50), slice(62, 66))
+    d[0][patch] = 0.42  # 4 cm in front of the box centre
+    g = occupancy_cube(d, np.repeat(K[None], len(views), 0), views, np.zeros(3), side=0.16, voxel=0.004)
+    # the cells the floater put a hit in (no hit without it), on the patch's rays at z-depth 0.42
+    new = (g.hits > grid0.hits)
+    i, j = np.meshgrid(np.arange(46, 50) + 0.5, np.arange(62, 66) + 0.5, indexing="ij")
+    ray = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], -1).reshape(-1, 3) * 0.42
+    pts = (ray - V[:3, 3]) @ V[:3, :3]  # camera -> world
+    near = np.min(np.linalg.norm(g.centers(new)[:, None] - pts[None], axis=-1), axis=1)
+    assert new.sum() >= 4 and np.all(near < 2 * g.voxel)
+    assert np.all(g.state[new] == FREE)  # the view saw something there, the others saw through it
+    # only one view: a surface it sees is unknown (one view is not support), the space before it free
+    one = integrate_depth(depths[:1], K[None], views[:1], grid0.origin, grid0.voxel, grid0.shape)
+    assert one.hits.max() == 1 and not np.any(one.state == OCCUPIED)
+    assert np.any(one.state == FREE)
+
+
+def test_single_view_evidence_closed_form():
+    """A camera on the -x axis looking at a wall x = 0.1: cells on its axis in front of the wall
+    get one miss each, cells in the hit band one hit, cells behind nothing."""
+    V = look_at([-0.4, 0.0, 0.0], [0.0, 0.0, 0.0])
+    d = np.full((H, W), 0.5)  # the wall at x = 0.1 is z-depth 0.5 for every pixel
+    voxel = 0.01
+    g = integrate_depth(d[None], K[None], V[None], np.array([-0.198, -0.005, -0.005]), voxel, (40, 1, 1),
+                        hit_front=0.5, hit_back=1.5, min_hits=1)
+    x = g.centers()[:, 0]
+    delta = x - 0.1
+    exp_miss = delta < -0.5 * voxel
+    exp_hit = ~exp_miss & (delta <= 1.5 * voxel)
+    assert np.array_equal(g.misses.reshape(-1) == 1, exp_miss)
+    assert np.array_equal(g.hits.reshape(-1) == 1, exp_hit)
+    assert np.all(g.state.reshape(-1)[exp_miss] == FREE) and np.all(g.state.reshape(-1)[exp_hit] == OCCUPIED)
+    assert np.all(g.state.reshape(-1)[~exp_miss & ~exp_hit] == UNKNOWN)
+
+
+def test_classify_log_odds_closed_form():
+    hits = np.array([0, 1, 1, 2, 2, 2, 3, 0])
+    misses = np.array([0, 0, 3, 0, 4, 5, 20, 1])
+    # L = 0.847 h - 0.405 m: [0, .85, -.37, 1.69, .07, -.33, -5.6, -.41]
+    assert list(classify(hits, misses, min_hits=2)) == [UNKNOWN, UNKNOWN, FREE, OCCUPIED, OCCUPIED, FREE, FREE, FREE]
+
+
+def test_bad_inputs_are_errors():
+    with pytest.raises(ValueError, match="depths"):
+        integrate_depth(np.zeros((4, 4)), K[None], np.eye(4)[None], np.zeros(3), 0.01, (2, 2, 2))
+    with pytest.raises(ValueError, match="voxel"):
+        integrate_depth(np.zeros((1, 4, 4)), K[None], np.eye(4)[None], np.zeros(3), 0.0, (2, 2, 2))
+    with pytest.raises(ValueError, match="side"):
+        occupancy_cube(np.zeros((1, 4, 4)), K[None], np.eye(4)[None], np.zeros(3), float("nan"), 0.01)
