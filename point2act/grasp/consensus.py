@@ -21,7 +21,8 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
 5. **Choice and confidence.** The place with the most votes is chosen. Its confidence is the
    probability that it, rather than the runner-up, is what the views mean, for views that are each
    right more often than wrong with an unknown rate (uniform on [1/2, 1]): ``P(p > 1/2)`` for ``p ~
-   Beta(v1 + 1, v2 + 1)``, ``v1, v2`` the two places' votes.
+   Beta(v1 + 1, v2 + 1)``, ``v1, v2`` the votes that tell the two apart (per view, how much more it
+   agrees with one place than with the other: a view that agrees with both is evidence for neither).
 6. **Action point.** Within the chosen place, the candidate the most views agree with. When the
    views agreeing with it mark one spot (their answers' rays, triangulated, reproject within each
    view's sigma: a part, not a region such as a rim) from directions far enough apart that the
@@ -291,7 +292,10 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
         places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
                             views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, k].sum()),
                             num_candidates=int(len(m)), triangulated=tri))
-    v2 = places[1].votes if len(places) > 1 else 0.0
-    conf = beta_confidence(places[0].votes, v2)
+    # confidence from the votes that tell the two apart: a view agreeing with both places (noisy answers
+    # scattered over one part, which split into two places) is evidence for neither
+    g1 = agree[:, labels == order[0]].max(1)
+    g2 = agree[:, labels == order[1]].max(1) if nl > 1 else np.zeros(len(views))
+    conf = beta_confidence(float(np.clip(g1 - g2, 0, None).sum()), float(np.clip(g2 - g1, 0, None).sum()))
     return Consensus(places, conf, answered, len(views),
                      info={"candidates": int(len(X)), "places": nl})
