@@ -18,9 +18,10 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 from point2act.errors import Point2ActError
-from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse
+from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, views_in_frame
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA
 from point2act.grasp.support import Support, region_support
 
@@ -72,6 +73,21 @@ def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.nd
         sc.fusion_trunc_voxels, views.alphas, sc.fusion_min_alpha,
     )
     return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
+
+
+def occupancy_around(views: DepthViews, frame: FrameTransform, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
+    """Occupancy grid (capture frame and units) around the relevant ``region``: a cube centred on its
+    box, as wide as the box's largest side plus ``occupancy_reach`` on each side (the fingers and the
+    first part of their approach), at most the fused cube's side (``geo``: :func:`fusion_geometry`);
+    cells of the TSDF's voxel or larger (at most ``occupancy_max_cells`` per side); the depth views in
+    the capture frame, pixels below ``fusion_min_alpha`` opacity no measurement. See
+    :mod:`point2act.grasp.occupancy`."""
+    sc, g = cfg.surface, cfg.gripper
+    v = views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha)
+    side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(sc.occupancy_reach))
+    return occupancy_cube(v.depths, v.Ks, v.viewmats, np.asarray(region.center, dtype=np.float64), side, geo["voxel"],
+                          max_cells=sc.occupancy_max_cells, hit_front=sc.occupancy_hit_front,
+                          hit_back=sc.occupancy_hit_back, min_hits=sc.occupancy_min_hits)
 
 
 def closing_on(grasps, region_points: np.ndarray, cfg: GraspConfig) -> list:
@@ -160,6 +176,10 @@ def build_export(
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+            if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
+                t0 = time.perf_counter()
+                kw["occupancy"] = occupancy_around(depth_views, frame, region, cfg, fusion_geo)
+                fusion_ms["occupancy"] = (time.perf_counter() - t0) * 1e3
         fallback = None
         try:
             result = plan_grasps(
@@ -168,8 +188,12 @@ def build_export(
             )
             # nothing collision-free on the target itself (a pull tab flat on a lid, a thin edge): take
             # the object around it, seeds up to half the gripper's opening from the region
+
+            def on_target(r) -> bool:
+                return bool(r.grasps) and r.grasps[0].on_target is not False
+
             for f in (2.0, 3.0, 4.0):
-                if result.grasps or cfg.seed_radius * f > 0.5 * cfg.gripper.max_opening + 1e-12:
+                if on_target(result) or cfg.seed_radius * f > 0.5 * cfg.gripper.max_opening + 1e-12:
                     break
                 wider = dataclasses.replace(cfg, seed_radius=cfg.seed_radius * f)
                 again = plan_grasps(
@@ -179,9 +203,11 @@ def build_export(
                 # the gripper must still close on the region: a wider seed ball also reaches other
                 # objects (an occluder beside a handle), which are no fallback for the target
                 again = dataclasses.replace(again, grasps=closing_on(again.grasps, means_c[region.indices], cfg))
-                if again.grasps:
+                if on_target(again) or (again.grasps and not result.grasps):
                     fallback = {"seed_radius_m": wider.seed_radius, "reason": result.warning or ""}
                     result = again
+            if result.grasps and result.grasps[0].on_target is False and not result.warning:
+                result = dataclasses.replace(result, warning="no grasp closes on the relevant region (on_target false)")
         except ValueError as e:
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
@@ -196,6 +222,9 @@ def build_export(
             out["timings_ms"] = {**fusion_ms, **out.get("timings_ms", {})}
         if fusion_geo:
             out["fusion"] = {k: round(float(v), 6) for k, v in fusion_geo.items()}
+        if kw.get("occupancy") is not None:
+            occ = kw["occupancy"]
+            out["occupancy"] = {"voxel": round(float(occ.voxel), 6), "shape": list(occ.shape), **occ.counts()}
         if not out.get("grasps"):
             notes.append(_no_grasp_advice(out.get("warning", ""), cfg, fusion_geo))
             out.pop("warning", None)

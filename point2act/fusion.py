@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor", "tsdf_fuse"]
+__all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor", "tsdf_fuse",
+           "views_in_frame"]
 
 
 @torch.no_grad()
@@ -116,6 +117,24 @@ def render_depth_views(
         A = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in A]
     return DepthViews(np.stack(D), np.stack(A), np.stack(K_out),
                       np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3)
+
+
+def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_alpha: float | None = None) -> DepthViews:
+    """The same views in another frame related to theirs by a similarity: ``p_theirs = scale *
+    (transform[:3, :3] @ p_new + transform[:3, 3])`` (nerfstudio's normalisation: capture ->
+    nerfstudio, :class:`point2act.geometry.FrameTransform`), ``transform[:3, :3]`` a rotation.
+    Depths are divided by ``scale``; with ``min_alpha``, pixels of lower opacity get depth 0 (no
+    measurement)."""
+    T = np.asarray(transform, dtype=np.float64).reshape(-1, 4)[:3]
+    A = np.eye(4)
+    A[:3, :4] = T
+    A[:3] *= scale  # new -> theirs
+    S = np.diag([1.0 / scale, 1.0 / scale, 1.0 / scale, 1.0])
+    vm = np.einsum("ij,cjk,kl->cil", S, np.asarray(views.viewmats, dtype=np.float64), A)
+    d = np.asarray(views.depths, dtype=np.float32) / np.float32(scale)
+    if min_alpha is not None:
+        d = np.where(np.asarray(views.alphas) >= min_alpha, d, 0.0).astype(np.float32)
+    return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms)
 
 
 def render_factor(height: int, width: int, max_pixels: int | None) -> int:

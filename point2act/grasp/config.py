@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 __all__ = ["GripperConfig", "RegionConfig", "SurfaceConfig", "GraspConfig"]
 
@@ -273,6 +273,25 @@ class SurfaceConfig:
     """Fuse at most this many training views (evenly spaced). On the demo's field 6, 8, 12, 16 and 22
     views gave the same surface error (1.9-2.0 mm median) and handle coverage (82-84%); rendering is
     the cost, linear in views."""
+    occupancy: bool = True
+    """(export) Build an occupancy grid (free / occupied / unknown cells, :mod:`point2act.grasp.occupancy`)
+    of the fused cube from the same depth views; the planner checks the gripper against it (occupied
+    and unknown cells block) instead of the fused surface points there."""
+    occupancy_reach: float = 0.08
+    """The occupancy grid covers the relevant region's box grown by this much (m) on every side (within
+    the fused cube): the fingers and the first part of their approach. Outside it the gripper is
+    checked against the surface points."""
+    occupancy_max_cells: int = 128
+    """The occupancy grid has the TSDF's voxel, or larger so that its cube has at most this many cells per side."""
+    occupancy_hit_front: float = 0.5
+    """A view sees a surface in a cell when the cell's depth is within this many cells in front of the
+    measured depth ..."""
+    occupancy_hit_back: float = 1.5
+    """... or this many cells behind it; farther in front its ray passed through the cell (free-space
+    evidence), farther behind it is occluded (no evidence)."""
+    occupancy_min_hits: int = 2
+    """A cell is occupied only when at least this many views saw a surface in it (and the log-odds of
+    hits and misses is positive)."""
     fusion_scale_free: bool = True
     """Size the fused cube and its voxels from the capture, not from metres: the cube side is
     ``fusion_side_factor`` x the region's extent (at least the gripper's reach when ``metres_per_unit``
@@ -320,50 +339,82 @@ class SurfaceConfig:
 
 @dataclass
 class GraspConfig:
-    """Everything the planner needs. Score = ``semantic_weight * semantic +
-    geometric_weight * geometric`` (weights are normalised to sum to 1)."""
+    """Everything the planner needs. Score = ``semantic_weight * target share + geometric_weight *
+    antipodal quality + clearance_weight * clearance`` (weights are normalised to sum to 1); grasps
+    that close on the target (``on_target``) rank before the others."""
 
     gripper: GripperConfig = field(default_factory=GripperConfig)
     region: RegionConfig = field(default_factory=RegionConfig)
     surface: SurfaceConfig = field(default_factory=SurfaceConfig)
     num_candidates: int = 1024
     """Antipodal contact pairs sampled around the region (and seed points drawn). Each pair is expanded
-    into ``num_approach_dirs * len(grasp_depths)`` poses. 1024: on a short (200-step) field of the demo
-    scene, whose relevant region also covers the mug body next to the handle, 256 seeds missed the few
-    collision-free handle grasps (all 6144 candidates collided; 1024 finds them, planner 180 -> 209 ms)."""
+    into ``num_approach_dirs`` poses. 1024: on a short (200-step) field of the demo scene, whose
+    relevant region also covers the mug body next to the handle, 256 seeds missed the few
+    collision-free handle grasps."""
     partners_per_seed: int = 2
     """A sampled surface point keeps at most this many partners (different widths)."""
+    pair_bin: float = 0.004
+    """Contact pairs whose centres share a cell of this size (m; at least one occupancy cell) and whose
+    closing axes agree within about 10 degrees are one candidate (the best antipodal quality is kept)."""
     num_approach_dirs: int = 12
     """Approach directions, evenly spaced around the closing axis."""
-    grasp_depths: Tuple[float, ...] = (0.01, 0.025)
-    """How far (m) the fingertips reach past the contact midpoint along the approach axis."""
+    tip_margin: float = 0.005
+    """Grasp depth: the fingertips reach this far (m) past the far side of the part between them (the
+    part's extent along the approach, connected to the contacts), so that the part sits between the
+    finger pads; clipped to [``min_grasp_depth``, ``max_grasp_depth``]."""
+    min_grasp_depth: float = 0.005
+    """The TCP (fingertip midpoint) lies at least this far (m) past the contacts along the approach."""
+    max_grasp_depth: float = 0.035
+    """... and at most this far: the contacts stay ``finger_length - max_grasp_depth`` (1.1 cm on the
+    Panda) in front of the fingers' base."""
+    long_part_depth: float = 0.015
+    """Where the part goes on along the approach beyond ``max_grasp_depth`` (a wall, a rim, a rod or a
+    curved handle approached along itself), the TCP lies this far (m) past the contacts: the finger
+    pads hold its end, and the fingertips do not follow it where it curves into them."""
+    part_gap: float = 0.004
+    """Two scene points (occupied cells) closer than this (m; at least two cells) belong to the same
+    part when the planner measures the part's extent across the closing axis (the opening) and along
+    the approach (the depth)."""
     friction_coef: float = 0.4
     """Coulomb friction coefficient mu; the friction cone half-angle is atan(mu)."""
     min_width: float = 0.004
     """Smallest contact distance (m) considered (thinner than this is noise)."""
     clearance: float = 0.005
-    """Each finger opens this far (m) beyond its contact before closing; the
-    pre-grasp opening (``width`` in grasps.json) is contact distance + 2*clearance,
-    capped at ``max_opening``. Points within this margin are not collisions."""
+    """Each finger opens this far (m) beyond the part's extent across the closing axis before closing;
+    the pre-grasp opening (``width`` in grasps.json) is that extent + 2*clearance, capped at
+    ``max_opening``."""
     collision_margin: float = 0.002
-    """Finger and palm boxes are inflated by this much (m) on every side when
-    checked against the scene points (covers voxel-centroid displacement)."""
+    """Finger and palm boxes are inflated by this much (m) on every side when checked against the
+    scene (plus half a cell against an occupancy grid: a cell's centre stands for its cube)."""
+    sweep_fine_length: float = 0.03
+    """The first this-many metres of the fingers' approach (back from the grasp pose) are checked
+    against the fine scene (cells); the rest of the approach and the palm against the coarse one
+    (``SurfaceConfig.collision_voxel_size``)."""
     table_clearance: float = 0.002
-    """Fingers and palm must stay at least this far (m) above the support plane."""
+    """Fingers and palm must stay at least this far (m) above the support plane, at the grasp and the
+    pre-grasp pose."""
     seed_radius: float = 0.01
     """Seeds are surface points within this distance (m) of a region Gaussian."""
     collision_min_points: int = 1
-    """A finger or palm box collides when it holds at least this many scene points. 1 is exact
-    for clean clouds; trained fields scatter stray points near thin parts, so export uses 3."""
-    semantic_weight: float = 0.7
-    """Weight of the semantic score: relevancy of the surface points inside the
-    closing region (quantile ``semantic_quantile``), divided by the field's
-    maximum relevancy, in [0, 1]."""
+    """A finger or palm box collides when it holds at least this many scene points (cells)."""
+    target_radius: float = 0.006
+    """A scene point (occupied cell) between the fingers is the target's when a Gaussian of the relevant
+    region lies within this distance (m; plus half a cell)."""
+    on_target_share: float = 0.5
+    """A grasp is ``on_target`` when at least this share of what lies between its fingers (occupied
+    cells; surface points without an occupancy grid) is the target's."""
+    min_closing_points: int = 2
+    """A candidate whose closing region holds fewer occupied cells (surface points) than this closes on
+    nothing and is dropped."""
+    semantic_weight: float = 0.6
+    """Weight of the target share (``semantic_score``) in the score."""
     geometric_weight: float = 0.3
-    """Weight of the geometric score: antipodal quality
-    ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)``, in [0, 1]."""
-    semantic_quantile: float = 0.5
-    """Quantile of relevancy in the closing region (0.5 = median, as in LERF-TOGO)."""
+    """Weight of the antipodal quality ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)``, in [0, 1]."""
+    clearance_weight: float = 0.1
+    """Weight of the clearance score: the fingers' distance at the grasp pose to the nearest occupied
+    or unknown cell (scene point) beyond ``collision_margin``, over ``clearance_margin``, in [0, 1]."""
+    clearance_margin: float = 0.005
+    """Distance (m) beyond the collision margin at which the clearance score is 1."""
     nms_distance: float = 0.01
     """Non-maximum suppression: a grasp is suppressed by a better one closer than
     this (m) whose rotation differs by less than ``nms_angle_deg``."""
@@ -379,12 +430,14 @@ class GraspConfig:
     def __post_init__(self) -> None:
         if self.friction_coef <= 0:
             raise ValueError("friction_coef must be > 0")
-        if self.semantic_weight < 0 or self.geometric_weight < 0 or self.semantic_weight + self.geometric_weight <= 0:
-            raise ValueError("semantic_weight and geometric_weight must be >= 0 and not both 0")
+        ws, wg, wc = self.semantic_weight, self.geometric_weight, self.clearance_weight
+        if min(ws, wg, wc) < 0 or ws + wg + wc <= 0:
+            raise ValueError("semantic_weight, geometric_weight and clearance_weight must be >= 0, not all 0")
         if self.num_approach_dirs < 1 or self.num_candidates < 1 or self.top_k < 0:
             raise ValueError("num_approach_dirs and num_candidates must be >= 1, top_k >= 0")
-        self.grasp_depths = tuple(float(d) for d in self.grasp_depths)
-        if not self.grasp_depths:
-            raise ValueError("grasp_depths must not be empty")
-        if not 0.0 <= self.semantic_quantile <= 1.0:
-            raise ValueError("semantic_quantile must be in [0, 1]")
+        if not 0.0 <= self.min_grasp_depth <= self.max_grasp_depth < self.gripper.finger_length:
+            raise ValueError("need 0 <= min_grasp_depth <= max_grasp_depth < gripper.finger_length")
+        if not self.min_grasp_depth <= self.long_part_depth <= self.max_grasp_depth:
+            raise ValueError("long_part_depth must lie in [min_grasp_depth, max_grasp_depth]")
+        if not 0.0 <= self.on_target_share <= 1.0:
+            raise ValueError("on_target_share must be in [0, 1]")

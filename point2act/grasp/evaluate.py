@@ -9,6 +9,8 @@ synthetic scene (``points`` [M, 3] with a part label each). Plain numpy.
 * **Collision-free**: no surface point lies inside a finger or the palm box shrunk by ``tol``
   (the true geometry, not the reconstruction the planner saw), and no box reaches below the
   support plane ``z = table_z`` by more than ``tol``.
+* **Approach free** (reported apart): the same for the volume the boxes sweep on the straight
+  approach from the pre-grasp pose (``GripperConfig.pregrasp_distance`` back along the approach).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 from .config import GripperConfig
 from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
-__all__ = ["GraspVerdict", "judge_grasp", "closing_box", "gripper_contacts"]
+__all__ = ["GraspVerdict", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts", "raycast_depth",
+           "look_at_viewmat"]
 
 
 @dataclass
@@ -36,6 +39,8 @@ class GraspVerdict:
     """Surface points inside the closing region."""
     colliding_points: Dict[str, int]
     """Per box (finger_neg_x, finger_pos_x, palm): surface points inside it."""
+    approach_free: bool = True
+    """Nothing in the way of the straight approach from the pre-grasp pose (:func:`approach_contacts`)."""
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
@@ -87,10 +92,89 @@ def judge_grasp(
     n_in = int(inside.sum())
     frac = float(np.mean([lab in targets for lab in labels[inside]])) if n_in else 0.0
     hits, below = gripper_contacts(grasp, gripper, points, tol, table_z)
+    n_app, below_app = approach_contacts(grasp, gripper, points, tol, table_z)
     return GraspVerdict(
         on_target=n_in >= min_points and frac >= min_fraction,
         collision_free=not below and sum(hits.values()) == 0,
         target_fraction=frac,
         closing_points=n_in,
         colliding_points=hits,
+        approach_free=not below_app and n_app == 0,
     )
+
+
+def approach_contacts(
+    grasp: Any,
+    gripper: GripperConfig,
+    points: np.ndarray,  # [M, 3] true surface samples, capture frame
+    tol: float = 0.001,
+    table_z: float | None = None,
+) -> Tuple[int, bool]:
+    """The straight approach from the pre-grasp pose (``gripper.pregrasp_distance`` back along the
+    approach) to the grasp: surface points inside the volume the fingers and the palm sweep (each
+    box stretched back along -z by that distance, shrunk by ``tol``), and whether it reaches below
+    ``z = table_z`` by more than ``tol``."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pre = gripper.units(gripper.pregrasp_distance)
+    n, below = 0, False
+    for box in grasp_to_gripper_boxes(grasp, gripper).values():
+        R = box.rotation
+        swept = Box(center=box.center - R[:, 2] * pre / 2,
+                    half_extents=box.half_extents + np.array([0.0, 0.0, pre / 2]), rotation=R)
+        n += int(points_in_box(points, swept, tol=tol).sum())
+        if table_z is not None and swept.corners()[:, 2].min() < table_z - tol:
+            below = True
+    return n, below
+
+
+def look_at_viewmat(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:  # [4, 4]
+    """World-to-camera matrix (OpenCV axes: x right, y down, z forward) of a camera at ``eye`` looking
+    at ``target``."""
+    eye, target = np.asarray(eye, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    z = target - eye
+    z /= np.linalg.norm(z)
+    up = np.asarray(up, dtype=np.float64)
+    if abs(float(np.dot(z, up))) > 0.99:
+        up = np.array([0.0, 1.0, 0.0])
+    xx = np.cross(z, up)
+    xx /= np.linalg.norm(xx)
+    y = np.cross(z, xx)
+    V = np.eye(4)
+    V[:3, :3] = np.stack([xx, y, z])
+    V[:3, 3] = -V[:3, :3] @ eye
+    return V
+
+
+def raycast_depth(
+    meshes,  # sequence of (vertices [V, 3], triangles [F, 3])
+    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    Ks: np.ndarray,  # [C, 3, 3]
+    width: int,
+    height: int,
+) -> Tuple[np.ndarray, np.ndarray]:  # z-depth [C, H, W] (0: no hit), id of the mesh hit [C, H, W] (-1: none)
+    """Exact z-depth of triangle meshes seen by pinhole cameras (open3d's ``RaycastingScene``), pixel
+    (i, j) through image point (j + 0.5, i + 0.5): the depth views of a known scene."""
+    import open3d as o3d
+
+    scene = o3d.t.geometry.RaycastingScene()
+    ids = []
+    for V, F in meshes:
+        ids.append(scene.add_triangles(np.asarray(V, dtype=np.float32), np.asarray(F, dtype=np.uint32)))
+    lut = np.full(max(ids) + 1 if ids else 1, -1, dtype=np.int64)
+    for k, i in enumerate(ids):
+        lut[i] = k
+    j, i = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    depths, labels = [], []
+    for V, K in zip(np.asarray(viewmats, dtype=np.float64), np.asarray(Ks, dtype=np.float64)):
+        d_cam = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], -1)  # z = 1
+        R, t = V[:3, :3], V[:3, 3]
+        o = -R.T @ t
+        d = d_cam @ R  # world direction with unit z-depth: t_hit is the z-depth
+        rays = np.concatenate([np.broadcast_to(o, d.shape), d], -1).reshape(-1, 6).astype(np.float32)
+        ans = scene.cast_rays(o3d.core.Tensor(rays))
+        th = ans["t_hit"].numpy().reshape(height, width)
+        gid = ans["geometry_ids"].numpy().reshape(height, width).astype(np.int64)
+        hit = np.isfinite(th)
+        depths.append(np.where(hit, th, 0.0).astype(np.float32))
+        labels.append(np.where(hit, lut[np.clip(gid, 0, len(lut) - 1)], -1))
+    return np.stack(depths), np.stack(labels)

@@ -11,16 +11,11 @@ import numpy as np
 from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
+from .occupancy import FREE, OCCUPIED, OccupancyGrid
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy, voxel_downsample
 
 __all__ = ["plan_grasps", "plan", "sample_contact_pairs", "nms", "handover_rotation"]
-
-
-def _ball_entries(tree_a, tree_b, r: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (i in a, j in b, distance) with distance <= r."""
-    sdm = tree_a.sparse_distance_matrix(tree_b, r, output_type="ndarray")
-    return sdm["i"].astype(np.int64), sdm["j"].astype(np.int64), sdm["v"]
 
 
 def sample_contact_pairs(
@@ -120,15 +115,6 @@ def nms(
     return np.asarray(kept, dtype=np.int64)
 
 
-def _local_coords(cloud, j, c, x, u, v, k):
-    """Coordinates of ``cloud[j]`` relative to pair ``k``: (k, j, |px|, pu, pv)."""
-    d = cloud[j] - c[k]
-    px = np.abs(np.einsum("ij,ij->i", d, x[k]))
-    pu = np.einsum("ij,ij->i", d, u[k])
-    pv = np.einsum("ij,ij->i", d, v[k])
-    return k, j, px, pu, pv
-
-
 def _mark_collisions(free: np.ndarray, hits: Tuple[np.ndarray, ...], min_points: int) -> None:
     """Clear ``free`` where a box holds at least ``min_points`` scene points (hits are index tuples)."""
     if min_points <= 1:
@@ -139,43 +125,142 @@ def _mark_collisions(free: np.ndarray, hits: Tuple[np.ndarray, ...], min_points:
     free &= count < min_points
 
 
-def _box_hits(
-    pu: np.ndarray,
-    pv: np.ndarray,
-    cos_t: np.ndarray,
-    sin_t: np.ndarray,
-    half_y: float,
-    zlo: float,
-    zhi: float,
-    depths: np.ndarray,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Entries with in-plane coordinates (pu, pv) relative to a contact centre
-    (the x slab is tested by the caller). For approach angle t the gripper
-    axes give ``z = pu cos t + pv sin t`` and ``y = pu sin t - pv cos t``;
-    with depth d the TCP is at ``d`` along z, so the box test is
-    ``|y| <= half_y`` and ``zlo + d <= z <= zhi + d``. Returns the index
-    triples (entry, t, d) of hits."""
-    if len(pu) == 0:
-        e = np.zeros(0, np.int64)
-        return e, e, e
-    pu32, pv32 = pu.astype(np.float32), pv.astype(np.float32)
-    c32, s32 = cos_t.astype(np.float32), sin_t.astype(np.float32)
-    py = np.multiply.outer(pu32, s32)
-    py -= np.multiply.outer(pv32, c32)
-    e_i, t_i = np.nonzero(np.abs(py) <= half_y)
-    pz = pu[e_i] * cos_t[t_i] + pv[e_i] * sin_t[t_i]
-    out_e, out_t, out_d = [], [], []
-    for di, d in enumerate(depths):
-        m = (pz >= zlo + d) & (pz <= zhi + d)
-        out_e.append(e_i[m])
-        out_t.append(t_i[m])
-        out_d.append(np.full(int(m.sum()), di, dtype=np.int64))
-    return np.concatenate(out_e), np.concatenate(out_t), np.concatenate(out_d)
+def _entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
+    """Every (pair k, cloud point j) within ``radius`` of ``centres[k]`` (and, with ``select(k, sx, su, sv)
+    -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
+    ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense with BLAS, in chunks of pairs
+    (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
+    e = np.zeros(0, np.int64)
+    f = np.zeros(0, np.float32)
+    if not len(centres) or not len(cloud):
+        return e, e, f, f, f
+    o = centres.mean(0)
+    lo, hi = centres.min(0) - radius, centres.max(0) + radius
+    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    if not len(cand):
+        return e, e, f, f, f
+    Pc = (cloud[cand] - o).astype(np.float32)
+    sq = (Pc * Pc).sum(1)
+    C = (centres - o).astype(np.float32)
+    X, Uu, Vv = (np.asarray(a, dtype=np.float32) for a in (x, u, v))
+    step = max(1, chunk // len(cand))
+    ks, js, sxs, sus, svs = [], [], [], [], []
+    r2 = np.float32(radius * radius)
+    for k0 in range(0, len(centres), step):
+        sl = slice(k0, k0 + step)
+        Ck = C[sl]
+        d2 = sq[None, :] - 2.0 * (Ck @ Pc.T) + (Ck * Ck).sum(1)[:, None]
+        sx = X[sl] @ Pc.T - (X[sl] * Ck).sum(1)[:, None]
+        m = d2 <= r2
+        su = Uu[sl] @ Pc.T - (Uu[sl] * Ck).sum(1)[:, None]
+        sv = Vv[sl] @ Pc.T - (Vv[sl] * Ck).sum(1)[:, None]
+        if select is not None:
+            m &= select(np.arange(k0, k0 + len(Ck)), sx, su, sv)
+        kk, jj = np.nonzero(m)
+        ks.append(kk + k0)
+        js.append(cand[jj])
+        sxs.append(sx[kk, jj])
+        sus.append(su[kk, jj])
+        svs.append(sv[kk, jj])
+    return (np.concatenate(ks), np.concatenate(js), np.concatenate(sxs), np.concatenate(sus), np.concatenate(svs))
+
+
+def _angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (entry, approach angle) pairs whose gripper ``|y| <= half_y``, for entries with in-plane
+    coordinates ``su, sv`` [E] around the closing axis and ``T`` approach angles ``t = 2 pi k / T``
+    (the gripper's ``z = su cos t + sv sin t``, ``y = su sin t - sv cos t``): ``(e [M], t [M], y [M],
+    z [M])``. With ``rho = |(su, sv)|``, ``y = rho sin(t - phi)``: an entry within ``half_y`` of the
+    axis counts for every angle, one farther away only for the angles within ``asin(half_y / rho)``
+    of ``phi`` and of ``phi + pi``, so only those are enumerated."""
+    su = np.asarray(su, dtype=np.float32)
+    sv = np.asarray(sv, dtype=np.float32)
+    rho = np.hypot(su, sv)
+    phi = np.arctan2(sv, su)
+    step = np.float32(2 * np.pi / T)
+    alpha = np.arcsin(np.clip(np.float32(half_y) / np.maximum(rho, np.float32(1e-30)), 0.0, 1.0)) + np.float32(1e-6)
+    every = rho <= half_y
+    e_all = np.flatnonzero(every)
+    e_some = np.flatnonzero(~every)
+    starts, ns, ents = [np.zeros(len(e_all), np.int64)], [np.full(len(e_all), T, np.int64)], [e_all]
+    ph, al = phi[e_some], alpha[e_some]
+    for off in (0.0, np.pi):
+        lo = np.ceil((ph + np.float32(off) - al) / step).astype(np.int64)
+        hi = np.floor((ph + np.float32(off) + al) / step).astype(np.int64)
+        starts.append(lo)
+        ns.append(np.maximum(hi - lo + 1, 0))
+        ents.append(e_some)
+    st, n, en = np.concatenate(starts), np.concatenate(ns), np.concatenate(ents)
+    tot = int(n.sum())
+    e = np.repeat(en, n)
+    t = np.repeat(st - (np.cumsum(n) - n), n) + np.arange(tot)
+    t %= T
+    theta = 2 * np.pi * np.arange(T) / T
+    ct, st_ = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    c, s_ = ct[t], st_[t]
+    a, b = su[e], sv[e]
+    z = a * c + b * s_
+    y = a * s_ - b * c
+    keep = np.abs(y) <= np.float32(half_y * (1 + 1e-6))
+    return e[keep], t[keep], y[keep], z[keep]
+
+
+def _scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
+    """``op.at(out, idx, vals)`` (``idx`` an index or a tuple of index arrays into ``out``), with a sort and
+    ``op.reduceat`` (``ufunc.at`` is slow)."""
+    flat = np.ravel_multi_index(idx, out.shape) if isinstance(idx, tuple) else np.asarray(idx)
+    if not len(flat):
+        return
+    order = np.argsort(flat, kind="stable")
+    f, v = flat[order], np.asarray(vals)[order]
+    first = np.flatnonzero(np.r_[True, f[1:] != f[:-1]])
+    o = out.reshape(-1)
+    o[f[first]] = op(o[f[first]], op.reduceat(v, first))
+
+
+def _run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, size: int, vmax: float) -> np.ndarray:
+    """Per group ``g`` (of ``size``): how far a part reaches, connected, from where the fingers touch it
+    at ``start[g]``: the far end of the run of values ``vals`` (with ``gid == g``, all in
+    ``[start - gap, vmax]``) that begins within ``gap`` of ``start[g]`` and goes on while no empty
+    stretch of about ``gap`` (between one and two) separates them (values are binned by ``gap / 2``);
+    ``start[g]`` where no value lies within ``gap`` of it."""
+    start = np.asarray(start, dtype=np.float64)
+    out = start.copy()
+    if not len(gid) or gap <= 0:
+        return out
+    b = 0.5 * gap
+    nb = int(math.ceil((vmax - float(start.min()) + gap) / b)) + 2
+    idx = np.clip(((vals - start[gid] + gap) / b).astype(np.int64), 0, nb - 1)
+    occ = np.zeros((size, nb), dtype=bool)
+    occ[gid, idx] = True
+    has_start = occ[:, :4].any(1)  # a value within gap of the start
+    brk = ~occ[:, :-1] & ~occ[:, 1:]  # two empty bins in a row: the part ends
+    brk[:, :3] = False
+    first_brk = np.where(brk.any(1), brk.argmax(1), nb - 1)
+    mask = occ & (np.arange(nb)[None, :] <= first_brk[:, None])
+    last = nb - 1 - np.argmax(mask[:, ::-1], axis=1)
+    ok = has_start & mask.any(1)
+    run = ok[gid] & (idx <= last[gid])  # the values in the run: its end is the largest
+    _scatter(out, gid[run], vals[run])
+    return out
 
 
 def _empty(region, cfg, reason, timings, counts, plane) -> GraspResult:
     return GraspResult(region=region, grasps=[], gripper=cfg.gripper, warning=reason, timings_ms=timings,
                        counts=counts, support_plane=plane)
+
+
+def _plane_min(plane, tcp: np.ndarray, R: np.ndarray, h: np.ndarray, dims: Dict[str, float]) -> np.ndarray:
+    """Lowest signed distance to the plane of the fingers and the palm, for TCPs ``tcp`` [K, T, 3],
+    rotations ``R`` [K, T, 3, 3] and half-openings ``h`` [K]: ``[K, T]``."""
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
+    n, off = plane[:3], plane[3]
+    nR = np.einsum("i,ktij->ktj", n, R)  # n . (x, y, z)
+    s0 = tcp @ n + off
+    ax, ay, az = np.abs(nR[..., 0]), np.abs(nR[..., 1]), nR[..., 2]
+    finger = s0 - ax * (h[:, None] + t / 2) - az * L / 2 - (ax * t / 2 + ay * fw / 2 + np.abs(az) * L / 2)
+    palm = s0 - az * (L + Dp / 2) - (ax * pw / 2 + ay * pt / 2 + np.abs(az) * Dp / 2)
+    return np.minimum(finger, palm)
 
 
 def plan_grasps(
@@ -192,6 +277,7 @@ def plan_grasps(
     handover_direction: np.ndarray | None = None,
     fused_center: np.ndarray | None = None,
     fused_radius: float = 0.0,
+    occupancy: OccupancyGrid | None = None,
 ) -> GraspResult:
     """Ranked, collision-checked parallel-jaw grasps at the most relevant region.
 
@@ -199,15 +285,26 @@ def plan_grasps(
     ``opacities`` [N] (activated), ``relevancy`` [N] in [0,1]; optional
     ``extra_points`` [K,3] (e.g. fused depth points), ``camera_centers`` [C,3],
     ``scales`` [N,3] (linear); ``fused_center`` [3] and ``fused_radius``: the ball where
-    ``extra_points`` is a fused depth surface that replaces the Gaussian centres. Raises ``ValueError`` if no relevancy passes the
-    region threshold; any other failure to find grasps gives an empty list and
-    ``GraspResult.warning``.
+    ``extra_points`` is a fused depth surface that replaces the Gaussian centres; ``occupancy``: an
+    :class:`~point2act.grasp.occupancy.OccupancyGrid` of the scene (capture frame and units) from
+    the depth views. Raises ``ValueError`` if no relevancy passes the region threshold; any other
+    failure to find grasps gives an empty list and ``GraspResult.warning``.
+
+    What the gripper is checked against: with ``occupancy``, inside the grid the occupied and the
+    unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`), outside it the surface
+    points; without, the surface points. Checked are the fingers and the palm at the grasp pose and
+    along the straight approach from the pre-grasp pose (``GripperConfig.pregrasp_distance``), and
+    both poses against the support plane. What is between the fingers (the closing region) is what
+    the grasp holds: the occupied cells (surface points without occupancy) there give the target
+    share, the fraction within ``GraspConfig.target_radius`` of the region's Gaussians. A grasp is
+    ``on_target`` when that share is at least ``on_target_share``; on-target grasps rank first, and
+    the result has a ``warning`` when none is.
 
     Roles (optional, the defaults keep the plain behaviour):
 
     * ``avoid`` [N] in [0,1]: relevancy of an "avoid" channel (e.g. a blade, a hot rim). Its
       surface relevancy is taken as for ``relevancy``; each grasp's *avoid score* is the maximum,
-      normalised by the channel's maximum, over the surface points in its closing region and in
+      normalised by the channel's maximum, over the scene points in its closing region and in
       the fingers' path (the finger boxes widened to the whole gap between them, i.e. what the
       fingers sweep through on approach). The score becomes ``score * (1 - min(1, avoid_weight *
       avoid_score))`` before non-maximum suppression, so grasps through the avoid region rank low.
@@ -254,16 +351,12 @@ def plan_grasps(
         pts, means[ok], opac[ok], np.clip(rel[ok], 0, 1), cfg.surface.relevancy_neighbours,
         3 * U(cfg.surface.voxel_size),
     )
-    A = None
+    av = None
     avoid_region = None
     if avoid is not None:
         av = np.asarray(avoid, dtype=np.float64).reshape(-1)
         if av.shape[0] != means.shape[0]:
             raise ValueError(f"avoid has {av.shape[0]} values for {means.shape[0]} Gaussians")
-        okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
-        A = surface_relevancy(pts, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
-                              3 * U(cfg.surface.voxel_size))
-        A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
         try:
             avoid_region = relevant_region(means, opac, np.clip(np.nan_to_num(av), 0, 1), cfg)
         except ValueError:
@@ -271,19 +364,35 @@ def plan_grasps(
     if plane is not None:
         above = pts @ plane[:3] + plane[3] > U(cfg.surface.plane_distance)
         P, N, S = pts[above], nrm[above], srel_all[above]
-        if A is not None:
-            A = A[above]
     else:
         P, N, S = pts, nrm, srel_all
     counts["object_points"] = len(P)
-    coarse = voxel_downsample(P, U(cfg.surface.collision_voxel_size))
+    # what the gripper must not enter (F: fine; coarse for the palm) and what it can hold (Q)
+    if occupancy is not None:
+        cell = float(occupancy.voxel)
+        blocked = occupancy.state != FREE
+        occupied = occupancy.state == OCCUPIED
+        Pout = P[~occupancy.contains(P)]
+        cb, co = occupancy.centers(blocked), occupancy.centers(occupied)
+        if plane is not None:  # the plane test covers the table and what lies under it
+            band = max(U(cfg.surface.plane_distance), cell)
+            cb = cb[cb @ plane[:3] + plane[3] > band]
+            co = co[co @ plane[:3] + plane[3] > band]
+        F = np.concatenate([cb, Pout])
+        Q = np.concatenate([co, Pout])
+        mg = U(cfg.collision_margin) + 0.5 * cell  # a cell's centre stands for its whole cube
+        counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
+    else:
+        cell = U(cfg.surface.voxel_size)
+        F = Q = P
+        mg = U(cfg.collision_margin)
+    coarse = voxel_downsample(F, U(cfg.surface.collision_voxel_size))
     lap("surface")
     if len(P) < 2:
         timings["total"] = (time.perf_counter() - T0) * 1e3
         return _empty(region, cfg, "no surface points off the support plane", timings, counts, plane)
 
     # ---- candidates ------------------------------------------------------
-    treeP = cKDTree(P)
     dseed, _ = cKDTree(means[region.indices]).query(P, distance_upper_bound=U(cfg.seed_radius), workers=-1)
     pool = np.flatnonzero(np.isfinite(dseed))
     rng = np.random.default_rng(cfg.seed)
@@ -293,14 +402,25 @@ def plan_grasps(
     else:
         seeds = pool
     counts["seeds"] = len(seeds)
-    a, b, q = sample_contact_pairs(P, N, seeds, cfg, tree=treeP)
+    a, b, q = sample_contact_pairs(P, N, seeds, cfg)
+    if len(a):  # one pair per (centre, closing axis) bin: neighbouring seeds on a face give the same grasp
+        ctr = 0.5 * (P[a] + P[b])
+        ax = P[b] - P[a]
+        ax /= np.maximum(np.linalg.norm(ax, axis=1, keepdims=True), 1e-300)
+        ax *= np.where(np.sum(ax * np.array([0.5773, 0.5774, 0.5775]), 1) < 0, -1.0, 1.0)[:, None]
+        key = np.c_[np.floor(ctr / max(cell, U(cfg.pair_bin))), np.round(ax * 6.0)].astype(np.int64)
+        order = np.argsort(-q, kind="stable")
+        _, first = np.unique(key[order], axis=0, return_index=True)
+        keep = np.sort(order[first])
+        counts["contact_pairs_sampled"] = len(a)
+        a, b, q = a[keep], b[keep], q[keep]
     if len(a) > cfg.num_candidates:
         keep = np.argsort(-q, kind="stable")[: cfg.num_candidates]
         a, b, q = a[keep], b[keep], q[keep]
     K = len(a)
     counts["contact_pairs"] = K
-    T, D = cfg.num_approach_dirs, len(cfg.grasp_depths)
-    counts["candidates"] = K * T * D
+    T = cfg.num_approach_dirs
+    counts["candidates"] = K * T
     if K == 0:
         lap("candidates")
         timings["total"] = (time.perf_counter() - T0) * 1e3
@@ -312,137 +432,212 @@ def plan_grasps(
     width = np.linalg.norm(pb - pa, axis=1)
     x = (pb - pa) / width[:, None]
     u, v = orthonormal_basis(x)
-    h = np.minimum(0.5 * width + U(cfg.clearance), 0.5 * dims["max_opening"])
     theta = 2 * np.pi * np.arange(T) / T
     cos_t, sin_t = np.cos(theta), np.sin(theta)
     R = grasp_rotations(x, u, v, theta)  # [K,T,3,3]
-    depths = np.array([U(d) for d in cfg.grasp_depths])
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
+    half_open = 0.5 * dims["max_opening"]
+    clr = U(cfg.clearance)
+    gap = max(2.0 * cell, U(cfg.part_gap))
+    # the part: what lies, connected, across the closing line (its extent gives the opening, centred)
+    # and along the approach (its far side gives the depth: the fingertips just past it)
+    qk, qj, qx, qu, qv = _entries(c, Q, x, u, v, math.hypot(half_open, fw / 2) + mg,
+                                  lambda k, sx, su, sv: (su * su + sv * sv <= (fw / 2) ** 2) & (np.abs(sx) <= half_open))
+    cyl = np.ones(len(qk), bool)
+    w2 = 0.5 * width
+    side_p = cyl & (qx >= w2[qk] - gap)
+    side_n = cyl & (-qx >= w2[qk] - gap)
+    ext_p = _run_end(qk[side_p], qx[side_p], w2, gap, K, half_open)
+    ext_n = _run_end(qk[side_n], -qx[side_n], w2, gap, K, half_open)
+    shift = 0.5 * (ext_p - ext_n)
+    half_part = 0.5 * (ext_p + ext_n)
+    c = c + shift[:, None] * x
+    h = np.minimum(half_part + clr, half_open)
+    fits = half_part + mg <= half_open
+    counts["fit_pairs"] = int(fits.sum())
+    # relevancy of what the gripper holds: within target_radius of the region's Gaussians
+    r_t = U(cfg.target_radius) + 0.5 * cell
+    if len(Q):
+        dq, _ = cKDTree(means[region.indices]).query(Q, distance_upper_bound=r_t, workers=-1)
+        q_rel = np.isfinite(dq)
+    else:
+        q_rel = np.zeros(0, bool)
+    depth = np.full((K, T), U(cfg.min_grasp_depth))
+    n_close = np.zeros((K, T), np.int64)
+    share = np.zeros((K, T))
+    avoid_score = np.zeros((K, T)) if av is not None else None
+    fk_ = np.flatnonzero(fits)
+    if len(fk_) and len(Q):
+        # between and beside the fingers (|x| <= h + t, |y| <= fw/2), per approach angle
+        hk = (h[fk_] + (t if av is not None else 0.0)).astype(np.float32)[:, None]  # the finger path for avoid
+        qk, qj, qx, qu, qv = _entries(c[fk_], Q, x[fk_], u[fk_], v[fk_], math.sqrt(half_open**2 + (fw / 2) ** 2 + L**2) + mg,
+                                      lambda k, sx, su, sv: np.abs(sx) <= hk[k])
+        qk = fk_[qk]
+        e, tt, _py, pz = _angles(qu, qv, fw / 2, T)
+        inner = np.abs(qx[e]) < h[qk[e]]
+        gid = qk[e] * T + tt
+        run = inner & (pz >= -gap) & (pz <= L)
+        z_far = _run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
+        # the fingertips just past the part's far side; a part that goes on beyond the fingers' reach
+        # (a wall, a rod along the approach) is held long_part_depth deep
+        tip = z_far + U(cfg.tip_margin)
+        depth = np.where(tip <= U(cfg.max_grasp_depth), np.maximum(tip, U(cfg.min_grasp_depth)),
+                         U(cfg.long_part_depth))
+        # the closing region at that depth: |x| < h, |y| <= fw/2, z in [depth - L, depth]
+        dep_e = depth.reshape(-1)[gid]
+        inz = (pz >= dep_e - L) & (pz <= dep_e)
+        cl = inner & inz
+        n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T)
+        n_rel = np.bincount(gid[cl], weights=q_rel[qj[e[cl]]].astype(np.float64), minlength=K * T).reshape(K, T)
+        share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
+        if av is not None:
+            okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
+            A = surface_relevancy(Q, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
+                                  3 * U(cfg.surface.voxel_size) + cell)
+            A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
+            # closing region + finger path: |x| <= h + t, |y| <= fw/2, z in [depth - L, depth]
+            flat = np.zeros(K * T)
+            _scatter(flat, gid[inz], A[qj[e[inz]]])
+            avoid_score = flat.reshape(K, T)
+    holds = n_close >= cfg.min_closing_points
+    counts["closing_on_something"] = int((holds & fits[:, None]).sum())
     lap("candidates")
 
     # ---- collision -------------------------------------------------------
-    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
-    Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
-    free = np.ones((K, T, D), dtype=bool)
+    pre = U(g.pregrasp_distance)
+    z_ax = R[..., 2]  # [K, T, 3]
+    tcp = c[:, None, :] + depth[..., None] * z_ax
+    free = holds & fits[:, None]
     if plane is not None:
-        n, off = plane[:3], plane[3]
-        nR = np.einsum("i,ktij->ktj", n, R)  # n . (x, y, z)
-        s0 = (c @ n + off)[:, None, None] + depths[None, None, :] * nR[:, :, 2:3]
-        ax, ay, az = np.abs(nR[..., 0])[..., None], np.abs(nR[..., 1])[..., None], nR[..., 2][..., None]
-        finger_min = s0 - ax * (h[:, None, None] + t / 2) - az * L / 2 - (ax * t / 2 + ay * fw / 2 + np.abs(az) * L / 2)
-        palm_min = s0 - az * (L + Dp / 2) - (ax * pw / 2 + ay * pt / 2 + np.abs(az) * Dp / 2)
         clear = U(cfg.table_clearance)
-        free &= (finger_min >= clear) & (palm_min >= clear)
+        free &= _plane_min(plane, tcp, R, h, dims) >= clear
+        if pre > 0:
+            free &= _plane_min(plane, tcp - pre * z_ax, R, h, dims) >= clear
     counts["table_free"] = int(free.sum())
-    mg = U(cfg.collision_margin)
-    alive = np.flatnonzero(free.any(axis=(1, 2)))
-    ek = ej = np.zeros(0, np.int64)
-    px = pu = pv = hk = np.zeros(0)
-    if len(alive):
-        ctree = cKDTree(c[alive])
-        # fingers (and the closing region, reused for scoring): fine cloud
-        zmax = max(abs(depths.max()), abs(depths.min() - L)) + mg
-        ymax = fw / 2 + mg
-        rf = math.sqrt((0.5 * dims["max_opening"] + t + mg) ** 2 + ymax**2 + zmax**2)
-        ek, ej, _ = _ball_entries(ctree, treeP, rf)
-        ek, ej, px, pu, pv = _local_coords(P, ej, c, x, u, v, alive[ek])
-        hk = h[ek]
-        near = (px <= hk + t + mg) & (pu * pu + pv * pv <= ymax**2 + zmax**2)
-        ek, ej, px, pu, pv, hk = ek[near], ej[near], px[near], pu[near], pv[near], hk[near]
-        fe = np.flatnonzero(px >= hk - mg)
-        e_i, t_i, d_i = _box_hits(pu[fe], pv[fe], cos_t, sin_t, ymax, -L - mg, mg, depths)
-        _mark_collisions(free, (ek[fe[e_i]], t_i, d_i), cfg.collision_min_points)
-        # palm: first the coarse cloud (cheap), then the fine cloud for what is left
-        zp = max(abs(depths.min() - L - Dp), abs(depths.max() - L)) + mg
-        yp = pt / 2 + mg
-        rp = math.sqrt((pw / 2 + mg) ** 2 + yp**2 + zp**2)
-        for cloud, ctree_cloud in ((coarse, None), (P, treeP)):
-            alive = np.flatnonzero(free.any(axis=(1, 2)))
-            if not len(cloud) or not len(alive):
-                continue
-            ctree_cloud = ctree_cloud if ctree_cloud is not None else cKDTree(cloud)
-            qk, qj, _ = _ball_entries(cKDTree(c[alive]), ctree_cloud, rp)
-            qk, qj, qx, qu, qv = _local_coords(cloud, qj, c, x, u, v, alive[qk])
-            r2 = qu * qu + qv * qv
-            m = (qx <= pw / 2 + mg) & (r2 <= yp**2 + zp**2) & (r2 >= (L - depths.max() - mg) ** 2)
-            e_i, t_i, d_i = _box_hits(qu[m], qv[m], cos_t, sin_t, yp, -L - Dp - mg, -L + mg, depths)
-            _mark_collisions(free, (qk[m][e_i], t_i, d_i), cfg.collision_min_points)
+    clear_d = np.full((K, T), np.inf)
+    near = min(pre, U(cfg.sweep_fine_length))
+    cm = U(cfg.clearance_margin)
+    alive = np.flatnonzero(free.any(1))
+    if len(alive) and len(F):
+        # fingers at the grasp pose and on the first `near` of the approach, against the fine cloud
+        hmax = float(h[alive].max())
+        rf = math.sqrt((hmax + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
+        lo_x = (h[alive] - mg - cm).astype(np.float32)[:, None]
+        hi_x = (h[alive] + t + mg + cm).astype(np.float32)[:, None]
+        fk, _fj, fx, fu, fv = _entries(c[alive], F, x[alive], u[alive], v[alive], rf,
+                                       lambda k, sx, su, sv: (np.abs(sx) >= lo_x[k]) & (np.abs(sx) <= hi_x[k]))
+        fk = alive[fk]
+        ax_ = np.abs(fx).astype(np.float64)
+        ex = np.maximum(np.maximum(h[fk] - ax_, ax_ - (h[fk] + t)), 0.0)
+        e, tt, py, pz = _angles(fu, fv, fw / 2 + mg + cm, T)
+        k_e = fk[e]
+        keep = free[k_e, tt]
+        e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
+        dep_e = depth[k_e, tt]
+        ey = np.maximum(np.abs(py) - fw / 2, 0.0)
+        over = pz - dep_e  # > 0: beyond the fingertips
+        ex2 = ex[e] ** 2 + ey * ey
+        ez = np.maximum(np.maximum(over, (dep_e - L - near) - pz), 0.0)
+        hit = np.sqrt(ex2 + ez * ez) <= mg
+        _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
+        ez = np.maximum(np.maximum(over, (dep_e - L) - pz), 0.0)
+        dist = np.sqrt(ex2 + ez * ez)
+        _scatter(clear_d, (k_e, tt), dist, np.minimum)
+    counts["fingers_free"] = int(free.sum())
+    # palm at the grasp pose and the whole approach of palm and fingers, against the coarse cloud
+    alive = np.flatnonzero(free.any(1))
+    if len(alive) and len(coarse):
+        rp = math.sqrt((pw / 2 + mg) ** 2 + (pt / 2 + mg) ** 2 + (L + Dp + pre + mg + U(cfg.max_grasp_depth)) ** 2)
+        pk, _pj, px_, pu_, pv_ = _entries(c[alive], coarse, x[alive], u[alive], v[alive], rp,
+                                          lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mg)
+        pk = alive[pk]
+        ax_ = np.abs(px_).astype(np.float64)
+        e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mg, T)
+        k_e = pk[e]
+        keep = free[k_e, tt]
+        e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
+        rel_z = pz - depth[k_e, tt]  # z relative to the TCP
+        palm = (rel_z <= -L + mg) & (rel_z >= -L - Dp - pre - mg)
+        ae = ax_[e]
+        fing = ((ae >= h[k_e] - mg) & (ae <= h[k_e] + t + mg) & (np.abs(py) <= fw / 2 + mg)
+                & (rel_z <= -L - near + mg) & (rel_z >= -L - pre - mg))
+        hit = palm | fing
+        _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
     counts["collision_free"] = int(free.sum())
+    on = share >= cfg.on_target_share
+    counts["on_target_candidates"] = int((on & holds & fits[:, None]).sum())
+    counts["on_target_free"] = int((on & free).sum())
     lap("collision")
     if not free.any():
         timings["scoring"] = 0.0
         timings["total"] = (time.perf_counter() - T0) * 1e3
-        return _empty(region, cfg, f"all {K * T * D} grasp candidates collide with the scene", timings, counts, plane)
+        return _empty(region, cfg, _why_none(counts, K * T), timings, counts, plane)
 
     # ---- scoring ---------------------------------------------------------
-    ce = np.flatnonzero(px < hk)  # closing region: between the fingers' inner faces
-    ce = ce[free.any(axis=(1, 2))[ek[ce]]]
-    e_i, t_idx, d_idx = _box_hits(pu[ce], pv[ce], cos_t, sin_t, fw / 2, -L, 0.0, depths)
-    kk = ek[ce[e_i]]
-    ok_g = free[kk, t_idx, d_idx]
-    gid = ((kk * T + t_idx) * D + d_idx)[ok_g]
-    vals = S[ej[ce[e_i]]][ok_g]
-    G = K * T * D
-    sem = np.zeros(G)
-    cnt = np.bincount(gid, minlength=G)
-    if len(gid):
-        order = np.lexsort((vals, gid))
-        sv = vals[order]
-        start = np.r_[0, np.cumsum(cnt)[:-1]]
-        has = cnt > 0
-        pos = cfg.semantic_quantile * (cnt[has] - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, cnt[has] - 1)
-        frac = pos - lo
-        sem[has] = sv[start[has] + lo] * (1 - frac) + sv[start[has] + hi] * frac
-    fallback = np.repeat(0.5 * (S[a] + S[b]), T * D)
-    sem = np.where(cnt > 0, sem, fallback)
-    sem = np.clip(sem / max(region.max_relevancy, 1e-12), 0.0, 1.0)
-    geo = np.repeat(q, T * D)
-    ws, wg = cfg.semantic_weight, cfg.geometric_weight
-    score = (ws * sem + wg * geo) / (ws + wg)
-    avoid_score = None
-    if A is not None:
-        # closing region + finger path: |x| <= h + t (the gap and the fingers), |y| <= fw/2, z in [-L, 0]
-        pe = np.flatnonzero(px <= hk + t)
-        pe = pe[free.any(axis=(1, 2))[ek[pe]]]
-        e_i, t_idx, d_idx = _box_hits(pu[pe], pv[pe], cos_t, sin_t, fw / 2, -L, 0.0, depths)
-        kk = ek[pe[e_i]]
-        gid_a = (kk * T + t_idx) * D + d_idx
-        avoid_score = np.zeros(G)
-        np.maximum.at(avoid_score, gid_a, A[ej[pe[e_i]]])
+    clear_score = np.clip((clear_d - mg) / max(cm, 1e-12), 0.0, 1.0)
+    geo = np.repeat(q[:, None], T, 1)
+    ws, wg, wc = cfg.semantic_weight, cfg.geometric_weight, cfg.clearance_weight
+    score = (ws * share + wg * geo + wc * clear_score) / (ws + wg + wc)
+    if avoid_score is not None:
         score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * avoid_score))
-    fidx = np.flatnonzero(free.reshape(-1))
-    k_of, t_of, d_of = fidx // (T * D), (fidx // D) % T, fidx % D
+    k_of, t_of = np.nonzero(free)
     Rf = R[k_of, t_of]
-    posf = c[k_of] + depths[d_of][:, None] * Rf[:, :, 2]
-    kept = nms(posf, Rf, score[fidx], U(cfg.nms_distance), math.radians(cfg.nms_angle_deg), cfg.top_k)
+    posf = tcp[k_of, t_of]
+    rank = score[k_of, t_of] + 2.0 * on[k_of, t_of]  # grasps that close on the target first
+    kept = nms(posf, Rf, rank, U(cfg.nms_distance), math.radians(cfg.nms_angle_deg), cfg.top_k)
     grasps: List[Grasp] = []
     for i in kept:
-        gi, k = fidx[i], k_of[i]
+        k, tt = k_of[i], t_of[i]
         Rk = orthonormalize(Rf[i])
         gr = Grasp(
             position=posf[i].copy(),
             rotation=Rk,
             opening=float(min(2 * h[k], dims["max_opening"])),
             contact_width=float(width[k]),
-            score=float(score[gi]),
-            semantic_score=float(sem[gi]),
-            geometric_score=float(geo[gi]),
+            score=float(score[k, tt]),
+            semantic_score=float(share[k, tt]),
+            geometric_score=float(geo[k, tt]),
             contacts=np.stack([pa[k], pb[k]]),
+            on_target=bool(on[k, tt]),
+            clearance_score=float(clear_score[k, tt]),
         )
         if avoid_score is not None:
-            gr.avoid_score = float(avoid_score[gi])
+            gr.avoid_score = float(avoid_score[k, tt])
             if handover_direction is not None and avoid_region is not None:
                 gr.handover_rotation = handover_rotation(gr.rotation, gr.position, avoid_region.action_point,
                                                          handover_direction)
         if np.isfinite(gr.position).all() and np.isfinite(gr.rotation).all() and math.isfinite(gr.score):
             grasps.append(gr)
     counts["after_nms"] = len(grasps)
+    counts["on_target"] = int(sum(gr.on_target for gr in grasps))
     lap("scoring")
     timings["total"] = (time.perf_counter() - T0) * 1e3
     warning = None if grasps else "no grasp survived scoring"
+    if grasps and not grasps[0].on_target:
+        best = float(share[free].max())
+        warning = (f"no grasp closes on the relevant region: every grasp listed closes mostly on other parts "
+                   f"(on_target false; the best holds {best:.0%} target, {cfg.on_target_share:.0%} needed); "
+                   + _why_none(counts, K * T, on_target=True))
     return GraspResult(region=region, grasps=grasps, gripper=g, warning=warning, timings_ms=timings,
                        counts=counts, support_plane=plane)
+
+
+def _why_none(counts: Dict[str, int], n: int, on_target: bool = False) -> str:
+    """Why no (on-target) grasp is left, from the planner's counts."""
+    if on_target:
+        k = counts.get("on_target_candidates", 0)
+        if k == 0:
+            return (f"none of the {n} candidates at the target holds mostly target between its fingers "
+                    "(the target is wider than the gripper's opening, enclosed, or not seen as a surface)")
+        return (f"{k} of the {n} candidates close on the target, all collide with occupied or unknown space, the "
+                "support plane, or the scene points on their approach")
+    k = counts.get("closing_on_something", 0)
+    if k == 0:
+        return (f"none of the {n} grasp candidates closes on anything that fits between the fingers "
+                "(the part is wider than the gripper's opening, or not seen as a surface)")
+    return (f"all {n} grasp candidates collide with the scene ({k} close on something; fingers, palm or "
+            "their approach hit occupied or unknown space, the support plane or scene points)")
 
 
 def handover_rotation(rotation: np.ndarray, position: np.ndarray, avoid_point: np.ndarray,

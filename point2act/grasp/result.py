@@ -9,7 +9,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     action_point      [x, y, z] where to act: the region's relevancy density peak (RegionConfig.action_point)
     region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}
     gripper           the GripperConfig used (lengths in metres)
-    grasps            list, sorted by score, best first; each:
+    grasps            list, best first: the grasps that close on the target (on_target) first, each group
+                      sorted by score; each:
       position            [3] TCP, midway between the fingertips
       rotation            3x3 row-major; columns = gripper x (closing, finger to
                           finger), y (= z cross x), z (approach, gripper -> object)
@@ -23,9 +24,13 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       width               pre-grasp opening between the fingers, METRES (<= max_opening)
       width_capture_units the same opening in capture units
       contact_width       distance between the two contact points, metres
-      score               semantic_weight*semantic + geometric_weight*geometric (weights normalised), [0,1]
-      semantic_score      median relevancy of surface points in the closing region / max relevancy, [0,1]
+      score               semantic_weight*semantic + geometric_weight*geometric + clearance_weight*clearance
+                          (weights normalised), [0,1]
+      semantic_score      target share: the fraction of the occupied cells between the fingers (surface
+                          points without an occupancy grid) within target_radius of the region's Gaussians
       geometric_score     antipodal quality 1 - max contact angle / atan(mu), [0,1]
+      clearance_score     the fingers' clearance to occupied or unknown space at the grasp pose, [0,1]
+      on_target           true when semantic_score >= on_target_share (the grasp closes on the target)
       avoid_score         only with an avoid channel: max normalised avoid relevancy in the
                           closing region and the fingers' path, [0,1] (score is already penalised)
       handover_rotation   only with an avoid channel and a handover direction: 3x3 gripper
@@ -40,7 +45,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
                       (keypoints then have "base": {"action_point", "region_center"})
     timings_ms        per stage: region, surface, candidates, collision, scoring, total
     num_candidates    poses evaluated (contact pairs x approach dirs x depths)
-    warning           only when there is something to say, always when grasps is empty
+    warning           only when there is something to say, always when grasps is empty or when no
+                      grasp is on_target
 
 Example (one grasp, abridged)::
 
@@ -128,6 +134,11 @@ class Grasp:
     geometric_score: float
     contacts: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))
     """The two contact points [2, 3] (capture units)."""
+    on_target: bool | None = None
+    """Whether the grasp closes on the target: at least ``GraspConfig.on_target_share`` of what lies
+    between the fingers is the relevant region's (None: not judged, e.g. a grasp built by hand)."""
+    clearance_score: float | None = None
+    """The fingers' clearance at the grasp pose, [0, 1] (``GraspConfig.clearance_weight``)."""
     avoid_score: float | None = None
     """Only with an "avoid" channel: max normalised avoid relevancy in the closing region and finger path."""
     handover_rotation: np.ndarray | None = None
@@ -163,6 +174,10 @@ class Grasp:
             "semantic_score": float(self.semantic_score),
             "geometric_score": float(self.geometric_score),
         }
+        if self.on_target is not None:
+            d["on_target"] = bool(self.on_target)
+        if self.clearance_score is not None:
+            d["clearance_score"] = float(self.clearance_score)
         if self.avoid_score is not None:
             d["avoid_score"] = float(self.avoid_score)
         if self.handover_rotation is not None:
@@ -226,7 +241,8 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
 
     Checks types and finiteness, that rotations are proper and orthonormal, that
     quaternions match them, that widths are within the gripper's opening and
-    that grasps are sorted by score (descending). Optional keys are checked when
+    that grasps are sorted (those that close on the target first, ``on_target``, then by score,
+    descending). Optional keys are checked when
     present (files written before they existed stay valid): ``approach`` (the
     rotation's z column), ``pregrasp_position`` (``pregrasp_distance`` behind
     ``position`` along the approach axis), the robot-frame ``base`` entries and
@@ -295,7 +311,9 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         fail("grasps must be a list")
     if not grasps and not d.get("warning"):
         fail("an empty grasps list needs a warning")
-    prev = math.inf
+    if grasps and isinstance(grasps[0], dict) and grasps[0].get("on_target") is False and not d.get("warning"):
+        fail("no grasp closes on the target (the first is on_target false): that needs a warning")
+    prev, prev_on = math.inf, True
     for i, g in enumerate(grasps):
         if not isinstance(g, dict):
             fail(f"grasps[{i}] is not an object")
@@ -308,9 +326,16 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
                 fail(f"grasps[{i}].{k} must be a finite number")
         if g["width"] < 0 or g["width"] > grip["max_opening"] * (1 + 1e-9):
             fail(f"grasps[{i}].width {g['width']} outside [0, max_opening]")
-        if g["score"] > prev + 1e-12:
+        if "on_target" in g and not isinstance(g["on_target"], bool):
+            fail(f"grasps[{i}].on_target must be true or false")
+        on = g.get("on_target", True)
+        if on and not prev_on:
+            fail("grasps are not sorted: a grasp that closes on the target (on_target) after one that does not")
+        if on == prev_on and g["score"] > prev + 1e-12:
             fail("grasps are not sorted by score (descending)")
-        prev = g["score"]
+        prev, prev_on = g["score"], on
+        if "clearance_score" in g and not (_is_num(g["clearance_score"]) and -atol <= g["clearance_score"] <= 1 + atol):
+            fail(f"grasps[{i}].clearance_score must be a number in [0, 1]")
         if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
             fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
         if "handover_rotation" in g:

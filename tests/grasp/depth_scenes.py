@@ -1,0 +1,154 @@
+"""Small tabletop scenes with exact depth views, for the grasp head's tests (not collected by pytest).
+
+Each scene is a list of named triangle meshes (metres, z up, the table top at z = 0) seen by a ring
+of pinhole cameras; :func:`field_of` turns it into what ``point2act export`` hands the planner: a
+Gaussian field (surface samples as centres, relevancy on the target) and depth views
+(:class:`point2act.fusion.DepthViews`), clean or with the faults of a short reconstruction: depth
+noise, foreground/background blends at silhouettes (expected depth), floaters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from point2act.fusion import DepthViews
+from point2act.grasp.evaluate import look_at_viewmat, raycast_depth
+
+W, H = 256, 192
+FX = 0.5 * W / math.tan(math.radians(58.0) / 2)  # the synthetic captures' 58 deg field of view
+K = np.array([[FX, 0.0, W / 2], [0.0, FX, H / 2], [0.0, 0.0, 1.0]])
+
+
+def box_mesh(lo, hi) -> Tuple[np.ndarray, np.ndarray]:
+    import open3d as o3d
+
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    m = o3d.geometry.TriangleMesh.create_box(*(hi - lo))
+    return np.asarray(m.vertices) + lo, np.asarray(m.triangles)
+
+
+def cylinder_mesh(radius, z0, z1, cx=0.0, cy=0.0, resolution=64) -> Tuple[np.ndarray, np.ndarray]:
+    import open3d as o3d
+
+    m = o3d.geometry.TriangleMesh.create_cylinder(radius=radius, height=z1 - z0, resolution=resolution, split=4)
+    return np.asarray(m.vertices) + np.array([cx, cy, 0.5 * (z0 + z1)]), np.asarray(m.triangles)
+
+
+@dataclass
+class Scene:
+    parts: Dict[str, Tuple[np.ndarray, np.ndarray]]
+    """name -> (vertices, triangles)."""
+    target: str
+    look_at: np.ndarray
+    views: int = 24
+    radius: float = 0.5
+    elevations: Tuple[float, ...] = (30.0, 55.0)
+    labels_surface: List[str] = field(default_factory=list)
+
+    def viewmats(self) -> np.ndarray:
+        out = []
+        for k in range(self.views):
+            az = 2 * math.pi * k / self.views
+            el = math.radians(self.elevations[k % len(self.elevations)])
+            eye = self.look_at + self.radius * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az),
+                                                         math.sin(el)])
+            out.append(look_at_viewmat(eye, self.look_at))
+        return np.stack(out)
+
+    def surface(self, density: float = 4e5, seed: int = 0, skip=("table",)) -> Tuple[np.ndarray, np.ndarray]:
+        """Area-uniform samples of every part (``density`` per m^2) and their part names."""
+        rng = np.random.default_rng(seed)
+        pts, names = [], []
+        for name, (V, F) in self.parts.items():
+            if name in skip:
+                continue
+            A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
+            n = max(100, int(A.sum() * density))
+            t = rng.choice(len(F), n, p=A / A.sum())
+            uv = rng.uniform(size=(n, 2))
+            f = uv.sum(1) > 1
+            uv[f] = 1 - uv[f]
+            p = V[F[t, 0]] + uv[:, :1] * (V[F[t, 1]] - V[F[t, 0]]) + uv[:, 1:] * (V[F[t, 2]] - V[F[t, 0]])
+            pts.append(p)
+            names.append(np.full(n, name, dtype=object))
+        return np.concatenate(pts), np.concatenate(names)
+
+
+def pan_scene() -> Scene:
+    """A frying pan: a body (cylinder, radius 9 cm, 4.5 cm tall) and its bar handle, 2.8 cm wide and
+    2.2 cm tall, 2 to 4.2 cm above the table, 13 cm long (5 mm of it inside the body)."""
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]),
+                        "pan": cylinder_mesh(0.09, 0.0, 0.045),
+                        "bar": box_mesh([0.085, -0.014, 0.02], [0.215, 0.014, 0.042])},
+                 target="bar", look_at=np.array([0.08, 0.0, 0.03]))
+
+
+def too_wide_scene() -> Scene:
+    """The target is a 12 x 12 x 10 cm block (wider than the Panda's 8 cm opening every way), with a
+    graspable 2 cm post 8 mm from its side."""
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]),
+                        "block": box_mesh([-0.06, -0.06, 0.0], [0.06, 0.06, 0.10]),
+                        "post": box_mesh([0.068, -0.01, 0.0], [0.088, 0.01, 0.09])},
+                 target="block", look_at=np.array([0.0, 0.0, 0.04]))
+
+
+def enclosed_scene() -> Scene:
+    """The target, a 3 cm cube, sits inside a closed 9 cm box: no view sees it."""
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]),
+                        "case": box_mesh([-0.045, -0.045, 0.0], [0.045, 0.045, 0.09]),
+                        "cube": box_mesh([-0.015, -0.015, 0.02], [0.015, 0.015, 0.05])},
+                 target="cube", look_at=np.array([0.0, 0.0, 0.04]))
+
+
+def depth_views(scene: Scene, noisy: bool = False, seed: int = 0) -> DepthViews:
+    """Exact depth of the scene's meshes from its cameras. ``noisy``, what a short reconstruction's
+    expected depth does: within 2 px of every depth edge the depth is a random blend of the nearest
+    and the farthest depth around (fuzz around thin parts, in every view), 2 mm noise, and floater
+    blobs (6-12 px patches at 60-90 % of the depth behind them) in every third view."""
+    V = scene.viewmats()
+    Ks = np.repeat(K[None], len(V), 0)
+    d, _lab = raycast_depth(list(scene.parts.values()), V, Ks, W, H)
+    if noisy:
+        rng = np.random.default_rng(seed)
+        d = d.copy()
+        for c in range(len(d)):
+            x = d[c]
+            pad = np.pad(x, 2, mode="edge")
+            win = np.stack([pad[i : i + H, j : j + W] for i in range(5) for j in range(5)])
+            lo, hi = win.min(0), win.max(0)
+            edge = (hi - lo) > 0.01
+            a = rng.uniform(0.0, 1.0, x.shape).astype(np.float32)
+            x = np.where(edge, a * lo + (1 - a) * hi, x)
+            x = x + rng.normal(0, 0.002, x.shape).astype(np.float32) * (x > 0)
+            if c % 3 == 0:
+                for _ in range(3):
+                    s = int(rng.integers(6, 13))
+                    i0, j0 = int(rng.integers(H // 4, 3 * H // 4)), int(rng.integers(W // 4, 3 * W // 4))
+                    x[i0 : i0 + s, j0 : j0 + s] *= rng.uniform(0.6, 0.9)
+            d[c] = x
+    return DepthViews(d.astype(np.float32), (d > 0).astype(np.float32), Ks, V)
+
+
+def field_of(scene: Scene, noisy: bool = False, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Gaussian arrays (``means``, ``opacities``, ``scales``, ``relevancy``) of the scene: surface samples
+    (the table too), relevancy 0.85-1 on the target, 0-0.2 elsewhere. ``noisy``: 2 mm noise on the
+    centres and 400 opaque floaters within 3 cm of the target (fuzz around a thin part)."""
+    rng = np.random.default_rng(seed)
+    pts, names = scene.surface(density=2.5e5, seed=seed, skip=())
+    tgt = names == scene.target
+    means = pts.copy()
+    opac = rng.uniform(0.7, 1.0, len(pts))
+    rel = np.where(tgt, rng.uniform(0.85, 1.0, len(pts)), rng.uniform(0.0, 0.2, len(pts)))
+    if noisy:
+        means = means + rng.normal(0, 0.002, means.shape)
+        tp = pts[tgt]
+        fl = tp[rng.integers(0, len(tp), 400)] + rng.normal(0, 0.015, (400, 3))
+        means = np.concatenate([means, fl])
+        opac = np.r_[opac, rng.uniform(0.3, 1.0, 400)]
+        rel = np.r_[rel, rng.uniform(0.0, 1.0, 400)]
+    scales = np.full((len(means), 3), 0.002)
+    return {"means": means, "opacities": opac, "scales": scales, "relevancy": rel}
