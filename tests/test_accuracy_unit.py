@@ -572,12 +572,13 @@ def test_judge_top_grasp_against_labelled_points() -> None:
 
 
 def test_splits_are_disjoint_and_recorded() -> None:
-    from benchmarks.accuracy.suite import (DEV_SEEDS, SEEN_SPLITS, SPLITS, SUITE, TEST_SEEDS, VAL2_SEEDS, VAL3_SEEDS,
-                                           VAL4_SEEDS, VAL_SEEDS, all_specs)
+    from benchmarks.accuracy.suite import (DEV_SEEDS, GENERATOR_SEEDS, SEEN_SPLITS, SPLITS, SUITE, TEST_SEEDS,
+                                           TEST_SPLITS, VAL2_SEEDS, VAL3_SEEDS, VAL4_SEEDS, VAL_SEEDS, all_specs)
 
     by_split = {"dev": DEV_SEEDS, "val": VAL_SEEDS, "val2": VAL2_SEEDS, "val3": VAL3_SEEDS, "val4": VAL4_SEEDS,
-                "test": TEST_SEEDS}
-    assert set(by_split) == set(SPLITS) and "test" not in SEEN_SPLITS and SPLITS["dev"] is SUITE
+                "test": TEST_SEEDS, **GENERATOR_SEEDS}
+    assert set(by_split) == set(SPLITS) and SPLITS["dev"] is SUITE
+    assert not set(TEST_SPLITS) & set(SEEN_SPLITS) and "test" in TEST_SPLITS
     seeds = [set(v) for v in by_split.values()]
     assert all(not a & b for i, a in enumerate(seeds) for b in seeds[i + 1 :])
     for split, suite in SPLITS.items():

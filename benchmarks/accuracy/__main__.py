@@ -7,6 +7,8 @@
     python -m benchmarks.accuracy --coke                # also rerun the coke pull-tab check (~10 min)
 
     python -m benchmarks.accuracy --split val           # the validation split -> .../accuracy/val/
+    python -m benchmarks.accuracy --split kitchen_test --levels clean,out40,same40 --train-seeds 0 1 2
+                                                        # another generator -> .../accuracy/kitchen/
 
 Protocol (docs/accuracy.md): rules are chosen on the dev split (layout seeds 0-99) and checked on the
 validation splits (val, val2, val3, val4: seeds 1000+ ... 4000+, earlier test splits, seen since);
@@ -46,7 +48,8 @@ def _result_key(spec, levels, bc) -> str:
     import hashlib
 
     d = {"levels": [vars(lv) for lv in levels], "bench": {k: str(v) for k, v in vars(bc).items()
-                                                          if k not in ("retrain", "cache_root")}}
+                                                          if k not in ("retrain", "cache_root")
+                                                          and not (k == "train_seed" and v is None)}}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -80,7 +83,13 @@ SPLIT_NOTES = {"dev": "the scenes the rules were developed on",
                "val2": "a third check of the rules, the second test split, reported once and seen since",
                "val3": "a fourth check of the rules, the third test split, reported once and seen since",
                "val4": "a fifth check of the rules, the fourth test split, reported once and seen since",
-               "test": "held out: layout seeds never used while developing"}
+               "test": "held out: layout seeds never used while developing",
+               "kitchen_dev": "the kitchen generator's development scenes (open3d meshes, Blinn-Phong, hand-held "
+                              "and few-view captures)",
+               "kitchen_test": "the kitchen generator's held-out scenes (layout seeds never used while developing)",
+               "studio_dev": "the studio generator's development scenes (analytic primitives, Oren-Nayar, rings "
+                             "and few-view captures)",
+               "studio_test": "the studio generator's held-out scenes (layout seeds never used while developing)"}
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
 MAIN_README = ROOT / "README.md"
@@ -147,37 +156,59 @@ def _update_readme(summary, grasp_md, meta, plot_paths, out_dir: Path, log) -> N
 
 
 def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume: bool = True,
-        update_readme: bool = False, split: str | None = None) -> dict:
+        update_readme: bool = False, split: str | None = None, train_seeds=None, seed_levels=("clean",)) -> dict:
     """Run the scenes and levels, write results.json, accuracy.md and the plots into ``out_dir``.
 
     A scene already run with the same settings and levels (its result is cached beside the scene)
-    is reused unless ``resume`` is False (``--rerun``), so an interrupted run continues."""
+    is reused unless ``resume`` is False (``--rerun``), so an interrupted run continues.
+
+    ``train_seeds``: reconstruct every scene once per seed (``ns-train --machine.seed``); the first
+    seed runs all ``levels``, the others the ``seed_levels`` among them. The tables are the first
+    seed's; summary.json's "train_seeds" gives each seed's hit rate, the median and the worst."""
+    import dataclasses
+
     from . import report
     from .run import run_scene
 
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    results = []
-    for spec in scenes:
-        ts = time.perf_counter()
-        log(f"[{spec.name}] {spec.description}")
-        key = _result_key(spec, levels, bc)
-        cached = _load_scene_result(spec, bc, key) if resume else None
-        if cached is not None:
-            log(f"[{spec.name}] reusing the results of an earlier run with the same settings")
-            results.append(cached)
+    results, first_results = [], []
+    tseeds = list(train_seeds) if train_seeds else [bc.train_seed]
+    for k, tsd in enumerate(tseeds):
+        bck = dataclasses.replace(bc, train_seed=tsd)
+        lvs = list(levels) if k == 0 else [lv for lv in levels if lv.name in set(seed_levels)]
+        if not lvs:
             continue
-        r = run_scene(spec, bc, levels, log=log)
-        r["wall_s"] = time.perf_counter() - ts
-        r["runs"] = sum(1 for x in r["records"] if x["method"] == "point2act")
-        log(f"[{spec.name}] {r['wall_s']:.0f} s")
-        _save_scene_result(spec, bc, key, r)
-        results.append(r)
+        for spec in scenes:
+            ts = time.perf_counter()
+            tag = "" if tsd is None else f" (training seed {tsd})"
+            log(f"[{spec.name}]{tag} {spec.description}")
+            key = _result_key(spec, lvs, bck)
+            cached = _load_scene_result(spec, bck, key) if resume else None
+            if cached is not None:
+                log(f"[{spec.name}]{tag} reusing the results of an earlier run with the same settings")
+                for x in cached["records"]:
+                    x.setdefault("generator", spec.generator)
+                    x.setdefault("train_seed", tsd)
+                results.append(cached)
+                if k == 0:
+                    first_results.append(cached)
+                continue
+            r = run_scene(spec, bck, lvs, log=log)
+            r["wall_s"] = time.perf_counter() - ts
+            r["runs"] = sum(1 for x in r["records"] if x["method"] == "point2act")
+            log(f"[{spec.name}]{tag} {r['wall_s']:.0f} s")
+            _save_scene_result(spec, bck, key, r)
+            results.append(r)
+            if k == 0:
+                first_results.append(r)
     wall = time.perf_counter() - t0
-    records = [x for r in results for x in r["records"]]
+    all_records = [x for r in results for x in r["records"]]
+    records = [x for r in first_results for x in r["records"]]
     level_names = [lv.name for lv in levels]
     split = split or (scenes[0].split if len({s.split for s in scenes}) == 1 else "dev")
-    summary = report.summary_json(records, level_names, split, bc.seeds, [s.name for s in scenes])
+    summary = report.summary_json(all_records, level_names, split, bc.seeds, [s.name for s in scenes],
+                                  train_seeds=tseeds if len(tseeds) > 1 else None)
     report.check_summary(summary)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     from .pointer import OUTLIER_SWEEPS
@@ -185,13 +216,15 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
     plot_paths = report.plots(summary, out_dir, OUTLIER_SWEEPS)
     coke_res = _coke(coke, log)
     meta = {"wall_s": wall, "scenes_wall_s": sum(r["wall_s"] for r in results), "scenes": [s.name for s in scenes],
+            "train_seeds": tseeds, "seed_levels": list(seed_levels),
             "levels": level_names, "bench": {
         k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in vars(bc).items()},
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs", "python": sys.version.split()[0]}
     (out_dir / "results.json").write_text(json.dumps(_json_safe({"meta": meta, "coke": coke_res, "scenes": [
-        {k: v for k, v in r.items() if k != "records"} for r in results], "records": records})) + "\n")
+        {k: v for k, v in r.items() if k != "records"} for r in results], "records": all_records})) + "\n")
     meta["split"] = split
-    md = _markdown(records, results, level_names, [s for s in scenes], plot_paths, meta, coke_res, out_dir, summary)
+    md = _markdown(records, first_results, level_names, [s for s in scenes], plot_paths, meta, coke_res, out_dir,
+                   summary, all_records)
     (out_dir / "accuracy.md").write_text(md)
     if update_readme:
         grasp_md = report.grasp_table(records, level_names) if bc.grasps else ""
@@ -213,7 +246,7 @@ def _coke(rerun: bool, log) -> dict:
     return d
 
 
-def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir, summary) -> str:
+def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir, summary, all_records=None) -> str:
     from . import report
 
     bc = meta["bench"]
@@ -237,11 +270,31 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
         report.headline_table(summary),
         "",
     ]
+    gens = summary.get("generators", {})
+    if len(gens) > 1:
+        for g, glv in gens.items():
+            lines += [f"### Generator {g}", "", report.headline_table({"levels": glv}), ""]
+    if any(s.generator != "synth" for s in scenes):
+        lines += ["Scenes of `benchmarks.generators` set their own views, camera path and point cloud (the Scenes "
+                  "table below); their resolution is the benchmark's. Generators: docs/generators.md.", ""]
     for p in plot_paths:
         lines += [f"![{p.stem}]({p.name})", ""]
     if any("num_grasps" in r for r in records):
         lines += ["## Grasps (point2act, top grasp judged against the true meshes)", "",
                   report.grasp_table(records, levels), ""]
+        if len(gens) > 1:
+            for g in gens:
+                lines += [f"### Generator {g}", "",
+                          report.grasp_table([r for r in records if report.generator_of(r) == g], levels), ""]
+    seed_md = report.train_seed_table(summary)
+    if seed_md:
+        lines += ["## Training seeds (the reconstruction trained once per `--machine.seed`)", "",
+                  f"Seeds {summary['train_seeds']['seeds']}; the tables above are the first seed's. Hit rate per "
+                  "seed, their median and the worst seed.", "", seed_md, ""]
+    lines += ["## point2act misses (action point farther than 1 cm from the target)", "",
+              "The part whose true surface is nearest to the action point, and the distance to it; the answers' "
+              "kinds (target, outlier, twin, hidden, ...).", "",
+              report.misses_table(all_records if all_records is not None else records), ""]
     if report.majority_rows(records, levels):
         lines += ["## What the answers allowed (point2act runs by answer majority)", "",
                   "A run has a target majority when more views answered on the target than on the wrong object "
@@ -249,9 +302,14 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
     for lvl in [x for x in ("out40", "same40", "twin30", "spread") if x in levels] or levels[:1]:
         lines += [f"## Per scene at {lvl}", "", report.per_scene_table(records, [s.name for s in scenes], lvl), ""]
     lines += ["## Time per stage", "", report.timing_table(results), ""]
-    lines += ["## Scenes", "", "| scene | split | what | scene folder |", "|---|---|---|---|"]
+    lines += ["## Scenes", "", "| scene | split | generator | what | views, camera path, point cloud | scene folder |",
+              "|---|---|---|---|---|---|"]
     for s, r in zip(scenes, results):
-        lines.append(f"| {s.name} | {s.split} | {s.description} | `{Path(r['scene_dir']).name}` |")
+        ov = s.overrides
+        cap = (f"{bc['num_views']}, synth hemisphere, yes" if s.generator == "synth" else
+               f"{ov.get('num_views', 20)}, {ov.get('path', 'handheld')}, {'yes' if ov.get('point_cloud', True) else 'no'}")
+        lines.append(f"| {s.name} | {s.split} | {s.generator} | {s.description} | {cap} | "
+                     f"`{Path(r['scene_dir']).name}` |")
     lines.append("")
     if coke:
         lines += ["## Real data: coke pull tab", "",
@@ -270,7 +328,8 @@ def main(argv=None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=tuple(SPLITS), default="dev",
                     help="scene split: dev (rules are chosen here), val ... val4 (checks) or test (held out; "
-                    "writes summary.json + README)")
+                    "writes summary.json + README); kitchen_dev, kitchen_test, studio_dev, studio_test: the other "
+                    "generators' scenes (docs/generators.md), results in benchmarks/results/accuracy/GENERATOR/")
     ap.add_argument("--scenes", default="all", help="comma-separated scene names of the split, 'all', "
                     f"'first:N' (the split's first N) or 'quick' ({','.join(QUICK)})")
     ap.add_argument("--levels", default="protocol", help=f"'protocol' ({','.join(PROTOCOL_LEVELS)}), 'all' or "
@@ -291,6 +350,11 @@ def main(argv=None) -> None:
                     "(rewritten only for the test split)")
     ap.add_argument("--cache", type=Path, default=None, help="scene/run cache (default $POINT2ACT_BENCH_CACHE or "
                     "~/.cache/point2act/bench/accuracy)")
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                    help="reconstruct each scene once per seed (ns-train --machine.seed SEED, each its own cached run); "
+                    "the first seed runs all levels, the others --seed-levels; default: the method's seed, one run")
+    ap.add_argument("--seed-levels", default="clean", help="levels the training seeds after the first run "
+                    "(comma-separated; default clean)")
     a = ap.parse_args(argv)
     split = SPLITS[a.split]
     by_name = {s.name: s for s in split}
@@ -313,12 +377,15 @@ def main(argv=None) -> None:
     bc = BenchConfig(width=a.width, height=a.height, num_views=a.views, iterations=a.iterations,
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
                      cache_root=a.cache, support=not a.no_support)
-    out = a.out or (RESULTS if a.split == "test" else RESULTS / a.split)
+    from .suite import results_subdir
+
+    out = a.out or (RESULTS / results_subdir(a.split))
     from point2act.errors import Point2ActError
 
     try:
         run([by_name[n] for n in names], [LEVELS[n] for n in lv_names], bc, out, coke=a.coke,
-            resume=not (a.rerun or a.retrain), update_readme=a.split == "test" and not a.no_readme, split=a.split)
+            resume=not (a.rerun or a.retrain), update_readme=a.split == "test" and not a.no_readme, split=a.split,
+            train_seeds=a.train_seeds, seed_levels=tuple(a.seed_levels.split(",")))
     except Point2ActError as e:  # a known problem (missing test data, ...): the message, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -220,3 +220,40 @@ def bootstrap_ci_clustered(unit_vals: Dict[tuple, float], n_boot: int = 2000, al
         means[b] = tot / n
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return mean, float(lo), float(hi)
+
+
+def mesh_surface_labelled(scene_dir: Path, spacing: float = 0.002, table_half: float = 0.3, reach: float = 0.45,
+                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`scene_surface_labelled` for a scene of :mod:`benchmarks.generators`, from its
+    ``meshes.npz``: the table top (z = 0) as a grid within ``table_half`` of the target and inside the
+    table's edges, every other part by area, about ``spacing`` apart; parts wholly farther than ``reach``
+    from the target (the room, the floor) are left out: no grasp near the target reaches them."""
+    import json
+
+    from point2act.synth.scene import sample_mesh_points
+
+    sd = Path(scene_dir)
+    m = np.load(sd / "meshes.npz")
+    gt = json.loads((sd / "ground_truth.json").read_text())
+    c = np.asarray(gt["centroid"], dtype=np.float64)
+    tid, x0, x1, y0, y1 = m["table"]
+    rng = np.random.default_rng(seed)
+    pts, labels = [], []
+    for pid in m["ids"]:
+        pid = int(pid)
+        if pid == int(tid):
+            g = np.arange(-table_half, table_half + 1e-9, spacing)
+            gx, gy = np.meshgrid(c[0] + g, c[1] + g)
+            q = np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], axis=1)
+            q = q[(q[:, 0] >= x0) & (q[:, 0] <= x1) & (q[:, 1] >= y0) & (q[:, 1] <= y1)]
+        else:
+            v, f = m[f"v{pid}"], m[f"t{pid}"]
+            lo, hi = v.min(axis=0), v.max(axis=0)
+            if np.linalg.norm(np.clip(c, lo, hi) - c) > reach:
+                continue
+            area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
+            n = int(min(max(area / spacing**2 * 2.0, 500), 200_000))
+            q = sample_mesh_points(v, f, n, rng)
+        pts.append(q)
+        labels.append(np.full(len(q), pid, dtype=np.int64))
+    return np.concatenate(pts, axis=0), np.concatenate(labels)

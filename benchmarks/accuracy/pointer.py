@@ -273,6 +273,7 @@ def simulate(
     object_spots: Optional[Dict[str, np.ndarray]] = None,  # object name -> [3] its "same spot"
     twin: Optional[tuple[str, int]] = None,  # (twin object name, part id of its part matching the target)
     scene_seed: Optional[int] = None,
+    confuser: Optional[str] = None,
 ) -> tuple[Dict[str, Any], List[str]]:
     """Points-file dict (``point2act.points`` format) for all views and each view's answer kind.
 
@@ -282,8 +283,14 @@ def simulate(
     scene, the streams of the benchmark's first versions (the archived dev, val, val2, val3 and seeds
     4000+ results): there, view ``i`` of every scene was an outlier (or a twin) at the same pointer
     seed, so a level's 12 scenes x 3 seeds shared 3 draws of which views err.
+
+    ``confuser``: the scene's named confuser object (the generators' two-pans scenes: the other pan, which
+    is also the twin), used at every pointer seed instead of a drawn one.
     """
-    conf = pick_confuser(distractor_objects, seed, exclude=[twin[0]] if twin else (), scene_seed=scene_seed)
+    if confuser is not None and confuser in distractor_objects:
+        conf = confuser
+    else:
+        conf = pick_confuser(distractor_objects, seed, exclude=[twin[0]] if twin else (), scene_seed=scene_seed)
     # the confuser's visible pixels may span several part ids (mug body + handle): pick the largest
     conf_ids = distractor_objects.get(conf, []) if conf else []
     spot = (object_spots or {}).get(conf) if conf else None

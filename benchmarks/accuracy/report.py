@@ -43,10 +43,7 @@ def summarise(records: Sequence[Dict[str, Any]], level: str, method: str, scene:
     return {"hit": hit, "lo": lo, "hi": hi, "median_m": weighted_median([r["error_m"] for r in rs], w), "n": len(uv)}
 
 
-def summary_json(records: Sequence[Dict[str, Any]], levels: Sequence[str], split: str, seeds: Sequence[int],
-                 scenes: Sequence[str], methods: Sequence[str] = METHODS) -> Dict[str, Any]:
-    """``{"levels": {LEVEL: {METHOD: {"hit", "lo", "hi", "median_cm"}}}, "split", "seeds", "scenes"}``:
-    fractions in [0, 1], median error in cm (null when more than half the units have no answer)."""
+def _level_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], methods: Sequence[str]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for lvl in levels:
         row = {}
@@ -59,17 +56,100 @@ def summary_json(records: Sequence[Dict[str, Any]], levels: Sequence[str], split
                       "median_cm": round(100 * med, 3) if math.isfinite(med) else None}
         if row:
             out[lvl] = row
-    return {"levels": out, "split": split, "seeds": [int(s) for s in seeds], "scenes": list(scenes)}
+    return out
+
+
+def generator_of(r: Dict[str, Any]) -> str:
+    """The generator of a record's scene (records before the generators existed: "synth")."""
+    return r.get("generator") or "synth"
+
+
+def primary_records(records: Sequence[Dict[str, Any]], train_seeds: Sequence[Any] | None) -> List[Dict[str, Any]]:
+    """The records of the first training seed (all records when no training seeds were given)."""
+    if not train_seeds:
+        return list(records)
+    return [r for r in records if r.get("train_seed") == train_seeds[0]]
+
+
+def train_seed_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], train_seeds: Sequence[Any],
+                    methods: Sequence[str] = METHODS) -> Dict[str, Any]:
+    """Per generator, per level run on every training seed, per method: the hit rate of each seed
+    (``"hit": {"SEED": rate}``), their median and the worst; for point2act also its top grasp's rate
+    (``"grasp_ok"``, ``"grasp_ok_median"``, ``"grasp_ok_worst"``)."""
+    out: Dict[str, Any] = {}
+    for g in sorted({generator_of(r) for r in records}):
+        rg = [r for r in records if generator_of(r) == g]
+        gl: Dict[str, Any] = {}
+        for lvl in levels:
+            row = {}
+            for m in methods:
+                per, grasp = {}, {}
+                for ts in train_seeds:
+                    rs = [r for r in rg if r.get("train_seed") == ts and r["level"] == lvl and r["method"] == m]
+                    if not rs:
+                        break
+                    per[str(ts)] = round(float(np.mean(list(unit_values(rs, "hit").values()))), 4)
+                    if m == "point2act" and all("grasp_success" in r for r in rs):
+                        grasp[str(ts)] = round(float(np.mean([bool(r["grasp_success"]) for r in rs])), 4)
+                if len(per) != len(train_seeds):
+                    continue
+                v = list(per.values())
+                row[m] = {"hit": per, "median": round(float(np.median(v)), 4), "worst": round(float(min(v)), 4)}
+                if grasp and len(grasp) == len(train_seeds):
+                    gv = list(grasp.values())
+                    row[m].update(grasp_ok=grasp, grasp_ok_median=round(float(np.median(gv)), 4),
+                                  grasp_ok_worst=round(float(min(gv)), 4))
+            if row:
+                gl[lvl] = row
+        if gl:
+            out[g] = gl
+    return out
+
+
+def summary_json(records: Sequence[Dict[str, Any]], levels: Sequence[str], split: str, seeds: Sequence[int],
+                 scenes: Sequence[str], methods: Sequence[str] = METHODS,
+                 train_seeds: Sequence[Any] | None = None) -> Dict[str, Any]:
+    """``{"levels": {LEVEL: {METHOD: {"hit", "lo", "hi", "median_cm"}}}, "split", "seeds", "scenes",
+    "generators": {GENERATOR: {LEVEL: {METHOD: {...}}}}}``: fractions in [0, 1], median error in cm (null
+    when more than half the units have no answer); "levels" over all scenes, "generators" per scene
+    generator. With several ``train_seeds`` (the reconstruction trained with each ``--machine.seed``)
+    the tables are the first seed's, and ``"train_seeds": {"seeds": [...], "generators": GENERATOR ->
+    LEVEL -> METHOD -> {"hit": {SEED: rate}, "median", "worst"}}`` (:func:`train_seed_rows`) is added."""
+    prim = primary_records(records, train_seeds)
+    out = {"levels": _level_rows(prim, levels, methods), "split": split, "seeds": [int(s) for s in seeds],
+           "scenes": list(scenes)}
+    out["generators"] = {g: _level_rows([r for r in prim if generator_of(r) == g], levels, methods)
+                         for g in sorted({generator_of(r) for r in prim})}
+    if train_seeds and len(train_seeds) > 1:
+        out["train_seeds"] = {"seeds": [None if t is None else int(t) for t in train_seeds],
+                              "generators": train_seed_rows(records, levels, train_seeds, methods)}
+    return out
 
 
 def check_summary(d: Dict[str, Any]) -> None:
-    """Raise ValueError unless ``d`` has summary.json's exact schema."""
-    if set(d) != {"levels", "split", "seeds", "scenes"}:
+    """Raise ValueError unless ``d`` has summary.json's schema ("generators" and "train_seeds" optional)."""
+    if not {"levels", "split", "seeds", "scenes"} <= set(d) <= {"levels", "split", "seeds", "scenes", "generators",
+                                                                 "train_seeds"}:
         raise ValueError(f"summary keys {sorted(d)}")
     if d["split"] not in SPLITS or not all(isinstance(s, int) for s in d["seeds"]):
         raise ValueError("split / seeds")
     if not all(isinstance(s, str) for s in d["scenes"]):
         raise ValueError("scenes")
+    for g, levels in d.get("generators", {}).items():
+        if not isinstance(g, str):
+            raise ValueError("generators")
+        check_summary({"levels": levels, "split": d["split"], "seeds": d["seeds"], "scenes": d["scenes"]})
+    if "train_seeds" in d:
+        ts = d["train_seeds"]
+        if set(ts) != {"seeds", "generators"}:
+            raise ValueError(f"train_seeds keys {sorted(ts)}")
+        for g, levels in ts["generators"].items():
+            for lvl, row in levels.items():
+                for m, v in row.items():
+                    if m not in METHODS or not {"hit", "median", "worst"} <= set(v):
+                        raise ValueError(f"train_seeds/{g}/{lvl}/{m}")
+                    if not (0.0 <= v["worst"] <= v["median"] <= 1.0):
+                        raise ValueError(f"train_seeds/{g}/{lvl}/{m}: worst {v['worst']} median {v['median']}")
     for lvl, row in d["levels"].items():
         for m, v in row.items():
             if m not in METHODS:
@@ -258,3 +338,47 @@ def plots(summary: Dict[str, Any], out_dir: Path, sweeps: Dict[str, Sequence[str
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return [p]
+
+
+def train_seed_table(summary: Dict[str, Any], methods: Sequence[str] = ("point2act", "lift_recon_depth", "ransac")) -> str:
+    """Markdown: per generator, level and method, the hit rate of every training seed, the median and
+    the worst (and point2act's top grasp OK rate likewise); "" without training seeds."""
+    ts = summary.get("train_seeds")
+    if not ts:
+        return ""
+    seeds = [str(s) for s in ts["seeds"]]
+    lines = ["| generator | level | method | " + " | ".join(f"seed {s}" for s in seeds) + " | median | worst |",
+             "|---|---|---|" + "---:|" * (len(seeds) + 2)]
+    for g, levels in ts["generators"].items():
+        for lvl, row in levels.items():
+            for m in methods:
+                if m not in row:
+                    continue
+                v = row[m]
+                lines.append(f"| {g} | {lvl} | {LABELS[m]} hit | " + " | ".join(f"{100 * v['hit'][s]:.0f} %" for s in seeds)
+                             + f" | {100 * v['median']:.0f} % | {100 * v['worst']:.0f} % |")
+                if "grasp_ok" in v:
+                    lines.append(f"| {g} | {lvl} | point2act top grasp OK | "
+                                 + " | ".join(f"{100 * v['grasp_ok'][s]:.0f} %" for s in seeds)
+                                 + f" | {100 * v['grasp_ok_median']:.0f} % | {100 * v['grasp_ok_worst']:.0f} % |")
+    return "\n".join(lines)
+
+
+def misses_table(records: Sequence[Dict[str, Any]], levels: Sequence[str] | None = None) -> str:
+    """Markdown: every point2act run that missed (action point farther than 1 cm from the target): scene,
+    level, pointer seed, training seed, error, the part nearest the action point and its distance, the
+    answers' kinds."""
+    rs = [r for r in records if r["method"] == "point2act" and not r["hit"] and (levels is None or r["level"] in levels)]
+    if not rs:
+        return "No misses."
+    lines = ["| scene | level | seed | training seed | error (cm) | nearest part, distance (cm) | answers |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for r in sorted(rs, key=lambda r: (r["scene"], str(r.get("train_seed")), r["level"], r["seed"])):
+        e = r.get("error_m")
+        err = "∞" if e is None or (isinstance(e, float) and math.isinf(e)) or e == "inf" else f"{100 * float(e):.1f}"
+        near = r.get("nearest_part")
+        nd = r.get("nearest_part_m")
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.get("kinds", {}).items()))
+        lines.append(f"| {r['scene']} | {r['level']} | {r['seed']} | {r.get('train_seed', '')} | {err} | "
+                     f"{near or '–'}{'' if nd is None else f', {100 * float(nd):.1f}'} | {kinds} |")
+    return "\n".join(lines)

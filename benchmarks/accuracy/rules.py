@@ -55,7 +55,7 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
     from point2act.method import run as mrun
 
     from .run import BenchConfig, load_scene
-    from .suite import SPLITS, ensure_scene, synth_config
+    from .suite import SPLITS, ensure_scene, scene_config
 
     bc = BenchConfig(iterations=iterations)
     wanted = {support_key(r): dataclasses.replace(r, support_downscale=bc.downscale())
@@ -76,7 +76,7 @@ def dump_split(split: str, iterations: int, log=print, support_configs=()) -> Li
         if fields and not todo:
             out.append(od)
             continue
-        scene = load_scene(sd, synth_config(spec, bc.common()))
+        scene = load_scene(sd, scene_config(spec, bc.common()))
         config, pipeline = mrun.load_run(cfg_path)
         arrays = mrun.gaussian_arrays(pipeline.model)
         means = mrun.run_frame(config).to_capture(arrays["means"])
@@ -195,7 +195,9 @@ def main(argv=None) -> None:
         folders = dump_split(a.split, a.iterations, log=lambda m: print(m, file=sys.stderr),
                              support_configs=list(variants.values()))
     hits = score(folders, variants)
-    base_path = ROOT / "benchmarks" / "results" / "accuracy" / a.split
+    from .suite import results_subdir
+
+    base_path = ROOT / "benchmarks" / "results" / "accuracy" / results_subdir(a.split)
     base = baselines(base_path) if (base_path / "results.json").is_file() else {}
     cols = list(variants) + ["bench p2a", "ransac", "lift recon"]
     print("| level | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols))

@@ -35,10 +35,10 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .baselines import best_view, lift_single_view, lift_with_rendered_depth, ransac_triangulate
-from .metrics import (HIT_RADIUS_M, TargetSurface, judge_top_grasp, load_gt_points,
+from .metrics import (HIT_RADIUS_M, TargetSurface, judge_top_grasp, load_gt_points, mesh_surface_labelled,
                       scene_surface_labelled)
 from .pointer import ErrorModel, ViewInfo, simulate
-from .suite import TWIN_OBJECT, SceneSpec, ensure_scene, synth_config
+from .suite import TWIN_OBJECT, SceneSpec, ensure_scene, scene_config
 
 METHODS = ("point2act", "lift_recon_depth", "lift_true_depth", "ransac", "best_view")
 """Methods of the benchmark's records and summary."""
@@ -85,6 +85,10 @@ class BenchConfig:
     """Plan grasps for point2act (the grasp head; slower)."""
     retrain: bool = False
     """Retrain the geometry even if a cached run exists."""
+    train_seed: Optional[int] = None
+    """``ns-train --machine.seed`` of the geometry run; None: the method's default (nerfstudio's 42), the
+    runs cached as ``recon_itN`` before training seeds existed. Each seed has its own cached run
+    (``recon_itN_seedS``)."""
     cache_root: Optional[Path] = None
     """Where scenes and geometry runs are cached (None: :func:`.suite.cache_root`)."""
 
@@ -133,7 +137,10 @@ class SceneData:
     prompt: str = ""
     """The scene's prompt."""
     config: Any = None
-    """The scene's SynthConfig."""
+    """The scene's SynthConfig (or GenConfig)."""
+    confuser: Optional[str] = None
+    """The object the scene names as the pointer's confuser (ground_truth.json "confuser"; None: drawn
+    per pointer seed among the distractors, as in synth scenes)."""
     timings_s: Dict[str, float] = field(default_factory=dict)
     """Unused by the loader; for callers' stage timings."""
 
@@ -157,15 +164,24 @@ def load_scene(sd: Path, config) -> SceneData:
     lo: Dict[str, np.ndarray] = {}
     hi: Dict[str, np.ndarray] = {}
     for o in gt["objects"]:
-        if o["role"] == "distractor":
+        if o["role"] in ("distractor", "confuser"):
             n = o["object"]
             dobj.setdefault(n, []).append(int(o["part_id"]))
             lo[n] = np.minimum(lo.get(n, np.inf), np.asarray(o["bbox_min"], dtype=np.float64))
             hi[n] = np.maximum(hi.get(n, -np.inf), np.asarray(o["bbox_max"], dtype=np.float64))
     spots = {n: np.array([0.5 * (lo[n][0] + hi[n][0]), 0.5 * (lo[n][1] + hi[n][1]), hi[n][2]]) for n in dobj}
+    tid = int(gt["target_part_id"])
+    if "generator" in gt:  # benchmarks.generators: the target's mesh, the twin and the confuser from the files
+        meshes = np.load(sd / "meshes.npz")
+        target = TargetSurface(load_gt_points(sd), (meshes[f"v{tid}"], meshes[f"t{tid}"]))
+        twin = (gt["twin"]["object"], int(gt["twin"]["part_id"])) if "twin" in gt else None
+        conf = gt.get("confuser")
+        if conf is not None and "spot" in conf:
+            spots[conf["object"]] = np.asarray(conf["spot"], dtype=np.float64)
+        return SceneData(sd, fps, views, depths, tid, target, dobj, spots, twin, gt["prompt"], config,
+                         confuser=None if conf is None else conf["object"])
     from point2act.synth.scene import build_scene
 
-    tid = int(gt["target_part_id"])
     tp = next(p for p in build_scene(config).parts if p.part_id == tid)
     target = TargetSurface(load_gt_points(sd), (tp.vertices, tp.triangles))
     twin = None
@@ -178,8 +194,9 @@ def load_scene(sd: Path, config) -> SceneData:
 
 
 def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
-    """The scene's geometry run (cached in ``SCENE/recon_itN``); (config.yml, training seconds)."""
-    out = sd / f"recon_it{bc.iterations}"
+    """The scene's geometry run (cached in ``SCENE/recon_itN``, or ``recon_itN_seedS`` for training seed
+    ``S``: ``--machine.seed S``); (config.yml, training seconds)."""
+    out = sd / (f"recon_it{bc.iterations}" + ("" if bc.train_seed is None else f"_seed{int(bc.train_seed)}"))
     done = out / "train.json"
     cfg_path = out / "demo" / "point2act" / "run" / "config.yml"
     if done.is_file() and cfg_path.is_file() and not bc.retrain:
@@ -188,6 +205,8 @@ def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
     from point2act.method.train import registered_config, train
 
     cfg = short_schedule(registered_config("point2act"), sd, sd / "points" / "oracle.json", out, bc.iterations)
+    if bc.train_seed is not None:
+        cfg.machine.seed = int(bc.train_seed)
     t0 = time.perf_counter()
     train(cfg)
     dt = time.perf_counter() - t0
@@ -303,7 +322,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     from point2act.points import write_json_atomic
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)
-    config = synth_config(spec, bc.common())
+    config = scene_config(spec, bc.common())
     scene = load_scene(sd, config)
     cfg_path, t_train = train_geometry(sd, bc)
     loaded = load_run(cfg_path)
@@ -316,28 +335,35 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     if hasattr(gcfg.region, "support_downscale") and gcfg.region.support_downscale != ds:
         # the support pass shares the refit's weights cache (one resolution, one cache file)
         gcfg = dataclasses.replace(gcfg, region=dataclasses.replace(gcfg.region, support_downscale=ds))
-    surf = scene_surface_labelled(config, twin=spec.twin) if bc.grasps else None
+    # labelled samples of the true surfaces: the grasp judge, and which part a missed action point is on
+    surf = scene_surface_labelled(config, twin=spec.twin) if spec.generator == "synth" else mesh_surface_labelled(sd)
+    from scipy.spatial import cKDTree
+
+    surf_tree = cKDTree(surf[0])
+    part_names = {int(p["id"]): p["name"] for p in json.loads((sd / "ground_truth.json").read_text())["parts"]}
     thr = bc.ransac_threshold_frac * float(np.hypot(bc.width, bc.height))
     records: List[Dict[str, Any]] = []
     timings: Dict[str, Any] = {"scene_generation": t_gen, "reconstruction": t_train, "recon_depth": recon.seconds,
                                "pointing": 0.0, "baselines": 0.0, "weights_cache": 0.0, "refit": 0.0, "grasp": 0.0,
                                "export": 0.0}
-    (sd / "bench_points").mkdir(exist_ok=True)
+    pdir = sd / ("bench_points" if bc.train_seed is None else f"bench_points_seed{int(bc.train_seed)}")
+    pdir.mkdir(exist_ok=True)
     first = True
     for lvl in levels:
         if lvl.twin_only and scene.twin is None:
             continue
         for seed in bc.level_seeds(lvl):
             base = {"scene": spec.name, "split": spec.split, "level": lvl.name, "seed": int(seed),
-                    "outlier_rate": lvl.outlier_rate}
+                    "outlier_rate": lvl.outlier_rate, "generator": spec.generator, "train_seed": bc.train_seed}
             t0 = time.perf_counter()
             pts, kinds = simulate(scene.views, scene.file_paths, lvl, seed, scene.target_id, scene.target.centroid,
                                   scene.distractor_objects, scene.prompt, scene.object_spots, scene.twin,
-                                  scene_seed=int(spec.overrides.get("seed", 0)) if bc.scene_streams else None)
+                                  scene_seed=int(spec.overrides.get("seed", 0)) if bc.scene_streams else None,
+                                  confuser=scene.confuser)
             timings["pointing"] += time.perf_counter() - t0
             kind_counts = {k: kinds.count(k) for k in sorted(set(kinds))}
             name = f"{lvl.name}_s{seed}"
-            pfile = write_json_atomic(sd / "bench_points" / f"{name}.json", pts)
+            pfile = write_json_atomic(pdir / f"{name}.json", pts)
             b, dt = _baselines(scene, pts, thr, train_views, recon)
             timings["baselines"] += dt
             for m in ("lift_true_depth", "lift_recon_depth"):
@@ -362,7 +388,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                     first = False
                 t0 = time.perf_counter()
                 out, info = _export_with_support(cfg_path, loaded, name, pfile,
-                                                 sd / "bench_points" / f"grasps_{name}.json", gcfg, bc.grasps,
+                                                 pdir / f"grasps_{name}.json", gcfg, bc.grasps,
                                                  bc.support)
                 rec["support"] = info.get("support", False)
                 timings["export"] += time.perf_counter() - t0
@@ -374,6 +400,10 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             e = scene.target.distance(ap)
             rec.update(error_m=e, hit=bool(e <= HIT_RADIUS_M), centroid_m=scene.target.centroid_distance(ap),
                        action_point=ap)
+            if ap is not None:
+                dn, kn = surf_tree.query(np.asarray(ap, dtype=np.float64).reshape(3))
+                rec["nearest_part"] = part_names.get(int(surf[1][kn]), str(int(surf[1][kn])))
+                rec["nearest_part_m"] = float(dn)
             if bc.grasps:
                 gl = out.get("grasps") or []
                 rec["num_grasps"] = len(gl)
@@ -392,4 +422,5 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                 f"{cm(b['best_view'])}" + (f", grasps {rec.get('num_grasps')} ok {rec.get('grasp_success')}"
                                            if bc.grasps else ""))
     return {"records": records, "timings_s": timings, "scene_dir": str(sd), "run": str(cfg_path), "split": spec.split,
+            "generator": spec.generator, "train_seed": bc.train_seed,
             "target_closed": scene.target.closed, "train_views": len(train_views), "twin": scene.twin is not None}

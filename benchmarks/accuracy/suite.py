@@ -49,7 +49,13 @@ class SceneSpec:
     ("mug_twin"): the pointer's "wrong twin" error model points at its matching part."""
     split: str = "dev"
     """"dev" (scenes the rules were developed on), "val" ... "val4" (former test splits, seen;
-    checks of a rule chosen on dev) or "test" (held out: layout seeds never used while developing)."""
+    checks of a rule chosen on dev) or "test" (held out: layout seeds never used while developing);
+    the other generators' "GEN_dev" and "GEN_test"."""
+    generator: str = "synth"
+    """What writes the scene: "synth" (:mod:`point2act.synth`, ``overrides`` are SynthConfig fields) or
+    one of :data:`benchmarks.generators.GENERATORS` ("kitchen", "studio": ``overrides`` are
+    :class:`benchmarks.generators.common.GenConfig` fields; ``twin`` marks the two-pans scenes, whose
+    generator builds the twin itself)."""
 
 
 SUITE: List[SceneSpec] = [  # in run order: one of each kind first
@@ -130,8 +136,80 @@ VAL3_SUITE: List[SceneSpec] = _test_suite(VAL3_SEEDS, "test3", "val3")
 VAL4_SUITE: List[SceneSpec] = _test_suite(VAL4_SEEDS, "test4", "val4")
 SPLITS: Dict[str, List[SceneSpec]] = {"dev": SUITE, "val": VAL_SUITE, "val2": VAL2_SUITE, "val3": VAL3_SUITE,
                                       "val4": VAL4_SUITE, "test": TEST_SUITE}
-#: The splits whose results were seen (every split but the held-out test split).
-SEEN_SPLITS = tuple(k for k in SPLITS if k != "test")
+
+# ------------------------------------------------------------------------ the other generators' splits
+#: Layout seeds per generator split (disjoint from the synth splits' and from each other).
+KITCHEN_DEV_SEEDS, KITCHEN_TEST_SEEDS = range(7000, 7100), range(7100, 7200)
+STUDIO_DEV_SEEDS, STUDIO_TEST_SEEDS = range(8000, 8100), range(8100, 8200)
+GENERATOR_SEEDS = {"kitchen_dev": KITCHEN_DEV_SEEDS, "kitchen_test": KITCHEN_TEST_SEEDS,
+                   "studio_dev": STUDIO_DEV_SEEDS, "studio_test": STUDIO_TEST_SEEDS}
+
+
+def _gen_split(generator: str, split: str, kinds) -> List[SceneSpec]:
+    """``kinds``: (name, description, GenConfig overrides without the seed, twin); seeds in order."""
+    seeds = GENERATOR_SEEDS[split]
+    return [SceneSpec(f"{generator[0]}{'d' if split.endswith('dev') else 't'}_{name}_s{seeds[0] + i}", desc,
+                      {"seed": seeds[0] + i, **ov}, twin=twin, split=split, generator=generator)
+            for i, (name, desc, ov, twin) in enumerate(kinds)]
+
+
+KITCHEN_DEV: List[SceneSpec] = _gen_split("kitchen", "kitchen_dev", [
+    ("pan", "frying pan grip, hand-held arc, table edge", {"kind": "pan", "path": "handheld", "num_views": 20}, False),
+    ("two_pans", "grip of one of two identical pans, hand-held arc",
+     {"kind": "two_pans", "path": "handheld", "num_views": 20}, True),
+    ("tool", "spatula handle beside a knife, few views, no point cloud",
+     {"kind": "tool", "path": "fewview", "num_views": 12, "point_cloud": False}, False),
+])
+KITCHEN_TEST: List[SceneSpec] = _gen_split("kitchen", "kitchen_test", [
+    ("pan", "frying pan grip, hand-held arc, table edge", {"kind": "pan", "path": "handheld", "num_views": 20}, False),
+    ("two_pans", "grip of one of two identical pans, hand-held arc",
+     {"kind": "two_pans", "path": "handheld", "num_views": 20}, True),
+    ("lid_knob", "pot lid knob, few views, counter against a wall",
+     {"kind": "lid_knob", "path": "fewview", "num_views": 10, "background": "wall"}, False),
+    ("can_tab", "can pull tab, hand-held arc, no point cloud",
+     {"kind": "can_tab", "path": "handheld", "num_views": 20, "point_cloud": False}, False),
+    ("acronym", "ACRONYM mug handle, few views", {"kind": "acronym_mug", "path": "fewview", "num_views": 12,
+                                                  "mug_mesh": "acronym"}, False),
+])
+STUDIO_DEV: List[SceneSpec] = _gen_split("studio", "studio_dev", [
+    ("pan", "frying pan grip (elliptic bar), ring, plain board", {"kind": "pan", "path": "ring", "num_views": 24}, False),
+    ("two_pans", "grip of one of two identical pans, two rings",
+     {"kind": "two_pans", "path": "rings2", "num_views": 24}, True),
+    ("can_tab", "can pull tab, few views, table edge", {"kind": "can_tab", "path": "fewview", "num_views": 10,
+                                                        "background": "edge"}, False),
+])
+STUDIO_TEST: List[SceneSpec] = _gen_split("studio", "studio_test", [
+    ("pan", "frying pan grip (elliptic bar), ring, plain board, no point cloud",
+     {"kind": "pan", "path": "ring", "num_views": 24, "point_cloud": False}, False),
+    ("two_pans", "grip of one of two identical pans, two rings, table edge",
+     {"kind": "two_pans", "path": "rings2", "num_views": 24, "background": "edge"}, True),
+    ("lid_knob", "pot lid ball knob, few views, table edge", {"kind": "lid_knob", "path": "fewview", "num_views": 12,
+                                                              "background": "edge"}, False),
+    ("can_tab", "can pull tab, ring, no point cloud", {"kind": "can_tab", "path": "ring", "num_views": 24,
+                                                      "point_cloud": False}, False),
+    ("tool", "screwdriver handle beside a wrench, two rings", {"kind": "tool", "path": "rings2", "num_views": 24}, False),
+])
+SPLITS.update({"kitchen_dev": KITCHEN_DEV, "kitchen_test": KITCHEN_TEST, "studio_dev": STUDIO_DEV,
+               "studio_test": STUDIO_TEST})
+#: Held-out splits: run to report, never to choose a rule.
+TEST_SPLITS = ("test", "kitchen_test", "studio_test")
+#: The splits whose results were seen (every split but the held-out test splits).
+SEEN_SPLITS = tuple(k for k in SPLITS if k not in TEST_SPLITS)
+
+
+def split_generator(split: str) -> str:
+    """The generator of a split's scenes ("synth" for the synth splits)."""
+    gens = {s.generator for s in SPLITS[split]}
+    return gens.pop() if len(gens) == 1 else "mixed"
+
+
+def results_subdir(split: str) -> str:
+    """Where a split's results go under benchmarks/results/accuracy: "" (the synth test split), the
+    split's name (the other synth splits), GENERATOR (a generator's test split) or GENERATOR/dev."""
+    gen = split_generator(split)
+    if gen == "synth":
+        return "" if split == "test" else split
+    return gen if split in TEST_SPLITS else f"{gen}/{split.rsplit('_', 1)[-1]}"
 #: The CI subset (tests/test_accuracy.py).
 QUICK = ["handle_s0", "tool_handle_s5"]
 
@@ -147,11 +225,42 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "point2act" / "bench" / "accuracy"
 
 
+def _acronym_missing(spec: SceneSpec):
+    from point2act.errors import Point2ActError
+
+    return Point2ActError(
+        f"{ACRONYM_MUG}: the ACRONYM mug mesh of scene {spec.name!r} is missing; the benchmark reads it "
+        "from ../shared/data/meshes/acronym_mug (never copied into the repo). Put the test data there, or "
+        "leave the scene out with --scenes.")
+
+
+#: Bump when a generator's output for the same GenConfig changes (the cached scenes are then remade).
+GEN_VERSION = {"kitchen": 1, "studio": 1}
+
+
+def scene_config(spec: SceneSpec, common: Dict[str, Any]):
+    """The scene's config: a :class:`SynthConfig` (:func:`synth_config`) for synth scenes, else a
+    :class:`benchmarks.generators.common.GenConfig` (``common`` first, the scene's overrides win)."""
+    if spec.generator == "synth":
+        return synth_config(spec, common)
+    from benchmarks.generators.common import GenConfig
+
+    kw = dict(common)
+    kw.update(spec.overrides)
+    if kw.get("mug_mesh") == "acronym":
+        if not ACRONYM_MUG.is_file():
+            raise _acronym_missing(spec)
+        kw["mug_mesh"], kw["mug_mesh_scale"] = str(ACRONYM_MUG), ACRONYM_SCALE
+    return GenConfig(generator=spec.generator, **kw)
+
+
 def synth_config(spec: SceneSpec, common: Dict[str, Any]):
     """The scene's :class:`SynthConfig` (the ACRONYM mesh resolved to ``../shared/data``)."""
     from point2act.errors import Point2ActError
     from point2act.synth import SynthConfig
 
+    if spec.generator != "synth":
+        raise ValueError(f"{spec.name}: a {spec.generator} scene has no SynthConfig (use scene_config)")
     kw = dict(common)
     kw.update(spec.overrides)
     kw.setdefault("prompt", PROMPTS[kw.get("target", "mug_handle")])
@@ -167,7 +276,13 @@ def synth_config(spec: SceneSpec, common: Dict[str, Any]):
 
 
 def scene_dir(spec: SceneSpec, common: Dict[str, Any], root: Path | None = None) -> Path:
-    """The scene's cache folder: ``ROOT/NAME-HASH`` (hash of the config and SCENE_VERSION)."""
+    """The scene's cache folder: ``ROOT/NAME-HASH`` (hash of the config and SCENE_VERSION, or of the
+    generator's config and GEN_VERSION)."""
+    if spec.generator != "synth":
+        d = scene_config(spec, common).to_dict()  # the mesh path by its name only
+        key = hashlib.sha256(json.dumps({"v": GEN_VERSION[spec.generator], "config": d}, sort_keys=True)
+                             .encode()).hexdigest()[:10]
+        return (root or cache_root()) / f"{spec.name}-{key}"
     cfg = synth_config(spec, common).to_dict()
     if spec.twin:
         cfg["twin"] = TWIN_VERSION
@@ -185,6 +300,12 @@ def ensure_scene(spec: SceneSpec, common: Dict[str, Any], root: Path | None = No
     if (out / ".complete").is_file():
         return out, 0.0
     t0 = time.perf_counter()
+    if spec.generator != "synth":  # the generator writes target_alone.npz itself
+        from benchmarks.generators import generate
+
+        generate(out, scene_config(spec, common))
+        (out / ".complete").write_text("ok\n")
+        return out, time.perf_counter() - t0
     from point2act.synth import generate_scene
 
     config = synth_config(spec, common)

@@ -1,0 +1,655 @@
+"""The "kitchen" generator: triangle meshes ray cast with open3d, Blinn-Phong shading.
+
+What differs from point2act.synth (Lambert, one light, fbm-tinted flat colours, a sky, a hemisphere of
+24 cameras, a mug and boxes/balls/cans):
+
+- **renderer**: open3d ``RaycastingScene`` with *smooth* (interpolated vertex) normals on curved parts,
+  Blinn-Phong specular highlights per material (shininess 8-120), a key light with hard shadows plus
+  a warm point lamp (inverse-square falloff, its own shadows), a tinted ambient term, and an sRGB-like
+  gamma encoding;
+- **exposure**: per view gain (x0.8-1.2) and white balance (+-6 % per channel), as a phone does;
+- **textures**: wood grain (table, boards, handles), woven cloth (towels), glazed tiles (wall, floor),
+  brushed metal and non-stick coating (pans), printed can labels;
+- **background**: a finite table whose edge is in view with the floor below it, a tiled wall behind,
+  and clutter beyond the table ("edge"), or a counter against the wall ("wall");
+- **cameras**: a hand-held arc on one side (unequal distances, roll) or a few-view capture (8-12),
+  a wider lens (66 degrees);
+- **objects**: frying pans with flared walls and a bar grip (2.8 x 2.2 cm), pots with lids and knobs,
+  cans with pull tabs, the ACRONYM mug, a spatula and a knife, bowls, bottles, boards, towels;
+- the seed cloud, when written, carries 1.5 mm of SfM-like noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .common import (PROMPTS, GenConfig, GenScene, Intr, Part, View, box_mesh, camera_path, exposed_points, fbm,
+                     place, revolve, rot_y, rot_z, sphere_mesh, transform, value_noise, write_scene)
+
+FOV_X_DEG = 66.0
+
+
+@dataclass
+class Material:
+    albedo: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    """(world points [N, 3], normals [N, 3]) -> linear RGB [N, 3]."""
+    spec: float = 0.05
+    shininess: float = 16.0
+    smooth: bool = True
+    """Interpolated vertex normals (curved parts); False: the triangle's normal (boxes)."""
+
+
+# ------------------------------------------------------------------------------------------ textures
+def flat(c) -> Callable:
+    c = np.asarray(c, float)
+    return lambda p, n: np.broadcast_to(c, (len(p), 3)).copy()
+
+
+def speckled(c, seed: int, amount: float = 0.12, freq: float = 90.0) -> Callable:
+    c = np.asarray(c, float)
+    return lambda p, n: c * (1 - amount + 2 * amount * fbm(p, freq, seed, 3))[:, None]
+
+
+def wood(c_light, c_dark, seed: int, axis: int = 0, ring_freq: float = 38.0) -> Callable:
+    """Grain: rings around an axis, distorted by noise; lines run along ``axis``."""
+    a, b = np.asarray(c_light, float), np.asarray(c_dark, float)
+
+    def f(p, n):
+        q = p.copy()
+        q[:, axis] *= 0.08  # stretched along the grain
+        r = np.hypot(*(q[:, k] for k in range(3) if k != axis))
+        g = (r * ring_freq + 4.0 * fbm(q, 6.0, seed, 3)) % 1.0
+        g = np.clip(np.abs(g - 0.5) * 2.6 - 0.3, 0, 1) ** 1.5
+        fine = value_noise(q * np.array([1, 14, 14]) if axis == 0 else q, 300.0, seed + 7)
+        m = np.clip(g * 0.8 + 0.2 * fine, 0, 1)[:, None]
+        return a * (1 - m) + b * m
+
+    return f
+
+
+def cloth(c1, c2, seed: int, pitch: float = 0.004) -> Callable:
+    """A woven check: two thread colours, a twill-like weave and fibre noise."""
+    a, b = np.asarray(c1, float), np.asarray(c2, float)
+
+    def f(p, n):
+        u, v = p[:, 0] / pitch, p[:, 1] / pitch
+        warp = (np.floor(u / 6) % 2).astype(bool)
+        weft = (np.floor(v / 6) % 2).astype(bool)
+        over = ((np.floor(u) + np.floor(v)) % 2).astype(bool)
+        band = np.where(over, warp, weft)
+        base = np.where(band[:, None], a, 0.5 * (a + b))
+        base = np.where((warp & weft)[:, None], b, base)
+        return base * (0.85 + 0.3 * value_noise(p, 900.0, seed))[:, None]
+
+    return f
+
+
+def tiles(c_tile, c_grout, size: float, seed: int, vertical: bool = False) -> Callable:
+    ct, cg = np.asarray(c_tile, float), np.asarray(c_grout, float)
+
+    def f(p, n):
+        u = p[:, 0] + p[:, 1] if vertical else p[:, 0]
+        v = p[:, 2] if vertical else p[:, 1]
+        fu, fv = (u / size) % 1.0, (v / size) % 1.0
+        grout = (np.minimum(fu, 1 - fu) < 0.04) | (np.minimum(fv, 1 - fv) < 0.04)
+        iu, iv = np.floor(u / size), np.floor(v / size)
+        tint = 0.9 + 0.2 * value_noise(np.stack([iu, iv, iu * 0], 1), 1.0, seed)
+        return np.where(grout[:, None], cg, ct * tint[:, None] * (0.95 + 0.1 * fbm(p, 40.0, seed + 1, 2))[:, None])
+
+    return f
+
+
+def label(c_band, c_base, seed: int, z0: float, z1: float) -> Callable:
+    """A printed can label: a coloured band with text-like blocks, metal above and below."""
+    cb, c0 = np.asarray(c_band, float), np.asarray(c_base, float)
+    metal = np.array([0.72, 0.72, 0.74])
+
+    def f(p, n):
+        z = p[:, 2]
+        ang = np.arctan2(p[:, 1], p[:, 0])
+        inband = (z > z0 + 0.15 * (z1 - z0)) & (z < z0 + 0.85 * (z1 - z0))
+        cell = np.stack([np.floor(ang / 0.25), np.floor(z / 0.008), 0 * z], 1)
+        text = (value_noise(cell, 1.0, seed) > 0.55) & (np.abs(z - z0 - 0.5 * (z1 - z0)) < 0.2 * (z1 - z0))
+        col = np.where(inband[:, None], np.where(text[:, None], c0, cb), c0)
+        top = n[:, 2] > 0.7
+        col = np.where(((z > z1 - 0.004) | top | (z < z0 + 0.004))[:, None], metal, col)
+        return col
+
+    return f
+
+
+def metal(c, seed: int) -> Callable:
+    c = np.asarray(c, float)
+    return lambda p, n: c * (0.85 + 0.3 * value_noise(p * np.array([1.0, 1.0, 40.0]), 200.0, seed))[:, None]
+
+
+def inside_outside(c_in, c_out, seed: int, cx: float, cy: float) -> Callable:
+    """Pans and pots: a dark coating where the normal points to the vessel's axis or up (inside), enamel
+    outside; both speckled."""
+    ci, co = np.asarray(c_in, float), np.asarray(c_out, float)
+
+    def f(p, n):
+        radial = np.stack([p[:, 0] - cx, p[:, 1] - cy], 1)
+        inward = np.sum(radial * n[:, :2], axis=1) < 0
+        inner = inward | (n[:, 2] > 0.6)
+        col = np.where(inner[:, None], ci, co)
+        return col * (0.88 + 0.24 * value_noise(p, 160.0, seed))[:, None]
+
+    return f
+
+
+def _local(albedo: Callable, R: np.ndarray, t: np.ndarray) -> Callable:
+    """``albedo`` evaluated in an object's frame (world = R @ local + t)."""
+    R, t = np.asarray(R, float), np.asarray(t, float)
+    return lambda p, n: albedo((p - t) @ R, n @ R)
+
+
+# ------------------------------------------------------------------------------------------ objects
+def _pan(rng, seed: int, colours=None) -> Dict[str, object]:
+    """A frying pan in its local frame (base centre at the origin, the grip along +x): body, neck and
+    grip meshes plus materials; the same ``seed`` gives the same pan."""
+    r_rim = rng.uniform(0.10, 0.125)
+    r_base = r_rim - rng.uniform(0.018, 0.026)
+    h = rng.uniform(0.042, 0.055)
+    wall, floor = 0.0035, 0.005
+    prof = [(0.0, 0.0), (r_base - 0.006, 0.0), (r_base, 0.004), (r_rim, h), (r_rim - wall, h),
+            (r_base - wall + (r_rim - r_base) * (floor + 0.004) / h, floor + 0.004), (r_base - wall - 0.006, floor),
+            (0.0, floor)]
+    bv, bt = revolve(prof, 72)
+    # the grip: a bar 2.8 cm wide, 2.2 cm tall, its underside 2-3.2 cm above the table, tilted up 0-5 deg
+    length = rng.uniform(0.11, 0.14)
+    tilt = math.radians(rng.uniform(0.0, 5.0))
+    under = rng.uniform(0.020, 0.032)
+    neck_len = rng.uniform(0.025, 0.035)
+    gx0 = r_rim + neck_len  # where the grip starts
+    gc = np.array([gx0 + 0.5 * length * math.cos(tilt), 0.0, under + 0.011 + 0.5 * length * math.sin(tilt)])
+    gv, gt = box_mesh((0.5 * length, 0.014, 0.011))
+    gv = transform(gv, rot_y(-tilt), gc)
+    # the neck: a flat bar from inside the wall into the grip's first centimetre
+    z_start = gc[2] - 0.5 * length * math.sin(tilt)
+    r_wall = r_base + (r_rim - r_base) * z_start / h
+    n0, n1 = r_wall - 0.006, gx0 + 0.012
+    nv, nt = box_mesh((0.5 * (n1 - n0), 0.009, 0.006))
+    nv = nv + np.array([0.5 * (n0 + n1), 0.0, z_start])
+    if colours is None:
+        outs = [(0.55, 0.10, 0.08), (0.12, 0.25, 0.50), (0.62, 0.36, 0.20), (0.30, 0.30, 0.32)]
+        colours = (outs[int(rng.integers(len(outs)))], bool(rng.random() < 0.5))
+    c_out, wooden = colours
+    body_mat = Material(inside_outside((0.10, 0.10, 0.11), c_out, seed, 0.0, 0.0), spec=0.35, shininess=60.0)
+    grip_mat = (Material(wood((0.55, 0.36, 0.20), (0.36, 0.21, 0.10), seed + 3), spec=0.12, shininess=20.0, smooth=False)
+                if wooden else Material(speckled((0.07, 0.07, 0.08), seed + 3, 0.25, 120.0), spec=0.25, shininess=30.0,
+                                        smooth=False))
+    neck_mat = Material(metal((0.62, 0.62, 0.64), seed + 5), spec=0.6, shininess=90.0, smooth=False)
+    return {"body": (bv, bt, body_mat, c_out), "neck": (nv, nt, neck_mat, (0.62, 0.62, 0.64)),
+            "grip": (gv, gt, grip_mat, (0.5, 0.33, 0.18) if wooden else (0.07, 0.07, 0.08)),
+            "reach": gx0 + length + 0.01, "radius": r_rim, "colours": colours, "grip_centre": gc}
+
+
+def _pot_and_lid(rng, seed: int) -> Dict[str, object]:
+    r = rng.uniform(0.085, 0.105)
+    h = rng.uniform(0.09, 0.12)
+    wall = 0.004
+    pv, pt = revolve([(0.0, 0.0), (r, 0.0), (r, h), (r - wall, h), (r - wall, 0.006), (0.0, 0.006)], 72)
+    # the lid: a rim ring and a shallow dome, resting on the pot
+    dome_h = rng.uniform(0.018, 0.028)
+    rl = r + 0.006
+    th = np.linspace(0.0, 1.0, 12)
+    top = [(rl * (1 - t), h + 0.004 + dome_h * math.sin(0.5 * math.pi * t)) for t in th]
+    lv, lt = revolve([(0.0, h), (rl, h), *top[:-1], (0.0, h + 0.004 + dome_h)], 72)
+    lid_top = h + 0.004 + dome_h
+    # the knob: a stem and a flat round cap (one closed profile), its foot 2 mm into the lid
+    kr, ks, kh = rng.uniform(0.016, 0.021), rng.uniform(0.007, 0.009), rng.uniform(0.022, 0.03)
+    z0 = lid_top - 0.002
+    kv, kt = revolve([(0.0, z0), (ks, z0), (ks, z0 + 0.45 * kh), (kr, z0 + 0.55 * kh), (kr, z0 + 0.85 * kh),
+                      (0.8 * kr, z0 + kh), (0.0, z0 + kh)], 48)
+    # side handles of the pot
+    hv, ht = [], []
+    for s in (-1, 1):
+        v, t = box_mesh((0.02, 0.012, 0.006))
+        hv.append(v + np.array([s * (r + 0.015), 0.0, h - 0.02]))
+        ht.append(t + sum(len(x) for x in hv[:-1]))
+    steel = (0.66, 0.66, 0.68)
+    cols = [(0.15, 0.35, 0.30), (0.55, 0.12, 0.10), steel]
+    c_pot = cols[int(rng.integers(len(cols)))]
+    return {"pot": (pv, pt, Material(inside_outside((0.3, 0.3, 0.31), c_pot, seed, 0, 0), 0.4, 70.0), c_pot),
+            "lid": (lv, lt, Material(metal(steel, seed + 1), 0.7, 110.0), steel),
+            "knob": (kv, kt, Material(speckled((0.08, 0.08, 0.09), seed + 2, 0.2), 0.3, 40.0), (0.08, 0.08, 0.09)),
+            "handles": (np.concatenate(hv), np.concatenate(ht), Material(flat((0.1, 0.1, 0.1)), 0.3, 30.0, False),
+                        (0.1, 0.1, 0.1)),
+            "radius": r + 0.04}
+
+
+def _can(rng, seed: int) -> Dict[str, object]:
+    r, h = rng.uniform(0.031, 0.034), rng.uniform(0.115, 0.125)
+    cv, ct = revolve([(0.0, 0.0), (r - 0.004, 0.0), (r, 0.006), (r, h - 0.008), (r - 0.005, h), (0.0, h)], 64)
+    # the pull tab: a plate 2.4 x 1.4 cm lying on the lid, 2 mm proud, its rivet end at the centre
+    tv, tt = box_mesh((0.012, 0.007, 0.00125))
+    tv = tv + np.array([0.008, 0.0, h + 0.00075])
+    bands = [(0.70, 0.05, 0.06), (0.10, 0.30, 0.60), (0.10, 0.45, 0.20), (0.85, 0.55, 0.05)]
+    cb = bands[int(rng.integers(len(bands)))]
+    return {"can": (cv, ct, Material(label(cb, (0.92, 0.92, 0.90), seed, 0.0, h), 0.5, 80.0), cb),
+            "tab": (tv, tt, Material(metal((0.80, 0.80, 0.83), seed + 4), 0.8, 120.0, False), (0.8, 0.8, 0.83)),
+            "radius": r, "height": h}
+
+
+def load_acronym(path: str, scale: float) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """The mug mesh in metres, base at z = 0, axis through the origin, split into body and handle: the
+    handle is the triangles whose centroid lies 1.5 mm beyond the body's radius (the median distance
+    from the axis of the vertices on the side away from the farthest vertex), turned to +x."""
+    import open3d as o3d
+
+    m = o3d.io.read_triangle_mesh(str(path))
+    v = np.asarray(m.vertices, dtype=np.float64) * float(scale)
+    t = np.asarray(m.triangles, dtype=np.int32)
+    if len(t) == 0:
+        raise ValueError(f"{path}: no triangles")
+    v[:, 2] -= v[:, 2].min()
+    rr = np.hypot(v[:, 0], v[:, 1])
+    far = int(np.argmax(rr))
+    v = v @ rot_z(-math.atan2(v[far, 1], v[far, 0])).T
+    back = v[:, 0] < 0
+    body_r = float(np.percentile(np.hypot(v[back, 0], v[back, 1]), 90))
+    cen = v[t].mean(axis=1)
+    is_handle = np.hypot(cen[:, 0], cen[:, 1]) > body_r + 0.0015
+
+    def sub(mask):
+        used, inv = np.unique(t[mask].reshape(-1), return_inverse=True)
+        return v[used], inv.reshape(-1, 3).astype(np.int32)
+
+    return {"body": sub(~is_handle), "handle": sub(is_handle), "radius": float(rr.max()), "body_radius": body_r}
+
+
+def _spatula(rng, seed: int) -> Dict[str, object]:
+    """A spatula lying on the table, local frame: the handle (a bar 12 x 2.4 x 1.6 cm) along +x from the
+    origin, a thin steel neck and blade along -x."""
+    hl = rng.uniform(0.11, 0.13)
+    hv, ht = box_mesh((hl / 2, 0.012, 0.008))
+    hv = hv + np.array([hl / 2, 0.0, 0.008])
+    nv, nt = box_mesh((0.035, 0.005, 0.0015))
+    nv = nv + np.array([-0.03, 0.0, 0.0075])
+    bv, bt = box_mesh((0.045, 0.035, 0.0015))
+    bv = bv + np.array([-0.105, 0.0, 0.0015])
+    wooden = rng.random() < 0.5
+    hm = (Material(wood((0.62, 0.43, 0.25), (0.40, 0.25, 0.12), seed, axis=0), 0.1, 15.0, False) if wooden
+          else Material(speckled((0.75, 0.20, 0.15), seed, 0.15), 0.2, 25.0, False))
+    steel = Material(metal((0.75, 0.75, 0.77), seed + 1), 0.7, 100.0, False)
+    return {"handle": (hv, ht, hm, (0.55, 0.36, 0.2) if wooden else (0.75, 0.2, 0.15)),
+            "neck": (nv, nt, steel, (0.75, 0.75, 0.77)), "blade": (bv, bt, steel, (0.75, 0.75, 0.77)),
+            "reach": (-0.15, hl)}
+
+
+def _distractor(kind: str, rng, seed: int) -> Tuple[List[Tuple[str, np.ndarray, np.ndarray, Material, tuple]], float]:
+    """[(part suffix, V, T, material, colour)], footprint radius; local frame, base at z = 0."""
+    cols = [(0.80, 0.55, 0.15), (0.25, 0.55, 0.65), (0.65, 0.20, 0.35), (0.35, 0.60, 0.25), (0.85, 0.85, 0.80)]
+    c = cols[int(rng.integers(len(cols)))]
+    if kind == "bowl":
+        r, h = rng.uniform(0.06, 0.08), rng.uniform(0.045, 0.06)
+        th = np.linspace(0, 0.5 * np.pi, 10)
+        outer = [(0.45 * r + 0.55 * r * math.sin(t), h * (1 - math.cos(t))) for t in th]
+        inner = [(0.45 * r + 0.55 * (r - 0.005) * math.sin(t), 0.006 + (h - 0.006) * (1 - math.cos(t))) for t in th[::-1]]
+        v, t = revolve([(0.0, 0.0), *outer[1:], *inner[:-1], (0.0, 0.006)], 64)
+        return [("", v, t, Material(speckled(c, seed, 0.1, 60.0), 0.5, 60.0), c)], r
+    if kind == "bottle":
+        r, h = rng.uniform(0.03, 0.04), rng.uniform(0.18, 0.24)
+        v, t = revolve([(0.0, 0.0), (r, 0.0), (r, 0.65 * h), (0.35 * r, 0.82 * h), (0.35 * r, h), (0.0, h)], 48)
+        gc = (0.15, 0.45, 0.25) if rng.random() < 0.5 else (0.45, 0.25, 0.1)
+        return [("", v, t, Material(speckled(gc, seed, 0.1, 40.0), 0.9, 120.0), gc)], r
+    if kind == "board":
+        sx, sy = rng.uniform(0.16, 0.22), rng.uniform(0.11, 0.15)
+        v, t = box_mesh((sx / 2, sy / 2, 0.009))
+        v = v + np.array([0, 0, 0.009])
+        return [("", v, t, Material(wood((0.78, 0.62, 0.42), (0.62, 0.45, 0.28), seed, 1), 0.08, 10.0, False),
+                 (0.7, 0.55, 0.35))], 0.5 * math.hypot(sx, sy)
+    if kind == "towel":
+        sx, sy = rng.uniform(0.14, 0.2), rng.uniform(0.10, 0.14)
+        v, t = box_mesh((sx / 2, sy / 2, 0.004))
+        v = v + np.array([0, 0, 0.004])
+        c2 = cols[int(rng.integers(len(cols)))]
+        return [("", v, t, Material(cloth((0.9, 0.9, 0.88), c2, seed), 0.0, 4.0, False), c2)], 0.5 * math.hypot(sx, sy)
+    if kind == "apple":
+        r = rng.uniform(0.034, 0.042)
+        v, t = sphere_mesh(r, 16, 32)
+        v[:, 2] *= 0.9
+        v = v + np.array([0, 0, 0.9 * r])
+        ac = (0.70, 0.10, 0.08) if rng.random() < 0.6 else (0.55, 0.70, 0.15)
+        return [("", v, t, Material(speckled(ac, seed, 0.15, 50.0), 0.4, 50.0), ac)], r
+    if kind == "jar":
+        r, h = rng.uniform(0.035, 0.045), rng.uniform(0.09, 0.13)
+        v, t = revolve([(0.0, 0.0), (r, 0.0), (r, h), (0.0, h)], 48)
+        return [("", v, t, Material(label(c, (0.95, 0.93, 0.85), seed, 0.0, h), 0.3, 40.0), c)], r
+    if kind == "knife":
+        v1, t1 = box_mesh((0.055, 0.011, 0.007))
+        v1 = v1 + np.array([0.055, 0, 0.007])
+        v2, t2 = box_mesh((0.07, 0.012, 0.001))
+        v2 = v2 + np.array([-0.07, 0, 0.004])
+        return [("_handle", v1, t1, Material(speckled((0.08, 0.08, 0.08), seed, 0.2), 0.3, 30.0, False), (0.08,) * 3),
+                ("_blade", v2, t2, Material(metal((0.8, 0.8, 0.82), seed), 0.8, 120.0, False), (0.8, 0.8, 0.82))], 0.13
+    raise ValueError(kind)
+
+
+DISTRACTORS = ("bowl", "bottle", "board", "towel", "apple", "jar", "knife")
+
+
+# ------------------------------------------------------------------------------------------ scene
+def build_scene(cfg: GenConfig) -> GenScene:
+    rng = np.random.default_rng([cfg.seed, 0x41C7])
+    s = int(cfg.seed) * 977 + 5
+    bg = cfg.background or "edge"
+    parts: List[Part] = []
+
+    def add(name, obj, role, v, t, mat, colour, pose=None):
+        """A part; ``pose`` (R, t): its object's placement, so that the texture moves with the object."""
+        pid = len(parts) + 1
+        if pose is not None:
+            mat = Material(_local(mat.albedo, *pose), mat.spec, mat.shininess, mat.smooth)
+        parts.append(Part(pid, name, obj, role, np.asarray(v, float), np.asarray(t, np.int32),
+                          tuple(float(x) for x in colour), mat))
+        return pid
+
+    # the table (part 1): the objects' group sits near its front edge (-y)
+    if bg == "edge":
+        tx0, tx1 = -rng.uniform(0.40, 0.50), rng.uniform(0.40, 0.50)
+        ty0, ty1 = -rng.uniform(0.22, 0.28), rng.uniform(0.38, 0.45)
+    elif bg == "wall":
+        tx0, tx1, ty0, ty1 = -0.8, 0.8, -rng.uniform(0.30, 0.36), rng.uniform(0.26, 0.30)
+    else:
+        raise ValueError(f"kitchen background {bg!r}: 'edge' or 'wall'")
+    tv, tt = box_mesh(((tx1 - tx0) / 2, (ty1 - ty0) / 2, 0.015))
+    tv = tv + np.array([(tx0 + tx1) / 2, (ty0 + ty1) / 2, -0.015])
+    woods = [((0.72, 0.52, 0.32), (0.50, 0.32, 0.17)), ((0.80, 0.68, 0.50), (0.62, 0.48, 0.32)),
+             ((0.45, 0.28, 0.16), (0.30, 0.17, 0.09))]
+    wl, wd = woods[int(rng.integers(len(woods)))]
+    table_id = add("table", "table", "context", tv, tt, Material(wood(wl, wd, s, 0), 0.15, 25.0, False), wl)
+    bounds = ((tx0 + 0.02, tx1 - 0.02), (ty0 + 0.02, ty1 - 0.02))
+    placed: List[Tuple[np.ndarray, float]] = []
+    centre = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.02, 0.06), 0.0])
+    yaw = float(rng.uniform(0, 2 * np.pi))
+    R = rot_z(yaw)
+    kind = cfg.kind
+    twin = confuser = None
+    extra: Dict[str, object] = {"background": bg, "path": cfg.path}
+
+    def put(d, key, name, obj, role, R_, t_):
+        v, t, mat, col = d[key]
+        return add(name, obj, role, transform(v, R_, t_), t, mat, col, (R_, t_))
+
+    if kind in ("pan", "two_pans"):
+        pan_seed = s + 11
+        d = _pan(np.random.default_rng([cfg.seed, 0x9A7]), pan_seed)
+        if kind == "two_pans":
+            # side by side, handles parallel, the target on the left as the cameras' side sees it
+            gap = rng.uniform(0.025, 0.05)
+            side = np.array([-math.sin(yaw), math.cos(yaw), 0.0])  # the grip's left
+            off = (d["radius"] + 0.5 * gap) * side
+            c_t, c_b = centre + off, centre - off
+            d2 = _pan(np.random.default_rng([cfg.seed, 0x9A7]), pan_seed)
+        else:
+            c_t = centre
+        put(d, "body", "pan_body", "pan", "context", R, c_t)
+        put(d, "neck", "pan_neck", "pan", "context", R, c_t)
+        tid = put(d, "grip", "pan_grip", "pan", "target", R, c_t)
+        placed.append((c_t[:2] + R[:2, 0] * 0.5 * d["reach"] * 0.6, 0.5 * d["reach"] + 0.5 * d["radius"]))
+        look = c_t + R @ np.array([0.35 * d["reach"], 0.0, 0.03])
+        if kind == "two_pans":
+            put(d2, "body", "pan_b_body", "pan_b", "confuser", R, c_b)
+            put(d2, "neck", "pan_b_neck", "pan_b", "confuser", R, c_b)
+            put(d2, "grip", "pan_b_grip", "pan_b", "confuser", R, c_b)
+            placed.append((c_b[:2] + R[:2, 0] * 0.5 * d["reach"] * 0.6, 0.5 * d["reach"] + 0.5 * d["radius"]))
+            twin = ("pan_b", "pan_b_grip")
+            confuser = ("pan_b", R @ d["grip_centre"] + c_b)
+            look = centre + R @ np.array([0.35 * d["reach"], 0.0, 0.03])
+            extra["twin_offset"] = (c_b - c_t).tolist()
+        radius = (0.62, 0.9) if kind == "two_pans" else (0.5, 0.78)
+        prompt = PROMPTS[kind]
+    elif kind == "lid_knob":
+        d = _pot_and_lid(rng, s + 21)
+        for key in ("pot", "handles", "lid"):
+            put(d, key, f"pot_{key}", "pot", "context", R, centre)
+        tid = put(d, "knob", "lid_knob", "pot", "target", R, centre)
+        placed.append((centre[:2], d["radius"]))
+        look = centre + np.array([0, 0, 0.08])
+        radius, prompt = (0.45, 0.7), PROMPTS[kind]
+    elif kind == "can_tab":
+        d = _can(rng, s + 31)
+        put(d, "can", "can_body", "can", "context", R, centre)
+        tid = put(d, "tab", "can_tab", "can", "target", R, centre)
+        placed.append((centre[:2], d["radius"]))
+        look = centre + np.array([0, 0, 0.07])
+        radius, prompt = (0.36, 0.6), PROMPTS[kind]
+    elif kind == "acronym_mug":
+        if not cfg.mug_mesh:
+            raise ValueError("kind 'acronym_mug' needs GenConfig.mug_mesh")
+        m = load_acronym(cfg.mug_mesh, cfg.mug_mesh_scale)
+        glaze = [(0.90, 0.88, 0.82), (0.20, 0.30, 0.55), (0.55, 0.15, 0.12)][int(rng.integers(3))]
+        mat = Material(speckled(glaze, s + 41, 0.08, 70.0), 0.55, 90.0)
+        add("mug_body", "mug", "context", transform(m["body"][0], R, centre), m["body"][1], mat, glaze, (R, centre))
+        tid = add("mug_handle", "mug", "target", transform(m["handle"][0], R, centre), m["handle"][1], mat, glaze,
+                  (R, centre))
+        placed.append((centre[:2], m["radius"]))
+        look = centre + np.array([0, 0, 0.05])
+        radius, prompt = (0.36, 0.6), PROMPTS[kind]
+    elif kind == "tool":
+        d = _spatula(rng, s + 51)
+        put(d, "blade", "spatula_blade", "spatula", "context", R, centre)
+        put(d, "neck", "spatula_neck", "spatula", "context", R, centre)
+        tid = put(d, "handle", "spatula_handle", "spatula", "target", R, centre)
+        lo, hi = d["reach"]
+        placed.append((centre[:2] + R[:2, 0] * 0.5 * (lo + hi), 0.5 * (hi - lo)))
+        look = centre + R @ np.array([0.02, 0, 0.01])
+        radius, prompt = (0.38, 0.62), "Point to the handle of the spatula"
+    else:
+        raise ValueError(f"kitchen has no scene kind {kind!r}")
+
+    # distractors on the table
+    pool = list(DISTRACTORS) if kind != "tool" else ["knife", *[k for k in DISTRACTORS if k != "knife"]]
+    if kind != "tool":
+        rng.shuffle(pool)
+    for i in range(cfg.distractors):
+        k = pool[i % len(pool)]
+        pieces, fr = _distractor(k, rng, s + 61 + i)
+        try:
+            xy = place(rng, placed, fr, look, (0.1, 0.3), bounds)
+        except RuntimeError:  # no room left on the table: one distractor fewer
+            continue
+        Rd, td = rot_z(rng.uniform(0, 2 * np.pi)), np.array([xy[0], xy[1], 0.0])
+        name = k if not any(p.object_name == k for p in parts) else f"{k}_{i}"
+        for suf, v, t, mat, col in pieces:
+            add(f"{name}{suf}", name, "distractor", transform(v, Rd, td), t, mat, col, (Rd, td))
+
+    # the room: floor, a wall, table legs, clutter beyond the table
+    fv, ft = box_mesh((2.5, 2.5, 0.02))
+    if bg == "edge":
+        add("floor", "room", "context", fv + np.array([0, 0, -0.77]), ft,
+            Material(tiles((0.55, 0.52, 0.48), (0.3, 0.3, 0.3), 0.3, s + 71), 0.1, 20.0, False), (0.55, 0.52, 0.48))
+        for sx in (tx0 + 0.04, tx1 - 0.04):
+            for sy in (ty0 + 0.04, ty1 - 0.04):
+                lv, lt = box_mesh((0.02, 0.02, 0.37))
+                add("table_leg", "room", "context", lv + np.array([sx, sy, -0.4]), lt, Material(flat(wd), 0.1, 20, False), wd)
+        wall_y = ty1 + rng.uniform(0.3, 0.5)
+        for i in range(3):  # clutter beyond the table: on the floor by the wall
+            k = ["bin", "crate", "stool"][i]
+            bx = rng.uniform(-0.9, 0.9)
+            if k == "bin":
+                v, t = revolve([(0, 0), (0.14, 0), (0.16, 0.45), (0, 0.45)], 32)
+            elif k == "crate":
+                v, t = box_mesh((0.2, 0.15, 0.15))
+                v = v + np.array([0, 0, 0.15])
+            else:
+                v, t = revolve([(0, 0), (0.15, 0), (0.15, 0.6), (0, 0.6)], 32)
+            c = [(0.3, 0.5, 0.3), (0.6, 0.45, 0.3), (0.5, 0.2, 0.2)][i]
+            add(f"room_{k}", "room", "context", v + np.array([bx, wall_y - 0.22, -0.75]), t,
+                Material(speckled(c, s + 81 + i, 0.2, 20.0), 0.2, 20.0, k != "crate"), c)
+    else:
+        wall_y = ty1
+    wv, wt = box_mesh((2.5, 0.02, 1.2))
+    add("wall", "room", "context", wv + np.array([0, wall_y + 0.02, 0.4]), wt,
+        Material(tiles((0.86, 0.85, 0.80), (0.55, 0.55, 0.52), 0.1, s + 91, vertical=True), 0.2, 40.0, False),
+        (0.86, 0.85, 0.8))
+
+    tgt = next(p for p in parts if p.part_id == tid)
+    others = [p for p in parts if p.part_id != tid and np.linalg.norm(p.vertices.mean(0) - tgt.vertices.mean(0)) < 0.5]
+    tp = exposed_points(tgt, others, cfg.num_gt_points, np.random.default_rng([cfg.seed, 0x6E7]))
+    if kind == "two_pans":
+        extra["twin_note"] = "pan_b is the target pan's identical copy (the pointer's twin and same-spot confuser)"
+    return GenScene(parts, tid, tgt.name, prompt, look, tp, {"part_id": table_id, "x": (tx0, tx1), "y": (ty0, ty1)},
+                    twin, confuser, {**extra, "camera_radius": list(radius)})
+
+
+# ------------------------------------------------------------------------------------------ renderer
+class KitchenRenderer:
+    """Blinn-Phong, a key light with shadows, a warm point lamp with shadows, tinted ambient; per view
+    exposure and white balance from a hash of the camera pose; gamma 1/2.2."""
+
+    def __init__(self, scene: GenScene, seed: int) -> None:
+        import open3d as o3d
+
+        self.o3d, self.scene, self.seed = o3d, scene, int(seed)
+        rng = np.random.default_rng([seed, 0x11647])
+        az, el = rng.uniform(0, 2 * np.pi), math.radians(rng.uniform(45, 70))
+        self.key = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        self.key_col = np.array([1.0, 0.97, 0.92]) * 0.9
+        la = az + rng.uniform(2.0, 4.2)
+        self.lamp = scene.look_center + np.array([0.7 * math.cos(la), 0.7 * math.sin(la), rng.uniform(0.5, 0.8)])
+        self.lamp_col = np.array([1.0, 0.78, 0.52]) * 0.35  # at 1 m
+        self.amb = np.array([0.30, 0.32, 0.36])
+        self._scenes: Dict[Optional[frozenset], tuple] = {}
+        self.normals = {}
+        for p in scene.parts:
+            vn = np.zeros_like(p.vertices)
+            fn = np.cross(p.vertices[p.triangles[:, 1]] - p.vertices[p.triangles[:, 0]],
+                          p.vertices[p.triangles[:, 2]] - p.vertices[p.triangles[:, 0]])
+            for k in range(3):
+                np.add.at(vn, p.triangles[:, k], fn)
+            self.normals[p.part_id] = vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+
+    def _rc(self, only):
+        key = None if only is None else frozenset(only)
+        if key not in self._scenes:
+            o3d = self.o3d
+            rc = o3d.t.geometry.RaycastingScene()
+            lut = {}
+            for p in self.scene.parts:
+                if only is not None and p.part_id not in only:
+                    continue
+                g = rc.add_triangles(o3d.core.Tensor(p.vertices.astype(np.float32)),
+                                     o3d.core.Tensor(p.triangles.astype(np.uint32)))
+                lut[int(g)] = p
+            self._scenes[key] = (rc, lut)
+        return self._scenes[key]
+
+    def render(self, k: Intr, c2w: np.ndarray, only=None) -> View:
+        from .common import rays
+
+        o3d = self.o3d
+        rc, lut = self._rc(only)
+        o, d = rays(k, c2w)
+        ans = rc.cast_rays(o3d.core.Tensor(np.concatenate([o, d], 1).astype(np.float32)))
+        t = ans["t_hit"].numpy().astype(np.float64)
+        gid = ans["geometry_ids"].numpy().astype(np.int64)
+        prim = ans["primitive_ids"].numpy().astype(np.int64)
+        uv = ans["primitive_uvs"].numpy().astype(np.float64)
+        fnorm = ans["primitive_normals"].numpy().astype(np.float64)
+        hit = np.isfinite(t)
+        h, w = k.height, k.width
+        part = np.zeros(h * w, np.uint8)
+        xyz = np.zeros((h * w, 3))
+        xyz[hit] = o[hit] + t[hit, None] * d[hit]
+        rgb = np.tile(np.array([0.55, 0.56, 0.58]), (h * w, 1))  # what no wall covers: a dim ceiling
+        n = fnorm.copy()
+        alb = np.zeros((h * w, 3))
+        spec = np.zeros(h * w)
+        shin = np.ones(h * w)
+        for g, p in lut.items():
+            sel = hit & (gid == g)
+            if not sel.any():
+                continue
+            part[sel] = p.part_id
+            if p.material.smooth:
+                tri = p.triangles[prim[sel]]
+                vn = self.normals[p.part_id]
+                u, v = uv[sel, 0:1], uv[sel, 1:2]
+                nn = (1 - u - v) * vn[tri[:, 0]] + u * vn[tri[:, 1]] + v * vn[tri[:, 2]]
+                n[sel] = nn / np.maximum(np.linalg.norm(nn, axis=1, keepdims=True), 1e-12)
+            spec[sel], shin[sel] = p.material.spec, p.material.shininess
+        dn = d / np.linalg.norm(d, axis=1, keepdims=True)
+        flip = np.sum(n * dn, axis=1) > 0
+        n[flip] *= -1
+        for g, p in lut.items():
+            sel = hit & (gid == g)
+            if sel.any():
+                alb[sel] = p.material.albedo(xyz[sel], n[sel])
+        if only is None and hit.any():
+            H = np.flatnonzero(hit)
+            P, N, V = xyz[H] + 4e-4 * n[H], n[H], -dn[H]
+            col = alb[H] * self.amb * (0.75 + 0.25 * N[:, 2:3])
+            # key light
+            ndl = np.clip(N @ self.key, 0, 1)
+            occ = rc.test_occlusions(o3d.core.Tensor(np.concatenate([P, np.broadcast_to(self.key, P.shape)], 1)
+                                                     .astype(np.float32))).numpy()
+            vis = (~occ).astype(float) * (ndl > 0)
+            hv = V + self.key
+            hv /= np.linalg.norm(hv, axis=1, keepdims=True)
+            sp = spec[H] * np.clip(np.sum(N * hv, axis=1), 0, 1) ** shin[H]
+            col += vis[:, None] * self.key_col * (alb[H] * ndl[:, None] + sp[:, None])
+            # the lamp
+            L = self.lamp - P
+            dist = np.linalg.norm(L, axis=1)
+            Ln = L / dist[:, None]
+            ndl2 = np.clip(np.sum(N * Ln, axis=1), 0, 1)
+            occ2 = rc.test_occlusions(o3d.core.Tensor(np.concatenate([P, L], 1).astype(np.float32)), tnear=1e-4,
+                                      tfar=0.999).numpy()
+            vis2 = (~occ2).astype(float) * (ndl2 > 0) / np.maximum(dist, 0.3) ** 2
+            hv2 = V + Ln
+            hv2 /= np.linalg.norm(hv2, axis=1, keepdims=True)
+            sp2 = spec[H] * np.clip(np.sum(N * hv2, axis=1), 0, 1) ** shin[H]
+            col += vis2[:, None] * self.lamp_col * (alb[H] * ndl2[:, None] + sp2[:, None])
+            rgb[H] = col
+        # the phone's exposure and white balance for this view
+        vr = np.random.default_rng([self.seed, int.from_bytes(hashlib.sha256(np.round(c2w, 9).tobytes()).digest()[:4],
+                                                              "little")])
+        gain = vr.uniform(0.8, 1.2) * 0.95
+        wb = 1.0 + vr.uniform(-0.06, 0.06, 3)
+        out = np.clip(rgb * gain * wb, 0, 1) ** (1 / 2.2)
+        rgb8 = np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
+        return View(rgb8.reshape(h, w, 3), np.where(hit, t, 0.0).reshape(h, w), part.reshape(h, w),
+                    xyz.reshape(h, w, 3), hit.reshape(h, w))
+
+
+def intrinsics(cfg: GenConfig) -> Intr:
+    f = 0.5 * cfg.width / math.tan(math.radians(FOV_X_DEG) / 2)
+    return Intr(f, f, cfg.width / 2, cfg.height / 2, cfg.width, cfg.height)
+
+
+def cameras(cfg: GenConfig, scene: GenScene, k: Intr, renderer: KitchenRenderer) -> List[np.ndarray]:
+    """The capture's camera path; a hand-held arc whose side hides the target in more than half the
+    views is walked again on another side (what a person would do)."""
+    rng = np.random.default_rng([cfg.seed, 0xCA3])
+    rad = tuple(scene.extra["camera_radius"])
+    for attempt in range(6):
+        side = -0.5 * np.pi + rng.uniform(-0.9, 0.9) + attempt * 1.1
+        c2ws = camera_path(cfg.path, cfg.num_views, scene.look_center, rng, rad, side)
+        vis = [(renderer.render(_small(k), c).part == scene.target_part_id).sum() >= 3 for c in c2ws]
+        if np.mean(vis) >= 0.5:
+            break
+    return c2ws
+
+
+def _small(k: Intr) -> Intr:
+    return Intr(k.fx / 4, k.fy / 4, k.cx / 4, k.cy / 4, max(k.width // 4, 1), max(k.height // 4, 1))
+
+
+def generate(out: Path, cfg: GenConfig) -> dict:
+    scene = build_scene(cfg)
+    r = KitchenRenderer(scene, cfg.seed)
+    k = intrinsics(cfg)
+    c2ws = cameras(cfg, scene, k, r)
+    notes = ("benchmarks.generators.kitchen: open3d ray casting, Blinn-Phong with a key light and a lamp, per view "
+             "exposure and white balance; target centroid/bbox of its exposed surface points; object centroids are "
+             "bbox centres")
+    return write_scene(out, cfg, scene, r.render, k, c2ws, notes, pc_noise=0.0015 if cfg.point_cloud else 0.0)
