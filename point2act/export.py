@@ -23,7 +23,7 @@ from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA
-from point2act.grasp.support import Support, region_support
+from point2act.grasp.consensus import Consensus
 
 
 def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
@@ -112,7 +112,7 @@ def build_export(
     avoid_relevancy: np.ndarray | None = None,
     handover_direction: np.ndarray | None = None,
     depth_views: DepthViews | None = None,
-    support: Support | None = None,
+    support: Consensus | None = None,
 ) -> Dict[str, Any]:
     """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 
@@ -133,9 +133,10 @@ def build_export(
             cube around the action point, it replaces the Gaussian centres as the grasp surface there.
         handover_direction: [3] capture-frame direction towards the handover recipient: each grasp
             also gets the gripper rotation that turns the avoid region away from it.
-        support: per-Gaussian multi-view support of the relevancy (:mod:`point2act.grasp.support`):
-            the region and action point use only supported Gaussians; grasps.json gets ``support``
-            (and a ``warning`` when it is weak).
+        support: the views' consensus on their answers (:func:`point2act.grasp.consensus.consensus`, capture
+            frame): its chosen place is the action point and the region is the relevant cluster holding
+            it; grasps.json gets ``confidence``, ``candidates`` and ``support`` (a ``warning`` when the
+            confidence is below :data:`CONFIDENCE_THRESHOLD`).
     """
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     means_c = frame.to_capture(arrays["means"])
@@ -145,22 +146,11 @@ def build_export(
         region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg, support=support)
     except ValueError as e:
         raise Point2ActError(f"no relevant region in this field: {e}") from None
-    sup = region_support(support, region.indices, region.action_index,
-                         weak_views=cfg.region.support_min_views, weak_agreement=cfg.region.support_min_agreement)
     notes = []
-    cons = getattr(support, "consensus", None) if support is not None else None
-    if cons is not None and sup is not None:
-        sup.update(_consensus_support(cons, region, cfg))
-        if sup.get("weak") and sup.get("reason"):
-            notes.append(f"not sure: {sup['reason']}")
-    if sup is not None:
-        if region.support_level == "seen":
-            sup["weak"] = True
-            sup["reason"] = ("no Gaussian has the views' agreement (>= "
-                             f"{cfg.region.support_min_agreement:.0%}); the region is the best one seen by "
-                             f"several views. " + sup.get("reason", "")).strip()
-        if sup.get("weak") and cons is None:
-            notes.append(f"weak multi-view support: {sup.get('reason', '')}")
+    cons = support
+    sup = _consensus_support(cons, region, cfg) if cons is not None else None
+    if sup is not None and sup.get("weak") and sup.get("reason"):
+        notes.append(f"not sure: {sup['reason']}")
     if grasps:
         extra = frame.to_capture(extra_points) if extra_points is not None else None
         kw: Dict[str, Any] = {"region": region}
@@ -261,11 +251,11 @@ def _consensus_support(cons, region, cfg) -> Dict[str, Any]:
     :data:`CONFIDENCE_THRESHOLD`, with a ``reason`` that names the competing place."""
     best = cons.best
     out: Dict[str, Any] = {"views_agree": len(best.views), "views_seen": int(round(best.seen)),
-                           "answered_views": cons.answered_views, "confidence": round(float(cons.confidence), 4)}
+                           "answered_views": cons.answered_views, "supervised_views": cons.supervised_views,
+                           "confidence": round(float(cons.confidence), 4)}
     chosen = int(cons.info.get("chosen", 0))
     weak = cons.confidence < CONFIDENCE_THRESHOLD or chosen != 0
     out["weak"] = bool(weak)
-    out.pop("reason", None)
     if weak:
         mpu = cfg.gripper.metres_per_unit
         if len(cons.places) > 1:
@@ -278,9 +268,6 @@ def _consensus_support(cons, region, cfg) -> Dict[str, Any]:
         else:
             out["reason"] = (f"only {best.votes:.1f} of {cons.answered_views} answered views point at it; "
                              f"confidence {cons.confidence:.2f}")
-    else:
-        out["reason"] = None
-        out.pop("reason")
     return out
 
 

@@ -57,15 +57,6 @@ def quaternion_wxyz_to_rotation(q: np.ndarray) -> np.ndarray:  # [..., 4] -> [..
     return R.reshape(q.shape[:-1] + (3, 3))
 
 
-def gaussian_std_along(quats: np.ndarray, scales: np.ndarray, direction: np.ndarray) -> np.ndarray:  # -> [N] | [V, N]
-    """Standard deviation of Gaussians (``quats`` [N, 4] wxyz, linear ``scales`` [N, 3]) along the unit
-    vector ``direction`` [3], or along each of ``V`` directions [V, 3] (the rotations are built once):
-    ``sqrt(d^T R diag(s^2) R^T d)``."""
-    d = np.asarray(direction, dtype=np.float64)
-    along = np.einsum("nij,...i->...nj", quaternion_wxyz_to_rotation(quats), d)
-    return np.sqrt((np.asarray(scales, dtype=np.float64) ** 2 * along**2).sum(-1))
-
-
 def viewmat_from_c2w(c2w: "torch.Tensor") -> "torch.Tensor":  # [B, 3|4, 4] -> [B, 4, 4]
     """nerfstudio camera-to-world (OpenGL axes) to gsplat world-to-camera (OpenCV axes), in torch.
 

@@ -141,7 +141,13 @@ class GripperConfig:
 
 @dataclass
 class RegionConfig:
-    """How the relevant region (where to act) is extracted from the field."""
+    """How the relevant region (where to act) is extracted from the field.
+
+    With the run's points (``point2act export``), the action point is where the views' answers agree
+    (:mod:`point2act.grasp.consensus`, no settings) and the region is the relevant cluster that holds
+    it. Without them (named channels, plain arrays), the region is the cluster with the most relevancy
+    mass and the action point its density peak. Every length here comes from the field itself (median
+    spacings of the Gaussians, the region's own size), never from metres."""
 
     threshold: float = 0.5
     """Relative threshold: a Gaussian is relevant when its relevancy is at least
@@ -151,98 +157,28 @@ class RegionConfig:
     relevant region and ``relevant_region`` raises ``ValueError``."""
     min_opacity: float = 0.1
     """Gaussians with a lower opacity are ignored (floaters, transparent fuzz)."""
-    dbscan_eps: float = 0.01
-    """DBSCAN neighbourhood radius in metres."""
-    eps_spacing_factor: float = 3.0
-    """Floor on the DBSCAN radius: this many times the median nearest-neighbour spacing of the
-    relevant Gaussians (keeps the region whole when ``metres_per_unit`` is wrong); 0 disables."""
     dbscan_min_points: int = 5
-    """DBSCAN: neighbours (self included) within ``dbscan_eps`` for a core point."""
+    """DBSCAN: neighbours (self included) within the radius for a core point."""
+    eps_spacings: float = 8.0
+    """The DBSCAN radius: this many median nearest-neighbour spacings of the relevant Gaussians."""
     extent_percentile: float = 1.0
     """Region centre/extent come from the [p, 100-p] percentile box of the cluster
     (robust to a few stray members); 0 gives the exact bounding box."""
     action_point: str = "peak"
-    """"peak": the region Gaussian with the most relevancy*opacity within ``peak_radius`` of it,
-    a point on the surface where relevancy concentrates. "centroid": the region's relevancy*opacity
-    weighted centroid, which leaves the surface for a ring (a mug's rim) or a loop seen with the
-    wall behind it (a handle); see README, "Accuracy"."""
-    peak_radius: float = 0.005
-    """Neighbourhood radius of the "peak" action point (m); never below the median spacing of the
-    region's Gaussians (sparse regions, non-metric captures)."""
-    scale_free: bool = True
-    """Take the region step's lengths from the field itself, not from metres: the DBSCAN radius is
-    ``eps_scale_free_spacings`` median spacings of the relevant
-    Gaussians and the peak radius is ``peak_radius_factor`` x the region's RMS radius, so a wrong
-    ``metres_per_unit`` cannot move the action point. False: ``dbscan_eps`` (with the spacing floor)
-    and ``peak_radius`` (metres), as before."""
-    eps_scale_free_spacings: float = 8.0
-    """With ``scale_free``: the DBSCAN radius is this many median spacings of the relevant Gaussians."""
+    """Without the views' consensus: "peak", the region Gaussian with the most relevancy*opacity
+    around it, a point on the surface where relevancy concentrates; "centroid": the region's
+    relevancy*opacity weighted centroid (leaves the surface of a ring or a loop)."""
     peak_radius_factor: float = 0.25
-    """Scale-free "peak" radius: this fraction of the region's relevancy-weighted RMS radius (0.25 gives
-    the former 5 mm on the synthetic mug handle, whose region has an RMS radius of about 2 cm)."""
+    """"peak" radius: this fraction of the region's relevancy-weighted RMS radius ..."""
     peak_spacing_factor: float = 4.0
-    """Scale-free "peak" radius: at least this many median spacings of the region's Gaussians."""
-    peak_weight: str = "votes"
-    """With support, each region Gaussian's weight for the peak and the region's mass: relevancy x
-    opacity x "agreement" (the fraction of the views seeing it that mark it) or x "votes" (the views'
-    target mass it carries, :attr:`point2act.grasp.support.Support.votes`)."""
+    """... and at least this many median spacings of the region's Gaussians."""
     peak_min_own: float = 0.5
     """The "peak" action point is a Gaussian whose own weight is at least this fraction of the region's
-    largest (0: any Gaussian; a Gaussian between two strong arms of a loop, e.g. the mug body inside a
-    handle, can otherwise collect the most weight around it)."""
-    support_min_views: int = 3
-    """Multi-view support (export): a Gaussian may carry the region only when at least this many
-    supervised views see it (capped at the number of supervised views; never 1 when 2 or more are
-    supervised). See :mod:`point2act.grasp.support`."""
-    support_min_agreement: float = 0.0
-    """... and at least this fraction of the supervised views that see it mark it as the target (and one
-    view at least). 0 (default): a region target (a rim, an edge) is marked by each view at a different
-    spot, so each of its Gaussians is marked by few of the many views that see it (a median 14 % on the
-    dev split's rims); the views' votes choose the region instead (``choose_region``). Also the
-    agreement below which grasps.json flags the support as weak."""
-    support_tau: float = 0.05
-    """A view sees a Gaussian when its total compositing weight there exceeds this (in pixels of the
-    support pass's resolution: an opaque, unoccluded one-pixel Gaussian weighs about 1)."""
-    support_positive: float = 0.5
-    """A view marks a Gaussian when its target heatmap, averaged with the Gaussian's weights, exceeds this ..."""
-    support_share: float = 0.25
-    """... or when the Gaussian carries at least this share of the view's target mass (sum over pixels of
-    weight x target over the sum of the target): a coarse Gaussian larger than the heatmap's blob, which
-    averages the blob with its surroundings, still holds the point."""
-    choose_region: str = "votes"
-    """With support, which candidate region (DBSCAN cluster) is the target: "votes", the one the most
-    supervised views point at (each view's vote split by the share of its target mass each region and
-    its surroundings carry: :func:`point2act.grasp.support.region_votes`); "rate", among the regions
-    with ``rate_min_votes`` of the best's votes, the one with the most votes per view that sees it;
-    "consensus", the one holding the Gaussian the most views mark. Regions within 10 % of the best tie
-    and relevancy mass breaks the tie. Chosen on the accuracy benchmark's dev split (docs/accuracy.md;
-    "rate" gained 0.4 points on dev and val and lost twin50 on val2, so it is not the default)."""
-    rate_min_votes: float = 0.5
-    """With ``choose_region="rate"``: the candidate regions are those with at least this fraction of the
-    best region's votes; among them the one pointed at by the largest fraction of the views that see it
-    (its votes over :func:`point2act.grasp.support.region_seen`) is the target: a view that sees a
-    region and points elsewhere, or answers "not in view", is evidence against it."""
-    rate_min_weight: float = 4.0
-    """With ``choose_region="rate"``: a view sees a region when the region's compositing weight in it is
-    at least this many pixels (of the support pass's resolution)."""
-    link_threshold: float = 0.0
-    """With support and ``choose_region="votes"``: clusters joined through opaque Gaussians above this
-    fraction of the threshold (DBSCAN at the lower threshold, same radius) vote as one group; the group
-    with the most votes wins, then its cluster with the most votes is the region. A threshold can cut a
-    region target (a rim, whose views each mark a different spot) into arcs that split its votes. 0: off
-    (the default: on the dev split 0.3, 0.5 and 0.7 gained one same40 run and lost three out40 runs,
-    ``benchmarks/results/accuracy/dev/rules.md``)."""
-    votes_radius_factor: float = 2.0
-    """With ``choose_region="votes"``: opaque Gaussians within this many DBSCAN radii of a region give
-    it their votes (0: only the region's own Gaussians vote)."""
+    largest (a Gaussian between two strong arms of a loop, e.g. the mug body inside a handle, can
+    otherwise collect the most weight around it)."""
     support_downscale: int = 2
-    """Resolution of the support pass (compositing weights of the supervised views): 1/this of training."""
-    support_depth_gate: float = 4.0
-    """Depth gate of the support's targets, in blob radii (:func:`point2act.grasp.support.depth_gate`): a
-    point's blob counts only for Gaussians near the depth of the surface at the picked pixel (within about
-    this many times the blob's own radius there). 0: no gate. Chosen on the accuracy benchmark's dev
-    split (docs/accuracy.md): 1, 2, 4, 6, 8 scored 84.7, 84.9, 86.2, 86.0, 85.5 % of runs against 82.6 %
-    without a gate; it moves a rim's votes off the inside of the mug that every rim point's blob covers."""
+    """Resolution of the views' consensus pass (compositing weights and median depth of the supervised
+    views, shared with ``point2act query``'s weights cache): 1/this of training."""
 
 
 @dataclass

@@ -57,6 +57,21 @@ def load_run(config_path: Path) -> Loaded:
     return config, pipeline
 
 
+def open_run(config_path: Path) -> Loaded:
+    """A trained run for export and query. From the run's ``run_info.pt`` when it is current: a light
+    ``(config, pipeline)`` (:mod:`point2act.method.runinfo`: the checkpoint's Gaussians and the stored
+    cameras, no nerfstudio pipeline built, no image decoded); else :func:`load_run`, and that file is
+    written for the next time."""
+    from point2act.method.runinfo import ensure_info, open_light
+
+    light = open_light(Path(config_path))
+    if light is not None:
+        return light
+    loaded = load_run(config_path)
+    ensure_info(config_path, loaded, train=False)
+    return loaded
+
+
 def trained_run(config, trainer) -> Loaded:
     """``(config, pipeline)`` of a run just trained in this process (the trainer
     :func:`point2act.method.train.train` returns), its pipeline in eval mode, as :func:`load_run` would
@@ -149,54 +164,6 @@ def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None =
                               vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels)
 
 
-def view_gates(model, dm, cache, downscale: int):
-    """:class:`~point2act.grasp.support.ViewGate` of every view of ``cache`` (weights at 1/``downscale``
-    of the training images): the Gaussians' camera depths and their standard deviations along the
-    view's depth axis, the view's points and blob sigma at that resolution, and its focal length."""
-    from point2act.geometry import gaussian_std_along
-    from point2act.grasp.support import ViewGate
-    from point2act.heatmap import sigma_px
-
-    cams = dm.train_dataset.cameras
-    vms, Ks, _sizes = camera_views(cams, downscale, model)
-    g = {k: v.cpu().double().numpy() for k, v in gaussian_tensors(model).items()}
-    heat = dm.train_heatmaps
-    axes = np.array([vms[int(v)][2, :3].cpu().double().numpy() for v in cache.view_ids]).reshape(-1, 3)
-    stds = gaussian_std_along(g["quats"], g["scales"], axes)  # [V, N], the rotations built once
-    out = {}
-    for j, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
-        vid = int(vid)
-        H, W = heat.sizes[vid]
-        s = w / W
-        vm = vms[vid].cpu().double().numpy()
-        out[vid] = ViewGate(depth=g["means"] @ vm[2, :3] + vm[2, 3], points=heat.points[vid] * s,
-                            sigma_px=sigma_px(H, W, heat.sigma_frac) * s, focal=float(Ks[vid][0, 0]), width=int(w),
-                            depth_std=stds[j])
-    return out
-
-
-def evidence_of(model, dm, cache, downscale: int, view_weight):
-    """:class:`~point2act.grasp.support.Evidence` of the supervised views of ``cache`` (weights at
-    1/``downscale`` of the training images; ``view_weight`` [V, N] their per-Gaussian total weights):
-    each view's answer points and blob sigma brought to the weights' resolution."""
-    from point2act.grasp.support import answer_evidence
-    from point2act.heatmap import sigma_px
-
-    cams = dm.train_dataset.cameras
-    vms, Ks, _sizes = camera_views(cams, downscale, model)
-    g = {k: v.cpu().double().numpy() for k, v in gaussian_tensors(model).items()}
-    heat = dm.train_heatmaps
-    ids = [int(v) for v in cache.view_ids]
-    pts, sig = [], []
-    for vid, (h, w) in zip(ids, cache.sizes):
-        H, W = heat.sizes[vid]
-        s = w / W
-        pts.append(np.asarray(heat.points[vid], dtype=np.float64).reshape(-1, 2) * s)
-        sig.append(sigma_px(H, W, heat.sigma_frac) * s)
-    return answer_evidence(g["means"], g["quats"], g["scales"], g["opacities"], view_weight,
-                           vms[ids].cpu().double().numpy(), Ks[ids].cpu().double().numpy(), list(cache.sizes), pts, sig)
-
-
 def consensus_of(model, dm, cache, downscale: int, frame: FrameTransform):
     """The supervised views' :class:`~point2act.grasp.consensus.Consensus` (places in the capture frame):
     each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
@@ -230,22 +197,35 @@ def consensus_of(model, dm, cache, downscale: int, frame: FrameTransform):
     return cons
 
 
+def _channel_support(config_path: Path, config, model, region_config, points: Dict[str, Any]):
+    """The views' consensus on a named channel's own points (``point2act query``'s record)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pf = Path(tmp) / "points.json"
+        pf.write_text(json.dumps(points))
+        cfg = copy.deepcopy(config)
+        cfg.pipeline.datamanager.points_file = pf
+        support, _info = support_of(config_path, cfg, model, region_config)
+    return support
+
+
 def support_of(config_path: Path, config, model, region_config, progress: bool = False):
-    """Multi-view support of the run's relevancy (:mod:`point2act.grasp.support`): the run's own points
-    (its points file) as target heatmaps, and each supervised view's compositing weights of the frozen
-    Gaussians at 1/``region_config.support_downscale`` resolution (the re-query weights cache,
-    ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same resolution).
+    """The views' consensus on the run's own points (:mod:`point2act.grasp.consensus`): the points of
+    its points file, and each supervised view's compositing weights of the frozen Gaussians at
+    1/``region_config.support_downscale`` resolution (the re-query weights cache,
+    ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same resolution), which give the
+    views' median-depth surfaces.
 
-    Returns ``(Support | None, info dict)``; ``None`` when the run has no points file to read
-    (a run trained from a pointer without one, or a moved file), with the reason in ``info``."""
-    from point2act.grasp.support import support_from_cache
-    from point2act.heatmap import resize_heatmap
-
+    Returns ``(Consensus | None, info dict)``; ``None`` when the run has no points file to read (a run
+    trained from a pointer without one, or a moved file) or no answer lands on the field's surface, with
+    the reason in ``info``."""
     t0 = time.perf_counter()
     pf = getattr(config.pipeline.datamanager, "points_file", None)
     if pf is None or not Path(pf).is_file():
         return None, {"reason": f"no points file to read the supervision from ({pf})"}
-    dm = supervision_datamanager(config, Path(pf))
+    dm = supervision_of(config_path, config, Path(pf))
     if dm.points is None or not len(dm.train_heatmaps):
         return None, {"reason": "no supervised training views"}
     heat = dm.train_heatmaps
@@ -253,23 +233,15 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
     cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, ds,
                                         progress=progress, min_weight=1e-3, background_save=True)
     sub = subset(cache, sorted(heat))
-    targets = {int(v): resize_heatmap(heat[int(v)].float(), h, w)
-               for v, (h, w) in zip(sub.view_ids, sub.sizes)}
-    gates = None
-    if region_config.support_depth_gate > 0:
-        gates = view_gates(model, dm, sub, ds)
-    support = support_from_cache(sub, targets, tau=region_config.support_tau, positive=region_config.support_positive,
-                                 share=region_config.support_share, gates=gates,
-                                 gate_factor=region_config.support_depth_gate)
-    support.evidence = evidence_of(model, dm, sub, ds, support.view_weight)
     try:
-        support.consensus = consensus_of(model, dm, sub, ds, run_frame(config))
-    except ValueError:
-        support.consensus = None
+        cons = consensus_of(model, dm, sub, ds, run_frame(config))
+        info: Dict[str, Any] = {}
+    except ValueError as e:
+        cons, info = None, {"reason": str(e)}
     if getattr(cache, "saving", None) is not None:
         cache.saving.join()
-    return support, {"seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),
-                     "weights_seconds": round(dt, 2)}
+    return cons, {**info, "seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),
+                  "weights_seconds": round(dt, 2)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,8 +263,8 @@ def export_run(
 ) -> Tuple[Path, Dict]:
     """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
 
-    ``support_views``: weigh the relevancy by its multi-view support (:func:`support_of`): the region
-    and action point use only Gaussians that several supervised views see and mark.
+    ``support_views``: the action point and the region from the views' consensus on the run's own points
+    (:func:`support_of`; grasps.json's ``confidence`` and ``candidates``).
 
     ``finish``: applied to the document before it is written once (e.g. base-frame poses).
 
@@ -304,7 +276,7 @@ def export_run(
     checkpoint's own; a "place" channel gives no grasps); ``avoid_channel``: penalise grasps
     through it (default: the channel named "avoid" when it is among ``channels``).
     """
-    config, pipeline = loaded if loaded is not None else load_run(config_path)
+    config, pipeline = loaded if loaded is not None else open_run(config_path)
     frame = run_frame(config)
     prompt = run_prompt(pipeline.datamanager)
     cams = pipeline.datamanager.train_dataparser_outputs.cameras
@@ -316,7 +288,7 @@ def export_run(
     for name in dict.fromkeys([*channels, *(c for c in (grasp_channel, avoid_channel) if c)]):
         rec = load_channel(config_path, name, n)
         named[name] = {"relevancy": channel_relevancy_of(rec),
-                       "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp")}
+                       "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp"), "points": rec.get("points")}
     if grasp_channel:
         arrays = dict(arrays, relevancy=named[grasp_channel]["relevancy"])
         prompt = named[grasp_channel]["prompt"] or prompt
@@ -326,7 +298,7 @@ def export_run(
         avoid_channel = "avoid"
     avoid = named[avoid_channel]["relevancy"] if avoid_channel else None
     hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
-    keypoints = {k: named[k] for k in channels}
+    keypoints = {k: {f: v for f, v in named[k].items() if f != "points"} for k in channels}
     views = None
     if grasps and grasp_config.surface.fuse_depth:
         views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
@@ -334,12 +306,14 @@ def export_run(
     support = None
     if support_views and not grasp_channel:  # the checkpoint's own channel: its training points
         support, _info = support_of(config_path, config, pipeline.model, grasp_config.region)
+    elif support_views and named[grasp_channel].get("points"):  # a query channel: the points it was fitted to
+        support = _channel_support(config_path, config, pipeline.model, grasp_config.region, named[grasp_channel]["points"])
     if candidate:
-        if support is None or support.consensus is None:
+        if support is None:
             raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's points (its points file) to "
                                  "rank the places the views point at; this export has none")
         try:
-            support.consensus = support.consensus.choose(candidate)
+            support = support.choose(candidate)
         except ValueError as e:
             raise Point2ActError(f"{config_path}: {e}") from None
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
@@ -371,6 +345,24 @@ def supervision_datamanager(config, points_file: Path | None = None, prompt: str
         dm_cfg.pointer = pointer
     dm_cfg.pointer_output = None
     return dm_cfg.setup(device="cpu", test_mode="val")
+
+
+def supervision_of(config_path: Path, config, points_file: Path | None = None, prompt: str = "", pointer=None):
+    """What :func:`supervision_datamanager` gives (``points``, ``prompt``, ``train_heatmaps``,
+    ``train_dataset.cameras``). For a points file, from the run's ``run_info.pt`` when it matches
+    ``config`` (:class:`~point2act.method.runinfo.LightSupervision`: the same points, heatmaps and
+    cameras, no image decoded); else the datamanager itself."""
+    from point2act.method.runinfo import LightRunConfig, supervision_from_info
+
+    if points_file is not None:
+        sup = supervision_from_info(config_path, config, Path(points_file), prompt)
+        if sup is not None:
+            return sup
+    if isinstance(config, LightRunConfig):  # a pointer: the datamanager points on the capture
+        from point2act.run_check import check_run_config
+
+        config = check_run_config(config_path)
+    return supervision_datamanager(config, points_file, prompt, pointer)
 
 
 def weights_cache_of(config_path: Path, config, model, cameras, downscale: int = 1, rebuild: bool = False,
@@ -429,11 +421,11 @@ def query_run(
         raise Point2ActError("give --points-file, or --prompt with a pointer (--backend ...)")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
-    config, pipeline = loaded if loaded is not None else load_run(config_path)
+    config, pipeline = loaded if loaded is not None else open_run(config_path)
     model = pipeline.model
     timings["load_run"] = time.perf_counter() - t0
     t = time.perf_counter()
-    dm = supervision_datamanager(config, points_file, prompt, pointer)
+    dm = supervision_of(config_path, config, points_file, prompt, pointer)
     if dm.points is None:
         raise Point2ActError("no points for the new prompt")
     prompt = prompt or dm.prompt

@@ -10,7 +10,6 @@ from point2act.export import CONFIDENCE_THRESHOLD, build_export
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig
 from point2act.grasp.consensus import Consensus, Place, beta_confidence
-from point2act.grasp.support import Support
 
 
 def two_blobs(n=300, seed=0):
@@ -24,12 +23,9 @@ def two_blobs(n=300, seed=0):
 
 
 def support_with(places, answered=24):
-    n = 600
-    sup = Support(np.full(n, 20), np.full(n, 10), answered)
     v1 = places[0].votes
     v2 = places[1].votes if len(places) > 1 else 0.0
-    sup.consensus = Consensus(places, beta_confidence(v1, v2), answered, answered)
-    return sup
+    return Consensus(places, beta_confidence(v1, v2), answered, answered)
 
 
 def place(x, votes, views):
@@ -68,14 +64,14 @@ def test_split_views_are_flagged_and_the_warning_names_the_rival():
 def test_choosing_another_candidate_plans_there_and_says_so():
     arrays = two_blobs()
     sup = support_with([place(0.0, 20.0, 20), place(0.1, 3.0, 3)])
-    sup.consensus = sup.consensus.choose(1)
+    sup = sup.choose(1)
     out = build_export(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=sup)
     assert np.allclose(out["action_point"], [0.1, 0, 0])
     assert out["candidates"][0]["action_point"][0] == pytest.approx(0.1)
     assert out["support"]["weak"] is True and "the views chose region" in out["warning"]
     assert np.linalg.norm(np.asarray(out["region"]["center"]) - [0.1, 0, 0]) < 0.01
     with pytest.raises(ValueError, match="candidate 5 does not exist"):
-        sup.consensus.choose(5)
+        sup.choose(5)
 
 
 def test_without_consensus_there_is_no_confidence():
