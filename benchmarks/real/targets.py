@@ -58,14 +58,16 @@ class CaptureSpec:
 CAPTURES: Dict[str, CaptureSpec] = {
     # downscale factors chosen for ~240-540 px images (one 2000-step training in 1-2 min on a CPU)
     "coke": CaptureSpec("coke", "real/coke", "nerfstudio-data", ("nerfstudio-data", "--downscale-factor", "4")),
-    "fruit": CaptureSpec("fruit", "real/fruit", "nerfstudio-data", ("nerfstudio-data", "--downscale-factor", "2")),
+    # 605x806 / 3 = 201x268 (no images_3/: point2act downscales on load)
+    "fruit": CaptureSpec("fruit", "real/fruit", "nerfstudio-data", ("nerfstudio-data", "--downscale-factor", "3")),
     "gum": CaptureSpec("gum", "real/gum", "nerfstudio-data", ("nerfstudio-data", "--downscale-factor", "4")),
-    # COLMAP binary, 1440x1920 / 1920x1440, no images_4/: point2act downscales on load (read-only capture)
-    "mouse": CaptureSpec("mouse", "real/mouse", "colmap", ("colmap", "--downscale-factor", "4"),
+    # COLMAP binary, 1440x1920 / 1920x1440 -> 240x320 / 320x240; no images_6/: point2act downscales on
+    # load (the capture is read-only; nerfstudio's own parser would ask to write images_6/ into it)
+    "mouse": CaptureSpec("mouse", "real/mouse", "colmap", ("colmap", "--downscale-factor", "6"),
                          eval_mode="interval"),
-    # COLMAP text model in sparse/0, RGBA PNGs (alpha all 255), 1280x720
+    # COLMAP text model in sparse/0, RGBA PNGs (alpha all 255), 1280x720 -> 320x180
     "tools": CaptureSpec("tools", "real/tools", "colmap",
-                         ("colmap", "--colmap-path", "sparse/0", "--downscale-factor", "3"),
+                         ("colmap", "--colmap-path", "sparse/0", "--downscale-factor", "4"),
                          colmap_path="sparse/0", eval_mode="interval"),
 }
 
