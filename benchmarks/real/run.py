@@ -294,6 +294,9 @@ def run_benchmark(targets: List[Target], seeds: Sequence[int], out: Path, res_di
         except json.JSONDecodeError:
             prev = {}
     for t in targets:
+        if t.path is not None:  # re-read: the file may have been edited while earlier targets trained
+            t = load_target(t.path)
+            check_target(t)
         per_seed: Dict[str, Dict] = {}
         for i, seed in enumerate(seeds):
             try:

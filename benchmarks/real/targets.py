@@ -222,3 +222,61 @@ def split_of(capture: str) -> Tuple[List[str], List[str]]:
         raise ValueError(spec.eval_mode)
     i_eval = np.setdiff1d(idx, i_train)
     return [keys[i] for i in i_train], [keys[i] for i in i_eval]
+
+
+REPROJECTION_BOUND_FRAC = 0.0125
+"""A hand point may sit at most this fraction of its image's diagonal from the triangulated position's
+projection (540x960: 13.8 px, 1280x720: 18.4 px, 1440x1920: 30 px); beyond, it is a bad annotation."""
+
+
+def reprojection_bound(cam: Camera) -> float:
+    return REPROJECTION_BOUND_FRAC * math.hypot(cam.width, cam.height)
+
+
+def annotation_problems(t: Target) -> List[str]:
+    """What is wrong with a target's annotations (empty list: nothing). Checks the stored triangulated
+    position against the hand points, the deliberate errors against the target, and the split."""
+    problems: List[str] = []
+    cams = cameras_of(t.capture)
+    where = f"{t.path or t.name}"
+    for k in list(t.supervised) + list(t.held_out):
+        if k not in cams:
+            problems.append(f"{where}: {k} is not an image of the {t.capture} capture")
+    if problems:
+        return problems
+    if t.position is None:
+        return [f"{where}: no triangulated position stored"]
+    X = np.asarray(t.position, dtype=np.float64).reshape(1, 3)
+    for k, uv in t.correct_points().items():
+        cam = cams[k]
+        if cam.depth(X)[0] <= 0:
+            problems.append(f"{where}: {k}: the stored position is behind the camera")
+            continue
+        err = float(np.linalg.norm(cam.project(X)[0] - np.asarray(uv)))
+        if err > reprojection_bound(cam):
+            problems.append(f"{where}: {k}: hand point {list(uv)} is {err:.1f} px from the stored position's "
+                            f"projection (bound {reprojection_bound(cam):.1f} px)")
+        stored = t.reprojection_px.get(k)
+        if stored is None or abs(stored - err) > 0.05:
+            problems.append(f"{where}: {k}: stored reprojection_px {stored} disagrees with {err:.2f} px "
+                            "(re-run annotate check --write)")
+    X2, _ = triangulate_target(t)
+    if np.linalg.norm(X2 - X[0]) > 1e-3 * max(1.0, float(np.linalg.norm(X[0]))):
+        problems.append(f"{where}: stored position {t.position} is not the triangulation of the hand points "
+                        f"({np.round(X2, 5).tolist()}); re-run annotate check --write")
+    for k, e in t.errors.items():
+        cam = cams[k]
+        uv_t = cam.project(X)[0]
+        if not (cam.depth(X)[0] > 0 and cam.in_image(uv_t[None])[0]):
+            problems.append(f"{where}: error view {k}: the target is not in the view, so it is no error")
+        if e["kind"] == "wrong_object":
+            far = [float(np.linalg.norm(np.asarray(p) - uv_t)) for p in t.supervised[k]]
+            if not far or min(far) < 3 * reprojection_bound(cam):
+                problems.append(f"{where}: wrong-object view {k}: its point is within "
+                                f"{min(far) if far else 0:.0f} px of the target: not a wrong object")
+    n_correct = sum(1 for k, v in t.supervised.items() if k not in t.errors and v)
+    if n_correct <= len(t.errors) or n_correct < 5:
+        problems.append(f"{where}: {n_correct} correct supervised views against {len(t.errors)} errors")
+    if len(t.held_out) < 3:
+        problems.append(f"{where}: {len(t.held_out)} held-out views (3 needed)")
+    return problems
