@@ -119,6 +119,25 @@ def contact_sheet(images: Sequence[Tuple[str, Image.Image]], thumb: int = 220, c
     return sheet
 
 
+def targets_table() -> str:
+    """Markdown table of every target: views and the annotations' reprojection spread."""
+    from benchmarks.real.targets import all_targets
+
+    rows = ["| capture | target | prompt | supervised (correct + errors) | held-out | error views | "
+            "reprojection median / max px | image |",
+            "|---|---|---|---|---:|---|---:|---|"]
+    for t in all_targets():
+        cams = cameras_of(t.capture)
+        n_ok = sum(1 for k, v in t.supervised.items() if v and k not in t.errors)
+        errs = ", ".join(f"{e['kind'].replace('_', ' ')} ({k.split('/')[-1][:12]})" for k, e in t.errors.items())
+        vals = np.array(list(t.reprojection_px.values()))
+        sizes = sorted({f"{cams[k].width}x{cams[k].height}" for k in list(t.supervised) + list(t.held_out)})
+        rows.append(f"| {t.capture} | {t.target} | {t.prompt} | {len(t.supervised)} ({n_ok} + {len(t.errors)}) | "
+                    f"{len(t.held_out)} | {errs} | {np.median(vals):.1f} / {vals.max():.1f} | "
+                    f"{' / '.join(sizes)} |")
+    return "\n".join(rows)
+
+
 def main(argv: List[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -155,6 +174,7 @@ def main(argv: List[str] | None = None) -> None:
     m.add_argument("--grid", type=float, default=None)
     m.add_argument("--cols", type=int, default=2)
     m.add_argument("--out", type=Path, required=True)
+    sub.add_parser("table", help="the targets as a markdown table (docs/real-benchmark.md)")
     k = sub.add_parser("check")
     k.add_argument("target", type=Path)
     k.add_argument("--write", action="store_true", help="store the triangulated position in the target file")
@@ -174,6 +194,10 @@ def main(argv: List[str] | None = None) -> None:
             t.reprojection_px = {k: round(float(e), 2) for k, e in errs.items()}
             write_target(t, args.target)
             print(f"wrote {args.target}")
+        return
+
+    if args.cmd == "table":
+        print(targets_table())
         return
 
     spec = CAPTURES[args.capture]

@@ -161,6 +161,31 @@ def score(t: Target, action_point: Sequence[float]) -> Dict:
     return out
 
 
+def overlay(t: Target, action_point: Sequence[float], path: Path) -> Path:
+    """The exported action point (magenta) and the hand point (cyan) in each held-out view, side by side."""
+    from PIL import Image
+
+    from benchmarks.real.annotate import load_rgb, render_crop
+
+    cams = cameras_of(t.capture)
+    X = np.asarray(action_point, dtype=np.float64).reshape(1, 3)
+    tiles = []
+    for key, pts in t.held_out.items():
+        cam = cams[key]
+        uv = cam.project(X)[0]
+        hand = tuple(pts[0])
+        half = max(60.0, 0.6 * float(np.linalg.norm(uv - np.asarray(hand))), 0.08 * max(cam.width, cam.height))
+        c = (np.asarray(hand) + uv) / 2 if np.isfinite(uv).all() else np.asarray(hand)
+        tiles.append(render_crop(load_rgb(cam.path), float(c[0]), float(c[1]), half, 300.0 / half,
+                                 [tuple(uv), hand], ["export", "hand"]))
+    w, h = max(x.width for x in tiles), max(x.height for x in tiles)
+    sheet = Image.new("RGB", (w * len(tiles), h), (255, 255, 255))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, (i * w, 0))
+    sheet.save(path)
+    return path
+
+
 def write_points(t: Target, out: Path) -> Path:
     path = out / t.name / "points.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +226,10 @@ def run_one(t: Target, seed: int, out: Path, iterations: int, export_only: bool,
     rec["num_grasps"] = len(exported.get("grasps") or [])
     if exported.get("warning"):
         rec["warning"] = exported["warning"]
+    try:
+        rec["overlay"] = str(overlay(t, exported["action_point"], out / t.name / f"seed{seed}.overlay.png"))
+    except Exception as e:  # a picture to look at; never fails the benchmark
+        log(f"{t.name} seed {seed}: no overlay ({e})")
     if check_frame:
         from benchmarks.real.frames import check_run_frame
 
