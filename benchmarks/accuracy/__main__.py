@@ -214,7 +214,9 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
     from .pointer import OUTLIER_SWEEPS
 
     plot_paths = report.plots(summary, out_dir, OUTLIER_SWEEPS)
-    coke_res = _coke(coke, log)
+    from .suite import split_generator
+
+    coke_res = _coke(coke, log) if split in SPLIT_NOTES and split_generator(split) == "synth" else {}
     meta = {"wall_s": wall, "scenes_wall_s": sum(r["wall_s"] for r in results), "scenes": [s.name for s in scenes],
             "train_seeds": tseeds, "seed_levels": list(seed_levels),
             "levels": level_names, "bench": {
@@ -256,7 +258,9 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
         f"**Split: {meta['split']}** ({SPLIT_NOTES[meta['split']]}). "
         f"{len(scenes)} synthetic scenes × {len(levels)} pointer error levels; pointer seeds {bc['seeds']} "
         f"(the clean level once; twin levels {bc.get('twin_seed_factor', 1)}x as many, on the twin scenes; "
-        f"pointer draws {'independent per scene' if bc.get('scene_streams') else 'shared by all scenes'}). {bc['num_views']} views per scene at {bc['width']}×{bc['height']}; geometry: one "
+        f"pointer draws {'independent per scene' if bc.get('scene_streams') else 'shared by all scenes'}). "
+        + (f"{bc['num_views']} views per scene" if all(s.generator == "synth" for s in scenes) else
+           "Views per scene as in the Scenes table") + f" at {bc['width']}×{bc['height']}; geometry: one "
         f"`ns-train point2act` run per scene (the method's default schedule for {bc['iterations']} iterations), then per "
         f"level the relevancy channel is refit on the frozen Gaussians (`point2act query`, {bc['query_steps']} steps) "
         "and exported with the multi-view support of the level's points. Hit: the action point within 1 cm of the "

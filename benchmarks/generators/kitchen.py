@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .common import (PROMPTS, GenConfig, GenScene, Intr, Part, View, box_mesh, camera_path, exposed_points, fbm,
-                     place, revolve, rot_y, rot_z, sphere_mesh, transform, value_noise, write_scene)
+                     look_at, place, revolve, rot_y, rot_z, sphere_mesh, transform, value_noise, write_scene)
 
 FOV_X_DEG = 66.0
 
@@ -498,7 +498,7 @@ def build_scene(cfg: GenConfig) -> GenScene:
     if kind == "two_pans":
         extra["twin_note"] = "pan_b is the target pan's identical copy (the pointer's twin and same-spot confuser)"
     return GenScene(parts, tid, tgt.name, prompt, look, tp, {"part_id": table_id, "x": (tx0, tx1), "y": (ty0, ty1)},
-                    twin, confuser, {**extra, "camera_radius": list(radius)})
+                    twin, confuser, {**extra, "camera_radius": list(radius), "wall_y": float(wall_y)})
 
 
 # ------------------------------------------------------------------------------------------ renderer
@@ -631,13 +631,29 @@ def cameras(cfg: GenConfig, scene: GenScene, k: Intr, renderer: KitchenRenderer)
     views is walked again on another side (what a person would do)."""
     rng = np.random.default_rng([cfg.seed, 0xCA3])
     rad = tuple(scene.extra["camera_radius"])
+    wall_y = float(scene.extra["wall_y"])
     for attempt in range(6):
         side = -0.5 * np.pi + rng.uniform(-0.9, 0.9) + attempt * 1.1
         c2ws = camera_path(cfg.path, cfg.num_views, scene.look_center, rng, rad, side)
+        for i, c in enumerate(c2ws):  # nobody stands in the wall: a camera behind it is mirrored to the front
+            if c[1, 3] > wall_y - 0.08:
+                m = np.diag([1.0, -1.0, 1.0])
+                look = scene.look_center
+                eye = c[:3, 3].copy()
+                eye[1] = 2 * look[1] - eye[1]
+                fwd = -c[:3, 2]
+                target = eye + m @ fwd
+                roll = math.atan2(np.dot(np.cross(_level_right(fwd), c[:3, 0]), fwd), np.dot(_level_right(fwd), c[:3, 0]))
+                c2ws[i] = look_at(eye, target, roll)
         vis = [(renderer.render(_small(k), c).part == scene.target_part_id).sum() >= 3 for c in c2ws]
         if np.mean(vis) >= 0.5:
             break
     return c2ws
+
+
+def _level_right(fwd: np.ndarray) -> np.ndarray:
+    r = np.cross(fwd, [0.0, 0.0, 1.0])
+    return r / np.linalg.norm(r)
 
 
 def _small(k: Intr) -> Intr:
