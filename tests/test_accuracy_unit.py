@@ -648,60 +648,6 @@ def test_readme_blocks_are_replaced_in_place(tmp_path) -> None:
     assert row.startswith("| out40 | **90 %** | 50 % | 80 % | 95 % | 75 % |")
 
 
-def test_rule_variants_are_scored_offline(tmp_path) -> None:
-    """benchmarks.accuracy.rules: a variant is parsed into a RegionConfig, and the stored fields of a
-    level run are scored as the export would: here a target that 7 views point at and a confuser that
-    3 views all mark on the same Gaussians (the former consensus rule takes the confuser)."""
-    from benchmarks.accuracy.rules import parse_variant, score
-
-    name, rc = parse_variant("c=choose_region:consensus,peak_min_own:0,dbscan_min_points:5")
-    assert name == "c" and rc.choose_region == "consensus" and rc.peak_min_own == 0.0 and rc.dbscan_min_points == 5
-    with pytest.raises(AttributeError):
-        parse_variant("x=no_such_field:1")
-    rng = np.random.default_rng(0)
-    target = rng.normal([0, 0, 0.05], 0.004, (60, 3))
-    confuser = rng.normal([0.3, 0, 0.05], 0.004, (60, 3))
-    means = np.concatenate([target, confuser])
-    dist = np.r_[np.zeros(60), np.full(60, 0.3)]
-    np.savez(tmp_path / "geom.npz", means=means, opac=np.ones(120), dist=dist)
-    agree, votes = np.zeros(120, int), np.zeros(120)
-    for v in range(7):
-        j = rng.choice(60, 2, replace=False)
-        agree[j] += 1
-        votes[j] += 0.45
-    agree[60:66] += 3
-    votes[60:66] += 0.45
-    np.savez(tmp_path / "out40_s0.npz", rel=np.ones(120))
-    from point2act.grasp import RegionConfig
-
-    from benchmarks.accuracy.rules import support_key
-
-    key = support_key(RegionConfig())  # both variants share the default support
-    assert key != support_key(RegionConfig(support_depth_gate=1.5))
-    (tmp_path / key).mkdir()
-    np.savez(tmp_path / key / "out40_s0.npz", seen=np.full(120, 10), agree=agree, votes=votes, views=10)
-    hits = score([tmp_path], dict([parse_variant("new="), parse_variant("old=choose_region:consensus")]))
-    assert hits["new"]["out40"] == [True] and hits["old"]["out40"] == [False]
-
-
-def test_rules_dump_is_stale_when_the_points_file_is_newer(tmp_path) -> None:
-    """A benchmark rerun with other pointer draws rewrites the level's points file: the rules tool's dump
-    of the old points must then be recomputed, not reused."""
-    import os
-
-    from benchmarks.accuracy.rules import _has
-
-    pf, npz = tmp_path / "out40_s0.json", tmp_path / "out40_s0.npz"
-    pf.write_text("{}")
-    np.savez(npz, rel=np.zeros(3))
-    os.utime(pf, (1000, 1000))
-    os.utime(npz, (2000, 2000))
-    assert _has(npz, "rel", pf) and not _has(npz, "votes", pf) and _has(npz, "rel")
-    os.utime(pf, (3000, 3000))
-    assert not _has(npz, "rel", pf) and _has(npz, "rel")
-    assert not _has(tmp_path / "missing.npz", "rel")
-
-
 def test_majority_rows_split_runs_by_the_answers_majority() -> None:
     from benchmarks.accuracy.report import majority_rows, majority_table
 
