@@ -295,6 +295,16 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
         lines += ["## Training seeds (the reconstruction trained once per `--machine.seed`)", "",
                   f"Seeds {summary['train_seeds']['seeds']}; the tables above are the first seed's. Hit rate per "
                   "seed, their median and the worst seed.", "", seed_md, ""]
+    rc_recs = all_records if all_records is not None else records
+    if report.selective(rc_recs) is not None:
+        lines += ["## Knowing when not to act (confidence, candidates)", "",
+                  "Runs flagged `weak` (confidence < 0.95) would ask again instead of acting. Coverage: the share of "
+                  "runs not flagged; the hit rate among them; the hit rate over all runs; how often the target is "
+                  "among the first two candidates. Then the reliability of the confidence: per bin, its mean and "
+                  "the hit rate (all levels pooled).", ""]
+        for g in sorted({report.generator_of(r) for r in rc_recs}):
+            lines += [f"### Generator {g}", "",
+                      report.risk_coverage_md([r for r in rc_recs if report.generator_of(r) == g], levels), ""]
     lines += ["## point2act misses (action point farther than 1 cm from the target)", "",
               "The part whose true surface is nearest to the action point, and the distance to it; the answers' "
               "kinds (target, outlier, twin, hidden, ...).", "",

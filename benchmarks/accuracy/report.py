@@ -54,9 +54,68 @@ def _level_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], method
             med = s["median_m"]
             row[m] = {"hit": round(s["hit"], 4), "lo": round(s["lo"], 4), "hi": round(s["hi"], 4),
                       "median_cm": round(100 * med, 3) if math.isfinite(med) else None}
+        sel = selective(records, lvl)
+        if sel is not None:
+            row["point2act_confident"] = {"coverage": sel["coverage"], "hit": sel["hit"]}
+            row["point2act_top2"] = {"hit": sel["top2_hit"]}
         if row:
             out[lvl] = row
     return out
+
+
+SELECTIVE_KEYS = ("point2act_confident", "point2act_top2")
+"""Per-level keys of the summary beside the methods: the confidence's coverage and selective hit rate, and
+the top-2 candidates' hit rate (:func:`selective`)."""
+
+
+def selective(records: Sequence[Dict[str, Any]], level: str | None = None) -> Dict[str, Any] | None:
+    """Risk and coverage of point2act's confidence at one level (all levels: None): the share of runs not
+    flagged weak (``coverage``), the hit rate among them (``hit``; NaN when every run is flagged), the hit
+    rate of "the target is among the top-2 candidates" (``top2_hit``) and the mean confidence; None when
+    the records carry no confidence (runs before the views' consensus)."""
+    rs = [r for r in records if r.get("method") == "point2act" and "confidence" in r
+          and (level is None or r["level"] == level)]
+    if not rs:
+        return None
+    kept = [r for r in rs if not r.get("weak")]
+    return {"coverage": round(len(kept) / len(rs), 4),
+            "hit": round(float(np.mean([r["hit"] for r in kept])), 4) if kept else float("nan"),
+            "top2_hit": round(float(np.mean([r.get("top2_hit", r["hit"]) for r in rs])), 4),
+            "mean_confidence": round(float(np.mean([r["confidence"] for r in rs])), 4), "n": len(rs)}
+
+
+def reliability(records: Sequence[Dict[str, Any]], bins: Sequence[float] = (0.0, 0.5, 0.8, 0.95, 0.99, 1.0001)):
+    """Reliability of point2act's confidence: per confidence bin, the runs, their mean confidence and their hit
+    rate (calibrated: the two agree)."""
+    rs = [r for r in records if r.get("method") == "point2act" and "confidence" in r]
+    out = []
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        b = [r for r in rs if lo <= r["confidence"] < hi]
+        if b:
+            out.append({"bin": [lo, min(hi, 1.0)], "n": len(b), "mean_confidence": round(float(np.mean([r["confidence"] for r in b])), 4),
+                        "hit": round(float(np.mean([r["hit"] for r in b])), 4)})
+    return out
+
+
+def risk_coverage_md(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:
+    """Markdown: per level, coverage, selective hit rate, plain hit rate and top-2 hit rate; then the
+    reliability bins."""
+    lines = ["| level | runs | not flagged (coverage) | hit, not flagged | hit, all | target in top 2 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for lvl in levels:
+        s = selective(records, lvl)
+        if s is None:
+            continue
+        allhit = np.mean([r["hit"] for r in records if r.get("method") == "point2act" and r["level"] == lvl])
+        sh = "–" if not math.isfinite(s["hit"]) else f"{100 * s['hit']:.0f} %"
+        lines.append(f"| {lvl} | {s['n']} | {100 * s['coverage']:.0f} % | {sh} | {100 * allhit:.0f} % | "
+                     f"{100 * s['top2_hit']:.0f} % |")
+    rel = reliability(records)
+    if rel:
+        lines += ["", "| confidence bin | runs | mean confidence | hit rate |", "|---|---:|---:|---:|"]
+        lines += [f"| {b['bin'][0]:.2f}–{b['bin'][1]:.2f} | {b['n']} | {b['mean_confidence']:.3f} | {100 * b['hit']:.0f} % |"
+                  for b in rel]
+    return "\n".join(lines) + "\n"
 
 
 def generator_of(r: Dict[str, Any]) -> str:
@@ -152,6 +211,11 @@ def check_summary(d: Dict[str, Any]) -> None:
                         raise ValueError(f"train_seeds/{g}/{lvl}/{m}: worst {v['worst']} median {v['median']}")
     for lvl, row in d["levels"].items():
         for m, v in row.items():
+            if m in SELECTIVE_KEYS:
+                if not set(v) <= {"coverage", "hit"} or not all(
+                        x is None or not math.isfinite(x) or 0.0 <= x <= 1.0 for x in v.values()):
+                    raise ValueError(f"{lvl}/{m}: {v}")
+                continue
             if m not in METHODS:
                 raise ValueError(f"{lvl}: unknown method {m}")
             if set(v) != {"hit", "lo", "hi", "median_cm"}:

@@ -400,6 +400,11 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             e = scene.target.distance(ap)
             rec.update(error_m=e, hit=bool(e <= HIT_RADIUS_M), centroid_m=scene.target.centroid_distance(ap),
                        action_point=ap)
+            if "confidence" in out:  # the views' consensus: how sure, and whether the target is among the top 2
+                rec["confidence"] = float(out["confidence"])
+                rec["weak"] = bool((out.get("support") or {}).get("weak", False))
+                d2 = [scene.target.distance(c["action_point"]) for c in (out.get("candidates") or [])[:2]]
+                rec["top2_hit"] = bool(d2 and min(d2) <= HIT_RADIUS_M)
             if ap is not None:
                 dn, kn = surf_tree.query(np.asarray(ap, dtype=np.float64).reshape(3))
                 rec["nearest_part"] = part_names.get(int(surf[1][kn]), str(int(surf[1][kn])))
