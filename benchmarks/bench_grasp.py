@@ -7,8 +7,9 @@ the first (cold) call, which includes importing scipy/open3d.
 
 ``--run CONFIG`` (e.g. the demo's ``outputs/demo/runs/demo/point2act/run/config.yml``): the whole
 export path on a trained field — depth renders of the training views, TSDF fusion around the
-action point, planning — with the same medians, and, for a ``point2act synth`` scene, the best
-grasp judged against the true meshes. Writes ``benchmarks/results/grasp_run.json``.
+action point, the occupancy grid, planning — with the same medians, and, for a ``point2act synth``
+scene, the grasps judged against the true meshes (the approach from the pre-grasp pose too).
+Writes ``benchmarks/results/grasp_run.json`` (``--out`` another file).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     ap.add_argument("--run", type=Path, default=None, help="config.yml of a trained run: time the export path")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "grasp_run.json",
+                    help="with --run: where to write the results")
     args = ap.parse_args(argv)
     if args.run is not None:
-        return bench_run(args.run, args.repeats)
+        return bench_run(args.run, args.repeats, args.out)
 
     from point2act.grasp import GraspConfig, plan_grasps
     from point2act.grasp.synthetic import tabletop_scene
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def bench_run(config_path: Path, repeats: int) -> int:
+def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmarks" / "results" / "grasp_run.json") -> int:
     import numpy as np
 
     from point2act.export import build_export
@@ -98,7 +101,7 @@ def bench_run(config_path: Path, repeats: int) -> int:
         out = build_export(arrays, frame, prompt, cfg, True, centers, depth_views=views)
         out["timings_ms"]["export_wall"] = (time.perf_counter() - t) * 1e3 + views.render_ms
         runs.append(out)
-    keys = ("depth_render", "tsdf_fusion", *STAGES, "export_wall")
+    keys = ("depth_render", "tsdf_fusion", "occupancy", *STAGES, "export_wall")
     med = {k: statistics.median(o["timings_ms"].get(k, 0.0) for o in runs[1:]) for k in keys}
     res = {
         "run": str(config_path),
@@ -121,13 +124,18 @@ def bench_run(config_path: Path, repeats: int) -> int:
         res["best_grasp_verdict"] = verdicts[0].to_dict()
         res["grasps_on_target"] = int(sum(v.on_target for v in verdicts))
         res["grasps_collision_free"] = int(sum(v.collision_free for v in verdicts))
+        res["grasps_approach_free"] = int(sum(getattr(v, "approach_free", True) for v in verdicts))
+        res["grasps_flagged_on_target"] = int(sum(bool(g.get("on_target", True)) for g in runs[-1]["grasps"]))
     print(f"export path on {config_path}: {res['num_gaussians']} Gaussians, {res['num_views_fused']} views "
           f"at {res['image'][1]}x{res['image'][0]}, median of {repeats} runs")
     for k in keys:
         print(f"  {k:<13s} {med[k]:8.1f} ms")
     print(f"  grasps: {res['num_grasps']}" + (f", on the target {res['grasps_on_target']}, collision-free "
-                                              f"{res['grasps_collision_free']} (true meshes)" if "grasps_on_target" in res else ""))
-    out_path = ROOT / "benchmarks" / "results" / "grasp_run.json"
+                                              f"{res['grasps_collision_free']}, approach clear "
+                                              f"{res['grasps_approach_free']} (true meshes)" if "grasps_on_target" in res else ""))
+    if "best_grasp_verdict" in res:
+        print(f"  best grasp: {res['best_grasp_verdict']}")
+    out_path = Path(out_path)
     out_path.write_text(json.dumps(res, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
     print(f"wrote {out_path}")
     return 0

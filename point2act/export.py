@@ -80,14 +80,15 @@ def occupancy_around(views: DepthViews, frame: FrameTransform, region, cfg, geo:
     box, as wide as the box's largest side plus ``occupancy_reach`` on each side (the fingers and the
     first part of their approach), at most the fused cube's side (``geo``: :func:`fusion_geometry`);
     cells of the TSDF's voxel or larger (at most ``occupancy_max_cells`` per side); the depth views in
-    the capture frame, pixels below ``fusion_min_alpha`` opacity no measurement. See
-    :mod:`point2act.grasp.occupancy`."""
+    the capture frame, pixels below ``fusion_min_alpha`` opacity no measurement, those below
+    ``occupancy_empty_alpha`` free along their whole ray. See :mod:`point2act.grasp.occupancy`."""
     sc, g = cfg.surface, cfg.gripper
-    v = views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha)
+    v = views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha, sc.occupancy_empty_alpha)
     side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(sc.occupancy_reach))
     return occupancy_cube(v.depths, v.Ks, v.viewmats, np.asarray(region.center, dtype=np.float64), side, geo["voxel"],
                           max_cells=sc.occupancy_max_cells, hit_front=sc.occupancy_hit_front,
-                          hit_back=sc.occupancy_hit_back, min_hits=sc.occupancy_min_hits)
+                          hit_back=sc.occupancy_hit_back, min_hits=sc.occupancy_min_hits,
+                          p_hit=sc.occupancy_p_hit, p_miss=sc.occupancy_p_miss)
 
 
 def closing_on(grasps, region_points: np.ndarray, cfg: GraspConfig) -> list:

@@ -119,12 +119,14 @@ def render_depth_views(
                       np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3)
 
 
-def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_alpha: float | None = None) -> DepthViews:
+def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_alpha: float | None = None,
+                   empty_alpha: float | None = None) -> DepthViews:
     """The same views in another frame related to theirs by a similarity: ``p_theirs = scale *
     (transform[:3, :3] @ p_new + transform[:3, 3])`` (nerfstudio's normalisation: capture ->
     nerfstudio, :class:`point2act.geometry.FrameTransform`), ``transform[:3, :3]`` a rotation.
     Depths are divided by ``scale``; with ``min_alpha``, pixels of lower opacity get depth 0 (no
-    measurement)."""
+    measurement), and with ``empty_alpha`` those below it depth ``inf`` (the ray saw nothing: free
+    along its whole length, :func:`point2act.grasp.occupancy.integrate_depth`)."""
     T = np.asarray(transform, dtype=np.float64).reshape(-1, 4)[:3]
     A = np.eye(4)
     A[:3, :4] = T
@@ -132,8 +134,11 @@ def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_a
     S = np.diag([1.0 / scale, 1.0 / scale, 1.0 / scale, 1.0])
     vm = np.einsum("ij,cjk,kl->cil", S, np.asarray(views.viewmats, dtype=np.float64), A)
     d = np.asarray(views.depths, dtype=np.float32) / np.float32(scale)
+    a = np.asarray(views.alphas)
     if min_alpha is not None:
-        d = np.where(np.asarray(views.alphas) >= min_alpha, d, 0.0).astype(np.float32)
+        d = np.where(a >= min_alpha, d, 0.0).astype(np.float32)
+    if empty_alpha is not None:
+        d = np.where(a < empty_alpha, np.inf, d).astype(np.float32)
     return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms)
 
 

@@ -225,9 +225,18 @@ class SurfaceConfig:
     occupancy_hit_back: float = 1.5
     """... or this many cells behind it; farther in front its ray passed through the cell (free-space
     evidence), farther behind it is occluded (no evidence)."""
+    occupancy_empty_alpha: float = 0.05
+    """Pixels whose rendered opacity is below this saw nothing: their ray is free-space evidence along
+    its whole length (pixels between this and ``fusion_min_alpha`` are no evidence at all)."""
     occupancy_min_hits: int = 2
     """A cell is occupied only when at least this many views saw a surface in it (and the log-odds of
     hits and misses is positive)."""
+    occupancy_p_hit: float = 0.7
+    """Sensor model: probability of occupancy given one view's hit ..."""
+    occupancy_p_miss: float = 0.3
+    """... and given one view's miss. Symmetric (default): a cell is occupied when more views see a
+    surface in it than see through it; OctoMap's 0.4 lets two hits in the air beside a thin part (the
+    blend of foreground and background depth at a silhouette) outweigh four views that see through."""
     fusion_scale_free: bool = True
     """Size the fused cube and its voxels from the capture, not from metres: the cube side is
     ``fusion_side_factor`` x the region's extent (at least the gripper's reach when ``metres_per_unit``
@@ -308,7 +317,7 @@ class GraspConfig:
     curved handle approached along itself), the TCP lies this far (m) past the contacts: the finger
     pads hold its end, and the fingertips do not follow it where it curves into them."""
     part_gap: float = 0.004
-    """Two scene points (occupied cells) closer than this (m; at least two cells) belong to the same
+    """Two scene points (occupied cells) closer than this (m; at least 1.5 cells) belong to the same
     part when the planner measures the part's extent across the closing axis (the opening) and along
     the approach (the depth)."""
     friction_coef: float = 0.4
@@ -334,8 +343,8 @@ class GraspConfig:
     collision_min_points: int = 1
     """A finger or palm box collides when it holds at least this many scene points (cells)."""
     target_radius: float = 0.006
-    """A scene point (occupied cell) between the fingers is the target's when a Gaussian of the relevant
-    region lies within this distance (m; plus half a cell)."""
+    """A scene point (occupied cell) between the fingers is the target's when its nearest opaque
+    Gaussian is one of the relevant region's and lies within this distance (m; plus half a cell)."""
     on_target_share: float = 0.5
     """A grasp is ``on_target`` when at least this share of what lies between its fingers (occupied
     cells; surface points without an occupancy grid) is the target's."""

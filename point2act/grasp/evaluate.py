@@ -24,7 +24,7 @@ from .config import GripperConfig
 from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
 __all__ = ["GraspVerdict", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts", "raycast_depth",
-           "look_at_viewmat"]
+           "look_at_viewmat", "degrade_depth"]
 
 
 @dataclass
@@ -178,3 +178,31 @@ def raycast_depth(
         depths.append(np.where(hit, th, 0.0).astype(np.float32))
         labels.append(np.where(hit, lut[np.clip(gid, 0, len(lut) - 1)], -1))
     return np.stack(depths), np.stack(labels)
+
+
+def degrade_depth(depths: np.ndarray, seed: int = 0, noise: float = 0.002, edge_px: int = 2,
+                  edge_jump: float = 0.01, floater_every: int = 3) -> np.ndarray:  # [C, H, W]
+    """What a short reconstruction's expected depth does to exact depth maps [C, H, W] (0: none):
+    within ``edge_px`` pixels of every depth edge (a jump above ``edge_jump``) the depth is a random
+    blend of the nearest and the farthest depth around it (fuzz around thin parts, in every view),
+    Gaussian noise of ``noise``, and three floater blobs (6-12 px patches at 60-90 % of the depth
+    behind them) in every ``floater_every``-th view."""
+    rng = np.random.default_rng(seed)
+    d = np.asarray(depths, dtype=np.float32).copy()
+    C, H, W = d.shape
+    k = 2 * edge_px + 1
+    for c in range(C):
+        x = d[c]
+        pad = np.pad(x, edge_px, mode="edge")
+        win = np.stack([pad[i : i + H, j : j + W] for i in range(k) for j in range(k)])
+        lo, hi = win.min(0), win.max(0)
+        a = rng.uniform(0.0, 1.0, x.shape).astype(np.float32)
+        x = np.where((hi - lo) > edge_jump, a * lo + (1 - a) * hi, x)
+        x = x + rng.normal(0, noise, x.shape).astype(np.float32) * (x > 0)
+        if floater_every and c % floater_every == 0:
+            for _ in range(3):
+                s = int(rng.integers(6, 13))
+                i0, j0 = int(rng.integers(H // 4, 3 * H // 4)), int(rng.integers(W // 4, 3 * W // 4))
+                x[i0 : i0 + s, j0 : j0 + s] *= rng.uniform(0.6, 0.9)
+        d[c] = x
+    return d

@@ -15,16 +15,24 @@ cell minus the measured depth at its pixel, both along the view's optical axis):
   just behind it): a **hit**;
 * ``delta > hit_back * voxel``: behind the surface, occluded: no evidence. So is a cell outside the
   view, behind the camera, or at a pixel without a measurement (depth 0: e.g. rendered opacity
-  below ``min_alpha``, zeroed by the caller).
+  below ``fusion_min_alpha``, zeroed by the caller). A pixel whose ray saw nothing at all (depth
+  ``inf``: rendered opacity near 0) is a miss for every cell along it.
 
-Each cell's log-odds ``L = hits * l_hit + misses * l_miss`` (OctoMap's sensor model: ``l_hit =
-logit(0.7)``, ``l_miss = logit(0.4)``; an order-free sum, without OctoMap's clamping) sets its state:
+Each cell's log-odds ``L = hits * l_hit + misses * l_miss`` (an order-free sum, without OctoMap's
+clamping) sets its state. The default sensor model is symmetric, ``l_hit = logit(0.7)``, ``l_miss =
+logit(0.3)``: a cell is occupied when more views see a surface in it than see through it. OctoMap's
+default for range sensors (``l_miss = logit(0.4)``) trusts one hit as much as two misses; a
+radiance field's expected depth blends foreground and background at every silhouette, so hits in
+the air beside thin parts are common, and with OctoMap's weights two of them outweigh four views
+that see through (``p_miss=0.4`` gives that model back).
 
-* **occupied**: ``hits >= min_hits`` (several views saw a surface there) and ``L > 0``;
-* **free**: ``misses >= 1`` and ``L < 0`` (rays of the views passed through it more than
-  surfaces were seen in it: a floater seen by one view and seen through by three is free);
-* **unknown**: everything else: never observed (inside solids, behind everything, out of view)
-  or seen as a surface by a single view only.
+* **occupied**: ``hits >= min_hits`` (several views saw a surface there) and ``L > 0`` (more
+  surface evidence than free-space evidence);
+* **free**: not occupied, and at least one view's ray passed through it (``misses >= 1``): a
+  floater that one view sees and another sees through is free, so is a cell where rays passed
+  more often than surfaces were seen;
+* **unknown**: everything else: never observed (inside solids, behind everything, out of view),
+  or seen as a surface by fewer than ``min_hits`` views and passed through by none.
 
 The planner's rule for unknown cells (:mod:`point2act.grasp.planner`): **unknown is not free**. No
 part of the gripper (fingers, palm) may be in an occupied *or unknown* cell at the grasp pose or
@@ -46,14 +54,17 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "integrate_depth", "occupancy_cube", "L_HIT", "L_MISS"]
+__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "integrate_depth", "occupancy_cube", "P_HIT",
+           "P_MISS"]
 
 UNKNOWN, FREE, OCCUPIED = 0, 1, 2
 """Cell states of :attr:`OccupancyGrid.state`."""
-L_HIT = math.log(0.7 / 0.3)
-"""Log-odds of one view seeing a surface in a cell (OctoMap's default hit probability 0.7)."""
-L_MISS = math.log(0.4 / 0.6)
-"""Log-odds of one view's ray passing through a cell (OctoMap's default miss probability 0.4)."""
+P_HIT = 0.7
+"""Default probability that a cell is occupied given one view's hit (OctoMap's default)."""
+P_MISS = 0.3
+"""Default probability that a cell is occupied given one view's miss (OctoMap's default is 0.4)."""
+L_HIT = math.log(P_HIT / (1 - P_HIT))
+L_MISS = math.log(P_MISS / (1 - P_MISS))
 
 
 @dataclass
@@ -72,6 +83,10 @@ class OccupancyGrid:
     """Views whose ray passed through the cell."""
     state: np.ndarray  # [nx, ny, nz] uint8
     """UNKNOWN (0), FREE (1) or OCCUPIED (2)."""
+    l_hit: float = L_HIT
+    """Log-odds of one hit (the sensor model the state was classified with)."""
+    l_miss: float = L_MISS
+    """Log-odds of one miss."""
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -79,7 +94,7 @@ class OccupancyGrid:
 
     @property
     def log_odds(self) -> np.ndarray:  # [nx, ny, nz] float32
-        return (self.hits.astype(np.float32) * L_HIT + self.misses.astype(np.float32) * L_MISS).astype(np.float32)
+        return (self.hits.astype(np.float32) * self.l_hit + self.misses.astype(np.float32) * self.l_miss).astype(np.float32)
 
     @property
     def upper(self) -> np.ndarray:  # [3]
@@ -116,18 +131,27 @@ class OccupancyGrid:
                 "occupied": int((self.state == OCCUPIED).sum())}
 
 
-def classify(hits: np.ndarray, misses: np.ndarray, min_hits: int = 2) -> np.ndarray:
+def log_odds(p: float) -> float:
+    """``log(p / (1 - p))``; ``p`` in (0, 1)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"a sensor-model probability must lie in (0, 1), got {p}")
+    return math.log(p / (1.0 - p))
+
+
+def classify(hits: np.ndarray, misses: np.ndarray, min_hits: int = 2, p_hit: float = P_HIT,
+             p_miss: float = P_MISS) -> np.ndarray:
     """Cell states from the evidence counts (same shapes): OCCUPIED where ``hits >= min_hits`` and the
-    log-odds is positive, FREE where some ray passed through and the log-odds is negative, else UNKNOWN."""
-    L = hits.astype(np.float32) * L_HIT + misses.astype(np.float32) * L_MISS
+    log-odds is positive, FREE where some ray passed through and it is not occupied, else UNKNOWN."""
+    L = hits.astype(np.float32) * log_odds(p_hit) + misses.astype(np.float32) * log_odds(p_miss)
+    occupied = (hits >= max(int(min_hits), 1)) & (L > 0)
     state = np.full(hits.shape, UNKNOWN, dtype=np.uint8)
-    state[(misses >= 1) & (L < 0)] = FREE
-    state[(hits >= max(int(min_hits), 1)) & (L > 0)] = OCCUPIED
+    state[(misses >= 1) & ~occupied] = FREE
+    state[occupied] = OCCUPIED
     return state
 
 
 def integrate_depth(
-    depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement
+    depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement, inf = the ray saw nothing
     Ks: np.ndarray,  # [C, 3, 3]
     viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
     origin: np.ndarray,  # [3] grid minimum corner (world)
@@ -137,12 +161,14 @@ def integrate_depth(
     hit_back: float = 1.5,
     min_hits: int = 2,
     near: float = 0.0,
+    p_hit: float = P_HIT,
+    p_miss: float = P_MISS,
 ) -> OccupancyGrid:
     """Integrate depth maps into a grid of ``shape`` cells of side ``voxel`` from ``origin`` (world
     units, the depth maps' units): per cell and view a hit, a miss or nothing (module docstring),
     then :func:`classify`. ``hit_front`` / ``hit_back``: the hit band around the measured depth, in
     voxels, in front of / behind it. ``near``: cells closer to a camera than this (z-depth) are not
-    observed by it."""
+    observed by it. ``p_hit`` / ``p_miss``: the sensor model (module docstring)."""
     depths = np.asarray(depths, dtype=np.float32)
     if depths.ndim != 3:
         raise ValueError(f"integrate_depth: depths must be [C, H, W], got shape {depths.shape}")
@@ -202,7 +228,8 @@ def integrate_depth(
     hits = hits.reshape(shape)
     misses = misses.reshape(shape)
     return OccupancyGrid(origin=origin, voxel=float(voxel), hits=hits, misses=misses,
-                         state=classify(hits, misses, min_hits))
+                         state=classify(hits, misses, min_hits, p_hit, p_miss), l_hit=log_odds(p_hit),
+                         l_miss=log_odds(p_miss))
 
 
 def occupancy_cube(

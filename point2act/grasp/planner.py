@@ -13,7 +13,7 @@ from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, ort
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
 from .result import Grasp, GraspResult, Region
-from .surface import fit_support_plane, scene_points, surface_relevancy, voxel_downsample
+from .surface import fit_support_plane, scene_points, surface_relevancy
 
 __all__ = ["plan_grasps", "plan", "sample_contact_pairs", "nms", "handover_rotation"]
 
@@ -386,7 +386,11 @@ def plan_grasps(
         cell = U(cfg.surface.voxel_size)
         F = Q = P
         mg = U(cfg.collision_margin)
-    coarse = voxel_downsample(F, U(cfg.surface.collision_voxel_size))
+    # coarse: the centres of the collision_voxel_size cells holding anything the gripper must not enter;
+    # a box is grown by half such a cell's diagonal when checked against them (conservative)
+    sc_ = U(cfg.surface.collision_voxel_size)
+    coarse = (np.unique(np.floor(F / sc_).astype(np.int64), axis=0) + 0.5) * sc_ if len(F) else F
+    mgc = mg + 0.5 * math.sqrt(3.0) * sc_
     lap("surface")
     if len(P) < 2:
         timings["total"] = (time.perf_counter() - T0) * 1e3
@@ -439,7 +443,7 @@ def plan_grasps(
     Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
     half_open = 0.5 * dims["max_opening"]
     clr = U(cfg.clearance)
-    gap = max(2.0 * cell, U(cfg.part_gap))
+    gap = max(1.5 * cell, U(cfg.part_gap))
     # the part: what lies, connected, across the closing line (its extent gives the opening, centred)
     # and along the approach (its far side gives the depth: the fingertips just past it)
     qk, qj, qx, qu, qv = _entries(c, Q, x, u, v, math.hypot(half_open, fw / 2) + mg,
@@ -457,12 +461,17 @@ def plan_grasps(
     fits = half_part + mg <= half_open
     counts["fit_pairs"] = int(fits.sum())
     # relevancy of what the gripper holds: within target_radius of the region's Gaussians
+    # (the nearest opaque Gaussian is one of the region's, within target_radius: a point of the body next
+    # to a handle's root is nearer the body's Gaussians)
     r_t = U(cfg.target_radius) + 0.5 * cell
-    if len(Q):
-        dq, _ = cKDTree(means[region.indices]).query(Q, distance_upper_bound=r_t, workers=-1)
-        q_rel = np.isfinite(dq)
-    else:
-        q_rel = np.zeros(0, bool)
+    q_rel = np.zeros(len(Q), bool)
+    opaque = np.flatnonzero(ok)
+    if len(Q) and len(opaque):
+        in_region = np.zeros(len(means), bool)
+        in_region[region.indices] = True
+        dq, iq = cKDTree(means[opaque]).query(Q, distance_upper_bound=r_t, workers=-1)
+        hit = np.isfinite(dq)
+        q_rel[hit] = in_region[opaque[iq[hit]]]
     depth = np.full((K, T), U(cfg.min_grasp_depth))
     n_close = np.zeros((K, T), np.int64)
     share = np.zeros((K, T))
@@ -548,20 +557,20 @@ def plan_grasps(
     # palm at the grasp pose and the whole approach of palm and fingers, against the coarse cloud
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(coarse):
-        rp = math.sqrt((pw / 2 + mg) ** 2 + (pt / 2 + mg) ** 2 + (L + Dp + pre + mg + U(cfg.max_grasp_depth)) ** 2)
+        rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
         pk, _pj, px_, pu_, pv_ = _entries(c[alive], coarse, x[alive], u[alive], v[alive], rp,
-                                          lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mg)
+                                          lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mgc)
         pk = alive[pk]
         ax_ = np.abs(px_).astype(np.float64)
-        e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mg, T)
+        e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mgc, T)
         k_e = pk[e]
         keep = free[k_e, tt]
         e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
         rel_z = pz - depth[k_e, tt]  # z relative to the TCP
-        palm = (rel_z <= -L + mg) & (rel_z >= -L - Dp - pre - mg)
+        palm = (rel_z <= -L + mgc) & (rel_z >= -L - Dp - pre - mgc)
         ae = ax_[e]
-        fing = ((ae >= h[k_e] - mg) & (ae <= h[k_e] + t + mg) & (np.abs(py) <= fw / 2 + mg)
-                & (rel_z <= -L - near + mg) & (rel_z >= -L - pre - mg))
+        fing = ((ae >= h[k_e] - mgc) & (ae <= h[k_e] + t + mgc) & (np.abs(py) <= fw / 2 + mgc)
+                & (rel_z <= -L - near + mgc) & (rel_z >= -L - pre - mgc))
         hit = palm | fing
         _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
     counts["collision_free"] = int(free.sum())

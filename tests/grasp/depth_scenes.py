@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from point2act.fusion import DepthViews
-from point2act.grasp.evaluate import look_at_viewmat, raycast_depth
+from point2act.grasp.evaluate import degrade_depth, look_at_viewmat, raycast_depth
 
 W, H = 256, 192
 FX = 0.5 * W / math.tan(math.radians(58.0) / 2)  # the synthetic captures' 58 deg field of view
@@ -44,7 +44,7 @@ class Scene:
     """name -> (vertices, triangles)."""
     target: str
     look_at: np.ndarray
-    views: int = 24
+    views: int = 12
     radius: float = 0.5
     elevations: Tuple[float, ...] = (30.0, 55.0)
     labels_surface: List[str] = field(default_factory=list)
@@ -105,31 +105,13 @@ def enclosed_scene() -> Scene:
 
 
 def depth_views(scene: Scene, noisy: bool = False, seed: int = 0) -> DepthViews:
-    """Exact depth of the scene's meshes from its cameras. ``noisy``, what a short reconstruction's
-    expected depth does: within 2 px of every depth edge the depth is a random blend of the nearest
-    and the farthest depth around (fuzz around thin parts, in every view), 2 mm noise, and floater
-    blobs (6-12 px patches at 60-90 % of the depth behind them) in every third view."""
+    """Exact depth of the scene's meshes from its cameras; ``noisy``: degraded as a short reconstruction's
+    expected depth is (:func:`point2act.grasp.evaluate.degrade_depth`)."""
     V = scene.viewmats()
     Ks = np.repeat(K[None], len(V), 0)
     d, _lab = raycast_depth(list(scene.parts.values()), V, Ks, W, H)
     if noisy:
-        rng = np.random.default_rng(seed)
-        d = d.copy()
-        for c in range(len(d)):
-            x = d[c]
-            pad = np.pad(x, 2, mode="edge")
-            win = np.stack([pad[i : i + H, j : j + W] for i in range(5) for j in range(5)])
-            lo, hi = win.min(0), win.max(0)
-            edge = (hi - lo) > 0.01
-            a = rng.uniform(0.0, 1.0, x.shape).astype(np.float32)
-            x = np.where(edge, a * lo + (1 - a) * hi, x)
-            x = x + rng.normal(0, 0.002, x.shape).astype(np.float32) * (x > 0)
-            if c % 3 == 0:
-                for _ in range(3):
-                    s = int(rng.integers(6, 13))
-                    i0, j0 = int(rng.integers(H // 4, 3 * H // 4)), int(rng.integers(W // 4, 3 * W // 4))
-                    x[i0 : i0 + s, j0 : j0 + s] *= rng.uniform(0.6, 0.9)
-            d[c] = x
+        d = degrade_depth(d, seed)
     return DepthViews(d.astype(np.float32), (d > 0).astype(np.float32), Ks, V)
 
 

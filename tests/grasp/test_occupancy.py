@@ -143,10 +143,16 @@ def test_single_view_evidence_closed_form():
 
 
 def test_classify_log_odds_closed_form():
-    hits = np.array([0, 1, 1, 2, 2, 2, 3, 0])
-    misses = np.array([0, 0, 3, 0, 4, 5, 20, 1])
-    # L = 0.847 h - 0.405 m: [0, .85, -.37, 1.69, .07, -.33, -5.6, -.41]
-    assert list(classify(hits, misses, min_hits=2)) == [UNKNOWN, UNKNOWN, FREE, OCCUPIED, OCCUPIED, FREE, FREE, FREE]
+    hits = np.array([0, 1, 1, 1, 2, 2, 2, 2, 3, 0])
+    misses = np.array([0, 0, 1, 3, 0, 1, 2, 4, 20, 1])
+    # symmetric model (default): occupied when at least 2 views hit it and more hit it than pass through it;
+    # one view's surface is no support
+    assert list(classify(hits, misses, min_hits=2)) == [UNKNOWN, UNKNOWN, FREE, FREE, OCCUPIED, OCCUPIED, FREE, FREE,
+                                                        FREE, FREE]
+    # OctoMap's model (L = 0.847 h - 0.405 m): two hits outweigh four misses, not five
+    octo = classify(hits, misses, min_hits=2, p_hit=0.7, p_miss=0.4)
+    assert list(octo) == [UNKNOWN, UNKNOWN, FREE, FREE, OCCUPIED, OCCUPIED, OCCUPIED, OCCUPIED, FREE, FREE]
+    assert list(classify(np.array([2]), np.array([5]), 2, 0.7, 0.4)) == [FREE]
 
 
 def test_bad_inputs_are_errors():
@@ -156,3 +162,13 @@ def test_bad_inputs_are_errors():
         integrate_depth(np.zeros((1, 4, 4)), K[None], np.eye(4)[None], np.zeros(3), 0.0, (2, 2, 2))
     with pytest.raises(ValueError, match="side"):
         occupancy_cube(np.zeros((1, 4, 4)), K[None], np.eye(4)[None], np.zeros(3), float("nan"), 0.01)
+
+
+def test_a_ray_that_sees_nothing_is_free_along_its_length():
+    """depth inf (rendered opacity ~0): every cell the ray crosses gets a miss; depth 0: no evidence."""
+    V = look_at([-0.4, 0.0, 0.0], [0.0, 0.0, 0.0])
+    origin, shape = np.array([-0.198, -0.005, -0.005]), (40, 1, 1)
+    g = integrate_depth(np.full((1, H, W), np.inf), K[None], V[None], origin, 0.01, shape)
+    assert np.all(g.misses == 1) and np.all(g.hits == 0) and np.all(g.state == FREE)
+    g = integrate_depth(np.zeros((1, H, W)), K[None], V[None], origin, 0.01, shape)
+    assert np.all(g.misses == 0) and np.all(g.state == UNKNOWN)

@@ -1,0 +1,343 @@
+"""The grasp head against ACRONYM's flex-simulated Franka grasps of a real mug
+(``python -m benchmarks.bench_acronym``).
+
+Scenes: the ACRONYM mug (``../shared/data/meshes/acronym_mug``) on the synthetic table
+(:func:`point2act.synth.scene.build_scene` with ``mug_mesh``, as the accuracy suite's ``acronym_*``
+scenes), seeded position and yaw, with and without the 16 cm occluder beside the handle; the target
+is the handle. What the grasp head is given stands in for a trained field: Gaussian centres sampled
+on the true surfaces (relevancy 0.85-1 on the handle, 0-0.2 elsewhere) and 12 depth views of the
+scene's cameras, ray cast from the true meshes, exact (``exact``) or degraded as a short
+reconstruction's expected depth is (``noisy``: :func:`point2act.grasp.evaluate.degrade_depth`, plus
+2 mm noise and opaque floaters around the handle on the centres). The export path runs as
+``point2act export`` runs it (:func:`point2act.export.build_export`: TSDF surface, occupancy grid,
+planner).
+
+ACRONYM's frame: a grasp's 4x4 is the Panda hand's base in the mesh frame (metres), x the closing
+axis, z the approach; the fingertips are 0.1122 m along z (finger 0.0462 + palm 0.066 in its
+gripper model), which is ``GripperConfig().tcp_from_base``: our TCP (fingertip midpoint) is
+``t + 0.1122 z``, the closing region's centre ``t + (0.1122 - 0.0231) z``. The mesh goes into the
+scene as ``load_mug_mesh`` puts it: scaled to metres, base to z = 0, turned about z so that the
+handle points along +x, then the scene's yaw and position.
+
+Reported:
+
+* **match**: the top grasp lies within 2 cm (closing-region centres) and 30 deg (approach axes, and
+  closing axes up to sign) of one of ACRONYM's successful grasps (flex ``object_in_gripper``); also
+  "on the handle and collision-free" (our judge on the true meshes, the approach included);
+* **judge calibration**: ACRONYM's handle grasps (closing-region centre beyond the body's radius on
+  the handle's side, fully open as ACRONYM simulates them) are judged by
+  :func:`point2act.grasp.evaluate.judge_grasp` on the mug alone (ACRONYM has no table): the share of
+  its successful ones called collision-free, approach-free and on-target, and the same for its
+  failed ones.
+
+Writes ``benchmarks/results/acronym.json`` and ``acronym.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MUG_DIR = ROOT.parent / "shared" / "data" / "meshes" / "acronym_mug"
+SCALE = 0.0002682457830986903
+ACRONYM_TCP = 0.1122  # fingertips along z from the hand base, ACRONYM's Panda
+NEAR_POS = 0.02
+NEAR_DEG = 30.0
+NUM_VIEWS = 12  # what export fuses (SurfaceConfig.fusion_max_views)
+
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def mesh_to_local() -> np.ndarray:
+    """4x4 from ACRONYM's mesh frame (metres) to the mug's local frame of the synthetic scene (what
+    :func:`point2act.synth.scene.load_mug_mesh` does to the vertices)."""
+    import open3d as o3d
+
+    v = np.asarray(o3d.io.read_triangle_mesh(str(MUG_DIR / "mug.obj")).vertices) * SCALE
+    zmin = v[:, 2].min()
+    far = int(np.argmax(np.hypot(v[:, 0], v[:, 1])))
+    R = _rot_z(-math.atan2(v[far, 1], v[far, 0]))
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = -R @ np.array([0.0, 0.0, zmin])
+    return T
+
+
+def acronym_grasps():
+    import h5py
+
+    with h5py.File(MUG_DIR / "grasps.h5", "r") as f:
+        T = f["grasps/transforms"][:]
+        ok = f["grasps/qualities/flex/object_in_gripper"][:] == 1
+    return T, ok
+
+
+def closing_centre_acronym(T: np.ndarray, finger_length: float) -> np.ndarray:  # [N, 3]
+    return T[:, :3, 3] + (ACRONYM_TCP - finger_length / 2) * T[:, :3, 2]
+
+
+def as_grasp_dicts(T: np.ndarray, width: float) -> List[Dict[str, Any]]:
+    """ACRONYM poses as grasps.json-like dicts (TCP, rotation, width in metres), fully open."""
+    out = []
+    for M in T:
+        R = M[:3, :3]
+        out.append({"position": (M[:3, 3] + ACRONYM_TCP * R[:, 2]).tolist(), "rotation": R.tolist(), "width": width})
+    return out
+
+
+def match(grasp: Dict[str, Any], T_ok: np.ndarray, finger_length: float) -> Dict[str, float]:
+    """Nearest successful ACRONYM grasp (world frame) to ``grasp``: closing-centre distance, approach
+    and closing-axis angles; ``match`` when within NEAR_POS and NEAR_DEG."""
+    R = np.asarray(grasp["rotation"])
+    c = np.asarray(grasp["position"]) - finger_length / 2 * R[:, 2]
+    cc = closing_centre_acronym(T_ok, finger_length)
+    d = np.linalg.norm(cc - c, axis=1)
+    app = np.degrees(np.arccos(np.clip(T_ok[:, :3, 2] @ R[:, 2], -1, 1)))
+    clo = np.degrees(np.arccos(np.clip(np.abs(T_ok[:, :3, 0] @ R[:, 0]), 0, 1)))
+    ok = (d <= NEAR_POS) & (app <= NEAR_DEG) & (clo <= NEAR_DEG)
+    k = int(np.argmin(d / NEAR_POS + np.maximum(app, clo) / NEAR_DEG))
+    return {"match": bool(ok.any()), "nearest_m": float(d[k]), "nearest_approach_deg": float(app[k]),
+            "nearest_closing_deg": float(clo[k])}
+
+
+def build(seed: int, occluder: bool):
+    from point2act.synth import SynthConfig
+    from point2act.synth.camera import intrinsics, sample_cameras
+    from point2act.synth.scene import build_scene
+
+    cfg = SynthConfig(seed=seed, mug_mesh=str(MUG_DIR / "mug.obj"), mug_mesh_scale=SCALE, occluder=occluder)
+    scene = build_scene(cfg)
+    c2w = sample_cameras(cfg, scene.look_center)
+    k = intrinsics(cfg)
+    K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenGL camera -> OpenCV camera
+    viewmats = np.stack([np.linalg.inv(M @ flip) for M in c2w])
+    pick = np.unique(np.linspace(0, len(viewmats) - 1, NUM_VIEWS).round().astype(int))
+    world = np.eye(4)
+    world[:3, :3] = _rot_z(scene.mug_yaw)
+    world[:3, 3] = scene.mug_position
+    return cfg, scene, viewmats[pick], K, world
+
+
+def surface_samples(scene, density: float, seed: int):
+    """Area-uniform samples of every part and their part names."""
+    rng = np.random.default_rng(seed)
+    pts, names = [], []
+    for p in scene.parts:
+        V, F = np.asarray(p.vertices), np.asarray(p.triangles)
+        A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
+        if p.name == "table":  # only the top, near the mug
+            n = int(0.16 * density)
+            q = np.c_[rng.uniform(-0.2, 0.2, (n, 2)) + scene.mug_position[:2], np.zeros(n)]
+        else:
+            n = max(200, int(A.sum() * density))
+            t = rng.choice(len(F), n, p=A / A.sum())
+            uv = rng.uniform(size=(n, 2))
+            f = uv.sum(1) > 1
+            uv[f] = 1 - uv[f]
+            q = V[F[t, 0]] + uv[:, :1] * (V[F[t, 1]] - V[F[t, 0]]) + uv[:, 1:] * (V[F[t, 2]] - V[F[t, 0]])
+        pts.append(q)
+        names.append(np.full(len(q), p.name, dtype=object))
+    return np.concatenate(pts), np.concatenate(names)
+
+
+def make_inputs(seed: int, occluder: bool, noisy: bool, T_all: np.ndarray, ok: np.ndarray, to_local: np.ndarray):
+    """What the export path is given for one scene (arrays, depth views) and the truth to judge by."""
+    from point2act.grasp import evaluate as ev
+
+    cfg_s, scene, viewmats, K, world = build(seed, occluder)
+    W, H = cfg_s.width, cfg_s.height
+    Ks = np.repeat(K[None], len(viewmats), 0)
+    d, _ = ev.raycast_depth([(p.vertices, p.triangles) for p in scene.parts], viewmats, Ks, W, H)
+    rng = np.random.default_rng(seed)
+    if noisy:
+        d = ev.degrade_depth(d, seed)
+    pts, names = surface_samples(scene, 2.5e5, seed)
+    handle = names == "mug_handle"
+    means = pts.copy()
+    rel = np.where(handle, rng.uniform(0.85, 1.0, len(pts)), rng.uniform(0.0, 0.2, len(pts)))
+    opac = rng.uniform(0.7, 1.0, len(pts))
+    if noisy:
+        means = means + rng.normal(0, 0.002, means.shape)
+        hp = pts[handle]
+        fl = hp[rng.integers(0, len(hp), 300)] + rng.normal(0, 0.015, (300, 3))
+        means = np.concatenate([means, fl])
+        rel = np.r_[rel, rng.uniform(0, 1, 300)]
+        opac = np.r_[opac, rng.uniform(0.3, 1.0, 300)]
+    truth_pts, truth_names = surface_samples(scene, 1e6, seed + 1)
+    M = world @ to_local
+    return {"means": means, "opacities": opac, "scales": np.full((len(means), 3), 0.002), "relevancy": rel,
+            "depths": d, "Ks": Ks, "viewmats": viewmats, "truth_pts": truth_pts, "truth_names": truth_names.astype(str),
+            "T_ok": np.einsum("ij,njk->nik", M, T_all[ok])}
+
+
+def run_scene(inp: Dict[str, np.ndarray], seed: int, occluder: bool, noisy: bool) -> Dict[str, Any]:
+    """Export on one scene's inputs, the top grasp matched with ACRONYM and judged on the true meshes."""
+    from point2act.export import build_export
+    from point2act.fusion import DepthViews
+    from point2act.geometry import FrameTransform
+    from point2act.grasp import GraspConfig
+    from point2act.grasp import evaluate as ev
+
+    d = np.asarray(inp["depths"], dtype=np.float32)
+    views = DepthViews(d, (d > 0).astype(np.float32), inp["Ks"], inp["viewmats"])
+    arrays = {k: inp[k] for k in ("means", "opacities", "scales", "relevancy")}
+    gcfg = GraspConfig()
+    t0 = time.perf_counter()
+    out = build_export(arrays, FrameTransform.identity(), "Point to the handle of the mug", gcfg, True, None,
+                       depth_views=views)
+    wall = time.perf_counter() - t0
+    rec: Dict[str, Any] = {"seed": seed, "occluder": occluder, "depth": "noisy" if noisy else "exact",
+                           "num_grasps": len(out.get("grasps", [])), "warning": out.get("warning"),
+                           "export_s": round(wall, 2), "planner_ms": out.get("timings_ms", {}).get("total"),
+                           "timings_ms": {k: round(float(v), 1) for k, v in out.get("timings_ms", {}).items()}}
+    if out.get("grasps"):
+        g = out["grasps"][0]
+        v = ev.judge_grasp(g, gcfg.gripper, inp["truth_pts"], inp["truth_names"], "mug_handle", table_z=0.0)
+        rec.update(match(g, inp["T_ok"], gcfg.gripper.finger_length))
+        rec.update(top_on_target_flag=g.get("on_target"), top_judged_on_handle=bool(v.on_target),
+                   top_collision_free=bool(v.collision_free),
+                   top_approach_free=bool(getattr(v, "approach_free", True)),
+                   top_ok=bool(v.on_target and v.collision_free and getattr(v, "approach_free", True)),
+                   top_ok_final_pose=bool(v.on_target and v.collision_free),
+                   top_target_fraction=round(float(v.target_fraction), 3))
+        rec["flag_agrees_with_judge"] = (g.get("on_target") is None) or (bool(g["on_target"]) == bool(v.on_target))
+        if not v.approach_free or not v.collision_free:
+            rec["top_colliding_points"] = v.colliding_points
+    else:
+        rec.update(match=False, top_ok=False, top_ok_final_pose=False)
+    return rec
+
+
+def calibrate(T_all: np.ndarray, ok: np.ndarray) -> Dict[str, Any]:
+    """ACRONYM's handle grasps judged on the mug alone (mesh frame, no table)."""
+    import open3d as o3d
+
+    from point2act.grasp import GripperConfig
+    from point2act.grasp import evaluate as ev
+
+    m = o3d.io.read_triangle_mesh(str(MUG_DIR / "mug.obj"))
+    V, F = np.asarray(m.vertices) * SCALE, np.asarray(m.triangles)
+    rng = np.random.default_rng(0)
+    A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
+    n = int(A.sum() * 2e6)
+    t = rng.choice(len(F), n, p=A / A.sum())
+    uv = rng.uniform(size=(n, 2))
+    f = uv.sum(1) > 1
+    uv[f] = 1 - uv[f]
+    P = V[F[t, 0]] + uv[:, :1] * (V[F[t, 1]] - V[F[t, 0]]) + uv[:, 1:] * (V[F[t, 2]] - V[F[t, 0]])
+    body_r = 0.0395  # the handle lies at y < -body_r in ACRONYM's mesh frame (body radius 3.8 cm)
+    labels = np.where(P[:, 1] < -body_r, "handle", "body").astype(object)
+    g = GripperConfig()
+    cc = closing_centre_acronym(T_all, g.finger_length)
+    is_handle = cc[:, 1] < -body_r
+    out: Dict[str, Any] = {"grasps": int(len(T_all)), "successful": int(ok.sum()), "handle_grasps": int(is_handle.sum()),
+                           "handle_successful": int((is_handle & ok).sum())}
+    for name, sel in (("successful", is_handle & ok), ("failed", is_handle & ~ok)):
+        vs = [ev.judge_grasp(d, g, P, labels, "handle") for d in as_grasp_dicts(T_all[sel], g.max_opening)]
+        k = max(1, len(vs))
+        out[name] = {
+            "n": len(vs),
+            "collision_free": round(sum(v.collision_free for v in vs) / k, 3),
+            "approach_free": round(sum(getattr(v, "approach_free", True) for v in vs) / k, 3),
+            "on_target": round(sum(v.on_target for v in vs) / k, 3),
+            "collision_free_and_on_target": round(sum(v.collision_free and v.on_target for v in vs) / k, 3),
+            "median_colliding_points": float(np.median([sum(v.colliding_points.values()) for v in vs])) if vs else 0.0,
+        }
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=8, help="layout seeds 0..N-1 (each with and without occluder)")
+    ap.add_argument("--depth", default="exact,noisy")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "acronym")
+    ap.add_argument("--label", default="", help="a name for this code version, stored with the results")
+    ap.add_argument("--inputs", type=Path, default=None,
+                    help="keep each scene's inputs here (.npz) and reuse them: another code version (e.g. an older "
+                         "checkout on PYTHONPATH) then runs on the very same inputs")
+    args = ap.parse_args(argv)
+    if not (MUG_DIR / "mug.obj").exists():
+        print(f"{MUG_DIR} not present")
+        return 1
+    T_all, ok = acronym_grasps()
+    to_local = mesh_to_local()
+    t0 = time.perf_counter()
+    cal = calibrate(T_all, ok)
+    print("judge calibration:", json.dumps(cal))
+    recs = []
+    for depth in args.depth.split(","):
+        for occ in (False, True):
+            for seed in range(args.seeds):
+                f = args.inputs / f"{depth}_{'occ' if occ else 'clear'}_s{seed}.npz" if args.inputs else None
+                if f is not None and f.exists():
+                    inp = dict(np.load(f, allow_pickle=False))
+                else:
+                    inp = make_inputs(seed, occ, depth == "noisy", T_all, ok, to_local)
+                    if f is not None:
+                        f.parent.mkdir(parents=True, exist_ok=True)
+                        np.savez_compressed(f, **inp)
+                r = run_scene(inp, seed, occ, depth == "noisy")
+                recs.append(r)
+                print(json.dumps(r), flush=True)
+    summary = {}
+    for depth in args.depth.split(","):
+        for occ in (False, True):
+            rs = [r for r in recs if r["depth"] == depth and r["occluder"] == occ]
+            key = f"{depth}{'_occluder' if occ else ''}"
+            summary[key] = {
+                "runs": len(rs),
+                "with_grasps": sum(r["num_grasps"] > 0 for r in rs),
+                "top_matches_acronym_success": sum(r["match"] for r in rs),
+                "top_on_handle_and_collision_free": sum(r["top_ok"] for r in rs),
+                "top_on_handle_and_collision_free_final_pose": sum(r["top_ok_final_pose"] for r in rs),
+                "top_flagged_on_target": sum(bool(r.get("top_on_target_flag")) for r in rs),
+                "flag_agrees_with_judge": sum(bool(r.get("flag_agrees_with_judge")) for r in rs if r["num_grasps"]),
+                "off_target_top_without_warning": sum(1 for r in rs if r["num_grasps"] and not r.get("top_judged_on_handle")
+                                                      and not r.get("warning")),
+                "median_planner_ms": float(np.median([r["planner_ms"] for r in rs if r.get("planner_ms") is not None]))
+                if any(r.get("planner_ms") is not None for r in rs) else None,
+            }
+    res = {"label": args.label, "seeds": args.seeds, "views": NUM_VIEWS, "near_m": NEAR_POS, "near_deg": NEAR_DEG,
+           "acronym_tcp_from_base_m": ACRONYM_TCP, "judge_calibration": cal, "summary": summary, "runs": recs,
+           "seconds": round(time.perf_counter() - t0, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(str(args.out) + ".json").write_text(json.dumps(res, indent=1))
+    lines = [f"# ACRONYM mug handle ({args.label or 'this version'})", "",
+             "`python -m benchmarks.bench_acronym` (see its docstring for the protocol).", "",
+             "| depth views | runs | with grasps | top grasp within 2 cm / 30 deg of an ACRONYM success | "
+             "top grasp on the handle, collision-free, approach clear (true meshes) | top flagged on_target | "
+             "off-target top without a warning | median planner ms |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for k, s in summary.items():
+        lines.append(f"| {k} | {s['runs']} | {s['with_grasps']} | {s['top_matches_acronym_success']} | "
+                     f"{s['top_on_handle_and_collision_free']} | {s['top_flagged_on_target']} | "
+                     f"{s['off_target_top_without_warning']} | {s['median_planner_ms']} |")
+    lines += ["", "Judge calibration: ACRONYM's handle grasps (closing-region centre on the handle's side), fully "
+              "open, judged on the mug alone:", "",
+              "| ACRONYM label | grasps | collision-free | approach clear | on target | collision-free and on target |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name in ("successful", "failed"):
+        c = cal[name]
+        lines.append(f"| {name} | {c['n']} | {c['collision_free']:.1%} | {c['approach_free']:.1%} | {c['on_target']:.1%} | "
+                     f"{c['collision_free_and_on_target']:.1%} |")
+    Path(str(args.out) + ".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
