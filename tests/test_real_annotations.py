@@ -244,3 +244,22 @@ def test_runner_points_files_parse_with_point2act_against_the_image_list(capture
         assert not set(pf.points) & set(t.held_out)
         assert set(t.held_out) <= set(train) | set(evals)
         assert any(v == [] for v in pf.points.values())
+
+
+@needs_data
+def test_score_of_the_triangulated_position_is_its_annotation_spread():
+    """The runner's score of an action point exactly at the triangulated position: the held-out
+    errors are the stored reprojection errors, the 3D error is 0 (and coke's reference is close)."""
+    from benchmarks.real.run import markdown, score, summarise
+
+    for t in _targets():
+        s = score(t, t.position)
+        assert s["dist3d_units"] < 1e-9
+        for k, px in s["held_out_px"].items():
+            assert abs(px - t.reprojection_px[k]) < 0.02
+        assert s["px"] == pytest.approx(float(np.median([t.reprojection_px[k] for k in t.held_out])), abs=0.02)
+        if t.capture == "coke":
+            assert s["dist_reference_units"] < 0.05
+        entry = summarise(t, {"seed0": s, "seed1": {"error": "failed"}})
+        assert entry["median_px"] == entry["worst_seed_px"] == round(s["px"], 2)
+        assert t.name in markdown({"real": {t.name: entry}, "command": "python -m benchmarks.real"})
