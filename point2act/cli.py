@@ -94,7 +94,7 @@ class Export:
 
     def main(self) -> None:
         from point2act.grasp import GraspConfig
-        from point2act.method.run import export_run, load_run
+        from point2act.method.run import export_run, open_run
 
         gripper = _gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)
         frame = _frame_file(self.load_config, self.base_from_capture)
@@ -102,7 +102,7 @@ class Export:
         cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
         cfg.surface.fuse_depth = self.fuse_depth
         channels = _parse_channels(self.load_config, self.channels)
-        loaded = load_run(self.load_config)
+        loaded = open_run(self.load_config)
         path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
                                grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
                                loaded=loaded, finish=lambda doc: _with_base_frame(doc, frame), candidate=self.candidate)
@@ -118,9 +118,13 @@ def _frame_file(load_config: Path, override: Path | None):
 
     data = None
     if override is None:
-        config = check_run_config(load_config)
-        dm = config.pipeline.datamanager
-        data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
+        from point2act.method.runinfo import run_data_dir
+
+        data = run_data_dir(load_config)  # a current RUN/run_info.pt: config.yml need not be loaded
+        if data is False:
+            config = check_run_config(load_config)
+            dm = config.pipeline.datamanager
+            data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
         if data is not None and not Path(data).exists():
             data = None  # a run moved away from its capture: no frame file to find
     return resolve_frame_file(data, override)
@@ -350,13 +354,13 @@ class Query:
 
     def main(self) -> None:
         from point2act.errors import Point2ActError
-        from point2act.method.run import export_run, load_run, query_run
+        from point2act.method.run import export_run, open_run, query_run
         from point2act.grasp import GraspConfig
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
         gripper = self._gripper() if self.export else None  # bad gripper input: an error before any work
-        loaded = load_run(self.load_config)
+        loaded = open_run(self.load_config)
         res = query_run(
             self.load_config, self.name, prompt=self.prompt, points_file=self.points_file,
             pointer=self.pointer if self.points_file is None else None, role=self.role, steps=self.steps,

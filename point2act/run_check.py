@@ -16,7 +16,7 @@ from typing import Any
 
 from point2act.errors import Point2ActError
 
-__all__ = ["check_run_config", "latest_checkpoint_path"]
+__all__ = ["check_checkpoint", "check_run_config", "latest_checkpoint_path"]
 
 
 def latest_checkpoint_path(checkpoint_dir: Path) -> Path | None:
@@ -67,7 +67,13 @@ def check_run_config(config_path: os.PathLike | str, method: str = "point2act") 
             f"{path}: this run was trained with method '{name}', not {method}; it has no relevancy channel. "
             f"Train the capture with `ns-train {method} --data ...` and pass that run's config.yml."
         )
-    ckpt_dir = Path(config.get_checkpoint_dir())
+    check_checkpoint(path, Path(config.get_checkpoint_dir()))
+    return config
+
+
+def check_checkpoint(path: Path, ckpt_dir: Path) -> Path:
+    """The latest checkpoint of a run (config ``path``, checkpoint folder ``ckpt_dir``), checked to be a
+    readable torch zip; else a :class:`~point2act.errors.Point2ActError` naming the file and the fix."""
     ckpt = latest_checkpoint_path(ckpt_dir) if ckpt_dir.is_dir() else None
     if ckpt is None:
         raise Point2ActError(f"{path}: the run has no checkpoint (no step-*.ckpt in {ckpt_dir}). Let training "
@@ -82,4 +88,4 @@ def check_run_config(config_path: os.PathLike | str, method: str = "point2act") 
             f"{ckpt}: not a readable checkpoint ({e}); it is truncated or corrupt (was training killed while "
             "saving?). Delete it to use the run's previous step-*.ckpt, or retrain."
         ) from None
-    return config
+    return ckpt

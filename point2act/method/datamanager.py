@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -29,15 +28,15 @@ from typing import Dict, List, Literal, Tuple, Type
 import numpy as np
 import torch
 
-from nerfstudio.cameras.cameras import CameraType
 from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatamanager, FullImageDatamanagerConfig
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
 
-from point2act.heatmap import DEFAULT_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.heatmap import DEFAULT_SIGMA_FRAC
 from point2act.method.keys import SUPERVISED_KEY, TARGET_KEY
+from point2act.method.runinfo import HeatmapStore, match_points_to_views, points_in_training_images
 from point2act.pointing.config import PointerConfig
-from point2act.points import PointsFile, PointsFileError, load_points_file
+from point2act.points import PointsFile, load_points_file
 
 
 @dataclass
@@ -61,40 +60,6 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
     """Sigma of each point's Gaussian blob, as a fraction of the training image's diagonal."""
-
-
-class HeatmapStore(Mapping):
-    """View index -> target heatmap [H, W, 1] float32, rendered from the view's points when asked.
-
-    Only the points (a few floats per view) are kept: 200 full-resolution float32 heatmaps of a
-    1920x1080 capture would hold 1.6 GiB for what a handful of points describe exactly. A
-    heatmap costs one separable Gaussian per point to render (milliseconds at 1080p), once per
-    training step, and is the same tensor :func:`point2act.heatmap.points_to_heatmap` gives.
-    """
-
-    def __init__(self, points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], sigma_frac: float):
-        self.points = {int(k): np.asarray(v, dtype=np.float32).reshape(-1, 2) for k, v in points.items()}
-        """Points [P, 2] in pixels of each training image (P = 0: "not in this view")."""
-        self.sizes = {int(k): (int(h), int(w)) for k, (h, w) in sizes.items()}
-        """(height, width) of each training image."""
-        self.sigma_frac = float(sigma_frac)
-        """Blob sigma as a fraction of the image diagonal."""
-
-    def __getitem__(self, idx: int) -> torch.Tensor:  # [H, W, 1] in [0, 1]
-        pts = self.points[int(idx)]
-        h, w = self.sizes[int(idx)]
-        return points_to_heatmap(torch.from_numpy(pts), h, w, sigma_px(h, w, self.sigma_frac))
-
-    def __iter__(self):
-        return iter(self.points)
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held (the points), not counting the heatmaps handed out."""
-        return sum(p.nbytes for p in self.points.values())
 
 
 def _strip_downscale_dir(rel: Path, factor: int) -> Path:
@@ -348,44 +313,17 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
 
     def _match_points(self, pf: PointsFile) -> Dict[int, np.ndarray]:
         """Validate the points against the capture and map them into each training image."""
-        train_keys = self._image_keys(self.train_dataset)
-        eval_keys = self._image_keys(self.eval_dataset)
-        sizes = dict(zip(train_keys, self._stored_sizes(self.train_dataset)))
-        sizes.update(dict(zip(eval_keys, self._stored_sizes(self.eval_dataset))))
-        pf.validate_against(sizes, tolerance_px=float(self._downscale_factor))
-        pixels = pf.in_pixels(sizes)
-        index = {k: i for i, k in enumerate(train_keys)}
-        out: Dict[int, np.ndarray] = {}
-        for key, pts in pixels.items():
-            if key in index:
-                out[index[key]] = np.asarray(pts, dtype=np.float32).reshape(-1, 2)
-        if not out:
-            raise PointsFileError(
-                f"{pf.source}: none of its {len(pf.points)} views is a training view "
-                f"(they are all in the eval split). Nothing to supervise."
-            )
-        return out
+        return match_points_to_views(pf, self._image_keys(self.train_dataset), self._stored_sizes(self.train_dataset),
+                                     self._image_keys(self.eval_dataset), self._stored_sizes(self.eval_dataset),
+                                     self._downscale_factor)
 
     # -- heatmaps -------------------------------------------------------------------------------
     @cached_property
     def train_points_final(self) -> Dict[int, np.ndarray]:
         """Points in pixels of each training image as cached (after downscale + undistortion)."""
-        raw = self.train_dataparser_outputs.cameras
-        final = self.train_dataset.cameras
         _ = self.cached_train  # undistortion updates final intrinsics
-        out = {}
-        for idx, pts in self._train_points.items():
-            cam_raw = raw[idx]
-            dist = cam_raw.distortion_params.numpy() if cam_raw.distortion_params is not None else None
-            out[idx] = map_points_to_training_image(
-                pts,
-                scale=1.0 / self._downscale_factor,
-                K_raw=cam_raw.get_intrinsics_matrices().numpy(),
-                distortion=dist,
-                K_final=final[idx].get_intrinsics_matrices().numpy(),
-                fisheye=int(cam_raw.camera_type.item()) == CameraType.FISHEYE.value,
-            )
-        return out
+        return points_in_training_images(self._train_points, self.train_dataparser_outputs.cameras,
+                                         self.train_dataset.cameras, self._downscale_factor)
 
     @cached_property
     def train_heatmaps(self) -> "HeatmapStore":

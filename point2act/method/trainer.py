@@ -89,6 +89,27 @@ class Point2ActTrainer(Trainer):
             for f in self.checkpoint_dir.glob("step-*.ckpt"):
                 if f != ckpt_path:
                     f.unlink()
+        if getattr(self, "training_state", None) == "completed":  # the save of _after_train
+            self._write_run_info()
+
+    def _write_run_info(self) -> None:
+        """``RUN/run_info.pt`` (:mod:`point2act.method.runinfo`): what export and query read instead of
+        building nerfstudio's pipeline and decoding the images again. Optional: on any error they build
+        it on first use."""
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            from point2act.method.runinfo import write_after_training
+
+            pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
+            path = write_after_training(self.config, pipeline)
+        except Exception as e:  # noqa: BLE001  (an optimisation: never fails a finished training)
+            CONSOLE.print(f"[yellow]\\[point2act] run_info.pt not written ({type(e).__name__}: {escape(str(e))}); "
+                          "export builds it on first use", soft_wrap=True, highlight=False)
+            return
+        if path is not None:
+            CONSOLE.log(f"\\[point2act] wrote {path.name} ({time.perf_counter() - t0:.1f} s)")
 
     def _rebind_optimizers(self) -> None:
         """Point every optimizer at the model's current parameters.

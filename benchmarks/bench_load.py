@@ -1,0 +1,147 @@
+"""Loading a trained run for ``point2act export`` / ``point2act query``: the nerfstudio way against
+``RUN/run_info.pt`` (:mod:`point2act.method.runinfo`).
+
+``--check``: in one process, ``point2act export`` the old way (nerfstudio's ``eval_setup`` and the
+supervision datamanager that decodes the images) and the new way (``run_info.pt``), and compare the
+documents (everything but timings and the run path) and the cameras the weights cache is keyed on::
+
+    python -m benchmarks.bench_load --config RUN/config.yml --check [--export-arg=--metres-per-unit=0.1]
+
+``--time N``: wall of N fresh ``point2act export`` (and with ``--query-points``, ``point2act query``)
+processes, with the 1-minute load average before each::
+
+    python -m benchmarks.bench_load --config RUN/config.yml --time 3 [--query-points P.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+SKIP = {"timings_ms", "run"}
+
+
+def _export_args(a) -> list:
+    return [x for arg in a.export_arg for x in arg.split("=", 1)]
+
+
+def check(a) -> dict:
+    import numpy as np
+    import torch
+
+    from point2act import cli
+    from point2act.method import run as mrun
+    from point2act.method import runinfo
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_load_"))
+    out_old, out_new = tmp / "old.json", tmp / "new.json"
+    argv = ["export", "--load-config", str(a.config), *_export_args(a)]
+
+    # old: nerfstudio's pipeline and the supervision datamanager (no run_info.pt used)
+    keep = (mrun.open_run, mrun.supervision_of, runinfo.run_data_dir)
+    mrun.open_run = mrun.load_run
+    mrun.supervision_of = lambda _cp, config, pf=None, prompt="", pointer=None: mrun.supervision_datamanager(
+        config, pf, prompt, pointer)
+    runinfo.run_data_dir = lambda _cp: False
+    t0 = time.perf_counter()
+    try:
+        cli.entrypoint([*argv, "--output", str(out_old)])
+    finally:
+        mrun.open_run, mrun.supervision_of, runinfo.run_data_dir = keep
+    t_old = time.perf_counter() - t0
+    old_cfg, old_pipe = mrun.load_run(a.config)
+    old_dm = mrun.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file))
+    _ = old_dm.train_heatmaps
+
+    # new (the first open writes run_info.pt when it is missing)
+    had_info = runinfo.read_info(a.config) is not None
+    mrun.open_run(a.config)
+    t0 = time.perf_counter()
+    cli.entrypoint([*argv, "--output", str(out_new)])
+    t_new = time.perf_counter() - t0
+    new_cfg, new_pipe = mrun.open_run(a.config)
+    assert isinstance(new_pipe, runinfo.LightPipeline), "run_info.pt was not used"
+    new_dm = mrun.supervision_of(a.config, new_cfg, Path(new_cfg.pipeline.datamanager.points_file))
+
+    d_old, d_new = json.loads(out_old.read_text()), json.loads(out_new.read_text())
+    diff = sorted(k for k in set(d_old) | set(d_new) if k not in SKIP and d_old.get(k) != d_new.get(k))
+    same = {}
+    for ds in (1, 2, 4):
+        o = mrun.camera_views(old_dm.train_dataset.cameras, ds, old_pipe.model)
+        n = mrun.camera_views(new_dm.train_dataset.cameras, ds, new_pipe.model)
+        same[f"train_cameras_ds{ds}"] = bool(torch.equal(o[0], n[0]) and torch.equal(o[1], n[1]) and o[2] == n[2])
+    o = mrun.camera_views(old_pipe.datamanager.train_dataparser_outputs.cameras)
+    n = mrun.camera_views(new_pipe.datamanager.train_dataparser_outputs.cameras)
+    same["inference_cameras"] = bool(torch.equal(o[0], n[0]) and torch.equal(o[1], n[1]) and o[2] == n[2])
+    ho, hn = old_dm.train_heatmaps, new_dm.train_heatmaps
+    same["heatmap_points"] = sorted(ho) == sorted(hn) and all(np.array_equal(ho.points[k], hn.points[k]) for k in ho)
+    same["heatmap_sizes"] = ho.sizes == hn.sizes and ho.sigma_frac == hn.sigma_frac
+    go, gn = mrun.gaussian_tensors(old_pipe.model), mrun.gaussian_tensors(new_pipe.model)
+    same["gaussians"] = all(torch.equal(go[k], gn[k]) for k in go)
+    res = {"config": str(a.config), "had_run_info": had_info, "documents_differ_in": diff, "same": same,
+           "keys_compared": sorted(k for k in d_old if k not in SKIP),
+           "action_point": [d_old.get("action_point"), d_new.get("action_point")],
+           "confidence": [d_old.get("confidence"), d_new.get("confidence")],
+           "num_grasps": [len(d_old.get("grasps") or []), len(d_new.get("grasps") or [])],
+           "in_process_export_s": {"old": round(t_old, 2), "new": round(t_new, 2)}}
+    print(json.dumps(res, indent=1))
+    return res
+
+
+def _timed(cmd) -> tuple:
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"{cmd[1]} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return round(dt, 2), round(load, 2)
+
+
+def timing(a) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_load_"))
+    rows = {"export": []}
+    for _ in range(a.time):
+        rows["export"].append(_timed([str(BIN / "point2act"), "export", "--load-config", str(a.config), "--output",
+                                      str(tmp / "grasps.json"), *_export_args(a)]))
+    if a.query_points is not None:
+        rows["query"] = []
+        for _ in range(a.time):
+            rows["query"].append(_timed([str(BIN / "point2act"), "query", "--load-config", str(a.config),
+                                         "--points-file", str(a.query_points), "--name", "bench_load",
+                                         "--output", str(tmp / "grasps_q.json")]))
+    out = {}
+    for k, v in rows.items():
+        walls = sorted(w for w, _ in v)
+        out[k] = {"runs": [{"wall_s": w, "load1": ld} for w, ld in v], "median_wall_s": walls[len(walls) // 2]}
+    print(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--time", type=int, default=0)
+    ap.add_argument("--query-points", type=Path, default=None)
+    ap.add_argument("--export-arg", action="append", default=[], help="extra export option, e.g. --export-arg=--metres-per-unit=0.1")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    a = ap.parse_args()
+    res = {}
+    if a.check:
+        res["check"] = check(a)
+    if a.time:
+        res["timing"] = timing(a)
+    if a.json is not None:
+        a.json.write_text(json.dumps(res, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,564 @@
+"""A trained run without nerfstudio's pipeline: ``RUN/run_info.pt`` and the light objects built from it.
+
+``point2act export`` and ``point2act query`` need three things from a run: its Gaussians (the
+checkpoint), its training cameras, and how a points file maps into the training images. Getting them
+through nerfstudio costs seconds: ``eval_setup`` imports every registered method and builds the
+pipeline, and the supervision needs a second datamanager (``test_mode="val"``) that decodes and
+undistorts every training image, only to learn the undistorted intrinsics.
+
+``RUN/run_info.pt`` holds what those datamanagers give (plain tensors, read with ``weights_only``):
+
+- ``inference``: the cameras of the datamanager ``eval_setup`` builds (``test_mode="inference"``):
+  the parser's cameras (full resolution) and the training dataset's, the dataparser transform;
+- ``train``: the cameras of the training datamanager after undistortion, its parser's (distorted)
+  cameras, the image keys and stored sizes of the train and eval splits, the downscale factor and
+  the heatmap sigma: what :meth:`Point2ActDataManager._match_points` and ``train_points_final`` use.
+
+It is written at the end of training (:class:`~point2act.method.trainer.Point2ActTrainer`, from the
+trainer's own datamanager), and for older runs on first use (from the datamanagers themselves, so at
+the old cost once). It is keyed by the bytes of ``config.yml``, the capture's camera file(s) (size,
+mtime) and, for a caller's in-memory config, the datamanager's settings: any change and the run is
+loaded the nerfstudio way again. :func:`open_run` gives ``(config, pipeline)`` stand-ins that
+:mod:`point2act.method.run` uses like the real ones (same tensors, same camera code: nerfstudio's own
+``Cameras``); :func:`supervision_from_info` gives the supervision datamanager's points, heatmaps and
+cameras without decoding an image. The mapping of points into training images is one function
+(:func:`match_points_to_views`, :func:`points_in_training_images`) that the datamanager calls too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from point2act.heatmap import map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.points import PointsFile, PointsFileError, load_points_file
+
+INFO_NAME = "run_info.pt"
+INFO_VERSION = 1
+
+_CAMERA_FIELDS = ("camera_to_worlds", "fx", "fy", "cx", "cy", "width", "height", "distortion_params", "camera_type",
+                  "times")
+
+
+class HeatmapStore(Mapping):
+    """View index -> target heatmap [H, W, 1] float32, rendered from the view's points when asked.
+
+    Only the points (a few floats per view) are kept: 200 full-resolution float32 heatmaps of a
+    1920x1080 capture would hold 1.6 GiB for what a handful of points describe exactly. A
+    heatmap costs one separable Gaussian per point to render (milliseconds at 1080p), once per
+    training step, and is the same tensor :func:`point2act.heatmap.points_to_heatmap` gives.
+    """
+
+    def __init__(self, points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], sigma_frac: float):
+        self.points = {int(k): np.asarray(v, dtype=np.float32).reshape(-1, 2) for k, v in points.items()}
+        """Points [P, 2] in pixels of each training image (P = 0: "not in this view")."""
+        self.sizes = {int(k): (int(h), int(w)) for k, (h, w) in sizes.items()}
+        """(height, width) of each training image."""
+        self.sigma_frac = float(sigma_frac)
+        """Blob sigma as a fraction of the image diagonal."""
+
+    def __getitem__(self, idx: int) -> torch.Tensor:  # [H, W, 1] in [0, 1]
+        pts = self.points[int(idx)]
+        h, w = self.sizes[int(idx)]
+        return points_to_heatmap(torch.from_numpy(pts), h, w, sigma_px(h, w, self.sigma_frac))
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (the points), not counting the heatmaps handed out."""
+        return sum(p.nbytes for p in self.points.values())
+
+
+# ----------------------------------------------------------------------------------------------
+# points -> training images (the datamanager calls these too)
+# ----------------------------------------------------------------------------------------------
+def match_points_to_views(pf: PointsFile, train_keys: Sequence[str], train_sizes: Sequence[Tuple[int, int]],
+                          eval_keys: Sequence[str], eval_sizes: Sequence[Tuple[int, int]],
+                          factor: int) -> Dict[int, np.ndarray]:
+    """Validate the points against the capture (stored sizes ``(w, h)`` of every train and eval image)
+    and return each training view's points in pixels of its stored image."""
+    sizes = dict(zip(train_keys, train_sizes))
+    sizes.update(dict(zip(eval_keys, eval_sizes)))
+    pf.validate_against(sizes, tolerance_px=float(factor))
+    pixels = pf.in_pixels(sizes)
+    index = {k: i for i, k in enumerate(train_keys)}
+    out: Dict[int, np.ndarray] = {}
+    for key, pts in pixels.items():
+        if key in index:
+            out[index[key]] = np.asarray(pts, dtype=np.float32).reshape(-1, 2)
+    if not out:
+        raise PointsFileError(
+            f"{pf.source}: none of its {len(pf.points)} views is a training view "
+            f"(they are all in the eval split). Nothing to supervise."
+        )
+    return out
+
+
+def points_in_training_images(train_points: Dict[int, np.ndarray], raw, final, factor: int) -> Dict[int, np.ndarray]:
+    """Points of each view in pixels of the image nerfstudio trains on (downscaled by ``factor``, then
+    undistorted): ``raw`` the parser's cameras, ``final`` the training dataset's after undistortion."""
+    from nerfstudio.cameras.cameras import CameraType
+
+    out = {}
+    for idx, pts in train_points.items():
+        cam_raw = raw[idx]
+        dist = cam_raw.distortion_params.numpy() if cam_raw.distortion_params is not None else None
+        out[idx] = map_points_to_training_image(
+            pts,
+            scale=1.0 / factor,
+            K_raw=cam_raw.get_intrinsics_matrices().numpy(),
+            distortion=dist,
+            K_final=final[idx].get_intrinsics_matrices().numpy(),
+            fisheye=int(cam_raw.camera_type.item()) == CameraType.FISHEYE.value,
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# cameras as plain tensors
+# ----------------------------------------------------------------------------------------------
+def camera_fields(cams) -> Dict[str, Any]:
+    """The tensors of a nerfstudio ``Cameras`` (CPU copies)."""
+    out: Dict[str, Any] = {}
+    for f in _CAMERA_FIELDS:
+        v = getattr(cams, f, None)
+        out[f] = v.detach().cpu().clone() if isinstance(v, torch.Tensor) else None
+    return out
+
+
+def cameras_from_fields(d: Dict[str, Any]):
+    """nerfstudio's ``Cameras`` from :func:`camera_fields`."""
+    from nerfstudio.cameras.cameras import Cameras
+
+    return Cameras(**{f: d[f] for f in _CAMERA_FIELDS if d.get(f) is not None})
+
+
+# ----------------------------------------------------------------------------------------------
+# keys
+# ----------------------------------------------------------------------------------------------
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def capture_fingerprint(data: str | None, colmap_path: str | None = None) -> List[Any]:
+    """(name, size, mtime) of the capture's camera file(s): transforms.json, or the COLMAP model's files."""
+    if not data:
+        return ["none"]
+    p = Path(data)
+    files: List[Path] = []
+    if p.is_file():
+        files = [p]
+    elif (p / "transforms.json").is_file():
+        files = [p / "transforms.json"]
+    elif colmap_path and (p / colmap_path).is_dir():
+        files = sorted(q for q in (p / colmap_path).iterdir() if q.is_file())
+    if not files:
+        return ["missing", str(p)]
+    out: List[Any] = []
+    for f in files:
+        st = f.stat()
+        out.append([str(f), int(st.st_size), int(st.st_mtime_ns)])
+    return out
+
+
+def datamanager_fingerprint(dm_cfg) -> str:
+    """A hash of a datamanager config, leaving out what the supervision sets (points file, prompt,
+    pointer) and image caching; ``data`` as the datamanager resolves it."""
+    import yaml
+
+    c = copy.copy(dm_cfg)
+    for name, value in (("points_file", None), ("prompt", ""), ("pointer", None), ("pointer_output", None),
+                        ("cache_images", None), ("max_thread_workers", None)):
+        if hasattr(c, name):
+            setattr(c, name, value)
+    dp = copy.copy(c.dataparser)
+    data = c.data if getattr(c, "data", None) is not None else getattr(dp, "data", None)
+    data = Path(data) if data is not None else None
+    c.data = data
+    dp.data = data
+    c.dataparser = dp
+    return _sha(yaml.dump(c).encode())
+
+
+def _data_of(dm_cfg) -> Tuple[str | None, str | None]:
+    data = getattr(dm_cfg, "data", None) or getattr(getattr(dm_cfg, "dataparser", None), "data", None)
+    colmap = getattr(getattr(dm_cfg, "dataparser", None), "colmap_path", None)
+    return (str(data) if data is not None else None), (str(colmap) if colmap is not None else None)
+
+
+# ----------------------------------------------------------------------------------------------
+# build / read
+# ----------------------------------------------------------------------------------------------
+def info_path(config_path: Path) -> Path:
+    return Path(config_path).resolve().parent / INFO_NAME
+
+
+def _inference_part(dm) -> Dict[str, Any]:
+    dpo = dm.train_dataparser_outputs
+    return {
+        "dpo_cameras": camera_fields(dpo.cameras),
+        "dataset_cameras": camera_fields(dm.train_dataset.cameras),
+        "dataparser_transform": dpo.dataparser_transform.detach().cpu().clone(),
+        "dataparser_scale": float(dpo.dataparser_scale),
+    }
+
+
+def _train_part(dm) -> Dict[str, Any]:
+    """From a training-mode Point2ActDataManager whose images are cached (so undistorted)."""
+    _ = dm.cached_train
+    return {
+        "cameras": camera_fields(dm.train_dataset.cameras),
+        "raw_cameras": camera_fields(dm.train_dataparser_outputs.cameras),
+        "keys": list(dm._image_keys(dm.train_dataset)),
+        "sizes": [tuple(int(v) for v in s) for s in dm._stored_sizes(dm.train_dataset)],
+        "eval_keys": list(dm._image_keys(dm.eval_dataset)),
+        "eval_sizes": [tuple(int(v) for v in s) for s in dm._stored_sizes(dm.eval_dataset)],
+        "factor": int(dm._downscale_factor),
+        "sigma_frac": float(dm.config.heatmap_sigma_frac),
+    }
+
+
+def _header(config_path: Path, disk_config) -> Dict[str, Any]:
+    """What keys the info and what the light config needs, from the config as read from disk."""
+    dm = disk_config.pipeline.datamanager
+    mc = disk_config.pipeline.model
+    data, colmap = _data_of(dm)
+    pf = getattr(dm, "points_file", None)
+    co = getattr(mc, "camera_optimizer", None)
+    return {
+        "version": INFO_VERSION,
+        "config_sha": _sha(Path(config_path).read_bytes()),
+        "capture": capture_fingerprint(data, colmap),
+        "datamanager": datamanager_fingerprint(dm),
+        "method_name": str(disk_config.method_name),
+        "base_dir": str(disk_config.get_base_dir()),
+        "checkpoint_dir": str(disk_config.get_checkpoint_dir()),
+        "data": data,
+        "colmap_path": colmap,
+        "points_file": str(pf) if pf is not None else None,
+        "prompt": str(getattr(dm, "prompt", "") or ""),
+        "model": {
+            "rasterize_mode": str(mc.rasterize_mode),
+            "relevancy_loss": str(mc.relevancy_loss),
+            "relevancy_pos_weight": float(mc.relevancy_pos_weight),
+            "relevancy_init_logit": float(mc.relevancy_init_logit),
+            "camera_optimizer_mode": str(getattr(co, "mode", "off")),
+        },
+    }
+
+
+def _disk_config(config_path: Path):
+    from point2act.run_check import check_run_config
+
+    return check_run_config(config_path)
+
+
+def write_info(config_path: Path, info: Dict[str, Any]) -> Path:
+    from point2act.io import save_torch_atomic
+
+    path = info_path(config_path)
+    save_torch_atomic(info, path)
+    _CACHE.pop(str(path), None)
+    return path
+
+
+def build_info(config_path: Path, inference_dm=None, train_dm=None, disk_config=None) -> Dict[str, Any]:
+    """``run_info.pt``'s content: from the given datamanagers, or ones built from config.yml (the
+    training one decodes every image: the old cost, once). ``train_dm`` False: no training part."""
+    config_path = Path(config_path)
+    disk = disk_config if disk_config is not None else _disk_config(config_path)
+    info = _header(config_path, disk)
+    if inference_dm is None:
+        inference_dm = copy.deepcopy(disk.pipeline.datamanager).setup(device="cpu", test_mode="inference")
+    info["inference"] = _inference_part(inference_dm)
+    if train_dm is not False:
+        if train_dm is None:
+            train_dm = _training_datamanager(disk)
+        info["train"] = _train_part(train_dm)
+    return info
+
+
+def _training_datamanager(disk_config):
+    dm_cfg = copy.deepcopy(disk_config.pipeline.datamanager)
+    dm_cfg.points_file = None
+    dm_cfg.prompt = ""
+    dm_cfg.pointer_output = None
+    return dm_cfg.setup(device="cpu", test_mode="val")
+
+
+def write_after_training(config, pipeline) -> Path | None:
+    """Write ``run_info.pt`` of a run that just finished training, from its own datamanager when that
+    is the one a fresh load of config.yml builds (else from fresh ones). None: no config.yml."""
+    import yaml
+
+    config_path = Path(config.get_base_dir()) / "config.yml"
+    if not config_path.is_file():
+        return None
+    disk = yaml.load(config_path.read_text(encoding="utf-8"), Loader=yaml.Loader)
+    dm = getattr(pipeline, "datamanager", None)
+    train_dm = None
+    if (dm is not None and getattr(dm, "test_mode", None) == "val" and hasattr(dm, "_stored_sizes")
+            and "cached_train" in vars(dm)
+            and datamanager_fingerprint(dm.config) == datamanager_fingerprint(disk.pipeline.datamanager)):
+        train_dm = dm
+    return write_info(config_path, build_info(config_path, train_dm=train_dm, disk_config=disk))
+
+
+_CACHE: Dict[str, Tuple[Tuple[int, int], Dict[str, Any]]] = {}
+
+
+def read_info(config_path: Path) -> Dict[str, Any] | None:
+    """The run's ``run_info.pt`` when it is current (config.yml and the capture unchanged), else None."""
+    config_path = Path(config_path)
+    path = info_path(config_path)
+    try:
+        st = path.stat()
+        raw = config_path.read_bytes()
+    except OSError:
+        return None
+    stamp = (int(st.st_size), int(st.st_mtime_ns))
+    hit = _CACHE.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        info = hit[1]
+    else:
+        try:
+            info = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001  (unreadable: loaded the nerfstudio way, and rewritten)
+            return None
+        if not isinstance(info, dict):
+            return None
+        _CACHE[str(path)] = (stamp, info)
+    if info.get("version") != INFO_VERSION or info.get("config_sha") != _sha(raw):
+        return None
+    if info.get("capture") != capture_fingerprint(info.get("data"), info.get("colmap_path")):
+        return None
+    return info
+
+
+def matches(info: Dict[str, Any], config) -> bool:
+    """Whether ``config`` (a light one, or nerfstudio's as a caller holds it) is the one the info was
+    made from, as far as the datamanager goes (points file and prompt aside)."""
+    if isinstance(config, LightRunConfig):
+        return config.info is info or config.info.get("config_sha") == info.get("config_sha")
+    try:
+        return datamanager_fingerprint(config.pipeline.datamanager) == info.get("datamanager")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# light stand-ins
+# ----------------------------------------------------------------------------------------------
+class LightRunConfig:
+    """What :mod:`point2act.method.run` reads of a ``TrainerConfig``, from ``run_info.pt``."""
+
+    def __init__(self, info: Dict[str, Any]):
+        self.info = info
+        self.method_name = info["method_name"]
+        self.load_dir = Path(info["checkpoint_dir"])
+        pf = info.get("points_file")
+        train = info.get("train") or {}
+        self.pipeline = SimpleNamespace(
+            datamanager=SimpleNamespace(points_file=Path(pf) if pf else None, prompt=info.get("prompt", ""),
+                                        data=Path(info["data"]) if info.get("data") else None,
+                                        heatmap_sigma_frac=train.get("sigma_frac")),
+            model=SimpleNamespace(**info["model"]),
+        )
+
+    def get_base_dir(self) -> Path:
+        return Path(self.info["base_dir"])
+
+    def get_checkpoint_dir(self) -> Path:
+        return Path(self.info["checkpoint_dir"])
+
+
+class _CameraOptimizerOff:
+    """``CameraOptimizer`` with ``mode="off"``: the cameras as they are."""
+
+    mode = "off"
+
+    def apply_to_camera(self, camera):
+        return camera.camera_to_worlds
+
+
+class LightModel:
+    """The Gaussians of a checkpoint, with the attributes of ``Point2ActModel`` that export and query read."""
+
+    def __init__(self, gauss_params: Dict[str, torch.Tensor], config, device: torch.device):
+        self.gauss_params = {k: v.to(device) for k, v in gauss_params.items()}
+        self.config = config
+        self.device = device
+        self.prompt = ""
+        self.camera_optimizer = _CameraOptimizerOff()
+
+    means = property(lambda self: self.gauss_params["means"])
+    quats = property(lambda self: self.gauss_params["quats"])
+    scales = property(lambda self: self.gauss_params["scales"])
+    opacities = property(lambda self: self.gauss_params["opacities"])
+    features_dc = property(lambda self: self.gauss_params["features_dc"])
+    features_rest = property(lambda self: self.gauss_params["features_rest"])
+
+    @property
+    def num_points(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def relevancy_logits(self) -> torch.Tensor:  # [N, 1]
+        return self.gauss_params["relevancy"]
+
+    @property
+    def relevancy(self) -> torch.Tensor:  # [N] in [0, 1]
+        return torch.sigmoid(self.gauss_params["relevancy"]).squeeze(-1)
+
+    @property
+    def colors(self) -> torch.Tensor:
+        """Splatfacto's ``colors``: SH2RGB of the DC term with SH, else its sigmoid."""
+        rest = self.gauss_params.get("features_rest")
+        if rest is not None and rest.dim() >= 2 and rest.shape[1] > 0:
+            return self.features_dc * 0.28209479177387814 + 0.5
+        return torch.sigmoid(self.features_dc)
+
+    def eval(self):
+        return self
+
+
+class LightDatamanager:
+    """The inference datamanager ``eval_setup`` builds, as far as export reads it."""
+
+    def __init__(self, info: Dict[str, Any], config: LightRunConfig):
+        inf = info["inference"]
+        self.config = config.pipeline.datamanager
+        self.test_mode = "inference"
+        self.train_dataparser_outputs = SimpleNamespace(
+            cameras=cameras_from_fields(inf["dpo_cameras"]),
+            dataparser_transform=inf["dataparser_transform"],
+            dataparser_scale=inf["dataparser_scale"],
+        )
+        self.train_dataset = SimpleNamespace(cameras=cameras_from_fields(inf["dataset_cameras"]))
+        pf = self.config.points_file
+        self.points = load_points_file(pf) if pf is not None and Path(pf).is_file() else None
+
+    @property
+    def prompt(self) -> str:
+        if self.config.prompt:
+            return self.config.prompt
+        return self.points.prompt if self.points is not None else ""
+
+
+class LightPipeline:
+    def __init__(self, model: LightModel, datamanager: LightDatamanager):
+        self.model = model
+        self.datamanager = datamanager
+
+    def eval(self):
+        return self
+
+
+class LightSupervision:
+    """The supervision datamanager (training mode, a points file) as export and query read it: the
+    undistorted training cameras, the points and their heatmaps. No image is decoded."""
+
+    def __init__(self, info: Dict[str, Any], points_file: Path, prompt: str = ""):
+        train = info["train"]
+        self._prompt = prompt or ""
+        self.points = load_points_file(points_file)
+        cams = cameras_from_fields(train["cameras"])
+        raw = cameras_from_fields(train["raw_cameras"])
+        self.train_dataset = SimpleNamespace(cameras=cams)
+        pts = match_points_to_views(self.points, train["keys"], train["sizes"], train["eval_keys"],
+                                    train["eval_sizes"], train["factor"])
+        final = points_in_training_images(pts, raw, cams, train["factor"])
+        sizes = {idx: (int(cams.height[idx]), int(cams.width[idx])) for idx in final}
+        self.train_heatmaps = HeatmapStore(final, sizes, train["sigma_frac"])
+
+    @property
+    def prompt(self) -> str:
+        return self._prompt or (self.points.prompt if self.points is not None else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# entry points for point2act.method.run
+# ----------------------------------------------------------------------------------------------
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as eval_setup
+
+
+def open_light(config_path: Path):
+    """``(LightRunConfig, LightPipeline)`` from a current ``run_info.pt``, or None (then the run is
+    loaded the nerfstudio way). Errors about the checkpoint are those of :func:`check_run_config`."""
+    from point2act.run_check import check_checkpoint
+
+    info = read_info(config_path)
+    if info is None or "inference" not in info or info["model"].get("camera_optimizer_mode", "off") != "off":
+        return None
+    config = LightRunConfig(info)
+    ckpt = check_checkpoint(Path(config_path), config.get_checkpoint_dir())
+    from point2act.checkpoints import load_checkpoint
+
+    state = load_checkpoint(ckpt)["pipeline"]
+    gp: Dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = key.replace("module.", "")
+        if key.startswith("_model.camera_optimizer."):
+            return None  # a camera optimizer with state: nerfstudio's own
+        if key.startswith("_model.gauss_params."):
+            gp[key[len("_model.gauss_params."):]] = value
+    if not {"means", "quats", "scales", "opacities", "relevancy", "features_dc"} <= set(gp):
+        return None  # not point2act's Gaussians: nerfstudio's load gives the clear error
+    model = LightModel(gp, config.pipeline.model, _device())
+    return config, LightPipeline(model, LightDatamanager(info, config))
+
+
+def ensure_info(config_path: Path, loaded=None, train: bool = True) -> Dict[str, Any] | None:
+    """The run's current info, written first when missing or stale (``loaded``: a nerfstudio
+    ``(config, pipeline)`` whose inference datamanager is reused); ``train``: with the training part.
+    None when the run cannot be read that way (the caller then goes the nerfstudio way)."""
+    info = read_info(config_path)
+    if info is not None and (not train or "train" in info):
+        return info
+    try:
+        disk = _disk_config(config_path)
+        inference_dm = None
+        if loaded is not None and getattr(loaded[1].datamanager, "test_mode", None) == "inference" \
+                and datamanager_fingerprint(loaded[0].pipeline.datamanager) == datamanager_fingerprint(disk.pipeline.datamanager):
+            inference_dm = loaded[1].datamanager
+        if info is not None and "inference" in info:
+            new = dict(info)
+            new["train"] = _train_part(_training_datamanager(disk))
+        else:
+            new = build_info(config_path, inference_dm=inference_dm, train_dm=None if train else False, disk_config=disk)
+        write_info(config_path, new)
+    except Exception:  # noqa: BLE001  (an optimisation only: the nerfstudio way still works)
+        return None
+    return read_info(config_path)
+
+
+def supervision_from_info(config_path: Path, config, points_file: Path, prompt: str = ""):
+    """:class:`LightSupervision` for ``points_file`` when the run's info (built now if missing) matches
+    ``config``; None otherwise."""
+    info = config.info if isinstance(config, LightRunConfig) else None
+    if info is None or "train" not in info:
+        info = ensure_info(config_path, train=True)
+    if info is None or "train" not in info or not matches(info, config):
+        return None
+    return LightSupervision(info, Path(points_file), prompt)
+
+
+def run_data_dir(config_path: Path) -> str | None | bool:
+    """The capture folder of a run with a current info (its ``data``), or False (no info: ask config.yml)."""
+    info = read_info(config_path)
+    if info is None:
+        return False
+    return info.get("data")
