@@ -8,9 +8,10 @@ documents (everything but timings and the run path) and the cameras the weights 
     python -m benchmarks.bench_load --config RUN/config.yml --check [--export-arg=--metres-per-unit=0.1]
 
 ``--time N``: wall of N fresh ``point2act export`` (and with ``--query-points``, ``point2act query``)
-processes, with the 1-minute load average before each::
+processes, with the 1-minute load average before each; ``--old``: the nerfstudio way
+(``POINT2ACT_NO_RUN_INFO=1``)::
 
-    python -m benchmarks.bench_load --config RUN/config.yml --time 3 [--query-points P.json]
+    python -m benchmarks.bench_load --config RUN/config.yml --time 3 [--old] [--query-points P.json]
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ SKIP = {"timings_ms", "run"}
 
 def _export_args(a) -> list:
     return [x for arg in a.export_arg for x in arg.split("=", 1)]
+
+
+def _query_args(a) -> list:
+    return [x for arg in a.query_arg for x in arg.split("=", 1)]
 
 
 def check(a) -> dict:
@@ -95,10 +100,11 @@ def check(a) -> dict:
     return res
 
 
-def _timed(cmd) -> tuple:
+def _timed(cmd, old: bool = False) -> tuple:
+    env = dict(os.environ, POINT2ACT_NO_RUN_INFO="1" if old else "0")
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"{cmd[1]} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
@@ -110,13 +116,13 @@ def timing(a) -> dict:
     rows = {"export": []}
     for _ in range(a.time):
         rows["export"].append(_timed([str(BIN / "point2act"), "export", "--load-config", str(a.config), "--output",
-                                      str(tmp / "grasps.json"), *_export_args(a)]))
+                                      str(tmp / "grasps.json"), *_export_args(a)], a.old))
     if a.query_points is not None:
         rows["query"] = []
         for _ in range(a.time):
             rows["query"].append(_timed([str(BIN / "point2act"), "query", "--load-config", str(a.config),
                                          "--points-file", str(a.query_points), "--name", "bench_load",
-                                         "--output", str(tmp / "grasps_q.json")]))
+                                         "--output", str(tmp / "grasps_q.json"), *_query_args(a)], a.old))
     out = {}
     for k, v in rows.items():
         walls = sorted(w for w, _ in v)
@@ -132,6 +138,8 @@ def main() -> None:
     ap.add_argument("--time", type=int, default=0)
     ap.add_argument("--query-points", type=Path, default=None)
     ap.add_argument("--export-arg", action="append", default=[], help="extra export option, e.g. --export-arg=--metres-per-unit=0.1")
+    ap.add_argument("--query-arg", action="append", default=[], help="extra query option, e.g. --query-arg=--no-export")
+    ap.add_argument("--old", action="store_true", help="time the nerfstudio way (POINT2ACT_NO_RUN_INFO=1)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args()
     res = {}

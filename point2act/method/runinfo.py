@@ -19,8 +19,8 @@ trainer's own datamanager), and for older runs on first use (from the datamanage
 the old cost once). It is keyed by the bytes of ``config.yml``, the capture's camera file(s) (size,
 mtime) and, for a caller's in-memory config, the datamanager's settings: any change and the run is
 loaded the nerfstudio way again. :func:`open_run` gives ``(config, pipeline)`` stand-ins that
-:mod:`point2act.method.run` uses like the real ones (same tensors, same camera code: nerfstudio's own
-``Cameras``); :func:`supervision_from_info` gives the supervision datamanager's points, heatmaps and
+:mod:`point2act.method.run` uses like the real ones (the same tensors; :class:`ViewCameras` does
+nerfstudio's camera arithmetic without importing nerfstudio); :func:`supervision_from_info` gives the supervision datamanager's points, heatmaps and
 cameras without decoding an image. The mapping of points into training images is one function
 (:func:`match_points_to_views`, :func:`points_in_training_images`) that the datamanager calls too.
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -109,8 +110,6 @@ def match_points_to_views(pf: PointsFile, train_keys: Sequence[str], train_sizes
 def points_in_training_images(train_points: Dict[int, np.ndarray], raw, final, factor: int) -> Dict[int, np.ndarray]:
     """Points of each view in pixels of the image nerfstudio trains on (downscaled by ``factor``, then
     undistorted): ``raw`` the parser's cameras, ``final`` the training dataset's after undistortion."""
-    from nerfstudio.cameras.cameras import CameraType
-
     out = {}
     for idx, pts in train_points.items():
         cam_raw = raw[idx]
@@ -121,7 +120,7 @@ def points_in_training_images(train_points: Dict[int, np.ndarray], raw, final, f
             K_raw=cam_raw.get_intrinsics_matrices().numpy(),
             distortion=dist,
             K_final=final[idx].get_intrinsics_matrices().numpy(),
-            fisheye=int(cam_raw.camera_type.item()) == CameraType.FISHEYE.value,
+            fisheye=int(cam_raw.camera_type.item()) == _FISHEYE,
         )
     return out
 
@@ -130,19 +129,101 @@ def points_in_training_images(train_points: Dict[int, np.ndarray], raw, final, f
 # cameras as plain tensors
 # ----------------------------------------------------------------------------------------------
 def camera_fields(cams) -> Dict[str, Any]:
-    """The tensors of a nerfstudio ``Cameras`` (CPU copies)."""
+    """The tensors of a nerfstudio ``Cameras`` (CPU copies, contiguous: nerfstudio broadcasts its fields)."""
     out: Dict[str, Any] = {}
     for f in _CAMERA_FIELDS:
         v = getattr(cams, f, None)
-        out[f] = v.detach().cpu().clone() if isinstance(v, torch.Tensor) else None
+        out[f] = v.detach().cpu().contiguous().clone() if isinstance(v, torch.Tensor) else None
     return out
 
 
-def cameras_from_fields(d: Dict[str, Any]):
-    """nerfstudio's ``Cameras`` from :func:`camera_fields`."""
-    from nerfstudio.cameras.cameras import Cameras
+def cameras_from_fields(d: Dict[str, Any]) -> "ViewCameras":
+    """:class:`ViewCameras` from :func:`camera_fields`."""
+    return ViewCameras(**{f: d.get(f) for f in _CAMERA_FIELDS})
 
-    return Cameras(**{f: d[f] for f in _CAMERA_FIELDS if d.get(f) is not None})
+
+_FISHEYE = 2
+"""``nerfstudio.cameras.cameras.CameraType.FISHEYE.value`` (tests/method/test_runinfo.py checks it)."""
+
+
+class ViewCameras:
+    """What :func:`point2act.method.run.camera_views` and the points mapping use of nerfstudio's
+    ``Cameras`` (a batch of cameras: indexing, ``deepcopy``, ``to``, ``rescale_output_resolution``,
+    ``get_intrinsics_matrices``), with nerfstudio's arithmetic, without importing nerfstudio (whose
+    ``Cameras`` costs a second of imports). Fields as nerfstudio keeps them: ``camera_to_worlds``
+    [*B, 3, 4]; ``fx``, ``fy``, ``cx``, ``cy``, ``width``, ``height``, ``camera_type`` [*B, 1];
+    ``distortion_params`` [*B, 6] or None."""
+
+    def __init__(self, camera_to_worlds, fx, fy, cx, cy, width, height, distortion_params=None, camera_type=None,
+                 times=None, metadata=None):
+        self.camera_to_worlds = camera_to_worlds
+        self.fx, self.fy, self.cx, self.cy = fx, fy, cx, cy
+        self.width, self.height = width, height
+        self.distortion_params = distortion_params
+        self.camera_type = camera_type
+        self.times = times
+        self.metadata = metadata
+
+    def _fields(self) -> Dict[str, Any]:
+        return {f: getattr(self, f) for f in _CAMERA_FIELDS}
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self.camera_to_worlds.shape[:-2])
+
+    @property
+    def device(self) -> torch.device:
+        return self.camera_to_worlds.device
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __getitem__(self, indices) -> "ViewCameras":
+        if not isinstance(indices, tuple):
+            indices = (indices,)
+        out = {}
+        for f, v in self._fields().items():
+            if v is None:
+                out[f] = None
+            else:
+                out[f] = v[indices + (slice(None),) * (2 if f == "camera_to_worlds" else 1)]
+        return ViewCameras(**out, metadata=self.metadata)
+
+    def to(self, device) -> "ViewCameras":
+        return ViewCameras(**{f: (v.to(device) if v is not None else None) for f, v in self._fields().items()},
+                           metadata=self.metadata)
+
+    def get_intrinsics_matrices(self) -> torch.Tensor:  # [*B, 3, 3], as nerfstudio's
+        K = torch.zeros((*self.shape, 3, 3), dtype=torch.float32)
+        K[..., 0, 0] = self.fx.squeeze(-1)
+        K[..., 1, 1] = self.fy.squeeze(-1)
+        K[..., 0, 2] = self.cx.squeeze(-1)
+        K[..., 1, 2] = self.cy.squeeze(-1)
+        K[..., 2, 2] = 1.0
+        return K
+
+    def rescale_output_resolution(self, scaling_factor: float | int, scale_rounding_mode: str = "floor") -> None:
+        """nerfstudio's ``Cameras.rescale_output_resolution`` for a scalar factor."""
+        if not isinstance(scaling_factor, (float, int)):
+            raise ValueError("ViewCameras rescale by a float or an int")
+        scaling_factor = torch.tensor([scaling_factor]).to(self.device).broadcast_to((self.cx.shape))
+        self.fx = self.fx * scaling_factor
+        self.fy = self.fy * scaling_factor
+        self.cx = self.cx * scaling_factor
+        self.cy = self.cy * scaling_factor
+        if scale_rounding_mode == "floor":
+            self.height = (self.height * scaling_factor).to(torch.int64)
+            self.width = (self.width * scaling_factor).to(torch.int64)
+        elif scale_rounding_mode == "round":
+            self.height = torch.floor(0.5 + (self.height * scaling_factor)).to(torch.int64)
+            self.width = torch.floor(0.5 + (self.width * scaling_factor)).to(torch.int64)
+        elif scale_rounding_mode == "ceil":
+            self.height = torch.ceil(self.height * scaling_factor).to(torch.int64)
+            self.width = torch.ceil(self.width * scaling_factor).to(torch.int64)
+        else:
+            raise ValueError("Scale rounding mode must be 'floor', 'round' or 'ceil'.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,7 +385,7 @@ def write_after_training(config, pipeline) -> Path | None:
     import yaml
 
     config_path = Path(config.get_base_dir()) / "config.yml"
-    if not config_path.is_file():
+    if disabled() or not config_path.is_file():
         return None
     disk = yaml.load(config_path.read_text(encoding="utf-8"), Loader=yaml.Loader)
     dm = getattr(pipeline, "datamanager", None)
@@ -319,8 +400,15 @@ def write_after_training(config, pipeline) -> Path | None:
 _CACHE: Dict[str, Tuple[Tuple[int, int], Dict[str, Any]]] = {}
 
 
+def disabled() -> bool:
+    """``POINT2ACT_NO_RUN_INFO=1``: load runs the nerfstudio way only (no run_info.pt read or written)."""
+    return os.environ.get("POINT2ACT_NO_RUN_INFO", "") not in ("", "0")
+
+
 def read_info(config_path: Path) -> Dict[str, Any] | None:
     """The run's ``run_info.pt`` when it is current (config.yml and the capture unchanged), else None."""
+    if disabled():
+        return None
     config_path = Path(config_path)
     path = info_path(config_path)
     try:
@@ -525,6 +613,8 @@ def ensure_info(config_path: Path, loaded=None, train: bool = True) -> Dict[str,
     """The run's current info, written first when missing or stale (``loaded``: a nerfstudio
     ``(config, pipeline)`` whose inference datamanager is reused); ``train``: with the training part.
     None when the run cannot be read that way (the caller then goes the nerfstudio way)."""
+    if disabled():
+        return None
     info = read_info(config_path)
     if info is not None and (not train or "train" in info):
         return info
