@@ -303,9 +303,11 @@ def export_run(
     if grasps and grasp_config.surface.fuse_depth:
         views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
                                grasp_config.surface.fusion_max_pixels)
-    support = None
+    support, no_consensus = None, ""
     if support_views and not grasp_channel:  # the checkpoint's own channel: its training points
         support, _info = support_of(config_path, config, pipeline.model, grasp_config.region)
+        if support is None:
+            no_consensus = _info.get("reason", "")
     elif support_views and named[grasp_channel].get("points"):  # a query channel: the points it was fitted to
         support = _channel_support(config_path, config, pipeline.model, grasp_config.region, named[grasp_channel]["points"])
     if candidate:
@@ -320,6 +322,9 @@ def export_run(
                        channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, support=support)
     out["run"] = str(Path(config_path).resolve())
+    if no_consensus:  # the relevancy-mass rule chose the place: nothing says how sure it is
+        out["warning"] = "; ".join(w for w in (out.get("warning"), f"not sure: no consensus of the views ({no_consensus}); "
+                                               "the region with the most relevancy was taken") if w)
     if finish is not None:
         out = finish(out)
     if output is None:
