@@ -20,13 +20,18 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(VENV)/bin/point2act demo
 
+# pytest-xdist workers: one per CPU core (tests/conftest.py keeps tests that share a trained run or a
+# module's scene in one worker; --dist loadgroup honours that). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 ## test: the whole test suite (CPU; CUDA parity tests skip without a GPU)
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q $(XDIST) --durations=25
 
 ## test-fast: everything but the end-to-end training tests
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_rasterizer

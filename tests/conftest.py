@@ -19,6 +19,40 @@ def shared_data() -> Path:
 
 
 # ----------------------------------------------------------------------------------------------
+# pytest-xdist (make test: -n 2 --dist loadgroup): what shares an expensive fixture runs in one worker
+# ----------------------------------------------------------------------------------------------
+SHARED_RUN = "trained_synth"
+"""The xdist group of every test that reads the session's trained run (:func:`trained_synth`)."""
+CHEAP_FIXTURES = {"base_scene", "ext"}
+"""Module/session fixtures cheap enough to build once per worker (a 10-view 64x48 scene, the loaded
+extension): their tests are spread one by one."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Give each test an ``xdist_group`` (unless it has one): ``trained_synth`` for the tests that read
+    the session's trained run, so it is trained once; the test's module for a test that uses a
+    module- or session-scoped fixture defined in its own module (a scene, a training, a killed run),
+    so that fixture is built once. Other tests are spread one by one. Without xdist: no effect."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+        if SHARED_RUN in defs:
+            item.add_marker(pytest.mark.xdist_group(name=SHARED_RUN))
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        for name, fdefs in defs.items():
+            fd = fdefs[-1]
+            if name in CHEAP_FIXTURES:
+                continue
+            if fd.scope in ("module", "session") and str(getattr(fd, "baseid", "")).split("::", 1)[0] == module:
+                item.add_marker(pytest.mark.xdist_group(name=module))
+                break
+
+
+# ----------------------------------------------------------------------------------------------
 # one short CPU training on the synthetic scene, shared by the slow end-to-end tests
 # ----------------------------------------------------------------------------------------------
 SYNTH_ITERS = 200

@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 from conftest import inside, target_box
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# the run is the session's trained_synth: under pytest-xdist this test runs in the worker that trained it
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group(name="trained_synth")]
 
 BIN = Path(sys.executable).parent
-ITERS = 200  # as the shared e2e run (tests/conftest.py): enough for collision-free grasps on the handle
 ARTIFACTS = Path(os.environ.get("POINT2ACT_ARTIFACTS", "/tmp/point2act-artifacts")) / "viewer"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,28 +66,16 @@ def browser_bin():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A briefly trained synthetic run (or POINT2ACT_VIEWER_RUN=<dir with config.yml and scene/>)."""
+def run_dir(request):
+    """The session's briefly trained synthetic run (``trained_synth``, tests/conftest.py: the same
+    ``ns-train`` command this test ran on its own before, shared with the end-to-end tests), or
+    POINT2ACT_VIEWER_RUN=<dir with config.yml and scene/>."""
     reuse = os.environ.get("POINT2ACT_VIEWER_RUN")
     if reuse:
         config = Path(reuse) / "outputs/synth/point2act/run/config.yml"
         return Path(reuse), Path(reuse) / "scene", config
-    from point2act.synth import SynthConfig, generate_scene
-
-    root = tmp_path_factory.mktemp("viewer")
-    scene = root / "scene"
-    generate_scene(scene, SynthConfig(seed=0))
-    cmd = [
-        str(BIN / "ns-train"), "point2act", "--data", str(scene),
-        "--pipeline.datamanager.points-file", str(scene / "points/oracle.json"),
-        "--max-num-iterations", str(ITERS), "--steps-per-save", str(ITERS), "--vis", "tensorboard",
-        "--output-dir", str(root / "outputs"), "--experiment-name", "synth", "--timestamp", "run",
-        "--pipeline.model.num-downscales", "0", "--pipeline.model.warmup-length", "100",
-    ]
-    p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=400,
-                       env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return root, scene, root / "outputs/synth/point2act/run/config.yml"
+    root, scene, config, _p = request.getfixturevalue("trained_synth")
+    return root, scene, config
 
 
 def _free_port() -> int:

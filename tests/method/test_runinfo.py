@@ -1,0 +1,61 @@
+"""RUN/run_info.pt's light cameras (point2act.method.runinfo.ViewCameras) against nerfstudio's own
+``Cameras``: the same matrices, bit for bit, through point2act.method.run.camera_views and the points
+mapping. The end-to-end check on a trained run is tests/e2e/test_run_info.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+def _cameras(n: int = 5, seed: int = 0):
+    from nerfstudio.cameras.cameras import Cameras, CameraType
+
+    g = torch.Generator().manual_seed(seed)
+    c2w = torch.randn(n, 3, 4, generator=g)
+    dist = torch.zeros(n, 6)
+    dist[:, 0] = torch.rand(n, generator=g) * 0.2 - 0.1
+    dist[:, 4] = torch.rand(n, generator=g) * 0.01
+    types = torch.full((n, 1), CameraType.PERSPECTIVE.value)
+    types[1] = CameraType.FISHEYE.value
+    return Cameras(camera_to_worlds=c2w, fx=torch.rand(n, 1, generator=g) * 500 + 300,
+                   fy=torch.rand(n, 1, generator=g) * 500 + 300, cx=torch.rand(n, 1, generator=g) * 100 + 100,
+                   cy=torch.rand(n, 1, generator=g) * 100 + 80, width=torch.randint(200, 541, (n, 1), generator=g),
+                   height=torch.randint(150, 961, (n, 1), generator=g), distortion_params=dist, camera_type=types)
+
+
+def test_fisheye_constant_is_nerfstudios():
+    from nerfstudio.cameras.cameras import CameraType
+
+    from point2act.method import runinfo
+
+    assert runinfo._FISHEYE == CameraType.FISHEYE.value
+
+
+@pytest.mark.parametrize("downscale", [1, 2, 3, 4])
+def test_view_cameras_give_nerfstudios_matrices(downscale):
+    from point2act.method.run import camera_views
+    from point2act.method.runinfo import cameras_from_fields, camera_fields
+
+    cams = _cameras()
+    light = cameras_from_fields(camera_fields(cams))
+    assert len(light) == len(cams) and light.shape == tuple(cams.shape)
+    a, b = camera_views(cams, downscale), camera_views(light, downscale)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    for i in range(len(cams)):
+        assert torch.equal(cams[i].get_intrinsics_matrices(), light[i].get_intrinsics_matrices())
+        assert torch.equal(cams[i].distortion_params, light[i].distortion_params)
+        assert int(cams[i].camera_type.item()) == int(light[i].camera_type.item())
+        assert int(cams.height[i]) == int(light.height[i]) and int(cams.width[i]) == int(light.width[i])
+    assert torch.equal(cams.camera_to_worlds[:, :3, 3], light.camera_to_worlds[:, :3, 3])
+
+
+def test_points_mapping_is_the_same_for_both_cameras():
+    from point2act.method.runinfo import camera_fields, cameras_from_fields, points_in_training_images
+
+    raw, final = _cameras(seed=1), _cameras(seed=2)
+    pts = {i: np.random.default_rng(i).uniform(0, 300, (3, 2)).astype(np.float32) for i in (0, 2, 4)}
+    a = points_in_training_images(pts, raw, final, 2)
+    b = points_in_training_images(pts, cameras_from_fields(camera_fields(raw)), cameras_from_fields(camera_fields(final)), 2)
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
