@@ -280,8 +280,10 @@ def _fmt(v, nd=1):
 
 
 def markdown(doc: Dict) -> str:
+    commands = sorted({r.get("command") for e in doc.get("real", {}).values() for r in e.get("per_seed", {}).values()
+                       if r.get("command")}) or [doc.get("command", "python -m benchmarks.real")]
     lines = ["# Real captures: held-out reprojection error of the exported action point", "",
-             "```", doc.get("command", "python -m benchmarks.real"), "```", "",
+             "```", *commands, "```", "",
              "Hand-annotated targets (`benchmarks/real/targets/`, docs/real-benchmark.md); `ns-train point2act` "
              "defaults, then `point2act export`. px: the median over the held-out views of the distance between "
              "the exported action point projected into the view (full resolution, calibrated camera with "
@@ -337,7 +339,16 @@ def run_benchmark(targets: List[Target], seeds: Sequence[int], out: Path, res_di
             except (BenchmarkError, CameraError, TargetError, OSError, json.JSONDecodeError) as e:
                 log(f"ERROR {e}")
                 rec = {"error": str(e)}
+            rec["command"] = command
             per_seed[f"seed{seed}"] = rec
+        # seeds run by an earlier invocation (same iterations, run still on disk) are kept: `--seeds 1 2`
+        # after `--seeds 0` gives the three-seed table
+        old_entry = prev.get(t.name, {})
+        if old_entry.get("iterations") == iterations:
+            for name, old in old_entry.get("per_seed", {}).items():
+                if name not in per_seed and "px" in old and (out / t.name / "point2act" / name / "config.yml").is_file():
+                    per_seed[name] = old
+        per_seed = dict(sorted(per_seed.items()))
         entry = summarise(t, per_seed)
         entry["camera_distance_units"] = round(camera_distance(t), 3)
         entry["iterations"] = iterations
