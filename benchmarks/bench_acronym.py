@@ -245,8 +245,8 @@ def calibrate(T_all: np.ndarray, ok: np.ndarray) -> Dict[str, Any]:
     g = GripperConfig()
     cc = closing_centre_acronym(T_all, g.finger_length)
     is_handle = cc[:, 1] < -body_r
-    out: Dict[str, Any] = {"grasps": int(len(T_all)), "successful": int(ok.sum()), "handle_grasps": int(is_handle.sum()),
-                           "handle_successful": int((is_handle & ok).sum())}
+    out: Dict[str, Any] = {"acronym_grasps": int(len(T_all)), "acronym_successful": int(ok.sum()),
+                           "handle_grasps": int(is_handle.sum()), "handle_successful": int((is_handle & ok).sum())}
     for name, sel in (("successful", is_handle & ok), ("failed", is_handle & ~ok)):
         vs = [ev.judge_grasp(d, g, P, labels, "handle") for d in as_grasp_dicts(T_all[sel], g.max_opening)]
         k = max(1, len(vs))

@@ -180,7 +180,7 @@ def raycast_depth(
     return np.stack(depths), np.stack(labels)
 
 
-def degrade_depth(depths: np.ndarray, seed: int = 0, noise: float = 0.002, edge_px: int = 2,
+def degrade_depth(depths: np.ndarray, seed: int = 0, noise: float = 0.002, edge_px: int = 1,
                   edge_jump: float = 0.01, floater_every: int = 3) -> np.ndarray:  # [C, H, W]
     """What a short reconstruction's expected depth does to exact depth maps [C, H, W] (0: none):
     within ``edge_px`` pixels of every depth edge (a jump above ``edge_jump``) the depth is a random

@@ -7,7 +7,9 @@ reads as empty. An occupancy grid keeps what the views actually say about each c
 
 Integration (projective, like voxblox's projective integrator; every view counts once per cell):
 the centre of each cell is projected into each view; with ``delta = z_cell - d`` (z-depth of the
-cell minus the measured depth at its pixel, both along the view's optical axis):
+cell minus the measured depth, both along the view's optical axis; ``d`` the nearest depth over the
+cell's footprint in the view, :func:`footprint_depth`, so that a cell is carved free only when it
+lies in front of everything it covers):
 
 * ``delta < -hit_front * voxel``: the view's ray passed through the cell before reaching the
   surface: a **miss** (free-space evidence);
@@ -54,8 +56,8 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "integrate_depth", "occupancy_cube", "P_HIT",
-           "P_MISS"]
+__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "footprint_depth", "integrate_depth",
+           "occupancy_cube", "P_HIT", "P_MISS"]
 
 UNKNOWN, FREE, OCCUPIED = 0, 1, 2
 """Cell states of :attr:`OccupancyGrid.state`."""
@@ -150,6 +152,26 @@ def classify(hits: np.ndarray, misses: np.ndarray, min_hits: int = 2, p_hit: flo
     return state
 
 
+def footprint_depth(depth: np.ndarray, K: np.ndarray, voxel: float) -> np.ndarray:  # [H, W]
+    """The nearest measured depth over each pixel's neighbourhood as wide as a cell's footprint (the
+    cell's half-diagonal at the view's median depth, at least one pixel): a cell is carved free only
+    when it lies in front of every surface its footprint covers, so a part thinner than a few pixels
+    is not carved away by the rays that pass just beside it (a cell's centre pixel can see past a
+    surface the cell holds). Depth 0 (no measurement) is ignored unless the whole neighbourhood has
+    none; ``inf`` (the ray saw nothing) counts as the farthest depth."""
+    from scipy.ndimage import minimum_filter
+
+    d = np.asarray(depth, dtype=np.float32)
+    finite = np.isfinite(d) & (d > 0)
+    if not finite.any():
+        return d
+    f = 0.5 * float(K[0, 0] + K[1, 1])
+    r = int(max(1, min(4, round(0.5 * math.sqrt(3.0) * voxel * f / float(np.median(d[finite]))))))
+    big = np.float32(3e38)
+    m = minimum_filter(np.where(d > 0, d, big), size=2 * r + 1, mode="nearest")
+    return np.where(m >= big, np.where(np.isinf(m), np.inf, 0.0), m).astype(np.float32)
+
+
 def integrate_depth(
     depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement, inf = the ray saw nothing
     Ks: np.ndarray,  # [C, 3, 3]
@@ -163,12 +185,15 @@ def integrate_depth(
     near: float = 0.0,
     p_hit: float = P_HIT,
     p_miss: float = P_MISS,
+    footprint: bool = True,
 ) -> OccupancyGrid:
     """Integrate depth maps into a grid of ``shape`` cells of side ``voxel`` from ``origin`` (world
     units, the depth maps' units): per cell and view a hit, a miss or nothing (module docstring),
     then :func:`classify`. ``hit_front`` / ``hit_back``: the hit band around the measured depth, in
     voxels, in front of / behind it. ``near``: cells closer to a camera than this (z-depth) are not
-    observed by it. ``p_hit`` / ``p_miss``: the sensor model (module docstring)."""
+    observed by it. ``p_hit`` / ``p_miss``: the sensor model (module docstring). ``footprint``: compare
+    each cell with the nearest depth over its footprint in the view (:func:`footprint_depth`), not
+    with the depth at its centre's pixel alone."""
     depths = np.asarray(depths, dtype=np.float32)
     if depths.ndim != 3:
         raise ValueError(f"integrate_depth: depths must be [C, H, W], got shape {depths.shape}")
@@ -195,6 +220,8 @@ def integrate_depth(
         d_img = depths[c]
         if not np.any(d_img > 0):
             continue
+        if footprint:
+            d_img = footprint_depth(d_img, Ks[c], voxel)
         R = viewmats[c, :3, :3]
         t = viewmats[c, :3, 3] + R @ mid
         R32 = R.astype(np.float32)

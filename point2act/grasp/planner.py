@@ -251,14 +251,14 @@ def _empty(region, cfg, reason, timings, counts, plane) -> GraspResult:
 
 def _plane_min(plane, tcp: np.ndarray, R: np.ndarray, h: np.ndarray, dims: Dict[str, float]) -> np.ndarray:
     """Lowest signed distance to the plane of the fingers and the palm, for TCPs ``tcp`` [K, T, 3],
-    rotations ``R`` [K, T, 3, 3] and half-openings ``h`` [K]: ``[K, T]``."""
+    rotations ``R`` [K, T, 3, 3] and half-openings ``h`` [K, T]: ``[K, T]``."""
     L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
     Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
     n, off = plane[:3], plane[3]
     nR = np.einsum("i,ktij->ktj", n, R)  # n . (x, y, z)
     s0 = tcp @ n + off
     ax, ay, az = np.abs(nR[..., 0]), np.abs(nR[..., 1]), nR[..., 2]
-    finger = s0 - ax * (h[:, None] + t / 2) - az * L / 2 - (ax * t / 2 + ay * fw / 2 + np.abs(az) * L / 2)
+    finger = s0 - ax * (h + t / 2) - az * L / 2 - (ax * t / 2 + ay * fw / 2 + np.abs(az) * L / 2)
     palm = s0 - az * (L + Dp / 2) - (ax * pw / 2 + ay * pt / 2 + np.abs(az) * Dp / 2)
     return np.minimum(finger, palm)
 
@@ -373,23 +373,31 @@ def plan_grasps(
         blocked = occupancy.state != FREE
         occupied = occupancy.state == OCCUPIED
         Pout = P[~occupancy.contains(P)]
-        cb, co = occupancy.centers(blocked), occupancy.centers(occupied)
+        # a box that comes from free space into blocked cells crosses the blocked cells next to free ones
+        # (or on the grid's border): those are enough for the fine checks; the coarse one takes them all
+        pad = np.pad(~blocked, 1, constant_values=False)
+        nx, ny, nz = blocked.shape
+        touches = np.zeros_like(blocked)
+        for dx, dy, dz in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
+            touches |= pad[1 + dx : 1 + dx + nx, 1 + dy : 1 + dy + ny, 1 + dz : 1 + dz + nz]
+        touches[[0, -1], :, :] = touches[:, [0, -1], :] = touches[:, :, [0, -1]] = True
+        cb, cs, co = occupancy.centers(blocked), occupancy.centers(blocked & touches), occupancy.centers(occupied)
         if plane is not None:  # the plane test covers the table and what lies under it
             band = max(U(cfg.surface.plane_distance), cell)
-            cb = cb[cb @ plane[:3] + plane[3] > band]
-            co = co[co @ plane[:3] + plane[3] > band]
-        F = np.concatenate([cb, Pout])
+            cb, cs, co = (a_[a_ @ plane[:3] + plane[3] > band] for a_ in (cb, cs, co))
+        F = np.concatenate([cs, Pout])
+        F_all = np.concatenate([cb, Pout])
         Q = np.concatenate([co, Pout])
         mg = U(cfg.collision_margin) + 0.5 * cell  # a cell's centre stands for its whole cube
         counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
     else:
         cell = U(cfg.surface.voxel_size)
-        F = Q = P
+        F = F_all = Q = P
         mg = U(cfg.collision_margin)
     # coarse: the centres of the collision_voxel_size cells holding anything the gripper must not enter;
     # a box is grown by half such a cell's diagonal when checked against them (conservative)
     sc_ = U(cfg.surface.collision_voxel_size)
-    coarse = (np.unique(np.floor(F / sc_).astype(np.int64), axis=0) + 0.5) * sc_ if len(F) else F
+    coarse = (np.unique(np.floor(F_all / sc_).astype(np.int64), axis=0) + 0.5) * sc_ if len(F_all) else F_all
     mgc = mg + 0.5 * math.sqrt(3.0) * sc_
     lap("surface")
     if len(P) < 2:
@@ -475,17 +483,21 @@ def plan_grasps(
     depth = np.full((K, T), U(cfg.min_grasp_depth))
     n_close = np.zeros((K, T), np.int64)
     share = np.zeros((K, T))
+    off = np.zeros((K, T))  # the grasp's centre along x from c, per approach
+    hkt = np.repeat(h[:, None], T, 1)  # half-opening per approach
     avoid_score = np.zeros((K, T)) if av is not None else None
     fk_ = np.flatnonzero(fits)
     if len(fk_) and len(Q):
-        # between and beside the fingers (|x| <= h + t, |y| <= fw/2), per approach angle
-        hk = (h[fk_] + (t if av is not None else 0.0)).astype(np.float32)[:, None]  # the finger path for avoid
-        qk, qj, qx, qu, qv = _entries(c[fk_], Q, x[fk_], u[fk_], v[fk_], math.sqrt(half_open**2 + (fw / 2) ** 2 + L**2) + mg,
-                                      lambda k, sx, su, sv: np.abs(sx) <= hk[k])
+        # everything within the gripper's reach across the closing axis and a finger's half width of it
+        reach = half_open + (t if av is not None else 0.0)
+        qk, qj, qx, qu, qv = _entries(c[fk_], Q, x[fk_], u[fk_], v[fk_], math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
+                                      lambda k, sx, su, sv: np.abs(sx) <= reach)
         qk = fk_[qk]
         e, tt, _py, pz = _angles(qu, qv, fw / 2, T)
-        inner = np.abs(qx[e]) < h[qk[e]]
-        gid = qk[e] * T + tt
+        ke = qk[e]
+        xe = qx[e].astype(np.float64)
+        gid = ke * T + tt
+        inner = np.abs(xe) < h[ke]
         run = inner & (pz >= -gap) & (pz <= L)
         z_far = _run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
         # the fingertips just past the part's far side; a part that goes on beyond the fingers' reach
@@ -493,11 +505,22 @@ def plan_grasps(
         tip = z_far + U(cfg.tip_margin)
         depth = np.where(tip <= U(cfg.max_grasp_depth), np.maximum(tip, U(cfg.min_grasp_depth)),
                          U(cfg.long_part_depth))
-        # the closing region at that depth: |x| < h, |y| <= fw/2, z in [depth - L, depth]
+        # the part's extent across the closing axis where the finger pads will be (|y| <= fw/2, z in
+        # [depth - L, depth]), connected to the contacts: the opening, centred on it, per approach
         dep_e = depth.reshape(-1)[gid]
         inz = (pz >= dep_e - L) & (pz <= dep_e)
-        cl = inner & inz
-        n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T)
+        sp, sn = w2 - shift, w2 + shift  # the contacts' distances from c along +x and -x
+        m = inz & (xe >= sp[ke] - gap)
+        ep = _run_end(gid[m], xe[m], np.repeat(sp, T), gap, K * T, reach).reshape(K, T)
+        m = inz & (-xe >= sn[ke] - gap)
+        en = _run_end(gid[m], -xe[m], np.repeat(sn, T), gap, K * T, reach).reshape(K, T)
+        off = 0.5 * (ep - en)
+        half_kt = 0.5 * (ep + en)
+        hkt = np.minimum(half_kt + clr, half_open)
+        fits_kt = half_kt + mg <= half_open
+        # the closing region: between the finger pads
+        cl = inz & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
+        n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T) * fits_kt
         n_rel = np.bincount(gid[cl], weights=q_rel[qj[e[cl]]].astype(np.float64), minlength=K * T).reshape(K, T)
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
         if av is not None:
@@ -506,8 +529,9 @@ def plan_grasps(
                                   3 * U(cfg.surface.voxel_size) + cell)
             A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
             # closing region + finger path: |x| <= h + t, |y| <= fw/2, z in [depth - L, depth]
+            path = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + t)
             flat = np.zeros(K * T)
-            _scatter(flat, gid[inz], A[qj[e[inz]]])
+            _scatter(flat, gid[path], A[qj[e[path]]])
             avoid_score = flat.reshape(K, T)
     holds = n_close >= cfg.min_closing_points
     counts["closing_on_something"] = int((holds & fits[:, None]).sum())
@@ -516,13 +540,14 @@ def plan_grasps(
     # ---- collision -------------------------------------------------------
     pre = U(g.pregrasp_distance)
     z_ax = R[..., 2]  # [K, T, 3]
-    tcp = c[:, None, :] + depth[..., None] * z_ax
+    ctr = c[:, None, :] + off[..., None] * x[:, None, :]  # [K, T, 3] the grasp's centre on the closing line
+    tcp = ctr + depth[..., None] * z_ax
     free = holds & fits[:, None]
     if plane is not None:
         clear = U(cfg.table_clearance)
-        free &= _plane_min(plane, tcp, R, h, dims) >= clear
+        free &= _plane_min(plane, tcp, R, hkt, dims) >= clear
         if pre > 0:
-            free &= _plane_min(plane, tcp - pre * z_ax, R, h, dims) >= clear
+            free &= _plane_min(plane, tcp - pre * z_ax, R, hkt, dims) >= clear
     counts["table_free"] = int(free.sum())
     clear_d = np.full((K, T), np.inf)
     near = min(pre, U(cfg.sweep_fine_length))
@@ -530,52 +555,72 @@ def plan_grasps(
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(F):
         # fingers at the grasp pose and on the first `near` of the approach, against the fine cloud
-        hmax = float(h[alive].max())
-        rf = math.sqrt((hmax + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
-        lo_x = (h[alive] - mg - cm).astype(np.float32)[:, None]
-        hi_x = (h[alive] + t + mg + cm).astype(np.float32)[:, None]
+        # x relative to c: the fingers of approach t are at |x - off| in [hkt, hkt + t]
+        fa = free[alive]
+        lo_k = np.where(fa, hkt[alive] - np.abs(off[alive]), np.inf).min(1)
+        hi_k = np.where(fa, hkt[alive] + np.abs(off[alive]), 0.0).max(1)
+        rf = math.sqrt((float(hi_k.max()) + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
+        lo_x = (lo_k - mg - cm).astype(np.float32)[:, None]
+        hi_x = (hi_k + t + mg + cm).astype(np.float32)[:, None]
         fk, _fj, fx, fu, fv = _entries(c[alive], F, x[alive], u[alive], v[alive], rf,
                                        lambda k, sx, su, sv: (np.abs(sx) >= lo_x[k]) & (np.abs(sx) <= hi_x[k]))
         fk = alive[fk]
-        ax_ = np.abs(fx).astype(np.float64)
-        ex = np.maximum(np.maximum(h[fk] - ax_, ax_ - (h[fk] + t)), 0.0)
         e, tt, py, pz = _angles(fu, fv, fw / 2 + mg + cm, T)
         k_e = fk[e]
         keep = free[k_e, tt]
         e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
         dep_e = depth[k_e, tt]
+        hh = hkt[k_e, tt]
+        ax_ = np.abs(fx[e].astype(np.float64) - off[k_e, tt])
+        ex = np.maximum(np.maximum(hh - ax_, ax_ - (hh + t)), 0.0)
         ey = np.maximum(np.abs(py) - fw / 2, 0.0)
         over = pz - dep_e  # > 0: beyond the fingertips
-        ex2 = ex[e] ** 2 + ey * ey
+        ex2 = ex * ex + ey * ey
         ez = np.maximum(np.maximum(over, (dep_e - L - near) - pz), 0.0)
         hit = np.sqrt(ex2 + ez * ez) <= mg
         _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
         ez = np.maximum(np.maximum(over, (dep_e - L) - pz), 0.0)
         dist = np.sqrt(ex2 + ez * ez)
         _scatter(clear_d, (k_e, tt), dist, np.minimum)
+    # the palm at the grasp pose and on the first `near` of the approach, against the fine cloud too
+    alive = np.flatnonzero(free.any(1))
+    if len(alive) and len(F):
+        hx = pw / 2 + half_open + mg
+        rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
+        pk, _pj, px_, pu_, pv_ = _entries(c[alive], F, x[alive], u[alive], v[alive], rpn,
+                                          lambda k, sx, su, sv: np.abs(sx) <= hx)
+        pk = alive[pk]
+        e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mg, T)
+        k_e = pk[e]
+        keep = free[k_e, tt]
+        e, tt, pz, k_e = e[keep], tt[keep], pz[keep], k_e[keep]
+        rel_z = pz - depth[k_e, tt]
+        hit = ((rel_z <= -L + mg) & (rel_z >= -L - Dp - near - mg)
+               & (np.abs(px_[e].astype(np.float64) - off[k_e, tt]) <= pw / 2 + mg))
+        _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
     counts["fingers_free"] = int(free.sum())
-    # palm at the grasp pose and the whole approach of palm and fingers, against the coarse cloud
+    # the rest of the approach of palm and fingers, against the coarse cloud
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(coarse):
         rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
         pk, _pj, px_, pu_, pv_ = _entries(c[alive], coarse, x[alive], u[alive], v[alive], rp,
-                                          lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mgc)
+                                          lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mgc + half_open)
         pk = alive[pk]
-        ax_ = np.abs(px_).astype(np.float64)
         e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mgc, T)
         k_e = pk[e]
         keep = free[k_e, tt]
         e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
         rel_z = pz - depth[k_e, tt]  # z relative to the TCP
-        palm = (rel_z <= -L + mgc) & (rel_z >= -L - Dp - pre - mgc)
-        ae = ax_[e]
-        fing = ((ae >= h[k_e] - mgc) & (ae <= h[k_e] + t + mgc) & (np.abs(py) <= fw / 2 + mgc)
+        ae = np.abs(px_[e].astype(np.float64) - off[k_e, tt])
+        hh = hkt[k_e, tt]
+        palm = (rel_z <= -L - near + mgc) & (rel_z >= -L - Dp - pre - mgc) & (ae <= pw / 2 + mgc)
+        fing = ((ae >= hh - mgc) & (ae <= hh + t + mgc) & (np.abs(py) <= fw / 2 + mgc)
                 & (rel_z <= -L - near + mgc) & (rel_z >= -L - pre - mgc))
         hit = palm | fing
         _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
     counts["collision_free"] = int(free.sum())
     on = share >= cfg.on_target_share
-    counts["on_target_candidates"] = int((on & holds & fits[:, None]).sum())
+    counts["on_target_candidates"] = int((on & holds).sum())
     counts["on_target_free"] = int((on & free).sum())
     lap("collision")
     if not free.any():
@@ -602,7 +647,7 @@ def plan_grasps(
         gr = Grasp(
             position=posf[i].copy(),
             rotation=Rk,
-            opening=float(min(2 * h[k], dims["max_opening"])),
+            opening=float(min(2 * hkt[k, tt], dims["max_opening"])),
             contact_width=float(width[k]),
             score=float(score[k, tt]),
             semantic_score=float(share[k, tt]),
