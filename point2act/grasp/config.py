@@ -343,8 +343,9 @@ class GraspConfig:
     collision_min_points: int = 1
     """A finger or palm box collides when it holds at least this many scene points (cells)."""
     target_radius: float = 0.006
-    """A scene point (occupied cell) between the fingers is the target's when its nearest opaque
-    Gaussian is one of the relevant region's and lies within this distance (m; plus half a cell)."""
+    """A scene point (occupied cell) between the fingers is the target's when most of the opaque Gaussians
+    around it (its 8 nearest within this distance, m, plus half a cell; weighted by opacity) are the
+    relevant region's."""
     on_target_share: float = 0.5
     """A grasp is ``on_target`` when at least this share of what lies between its fingers (occupied
     cells; surface points without an occupancy grid) is the target's."""

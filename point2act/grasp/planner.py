@@ -468,18 +468,22 @@ def plan_grasps(
     h = np.minimum(half_part + clr, half_open)
     fits = half_part + mg <= half_open
     counts["fit_pairs"] = int(fits.sum())
-    # relevancy of what the gripper holds: within target_radius of the region's Gaussians
-    # (the nearest opaque Gaussian is one of the region's, within target_radius: a point of the body next
-    # to a handle's root is nearer the body's Gaussians)
+    # what the gripper holds is the target's where the opaque Gaussians around it (the 8 nearest within
+    # target_radius, weighted by opacity) are mostly the region's: a point of the body next to a handle's
+    # root is nearer the body's Gaussians, and a stray floater does not relabel a surface
     r_t = U(cfg.target_radius) + 0.5 * cell
     q_rel = np.zeros(len(Q), bool)
     opaque = np.flatnonzero(ok)
     if len(Q) and len(opaque):
         in_region = np.zeros(len(means), bool)
         in_region[region.indices] = True
-        dq, iq = cKDTree(means[opaque]).query(Q, distance_upper_bound=r_t, workers=-1)
+        kn = min(8, len(opaque))
+        dq, iq = cKDTree(means[opaque]).query(Q, k=kn, distance_upper_bound=r_t, workers=-1)
+        dq, iq = dq.reshape(len(Q), kn), iq.reshape(len(Q), kn)
         hit = np.isfinite(dq)
-        q_rel[hit] = in_region[opaque[iq[hit]]]
+        j = opaque[np.where(hit, iq, 0)]
+        wgt = np.where(hit, opac[j], 0.0)
+        q_rel = (wgt * in_region[j]).sum(1) > 0.5 * wgt.sum(1)
     depth = np.full((K, T), U(cfg.min_grasp_depth))
     n_close = np.zeros((K, T), np.int64)
     share = np.zeros((K, T))
