@@ -18,6 +18,7 @@ terminal, then exits) is replaced by downscaling the stored images on load.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -72,6 +73,21 @@ def _strip_downscale_dir(rel: Path, factor: int) -> Path:
     return Path(m.group(1), *rel.parts[1:])
 
 
+_QUIET = {"on": False}  # process-wide: images load on worker threads
+
+
+@contextlib.contextmanager
+def quiet_load_warnings():
+    """No on-load warnings inside (a second datamanager of the same run, built after training for
+    ``run_info.pt``, would repeat what training already said)."""
+    before = _QUIET["on"]
+    _QUIET["on"] = True
+    try:
+        yield
+    finally:
+        _QUIET["on"] = before
+
+
 class _WarnOnce:
     """Prints each kind of on-load fix once per run (images load on 2 threads)."""
 
@@ -80,6 +96,8 @@ class _WarnOnce:
         self.lock = threading.Lock()
 
     def __call__(self, kind: str, line: str) -> None:
+        if _QUIET["on"]:
+            return
         with self.lock:
             if kind in self.seen:
                 return
