@@ -35,7 +35,7 @@ Plain numpy/scipy. Points are in the frame of the view matrices (world -> camera
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -93,6 +93,23 @@ class Place:
     """Answers lifted into it."""
     triangulated: bool = False
     """The action point is the triangulation of the agreeing views' answers (else a lifted answer)."""
+    footprint: Optional[np.ndarray] = field(default=None, repr=False)  # [M, 4]
+    """The answers lifted into it, each with its blob's radius there (x, y, z, r): the part the views
+    marked, at the views' own resolution (:func:`point2act.grasp.region.relevant_region`)."""
+
+    def covers(self, X: np.ndarray) -> np.ndarray:  # [N, 3] -> [N] bool
+        """Which points lie within the blob radius of one of the place's lifted answers."""
+        X = np.asarray(X, dtype=np.float64).reshape(-1, 3)
+        if self.footprint is None or not len(self.footprint):
+            return np.linalg.norm(X - self.point, axis=1) <= 0.0
+        from scipy.spatial import cKDTree
+
+        fp = np.asarray(self.footprint, dtype=np.float64)
+        near = cKDTree(X).query_ball_point(fp[:, :3], fp[:, 3])
+        out = np.zeros(len(X), bool)
+        for ids in near:
+            out[ids] = True
+        return out
 
     def to_dict(self) -> Dict[str, Any]:
         return {"point": [float(v) for v in self.point], "votes": round(float(self.votes), 3),
@@ -291,7 +308,8 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
                 point, tri = T, True
         places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
                             views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, k].sum()),
-                            num_candidates=int(len(m)), triangulated=tri))
+                            num_candidates=int(len(m)), triangulated=tri,
+                            footprint=np.c_[X[m], radius[m]]))
     # confidence from the votes that tell the two apart: a view agreeing with both places (noisy answers
     # scattered over one part, which split into two places) is evidence for neither
     g1 = agree[:, labels == order[0]].max(1)

@@ -194,6 +194,8 @@ def consensus_of(model, dm, cache, downscale: int, frame: FrameTransform):
     cons = consensus(views)
     for p in cons.places:
         p.point = frame.to_capture(p.point[None])[0]
+        if p.footprint is not None:
+            p.footprint = np.c_[frame.to_capture(p.footprint[:, :3]), p.footprint[:, 3] * frame.units_per_ns_unit]
     return cons
 
 
