@@ -263,3 +263,27 @@ def test_score_of_the_triangulated_position_is_its_annotation_spread():
         entry = summarise(t, {"seed0": s, "seed1": {"error": "failed"}})
         assert entry["median_px"] == entry["worst_seed_px"] == round(s["px"], 2)
         assert t.name in markdown({"real": {t.name: entry}, "command": "python -m benchmarks.real"})
+
+
+def test_scale_fit_recovers_a_known_similarity_and_hand_eye_offset():
+    """benchmarks.real.scale against a closed form: poses built from a known (R, s, t, o)."""
+    from scipy.spatial.transform import Rotation
+
+    from benchmarks.real.scale import fit_scale
+
+    rng = np.random.default_rng(3)
+    R, s, t, o = Rotation.random(random_state=5).as_matrix(), 0.73, np.array([0.2, -0.1, 0.4]), np.array([0.05, -0.03, -0.08])
+    C = rng.normal(size=(15, 3))
+    P = np.tile(np.eye(4), (15, 1, 1))
+    P[:, :3, :3] = Rotation.random(15, random_state=7).as_matrix()
+    P[:, :3, 3] = s * C @ R.T + t - P[:, :3, :3] @ o
+    s_fit, o_fit, rms = fit_scale(C, P)
+    assert s_fit == pytest.approx(s, rel=1e-6) and np.allclose(o_fit, o, atol=1e-6) and rms < 1e-6
+
+
+def test_export_command_exports_grasps_only_with_a_metric_scale(tmp_path):
+    from benchmarks.real.run import export_command
+
+    with_scale = export_command(tmp_path / "config.yml", tmp_path / "g.json", True, 0.1)
+    assert with_scale[-2:] == ["--metres-per-unit", "0.1"] and "--no-grasps" not in with_scale
+    assert export_command(tmp_path / "config.yml", tmp_path / "g.json", True, None)[-1] == "--no-grasps"
