@@ -7,7 +7,11 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    the pixel's ray reaches 0.5; no surface where it never does), from the compositing weights
    (:func:`median_depth_map`).
 2. **Candidates.** Every answer point is lifted to the surface it marks: its pixel's ray at the
-   median depth there (:func:`lift`).
+   median depth there (:func:`lift`). And every answer is also placed at the point of its ray the
+   other views agree with most, among the points where it meets another view's answer ray (their
+   closest approach's midpoint, reprojecting within both views' sigma, in front of both cameras): a
+   depth from the views, not the field, which is least reliable on small and thin parts (the real
+   bottle cap: the field's median depth there lies 20-60 % behind the cap in every view).
 3. **Agreement.** A candidate ``X`` is *seen* by view ``u`` when it lies in ``u``'s frame and not
    behind ``u``'s surface by more than the blob's radius there (``sigma_u z / f_u``: the
    supervision's own precision, brought to that depth); a view that sees it *agrees* by
@@ -258,11 +262,59 @@ def beta_confidence(v1: float, v2: float) -> float:
     return float(beta.sf(0.5, float(v1) + 1.0, float(v2) + 1.0))
 
 
+def _swept_candidates(views: Sequence[ViewAnswers]):
+    """Per answer, the point of its ray the other views agree with most, among the points where it
+    meets another view's answer ray (the midpoint of their closest approach, reprojecting within each
+    view's sigma, in front of both cameras): the answer's depth from the views rather than from the
+    field (module docstring, step 2). Returns (X [M, 3], radius [M]), at most one per answer."""
+    origins, dirs, owner, uvs = [], [], [], []
+    for v, view in enumerate(views):
+        if len(view.points):
+            c, d = view.ray(view.points)
+            origins.append(np.repeat(c[None], len(d), 0))
+            dirs.append(d / np.linalg.norm(d, axis=1, keepdims=True))
+            owner.append(np.full(len(d), v))
+            uvs.append(view.points)
+    if len(owner) < 2:
+        return np.zeros((0, 3)), np.zeros(0)
+    O, D, own, UV = (np.concatenate(a) for a in (origins, dirs, owner, uvs))
+    i, j = np.triu_indices(len(own), 1)
+    keep = own[i] != own[j]
+    i, j = i[keep], j[keep]
+    b = np.sum(D[i] * D[j], 1)
+    w0 = O[i] - O[j]
+    dd, ee = np.sum(D[i] * w0, 1), np.sum(D[j] * w0, 1)
+    den = 1.0 - b * b
+    ok = den > 1e-9  # not parallel
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (b * ee - dd) / den
+        t2 = (ee - b * dd) / den
+    X = 0.5 * (O[i] + t1[:, None] * D[i] + O[j] + t2[:, None] * D[j])
+    ok &= (t1 > 0) & (t2 > 0) & np.isfinite(X).all(1)
+    rad = np.zeros(len(X))
+    for k, idx in enumerate((i, j)):
+        for v in np.unique(own[idx][ok]):
+            m = np.flatnonzero(ok & (own[idx] == v))
+            uv, z = views[v].project(X[m])
+            ok[m[~(np.linalg.norm(uv - UV[idx[m]], axis=1) <= float(views[v].sigma_px))]] = False
+            rad[m] += 0.5 * views[v].blob_radius(np.abs(z))
+    i, j, X, rad = i[ok], j[ok], X[ok], rad[ok]
+    if not len(X):
+        return X, rad
+    total = _agreement(views, X)[1].sum(0)
+    ans, pair = np.r_[i, j], np.r_[np.arange(len(X)), np.arange(len(X))]
+    order = np.argsort(total[pair], kind="stable")  # assigned in increasing total: the highest stays
+    best = np.full(len(own), -1)
+    best[ans[order]] = pair[order]
+    pick = np.unique(best[best >= 0])
+    return X[pick], rad[pick]
+
+
 def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
     """The views' consensus (module docstring). Raises ``ValueError`` when no answer lands on the
     field's surface."""
     views = list(views)
-    cand, rad, owner, pix = [], [], [], []
+    cand, rad = [], []
     for v, view in enumerate(views):
         if not len(view.points):
             continue
@@ -273,12 +325,11 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
         _uv, z = view.project(X[ok])
         cand.append(X[ok])
         rad.append(view.blob_radius(z))
-        owner.append(np.full(int(ok.sum()), v))
-        pix.append(view.points[ok])
     answered = sum(1 for v in views if len(v.points))
     if not cand:
         raise ValueError(f"none of the {answered} answered views' points lands on the field's surface")
-    X, radius, owner, pix = np.concatenate(cand), np.concatenate(rad), np.concatenate(owner), np.concatenate(pix)
+    Xp, rp = _swept_candidates(views)
+    X, radius = np.concatenate(cand + [Xp]), np.concatenate(rad + [rp])
     seen, agree = _agreement(views, X)
     labels = _places(X, radius)
     nl = int(labels.max()) + 1
