@@ -193,7 +193,7 @@ def build_export(
                 )
                 # the gripper must still close on the region: a wider seed ball also reaches other
                 # objects (an occluder beside a handle), which are no fallback for the target
-                again = dataclasses.replace(again, grasps=closing_on(again.grasps, means_c[region.part], cfg))
+                again = dataclasses.replace(again, grasps=closing_on(again.grasps, means_c[region.indices], cfg))
                 if on_target(again) or (again.grasps and not result.grasps):
                     fallback = {"seed_radius_m": wider.seed_radius, "reason": result.warning or ""}
                     result = again

@@ -476,7 +476,7 @@ def plan_grasps(
     opaque = np.flatnonzero(ok)
     if len(Q) and len(opaque):
         in_region = np.zeros(len(means), bool)
-        in_region[region.part] = True
+        in_region[region.indices] = True
         kn = min(8, len(opaque))
         dq, iq = cKDTree(means[opaque]).query(Q, k=kn, distance_upper_bound=r_t, workers=-1)
         dq, iq = dq.reshape(len(Q), kn), iq.reshape(len(Q), kn)

@@ -113,9 +113,8 @@ def relevant_region(
         raise ValueError(f"no Gaussian has opacity >= {rc.min_opacity} (and finite values); no relevant region")
     rel_c = np.clip(rel, 0.0, 1.0)
     # with the views' consensus, the part they marked: the Gaussians within a blob's radius of its
-    # place's lifted answers. The bar is relative to the most relevant of them (answers elsewhere,
-    # which the field also learned, do not raise it); the region is the relevant cluster's Gaussians
-    # among them, the whole cluster what a grasp may hold
+    # place's answers. The bar is relative to the most relevant of them (answers elsewhere, which the
+    # field also learned, do not raise it)
     fp = support.best.covers(means) & ok if support is not None and support.best.footprint is not None else None
     if fp is not None and not (fp & (rel_c > 0)).any():
         fp = None
@@ -143,11 +142,6 @@ def relevant_region(
     else:
         lab = labels >= 0
         members = np.flatnonzero(labels == int(np.argmax(np.bincount(labels[lab], weights=w[lab], minlength=nclus))))
-    part = None
-    if fp is not None:  # seeds from what the views marked; the whole cluster is what may be held
-        core = members[fp[idx[members]]]
-        if len(core) and len(core) < len(members):
-            part, members = idx[members], core
     mp, mw = pts[members], w[members]
     action_index = None
     if target is not None:
@@ -175,5 +169,4 @@ def relevant_region(
         num_clusters=max(nclus, 1),
         action_index=action_index,
         support_level="consensus" if target is not None else None,
-        part_indices=part,
     )

@@ -111,13 +111,6 @@ class Region:
     """Index (into the input arrays) of the Gaussian the action point sits on; None for the centroid."""
     support_level: str | None = None
     """"consensus" when the views' consensus chose it; None without support."""
-    part_indices: np.ndarray | None = None
-    """The whole relevant cluster it lies in (what a grasp may hold and still be on the target), when
-    that is larger than ``indices`` (the Gaussians the views marked); None: ``indices``."""
-
-    @property
-    def part(self) -> np.ndarray:
-        return self.indices if self.part_indices is None else self.part_indices
 
     def to_dict(self) -> Dict[str, Any]:
         return {"center": _vec(self.center), "extent": _vec(self.extent), "num_gaussians": int(self.num_gaussians)}

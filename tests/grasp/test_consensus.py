@@ -211,10 +211,10 @@ def _grid(x0, x1, y0, y1, z, step=0.005):
     return np.c_[xs.ravel(), ys.ravel(), np.full(xs.size, z)]
 
 
-def test_region_is_the_marked_part_not_the_most_relevant_elsewhere():
-    """Relevancy learned from wrong answers on another object (1.0 there) must neither raise the bar
-    above the marked part's relevancy (0.6) nor become the region; and a relevant cluster reaching past
-    the answers' blobs is what a grasp may hold (``part``), the blobs' Gaussians the seeds."""
+def test_region_bar_is_the_marked_parts_not_the_most_relevant_elsewhere():
+    """Relevancy learned from wrong answers on another object (1.0 there) must not raise the bar above
+    the marked part's relevancy (0.6): the region is the relevant cluster at the marked part, whole
+    (the lid it sits on, as relevant, included), not the wrong answers' object."""
     from point2act.grasp.consensus import Consensus, Place
     from point2act.grasp.config import RegionConfig
     from point2act.grasp.region import relevant_region
@@ -223,21 +223,21 @@ def test_region_is_the_marked_part_not_the_most_relevant_elsewhere():
     lid = _grid(0.025, 0.10, -0.02, 0.02, 0.10)  # touches it, as relevant (0.6), outside the blobs
     other = _grid(0.30, 0.34, -0.02, 0.02, 0.10)  # where wrong answers went: relevancy 1.0
     means = np.r_[knob, lid, other]
-    rel = np.r_[np.full(len(knob), 0.6), np.full(len(lid), 0.6), np.full(len(other), 1.0)]
+    rel = np.r_[np.full(len(knob), 0.45), np.full(len(lid), 0.6), np.full(len(other), 1.0)]
+    rel[: len(knob)][np.linalg.norm(knob[:, :2], axis=1) < 0.01] = 0.6
     opac = np.ones(len(means))
     answers = np.array([[0.0, 0.0, 0.10, 0.015], [0.01, 0.005, 0.10, 0.015]])
     place = Place(point=np.array([0.0, 0.0, 0.10]), votes=5.0, views=[0, 1, 2, 3, 4], seen=6.0,
                   num_candidates=2, footprint=answers)
-    cons = Consensus([place], 0.99, 6, 6)
-    r = relevant_region(means, opac, rel, RegionConfig(), support=cons)
+    r = relevant_region(means, opac, rel, RegionConfig(), support=Consensus([place], 0.99, 6, 6))
     got = means[r.indices]
-    assert np.all(np.linalg.norm(got[:, :2], axis=1) < 0.04), "the region stays on the marked knob"
     assert r.threshold == pytest.approx(0.5 * 0.6)
-    part = means[r.part]
-    assert len(part) > len(got) and part[:, 0].max() > 0.09, "the whole relevant cluster may be held"
-    assert part[:, 0].max() < 0.2, "not the wrong answers' object"
-    # without the footprint (no support) the bar is the whole field's: half the wrong object's 1.0
-    assert relevant_region(means, opac, rel, RegionConfig()).threshold == pytest.approx(0.5)
+    assert len(got) == len(knob) + len(lid), "the whole relevant cluster at the knob (0.45 > 0.3 counts)"
+    assert got[:, 0].max() < 0.2, "not the wrong answers' object"
+    # without the footprint the bar is the whole field's (0.5): the knob's 0.45 rim drops out
+    r0 = relevant_region(means, opac, rel, RegionConfig(), support=Consensus([Place(
+        point=np.array([0.0, 0.0, 0.10]), votes=5.0, views=[0], seen=6.0, num_candidates=1)], 0.99, 6, 6))
+    assert r0.threshold == pytest.approx(0.5) and len(r0.indices) < len(got)
 
 
 def test_place_covers_its_blobs():
