@@ -42,3 +42,22 @@ def test_summary_accepts_the_selective_keys_and_rejects_bad_ones():
     good["levels"]["clean"]["point2act_confident"]["coverage"] = 1.5
     with pytest.raises(ValueError):
         check_summary(good)
+
+
+def test_summary_levels_carry_the_top_grasp_rate():
+    """summary.json's per-level "point2act_grasp": the top grasp on target and collision-free, from the
+    records' judge fields (issue: grasps that land), beside the action point's hit rate."""
+    from benchmarks.accuracy.report import summary_json
+
+    def r(scene, seed, hit, on, free, n=1):
+        return {"method": "point2act", "level": "clean", "scene": scene, "seed": seed, "weight": 1.0,
+                "hit": hit, "error_m": 0.0 if hit else 0.3, "num_grasps": n, "grasp_on_target": on,
+                "grasp_collision_free": free, "generator": "kitchen", "split": "kitchen_test"}
+
+    rs = [r("a", 0, True, True, True), r("b", 0, True, True, False), r("c", 0, True, False, False, n=0),
+          r("d", 0, True, True, True)]
+    d = summary_json(rs, ["clean"], "kitchen_test", [0], ["a", "b", "c", "d"], methods=("point2act",))
+    g = d["levels"]["clean"]["point2act_grasp"]
+    assert g["hit"] == pytest.approx(0.5) and g["lo"] <= 0.5 <= g["hi"]
+    assert d["generators"]["kitchen"]["clean"]["point2act_grasp"]["hit"] == pytest.approx(0.5)
+    check_summary(d)

@@ -58,14 +58,18 @@ def _level_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], method
         if sel is not None:
             row["point2act_confident"] = {"coverage": sel["coverage"], "hit": sel["hit"]}
             row["point2act_top2"] = {"hit": sel["top2_hit"]}
+        gr = grasp_rows(records, [lvl]).get(lvl)
+        if gr is not None:
+            row["point2act_grasp"] = {"hit": round(gr["success"], 4), "lo": round(gr["lo"], 4), "hi": round(gr["hi"], 4)}
         if row:
             out[lvl] = row
     return out
 
 
-SELECTIVE_KEYS = ("point2act_confident", "point2act_top2")
-"""Per-level keys of the summary beside the methods: the confidence's coverage and selective hit rate, and
-the top-2 candidates' hit rate (:func:`selective`)."""
+SELECTIVE_KEYS = ("point2act_confident", "point2act_top2", "point2act_grasp")
+"""Per-level keys of the summary beside the methods: the confidence's coverage and selective hit rate, the
+top-2 candidates' hit rate (:func:`selective`), and the top grasp's rate on the target and collision-free
+against the true meshes with its interval (:func:`grasp_rows`)."""
 
 
 def selective(records: Sequence[Dict[str, Any]], level: str | None = None) -> Dict[str, Any] | None:
@@ -212,7 +216,7 @@ def check_summary(d: Dict[str, Any]) -> None:
     for lvl, row in d["levels"].items():
         for m, v in row.items():
             if m in SELECTIVE_KEYS:
-                if not set(v) <= {"coverage", "hit"} or not all(
+                if not set(v) <= {"coverage", "hit", "lo", "hi"} or not all(
                         x is None or not math.isfinite(x) or 0.0 <= x <= 1.0 for x in v.values()):
                     raise ValueError(f"{lvl}/{m}: {v}")
                 continue
