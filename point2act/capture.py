@@ -28,6 +28,7 @@ Plain Python + numpy + PIL: no torch, no nerfstudio.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -529,3 +530,23 @@ def validate_capture(
         notes.extend(summary.notes)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+_QUIET = {"on": False}  # process-wide: images load on worker threads
+
+
+@contextlib.contextmanager
+def quiet_load_warnings():
+    """No on-load warnings inside (a second datamanager of the same run, built after training for
+    ``run_info.pt``, would repeat what training already said)."""
+    before = _QUIET["on"]
+    _QUIET["on"] = True
+    try:
+        yield
+    finally:
+        _QUIET["on"] = before
+
+
+def load_warnings_quiet() -> bool:
+    """Whether :func:`quiet_load_warnings` is in force."""
+    return _QUIET["on"]

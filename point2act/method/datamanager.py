@@ -18,7 +18,6 @@ terminal, then exits) is replaced by downscaling the stored images on load.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from point2act.heatmap import DEFAULT_SIGMA_FRAC
 from point2act.method.keys import SUPERVISED_KEY, TARGET_KEY
+from point2act.capture import load_warnings_quiet
 from point2act.method.runinfo import HeatmapStore, match_points_to_views, points_in_training_images
 from point2act.pointing.config import PointerConfig
 from point2act.points import PointsFile, load_points_file
@@ -73,21 +73,6 @@ def _strip_downscale_dir(rel: Path, factor: int) -> Path:
     return Path(m.group(1), *rel.parts[1:])
 
 
-_QUIET = {"on": False}  # process-wide: images load on worker threads
-
-
-@contextlib.contextmanager
-def quiet_load_warnings():
-    """No on-load warnings inside (a second datamanager of the same run, built after training for
-    ``run_info.pt``, would repeat what training already said)."""
-    before = _QUIET["on"]
-    _QUIET["on"] = True
-    try:
-        yield
-    finally:
-        _QUIET["on"] = before
-
-
 class _WarnOnce:
     """Prints each kind of on-load fix once per run (images load on 2 threads)."""
 
@@ -96,7 +81,7 @@ class _WarnOnce:
         self.lock = threading.Lock()
 
     def __call__(self, kind: str, line: str) -> None:
-        if _QUIET["on"]:
+        if load_warnings_quiet():
             return
         with self.lock:
             if kind in self.seen:

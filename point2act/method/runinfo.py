@@ -394,7 +394,7 @@ def write_after_training(config, pipeline) -> Path | None:
             and "cached_train" in vars(dm)
             and datamanager_fingerprint(dm.config) == datamanager_fingerprint(disk.pipeline.datamanager)):
         train_dm = dm
-    from point2act.method.datamanager import quiet_load_warnings
+    from point2act.capture import quiet_load_warnings
 
     with quiet_load_warnings():  # training said it already
         return write_info(config_path, build_info(config_path, train_dm=train_dm, disk_config=disk))
