@@ -135,6 +135,8 @@ def build(seed: int, occluder: bool):
 
 def surface_samples(scene, density: float, seed: int):
     """Area-uniform samples of every part and their part names."""
+    from point2act.synth.scene import sample_mesh_points
+
     rng = np.random.default_rng(seed)
     pts, names = [], []
     for p in scene.parts:
@@ -144,12 +146,7 @@ def surface_samples(scene, density: float, seed: int):
             n = int(0.16 * density)
             q = np.c_[rng.uniform(-0.2, 0.2, (n, 2)) + scene.mug_position[:2], np.zeros(n)]
         else:
-            n = max(200, int(A.sum() * density))
-            t = rng.choice(len(F), n, p=A / A.sum())
-            uv = rng.uniform(size=(n, 2))
-            f = uv.sum(1) > 1
-            uv[f] = 1 - uv[f]
-            q = V[F[t, 0]] + uv[:, :1] * (V[F[t, 1]] - V[F[t, 0]]) + uv[:, 1:] * (V[F[t, 2]] - V[F[t, 0]])
+            q = sample_mesh_points(V, F, max(200, int(A.sum() * density)), rng)
         pts.append(q)
         names.append(np.full(len(q), p.name, dtype=object))
     return np.concatenate(pts), np.concatenate(names)
@@ -229,17 +226,13 @@ def calibrate(T_all: np.ndarray, ok: np.ndarray) -> Dict[str, Any]:
 
     from point2act.grasp import GripperConfig
     from point2act.grasp import evaluate as ev
+    from point2act.synth.scene import sample_mesh_points
 
     m = o3d.io.read_triangle_mesh(str(MUG_DIR / "mug.obj"))
     V, F = np.asarray(m.vertices) * SCALE, np.asarray(m.triangles)
     rng = np.random.default_rng(0)
     A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
-    n = int(A.sum() * 2e6)
-    t = rng.choice(len(F), n, p=A / A.sum())
-    uv = rng.uniform(size=(n, 2))
-    f = uv.sum(1) > 1
-    uv[f] = 1 - uv[f]
-    P = V[F[t, 0]] + uv[:, :1] * (V[F[t, 1]] - V[F[t, 0]]) + uv[:, 1:] * (V[F[t, 2]] - V[F[t, 0]])
+    P = sample_mesh_points(V, F, int(A.sum() * 2e6), rng)
     body_r = 0.0395  # the handle lies at y < -body_r in ACRONYM's mesh frame (body radius 3.8 cm)
     labels = np.where(P[:, 1] < -body_r, "handle", "body").astype(object)
     g = GripperConfig()

@@ -33,6 +33,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from point2act.synth.scene import sample_mesh_points
+
 ROLES = ("target", "context", "distractor", "confuser")
 """Roles of ground_truth.json's objects: the target part; "context" (the table, the room, the target
 object's other parts); "distractor" (other objects on the table); "confuser" (the object a scene names
@@ -251,17 +253,6 @@ def rot_x(a: float) -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
-def sample_surface(v: np.ndarray, t: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points uniform by area on a triangle mesh."""
-    a, b, c = v[t[:, 0]], v[t[:, 1]], v[t[:, 2]]
-    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    k = rng.choice(len(t), size=n, p=area / area.sum())
-    u = rng.random((n, 2))
-    flip = u.sum(axis=1) > 1
-    u[flip] = 1 - u[flip]
-    return a[k] + u[:, :1] * (b[k] - a[k]) + u[:, 1:] * (c[k] - a[k])
-
-
 def is_closed(v: np.ndarray, t: np.ndarray) -> bool:
     """Is the triangle mesh watertight (open3d's test, after merging coincident vertices)?"""
     import open3d as o3d
@@ -290,7 +281,7 @@ def exposed_points(target: Part, others: Sequence[Part], n: int, rng: np.random.
             n_solid += 1
     out = np.zeros((0, 3))
     for _ in range(8):
-        q = sample_surface(target.vertices, target.triangles, 4 * n, rng)
+        q = sample_mesh_points(target.vertices, target.triangles, 4 * n, rng)
         keep = q[:, 2] > 1e-4
         if others:
             # a point on another part's face counts as buried when it is inside it or within 0.3 mm

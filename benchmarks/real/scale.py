@@ -12,25 +12,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 
-from benchmarks.real.targets import DATA
-
-
-def colmap_centres(images_txt: Path) -> Dict[str, np.ndarray]:
-    """Camera centres ``-R^T t`` of a COLMAP text model's images.txt, by image name."""
-    from scipy.spatial.transform import Rotation
-
-    rows = [ln for ln in images_txt.read_text().splitlines() if ln and not ln.startswith("#")]
-    out = {}
-    for ln in rows[0::2]:
-        f = ln.split()
-        qw, qx, qy, qz = (float(v) for v in f[1:5])
-        R = Rotation.from_quat([qx, qy, qz, qw]).as_matrix()
-        out[f[9]] = -R.T @ np.array([float(v) for v in f[5:8]])
-    return out
+from benchmarks.real.targets import CAPTURES, cameras_of
 
 
 def fit_scale(centres: np.ndarray, poses: np.ndarray, restarts: int = 8) -> Tuple[float, np.ndarray, float]:
@@ -55,13 +41,13 @@ def fit_scale(centres: np.ndarray, poses: np.ndarray, restarts: int = 8) -> Tupl
 
 
 def main(argv=None) -> int:
-    root = DATA / "real" / "tools"
+    root = CAPTURES["tools"].path
     if not root.is_dir():
         print(f"error: {root} not found", file=sys.stderr)
         return 2
-    c = colmap_centres(root / "sparse" / "0" / "images.txt")
-    names = sorted(n for n in c if (root / "poses" / (Path(n).stem + ".npy")).is_file())
-    A = np.array([c[n] for n in names])
+    cams = cameras_of("tools")
+    names = sorted(n for n in cams if (root / "poses" / (Path(n).stem + ".npy")).is_file())
+    A = np.array([cams[n].center for n in names])
     P = np.array([np.load(root / "poses" / (Path(n).stem + ".npy")) for n in names])
     s, o, rms = fit_scale(A, P)
     print(f"tools: {s:.4f} m per COLMAP unit, hand-eye offset {np.round(o, 4).tolist()} m, "

@@ -102,10 +102,11 @@ class Place:
     marked, at the views' own resolution (:func:`point2act.grasp.region.relevant_region`)."""
 
     def covers(self, X: np.ndarray) -> np.ndarray:  # [N, 3] -> [N] bool
-        """Which points lie within the blob radius of one of the place's lifted answers."""
+        """Which points lie within the blob radius of one of the place's lifted answers (none without
+        a footprint)."""
         X = np.asarray(X, dtype=np.float64).reshape(-1, 3)
         if self.footprint is None or not len(self.footprint):
-            return np.linalg.norm(X - self.point, axis=1) <= 0.0
+            return np.zeros(len(X), bool)
         from scipy.spatial import cKDTree
 
         fp = np.asarray(self.footprint, dtype=np.float64)
@@ -292,7 +293,7 @@ def _swept_candidates(views: Sequence[ViewAnswers]):
     X = 0.5 * (O[i] + t1[:, None] * D[i] + O[j] + t2[:, None] * D[j])
     ok &= (t1 > 0) & (t2 > 0) & np.isfinite(X).all(1)
     rad = np.zeros(len(X))
-    for k, idx in enumerate((i, j)):
+    for idx in (i, j):
         for v in np.unique(own[idx][ok]):
             m = np.flatnonzero(ok & (own[idx] == v))
             uv, z = views[v].project(X[m])

@@ -115,10 +115,8 @@ def relevant_region(
     # with the views' consensus, the part they marked: the Gaussians within a blob's radius of its
     # place's answers. The bar is relative to the most relevant of them (answers elsewhere, which the
     # field also learned, do not raise it)
-    fp = support.best.covers(means) & ok if support is not None and support.best.footprint is not None else None
-    if fp is not None and not (fp & (rel_c > 0)).any():
-        fp = None
-    scope = fp if fp is not None else ok
+    fp = support.best.covers(means) & ok & (rel_c > 0) if support is not None else None
+    scope = fp if fp is not None and fp.any() else ok
     max_rel = float(rel_c[scope].max())
     thr = max(rc.threshold * max_rel, rc.absolute_threshold)
     sel = ok & (rel_c >= thr)

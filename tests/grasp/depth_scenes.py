@@ -17,6 +17,7 @@ import numpy as np
 
 from point2act.fusion import DepthViews
 from point2act.grasp.evaluate import degrade_depth, look_at_viewmat, raycast_depth
+from point2act.synth.scene import sample_mesh_points
 
 W, H = 256, 192
 FX = 0.5 * W / math.tan(math.radians(58.0) / 2)  # the synthetic captures' 58 deg field of view
@@ -68,12 +69,7 @@ class Scene:
                 continue
             A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
             n = max(100, int(A.sum() * density))
-            t = rng.choice(len(F), n, p=A / A.sum())
-            uv = rng.uniform(size=(n, 2))
-            f = uv.sum(1) > 1
-            uv[f] = 1 - uv[f]
-            p = V[F[t, 0]] + uv[:, :1] * (V[F[t, 1]] - V[F[t, 0]]) + uv[:, 1:] * (V[F[t, 2]] - V[F[t, 0]])
-            pts.append(p)
+            pts.append(sample_mesh_points(V, F, n, rng))
             names.append(np.full(n, name, dtype=object))
         return np.concatenate(pts), np.concatenate(names)
 
