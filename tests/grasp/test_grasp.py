@@ -46,8 +46,9 @@ from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed
 
 def check_grasp_dict_invariants(d, max_opening):
     validate_grasps_dict(d)
-    scores = [g["score"] for g in d["grasps"]]
-    assert scores == sorted(scores, reverse=True)
+    # best first as documented (docs/grasps-json.md): the on-target grasps, then the others, each by score
+    keys = [(bool(g.get("on_target", True)), g["score"]) for g in d["grasps"]]
+    assert keys == sorted(keys, reverse=True)
     for g in d["grasps"]:
         R = np.asarray(g["rotation"])
         assert np.all(np.isfinite(R)) and np.all(np.isfinite(g["position"]))
