@@ -206,8 +206,15 @@ inline bool pixel_box(const Extent &e, S mx, S my, const TileGeom &tg, int &px0,
 // ---------------------------------------------------------------------------
 // SIMD: LANES consecutive pixels of a tile row
 // ---------------------------------------------------------------------------
+// One chunk is one register where the ISA has 16-float registers (AVX-512); on AVX2 (8 floats) a
+// 16-lane chunk is two registers and GCC spills masks and conversions through memory: 4.5x slower
+// per pixel on an AVX2-only EPYC (benchmarks/results/rasterizer.md), so there a chunk is 8 lanes.
 #ifndef P2A_LANES
+#if defined(__AVX512F__)
 #define P2A_LANES 16
+#else
+#define P2A_LANES 8
+#endif
 #endif
 constexpr int LANES = P2A_LANES;
 constexpr double SIGMA_CUT = 30.0;
