@@ -125,7 +125,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         console.print(f"grasps:          none ({exported.get('warning', '')})")
     sup = exported.get("support")
     if sup:
-        console.print(f"support:         {sup['views_agree']} of {sup['views_seen']} views that see the action point mark it "
+        console.print(f"support:         {sup['views_agree']} of {sup['views_seen']} views that see the chosen place point at it "
                       f"({sup['supervised_views']} supervised){'; WEAK: ' + sup.get('reason', '') if sup.get('weak') else ''}")
     console.print(f"outputs:         {grasps_path}, run {config_path}")
     console.print(

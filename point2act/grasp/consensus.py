@@ -92,7 +92,8 @@ class Place:
     views: List[int]
     """Training-view indices of the views that point at it (agreement >= 0.5)."""
     seen: float
-    """Views that see its action point."""
+    """Views that see some part of it (one of its candidates): the count that ``views`` is out of (a view
+    that points at it sees it)."""
     num_candidates: int
     """Answers lifted into it."""
     triangulated: bool = False
@@ -359,7 +360,7 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
                     and s_T[agreeing, 0].mean() >= 0.5):
                 point, tri = T, True
         places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
-                            views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, k].sum()),
+                            views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, m].max(1).sum()),
                             num_candidates=int(len(m)), triangulated=tri,
                             footprint=np.c_[X[m], radius[m]]))
     # confidence from the votes that tell the two apart: a view agreeing with both places (noisy answers

@@ -154,6 +154,10 @@ def test_rim_answers_form_one_place_on_the_rim():
     assert abs(d - r) < 0.012 and abs(c.best.point[2]) < 0.012, c.best.point
     assert c.best.votes == pytest.approx(14, abs=1.0)  # every rim view, once
     assert c.best.votes > c.places[1].votes
+    # the views that point at the place are counted out of those that see it (the demo once printed
+    # "19 of 17": seen was counted at one spot of the place, the supporters over all of it)
+    assert len(c.best.views) <= c.best.seen <= 20
+    assert c.best.seen >= 14
 
 
 def test_hidden_view_neither_sees_nor_agrees():
