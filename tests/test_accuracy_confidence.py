@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -61,3 +62,30 @@ def test_summary_levels_carry_the_top_grasp_rate():
     assert g["hit"] == pytest.approx(0.5) and g["lo"] <= 0.5 <= g["hi"]
     assert d["generators"]["kitchen"]["clean"]["point2act_grasp"]["hit"] == pytest.approx(0.5)
     check_summary(d)
+
+
+def test_summary_keeps_real_and_gathers_generators(tmp_path):
+    """summary.json: "real" (python -m benchmarks.real) survives a rewrite by the accuracy benchmark, and a
+    generator's test split adds its rows under "generators" without dropping the others."""
+    from benchmarks.accuracy.report import merge_summary
+    from benchmarks.real.run import summary_real
+
+    row = {"clean": {"point2act": {"hit": 1.0, "lo": 1.0, "hi": 1.0, "median_cm": 0.1}}}
+    base = {"levels": row, "split": "test", "seeds": [0], "scenes": ["s"], "generators": {"synth": row}}
+    path = tmp_path / "summary.json"
+    merge_summary(path, base)
+    doc = {"real": {"coke-pull_tab": {"median_px": 6.5, "worst_seed_px": 7.3, "dist_reference_units": 0.016,
+                                      "per_seed": {"seed0": {"px": 5.6}, "seed1": {"px": 7.3}, "seed2": {"error": "x"}}},
+                    "gum-lid_button": {"per_seed": {"seed0": {"error": "failed"}}}}}
+    real = summary_real(doc)
+    assert real == {"coke-pull_tab": {"median_px": 6.5, "worst_seed_px": 7.3, "seeds": [0, 1],
+                                      "dist_reference_units": 0.016}}
+    merge_summary(path, real=real)
+    merge_summary(path, generators={"kitchen": row})
+    merge_summary(path, dict(base, generators={"synth": row}))  # the test split rewritten
+    out = json.loads(path.read_text())
+    assert out["real"] == real
+    assert set(out["generators"]) == {"synth", "kitchen"}
+    with pytest.raises(ValueError):
+        merge_summary(path, real={"t": {"median_px": 9.0, "worst_seed_px": 3.0, "seeds": [0]}})
+    assert json.loads(path.read_text())["real"] == real  # a bad value is not written

@@ -3,6 +3,7 @@ tables and the plot."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
@@ -189,11 +190,48 @@ def summary_json(records: Sequence[Dict[str, Any]], levels: Sequence[str], split
     return out
 
 
+KEPT_KEYS = ("real",)
+"""summary.json keys written by other benchmarks (``"real"``: ``python -m benchmarks.real``): a rewrite keeps them."""
+
+
+def merge_summary(path: Path, summary: Dict[str, Any] | None = None, **keys: Any) -> Dict[str, Any]:
+    """Write ``summary`` (or the file's own content) to ``path`` with ``keys`` set, keeping the file's
+    :data:`KEPT_KEYS` and, for the test split's top-level file, the other generators' rows under
+    ``"generators"`` (each generator's split writes its own folder; the top-level file gathers them).
+    Checked with :func:`check_summary` before it is written; returns what was written."""
+    old: Dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+    out = dict(summary if summary is not None else old)
+    for k in KEPT_KEYS:
+        if k in old and k not in out:
+            out[k] = old[k]
+    gens = dict(old.get("generators", {}))
+    gens.update(out.get("generators", {}))
+    gens.update(keys.pop("generators", {}))
+    if gens:
+        out["generators"] = gens
+    out.update(keys)
+    check_summary(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
 def check_summary(d: Dict[str, Any]) -> None:
-    """Raise ValueError unless ``d`` has summary.json's schema ("generators" and "train_seeds" optional)."""
+    """Raise ValueError unless ``d`` has summary.json's schema ("generators", "train_seeds" and "real"
+    optional)."""
     if not {"levels", "split", "seeds", "scenes"} <= set(d) <= {"levels", "split", "seeds", "scenes", "generators",
-                                                                 "train_seeds"}:
+                                                                 "train_seeds", "real"}:
         raise ValueError(f"summary keys {sorted(d)}")
+    for t, v in d.get("real", {}).items():
+        if not isinstance(t, str) or not {"median_px", "worst_seed_px", "seeds"} <= set(v):
+            raise ValueError(f"real/{t}: {v}")
+        if not (0.0 <= v["median_px"] <= v["worst_seed_px"]) or not v["seeds"]:
+            raise ValueError(f"real/{t}: median {v['median_px']} worst {v['worst_seed_px']} seeds {v['seeds']}")
     if d["split"] not in SPLITS or not all(isinstance(s, int) for s in d["seeds"]):
         raise ValueError("split / seeds")
     if not all(isinstance(s, str) for s in d["scenes"]):
