@@ -8,6 +8,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from .collide import DISTANCE, L2, LINF, box, gripper_box_hits, offsets_of
 from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
@@ -113,16 +114,6 @@ def nms(
         if len(kept) >= top_k:
             break
     return np.asarray(kept, dtype=np.int64)
-
-
-def _mark_collisions(free: np.ndarray, hits: Tuple[np.ndarray, ...], min_points: int) -> None:
-    """Clear ``free`` where a box holds at least ``min_points`` scene points (hits are index tuples)."""
-    if min_points <= 1:
-        free[hits] = False
-        return
-    count = np.zeros(free.shape, dtype=np.int32)
-    np.add.at(count, hits, 1)
-    free &= count < min_points
 
 
 def _entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
@@ -261,6 +252,22 @@ def _plane_min(plane, tcp: np.ndarray, R: np.ndarray, h: np.ndarray, dims: Dict[
     finger = s0 - ax * (h + t / 2) - az * L / 2 - (ax * t / 2 + ay * fw / 2 + np.abs(az) * L / 2)
     palm = s0 - az * (L + Dp / 2) - (ax * pw / 2 + ay * pt / 2 + np.abs(az) * Dp / 2)
     return np.minimum(finger, palm)
+
+
+def _above_support(plane, c: np.ndarray, R: np.ndarray, depth: np.ndarray, half_open: float, dims: Dict[str, float],
+                   clearance: float, min_depth: float) -> np.ndarray:
+    """Grasp depths [K, T] with the fingertips ``clearance`` above the support ``plane``: a part that rests on
+    it (a tool handle, a bar lying on the table) is held as deep as the table allows instead of past its
+    underside, where the pads still reach the contacts (the depth stays at least ``min_depth``; else it is
+    left as it is and the plane test rejects the grasp). ``c`` [K, 3] are the contacts' centres, ``R`` [K,
+    T, 3, 3] the rotations; the fingers are taken at the widest opening (their lowest point, for any
+    opening up to ``2 half_open``)."""
+    K, T = depth.shape
+    nz = np.einsum("i,kti->kt", plane[:3], R[..., 2])  # the approach's component along the plane's normal
+    s0 = _plane_min(plane, np.broadcast_to(c[:, None, :], (K, T, 3)), R, np.full((K, T), half_open), dims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(nz < -1e-12, (s0 - clearance) / -nz, np.inf)  # the deepest TCP with the tips above
+    return np.where((room < depth) & (room >= min_depth), room, depth)
 
 
 def plan_grasps(
@@ -509,6 +516,8 @@ def plan_grasps(
         tip = z_far + U(cfg.tip_margin)
         depth = np.where(tip <= U(cfg.max_grasp_depth), np.maximum(tip, U(cfg.min_grasp_depth)),
                          U(cfg.long_part_depth))
+        if plane is not None:
+            depth = _above_support(plane, c, R, depth, half_open, dims, U(cfg.table_clearance), U(cfg.min_grasp_depth))
         # the part's extent across the closing axis where the finger pads will be (|y| <= fw/2, z in
         # [depth - L, depth]), connected to the contacts: the opening, centred on it, per approach
         dep_e = depth.reshape(-1)[gid]
@@ -556,6 +565,7 @@ def plan_grasps(
     clear_d = np.full((K, T), np.inf)
     near = min(pre, U(cfg.sweep_fine_length))
     cm = U(cfg.clearance_margin)
+    boxes_fine = [box((0.0, 1.0, t, 1.0), fw / 2, (-L - near, 0.0), mg, L2)]  # the fingers
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(F):
         # fingers at the grasp pose and on the first `near` of the approach, against the fine cloud
@@ -568,24 +578,12 @@ def plan_grasps(
         hi_x = (hi_k + t + mg + cm).astype(np.float32)[:, None]
         fk, _fj, fx, fu, fv = _entries(c[alive], F, x[alive], u[alive], v[alive], rf,
                                        lambda k, sx, su, sv: (np.abs(sx) >= lo_x[k]) & (np.abs(sx) <= hi_x[k]))
-        fk = alive[fk]
-        e, tt, py, pz = _angles(fu, fv, fw / 2 + mg + cm, T)
-        k_e = fk[e]
-        keep = free[k_e, tt]
-        e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
-        dep_e = depth[k_e, tt]
-        hh = hkt[k_e, tt]
-        ax_ = np.abs(fx[e].astype(np.float64) - off[k_e, tt])
-        ex = np.maximum(np.maximum(hh - ax_, ax_ - (hh + t)), 0.0)
-        ey = np.maximum(np.abs(py) - fw / 2, 0.0)
-        over = pz - dep_e  # > 0: beyond the fingertips
-        ex2 = ex * ex + ey * ey
-        ez = np.maximum(np.maximum(over, (dep_e - L - near) - pz), 0.0)
-        hit = np.sqrt(ex2 + ez * ez) <= mg
-        _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
-        ez = np.maximum(np.maximum(over, (dep_e - L) - pz), 0.0)
-        dist = np.sqrt(ex2 + ez * ez)
-        _scatter(clear_d, (k_e, tt), dist, np.minimum)
+        # and their clearance at the grasp pose: the nearest point's distance to a finger
+        boxes = boxes_fine + [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)]
+        hits, cd = gripper_box_hits(offsets_of(fk, len(alive)), fx, fu, fv, theta, free[alive], off[alive],
+                                    hkt[alive], depth[alive], boxes, cfg.collision_min_points)
+        free[alive] &= hits < cfg.collision_min_points
+        clear_d[alive] = np.minimum(clear_d[alive], cd)
     # the palm at the grasp pose and on the first `near` of the approach, against the fine cloud too
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(F):
@@ -593,15 +591,10 @@ def plan_grasps(
         rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
         pk, _pj, px_, pu_, pv_ = _entries(c[alive], F, x[alive], u[alive], v[alive], rpn,
                                           lambda k, sx, su, sv: np.abs(sx) <= hx)
-        pk = alive[pk]
-        e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mg, T)
-        k_e = pk[e]
-        keep = free[k_e, tt]
-        e, tt, pz, k_e = e[keep], tt[keep], pz[keep], k_e[keep]
-        rel_z = pz - depth[k_e, tt]
-        hit = ((rel_z <= -L + mg) & (rel_z >= -L - Dp - near - mg)
-               & (np.abs(px_[e].astype(np.float64) - off[k_e, tt]) <= pw / 2 + mg))
-        _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
+        palm = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - near, -L), mg, LINF)]
+        hits, _ = gripper_box_hits(offsets_of(pk, len(alive)), px_, pu_, pv_, theta, free[alive], off[alive],
+                                   hkt[alive], depth[alive], palm, cfg.collision_min_points)
+        free[alive] &= hits < cfg.collision_min_points
     counts["fingers_free"] = int(free.sum())
     # the rest of the approach of palm and fingers, against the coarse cloud
     alive = np.flatnonzero(free.any(1))
@@ -609,19 +602,11 @@ def plan_grasps(
         rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
         pk, _pj, px_, pu_, pv_ = _entries(c[alive], coarse, x[alive], u[alive], v[alive], rp,
                                           lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mgc + half_open)
-        pk = alive[pk]
-        e, tt, py, pz = _angles(pu_, pv_, pt / 2 + mgc, T)
-        k_e = pk[e]
-        keep = free[k_e, tt]
-        e, tt, py, pz, k_e = e[keep], tt[keep], py[keep], pz[keep], k_e[keep]
-        rel_z = pz - depth[k_e, tt]  # z relative to the TCP
-        ae = np.abs(px_[e].astype(np.float64) - off[k_e, tt])
-        hh = hkt[k_e, tt]
-        palm = (rel_z <= -L - near + mgc) & (rel_z >= -L - Dp - pre - mgc) & (ae <= pw / 2 + mgc)
-        fing = ((ae >= hh - mgc) & (ae <= hh + t + mgc) & (np.abs(py) <= fw / 2 + mgc)
-                & (rel_z <= -L - near + mgc) & (rel_z >= -L - pre - mgc))
-        hit = palm | fing
-        _mark_collisions(free, (k_e[hit], tt[hit]), cfg.collision_min_points)
+        swept = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - pre, -L - near), mgc, LINF),
+                 box((0.0, 1.0, t, 1.0), fw / 2, (-L - pre, -L - near), mgc, LINF)]
+        hits, _ = gripper_box_hits(offsets_of(pk, len(alive)), px_, pu_, pv_, theta, free[alive], off[alive],
+                                   hkt[alive], depth[alive], swept, cfg.collision_min_points)
+        free[alive] &= hits < cfg.collision_min_points
     counts["collision_free"] = int(free.sum())
     on = share >= cfg.on_target_share
     counts["on_target_candidates"] = int((on & holds).sum())

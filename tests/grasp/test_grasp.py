@@ -462,21 +462,6 @@ def test_property_random_scenes():
     run()
 
 
-def test_collision_min_points_counts_points_per_box():
-    """One stray point in a finger box is a collision at min_points=1 and not at min_points=2."""
-    import numpy as np
-
-    from point2act.grasp.planner import _mark_collisions
-
-    hits = (np.array([0, 0, 1]), np.array([0, 0, 2]), np.array([1, 1, 0]))  # (k, t, d) per point
-    free = np.ones((2, 3, 2), dtype=bool)
-    _mark_collisions(free, hits, 1)
-    assert not free[0, 0, 1] and not free[1, 2, 0] and free.sum() == 10
-    free = np.ones((2, 3, 2), dtype=bool)
-    _mark_collisions(free, hits, 2)
-    assert not free[0, 0, 1] and free[1, 2, 0] and free.sum() == 11
-
-
 def test_judge_grasp_matches_independent_checks(scene, result):
     """point2act.grasp.evaluate.judge_grasp: the top grasps (checked by hand above) pass; the same
     grasp pushed 3 cm along its approach axis drives the palm into the handle/mug and fails; a grasp

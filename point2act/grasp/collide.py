@@ -1,0 +1,130 @@
+"""Gripper boxes against a cloud, per contact pair and approach angle: the planner's collision checks.
+
+Candidates are (pair ``k``, approach angle ``t``). Pair ``k``'s *entries* are the cloud points near it
+(:func:`point2act.grasp.planner._entries`), in the pair's frame: ``sx`` along its closing axis, ``su``,
+``sv`` across it. Approach ``t`` (angle ``theta[t]``) turns the gripper about the closing axis, so a
+point's gripper coordinates are ``x = sx - off[k, t]``, ``y = su sin(theta) - sv cos(theta)``, ``z = su
+cos(theta) + sv sin(theta)``. A box (one row of ``boxes``, see :func:`box`) is given relative to the grasp
+(``ax = |x|``, ``zr = z - dep[k, t]``, ``hh`` the half-opening): ``ax`` in ``[xa0 + xh0 hh, xa1 + xh1
+hh]``, ``|y| <= y_half``, ``zr`` in ``[z_lo, z_hi]``.
+
+The C++ kernel (``point2act/render/csrc/gripper_boxes.cpp``, built with the CPU rasterizer) visits each
+live candidate's entries once and stops at the first ``min_points`` hits; the numpy reference
+(:func:`gripper_box_hits_reference`) evaluates every (entry, angle), for tests and where the extension
+cannot be built.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import numpy as np
+
+__all__ = ["box", "gripper_box_hits", "gripper_box_hits_reference", "offsets_of"]
+
+L2, LINF = 0, 1
+HIT, DISTANCE = 0, 1
+
+
+def box(x: Tuple[float, float, float, float], y_half: float, z: Tuple[float, float], margin: float = 0.0,
+        metric: int = L2, role: int = HIT) -> List[float]:
+    """One row of ``boxes``: ``x = (xa0, xh0, xa1, xh1)`` (``ax`` from ``xa0 + xh0 hh`` to ``xa1 + xh1 hh``),
+    ``y_half``, ``z = (z_lo, z_hi)`` relative to the TCP depth, the ``margin`` a point may be away and
+    still hit (``metric`` L2: Euclidean; LINF: per axis), ``role`` HIT (count points) or DISTANCE (the
+    smallest Euclidean excess, no margin)."""
+    return [float(x[0]), float(x[1]), float(x[2]), float(x[3]), float(y_half), float(z[0]), float(z[1]),
+            float(margin), float(metric), float(role)]
+
+
+def offsets_of(k: np.ndarray, K: int) -> np.ndarray:
+    """CSR offsets [K + 1] of entries sorted by pair index ``k`` [E]."""
+    k = np.asarray(k, dtype=np.int64)
+    if len(k) and np.any(np.diff(k) < 0):
+        raise ValueError("entries must be sorted by pair")
+    return np.searchsorted(k, np.arange(K + 1)).astype(np.int64)
+
+
+def _excess(ax, ay, zr, hh, b):
+    xlo, xhi = b[0] + b[1] * hh, b[2] + b[3] * hh
+    ex = np.maximum(np.maximum(xlo - ax, ax - xhi), 0.0)
+    ey = np.maximum(ay - b[4], 0.0)
+    ez = np.maximum(np.maximum(b[5] - zr, zr - b[6]), 0.0)
+    return ex, ey, ez
+
+
+def gripper_box_hits_reference(
+    offsets: np.ndarray,  # [K + 1] int64
+    sx: np.ndarray,  # [E]
+    su: np.ndarray,  # [E]
+    sv: np.ndarray,  # [E]
+    theta: np.ndarray,  # [T]
+    alive: np.ndarray,  # [K, T] bool
+    off: np.ndarray,  # [K, T]
+    hh: np.ndarray,  # [K, T]
+    dep: np.ndarray,  # [K, T]
+    boxes: np.ndarray,  # [B, 10]
+    min_points: int = 1,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """``(hits [K, T] int32, clear [K, T] float32)``: per live candidate, the points within a HIT box's
+    margin (capped at ``min_points``) and the smallest distance to a DISTANCE box (inf without one)."""
+    K, T = alive.shape
+    hits = np.zeros((K, T), np.int32)
+    clear = np.full((K, T), np.inf, np.float32)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 10)
+    k_of = np.repeat(np.arange(K), np.diff(offsets))
+    su, sv, sx = (np.asarray(a, dtype=np.float32).astype(np.float64) for a in (su, sv, sx))
+    th = np.asarray(theta, dtype=np.float64)
+    cos_t, sin_t = np.cos(th), np.sin(th)
+    for t in range(T):
+        ct, st = cos_t[t], sin_t[t]
+        live = alive[k_of, t]
+        e = np.flatnonzero(live)
+        if not len(e):
+            continue
+        kk = k_of[e]
+        ax = np.abs(sx[e] - off[kk, t])
+        ay = np.abs(su[e] * st - sv[e] * ct)
+        zr = su[e] * ct + sv[e] * st - dep[kk, t]
+        hit = np.zeros(len(e), bool)
+        best = np.full(len(e), np.inf)
+        for b in boxes:
+            ex, ey, ez = _excess(ax, ay, zr, hh[kk, t], b)
+            if int(b[9]) == DISTANCE:
+                best = np.minimum(best, np.sqrt(ex * ex + ey * ey + ez * ez))
+            elif int(b[8]) == L2:
+                hit |= ex * ex + ey * ey + ez * ez <= b[7] * b[7]
+            else:
+                hit |= np.maximum(np.maximum(ex, ey), ez) <= b[7]
+        hits[:, t] = np.minimum(np.bincount(kk[hit], minlength=K), min_points)
+        col = np.full(K, np.inf)
+        np.minimum.at(col, kk, best)
+        clear[:, t] = col
+    clear[~alive] = np.inf
+    return hits, clear
+
+
+def gripper_box_hits(offsets, sx, su, sv, theta, alive, off, hh, dep, boxes, min_points: int = 1):
+    """:func:`gripper_box_hits_reference`, in the C++ extension (the reference where it cannot be built)."""
+    try:
+        import torch
+
+        from point2act.render._backend import load_extension
+
+        ext = load_extension()
+    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return gripper_box_hits_reference(offsets, sx, su, sv, theta, alive, off, hh, dep, boxes, min_points)
+
+    def f64(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+
+    def f32(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+    th = np.asarray(theta, dtype=np.float64)
+    hits, clear = ext.gripper_box_hits(
+        torch.from_numpy(np.ascontiguousarray(offsets, dtype=np.int64)), f32(sx), f32(su), f32(sv),
+        f64(np.cos(th)), f64(np.sin(th)), torch.from_numpy(np.ascontiguousarray(alive, dtype=bool)),
+        f64(off), f64(hh), f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points),
+        torch.get_num_threads(),
+    )
+    return hits.numpy(), clear.numpy()
