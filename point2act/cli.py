@@ -222,7 +222,8 @@ def print_export_summary(out: dict, path: Path) -> None:
             pos = ", ".join(f"{v:.4f}" for v in best["position"])
             print(f"{len(g)} grasps; best: position [{pos}], width {best['width'] * 100:.1f} cm, score {best['score']:.3f}")
         else:
-            print(f"no grasps: {out.get('warning', '')}")
+            w = out.get("warning", "")
+            print(w if w.startswith("no grasps") else f"no grasps: {w}")
     print(f"wrote {path}")
 
 

@@ -672,10 +672,15 @@ def _why_none(counts: Dict[str, int], n: int, on_target: bool = False) -> str:
         k = counts.get("on_target_candidates", 0)
         if k == 0:
             return (f"none of the {n} candidates at the target holds mostly target between its fingers "
-                    "(the target is wider than the gripper's opening, enclosed, or not seen as a surface)")
+                    "(the target is wider than the gripper's opening, too small or too flat to be held on its own, "
+                    "e.g. a tab lying on a lid, enclosed, or not seen as a surface)")
         return (f"{k} of the {n} candidates close on the target, all collide with occupied or unknown space, the "
                 "support plane, or the scene points on their approach")
     k = counts.get("closing_on_something", 0)
+    if k and counts.get("on_target_candidates", 0) == 0:
+        return (f"none of the {n} grasp candidates holds mostly target between its fingers (the relevant part is "
+                "too small or too flat to be held on its own, e.g. a tab lying on a lid, which the fingertips "
+                f"cannot get under), and the {k} that close on the parts around it collide with the scene")
     if k == 0:
         return (f"none of the {n} grasp candidates closes on anything that fits between the fingers "
                 "(the part is wider than the gripper's opening, or not seen as a surface)")

@@ -100,6 +100,28 @@ def enclosed_scene() -> Scene:
                  target="cube", look_at=np.array([0.0, 0.0, 0.04]))
 
 
+def lying_handle_scene() -> Scene:
+    """A tool lying on the table: a 3 cm round handle (a 16-sided prism along x), 12 cm long, resting on
+    the table (its underside at z = 0), with a 1 cm shaft beyond it. No grasp can close past its
+    underside: the fingertips must stop above the table."""
+    v, f = cylinder_mesh(0.015, -0.06, 0.06, resolution=16)
+    v = v[:, [2, 1, 0]] + np.array([0.0, 0.0, 0.015])  # axis along x, on the table
+    f = f[:, ::-1]
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]),
+                        "handle": (v, f),
+                        "shaft": box_mesh([0.06, -0.005, 0.01], [0.16, 0.005, 0.02])},
+                 target="handle", look_at=np.array([0.0, 0.0, 0.015]))
+
+
+def tab_scene() -> Scene:
+    """A can (radius 3.3 cm, 12 cm tall) with a pull tab lying flat on its lid (2.4 x 1.4 x 0.2 cm):
+    no parallel-jaw grasp holds the tab alone."""
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]),
+                        "can": cylinder_mesh(0.033, 0.0, 0.12),
+                        "tab": box_mesh([-0.012, -0.007, 0.12], [0.012, 0.007, 0.122])},
+                 target="tab", look_at=np.array([0.0, 0.0, 0.1]))
+
+
 def depth_views(scene: Scene, noisy: bool = False, seed: int = 0) -> DepthViews:
     """Exact depth of the scene's meshes from its cameras; ``noisy``: degraded as a short reconstruction's
     expected depth is (:func:`point2act.grasp.evaluate.degrade_depth`)."""

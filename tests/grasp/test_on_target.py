@@ -22,7 +22,8 @@ import pytest
 pytest.importorskip("open3d")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from depth_scenes import depth_views, enclosed_scene, field_of, pan_scene, too_wide_scene  # noqa: E402
+from depth_scenes import (depth_views, enclosed_scene, field_of, lying_handle_scene, pan_scene, tab_scene,  # noqa: E402
+                          too_wide_scene)
 
 from point2act.export import build_export  # noqa: E402
 from point2act.geometry import FrameTransform  # noqa: E402
@@ -71,6 +72,32 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
     near &= np.abs(rel @ x) <= best["width"] / 2
     far_side = float((rel[near] @ z).max())  # < 0: behind the fingertips
     assert -0.015 <= far_side <= 0.003, far_side
+
+
+def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it():
+    """A tool handle resting on the table: the fingertips cannot pass its underside, so the grasp is as deep
+    as the table allows (planner._above_support); before, every candidate failed the table test."""
+    scene = lying_handle_scene()
+    out, cfg = export(scene)
+    assert out["grasps"] and "warning" not in out, out.get("warning")
+    best = out["grasps"][0]
+    pts, names = scene.surface(density=1e6, seed=1, skip=())
+    v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
+    assert v.on_target and v.collision_free and v.approach_free, v
+    R, p = np.asarray(best["rotation"]), np.asarray(best["position"])
+    half = 0.5 * best["width"] + cfg.gripper.finger_thickness
+    tips = p + np.array([[s * half * R[:, 0] + t * 0.5 * cfg.gripper.finger_width * R[:, 1]]
+                         for s in (-1, 1) for t in (-1, 1)]).reshape(-1, 3)
+    assert tips[:, 2].min() >= cfg.table_clearance - 1e-4  # the fingertips' corners stay above the table (0.1 mm)
+
+
+def test_flat_tab_says_why_it_cannot_be_held():
+    """A pull tab flat on a can's lid: no grasp holds the tab alone, and the warning says so (not only
+    that everything collides)."""
+    out, _cfg = export(tab_scene())
+    assert out.get("warning")
+    assert all(g["on_target"] is False for g in out["grasps"])
+    assert "too small or too flat" in out["warning"], out["warning"]
 
 
 @pytest.mark.parametrize("make", [too_wide_scene, enclosed_scene], ids=["wider_than_opening", "enclosed"])
