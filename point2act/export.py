@@ -183,10 +183,11 @@ def build_export(
             def on_target(r) -> bool:
                 return bool(r.grasps) and r.grasps[0].on_target is not False
 
-            for f in (2.0, 3.0, 4.0):
-                if on_target(result) or cfg.seed_radius * f > 0.5 * cfg.gripper.max_opening + 1e-12:
-                    break
-                wider = dataclasses.replace(cfg, seed_radius=cfg.seed_radius * f)
+            # one wider plan, seeds up to half the gripper's opening from the region (it holds every
+            # narrower ball's seeds; three widening steps cost three plans for the same candidates)
+            widest = 0.5 * cfg.gripper.max_opening
+            if not on_target(result) and widest > cfg.seed_radius * (1 + 1e-9):
+                wider = dataclasses.replace(cfg, seed_radius=widest)
                 again = plan_grasps(
                     means_c, arrays["opacities"], arrays["relevancy"], wider,
                     extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
