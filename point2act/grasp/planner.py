@@ -395,11 +395,19 @@ def plan_grasps(
         F = np.concatenate([cs, Pout])
         F_all = np.concatenate([cb, Pout])
         Q = np.concatenate([co, Pout])
+        # the part's extent across the closing axis (the opening) is measured over everything the fingers
+        # must not enter, occupied or unknown: an unknown cell just beside the occupied ones (a thin bar's
+        # shadow) would otherwise sit inside the finger, a cell from where its face was put
+        cu = occupancy.centers(blocked & touches & ~occupied)
+        if plane is not None:
+            cu = cu[cu @ plane[:3] + plane[3] > band]
+        QB, q_occ = np.concatenate([Q, cu]), np.r_[np.ones(len(Q), bool), np.zeros(len(cu), bool)]
         mg = U(cfg.collision_margin) + 0.5 * cell  # a cell's centre stands for its whole cube
         counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
     else:
         cell = U(cfg.surface.voxel_size)
-        F = F_all = Q = P
+        F = F_all = Q = QB = P
+        q_occ = np.ones(len(P), bool)
         mg = U(cfg.collision_margin)
     # coarse: the centres of the collision_voxel_size cells holding anything the gripper must not enter;
     # a box is grown by half such a cell's diagonal when checked against them (conservative)
@@ -461,7 +469,7 @@ def plan_grasps(
     gap = max(1.5 * cell, U(cfg.part_gap))
     # the part: what lies, connected, across the closing line (its extent gives the opening, centred)
     # and along the approach (its far side gives the depth: the fingertips just past it)
-    qk, qj, qx, qu, qv = _entries(c, Q, x, u, v, math.hypot(half_open, fw / 2) + mg,
+    qk, qj, qx, qu, qv = _entries(c, QB, x, u, v, math.hypot(half_open, fw / 2) + mg,
                                   lambda k, sx, su, sv: (su * su + sv * sv <= (fw / 2) ** 2) & (np.abs(sx) <= half_open))
     cyl = np.ones(len(qk), bool)
     w2 = 0.5 * width
@@ -479,7 +487,7 @@ def plan_grasps(
     # target_radius, weighted by opacity) are mostly the region's: a point of the body next to a handle's
     # root is nearer the body's Gaussians, and a stray floater does not relabel a surface
     r_t = U(cfg.target_radius) + 0.5 * cell
-    q_rel = np.zeros(len(Q), bool)
+    q_rel = np.zeros(len(QB), bool)
     opaque = np.flatnonzero(ok)
     if len(Q) and len(opaque):
         in_region = np.zeros(len(means), bool)
@@ -490,7 +498,7 @@ def plan_grasps(
         hit = np.isfinite(dq)
         j = opaque[np.where(hit, iq, 0)]
         wgt = np.where(hit, opac[j], 0.0)
-        q_rel = (wgt * in_region[j]).sum(1) > 0.5 * wgt.sum(1)
+        q_rel[: len(Q)] = (wgt * in_region[j]).sum(1) > 0.5 * wgt.sum(1)
     depth = np.full((K, T), U(cfg.min_grasp_depth))
     n_close = np.zeros((K, T), np.int64)
     share = np.zeros((K, T))
@@ -501,15 +509,16 @@ def plan_grasps(
     if len(fk_) and len(Q):
         # everything within the gripper's reach across the closing axis and a finger's half width of it
         reach = half_open + (t if av is not None else 0.0)
-        qk, qj, qx, qu, qv = _entries(c[fk_], Q, x[fk_], u[fk_], v[fk_], math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
+        qk, qj, qx, qu, qv = _entries(c[fk_], QB, x[fk_], u[fk_], v[fk_], math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
                                       lambda k, sx, su, sv: np.abs(sx) <= reach)
         qk = fk_[qk]
         e, tt, _py, pz = _angles(qu, qv, fw / 2, T)
         ke = qk[e]
         xe = qx[e].astype(np.float64)
         gid = ke * T + tt
+        occ_e = q_occ[qj[e]]  # the part's depth and what the grasp holds: occupied cells (and surface points)
         inner = np.abs(xe) < h[ke]
-        run = inner & (pz >= -gap) & (pz <= L)
+        run = inner & occ_e & (pz >= -gap) & (pz <= L)
         z_far = _run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
         # the fingertips just past the part's far side; a part that goes on beyond the fingers' reach
         # (a wall, a rod along the approach) is held long_part_depth deep
@@ -532,13 +541,13 @@ def plan_grasps(
         hkt = np.minimum(half_kt + clr, half_open)
         fits_kt = half_kt + mg <= half_open
         # the closing region: between the finger pads
-        cl = inz & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
+        cl = inz & occ_e & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
         n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T) * fits_kt
         n_rel = np.bincount(gid[cl], weights=q_rel[qj[e[cl]]].astype(np.float64), minlength=K * T).reshape(K, T)
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
         if av is not None:
             okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
-            A = surface_relevancy(Q, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
+            A = surface_relevancy(QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
                                   3 * U(cfg.surface.voxel_size) + cell)
             A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
             # closing region + finger path: |x| <= h + t, |y| <= fw/2, z in [depth - L, depth]
