@@ -325,7 +325,9 @@ class GraspConfig:
     min_width: float = 0.004
     """Smallest contact distance (m) considered (thinner than this is noise)."""
     clearance: float = 0.005
-    """Each finger opens this far (m) beyond the part's extent across the closing axis before closing;
+    """Each finger opens this far (m) beyond the part's extent across the closing axis before closing (with
+    an occupancy grid, the extent of the part's cells, occupied or unknown: their centres' extent plus
+    half a cell, so that the fingers clear every cell by more than ``collision_margin``);
     the pre-grasp opening (``width`` in grasps.json) is that extent + 2*clearance, capped at
     ``max_opening``."""
     collision_margin: float = 0.002

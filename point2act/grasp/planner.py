@@ -402,12 +402,14 @@ def plan_grasps(
         if plane is not None:
             cu = cu[cu @ plane[:3] + plane[3] > band]
         QB, q_occ = np.concatenate([Q, cu]), np.r_[np.ones(len(Q), bool), np.zeros(len(cu), bool)]
+        pad_x = 0.5 * cell  # the extent is measured on cell centres; a cell reaches half a cell past its centre
         mg = U(cfg.collision_margin) + 0.5 * cell  # a cell's centre stands for its whole cube
         counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
     else:
         cell = U(cfg.surface.voxel_size)
         F = F_all = Q = QB = P
         q_occ = np.ones(len(P), bool)
+        pad_x = 0.0
         mg = U(cfg.collision_margin)
     # coarse: the centres of the collision_voxel_size cells holding anything the gripper must not enter;
     # a box is grown by half such a cell's diagonal when checked against them (conservative)
@@ -480,7 +482,7 @@ def plan_grasps(
     shift = 0.5 * (ext_p - ext_n)
     half_part = 0.5 * (ext_p + ext_n)
     c = c + shift[:, None] * x
-    h = np.minimum(half_part + clr, half_open)
+    h = np.minimum(half_part + pad_x + clr, half_open)
     fits = half_part + mg <= half_open
     counts["fit_pairs"] = int(fits.sum())
     # what the gripper holds is the target's where the opaque Gaussians around it (the 8 nearest within
@@ -538,7 +540,7 @@ def plan_grasps(
         en = _run_end(gid[m], -xe[m], np.repeat(sn, T), gap, K * T, reach).reshape(K, T)
         off = 0.5 * (ep - en)
         half_kt = 0.5 * (ep + en)
-        hkt = np.minimum(half_kt + clr, half_open)
+        hkt = np.minimum(half_kt + pad_x + clr, half_open)
         fits_kt = half_kt + mg <= half_open
         # the closing region: between the finger pads
         cl = inz & occ_e & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
