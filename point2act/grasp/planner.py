@@ -160,39 +160,21 @@ def _angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int) -> Tuple[np.n
     """The (entry, approach angle) pairs whose gripper ``|y| <= half_y``, for entries with in-plane
     coordinates ``su, sv`` [E] around the closing axis and ``T`` approach angles ``t = 2 pi k / T``
     (the gripper's ``z = su cos t + sv sin t``, ``y = su sin t - sv cos t``): ``(e [M], t [M], y [M],
-    z [M])``. With ``rho = |(su, sv)|``, ``y = rho sin(t - phi)``: an entry within ``half_y`` of the
-    axis counts for every angle, one farther away only for the angles within ``asin(half_y / rho)``
-    of ``phi`` and of ``phi + pi``, so only those are enumerated."""
+    z [M])``, grouped by angle. One pass over the entries per angle (float32)."""
     su = np.asarray(su, dtype=np.float32)
     sv = np.asarray(sv, dtype=np.float32)
-    rho = np.hypot(su, sv)
-    phi = np.arctan2(sv, su)
-    step = np.float32(2 * np.pi / T)
-    alpha = np.arcsin(np.clip(np.float32(half_y) / np.maximum(rho, np.float32(1e-30)), 0.0, 1.0)) + np.float32(1e-6)
-    every = rho <= half_y
-    e_all = np.flatnonzero(every)
-    e_some = np.flatnonzero(~every)
-    starts, ns, ents = [np.zeros(len(e_all), np.int64)], [np.full(len(e_all), T, np.int64)], [e_all]
-    ph, al = phi[e_some], alpha[e_some]
-    for off in (0.0, np.pi):
-        lo = np.ceil((ph + np.float32(off) - al) / step).astype(np.int64)
-        hi = np.floor((ph + np.float32(off) + al) / step).astype(np.int64)
-        starts.append(lo)
-        ns.append(np.maximum(hi - lo + 1, 0))
-        ents.append(e_some)
-    st, n, en = np.concatenate(starts), np.concatenate(ns), np.concatenate(ents)
-    tot = int(n.sum())
-    e = np.repeat(en, n)
-    t = np.repeat(st - (np.cumsum(n) - n), n) + np.arange(tot)
-    t %= T
     theta = 2 * np.pi * np.arange(T) / T
-    ct, st_ = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
-    c, s_ = ct[t], st_[t]
-    a, b = su[e], sv[e]
-    z = a * c + b * s_
-    y = a * s_ - b * c
-    keep = np.abs(y) <= np.float32(half_y * (1 + 1e-6))
-    return e[keep], t[keep], y[keep], z[keep]
+    ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    lim = np.float32(half_y * (1 + 1e-6))
+    es, ts, ys, zs = [], [], [], []
+    for k in range(T):
+        y = su * st[k] - sv * ct[k]
+        e = np.flatnonzero(np.abs(y) <= lim)
+        es.append(e)
+        ts.append(np.full(len(e), k, np.int64))
+        ys.append(y[e])
+        zs.append(su[e] * ct[k] + sv[e] * st[k])
+    return np.concatenate(es), np.concatenate(ts), np.concatenate(ys), np.concatenate(zs)
 
 
 def _scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
