@@ -20,7 +20,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-__all__ = ["box", "gripper_box_hits", "gripper_box_hits_reference", "offsets_of"]
+__all__ = ["box", "gripper_box_hits", "gripper_box_hits_reference", "gripper_cloud_hits", "gripper_cloud_hits_reference",
+           "offsets_of"]
 
 L2, LINF = 0, 1
 HIT, DISTANCE = 0, 1
@@ -126,5 +127,60 @@ def gripper_box_hits(offsets, sx, su, sv, theta, alive, off, hh, dep, boxes, min
         f64(np.cos(th)), f64(np.sin(th)), torch.from_numpy(np.ascontiguousarray(alive, dtype=bool)),
         f64(off), f64(hh), f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points),
         torch.get_num_threads(),
+    )
+    return hits.numpy(), clear.numpy()
+
+
+def pair_entries(c, x, u, v, cloud, radius, band_lo, band_hi):
+    """Pair ``k``'s entries, dense (for tests and the reference): the ``cloud`` [M, 3] points within ``radius``
+    of ``c[k]`` with ``|sx|`` in ``[band_lo[k], band_hi[k]]``, as ``(k [E] sorted, sx, su, sv [E])``."""
+    c, x, u, v, cloud = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v, cloud))
+    D = cloud[None, :, :] - c[:, None, :]  # [K, M, 3]
+    sx, su, sv = (np.einsum("kmi,ki->km", D, a) for a in (x, u, v))
+    m = (np.einsum("kmi,kmi->km", D, D) <= radius * radius)
+    m &= (np.abs(sx) >= np.asarray(band_lo)[:, None]) & (np.abs(sx) <= np.asarray(band_hi)[:, None])
+    k, j = np.nonzero(m)
+    return k, sx[k, j], su[k, j], sv[k, j]
+
+
+def gripper_cloud_hits_reference(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep, boxes,
+                                 min_points: int = 1):
+    """:func:`gripper_box_hits_reference` on :func:`pair_entries`."""
+    k, sx, su, sv = pair_entries(c, x, u, v, cloud, radius, band_lo, band_hi)
+    return gripper_box_hits_reference(offsets_of(k, len(np.asarray(c).reshape(-1, 3))), sx, su, sv, theta, alive,
+                                      off, hh, dep, boxes, min_points)
+
+
+def gripper_cloud_hits(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep, boxes,
+                       min_points: int = 1):
+    """``(hits [K, T], clear [K, T])`` of the gripper boxes against ``cloud`` [M, 3]: pair ``k`` (centre
+    ``c[k]``, axes ``x[k], u[k], v[k]``) meets the points within ``radius`` whose ``|sx|`` is in ``[band_lo[k],
+    band_hi[k]]`` (:func:`pair_entries`); the C++ kernel finds them while it tests them, one scan of the
+    cloud per pair (the cloud is first cut to the pairs' bounding box grown by ``radius``)."""
+    c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
+    cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
+    if len(c) and len(cloud):
+        lo, hi = c.min(0) - radius, c.max(0) + radius
+        cloud = cloud[np.all((cloud >= lo) & (cloud <= hi), axis=1)]
+    try:
+        import torch
+
+        from point2act.render._backend import load_extension
+
+        ext = load_extension()
+    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return gripper_cloud_hits_reference(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep,
+                                            boxes, min_points)
+
+    def f64(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+
+    th = np.asarray(theta, dtype=np.float64)
+    K = len(c)
+    hits, clear = ext.gripper_cloud_hits(
+        f64(c), f64(np.reshape(x, (K, 3))), f64(np.reshape(u, (K, 3))), f64(np.reshape(v, (K, 3))),
+        f64(cloud.reshape(-1, 3)), float(radius), f64(np.broadcast_to(band_lo, (K,))), f64(np.broadcast_to(band_hi, (K,))),
+        f64(np.cos(th)), f64(np.sin(th)), torch.from_numpy(np.ascontiguousarray(alive, dtype=bool)), f64(off), f64(hh),
+        f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points), torch.get_num_threads(),
     )
     return hits.numpy(), clear.numpy()

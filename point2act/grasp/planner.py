@@ -8,7 +8,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .collide import DISTANCE, L2, LINF, box, gripper_box_hits, offsets_of
+from .collide import DISTANCE, L2, LINF, box, gripper_cloud_hits
 from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
@@ -559,6 +559,7 @@ def plan_grasps(
     near = min(pre, U(cfg.sweep_fine_length))
     cm = U(cfg.clearance_margin)
     boxes_fine = [box((0.0, 1.0, t, 1.0), fw / 2, (-L - near, 0.0), mg, L2)]  # the fingers
+    finger_reach = None
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(F):
         # fingers at the grasp pose and on the first `near` of the approach, against the fine cloud
@@ -569,38 +570,40 @@ def plan_grasps(
         rf = math.sqrt((float(hi_k.max()) + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
         lo_x = (lo_k - mg - cm).astype(np.float32)[:, None]
         hi_x = (hi_k + t + mg + cm).astype(np.float32)[:, None]
-        fk, _fj, fx, fu, fv = _entries(c[alive], F, x[alive], u[alive], v[alive], rf,
-                                       lambda k, sx, su, sv: (np.abs(sx) >= lo_x[k]) & (np.abs(sx) <= hi_x[k]))
-        # and their clearance at the grasp pose: the nearest point's distance to a finger
-        boxes = boxes_fine + [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)]
-        hits, cd = gripper_box_hits(offsets_of(fk, len(alive)), fx, fu, fv, theta, free[alive], off[alive],
-                                    hkt[alive], depth[alive], boxes, cfg.collision_min_points)
+        hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rf, lo_x[:, 0], hi_x[:, 0], theta,
+                                     free[alive], off[alive], hkt[alive], depth[alive], boxes_fine,
+                                     cfg.collision_min_points)
         free[alive] &= hits < cfg.collision_min_points
-        clear_d[alive] = np.minimum(clear_d[alive], cd)
+        finger_reach = (rf, lo_x[:, 0], hi_x[:, 0], alive)
     # the palm at the grasp pose and on the first `near` of the approach, against the fine cloud too
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(F):
         hx = pw / 2 + half_open + mg
         rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
-        pk, _pj, px_, pu_, pv_ = _entries(c[alive], F, x[alive], u[alive], v[alive], rpn,
-                                          lambda k, sx, su, sv: np.abs(sx) <= hx)
         palm = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - near, -L), mg, LINF)]
-        hits, _ = gripper_box_hits(offsets_of(pk, len(alive)), px_, pu_, pv_, theta, free[alive], off[alive],
-                                   hkt[alive], depth[alive], palm, cfg.collision_min_points)
+        hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rpn, 0.0, hx, theta, free[alive],
+                                     off[alive], hkt[alive], depth[alive], palm, cfg.collision_min_points)
         free[alive] &= hits < cfg.collision_min_points
     counts["fingers_free"] = int(free.sum())
     # the rest of the approach of palm and fingers, against the coarse cloud
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(coarse):
         rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
-        pk, _pj, px_, pu_, pv_ = _entries(c[alive], coarse, x[alive], u[alive], v[alive], rp,
-                                          lambda k, sx, su, sv: np.abs(sx) <= pw / 2 + mgc + half_open)
         swept = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - pre, -L - near), mgc, LINF),
                  box((0.0, 1.0, t, 1.0), fw / 2, (-L - pre, -L - near), mgc, LINF)]
-        hits, _ = gripper_box_hits(offsets_of(pk, len(alive)), px_, pu_, pv_, theta, free[alive], off[alive],
-                                   hkt[alive], depth[alive], swept, cfg.collision_min_points)
+        hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], coarse, rp, 0.0, pw / 2 + mgc + half_open,
+                                     theta, free[alive], off[alive], hkt[alive], depth[alive], swept,
+                                     cfg.collision_min_points)
         free[alive] &= hits < cfg.collision_min_points
     counts["collision_free"] = int(free.sum())
+    alive = np.flatnonzero(free.any(1))
+    if len(alive) and len(F):  # the survivors' clearance at the grasp pose: the nearest point's distance to a finger
+        rf, lo_a, hi_a, was = finger_reach
+        pos = np.searchsorted(was, alive)
+        _, cd = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rf, lo_a[pos], hi_a[pos], theta,
+                                   free[alive], off[alive], hkt[alive], depth[alive],
+                                   [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)], 1)
+        clear_d[alive] = np.minimum(clear_d[alive], cd)
     on = share >= cfg.on_target_share
     counts["on_target_candidates"] = int((on & holds).sum())
     counts["on_target_free"] = int((on & free).sum())

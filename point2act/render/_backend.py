@@ -144,7 +144,23 @@ def load_extension(verbose: bool = False):
         name = "point2act_rasterize_" + key.replace("-", "_")
         build_dir = extension_build_dir()
         build_dir.mkdir(parents=True, exist_ok=True)
-        if not (build_dir / f"{name}.so").exists():
+        so = build_dir / f"{name}.so"
+        if so.exists():
+            # the build key hashes the sources, flags, torch and Python: a built module is current, and
+            # importing it skips cpp_extension's ninja check (1-3 s of every process that renders)
+            try:
+                import importlib.machinery
+                import importlib.util
+
+                loader = importlib.machinery.ExtensionFileLoader(name, str(so))
+                spec = importlib.util.spec_from_file_location(name, str(so), loader=loader)
+                module = importlib.util.module_from_spec(spec)
+                loader.exec_module(module)
+                _EXT = module
+                return _EXT
+            except ImportError:
+                pass  # a partial or foreign build: let cpp_extension rebuild it
+        else:
             print(
                 f"building point2act CPU rasterizer for this CPU ({' '.join(cflags())}; first use, ~1-2 min)",
                 file=sys.stderr,

@@ -77,3 +77,32 @@ def test_offsets_need_sorted_entries():
     assert offsets_of(np.array([0, 0, 2, 2, 2]), 4).tolist() == [0, 2, 2, 5, 5]
     with pytest.raises(ValueError):
         offsets_of(np.array([1, 0]), 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("boxes", [[FINGER], [PALM, FINGER], [FINGER, CLEAR]], ids=["finger", "palm_finger", "clear"])
+@pytest.mark.parametrize("min_points", [1, 2])
+def test_cloud_kernel_matches_reference(seed, boxes, min_points):
+    """The kernel that finds each pair's points itself, against the dense entries + reference."""
+    from point2act.grasp.collide import gripper_cloud_hits, gripper_cloud_hits_reference
+    from point2act.grasp.geometry import orthonormal_basis
+
+    rng = np.random.default_rng(seed)
+    K, T, M = 6, 12, 150
+    c = rng.uniform(-0.02, 0.02, (K, 3))
+    x = rng.normal(size=(K, 3))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    u, v = orthonormal_basis(x)
+    cloud = rng.uniform(-0.1, 0.1, (M, 3))
+    band_lo, band_hi = rng.uniform(0.0, 0.01, K), rng.uniform(0.03, 0.06, K)
+    theta = 2 * np.pi * np.arange(T) / T
+    alive = rng.random((K, T)) < 0.8
+    off, hh, dep = rng.uniform(-0.01, 0.01, (K, T)), rng.uniform(0.005, 0.03, (K, T)), rng.uniform(0.0, 0.03, (K, T))
+    args = (c, x, u, v, cloud, 0.09, band_lo, band_hi, theta, alive, off, hh, dep, np.array(boxes), min_points)
+    h_ref, c_ref = gripper_cloud_hits_reference(*args)
+    h, cl = gripper_cloud_hits(*args)
+    assert (h_ref >= min_points).any()
+    if len(boxes) == 1:  # the big palm box meets some point at every approach; the finger alone does not
+        assert (h_ref >= min_points).sum() < alive.sum()
+    np.testing.assert_array_equal(h, h_ref)
+    np.testing.assert_allclose(cl, c_ref, rtol=1e-5, atol=1e-7)

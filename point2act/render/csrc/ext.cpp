@@ -50,4 +50,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("relevancy_loss_grad", &p2a::relevancy_loss_grad,
           "Relevancy refit loss and gradient on CSR weights (CPU)");
     m.def("gripper_box_hits", &p2a::gripper_box_hits, "Gripper boxes against a cloud, per pair and approach (CPU)");
+    m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,
+          "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)");
 }
