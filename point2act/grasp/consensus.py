@@ -33,7 +33,10 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    intersection is at least as precise as one lifted answer, the triangulated point replaces it; that
    point does not depend on the field's depth, which is least reliable on thin parts. Two views always
    nearly meet, so a two-view triangulation must also be seen by both in the field; three or more
-   over-determine it and their residual alone is the test.
+   over-determine it and their residual alone is the test. From a narrower arc of views the
+   intersection is fixed across the rays but not along them: the action point is then the least
+   squares of the rays and the lifted answer together, each with the answer's precision (the views
+   fix what they can, the field the rest).
 
 Plain numpy/scipy. Points are in the frame of the view matrices (world -> camera, OpenCV axes).
 """
@@ -242,13 +245,20 @@ def _places(X: np.ndarray, radius: np.ndarray) -> np.ndarray:  # -> [M] label
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
-def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_conditioning: bool = False):
+def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_conditioning: bool = False,
+                prior: np.ndarray | None = None):
     """Least-squares intersection [3] of the rays of pixels ``uvs[k]`` [2] of ``views[k]`` (the point
     nearest to all rays). ``return_conditioning``: also the smallest eigenvalue of the normal matrix
     ``sum_k (I - d_k d_k^T)``: with each ray's lateral error ``r``, the point's error along its worst
-    direction is about ``r / sqrt(that)`` (1 or more: no worse than one lifted answer's lateral error)."""
+    direction is about ``r / sqrt(that)`` (1 or more: no worse than one lifted answer's lateral error).
+    ``prior`` [3]: a point (a lifted answer) with that same precision ``r`` in every direction, added to the
+    least squares (``+ |X - prior|^2``): where the rays leave a direction unfixed (a narrow arc of
+    views), the prior fixes it; where they fix it, they win."""
     A = np.zeros((3, 3))
     b = np.zeros(3)
+    if prior is not None:
+        A += np.eye(3)
+        b += np.asarray(prior, dtype=np.float64).reshape(3)
     for view, uv in zip(views, uvs):
         c, d = view.ray(np.asarray(uv, dtype=np.float64).reshape(1, 2))
         d = d[0] / np.linalg.norm(d[0])
@@ -361,9 +371,12 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
             # three or more over-determine it, and their residual is the test (the field's surface can
             # lie in front of a small part the views all marked: the real coke tab, seed 2)
             s_T, _a = _agreement(views, T[None])
-            if (cond >= 1.0 and np.all(np.isfinite(res)) and np.median(res) <= 1.0
+            if (np.all(np.isfinite(res)) and np.median(res) <= 1.0
                     and (len(agreeing) >= 3 or s_T[agreeing, 0].mean() >= 0.5)):
-                point, tri = T, True
+                if cond >= 1.0:
+                    point, tri = T, True
+                else:  # rays from a narrow arc: the views fix the point across them, the field along them
+                    point = triangulate(vs, uvs, prior=X[k])
         places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
                             views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, m].max(1).sum()),
                             num_candidates=int(len(m)), triangulated=tri,

@@ -281,3 +281,26 @@ def test_three_views_triangulate_even_where_the_field_hides_the_meeting():
     c = consensus(views)
     assert c.best.triangulated
     assert np.linalg.norm(c.best.point - target) < 0.003
+
+
+def test_narrow_arc_fixes_the_point_across_the_rays_and_the_field_along_them():
+    """Views on a narrow arc (a hand-held capture from one side) meet with poor conditioning: the
+    intersection alone is not trusted, but it still fixes the point across the rays, and the field's
+    depth (here 3 cm off along the views' direction and 1 cm sideways) only the rest."""
+    from point2act.grasp.consensus import triangulate
+
+    target = np.array([0.0, 0.0, 0.0])
+    vms = ring(36)[:5]  # 40 degrees of azimuth
+    views = [view(vm, [proj(vm, target)], vid=k) for k, vm in enumerate(vms)]
+    uvs = [v.points[0] for v in views]
+    _T, cond = triangulate(views, uvs, return_conditioning=True)
+    assert cond < 1.0
+    centre = -np.linalg.inv(vms[2][:3, :3]) @ vms[2][:3, 3]
+    along = (target - centre) / np.linalg.norm(target - centre)
+    side = np.cross(along, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    lift = target + 0.03 * along + 0.01 * side
+    fused = triangulate(views, uvs, prior=lift)
+    assert abs((fused - target) @ side) < 0.01 / len(views)  # across the rays: the views win (the prior counts once)
+    assert 0.0 < (fused - target) @ along < 0.03  # along them the field's depth, moved a little towards the views
+    assert np.linalg.norm(fused - target) < np.linalg.norm(lift - target)
