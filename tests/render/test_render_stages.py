@@ -42,6 +42,15 @@ def test_constants_come_from_common_h(ext):
     assert _constants.TRANSMITTANCE_MIN == 1e-4 and _constants.PIXEL_CENTER == 0.5
 
 
+def test_one_register_per_chunk(ext):
+    """16-lane chunks only where they are one register (AVX-512); 8 elsewhere (on AVX2 16 lanes spill)."""
+    import os
+
+    if "P2A_LANES" in os.environ.get("POINT2ACT_CPU_CFLAGS", ""):
+        pytest.skip("lanes set by POINT2ACT_CPU_CFLAGS")
+    assert ext.constants()["LANES"] == (16 if ext.simd() == "avx512f" else 8)
+
+
 def test_read_constants_parser():
     text = "constexpr double A = 0.5;\nconstexpr double B = 1.0 / 4.0;\nconstexpr int C = 3;\n"
     assert _constants.read_constants(text) == {"A": 0.5, "B": 0.25}
