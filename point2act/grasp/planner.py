@@ -332,6 +332,9 @@ def plan_grasps(
 
     # ---- surface ---------------------------------------------------------
     pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers, fused_center, fused_radius)
+    # in a fixed order (the fused surface comes out of a hash map): the seeds drawn below do not depend on it
+    order = np.lexsort(pts.T[::-1]) if len(pts) else np.zeros(0, np.int64)
+    pts, nrm = pts[order], nrm[order]
     counts["surface_points"] = len(pts)
     plane = fit_support_plane(pts, cfg, up_hint=region.action_point, seed=cfg.seed,
                               region_points=means[region.indices])

@@ -120,7 +120,12 @@ def relevant_region(
     max_rel = float(rel_c[scope].max())
     thr = max(rc.threshold * max_rel, rc.absolute_threshold)
     sel = ok & (rel_c >= thr)
-    if max_rel < rc.absolute_threshold or not sel.any():
+    cover = support.best.covers(means) & ok if support is not None else None
+    if max_rel < rc.absolute_threshold and cover is not None and cover.any():
+        # the views agree on a place whose Gaussians the field's relevancy did not learn (a short run, a
+        # part few views supervise): the part they marked is the region, whatever its relevancy
+        sel, thr = cover, 0.0
+    elif max_rel < rc.absolute_threshold or not sel.any():
         raise ValueError(
             f"no relevancy above threshold: max relevancy of opaque Gaussians is {max_rel:.4g}, "
             f"threshold is {thr:.4g} (relative {rc.threshold} x max, absolute floor {rc.absolute_threshold})"

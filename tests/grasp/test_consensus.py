@@ -244,6 +244,27 @@ def test_region_bar_is_the_marked_parts_not_the_most_relevant_elsewhere():
     assert r0.threshold == pytest.approx(0.5) and len(r0.indices) < len(got)
 
 
+def test_region_is_the_marked_part_where_the_field_learned_no_relevancy():
+    """The views agree on a place, but the field's relevancy there stayed below the floor (a short run):
+    the region is the opaque Gaussians the views marked, the action point the views' (no error)."""
+    from point2act.grasp.consensus import Consensus, Place
+    from point2act.grasp.config import RegionConfig
+    from point2act.grasp.region import relevant_region
+
+    knob = _grid(-0.02, 0.02, -0.02, 0.02, 0.10)
+    other = _grid(0.30, 0.34, -0.02, 0.02, 0.10)
+    means = np.r_[knob, other]
+    rel = np.r_[np.full(len(knob), 0.02), np.full(len(other), 0.01)]
+    place = Place(point=np.array([0.0, 0.0, 0.10]), votes=5.0, views=[0, 1, 2, 3, 4], seen=6.0, num_candidates=1,
+                  footprint=np.array([[0.0, 0.0, 0.10, 0.015]]))
+    r = relevant_region(means, np.ones(len(means)), rel, RegionConfig(), support=Consensus([place], 0.99, 6, 6))
+    assert np.allclose(r.action_point, place.point)
+    got = means[r.indices]
+    assert len(got) and np.all(np.linalg.norm(got - place.point, axis=1) <= 0.015 + 1e-9)
+    with pytest.raises(ValueError):  # without the views, a field this weak has no region
+        relevant_region(means, np.ones(len(means)), rel, RegionConfig())
+
+
 def test_place_covers_its_blobs():
     from point2act.grasp.consensus import Place
 
