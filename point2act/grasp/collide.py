@@ -8,10 +8,11 @@ cos(theta) + sv sin(theta)``. A box (one row of ``boxes``, see :func:`box`) is g
 (``ax = |x|``, ``zr = z - dep[k, t]``, ``hh`` the half-opening): ``ax`` in ``[xa0 + xh0 hh, xa1 + xh1
 hh]``, ``|y| <= y_half``, ``zr`` in ``[z_lo, z_hi]``.
 
-The C++ kernel (``point2act/render/csrc/gripper_boxes.cpp``, built with the CPU rasterizer) visits each
-live candidate's entries once and stops at the first ``min_points`` hits; the numpy reference
-(:func:`gripper_box_hits_reference`) evaluates every (entry, angle), for tests and where the extension
-cannot be built.
+The C++ kernel (``point2act/render/csrc/gripper_boxes.cpp``, built with the CPU rasterizer,
+:func:`gripper_cloud_hits`) finds each pair's points in one scan of the cloud and stops a candidate at its
+first ``min_points`` hits; the numpy reference (:func:`pair_entries`, then
+:func:`gripper_box_hits_reference`: every (entry, angle)) is for tests and where the extension cannot be
+built.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-__all__ = ["box", "gripper_box_hits", "gripper_box_hits_reference", "gripper_cloud_hits", "gripper_cloud_hits_reference",
-           "offsets_of"]
+__all__ = ["box", "gripper_box_hits_reference", "gripper_cloud_hits", "gripper_cloud_hits_reference", "offsets_of",
+           "pair_entries"]
 
 L2, LINF = 0, 1
 HIT, DISTANCE = 0, 1
@@ -102,33 +103,6 @@ def gripper_box_hits_reference(
         clear[:, t] = col
     clear[~alive] = np.inf
     return hits, clear
-
-
-def gripper_box_hits(offsets, sx, su, sv, theta, alive, off, hh, dep, boxes, min_points: int = 1):
-    """:func:`gripper_box_hits_reference`, in the C++ extension (the reference where it cannot be built)."""
-    try:
-        import torch
-
-        from point2act.render._backend import load_extension
-
-        ext = load_extension()
-    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return gripper_box_hits_reference(offsets, sx, su, sv, theta, alive, off, hh, dep, boxes, min_points)
-
-    def f64(a):
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
-
-    def f32(a):
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-
-    th = np.asarray(theta, dtype=np.float64)
-    hits, clear = ext.gripper_box_hits(
-        torch.from_numpy(np.ascontiguousarray(offsets, dtype=np.int64)), f32(sx), f32(su), f32(sv),
-        f64(np.cos(th)), f64(np.sin(th)), torch.from_numpy(np.ascontiguousarray(alive, dtype=bool)),
-        f64(off), f64(hh), f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points),
-        torch.get_num_threads(),
-    )
-    return hits.numpy(), clear.numpy()
 
 
 def pair_entries(c, x, u, v, cloud, radius, band_lo, band_hi):

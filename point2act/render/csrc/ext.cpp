@@ -49,7 +49,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("csr_transpose", &p2a::csr_transpose, "Transpose of a float32 CSR matrix (CPU)");
     m.def("relevancy_loss_grad", &p2a::relevancy_loss_grad,
           "Relevancy refit loss and gradient on CSR weights (CPU)");
-    m.def("gripper_box_hits", &p2a::gripper_box_hits, "Gripper boxes against a cloud, per pair and approach (CPU)");
     m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,
           "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)");
 }

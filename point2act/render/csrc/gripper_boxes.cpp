@@ -1,5 +1,5 @@
 // Gripper boxes against a cloud, for the grasp planner's collision checks
-// (point2act.grasp.planner; reference: point2act.grasp.collide.gripper_box_hits_reference).
+// (point2act.grasp.planner; reference: point2act.grasp.collide.gripper_cloud_hits_reference).
 //
 // Candidates are (pair k, approach angle t). Pair k's entries are the cloud
 // points near it, in the pair's frame: sx along its closing axis x (from the
@@ -90,86 +90,7 @@ void gripper_cloud_hits_impl(int64_t K, int64_t T, int64_t M, const double *c, c
     }
 }
 
-void gripper_box_hits_impl(int64_t K, int64_t T, const int64_t *offsets, const float *sx, const float *su,
-                           const float *sv, const double *cos_t, const double *sin_t, const bool *alive,
-                           const double *off, const double *hh, const double *dep, const std::vector<Box> &boxes,
-                           int64_t min_points, int nthreads, int32_t *hits, float *clear) {
-    bool want_dist = false;
-    for (const Box &b : boxes) want_dist |= b.role == 1;
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 4)
-    for (int64_t k = 0; k < K; ++k) {
-        const int64_t e0 = offsets[k], e1 = offsets[k + 1];
-        for (int64_t t = 0; t < T; ++t) {
-            const int64_t kt = k * T + t;
-            hits[kt] = 0;
-            clear[kt] = std::numeric_limits<float>::infinity();
-            if (!alive[kt]) continue;
-            const double ct = cos_t[t], st = sin_t[t], o = off[kt], h = hh[kt], d = dep[kt];
-            int32_t n = 0;
-            double best = std::numeric_limits<double>::infinity();
-            for (int64_t e = e0; e < e1; ++e) {
-                const double u = su[e], v = sv[e];
-                const double ax = std::abs(double(sx[e]) - o);
-                const double ay = std::abs(u * st - v * ct);
-                const double zr = u * ct + v * st - d;
-                bool hit = false;
-                for (const Box &b : boxes) {
-                    const double xlo = b.xa0 + b.xh0 * h, xhi = b.xa1 + b.xh1 * h;
-                    const double ex = std::max(std::max(xlo - ax, ax - xhi), 0.0);
-                    const double ey = std::max(ay - b.y_half, 0.0);
-                    const double ez = std::max(std::max(b.z_lo - zr, zr - b.z_hi), 0.0);
-                    if (b.role == 1) {
-                        best = std::min(best, std::sqrt(ex * ex + ey * ey + ez * ez));
-                    } else if (b.metric == 0 ? ex * ex + ey * ey + ez * ez <= b.margin * b.margin
-                                             : std::max(std::max(ex, ey), ez) <= b.margin) {
-                        hit = true;
-                    }
-                }
-                n += hit;  // one count per point
-                if (n >= min_points && !want_dist) break;
-            }
-            hits[kt] = std::min<int64_t>(n, min_points);
-            clear[kt] = float(best);
-        }
-    }
-}
-
 }  // namespace
-
-std::vector<at::Tensor> gripper_box_hits(const at::Tensor &offsets, const at::Tensor &sx, const at::Tensor &su,
-                                         const at::Tensor &sv, const at::Tensor &cos_t, const at::Tensor &sin_t,
-                                         const at::Tensor &alive, const at::Tensor &off, const at::Tensor &hh,
-                                         const at::Tensor &dep, const at::Tensor &boxes, int64_t min_points,
-                                         int64_t num_threads) {
-    for (const auto *p : {&offsets, &sx, &su, &sv, &cos_t, &sin_t, &alive, &off, &hh, &dep, &boxes})
-        check_cpu_contig(*p, "gripper_box_hits input");
-    TORCH_CHECK(offsets.scalar_type() == at::kLong, "offsets must be int64");
-    TORCH_CHECK(sx.scalar_type() == at::kFloat && su.scalar_type() == at::kFloat && sv.scalar_type() == at::kFloat,
-                "sx, su, sv must be float32");
-    TORCH_CHECK(alive.scalar_type() == at::kBool, "alive must be bool");
-    for (const auto *p : {&cos_t, &sin_t, &off, &hh, &dep, &boxes})
-        TORCH_CHECK(p->scalar_type() == at::kDouble, "cos_t, sin_t, off, hh, dep and boxes must be float64");
-    const int64_t K = offsets.size(0) - 1, T = cos_t.size(0), E = sx.size(0);
-    TORCH_CHECK(K >= 0 && su.size(0) == E && sv.size(0) == E && sin_t.size(0) == T, "entry / angle sizes differ");
-    TORCH_CHECK(alive.numel() == K * T && off.numel() == K * T && hh.numel() == K * T && dep.numel() == K * T,
-                "alive, off, hh and dep must be [K, T]");
-    TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 10, "boxes must be [B, 10]");
-    TORCH_CHECK(min_points >= 1, "min_points must be >= 1");
-    const int64_t *o = offsets.data_ptr<int64_t>();
-    TORCH_CHECK(K == 0 || (o[0] == 0 && o[K] == E), "offsets must start at 0 and end at the number of entries");
-    for (int64_t k = 0; k < K; ++k) TORCH_CHECK(o[k] <= o[k + 1], "offsets must not decrease");
-    std::vector<Box> bx;
-    const double *b = boxes.data_ptr<double>();
-    for (int64_t i = 0; i < boxes.size(0); ++i, b += 10)
-        bx.push_back({b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], int(b[8]), int(b[9])});
-    auto hits = at::empty({K, T}, offsets.options().dtype(at::kInt));
-    auto clear = at::empty({K, T}, sx.options());
-    gripper_box_hits_impl(K, T, o, sx.data_ptr<float>(), su.data_ptr<float>(), sv.data_ptr<float>(),
-                          cos_t.data_ptr<double>(), sin_t.data_ptr<double>(), alive.data_ptr<bool>(),
-                          off.data_ptr<double>(), hh.data_ptr<double>(), dep.data_ptr<double>(), bx, min_points,
-                          resolve_threads(num_threads), hits.data_ptr<int32_t>(), clear.data_ptr<float>());
-    return {hits, clear};
-}
 
 std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres, const at::Tensor &xa, const at::Tensor &ua,
                                            const at::Tensor &va, const at::Tensor &cloud, double radius,

@@ -85,14 +85,7 @@ std::vector<at::Tensor> relevancy_loss_grad(const at::Tensor &crow, const at::Te
                                             const at::Tensor &s, const at::Tensor &target, const at::Tensor &row_w,
                                             int64_t form, int64_t num_threads);
 
-// -> hits [K, T] int32 (points in the boxes, at most min_points), clear [K, T] float32 (gripper_boxes.cpp)
-std::vector<at::Tensor> gripper_box_hits(const at::Tensor &offsets, const at::Tensor &sx, const at::Tensor &su,
-                                         const at::Tensor &sv, const at::Tensor &cos_t, const at::Tensor &sin_t,
-                                         const at::Tensor &alive, const at::Tensor &off, const at::Tensor &hh,
-                                         const at::Tensor &dep, const at::Tensor &boxes, int64_t min_points,
-                                         int64_t num_threads);
-
-// -> hits [K, T] int32, clear [K, T] float32: gripper_box_hits with the entries made on the fly (gripper_boxes.cpp)
+// -> hits [K, T] int32, clear [K, T] float32: the gripper boxes against a cloud, per pair and approach (gripper_boxes.cpp)
 std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres, const at::Tensor &xa, const at::Tensor &ua,
                                            const at::Tensor &va, const at::Tensor &cloud, double radius,
                                            const at::Tensor &band_lo, const at::Tensor &band_hi,
