@@ -131,7 +131,6 @@ def _entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, sel
     if not len(cand):
         return e, e, f, f, f
     Pc = (cloud[cand] - o).astype(np.float32)
-    sq = (Pc * Pc).sum(1)
     C = (centres - o).astype(np.float32)
     X, Uu, Vv = (np.asarray(a, dtype=np.float32) for a in (x, u, v))
     step = max(1, chunk // len(cand))
@@ -140,11 +139,14 @@ def _entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, sel
     for k0 in range(0, len(centres), step):
         sl = slice(k0, k0 + step)
         Ck = C[sl]
-        d2 = sq[None, :] - 2.0 * (Ck @ Pc.T) + (Ck * Ck).sum(1)[:, None]
-        sx = X[sl] @ Pc.T - (X[sl] * Ck).sum(1)[:, None]
+        # elementwise, not BLAS: a GEMM's last bits depend on the arrays' alignment, and a candidate on
+        # a box's edge must not flip between two exports of the same run
+        D = [Pc[None, :, i] - Ck[:, i, None] for i in range(3)]
+        d2 = D[0] * D[0] + D[1] * D[1] + D[2] * D[2]
+        sx = D[0] * X[sl, 0, None] + D[1] * X[sl, 1, None] + D[2] * X[sl, 2, None]
         m = d2 <= r2
-        su = Uu[sl] @ Pc.T - (Uu[sl] * Ck).sum(1)[:, None]
-        sv = Vv[sl] @ Pc.T - (Vv[sl] * Ck).sum(1)[:, None]
+        su = D[0] * Uu[sl, 0, None] + D[1] * Uu[sl, 1, None] + D[2] * Uu[sl, 2, None]
+        sv = D[0] * Vv[sl, 0, None] + D[1] * Vv[sl, 1, None] + D[2] * Vv[sl, 2, None]
         if select is not None:
             m &= select(np.arange(k0, k0 + len(Ck)), sx, su, sv)
         kk, jj = np.nonzero(m)
