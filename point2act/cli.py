@@ -222,8 +222,7 @@ def print_export_summary(out: dict, path: Path) -> None:
             pos = ", ".join(f"{v:.4f}" for v in best["position"])
             print(f"{len(g)} grasps; best: position [{pos}], width {best['width'] * 100:.1f} cm, score {best['score']:.3f}")
         else:
-            w = out.get("warning", "")
-            print(w if w.startswith("no grasps") else f"no grasps: {w}")
+            print(out.get("warning") or "no grasps")  # the export's warning says "no grasps: why; try: ..."
     print(f"wrote {path}")
 
 

@@ -1,7 +1,7 @@
 """Gripper boxes against a cloud, per contact pair and approach angle: the planner's collision checks.
 
 Candidates are (pair ``k``, approach angle ``t``). Pair ``k``'s *entries* are the cloud points near it
-(:func:`point2act.grasp.planner._entries`), in the pair's frame: ``sx`` along its closing axis, ``su``,
+(:func:`pair_entries`), in the pair's frame: ``sx`` along its closing axis, ``su``,
 ``sv`` across it. Approach ``t`` (angle ``theta[t]``) turns the gripper about the closing axis, so a
 point's gripper coordinates are ``x = sx - off[k, t]``, ``y = su sin(theta) - sv cos(theta)``, ``z = su
 cos(theta) + sv sin(theta)``. A box (one row of ``boxes``, see :func:`box`) is given relative to the grasp

@@ -115,12 +115,12 @@ def relevant_region(
     # with the views' consensus, the part they marked: the Gaussians within a blob's radius of its
     # place's answers. The bar is relative to the most relevant of them (answers elsewhere, which the
     # field also learned, do not raise it)
-    fp = support.best.covers(means) & ok & (rel_c > 0) if support is not None else None
+    cover = support.best.covers(means) & ok if support is not None else None
+    fp = cover & (rel_c > 0) if cover is not None else None
     scope = fp if fp is not None and fp.any() else ok
     max_rel = float(rel_c[scope].max())
     thr = max(rc.threshold * max_rel, rc.absolute_threshold)
     sel = ok & (rel_c >= thr)
-    cover = support.best.covers(means) & ok if support is not None else None
     if max_rel < rc.absolute_threshold and cover is not None and cover.any():
         # the views agree on a place whose Gaussians the field's relevancy did not learn (a short run, a
         # part few views supervise): the part they marked is the region, whatever its relevancy

@@ -46,7 +46,7 @@ inline bool point_in_boxes(double ax, double ay, double zr, double h, const std:
     return hit;
 }
 
-// The same test, with the entries made on the fly: pair k's points are the cloud points within `radius`
+// Pair k's points are the cloud points within `radius`
 // of its centre c[k] whose |sx| lies in [band_lo[k], band_hi[k]] (sx, su, sv: the point minus c[k] along
 // the pair's axes x[k], u[k], v[k]). Each pair scans the cloud once; it stops when every live approach
 // has min_points hits (unless a DISTANCE box needs every point).
