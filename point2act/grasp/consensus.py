@@ -17,7 +17,10 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    supervision's own precision, brought to that depth); a view that sees it *agrees* by
    ``exp(-d^2 / (2 sigma_u^2))``, ``d`` the pixel distance from ``X``'s projection to ``u``'s nearest
    answer and ``sigma_u`` the heatmap's blob sigma in ``u``. A view answering ``[]`` sees and does not
-   agree.
+   agree. Where three or more views' answer rays meet at ``X`` (each within its sigma), the views
+   over-determine the point, as in step 6: they agree with it, and see it, whatever the field's surface
+   says in front of it (the kitchen can's tab: floaters over the lid hid it from all but two views,
+   and its eight exact answers lost to ten scattered over an apple).
 4. **Places.** Candidates closer than the sum of their blob radii are one place (single linkage): a
    rim's answers, each at a different spot of the ring, chain into one place; a wrong object's do not
    join the target's. A place's **votes** count the views that point at it, each view at most once
@@ -205,7 +208,7 @@ def _agreement(views: Sequence[ViewAnswers], X: np.ndarray):
 
     V, M = len(views), len(X)
     seen = np.zeros((V, M))
-    agree = np.zeros((V, M))
+    meet = np.zeros((V, M))  # how well X's projection meets the view's nearest answer, visible or not
     for u, view in enumerate(views):
         uv, z = view.project(X)
         H, W = view.size
@@ -222,9 +225,11 @@ def _agreement(views: Sequence[ViewAnswers], X: np.ndarray):
         seen[u] = s
         if len(view.points):
             d, _ = cKDTree(view.points).query(uv[ok])
-            g = np.zeros(M)
-            g[ok] = np.exp(-0.5 * (d / float(view.sigma_px)) ** 2)
-            agree[u] = s * g
+            meet[u, ok] = np.exp(-0.5 * (d / float(view.sigma_px)) ** 2)
+    # where three or more answer rays meet, the views over-determine the point: they agree with it
+    # whatever the field's surface says in front of it (floaters over a small part); elsewhere a view
+    # agrees only with what it sees
+    agree = np.where((meet >= 0.5).sum(0) >= 3, meet, seen * meet)
     return seen, agree
 
 
@@ -345,6 +350,7 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
     Xp, rp = _swept_candidates(views)
     X, radius = np.concatenate(cand + [Xp]), np.concatenate(rad + [rp])
     seen, agree = _agreement(views, X)
+    seen = np.maximum(seen, agree >= 0.5)  # a view whose ray meets an over-determined point sees it
     labels = _places(X, radius)
     nl = int(labels.max()) + 1
     votes = np.array([agree[:, labels == c].max(1).sum() for c in range(nl)])
