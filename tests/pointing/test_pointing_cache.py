@@ -93,7 +93,7 @@ def test_rerun_hits_the_cache_and_does_not_query(tmp_path, capture):
     assert second_ptr.calls == []  # not one query
     assert second["metadata"]["cache"]["hits"] == 6 and second["metadata"]["cache"]["misses"] == 0
     assert second["points"] == first["points"]
-    assert t_second < t_first / 3, (t_first, t_second)
+    # no timing assertion: under CI's load a wall-clock ratio is noise; the zero queries above are the test
     print(f"cache: first run {t_first * 1e3:.1f} ms (6 queries), rerun {t_second * 1e3:.1f} ms (0 queries)")
 
 

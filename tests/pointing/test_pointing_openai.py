@@ -279,13 +279,10 @@ def test_concurrency_limit(server, api_key):
     server.default = (200, StubServer.answer('[{"point_2d": [1, 2]}]'), 0.15, {})
     imgs = {f"v{i}.png": image(seed=i) for i in range(8)}
     p = make_pointer(cfg(server, concurrency=3))
-    start = time.perf_counter()
     out = point_views(p, imgs, "x", progress=False)
-    elapsed = time.perf_counter() - start
     assert list(out["points"]) == list(imgs)  # view order preserved
     assert len(server.requests) == 8
-    assert server.max_in_flight == 3
-    assert elapsed < 8 * 0.15  # really concurrent
+    assert server.max_in_flight == 3  # really concurrent, and no more than asked (no wall-clock test)
 
 
 def test_concurrency_limit_holds_for_direct_calls(server, api_key):
