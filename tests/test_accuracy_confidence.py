@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from benchmarks.accuracy.report import check_summary, reliability, risk_coverage_md, selective
+from benchmarks.accuracy.report import (check_summary, reliability, risk_coverage_curve, risk_coverage_md,
+                                        risk_coverage_plot, selective)
 
 
 def rec(level, hit, conf, top2=None, weak=None):
@@ -33,6 +34,20 @@ def test_reliability_bins_hold_their_runs():
     assert bins[-1]["hit"] == pytest.approx(0.5) and bins[-1]["mean_confidence"] == pytest.approx(0.999)
     md = risk_coverage_md(rs, ["a"])
     assert "| a | 3 | 67 % | 50 % | 67 % | 67 % |" in md
+
+
+def test_risk_coverage_curve_by_hand(tmp_path):
+    """Acting on the runs at or above each confidence: 0.99 (hit) -> 1/4 covered, no miss; 0.9 (miss, with
+    a hit at 0.9 too) -> 3/4, 1 miss in 3; 0.5 (miss) -> all, 2 in 4."""
+    rs = [rec("a", True, 0.99), rec("a", False, 0.9), rec("b", True, 0.9), rec("b", False, 0.5),
+          {"method": "ransac", "level": "a", "hit": False}]
+    c = risk_coverage_curve(rs)
+    assert c["threshold"].tolist() == [0.99, 0.9, 0.5]
+    assert c["coverage"].tolist() == pytest.approx([0.25, 0.75, 1.0])
+    assert c["risk"].tolist() == pytest.approx([0.0, 1 / 3, 0.5])
+    assert risk_coverage_curve([])["coverage"].size == 0
+    (p,) = risk_coverage_plot([{**r, "generator": "synth"} for r in rs], tmp_path)
+    assert p.name == "risk_coverage.png" and p.stat().st_size > 1000
 
 
 def test_summary_accepts_the_selective_keys_and_rejects_bad_ones():

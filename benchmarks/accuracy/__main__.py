@@ -218,6 +218,7 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
     from .pointer import OUTLIER_SWEEPS
 
     plot_paths = report.plots(summary, out_dir, OUTLIER_SWEEPS)
+    report.risk_coverage_plot(all_records, out_dir)
     from .suite import split_generator
 
     coke_res = _coke(coke, log) if split in SPLIT_NOTES and split_generator(split) == "synth" else {}
@@ -309,6 +310,9 @@ def _markdown(records, results, levels, scenes, plot_paths, meta, coke, out_dir,
         for g in sorted({report.generator_of(r) for r in rc_recs}):
             lines += [f"### Generator {g}", "",
                       report.risk_coverage_md([r for r in rc_recs if report.generator_of(r) == g], levels), ""]
+        if (out_dir / "risk_coverage.png").is_file():
+            lines += ["Risk against coverage over every confidence threshold, all levels pooled (the dot: the `weak` "
+                      "threshold 0.95):", "", "![risk against coverage](risk_coverage.png)", ""]
     lines += ["## point2act misses (action point farther than 1 cm from the target)", "",
               "The part whose true surface is nearest to the action point, and the distance to it; the answers' "
               "kinds (target, outlier, twin, hidden, ...).", "",

@@ -123,6 +123,52 @@ def risk_coverage_md(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
+def risk_coverage_curve(records: Sequence[Dict[str, Any]]) -> Dict[str, np.ndarray]:
+    """point2act's risk against coverage over every confidence threshold (all levels pooled): acting only
+    on runs with ``confidence >= thr`` covers ``coverage`` of them and misses ``risk`` of those. Arrays,
+    one entry per distinct confidence, thresholds decreasing (coverage increasing)."""
+    rs = [r for r in records if r.get("method") == "point2act" and "confidence" in r]
+    if not rs:
+        return {"threshold": np.zeros(0), "coverage": np.zeros(0), "risk": np.zeros(0)}
+    conf = np.array([float(r["confidence"]) for r in rs])
+    miss = np.array([0.0 if r["hit"] else 1.0 for r in rs])
+    thr = np.unique(conf)[::-1]
+    acted = conf[None, :] >= thr[:, None]  # [thresholds, runs]
+    n = acted.sum(1)
+    return {"threshold": thr, "coverage": n / len(rs), "risk": (acted * miss[None, :]).sum(1) / n}
+
+
+def risk_coverage_plot(records: Sequence[Dict[str, Any]], out_dir: Path, threshold: float = 0.95) -> List[Path]:
+    """risk_coverage.png: per generator, point2act's risk (miss rate among the runs it acts on) against
+    coverage (the share it acts on), all levels pooled, with the ``weak`` threshold's operating point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gens = sorted({generator_of(r) for r in records if r.get("method") == "point2act" and "confidence" in r})
+    if not gens:
+        return []
+    fig, ax = plt.subplots(figsize=(5.2, 3.9))
+    for g in gens:
+        rs = [r for r in records if generator_of(r) == g and r.get("method") == "point2act" and "confidence" in r]
+        c = risk_coverage_curve(rs)
+        line, = ax.step(100 * c["coverage"], 100 * c["risk"], where="post", label=f"{g} ({len(rs)} runs)")
+        at = c["threshold"] >= threshold
+        if at.any():
+            k = int(np.flatnonzero(at)[-1])
+            ax.plot([100 * c["coverage"][k]], [100 * c["risk"][k]], "o", color=line.get_color())
+    ax.set(xlabel="coverage: runs acted on (%)", ylabel="risk: misses among them (%)", xlim=(0, 102), ylim=(-2, None),
+           title=f"point2act, all levels pooled (dot: confidence ≥ {threshold})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out_dir / "risk_coverage.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return [p]
+
+
 def generator_of(r: Dict[str, Any]) -> str:
     """The generator of a record's scene (records before the generators existed: "synth")."""
     return r.get("generator") or "synth"
