@@ -158,11 +158,12 @@ def _entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, sel
     return (np.concatenate(ks), np.concatenate(js), np.concatenate(sxs), np.concatenate(sus), np.concatenate(svs))
 
 
-def _angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The (entry, approach angle) pairs whose gripper ``|y| <= half_y``, for entries with in-plane
-    coordinates ``su, sv`` [E] around the closing axis and ``T`` approach angles ``t = 2 pi k / T``
-    (the gripper's ``z = su cos t + sv sin t``, ``y = su sin t - sv cos t``): ``(e [M], t [M], y [M],
-    z [M])``, grouped by angle. One pass over the entries per angle (float32)."""
+def _angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int, z_lo: float = -np.inf,
+            z_hi: float = np.inf) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (entry, approach angle) pairs whose gripper ``|y| <= half_y`` and ``z_lo <= z <= z_hi``, for
+    entries with in-plane coordinates ``su, sv`` [E] around the closing axis and ``T`` approach angles
+    ``t = 2 pi k / T`` (the gripper's ``z = su cos t + sv sin t``, ``y = su sin t - sv cos t``): ``(e [M],
+    t [M], y [M], z [M])``, grouped by angle. One pass over the entries per angle (float32)."""
     su = np.asarray(su, dtype=np.float32)
     sv = np.asarray(sv, dtype=np.float32)
     theta = 2 * np.pi * np.arange(T) / T
@@ -172,11 +173,31 @@ def _angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int) -> Tuple[np.n
     for k in range(T):
         y = su * st[k] - sv * ct[k]
         e = np.flatnonzero(np.abs(y) <= lim)
+        z = su[e] * ct[k] + sv[e] * st[k]
+        inz = (z >= z_lo) & (z <= z_hi)
+        e, z = e[inz], z[inz]
         es.append(e)
         ts.append(np.full(len(e), k, np.int64))
         ys.append(y[e])
-        zs.append(su[e] * ct[k] + sv[e] * st[k])
+        zs.append(z)
     return np.concatenate(es), np.concatenate(ts), np.concatenate(ys), np.concatenate(zs)
+
+
+def _unique_rows(a: np.ndarray) -> np.ndarray:  # [N, 3] int64 -> [M, 3], as np.unique(a, axis=0)
+    """The distinct rows of integer cells ``a``, sorted as ``np.unique(a, axis=0)`` sorts them, through one
+    scalar key per row (``np.unique(axis=0)`` sorts structured rows, ten times slower on 500k cells)."""
+    lo = a.min(0)
+    span = a.max(0) - lo + 1
+    if float(span[0]) * float(span[1]) * float(span[2]) >= 2.0**62:  # no room for one key
+        return np.unique(a, axis=0)
+    key = ((a[:, 0] - lo[0]) * span[1] + (a[:, 1] - lo[1])) * span[2] + (a[:, 2] - lo[2])
+    u = np.unique(key)
+    out = np.empty((len(u), 3), np.int64)
+    out[:, 2] = u % span[2] + lo[2]
+    u = u // span[2]
+    out[:, 1] = u % span[1] + lo[1]
+    out[:, 0] = u // span[1] + lo[0]
+    return out
 
 
 def _scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
@@ -401,7 +422,7 @@ def plan_grasps(
     # coarse: the centres of the collision_voxel_size cells holding anything the gripper must not enter;
     # a box is grown by half such a cell's diagonal when checked against them (conservative)
     sc_ = U(cfg.surface.collision_voxel_size)
-    coarse = (np.unique(np.floor(F_all / sc_).astype(np.int64), axis=0) + 0.5) * sc_ if len(F_all) else F_all
+    coarse = (_unique_rows(np.floor(F_all / sc_).astype(np.int64)) + 0.5) * sc_ if len(F_all) else F_all
     mgc = mg + 0.5 * math.sqrt(3.0) * sc_
     lap("surface")
     if len(P) < 2:
@@ -501,7 +522,10 @@ def plan_grasps(
         qk, qj, qx, qu, qv = _entries(c[fk_], QB, x[fk_], u[fk_], v[fk_], math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
                                       lambda k, sx, su, sv: np.abs(sx) <= reach)
         qk = fk_[qk]
-        e, tt, _py, pz = _angles(qu, qv, fw / 2, T)
+        # only what some finger or the part's depth can reach along the approach: z in [-gap, L] (the part's
+        # far side) or [depth - L, depth] for a depth in [min_grasp_depth, max_grasp_depth]
+        e, tt, _py, pz = _angles(qu, qv, fw / 2, T, min(-gap, U(cfg.min_grasp_depth) - L) - 1e-6,
+                                 max(L, U(cfg.max_grasp_depth)) + 1e-6)
         ke = qk[e]
         xe = qx[e].astype(np.float64)
         gid = ke * T + tt
