@@ -13,6 +13,7 @@ from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
+from .part import entries as _entries, grasp_part, grasp_part_reference, run_end as _run_end, scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
 
@@ -116,73 +117,6 @@ def nms(
     return np.asarray(kept, dtype=np.int64)
 
 
-def _entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
-    """Every (pair k, cloud point j) within ``radius`` of ``centres[k]`` (and, with ``select(k, sx, su, sv)
-    -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
-    ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense with BLAS, in chunks of pairs
-    (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
-    e = np.zeros(0, np.int64)
-    f = np.zeros(0, np.float32)
-    if not len(centres) or not len(cloud):
-        return e, e, f, f, f
-    o = centres.mean(0)
-    lo, hi = centres.min(0) - radius, centres.max(0) + radius
-    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
-    if not len(cand):
-        return e, e, f, f, f
-    Pc = (cloud[cand] - o).astype(np.float32)
-    C = (centres - o).astype(np.float32)
-    X, Uu, Vv = (np.asarray(a, dtype=np.float32) for a in (x, u, v))
-    step = max(1, chunk // len(cand))
-    ks, js, sxs, sus, svs = [], [], [], [], []
-    r2 = np.float32(radius * radius)
-    for k0 in range(0, len(centres), step):
-        sl = slice(k0, k0 + step)
-        Ck = C[sl]
-        # elementwise, not BLAS: a GEMM's last bits depend on the arrays' alignment, and a candidate on
-        # a box's edge must not flip between two exports of the same run
-        D = [Pc[None, :, i] - Ck[:, i, None] for i in range(3)]
-        d2 = D[0] * D[0] + D[1] * D[1] + D[2] * D[2]
-        sx = D[0] * X[sl, 0, None] + D[1] * X[sl, 1, None] + D[2] * X[sl, 2, None]
-        m = d2 <= r2
-        su = D[0] * Uu[sl, 0, None] + D[1] * Uu[sl, 1, None] + D[2] * Uu[sl, 2, None]
-        sv = D[0] * Vv[sl, 0, None] + D[1] * Vv[sl, 1, None] + D[2] * Vv[sl, 2, None]
-        if select is not None:
-            m &= select(np.arange(k0, k0 + len(Ck)), sx, su, sv)
-        kk, jj = np.nonzero(m)
-        ks.append(kk + k0)
-        js.append(cand[jj])
-        sxs.append(sx[kk, jj])
-        sus.append(su[kk, jj])
-        svs.append(sv[kk, jj])
-    return (np.concatenate(ks), np.concatenate(js), np.concatenate(sxs), np.concatenate(sus), np.concatenate(svs))
-
-
-def _angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int, z_lo: float = -np.inf,
-            z_hi: float = np.inf) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The (entry, approach angle) pairs whose gripper ``|y| <= half_y`` and ``z_lo <= z <= z_hi``, for
-    entries with in-plane coordinates ``su, sv`` [E] around the closing axis and ``T`` approach angles
-    ``t = 2 pi k / T`` (the gripper's ``z = su cos t + sv sin t``, ``y = su sin t - sv cos t``): ``(e [M],
-    t [M], y [M], z [M])``, grouped by angle. One pass over the entries per angle (float32)."""
-    su = np.asarray(su, dtype=np.float32)
-    sv = np.asarray(sv, dtype=np.float32)
-    theta = 2 * np.pi * np.arange(T) / T
-    ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
-    lim = np.float32(half_y * (1 + 1e-6))
-    es, ts, ys, zs = [], [], [], []
-    for k in range(T):
-        y = su * st[k] - sv * ct[k]
-        e = np.flatnonzero(np.abs(y) <= lim)
-        z = su[e] * ct[k] + sv[e] * st[k]
-        inz = (z >= z_lo) & (z <= z_hi)
-        e, z = e[inz], z[inz]
-        es.append(e)
-        ts.append(np.full(len(e), k, np.int64))
-        ys.append(y[e])
-        zs.append(z)
-    return np.concatenate(es), np.concatenate(ts), np.concatenate(ys), np.concatenate(zs)
-
-
 def _unique_rows(a: np.ndarray) -> np.ndarray:  # [N, 3] int64 -> [M, 3], as np.unique(a, axis=0)
     """The distinct rows of integer cells ``a``, sorted as ``np.unique(a, axis=0)`` sorts them, through one
     scalar key per row (``np.unique(axis=0)`` sorts structured rows, ten times slower on 500k cells)."""
@@ -197,46 +131,6 @@ def _unique_rows(a: np.ndarray) -> np.ndarray:  # [N, 3] int64 -> [M, 3], as np.
     u = u // span[2]
     out[:, 1] = u % span[1] + lo[1]
     out[:, 0] = u // span[1] + lo[0]
-    return out
-
-
-def _scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
-    """``op.at(out, idx, vals)`` (``idx`` an index or a tuple of index arrays into ``out``), with a sort and
-    ``op.reduceat`` (``ufunc.at`` is slow)."""
-    flat = np.ravel_multi_index(idx, out.shape) if isinstance(idx, tuple) else np.asarray(idx)
-    if not len(flat):
-        return
-    order = np.argsort(flat, kind="stable")
-    f, v = flat[order], np.asarray(vals)[order]
-    first = np.flatnonzero(np.r_[True, f[1:] != f[:-1]])
-    o = out.reshape(-1)
-    o[f[first]] = op(o[f[first]], op.reduceat(v, first))
-
-
-def _run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, size: int, vmax: float) -> np.ndarray:
-    """Per group ``g`` (of ``size``): how far a part reaches, connected, from where the fingers touch it
-    at ``start[g]``: the far end of the run of values ``vals`` (with ``gid == g``, all in
-    ``[start - gap, vmax]``) that begins within ``gap`` of ``start[g]`` and goes on while no empty
-    stretch of about ``gap`` (between one and two) separates them (values are binned by ``gap / 2``);
-    ``start[g]`` where no value lies within ``gap`` of it."""
-    start = np.asarray(start, dtype=np.float64)
-    out = start.copy()
-    if not len(gid) or gap <= 0:
-        return out
-    b = 0.5 * gap
-    nb = int(math.ceil((vmax - float(start.min()) + gap) / b)) + 2
-    idx = np.clip(((vals - start[gid] + gap) / b).astype(np.int64), 0, nb - 1)
-    occ = np.zeros((size, nb), dtype=bool)
-    occ[gid, idx] = True
-    has_start = occ[:, :4].any(1)  # a value within gap of the start
-    brk = ~occ[:, :-1] & ~occ[:, 1:]  # two empty bins in a row: the part ends
-    brk[:, :3] = False
-    first_brk = np.where(brk.any(1), brk.argmax(1), nb - 1)
-    mask = occ & (np.arange(nb)[None, :] <= first_brk[:, None])
-    last = nb - 1 - np.argmax(mask[:, ::-1], axis=1)
-    ok = has_start & mask.any(1)
-    run = ok[gid] & (idx <= last[gid])  # the values in the run: its end is the largest
-    _scatter(out, gid[run], vals[run])
     return out
 
 
@@ -259,20 +153,19 @@ def _plane_min(plane, tcp: np.ndarray, R: np.ndarray, h: np.ndarray, dims: Dict[
     return np.minimum(finger, palm)
 
 
-def _above_support(plane, c: np.ndarray, R: np.ndarray, depth: np.ndarray, half_open: float, dims: Dict[str, float],
-                   clearance: float, min_depth: float) -> np.ndarray:
-    """Grasp depths [K, T] with the fingertips ``clearance`` above the support ``plane``: a part that rests on
-    it (a tool handle, a bar lying on the table) is held as deep as the table allows instead of past its
-    underside, where the pads still reach the contacts (the depth stays at least ``min_depth``; else it is
-    left as it is and the plane test rejects the grasp). ``c`` [K, 3] are the contacts' centres, ``R`` [K,
-    T, 3, 3] the rotations; the fingers are taken at the widest opening (their lowest point, for any
-    opening up to ``2 half_open``)."""
-    K, T = depth.shape
+def _support_room(plane, c: np.ndarray, R: np.ndarray, half_open: float, dims: Dict[str, float],
+                  clearance: float) -> np.ndarray:
+    """The deepest TCP [K, T] (along the approach from the contacts' centres ``c`` [K, 3], rotations ``R``
+    [K, T, 3, 3]) with the fingertips ``clearance`` above the support ``plane`` (``inf``: an approach that
+    does not go down): a part that rests on it (a tool handle, a bar lying on the table) is held as deep
+    as the table allows instead of past its underside, where the pads still reach the contacts (the grasp
+    depth becomes it where it is at least ``min_grasp_depth``; else the plane test rejects the grasp). The
+    fingers are taken at the widest opening (their lowest point, for any opening up to ``2 half_open``)."""
+    K, T = R.shape[:2]
     nz = np.einsum("i,kti->kt", plane[:3], R[..., 2])  # the approach's component along the plane's normal
     s0 = _plane_min(plane, np.broadcast_to(c[:, None, :], (K, T, 3)), R, np.full((K, T), half_open), dims)
     with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.where(nz < -1e-12, (s0 - clearance) / -nz, np.inf)  # the deepest TCP with the tips above
-    return np.where((room < depth) & (room >= min_depth), room, depth)
+        return np.where(nz < -1e-12, (s0 - clearance) / -nz, np.inf)
 
 
 def plan_grasps(
@@ -517,46 +410,24 @@ def plan_grasps(
     avoid_score = np.zeros((K, T)) if av is not None else None
     fk_ = np.flatnonzero(fits)
     if len(fk_) and len(Q):
-        # everything within the gripper's reach across the closing axis and a finger's half width of it
+        # what each candidate holds (point2act.grasp.part): the part's far side along the approach gives the
+        # depth (the fingertips just past it; a part that goes on beyond the fingers' reach, a wall or a rod
+        # along the approach, is held long_part_depth deep; no deeper than the support plane allows), its
+        # extent across the closing axis where the pads will be the opening, centred on it; then what lies
+        # between the pads. With an avoid channel, the entries themselves are needed: the numpy reference.
         reach = half_open + (t if av is not None else 0.0)
-        qk, qj, qx, qu, qv = _entries(c[fk_], QB, x[fk_], u[fk_], v[fk_], math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
-                                      lambda k, sx, su, sv: np.abs(sx) <= reach)
-        qk = fk_[qk]
-        # only what some finger or the part's depth can reach along the approach: z in [-gap, L] (the part's
-        # far side) or [depth - L, depth] for a depth in [min_grasp_depth, max_grasp_depth]
-        e, tt, _py, pz = _angles(qu, qv, fw / 2, T, min(-gap, U(cfg.min_grasp_depth) - L) - 1e-6,
-                                 max(L, U(cfg.max_grasp_depth)) + 1e-6)
-        ke = qk[e]
-        xe = qx[e].astype(np.float64)
-        gid = ke * T + tt
-        occ_e = q_occ[qj[e]]  # the part's depth and what the grasp holds: occupied cells (and surface points)
-        inner = np.abs(xe) < h[ke]
-        run = inner & occ_e & (pz >= -gap) & (pz <= L)
-        z_far = _run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
-        # the fingertips just past the part's far side; a part that goes on beyond the fingers' reach
-        # (a wall, a rod along the approach) is held long_part_depth deep
-        tip = z_far + U(cfg.tip_margin)
-        depth = np.where(tip <= U(cfg.max_grasp_depth), np.maximum(tip, U(cfg.min_grasp_depth)),
-                         U(cfg.long_part_depth))
-        if plane is not None:
-            depth = _above_support(plane, c, R, depth, half_open, dims, U(cfg.table_clearance), U(cfg.min_grasp_depth))
-        # the part's extent across the closing axis where the finger pads will be (|y| <= fw/2, z in
-        # [depth - L, depth]), connected to the contacts: the opening, centred on it, per approach
-        dep_e = depth.reshape(-1)[gid]
-        inz = (pz >= dep_e - L) & (pz <= dep_e)
-        sp, sn = w2 - shift, w2 + shift  # the contacts' distances from c along +x and -x
-        m = inz & (xe >= sp[ke] - gap)
-        ep = _run_end(gid[m], xe[m], np.repeat(sp, T), gap, K * T, reach).reshape(K, T)
-        m = inz & (-xe >= sn[ke] - gap)
-        en = _run_end(gid[m], -xe[m], np.repeat(sn, T), gap, K * T, reach).reshape(K, T)
-        off = 0.5 * (ep - en)
-        half_kt = 0.5 * (ep + en)
-        hkt = np.minimum(half_kt + pad_x + clr, half_open)
-        fits_kt = half_kt + mg <= half_open
-        # the closing region: between the finger pads
-        cl = inz & occ_e & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
-        n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T) * fits_kt
-        n_rel = np.bincount(gid[cl], weights=q_rel[qj[e[cl]]].astype(np.float64), minlength=K * T).reshape(K, T)
+        room = _support_room(plane, c, R, half_open, dims, U(cfg.table_clearance)) if plane is not None \
+            else np.full((K, T), np.inf)
+        pp = {"half_y": fw / 2, "L": L, "reach": reach, "radius": math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
+              "gap": gap, "tip": U(cfg.tip_margin), "min_depth": U(cfg.min_grasp_depth),
+              "max_depth": U(cfg.max_grasp_depth), "long_depth": U(cfg.long_part_depth), "pad_x": pad_x, "clr": clr,
+              "half_open": half_open, "mg": mg}
+        args = (c, x, u, v, fits, QB, q_occ, q_rel, h, w2 - shift, w2 + shift, room, T, pp)
+        if av is None:
+            part = grasp_part(*args)
+        else:
+            part, (gid, qje, xe, inz) = grasp_part_reference(*args, return_entries=True)
+        depth, off, hkt, n_close, n_rel = (part[k] for k in ("depth", "off", "hkt", "n_close", "n_rel"))
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
         if av is not None:
             okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
@@ -566,7 +437,7 @@ def plan_grasps(
             # closing region + finger path: |x| <= h + t, |y| <= fw/2, z in [depth - L, depth]
             path = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + t)
             flat = np.zeros(K * T)
-            _scatter(flat, gid[path], A[qj[e[path]]])
+            _scatter(flat, gid[path], A[qje[path]])
             avoid_score = flat.reshape(K, T)
     holds = n_close >= cfg.min_closing_points
     counts["closing_on_something"] = int((holds & fits[:, None]).sum())

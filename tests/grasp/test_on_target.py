@@ -76,7 +76,7 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
 
 def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it():
     """A tool handle resting on the table: the fingertips cannot pass its underside, so the grasp is as deep
-    as the table allows (planner._above_support); before, every candidate failed the table test."""
+    as the table allows (planner._support_room); before, every candidate failed the table test."""
     scene = lying_handle_scene()
     out, cfg = export(scene)
     assert out["grasps"] and "warning" not in out, out.get("warning")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from point2act.grasp.planner import _angles, _unique_rows
+from point2act.grasp.part import angles as _angles
+from point2act.grasp.planner import _unique_rows
 
 
 @pytest.mark.parametrize("n,lo,hi", [(1, 0, 1), (50, -3, 3), (200_000, -60, 60), (1000, -(2**40), 2**40)])

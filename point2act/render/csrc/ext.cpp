@@ -49,6 +49,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("csr_transpose", &p2a::csr_transpose, "Transpose of a float32 CSR matrix (CPU)");
     m.def("relevancy_loss_grad", &p2a::relevancy_loss_grad,
           "Relevancy refit loss and gradient on CSR weights (CPU)");
+    m.def("grasp_part", &p2a::grasp_part,
+          "What each grasp candidate holds: depth, opening and the points between the pads (CPU)");
     m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,
           "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)");
 }

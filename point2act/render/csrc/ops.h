@@ -85,6 +85,15 @@ std::vector<at::Tensor> relevancy_loss_grad(const at::Tensor &crow, const at::Te
                                             const at::Tensor &s, const at::Tensor &target, const at::Tensor &row_w,
                                             int64_t form, int64_t num_threads);
 
+// -> depth, off, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64: what each grasp candidate holds
+// (grasp_part.cpp)
+std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
+                                   const at::Tensor &fit, const at::Tensor &Pc, const at::Tensor &flags,
+                                   const at::Tensor &h, const at::Tensor &sp, const at::Tensor &sn,
+                                   const at::Tensor &room, const at::Tensor &ct, const at::Tensor &st,
+                                   const at::Tensor &f32, const std::vector<double> &f64,
+                                   const std::vector<int64_t> &nbs, int64_t num_threads);
+
 // -> hits [K, T] int32, clear [K, T] float32: the gripper boxes against a cloud, per pair and approach (gripper_boxes.cpp)
 std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres, const at::Tensor &xa, const at::Tensor &ua,
                                            const at::Tensor &va, const at::Tensor &cloud, double radius,

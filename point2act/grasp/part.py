@@ -1,0 +1,261 @@
+"""What each grasp candidate holds: the part between the fingers, per contact pair and approach angle.
+
+Candidates are (pair ``k``, approach angle ``t``); see :mod:`point2act.grasp.collide` for the pair's frame
+(``sx`` along the closing axis from the pair's centre, ``su``, ``sv`` across it; approach ``t`` gives the
+gripper coordinates ``y = su sin t - sv cos t``, ``z = su cos t + sv sin t``, ``z`` along the approach from
+the contacts). For each candidate, from the cloud of what the fingers must not enter (``occ``: what the
+grasp can hold; ``rel``: the target's):
+
+1. the part's far side along the approach: the end of the run of occupied points, within the contacts'
+   half-width ``h`` across and ``|y| <= half_y``, that starts at the contacts (:func:`run_end`); the grasp
+   depth puts the fingertips ``tip`` past it, clipped to ``[min_depth, max_depth]`` (``long_depth`` when
+   the part goes on beyond), and at most ``room`` (the support plane's limit, where it is at least
+   ``min_depth``);
+2. the part's extent across the closing axis where the finger pads will be (``z`` in ``[depth - L,
+   depth]``), connected to the contacts: the opening ``hkt`` (half, with ``pad_x + clr``, at most
+   ``half_open``), centred at ``off`` along ``x``; ``fits`` when it fits with the margin ``mg``;
+3. the closing region between the pads: ``n_close`` occupied points (0 when it does not fit) and
+   ``n_rel`` of them the target's.
+
+The C++ kernel (``point2act/render/csrc/grasp_part.cpp``, :func:`grasp_part`) scans the cloud once per
+pair; :func:`grasp_part_reference` is the numpy definition, every (pair, point, angle) as arrays, for tests,
+for the planner's ``avoid`` term (which needs the entries) and where the extension cannot be built. Both
+compute the same float32 and float64 expressions in the same order: their answers are equal, not close.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Tuple  # noqa: F401
+
+import numpy as np
+
+__all__ = ["angles", "entries", "grasp_part", "grasp_part_reference", "run_end", "scatter"]
+
+
+def scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
+    """``op.at(out, idx, vals)`` (``idx`` an index or a tuple of index arrays into ``out``), with a sort and
+    ``op.reduceat`` (``ufunc.at`` is slow)."""
+    flat = np.ravel_multi_index(idx, out.shape) if isinstance(idx, tuple) else np.asarray(idx)
+    if not len(flat):
+        return
+    order = np.argsort(flat, kind="stable")
+    f, v = flat[order], np.asarray(vals)[order]
+    first = np.flatnonzero(np.r_[True, f[1:] != f[:-1]])
+    o = out.reshape(-1)
+    o[f[first]] = op(o[f[first]], op.reduceat(v, first))
+
+
+
+
+def entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
+    """Every (pair k, cloud point j) within ``radius`` of ``centres[k]`` (and, with ``select(k, sx, su, sv)
+    -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
+    ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense with BLAS, in chunks of pairs
+    (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
+    e = np.zeros(0, np.int64)
+    f = np.zeros(0, np.float32)
+    if not len(centres) or not len(cloud):
+        return e, e, f, f, f
+    o = centres.mean(0)
+    lo, hi = centres.min(0) - radius, centres.max(0) + radius
+    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    if not len(cand):
+        return e, e, f, f, f
+    Pc = (cloud[cand] - o).astype(np.float32)
+    C = (centres - o).astype(np.float32)
+    X, Uu, Vv = (np.asarray(a, dtype=np.float32) for a in (x, u, v))
+    step = max(1, chunk // len(cand))
+    ks, js, sxs, sus, svs = [], [], [], [], []
+    r2 = np.float32(radius * radius)
+    for k0 in range(0, len(centres), step):
+        sl = slice(k0, k0 + step)
+        Ck = C[sl]
+        # elementwise, not BLAS: a GEMM's last bits depend on the arrays' alignment, and a candidate on
+        # a box's edge must not flip between two exports of the same run
+        D = [Pc[None, :, i] - Ck[:, i, None] for i in range(3)]
+        d2 = D[0] * D[0] + D[1] * D[1] + D[2] * D[2]
+        sx = D[0] * X[sl, 0, None] + D[1] * X[sl, 1, None] + D[2] * X[sl, 2, None]
+        m = d2 <= r2
+        su = D[0] * Uu[sl, 0, None] + D[1] * Uu[sl, 1, None] + D[2] * Uu[sl, 2, None]
+        sv = D[0] * Vv[sl, 0, None] + D[1] * Vv[sl, 1, None] + D[2] * Vv[sl, 2, None]
+        if select is not None:
+            m &= select(np.arange(k0, k0 + len(Ck)), sx, su, sv)
+        kk, jj = np.nonzero(m)
+        ks.append(kk + k0)
+        js.append(cand[jj])
+        sxs.append(sx[kk, jj])
+        sus.append(su[kk, jj])
+        svs.append(sv[kk, jj])
+    return (np.concatenate(ks), np.concatenate(js), np.concatenate(sxs), np.concatenate(sus), np.concatenate(svs))
+
+
+
+
+def angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int, z_lo: float = -np.inf,
+            z_hi: float = np.inf) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (entry, approach angle) pairs whose gripper ``|y| <= half_y`` and ``z_lo <= z <= z_hi``, for
+    entries with in-plane coordinates ``su, sv`` [E] around the closing axis and ``T`` approach angles
+    ``t = 2 pi k / T`` (the gripper's ``z = su cos t + sv sin t``, ``y = su sin t - sv cos t``): ``(e [M],
+    t [M], y [M], z [M])``, grouped by angle. One pass over the entries per angle (float32)."""
+    su = np.asarray(su, dtype=np.float32)
+    sv = np.asarray(sv, dtype=np.float32)
+    theta = 2 * np.pi * np.arange(T) / T
+    ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    lim = np.float32(half_y * (1 + 1e-6))
+    es, ts, ys, zs = [], [], [], []
+    for k in range(T):
+        y = su * st[k] - sv * ct[k]
+        e = np.flatnonzero(np.abs(y) <= lim)
+        z = su[e] * ct[k] + sv[e] * st[k]
+        inz = (z >= z_lo) & (z <= z_hi)
+        e, z = e[inz], z[inz]
+        es.append(e)
+        ts.append(np.full(len(e), k, np.int64))
+        ys.append(y[e])
+        zs.append(z)
+    return np.concatenate(es), np.concatenate(ts), np.concatenate(ys), np.concatenate(zs)
+
+
+def run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, size: int, vmax: float) -> np.ndarray:
+    """Per group ``g`` (of ``size``): how far a part reaches, connected, from where the fingers touch it
+    at ``start[g]``: the far end of the run of values ``vals`` (with ``gid == g``, all in
+    ``[start - gap, vmax]``) that begins within ``gap`` of ``start[g]`` and goes on while no empty
+    stretch of about ``gap`` (between one and two) separates them (values are binned by ``gap / 2``);
+    ``start[g]`` where no value lies within ``gap`` of it."""
+    start = np.asarray(start, dtype=np.float64)
+    out = start.copy()
+    if not len(gid) or gap <= 0:
+        return out
+    b = 0.5 * gap
+    nb = int(math.ceil((vmax - float(start.min()) + gap) / b)) + 2
+    idx = np.clip(((vals - start[gid] + gap) / b).astype(np.int64), 0, nb - 1)
+    occ = np.zeros((size, nb), dtype=bool)
+    occ[gid, idx] = True
+    has_start = occ[:, :4].any(1)  # a value within gap of the start
+    brk = ~occ[:, :-1] & ~occ[:, 1:]  # two empty bins in a row: the part ends
+    brk[:, :3] = False
+    first_brk = np.where(brk.any(1), brk.argmax(1), nb - 1)
+    mask = occ & (np.arange(nb)[None, :] <= first_brk[:, None])
+    last = nb - 1 - np.argmax(mask[:, ::-1], axis=1)
+    ok = has_start & mask.any(1)
+    run = ok[gid] & (idx <= last[gid])  # the values in the run: its end is the largest
+    scatter(out, gid[run], vals[run])
+    return out
+
+
+def _nb(vmax: float, start_min: float, gap: float) -> int:
+    """:func:`run_end`'s bin count for starts whose smallest is ``start_min``."""
+    return int(math.ceil((vmax - float(start_min) + gap) / (0.5 * gap))) + 2
+
+
+def _depth(z_far: np.ndarray, room: np.ndarray, p: Dict[str, float]) -> np.ndarray:
+    """The grasp depth [K, T] from the part's far side ``z_far`` (step 1)."""
+    tip = z_far + p["tip"]
+    depth = np.where(tip <= p["max_depth"], np.maximum(tip, p["min_depth"]), p["long_depth"])
+    depth = np.where((room < depth) & (room >= p["min_depth"]), room, depth)
+    return depth
+
+
+def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],
+                         return_entries: bool = False):
+    """:func:`grasp_part` with numpy arrays (module docstring). With ``return_entries`` also the entries
+    ``(gid [M], j [M], xe [M], inz [M])``: candidate ``k * T + t``, cloud index, ``sx`` and whether the
+    point lies in the pads' depth range."""
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    K = len(c)
+    fk_ = np.flatnonzero(fit)
+    L, gap, reach = p["L"], p["gap"], p["reach"]
+    qk, qj, qx, qu, qv = entries(c[fk_], cloud, x[fk_], u[fk_], v[fk_], p["radius"],
+                                  lambda k, sx, su, sv: np.abs(sx) <= reach)
+    qk = fk_[qk]
+    # only what some finger or the part's depth can reach along the approach: z in [-gap, L] (the part's
+    # far side) or [depth - L, depth] for a depth in [min_depth, max_depth]
+    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, min(-gap, p["min_depth"] - L) - 1e-6,
+                             max(L, p["max_depth"]) + 1e-6)
+    ke = qk[e]
+    xe = qx[e].astype(np.float64)
+    gid = ke * T + tt
+    occ_e = occ[qj[e]]
+    inner = np.abs(xe) < h[ke]
+    run = inner & occ_e & (pz >= -gap) & (pz <= L)
+    z_far = run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
+    depth = _depth(z_far, room, p)
+    dep_e = depth.reshape(-1)[gid]
+    inz = (pz >= dep_e - L) & (pz <= dep_e)
+    m = inz & (xe >= sp[ke] - gap)
+    ep = run_end(gid[m], xe[m], np.repeat(sp, T), gap, K * T, reach).reshape(K, T)
+    m = inz & (-xe >= sn[ke] - gap)
+    en = run_end(gid[m], -xe[m], np.repeat(sn, T), gap, K * T, reach).reshape(K, T)
+    off = 0.5 * (ep - en)
+    half_kt = 0.5 * (ep + en)
+    hkt = np.minimum(half_kt + p["pad_x"] + p["clr"], p["half_open"])
+    fits_kt = half_kt + p["mg"] <= p["half_open"]
+    cl = inz & occ_e & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
+    n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T) * fits_kt
+    n_rel = np.bincount(gid[cl], weights=rel[qj[e[cl]]].astype(np.float64), minlength=K * T).reshape(K, T)
+    out = {"depth": depth, "off": off, "hkt": hkt, "n_close": n_close.astype(np.int64), "n_rel": n_rel}
+    if return_entries:
+        return out, (gid, qj[e], xe, inz)
+    return out
+
+
+def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float]) -> Dict[str, np.ndarray]:
+    """Per candidate (pair ``k`` of ``K``, approach ``t`` of ``T``; module docstring): ``depth``, ``off``,
+    ``hkt`` (half-opening), ``n_close`` and ``n_rel``, each ``[K, T]``.
+
+    Args:
+        c, x, u, v: [K, 3] the pairs' centres and frames (``x`` the closing axis).
+        fit: [K] bool, the pairs to look at (the others keep the values of an empty neighbourhood).
+        cloud: [M, 3] what the fingers must not enter; ``occ``, ``rel``: [M] bool, what the grasp holds and
+            the target's.
+        h: [K] the contacts' half-width (plus pad and clearance); ``sp``, ``sn``: [K] the contacts' distances
+            from ``c`` along ``+x`` and ``-x``.
+        room: [K, T] the deepest TCP the support plane allows (``inf``: no plane).
+        p: the lengths of :class:`PartParams`.
+    """
+    c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in (c, x, u, v))
+    cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
+    K = len(c)
+    fit = np.asarray(fit, dtype=bool)
+    h, sp, sn = (np.asarray(a, dtype=np.float64).reshape(K) for a in (h, sp, sn))
+    room = np.asarray(room, dtype=np.float64).reshape(K, T)
+    fk_ = np.flatnonzero(fit)
+    if not len(fk_) or not len(cloud):
+        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p)
+    try:
+        import torch
+
+        from point2act.render._backend import load_extension
+
+        kernel = load_extension().grasp_part
+    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p)
+    # as _entries: the cloud cut to the fit pairs' box grown by the radius, both about the centres' mean
+    centres = c[fk_]
+    o = centres.mean(0)
+    r = p["radius"]
+    lo, hi = centres.min(0) - r, centres.max(0) + r
+    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    Pc = np.ascontiguousarray((cloud[cand] - o).astype(np.float32))
+    C = np.ascontiguousarray((c - o).astype(np.float32))
+    theta = 2 * np.pi * np.arange(T) / T
+    ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    flags = (np.asarray(occ, dtype=bool)[cand].astype(np.uint8) | (np.asarray(rel, dtype=bool)[cand].astype(np.uint8) << 1))
+    L, gap = p["L"], p["gap"]
+    f32 = [np.float32(r * r), np.float32(p["reach"]), np.float32(p["half_y"] * (1 + 1e-6)),
+           np.float32(min(-gap, p["min_depth"] - L) - 1e-6), np.float32(max(L, p["max_depth"]) + 1e-6),
+           np.float32(-gap), np.float32(L)]
+    nbs = [_nb(L, 0.0, gap), _nb(p["reach"], float(sp.min()), gap), _nb(p["reach"], float(sn.min()), gap)]
+
+    def t_(a):
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+    depth, off, hkt, n_close, n_rel = kernel(
+        t_(C), t_(x.astype(np.float32)), t_(u.astype(np.float32)), t_(v.astype(np.float32)), t_(fit.astype(np.uint8)),
+        t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(ct), t_(st),
+        torch.tensor([float(a) for a in f32], dtype=torch.float32),
+        [float(p[k]) for k in ("L", "reach", "gap", "tip", "min_depth", "max_depth", "long_depth", "pad_x", "clr",
+                               "half_open", "mg")], nbs, -1)
+    return {"depth": depth.numpy(), "off": off.numpy(), "hkt": hkt.numpy(), "n_close": n_close.numpy(),
+            "n_rel": n_rel.numpy()}

@@ -1,0 +1,100 @@
+"""What each grasp candidate holds (point2act.grasp.part): the C++ kernel equals the numpy reference
+(exactly: both compute the same float32 and float64 expressions), and the reference against closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from point2act.grasp.geometry import orthonormal_basis
+from point2act.grasp.part import grasp_part, grasp_part_reference, run_end
+
+P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
+     "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}
+
+
+def bar_scene(seed: int, K: int = 40):
+    """Cells (2.5 mm) of a table (z = 0), a bar 2 cm x 2 cm along y at 3 cm height and a box beside it, plus
+    noise; contact pairs across the bar at random heights and tilts."""
+    rng = np.random.default_rng(seed)
+    s = 0.0025
+    g = np.arange(-0.08, 0.08, s)
+    table = np.stack(np.meshgrid(g, g, [0.0], indexing="ij"), -1).reshape(-1, 3)
+    bx, by, bz = np.arange(-0.01, 0.01 + 1e-9, s), np.arange(-0.06, 0.06, s), np.arange(0.02, 0.04 + 1e-9, s)
+    bar = np.stack(np.meshgrid(bx, by, bz, indexing="ij"), -1).reshape(-1, 3)
+    bar = bar[(np.abs(bar[:, 0]) > 0.0074) | (np.abs(bar[:, 2] - 0.03) > 0.0074)]  # its surface cells
+    box = np.stack(np.meshgrid(np.arange(0.03, 0.05, s), np.arange(-0.02, 0.02, s), np.arange(0.0, 0.05, s),
+                               indexing="ij"), -1).reshape(-1, 3)
+    cloud = np.concatenate([table, bar, box, rng.uniform(-0.08, 0.08, (300, 3))]) + rng.normal(0, 2e-4, (1, 3))
+    occ = rng.random(len(cloud)) < 0.85
+    rel = (np.abs(cloud[:, 0]) <= 0.011) & (cloud[:, 2] > 0.015)
+    c = np.c_[rng.uniform(-0.005, 0.005, K), rng.uniform(-0.04, 0.04, K), rng.uniform(0.022, 0.038, K)]
+    x = np.c_[np.ones(K), rng.normal(0, 0.15, K), rng.normal(0, 0.15, K)]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    u, v = orthonormal_basis(x)
+    fit = rng.random(K) < 0.8
+    w2 = rng.uniform(0.008, 0.012, K)
+    shift = rng.uniform(-0.002, 0.002, K)
+    h = np.minimum(w2 + P["pad_x"] + P["clr"], P["half_open"])
+    return c, x, u, v, fit, cloud, occ, rel, h, w2 - shift, w2 + shift
+
+
+def ext_or_skip():
+    try:
+        from point2act.render._backend import load_extension
+
+        return load_extension()
+    except Exception as e:  # pragma: no cover - no compiler here
+        pytest.skip(f"no CPU extension: {e}")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("T", [1, 6, 12])
+@pytest.mark.parametrize("plane", [False, True], ids=["no_plane", "plane"])
+def test_kernel_equals_reference(seed, T, plane):
+    assert hasattr(ext_or_skip(), "grasp_part")
+    c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(seed)
+    K = len(c)
+    rng = np.random.default_rng(100 + seed)
+    room = np.where(rng.random((K, T)) < 0.5, rng.uniform(0.0, 0.04, (K, T)), np.inf) if plane else np.full((K, T), np.inf)
+    args = (c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, P)
+    ref = grasp_part_reference(*args)
+    out = grasp_part(*args)
+    assert (ref["n_close"] > 0).sum() > K // 4 and (ref["n_rel"] > 0).any()  # a scene that holds something
+    assert len(np.unique(ref["depth"])) > 3 and len(np.unique(ref["hkt"])) > 3
+    for k in ("depth", "off", "hkt", "n_close", "n_rel"):
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
+def test_reference_on_a_bar_by_hand():
+    """A horizontal pair across the middle of the bar (2 cm wide, 2 cm tall, top at 4 cm), approached from
+    above: the fingertips go `tip` past the bar's underside (at most max_depth), the opening is the bar's
+    width plus pad and clearance, centred on it, and what lies between the pads is the bar's."""
+    c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(0, K=1)
+    c[:] = [0.0, 0.0, 0.04]  # on the bar's top edge line
+    x[:] = [1.0, 0.0, 0.0]
+    u[:], v[:] = [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]  # approach t = 0 goes down (z = su = -Z)
+    fit[:] = True
+    occ[:] = True
+    w2 = 0.01
+    sp[:], sn[:] = w2, w2
+    h[:] = w2 + P["pad_x"] + P["clr"]
+    out = grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), np.inf), 1, P)
+    # the bar's cells reach 2 cm below its top (the last cell centre at 2 cm; bins of 2 mm): depth = 2 cm + tip
+    assert out["depth"][0, 0] == pytest.approx(0.02 + P["tip"], abs=1e-3)
+    assert abs(out["off"][0, 0]) < 1e-3  # centred on the bar
+    assert out["hkt"][0, 0] == pytest.approx(0.01 + P["pad_x"] + P["clr"], abs=1e-3)
+    assert out["n_close"][0, 0] > 0 and out["n_rel"][0, 0] == out["n_close"][0, 0]
+    # the support plane 1 cm below the contacts: the depth stops there
+    out = grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), 0.01), 1, P)
+    assert out["depth"][0, 0] == pytest.approx(0.01)
+
+
+def test_run_end_stops_at_a_gap():
+    """Values from the start in steps of 1 mm, then a 5 mm hole (more than gap = 4 mm), then more: the run
+    ends before the hole; a group with nothing within gap of its start keeps the start."""
+    vals = np.r_[np.arange(0.0, 0.0101, 0.001), np.arange(0.016, 0.03, 0.001), [0.02]]
+    gid = np.r_[np.zeros(len(vals) - 1, int), [1]]
+    out = run_end(gid, vals, np.array([0.0, 0.0]), 0.004, 2, 0.04)
+    assert out[0] == pytest.approx(0.01)
+    assert out[1] == 0.0
