@@ -50,7 +50,11 @@ def sample_contact_pairs(
     Q = points[cand] - o
     sq = (Q * Q).sum(1)[:, None] + (Ps * Ps).sum(1)[None, :] - 2.0 * (Q @ Ps.T)
     dn = Q @ Ns.T - (Ps * Ns).sum(1)[None, :]
-    mask = (sq <= maxw * maxw) & (sq >= minw * minw) & (dn * dn >= (cos_a * cos_a) * (1 - 1e-9) * sq)
+    # a prefilter only, loose by far more than a GEMM's rounding (whose last bits follow the arrays'
+    # alignment): the exact, elementwise distance and friction tests below decide
+    tol = 1e-6 * max(maxw * maxw, float(np.max(sq)) if sq.size else 0.0)
+    mask = ((sq <= maxw * maxw + tol) & (sq >= minw * minw - tol)
+            & (dn * dn >= (cos_a * cos_a) * (1 - 1e-6) * sq - tol))
     jj, i = np.nonzero(mask)
     j = cand[jj]
     si = seeds[i]

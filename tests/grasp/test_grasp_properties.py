@@ -210,6 +210,29 @@ def test_contact_pairs_with_random_normals_stay_within_the_opening(n, seed, log_
         assert np.all(np.isfinite(q)) and np.all((q >= 0) & (q <= 1 + 1e-12))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contact_pairs_do_not_depend_on_the_arrays_alignment(seed):
+    """The same points and normals at another address (BLAS picks other kernels for unaligned data): the
+    same pairs, to the bit. The dense products are only a loose prefilter; exact tests decide."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    pts = rng.uniform(-0.06, 0.06, (n, 3))
+    nrm = rng.normal(size=(n, 3))
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    seeds = np.sort(rng.choice(n, 400, replace=False))
+    cfg = GraspConfig()
+    ref = sample_contact_pairs(pts, nrm, seeds, cfg)
+    assert len(ref[0]) > 100
+    for shift in (1, 3):
+        buf = np.empty(n * 6 + shift)
+        p2 = buf[shift : shift + 3 * n].reshape(n, 3)
+        n2 = buf[shift + 3 * n : shift + 6 * n].reshape(n, 3)
+        p2[:], n2[:] = pts, nrm
+        out = sample_contact_pairs(p2, n2, seeds, cfg)
+        for a, b in zip(ref, out):
+            assert np.array_equal(a, b)
+
+
 def test_empty_result_is_a_valid_schema_file_with_a_warning(tmp_path):
     """A relevant region on a flat, thin patch: nothing to close on. `grasps: []` with a warning."""
     rng = np.random.default_rng(0)
