@@ -106,6 +106,11 @@ def test_beta_confidence_closed_form():
         assert beta_confidence(v1, 0) == pytest.approx(1 - 0.5 ** (v1 + 1))
     assert beta_confidence(7, 7) == pytest.approx(0.5)
     assert beta_confidence(12, 8) < beta_confidence(16, 4) < beta_confidence(20, 0)
+    # the distribution's own survival function (scipy.stats), at fractional votes too
+    from scipy.stats import beta
+
+    for v1, v2 in ((0.0, 0.0), (3.2, 1.7), (12.0, 8.0), (9.99, 0.01), (30.5, 2.25)):
+        assert beta_confidence(v1, v2) == pytest.approx(float(beta.sf(0.5, v1 + 1, v2 + 1)), rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize("wrong", [0, 3, 6])
