@@ -163,12 +163,9 @@ def build_export(
         fusion_geo: Dict[str, float] = {}
         if depth_views is not None:
             t0 = time.perf_counter()
-            # around the region's box, as the occupancy grid: not around the action point, whose millimetres
-            # (the same region, another float order or rule) would re-voxelise the surface the planner sees
-            centre = np.asarray(region.center, dtype=np.float64)
-            fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, centre, cfg, region.extent)
+            fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
-            kw.update(fused_center=centre, fused_radius=radius)
+            kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
             if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
                 t0 = time.perf_counter()

@@ -127,27 +127,3 @@ def test_validator_wants_on_target_grasps_first_and_a_warning_without_them():
     with pytest.raises(ValueError, match="warning"):
         validate_grasps_dict(dict(doc, grasps=[off]))
     validate_grasps_dict(dict(doc, grasps=[off], warning="no grasp closes on the relevant region"))
-
-
-def test_grasps_do_not_follow_the_action_points_millimetres():
-    """Two exports of one field whose views' consensus differs by 1.5 mm (another float order, another
-    rule): the same relevant region, hence the same fused surface, grid and grasps. (The TSDF cube was
-    centred on the action point and its voxel followed the pixel footprint there: 1.8 mm moved a
-    synthetic handle's top grasp onto the mug's body.)"""
-    from point2act.grasp.consensus import Consensus, Place
-
-    scene = pan_scene()
-    field = field_of(scene, False)
-    bar = field["means"][field["relevancy"] > 0.5]
-    p0 = bar.mean(0)
-    outs = []
-    for dx in (0.0, 0.0015):
-        place = Place(point=p0 + np.array([dx, 0.0, 0.0]), votes=10.0, views=list(range(10)), seen=10.0,
-                      num_candidates=10, footprint=np.c_[bar, np.full(len(bar), 0.01)])
-        cons = Consensus([place], 1.0, 10, 10)
-        outs.append(build_export(field, FrameTransform.identity(), "the target", GraspConfig(), True, None,
-                                 depth_views=depth_views(scene, False), support=cons))
-    a, b = outs
-    assert a["action_point"] != b["action_point"]
-    assert a["region"] == b["region"]
-    assert a["grasps"] and a["grasps"] == b["grasps"]
