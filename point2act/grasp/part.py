@@ -26,11 +26,22 @@ compute the same float32 and float64 expressions in the same order: their answer
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple  # noqa: F401
+from typing import Dict, Tuple
 
 import numpy as np
 
 __all__ = ["angles", "entries", "grasp_part", "grasp_part_reference", "run_end", "scatter"]
+
+
+def _y_limit(half_y: float) -> np.float32:
+    """The float32 bound on ``|y|`` of :func:`angles` (and of the kernel: they must be the same number)."""
+    return np.float32(half_y * (1 + 1e-6))
+
+
+def _z_window(p: Dict[str, float]) -> Tuple[float, float]:
+    """What some finger or the part's depth can reach along the approach: z in ``[-gap, L]`` (the part's far
+    side) or ``[depth - L, depth]`` for a depth in ``[min_depth, max_depth]``."""
+    return min(-p["gap"], p["min_depth"] - p["L"]) - 1e-6, max(p["L"], p["max_depth"]) + 1e-6
 
 
 def scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
@@ -46,13 +57,11 @@ def scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
     o[f[first]] = op(o[f[first]], op.reduceat(v, first))
 
 
-
-
 def entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
     """Every (pair k, cloud point j) within ``radius`` of ``centres[k]`` (and, with ``select(k, sx, su, sv)
     -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
-    ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense with BLAS, in chunks of pairs
-    (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
+    ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense and elementwise, in chunks of
+    pairs (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
     e = np.zeros(0, np.int64)
     f = np.zeros(0, np.float32)
     if not len(centres) or not len(cloud):
@@ -90,8 +99,6 @@ def entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, sele
     return (np.concatenate(ks), np.concatenate(js), np.concatenate(sxs), np.concatenate(sus), np.concatenate(svs))
 
 
-
-
 def angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int, z_lo: float = -np.inf,
             z_hi: float = np.inf) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The (entry, approach angle) pairs whose gripper ``|y| <= half_y`` and ``z_lo <= z <= z_hi``, for
@@ -102,7 +109,7 @@ def angles(su: np.ndarray, sv: np.ndarray, half_y: float, T: int, z_lo: float = 
     sv = np.asarray(sv, dtype=np.float32)
     theta = 2 * np.pi * np.arange(T) / T
     ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
-    lim = np.float32(half_y * (1 + 1e-6))
+    lim = _y_limit(half_y)
     es, ts, ys, zs = [], [], [], []
     for k in range(T):
         y = su * st[k] - sv * ct[k]
@@ -128,7 +135,7 @@ def run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, si
     if not len(gid) or gap <= 0:
         return out
     b = 0.5 * gap
-    nb = int(math.ceil((vmax - float(start.min()) + gap) / b)) + 2
+    nb = _nb(vmax, float(start.min()), gap)
     idx = np.clip(((vals - start[gid] + gap) / b).astype(np.int64), 0, nb - 1)
     occ = np.zeros((size, nb), dtype=bool)
     occ[gid, idx] = True
@@ -169,10 +176,7 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     qk, qj, qx, qu, qv = entries(c[fk_], cloud, x[fk_], u[fk_], v[fk_], p["radius"],
                                   lambda k, sx, su, sv: np.abs(sx) <= reach)
     qk = fk_[qk]
-    # only what some finger or the part's depth can reach along the approach: z in [-gap, L] (the part's
-    # far side) or [depth - L, depth] for a depth in [min_depth, max_depth]
-    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, min(-gap, p["min_depth"] - L) - 1e-6,
-                             max(L, p["max_depth"]) + 1e-6)
+    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
     ke = qk[e]
     xe = qx[e].astype(np.float64)
     gid = ke * T + tt
@@ -212,7 +216,10 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
         h: [K] the contacts' half-width (plus pad and clearance); ``sp``, ``sn``: [K] the contacts' distances
             from ``c`` along ``+x`` and ``-x``.
         room: [K, T] the deepest TCP the support plane allows (``inf``: no plane).
-        p: the lengths of :class:`PartParams`.
+        p: lengths in capture units: ``half_y`` (a finger's half width), ``L`` (finger length), ``reach``
+            (how far across the closing axis a point may lie), ``radius`` (a pair's neighbourhood), ``gap``
+            (a part's connectivity), ``tip``, ``min_depth``, ``max_depth``, ``long_depth``, ``pad_x``,
+            ``clr``, ``half_open``, ``mg``.
     """
     c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in (c, x, u, v))
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
@@ -231,7 +238,7 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
         kernel = load_extension().grasp_part
     except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p)
-    # as _entries: the cloud cut to the fit pairs' box grown by the radius, both about the centres' mean
+    # as entries(): the cloud cut to the fit pairs' box grown by the radius, both about the centres' mean
     centres = c[fk_]
     o = centres.mean(0)
     r = p["radius"]
@@ -243,8 +250,8 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
     flags = (np.asarray(occ, dtype=bool)[cand].astype(np.uint8) | (np.asarray(rel, dtype=bool)[cand].astype(np.uint8) << 1))
     L, gap = p["L"], p["gap"]
-    f32 = [np.float32(r * r), np.float32(p["reach"]), np.float32(p["half_y"] * (1 + 1e-6)),
-           np.float32(min(-gap, p["min_depth"] - L) - 1e-6), np.float32(max(L, p["max_depth"]) + 1e-6),
+    z_lo, z_hi = _z_window(p)
+    f32 = [np.float32(r * r), np.float32(p["reach"]), _y_limit(p["half_y"]), np.float32(z_lo), np.float32(z_hi),
            np.float32(-gap), np.float32(L)]
     nbs = [_nb(L, 0.0, gap), _nb(p["reach"], float(sp.min()), gap), _nb(p["reach"], float(sn.min()), gap)]
 
