@@ -165,6 +165,39 @@ def test_rim_answers_form_one_place_on_the_rim():
     assert c.best.seen >= 14
 
 
+def test_rim_point_is_on_the_rim_not_where_its_rays_cross(tmp_path):
+    """A synthetic mug rim (``point2act.synth``, its oracle's answers, its true depths as the field's
+    surface). Each view points at the rim spot nearest the middle of what it sees of the ring, so the
+    answers of views at like elevations cross on the mug's axis, inside the mug, where more views meet
+    than at any spot of the ring: the former rule put the action point there, about 4 cm from the rim
+    (the test split's rims, ``test5_rim_s5002``). The answers' own surface points are confirmed by the
+    views (three or more meet on each from directions that fix it), and the action point is one of them."""
+    import json
+
+    import cv2
+    from scipy.spatial import cKDTree
+
+    from point2act.synth import SynthConfig, generate_scene
+
+    sd = generate_scene(tmp_path / "rim", SynthConfig(seed=12, target="mug_rim", width=128, height=96,
+                                                      num_seed_points=200, num_gt_points=500)).out_dir
+    T = json.loads((sd / "transforms.json").read_text())
+    answers = json.loads((sd / "points" / "oracle.json").read_text())["points"]
+    K_ = np.array([[T["fl_x"], 0, T["cx"]], [0, T["fl_y"], T["cy"]], [0, 0, 1.0]])
+    views = []
+    for k, f in enumerate(T["frames"]):
+        M = np.array(f["transform_matrix"], dtype=np.float64)
+        M[:3, 1:3] *= -1.0  # OpenGL -> OpenCV camera axes
+        d = cv2.imread(str(sd / f["depth_file_path"]), cv2.IMREAD_UNCHANGED).astype(np.float64) / 1000.0
+        d[d == 0] = np.nan
+        pts = np.asarray(answers.get(f["file_path"], []), dtype=np.float64).reshape(-1, 2)
+        views.append(ViewAnswers(np.linalg.inv(M), K_, pts, 0.02 * np.hypot(T["w"], T["h"]), d, view_id=k))
+    rim = cKDTree(np.load(sd / "ground_truth_points.npy"))
+    c = consensus(views)
+    assert rim.query(c.best.point)[0] < 0.01, c.best.point
+    assert c.best.votes > 0.9 * sum(1 for v in views if len(v.points))
+
+
 def test_two_rays_need_the_field():
     """Two answer rays always nearly meet, so where only two meet the field decides: a view whose line
     of sight is blocked by a box, with its guess on the box at the target's pixel, is no vote for the
