@@ -89,8 +89,11 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
                         continue
                     rec = {"scene": spec.name, "generator": spec.generator, "split": split, "train_seed": seed,
                            "level": pf.stem, "views": seen["views"], "frame": mrun.run_frame(config), "scene_dir": str(sd)}
-                    with open(out / f"{spec.name}__{seed}__{pf.stem}.pkl", "wb") as f:
+                    dst = out / f"{spec.name}__{seed}__{pf.stem}.pkl"
+                    tmp = dst.with_suffix(".part")
+                    with open(tmp, "wb") as f:
                         pickle.dump(rec, f)
+                    tmp.replace(dst)  # a dump cut short is never taken for a whole one
                     n += 1
                     log(f"dumped {spec.name} seed {seed} {pf.stem}")
     return n
