@@ -203,7 +203,10 @@ def plan_grasps(
     unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`), outside it the surface
     points; without, the surface points. Checked are the fingers and the palm at the grasp pose and
     along the straight approach from the pre-grasp pose (``GripperConfig.pregrasp_distance``), and
-    both poses against the support plane. What is between the fingers (the closing region) is what
+    both poses against the support plane. A pose that collides at the depth its part asks for (the
+    fingertips just past the part's far side: a mug's body behind its handle's loop) backs off along the
+    approach, one ``tip_margin`` at a time, while the contacts stay ``min_grasp_depth`` inside the
+    pads; its score is scaled by the share of that depth it reaches. What is between the fingers (the closing region) is what
     the grasp holds: the occupied cells (surface points without occupancy) there give the target
     share, the fraction within ``GraspConfig.target_radius`` of the region's Gaussians. A grasp is
     ``on_target`` when that share is at least ``on_target_share``; on-target grasps rank first, and
@@ -451,60 +454,72 @@ def plan_grasps(
     pre = U(g.pregrasp_distance)
     z_ax = R[..., 2]  # [K, T, 3]
     ctr = c[:, None, :] + off[..., None] * x[:, None, :]  # [K, T, 3] the grasp's centre on the closing line
-    tcp = ctr + depth[..., None] * z_ax
-    free = holds & fits[:, None]
-    if plane is not None:
-        clear = U(cfg.table_clearance)
-        free &= _plane_min(plane, tcp, R, hkt, dims) >= clear
-        if pre > 0:
-            free &= _plane_min(plane, tcp - pre * z_ax, R, hkt, dims) >= clear
-    counts["table_free"] = int(free.sum())
+    depth_part = depth.copy()
     clear_d = np.full((K, T), np.inf)
     near = min(pre, U(cfg.sweep_fine_length))
     cm = U(cfg.clearance_margin)
     boxes_fine = [box((0.0, 1.0, t, 1.0), fw / 2, (-L - near, 0.0), mg, L2)]  # the fingers
+    base = holds & fits[:, None]
     finger_reach = None
-    alive = np.flatnonzero(free.any(1))
-    if len(alive) and len(F):
-        # fingers at the grasp pose and on the first `near` of the approach, against the fine cloud
-        # x relative to c: the fingers of approach t are at |x - off| in [hkt, hkt + t]
-        fa = free[alive]
-        lo_k = np.where(fa, hkt[alive] - np.abs(off[alive]), np.inf).min(1)
-        hi_k = np.where(fa, hkt[alive] + np.abs(off[alive]), 0.0).max(1)
+    if base.any() and len(F):
+        # the fingers' search band per pair, over every approach that may be tried (any depth)
+        lo_k = np.where(base, hkt - np.abs(off), np.inf).min(1)  # [K]
+        hi_k = np.where(base, hkt + np.abs(off), 0.0).max(1)
         rf = math.sqrt((float(hi_k.max()) + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
-        lo_x = (lo_k - mg - cm).astype(np.float32)[:, None]
-        hi_x = (hi_k + t + mg + cm).astype(np.float32)[:, None]
-        hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rf, lo_x[:, 0], hi_x[:, 0], theta,
-                                     free[alive], off[alive], hkt[alive], depth[alive], boxes_fine,
-                                     cfg.collision_min_points)
-        free[alive] &= hits < cfg.collision_min_points
-        finger_reach = (rf, lo_x[:, 0], hi_x[:, 0], alive)
-    # the palm at the grasp pose and on the first `near` of the approach, against the fine cloud too
-    alive = np.flatnonzero(free.any(1))
-    if len(alive) and len(F):
-        hx = pw / 2 + half_open + mg
-        rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
-        palm = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - near, -L), mg, LINF)]
-        hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rpn, 0.0, hx, theta, free[alive],
-                                     off[alive], hkt[alive], depth[alive], palm, cfg.collision_min_points)
-        free[alive] &= hits < cfg.collision_min_points
-    counts["fingers_free"] = int(free.sum())
-    # the rest of the approach of palm and fingers, against the coarse cloud
-    alive = np.flatnonzero(free.any(1))
-    if len(alive) and len(coarse):
-        rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
-        swept = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - pre, -L - near), mgc, LINF),
-                 box((0.0, 1.0, t, 1.0), fw / 2, (-L - pre, -L - near), mgc, LINF)]
-        hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], coarse, rp, 0.0, pw / 2 + mgc + half_open,
-                                     theta, free[alive], off[alive], hkt[alive], depth[alive], swept,
-                                     cfg.collision_min_points)
-        free[alive] &= hits < cfg.collision_min_points
+        finger_reach = (rf, (lo_k - mg - cm).astype(np.float32), (hi_k + t + mg + cm).astype(np.float32))
+    # the grasp pose: the depth the part asks for (its far side just inside the fingertips); where the
+    # support plane, the fingers, the palm or the approach collide there (the body behind a handle's loop,
+    # a mug's rim above its handle), the gripper backs off along the approach, one tip_margin at a time,
+    # as long as the contacts stay min_grasp_depth inside the pads: the pads still close on what the
+    # contacts touch
+    step, min_d = U(cfg.tip_margin), U(cfg.min_grasp_depth)
+    hx = pw / 2 + half_open + mg
+    rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
+    palm = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - near, -L), mg, LINF)]
+    rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
+    swept = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - pre, -L - near), mgc, LINF),
+             box((0.0, 1.0, t, 1.0), fw / 2, (-L - pre, -L - near), mgc, LINF)]
+    stage = {k_: np.zeros_like(base) for k_ in ("table_free", "fingers_free")}
+    free = np.zeros_like(base)
+    pending = base.copy()
+
+    def check(ok, cloud, radius, lo, hi, boxes):
+        alive = np.flatnonzero(ok.any(1))
+        if len(alive) and len(cloud):
+            hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], cloud, radius,
+                                         lo if np.isscalar(lo) else lo[alive], hi if np.isscalar(hi) else hi[alive],
+                                         theta, ok[alive], off[alive], hkt[alive], depth[alive], boxes,
+                                         cfg.collision_min_points)
+            ok[alive] &= hits < cfg.collision_min_points
+
+    while pending.any():
+        tcp = ctr + depth[..., None] * z_ax
+        ok = pending.copy()
+        if plane is not None:
+            clear = U(cfg.table_clearance)
+            ok &= _plane_min(plane, tcp, R, hkt, dims) >= clear
+            if pre > 0:
+                ok &= _plane_min(plane, tcp - pre * z_ax, R, hkt, dims) >= clear
+        stage["table_free"] |= ok
+        if finger_reach is not None:
+            # the fingers (|x - off| in [hkt, hkt + t]) and the palm at the grasp pose and on the first `near`
+            # of the approach, against the fine cloud; the rest of the approach against the coarse cloud
+            rf, lo_all, hi_all = finger_reach
+            check(ok, F, rf, lo_all, hi_all, boxes_fine)
+            check(ok, F, rpn, 0.0, hx, palm)
+        stage["fingers_free"] |= ok
+        check(ok, coarse, rp, 0.0, pw / 2 + mgc + half_open, swept)
+        free |= ok
+        pending &= ~ok & (depth > min_d + 1e-12)
+        depth = np.where(pending, np.maximum(depth - step, min_d), depth)
+    tcp = ctr + depth[..., None] * z_ax
+    counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
+    counts["backed_off"] = int((free & (depth < depth_part - 1e-12)).sum())
     counts["collision_free"] = int(free.sum())
     alive = np.flatnonzero(free.any(1))
     if len(alive) and len(F):  # the survivors' clearance at the grasp pose: the nearest point's distance to a finger
-        rf, lo_a, hi_a, was = finger_reach
-        pos = np.searchsorted(was, alive)
-        _, cd = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rf, lo_a[pos], hi_a[pos], theta,
+        rf, lo_a, hi_a = finger_reach
+        _, cd = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rf, lo_a[alive], hi_a[alive], theta,
                                    free[alive], off[alive], hkt[alive], depth[alive],
                                    [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)], 1)
         clear_d[alive] = np.minimum(clear_d[alive], cd)
@@ -524,6 +539,9 @@ def plan_grasps(
     score = (ws * share + wg * geo + wc * clear_score) / (ws + wg + wc)
     if avoid_score is not None:
         score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * avoid_score))
+    # a grasp backed off along its approach holds the part nearer the fingertips: its score is scaled by the
+    # share of the depth the part asked for that it reaches
+    score = score * np.clip(depth / np.maximum(depth_part, 1e-12), 0.0, 1.0)
     k_of, t_of = np.nonzero(free)
     Rf = R[k_of, t_of]
     posf = tcp[k_of, t_of]

@@ -113,6 +113,21 @@ def lying_handle_scene() -> Scene:
                  target="handle", look_at=np.array([0.0, 0.0, 0.015]))
 
 
+def wall_handle_scene(gap: float = 0.008) -> Scene:
+    """A handle on a wall: a bar 1 cm thick and 1.3 cm wide, 2 to 8 cm above the table, held ``gap`` in front
+    of a wall by two 1 cm connectors. The fingertips the part asks for (5 mm past the bar) meet the wall's
+    cells; every other approach puts a finger in the gap or beside the bar against the wall."""
+    boxes = [box_mesh([-0.005, -0.0065, 0.02], [0.005, 0.0065, 0.08]),
+             box_mesh([0.005, -0.0065, 0.07], [0.005 + gap, 0.0065, 0.08]),
+             box_mesh([0.005, -0.0065, 0.02], [0.005 + gap, 0.0065, 0.03])]
+    V = np.concatenate([b[0] for b in boxes])
+    F = np.concatenate([b[1] + 8 * i for i, b in enumerate(boxes)])
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]),
+                        "wall": box_mesh([0.005 + gap, -0.12, 0.0], [0.06 + gap, 0.12, 0.12]),
+                        "handle": (V, F)},
+                 target="handle", look_at=np.array([0.0, 0.0, 0.05]))
+
+
 def tab_scene() -> Scene:
     """A can (radius 3.3 cm, 12 cm tall) with a pull tab lying flat on its lid (2.4 x 1.4 x 0.2 cm):
     no parallel-jaw grasp holds the tab alone."""

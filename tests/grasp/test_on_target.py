@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("open3d")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from depth_scenes import (depth_views, enclosed_scene, field_of, lying_handle_scene, pan_scene, tab_scene,  # noqa: E402
-                          too_wide_scene)
+from depth_scenes import (depth_views, enclosed_scene, field_of, lying_handle_scene, wall_handle_scene,  # noqa: E402
+                          pan_scene, tab_scene, too_wide_scene)
 
 from point2act.export import build_export  # noqa: E402
 from point2act.geometry import FrameTransform  # noqa: E402
@@ -89,6 +89,21 @@ def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it():
     tips = p + np.array([[s * half * R[:, 0] + t * 0.5 * cfg.gripper.finger_width * R[:, 1]]
                          for s in (-1, 1) for t in (-1, 1)]).reshape(-1, 3)
     assert tips[:, 2].min() >= cfg.table_clearance - 1e-4  # the fingertips' corners stay above the table (0.1 mm)
+
+
+def test_handle_near_a_wall_is_held_backed_off_from_it():
+    """A handle 8 mm in front of a wall (a mug's handle near its body): at the depth the part asks for
+    (fingertips 5 mm past the bar) every candidate meets the wall or puts a finger in the gap, and the
+    planner returned no grasp at all. The gripper now backs off along its approach while the contacts stay
+    inside the pads: the best grasp closes on the handle and touches nothing."""
+    scene = wall_handle_scene()
+    out, cfg = export(scene)
+    assert out["grasps"] and "warning" not in out, out.get("warning")
+    best = out["grasps"][0]
+    assert best["on_target"] is True
+    pts, names = scene.surface(density=1e6, seed=1, skip=())
+    v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
+    assert v.on_target and v.collision_free and v.approach_free, v
 
 
 def test_flat_tab_says_why_it_cannot_be_held():
