@@ -562,6 +562,7 @@ def plan_grasps(
             contacts=np.stack([pa[k], pb[k]]),
             on_target=bool(on[k, tt]),
             clearance_score=float(clear_score[k, tt]),
+            backed_off=float(max(depth_part[k, tt] - depth[k, tt], 0.0)),
         )
         if avoid_score is not None:
             gr.avoid_score = float(avoid_score[k, tt])

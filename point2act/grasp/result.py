@@ -138,6 +138,9 @@ class Grasp:
     between the fingers is the relevant region's (None: not judged, e.g. a grasp built by hand)."""
     clearance_score: float | None = None
     """The fingers' clearance at the grasp pose, [0, 1] (``GraspConfig.clearance_weight``)."""
+    backed_off: float | None = None
+    """How far (capture units) the grasp backed off along its approach from the depth its part asked for
+    (0: the part's far side sits just inside the fingertips; more: it is held nearer the tips)."""
     avoid_score: float | None = None
     """Only with an "avoid" channel: max normalised avoid relevancy in the closing region and finger path."""
     handover_rotation: np.ndarray | None = None
@@ -177,6 +180,8 @@ class Grasp:
             d["on_target"] = bool(self.on_target)
         if self.clearance_score is not None:
             d["clearance_score"] = float(self.clearance_score)
+        if self.backed_off is not None:
+            d["backed_off"] = float(self.backed_off * metres_per_unit)
         if self.avoid_score is not None:
             d["avoid_score"] = float(self.avoid_score)
         if self.handover_rotation is not None:
@@ -335,6 +340,8 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         prev, prev_on = g["score"], on
         if "clearance_score" in g and not (_is_num(g["clearance_score"]) and -atol <= g["clearance_score"] <= 1 + atol):
             fail(f"grasps[{i}].clearance_score must be a number in [0, 1]")
+        if "backed_off" in g and not (_is_num(g["backed_off"]) and g["backed_off"] >= 0):
+            fail(f"grasps[{i}].backed_off must be a number >= 0")
         if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
             fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
         if "handover_rotation" in g:

@@ -104,6 +104,10 @@ def test_handle_near_a_wall_is_held_backed_off_from_it():
     pts, names = scene.surface(density=1e6, seed=1, skip=())
     v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
     assert v.on_target and v.collision_free and v.approach_free, v
+    assert best["backed_off"] > 0  # the depth the bar asked for put the fingertips into the wall
+    # a pan's bar with room behind it is held at the depth it asks for
+    pan = export(pan_scene())[0]["grasps"][0]
+    assert pan["on_target"] is True and pan["backed_off"] == 0.0
 
 
 def test_flat_tab_says_why_it_cannot_be_held():
