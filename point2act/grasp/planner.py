@@ -203,7 +203,7 @@ def plan_grasps(
     unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`), outside it the surface
     points; without, the surface points. Checked are the fingers and the palm at the grasp pose and
     along the straight approach from the pre-grasp pose (``GripperConfig.pregrasp_distance``), and
-    both poses against the support plane. A pose that collides at the depth its part asks for (the
+    both poses against the support plane. An on-target pose that collides at the depth its part asks for (the
     fingertips just past the part's far side: a mug's body behind its handle's loop) backs off along the
     approach, one ``tip_margin`` at a time, while the contacts stay ``min_grasp_depth`` inside the
     pads; its score is scaled by the share of that depth it reaches. What is between the fingers (the closing region) is what
@@ -469,9 +469,9 @@ def plan_grasps(
         finger_reach = (rf, (lo_k - mg - cm).astype(np.float32), (hi_k + t + mg + cm).astype(np.float32))
     # the grasp pose: the depth the part asks for (its far side just inside the fingertips); where the
     # support plane, the fingers, the palm or the approach collide there (the body behind a handle's loop,
-    # a mug's rim above its handle), the gripper backs off along the approach, one tip_margin at a time,
-    # as long as the contacts stay min_grasp_depth inside the pads: the pads still close on what the
-    # contacts touch
+    # a mug's rim above its handle), a grasp that closes on the target backs off along the approach, one
+    # tip_margin at a time, as long as the contacts stay min_grasp_depth inside the pads: the pads still
+    # close on what the contacts touch
     step, min_d = U(cfg.tip_margin), U(cfg.min_grasp_depth)
     hx = pw / 2 + half_open + mg
     rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
@@ -510,7 +510,9 @@ def plan_grasps(
         stage["fingers_free"] |= ok
         check(ok, coarse, rp, 0.0, pw / 2 + mgc + half_open, swept)
         free |= ok
-        pending &= ~ok & (depth > min_d + 1e-12)
+        # only what closes on the target backs off: that is what it is for (and the rest would cost a
+        # plan with no on-target candidate, a tab under a lid, six more rounds of collision checks)
+        pending &= ~ok & (depth > min_d + 1e-12) & (share >= cfg.on_target_share)
         depth = np.where(pending, np.maximum(depth - step, min_d), depth)
     tcp = ctr + depth[..., None] * z_ax
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
