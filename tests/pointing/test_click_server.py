@@ -50,10 +50,13 @@ def test_clicks_in_the_browser_become_a_points_file(tmp_path):
         cli = threading.Thread(target=entrypoint, args=(["point", "--data", str(tmp_path), "--prompt", "the mug",
                                                          "--backend", "click", "--output", str(out)],), daemon=True)
         cli.start()
-        for _ in range(100):
-            if "url" in started:
+        # the CLI imports and loads the capture in its thread first: under a loaded CI (the other xdist
+        # worker training) that took more than 10 s once; wait for the server as long as the thread lives
+        for _ in range(1200):
+            if "url" in started or not cli.is_alive():
                 break
             threading.Event().wait(0.1)
+        assert "url" in started, "the click server did not start (the `point2act point` thread ended or hung)"
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
