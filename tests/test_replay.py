@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from benchmarks.accuracy.metrics import TargetSurface
@@ -9,36 +12,15 @@ from benchmarks.accuracy.replay import diff, evaluate
 from point2act.geometry import FrameTransform
 from point2act.grasp.consensus import ViewAnswers
 
-W, H, F = 96, 72, 80.0
-K = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1.0]])
-
-
-def _look_at(eye):
-    eye = np.asarray(eye, dtype=np.float64)
-    z = -eye / np.linalg.norm(eye)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    vm = np.eye(4)
-    vm[:3, :3], vm[:3, 3] = R, -R @ eye
-    return vm
-
-
-def _plane_depth(vm):
-    jj, ii = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
-    d = np.stack([(jj - K[0, 2]) / F, (ii - K[1, 2]) / F, np.ones_like(jj)], -1) @ vm[:3, :3]
-    c = -vm[:3, :3].T @ vm[:3, 3]
-    s = -c[2] / d[..., 2]
-    return np.where(s > 0, s, np.nan)
+sys.path.insert(0, str(Path(__file__).resolve().parent / "grasp"))
+from test_consensus import SIGMA, K, look_at, plane_depth, proj  # noqa: E402  (the plane seen from a ring)
 
 
 def _record(answer, target, scale=1.0):
     views = []
     for k, a in enumerate(np.linspace(0, 2 * np.pi, 8, endpoint=False)):
-        vm = _look_at((np.cos(a), np.sin(a), 0.8))
-        Xc = vm[:3, :3] @ answer + vm[:3, 3]
-        uv = K[:2, :2] @ (Xc[:2] / Xc[2]) + K[:2, 2]
-        views.append(ViewAnswers(vm, K, uv[None], 2.4, _plane_depth(vm), view_id=k))
+        vm = look_at((np.cos(a), np.sin(a), 0.8))
+        views.append(ViewAnswers(vm, K, proj(vm, answer)[None], SIGMA, plane_depth(vm), view_id=k))
     pts = np.asarray(target, dtype=np.float64) + 0.002 * np.random.default_rng(0).normal(size=(50, 3))
     frame = FrameTransform(np.eye(4)[:3], scale)
     return {"scene": "s", "generator": "g", "split": "test", "train_seed": 0, "level": "clean_s0",

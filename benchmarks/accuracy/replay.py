@@ -20,6 +20,7 @@ benchmark itself for its grasp figures.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pickle
 import sys
@@ -99,15 +100,14 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
     return n
 
 
-def _target(scene: str, sd: str, _cache: Dict[str, Any] = {}):  # noqa: B006 (a cache, never mutated by callers)
+@functools.lru_cache(maxsize=None)
+def _target(scene: str, sd: str):
     """The benchmark's :class:`~benchmarks.accuracy.metrics.TargetSurface` of a cached scene (open3d's ray
     casting scene in it does not pickle: rebuilt from the scene's files, once per scene)."""
-    if scene not in _cache:
-        from benchmarks.accuracy.run import BenchConfig, load_scene
-        from benchmarks.accuracy.suite import all_specs, scene_config
+    from benchmarks.accuracy.run import BenchConfig, load_scene
+    from benchmarks.accuracy.suite import all_specs, scene_config
 
-        _cache[scene] = load_scene(Path(sd), scene_config(all_specs()[scene], BenchConfig().common())).target
-    return _cache[scene]
+    return load_scene(Path(sd), scene_config(all_specs()[scene], BenchConfig().common())).target
 
 
 def evaluate(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -281,7 +281,6 @@ def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_
     return (T, float(np.linalg.eigvalsh(A)[0])) if return_conditioning else T
 
 
-
 def _meet(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, k: int):
     """The rays of the answers that agree with candidate ``X[k]`` (each agreeing view's answer nearest to
     its projection), triangulated: (T [3], conditioning, median residual in sigmas, agreeing view
@@ -308,6 +307,7 @@ def _confirmed(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, r
         return False
     T, cond, res, agreeing, _vs, _uvs = meet
     return len(agreeing) >= 3 and cond >= 1.0 and res <= 1.0 and float(np.linalg.norm(T - X[k])) <= float(radius[k])
+
 
 def beta_confidence(v1: float, v2: float) -> float:
     """``P(p > 1/2)`` for ``p ~ Beta(v1 + 1, v2 + 1)`` (module docstring, step 5): the regularized

@@ -203,11 +203,11 @@ def plan_grasps(
     unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`), outside it the surface
     points; without, the surface points. Checked are the fingers and the palm at the grasp pose and
     along the straight approach from the pre-grasp pose (``GripperConfig.pregrasp_distance``), and
-    both poses against the support plane. An on-target pose that collides at the depth its part asks for (the
-    fingertips just past the part's far side: a mug's body behind its handle's loop) backs off along the
-    approach, one ``tip_margin`` at a time, while the contacts stay ``min_grasp_depth`` inside the
-    pads; its score is scaled by the share of that depth it reaches. What is between the fingers (the closing region) is what
-    the grasp holds: the occupied cells (surface points without occupancy) there give the target
+    both poses against the support plane. An on-target pose that collides at the depth its part asks
+    for (the fingertips just past the part's far side: a mug's body behind its handle's loop) backs off
+    along the approach, one ``tip_margin`` at a time, while the contacts stay ``min_grasp_depth`` inside
+    the pads; its score is scaled by the share of that depth it reaches. What is between the fingers
+    (the closing region) is what the grasp holds: the occupied cells (surface points without occupancy) there give the target
     share, the fraction within ``GraspConfig.target_radius`` of the region's Gaussians. A grasp is
     ``on_target`` when that share is at least ``on_target_share``; on-target grasps rank first, and
     the result has a ``warning`` when none is.
@@ -482,6 +482,8 @@ def plan_grasps(
     stage = {k_: np.zeros_like(base) for k_ in ("table_free", "fingers_free")}
     free = np.zeros_like(base)
     pending = base.copy()
+    on = share >= cfg.on_target_share
+    clear = U(cfg.table_clearance)
 
     def check(ok, cloud, radius, lo, hi, boxes):
         alive = np.flatnonzero(ok.any(1))
@@ -496,7 +498,6 @@ def plan_grasps(
         tcp = ctr + depth[..., None] * z_ax
         ok = pending.copy()
         if plane is not None:
-            clear = U(cfg.table_clearance)
             ok &= _plane_min(plane, tcp, R, hkt, dims) >= clear
             if pre > 0:
                 ok &= _plane_min(plane, tcp - pre * z_ax, R, hkt, dims) >= clear
@@ -512,7 +513,7 @@ def plan_grasps(
         free |= ok
         # only what closes on the target backs off: that is what it is for (and the rest would cost a
         # plan with no on-target candidate, a tab under a lid, six more rounds of collision checks)
-        pending &= ~ok & (depth > min_d + 1e-12) & (share >= cfg.on_target_share)
+        pending &= ~ok & (depth > min_d + 1e-12) & on
         depth = np.where(pending, np.maximum(depth - step, min_d), depth)
     tcp = ctr + depth[..., None] * z_ax
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
@@ -525,7 +526,6 @@ def plan_grasps(
                                    free[alive], off[alive], hkt[alive], depth[alive],
                                    [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)], 1)
         clear_d[alive] = np.minimum(clear_d[alive], cd)
-    on = share >= cfg.on_target_share
     counts["on_target_candidates"] = int((on & holds).sum())
     counts["on_target_free"] = int((on & free).sum())
     lap("collision")
