@@ -8,9 +8,12 @@ grasp can hold; ``rel``: the target's):
 
 1. the part's far side along the approach: the end of the run of occupied points, within the contacts'
    half-width ``h`` across and ``|y| <= half_y``, that starts at the contacts (:func:`run_end`); the grasp
-   depth puts the fingertips ``tip`` past it, clipped to ``[min_depth, max_depth]`` (``long_depth`` when
-   the part goes on beyond), and at most ``room`` (the support plane's limit, where it is at least
-   ``min_depth``);
+   depth puts the fingertips ``tip`` past it, clipped to ``[min_depth, max_depth]``, and at most ``room``
+   (the support plane's limit, where it is at least ``min_depth``). Where the part goes on beyond
+   ``max_depth`` (a wall, a rim, a rod along the approach) the pads hold it where it was pointed at: the
+   fingertips ``tip`` past ``hold`` (the action point's depth along the approach), at most ``long_depth``
+   and at least ``min_depth`` past the part's near end (the run back towards the palm from the contacts,
+   at most ``long_depth`` of it): the pads slide along the part, up to its end, to what was asked for;
 2. the part's extent across the closing axis where the finger pads will be (``z`` in ``[depth - L,
    depth]``), connected to the contacts: the opening ``hkt`` (half, with ``pad_x + clr``, at most
    ``half_open``), centred at ``off`` along ``x``; ``fits`` when it fits with the margin ``mg``;
@@ -30,7 +33,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-__all__ = ["angles", "entries", "grasp_part", "grasp_part_reference", "run_end", "scatter"]
+__all__ = ["angles", "entries", "grasp_part", "grasp_part_reference", "hold_depth", "run_end", "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -39,9 +42,9 @@ def _y_limit(half_y: float) -> np.float32:
 
 
 def _z_window(p: Dict[str, float]) -> Tuple[float, float]:
-    """What some finger or the part's depth can reach along the approach: z in ``[-gap, L]`` (the part's far
-    side) or ``[depth - L, depth]`` for a depth in ``[min_depth, max_depth]``."""
-    return min(-p["gap"], p["min_depth"] - p["L"]) - 1e-6, max(p["L"], p["max_depth"]) + 1e-6
+    """What some finger or the part's depth can reach along the approach: z in ``[-L, L]`` (the part's near
+    and far sides) or ``[depth - L, depth]`` for a depth in ``[min_depth - long_depth, max_depth]``."""
+    return p["min_depth"] - p["long_depth"] - p["L"] - 1e-6, max(p["L"], p["max_depth"]) + 1e-6
 
 
 def scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
@@ -156,16 +159,31 @@ def _nb(vmax: float, start_min: float, gap: float) -> int:
     return int(math.ceil((vmax - float(start_min) + gap) / (0.5 * gap))) + 2
 
 
-def _depth(z_far: np.ndarray, room: np.ndarray, p: Dict[str, float]) -> np.ndarray:
-    """The grasp depth [K, T] from the part's far side ``z_far`` (step 1)."""
+def _depth(z_far: np.ndarray, z_near: np.ndarray, hold: np.ndarray, room: np.ndarray, p: Dict[str, float]) -> np.ndarray:
+    """The grasp depth [K, T] from the part's far and near sides ``z_far``, ``z_near`` and the depth to hold
+    a long part at, ``hold`` (step 1)."""
     tip = z_far + p["tip"]
-    depth = np.where(tip <= p["max_depth"], np.maximum(tip, p["min_depth"]), p["long_depth"])
+    lo = np.maximum(z_near, -p["long_depth"]) + p["min_depth"]
+    long = np.minimum(np.maximum(hold + p["tip"], lo), p["long_depth"])
+    depth = np.where(tip <= p["max_depth"], np.maximum(tip, p["min_depth"]), long)
     depth = np.where((room < depth) & (room >= p["min_depth"]), room, depth)
     return depth
 
 
+def hold_depth(c: np.ndarray, u: np.ndarray, v: np.ndarray, point, T: int) -> np.ndarray:  # [K, T]
+    """How far ``point`` [3] lies along each approach ``t`` (of ``T``) from the pairs' centres ``c`` [K, 3]
+    (frames ``u``, ``v`` [K, 3]; the gripper's ``z = su cos t + sv sin t``): the ``hold`` of
+    :func:`grasp_part`; ``inf`` everywhere without a point (a long part is held ``long_depth`` deep)."""
+    c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
+    if point is None:
+        return np.full((len(c), T), np.inf)
+    d = np.asarray(point, dtype=np.float64).reshape(1, 3) - c
+    th = 2 * np.pi * np.arange(T) / T
+    return np.sum(d * u, 1)[:, None] * np.cos(th)[None] + np.sum(d * v, 1)[:, None] * np.sin(th)[None]
+
+
 def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],
-                         return_entries: bool = False):
+                         return_entries: bool = False, hold=None):
     """:func:`grasp_part` with numpy arrays (module docstring). With ``return_entries`` also the entries
     ``(gid [M], j [M], xe [M], inz [M])``: candidate ``k * T + t``, cloud index, ``sx`` and whether the
     point lies in the pads' depth range."""
@@ -184,7 +202,10 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     inner = np.abs(xe) < h[ke]
     run = inner & occ_e & (pz >= -gap) & (pz <= L)
     z_far = run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
-    depth = _depth(z_far, room, p)
+    back = inner & occ_e & (pz >= -L) & (pz <= gap)
+    z_near = -run_end(gid[back], -pz[back], np.zeros(K * T), gap, K * T, L).reshape(K, T)
+    hold = np.full((K, T), np.inf) if hold is None else np.asarray(hold, dtype=np.float64).reshape(K, T)
+    depth = _depth(z_far, z_near, hold, room, p)
     dep_e = depth.reshape(-1)[gid]
     inz = (pz >= dep_e - L) & (pz <= dep_e)
     m = inz & (xe >= sp[ke] - gap)
@@ -204,7 +225,8 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     return out
 
 
-def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float]) -> Dict[str, np.ndarray]:
+def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],
+               hold=None) -> Dict[str, np.ndarray]:
     """Per candidate (pair ``k`` of ``K``, approach ``t`` of ``T``; module docstring): ``depth``, ``off``,
     ``hkt`` (half-opening), ``n_close`` and ``n_rel``, each ``[K, T]``.
 
@@ -216,6 +238,8 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
         h: [K] the contacts' half-width (plus pad and clearance); ``sp``, ``sn``: [K] the contacts' distances
             from ``c`` along ``+x`` and ``-x``.
         room: [K, T] the deepest TCP the support plane allows (``inf``: no plane).
+        hold: [K, T] where a part longer than the fingers reach is held: the action point's depth along
+            the approach (:func:`hold_depth`); None: ``long_depth`` past the contacts.
         p: lengths in capture units: ``half_y`` (a finger's half width), ``L`` (finger length), ``reach``
             (how far across the closing axis a point may lie), ``radius`` (a pair's neighbourhood), ``gap``
             (a part's connectivity), ``tip``, ``min_depth``, ``max_depth``, ``long_depth``, ``pad_x``,
@@ -227,9 +251,10 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     fit = np.asarray(fit, dtype=bool)
     h, sp, sn = (np.asarray(a, dtype=np.float64).reshape(K) for a in (h, sp, sn))
     room = np.asarray(room, dtype=np.float64).reshape(K, T)
+    hold = np.full((K, T), np.inf) if hold is None else np.asarray(hold, dtype=np.float64).reshape(K, T)
     fk_ = np.flatnonzero(fit)
     if not len(fk_) or not len(cloud):
-        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p)
+        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold)
     try:
         import torch
 
@@ -237,7 +262,7 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
 
         kernel = load_extension().grasp_part
     except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p)
+        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold)
     # as entries(): the cloud cut to the fit pairs' box grown by the radius, both about the centres' mean
     centres = c[fk_]
     o = centres.mean(0)
@@ -260,7 +285,7 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
 
     depth, off, hkt, n_close, n_rel = kernel(
         t_(C), t_(x.astype(np.float32)), t_(u.astype(np.float32)), t_(v.astype(np.float32)), t_(fit.astype(np.uint8)),
-        t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(ct), t_(st),
+        t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(hold), t_(ct), t_(st),
         torch.tensor([float(a) for a in f32], dtype=torch.float32),
         [float(p[k]) for k in ("L", "reach", "gap", "tip", "min_depth", "max_depth", "long_depth", "pad_x", "clr",
                                "half_open", "mg")], nbs, -1)

@@ -13,7 +13,8 @@ from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
-from .part import entries as _entries, grasp_part, grasp_part_reference, run_end as _run_end, scatter as _scatter
+from .part import entries as _entries, grasp_part, grasp_part_reference, hold_depth, run_end as _run_end
+from .part import scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
 
@@ -430,10 +431,12 @@ def plan_grasps(
               "max_depth": U(cfg.max_grasp_depth), "long_depth": U(cfg.long_part_depth), "pad_x": pad_x, "clr": clr,
               "half_open": half_open, "mg": mg}
         args = (c, x, u, v, fits, QB, q_occ, q_rel, h, w2 - shift, w2 + shift, room, T, pp)
+        # a part longer than the fingers reach (a wall under a rim, a rod) is held where it was pointed at
+        hold = hold_depth(c, u, v, region.action_point, T)
         if av is None:
-            part = grasp_part(*args)
+            part = grasp_part(*args, hold=hold)
         else:
-            part, (gid, qje, xe, inz) = grasp_part_reference(*args, return_entries=True)
+            part, (gid, qje, xe, inz) = grasp_part_reference(*args, return_entries=True, hold=hold)
         depth, off, hkt, n_close, n_rel = (part[k] for k in ("depth", "off", "hkt", "n_close", "n_rel"))
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
         if av is not None:
@@ -543,7 +546,9 @@ def plan_grasps(
         score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * avoid_score))
     # a grasp backed off along its approach holds the part nearer the fingertips: its score is scaled by the
     # share of the depth the part asked for that it reaches
-    score = score * np.clip(depth / np.maximum(depth_part, 1e-12), 0.0, 1.0)
+    # (only a grasp that backed off: it started deeper than min_grasp_depth; a long part held at its action
+    # point may lie nearer the palm than the contacts)
+    score = score * np.where(depth < depth_part, np.clip(depth / np.maximum(depth_part, 1e-12), 0.0, 1.0), 1.0)
     k_of, t_of = np.nonzero(free)
     Rf = R[k_of, t_of]
     posf = tcp[k_of, t_of]

@@ -137,6 +137,17 @@ def tab_scene() -> Scene:
                  target="tab", look_at=np.array([0.0, 0.0, 0.1]))
 
 
+def rim_scene() -> Scene:
+    """The synthetic mug without its handle (point2act.synth's: radius 4 cm, 9.5 cm tall), its rim the target: the
+    top 8 mm of its walls and the annulus. The wall goes on 8.7 cm below the rim: a grasp that holds the wall
+    deep holds mostly the mug's body."""
+    from point2act.synth.scene import mug_body_and_rim_meshes
+
+    body, rim = mug_body_and_rim_meshes()
+    return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]), "mug": body, "rim": rim},
+                 target="rim", look_at=np.array([0.0, 0.0, 0.06]))
+
+
 def depth_views(scene: Scene, noisy: bool = False, seed: int = 0) -> DepthViews:
     """Exact depth of the scene's meshes from its cameras; ``noisy``: degraded as a short reconstruction's
     expected depth is (:func:`point2act.grasp.evaluate.degrade_depth`)."""

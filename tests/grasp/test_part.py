@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from point2act.grasp.geometry import orthonormal_basis
-from point2act.grasp.part import grasp_part, grasp_part_reference, run_end
+from point2act.grasp.part import grasp_part, grasp_part_reference, hold_depth, run_end
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
      "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}
@@ -51,15 +51,18 @@ def ext_or_skip():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("T", [1, 6, 12])
 @pytest.mark.parametrize("plane", [False, True], ids=["no_plane", "plane"])
-def test_kernel_equals_reference(seed, T, plane):
+@pytest.mark.parametrize("hold", [False, True], ids=["no_hold", "hold"])
+def test_kernel_equals_reference(seed, T, plane, hold):
     assert hasattr(ext_or_skip(), "grasp_part")
     c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(seed)
     K = len(c)
     rng = np.random.default_rng(100 + seed)
     room = np.where(rng.random((K, T)) < 0.5, rng.uniform(0.0, 0.04, (K, T)), np.inf) if plane else np.full((K, T), np.inf)
+    # a point on the bar's top or beside it: its depth along each approach from each pair
+    hd = hold_depth(c, u, v, rng.uniform([-0.02, -0.04, 0.02], [0.02, 0.04, 0.045]), T) if hold else None
     args = (c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, P)
-    ref = grasp_part_reference(*args)
-    out = grasp_part(*args)
+    ref = grasp_part_reference(*args, hold=hd)
+    out = grasp_part(*args, hold=hd)
     assert (ref["n_close"] > 0).sum() > K // 4 and (ref["n_rel"] > 0).any()  # a scene that holds something
     assert len(np.unique(ref["depth"])) > 3 and len(np.unique(ref["hkt"])) > 3
     for k in ("depth", "off", "hkt", "n_close", "n_rel"):
@@ -98,3 +101,36 @@ def test_run_end_stops_at_a_gap():
     out = run_end(gid, vals, np.array([0.0, 0.0]), 0.004, 2, 0.04)
     assert out[0] == pytest.approx(0.01)
     assert out[1] == 0.0
+
+
+def wall(top: float):
+    """Cells (2.5 mm) of a wall 5 mm thick (x in [-2.5, 2.5] mm), 10 cm long along y, from the table to ``top``;
+    one contact pair across it at 5 cm height, approached from above (t = 0: z = -Z)."""
+    s = 0.0025
+    g = np.stack(np.meshgrid([-0.0025, 0.0, 0.0025], np.arange(-0.05, 0.05, s), np.arange(0.0, top + 1e-9, s),
+                             indexing="ij"), -1).reshape(-1, 3)
+    c, x = np.array([[0.0, 0.0, 0.05]]), np.array([[1.0, 0.0, 0.0]])
+    u, v = np.array([[0.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.0]])
+    w2 = 0.0025
+    h = np.array([w2 + P["pad_x"] + P["clr"]])
+    ones = np.ones(len(g), bool)
+    return (c, x, u, v, np.array([True]), g, ones, ones, h, np.array([w2]), np.array([w2]), np.full((1, 1), np.inf), 1, P)
+
+
+@pytest.mark.parametrize("top, hold_z, depth", [
+    (0.10, None, P["long_depth"]),  # no point to hold: long_depth past the contacts, as before
+    (0.10, 0.06, 0.05 - 0.06 + P["tip"]),  # the pads slide up the wall: the fingertips tip past the point
+    (0.10, 0.09, -P["long_depth"] + P["min_depth"]),  # ... at most long_depth back from the contacts
+    (0.10, 0.03, P["long_depth"]),  # a point deeper than long_depth: long_depth
+    (0.056, 0.09, 0.05 - 0.056 + P["min_depth"]),  # the wall's top stays min_depth inside the pads
+], ids=["no_point", "slides_to_point", "at_most_long_depth_back", "no_deeper", "top_inside_pads"])
+def test_long_part_is_held_at_the_point(top, hold_z, depth):
+    """A wall that goes on beyond max_depth below the contacts (a mug's wall under its rim): closed forms of
+    the depth with and without a point to hold it at (cells every 2.5 mm, runs binned by 2 mm)."""
+    args = wall(top)
+    c, u, v = args[0], args[2], args[3]
+    hd = None if hold_z is None else hold_depth(c, u, v, np.array([0.0, 0.0, hold_z]), 1)
+    out = grasp_part_reference(*args, hold=hd)
+    assert out["depth"][0, 0] == pytest.approx(depth, abs=2.6e-3)
+    assert out["n_close"][0, 0] > 0 and out["hkt"][0, 0] == pytest.approx(args[8][0], abs=3e-3)
+    assert np.array_equal(grasp_part(*args, hold=hd)["depth"], out["depth"])  # the kernel (or, without one, this)

@@ -7,8 +7,10 @@
 // Approach t turns the gripper about x: y = su sin t - sv cos t, z = su cos t + sv sin t; an entry counts
 // for t when |y| <= half_y and z lies in [z_lo, z_hi]. Per candidate (k, t):
 //   1. z_far: the end of the run of occupied entries with |sx| < h[k] and z in [-gap, L], from z = 0;
-//      depth: the fingertips `tip` past it, clipped to [min_depth, max_depth] (long_depth beyond), and
-//      room[k, t] where that is smaller and at least min_depth;
+//      z_near: minus the end of the run of -z over those with z in [-L, gap]; depth: the fingertips `tip`
+//      past z_far, clipped to [min_depth, max_depth]; beyond max_depth, `tip` past hold[k, t], clipped to
+//      [max(z_near, -long_depth) + min_depth, long_depth]; and room[k, t] where that is smaller and at
+//      least min_depth;
 //   2. ep, en: the ends of the runs of entries with z in [depth - L, depth] along +x from sp[k] and along
 //      -x from sn[k]; off = (ep - en) / 2, hkt = min((ep + en) / 2 + pad_x + clr, half_open), and the
 //      candidate fits when (ep + en) / 2 + mg <= half_open;
@@ -75,22 +77,24 @@ struct Params {
     int64_t nb0, nbp, nbn;
 };
 
-inline double depth_of(double z_far, double room, const Params &p) {
+inline double depth_of(double z_far, double z_near, double hold, double room, const Params &p) {
     const double tip = z_far + p.tip;
-    double d = tip <= p.max_depth ? std::max(tip, p.min_depth) : p.long_depth;
+    const double lo = std::max(z_near, -p.long_depth) + p.min_depth;
+    const double lg = std::min(std::max(hold + p.tip, lo), p.long_depth);
+    double d = tip <= p.max_depth ? std::max(tip, p.min_depth) : lg;
     return (room < d && room >= p.min_depth) ? room : d;
 }
 
 __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
     int64_t K, int64_t T, int64_t M, const float *C, const float *X, const float *U, const float *V,
     const uint8_t *fit, const float *Pc, const uint8_t *flags, const double *h, const double *sp, const double *sn,
-    const double *room, const float *ct, const float *st, const Params &p, int nthreads, double *depth, double *off,
+    const double *room, const double *hold, const float *ct, const float *st, const Params &p, int nthreads, double *depth, double *off,
     double *hkt, int64_t *n_close, double *n_rel) {
     const double b = 0.5 * p.gap;
 #pragma omp parallel num_threads(nthreads)
     {
         std::vector<Entry> ent;
-        std::vector<Run> r0(T), rp(T), rn(T);
+        std::vector<Run> r0(T), rb(T), rp(T), rn(T);
         std::vector<double> dep(T), o(T), hh(T);
         std::vector<uint8_t> fits(T);
 #pragma omp for schedule(dynamic, 1)
@@ -125,11 +129,17 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
                 }
             }
             // 1. the part's far side along the approach -> the depth
-            for (int64_t t = 0; t < T; ++t) r0[t].reset(p.nb0);
-            for (const Entry &e : ent)
-                if ((e.flags & 1) && std::fabs(e.xe) < h[k] && e.z >= p.ngap_f && e.z <= p.L_f)
-                    r0[e.t].add(double(e.z), 0.0, p.gap, b);
-            for (int64_t t = 0; t < T; ++t) dep[t] = depth_of(r0[t].end(0.0), room[k * T + t], p);
+            for (int64_t t = 0; t < T; ++t) {
+                r0[t].reset(p.nb0);
+                rb[t].reset(p.nb0);
+            }
+            for (const Entry &e : ent) {
+                if (!(e.flags & 1) || !(std::fabs(e.xe) < h[k])) continue;
+                if (e.z >= p.ngap_f && e.z <= p.L_f) r0[e.t].add(double(e.z), 0.0, p.gap, b);
+                if (e.z >= -p.L_f && e.z <= -p.ngap_f) rb[e.t].add(double(-e.z), 0.0, p.gap, b);
+            }
+            for (int64_t t = 0; t < T; ++t)
+                dep[t] = depth_of(r0[t].end(0.0), -rb[t].end(0.0), hold[k * T + t], room[k * T + t], p);
             // 2. the part's extent across the closing axis where the pads will be -> the opening
             for (int64_t t = 0; t < T; ++t) {
                 rp[t].reset(p.nbp);
@@ -175,21 +185,22 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
 std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
                                    const at::Tensor &fit, const at::Tensor &Pc, const at::Tensor &flags,
                                    const at::Tensor &h, const at::Tensor &sp, const at::Tensor &sn,
-                                   const at::Tensor &room, const at::Tensor &ct, const at::Tensor &st,
-                                   const at::Tensor &f32, const std::vector<double> &f64,
+                                   const at::Tensor &room, const at::Tensor &hold, const at::Tensor &ct,
+                                   const at::Tensor &st, const at::Tensor &f32, const std::vector<double> &f64,
                                    const std::vector<int64_t> &nbs, int64_t num_threads) {
-    for (const auto *a : {&C, &X, &U, &V, &fit, &Pc, &flags, &h, &sp, &sn, &room, &ct, &st, &f32})
+    for (const auto *a : {&C, &X, &U, &V, &fit, &Pc, &flags, &h, &sp, &sn, &room, &hold, &ct, &st, &f32})
         check_cpu_contig(*a, "grasp_part input");
     for (const auto *a : {&C, &X, &U, &V, &Pc, &ct, &st, &f32})
         TORCH_CHECK(a->scalar_type() == at::kFloat, "grasp_part: float32 frames, cloud, angles and f32 expected");
-    for (const auto *a : {&h, &sp, &sn, &room})
-        TORCH_CHECK(a->scalar_type() == at::kDouble, "grasp_part: float64 h, sp, sn and room expected");
+    for (const auto *a : {&h, &sp, &sn, &room, &hold})
+        TORCH_CHECK(a->scalar_type() == at::kDouble, "grasp_part: float64 h, sp, sn, room and hold expected");
     TORCH_CHECK(fit.scalar_type() == at::kByte && flags.scalar_type() == at::kByte, "fit and flags must be uint8");
     const int64_t K = C.size(0), T = ct.size(0), M = Pc.size(0);
     TORCH_CHECK(C.dim() == 2 && C.size(1) == 3 && Pc.dim() == 2 && Pc.size(1) == 3, "[K, 3] / [M, 3]");
     TORCH_CHECK(X.numel() == 3 * K && U.numel() == 3 * K && V.numel() == 3 * K, "axes must be [K, 3]");
     TORCH_CHECK(fit.numel() == K && h.numel() == K && sp.numel() == K && sn.numel() == K, "per-pair sizes differ");
-    TORCH_CHECK(flags.numel() == M && st.numel() == T && room.numel() == K * T, "flags [M], angles [T], room [K, T]");
+    TORCH_CHECK(flags.numel() == M && st.numel() == T && room.numel() == K * T && hold.numel() == K * T,
+                "flags [M], angles [T], room and hold [K, T]");
     TORCH_CHECK(f32.numel() == 7 && f64.size() == 11 && nbs.size() == 3, "f32 [7], f64 [11], nbs [3]");
     const float *q = f32.data_ptr<float>();
     Params p{q[0], q[1], q[2], q[3], q[4], q[5], q[6],
@@ -201,7 +212,7 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, con
     auto n_close = at::empty({K, T}, o64.dtype(at::kLong)), n_rel = at::empty({K, T}, o64);
     grasp_part_impl(K, T, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
                     fit.data_ptr<uint8_t>(), Pc.data_ptr<float>(), flags.data_ptr<uint8_t>(), h.data_ptr<double>(),
-                    sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), ct.data_ptr<float>(),
+                    sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), hold.data_ptr<double>(), ct.data_ptr<float>(),
                     st.data_ptr<float>(), p, resolve_threads(num_threads), depth.data_ptr<double>(),
                     off.data_ptr<double>(), hkt.data_ptr<double>(), n_close.data_ptr<int64_t>(),
                     n_rel.data_ptr<double>());

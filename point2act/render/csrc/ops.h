@@ -90,8 +90,8 @@ std::vector<at::Tensor> relevancy_loss_grad(const at::Tensor &crow, const at::Te
 std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
                                    const at::Tensor &fit, const at::Tensor &Pc, const at::Tensor &flags,
                                    const at::Tensor &h, const at::Tensor &sp, const at::Tensor &sn,
-                                   const at::Tensor &room, const at::Tensor &ct, const at::Tensor &st,
-                                   const at::Tensor &f32, const std::vector<double> &f64,
+                                   const at::Tensor &room, const at::Tensor &hold, const at::Tensor &ct,
+                                   const at::Tensor &st, const at::Tensor &f32, const std::vector<double> &f64,
                                    const std::vector<int64_t> &nbs, int64_t num_threads);
 
 // -> hits [K, T] int32, clear [K, T] float32: the gripper boxes against a cloud, per pair and approach (gripper_boxes.cpp)
