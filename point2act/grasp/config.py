@@ -314,8 +314,12 @@ class GraspConfig:
     Panda) in front of the fingers' base."""
     long_part_depth: float = 0.015
     """Where the part goes on along the approach beyond ``max_grasp_depth`` (a wall, a rim, a rod or a
-    curved handle approached along itself), the TCP lies this far (m) past the contacts: the finger
-    pads hold its end, and the fingertips do not follow it where it curves into them."""
+    curved handle approached along itself), the pads hold it where it was pointed at: the TCP lies
+    ``tip_margin`` past the action point, but at most this far (m) past the contacts (the fingertips do not
+    follow the part where it curves into them) and at most this far back from them (the pads slide along
+    the part, its near end at least ``min_grasp_depth`` inside them). A rim's contacts lie where the wall's
+    faces are antipodal, below its rounded top: held this far past them, the pads held 2-2.5 cm of wall,
+    mostly the mug's body."""
     part_gap: float = 0.004
     """Two scene points (occupied cells) closer than this (m; at least 1.5 cells) belong to the same
     part when the planner measures the part's extent across the closing axis (the opening) and along

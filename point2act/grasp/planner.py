@@ -420,9 +420,9 @@ def plan_grasps(
     if len(fk_) and len(Q):
         # what each candidate holds (point2act.grasp.part): the part's far side along the approach gives the
         # depth (the fingertips just past it; a part that goes on beyond the fingers' reach, a wall or a rod
-        # along the approach, is held long_part_depth deep; no deeper than the support plane allows), its
-        # extent across the closing axis where the pads will be the opening, centred on it; then what lies
-        # between the pads. With an avoid channel, the entries themselves are needed: the numpy reference.
+        # along the approach, is held at the action point, within long_part_depth of the contacts; no deeper
+        # than the support plane allows), its extent across the closing axis where the pads will be the
+        # opening, centred on it; then what lies between the pads. With an avoid channel, the entries themselves are needed: the numpy reference.
         reach = half_open + (t if av is not None else 0.0)
         room = _support_room(plane, c, R, half_open, dims, U(cfg.table_clearance)) if plane is not None \
             else np.full((K, T), np.inf)
