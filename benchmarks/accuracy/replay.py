@@ -9,8 +9,8 @@ on every generator in seconds, without re-exporting grasps.
     # hits per generator and level, and every run whose action point moved
     python -m benchmarks.accuracy.replay diff /tmp/old.json /tmp/new.json
 
-``dump`` stores, per run (scene, training seed, points file), what :func:`point2act.method.run.support_of`
-hands to :func:`point2act.grasp.consensus.consensus`: the supervised views (camera, answers, blob sigma,
+``dump`` stores, per run (scene, training seed, points file), what ``point2act export`` hands to
+:func:`point2act.grasp.consensus.consensus` (:func:`point2act.method.run.supervised_views`): the supervised views (camera, answers, blob sigma,
 the field's median-depth surface), the run's frame and the target's surface (``metrics.TargetSurface``, the
 benchmark's own hit test). ``eval`` runs the consensus on them; the error is the benchmark's (0 inside a
 closed target part). The grasps are not replayed: a rule that moves action points still needs the
@@ -48,10 +48,10 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
     """Write ``out/SCENE__SEED__LEVEL.pkl`` for every cached run of ``splits`` (existing files are kept)."""
     import copy
 
-    import point2act.grasp.consensus as C
     from benchmarks.accuracy.run import BenchConfig
     from benchmarks.accuracy.suite import SPLITS, scene_dir
     from point2act.grasp.config import GraspConfig
+    from point2act.grasp.consensus import consensus
     from point2act.method import run as mrun
 
     out.mkdir(parents=True, exist_ok=True)
@@ -71,25 +71,18 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
                     continue
                 config, pipeline = mrun.load_run(cfg_path)
                 for pf in todo:
-                    seen: Dict[str, Any] = {}
-                    original = C.consensus
-
-                    def spy(views, max_places=4):
-                        seen["views"] = list(views)
-                        return original(views, max_places)
-
                     cfg2 = copy.deepcopy(config)
                     cfg2.pipeline.datamanager.points_file = pf
-                    C.consensus = spy
+                    views, _info = mrun.supervised_views(cfg_path, cfg2, pipeline.model, GraspConfig().region)
                     try:
-                        mrun.support_of(cfg_path, cfg2, pipeline.model, GraspConfig().region)
-                    finally:
-                        C.consensus = original
-                    if "views" not in seen:
-                        log(f"{spec.name} seed {seed} {pf.stem}: no answer lands on the field's surface, skipped")
+                        if not views:
+                            raise ValueError("no supervised view to read")
+                        consensus(views)
+                    except ValueError as e:  # point2act export goes on without the views' support
+                        log(f"{spec.name} seed {seed} {pf.stem}: {e}, skipped")
                         continue
                     rec = {"scene": spec.name, "generator": spec.generator, "split": split, "train_seed": seed,
-                           "level": pf.stem, "views": seen["views"], "frame": mrun.run_frame(config), "scene_dir": str(sd)}
+                           "level": pf.stem, "views": views, "frame": mrun.run_frame(config), "scene_dir": str(sd)}
                     dst = out / f"{spec.name}__{seed}__{pf.stem}.pkl"
                     tmp = dst.with_suffix(".part")
                     with open(tmp, "wb") as f:

@@ -164,11 +164,11 @@ def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None =
                               vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels)
 
 
-def consensus_of(model, dm, cache, downscale: int, frame: FrameTransform):
-    """The supervised views' :class:`~point2act.grasp.consensus.Consensus` (places in the capture frame):
+def views_of(model, dm, cache, downscale: int) -> list:
+    """The supervised views as :func:`point2act.grasp.consensus.consensus` takes them (nerfstudio frame):
     each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
     answers, blob sigma and median-depth surface at that resolution."""
-    from point2act.grasp.consensus import ViewAnswers, consensus, median_depth_map
+    from point2act.grasp.consensus import ViewAnswers, median_depth_map
     from point2act.heatmap import sigma_px
 
     cams = dm.train_dataset.cameras
@@ -191,6 +191,13 @@ def consensus_of(model, dm, cache, downscale: int, frame: FrameTransform):
         views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
                                  np.asarray(heat.points[vid], dtype=np.float64).reshape(-1, 2) * s,
                                  sigma_px(H, W, heat.sigma_frac) * s, depth, view_id=vid))
+    return views
+
+
+def consensus_in_capture(views: list, frame: FrameTransform):
+    """The views' :class:`~point2act.grasp.consensus.Consensus`, its places in the capture frame."""
+    from point2act.grasp.consensus import consensus
+
     cons = consensus(views)
     for p in cons.places:
         p.point = frame.to_capture(p.point[None])[0]
@@ -213,17 +220,13 @@ def _channel_support(config_path: Path, config, model, region_config, points: Di
     return support
 
 
-def support_of(config_path: Path, config, model, region_config, progress: bool = False):
-    """The views' consensus on the run's own points (:mod:`point2act.grasp.consensus`): the points of
-    its points file, and each supervised view's compositing weights of the frozen Gaussians at
-    1/``region_config.support_downscale`` resolution (the re-query weights cache,
-    ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same resolution), which give the
-    views' median-depth surfaces.
-
-    Returns ``(Consensus | None, info dict)``; ``None`` when the run has no points file to read (a run
-    trained from a pointer without one, or a moved file) or no answer lands on the field's surface, with
-    the reason in ``info``."""
-    t0 = time.perf_counter()
+def supervised_views(config_path: Path, config, model, region_config, progress: bool = False):
+    """The supervised views of the run's own points (:func:`views_of`): the points of its points file, and
+    each supervised view's compositing weights of the frozen Gaussians at 1/``region_config.support_downscale``
+    resolution (the re-query weights cache, ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at
+    the same resolution), which give the views' median-depth surfaces. Returns ``(views | None, info dict)``;
+    ``None`` (with the reason in ``info``) when the run has no points file to read (a run trained from a
+    pointer without one, or a moved file), no supervised view, or a view that cannot be read."""
     pf = getattr(config.pipeline.datamanager, "points_file", None)
     if pf is None or not Path(pf).is_file():
         return None, {"reason": f"no points file to read the supervision from ({pf})"}
@@ -234,16 +237,32 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
     ds = max(1, int(region_config.support_downscale))
     cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, ds,
                                         progress=progress, min_weight=1e-3, background_save=True)
-    sub = subset(cache, sorted(heat))
+    info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
-        cons = consensus_of(model, dm, sub, ds, run_frame(config))
-        info: Dict[str, Any] = {}
+        views = views_of(model, dm, subset(cache, sorted(heat)), ds)
     except ValueError as e:
-        cons, info = None, {"reason": str(e)}
-    if getattr(cache, "saving", None) is not None:
-        cache.saving.join()
-    return cons, {**info, "seconds": round(time.perf_counter() - t0, 2), "weights_cache_built": bool(built),
-                  "weights_seconds": round(dt, 2)}
+        views, info = None, {**info, "reason": str(e)}
+    finally:
+        if getattr(cache, "saving", None) is not None:
+            cache.saving.join()
+    return views, info
+
+
+def support_of(config_path: Path, config, model, region_config, progress: bool = False):
+    """The views' consensus on the run's own points (:mod:`point2act.grasp.consensus`) in the capture
+    frame, from :func:`supervised_views`.
+
+    Returns ``(Consensus | None, info dict)``; ``None`` when there is nothing to read (see
+    :func:`supervised_views`) or no answer lands on the field's surface, with the reason in ``info``."""
+    t0 = time.perf_counter()
+    views, info = supervised_views(config_path, config, model, region_config, progress)
+    if views is None:
+        return None, info
+    try:
+        cons = consensus_in_capture(views, run_frame(config))
+    except ValueError as e:
+        cons, info = None, {**info, "reason": str(e)}
+    return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 # ----------------------------------------------------------------------------------------------
