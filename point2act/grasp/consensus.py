@@ -298,15 +298,14 @@ def _meet(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, k: int
     return T, cond, float(np.median(res)) if np.all(np.isfinite(res)) else np.inf, agreeing, vs, uvs
 
 
-def _confirmed(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, radius: np.ndarray, k: int) -> bool:
-    """Is the lifted answer ``X[k]`` a surface point the views confirm: three or more agreeing views
-    whose rays meet (residual within their sigma, conditioning >= 1: not a narrow arc) within the
-    answer's blob radius of it (the field's depth and the views' agree)?"""
-    meet = _meet(views, agree, X, k)
+def _confirmed(meet, x: np.ndarray, radius: float) -> bool:
+    """Is the lifted answer ``x`` [3] a surface point the views confirm: three or more agreeing views whose
+    rays meet (``meet``: :func:`_meet` of it; residual within their sigma, conditioning >= 1: not a narrow
+    arc) within the answer's blob ``radius`` of it (the field's depth and the views' agree)?"""
     if meet is None:
         return False
     T, cond, res, agreeing, _vs, _uvs = meet
-    return len(agreeing) >= 3 and cond >= 1.0 and res <= 1.0 and float(np.linalg.norm(T - X[k])) <= float(radius[k])
+    return len(agreeing) >= 3 and cond >= 1.0 and res <= 1.0 and float(np.linalg.norm(T - x)) <= float(radius)
 
 
 def beta_confidence(v1: float, v2: float) -> float:
@@ -400,14 +399,15 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
         # (three or more views meet at the lifted answer, from directions that fix it), the place's point
         # is chosen among those surface points; where no surface is confirmed, the best of all candidates
         # (rays meeting off the field's surface: a part the field misses or hides behind floaters)
-        surf = [k for k in m[m < n_lifted] if _confirmed(views, agree, X, radius, k)]
+        meets = {int(k): _meet(views, agree, X, k) for k in m[m < n_lifted]}
+        surf = [k for k in m[m < n_lifted] if _confirmed(meets[int(k)], X[k], radius[k])]
         pool = np.asarray(surf, dtype=np.int64) if len(surf) else m
         score = agree[:, pool].sum(0)
         k = pool[int(np.argmax(score))]
         per_view = agree[:, m].max(1)
         supporters = [int(u) for u in np.flatnonzero(per_view >= 0.5)]
         point, tri = X[k], False
-        meet = _meet(views, agree, X, k)
+        meet = meets[int(k)] if int(k) in meets else _meet(views, agree, X, k)
         if meet is not None:
             T, cond, res, agreeing, vs, uvs = meet
             # two rays always nearly meet: with two views the field must also let both see the meeting;
