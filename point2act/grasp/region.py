@@ -89,7 +89,9 @@ def relevant_region(
 
     ``support``: the views' :class:`~point2act.grasp.consensus.Consensus` (capture frame), from the run's
     own points (``point2act export``). Its chosen place gives the action point, and the region is the
-    relevant cluster that holds the Gaussian nearest to it (what the grasp head seeds from). Without it,
+    part of the relevant cluster holding the Gaussian nearest to it that the views marked (within a blob's
+    radius of the place's lifted answers: what the grasp head seeds from and holds), or, where that
+    Gaussian is no cluster's or the cluster lies outside the mark, the relevant Gaussians the views marked. Without it,
     the region is the cluster with the most relevancy mass (sum of relevancy * opacity), and the action
     point its weighted density peak (a Gaussian centre whose own weight is at least ``peak_min_own`` of
     the region's largest, radius from the region's own size: :func:`peak_radius`) or its weighted
@@ -140,6 +142,13 @@ def relevant_region(
         target = np.asarray(support.best.point, dtype=np.float64).reshape(3)
         near = int(np.argmin(np.linalg.norm(pts - target, axis=1)))
         members = np.flatnonzero(labels == labels[near]) if labels[near] >= 0 else np.array([near])
+        # what the views marked: the cluster's Gaussians within a blob's radius of the place's answers (a
+        # cluster can chain across the scene; a lone Gaussian is no part), else the relevant ones there
+        marked = cover[idx] if cover is not None else np.zeros(len(idx), bool)
+        if marked[members].any() and labels[near] >= 0:
+            members = members[marked[members]]
+        elif marked.any():
+            members = np.flatnonzero(marked)
     elif nclus == 0:  # too sparse to cluster: all relevant Gaussians are one region
         members = np.arange(len(idx))
     else:
