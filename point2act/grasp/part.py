@@ -159,7 +159,8 @@ def _nb(vmax: float, start_min: float, gap: float) -> int:
     return int(math.ceil((vmax - float(start_min) + gap) / (0.5 * gap))) + 2
 
 
-def _depth(z_far: np.ndarray, z_near: np.ndarray, hold: np.ndarray, room: np.ndarray, p: Dict[str, float]) -> np.ndarray:
+def _depth(z_far: np.ndarray, z_near: np.ndarray, hold: np.ndarray, room: np.ndarray,
+           p: Dict[str, float]) -> np.ndarray:
     """The grasp depth [K, T] from the part's far and near sides ``z_far``, ``z_near`` and the depth to hold
     a long part at, ``hold`` (step 1)."""
     tip = z_far + p["tip"]
@@ -170,13 +171,18 @@ def _depth(z_far: np.ndarray, z_near: np.ndarray, hold: np.ndarray, room: np.nda
     return depth
 
 
+def _holds(hold, K: int, T: int) -> np.ndarray:  # [K, T]
+    """``hold`` as float64 [K, T]; ``inf`` everywhere for None (a long part is held ``long_depth`` deep)."""
+    return np.full((K, T), np.inf) if hold is None else np.asarray(hold, dtype=np.float64).reshape(K, T)
+
+
 def hold_depth(c: np.ndarray, u: np.ndarray, v: np.ndarray, point, T: int) -> np.ndarray:  # [K, T]
     """How far ``point`` [3] lies along each approach ``t`` (of ``T``) from the pairs' centres ``c`` [K, 3]
     (frames ``u``, ``v`` [K, 3]; the gripper's ``z = su cos t + sv sin t``): the ``hold`` of
     :func:`grasp_part`; ``inf`` everywhere without a point (a long part is held ``long_depth`` deep)."""
     c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
     if point is None:
-        return np.full((len(c), T), np.inf)
+        return _holds(None, len(c), T)
     d = np.asarray(point, dtype=np.float64).reshape(1, 3) - c
     th = 2 * np.pi * np.arange(T) / T
     return np.sum(d * u, 1)[:, None] * np.cos(th)[None] + np.sum(d * v, 1)[:, None] * np.sin(th)[None]
@@ -204,8 +210,7 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     z_far = run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
     back = inner & occ_e & (pz >= -L) & (pz <= gap)
     z_near = -run_end(gid[back], -pz[back], np.zeros(K * T), gap, K * T, L).reshape(K, T)
-    hold = np.full((K, T), np.inf) if hold is None else np.asarray(hold, dtype=np.float64).reshape(K, T)
-    depth = _depth(z_far, z_near, hold, room, p)
+    depth = _depth(z_far, z_near, _holds(hold, K, T), room, p)
     dep_e = depth.reshape(-1)[gid]
     inz = (pz >= dep_e - L) & (pz <= dep_e)
     m = inz & (xe >= sp[ke] - gap)
@@ -251,7 +256,7 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     fit = np.asarray(fit, dtype=bool)
     h, sp, sn = (np.asarray(a, dtype=np.float64).reshape(K) for a in (h, sp, sn))
     room = np.asarray(room, dtype=np.float64).reshape(K, T)
-    hold = np.full((K, T), np.inf) if hold is None else np.asarray(hold, dtype=np.float64).reshape(K, T)
+    hold = _holds(hold, K, T)
     fk_ = np.flatnonzero(fit)
     if not len(fk_) or not len(cloud):
         return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold)

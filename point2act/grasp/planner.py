@@ -207,11 +207,12 @@ def plan_grasps(
     both poses against the support plane. An on-target pose that collides at the depth its part asks
     for (the fingertips just past the part's far side: a mug's body behind its handle's loop) backs off
     along the approach, one ``tip_margin`` at a time, while the contacts stay ``min_grasp_depth`` inside
-    the pads; its score is scaled by the share of that depth it reaches. What is between the fingers
-    (the closing region) is what the grasp holds: the occupied cells (surface points without occupancy) there give the target
-    share, the fraction within ``GraspConfig.target_radius`` of the region's Gaussians. A grasp is
-    ``on_target`` when that share is at least ``on_target_share``; on-target grasps rank first, and
-    the result has a ``warning`` when none is.
+    the pads; its score is scaled by the share of that depth it reaches. A part that goes on beyond the
+    fingers' reach (a wall under a rim) is held at the action point (:mod:`point2act.grasp.part`). What is
+    between the fingers (the closing region) is what the grasp holds: the occupied cells (surface points
+    without occupancy) there give the target share, the fraction within ``GraspConfig.target_radius`` of
+    the region's Gaussians. A grasp is ``on_target`` when that share is at least ``on_target_share``;
+    on-target grasps rank first, and the result has a ``warning`` when none is.
 
     Roles (optional, the defaults keep the plain behaviour):
 
@@ -422,7 +423,8 @@ def plan_grasps(
         # depth (the fingertips just past it; a part that goes on beyond the fingers' reach, a wall or a rod
         # along the approach, is held at the action point, within long_part_depth of the contacts; no deeper
         # than the support plane allows), its extent across the closing axis where the pads will be the
-        # opening, centred on it; then what lies between the pads. With an avoid channel, the entries themselves are needed: the numpy reference.
+        # opening, centred on it; then what lies between the pads. With an avoid channel, the entries
+        # themselves are needed: the numpy reference.
         reach = half_open + (t if av is not None else 0.0)
         room = _support_room(plane, c, R, half_open, dims, U(cfg.table_clearance)) if plane is not None \
             else np.full((K, T), np.inf)

@@ -114,7 +114,8 @@ def wall(top: float):
     w2 = 0.0025
     h = np.array([w2 + P["pad_x"] + P["clr"]])
     ones = np.ones(len(g), bool)
-    return (c, x, u, v, np.array([True]), g, ones, ones, h, np.array([w2]), np.array([w2]), np.full((1, 1), np.inf), 1, P)
+    return (c, x, u, v, np.array([True]), g, ones, ones, h, np.array([w2]), np.array([w2]), np.full((1, 1), np.inf),
+            1, P)
 
 
 @pytest.mark.parametrize("top, hold_z, depth", [

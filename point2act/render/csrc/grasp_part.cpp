@@ -88,8 +88,8 @@ inline double depth_of(double z_far, double z_near, double hold, double room, co
 __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
     int64_t K, int64_t T, int64_t M, const float *C, const float *X, const float *U, const float *V,
     const uint8_t *fit, const float *Pc, const uint8_t *flags, const double *h, const double *sp, const double *sn,
-    const double *room, const double *hold, const float *ct, const float *st, const Params &p, int nthreads, double *depth, double *off,
-    double *hkt, int64_t *n_close, double *n_rel) {
+    const double *room, const double *hold, const float *ct, const float *st, const Params &p, int nthreads,
+    double *depth, double *off, double *hkt, int64_t *n_close, double *n_rel) {
     const double b = 0.5 * p.gap;
 #pragma omp parallel num_threads(nthreads)
     {
@@ -212,10 +212,10 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, con
     auto n_close = at::empty({K, T}, o64.dtype(at::kLong)), n_rel = at::empty({K, T}, o64);
     grasp_part_impl(K, T, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
                     fit.data_ptr<uint8_t>(), Pc.data_ptr<float>(), flags.data_ptr<uint8_t>(), h.data_ptr<double>(),
-                    sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), hold.data_ptr<double>(), ct.data_ptr<float>(),
-                    st.data_ptr<float>(), p, resolve_threads(num_threads), depth.data_ptr<double>(),
-                    off.data_ptr<double>(), hkt.data_ptr<double>(), n_close.data_ptr<int64_t>(),
-                    n_rel.data_ptr<double>());
+                    sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), hold.data_ptr<double>(),
+                    ct.data_ptr<float>(), st.data_ptr<float>(), p, resolve_threads(num_threads),
+                    depth.data_ptr<double>(), off.data_ptr<double>(), hkt.data_ptr<double>(),
+                    n_close.data_ptr<int64_t>(), n_rel.data_ptr<double>());
     return {depth, off, hkt, n_close, n_rel};
 }
 
