@@ -33,7 +33,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-__all__ = ["angles", "entries", "grasp_part", "grasp_part_reference", "hold_depth", "run_end", "scatter"]
+__all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference", "hold_depth", "run_end", "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -152,6 +152,57 @@ def run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, si
     run = ok[gid] & (idx <= last[gid])  # the values in the run: its end is the largest
     scatter(out, gid[run], vals[run])
     return out
+
+
+def closing_extent_reference(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: float,
+                             radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """How far the part reaches across each contact pair's closing axis, connected, from its contacts: the
+    ends ``(ext_p [K], ext_n [K])`` of the runs (:func:`run_end`) of the ``cloud`` [M, 3] points inside the
+    finger's cylinder around the axis (``su^2 + sv^2 <= half_y^2``, ``|sx| <= half_open``, within
+    ``radius`` of the centre ``c`` [K, 3]; frames ``x``, ``u``, ``v`` [K, 3]) from the contacts at ``+w2``
+    and ``-w2`` [K] along ``x``. The numpy definition of :func:`closing_extent` (the same answer)."""
+    K = len(c)
+    w2 = np.asarray(w2, dtype=np.float64).reshape(K)
+    qk, _qj, qx, _qu, _qv = entries(c, cloud, x, u, v, radius,
+                                    lambda k, sx, su, sv: (su * su + sv * sv <= half_y**2) & (np.abs(sx) <= half_open))
+    side_p = qx >= w2[qk] - gap
+    side_n = -qx >= w2[qk] - gap
+    return (run_end(qk[side_p], qx[side_p], w2, gap, K, half_open),
+            run_end(qk[side_n], -qx[side_n], w2, gap, K, half_open))
+
+
+def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: float,
+                   radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`closing_extent_reference` with the C++ kernel (``csrc/closing_extent.cpp``): one pass over the
+    cloud per pair, no [pairs x points] arrays; equal answers."""
+    c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in (c, x, u, v))
+    cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
+    K = len(c)
+    w2 = np.ascontiguousarray(np.asarray(w2, dtype=np.float64).reshape(K))
+    if not K or not len(cloud) or gap <= 0:
+        return w2.copy(), w2.copy()
+    try:
+        import torch
+
+        from point2act.render._backend import load_extension
+
+        kernel = load_extension().closing_extent
+    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return closing_extent_reference(c, x, u, v, cloud, w2, half_y, half_open, gap, radius)
+    # as entries(): the cloud cut to the centres' box grown by the radius, both about the centres' mean
+    o = c.mean(0)
+    lo, hi = c.min(0) - radius, c.max(0) + radius
+    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    if not len(cand):
+        return w2.copy(), w2.copy()
+
+    def t_(a, dt=np.float32):
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=dt)))
+
+    f32 = np.array([np.float32(radius * radius), np.float32(half_y**2), np.float32(half_open)], np.float32)
+    ext_p, ext_n = kernel(t_(c - o), t_(x), t_(u), t_(v), t_(cloud[cand] - o), t_(w2, np.float64), t_(f32),
+                          float(gap), _nb(half_open, float(w2.min()), gap), -1)
+    return ext_p.numpy(), ext_n.numpy()
 
 
 def _nb(vmax: float, start_min: float, gap: float) -> int:

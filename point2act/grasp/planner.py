@@ -13,12 +13,50 @@ from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
-from .part import entries as _entries, grasp_part, grasp_part_reference, hold_depth, run_end as _run_end
+from .part import closing_extent, grasp_part, grasp_part_reference, hold_depth
 from .part import scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
 
-__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "nms", "handover_rotation"]
+__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "contact_candidates", "contact_candidates_reference", "nms", "handover_rotation"]
+
+
+def contact_candidates_reference(Ps: np.ndarray, Ns: np.ndarray, Q: np.ndarray, max_width: float, min_width: float,
+                                 cos_angle: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Seeds ``Ps`` [S, 3] (normals ``Ns`` [S, 3]) x points ``Q`` [M, 3]: the (seed ``i`` [E], point ``j`` [E])
+    pairs whose distance lies in ``[min_width, max_width]`` and whose line lies in the seed's friction cone
+    (``|d . n| >= cos_angle |d|``), loosely: a prefilter for the exact tests of
+    :func:`sample_contact_pairs`, which keeps every pair they accept. Seed by seed, points ascending.
+    Dense, with BLAS; :func:`contact_candidates` is the C++ kernel (``csrc/contact_pairs.cpp``)."""
+    sq = (Q * Q).sum(1)[:, None] + (Ps * Ps).sum(1)[None, :] - 2.0 * (Q @ Ps.T)
+    dn = Q @ Ns.T - (Ps * Ns).sum(1)[None, :]
+    # loose by far more than a GEMM's rounding (whose last bits follow the arrays' alignment)
+    tol = 1e-6 * max(max_width * max_width, float(np.max(sq)) if sq.size else 0.0)
+    mask = ((sq <= max_width * max_width + tol) & (sq >= min_width * min_width - tol)
+            & (dn * dn >= (cos_angle * cos_angle) * (1 - 1e-6) * sq - tol))
+    i, j = np.nonzero(mask.T)
+    return i, j
+
+
+def contact_candidates(Ps: np.ndarray, Ns: np.ndarray, Q: np.ndarray, max_width: float, min_width: float,
+                       cos_angle: float) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`contact_candidates_reference` with the C++ kernel: elementwise, no [points x seeds] arrays."""
+    if not len(Ps) or not len(Q):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    try:
+        import torch
+
+        from point2act.render._backend import load_extension
+
+        kernel = load_extension().contact_candidates
+    except Exception:  # pragma: no cover - no compiler: the dense reference
+        return contact_candidates_reference(Ps, Ns, Q, max_width, min_width, cos_angle)
+
+    def t_(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+
+    i, j = kernel(t_(Ps), t_(Ns), t_(Q), float(max_width), float(min_width), float(cos_angle), -1)
+    return i.numpy(), j.numpy()
 
 
 def sample_contact_pairs(
@@ -26,7 +64,6 @@ def sample_contact_pairs(
     normals: np.ndarray,
     seeds: np.ndarray,
     cfg: GraspConfig,
-    tree=None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Antipodal contact pairs for seed indices into ``points``.
 
@@ -35,28 +72,19 @@ def sample_contact_pairs(
     bin is kept, then the best ``partners_per_seed`` bins. Returns
     ``(a, b, quality)``: index arrays into ``points`` (unordered pairs,
     ``a < b``, deduplicated) and the antipodal quality of each pair."""
-    from scipy.spatial import cKDTree
-
     g = cfg.gripper
     if len(seeds) == 0 or len(points) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     maxw, minw = g.units(g.max_opening), g.units(cfg.min_width)
     cos_a = math.cos(math.atan(cfg.friction_coef))
-    # dense seed x point tests with BLAS (faster than a ball query + gathers);
-    # coordinates relative to the seeds' centroid to limit cancellation.
+    # coordinates relative to the seeds' centroid to limit cancellation
     o = points[seeds].mean(0)
     Ps, Ns = points[seeds] - o, normals[seeds]
     lo, hi = Ps.min(0) - maxw, Ps.max(0) + maxw
     cand = np.flatnonzero(np.all((points >= lo + o) & (points <= hi + o), axis=1))
     Q = points[cand] - o
-    sq = (Q * Q).sum(1)[:, None] + (Ps * Ps).sum(1)[None, :] - 2.0 * (Q @ Ps.T)
-    dn = Q @ Ns.T - (Ps * Ns).sum(1)[None, :]
-    # a prefilter only, loose by far more than a GEMM's rounding (whose last bits follow the arrays'
-    # alignment): the exact, elementwise distance and friction tests below decide
-    tol = 1e-6 * max(maxw * maxw, float(np.max(sq)) if sq.size else 0.0)
-    mask = ((sq <= maxw * maxw + tol) & (sq >= minw * minw - tol)
-            & (dn * dn >= (cos_a * cos_a) * (1 - 1e-6) * sq - tol))
-    jj, i = np.nonzero(mask)
+    # a prefilter only, looser than the exact, elementwise distance and friction tests below, which decide
+    i, jj = contact_candidates(Ps, Ns, Q, maxw, minw, cos_a)
     j = cand[jj]
     si = seeds[i]
     dist = np.linalg.norm(points[j] - points[si], axis=1)
@@ -381,14 +409,8 @@ def plan_grasps(
     gap = max(1.5 * cell, U(cfg.part_gap))
     # the part: what lies, connected, across the closing line (its extent gives the opening, centred)
     # and along the approach (its far side gives the depth: the fingertips just past it)
-    qk, qj, qx, qu, qv = _entries(c, QB, x, u, v, math.hypot(half_open, fw / 2) + mg,
-                                  lambda k, sx, su, sv: (su * su + sv * sv <= (fw / 2) ** 2) & (np.abs(sx) <= half_open))
-    cyl = np.ones(len(qk), bool)
     w2 = 0.5 * width
-    side_p = cyl & (qx >= w2[qk] - gap)
-    side_n = cyl & (-qx >= w2[qk] - gap)
-    ext_p = _run_end(qk[side_p], qx[side_p], w2, gap, K, half_open)
-    ext_n = _run_end(qk[side_n], -qx[side_n], w2, gap, K, half_open)
+    ext_p, ext_n = closing_extent(c, x, u, v, QB, w2, fw / 2, half_open, gap, math.hypot(half_open, fw / 2) + mg)
     shift = 0.5 * (ext_p - ext_n)
     half_part = 0.5 * (ext_p + ext_n)
     c = c + shift[:, None] * x

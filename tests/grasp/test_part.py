@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from point2act.grasp.geometry import orthonormal_basis
-from point2act.grasp.part import grasp_part, grasp_part_reference, hold_depth, run_end
+from point2act.grasp.part import (closing_extent, closing_extent_reference, grasp_part, grasp_part_reference,
+                                  hold_depth, run_end)
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
      "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}
@@ -67,6 +68,29 @@ def test_kernel_equals_reference(seed, T, plane, hold):
     assert len(np.unique(ref["depth"])) > 3 and len(np.unique(ref["hkt"])) > 3
     for k in ("depth", "off", "hkt", "n_close", "n_rel"):
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("half_y", [0.005, 0.01])
+def test_closing_extent_kernel_equals_reference(seed, half_y):
+    assert hasattr(ext_or_skip(), "closing_extent")
+    c, x, u, v, _fit, cloud, _occ, _rel, _h, w2, _sn = bar_scene(seed, K=200)
+    args = (c, x, u, v, cloud, w2, half_y, P["half_open"], P["gap"], np.hypot(P["half_open"], half_y) + P["mg"])
+    ref, out = closing_extent_reference(*args), closing_extent(*args)
+    for r, o in zip(ref, out):
+        assert (r > w2 + 0.002).sum() > 20  # parts that reach past the contacts: the runs were walked
+        np.testing.assert_array_equal(o, r)
+
+
+def test_closing_extent_across_the_bar_by_hand():
+    """A pair across the 2 cm bar along x, contacts at +-w2 = 6 mm (inside the bar's faces): the part reaches
+    to the bar's faces (the last cells at +-1 cm), not on to the box 2 cm past the +x face (a gap)."""
+    c, x, u, v, _fit, cloud, _occ, _rel, _h, _sp, _sn = bar_scene(0, K=1)
+    c[:] = [0.0, 0.0, 0.03]
+    x[:], u[:], v[:] = [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]
+    cloud = cloud[:-300]  # without the noise
+    ep, en = closing_extent_reference(c, x, u, v, cloud, np.array([0.006]), 0.01, P["half_open"], P["gap"], 0.06)
+    assert ep[0] == pytest.approx(0.01, abs=1e-3) and en[0] == pytest.approx(0.01, abs=1e-3)
 
 
 def test_reference_on_a_bar_by_hand():

@@ -49,6 +49,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("csr_transpose", &p2a::csr_transpose, "Transpose of a float32 CSR matrix (CPU)");
     m.def("relevancy_loss_grad", &p2a::relevancy_loss_grad,
           "Relevancy refit loss and gradient on CSR weights (CPU)");
+    m.def("contact_candidates", &p2a::contact_candidates,
+          "Contact-pair candidates per seed: distance and the seed's friction cone, a loose prefilter (CPU)");
+    m.def("closing_extent", &p2a::closing_extent,
+          "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)");
     m.def("grasp_part", &p2a::grasp_part,
           "What each grasp candidate holds: depth, opening and the points between the pads (CPU)");
     m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,

@@ -86,6 +86,16 @@ std::vector<at::Tensor> relevancy_loss_grad(const at::Tensor &crow, const at::Te
                                             int64_t form, int64_t num_threads);
 
 // -> depth, off, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64: what each grasp candidate holds
+// (contact_pairs.cpp)
+std::vector<at::Tensor> contact_candidates(const at::Tensor &Ps, const at::Tensor &Ns, const at::Tensor &Q,
+                                           double max_width, double min_width, double cos_angle,
+                                           int64_t num_threads);
+
+// (closing_extent.cpp)
+std::vector<at::Tensor> closing_extent(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U,
+                                       const at::Tensor &V, const at::Tensor &Pc, const at::Tensor &w2,
+                                       const at::Tensor &f32, double gap, int64_t nb, int64_t num_threads);
+
 // (grasp_part.cpp)
 std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
                                    const at::Tensor &fit, const at::Tensor &Pc, const at::Tensor &flags,
