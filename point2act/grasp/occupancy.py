@@ -57,7 +57,7 @@ from typing import Tuple
 import numpy as np
 
 __all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "footprint_depth", "integrate_depth",
-           "occupancy_cube", "P_HIT", "P_MISS"]
+           "occupancy_counts", "occupancy_counts_reference", "occupancy_cube", "P_HIT", "P_MISS"]
 
 UNKNOWN, FREE, OCCUPIED = 0, 1, 2
 """Cell states of :attr:`OccupancyGrid.state`."""
@@ -172,6 +172,78 @@ def footprint_depth(depth: np.ndarray, K: np.ndarray, voxel: float) -> np.ndarra
     return np.where(m >= big, np.where(np.isinf(m), np.inf, 0.0), m).astype(np.float32)
 
 
+def occupancy_counts_reference(
+    depths: np.ndarray,  # [C, H, W] float32 z-depth, 0 = no measurement, inf = the ray saw nothing
+    R: np.ndarray,  # [C, 3, 3] float32 world-to-camera rotations
+    t: np.ndarray,  # [C, 3] float32 translations of the grid's middle (R @ mid + the view's translation)
+    intr: np.ndarray,  # [C, 4] float32 fx, fy, cx, cy
+    axes: Tuple[np.ndarray, np.ndarray, np.ndarray],  # [nx], [ny], [nz] float32 cell centres about the middle
+    near: float,
+    front: float,
+    back: float,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Per cell, how many views see it in front of their measured depth by more than ``front`` (misses)
+    and how many within ``[-front, back]`` of it (hits): int16 ``(hits, misses)`` [nx, ny, nz]. A view
+    sees a cell whose z-depth is above ``near`` and whose centre projects into the image onto a measured
+    depth (> 0). Numpy, in float32 (the cell offsets are small; the translations absorb the rest), slabs
+    of x of about 2M cells; :func:`occupancy_counts` is the C++ kernel, equal answers."""
+    shape = tuple(len(a) for a in axes)
+    C, H, W = depths.shape
+    n = int(np.prod(shape))
+    hits = np.zeros(n, dtype=np.int16)
+    misses = np.zeros(n, dtype=np.int16)
+    front32, back32 = np.float32(front), np.float32(back)
+    chunk = max(1, (1 << 21) // (shape[1] * shape[2]))
+    for c in range(C):
+        d_img = depths[c]
+        R32 = R[c]
+        fx, fy, cx, cy = (np.float32(v) for v in intr[c])
+        # per-axis contributions: cam = R[:, 0] x + R[:, 1] y + R[:, 2] z + t
+        gy = R32[:, 1][None, :] * axes[1][:, None]  # [ny, 3]
+        gz = R32[:, 2][None, :] * axes[2][:, None]  # [nz, 3]
+        yz = (gy[:, None, :] + gz[None, :, :]).reshape(-1, 3) + t[c]  # [ny*nz, 3]
+        for x0 in range(0, shape[0], chunk):
+            xs = axes[0][x0 : x0 + chunk]
+            cam = (R32[:, 0][None, None, :] * xs[:, None, None] + yz[None]).reshape(-1, 3)
+            z = cam[:, 2]
+            ok = z > near
+            zi = np.where(ok, z, np.float32(1.0))
+            u = fx * cam[:, 0] / zi + cx
+            v = fy * cam[:, 1] / zi + cy
+            ok &= (u >= 0) & (u < W) & (v >= 0) & (v < H)
+            sel = np.flatnonzero(ok)
+            if not len(sel):
+                continue
+            d = d_img[v[sel].astype(np.int64), u[sel].astype(np.int64)]
+            meas = d > 0
+            sel, d = sel[meas], d[meas]
+            delta = z[sel] - d
+            base = x0 * shape[1] * shape[2]
+            miss = delta < -front32
+            hit = ~miss & (delta <= back32)
+            misses[base + sel[miss]] += 1
+            hits[base + sel[hit]] += 1
+    return hits.reshape(shape), misses.reshape(shape)
+
+
+def occupancy_counts(depths, R, t, intr, axes, near: float, front: float, back: float) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`occupancy_counts_reference` with the C++ kernel (``csrc/occupancy_counts.cpp``)."""
+    f32 = [np.ascontiguousarray(np.asarray(a, dtype=np.float32)) for a in (depths, R, t, intr, *axes)]
+    if f32[0].shape[0] == 0:
+        z = np.zeros(tuple(len(a) for a in axes), np.int16)
+        return z, z.copy()
+    try:
+        import torch
+
+        from point2act.render._backend import load_extension
+
+        kernel = load_extension().occupancy_counts
+    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return occupancy_counts_reference(*f32[:4], tuple(f32[4:]), near, front, back)
+    hits, misses = kernel(*(torch.from_numpy(a) for a in f32), float(near), float(front), float(back), -1)
+    return hits.numpy(), misses.numpy()
+
+
 def integrate_depth(
     depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement, inf = the ray saw nothing
     Ks: np.ndarray,  # [C, 3, 3]
@@ -206,52 +278,23 @@ def integrate_depth(
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"integrate_depth: shape must be 3 positive ints, got {shape}")
     origin = np.asarray(origin, dtype=np.float64).reshape(3)
-    n = int(np.prod(shape))
-    hits = np.zeros(n, dtype=np.int16)
-    misses = np.zeros(n, dtype=np.int16)
     # cell centres relative to the grid's centre (float32 keeps memory and time down; the offsets
     # are small, the view translations absorb the rest in float64)
     mid = origin + 0.5 * voxel * np.asarray(shape, dtype=np.float64)
     axes = [((np.arange(s, dtype=np.float64) + 0.5) * voxel + origin[a] - mid[a]).astype(np.float32)
             for a, s in enumerate(shape)]
-    front, back = np.float32(hit_front * voxel), np.float32(hit_back * voxel)
-    chunk = max(1, (1 << 21) // (shape[1] * shape[2]))  # slabs of x, about 2M cells each
-    for c in range(C):
-        d_img = depths[c]
-        if not np.any(d_img > 0):
-            continue
-        if footprint:
-            d_img = footprint_depth(d_img, Ks[c], voxel)
+    views = [c for c in range(C) if np.any(depths[c] > 0)]
+    d_fp = np.zeros((len(views), H, W), np.float32)
+    R32 = np.zeros((len(views), 3, 3), np.float32)
+    t32 = np.zeros((len(views), 3), np.float32)
+    intr = np.zeros((len(views), 4), np.float32)
+    for i, c in enumerate(views):
+        d_fp[i] = footprint_depth(depths[c], Ks[c], voxel) if footprint else depths[c]
         R = viewmats[c, :3, :3]
-        t = viewmats[c, :3, 3] + R @ mid
-        R32 = R.astype(np.float32)
-        K = Ks[c]
-        fx, fy, cx, cy = (np.float32(v) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
-        # per-axis contributions: cam = R[:, 0] x + R[:, 1] y + R[:, 2] z + t
-        gy = R32[:, 1][None, :] * axes[1][:, None]  # [ny, 3]
-        gz = R32[:, 2][None, :] * axes[2][:, None]  # [nz, 3]
-        yz = (gy[:, None, :] + gz[None, :, :]).reshape(-1, 3) + t.astype(np.float32)  # [ny*nz, 3]
-        for x0 in range(0, shape[0], chunk):
-            xs = axes[0][x0 : x0 + chunk]
-            cam = (R32[:, 0][None, None, :] * xs[:, None, None] + yz[None]).reshape(-1, 3)
-            z = cam[:, 2]
-            ok = z > max(near, 1e-6)
-            zi = np.where(ok, z, 1.0)
-            u = fx * cam[:, 0] / zi + cx
-            v = fy * cam[:, 1] / zi + cy
-            ok &= (u >= 0) & (u < W) & (v >= 0) & (v < H)
-            sel = np.flatnonzero(ok)
-            if not len(sel):
-                continue
-            d = d_img[v[sel].astype(np.int64), u[sel].astype(np.int64)]
-            meas = d > 0
-            sel, d = sel[meas], d[meas]
-            delta = z[sel] - d
-            base = x0 * shape[1] * shape[2]
-            miss = delta < -front
-            hit = ~miss & (delta <= back)
-            misses[base + sel[miss]] += 1
-            hits[base + sel[hit]] += 1
+        R32[i] = R
+        t32[i] = viewmats[c, :3, 3] + R @ mid
+        intr[i] = [Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]]
+    hits, misses = occupancy_counts(d_fp, R32, t32, intr, axes, max(near, 1e-6), hit_front * voxel, hit_back * voxel)
     hits = hits.reshape(shape)
     misses = misses.reshape(shape)
     return OccupancyGrid(origin=origin, voxel=float(voxel), hits=hits, misses=misses,

@@ -51,6 +51,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           "Relevancy refit loss and gradient on CSR weights (CPU)");
     m.def("contact_candidates", &p2a::contact_candidates,
           "Contact-pair candidates per seed: distance and the seed's friction cone, a loose prefilter (CPU)");
+    m.def("occupancy_counts", &p2a::occupancy_counts,
+          "Hits and misses of an occupancy grid's cells against depth maps (CPU)");
     m.def("closing_extent", &p2a::closing_extent,
           "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)");
     m.def("grasp_part", &p2a::grasp_part,

@@ -91,6 +91,12 @@ std::vector<at::Tensor> contact_candidates(const at::Tensor &Ps, const at::Tenso
                                            double max_width, double min_width, double cos_angle,
                                            int64_t num_threads);
 
+// (occupancy_counts.cpp)
+std::vector<at::Tensor> occupancy_counts(const at::Tensor &depth, const at::Tensor &R, const at::Tensor &t,
+                                         const at::Tensor &intr, const at::Tensor &ax, const at::Tensor &ay,
+                                         const at::Tensor &az, double near, double front, double back,
+                                         int64_t num_threads);
+
 // (closing_extent.cpp)
 std::vector<at::Tensor> closing_extent(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U,
                                        const at::Tensor &V, const at::Tensor &Pc, const at::Tensor &w2,
