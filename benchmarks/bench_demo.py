@@ -1,0 +1,72 @@
+"""Where `point2act demo`'s wall time goes: its own stages, timed in one process by wrapping the functions
+that run them (nerfstudio's imports and config, trainer setup, the training loop, judging against the true
+meshes), beside the demo's own scene / train / export split. Writes ``results/demo_stages.json``.
+
+    python -m benchmarks.bench_demo [--out outputs/bench_demo] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("outputs/bench_demo"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import nerfstudio  # noqa: F401  (only the package: its trainer's import is timed below)
+
+    import point2act.demo as demo
+    import point2act.grasp.evaluate as evaluate
+    import point2act.method.train as train
+
+    stages = {"interpreter_and_point2act_imports": time.perf_counter() - T0}
+
+    def timed(owner, name, key):
+        f = getattr(owner, name)
+
+        @functools.wraps(f)
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    t = time.perf_counter()
+    import nerfstudio.engine.trainer as trainer  # what registered_config and ns-train import first
+
+    stages["nerfstudio_trainer_import"] = time.perf_counter() - t
+    timed(train, "registered_config", "nerfstudio_method_configs")
+    timed(trainer.Trainer, "setup", "trainer_setup")
+    timed(trainer.Trainer, "train", "training_steps")
+    timed(demo, "true_surface", "judging")
+    timed(evaluate, "judge_grasp", "judging")
+    t = time.perf_counter()
+    summary = demo.run_demo(args.out, seed=args.seed)
+    stages["run_demo"] = time.perf_counter() - t
+    stages["wall_in_process"] = time.perf_counter() - T0
+    out = {"stages_s": {k: round(v, 2) for k, v in stages.items()}, "demo_seconds": summary["seconds"],
+           "iterations_per_minute": summary["iterations_per_minute"],
+           "checks": {"inside_target_bbox_1cm": summary["inside_target_bbox_1cm"],
+                      "best_grasp_verdict": summary["best_grasp_verdict"]},
+           "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "machine": platform.machine()}}
+    path = Path(__file__).parent / "results" / "demo_stages.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["stages_s"]), f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()
