@@ -187,7 +187,13 @@ def median_depth_map(
         return out.reshape(height, width)
     rows = np.repeat(np.arange(n_pix), np.diff(crow)[:n_pix])
     zz = np.asarray(z, dtype=np.float64)[col]
-    order = np.lexsort((zz, rows))
+    # each row is already in compositing (depth) order but for a few ties the rasterizer broke otherwise:
+    # sort only the rows that are out of order (the same as np.lexsort((zz, rows)), whose sort is stable)
+    order = np.arange(len(col))
+    out_of_order = (rows[1:] == rows[:-1]) & (zz[1:] < zz[:-1])
+    if out_of_order.any():
+        idx = np.flatnonzero(np.isin(rows, rows[1:][out_of_order]))
+        order[idx] = idx[np.lexsort((zz[idx], rows[idx]))]
     r, w, zs = rows[order], val[order], zz[order]
     cs = np.cumsum(w)
     within = cs - np.concatenate([[0.0], cs])[crow[:-1][r] - crow[0]]

@@ -71,17 +71,28 @@ def proj(vm, X):
     return (K[:2, :2] @ (Xc[:2] / Xc[2])) + K[:2, 2]
 
 
-def test_median_depth_map_matches_dense():
+@pytest.mark.parametrize("order", ["index", "depth", "depth_with_swaps"])
+def test_median_depth_map_matches_dense(order):
+    """Each pixel's entries in Gaussian-index order, in depth order (as the rasterizer composites them), or
+    in depth order with a few neighbours swapped (the rasterizer's ties): the dense cumulative-opacity
+    answer every time."""
     rng = np.random.default_rng(0)
     h, w, n = 5, 7, 30
     z = rng.uniform(1, 3, n)
+    z[:4] = z[4]  # ties
     dense = np.zeros((h * w, n))
     for p in range(h * w):
         idx = rng.choice(n, 6, replace=False)
         dense[p, idx] = rng.uniform(0, 0.3, 6)
     crow = np.concatenate([[0], np.cumsum((dense > 0).sum(1))])
-    col = np.concatenate([np.flatnonzero(r) for r in dense])
-    val = dense[dense > 0]
+    rows = [np.flatnonzero(r) for r in dense]
+    if order != "index":
+        rows = [r[np.argsort(z[r], kind="stable")] for r in rows]
+    if order == "depth_with_swaps":
+        for r in rows[::4]:
+            r[[1, 2]] = r[[2, 1]]
+    col = np.concatenate(rows)
+    val = np.concatenate([dense[p, r] for p, r in enumerate(rows)])
     got = median_depth_map(crow, col, val, z, h, w).reshape(-1)
     for p in range(h * w):
         o = np.argsort(z)
