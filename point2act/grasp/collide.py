@@ -21,6 +21,8 @@ from typing import List, Tuple
 
 import numpy as np
 
+from . import _kernel
+
 __all__ = ["box", "gripper_box_hits_reference", "gripper_cloud_hits", "gripper_cloud_hits_reference", "offsets_of",
            "pair_entries"]
 
@@ -136,25 +138,19 @@ def gripper_cloud_hits(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive
     if len(c) and len(cloud):
         lo, hi = c.min(0) - radius, c.max(0) + radius
         cloud = cloud[np.all((cloud >= lo) & (cloud <= hi), axis=1)]
-    try:
-        import torch
-
-        from point2act.render._backend import load_extension
-
-        ext = load_extension()
-    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+    kernel = _kernel.kernel("gripper_cloud_hits")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return gripper_cloud_hits_reference(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep,
                                             boxes, min_points)
+    import torch  # the extension's thread count follows torch's
 
-    def f64(a):
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
-
+    f64 = _kernel.tensor
     th = np.asarray(theta, dtype=np.float64)
     K = len(c)
-    hits, clear = ext.gripper_cloud_hits(
+    hits, clear = kernel(
         f64(c), f64(np.reshape(x, (K, 3))), f64(np.reshape(u, (K, 3))), f64(np.reshape(v, (K, 3))),
         f64(cloud.reshape(-1, 3)), float(radius), f64(np.broadcast_to(band_lo, (K,))), f64(np.broadcast_to(band_hi, (K,))),
-        f64(np.cos(th)), f64(np.sin(th)), torch.from_numpy(np.ascontiguousarray(alive, dtype=bool)), f64(off), f64(hh),
+        f64(np.cos(th)), f64(np.sin(th)), _kernel.tensor(alive, bool), f64(off), f64(hh),
         f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points), torch.get_num_threads(),
     )
     return hits.numpy(), clear.numpy()

@@ -56,6 +56,8 @@ from typing import Tuple
 
 import numpy as np
 
+from . import _kernel
+
 __all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "footprint_depth", "integrate_depth",
            "occupancy_counts", "occupancy_counts_reference", "occupancy_cube", "P_HIT", "P_MISS"]
 
@@ -232,15 +234,10 @@ def occupancy_counts(depths, R, t, intr, axes, near: float, front: float, back: 
     if f32[0].shape[0] == 0:
         z = np.zeros(tuple(len(a) for a in axes), np.int16)
         return z, z.copy()
-    try:
-        import torch
-
-        from point2act.render._backend import load_extension
-
-        kernel = load_extension().occupancy_counts
-    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+    kernel = _kernel.kernel("occupancy_counts")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return occupancy_counts_reference(*f32[:4], tuple(f32[4:]), near, front, back)
-    hits, misses = kernel(*(torch.from_numpy(a) for a in f32), float(near), float(front), float(back), -1)
+    hits, misses = kernel(*(_kernel.tensor(a, np.float32) for a in f32), float(near), float(front), float(back), -1)
     return hits.numpy(), misses.numpy()
 
 

@@ -33,6 +33,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from . import _kernel
+
 __all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference", "hold_depth", "run_end", "scatter"]
 
 
@@ -181,13 +183,8 @@ def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: 
     w2 = np.ascontiguousarray(np.asarray(w2, dtype=np.float64).reshape(K))
     if not K or not len(cloud) or gap <= 0:
         return w2.copy(), w2.copy()
-    try:
-        import torch
-
-        from point2act.render._backend import load_extension
-
-        kernel = load_extension().closing_extent
-    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+    kernel = _kernel.kernel("closing_extent")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return closing_extent_reference(c, x, u, v, cloud, w2, half_y, half_open, gap, radius)
     # as entries(): the cloud cut to the centres' box grown by the radius, both about the centres' mean
     o = c.mean(0)
@@ -195,13 +192,11 @@ def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: 
     cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
     if not len(cand):
         return w2.copy(), w2.copy()
-
-    def t_(a, dt=np.float32):
-        return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=dt)))
-
+    t_ = _kernel.tensor
     f32 = np.array([np.float32(radius * radius), np.float32(half_y**2), np.float32(half_open)], np.float32)
-    ext_p, ext_n = kernel(t_(c - o), t_(x), t_(u), t_(v), t_(cloud[cand] - o), t_(w2, np.float64), t_(f32),
-                          float(gap), _nb(half_open, float(w2.min()), gap), -1)
+    ext_p, ext_n = kernel(t_(c - o, np.float32), t_(x, np.float32), t_(u, np.float32), t_(v, np.float32),
+                          t_(cloud[cand] - o, np.float32), t_(w2), t_(f32, np.float32), float(gap),
+                          _nb(half_open, float(w2.min()), gap), -1)
     return ext_p.numpy(), ext_n.numpy()
 
 
@@ -311,13 +306,8 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     fk_ = np.flatnonzero(fit)
     if not len(fk_) or not len(cloud):
         return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold)
-    try:
-        import torch
-
-        from point2act.render._backend import load_extension
-
-        kernel = load_extension().grasp_part
-    except Exception:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+    kernel = _kernel.kernel("grasp_part")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold)
     # as entries(): the cloud cut to the fit pairs' box grown by the radius, both about the centres' mean
     centres = c[fk_]
@@ -337,12 +327,12 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     nbs = [_nb(L, 0.0, gap), _nb(p["reach"], float(sp.min()), gap), _nb(p["reach"], float(sn.min()), gap)]
 
     def t_(a):
-        return torch.from_numpy(np.ascontiguousarray(a))
+        return _kernel.tensor(a, np.asarray(a).dtype)
 
     depth, off, hkt, n_close, n_rel = kernel(
         t_(C), t_(x.astype(np.float32)), t_(u.astype(np.float32)), t_(v.astype(np.float32)), t_(fit.astype(np.uint8)),
         t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(hold), t_(ct), t_(st),
-        torch.tensor([float(a) for a in f32], dtype=torch.float32),
+        _kernel.tensor(np.array(f32, np.float32), np.float32),
         [float(p[k]) for k in ("L", "reach", "gap", "tip", "min_depth", "max_depth", "long_depth", "pad_x", "clr",
                                "half_open", "mg")], nbs, -1)
     return {"depth": depth.numpy(), "off": off.numpy(), "hkt": hkt.numpy(), "n_close": n_close.numpy(),

@@ -8,6 +8,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from . import _kernel
 from .collide import DISTANCE, L2, LINF, box, gripper_cloud_hits
 from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
@@ -43,18 +44,10 @@ def contact_candidates(Ps: np.ndarray, Ns: np.ndarray, Q: np.ndarray, max_width:
     """:func:`contact_candidates_reference` with the C++ kernel: elementwise, no [points x seeds] arrays."""
     if not len(Ps) or not len(Q):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    try:
-        import torch
-
-        from point2act.render._backend import load_extension
-
-        kernel = load_extension().contact_candidates
-    except Exception:  # pragma: no cover - no compiler: the dense reference
+    kernel = _kernel.kernel("contact_candidates")
+    if kernel is None:  # pragma: no cover - no compiler: the dense reference
         return contact_candidates_reference(Ps, Ns, Q, max_width, min_width, cos_angle)
-
-    def t_(a):
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
-
+    t_ = _kernel.tensor
     i, j = kernel(t_(Ps), t_(Ns), t_(Q), float(max_width), float(min_width), float(cos_angle), -1)
     return i.numpy(), j.numpy()
 
