@@ -24,6 +24,9 @@ Reported:
 * **match**: the top grasp lies within 2 cm (closing-region centres) and 30 deg (approach axes, and
   closing axes up to sign) of one of ACRONYM's successful grasps (flex ``object_in_gripper``); also
   "on the handle and collision-free" (our judge on the true meshes, the approach included);
+* **room**: per layout, how many of ACRONYM's successful handle grasps stay executable (fully open,
+  collision-free, approach clear by the true meshes, table and occluder included): where none does, a
+  match would collide, and the layout says nothing about the grasp head;
 * **judge calibration**: ACRONYM's handle grasps (closing-region centre beyond the body's radius on
   the handle's side, fully open as ACRONYM simulates them) are judged by
   :func:`point2act.grasp.evaluate.judge_grasp` on the mug alone (ACRONYM has no table): the share of
@@ -55,6 +58,7 @@ ACRONYM_TCP = 0.1122  # fingertips along z from the hand base, ACRONYM's Panda
 NEAR_POS = 0.02
 NEAR_DEG = 30.0
 NUM_VIEWS = 12  # what export fuses (SurfaceConfig.fusion_max_views)
+BODY_R = 0.0395  # the handle lies at y < -BODY_R in ACRONYM's mesh frame (body radius 3.8 cm)
 
 
 def _rot_z(a: float) -> np.ndarray:
@@ -177,9 +181,27 @@ def make_inputs(seed: int, occluder: bool, noisy: bool, T_all: np.ndarray, ok: n
         opac = np.r_[opac, rng.uniform(0.3, 1.0, 300)]
     truth_pts, truth_names = surface_samples(scene, 1e6, seed + 1)
     M = world @ to_local
+    from point2act.grasp import GripperConfig
+
+    handle_ok = ok & (closing_centre_acronym(T_all, GripperConfig().finger_length)[:, 1] < -BODY_R)
     return {"means": means, "opacities": opac, "scales": np.full((len(means), 3), 0.002), "relevancy": rel,
             "depths": d, "Ks": Ks, "viewmats": viewmats, "truth_pts": truth_pts, "truth_names": truth_names.astype(str),
-            "T_ok": np.einsum("ij,njk->nik", M, T_all[ok])}
+            "T_ok": np.einsum("ij,njk->nik", M, T_all[ok]), "T_ok_handle": np.einsum("ij,njk->nik", M, T_all[handle_ok])}
+
+
+def clear_successes(inp: Dict[str, np.ndarray]) -> int:
+    """How many of ACRONYM's successful handle grasps this layout leaves executable: fully open, collision-free
+    and with a clear approach by the true meshes (table and occluder included; ACRONYM simulates the mug
+    alone). Where none is, no grasp of ours can match one without colliding."""
+    from point2act.grasp import GripperConfig
+    from point2act.grasp import evaluate as ev
+
+    g = GripperConfig()
+    n = 0
+    for d in as_grasp_dicts(inp["T_ok_handle"], g.max_opening):
+        v = ev.judge_grasp(d, g, inp["truth_pts"], inp["truth_names"], "mug_handle", table_z=0.0)
+        n += bool(v.collision_free and getattr(v, "approach_free", True))
+    return n
 
 
 def run_scene(inp: Dict[str, np.ndarray], seed: int, occluder: bool, noisy: bool) -> Dict[str, Any]:
@@ -233,11 +255,10 @@ def calibrate(T_all: np.ndarray, ok: np.ndarray) -> Dict[str, Any]:
     rng = np.random.default_rng(0)
     A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
     P = sample_mesh_points(V, F, int(A.sum() * 2e6), rng)
-    body_r = 0.0395  # the handle lies at y < -body_r in ACRONYM's mesh frame (body radius 3.8 cm)
-    labels = np.where(P[:, 1] < -body_r, "handle", "body").astype(object)
+    labels = np.where(P[:, 1] < -BODY_R, "handle", "body").astype(object)
     g = GripperConfig()
     cc = closing_centre_acronym(T_all, g.finger_length)
-    is_handle = cc[:, 1] < -body_r
+    is_handle = cc[:, 1] < -BODY_R
     out: Dict[str, Any] = {"acronym_grasps": int(len(T_all)), "acronym_successful": int(ok.sum()),
                            "handle_grasps": int(is_handle.sum()), "handle_successful": int((is_handle & ok).sum())}
     for name, sel in (("successful", is_handle & ok), ("failed", is_handle & ~ok)):
@@ -273,6 +294,7 @@ def main(argv=None) -> int:
     cal = calibrate(T_all, ok)
     print("judge calibration:", json.dumps(cal))
     recs = []
+    clear: Dict[Any, int] = {}  # per layout: ACRONYM's successful handle grasps it leaves executable
     for depth in args.depth.split(","):
         for occ in (False, True):
             for seed in range(args.seeds):
@@ -285,6 +307,10 @@ def main(argv=None) -> int:
                         f.parent.mkdir(parents=True, exist_ok=True)
                         np.savez_compressed(f, **inp)
                 r = run_scene(inp, seed, occ, depth == "noisy")
+                if "T_ok_handle" in inp:
+                    if (seed, occ) not in clear:
+                        clear[(seed, occ)] = clear_successes(inp)
+                    r["acronym_successes_executable"] = clear[(seed, occ)]
                 recs.append(r)
                 print(json.dumps(r), flush=True)
     summary = {}
@@ -296,6 +322,10 @@ def main(argv=None) -> int:
                 "runs": len(rs),
                 "with_grasps": sum(r["num_grasps"] > 0 for r in rs),
                 "top_matches_acronym_success": sum(r["match"] for r in rs),
+                "layouts_with_an_executable_acronym_success": sum(r.get("acronym_successes_executable", 0) > 0 for r in rs),
+                "matches_where_one_is_executable": sum(r["match"] for r in rs if r.get("acronym_successes_executable", 0) > 0),
+                "median_executable_acronym_successes": float(np.median([r.get("acronym_successes_executable", 0)
+                                                                         for r in rs])) if rs else 0.0,
                 "top_on_handle_and_collision_free": sum(r["top_ok"] for r in rs),
                 "top_on_handle_and_collision_free_final_pose": sum(r["top_ok_final_pose"] for r in rs),
                 "top_flagged_on_target": sum(bool(r.get("top_on_target_flag")) for r in rs),
@@ -313,10 +343,14 @@ def main(argv=None) -> int:
     lines = [f"# ACRONYM mug handle ({args.label or 'this version'})", "",
              "`python -m benchmarks.bench_acronym` (see its docstring for the protocol).", "",
              "| depth views | runs | with grasps | top grasp within 2 cm / 30 deg of an ACRONYM success | "
+             "layouts where an ACRONYM success is still executable (matches there; median count of the "
+             f"{int(cal['handle_successful'])} successful handle grasps) | "
              "top grasp on the handle, collision-free, approach clear (true meshes) | top flagged on_target | "
-             "off-target top without a warning | median planner ms |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "off-target top without a warning | median planner ms |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k, s in summary.items():
         lines.append(f"| {k} | {s['runs']} | {s['with_grasps']} | {s['top_matches_acronym_success']} | "
+                     f"{s['layouts_with_an_executable_acronym_success']} ({s['matches_where_one_is_executable']}; "
+                     f"{s['median_executable_acronym_successes']:g}) | "
                      f"{s['top_on_handle_and_collision_free']} | {s['top_flagged_on_target']} | "
                      f"{s['off_target_top_without_warning']} | {s['median_planner_ms']} |")
     lines += ["", "Judge calibration: ACRONYM's handle grasps (closing-region centre on the handle's side), fully "
