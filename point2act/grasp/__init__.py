@@ -43,7 +43,8 @@ Units
     (the pre-grasp opening) is in metres, ``width_capture_units`` in capture
     units.
 
-This package imports only numpy (and, lazily, scipy and open3d).
+This package imports only numpy (and, lazily, scipy, open3d and the C++ kernels through torch:
+:mod:`point2act.grasp._kernel`).
 """
 
 from __future__ import annotations
