@@ -25,7 +25,8 @@ demo: $(STAMP)
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 # One thread per worker: with a worker per core, torch's and the extension's OpenMP pools would otherwise
-# each take every core and the workers fight over them (on a clean clone of the 2-core CI machine the tests ran 6 min 38 s that way, 4 min 57 s not).
+# each take every core and the workers fight over them (on a clean clone of the 2-core CI machine the
+# tests ran 6 min 38 s that way, 4 min 57 s not).
 THREADS := $(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1)
 
 ## test: the whole test suite (CPU; CUDA parity tests skip without a GPU)

@@ -292,8 +292,6 @@ def integrate_depth(
         t32[i] = viewmats[c, :3, 3] + R @ mid
         intr[i] = [Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]]
     hits, misses = occupancy_counts(d_fp, R32, t32, intr, axes, max(near, 1e-6), hit_front * voxel, hit_back * voxel)
-    hits = hits.reshape(shape)
-    misses = misses.reshape(shape)
     return OccupancyGrid(origin=origin, voxel=float(voxel), hits=hits, misses=misses,
                          state=classify(hits, misses, min_hits, p_hit, p_miss), l_hit=log_odds(p_hit),
                          l_miss=log_odds(p_miss))

@@ -35,7 +35,8 @@ import numpy as np
 
 from . import _kernel
 
-__all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference", "hold_depth", "run_end", "scatter"]
+__all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference",
+           "hold_depth", "near_box", "run_end", "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -62,6 +63,13 @@ def scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
     o[f[first]] = op(o[f[first]], op.reduceat(v, first))
 
 
+def near_box(centres: np.ndarray, cloud: np.ndarray, radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The frame every pair scan works in (:func:`entries` and the kernels that must equal it): the centres'
+    mean ``o`` [3] and the indices [M'] of the ``cloud`` points inside the centres' box grown by ``radius``."""
+    lo, hi = centres.min(0) - radius, centres.max(0) + radius
+    return centres.mean(0), np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+
+
 def entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
     """Every (pair k, cloud point j) within ``radius`` of ``centres[k]`` (and, with ``select(k, sx, su, sv)
     -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
@@ -71,9 +79,7 @@ def entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, sele
     f = np.zeros(0, np.float32)
     if not len(centres) or not len(cloud):
         return e, e, f, f, f
-    o = centres.mean(0)
-    lo, hi = centres.min(0) - radius, centres.max(0) + radius
-    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    o, cand = near_box(centres, cloud, radius)
     if not len(cand):
         return e, e, f, f, f
     Pc = (cloud[cand] - o).astype(np.float32)
@@ -186,10 +192,7 @@ def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: 
     kernel = _kernel.kernel("closing_extent")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return closing_extent_reference(c, x, u, v, cloud, w2, half_y, half_open, gap, radius)
-    # as entries(): the cloud cut to the centres' box grown by the radius, both about the centres' mean
-    o = c.mean(0)
-    lo, hi = c.min(0) - radius, c.max(0) + radius
-    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    o, cand = near_box(c, cloud, radius)  # as entries()
     if not len(cand):
         return w2.copy(), w2.copy()
     t_ = _kernel.tensor
@@ -309,12 +312,8 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     kernel = _kernel.kernel("grasp_part")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold)
-    # as entries(): the cloud cut to the fit pairs' box grown by the radius, both about the centres' mean
-    centres = c[fk_]
-    o = centres.mean(0)
     r = p["radius"]
-    lo, hi = centres.min(0) - r, centres.max(0) + r
-    cand = np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
+    o, cand = near_box(c[fk_], cloud, r)  # as entries(), around the pairs that fit
     Pc = np.ascontiguousarray((cloud[cand] - o).astype(np.float32))
     C = np.ascontiguousarray((c - o).astype(np.float32))
     theta = 2 * np.pi * np.arange(T) / T

@@ -19,7 +19,8 @@ from .part import scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
 
-__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "contact_candidates", "contact_candidates_reference", "nms", "handover_rotation"]
+__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "contact_candidates", "contact_candidates_reference", "nms",
+           "handover_rotation"]
 
 
 def contact_candidates_reference(Ps: np.ndarray, Ns: np.ndarray, Q: np.ndarray, max_width: float, min_width: float,
