@@ -18,7 +18,7 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 from point2act.errors import Point2ActError
-from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, views_in_frame
+from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points, views_in_frame
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
@@ -167,6 +167,9 @@ def build_export(
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+            # the support plane is fitted to what the views see, by image area
+            kw["plane_points"] = view_points(views_in_frame(depth_views, frame.transform, frame.scale),
+                                             min_alpha=cfg.surface.fusion_min_alpha)
             if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
                 t0 = time.perf_counter()
                 kw["occupancy"] = occupancy_around(depth_views, frame, region, cfg, fusion_geo)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor", "tsdf_fuse",
-           "views_in_frame"]
+           "view_points", "views_in_frame"]
 
 
 @torch.no_grad()
@@ -140,6 +140,26 @@ def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_a
     if empty_alpha is not None:
         d = np.where(a < empty_alpha, np.inf, d).astype(np.float32)
     return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms)
+
+
+def view_points(views: DepthViews, stride: int = 4, min_alpha: float = 0.5) -> np.ndarray:  # [M, 3]
+    """What the views see, as points in their frame: every ``stride``-th pixel (in both directions) of
+    each view with depth and opacity at least ``min_alpha``, at its rendered depth. Each view's pixels
+    sample the visible surfaces by their image area (a table that fills the views gives most points),
+    where the Gaussian centres follow the texture (a plain table has few)."""
+    out = []
+    s = max(1, int(stride))
+    for d, a, K, vm in zip(views.depths, views.alphas, views.Ks, views.viewmats):
+        d, a = np.asarray(d)[::s, ::s], np.asarray(a)[::s, ::s]
+        i, j = np.nonzero((d > 0) & np.isfinite(d) & (a >= min_alpha))
+        if not len(i):
+            continue
+        K = np.asarray(K, dtype=np.float64)
+        z = d[i, j].astype(np.float64)
+        cam = np.stack([(s * j + 0.5 - K[0, 2]) / K[0, 0] * z, (s * i + 0.5 - K[1, 2]) / K[1, 1] * z, z], 1)
+        R, t = np.asarray(vm, dtype=np.float64)[:3, :3], np.asarray(vm, dtype=np.float64)[:3, 3]
+        out.append((cam - t) @ R)
+    return np.concatenate(out, 0) if out else np.zeros((0, 3))
 
 
 def render_factor(height: int, width: int, max_pixels: int | None) -> int:

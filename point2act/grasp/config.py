@@ -308,7 +308,10 @@ class GraspConfig:
     part's extent along the approach, connected to the contacts), so that the part sits between the
     finger pads; clipped to [``min_grasp_depth``, ``max_grasp_depth``]."""
     min_grasp_depth: float = 0.005
-    """The TCP (fingertip midpoint) lies at least this far (m) past the contacts along the approach."""
+    """The finger pads hold at least this much (m) of the part along the approach: the TCP (fingertip
+    midpoint) lies this far past the contacts; where the support plane stops the fingers sooner (a part
+    lying on the table), this far past the part's near side (its top), the contacts still between the
+    pads."""
     max_grasp_depth: float = 0.035
     """... and at most this far: the contacts stay ``finger_length - max_grasp_depth`` (1.1 cm on the
     Panda) in front of the fingers' base."""

@@ -9,7 +9,8 @@ grasp can hold; ``rel``: the target's):
 1. the part's far side along the approach: the end of the run of occupied points, within the contacts'
    half-width ``h`` across and ``|y| <= half_y``, that starts at the contacts (:func:`run_end`); the grasp
    depth puts the fingertips ``tip`` past it, clipped to ``[min_depth, max_depth]``, and at most ``room``
-   (the support plane's limit, where it is at least ``min_depth``). Where the part goes on beyond
+   (the support plane's limit, where the pads still reach the contacts, ``room >= 0``, and hold at least
+   ``min_depth`` of the part from its near side, below). Where the part goes on beyond
    ``max_depth`` (a wall, a rim, a rod along the approach) the pads hold it where it was pointed at: the
    fingertips ``tip`` past ``hold`` (the action point's depth along the approach), at most ``long_depth``
    and at least ``min_depth`` past the part's near end (the run back towards the palm from the contacts,
@@ -216,7 +217,10 @@ def _depth(z_far: np.ndarray, z_near: np.ndarray, hold: np.ndarray, room: np.nda
     lo = np.maximum(z_near, -p["long_depth"]) + p["min_depth"]
     long = np.minimum(np.maximum(hold + p["tip"], lo), p["long_depth"])
     depth = np.where(tip <= p["max_depth"], np.maximum(tip, p["min_depth"]), long)
-    depth = np.where((room < depth) & (room >= p["min_depth"]), room, depth)
+    # the support plane's limit, where the pads still reach the contacts and hold min_depth of the part from
+    # its near side (a part lying on the table, lower than the contacts' depth plus min_depth: a loop of
+    # scissors, a tool's handle)
+    depth = np.where((room < depth) & (room >= np.maximum(lo, 0.0)), room, depth)
     return depth
 
 

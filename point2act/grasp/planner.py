@@ -185,8 +185,9 @@ def _support_room(plane, c: np.ndarray, R: np.ndarray, half_open: float, dims: D
     """The deepest TCP [K, T] (along the approach from the contacts' centres ``c`` [K, 3], rotations ``R``
     [K, T, 3, 3]) with the fingertips ``clearance`` above the support ``plane`` (``inf``: an approach that
     does not go down): a part that rests on it (a tool handle, a bar lying on the table) is held as deep
-    as the table allows instead of past its underside, where the pads still reach the contacts (the grasp
-    depth becomes it where it is at least ``min_grasp_depth``; else the plane test rejects the grasp). The
+    as the table allows instead of past its underside, where the pads still reach the contacts and hold
+    ``min_grasp_depth`` of the part from its top (:mod:`point2act.grasp.part`; else the plane test rejects
+    the grasp). The
     fingers are taken at the widest opening (their lowest point, for any opening up to ``2 half_open``)."""
     K, T = R.shape[:2]
     nz = np.einsum("i,kti->kt", plane[:3], R[..., 2])  # the approach's component along the plane's normal
@@ -210,6 +211,7 @@ def plan_grasps(
     fused_center: np.ndarray | None = None,
     fused_radius: float = 0.0,
     occupancy: OccupancyGrid | None = None,
+    plane_points: np.ndarray | None = None,
 ) -> GraspResult:
     """Ranked, collision-checked parallel-jaw grasps at the most relevant region.
 
@@ -219,7 +221,11 @@ def plan_grasps(
     ``scales`` [N,3] (linear); ``fused_center`` [3] and ``fused_radius``: the ball where
     ``extra_points`` is a fused depth surface that replaces the Gaussian centres; ``occupancy``: an
     :class:`~point2act.grasp.occupancy.OccupancyGrid` of the scene (capture frame and units) from
-    the depth views. Raises ``ValueError`` if no relevancy passes the region threshold; any other
+    the depth views; ``plane_points`` [P, 3]: what the views see (capture frame,
+    :func:`point2act.fusion.view_points`), which the support plane is fitted to instead of the surface
+    points: each view's pixels sample the scene by image area, so a table that fills the views holds most
+    of them, where the Gaussian centres and the fused surface near the target follow the texture and the
+    objects (a plain table, a pot lid around a knob). Raises ``ValueError`` if no relevancy passes the region threshold; any other
     failure to find grasps gives an empty list and ``GraspResult.warning``.
 
     What the gripper is checked against: with ``occupancy``, inside the grid the occupied and the
@@ -283,7 +289,12 @@ def plan_grasps(
     order = np.lexsort(pts.T[::-1]) if len(pts) else np.zeros(0, np.int64)
     pts, nrm = pts[order], nrm[order]
     counts["surface_points"] = len(pts)
-    plane = fit_support_plane(pts, cfg, up_hint=region.action_point, seed=cfg.seed,
+    fit_on = pts
+    if plane_points is not None:  # what the gripper can reach: the palm's far corner on the pre-grasp pose
+        reach = U(math.hypot(g.finger_length + g.palm_depth + g.pregrasp_distance, 0.5 * g.palm_width))
+        pp = np.asarray(plane_points, dtype=np.float64).reshape(-1, 3)
+        fit_on = pp[np.linalg.norm(pp - region.action_point, axis=1) <= reach]
+    plane = fit_support_plane(fit_on, cfg, up_hint=region.action_point, seed=cfg.seed,
                               region_points=means[region.indices])
     ok = np.isfinite(means).all(1) & np.isfinite(opac) & np.isfinite(rel) & (opac >= cfg.region.min_opacity)
     srel_all = surface_relevancy(

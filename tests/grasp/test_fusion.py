@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.fusion import render_expected_depth, tsdf_fuse
+from point2act.fusion import DepthViews, render_expected_depth, tsdf_fuse, view_points
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:  # [4, 4] world-to-camera, OpenCV
@@ -100,3 +100,25 @@ def test_render_expected_depth_of_a_flat_layer():
     inner = alpha[0, 8:-8, 8:-8]
     assert inner.min() > 0.99
     torch.testing.assert_close(depth[0, 8:-8, 8:-8], torch.ones_like(inner), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_view_points_lie_on_what_the_views_see(stride):
+    """Pixels back-projected at their depth lie on the sphere or the plane (closed-form depth); pixels without
+    a measurement (depth 0) or below the opacity threshold give no point; the stride takes every stride-th
+    pixel of each row and column."""
+    W, H = 64, 48
+    K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
+    c, r = np.array([0.0, 0.0, 0.04]), 0.04
+    Vs = [look_at(0.5 * np.array([math.cos(a), math.sin(a), 0.8]), c) for a in (0.3, 2.0, 4.1)]
+    D = np.stack([sphere_plane_depth(V, K, W, H, c, r) for V in Vs]).astype(np.float32)
+    A = np.ones_like(D)
+    A[0, :, : W // 2] = 0.2  # half of the first view too transparent to count
+    views = DepthViews(D, A, np.stack([K] * 3), np.stack(Vs), 0.0)
+    P = view_points(views, stride=stride, min_alpha=0.5)
+    on_sphere = np.abs(np.linalg.norm(P - c, axis=1) - r) < 1e-4
+    on_plane = np.abs(P[:, 2]) < 1e-4
+    assert np.all(on_sphere | on_plane) and on_sphere.any() and on_plane.any()
+    rows, cols = len(range(0, H, stride)), len(range(0, W, stride))
+    expected = sum(int(((D[v, ::stride, ::stride] > 0) & (A[v, ::stride, ::stride] >= 0.5)).sum()) for v in range(3))
+    assert len(P) == expected < 3 * rows * cols

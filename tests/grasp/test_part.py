@@ -117,6 +117,32 @@ def test_reference_on_a_bar_by_hand():
     assert out["depth"][0, 0] == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("contact_z, room, held", [
+    (0.03, 0.002, True),  # contacts mid-bar, the plane stops the fingertips 2 mm past them: 1.2 cm of bar held
+    (0.03, -0.001, False),  # the fingertips would stop short of the contacts: not held there
+    (0.04, 0.002, False),  # contacts on the top edge: 2 mm of bar between the pads, under min_depth
+], ids=["mid_bar", "short_of_contacts", "top_edge"])
+def test_support_plane_depth_holds_min_depth_of_the_part(contact_z, room, held):
+    """A part the support plane stops the fingers at (a loop of scissors lying on the table): the depth becomes
+    the plane's limit where the pads reach the contacts and hold min_depth of the part from its top (the bar's
+    top at 4 cm); else it stays the part's depth, which the plane test then rejects."""
+    c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(0, K=1)
+    c[:] = [0.0, 0.0, contact_z]
+    x[:] = [1.0, 0.0, 0.0]
+    u[:], v[:] = [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]  # approach t = 0 goes down
+    fit[:] = True
+    occ[:] = cloud[:, 2] < 0.041  # nothing above the bar (the scene's stray points)
+    sp[:], sn[:] = 0.01, 0.01
+    h[:] = 0.01 + P["pad_x"] + P["clr"]
+    args = (c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), room), 1, P)
+    out = grasp_part_reference(*args)
+    if held:
+        assert out["depth"][0, 0] == pytest.approx(room)
+    else:
+        assert out["depth"][0, 0] > P["min_depth"] and out["depth"][0, 0] != pytest.approx(room)
+    assert np.array_equal(grasp_part(*args)["depth"], out["depth"])  # the kernel (or, without one, this)
+
+
 def test_run_end_stops_at_a_gap():
     """Values from the start in steps of 1 mm, then a 5 mm hole (more than gap = 4 mm), then more: the run
     ends before the hole; a group with nothing within gap of its start keeps the start."""

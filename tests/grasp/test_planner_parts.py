@@ -30,3 +30,30 @@ def test_angles_z_window_keeps_exactly_the_entries_inside_it(T):
     th = 2 * np.pi * t1 / T
     assert np.allclose(z1, su[e1] * np.cos(th) + sv[e1] * np.sin(th), atol=1e-6)
     assert np.all(np.abs(su[e1] * np.sin(th) - sv[e1] * np.cos(th)) <= 0.01 + 1e-6)
+
+
+def test_support_plane_is_fitted_to_what_the_views_see_within_reach():
+    """A bar 3 cm above a plain table whose Gaussians are nearly all on the bar (a plain table has few
+    centres): fitted to the surface points, the table is not the plane found; fitted to what the views see
+    (``plane_points``: the table by image area), the table z = 0 is found, and a larger wall 1 m away,
+    beyond the gripper's reach, does not take its place."""
+    from point2act.grasp import GraspConfig
+    from point2act.grasp.planner import plan_grasps
+
+    rng = np.random.default_rng(0)
+    bar = np.c_[rng.uniform(-0.06, 0.06, 4000), rng.uniform(-0.01, 0.01, 4000), rng.uniform(0.03, 0.05, 4000)]
+    table = np.c_[rng.uniform(-0.3, 0.3, 200), rng.uniform(-0.3, 0.3, 200), np.zeros(200)]
+    means = np.concatenate([bar, table])
+    opac = np.ones(len(means))
+    rel = np.r_[np.ones(len(bar)), np.zeros(len(table))]
+    seen_table = np.c_[rng.uniform(-0.3, 0.3, 20000), rng.uniform(-0.3, 0.3, 20000), np.zeros(20000)]
+    wall = np.c_[np.full(60000, 1.0), rng.uniform(-1, 1, 60000), rng.uniform(-0.5, 1.0, 60000)]
+    cfg = GraspConfig(num_candidates=64, top_k=1)
+    without = plan_grasps(means, opac, rel, cfg)
+    p0 = without.support_plane
+    assert p0 is None or abs(p0[2]) < 0.99 or abs(p0[3]) > 0.01  # not the table
+    seen = np.concatenate([seen_table, bar, wall])
+    with_views = plan_grasps(means, opac, rel, cfg, plane_points=seen)
+    plane = with_views.support_plane
+    assert plane is not None
+    assert abs(abs(plane[2]) - 1.0) < 1e-3 and abs(plane[3]) < 2e-3 and plane[2] > 0  # z = 0, up towards the bar

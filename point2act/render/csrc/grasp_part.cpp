@@ -9,8 +9,8 @@
 //   1. z_far: the end of the run of occupied entries with |sx| < h[k] and z in [-gap, L], from z = 0;
 //      z_near: minus the end of the run of -z over those with z in [-L, gap]; depth: the fingertips `tip`
 //      past z_far, clipped to [min_depth, max_depth]; beyond max_depth, `tip` past hold[k, t], clipped to
-//      [max(z_near, -long_depth) + min_depth, long_depth]; and room[k, t] where that is smaller and at
-//      least min_depth;
+//      [lo, long_depth] with lo = max(z_near, -long_depth) + min_depth; and room[k, t] where that is
+//      smaller and at least max(lo, 0) (the pads reach the contacts and hold min_depth of the part);
 //   2. ep, en: the ends of the runs of entries with z in [depth - L, depth] along +x from sp[k] and along
 //      -x from sn[k]; off = (ep - en) / 2, hkt = min((ep + en) / 2 + pad_x + clr, half_open), and the
 //      candidate fits when (ep + en) / 2 + mg <= half_open;
@@ -43,7 +43,7 @@ inline double depth_of(double z_far, double z_near, double hold, double room, co
     const double lo = std::max(z_near, -p.long_depth) + p.min_depth;
     const double lg = std::min(std::max(hold + p.tip, lo), p.long_depth);
     double d = tip <= p.max_depth ? std::max(tip, p.min_depth) : lg;
-    return (room < d && room >= p.min_depth) ? room : d;
+    return (room < d && room >= std::max(lo, 0.0)) ? room : d;
 }
 
 __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
