@@ -663,3 +663,21 @@ def test_majority_rows_split_runs_by_the_answers_majority() -> None:
     assert rows["same40"] == {"runs": 3, "majority": 1, "majority_hit": 1, "other": 2, "other_hit": 1}
     assert rows["twin50"] == {"runs": 2, "majority": 1, "majority_hit": 0, "other": 1, "other_hit": 0}
     assert "| same40 | 3 | 1, 1 | 2, 1 |" in majority_table(recs, ["same40"])
+
+
+def test_grasp_rows_set_aside_only_targets_beyond_the_hand() -> None:
+    """The grasp rate over all runs and over the runs whose target the hand can hold (benchmarks.accuracy.oracle),
+    each beside the action point's hit rate over the same runs."""
+    from benchmarks.accuracy.report import grasp_rows
+
+    def rec(scene, seed, hit, ok, beyond):
+        return {"scene": scene, "seed": seed, "level": "clean", "method": "point2act", "weight": 1.0, "hit": hit,
+                "num_grasps": int(ok), "grasp_on_target": ok, "grasp_collision_free": ok, "grasp_success": ok,
+                "target_beyond_hand": beyond}
+
+    rs = [rec("handle", 0, True, True, False), rec("handle", 1, True, True, False), rec("rim", 0, True, False, False),
+          rec("tab", 0, True, False, True), rec("tab", 1, False, False, True)]
+    g = grasp_rows(rs, ["clean"])["clean"]
+    assert g["success"] == pytest.approx(2 / 5) and g["hit"] == pytest.approx(4 / 5)
+    assert g["holdable"] == {"runs": 3, "success": pytest.approx(2 / 3), "hit": 1.0}
+    assert "holdable" not in grasp_rows([dict(r, target_beyond_hand=None) for r in rs], ["clean"])["clean"]

@@ -309,3 +309,26 @@ def test_summary_per_generator_and_training_seeds() -> None:
         "hit": {}, "median": 0.2, "worst": 0.5}}}}})
     with pytest.raises(ValueError):
         check_summary(bad)
+
+
+@pytest.mark.parametrize("gen", GENS)
+def test_perfect_views_see_the_true_meshes(gen: str, tiny_scenes) -> None:
+    """The grasp oracle's depth views (benchmarks.accuracy.oracle: the scene's true depth PNGs with its poses
+    and intrinsics) back-projected lie on the scene's meshes, within the PNGs' millimetre."""
+    import open3d as o3d
+
+    from benchmarks.accuracy.oracle import perfect_views
+    from point2act.fusion import view_points
+
+    sd, _ = tiny_scenes[gen]
+    views, centres = perfect_views(sd, max_views=4)
+    assert views.depths.shape == (4, 48, 64) and centres.shape == (8, 3)
+    P = view_points(views, stride=1)
+    assert len(P) > 0.9 * views.depths.size
+    m = np.load(sd / "meshes.npz")
+    scene = o3d.t.geometry.RaycastingScene()
+    for pid in m["ids"]:
+        scene.add_triangles(o3d.core.Tensor(m[f"v{int(pid)}"].astype(np.float32)),
+                            o3d.core.Tensor(m[f"t{int(pid)}"].astype(np.uint32)))
+    d = scene.compute_distance(o3d.core.Tensor(P.astype(np.float32))).numpy()
+    assert np.percentile(d, 99) < 1e-3

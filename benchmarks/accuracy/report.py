@@ -62,6 +62,9 @@ def _level_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], method
         gr = grasp_rows(records, [lvl]).get(lvl)
         if gr is not None:
             row["point2act_grasp"] = {"hit": round(gr["success"], 4), "lo": round(gr["lo"], 4), "hi": round(gr["hi"], 4)}
+            if "holdable" in gr:  # the same over the runs whose target the hand can hold, beside their action-point hit
+                row["point2act_grasp"]["holdable"] = {k: (round(v, 4) if isinstance(v, float) else v)
+                                                      for k, v in gr["holdable"].items()}
         if row:
             out[lvl] = row
     return out
@@ -421,17 +424,27 @@ def grasp_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> Dict
         out[lvl] = {"success": ok, "lo": lo, "hi": hi, "runs": len(rs),
                     "returned": float(np.mean([r["num_grasps"] > 0 for r in rs])),
                     "on_target": float(np.mean([r["grasp_on_target"] for r in rs])),
-                    "collision_free": float(np.mean([r["grasp_collision_free"] for r in rs]))}
+                    "collision_free": float(np.mean([r["grasp_collision_free"] for r in rs])),
+                    "hit": float(np.mean([bool(r["hit"]) for r in rs]))}
+        # the runs whose target this hand can hold at all (.oracle: not every target is a parallel-jaw grasp)
+        held = [r for r in rs if r.get("target_beyond_hand") is False]
+        if held:
+            out[lvl]["holdable"] = {"runs": len(held), "success": float(np.mean([bool(r["grasp_success"]) for r in held])),
+                                    "hit": float(np.mean([bool(r["hit"]) for r in held]))}
     return out
 
 
 def grasp_table(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:
     rows = grasp_rows(records, levels)
     lines = ["| pointer errors | runs | planner returned grasps | top grasp on target | top grasp collision-free "
-             "| on target AND collision-free [95 % CI] |", "|---|---:|---:|---:|---:|---:|"]
+             "| on target AND collision-free [95 % CI] | action point hit | targets the hand can hold: runs, grasp OK, "
+             "action point hit |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for lvl, g in rows.items():
+        h = g.get("holdable")
+        held = f"{h['runs']}, {100 * h['success']:.0f} %, {100 * h['hit']:.0f} %" if h else "-"
         lines.append(f"| {lvl} | {g['runs']} | {100 * g['returned']:.0f} % | {100 * g['on_target']:.0f} % | "
-                     f"{100 * g['collision_free']:.0f} % | {100 * g['success']:.0f} % [{100 * g['lo']:.0f}–{100 * g['hi']:.0f}] |")
+                     f"{100 * g['collision_free']:.0f} % | {100 * g['success']:.0f} % [{100 * g['lo']:.0f}–{100 * g['hi']:.0f}] | "
+                     f"{100 * g['hit']:.0f} % | {held} |")
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .baselines import best_view, lift_single_view, lift_with_rendered_depth, ransac_triangulate
+from .oracle import oracle_grasp
 from .metrics import (HIT_RADIUS_M, TargetSurface, judge_top_grasp, load_gt_points, mesh_surface_labelled,
                       scene_surface_labelled)
 from .pointer import ErrorModel, ViewInfo, simulate
@@ -337,6 +338,8 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
         gcfg = dataclasses.replace(gcfg, region=dataclasses.replace(gcfg.region, support_downscale=ds))
     # labelled samples of the true surfaces: the grasp judge, and which part a missed action point is on
     surf = scene_surface_labelled(config, twin=spec.twin) if spec.generator == "synth" else mesh_surface_labelled(sd)
+    # whether this hand can hold the target at all: the export path on the scene's true geometry (.oracle)
+    beyond_hand = bool(oracle_grasp(sd, surf, scene.target_id)["beyond_hand"]) if bc.grasps else None
     from scipy.spatial import cKDTree
 
     surf_tree = cKDTree(surf[0])
@@ -412,6 +415,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             if bc.grasps:
                 gl = out.get("grasps") or []
                 rec["num_grasps"] = len(gl)
+                rec["target_beyond_hand"] = beyond_hand
                 rec["grasp_warning"] = out.get("warning") if not gl else None
                 if gl:
                     v = judge_top_grasp(gl[0], surf[0], surf[1], scene.target_id)

@@ -45,6 +45,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
                       (keypoints then have "base": {"action_point", "region_center"})
     timings_ms        per stage: region, surface, candidates, collision, scoring, total
     num_candidates    poses evaluated (contact pairs x approach dirs x depths)
+    num_on_target_candidates  of those, the poses whose closing region holds mostly target, before the
+                      collision checks (0: no pose of this hand holds the part on its own)
     warning           only when there is something to say, always when grasps is empty or when no
                       grasp is on_target
 
@@ -226,6 +228,7 @@ class GraspResult:
             "grasps": [g.to_dict(self.metres_per_unit, self.gripper.pregrasp_distance) for g in self.grasps],
             "timings_ms": {k: float(v) for k, v in self.timings_ms.items()},
             "num_candidates": int(self.counts.get("candidates", 0)),
+            "num_on_target_candidates": int(self.counts.get("on_target_candidates", 0)),
         }
         if self.warning:
             d["warning"] = self.warning
