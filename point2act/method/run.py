@@ -268,6 +268,37 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
 # ----------------------------------------------------------------------------------------------
 # export
 # ----------------------------------------------------------------------------------------------
+RANDOM_START_NOTE = ("this run started from random points (the capture has no point cloud, transforms.json has no "
+                     "'ply_file_path'): the air above the table then keeps Gaussians that no view removes, more so "
+                     "over plain surfaces, and the grasp head sees them as obstacles; a capture with a point cloud "
+                     "(COLMAP's sparse points, ns-process-data) reconstructs cleaner")
+"""Added to grasps.json's ``warning`` when a run that started from random points gets no grasp on the target
+(the benchmark's studio pan: 54 % of the opaque Gaussians within 25 cm of the target float 1-10 cm above the
+table, 16-25 % where the capture had a point cloud; docs/robustness.md §3)."""
+
+
+def random_start(config_path: Path, config) -> bool:
+    """Whether the run's capture is a nerfstudio transforms.json without a point cloud (splatfacto then starts
+    from random points). False when that cannot be told (another dataparser, a moved capture)."""
+    from point2act.method.runinfo import run_data_dir
+
+    data = run_data_dir(config_path)
+    if data is False or data is None:
+        dm = getattr(getattr(config, "pipeline", None), "datamanager", None)
+        data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
+    if not data:
+        return False
+    path = Path(data)
+    path = path if path.suffix == ".json" else path / "transforms.json"
+    try:
+        import json
+
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "frames" in meta and "ply_file_path" not in meta
+
+
 def export_run(
     config_path: Path,
     output: Path | None = None,
@@ -343,6 +374,8 @@ def export_run(
                        channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, support=support)
     out["run"] = str(Path(config_path).resolve())
+    if grasps and not (out.get("grasps") and out["grasps"][0].get("on_target")) and random_start(config_path, config):
+        out["warning"] = "; ".join(w for w in (out.get("warning"), RANDOM_START_NOTE) if w)
     if no_consensus:  # the relevancy-mass rule chose the place: nothing says how sure it is
         out["warning"] = "; ".join(w for w in (out.get("warning"), f"not sure: no consensus of the views ({no_consensus}); "
                                                "the region with the most relevancy was taken") if w)

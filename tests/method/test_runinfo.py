@@ -59,3 +59,29 @@ def test_points_mapping_is_the_same_for_both_cameras():
     a = points_in_training_images(pts, raw, final, 2)
     b = points_in_training_images(pts, cameras_from_fields(camera_fields(raw)), cameras_from_fields(camera_fields(final)), 2)
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_random_start_is_a_transforms_json_without_a_point_cloud(tmp_path):
+    """export's note on runs that started from random points: told from the capture's transforms.json (a
+    'ply_file_path' there: a point cloud; no transforms.json, e.g. a COLMAP model, or an unreadable one: not
+    claimed)."""
+    import json
+    from types import SimpleNamespace
+
+    from point2act.method.run import random_start
+
+    def config(data):
+        return SimpleNamespace(pipeline=SimpleNamespace(datamanager=SimpleNamespace(data=data)))
+
+    run = tmp_path / "run" / "config.yml"  # no run info there: the config's data is used
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    (cap / "transforms.json").write_text(json.dumps({"frames": [{"file_path": "a.png"}]}))
+    assert random_start(run, config(cap)) is True
+    assert random_start(run, config(cap / "transforms.json")) is True
+    (cap / "transforms.json").write_text(json.dumps({"frames": [], "ply_file_path": "sparse_pc.ply"}))
+    assert random_start(run, config(cap)) is False
+    (cap / "transforms.json").write_text("{not json")
+    assert random_start(run, config(cap)) is False
+    assert random_start(run, config(tmp_path / "colmap")) is False
+    assert random_start(run, config(None)) is False
