@@ -303,6 +303,11 @@ def check_summary(d: Dict[str, Any]) -> None:
     for lvl, row in d["levels"].items():
         for m, v in row.items():
             if m in SELECTIVE_KEYS:
+                v = dict(v)
+                held = v.pop("holdable", None) if m == "point2act_grasp" else None
+                if held is not None and (set(held) != {"runs", "success", "hit"} or int(held["runs"]) < 1
+                                         or not all(0.0 <= held[k] <= 1.0 for k in ("success", "hit"))):
+                    raise ValueError(f"{lvl}/{m}/holdable: {held}")
                 if not set(v) <= {"coverage", "hit", "lo", "hi"} or not all(
                         x is None or not math.isfinite(x) or 0.0 <= x <= 1.0 for x in v.values()):
                     raise ValueError(f"{lvl}/{m}: {v}")
