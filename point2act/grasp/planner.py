@@ -187,8 +187,8 @@ def _support_room(plane, c: np.ndarray, R: np.ndarray, half_open: float, dims: D
     does not go down): a part that rests on it (a tool handle, a bar lying on the table) is held as deep
     as the table allows instead of past its underside, where the pads still reach the contacts and hold
     ``min_grasp_depth`` of the part from its top (:mod:`point2act.grasp.part`; else the plane test rejects
-    the grasp). The
-    fingers are taken at the widest opening (their lowest point, for any opening up to ``2 half_open``)."""
+    the grasp). The fingers are taken at the widest opening (their lowest point, for any opening up to
+    ``2 half_open``)."""
     K, T = R.shape[:2]
     nz = np.einsum("i,kti->kt", plane[:3], R[..., 2])  # the approach's component along the plane's normal
     s0 = _plane_min(plane, np.broadcast_to(c[:, None, :], (K, T, 3)), R, np.full((K, T), half_open), dims)
@@ -222,11 +222,12 @@ def plan_grasps(
     ``extra_points`` is a fused depth surface that replaces the Gaussian centres; ``occupancy``: an
     :class:`~point2act.grasp.occupancy.OccupancyGrid` of the scene (capture frame and units) from
     the depth views; ``plane_points`` [P, 3]: what the views see (capture frame,
-    :func:`point2act.fusion.view_points`), which the support plane is fitted to instead of the surface
-    points: each view's pixels sample the scene by image area, so a table that fills the views holds most
-    of them, where the Gaussian centres and the fused surface near the target follow the texture and the
-    objects (a plain table, a pot lid around a knob). Raises ``ValueError`` if no relevancy passes the region threshold; any other
-    failure to find grasps gives an empty list and ``GraspResult.warning``.
+    :func:`point2act.fusion.view_points`): the support plane is fitted to those within the gripper's reach
+    of the action point (the palm's far corner at the pre-grasp pose) instead of to the surface points.
+    Pixels sample the scene by image area, so the table around the target holds many of them, where the
+    Gaussian centres follow texture and objects (a plain table has few) and the fused surface near the
+    target may not reach the table (a knob on a pot lid). Raises ``ValueError`` if no relevancy passes the
+    region threshold; any other failure to find grasps gives an empty list and ``GraspResult.warning``.
 
     What the gripper is checked against: with ``occupancy``, inside the grid the occupied and the
     unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`), outside it the surface

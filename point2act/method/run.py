@@ -10,6 +10,7 @@ and :func:`query_run` hand those to the plain functions :func:`point2act.export.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -291,8 +292,6 @@ def random_start(config_path: Path, config) -> bool:
     path = Path(data)
     path = path if path.suffix == ".json" else path / "transforms.json"
     try:
-        import json
-
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
