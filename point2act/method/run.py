@@ -209,7 +209,6 @@ def consensus_in_capture(views: list, frame: FrameTransform):
 
 def _channel_support(config_path: Path, config, model, region_config, points: Dict[str, Any]):
     """The views' consensus on a named channel's own points (``point2act query``'s record)."""
-    import json
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
