@@ -318,10 +318,11 @@ def test_perfect_views_see_the_true_meshes(gen: str, tiny_scenes) -> None:
     import open3d as o3d
 
     from benchmarks.accuracy.oracle import perfect_views
+    from benchmarks.accuracy.run import load_scene
     from point2act.fusion import view_points
 
-    sd, _ = tiny_scenes[gen]
-    views, centres = perfect_views(sd, max_views=4)
+    sd, cfg = tiny_scenes[gen]
+    views, centres = perfect_views(load_scene(sd, cfg), max_views=4)
     assert views.depths.shape == (4, 48, 64) and centres.shape == (8, 3)
     P = view_points(views, stride=1)
     assert len(P) > 0.9 * views.depths.size
@@ -341,13 +342,14 @@ def test_oracle_tells_a_tab_beyond_the_hand_from_a_grip_it_holds(gen: str, tmp_p
     the hand (no candidate holds mostly tab between its fingers) and gets no on-target grasp."""
     from benchmarks.accuracy.metrics import mesh_surface_labelled
     from benchmarks.accuracy.oracle import oracle_grasp
+    from benchmarks.accuracy.run import load_scene
 
     out = {}
     for kind in ("pan", "can_tab"):
         d = tmp_path / kind
-        generate(d, GenConfig(gen, kind, 3, "fewview", 8, point_cloud=False, **dict(TINY, width=128, height=96)))
-        gt = json.loads((d / "ground_truth.json").read_text())
-        out[kind] = oracle_grasp(d, mesh_surface_labelled(d), gt["target_part_id"])
+        cfg = GenConfig(gen, kind, 3, "fewview", 8, point_cloud=False, **dict(TINY, width=128, height=96))
+        generate(d, cfg)
+        out[kind] = oracle_grasp(load_scene(d, cfg), mesh_surface_labelled(d))
     assert not out["pan"]["beyond_hand"] and out["pan"]["graspable"] and out["pan"]["top"]["success"]
     assert out["can_tab"]["beyond_hand"] and not out["can_tab"]["graspable"]
     assert out["can_tab"]["top_on_target_flag"] is not True and out["can_tab"]["warning"]

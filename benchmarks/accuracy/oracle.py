@@ -24,8 +24,6 @@ Nothing here is tuned: the same planner, configuration and judge as the runs.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
@@ -33,40 +31,31 @@ import numpy as np
 __all__ = ["perfect_views", "oracle_grasp"]
 
 
-def perfect_views(scene_dir: Path, max_views: int = 12):
-    """The scene's true depth at up to ``max_views`` evenly spaced views, as :class:`point2act.fusion.DepthViews`
-    in the capture frame, and the camera centres [C, 3] of all views."""
-    from PIL import Image
-
+def perfect_views(scene, max_views: int = 12):
+    """The true depth of a loaded scene (:class:`.run.SceneData`: its depth images, intrinsics and cameras) at
+    up to ``max_views`` evenly spaced views, as :class:`point2act.fusion.DepthViews` in the capture frame, and
+    the camera centres [C, 3] of all views."""
     from point2act.fusion import DepthViews
 
-    sd = Path(scene_dir)
-    meta = json.loads((sd / "transforms.json").read_text())
-    frames = meta["frames"]
     c2ws = []
-    for f in frames:
-        c2w = np.asarray(f["transform_matrix"], dtype=np.float64).reshape(4, 4).copy()
+    for v in scene.views:
+        c2w = np.asarray(v.c2w, dtype=np.float64).reshape(4, 4).copy()
         c2w[:3, 1:3] *= -1.0  # OpenGL -> OpenCV axes
         c2ws.append(c2w)
     centres = np.stack([c[:3, 3] for c in c2ws])
-    pick = np.unique(np.linspace(0, len(frames) - 1, min(max_views, len(frames))).round().astype(int))
-    D, Ks, Vs = [], [], []
-    for i in pick:
-        f = frames[i]
-        get = lambda k: float(f.get(k, meta.get(k)))  # noqa: E731 - per-frame intrinsics override the shared ones
-        Ks.append(np.array([[get("fl_x"), 0.0, get("cx")], [0.0, get("fl_y"), get("cy")], [0.0, 0.0, 1.0]]))
-        Vs.append(np.linalg.inv(c2ws[i]))
-        D.append(np.asarray(Image.open(sd / f["depth_file_path"]), dtype=np.float32) / 1000.0)
-    shape = max(d.shape for d in D)
-    D = [np.pad(d, ((0, shape[0] - d.shape[0]), (0, shape[1] - d.shape[1]))) for d in D]
-    d = np.stack(D)
-    return DepthViews(d, (d > 0).astype(np.float32), np.stack(Ks), np.stack(Vs)), centres
+    n = len(c2ws)
+    pick = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
+    Ks = np.stack([np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
+                   for k in (scene.views[i].intrinsics for i in pick)])
+    d = np.stack([np.asarray(scene.depths[i], dtype=np.float32) for i in pick])
+    return DepthViews(d, (d > 0).astype(np.float32), Ks, np.stack([np.linalg.inv(c2ws[i]) for i in pick])), centres
 
 
-def oracle_grasp(scene_dir: Path, surface: tuple, target_id: int, prompt: str = "", max_views: int = 12) -> Dict[str, Any]:
-    """The export path on the truth of one scene (module docstring). ``surface``: the judge's ``(points [M, 3],
-    part ids [M])`` (:func:`.metrics.scene_surface_labelled` / :func:`.metrics.mesh_surface_labelled`);
-    returns ``{"graspable", "num_grasps", "top": judge verdict or None, "warning"}``."""
+def oracle_grasp(scene, surface: tuple, max_views: int = 12) -> Dict[str, Any]:
+    """The export path on the truth of one loaded scene (:class:`.run.SceneData`; module docstring).
+    ``surface``: the judge's ``(points [M, 3], part ids [M])`` (:func:`.metrics.scene_surface_labelled` /
+    :func:`.metrics.mesh_surface_labelled`); returns ``{"graspable", "beyond_hand", "num_grasps", "top": judge
+    verdict or None, "top_on_target_flag", "warning"}``."""
     from point2act.export import build_export
     from point2act.geometry import FrameTransform
     from point2act.grasp import GraspConfig
@@ -76,10 +65,11 @@ def oracle_grasp(scene_dir: Path, surface: tuple, target_id: int, prompt: str = 
     P, lab = surface
     P = np.asarray(P, dtype=np.float64)
     lab = np.asarray(lab)
-    views, centres = perfect_views(scene_dir, max_views)
+    target_id = scene.target_id
+    views, centres = perfect_views(scene, max_views)
     arrays = {"means": P, "opacities": np.ones(len(P)), "scales": np.full((len(P), 3), 0.002),
               "relevancy": (lab == int(target_id)).astype(np.float64)}
-    out = build_export(arrays, FrameTransform.identity(), prompt, GraspConfig(), True, centres, depth_views=views)
+    out = build_export(arrays, FrameTransform.identity(), scene.prompt, GraspConfig(), True, centres, depth_views=views)
     grasps = out.get("grasps") or []
     top = judge_top_grasp(grasps[0], P, lab, int(target_id)) if grasps else None
     return {"graspable": bool(top is not None and top["success"]),

@@ -339,7 +339,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     # labelled samples of the true surfaces: the grasp judge, and which part a missed action point is on
     surf = scene_surface_labelled(config, twin=spec.twin) if spec.generator == "synth" else mesh_surface_labelled(sd)
     # whether this hand can hold the target at all: the export path on the scene's true geometry (.oracle)
-    beyond_hand = bool(oracle_grasp(sd, surf, scene.target_id)["beyond_hand"]) if bc.grasps else None
+    beyond_hand = bool(oracle_grasp(scene, surf)["beyond_hand"]) if bc.grasps else None
     from scipy.spatial import cKDTree
 
     surf_tree = cKDTree(surf[0])
