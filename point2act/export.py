@@ -75,15 +75,21 @@ def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.nd
     return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
 
 
-def occupancy_around(views: DepthViews, frame: FrameTransform, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
+def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthViews:
+    """The depth views in the capture frame as the grasp head reads them: pixels below ``fusion_min_alpha``
+    opacity no measurement (depth 0), those below ``occupancy_empty_alpha`` free along their whole ray
+    (depth ``inf``)."""
+    sc = cfg.surface
+    return views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha, sc.occupancy_empty_alpha)
+
+
+def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
     """Occupancy grid (capture frame and units) around the relevant ``region``: a cube centred on its
     box, as wide as the box's largest side plus ``occupancy_reach`` on each side (the fingers and the
     first part of their approach), at most the fused cube's side (``geo``: :func:`fusion_geometry`);
-    cells of the TSDF's voxel or larger (at most ``occupancy_max_cells`` per side); the depth views in
-    the capture frame, pixels below ``fusion_min_alpha`` opacity no measurement, those below
-    ``occupancy_empty_alpha`` free along their whole ray. See :mod:`point2act.grasp.occupancy`."""
+    cells of the TSDF's voxel or larger (at most ``occupancy_max_cells`` per side); ``v``: the depth views
+    in the capture frame (:func:`views_in_capture`). See :mod:`point2act.grasp.occupancy`."""
     sc, g = cfg.surface, cfg.gripper
-    v = views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha, sc.occupancy_empty_alpha)
     side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(sc.occupancy_reach))
     return occupancy_cube(v.depths, v.Ks, v.viewmats, np.asarray(region.center, dtype=np.float64), side, geo["voxel"],
                           max_cells=sc.occupancy_max_cells, hit_front=sc.occupancy_hit_front,
@@ -167,12 +173,12 @@ def build_export(
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+            views_c = views_in_capture(depth_views, frame, cfg)
             # the support plane is fitted to what the views see, by image area
-            kw["plane_points"] = view_points(views_in_frame(depth_views, frame.transform, frame.scale),
-                                             min_alpha=cfg.surface.fusion_min_alpha)
+            kw["plane_points"] = view_points(views_c, min_alpha=cfg.surface.fusion_min_alpha)
             if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
                 t0 = time.perf_counter()
-                kw["occupancy"] = occupancy_around(depth_views, frame, region, cfg, fusion_geo)
+                kw["occupancy"] = occupancy_around(views_c, region, cfg, fusion_geo)
                 fusion_ms["occupancy"] = (time.perf_counter() - t0) * 1e3
         fallback = None
         try:
