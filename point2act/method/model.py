@@ -94,6 +94,14 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     ``random_init_min_views`` training views see them (:meth:`Point2ActModel.bound_random_init`)."""
     random_init_min_views: int = 3
     """A random initial Gaussian must lie inside this many training views' frustums (fewer views: all)."""
+    opacity_reg: float | None = None
+    """Weight of a prior on the Gaussians' mean opacity, added to the loss: the opacity regulariser of
+    3DGS-MCMC (Kheradmand et al. 2024; gsplat's ``simple_trainer.py mcmc`` preset, ``opacity_reg``). None
+    (auto): :data:`RANDOM_START_OPACITY_REG` when the Gaussians start at random (no point cloud in the
+    capture), else 0. Random starts fill the views' frustums; over a plain surface a Gaussian in the air has
+    the colour of what lies behind it in every view, so the photometric loss neither needs nor removes it,
+    and the rendered depth is a fog above the table (the studio pan: 1 % of the depth pixels near the grip
+    on the board). Under the prior, what no view needs fades and what the photos need stays."""
     visibility_prune: bool = True
     """At every densification step and once after the last, remove the Gaussians that fewer than
     ``visibility_prune_min_views`` training views see (total compositing weight above
@@ -106,6 +114,11 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     of a pixel: only what adds next to nothing to every render but one is removed)."""
     visibility_prune_downscale: int = 4
     """Resolution of the visibility renders: 1/this of the training views' full resolution."""
+
+
+RANDOM_START_OPACITY_REG = 0.01
+"""The opacity prior's weight for runs that start from random points: 3DGS-MCMC's (and gsplat's
+``simple_trainer.py mcmc`` preset's) ``opacity_reg``."""
 
 
 class Point2ActModel(SplatfactoModel):
@@ -123,6 +136,12 @@ class Point2ActModel(SplatfactoModel):
     def random_init(self) -> bool:
         """Whether the Gaussians started at random (no point cloud in the capture, or ``random_init``)."""
         return self.seed_points is None or bool(self.config.random_init)
+
+    @property
+    def opacity_reg(self) -> float:
+        """The opacity prior's weight for this run (:attr:`Point2ActModelConfig.opacity_reg`, auto resolved)."""
+        w = self.config.opacity_reg
+        return float(w) if w is not None else (RANDOM_START_OPACITY_REG if self.random_init else 0.0)
 
     @torch.no_grad()
     def bound_random_init(self, cameras: Cameras, seed: int = 0) -> int:
@@ -321,6 +340,8 @@ class Point2ActModel(SplatfactoModel):
     # -- losses and metrics -------------------------------------------------------------------
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, torch.Tensor]:
         loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
+        if self.training and self.opacity_reg > 0:
+            loss_dict["opacity_reg"] = self.opacity_reg * torch.sigmoid(self.opacities).mean()
         if RELEVANCY_KEY in outputs and batch.get(TARGET_KEY) is not None:
             pred = outputs[RELEVANCY_KEY]
             target = resize_heatmap(batch[TARGET_KEY].float(), pred.shape[0], pred.shape[1]).to(pred.device)

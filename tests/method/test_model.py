@@ -244,3 +244,89 @@ def test_prune_unseen_reports_what_it_removed_when_most_go():
     expect = int(((model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0) < 2).sum())
     assert expect > 150
     assert model.prune_unseen() == expect and model.num_points == 300 - expect
+
+
+def _plane_and_floaters(opacity_reg, steps=150):
+    """A grey plane (z = 0) and grey floaters 10 cm above its middle, seen by four views: the floaters have
+    the colour of what lies behind them in every view. Opacities trained on the plane's own renders, through
+    the model's loss; returns the depth the views render over the plane's middle (before, after) and the
+    plane's coverage after, the plane's own depth there, the floaters' largest and the plane's mean opacity
+    after."""
+    from nerfstudio.models.splatfacto import RGB2SH
+
+    g = torch.linspace(-0.4, 0.4, 17)
+    plane = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    plane = torch.cat([plane, torch.zeros(len(plane), 1)], 1)
+    f = torch.linspace(-0.08, 0.08, 4)
+    fl = torch.stack(torch.meshgrid(f, f, indexing="ij"), -1).reshape(-1, 2)
+    fl = torch.cat([fl, torch.full((len(fl), 1), 0.1)], 1)
+
+    def build(pts, reg):
+        cfg = Point2ActModelConfig(sh_degree=1, num_downscales=0, background_color="black", opacity_reg=reg)
+        m = cfg.setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=4,
+                      seed_points=(pts, torch.full((len(pts), 3), 128.0)))
+        with torch.no_grad():
+            m.gauss_params["scales"].fill_(float(torch.log(torch.tensor(0.05))))
+            m.gauss_params["quats"].copy_(torch.tensor([1.0, 0, 0, 0]).expand(len(pts), 4))
+            m.gauss_params["features_dc"].copy_(RGB2SH(torch.full((len(pts), 3), 0.5)))
+            m.gauss_params["features_rest"].zero_()
+            m.gauss_params["opacities"].fill_(float(torch.logit(torch.tensor(0.95))))
+        return m
+
+    cams = [make_camera(eye=(1.2 * sx, 1.2 * sy, 1.4)) for sx in (-1, 1) for sy in (-1, 1)]
+    truth = build(plane, 0.0)
+    truth.eval()
+    with torch.no_grad():
+        targets = [truth.get_outputs(c)["rgb"].clamp(0, 1) for c in cams]
+    model = _with_strategy_state(build(torch.cat([plane, fl]), opacity_reg))
+    centre = (slice(14, 22), slice(20, 28))  # pixels over the plane's middle (and the floaters) in every view
+
+    def depth_over_middle():
+        model.eval()
+        with torch.no_grad():
+            return float(torch.stack([model.get_outputs(c)["depth"][centre].mean() for c in cams]).mean())
+
+    before = depth_over_middle()
+    opt = torch.optim.Adam([model.gauss_params["opacities"]], lr=0.05)  # splatfacto's opacity lr
+    model.train()
+    for s in range(steps):
+        model.step = s
+        i = s % len(cams)
+        out = model.get_outputs(cams[i])
+        loss = sum(model.get_loss_dict(out, {"image": targets[i]}).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = depth_over_middle()
+    model.eval()
+    with torch.no_grad():
+        cover = float(torch.stack([model.get_outputs(c)["accumulation"][centre].mean() for c in cams]).mean())
+        truth_depth = float(torch.stack([truth.get_outputs(c)["depth"][centre].mean() for c in cams]).mean())
+        op = torch.sigmoid(model.opacities[:, 0])
+    return before, after, cover, truth_depth, float(op[len(plane):].max()), float(op[: len(plane)].mean())
+
+
+def test_opacity_prior_clears_floaters_that_the_photos_cannot_see():
+    """Without the prior nothing removes floaters that match what lies behind them: they stay opaque and the
+    views' depth stays in front of the plane. With it (the random-start default) they fade, the depth comes
+    down to the plane's own and the plane still covers the views."""
+    b0, a0, _, truth, fl0, _ = _plane_and_floaters(0.0)
+    b1, a1, cover, _, fl1, _ = _plane_and_floaters(0.01)
+    assert b0 == pytest.approx(b1) and b0 < truth - 0.03  # the floaters are what the views see
+    assert fl0 > 0.5 and a0 < truth - 0.02  # no prior: still there
+    assert fl1 < 0.1 and abs(a1 - truth) < 0.04 and cover > 0.95  # the prior: the plane, covering the views
+
+
+def test_opacity_prior_is_on_for_random_starts_only():
+    model = _with_strategy_state(make_model())
+    model.train()
+    assert model.opacity_reg == 0.0 and "opacity_reg" not in model.get_loss_dict(
+        model.get_outputs(make_camera()), {"image": torch.zeros(36, 48, 3)})
+    model = _with_strategy_state(make_model(random_init=True))
+    model.train()
+    out = model.get_outputs(make_camera())
+    loss = model.get_loss_dict(out, {"image": out["rgb"].detach()})
+    from point2act.method.model import RANDOM_START_OPACITY_REG
+
+    torch.testing.assert_close(loss["opacity_reg"], RANDOM_START_OPACITY_REG * torch.sigmoid(model.opacities).mean())
+    assert make_model(random_init=True, opacity_reg=0.0).opacity_reg == 0.0
