@@ -269,12 +269,13 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
 # export
 # ----------------------------------------------------------------------------------------------
 RANDOM_START_NOTE = ("this run started from random points (the capture has no point cloud, transforms.json has no "
-                     "'ply_file_path'): the air above the table then keeps Gaussians that no view removes, more so "
-                     "over plain surfaces, and the grasp head sees them as obstacles; a capture with a point cloud "
+                     "'ply_file_path'): some Gaussians stay in the air above plain surfaces, where no view tells them "
+                     "from the table, and the grasp head sees them as obstacles; a capture with a point cloud "
                      "(COLMAP's sparse points, ns-process-data) reconstructs cleaner")
-"""Added to grasps.json's ``warning`` when a run that started from random points gets no grasp on the target
-(the benchmark's studio pan: 54 % of the opaque Gaussians within 25 cm of the target float 1-10 cm above the
-table, 16-25 % where the capture had a point cloud; docs/robustness.md §3)."""
+"""Added to grasps.json's ``warning`` when a run that started from random points gets no grasp on the target.
+The benchmark's studio pan: 57-61 % of the opaque Gaussians within 25 cm of the target floated 1-10 cm above the
+table; 15-22 % since random starts train under an opacity prior (``Point2ActModelConfig.opacity_reg``), 1 % where
+a capture has a point cloud (docs/robustness.md §1)."""
 
 
 def random_start(config_path: Path, config) -> bool:
