@@ -7,7 +7,7 @@ seeds 0, 1 and 2):
 ``ns-train point2act`` with the method's defaults (training starts from random points), the relevancy refit and
 ``point2act export``; the top grasp is judged against the true meshes. Before random starts trained
 under an opacity prior (``Point2ActModelConfig.opacity_reg``), the views' depth there was a fog above the board
-and every candidate collided with it (no grasp: at 2000 steps on training seeds 0, 1 and 2, at 1000 on seed 0).
+and every candidate collided with it (no grasp: at 2000 steps on training seeds 0 and 1, at 1000 on seed 0).
 """
 
 from __future__ import annotations
