@@ -31,6 +31,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       geometric_score     antipodal quality 1 - max contact angle / atan(mu), [0,1]
       clearance_score     the fingers' clearance to occupied or unknown space at the grasp pose, [0,1]
       on_target           true when semantic_score >= on_target_share (the grasp closes on the target)
+      closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
+                          the share of
       avoid_score         only with an avoid channel: max normalised avoid relevancy in the
                           closing region and the fingers' path, [0,1] (score is already penalised)
       handover_rotation   only with an avoid channel and a handover direction: 3x3 gripper
@@ -47,8 +49,9 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     num_candidates    poses evaluated (contact pairs x approach dirs x depths)
     num_on_target_candidates  of those, the poses whose closing region holds mostly target, before the
                       collision checks (0: no pose of this hand holds the part on its own)
-    warning           only when there is something to say, always when grasps is empty or when no
-                      grasp is on_target
+    warning           only when there is something to say, always when grasps is empty, when no
+                      grasp is on_target, and when the first one's target share is too close to
+                      on_target_share to tell (its 95 % Wilson interval over closing_cells reaches below)
 
 Example (one grasp, abridged)::
 
@@ -140,6 +143,9 @@ class Grasp:
     between the fingers is the relevant region's (None: not judged, e.g. a grasp built by hand)."""
     clearance_score: float | None = None
     """The fingers' clearance at the grasp pose, [0, 1] (``GraspConfig.clearance_weight``)."""
+    closing_cells: int | None = None
+    """How many occupied cells (surface points without an occupancy grid) lie between the fingers:
+    what ``semantic_score`` is the share of."""
     backed_off: float | None = None
     """How far (capture units) the grasp backed off along its approach from the depth its part asked for
     (0: the part's far side sits just inside the fingertips; more: it is held nearer the tips)."""
@@ -182,6 +188,8 @@ class Grasp:
             d["on_target"] = bool(self.on_target)
         if self.clearance_score is not None:
             d["clearance_score"] = float(self.clearance_score)
+        if self.closing_cells is not None:
+            d["closing_cells"] = int(self.closing_cells)
         if self.backed_off is not None:
             d["backed_off"] = float(self.backed_off * metres_per_unit)
         if self.avoid_score is not None:

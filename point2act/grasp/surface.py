@@ -109,13 +109,18 @@ def fit_support_plane(
     up_hint: np.ndarray | None = None,
     seed: int = 0,
     region_points: np.ndarray | None = None,
+    camera_centers: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
-    ``a*x + b*y + c*z + d = 0``, oriented so that ``up_hint`` (a point, e.g. the
-    action point) lies on the positive side; None if the plane holds fewer than
+    ``a*x + b*y + c*z + d = 0``, oriented "up"; None if the plane holds fewer than
     ``plane_min_fraction`` of the points, or if most of ``region_points`` (the
     relevant Gaussians) lie on it (then the "plane" is the target itself).
-    Without a usable hint the side with more off-plane points is "up"."""
+
+    Up is the side most of the cameras ``camera_centers`` [C, 3] are on: a surface is seen from
+    its front, and the views saw the table. Without cameras, the side of ``up_hint`` (a point, e.g.
+    the action point) when it lies off the plane, else the side with more off-plane points. (The
+    action point alone misleads where a thin part's reconstruction sinks into the table: a tool
+    handle lying on it.)"""
     sc, mpu = _cfgs(cfg)
     if not sc.detect_plane or len(points) < 50:
         return None
@@ -137,8 +142,13 @@ def fit_support_plane(
     if region_points is not None and len(region_points):
         if np.mean(np.abs(region_points @ m[:3] + m[3]) <= tol) > 0.5:
             return None
+    cams = np.zeros((0, 3)) if camera_centers is None else np.asarray(camera_centers, dtype=np.float64).reshape(-1, 3)
+    side = float(np.sign(cams[np.isfinite(cams).all(1)] @ m[:3] + m[3]).sum())
     s = float(np.dot(m[:3], up_hint) + m[3]) if up_hint is not None else 0.0
-    if abs(s) > tol:
+    if side != 0:
+        if side < 0:
+            m = -m
+    elif abs(s) > tol:
         if s < 0:
             m = -m
     else:

@@ -57,3 +57,27 @@ def test_support_plane_is_fitted_to_what_the_views_see_within_reach():
     plane = with_views.support_plane
     assert plane is not None
     assert abs(abs(plane[2]) - 1.0) < 1e-3 and abs(plane[3]) < 2e-3 and plane[2] > 0  # z = 0, up towards the bar
+
+
+@pytest.mark.parametrize("sunk", [0.0, -0.003, -0.01])
+def test_support_plane_faces_the_cameras(sunk):
+    """Up is the cameras' side, wherever the action point lies: a handle whose reconstruction sinks
+    into the table puts the action point on or just under it, and orienting by that point alone turns
+    the table upside down (every grasp from above then meets the "table" first). Without cameras the
+    action point still decides when it lies off the plane."""
+    from point2act.grasp import GraspConfig
+    from point2act.grasp.surface import fit_support_plane
+
+    rng = np.random.default_rng(1)
+    table = np.c_[rng.uniform(-0.2, 0.2, (3000, 2)), rng.normal(0, 0.0005, 3000)]
+    bump = np.c_[rng.uniform(-0.05, 0.05, (300, 2)), rng.uniform(-0.02, 0.0, 300)]  # the sunk, fuzzy part
+    pts = np.concatenate([table, bump])
+    cams = np.c_[rng.uniform(-0.4, 0.4, (10, 2)), rng.uniform(0.3, 0.6, 10)]
+    ap = np.array([0.0, 0.0, sunk])
+    cfg = GraspConfig()
+    plane = fit_support_plane(pts, cfg, up_hint=ap, camera_centers=cams)
+    assert plane is not None and plane[2] > 0.999 and abs(plane[3]) < 2e-3
+    assert np.all(cams @ plane[:3] + plane[3] > 0)
+    if sunk < -0.005:  # off the plane, below: the action point alone flips it
+        assert fit_support_plane(pts, cfg, up_hint=ap)[2] < -0.999
+    assert fit_support_plane(pts, cfg, up_hint=-ap + np.array([0, 0, 0.01]))[2] > 0.999
