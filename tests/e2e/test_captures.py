@@ -60,9 +60,11 @@ def test_fruit_check_notes_the_rounding(shared_data, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("factor", [2, 4, 8])
+@pytest.mark.parametrize("factor", [2, 8])
 def test_fruit_trains(shared_data, factor, tmp_path):
-    """The real ``ns-train`` for 5 iterations (25 s to 3 min each here, on 2 shared CPU cores)."""
+    """The real ``ns-train`` for 5 iterations (25 s to 3 min each here, on 2 shared CPU cores): with the
+    capture's own images_2/, and with images_8/ whose sizes round differently from the cameras' (one
+    warning; factor 4 rounds the same way: ``test_fruit_check_notes_the_rounding``)."""
     p = run_tool([str(BIN / "ns-train"), "point2act", "--data", str(shared_data / "real" / "fruit"),
                   "--max-num-iterations", "5", "--vis", "tensorboard", "--output-dir", str(tmp_path / "out"),
                   "--experiment-name", "fruit", "--timestamp", "run",
