@@ -19,7 +19,7 @@ from .part import scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
 
-__all__ = ["plan_grasps", "plan", "share_interval", "sample_contact_pairs", "contact_candidates", "contact_candidates_reference", "nms",
+__all__ = ["plan_grasps", "plan", "sample_contact_pairs", "contact_candidates", "contact_candidates_reference", "nms",
            "handover_rotation"]
 
 
@@ -619,29 +619,8 @@ def plan_grasps(
         warning = (f"no grasp closes on the relevant region: every grasp listed closes mostly on other parts "
                    f"(on_target false; the best holds {best:.0%} target, {cfg.on_target_share:.0%} needed); "
                    + _why_none(counts, K * T, on_target=True))
-    elif grasps:
-        top = grasps[0]
-        lo, hi = share_interval(top.semantic_score, top.closing_cells)
-        if lo < cfg.on_target_share:
-            warning = (f"the first grasp may close mostly on other parts: it holds {top.semantic_score:.0%} target over "
-                       f"{top.closing_cells} cells between its fingers, a 95 % interval of {lo:.0%}-{hi:.0%} against the "
-                       f"{cfg.on_target_share:.0%} needed (on_target true, but too close to tell)")
     return GraspResult(region=region, grasps=grasps, gripper=g, warning=warning, timings_ms=timings,
                        counts=counts, support_plane=plane)
-
-
-def share_interval(share: float, n: int, z: float = 1.959964) -> Tuple[float, float]:
-    """Wilson score interval (95 % with the default ``z``) of a share ``share`` measured over ``n`` cells:
-    how far a grasp's target share (``semantic_score`` over ``closing_cells``) can be trusted. A handful of
-    cells between the fingers, or a share near ``on_target_share``, cannot tell a grasp that closes on the
-    target from one that closes beside it (the cells on the target's border go either way)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = min(max(float(share), 0.0), 1.0)
-    d = 1.0 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    r = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - r), min(1.0, c + r)
 
 
 def _why_none(counts: Dict[str, int], n: int, on_target: bool = False) -> str:

@@ -49,9 +49,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     num_candidates    poses evaluated (contact pairs x approach dirs x depths)
     num_on_target_candidates  of those, the poses whose closing region holds mostly target, before the
                       collision checks (0: no pose of this hand holds the part on its own)
-    warning           only when there is something to say, always when grasps is empty, when no
-                      grasp is on_target, and when the first one's target share is too close to
-                      on_target_share to tell (its 95 % Wilson interval over closing_cells reaches below)
+    warning           only when there is something to say, always when grasps is empty or when no
+                      grasp is on_target
 
 Example (one grasp, abridged)::
 
