@@ -97,6 +97,14 @@ def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> Occup
                           p_hit=sc.occupancy_p_hit, p_miss=sc.occupancy_p_miss)
 
 
+def nearest_distance(points: np.ndarray, point: np.ndarray) -> float:
+    """Distance from ``point`` [3] to the nearest of ``points`` [M, 3] (``inf`` when there are none)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if not len(pts):
+        return float("inf")
+    return float(np.sqrt(((pts - np.asarray(point, dtype=np.float64).reshape(1, 3)) ** 2).sum(1).min()))
+
+
 def closing_on(grasps, region_points: np.ndarray, cfg: GraspConfig) -> list:
     """The ``grasps`` whose closing region (between the fingers) holds at least one of
     ``region_points`` [M, 3] (capture frame): grasps that close on the relevant region."""
@@ -167,9 +175,13 @@ def build_export(
             kw["handover_direction"] = np.asarray(handover_direction, dtype=np.float64)
         fusion_ms: Dict[str, float] = {}
         fusion_geo: Dict[str, float] = {}
+        surface_gap = 0.0  # the action point's distance to the fused surface (0: not measured)
         if depth_views is not None:
             t0 = time.perf_counter()
             fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
+            surface_gap = nearest_distance(fused, region.action_point)
+            if np.isfinite(surface_gap):
+                fusion_geo["nearest_surface"] = surface_gap
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
@@ -212,6 +224,16 @@ def build_export(
         except ValueError as e:
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
+        gap = surface_gap
+        if gap > cfg.gripper.units(cfg.seed_radius) and not (result.grasps and result.grasps[0].on_target):
+            mpu = cfg.gripper.metres_per_unit
+            where = (f"the nearest fused surface point is {gap * mpu * 100:.1f} cm ({gap:.3g} capture units) from it"
+                     if np.isfinite(gap) else "no fused surface lies around it")
+            notes.append(
+                f"the reconstruction has no surface at the action point: {where}, beyond the {cfg.seed_radius * 100:g} cm "
+                "where grasps are sought; the views agree on a place that the Gaussians do not model as a surface "
+                "(a transparent or shiny object, too few views of it): no grasp there can be checked"
+            )
         if fallback is not None:
             out["grasp_fallback"] = fallback
             notes.append(

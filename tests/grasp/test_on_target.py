@@ -199,3 +199,26 @@ def test_closing_cells_are_what_the_share_is_counted_over(p):
     d = r.to_dict("pick")
     validate_grasps_dict(d)
     assert [g["closing_cells"] for g in d["grasps"]] == [g.closing_cells for g in r.grasps]
+
+
+def test_action_point_where_the_reconstruction_has_no_surface_is_said():
+    """The views point at the pan's bar, but the depth renders have no bar (a transparent part, one the
+    Gaussians did not model as a surface): nothing of the fused surface lies near the action point, and the
+    warning says so, with the distance (the table, 2 cm under the bar's underside, is the nearest); with the
+    bar rendered the distance is under two voxels and nothing is said."""
+    scene = pan_scene()
+    cfg = GraspConfig()
+    bare = type(scene)(parts={k: v for k, v in scene.parts.items() if k != "bar"}, target="bar",
+                       look_at=scene.look_at)
+    out = build_export(field_of(scene), FrameTransform.identity(), "the bar", cfg, True, None,
+                       depth_views=depth_views(bare))
+    validate_grasps_dict(json.loads(json.dumps(out)))
+    gap = out["fusion"]["nearest_surface"]
+    ap = np.asarray(out["action_point"])
+    assert 0.015 < gap <= ap[2] + 1e-3  # at least the table below it
+    assert not (out["grasps"] and out["grasps"][0]["on_target"])
+    assert "the reconstruction has no surface at the action point" in out["warning"]
+    assert f"{gap * 100:.1f} cm" in out["warning"]
+    whole, _cfg = export(scene)
+    assert whole["fusion"]["nearest_surface"] < 2 * whole["fusion"]["voxel"] < cfg.seed_radius
+    assert "no surface at the action point" not in (whole.get("warning") or "")
