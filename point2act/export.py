@@ -224,16 +224,17 @@ def build_export(
         except ValueError as e:
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
-        gap = surface_gap
         # beyond half the opening no grasp centred at the action point touches any surface (the fallback's reach)
-        if gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not (result.grasps and result.grasps[0].on_target):
-            mpu = cfg.gripper.metres_per_unit
-            where = (f"the nearest fused surface point is {gap * mpu * 100:.1f} cm ({gap:.3g} capture units) from it"
-                     if np.isfinite(gap) else "no fused surface lies around it")
+        gap = surface_gap
+        on = bool(result.grasps) and bool(result.grasps[0].on_target)
+        if gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not on:
+            where = (f"the nearest fused surface point is {gap * cfg.gripper.metres_per_unit * 100:.1f} cm "
+                     f"({gap:.3g} capture units) from it" if np.isfinite(gap) else "no fused surface lies around it")
             notes.append(
                 f"the reconstruction has no surface at the action point: {where}, beyond the reach of a grasp "
-                f"centred there (half the opening, {cfg.gripper.max_opening * 50:g} cm); the views agree on a place that the Gaussians do not model as a surface "
-                "(a transparent or shiny object, too few views of it): no grasp there can be checked"
+                f"centred there (half the opening, {cfg.gripper.max_opening * 50:g} cm); the views agree on a place "
+                "that the Gaussians do not model as a surface (a transparent or shiny object, too few views of it): "
+                "no grasp there can be checked"
             )
         if fallback is not None:
             out["grasp_fallback"] = fallback
