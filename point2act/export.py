@@ -225,11 +225,10 @@ def build_export(
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
         # beyond half the opening no grasp centred at the action point touches any surface (the fallback's reach)
-        gap = surface_gap
-        on = bool(result.grasps) and bool(result.grasps[0].on_target)
-        if gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not on:
-            where = (f"the nearest fused surface point is {gap * cfg.gripper.metres_per_unit * 100:.1f} cm "
-                     f"({gap:.3g} capture units) from it" if np.isfinite(gap) else "no fused surface lies around it")
+        if surface_gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not on_target(result):
+            where = (f"the nearest fused surface point is {surface_gap * cfg.gripper.metres_per_unit * 100:.1f} "
+                     f"cm ({surface_gap:.3g} capture units) from it" if np.isfinite(surface_gap)
+                     else "no fused surface lies around it")
             notes.append(
                 f"the reconstruction has no surface at the action point: {where}, beyond the reach of a grasp "
                 f"centred there (half the opening, {cfg.gripper.max_opening * 50:g} cm); the views agree on a place "
