@@ -2,7 +2,8 @@
 
 Surface points are opacity-filtered Gaussian centres, optionally merged with
 caller-supplied points (e.g. depth renders fused into a cloud), voxel
-downsampled, with normals from open3d. open3d is imported lazily."""
+downsampled, with normals from open3d (or the fused surface's own, its TSDF's
+gradient). open3d is imported lazily."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from .config import GraspConfig, SurfaceConfig
 
-__all__ = ["scene_points", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
+__all__ = ["scene_points", "ransac_plane", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
 
 
 def _o3d():
@@ -46,6 +47,7 @@ def scene_points(
     camera_centers: np.ndarray | None = None,
     fused_center: np.ndarray | None = None,
     fused_radius: float = 0.0,
+    extra_normals: np.ndarray | None = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Surface cloud ``(points [M,3], normals [M,3])`` in capture units.
 
@@ -56,7 +58,11 @@ def scene_points(
     ``cfg`` is a :class:`GraspConfig` (units from its gripper) or a
     :class:`SurfaceConfig` (metric scene). ``fused_center`` [3] / ``fused_radius`` (scene
     units): the ball where ``extra_points`` are a fused surface; Gaussian centres inside it are
-    dropped. Normals are unit length."""
+    dropped. ``extra_normals`` [K,3]: normals of ``extra_points`` where known (a TSDF's gradient:
+    local, from the views' own depth), NaN rows where not. Points with known normals are downsampled
+    apart and keep them (averaged per voxel); the others get open3d's estimate, a plane fitted over
+    ``normal_radius``, which on a part thinner than that ball (a handle, a bar) mixes its two sides.
+    Normals are unit length."""
     sc, mpu = _cfgs(cfg)
     means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
     opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
@@ -67,21 +73,42 @@ def scene_points(
     if fused_center is not None and fused_radius > 0:
         keep &= np.linalg.norm(means - np.asarray(fused_center, dtype=np.float64).reshape(1, 3), axis=1) > fused_radius
     pts = means[keep] if sc.use_gaussians or extra_points is None else means[:0]
+    known_p = known_n = np.zeros((0, 3))
     if extra_points is not None:
         e = np.asarray(extra_points, dtype=np.float64).reshape(-1, 3)
-        pts = np.concatenate([pts, e[np.isfinite(e).all(1)]], 0)
-    if len(pts) == 0:
+        fin = np.isfinite(e).all(1)
+        if extra_normals is not None:
+            en = np.asarray(extra_normals, dtype=np.float64).reshape(len(e), 3)
+            has = fin & np.isfinite(en).all(1) & (np.linalg.norm(np.nan_to_num(en), axis=1) > 0.5)
+            known_p, known_n = e[has], en[has]
+            fin &= ~has
+        pts = np.concatenate([pts, e[fin]], 0)
+    if len(pts) == 0 and len(known_p) == 0:
         return np.zeros((0, 3)), np.zeros((0, 3))
     o3d = _o3d()
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(pts)))
-    if sc.voxel_size > 0:
-        pc = pc.voxel_down_sample(sc.voxel_size / mpu)
-    if sc.outlier_std_ratio > 0 and len(pc.points) > 16:
-        pc, _ = pc.remove_statistical_outlier(nb_neighbors=16, std_ratio=sc.outlier_std_ratio)
-    if len(pc.points) >= 3:
-        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu, max_nn=sc.normal_max_nn))
-    p = np.asarray(pc.points).copy()
-    n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
+
+    def reduce(p_, n_=None):
+        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(p_)))
+        if n_ is not None:
+            pc.normals = o3d.utility.Vector3dVector(np.ascontiguousarray(n_))
+        if sc.voxel_size > 0:
+            pc = pc.voxel_down_sample(sc.voxel_size / mpu)  # averages the normals it has
+        if sc.outlier_std_ratio > 0 and len(pc.points) > 16:
+            pc, _ = pc.remove_statistical_outlier(nb_neighbors=16, std_ratio=sc.outlier_std_ratio)
+        return pc
+
+    parts = []
+    if len(pts):
+        pc = reduce(pts)
+        if len(pc.points) >= 3:
+            pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu,
+                                                                     max_nn=sc.normal_max_nn))
+        parts.append(pc)
+    if len(known_p):
+        parts.append(reduce(known_p, known_n))
+    p = np.concatenate([np.asarray(pc.points) for pc in parts], 0)
+    n = np.concatenate([np.asarray(pc.normals) if pc.has_normals() else np.zeros((len(pc.points), 3))
+                        for pc in parts], 0)
     norm = np.linalg.norm(n, axis=1)
     good = np.isfinite(n).all(1) & (norm > 0.5)
     p, n = p[good], n[good] / norm[good, None]
@@ -101,6 +128,51 @@ def scene_points(
         pc2.orient_normals_consistent_tangent_plane(min(sc.normal_max_nn, len(p) - 1))
         n = np.asarray(pc2.normals).copy()
     return p, n
+
+
+def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
+                 seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:  # model [4], inlier indices [I]
+    """The plane ``a x + b y + c z + d = 0`` (unit normal) that the most of ``points`` [N, 3] lie within
+    ``threshold`` of, by RANSAC: ``iterations`` planes through 3 points drawn with numpy's seeded generator
+    (all of them tried, none stopped early; ties: the smaller mean distance, then the earlier draw), refitted by least squares
+    (PCA) to the best one's inliers, as open3d's ``segment_plane`` does. Returns the model and the best
+    draw's inliers. Reproducible to the bit on any machine and load: open3d's draws come from one locked
+    generator shared by OpenMP threads, so which iteration gets which sample (and where its early stop
+    falls) depends on thread timing, and the same seed gave 4 planes in 30 calls on a loaded machine.
+    Elementwise float64 only (no BLAS, whose blocking depends on the thread count)."""
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    n = len(P)
+    if n < 3:
+        return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, np.int64)
+    rng = np.random.default_rng(int(seed))
+    idx = rng.integers(0, n, size=(int(iterations), 3))  # [I, 3]; a draw with a repeated point has no plane
+    a, b, c = P[idx[:, 0]], P[idx[:, 1]], P[idx[:, 2]]
+    nrm = np.cross(b - a, c - a)
+    length = np.sqrt((nrm * nrm).sum(1))
+    ok = length > 1e-300
+    nrm = np.where(ok[:, None], nrm / np.where(ok, length, 1.0)[:, None], 0.0)
+    off = -(nrm * a).sum(1)
+    count = np.zeros(len(idx), np.int64)
+    err = np.zeros(len(idx))
+    for i0 in range(0, len(idx), 32):
+        sl = slice(i0, i0 + 32)
+        dist = np.abs(P[:, 0:1] * nrm[None, sl, 0] + P[:, 1:2] * nrm[None, sl, 1] + P[:, 2:3] * nrm[None, sl, 2]
+                      + off[None, sl])
+        inside = dist < threshold
+        count[sl] = inside.sum(0)
+        err[sl] = np.where(inside, dist, 0.0).sum(0)
+    count[~ok] = 0
+    mean_err = np.where(count > 0, err / np.maximum(count, 1), np.inf)
+    best = int(np.lexsort((np.arange(len(idx)), mean_err, -count))[0])
+    nb = nrm[best]
+    inl = np.flatnonzero(np.abs(P[:, 0] * nb[0] + P[:, 1] * nb[1] + P[:, 2] * nb[2] + off[best]) < threshold)
+    if len(inl) < 3:
+        return np.r_[nb, off[best]], inl
+    X = P[inl] - P[inl].mean(0)
+    _, V = np.linalg.eigh((X[:, :, None] * X[:, None, :]).sum(0))
+    normal = V[:, 0]
+    centre = P[inl].mean(0)
+    return np.r_[normal, -float((normal * centre).sum())], inl
 
 
 def fit_support_plane(
@@ -124,13 +196,7 @@ def fit_support_plane(
     sc, mpu = _cfgs(cfg)
     if not sc.detect_plane or len(points) < 50:
         return None
-    o3d = _o3d()
-    try:
-        o3d.utility.random.seed(int(seed))
-    except Exception:  # pragma: no cover - older open3d
-        pass
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
-    model, inl = pc.segment_plane(distance_threshold=sc.plane_distance / mpu, ransac_n=3, num_iterations=300)
+    model, inl = ransac_plane(points, sc.plane_distance / mpu, 300, seed)
     if len(inl) < sc.plane_min_fraction * len(points):
         return None
     m = np.asarray(model, dtype=np.float64)
