@@ -57,24 +57,22 @@ def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cf
                 region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float]:
     """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
     radius (capture units) of the ball inside that cube (:func:`fusion_geometry` sizes the cube)."""
-    pts, _nrm, radius, _geo = fuse_around_geometry(views, frame, center, cfg, region_extent)
+    pts, radius, _geo = fuse_around_geometry(views, frame, center, cfg, region_extent)
     return pts, radius
 
 
 def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
-                         region_extent: np.ndarray | None = None
-                         ) -> Tuple[np.ndarray, np.ndarray, float, Dict[str, float]]:
-    """:func:`fuse_around` with the surface's normals (the TSDF's gradient, capture frame) and the cube's
-    geometry (:func:`fusion_geometry`): ``(points [M, 3], normals [M, 3], radius, geometry)``."""
+                         region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
+    """:func:`fuse_around`, and the cube's geometry (:func:`fusion_geometry`)."""
     sc = cfg.surface
     s = frame.scale  # nerfstudio units per capture unit
     geo = fusion_geometry(views, frame, center, cfg, region_extent)
     c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
-    pts_ns, nrm_ns = tsdf_fuse(
+    pts_ns, _ = tsdf_fuse(
         views.depths, views.Ks, views.viewmats, c_ns, geo["side"] * s, geo["voxel"] * s,
         sc.fusion_trunc_voxels, views.alphas, sc.fusion_min_alpha,
     )
-    return frame.to_capture(pts_ns), np.asarray(nrm_ns, dtype=np.float64) @ frame.rotation_to_ns, 0.5 * geo["side"], geo
+    return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
 
 
 def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthViews:
@@ -180,13 +178,10 @@ def build_export(
         surface_gap = 0.0  # the action point's distance to the fused surface (0: not measured)
         if depth_views is not None:
             t0 = time.perf_counter()
-            fused, fused_n, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg,
-                                                                      region.extent)
+            fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
             surface_gap = nearest_distance(fused, region.action_point)
             if np.isfinite(surface_gap):
                 fusion_geo["nearest_surface"] = surface_gap
-            # the fused surface keeps the TSDF's normals; other extra points get theirs estimated (NaN rows)
-            kw["extra_normals"] = fused_n if extra is None else np.concatenate([np.full(extra.shape, np.nan), fused_n])
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}

@@ -212,7 +212,6 @@ def plan_grasps(
     fused_radius: float = 0.0,
     occupancy: OccupancyGrid | None = None,
     plane_points: np.ndarray | None = None,
-    extra_normals: np.ndarray | None = None,
 ) -> GraspResult:
     """Ranked, collision-checked parallel-jaw grasps at the most relevant region.
 
@@ -220,9 +219,7 @@ def plan_grasps(
     ``opacities`` [N] (activated), ``relevancy`` [N] in [0,1]; optional
     ``extra_points`` [K,3] (e.g. fused depth points), ``camera_centers`` [C,3],
     ``scales`` [N,3] (linear); ``fused_center`` [3] and ``fused_radius``: the ball where
-    ``extra_points`` is a fused depth surface that replaces the Gaussian centres; ``extra_normals``
-    [K,3]: the normals of ``extra_points`` where known (a TSDF's gradient), NaN rows where not (then
-    estimated from the points, as the Gaussian centres' are); ``occupancy``: an
+    ``extra_points`` is a fused depth surface that replaces the Gaussian centres; ``occupancy``: an
     :class:`~point2act.grasp.occupancy.OccupancyGrid` of the scene (capture frame and units) from
     the depth views; ``plane_points`` [P, 3]: what the views see (capture frame,
     :func:`point2act.fusion.view_points`): the support plane is fitted to those within the gripper's reach
@@ -288,8 +285,7 @@ def plan_grasps(
     lap("region")
 
     # ---- surface ---------------------------------------------------------
-    pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers, fused_center, fused_radius,
-                            extra_normals)
+    pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers, fused_center, fused_radius)
     # in a fixed order (the fused surface comes out of a hash map): the seeds drawn below do not depend on it
     order = np.lexsort(pts.T[::-1]) if len(pts) else np.zeros(0, np.int64)
     pts, nrm = pts[order], nrm[order]

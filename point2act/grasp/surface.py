@@ -2,8 +2,7 @@
 
 Surface points are opacity-filtered Gaussian centres, optionally merged with
 caller-supplied points (e.g. depth renders fused into a cloud), voxel
-downsampled, with normals from open3d (or the fused surface's own, its TSDF's
-gradient). open3d is imported lazily."""
+downsampled, with normals from open3d. open3d is imported lazily."""
 
 from __future__ import annotations
 
@@ -47,7 +46,6 @@ def scene_points(
     camera_centers: np.ndarray | None = None,
     fused_center: np.ndarray | None = None,
     fused_radius: float = 0.0,
-    extra_normals: np.ndarray | None = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Surface cloud ``(points [M,3], normals [M,3])`` in capture units.
 
@@ -58,11 +56,7 @@ def scene_points(
     ``cfg`` is a :class:`GraspConfig` (units from its gripper) or a
     :class:`SurfaceConfig` (metric scene). ``fused_center`` [3] / ``fused_radius`` (scene
     units): the ball where ``extra_points`` are a fused surface; Gaussian centres inside it are
-    dropped. ``extra_normals`` [K,3]: normals of ``extra_points`` where known (a TSDF's gradient:
-    local, from the views' own depth), NaN rows where not. Points with known normals are downsampled
-    apart and keep them (averaged per voxel); the others get open3d's estimate, a plane fitted over
-    ``normal_radius``, which on a part thinner than that ball (a handle, a bar) mixes its two sides.
-    Normals are unit length."""
+    dropped. Normals are unit length."""
     sc, mpu = _cfgs(cfg)
     means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
     opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
@@ -73,42 +67,21 @@ def scene_points(
     if fused_center is not None and fused_radius > 0:
         keep &= np.linalg.norm(means - np.asarray(fused_center, dtype=np.float64).reshape(1, 3), axis=1) > fused_radius
     pts = means[keep] if sc.use_gaussians or extra_points is None else means[:0]
-    known_p = known_n = np.zeros((0, 3))
     if extra_points is not None:
         e = np.asarray(extra_points, dtype=np.float64).reshape(-1, 3)
-        fin = np.isfinite(e).all(1)
-        if extra_normals is not None:
-            en = np.asarray(extra_normals, dtype=np.float64).reshape(len(e), 3)
-            has = fin & np.isfinite(en).all(1) & (np.linalg.norm(np.nan_to_num(en), axis=1) > 0.5)
-            known_p, known_n = e[has], en[has]
-            fin &= ~has
-        pts = np.concatenate([pts, e[fin]], 0)
-    if len(pts) == 0 and len(known_p) == 0:
+        pts = np.concatenate([pts, e[np.isfinite(e).all(1)]], 0)
+    if len(pts) == 0:
         return np.zeros((0, 3)), np.zeros((0, 3))
     o3d = _o3d()
-
-    def reduce(p_, n_=None):
-        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(p_)))
-        if n_ is not None:
-            pc.normals = o3d.utility.Vector3dVector(np.ascontiguousarray(n_))
-        if sc.voxel_size > 0:
-            pc = pc.voxel_down_sample(sc.voxel_size / mpu)  # averages the normals it has
-        if sc.outlier_std_ratio > 0 and len(pc.points) > 16:
-            pc, _ = pc.remove_statistical_outlier(nb_neighbors=16, std_ratio=sc.outlier_std_ratio)
-        return pc
-
-    parts = []
-    if len(pts):
-        pc = reduce(pts)
-        if len(pc.points) >= 3:
-            pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu,
-                                                                     max_nn=sc.normal_max_nn))
-        parts.append(pc)
-    if len(known_p):
-        parts.append(reduce(known_p, known_n))
-    p = np.concatenate([np.asarray(pc.points) for pc in parts], 0)
-    n = np.concatenate([np.asarray(pc.normals) if pc.has_normals() else np.zeros((len(pc.points), 3))
-                        for pc in parts], 0)
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(pts)))
+    if sc.voxel_size > 0:
+        pc = pc.voxel_down_sample(sc.voxel_size / mpu)
+    if sc.outlier_std_ratio > 0 and len(pc.points) > 16:
+        pc, _ = pc.remove_statistical_outlier(nb_neighbors=16, std_ratio=sc.outlier_std_ratio)
+    if len(pc.points) >= 3:
+        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu, max_nn=sc.normal_max_nn))
+    p = np.asarray(pc.points).copy()
+    n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
     norm = np.linalg.norm(n, axis=1)
     good = np.isfinite(n).all(1) & (norm > 0.5)
     p, n = p[good], n[good] / norm[good, None]

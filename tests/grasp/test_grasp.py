@@ -158,41 +158,6 @@ def test_scene_points_normals_and_extra_points(scene):
     assert np.sum(pts2[:, 2] > 0.29) > 10 and np.sum(pts[:, 2] > 0.29) == 0
 
 
-@pytest.mark.parametrize("r", [0.003, 0.005])
-def test_scene_points_keep_the_normals_given_with_extra_points(r):
-    """A fused surface comes with its TSDF's normals: they are kept (averaged per voxel), not re-estimated by a
-    plane fitted over ``normal_radius`` (9 mm), which on a round bar thinner than that ball (a handle) mixes
-    its sides. Closed form: the bar's normals are radial. Rows of NaN (points of unknown normal) are
-    estimated as before: a plane's are its normal."""
-    rng = np.random.default_rng(0)
-    n = 20000
-    t, xs = rng.uniform(0, 2 * np.pi, n), rng.uniform(-0.03, 0.03, n)
-    radial = np.stack([np.zeros(n), np.cos(t), np.sin(t)], 1)
-    bar = np.c_[xs, np.zeros((n, 2))] + r * radial
-    plane = np.c_[rng.uniform(-0.05, 0.05, (n, 2)), np.full(n, -0.02)]
-    extra = np.concatenate([bar, plane])
-    given = np.concatenate([radial, np.full((n, 3), np.nan)])
-    no = np.zeros((0, 3))
-    cfg = GraspConfig()
-
-    def err(p_, n_):
-        on_bar = p_[:, 2] > -0.01
-        rad = p_[on_bar] * np.array([0.0, 1.0, 1.0])
-        rad /= np.linalg.norm(rad, axis=1, keepdims=True)
-        return np.degrees(np.arccos(np.clip(np.abs(np.sum(n_[on_bar] * rad, 1)), 0, 1))), n_[~on_bar]
-
-    p1, n1 = scene_points(no, np.zeros(0), extra_points=extra, cfg=cfg, extra_normals=given)
-    p0, n0 = scene_points(no, np.zeros(0), extra_points=extra, cfg=cfg)
-    assert np.allclose(np.linalg.norm(n1, axis=1), 1, atol=1e-9)
-    e1, flat1 = err(p1, n1)
-    e0, flat0 = err(p0, n0)
-    assert len(e1) > 50 and abs(len(e1) - len(e0)) <= 0.05 * len(e0)  # (two voxel grids: one cell more or less)
-    assert np.median(e1) < 2.0 and np.percentile(e1, 90) < 5.0, (np.median(e1), np.percentile(e1, 90))
-    assert np.percentile(e0, 90) > 2 * np.percentile(e1, 90)  # what estimating them would have given
-    for f in (flat1, flat0):
-        assert np.all(np.abs(f[:, 2]) > 0.999)
-
-
 # ---------------------------------------------------------------- planner
 
 
