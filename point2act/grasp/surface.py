@@ -107,9 +107,9 @@ def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
                  seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:  # model [4], inlier indices [I]
     """The plane ``a x + b y + c z + d = 0`` (unit normal) that the most of ``points`` [N, 3] lie within
     ``threshold`` of, by RANSAC: ``iterations`` planes through 3 points drawn with numpy's seeded generator
-    (all of them tried, none stopped early; ties: the smaller mean distance, then the earlier draw), refitted by least squares
-    (PCA) to the best one's inliers, as open3d's ``segment_plane`` does. Returns the model and the best
-    draw's inliers. Reproducible to the bit on any machine and load: open3d's draws come from one locked
+    (all of them tried, none stopped early; ties: the smaller mean distance, then the earlier draw),
+    refitted by least squares (PCA) to the best one's inliers, as open3d's ``segment_plane`` does. Returns
+    the model and the best draw's inliers. Reproducible to the bit on any machine and load: open3d's draws come from one locked
     generator shared by OpenMP threads, so which iteration gets which sample (and where its early stop
     falls) depends on thread timing, and the same seed gave 4 planes in 30 calls on a loaded machine.
     Elementwise float64 only (no BLAS, whose blocking depends on the thread count)."""
@@ -129,8 +129,8 @@ def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
     err = np.zeros(len(idx))
     for i0 in range(0, len(idx), 32):
         sl = slice(i0, i0 + 32)
-        dist = np.abs(P[:, 0:1] * nrm[None, sl, 0] + P[:, 1:2] * nrm[None, sl, 1] + P[:, 2:3] * nrm[None, sl, 2]
-                      + off[None, sl])
+        dist = np.abs(P[:, 0:1] * nrm[None, sl, 0] + P[:, 1:2] * nrm[None, sl, 1]
+                      + P[:, 2:3] * nrm[None, sl, 2] + off[None, sl])
         inside = dist < threshold
         count[sl] = inside.sum(0)
         err[sl] = np.where(inside, dist, 0.0).sum(0)
@@ -138,7 +138,8 @@ def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
     mean_err = np.where(count > 0, err / np.maximum(count, 1), np.inf)
     best = int(np.lexsort((np.arange(len(idx)), mean_err, -count))[0])
     nb = nrm[best]
-    inl = np.flatnonzero(np.abs(P[:, 0] * nb[0] + P[:, 1] * nb[1] + P[:, 2] * nb[2] + off[best]) < threshold)
+    dist = np.abs(P[:, 0] * nb[0] + P[:, 1] * nb[1] + P[:, 2] * nb[2] + off[best])
+    inl = np.flatnonzero(dist < threshold)
     if len(inl) < 3:
         return np.r_[nb, off[best]], inl
     X = P[inl] - P[inl].mean(0)

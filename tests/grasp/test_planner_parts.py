@@ -117,6 +117,7 @@ def test_ransac_plane_finds_a_tilted_plane_among_outliers(outliers):
 def test_ransac_plane_is_the_same_for_a_seed_and_under_any_thread_count(tmp_path):
     """The same points and seed give the same bits, in this process and in one with another thread count
     (open3d's OpenMP RANSAC did not: its draws depend on thread timing); another seed draws other samples."""
+    import os
     import subprocess
     import sys
 
@@ -132,8 +133,9 @@ def test_ransac_plane_is_the_same_for_a_seed_and_under_any_thread_count(tmp_path
     code = ("import sys, numpy as np; from point2act.grasp.surface import ransac_plane; "
             f"m, i = ransac_plane(np.load(r'{tmp_path / 'p.npy'}'), 0.004, 300, seed=7); "
             "sys.stdout.write(m.tobytes().hex() + ' ' + str(len(i)))")
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout
     assert out.split() == [a[0].tobytes().hex(), str(len(a[1]))]
     c = ransac_plane(P, 0.004, 3, seed=8)
     d = ransac_plane(P, 0.004, 3, seed=7)
