@@ -19,7 +19,9 @@ def kernel(name: str):
 
 
 def tensor(a, dtype=np.float64):
-    """``a`` as a contiguous CPU tensor of ``dtype`` (sharing memory where it already is one)."""
+    """``a`` as a contiguous CPU tensor of ``dtype`` (sharing memory where it already is one and writable;
+    a read-only array, e.g. a view of a cached input, is copied: torch warns on sharing one)."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
+    arr = np.ascontiguousarray(a, dtype=dtype)
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
