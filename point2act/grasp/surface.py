@@ -109,9 +109,10 @@ def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
     ``threshold`` of, by RANSAC: ``iterations`` planes through 3 points drawn with numpy's seeded generator
     (all of them tried, none stopped early; ties: the smaller mean distance, then the earlier draw),
     refitted by least squares (PCA) to the best one's inliers, as open3d's ``segment_plane`` does. Returns
-    the model and the best draw's inliers. Reproducible to the bit on any machine and load: open3d's draws come from one locked
-    generator shared by OpenMP threads, so which iteration gets which sample (and where its early stop
-    falls) depends on thread timing, and the same seed gave 4 planes in 30 calls on a loaded machine.
+    the model and the best draw's inliers. Reproducible to the bit on any machine and load: open3d's draws
+    come from one locked generator shared by OpenMP threads, so which iteration gets which sample (and
+    where its early stop falls) depends on thread timing, and the same seed gave 4 planes in 30 calls on a
+    loaded machine.
     Elementwise float64 only (no BLAS, whose blocking depends on the thread count)."""
     P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     n = len(P)
@@ -142,10 +143,10 @@ def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
     inl = np.flatnonzero(dist < threshold)
     if len(inl) < 3:
         return np.r_[nb, off[best]], inl
-    X = P[inl] - P[inl].mean(0)
+    centre = P[inl].mean(0)
+    X = P[inl] - centre
     _, V = np.linalg.eigh((X[:, :, None] * X[:, None, :]).sum(0))
     normal = V[:, 0]
-    centre = P[inl].mean(0)
     return np.r_[normal, -float((normal * centre).sum())], inl
 
 
