@@ -1,10 +1,12 @@
 """The grasp head against ACRONYM's flex-simulated Franka grasps of a real mug
 (``python -m benchmarks.bench_acronym``).
 
-Scenes: the ACRONYM mug (``../shared/data/meshes/acronym_mug``) on the synthetic table
-(:func:`point2act.synth.scene.build_scene` with ``mug_mesh``, as the accuracy suite's ``acronym_*``
-scenes), seeded position and yaw, with and without the 16 cm occluder beside the handle; the target
-is the handle. What the grasp head is given stands in for a trained field: Gaussian centres sampled
+Scenes of two generators, the ACRONYM mug (``../shared/data/meshes/acronym_mug``) in each, the target its
+handle: the synthetic table (:func:`point2act.synth.scene.build_scene` with ``mug_mesh``, as the accuracy
+suite's ``acronym_*`` scenes), seeded position and yaw, with and without the 16 cm occluder beside the
+handle; and the kitchen generator's ``acronym_mug`` scenes (:mod:`benchmarks.generators.kitchen`, as the
+suite's ``kt_acronym_*``: seeded layout with three distractors, the table's edge, floor and wall, 12 views
+all round; its handle is the mesh beyond the body's radius, :func:`~benchmarks.generators.kitchen.load_acronym`). What the grasp head is given stands in for a trained field: Gaussian centres sampled
 on the true surfaces (relevancy 0.85-1 on the handle, 0-0.2 elsewhere) and 12 depth views of the
 scene's cameras, ray cast from the true meshes, exact (``exact``) or degraded as a short
 reconstruction's expected depth is (``noisy``: :func:`point2act.grasp.evaluate.degrade_depth`, plus
@@ -35,7 +37,8 @@ Reported:
   its successful ones called collision-free, approach-free and on-target, and the same for its
   failed ones.
 
-Writes ``benchmarks/results/acronym.json`` and ``acronym.md``.
+Rows: ``exact``, ``noisy`` (synthetic, no occluder), ``*_occluder``, ``kitchen_exact``, ``kitchen_noisy``, and
+``all`` (every run). Writes ``benchmarks/results/acronym.json`` and ``acronym.md``.
 """
 
 from __future__ import annotations
@@ -139,18 +142,51 @@ def build(seed: int, occluder: bool):
     return cfg, scene, viewmats[pick], K, world
 
 
-def surface_samples(scene, density: float, seed: int):
-    """Area-uniform samples of every part and their part names."""
+def build_kitchen(seed: int):
+    """The kitchen generator's ACRONYM scene (:mod:`benchmarks.generators.kitchen`, kind ``acronym_mug``, as
+    the accuracy suite's ``kt_acronym_*``: 12 views all round, distractors, the table's edge, floor and wall):
+    (width, height), its parts, world-to-camera OpenCV view matrices, K, the mug's 4x4 (its local frame, as
+    :func:`mesh_to_local` gives it, to the world) and the mug's position."""
+    from benchmarks.generators.common import GenConfig
+    from benchmarks.generators.kitchen import KitchenRenderer, build_scene, cameras, intrinsics, load_acronym
+
+    cfg = GenConfig(generator="kitchen", kind="acronym_mug", seed=seed, path="fewview", num_views=NUM_VIEWS,
+                    mug_mesh=str(MUG_DIR / "mug.obj"), mug_mesh_scale=SCALE)
+    scene = build_scene(cfg)
+    k = intrinsics(cfg)
+    c2w = cameras(cfg, scene, k, KitchenRenderer(scene, cfg.seed))
+    K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])
+    viewmats = np.stack([np.linalg.inv(M @ flip) for M in c2w])
+    # the mug's placement: the rigid motion from the generator's local mug (load_acronym) to its world parts
+    loc = load_acronym(cfg.mug_mesh, cfg.mug_mesh_scale)
+    a = np.concatenate([loc["body"][0], loc["handle"][0]])
+    b = np.concatenate([next(p for p in scene.parts if p.name == n).vertices for n in ("mug_body", "mug_handle")])
+    ca, cb = a.mean(0), b.mean(0)
+    U_, _, Vt = np.linalg.svd((a - ca).T @ (b - cb))
+    R = (U_ @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U_ @ Vt))]) @ Vt).T
+    world = np.eye(4)
+    world[:3, :3], world[:3, 3] = R, cb - R @ ca
+    if np.abs(a @ R.T + world[:3, 3] - b).max() > 1e-6:
+        raise RuntimeError("kitchen acronym_mug: the mug's parts are not a rigid motion of load_acronym's")
+    return (cfg.width, cfg.height), scene.parts, viewmats, K, world, world[:3, 3].copy()
+
+
+def surface_samples(parts, mug_position: np.ndarray, density: float, seed: int):
+    """Area-uniform samples of every part within 30 cm of the mug and their part names."""
     from point2act.synth.scene import sample_mesh_points
 
     rng = np.random.default_rng(seed)
     pts, names = [], []
-    for p in scene.parts:
+    for p in parts:
         V, F = np.asarray(p.vertices), np.asarray(p.triangles)
+        lo, hi = V.min(0), V.max(0)
+        if p.name != "table" and np.linalg.norm(np.clip(mug_position, lo, hi) - mug_position) > 0.3:
+            continue  # the room beyond the table (kitchen): floor, wall, clutter
         A = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
         if p.name == "table":  # only the top, near the mug
             n = int(0.16 * density)
-            q = np.c_[rng.uniform(-0.2, 0.2, (n, 2)) + scene.mug_position[:2], np.zeros(n)]
+            q = np.c_[rng.uniform(-0.2, 0.2, (n, 2)) + mug_position[:2], np.zeros(n)]
         else:
             q = sample_mesh_points(V, F, max(200, int(A.sum() * density)), rng)
         pts.append(q)
@@ -158,18 +194,23 @@ def surface_samples(scene, density: float, seed: int):
     return np.concatenate(pts), np.concatenate(names)
 
 
-def make_inputs(seed: int, occluder: bool, noisy: bool, T_all: np.ndarray, ok: np.ndarray, to_local: np.ndarray):
-    """What the export path is given for one scene (arrays, depth views) and the truth to judge by."""
+def make_inputs(seed: int, occluder: bool, noisy: bool, T_all: np.ndarray, ok: np.ndarray, to_local: np.ndarray,
+                generator: str = "synth"):
+    """What the export path is given for one scene (arrays, depth views) and the truth to judge by;
+    ``generator``: "synth" (:func:`build`, with or without the occluder) or "kitchen" (:func:`build_kitchen`)."""
     from point2act.grasp import evaluate as ev
 
-    cfg_s, scene, viewmats, K, world = build(seed, occluder)
-    W, H = cfg_s.width, cfg_s.height
+    if generator == "kitchen":
+        (W, H), parts, viewmats, K, world, mug_pos = build_kitchen(seed)
+    else:
+        cfg_s, scene, viewmats, K, world = build(seed, occluder)
+        (W, H), parts, mug_pos = (cfg_s.width, cfg_s.height), scene.parts, scene.mug_position
     Ks = np.repeat(K[None], len(viewmats), 0)
-    d, _ = ev.raycast_depth([(p.vertices, p.triangles) for p in scene.parts], viewmats, Ks, W, H)
+    d, _ = ev.raycast_depth([(p.vertices, p.triangles) for p in parts], viewmats, Ks, W, H)
     rng = np.random.default_rng(seed)
     if noisy:
         d = ev.degrade_depth(d, seed)
-    pts, names = surface_samples(scene, 2.5e5, seed)
+    pts, names = surface_samples(parts, mug_pos, 2.5e5, seed)
     handle = names == "mug_handle"
     means = pts.copy()
     rel = np.where(handle, rng.uniform(0.85, 1.0, len(pts)), rng.uniform(0.0, 0.2, len(pts)))
@@ -181,7 +222,7 @@ def make_inputs(seed: int, occluder: bool, noisy: bool, T_all: np.ndarray, ok: n
         means = np.concatenate([means, fl])
         rel = np.r_[rel, rng.uniform(0, 1, 300)]
         opac = np.r_[opac, rng.uniform(0.3, 1.0, 300)]
-    truth_pts, truth_names = surface_samples(scene, 1e6, seed + 1)
+    truth_pts, truth_names = surface_samples(parts, mug_pos, 1e6, seed + 1)
     M = world @ to_local
     from point2act.grasp import GripperConfig
 
@@ -286,6 +327,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8, help="layout seeds 0..N-1 (each with and without occluder)")
     ap.add_argument("--depth", default="exact,noisy")
+    ap.add_argument("--generators", default="synth,kitchen",
+                    help="synth (the synthetic table, with and without the occluder) and/or kitchen "
+                         "(benchmarks.generators.kitchen's acronym_mug scenes)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "acronym")
     ap.add_argument("--label", default="", help="a name for this code version, stored with the results")
     ap.add_argument("--inputs", type=Path, default=None,
@@ -302,49 +346,54 @@ def main(argv=None) -> int:
     print("judge calibration:", json.dumps(cal))
     recs = []
     clear: Dict[Any, Dict[str, int]] = {}  # per layout: ACRONYM's successful handle grasps it leaves executable
-    for depth in args.depth.split(","):
-        for occ in (False, True):
-            for seed in range(args.seeds):
-                f = args.inputs / f"{depth}_{'occ' if occ else 'clear'}_s{seed}.npz" if args.inputs else None
-                if f is not None and f.exists():
-                    inp = dict(np.load(f, allow_pickle=False))
-                else:
-                    inp = make_inputs(seed, occ, depth == "noisy", T_all, ok, to_local)
-                    if f is not None:
-                        f.parent.mkdir(parents=True, exist_ok=True)
-                        np.savez_compressed(f, **inp)
-                r = run_scene(inp, seed, occ, depth == "noisy")
-                if "T_ok_handle" in inp:
-                    if (seed, occ) not in clear:
-                        clear[(seed, occ)] = clear_successes(inp)
-                    r["acronym_successes_executable"] = clear[(seed, occ)]["executable"]
-                    r["acronym_successes_executable_on_handle"] = clear[(seed, occ)]["executable_on_handle"]
-                recs.append(r)
-                print(json.dumps(r), flush=True)
+    gens = args.generators.split(",")
+    conditions = [(gen, depth, occ) for gen in gens for depth in args.depth.split(",")
+                  for occ in ((False, True) if gen == "synth" else (False,))]
+    for gen, depth, occ in conditions:
+        for seed in range(args.seeds):
+            name = f"{depth}_{'occ' if occ else 'clear'}" if gen == "synth" else f"{gen}_{depth}"
+            f = args.inputs / f"{name}_s{seed}.npz" if args.inputs else None
+            if f is not None and f.exists():
+                inp = dict(np.load(f, allow_pickle=False))
+            else:
+                inp = make_inputs(seed, occ, depth == "noisy", T_all, ok, to_local, generator=gen)
+                if f is not None:
+                    f.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez_compressed(f, **inp)
+            r = {"generator": gen, **run_scene(inp, seed, occ, depth == "noisy")}
+            if "T_ok_handle" in inp:
+                if (gen, seed, occ) not in clear:
+                    clear[(gen, seed, occ)] = clear_successes(inp)
+                r["acronym_successes_executable"] = clear[(gen, seed, occ)]["executable"]
+                r["acronym_successes_executable_on_handle"] = clear[(gen, seed, occ)]["executable_on_handle"]
+            recs.append(r)
+            print(json.dumps(r), flush=True)
     summary = {}
-    for depth in args.depth.split(","):
-        for occ in (False, True):
-            rs = [r for r in recs if r["depth"] == depth and r["occluder"] == occ]
-            key = f"{depth}{'_occluder' if occ else ''}"
-            summary[key] = {
-                "runs": len(rs),
-                "with_grasps": sum(r["num_grasps"] > 0 for r in rs),
-                "top_matches_acronym_success": sum(r["match"] for r in rs),
-                "layouts_with_an_executable_acronym_success": sum(r.get("acronym_successes_executable", 0) > 0 for r in rs),
-                "matches_where_one_is_executable": sum(r["match"] for r in rs if r.get("acronym_successes_executable", 0) > 0),
-                "median_executable_acronym_successes": float(np.median([r.get("acronym_successes_executable", 0)
-                                                                         for r in rs])) if rs else 0.0,
-                "layouts_with_an_executable_acronym_success_on_handle": sum(
-                    r.get("acronym_successes_executable_on_handle", 0) > 0 for r in rs),
-                "top_on_handle_and_collision_free": sum(r["top_ok"] for r in rs),
-                "top_on_handle_and_collision_free_final_pose": sum(r["top_ok_final_pose"] for r in rs),
-                "top_flagged_on_target": sum(bool(r.get("top_on_target_flag")) for r in rs),
-                "flag_agrees_with_judge": sum(bool(r.get("flag_agrees_with_judge")) for r in rs if r["num_grasps"]),
-                "off_target_top_without_warning": sum(1 for r in rs if r["num_grasps"] and not r.get("top_judged_on_handle")
-                                                      and not r.get("warning")),
-                "median_planner_ms": float(np.median([r["planner_ms"] for r in rs if r.get("planner_ms") is not None]))
-                if any(r.get("planner_ms") is not None for r in rs) else None,
-            }
+    for gen, depth, occ in conditions + [("all", "", False)]:
+        if gen == "all":
+            rs, key = recs, "all"
+        else:
+            rs = [r for r in recs if r["generator"] == gen and r["depth"] == depth and r["occluder"] == occ]
+            key = f"{depth}{'_occluder' if occ else ''}" if gen == "synth" else f"{gen}_{depth}"
+        summary[key] = {
+            "runs": len(rs),
+            "with_grasps": sum(r["num_grasps"] > 0 for r in rs),
+            "top_matches_acronym_success": sum(r["match"] for r in rs),
+            "layouts_with_an_executable_acronym_success": sum(r.get("acronym_successes_executable", 0) > 0 for r in rs),
+            "matches_where_one_is_executable": sum(r["match"] for r in rs if r.get("acronym_successes_executable", 0) > 0),
+            "median_executable_acronym_successes": float(np.median([r.get("acronym_successes_executable", 0)
+                                                                     for r in rs])) if rs else 0.0,
+            "layouts_with_an_executable_acronym_success_on_handle": sum(
+                r.get("acronym_successes_executable_on_handle", 0) > 0 for r in rs),
+            "top_on_handle_and_collision_free": sum(r["top_ok"] for r in rs),
+            "top_on_handle_and_collision_free_final_pose": sum(r["top_ok_final_pose"] for r in rs),
+            "top_flagged_on_target": sum(bool(r.get("top_on_target_flag")) for r in rs),
+            "flag_agrees_with_judge": sum(bool(r.get("flag_agrees_with_judge")) for r in rs if r["num_grasps"]),
+            "off_target_top_without_warning": sum(1 for r in rs if r["num_grasps"] and not r.get("top_judged_on_handle")
+                                                  and not r.get("warning")),
+            "median_planner_ms": float(np.median([r["planner_ms"] for r in rs if r.get("planner_ms") is not None]))
+            if any(r.get("planner_ms") is not None for r in rs) else None,
+        }
     res = {"label": args.label, "seeds": args.seeds, "views": NUM_VIEWS, "near_m": NEAR_POS, "near_deg": NEAR_DEG,
            "acronym_tcp_from_base_m": ACRONYM_TCP, "judge_calibration": cal, "summary": summary, "runs": recs,
            "seconds": round(time.perf_counter() - t0, 1)}

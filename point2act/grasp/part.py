@@ -37,7 +37,7 @@ import numpy as np
 from . import _kernel
 
 __all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference",
-           "hold_depth", "near_box", "run_end", "scatter"]
+           "hold_depth", "near_box", "pads_touch_contacts", "run_end", "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -281,6 +281,37 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     if return_entries:
         return out, (gid, qj[e], xe, inz)
     return out
+
+
+def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dict[str, float]) -> np.ndarray:
+    """Whether the pads of candidates ``(ks [M], ts [M])`` (pair, approach angle) touch the part at both of
+    their contacts at their depth: on each side some ``cloud`` point in the pads' window (``|y| <= half_y``,
+    ``z`` in ``[depth - L, depth]``) lies within ``gap`` of the contact along the closing axis (where the
+    run that gives the opening starts, :func:`run_end`). Where it does not, the pads hold something
+    else than the pair (a part held at the action point, beyond which one contact lies): its opening
+    then reaches out to an empty contact and the part sits off centre between the fingers, and the pair's
+    antipodal quality says nothing about it. Arguments as :func:`grasp_part`'s, ``depth`` [K, T] its
+    result; returns [M] bool."""
+    ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
+    out = np.zeros(len(ks), bool)
+    if not len(ks) or not len(cloud):
+        return out
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    uk, inv = np.unique(ks, return_inverse=True)
+    qk, _qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], p["radius"],
+                                  lambda k, sx, su, sv: np.abs(sx) <= p["reach"])
+    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
+    k0 = uk[qk[e]]
+    d = np.asarray(depth, dtype=np.float64)[k0, tt]
+    inz = (pz >= d - p["L"]) & (pz <= d)
+    xe, gap = qx[e].astype(np.float64), p["gap"]
+    gid = qk[e] * T + tt
+    hit_p = np.zeros(len(uk) * T, bool)
+    hit_n = np.zeros(len(uk) * T, bool)
+    hit_p[gid[inz & (np.abs(xe - np.asarray(sp)[k0]) < gap)]] = True
+    hit_n[gid[inz & (np.abs(-xe - np.asarray(sn)[k0]) < gap)]] = True
+    g = inv * T + ts
+    return hit_p[g] & hit_n[g]
 
 
 def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],

@@ -14,7 +14,7 @@ from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
-from .part import closing_extent, grasp_part, grasp_part_reference, hold_depth
+from .part import closing_extent, grasp_part, grasp_part_reference, hold_depth, pads_touch_contacts
 from .part import scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
@@ -548,6 +548,15 @@ def plan_grasps(
         # plan with no on-target candidate, a tab under a lid, six more rounds of collision checks)
         pending &= ~ok & (depth > min_d + 1e-12) & on
         depth = np.where(pending, np.maximum(depth - step, min_d), depth)
+    # whether the pads touch both contacts where they close (pads_touch_contacts): a grasp held where the target
+    # was pointed at may have left one contact beyond its fingertips, its opening then reaching to an empty
+    # contact and the part off centre between the fingers; such grasps rank after those that touch both
+    touch = np.ones((K, T), bool)
+    if free.any():
+        kf, tf = np.nonzero(free)
+        tk = pads_touch_contacts(c, x, u, v, QB, w2 - shift, w2 + shift, depth, kf, tf, T, pp)
+        touch[kf, tf] = tk
+        counts["pads_miss_a_contact"] = int((~tk).sum())
     tcp = ctr + depth[..., None] * z_ax
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
     counts["backed_off"] = int((free & (depth < depth_part - 1e-12)).sum())
@@ -582,7 +591,8 @@ def plan_grasps(
     k_of, t_of = np.nonzero(free)
     Rf = R[k_of, t_of]
     posf = tcp[k_of, t_of]
-    rank = score[k_of, t_of] + 2.0 * on[k_of, t_of]  # grasps that close on the target first
+    # grasps that close on the target first; then those whose pads touch both contacts
+    rank = score[k_of, t_of] + 2.0 * on[k_of, t_of] + 1.0 * touch[k_of, t_of]
     kept = nms(posf, Rf, rank, U(cfg.nms_distance), math.radians(cfg.nms_angle_deg), cfg.top_k)
     grasps: List[Grasp] = []
     for i in kept:

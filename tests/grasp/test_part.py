@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from point2act.grasp.geometry import orthonormal_basis
+from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
 from point2act.grasp.part import (closing_extent, closing_extent_reference, grasp_part, grasp_part_reference,
-                                  hold_depth, run_end)
+                                  hold_depth, pads_touch_contacts, run_end)
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
      "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}
@@ -185,3 +185,51 @@ def test_long_part_is_held_at_the_point(top, hold_z, depth):
     assert out["depth"][0, 0] == pytest.approx(depth, abs=2.6e-3)
     assert out["n_close"][0, 0] > 0 and out["hkt"][0, 0] == pytest.approx(args[8][0], abs=3e-3)
     assert np.array_equal(grasp_part(*args, hold=hd)["depth"], out["depth"])  # the kernel (or, without one, this)
+
+
+def _pads_touch_by_frames(c, x, u, v, cloud, sp, sn, depth, ks, ts, T, p):
+    """pads_touch_contacts by the gripper's own rotation per candidate (geometry.grasp_rotations): a point
+    of the cloud in the pads' window within gap of each contact along the closing axis."""
+    R = grasp_rotations(x, u, v, 2 * np.pi * np.arange(T) / T)
+    out = []
+    for k, t in zip(ks, ts):
+        q = (cloud - c[k]) @ R[k, t]  # gripper x, y, z about the pair's centre
+        near = np.linalg.norm(cloud - c[k], axis=1) <= p["radius"]
+        win = near & (np.abs(q[:, 1]) <= p["half_y"]) & (q[:, 2] >= depth[k, t] - p["L"]) & (q[:, 2] <= depth[k, t])
+        out.append(bool((win & (np.abs(q[:, 0] - sp[k]) < p["gap"])).any()
+                        and (win & (np.abs(-q[:, 0] - sn[k]) < p["gap"])).any()))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("T", [1, 6])
+def test_pads_touch_contacts_equals_the_gripper_frames(seed, T):
+    c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(seed)
+    out = grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((len(c), T), np.inf), T, P,
+                               hold=hold_depth(c, u, v, np.array([0.0, 0.0, 0.07]), T))
+    ks, ts = np.nonzero(np.ones((len(c), T), bool))
+    got = pads_touch_contacts(c, x, u, v, cloud, sp, sn, out["depth"], ks, ts, T, P)
+    want = _pads_touch_by_frames(c, x, u, v, cloud, sp, sn, out["depth"], ks, ts, T, P)
+    # float32 scan against float64 frames: a point exactly on a window's edge may differ, no more
+    assert (got != want).sum() <= max(1, len(ks) // 100)
+    assert got.any() and (~got).any()  # the held-at-the-point candidates above the bar miss their contacts
+
+
+def test_pads_touch_contacts_by_hand():
+    """A pair across the bar approached from above: at the depth the bar asks for the pads touch both of its
+    faces; held 3 cm short of the contacts (the pads above the bar's top) they touch neither; with a post
+    standing on one contact's side only, the pads there touch that side and not the other."""
+    c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(0, K=1)
+    c[:] = [0.0, 0.0, 0.03]
+    x[:] = [1.0, 0.0, 0.0]
+    u[:], v[:] = [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]  # approach t = 0 goes down
+    sp[:], sn[:] = 0.0075, 0.0075  # the bar's faces' cell centres
+    ks, ts = np.array([0]), np.array([0])
+    assert pads_touch_contacts(c, x, u, v, cloud, sp, sn, np.full((1, 1), 0.015), ks, ts, 1, P)[0]
+    assert not pads_touch_contacts(c, x, u, v, cloud, sp, sn, np.full((1, 1), -0.03), ks, ts, 1, P)[0]
+    post = np.stack(np.meshgrid([0.0075], np.arange(-0.005, 0.005, 0.0025), np.arange(0.04, 0.08, 0.0025),
+                                indexing="ij"), -1).reshape(-1, 3)
+    assert not pads_touch_contacts(c, x, u, v, np.concatenate([cloud, post]), sp, sn, np.full((1, 1), -0.03), ks, ts,
+                                   1, P)[0]
+    assert pads_touch_contacts(c, x, u, v, np.concatenate([cloud, post, post * [-1, 1, 1]]), sp, sn,
+                               np.full((1, 1), -0.03), ks, ts, 1, P)[0]
