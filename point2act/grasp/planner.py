@@ -610,6 +610,7 @@ def plan_grasps(
             on_target=bool(on[k, tt]),
             clearance_score=float(clear_score[k, tt]),
             closing_cells=int(n_close[k, tt]),
+            both_pads_touch=bool(touch[k, tt]),
             backed_off=float(max(depth_part[k, tt] - depth[k, tt], 0.0)),
         )
         if avoid_score is not None:

@@ -9,8 +9,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     action_point      [x, y, z] where to act: the region's relevancy density peak (RegionConfig.action_point)
     region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}
     gripper           the GripperConfig used (lengths in metres)
-    grasps            list, best first: the grasps that close on the target (on_target) first, each group
-                      sorted by score; each:
+    grasps            list, best first: the grasps that close on the target (on_target) first; in each group
+                      those whose pads touch both contacts (both_pads_touch) first; then by score; each:
       position            [3] TCP, midway between the fingertips
       rotation            3x3 row-major; columns = gripper x (closing, finger to
                           finger), y (= z cross x), z (approach, gripper -> object)
@@ -33,6 +33,7 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       on_target           true when semantic_score >= on_target_share (the grasp closes on the target)
       closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
                           the share of
+      both_pads_touch     where the fingers close, the pads touch the part at both contacts of the grasp's pair
       avoid_score         only with an avoid channel: max normalised avoid relevancy in the
                           closing region and the fingers' path, [0,1] (score is already penalised)
       handover_rotation   only with an avoid channel and a handover direction: 3x3 gripper
@@ -145,6 +146,11 @@ class Grasp:
     closing_cells: int | None = None
     """How many occupied cells (surface points without an occupancy grid) lie between the fingers:
     what ``semantic_score`` is the share of."""
+    both_pads_touch: bool | None = None
+    """Whether, where the fingers close, the pads touch the part at both contacts of the pair the grasp was made
+    from (:func:`point2act.grasp.part.pads_touch_contacts`); among the on-target grasps (and among the
+    others) those that do rank first. False: held where the target was pointed at, one contact lies beyond
+    the fingertips and the part sits off centre between the pads."""
     backed_off: float | None = None
     """How far (capture units) the grasp backed off along its approach from the depth its part asked for
     (0: the part's far side sits just inside the fingertips; more: it is held nearer the tips)."""
@@ -189,6 +195,8 @@ class Grasp:
             d["clearance_score"] = float(self.clearance_score)
         if self.closing_cells is not None:
             d["closing_cells"] = int(self.closing_cells)
+        if self.both_pads_touch is not None:
+            d["both_pads_touch"] = bool(self.both_pads_touch)
         if self.backed_off is not None:
             d["backed_off"] = float(self.backed_off * metres_per_unit)
         if self.avoid_score is not None:
@@ -255,8 +263,8 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
 
     Checks types and finiteness, that rotations are proper and orthonormal, that
     quaternions match them, that widths are within the gripper's opening and
-    that grasps are sorted (those that close on the target first, ``on_target``, then by score,
-    descending). Optional keys are checked when
+    that grasps are sorted (those that close on the target first, ``on_target``; in each group those whose
+    pads touch both contacts, ``both_pads_touch``; then by score, descending). Optional keys are checked when
     present (files written before they existed stay valid): ``approach`` (the
     rotation's z column), ``pregrasp_position`` (``pregrasp_distance`` behind
     ``position`` along the approach axis), the robot-frame ``base`` entries and
@@ -327,7 +335,7 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         fail("an empty grasps list needs a warning")
     if grasps and isinstance(grasps[0], dict) and grasps[0].get("on_target") is False and not d.get("warning"):
         fail("no grasp closes on the target (the first is on_target false): that needs a warning")
-    prev, prev_on = math.inf, True
+    prev, prev_on, prev_touch = math.inf, True, True
     for i, g in enumerate(grasps):
         if not isinstance(g, dict):
             fail(f"grasps[{i}] is not an object")
@@ -343,11 +351,17 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         if "on_target" in g and not isinstance(g["on_target"], bool):
             fail(f"grasps[{i}].on_target must be true or false")
         on = g.get("on_target", True)
+        if "both_pads_touch" in g and not isinstance(g["both_pads_touch"], bool):
+            fail(f"grasps[{i}].both_pads_touch must be true or false")
+        touch = g.get("both_pads_touch", True)
         if on and not prev_on:
             fail("grasps are not sorted: a grasp that closes on the target (on_target) after one that does not")
-        if on == prev_on and g["score"] > prev + 1e-12:
+        if on == prev_on and touch and not prev_touch:
+            fail("grasps are not sorted: a grasp whose pads touch both contacts (both_pads_touch) after one, in the "
+                 "same on_target group, whose pads do not")
+        if on == prev_on and touch == prev_touch and g["score"] > prev + 1e-12:
             fail("grasps are not sorted by score (descending)")
-        prev, prev_on = g["score"], on
+        prev, prev_on, prev_touch = g["score"], on, touch
         if "clearance_score" in g and not (_is_num(g["clearance_score"]) and -atol <= g["clearance_score"] <= 1 + atol):
             fail(f"grasps[{i}].clearance_score must be a number in [0, 1]")
         if "backed_off" in g and not (_is_num(g["backed_off"]) and g["backed_off"] >= 0):

@@ -46,8 +46,9 @@ from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed
 
 def check_grasp_dict_invariants(d, max_opening):
     validate_grasps_dict(d)
-    # best first as documented (docs/grasps-json.md): the on-target grasps, then the others, each by score
-    keys = [(bool(g.get("on_target", True)), g["score"]) for g in d["grasps"]]
+    # best first as documented (docs/grasps-json.md): the on-target grasps, then the others; in each, those whose
+    # pads touch both contacts first; then by score
+    keys = [(bool(g.get("on_target", True)), bool(g.get("both_pads_touch", True)), g["score"]) for g in d["grasps"]]
     assert keys == sorted(keys, reverse=True)
     for g in d["grasps"]:
         R = np.asarray(g["rotation"])
@@ -231,6 +232,18 @@ def test_validator_rejects_bad_documents(result):
     bad["grasps"] = []
     with pytest.raises(ValueError, match="warning"):
         validate_grasps_dict(bad)
+    # within one on_target group, a grasp whose pads touch both contacts comes before one whose pads do not,
+    # whatever their scores
+    two = json.loads(json.dumps(d))
+    two["grasps"] = two["grasps"][:2]
+    for g in two["grasps"]:
+        g["on_target"] = True
+    two["grasps"][0]["both_pads_touch"], two["grasps"][1]["both_pads_touch"] = True, False
+    two["grasps"][1]["score"] = two["grasps"][0]["score"] + 0.1
+    validate_grasps_dict(two)
+    two["grasps"] = two["grasps"][::-1]
+    with pytest.raises(ValueError, match="both_pads_touch"):
+        validate_grasps_dict(two)
 
 
 def test_non_finite_inputs_are_ignored(scene, result):
