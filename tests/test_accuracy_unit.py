@@ -693,3 +693,30 @@ def test_grasp_rows_set_aside_only_targets_beyond_the_hand() -> None:
     bad["levels"]["clean"]["point2act_grasp"]["holdable"]["success"] = 2.0
     with pytest.raises(ValueError):
         check_summary(bad)
+
+
+def test_cached_geometry_runs_are_keyed_by_the_method_defaults(tmp_path) -> None:
+    """A cached reconstruction stands for this code's only if it was trained with the same method defaults,
+    iterations and seed (the paths do not matter); one trained with another default is stale, one cached
+    before fingerprints were kept is unknown."""
+    import dataclasses
+
+    from benchmarks.accuracy.run import cached_run_is_current, training_fingerprint
+    from point2act.method.schedule import short_schedule
+    from point2act.method.train import registered_config
+
+    def cfg(scene: str, out: str, seed: int = 0):
+        c = short_schedule(registered_config("point2act"), tmp_path / scene, tmp_path / scene / "points.json",
+                           tmp_path / out, 2000)
+        c.machine.seed = seed
+        return c
+
+    a = training_fingerprint(cfg("a", "out_a"))
+    assert training_fingerprint(cfg("b", "out_b")) == a  # another scene folder and output: the same training
+    assert training_fingerprint(cfg("a", "out_a", seed=1)) != a
+    other = cfg("a", "out_a")
+    other.pipeline.model = dataclasses.replace(other.pipeline.model, opacity_reg=0.05)
+    assert training_fingerprint(other) != a
+    assert cached_run_is_current({"seconds": 1.0, "fingerprint": a}, a) is True
+    assert cached_run_is_current({"seconds": 1.0, "fingerprint": training_fingerprint(other)}, a) is False
+    assert cached_run_is_current({"seconds": 1.0, "iterations": 2000}, a) is None
