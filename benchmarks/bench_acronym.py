@@ -6,7 +6,8 @@ handle: the synthetic table (:func:`point2act.synth.scene.build_scene` with ``mu
 suite's ``acronym_*`` scenes), seeded position and yaw, with and without the 16 cm occluder beside the
 handle; and the kitchen generator's ``acronym_mug`` scenes (:mod:`benchmarks.generators.kitchen`, as the
 suite's ``kt_acronym_*``: seeded layout with three distractors, the table's edge, floor and wall, 12 views
-all round; its handle is the mesh beyond the body's radius, :func:`~benchmarks.generators.kitchen.load_acronym`). What the grasp head is given stands in for a trained field: Gaussian centres sampled
+all round; its handle is the mesh beyond the body's radius, :func:`~benchmarks.generators.kitchen.load_acronym`).
+What the grasp head is given stands in for a trained field: Gaussian centres sampled
 on the true surfaces (relevancy 0.85-1 on the handle, 0-0.2 elsewhere) and 12 depth views of the
 scene's cameras, ray cast from the true meshes, exact (``exact``) or degraded as a short
 reconstruction's expected depth is (``noisy``: :func:`point2act.grasp.evaluate.degrade_depth`, plus
@@ -124,6 +125,7 @@ def match(grasp: Dict[str, Any], T_ok: np.ndarray, finger_length: float) -> Dict
 
 
 def build(seed: int, occluder: bool):
+    from point2act.geometry import viewmats_from_c2w
     from point2act.synth import SynthConfig
     from point2act.synth.camera import intrinsics, sample_cameras
     from point2act.synth.scene import build_scene
@@ -133,8 +135,7 @@ def build(seed: int, occluder: bool):
     c2w = sample_cameras(cfg, scene.look_center)
     k = intrinsics(cfg)
     K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
-    flip = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenGL camera -> OpenCV camera
-    viewmats = np.stack([np.linalg.inv(M @ flip) for M in c2w])
+    viewmats = viewmats_from_c2w(np.stack(c2w))  # OpenGL camera-to-world -> OpenCV world-to-camera
     pick = np.unique(np.linspace(0, len(viewmats) - 1, NUM_VIEWS).round().astype(int))
     world = np.eye(4)
     world[:3, :3] = _rot_z(scene.mug_yaw)
@@ -145,10 +146,11 @@ def build(seed: int, occluder: bool):
 def build_kitchen(seed: int):
     """The kitchen generator's ACRONYM scene (:mod:`benchmarks.generators.kitchen`, kind ``acronym_mug``, as
     the accuracy suite's ``kt_acronym_*``: 12 views all round, distractors, the table's edge, floor and wall):
-    (width, height), its parts, world-to-camera OpenCV view matrices, K, the mug's 4x4 (its local frame, as
-    :func:`mesh_to_local` gives it, to the world) and the mug's position."""
+    (width, height), its parts, world-to-camera OpenCV view matrices, K and the mug's 4x4 (its local frame,
+    as :func:`mesh_to_local` gives it, to the world)."""
     from benchmarks.generators.common import GenConfig
     from benchmarks.generators.kitchen import KitchenRenderer, build_scene, cameras, intrinsics, load_acronym
+    from point2act.geometry import viewmats_from_c2w
 
     cfg = GenConfig(generator="kitchen", kind="acronym_mug", seed=seed, path="fewview", num_views=NUM_VIEWS,
                     mug_mesh=str(MUG_DIR / "mug.obj"), mug_mesh_scale=SCALE)
@@ -156,8 +158,7 @@ def build_kitchen(seed: int):
     k = intrinsics(cfg)
     c2w = cameras(cfg, scene, k, KitchenRenderer(scene, cfg.seed))
     K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
-    flip = np.diag([1.0, -1.0, -1.0, 1.0])
-    viewmats = np.stack([np.linalg.inv(M @ flip) for M in c2w])
+    viewmats = viewmats_from_c2w(np.stack(c2w))
     # the mug's placement: the rigid motion from the generator's local mug (load_acronym) to its world parts
     loc = load_acronym(cfg.mug_mesh, cfg.mug_mesh_scale)
     a = np.concatenate([loc["body"][0], loc["handle"][0]])
@@ -169,7 +170,7 @@ def build_kitchen(seed: int):
     world[:3, :3], world[:3, 3] = R, cb - R @ ca
     if np.abs(a @ R.T + world[:3, 3] - b).max() > 1e-6:
         raise RuntimeError("kitchen acronym_mug: the mug's parts are not a rigid motion of load_acronym's")
-    return (cfg.width, cfg.height), scene.parts, viewmats, K, world, world[:3, 3].copy()
+    return (cfg.width, cfg.height), scene.parts, viewmats, K, world
 
 
 def surface_samples(parts, mug_position: np.ndarray, density: float, seed: int):
@@ -201,10 +202,11 @@ def make_inputs(seed: int, occluder: bool, noisy: bool, T_all: np.ndarray, ok: n
     from point2act.grasp import evaluate as ev
 
     if generator == "kitchen":
-        (W, H), parts, viewmats, K, world, mug_pos = build_kitchen(seed)
+        (W, H), parts, viewmats, K, world = build_kitchen(seed)
     else:
         cfg_s, scene, viewmats, K, world = build(seed, occluder)
-        (W, H), parts, mug_pos = (cfg_s.width, cfg_s.height), scene.parts, scene.mug_position
+        (W, H), parts = (cfg_s.width, cfg_s.height), scene.parts
+    mug_pos = world[:3, 3]  # the mug's position
     Ks = np.repeat(K[None], len(viewmats), 0)
     d, _ = ev.raycast_depth([(p.vertices, p.triangles) for p in parts], viewmats, Ks, W, H)
     rng = np.random.default_rng(seed)
