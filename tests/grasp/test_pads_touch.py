@@ -49,3 +49,8 @@ def test_first_grasp_is_centred_on_the_handle_it_holds():
     # centred: the handle between the pads reaches about as far towards each finger
     assert abs(held.max() + held.min()) / 2 < 0.25 * g["width"] / 2
     assert B.match(g, inp["T_ok"], grip.finger_length)["match"]
+    # what ACRONYM simulated near it: inputs cached before the failed grasps were kept get them from the
+    # rigid motion of the successful ones, the same as make_inputs puts them
+    old = B.with_failures({k: v for k, v in inp.items() if k != "T_failed"}, T_all, ok)
+    np.testing.assert_allclose(old["T_failed"], inp["T_failed"], atol=1e-9)
+    assert len(inp["T_failed"]) == int((~ok).sum())
