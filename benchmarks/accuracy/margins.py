@@ -43,10 +43,12 @@ if str(ROOT) not in sys.path:
 TOLS = (0.001, 0.0)  # the judge's own shrink, and none; then the planner's margin (grown boxes)
 
 
-def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str, Any] | None = None) -> Dict[str, Any]:
+def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str, Any] | None = None,
+                   listed: int = 400) -> Dict[str, Any]:
     """The two exports of the module docstring on one loaded scene (:class:`.run.SceneData`) with the judge's
     labelled surface ``(points [M, 3], part ids [M])``; ``oracle``: the first one's result
-    (:func:`.oracle.oracle_grasp`) where it was computed already."""
+    (:func:`.oracle.oracle_grasp`) where it was computed already; ``listed``: how many grasps the second export
+    lists (on-target ones first)."""
     from point2act.export import build_export
     from point2act.geometry import FrameTransform
     from point2act.grasp import GraspConfig
@@ -59,7 +61,7 @@ def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str,
     tid = int(scene.target_id)
     base = oracle if oracle is not None else oracle_grasp(scene, surface, max_views)
     cfg = GraspConfig()
-    loose = dataclasses.replace(cfg, collision_min_points=1 << 30, top_k=400, nms_distance=0.0)
+    loose = dataclasses.replace(cfg, collision_min_points=1 << 30, top_k=int(listed), nms_distance=0.0)
     views, centres = perfect_views(scene, max_views)
     arrays = {"means": P, "opacities": np.ones(len(P)), "scales": np.full((len(P), 3), 0.002),
               "relevancy": (lab == tid).astype(np.float64)}
@@ -72,6 +74,25 @@ def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str,
         free[name] = sum(bool(v.collision_free and v.approach_free) for v in vs)
     return {"oracle_top_ok": bool(base["graspable"]), "beyond_hand": bool(base["beyond_hand"]),
             "on_target_candidates_listed": len(on), "free": free}
+
+
+def write_report(rows: List[Dict[str, Any]], out: Path, seconds: float) -> None:
+    """``out``.json (the rows) and ``out``.md (their table)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Path(str(out) + ".json").write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}, indent=1))
+    names = list(rows[0]["free"]) if rows else []
+    lines = ["# Room at the target on the true geometry (`python -m benchmarks.accuracy.margins`)", "",
+             "See the module docstring. Oracle: the export path on the scene's true geometry, its top grasp on target "
+             "and collision-free by the judge. Then, with the planner's collision checks off: the candidates it "
+             "lists on target (that the judge calls on target), and how many of them the judge calls collision-free "
+             "with a clear approach: at its own 1 mm, at 0 mm, and with every box grown by the planner's 2 mm margin.",
+             "", "| split | scene | oracle top grasp OK | beyond the hand | on-target grasps listed | "
+             + " | ".join(f"free: {n}" for n in names) + " |", "|---|---|---|---|---:|" + "---:|" * len(names)]
+    for r in rows:
+        lines.append(f"| {r['split']} | {r['scene']} | {'yes' if r['oracle_top_ok'] else 'no'} | "
+                     f"{'yes' if r['beyond_hand'] else 'no'} | {r['on_target_candidates_listed']} | "
+                     + " | ".join(str(r["free"][n]) for n in names) + " |")
+    Path(str(out) + ".md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -96,22 +117,7 @@ def main(argv=None) -> int:
             r = {"split": split, "scene": spec.name, **room_at_target(scene, surf)}
             rows.append(r)
             print(json.dumps(r), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    Path(str(args.out) + ".json").write_text(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - t0, 1)},
-                                                        indent=1))
-    names = list(rows[0]["free"]) if rows else []
-    lines = ["# Room at the target on the true geometry (`python -m benchmarks.accuracy.margins`)", "",
-             "See the module docstring. Oracle: the export path on the scene's true geometry, its top grasp on target "
-             "and collision-free by the judge. Then, with the planner's collision checks off: the candidates it "
-             "lists on target (that the judge calls on target), and how many of them the judge calls collision-free "
-             "with a clear approach: at its own 1 mm, at 0 mm, and with every box grown by the planner's 2 mm margin.",
-             "", "| split | scene | oracle top grasp OK | beyond the hand | on-target grasps listed | "
-             + " | ".join(f"free: {n}" for n in names) + " |", "|---|---|---|---|---:|" + "---:|" * len(names)]
-    for r in rows:
-        lines.append(f"| {r['split']} | {r['scene']} | {'yes' if r['oracle_top_ok'] else 'no'} | "
-                     f"{'yes' if r['beyond_hand'] else 'no'} | {r['on_target_candidates_listed']} | "
-                     + " | ".join(str(r["free"][n]) for n in names) + " |")
-    Path(str(args.out) + ".md").write_text("\n".join(lines) + "\n")
+    write_report(rows, args.out, time.perf_counter() - t0)
     print(f"wrote {args.out}.md")
     return 0
 
