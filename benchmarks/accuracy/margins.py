@@ -49,28 +49,29 @@ def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str,
     labelled surface ``(points [M, 3], part ids [M])``; ``oracle``: the first one's result
     (:func:`.oracle.oracle_grasp`) where it was computed already; ``listed``: how many grasps the second export
     lists (on-target ones first)."""
-    from point2act.export import build_export
-    from point2act.geometry import FrameTransform
     from point2act.grasp import GraspConfig
     from point2act.grasp.evaluate import judge_grasp
 
-    from .oracle import oracle_grasp, perfect_views
+    from .oracle import oracle_grasp, truth_export
 
-    P, lab = (np.asarray(a) for a in surface)
-    P = P.astype(np.float64)
+    P, lab = np.asarray(surface[0], dtype=np.float64), np.asarray(surface[1])
     tid = int(scene.target_id)
     base = oracle if oracle is not None else oracle_grasp(scene, surface, max_views)
     cfg = GraspConfig()
     loose = dataclasses.replace(cfg, collision_min_points=1 << 30, top_k=int(listed), nms_distance=0.0)
-    views, centres = perfect_views(scene, max_views)
-    arrays = {"means": P, "opacities": np.ones(len(P)), "scales": np.full((len(P), 3), 0.002),
-              "relevancy": (lab == tid).astype(np.float64)}
-    out = build_export(arrays, FrameTransform.identity(), scene.prompt, loose, True, centres, depth_views=views)
-    on = [g for g in out.get("grasps") or [] if g.get("on_target")
-          and judge_grasp(g, cfg.gripper, P, lab, tid, table_z=0.0).on_target]
+    out = truth_export(scene, surface, loose, max_views)
+
+    def verdicts(grasps, tol):
+        return [judge_grasp(g, cfg.gripper, P, lab, tid, tol=tol, table_z=0.0) for g in grasps]
+
+    # the judge's own verdicts (at TOLS[0]) pick the on-target ones and are their first count
+    flagged = [g for g in out.get("grasps") or [] if g.get("on_target")]
+    first = verdicts(flagged, TOLS[0])
+    on = [g for g, v in zip(flagged, first) if v.on_target]
+    first_on = [v for v in first if v.on_target]
     free: Dict[str, int] = {}
     for name, tol in [*((f"judge_{t * 1000:g}mm", t) for t in TOLS), ("grown_by_margin", -cfg.collision_margin)]:
-        vs = [judge_grasp(g, cfg.gripper, P, lab, tid, tol=tol, table_z=0.0) for g in on]
+        vs = first_on if tol == TOLS[0] else verdicts(on, tol)
         free[name] = sum(bool(v.collision_free and v.approach_free) for v in vs)
     return {"oracle_top_ok": bool(base["graspable"]), "beyond_hand": bool(base["beyond_hand"]),
             "on_target_candidates_listed": len(on), "free": free}

@@ -28,7 +28,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-__all__ = ["perfect_views", "oracle_grasp"]
+__all__ = ["perfect_views", "oracle_grasp", "truth_export"]
 
 
 def perfect_views(scene, max_views: int = 12):
@@ -51,27 +51,34 @@ def perfect_views(scene, max_views: int = 12):
     return DepthViews(d, (d > 0).astype(np.float32), Ks, np.stack([np.linalg.inv(c2ws[i]) for i in pick])), centres
 
 
+def truth_export(scene, surface: tuple, grasp_config=None, max_views: int = 12) -> Dict[str, Any]:
+    """:func:`point2act.export.build_export` on the truth of one loaded scene (module docstring: the judge's
+    samples as opaque Gaussians, relevancy 1 on the target, the scene's true depth views), with
+    ``grasp_config`` (None: the default :class:`~point2act.grasp.GraspConfig`); the export dict."""
+    from point2act.export import build_export
+    from point2act.geometry import FrameTransform
+    from point2act.grasp import GraspConfig
+
+    P = np.asarray(surface[0], dtype=np.float64)
+    lab = np.asarray(surface[1])
+    views, centres = perfect_views(scene, max_views)
+    arrays = {"means": P, "opacities": np.ones(len(P)), "scales": np.full((len(P), 3), 0.002),
+              "relevancy": (lab == int(scene.target_id)).astype(np.float64)}
+    return build_export(arrays, FrameTransform.identity(), scene.prompt, grasp_config or GraspConfig(), True, centres,
+                        depth_views=views)
+
+
 def oracle_grasp(scene, surface: tuple, max_views: int = 12) -> Dict[str, Any]:
     """The export path on the truth of one loaded scene (:class:`.run.SceneData`; module docstring).
     ``surface``: the judge's ``(points [M, 3], part ids [M])`` (:func:`.metrics.scene_surface_labelled` /
     :func:`.metrics.mesh_surface_labelled`); returns ``{"graspable", "beyond_hand", "num_grasps", "top": judge
     verdict or None, "top_on_target_flag", "warning"}``."""
-    from point2act.export import build_export
-    from point2act.geometry import FrameTransform
-    from point2act.grasp import GraspConfig
-
     from .metrics import judge_top_grasp
 
-    P, lab = surface
-    P = np.asarray(P, dtype=np.float64)
-    lab = np.asarray(lab)
-    target_id = scene.target_id
-    views, centres = perfect_views(scene, max_views)
-    arrays = {"means": P, "opacities": np.ones(len(P)), "scales": np.full((len(P), 3), 0.002),
-              "relevancy": (lab == int(target_id)).astype(np.float64)}
-    out = build_export(arrays, FrameTransform.identity(), scene.prompt, GraspConfig(), True, centres, depth_views=views)
+    P, lab = np.asarray(surface[0], dtype=np.float64), np.asarray(surface[1])
+    out = truth_export(scene, surface, max_views=max_views)
     grasps = out.get("grasps") or []
-    top = judge_top_grasp(grasps[0], P, lab, int(target_id)) if grasps else None
+    top = judge_top_grasp(grasps[0], P, lab, int(scene.target_id)) if grasps else None
     return {"graspable": bool(top is not None and top["success"]),
             "beyond_hand": int(out.get("num_on_target_candidates", 0)) == 0, "num_grasps": len(grasps), "top": top,
             "top_on_target_flag": grasps[0].get("on_target") if grasps else None,
