@@ -153,6 +153,8 @@ def build_kitchen(seed: int):
     (width, height), its parts, world-to-camera OpenCV view matrices, K and the mug's 4x4 (its local frame,
     as :func:`mesh_to_local` gives it, to the world)."""
     from benchmarks.generators.common import GenConfig
+    from scipy.spatial.transform import Rotation
+
     from benchmarks.generators.kitchen import KitchenRenderer, build_scene, cameras, intrinsics, load_acronym
     from point2act.geometry import viewmats_from_c2w
 
@@ -168,8 +170,7 @@ def build_kitchen(seed: int):
     a = np.concatenate([loc["body"][0], loc["handle"][0]])
     b = np.concatenate([next(p for p in scene.parts if p.name == n).vertices for n in ("mug_body", "mug_handle")])
     ca, cb = a.mean(0), b.mean(0)
-    U_, _, Vt = np.linalg.svd((a - ca).T @ (b - cb))
-    R = (U_ @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U_ @ Vt))]) @ Vt).T
+    R = Rotation.align_vectors(b - cb, a - ca)[0].as_matrix()  # Kabsch: a - ca rotated onto b - cb
     world = np.eye(4)
     world[:3, :3], world[:3, 3] = R, cb - R @ ca
     if np.abs(a @ R.T + world[:3, 3] - b).max() > 1e-6:
