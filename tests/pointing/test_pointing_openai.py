@@ -57,6 +57,12 @@ class StubServer:
                     if callable(body):
                         body = body(self)
                     data = body.encode()
+                finally:
+                    # out of flight before the reply is written: the client holds its slot until it has read the
+                    # reply, and may start its next request before this thread runs again after the write
+                    with stub.lock:
+                        stub.in_flight -= 1
+                try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -66,9 +72,6 @@ class StubServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                finally:
-                    with stub.lock:
-                        stub.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
