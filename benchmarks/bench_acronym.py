@@ -152,9 +152,9 @@ def build_kitchen(seed: int):
     the accuracy suite's ``kt_acronym_*``: 12 views all round, distractors, the table's edge, floor and wall):
     (width, height), its parts, world-to-camera OpenCV view matrices, K and the mug's 4x4 (its local frame,
     as :func:`mesh_to_local` gives it, to the world)."""
-    from benchmarks.generators.common import GenConfig
     from scipy.spatial.transform import Rotation
 
+    from benchmarks.generators.common import GenConfig
     from benchmarks.generators.kitchen import KitchenRenderer, build_scene, cameras, intrinsics, load_acronym
     from point2act.geometry import viewmats_from_c2w
 

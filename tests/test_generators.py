@@ -362,4 +362,3 @@ def test_oracle_tells_a_tab_beyond_the_hand_from_a_grip_it_holds(gen: str, tmp_p
     assert room["on_target_candidates_listed"] >= f["judge_1mm"] >= f["judge_0mm"] >= f["grown_by_margin"] > 0
     assert out["can_tab"]["beyond_hand"] and not out["can_tab"]["graspable"]
     assert out["can_tab"]["top_on_target_flag"] is not True and out["can_tab"]["warning"]
-
