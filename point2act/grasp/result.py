@@ -34,6 +34,9 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
                           the share of
       both_pads_touch     where the fingers close, the pads touch the part at both contacts of the grasp's pair
+      clears_margin       the fingers and palm keep GraspConfig.collision_margin from occupied and unknown space
+                          (false: an on-target grasp that clears it by less, listed, with a warning, because
+                          no on-target grasp keeps it)
       avoid_score         only with an avoid channel: max normalised avoid relevancy in the
                           closing region and the fingers' path, [0,1] (score is already penalised)
       handover_rotation   only with an avoid channel and a handover direction: 3x3 gripper
@@ -154,6 +157,10 @@ class Grasp:
     backed_off: float | None = None
     """How far (capture units) the grasp backed off along its approach from the depth its part asked for
     (0: the part's far side sits just inside the fingertips; more: it is held nearer the tips)."""
+    clears_margin: bool | None = None
+    """Whether the fingers and the palm keep ``GraspConfig.collision_margin`` from occupied and unknown space
+    (False: an on-target grasp that clears it by less, listed because no on-target grasp keeps the margin;
+    :func:`point2act.grasp.plan_grasps`)."""
     avoid_score: float | None = None
     """Only with an "avoid" channel: max normalised avoid relevancy in the closing region and finger path."""
     handover_rotation: np.ndarray | None = None
@@ -199,6 +206,8 @@ class Grasp:
             d["both_pads_touch"] = bool(self.both_pads_touch)
         if self.backed_off is not None:
             d["backed_off"] = float(self.backed_off * metres_per_unit)
+        if self.clears_margin is not None:
+            d["clears_margin"] = bool(self.clears_margin)
         if self.avoid_score is not None:
             d["avoid_score"] = float(self.avoid_score)
         if self.handover_rotation is not None:
@@ -364,6 +373,8 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
         prev, prev_on, prev_touch = g["score"], on, touch
         if "clearance_score" in g and not (_is_num(g["clearance_score"]) and -atol <= g["clearance_score"] <= 1 + atol):
             fail(f"grasps[{i}].clearance_score must be a number in [0, 1]")
+        if "clears_margin" in g and not isinstance(g["clears_margin"], bool):
+            fail(f"grasps[{i}].clears_margin must be true or false")
         if "backed_off" in g and not (_is_num(g["backed_off"]) and g["backed_off"] >= 0):
             fail(f"grasps[{i}].backed_off must be a number >= 0")
         if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
