@@ -232,6 +232,11 @@ def test_validator_rejects_bad_documents(result):
     bad["grasps"] = []
     with pytest.raises(ValueError, match="warning"):
         validate_grasps_dict(bad)
+    bad = json.loads(json.dumps(d))
+    assert bad["grasps"][0]["clears_margin"] is True
+    bad["grasps"][0]["clears_margin"] = "yes"
+    with pytest.raises(ValueError, match="clears_margin"):
+        validate_grasps_dict(bad)
     # within one on_target group, a grasp whose pads touch both contacts comes before one whose pads do not,
     # whatever their scores
     two = json.loads(json.dumps(d))

@@ -115,6 +115,25 @@ def test_handle_near_a_wall_is_held_backed_off_from_it():
     assert pan["on_target"] is True and pan["backed_off"] == 0.0
 
 
+def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged():
+    """Where no grasp on the target keeps the collision margin (here 8 mm around a handle 8 mm from a wall), the
+    planner checks again with none: the on-target grasps that clear the scene that way come first, each
+    ``clears_margin: false``, with a warning that names the margin, instead of no grasp or one on the wall.
+    With the default margin the same handle's grasps keep it and nothing is said."""
+    scene = wall_handle_scene()
+    pts, names = scene.surface(density=1e6, seed=1, skip=())
+    out, cfg = export(scene, cfg=GraspConfig(collision_margin=0.008))
+    best = out["grasps"][0]
+    assert best["on_target"] is True and best["clears_margin"] is False
+    assert "keeps the 8 mm collision margin" in out["warning"]
+    v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
+    assert v.on_target and v.collision_free and v.approach_free, v
+    flags = [g["clears_margin"] for g in out["grasps"]]
+    assert flags == sorted(flags)  # the tight on-target grasps, then any that keep the margin (off target)
+    plain, _ = export(scene)
+    assert all(g["clears_margin"] is True for g in plain["grasps"]) and "warning" not in plain
+
+
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
 def test_rim_is_held_at_the_rim_not_down_the_wall(noisy):
     """A mug's rim (its walls' top 8 mm and the annulus): the wall goes on below it, beyond what the fingers
