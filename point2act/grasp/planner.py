@@ -671,9 +671,11 @@ def plan_grasps(
     for gr in on:
         gr.clears_margin = False
     grasps = (on + list(result.grasps))[: cfg.top_k]
+    n = len(on[: cfg.top_k])
+    first = "the first grasp listed closes" if n == 1 else f"the first {n} grasps listed close"
     warning = (f"no grasp that closes on the target keeps the {cfg.collision_margin * 1e3:g} mm collision margin "
-               f"from occupied or unknown space: the first {len(on[: cfg.top_k])} close on the target and clear "
-               "it by less (clears_margin false; safe only where the robot's calibration error is smaller)")
+               f"from occupied or unknown space: {first} on the target and clear it by less (clears_margin "
+               "false; safe only where the robot's calibration error is smaller)")
     return dataclasses.replace(result, grasps=grasps, warning=warning, timings_ms=timings, counts=counts)
 
 
