@@ -183,6 +183,21 @@ def pixel_footprint(views: DepthViews, center: np.ndarray) -> Tuple[float, float
     return float(np.median(dist)), float(np.median(foot))
 
 
+def blended_pixels(depth: np.ndarray, jump: float) -> np.ndarray:  # [H, W] bool
+    """The pixels of a depth map [H, W] (0 or non-finite: no measurement) whose depth lies more than ``jump``
+    from both the nearest and the farthest depth of their 3x3 neighbourhood: at a silhouette, a radiance
+    field's expected depth blends the foreground and the background ("flying pixels"), a surface in the air
+    that no view agrees on. The foreground's and the background's own edge pixels (near one of the two)
+    are kept, so is a slope whose 3x3 depth range stays under ``2 jump``."""
+    from scipy.ndimage import maximum_filter, minimum_filter
+
+    d = np.asarray(depth, dtype=np.float64)
+    ok = np.isfinite(d) & (d > 0)
+    lo = minimum_filter(np.where(ok, d, np.inf), size=3, mode="nearest")
+    hi = maximum_filter(np.where(ok, d, -np.inf), size=3, mode="nearest")
+    return ok & (d - lo > jump) & (hi - d > jump)
+
+
 def tsdf_fuse(
     depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement
     Ks: np.ndarray,  # [C, 3, 3]
@@ -200,7 +215,9 @@ def tsdf_fuse(
     ``voxel`` is the target voxel size; the cube gets ``ceil(side / voxel)`` voxels per axis (at
     most 512). The truncation distance is ``trunc_voxels`` voxels. Pixels whose accumulated
     opacity is below ``min_alpha`` are not measurements (expected depth there is mostly
-    background blur)."""
+    background blur), nor are the blends of foreground and background depth at silhouettes
+    (:func:`blended_pixels`, more than the truncation distance from both): integrated, they smear a thin
+    part's surface (a mug's handle) into the space around it."""
     import open3d as o3d
 
     depths = np.asarray(depths, dtype=np.float32)
@@ -222,6 +239,7 @@ def tsdf_fuse(
         if alphas is not None:
             bad |= np.asarray(alphas[i]) < min_alpha
         d[bad] = 0.0
+        d[blended_pixels(d, trunc_voxels * step)] = 0.0
         rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
             gray, o3d.geometry.Image(d), depth_scale=1.0, depth_trunc=float(np.max(d)) + 1.0,
             convert_rgb_to_intensity=False,
