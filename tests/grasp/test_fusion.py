@@ -122,3 +122,49 @@ def test_view_points_lie_on_what_the_views_see(stride):
     rows, cols = len(range(0, H, stride)), len(range(0, W, stride))
     expected = sum(int(((D[v, ::stride, ::stride] > 0) & (A[v, ::stride, ::stride] >= 0.5)).sum()) for v in range(3))
     assert len(P) == expected < 3 * rows * cols
+
+
+def test_blended_pixels_are_the_blends_at_silhouettes_only():
+    """A foreground strip (0.3) on a background (0.5), its two silhouette pixels blended (0.4, 0.46): those
+    two are flagged, the strip's and the background's own edge pixels are not, nor a slope whose 3x3 range
+    stays under twice the jump, nor a pixel without a measurement."""
+    from point2act.fusion import blended_pixels
+
+    d = np.full((12, 30), 0.5)
+    d[:, 10:20] = 0.3
+    d[:, 9], d[:, 20] = 0.4, 0.46
+    d[0, 0] = 0.0
+    got = blended_pixels(d, 0.02)
+    want = np.zeros_like(got)
+    want[:, [9, 20]] = True
+    assert np.array_equal(got, want)
+    slope = 0.3 + 0.019 * np.arange(30)[None, :] + np.zeros((12, 1))  # 3x3 range 0.038 < 0.04
+    assert not blended_pixels(slope, 0.02).any()
+    assert blended_pixels(slope, 0.018).any()  # where the range is over twice the jump, mid-slope pixels go
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tsdf_fuse_leaves_no_surface_in_the_air_at_blended_silhouettes(seed):
+    """The sphere on the plane with every silhouette blended as a radiance field's expected depth blends it
+    (a random mix of the nearest and farthest depth around each depth edge, every view): the blends more
+    than the truncation distance from both sides are not integrated, so few fused points lie in the air.
+    (Measured: 5-6 % of the points more than 3 mm from the sphere and the plane, against 15-16 % with every
+    blend integrated, and under 1 % more than a voxel off with exact depth.)"""
+    from point2act.grasp.evaluate import degrade_depth
+
+    W, H, voxel = 160, 120, 0.0025
+    K = np.array([[150.0, 0, W / 2], [0, 150.0, H / 2], [0, 0, 1]])
+    c, r = np.array([0.0, 0.0, 0.04]), 0.04
+    views, depths = [], []
+    for k in range(12):
+        az = 2 * math.pi * k / 12
+        el = math.radians(35 + 20 * (k % 2))
+        eye = 0.5 * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        views.append(look_at(eye, c))
+        depths.append(sphere_plane_depth(views[-1], K, W, H, c, r))
+    blended = degrade_depth(np.stack(depths), seed=seed, noise=0.0, floater_every=0)
+    assert (np.abs(blended - np.stack(depths)) > 0.01).sum() > 1000  # the silhouettes are blended
+    pts, _ = tsdf_fuse(blended, np.stack([K] * 12), np.stack(views), center=c, side=0.2, voxel=voxel)
+    err = np.minimum(np.abs(np.linalg.norm(pts - c, axis=1) - r), np.abs(pts[:, 2]))
+    assert len(pts) > 1000 and (err > 0.003).mean() < 0.08, (err > 0.003).mean()
+    assert err.max() < 0.01  # a blend kept lies within the truncation distance (1 cm) of a surface
