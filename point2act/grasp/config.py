@@ -345,7 +345,9 @@ class GraspConfig:
     ``max_opening``."""
     collision_margin: float = 0.002
     """Finger and palm boxes are inflated by this much (m) on every side when checked against the
-    scene (plus half a cell against an occupancy grid: a cell's centre stands for its cube)."""
+    scene (plus half a cell against an occupancy grid: a cell's centre stands for its cube): the robot's
+    calibration error. Where no on-target grasp keeps it, the on-target grasps that clear the scene with no
+    margin are listed first, ``clears_margin`` false, with a warning (:func:`point2act.grasp.plan_grasps`)."""
     sweep_fine_length: float = 0.03
     """The first this-many metres of the fingers' approach (back from the grasp pose) are checked
     against the fine scene (cells); the rest of the approach and the palm against the coarse one
