@@ -657,7 +657,7 @@ def plan_grasps(
     (docs/accuracy.md, session 15)."""
     cfg = cfg or GraspConfig()
     result = _plan_once(means, opacities, relevancy, cfg, **kw)
-    if (cfg.collision_margin <= 0 or (result.grasps and result.grasps[0].on_target)
+    if (cfg.collision_margin <= 0 or cfg.top_k <= 0 or (result.grasps and result.grasps[0].on_target)
             or result.counts.get("on_target_candidates", 0) == 0):
         return result
     kw["region"] = result.region
