@@ -220,7 +220,12 @@ def print_export_summary(out: dict, path: Path) -> None:
         if g:
             best = g[0]
             pos = ", ".join(f"{v:.4f}" for v in best["position"])
-            print(f"{len(g)} grasps; best: position [{pos}], width {best['width'] * 100:.1f} cm, score {best['score']:.3f}")
+            flags = [w for k, w in (("on_target", "off the target"), ("clears_margin", "inside the collision margin"))
+                     if best.get(k) is False]
+            print(f"{len(g)} grasps; best: position [{pos}], width {best['width'] * 100:.1f} cm, score {best['score']:.3f}"
+                  + (f" ({', '.join(flags)})" if flags else ""))
+            if out.get("warning"):
+                print(f"warning: {out['warning']}")
         else:
             print(out.get("warning") or "no grasps")  # the export's warning says "no grasps: why; try: ..."
     print(f"wrote {path}")

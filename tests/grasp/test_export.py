@@ -101,3 +101,21 @@ def test_closing_on_keeps_grasps_that_close_on_the_region():
     assert closing_on([grasp], between, cfg) == [grasp]
     assert closing_on([grasp], np.concatenate([beside, above]), cfg) == []
     assert closing_on([grasp, grasp], np.concatenate([beside, between]), cfg) == [grasp, grasp]
+
+
+@pytest.mark.parametrize("flagged", [False, True], ids=["on_target", "flagged"])
+def test_export_summary_says_what_the_best_grasp_is_and_the_warning(flagged, capsys, tmp_path):
+    """`point2act export`'s printed summary: a best grasp off the target or inside the collision margin is
+    said so on its line, and the document's warning is printed; a plain on-target one prints neither."""
+    from point2act.cli import print_export_summary
+
+    best = {"position": [0.1, 0.2, 0.3], "width": 0.03, "score": 0.5, "on_target": not flagged,
+            "clears_margin": not flagged}
+    out = {"action_point": [0.1, 0.2, 0.3], "grasps": [best]}
+    if flagged:
+        out["warning"] = "no grasp closes on the relevant region"
+    print_export_summary(out, tmp_path / "grasps.json")
+    text = capsys.readouterr().out
+    assert ("off the target" in text and "inside the collision margin" in text) == flagged
+    assert ("warning: no grasp closes on the relevant region" in text) == flagged
+    assert "1 grasps; best:" in text and f"wrote {tmp_path / 'grasps.json'}" in text
