@@ -720,3 +720,33 @@ def test_cached_geometry_runs_are_keyed_by_the_method_defaults(tmp_path) -> None
     assert cached_run_is_current({"seconds": 1.0, "fingerprint": a}, a) is True
     assert cached_run_is_current({"seconds": 1.0, "fingerprint": training_fingerprint(other)}, a) is False
     assert cached_run_is_current({"seconds": 1.0, "iterations": 2000}, a) is None
+
+
+def test_cached_scene_results_are_keyed_on_the_code(tmp_path, monkeypatch) -> None:
+    """A scene's cached result is reused only under the same code: the fingerprint changes with a source file
+    of the package or the benchmark (not with a README beside them), and the result key follows it. Before,
+    a rerun without --rerun reported the verdicts of whatever code had run the scene last."""
+    from benchmarks.accuracy import __main__ as acc_main
+
+    (tmp_path / "point2act" / "grasp").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "accuracy").mkdir(parents=True)
+    src = tmp_path / "point2act" / "grasp" / "planner.py"
+    src.write_text("MARGIN = 0.002\n")
+    (tmp_path / "benchmarks" / "accuracy" / "run.py").write_text("pass\n")
+    a = acc_main.code_fingerprint(tmp_path)
+    (tmp_path / "point2act" / "README.md").write_text("notes\n")
+    assert acc_main.code_fingerprint(tmp_path) == a
+    src.write_text("MARGIN = 0.001\n")
+    b = acc_main.code_fingerprint(tmp_path)
+    assert b != a
+    assert acc_main.code_fingerprint() == acc_main.code_fingerprint()  # the repository's own: stable
+
+    from benchmarks.accuracy.pointer import LEVELS
+    from benchmarks.accuracy.run import BenchConfig
+    from benchmarks.accuracy.suite import SPLITS
+
+    spec, lv, bc = SPLITS["dev"][0], [LEVELS["clean"]], BenchConfig()
+    monkeypatch.setattr(acc_main, "code_fingerprint", lambda root=None: a)
+    ka = acc_main._result_key(spec, lv, bc)
+    monkeypatch.setattr(acc_main, "code_fingerprint", lambda root=None: b)
+    assert acc_main._result_key(spec, lv, bc) != ka

@@ -44,12 +44,29 @@ def _json_safe(x):
     return x
 
 
+def code_fingerprint(root: Path | None = None) -> str:
+    """A hash of the code a scene's results come from: the ``point2act`` package's sources (Python and C++)
+    and this benchmark's. A cached result is reused only under the same code: a grasp-head change reran
+    against cached results would otherwise report the older code's verdicts (the reconstructions are cached
+    apart and kept, ``--retrain`` retrains them)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[2] if root is None else Path(root)
+    h = hashlib.sha256()
+    for base in (root / "point2act", root / "benchmarks" / "accuracy"):
+        for f in sorted(p for p in base.rglob("*") if p.suffix in (".py", ".cpp", ".h") and p.is_file()):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def _result_key(spec, levels, bc) -> str:
     import hashlib
 
     d = {"levels": [vars(lv) for lv in levels], "bench": {k: str(v) for k, v in vars(bc).items()
                                                           if k not in ("retrain", "cache_root")
-                                                          and not (k == "train_seed" and v is None)}}
+                                                          and not (k == "train_seed" and v is None)},
+         "code": code_fingerprint()}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -159,8 +176,9 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
         update_readme: bool = False, split: str | None = None, train_seeds=None, seed_levels=("clean",)) -> dict:
     """Run the scenes and levels, write results.json, accuracy.md and the plots into ``out_dir``.
 
-    A scene already run with the same settings and levels (its result is cached beside the scene)
-    is reused unless ``resume`` is False (``--rerun``), so an interrupted run continues.
+    A scene already run with the same settings, levels and code (:func:`code_fingerprint`; its result is
+    cached beside the scene) is reused unless ``resume`` is False (``--rerun``), so an interrupted run
+    continues.
 
     ``train_seeds``: reconstruct every scene once per seed (``ns-train --machine.seed``); the first
     seed runs all ``levels``, the others the ``seed_levels`` among them. The tables are the first
@@ -186,7 +204,7 @@ def run(scenes, levels, bc, out_dir: Path, coke: bool = False, log=print, resume
             key = _result_key(spec, lvs, bck)
             cached = _load_scene_result(spec, bck, key) if resume else None
             if cached is not None:
-                log(f"[{spec.name}]{tag} reusing the results of an earlier run with the same settings")
+                log(f"[{spec.name}]{tag} reusing the results of an earlier run with the same settings and code")
                 for x in cached["records"]:
                     x.setdefault("generator", spec.generator)
                     x.setdefault("train_seed", tsd)
