@@ -37,7 +37,7 @@ import numpy as np
 from . import _kernel
 
 __all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference",
-           "hold_depth", "near_box", "pads_touch_contacts", "run_end", "scatter"]
+           "hold_depth", "near_box", "pad_quality", "pads_touch_contacts", "run_end", "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -312,6 +312,59 @@ def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dic
     hit_n[gid[inz & (np.abs(-xe - np.asarray(sn)[k0]) < gap)]] = True
     g = inv * T + ts
     return hit_p[g] & hit_n[g]
+
+
+def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p: Dict[str, float], band: float,
+                mu: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Antipodal quality where the pads touch, for candidates ``(ks [M], ts [M])`` (pair, approach angle).
+
+    Closing, each pad meets first the surface point farthest out along the closing axis among the
+    ``points`` [N, 3] (normals [N, 3], unoriented) between the pads (``|x - off| <= hkt``, ``|y| <= half_y``,
+    ``z`` in ``[depth - L, depth]``). A pad presses along ``x``; the surface there takes it within its
+    friction cone when the surface normal lies within ``atan(mu)`` of ``x``. Of the points within ``band``
+    (the surface samples' spacing) of a pad's extreme, the one whose normal faces the pad best stands for
+    its contact: a flat pad settles where the surface faces it, and on a smooth part the extreme is such a
+    place (its normal along ``x``), while where none faces it within the cone the pad meets the part on a
+    slant (a corner, a loop that goes on beyond the finger's edge, a slope) and slips. Returns ``(quality
+    [M], found [M])``: ``1 - max(angle_+, angle_-) / atan(mu)`` clipped to [0, 1] (0 outside the cone), and
+    whether both pads meet a point. Arguments otherwise as :func:`pads_touch_contacts`'s; ``off``, ``hkt``,
+    ``depth`` [K, T] as :func:`grasp_part` gives them. The pair's own antipodal quality (its contacts'
+    normals) says how the pads would hold where the pair lies; this is where they do."""
+    ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
+    M = len(ks)
+    q, found = np.zeros(M), np.zeros(M, bool)
+    if not M or not len(points):
+        return q, found
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    off, hkt, depth = (np.asarray(a, dtype=np.float64) for a in (off, hkt, depth))
+    uk, inv = np.unique(ks, return_inverse=True)
+    qk, qj, qx, qu, qv = entries(c[uk], points, x[uk], u[uk], v[uk], p["radius"],
+                                 lambda k, sx, su, sv: np.abs(sx) <= p["reach"])
+    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
+    G = len(uk) * T
+    want = np.zeros(G, bool)
+    want[inv * T + ts] = True
+    gid = qk[e] * T + tt
+    k0 = uk[qk[e]]
+    xe = qx[e].astype(np.float64)
+    d = depth[k0, tt]
+    keep = want[gid] & (pz >= d - p["L"]) & (pz <= d) & (np.abs(xe - off[k0, tt]) <= hkt[k0, tt])
+    gid, k0, xe, j = gid[keep], k0[keep], xe[keep], qj[e][keep]
+    hi = np.full(G, -np.inf)
+    lo = np.full(G, np.inf)
+    scatter(hi, gid, xe, np.maximum)
+    scatter(lo, gid, xe, np.minimum)
+    # |cos| of each point's normal to its candidate's closing axis (float64)
+    cos = np.abs(np.sum(np.asarray(normals, dtype=np.float64)[j] * x[k0], 1))
+    best = []
+    for side in (xe >= hi[gid] - band, xe <= lo[gid] + band):
+        b = np.full(G, -1.0)
+        scatter(b, gid[side], cos[side], np.maximum)
+        best.append(b)
+    g = inv * T + ts
+    worst = np.arccos(np.clip(np.minimum(*best), 0.0, 1.0))
+    quality = np.where(best[0] >= 0, np.clip(1.0 - worst / math.atan(mu), 0.0, 1.0), 0.0)
+    return quality[g], (best[0] >= 0)[g]
 
 
 def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],

@@ -15,7 +15,7 @@ from .config import GraspConfig
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
-from .part import closing_extent, grasp_part, grasp_part_reference, hold_depth, pads_touch_contacts
+from .part import closing_extent, grasp_part, grasp_part_reference, hold_depth, pad_quality, pads_touch_contacts
 from .part import scatter as _scatter
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
@@ -554,11 +554,18 @@ def _plan_once(
     # was pointed at may have left one contact beyond its fingertips, its opening then reaching to an empty
     # contact and the part off centre between the fingers; such grasps rank after those that touch both
     touch = np.ones((K, T), bool)
+    geo = np.repeat(q[:, None], T, 1)
     if free.any():
         kf, tf = np.nonzero(free)
         tk = pads_touch_contacts(c, x, u, v, QB, w2 - shift, w2 + shift, depth, kf, tf, T, pp)
         touch[kf, tf] = tk
         counts["pads_miss_a_contact"] = int((~tk).sum())
+        # the antipodal quality where the pads meet the surface (pad_quality), which is where they hold: the
+        # pair's contacts may lie inside the part's extent (the inner faces of a loop) or off its end
+        qp, fnd = pad_quality(c, x, u, v, P, N, off, hkt, depth, kf, tf, T, pp, U(cfg.surface.voxel_size),
+                              cfg.friction_coef)
+        geo[kf, tf] = np.where(fnd, qp, geo[kf, tf])
+        counts["pads_meet_no_surface"] = int((~fnd).sum())
     tcp = ctr + depth[..., None] * z_ax
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
     counts["backed_off"] = int((free & (depth < depth_part - 1e-12)).sum())
@@ -580,7 +587,6 @@ def _plan_once(
 
     # ---- scoring ---------------------------------------------------------
     clear_score = np.clip((clear_d - mg) / max(cm, 1e-12), 0.0, 1.0)
-    geo = np.repeat(q[:, None], T, 1)
     ws, wg, wc = cfg.semantic_weight, cfg.geometric_weight, cfg.clearance_weight
     score = (ws * share + wg * geo + wc * clear_score) / (ws + wg + wc)
     if avoid_score is not None:
