@@ -372,7 +372,9 @@ class GraspConfig:
     semantic_weight: float = 0.6
     """Weight of the target share (``semantic_score``) in the score."""
     geometric_weight: float = 0.3
-    """Weight of the antipodal quality ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)``, in [0, 1]."""
+    """Weight of the antipodal quality ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)``, in [0, 1], with
+    ``n1``, ``n2`` the surface normals where the pads meet the part (:func:`point2act.grasp.part.pad_quality`;
+    the sampled contact pair's own where the pads meet no surface point)."""
     clearance_weight: float = 0.1
     """Weight of the clearance score: the fingers' distance at the grasp pose to the nearest occupied
     or unknown cell (scene point) beyond ``collision_margin``, over ``clearance_margin``, in [0, 1]."""

@@ -28,7 +28,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
                           (weights normalised), [0,1]
       semantic_score      target share: the fraction of the occupied cells between the fingers (surface
                           points without an occupancy grid) within target_radius of the region's Gaussians
-      geometric_score     antipodal quality 1 - max contact angle / atan(mu), [0,1]
+      geometric_score     antipodal quality where the pads meet the part: 1 - max contact angle / atan(mu),
+                          [0,1] (0 where a pad meets it on a slant, outside the friction cone)
       clearance_score     the fingers' clearance to occupied or unknown space at the grasp pose, [0,1]
       on_target           true when semantic_score >= on_target_share (the grasp closes on the target)
       closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
