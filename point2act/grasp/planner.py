@@ -213,8 +213,6 @@ def _plan_once(
     fused_radius: float = 0.0,
     occupancy: OccupancyGrid | None = None,
     plane_points: np.ndarray | None = None,
-    pairs: np.ndarray | None = None,
-    trace: Dict[str, np.ndarray] | None = None,
 ) -> GraspResult:
     """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: ranked, collision-checked parallel-jaw grasps
     at the most relevant region.
@@ -259,11 +257,7 @@ def _plan_once(
       ``avoid``, each grasp also gets ``handover_rotation``: the gripper rotation, about the TCP,
       that turns the direction from the TCP to the avoid region's action point into
       ``-handover_direction`` (the avoid part faces away from the recipient), the smallest such
-      rotation of the grasp's own ``rotation``.
-
-    ``pairs`` [M, 2]: plan only these contact pairs (indices into the surface points, as ``trace`` gives
-    them; the surface, the seeds and the pairs do not depend on the collision margin); ``trace``: a dict
-    that gets ``on_target_pairs`` [M, 2], the pairs with a candidate that closes on the target."""
+      rotation of the grasp's own ``rotation``."""
     ti = time.perf_counter()
     import open3d  # noqa: F401  (imported here so stage timings exclude the one-off import)
     from scipy.spatial import cKDTree
@@ -397,10 +391,6 @@ def _plan_once(
         a, b, q = a[keep], b[keep], q[keep]
     if len(a) > cfg.num_candidates:
         keep = np.argsort(-q, kind="stable")[: cfg.num_candidates]
-        a, b, q = a[keep], b[keep], q[keep]
-    if pairs is not None:
-        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        keep = np.isin(a * (len(P) + 1) + b, pairs[:, 0] * (len(P) + 1) + pairs[:, 1])
         a, b, q = a[keep], b[keep], q[keep]
     K = len(a)
     counts["contact_pairs"] = K
@@ -588,8 +578,6 @@ def _plan_once(
                                    [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)], 1)
         clear_d[alive] = np.minimum(clear_d[alive], cd)
     counts["on_target_candidates"] = int((on & holds).sum())
-    if trace is not None:
-        trace["on_target_pairs"] = np.c_[a, b][(on & holds).any(1)]
     counts["on_target_free"] = int((on & free).sum())
     lap("collision")
     if not free.any():
@@ -672,18 +660,14 @@ def plan_grasps(
     calibration error from the scene beats a grasp on another part, which fails the task for certain;
     the robot's user decides with the flag. Between a tall box and a mug's handle 1.6 cm from it, and on
     a handle trained from few views whose floaters narrow the gap, only such grasps reach the handle
-    (docs/accuracy.md, session 15). The second check takes only the contact pairs with on-target candidates
-    (a part that fits between the fingers only without the margin, within 2 mm of the opening, is not
-    tried): on the real coke capture 2 of 24576 poses, where a whole second plan cost 4 s of a 10 s export."""
+    (docs/accuracy.md, session 15)."""
     cfg = cfg or GraspConfig()
-    trace: Dict[str, np.ndarray] = {}
-    result = _plan_once(means, opacities, relevancy, cfg, trace=trace, **kw)
+    result = _plan_once(means, opacities, relevancy, cfg, **kw)
     if (cfg.collision_margin <= 0 or cfg.top_k <= 0 or (result.grasps and result.grasps[0].on_target)
             or result.counts.get("on_target_candidates", 0) == 0):
         return result
     kw["region"] = result.region
-    tight = _plan_once(means, opacities, relevancy, dataclasses.replace(cfg, collision_margin=0.0),
-                       pairs=trace.get("on_target_pairs"), **kw)
+    tight = _plan_once(means, opacities, relevancy, dataclasses.replace(cfg, collision_margin=0.0), **kw)
     on = [gr for gr in tight.grasps if gr.on_target]
     timings = {**result.timings_ms, "tight": tight.timings_ms.get("total", 0.0)}
     timings["total"] = result.timings_ms.get("total", 0.0) + timings["tight"]

@@ -137,33 +137,6 @@ def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged():
     assert all(g["clears_margin"] is True for g in plain["grasps"]) and "warning" not in plain
 
 
-def test_check_without_the_margin_takes_only_the_pairs_on_target(monkeypatch):
-    """The second check (no margin) plans only the contact pairs whose candidates closed on the target in the
-    first: the grasps listed are the same as with every pair planned again, and it plans fewer pairs."""
-    from point2act.grasp import planner
-
-    cfg = GraspConfig(collision_margin=0.008)
-    seen = []
-    orig = planner._plan_once
-
-    def spy(*a, pairs=None, **k):
-        r = orig(*a, pairs=pairs, **k)
-        seen.append((None if pairs is None else len(pairs), r.counts.get("contact_pairs", 0)))
-        return r
-
-    monkeypatch.setattr(planner, "_plan_once", spy)
-    fast, _ = export(wall_handle_scene(), cfg=cfg)
-    monkeypatch.setattr(planner, "_plan_once", lambda *a, pairs=None, **k: orig(*a, **k))
-    full, _ = export(wall_handle_scene(), cfg=cfg)
-    (first, planned), (tight, replanned) = seen[:2]
-    assert first is None and 0 < tight == replanned < 0.5 * planned
-    assert len(fast["grasps"]) == len(full["grasps"]) and fast["warning"] == full["warning"]
-    for g, h in zip(fast["grasps"], full["grasps"]):
-        assert g["on_target"] == h["on_target"] and g["clears_margin"] == h["clears_margin"]
-        np.testing.assert_allclose(g["position"], h["position"], atol=1e-9)
-        np.testing.assert_allclose(g["rotation"], h["rotation"], atol=1e-9)
-
-
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
 def test_rim_is_held_at_the_rim_not_down_the_wall(noisy):
     """A mug's rim (its walls' top 8 mm and the annulus): the wall goes on below it, beyond what the fingers
