@@ -283,6 +283,24 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     return out
 
 
+def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float]):
+    """The ``cloud`` points in the pads' window (``|y| <= half_y``, ``z`` in ``[depth - L, depth]``, ``|x| <=
+    reach``) of every approach of the pairs ``ks`` [M] at their ``depth`` [K, T]: ``(uk, inv, gid, k0, t, x,
+    j)``, the pairs (``np.unique(ks)``, with its inverse), per entry its group ``gid`` (``uk`` index x T +
+    approach), pair ``k0``, approach ``t``, coordinate along the closing axis ``x`` (float64, from the
+    float32 scan of :func:`entries` and :func:`angles`) and cloud index ``j``. The scan that
+    :func:`pads_touch_contacts` and :func:`pad_quality` share."""
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    uk, inv = np.unique(ks, return_inverse=True)
+    qk, qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], p["radius"],
+                                 lambda k, sx, su, sv: np.abs(sx) <= p["reach"])
+    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
+    k0 = uk[qk[e]]
+    d = np.asarray(depth, dtype=np.float64)[k0, tt]
+    inz = (pz >= d - p["L"]) & (pz <= d)
+    return uk, inv, (qk[e] * T + tt)[inz], k0[inz], tt[inz], qx[e][inz].astype(np.float64), qj[e][inz]
+
+
 def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dict[str, float]) -> np.ndarray:
     """Whether the pads of candidates ``(ks [M], ts [M])`` (pair, approach angle) touch the part at both of
     their contacts at their depth: on each side some ``cloud`` point in the pads' window (``|y| <= half_y``,
@@ -296,20 +314,12 @@ def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dic
     out = np.zeros(len(ks), bool)
     if not len(ks) or not len(cloud):
         return out
-    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
-    uk, inv = np.unique(ks, return_inverse=True)
-    qk, _qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], p["radius"],
-                                  lambda k, sx, su, sv: np.abs(sx) <= p["reach"])
-    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
-    k0 = uk[qk[e]]
-    d = np.asarray(depth, dtype=np.float64)[k0, tt]
-    inz = (pz >= d - p["L"]) & (pz <= d)
-    xe, gap = qx[e].astype(np.float64), p["gap"]
-    gid = qk[e] * T + tt
+    uk, inv, gid, k0, _tt, xe, _j = _pads_window(c, x, u, v, cloud, depth, ks, T, p)
+    gap = p["gap"]
     hit_p = np.zeros(len(uk) * T, bool)
     hit_n = np.zeros(len(uk) * T, bool)
-    hit_p[gid[inz & (np.abs(xe - np.asarray(sp)[k0]) < gap)]] = True
-    hit_n[gid[inz & (np.abs(-xe - np.asarray(sn)[k0]) < gap)]] = True
+    hit_p[gid[np.abs(xe - np.asarray(sp)[k0]) < gap]] = True
+    hit_n[gid[np.abs(-xe - np.asarray(sn)[k0]) < gap]] = True
     g = inv * T + ts
     return hit_p[g] & hit_n[g]
 
@@ -335,21 +345,14 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
     q, found = np.zeros(M), np.zeros(M, bool)
     if not M or not len(points):
         return q, found
-    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
-    off, hkt, depth = (np.asarray(a, dtype=np.float64) for a in (off, hkt, depth))
-    uk, inv = np.unique(ks, return_inverse=True)
-    qk, qj, qx, qu, qv = entries(c[uk], points, x[uk], u[uk], v[uk], p["radius"],
-                                 lambda k, sx, su, sv: np.abs(sx) <= p["reach"])
-    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
+    x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
+    off, hkt = np.asarray(off, dtype=np.float64), np.asarray(hkt, dtype=np.float64)
+    uk, inv, gid, k0, tt, xe, j = _pads_window(c, x, u, v, points, depth, ks, T, p)
     G = len(uk) * T
     want = np.zeros(G, bool)
     want[inv * T + ts] = True
-    gid = qk[e] * T + tt
-    k0 = uk[qk[e]]
-    xe = qx[e].astype(np.float64)
-    d = depth[k0, tt]
-    keep = want[gid] & (pz >= d - p["L"]) & (pz <= d) & (np.abs(xe - off[k0, tt]) <= hkt[k0, tt])
-    gid, k0, xe, j = gid[keep], k0[keep], xe[keep], qj[e][keep]
+    keep = want[gid] & (np.abs(xe - off[k0, tt]) <= hkt[k0, tt])  # the candidates asked for, between the pads
+    gid, k0, xe, j = gid[keep], k0[keep], xe[keep], j[keep]
     hi = np.full(G, -np.inf)
     lo = np.full(G, np.inf)
     scatter(hi, gid, xe, np.maximum)
