@@ -447,13 +447,13 @@ class Grasp:
 
 @dataclass
 class Calibrate:
-    """Metric scale and the robot's frame from an ArUco/AprilTag marker seen in the capture's views:
-    triangulates its corners and writes CAPTURE/point2act_frame.json (metres_per_unit, and with
-    --marker-pose-in-base the 4x4 base_from_capture), which `point2act export` reads."""
+    """Metric scale and the robot's frame of a capture, written to CAPTURE/point2act_frame.json (read by
+    `point2act export`): from an ArUco/AprilTag marker seen in the views (--marker-size), or from the
+    robot's flange pose for each view (--robot-poses: hand-eye and base_from_capture solved together)."""
 
     data: Path
-    """Capture folder (with transforms.json), or its transforms.json."""
-    marker_size: float
+    """Capture folder (with transforms.json, or a COLMAP model for --robot-poses), or its transforms.json."""
+    marker_size: float | None = None
     """Side of the printed marker's black square, metres."""
     marker_pose_in_base: Path | None = None
     """JSON with the marker's pose in the robot base frame (metres): {"base_from_marker": 4x4} or
@@ -463,22 +463,56 @@ class Calibrate:
     marker_id: int | None = None
     """The marker's id (default: the id seen in the most views)."""
     ignore_view: Tuple[str, ...] = ()
-    """Views (file_path as in transforms.json) to leave out, e.g. one with a bad pose."""
+    """Views (file_path as in transforms.json, images/NAME for COLMAP) to leave out, e.g. one with a bad pose."""
+    robot_poses: Path | None = None
+    """Folder of the robot's flange poses in its base frame, one 4x4 per view named after the view's image
+    (images/9.png <-> 9.npy, 9.json or 9.csv; metres), or one JSON file {name: 4x4}."""
+    camera_in_flange: Path | None = None
+    """With --robot-poses: a known hand-eye transform (camera in flange, metres, OpenCV camera axes; JSON 4x4,
+    .npy, or a frame file): then only the scale and base frame are fitted."""
+    robot_poses_are: str = "flange"
+    """flange (default) or camera: the poses in --robot-poses are the camera's own (camera in base)."""
+    colmap_path: str | None = None
+    """With --robot-poses: the COLMAP model folder in the capture (default: transforms.json when present, else
+    colmap/sparse/0, sparse/0)."""
+    output: Path | None = None
+    """Where to write the frame file (default: CAPTURE/point2act_frame.json)."""
 
     def main(self) -> None:
+        from point2act.errors import Point2ActError
         from point2act.robot.calibrate import FRAME_FILE, calibrate_capture, read_marker_pose
 
-        pose = read_marker_pose(self.marker_pose_in_base) if self.marker_pose_in_base is not None else None
+        if (self.robot_poses is None) == (self.marker_size is None):
+            raise Point2ActError("give --marker-size (a marker in the views) or --robot-poses (the robot's flange poses), "
+                                 "one of the two")
         t0 = time.perf_counter()
+        if self.robot_poses is not None:
+            from point2act.robot.handeye import calibrate_from_robot_poses, read_camera_in_flange
+
+            X = read_camera_in_flange(self.camera_in_flange) if self.camera_in_flange is not None else None
+            d = calibrate_from_robot_poses(self.data, self.robot_poses, X, pose_kind=self.robot_poses_are,
+                                           colmap_path=self.colmap_path, ignore_views=self.ignore_view, out=self.output)
+            h = d["hand_eye"]
+            print(f"{h['num_views']} views with poses: residuals {h['residual_mm_rms']:.2f} mm, {h['residual_deg_rms']:.2f} "
+                  f"deg RMS (worst {h['residual_mm_max']:.2f} mm, {h['residual_deg_max']:.2f} deg; "
+                  f"{time.perf_counter() - t0:.1f} s)")
+            for k, r in h["residuals_per_view"].items():
+                print(f"  {k}: {r['mm']:.2f} mm, {r['deg']:.2f} deg")
+            t = [round(v, 4) for v in (row[3] for row in h["camera_in_flange"][:3])]
+            print(f"camera in flange: {'given' if h['camera_in_flange_given'] else 'solved'}, translation {t} m")
+            print(f"metres per capture unit: {d['metres_per_unit']:.6g}")
+            print(f"wrote {self.output or Path(d['capture']) / FRAME_FILE}")
+            return
+        pose = read_marker_pose(self.marker_pose_in_base) if self.marker_pose_in_base is not None else None
         d = calibrate_capture(self.data, self.marker_size, pose, dictionary=self.marker_dictionary,
-                              marker_id=self.marker_id, ignore_views=self.ignore_view)
+                              marker_id=self.marker_id, ignore_views=self.ignore_view, out=self.output)
         m = d["marker"]
         print(f"marker {m['id']} in {m['num_views']} views, reprojection {m['reprojection_px']:.2f} px "
               f"({time.perf_counter() - t0:.1f} s)")
         print(f"metres per capture unit: {d['metres_per_unit']:.6g}")
         if "base_from_capture" in d:
             print("base_from_capture: written (export adds base-frame poses)")
-        print(f"wrote {Path(d['capture']) / FRAME_FILE}")
+        print(f"wrote {self.output or Path(d['capture']) / FRAME_FILE}")
 
 
 @dataclass
@@ -517,7 +551,7 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "point": Point(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
             "query": Query(load_config=tyro.MISSING),  # type: ignore[arg-type]
             "check": Check(data=tyro.MISSING),  # type: ignore[arg-type]
-            "calibrate": Calibrate(data=tyro.MISSING, marker_size=tyro.MISSING),  # type: ignore[arg-type]
+            "calibrate": Calibrate(data=tyro.MISSING),  # type: ignore[arg-type]
             "grasp": Grasp(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
