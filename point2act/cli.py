@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Tuple
+from typing import Literal, Tuple
 
 import tyro
 
@@ -91,10 +91,19 @@ class Export:
     ply: Path | None = None
     """Also write the Gaussians' centres as a PLY point cloud with relevancy, opacity and colour
     (capture frame; base frame in metres when a base_from_capture is known)."""
+    format: Literal["json", "graspnet", "isaac", "ros2"] = "json"
+    """json (grasps.json only), or also graspnet (GRASPS_graspnet.npy, a GraspGroup array), isaac
+    (GRASPS_isaac.yaml, isaac_grasp) or ros2 (GRASPS_ros2/: PoseStamped YAML and rosbag2, moveit_msgs/Grasp
+    YAML) beside grasps.json; in the base frame when a frame file has base_from_capture (docs/grasps-json.md)."""
+    frame_id: str | None = None
+    """ROS frame_id of --format ros2 (default: base_link in the base frame, point2act_capture otherwise)."""
 
     def main(self) -> None:
         from point2act.grasp import GraspConfig
         from point2act.method.run import export_run, open_run
+        from point2act.robot.formats import check_format, write_format
+
+        check_format(self.format, self.grasps)
 
         gripper = _gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)
         frame = _frame_file(self.load_config, self.base_from_capture)
@@ -107,6 +116,8 @@ class Export:
                                grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
                                loaded=loaded, finish=lambda doc: _with_base_frame(doc, frame), candidate=self.candidate)
         print_export_summary(out, path)
+        for p in write_format(out, self.format, path, frame_id=self.frame_id):
+            print(f"wrote {p}")
         if self.ply is not None:
             print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
 

@@ -41,6 +41,7 @@ from point2act.errors import Point2ActError
 
 __all__ = [
     "FORMATS",
+    "check_format",
     "GRASPNET_ARRAY_LEN",
     "GraspPoses",
     "graspnet_to_tcp",
@@ -336,6 +337,14 @@ def read_pose_bag(path: os.PathLike | str, topic: str = ROS_TOPIC) -> List[tuple
 # --------------------------------------------------------------------------- files
 
 
+def check_format(fmt: str, grasps: bool = True) -> None:
+    """Refuse (Point2ActError) an unknown ``--format``, or a robot format without grasps, before any work."""
+    if fmt not in FORMATS:
+        raise Point2ActError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    if fmt != "json" and not grasps:
+        raise Point2ActError(f"--format {fmt} writes grasps: it cannot go with --no-grasps.")
+
+
 def _write_yaml(path: Path, data: Any) -> None:
     import yaml
 
@@ -359,8 +368,7 @@ def write_format(doc: Dict[str, Any], fmt: str, grasps_json: os.PathLike | str, 
     Returns the paths written."""
     from point2act.io import atomic_write
 
-    if fmt not in FORMATS:
-        raise Point2ActError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    check_format(fmt)
     p = Path(grasps_json)
     stem = p.with_suffix("") if p.suffix == ".json" else p
     if fmt == "json":
