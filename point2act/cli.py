@@ -1,4 +1,5 @@
-"""``point2act`` command line: ``synth``, ``point``, ``check``, ``demo``, ``export``, ``query``, ``calibrate``, ``grasp``.
+"""``point2act`` command line: ``synth``, ``point``, ``check``, ``demo``, ``export``, ``query``, ``calibrate``,
+``capture-from-robot``, ``grasp``.
 
 Each subcommand is a dataclass whose fields are its options (tyro shows their docstrings as
 help). Known input errors print one paragraph naming the file and the problem and exit with
@@ -527,6 +528,43 @@ class Calibrate:
 
 
 @dataclass
+class CaptureFromRobot:
+    """A nerfstudio capture from the robot's own poses, no COLMAP: transforms.json in the robot's base frame
+    (metres; camera-to-world = flange pose @ camera-in-flange, OpenGL axes), with depth paths where depth
+    images exist, and a point2act_frame.json that makes `point2act export` write base-frame poses."""
+
+    images: Path
+    """Folder of the images."""
+    robot_poses: Path
+    """Folder of the flange poses in the base frame, one 4x4 per image named after it (9.png <-> 9.npy,
+    9.json or 9.csv; metres), or one JSON file {name: 4x4}."""
+    camera_in_flange: Path
+    """The camera's pose in the flange frame (metres, OpenCV camera axes): JSON 4x4, .npy, or the frame file
+    `point2act calibrate --robot-poses` wrote."""
+    intrinsics: Path
+    """JSON: fl_x, fl_y, cx, cy, w, h (+ k1, k2, p1, p2, camera_model), or K (3x3), width, height, dist."""
+    output: Path | None = None
+    """Capture folder to write transforms.json in (default: the images folder's parent)."""
+    depths: Path | None = None
+    """Folder of depth images named like the images (default: depth/ or depths/ beside the images)."""
+    ignore_view: Tuple[str, ...] = ()
+    """Image file names to leave out."""
+
+    def main(self) -> None:
+        from point2act.robot.handeye import read_camera_in_flange
+        from point2act.robot.robot_capture import read_intrinsics, write_robot_capture
+
+        X = read_camera_in_flange(self.camera_in_flange)
+        doc = write_robot_capture(self.images, self.robot_poses, X, read_intrinsics(self.intrinsics), self.output,
+                                  self.depths, self.ignore_view)
+        out = self.output or self.images.parent
+        n_depth = sum(1 for f in doc["frames"] if "depth_file_path" in f)
+        print(f"{len(doc['frames'])} views ({n_depth} with depth) in the robot base frame, metres")
+        print(f"wrote {out / 'transforms.json'} and {out / 'point2act_frame.json'}")
+        print(f"train: ns-train point2act --data {out} --pipeline.datamanager.points-file POINTS nerfstudio-data")
+
+
+@dataclass
 class Check:
     """Check a capture (transforms.json, poses, intrinsics, every image) and optionally a points
     file against it, as `ns-train point2act` will read them; prints the first problem (file, entry,
@@ -563,11 +601,13 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "query": Query(load_config=tyro.MISSING),  # type: ignore[arg-type]
             "check": Check(data=tyro.MISSING),  # type: ignore[arg-type]
             "calibrate": Calibrate(data=tyro.MISSING),  # type: ignore[arg-type]
+            "capture-from-robot": CaptureFromRobot(images=tyro.MISSING, robot_poses=tyro.MISSING,  # type: ignore[arg-type]
+                                                   camera_in_flange=tyro.MISSING, intrinsics=tyro.MISSING),
             "grasp": Grasp(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
                       (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query), ("check", Check),
-                       ("calibrate", Calibrate), ("grasp", Grasp))},
+                       ("calibrate", Calibrate), ("capture-from-robot", CaptureFromRobot), ("grasp", Grasp))},
     )
 ]
 
