@@ -1,4 +1,4 @@
-"""The relevancy loss, shared by training (:mod:`point2act.model`) and re-query
+"""The relevancy loss, shared by training (:mod:`point2act.method.model`) and re-query
 (:mod:`point2act.relevancy_fit`). Plain torch."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Generators of bad inputs for tests/test_bad_inputs.py: each case starts from a tiny synthetic
-capture (``point2act synth``: 10 views at 64x48, made once per session) and breaks one thing.
+capture (``point2act synth``: 10 views at 64x48, made once per test run) and breaks one thing.
 
 A case is a function ``build(root: Path, scene: Path) -> dict`` that edits a fresh copy of the
 scene (``scene``, inside ``root``) and returns what the runner needs: ``points`` (a points file),
@@ -266,7 +266,7 @@ def p_missing_file(root, scene):
 
 
 # --------------------------------------------------------------------------------------------
-# captures as users have them (issue "Robust by default", item 5): what real captures trip
+# captures as users have them: what real captures trip
 # nerfstudio 1.1.5 on. Broken ones (capture cases above) must fail in one paragraph; the FIXED
 # cases below must train, with one warning per kind of fix.
 # --------------------------------------------------------------------------------------------

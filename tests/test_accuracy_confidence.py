@@ -62,7 +62,7 @@ def test_summary_accepts_the_selective_keys_and_rejects_bad_ones():
 
 def test_summary_levels_carry_the_top_grasp_rate():
     """summary.json's per-level "point2act_grasp": the top grasp on target and collision-free, from the
-    records' judge fields (issue: grasps that land), beside the action point's hit rate."""
+    records' judge fields, beside the action point's hit rate."""
     from benchmarks.accuracy.report import summary_json
 
     def r(scene, seed, hit, on, free, n=1):

@@ -1,9 +1,9 @@
 """Occupancy from depth views: free, occupied and unknown cells (OctoMap / voxblox style).
 
-The grasp planner used to check the gripper against surface samples fused from a short
-reconstruction's depth. On thin parts (a handle, a bar) that surface is fuzzy: floaters and the
-blend of foreground and background depth at silhouettes read as solid, and space no view has seen
-reads as empty. An occupancy grid keeps what the views actually say about each cell.
+The grasp planner checks the gripper against this grid rather than against surface samples fused
+from a short reconstruction's depth. On thin parts (a handle, a bar) such a surface is fuzzy: floaters
+and the blend of foreground and background depth at silhouettes read as solid, and space no view has
+seen reads as empty. An occupancy grid keeps what the views actually say about each cell.
 
 Integration (projective, like voxblox's projective integrator; every view counts once per cell):
 the centre of each cell is projected into each view; with ``delta = z_cell - d`` (z-depth of the

@@ -1,5 +1,5 @@
 """The bad-input corpus: messy robotics inputs fail with one paragraph naming the file, the entry
-and the fix, a non-zero exit and no traceback (issue 8, part 1).
+and the fix, a non-zero exit and no traceback.
 
 Every case breaks one thing in a fresh copy of a tiny synthetic capture (tests/badinputs.py) and
 goes through the real entry points: nerfstudio's ``ns-train`` main (in-process, the same

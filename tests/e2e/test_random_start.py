@@ -2,13 +2,12 @@
 
 The studio generator's held-out pan (``benchmarks/accuracy/suite.py`` STUDIO_TEST: a frying pan's grip, a
 ring of 24 views over a plain board, no ``sparse_pc.ply``) as the accuracy benchmark runs it (256x192, training
-seed 0), for the method's default 2000 steps, what ``ns-train point2act`` runs without flags (on an AVX2-only
-CPU the grip gets its grasp on training seeds 0, 1 and 2 at 1000 steps too; on an AVX-512 one, session 13, the
-1000-step run of seed 0 ends with no candidate that holds mostly grip, the 2000-step one holds it):
-``ns-train point2act`` with the method's defaults (training starts from random points), the relevancy refit and
-``point2act export``; the top grasp is judged against the true meshes. Before random starts trained
-under an opacity prior (``Point2ActModelConfig.opacity_reg``), the views' depth there was a fog above the board
-and every candidate collided with it (no grasp: at 2000 steps on training seeds 0 and 1, at 1000 on seed 0).
+seed 0), for the method's default 2000 steps, what ``ns-train point2act`` runs without flags (at 1000 steps the
+grip gets its grasp on an AVX2-only CPU, but on an AVX-512 one the seed-0 run ends with no candidate that holds
+mostly grip): ``ns-train point2act`` with the method's defaults (training starts from random points), the
+relevancy refit and ``point2act export``; the top grasp is judged against the true meshes. Random starts train
+under an opacity prior (``Point2ActModelConfig.opacity_reg``); without it the views' depth there is a fog above
+the board and every candidate collides with it (no grasp).
 """
 
 from __future__ import annotations

@@ -180,8 +180,8 @@ def test_rim_point_is_on_the_rim_not_where_its_rays_cross(tmp_path):
     """A synthetic mug rim (``point2act.synth``, its oracle's answers, its true depths as the field's
     surface). Each view points at the rim spot nearest the middle of what it sees of the ring, so the
     answers of views at like elevations cross on the mug's axis, inside the mug, where more views meet
-    than at any spot of the ring: the former rule put the action point there, about 4 cm from the rim
-    (the test split's rims, ``test5_rim_s5002``). The answers' own surface points are confirmed by the
+    than at any spot of the ring: a rule that takes the point most views meet at puts the action point
+    there, about 4 cm from the rim (the test split's rims, ``test5_rim_s5002``). The answers' own surface points are confirmed by the
     views (three or more meet on each from directions that fix it), and the action point is one of them."""
     import json
 

@@ -72,8 +72,8 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
     near &= np.abs(rel @ x) <= best["width"] / 2
     far_side = float((rel[near] @ z).max())  # < 0: behind the fingertips
     # the depth comes from the part's cells: exact to about a cell (3 mm), within a cell and the 2 mm noise
-    # on the noisy views (there, since session 15's fusion, the top grasp comes 15 degrees off vertical
-    # with the bar's lowest 5 mm beyond the fingertips: the pads still hold 17 of its 22 mm)
+    # on the noisy views (there the top grasp comes 15 degrees off vertical with the bar's lowest 5 mm
+    # beyond the fingertips: the pads still hold 17 of its 22 mm)
     assert -0.015 <= far_side <= (0.006 if noisy else 0.003), far_side
 
 
