@@ -21,7 +21,7 @@ path runs twice with the default :class:`~point2act.grasp.GraspConfig`:
   counts are a lower bound on the room there is.
 
 Writes ``benchmarks/results/accuracy/margins.md`` (and ``.json``); 563 s for the three test splits on a
-2-core CPU with their scenes cached (session 14; scene generation otherwise).
+2-core CPU with their scenes cached (longer when the scenes must be generated).
 """
 
 from __future__ import annotations
