@@ -201,10 +201,13 @@ def load_robot_poses(source: os.PathLike | str, what: str = "flange pose") -> tu
     files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in POSE_SUFFIXES)
     if not files:
         raise Point2ActError(f"{source}: no pose files ({', '.join(POSE_SUFFIXES)}) in this folder.")
+    seen: Dict[str, Path] = {}
     for p in files:
-        if p.stem in poses:
-            raise Point2ActError(f"{source}: two pose files for view {p.stem!r}: {Path(where[p.stem]).name} and "
-                                 f"{p.name}; keep one.")
+        if p.stem in seen:
+            raise Point2ActError(f"{source}: two pose files for view {p.stem!r}: {seen[p.stem].name} and {p.name}; "
+                                 "keep one.")
+        seen[p.stem] = p
+    for p in files:
         poses[p.stem] = read_pose_file(p, what)
         where[p.stem] = str(p)
     return poses, where
