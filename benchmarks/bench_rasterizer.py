@@ -9,7 +9,7 @@ new, ...) so that the load of a shared machine hits both alike:
   compiled for this CPU);
 * ``old``: the pipeline as it was before the rewrite: torch projection
   (``_torch_impl._fully_fused_projection``, the former production code) and the frozen
-  ``point2act/render/csrc_baseline/rasterize.cpp`` built with its original flags (``-O3 -fopenmp``).
+  ``benchmarks/csrc_baseline/rasterize.cpp`` built with its original flags (``-O3 -fopenmp``).
 
 For each, forward + backward of the whole call (``full``) and of the C++ part alone on already
 projected Gaussians (``kernel``: tile intersection + rasterize forward/backward), median wall-clock
@@ -44,12 +44,12 @@ SIZES_WH = ((128, 96), (256, 192), (512, 384))
 TARGET = (20_000, (256, 192))
 LEAVES = ("means", "quats", "scales", "opacities", "colors")
 RESULTS = Path(__file__).resolve().parent / "results"
-BASELINE_SRC = Path(_backend.__file__).resolve().parent / "csrc_baseline" / "rasterize.cpp"
+BASELINE_SRC = Path(__file__).resolve().parent / "csrc_baseline" / "rasterize.cpp"
 BASELINE_FLAGS = ["-O3", "-fopenmp"]
 
 
 def load_baseline():
-    """The frozen pre-rewrite kernel (``csrc_baseline/rasterize.cpp``), built with its old flags."""
+    """The frozen pre-rewrite kernel (``benchmarks/csrc_baseline/rasterize.cpp``), built with its old flags."""
     from torch.utils.cpp_extension import load
 
     h = hashlib.sha256(BASELINE_SRC.read_bytes() + torch.__version__.encode() + sys.version.encode())

@@ -19,6 +19,8 @@ emitting weights instead of colours); its torch reference is
 per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each
 step is one pass of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec), the
 two-mat-vec torch version ``point2act.render._torch_impl._relevancy_loss_grad`` being its reference.
+That kernel and the CSR transpose are this module's own extension (``point2act/csrc/relevancy_fit.cpp``,
+declared in ``relevancy_fit.h``), built by :mod:`point2act._cpp` on first use.
 """
 
 from __future__ import annotations
@@ -29,6 +31,57 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from point2act import _cpp
+
+EXTENSION = _cpp.Extension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels")
+LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
+
+
+def load_extension(verbose: bool = False):
+    """Compile (first use on a machine only) and import the refit's extension (``point2act/csrc``)."""
+    return EXTENSION.load(verbose)
+
+
+def csr_transpose(
+    crow: Tensor,  # [R + 1] int64
+    col: Tensor,  # [nnz] int32
+    val: Tensor,  # [nnz] float32
+    num_cols: int,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Transpose of a CSR matrix ``[R, num_cols]``: (crow [num_cols + 1], col [nnz] int64, val [nnz])."""
+    return tuple(
+        load_extension().csr_transpose(
+            crow.to(torch.int64).contiguous(),
+            col.to(torch.int32).contiguous(),
+            val.to(torch.float32).contiguous(),
+            int(num_cols),
+            torch.get_num_threads(),
+        )
+    )
+
+
+def relevancy_loss_grad(
+    crow: Tensor,  # [R + 1] int64
+    col: Tensor,  # [nnz] int32
+    val: Tensor,  # [nnz] float32
+    s: Tensor,  # [N] per-Gaussian relevancy in [0, 1]
+    target: Tensor,  # [R]
+    row_w: Tensor,  # [R]
+    form: str,
+) -> Tuple[float, Tensor]:
+    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] w.r.t. ``s``.
+
+    One pass over the CSR matrix ``A``; see :func:`fit_relevancy`.
+    """
+    if form not in LOSS_FORMS:
+        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
+    loss, grad = load_extension().relevancy_loss_grad(
+        crow, col, val, s.to(torch.float32).contiguous(), target.to(torch.float32).contiguous(),
+        row_w.to(torch.float32).contiguous(), LOSS_FORMS[form], torch.get_num_threads(),
+    )
+    return float(loss), grad
+
 
 def _project_views(
     means: Tensor,  # [N, 3]
@@ -210,9 +263,7 @@ class WeightsCache:
     def transpose(self) -> Tensor:
         """``[N, rows]`` CSR (built once, kept on the object)."""
         if getattr(self, "_t", None) is None:
-            from point2act.render import _backend
-
-            tcrow, tcol, tval = _backend.csr_transpose(self.crow, self.col, self.val, self.num_gaussians)
+            tcrow, tcol, tval = csr_transpose(self.crow, self.col, self.val, self.num_gaussians)
             self._t = _csr(tcrow, tcol, tval, (self.num_gaussians, self.num_rows))
         return self._t
 
@@ -304,8 +355,6 @@ def fit_relevancy(
     """
     import time
 
-    from point2act.render import _backend
-
     t0 = time.perf_counter()
     flat_t, row_w = _fit_setup(cache, targets, form, pos_weight)
     x = (init.detach().float().reshape(-1).clone() if init is not None
@@ -319,7 +368,7 @@ def fit_relevancy(
     with torch.no_grad():
         for n in range(1, steps + 1):
             sg = torch.sigmoid(x)
-            loss, gs = _backend.relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
+            loss, gs = relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
             losses.append(loss)
             g = gs * sg * (1 - sg)
             m.mul_(b1).add_(g, alpha=1 - b1)

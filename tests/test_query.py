@@ -91,11 +91,11 @@ def test_weights_kernel_render_equals_rasterizer(N, W, H, C, seed, scale, mode, 
 
 
 def test_csr_transpose_and_subset():
-    from point2act.render import _backend
+    from point2act.relevancy_fit import csr_transpose
 
     s, cache = _scene(C=3)
     A = cache.matrix().to_dense()
-    tcrow, tcol, tval = _backend.csr_transpose(cache.crow, cache.col, cache.val, cache.num_gaussians)
+    tcrow, tcol, tval = csr_transpose(cache.crow, cache.col, cache.val, cache.num_gaussians)
     assert torch.equal(_dense(tcrow, tcol, tval, A.T.shape), A.T)
     assert torch.equal(cache.transpose().to_dense(), A.T)
     sub = cache.subset([2, 0])
@@ -108,8 +108,7 @@ def test_csr_transpose_and_subset():
 @pytest.mark.parametrize("form", ["bce", "mse", "l1"])
 def test_fused_loss_grad_equals_autograd(form):
     """The kernel's one-pass loss and gradient == autograd of stacked_relevancy_loss on W @ s."""
-    from point2act.relevancy_fit import _fit_setup
-    from point2act.render import _backend
+    from point2act.relevancy_fit import _fit_setup, relevancy_loss_grad
     from point2act.render._torch_impl import _relevancy_loss_grad
 
     s, cache = _scene(C=3)
@@ -124,7 +123,7 @@ def test_fused_loss_grad_equals_autograd(form):
         pred = (cache.matrix() @ sg.reshape(-1, 1)).clamp(0, 1)
         ref = stacked_relevancy_loss(pred, flat_t.reshape(-1, 1), form, 4.0, scale.reshape(-1, 1))
         ref.backward()
-        loss, grad = _backend.relevancy_loss_grad(cache.crow, cache.col, cache.val, sg.detach(), flat_t, row_w, form)
+        loss, grad = relevancy_loss_grad(cache.crow, cache.col, cache.val, sg.detach(), flat_t, row_w, form)
         loss_r, grad_r = _relevancy_loss_grad(cache.crow, cache.col, cache.val, sg.detach(), flat_t, row_w, form)
         assert abs(loss - float(ref.detach())) <= 1e-5 * abs(float(ref.detach())) and abs(loss - loss_r) <= 1e-5 * abs(loss_r)
         assert torch.allclose(grad, grad_r, rtol=1e-4, atol=1e-9)

@@ -1,8 +1,8 @@
 // CSR helpers of the relevancy refit (point2act.relevancy_fit): transpose of
 // the compositing-weights matrix and the fused loss + gradient pass.
 
-#include "common.h"
-#include "ops.h"
+#include "cpu.h"
+#include "relevancy_fit.h"
 
 namespace p2a {
 namespace {

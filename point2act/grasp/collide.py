@@ -8,7 +8,7 @@ cos(theta) + sv sin(theta)``. A box (one row of ``boxes``, see :func:`box`) is g
 (``ax = |x|``, ``zr = z - dep[k, t]``, ``hh`` the half-opening): ``ax`` in ``[xa0 + xh0 hh, xa1 + xh1
 hh]``, ``|y| <= y_half``, ``zr`` in ``[z_lo, z_hi]``.
 
-The C++ kernel (``point2act/render/csrc/gripper_boxes.cpp``, built with the CPU rasterizer,
+The C++ kernel (``point2act/grasp/csrc/gripper_boxes.cpp``, one of the grasp head's kernels,
 :func:`gripper_cloud_hits`) finds each pair's points in one scan of the cloud and stops a candidate at its
 first ``min_points`` hits; the numpy reference (:func:`pair_entries`, then
 :func:`gripper_box_hits_reference`: every (entry, angle)) is for tests and where the extension cannot be

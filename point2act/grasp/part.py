@@ -21,7 +21,7 @@ grasp can hold; ``rel``: the target's):
 3. the closing region between the pads: ``n_close`` occupied points (0 when it does not fit) and
    ``n_rel`` of them the target's.
 
-The C++ kernel (``point2act/render/csrc/grasp_part.cpp``, :func:`grasp_part`) scans the cloud once per
+The C++ kernel (``point2act/grasp/csrc/grasp_part.cpp``, :func:`grasp_part`) scans the cloud once per
 pair; :func:`grasp_part_reference` is the numpy definition, every (pair, point, angle) as arrays, for tests,
 for the planner's ``avoid`` term (which needs the entries) and where the extension cannot be built. Both
 compute the same float32 and float64 expressions in the same order: their answers are equal, not close.

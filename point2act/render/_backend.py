@@ -1,180 +1,44 @@
-"""Build/load the C++/OpenMP CPU rasterizer and wrap its ops (autograd Functions where differentiable).
+"""Load the C++/OpenMP CPU rasterizer and wrap its ops (autograd Functions where differentiable).
 
 The extension is every ``csrc/*.cpp`` (one file per op and direction, gsplat-style; ``common.h``
-holds the shared compositing loop and constants), compiled with
-``torch.utils.cpp_extension.load`` the first time it is needed, for the machine it runs on:
-``-O3 -march=native`` when the compiler accepts it, else explicit ``-mavx512f`` / ``-mavx2 -mfma``
-from the CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the choice).
-The binary is cached in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>`` (or
-``~/.cache/point2act/torch_extensions/<cpu>-<hash>``): ``<cpu>`` is a hash of the CPU's feature
-flags and ``<hash>`` covers the sources, the compiler flags, torch, Python and the architecture, so
-a cache shared between machines (or a stale binary) is rebuilt, never loaded onto a CPU that lacks
-its instructions.
+holds the shared compositing loop and constants), compiled on first use for the machine it runs on
+and cached by :mod:`point2act._cpp` (compiler flags, cache folder and key are described there).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import platform
-import subprocess
-import sys
-import tempfile
-import threading
 from pathlib import Path
 from typing import List, Tuple
 
 import torch
 from torch import Tensor
 
+from point2act import _cpp
+from point2act._cpp import arch_flags, cflags, cpu_features  # noqa: F401  (this machine's build, re-exported)
+
 CSRC = Path(__file__).resolve().parent / "csrc"
-_BASE_CFLAGS = ["-O3", "-fopenmp"]
-_LDFLAGS = ["-fopenmp"]
-_EXT = None
-_LOCK = threading.Lock()
-_ARCH_FLAGS: List[str] | None = None
-_AVX512 = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
+EXTENSION = _cpp.Extension("rasterize", CSRC, "point2act CPU rasterizer")
 
 
 def sources() -> List[Path]:
     """The extension's translation units (``csrc/*.cpp``), sorted."""
-    return sorted(CSRC.glob("*.cpp"))
-
-
-def cpu_features() -> str:
-    """The CPU's feature flags (``/proc/cpuinfo`` ``flags`` / ``Features``), sorted, space-separated.
-
-    Falls back to ``platform.machine() + platform.processor()`` where there is no /proc/cpuinfo.
-    """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return f"{platform.machine()} {platform.processor()}".strip()
-    for line in text.splitlines():
-        key, _, val = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return " ".join(sorted(set(val.split())))
-    return f"{platform.machine()} {platform.processor()}".strip()
-
-
-def _try_compile(flags: List[str]) -> bool:
-    """Does the C++ compiler accept ``flags`` (and can it build a SIMD vector-extension loop)?"""
-    cxx = os.environ.get("CXX", "c++")
-    code = (
-        "typedef float v16 __attribute__((vector_size(64)));\n"
-        "v16 f(v16 a, v16 b) { return a * b + a; }\n"
-    )
-    with tempfile.TemporaryDirectory() as d:
-        src = Path(d) / "t.cpp"
-        src.write_text(code)
-        try:
-            r = subprocess.run([cxx, *flags, "-c", str(src), "-o", str(Path(d) / "t.o")],
-                               capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return r.returncode == 0
-
-
-def arch_flags(features: str | None = None) -> List[str]:
-    """ISA flags for this machine: ``POINT2ACT_CPU_CFLAGS`` if set, else ``-march=native`` if the
-    compiler takes it, else explicit flags from ``features`` (default: :func:`cpu_features`)."""
-    global _ARCH_FLAGS
-    env = os.environ.get("POINT2ACT_CPU_CFLAGS")
-    if env is not None:
-        return env.split()
-    if features is None and _ARCH_FLAGS is not None:
-        return list(_ARCH_FLAGS)
-    feats = set((features if features is not None else cpu_features()).split())
-    out: List[str] = []
-    if _try_compile(["-march=native"]):
-        out = ["-march=native"]
-    elif {"avx512f", "avx512dq", "avx2", "fma"} <= feats and _try_compile(_AVX512):
-        out = list(_AVX512)
-    elif {"avx2", "fma"} <= feats and _try_compile(["-mavx2", "-mfma"]):
-        out = ["-mavx2", "-mfma"]
-    if features is None:
-        _ARCH_FLAGS = list(out)
-    return out
-
-
-def cflags() -> List[str]:
-    """Compiler flags of the extension on this machine."""
-    return _BASE_CFLAGS + arch_flags()
+    return EXTENSION.sources()
 
 
 def build_key(features: str | None = None, flags: List[str] | None = None) -> str:
     """``<cpu>-<hash>``: the cache key of the extension for a CPU feature set and compiler flags
     (defaults: this machine's)."""
-    feats = cpu_features() if features is None else features
-    flags = cflags() if flags is None else flags
-    cpu = hashlib.sha256(feats.encode()).hexdigest()[:10]
-    h = hashlib.sha256()
-    for src in sorted(CSRC.glob("*")):
-        if src.suffix in (".cpp", ".h"):
-            h.update(src.name.encode())
-            h.update(src.read_bytes())
-    h.update(" ".join(flags + _LDFLAGS).encode())
-    h.update(torch.__version__.encode())
-    h.update(sys.version.encode())
-    h.update(platform.machine().encode())
-    return f"cpu{cpu}-{h.hexdigest()[:16]}"
+    return EXTENSION.build_key(features, flags)
 
 
 def extension_build_dir(features: str | None = None, flags: List[str] | None = None) -> Path:
     """Directory where the compiled extension is cached (for this machine unless told otherwise)."""
-    base = os.environ.get("TORCH_EXTENSIONS_DIR")
-    if base:
-        root = Path(base)
-    else:
-        root = Path.home() / ".cache" / "point2act" / "torch_extensions"
-    return root / build_key(features, flags)
+    return EXTENSION.build_dir(features, flags)
 
 
 def load_extension(verbose: bool = False):
     """Compile (first use on a machine only) and import the CPU rasterizer extension."""
-    global _EXT
-    if _EXT is not None:
-        return _EXT
-    with _LOCK:
-        if _EXT is not None:
-            return _EXT
-        from torch.utils.cpp_extension import load
-
-        key = build_key()
-        name = "point2act_rasterize_" + key.replace("-", "_")
-        build_dir = extension_build_dir()
-        build_dir.mkdir(parents=True, exist_ok=True)
-        so = build_dir / f"{name}.so"
-        if so.exists():
-            # the build key hashes the sources, flags, torch and Python: a built module is current, and
-            # importing it skips cpp_extension's ninja check (1-3 s of every process that renders)
-            try:
-                import importlib.machinery
-                import importlib.util
-
-                loader = importlib.machinery.ExtensionFileLoader(name, str(so))
-                spec = importlib.util.spec_from_file_location(name, str(so), loader=loader)
-                module = importlib.util.module_from_spec(spec)
-                loader.exec_module(module)
-                _EXT = module
-                return _EXT
-            except ImportError:
-                pass  # a partial or foreign build: let cpp_extension rebuild it
-        else:
-            print(
-                f"building point2act CPU rasterizer for this CPU ({' '.join(cflags())}; first use, ~1-2 min)",
-                file=sys.stderr,
-                flush=True,
-            )
-        _EXT = load(
-            name=name,
-            sources=[str(s) for s in sources()],
-            extra_cflags=cflags(),
-            extra_ldflags=_LDFLAGS,
-            build_directory=str(build_dir),
-            verbose=verbose,
-        )
-    return _EXT
+    return EXTENSION.load(verbose)
 
 
 def isect_tiles(
@@ -422,48 +286,3 @@ def compositing_weights(
             torch.get_num_threads(),
         )
     )
-
-
-def csr_transpose(
-    crow: Tensor,  # [R + 1] int64
-    col: Tensor,  # [nnz] int32
-    val: Tensor,  # [nnz] float32
-    num_cols: int,
-) -> Tuple[Tensor, Tensor, Tensor]:
-    """Transpose of a CSR matrix ``[R, num_cols]``: (crow [num_cols + 1], col [nnz] int64, val [nnz])."""
-    ext = load_extension()
-    return tuple(
-        ext.csr_transpose(
-            crow.to(torch.int64).contiguous(),
-            col.to(torch.int32).contiguous(),
-            val.to(torch.float32).contiguous(),
-            int(num_cols),
-            torch.get_num_threads(),
-        )
-    )
-
-
-LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
-
-
-def relevancy_loss_grad(
-    crow: Tensor,  # [R + 1] int64
-    col: Tensor,  # [nnz] int32
-    val: Tensor,  # [nnz] float32
-    s: Tensor,  # [N] per-Gaussian relevancy in [0, 1]
-    target: Tensor,  # [R]
-    row_w: Tensor,  # [R]
-    form: str,
-) -> Tuple[float, Tensor]:
-    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] w.r.t. ``s``.
-
-    One pass over the CSR matrix ``A``; see :func:`point2act.relevancy_fit.fit_relevancy`.
-    """
-    if form not in LOSS_FORMS:
-        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
-    ext = load_extension()
-    loss, grad = ext.relevancy_loss_grad(
-        crow, col, val, s.to(torch.float32).contiguous(), target.to(torch.float32).contiguous(),
-        row_w.to(torch.float32).contiguous(), LOSS_FORMS[form], torch.get_num_threads(),
-    )
-    return float(loss), grad

@@ -479,7 +479,7 @@ def _relevancy_loss_grad(
     row_w: Tensor,  # [R] per-row loss weights
     form: str,  # "bce" | "mse" | "l1"
 ) -> Tuple[float, Tensor]:  # loss, d loss / d s [N]
-    """Reference of ``point2act.render._backend.relevancy_loss_grad`` (the refit's one fused pass):
+    """Reference of ``point2act.relevancy_fit.relevancy_loss_grad`` (the refit's one fused pass):
     the loss ``sum_r row_w[r] * l(p_r, t_r)`` of ``p = clamp(W @ s, 0, 1)`` and its gradient, with two
     torch sparse mat-vecs."""
     N = s.numel()

@@ -239,7 +239,7 @@ def test_contact_pairs_kernel_gives_the_dense_reference_pairs(seed, log_mpu, mon
     """The C++ prefilter (csrc/contact_pairs.cpp) and the dense numpy one: the same pairs, to the bit, on a
     box's faces with noisy normals, at several scales (the prefilter's slack is relative)."""
     from point2act.grasp import planner
-    from point2act.render._backend import load_extension
+    from point2act.grasp._kernel import load_extension
 
     try:
         assert hasattr(load_extension(), "contact_candidates")

@@ -193,7 +193,7 @@ def test_counts_kernel_equals_reference(seed):
     """The C++ kernel (csrc/occupancy_counts.cpp) and the numpy reference count the same hits and misses,
     exactly, on a box seen by a ring of views with noisy depth, unmeasured pixels and an off-centre grid."""
     from point2act.grasp.occupancy import footprint_depth, occupancy_counts, occupancy_counts_reference
-    from point2act.render._backend import load_extension
+    from point2act.grasp._kernel import load_extension
 
     try:
         assert hasattr(load_extension(), "occupancy_counts")

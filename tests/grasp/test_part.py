@@ -42,7 +42,7 @@ def bar_scene(seed: int, K: int = 40):
 
 def ext_or_skip():
     try:
-        from point2act.render._backend import load_extension
+        from point2act.grasp._kernel import load_extension
 
         return load_extension()
     except Exception as e:  # pragma: no cover - no compiler here

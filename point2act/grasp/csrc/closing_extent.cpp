@@ -7,7 +7,7 @@
 // (sx, su, sv: the point minus the centre along the pair's axes x, u, v). ext_p is the end of the run
 // (run_end.h) of the values sx >= w2[k] - gap from w2[k], the contact on +x; ext_n the same for -sx.
 
-#include "common.h"
+#include "cpu.h"
 #include "ops.h"
 #include "run_end.h"
 

@@ -6,7 +6,7 @@
 // Output: (i, j) index pairs into the seeds and the points, seed by seed, each seed's points in ascending
 // order (the order in which the planner's stable sorts, keyed on the seed first, see them).
 
-#include "common.h"
+#include "cpu.h"
 #include "ops.h"
 
 namespace p2a {

@@ -18,7 +18,7 @@
 //      not fit), n_rel: those that are the target's.
 // A run (run_end in the reference): run_end.h.
 
-#include "common.h"
+#include "cpu.h"
 #include "ops.h"
 #include "run_end.h"
 

@@ -16,7 +16,7 @@
 // alive[k, t] are checked; a candidate stops counting at min_points unless a
 // distance box needs every point.
 
-#include "common.h"
+#include "cpu.h"
 #include "ops.h"
 
 namespace p2a {

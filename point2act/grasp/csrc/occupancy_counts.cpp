@@ -7,7 +7,7 @@
 // (u, v) = (fx cam0 / z + cx, fy cam1 / z + cy) lies in the image with a measured depth d > 0, delta = z - d
 // is a miss below -front and a hit up to back.
 
-#include "common.h"
+#include "cpu.h"
 #include "ops.h"
 
 namespace p2a {

@@ -36,6 +36,8 @@
 #include <utility>
 #include <vector>
 
+#include "cpu.h"  // resolve_threads, check_cpu_contig (point2act/csrc)
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -65,23 +67,9 @@ template <typename S> struct Consts {
     static constexpr S half = static_cast<S>(PIXEL_CENTER);
 };
 
-inline int resolve_threads(int64_t num_threads) {
-    if (num_threads > 0) return static_cast<int>(num_threads);
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 // Threads for a cheap O(n) loop: 1 below SMALL_LOOP items.
 constexpr int64_t SMALL_LOOP = 1 << 17;
 inline int small_loop_threads(int64_t n, int nthreads) { return n < SMALL_LOOP ? 1 : nthreads; }
-
-inline void check_cpu_contig(const at::Tensor &t, const char *name) {
-    TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-    TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-}
 
 // isect offsets [C * n_tiles] + the total as a last entry.
 inline std::vector<int32_t> offsets_with_end(const at::Tensor &isect_offsets, int64_t n_isects) {

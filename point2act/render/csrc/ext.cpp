@@ -46,17 +46,4 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("rasterize_fwd", &p2a::rasterize_fwd, "Rasterize to pixels forward (CPU)");
     m.def("rasterize_bwd", &p2a::rasterize_bwd, "Rasterize to pixels backward (CPU)");
     m.def("compositing_weights", &p2a::compositing_weights, "Sparse compositing weights alpha*T (CPU)");
-    m.def("csr_transpose", &p2a::csr_transpose, "Transpose of a float32 CSR matrix (CPU)");
-    m.def("relevancy_loss_grad", &p2a::relevancy_loss_grad,
-          "Relevancy refit loss and gradient on CSR weights (CPU)");
-    m.def("contact_candidates", &p2a::contact_candidates,
-          "Contact-pair candidates per seed: distance and the seed's friction cone, a loose prefilter (CPU)");
-    m.def("occupancy_counts", &p2a::occupancy_counts,
-          "Hits and misses of an occupancy grid's cells against depth maps (CPU)");
-    m.def("closing_extent", &p2a::closing_extent,
-          "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)");
-    m.def("grasp_part", &p2a::grasp_part,
-          "What each grasp candidate holds: depth, opening and the points between the pads (CPU)");
-    m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,
-          "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)");
 }

@@ -1,4 +1,4 @@
-// Declarations of the extension's ops (one .cpp per op and direction);
+// Declarations of the rasterizer's ops (one .cpp per op and direction);
 // bound to Python in ext.cpp. Shapes: C cameras, N Gaussians, D channels.
 #pragma once
 
@@ -71,51 +71,12 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       int64_t geometry_channels = -1);
 
 // -> crow [C*H*W + 1] int64, col [nnz] int32, val [nnz] float32
-std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d, const at::Tensor &conics,
-                                            const at::Tensor &opacities, int64_t width, int64_t height,
-                                            int64_t tile_size, const at::Tensor &isect_offsets,
-                                            const at::Tensor &flatten_ids, double min_weight, int64_t num_threads);
-
-// -> crow [num_cols + 1] int64, col [nnz] int64, val [nnz] float32
-std::vector<at::Tensor> csr_transpose(const at::Tensor &crow, const at::Tensor &col, const at::Tensor &val,
-                                      int64_t num_cols, int64_t num_threads);
-
-// -> loss [] float64, grad_s [N] float32
-std::vector<at::Tensor> relevancy_loss_grad(const at::Tensor &crow, const at::Tensor &col, const at::Tensor &val,
-                                            const at::Tensor &s, const at::Tensor &target, const at::Tensor &row_w,
-                                            int64_t form, int64_t num_threads);
-
-// -> depth, off, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64: what each grasp candidate holds
-// (contact_pairs.cpp)
-std::vector<at::Tensor> contact_candidates(const at::Tensor &Ps, const at::Tensor &Ns, const at::Tensor &Q,
-                                           double max_width, double min_width, double cos_angle,
-                                           int64_t num_threads);
-
-// (occupancy_counts.cpp)
-std::vector<at::Tensor> occupancy_counts(const at::Tensor &depth, const at::Tensor &R, const at::Tensor &t,
-                                         const at::Tensor &intr, const at::Tensor &ax, const at::Tensor &ay,
-                                         const at::Tensor &az, double near, double front, double back,
-                                         int64_t num_threads);
-
-// (closing_extent.cpp)
-std::vector<at::Tensor> closing_extent(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U,
-                                       const at::Tensor &V, const at::Tensor &Pc, const at::Tensor &w2,
-                                       const at::Tensor &f32, double gap, int64_t nb, int64_t num_threads);
-
-// (grasp_part.cpp)
-std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
-                                   const at::Tensor &fit, const at::Tensor &Pc, const at::Tensor &flags,
-                                   const at::Tensor &h, const at::Tensor &sp, const at::Tensor &sn,
-                                   const at::Tensor &room, const at::Tensor &hold, const at::Tensor &ct,
-                                   const at::Tensor &st, const at::Tensor &f32, const std::vector<double> &f64,
-                                   const std::vector<int64_t> &nbs, int64_t num_threads);
-
-// -> hits [K, T] int32, clear [K, T] float32: the gripper boxes against a cloud, per pair and approach (gripper_boxes.cpp)
-std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres, const at::Tensor &xa, const at::Tensor &ua,
-                                           const at::Tensor &va, const at::Tensor &cloud, double radius,
-                                           const at::Tensor &band_lo, const at::Tensor &band_hi,
-                                           const at::Tensor &cos_t, const at::Tensor &sin_t, const at::Tensor &alive,
-                                           const at::Tensor &off, const at::Tensor &hh, const at::Tensor &dep,
-                                           const at::Tensor &boxes, int64_t min_points, int64_t num_threads);
+std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d,        // [C, N, 2]
+                                            const at::Tensor &conics,         // [C, N, 3]
+                                            const at::Tensor &opacities,      // [C, N]
+                                            int64_t width, int64_t height, int64_t tile_size,
+                                            const at::Tensor &isect_offsets,  // [C, th, tw] int32
+                                            const at::Tensor &flatten_ids,    // [n_isects] int32
+                                            double min_weight, int64_t num_threads);
 
 }  // namespace p2a
