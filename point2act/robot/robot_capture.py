@@ -8,9 +8,10 @@ camera's intrinsics, and writes ``transforms.json``:
   with OpenGL axes (x right, y up, looking along -z), as nerfstudio expects, the world being the
   robot's **base frame** in **metres**;
 * the intrinsics (``fl_x``, ``fl_y``, ``cx``, ``cy``, ``w``, ``h``, distortion, ``camera_model``);
-* ``depth_file_path`` for each view whose depth image exists (same file name, any image suffix, in
-  the depth folder; nerfstudio-data reads it with its ``--depth-unit-scale-factor``, 1e-3 by
-  default: millimetres);
+* ``depth_file_path`` for every view when the depth folder holds a depth image for each (same file
+  name, any image suffix or ``.npy``; nerfstudio-data reads them with its
+  ``--depth-unit-scale-factor``, 1e-3 by default: millimetres); depth for some views only is
+  refused (nerfstudio takes depth for every view or none);
 
 and a frame file ``point2act_frame.json`` beside it (``metres_per_unit`` 1, ``base_from_capture``
 the identity): `point2act export` of a run on this capture writes every pose in the base frame.
@@ -133,7 +134,7 @@ def write_robot_capture(
         output: the capture folder to write ``transforms.json`` and ``point2act_frame.json`` in
             (default: the images folder's parent); file paths in it are relative to it.
         depths: folder of depth images named like the images (default: ``depth/`` or ``depths/``
-            beside the images, when present).
+            beside the images, when present); one for every view, or none.
         ignore_views: image file names to leave out.
 
     Returns:
@@ -161,6 +162,13 @@ def write_robot_capture(
         for p in depth_dir.iterdir():
             if p.is_file() and p.suffix in IMAGE_SUFFIXES + (".npy",):
                 depth_files[p.stem] = p
+    have = [name for name, _, _ in pairs if Path(name).stem in depth_files]
+    if have and len(have) != len(pairs):
+        lacking = [name for name, _, _ in pairs if Path(name).stem not in depth_files]
+        raise Point2ActError(f"{depth_dir}: depth images for {len(have)} of the {len(pairs)} views; nerfstudio needs one "
+                             f"for every view or none. No depth for: {', '.join(lacking[:6])}"
+                             + (f", and {len(lacking) - 6} more" if len(lacking) > 6 else "")
+                             + ". Add them, or pass --depths to an empty folder to write none.")
     c2w = robot_camera_poses(np.stack([p for _, p, _ in pairs]), X)
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = []
