@@ -4,6 +4,13 @@ robot's base frame, and the relevancy field as a point cloud.
 * :mod:`point2act.robot.calibrate` -- ``calibrate_capture``: an ArUco marker of known size seen
   in the capture's images gives metres per capture unit and (with the marker's pose in the robot
   base frame) ``base_from_capture``; written to ``CAPTURE/point2act_frame.json``.
+* :mod:`point2act.robot.handeye` -- ``calibrate_from_robot_poses``: the robot's flange pose for each
+  view gives the hand-eye transform, metres per capture unit and ``base_from_capture`` (the same
+  frame file); :mod:`point2act.robot.poses` reads and checks the pose files.
+* :mod:`point2act.robot.robot_capture` -- ``write_robot_capture``: a nerfstudio capture in the
+  robot's base frame from flange poses, hand-eye and intrinsics, without COLMAP.
+* :mod:`point2act.robot.formats` -- grasps as GraspNet arrays, ``isaac_grasp`` YAML, ROS 2
+  PoseStamped (YAML, rosbag2) and ``moveit_msgs/Grasp`` YAML.
 * :mod:`point2act.robot.frame` -- ``add_base_frame``: a grasps.json document with every pose
   also in the robot base frame, in metres.
 * :mod:`point2act.robot.ply` -- ``write_relevancy_ply``: Gaussian centres with relevancy,
@@ -19,6 +26,8 @@ __all__ = [
     "FRAME_SCHEMA",
     "add_base_frame",
     "calibrate_capture",
+    "calibrate_from_robot_poses",
+    "write_robot_capture",
     "load_frame_file",
     "read_marker_pose",
     "resolve_frame_file",
@@ -33,6 +42,8 @@ _LAZY = {
     "read_marker_pose": "calibrate",
     "resolve_frame_file": "calibrate",
     "add_base_frame": "frame",
+    "calibrate_from_robot_poses": "handeye",
+    "write_robot_capture": "robot_capture",
     "write_relevancy_ply": "ply",
 }
 
