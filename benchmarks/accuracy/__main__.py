@@ -395,6 +395,11 @@ def main(argv=None) -> None:
                     "the first seed runs all levels, the others --seed-levels; default: the method's seed, one run")
     ap.add_argument("--seed-levels", default="clean", help="levels the training seeds after the first run "
                     "(comma-separated; default clean)")
+    ap.add_argument("--cloud", choices=("scene", "none"), default="scene",
+                    help="the point cloud training starts from: 'scene', the scene's own (its generator's, "
+                    "or none where the scene has none); 'none', the capture loaded without it, as a robot "
+                    "capture has it (training then triangulates one from the images, the default path). "
+                    "Results of 'none' go to OUT/clouds/none/")
     a = ap.parse_args(argv)
     split = SPLITS[a.split]
     by_name = {s.name: s for s in split}
@@ -416,10 +421,12 @@ def main(argv=None) -> None:
         sys.exit(f"unknown scene or level: {', '.join(unknown)}")
     bc = BenchConfig(width=a.width, height=a.height, num_views=a.views, iterations=a.iterations,
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
-                     cache_root=a.cache, support=not a.no_support)
+                     cache_root=a.cache, support=not a.no_support, cloud=a.cloud)
     from .suite import results_subdir
 
     out = a.out or (RESULTS / results_subdir(a.split))
+    if a.cloud != "scene" and a.out is None:
+        out = RESULTS / "clouds" / a.cloud / results_subdir(a.split)
     from point2act.errors import Point2ActError
 
     try:

@@ -92,6 +92,9 @@ class BenchConfig:
     (``recon_itN_seedS``)."""
     cache_root: Optional[Path] = None
     """Where scenes and geometry runs are cached (None: :func:`.suite.cache_root`)."""
+    cloud: str = "scene"
+    """The cloud training starts from: "scene" (the scene's own, or none where it has none) or "none"
+    (loaded without it, ``nerfstudio-data --load-3D-points False``: training triangulates one)."""
 
     def level_seeds(self, level: ErrorModel) -> tuple:
         """The pointer seeds a level runs: ``(0,)`` for the clean level (deterministic), ``seeds``
@@ -218,12 +221,17 @@ def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
     from point2act.method.schedule import short_schedule
     from point2act.method.train import registered_config, train
 
-    out = sd / (f"recon_it{bc.iterations}" + ("" if bc.train_seed is None else f"_seed{int(bc.train_seed)}"))
+    out = sd / (f"recon_it{bc.iterations}" + ("" if bc.train_seed is None else f"_seed{int(bc.train_seed)}")
+                + ("" if bc.cloud == "scene" else f"_cloud{bc.cloud}"))
     done = out / "train.json"
     cfg_path = out / "demo" / "point2act" / "run" / "config.yml"
     cfg = short_schedule(registered_config("point2act"), sd, sd / "points" / "oracle.json", out, bc.iterations)
     if bc.train_seed is not None:
         cfg.machine.seed = int(bc.train_seed)
+    if bc.cloud == "none":
+        cfg.pipeline.datamanager.dataparser.load_3D_points = False
+    elif bc.cloud != "scene":
+        raise ValueError(f"BenchConfig.cloud must be 'scene' or 'none', got {bc.cloud!r}")
     fp = training_fingerprint(cfg)
     if done.is_file() and cfg_path.is_file() and not bc.retrain:
         rec = json.loads(done.read_text())

@@ -94,8 +94,12 @@ def check_target(t: Target) -> List[str]:
     return warnings
 
 
+PARSER_EXTRA: List[str] = []
+"""Dataparser flags appended to every target's (``--cloud none``: ``--load-3D-points False``)."""
+
+
 def dataparser_args(t: Target) -> List[str]:
-    return list(t.dataparser or CAPTURES[t.capture].parser_args)
+    return list(t.dataparser or CAPTURES[t.capture].parser_args) + PARSER_EXTRA
 
 
 # ----------------------------------------------------------------------------------------------

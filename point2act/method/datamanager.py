@@ -61,6 +61,11 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
     """Sigma of each point's Gaussian blob, as a fraction of the training image's diagonal."""
+    triangulate: bool = True
+    """When the capture has no point cloud, triangulate one from the training images with their known
+    poses (:mod:`point2act.triangulate`) and start the Gaussians from it; cached under
+    ``~/.cache/point2act/clouds`` and copied into the run as ``triangulated.ply``. False: start from
+    random points."""
 
 
 def _strip_downscale_dir(rel: Path, factor: int) -> Path:
@@ -229,6 +234,10 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             if config.points_file is not None and Path(config.points_file).is_file():
                 self.points = load_points_file(config.points_file)
             return
+        self.triangulated_path: Path | None = None
+        """The triangulated start cloud (:meth:`_triangulate_if_no_cloud`), None when not made."""
+        if config.triangulate:
+            self._triangulate_if_no_cloud()
         self.points = self._resolve_points()
         if self.points is not None:
             self._train_points = self._match_points(self.points)
@@ -237,6 +246,48 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
                 f"[point2act] relevancy supervision on {len(self._train_points)} of {len(self.train_dataset)} "
                 f"training views ({n_pos} with points, {len(self._train_points) - n_pos} 'not in view')"
             )
+
+    # -- a start cloud for captures without one ---------------------------------------------------
+    def _triangulate_if_no_cloud(self) -> None:
+        """Put a triangulated cloud in the parser's metadata (``points3D_xyz`` / ``points3D_rgb``, what
+        nerfstudio's pipeline seeds splatfacto from) when the capture has none. Fewer than
+        :data:`point2act.triangulate.MIN_START_POINTS` points (a textureless capture): a warning, and the
+        Gaussians start at random."""
+        meta = self.train_dataparser_outputs.metadata
+        if meta.get("points3D_xyz") is not None:
+            return
+        from point2act.triangulate import MIN_START_POINTS, cloud_cache_path, read_ply, triangulate_posed_images, write_ply
+
+        cams = self.train_dataset.cameras
+        images = [d["image"] for d in self.cached_train]  # undistorted: cams' intrinsics are the final ones
+        c2w = cams.camera_to_worlds.detach().double().cpu().numpy()
+        Ks = cams.get_intrinsics_matrices().detach().double().cpu().numpy()
+        viewmats = np.zeros((len(c2w), 4, 4))
+        viewmats[:, :3, :3] = np.transpose(c2w[:, :3, :3] * np.array([1.0, -1.0, -1.0]), (0, 2, 1))
+        viewmats[:, :3, 3] = -np.einsum("nij,nj->ni", viewmats[:, :3, :3], c2w[:, :3, 3])
+        viewmats[:, 3, 3] = 1.0
+        arrays = [(img.detach().float().cpu().numpy() * (255.0 if img.dtype.is_floating_point else 1.0))
+                  .clip(0, 255).round().astype(np.uint8) for img in images]
+        path = cloud_cache_path(arrays, Ks, viewmats)
+        if path.is_file():
+            pts, rgb = read_ply(path)
+            CONSOLE.log(f"\\[point2act] no point cloud in the capture: {len(pts)} triangulated points from the cache {path}")
+        else:
+            CONSOLE.log(f"\\[point2act] no point cloud in the capture: triangulating one from {len(arrays)} training "
+                        "views with their poses (pycolmap; --pipeline.datamanager.triangulate False skips it)")
+            cloud = triangulate_posed_images(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
+            pts, rgb = cloud.points, cloud.colors
+            CONSOLE.log(f"\\[point2act] triangulated {cloud.summary()}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_ply(path, pts, rgb)
+        if len(pts) < MIN_START_POINTS:
+            self._warn("triangulate", f"only {len(pts)} points could be triangulated from the training views "
+                       f"(fewer than {MIN_START_POINTS}: a capture with little texture); the Gaussians start "
+                       "from random points")
+            return
+        meta["points3D_xyz"] = torch.from_numpy(np.asarray(pts, dtype=np.float32))
+        meta["points3D_rgb"] = torch.from_numpy(np.asarray(rgb, dtype=np.uint8))
+        self.triangulated_path = path
 
     @property
     def prompt(self) -> str:

@@ -71,6 +71,17 @@ def latest_readable_checkpoint(load_dir: Path) -> Tuple[Path, Dict[str, Any]]:
 class Point2ActTrainer(Trainer):
     """nerfstudio's trainer with atomic checkpoint writes and a loader that skips broken files."""
 
+    def setup(self, test_mode: str = "val") -> None:
+        """nerfstudio's setup; then the triangulated start cloud, when one was made for a capture without a
+        cloud, is copied into the run as ``triangulated.ply`` (the run keeps what it started from)."""
+        super().setup(test_mode=test_mode)
+        src = getattr(self.pipeline.datamanager, "triangulated_path", None)
+        if src is not None and Path(src).is_file():
+            import shutil
+
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, self.base_dir / "triangulated.ply")
+
     @check_main_thread
     def save_checkpoint(self, step: int) -> None:
         """Save the model and optimizers to ``step-{step:09d}.ckpt``, atomically."""

@@ -1,0 +1,236 @@
+"""A sparse point cloud from posed images: SIFT features, exhaustive matching, triangulation with the
+known cameras (pycolmap: COLMAP's own feature extractor, matcher and point triangulator).
+
+A capture with camera poses but no point cloud (a robot arm's own poses, a ``transforms.json`` without
+``ply_file_path``, a COLMAP model loaded without its points) otherwise starts splatfacto from random
+points. A short reconstruction from random points leaves thin parts thin and fuzzy and floaters in the
+air; the grasp head then measures parts and labels them on that geometry. Points triangulated from
+the images themselves, with the poses held fixed, put the first Gaussians on the surfaces the views
+see. Nothing is estimated but the 3D points: poses and intrinsics are the capture's.
+
+Plain numpy + pycolmap; nothing here imports nerfstudio. Cameras follow gsplat: ``viewmats`` are
+world-to-camera with OpenCV axes (x right, y down, z forward), ``Ks`` pinhole intrinsics of the images
+as given.
+
+Check: ``tests/test_triangulate.py`` triangulates a textured synthetic scene whose surfaces are known
+and bounds the points' distance to them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["MIN_START_POINTS", "TriangulatedCloud", "cloud_cache_path", "triangulate_posed_images", "write_ply",
+           "read_ply"]
+
+MAX_REPROJ_ERROR_PX = 2.0
+"""Largest mean reprojection error (pixels) of a kept point: SIFT locates features to about a pixel."""
+MIN_TRACK_LENGTH = 3
+"""Fewest views a kept point is seen in: a two-view point has no check of its depth but the pair's own."""
+MIN_ANGLE_DEG = 2.0
+"""Smallest triangulation angle (COLMAP's ``min_angle`` is 1.5): below it a point's depth is poorly fixed."""
+MAX_IMAGE_SIZE = 1024
+"""Longest image side the features are extracted at (pixels; larger images are downscaled by COLMAP)."""
+MIN_START_POINTS = 100
+"""Fewest triangulated points training starts from; with fewer (a textureless capture), the Gaussians
+start at random: a hundred points cover a few features, not the scene's surfaces."""
+CACHE_VERSION = 1
+"""Part of the cache key: raised whenever the triangulation's settings above change."""
+
+
+def cloud_cache_path(
+    images: Sequence[np.ndarray],  # C x [H, W, 3] uint8
+    Ks: np.ndarray,  # [C, 3, 3]
+    viewmats: np.ndarray,  # [C, 4, 4]
+) -> Path:
+    """Where the cloud of these exact images and cameras is cached: ``$POINT2ACT_CACHE/../clouds`` or
+    ``~/.cache/point2act/clouds``, named by the sha256 of pixels, intrinsics, poses and settings."""
+    import hashlib
+    import os
+
+    h = hashlib.sha256(f"v{CACHE_VERSION}-{MAX_REPROJ_ERROR_PX}-{MIN_TRACK_LENGTH}-{MIN_ANGLE_DEG}-{MAX_IMAGE_SIZE}".encode())
+    for im in images:
+        a = np.ascontiguousarray(im)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(np.ascontiguousarray(np.asarray(Ks, dtype=np.float64)).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(viewmats, dtype=np.float64)).round(9).tobytes())
+    env = os.environ.get("POINT2ACT_CACHE", "")
+    root = Path(env).expanduser().parent if env else Path.home() / ".cache" / "point2act"
+    return root / "clouds" / f"{h.hexdigest()[:24]}.ply"
+
+
+@dataclass
+class TriangulatedCloud:
+    """Points triangulated from posed images."""
+
+    points: np.ndarray  # [M, 3] float64
+    """Positions, in the frame of the given cameras."""
+    colors: np.ndarray  # [M, 3] uint8
+    """RGB of each point (COLMAP's mean over its observations)."""
+    errors: np.ndarray  # [M] float64
+    """Mean reprojection error of each point, pixels."""
+    track_lengths: np.ndarray  # [M] int64
+    """Number of views each point is seen in."""
+    num_views: int
+    """Views given."""
+    seconds: float
+    """Wall time of extraction, matching and triangulation."""
+
+    def __len__(self) -> int:
+        return int(len(self.points))
+
+    def summary(self) -> str:
+        if len(self) == 0:
+            return f"0 points from {self.num_views} views ({self.seconds:.1f} s)"
+        return (f"{len(self)} points from {self.num_views} views, median reprojection error "
+                f"{np.median(self.errors):.2f} px, median track {int(np.median(self.track_lengths))} views "
+                f"({self.seconds:.1f} s)")
+
+
+def _write_images(images: Sequence[np.ndarray], folder: Path) -> list[str]:
+    from PIL import Image
+
+    names = []
+    for i, im in enumerate(images):
+        arr = np.asarray(im)
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            arr = arr[..., :3]
+        name = f"{i:05d}.png"
+        Image.fromarray(arr).save(folder / name)
+        names.append(name)
+    return names
+
+
+def triangulate_posed_images(
+    images: Sequence[np.ndarray],  # C x [H, W, 3] uint8 (or float in [0, 1])
+    Ks: np.ndarray,  # [C, 3, 3]
+    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    num_threads: int = -1,
+    progress: Callable[[str], None] | None = None,
+) -> TriangulatedCloud:
+    """Triangulate a sparse cloud from ``images`` with their known intrinsics ``Ks`` and poses
+    ``viewmats``: COLMAP's SIFT extraction, exhaustive matching with geometric verification, and its
+    point triangulator with the poses fixed. Points seen in fewer than :data:`MIN_TRACK_LENGTH` views,
+    or reprojecting worse than :data:`MAX_REPROJ_ERROR_PX` on average, are dropped. ``progress``: called
+    with a line per stage. Returns an empty cloud when nothing can be matched (a textureless scene)."""
+    import pycolmap
+
+    level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 2  # COLMAP's per-image INFO lines: the stages are reported by ``progress``
+    try:
+        return _triangulate(pycolmap, images, Ks, viewmats, num_threads, progress)
+    finally:
+        pycolmap.logging.minloglevel = level
+
+
+def _triangulate(pycolmap, images, Ks, viewmats, num_threads, progress) -> TriangulatedCloud:
+    t0 = time.perf_counter()
+    Ks = np.asarray(Ks, dtype=np.float64).reshape(-1, 3, 3)
+    viewmats = np.asarray(viewmats, dtype=np.float64).reshape(-1, 4, 4)
+    n = len(images)
+    if not (len(Ks) == len(viewmats) == n):
+        raise ValueError(f"{n} images, {len(Ks)} intrinsics and {len(viewmats)} poses differ in number")
+    say = progress or (lambda line: None)
+    empty = TriangulatedCloud(np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0), np.zeros(0, np.int64), n, 0.0)
+    if n < 2:
+        empty.seconds = time.perf_counter() - t0
+        return empty
+    with tempfile.TemporaryDirectory(prefix="point2act-triangulate-") as tmp:
+        tmp = Path(tmp)
+        image_dir, out_dir, db_path = tmp / "images", tmp / "model", tmp / "database.db"
+        image_dir.mkdir()
+        out_dir.mkdir()
+        names = _write_images(images, image_dir)
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.max_image_size = MAX_IMAGE_SIZE
+        extraction.num_threads = num_threads
+        extraction.use_gpu = False
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "PINHOLE"
+        say(f"SIFT features on {n} views")
+        pycolmap.extract_features(db_path, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.PER_IMAGE,
+                                  reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+        # the known intrinsics replace what the reader guessed from the image size
+        db = pycolmap.Database.open(db_path)
+        try:
+            db_images = {im.name: im for im in db.read_all_images()}
+            for name, K in zip(names, Ks):
+                cam = db.read_camera(db_images[name].camera_id)
+                cam.params = np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]])
+                cam.has_prior_focal_length = True
+                db.update_camera(cam)
+            cams = {im.camera_id: db.read_camera(im.camera_id) for im in db_images.values()}
+        finally:
+            db.close()
+        say(f"matching {n * (n - 1) // 2} view pairs")
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = num_threads
+        matching.use_gpu = False
+        pycolmap.match_exhaustive(db_path, matching_options=matching, device=pycolmap.Device.cpu)
+        rec = pycolmap.Reconstruction()
+        for cam in cams.values():
+            rec.add_camera_with_trivial_rig(cam)
+        for name, vm in zip(names, viewmats):
+            dbi = db_images[name]
+            image = pycolmap.Image(name=name, camera_id=dbi.camera_id, image_id=dbi.image_id)
+            pose = pycolmap.Rigid3d(pycolmap.Rotation3d(vm[:3, :3]), vm[:3, 3])
+            rec.add_image_with_trivial_frame(image, pose)
+        say("triangulating with the known poses")
+        opts = pycolmap.IncrementalPipelineOptions()
+        opts.triangulation.min_angle = MIN_ANGLE_DEG
+        opts.num_threads = num_threads
+        try:
+            rec = pycolmap.triangulate_points(rec, db_path, image_dir, out_dir, options=opts)
+        except Exception as exc:  # COLMAP raises on a database without a single verified pair
+            say(f"triangulation failed: {exc}")
+            empty.seconds = time.perf_counter() - t0
+            return empty
+    pts = list(rec.points3D.values())
+    if not pts:
+        empty.seconds = time.perf_counter() - t0
+        return empty
+    xyz = np.array([p.xyz for p in pts], dtype=np.float64).reshape(-1, 3)
+    rgb = np.array([p.color for p in pts], dtype=np.uint8).reshape(-1, 3)
+    err = np.array([p.error for p in pts], dtype=np.float64)
+    track = np.array([p.track.length() for p in pts], dtype=np.int64)
+    say(f"{len(xyz)} points triangulated, {int((track >= MIN_TRACK_LENGTH).sum())} in >= {MIN_TRACK_LENGTH} views, {int((err <= MAX_REPROJ_ERROR_PX).sum())} within {MAX_REPROJ_ERROR_PX} px")
+    keep = (track >= MIN_TRACK_LENGTH) & (err <= MAX_REPROJ_ERROR_PX) & np.isfinite(xyz).all(1)
+    # a fixed order (COLMAP's point ids follow its threads' scheduling): the cloud seeds the Gaussians
+    order = np.lexsort(xyz[keep].T[::-1])
+    return TriangulatedCloud(xyz[keep][order], rgb[keep][order], err[keep][order], track[keep][order], n,
+                             time.perf_counter() - t0)
+
+
+def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
+    """Binary little-endian PLY of ``points`` [M, 3] (float32 x, y, z) and ``colors`` [M, 3] (uint8
+    red, green, blue): what nerfstudio's ``ply_file_path`` reads."""
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+    rgb = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+    head = ("ply\nformat binary_little_endian 1.0\n"
+            f"element vertex {len(pts)}\n"
+            "property float x\nproperty float y\nproperty float z\n"
+            "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode()
+    rec = np.empty(len(pts), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
+    rec["x"], rec["y"], rec["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
+    rec["r"], rec["g"], rec["b"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    Path(path).write_bytes(head + rec.tobytes())
+
+
+def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Points [M, 3] float64 and colours [M, 3] uint8 of a PLY (open3d's reader)."""
+    import open3d as o3d
+
+    pc = o3d.io.read_point_cloud(str(path))
+    pts = np.asarray(pc.points, dtype=np.float64)
+    rgb = (np.clip(np.round(np.asarray(pc.colors) * 255.0), 0, 255).astype(np.uint8) if pc.has_colors()
+           else np.full((len(pts), 3), 128, np.uint8))
+    return pts, rgb
