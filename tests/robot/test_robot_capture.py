@@ -132,3 +132,36 @@ def test_tools_robot_capture_matches_colmap_cameras(tmp_path):
     d = [np.linalg.norm(np.array(f["transform_matrix"])[:3, 3] - (B @ cams["images/" + Path(f["file_path"]).name])[:3, 3])
          for f in doc["frames"]]
     assert len(d) == 23 and np.sqrt(np.mean(np.square(d))) < 0.005
+
+
+@pytest.mark.skipif(not (TOOLS / "poses").is_dir(), reason=f"{TOOLS} (shared test data) not found")
+def test_tools_robot_cameras_triangulate_the_mug_handle(tmp_path):
+    """The hand-annotated mug-handle points, triangulated with the robot capture's cameras (no COLMAP pose),
+    land within 1 cm of the COLMAP triangulation (benchmarks/real/targets) mapped to the base frame."""
+    from scipy.optimize import least_squares
+
+    from point2act.robot.handeye import calibrate_from_robot_poses
+
+    root = Path(__file__).resolve().parents[2]
+    target = json.loads((root / "benchmarks" / "real" / "targets" / "tools-mug_handle.json").read_text())
+    frame = calibrate_from_robot_poses(TOOLS, TOOLS / "poses", write=False)
+    cam = (TOOLS / "sparse" / "0" / "cameras.txt").read_text().splitlines()[-1].split()
+    intr = {"fl_x": float(cam[4]), "fl_y": float(cam[5]), "cx": float(cam[6]), "cy": float(cam[7]),
+            "w": int(cam[2]), "h": int(cam[3])}
+    (tmp_path / "images").symlink_to(TOOLS / "images")
+    doc = write_robot_capture(tmp_path / "images", TOOLS / "poses", np.array(frame["hand_eye"]["camera_in_flange"]),
+                              intr, output=tmp_path)
+    Kmat = np.array([[intr["fl_x"], 0, intr["cx"]], [0, intr["fl_y"], intr["cy"]], [0, 0, 1.0]])
+    w2c = {f["file_path"]: np.linalg.inv(np.array(f["transform_matrix"]) @ np.diag([1.0, -1.0, -1.0, 1.0]))
+           for f in doc["frames"]}
+    obs = [(Kmat @ w2c[k][:3], np.asarray(v[0], dtype=np.float64)) for k, v in target["supervised"].items()
+           if v and k not in target.get("errors", {})]
+    assert len(obs) >= 4
+
+    def resid(X):
+        return np.concatenate([(P @ np.r_[X, 1.0])[:2] / (P @ np.r_[X, 1.0])[2] - uv for P, uv in obs])
+
+    X = least_squares(resid, np.array(frame["base_from_capture"])[:3, 3]).x
+    B = np.array(frame["base_from_capture"])
+    ref = B[:3, :3] @ np.asarray(target["position"]) + B[:3, 3]
+    assert np.linalg.norm(X - ref) < 0.01
