@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import numpy as np
@@ -24,6 +25,30 @@ from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA
 from point2act.grasp.consensus import Consensus
+from point2act.io import write_json_atomic
+
+
+def timings_path(path: Path) -> Path:
+    """Where :func:`write_grasps` puts the stage timings of the grasps.json at ``path``: ``NAME.timings.json``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.timings.json")
+
+
+def write_grasps(path: Path, doc: Dict[str, Any]) -> Path:
+    """Write a grasps.json document atomically: the answer alone, the same bytes for the same run and options
+    whatever the thread count or the machine's load. Its stage timings (``timings_ms``, wall time, never the
+    same twice) go beside it, in :func:`timings_path`; a timings file left by an earlier export is removed
+    when this one has none."""
+    path = Path(path)
+    doc = dict(doc)
+    timings = doc.pop("timings_ms", None)
+    write_json_atomic(path, doc)
+    side = timings_path(path)
+    if timings is not None:
+        write_json_atomic(side, {"grasps": path.name, "timings_ms": timings})
+    elif side.is_file():
+        side.unlink()
+    return path
 
 
 def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,

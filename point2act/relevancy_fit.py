@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -324,7 +325,9 @@ def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_we
     offs = cache.row_offsets()
     V = max(1, len(cache.sizes))
     pix_w = 1.0 + (pos_weight - 1.0) * flat_t
-    row_w = torch.cat([pix_w[offs[i] : offs[i + 1]] / (V * float(pix_w[offs[i] : offs[i + 1]].sum()))
+    # each view's weight sum in numpy (pairwise, one thread): torch splits a long sum by its thread count
+    pw = pix_w.numpy()
+    row_w = torch.cat([pix_w[offs[i] : offs[i + 1]] / (V * float(np.sum(pw[offs[i] : offs[i + 1]], dtype=np.float64)))
                        for i in range(len(cache.sizes))])
     return flat_t.contiguous(), row_w.contiguous()
 
@@ -350,8 +353,8 @@ def fit_relevancy(
     ``lr_final``: the step size decays from ``lr`` to ``lr_final`` over ``steps`` (cosine; None:
     constant), which damps Adam's oscillation when only a few steps are taken.
     Each step is one fused pass of the C++ kernel over the weights (forward mat-vec, loss and
-    transposed mat-vec, per-thread gradient buffers); its reference is
-    ``point2act.render._torch_impl._relevancy_loss_grad``.
+    transposed mat-vec, fixed row blocks added in order: the same bits for any thread count); its
+    reference is ``point2act.render._torch_impl._relevancy_loss_grad``.
     """
     import time
 

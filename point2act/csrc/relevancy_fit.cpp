@@ -28,41 +28,44 @@ void csr_transpose_impl(
     (void)nthreads;
 }
 
+// Row blocks of the loss + gradient pass: a fixed count, so that the order of every sum (the rows within
+// a block, then the blocks in order) does not depend on the thread count or on which thread runs which
+// block; the memory is GRAD_BLOCKS gradient buffers of N floats.
+constexpr int64_t GRAD_BLOCKS = 16;
+
 // One pass of the relevancy refit over a CSR matrix A [R, N] of compositing
 // weights: p = clamp(A s, 0, 1) per row, the row-weighted training loss
 // sum_r row_w[r] * l(p_r, t_r) and its gradient with respect to s [N]
 // (form 0: BCE on p clamped to [1e-6, 1 - 1e-6], no gradient where the clamp
 // is active; 1: squared error; 2: absolute error), as
 // point2act.relevancy_fit.fit_relevancy_reference computes them with two
-// sparse mat-vecs. Each thread owns a contiguous block of rows and its own
-// gradient buffer (summed in thread order: deterministic for a thread count).
+// sparse mat-vecs. The rows are cut into GRAD_BLOCKS contiguous blocks of
+// about equal nonzeros; each block has its own gradient buffer and loss, and
+// the blocks are summed in block order: the same bits for any thread count.
 double relevancy_loss_grad_impl(
     int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
     const float *s, const float *target, const float *row_w, int form, int nthreads,
     float *grad
 ) {
     const int nt = std::max(1, nthreads);
-    std::vector<std::vector<float>> partial(nt);
-    std::vector<double> losses(nt, 0.0);
-#pragma omp parallel num_threads(nt)
-    {
-#ifdef _OPENMP
-        const int tid = omp_get_thread_num();
-        const int nth = omp_get_num_threads();
-#else
-        const int tid = 0;
-        const int nth = 1;
-#endif
-        std::vector<float> &g = partial[tid];
+    const int64_t nnz = crow[R];
+    const int64_t B = std::max<int64_t>(1, std::min<int64_t>(GRAD_BLOCKS, R));
+    // block b: rows [bound[b], bound[b + 1]), split by nonzeros
+    std::vector<int64_t> bound(B + 1);
+    bound[0] = 0;
+    bound[B] = R;
+    for (int64_t b = 1; b < B; ++b) {
+        const int64_t target_nnz = nnz * b / B;
+        bound[b] = std::max(bound[b - 1], std::min(R, int64_t(std::lower_bound(crow, crow + R + 1, target_nnz) - crow)));
+    }
+    std::vector<std::vector<float>> partial(B);
+    std::vector<double> losses(B, 0.0);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t r0 = bound[b], r1 = bound[b + 1];
+        if (r0 == r1) continue;
+        std::vector<float> &g = partial[b];
         g.assign(N, 0.0f);
-        // split rows evenly by nonzeros
-        const int64_t nnz = crow[R];
-        auto row_at = [&](int64_t k) {
-            const int64_t target_nnz = nnz * k / nth;
-            return int64_t(std::lower_bound(crow, crow + R + 1, target_nnz) - crow);
-        };
-        const int64_t r0 = tid == 0 ? 0 : std::min(R, row_at(tid));
-        const int64_t r1 = tid == nth - 1 ? R : std::min(R, row_at(tid + 1));
         double loss = 0.0;
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t q0 = crow[r], q1 = crow[r + 1];
@@ -102,16 +105,18 @@ double relevancy_loss_grad_impl(
             if (c != 0.0f)
                 for (int64_t q = q0; q < q1; ++q) g[col[q]] += val[q] * c;
         }
-        losses[tid] = loss;
+        losses[b] = loss;
     }
-    std::fill(grad, grad + N, 0.0f);
+    // each Gaussian's gradient: its blocks' partial sums in block order
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < B; ++b)
+            if (!partial[b].empty()) acc += partial[b][n];
+        grad[n] = acc;
+    }
     double loss = 0.0;
-    for (int k = 0; k < nt; ++k) {
-        loss += losses[k];
-        if (partial[k].empty()) continue;
-        const float *g = partial[k].data();
-        for (int64_t n = 0; n < N; ++n) grad[n] += g[n];
-    }
+    for (int64_t b = 0; b < B; ++b) loss += losses[b];
     return loss;
 }
 

@@ -20,11 +20,10 @@ import torch
 
 from point2act.channels import channel_relevancy_of, channel_role, check_name, load_channel, run_dir, save_channel
 from point2act.errors import Point2ActError
-from point2act.export import build_export
+from point2act.export import build_export, write_grasps
 from point2act.fusion import DepthViews, render_depth_views
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp import GraspConfig
-from point2act.io import write_json_atomic
 from point2act.query import (
     CACHE_NAME,
     CACHE_VERSION,
@@ -312,7 +311,8 @@ def export_run(
     finish: Callable[[Dict], Dict] | None = None,
     candidate: int = 0,
 ) -> Tuple[Path, Dict]:
-    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically.
+    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically, its stage timings
+    beside it (:func:`point2act.export.write_grasps`). Returns the path and the document (with ``timings_ms``).
 
     ``support_views``: the action point and the region from the views' consensus on the run's own points
     (:func:`support_of`; grasps.json's ``confidence`` and ``candidates``).
@@ -382,7 +382,7 @@ def export_run(
         out = finish(out)
     if output is None:
         output = Path(config.get_base_dir()) / "grasps.json"
-    write_json_atomic(output, out)
+    write_grasps(output, out)  # the stage timings beside it: the file is the same bytes on every export
     return Path(output), out
 
 

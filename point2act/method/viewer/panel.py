@@ -26,7 +26,7 @@ import yaml
 from nerfstudio.viewer import viewer_elements as ve
 
 from point2act.channels import list_channels, load_channel
-from point2act.export import build_export
+from point2act.export import build_export, write_grasps
 from point2act.grasp import GraspConfig, GripperConfig
 from point2act.io import write_json_atomic
 from point2act.method.click import CLICK_PROMPT, click_points_for_run
@@ -235,8 +235,7 @@ class Point2ActViewerPanel(torch.nn.Module):
             raise RuntimeError("no run directory to export to")
         out = dict(out)
         out["run"] = str((st.base_dir / "config.yml").resolve())
-        path = st.base_dir / "grasps.json"
-        write_json_atomic(path, out)
+        path = write_grasps(st.base_dir / "grasps.json", out)
         self._set_text(self.ui.exported, str(path.resolve()))
         self._status(f"exported {len(out.get('grasps') or [])} grasps to {path.resolve()}")
         return path
