@@ -4,6 +4,7 @@ base frame of the frame file, and matches grasps.json's base poses and the hand-
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,8 +14,6 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from point2act.robot.formats import graspnet_to_tcp, isaac_to_tcp, read_pose_bag
-
-from ..conftest import run_tool
 
 BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name="trained_synth")]
@@ -32,8 +31,10 @@ def exported(trained_synth, tmp_path_factory):
     frame.write_text(json.dumps({"schema": "point2act.frame/1", "metres_per_unit": 1.0, "base_from_capture": B.tolist()}))
     grasps = out / "grasps.json"
     for fmt in ("graspnet", "isaac", "ros2"):
-        p = run_tool([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(grasps),
-                      "--base-from-capture", str(frame), "--format", fmt], cwd=out)
+        p = subprocess.run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(grasps),
+                            "--base-from-capture", str(frame), "--format", fmt], cwd=out, capture_output=True,
+                           text=True, timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
         assert "wrote" in p.stdout
     doc = json.loads(grasps.read_text())
     if not doc["grasps"]:
