@@ -236,7 +236,8 @@ def to_moveit_grasps(doc: Dict[str, Any], frame_id: str | None = None, tcp_in_pa
 
     ``grasp_pose`` is the end-effector's parent link: ``T_tcp @ inv(tcp_in_parent)``, with
     ``tcp_in_parent`` (4, 4) the TCP in that link's frame (default: no rotation, finger_length +
-    palm_depth along z: a hand whose base link is the parent). ``pre_grasp_approach``: along the
+    palm_depth along z: a hand whose base link, with point2act's axes, is the parent; ``parent_link``
+    names it in the direction headers, default "ee_parent_link"). ``pre_grasp_approach``: along the
     approach, expressed in the parent link's frame, ``desired_distance`` the gripper's
     ``pregrasp_distance``; ``post_grasp_retreat`` the way back. Postures: the finger joint at half
     the ``max_opening`` before, 0 (closed) for the grasp. ``grasp_quality``: the score."""
@@ -244,7 +245,7 @@ def to_moveit_grasps(doc: Dict[str, Any], frame_id: str | None = None, tcp_in_pa
     fid = frame_id or ("base_link" if g.frame == "base" else "point2act_capture")
     name = str(g.gripper.get("name", "gripper"))
     joint = joint or ("panda_finger_joint1" if "panda" in name else "finger_joint")
-    parent = parent_link or ("panda_link8" if "panda" in name else "ee_parent_link")
+    parent = parent_link or "ee_parent_link"
     if tcp_in_parent is None:
         tcp_in_parent = np.eye(4)
         tcp_in_parent[2, 3] = _hand_depth(g.gripper)

@@ -63,7 +63,7 @@ SIGMA_R_RAD = math.radians(0.3)
 """Rotation residuals are divided by this (radians) in the fit: 1 per 0.3 degree. A COLMAP model's
 camera centres are better determined than its orientations (a view's rotation error trades
 against the principal point and focal length): on ``real/tools`` the orientations disagree with
-the robot's by 0.5 degree RMS at best, and weighting them as 1 per 0.1 degree pulled the scale
+the robot's by 0.5 degree RMS at best, and weighting them as 1 per 0.1 degree puts the scale
 1.5 % off the centres' fit."""
 
 CONVENTIONS = (
