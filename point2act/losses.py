@@ -37,3 +37,19 @@ def relevancy_loss(
     """Weighted mean per-pixel loss between rendered relevancy and a heatmap."""
     per, weight = relevancy_loss_terms(pred, target, form, pos_weight)
     return (per * weight).sum() / weight.sum()
+
+
+def relative_depth_loss(
+    pred: torch.Tensor,  # [H, W, 1] rendered expected depth
+    target: torch.Tensor,  # [h, w, 1] measured depth, 0 where there is no measurement
+) -> torch.Tensor:  # scalar
+    """Mean of ``|pred - target| / target`` over the pixels with a measurement (``target > 0``), the
+    target resized to ``pred``'s size (nearest: no depth is made up between two surfaces); 0 when no
+    pixel has one."""
+    target = target.to(device=pred.device, dtype=pred.dtype)
+    if target.shape[:2] != pred.shape[:2]:
+        target = F.interpolate(target.permute(2, 0, 1)[None], size=tuple(pred.shape[:2]), mode="nearest")[0].permute(1, 2, 0)
+    valid = target > 0
+    if not bool(valid.any()):
+        return pred.sum() * 0.0
+    return ((pred[valid] - target[valid]).abs() / target[valid]).mean()

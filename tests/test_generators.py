@@ -120,7 +120,7 @@ def test_scene_folder_has_what_the_protocol_reads(gen: str, tiny_scenes) -> None
     assert len(meta["frames"]) == 8 and meta["w"] == 64 and meta["h"] == 48
     assert ("ply_file_path" in meta) == cfg.point_cloud == (sd / "sparse_pc.ply").is_file()
     for f in meta["frames"]:
-        for key in ("file_path", "depth_file_path", "part_mask_path"):
+        for key in ("file_path", "true_depth_path", "part_mask_path"):
             assert (sd / f[key]).is_file()
         assert np.allclose(np.asarray(f["transform_matrix"])[3], [0, 0, 0, 1])
     roles = {o["name"]: o["role"] for o in gt["objects"]}
@@ -362,3 +362,25 @@ def test_oracle_tells_a_tab_beyond_the_hand_from_a_grip_it_holds(gen: str, tmp_p
     assert room["on_target_candidates_listed"] >= f["judge_1mm"] >= f["judge_0mm"] >= f["grown_by_margin"] > 0
     assert out["can_tab"]["beyond_hand"] and not out["can_tab"]["graspable"]
     assert out["can_tab"]["top_on_target_flag"] is not True and out["can_tab"]["warning"]
+
+
+def test_sensor_depth_noise_grows_with_distance_and_drops_edges():
+    """``sensor_depth``: the structured-light noise model's standard deviation at 0.5 m and 1.5 m, no
+    return across a depth jump, none where there is no surface, millimetre steps."""
+    from benchmarks.generators.common import sensor_depth
+
+    rng = np.random.default_rng(0)
+    near, far = np.full((200, 200), 0.5), np.full((200, 200), 1.5)
+    for z in (near, far):
+        d = sensor_depth(z, rng).astype(np.float64) / 1000.0
+        inner = d[1:-1, 1:-1]
+        sigma = 0.0012 + 0.0019 * (z[0, 0] - 0.4) ** 2
+        assert abs(inner.mean() - z[0, 0]) < 3 * sigma / 100 + 5e-4
+        assert inner.std() == pytest.approx(np.sqrt(sigma**2 + 1e-6 / 12), rel=0.1)
+    step = np.full((20, 20), 0.6)
+    step[:, 10:] = 0.9
+    step[0, 0] = 0.0
+    d = sensor_depth(step, rng)
+    assert (d[:, 9] == 0).all() and (d[:, 10] == 0).all()  # both sides of the jump
+    assert d[0, 0] == 0 and (d[5:, 2:8] > 0).all()
+    assert d.dtype == np.uint16

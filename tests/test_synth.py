@@ -56,7 +56,7 @@ def test_layout_and_formats(scene, meta) -> None:
     assert len(meta["frames"]) == 24
     for f in meta["frames"]:
         img = np.asarray(Image.open(out / f["file_path"]))
-        depth = np.asarray(Image.open(out / f["depth_file_path"]))
+        depth = np.asarray(Image.open(out / f["true_depth_path"]))
         mask = np.asarray(Image.open(out / f["part_mask_path"]))
         assert img.shape == (192, 256, 3) and img.dtype == np.uint8
         assert depth.shape == (192, 256) and depth.dtype == np.uint16
@@ -152,7 +152,7 @@ def test_depth_unprojects_onto_handle(scene, meta) -> None:
         if not ans:
             continue
         x, y = ans[0]
-        depth = np.asarray(Image.open(out / f["depth_file_path"])).astype(np.float64) * 1e-3
+        depth = np.asarray(Image.open(out / f["true_depth_path"])).astype(np.float64) * 1e-3
         z = depth[int(y), int(x)]
         assert z > 0.2
         p = unproject(np.array([[x, y]]), np.array([z]), k, np.asarray(f["transform_matrix"]))[0]
@@ -203,7 +203,8 @@ def test_nerfstudio_parser_loads(scene) -> None:
     cfg = ns.NerfstudioDataParserConfig(data=out, load_3D_points=True)
     outputs = cfg.setup().get_dataparser_outputs("train")
     assert len(outputs.image_filenames) >= 20
-    assert outputs.metadata["depth_filenames"] is not None
+    # the true depth is ground truth for tests, not a sensor's: nerfstudio (and so training) does not read it
+    assert outputs.metadata["depth_filenames"] is None
     assert outputs.metadata["points3D_xyz"].shape[0] == 8000
     assert outputs.metadata["points3D_rgb"].shape == (8000, 3)
     cams = outputs.cameras
@@ -265,7 +266,7 @@ def test_marker_and_capture_units(tmp_path: Path) -> None:
         c1, c4 = np.asarray(f1["transform_matrix"]), np.asarray(f4["transform_matrix"])
         np.testing.assert_allclose(c4[:3, :3], c1[:3, :3], atol=1e-9)
         np.testing.assert_allclose(c4[:3, 3], 4 * c1[:3, 3], atol=1e-8)
-        d1, d4 = (np.asarray(Image.open(d / f["depth_file_path"])).astype(float) for d, f in ((m1, f1), (m4, f4)))
+        d1, d4 = (np.asarray(Image.open(d / f["true_depth_path"])).astype(float) for d, f in ((m1, f1), (m4, f4)))
         assert np.abs(d4 - 4 * d1).max() <= 2.0  # millimetres then 1/1000 capture units, each rounded
     assert any(np.any(np.asarray(Image.open(m1 / f["file_path"])) != np.asarray(Image.open(plain / f["file_path"])))
                for f in metas[1]["frames"])

@@ -400,6 +400,9 @@ def main(argv=None) -> None:
                     "or none where the scene has none); 'none', the capture loaded without it, as a robot "
                     "capture has it (training then triangulates one from the images, the default path). "
                     "Results of 'none' go to OUT/clouds/none/")
+    ap.add_argument("--depth", choices=("none", "sensor"), default="none",
+                    help="'sensor': the kitchen and studio scenes carry RGB-D sensor depth, which training reads "
+                    "(results go to OUT/depth-sensor/)")
     a = ap.parse_args(argv)
     split = SPLITS[a.split]
     by_name = {s.name: s for s in split}
@@ -421,12 +424,14 @@ def main(argv=None) -> None:
         sys.exit(f"unknown scene or level: {', '.join(unknown)}")
     bc = BenchConfig(width=a.width, height=a.height, num_views=a.views, iterations=a.iterations,
                      seeds=tuple(int(s) for s in a.seeds.split(",")), grasps=not a.no_grasps, retrain=a.retrain,
-                     cache_root=a.cache, support=not a.no_support, cloud=a.cloud)
+                     cache_root=a.cache, support=not a.no_support, cloud=a.cloud, depth=a.depth)
     from .suite import results_subdir
 
     out = a.out or (RESULTS / results_subdir(a.split))
     if a.cloud != "scene" and a.out is None:
         out = RESULTS / "clouds" / a.cloud / results_subdir(a.split)
+    if a.depth != "none" and a.out is None:
+        out = out / f"depth-{a.depth}"
     from point2act.errors import Point2ActError
 
     try:

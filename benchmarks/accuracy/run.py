@@ -92,6 +92,9 @@ class BenchConfig:
     (``recon_itN_seedS``)."""
     cache_root: Optional[Path] = None
     """Where scenes and geometry runs are cached (None: :func:`.suite.cache_root`)."""
+    depth: str = "none"
+    """"sensor": the generators' scenes carry what an RGB-D camera measures (``GenConfig.sensor_depth``),
+    which training reads; "none": no depth (the synth generator's scenes never have it)."""
     cloud: str = "scene"
     """The cloud training starts from: "scene" (the scene's own, or none where it has none) or "none"
     (loaded without it, ``nerfstudio-data --load-3D-points False``: training triangulates one)."""
@@ -113,7 +116,7 @@ class BenchConfig:
 
     def common(self) -> Dict[str, Any]:
         return {"num_views": self.num_views, "width": self.width, "height": self.height,
-                "num_seed_points": self.num_seed_points}
+                "num_seed_points": self.num_seed_points, "sensor_depth": self.depth == "sensor"}
 
 
 @dataclass
@@ -161,7 +164,7 @@ def load_scene(sd: Path, config) -> SceneData:
     views, depths, fps = [], [], []
     for i, f in enumerate(meta["frames"]):
         mask = np.asarray(Image.open(sd / f["part_mask_path"]))
-        depths.append(np.asarray(Image.open(sd / f["depth_file_path"])).astype(np.float64) / 1000.0)
+        depths.append(np.asarray(Image.open(sd / f["true_depth_path"])).astype(np.float64) / 1000.0)
         views.append(ViewInfo(mask, alone[i], k, np.asarray(f["transform_matrix"], dtype=np.float64)))
         fps.append(f["file_path"])
     dobj: Dict[str, List[int]] = {}

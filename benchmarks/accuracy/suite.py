@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACRONYM_MUG = ROOT.parent / "shared" / "data" / "meshes" / "acronym_mug" / "mug.obj"
 ACRONYM_SCALE = 0.0002682457830986903  # metres per mesh unit (ACRONYM's scale for this mug)
 TWIN_VERSION = 1  # bump when the twin's construction changes
-SCENE_VERSION = 1  # bump when the generator's output for the same config changes
+SCENE_VERSION = 2  # bump when the generator's output for the same config changes
 
 PROMPTS = {
     "mug_handle": "Point to the handle of the mug",
@@ -235,7 +235,7 @@ def _acronym_missing(spec: SceneSpec):
 
 
 #: Bump when a generator's output for the same GenConfig changes (the cached scenes are then remade).
-GEN_VERSION = {"kitchen": 1, "studio": 1}
+GEN_VERSION = {"kitchen": 2, "studio": 2}
 
 
 def scene_config(spec: SceneSpec, common: Dict[str, Any]):
@@ -245,7 +245,7 @@ def scene_config(spec: SceneSpec, common: Dict[str, Any]):
         return synth_config(spec, common)
     from benchmarks.generators.common import GenConfig
 
-    kw = dict(common)
+    kw = {k: v for k, v in common.items() if k != "sensor_depth" or v}
     kw.update(spec.overrides)
     if kw.get("mug_mesh") == "acronym":
         if not ACRONYM_MUG.is_file():
@@ -261,7 +261,7 @@ def synth_config(spec: SceneSpec, common: Dict[str, Any]):
 
     if spec.generator != "synth":
         raise ValueError(f"{spec.name}: a {spec.generator} scene has no SynthConfig (use scene_config)")
-    kw = dict(common)
+    kw = {k: v for k, v in common.items() if k != "sensor_depth"}  # synth scenes have no sensor model
     kw.update(spec.overrides)
     kw.setdefault("prompt", PROMPTS[kw.get("target", "mug_handle")])
     if kw.get("mug_mesh") == "acronym":

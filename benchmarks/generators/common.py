@@ -7,7 +7,8 @@ Oren-Nayar shading). The folder layout is point2act.synth's (see ``point2act/syn
 
     transforms.json            nerfstudio-data, OpenGL camera-to-world, ``ply_file_path`` only with a cloud
     images/frame_0000.png      RGB, 8 bit
-    depths/frame_0000.png      uint16 z-depth in millimetres (0 = no surface)
+    depths/frame_0000.png      uint16 true z-depth in millimetres (0 = no surface), ``true_depth_path``
+    sensor_depths/frame_0000.png   with ``sensor_depth``: what an RGB-D camera measures, ``depth_file_path``
     masks/frame_0000.png       uint8 part ids (ground_truth.json "parts")
     sparse_pc.ply              optional seed point cloud
     ground_truth.json          target part id, centroid, bbox, parts and objects with roles
@@ -65,6 +66,9 @@ class GenConfig:
     """Size of sparse_pc.ply (with ``point_cloud``)."""
     point_cloud: bool = True
     """Write sparse_pc.ply and ``ply_file_path`` (False: splatfacto starts from random points)."""
+    sensor_depth: bool = False
+    """Also write what an RGB-D camera measures (:func:`sensor_depth`) as ``depth_file_path``, which
+    training reads; the true depth stays in ``true_depth_path`` either way."""
     background: str = ""
     """kitchen: "edge" (the table's edge, the floor and a wall in view, clutter beyond the table) or
     "wall" (a counter against a tiled wall); studio: "plain" (a large board, a flat backdrop) or
@@ -425,6 +429,22 @@ def _r(x: Any, nd: int = 7) -> Any:
     return x
 
 
+def sensor_depth(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # [H, W] m -> [H, W] uint16 mm
+    """What an active RGB-D sensor returns for the true z-depth ``depth`` (metres, 0 = no surface):
+    axial noise of standard deviation ``1.2 mm + 1.9 mm/m^2 * (z - 0.4 m)^2`` (Nguyen, Izadi and Lovell
+    2012, the structured-light model), no return where the depth jumps by more than 2 cm to a
+    4-neighbour (the sensor loses edges), and 1 mm quantisation."""
+    z = np.asarray(depth, dtype=np.float64)
+    sigma = 0.0012 + 0.0019 * (z - 0.4) ** 2
+    noisy = z + sigma * rng.standard_normal(z.shape)
+    pad = np.pad(z, 1, mode="edge")
+    jump = np.zeros(z.shape, bool)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        jump |= np.abs(pad[dy : dy + z.shape[0], dx : dx + z.shape[1]] - z) > 0.02
+    noisy[(z <= 0) | jump] = 0.0
+    return np.clip(np.round(noisy * 1000.0), 0, 65535).astype(np.uint16)
+
+
 def _png(arr: np.ndarray, path: Path) -> None:
     from PIL import Image
 
@@ -463,7 +483,11 @@ def write_scene(out: Path, cfg: GenConfig, scene: GenScene, render: Callable[...
         _png(np.clip(np.round(v.depth * 1000.0), 0, 65535).astype(np.uint16), out / "depths" / name)
         _png(v.part, out / "masks" / name)
         frames.append({"file_path": f"images/{name}", "transform_matrix": _r(c2w, 9),
-                       "depth_file_path": f"depths/{name}", "part_mask_path": f"masks/{name}"})
+                       "true_depth_path": f"depths/{name}", "part_mask_path": f"masks/{name}"})
+        if cfg.sensor_depth:
+            (out / "sensor_depths").mkdir(exist_ok=True)
+            _png(sensor_depth(v.depth, np.random.default_rng([cfg.seed, 0xDE97, i])), out / "sensor_depths" / name)
+            frames[-1]["depth_file_path"] = f"sensor_depths/{name}"
         alone.append(render(k, c2w, only={scene.target_part_id}).hit)
         if cfg.point_cloud:
             idx = np.flatnonzero(v.hit.reshape(-1))
@@ -519,7 +543,8 @@ def write_scene(out: Path, cfg: GenConfig, scene: GenScene, render: Callable[...
     transforms["point2act"] = {
         "prompt": scene.prompt, "units": "metres", "world": "z up, table top at z=0",
         "camera_convention": "transform_matrix is camera-to-world, OpenGL (x right, y up, looks along -z)",
-        "depth": "16-bit PNG, millimetres, z-depth; 0 = no surface",
+        "true_depth": ("frames[].true_depth_path: 16-bit PNG, millimetres, z-depth; 0 = no surface (ground "
+                       "truth, not read by training)"),
         "masks": "frames[].part_mask_path: uint8 part ids, table in ground_truth.json",
         "ground_truth": "ground_truth.json", "points": "points/oracle.json",
         "generator": f"benchmarks.generators.{cfg.generator}", "config": _r(cfg.to_dict()),

@@ -33,7 +33,7 @@ from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from point2act.heatmap import DEFAULT_SIGMA_FRAC
-from point2act.method.keys import SUPERVISED_KEY, TARGET_KEY
+from point2act.method.keys import DEPTH_KEY, SUPERVISED_KEY, TARGET_KEY
 from point2act.capture import load_warnings_quiet
 from point2act.method.runinfo import HeatmapStore, match_points_to_views, points_in_training_images
 from point2act.pointing.config import PointerConfig
@@ -126,6 +126,29 @@ class Point2ActDataset(InputDataset):
         return self._load(image_idx, self._dataparser_outputs.image_filenames[image_idx], self._target[image_idx],
                           mask=False)
 
+    def _depth(self, idx: int, height: int, width: int) -> torch.Tensor | None:
+        """The view's measured depth [H, W, 1] in scene units (nerfstudio's ``depth_file_path``: 16-bit PNG
+        in ``depth_unit_scale_factor`` metres, or ``.npy``), resized to the image (nearest); None without
+        one. A view whose camera has lens distortion gets none (nerfstudio undistorts the image only)."""
+        meta = self._dataparser_outputs.metadata
+        files = meta.get("depth_filenames")
+        if not files:
+            return None
+        dist = self.cameras.distortion_params
+        if dist is not None and bool((dist[idx] != 0).any()):
+            self.warn("depth-distortion", "depth images of cameras with lens distortion are not used "
+                      "(the image is undistorted on load, the depth would not line up)")
+            return None
+        from nerfstudio.data.utils.data_utils import get_depth_image_from_path
+
+        path = Path(files[idx])
+        if not path.is_file():
+            from point2act.capture import CaptureError
+
+            raise CaptureError(f"{path}: depth image not found (frame {idx}'s depth_file_path in transforms.json)")
+        scale = float(meta.get("depth_unit_scale_factor", 1e-3)) * float(self._dataparser_outputs.dataparser_scale)
+        return get_depth_image_from_path(path, height, width, scale)
+
     def get_data(self, image_idx: int, image_type: Literal["uint8", "float32"] = "float32") -> Dict:
         """``InputDataset.get_data`` with masks loaded by :meth:`_load` (nerfstudio 1.1.5 refuses
         multi-channel masks and asserts their size)."""
@@ -136,6 +159,9 @@ class Point2ActDataset(InputDataset):
         else:
             raise NotImplementedError(f"image_type (={image_type}) getter was not implemented, use uint8 or float32")
         data = {"image_idx": image_idx, "image": image}
+        depth = self._depth(image_idx, image.shape[0], image.shape[1])
+        if depth is not None:
+            data[DEPTH_KEY] = depth
         if self._dataparser_outputs.mask_filenames is not None:
             path = self._dataparser_outputs.mask_filenames[image_idx]
             h, w = image.shape[:2]

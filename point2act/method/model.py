@@ -32,9 +32,9 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineC
 
 from point2act.geometry import viewmat_from_c2w
 from point2act.heatmap import resize_heatmap
-from point2act.losses import relevancy_loss
+from point2act.losses import relative_depth_loss, relevancy_loss
 from point2act.method.compat import cpu_compat, extra_channel, no_lpips_download
-from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
+from point2act.method.keys import COMPOSITE_KEY, DEPTH_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
 
@@ -102,6 +102,12 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     the colour of what lies behind it in every view, so the photometric loss neither needs nor removes it,
     and the rendered depth is a fog above the table (the studio pan: 1 % of the depth pixels near the grip
     on the board). Under the prior, what no view needs fades and what the photos need stays."""
+    depth_loss_weight: float = 0.2
+    """Weight of the depth loss on the views whose capture has depth (``depth_file_path`` in
+    transforms.json, nerfstudio's convention: an RGB-D wrist camera): the mean relative error
+    ``|rendered expected depth - measured| / measured`` over the pixels with a measurement (unit- and
+    scale-free, so a sensor's error that grows with distance weighs alike near and far). 0: depth is not
+    read."""
     visibility_prune: bool = True
     """At every densification step and once after the last, remove the Gaussians that fewer than
     ``visibility_prune_min_views`` training views see (total compositing weight above
@@ -168,7 +174,15 @@ class Point2ActModel(SplatfactoModel):
         self.gauss_params["scales"] = Parameter(torch.log(avg.repeat(1, 3)).to(dev))
         return int(pts.shape[0])
 
+    @property
+    def depth_supervised(self) -> bool:
+        """Whether the capture has depth images and the depth loss is on."""
+        meta = self.kwargs.get("metadata") or {}
+        return self.config.depth_loss_weight > 0 and bool(meta.get("depth_filenames"))
+
     def populate_modules(self) -> None:
+        if self.depth_supervised:  # splatfacto renders expected depth in training only when asked
+            self.config.output_depth_during_training = True
         no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
         with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips:
             super().populate_modules()
@@ -342,6 +356,10 @@ class Point2ActModel(SplatfactoModel):
         loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
         if self.training and self.opacity_reg > 0:
             loss_dict["opacity_reg"] = self.opacity_reg * torch.sigmoid(self.opacities).mean()
+        if self.training and self.depth_supervised and outputs.get("depth") is not None \
+                and batch.get(DEPTH_KEY) is not None:
+            loss_dict["depth_loss"] = self.config.depth_loss_weight * relative_depth_loss(outputs["depth"],
+                                                                                          batch[DEPTH_KEY])
         if RELEVANCY_KEY in outputs and batch.get(TARGET_KEY) is not None:
             pred = outputs[RELEVANCY_KEY]
             target = resize_heatmap(batch[TARGET_KEY].float(), pred.shape[0], pred.shape[1]).to(pred.device)

@@ -4,7 +4,7 @@ Layout of ``out/``::
 
     transforms.json            intrinsics, frames (OpenGL c2w), ply_file_path, "point2act" block
     images/frame_0000.png      RGB, 8 bit
-    depths/frame_0000.png      uint16 z-depth in millimetres (0 = no surface)
+    depths/frame_0000.png      uint16 true z-depth in millimetres (0 = no surface), frames[].true_depth_path
     masks/frame_0000.png       uint8 part ids (see ground_truth.json "parts")
     sparse_pc.ply              seed point cloud from the rendered visible surfaces
     ground_truth.json          target (mug handle) centroid / bbox, part and object list
@@ -158,7 +158,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
             {
                 "file_path": f"images/{name}",
                 "transform_matrix": _r(_scaled_pose(c2w, scale), 9),
-                "depth_file_path": f"depths/{name}",
+                "true_depth_path": f"depths/{name}",
                 "part_mask_path": f"masks/{name}",
             }
         )
@@ -260,7 +260,8 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
             "world": "z up, table top at z=0",
             "camera_convention": "transform_matrix is camera-to-world, OpenGL (x right, y up, looks along -z)",
             "pixel_convention": "origin top-left, x right, y down, pixel (row i, col j) centre at (j+0.5, i+0.5)",
-            "depth": DEPTH_DESCRIPTION,
+            "true_depth": ("frames[].true_depth_path: " + DEPTH_DESCRIPTION + " (ground truth for tests and "
+                           "benchmarks, not a sensor's depth: training does not read it)"),
             "masks": "frames[].part_mask_path: uint8 part ids, table in ground_truth.json",
             "ground_truth": "ground_truth.json",
             "points": "points/oracle.json",

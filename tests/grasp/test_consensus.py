@@ -199,7 +199,7 @@ def test_rim_point_is_on_the_rim_not_where_its_rays_cross(tmp_path):
     for k, f in enumerate(T["frames"]):
         M = np.array(f["transform_matrix"], dtype=np.float64)
         M[:3, 1:3] *= -1.0  # OpenGL -> OpenCV camera axes
-        d = cv2.imread(str(sd / f["depth_file_path"]), cv2.IMREAD_UNCHANGED).astype(np.float64) / 1000.0
+        d = cv2.imread(str(sd / f["true_depth_path"]), cv2.IMREAD_UNCHANGED).astype(np.float64) / 1000.0
         d[d == 0] = np.nan
         pts = np.asarray(answers.get(f["file_path"], []), dtype=np.float64).reshape(-1, 2)
         views.append(ViewAnswers(np.linalg.inv(M), K_, pts, 0.02 * np.hypot(T["w"], T["h"]), d, view_id=k))
