@@ -305,10 +305,8 @@ class GraspConfig:
     """Approach directions, evenly spaced around the closing axis (24: 15 degrees apart). Beside other
     geometry a thin part leaves a narrow window of approaches that clear it (on the true geometry of the
     kitchen ACRONYM handle a handful of on-target poses clear the planner's margin:
-    ``python -m benchmarks.accuracy.margins``), and 30-degree steps (12) can step over it: that handle,
-    trained with few views, got no grasp at 12 and a grasp on it at 24 (two of its three pointer draws
-    at out40 and same40), with no run of the three test splits lost; 36 gives the same ACRONYM verdicts
-    as 24 (docs/accuracy.md, session 14). The planner's time grows by tens of milliseconds."""
+    ``python -m benchmarks.accuracy.margins``), and 30-degree steps (12) can step over it; 36 gives the
+    same ACRONYM verdicts as 24 (docs/accuracy.md). The planner's time grows by tens of milliseconds."""
     tip_margin: float = 0.005
     """Grasp depth: the fingertips reach this far (m) past the far side of the part between them (the
     part's extent along the approach, connected to the contacts), so that the part sits between the
@@ -384,9 +382,9 @@ class GraspConfig:
     """Non-maximum suppression: a grasp is suppressed by a better one closer than
     this (m) whose rotation differs by less than ``nms_angle_deg``."""
     nms_angle_deg: float = 35.0
-    """NMS angle threshold in degrees (fingers swapped counts as the same grasp).
-    Above the 30 deg spacing of the default approach directions, so neighbouring
-    approach directions at the same spot count as duplicates."""
+    """NMS angle threshold in degrees (fingers swapped counts as the same grasp). Above twice the 15 deg
+    spacing of the default 24 approach directions, so approaches up to two steps apart at the same spot
+    count as duplicates."""
     top_k: int = 10
     """Number of grasps returned."""
     seed: int = 0

@@ -660,7 +660,7 @@ def plan_grasps(
     calibration error from the scene beats a grasp on another part, which fails the task for certain;
     the robot's user decides with the flag. Between a tall box and a mug's handle 1.6 cm from it, and on
     a handle trained from few views whose floaters narrow the gap, only such grasps reach the handle
-    (docs/accuracy.md, session 15)."""
+    (docs/robustness.md)."""
     cfg = cfg or GraspConfig()
     result = _plan_once(means, opacities, relevancy, cfg, **kw)
     if (cfg.collision_margin <= 0 or cfg.top_k <= 0 or (result.grasps and result.grasps[0].on_target)
