@@ -213,23 +213,26 @@ def _channel_support(config_path: Path, config, model, region_config, points: Di
     with tempfile.TemporaryDirectory() as tmp:
         pf = Path(tmp) / "points.json"
         pf.write_text(json.dumps(points))
-        cfg = copy.deepcopy(config)
-        cfg.pipeline.datamanager.points_file = pf
-        support, _info = support_of(config_path, cfg, model, region_config)
+        support, _info = support_of(config_path, config, model, region_config, points_file=pf)
     return support
 
 
-def supervised_views(config_path: Path, config, model, region_config, progress: bool = False):
-    """The supervised views of the run's own points (:func:`views_of`): the points of its points file, and
-    each supervised view's compositing weights of the frozen Gaussians at 1/``region_config.support_downscale``
-    resolution (the re-query weights cache, ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at
-    the same resolution), which give the views' median-depth surfaces. Returns ``(views | None, info dict)``;
-    ``None`` (with the reason in ``info``) when the run has no points file to read (a run trained from a
-    pointer without one, or a moved file), no supervised view, or a view that cannot be read."""
-    pf = getattr(config.pipeline.datamanager, "points_file", None)
-    if pf is None or not Path(pf).is_file():
-        return None, {"reason": f"no points file to read the supervision from ({pf})"}
-    dm = supervision_of(config_path, config, Path(pf))
+def supervised_views(config_path: Path, config, model, region_config, progress: bool = False,
+                     points_file: Path | None = None):
+    """The supervised views of the run's own answers (:func:`views_of`): the points of ``points_file``
+    (default: the run's, :func:`point2act.method.runinfo.run_answers`), and each supervised view's
+    compositing weights of the frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
+    re-query weights cache, ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same
+    resolution), which give the views' median-depth surfaces. Returns ``(views | None, info dict)``;
+    ``None`` (with the reason in ``info``) when the run has no answers (trained without points), no
+    supervised view, or a view that cannot be read."""
+    from point2act.method.runinfo import ANSWERS_NAME, run_answers
+
+    pf = Path(points_file) if points_file is not None else run_answers(config_path, config)
+    if pf is None:
+        return None, {"reason": f"the run has no answers to read the supervision from (no RUN/{ANSWERS_NAME}, "
+                                "and no points file)"}
+    dm = supervision_of(config_path, config, pf)
     if dm.points is None or not len(dm.train_heatmaps):
         return None, {"reason": "no supervised training views"}
     heat = dm.train_heatmaps
@@ -247,14 +250,15 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
     return views, info
 
 
-def support_of(config_path: Path, config, model, region_config, progress: bool = False):
-    """The views' consensus on the run's own points (:mod:`point2act.grasp.consensus`) in the capture
-    frame, from :func:`supervised_views`.
+def support_of(config_path: Path, config, model, region_config, progress: bool = False,
+               points_file: Path | None = None):
+    """The views' consensus on the run's own answers (or ``points_file``'s; :mod:`point2act.grasp.consensus`)
+    in the capture frame, from :func:`supervised_views`.
 
     Returns ``(Consensus | None, info dict)``; ``None`` when there is nothing to read (see
     :func:`supervised_views`) or no answer lands on the field's surface, with the reason in ``info``."""
     t0 = time.perf_counter()
-    views, info = supervised_views(config_path, config, model, region_config, progress)
+    views, info = supervised_views(config_path, config, model, region_config, progress, points_file)
     if views is None:
         return None, info
     try:
@@ -327,9 +331,15 @@ def export_run(
     checkpoint's own; a "place" channel gives no grasps); ``avoid_channel``: penalise grasps
     through it (default: the channel named "avoid" when it is among ``channels``).
     """
+    from point2act.method.runinfo import run_answers
+    from point2act.points import load_points_file
+
     config, pipeline = loaded if loaded is not None else open_run(config_path)
     frame = run_frame(config)
-    prompt = run_prompt(pipeline.datamanager)
+    answers = None if grasp_channel else run_answers(config_path, config)
+    # the run's task: its prompt, else its answers' (the run's own, not a points file edited since)
+    prompt = getattr(config.pipeline.datamanager, "prompt", "") or (load_points_file(answers).prompt if answers else "")
+    prompt = prompt or run_prompt(pipeline.datamanager)
     cams = pipeline.datamanager.train_dataparser_outputs.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
     grasp_config = grasp_config if grasp_config is not None else GraspConfig()
@@ -355,15 +365,18 @@ def export_run(
         views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
                                grasp_config.surface.fusion_max_pixels)
     support, no_consensus = None, ""
-    if support_views and not grasp_channel:  # the checkpoint's own channel: its training points
-        support, _info = support_of(config_path, config, pipeline.model, grasp_config.region)
-        if support is None:
-            no_consensus = _info.get("reason", "")
+    if support_views and not grasp_channel:  # the checkpoint's own channel: the answers stored with the run
+        if answers is None:
+            no_consensus = "the run has no answers to read the supervision from (trained without points)"
+        else:
+            support, _info = support_of(config_path, config, pipeline.model, grasp_config.region, points_file=answers)
+            if support is None:
+                no_consensus = _info.get("reason", "")
     elif support_views and named[grasp_channel].get("points"):  # a query channel: the points it was fitted to
         support = _channel_support(config_path, config, pipeline.model, grasp_config.region, named[grasp_channel]["points"])
     if candidate:
         if support is None:
-            raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's points (its points file) to "
+            raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's answers (RUN/points.json) to "
                                  "rank the places the views point at; this export has none")
         try:
             support = support.choose(candidate)

@@ -649,6 +649,71 @@ def supervision_from_info(config_path: Path, config, points_file: Path, prompt: 
     return LightSupervision(info, Path(points_file), prompt)
 
 
+# ----------------------------------------------------------------------------------------------
+# the run's answers
+# ----------------------------------------------------------------------------------------------
+ANSWERS_NAME = "points.json"
+"""``RUN/points.json``: the answers that supervised the run's relevancy, as a points file."""
+
+
+class AnswersDifferWarning(UserWarning):
+    """The points file config.yml names holds other answers than the run's own (``RUN/points.json``)."""
+
+
+def answers_path(run_dir: Path) -> Path:
+    return Path(run_dir) / ANSWERS_NAME
+
+
+def store_answers(run_dir: Path, points: PointsFile) -> Path:
+    """Write ``RUN/points.json``: the answers that supervise the run (its points file's, or what the pointer
+    answered during training), so that export, query and the viewer read them from the run, not from a file
+    outside it that may be edited, moved or deleted. ``trained_from`` names the file they were read from."""
+    from point2act.io import write_json_atomic
+
+    path = answers_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = Path(points.path).resolve() if points.path is not None else None
+    write_json_atomic(path, {**points.to_dict(), "trained_from": str(source) if source is not None else None})
+    return path
+
+
+def _answers(pf: PointsFile):
+    return pf.prompt, pf.coordinates, pf.points
+
+
+def run_answers(config_path: Path, config) -> Path | None:
+    """The points file of the answers that supervised a run: ``RUN/points.json`` when training stored it, with
+    an :class:`AnswersDifferWarning` when the points file the run was trained from now holds other answers
+    (the run's own are used; a deleted one changes nothing). A caller's config that names another points file
+    (in memory: the consensus on other answers) gets that file. A run without ``RUN/points.json``: the points
+    file its config names, when it exists. None: the run has no answers (trained without points)."""
+    import json
+    import warnings
+
+    stored = answers_path(Path(config_path).resolve().parent)
+    pf = getattr(config.pipeline.datamanager, "points_file", None)
+    external = Path(pf).resolve() if pf is not None else None
+    if not stored.is_file():
+        return external if external is not None and external.is_file() else None
+    try:
+        trained_from = json.loads(stored.read_text(encoding="utf-8")).get("trained_from")
+    except (OSError, ValueError, AttributeError):
+        trained_from = None
+    if external is None or external == stored.resolve():
+        return stored
+    if trained_from is None or external != Path(trained_from):
+        return external if external.is_file() else stored  # another file, named on purpose
+    if external.is_file():
+        try:
+            same = _answers(load_points_file(external)) == _answers(load_points_file(stored))
+        except PointsFileError:
+            same = False
+        if not same:
+            warnings.warn(f"{external}: its answers are not those this run was trained on; the run's own "
+                          f"({stored}) are used", AnswersDifferWarning, stacklevel=2)
+    return stored
+
+
 def run_data_dir(config_path: Path) -> str | None | bool:
     """The capture folder of a run with a current info (its ``data``), or False (no info: ask config.yml)."""
     info = read_info(config_path)

@@ -72,9 +72,16 @@ class Point2ActTrainer(Trainer):
     """nerfstudio's trainer with atomic checkpoint writes and a loader that skips broken files."""
 
     def setup(self, test_mode: str = "val") -> None:
-        """nerfstudio's setup; then the triangulated start cloud, when one was made for a capture without a
-        cloud, is copied into the run as ``triangulated.ply`` (the run keeps what it started from)."""
+        """nerfstudio's setup; then the answers that supervise the relevancy (a points file's, or the pointer's)
+        are stored in the run as ``points.json`` (:func:`point2act.method.runinfo.store_answers`), and the
+        triangulated start cloud, when one was made for a capture without a cloud, is copied into the run as
+        ``triangulated.ply`` (the run keeps what it started from)."""
         super().setup(test_mode=test_mode)
+        points = getattr(self.pipeline.datamanager, "points", None)
+        if points is not None:
+            from point2act.method.runinfo import store_answers
+
+            CONSOLE.log(f"\\[point2act] the run's answers: {store_answers(self.base_dir, points)}")
         src = getattr(self.pipeline.datamanager, "triangulated_path", None)
         if src is not None and Path(src).is_file():
             import shutil

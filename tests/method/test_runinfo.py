@@ -85,3 +85,46 @@ def test_random_start_is_a_transforms_json_without_a_point_cloud(tmp_path):
     assert random_start(run, config(cap)) is False
     assert random_start(run, config(tmp_path / "colmap")) is False
     assert random_start(run, config(None)) is False
+
+
+def _answers_config(points_file):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(pipeline=SimpleNamespace(datamanager=SimpleNamespace(points_file=points_file)))
+
+
+def test_run_answers_are_the_runs_own(tmp_path):
+    """RUN/points.json is what a run's export reads: an edited points file is reported and not used, a
+    deleted one changes nothing; a run without stored answers falls back to the points file it names."""
+    import json
+    import warnings
+
+    from point2act.method.runinfo import AnswersDifferWarning, run_answers, store_answers
+    from point2act.points import load_points_file, parse_points
+
+    run, ext = tmp_path / "run", tmp_path / "points.json"
+    config_path = run / "config.yml"
+    doc = {"prompt": "the handle", "coordinates": "pixels", "points": {"images/a.png": [[3.0, 4.0]], "images/b.png": []}}
+    ext.write_text(json.dumps(doc))
+    cfg = _answers_config(ext)
+    assert run_answers(config_path, cfg) == ext  # nothing stored: the points file config.yml names
+    assert run_answers(config_path, _answers_config(tmp_path / "gone.json")) is None
+    stored = store_answers(run, load_points_file(ext))
+    assert stored == run / "points.json" and load_points_file(stored).points == load_points_file(ext).points
+    other = tmp_path / "other.json"  # a caller's config naming other answers on purpose: those
+    other.write_text(json.dumps({**doc, "prompt": "the rim"}))
+    assert run_answers(config_path, _answers_config(other)) == other.resolve()
+    assert run_answers(config_path, _answers_config(None)) == stored
+    pointer_run = tmp_path / "pointer_run"  # answers the pointer gave (no file named in config.yml)
+    assert store_answers(pointer_run, parse_points(doc, "test")) == pointer_run / "points.json"
+    assert run_answers(pointer_run / "config.yml", _answers_config(None)) == pointer_run / "points.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same answers: no warning
+        assert run_answers(config_path, cfg) == stored
+    ext.write_text(json.dumps({**doc, "points": {"images/a.png": [[9.0, 9.0]], "images/b.png": []}}))
+    with pytest.warns(AnswersDifferWarning, match="not those this run was trained on"):
+        assert run_answers(config_path, cfg) == stored
+    ext.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_answers(config_path, cfg) == stored

@@ -1,0 +1,107 @@
+"""The answers belong to the run: training stores the answers that supervise relevancy in ``RUN/points.json``
+(a points file's, or the in-loop pointer's), and ``point2act export`` reads them from there. A run trained
+from a prompt and a pointer exports with the views' consensus (confidence, candidates); with the same
+answers it gives the same grasps.json as the run trained from the equivalent points file; an edited or
+deleted points file neither changes nor breaks the export, and an edited one is reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+PROMPT = "Point to the handle of the mug"
+ITERS = 200
+
+
+def _run(cmd, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+    assert p.returncode == 0, f"{cmd[0]} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return p
+
+
+def _train(root: Path, scene: Path, name: str, supervision: list, env_extra) -> Path:
+    _run([str(BIN / "ns-train"), "point2act", "--data", str(scene), *supervision,
+          "--max-num-iterations", str(ITERS), "--steps-per-save", str(ITERS), "--vis", "tensorboard",
+          "--output-dir", str(root / "outputs"), "--experiment-name", name, "--timestamp", "run",
+          "--pipeline.model.num-downscales", "0", "--pipeline.model.warmup-length", "100"], root, env_extra)
+    config = root / "outputs" / name / "point2act" / "run" / "config.yml"
+    assert config.is_file()
+    return config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Run A: trained from the prompt and the oracle pointer. Run B: from a points file holding A's answers."""
+    from point2act.synth import SynthConfig, generate_scene
+
+    root = tmp_path_factory.mktemp("answers")
+    scene = root / "scene"
+    generate_scene(scene, SynthConfig(seed=0))
+    env = {"POINT2ACT_CACHE": str(root / "cache")}
+    a = _train(root, scene, "pointer", ["--pipeline.datamanager.prompt", PROMPT,
+                                        "--pipeline.datamanager.pointer.backend", "oracle"], env)
+    answers = root / "answers.json"
+    shutil.copyfile(a.parent / "points.json", answers)
+    b = _train(root, scene, "file", ["--pipeline.datamanager.points-file", str(answers)], env)
+    return root, a, b, answers
+
+
+def _export(config: Path, out: Path, cwd: Path) -> subprocess.CompletedProcess:
+    return _run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out)], cwd)
+
+
+def test_pointer_run_stores_its_answers_and_exports_with_the_consensus(runs, tmp_path):
+    from point2act.points import load_points_file
+
+    root, a, _b, _answers = runs
+    stored = load_points_file(a.parent / "points.json")
+    assert stored.prompt == PROMPT and any(stored.points.values())
+    out = tmp_path / "grasps.json"
+    _export(a, out, root)
+    doc = json.loads(out.read_text())
+    assert doc["prompt"] == PROMPT
+    assert "confidence" in doc and doc["candidates"], sorted(doc)
+    assert "no consensus" not in doc.get("warning", "")
+
+
+def test_same_answers_give_the_same_grasps_as_the_points_file_run(runs, tmp_path):
+    root, a, b, _answers = runs
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _export(a, tmp_path / "a" / "grasps.json", root)
+    _export(b, tmp_path / "b" / "grasps.json", root)
+    da, db = (json.loads((tmp_path / x / "grasps.json").read_text()) for x in "ab")
+    assert da.pop("run") != db.pop("run")  # the only field that names the run
+    assert da == db
+
+
+def test_edited_or_missing_points_file_changes_nothing(runs, tmp_path):
+    root, _a, b, answers = runs
+    before = tmp_path / "before.json"
+    _export(b, before, root)
+    doc = json.loads(answers.read_text())
+    saved = answers.read_text()
+    try:
+        doc["points"] = {k: [[1.0, 1.0]] for k in doc["points"]}  # every answer moved to a corner
+        answers.write_text(json.dumps(doc))
+        edited = tmp_path / "edited.json"
+        p = _export(b, edited, root)
+        assert edited.read_bytes() == before.read_bytes()
+        assert "not those this run was trained on" in p.stderr, p.stderr[-2000:]
+        answers.unlink()
+        missing = tmp_path / "missing.json"
+        p = _export(b, missing, root)
+        assert missing.read_bytes() == before.read_bytes()
+        assert "not those this run" not in p.stderr
+    finally:
+        answers.write_text(saved)
