@@ -714,6 +714,16 @@ def run_answers(config_path: Path, config) -> Path | None:
     return stored
 
 
+def stored_prompt(run_dir: Path | None) -> str:
+    """The prompt of a run's stored answers (``RUN/points.json``); "" when it has none."""
+    if run_dir is None or not answers_path(run_dir).is_file():
+        return ""
+    try:
+        return load_points_file(answers_path(run_dir)).prompt
+    except PointsFileError:
+        return ""
+
+
 def run_data_dir(config_path: Path) -> str | None | bool:
     """The capture folder of a run with a current info (its ``data``), or False (no info: ask config.yml)."""
     info = read_info(config_path)

@@ -99,7 +99,7 @@ def test_run_answers_are_the_runs_own(tmp_path):
     import json
     import warnings
 
-    from point2act.method.runinfo import AnswersDifferWarning, run_answers, store_answers
+    from point2act.method.runinfo import AnswersDifferWarning, run_answers, store_answers, stored_prompt
     from point2act.points import load_points_file, parse_points
 
     run, ext = tmp_path / "run", tmp_path / "points.json"
@@ -111,6 +111,7 @@ def test_run_answers_are_the_runs_own(tmp_path):
     assert run_answers(config_path, _answers_config(tmp_path / "gone.json")) is None
     stored = store_answers(run, load_points_file(ext))
     assert stored == run / "points.json" and load_points_file(stored).points == load_points_file(ext).points
+    assert stored_prompt(run) == "the handle" and stored_prompt(tmp_path / "no_run") == ""  # the viewer's task
     other = tmp_path / "other.json"  # a caller's config naming other answers on purpose: those
     other.write_text(json.dumps({**doc, "prompt": "the rim"}))
     assert run_answers(config_path, _answers_config(other)) == other.resolve()

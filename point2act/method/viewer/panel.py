@@ -32,6 +32,7 @@ from point2act.io import write_json_atomic
 from point2act.method.click import CLICK_PROMPT, click_points_for_run
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
 from point2act.method.run import depth_views_of, frame_of_datamanager, gaussian_arrays, query_run, run_prompt
+from point2act.method.runinfo import stored_prompt
 from point2act.method.viewer.markers import (
     DEFAULT_THRESHOLD,
     SCENE_ROOT,
@@ -149,7 +150,8 @@ class Point2ActViewerPanel(torch.nn.Module):
                             if dpo is not None else None)
         st.camera_centers_ns = st.camera_c2w_ns[:, :3, 3] if st.camera_c2w_ns is not None else None
         st.cameras = getattr(getattr(dm, "train_dataparser_outputs", None), "cameras", None)
-        st.prompt = run_prompt(dm, self._model())
+        # the task of the run's stored answers first (RUN/points.json: not a points file edited since)
+        st.prompt = stored_prompt(st.base_dir) or run_prompt(dm, self._model())
         self._set_text(self.ui.prompt, st.prompt or "(no prompt)")
         st.trained_prompt = st.prompt
         model = self._model()
