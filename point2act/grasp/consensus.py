@@ -11,7 +11,12 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    other views agree with most, among the points where it meets another view's answer ray (their
    closest approach's midpoint, reprojecting within both views' sigma, in front of both cameras): a
    depth from the views, not the field, which is least reliable on small and thin parts (the real
-   bottle cap: the field's median depth there lies 20-60 % behind the cap in every view).
+   bottle cap: the field's median depth there lies 20-60 % behind the cap in every view). Two rays
+   always nearly meet, so a crossing that no third answer ray meets must lie on the surface both views
+   see (:func:`_on_surface`: within the field's depths over the answer's blob, widened by the blob's
+   radius); off it, it is no place at all (two right answers from nearby directions cross 6.5 cm from
+   the real mug handle they both mark). Three or more meeting rays over-determine the point whatever the
+   field says.
 3. **Agreement.** A candidate ``X`` is *seen* by view ``u`` when it lies in ``u``'s frame and not
    behind ``u``'s surface by more than the blob's radius there (``sigma_u z / f_u``: the
    supervision's own precision, brought to that depth); a view that sees it *agrees* by
@@ -23,13 +28,18 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    and its eight exact answers lost to ten scattered over an apple).
 4. **Places.** Candidates closer than the sum of their blob radii are one place (single linkage): a
    rim's answers, each at a different spot of the ring, chain into one place; a wrong object's do not
-   join the target's. A place's **votes** count the views that point at it, each view at most once
-   (its best agreement with any of the place's candidates).
+   join the target's. No evidence counts twice: each answer supports at most one place
+   (:func:`_explain`). In turn, the place the most views point at (agreement >= 0.5) with answers not
+   yet taken takes them all; its **votes** count those views, each view once (its best agreement with
+   any of the place's candidates). A place made only of answers a better place already explains (two
+   right answers that also form a second crossing) gets no votes and is no place; a wrong answer
+   forms its own place with its own vote.
 5. **Choice and confidence.** The place with the most votes is chosen. Its confidence is the
    probability that it, rather than the runner-up, is what the views mean, for views that are each
    right more often than wrong with an unknown rate (uniform on [1/2, 1]): ``P(p > 1/2)`` for ``p ~
-   Beta(v1 + 1, v2 + 1)``, ``v1, v2`` the votes that tell the two apart (per view, how much more it
-   agrees with one place than with the other: a view that agrees with both is evidence for neither).
+   Beta(v1 + 1, v2 + 1)``, ``v1, v2`` the votes that tell the two apart (per view, how much more its
+   answers taken by one place agree than those taken by the other: a view with answers at both is
+   evidence for neither).
 6. **Action point.** An answer marks what its view sees. Within the chosen place, the answer surface
    points (lifted candidates) that the views confirm (three or more agreeing views whose rays meet
    on the point, within the blob radius, from directions that fix it: the field's depth and the
@@ -72,7 +82,10 @@ class ViewAnswers:
     """The heatmap blob's sigma, pixels."""
     depth: np.ndarray  # [H, W] median depth (z), NaN where no surface
     view_id: int = -1
-    """The training view's index (reported with the places)."""
+    """The view's index in its split (reported with the places)."""
+    split: str = "train"
+    """The split of the capture the view belongs to: "train", or "eval" (nerfstudio's held-out views: their
+    cameras are known, and their answers count as any other's)."""
 
     @property
     def size(self):
@@ -215,35 +228,75 @@ def lift(view: ViewAnswers, uv: np.ndarray) -> np.ndarray:  # [M, 2] -> [M, 3], 
     return c + dirs * d[:, None]
 
 
-def _agreement(views: Sequence[ViewAnswers], X: np.ndarray):
-    """(seen [V, M], agree [V, M]) of points ``X`` [M, 3] (module docstring, step 3)."""
+def _agreement(views: Sequence[ViewAnswers], X: np.ndarray, per_answer: bool = False):
+    """(seen [V, M], agree [V, M]) of points ``X`` [M, 3] (module docstring, step 3); ``per_answer``: also
+    (agree of each answer [A, M], the view of each answer [A], how many views' answer rays meet at each
+    point [M]), the answers in view order."""
     from scipy.spatial import cKDTree
 
     V, M = len(views), len(X)
     seen = np.zeros((V, M))
     meet = np.zeros((V, M))  # how well X's projection meets the view's nearest answer, visible or not
+    meet_a, owner = [], []
     for u, view in enumerate(views):
         uv, z = view.project(X)
         H, W = view.size
         ok = np.isfinite(uv).all(1) & (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
-        if not ok.any():
-            continue
-        j = np.floor(uv[ok, 0]).astype(np.int64)
-        i = np.floor(uv[ok, 1]).astype(np.int64)
-        D = view.depth[i, j]
-        # not behind the view's surface by more than the answer's precision there (no surface: open space)
-        vis = ~(np.isfinite(D) & (z[ok] > D + view.blob_radius(D)))
-        s = np.zeros(M)
-        s[np.flatnonzero(ok)[vis]] = 1.0
-        seen[u] = s
-        if len(view.points):
-            d, _ = cKDTree(view.points).query(uv[ok])
-            meet[u, ok] = np.exp(-0.5 * (d / float(view.sigma_px)) ** 2)
+        ma = np.zeros((len(view.points), M))
+        if ok.any():
+            j = np.floor(uv[ok, 0]).astype(np.int64)
+            i = np.floor(uv[ok, 1]).astype(np.int64)
+            D = view.depth[i, j]
+            # not behind the view's surface by more than the answer's precision there (no surface: open space)
+            vis = ~(np.isfinite(D) & (z[ok] > D + view.blob_radius(D)))
+            s = np.zeros(M)
+            s[np.flatnonzero(ok)[vis]] = 1.0
+            seen[u] = s
+            if len(view.points):
+                d, _ = cKDTree(view.points).query(uv[ok])
+                meet[u, ok] = np.exp(-0.5 * (d / float(view.sigma_px)) ** 2)
+                if per_answer:
+                    da = np.linalg.norm(uv[ok][None] - view.points[:, None], axis=2)  # [P, ok]
+                    ma[:, ok] = np.exp(-0.5 * (da / float(view.sigma_px)) ** 2)
+        meet_a.append(ma)
+        owner.append(np.full(len(view.points), u, dtype=np.int64))
     # where three or more answer rays meet, the views over-determine the point: they agree with it
     # whatever the field's surface says in front of it (floaters over a small part); elsewhere a view
     # agrees only with what it sees
-    agree = np.where((meet >= 0.5).sum(0) >= 3, meet, seen * meet)
-    return seen, agree
+    rays = (meet >= 0.5).sum(0)
+    over = rays >= 3
+    agree = np.where(over, meet, seen * meet)
+    if not per_answer:
+        return seen, agree
+    own = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
+    ma = np.concatenate(meet_a) if meet_a else np.zeros((0, M))
+    agree_a = np.where(over[None], ma, seen[own] * ma)
+    return seen, agree, agree_a, own, rays
+
+
+def _on_surface(view: ViewAnswers, X: np.ndarray) -> np.ndarray:  # [M, 3] -> [M] bool
+    """Whether points ``X`` lie on the surface ``view`` sees where they project: their depth within the
+    field's depths over the answer's blob there (the pixels within ``sigma_px`` of the projection: at a
+    silhouette that spans the part and what lies behind it), widened by the blob's radius. No surface in
+    the blob: not on it."""
+    uv, z = view.project(X)
+    H, W = view.size
+    out = np.zeros(len(X), bool)
+    r = int(np.ceil(float(view.sigma_px)))
+    dj, di = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1))
+    disc = dj ** 2 + di ** 2 <= float(view.sigma_px) ** 2 + 0.5
+    dj, di = dj[disc], di[disc]
+    for m in np.flatnonzero(np.isfinite(uv).all(1) & (z > 0)):
+        j = np.floor(uv[m, 0]).astype(np.int64) + dj
+        i = np.floor(uv[m, 1]).astype(np.int64) + di
+        inside = (j >= 0) & (j < W) & (i >= 0) & (i < H)
+        D = view.depth[i[inside], j[inside]]
+        D = D[np.isfinite(D)]
+        if not len(D):
+            continue
+        rad = float(view.blob_radius(z[m]))
+        out[m] = D.min() - rad <= z[m] <= D.max() + rad
+    return out
 
 
 def _places(X: np.ndarray, radius: np.ndarray) -> np.ndarray:  # -> [M] label
@@ -362,13 +415,59 @@ def _swept_candidates(views: Sequence[ViewAnswers]):
     i, j, X, rad = i[ok], j[ok], X[ok], rad[ok]
     if not len(X):
         return X, rad
-    total = _agreement(views, X)[1].sum(0)
+    _seen, agree, _aa, _own, rays = _agreement(views, X, per_answer=True)
+    # two rays always nearly meet: where no third answer ray meets them, the crossing must lie on the surface
+    # both views see (off it, it is a crossing in the air or inside a part, no place at all); three or more
+    # over-determine it whatever the field's surface says (a part the field misses)
+    keep = rays >= 3
+    two = np.flatnonzero(~keep)
+    if len(two):
+        on = np.ones(len(two), bool)
+        for idx in (i, j):
+            for v in np.unique(own[idx][two]):
+                m = np.flatnonzero(own[idx][two] == v)
+                on[m] &= _on_surface(views[v], X[two[m]])
+        keep[two[on]] = True
+    i, j, X, rad, agree = i[keep], j[keep], X[keep], rad[keep], agree[:, keep]
+    if not len(X):
+        return X, rad
+    total = agree.sum(0)
     ans, pair = np.r_[i, j], np.r_[np.arange(len(X)), np.arange(len(X))]
     order = np.argsort(total[pair], kind="stable")  # assigned in increasing total: the highest stays
     best = np.full(len(own), -1)
     best[ans[order]] = pair[order]
     pick = np.unique(best[best >= 0])
     return X[pick], rad[pick]
+
+
+def _explain(agree_a: np.ndarray, owner: np.ndarray, labels: np.ndarray, num_views: int):
+    """Each answer supports at most one place (module docstring, step 4). In turn, the place the most views
+    point at with answers not yet taken (each view once: its best agreement with the place's candidates)
+    takes every still free answer that points at it (agreement >= 0.5); a place whose answers a better place
+    already took gets no votes and is no place. Returns (place labels in that order, their votes, per place
+    [V] each view's agreement through the answers it took)."""
+    nl = int(labels.max()) + 1 if len(labels) else 0
+    A = np.stack([agree_a[:, labels == c].max(1) for c in range(nl)], 1) if len(agree_a) and nl else np.zeros((len(agree_a), nl))
+    free = np.ones(len(A), bool)
+    todo = list(range(nl))
+    order, votes, assigned = [], {}, {}
+
+    def per_view(c, take):
+        g = np.zeros(num_views)
+        np.maximum.at(g, owner[take], A[take, c])
+        return g
+
+    while todo:
+        gs = [per_view(c, free & (A[:, c] >= 0.5)) for c in todo]
+        tot = [float(g.sum()) for g in gs]
+        k = int(np.argmax(tot))
+        if tot[k] <= 0.0:
+            break
+        c = todo.pop(k)
+        order.append(c)
+        votes[c], assigned[c] = tot[k], gs[k]
+        free &= ~(A[:, c] >= 0.5)
+    return order, votes, assigned
 
 
 def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
@@ -392,12 +491,16 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
     Xp, rp = _swept_candidates(views)
     n_lifted = int(sum(len(c) for c in cand))
     X, radius = np.concatenate(cand + [Xp]), np.concatenate(rad + [rp])
-    seen, agree = _agreement(views, X)
+    seen, agree, agree_a, owner, _rays = _agreement(views, X, per_answer=True)
     seen = np.maximum(seen, agree >= 0.5)  # a view whose ray meets an over-determined point sees it
     labels = _places(X, radius)
     nl = int(labels.max()) + 1
-    votes = np.array([agree[:, labels == c].max(1).sum() for c in range(nl)])
-    order = np.argsort(-votes, kind="stable")
+    order, votes, assigned = _explain(agree_a, owner, labels, len(views))
+    if not order:  # no answer agrees with any place (none is seen where it lands): the soft votes rank them
+        soft = np.array([agree[:, labels == c].max(1).sum() for c in range(nl)])
+        order = [int(c) for c in np.argsort(-soft, kind="stable")]
+        votes = {c: float(soft[c]) for c in order}
+        assigned = {c: agree[:, labels == c].max(1) for c in order}
     places: List[Place] = []
     for c in order[:max_places]:
         m = np.flatnonzero(labels == c)
@@ -410,8 +513,7 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
         pool = np.asarray(surf, dtype=np.int64) if len(surf) else m
         score = agree[:, pool].sum(0)
         k = pool[int(np.argmax(score))]
-        per_view = agree[:, m].max(1)
-        supporters = [int(u) for u in np.flatnonzero(per_view >= 0.5)]
+        supporters = [int(u) for u in np.flatnonzero(assigned[c] >= 0.5)]
         point, tri = X[k], False
         meet = meets[int(k)] if int(k) in meets else _meet(views, agree, X, k)
         if meet is not None:
@@ -429,10 +531,14 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
                             views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, m].max(1).sum()),
                             num_candidates=int(len(m)), triangulated=tri,
                             footprint=np.c_[X[m], radius[m]]))
-    # confidence from the votes that tell the two apart: a view agreeing with both places (noisy answers
+    # confidence from the votes that tell the two apart: a view with answers at both places (noisy answers
     # scattered over one part, which split into two places) is evidence for neither
-    g1 = agree[:, labels == order[0]].max(1)
-    g2 = agree[:, labels == order[1]].max(1) if nl > 1 else np.zeros(len(views))
+    g1 = assigned[order[0]]
+    g2 = assigned[order[1]] if len(order) > 1 else np.zeros(len(views))
     conf = beta_confidence(float(np.clip(g1 - g2, 0, None).sum()), float(np.clip(g2 - g1, 0, None).sum()))
+    by_split: Dict[str, int] = {}
+    for v in views:
+        if len(v.points):
+            by_split[v.split] = by_split.get(v.split, 0) + 1
     return Consensus(places, conf, answered, len(views),
-                     info={"candidates": int(len(X)), "places": nl})
+                     info={"candidates": int(len(X)), "places": len(order), "answered_by_split": by_split})
