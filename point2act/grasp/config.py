@@ -339,8 +339,9 @@ class GraspConfig:
     """Each finger opens this far (m) beyond the part's extent across the closing axis before closing (with
     an occupancy grid, the extent of the part's cells, occupied or unknown: their centres' extent plus
     half a cell, so that the fingers clear every cell by more than ``collision_margin``);
-    the pre-grasp opening (``width`` in grasps.json) is that extent + 2*clearance, capped at
-    ``max_opening``."""
+    candidates are planned and checked at that extent + 2*clearance (capped at ``max_opening``); a
+    listed grasp's pre-grasp opening (``width`` in grasps.json) is then the widest that the free room
+    allows (:func:`point2act.grasp.planner.widest_free_opening`), at least that."""
     collision_margin: float = 0.002
     """Finger and palm boxes are inflated by this much (m) on every side when checked against the
     scene (plus half a cell against an occupancy grid: a cell's centre stands for its cube): the robot's

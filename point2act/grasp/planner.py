@@ -602,6 +602,12 @@ def _plan_once(
     # grasps that close on the target first; then those whose pads touch both contacts
     rank = score[k_of, t_of] + 2.0 * on[k_of, t_of] + 1.0 * touch[k_of, t_of]
     kept = nms(posf, Rf, rank, U(cfg.nms_distance), math.radians(cfg.nms_angle_deg), cfg.top_k)
+    if len(kept) and len(F):
+        hkt = hkt.copy()
+        kk, tk_ = k_of[np.asarray(kept)], t_of[np.asarray(kept)]
+        hkt[kk, tk_] = widest_free_opening(c, x, u, v, F, coarse, theta, off, hkt, depth, kk, tk_, dims,
+                                           mg, mgc, U(cfg.sweep_fine_length), U(g.pregrasp_distance),
+                                           U(cfg.clearance_margin), cfg.collision_min_points)
     grasps: List[Grasp] = []
     for i in kept:
         k, tt = k_of[i], t_of[i]
@@ -683,6 +689,78 @@ def plan_grasps(
                f"from occupied or unknown space: {first} on the target and clear it by less (clears_margin "
                "false; safe only where the robot's calibration error is smaller)")
     return dataclasses.replace(result, grasps=grasps, warning=warning, timings_ms=timings, counts=counts)
+
+
+OPEN_LEVELS = (1.0, 0.5)
+"""Openings tried for a kept grasp, as the fraction of the way from the part's opening to the gripper's
+widest: fully open first, then halfway."""
+
+
+def widest_free_opening(
+    c: np.ndarray,  # [K, 3] pair centres
+    x: np.ndarray,  # [K, 3] closing axes
+    u: np.ndarray,  # [K, 3]
+    v: np.ndarray,  # [K, 3]
+    F: np.ndarray,  # [M, 3] what the fingers must not enter (fine)
+    coarse: np.ndarray,  # [Mc, 3] its coarse cells' centres
+    theta: np.ndarray,  # [T] approach angles
+    off: np.ndarray,  # [K, T] the grasp centre's offset along x
+    hkt: np.ndarray,  # [K, T] the part's half-opening (pads' inner faces)
+    depth: np.ndarray,  # [K, T] TCP depth
+    kk: np.ndarray,  # [G] the grasps' pair indices
+    tt: np.ndarray,  # [G] their approach indices
+    dims: Dict[str, float],
+    mg: float,
+    mgc: float,
+    near: float,
+    pre: float,
+    cm: float,
+    min_points: int,
+) -> np.ndarray:  # [G] half-opening of each grasp
+    """The widest half-opening at which each grasp's fingers still clear the scene, from
+    :data:`OPEN_LEVELS`, or its part's half-opening ``hkt`` when none does.
+
+    The part's opening is its measured extent plus ``clearance``; a reconstruction that measures a part
+    thinner than it is (a thin bar from few views or no point cloud: fuzzy, thin, its silhouette eaten)
+    puts a finger inside the true part. A parallel-jaw gripper closes until it meets the part, so any
+    opening from which the fingers' way in is free holds the same part, and the widest one tolerates
+    the most error. Checked per level: the fingers at the wider opening together with the space they
+    sweep while closing to the part's opening (one box from the part's opening to the outer face of the
+    finger, at the grasp pose and on the first ``near`` of the approach, against the fine cloud, with
+    the collision margin ``mg``), and the fingers on the rest of the approach from ``pre`` against the
+    coarse cloud (margin ``mgc``)."""
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    half_open = 0.5 * dims["max_opening"]
+    K, T = hkt.shape
+    out = hkt[kk, tt].copy()
+    todo = np.zeros((K, T), bool)
+    todo[kk, tt] = hkt[kk, tt] < half_open - 1e-9
+    uk = np.unique(kk)
+    lo = np.full(K, np.inf)
+    lo[uk] = np.min(np.where(todo, hkt - np.abs(off), np.inf), axis=1)[uk] - mg - cm
+    hi = np.zeros(K)
+    hi[uk] = half_open + np.max(np.abs(off), axis=1)[uk] + t + mg + cm
+    rf = math.sqrt((float(hi.max()) if len(uk) else 0.0) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
+    rp = math.sqrt((half_open + t + mgc) ** 2 + (fw / 2 + mgc) ** 2 + (L + pre + mgc + float(depth.max())) ** 2)
+    for lam in OPEN_LEVELS:
+        if not todo.any():
+            break
+        ok = todo.copy()
+        # x from the part's opening (hh = hkt) to the wider opening's outer face: lam*half_open + (1-lam)*hkt + t
+        sweep = [box((0.0, 1.0, lam * half_open + t, 1.0 - lam), fw / 2, (-L - near, 0.0), mg, L2)]
+        way_in = [box((lam * half_open, 1.0 - lam, lam * half_open + t, 1.0 - lam), fw / 2, (-L - pre, -L - near),
+                      mgc, LINF)]
+        for cloud, radius, boxes, blo, bhi in ((F, rf, sweep, lo, hi), (coarse, rp, way_in, 0.0, hi + mgc)):
+            alive = np.flatnonzero(ok.any(1))
+            if len(alive) and len(cloud):
+                hits, _ = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], cloud, radius,
+                                             blo if np.isscalar(blo) else blo[alive], bhi[alive], theta, ok[alive],
+                                             off[alive], hkt[alive], depth[alive], boxes, min_points)
+                ok[alive] &= hits < min_points
+        wide = ok[kk, tt]
+        out[wide] = lam * half_open + (1.0 - lam) * hkt[kk, tt][wide]
+        todo &= ~ok
+    return out
 
 
 def _why_none(counts: Dict[str, int], n: int, on_target: bool = False) -> str:

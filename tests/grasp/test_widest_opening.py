@@ -1,0 +1,106 @@
+"""The opening of a kept grasp: as wide as the free room around the part allows (planner,
+``widest_free_opening``). A bar alone on a table is held from the gripper's widest opening; beside a
+wall that leaves less room, the opening stops short of the wall by the collision margin; where no wider
+opening is free, the part's own opening stays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("open3d")
+
+from point2act.grasp import GraspConfig, plan_grasps  # noqa: E402
+from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid  # noqa: E402
+from point2act.grasp.planner import OPEN_LEVELS  # noqa: E402
+
+from test_opening import HALF_W, VOXEL, bar_points, table_points  # noqa: E402  (this folder is on sys.path)
+
+
+def wall_points(x0: float, step=0.0015):
+    """A wall: the plane x = x0, as tall as the bar and beyond, along the bar's length."""
+    ys = np.arange(-0.08, 0.08 + 1e-9, step)
+    zs = np.arange(0.0, 0.09 + 1e-9, step)
+    Y, Z = np.meshgrid(ys, zs, indexing="ij")
+    return np.c_[np.full(Y.size, x0), Y.ravel(), Z.ravel()]
+
+
+def grid(walls=()) -> OccupancyGrid:
+    n = 44
+    origin = np.array([-0.132, -0.132, -0.04])
+    state = np.full((n, n, n), FREE, np.uint8)
+    c = origin + (np.indices((n, n, n)).reshape(3, -1).T + 0.5) * VOXEL
+    flat = state.reshape(-1)
+    flat[c[:, 2] < 0.0] = UNKNOWN
+    flat[(c[:, 2] < 0.0) & (c[:, 2] > -VOXEL)] = OCCUPIED
+    flat[(np.abs(c[:, 0]) <= HALF_W) & (np.abs(c[:, 1]) <= 0.06) & (c[:, 2] >= 0.03) & (c[:, 2] <= 0.05)] = OCCUPIED
+    for x0 in walls:
+        flat[(np.abs(c[:, 0] - x0) <= VOXEL / 2) & (np.abs(c[:, 1]) <= 0.08) & (c[:, 2] >= 0.0) & (c[:, 2] <= 0.09)] = OCCUPIED
+    z = np.zeros_like(state, dtype=np.int16)
+    return OccupancyGrid(origin, VOXEL, z, z, state)
+
+
+def plan(walls=()):
+    bar, table = bar_points(), table_points()
+    extra = [wall_points(x0) for x0 in walls]
+    P = np.concatenate([bar, table, *extra])
+    rel = np.r_[np.ones(len(bar)), np.zeros(len(P) - len(bar))]
+    cams = np.array([[0.0, 0.0, 0.5], [0.4, 0.0, 0.4], [-0.4, 0.0, 0.4], [0.0, 0.4, 0.4], [0.0, -0.4, 0.4]])
+    cfg = GraspConfig()
+    res = plan_grasps(P, np.full(len(P), 0.9), rel, cfg, extra_points=P, camera_centers=cams,
+                      scales=np.full((len(P), 3), 0.001), occupancy=grid(walls))
+    assert res.grasps, res.warning
+    return res, cfg
+
+
+def across_x(res):
+    return [g for g in res.grasps if abs(g.rotation[0, 0]) > 0.9 and g.on_target]
+
+
+def test_a_bar_alone_is_held_from_the_widest_opening():
+    res, cfg = plan()
+    g = across_x(res)
+    assert g, [gr.rotation[:, 0].round(2).tolist() for gr in res.grasps]
+    top_down = [gr for gr in g if gr.rotation[2, 2] < -0.9]  # approaching from above: free room both sides
+    assert top_down
+    for gr in top_down:
+        assert gr.opening == pytest.approx(cfg.gripper.max_opening, abs=1e-9)
+
+
+def _swept_hits(gr, h_tight, pts, cfg):
+    """Points of ``pts`` [M, 3] inside the space a finger sweeps from the grasp's opening in to ``h_tight``
+    (both fingers, grown by the collision margin), in the grasp's frame: x the closing axis, z the
+    approach (the fingers span z in [-finger_length, 0] behind the TCP)."""
+    g = cfg.gripper
+    q = (pts - gr.position) @ gr.rotation
+    mg = cfg.collision_margin
+    return int(((np.abs(q[:, 0]) >= h_tight - mg) & (np.abs(q[:, 0]) <= gr.opening / 2 + g.finger_thickness + mg)
+                & (np.abs(q[:, 1]) <= g.finger_width / 2 + mg) & (q[:, 2] >= -g.finger_length - mg)
+                & (q[:, 2] <= mg)).sum())
+
+
+@pytest.mark.parametrize("walls", [(0.032, -0.032), (0.045,)])
+def test_widening_never_sweeps_through_a_wall(walls, monkeypatch):
+    """Walls beside the bar: the same grasps as without widening (ranking does not change), each at least
+    as wide as the part's opening, and a grasp opened wider sweeps no wall point while it closes."""
+    import point2act.grasp.planner as planner
+
+    res, cfg = plan(walls)
+    monkeypatch.setattr(planner, "OPEN_LEVELS", ())
+    tight, _ = plan(walls)
+    assert len(res.grasps) == len(tight.grasps)
+    wall = np.concatenate([wall_points(x0) for x0 in walls])
+    widened = 0
+    for gr, gt in zip(res.grasps, tight.grasps):
+        np.testing.assert_allclose(gr.position, gt.position)
+        np.testing.assert_allclose(gr.rotation, gt.rotation)
+        assert gr.opening >= gt.opening - 1e-12
+        if gr.opening > gt.opening + 1e-9:
+            widened += 1
+            assert _swept_hits(gr, gt.opening / 2, wall, cfg) == 0, (gr.opening, gt.opening)
+    if walls == (0.045,):  # one wall 4.5 cm away: fully open, a finger would reach it; halfway has room
+        assert widened >= 1
+
+
+def test_levels_are_the_widest_first():
+    assert OPEN_LEVELS[0] == 1.0 and list(OPEN_LEVELS) == sorted(OPEN_LEVELS, reverse=True)
