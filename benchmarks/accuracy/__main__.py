@@ -395,11 +395,12 @@ def main(argv=None) -> None:
                     "the first seed runs all levels, the others --seed-levels; default: the method's seed, one run")
     ap.add_argument("--seed-levels", default="clean", help="levels the training seeds after the first run "
                     "(comma-separated; default clean)")
-    ap.add_argument("--cloud", choices=("scene", "none"), default="scene",
+    ap.add_argument("--cloud", choices=("scene", "triangulated", "none"), default="scene",
                     help="the point cloud training starts from: 'scene', the scene's own (its generator's, "
-                    "or none where the scene has none); 'none', the capture loaded without it, as a robot "
-                    "capture has it (training then triangulates one from the images, the default path). "
-                    "Results of 'none' go to OUT/clouds/none/")
+                    "or none where the scene has none); 'triangulated', the capture loaded without it, as a "
+                    "robot capture has it: training triangulates one from the images (the default path); "
+                    "'none', without it and without triangulation (a random start). Results of the last two "
+                    "go to OUT/clouds/CLOUD/")
     ap.add_argument("--depth", choices=("none", "sensor"), default="none",
                     help="'sensor': the kitchen and studio scenes carry RGB-D sensor depth, which training reads "
                     "(results go to OUT/depth-sensor/)")

@@ -96,8 +96,11 @@ class BenchConfig:
     """"sensor": the generators' scenes carry what an RGB-D camera measures (``GenConfig.sensor_depth``),
     which training reads; "none": no depth (the synth generator's scenes never have it)."""
     cloud: str = "scene"
-    """The cloud training starts from: "scene" (the scene's own, or none where it has none) or "none"
-    (loaded without it, ``nerfstudio-data --load-3D-points False``: training triangulates one)."""
+    """The cloud training starts from: "scene" (the scene's own: the generator's samples of the true
+    surfaces, or none where the scene has none); "triangulated" (loaded without it,
+    ``nerfstudio-data --load-3D-points False``: training triangulates one from the images, the default
+    path of a capture without a cloud, and starts at random where too few points triangulate); "none"
+    (loaded without it and ``--pipeline.datamanager.triangulate False``: a random start)."""
 
     def level_seeds(self, level: ErrorModel) -> tuple:
         """The pointer seeds a level runs: ``(0,)`` for the clean level (deterministic), ``seeds``
@@ -231,10 +234,11 @@ def train_geometry(sd: Path, bc: BenchConfig) -> tuple[Path, float]:
     cfg = short_schedule(registered_config("point2act"), sd, sd / "points" / "oracle.json", out, bc.iterations)
     if bc.train_seed is not None:
         cfg.machine.seed = int(bc.train_seed)
-    if bc.cloud == "none":
+    if bc.cloud in ("triangulated", "none"):
         cfg.pipeline.datamanager.dataparser.load_3D_points = False
+        cfg.pipeline.datamanager.triangulate = bc.cloud == "triangulated"
     elif bc.cloud != "scene":
-        raise ValueError(f"BenchConfig.cloud must be 'scene' or 'none', got {bc.cloud!r}")
+        raise ValueError(f"BenchConfig.cloud must be 'scene', 'triangulated' or 'none', got {bc.cloud!r}")
     fp = training_fingerprint(cfg)
     if done.is_file() and cfg_path.is_file() and not bc.retrain:
         rec = json.loads(done.read_text())
