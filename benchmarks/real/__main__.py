@@ -1,6 +1,6 @@
 """Real-capture benchmark with hand annotations (docs/real-benchmark.md).
 
-    python -m benchmarks.real [--targets coke-pull_tab tools-mug_handle ...] [--seeds 0 1 2] [--cloud none]
+    python -m benchmarks.real [--targets coke-pull_tab tools-mug_handle ...] [--seeds 0 1 2] [--cloud triangulated|none]
                               [--iterations 2000] [--export-only] [--out outputs/real]
 
 Trains every target of ``benchmarks/real/targets/`` with ``ns-train point2act``'s defaults on the
@@ -36,14 +36,17 @@ def main(argv=None) -> int:
                     help="skip comparing the run's cameras (via dataparser_transforms.json) with the capture's")
     ap.add_argument("--ns-flag", action="append", default=[], metavar="FLAG=VALUE",
                     help="an extra ns-train flag for an ablation (not the default benchmark)")
-    ap.add_argument("--cloud", choices=("capture", "none"), default="capture",
-                    help="none: load the capture without its point cloud (--load-3D-points False), as a robot "
-                    "capture without one; training then triangulates its own")
+    ap.add_argument("--cloud", choices=("capture", "triangulated", "none"), default="capture",
+                    help="triangulated: load the capture without its point cloud (--load-3D-points False), as a "
+                    "robot capture without one; training then triangulates its own (the default path). none: "
+                    "also without triangulation (a random start)")
     args = ap.parse_args(argv)
-    if args.cloud == "none":
+    if args.cloud != "capture":
         from benchmarks.real import run as _run
 
         _run.PARSER_EXTRA[:] = ["--load-3D-points", "False"]
+        if args.cloud == "none":
+            args.ns_flag.append("--pipeline.datamanager.triangulate=False")
     command = "python -m benchmarks.real " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if not DATA.is_dir():
         log(f"shared data not found at {DATA} (set POINT2ACT_SHARED_DATA)")
