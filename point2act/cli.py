@@ -100,22 +100,19 @@ class Export:
     """ROS frame_id of --format ros2 (default: base_link in the base frame, point2act_capture otherwise)."""
 
     def main(self) -> None:
-        from point2act.grasp import GraspConfig
-        from point2act.method.run import export_run, open_run
+        from point2act.method.run import export_options, export_run, open_run
         from point2act.robot.formats import check_format, write_format
 
         check_format(self.format, self.grasps)
 
-        gripper = _gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)
+        cfg, finish = export_options(self.load_config, self.gripper, self.metres_per_unit, self.pregrasp_distance,
+                                     self.base_from_capture, self.num_grasps, self.fuse_depth)
         frame = _frame_file(self.load_config, self.base_from_capture)
-        _apply_frame(gripper, frame, self.metres_per_unit)
-        cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
-        cfg.surface.fuse_depth = self.fuse_depth
         channels = _parse_channels(self.load_config, self.channels)
         loaded = open_run(self.load_config)
         path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
                                grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
-                               loaded=loaded, finish=lambda doc: _with_base_frame(doc, frame), candidate=self.candidate)
+                               loaded=loaded, finish=finish, candidate=self.candidate)
         print_export_summary(out, path)
         for p in write_format(out, self.format, path, frame_id=self.frame_id):
             print(f"wrote {p}")
@@ -371,12 +368,13 @@ class Query:
 
     def main(self) -> None:
         from point2act.errors import Point2ActError
-        from point2act.method.run import export_run, open_run, query_run
-        from point2act.grasp import GraspConfig
+        from point2act.method.run import export_options, export_run, open_run, query_run
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
-        gripper = self._gripper() if self.export else None  # bad gripper input: an error before any work
+        # bad gripper input: an error before any work
+        options = export_options(self.load_config, self.gripper, self.metres_per_unit,
+                                 num_grasps=self.num_grasps) if self.export else None
         loaded = open_run(self.load_config)
         res = query_run(
             self.load_config, self.name, prompt=self.prompt, points_file=self.points_file,
@@ -390,16 +388,13 @@ class Query:
               f"{res.num_gaussians} Gaussians, {res.nnz} weights; cache {cache}; fit {t['fit']:.2f} s "
               f"({len(res.losses)} steps, loss {res.losses[0]:.4f} -> {res.losses[-1]:.4f})")
         print(f"wrote {res.channel_path}")
-        if gripper is None:
+        if options is None:
             return
-        cfg = GraspConfig(gripper=gripper, top_k=self.num_grasps)
+        cfg, finish = options
         output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
         path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
-                               grasp_channel=res.name, loaded=loaded)
+                               grasp_channel=res.name, loaded=loaded, finish=finish)
         print_export_summary(out, path)
-
-    def _gripper(self):
-        return _gripper_from_options(self.gripper, self.metres_per_unit)
 
 
 @dataclass

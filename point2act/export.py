@@ -4,17 +4,20 @@ The capture frame is the world frame of the input ``transforms.json`` (or COLMAP
 nerfstudio's data-parser normalisation (``dataparser_transforms.json``: an orientation/centring
 transform and a scale) undone.
 
-Plain numpy: :func:`build_export` takes per-Gaussian arrays and the frame transform. The run layer
-(:func:`point2act.method.run.export_run`) loads a trained run (``--load-config``) and calls it; so does
-the viewer.
+Plain numpy: :func:`answer_where` answers "where" for one relevancy field (the action point, the region, the
+confidence and the candidates), and :func:`build_export` turns that answer into the document, grasps included.
+The run layer (:func:`point2act.method.run.where`, :func:`point2act.method.run.export_run`) loads a trained run
+(``--load-config``), finds the answers it keeps and calls them; ``point2act query``, ``point2act grasp`` and the
+viewer go through the same run-layer functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -23,7 +26,7 @@ from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
-from point2act.grasp.result import SCHEMA
+from point2act.grasp.result import SCHEMA, Region
 from point2act.grasp.consensus import Consensus
 from point2act.io import write_json_atomic
 
@@ -140,6 +143,96 @@ def closing_on(grasps, region_points: np.ndarray, cfg: GraspConfig) -> list:
     return [g for g in grasps if points_in_box(pts, closing_box(g, cfg.gripper)).any()]
 
 
+NO_CONSENSUS = "the region with the most relevancy was taken"
+"""The end of the ``warning`` of an answer that no views' consensus chose (:attr:`Answer.note`)."""
+
+
+@dataclass
+class Answer:
+    """The answer to "where" for one relevancy field (capture frame): what :func:`answer_where` returns.
+
+    With the views' consensus (``support``): its chosen place is the action point, the region is the relevant
+    Gaussians the views marked around it, and ``confidence``, ``candidates`` and ``support_fields`` say how sure
+    the views are. Without it (the run keeps no answers, or none lands on the field's surface): the relevancy
+    peak of the cluster with the most relevancy mass, and ``note`` says why."""
+
+    region: Region
+    """The relevant region (:func:`point2act.grasp.region.relevant_region`); its ``action_point`` is the answer's."""
+    relevancy: np.ndarray
+    """[N] the field's relevancy, per Gaussian."""
+    support: Consensus | None = None
+    """The views' consensus on the answers the field was fitted to (capture frame), or None."""
+    note: str = ""
+    """Why there is no consensus ("" when there is one)."""
+    channel: str | None = None
+    """The channel answered: None for the run's trained relevancy, else a ``point2act query`` channel's name."""
+    prompt: str = ""
+    """The channel's own task text ("" when it has none)."""
+    role: str = "grasp"
+    """The channel's role: grasp, place or avoid."""
+    candidates: List[Dict[str, Any]] | None = None
+    """grasps.json's ``candidates`` (with a consensus)."""
+    support_fields: Dict[str, Any] | None = None
+    """grasps.json's ``support`` (with a consensus)."""
+
+    @property
+    def action_point(self) -> np.ndarray:
+        return self.region.action_point
+
+    @property
+    def confidence(self) -> float | None:
+        return float(self.support.confidence) if self.support is not None else None
+
+    @property
+    def rule(self) -> str:
+        """"consensus" (the views chose the place) or "relevancy peak" (no answers to ask)."""
+        return "consensus" if self.support is not None else "relevancy peak"
+
+    @property
+    def warning(self) -> str:
+        """What grasps.json's ``warning`` says about this answer: that the consensus is weak, or that there is
+        none and why; "" for a consensus that is sure."""
+        if self.support_fields is not None:
+            sf = self.support_fields
+            return f"not sure: {sf['reason']}" if sf.get("weak") and sf.get("reason") else ""
+        return f"not sure: no consensus of the views ({self.note}); {NO_CONSENSUS}"
+
+    def keypoint(self) -> Dict[str, Any]:
+        """grasps.json's ``keypoints[NAME]`` entry: this answer's action point and region, prompt and role."""
+        return {"action_point": [float(v) for v in self.action_point], "region": self.region.to_dict(),
+                "prompt": self.prompt or None, "role": self.role}
+
+
+def answer_where(
+    means: np.ndarray,
+    opacities: np.ndarray,
+    relevancy: np.ndarray,
+    grasp_config: Any = None,
+    support: Consensus | None = None,
+    note: str = "",
+    channel: str | None = None,
+    prompt: str = "",
+    role: str = "grasp",
+) -> Answer:
+    """The answer to "where" for one relevancy field: ``means`` [N, 3] (capture frame), ``opacities`` [N],
+    ``relevancy`` [N]; ``support``: the views' consensus on the answers the field was fitted to (capture frame),
+    or None with ``note`` saying why there is none. A :class:`Point2ActError` when the field has no relevant
+    region."""
+    cfg = grasp_config if grasp_config is not None else GraspConfig()
+    means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
+    relevancy = np.asarray(relevancy, dtype=np.float64).reshape(-1)
+    try:
+        region = relevant_region(means, opacities, relevancy, cfg, support=support)
+    except ValueError as e:
+        what = f"channel {channel!r}" if channel else "this field"
+        raise Point2ActError(f"no relevant region in {what}: {e}") from None
+    if support is None:
+        return Answer(region, relevancy, None, note or "no answers", channel, prompt, role)
+    return Answer(region, relevancy, support, "", channel, prompt, role,
+                  candidates=_candidates(support, means, relevancy, cfg),
+                  support_fields=_consensus_support(support, region, cfg))
+
+
 def build_export(
     arrays: Dict[str, np.ndarray],
     frame: FrameTransform,
@@ -148,11 +241,12 @@ def build_export(
     grasps: bool = True,
     camera_centers: np.ndarray | None = None,
     extra_points: np.ndarray | None = None,
-    channels: Dict[str, Dict[str, Any]] | None = None,
+    keypoints: Dict[str, Answer] | None = None,
     avoid_relevancy: np.ndarray | None = None,
     handover_direction: np.ndarray | None = None,
     depth_views: DepthViews | None = None,
     support: Consensus | None = None,
+    answer: Answer | None = None,
 ) -> Dict[str, Any]:
     """The ``point2act.grasps/1`` dict for one relevancy field, in the capture frame.
 
@@ -164,9 +258,8 @@ def build_export(
         grasps: plan grasps (else only the action point and region).
         camera_centers: [C, 3] camera centres in the capture frame (orients surface normals).
         extra_points: [M, 3] more surface points in the nerfstudio frame (fused depth).
-        channels: named relevancy channels to add as ``keypoints`` (schema extension):
-            name -> {"relevancy": [N], "prompt": str, "role": "grasp"|"place"|"avoid"}; each gets
-            its own action point and region.
+        keypoints: the answers of named relevancy channels (:func:`answer_where`), added as ``keypoints``
+            (schema extension): name -> its action point, region, prompt and role.
         avoid_relevancy: [N] relevancy of an "avoid" channel: grasps whose closing region or
             finger path passes through it are penalised (see :func:`point2act.grasp.plan_grasps`).
         depth_views: rendered depth of training views (:func:`render_depth_views`): fused in a TSDF
@@ -174,23 +267,23 @@ def build_export(
         handover_direction: [3] capture-frame direction towards the handover recipient: each grasp
             also gets the gripper rotation that turns the avoid region away from it.
         support: the views' consensus on their answers (:func:`point2act.grasp.consensus.consensus`, capture
-            frame): its chosen place is the action point and the region is the relevant cluster holding
-            it; grasps.json gets ``confidence``, ``candidates`` and ``support`` (a ``warning`` when the
-            confidence is below :data:`CONFIDENCE_THRESHOLD`).
+            frame), when no ``answer`` is given: the answer is :func:`answer_where` on ``arrays`` with it.
+        answer: the answer to "where" for this field (:func:`answer_where`; its relevancy is ``arrays``'):
+            its action point and region are grasps.json's; with a consensus grasps.json gets ``confidence``,
+            ``candidates`` and ``support`` (a ``warning`` when the confidence is below
+            :data:`CONFIDENCE_THRESHOLD`).
     """
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     means_c = frame.to_capture(arrays["means"])
     scales_c = arrays["scales"] * frame.units_per_ns_unit
-    keypoints = _keypoints(means_c, arrays["opacities"], channels, cfg) if channels else None
-    try:
-        region = relevant_region(means_c, arrays["opacities"], arrays["relevancy"], cfg, support=support)
-    except ValueError as e:
-        raise Point2ActError(f"no relevant region in this field: {e}") from None
+    if answer is None:
+        answer = answer_where(means_c, arrays["opacities"], arrays["relevancy"], cfg, support=support)
+    region = answer.region
     notes = []
-    cons = support
-    sup = _consensus_support(cons, region, cfg) if cons is not None else None
-    if sup is not None and sup.get("weak") and sup.get("reason"):
-        notes.append(f"not sure: {sup['reason']}")
+    cons = answer.support
+    sup = answer.support_fields
+    if cons is not None and answer.warning:
+        notes.append(answer.warning)
     if grasps:
         extra = frame.to_capture(extra_points) if extra_points is not None else None
         kw: Dict[str, Any] = {"region": region}
@@ -290,13 +383,13 @@ def build_export(
         out["support"] = sup
     if cons is not None:
         out["confidence"] = round(float(cons.confidence), 4)
-        out["candidates"] = _candidates(cons, means_c, arrays["relevancy"], cfg)
+        out["candidates"] = answer.candidates
     if out.get("warning"):
         notes.insert(0, out["warning"])
     if notes:
         out["warning"] = "; ".join(n for n in notes if n)
-    if keypoints is not None:
-        out["keypoints"] = keypoints
+    if keypoints:
+        out["keypoints"] = {name: a.keypoint() for name, a in keypoints.items()}
     return out
 
 
@@ -362,19 +455,3 @@ def _no_grasp_advice(reason: str, cfg, fusion_geo: Dict[str, float]) -> str:
     tips.append("a longer reconstruction (--max-num-iterations) gives a cleaner surface")
     return f"no grasps: {reason or 'none survived'}; try: " + "; ".join(tips)
 
-
-def _keypoints(means_c: np.ndarray, opacities: np.ndarray, channels: Dict[str, Dict[str, Any]], cfg) -> Dict[str, Any]:
-    """``keypoints`` of grasps.json: name -> {action_point, region, prompt, role} (capture frame)."""
-    out: Dict[str, Any] = {}
-    for name, ch in channels.items():
-        try:
-            region = relevant_region(means_c, opacities, np.asarray(ch["relevancy"], dtype=np.float64), cfg)
-        except ValueError as e:
-            raise Point2ActError(f"channel {name!r}: no relevant region: {e}") from None
-        out[name] = {
-            "action_point": [float(v) for v in region.action_point],
-            "region": region.to_dict(),
-            "prompt": ch.get("prompt") or None,
-            "role": ch.get("role", "grasp"),
-        }
-    return out

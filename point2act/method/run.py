@@ -2,9 +2,13 @@
 
 This is the run layer. It owns everything that needs nerfstudio to read a run: ``config.yml`` and the
 latest checkpoint (:func:`load_run`), the capture frame (:func:`run_frame`), the Gaussians and the
-training views as plain tensors (:func:`gaussian_tensors`, :func:`camera_views`). :func:`export_run`
-and :func:`query_run` hand those to the plain functions :func:`point2act.export.build_export` and
-:mod:`point2act.query`; the viewer panel calls the same functions.
+training views as plain tensors (:func:`gaussian_tensors`, :func:`camera_views`).
+
+:func:`where` answers "where" for a loaded run and a channel (the run's trained relevancy or a ``point2act
+query`` channel): the views' consensus over the answers the run keeps. Every path calls it:
+:func:`export_run` (``point2act export``, the exports of ``point2act query`` and ``point2act grasp``, keypoints
+included) and the viewer panel (:func:`export_doc`). :func:`query_run` refits a channel
+(:mod:`point2act.query`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch
 
 from point2act.channels import channel_relevancy_of, channel_role, check_name, load_channel, run_dir, save_channel
 from point2act.errors import Point2ActError
-from point2act.export import build_export, write_grasps
+from point2act.export import Answer, answer_where, build_export, write_grasps
 from point2act.fusion import DepthViews, render_depth_views
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp import GraspConfig
@@ -94,6 +98,13 @@ def latest_checkpoint(config) -> Path:
 def run_frame(config) -> FrameTransform:
     """The run's capture frame (``dataparser_transforms.json`` beside its config.yml)."""
     return FrameTransform.from_json(Path(config.get_base_dir()) / "dataparser_transforms.json")
+
+
+def frame_of_run(config_path: Path, config) -> FrameTransform:
+    """The capture frame of the run at ``config_path``: the ``dataparser_transforms.json`` beside it (wherever
+    the process runs from), else :func:`run_frame`."""
+    path = run_dir(config_path) / "dataparser_transforms.json"
+    return FrameTransform.from_json(path) if path.is_file() else run_frame(config)
 
 
 def frame_of_datamanager(dm) -> FrameTransform:
@@ -206,24 +217,25 @@ def consensus_in_capture(views: list, frame: FrameTransform):
     return cons
 
 
-def _channel_support(config_path: Path, config, model, region_config, points: Dict[str, Any]):
-    """The views' consensus on a named channel's own points (``point2act query``'s record)."""
+def _channel_support(config_path: Path, config, model, region_config, points: Dict[str, Any], live: bool = False):
+    """The views' consensus on a named channel's own points (``point2act query``'s record): ``(Consensus | None,
+    info)`` as :func:`support_of`."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         pf = Path(tmp) / "points.json"
         pf.write_text(json.dumps(points))
-        support, _info = support_of(config_path, config, model, region_config, points_file=pf)
-    return support
+        return support_of(config_path, config, model, region_config, points_file=pf, live=live)
 
 
 def supervised_views(config_path: Path, config, model, region_config, progress: bool = False,
-                     points_file: Path | None = None):
+                     points_file: Path | None = None, live: bool = False):
     """The supervised views of the run's own answers (:func:`views_of`): the points of ``points_file``
     (default: the run's, :func:`point2act.method.runinfo.run_answers`), and each supervised view's
     compositing weights of the frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
     re-query weights cache, ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same
-    resolution), which give the views' median-depth surfaces. Returns ``(views | None, info dict)``;
+    resolution; ``live``: a model still training, whose weights are computed and not cached), which give the
+    views' median-depth surfaces. Returns ``(views | None, info dict)``;
     ``None`` (with the reason in ``info``) when the run has no answers (trained without points), no
     supervised view, or a view that cannot be read."""
     from point2act.method.runinfo import ANSWERS_NAME, run_answers
@@ -238,7 +250,7 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
     heat = dm.train_heatmaps
     ds = max(1, int(region_config.support_downscale))
     cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, ds,
-                                        progress=progress, min_weight=1e-3, background_save=True)
+                                        progress=progress, min_weight=1e-3, background_save=True, cache=not live)
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
         views = views_of(model, dm, subset(cache, sorted(heat)), ds)
@@ -251,18 +263,18 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
 
 
 def support_of(config_path: Path, config, model, region_config, progress: bool = False,
-               points_file: Path | None = None):
+               points_file: Path | None = None, live: bool = False):
     """The views' consensus on the run's own answers (or ``points_file``'s; :mod:`point2act.grasp.consensus`)
     in the capture frame, from :func:`supervised_views`.
 
     Returns ``(Consensus | None, info dict)``; ``None`` when there is nothing to read (see
     :func:`supervised_views`) or no answer lands on the field's surface, with the reason in ``info``."""
     t0 = time.perf_counter()
-    views, info = supervised_views(config_path, config, model, region_config, progress, points_file)
+    views, info = supervised_views(config_path, config, model, region_config, progress, points_file, live)
     if views is None:
         return None, info
     try:
-        cons = consensus_in_capture(views, run_frame(config))
+        cons = consensus_in_capture(views, frame_of_run(config_path, config))
     except ValueError as e:
         cons, info = None, {**info, "reason": str(e)}
     return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
@@ -301,6 +313,163 @@ def random_start(config_path: Path, config) -> bool:
     return isinstance(meta, dict) and "frames" in meta and "ply_file_path" not in meta
 
 
+def run_task(config_path: Path, loaded: Loaded, answers: Path | None | bool = False) -> str:
+    """The task a run was trained for: its prompt, else that of the answers it keeps (the run's own, not a
+    points file edited since; ``answers``: their file when the caller has it,
+    :func:`point2act.method.runinfo.run_answers`), else the datamanager's or the model's."""
+    from point2act.points import load_points_file
+
+    config, pipeline = loaded
+    prompt = getattr(config.pipeline.datamanager, "prompt", "") or ""
+    if not prompt:
+        if answers is False:
+            from point2act.method.runinfo import run_answers
+
+            answers = run_answers(config_path, config)
+        prompt = load_points_file(answers).prompt if answers else ""
+    return prompt or run_prompt(pipeline.datamanager)
+
+
+def where(
+    config_path: Path,
+    loaded: Loaded,
+    channel: str | None = None,
+    grasp_config: GraspConfig | None = None,
+    candidate: int = 0,
+    live: bool = False,
+    arrays: Dict[str, np.ndarray] | None = None,
+) -> Answer:
+    """The answer to "where" for a loaded run (:func:`open_run`) and one of its relevancy channels: the action
+    point, the region, the confidence and the candidates (:class:`point2act.export.Answer`, capture frame).
+
+    ``channel`` None: the run's trained relevancy, and the answers the run keeps (``RUN/points.json``,
+    :func:`point2act.method.runinfo.run_answers`); a name: that ``point2act query`` channel
+    (``RUN/relevancy/NAME.pt``) and the points it was fitted to. The views' consensus over those answers
+    (:func:`support_of`) chooses the place (:func:`point2act.export.answer_where`). Where there are no answers
+    (a run trained without points, a channel that keeps none) or none lands on the field's surface, the
+    relevancy peak of the cluster with the most relevancy mass is taken, and the answer's ``note`` says why.
+
+    ``candidate``: the views' ``candidate``-th place instead of their first choice (needs a consensus).
+    ``live``: the run is still training (the viewer during ``ns-train``): the views' weights are computed for the
+    Gaussians as they are, not cached. ``arrays``: the run's :func:`gaussian_arrays` when the caller has them.
+
+    ``point2act export``, ``point2act query`` (its keypoints too), ``point2act grasp`` and the viewer's panel all
+    get their answer here."""
+    from point2act.method.runinfo import run_answers
+
+    config, pipeline = loaded
+    cfg = grasp_config if grasp_config is not None else GraspConfig()
+    arrays = arrays if arrays is not None else gaussian_arrays(pipeline.model)
+    n = arrays["means"].shape[0]
+    if channel is None:
+        answers = run_answers(config_path, config)
+        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, loaded, answers), "grasp"
+        if answers is None:
+            support, info = None, {"reason": "the run has no answers to read the supervision from (trained without "
+                                             "points)"}
+        else:
+            support, info = support_of(config_path, config, pipeline.model, cfg.region, points_file=answers, live=live)
+    else:
+        rec = load_channel(config_path, channel, n)
+        relevancy, prompt, role = channel_relevancy_of(rec), rec.get("prompt", "") or "", rec.get("role", "grasp")
+        if rec.get("points"):
+            support, info = _channel_support(config_path, config, pipeline.model, cfg.region, rec["points"], live)
+        else:
+            support, info = None, {"reason": f"channel {channel!r} keeps no points"}
+    if candidate:
+        if support is None:
+            raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's answers (RUN/points.json) to "
+                                 "rank the places the views point at; this export has none")
+        try:
+            support = support.choose(candidate)
+        except ValueError as e:
+            raise Point2ActError(f"{config_path}: {e}") from None
+    means_c = frame_of_run(config_path, config).to_capture(arrays["means"])
+    return answer_where(means_c, arrays["opacities"], relevancy, cfg, support, info.get("reason", ""),
+                        channel=channel, prompt=prompt, role=role)
+
+
+def export_options(config_path: Path, gripper: Path | None = None, metres_per_unit: float | None = None,
+                   pregrasp_distance: float | None = None, base_from_capture: Path | None = None,
+                   num_grasps: int = 10, fuse_depth: bool = True) -> Tuple[GraspConfig, Callable[[Dict], Dict]]:
+    """The grasp config and the finishing step of an export of the run at ``config_path``, as ``point2act
+    export`` takes them from its options: the gripper (``gripper`` file or a Franka Panda hand) with the
+    capture's frame file's scale (``base_from_capture``, else ``CAPTURE/point2act_frame.json``) unless
+    ``metres_per_unit`` is given, and base-frame poses added when the frame file has ``base_from_capture``.
+    ``point2act query`` and the viewer's Export take the defaults."""
+    from point2act.cli import _apply_frame, _frame_file, _gripper_from_options, _with_base_frame
+
+    grip = _gripper_from_options(gripper, metres_per_unit, pregrasp_distance)
+    frame = _frame_file(config_path, base_from_capture)
+    _apply_frame(grip, frame, metres_per_unit)
+    cfg = GraspConfig(gripper=grip, top_k=num_grasps)
+    cfg.surface.fuse_depth = fuse_depth
+    return cfg, (lambda doc: _with_base_frame(doc, frame))
+
+
+def export_doc(
+    config_path: Path,
+    grasp_config: GraspConfig | None = None,
+    grasps: bool = True,
+    channels: Sequence[str] = (),
+    grasp_channel: str | None = None,
+    avoid_channel: str | None = None,
+    handover_direction: Sequence[float] | None = None,
+    loaded: Loaded | None = None,
+    finish: Callable[[Dict], Dict] | None = None,
+    candidate: int = 0,
+    live: bool = False,
+) -> Dict:
+    """The grasps.json document of a run (with ``timings_ms``, which :func:`point2act.export.write_grasps`
+    writes beside the file): the answer of :func:`where` for ``grasp_channel`` (default: the run's trained
+    relevancy; a "place" or "avoid" channel gives no grasps), grasps planned there, and ``keypoints``: the answer of
+    :func:`where` for each of ``channels`` (``point2act query`` channels), so a channel that is also the grasp
+    channel has the document's own action point.
+
+    ``finish``: applied to the document last (e.g. base-frame poses). ``candidate``: plan on the views'
+    ``candidate``-th place (grasps.json's ``candidates``, :mod:`point2act.grasp.consensus`). ``avoid_channel``:
+    penalise grasps through it (default: the channel named "avoid" when it is among ``channels``). ``live``: the
+    run is still training (:func:`where`)."""
+    config, pipeline = loaded if loaded is not None else open_run(config_path)
+    frame = frame_of_run(config_path, config)
+    cams = pipeline.datamanager.train_dataparser_outputs.cameras
+    centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
+    grasp_config = grasp_config if grasp_config is not None else GraspConfig()
+    arrays = gaussian_arrays(pipeline.model)
+    answer = where(config_path, (config, pipeline), grasp_channel, grasp_config, candidate, live, arrays)
+    prompt = answer.prompt or (run_task(config_path, (config, pipeline)) if grasp_channel else "")
+    if grasp_channel:
+        arrays = dict(arrays, relevancy=answer.relevancy)
+        if answer.role != "grasp":  # a place or an avoid channel: no grasps
+            grasps = False
+    keypoints: Dict[str, Answer] = {}
+    for name in dict.fromkeys(channels):
+        keypoints[name] = answer if name == grasp_channel and not candidate else \
+            where(config_path, (config, pipeline), name, grasp_config, live=live, arrays=arrays)
+    if avoid_channel is None and "avoid" in channels:
+        avoid_channel = "avoid"
+    avoid = None
+    if avoid_channel:
+        avoid = keypoints[avoid_channel].relevancy if avoid_channel in keypoints else \
+            channel_relevancy_of(load_channel(config_path, avoid_channel, arrays["means"].shape[0]))
+    hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
+    views = None
+    if grasps and grasp_config.surface.fuse_depth:
+        views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
+                               grasp_config.surface.fusion_max_pixels)
+    out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
+                       keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
+                       depth_views=views, answer=answer)
+    out["run"] = str(Path(config_path).resolve())
+    if grasps and not (out.get("grasps") and out["grasps"][0].get("on_target")) and random_start(config_path, config):
+        out["warning"] = "; ".join(w for w in (out.get("warning"), RANDOM_START_NOTE) if w)
+    if answer.support is None:  # the relevancy peak chose the place: nothing says how sure it is
+        out["warning"] = "; ".join(w for w in (out.get("warning"), answer.warning) if w)
+    if finish is not None:
+        out = finish(out)
+    return out
+
+
 def export_run(
     config_path: Path,
     output: Path | None = None,
@@ -311,90 +480,18 @@ def export_run(
     avoid_channel: str | None = None,
     handover_direction: Sequence[float] | None = None,
     loaded: Loaded | None = None,
-    support_views: bool = True,
     finish: Callable[[Dict], Dict] | None = None,
     candidate: int = 0,
 ) -> Tuple[Path, Dict]:
-    """Load a run, compute its action point (and grasps) and write ``grasps.json`` atomically, its stage timings
-    beside it (:func:`point2act.export.write_grasps`). Returns the path and the document (with ``timings_ms``).
-
-    ``support_views``: the action point and the region from the views' consensus on the run's own points
-    (:func:`support_of`; grasps.json's ``confidence`` and ``candidates``).
-
-    ``finish``: applied to the document before it is written once (e.g. base-frame poses).
-
-    ``candidate``: plan on the views' ``candidate``-th place instead of their first choice (grasps.json's
-    ``candidates``, :mod:`point2act.grasp.consensus`).
-
-    ``channels``: named relevancy channels (``point2act query``) exported as ``keypoints``;
-    ``grasp_channel``: the channel that drives the action point and grasps (default: the
-    checkpoint's own; a "place" channel gives no grasps); ``avoid_channel``: penalise grasps
-    through it (default: the channel named "avoid" when it is among ``channels``).
-    """
-    from point2act.method.runinfo import run_answers
-    from point2act.points import load_points_file
-
-    config, pipeline = loaded if loaded is not None else open_run(config_path)
-    frame = run_frame(config)
-    answers = None if grasp_channel else run_answers(config_path, config)
-    # the run's task: its prompt, else its answers' (the run's own, not a points file edited since)
-    prompt = getattr(config.pipeline.datamanager, "prompt", "") or (load_points_file(answers).prompt if answers else "")
-    prompt = prompt or run_prompt(pipeline.datamanager)
-    cams = pipeline.datamanager.train_dataparser_outputs.cameras
-    centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
-    grasp_config = grasp_config if grasp_config is not None else GraspConfig()
-    arrays = gaussian_arrays(pipeline.model)
-    n = arrays["means"].shape[0]
-    named: Dict[str, Dict[str, Any]] = {}
-    for name in dict.fromkeys([*channels, *(c for c in (grasp_channel, avoid_channel) if c)]):
-        rec = load_channel(config_path, name, n)
-        named[name] = {"relevancy": channel_relevancy_of(rec),
-                       "prompt": rec.get("prompt", ""), "role": rec.get("role", "grasp"), "points": rec.get("points")}
-    if grasp_channel:
-        arrays = dict(arrays, relevancy=named[grasp_channel]["relevancy"])
-        prompt = named[grasp_channel]["prompt"] or prompt
-        if named[grasp_channel]["role"] == "place":
-            grasps = False
-    if avoid_channel is None and "avoid" in channels:
-        avoid_channel = "avoid"
-    avoid = named[avoid_channel]["relevancy"] if avoid_channel else None
-    hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
-    keypoints = {k: {f: v for f, v in named[k].items() if f != "points"} for k in channels}
-    views = None
-    if grasps and grasp_config.surface.fuse_depth:
-        views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
-                               grasp_config.surface.fusion_max_pixels)
-    support, no_consensus = None, ""
-    if support_views and not grasp_channel:  # the checkpoint's own channel: the answers stored with the run
-        if answers is None:
-            no_consensus = "the run has no answers to read the supervision from (trained without points)"
-        else:
-            support, _info = support_of(config_path, config, pipeline.model, grasp_config.region, points_file=answers)
-            if support is None:
-                no_consensus = _info.get("reason", "")
-    elif support_views and named[grasp_channel].get("points"):  # a query channel: the points it was fitted to
-        support = _channel_support(config_path, config, pipeline.model, grasp_config.region, named[grasp_channel]["points"])
-    if candidate:
-        if support is None:
-            raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's answers (RUN/points.json) to "
-                                 "rank the places the views point at; this export has none")
-        try:
-            support = support.choose(candidate)
-        except ValueError as e:
-            raise Point2ActError(f"{config_path}: {e}") from None
-    out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
-                       channels=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
-                       depth_views=views, support=support)
-    out["run"] = str(Path(config_path).resolve())
-    if grasps and not (out.get("grasps") and out["grasps"][0].get("on_target")) and random_start(config_path, config):
-        out["warning"] = "; ".join(w for w in (out.get("warning"), RANDOM_START_NOTE) if w)
-    if no_consensus:  # the relevancy-mass rule chose the place: nothing says how sure it is
-        out["warning"] = "; ".join(w for w in (out.get("warning"), f"not sure: no consensus of the views ({no_consensus}); "
-                                               "the region with the most relevancy was taken") if w)
-    if finish is not None:
-        out = finish(out)
+    """Load a run (or take ``loaded``), answer where (:func:`where`), plan grasps there and write ``grasps.json``
+    atomically (default: beside the run's config), its stage timings beside it
+    (:func:`point2act.export.write_grasps`): the document of :func:`export_doc`, whose arguments these are.
+    Returns the path and the document (with ``timings_ms``)."""
+    loaded = loaded if loaded is not None else open_run(config_path)
+    out = export_doc(config_path, grasp_config, grasps, channels, grasp_channel, avoid_channel, handover_direction,
+                     loaded, finish, candidate)
     if output is None:
-        output = Path(config.get_base_dir()) / "grasps.json"
+        output = run_dir(config_path) / "grasps.json"
     write_grasps(output, out)  # the stage timings beside it: the file is the same bytes on every export
     return Path(output), out
 
@@ -437,9 +534,18 @@ def supervision_of(config_path: Path, config, points_file: Path | None = None, p
 
 
 def weights_cache_of(config_path: Path, config, model, cameras, downscale: int = 1, rebuild: bool = False,
-                     progress: bool = False, min_weight: float = 0.0, background_save: bool = False):
-    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``); (cache, built?, seconds)."""
+                     progress: bool = False, min_weight: float = 0.0, background_save: bool = False,
+                     cache: bool = True):
+    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``); (cache, built?, seconds).
+    ``cache`` False: the weights of ``model`` as it is (a model still training), built and neither read from
+    nor written to the run."""
     vms, Ks, sizes = camera_views(cameras, downscale, model)
+    if not cache:
+        t0 = time.perf_counter()
+        g = gaussian_tensors(model)
+        built = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
+                                    list(range(len(sizes))), model.config.rasterize_mode, min_weight, progress)
+        return built, True, time.perf_counter() - t0
     key = {
         "version": CACHE_VERSION,
         "checkpoint": checkpoint_key(latest_checkpoint(config)),

@@ -373,11 +373,11 @@ class _FakeScene:
         return self._add("box", name, **kw)
 
 
-def _attached_panel(model, run_dir):
+def _attached_panel(model, run_dir, pipeline=None):
     """The model's panel attached to a fake ns-viewer on ``run_dir`` (no datamanager: identity frame)."""
     server = SimpleNamespace(scene=_FakeScene(), get_clients=lambda: {})
     rerenders = []
-    viewer = SimpleNamespace(viser_server=server, log_filename=run_dir / "viewer_log_filename.txt", pipeline=None,
+    viewer = SimpleNamespace(viser_server=server, log_filename=run_dir / "viewer_log_filename.txt", pipeline=pipeline,
                              trainer=None, _trigger_rerender=lambda: rerenders.append(1))
     panel = model.viewer_panel
     panel._initial_markers = lambda: None  # the test computes markers itself
@@ -385,9 +385,39 @@ def _attached_panel(model, run_dir):
     return panel, server, rerenders
 
 
+def _stub_run_layer(monkeypatch, run, calls):
+    """The panel's run layer on a model without a run on disk: ``export_doc`` answers with
+    :func:`point2act.export.answer_where` on the shown channel's relevancy (no answers kept: the relevancy peak)
+    and records what the panel asked for; config.yml and the export options are stand-ins."""
+    import yaml
+
+    from point2act.channels import channel_relevancy_of, load_channel
+    from point2act.export import answer_where, build_export
+    from point2act.grasp import GraspConfig
+    from point2act.method.run import gaussian_arrays
+    from point2act.method.viewer import panel as panel_mod
+
+    def fake_export_doc(config_path, grasp_config=None, grasps=True, channels=(), grasp_channel=None, loaded=None,
+                        finish=None, live=False, **kw):
+        calls.append({"channel": grasp_channel, "channels": list(channels), "grasps": grasps, "live": live})
+        arrays = gaussian_arrays(loaded[1].model)
+        if grasp_channel:
+            arrays["relevancy"] = channel_relevancy_of(load_channel(config_path, grasp_channel, len(arrays["means"])))
+        ans = answer_where(arrays["means"], arrays["opacities"], arrays["relevancy"], grasp_config, None, "stub",
+                           channel=grasp_channel)
+        out = build_export(arrays, FrameTransform.identity(), "p", grasp_config, False, answer=ans)
+        return finish(out) if finish is not None else out
+
+    monkeypatch.setattr(panel_mod, "export_doc", fake_export_doc)
+    monkeypatch.setattr(panel_mod, "export_options", lambda config_path: (GraspConfig(), None))
+    monkeypatch.setattr(yaml, "load", lambda *a, **k: SimpleNamespace(get_checkpoint_dir=lambda: run))
+
+
 def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatch):
     """The dropdown lists the trained relevancy and the run's channels; choosing one puts its logits
-    in the model and moves the action point to its region; a re-query adds and selects its channel."""
+    in the model and asks the run layer for that channel's answer (the views' consensus over the points the
+    channel keeps, :func:`point2act.method.run.where`), which moves the action point to its region; a re-query
+    adds and selects its channel."""
     from point2act.method.viewer import panel as query_mod
     from point2act.channels import list_channels, save_channel
     from point2act.method.viewer import TRAINED_CHANNEL
@@ -402,15 +432,18 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     trained = model.gauss_params["relevancy"].detach().clone()
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yml").write_text("not read by the panel")
+    (run / "config.yml").write_text("a stand-in: the run layer is stubbed")
     cfg = run / "config.yml"
     ckpt = {"file": "step-000000001.ckpt"}
     save_channel(cfg, "ball", torch.where(right, 6.0, -6.0), "Point to the ball", None, "grasp", ckpt)
-    panel, server, rerenders = _attached_panel(model, run)
+    calls = []
+    _stub_run_layer(monkeypatch, run, calls)
+    panel, server, rerenders = _attached_panel(model, run, pipeline=SimpleNamespace(model=model))
     assert panel.ui.channel.options == [TRAINED_CHANNEL, "ball"]
     assert panel.ui.channel.value == TRAINED_CHANNEL
 
     out = panel.select_channel("ball")
+    assert calls[-1] == {"channel": "ball", "channels": ["ball"], "grasps": False, "live": False}
     ap = np.asarray(out["action_point"])
     assert ap[0] > 0.2, ap  # on the right part
     assert torch.equal(model.gauss_params["relevancy"].detach().reshape(-1), torch.where(right, 6.0, -6.0))
@@ -420,6 +453,7 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     assert all(h.removed for h in spheres[:-1])  # the previous channel's marker is gone
 
     out = panel.select_channel(TRAINED_CHANNEL)
+    assert calls[-1] == {"channel": None, "channels": [], "grasps": False, "live": False}
     assert np.asarray(out["action_point"])[0] < -0.2
     assert torch.equal(model.gauss_params["relevancy"].detach(), trained)
     assert panel.select_channel_async(TRAINED_CHANNEL) is None  # already shown: nothing to do
@@ -433,10 +467,8 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
         return SimpleNamespace(name=name, prompt=prompt, logits=logits, timings_s={"total": 0.1}, channel_path=path)
 
     monkeypatch.setattr(query_mod, "query_run", fake_query_run)
-    import yaml
-
-    monkeypatch.setattr(yaml, "load", lambda *a, **k: SimpleNamespace(get_checkpoint_dir=lambda: run))
     out = panel.requery("the top")
+    assert calls[-1]["channel"] == "the_top"
     assert set(list_channels(cfg)) == {"ball", "the_top"}
     assert panel.ui.channel.options == [TRAINED_CHANNEL, "ball", "the_top"]
     assert panel.ui.channel.value == "the_top" and panel.ui.prompt.value == "the top"
@@ -444,3 +476,43 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     # and the trained relevancy is still one click away
     panel.select_channel(TRAINED_CHANNEL)
     assert torch.equal(model.gauss_params["relevancy"].detach(), trained)
+
+
+def test_export_button_writes_the_shown_channels_file_with_the_run_layers_document(tmp_path, monkeypatch):
+    """Export writes the run layer's document (:func:`point2act.method.run.export_doc`, grasps asked) for the
+    shown channel: RUN/grasps.json for the trained relevancy (as ``point2act export``), RUN/grasps_NAME.json for
+    channel NAME (as ``point2act query --name NAME``); a document computed with grasps for that channel is
+    written as it is, any other is computed first."""
+    import json
+
+    from point2act.channels import save_channel
+    from point2act.method.viewer import TRAINED_CHANNEL
+
+    model = make_model(n=400)
+    means = model.means.detach()
+    with torch.no_grad():
+        model.gauss_params["relevancy"][:] = torch.where(means[:, 0] < -0.25, 6.0, -6.0).reshape(-1, 1)
+        model.opacities[:] = 3.0
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yml").write_text("a stand-in: the run layer is stubbed")
+    save_channel(run / "config.yml", "ball", torch.where(means[:, 0] > 0.25, 6.0, -6.0), "Point to the ball", None,
+                 "grasp", {"file": "step-000000001.ckpt"})
+    calls = []
+    _stub_run_layer(monkeypatch, run, calls)
+    panel, _server, _ = _attached_panel(model, run, pipeline=SimpleNamespace(model=model))
+
+    panel.compute(grasps=False)
+    path = panel.export()  # the markers' document has no grasps: the export computes them
+    assert path == run / "grasps.json" and [c["grasps"] for c in calls] == [False, True]
+    doc = json.loads(path.read_text())
+    assert doc["action_point"][0] < -0.2 and panel.ui.exported.value == str(path.resolve())
+    panel.export()  # computed with grasps for this channel: written as it is
+    assert len(calls) == 2
+
+    panel.select_channel("ball")
+    path = panel.export()
+    assert path == run / "grasps_ball.json" and calls[-1]["channel"] == "ball" and calls[-1]["grasps"]
+    assert json.loads(path.read_text())["action_point"][0] > 0.2
+    assert json.loads((run / "grasps.json").read_text()) == doc  # the trained relevancy's file is untouched
+    panel.select_channel(TRAINED_CHANNEL)

@@ -3,9 +3,10 @@
 :class:`Point2ActViewerPanel` is an ``nn.Module`` without parameters that the model holds as
 ``viewer_panel``; nerfstudio's viewer finds the ``Viewer*`` elements on it and calls the
 :class:`~nerfstudio.viewer.viewer_elements.ViewerControl`'s ``_setup`` with the viewer, which gives the
-panel the viser server for its 3D markers (:mod:`point2act.method.viewer.markers`). Its buttons call the
-run layer (:mod:`point2act.method.run`) and the plain export (:func:`point2act.export.build_export`),
-the same code as ``point2act export`` and ``point2act query``.
+panel the viser server for its 3D markers (:mod:`point2act.method.viewer.markers`). What it shows and
+exports is the run layer's answer (:func:`point2act.method.run.export_doc`, which asks
+:func:`point2act.method.run.where`), with the options ``point2act export`` and ``point2act query`` take by
+default: its Export writes the bytes they write.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import yaml
 from nerfstudio.viewer import viewer_elements as ve
 
 from point2act.channels import list_channels, load_channel
-from point2act.export import build_export, write_grasps
-from point2act.grasp import GraspConfig, GripperConfig
+from point2act.export import write_grasps
+from point2act.grasp import GripperConfig
 from point2act.io import write_json_atomic
 from point2act.method.click import CLICK_PROMPT, click_points_for_run
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
-from point2act.method.run import depth_views_of, frame_of_datamanager, gaussian_arrays, query_run, run_prompt
+from point2act.method.run import export_doc, export_options, frame_of_datamanager, query_run, run_prompt
 from point2act.method.runinfo import stored_prompt
 from point2act.method.viewer.markers import (
     DEFAULT_THRESHOLD,
@@ -107,7 +108,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         )
         ui.look = ve.ViewerButton("Look at action point", cb_hook=lambda _: self.look_at_action_point())
         ui.compute = ve.ViewerButton("Compute grasps", cb_hook=lambda _: self.compute(grasps=True))
-        ui.export = ve.ViewerButton("Export", cb_hook=lambda _: self.export())
+        ui.export = ve.ViewerButton("Export", cb_hook=lambda _: self._export_safely())
         ui.status = ve.ViewerText("Status", "", disabled=True)
         ui.exported = ve.ViewerText("grasps.json", "", disabled=True, hint="Where Export wrote grasps.json")
         ui.new_prompt = ve.ViewerText(
@@ -195,26 +196,42 @@ class Point2ActViewerPanel(torch.nn.Module):
             self._status(f"no action point yet ({e})")
 
     # -- actions -----------------------------------------------------------------------------
+    def shown_channel(self) -> str | None:
+        """The channel shown: None for the run's trained relevancy, else a ``point2act query`` channel's name."""
+        ch = self._state.channel
+        return None if ch == TRAINED_CHANNEL else ch
+
+    def export_path(self) -> Path:
+        """Where Export writes: ``RUN/grasps.json`` for the trained relevancy (as ``point2act export``),
+        ``RUN/grasps_NAME.json`` for channel NAME (as ``point2act query --name NAME``)."""
+        st: _PanelState = self._state
+        if st.base_dir is None:
+            raise RuntimeError("no run directory to export to")
+        ch = self.shown_channel()
+        return st.base_dir / ("grasps.json" if ch is None else f"grasps_{ch}.json")
+
     def compute(self, grasps: bool = True) -> Dict[str, Any]:
-        """Action point (and grasps) of the current field, in the capture frame; drawn in the scene."""
+        """The grasps.json document of the shown channel (capture frame), drawn in the scene: the run layer's
+        answer (:func:`point2act.method.run.export_doc`, the views' consensus over the answers the run or the
+        channel keeps) with ``point2act export``'s default options; ``grasps`` False: the action point and region
+        alone (``--no-grasps``). During training, of the current step's Gaussians."""
         st: _PanelState = self._state
         if st.frame is None:
             raise RuntimeError("the viewer panel is not attached to a viewer")
         with st.lock:
             self._status("computing grasps…" if grasps else "computing the action point…")
             t0 = time.time()
-            arrays = gaussian_arrays(self._model())
-            centers = st.frame.to_capture(st.camera_centers_ns) if st.camera_centers_ns is not None else None
+            channel = self.shown_channel()
             try:
-                cfg = GraspConfig()
-                views = None
-                if grasps and st.cameras is not None and cfg.surface.fuse_depth:
-                    views = depth_views_of(self._model(), st.cameras, cfg.surface.fusion_max_views)
-                out = build_export(arrays, st.frame, st.prompt, cfg, grasps, centers, depth_views=views)
+                config_path, config = self._run_config()
+                cfg, finish = export_options(config_path)
+                live = getattr(st.viewer, "trainer", None) is not None
+                out = export_doc(config_path, cfg, grasps, channels=[channel] if channel else [],
+                                 grasp_channel=channel, loaded=(config, st.viewer.pipeline), finish=finish, live=live)
             except Exception as e:
                 self._status(f"failed: {e}")
                 raise
-            st.result = out
+            st.result, st.result_for = out, (channel, grasps)
             self.draw(out)
             dt = time.time() - t0
             if grasps:
@@ -222,25 +239,33 @@ class Point2ActViewerPanel(torch.nn.Module):
                 msg = f"{len(g)} grasps in {dt:.1f} s"
                 if g:
                     msg += f", best score {g[0]['score']:.2f}"
-                if out.get("warning"):
-                    msg += f" ({out['warning']})"
             else:
                 msg = f"action point {np.round(out['action_point'], 3).tolist()} (capture frame)"
+            if "confidence" in out:
+                msg += f", confidence {out['confidence']:.2f}"
+            if out.get("warning"):
+                msg += f" ({out['warning']})"
             self._status(msg)
             return out
 
     def export(self) -> Path:
-        """Write grasps.json beside the run (computing grasps first if needed); shows its path."""
+        """Write the shown channel's grasps.json beside the run (:meth:`export_path`; computing grasps first
+        unless they are computed for it): the same bytes as ``point2act export`` (the trained relevancy) or
+        ``point2act query --name NAME`` (channel NAME) write on the run. Shows its path."""
         st: _PanelState = self._state
-        out = st.result if st.result is not None and "grasps" in st.result else self.compute(grasps=True)
-        if st.base_dir is None:
-            raise RuntimeError("no run directory to export to")
-        out = dict(out)
-        out["run"] = str((st.base_dir / "config.yml").resolve())
-        path = write_grasps(st.base_dir / "grasps.json", out)
+        path = self.export_path()
+        out = st.result if st.result is not None and st.result_for == (self.shown_channel(), True) \
+            else self.compute(grasps=True)
+        path = write_grasps(path, out)
         self._set_text(self.ui.exported, str(path.resolve()))
         self._status(f"exported {len(out.get('grasps') or [])} grasps to {path.resolve()}")
         return path
+
+    def _export_safely(self) -> None:
+        try:
+            self.export()
+        except Exception as e:  # noqa: BLE001  (shown to the user, never kills the viewer)
+            self._status(f"export failed: {e}")
 
     def requery_async(self) -> threading.Thread:
         """Run :meth:`requery` off the GUI thread (the weights cache takes a while to build once)."""
@@ -278,11 +303,16 @@ class Point2ActViewerPanel(torch.nn.Module):
     def _finished_run(self):
         """(config path, TrainerConfig) of the finished run the viewer shows; an error during training."""
         st: _PanelState = self._state
+        if getattr(st.viewer, "trainer", None) is not None:
+            raise RuntimeError("this works on a finished run: open it with ns-viewer --load-config")
+        return self._run_config()
+
+    def _run_config(self):
+        """(config path, TrainerConfig) of the run the viewer shows (its config.yml)."""
+        st: _PanelState = self._state
         viewer = st.viewer
         if viewer is None or st.base_dir is None:
             raise RuntimeError("the viewer panel is not attached to a viewer")
-        if getattr(viewer, "trainer", None) is not None:
-            raise RuntimeError("this works on a finished run: open it with ns-viewer --load-config")
         config_path = st.base_dir / "config.yml"
         config = yaml.load(config_path.read_text(), Loader=yaml.Loader)
         config.load_dir = config.get_checkpoint_dir()
@@ -302,7 +332,7 @@ class Point2ActViewerPanel(torch.nn.Module):
                 logits = model.gauss_params[RELEVANCY_KEY]
                 logits.data.copy_(res.logits.reshape(logits.shape).to(logits.device, logits.dtype))
             st.prompt = res.prompt
-            st.result = None
+            st.result = st.result_for = None
             self._set_text(self.ui.prompt, res.prompt)
             st.channel = res.name
             self.refresh_channels()
@@ -398,7 +428,7 @@ class Point2ActViewerPanel(torch.nn.Module):
                 logits.data.copy_(new.reshape(logits.shape).to(logits.device, logits.dtype))
             st.channel = name
             st.prompt = prompt
-            st.result = None
+            st.result = st.result_for = None
             self._set_text(self.ui.prompt, prompt or "(no prompt)")
             self._set_text(self.ui.channel, name)
         with contextlib.suppress(Exception):
@@ -514,6 +544,7 @@ class _PanelState:
         self.cameras = None  # nerfstudio Cameras of the training views (depth fusion for grasps)
         self.prompt = ""
         self.result: Dict[str, Any] | None = None
+        self.result_for: tuple | None = None  # (channel, grasps asked) of ``result``
         self.action_point_ns: np.ndarray | None = None
         self.handles: Dict[str, list] = {}
         self.names: List[str] = []
