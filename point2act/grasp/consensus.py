@@ -126,6 +126,8 @@ class Place:
     """Answers lifted into it."""
     triangulated: bool = False
     """The action point is the triangulation of the agreeing views' answers (else a lifted answer)."""
+    eval_views: List[int] = field(default_factory=list)
+    """Eval-split indices of the held-out views that point at it (their answers count as any other's)."""
     footprint: Optional[np.ndarray] = field(default=None, repr=False)  # [M, 4]
     """The answers lifted into it, each with its blob's radius there (x, y, z, r): the part the views
     marked, at the views' own resolution (:func:`point2act.grasp.region.relevant_region`)."""
@@ -147,7 +149,8 @@ class Place:
 
     def to_dict(self) -> Dict[str, Any]:
         return {"point": [float(v) for v in self.point], "votes": round(float(self.votes), 3),
-                "views": [int(v) for v in self.views], "views_seeing": round(float(self.seen), 3),
+                "views": [int(v) for v in self.views], "eval_views": [int(v) for v in self.eval_views],
+                "views_seeing": round(float(self.seen), 3),
                 "answers": int(self.num_candidates), "triangulated": bool(self.triangulated)}
 
 
@@ -158,8 +161,9 @@ class Consensus:
     places: List[Place]
     confidence: float
     answered_views: int
-    """Supervised views that gave at least one point."""
+    """Views that gave at least one point (eval split included: ``info["answered_by_split"]``)."""
     supervised_views: int
+    """Views with an answer entry, ``[]`` included."""
     info: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -528,7 +532,9 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
                 else:  # rays from a narrow arc: the views fix the point across them, the field along them
                     point = triangulate(vs, uvs, prior=X[k])
         places.append(Place(point=np.asarray(point, dtype=np.float64), votes=float(votes[c]),
-                            views=[int(views[u].view_id) for u in supporters], seen=float(seen[:, m].max(1).sum()),
+                            views=[int(views[u].view_id) for u in supporters if views[u].split != "eval"],
+                            eval_views=[int(views[u].view_id) for u in supporters if views[u].split == "eval"],
+                            seen=float(seen[:, m].max(1).sum()),
                             num_candidates=int(len(m)), triangulated=tri,
                             footprint=np.c_[X[m], radius[m]]))
     # confidence from the votes that tell the two apart: a view with answers at both places (noisy answers

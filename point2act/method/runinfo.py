@@ -107,6 +107,18 @@ def match_points_to_views(pf: PointsFile, train_keys: Sequence[str], train_sizes
     return out
 
 
+def eval_points(pf: PointsFile, eval_keys: Sequence[str], eval_sizes: Sequence[Tuple[int, int]]) -> Dict[int, np.ndarray]:
+    """Each answered eval view's points (nerfstudio's held-out split) in pixels of its stored image, by eval
+    index: their cameras are known, so the views' consensus reads them as any other answer
+    (:func:`eval_views`). Views answering ``[]`` are kept (they see and do not agree)."""
+    out: Dict[int, np.ndarray] = {}
+    for i, (key, (w, h)) in enumerate(zip(eval_keys, eval_sizes)):
+        if key in pf.points:
+            pts = np.asarray(pf.points[key], dtype=np.float64).reshape(-1, 2)
+            out[i] = (pts if pf.coordinates == "pixels" else pts * [w, h]).astype(np.float32)
+    return out
+
+
 def points_in_training_images(train_points: Dict[int, np.ndarray], raw, final, factor: int) -> Dict[int, np.ndarray]:
     """Points of each view in pixels of the image nerfstudio trains on (downscaled by ``factor``, then
     undistorted): ``raw`` the parser's cameras, ``final`` the training dataset's after undistortion."""
@@ -299,7 +311,10 @@ def _inference_part(dm) -> Dict[str, Any]:
 def _train_part(dm) -> Dict[str, Any]:
     """From a training-mode Point2ActDataManager whose images are cached (so undistorted)."""
     _ = dm.cached_train
+    _ = dm.cached_eval  # the eval split's cameras undistorted too: the consensus reads its answers
     return {
+        "eval_cameras": camera_fields(dm.eval_dataset.cameras),
+        "eval_raw_cameras": camera_fields(dm.eval_dataset._dataparser_outputs.cameras),
         "cameras": camera_fields(dm.train_dataset.cameras),
         "raw_cameras": camera_fields(dm.train_dataparser_outputs.cameras),
         "keys": list(dm._image_keys(dm.train_dataset)),
@@ -573,6 +588,15 @@ class LightSupervision:
         final = points_in_training_images(pts, raw, cams, train["factor"])
         sizes = {idx: (int(cams.height[idx]), int(cams.width[idx])) for idx in final}
         self.train_heatmaps = HeatmapStore(final, sizes, train["sigma_frac"])
+        # the answered eval views (a run whose info predates the eval cameras: none)
+        self.eval_dataset, self.eval_heatmaps = None, None
+        if train.get("eval_cameras") is not None and train.get("eval_keys"):
+            ecams = cameras_from_fields(train["eval_cameras"])
+            epts = points_in_training_images(eval_points(self.points, train["eval_keys"], train["eval_sizes"]),
+                                             cameras_from_fields(train["eval_raw_cameras"]), ecams, train["factor"])
+            self.eval_dataset = SimpleNamespace(cameras=ecams)
+            self.eval_heatmaps = HeatmapStore(epts, {i: (int(ecams.height[i]), int(ecams.width[i])) for i in epts},
+                                              train["sigma_frac"])
 
     @property
     def prompt(self) -> str:
@@ -730,3 +754,67 @@ def run_data_dir(config_path: Path) -> str | None | bool:
     if info is None:
         return False
     return info.get("data")
+
+
+# ----------------------------------------------------------------------------------------------
+# the eval split's answers
+# ----------------------------------------------------------------------------------------------
+def _eval_supervision(sup):
+    """(eval cameras, :class:`HeatmapStore` of the answered eval views) of a :class:`LightSupervision` or of
+    point2act's training-mode datamanager (whose eval images are then decoded and undistorted, as nerfstudio
+    does, to learn their cameras); (None, None) without eval answers."""
+    if getattr(sup, "eval_heatmaps", None) is not None:
+        return sup.eval_dataset.cameras, sup.eval_heatmaps
+    ds = getattr(sup, "eval_dataset", None)
+    if ds is None or getattr(sup, "points", None) is None or not hasattr(sup, "_image_keys"):
+        return None, None
+    keys, sizes = list(sup._image_keys(ds)), [tuple(int(v) for v in s) for s in sup._stored_sizes(ds)]
+    pts = eval_points(sup.points, keys, sizes)
+    if not pts:
+        return None, None
+    _ = sup.cached_eval  # undistorts the eval cameras in place
+    factor = int(sup._downscale_factor)
+    final = points_in_training_images(pts, ds._dataparser_outputs.cameras, ds.cameras, factor)
+    return ds.cameras, HeatmapStore(final, {i: (int(ds.cameras.height[i]), int(ds.cameras.width[i])) for i in final},
+                                    float(sup.config.heatmap_sigma_frac))
+
+
+def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
+    """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
+    (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
+    optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``
+    resolution, from the compositing weights of the frozen Gaussians (computed here: a few views, not
+    cached). ``sup``: :class:`LightSupervision` or point2act's training-mode datamanager (what
+    :func:`point2act.method.run.supervision_of` gives); [] when the eval split holds no answer (or the run's
+    info predates the eval cameras)."""
+    cams, store = _eval_supervision(sup)
+    if not store:
+        return []
+    from point2act.grasp.consensus import ViewAnswers, median_depth_map
+    from point2act.method.run import camera_views, gaussian_tensors
+    from point2act.query import build_weights_cache
+
+    vms, Ks, sizes = camera_views(cams, downscale)
+    ids = sorted(store)
+    g = {k: v.to(model.device) for k, v in gaussian_tensors(model).items()}
+    dev = model.device
+    cache = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms[ids].to(dev),
+                                Ks[ids].to(dev), [sizes[i] for i in ids], ids, model.config.rasterize_mode,
+                                min_weight)
+    means = g["means"].cpu().double().numpy()
+    offs = cache.row_offsets()
+    crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
+    crow, col, val = crow.astype(np.int64), col.astype(np.int64), val.astype(np.float64)
+    views = []
+    for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
+        vid = int(vid)
+        H, W = store.sizes[vid]
+        s = w / W
+        vm = vms[vid].cpu().double().numpy()
+        a, b = offs[k], offs[k + 1]
+        e0, e1 = int(crow[a]), int(crow[b])
+        depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
+        views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
+                                 np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
+                                 sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split="eval"))
+    return views

@@ -545,3 +545,23 @@ def test_each_answer_supports_one_place():
     assert votes[0] == pytest.approx(4.5) and votes[2] == pytest.approx(1.0)
     assert assigned[0].tolist() == pytest.approx([1.0, 1.0, 1.0, 0.9, 0.0, 0.6])
     assert assigned[2].tolist() == pytest.approx([0, 0, 0, 0, 1.0, 0])
+
+
+def test_eval_views_answers_count_and_are_reported_by_split():
+    """Held-out (eval split) views with known cameras: their answers count as any other's, the place lists
+    them apart (eval indices), and the consensus says how many answered views of each split it read."""
+    target, wrong = np.array([0.02, 0.01, 0.0]), np.array([-0.25, 0.2, 0.0])
+    vms = ring(10)
+    train = [view(vm, [proj(vm, target)] if k < 6 else [proj(vm, wrong)] if k == 6 else [], vid=k)
+             for k, vm in enumerate(vms[:8])]
+    held = [view(vm, [proj(vm, target)], vid=k) for k, vm in enumerate(vms[8:])]
+    for v in held:
+        v.split = "eval"
+    c0, c = consensus(train), consensus(train + held)
+    assert c0.info["answered_by_split"] == {"train": 7}
+    assert c.info["answered_by_split"] == {"train": 7, "eval": 2} and c.answered_views == 9
+    assert sorted(c.best.views) == list(range(6)) and c.best.eval_views == [0, 1]
+    assert c.best.votes == pytest.approx(8.0, abs=0.3) and c.places[1].votes == pytest.approx(1.0, abs=0.05)
+    assert c0.confidence == pytest.approx(beta_confidence(6, 1), abs=2e-3)
+    assert c.confidence == pytest.approx(beta_confidence(8, 1), abs=2e-3) and c.confidence > c0.confidence
+    assert c.best.to_dict()["eval_views"] == [0, 1]
