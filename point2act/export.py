@@ -402,8 +402,9 @@ def _consensus_support(cons, region, cfg) -> Dict[str, Any]:
     """``support`` fields from the views' consensus: ``weak`` when the confidence is below
     :data:`CONFIDENCE_THRESHOLD`, with a ``reason`` that names the competing place."""
     best = cons.best
-    out: Dict[str, Any] = {"views_agree": len(best.views), "views_seen": int(round(best.seen)),
+    out: Dict[str, Any] = {"views_agree": len(best.views) + len(best.eval_views), "views_seen": int(round(best.seen)),
                            "answered_views": cons.answered_views, "supervised_views": cons.supervised_views,
+                           "answered_by_split": dict(cons.info.get("answered_by_split", {})),
                            "confidence": round(float(cons.confidence), 4)}
     chosen = int(cons.info.get("chosen", 0))
     weak = cons.confidence < CONFIDENCE_THRESHOLD or chosen != 0
@@ -436,6 +437,7 @@ def _candidates(cons, means_c: np.ndarray, relevancy: np.ndarray, cfg) -> list:
         _d, j = tree.query(p.point, k=8)
         out.append({"action_point": [float(v) for v in p.point], "share": round(cons.share(k), 4),
                     "votes": round(float(p.votes), 3), "views": [int(v) for v in p.views],
+                    "eval_views": [int(v) for v in p.eval_views],
                     "relevancy": round(float(np.clip(rel[np.atleast_1d(j)], 0, 1).mean()), 4),
                     "triangulated": bool(p.triangulated)})
     return out

@@ -254,6 +254,9 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
         views = views_of(model, dm, subset(cache, sorted(heat)), ds)
+        from point2act.method.runinfo import eval_views
+
+        views += eval_views(model, dm, ds)  # the eval split's answers count too (their cameras are known)
     except ValueError as e:
         views, info = None, {**info, "reason": str(e)}
     finally:
