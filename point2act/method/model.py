@@ -186,6 +186,10 @@ class Point2ActModel(SplatfactoModel):
         no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
         with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips:
             super().populate_modules()
+        from point2act.ssim import SSIM
+
+        # pytorch_msssim's SSIM, same value and gradient, in one fused kernel on CPU images (point2act.ssim)
+        self.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
         n = self.gauss_params["means"].shape[0]
         self.gauss_params[RELEVANCY_KEY] = Parameter(
             torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)

@@ -210,3 +210,32 @@ def test_data_range_and_K():
     got = fused.SSIM(data_range=255, K=(0.02, 0.05))(X255, Y255)
     want = MSSSIM(data_range=255, K=(0.02, 0.05))(X255, Y255)
     assert abs(got.item() - want.item()) < 1e-12
+
+
+def test_point2act_model_loss_uses_the_fused_kernel(monkeypatch):
+    """Point2ActModel's photometric loss runs the fused kernel on CPU images and equals splatfacto's loss
+    with pytorch_msssim, value and gradient."""
+    from nerfstudio.data.scene_box import SceneBox
+
+    from point2act.method.model import Point2ActModelConfig
+
+    model = Point2ActModelConfig(num_random=100).setup(
+        scene_box=SceneBox(aabb=torch.tensor([[-1.0, -1, -1], [1, 1, 1]])), num_train_data=2, metadata={})
+    model.eval()  # the photometric loss alone (no scale regulariser, camera optimiser)
+    assert isinstance(model.ssim, fused.SSIM)
+    calls = []
+    apply = fused._FusedSSIM.apply
+    monkeypatch.setattr(fused._FusedSSIM, "apply", lambda *a: calls.append(1) or apply(*a))
+    gt, pred = _images("procedural", None)
+    gt_hwc, pred_hwc = gt[0].permute(1, 2, 0).contiguous(), pred[0].permute(1, 2, 0).contiguous()
+    losses = []
+    for ssim in (model.ssim, MSSSIM(data_range=1.0, size_average=True, channel=3)):
+        model.ssim = ssim
+        rgb = pred_hwc.clone().requires_grad_(True)
+        loss = model.get_loss_dict({"rgb": rgb, "background": torch.zeros(3)}, {"image": gt_hwc})["main_loss"]
+        loss.backward()
+        losses.append((loss.detach(), rgb.grad))
+    assert len(calls) == 1
+    (got, g_got), (want, g_want) = losses
+    assert abs(got.item() - want.item()) < 1e-6
+    assert (g_got - g_want).abs().max() < 1e-4 * g_want.abs().max()
