@@ -131,15 +131,40 @@ def test_channels_export_together_with_the_cli(queried):
 
 def test_fast_refit_agrees_with_the_trained_relevancy(queried):
     """The trained run's relevancy (ns-train, 200 iterations on the oracle's handle points) and the
-    fast refit of the same points file: action points within AGREEMENT_M."""
-    d = _keypoint(queried["config"], queried["loaded"], ["handle"])
-    full = np.asarray(d["action_point"])
-    fast = np.asarray(d["keypoints"]["handle"]["action_point"])
+    fast refit of the same points file: the fields' relevancy peaks (the cluster with the most relevancy
+    mass, :func:`point2act.grasp.relevant_region` without the views) within AGREEMENT_M; and the answers to
+    "where", the views' consensus over the same points, are the same place."""
+    from point2act.grasp import GraspConfig, relevant_region
+    from point2act.method.run import gaussian_arrays, run_frame
+    from point2act.channels import channel_relevancy
+
+    config, loaded = queried["config"], queried["loaded"]
+    arrays = gaussian_arrays(loaded[1].model)
+    means = run_frame(loaded[0]).to_capture(arrays["means"])
+    full = relevant_region(means, arrays["opacities"], arrays["relevancy"], GraspConfig()).action_point
+    fast = relevant_region(means, arrays["opacities"], channel_relevancy(config, "handle", len(means)),
+                           GraspConfig()).action_point
     dist = float(np.linalg.norm(full - fast))
-    print(f"fast vs trained action point: {dist * 1000:.1f} mm")
+    print(f"fast vs trained relevancy peak: {dist * 1000:.1f} mm")
     assert dist < AGREEMENT_M, (full, fast)
     box = _bbox(queried["scene"], "mug_handle")
     assert _inside(full, box) and _inside(fast, box)
+    d = _keypoint(config, loaded, ["handle"])
+    assert d["keypoints"]["handle"]["action_point"] == d["action_point"]
+
+
+def test_query_exports_its_keypoint_at_its_action_point(queried, tmp_path):
+    """`point2act query --name X`: grasps_X.json's keypoints[X] is its own action point and region (one answer
+    to "where", the views' consensus over the points X was fitted to), on the handle, with grasps."""
+    out = tmp_path / "grasps_again.json"
+    run_tool([str(BIN / "point2act"), "query", "--load-config", str(queried["config"]), "--points-file",
+              str(queried["scene"] / "points" / "oracle.json"), "--name", "again", "--output", str(out)],
+             cwd=queried["root"])
+    d = json.loads(out.read_text())
+    assert d["keypoints"]["again"]["action_point"] == d["action_point"]
+    assert d["keypoints"]["again"]["region"] == d["region"]
+    assert d["confidence"] > 0.5 and d["candidates"] and d["grasps"], d.get("warning")
+    assert _inside(d["action_point"], _bbox(queried["scene"], "mug_handle")), d["action_point"]
 
 
 def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_path):

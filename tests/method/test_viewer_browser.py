@@ -2,7 +2,8 @@
 
 Asserts on what a person sees: the composite output tints the pixels around the action point
 (and not far from it), the grasp shapes appear around it, the prompt is shown, "Compute grasps"
-and "Export" work. Screenshots are saved under ``$POINT2ACT_ARTIFACTS`` (default
+and "Export" work, and Export writes the same bytes as ``point2act export`` on the run (for the trained
+relevancy) and as ``point2act export --grasp-channel click --channels click`` (for the clicked channel). Screenshots are saved under ``$POINT2ACT_ARTIFACTS`` (default
 ``/tmp/point2act-artifacts/viewer``).
 
 Needs Debian's ``chromium`` (``scripts/sysdeps.sh`` installs it) and the ``playwright`` Python
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import inside, target_box
+from conftest import inside, run_tool, target_box
 
 # the run is the session's trained_synth: under pytest-xdist this test runs in the worker that trained it
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group(name="trained_synth")]
@@ -253,6 +254,11 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
             while shown.input_value() != str(grasps_path.resolve()) and time.time() - t < 10:
                 time.sleep(0.3)
             assert shown.input_value() == str(grasps_path.resolve())
+            # one answer: the viewer's grasps.json is the one point2act export writes on this run, byte for byte
+            cli = root / "grasps_cli.json"
+            run_tool([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(cli)], cwd=root)
+            assert grasps_path.read_bytes() == cli.read_bytes()
+            assert data["confidence"] > 0.5 and data["candidates"], sorted(data)
             shot("4-after-compute")
 
             # re-query: a new prompt refits the relevancy channel (the run's pointer: the oracle here)
@@ -287,14 +293,21 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir):
                 time.sleep(0.5)
             assert status.input_value().startswith("clicked"), status.input_value()
             assert (run_base / "points" / "click.json").is_file() and (run_base / "relevancy" / "click.pt").is_file()
-            mtime = grasps_path.stat().st_mtime
+            # Export on the click channel: RUN/grasps_click.json, as point2act query --name click writes it
+            click_path = run_base / "grasps_click.json"
+            click_path.unlink(missing_ok=True)
             page.get_by_role("button", name="Export").click()
             t = time.time()
-            while grasps_path.stat().st_mtime == mtime and time.time() - t < 60:
+            while not click_path.is_file() and time.time() - t < 60:
                 time.sleep(0.5)
-            data = json.loads(grasps_path.read_text())
+            data = json.loads(click_path.read_text())
             assert inside(data["action_point"], target_box(scene)), data["action_point"]
             assert data["prompt"] == "the clicked point" and data["grasps"], data.get("warning")
+            assert data["keypoints"]["click"]["action_point"] == data["action_point"]
+            cli = root / "grasps_click_cli.json"
+            run_tool([str(BIN / "point2act"), "export", "--load-config", str(config), "--grasp-channel", "click",
+                      "--channels", "click", "--output", str(cli)], cwd=root)
+            assert click_path.read_bytes() == cli.read_bytes()
             shot("6-after-click")
             browser.close()
     finally:

@@ -1,0 +1,141 @@
+"""One answer to "where": every path asks :func:`point2act.method.run.where`, on the session's short synthetic
+training run (tests/conftest.py ``trained_synth``: oracle points on the mug handle).
+
+``point2act export``, ``point2act query`` (its export and keypoints), ``point2act grasp`` and the viewer's panel
+(its markers and its Export) each call it, for the channel they answer, and give its answer: the action
+point, region, confidence and candidates of grasps.json are those of the :class:`point2act.export.Answer` it
+returned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import inside, target_box
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "Point to the handle of the mug"
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Every call of :func:`point2act.method.run.where`: (channel, the Answer it returned)."""
+    from point2act.method import run as run_mod
+
+    calls = []
+    real = run_mod.where
+
+    def where(config_path, loaded, channel=None, *a, **kw):
+        ans = real(config_path, loaded, channel, *a, **kw)
+        calls.append((channel, ans))
+        return ans
+
+    monkeypatch.setattr(run_mod, "where", where)
+    return calls
+
+
+def _same(doc, ans):
+    """grasps.json's answer fields are those of ``ans``."""
+    assert doc["action_point"] == [float(v) for v in ans.action_point]
+    assert doc["region"] == ans.region.to_dict()
+    assert doc.get("confidence") == (round(ans.confidence, 4) if ans.confidence is not None else None)
+    assert doc.get("candidates") == ans.candidates
+
+
+def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
+    from point2act.cli import Export, Query
+    from point2act.method.pipelined import CHANNEL, capture_to_grasps
+    from point2act.method.run import load_run, open_run, where
+    from point2act.method.viewer.panel import Point2ActViewerPanel, TRAINED_CHANNEL
+    from point2act.pointing.config import PointerConfig
+
+    root, scene, config, _ = trained_synth
+    loaded = open_run(config)
+    box = target_box(scene)
+
+    # the one function, asked directly: the run's own answers (RUN/points.json), the views' consensus
+    direct = where(config, loaded)
+    assert direct.rule == "consensus" and direct.support is not None and not direct.note
+    assert inside(direct.action_point, box), direct.action_point
+    spy.clear()
+
+    # point2act export
+    Export(load_config=config, output=tmp_path / "export.json", grasps=False).main()
+    assert [c for c, _ in spy] == [None]
+    export = json.loads((tmp_path / "export.json").read_text())
+    _same(export, spy[-1][1])
+    assert export["action_point"] == [float(v) for v in direct.action_point]
+    spy.clear()
+
+    # point2act query --name x: the channel's answer, the document's action point and its keypoint alike
+    Query(load_config=config, points_file=scene / "points" / "oracle.json", name="x", role="place",
+          output=tmp_path / "query.json").main()
+    assert [c for c, _ in spy] == ["x"]  # the keypoint of the grasp channel is the same answer, asked once
+    query = json.loads((tmp_path / "query.json").read_text())
+    _same(query, spy[-1][1])
+    assert query["keypoints"]["x"]["action_point"] == query["action_point"]
+    assert query["keypoints"]["x"]["region"] == query["region"]
+    spy.clear()
+
+    # the viewer's panel, on the run as ns-viewer loads it (nerfstudio's pipeline): its markers, trained and channel
+    full = load_run(config)
+    panel = Point2ActViewerPanel(full[1].model)
+    panel._initial_markers = lambda: None
+    panel.attach(SimpleNamespace(viser_server=None, log_filename=config.parent / "viewer_log_filename.txt",
+                                 pipeline=full[1], trainer=None, _trigger_rerender=lambda: None))
+    shown = panel.compute(grasps=False)
+    assert [c for c, _ in spy] == [None]
+    _same(shown, spy[-1][1])
+    assert shown == export  # point2act export's options: the same document
+    panel.select_channel("x")
+    assert spy[-1][0] == "x"
+    assert panel._state.result == query
+    panel.select_channel(TRAINED_CHANNEL)
+    spy.clear()
+
+    # point2act grasp: the pointer (the oracle here) in the background, training (this run) in the foreground,
+    # the refit of its channel, the export
+    from point2act.method import run as run_mod
+    from point2act.method import train as train_mod
+
+    cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(train_mod, "train", lambda c: None)
+        mp.setattr(run_mod, "trained_run", lambda c, t: loaded)
+        r = capture_to_grasps(cfg, PointerConfig(backend="oracle", scene_dir=str(scene), cache_dir=str(tmp_path / "pc")),
+                              PROMPT, tmp_path / "grasp.json", progress=False)
+    finally:
+        mp.undo()
+    assert [c for c, _ in spy] == [CHANNEL]
+    _same(r.grasps, spy[-1][1])
+    assert inside(r.grasps["action_point"], box), r.grasps["action_point"]
+
+
+def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
+    """A channel that keeps no points has nothing for the views to agree on: the answer is the relevancy peak,
+    with no confidence or candidates, and grasps.json's warning says why."""
+    import torch
+
+    from point2act.channels import save_channel
+    from point2act.method.run import export_run, open_run, where
+
+    root, scene, config, _ = trained_synth
+    loaded = open_run(config)
+    rel = loaded[1].model.gauss_params["relevancy"].detach().reshape(-1)
+    save_channel(config, "bare", rel, "the trained relevancy, no points", None, "grasp", {"file": "x"})
+    ans = where(config, loaded, "bare")
+    assert ans.rule == "relevancy peak" and ans.support is None and ans.confidence is None
+    assert ans.note == "channel 'bare' keeps no points"
+    _, doc = export_run(config, tmp_path / "bare.json", grasps=False, channels=["bare"], grasp_channel="bare",
+                        loaded=loaded)
+    assert "confidence" not in doc and "candidates" not in doc
+    assert "no consensus of the views (channel 'bare' keeps no points)" in doc["warning"]
+    assert doc["keypoints"]["bare"]["action_point"] == doc["action_point"]
+    assert np.isfinite(doc["action_point"]).all()
