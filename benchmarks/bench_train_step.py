@@ -5,18 +5,25 @@ on a scene, runs ``--warmup`` iterations, then times ``--steps`` iterations stag
 same calls, in the same order, as nerfstudio's ``Trainer.train`` / ``train_iteration``:
 
 - data loading (``datamanager.next_train``), forward (RGB pass: projection, tile intersection,
-  rasterize; relevancy pass; SSIM; the rest of the losses), backward (rasterize and projection
-  backward of both passes, the rest of autograd), optimizer and scheduler steps, and the
-  after-iteration callbacks (densification).
+  rasterize; relevancy pass; SSIM; the rest of the losses), backward (rasterize, projection and SSIM
+  backward, the rest of autograd), optimizer and scheduler steps, and the after-iteration callbacks
+  (densification).
 
 Stages are timed by wrapping the functions that run them (``point2act.render`` stages, the model's
 relevancy pass, its SSIM module, the autograd Functions' ``backward``); nested stages are
 subtracted from their parent, so the rows add up to the iteration.
 
-    python -m benchmarks.bench_train_step [--scene synth|coke] [--steps 40] [--warmup 20] [--label after]
+``--variants`` compares configurations in one run: one trainer each, built from the same seed, their
+iterations interleaved step by step (the order rotating), so a machine's changing load falls on all
+of them alike. ``default`` is the method as configured; ``pytorch_msssim`` swaps the model's SSIM
+for splatfacto's pytorch_msssim module; ``adam-loop``, ``adam-foreach`` and ``adam-fused`` step every
+Adam with torch's per-tensor loop, its foreach or its fused implementation.
 
-Appends the table to ``benchmarks/results/train_step.json`` under ``label`` and rewrites
-``benchmarks/results/train_step.md`` (one table per scene and label).
+    python -m benchmarks.bench_train_step [--scene synth|coke] [--steps 40] [--warmup 600]
+        [--variants default,pytorch_msssim,adam-loop,adam-fused] [--label LABEL]
+
+Writes ``benchmarks/results/train_step.json`` (under ``label``, one entry per variant; ``--keep``
+keeps the other labels' entries) and rewrites ``benchmarks/results/train_step.md`` from it.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import contextlib
 import json
 import os
 import platform
+import random
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -35,6 +44,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SHARED = Path(os.environ.get("POINT2ACT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+VARIANTS = {
+    "default": "the method's defaults",
+    "pytorch_msssim": "SSIM by pytorch_msssim (splatfacto's module)",
+    "adam-loop": "Adam: torch's per-tensor loop (foreach=False, fused=False)",
+    "adam-foreach": "Adam: foreach=True",
+    "adam-fused": "Adam: fused=True",
+}
 
 
 class Timer:
@@ -58,20 +74,24 @@ class Timer:
             if self.stack:
                 self.stack[-1][1] += dt
 
-    def wrap(self, obj, attr: str, name):
-        """Replace ``obj.attr`` with a timed version; ``name`` may be a callable giving the stage name."""
-        fn = getattr(obj, attr)
-        timer = self
-
-        def timed(*a, **k):
-            with timer.stage(name() if callable(name) else name):
-                return fn(*a, **k)
-
-        setattr(obj, attr, timed)
-
     def end_iteration(self) -> None:
         self.rows.append(dict(self.now))
         self.now.clear()
+
+
+ACTIVE: dict = {"timer": None, "relevancy": False}
+"""The timer of the trainer whose iteration runs (module-level wrappers are shared by all trainers)."""
+
+
+def wrap(obj, attr: str, name) -> None:
+    """Replace ``obj.attr`` with a version timed on the active timer; ``name`` may be a callable."""
+    fn = getattr(obj, attr)
+
+    def timed(*a, **k):
+        with ACTIVE["timer"].stage(name() if callable(name) else name):
+            return fn(*a, **k)
+
+    setattr(obj, attr, timed)
 
 
 def _scene(kind: str, tmp: Path):
@@ -79,19 +99,23 @@ def _scene(kind: str, tmp: Path):
     if kind == "synth":
         from point2act.synth import SynthConfig, generate_scene
 
-        generate_scene(tmp / "scene", SynthConfig(seed=0))
+        if not (tmp / "scene").is_dir():
+            generate_scene(tmp / "scene", SynthConfig(seed=0))
         return tmp / "scene", tmp / "scene" / "points" / "oracle.json", 1
     coke = SHARED / "real" / "coke"
     points = sorted((coke / "points").glob("*.json"))[0]
     return coke, points, 4
 
 
-def build_trainer(kind: str, tmp: Path, max_iters: int):
+def build_trainer(kind: str, tmp: Path, max_iters: int, name: str = "run", seed: int = 0):
+    import numpy as np
+    import torch
+
     from point2act.method.train import registered_config
 
     data, points, downscale = _scene(kind, tmp)
     config = registered_config("point2act")
-    config.output_dir = tmp / "outputs"
+    config.output_dir = tmp / "outputs" / name
     config.vis = "tensorboard"
     config.max_num_iterations = max_iters
     config.steps_per_save = 10**9
@@ -103,49 +127,72 @@ def build_trainer(kind: str, tmp: Path, max_iters: int):
     if downscale > 1:
         dm.dataparser.downscale_factor = downscale
     config.set_timestamp()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     return trainer
 
 
-def instrument(trainer, timer: Timer) -> None:
+def apply_variant(trainer, variant: str) -> None:
+    """Make ``trainer`` run ``variant`` (see VARIANTS)."""
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if variant == "pytorch_msssim":
+        from pytorch_msssim import SSIM
+
+        trainer.pipeline.model.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
+    elif variant.startswith("adam-"):
+        flags = {"adam-loop": (False, False), "adam-foreach": (True, False), "adam-fused": (False, True)}[variant]
+        for opt in trainer.optimizers.optimizers.values():
+            for group in opt.param_groups:  # read by Adam.step; no state exists yet
+                group["foreach"], group["fused"] = flags
+
+
+def instrument_modules() -> None:
+    """Time the rasterizer's stages and the autograd Functions' backward on the active timer (once)."""
     import importlib
 
     # modules, not the functions of the same name that point2act.render exports
     backend = importlib.import_module("point2act.render._backend")
     projection = importlib.import_module("point2act.render.projection")
     rasterization = importlib.import_module("point2act.render.rasterization")
+    ssim = importlib.import_module("point2act.ssim")
 
-    model = trainer.pipeline.model
-    in_rel = {"on": False}
-    which = lambda base: (lambda: f"{base} ({'relevancy' if in_rel['on'] else 'RGB'})")  # noqa: E731
-    timer.wrap(rasterization, "fully_fused_projection", which("projection fwd"))
-    timer.wrap(backend, "isect_tiles", which("tile intersection"))
-    timer.wrap(backend, "rasterize_to_pixels", which("rasterize fwd"))
-    for mod, kind in ((backend, "rasterize bwd"), (projection, "projection bwd")):
+    which = lambda base: (lambda: f"{base} ({'relevancy' if ACTIVE['relevancy'] else 'RGB'})")  # noqa: E731
+    wrap(rasterization, "fully_fused_projection", which("projection fwd"))
+    wrap(backend, "isect_tiles", which("tile intersection"))
+    wrap(backend, "rasterize_to_pixels", which("rasterize fwd"))
+    for mod, kind in ((backend, "rasterize bwd"), (projection, "projection bwd"), (ssim, "SSIM bwd")):
         for cls in vars(mod).values():
             if isinstance(cls, type) and hasattr(cls, "backward") and hasattr(cls, "apply"):
                 orig = cls.backward
                 cls.backward = staticmethod(
-                    (lambda o, k: lambda ctx, *g: _timed(timer, k, o, ctx, *g))(orig, f"{kind} ({cls.__name__})"))
+                    (lambda o, k: lambda ctx, *g: _timed(k, o, ctx, *g))(orig, f"{kind} ({cls.__name__})"))
+
+
+def instrument(trainer) -> None:
+    """Time ``trainer``'s relevancy pass, SSIM module and data loading on the active timer."""
+    model = trainer.pipeline.model
     render_relevancy = model.render_relevancy
 
     def timed_relevancy(*a, **k):
-        in_rel["on"] = True
+        ACTIVE["relevancy"] = True
         try:
-            with timer.stage("relevancy pass (other)"):
+            with ACTIVE["timer"].stage("relevancy pass (other)"):
                 return render_relevancy(*a, **k)
         finally:
-            in_rel["on"] = False
+            ACTIVE["relevancy"] = False
 
     model.render_relevancy = timed_relevancy
     if hasattr(model, "ssim"):
-        timer.wrap(model.ssim, "forward", "SSIM fwd")
-    timer.wrap(trainer.pipeline.datamanager, "next_train", "data loading")
+        wrap(model.ssim, "forward", "SSIM fwd")
+    wrap(trainer.pipeline.datamanager, "next_train", "data loading")
 
 
-def _timed(timer, name, fn, *a):
-    with timer.stage(name):
+def _timed(name, fn, *a):
+    with ACTIVE["timer"].stage(name):
         return fn(*a)
 
 
@@ -156,6 +203,7 @@ def iteration(trainer, step: int, timer: Timer) -> None:
     import torch
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
+    ACTIVE["timer"] = timer
     with timer.stage("iteration (other)"):
         trainer.pipeline.train()
         with timer.stage("callbacks before"):
@@ -177,48 +225,84 @@ def iteration(trainer, step: int, timer: Timer) -> None:
     timer.end_iteration()
 
 
-def run(kind: str, steps: int, warmup: int, label: str) -> dict:
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "point2act"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return sha + ("+modified" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _summary(trainer, rows, kind, variant, label, steps, warmup, wall) -> dict:
     import torch
 
+    names = sorted({k for r in rows for k in r})
+    table = {k: 1e3 * statistics.mean(r.get(k, 0.0) for r in rows) for k in names}
+    per_step = sorted(1e3 * sum(r.values()) for r in rows)
+    q = statistics.quantiles(per_step, n=4) if len(per_step) > 1 else per_step * 3
+    cams = trainer.pipeline.datamanager.train_dataset.cameras
+    return {
+        "scene": kind, "label": label, "variant": variant, "variant_doc": VARIANTS[variant],
+        "steps": steps, "warmup": warmup,
+        "iteration_ms": sum(table.values()), "iteration_median_ms": statistics.median(per_step),
+        "iteration_quartiles_ms": [q[0], q[2]],
+        "stages_ms": dict(sorted(table.items(), key=lambda kv: -kv[1])),
+        "num_gaussians": int(trainer.pipeline.model.means.shape[0]),
+        "image": [int(cams.width[0]), int(cams.height[0])], "num_views": len(cams),
+        "device": str(trainer.pipeline.device), "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "loadavg": list(os.getloadavg()),
+        "commit": _commit(), "wall_s": wall,
+    }
+
+
+def run(kind: str, steps: int, warmup: int, label: str, variants=("default",)) -> list:
+    """Train one trainer per variant, interleaved; the stage table of each (see :func:`_summary`)."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        trainer = build_trainer(kind, tmp, warmup + steps)
-        timer = Timer()
-        instrument(trainer, timer)
-        t0 = time.perf_counter()
+        trainers, timers, walls = [], [], []
+        for v in variants:
+            t = build_trainer(kind, tmp, warmup + steps, name=v)
+            apply_variant(t, v)
+            instrument(t)
+            trainers.append(t)
+            timers.append(Timer())
+            walls.append(0.0)
+        instrument_modules()
+        n = len(variants)
         for step in range(warmup + steps):
-            iteration(trainer, step, timer)
-        wall = time.perf_counter() - t0
-        rows = timer.rows[warmup:]
-        names = sorted({k for r in rows for k in r})
-        table = {k: 1e3 * statistics.mean(r.get(k, 0.0) for r in rows) for k in names}
-        total = sum(table.values())
-        cams = trainer.pipeline.datamanager.train_dataset.cameras
-        return {
-            "scene": kind, "label": label, "steps": steps, "warmup": warmup,
-            "iteration_ms": total, "stages_ms": dict(sorted(table.items(), key=lambda kv: -kv[1])),
-            "num_gaussians": int(trainer.pipeline.model.means.shape[0]),
-            "image": [int(cams.width[0]), int(cams.height[0])], "num_views": len(cams),
-            "device": str(trainer.pipeline.device), "torch_threads": torch.get_num_threads(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "loadavg": list(os.getloadavg()),
-            "wall_s": wall,
-        }
+            for j in range(n):
+                i = (step + j) % n
+                t0 = time.perf_counter()
+                iteration(trainers[i], step, timers[i])
+                walls[i] += time.perf_counter() - t0
+        return [_summary(trainers[i], timers[i].rows[warmup:], kind, v, label, steps, warmup, walls[i])
+                for i, v in enumerate(variants)]
 
 
-def write(result: dict) -> None:
+def write(results: list, keep: bool = False) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "train_step.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data.setdefault(result["scene"], {})[result["label"]] = result
+    data = json.loads(path.read_text()) if (keep and path.is_file()) else {}
+    for result in results:
+        data.setdefault(result["scene"], {})[f"{result['label']}, {result['variant']}"] = result
     path.write_text(json.dumps(data, indent=1) + "\n")
     lines = ["# One training iteration, by stage (ms, mean over the timed steps)", "",
-             "`python -m benchmarks.bench_train_step --scene SCENE --label LABEL`", ""]
+             "`python -m benchmarks.bench_train_step --scene SCENE --steps STEPS --warmup WARMUP "
+             "--variants VARIANTS --label LABEL`: variants in one run, one trainer each, their steps "
+             "interleaved. The iteration's median and quartiles are over the timed steps.", ""]
     for scene, by_label in data.items():
-        for label, r in by_label.items():
-            lines += [f"## {scene}, {label}", "",
-                      f"{r['num_views']} views at {r['image'][0]}×{r['image'][1]}, {r['num_gaussians']} Gaussians "
+        for key, r in by_label.items():
+            med, q = r.get("iteration_median_ms"), r.get("iteration_quartiles_ms")
+            spread = f"; iteration median {med:.1f} ms, quartiles {q[0]:.1f}-{q[1]:.1f}" if med else ""
+            lines += [f"## {scene}, {key}", "",
+                      (f"{r['variant_doc']}. " if r.get("variant_doc") else "")
+                      + f"{r['num_views']} views at {r['image'][0]}×{r['image'][1]}, {r['num_gaussians']} Gaussians "
                       f"after {r['warmup'] + r['steps']} steps, {r['device']}, {r['machine']}, load average "
-                      f"{r['loadavg'][0]:.1f}; {r['steps']} steps timed after {r['warmup']} warm-up", "",
+                      f"{r['loadavg'][0]:.1f}; {r['steps']} steps timed after {r['warmup']} warm-up{spread}; "
+                      f"commit {r.get('commit', 'unknown')}", "",
                       "| stage | ms |", "|---|---:|"]
             lines += [f"| {k} | {v:.1f} |" for k, v in r["stages_ms"].items()]
             lines += [f"| **iteration** | **{r['iteration_ms']:.1f}** |", ""]
@@ -229,14 +313,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scene", choices=["synth", "coke"], default="synth")
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--label", default="current")
+    ap.add_argument("--warmup", type=int, default=600)
+    ap.add_argument("--variants", default="default", help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    ap.add_argument("--label", default=None, help="default: steps WARMUP-WARMUP+STEPS")
+    ap.add_argument("--keep", action="store_true", help="keep the other labels' entries in train_step.json")
     args = ap.parse_args()
-    r = run(args.scene, args.steps, args.warmup, args.label)
-    write(r)
-    print(f"{r['scene']} ({r['label']}): {r['iteration_ms']:.1f} ms per iteration, {r['num_gaussians']} Gaussians")
-    for k, v in r["stages_ms"].items():
-        print(f"  {k:45s} {v:8.1f}")
+    label = args.label or f"steps {args.warmup}-{args.warmup + args.steps}"
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for v in variants:
+        if v not in VARIANTS:
+            raise SystemExit(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    results = run(args.scene, args.steps, args.warmup, label, variants)
+    write(results, keep=args.keep)
+    for r in results:
+        q = r["iteration_quartiles_ms"]
+        print(f"{r['scene']} ({r['label']}, {r['variant']}): {r['iteration_ms']:.1f} ms per iteration (median "
+              f"{r['iteration_median_ms']:.1f}, quartiles {q[0]:.1f}-{q[1]:.1f}), {r['num_gaussians']} Gaussians")
+        for k, v in r["stages_ms"].items():
+            print(f"  {k:45s} {v:8.1f}")
 
 
 if __name__ == "__main__":
