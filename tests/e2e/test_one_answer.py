@@ -139,3 +139,21 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     assert "no consensus of the views (channel 'bare' keeps no points)" in doc["warning"]
     assert doc["keypoints"]["bare"]["action_point"] == doc["action_point"]
     assert np.isfinite(doc["action_point"]).all()
+
+
+def test_live_answer_is_computed_without_the_runs_cache(trained_synth):
+    """The viewer during training asks with ``live``: the views' weights of the Gaussians as they are, neither
+    read from nor written to RUN/relevancy_cache.pt; on a finished run the answer is the cached one's."""
+    from point2act.method.run import open_run, where
+    from point2act.query import CACHE_NAME
+
+    root, scene, config, _ = trained_synth
+    loaded = open_run(config)
+    cached = where(config, loaded)
+    cache = config.parent / CACHE_NAME
+    before = cache.stat().st_mtime_ns
+    live = where(config, loaded, live=True)
+    assert cache.stat().st_mtime_ns == before
+    assert live.rule == "consensus"
+    np.testing.assert_array_equal(live.action_point, cached.action_point)
+    assert live.candidates == cached.candidates
