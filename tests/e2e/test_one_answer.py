@@ -9,7 +9,6 @@ returned."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -121,8 +120,6 @@ def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
 def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     """A channel that keeps no points has nothing for the views to agree on: the answer is the relevancy peak,
     with no confidence or candidates, and grasps.json's warning says why."""
-    import torch
-
     from point2act.channels import save_channel
     from point2act.method.run import export_run, open_run, where
 
