@@ -15,8 +15,11 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    always nearly meet, so a crossing that no third answer ray meets must lie on the surface both views
    see (:func:`_on_surface`: within the field's depths over the answer's blob, widened by the blob's
    radius); off it, it is no place at all (two right answers from nearby directions cross 6.5 cm from
-   the real mug handle they both mark). Three or more meeting rays over-determine the point whatever the
-   field says.
+   the real mug handle they both mark). Three or more meeting rays over-determine the point: the field
+   may miss the part there (the meeting lies in front of its surface: the bottle cap) or hide it (behind
+   floaters: the kitchen can's tab), but not both at once. A meeting in front of the surface in some of
+   the views whose rays meet there and behind it in others (:func:`_mixed`) lies in the air inside an
+   object (a rim's rays crossing on its axis) and is no place; nor is it the action point (step 6).
 3. **Agreement.** A candidate ``X`` is *seen* by view ``u`` when it lies in ``u``'s frame and not
    behind ``u``'s surface by more than the blob's radius there (``sigma_u z / f_u``: the
    supervision's own precision, brought to that depth); a view that sees it *agrees* by
@@ -29,11 +32,11 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
 4. **Places.** Candidates closer than the sum of their blob radii are one place (single linkage): a
    rim's answers, each at a different spot of the ring, chain into one place; a wrong object's do not
    join the target's. No evidence counts twice: each answer supports at most one place
-   (:func:`_explain`). In turn, the place the most views point at (agreement >= 0.5) with answers not
-   yet taken takes them all; its **votes** count those views, each view once (its best agreement with
-   any of the place's candidates). A place made only of answers a better place already explains (two
-   right answers that also form a second crossing) gets no votes and is no place; a wrong answer
-   forms its own place with its own vote.
+   (:func:`_explain`). In turn, the place with the most **votes** from the answers not yet taken (the
+   views pointing at it, each view once: its best agreement with any of the place's candidates) comes
+   next, and takes those of its answers that point at it (agreement >= 0.5). A place made only of
+   answers a better place already took (two right answers that also form a second crossing) gets no
+   votes and is no place; a wrong answer forms its own place with its own vote.
 5. **Choice and confidence.** The place with the most votes is chosen. Its confidence is the
    probability that it, rather than the runner-up, is what the views mean, for views that are each
    right more often than wrong with an unknown rate (uniform on [1/2, 1]): ``P(p > 1/2)`` for ``p ~
@@ -53,7 +56,8 @@ field's own surface; nothing is in metres and nothing was fitted to a scene gene
    intersection is at least as precise as one lifted answer, the triangulated point replaces it; that
    point does not depend on the field's depth, which is least reliable on thin parts. Two views always
    nearly meet, so a two-view triangulation must also be seen by both in the field; three or more
-   over-determine it and their residual alone is the test. From a narrower arc of views the
+   over-determine it and their residual is the test, unless the meeting lies in front of the surface in
+   some of the views and behind it in others (step 2). From a narrower arc of views the
    intersection is fixed across the rays but not along them: the action point is then the least
    squares of the rays and the lifted answer together, each with the answer's precision (the views
    fix what they can, the field the rest).
@@ -283,9 +287,15 @@ def _on_surface(view: ViewAnswers, X: np.ndarray) -> np.ndarray:  # [M, 3] -> [M
     field's depths over the answer's blob there (the pixels within ``sigma_px`` of the projection: at a
     silhouette that spans the part and what lies behind it), widened by the blob's radius. No surface in
     the blob: not on it."""
+    return _side(view, X) == 0
+
+
+def _side(view: ViewAnswers, X: np.ndarray) -> np.ndarray:  # [M, 3] -> [M] int
+    """Where points ``X`` lie against the surface ``view`` sees (:func:`_on_surface`): 0 on it, -1 in front
+    of it, +1 behind it, 2 where the view has no surface in the blob (or the point is behind the camera)."""
     uv, z = view.project(X)
     H, W = view.size
-    out = np.zeros(len(X), bool)
+    out = np.full(len(X), 2, dtype=np.int64)
     r = int(np.ceil(float(view.sigma_px)))
     dj, di = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1))
     disc = dj ** 2 + di ** 2 <= float(view.sigma_px) ** 2 + 0.5
@@ -299,7 +309,7 @@ def _on_surface(view: ViewAnswers, X: np.ndarray) -> np.ndarray:  # [M, 3] -> [M
         if not len(D):
             continue
         rad = float(view.blob_radius(z[m]))
-        out[m] = D.min() - rad <= z[m] <= D.max() + rad
+        out[m] = -1 if z[m] < D.min() - rad else 1 if z[m] > D.max() + rad else 0
     return out
 
 
@@ -380,6 +390,32 @@ def beta_confidence(v1: float, v2: float) -> float:
     return float(betainc(float(v2) + 1.0, float(v1) + 1.0, 0.5))
 
 
+def _mixed(views: Sequence[ViewAnswers], X: np.ndarray) -> np.ndarray:  # [M, 3] -> [M] bool
+    """Points that lie in front of the surface in some of the views whose answer rays meet there (the
+    projection within 1.18 sigma of the view's nearest answer) and behind it in others, by more than the
+    blob's radius at the field's median depth where they project."""
+    from scipy.spatial import cKDTree
+
+    front, behind = np.zeros(len(X), np.int64), np.zeros(len(X), np.int64)
+    for view in views:
+        if not len(view.points):
+            continue
+        uv, z = view.project(X)
+        ok = np.isfinite(uv).all(1) & (z > 0)
+        d = np.full(len(X), np.inf)
+        if ok.any():
+            d[ok] = cKDTree(view.points).query(uv[ok])[0]
+        H, W = view.size
+        m = np.flatnonzero((np.exp(-0.5 * (d / float(view.sigma_px)) ** 2) >= 0.5) & (uv[:, 0] >= 0) & (uv[:, 0] < W)
+                           & (uv[:, 1] >= 0) & (uv[:, 1] < H))
+        if len(m):
+            D = view.depth[np.floor(uv[m, 1]).astype(np.int64), np.floor(uv[m, 0]).astype(np.int64)]
+            r = view.blob_radius(D)
+            front[m] += np.isfinite(D) & (z[m] < D - r)
+            behind[m] += np.isfinite(D) & (z[m] > D + r)
+    return (front >= 1) & (behind >= 1)
+
+
 def _swept_candidates(views: Sequence[ViewAnswers]):
     """Per answer, the point of its ray the other views agree with most, among the points where it
     meets another view's answer ray (the midpoint of their closest approach, reprojecting within each
@@ -424,7 +460,14 @@ def _swept_candidates(views: Sequence[ViewAnswers]):
     # both views see (off it, it is a crossing in the air or inside a part, no place at all); three or more
     # over-determine it whatever the field's surface says (a part the field misses)
     keep = rays >= 3
-    two = np.flatnonzero(~keep)
+    # three or more: the field may miss the part (the meeting lies in front of its surface) or hide it
+    # (behind floaters), but not both at once: a meeting in front of the surface in some of the views whose
+    # rays meet there and behind it in others is in the air inside an object (a rim's rays, crossing on
+    # its axis), no place
+    over = np.flatnonzero(keep)
+    if len(over):
+        keep[over[_mixed(views, X[over])]] = False
+    two = np.flatnonzero(rays < 3)
     if len(two):
         on = np.ones(len(two), bool)
         for idx in (i, j):
@@ -445,27 +488,29 @@ def _swept_candidates(views: Sequence[ViewAnswers]):
 
 
 def _explain(agree_a: np.ndarray, owner: np.ndarray, labels: np.ndarray, num_views: int):
-    """Each answer supports at most one place (module docstring, step 4). In turn, the place the most views
-    point at with answers not yet taken (each view once: its best agreement with the place's candidates)
-    takes every still free answer that points at it (agreement >= 0.5); a place whose answers a better place
-    already took gets no votes and is no place. Returns (place labels in that order, their votes, per place
-    [V] each view's agreement through the answers it took)."""
+    """Each answer supports at most one place (module docstring, step 4). In turn, the place with the most
+    votes from the answers not yet taken (each view once: its best agreement with any of the place's
+    candidates) comes next and takes every one of those answers that points at it (agreement >= 0.5). A
+    place that no free answer points at (its answers all taken by a better place) gets no votes and is no
+    place. Returns (place labels in that order, their votes, per place [V] each view's agreement through
+    the answers free when it came)."""
     nl = int(labels.max()) + 1 if len(labels) else 0
     A = np.stack([agree_a[:, labels == c].max(1) for c in range(nl)], 1) if len(agree_a) and nl else np.zeros((len(agree_a), nl))
     free = np.ones(len(A), bool)
     todo = list(range(nl))
     order, votes, assigned = [], {}, {}
 
-    def per_view(c, take):
+    def per_view(c):
         g = np.zeros(num_views)
-        np.maximum.at(g, owner[take], A[take, c])
+        np.maximum.at(g, owner[free], A[free, c])
         return g
 
     while todo:
-        gs = [per_view(c, free & (A[:, c] >= 0.5)) for c in todo]
+        points_at = [bool(np.any(free & (A[:, c] >= 0.5))) for c in todo]
+        gs = [per_view(c) if p else np.zeros(num_views) for c, p in zip(todo, points_at)]
         tot = [float(g.sum()) for g in gs]
         k = int(np.argmax(tot))
-        if tot[k] <= 0.0:
+        if not points_at[k]:
             break
         c = todo.pop(k)
         order.append(c)
@@ -526,7 +571,9 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
             # three or more over-determine it, and their residual is the test (the field's surface can
             # lie in front of a small part the views all marked: the real coke tab, seed 2)
             s_T, _a = _agreement(views, T[None])
-            if res <= 1.0 and (len(agreeing) >= 3 or s_T[agreeing, 0].mean() >= 0.5):
+            # and, as for the crossings (step 2), the meeting must not lie in front of the surface in some of
+            # the views and behind it in others (a rim's rays cross on its axis, inside the object)
+            if res <= 1.0 and (len(agreeing) >= 3 or s_T[agreeing, 0].mean() >= 0.5) and not _mixed(views, T[None])[0]:
                 if cond >= 1.0:
                     point, tri = T, True
                 else:  # rays from a narrow arc: the views fix the point across them, the field along them
