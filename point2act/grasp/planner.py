@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -197,103 +197,118 @@ def _support_room(plane, c: np.ndarray, R: np.ndarray, half_open: float, dims: D
         return np.where(nz < -1e-12, (s0 - clearance) / -nz, np.inf)
 
 
-def _plan_once(
-    means: np.ndarray,
-    opacities: np.ndarray,
-    relevancy: np.ndarray,
-    cfg: GraspConfig | None = None,
-    extra_points: np.ndarray | None = None,
-    camera_centers: np.ndarray | None = None,
-    scales: np.ndarray | None = None,
-    region: Region | None = None,
-    avoid: np.ndarray | None = None,
-    avoid_weight: float = 1.0,
-    handover_direction: np.ndarray | None = None,
-    fused_center: np.ndarray | None = None,
-    fused_radius: float = 0.0,
-    occupancy: OccupancyGrid | None = None,
-    plane_points: np.ndarray | None = None,
-) -> GraspResult:
-    """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: ranked, collision-checked parallel-jaw grasps
-    at the most relevant region.
+class _Laps:
+    """Stage timings in ms into ``timings``: ``lap(name)`` records the time since the previous lap,
+    ``total()`` the time since the clock started (and returns ``timings``)."""
 
-    Inputs are per-Gaussian arrays in the capture frame: ``means`` [N,3],
-    ``opacities`` [N] (activated), ``relevancy`` [N] in [0,1]; optional
-    ``extra_points`` [K,3] (e.g. fused depth points), ``camera_centers`` [C,3],
-    ``scales`` [N,3] (linear); ``fused_center`` [3] and ``fused_radius``: the ball where
-    ``extra_points`` is a fused depth surface that replaces the Gaussian centres; ``occupancy``: an
-    :class:`~point2act.grasp.occupancy.OccupancyGrid` of the scene (capture frame and units) from
-    the depth views; ``plane_points`` [P, 3]: what the views see (capture frame,
-    :func:`point2act.fusion.view_points`): the support plane is fitted to those within the gripper's reach
-    of the action point (the palm's far corner at the pre-grasp pose) instead of to the surface points.
-    Pixels sample the scene by image area, so the table around the target holds many of them, where the
-    Gaussian centres follow texture and objects (a plain table has few) and the fused surface near the
-    target may not reach the table (a knob on a pot lid). Raises ``ValueError`` if no relevancy passes the
-    region threshold; any other failure to find grasps gives an empty list and ``GraspResult.warning``.
+    def __init__(self, timings: Dict[str, float]):
+        self.timings = timings
+        self.start = self.last = time.perf_counter()
 
-    What the gripper is checked against: with ``occupancy``, inside the grid the occupied and the
-    unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`), outside it the surface
-    points; without, the surface points. Checked are the fingers and the palm at the grasp pose and
-    along the straight approach from the pre-grasp pose (``GripperConfig.pregrasp_distance``), and
-    both poses against the support plane. An on-target pose that collides at the depth its part asks
-    for (the fingertips just past the part's far side: a mug's body behind its handle's loop) backs off
-    along the approach, one ``tip_margin`` at a time, while the contacts stay ``min_grasp_depth`` inside
-    the pads; its score is scaled by the share of that depth it reaches. A part that goes on beyond the
-    fingers' reach (a wall under a rim) is held at the action point (:mod:`point2act.grasp.part`). What is
-    between the fingers (the closing region) is what the grasp holds: the occupied cells (surface points
-    without occupancy) there give the target share, the fraction within ``GraspConfig.target_radius`` of
-    the region's Gaussians. A grasp is ``on_target`` when that share is at least ``on_target_share``;
-    on-target grasps rank first, and the result has a ``warning`` when none is.
-
-    Roles (optional, the defaults keep the plain behaviour):
-
-    * ``avoid`` [N] in [0,1]: relevancy of an "avoid" channel (e.g. a blade, a hot rim). Its
-      surface relevancy is taken as for ``relevancy``; each grasp's *avoid score* is the maximum,
-      normalised by the channel's maximum, over the scene points in its closing region and in
-      the fingers' path (the finger boxes widened to the whole gap between them, i.e. what the
-      fingers sweep through on approach). The score becomes ``score * (1 - min(1, avoid_weight *
-      avoid_score))`` before non-maximum suppression, so grasps through the avoid region rank low.
-    * ``handover_direction`` [3]: direction from the object towards the handover recipient. With
-      ``avoid``, each grasp also gets ``handover_rotation``: the gripper rotation, about the TCP,
-      that turns the direction from the TCP to the avoid region's action point into
-      ``-handover_direction`` (the avoid part faces away from the recipient), the smallest such
-      rotation of the grasp's own ``rotation``."""
-    ti = time.perf_counter()
-    import open3d  # noqa: F401  (imported here so stage timings exclude the one-off import)
-    from scipy.spatial import cKDTree
-
-    import_ms = (time.perf_counter() - ti) * 1e3
-    cfg = cfg or GraspConfig()
-    g = cfg.gripper
-    U = g.units
-    dims = g.scaled()
-    timings: Dict[str, float] = {}
-    if import_ms > 1.0:
-        timings["imports"] = import_ms  # first call in a process only; not part of "total"
-    counts: Dict[str, int] = {}
-    T0 = t0 = time.perf_counter()
-
-    def lap(name):
-        nonlocal t0
+    def lap(self, name: str) -> None:
         t = time.perf_counter()
-        timings[name] = (t - t0) * 1e3
-        t0 = t
+        self.timings[name] = (t - self.last) * 1e3
+        self.last = t
 
-    means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
-    opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
-    rel = np.asarray(relevancy, dtype=np.float64).reshape(-1)
-    if region is None:
-        region = relevant_region(means, opac, rel, cfg)
-    lap("region")
+    def total(self) -> Dict[str, float]:
+        self.timings["total"] = (time.perf_counter() - self.start) * 1e3
+        return self.timings
 
-    # ---- surface ---------------------------------------------------------
+
+class _Surface(NamedTuple):
+    """What the gripper can hold, off the table (:func:`_surface`)."""
+
+    P: np.ndarray  # [S, 3] surface points off the support plane
+    N: np.ndarray  # [S, 3] their normals
+    S: np.ndarray  # [S] their relevancy
+    plane: np.ndarray | None  # [4] the support plane (unit normal, offset), or None
+    opaque: np.ndarray  # [N] bool: the Gaussians that count (finite, opaque enough)
+
+
+class _Clouds(NamedTuple):
+    """What the gripper must not enter and what it can hold (:func:`_collision_clouds`)."""
+
+    F: np.ndarray  # [M, 3] what the fingers must not enter (fine)
+    coarse: np.ndarray  # [Mc, 3] the centres of the coarse cells holding anything the gripper must not enter
+    Q: np.ndarray  # [Mq, 3] what the gripper can hold: occupied cells, surface points outside the grid
+    QB: np.ndarray  # [Mb, 3] Q, then the unknown cells next to free space: the part's extent is measured on them
+    q_occ: np.ndarray  # [Mb] bool: the entries of QB that are Q
+    cell: float  # the cell size of QB (the grid's voxel, else the surface voxel)
+    pad_x: float  # how far a part reaches past the outermost centre of QB
+    mg: float  # collision margin against F
+    mgc: float  # collision margin against coarse
+
+
+class _Pairs(NamedTuple):
+    """The contact pairs and their grasp frames, centred on the part (:func:`_pair_frames`)."""
+
+    pa: np.ndarray  # [K, 3] first contacts
+    pb: np.ndarray  # [K, 3] second contacts
+    q: np.ndarray  # [K] antipodal quality
+    width: np.ndarray  # [K] contact distance
+    c: np.ndarray  # [K, 3] the part's centre on the closing line
+    x: np.ndarray  # [K, 3] closing axes (pa towards pb)
+    u: np.ndarray  # [K, 3]
+    v: np.ndarray  # [K, 3]
+    theta: np.ndarray  # [T] approach angles about x
+    R: np.ndarray  # [K, T, 3, 3] gripper rotations
+    sp: np.ndarray  # [K] pb's offset from c along x
+    sn: np.ndarray  # [K] pa's offset from c along -x
+    h: np.ndarray  # [K] the half-opening the part asks for
+    fits: np.ndarray  # [K] bool: the part fits between the fingers with the margin
+
+
+class _Part(NamedTuple):
+    """What each candidate (pair k, approach t) holds (:func:`_grasp_parts`)."""
+
+    depth: np.ndarray  # [K, T] TCP depth past the pair's centre the part asks for
+    off: np.ndarray  # [K, T] the grasp centre's offset along x
+    hkt: np.ndarray  # [K, T] half-opening (pads' inner faces)
+    n_close: np.ndarray  # [K, T] int: cells (points) between the pads
+    share: np.ndarray  # [K, T] the target's share of them
+    holds: np.ndarray  # [K, T] bool: at least min_closing_points between the pads
+    on: np.ndarray  # [K, T] bool: on target (share at least on_target_share)
+    avoid_score: np.ndarray | None  # [K, T] the avoid channel's score, without one None
+
+
+class _Clear(NamedTuple):
+    """The collision-free poses and what their pads hold (:func:`_collision`)."""
+
+    free: np.ndarray  # [K, T] bool: clears the scene at depth
+    depth: np.ndarray  # [K, T] TCP depth, backed off where the part's depth collides
+    tcp: np.ndarray  # [K, T, 3] TCP positions
+    touch: np.ndarray  # [K, T] bool: the pads touch both contacts
+    geo: np.ndarray  # [K, T] antipodal quality where the pads hold
+    clear_d: np.ndarray  # [K, T] distance from the fingers to the nearest point (free poses)
+
+
+def _surface(
+    means: np.ndarray,  # [N, 3]
+    opac: np.ndarray,  # [N]
+    rel: np.ndarray,  # [N]
+    region: Region,
+    cfg: GraspConfig,
+    counts: Dict[str, int],
+    scales: np.ndarray | None,  # [N, 3]
+    extra_points: np.ndarray | None,  # [E, 3]
+    camera_centers: np.ndarray | None,  # [C, 3]
+    fused_center: np.ndarray | None,  # [3]
+    fused_radius: float,
+    plane_points: np.ndarray | None,  # [V, 3]
+) -> _Surface:
+    """The scene's surface points and normals (:func:`~point2act.grasp.surface.scene_points`), sorted so that
+    the seeds drawn from them do not depend on the order a hash map gives them in; the support plane, fitted to
+    ``plane_points`` within the gripper's reach of the action point where given (the palm's far corner at the
+    pre-grasp pose: pixels sample the table around the target densely, the Gaussian centres and a fused surface
+    near the target may not reach it), else to the surface points; each point's relevancy from the opaque
+    Gaussians around it; and the points more than ``plane_distance`` above the plane: what can be held."""
+    g, U = cfg.gripper, cfg.gripper.units
     pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers, fused_center, fused_radius)
-    # in a fixed order (the fused surface comes out of a hash map): the seeds drawn below do not depend on it
     order = np.lexsort(pts.T[::-1]) if len(pts) else np.zeros(0, np.int64)
     pts, nrm = pts[order], nrm[order]
     counts["surface_points"] = len(pts)
     fit_on = pts
-    if plane_points is not None:  # what the gripper can reach: the palm's far corner on the pre-grasp pose
+    if plane_points is not None:
         reach = U(math.hypot(g.finger_length + g.palm_depth + g.pregrasp_distance, 0.5 * g.palm_width))
         pp = np.asarray(plane_points, dtype=np.float64).reshape(-1, 3)
         fit_on = pp[np.linalg.norm(pp - region.action_point, axis=1) <= reach]
@@ -304,52 +319,84 @@ def _plan_once(
         pts, means[ok], opac[ok], np.clip(rel[ok], 0, 1), cfg.surface.relevancy_neighbours,
         3 * U(cfg.surface.voxel_size),
     )
-    av = None
-    avoid_region = None
-    if avoid is not None:
-        av = np.asarray(avoid, dtype=np.float64).reshape(-1)
-        if av.shape[0] != means.shape[0]:
-            raise ValueError(f"avoid has {av.shape[0]} values for {means.shape[0]} Gaussians")
-        try:
-            avoid_region = relevant_region(means, opac, np.clip(np.nan_to_num(av), 0, 1), cfg)
-        except ValueError:
-            avoid_region = None
     if plane is not None:
         above = pts @ plane[:3] + plane[3] > U(cfg.surface.plane_distance)
         P, N, S = pts[above], nrm[above], srel_all[above]
     else:
         P, N, S = pts, nrm, srel_all
     counts["object_points"] = len(P)
-    # what the gripper must not enter (F: fine; coarse for the palm) and what it can hold (Q)
+    return _Surface(P, N, S, plane, ok)
+
+
+def _avoid_channel(
+    avoid: np.ndarray | None,  # [N]
+    means: np.ndarray,  # [N, 3]
+    opac: np.ndarray,  # [N]
+    cfg: GraspConfig,
+) -> Tuple[np.ndarray | None, Region | None]:  # [N] avoid relevancy, its region
+    """The avoid channel's relevancy ``avoid`` [N] in [0, 1] (e.g. a blade, a hot rim) as float64, and its
+    region (``None`` where no relevancy passes the region threshold), whose action point a handover turns
+    away from the recipient (:func:`_grasps_of`); ``(None, None)`` without a channel. Raises ``ValueError``
+    when it does not give one value per Gaussian."""
+    if avoid is None:
+        return None, None
+    av = np.asarray(avoid, dtype=np.float64).reshape(-1)
+    if av.shape[0] != means.shape[0]:
+        raise ValueError(f"avoid has {av.shape[0]} values for {means.shape[0]} Gaussians")
+    try:
+        avoid_region = relevant_region(means, opac, np.clip(np.nan_to_num(av), 0, 1), cfg)
+    except ValueError:
+        avoid_region = None
+    return av, avoid_region
+
+
+def _next_to_free(blocked: np.ndarray) -> np.ndarray:  # [X, Y, Z] bool -> [X, Y, Z] bool
+    """The cells with a free face neighbour or on the grid's border: a box that comes from free space into
+    ``blocked`` cells crosses those first, so they are enough for the fine checks."""
+    pad = np.pad(~blocked, 1, constant_values=False)
+    nx, ny, nz = blocked.shape
+    touches = np.zeros_like(blocked)
+    for dx, dy, dz in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
+        touches |= pad[1 + dx : 1 + dx + nx, 1 + dy : 1 + dy + ny, 1 + dz : 1 + dz + nz]
+    touches[[0, -1], :, :] = touches[:, [0, -1], :] = touches[:, :, [0, -1]] = True
+    return touches
+
+
+def _collision_clouds(
+    P: np.ndarray,  # [S, 3] surface points off the support plane
+    plane: np.ndarray | None,  # [4]
+    occupancy: OccupancyGrid | None,
+    cfg: GraspConfig,
+    counts: Dict[str, int],
+) -> _Clouds:
+    """What the gripper must not enter and what it can hold. With ``occupancy``: inside the grid the occupied
+    and the unknown cells (unknown is not free: :mod:`point2act.grasp.occupancy`) above the plane's band (the
+    plane test covers the table and what lies under it), outside it the surface points; without, the surface
+    points. The part's extent across the closing axis is measured over everything the fingers must not enter:
+    an unknown cell just beside the occupied ones (a thin bar's shadow) would otherwise sit inside a finger. A
+    cell's centre stands for its whole cube, so the margin grows by half a cell. The coarse cloud (the centres
+    of the ``collision_voxel_size`` cells holding anything the gripper must not enter) is checked with boxes
+    grown by half such a cell's diagonal (conservative)."""
+    U = cfg.gripper.units
     if occupancy is not None:
         cell = float(occupancy.voxel)
         blocked = occupancy.state != FREE
         occupied = occupancy.state == OCCUPIED
         Pout = P[~occupancy.contains(P)]
-        # a box that comes from free space into blocked cells crosses the blocked cells next to free ones
-        # (or on the grid's border): those are enough for the fine checks; the coarse one takes them all
-        pad = np.pad(~blocked, 1, constant_values=False)
-        nx, ny, nz = blocked.shape
-        touches = np.zeros_like(blocked)
-        for dx, dy, dz in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
-            touches |= pad[1 + dx : 1 + dx + nx, 1 + dy : 1 + dy + ny, 1 + dz : 1 + dz + nz]
-        touches[[0, -1], :, :] = touches[:, [0, -1], :] = touches[:, :, [0, -1]] = True
+        touches = _next_to_free(blocked)
         cb, cs, co = occupancy.centers(blocked), occupancy.centers(blocked & touches), occupancy.centers(occupied)
-        if plane is not None:  # the plane test covers the table and what lies under it
+        if plane is not None:
             band = max(U(cfg.surface.plane_distance), cell)
             cb, cs, co = (a_[a_ @ plane[:3] + plane[3] > band] for a_ in (cb, cs, co))
         F = np.concatenate([cs, Pout])
         F_all = np.concatenate([cb, Pout])
         Q = np.concatenate([co, Pout])
-        # the part's extent across the closing axis (the opening) is measured over everything the fingers
-        # must not enter, occupied or unknown: an unknown cell just beside the occupied ones (a thin bar's
-        # shadow) would otherwise sit inside the finger, a cell from where its face was put
         cu = occupancy.centers(blocked & touches & ~occupied)
         if plane is not None:
             cu = cu[cu @ plane[:3] + plane[3] > band]
         QB, q_occ = np.concatenate([Q, cu]), np.r_[np.ones(len(Q), bool), np.zeros(len(cu), bool)]
         pad_x = 0.5 * cell  # the extent is measured on cell centres; a cell reaches half a cell past its centre
-        mg = U(cfg.collision_margin) + 0.5 * cell  # a cell's centre stands for its whole cube
+        mg = U(cfg.collision_margin) + 0.5 * cell
         counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
     else:
         cell = U(cfg.surface.voxel_size)
@@ -357,28 +404,38 @@ def _plan_once(
         q_occ = np.ones(len(P), bool)
         pad_x = 0.0
         mg = U(cfg.collision_margin)
-    # coarse: the centres of the collision_voxel_size cells holding anything the gripper must not enter;
-    # a box is grown by half such a cell's diagonal when checked against them (conservative)
     sc_ = U(cfg.surface.collision_voxel_size)
     coarse = (_unique_rows(np.floor(F_all / sc_).astype(np.int64)) + 0.5) * sc_ if len(F_all) else F_all
     mgc = mg + 0.5 * math.sqrt(3.0) * sc_
-    lap("surface")
-    if len(P) < 2:
-        timings["total"] = (time.perf_counter() - T0) * 1e3
-        return _empty(region, cfg, "no surface points off the support plane", timings, counts, plane)
+    return _Clouds(F, coarse, Q, QB, q_occ, cell, pad_x, mg, mgc)
 
-    # ---- candidates ------------------------------------------------------
+
+def _candidate_pairs(
+    surf: _Surface,
+    means: np.ndarray,  # [N, 3]
+    region: Region,
+    cell: float,
+    cfg: GraspConfig,
+    counts: Dict[str, int],
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # [K] a, [K] b, [K] quality
+    """Antipodal contact pairs at the region: seeds drawn (weighted by relevancy, at most ``num_candidates``)
+    from the surface points within ``seed_radius`` of the region's Gaussians, their pairs
+    (:func:`sample_contact_pairs`), one per (centre, closing axis) bin, since neighbouring seeds on a face
+    give the same grasp, and the best ``num_candidates`` of those. Indices into ``surf.P``."""
+    from scipy.spatial import cKDTree
+
+    P, U = surf.P, cfg.gripper.units
     dseed, _ = cKDTree(means[region.indices]).query(P, distance_upper_bound=U(cfg.seed_radius), workers=-1)
     pool = np.flatnonzero(np.isfinite(dseed))
     rng = np.random.default_rng(cfg.seed)
     if len(pool) > cfg.num_candidates:
-        w = S[pool] + 0.05 * max(region.max_relevancy, 1e-6)
+        w = surf.S[pool] + 0.05 * max(region.max_relevancy, 1e-6)
         seeds = np.sort(rng.choice(pool, size=cfg.num_candidates, replace=False, p=w / w.sum()))
     else:
         seeds = pool
     counts["seeds"] = len(seeds)
-    a, b, q = sample_contact_pairs(P, N, seeds, cfg)
-    if len(a):  # one pair per (centre, closing axis) bin: neighbouring seeds on a face give the same grasp
+    a, b, q = sample_contact_pairs(P, surf.N, seeds, cfg)
+    if len(a):
         ctr = 0.5 * (P[a] + P[b])
         ax = P[b] - P[a]
         ax /= np.maximum(np.linalg.norm(ax, axis=1, keepdims=True), 1e-300)
@@ -392,122 +449,213 @@ def _plan_once(
     if len(a) > cfg.num_candidates:
         keep = np.argsort(-q, kind="stable")[: cfg.num_candidates]
         a, b, q = a[keep], b[keep], q[keep]
-    K = len(a)
-    counts["contact_pairs"] = K
-    T = cfg.num_approach_dirs
-    counts["candidates"] = K * T
-    if K == 0:
-        lap("candidates")
-        timings["total"] = (time.perf_counter() - T0) * 1e3
-        reason = ("no surface points near the relevant region" if len(seeds) == 0 else
-                  "no antipodal contact pairs (within max_opening and the friction cone) near the relevant region")
-        return _empty(region, cfg, reason, timings, counts, plane)
+    counts["contact_pairs"] = len(a)
+    counts["candidates"] = len(a) * cfg.num_approach_dirs
+    return a, b, q
+
+
+def _pair_frames(
+    P: np.ndarray,  # [S, 3]
+    a: np.ndarray,  # [K]
+    b: np.ndarray,  # [K]
+    q: np.ndarray,  # [K]
+    clouds: _Clouds,
+    dims: Dict[str, float],
+    cfg: GraspConfig,
+    counts: Dict[str, int],
+) -> _Pairs:
+    """Each pair's closing axis ``x`` (from ``P[a]`` to ``P[b]``), the ``num_approach_dirs`` gripper rotations
+    about it, and the part across the closing line: what lies, connected, within ``part_gap`` along it
+    (:func:`~point2act.grasp.part.closing_extent`) gives the centre the grasp is centred on and the
+    half-opening, the part's half-extent plus ``clearance`` (the cells' half size on a grid); a part wider
+    than the opening less the margin does not fit."""
+    U, T = cfg.gripper.units, cfg.num_approach_dirs
     pa, pb = P[a], P[b]
     c = 0.5 * (pa + pb)
     width = np.linalg.norm(pb - pa, axis=1)
     x = (pb - pa) / width[:, None]
     u, v = orthonormal_basis(x)
     theta = 2 * np.pi * np.arange(T) / T
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-    R = grasp_rotations(x, u, v, theta)  # [K,T,3,3]
-    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
-    Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
-    half_open = 0.5 * dims["max_opening"]
-    clr = U(cfg.clearance)
-    gap = max(1.5 * cell, U(cfg.part_gap))
-    # the part: what lies, connected, across the closing line (its extent gives the opening, centred)
-    # and along the approach (its far side gives the depth: the fingertips just past it)
+    R = grasp_rotations(x, u, v, theta)
+    fw, half_open, mg = dims["finger_width"], 0.5 * dims["max_opening"], clouds.mg
+    gap = max(1.5 * clouds.cell, U(cfg.part_gap))
     w2 = 0.5 * width
-    ext_p, ext_n = closing_extent(c, x, u, v, QB, w2, fw / 2, half_open, gap, math.hypot(half_open, fw / 2) + mg)
+    ext_p, ext_n = closing_extent(c, x, u, v, clouds.QB, w2, fw / 2, half_open, gap,
+                                  math.hypot(half_open, fw / 2) + mg)
     shift = 0.5 * (ext_p - ext_n)
     half_part = 0.5 * (ext_p + ext_n)
     c = c + shift[:, None] * x
-    h = np.minimum(half_part + pad_x + clr, half_open)
+    h = np.minimum(half_part + clouds.pad_x + U(cfg.clearance), half_open)
     fits = half_part + mg <= half_open
     counts["fit_pairs"] = int(fits.sum())
-    # what the gripper holds is the target's where the opaque Gaussians around it (the 8 nearest within
-    # target_radius, weighted by opacity) are mostly the region's: a point of the body next to a handle's
-    # root is nearer the body's Gaussians, and a stray floater does not relabel a surface
-    r_t = U(cfg.target_radius) + 0.5 * cell
-    q_rel = np.zeros(len(QB), bool)
-    opaque = np.flatnonzero(ok)
-    if len(Q) and len(opaque):
+    return _Pairs(pa, pb, q, width, c, x, u, v, theta, R, w2 - shift, w2 + shift, h, fits)
+
+
+def _part_params(clouds: _Clouds, dims: Dict[str, float], cfg: GraspConfig, with_avoid: bool) -> Dict[str, float]:
+    """The scalars of :mod:`point2act.grasp.part` (``p``): the pads' window, the part's gap, the depths and the
+    margins. With an avoid channel the window reaches the fingers' outer faces (their path)."""
+    U = cfg.gripper.units
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    half_open, mg = 0.5 * dims["max_opening"], clouds.mg
+    reach = half_open + (t if with_avoid else 0.0)
+    return {"half_y": fw / 2, "L": L, "reach": reach, "radius": math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
+            "gap": max(1.5 * clouds.cell, U(cfg.part_gap)), "tip": U(cfg.tip_margin),
+            "min_depth": U(cfg.min_grasp_depth), "max_depth": U(cfg.max_grasp_depth),
+            "long_depth": U(cfg.long_part_depth), "pad_x": clouds.pad_x, "clr": U(cfg.clearance),
+            "half_open": half_open, "mg": mg}
+
+
+def _target_labels(
+    clouds: _Clouds,
+    means: np.ndarray,  # [N, 3]
+    opac: np.ndarray,  # [N]
+    opaque: np.ndarray,  # [N] bool
+    region: Region,
+    cfg: GraspConfig,
+) -> np.ndarray:  # [Mb] bool: the entries of clouds.QB that are the target's
+    """Which of what the gripper can hold is the target: where the opaque Gaussians around a point (the 8
+    nearest within ``target_radius``, weighted by opacity) are mostly the region's. A point of a mug's body next
+    to its handle's root is nearer the body's Gaussians, and a stray floater does not relabel a surface. The
+    unknown cells of ``QB`` are never the target's."""
+    from scipy.spatial import cKDTree
+
+    Q = clouds.Q
+    r_t = cfg.gripper.units(cfg.target_radius) + 0.5 * clouds.cell
+    q_rel = np.zeros(len(clouds.QB), bool)
+    idx = np.flatnonzero(opaque)
+    if len(Q) and len(idx):
         in_region = np.zeros(len(means), bool)
         in_region[region.indices] = True
-        kn = min(8, len(opaque))
-        dq, iq = cKDTree(means[opaque]).query(Q, k=kn, distance_upper_bound=r_t, workers=-1)
+        kn = min(8, len(idx))
+        dq, iq = cKDTree(means[idx]).query(Q, k=kn, distance_upper_bound=r_t, workers=-1)
         dq, iq = dq.reshape(len(Q), kn), iq.reshape(len(Q), kn)
         hit = np.isfinite(dq)
-        j = opaque[np.where(hit, iq, 0)]
+        j = idx[np.where(hit, iq, 0)]
         wgt = np.where(hit, opac[j], 0.0)
         q_rel[: len(Q)] = (wgt * in_region[j]).sum(1) > 0.5 * wgt.sum(1)
+    return q_rel
+
+
+def _grasp_parts(
+    pairs: _Pairs,
+    clouds: _Clouds,
+    q_rel: np.ndarray,  # [Mb] bool
+    plane: np.ndarray | None,  # [4]
+    region: Region,
+    pp: Dict[str, float],
+    dims: Dict[str, float],
+    cfg: GraspConfig,
+    avoid_of: Tuple[np.ndarray, np.ndarray, np.ndarray] | None,  # avoid [N], means [N, 3], opac [N]
+) -> _Part:
+    """What each candidate holds (:mod:`point2act.grasp.part`): the part's far side along the approach gives
+    the depth (the fingertips just past it; a part that goes on beyond the fingers' reach, a wall under a rim
+    or a rod along the approach, is held at the action point, within ``long_part_depth`` of the contacts; no
+    deeper than the support plane allows, :func:`_support_room`), its extent across the closing axis where the
+    pads will be gives the opening, centred on it; then what lies between the pads and the target's share of
+    it. With an avoid channel the entries themselves are needed (the numpy reference) for its score."""
+    U, fits, Q = cfg.gripper.units, pairs.fits, clouds.Q
+    K, T = len(pairs.c), len(pairs.theta)
     depth = np.full((K, T), U(cfg.min_grasp_depth))
     n_close = np.zeros((K, T), np.int64)
     share = np.zeros((K, T))
-    off = np.zeros((K, T))  # the grasp's centre along x from c, per approach
-    hkt = np.repeat(h[:, None], T, 1)  # half-opening per approach
-    avoid_score = np.zeros((K, T)) if av is not None else None
-    fk_ = np.flatnonzero(fits)
-    if len(fk_) and len(Q):
-        # what each candidate holds (point2act.grasp.part): the part's far side along the approach gives the
-        # depth (the fingertips just past it; a part that goes on beyond the fingers' reach, a wall or a rod
-        # along the approach, is held at the action point, within long_part_depth of the contacts; no deeper
-        # than the support plane allows), its extent across the closing axis where the pads will be the
-        # opening, centred on it; then what lies between the pads. With an avoid channel, the entries
-        # themselves are needed: the numpy reference.
-        reach = half_open + (t if av is not None else 0.0)
-        room = _support_room(plane, c, R, half_open, dims, U(cfg.table_clearance)) if plane is not None \
-            else np.full((K, T), np.inf)
-        pp = {"half_y": fw / 2, "L": L, "reach": reach, "radius": math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
-              "gap": gap, "tip": U(cfg.tip_margin), "min_depth": U(cfg.min_grasp_depth),
-              "max_depth": U(cfg.max_grasp_depth), "long_depth": U(cfg.long_part_depth), "pad_x": pad_x, "clr": clr,
-              "half_open": half_open, "mg": mg}
-        args = (c, x, u, v, fits, QB, q_occ, q_rel, h, w2 - shift, w2 + shift, room, T, pp)
-        # a part longer than the fingers reach (a wall under a rim, a rod) is held where it was pointed at
+    off = np.zeros((K, T))
+    hkt = np.repeat(pairs.h[:, None], T, 1)
+    avoid_score = np.zeros((K, T)) if avoid_of is not None else None
+    if fits.any() and len(Q):
+        c, x, u, v = pairs.c, pairs.x, pairs.u, pairs.v
+        room = _support_room(plane, c, pairs.R, 0.5 * dims["max_opening"], dims, U(cfg.table_clearance)) \
+            if plane is not None else np.full((K, T), np.inf)
+        args = (c, x, u, v, fits, clouds.QB, clouds.q_occ, q_rel, pairs.h, pairs.sp, pairs.sn, room, T, pp)
         hold = hold_depth(c, u, v, region.action_point, T)
-        if av is None:
+        if avoid_of is None:
             part = grasp_part(*args, hold=hold)
         else:
-            part, (gid, qje, xe, inz) = grasp_part_reference(*args, return_entries=True, hold=hold)
+            part, entries = grasp_part_reference(*args, return_entries=True, hold=hold)
         depth, off, hkt, n_close, n_rel = (part[k] for k in ("depth", "off", "hkt", "n_close", "n_rel"))
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
-        if av is not None:
-            okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
-            A = surface_relevancy(QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
-                                  3 * U(cfg.surface.voxel_size) + cell)
-            A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
-            # closing region + finger path: |x| <= h + t, |y| <= fw/2, z in [depth - L, depth]
-            path = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + t)
-            flat = np.zeros(K * T)
-            _scatter(flat, gid[path], A[qje[path]])
-            avoid_score = flat.reshape(K, T)
-    holds = n_close >= cfg.min_closing_points
-    counts["closing_on_something"] = int((holds & fits[:, None]).sum())
-    lap("candidates")
+        if avoid_of is not None:
+            avoid_score = _avoid_scores(entries, *avoid_of, clouds, off, hkt, dims, cfg)
+    return _Part(depth, off, hkt, n_close, share, n_close >= cfg.min_closing_points,
+                 share >= cfg.on_target_share, avoid_score)
 
-    # ---- collision -------------------------------------------------------
-    pre = U(g.pregrasp_distance)
+
+def _avoid_scores(
+    entries: Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],  # gid [M], j [M], xe [M], inz [M]
+    av: np.ndarray,  # [N]
+    means: np.ndarray,  # [N, 3]
+    opac: np.ndarray,  # [N]
+    clouds: _Clouds,
+    off: np.ndarray,  # [K, T]
+    hkt: np.ndarray,  # [K, T]
+    dims: Dict[str, float],
+    cfg: GraspConfig,
+) -> np.ndarray:  # [K, T]
+    """Each candidate's avoid score: the avoid channel's surface relevancy (taken as for the target's),
+    normalised by its maximum, summed over the entries of ``QB`` in the closing region and the fingers' path
+    (``|x - off| <= hkt + finger_thickness``: the finger boxes widened to the whole gap between them, what the
+    fingers sweep through on approach), so that grasps through the avoid region rank low (:func:`_score`)."""
+    gid, qje, xe, inz = entries
+    U, (K, T) = cfg.gripper.units, off.shape
+    okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
+    A = surface_relevancy(clouds.QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
+                          3 * U(cfg.surface.voxel_size) + clouds.cell)
+    A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
+    path = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + dims["finger_thickness"])
+    flat = np.zeros(K * T)
+    _scatter(flat, gid[path], A[qje[path]])
+    return flat.reshape(K, T)
+
+
+def _finger_band(
+    base: np.ndarray,  # [K, T] bool: the candidates that may be tried
+    off: np.ndarray,  # [K, T]
+    hkt: np.ndarray,  # [K, T]
+    dims: Dict[str, float],
+    mg: float,
+    cm: float,
+    near: float,
+) -> Tuple[float, np.ndarray, np.ndarray] | None:  # radius, lo [K] float32, hi [K] float32
+    """The fingers' search band per pair (``|x|`` from ``lo`` to ``hi``) over every approach that may be tried,
+    at any depth, and the radius that holds the fingers and the first ``near`` of their approach, both grown by
+    the margins; ``None`` where no candidate is tried."""
+    if not base.any():
+        return None
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    lo_k = np.where(base, hkt - np.abs(off), np.inf).min(1)
+    hi_k = np.where(base, hkt + np.abs(off), 0.0).max(1)
+    rf = math.sqrt((float(hi_k.max()) + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
+    return rf, (lo_k - mg - cm).astype(np.float32), (hi_k + t + mg + cm).astype(np.float32)
+
+
+def _clear_poses(
+    pairs: _Pairs,
+    clouds: _Clouds,
+    part: _Part,
+    base: np.ndarray,  # [K, T] bool: the candidates to check
+    plane: np.ndarray | None,  # [4]
+    dims: Dict[str, float],
+    cfg: GraspConfig,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Dict[str, np.ndarray]]:  # free, depth [K, T]; tcp [K, T, 3]
+    """Which candidates clear the scene, and at what depth. Checked are both poses against the support plane
+    (``table_clearance``), the fingers and the palm at the grasp pose and on the first ``sweep_fine_length`` of
+    the approach against the fine cloud, and the rest of the straight approach from the pre-grasp pose against
+    the coarse one. An on-target pose that collides at the depth its part asks for (the body behind a mug
+    handle's loop, a rim above the handle) backs off along the approach, one ``tip_margin`` at a time, while the
+    contacts stay ``min_grasp_depth`` inside the pads: the pads still close on what the contacts touch. Only
+    what closes on the target backs off (the rest would cost more rounds of checks where nothing is on target).
+    Also returns, per check (``table_free``, ``fingers_free``), the candidates that passed it at some depth."""
+    U, pre = cfg.gripper.units, cfg.gripper.units(cfg.gripper.pregrasp_distance)
+    c, x, u, v, theta, R = pairs.c, pairs.x, pairs.u, pairs.v, pairs.theta, pairs.R
+    F, coarse, mg, mgc = clouds.F, clouds.coarse, clouds.mg, clouds.mgc
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    Dp, pw, pt = dims["palm_depth"], dims["palm_width"], dims["palm_thickness"]
+    off, hkt, depth, half_open = part.off, part.hkt, part.depth, 0.5 * dims["max_opening"]
     z_ax = R[..., 2]  # [K, T, 3]
     ctr = c[:, None, :] + off[..., None] * x[:, None, :]  # [K, T, 3] the grasp's centre on the closing line
-    depth_part = depth.copy()
-    clear_d = np.full((K, T), np.inf)
     near = min(pre, U(cfg.sweep_fine_length))
-    cm = U(cfg.clearance_margin)
     boxes_fine = [box((0.0, 1.0, t, 1.0), fw / 2, (-L - near, 0.0), mg, L2)]  # the fingers
-    base = holds & fits[:, None]
-    finger_reach = None
-    if base.any() and len(F):
-        # the fingers' search band per pair, over every approach that may be tried (any depth)
-        lo_k = np.where(base, hkt - np.abs(off), np.inf).min(1)  # [K]
-        hi_k = np.where(base, hkt + np.abs(off), 0.0).max(1)
-        rf = math.sqrt((float(hi_k.max()) + t + mg + cm) ** 2 + (fw / 2 + mg + cm) ** 2 + (L + near + mg + cm) ** 2)
-        finger_reach = (rf, (lo_k - mg - cm).astype(np.float32), (hi_k + t + mg + cm).astype(np.float32))
-    # the grasp pose: the depth the part asks for (its far side just inside the fingertips); where the
-    # support plane, the fingers, the palm or the approach collide there (the body behind a handle's loop,
-    # a mug's rim above its handle), a grasp that closes on the target backs off along the approach, one
-    # tip_margin at a time, as long as the contacts stay min_grasp_depth inside the pads: the pads still
-    # close on what the contacts touch
-    step, min_d = U(cfg.tip_margin), U(cfg.min_grasp_depth)
+    band = _finger_band(base, off, hkt, dims, mg, U(cfg.clearance_margin), near) if len(F) else None
+    step, min_d, clear = U(cfg.tip_margin), U(cfg.min_grasp_depth), U(cfg.table_clearance)
     hx = pw / 2 + half_open + mg
     rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
     palm = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - near, -L), mg, LINF)]
@@ -517,8 +665,6 @@ def _plan_once(
     stage = {k_: np.zeros_like(base) for k_ in ("table_free", "fingers_free")}
     free = np.zeros_like(base)
     pending = base.copy()
-    on = share >= cfg.on_target_share
-    clear = U(cfg.table_clearance)
 
     def check(ok, cloud, radius, lo, hi, boxes):
         alive = np.flatnonzero(ok.any(1))
@@ -537,116 +683,295 @@ def _plan_once(
             if pre > 0:
                 ok &= _plane_min(plane, tcp - pre * z_ax, R, hkt, dims) >= clear
         stage["table_free"] |= ok
-        if finger_reach is not None:
-            # the fingers (|x - off| in [hkt, hkt + t]) and the palm at the grasp pose and on the first `near`
-            # of the approach, against the fine cloud; the rest of the approach against the coarse cloud
-            rf, lo_all, hi_all = finger_reach
+        if band is not None:
+            rf, lo_all, hi_all = band
             check(ok, F, rf, lo_all, hi_all, boxes_fine)
             check(ok, F, rpn, 0.0, hx, palm)
         stage["fingers_free"] |= ok
         check(ok, coarse, rp, 0.0, pw / 2 + mgc + half_open, swept)
         free |= ok
-        # only what closes on the target backs off: that is what it is for (and the rest would cost a
-        # plan with no on-target candidate, a tab under a lid, six more rounds of collision checks)
-        pending &= ~ok & (depth > min_d + 1e-12) & on
+        pending &= ~ok & (depth > min_d + 1e-12) & part.on
         depth = np.where(pending, np.maximum(depth - step, min_d), depth)
-    # whether the pads touch both contacts where they close (pads_touch_contacts): a grasp held where the target
-    # was pointed at may have left one contact beyond its fingertips, its opening then reaching to an empty
-    # contact and the part off centre between the fingers; such grasps rank after those that touch both
+    return free, depth, ctr + depth[..., None] * z_ax, stage
+
+
+def _pads(
+    surf: _Surface,
+    clouds: _Clouds,
+    pairs: _Pairs,
+    part: _Part,
+    free: np.ndarray,  # [K, T] bool
+    depth: np.ndarray,  # [K, T]
+    pp: Dict[str, float],
+    cfg: GraspConfig,
+    counts: Dict[str, int],
+) -> Tuple[np.ndarray, np.ndarray]:  # touch [K, T] bool, geo [K, T]
+    """Where the free poses' pads close: whether they touch both contacts
+    (:func:`~point2act.grasp.part.pads_touch_contacts`; a grasp held where the target was pointed at may have
+    left one contact beyond its fingertips, its opening then reaching to an empty contact and the part off
+    centre between the fingers: such grasps rank after those that touch both), and the antipodal quality where
+    the pads meet the surface (:func:`~point2act.grasp.part.pad_quality`), which is where they hold: the pair's
+    contacts may lie inside the part's extent (the inner faces of a loop) or off its end. Elsewhere the pads
+    count as touching and the quality is the pair's."""
+    K, T = free.shape
+    c, x, u, v = pairs.c, pairs.x, pairs.u, pairs.v
     touch = np.ones((K, T), bool)
-    geo = np.repeat(q[:, None], T, 1)
+    geo = np.repeat(pairs.q[:, None], T, 1)
     if free.any():
         kf, tf = np.nonzero(free)
-        tk = pads_touch_contacts(c, x, u, v, QB, w2 - shift, w2 + shift, depth, kf, tf, T, pp)
+        tk = pads_touch_contacts(c, x, u, v, clouds.QB, pairs.sp, pairs.sn, depth, kf, tf, T, pp)
         touch[kf, tf] = tk
         counts["pads_miss_a_contact"] = int((~tk).sum())
-        # the antipodal quality where the pads meet the surface (pad_quality), which is where they hold: the
-        # pair's contacts may lie inside the part's extent (the inner faces of a loop) or off its end
-        qp, fnd = pad_quality(c, x, u, v, P, N, off, hkt, depth, kf, tf, T, pp, U(cfg.surface.voxel_size),
-                              cfg.friction_coef)
+        qp, fnd = pad_quality(c, x, u, v, surf.P, surf.N, part.off, part.hkt, depth, kf, tf, T, pp,
+                              cfg.gripper.units(cfg.surface.voxel_size), cfg.friction_coef)
         geo[kf, tf] = np.where(fnd, qp, geo[kf, tf])
         counts["pads_meet_no_surface"] = int((~fnd).sum())
-    tcp = ctr + depth[..., None] * z_ax
-    counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
-    counts["backed_off"] = int((free & (depth < depth_part - 1e-12)).sum())
-    counts["collision_free"] = int(free.sum())
+    return touch, geo
+
+
+def _clearance(
+    pairs: _Pairs,
+    clouds: _Clouds,
+    part: _Part,
+    free: np.ndarray,  # [K, T] bool
+    depth: np.ndarray,  # [K, T]
+    band: Tuple[float, np.ndarray, np.ndarray] | None,  # :func:`_finger_band`
+    dims: Dict[str, float],
+) -> np.ndarray:  # [K, T]
+    """The free poses' clearance at the grasp pose: the distance from the fingers to the nearest point of the
+    fine cloud (``inf`` for the rest), which the clearance score rewards (:func:`_score`)."""
+    L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
+    c, x, u, v = pairs.c, pairs.x, pairs.u, pairs.v
+    clear_d = np.full(free.shape, np.inf)
     alive = np.flatnonzero(free.any(1))
-    if len(alive) and len(F):  # the survivors' clearance at the grasp pose: the nearest point's distance to a finger
-        rf, lo_a, hi_a = finger_reach
-        _, cd = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], F, rf, lo_a[alive], hi_a[alive], theta,
-                                   free[alive], off[alive], hkt[alive], depth[alive],
+    if len(alive) and len(clouds.F):
+        rf, lo_a, hi_a = band
+        _, cd = gripper_cloud_hits(c[alive], x[alive], u[alive], v[alive], clouds.F, rf, lo_a[alive], hi_a[alive],
+                                   pairs.theta, free[alive], part.off[alive], part.hkt[alive], depth[alive],
                                    [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)], 1)
         clear_d[alive] = np.minimum(clear_d[alive], cd)
-    counts["on_target_candidates"] = int((on & holds).sum())
-    counts["on_target_free"] = int((on & free).sum())
-    lap("collision")
-    if not free.any():
-        timings["scoring"] = 0.0
-        timings["total"] = (time.perf_counter() - T0) * 1e3
-        return _empty(region, cfg, _why_none(counts, K * T), timings, counts, plane)
+    return clear_d
 
-    # ---- scoring ---------------------------------------------------------
-    clear_score = np.clip((clear_d - mg) / max(cm, 1e-12), 0.0, 1.0)
+
+def _collision(
+    surf: _Surface,
+    clouds: _Clouds,
+    pairs: _Pairs,
+    part: _Part,
+    pp: Dict[str, float],
+    dims: Dict[str, float],
+    cfg: GraspConfig,
+    counts: Dict[str, int],
+) -> _Clear:
+    """The candidates that clear the scene (:func:`_clear_poses`) among those whose part fits and that close on
+    something, where their pads close (:func:`_pads`) and their clearance (:func:`_clearance`). The gripper is
+    checked against the clouds of :func:`_collision_clouds`: with an occupancy grid its occupied and unknown
+    cells, outside it the surface points; without, the surface points."""
+    U = cfg.gripper.units
+    base = part.holds & pairs.fits[:, None]
+    free, depth, tcp, stage = _clear_poses(pairs, clouds, part, base, surf.plane, dims, cfg)
+    touch, geo = _pads(surf, clouds, pairs, part, free, depth, pp, cfg, counts)
+    counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
+    counts["backed_off"] = int((free & (depth < part.depth - 1e-12)).sum())
+    counts["collision_free"] = int(free.sum())
+    near = min(U(cfg.gripper.pregrasp_distance), U(cfg.sweep_fine_length))
+    band = _finger_band(base, part.off, part.hkt, dims, clouds.mg, U(cfg.clearance_margin), near)
+    clear_d = _clearance(pairs, clouds, part, free, depth, band, dims)
+    counts["on_target_candidates"] = int((part.on & part.holds).sum())
+    counts["on_target_free"] = int((part.on & free).sum())
+    return _Clear(free, depth, tcp, touch, geo, clear_d)
+
+
+def _score(part: _Part, clear: _Clear, clouds: _Clouds, avoid_weight: float, cfg: GraspConfig
+           ) -> Tuple[np.ndarray, np.ndarray]:  # score [K, T], clearance score [K, T]
+    """Each candidate's score: the weighted mean of the target's share between the pads, the antipodal quality
+    where they hold and the clearance beyond the collision margin (full at ``clearance_margin``); times ``1 -
+    min(1, avoid_weight * avoid score)`` with an avoid channel, so grasps through the avoid region rank low;
+    times the share of the depth the part asked for that a grasp backed off along its approach reaches (only
+    one that backed off: a long part held at its action point may lie nearer the palm than the contacts)."""
+    cm = cfg.gripper.units(cfg.clearance_margin)
+    clear_score = np.clip((clear.clear_d - clouds.mg) / max(cm, 1e-12), 0.0, 1.0)
     ws, wg, wc = cfg.semantic_weight, cfg.geometric_weight, cfg.clearance_weight
-    score = (ws * share + wg * geo + wc * clear_score) / (ws + wg + wc)
-    if avoid_score is not None:
-        score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * avoid_score))
-    # a grasp backed off along its approach holds the part nearer the fingertips: its score is scaled by the
-    # share of the depth the part asked for that it reaches
-    # (only a grasp that backed off: it started deeper than min_grasp_depth; a long part held at its action
-    # point may lie nearer the palm than the contacts)
+    score = (ws * part.share + wg * clear.geo + wc * clear_score) / (ws + wg + wc)
+    if part.avoid_score is not None:
+        score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * part.avoid_score))
+    depth, depth_part = clear.depth, part.depth
     score = score * np.where(depth < depth_part, np.clip(depth / np.maximum(depth_part, 1e-12), 0.0, 1.0), 1.0)
+    return score, clear_score
+
+
+def _kept(
+    pairs: _Pairs,
+    clouds: _Clouds,
+    part: _Part,
+    clear: _Clear,
+    score: np.ndarray,  # [K, T]
+    dims: Dict[str, float],
+    cfg: GraspConfig,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # k [G], t [G], hkt [K, T]
+    """The grasps listed, best first: non-maximum suppression (:func:`nms`) over the free poses ranked with
+    those that close on the target first, then those whose pads touch both contacts, then by score; each kept
+    grasp opened as wide as the free room allows (:func:`widest_free_opening`). Returns their pair and approach
+    indices and the half-openings with theirs widened."""
+    U, g, free = cfg.gripper.units, cfg.gripper, clear.free
     k_of, t_of = np.nonzero(free)
-    Rf = R[k_of, t_of]
-    posf = tcp[k_of, t_of]
-    # grasps that close on the target first; then those whose pads touch both contacts
-    rank = score[k_of, t_of] + 2.0 * on[k_of, t_of] + 1.0 * touch[k_of, t_of]
-    kept = nms(posf, Rf, rank, U(cfg.nms_distance), math.radians(cfg.nms_angle_deg), cfg.top_k)
-    if len(kept) and len(F):
+    rank = score[k_of, t_of] + 2.0 * part.on[k_of, t_of] + 1.0 * clear.touch[k_of, t_of]
+    kept = nms(clear.tcp[k_of, t_of], pairs.R[k_of, t_of], rank, U(cfg.nms_distance), math.radians(cfg.nms_angle_deg),
+               cfg.top_k)
+    hkt = part.hkt
+    if len(kept) and len(clouds.F):
         hkt = hkt.copy()
         kk, tk_ = k_of[np.asarray(kept)], t_of[np.asarray(kept)]
-        hkt[kk, tk_] = widest_free_opening(c, x, u, v, F, coarse, theta, off, hkt, depth, kk, tk_, dims,
-                                           mg, mgc, U(cfg.sweep_fine_length), U(g.pregrasp_distance),
+        hkt[kk, tk_] = widest_free_opening(pairs.c, pairs.x, pairs.u, pairs.v, clouds.F, clouds.coarse, pairs.theta,
+                                           part.off, hkt, clear.depth, kk, tk_, dims, clouds.mg, clouds.mgc,
+                                           U(cfg.sweep_fine_length), U(g.pregrasp_distance),
                                            U(cfg.clearance_margin), cfg.collision_min_points)
+    return k_of[kept], t_of[kept], hkt
+
+
+def _grasps_of(
+    ks: np.ndarray,  # [G]
+    ts: np.ndarray,  # [G]
+    hkt: np.ndarray,  # [K, T]
+    pairs: _Pairs,
+    part: _Part,
+    clear: _Clear,
+    score: np.ndarray,  # [K, T]
+    clear_score: np.ndarray,  # [K, T]
+    dims: Dict[str, float],
+    avoid_region: Region | None,
+    handover_direction: np.ndarray | None,  # [3]
+) -> List[Grasp]:
+    """The :class:`Grasp` of each kept candidate ``(ks, ts)``, those with a non-finite pose or score left out.
+    With an avoid channel each carries its avoid score, and with ``handover_direction`` (towards the handover
+    recipient) its :func:`handover_rotation`: the smallest rotation of the grasp, about the TCP, that turns
+    the direction from the TCP to the avoid region's action point into ``-handover_direction``."""
     grasps: List[Grasp] = []
-    for i in kept:
-        k, tt = k_of[i], t_of[i]
-        Rk = orthonormalize(Rf[i])
+    Rs = pairs.R[ks, ts]  # [G, 3, 3]
+    for i, (k, tt) in enumerate(zip(ks, ts)):
         gr = Grasp(
-            position=posf[i].copy(),
-            rotation=Rk,
+            position=clear.tcp[k, tt].copy(),
+            rotation=orthonormalize(Rs[i]),
             opening=float(min(2 * hkt[k, tt], dims["max_opening"])),
-            contact_width=float(width[k]),
+            contact_width=float(pairs.width[k]),
             score=float(score[k, tt]),
-            semantic_score=float(share[k, tt]),
-            geometric_score=float(geo[k, tt]),
-            contacts=np.stack([pa[k], pb[k]]),
-            on_target=bool(on[k, tt]),
+            semantic_score=float(part.share[k, tt]),
+            geometric_score=float(clear.geo[k, tt]),
+            contacts=np.stack([pairs.pa[k], pairs.pb[k]]),
+            on_target=bool(part.on[k, tt]),
             clearance_score=float(clear_score[k, tt]),
-            closing_cells=int(n_close[k, tt]),
-            both_pads_touch=bool(touch[k, tt]),
-            backed_off=float(max(depth_part[k, tt] - depth[k, tt], 0.0)),
+            closing_cells=int(part.n_close[k, tt]),
+            both_pads_touch=bool(clear.touch[k, tt]),
+            backed_off=float(max(part.depth[k, tt] - clear.depth[k, tt], 0.0)),
             clears_margin=True,
         )
-        if avoid_score is not None:
-            gr.avoid_score = float(avoid_score[k, tt])
+        if part.avoid_score is not None:
+            gr.avoid_score = float(part.avoid_score[k, tt])
             if handover_direction is not None and avoid_region is not None:
                 gr.handover_rotation = handover_rotation(gr.rotation, gr.position, avoid_region.action_point,
                                                          handover_direction)
         if np.isfinite(gr.position).all() and np.isfinite(gr.rotation).all() and math.isfinite(gr.score):
             grasps.append(gr)
+    return grasps
+
+
+def _warning(grasps: List[Grasp], part: _Part, clear: _Clear, counts: Dict[str, int], cfg: GraspConfig) -> str | None:
+    """Why the result is short of an on-target grasp listed first: none survived scoring, or the first closes
+    mostly on another part (with the best target share among the free poses and :func:`_why_none`)."""
+    if not grasps:
+        return "no grasp survived scoring"
+    if grasps[0].on_target:
+        return None
+    best = float(part.share[clear.free].max())
+    return (f"no grasp closes on the relevant region: every grasp listed closes mostly on other parts "
+            f"(on_target false; the best holds {best:.0%} target, {cfg.on_target_share:.0%} needed); "
+            + _why_none(counts, counts["candidates"], on_target=True))
+
+
+def _plan_once(
+    means: np.ndarray,
+    opacities: np.ndarray,
+    relevancy: np.ndarray,
+    cfg: GraspConfig | None = None,
+    extra_points: np.ndarray | None = None,
+    camera_centers: np.ndarray | None = None,
+    scales: np.ndarray | None = None,
+    region: Region | None = None,
+    avoid: np.ndarray | None = None,
+    avoid_weight: float = 1.0,
+    handover_direction: np.ndarray | None = None,
+    fused_center: np.ndarray | None = None,
+    fused_radius: float = 0.0,
+    occupancy: OccupancyGrid | None = None,
+    plane_points: np.ndarray | None = None,
+) -> GraspResult:
+    """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: ranked, collision-checked parallel-jaw
+    grasps at the most relevant region, the composition of its stages: region (:func:`relevant_region`, unless
+    ``region`` is given), surface (:func:`_surface`, :func:`_avoid_channel`, :func:`_collision_clouds`),
+    candidates (:func:`_candidate_pairs`, :func:`_pair_frames`, :func:`_grasp_parts`), collision
+    (:func:`_collision`) and scoring (:func:`_score`, :func:`_kept`, :func:`_grasps_of`, :func:`_warning`).
+
+    Inputs are per-Gaussian arrays in the capture frame: ``means`` [N,3], ``opacities`` [N] (activated),
+    ``relevancy`` [N] in [0,1]; optional ``extra_points`` [K,3] (e.g. fused depth points), ``camera_centers``
+    [C,3], ``scales`` [N,3] (linear); ``fused_center`` [3], ``fused_radius``: the ball where ``extra_points`` is a
+    fused depth surface that replaces the Gaussian centres; ``occupancy``: the scene's
+    :class:`~point2act.grasp.occupancy.OccupancyGrid` (capture frame and units); ``plane_points`` [P, 3]: what
+    the views see, for the support plane (:func:`_surface`); ``avoid`` [N] in [0,1], ``avoid_weight``: an avoid
+    channel (:func:`_avoid_scores`); ``handover_direction`` [3]: towards a recipient (:func:`_grasps_of`).
+    Raises ``ValueError`` if no relevancy passes the region threshold; any other failure to find grasps gives
+    an empty list and ``GraspResult.warning``."""
+    ti = time.perf_counter()
+    import open3d  # noqa: F401  (imported here so stage timings exclude the one-off import)
+    from scipy.spatial import cKDTree  # noqa: F401
+
+    import_ms = (time.perf_counter() - ti) * 1e3
+    cfg = cfg or GraspConfig()
+    dims = cfg.gripper.scaled()
+    timings: Dict[str, float] = {}
+    if import_ms > 1.0:
+        timings["imports"] = import_ms  # first call in a process only; not part of "total"
+    counts: Dict[str, int] = {}
+    clock = _Laps(timings)
+    means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
+    opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
+    rel = np.asarray(relevancy, dtype=np.float64).reshape(-1)
+    if region is None:
+        region = relevant_region(means, opac, rel, cfg)
+    clock.lap("region")
+    surf = _surface(means, opac, rel, region, cfg, counts, scales, extra_points, camera_centers, fused_center,
+                    fused_radius, plane_points)
+    av, avoid_region = _avoid_channel(avoid, means, opac, cfg)
+    clouds = _collision_clouds(surf.P, surf.plane, occupancy, cfg, counts)
+    clock.lap("surface")
+    if len(surf.P) < 2:
+        return _empty(region, cfg, "no surface points off the support plane", clock.total(), counts, surf.plane)
+    a, b, q = _candidate_pairs(surf, means, region, clouds.cell, cfg, counts)
+    if len(a) == 0:
+        clock.lap("candidates")
+        why = ("no surface points near the relevant region" if counts["seeds"] == 0 else
+               "no antipodal contact pairs (within max_opening and the friction cone) near the relevant region")
+        return _empty(region, cfg, why, clock.total(), counts, surf.plane)
+    pairs = _pair_frames(surf.P, a, b, q, clouds, dims, cfg, counts)
+    pp = _part_params(clouds, dims, cfg, av is not None)
+    q_rel = _target_labels(clouds, means, opac, surf.opaque, region, cfg)
+    part = _grasp_parts(pairs, clouds, q_rel, surf.plane, region, pp, dims, cfg,
+                        None if av is None else (av, means, opac))
+    counts["closing_on_something"] = int((part.holds & pairs.fits[:, None]).sum())
+    clock.lap("candidates")
+    clear = _collision(surf, clouds, pairs, part, pp, dims, cfg, counts)
+    clock.lap("collision")
+    if not clear.free.any():
+        timings["scoring"] = 0.0
+        return _empty(region, cfg, _why_none(counts, counts["candidates"]), clock.total(), counts, surf.plane)
+    score, clear_score = _score(part, clear, clouds, avoid_weight, cfg)
+    ks, ts, hkt = _kept(pairs, clouds, part, clear, score, dims, cfg)
+    grasps = _grasps_of(ks, ts, hkt, pairs, part, clear, score, clear_score, dims, avoid_region, handover_direction)
     counts["after_nms"] = len(grasps)
     counts["on_target"] = int(sum(gr.on_target for gr in grasps))
-    lap("scoring")
-    timings["total"] = (time.perf_counter() - T0) * 1e3
-    warning = None if grasps else "no grasp survived scoring"
-    if grasps and not grasps[0].on_target:
-        best = float(share[free].max())
-        warning = (f"no grasp closes on the relevant region: every grasp listed closes mostly on other parts "
-                   f"(on_target false; the best holds {best:.0%} target, {cfg.on_target_share:.0%} needed); "
-                   + _why_none(counts, K * T, on_target=True))
-    return GraspResult(region=region, grasps=grasps, gripper=g, warning=warning, timings_ms=timings,
-                       counts=counts, support_plane=plane)
+    clock.lap("scoring")
+    warning = _warning(grasps, part, clear, counts, cfg)
+    return GraspResult(region=region, grasps=grasps, gripper=cfg.gripper, warning=warning, timings_ms=clock.total(),
+                       counts=counts, support_plane=surf.plane)
 
 
 def plan_grasps(
