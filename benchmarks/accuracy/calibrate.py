@@ -8,14 +8,14 @@
 Three sources, each replayed through :func:`point2act.grasp.consensus.consensus` as ``point2act export`` calls it
 (no training, no re-export):
 
-- ``surface=true``: every cached generator scene of ``--splits`` (``benchmarks.accuracy.suite``), the pointer's
+- ``true_surface``: every cached generator scene of ``--splits`` (``benchmarks.accuracy.suite``), the pointer's
   answers at each ``--levels`` level and pointer seed (``benchmarks.accuracy.pointer.simulate``, as the benchmark
   draws them), the scene's true depth as the field's surface, the blob sigma the supervision's own (0.02 x the
   image diagonal). The hit: the action point within 1 cm of the target part (the accuracy benchmark's test).
-- ``surface=field``: the accuracy benchmark's cached runs (``benchmarks.accuracy.replay dump``): the trained
+- ``field_surface``: the accuracy benchmark's cached runs (``benchmarks.accuracy.replay dump``): the trained
   field's median-depth surface.
 - ``real``: the real benchmark's runs (``dump-real``): the field's surface, the hand-annotated answers (1 wrong, 1
-  empty of 8); ``wrong=2``: one more right view answers the wrong answer's place (its projection there). The hit:
+  empty of 8: level ``wrong1``); ``wrong2``: one more right view answers the wrong answer's place (its projection there). The hit:
   the action point's median reprojection on the held-out views within the blob sigma (0.02 x the diagonal of the
   full-resolution image).
 
@@ -257,6 +257,11 @@ def markdown(doc: Dict[str, Any], command: str) -> str:
              f"| source | generator | level | views | runs | hit | {heads} | " +
              " | ".join(f"cov / risk @ {t}" for t in THRESHOLDS) + " |",
              "|" + "---|" * (6 + len(BINS) - 1 + len(THRESHOLDS))]
+    runs: Dict[str, set] = {}
+    for r in doc.get("rows", []):
+        runs.setdefault(r["source"], set()).add(r["run"].split("__p")[0])
+    for src, names in sorted(runs.items()):
+        lines[-2:-2] = [f"{src}: {len(names)} runs or scenes ({', '.join(sorted(names))}).", ""]
     for c in doc["conditions"].values():
         cells = [f"{b['n']}: {_pct(b['hit'])}" if b["n"] else "" for b in c["bins"]]
         th = [f"{_pct(c['thresholds'][str(t)]['coverage'])} / {_pct(c['thresholds'][str(t)]['risk'])}" for t in THRESHOLDS]
@@ -297,7 +302,7 @@ def main(argv=None) -> int:
     a.results.mkdir(parents=True, exist_ok=True)
     (a.results / "reliability.json").write_text(json.dumps(doc, indent=1) + "\n")
     (a.results / "rows.json").write_text(json.dumps(rows) + "\n")
-    (a.results / "reliability.md").write_text(markdown(doc, command))
+    (a.results / "reliability.md").write_text(markdown({**doc, "rows": rows}, command))
     print(f"{len(rows)} replays -> {a.results}")
     return 0
 
