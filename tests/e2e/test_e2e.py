@@ -205,7 +205,12 @@ def test_views_consensus_on_the_handle(trained):
     assert cons is not None, info
     dm = mrun.supervision_datamanager(cfg, Path(cfg.pipeline.datamanager.points_file))
     answered = sum(1 for p in dm.train_heatmaps.points.values() if len(p))
-    assert cons.answered_views == answered
+    # the eval split's answers count too (their cameras are known): the views read, by split
+    by_split = cons.info["answered_by_split"]
+    assert by_split["train"] == answered and cons.answered_views == sum(by_split.values())
+    held = {k for k, v in dm.points.points.items() if v} & set(dm._image_keys(dm.eval_dataset))
+    assert by_split.get("eval", 0) == len(held)
+    answered = cons.answered_views
     assert inside(cons.best.point, target_box(scene, grow=0.01)), cons.best.point
     assert cons.best.votes >= 0.8 * answered
     assert cons.confidence >= 0.95
