@@ -274,6 +274,21 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             )
 
     # -- a start cloud for captures without one ---------------------------------------------------
+    def training_views(self) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
+        """The training images as trained on (uint8 [H, W, 3], undistorted), their intrinsics [C, 3, 3] and
+        world-to-camera matrices [C, 4, 4] (OpenCV axes), in nerfstudio's frame."""
+        cams = self.train_dataset.cameras
+        images = [d["image"] for d in self.cached_train]  # undistorted: cams' intrinsics are the final ones
+        c2w = cams.camera_to_worlds.detach().double().cpu().numpy()
+        Ks = cams.get_intrinsics_matrices().detach().double().cpu().numpy()
+        viewmats = np.zeros((len(c2w), 4, 4))
+        viewmats[:, :3, :3] = np.transpose(c2w[:, :3, :3] * np.array([1.0, -1.0, -1.0]), (0, 2, 1))
+        viewmats[:, :3, 3] = -np.einsum("nij,nj->ni", viewmats[:, :3, :3], c2w[:, :3, 3])
+        viewmats[:, 3, 3] = 1.0
+        arrays = [(img.detach().float().cpu().numpy() * (255.0 if img.dtype.is_floating_point else 1.0))
+                  .clip(0, 255).round().astype(np.uint8)[..., :3] for img in images]
+        return arrays, Ks, viewmats
+
     def _triangulate_if_no_cloud(self) -> None:
         """Put a triangulated cloud in the parser's metadata (``points3D_xyz`` / ``points3D_rgb``, what
         nerfstudio's pipeline seeds splatfacto from) when the capture has none. Fewer than
@@ -284,16 +299,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             return
         from point2act.triangulate import MIN_START_POINTS, cloud_cache_path, read_ply, triangulate_posed_images, write_ply
 
-        cams = self.train_dataset.cameras
-        images = [d["image"] for d in self.cached_train]  # undistorted: cams' intrinsics are the final ones
-        c2w = cams.camera_to_worlds.detach().double().cpu().numpy()
-        Ks = cams.get_intrinsics_matrices().detach().double().cpu().numpy()
-        viewmats = np.zeros((len(c2w), 4, 4))
-        viewmats[:, :3, :3] = np.transpose(c2w[:, :3, :3] * np.array([1.0, -1.0, -1.0]), (0, 2, 1))
-        viewmats[:, :3, 3] = -np.einsum("nij,nj->ni", viewmats[:, :3, :3], c2w[:, :3, 3])
-        viewmats[:, 3, 3] = 1.0
-        arrays = [(img.detach().float().cpu().numpy() * (255.0 if img.dtype.is_floating_point else 1.0))
-                  .clip(0, 255).round().astype(np.uint8) for img in images]
+        arrays, Ks, viewmats = self.training_views()
         path = cloud_cache_path(arrays, Ks, viewmats)
         if path.is_file():
             pts, rgb = read_ply(path)
