@@ -22,6 +22,7 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from point2act import _cpp
 
@@ -81,6 +82,7 @@ class _FusedSSIM(torch.autograd.Function):
         return (sums / count_per_image).to(X.dtype)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor):  # grad [] or [N]
         shape, cl, tap_stride, per_image, count_per_image, size_average = ctx.meta
         xp, yp, win, dmu1, dmu2, dsig, dcov = ctx.saved_tensors
