@@ -236,7 +236,7 @@ def _commit() -> str:
         return "unknown"
 
 
-def _summary(trainer, rows, kind, variant, label, steps, warmup, wall) -> dict:
+def _summary(trainer, rows, kind, variant, label, steps, warmup, wall, start: dict) -> dict:
     import torch
 
     names = sorted({k for r in rows for k in r})
@@ -253,13 +253,14 @@ def _summary(trainer, rows, kind, variant, label, steps, warmup, wall) -> dict:
         "num_gaussians": int(trainer.pipeline.model.means.shape[0]),
         "image": [int(cams.width[0]), int(cams.height[0])], "num_views": len(cams),
         "device": str(trainer.pipeline.device), "torch_threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "loadavg": list(os.getloadavg()),
-        "commit": _commit(), "wall_s": wall,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "loadavg_start": start["loadavg"],
+        "loadavg": list(os.getloadavg()), "commit": start["commit"], "wall_s": wall,
     }
 
 
 def run(kind: str, steps: int, warmup: int, label: str, variants=("default",)) -> list:
     """Train one trainer per variant, interleaved; the stage table of each (see :func:`_summary`)."""
+    start = {"commit": _commit(), "loadavg": list(os.getloadavg())}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         trainers, timers, walls = [], [], []
@@ -278,7 +279,7 @@ def run(kind: str, steps: int, warmup: int, label: str, variants=("default",)) -
                 t0 = time.perf_counter()
                 iteration(trainers[i], step, timers[i])
                 walls[i] += time.perf_counter() - t0
-        return [_summary(trainers[i], timers[i].rows[warmup:], kind, v, label, steps, warmup, walls[i])
+        return [_summary(trainers[i], timers[i].rows[warmup:], kind, v, label, steps, warmup, walls[i], start)
                 for i, v in enumerate(variants)]
 
 
@@ -292,16 +293,20 @@ def write(results: list, keep: bool = False) -> None:
     lines = ["# One training iteration, by stage (ms, mean over the timed steps)", "",
              "`python -m benchmarks.bench_train_step --scene SCENE --steps STEPS --warmup WARMUP "
              "--variants VARIANTS --label LABEL`: variants in one run, one trainer each, their steps "
-             "interleaved. The iteration's median and quartiles are over the timed steps.", ""]
+             "interleaved. The iteration's median and quartiles are over the timed steps. On a shared machine the "
+             "means carry every preemption: compare variants within one run (the same load fell on each), "
+             "by their medians.", ""]
     for scene, by_label in data.items():
         for key, r in by_label.items():
             med, q = r.get("iteration_median_ms"), r.get("iteration_quartiles_ms")
+            load = (f"load average {r['loadavg_start'][0]:.1f} at the start, {r['loadavg'][0]:.1f} at the end"
+                    if "loadavg_start" in r else f"load average {r['loadavg'][0]:.1f}")
             spread = f"; iteration median {med:.1f} ms, quartiles {q[0]:.1f}-{q[1]:.1f}" if med else ""
             lines += [f"## {scene}, {key}", "",
                       (f"{r['variant_doc']}. " if r.get("variant_doc") else "")
                       + f"{r['num_views']} views at {r['image'][0]}×{r['image'][1]}, {r['num_gaussians']} Gaussians "
-                      f"after {r['warmup'] + r['steps']} steps, {r['device']}, {r['machine']}, load average "
-                      f"{r['loadavg'][0]:.1f}; {r['steps']} steps timed after {r['warmup']} warm-up{spread}; "
+                      f"after {r['warmup'] + r['steps']} steps, {r['device']}, {r['machine']}, {load}; "
+                      f"{r['steps']} steps timed after {r['warmup']} warm-up{spread}; "
                       f"commit {r.get('commit', 'unknown')}", "",
                       "| stage | ms |", "|---|---:|"]
             lines += [f"| {k} | {v:.1f} |" for k, v in r["stages_ms"].items()]
