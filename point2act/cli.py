@@ -120,32 +120,24 @@ class Export:
             print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
 
 
+
+
 def _frame_file(load_config: Path, override: Path | None):
-    """The frame file export uses: ``override``, else CAPTURE/point2act_frame.json of the run's capture."""
-    from point2act.robot.calibrate import resolve_frame_file
-    from point2act.run_check import check_run_config
+    from point2act.method.run import frame_file  # the options export, query and the viewer share
 
-    data = None
-    if override is None:
-        from point2act.method.runinfo import run_data_dir
-
-        data = run_data_dir(load_config)  # a current RUN/run_info.pt: config.yml need not be loaded
-        if data is False:
-            config = check_run_config(load_config)
-            dm = config.pipeline.datamanager
-            data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
-        if data is not None and not Path(data).exists():
-            data = None  # a run moved away from its capture: no frame file to find
-    return resolve_frame_file(data, override)
+    return frame_file(load_config, override)
 
 
-def _with_base_frame(out: dict, frame: dict | None) -> dict:
-    """The grasps.json document with base-frame poses added when the frame file has a base_from_capture."""
-    if frame is None or frame.get("base_from_capture") is None:
-        return out
-    from point2act.robot.frame import add_base_frame
+def _gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
+    from point2act.method.run import gripper_from_options
 
-    return add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
+    return gripper_from_options(path, metres_per_unit, pregrasp_distance)
+
+
+def _apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
+    from point2act.method.run import apply_frame
+
+    apply_frame(gripper, frame, metres_per_unit)
 
 
 def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load_config: Path) -> Path:
@@ -168,39 +160,6 @@ def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load
     return write_relevancy_ply(path, means, relevancy, arrays["opacities"], colours, base_from_capture=bfc)
 
 
-def _gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
-    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` and
-    ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the file or the option."""
-    from point2act.errors import Point2ActError
-    from point2act.grasp import GripperConfig
-
-    try:
-        gripper = GripperConfig.from_json(path) if path is not None else GripperConfig()
-    except ValueError as e:
-        raise Point2ActError(str(e)) from None
-    if metres_per_unit is not None:
-        if not metres_per_unit > 0:
-            raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
-        gripper.metres_per_unit = metres_per_unit
-    if pregrasp_distance is not None:
-        if not pregrasp_distance >= 0:
-            raise Point2ActError(f"--pregrasp-distance must be >= 0 metres, got {pregrasp_distance}")
-        gripper.pregrasp_distance = float(pregrasp_distance)
-    return gripper
-
-
-def _apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
-    """The frame file's scale on the gripper, unless ``--metres-per-unit`` was given (then they must agree)."""
-    from point2act.errors import Point2ActError
-
-    if frame is None:
-        return
-    if metres_per_unit is None:
-        gripper.metres_per_unit = float(frame["metres_per_unit"])
-    elif abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
-        raise Point2ActError(
-            f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} ({frame['metres_per_unit']:.6g} "
-            "from the marker): drop the option, or pass --base-from-capture with another frame file")
 
 
 def _parse_channels(load_config: Path, text: str) -> list:

@@ -136,13 +136,13 @@ def test_separate_temp_dir_keeps_destination_folder_clean(tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_every_writer_uses_the_one_helper():
     import point2act.channels as channels
+    import point2act.export as export
     import point2act.grasp.result as result
-    import point2act.method.run as run
     import point2act.points as points
     import point2act.query as query
 
     assert points.write_json_atomic is write_json_atomic
-    assert run.write_json_atomic is write_json_atomic
+    assert export.write_json_atomic is write_json_atomic  # grasps.json and its timings (export.write_grasps)
     assert result.write_json_atomic is write_json_atomic
     assert channels.write_json_atomic is write_json_atomic and channels.save_torch_atomic is save_torch_atomic
     assert query.save_torch_atomic is save_torch_atomic

@@ -254,7 +254,6 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
         views = views_of(model, dm, subset(cache, sorted(heat)), ds)
-        from point2act.method.runinfo import eval_views
 
         views += eval_views(model, dm, ds)  # the eval split's answers count too (their cameras are known)
     except ValueError as e:
@@ -392,6 +391,66 @@ def where(
                         channel=channel, prompt=prompt, role=role)
 
 
+def frame_file(load_config: Path, override: Path | None):
+    """The frame file export uses: ``override``, else CAPTURE/point2act_frame.json of the run's capture."""
+    from point2act.robot.calibrate import resolve_frame_file
+    from point2act.run_check import check_run_config
+
+    data = None
+    if override is None:
+        from point2act.method.runinfo import run_data_dir
+
+        data = run_data_dir(load_config)  # a current RUN/run_info.pt: config.yml need not be loaded
+        if data is False:
+            config = check_run_config(load_config)
+            dm = config.pipeline.datamanager
+            data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
+        if data is not None and not Path(data).exists():
+            data = None  # a run moved away from its capture: no frame file to find
+    return resolve_frame_file(data, override)
+
+def with_base_frame(out: dict, frame: dict | None) -> dict:
+    """The grasps.json document with base-frame poses added when the frame file has a base_from_capture."""
+    if frame is None or frame.get("base_from_capture") is None:
+        return out
+    from point2act.robot.frame import add_base_frame
+
+    return add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
+
+def gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
+    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` and
+    ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the file or the option."""
+    from point2act.errors import Point2ActError
+    from point2act.grasp import GripperConfig
+
+    try:
+        gripper = GripperConfig.from_json(path) if path is not None else GripperConfig()
+    except ValueError as e:
+        raise Point2ActError(str(e)) from None
+    if metres_per_unit is not None:
+        if not metres_per_unit > 0:
+            raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
+        gripper.metres_per_unit = metres_per_unit
+    if pregrasp_distance is not None:
+        if not pregrasp_distance >= 0:
+            raise Point2ActError(f"--pregrasp-distance must be >= 0 metres, got {pregrasp_distance}")
+        gripper.pregrasp_distance = float(pregrasp_distance)
+    return gripper
+
+def apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
+    """The frame file's scale on the gripper, unless ``--metres-per-unit`` was given (then they must agree)."""
+    from point2act.errors import Point2ActError
+
+    if frame is None:
+        return
+    if metres_per_unit is None:
+        gripper.metres_per_unit = float(frame["metres_per_unit"])
+    elif abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
+        raise Point2ActError(
+            f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} ({frame['metres_per_unit']:.6g} "
+            "from the marker): drop the option, or pass --base-from-capture with another frame file")
+
+
 def export_options(config_path: Path, gripper: Path | None = None, metres_per_unit: float | None = None,
                    pregrasp_distance: float | None = None, base_from_capture: Path | None = None,
                    num_grasps: int = 10, fuse_depth: bool = True) -> Tuple[GraspConfig, Callable[[Dict], Dict]]:
@@ -400,14 +459,12 @@ def export_options(config_path: Path, gripper: Path | None = None, metres_per_un
     capture's frame file's scale (``base_from_capture``, else ``CAPTURE/point2act_frame.json``) unless
     ``metres_per_unit`` is given, and base-frame poses added when the frame file has ``base_from_capture``.
     ``point2act query`` and the viewer's Export take the defaults."""
-    from point2act.cli import _apply_frame, _frame_file, _gripper_from_options, _with_base_frame
-
-    grip = _gripper_from_options(gripper, metres_per_unit, pregrasp_distance)
-    frame = _frame_file(config_path, base_from_capture)
-    _apply_frame(grip, frame, metres_per_unit)
+    grip = gripper_from_options(gripper, metres_per_unit, pregrasp_distance)
+    frame = frame_file(config_path, base_from_capture)
+    apply_frame(grip, frame, metres_per_unit)
     cfg = GraspConfig(gripper=grip, top_k=num_grasps)
     cfg.surface.fuse_depth = fuse_depth
-    return cfg, (lambda doc: _with_base_frame(doc, frame))
+    return cfg, (lambda doc: with_base_frame(doc, frame))
 
 
 def export_doc(
@@ -634,3 +691,45 @@ def query_run(
     timings["total"] = time.perf_counter() - t0
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
                        sub.nnz, fit.losses)
+
+def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
+    """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
+    (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
+    optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``
+    resolution, from the compositing weights of the frozen Gaussians (computed here: a few views, not
+    cached). ``sup``: :class:`LightSupervision` or point2act's training-mode datamanager (what
+    :func:`point2act.method.run.supervision_of` gives); [] when the eval split holds no answer (or the run's
+    info predates the eval cameras)."""
+    from point2act.heatmap import sigma_px
+    from point2act.method.runinfo import _eval_supervision
+
+    cams, store = _eval_supervision(sup)
+    if not store:
+        return []
+    from point2act.grasp.consensus import ViewAnswers, median_depth_map
+    from point2act.query import build_weights_cache
+
+    vms, Ks, sizes = camera_views(cams, downscale)
+    ids = sorted(store)
+    g = {k: v.to(model.device) for k, v in gaussian_tensors(model).items()}
+    dev = model.device
+    cache = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms[ids].to(dev),
+                                Ks[ids].to(dev), [sizes[i] for i in ids], ids, model.config.rasterize_mode,
+                                min_weight)
+    means = g["means"].cpu().double().numpy()
+    offs = cache.row_offsets()
+    crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
+    crow, col, val = crow.astype(np.int64), col.astype(np.int64), val.astype(np.float64)
+    views = []
+    for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
+        vid = int(vid)
+        H, W = store.sizes[vid]
+        s = w / W
+        vm = vms[vid].cpu().double().numpy()
+        a, b = offs[k], offs[k + 1]
+        e0, e1 = int(crow[a]), int(crow[b])
+        depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
+        views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
+                                 np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
+                                 sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split="eval"))
+    return views

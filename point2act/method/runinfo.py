@@ -110,7 +110,7 @@ def match_points_to_views(pf: PointsFile, train_keys: Sequence[str], train_sizes
 def eval_points(pf: PointsFile, eval_keys: Sequence[str], eval_sizes: Sequence[Tuple[int, int]]) -> Dict[int, np.ndarray]:
     """Each answered eval view's points (nerfstudio's held-out split) in pixels of its stored image, by eval
     index: their cameras are known, so the views' consensus reads them as any other answer
-    (:func:`eval_views`). Views answering ``[]`` are kept (they see and do not agree)."""
+    (:func:`point2act.method.run.eval_views`). Views answering ``[]`` are kept (they see and do not agree)."""
     out: Dict[int, np.ndarray] = {}
     for i, (key, (w, h)) in enumerate(zip(eval_keys, eval_sizes)):
         if key in pf.points:
@@ -778,43 +778,3 @@ def _eval_supervision(sup):
     return ds.cameras, HeatmapStore(final, {i: (int(ds.cameras.height[i]), int(ds.cameras.width[i])) for i in final},
                                     float(sup.config.heatmap_sigma_frac))
 
-
-def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
-    """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
-    (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
-    optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``
-    resolution, from the compositing weights of the frozen Gaussians (computed here: a few views, not
-    cached). ``sup``: :class:`LightSupervision` or point2act's training-mode datamanager (what
-    :func:`point2act.method.run.supervision_of` gives); [] when the eval split holds no answer (or the run's
-    info predates the eval cameras)."""
-    cams, store = _eval_supervision(sup)
-    if not store:
-        return []
-    from point2act.grasp.consensus import ViewAnswers, median_depth_map
-    from point2act.method.run import camera_views, gaussian_tensors
-    from point2act.query import build_weights_cache
-
-    vms, Ks, sizes = camera_views(cams, downscale)
-    ids = sorted(store)
-    g = {k: v.to(model.device) for k, v in gaussian_tensors(model).items()}
-    dev = model.device
-    cache = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms[ids].to(dev),
-                                Ks[ids].to(dev), [sizes[i] for i in ids], ids, model.config.rasterize_mode,
-                                min_weight)
-    means = g["means"].cpu().double().numpy()
-    offs = cache.row_offsets()
-    crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
-    crow, col, val = crow.astype(np.int64), col.astype(np.int64), val.astype(np.float64)
-    views = []
-    for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
-        vid = int(vid)
-        H, W = store.sizes[vid]
-        s = w / W
-        vm = vms[vid].cpu().double().numpy()
-        a, b = offs[k], offs[k + 1]
-        e0, e1 = int(crow[a]), int(crow[b])
-        depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
-        views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
-                                 np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
-                                 sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split="eval"))
-    return views
