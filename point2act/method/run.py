@@ -179,29 +179,35 @@ def views_of(model, dm, cache, downscale: int) -> list:
     """The supervised views as :func:`point2act.grasp.consensus.consensus` takes them (nerfstudio frame):
     each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
     answers, blob sigma and median-depth surface at that resolution."""
-    from point2act.grasp.consensus import ViewAnswers, median_depth_map
-    from point2act.heatmap import sigma_px
-
     cams = dm.train_dataset.cameras
     vms, Ks, _sizes = camera_views(cams, downscale, model)
     means = gaussian_tensors(model)["means"].cpu().double().numpy()
-    heat = dm.train_heatmaps
+    return _answered_views(cache, vms, Ks, means, dm.train_heatmaps, "train")
+
+
+def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> list:
+    """Each view of the weights ``cache`` as a :class:`~point2act.grasp.consensus.ViewAnswers`: its camera
+    (``vms`` / ``Ks`` [C, 4, 4] / [C, 3, 3] at the cache's resolution), the answers and blob sigma of
+    ``store`` (a heatmap store: ``sizes``, ``points``, ``sigma_frac``) scaled to that resolution, and the
+    median-depth surface of the Gaussians ``means`` [N, 3] from the cache's compositing weights."""
+    from point2act.grasp.consensus import ViewAnswers, median_depth_map
+    from point2act.heatmap import sigma_px
+
     offs = cache.row_offsets()
-    crow = np.asarray(cache.crow.numpy() if hasattr(cache.crow, "numpy") else cache.crow, dtype=np.int64)
-    col = np.asarray(cache.col.numpy() if hasattr(cache.col, "numpy") else cache.col, dtype=np.int64)
-    val = np.asarray(cache.val.numpy() if hasattr(cache.val, "numpy") else cache.val, dtype=np.float64)
+    crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
+    crow, col, val = crow.astype(np.int64), col.astype(np.int64), val.astype(np.float64)
     views = []
     for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
         vid = int(vid)
-        H, W = heat.sizes[vid]
+        H, W = store.sizes[vid]
         s = w / W
         vm = vms[vid].cpu().double().numpy()
         a, b = offs[k], offs[k + 1]
         e0, e1 = int(crow[a]), int(crow[b])
         depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
         views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
-                                 np.asarray(heat.points[vid], dtype=np.float64).reshape(-1, 2) * s,
-                                 sigma_px(H, W, heat.sigma_frac) * s, depth, view_id=vid))
+                                 np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
+                                 sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split=split))
     return views
 
 
@@ -692,6 +698,7 @@ def query_run(
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
                        sub.nnz, fit.losses)
 
+
 def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
     """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
     (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
@@ -700,14 +707,12 @@ def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
     cached). ``sup``: :class:`LightSupervision` or point2act's training-mode datamanager (what
     :func:`point2act.method.run.supervision_of` gives); [] when the eval split holds no answer (or the run's
     info predates the eval cameras)."""
-    from point2act.heatmap import sigma_px
     from point2act.method.runinfo import _eval_supervision
+    from point2act.query import build_weights_cache
 
     cams, store = _eval_supervision(sup)
     if not store:
         return []
-    from point2act.grasp.consensus import ViewAnswers, median_depth_map
-    from point2act.query import build_weights_cache
 
     vms, Ks, sizes = camera_views(cams, downscale)
     ids = sorted(store)
@@ -716,20 +721,4 @@ def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
     cache = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms[ids].to(dev),
                                 Ks[ids].to(dev), [sizes[i] for i in ids], ids, model.config.rasterize_mode,
                                 min_weight)
-    means = g["means"].cpu().double().numpy()
-    offs = cache.row_offsets()
-    crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
-    crow, col, val = crow.astype(np.int64), col.astype(np.int64), val.astype(np.float64)
-    views = []
-    for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
-        vid = int(vid)
-        H, W = store.sizes[vid]
-        s = w / W
-        vm = vms[vid].cpu().double().numpy()
-        a, b = offs[k], offs[k + 1]
-        e0, e1 = int(crow[a]), int(crow[b])
-        depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
-        views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
-                                 np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
-                                 sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split="eval"))
-    return views
+    return _answered_views(cache, vms, Ks, g["means"].cpu().double().numpy(), store, "eval")
