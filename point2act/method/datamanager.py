@@ -279,12 +279,10 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         world-to-camera matrices [C, 4, 4] (OpenCV axes), in nerfstudio's frame."""
         cams = self.train_dataset.cameras
         images = [d["image"] for d in self.cached_train]  # undistorted: cams' intrinsics are the final ones
-        c2w = cams.camera_to_worlds.detach().double().cpu().numpy()
+        from point2act.geometry import viewmat_from_c2w
+
         Ks = cams.get_intrinsics_matrices().detach().double().cpu().numpy()
-        viewmats = np.zeros((len(c2w), 4, 4))
-        viewmats[:, :3, :3] = np.transpose(c2w[:, :3, :3] * np.array([1.0, -1.0, -1.0]), (0, 2, 1))
-        viewmats[:, :3, 3] = -np.einsum("nij,nj->ni", viewmats[:, :3, :3], c2w[:, :3, 3])
-        viewmats[:, 3, 3] = 1.0
+        viewmats = viewmat_from_c2w(cams.camera_to_worlds.detach().double().cpu()).numpy()
         arrays = [(img.detach().float().cpu().numpy() * (255.0 if img.dtype.is_floating_point else 1.0))
                   .clip(0, 255).round().astype(np.uint8)[..., :3] for img in images]
         return arrays, Ks, viewmats
