@@ -384,3 +384,41 @@ def test_sensor_depth_noise_grows_with_distance_and_drops_edges():
     assert (d[:, 9] == 0).all() and (d[:, 10] == 0).all()  # both sides of the jump
     assert d[0, 0] == 0 and (d[5:, 2:8] > 0).all()
     assert d.dtype == np.uint16
+
+
+def test_clouds_block_gathers_conditions(tmp_path) -> None:
+    """benchmarks.accuracy.clouds: each condition's summary.json lands under "clouds"/COND/GENERATOR/LEVEL with
+    the first seed's rows and the median and worst over the training seeds of the holdable, hit runs' grasps;
+    the main summary's other keys stay, and a later summary rewrite keeps the block."""
+    from benchmarks.accuracy import clouds
+    from benchmarks.accuracy.report import check_summary, merge_summary, summary_json
+
+    for cond, miss_seed in (("triangulated", 1), ("exact", None)):
+        recs = []
+        for ts in (0, 1, 2):
+            for sc, holdable in (("k1", True), ("k2", True), ("k3", False)):
+                ok = not (ts == miss_seed and sc == "k1")
+                recs.append({"scene": sc, "seed": 0, "level": "clean", "method": "point2act", "weight": 1.0,
+                             "hit": True, "error_m": 0.0, "generator": "kitchen", "train_seed": ts,
+                             "num_grasps": 1, "grasp_on_target": ok, "grasp_collision_free": True,
+                             "grasp_success": ok and holdable, "target_beyond_hand": not holdable})
+        s = summary_json(recs, ["clean"], "kitchen_test", [0], ["k1", "k2", "k3"], train_seeds=[0, 1, 2])
+        d = tmp_path / "clouds" / cond / "kitchen"
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(__import__("json").dumps(s))
+    main = tmp_path / "summary.json"
+    base = summary_json(recs, ["clean"], "test", [0], ["k1"])
+    main.write_text(__import__("json").dumps(dict(base, real={})))
+    block = clouds.write(tmp_path / "clouds", main)
+    tri = block["triangulated"]["kitchen"]["clean"]["train_seeds"]
+    assert tri["seeds"] == [0, 1, 2] and tri["holdable_hit_grasp_ok"] == {"median": 1.0, "worst": 0.5}
+    assert block["exact"]["kitchen"]["clean"]["train_seeds"]["holdable_hit_grasp_ok"]["worst"] == 1.0
+    assert block["exact"]["kitchen"]["clean"]["point2act_grasp"]["holdable"]["success_when_hit"] == 1.0
+    assert "none" not in block
+    written = __import__("json").loads(main.read_text())
+    assert written["clouds"] == block and "real" in written
+    check_summary(written)
+    kept = merge_summary(main, base)
+    assert kept["clouds"] == block
+    assert "| triangulated | kitchen | clean | 100 % | 100 % / 100 % | 100 % | 100 % / 50 % | [0, 1, 2] |" in \
+        (tmp_path / "clouds" / "clouds.md").read_text()

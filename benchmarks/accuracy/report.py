@@ -196,7 +196,7 @@ def train_seed_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], tr
         for lvl in levels:
             row = {}
             for m in methods:
-                per, grasp = {}, {}
+                per, grasp, held_hit = {}, {}, {}
                 for ts in train_seeds:
                     rs = [r for r in rg if r.get("train_seed") == ts and r["level"] == lvl and r["method"] == m]
                     if not rs:
@@ -204,6 +204,9 @@ def train_seed_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], tr
                     per[str(ts)] = round(float(np.mean(list(unit_values(rs, "hit").values()))), 4)
                     if m == "point2act" and all("grasp_success" in r for r in rs):
                         grasp[str(ts)] = round(float(np.mean([bool(r["grasp_success"]) for r in rs])), 4)
+                        held = success_when_hit([r for r in rs if r.get("target_beyond_hand") is False])
+                        if held is not None:
+                            held_hit[str(ts)] = round(held, 4)
                 if len(per) != len(train_seeds):
                     continue
                 v = list(per.values())
@@ -212,6 +215,11 @@ def train_seed_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str], tr
                     gv = list(grasp.values())
                     row[m].update(grasp_ok=grasp, grasp_ok_median=round(float(np.median(gv)), 4),
                                   grasp_ok_worst=round(float(min(gv)), 4))
+                if held_hit and len(held_hit) == len(train_seeds):
+                    hv = list(held_hit.values())
+                    row[m].update(holdable_hit_grasp_ok=held_hit,
+                                  holdable_hit_grasp_ok_median=round(float(np.median(hv)), 4),
+                                  holdable_hit_grasp_ok_worst=round(float(min(hv)), 4))
             if row:
                 gl[lvl] = row
         if gl:
@@ -239,8 +247,9 @@ def summary_json(records: Sequence[Dict[str, Any]], levels: Sequence[str], split
     return out
 
 
-KEPT_KEYS = ("real",)
-"""summary.json keys written by other benchmarks (``"real"``: ``python -m benchmarks.real``): a rewrite keeps them."""
+KEPT_KEYS = ("real", "clouds")
+"""summary.json keys written by other benchmarks (``"real"``: ``python -m benchmarks.real``; ``"clouds"``:
+``python -m benchmarks.accuracy.clouds``): a rewrite keeps them."""
 
 
 def merge_summary(path: Path, summary: Dict[str, Any] | None = None, **keys: Any) -> Dict[str, Any]:
@@ -271,10 +280,10 @@ def merge_summary(path: Path, summary: Dict[str, Any] | None = None, **keys: Any
 
 
 def check_summary(d: Dict[str, Any]) -> None:
-    """Raise ValueError unless ``d`` has summary.json's schema ("generators", "train_seeds" and "real"
+    """Raise ValueError unless ``d`` has summary.json's schema ("generators", "train_seeds", "real" and "clouds"
     optional)."""
     if not {"levels", "split", "seeds", "scenes"} <= set(d) <= {"levels", "split", "seeds", "scenes", "generators",
-                                                                 "train_seeds", "real"}:
+                                                                 "train_seeds", "real", "clouds"}:
         raise ValueError(f"summary keys {sorted(d)}")
     for t, v in d.get("real", {}).items():
         if not isinstance(t, str) or not {"median_px", "worst_seed_px", "seeds"} <= set(v):
@@ -305,8 +314,11 @@ def check_summary(d: Dict[str, Any]) -> None:
             if m in SELECTIVE_KEYS:
                 v = dict(v)
                 held = v.pop("holdable", None) if m == "point2act_grasp" else None
-                if held is not None and (set(held) != {"runs", "success", "hit"} or int(held["runs"]) < 1
-                                         or not all(0.0 <= held[k] <= 1.0 for k in ("success", "hit"))):
+                if held is not None and (not {"runs", "success", "hit"} <= set(held) <= {"runs", "success", "hit",
+                                                                                      "success_when_hit"}
+                                         or int(held["runs"]) < 1
+                                         or not all(held.get(k) is None or 0.0 <= held[k] <= 1.0
+                                                    for k in ("success", "hit", "success_when_hit"))):
                     raise ValueError(f"{lvl}/{m}/holdable: {held}")
                 if not set(v) <= {"coverage", "hit", "lo", "hi"} or not all(
                         x is None or not math.isfinite(x) or 0.0 <= x <= 1.0 for x in v.values()):
@@ -435,8 +447,16 @@ def grasp_rows(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> Dict
         held = [r for r in rs if r.get("target_beyond_hand") is False]
         if held:
             out[lvl]["holdable"] = {"runs": len(held), "success": float(np.mean([bool(r["grasp_success"]) for r in held])),
-                                    "hit": float(np.mean([bool(r["hit"]) for r in held]))}
+                                    "hit": float(np.mean([bool(r["hit"]) for r in held])),
+                                    "success_when_hit": success_when_hit(held)}
     return out
+
+
+def success_when_hit(records: Sequence[Dict[str, Any]]) -> float | None:
+    """The top grasp's success over the ``records`` whose action point hit (None when none hit): the grasp
+    head's own rate, apart from the pointing's misses."""
+    hit = [r for r in records if r.get("hit")]
+    return float(np.mean([bool(r.get("grasp_success")) for r in hit])) if hit else None
 
 
 def grasp_table(records: Sequence[Dict[str, Any]], levels: Sequence[str]) -> str:

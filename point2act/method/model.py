@@ -140,8 +140,55 @@ class Point2ActModel(SplatfactoModel):
 
     @property
     def random_init(self) -> bool:
-        """Whether the Gaussians started at random (no point cloud in the capture, or ``random_init``)."""
-        return self.seed_points is None or bool(self.config.random_init)
+        """Whether the Gaussians started at random (no point cloud in the capture, or ``random_init``), or with
+        random points beside a triangulated cloud (:meth:`add_random_points`)."""
+        return self.seed_points is None or bool(self.config.random_init) or getattr(self, "random_points", 0) > 0
+
+    @torch.no_grad()
+    def add_random_points(self, cameras: Cameras, n: int, seed: int = 0) -> int:
+        """Add ``n`` random Gaussians inside the training views' frustums (as :meth:`bound_random_init` places
+        them) to the ones the start cloud gave, with random colours and splatfacto's initial opacity 0.1. A
+        cloud triangulated from the photos has points only where the images have texture (SIFT); a plain
+        mug's wall or handle gets none, and densification, which splits Gaussians that exist, does not reach
+        an empty place within a short run. The random ones give the photometric loss something everywhere
+        the views see; the opacity prior (:attr:`opacity_reg`) fades the ones no view needs. Call before the
+        optimizers are built. Returns ``n``."""
+        from point2act.visibility import frustum_bounded_points
+
+        if n <= 0:
+            return 0
+        c2w = cameras.camera_to_worlds.detach().float().cpu()
+        K = cameras.get_intrinsics_matrices().detach().float().cpu()
+        wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
+        new = frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
+                                     int(self.config.random_init_min_views), seed)
+        gp = self.gauss_params
+        dev = gp["means"].device
+        means = torch.cat([gp["means"].detach().cpu(), new], 0)
+        distances, _ = self.k_nearest_sklearn(means, 3)
+        avg = torch.from_numpy(distances[-len(new):]).float().mean(-1, keepdim=True)
+        gen = torch.Generator().manual_seed(int(seed))
+        rows = {
+            "means": new,
+            "scales": torch.log(avg.clamp_min(1e-8)).repeat(1, 3),
+            "quats": torch.nn.functional.normalize(torch.randn((len(new), 4), generator=gen), dim=-1),
+            "features_dc": torch.rand((len(new), gp["features_dc"].shape[1]), generator=gen),
+            "opacities": torch.logit(torch.full((len(new), 1), 0.1)),
+        }
+        if self.config.sh_degree > 0:  # features_dc holds SH coefficients: a colour in [0, 1] as SH
+            from nerfstudio.models.splatfacto import RGB2SH
+
+            rows["features_dc"] = RGB2SH(rows["features_dc"])
+        else:
+            rows["features_dc"] = torch.logit(rows["features_dc"], eps=1e-10)
+        for k, p in list(gp.items()):
+            add = rows.get(k)
+            if add is None:  # features_rest, relevancy: as the existing rows start
+                add = p.detach()[:1].cpu().expand(len(new), *p.shape[1:]).clone() if k == RELEVANCY_KEY else \
+                    torch.zeros((len(new), *p.shape[1:]), dtype=p.dtype)
+            gp[k] = Parameter(torch.cat([p.detach(), add.to(device=dev, dtype=p.dtype)], 0))
+        self.random_points = int(len(new))
+        return self.random_points
 
     @property
     def opacity_reg(self) -> float:
@@ -402,5 +449,12 @@ class Point2ActPipeline(VanillaPipeline):
             from nerfstudio.utils.rich_utils import CONSOLE
 
             n = model.bound_random_init(self.datamanager.train_dataset.cameras)
-            CONSOLE.log(f"[point2act] no point cloud: {n} random Gaussians inside the training views' frustums "
+            CONSOLE.log(f"\\[point2act] no point cloud: {n} random Gaussians inside the training views' frustums "
                         f"(each seen by >= {model.config.random_init_min_views} views)")
+        elif test_mode != "inference" and getattr(self.datamanager, "triangulated_path", None) is not None \
+                and hasattr(model, "add_random_points"):
+            from nerfstudio.utils.rich_utils import CONSOLE
+
+            n = model.add_random_points(self.datamanager.train_dataset.cameras, int(model.config.num_random))
+            CONSOLE.log(f"\\[point2act] the triangulated cloud and {n} random Gaussians inside the training views' "
+                        "frustums (where the photos have no texture to triangulate)")

@@ -330,3 +330,43 @@ def test_opacity_prior_is_on_for_random_starts_only():
 
     torch.testing.assert_close(loss["opacity_reg"], RANDOM_START_OPACITY_REG * torch.sigmoid(model.opacities).mean())
     assert make_model(random_init=True, opacity_reg=0.0).opacity_reg == 0.0
+
+
+def _ring_cameras(n=6, w=48, h=36):
+    import math
+
+    eyes = [(2.0 * math.cos(2 * math.pi * i / n), 2.0 * math.sin(2 * math.pi * i / n), 1.0) for i in range(n)]
+    return Cameras(camera_to_worlds=torch.stack([look_at(e) for e in eyes]), fx=50.0, fy=50.0, cx=w / 2, cy=h / 2,
+                   width=w, height=h, camera_type=CameraType.PERSPECTIVE)
+
+
+def test_random_points_beside_a_triangulated_cloud():
+    """add_random_points keeps the start cloud's Gaussians as they were, appends n Gaussians that the views
+    see (each inside >= random_init_min_views frustums), with splatfacto's initial opacity and the relevancy
+    prior, and turns the opacity prior on (the run now has Gaussians no photo asked for)."""
+    from point2act.visibility import views_seeing
+
+    model = make_model(n=300)
+    before = {k: p.detach().clone() for k, p in model.gauss_params.items()}
+    assert model.opacity_reg == 0.0
+    cams = _ring_cameras()
+    n = model.add_random_points(cams, 500)
+    assert n == 500 and model.random_points == 500
+    gp = model.gauss_params
+    for k, p in gp.items():
+        assert p.shape[0] == 800, k
+        assert isinstance(p, torch.nn.Parameter)
+        torch.testing.assert_close(p.detach()[:300], before[k])  # the cloud's Gaussians are unchanged
+    new = gp["means"].detach()[300:]
+    c2w = cams.camera_to_worlds
+    K = cams.get_intrinsics_matrices()
+    wh = torch.stack([cams.width[:, 0], cams.height[:, 0]], -1).float()
+    assert (views_seeing(new, c2w, K, wh) >= model.config.random_init_min_views).all()
+    torch.testing.assert_close(torch.sigmoid(gp["opacities"].detach()[300:]), torch.full((500, 1), 0.1))
+    torch.testing.assert_close(gp[RELEVANCY_KEY].detach()[300:], before[RELEVANCY_KEY][:1].expand(500, 1))
+    assert torch.isfinite(gp["scales"]).all() and torch.isfinite(gp["features_dc"]).all()
+    assert (gp["features_rest"].detach()[300:] == 0).all()
+    assert model.random_init and model.opacity_reg > 0
+    model.eval()
+    out = model.get_outputs_for_camera(make_camera())  # the grown model renders
+    assert torch.isfinite(out["rgb"]).all()

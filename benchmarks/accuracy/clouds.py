@@ -1,0 +1,115 @@
+"""``python -m benchmarks.accuracy.clouds``: the accuracy benchmark per start-cloud condition, in one place.
+
+Each condition is run on its own (``python -m benchmarks.accuracy --split SPLIT --cloud COND --train-seeds 0 1
+2 --seed-levels clean,out40 --out benchmarks/results/accuracy/clouds/COND/GENERATOR``); this gathers their
+``summary.json`` files into ``benchmarks/results/accuracy/summary.json``'s ``"clouds"`` block and a table,
+``benchmarks/results/accuracy/clouds/clouds.md``:
+
+    "clouds": {"none" | "triangulated" | "exact": {GENERATOR: {LEVEL: {
+        "point2act": {"hit", "lo", "hi", "median_cm"},         # the first training seed's action point
+        "point2act_grasp": {"hit", "lo", "hi", "holdable"},    # its top grasp, judged on the true meshes
+        "train_seeds": {"seeds", "hit": {"median", "worst"}, "holdable_hit_grasp_ok": {"median", "worst"}}}}}}
+
+``exact`` is the generators' own cloud, sampled from the true surfaces (``--cloud scene``): the upper bound;
+``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.triangulate`); ``none`` is a
+random start (``--pipeline.datamanager.triangulate False``). ``holdable_hit_grasp_ok``: over the runs whose
+target the hand can hold and whose action point hit, the share whose top grasp is on target and
+collision-free by the true meshes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+ROOT = Path(__file__).resolve().parents[2]
+CLOUDS = ROOT / "benchmarks" / "results" / "accuracy" / "clouds"
+SUMMARY = ROOT / "benchmarks" / "results" / "accuracy" / "summary.json"
+CONDITIONS = ("none", "triangulated", "exact")
+"""The start-cloud conditions, from what a user without a cloud has to the upper bound."""
+FOLDER_OF = {"scene": "exact"}
+"""``--cloud`` value -> its folder under :data:`CLOUDS` (the generators' own cloud is the exact one)."""
+
+
+def condition_rows(summary: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """One condition's ``summary.json`` -> GENERATOR -> LEVEL -> the ``"clouds"`` entry (see the module)."""
+    out: Dict[str, Dict[str, Any]] = {}
+    seeds = (summary.get("train_seeds") or {}).get("seeds")
+    per_seed = (summary.get("train_seeds") or {}).get("generators", {})
+    for gen, levels in summary.get("generators", {}).items():
+        for lvl, row in levels.items():
+            entry = {k: row[k] for k in ("point2act", "point2act_grasp") if k in row}
+            ts = per_seed.get(gen, {}).get(lvl, {}).get("point2act")
+            if ts is not None:
+                entry["train_seeds"] = {"seeds": seeds, "hit": {"median": ts["median"], "worst": ts["worst"]}}
+                if "holdable_hit_grasp_ok_median" in ts:
+                    entry["train_seeds"]["holdable_hit_grasp_ok"] = {"median": ts["holdable_hit_grasp_ok_median"],
+                                                                     "worst": ts["holdable_hit_grasp_ok_worst"]}
+            out.setdefault(gen, {})[lvl] = entry
+    return out
+
+
+def collect(root: Path = CLOUDS) -> Dict[str, Any]:
+    """The ``"clouds"`` block from every ``root/COND/**/summary.json`` (COND in :data:`CONDITIONS`)."""
+    block: Dict[str, Any] = {}
+    for cond in CONDITIONS:
+        for f in sorted((root / cond).glob("**/summary.json")):
+            rows = condition_rows(json.loads(f.read_text()))
+            for gen, levels in rows.items():
+                block.setdefault(cond, {}).setdefault(gen, {}).update(levels)
+    return block
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * float(x):.0f} %"
+
+
+def table(block: Dict[str, Any]) -> str:
+    """Markdown: per condition, generator and level, the action point's hit rate and the top grasp's rate on
+    the holdable targets it hit: the first seed's, then the median and the worst over the training seeds."""
+    lines = ["| cloud | generator | level | action point hit (seed 0) | median / worst over seeds | "
+             "grasp OK where the action point hit, holdable (seed 0) | median / worst over seeds | seeds |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for cond in CONDITIONS:
+        for gen, levels in sorted(block.get(cond, {}).items()):
+            for lvl, e in levels.items():
+                held = (e.get("point2act_grasp") or {}).get("holdable") or {}
+                ts = e.get("train_seeds") or {}
+                th, tg = ts.get("hit") or {}, ts.get("holdable_hit_grasp_ok") or {}
+                lines.append(f"| {cond} | {gen} | {lvl} | {_pct((e.get('point2act') or {}).get('hit'))} | "
+                             f"{_pct(th.get('median'))} / {_pct(th.get('worst'))} | "
+                             f"{_pct(held.get('success_when_hit'))} | {_pct(tg.get('median'))} / {_pct(tg.get('worst'))}"
+                             f" | {ts.get('seeds') or '0'} |")
+    return "\n".join(lines)
+
+
+def write(root: Path = CLOUDS, summary: Path = SUMMARY) -> Dict[str, Any]:
+    """Write the ``"clouds"`` block into ``summary`` (other keys kept) and ``root/clouds.md``."""
+    block = collect(root)
+    d = json.loads(summary.read_text()) if summary.is_file() else {}
+    d["clouds"] = block
+    summary.write_text(json.dumps(d, indent=1) + "\n")
+    md = ["# Accuracy per start cloud (`python -m benchmarks.accuracy.clouds`)", "",
+          "The test splits of every generator, through the default path, loaded with no cloud (`none`: random start), "
+          "with the cloud training triangulates (`triangulated`, the default for a capture without one) and with the "
+          "generator's exact cloud (`exact`, the upper bound). Hit: the action point within 1 cm of the target part. "
+          "Grasp OK: the top grasp on the target and collision-free by the true meshes, over the runs whose target "
+          "the hand can hold and whose action point hit. Per-condition results: the folders beside this file.", "",
+          table(block), ""]
+    (root / "clouds.md").write_text("\n".join(md))
+    return block
+
+
+def main(argv: List[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", type=Path, default=CLOUDS)
+    ap.add_argument("--summary", type=Path, default=SUMMARY)
+    a = ap.parse_args(argv)
+    block = write(a.root, a.summary)
+    print(table(block))
+
+
+if __name__ == "__main__":
+    main()
