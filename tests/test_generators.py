@@ -406,6 +406,9 @@ def test_clouds_block_gathers_conditions(tmp_path) -> None:
         d = tmp_path / "clouds" / cond / "kitchen"
         d.mkdir(parents=True)
         (d / "summary.json").write_text(__import__("json").dumps(s))
+        for i, r in enumerate(recs):
+            r.update(field_region_m=0.001 * i, field_peak_m=0.002 * i)
+        (d / "results.json").write_text(__import__("json").dumps({"records": recs}))
     main = tmp_path / "summary.json"
     base = summary_json(recs, ["clean"], "test", [0], ["k1"])
     main.write_text(__import__("json").dumps(dict(base, real={})))
@@ -415,6 +418,8 @@ def test_clouds_block_gathers_conditions(tmp_path) -> None:
     assert block["exact"]["kitchen"]["clean"]["train_seeds"]["holdable_hit_grasp_ok"]["worst"] == 1.0
     assert block["exact"]["kitchen"]["clean"]["point2act_grasp"]["holdable"]["success_when_hit"] == 1.0
     assert "none" not in block
+    assert block["exact"]["kitchen"]["field"] == {"runs": 9, "region_cm_median": 0.4, "region_cm_worst": 0.8,
+                                                  "peak_cm_median": 0.8, "peak_cm_worst": 1.6}
     written = __import__("json").loads(main.read_text())
     assert written["clouds"] == block and "real" in written
     check_summary(written)

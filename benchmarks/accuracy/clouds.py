@@ -8,7 +8,8 @@ Each condition is run on its own (``python -m benchmarks.accuracy --split SPLIT 
     "clouds": {"none" | "triangulated" | "exact": {GENERATOR: {LEVEL: {
         "point2act": {"hit", "lo", "hi", "median_cm"},         # the first training seed's action point
         "point2act_grasp": {"hit", "lo", "hi", "holdable"},    # its top grasp, judged on the true meshes
-        "train_seeds": {"seeds", "hit": {"median", "worst"}, "holdable_hit_grasp_ok": {"median", "worst"}}}}}}
+        "train_seeds": {"seeds", "hit": {"median", "worst"}, "holdable_hit_grasp_ok": {"median", "worst"}}},
+        "field": {"runs", "region_cm_median", "region_cm_worst", "peak_cm_median", "peak_cm_worst"}}}}
 
 ``exact`` is the generators' own cloud, sampled from the true surfaces (``--cloud scene``): the upper bound;
 ``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.triangulate`); ``none`` is a
@@ -51,14 +52,39 @@ def condition_rows(summary: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def field_distances(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    """GENERATOR -> the exported action point against the relevancy field alone, over every point2act run
+    (all levels and training seeds): its distance to the nearest Gaussian of the field's most relevant region
+    (``region_cm``: 0 inside it) and to that region's peak (``peak_cm``), median and worst, and the runs."""
+    import numpy as np
+
+    out: Dict[str, Dict[str, float]] = {}
+    gens = sorted({r.get("generator", "synth") for r in records})
+    for g in gens:
+        rs = [r for r in records if r.get("generator", "synth") == g and r.get("method") == "point2act"
+              and r.get("field_region_m") is not None]
+        if rs:
+            reg = np.array([r["field_region_m"] for r in rs]) * 100
+            peak = np.array([r["field_peak_m"] for r in rs]) * 100
+            out[g] = {"runs": len(rs), "region_cm_median": round(float(np.median(reg)), 3),
+                      "region_cm_worst": round(float(reg.max()), 3), "peak_cm_median": round(float(np.median(peak)), 3),
+                      "peak_cm_worst": round(float(peak.max()), 3)}
+    return out
+
+
 def collect(root: Path = CLOUDS) -> Dict[str, Any]:
-    """The ``"clouds"`` block from every ``root/COND/**/summary.json`` (COND in :data:`CONDITIONS`)."""
+    """The ``"clouds"`` block from every ``root/COND/**/summary.json`` (COND in :data:`CONDITIONS`), each
+    generator's entry with ``"field"`` (:func:`field_distances`) from the ``results.json`` beside it."""
     block: Dict[str, Any] = {}
     for cond in CONDITIONS:
         for f in sorted((root / cond).glob("**/summary.json")):
             rows = condition_rows(json.loads(f.read_text()))
+            res = f.with_name("results.json")
+            field = field_distances(json.loads(res.read_text()).get("records", [])) if res.is_file() else {}
             for gen, levels in rows.items():
                 block.setdefault(cond, {}).setdefault(gen, {}).update(levels)
+                if gen in field:
+                    block[cond][gen]["field"] = field[gen]
     return block
 
 
@@ -75,6 +101,8 @@ def table(block: Dict[str, Any]) -> str:
     for cond in CONDITIONS:
         for gen, levels in sorted(block.get(cond, {}).items()):
             for lvl, e in levels.items():
+                if lvl == "field":
+                    continue
                 held = (e.get("point2act_grasp") or {}).get("holdable") or {}
                 ts = e.get("train_seeds") or {}
                 th, tg = ts.get("hit") or {}, ts.get("holdable_hit_grasp_ok") or {}
@@ -82,6 +110,19 @@ def table(block: Dict[str, Any]) -> str:
                              f"{_pct(th.get('median'))} / {_pct(th.get('worst'))} | "
                              f"{_pct(held.get('success_when_hit'))} | {_pct(tg.get('median'))} / {_pct(tg.get('worst'))}"
                              f" | {ts.get('seeds') or '0'} |")
+    return "\n".join(lines)
+
+
+def field_table(block: Dict[str, Any]) -> str:
+    """Markdown: the exported action point against the field's most relevant region (:func:`field_distances`)."""
+    lines = ["| cloud | generator | runs | to the region, median / worst (cm) | to its peak, median / worst (cm) |",
+             "|---|---|---:|---:|---:|"]
+    for cond in CONDITIONS:
+        for gen, levels in sorted(block.get(cond, {}).items()):
+            f = levels.get("field")
+            if f:
+                lines.append(f"| {cond} | {gen} | {f['runs']} | {f['region_cm_median']:.2f} / {f['region_cm_worst']:.2f} "
+                             f"| {f['peak_cm_median']:.2f} / {f['peak_cm_worst']:.2f} |")
     return "\n".join(lines)
 
 
@@ -97,7 +138,10 @@ def write(root: Path = CLOUDS, summary: Path = SUMMARY) -> Dict[str, Any]:
           "generator's exact cloud (`exact`, the upper bound). Hit: the action point within 1 cm of the target part. "
           "Grasp OK: the top grasp on the target and collision-free by the true meshes, over the runs whose target "
           "the hand can hold and whose action point hit. Per-condition results: the folders beside this file.", "",
-          table(block), ""]
+          table(block), "",
+          "The exported action point (the views' consensus) against the relevancy field alone: its distance to the "
+          "nearest Gaussian of the field's most relevant region (0: inside it) and to that region's peak, over every "
+          "run (all levels and training seeds).", "", field_table(block), ""]
     (root / "clouds.md").write_text("\n".join(md))
     return block
 

@@ -347,7 +347,26 @@ def _export_with_support(cfg_path: Path, loaded, name: str, points_file: Path, o
     out = build_export(arrays, frame, rec.get("prompt", ""), grasp_config, grasps, centers, None,
                        depth_views=views, support=support)
     write_json_atomic(out_path, out)
-    return out, {"support": support is not None, **{k: v for k, v in info.items() if k != "reason"}}
+    return out, {"support": support is not None, **{k: v for k, v in info.items() if k != "reason"},
+                 **field_peak(arrays, frame, out, grasp_config)}
+
+
+def field_peak(arrays: Dict[str, np.ndarray], frame, out: Dict[str, Any], grasp_config) -> Dict[str, float]:
+    """Where the exported action point lies against the relevancy field alone: ``field_peak_m``, its distance
+    to the field's own answer (:func:`point2act.grasp.region.relevant_region` without the views' consensus:
+    the peak of the cluster with the most relevancy mass), and ``field_region_m``, its distance to the nearest
+    Gaussian of that cluster (0 when it is one of them; metres, capture frame)."""
+    from point2act.grasp import relevant_region
+
+    means = frame.to_capture(arrays["means"])
+    try:
+        peak = relevant_region(means, arrays["opacities"], arrays["relevancy"], grasp_config)
+    except ValueError:
+        return {}
+    ap = np.asarray(out["action_point"], dtype=np.float64)
+    mpu = float(grasp_config.gripper.metres_per_unit)
+    d_region = float(np.linalg.norm(means[peak.indices] - ap, axis=1).min()) if len(peak.indices) else float("inf")
+    return {"field_peak_m": float(np.linalg.norm(peak.action_point - ap)) * mpu, "field_region_m": d_region * mpu}
 
 
 def _rec(base: Dict[str, Any], method: str, err: float, point, weight: float = 1.0, **kw) -> Dict[str, Any]:
@@ -435,6 +454,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                                                  pdir / f"grasps_{name}.json", gcfg, bc.grasps,
                                                  bc.support)
                 rec["support"] = info.get("support", False)
+                rec.update({k: info[k] for k in ("field_peak_m", "field_region_m") if k in info})
                 timings["export"] += time.perf_counter() - t0
                 ap = out["action_point"]
                 timings["grasp"] += float(out.get("timings_ms", {}).get("total", 0.0)) / 1000.0
