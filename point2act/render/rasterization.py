@@ -81,6 +81,222 @@ def rasterization(
     return _rasterization_cpu(**args)
 
 
+def _check_cpu_args(
+    means: Tensor,  # [N, 3]
+    quats: Tensor | None,  # [N, 4]
+    scales: Tensor | None,  # [N, 3]
+    opacities: Tensor,  # [N]
+    colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
+    viewmats: Tensor,  # [C, 4, 4]
+    Ks: Tensor,  # [C, 3, 3]
+    *,
+    sh_degree: int | None,
+    packed: bool,
+    render_mode: str,
+    sparse_grad: bool,
+    rasterize_mode: str,
+    distributed: bool,
+    camera_model: str,
+    covars: Tensor | None,  # [N, 3, 3]
+) -> None:
+    """Raise for the options the CPU pipeline does not support (``NotImplementedError``, or
+    ``ValueError`` for an unknown ``rasterize_mode``) and assert the render mode and the shapes of
+    the inputs (``quats`` and ``scales`` only without ``covars``; ``colors`` per ``sh_degree``)."""
+    if distributed:
+        raise NotImplementedError(
+            "point2act CPU rasterizer: distributed=True is not supported on CPU"
+        )
+    if packed and sparse_grad:
+        raise NotImplementedError(
+            "point2act CPU rasterizer: sparse_grad=True is not supported on CPU"
+        )
+    if camera_model != "pinhole":
+        raise NotImplementedError(
+            f"point2act CPU rasterizer: camera_model={camera_model!r} is not "
+            "supported on CPU (only 'pinhole')"
+        )
+    if rasterize_mode not in ("classic", "antialiased"):
+        raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}")
+    assert render_mode in RENDER_MODES, render_mode
+
+    N = means.shape[0]
+    C = viewmats.shape[0]
+    assert means.shape == (N, 3), means.shape
+    if covars is None:
+        assert quats.shape == (N, 4), quats.shape
+        assert scales.shape == (N, 3), scales.shape
+    else:
+        assert covars.shape == (N, 3, 3), covars.shape
+    assert opacities.shape == (N,), opacities.shape
+    assert viewmats.shape == (C, 4, 4), viewmats.shape
+    assert Ks.shape == (C, 3, 3), Ks.shape
+    if sh_degree is None:
+        assert (colors.dim() == 2 and colors.shape[0] == N) or (
+            colors.dim() == 3 and colors.shape[:2] == (C, N)
+        ), colors.shape
+    else:
+        assert (
+            colors.dim() == 3 and colors.shape[0] == N and colors.shape[2] == 3
+        ) or (
+            colors.dim() == 4 and colors.shape[:2] == (C, N) and colors.shape[3] == 3
+        ), colors.shape
+        assert (sh_degree + 1) ** 2 <= colors.shape[-2], colors.shape
+
+
+def _camera_colors(
+    means: Tensor,  # [N, 3]
+    colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
+    viewmats: Tensor,  # [C, 4, 4]
+    sh_degree: int | None,
+) -> Tensor:  # [C, N, D]
+    """Each camera's colours of the Gaussians: ``colors`` expanded over the C cameras, or with
+    ``sh_degree`` the spherical harmonics evaluated along the camera-to-Gaussian directions, plus
+    0.5 and clamped at 0."""
+    C = viewmats.shape[0]
+    if sh_degree is None:
+        return colors.expand(C, -1, -1) if colors.dim() == 2 else colors
+    camtoworlds = torch.inverse(viewmats)  # [C, 4, 4]
+    dirs = means[None, :, :] - camtoworlds[:, None, :3, 3]  # [C, N, 3]
+    shs = colors.expand(C, -1, -1, -1) if colors.dim() == 3 else colors
+    colors_c = spherical_harmonics(sh_degree, dirs, shs)  # [C, N, 3]
+    return torch.clamp_min(colors_c + 0.5, 0.0)
+
+
+def _projection_meta(
+    radii: Tensor,  # [C, N]
+    means2d: Tensor,  # [C, N, 2]
+    depths: Tensor,  # [C, N]
+    conics: Tensor,  # [C, N, 3]
+    opacities_c: Tensor,  # [C, N]
+    packed: bool,
+) -> Tuple[Tensor, Tuple, Dict]:
+    """The projection's entries of ``meta`` and the rasterizer's means2d and absgrad target.
+
+    Unpacked, ``meta`` holds the [C, N] tensors and ``camera_ids``/``gaussian_ids`` are None.
+    Packed, it holds the visible (``radii > 0``) entries [nnz] with their ids, and the rasterizer's
+    means2d [C, N, 2] is scattered from the packed one, so that ``meta["means2d"].grad`` and
+    ``.absgrad`` are the packed gradients. Returns (means2d for the kernel, absgrad target, meta).
+    """
+    camera_ids, gaussian_ids = None, None
+    means2d_kernel = means2d
+    meta_means2d, meta_radii, meta_depths = means2d, radii, depths
+    meta_conics, meta_opacities = conics, opacities_c
+    absgrad_target = (means2d, None)
+    if packed:
+        camera_ids, gaussian_ids = torch.nonzero(radii > 0, as_tuple=True)
+        meta_means2d = means2d[camera_ids, gaussian_ids]  # [nnz, 2]
+        # route the rasterizer's means2d through the packed tensor so that
+        # meta["means2d"].grad / .absgrad are the packed gradients
+        means2d_kernel = torch.zeros_like(means2d).index_put(
+            (camera_ids, gaussian_ids), meta_means2d
+        )
+        meta_radii = radii[camera_ids, gaussian_ids]
+        meta_depths = depths[camera_ids, gaussian_ids]
+        meta_conics = conics[camera_ids, gaussian_ids]
+        meta_opacities = opacities_c[camera_ids, gaussian_ids]
+        absgrad_target = (meta_means2d, (camera_ids, gaussian_ids))
+
+    meta: Dict = {
+        "camera_ids": camera_ids,
+        "gaussian_ids": gaussian_ids,
+        "radii": meta_radii,
+        "means2d": meta_means2d,
+        "depths": meta_depths,
+        "conics": meta_conics,
+        "opacities": meta_opacities,
+    }
+    return means2d_kernel, absgrad_target, meta
+
+
+def _render_channels(
+    colors_c: Tensor,  # [C, N, D]
+    depths: Tensor,  # [C, N]
+    backgrounds: Tensor | None,  # [C, D]
+    render_mode: str,
+    extra_colors: Tensor | None,  # [(C,) N, E]
+) -> Tuple[Tensor, Tensor | None, int | None]:
+    """The channels the kernel composites and their backgrounds.
+
+    Depth render modes append the depth channel to the colours (``"RGB+D"``, ``"RGB+ED"``) or
+    replace them with it (``"D"``, ``"ED"``), with a zero background. ``extra_colors`` are appended
+    last, with a zero background. Returns (channels [C, N, X], backgrounds [C, X] or None, the
+    number of geometry channels before the extra ones, or None without ``extra_colors``).
+    """
+    C, N = depths.shape
+    if render_mode in ("RGB+D", "RGB+ED"):
+        colors_c = torch.cat((colors_c, depths[..., None]), dim=-1)
+        if backgrounds is not None:
+            backgrounds = torch.cat(
+                [backgrounds, backgrounds.new_zeros(C, 1)], dim=-1
+            )
+    elif render_mode in ("D", "ED"):
+        colors_c = depths[..., None]
+        if backgrounds is not None:
+            backgrounds = backgrounds.new_zeros(C, 1)
+
+    geometry_channels = None
+    if extra_colors is not None:  # appended last, after any depth channel; their gradient skips the geometry
+        ex = extra_colors if extra_colors.dim() == 3 else extra_colors.unsqueeze(0).expand(C, -1, -1)
+        if ex.shape[:2] != (C, N):
+            raise ValueError(f"extra_colors must be [N, E] or [C, N, E] for N={N}, C={C}; got {tuple(extra_colors.shape)}")
+        geometry_channels = int(colors_c.shape[-1])
+        colors_c = torch.cat((colors_c, ex.to(colors_c.dtype)), dim=-1)
+        if backgrounds is not None:
+            backgrounds = torch.cat([backgrounds, backgrounds.new_zeros(C, ex.shape[-1])], dim=-1)
+    return colors_c, backgrounds, geometry_channels
+
+
+def _tile_lists(
+    isect_fn: Callable,
+    means2d: Tensor,  # [C, N, 2]
+    radii: Tensor,  # [C, N]
+    depths: Tensor,  # [C, N]
+    width: int,
+    height: int,
+    tile_size: int,
+    packed: bool,
+    camera_ids: Tensor | None,  # [nnz]
+    gaussian_ids: Tensor | None,  # [nnz]
+) -> Tuple[Tensor, Tensor, Dict]:
+    """Intersect the projected Gaussians with the image's tiles.
+
+    Returns the kernel's ``isect_offsets`` [C, th, tw] and ``flatten_ids`` [n_isects] (into
+    ``C * N``), and the tiling's entries of ``meta`` (image and tile sizes, ``tiles_per_gauss``,
+    ``isect_ids``, ``flatten_ids``, ``isect_offsets``); packed, ``meta``'s ``flatten_ids`` index
+    the [nnz] layout and its ``tiles_per_gauss`` are the visible entries.
+    """
+    C = radii.shape[0]
+    tile_width = math.ceil(width / float(tile_size))
+    tile_height = math.ceil(height / float(tile_size))
+    meta: Dict = {
+        "width": width,
+        "height": height,
+        "tile_size": tile_size,
+        "tile_width": tile_width,
+        "tile_height": tile_height,
+        "n_cameras": C,
+    }
+    tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
+        means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
+    )
+    if packed:
+        # indices into [nnz] instead of [C * N]
+        pos = torch.cumsum((radii > 0).flatten().to(torch.int64), 0) - 1
+        flatten_ids_meta = pos[flatten_ids.long()].to(torch.int32)
+        tiles_per_gauss_meta = tiles_per_gauss[camera_ids, gaussian_ids]
+    else:
+        flatten_ids_meta, tiles_per_gauss_meta = flatten_ids, tiles_per_gauss
+    meta.update(
+        {
+            "tiles_per_gauss": tiles_per_gauss_meta,
+            "isect_ids": isect_ids,
+            "flatten_ids": flatten_ids_meta,
+            "isect_offsets": isect_offsets,
+        }
+    )
+    return isect_offsets, flatten_ids, meta
+
+
 def _rasterization_cpu(
     means: Tensor,  # [N, 3]
     quats: Tensor | None,  # [N, 4]
@@ -112,7 +328,9 @@ def _rasterization_cpu(
     isect_fn: Callable | None = None,
     rasterize_fn: Callable | None = None,
 ) -> Tuple[Tensor, Tensor, Dict]:
-    """The CPU pipeline of :func:`rasterization`.
+    """The CPU pipeline of :func:`rasterization`: argument checks, projection, each camera's
+    colours, the projection's ``meta``, the composited channels, tile lists, rasterization, and the
+    expected depth divided by the alpha for ``"ED"``/``"RGB+ED"``.
 
     The stage functions default to the C++ kernels (:func:`point2act.render.fully_fused_projection`,
     :func:`point2act.render.isect_tiles`, :func:`point2act.render.rasterize_to_pixels`); callers may
@@ -124,173 +342,43 @@ def _rasterization_cpu(
     project_fn = fully_fused_projection if project_fn is None else project_fn
     isect_fn = _backend.isect_tiles if isect_fn is None else isect_fn
     rasterize_fn = _backend.rasterize_to_pixels if rasterize_fn is None else rasterize_fn
-    if distributed:
-        raise NotImplementedError(
-            "point2act CPU rasterizer: distributed=True is not supported on CPU"
-        )
-    if packed and sparse_grad:
-        raise NotImplementedError(
-            "point2act CPU rasterizer: sparse_grad=True is not supported on CPU"
-        )
-    if camera_model != "pinhole":
-        raise NotImplementedError(
-            f"point2act CPU rasterizer: camera_model={camera_model!r} is not "
-            "supported on CPU (only 'pinhole')"
-        )
-    if rasterize_mode not in ("classic", "antialiased"):
-        raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}")
-    assert render_mode in RENDER_MODES, render_mode
-
+    _check_cpu_args(
+        means, quats, scales, opacities, colors, viewmats, Ks, sh_degree=sh_degree, packed=packed,
+        render_mode=render_mode, sparse_grad=sparse_grad, rasterize_mode=rasterize_mode,
+        distributed=distributed, camera_model=camera_model, covars=covars,
+    )
+    if covars is not None:
+        quats = scales = None
     N = means.shape[0]
     C = viewmats.shape[0]
-    assert means.shape == (N, 3), means.shape
-    if covars is None:
-        assert quats.shape == (N, 4), quats.shape
-        assert scales.shape == (N, 3), scales.shape
-    else:
-        assert covars.shape == (N, 3, 3), covars.shape
-        quats = scales = None
-    assert opacities.shape == (N,), opacities.shape
-    assert viewmats.shape == (C, 4, 4), viewmats.shape
-    assert Ks.shape == (C, 3, 3), Ks.shape
-    if sh_degree is None:
-        assert (colors.dim() == 2 and colors.shape[0] == N) or (
-            colors.dim() == 3 and colors.shape[:2] == (C, N)
-        ), colors.shape
-    else:
-        assert (
-            colors.dim() == 3 and colors.shape[0] == N and colors.shape[2] == 3
-        ) or (
-            colors.dim() == 4 and colors.shape[:2] == (C, N) and colors.shape[3] == 3
-        ), colors.shape
-        assert (sh_degree + 1) ** 2 <= colors.shape[-2], colors.shape
 
     radii, means2d, depths, conics, compensations = project_fn(
-        means,
-        covars,
-        quats,
-        scales,
-        viewmats,
-        Ks,
-        width,
-        height,
-        eps2d=eps2d,
-        near_plane=near_plane,
-        far_plane=far_plane,
-        radius_clip=radius_clip,
-        calc_compensations=(rasterize_mode == "antialiased"),
+        means, covars, quats, scales, viewmats, Ks, width, height, eps2d=eps2d, near_plane=near_plane,
+        far_plane=far_plane, radius_clip=radius_clip, calc_compensations=(rasterize_mode == "antialiased"),
         camera_model=camera_model,
     )
     opacities_c = opacities.unsqueeze(0).expand(C, N)  # [C, N]
     if compensations is not None:
         opacities_c = opacities_c * compensations
+    colors_c = _camera_colors(means, colors, viewmats, sh_degree)  # [C, N, D]
 
-    # colours -> [C, N, D]
-    if sh_degree is None:
-        colors_c = colors.expand(C, -1, -1) if colors.dim() == 2 else colors
-    else:
-        camtoworlds = torch.inverse(viewmats)  # [C, 4, 4]
-        dirs = means[None, :, :] - camtoworlds[:, None, :3, 3]  # [C, N, 3]
-        shs = colors.expand(C, -1, -1, -1) if colors.dim() == 3 else colors
-        colors_c = spherical_harmonics(sh_degree, dirs, shs)  # [C, N, 3]
-        colors_c = torch.clamp_min(colors_c + 0.5, 0.0)
-
-    camera_ids, gaussian_ids = None, None
-    means2d_kernel = means2d
-    meta_means2d, meta_radii, meta_depths = means2d, radii, depths
-    meta_conics, meta_opacities = conics, opacities_c
-    absgrad_target = (means2d, None)
-    if packed:
-        camera_ids, gaussian_ids = torch.nonzero(radii > 0, as_tuple=True)
-        meta_means2d = means2d[camera_ids, gaussian_ids]  # [nnz, 2]
-        # route the rasterizer's means2d through the packed tensor so that
-        # meta["means2d"].grad / .absgrad are the packed gradients
-        means2d_kernel = torch.zeros_like(means2d).index_put(
-            (camera_ids, gaussian_ids), meta_means2d
-        )
-        meta_radii = radii[camera_ids, gaussian_ids]
-        meta_depths = depths[camera_ids, gaussian_ids]
-        meta_conics = conics[camera_ids, gaussian_ids]
-        meta_opacities = opacities_c[camera_ids, gaussian_ids]
-        absgrad_target = (meta_means2d, (camera_ids, gaussian_ids))
-
-    meta: Dict = {
-        "camera_ids": camera_ids,
-        "gaussian_ids": gaussian_ids,
-        "radii": meta_radii,
-        "means2d": meta_means2d,
-        "depths": meta_depths,
-        "conics": meta_conics,
-        "opacities": meta_opacities,
-    }
-
-    if render_mode in ("RGB+D", "RGB+ED"):
-        colors_c = torch.cat((colors_c, depths[..., None]), dim=-1)
-        if backgrounds is not None:
-            backgrounds = torch.cat(
-                [backgrounds, backgrounds.new_zeros(C, 1)], dim=-1
-            )
-    elif render_mode in ("D", "ED"):
-        colors_c = depths[..., None]
-        if backgrounds is not None:
-            backgrounds = backgrounds.new_zeros(C, 1)
-
-    geometry_channels = None
-    if extra_colors is not None:  # appended last, after any depth channel; their gradient skips the geometry
-        ex = extra_colors if extra_colors.dim() == 3 else extra_colors.unsqueeze(0).expand(C, -1, -1)
-        if ex.shape[:2] != (C, N):
-            raise ValueError(f"extra_colors must be [N, E] or [C, N, E] for N={N}, C={C}; got {tuple(extra_colors.shape)}")
-        geometry_channels = int(colors_c.shape[-1])
-        colors_c = torch.cat((colors_c, ex.to(colors_c.dtype)), dim=-1)
-        if backgrounds is not None:
-            backgrounds = torch.cat([backgrounds, backgrounds.new_zeros(C, ex.shape[-1])], dim=-1)
-
-    tile_width = math.ceil(width / float(tile_size))
-    tile_height = math.ceil(height / float(tile_size))
-    meta.update(
-        {
-            "width": width,
-            "height": height,
-            "tile_size": tile_size,
-            "tile_width": tile_width,
-            "tile_height": tile_height,
-            "n_cameras": C,
-        }
+    means2d_kernel, absgrad_target, meta = _projection_meta(
+        radii, means2d, depths, conics, opacities_c, packed
     )
+    colors_c, backgrounds, geometry_channels = _render_channels(
+        colors_c, depths, backgrounds, render_mode, extra_colors
+    )
+    isect_offsets, flatten_ids, tile_meta = _tile_lists(
+        isect_fn, means2d, radii, depths, width, height, tile_size, packed,
+        meta["camera_ids"], meta["gaussian_ids"],
+    )
+    meta.update(tile_meta)
     dtype = means2d.dtype
     if backgrounds is not None:
         backgrounds = backgrounds.to(dtype)
-    tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
-        means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
-    )
-    if packed:
-        # indices into [nnz] instead of [C * N]
-        pos = torch.cumsum((radii > 0).flatten().to(torch.int64), 0) - 1
-        flatten_ids_meta = pos[flatten_ids.long()].to(torch.int32)
-        tiles_per_gauss_meta = tiles_per_gauss[camera_ids, gaussian_ids]
-    else:
-        flatten_ids_meta, tiles_per_gauss_meta = flatten_ids, tiles_per_gauss
-    meta.update(
-        {
-            "tiles_per_gauss": tiles_per_gauss_meta,
-            "isect_ids": isect_ids,
-            "flatten_ids": flatten_ids_meta,
-            "isect_offsets": isect_offsets,
-        }
-    )
     render_colors, render_alphas = rasterize_fn(
-        means2d_kernel,
-        conics,
-        colors_c.to(dtype),
-        opacities_c.to(dtype),
-        width,
-        height,
-        tile_size,
-        isect_offsets,
-        flatten_ids,
-        backgrounds=backgrounds,
-        absgrad=absgrad,
-        absgrad_target=absgrad_target,
+        means2d_kernel, conics, colors_c.to(dtype), opacities_c.to(dtype), width, height, tile_size,
+        isect_offsets, flatten_ids, backgrounds=backgrounds, absgrad=absgrad, absgrad_target=absgrad_target,
         **({"geometry_channels": geometry_channels} if geometry_channels is not None else {}),
     )
     if geometry_channels is not None:
@@ -299,10 +387,6 @@ def _rasterization_cpu(
 
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat(
-            [
-                render_colors[..., :-1],
-                render_colors[..., -1:] / render_alphas.clamp(min=1e-10),
-            ],
-            dim=-1,
+            [render_colors[..., :-1], render_colors[..., -1:] / render_alphas.clamp(min=1e-10)], dim=-1
         )
     return render_colors, render_alphas, meta
