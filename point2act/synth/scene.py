@@ -537,14 +537,11 @@ def can_albedo(base_z: float, height: float, body: tuple, label: tuple, seed: in
 # --------------------------------------------------------------------------- layout
 
 
-def build_scene(config: SynthConfig) -> TabletopScene:
-    """Build the seeded tabletop scene (geometry, textures, target ground truth)."""
+def _table_part(config: SynthConfig, s: int) -> Part:
+    """The table (part 1): a box of :data:`TABLE_SIZE` with its top face at z = 0, its wood albedo
+    seeded by ``s`` and, with ``config.marker_size``, the marker printed on it."""
     import open3d as o3d
 
-    rng = np.random.default_rng([config.seed, 0x5C3E])
-    s = int(config.seed) * 1000 + 17  # texture noise seed
-
-    # Table (part 1), top face at z = 0.
     tx, ty, tz = TABLE_SIZE
     table = o3d.geometry.TriangleMesh.create_box(tx, ty, tz)
     tv, tt = _o3d_arrays(table)
@@ -552,155 +549,199 @@ def build_scene(config: SynthConfig) -> TabletopScene:
     table_alb = table_albedo(s)
     if config.marker_size > 0:
         table_alb = marker_albedo(table_alb, config)
-    parts = [Part(PART_TABLE, "table", "table", tv, tt, table_alb, (0.67, 0.48, 0.30))]
+    return Part(PART_TABLE, "table", "table", tv, tt, table_alb, (0.67, 0.48, 0.30))
 
-    # Mug: seeded position near the origin and yaw (handle direction).
-    mug_pos = np.array([rng.uniform(-0.04, 0.04), rng.uniform(-0.04, 0.04), 0.0])
-    yaw = float(rng.uniform(0.0, 2 * np.pi))
-    rot = _rot_z(yaw)
-    mug_colour = MUG_COLOURS[int(rng.integers(len(MUG_COLOURS)))]
-    if config.target not in TARGETS:
-        raise ValueError(f"unknown target {config.target!r}; use one of {', '.join(TARGETS)}")
-    extra: dict = {}
-    n_parts = PART_FIRST_DISTRACTOR + len(config.distractors)  # next free part id
-    rim = None
-    footprint = MUG_FOOTPRINT
+
+def _mug_meshes(config: SynthConfig) -> tuple[tuple, tuple, tuple | None, float, dict | None]:
+    """The mug's meshes in its local frame: ((V, T) of the body, (V, T) of the handle, (V, T) of
+    the rim or None, footprint radius, the loaded mesh or None).
+
+    ``config.mug_mesh`` is loaded with :func:`load_mug_mesh`; otherwise the procedural mug, whose
+    body is split into body and rim for the "mug_rim" target.
+    """
     if config.mug_mesh:
         mesh = load_mug_mesh(config.mug_mesh, config.mug_mesh_scale)
-        (bv, bt), (hv, ht) = mesh["body"], mesh["handle"]
-        footprint = mesh["footprint"]
-        extra["mug_mesh"] = {"file": Path(config.mug_mesh).name, "scale": config.mug_mesh_scale,
-                             "body_radius": mesh["body_radius"], "height": mesh["height"]}
-    elif config.target == "mug_rim":
-        (bv, bt), rim = mug_body_and_rim_meshes()
-        hv, ht = mug_handle_mesh()
-    else:
-        bv, bt = mug_body_mesh()
-        hv, ht = mug_handle_mesh()
-    mug_alb = _varied(mug_colour, s + 1, freq=25.0, amount=0.07)
-    parts.append(
-        Part(PART_MUG_BODY, "mug_body", "mug", bv @ rot.T + mug_pos, bt, mug_alb, mug_colour)
-    )
-    parts.append(
-        Part(PART_MUG_HANDLE, "mug_handle", "mug", hv @ rot.T + mug_pos, ht, mug_alb, mug_colour)
-    )
-    if config.mug_mesh:
+        return mesh["body"], mesh["handle"], None, mesh["footprint"], mesh
+    if config.target == "mug_rim":
+        body, rim = mug_body_and_rim_meshes()
+        return body, mug_handle_mesh(), rim, MUG_FOOTPRINT, None
+    return mug_body_mesh(), mug_handle_mesh(), None, MUG_FOOTPRINT, None
+
+
+def _handle_points_local(
+    config: SynthConfig,
+    hv: np.ndarray,  # (V, 3) handle vertices, mug-local
+    ht: np.ndarray,  # (T, 3) handle triangles
+    mesh: dict | None,
+    rng: np.random.Generator,
+) -> np.ndarray:  # (num_gt_points, 3), mug-local
+    """Points on the visible handle surface, mug-local: for a loaded mesh, area-uniform samples of
+    the handle mesh outside the body radius; for the procedural mug, :func:`sample_handle_points`."""
+    if mesh is not None:
         hp_local = sample_mesh_points(hv, ht, 4 * config.num_gt_points, rng)
         hp_local = hp_local[np.hypot(hp_local[:, 0], hp_local[:, 1]) > mesh["body_radius"] + 1e-4]
-        handle_pts = hp_local[: config.num_gt_points] @ rot.T + mug_pos
-    else:
-        handle_pts = sample_handle_points(config.num_gt_points, rng) @ rot.T + mug_pos
-    target_pts, target_id = handle_pts, PART_MUG_HANDLE
-    placed: list[tuple[np.ndarray, float]] = [(mug_pos[:2], footprint)]
-    if config.marker_size > 0:
-        # the marker's sheet: distractors (and the occluder) keep off it
-        n_cells = marker_bits(config.marker_dictionary, config.marker_id).shape[0]
-        sheet_half = config.marker_size / 2 * (1 + 2 / n_cells)
-        placed.append((np.array([config.marker_x, config.marker_y]), sheet_half * math.sqrt(2)))
-        pose = marker_pose(config)
-        corners = np.array([[-1, 1, 0], [1, 1, 0], [1, -1, 0], [-1, -1, 0]]) * (config.marker_size / 2)
-        extra["marker"] = {
-            "dictionary": config.marker_dictionary,
-            "id": int(config.marker_id),
-            "size": float(config.marker_size),
-            "world_from_marker": pose.tolist(),
-            "corners": (corners @ pose[:3, :3].T + pose[:3, 3]).tolist(),
-        }
-    look = mug_pos + np.array([0.0, 0.0, 0.045])
-    if rim is not None:
-        rv, rt = rim
-        parts.append(Part(n_parts, "mug_rim", "mug", rv @ rot.T + mug_pos, rt, mug_alb, mug_colour))
-        target_id, n_parts = n_parts, n_parts + 1
-        target_pts = sample_mesh_points(rv, rt, config.num_gt_points, rng) @ rot.T + mug_pos
-    if config.target.startswith("tool_"):
-        # the tool lies beside the mug; the cameras aim at it
-        (hdv, hdt), (cv, ct) = tool_meshes()
-        tyaw = float(rng.uniform(0.0, 2 * np.pi))
-        tool_centre_local = np.array([(TOOL_HEAD[0] + TOOL_HANDLE_LENGTH) / 2, 0.0, 0.0])
-        tool_footprint = float(np.hypot(TOOL_HEAD[0] + TOOL_HANDLE_LENGTH, TOOL_HEAD[1]) / 2)
-        ang = float(rng.uniform(0.0, 2 * np.pi))
-        dist = footprint + tool_footprint + 0.02
-        txy = mug_pos[:2] + dist * np.array([math.cos(ang), math.sin(ang)])
-        trot = _rot_z(tyaw)
-        toff = np.array([txy[0], txy[1], 0.0]) - trot @ tool_centre_local
-        tcol = tuple(float(c) for c in OBJECT_COLOURS[int(rng.integers(len(OBJECT_COLOURS)))])
-        grip = (0.15, 0.15, 0.17)
-        parts.append(Part(n_parts, "tool_head", "tool", hdv @ trot.T + toff, hdt,
-                          _varied(tcol, s + 51, freq=30.0, amount=0.10), tcol))
-        parts.append(Part(n_parts + 1, "tool_handle", "tool", cv @ trot.T + toff, ct,
-                          _varied(grip, s + 52, freq=60.0, amount=0.25), grip))
-        if config.target == "tool_head":
-            target_id = n_parts
-            tp = sample_mesh_points(hdv, hdt, 2 * config.num_gt_points, rng)
-            # drop the hidden bottom face and the face under the handle's buried end
-            hidden = (tp[:, 2] < 1e-6) | ((np.abs(tp[:, 0] - TOOL_HEAD[0]) < 1e-6)
-                                          & (np.hypot(tp[:, 1], tp[:, 2] - TOOL_HEAD[2] / 2) < TOOL_HANDLE_RADIUS))
-            tp = tp[~hidden][: config.num_gt_points]
-        else:
-            target_id = n_parts + 1
-            tp = sample_mesh_points(cv, ct, 2 * config.num_gt_points, rng)
-            tp = tp[tp[:, 0] > TOOL_HEAD[0] + 1e-4][: config.num_gt_points]  # the part outside the head
-        target_pts = tp @ trot.T + toff
-        n_parts += 2
-        placed.append((txy, tool_footprint))
-        look = np.array([txy[0], txy[1], 0.02])
-        extra["tool"] = {"position": [float(txy[0]), float(txy[1]), 0.0], "yaw_rad": tyaw,
-                         "handle_direction": [math.cos(tyaw), math.sin(tyaw), 0.0]}
-    if config.occluder:
-        # a tall box right beside the target, on a seeded side of it
-        tc = target_pts.mean(axis=0)
-        size = np.array([0.05, 0.05, 0.16])
-        m = o3d.geometry.TriangleMesh.create_box(*size)
-        ov, ot = _o3d_arrays(m)
-        half = 0.5 * float(np.hypot(size[0], size[1]))
-        target_obj = next(p.object_name for p in parts if p.part_id == target_id)
-        obj_xy = np.concatenate([p.vertices[:, :2] for p in parts if p.object_name == target_obj])
-        others = placed[1:] if target_obj == "mug" else [pl for pl in placed if pl is not placed[-1]]
-        for trial in range(2000):
-            ang = float(rng.uniform(0.0, 2 * np.pi))
-            oxy = tc[:2] + (half + 0.01 + 0.1 * trial / 2000) * np.array([math.cos(ang), math.sin(ang)])
-            if (np.min(np.linalg.norm(obj_xy - oxy, axis=1)) > half + 0.01
-                    and all(np.linalg.norm(oxy - c) > fr + half + 0.005 for c, fr in others)):
-                break
-        else:  # pragma: no cover
-            raise RuntimeError("could not place the occluder beside the target")
-        ov = (ov - np.array([size[0] / 2, size[1] / 2, 0.0])) @ _rot_z(ang).T + np.array([oxy[0], oxy[1], 0.0])
-        ocol = (0.62, 0.62, 0.58)
-        parts.append(Part(n_parts, "occluder", "occluder", ov, ot, _varied(ocol, s + 61, freq=30.0, amount=0.12), ocol))
-        n_parts += 1
-        placed.append((oxy, half))
-        extra["occluder"] = {"position": [float(oxy[0]), float(oxy[1]), 0.0], "size": size.tolist()}
+        return hp_local[: config.num_gt_points]
+    return sample_handle_points(config.num_gt_points, rng)
 
-    # Distractors at seeded, non-overlapping positions around the mug.
+
+def _marker_sheet(config: SynthConfig) -> tuple[tuple[np.ndarray, float], dict]:
+    """The marker's sheet as a placed footprint ((2,) centre, radius) that distractors and the
+    occluder keep off, and the marker's ground-truth record (dictionary, id, size, pose, corners)."""
+    n_cells = marker_bits(config.marker_dictionary, config.marker_id).shape[0]
+    sheet_half = config.marker_size / 2 * (1 + 2 / n_cells)
+    sheet = (np.array([config.marker_x, config.marker_y]), sheet_half * math.sqrt(2))
+    pose = marker_pose(config)
+    corners = np.array([[-1, 1, 0], [1, 1, 0], [1, -1, 0], [-1, -1, 0]]) * (config.marker_size / 2)
+    record = {
+        "dictionary": config.marker_dictionary,
+        "id": int(config.marker_id),
+        "size": float(config.marker_size),
+        "world_from_marker": pose.tolist(),
+        "corners": (corners @ pose[:3, :3].T + pose[:3, 3]).tolist(),
+    }
+    return sheet, record
+
+
+def _tool_parts(
+    config: SynthConfig,
+    rng: np.random.Generator,
+    s: int,
+    mug_pos: np.ndarray,  # (3,)
+    footprint: float,
+    pid: int,
+) -> tuple[list[Part], int, np.ndarray, tuple[np.ndarray, float], dict]:
+    """The tool lying beside the mug at a seeded angle and yaw: its head (part ``pid``) and handle
+    (``pid + 1``).
+
+    Returns (the two parts, the target part id, (num_gt_points, 3) points on the target part's
+    visible surface, the tool's placed footprint ((2,) centre, radius), the tool's ground-truth
+    record).
+    """
+    (hdv, hdt), (cv, ct) = tool_meshes()
+    tyaw = float(rng.uniform(0.0, 2 * np.pi))
+    tool_centre_local = np.array([(TOOL_HEAD[0] + TOOL_HANDLE_LENGTH) / 2, 0.0, 0.0])
+    tool_footprint = float(np.hypot(TOOL_HEAD[0] + TOOL_HANDLE_LENGTH, TOOL_HEAD[1]) / 2)
+    ang = float(rng.uniform(0.0, 2 * np.pi))
+    dist = footprint + tool_footprint + 0.02
+    txy = mug_pos[:2] + dist * np.array([math.cos(ang), math.sin(ang)])
+    trot = _rot_z(tyaw)
+    toff = np.array([txy[0], txy[1], 0.0]) - trot @ tool_centre_local
+    tcol = tuple(float(c) for c in OBJECT_COLOURS[int(rng.integers(len(OBJECT_COLOURS)))])
+    grip = (0.15, 0.15, 0.17)
+    parts = [
+        Part(pid, "tool_head", "tool", hdv @ trot.T + toff, hdt,
+             _varied(tcol, s + 51, freq=30.0, amount=0.10), tcol),
+        Part(pid + 1, "tool_handle", "tool", cv @ trot.T + toff, ct,
+             _varied(grip, s + 52, freq=60.0, amount=0.25), grip),
+    ]
+    if config.target == "tool_head":
+        target_id = pid
+        tp = sample_mesh_points(hdv, hdt, 2 * config.num_gt_points, rng)
+        # drop the hidden bottom face and the face under the handle's buried end
+        hidden = (tp[:, 2] < 1e-6) | ((np.abs(tp[:, 0] - TOOL_HEAD[0]) < 1e-6)
+                                      & (np.hypot(tp[:, 1], tp[:, 2] - TOOL_HEAD[2] / 2) < TOOL_HANDLE_RADIUS))
+        tp = tp[~hidden][: config.num_gt_points]
+    else:
+        target_id = pid + 1
+        tp = sample_mesh_points(cv, ct, 2 * config.num_gt_points, rng)
+        tp = tp[tp[:, 0] > TOOL_HEAD[0] + 1e-4][: config.num_gt_points]  # the part outside the head
+    record = {"position": [float(txy[0]), float(txy[1]), 0.0], "yaw_rad": tyaw,
+              "handle_direction": [math.cos(tyaw), math.sin(tyaw), 0.0]}
+    return parts, target_id, tp @ trot.T + toff, (txy, tool_footprint), record
+
+
+def _occluder_part(
+    rng: np.random.Generator,
+    s: int,
+    parts: list[Part],
+    placed: list[tuple[np.ndarray, float]],
+    target_id: int,
+    target_pts: np.ndarray,  # (N, 3)
+    pid: int,
+) -> tuple[Part, tuple[np.ndarray, float], dict]:
+    """A tall box (part ``pid``) right beside the target, on a seeded side of it: clear of the
+    target object's vertices and of the other placed footprints (the mug's too when the target is
+    the tool).
+
+    Returns (the occluder part, its placed footprint ((2,) centre, radius), its ground-truth record).
+    """
+    import open3d as o3d
+
+    tc = target_pts.mean(axis=0)
+    size = np.array([0.05, 0.05, 0.16])
+    m = o3d.geometry.TriangleMesh.create_box(*size)
+    ov, ot = _o3d_arrays(m)
+    half = 0.5 * float(np.hypot(size[0], size[1]))
+    target_obj = next(p.object_name for p in parts if p.part_id == target_id)
+    obj_xy = np.concatenate([p.vertices[:, :2] for p in parts if p.object_name == target_obj])
+    others = placed[1:] if target_obj == "mug" else [pl for pl in placed if pl is not placed[-1]]
+    for trial in range(2000):
+        ang = float(rng.uniform(0.0, 2 * np.pi))
+        oxy = tc[:2] + (half + 0.01 + 0.1 * trial / 2000) * np.array([math.cos(ang), math.sin(ang)])
+        if (np.min(np.linalg.norm(obj_xy - oxy, axis=1)) > half + 0.01
+                and all(np.linalg.norm(oxy - c) > fr + half + 0.005 for c, fr in others)):
+            break
+    else:  # pragma: no cover
+        raise RuntimeError("could not place the occluder beside the target")
+    ov = (ov - np.array([size[0] / 2, size[1] / 2, 0.0])) @ _rot_z(ang).T + np.array([oxy[0], oxy[1], 0.0])
+    ocol = (0.62, 0.62, 0.58)
+    part = Part(pid, "occluder", "occluder", ov, ot, _varied(ocol, s + 61, freq=30.0, amount=0.12), ocol)
+    return part, (oxy, half), {"position": [float(oxy[0]), float(oxy[1]), 0.0], "size": size.tolist()}
+
+
+def _distractor_mesh(
+    kind: str, oyaw: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    """One distractor's mesh of a seeded size, standing on z = 0 around the z axis: (vertices
+    (V, 3), triangles (T, 3), footprint radius, radius (ball, can), height (can)); a box is turned
+    by ``oyaw``. Radius and height are NaN where the kind has none."""
+    import open3d as o3d
+
+    r = h = float("nan")
+    if kind == "box":
+        size = rng.uniform([0.05, 0.04, 0.04], [0.075, 0.06, 0.075])
+        m = o3d.geometry.TriangleMesh.create_box(*size)
+        v, t = _o3d_arrays(m)
+        v = (v - np.array([size[0] / 2, size[1] / 2, 0.0])) @ _rot_z(oyaw).T
+        footprint = 0.5 * float(np.hypot(size[0], size[1]))
+    elif kind == "ball":
+        r = float(rng.uniform(0.026, 0.034))
+        m = o3d.geometry.TriangleMesh.create_sphere(radius=r, resolution=32)
+        v, t = _o3d_arrays(m)
+        v = v + np.array([0.0, 0.0, r])
+        footprint = r
+    elif kind == "can":
+        r = float(rng.uniform(0.030, 0.034))
+        h = float(rng.uniform(0.105, 0.125))
+        m = o3d.geometry.TriangleMesh.create_cylinder(radius=r, height=h, resolution=64, split=8)
+        v, t = _o3d_arrays(m)
+        v = v + np.array([0.0, 0.0, h / 2])
+        footprint = r
+    else:
+        raise ValueError(f"unknown distractor kind {kind!r} (use 'box', 'ball' or 'can')")
+    return v, t, footprint, r, h
+
+
+def _distractor_parts(
+    config: SynthConfig,
+    rng: np.random.Generator,
+    s: int,
+    mug_pos: np.ndarray,  # (3,)
+    placed: list[tuple[np.ndarray, float]],
+) -> tuple[list[Part], list[str]]:
+    """The distractors of ``config.distractors`` (parts from :data:`PART_FIRST_DISTRACTOR` on) at
+    seeded positions in a ring around the mug, clear of the ``placed`` footprints (each distractor's
+    is appended to ``placed``), with seeded colours and textures. Returns (parts, names)."""
     colours = list(OBJECT_COLOURS)
     rng.shuffle(colours)
     names: list[str] = []
+    parts: list[Part] = []
     for k, kind in enumerate(config.distractors):
         pid = PART_FIRST_DISTRACTOR + k
         col = tuple(float(c) for c in colours[k % len(colours)])
         col2 = tuple(float(c) for c in colours[(k + 3) % len(colours)])
         oyaw = float(rng.uniform(0.0, 2 * np.pi))
-        if kind == "box":
-            size = rng.uniform([0.05, 0.04, 0.04], [0.075, 0.06, 0.075])
-            m = o3d.geometry.TriangleMesh.create_box(*size)
-            v, t = _o3d_arrays(m)
-            v = (v - np.array([size[0] / 2, size[1] / 2, 0.0])) @ _rot_z(oyaw).T
-            footprint = 0.5 * float(np.hypot(size[0], size[1]))
-        elif kind == "ball":
-            r = float(rng.uniform(0.026, 0.034))
-            m = o3d.geometry.TriangleMesh.create_sphere(radius=r, resolution=32)
-            v, t = _o3d_arrays(m)
-            v = v + np.array([0.0, 0.0, r])
-            footprint = r
-        elif kind == "can":
-            r = float(rng.uniform(0.030, 0.034))
-            h = float(rng.uniform(0.105, 0.125))
-            m = o3d.geometry.TriangleMesh.create_cylinder(radius=r, height=h, resolution=64, split=8)
-            v, t = _o3d_arrays(m)
-            v = v + np.array([0.0, 0.0, h / 2])
-            footprint = r
-        else:
-            raise ValueError(f"unknown distractor kind {kind!r} (use 'box', 'ball' or 'can')")
+        v, t, footprint, r, h = _distractor_mesh(kind, oyaw, rng)
         for _ in range(1000):
             ang = rng.uniform(0.0, 2 * np.pi)
             dist = rng.uniform(0.13, 0.27)
@@ -720,6 +761,70 @@ def build_scene(config: SynthConfig) -> TabletopScene:
         else:
             alb = _varied(col, s + 10 + k, freq=30.0, amount=0.10)
         parts.append(Part(pid, name, name, v, t, alb, col))
+    return parts, names
+
+
+def build_scene(config: SynthConfig) -> TabletopScene:
+    """Build the seeded tabletop scene (geometry, textures, target ground truth).
+
+    In seeded order: the table, the mug (position, yaw, colour) and its handle points, the marker's
+    sheet, the rim, the tool, the occluder and the distractors; then each part's role.
+    """
+    rng = np.random.default_rng([config.seed, 0x5C3E])
+    s = int(config.seed) * 1000 + 17  # texture noise seed
+    parts = [_table_part(config, s)]
+
+    # Mug: seeded position near the origin and yaw (handle direction).
+    mug_pos = np.array([rng.uniform(-0.04, 0.04), rng.uniform(-0.04, 0.04), 0.0])
+    yaw = float(rng.uniform(0.0, 2 * np.pi))
+    rot = _rot_z(yaw)
+    mug_colour = MUG_COLOURS[int(rng.integers(len(MUG_COLOURS)))]
+    if config.target not in TARGETS:
+        raise ValueError(f"unknown target {config.target!r}; use one of {', '.join(TARGETS)}")
+    extra: dict = {}
+    n_parts = PART_FIRST_DISTRACTOR + len(config.distractors)  # next free part id
+    (bv, bt), (hv, ht), rim, footprint, mesh = _mug_meshes(config)
+    if mesh is not None:
+        extra["mug_mesh"] = {"file": Path(config.mug_mesh).name, "scale": config.mug_mesh_scale,
+                             "body_radius": mesh["body_radius"], "height": mesh["height"]}
+    mug_alb = _varied(mug_colour, s + 1, freq=25.0, amount=0.07)
+    parts.append(
+        Part(PART_MUG_BODY, "mug_body", "mug", bv @ rot.T + mug_pos, bt, mug_alb, mug_colour)
+    )
+    parts.append(
+        Part(PART_MUG_HANDLE, "mug_handle", "mug", hv @ rot.T + mug_pos, ht, mug_alb, mug_colour)
+    )
+    handle_pts = _handle_points_local(config, hv, ht, mesh, rng) @ rot.T + mug_pos
+    target_pts, target_id = handle_pts, PART_MUG_HANDLE
+    placed: list[tuple[np.ndarray, float]] = [(mug_pos[:2], footprint)]
+    if config.marker_size > 0:
+        sheet, extra["marker"] = _marker_sheet(config)
+        placed.append(sheet)
+    look = mug_pos + np.array([0.0, 0.0, 0.045])
+    if rim is not None:
+        rv, rt = rim
+        parts.append(Part(n_parts, "mug_rim", "mug", rv @ rot.T + mug_pos, rt, mug_alb, mug_colour))
+        target_id, n_parts = n_parts, n_parts + 1
+        target_pts = sample_mesh_points(rv, rt, config.num_gt_points, rng) @ rot.T + mug_pos
+    if config.target.startswith("tool_"):
+        # the tool lies beside the mug; the cameras aim at it
+        tool, target_id, target_pts, tool_place, extra["tool"] = _tool_parts(
+            config, rng, s, mug_pos, footprint, n_parts
+        )
+        parts += tool
+        n_parts += 2
+        placed.append(tool_place)
+        look = np.array([tool_place[0][0], tool_place[0][1], 0.02])
+    if config.occluder:
+        occluder, occluder_place, extra["occluder"] = _occluder_part(
+            rng, s, parts, placed, target_id, target_pts, n_parts
+        )
+        parts.append(occluder)
+        placed.append(occluder_place)
+
+    # Distractors at seeded, non-overlapping positions around the mug.
+    distractors, names = _distractor_parts(config, rng, s, mug_pos, placed)
+    parts += distractors
 
     target_obj = next(p.object_name for p in parts if p.part_id == target_id)
     for p in parts:
