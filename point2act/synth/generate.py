@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from .camera import intrinsics, sample_cameras
+from .camera import Intrinsics, intrinsics, sample_cameras
 from .config import (
     PART_BACKGROUND,
     PART_FIRST_DISTRACTOR,
@@ -34,6 +34,10 @@ from .config import (
     SynthConfig,
 )
 from .oracle import oracle_points, write_points_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .render import Renderer
+    from .scene import TabletopScene
 
 DEPTH_DESCRIPTION = (
     "16-bit PNG, millimetres (nerfstudio depth_unit_scale_factor=1e-3), z-depth along the "
@@ -114,31 +118,20 @@ def _scaled_extra(extra: dict, scale: float) -> dict:
     return out
 
 
-def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneSummary:
-    """Generate the scene described by ``config`` into ``out`` and return what was written.
+def _write_views(
+    out: Path,
+    renderer: Renderer,
+    k: Intrinsics,
+    c2ws: np.ndarray,  # (N, 4, 4) OpenGL
+    config: SynthConfig,
+    scale: float,
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """Render each view and write its image, depth (millimetres in capture units, uint16) and part
+    mask; draw the view's share of the seed points from its surface hits (seeded).
 
-    Existing files of the same names are overwritten; ``out`` is created if needed.
+    Returns (the transforms.json frames, seed points (M, 3) in metres, their colours (M, 3) uint8).
     """
-    from .render import Renderer
-    from .scene import build_scene
-
-    t0 = time.perf_counter()
-    config = SynthConfig() if config is None else config
-    if config.num_views < 1:
-        raise ValueError("num_views must be >= 1")
-    out = Path(out)
-    for sub in ("images", "depths", "masks", "points"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-
-    scene = build_scene(config)
-    renderer = Renderer(scene, config)
-    k = intrinsics(config)
-    c2ws = sample_cameras(config, scene.look_center)  # (N, 4, 4) OpenGL
-
     rng = np.random.default_rng([config.seed, 0x9C1D])
-    scale = float(config.capture_units_per_metre)  # capture units per metre (1.0: metric)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError("capture_units_per_metre must be a positive number")
     n = config.num_views
     per_view = [config.num_seed_points // n + (1 if i < config.num_seed_points % n else 0) for i in range(n)]
     seed_xyz: list[np.ndarray] = []
@@ -167,18 +160,19 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         take = np.sort(take)
         seed_xyz.append(view.xyz.reshape(-1, 3)[take])
         seed_rgb.append(view.rgb.reshape(-1, 3)[take])
+    return frames, np.concatenate(seed_xyz), np.concatenate(seed_rgb)
 
-    ply_path = out / "sparse_pc.ply"
-    _write_ply(np.concatenate(seed_xyz) * scale if scale != 1.0 else np.concatenate(seed_xyz),
-               np.concatenate(seed_rgb), ply_path)
 
-    # Ground truth (of the target part: the mug handle by default).
-    target_pts = scene.handle_points if scene.target_points is None else scene.target_points
-    hp = (target_pts * scale if scale != 1.0 else target_pts).astype(np.float32)  # (N, 3), capture units
-    np.save(out / "ground_truth_points.npy", hp)
-    centroid = hp.astype(np.float64).mean(axis=0)
-    bmin, bmax = hp.min(axis=0).astype(np.float64), hp.max(axis=0).astype(np.float64)
-    units = "metres" if scale == 1.0 else f"capture units ({scale:g} per metre)"
+def _parts_and_objects(
+    scene: TabletopScene,
+    scale: float,
+    centroid: np.ndarray,  # (3,)
+    bmin: np.ndarray,  # (3,)
+    bmax: np.ndarray,  # (3,)
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """ground_truth.json's "parts" (id, name, role; background first) and "objects" (bbox centre,
+    bbox, colour of each part in capture units; the target part's centroid and bbox are those of
+    its sampled surface points)."""
     parts_table = [{"id": PART_BACKGROUND, "name": "background", "role": "background"}]
     objects = []
     for p in scene.parts:
@@ -206,14 +200,31 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
                 "colour": _r(list(p.base_colour), 4),
             }
         )
-    ground_truth = {
+    return parts_table, objects
+
+
+def _ground_truth(
+    scene: TabletopScene,
+    config: SynthConfig,
+    num_points: int,
+    centroid: np.ndarray,  # (3,)
+    bmin: np.ndarray,  # (3,)
+    bmax: np.ndarray,  # (3,)
+    scale: float,
+    units: str,
+) -> dict[str, Any]:
+    """The contents of ground_truth.json: the target's centroid and bbox (of its ``num_points``
+    sampled points), the mug's pose, the scene's extra records, the part and object tables and
+    notes, in capture units."""
+    parts_table, objects = _parts_and_objects(scene, scale, centroid, bmin, bmax)
+    return {
         "target": scene.target_name,
         "frame": "capture",
         "units": units,
         "centroid": _r(centroid),
         "bbox_min": _r(bmin),
         "bbox_max": _r(bmax),
-        "num_points": int(len(hp)),
+        "num_points": num_points,
         "points_file": "ground_truth_points.npy",
         "target_part_id": scene.target_part_id,
         "prompt": config.prompt,
@@ -238,9 +249,12 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
             + "; object centroids are bbox centres."
         ),
     }
-    _dump_json(ground_truth, out / "ground_truth.json")
 
-    transforms = {
+
+def _transforms(k: Intrinsics, frames: list[dict[str, Any]], config: SynthConfig, units: str) -> dict[str, Any]:
+    """The contents of transforms.json: intrinsics ``k`` (OPENCV, no distortion), ``frames``, the
+    seed cloud's file and the "point2act" block (prompt, units, conventions, files, config)."""
+    return {
         "camera_model": "OPENCV",
         "fl_x": _r(k.fx, 9),
         "fl_y": _r(k.fy, 9),
@@ -269,7 +283,49 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
             "config": _r(config.to_dict()),
         },
     }
-    _dump_json(transforms, out / "transforms.json")
+
+
+def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneSummary:
+    """Generate the scene described by ``config`` into ``out`` and return what was written.
+
+    Existing files of the same names are overwritten; ``out`` is created if needed. In order: the
+    views (images, depths, masks), the seed cloud, the target's points, ground_truth.json,
+    transforms.json and the oracle's points file.
+    """
+    from .render import Renderer
+    from .scene import build_scene
+
+    t0 = time.perf_counter()
+    config = SynthConfig() if config is None else config
+    if config.num_views < 1:
+        raise ValueError("num_views must be >= 1")
+    out = Path(out)
+    for sub in ("images", "depths", "masks", "points"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    scene = build_scene(config)
+    renderer = Renderer(scene, config)
+    k = intrinsics(config)
+    c2ws = sample_cameras(config, scene.look_center)  # (N, 4, 4) OpenGL
+
+    scale = float(config.capture_units_per_metre)  # capture units per metre (1.0: metric)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError("capture_units_per_metre must be a positive number")
+    frames, seed_xyz, seed_rgb = _write_views(out, renderer, k, c2ws, config, scale)
+
+    ply_path = out / "sparse_pc.ply"
+    _write_ply(seed_xyz * scale if scale != 1.0 else seed_xyz, seed_rgb, ply_path)
+
+    # Ground truth (of the target part: the mug handle by default).
+    target_pts = scene.handle_points if scene.target_points is None else scene.target_points
+    hp = (target_pts * scale if scale != 1.0 else target_pts).astype(np.float32)  # (N, 3), capture units
+    np.save(out / "ground_truth_points.npy", hp)
+    centroid = hp.astype(np.float64).mean(axis=0)
+    bmin, bmax = hp.min(axis=0).astype(np.float64), hp.max(axis=0).astype(np.float64)
+    units = "metres" if scale == 1.0 else f"capture units ({scale:g} per metre)"
+    _dump_json(_ground_truth(scene, config, int(len(hp)), centroid, bmin, bmax, scale, units),
+               out / "ground_truth.json")
+    _dump_json(_transforms(k, frames, config, units), out / "transforms.json")
 
     oracle_seed = config.seed if config.oracle_seed is None else config.oracle_seed
     pts = oracle_points(
@@ -290,7 +346,7 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         ground_truth_points=out / "ground_truth_points.npy",
         points=points_path,
         ply=ply_path,
-        num_views=n,
+        num_views=config.num_views,
         target=scene.target_name,
         target_centroid=tuple(float(v) for v in centroid),
         target_bbox_min=tuple(float(v) for v in bmin),
