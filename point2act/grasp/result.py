@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, NoReturn
 
 import numpy as np
 
@@ -268,6 +268,194 @@ def _is_vec(x, n) -> bool:
     return isinstance(x, list) and len(x) == n and all(_is_num(v) for v in x)
 
 
+def _fail(msg: str) -> NoReturn:
+    """Raise the ``ValueError`` of :func:`validate_grasps_dict` for ``msg``."""
+    raise ValueError(f"invalid {SCHEMA} document: {msg}")
+
+
+def _check_rotation(v, what: str, atol: float) -> np.ndarray:  # [3, 3]
+    """``v`` as a 3x3 array if it is 3x3 numbers and a proper rotation (orthonormal within ``atol``,
+    determinant 1), else fail."""
+    if not (isinstance(v, list) and len(v) == 3 and all(_is_vec(r, 3) for r in v)):
+        _fail(f"{what} must be 3x3 numbers")
+    R = np.asarray(v)
+    if not np.allclose(R.T @ R, np.eye(3), atol=atol) or abs(np.linalg.det(R) - 1) > atol:
+        _fail(f"{what} is not a proper rotation")
+    return R
+
+
+def _check_quaternion(q, R: np.ndarray, what: str) -> None:
+    """Fail unless ``q`` is 4 numbers equal (up to sign, within 1e-4) to the quaternion of ``R``."""
+    if not _is_vec(q, 4):
+        _fail(f"{what}.quaternion_wxyz")
+    qq = rotation_to_quaternion_wxyz(R)
+    if min(np.abs(qq - q).max(), np.abs(qq + q).max()) > 1e-4:
+        _fail(f"{what}.quaternion_wxyz does not match rotation")
+
+
+def _check_approach(g: Dict[str, Any], R: np.ndarray, what: str, distance: float | None,
+                    required: bool = False) -> None:
+    """``approach`` (= rotation column z) and ``pregrasp_position`` (= position - distance *
+    approach) when present (always when ``required``); ``distance`` None: any d >= 0."""
+    for k in ("approach", "pregrasp_position"):
+        if (required or k in g) and not _is_vec(g.get(k), 3):
+            _fail(f"{what}.{k} must be 3 finite numbers")
+    if "approach" in g and not np.allclose(g["approach"], R[:, 2], atol=1e-4):
+        _fail(f"{what}.approach is not the rotation's z column (the approach axis)")
+    if "pregrasp_position" in g:
+        back = np.asarray(g["position"], dtype=np.float64) - np.asarray(g["pregrasp_position"], dtype=np.float64)
+        dist = float(back @ R[:, 2])
+        tol = 1e-4 * max(1.0, abs(dist))
+        if dist < -tol or np.linalg.norm(back - dist * R[:, 2]) > tol:
+            _fail(f"{what}.pregrasp_position is not behind position along the approach axis")
+        if distance is not None and abs(dist - distance) > tol:
+            _fail(f"{what}.pregrasp_position is {dist:.6g} behind position, expected the gripper's "
+                  f"pregrasp_distance ({distance:.6g})")
+
+
+def _check_header(d: Dict[str, Any]) -> None:
+    """The document's top-level entries before the grasps: schema, frame, action point, prompt,
+    ``metres_per_unit``, region, gripper, the grasps list and the warning that an empty list or a
+    first grasp off the target needs."""
+    if not isinstance(d, dict):
+        _fail("not an object")
+    if d.get("schema") != SCHEMA:
+        _fail(f"schema is {d.get('schema')!r}")
+    if d.get("frame") != "capture":
+        _fail("frame must be 'capture'")
+    if not _is_vec(d.get("action_point"), 3):
+        _fail("action_point must be 3 finite numbers")
+    if "prompt" in d and d["prompt"] is not None and not isinstance(d["prompt"], str):
+        _fail("prompt must be a string or null")
+    mpu = d.get("metres_per_unit", 1.0)
+    if not _is_num(mpu) or mpu <= 0:
+        _fail("metres_per_unit must be a positive number")
+    reg = d.get("region")
+    if not isinstance(reg, dict) or not _is_vec(reg.get("center"), 3) or not _is_vec(reg.get("extent"), 3):
+        _fail("region needs center and extent (3 numbers each)")
+    if not isinstance(reg.get("num_gaussians"), int) or reg["num_gaussians"] < 0:
+        _fail("region.num_gaussians must be a non-negative int")
+    grip = d.get("gripper")
+    if not isinstance(grip, dict) or not _is_num(grip.get("max_opening")):
+        _fail("gripper must be an object with max_opening")
+    grasps = d.get("grasps")
+    if not isinstance(grasps, list):
+        _fail("grasps must be a list")
+    if not grasps and not d.get("warning"):
+        _fail("an empty grasps list needs a warning")
+    if grasps and isinstance(grasps[0], dict) and grasps[0].get("on_target") is False and not d.get("warning"):
+        _fail("no grasp closes on the target (the first is on_target false): that needs a warning")
+
+
+def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.ndarray, bool, bool]:
+    """``grasps[i]``'s position, rotation, quaternion, scores, width (within the gripper's opening)
+    and the types of ``on_target`` and ``both_pads_touch``. Returns (rotation [3, 3], on_target,
+    both_pads_touch), the flags true when absent."""
+    if not isinstance(g, dict):
+        _fail(f"grasps[{i}] is not an object")
+    if not _is_vec(g.get("position"), 3):
+        _fail(f"grasps[{i}].position")
+    R = _check_rotation(g.get("rotation"), f"grasps[{i}].rotation", atol)
+    _check_quaternion(g.get("quaternion_wxyz"), R, f"grasps[{i}]")
+    for k in ("width", "score", "semantic_score", "geometric_score"):
+        if not _is_num(g.get(k)):
+            _fail(f"grasps[{i}].{k} must be a finite number")
+    if g["width"] < 0 or g["width"] > grip["max_opening"] * (1 + 1e-9):
+        _fail(f"grasps[{i}].width {g['width']} outside [0, max_opening]")
+    if "on_target" in g and not isinstance(g["on_target"], bool):
+        _fail(f"grasps[{i}].on_target must be true or false")
+    on = g.get("on_target", True)
+    if "both_pads_touch" in g and not isinstance(g["both_pads_touch"], bool):
+        _fail(f"grasps[{i}].both_pads_touch must be true or false")
+    return R, on, g.get("both_pads_touch", True)
+
+
+def _check_grasp_extras(g: Dict[str, Any], i: int, R: np.ndarray, grip: Dict[str, Any], mpu: float,
+                        atol: float) -> None:
+    """``grasps[i]``'s optional entries: clearance and avoid scores, flags, ``backed_off``, the
+    handover rotation, approach and pre-grasp position (``pregrasp_distance`` in capture units) and
+    the robot-frame ``base`` pose (metres)."""
+    if "clearance_score" in g and not (_is_num(g["clearance_score"]) and -atol <= g["clearance_score"] <= 1 + atol):
+        _fail(f"grasps[{i}].clearance_score must be a number in [0, 1]")
+    if "clears_margin" in g and not isinstance(g["clears_margin"], bool):
+        _fail(f"grasps[{i}].clears_margin must be true or false")
+    if "backed_off" in g and not (_is_num(g["backed_off"]) and g["backed_off"] >= 0):
+        _fail(f"grasps[{i}].backed_off must be a number >= 0")
+    if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
+        _fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
+    if "handover_rotation" in g:
+        _check_rotation(g["handover_rotation"], f"grasps[{i}].handover_rotation", atol)
+    pre_m = grip.get("pregrasp_distance")  # metres; None in files written before it existed
+    _check_approach(g, R, f"grasps[{i}]", None if pre_m is None else pre_m / mpu)
+    if "base" in g:
+        b = g["base"]
+        if not isinstance(b, dict) or not _is_vec(b.get("position"), 3):
+            _fail(f"grasps[{i}].base must be an object with position (3 numbers)")
+        Rb = _check_rotation(b.get("rotation"), f"grasps[{i}].base.rotation", atol)
+        _check_quaternion(b.get("quaternion_wxyz"), Rb, f"grasps[{i}].base")
+        _check_approach(b, Rb, f"grasps[{i}].base", pre_m, required=True)
+
+
+def _check_grasps(grasps: List[Any], grip: Dict[str, Any], mpu: float, atol: float) -> None:
+    """Each grasp (:func:`_check_grasp_pose`, :func:`_check_grasp_extras`) and their order: those
+    on the target first; in each group those whose pads touch both contacts first; then by score,
+    descending."""
+    prev, prev_on, prev_touch = math.inf, True, True
+    for i, g in enumerate(grasps):
+        R, on, touch = _check_grasp_pose(g, i, grip, atol)
+        if on and not prev_on:
+            _fail("grasps are not sorted: a grasp that closes on the target (on_target) after one that does not")
+        if on == prev_on and touch and not prev_touch:
+            _fail("grasps are not sorted: a grasp whose pads touch both contacts (both_pads_touch) after one, in the "
+                  "same on_target group, whose pads do not")
+        if on == prev_on and touch == prev_touch and g["score"] > prev + 1e-12:
+            _fail("grasps are not sorted by score (descending)")
+        prev, prev_on, prev_touch = g["score"], on, touch
+        _check_grasp_extras(g, i, R, grip, mpu, atol)
+
+
+def _check_base_frame(d: Dict[str, Any]) -> None:
+    """With ``base_from_capture``: that it is a similarity (scale times a proper rotation, last row
+    0 0 0 1), the robot-frame ``base`` entries and ``frame_file``."""
+    if "base_from_capture" not in d:
+        return
+    m = d["base_from_capture"]
+    if not (isinstance(m, list) and len(m) == 4 and all(_is_vec(r, 4) for r in m)):
+        _fail("base_from_capture must be 4x4 numbers")
+    m = np.asarray(m, dtype=np.float64)
+    sv = np.linalg.svd(m[:3, :3], compute_uv=False)
+    if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-9) or sv[-1] <= 0 or sv[0] - sv[-1] > 1e-4 * sv[0] \
+            or np.linalg.det(m[:3, :3]) <= 0:
+        _fail("base_from_capture must be a similarity (scale times a proper rotation, last row 0 0 0 1)")
+    b = d.get("base")
+    if not isinstance(b, dict) or not _is_vec(b.get("action_point"), 3) or not _is_vec(b.get("region_center"), 3):
+        _fail("base must be an object with action_point and region_center (3 numbers each, metres)")
+    if "frame_file" in d and d["frame_file"] is not None and not isinstance(d["frame_file"], str):
+        _fail("frame_file must be a string or null")
+
+
+def _check_keypoints(kps: Any) -> None:
+    """The optional ``keypoints`` object: each named keypoint's action point, region, prompt, role
+    and robot-frame ``base`` entries."""
+    if kps is None:
+        return
+    if not isinstance(kps, dict):
+        _fail("keypoints must be an object (name -> {action_point, region})")
+    for name, kp in kps.items():
+        if not isinstance(kp, dict) or not _is_vec(kp.get("action_point"), 3):
+            _fail(f"keypoints[{name!r}].action_point must be 3 finite numbers")
+        r = kp.get("region")
+        if not isinstance(r, dict) or not _is_vec(r.get("center"), 3) or not _is_vec(r.get("extent"), 3):
+            _fail(f"keypoints[{name!r}].region needs center and extent (3 numbers each)")
+        if kp.get("prompt") is not None and not isinstance(kp["prompt"], str):
+            _fail(f"keypoints[{name!r}].prompt must be a string or null")
+        if "role" in kp and kp["role"] not in ("grasp", "place", "avoid"):
+            _fail(f"keypoints[{name!r}].role must be grasp, place or avoid")
+        if "base" in kp and not (isinstance(kp["base"], dict) and _is_vec(kp["base"].get("action_point"), 3)
+                                 and _is_vec(kp["base"].get("region_center"), 3)):
+            _fail(f"keypoints[{name!r}].base needs action_point and region_center (3 numbers each, metres)")
+
+
 def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
     """Raise ``ValueError`` describing the first violation of ``point2act.grasps/1``.
 
@@ -279,148 +467,10 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
     rotation's z column), ``pregrasp_position`` (``pregrasp_distance`` behind
     ``position`` along the approach axis), the robot-frame ``base`` entries and
     ``base_from_capture`` (a similarity)."""
-
-    def fail(msg):
-        raise ValueError(f"invalid {SCHEMA} document: {msg}")
-
-    def check_rotation(v, what: str) -> np.ndarray:  # a 3x3 proper rotation, else fail
-        if not (isinstance(v, list) and len(v) == 3 and all(_is_vec(r, 3) for r in v)):
-            fail(f"{what} must be 3x3 numbers")
-        R = np.asarray(v)
-        if not np.allclose(R.T @ R, np.eye(3), atol=atol) or abs(np.linalg.det(R) - 1) > atol:
-            fail(f"{what} is not a proper rotation")
-        return R
-
-    def check_quaternion(q, R: np.ndarray, what: str) -> None:
-        if not _is_vec(q, 4):
-            fail(f"{what}.quaternion_wxyz")
-        qq = rotation_to_quaternion_wxyz(R)
-        if min(np.abs(qq - q).max(), np.abs(qq + q).max()) > 1e-4:
-            fail(f"{what}.quaternion_wxyz does not match rotation")
-
-    def check_approach(g: Dict[str, Any], R: np.ndarray, what: str, distance: float | None,
-                       required: bool = False) -> None:
-        """``approach`` (= rotation column z) and ``pregrasp_position`` (= position - distance *
-        approach) when present (always when ``required``); ``distance`` None: any d >= 0."""
-        for k in ("approach", "pregrasp_position"):
-            if (required or k in g) and not _is_vec(g.get(k), 3):
-                fail(f"{what}.{k} must be 3 finite numbers")
-        if "approach" in g and not np.allclose(g["approach"], R[:, 2], atol=1e-4):
-            fail(f"{what}.approach is not the rotation's z column (the approach axis)")
-        if "pregrasp_position" in g:
-            back = np.asarray(g["position"], dtype=np.float64) - np.asarray(g["pregrasp_position"], dtype=np.float64)
-            dist = float(back @ R[:, 2])
-            tol = 1e-4 * max(1.0, abs(dist))
-            if dist < -tol or np.linalg.norm(back - dist * R[:, 2]) > tol:
-                fail(f"{what}.pregrasp_position is not behind position along the approach axis")
-            if distance is not None and abs(dist - distance) > tol:
-                fail(f"{what}.pregrasp_position is {dist:.6g} behind position, expected the gripper's "
-                     f"pregrasp_distance ({distance:.6g})")
-
-    if not isinstance(d, dict):
-        fail("not an object")
-    if d.get("schema") != SCHEMA:
-        fail(f"schema is {d.get('schema')!r}")
-    if d.get("frame") != "capture":
-        fail("frame must be 'capture'")
-    if not _is_vec(d.get("action_point"), 3):
-        fail("action_point must be 3 finite numbers")
-    if "prompt" in d and d["prompt"] is not None and not isinstance(d["prompt"], str):
-        fail("prompt must be a string or null")
-    mpu = d.get("metres_per_unit", 1.0)
-    if not _is_num(mpu) or mpu <= 0:
-        fail("metres_per_unit must be a positive number")
-    reg = d.get("region")
-    if not isinstance(reg, dict) or not _is_vec(reg.get("center"), 3) or not _is_vec(reg.get("extent"), 3):
-        fail("region needs center and extent (3 numbers each)")
-    if not isinstance(reg.get("num_gaussians"), int) or reg["num_gaussians"] < 0:
-        fail("region.num_gaussians must be a non-negative int")
-    grip = d.get("gripper")
-    if not isinstance(grip, dict) or not _is_num(grip.get("max_opening")):
-        fail("gripper must be an object with max_opening")
-    grasps = d.get("grasps")
-    if not isinstance(grasps, list):
-        fail("grasps must be a list")
-    if not grasps and not d.get("warning"):
-        fail("an empty grasps list needs a warning")
-    if grasps and isinstance(grasps[0], dict) and grasps[0].get("on_target") is False and not d.get("warning"):
-        fail("no grasp closes on the target (the first is on_target false): that needs a warning")
-    prev, prev_on, prev_touch = math.inf, True, True
-    for i, g in enumerate(grasps):
-        if not isinstance(g, dict):
-            fail(f"grasps[{i}] is not an object")
-        if not _is_vec(g.get("position"), 3):
-            fail(f"grasps[{i}].position")
-        R = check_rotation(g.get("rotation"), f"grasps[{i}].rotation")
-        check_quaternion(g.get("quaternion_wxyz"), R, f"grasps[{i}]")
-        for k in ("width", "score", "semantic_score", "geometric_score"):
-            if not _is_num(g.get(k)):
-                fail(f"grasps[{i}].{k} must be a finite number")
-        if g["width"] < 0 or g["width"] > grip["max_opening"] * (1 + 1e-9):
-            fail(f"grasps[{i}].width {g['width']} outside [0, max_opening]")
-        if "on_target" in g and not isinstance(g["on_target"], bool):
-            fail(f"grasps[{i}].on_target must be true or false")
-        on = g.get("on_target", True)
-        if "both_pads_touch" in g and not isinstance(g["both_pads_touch"], bool):
-            fail(f"grasps[{i}].both_pads_touch must be true or false")
-        touch = g.get("both_pads_touch", True)
-        if on and not prev_on:
-            fail("grasps are not sorted: a grasp that closes on the target (on_target) after one that does not")
-        if on == prev_on and touch and not prev_touch:
-            fail("grasps are not sorted: a grasp whose pads touch both contacts (both_pads_touch) after one, in the "
-                 "same on_target group, whose pads do not")
-        if on == prev_on and touch == prev_touch and g["score"] > prev + 1e-12:
-            fail("grasps are not sorted by score (descending)")
-        prev, prev_on, prev_touch = g["score"], on, touch
-        if "clearance_score" in g and not (_is_num(g["clearance_score"]) and -atol <= g["clearance_score"] <= 1 + atol):
-            fail(f"grasps[{i}].clearance_score must be a number in [0, 1]")
-        if "clears_margin" in g and not isinstance(g["clears_margin"], bool):
-            fail(f"grasps[{i}].clears_margin must be true or false")
-        if "backed_off" in g and not (_is_num(g["backed_off"]) and g["backed_off"] >= 0):
-            fail(f"grasps[{i}].backed_off must be a number >= 0")
-        if "avoid_score" in g and not (_is_num(g["avoid_score"]) and -atol <= g["avoid_score"] <= 1 + atol):
-            fail(f"grasps[{i}].avoid_score must be a number in [0, 1]")
-        if "handover_rotation" in g:
-            check_rotation(g["handover_rotation"], f"grasps[{i}].handover_rotation")
-        pre_m = grip.get("pregrasp_distance")  # metres; None in files written before it existed
-        check_approach(g, R, f"grasps[{i}]", None if pre_m is None else pre_m / mpu)
-        if "base" in g:
-            b = g["base"]
-            if not isinstance(b, dict) or not _is_vec(b.get("position"), 3):
-                fail(f"grasps[{i}].base must be an object with position (3 numbers)")
-            Rb = check_rotation(b.get("rotation"), f"grasps[{i}].base.rotation")
-            check_quaternion(b.get("quaternion_wxyz"), Rb, f"grasps[{i}].base")
-            check_approach(b, Rb, f"grasps[{i}].base", pre_m, required=True)
+    _check_header(d)
+    grip = d["gripper"]
+    _check_grasps(d["grasps"], grip, d.get("metres_per_unit", 1.0), atol)
     if "pregrasp_distance" in grip and not (_is_num(grip["pregrasp_distance"]) and grip["pregrasp_distance"] >= 0):
-        fail("gripper.pregrasp_distance must be a non-negative number")
-    if "base_from_capture" in d:
-        m = d["base_from_capture"]
-        if not (isinstance(m, list) and len(m) == 4 and all(_is_vec(r, 4) for r in m)):
-            fail("base_from_capture must be 4x4 numbers")
-        m = np.asarray(m, dtype=np.float64)
-        sv = np.linalg.svd(m[:3, :3], compute_uv=False)
-        if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-9) or sv[-1] <= 0 or sv[0] - sv[-1] > 1e-4 * sv[0] \
-                or np.linalg.det(m[:3, :3]) <= 0:
-            fail("base_from_capture must be a similarity (scale times a proper rotation, last row 0 0 0 1)")
-        b = d.get("base")
-        if not isinstance(b, dict) or not _is_vec(b.get("action_point"), 3) or not _is_vec(b.get("region_center"), 3):
-            fail("base must be an object with action_point and region_center (3 numbers each, metres)")
-        if "frame_file" in d and d["frame_file"] is not None and not isinstance(d["frame_file"], str):
-            fail("frame_file must be a string or null")
-    kps = d.get("keypoints")
-    if kps is not None:
-        if not isinstance(kps, dict):
-            fail("keypoints must be an object (name -> {action_point, region})")
-        for name, kp in kps.items():
-            if not isinstance(kp, dict) or not _is_vec(kp.get("action_point"), 3):
-                fail(f"keypoints[{name!r}].action_point must be 3 finite numbers")
-            r = kp.get("region")
-            if not isinstance(r, dict) or not _is_vec(r.get("center"), 3) or not _is_vec(r.get("extent"), 3):
-                fail(f"keypoints[{name!r}].region needs center and extent (3 numbers each)")
-            if kp.get("prompt") is not None and not isinstance(kp["prompt"], str):
-                fail(f"keypoints[{name!r}].prompt must be a string or null")
-            if "role" in kp and kp["role"] not in ("grasp", "place", "avoid"):
-                fail(f"keypoints[{name!r}].role must be grasp, place or avoid")
-            if "base" in kp and not (isinstance(kp["base"], dict) and _is_vec(kp["base"].get("action_point"), 3)
-                                     and _is_vec(kp["base"].get("region_center"), 3)):
-                fail(f"keypoints[{name!r}].base needs action_point and region_center (3 numbers each, metres)")
+        _fail("gripper.pregrasp_distance must be a non-negative number")
+    _check_base_frame(d)
+    _check_keypoints(d.get("keypoints"))
