@@ -86,16 +86,28 @@ def views_seeing(points: Tensor, c2w: Tensor, K: Tensor, wh: Tensor,
 
 
 def frustum_bounded_points(c2w: Tensor, K: Tensor, wh: Tensor, n: int, random_scale: float,
-                           min_views: int = 3, seed: int = 0) -> Tensor:  # [n, 3]
+                           min_views: int = 3, seed: int = 0,
+                           around: Tensor | None = None) -> Tensor:  # [n, 3]
     """``n`` random points in the box of the camera centres grown by half its size on every side (and
     inside splatfacto's random cube of side ``random_scale``), each seen by at least ``min_views``
-    cameras (all of them when there are fewer). Falls back to the best-seen candidates if too few pass."""
+    cameras (all of them when there are fewer). Falls back to the best-seen candidates if too few pass.
+
+    ``around`` [M, 3]: points already known on the scene (a triangulated cloud); the box is then, within
+    the one above, theirs (2nd to 98th percentile per axis, robust to stray points) grown by a quarter of its
+    largest side on every side, so that the random points fill the space the scene takes (a plain part
+    beside the textured ones) rather than the air between it and the cameras."""
     gen = torch.Generator().manual_seed(int(seed))
     centers = c2w[:, :3, 3]
     lo, hi = centers.min(0).values, centers.max(0).values
     pad = 0.5 * (hi - lo).max().clamp_min(1e-3)
     half = 0.5 * float(random_scale)
     lo, hi = (lo - pad).clamp(-half, half), (hi + pad).clamp(-half, half)
+    if around is not None and len(around) >= 2:
+        q = torch.quantile(around.float(), torch.tensor([0.02, 0.98]), dim=0)
+        grow = 0.25 * (q[1] - q[0]).max().clamp_min(1e-3)
+        lo, hi = torch.maximum(lo, q[0] - grow), torch.minimum(hi, q[1] + grow)
+        if not bool((hi > lo).all()):  # the known points lie outside the cameras' box: theirs alone
+            lo, hi = q[0] - grow, q[1] + grow
     k = max(1, min(int(min_views), c2w.shape[0]))
     kept, best, best_count = [], [], []
     have = 0

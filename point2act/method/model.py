@@ -146,8 +146,9 @@ class Point2ActModel(SplatfactoModel):
 
     @torch.no_grad()
     def add_random_points(self, cameras: Cameras, n: int, seed: int = 0) -> int:
-        """Add ``n`` random Gaussians inside the training views' frustums (as :meth:`bound_random_init` places
-        them) to the ones the start cloud gave, with random colours and splatfacto's initial opacity 0.1. A
+        """Add ``n`` random Gaussians inside the training views' frustums and the space the start cloud's
+        points take (:func:`~point2act.visibility.frustum_bounded_points` with ``around``) to the Gaussians that
+        cloud gave, with random colours and splatfacto's initial opacity 0.1. A
         cloud triangulated from the photos has points only where the images have texture (SIFT); a plain
         mug's wall or handle gets none, and densification, which splits Gaussians that exist, does not reach
         an empty place within a short run. The random ones give the photometric loss something everywhere
@@ -160,9 +161,9 @@ class Point2ActModel(SplatfactoModel):
         c2w = cameras.camera_to_worlds.detach().float().cpu()
         K = cameras.get_intrinsics_matrices().detach().float().cpu()
         wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
-        new = frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
-                                     int(self.config.random_init_min_views), seed)
         gp = self.gauss_params
+        new = frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
+                                     int(self.config.random_init_min_views), seed, around=gp["means"].detach().cpu())
         dev = gp["means"].device
         means = torch.cat([gp["means"].detach().cpu(), new], 0)
         distances, _ = self.k_nearest_sklearn(means, 3)

@@ -78,15 +78,13 @@ def test_big_is_splatfacto(methods):
     assert big.optimizers["means"]["scheduler"].max_steps == 30000
 
 
-def test_frustum_bounded_init():
+def _ring(n: int = 8):
+    """``n`` cameras on a ring of radius 2 looking at the origin (OpenGL c2w: camera looks along -z)."""
     import torch
 
-    from point2act.visibility import frustum_bounded_points, views_seeing
-
-    # 8 cameras on a ring of radius 2 looking at the origin (OpenGL c2w: camera looks along -z)
     c2w = []
-    for k in range(8):
-        a = torch.tensor(2 * math.pi * k / 8)
+    for k in range(n):
+        a = torch.tensor(2 * math.pi * k / n)
         pos = torch.tensor([2 * torch.cos(a), 2 * torch.sin(a), 0.5])
         fwd = -pos / pos.norm()
         right = torch.linalg.cross(fwd, torch.tensor([0.0, 0.0, 1.0]))
@@ -94,9 +92,37 @@ def test_frustum_bounded_init():
         up = torch.linalg.cross(right, fwd)
         c2w.append(torch.stack([right, up, -fwd, pos], 1))
     c2w = torch.stack(c2w)
-    K = torch.tensor([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]]).expand(8, 3, 3)
-    wh = torch.tensor([[100.0, 100.0]]).expand(8, 2)
+    K = torch.tensor([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]]).expand(n, 3, 3)
+    wh = torch.tensor([[100.0, 100.0]]).expand(n, 2)
+    return c2w, K, wh
+
+
+def test_frustum_bounded_init():
+    from point2act.visibility import frustum_bounded_points, views_seeing
+
+    c2w, K, wh = _ring(8)
     pts = frustum_bounded_points(c2w, K, wh, 2000, 10.0, min_views=3)
     assert pts.shape == (2000, 3)
     assert (views_seeing(pts, c2w, K, wh) >= 3).all()
     assert pts.abs().max() < 4.0  # inside the cameras' box grown by half, not splatfacto's 10-unit cube
+
+
+def test_frustum_bounded_points_around_known_points():
+    """With ``around`` the random points fill the box of the known points (2nd-98th percentile, grown by a
+    quarter of its largest side), inside the cameras' box, still each seen by >= min_views cameras."""
+    import torch
+
+    from point2act.visibility import frustum_bounded_points, views_seeing
+
+    c2w, K, wh = _ring(8)
+    g = torch.Generator().manual_seed(1)
+    known = (torch.rand(500, 3, generator=g) - 0.5) * torch.tensor([0.4, 0.4, 0.1])
+    known[0] = torch.tensor([3.0, 3.0, 3.0])  # a stray point: the percentiles leave it out
+    pts = frustum_bounded_points(c2w, K, wh, 1000, 10.0, min_views=3, around=known)
+    assert pts.shape == (1000, 3)
+    q = torch.quantile(known, torch.tensor([0.02, 0.98]), dim=0)
+    grow = 0.25 * (q[1] - q[0]).max()
+    assert (pts >= q[0] - grow - 1e-6).all() and (pts <= q[1] + grow + 1e-6).all()
+    assert (views_seeing(pts, c2w, K, wh) >= 3).all()
+    wide = frustum_bounded_points(c2w, K, wh, 1000, 10.0, min_views=3)
+    assert (wide.max(0).values - wide.min(0).values).max() > 2 * (pts.max(0).values - pts.min(0).values).max()
