@@ -369,6 +369,175 @@ def _views_text(keys: Sequence[str], limit: int = 8) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def _views_to_use(data: os.PathLike | str, ignore_views: Sequence[str]) -> tuple[Path, list[_View]]:
+    """The capture folder and its views less ``ignore_views``; raise if ``ignore_views`` names a
+    frame the capture lacks or leaves no view."""
+    data_dir, transforms, views = _read_views(Path(data))
+    ignore = set(ignore_views)
+    unknown = sorted(ignore - {v.key for v in views})
+    if unknown:
+        raise Point2ActError(f"{transforms}: ignore_views names {_views_text(unknown)}, not frames of the capture "
+                             "(give file_path values as written in transforms.json, e.g. images/frame_0003.png).")
+    views = [v for v in views if v.key not in ignore]
+    if not views:
+        raise Point2ActError(f"{transforms}: every frame is in ignore_views; nothing to calibrate from.")
+    return data_dir, views
+
+
+def _choose_marker(
+    det: list[dict[int, np.ndarray]],  # per view: marker id -> (4, 2) corner pixels
+    views: list[_View],
+    data_dir: Path,
+    dictionary: str,
+    marker_id: int | None,
+) -> tuple[int, str, list[int]]:
+    """The marker to calibrate from: ``marker_id``, or the id detected in the most views (the
+    smallest on a tie). Returns (its id, its description for messages, the indices of the views
+    that detect it); raise if no marker is found or it is in fewer than 2 views."""
+    tried = [v.key for v in views]
+    counts: dict[int, int] = {}
+    for d in det:
+        for i in d:
+            counts[i] = counts.get(i, 0) + 1
+    what = f"ArUco marker ({dictionary}{'' if marker_id is None else f', id {marker_id}'})"
+    if marker_id is None:
+        if not counts:
+            raise Point2ActError(
+                f"{data_dir}: no {what} found in any of the {len(views)} views tried ({_views_text(tried)}). "
+                "Check --marker-dictionary, that the marker is flat, in focus and large enough in the images "
+                "(at least ~20 px a side), with a white margin inside the image (markers touching the image's "
+                "edge are not used).")
+        marker_id = max(sorted(counts), key=lambda i: counts[i])
+        what = f"ArUco marker ({dictionary}, id {marker_id})"
+    seen = [k for k, d in enumerate(det) if marker_id in d]
+    if len(seen) < 2:
+        found = f"only in {views[seen[0]].key}, 1" if seen else "in none"
+        others = f"; ids found: {sorted(counts)}" if counts and marker_id not in counts else ""
+        raise Point2ActError(
+            f"{data_dir}: the {what} was found {found} of the {len(views)} views tried ({_views_text(tried)}"
+            f"{others}); triangulating its corners needs at least 2 views. Capture more views that show the whole "
+            "marker with a margin around it (markers touching the image's edge are not used).")
+    return marker_id, what, seen
+
+
+def _marker_square(
+    sv: list[_View],
+    obs: np.ndarray,  # (V, 4, 2) pixels
+    refine: bool,
+    data_dir: Path,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Triangulate the marker's 4 corners from its detections ``obs`` (V, 4, 2) pixels in the views
+    ``sv`` and fit a square to them (refined on all detections with ``refine``); raise if a corner
+    lands behind a camera.
+
+    Returns (normalised undistorted detections (V, 4, 2), triangulated corners (4, 3),
+    capture_from_marker 4x4, side, the Kabsch fit's worst corner residual), capture units.
+    """
+    keys = [v.key for v in sv]
+    norm = np.stack([_undistort_normalised(v, obs[j]) for j, v in enumerate(sv)])  # (V, 4, 2)
+    tri = np.stack([_triangulate(sv, [norm[j, c] for j in range(len(sv))], refine) for c in range(4)])
+    behind = [v.key for v in sv if np.any(_project(v, tri)[1] <= 0)]
+    if behind or not np.all(np.isfinite(tri)):
+        raise Point2ActError(f"{data_dir}: the {what}'s corners triangulate behind the camera in "
+                             f"{_views_text(behind or keys)}: the poses of these views do not agree with the others.")
+    T, side, fit_resid = _fit_marker_pose(tri)
+    if refine:
+        T, side = _fit_square(sv, norm, T, side)
+    return norm, tri, T, side, fit_resid
+
+
+def _check_marker_fit(
+    sv: list[_View],
+    norm: np.ndarray,  # (V, 4, 2) normalised undistorted detections
+    tri: np.ndarray,  # (4, 3) triangulated corners
+    corners: np.ndarray,  # (4, 3) fitted square
+    fit_resid: float,
+    data_dir: Path,
+    what: str,
+    max_reprojection_px: float,
+    max_side_spread: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Reproject the fitted square's ``corners`` (4, 3) into the views ``sv`` and measure the
+    triangulated corners ``tri`` (4, 3); raise if a view reprojects them more than
+    ``max_reprojection_px`` off, or if the sides (or the square fit's residual ``fit_resid``) spread
+    more than ``max_side_spread``, naming the worst views.
+
+    Returns (RMS reprojection error of all views, per-view RMS (V,), triangulated sides (4,)).
+    """
+    keys = [v.key for v in sv]
+    errs = np.zeros((len(sv), 4))  # reprojection of the fitted square, undistorted pixels
+    for j, v in enumerate(sv):
+        und = norm[j] * np.array([v.fx, v.fy]) + np.array([v.cx, v.cy])
+        errs[j] = np.linalg.norm(_project(v, corners)[0] - und, axis=1)
+    per_view = np.sqrt(np.mean(errs ** 2, axis=1))
+    order = np.argsort(-per_view)
+    worst = ", ".join(f"{keys[j]} ({per_view[j]:.2f} px)" for j in order[:3])
+    rms = float(np.sqrt(np.mean(errs ** 2)))
+    sides = np.linalg.norm(tri - np.roll(tri, -1, axis=0), axis=1)
+    tri_side = float(sides.mean())
+    spread = float(np.max(np.abs(sides / tri_side - 1.0)))
+    if per_view[order[0]] > max_reprojection_px:
+        over = [j for j in order if per_view[j] > max_reprojection_px]
+        listed = ", ".join(f"{keys[j]} ({per_view[j]:.2f} px)" for j in over[:5])
+        raise Point2ActError(
+            f"{data_dir}: the {what} does not triangulate consistently from the {len(sv)} views that show it: the "
+            f"worst views reproject its corners {listed} off (limit {max_reprojection_px:g} px; RMS of all "
+            f"{rms:.2f} px){f', and {len(over) - 5} more' if len(over) > 5 else ''}. Their poses (or marker "
+            "detections) are wrong: leave these frames out (ignore_views / --ignore-view) or fix their poses.")
+    if spread > max_side_spread or fit_resid / tri_side > max_side_spread:
+        raise Point2ActError(
+            f"{data_dir}: the {what}'s triangulated corners are not a square: sides "
+            f"{', '.join(f'{s:.4g}' for s in sides)} capture units (spread {100 * spread:.1f}%, corner fit "
+            f"{100 * fit_resid / tri_side:.1f}% of a side; limit {100 * max_side_spread:g}%) from {len(sv)} views. "
+            f"The views reprojecting worst: {worst}. Check their poses, and that the marker is flat.")
+    return rms, per_view, sides
+
+
+def _frame_document(
+    data_dir: Path,
+    marker_id: int,
+    dictionary: str,
+    marker_size: float,
+    T: np.ndarray,  # (4, 4) capture_from_marker
+    side: float,
+    corners: np.ndarray,  # (4, 3) fitted square
+    tri: np.ndarray,  # (4, 3) triangulated corners
+    sides: np.ndarray,  # (4,) triangulated sides
+    keys: list[str],
+    rms: float,
+    per_view: np.ndarray,  # (V,) RMS reprojection error per view
+    base_from_marker: np.ndarray | None,  # (4, 4)
+) -> dict[str, Any]:
+    """The frame document of :func:`calibrate_capture` (``metres_per_unit`` = ``marker_size`` /
+    ``side``), with ``base_from_marker`` and ``base_from_capture`` when the marker's pose in the
+    robot base frame is given."""
+    mpu = float(marker_size) / side
+    doc: dict[str, Any] = {
+        "schema": FRAME_SCHEMA,
+        "capture": str(data_dir),
+        "metres_per_unit": mpu,
+        "marker": {
+            "id": int(marker_id),
+            "dictionary": dictionary,
+            "size_m": float(marker_size),
+            "corners_capture": corners.tolist(),
+            "corners_triangulated": tri.tolist(),
+            "side_lengths_capture": sides.tolist(),
+            "views": keys,
+            "num_views": len(keys),
+            "reprojection_px": rms,
+            "reprojection_px_per_view": {k: float(e) for k, e in zip(keys, per_view)},
+        },
+        "capture_from_marker": T.tolist(),
+        "conventions": CONVENTIONS,
+    }
+    if base_from_marker is not None:
+        doc["base_from_marker"] = base_from_marker.tolist()
+        doc["base_from_capture"] = compose_base_from_capture(base_from_marker, mpu, T).tolist()
+    return doc
+
+
 def calibrate_capture(
     data: os.PathLike | str,
     marker_size: float,
@@ -426,100 +595,18 @@ def calibrate_capture(
     if marker_pose_in_base is not None:
         base_from_marker = _check_matrix(marker_pose_in_base, "marker pose in base (base_from_marker)", "<argument>",
                                          rigid=True)
-    data_dir, transforms, views = _read_views(Path(data))
-    ignore = set(ignore_views)
-    unknown = sorted(ignore - {v.key for v in views})
-    if unknown:
-        raise Point2ActError(f"{transforms}: ignore_views names {_views_text(unknown)}, not frames of the capture "
-                             "(give file_path values as written in transforms.json, e.g. images/frame_0003.png).")
-    views = [v for v in views if v.key not in ignore]
-    if not views:
-        raise Point2ActError(f"{transforms}: every frame is in ignore_views; nothing to calibrate from.")
+    data_dir, views = _views_to_use(data, ignore_views)
     det = _detect_all(views, dictionary, corner_refinement)
-    tried = [v.key for v in views]
-    counts: dict[int, int] = {}
-    for d in det:
-        for i in d:
-            counts[i] = counts.get(i, 0) + 1
-    what = f"ArUco marker ({dictionary}{'' if marker_id is None else f', id {marker_id}'})"
-    if marker_id is None:
-        if not counts:
-            raise Point2ActError(
-                f"{data_dir}: no {what} found in any of the {len(views)} views tried ({_views_text(tried)}). "
-                "Check --marker-dictionary, that the marker is flat, in focus and large enough in the images "
-                "(at least ~20 px a side), with a white margin inside the image (markers touching the image's "
-                "edge are not used).")
-        marker_id = max(sorted(counts), key=lambda i: counts[i])
-        what = f"ArUco marker ({dictionary}, id {marker_id})"
-    seen = [k for k, d in enumerate(det) if marker_id in d]
-    if len(seen) < 2:
-        found = f"only in {views[seen[0]].key}, 1" if seen else "in none"
-        others = f"; ids found: {sorted(counts)}" if counts and marker_id not in counts else ""
-        raise Point2ActError(
-            f"{data_dir}: the {what} was found {found} of the {len(views)} views tried ({_views_text(tried)}"
-            f"{others}); triangulating its corners needs at least 2 views. Capture more views that show the whole "
-            "marker with a margin around it (markers touching the image's edge are not used).")
+    marker_id, what, seen = _choose_marker(det, views, data_dir, dictionary, marker_id)
     sv = [views[k] for k in seen]
     keys = [v.key for v in sv]
     obs = np.stack([det[k][marker_id] for k in seen])  # (V, 4, 2) pixels
-    norm = np.stack([_undistort_normalised(v, obs[j]) for j, v in enumerate(sv)])  # (V, 4, 2)
-    tri = np.stack([_triangulate(sv, [norm[j, c] for j in range(len(sv))], refine) for c in range(4)])
-    behind = [v.key for v in sv if np.any(_project(v, tri)[1] <= 0)]
-    if behind or not np.all(np.isfinite(tri)):
-        raise Point2ActError(f"{data_dir}: the {what}'s corners triangulate behind the camera in "
-                             f"{_views_text(behind or keys)}: the poses of these views do not agree with the others.")
-    T, side, fit_resid = _fit_marker_pose(tri)
-    if refine:
-        T, side = _fit_square(sv, norm, T, side)
+    norm, tri, T, side, fit_resid = _marker_square(sv, obs, refine, data_dir, what)
     corners = (_CORNER_MODEL * side) @ T[:3, :3].T + T[:3, 3]
-    errs = np.zeros((len(sv), 4))  # reprojection of the fitted square, undistorted pixels
-    for j, v in enumerate(sv):
-        und = norm[j] * np.array([v.fx, v.fy]) + np.array([v.cx, v.cy])
-        errs[j] = np.linalg.norm(_project(v, corners)[0] - und, axis=1)
-    per_view = np.sqrt(np.mean(errs ** 2, axis=1))
-    order = np.argsort(-per_view)
-    worst = ", ".join(f"{keys[j]} ({per_view[j]:.2f} px)" for j in order[:3])
-    rms = float(np.sqrt(np.mean(errs ** 2)))
-    sides = np.linalg.norm(tri - np.roll(tri, -1, axis=0), axis=1)
-    tri_side = float(sides.mean())
-    spread = float(np.max(np.abs(sides / tri_side - 1.0)))
-    if per_view[order[0]] > max_reprojection_px:
-        over = [j for j in order if per_view[j] > max_reprojection_px]
-        listed = ", ".join(f"{keys[j]} ({per_view[j]:.2f} px)" for j in over[:5])
-        raise Point2ActError(
-            f"{data_dir}: the {what} does not triangulate consistently from the {len(sv)} views that show it: the "
-            f"worst views reproject its corners {listed} off (limit {max_reprojection_px:g} px; RMS of all "
-            f"{rms:.2f} px){f', and {len(over) - 5} more' if len(over) > 5 else ''}. Their poses (or marker "
-            "detections) are wrong: leave these frames out (ignore_views / --ignore-view) or fix their poses.")
-    if spread > max_side_spread or fit_resid / tri_side > max_side_spread:
-        raise Point2ActError(
-            f"{data_dir}: the {what}'s triangulated corners are not a square: sides "
-            f"{', '.join(f'{s:.4g}' for s in sides)} capture units (spread {100 * spread:.1f}%, corner fit "
-            f"{100 * fit_resid / tri_side:.1f}% of a side; limit {100 * max_side_spread:g}%) from {len(sv)} views. "
-            f"The views reprojecting worst: {worst}. Check their poses, and that the marker is flat.")
-    mpu = float(marker_size) / side
-    doc: dict[str, Any] = {
-        "schema": FRAME_SCHEMA,
-        "capture": str(data_dir),
-        "metres_per_unit": mpu,
-        "marker": {
-            "id": int(marker_id),
-            "dictionary": dictionary,
-            "size_m": float(marker_size),
-            "corners_capture": corners.tolist(),
-            "corners_triangulated": tri.tolist(),
-            "side_lengths_capture": sides.tolist(),
-            "views": keys,
-            "num_views": len(keys),
-            "reprojection_px": rms,
-            "reprojection_px_per_view": {k: float(e) for k, e in zip(keys, per_view)},
-        },
-        "capture_from_marker": T.tolist(),
-        "conventions": CONVENTIONS,
-    }
-    if base_from_marker is not None:
-        doc["base_from_marker"] = base_from_marker.tolist()
-        doc["base_from_capture"] = compose_base_from_capture(base_from_marker, mpu, T).tolist()
+    rms, per_view, sides = _check_marker_fit(sv, norm, tri, corners, fit_resid, data_dir, what,
+                                             max_reprojection_px, max_side_spread)
+    doc = _frame_document(data_dir, marker_id, dictionary, marker_size, T, side, corners, tri, sides, keys, rms,
+                          per_view, base_from_marker)
     if write:
         write_json_atomic(Path(out) if out is not None else data_dir / FRAME_FILE, doc)
     return doc
