@@ -326,6 +326,146 @@ def _angle_deg(r: np.ndarray) -> float:
 # --------------------------------------------------------------------------- the command
 
 
+def _matched_poses(
+    data: os.PathLike | str,
+    robot_poses: os.PathLike | str,
+    pose_kind: str,
+    colmap_path: str | None,
+    ignore_views: Sequence[str],
+) -> tuple[Path, str, list[tuple], np.ndarray, np.ndarray]:
+    """The capture's cameras paired with the robot's pose files by view name, less ``ignore_views``.
+
+    Returns (capture folder, where the cameras came from, the pairs (view, pose, pose file),
+    cameras (V, 4, 4) and poses (V, 4, 4) in pair order); raise for an unknown ignored view or
+    poses that lie within 1 cm of each other (the robot must move to fix the scale).
+    """
+    data_dir, source, cams = capture_cameras(data, colmap_path)
+    unknown = sorted(set(ignore_views) - set(cams))
+    if unknown:
+        raise Point2ActError(f"{source}: --ignore-view names {', '.join(unknown)}, not views of the capture (views: "
+                             f"{', '.join(list(cams)[:4])}, ...).")
+    poses, where = load_robot_poses(robot_poses, "flange pose" if pose_kind == "flange" else "camera pose")
+    pairs = match_poses(list(cams), poses, where, robot_poses, ignore_views, what=f"capture {source}")
+    keys = [k for k, _, _ in pairs]
+    C = np.stack([cams[k] for k in keys])
+    F = np.stack([p for _, p, _ in pairs])
+    spread = float(np.max(np.linalg.norm(F[:, :3, 3] - F[:, :3, 3].mean(0), axis=1)))
+    if spread < 0.01:
+        raise Point2ActError(f"{robot_poses}: the {len(F)} poses lie within {spread * 1000:.1f} mm of each other: the "
+                             "robot must move between views (a few cm at least) to fix the scale.")
+    return data_dir, source, pairs, C, F
+
+
+def _fit_poses(C: np.ndarray, F: np.ndarray, pose_kind: str, camera_in_flange: np.ndarray | None) -> HandEyeFit:
+    """:func:`solve_hand_eye` of the cameras ``C`` (V, 4, 4) and poses ``F`` (V, 4, 4): for camera
+    poses the better of the OpenCV and OpenGL camera axes (``X`` the identity or
+    :data:`OPENGL_FROM_OPENCV`), for flange poses with ``camera_in_flange`` (None: solved)."""
+    if pose_kind == "camera":
+        fits = [solve_hand_eye(C, F, np.eye(4)), solve_hand_eye(C, F, OPENGL_FROM_OPENCV)]
+        res = min(fits, key=lambda r: r.rms_mm / 1.0 + r.rms_deg / 0.3)
+        res.method = ("similarity fit of the camera poses, " + ("OpenCV" if res is fits[0] else "OpenGL")
+                      + " camera axes (scipy least_squares, soft-L1)")
+        return res
+    return solve_hand_eye(C, F, camera_in_flange)
+
+
+def _fits_ok(r: HandEyeFit, limits: tuple[float, float, float, float]) -> bool:
+    """Whether the fit's residuals are within ``limits`` (RMS mm, RMS deg, any view's mm, any view's deg)."""
+    max_rms_mm, max_rms_deg, max_view_mm, max_view_deg = limits
+    return (r.rms_mm <= max_rms_mm and r.rms_deg <= max_rms_deg and float(r.residual_mm.max()) <= max_view_mm
+            and float(r.residual_deg.max()) <= max_view_deg)
+
+
+def _misfit_error(
+    res: HandEyeFit,
+    C: np.ndarray,  # (V, 4, 4) cameras
+    F: np.ndarray,  # (V, 4, 4) poses
+    pairs: list[tuple],
+    source: str,
+    robot_poses: os.PathLike | str,
+    pose_kind: str,
+    camera_in_flange: np.ndarray | None,
+    limits: tuple[float, float, float, float],
+) -> Point2ActError:
+    """The error for poses that do not fit the capture: the residuals, the worst views, and what the
+    poses look like when a refit says so (inverted flange poses, or camera poses that fit as flange
+    poses), else what to check."""
+    max_rms_mm, max_rms_deg, max_view_mm, max_view_deg = limits
+    keys = [k for k, _, _ in pairs]
+    order = np.argsort(-(res.residual_mm / max_view_mm + res.residual_deg / max_view_deg))
+    worst = ", ".join(f"{keys[j]} <-> {Path(pairs[j][2]).name} ({res.residual_mm[j]:.0f} mm, "
+                      f"{res.residual_deg[j]:.1f} deg)" for j in order[:4])
+    hints = []
+    if pose_kind == "flange" and camera_in_flange is None:
+        inv = solve_hand_eye(C, np.linalg.inv(F), None)
+        if _fits_ok(inv, limits):
+            hints.append(f"inverted, the poses fit ({inv.rms_mm:.1f} mm, {inv.rms_deg:.2f} deg RMS): they are base "
+                         "in flange (OpenCV's base2gripper), not flange in base; invert them")
+    if pose_kind == "camera":
+        fl = solve_hand_eye(C, F, None)
+        if _fits_ok(fl, limits):
+            off = float(np.linalg.norm(fl.camera_in_flange[:3, 3])) * 1000
+            hints.append(f"as flange poses they fit ({fl.rms_mm:.1f} mm, {fl.rms_deg:.2f} deg RMS, camera "
+                         f"{off:.0f} mm from the flange): drop --robot-poses-are camera")
+    if not hints:
+        hints.append("check that each pose file belongs to the view of the same name (a wrong pairing or a "
+                     "shifted numbering shows as large residuals everywhere), that the poses are the flange's in "
+                     "the base frame (metres), and that the robot held still for each photo; leave bad views "
+                     "out with --ignore-view")
+    return Point2ActError(
+        f"{robot_poses}: the poses do not fit the capture's cameras ({source}): residuals {res.rms_mm:.1f} mm, "
+        f"{res.rms_deg:.2f} deg RMS over {len(keys)} views (limits {max_rms_mm:g} mm, {max_rms_deg:g} deg; per view "
+        f"{max_view_mm:g} mm, {max_view_deg:g} deg); worst views: {worst}. " + "; ".join(hints) + ".")
+
+
+def _check_not_camera_poses(X: np.ndarray, robot_poses: os.PathLike | str) -> None:
+    """Raise if the solved camera-in-flange ``X`` (4, 4) puts the camera within 2 mm and 2 degrees
+    (OpenCV or OpenGL axes) of the 'flange': the poses are then the camera's own."""
+    off_mm = float(np.linalg.norm(X[:3, 3])) * 1000
+    ang = min(_angle_deg(X[:3, :3]), _angle_deg(X[:3, :3] @ OPENGL_FROM_OPENCV[:3, :3]))
+    if off_mm < 2.0 and ang < 2.0:
+        raise Point2ActError(
+            f"{robot_poses}: these look like the camera's own poses, not the flange's: the fitted camera sits "
+            f"{off_mm:.1f} mm from the 'flange' and its axes are {ang:.1f} deg from the pose's (a camera lens cannot "
+            "sit at the flange). Pass --robot-poses-are camera, or give the flange poses.")
+
+
+def _hand_eye_document(
+    res: HandEyeFit,
+    data_dir: Path,
+    source: str,
+    robot_poses: os.PathLike | str,
+    pairs: list[tuple],
+    pose_kind: str,
+    camera_in_flange_given: bool,
+) -> dict[str, Any]:
+    """The frame document of :func:`calibrate_from_robot_poses` from the fit ``res``."""
+    keys = [k for k, _, _ in pairs]
+    return {
+        "schema": FRAME_SCHEMA,
+        "capture": str(data_dir),
+        "metres_per_unit": float(res.metres_per_unit),
+        "base_from_capture": res.base_from_capture.tolist(),
+        "hand_eye": {
+            "camera_in_flange": res.camera_in_flange.tolist(),
+            "camera_in_flange_given": camera_in_flange_given,
+            "pose_kind": pose_kind,
+            "method": res.method,
+            "cameras": source,
+            "robot_poses": str(robot_poses),
+            "views": keys,
+            "num_views": len(keys),
+            "residual_mm_rms": res.rms_mm,
+            "residual_deg_rms": res.rms_deg,
+            "residual_mm_max": float(res.residual_mm.max()),
+            "residual_deg_max": float(res.residual_deg.max()),
+            "residuals_per_view": {k: {"mm": float(a), "deg": float(b), "pose_file": str(p)}
+                                   for k, a, b, (_, _, p) in zip(keys, res.residual_mm, res.residual_deg, pairs)},
+        },
+        "conventions": CONVENTIONS,
+    }
+
+
 def calibrate_from_robot_poses(
     data: os.PathLike | str,
     robot_poses: os.PathLike | str,
@@ -372,93 +512,14 @@ def calibrate_from_robot_poses(
     """
     if pose_kind not in ("flange", "camera"):
         raise Point2ActError(f"pose_kind must be 'flange' or 'camera', got {pose_kind!r}.")
-    data_dir, source, cams = capture_cameras(data, colmap_path)
-    unknown = sorted(set(ignore_views) - set(cams))
-    if unknown:
-        raise Point2ActError(f"{source}: --ignore-view names {', '.join(unknown)}, not views of the capture (views: "
-                             f"{', '.join(list(cams)[:4])}, ...).")
-    poses, where = load_robot_poses(robot_poses, "flange pose" if pose_kind == "flange" else "camera pose")
-    pairs = match_poses(list(cams), poses, where, robot_poses, ignore_views, what=f"capture {source}")
-    keys = [k for k, _, _ in pairs]
-    C = np.stack([cams[k] for k in keys])
-    F = np.stack([p for _, p, _ in pairs])
-    spread = float(np.max(np.linalg.norm(F[:, :3, 3] - F[:, :3, 3].mean(0), axis=1)))
-    if spread < 0.01:
-        raise Point2ActError(f"{robot_poses}: the {len(F)} poses lie within {spread * 1000:.1f} mm of each other: the "
-                             "robot must move between views (a few cm at least) to fix the scale.")
-
-    def fit(flanges: np.ndarray, X: np.ndarray | None) -> HandEyeFit:
-        return solve_hand_eye(C, flanges, X)
-
-    if pose_kind == "camera":
-        fits = [fit(F, np.eye(4)), fit(F, OPENGL_FROM_OPENCV)]
-        res = min(fits, key=lambda r: r.rms_mm / 1.0 + r.rms_deg / 0.3)
-        res.method = ("similarity fit of the camera poses, " + ("OpenCV" if res is fits[0] else "OpenGL")
-                      + " camera axes (scipy least_squares, soft-L1)")
-    else:
-        res = fit(F, camera_in_flange)
-
-    def fits_ok(r: HandEyeFit) -> bool:
-        return (r.rms_mm <= max_rms_mm and r.rms_deg <= max_rms_deg and float(r.residual_mm.max()) <= max_view_mm
-                and float(r.residual_deg.max()) <= max_view_deg)
-
-    if not fits_ok(res):
-        order = np.argsort(-(res.residual_mm / max_view_mm + res.residual_deg / max_view_deg))
-        worst = ", ".join(f"{keys[j]} <-> {Path(pairs[j][2]).name} ({res.residual_mm[j]:.0f} mm, "
-                          f"{res.residual_deg[j]:.1f} deg)" for j in order[:4])
-        hints = []
-        if pose_kind == "flange" and camera_in_flange is None:
-            inv = fit(np.linalg.inv(F), None)
-            if fits_ok(inv):
-                hints.append(f"inverted, the poses fit ({inv.rms_mm:.1f} mm, {inv.rms_deg:.2f} deg RMS): they are base "
-                             "in flange (OpenCV's base2gripper), not flange in base; invert them")
-        if pose_kind == "camera":
-            fl = fit(F, None)
-            if fits_ok(fl):
-                off = float(np.linalg.norm(fl.camera_in_flange[:3, 3])) * 1000
-                hints.append(f"as flange poses they fit ({fl.rms_mm:.1f} mm, {fl.rms_deg:.2f} deg RMS, camera "
-                             f"{off:.0f} mm from the flange): drop --robot-poses-are camera")
-        if not hints:
-            hints.append("check that each pose file belongs to the view of the same name (a wrong pairing or a "
-                         "shifted numbering shows as large residuals everywhere), that the poses are the flange's in "
-                         "the base frame (metres), and that the robot held still for each photo; leave bad views "
-                         "out with --ignore-view")
-        raise Point2ActError(
-            f"{robot_poses}: the poses do not fit the capture's cameras ({source}): residuals {res.rms_mm:.1f} mm, "
-            f"{res.rms_deg:.2f} deg RMS over {len(keys)} views (limits {max_rms_mm:g} mm, {max_rms_deg:g} deg; per view "
-            f"{max_view_mm:g} mm, {max_view_deg:g} deg); worst views: {worst}. " + "; ".join(hints) + ".")
-    X = res.camera_in_flange
+    data_dir, source, pairs, C, F = _matched_poses(data, robot_poses, pose_kind, colmap_path, ignore_views)
+    res = _fit_poses(C, F, pose_kind, camera_in_flange)
+    limits = (max_rms_mm, max_rms_deg, max_view_mm, max_view_deg)
+    if not _fits_ok(res, limits):
+        raise _misfit_error(res, C, F, pairs, source, robot_poses, pose_kind, camera_in_flange, limits)
     if pose_kind == "flange" and camera_in_flange is None:
-        off_mm = float(np.linalg.norm(X[:3, 3])) * 1000
-        ang = min(_angle_deg(X[:3, :3]), _angle_deg(X[:3, :3] @ OPENGL_FROM_OPENCV[:3, :3]))
-        if off_mm < 2.0 and ang < 2.0:
-            raise Point2ActError(
-                f"{robot_poses}: these look like the camera's own poses, not the flange's: the fitted camera sits "
-                f"{off_mm:.1f} mm from the 'flange' and its axes are {ang:.1f} deg from the pose's (a camera lens cannot "
-                "sit at the flange). Pass --robot-poses-are camera, or give the flange poses.")
-    doc: dict[str, Any] = {
-        "schema": FRAME_SCHEMA,
-        "capture": str(data_dir),
-        "metres_per_unit": float(res.metres_per_unit),
-        "base_from_capture": res.base_from_capture.tolist(),
-        "hand_eye": {
-            "camera_in_flange": X.tolist(),
-            "camera_in_flange_given": camera_in_flange is not None,
-            "pose_kind": pose_kind,
-            "method": res.method,
-            "cameras": source,
-            "robot_poses": str(robot_poses),
-            "views": keys,
-            "num_views": len(keys),
-            "residual_mm_rms": res.rms_mm,
-            "residual_deg_rms": res.rms_deg,
-            "residual_mm_max": float(res.residual_mm.max()),
-            "residual_deg_max": float(res.residual_deg.max()),
-            "residuals_per_view": {k: {"mm": float(a), "deg": float(b), "pose_file": str(p)}
-                                   for k, a, b, (_, _, p) in zip(keys, res.residual_mm, res.residual_deg, pairs)},
-        },
-        "conventions": CONVENTIONS,
-    }
+        _check_not_camera_poses(res.camera_in_flange, robot_poses)
+    doc = _hand_eye_document(res, data_dir, source, robot_poses, pairs, pose_kind, camera_in_flange is not None)
     if write:
         write_json_atomic(Path(out) if out is not None else data_dir / FRAME_FILE, doc)
     return doc
