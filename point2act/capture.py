@@ -395,28 +395,10 @@ def _check_mask(path: Path, image_size: Tuple[int, int], tol: int, where: str, s
     return None
 
 
-def validate_capture(
-    data: os.PathLike | str,
-    downscale_factor: int | None = None,
-    check_images: bool = True,
-    workers: int = 2,
-    notes: List[str] | None = None,
-) -> CaptureSummary:
-    """Check a nerfstudio capture the way nerfstudio's ``nerfstudio-data`` parser will read it.
-
-    Args:
-        data: the capture folder, or its transforms.json.
-        downscale_factor: the parser's ``--downscale-factor``: images are then read from
-            ``images_N/`` (as nerfstudio does); None or 1: the stored images.
-        check_images: open and fully decode every image (about 6 ms per 540x960 JPEG).
-        workers: threads decoding images.
-        notes: a list to append what will be fixed on load to (one line each); None: print them to
-            stderr as ``point2act: note: ...``.
-
-    Raises:
-        CaptureError: the first problem found, naming the file and the entry.
-    """
-    t0 = time.perf_counter()
+def _read_transforms(data: os.PathLike | str) -> Tuple[Path, Path, Dict[str, Any], List[Any]]:
+    """The capture folder, its transforms.json, the parsed document and its non-empty ``frames``
+    list; raise for a missing folder or file (hinting at COLMAP captures), invalid JSON or UTF-8, a
+    top level that is not an object, or no frames."""
     data_dir, transforms = locate_transforms(data)
     if not data_dir.is_dir():
         raise CaptureError(f"{data_dir}: capture folder not found. Pass --data the folder holding transforms.json.")
@@ -442,6 +424,12 @@ def validate_capture(
             "has an empty 'frames' list" if isinstance(frames, list) else f"'frames' is a {type(frames).__name__}")
         raise CaptureError(f"{src}: {what}: there is nothing to train on. Each frame needs 'file_path' and "
                            "'transform_matrix'.")
+    return data_dir, transforms, meta, frames
+
+
+def _check_top_level(meta: Dict[str, Any], data_dir: Path, src: str) -> None:
+    """The top-level ``camera_model`` (one nerfstudio knows), intrinsics and ``ply_file_path`` (an
+    existing file) when present."""
     cm = meta.get("camera_model")
     if cm is not None and cm not in CAMERA_MODELS:
         raise CaptureError(f"{src}: 'camera_model' {cm!r} is not one nerfstudio knows ({', '.join(CAMERA_MODELS)}).")
@@ -454,10 +442,11 @@ def validate_capture(
             raise CaptureError(f"{src}: 'ply_file_path' {meta['ply_file_path']!r} not found at {ply}. Fix the path "
                                "or remove the entry (splatfacto then starts from random points).")
 
-    summary = CaptureSummary(transforms=transforms, data_dir=data_dir)
-    images: List[Tuple[str, Path, Tuple[int, int] | None]] = []
-    masks: List[Tuple[str, Path, int]] = []  # (where, path, index into images)
-    n_masks = n_depths = 0
+
+def _image_factor(summary: CaptureSummary, data_dir: Path, downscale_factor: int | None) -> int:
+    """The factor of the ``images_N/`` folder the images are read from: ``downscale_factor``, or 1
+    when that folder is missing (the stored images are then downscaled on load, which ``summary``
+    records with a "downscale" note)."""
     factor = int(downscale_factor) if downscale_factor and downscale_factor > 1 else 1
     folder = data_dir / f"images_{factor}"
     if factor > 1 and not folder.is_dir():
@@ -467,7 +456,27 @@ def validate_capture(
         summary.note_kinds["downscale"] = (f"{folder}/ not found: the stored images are downscaled by {factor} on load (slower "
                              f"to start; make {folder.name}/ once to skip it)")
         factor = 1
-    tol = 1 if factor > 1 else 0
+    return factor
+
+
+def _check_frames(
+    frames: List[Any],
+    meta: Dict[str, Any],
+    data_dir: Path,
+    src: str,
+    factor: int,
+    summary: CaptureSummary,
+) -> Tuple[List[Tuple[str, Path, Tuple[int, int] | None]], List[Tuple[str, Path, int]]]:
+    """Each frame's entries: ``file_path``, intrinsics (in the frame where the top level lacks them),
+    pose and an existing mask file; ``mask_path`` and ``depth_file_path`` on every frame or on none.
+    Records each frame's key and stored size in ``summary``.
+
+    Returns the images to check (where, path in ``images_{factor}/``, expected size) and the masks
+    (where, path, index into the images).
+    """
+    images: List[Tuple[str, Path, Tuple[int, int] | None]] = []
+    masks: List[Tuple[str, Path, int]] = []  # (where, path, index into images)
+    n_masks = n_depths = 0
     for i, frame in enumerate(frames):
         where = _frame_name(i, frame)
         if not isinstance(frame, dict):
@@ -500,6 +509,67 @@ def validate_capture(
         if 0 < n < len(frames):
             raise CaptureError(f"{src}: {n} of {len(frames)} frames have {name!r}; nerfstudio needs it on every "
                                "frame or on none.")
+    return images, masks
+
+
+def _decode_images(
+    images: List[Tuple[str, Path, Tuple[int, int] | None]],
+    masks: List[Tuple[str, Path, int]],
+    src: str,
+    tol: int,
+    workers: int,
+    summary: CaptureSummary,
+) -> None:
+    """Open and decode every image and mask on ``workers`` threads; raise for the first image that
+    fails (in frame order); record in ``summary`` the first note of each kind (images first, then
+    masks) and the number of images checked."""
+    kinds: Dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(lambda it: _check_image(it[1], it[2], tol), images))
+        for (where, _path, _), (problem, note) in zip(images, results):
+            if problem is not None:
+                raise CaptureError(f"{src}: {where}: {problem}. Replace the image, or remove the frame from "
+                                   "transforms.json.")
+            if note is not None and note[0] not in kinds:
+                kinds[note[0]] = note[1]
+        mask_notes = list(pool.map(lambda it: _check_mask(it[1], images[it[2]][2], tol, it[0], src), masks))
+    for note in mask_notes:
+        if note is not None and note[0] not in kinds:
+            kinds[note[0]] = note[1]
+    summary.note_kinds.update(kinds)
+    summary.images_checked = len(images)
+
+
+def validate_capture(
+    data: os.PathLike | str,
+    downscale_factor: int | None = None,
+    check_images: bool = True,
+    workers: int = 2,
+    notes: List[str] | None = None,
+) -> CaptureSummary:
+    """Check a nerfstudio capture the way nerfstudio's ``nerfstudio-data`` parser will read it.
+
+    Args:
+        data: the capture folder, or its transforms.json.
+        downscale_factor: the parser's ``--downscale-factor``: images are then read from
+            ``images_N/`` (as nerfstudio does); None or 1: the stored images.
+        check_images: open and fully decode every image (about 6 ms per 540x960 JPEG).
+        workers: threads decoding images.
+        notes: a list to append what will be fixed on load to (one line each); None: print them to
+            stderr as ``point2act: note: ...``.
+
+    Raises:
+        CaptureError: the first problem found, naming the file and the entry.
+    """
+    t0 = time.perf_counter()
+    data_dir, transforms, meta, frames = _read_transforms(data)
+    src = str(transforms)
+    _check_top_level(meta, data_dir, src)
+
+    summary = CaptureSummary(transforms=transforms, data_dir=data_dir)
+    factor = _image_factor(summary, data_dir, downscale_factor)
+    tol = 1 if factor > 1 else 0
+    images, masks = _check_frames(frames, meta, data_dir, src, factor, summary)
 
     for where, path, _ in images:
         if not path.is_file():
@@ -507,21 +577,7 @@ def validate_capture(
             raise CaptureError(f"{src}: {where}: image file not found at {path}{hint}. Restore the file, fix "
                                "'file_path', or remove the frame from transforms.json.")
     if check_images:
-        kinds: Dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(lambda it: _check_image(it[1], it[2], tol), images))
-            for (where, _path, _), (problem, note) in zip(images, results):
-                if problem is not None:
-                    raise CaptureError(f"{src}: {where}: {problem}. Replace the image, or remove the frame from "
-                                       "transforms.json.")
-                if note is not None and note[0] not in kinds:
-                    kinds[note[0]] = note[1]
-            mask_notes = list(pool.map(lambda it: _check_mask(it[1], images[it[2]][2], tol, it[0], src), masks))
-        for note in mask_notes:
-            if note is not None and note[0] not in kinds:
-                kinds[note[0]] = note[1]
-        summary.note_kinds.update(kinds)
-        summary.images_checked = len(images)
+        _decode_images(images, masks, src, tol, workers, summary)
     summary.notes = list(summary.note_kinds.values())
     if notes is None:
         for note in summary.notes:
