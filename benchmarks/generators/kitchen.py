@@ -337,22 +337,28 @@ DISTRACTORS = ("bowl", "bottle", "board", "towel", "apple", "jar", "knife")
 
 
 # ------------------------------------------------------------------------------------------ scene
-def build_scene(cfg: GenConfig) -> GenScene:
-    rng = np.random.default_rng([cfg.seed, 0x41C7])
-    s = int(cfg.seed) * 977 + 5
-    bg = cfg.background or "edge"
-    parts: List[Part] = []
+def _add_part(parts: List[Part], name, obj, role, v, t, mat, colour, pose=None) -> int:
+    """Append a part with the next id to ``parts`` and return its id; ``pose`` (R, t): its object's
+    placement, so that the texture moves with the object."""
+    pid = len(parts) + 1
+    if pose is not None:
+        mat = Material(_local(mat.albedo, *pose), mat.spec, mat.shininess, mat.smooth)
+    parts.append(Part(pid, name, obj, role, np.asarray(v, float), np.asarray(t, np.int32),
+                      tuple(float(x) for x in colour), mat))
+    return pid
 
-    def add(name, obj, role, v, t, mat, colour, pose=None):
-        """A part; ``pose`` (R, t): its object's placement, so that the texture moves with the object."""
-        pid = len(parts) + 1
-        if pose is not None:
-            mat = Material(_local(mat.albedo, *pose), mat.spec, mat.shininess, mat.smooth)
-        parts.append(Part(pid, name, obj, role, np.asarray(v, float), np.asarray(t, np.int32),
-                          tuple(float(x) for x in colour), mat))
-        return pid
 
-    # the table (part 1): the objects' group sits near its front edge (-y)
+def _put_part(parts: List[Part], d, key, name, obj, role, R_, t_) -> int:
+    """Add the mesh ``d[key]`` (vertices, triangles, material, colour; object-local) placed by
+    rotation ``R_`` and translation ``t_``; returns its part id."""
+    v, t, mat, col = d[key]
+    return _add_part(parts, name, obj, role, transform(v, R_, t_), t, mat, col, (R_, t_))
+
+
+def _table(rng, parts: List[Part], bg: str, s: int) -> Tuple[Tuple[float, float, float, float], tuple, int]:
+    """The table (part 1), its top at z = 0 with a seeded size and wood; for the "edge" background the
+    objects' group sits near its front edge (-y). Returns ((x0, x1, y0, y1) of the top, the wood's
+    dark colour, the table's part id)."""
     if bg == "edge":
         tx0, tx1 = -rng.uniform(0.40, 0.50), rng.uniform(0.40, 0.50)
         ty0, ty1 = -rng.uniform(0.22, 0.28), rng.uniform(0.38, 0.45)
@@ -365,60 +371,76 @@ def build_scene(cfg: GenConfig) -> GenScene:
     woods = [((0.72, 0.52, 0.32), (0.50, 0.32, 0.17)), ((0.80, 0.68, 0.50), (0.62, 0.48, 0.32)),
              ((0.45, 0.28, 0.16), (0.30, 0.17, 0.09))]
     wl, wd = woods[int(rng.integers(len(woods)))]
-    table_id = add("table", "table", "context", tv, tt, Material(wood(wl, wd, s, 0), 0.15, 25.0, False), wl)
-    bounds = ((tx0 + 0.02, tx1 - 0.02), (ty0 + 0.02, ty1 - 0.02))
-    placed: List[Tuple[np.ndarray, float]] = []
-    centre = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.02, 0.06), 0.0])
-    yaw = float(rng.uniform(0, 2 * np.pi))
-    R = rot_z(yaw)
+    table_id = _add_part(parts, "table", "table", "context", tv, tt, Material(wood(wl, wd, s, 0), 0.15, 25.0, False),
+                         wl)
+    return (tx0, tx1, ty0, ty1), wd, table_id
+
+
+def _pans(cfg: GenConfig, rng, parts: List[Part], s: int, centre: np.ndarray, yaw: float, R: np.ndarray,
+          placed: List[Tuple[np.ndarray, float]], extra: Dict[str, object]) -> tuple:
+    """The "pan" scene's pan (its grip the target) or the "two_pans" scene's two identical pans side
+    by side, handles parallel, the target on the left as the cameras' side sees it and the other the
+    confuser. Appends their footprints to ``placed`` and the twin's offset to ``extra``.
+
+    Returns (target part id, look-at point, camera radius range, twin, confuser).
+    """
     kind = cfg.kind
     twin = confuser = None
-    extra: Dict[str, object] = {"background": bg, "path": cfg.path}
+    pan_seed = s + 11
+    d = _pan(np.random.default_rng([cfg.seed, 0x9A7]), pan_seed)
+    if kind == "two_pans":
+        # side by side, handles parallel, the target on the left as the cameras' side sees it
+        gap = rng.uniform(0.025, 0.05)
+        side = np.array([-math.sin(yaw), math.cos(yaw), 0.0])  # the grip's left
+        off = (d["radius"] + 0.5 * gap) * side
+        c_t, c_b = centre + off, centre - off
+        d2 = _pan(np.random.default_rng([cfg.seed, 0x9A7]), pan_seed)
+    else:
+        c_t = centre
+    _put_part(parts, d, "body", "pan_body", "pan", "context", R, c_t)
+    _put_part(parts, d, "neck", "pan_neck", "pan", "context", R, c_t)
+    tid = _put_part(parts, d, "grip", "pan_grip", "pan", "target", R, c_t)
+    placed.append((c_t[:2] + R[:2, 0] * 0.5 * d["reach"] * 0.6, 0.5 * d["reach"] + 0.5 * d["radius"]))
+    look = c_t + R @ np.array([0.35 * d["reach"], 0.0, 0.03])
+    if kind == "two_pans":
+        _put_part(parts, d2, "body", "pan_b_body", "pan_b", "confuser", R, c_b)
+        _put_part(parts, d2, "neck", "pan_b_neck", "pan_b", "confuser", R, c_b)
+        _put_part(parts, d2, "grip", "pan_b_grip", "pan_b", "confuser", R, c_b)
+        placed.append((c_b[:2] + R[:2, 0] * 0.5 * d["reach"] * 0.6, 0.5 * d["reach"] + 0.5 * d["radius"]))
+        twin = ("pan_b", "pan_b_grip")
+        confuser = ("pan_b", R @ d["grip_centre"] + c_b)
+        look = centre + R @ np.array([0.35 * d["reach"], 0.0, 0.03])
+        extra["twin_offset"] = (c_b - c_t).tolist()
+    radius = (0.62, 0.9) if kind == "two_pans" else (0.5, 0.78)
+    return tid, look, radius, twin, confuser
 
-    def put(d, key, name, obj, role, R_, t_):
-        v, t, mat, col = d[key]
-        return add(name, obj, role, transform(v, R_, t_), t, mat, col, (R_, t_))
 
+def _target_object(cfg: GenConfig, rng, parts: List[Part], s: int, centre: np.ndarray, yaw: float,
+                   placed: List[Tuple[np.ndarray, float]], extra: Dict[str, object]) -> tuple:
+    """The object of ``cfg.kind`` at ``centre`` turned by ``yaw``, with its target part (pans,
+    :func:`_pans`; a pot with a lid; a can; the ACRONYM mug; a spatula). Appends its footprint to
+    ``placed``.
+
+    Returns (target part id, look-at point, camera radius range, prompt, twin, confuser).
+    """
+    kind = cfg.kind
+    R = rot_z(yaw)
+    twin = confuser = None
     if kind in ("pan", "two_pans"):
-        pan_seed = s + 11
-        d = _pan(np.random.default_rng([cfg.seed, 0x9A7]), pan_seed)
-        if kind == "two_pans":
-            # side by side, handles parallel, the target on the left as the cameras' side sees it
-            gap = rng.uniform(0.025, 0.05)
-            side = np.array([-math.sin(yaw), math.cos(yaw), 0.0])  # the grip's left
-            off = (d["radius"] + 0.5 * gap) * side
-            c_t, c_b = centre + off, centre - off
-            d2 = _pan(np.random.default_rng([cfg.seed, 0x9A7]), pan_seed)
-        else:
-            c_t = centre
-        put(d, "body", "pan_body", "pan", "context", R, c_t)
-        put(d, "neck", "pan_neck", "pan", "context", R, c_t)
-        tid = put(d, "grip", "pan_grip", "pan", "target", R, c_t)
-        placed.append((c_t[:2] + R[:2, 0] * 0.5 * d["reach"] * 0.6, 0.5 * d["reach"] + 0.5 * d["radius"]))
-        look = c_t + R @ np.array([0.35 * d["reach"], 0.0, 0.03])
-        if kind == "two_pans":
-            put(d2, "body", "pan_b_body", "pan_b", "confuser", R, c_b)
-            put(d2, "neck", "pan_b_neck", "pan_b", "confuser", R, c_b)
-            put(d2, "grip", "pan_b_grip", "pan_b", "confuser", R, c_b)
-            placed.append((c_b[:2] + R[:2, 0] * 0.5 * d["reach"] * 0.6, 0.5 * d["reach"] + 0.5 * d["radius"]))
-            twin = ("pan_b", "pan_b_grip")
-            confuser = ("pan_b", R @ d["grip_centre"] + c_b)
-            look = centre + R @ np.array([0.35 * d["reach"], 0.0, 0.03])
-            extra["twin_offset"] = (c_b - c_t).tolist()
-        radius = (0.62, 0.9) if kind == "two_pans" else (0.5, 0.78)
+        tid, look, radius, twin, confuser = _pans(cfg, rng, parts, s, centre, yaw, R, placed, extra)
         prompt = PROMPTS[kind]
     elif kind == "lid_knob":
         d = _pot_and_lid(rng, s + 21)
         for key in ("pot", "handles", "lid"):
-            put(d, key, f"pot_{key}", "pot", "context", R, centre)
-        tid = put(d, "knob", "lid_knob", "pot", "target", R, centre)
+            _put_part(parts, d, key, f"pot_{key}", "pot", "context", R, centre)
+        tid = _put_part(parts, d, "knob", "lid_knob", "pot", "target", R, centre)
         placed.append((centre[:2], d["radius"]))
         look = centre + np.array([0, 0, 0.08])
         radius, prompt = (0.45, 0.7), PROMPTS[kind]
     elif kind == "can_tab":
         d = _can(rng, s + 31)
-        put(d, "can", "can_body", "can", "context", R, centre)
-        tid = put(d, "tab", "can_tab", "can", "target", R, centre)
+        _put_part(parts, d, "can", "can_body", "can", "context", R, centre)
+        tid = _put_part(parts, d, "tab", "can_tab", "can", "target", R, centre)
         placed.append((centre[:2], d["radius"]))
         look = centre + np.array([0, 0, 0.07])
         radius, prompt = (0.36, 0.6), PROMPTS[kind]
@@ -428,25 +450,33 @@ def build_scene(cfg: GenConfig) -> GenScene:
         m = load_acronym(cfg.mug_mesh, cfg.mug_mesh_scale)
         glaze = [(0.90, 0.88, 0.82), (0.20, 0.30, 0.55), (0.55, 0.15, 0.12)][int(rng.integers(3))]
         mat = Material(speckled(glaze, s + 41, 0.08, 70.0), 0.55, 90.0)
-        add("mug_body", "mug", "context", transform(m["body"][0], R, centre), m["body"][1], mat, glaze, (R, centre))
-        tid = add("mug_handle", "mug", "target", transform(m["handle"][0], R, centre), m["handle"][1], mat, glaze,
+        _add_part(parts, "mug_body", "mug", "context", transform(m["body"][0], R, centre), m["body"][1], mat, glaze,
                   (R, centre))
+        tid = _add_part(parts, "mug_handle", "mug", "target", transform(m["handle"][0], R, centre), m["handle"][1],
+                        mat, glaze, (R, centre))
         placed.append((centre[:2], m["radius"]))
         look = centre + np.array([0, 0, 0.05])
         radius, prompt = (0.36, 0.6), PROMPTS[kind]
     elif kind == "tool":
         d = _spatula(rng, s + 51)
-        put(d, "blade", "spatula_blade", "spatula", "context", R, centre)
-        put(d, "neck", "spatula_neck", "spatula", "context", R, centre)
-        tid = put(d, "handle", "spatula_handle", "spatula", "target", R, centre)
+        _put_part(parts, d, "blade", "spatula_blade", "spatula", "context", R, centre)
+        _put_part(parts, d, "neck", "spatula_neck", "spatula", "context", R, centre)
+        tid = _put_part(parts, d, "handle", "spatula_handle", "spatula", "target", R, centre)
         lo, hi = d["reach"]
         placed.append((centre[:2] + R[:2, 0] * 0.5 * (lo + hi), 0.5 * (hi - lo)))
         look = centre + R @ np.array([0.02, 0, 0.01])
         radius, prompt = (0.38, 0.62), "Point to the handle of the spatula"
     else:
         raise ValueError(f"kitchen has no scene kind {kind!r}")
+    return tid, look, radius, prompt, twin, confuser
 
-    # distractors on the table
+
+def _add_distractors(cfg: GenConfig, rng, parts: List[Part], s: int, placed: List[Tuple[np.ndarray, float]],
+                     look: np.ndarray, bounds: tuple) -> None:
+    """``cfg.distractors`` objects from :data:`DISTRACTORS` (the knife first in "tool" scenes,
+    otherwise in seeded order) at seeded free places on the table within ``bounds``; a distractor
+    with no room left is dropped."""
+    kind = cfg.kind
     pool = list(DISTRACTORS) if kind != "tool" else ["knife", *[k for k in DISTRACTORS if k != "knife"]]
     if kind != "tool":
         rng.shuffle(pool)
@@ -460,17 +490,24 @@ def build_scene(cfg: GenConfig) -> GenScene:
         Rd, td = rot_z(rng.uniform(0, 2 * np.pi)), np.array([xy[0], xy[1], 0.0])
         name = k if not any(p.object_name == k for p in parts) else f"{k}_{i}"
         for suf, v, t, mat, col in pieces:
-            add(f"{name}{suf}", name, "distractor", transform(v, Rd, td), t, mat, col, (Rd, td))
+            _add_part(parts, f"{name}{suf}", name, "distractor", transform(v, Rd, td), t, mat, col, (Rd, td))
 
-    # the room: floor, a wall, table legs, clutter beyond the table
+
+def _add_room(rng, parts: List[Part], bg: str, s: int, top: Tuple[float, float, float, float], wd: tuple) -> float:
+    """The room around the table: for the "edge" background a tiled floor, the table's legs (wood
+    colour ``wd``) and clutter on the floor by a wall at a seeded distance; for "wall" the wall at the
+    table's back edge. Returns the wall's y."""
+    tx0, tx1, ty0, ty1 = top
     fv, ft = box_mesh((2.5, 2.5, 0.02))
     if bg == "edge":
-        add("floor", "room", "context", fv + np.array([0, 0, -0.77]), ft,
-            Material(tiles((0.55, 0.52, 0.48), (0.3, 0.3, 0.3), 0.3, s + 71), 0.1, 20.0, False), (0.55, 0.52, 0.48))
+        _add_part(parts, "floor", "room", "context", fv + np.array([0, 0, -0.77]), ft,
+                  Material(tiles((0.55, 0.52, 0.48), (0.3, 0.3, 0.3), 0.3, s + 71), 0.1, 20.0, False),
+                  (0.55, 0.52, 0.48))
         for sx in (tx0 + 0.04, tx1 - 0.04):
             for sy in (ty0 + 0.04, ty1 - 0.04):
                 lv, lt = box_mesh((0.02, 0.02, 0.37))
-                add("table_leg", "room", "context", lv + np.array([sx, sy, -0.4]), lt, Material(flat(wd), 0.1, 20, False), wd)
+                _add_part(parts, "table_leg", "room", "context", lv + np.array([sx, sy, -0.4]), lt,
+                          Material(flat(wd), 0.1, 20, False), wd)
         wall_y = ty1 + rng.uniform(0.3, 0.5)
         for i in range(3):  # clutter beyond the table: on the floor by the wall
             k = ["bin", "crate", "stool"][i]
@@ -483,19 +520,40 @@ def build_scene(cfg: GenConfig) -> GenScene:
             else:
                 v, t = revolve([(0, 0), (0.15, 0), (0.15, 0.6), (0, 0.6)], 32)
             c = [(0.3, 0.5, 0.3), (0.6, 0.45, 0.3), (0.5, 0.2, 0.2)][i]
-            add(f"room_{k}", "room", "context", v + np.array([bx, wall_y - 0.22, -0.75]), t,
-                Material(speckled(c, s + 81 + i, 0.2, 20.0), 0.2, 20.0, k != "crate"), c)
+            _add_part(parts, f"room_{k}", "room", "context", v + np.array([bx, wall_y - 0.22, -0.75]), t,
+                      Material(speckled(c, s + 81 + i, 0.2, 20.0), 0.2, 20.0, k != "crate"), c)
     else:
         wall_y = ty1
     wv, wt = box_mesh((2.5, 0.02, 1.2))
-    add("wall", "room", "context", wv + np.array([0, wall_y + 0.02, 0.4]), wt,
-        Material(tiles((0.86, 0.85, 0.80), (0.55, 0.55, 0.52), 0.1, s + 91, vertical=True), 0.2, 40.0, False),
-        (0.86, 0.85, 0.8))
+    _add_part(parts, "wall", "room", "context", wv + np.array([0, wall_y + 0.02, 0.4]), wt,
+              Material(tiles((0.86, 0.85, 0.80), (0.55, 0.55, 0.52), 0.1, s + 91, vertical=True), 0.2, 40.0, False),
+              (0.86, 0.85, 0.8))
+    return wall_y
+
+
+def build_scene(cfg: GenConfig) -> GenScene:
+    """The seeded kitchen scene of ``cfg``: the table, the target's object near its centre, the
+    distractors, the room, and points on the target's exposed surface (its neighbours within 0.5 m
+    hiding the rest)."""
+    rng = np.random.default_rng([cfg.seed, 0x41C7])
+    s = int(cfg.seed) * 977 + 5
+    bg = cfg.background or "edge"
+    parts: List[Part] = []
+    top, wd, table_id = _table(rng, parts, bg, s)
+    tx0, tx1, ty0, ty1 = top
+    bounds = ((tx0 + 0.02, tx1 - 0.02), (ty0 + 0.02, ty1 - 0.02))
+    placed: List[Tuple[np.ndarray, float]] = []
+    centre = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.02, 0.06), 0.0])
+    yaw = float(rng.uniform(0, 2 * np.pi))
+    extra: Dict[str, object] = {"background": bg, "path": cfg.path}
+    tid, look, radius, prompt, twin, confuser = _target_object(cfg, rng, parts, s, centre, yaw, placed, extra)
+    _add_distractors(cfg, rng, parts, s, placed, look, bounds)
+    wall_y = _add_room(rng, parts, bg, s, top, wd)
 
     tgt = next(p for p in parts if p.part_id == tid)
     others = [p for p in parts if p.part_id != tid and np.linalg.norm(p.vertices.mean(0) - tgt.vertices.mean(0)) < 0.5]
     tp = exposed_points(tgt, others, cfg.num_gt_points, np.random.default_rng([cfg.seed, 0x6E7]))
-    if kind == "two_pans":
+    if cfg.kind == "two_pans":
         extra["twin_note"] = "pan_b is the target pan's identical copy (the pointer's twin and same-spot confuser)"
     return GenScene(parts, tid, tgt.name, prompt, look, tp, {"part_id": table_id, "x": (tx0, tx1), "y": (ty0, ty1)},
                     twin, confuser, {**extra, "camera_radius": list(radius), "wall_y": float(wall_y)})
