@@ -8,9 +8,6 @@ and on the CPU otherwise (point2act's own rasterizer), without ``--machine.devic
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Optional
-
 import torch
 
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
@@ -23,23 +20,13 @@ from nerfstudio.plugins.types import MethodSpecification
 from point2act.method.datamanager import Point2ActDataManagerConfig
 from point2act.method.keys import RELEVANCY_KEY
 from point2act.method.model import Point2ActModelConfig, Point2ActPipelineConfig
-from point2act.method.schedule import (
+from point2act.method.schedule import (  # noqa: F401  (FusedAdamOptimizerConfig: where older config.yml look)
     AUTO_FIELDS,
     DEFAULT_ITERATIONS,
+    FusedAdamOptimizerConfig,
     Point2ActTrainerConfig,
     RunLengthDecaySchedulerConfig,
 )
-
-
-@dataclass
-class FusedAdamOptimizerConfig(AdamOptimizerConfig):
-    """nerfstudio's Adam config with torch's fused Adam: one kernel per parameter tensor instead of about
-    ten tensor ops, on the CPU and on CUDA. It shortens the optimizer stage of a CPU step
-    (``benchmarks/results/train_step.md``: variants ``default`` and ``adam-loop``);
-    ``--optimizers.NAME.optimizer.fused None`` gives torch's default implementation."""
-
-    fused: Optional[bool] = True
-    """``torch.optim.Adam(fused=...)``; None: torch's default (a per-tensor loop on the CPU)."""
 
 
 def _fused(cfg: AdamOptimizerConfig) -> FusedAdamOptimizerConfig:

@@ -38,3 +38,24 @@ def test_fused_adam_follows_the_loop_and_keeps_its_state_keys():
     # gsplat's densification edits these state entries when it splits, duplicates and prunes Gaussians
     assert set(sa) == set(sb) == {"step", "exp_avg", "exp_avg_sq"}
     assert float(sa["step"]) == float(sb["step"]) == 50
+
+
+def test_config_yml_loads_with_plain_yaml(tmp_path):
+    """A run's config.yml loads with ``yaml.load`` in a fresh interpreter (as scripts and nerfstudio's tools read
+    it): none of its classes live in point2act.method.config, whose import runs nerfstudio's method registry,
+    which imports it back."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from point2act.method.train import registered_config
+
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.dump(registered_config("point2act")))
+    assert "point2act.method.config." not in path.read_text()
+    code = ("import sys, yaml; c = yaml.load(open(sys.argv[1]).read(), Loader=yaml.Loader); "
+            "print(type(c.optimizers['means']['optimizer']).__name__, c.optimizers['means']['optimizer'].fused)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["FusedAdamOptimizerConfig", "True"]
