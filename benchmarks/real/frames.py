@@ -28,6 +28,9 @@ from benchmarks.real.cameras import GL_TO_CV, Camera
 def check_run_frame(config_path: Path, cams: Dict[str, Camera]) -> Dict[str, float]:
     """Max camera-centre distance (capture units) and rotation difference (degrees) between the run's
     cameras mapped to the capture frame and ``cams``; and how many views were compared."""
+    import nerfstudio.configs.method_configs  # noqa: F401  (the registry first: a config.yml written before
+    # FusedAdamOptimizerConfig moved to point2act.method.schedule names point2act.method.config, whose import
+    # alone runs the registry, which imports it back)
     import yaml
 
     from point2act.geometry import FrameTransform

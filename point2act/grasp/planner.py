@@ -808,6 +808,7 @@ def _kept(
     score: np.ndarray,  # [K, T]
     dims: Dict[str, float],
     cfg: GraspConfig,
+    plane: np.ndarray | None = None,  # [4] the support plane
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # k [G], t [G], hkt [K, T]
     """The grasps listed, best first: non-maximum suppression (:func:`nms`) over the free poses ranked with
     those that close on the target first, then those whose pads touch both contacts, then by score; each kept
@@ -825,7 +826,8 @@ def _kept(
         hkt[kk, tk_] = widest_free_opening(pairs.c, pairs.x, pairs.u, pairs.v, clouds.F, clouds.coarse, pairs.theta,
                                            part.off, hkt, clear.depth, kk, tk_, dims, clouds.mg, clouds.mgc,
                                            U(cfg.sweep_fine_length), U(g.pregrasp_distance),
-                                           U(cfg.clearance_margin), cfg.collision_min_points)
+                                           U(cfg.clearance_margin), cfg.collision_min_points, pairs.R,
+                                           plane, U(cfg.table_clearance))
     return k_of[kept], t_of[kept], hkt
 
 
@@ -964,7 +966,7 @@ def _plan_once(
         timings["scoring"] = 0.0
         return _empty(region, cfg, _why_none(counts, counts["candidates"]), clock.total(), counts, surf.plane)
     score, clear_score = _score(part, clear, clouds, avoid_weight, cfg)
-    ks, ts, hkt = _kept(pairs, clouds, part, clear, score, dims, cfg)
+    ks, ts, hkt = _kept(pairs, clouds, part, clear, score, dims, cfg, surf.plane)
     grasps = _grasps_of(ks, ts, hkt, pairs, part, clear, score, clear_score, dims, avoid_region, handover_direction)
     counts["after_nms"] = len(grasps)
     counts["on_target"] = int(sum(gr.on_target for gr in grasps))
@@ -1041,6 +1043,9 @@ def widest_free_opening(
     pre: float,
     cm: float,
     min_points: int,
+    R: np.ndarray | None = None,  # [K, T, 3, 3] gripper rotations, with ``plane``
+    plane: np.ndarray | None = None,  # [4] the support plane
+    table_clearance: float = 0.0,
 ) -> np.ndarray:  # [G] half-opening of each grasp
     """The widest half-opening at which each grasp's fingers still clear the scene, from
     :data:`OPEN_LEVELS`, or its part's half-opening ``hkt`` when none does.
@@ -1053,7 +1058,9 @@ def widest_free_opening(
     sweep while closing to the part's opening (one box from the part's opening to the outer face of the
     finger, at the grasp pose and on the first ``near`` of the approach, against the fine cloud, with
     the collision margin ``mg``), and the fingers on the rest of the approach from ``pre`` against the
-    coarse cloud (margin ``mgc``)."""
+    coarse cloud (margin ``mgc``). With the support ``plane`` (and the rotations ``R``), the fingers and the
+    palm at the wider opening also keep ``table_clearance`` above it at the grasp and the pre-grasp pose (the
+    clouds leave the table out; :func:`_plane_min`)."""
     L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
     half_open = 0.5 * dims["max_opening"]
     K, T = hkt.shape
@@ -1071,6 +1078,13 @@ def widest_free_opening(
         if not todo.any():
             break
         ok = todo.copy()
+        if plane is not None and R is not None:
+            z_ax = R[..., 2]
+            tcp = c[:, None, :] + off[..., None] * x[:, None, :] + depth[..., None] * z_ax
+            wide_h = lam * half_open + (1.0 - lam) * hkt
+            ok &= _plane_min(plane, tcp, R, wide_h, dims) >= table_clearance
+            if pre > 0:
+                ok &= _plane_min(plane, tcp - pre * z_ax, R, wide_h, dims) >= table_clearance
         # x from the part's opening (hh = hkt) to the wider opening's outer face: lam*half_open + (1-lam)*hkt + t
         sweep = [box((0.0, 1.0, lam * half_open + t, 1.0 - lam), fw / 2, (-L - near, 0.0), mg, L2)]
         way_in = [box((lam * half_open, 1.0 - lam, lam * half_open + t, 1.0 - lam), fw / 2, (-L - pre, -L - near),

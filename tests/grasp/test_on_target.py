@@ -82,21 +82,26 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
     assert -0.015 <= far_side <= (0.006 if noisy else 0.003), far_side
 
 
-def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it():
+@pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
+def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it(noisy):
     """A tool handle resting on the table: the fingertips cannot pass its underside, so the grasp is as deep
-    as the table allows (planner._support_room); before, every candidate failed the table test."""
+    as the table allows at the opening the handle asks for (planner._support_room); a grasp listed wider
+    (planner.widest_free_opening) keeps its fingertips above the table at the opening it lists. On noisy
+    views the contact pairs' closing axes tilt a few degrees off the table, which lowers one finger."""
     scene = lying_handle_scene()
-    out, cfg = export(scene)
+    out, cfg = export(scene, noisy)
     assert out["grasps"] and "warning" not in out, out.get("warning")
     best = out["grasps"][0]
     pts, names = scene.surface(density=1e6, seed=1, skip=())
     v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
     assert v.on_target and v.collision_free and v.approach_free, v
-    R, p = np.asarray(best["rotation"]), np.asarray(best["position"])
-    half = 0.5 * best["width"] + cfg.gripper.finger_thickness
-    tips = p + np.array([[s * half * R[:, 0] + t * 0.5 * cfg.gripper.finger_width * R[:, 1]]
-                         for s in (-1, 1) for t in (-1, 1)]).reshape(-1, 3)
-    assert tips[:, 2].min() >= cfg.table_clearance - 1e-4  # the fingertips' corners stay above the table (0.1 mm)
+    for g in out["grasps"]:
+        R, p = np.asarray(g["rotation"]), np.asarray(g["position"])
+        half = 0.5 * g["width"] + cfg.gripper.finger_thickness
+        tips = p + np.array([[s * half * R[:, 0] + t * 0.5 * cfg.gripper.finger_width * R[:, 1]]
+                             for s in (-1, 1) for t in (-1, 1)]).reshape(-1, 3)
+        # the fingertips' corners stay above the table (within 0.1 mm of the clearance)
+        assert tips[:, 2].min() >= cfg.table_clearance - 1e-4, (g["width"], tips[:, 2].min())
 
 
 def test_handle_near_a_wall_is_held_backed_off_from_it():

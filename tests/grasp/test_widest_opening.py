@@ -104,3 +104,36 @@ def test_widening_never_sweeps_through_a_wall(walls, monkeypatch):
 
 def test_levels_are_the_widest_first():
     assert OPEN_LEVELS[0] == 1.0 and list(OPEN_LEVELS) == sorted(OPEN_LEVELS, reverse=True)
+
+
+def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
+    """The clouds the widening checks leave the table out (the plane test covers it), so the widening checks
+    the plane itself: a grasp whose closing axis tilts 20 degrees off the table, its TCP 1.5 cm above it,
+    widened fully with the plane far below; with the table 3 cm down, the lower finger at the gripper's full
+    opening would reach under it (its fingertip drops by the opening times sin 20 degrees), and the grasp keeps
+    an opening whose fingertips stay ``table_clearance`` above the plane."""
+    from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
+    from point2act.grasp.planner import _plane_min, widest_free_opening
+
+    cfg = GraspConfig()
+    dims, U = cfg.gripper.scaled(), cfg.gripper.units
+    a = np.radians(20.0)
+    x = np.array([[np.cos(a), 0.0, np.sin(a)]])
+    u, v = orthonormal_basis(x)
+    theta = 2 * np.pi * np.arange(24) / 24
+    R = grasp_rotations(x, u, v, theta)  # [1, 24, 3, 3]
+    t = int(np.argmin(R[0, :, 2, 2]))  # the approach pointing down the most
+    c = np.array([[0.0, 0.0, 0.015]])
+    off, depth = np.zeros((1, 24)), np.zeros((1, 24))
+    hkt = np.full((1, 24), 0.01)
+    empty = np.zeros((0, 3))
+    args = (c, x, u, v, empty, empty, theta, off, hkt, depth, np.array([0]), np.array([t]), dims, 0.002, 0.004,
+            U(cfg.sweep_fine_length), 0.0, U(cfg.clearance_margin), cfg.collision_min_points, R)
+    clear = U(cfg.table_clearance)
+    far = widest_free_opening(*args, plane=np.array([0.0, 0.0, 1.0, 1.0]), table_clearance=clear)
+    assert far[0] == pytest.approx(0.5 * dims["max_opening"])
+    table = np.array([0.0, 0.0, 1.0, 0.0])
+    assert _plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), 0.5 * dims["max_opening"]), dims)[0, 0] < clear
+    near = widest_free_opening(*args, plane=table, table_clearance=clear)
+    assert 0.01 <= near[0] < 0.5 * dims["max_opening"]
+    assert _plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), near[0]), dims)[0, 0] >= clear - 1e-12
