@@ -680,7 +680,8 @@ def test_grasp_rows_set_aside_only_targets_beyond_the_hand() -> None:
           rec("tab", 0, True, False, True), rec("tab", 1, False, False, True)]
     g = grasp_rows(rs, ["clean"])["clean"]
     assert g["success"] == pytest.approx(2 / 5) and g["hit"] == pytest.approx(4 / 5)
-    assert g["holdable"] == {"runs": 3, "success": pytest.approx(2 / 3), "hit": 1.0}
+    assert g["holdable"] == {"runs": 3, "success": pytest.approx(2 / 3), "hit": 1.0,
+                            "success_when_hit": pytest.approx(2 / 3)}
     assert "holdable" not in grasp_rows([dict(r, target_beyond_hand=None) for r in rs], ["clean"])["clean"]
     # into summary.json, which its schema check takes (and a holdable row that is not a rate it refuses)
     from benchmarks.accuracy.report import check_summary, summary_json
@@ -688,7 +689,8 @@ def test_grasp_rows_set_aside_only_targets_beyond_the_hand() -> None:
     s = summary_json([dict(r, error_m=0.002 if r["hit"] else float("inf")) for r in rs], ["clean"], "test", [0, 1],
                      ["handle", "rim", "tab"])
     check_summary(s)
-    assert s["levels"]["clean"]["point2act_grasp"]["holdable"] == {"runs": 3, "success": 0.6667, "hit": 1.0}
+    assert s["levels"]["clean"]["point2act_grasp"]["holdable"] == {"runs": 3, "success": 0.6667, "hit": 1.0,
+                                                                  "success_when_hit": 0.6667}
     bad = json.loads(json.dumps(s))
     bad["levels"]["clean"]["point2act_grasp"]["holdable"]["success"] = 2.0
     with pytest.raises(ValueError):
