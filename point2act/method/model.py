@@ -142,7 +142,19 @@ class Point2ActModel(SplatfactoModel):
     def random_init(self) -> bool:
         """Whether the Gaussians started at random (no point cloud in the capture, or ``random_init``), or with
         random points beside a triangulated cloud (:meth:`add_random_points`)."""
-        return self.seed_points is None or bool(self.config.random_init) or getattr(self, "random_points", 0) > 0
+        return self.seed_points is None or bool(self.config.random_init) or self.random_points > 0
+
+    def _frustum_points(self, cameras: Cameras, n: int, seed: int,
+                        around: torch.Tensor | None = None) -> torch.Tensor:  # [n, 3]
+        """``n`` random points that at least ``random_init_min_views`` of ``cameras`` see
+        (:func:`~point2act.visibility.frustum_bounded_points`, within ``around``'s box when given)."""
+        from point2act.visibility import frustum_bounded_points
+
+        c2w = cameras.camera_to_worlds.detach().float().cpu()
+        K = cameras.get_intrinsics_matrices().detach().float().cpu()
+        wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
+        return frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
+                                      int(self.config.random_init_min_views), seed, around=around)
 
     @torch.no_grad()
     def add_random_points(self, cameras: Cameras, n: int, seed: int = 0) -> int:
@@ -154,16 +166,10 @@ class Point2ActModel(SplatfactoModel):
         an empty place within a short run. The random ones give the photometric loss something everywhere
         the views see; the opacity prior (:attr:`opacity_reg`) fades the ones no view needs. Call before the
         optimizers are built. Returns ``n``."""
-        from point2act.visibility import frustum_bounded_points
-
         if n <= 0:
             return 0
-        c2w = cameras.camera_to_worlds.detach().float().cpu()
-        K = cameras.get_intrinsics_matrices().detach().float().cpu()
-        wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
         gp = self.gauss_params
-        new = frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
-                                     int(self.config.random_init_min_views), seed, around=gp["means"].detach().cpu())
+        new = self._frustum_points(cameras, int(n), seed, around=gp["means"].detach().cpu())
         dev = gp["means"].device
         means = torch.cat([gp["means"].detach().cpu(), new], 0)
         distances, _ = self.k_nearest_sklearn(means, 3)
@@ -208,13 +214,7 @@ class Point2ActModel(SplatfactoModel):
         views see them in front of the camera. Call before the optimizers are built. Returns the count.
         """
         n = int(self.gauss_params["means"].shape[0])
-        c2w = cameras.camera_to_worlds.detach().float().cpu()
-        K = cameras.get_intrinsics_matrices().detach().float().cpu()
-        wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
-        from point2act.visibility import frustum_bounded_points
-
-        pts = frustum_bounded_points(c2w, K, wh, n, float(self.config.random_scale),
-                                     int(self.config.random_init_min_views), seed)
+        pts = self._frustum_points(cameras, n, seed)
         dev = self.gauss_params["means"].device
         distances, _ = self.k_nearest_sklearn(pts, 3)
         avg = torch.from_numpy(distances).float().mean(-1, keepdim=True)
@@ -243,6 +243,8 @@ class Point2ActModel(SplatfactoModel):
             torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)
         )
         self.prompt: str = ""
+        self.random_points = 0
+        """Random Gaussians added beside a triangulated start cloud (:meth:`add_random_points`)."""
         self.viewer_panel = Point2ActViewerPanel(self)  # nerfstudio viewer elements (point2act.method.viewer)
 
     # -- parameters ---------------------------------------------------------------------------
