@@ -25,15 +25,13 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .report import success_when_hit
+from .report import primary_records, success_when_hit
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDS = ROOT / "benchmarks" / "results" / "accuracy" / "clouds"
 SUMMARY = ROOT / "benchmarks" / "results" / "accuracy" / "summary.json"
 CONDITIONS = ("none", "triangulated", "exact")
 """The start-cloud conditions, from what a user without a cloud has to the upper bound."""
-FOLDER_OF = {"scene": "exact"}
-"""``--cloud`` value -> its folder under :data:`CLOUDS` (the generators' own cloud is the exact one)."""
 
 
 def condition_rows(summary: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -82,16 +80,16 @@ def collect(root: Path = CLOUDS) -> Dict[str, Any]:
         for f in sorted((root / cond).glob("**/summary.json")):
             rows = condition_rows(json.loads(f.read_text()))
             res = f.with_name("results.json")
-            field = field_distances(json.loads(res.read_text()).get("records", [])) if res.is_file() else {}
             recs = json.loads(res.read_text()).get("records", []) if res.is_file() else []
+            field = field_distances(recs)
             for gen, levels in rows.items():
                 for lvl, e in levels.items():  # summaries written before the holdable row had it
                     held = (e.get("point2act_grasp") or {}).get("holdable")
                     if held is not None and "success_when_hit" not in held:
-                        rs = [r for r in recs if r.get("generator", "synth") == gen and r.get("level") == lvl
-                              and r.get("method") == "point2act" and r.get("target_beyond_hand") is False
-                              and r.get("train_seed") in (None, (e.get("train_seeds") or {}).get("seeds", [None])[0], 0)]
-                        held["success_when_hit"] = success_when_hit(rs)
+                        first = primary_records(recs, (e.get("train_seeds") or {}).get("seeds"))
+                        held["success_when_hit"] = success_when_hit(
+                            [r for r in first if r.get("generator", "synth") == gen and r.get("level") == lvl
+                             and r.get("method") == "point2act" and r.get("target_beyond_hand") is False])
                 block.setdefault(cond, {}).setdefault(gen, {}).update(levels)
                 if gen in field:
                     block[cond][gen]["field"] = field[gen]
