@@ -22,9 +22,10 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from point2act.errors import Point2ActError
-from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points, views_in_frame
+from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points, view_relevancy, views_in_frame
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+from point2act.grasp.region import surface_region
 from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA, Region
 from point2act.grasp.consensus import Consensus
@@ -109,6 +110,26 @@ def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthView
     (depth ``inf``)."""
     sc = cfg.surface
     return views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha, sc.occupancy_empty_alpha)
+
+
+def target_surface(fused: np.ndarray, views: DepthViews, region, support, means: np.ndarray, cfg,
+                   geo: Dict[str, float]) -> np.ndarray:  # [F] bool
+    """Which fused surface points (capture frame, ``fused`` [F, 3]) are the target: the surface where the field
+    is relevant (:func:`point2act.grasp.region.surface_region`), its relevancy as the ``views`` render it
+    (capture frame, with relevancy; a view sees a point whose rendered depth lies within the fusion's truncation
+    distance of it), within the place the views' consensus chose (``support``: the blobs of its answers) or,
+    without one, within half the gripper's opening of the region's Gaussians (``means`` [N, 3]). Connected at
+    two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there)."""
+    from scipy.spatial import cKDTree
+
+    tol = cfg.surface.fusion_trunc_voxels * float(geo["voxel"])
+    rel = view_relevancy(views, fused, tol)
+    if support is not None:
+        scope = support.best.covers(fused)
+    else:
+        reach = cfg.gripper.units(0.5 * cfg.gripper.max_opening)
+        scope = np.isfinite(cKDTree(means[region.indices]).query(fused, distance_upper_bound=reach)[0])
+    return surface_region(fused, rel, region.action_point, scope, cfg.region.threshold, 2.0 * float(geo["voxel"]))
 
 
 def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
@@ -304,6 +325,9 @@ def build_export(
             kw.update(fused_center=region.action_point, fused_radius=radius)
             fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
             views_c = views_in_capture(depth_views, frame, cfg)
+            if views_c.relevancy is not None and len(fused):  # the target as the fused surface sees it
+                is_target = target_surface(fused, views_c, region, cons, means_c, cfg, fusion_geo)
+                kw["target_surface"] = (fused, is_target)
             # the support plane is fitted to what the views see, by image area
             kw["plane_points"] = view_points(views_c, min_alpha=cfg.surface.fusion_min_alpha)
             if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells

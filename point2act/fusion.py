@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor", "tsdf_fuse",
-           "view_points", "views_in_frame"]
+           "view_points", "view_relevancy", "views_in_frame"]
 
 
 @torch.no_grad()
@@ -39,24 +39,32 @@ def render_expected_depth(
     width: int,
     height: int,
     batch: int = 4,
-) -> Tuple[Tensor, Tensor]:  # depth [C, H, W] (z along the camera axis), alpha [C, H, W]
-    """Expected depth (``render_mode="ED"``: alpha-normalised) and accumulated opacity per view.
+    relevancy: Tensor | None = None,  # [N] in [0, 1]
+):  # depth [C, H, W] (z along the camera axis), alpha [C, H, W][, relevancy [C, H, W]]
+    """Expected depth (``render_mode="ED"``: alpha-normalised) and accumulated opacity per view; with
+    ``relevancy``, also the field's expected relevancy per pixel (composited like a colour and divided by the
+    accumulated opacity: what the pixel's surface carries, in [0, 1]; 0 where nothing is rendered).
 
     Uses :func:`point2act.render.rasterization`, i.e. gsplat on CUDA tensors and point2act's
     rasterizer on CPU."""
     from point2act.render import rasterization
 
-    depths, alphas = [], []
+    depths, alphas, rels = [], [], []
+    colors = torch.zeros_like(means[:, :1]) if relevancy is None else relevancy.reshape(-1, 1).to(means)
+    mode = "ED" if relevancy is None else "RGB+ED"
     for s in range(0, viewmats.shape[0], batch):
-        d, a, _ = rasterization(
-            means=means, quats=quats, scales=scales, opacities=opacities,
-            colors=torch.zeros_like(means[:, :1]),
+        out, a, _ = rasterization(
+            means=means, quats=quats, scales=scales, opacities=opacities, colors=colors,
             viewmats=viewmats[s : s + batch], Ks=Ks[s : s + batch], width=width, height=height,
-            packed=False, render_mode="ED",
+            packed=False, render_mode=mode,
         )
-        depths.append(d[..., 0])
+        depths.append(out[..., -1])
         alphas.append(a[..., 0])
-    return torch.cat(depths), torch.cat(alphas)
+        if relevancy is not None:
+            rels.append(torch.where(a[..., 0] > 1e-6, out[..., 0] / a[..., 0].clamp_min(1e-6), 0.0).clamp(0.0, 1.0))
+    if relevancy is None:
+        return torch.cat(depths), torch.cat(alphas)
+    return torch.cat(depths), torch.cat(alphas), torch.cat(rels)
 
 
 @dataclass
@@ -73,6 +81,8 @@ class DepthViews:
     """World-to-camera, OpenCV axes."""
     render_ms: float = 0.0
     """Wall time of the renders."""
+    relevancy: np.ndarray | None = None  # [C, H, W]
+    """The field's expected relevancy per pixel (:func:`render_expected_depth`), when rendered with it."""
 
 
 def render_depth_views(
@@ -85,17 +95,18 @@ def render_depth_views(
     sizes: Sequence[Tuple[int, int]],  # C x (H, W)
     max_views: int = 24,
     max_pixels: int | None = None,
+    relevancy: Tensor | None = None,  # [N] in [0, 1]
 ) -> DepthViews:
     """Expected depth and opacity of up to ``max_views`` evenly spaced views
     (:func:`render_expected_depth`), each at its own resolution divided by the smallest whole factor
-    that brings it to at most ``max_pixels`` pixels (``None``: full resolution). The returned ``Ks``
-    are those of the rendered resolution."""
+    that brings it to at most ``max_pixels`` pixels (``None``: full resolution); with ``relevancy``, the
+    field's expected relevancy too. The returned ``Ks`` are those of the rendered resolution."""
     t0 = time.perf_counter()
     n = len(sizes)
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
     dev = means.device
     quats = quats / quats.norm(dim=-1, keepdim=True)
-    D, A, K_out = [], [], []
+    D, A, R, K_out = [], [], [], []
     for i in views:
         H, W = (int(v) for v in sizes[i])
         K = np.asarray(Ks[i], dtype=np.float64).copy()
@@ -104,19 +115,21 @@ def render_depth_views(
             H, W = max(1, H // f), max(1, W // f)
             K[:2] /= f
         K_out.append(K)
-        d, a = render_expected_depth(
+        out = render_expected_depth(
             means, quats, scales, opacities,
             torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
-            torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H,
+            torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H, relevancy=relevancy,
         )
-        D.append(d[0].cpu().numpy())
-        A.append(a[0].cpu().numpy())
+        D.append(out[0][0].cpu().numpy())
+        A.append(out[1][0].cpu().numpy())
+        if relevancy is not None:
+            R.append(out[2][0].cpu().numpy())
     if len({x.shape for x in D}) > 1:  # mixed resolutions: pad to the largest (0 depth = no measurement)
         Hm, Wm = max(x.shape[0] for x in D), max(x.shape[1] for x in D)
-        D = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in D]
-        A = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in A]
+        D, A, R = ([np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in L] for L in (D, A, R))
     return DepthViews(np.stack(D), np.stack(A), np.stack(K_out),
-                      np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3)
+                      np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3,
+                      np.stack(R) if R else None)
 
 
 def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_alpha: float | None = None,
@@ -139,7 +152,7 @@ def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_a
         d = np.where(a >= min_alpha, d, 0.0).astype(np.float32)
     if empty_alpha is not None:
         d = np.where(a < empty_alpha, np.inf, d).astype(np.float32)
-    return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms)
+    return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms, views.relevancy)
 
 
 def view_points(views: DepthViews, stride: int = 4, min_alpha: float = 0.5) -> np.ndarray:  # [M, 3]
@@ -160,6 +173,33 @@ def view_points(views: DepthViews, stride: int = 4, min_alpha: float = 0.5) -> n
         R, t = np.asarray(vm, dtype=np.float64)[:3, :3], np.asarray(vm, dtype=np.float64)[:3, 3]
         out.append((cam - t) @ R)
     return np.concatenate(out, 0) if out else np.zeros((0, 3))
+
+
+def view_relevancy(views: DepthViews, points: np.ndarray, tol: float) -> np.ndarray:  # [M, 3] -> [M]
+    """The field's relevancy at surface ``points`` (the views' frame) as the views render it: the mean, over
+    the views that see a point (it projects inside the view onto a pixel whose rendered depth lies within
+    ``tol`` of its own, world units), of the view's expected relevancy at that pixel (``views.relevancy``).
+    NaN where no view sees the point. A pixel's relevancy is what training fits to the heatmaps, whichever
+    Gaussians carry it; a part covered by a few relevant Gaussians among many others still renders as
+    relevant wherever the views show it."""
+    if views.relevancy is None:
+        raise ValueError("view_relevancy: the views were rendered without relevancy")
+    X = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    acc, cnt = np.zeros(len(X)), np.zeros(len(X))
+    for d, r, K, vm in zip(views.depths, views.relevancy, views.Ks, views.viewmats):
+        vm, K = np.asarray(vm, dtype=np.float64), np.asarray(K, dtype=np.float64)
+        Xc = X @ vm[:3, :3].T + vm[:3, 3]
+        z = Xc[:, 2]
+        front = z > 1e-9
+        zs = np.where(front, z, 1.0)
+        j = np.floor(K[0, 0] * Xc[:, 0] / zs + K[0, 2]).astype(np.int64)
+        i = np.floor(K[1, 1] * Xc[:, 1] / zs + K[1, 2]).astype(np.int64)
+        ok = front & (i >= 0) & (i < d.shape[0]) & (j >= 0) & (j < d.shape[1])
+        ok[ok] &= np.abs(np.asarray(d, dtype=np.float64)[i[ok], j[ok]] - z[ok]) <= tol
+        acc[ok] += np.asarray(r, dtype=np.float64)[i[ok], j[ok]]
+        cnt[ok] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, acc / cnt, np.nan)
 
 
 def render_factor(height: int, width: int, max_pixels: int | None) -> int:

@@ -343,7 +343,7 @@ def _export_with_support(cfg_path: Path, loaded, name: str, points_file: Path, o
     views = None
     if grasps and grasp_config.surface.fuse_depth:
         views = mrun.depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
-                                    grasp_config.surface.fusion_max_pixels)
+                                    grasp_config.surface.fusion_max_pixels, arrays["relevancy"])
     out = build_export(arrays, frame, rec.get("prompt", ""), grasp_config, grasps, centers, None,
                        depth_views=views, support=support)
     write_json_atomic(out_path, out)

@@ -417,15 +417,18 @@ def _candidate_pairs(
     cell: float,
     cfg: GraspConfig,
     counts: Dict[str, int],
+    target: np.ndarray | None = None,  # [T, 3] the target's surface points
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # [K] a, [K] b, [K] quality
     """Antipodal contact pairs at the region: seeds drawn (weighted by relevancy, at most ``num_candidates``)
-    from the surface points within ``seed_radius`` of the region's Gaussians, their pairs
+    from the surface points within ``seed_radius`` of the region's Gaussians or of the ``target`` surface, their
+    pairs
     (:func:`sample_contact_pairs`), one per (centre, closing axis) bin, since neighbouring seeds on a face
     give the same grasp, and the best ``num_candidates`` of those. Indices into ``surf.P``."""
     from scipy.spatial import cKDTree
 
     P, U = surf.P, cfg.gripper.units
-    dseed, _ = cKDTree(means[region.indices]).query(P, distance_upper_bound=U(cfg.seed_radius), workers=-1)
+    anchors = means[region.indices] if target is None else np.concatenate([means[region.indices], target])
+    dseed, _ = cKDTree(anchors).query(P, distance_upper_bound=U(cfg.seed_radius), workers=-1)
     pool = np.flatnonzero(np.isfinite(dseed))
     rng = np.random.default_rng(cfg.seed)
     if len(pool) > cfg.num_candidates:
@@ -512,16 +515,25 @@ def _target_labels(
     opaque: np.ndarray,  # [N] bool
     region: Region,
     cfg: GraspConfig,
+    target_surface: Tuple[np.ndarray, np.ndarray] | None = None,  # fused points [F, 3], target [F] bool
 ) -> np.ndarray:  # [Mb] bool: the entries of clouds.QB that are the target's
-    """Which of what the gripper can hold is the target: where the opaque Gaussians around a point (the 8
-    nearest within ``target_radius``, weighted by opacity) are mostly the region's. A point of a mug's body next
-    to its handle's root is nearer the body's Gaussians, and a stray floater does not relabel a surface. The
-    unknown cells of ``QB`` are never the target's."""
+    """Which of what the gripper can hold is the target. With ``target_surface`` (the fused surface and which
+    of its points are the target, :func:`~point2act.grasp.region.surface_region`): the points whose nearest
+    fused point within ``target_radius`` is a target point; a cell of a mug's body next to its handle's root is
+    nearer the body's surface. Without: where the opaque Gaussians around a point (the 8 nearest within
+    ``target_radius``, weighted by opacity) are mostly the region's; a stray floater does not relabel a
+    surface. The unknown cells of ``QB`` are never the target's."""
     from scipy.spatial import cKDTree
 
     Q = clouds.Q
     r_t = cfg.gripper.units(cfg.target_radius) + 0.5 * clouds.cell
     q_rel = np.zeros(len(clouds.QB), bool)
+    if target_surface is not None and len(Q):
+        fp, ft = target_surface
+        d, i = cKDTree(fp).query(Q, distance_upper_bound=r_t, workers=-1)
+        hit = np.isfinite(d)
+        q_rel[: len(Q)][hit] = ft[i[hit]]
+        return q_rel
     idx = np.flatnonzero(opaque)
     if len(Q) and len(idx):
         in_region = np.zeros(len(means), bool)
@@ -906,6 +918,7 @@ def _plan_once(
     fused_radius: float = 0.0,
     occupancy: OccupancyGrid | None = None,
     plane_points: np.ndarray | None = None,
+    target_surface: Tuple[np.ndarray, np.ndarray] | None = None,
 ) -> GraspResult:
     """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: ranked, collision-checked parallel-jaw
     grasps at the most relevant region, the composition of its stages: region (:func:`relevant_region`, unless
@@ -918,7 +931,9 @@ def _plan_once(
     [C,3], ``scales`` [N,3] (linear); ``fused_center`` [3], ``fused_radius``: the ball where ``extra_points`` is a
     fused depth surface that replaces the Gaussian centres; ``occupancy``: the scene's
     :class:`~point2act.grasp.occupancy.OccupancyGrid` (capture frame and units); ``plane_points`` [P, 3]: what
-    the views see, for the support plane (:func:`_surface`); ``avoid`` [N] in [0,1], ``avoid_weight``: an avoid
+    the views see, for the support plane (:func:`_surface`); ``target_surface``: fused surface points [F, 3] and
+    which of them are the target [F] (:func:`~point2act.grasp.region.surface_region`; the seeds and the target's
+    labels come from it, :func:`_target_labels`); ``avoid`` [N] in [0,1], ``avoid_weight``: an avoid
     channel (:func:`_avoid_scores`); ``handover_direction`` [3]: towards a recipient (:func:`_grasps_of`).
     Raises ``ValueError`` if no relevancy passes the region threshold; any other failure to find grasps gives
     an empty list and ``GraspResult.warning``."""
@@ -947,7 +962,11 @@ def _plan_once(
     clock.lap("surface")
     if len(surf.P) < 2:
         return _empty(region, cfg, "no surface points off the support plane", clock.total(), counts, surf.plane)
-    a, b, q = _candidate_pairs(surf, means, region, clouds.cell, cfg, counts)
+    if target_surface is not None and not np.any(target_surface[1]):
+        target_surface = None  # no fused point is the target's: the region's Gaussians label it
+    tpts = target_surface[0][target_surface[1]] if target_surface is not None else None
+    counts["target_surface_points"] = 0 if tpts is None else len(tpts)
+    a, b, q = _candidate_pairs(surf, means, region, clouds.cell, cfg, counts, tpts)
     if len(a) == 0:
         clock.lap("candidates")
         why = ("no surface points near the relevant region" if counts["seeds"] == 0 else
@@ -955,7 +974,7 @@ def _plan_once(
         return _empty(region, cfg, why, clock.total(), counts, surf.plane)
     pairs = _pair_frames(surf.P, a, b, q, clouds, dims, cfg, counts)
     pp = _part_params(clouds, dims, cfg, av is not None)
-    q_rel = _target_labels(clouds, means, opac, surf.opaque, region, cfg)
+    q_rel = _target_labels(clouds, means, opac, surf.opaque, region, cfg, target_surface)
     part = _grasp_parts(pairs, clouds, q_rel, surf.plane, region, pp, dims, cfg,
                         None if av is None else (av, means, opac))
     counts["closing_on_something"] = int((part.holds & pairs.fits[:, None]).sum())

@@ -166,13 +166,17 @@ def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor,
     return torch.stack(vms), torch.stack(Ks), sizes
 
 
-def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None = 320 * 240) -> DepthViews:
+def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None = 320 * 240,
+                   relevancy: np.ndarray | None = None) -> DepthViews:
     """Expected depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),
-    each rendered at most ``max_pixels`` pixels (whole-factor downscale; ``None``: full resolution)."""
+    each rendered at most ``max_pixels`` pixels (whole-factor downscale; ``None``: full resolution); with
+    ``relevancy`` [N] (a channel's, in [0, 1]), the field's relevancy per pixel too (the target's surface)."""
     g = gaussian_tensors(model)
     vms, Ks, sizes = camera_views(cameras)
+    rel = None if relevancy is None else torch.as_tensor(np.asarray(relevancy), dtype=torch.float32,
+                                                         device=g["means"].device)
     return render_depth_views(g["means"], g["quats"], g["scales"], g["opacities"],
-                              vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels)
+                              vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels, rel)
 
 
 def views_of(model, dm, cache, downscale: int) -> list:
@@ -522,7 +526,7 @@ def export_doc(
     views = None
     if grasps and grasp_config.surface.fuse_depth:
         views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
-                               grasp_config.surface.fusion_max_pixels)
+                               grasp_config.surface.fusion_max_pixels, arrays["relevancy"])
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, answer=answer)

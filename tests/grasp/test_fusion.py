@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.fusion import DepthViews, render_expected_depth, tsdf_fuse, view_points
+from point2act.fusion import DepthViews, render_expected_depth, tsdf_fuse, view_points, view_relevancy
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:  # [4, 4] world-to-camera, OpenCV
@@ -100,6 +100,57 @@ def test_render_expected_depth_of_a_flat_layer():
     inner = alpha[0, 8:-8, 8:-8]
     assert inner.min() > 0.99
     torch.testing.assert_close(depth[0, 8:-8, 8:-8], torch.ones_like(inner), atol=1e-4, rtol=0)
+
+
+def _two_layers():
+    """A front layer (z = 1, left half of the view) over a back layer (z = 2, the whole view) of small opaque
+    Gaussians; relevancy 0.8 in front, 0.3 behind."""
+    g = torch.linspace(-1.2, 1.2, 97)
+    yy, xx = torch.meshgrid(g, g, indexing="ij")
+    back = torch.stack([xx.reshape(-1), yy.reshape(-1), torch.full((xx.numel(),), 2.0)], -1)
+    front = back[back[:, 0] < 0] * torch.tensor([0.5, 0.5, 0.5])
+    means = torch.cat([front, back])
+    N, nf = means.shape[0], front.shape[0]
+    rel = torch.cat([torch.full((nf,), 0.8), torch.full((N - nf,), 0.3)])
+    return means, torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02), torch.full((N,), 0.99), rel
+
+
+def test_rendered_relevancy_is_that_of_the_visible_surface():
+    """Expected relevancy (composited like a colour, divided by the opacity) is the front layer's where it
+    covers the pixel and the back layer's elsewhere; the depth is the same render as without relevancy."""
+    means, quats, scales, opac, rel = _two_layers()
+    K = torch.tensor([[[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]])
+    d0, a0 = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K, 64, 48)
+    d, a, r = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K, 64, 48, relevancy=rel)
+    torch.testing.assert_close(d, d0, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a, a0, atol=1e-6, rtol=0)
+    left, right = r[0, 8:-8, 10:28], r[0, 8:-8, 36:54]
+    torch.testing.assert_close(left, torch.full_like(left, 0.8), atol=2e-3, rtol=0)
+    torch.testing.assert_close(right, torch.full_like(right, 0.3), atol=2e-3, rtol=0)
+    empty = render_expected_depth(means + torch.tensor([0.0, 0.0, -10.0]), quats, scales, opac, torch.eye(4)[None],
+                                  K, 64, 48, relevancy=rel)[2]
+    assert float(empty.abs().max()) == 0.0  # nothing rendered: no relevancy
+
+
+def test_view_relevancy_reads_the_views_that_see_a_point():
+    """Points on a view's surface take its rendered relevancy, averaged over the views that see them; a point
+    hidden behind that surface (farther than ``tol``) or outside every view gets none (NaN)."""
+    W, H = 32, 24
+    K = np.array([[30.0, 0, W / 2], [0, 30.0, H / 2], [0, 0, 1]])
+    V1, V2 = np.eye(4), np.eye(4)
+    V2[0, 3] = -0.1  # second camera 0.1 to the right
+    D = np.full((2, H, W), 1.0, np.float32)
+    R = np.stack([np.full((H, W), 0.2), np.full((H, W), 0.6)]).astype(np.float32)
+    views = DepthViews(D, np.ones_like(D), np.stack([K, K]), np.stack([V1, V2]), 0.0, R)
+    pts = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.5], [30.0, 0.0, 1.0], [0.0, 0.0, 1.004]])
+    out = view_relevancy(views, pts, tol=0.01)
+    np.testing.assert_allclose(out[[0, 3]], [0.4, 0.4])
+    assert np.isnan(out[1]) and np.isnan(out[2])
+    R[1, :, : W // 2] = 1.0  # the second view's left half (where it sees the point at the origin)
+    np.testing.assert_allclose(view_relevancy(DepthViews(D, np.ones_like(D), views.Ks, views.viewmats, 0.0, R),
+                                              pts[:1], tol=0.01), [0.6])
+    with pytest.raises(ValueError, match="without relevancy"):
+        view_relevancy(DepthViews(D, np.ones_like(D), views.Ks, views.viewmats), pts, tol=0.01)
 
 
 @pytest.mark.parametrize("stride", [1, 3])

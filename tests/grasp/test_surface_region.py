@@ -1,0 +1,39 @@
+"""The target as a surface (:func:`point2act.grasp.region.surface_region`): thresholded, scoped, connected."""
+
+import numpy as np
+import pytest
+
+from point2act.grasp.region import surface_region
+
+
+def _grid(x0, n=10, step=0.002):
+    g = np.arange(n) * step
+    xx, yy = np.meshgrid(g, g, indexing="ij")
+    return np.c_[xx.ravel() + x0, yy.ravel(), np.zeros(n * n)]
+
+
+@pytest.mark.parametrize("gap", [0.01, 0.05])
+def test_the_connected_relevant_piece_nearest_the_action_point(gap):
+    """Two relevant patches ``gap`` apart (more than ``link``) and a dim one: only the patch by the action point
+    is the target; the dim patch is below the threshold; a point no view sees (NaN) never is."""
+    a, b, dim = _grid(0.0), _grid(0.018 + gap), _grid(-0.1)
+    P = np.concatenate([a, b, dim, [[0.001, 0.001, 0.0]]])
+    rel = np.r_[np.full(len(a), 0.9), np.full(len(b), 0.8), np.full(len(dim), 0.3), np.nan]
+    out = surface_region(P, rel, a[0], np.ones(len(P), bool), threshold=0.5, link=0.004)
+    assert out[: len(a)].all() and not out[len(a):].any()
+    # the other patch when the action point sits on it
+    out = surface_region(P, rel, b[5], np.ones(len(P), bool), threshold=0.5, link=0.004)
+    assert out[len(a): len(a) + len(b)].all() and out.sum() == len(b)
+
+
+def test_scope_and_threshold_follow_the_chosen_place():
+    """The threshold is relative to the largest relevancy in scope: a patch outside scope (a place the views'
+    consensus rejected) neither becomes the target nor raises the bar; nothing seen in scope: no target."""
+    a, far = _grid(0.0), _grid(0.2)
+    P = np.concatenate([a, far])
+    rel = np.r_[np.full(len(a), 0.3), np.full(len(far), 1.0)]
+    scope = np.r_[np.ones(len(a), bool), np.zeros(len(far), bool)]
+    out = surface_region(P, rel, a[0], scope, threshold=0.5, link=0.004)
+    assert out[: len(a)].all() and not out[len(a):].any()
+    rel_unseen = np.r_[np.full(len(a), np.nan), np.full(len(far), 1.0)]
+    assert not surface_region(P, rel_unseen, a[0], scope, threshold=0.5, link=0.004).any()
