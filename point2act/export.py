@@ -254,6 +254,71 @@ def answer_where(
                   support_fields=_consensus_support(support, region, cfg))
 
 
+def _fusion_inputs(depth_views: DepthViews, frame: FrameTransform, region, support, means_c: np.ndarray, cfg,
+                   kw: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, float], Dict[str, float], float]:
+    """What the depth views give the planner (added to its keywords ``kw``): the TSDF surface around the action
+    point (returned: fused points [F, 3], capture frame), the support plane's points, the occupancy grid and, when
+    the views carry the field's relevancy, the target's surface (:func:`target_surface`). Also returns the
+    fusion's stage timings, its geometry and the action point's distance to the fused surface."""
+    t0 = time.perf_counter()
+    fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
+    surface_gap = nearest_distance(fused, region.action_point)
+    if np.isfinite(surface_gap):
+        fusion_geo["nearest_surface"] = surface_gap
+    kw.update(fused_center=region.action_point, fused_radius=radius)
+    fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+    views_c = views_in_capture(depth_views, frame, cfg)
+    if views_c.relevancy is not None and len(fused):  # the target as the fused surface sees it
+        kw["target_surface"] = (fused, target_surface(fused, views_c, region, support, means_c, cfg, fusion_geo))
+    # the support plane is fitted to what the views see, by image area
+    kw["plane_points"] = view_points(views_c, min_alpha=cfg.surface.fusion_min_alpha)
+    if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
+        t0 = time.perf_counter()
+        kw["occupancy"] = occupancy_around(views_c, region, cfg, fusion_geo)
+        fusion_ms["occupancy"] = (time.perf_counter() - t0) * 1e3
+    return fused, fusion_ms, fusion_geo, surface_gap
+
+
+def _on_target(result) -> bool:
+    """Whether a plan's first grasp is not known to miss the target."""
+    return bool(result.grasps) and result.grasps[0].on_target is not False
+
+
+def _plan_with_fallback(means_c: np.ndarray, arrays: Dict[str, np.ndarray], cfg, region,
+                        kw: Dict[str, Any]):
+    """:func:`~point2act.grasp.plan_grasps` at the region; where nothing collision-free lands on the target
+    itself (a pull tab flat on a lid, a thin edge), one wider plan whose seeds reach half the gripper's opening
+    from the region (it holds every narrower ball's seeds), kept when it closes on the region. Returns the
+    result and the fallback's record (None when not taken)."""
+    result = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, **kw)
+    fallback = None
+    widest = 0.5 * cfg.gripper.max_opening
+    if not _on_target(result) and widest > cfg.seed_radius * (1 + 1e-9):
+        wider = dataclasses.replace(cfg, seed_radius=widest)
+        again = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], wider, **kw)
+        # the gripper must still close on the region: a wider seed ball also reaches other
+        # objects (an occluder beside a handle), which are no fallback for the target
+        again = dataclasses.replace(again, grasps=closing_on(again.grasps, means_c[region.indices], cfg))
+        if _on_target(again) or (again.grasps and not result.grasps):
+            fallback = {"seed_radius_m": wider.seed_radius, "reason": result.warning or ""}
+            result = again
+    if result.grasps and result.grasps[0].on_target is False and not result.warning:
+        result = dataclasses.replace(result, warning="no grasp closes on the relevant region (on_target false)")
+    return result, fallback
+
+
+def _no_surface_note(surface_gap: float, cfg) -> str:
+    """The warning for an action point farther than half the opening from the fused surface: no grasp centred
+    there touches any surface (the fallback's reach)."""
+    where = (f"the nearest fused surface point is {surface_gap * cfg.gripper.metres_per_unit * 100:.1f} "
+             f"cm ({surface_gap:.3g} capture units) from it" if np.isfinite(surface_gap)
+             else "no fused surface lies around it")
+    return (f"the reconstruction has no surface at the action point: {where}, beyond the reach of a grasp "
+            f"centred there (half the opening, {cfg.gripper.max_opening * 50:g} cm); the views agree on a place "
+            "that the Gaussians do not model as a surface (a transparent or shiny object, too few views of it): "
+            "no grasp there can be checked")
+
+
 def build_export(
     arrays: Dict[str, np.ndarray],
     frame: FrameTransform,
@@ -307,7 +372,7 @@ def build_export(
         notes.append(answer.warning)
     if grasps:
         extra = frame.to_capture(extra_points) if extra_points is not None else None
-        kw: Dict[str, Any] = {"region": region}
+        kw: Dict[str, Any] = {"region": region, "camera_centers": camera_centers, "scales": scales_c}
         if avoid_relevancy is not None:
             kw["avoid"] = np.asarray(avoid_relevancy, dtype=np.float64)
         if handover_direction is not None:
@@ -316,67 +381,17 @@ def build_export(
         fusion_geo: Dict[str, float] = {}
         surface_gap = 0.0  # the action point's distance to the fused surface (0: not measured)
         if depth_views is not None:
-            t0 = time.perf_counter()
-            fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
-            surface_gap = nearest_distance(fused, region.action_point)
-            if np.isfinite(surface_gap):
-                fusion_geo["nearest_surface"] = surface_gap
+            fused, fusion_ms, fusion_geo, surface_gap = _fusion_inputs(depth_views, frame, region, cons, means_c,
+                                                                       cfg, kw)
             extra = fused if extra is None else np.concatenate([extra, fused], 0)
-            kw.update(fused_center=region.action_point, fused_radius=radius)
-            fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
-            views_c = views_in_capture(depth_views, frame, cfg)
-            if views_c.relevancy is not None and len(fused):  # the target as the fused surface sees it
-                is_target = target_surface(fused, views_c, region, cons, means_c, cfg, fusion_geo)
-                kw["target_surface"] = (fused, is_target)
-            # the support plane is fitted to what the views see, by image area
-            kw["plane_points"] = view_points(views_c, min_alpha=cfg.surface.fusion_min_alpha)
-            if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
-                t0 = time.perf_counter()
-                kw["occupancy"] = occupancy_around(views_c, region, cfg, fusion_geo)
-                fusion_ms["occupancy"] = (time.perf_counter() - t0) * 1e3
-        fallback = None
+        kw["extra_points"] = extra
         try:
-            result = plan_grasps(
-                means_c, arrays["opacities"], arrays["relevancy"], cfg,
-                extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
-            )
-            # nothing collision-free on the target itself (a pull tab flat on a lid, a thin edge): take
-            # the object around it, seeds up to half the gripper's opening from the region
-
-            def on_target(r) -> bool:
-                return bool(r.grasps) and r.grasps[0].on_target is not False
-
-            # one wider plan, seeds up to half the gripper's opening from the region (it holds every
-            # narrower ball's seeds; three widening steps cost three plans for the same candidates)
-            widest = 0.5 * cfg.gripper.max_opening
-            if not on_target(result) and widest > cfg.seed_radius * (1 + 1e-9):
-                wider = dataclasses.replace(cfg, seed_radius=widest)
-                again = plan_grasps(
-                    means_c, arrays["opacities"], arrays["relevancy"], wider,
-                    extra_points=extra, camera_centers=camera_centers, scales=scales_c, **kw,
-                )
-                # the gripper must still close on the region: a wider seed ball also reaches other
-                # objects (an occluder beside a handle), which are no fallback for the target
-                again = dataclasses.replace(again, grasps=closing_on(again.grasps, means_c[region.indices], cfg))
-                if on_target(again) or (again.grasps and not result.grasps):
-                    fallback = {"seed_radius_m": wider.seed_radius, "reason": result.warning or ""}
-                    result = again
-            if result.grasps and result.grasps[0].on_target is False and not result.warning:
-                result = dataclasses.replace(result, warning="no grasp closes on the relevant region (on_target false)")
+            result, fallback = _plan_with_fallback(means_c, arrays, cfg, region, kw)
         except ValueError as e:
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
-        # beyond half the opening no grasp centred at the action point touches any surface (the fallback's reach)
-        if surface_gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not on_target(result):
-            where = (f"the nearest fused surface point is {surface_gap * cfg.gripper.metres_per_unit * 100:.1f} "
-                     f"cm ({surface_gap:.3g} capture units) from it" if np.isfinite(surface_gap)
-                     else "no fused surface lies around it")
-            notes.append(
-                f"the reconstruction has no surface at the action point: {where}, beyond the reach of a grasp "
-                f"centred there (half the opening, {cfg.gripper.max_opening * 50:g} cm); the views agree on a place "
-                "that the Gaussians do not model as a surface (a transparent or shiny object, too few views of it): "
-                "no grasp there can be checked"
-            )
+        if surface_gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not _on_target(result):
+            notes.append(_no_surface_note(surface_gap, cfg))
         if fallback is not None:
             out["grasp_fallback"] = fallback
             notes.append(
