@@ -286,11 +286,20 @@ def _on_target(result) -> bool:
 
 def _plan_with_fallback(means_c: np.ndarray, arrays: Dict[str, np.ndarray], cfg, region,
                         kw: Dict[str, Any]):
-    """:func:`~point2act.grasp.plan_grasps` at the region; where nothing collision-free lands on the target
-    itself (a pull tab flat on a lid, a thin edge), one wider plan whose seeds reach half the gripper's opening
+    """:func:`~point2act.grasp.plan_grasps` at the region, the target labelled by the region's Gaussians; where
+    no grasp lands on the target that way and ``kw`` holds the target's fused surface, once more with the target
+    labelled by that surface; where still nothing collision-free lands on the target itself (a pull tab flat on
+    a lid, a thin edge), one wider plan whose seeds reach half the gripper's opening
     from the region (it holds every narrower ball's seeds), kept when it closes on the region. Returns the
     result and the fallback's record (None when not taken)."""
+    surface = kw.pop("target_surface", None)
     result = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, **kw)
+    if not _on_target(result) and surface is not None:
+        # no grasp holds mostly the region's Gaussians (a handle a few relevant Gaussians draw): the target is
+        # the fused surface the views render as relevant (target_surface)
+        again = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, target_surface=surface, **kw)
+        if _on_target(again):
+            result = again
     fallback = None
     widest = 0.5 * cfg.gripper.max_opening
     if not _on_target(result) and widest > cfg.seed_radius * (1 + 1e-9):

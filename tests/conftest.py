@@ -22,7 +22,7 @@ def shared_data() -> Path:
 # pytest-xdist (make test: -n 2 --dist loadgroup): what shares an expensive fixture runs in one worker
 # ----------------------------------------------------------------------------------------------
 SHARED_RUN = "trained_synth"
-"""The xdist group of every test that reads the session's trained run (:func:`trained_synth`)."""
+"""The xdist group of every test that reads the shared trained run (:func:`trained_synth`)."""
 CHEAP_FIXTURES = {"base_scene", "ext"}
 """Module/session fixtures cheap enough to build once per worker (a 10-view 64x48 scene, the loaded
 extension): their tests are spread one by one."""
@@ -31,7 +31,7 @@ extension): their tests are spread one by one."""
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Give each test an ``xdist_group`` (unless it has one): ``trained_synth`` for the tests that read
-    the session's trained run, so it is trained once; the test's module for a test that uses a
+    the shared trained run, so it is trained once; the test's module for a test that uses a
     module- or session-scoped fixture defined in its own module (a scene, a training, a killed run),
     so that fixture is built once. Other tests are spread one by one. Without xdist: no effect."""
     for item in items:
@@ -89,7 +89,7 @@ def run_tool(cmd, cwd, timeout=600, **kw):
 def trained_synth(tmp_path_factory):
     """``ns-train point2act`` (subprocess, CPU, 200 iterations) on the seed-0 synthetic scene with
     the oracle's points on the mug handle: (root, scene, config.yml, completed process). Trained once
-    per test session, for every test file that asks for it."""
+    once per pytest run, for every test file that asks for it."""
     import sys
 
     from point2act.synth import SynthConfig, generate_scene

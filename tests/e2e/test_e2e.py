@@ -25,7 +25,7 @@ from conftest import run_tool as run  # noqa: E402
 
 @pytest.fixture(scope="module")
 def trained(trained_synth):
-    """The session's short synthetic training run (tests/conftest.py), shared with test_query_e2e."""
+    """The short synthetic training run shared by the tests (tests/conftest.py), shared with test_query_e2e."""
     return trained_synth
 
 

@@ -1,4 +1,4 @@
-"""One answer to "where": every path asks :func:`point2act.method.run.where`, on the session's short synthetic
+"""One answer to "where": every path asks :func:`point2act.method.run.where`, on the shared short synthetic
 training run (tests/conftest.py ``trained_synth``: oracle points on the mug handle).
 
 ``point2act export``, ``point2act query`` (its export and keypoints), ``point2act grasp`` and the viewer's panel

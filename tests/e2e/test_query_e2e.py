@@ -1,4 +1,4 @@
-"""Re-query end to end on the session's short synthetic training run (tests/conftest.py:
+"""Re-query end to end on the shared short synthetic training run (tests/conftest.py:
 ``ns-train point2act``, oracle points on the mug handle): a distractor query lands on the
 distractor, leaves the checkpoint and the other channels alone, exports together with them, and the
 fast refit agrees with the full training's relevancy."""

@@ -1,5 +1,5 @@
 """The same run and options give a byte-identical grasps.json whatever the thread count and the machine's
-load: ``point2act export`` (and ``point2act query``'s channel export) of the session's trained run in
+load: ``point2act export`` (and ``point2act query``'s channel export) of the shared trained run (``trained_synth``) in
 subprocesses under OMP_NUM_THREADS=1, 2 and 4, and under 2 threads beside busy processes. The kernels' own
 thread-count tests: tests/test_reproducible.py."""
 

@@ -1,4 +1,4 @@
-"""RUN/run_info.pt on the session's trained run (tests/conftest.py ``trained_synth``): written at the end
+"""RUN/run_info.pt on the shared trained run (tests/conftest.py ``trained_synth``): written at the end
 of ``ns-train``; ``point2act export`` and ``query`` read the run from it (no nerfstudio pipeline, no
 image decoded) and give what the nerfstudio way gives: the same Gaussians, cameras, heatmaps and the
 same grasps.json (timings aside)."""

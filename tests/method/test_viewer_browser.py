@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from conftest import inside, run_tool, target_box
 
-# the run is the session's trained_synth: under pytest-xdist this test runs in the worker that trained it
+# the run is the shared trained_synth fixture: under pytest-xdist this test runs in the worker that trained it
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group(name="trained_synth")]
 
 BIN = Path(sys.executable).parent
@@ -68,7 +68,7 @@ def browser_bin():
 
 @pytest.fixture(scope="module")
 def run_dir(request):
-    """The session's briefly trained synthetic run (``trained_synth``, tests/conftest.py: the same
+    """The briefly trained synthetic run shared by the tests (``trained_synth``, tests/conftest.py: the same
     ``ns-train`` command this test ran on its own before, shared with the end-to-end tests), or
     POINT2ACT_VIEWER_RUN=<dir with config.yml and scene/>."""
     reuse = os.environ.get("POINT2ACT_VIEWER_RUN")

@@ -1,4 +1,4 @@
-"""`point2act export --format ...` on a trained run (the session's synthetic run): each format lands in the
+"""`point2act export --format ...` on a trained run (the test run's shared synthetic training): each format lands in the
 base frame of the frame file, and matches grasps.json's base poses and the hand-mapped capture poses."""
 
 from __future__ import annotations
