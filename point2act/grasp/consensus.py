@@ -135,6 +135,9 @@ class Place:
     footprint: Optional[np.ndarray] = field(default=None, repr=False)  # [M, 4]
     """The answers lifted into it, each with its blob's radius there (x, y, z, r): the part the views
     marked, at the views' own resolution (:func:`point2act.grasp.region.relevant_region`)."""
+    answers: Dict[str, Dict[int, List[int]]] = field(default_factory=dict, repr=False)
+    """The answers it took (step 4): split -> view index -> positions in that view's answers. What the field
+    is fitted to (:meth:`point2act.method.runinfo.HeatmapStore.keeping`)."""
 
     def covers(self, X: np.ndarray) -> np.ndarray:  # [N, 3] -> [N] bool
         """Which points lie within the blob radius of one of the place's lifted answers (none without
@@ -519,6 +522,30 @@ def _explain(agree_a: np.ndarray, owner: np.ndarray, labels: np.ndarray, num_vie
     return order, votes, assigned
 
 
+def _taken(agree_a: np.ndarray, labels: np.ndarray, order: Sequence[int]) -> Dict[int, np.ndarray]:
+    """Per place of ``order``, the answers [A] bool it takes: those that point at it (agreement >= 0.5) and no
+    place before it took (as :func:`_explain` takes them)."""
+    free = np.ones(len(agree_a), bool)
+    out: Dict[int, np.ndarray] = {}
+    for c in order:
+        a = agree_a[:, labels == c].max(1) >= 0.5 if len(agree_a) else np.zeros(0, bool)
+        out[c] = free & a
+        free &= ~a
+    return out
+
+
+def _answers_of(views: Sequence[ViewAnswers], owner: np.ndarray, took: Optional[np.ndarray]) -> Dict[str, Dict[int, List[int]]]:
+    """The answers ``took`` [A] (in view order, ``owner`` [A] their view) as split -> view index -> positions."""
+    out: Dict[str, Dict[int, List[int]]] = {}
+    if took is None:
+        return out
+    first = np.r_[0, np.cumsum([len(v.points) for v in views])]
+    for a in np.flatnonzero(took):
+        u = int(owner[a])
+        out.setdefault(views[u].split, {}).setdefault(int(views[u].view_id), []).append(int(a - first[u]))
+    return out
+
+
 def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
     """The views' consensus (module docstring). Raises ``ValueError`` when no answer lands on the
     field's surface."""
@@ -550,6 +577,7 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
         order = [int(c) for c in np.argsort(-soft, kind="stable")]
         votes = {c: float(soft[c]) for c in order}
         assigned = {c: agree[:, labels == c].max(1) for c in order}
+    taken = _taken(agree_a, labels, order)
     places: List[Place] = []
     for c in order[:max_places]:
         m = np.flatnonzero(labels == c)
@@ -583,7 +611,7 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
                             eval_views=[int(views[u].view_id) for u in supporters if views[u].split == "eval"],
                             seen=float(seen[:, m].max(1).sum()),
                             num_candidates=int(len(m)), triangulated=tri,
-                            footprint=np.c_[X[m], radius[m]]))
+                            footprint=np.c_[X[m], radius[m]], answers=_answers_of(views, owner, taken.get(c))))
     # confidence from the votes that tell the two apart: a view with answers at both places (noisy answers
     # scattered over one part, which split into two places) is evidence for neither
     g1 = assigned[order[0]]

@@ -634,6 +634,41 @@ def weights_cache_of(config_path: Path, config, model, cameras, downscale: int =
     return load_or_build_cache(run_dir(config_path) / CACHE_NAME, key, build, rebuild, background_save)
 
 
+def fit_to_consensus(model, sup, cache, downscale: int, steps: int = 16, lr: float = 1.0,
+                     lr_final: float | None = 0.1):
+    """Fit the relevancy to the answers the views' consensus keeps (:mod:`point2act.grasp.consensus`), on the
+    frozen Gaussians of ``model``: each training view's answers are cut to those its chosen place took
+    (:meth:`point2act.method.runinfo.HeatmapStore.keeping`), so the field's most relevant region is the place
+    the consensus chose and a wrong answer's place is not learned. A view that answered "not in view" keeps
+    that; a view whose answers all went elsewhere supervises nothing. Where the consensus cannot be formed (no
+    answer lands on the field's surface), every answer is fitted, as before any consensus.
+
+    ``sup``: what :func:`supervision_of` gives, or the training datamanager; ``cache``: the compositing weights of
+    every training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is the run's
+    (form, ``pos_weight``, ``relevancy_init_logit``). Returns the fit (:class:`point2act.relevancy_fit.FitResult`),
+    the weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``,
+    ``views``)."""
+    from point2act.grasp.consensus import consensus
+    from point2act.heatmap import resize_heatmap
+
+    heat = sup.train_heatmaps
+    n_all = int(sum(len(p) for p in heat.points.values()))
+    try:
+        views = views_of(model, sup, subset(cache, sorted(heat)), downscale) + eval_views(model, sup, downscale)
+        heat = heat.keeping(consensus(views).best.answers.get("train", {}))
+        rule = "consensus"
+    except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
+        rule = "all answers"
+    sub = subset(cache, sorted(heat))
+    targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    mc = model.config
+    fit = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
+                        steps=steps, lr=lr, lr_final=lr_final)
+    kept = {"rule": rule, "answers": n_all, "answers_kept": int(sum(len(p) for p in heat.points.values())),
+            "views": len(sub.view_ids)}
+    return fit, sub, kept
+
+
 def query_run(
     config_path: Path,
     name: str,
@@ -656,11 +691,11 @@ def query_run(
     2. Points for the new prompt come from a points file or a pointer, through the training
        datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
     3. Each view's compositing weights are computed once and cached beside the run (:func:`weights_cache_of`).
-    4. The logits are fitted with the run's loss (form, ``pos_weight``, ``relevancy_init_logit``).
+    4. The logits are fitted with the run's loss (form, ``pos_weight``, ``relevancy_init_logit``) to the answers
+       the views' consensus keeps (:func:`fit_to_consensus`).
     5. The channel is saved as ``RUN/relevancy/NAME.pt`` (:mod:`point2act.channels`); the checkpoint is
        never written.
     """
-    from point2act.heatmap import resize_heatmap
 
     check_name(name)
     role = channel_role(name, role)
@@ -682,18 +717,13 @@ def query_run(
                                         rebuild_cache, progress, min_weight, background_save=True)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt
     t = time.perf_counter()
-    sub = subset(cache, sorted(heat))
-    targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    timings["select"] = time.perf_counter() - t
-    mc = model.config
-    fit = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
-                        steps=steps, lr=lr, lr_final=lr_final)
-    timings["fit"] = fit.seconds
+    fit, sub, kept = fit_to_consensus(model, dm, cache, downscale, steps, lr, lr_final)
+    timings["consensus_and_fit"] = time.perf_counter() - t
     ckpt = checkpoint_key(latest_checkpoint(config))
     points = dm.points.to_dict() if dm.points is not None else None
     path = save_channel(config_path, name, fit.logits, prompt, points, role, ckpt,
                         extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
-                               "downscale": int(downscale), "num_views": len(sub.view_ids)})
+                               "downscale": int(downscale), "num_views": len(sub.view_ids), "fitted_to": kept})
     if getattr(cache, "saving", None) is not None:
         t = time.perf_counter()
         cache.saving.join()

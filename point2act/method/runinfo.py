@@ -76,6 +76,15 @@ class HeatmapStore(Mapping):
     def __len__(self) -> int:
         return len(self.points)
 
+    def keeping(self, answers: Dict[int, Sequence[int]]) -> "HeatmapStore":
+        """The store with each view's answers cut to ``answers`` (view index -> positions in its answers: a
+        consensus place's training-split answers, :attr:`point2act.grasp.consensus.Place.answers`). A view
+        that answered "not in view" keeps its empty answer (where the target is not); a view none of whose
+        answers is kept is left out (it pointed elsewhere)."""
+        pts = {v: (p if not len(p) else p[sorted(int(i) for i in answers[v])])
+               for v, p in self.points.items() if not len(p) or v in answers}
+        return HeatmapStore(pts, {v: self.sizes[v] for v in pts}, self.sigma_frac)
+
     @property
     def nbytes(self) -> int:
         """Bytes held (the points), not counting the heatmaps handed out."""

@@ -26,6 +26,7 @@ from nerfstudio.engine.trainer import Trainer
 from nerfstudio.utils.decorators import check_main_thread
 from nerfstudio.utils.rich_utils import CONSOLE
 from rich.markup import escape
+import torch
 
 from point2act.checkpoints import load_checkpoint
 from point2act.errors import Point2ActError
@@ -95,6 +96,8 @@ class Point2ActTrainer(Trainer):
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         ckpt_path: Path = self.checkpoint_dir / f"step-{step:09d}.ckpt"
         pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
+        if getattr(self, "training_state", None) == "completed":  # the save of _after_train
+            self._fit_to_consensus(pipeline)
         state = {
             "step": step,
             "pipeline": pipeline.state_dict(),
@@ -109,6 +112,30 @@ class Point2ActTrainer(Trainer):
                     f.unlink()
         if getattr(self, "training_state", None) == "completed":  # the save of _after_train
             self._write_run_info()
+
+    def _fit_to_consensus(self, pipeline) -> None:
+        """At the end of training, the relevancy is fitted once more, on the frozen Gaussians, to the answers the
+        views' consensus keeps (:func:`point2act.method.run.fit_to_consensus`, as ``point2act query`` fits a
+        channel): the field's most relevant region is then the place the consensus chose, where the export puts
+        the action point, and not a place that wrong answers trained. Nothing to do without answers."""
+        import time
+
+        from point2act.grasp import GraspConfig
+        from point2act.method.run import fit_to_consensus, weights_cache_of
+
+        dm, model = pipeline.datamanager, pipeline.model
+        if getattr(dm, "points", None) is None or not len(dm.train_heatmaps):
+            return
+        t0 = time.perf_counter()
+        ds = max(1, int(GraspConfig().region.support_downscale))
+        cache, _built, _dt = weights_cache_of(None, None, model, dm.train_dataset.cameras, ds, min_weight=1e-3,
+                                              cache=False)
+        fit, _sub, kept = fit_to_consensus(model, dm, cache, ds)
+        with torch.no_grad():
+            model.relevancy_logits.copy_(fit.logits.reshape(model.relevancy_logits.shape).to(model.relevancy_logits))
+        CONSOLE.log(f"\\[point2act] relevancy fitted to the answers the views' consensus keeps ({kept['rule']}: "
+                    f"{kept['answers_kept']} of {kept['answers']} answers, {kept['views']} views; "
+                    f"{time.perf_counter() - t0:.1f} s)")
 
     def _write_run_info(self) -> None:
         """``RUN/run_info.pt`` (:mod:`point2act.method.runinfo`): what export and query read instead of

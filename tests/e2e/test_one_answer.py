@@ -154,3 +154,67 @@ def test_live_answer_is_computed_without_the_runs_cache(trained_synth):
     assert live.rule == "consensus"
     np.testing.assert_array_equal(live.action_point, cached.action_point)
     assert live.candidates == cached.candidates
+
+
+def _project(transforms: dict, X: np.ndarray) -> dict:
+    """Pixel (x, y) of the capture-frame point ``X`` in every frame of a nerfstudio transforms.json (OpenGL
+    camera axes), or None where it falls outside the image or behind the camera."""
+    out = {}
+    for f in transforms["frames"]:
+        c2w = np.asarray(f["transform_matrix"], dtype=np.float64)
+        Xc = np.linalg.inv(c2w) @ np.r_[X, 1.0]
+        x, y, z = Xc[0], -Xc[1], -Xc[2]  # OpenGL -> OpenCV
+        fx, fy = f.get("fl_x", transforms.get("fl_x")), f.get("fl_y", transforms.get("fl_y"))
+        cx, cy = f.get("cx", transforms.get("cx")), f.get("cy", transforms.get("cy"))
+        w, h = f.get("w", transforms.get("w")), f.get("h", transforms.get("h"))
+        u, v = fx * x / z + cx, fy * y / z + cy
+        out[f["file_path"]] = [float(u), float(v)] if z > 0 and 0 <= u < w and 0 <= v < h else None
+    return out
+
+
+def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, tmp_path):
+    """A third of the answered views point at the ball instead of the handle (one wrong place, consistent across
+    views). ``point2act query`` fits the channel to the answers the views' consensus keeps: the field's own most
+    relevant region (no consensus asked) is on the handle, and the Gaussians at the ball carry less relevancy than
+    a fit to every answer gives them."""
+    from point2act.channels import load_channel
+    from point2act.grasp import relevant_region
+    from point2act.heatmap import resize_heatmap
+    from point2act.method.run import frame_of_run, gaussian_arrays, open_run, query_run, supervision_of, weights_cache_of
+    from point2act.query import subset
+    from point2act.relevancy_fit import fit_relevancy
+
+    root, scene, config, _ = trained_synth
+    loaded = open_run(config)
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    ball = next(o for o in gt["objects"] if o["name"] == "ball")
+    ball_c = 0.5 * (np.asarray(ball["bbox_min"], float) + np.asarray(ball["bbox_max"], float))
+    at_ball = _project(json.loads((scene / "transforms.json").read_text()), ball_c)
+    pf = json.loads((scene / "points" / "oracle.json").read_text())
+    answered = [k for k, v in pf["points"].items() if v and at_ball.get(k)]
+    wrong = answered[::3]
+    pf["points"].update({k: [at_ball[k]] for k in wrong})
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps(pf))
+    q = query_run(config, "mixed", points_file=mixed, loaded=loaded)
+    rec = load_channel(config, "mixed", q.logits.numel())
+    assert rec["fitted_to"]["rule"] == "consensus"
+    assert rec["fitted_to"]["answers_kept"] <= rec["fitted_to"]["answers"] - len(wrong) + 1
+
+    arrays = gaussian_arrays(loaded[1].model)
+    means = frame_of_run(config, loaded[0]).to_capture(arrays["means"])
+    rel_kept = 1.0 / (1.0 + np.exp(-q.logits.double().numpy()))
+    region = relevant_region(means, arrays["opacities"], rel_kept)
+    assert inside(region.action_point, target_box(scene))
+    # the same fit to every answer, for comparison
+    model, dm = loaded[1].model, supervision_of(config, loaded[0], mixed)
+    cache, _, _ = weights_cache_of(config, loaded[0], model, dm.train_dataset.cameras, 2, min_weight=1e-3)
+    sub = subset(cache, sorted(dm.train_heatmaps))
+    targets = [resize_heatmap(dm.train_heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    mc = model.config
+    every = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
+                          steps=16, lr=1.0, lr_final=0.1)
+    rel_all = 1.0 / (1.0 + np.exp(-every.logits.double().numpy()))
+    near_ball = (np.linalg.norm(means - ball_c, axis=1) < 0.03) & (arrays["opacities"] > 0.3)
+    assert near_ball.sum() >= 5
+    assert rel_kept[near_ball].max() < 0.5 * rel_all[near_ball].max()

@@ -596,3 +596,43 @@ def test_rays_meeting_in_front_of_the_surface_in_some_views_and_behind_it_in_oth
     c = consensus(hidden)
     assert all(np.linalg.norm(p.point - P) > 0.02 for p in c.places)
     assert np.linalg.norm(consensus(views_with(None)).best.point - P) < 0.002
+
+
+def test_each_place_lists_the_answers_it_took_by_view_and_position():
+    """Views with a right and a wrong answer (in either order), views with only a wrong one, a view that
+    answered "not in view": the chosen place lists, per view, the positions of the right answers; the
+    confuser's place the wrong ones; nothing lists the empty view. Eval-split answers are listed apart."""
+    target, confuser = np.array([0.02, 0.01, 0.0]), np.array([-0.25, 0.2, 0.0])
+    vms = ring(12)
+    pts = []
+    for k, vm in enumerate(vms):
+        right, wrong = proj(vm, target), proj(vm, confuser)
+        pts.append([right, wrong] if k < 2 else [wrong, right] if k < 4 else [right] if k < 8 else [wrong] if k < 10
+                   else [right] if k < 11 else [])
+    views = [view(vm, p, vid=k) for k, (vm, p) in enumerate(zip(vms, pts))]
+    views[10].split = "eval"
+    c = consensus(views)
+    assert np.linalg.norm(c.best.point - target) < 0.01
+    expect = {0: [0], 1: [0], 2: [1], 3: [1]} | {k: [0] for k in range(4, 8)}
+    assert c.best.answers == {"train": expect, "eval": {10: [0]}}
+    assert c.places[1].answers == {"train": {0: [1], 1: [1], 2: [0], 3: [0], 8: [0], 9: [0]}}
+
+
+def test_heatmap_store_keeps_a_places_answers():
+    """``HeatmapStore.keeping``: each view's answers cut to the kept positions, in their order; a view that
+    answered "not in view" keeps it (negative evidence); a view with answers none of which is kept is left
+    out; the heatmaps are those of the kept points."""
+    import torch
+
+    from point2act.heatmap import points_to_heatmap, sigma_px
+    from point2act.method.runinfo import HeatmapStore
+
+    pts = {0: np.array([[5.0, 6.0], [20.0, 9.0], [30.0, 2.0]]), 1: np.zeros((0, 2)), 2: np.array([[7.0, 7.0]]),
+           3: np.array([[1.0, 1.0], [2.0, 2.0]])}
+    store = HeatmapStore(pts, {k: (24, 32) for k in pts}, 0.02)
+    kept = store.keeping({0: [2, 0], 3: [1]})
+    assert sorted(kept) == [0, 1, 3]
+    np.testing.assert_array_equal(kept.points[0], pts[0][[0, 2]].astype(np.float32))
+    assert kept.points[1].shape == (0, 2) and kept.points[3].tolist() == [[2.0, 2.0]]
+    want = points_to_heatmap(torch.tensor([[2.0, 2.0]]), 24, 32, sigma_px(24, 32, 0.02))
+    torch.testing.assert_close(kept[3], want)
