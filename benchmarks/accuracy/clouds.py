@@ -134,6 +134,17 @@ def field_table(block: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    """The repository's commit (short hash), or "unknown" outside a git checkout."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip() or "unknown"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def write(root: Path = CLOUDS, summary: Path = SUMMARY) -> Dict[str, Any]:
     """Write the ``"clouds"`` block into ``summary`` (other keys kept) and ``root/clouds.md``."""
     block = collect(root)
@@ -141,6 +152,10 @@ def write(root: Path = CLOUDS, summary: Path = SUMMARY) -> Dict[str, Any]:
     d["clouds"] = block
     summary.write_text(json.dumps(d, indent=1) + "\n")
     md = ["# Accuracy per start cloud (`python -m benchmarks.accuracy.clouds`)", "",
+          "Commands: `python -m benchmarks.accuracy --split test|kitchen_test|studio_test --cloud none|triangulated "
+          "--levels clean,out40 --seeds 0 --train-seeds 0 1 2 --seed-levels clean,out40 --no-readme --out "
+          "benchmarks/results/accuracy/clouds/COND/synth|kitchen|studio` (`exact`: `--cloud scene --train-seeds 0`), "
+          f"then `python -m benchmarks.accuracy.clouds`; gathered at commit {_commit()}.", "",
           "The test splits of every generator, through the default path, loaded with no cloud (`none`: random start), "
           "with the cloud training triangulates (`triangulated`, the default for a capture without one) and with the "
           "generator's exact cloud (`exact`, the upper bound). Hit: the action point within 1 cm of the target part. "
