@@ -147,25 +147,14 @@ def build(seed: int, occluder: bool):
     return cfg, scene, viewmats[pick], K, world
 
 
-def build_kitchen(seed: int):
-    """The kitchen generator's ACRONYM scene (:mod:`benchmarks.generators.kitchen`, kind ``acronym_mug``, as
-    the accuracy suite's ``kt_acronym_*``: 12 views all round, distractors, the table's edge, floor and wall):
-    (width, height), its parts, world-to-camera OpenCV view matrices, K and the mug's 4x4 (its local frame,
-    as :func:`mesh_to_local` gives it, to the world)."""
+def kitchen_mug_world(cfg, scene) -> np.ndarray:  # [4, 4]
+    """The kitchen scene's mug placement: the rigid motion from the generator's local mug
+    (:func:`~benchmarks.generators.kitchen.load_acronym`, the frame :func:`mesh_to_local` gives) to its world
+    parts (Kabsch on the vertices; exact to 1e-6 or an error)."""
     from scipy.spatial.transform import Rotation
 
-    from benchmarks.generators.common import GenConfig
-    from benchmarks.generators.kitchen import KitchenRenderer, build_scene, cameras, intrinsics, load_acronym
-    from point2act.geometry import viewmats_from_c2w
+    from benchmarks.generators.kitchen import load_acronym
 
-    cfg = GenConfig(generator="kitchen", kind="acronym_mug", seed=seed, path="fewview", num_views=NUM_VIEWS,
-                    mug_mesh=str(MUG_DIR / "mug.obj"), mug_mesh_scale=SCALE)
-    scene = build_scene(cfg)
-    k = intrinsics(cfg)
-    c2w = cameras(cfg, scene, k, KitchenRenderer(scene, cfg.seed))
-    K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
-    viewmats = viewmats_from_c2w(np.stack(c2w))
-    # the mug's placement: the rigid motion from the generator's local mug (load_acronym) to its world parts
     loc = load_acronym(cfg.mug_mesh, cfg.mug_mesh_scale)
     a = np.concatenate([loc["body"][0], loc["handle"][0]])
     b = np.concatenate([next(p for p in scene.parts if p.name == n).vertices for n in ("mug_body", "mug_handle")])
@@ -175,7 +164,26 @@ def build_kitchen(seed: int):
     world[:3, :3], world[:3, 3] = R, cb - R @ ca
     if np.abs(a @ R.T + world[:3, 3] - b).max() > 1e-6:
         raise RuntimeError("kitchen acronym_mug: the mug's parts are not a rigid motion of load_acronym's")
-    return (cfg.width, cfg.height), scene.parts, viewmats, K, world
+    return world
+
+
+def build_kitchen(seed: int):
+    """The kitchen generator's ACRONYM scene (:mod:`benchmarks.generators.kitchen`, kind ``acronym_mug``, as
+    the accuracy suite's ``kt_acronym_*``: 12 views all round, distractors, the table's edge, floor and wall):
+    (width, height), its parts, world-to-camera OpenCV view matrices, K and the mug's 4x4 (its local frame,
+    as :func:`mesh_to_local` gives it, to the world)."""
+    from benchmarks.generators.common import GenConfig
+    from benchmarks.generators.kitchen import KitchenRenderer, build_scene, cameras, intrinsics
+    from point2act.geometry import viewmats_from_c2w
+
+    cfg = GenConfig(generator="kitchen", kind="acronym_mug", seed=seed, path="fewview", num_views=NUM_VIEWS,
+                    mug_mesh=str(MUG_DIR / "mug.obj"), mug_mesh_scale=SCALE)
+    scene = build_scene(cfg)
+    k = intrinsics(cfg)
+    c2w = cameras(cfg, scene, k, KitchenRenderer(scene, cfg.seed))
+    K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
+    viewmats = viewmats_from_c2w(np.stack(c2w))
+    return (cfg.width, cfg.height), scene.parts, viewmats, K, kitchen_mug_world(cfg, scene)
 
 
 def surface_samples(parts, mug_position: np.ndarray, density: float, seed: int):

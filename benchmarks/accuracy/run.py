@@ -484,6 +484,9 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                     rec["grasp_collision_free"] = v["collision_free"]
                     rec["grasp_success"] = v["success"]
                     rec["grasp_target_fraction"] = v["target_fraction"]
+                    # the pose itself (capture frame = the generator's world, metres): judged again elsewhere
+                    # (benchmarks.acronym_trained: against ACRONYM's simulated grasps)
+                    rec["top_grasp"] = {k: gl[0][k] for k in ("position", "rotation", "width")}
                 else:
                     rec["grasp_on_target"] = rec["grasp_collision_free"] = rec["grasp_success"] = False
             records.append(rec)
