@@ -1,0 +1,34 @@
+"""The pipeline on a capture without a point cloud (the real tools capture loaded without COLMAP's points, as a
+robot capture has it): the datamanager triangulates a start cloud and the pipeline adds the random Gaussians
+beside it (:meth:`point2act.method.model.Point2ActModel.add_random_points`)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pycolmap")
+
+
+def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_beside_it(shared_data):
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
+
+    from point2act.triangulate import read_ply
+
+    cfg = copy.deepcopy(all_methods["point2act"].pipeline)
+    cfg.datamanager.data = shared_data / "real" / "tools"
+    cfg.datamanager.dataparser = ColmapDataParserConfig(colmap_path="sparse/0", downscale_factor=4,
+                                                        load_3D_points=False, eval_mode="interval")
+    pipeline = cfg.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+    dm, model = pipeline.datamanager, pipeline.model
+    assert dm.triangulated_path is not None and dm.triangulated_path.is_file()
+    tri, _colors = read_ply(dm.triangulated_path)
+    assert len(tri) >= 100  # a textured capture: SIFT finds the table and the tools
+    n = int(model.config.num_random)
+    assert model.random_points == n and model.num_points == len(tri) + n
+    # the start cloud's Gaussians come first, at the triangulated points (nerfstudio's frame, same order)
+    seed = dm.train_dataparser_outputs.metadata["points3D_xyz"].cpu().numpy()
+    np.testing.assert_allclose(model.means.detach().cpu().numpy()[: len(tri)], seed, atol=1e-6)
