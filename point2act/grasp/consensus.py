@@ -496,12 +496,12 @@ def _explain(agree_a: np.ndarray, owner: np.ndarray, labels: np.ndarray, num_vie
     candidates) comes next and takes every one of those answers that points at it (agreement >= 0.5). A
     place that no free answer points at (its answers all taken by a better place) gets no votes and is no
     place. Returns (place labels in that order, their votes, per place [V] each view's agreement through
-    the answers free when it came)."""
+    the answers free when it came, per place [A] bool the answers it took)."""
     nl = int(labels.max()) + 1 if len(labels) else 0
     A = np.stack([agree_a[:, labels == c].max(1) for c in range(nl)], 1) if len(agree_a) and nl else np.zeros((len(agree_a), nl))
     free = np.ones(len(A), bool)
     todo = list(range(nl))
-    order, votes, assigned = [], {}, {}
+    order, votes, assigned, taken = [], {}, {}, {}
 
     def per_view(c):
         g = np.zeros(num_views)
@@ -518,20 +518,9 @@ def _explain(agree_a: np.ndarray, owner: np.ndarray, labels: np.ndarray, num_vie
         c = todo.pop(k)
         order.append(c)
         votes[c], assigned[c] = tot[k], gs[k]
-        free &= ~(A[:, c] >= 0.5)
-    return order, votes, assigned
-
-
-def _taken(agree_a: np.ndarray, labels: np.ndarray, order: Sequence[int]) -> Dict[int, np.ndarray]:
-    """Per place of ``order``, the answers [A] bool it takes: those that point at it (agreement >= 0.5) and no
-    place before it took (as :func:`_explain` takes them)."""
-    free = np.ones(len(agree_a), bool)
-    out: Dict[int, np.ndarray] = {}
-    for c in order:
-        a = agree_a[:, labels == c].max(1) >= 0.5 if len(agree_a) else np.zeros(0, bool)
-        out[c] = free & a
-        free &= ~a
-    return out
+        taken[c] = free & (A[:, c] >= 0.5)
+        free &= ~taken[c]
+    return order, votes, assigned, taken
 
 
 def _answers_of(views: Sequence[ViewAnswers], owner: np.ndarray, took: Optional[np.ndarray]) -> Dict[str, Dict[int, List[int]]]:
@@ -571,13 +560,12 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
     seen = np.maximum(seen, agree >= 0.5)  # a view whose ray meets an over-determined point sees it
     labels = _places(X, radius)
     nl = int(labels.max()) + 1
-    order, votes, assigned = _explain(agree_a, owner, labels, len(views))
+    order, votes, assigned, taken = _explain(agree_a, owner, labels, len(views))
     if not order:  # no answer agrees with any place (none is seen where it lands): the soft votes rank them
         soft = np.array([agree[:, labels == c].max(1).sum() for c in range(nl)])
         order = [int(c) for c in np.argsort(-soft, kind="stable")]
         votes = {c: float(soft[c]) for c in order}
         assigned = {c: agree[:, labels == c].max(1) for c in order}
-    taken = _taken(agree_a, labels, order)
     places: List[Place] = []
     for c in order[:max_places]:
         m = np.flatnonzero(labels == c)

@@ -711,7 +711,7 @@ def query_run(
     if dm.points is None:
         raise Point2ActError("no points for the new prompt")
     prompt = prompt or dm.prompt
-    heat = dm.train_heatmaps  # maps points into the training images (loads/undistorts them)
+    dm.train_heatmaps  # maps points into the training images (loads/undistorts them), timed here
     timings["points_and_heatmaps"] = time.perf_counter() - t
     cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, downscale,
                                         rebuild_cache, progress, min_weight, background_save=True)

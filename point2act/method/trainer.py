@@ -96,7 +96,8 @@ class Point2ActTrainer(Trainer):
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         ckpt_path: Path = self.checkpoint_dir / f"step-{step:09d}.ckpt"
         pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
-        if getattr(self, "training_state", None) == "completed":  # the save of _after_train
+        last = getattr(self, "training_state", None) == "completed"  # the save of _after_train
+        if last:
             self._fit_to_consensus(pipeline)
         state = {
             "step": step,
@@ -110,7 +111,7 @@ class Point2ActTrainer(Trainer):
             for f in self.checkpoint_dir.glob("step-*.ckpt"):
                 if f != ckpt_path:
                     f.unlink()
-        if getattr(self, "training_state", None) == "completed":  # the save of _after_train
+        if last:
             self._write_run_info()
 
     def _fit_to_consensus(self, pipeline) -> None:

@@ -540,11 +540,13 @@ def test_each_answer_supports_one_place():
     agree_a = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.9, 0.0, 0.0], [0.0, 0.0, 1.0],
                         [0.6, 0.0, 0.9]])
     owner = np.arange(6)
-    order, votes, assigned = _explain(agree_a, owner, labels, 6)
+    order, votes, assigned, taken = _explain(agree_a, owner, labels, 6)
     assert order == [0, 2]
     assert votes[0] == pytest.approx(4.5) and votes[2] == pytest.approx(1.0)
     assert assigned[0].tolist() == pytest.approx([1.0, 1.0, 1.0, 0.9, 0.0, 0.6])
     assert assigned[2].tolist() == pytest.approx([0, 0, 0, 0, 1.0, 0])
+    assert taken[0].tolist() == [True, True, True, True, False, True]
+    assert taken[2].tolist() == [False, False, False, False, True, False]
 
 
 def test_eval_views_answers_count_and_are_reported_by_split():
