@@ -1,4 +1,4 @@
-"""Surface points for grasping: render expected depth from the training views, fuse it in a TSDF.
+"""Surface points for grasping: render the field's median depth from the training views, fuse it in a TSDF.
 
 Gaussian centres are a poor surface on a short reconstruction: on the demo's CPU-trained field the
 table's centres lie a median 5 mm (90th percentile 14 mm) off the true surface, and a mug handle is
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor", "tsdf_fuse",
-           "view_points", "view_relevancy", "views_in_frame"]
+__all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor",
+           "render_median_depth", "tsdf_fuse", "view_points", "view_relevancy", "views_in_frame"]
 
 
 @torch.no_grad()
@@ -67,12 +67,45 @@ def render_expected_depth(
     return torch.cat(depths), torch.cat(alphas), torch.cat(rels)
 
 
+@torch.no_grad()
+def render_median_depth(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3] linear
+    opacities: Tensor,  # [N] in [0, 1]
+    viewmat: Tensor,  # [4, 4] world-to-camera, OpenCV axes
+    K: Tensor,  # [3, 3]
+    width: int,
+    height: int,
+) -> np.ndarray:  # [H, W] z-depth, 0 where the opacity never reaches 0.5
+    """The field's median depth of one view: per pixel, the depth of the Gaussian at which the composited
+    opacity first reaches 0.5 (:func:`point2act.render.median_depth`, after the rasterizer's own projection
+    and tile lists; computed on the CPU).
+
+    The surface a ray meets. Expected depth (the opacity-weighted mean) is pulled off it by whatever
+    else the ray passes: a reconstruction from random points keeps faint fog in front of a plain surface
+    and a thick layer of Gaussians where the views cannot tell depth (a checkerboard square's plain
+    inside), and the mean lands inside both. The views' consensus lifts the answers onto the same median
+    surface (:func:`point2act.grasp.consensus.median_depth_map`, this kernel's reference), so the action
+    point and the grasp head's surface are one surface."""
+    from point2act.relevancy_fit import _project_views
+    from point2act.render import median_depth
+
+    m, q, s, o, vm, k = (t.detach().float().cpu() for t in (means, quats, scales, opacities, viewmat, K))
+    cap = _project_views(m, q, s, o, vm[None], k[None], int(width), int(height), "classic")
+    z = (m @ vm[2, :3] + vm[2, 3])[None]  # [1, N]
+    d = median_depth(cap["means2d"], cap["conics"], cap["opacities"], z, int(width), int(height),
+                     int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"])
+    return d[0].numpy()
+
+
 @dataclass
 class DepthViews:
-    """Rendered expected depth of some training views (nerfstudio frame and units)."""
+    """Rendered depth of some training views (nerfstudio frame and units)."""
 
     depths: np.ndarray  # [C, H, W]
-    """z-depth (0 = no measurement); views of other sizes are zero-padded to the largest."""
+    """The field's median z-depth (:func:`render_median_depth`; 0 = no measurement: the opacity stays below
+    0.5); views of other sizes are zero-padded to the largest."""
     alphas: np.ndarray  # [C, H, W]
     """Accumulated opacity."""
     Ks: np.ndarray  # [C, 3, 3]
@@ -97,8 +130,8 @@ def render_depth_views(
     max_pixels: int | None = None,
     relevancy: Tensor | None = None,  # [N] in [0, 1]
 ) -> DepthViews:
-    """Expected depth and opacity of up to ``max_views`` evenly spaced views
-    (:func:`render_expected_depth`), each at its own resolution divided by the smallest whole factor
+    """Median depth (:func:`render_median_depth`) and opacity (:func:`render_expected_depth`) of up to
+    ``max_views`` evenly spaced views, each at its own resolution divided by the smallest whole factor
     that brings it to at most ``max_pixels`` pixels (``None``: full resolution); with ``relevancy``, the
     field's expected relevancy too. The returned ``Ks`` are those of the rendered resolution."""
     t0 = time.perf_counter()
@@ -120,7 +153,8 @@ def render_depth_views(
             torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
             torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H, relevancy=relevancy,
         )
-        D.append(out[0][0].cpu().numpy())
+        vm_i, K_i = (torch.as_tensor(x, dtype=torch.float32) for x in (viewmats[i], K))
+        D.append(render_median_depth(means, quats, scales, opacities, vm_i, K_i, W, H))
         A.append(out[1][0].cpu().numpy())
         if relevancy is not None:
             R.append(out[2][0].cpu().numpy())

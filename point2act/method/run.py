@@ -168,7 +168,7 @@ def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor,
 
 def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None = 320 * 240,
                    relevancy: np.ndarray | None = None) -> DepthViews:
-    """Expected depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),
+    """Median depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),
     each rendered at most ``max_pixels`` pixels (whole-factor downscale; ``None``: full resolution); with
     ``relevancy`` [N] (a channel's, in [0, 1]), the field's relevancy per pixel too (the target's surface)."""
     g = gaussian_tensors(model)

@@ -286,3 +286,33 @@ def compositing_weights(
             torch.get_num_threads(),
         )
     )
+
+
+def median_depth(
+    means2d: Tensor,  # [C, N, 2]
+    conics: Tensor,  # [C, N, 3]
+    opacities: Tensor,  # [C, N]
+    depths: Tensor,  # [C, N] camera z of each Gaussian
+    image_width: int,
+    image_height: int,
+    tile_size: int,
+    isect_offsets: Tensor,  # [C, tile_height, tile_width]
+    flatten_ids: Tensor,  # [n_isects]
+) -> Tensor:  # [C, H, W]
+    """Per pixel, the depth (``depths``) of the Gaussian at which the composited opacity, the running sum
+    of the compositing weights ``alpha * T`` in compositing order, first reaches 0.5; 0 where it never
+    does. The first entry of :func:`compositing_weights`'s row whose running sum reaches 0.5, computed in
+    the forward pass's loop (no weights are stored). Not differentiable."""
+    ext = load_extension()
+    return ext.median_depth(
+        means2d.detach().contiguous(),
+        conics.detach().to(means2d.dtype).contiguous(),
+        opacities.detach().to(means2d.dtype).contiguous(),
+        depths.detach().to(means2d.dtype).contiguous(),
+        int(image_width),
+        int(image_height),
+        int(tile_size),
+        isect_offsets.to(torch.int32).contiguous(),
+        flatten_ids.to(torch.int32).contiguous(),
+        torch.get_num_threads(),
+    )

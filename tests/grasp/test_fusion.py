@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.fusion import DepthViews, render_expected_depth, tsdf_fuse, view_points, view_relevancy
+from point2act.fusion import (DepthViews, render_expected_depth, render_median_depth, tsdf_fuse, view_points,
+                              view_relevancy)
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:  # [4, 4] world-to-camera, OpenCV
@@ -100,6 +101,29 @@ def test_render_expected_depth_of_a_flat_layer():
     inner = alpha[0, 8:-8, 8:-8]
     assert inner.min() > 0.99
     torch.testing.assert_close(depth[0, 8:-8, 8:-8], torch.ones_like(inner), atol=1e-4, rtol=0)
+
+
+def test_median_depth_is_the_surface_behind_faint_fog():
+    """An opaque layer at z = 2 behind a faint one at z = 1 (opacity 0.02 each, under 0.5 composited): the median
+    depth is the opaque layer's, 2; the expected depth is pulled in front of it by the fog; where the
+    opacity never reaches 0.5 (fog alone) the median depth is 0 (no surface)."""
+    g = torch.linspace(-1.2, 1.2, 97)
+    yy, xx = torch.meshgrid(g, g, indexing="ij")
+    back = torch.stack([xx.reshape(-1), yy.reshape(-1), torch.full((xx.numel(),), 2.0)], -1)
+    back = back[back[:, 0] > 0]  # the right half of the view
+    fog = torch.stack([xx.reshape(-1), yy.reshape(-1), torch.full((xx.numel(),), 1.0)], -1) * torch.tensor([0.5, 0.5, 1])
+    means = torch.cat([fog, back])
+    N = means.shape[0]
+    opac = torch.cat([torch.full((len(fog),), 0.02), torch.full((len(back),), 0.99)])
+    quats, scales = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02)
+    K = torch.tensor([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
+    med = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
+    exp, alpha = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K[None], 64, 48)
+    right, left = (slice(8, -8), slice(40, 56)), (slice(8, -8), slice(8, 24))
+    assert 0.15 < float(alpha[0][left].mean()) < 0.5  # the fog alone stays below 0.5
+    np.testing.assert_allclose(med[right], 2.0, atol=1e-5)
+    assert float(exp[0][right].max()) < 1.9  # the mean is pulled into the fog
+    assert float(np.abs(med[left]).max()) == 0.0
 
 
 def _two_layers():

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from point2act.render import (
     compositing_weights,
     fully_fused_projection,
     isect_tiles,
+    median_depth,
     rasterize_to_pixels,
 )
 from point2act.render import _torch_impl as ref
@@ -239,6 +241,34 @@ def test_rasterize_float32_close_to_float64():
 # ------------------------------------------------------------------------------------------------
 # compositing weights
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("N,W,H,C,ts,dtype", [
+    (300, 40, 30, 1, 16, torch.float64),
+    (600, 48, 32, 2, 8, torch.float64),
+    (800, 70, 45, 1, 32, torch.float32),
+])
+def test_median_depth_matches_the_running_sum_of_the_reference_weights(N, W, H, C, ts, dtype):
+    """The kernel's median depth is, per pixel, the depth of the first entry of the reference compositing
+    weights (in compositing order) whose running sum reaches 0.5, and 0 where the sum never does."""
+    from point2act.grasp.consensus import median_depth_map
+
+    s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06, dtype=dtype)
+    radii, m2, d, con, _ = _project(s)
+    op = s["opacities"].expand(C, -1).contiguous()
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
+    got = median_depth(m2, con, op, d, W, H, ts, off, fid)
+    assert got.shape == (C, H, W) and got.dtype == dtype
+    crow, col, val = ref._compositing_weights(m2, con, op, W, H, ts, off, fid, 0.0)
+    n = H * W
+    for c in range(C):
+        rows = crow[c * n : (c + 1) * n + 1]
+        e0, e1 = int(rows[0]), int(rows[-1])
+        want = median_depth_map((rows - e0).numpy(), col[e0:e1].numpy(), val[e0:e1].double().numpy(),
+                                d[c].double().numpy(), H, W)
+        assert 0 < np.isfinite(want).mean() < 1  # some pixels reach 0.5, some do not
+        np.testing.assert_allclose(got[c].double().numpy(), np.nan_to_num(want, nan=0.0), rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("N,W,H,C,ts,min_weight,dtype", [
     (300, 40, 30, 1, 16, 0.0, torch.float64),
     (600, 48, 32, 2, 8, 1e-3, torch.float64),
