@@ -192,7 +192,7 @@ class SurfaceConfig:
     given (``extra_points`` with a fused ball), centres inside the ball are replaced by them either
     way; ``False`` drops the centres everywhere else too."""
     fuse_depth: bool = True
-    """(export) Render expected depth from the training views and fuse it in a TSDF cube around the
+    """(export) Render the field's median depth from the training views and fuse it in a TSDF cube around the
     action point (:mod:`point2act.fusion`); the fused surface replaces the Gaussian centres there.
     On the demo's CPU-trained field the centres lie a median 5 mm off the surface and cover 10% of
     the mug handle within 3 mm: every candidate collided. The fused surface (1.9 mm, 84%) gives

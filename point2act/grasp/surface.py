@@ -160,8 +160,10 @@ def fit_support_plane(
 ) -> np.ndarray | None:
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
     ``a*x + b*y + c*z + d = 0``, oriented "up"; None if the plane holds fewer than
-    ``plane_min_fraction`` of the points, or if most of ``region_points`` (the
-    relevant Gaussians) lie on it (then the "plane" is the target itself).
+    ``plane_min_fraction`` of the points, if most of ``region_points`` (the
+    relevant Gaussians) lie on it (then the "plane" is the target itself), or if ``up_hint`` lies more than
+    the inlier distance under it (then the "plane" is a layer of fog over a plain table: a support holds the
+    target up, and the action point lies on the surface the views see, so no support lies above it).
 
     Up is the side most of the cameras ``camera_centers`` [C, 3] are on: a surface is seen from
     its front, and the views saw the table. Without cameras, the side of ``up_hint`` (a point, e.g.
@@ -189,6 +191,8 @@ def fit_support_plane(
     if side != 0:
         if side < 0:
             m = -m
+        if up_hint is not None and float(np.dot(m[:3], up_hint) + m[3]) < -tol:
+            return None
     elif abs(s) > tol:
         if s < 0:
             m = -m

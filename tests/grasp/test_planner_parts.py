@@ -64,7 +64,8 @@ def test_support_plane_faces_the_cameras(sunk):
     """Up is the cameras' side, wherever the action point lies: a handle whose reconstruction sinks
     into the table puts the action point on or just under it, and orienting by that point alone turns
     the table upside down (every grasp from above then meets the "table" first). Without cameras the
-    action point still decides when it lies off the plane."""
+    action point still decides when it lies off the plane. With cameras, an action point more than the
+    inlier distance (4 mm) under the plane means no support plane: a support holds the target up."""
     from point2act.grasp import GraspConfig
     from point2act.grasp.surface import fit_support_plane
 
@@ -76,11 +77,36 @@ def test_support_plane_faces_the_cameras(sunk):
     ap = np.array([0.0, 0.0, sunk])
     cfg = GraspConfig()
     plane = fit_support_plane(pts, cfg, up_hint=ap, camera_centers=cams)
-    assert plane is not None and plane[2] > 0.999 and abs(plane[3]) < 2e-3
-    assert np.all(cams @ plane[:3] + plane[3] > 0)
+    if sunk < -0.005:
+        assert plane is None
+        assert fit_support_plane(pts, cfg, camera_centers=cams)[2] > 0.999  # no action point: the plane
+    else:
+        assert plane is not None and plane[2] > 0.999 and abs(plane[3]) < 2e-3
+        assert np.all(cams @ plane[:3] + plane[3] > 0)
     if sunk < -0.005:  # off the plane, below: the action point alone flips it
         assert fit_support_plane(pts, cfg, up_hint=ap)[2] < -0.999
     assert fit_support_plane(pts, cfg, up_hint=-ap + np.array([0, 0, 0.01]))[2] > 0.999
+
+
+@pytest.mark.parametrize("ap_z,found", [(0.012, False), (0.03, True)])
+def test_a_layer_of_fog_over_the_target_is_no_support(ap_z, found):
+    """A reconstruction from random points over a plain table keeps an opaque layer of fog 2 cm above it; the
+    target (a part 1.5 cm tall, its action point 1.2 cm up) pierces it. The layer is the dominant plane within
+    reach, but a support holds the target up: with the action point under it there is no support plane; with
+    the action point above it (a taller part) the layer is taken as the support."""
+    from point2act.grasp import GraspConfig
+    from point2act.grasp.surface import fit_support_plane
+
+    rng = np.random.default_rng(2)
+    fog = np.c_[rng.uniform(-0.2, 0.2, (3000, 2)), rng.normal(0.02, 0.001, 3000)]
+    part = np.c_[rng.uniform(-0.03, 0.03, (300, 2)), rng.uniform(0.0, 0.015, 300)]
+    cams = np.c_[rng.uniform(-0.4, 0.4, (10, 2)), rng.uniform(0.3, 0.6, 10)]
+    plane = fit_support_plane(np.concatenate([fog, part]), GraspConfig(), up_hint=np.array([0.0, 0.0, ap_z]),
+                              camera_centers=cams)
+    if found:
+        assert plane is not None and plane[2] > 0.999 and abs(plane[3] + 0.02) < 2e-3
+    else:
+        assert plane is None
 
 
 @pytest.mark.parametrize("outliers", [0.2, 0.5])
