@@ -96,6 +96,30 @@ def collect(root: Path = CLOUDS) -> Dict[str, Any]:
     return block
 
 
+def pooled(root: Path = CLOUDS) -> List[Dict[str, Any]]:
+    """Per condition, every run of every generator, level and training seed together: action-point hits, and
+    over the runs whose target the hand can hold and whose action point hit, those whose top grasp is on the
+    target and collision-free by the true meshes."""
+    out = []
+    for cond in CONDITIONS:
+        recs = []
+        for f in sorted((root / cond).glob("**/results.json")):
+            recs += [r for r in json.loads(f.read_text()).get("records", []) if r.get("method") == "point2act"]
+        if recs:
+            held = [r for r in recs if r.get("hit") and r.get("target_beyond_hand") is False]
+            out.append({"cloud": cond, "runs": len(recs), "hits": sum(bool(r.get("hit")) for r in recs),
+                        "holdable_hits": len(held), "grasp_ok": sum(bool(r.get("grasp_success")) for r in held)})
+    return out
+
+
+def pooled_table(rows: List[Dict[str, Any]]) -> str:
+    lines = ["| cloud | runs | action point hit | grasp OK where the action point hit, holdable |", "|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['cloud']} | {r['runs']} | {r['hits']} ({100 * r['hits'] / r['runs']:.0f} %) | "
+                     f"{r['grasp_ok']} of {r['holdable_hits']} ({100 * r['grasp_ok'] / max(r['holdable_hits'], 1):.0f} %) |")
+    return "\n".join(lines)
+
+
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * float(x):.0f} %"
 
@@ -155,13 +179,14 @@ def write(root: Path = CLOUDS, summary: Path = SUMMARY) -> Dict[str, Any]:
           "Commands: `python -m benchmarks.accuracy --split test|kitchen_test|studio_test --cloud none|triangulated "
           "--levels clean,out40 --seeds 0 --train-seeds 0 1 2 --seed-levels clean,out40 --no-readme --out "
           "benchmarks/results/accuracy/clouds/COND/synth|kitchen|studio` (`exact`: `--cloud scene --train-seeds 0`), "
-          f"then `python -m benchmarks.accuracy.clouds`; gathered at commit {_commit()}.", "",
+          "`--rerun` re-exports cached geometry runs with the current code; then `python -m benchmarks.accuracy.clouds`; "
+          f"gathered at commit {_commit()}.", "",
           "The test splits of every generator, through the default path, loaded with no cloud (`none`: random start), "
           "with the cloud training triangulates (`triangulated`, the default for a capture without one) and with the "
           "generator's exact cloud (`exact`, the upper bound). Hit: the action point within 1 cm of the target part. "
           "Grasp OK: the top grasp on the target and collision-free by the true meshes, over the runs whose target "
           "the hand can hold and whose action point hit. Per-condition results: the folders beside this file.", "",
-          table(block), "",
+          table(block), "", "Every generator, level and training seed together:", "", pooled_table(pooled(root)), "",
           "The exported action point (the views' consensus) against the relevancy field alone: its distance to the "
           "nearest Gaussian of the field's most relevant region (0: inside it) and to that region's peak, over every "
           "run (all levels and training seeds).", "", field_table(block), ""]
