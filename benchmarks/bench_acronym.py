@@ -67,7 +67,7 @@ SCALE = 0.0002682457830986903
 ACRONYM_TCP = 0.1122  # fingertips along z from the hand base, ACRONYM's Panda
 NEAR_POS = 0.02
 NEAR_DEG = 30.0
-NUM_VIEWS = 12  # what export fuses (SurfaceConfig.fusion_max_views)
+NUM_VIEWS = 12  # what export fuses (point2act.grasp.config.FUSION_MAX_VIEWS)
 BODY_R = 0.0395  # the handle lies at y < -BODY_R in ACRONYM's mesh frame (body radius 3.8 cm)
 
 

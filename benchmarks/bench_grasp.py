@@ -86,6 +86,7 @@ def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmar
     from point2act.geometry import FrameTransform
     from point2act.method.run import depth_views_of, gaussian_arrays, load_run
     from point2act.grasp import GraspConfig
+    from point2act.grasp.config import FUSION_MAX_VIEWS
 
     config, pipeline = load_run(config_path)
     frame = FrameTransform.from_json(Path(config.get_base_dir()) / "dataparser_transforms.json")
@@ -96,7 +97,7 @@ def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmar
     prompt = getattr(config.pipeline.datamanager, "prompt", "") or ""
     runs = []
     for _ in range(repeats + 1):  # the first is a warm-up (extension load, imports)
-        views = depth_views_of(pipeline.model, cams, cfg.surface.fusion_max_views)
+        views = depth_views_of(pipeline.model, cams, FUSION_MAX_VIEWS)
         t = time.perf_counter()
         out = build_export(arrays, frame, prompt, cfg, True, centers, depth_views=views)
         out["timings_ms"]["export_wall"] = (time.perf_counter() - t) * 1e3 + views.render_ms

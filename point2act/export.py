@@ -25,6 +25,21 @@ from point2act.errors import Point2ActError
 from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points, view_relevancy, views_in_frame
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+from point2act.grasp.config import (
+    FUSION_MAX_VOXELS,
+    FUSION_MIN_ALPHA,
+    FUSION_SIDE_FACTOR,
+    FUSION_TRUNC_VOXELS,
+    FUSION_VOXEL_PIXELS,
+    OCCUPANCY_EMPTY_ALPHA,
+    OCCUPANCY_HIT_BACK,
+    OCCUPANCY_HIT_FRONT,
+    OCCUPANCY_MAX_CELLS,
+    OCCUPANCY_MIN_HITS,
+    OCCUPANCY_P_HIT,
+    OCCUPANCY_P_MISS,
+    OCCUPANCY_REACH,
+)
 from point2act.grasp.region import surface_region
 from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA, Region
@@ -57,28 +72,24 @@ def write_grasps(path: Path, doc: Dict[str, Any]) -> Path:
 
 def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
                     region_extent: np.ndarray | None = None) -> Dict[str, float]:
-    """Side and voxel (capture units) of the fused cube around ``center`` (capture frame).
-
-    ``SurfaceConfig.fusion_scale_free`` (default): side = ``fusion_side_factor`` x the region's largest
-    extent, at least the gripper's opening plus two finger thicknesses (``metres_per_unit``) when
-    that is smaller than the median camera distance, and at most that distance; voxel =
-    ``fusion_voxel_pixels`` x one rendered pixel's footprint at the median camera distance, so
-    that the cube's detail follows what the views resolve; at most ``fusion_max_voxels`` per side.
-    Otherwise ``fusion_side`` and ``fusion_voxel_size`` metres."""
-    sc, g = cfg.surface, cfg.gripper
+    """Side and voxel (capture units) of the fused cube around ``center`` (capture frame), sized from the
+    capture, not from metres: side = ``FUSION_SIDE_FACTOR`` x the region's largest extent, at least the
+    gripper's opening plus two finger thicknesses (``metres_per_unit``) when that is smaller than the
+    median camera distance, and at most that distance; voxel = ``FUSION_VOXEL_PIXELS`` x one rendered
+    pixel's footprint at the median camera distance, so that the cube's detail follows what the views
+    resolve; at most ``FUSION_MAX_VOXELS`` per side (constants of :mod:`point2act.grasp.config`)."""
+    g = cfg.gripper
     s = frame.scale  # nerfstudio units per capture unit
-    if not sc.fusion_scale_free:
-        return {"side": g.units(sc.fusion_side), "voxel": g.units(sc.fusion_voxel_size)}
     c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
     dist_ns, foot_ns = pixel_footprint(views, c_ns)
     dist, foot = dist_ns / s, foot_ns / s
     ext = float(np.max(region_extent)) if region_extent is not None and len(region_extent) else 0.0
     hand = g.units(g.max_opening + 2 * g.finger_thickness + 2 * g.finger_length)
-    side = sc.fusion_side_factor * ext
+    side = FUSION_SIDE_FACTOR * ext
     if hand < dist:
         side = max(side, hand)
     side = min(max(side, 20 * foot), dist) if dist > 0 else max(side, 20 * foot)
-    voxel = max(sc.fusion_voxel_pixels * foot, side / max(int(sc.fusion_max_voxels), 8))
+    voxel = max(FUSION_VOXEL_PIXELS * foot, side / max(int(FUSION_MAX_VOXELS), 8))
     return {"side": float(side), "voxel": float(voxel), "camera_distance": float(dist), "pixel_footprint": float(foot)}
 
 
@@ -93,23 +104,21 @@ def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cf
 def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
                          region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
     """:func:`fuse_around`, and the cube's geometry (:func:`fusion_geometry`)."""
-    sc = cfg.surface
     s = frame.scale  # nerfstudio units per capture unit
     geo = fusion_geometry(views, frame, center, cfg, region_extent)
     c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
     pts_ns, _ = tsdf_fuse(
         views.depths, views.Ks, views.viewmats, c_ns, geo["side"] * s, geo["voxel"] * s,
-        sc.fusion_trunc_voxels, views.alphas, sc.fusion_min_alpha,
+        FUSION_TRUNC_VOXELS, views.alphas, FUSION_MIN_ALPHA,
     )
     return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
 
 
 def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthViews:
-    """The depth views in the capture frame as the grasp head reads them: pixels below ``fusion_min_alpha``
-    opacity no measurement (depth 0), those below ``occupancy_empty_alpha`` free along their whole ray
+    """The depth views in the capture frame as the grasp head reads them: pixels below ``FUSION_MIN_ALPHA``
+    opacity no measurement (depth 0), those below ``OCCUPANCY_EMPTY_ALPHA`` free along their whole ray
     (depth ``inf``)."""
-    sc = cfg.surface
-    return views_in_frame(views, frame.transform, frame.scale, sc.fusion_min_alpha, sc.occupancy_empty_alpha)
+    return views_in_frame(views, frame.transform, frame.scale, FUSION_MIN_ALPHA, OCCUPANCY_EMPTY_ALPHA)
 
 
 def target_surface(fused: np.ndarray, views: DepthViews, region, support, means: np.ndarray, cfg,
@@ -122,7 +131,7 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
     two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there)."""
     from scipy.spatial import cKDTree
 
-    tol = cfg.surface.fusion_trunc_voxels * float(geo["voxel"])
+    tol = FUSION_TRUNC_VOXELS * float(geo["voxel"])
     rel = view_relevancy(views, fused, tol)
     if support is not None:
         scope = support.best.covers(fused)
@@ -134,16 +143,16 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
 
 def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
     """Occupancy grid (capture frame and units) around the relevant ``region``: a cube centred on its
-    box, as wide as the box's largest side plus ``occupancy_reach`` on each side (the fingers and the
+    box, as wide as the box's largest side plus ``OCCUPANCY_REACH`` on each side (the fingers and the
     first part of their approach), at most the fused cube's side (``geo``: :func:`fusion_geometry`);
-    cells of the TSDF's voxel or larger (at most ``occupancy_max_cells`` per side); ``v``: the depth views
+    cells of the TSDF's voxel or larger (at most ``OCCUPANCY_MAX_CELLS`` per side); ``v``: the depth views
     in the capture frame (:func:`views_in_capture`). See :mod:`point2act.grasp.occupancy`."""
-    sc, g = cfg.surface, cfg.gripper
-    side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(sc.occupancy_reach))
+    g = cfg.gripper
+    side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(OCCUPANCY_REACH))
     return occupancy_cube(v.depths, v.Ks, v.viewmats, np.asarray(region.center, dtype=np.float64), side, geo["voxel"],
-                          max_cells=sc.occupancy_max_cells, hit_front=sc.occupancy_hit_front,
-                          hit_back=sc.occupancy_hit_back, min_hits=sc.occupancy_min_hits,
-                          p_hit=sc.occupancy_p_hit, p_miss=sc.occupancy_p_miss)
+                          max_cells=OCCUPANCY_MAX_CELLS, hit_front=OCCUPANCY_HIT_FRONT,
+                          hit_back=OCCUPANCY_HIT_BACK, min_hits=OCCUPANCY_MIN_HITS,
+                          p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
 
 
 def nearest_distance(points: np.ndarray, point: np.ndarray) -> float:
@@ -271,7 +280,7 @@ def _fusion_inputs(depth_views: DepthViews, frame: FrameTransform, region, suppo
     if views_c.relevancy is not None and len(fused):  # the target as the fused surface sees it
         kw["target_surface"] = (fused, target_surface(fused, views_c, region, support, means_c, cfg, fusion_geo))
     # the support plane is fitted to what the views see, by image area
-    kw["plane_points"] = view_points(views_c, min_alpha=cfg.surface.fusion_min_alpha)
+    kw["plane_points"] = view_points(views_c, min_alpha=FUSION_MIN_ALPHA)
     if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
         t0 = time.perf_counter()
         kw["occupancy"] = occupancy_around(views_c, region, cfg, fusion_geo)

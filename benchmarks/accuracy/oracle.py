@@ -2,7 +2,7 @@
 
 The grasp bar of the accuracy benchmark asks the top grasp to close on the target and touch nothing.
 Some targets no parallel-jaw grasp of the configured hand can hold (a pull tab lying 2 mm proud of a can's
-lid: the finger pads cannot get ``min_grasp_depth`` of it between them). For those the right answer is a
+lid: the finger pads cannot get ``MIN_GRASP_DEPTH`` of it between them). For those the right answer is a
 warning, not a grasp, and counting them against the grasp head mixes what perception loses with what the
 hand cannot do. This module asks the grasp head itself, given the truth:
 

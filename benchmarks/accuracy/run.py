@@ -320,6 +320,7 @@ def _export_with_support(cfg_path: Path, loaded, name: str, points_file: Path, o
     ``points_file``: what ``point2act export`` gives a run trained on those points. (export dict, info)"""
     import copy
 
+    from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
     from point2act.method import run as mrun
 
     if not (use_support and hasattr(mrun, "support_of")):
@@ -342,8 +343,7 @@ def _export_with_support(cfg_path: Path, loaded, name: str, points_file: Path, o
     support, info = mrun.support_of(cfg_path, cfg2, pipeline.model, grasp_config.region)
     views = None
     if grasps and grasp_config.surface.fuse_depth:
-        views = mrun.depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
-                                    grasp_config.surface.fusion_max_pixels, arrays["relevancy"])
+        views = mrun.depth_views_of(pipeline.model, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     out = build_export(arrays, frame, rec.get("prompt", ""), grasp_config, grasps, centers, None,
                        depth_views=views, support=support)
     write_json_atomic(out_path, out)

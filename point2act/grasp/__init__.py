@@ -3,7 +3,7 @@ highest-relevancy region of a trained point2act field.
 
 Pipeline (:func:`plan_grasps`, alias :func:`plan`)
     1. region    -- Gaussians with relevancy >= threshold * max (and opacity >=
-       min_opacity) are clustered (DBSCAN); the cluster with the largest
+       REGION_MIN_OPACITY) are clustered (DBSCAN); the cluster with the largest
        sum(relevancy * opacity) is the region. Its relevancy density peak (a
        Gaussian centre) is the action point.
     2. surface   -- opacity-filtered Gaussian centres (+ optional extra points,
@@ -11,13 +11,13 @@ Pipeline (:func:`plan_grasps`, alias :func:`plan`)
        support plane (table) is found with RANSAC; its lower half-space is solid.
     3. candidates -- surface points near the region are paired with points
        along the closing line inside both friction cones (mu); each pair gives
-       ``num_approach_dirs`` approach directions around the closing axis and
+       ``NUM_APPROACH_DIRS`` approach directions around the closing axis and
        ``len(grasp_depths)`` depths.
     4. collision -- finger and palm boxes must contain no surface point (palm:
        a coarser cloud) and stay above the support plane.
     5. scoring   -- semantic = quantile (median) of surface relevancy inside the
        closing region / max relevancy; geometric = antipodal quality; score =
-       weighted mean (``semantic_weight``, ``geometric_weight``); NMS; top-k.
+       weighted mean (``SEMANTIC_WEIGHT``, ``GEOMETRIC_WEIGHT``); NMS; top-k.
 
 Pose convention (``point2act.grasps/1``)
     The gripper frame has its origin at the TCP, the point midway between the

@@ -17,7 +17,7 @@ lies in front of everything it covers):
   just behind it): a **hit**;
 * ``delta > hit_back * voxel``: behind the surface, occluded: no evidence. So is a cell outside the
   view, behind the camera, or at a pixel without a measurement (depth 0: e.g. rendered opacity
-  below ``fusion_min_alpha``, zeroed by the caller). A pixel whose ray saw nothing at all (depth
+  below ``FUSION_MIN_ALPHA``, zeroed by the caller). A pixel whose ray saw nothing at all (depth
   ``inf``: rendered opacity near 0) is a miss for every cell along it.
 
 Each cell's log-odds ``L = hits * l_hit + misses * l_miss`` (an order-free sum, without OctoMap's

@@ -11,7 +11,33 @@ import numpy as np
 
 from . import _kernel
 from .collide import DISTANCE, L2, LINF, box, gripper_cloud_hits
-from .config import GraspConfig
+from .config import (
+    CLEARANCE,
+    CLEARANCE_MARGIN,
+    CLEARANCE_WEIGHT,
+    COLLISION_VOXEL_SIZE,
+    GEOMETRIC_WEIGHT,
+    LONG_PART_DEPTH,
+    MAX_GRASP_DEPTH,
+    MIN_CLOSING_POINTS,
+    MIN_GRASP_DEPTH,
+    MIN_WIDTH,
+    NMS_ANGLE_DEG,
+    NUM_APPROACH_DIRS,
+    ON_TARGET_SHARE,
+    PAIR_BIN,
+    PARTNERS_PER_SEED,
+    PART_GAP,
+    PLANE_DISTANCE,
+    REGION_MIN_OPACITY,
+    RELEVANCY_NEIGHBOURS,
+    SEMANTIC_WEIGHT,
+    SWEEP_FINE_LENGTH,
+    TARGET_RADIUS,
+    TIP_MARGIN,
+    VOXEL_SIZE,
+    GraspConfig,
+)
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
@@ -64,13 +90,13 @@ def sample_contact_pairs(
 
     For each seed every surface point within ``max_opening`` is tested with
     :func:`antipodal_quality`; per seed, the best partner in each 1 cm width
-    bin is kept, then the best ``partners_per_seed`` bins. Returns
+    bin is kept, then the best ``PARTNERS_PER_SEED`` bins. Returns
     ``(a, b, quality)``: index arrays into ``points`` (unordered pairs,
     ``a < b``, deduplicated) and the antipodal quality of each pair."""
     g = cfg.gripper
     if len(seeds) == 0 or len(points) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    maxw, minw = g.units(g.max_opening), g.units(cfg.min_width)
+    maxw, minw = g.units(g.max_opening), g.units(MIN_WIDTH)
     cos_a = math.cos(math.atan(cfg.friction_coef))
     # coordinates relative to the seeds' centroid to limit cancellation
     o = points[seeds].mean(0)
@@ -99,7 +125,7 @@ def sample_contact_pairs(
     i, j, q = i[order], j[order], q[order]
     start = np.r_[0, np.flatnonzero(i[1:] != i[:-1]) + 1]
     rank = np.arange(len(i)) - np.repeat(start, np.diff(np.r_[start, len(i)]))
-    keep = rank < cfg.partners_per_seed
+    keep = rank < PARTNERS_PER_SEED
     a, b, q = seeds[i[keep]], j[keep], q[keep]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = lo * (len(points) + 1) + hi
@@ -187,7 +213,7 @@ def _support_room(plane, c: np.ndarray, R: np.ndarray, half_open: float, dims: D
     [K, T, 3, 3]) with the fingertips ``clearance`` above the support ``plane`` (``inf``: an approach that
     does not go down): a part that rests on it (a tool handle, a bar lying on the table) is held as deep
     as the table allows instead of past its underside, where the pads still reach the contacts and hold
-    ``min_grasp_depth`` of the part from its top (:mod:`point2act.grasp.part`; else the plane test rejects
+    ``MIN_GRASP_DEPTH`` of the part from its top (:mod:`point2act.grasp.part`; else the plane test rejects
     the grasp). The fingers are taken at the widest opening (their lowest point, for any opening up to
     ``2 half_open``)."""
     K, T = R.shape[:2]
@@ -266,8 +292,8 @@ class _Part(NamedTuple):
     hkt: np.ndarray  # [K, T] half-opening (pads' inner faces)
     n_close: np.ndarray  # [K, T] int: cells (points) between the pads
     share: np.ndarray  # [K, T] the target's share of them
-    holds: np.ndarray  # [K, T] bool: at least min_closing_points between the pads
-    on: np.ndarray  # [K, T] bool: on target (share at least on_target_share)
+    holds: np.ndarray  # [K, T] bool: at least MIN_CLOSING_POINTS between the pads
+    on: np.ndarray  # [K, T] bool: on target (share at least ON_TARGET_SHARE)
     avoid_score: np.ndarray | None  # [K, T] the avoid channel's score, without one None
 
 
@@ -301,7 +327,7 @@ def _surface(
     ``plane_points`` within the gripper's reach of the action point where given (the palm's far corner at the
     pre-grasp pose: pixels sample the table around the target densely, the Gaussian centres and a fused surface
     near the target may not reach it), else to the surface points; each point's relevancy from the opaque
-    Gaussians around it; and the points more than ``plane_distance`` above the plane: what can be held."""
+    Gaussians around it; and the points more than ``PLANE_DISTANCE`` above the plane: what can be held."""
     g, U = cfg.gripper, cfg.gripper.units
     pts, nrm = scene_points(means, opac, scales, extra_points, cfg, camera_centers, fused_center, fused_radius)
     order = np.lexsort(pts.T[::-1]) if len(pts) else np.zeros(0, np.int64)
@@ -314,13 +340,13 @@ def _surface(
         fit_on = pp[np.linalg.norm(pp - region.action_point, axis=1) <= reach]
     plane = fit_support_plane(fit_on, cfg, up_hint=region.action_point, seed=cfg.seed,
                               region_points=means[region.indices], camera_centers=camera_centers)
-    ok = np.isfinite(means).all(1) & np.isfinite(opac) & np.isfinite(rel) & (opac >= cfg.region.min_opacity)
+    ok = np.isfinite(means).all(1) & np.isfinite(opac) & np.isfinite(rel) & (opac >= REGION_MIN_OPACITY)
     srel_all = surface_relevancy(
-        pts, means[ok], opac[ok], np.clip(rel[ok], 0, 1), cfg.surface.relevancy_neighbours,
-        3 * U(cfg.surface.voxel_size),
+        pts, means[ok], opac[ok], np.clip(rel[ok], 0, 1), RELEVANCY_NEIGHBOURS,
+        3 * U(VOXEL_SIZE),
     )
     if plane is not None:
-        above = pts @ plane[:3] + plane[3] > U(cfg.surface.plane_distance)
+        above = pts @ plane[:3] + plane[3] > U(PLANE_DISTANCE)
         P, N, S = pts[above], nrm[above], srel_all[above]
     else:
         P, N, S = pts, nrm, srel_all
@@ -375,7 +401,7 @@ def _collision_clouds(
     points. The part's extent across the closing axis is measured over everything the fingers must not enter:
     an unknown cell just beside the occupied ones (a thin bar's shadow) would otherwise sit inside a finger. A
     cell's centre stands for its whole cube, so the margin grows by half a cell. The coarse cloud (the centres
-    of the ``collision_voxel_size`` cells holding anything the gripper must not enter) is checked with boxes
+    of the ``COLLISION_VOXEL_SIZE`` cells holding anything the gripper must not enter) is checked with boxes
     grown by half such a cell's diagonal (conservative)."""
     U = cfg.gripper.units
     if occupancy is not None:
@@ -386,7 +412,7 @@ def _collision_clouds(
         touches = _next_to_free(blocked)
         cb, cs, co = occupancy.centers(blocked), occupancy.centers(blocked & touches), occupancy.centers(occupied)
         if plane is not None:
-            band = max(U(cfg.surface.plane_distance), cell)
+            band = max(U(PLANE_DISTANCE), cell)
             cb, cs, co = (a_[a_ @ plane[:3] + plane[3] > band] for a_ in (cb, cs, co))
         F = np.concatenate([cs, Pout])
         F_all = np.concatenate([cb, Pout])
@@ -399,12 +425,12 @@ def _collision_clouds(
         mg = U(cfg.collision_margin) + 0.5 * cell
         counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
     else:
-        cell = U(cfg.surface.voxel_size)
+        cell = U(VOXEL_SIZE)
         F = F_all = Q = QB = P
         q_occ = np.ones(len(P), bool)
         pad_x = 0.0
         mg = U(cfg.collision_margin)
-    sc_ = U(cfg.surface.collision_voxel_size)
+    sc_ = U(COLLISION_VOXEL_SIZE)
     coarse = (_unique_rows(np.floor(F_all / sc_).astype(np.int64)) + 0.5) * sc_ if len(F_all) else F_all
     mgc = mg + 0.5 * math.sqrt(3.0) * sc_
     return _Clouds(F, coarse, Q, QB, q_occ, cell, pad_x, mg, mgc)
@@ -443,7 +469,7 @@ def _candidate_pairs(
         ax = P[b] - P[a]
         ax /= np.maximum(np.linalg.norm(ax, axis=1, keepdims=True), 1e-300)
         ax *= np.where(np.sum(ax * np.array([0.5773, 0.5774, 0.5775]), 1) < 0, -1.0, 1.0)[:, None]
-        key = np.c_[np.floor(ctr / max(cell, U(cfg.pair_bin))), np.round(ax * 6.0)].astype(np.int64)
+        key = np.c_[np.floor(ctr / max(cell, U(PAIR_BIN))), np.round(ax * 6.0)].astype(np.int64)
         order = np.argsort(-q, kind="stable")
         _, first = np.unique(key[order], axis=0, return_index=True)
         keep = np.sort(order[first])
@@ -453,7 +479,7 @@ def _candidate_pairs(
         keep = np.argsort(-q, kind="stable")[: cfg.num_candidates]
         a, b, q = a[keep], b[keep], q[keep]
     counts["contact_pairs"] = len(a)
-    counts["candidates"] = len(a) * cfg.num_approach_dirs
+    counts["candidates"] = len(a) * NUM_APPROACH_DIRS
     return a, b, q
 
 
@@ -467,12 +493,12 @@ def _pair_frames(
     cfg: GraspConfig,
     counts: Dict[str, int],
 ) -> _Pairs:
-    """Each pair's closing axis ``x`` (from ``P[a]`` to ``P[b]``), the ``num_approach_dirs`` gripper rotations
-    about it, and the part across the closing line: what lies, connected, within ``part_gap`` along it
+    """Each pair's closing axis ``x`` (from ``P[a]`` to ``P[b]``), the ``NUM_APPROACH_DIRS`` gripper rotations
+    about it, and the part across the closing line: what lies, connected, within ``PART_GAP`` along it
     (:func:`~point2act.grasp.part.closing_extent`) gives the centre the grasp is centred on and the
-    half-opening, the part's half-extent plus ``clearance`` (the cells' half size on a grid); a part wider
+    half-opening, the part's half-extent plus ``CLEARANCE`` (the cells' half size on a grid); a part wider
     than the opening less the margin does not fit."""
-    U, T = cfg.gripper.units, cfg.num_approach_dirs
+    U, T = cfg.gripper.units, NUM_APPROACH_DIRS
     pa, pb = P[a], P[b]
     c = 0.5 * (pa + pb)
     width = np.linalg.norm(pb - pa, axis=1)
@@ -481,14 +507,14 @@ def _pair_frames(
     theta = 2 * np.pi * np.arange(T) / T
     R = grasp_rotations(x, u, v, theta)
     fw, half_open, mg = dims["finger_width"], 0.5 * dims["max_opening"], clouds.mg
-    gap = max(1.5 * clouds.cell, U(cfg.part_gap))
+    gap = max(1.5 * clouds.cell, U(PART_GAP))
     w2 = 0.5 * width
     ext_p, ext_n = closing_extent(c, x, u, v, clouds.QB, w2, fw / 2, half_open, gap,
                                   math.hypot(half_open, fw / 2) + mg)
     shift = 0.5 * (ext_p - ext_n)
     half_part = 0.5 * (ext_p + ext_n)
     c = c + shift[:, None] * x
-    h = np.minimum(half_part + clouds.pad_x + U(cfg.clearance), half_open)
+    h = np.minimum(half_part + clouds.pad_x + U(CLEARANCE), half_open)
     fits = half_part + mg <= half_open
     counts["fit_pairs"] = int(fits.sum())
     return _Pairs(pa, pb, q, width, c, x, u, v, theta, R, w2 - shift, w2 + shift, h, fits)
@@ -502,9 +528,9 @@ def _part_params(clouds: _Clouds, dims: Dict[str, float], cfg: GraspConfig, with
     half_open, mg = 0.5 * dims["max_opening"], clouds.mg
     reach = half_open + (t if with_avoid else 0.0)
     return {"half_y": fw / 2, "L": L, "reach": reach, "radius": math.sqrt(reach**2 + (fw / 2) ** 2 + L**2) + mg,
-            "gap": max(1.5 * clouds.cell, U(cfg.part_gap)), "tip": U(cfg.tip_margin),
-            "min_depth": U(cfg.min_grasp_depth), "max_depth": U(cfg.max_grasp_depth),
-            "long_depth": U(cfg.long_part_depth), "pad_x": clouds.pad_x, "clr": U(cfg.clearance),
+            "gap": max(1.5 * clouds.cell, U(PART_GAP)), "tip": U(TIP_MARGIN),
+            "min_depth": U(MIN_GRASP_DEPTH), "max_depth": U(MAX_GRASP_DEPTH),
+            "long_depth": U(LONG_PART_DEPTH), "pad_x": clouds.pad_x, "clr": U(CLEARANCE),
             "half_open": half_open, "mg": mg}
 
 
@@ -519,14 +545,14 @@ def _target_labels(
 ) -> np.ndarray:  # [Mb] bool: the entries of clouds.QB that are the target's
     """Which of what the gripper can hold is the target. With ``target_surface`` (the fused surface and which
     of its points are the target, :func:`~point2act.grasp.region.surface_region`): the points whose nearest
-    fused point within ``target_radius`` is a target point; a cell of a mug's body next to its handle's root is
+    fused point within ``TARGET_RADIUS`` is a target point; a cell of a mug's body next to its handle's root is
     nearer the body's surface. Without: where the opaque Gaussians around a point (the 8 nearest within
-    ``target_radius``, weighted by opacity) are mostly the region's; a stray floater does not relabel a
+    ``TARGET_RADIUS``, weighted by opacity) are mostly the region's; a stray floater does not relabel a
     surface. The unknown cells of ``QB`` are never the target's."""
     from scipy.spatial import cKDTree
 
     Q = clouds.Q
-    r_t = cfg.gripper.units(cfg.target_radius) + 0.5 * clouds.cell
+    r_t = cfg.gripper.units(TARGET_RADIUS) + 0.5 * clouds.cell
     q_rel = np.zeros(len(clouds.QB), bool)
     if target_surface is not None and len(Q):
         fp, ft = target_surface
@@ -561,13 +587,13 @@ def _grasp_parts(
 ) -> _Part:
     """What each candidate holds (:mod:`point2act.grasp.part`): the part's far side along the approach gives
     the depth (the fingertips just past it; a part that goes on beyond the fingers' reach, a wall under a rim
-    or a rod along the approach, is held at the action point, within ``long_part_depth`` of the contacts; no
+    or a rod along the approach, is held at the action point, within ``LONG_PART_DEPTH`` of the contacts; no
     deeper than the support plane allows, :func:`_support_room`), its extent across the closing axis where the
     pads will be gives the opening, centred on it; then what lies between the pads and the target's share of
     it. With an avoid channel the entries themselves are needed (the numpy reference) for its score."""
     U, fits, Q = cfg.gripper.units, pairs.fits, clouds.Q
     K, T = len(pairs.c), len(pairs.theta)
-    depth = np.full((K, T), U(cfg.min_grasp_depth))
+    depth = np.full((K, T), U(MIN_GRASP_DEPTH))
     n_close = np.zeros((K, T), np.int64)
     share = np.zeros((K, T))
     off = np.zeros((K, T))
@@ -587,8 +613,8 @@ def _grasp_parts(
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
         if avoid_of is not None:
             avoid_score = _avoid_scores(entries, *avoid_of, clouds, off, hkt, dims, cfg)
-    return _Part(depth, off, hkt, n_close, share, n_close >= cfg.min_closing_points,
-                 share >= cfg.on_target_share, avoid_score)
+    return _Part(depth, off, hkt, n_close, share, n_close >= MIN_CLOSING_POINTS,
+                 share >= ON_TARGET_SHARE, avoid_score)
 
 
 def _avoid_scores(
@@ -608,9 +634,9 @@ def _avoid_scores(
     fingers sweep through on approach), so that grasps through the avoid region rank low (:func:`_score`)."""
     gid, qje, xe, inz = entries
     U, (K, T) = cfg.gripper.units, off.shape
-    okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= cfg.region.min_opacity)
-    A = surface_relevancy(clouds.QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), cfg.surface.relevancy_neighbours,
-                          3 * U(cfg.surface.voxel_size) + clouds.cell)
+    okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= REGION_MIN_OPACITY)
+    A = surface_relevancy(clouds.QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), RELEVANCY_NEIGHBOURS,
+                          3 * U(VOXEL_SIZE) + clouds.cell)
     A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
     path = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + dims["finger_thickness"])
     flat = np.zeros(K * T)
@@ -649,11 +675,11 @@ def _clear_poses(
     cfg: GraspConfig,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Dict[str, np.ndarray]]:  # free, depth [K, T]; tcp [K, T, 3]
     """Which candidates clear the scene, and at what depth. Checked are both poses against the support plane
-    (``table_clearance``), the fingers and the palm at the grasp pose and on the first ``sweep_fine_length`` of
+    (``table_clearance``), the fingers and the palm at the grasp pose and on the first ``SWEEP_FINE_LENGTH`` of
     the approach against the fine cloud, and the rest of the straight approach from the pre-grasp pose against
     the coarse one. An on-target pose that collides at the depth its part asks for (the body behind a mug
-    handle's loop, a rim above the handle) backs off along the approach, one ``tip_margin`` at a time, while the
-    contacts stay ``min_grasp_depth`` inside the pads: the pads still close on what the contacts touch. Only
+    handle's loop, a rim above the handle) backs off along the approach, one ``TIP_MARGIN`` at a time, while the
+    contacts stay ``MIN_GRASP_DEPTH`` inside the pads: the pads still close on what the contacts touch. Only
     what closes on the target backs off (the rest would cost more rounds of checks where nothing is on target).
     Also returns, per check (``table_free``, ``fingers_free``), the candidates that passed it at some depth."""
     U, pre = cfg.gripper.units, cfg.gripper.units(cfg.gripper.pregrasp_distance)
@@ -664,14 +690,14 @@ def _clear_poses(
     off, hkt, depth, half_open = part.off, part.hkt, part.depth, 0.5 * dims["max_opening"]
     z_ax = R[..., 2]  # [K, T, 3]
     ctr = c[:, None, :] + off[..., None] * x[:, None, :]  # [K, T, 3] the grasp's centre on the closing line
-    near = min(pre, U(cfg.sweep_fine_length))
+    near = min(pre, U(SWEEP_FINE_LENGTH))
     boxes_fine = [box((0.0, 1.0, t, 1.0), fw / 2, (-L - near, 0.0), mg, L2)]  # the fingers
-    band = _finger_band(base, off, hkt, dims, mg, U(cfg.clearance_margin), near) if len(F) else None
-    step, min_d, clear = U(cfg.tip_margin), U(cfg.min_grasp_depth), U(cfg.table_clearance)
+    band = _finger_band(base, off, hkt, dims, mg, U(CLEARANCE_MARGIN), near) if len(F) else None
+    step, min_d, clear = U(TIP_MARGIN), U(MIN_GRASP_DEPTH), U(cfg.table_clearance)
     hx = pw / 2 + half_open + mg
-    rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(cfg.max_grasp_depth)) ** 2)
+    rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(MAX_GRASP_DEPTH)) ** 2)
     palm = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - near, -L), mg, LINF)]
-    rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(cfg.max_grasp_depth)) ** 2)
+    rp = math.sqrt((pw / 2 + mgc) ** 2 + (pt / 2 + mgc) ** 2 + (L + Dp + pre + mgc + U(MAX_GRASP_DEPTH)) ** 2)
     swept = [box((0.0, 0.0, pw / 2, 0.0), pt / 2, (-L - Dp - pre, -L - near), mgc, LINF),
              box((0.0, 1.0, t, 1.0), fw / 2, (-L - pre, -L - near), mgc, LINF)]
     stage = {k_: np.zeros_like(base) for k_ in ("table_free", "fingers_free")}
@@ -735,7 +761,7 @@ def _pads(
         touch[kf, tf] = tk
         counts["pads_miss_a_contact"] = int((~tk).sum())
         qp, fnd = pad_quality(c, x, u, v, surf.P, surf.N, part.off, part.hkt, depth, kf, tf, T, pp,
-                              cfg.gripper.units(cfg.surface.voxel_size), cfg.friction_coef)
+                              cfg.gripper.units(VOXEL_SIZE), cfg.friction_coef)
         geo[kf, tf] = np.where(fnd, qp, geo[kf, tf])
         counts["pads_meet_no_surface"] = int((~fnd).sum())
     return touch, geo
@@ -786,8 +812,8 @@ def _collision(
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
     counts["backed_off"] = int((free & (depth < part.depth - 1e-12)).sum())
     counts["collision_free"] = int(free.sum())
-    near = min(U(cfg.gripper.pregrasp_distance), U(cfg.sweep_fine_length))
-    band = _finger_band(base, part.off, part.hkt, dims, clouds.mg, U(cfg.clearance_margin), near)
+    near = min(U(cfg.gripper.pregrasp_distance), U(SWEEP_FINE_LENGTH))
+    band = _finger_band(base, part.off, part.hkt, dims, clouds.mg, U(CLEARANCE_MARGIN), near)
     clear_d = _clearance(pairs, clouds, part, free, depth, band, dims)
     counts["on_target_candidates"] = int((part.on & part.holds).sum())
     counts["on_target_free"] = int((part.on & free).sum())
@@ -797,13 +823,13 @@ def _collision(
 def _score(part: _Part, clear: _Clear, clouds: _Clouds, avoid_weight: float, cfg: GraspConfig
            ) -> Tuple[np.ndarray, np.ndarray]:  # score [K, T], clearance score [K, T]
     """Each candidate's score: the weighted mean of the target's share between the pads, the antipodal quality
-    where they hold and the clearance beyond the collision margin (full at ``clearance_margin``); times ``1 -
+    where they hold and the clearance beyond the collision margin (full at ``CLEARANCE_MARGIN``); times ``1 -
     min(1, avoid_weight * avoid score)`` with an avoid channel, so grasps through the avoid region rank low;
     times the share of the depth the part asked for that a grasp backed off along its approach reaches (only
     one that backed off: a long part held at its action point may lie nearer the palm than the contacts)."""
-    cm = cfg.gripper.units(cfg.clearance_margin)
+    cm = cfg.gripper.units(CLEARANCE_MARGIN)
     clear_score = np.clip((clear.clear_d - clouds.mg) / max(cm, 1e-12), 0.0, 1.0)
-    ws, wg, wc = cfg.semantic_weight, cfg.geometric_weight, cfg.clearance_weight
+    ws, wg, wc = SEMANTIC_WEIGHT, GEOMETRIC_WEIGHT, CLEARANCE_WEIGHT
     score = (ws * part.share + wg * clear.geo + wc * clear_score) / (ws + wg + wc)
     if part.avoid_score is not None:
         score = score * (1.0 - np.minimum(1.0, max(float(avoid_weight), 0.0) * part.avoid_score))
@@ -829,7 +855,7 @@ def _kept(
     U, g, free = cfg.gripper.units, cfg.gripper, clear.free
     k_of, t_of = np.nonzero(free)
     rank = score[k_of, t_of] + 2.0 * part.on[k_of, t_of] + 1.0 * clear.touch[k_of, t_of]
-    kept = nms(clear.tcp[k_of, t_of], pairs.R[k_of, t_of], rank, U(cfg.nms_distance), math.radians(cfg.nms_angle_deg),
+    kept = nms(clear.tcp[k_of, t_of], pairs.R[k_of, t_of], rank, U(cfg.nms_distance), math.radians(NMS_ANGLE_DEG),
                cfg.top_k)
     hkt = part.hkt
     if len(kept) and len(clouds.F):
@@ -837,8 +863,8 @@ def _kept(
         kk, tk_ = k_of[np.asarray(kept)], t_of[np.asarray(kept)]
         hkt[kk, tk_] = widest_free_opening(pairs.c, pairs.x, pairs.u, pairs.v, clouds.F, clouds.coarse, pairs.theta,
                                            part.off, hkt, clear.depth, kk, tk_, dims, clouds.mg, clouds.mgc,
-                                           U(cfg.sweep_fine_length), U(g.pregrasp_distance),
-                                           U(cfg.clearance_margin), cfg.collision_min_points, pairs.R,
+                                           U(SWEEP_FINE_LENGTH), U(g.pregrasp_distance),
+                                           U(CLEARANCE_MARGIN), cfg.collision_min_points, pairs.R,
                                            plane, U(cfg.table_clearance))
     return k_of[kept], t_of[kept], hkt
 
@@ -898,7 +924,7 @@ def _warning(grasps: List[Grasp], part: _Part, clear: _Clear, counts: Dict[str, 
         return None
     best = float(part.share[clear.free].max())
     return (f"no grasp closes on the relevant region: every grasp listed closes mostly on other parts "
-            f"(on_target false; the best holds {best:.0%} target, {cfg.on_target_share:.0%} needed); "
+            f"(on_target false; the best holds {best:.0%} target, {ON_TARGET_SHARE:.0%} needed); "
             + _why_none(counts, counts["candidates"], on_target=True))
 
 
@@ -1069,7 +1095,7 @@ def widest_free_opening(
     """The widest half-opening at which each grasp's fingers still clear the scene, from
     :data:`OPEN_LEVELS`, or its part's half-opening ``hkt`` when none does.
 
-    The part's opening is its measured extent plus ``clearance``; a reconstruction that measures a part
+    The part's opening is its measured extent plus ``CLEARANCE``; a reconstruction that measures a part
     thinner than it is (a thin bar from few views or no point cloud: fuzzy, thin, its silhouette eaten)
     puts a finger inside the true part. A parallel-jaw gripper closes until it meets the part, so any
     opening from which the fingers' way in is free holds the same part, and the widest one tolerates

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import GraspConfig, RegionConfig
+from .config import (
+    ABSOLUTE_THRESHOLD,
+    DBSCAN_MIN_POINTS,
+    EPS_SPACINGS,
+    EXTENT_PERCENTILE,
+    PEAK_MIN_OWN,
+    PEAK_RADIUS_FACTOR,
+    PEAK_SPACING_FACTOR,
+    REGION_MIN_OPACITY,
+    GraspConfig,
+    RegionConfig,
+)
 from .result import Region
 
 __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius", "surface_region"]
@@ -34,12 +45,12 @@ def median_spacing(pts: np.ndarray, tree=None) -> float:
     return float(np.median(d[:, 1]))
 
 
-def region_eps(pts: np.ndarray, rc: RegionConfig) -> float:
-    """DBSCAN radius in scene units: ``eps_spacings`` median nearest-neighbour spacings of the relevant
+def region_eps(pts: np.ndarray) -> float:
+    """DBSCAN radius in scene units: ``EPS_SPACINGS`` median nearest-neighbour spacings of the relevant
     Gaussians ``pts`` [M, 3] (from the field alone: a wrong or unknown ``metres_per_unit`` changes
     nothing)."""
     spacing = median_spacing(pts) if len(pts) >= 3 else 0.0
-    return rc.eps_spacings * spacing if spacing > 0 else 1e-9
+    return EPS_SPACINGS * spacing if spacing > 0 else 1e-9
 
 
 def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_index: bool = False,
@@ -65,17 +76,17 @@ def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_
     return (points[i].copy(), i) if return_index else points[i].copy()
 
 
-def peak_radius(points: np.ndarray, weights: np.ndarray, rc: RegionConfig) -> float:
-    """Neighbourhood radius of the "peak" action point, scene units: ``peak_radius_factor`` times the
+def peak_radius(points: np.ndarray, weights: np.ndarray) -> float:
+    """Neighbourhood radius of the "peak" action point, scene units: ``PEAK_RADIUS_FACTOR`` times the
     region's weighted RMS radius about its weighted centroid (a fraction of the region's own size), at
-    least ``peak_spacing_factor`` median spacings of its Gaussians. :func:`density_peak` floors it at
+    least ``PEAK_SPACING_FACTOR`` median spacings of its Gaussians. :func:`density_peak` floors it at
     the median spacing."""
     w = np.asarray(weights, dtype=np.float64)
     if w.sum() <= 0:
         w = np.ones(len(points))
     c = (points * w[:, None]).sum(0) / w.sum()
     rms = float(np.sqrt((w * ((points - c) ** 2).sum(1)).sum() / w.sum()))
-    return max(rc.peak_radius_factor * rms, rc.peak_spacing_factor * median_spacing(points))
+    return max(PEAK_RADIUS_FACTOR * rms, PEAK_SPACING_FACTOR * median_spacing(points))
 
 
 def relevant_region(
@@ -93,7 +104,7 @@ def relevant_region(
     radius of the place's lifted answers: what the grasp head seeds from and holds), or, where that
     Gaussian is no cluster's or the cluster lies outside the mark, the relevant Gaussians the views marked. Without it,
     the region is the cluster with the most relevancy mass (sum of relevancy * opacity), and the action
-    point its weighted density peak (a Gaussian centre whose own weight is at least ``peak_min_own`` of
+    point its weighted density peak (a Gaussian centre whose own weight is at least ``PEAK_MIN_OWN`` of
     the region's largest, radius from the region's own size: :func:`peak_radius`) or its weighted
     centroid (``RegionConfig.action_point``).
 
@@ -110,9 +121,9 @@ def relevant_region(
         raise ValueError(f"means ({len(means)}), opacities ({len(opac)}) and relevancy ({len(rel)}) differ in length")
     if rc.action_point not in ("peak", "centroid"):
         raise ValueError(f"RegionConfig.action_point must be 'peak' or 'centroid', got {rc.action_point!r}")
-    ok = np.isfinite(means).all(1) & np.isfinite(opac) & np.isfinite(rel) & (opac >= rc.min_opacity)
+    ok = np.isfinite(means).all(1) & np.isfinite(opac) & np.isfinite(rel) & (opac >= REGION_MIN_OPACITY)
     if not ok.any():
-        raise ValueError(f"no Gaussian has opacity >= {rc.min_opacity} (and finite values); no relevant region")
+        raise ValueError(f"no Gaussian has opacity >= {REGION_MIN_OPACITY} (and finite values); no relevant region")
     rel_c = np.clip(rel, 0.0, 1.0)
     # with the views' consensus, the part they marked: the Gaussians within a blob's radius of its
     # place's answers. The bar is relative to the most relevant of them (answers elsewhere, which the
@@ -121,21 +132,21 @@ def relevant_region(
     fp = cover & (rel_c > 0) if cover is not None else None
     scope = fp if fp is not None and fp.any() else ok
     max_rel = float(rel_c[scope].max())
-    thr = max(rc.threshold * max_rel, rc.absolute_threshold)
+    thr = max(rc.threshold * max_rel, ABSOLUTE_THRESHOLD)
     sel = ok & (rel_c >= thr)
-    if max_rel < rc.absolute_threshold and cover is not None and cover.any():
+    if max_rel < ABSOLUTE_THRESHOLD and cover is not None and cover.any():
         # the views agree on a place whose Gaussians the field's relevancy did not learn (a short run, a
         # part few views supervise): the part they marked is the region, whatever its relevancy
         sel, thr = cover, 0.0
-    elif max_rel < rc.absolute_threshold or not sel.any():
+    elif max_rel < ABSOLUTE_THRESHOLD or not sel.any():
         raise ValueError(
             f"no relevancy above threshold: max relevancy of opaque Gaussians is {max_rel:.4g}, "
-            f"threshold is {thr:.4g} (relative {rc.threshold} x max, absolute floor {rc.absolute_threshold})"
+            f"threshold is {thr:.4g} (relative {rc.threshold} x max, absolute floor {ABSOLUTE_THRESHOLD})"
         )
     idx = np.flatnonzero(sel)
     pts = means[idx]
     w = rel_c[idx] * opac[idx]
-    labels = dbscan(pts, region_eps(pts, rc), rc.dbscan_min_points)
+    labels = dbscan(pts, region_eps(pts), DBSCAN_MIN_POINTS)
     nclus = int(labels.max() + 1) if len(labels) else 0
     target = None
     if support is not None:
@@ -161,14 +172,13 @@ def relevant_region(
         action_index = int(idx[members[int(np.argmin(np.linalg.norm(mp - target, axis=1)))]])
     elif rc.action_point == "peak":
         if len(mp) > 1:
-            action, j = density_peak(mp, mw, peak_radius(mp, mw, rc), return_index=True, min_own=rc.peak_min_own)
+            action, j = density_peak(mp, mw, peak_radius(mp, mw), return_index=True, min_own=PEAK_MIN_OWN)
         else:
             action, j = mp[0].copy(), 0
         action_index = int(idx[members[j]])
     else:
         action = (mp * mw[:, None]).sum(0) / mw.sum() if mw.sum() > 0 else mp.mean(0)
-    p = float(np.clip(rc.extent_percentile, 0.0, 49.0))
-    lo, hi = (np.percentile(mp, p, axis=0), np.percentile(mp, 100 - p, axis=0)) if p > 0 else (mp.min(0), mp.max(0))
+    lo, hi = np.percentile(mp, EXTENT_PERCENTILE, axis=0), np.percentile(mp, 100 - EXTENT_PERCENTILE, axis=0)
     return Region(
         action_point=action,
         center=0.5 * (lo + hi),

@@ -24,14 +24,14 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       width               pre-grasp opening between the fingers, METRES (<= max_opening)
       width_capture_units the same opening in capture units
       contact_width       distance between the two contact points, metres
-      score               semantic_weight*semantic + geometric_weight*geometric + clearance_weight*clearance
+      score               SEMANTIC_WEIGHT*semantic + GEOMETRIC_WEIGHT*geometric + CLEARANCE_WEIGHT*clearance
                           (weights normalised), [0,1]
       semantic_score      target share: the fraction of the occupied cells between the fingers (surface
-                          points without an occupancy grid) within target_radius of the region's Gaussians
+                          points without an occupancy grid) within TARGET_RADIUS of the region's Gaussians
       geometric_score     antipodal quality where the pads meet the part: 1 - max contact angle / atan(mu),
                           [0,1] (0 where a pad meets it on a slant, outside the friction cone)
       clearance_score     the fingers' clearance to occupied or unknown space at the grasp pose, [0,1]
-      on_target           true when semantic_score >= on_target_share (the grasp closes on the target)
+      on_target           true when semantic_score >= ON_TARGET_SHARE (the grasp closes on the target)
       closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
                           the share of
       both_pads_touch     where the fingers close, the pads touch the part at both contacts of the grasp's pair
@@ -143,10 +143,10 @@ class Grasp:
     contacts: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))
     """The two contact points [2, 3] (capture units)."""
     on_target: bool | None = None
-    """Whether the grasp closes on the target: at least ``GraspConfig.on_target_share`` of what lies
+    """Whether the grasp closes on the target: at least ``point2act.grasp.config.ON_TARGET_SHARE`` of what lies
     between the fingers is the relevant region's (None: not judged, e.g. a grasp built by hand)."""
     clearance_score: float | None = None
-    """The fingers' clearance at the grasp pose, [0, 1] (``GraspConfig.clearance_weight``)."""
+    """The fingers' clearance at the grasp pose, [0, 1] (``point2act.grasp.config.CLEARANCE_WEIGHT``)."""
     closing_cells: int | None = None
     """How many occupied cells (surface points without an occupancy grid) lie between the fingers:
     what ``semantic_score`` is the share of."""

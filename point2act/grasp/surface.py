@@ -10,7 +10,16 @@ from typing import Tuple
 
 import numpy as np
 
-from .config import GraspConfig, SurfaceConfig
+from .config import (
+    MAX_SCALE,
+    NORMAL_MAX_NN,
+    NORMAL_RADIUS,
+    PLANE_DISTANCE,
+    PLANE_MIN_FRACTION,
+    SURFACE_MIN_OPACITY,
+    VOXEL_SIZE,
+    GraspConfig,
+)
 
 __all__ = ["scene_points", "ransac_plane", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
 
@@ -21,11 +30,10 @@ def _o3d():
     return o3d
 
 
-def _cfgs(cfg) -> Tuple[SurfaceConfig, float]:
+def _metres_per_unit(cfg) -> float:
+    """``cfg``'s gripper's metres per scene unit (a :class:`GraspConfig`); 1.0 otherwise (a metric scene)."""
     cfg = cfg or GraspConfig()
-    if isinstance(cfg, GraspConfig):
-        return cfg.surface, cfg.gripper.metres_per_unit
-    return cfg, 1.0
+    return cfg.gripper.metres_per_unit if isinstance(cfg, GraspConfig) else 1.0
 
 
 def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
@@ -52,21 +60,21 @@ def scene_points(
     ``means`` [N,3] and ``opacities`` [N] (activated) of the Gaussians;
     ``scales`` [N,3] optional *linear* (not log) axis lengths; ``extra_points``
     [K,3] optional points from another source (fused depth), merged before
-    downsampling; ``camera_centers`` [C,3] optional, for normal orientation.
-    ``cfg`` is a :class:`GraspConfig` (units from its gripper) or a
-    :class:`SurfaceConfig` (metric scene). ``fused_center`` [3] / ``fused_radius`` (scene
+    downsampling; ``camera_centers`` [C,3] optional: normals are flipped towards the nearest one.
+    ``cfg`` is a :class:`GraspConfig` (units from its gripper) or anything else (a metric scene);
+    filters and sizes are :mod:`point2act.grasp.config`'s constants. ``fused_center`` [3] / ``fused_radius`` (scene
     units): the ball where ``extra_points`` are a fused surface; Gaussian centres inside it are
     dropped. Normals are unit length."""
-    sc, mpu = _cfgs(cfg)
+    mpu = _metres_per_unit(cfg)
     means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
     opac = np.asarray(opacities, dtype=np.float64).reshape(-1)
-    keep = np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= sc.min_opacity)
+    keep = np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= SURFACE_MIN_OPACITY)
     if scales is not None:
         s = np.asarray(scales, dtype=np.float64).reshape(len(means), -1)
-        keep &= np.isfinite(s).all(1) & (s.max(1) <= sc.max_scale / mpu)
+        keep &= np.isfinite(s).all(1) & (s.max(1) <= MAX_SCALE / mpu)
     if fused_center is not None and fused_radius > 0:
         keep &= np.linalg.norm(means - np.asarray(fused_center, dtype=np.float64).reshape(1, 3), axis=1) > fused_radius
-    pts = means[keep] if sc.use_gaussians or extra_points is None else means[:0]
+    pts = means[keep]
     if extra_points is not None:
         e = np.asarray(extra_points, dtype=np.float64).reshape(-1, 3)
         pts = np.concatenate([pts, e[np.isfinite(e).all(1)]], 0)
@@ -74,32 +82,21 @@ def scene_points(
         return np.zeros((0, 3)), np.zeros((0, 3))
     o3d = _o3d()
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(pts)))
-    if sc.voxel_size > 0:
-        pc = pc.voxel_down_sample(sc.voxel_size / mpu)
-    if sc.outlier_std_ratio > 0 and len(pc.points) > 16:
-        pc, _ = pc.remove_statistical_outlier(nb_neighbors=16, std_ratio=sc.outlier_std_ratio)
+    pc = pc.voxel_down_sample(VOXEL_SIZE / mpu)
     if len(pc.points) >= 3:
-        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=sc.normal_radius / mpu, max_nn=sc.normal_max_nn))
+        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=NORMAL_RADIUS / mpu, max_nn=NORMAL_MAX_NN))
     p = np.asarray(pc.points).copy()
     n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
     norm = np.linalg.norm(n, axis=1)
     good = np.isfinite(n).all(1) & (norm > 0.5)
     p, n = p[good], n[good] / norm[good, None]
-    mode = sc.orient_normals
-    if mode == "auto":
-        mode = "camera" if camera_centers is not None and len(camera_centers) else "none"
-    if mode == "camera" and camera_centers is not None and len(camera_centers) and len(p):
+    if camera_centers is not None and len(camera_centers) and len(p):  # flip towards the nearest camera
         from scipy.spatial import cKDTree
 
         cams = np.asarray(camera_centers, dtype=np.float64).reshape(-1, 3)
         _, ci = cKDTree(cams).query(p)
         flip = np.sum(n * (cams[ci] - p), axis=1) < 0
         n[flip] *= -1
-    elif mode == "tangent_plane" and len(p) > 3:
-        pc2 = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(p))
-        pc2.normals = o3d.utility.Vector3dVector(n)
-        pc2.orient_normals_consistent_tangent_plane(min(sc.normal_max_nn, len(p) - 1))
-        n = np.asarray(pc2.normals).copy()
     return p, n
 
 
@@ -160,7 +157,7 @@ def fit_support_plane(
 ) -> np.ndarray | None:
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
     ``a*x + b*y + c*z + d = 0``, oriented "up"; None if the plane holds fewer than
-    ``plane_min_fraction`` of the points, if most of ``region_points`` (the
+    ``PLANE_MIN_FRACTION`` of the points, if most of ``region_points`` (the
     relevant Gaussians) lie on it (then the "plane" is the target itself), or if ``up_hint`` lies more than
     the inlier distance under it (then the "plane" is a layer of fog over a plain table: a support holds the
     target up, and the action point lies on the surface the views see, so no support lies above it).
@@ -170,18 +167,18 @@ def fit_support_plane(
     the action point) when it lies off the plane, else the side with more off-plane points. (The
     action point alone misleads where a thin part's reconstruction sinks into the table: a tool
     handle lying on it.)"""
-    sc, mpu = _cfgs(cfg)
-    if not sc.detect_plane or len(points) < 50:
+    mpu = _metres_per_unit(cfg)
+    if len(points) < 50:
         return None
-    model, inl = ransac_plane(points, sc.plane_distance / mpu, 300, seed)
-    if len(inl) < sc.plane_min_fraction * len(points):
+    model, inl = ransac_plane(points, PLANE_DISTANCE / mpu, 300, seed)
+    if len(inl) < PLANE_MIN_FRACTION * len(points):
         return None
     m = np.asarray(model, dtype=np.float64)
     nn = np.linalg.norm(m[:3])
     if not np.isfinite(m).all() or nn == 0:
         return None
     m = m / nn
-    tol = sc.plane_distance / mpu
+    tol = PLANE_DISTANCE / mpu
     if region_points is not None and len(region_points):
         if np.mean(np.abs(region_points @ m[:3] + m[3]) <= tol) > 0.5:
             return None

@@ -28,6 +28,7 @@ from point2act.export import Answer, answer_where, build_export, write_grasps
 from point2act.fusion import DepthViews, render_depth_views
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp import GraspConfig
+from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.query import (
     CACHE_NAME,
     CACHE_VERSION,
@@ -166,7 +167,7 @@ def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor,
     return torch.stack(vms), torch.stack(Ks), sizes
 
 
-def depth_views_of(model, cameras, max_views: int = 12, max_pixels: int | None = 320 * 240,
+def depth_views_of(model, cameras, max_views: int = FUSION_MAX_VIEWS, max_pixels: int | None = FUSION_MAX_PIXELS,
                    relevancy: np.ndarray | None = None) -> DepthViews:
     """Median depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),
     each rendered at most ``max_pixels`` pixels (whole-factor downscale; ``None``: full resolution); with
@@ -525,8 +526,7 @@ def export_doc(
     hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
     views = None
     if grasps and grasp_config.surface.fuse_depth:
-        views = depth_views_of(pipeline.model, cams, grasp_config.surface.fusion_max_views,
-                               grasp_config.surface.fusion_max_pixels, arrays["relevancy"])
+        views = depth_views_of(pipeline.model, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, answer=answer)

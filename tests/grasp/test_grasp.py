@@ -30,6 +30,7 @@ from point2act.grasp import (  # noqa: E402
     validate_grasps_dict,
     write_json_atomic,
 )
+from point2act.grasp.config import NMS_ANGLE_DEG  # noqa: E402
 from point2act.grasp.geometry import (  # noqa: E402
     antipodal_quality,
     points_in_box,
@@ -289,7 +290,7 @@ def test_nms_removes_near_duplicates(result):
             close = np.linalg.norm(gs[i].position - gs[j].position) < cfg.nms_distance
             M = gs[j].rotation.T @ gs[i].rotation
             c = max(np.trace(M), np.trace(M @ flip))
-            assert not (close and (c - 1) / 2 > math.cos(math.radians(cfg.nms_angle_deg)))
+            assert not (close and (c - 1) / 2 > math.cos(math.radians(NMS_ANGLE_DEG)))
 
 
 # ---------------------------------------------------------------- friction cone

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from point2act.grasp import GraspConfig, GripperConfig, plan_grasps, validate_grasps_dict  # noqa: E402
+from point2act.grasp.config import MIN_WIDTH  # noqa: E402
 from point2act.grasp.geometry import orthonormal_basis, rotation_to_quaternion_wxyz  # noqa: E402
 from point2act.grasp.planner import sample_contact_pairs  # noqa: E402
 from point2act.grasp.synthetic import tabletop_scene  # noqa: E402
@@ -206,7 +207,7 @@ def test_contact_pairs_with_random_normals_stay_within_the_opening(n, seed, log_
     if len(a):
         assert np.all(a < b)
         w = np.linalg.norm(pts[b] - pts[a], axis=1) * mpu
-        assert np.all(w <= cfg.gripper.max_opening * (1 + 1e-9)) and np.all(w >= cfg.min_width * (1 - 1e-9))
+        assert np.all(w <= cfg.gripper.max_opening * (1 + 1e-9)) and np.all(w >= MIN_WIDTH * (1 - 1e-9))
         assert np.all(np.isfinite(q)) and np.all((q >= 0) & (q <= 1 + 1e-12))
 
 

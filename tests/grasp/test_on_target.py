@@ -28,6 +28,7 @@ from depth_scenes import (depth_views, enclosed_scene, field_of, lying_handle_sc
 from point2act.export import build_export  # noqa: E402
 from point2act.geometry import FrameTransform  # noqa: E402
 from point2act.grasp import GraspConfig, validate_grasps_dict  # noqa: E402
+from point2act.grasp.config import CLEARANCE, MIN_CLOSING_POINTS, ON_TARGET_SHARE  # noqa: E402
 from point2act.grasp.evaluate import judge_grasp  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
     assert out["occupancy"]["occupied"] > 0 and out["occupancy"]["free"] > 0
     pts, names = truth
     best = out["grasps"][0]
-    assert best["on_target"] is True and best["semantic_score"] >= cfg.on_target_share
+    assert best["on_target"] is True and best["semantic_score"] >= ON_TARGET_SHARE
     v = judge_grasp(best, cfg.gripper, pts, names, "bar", table_z=0.0)
     assert v.on_target and v.target_fraction > 0.9, v
     assert v.collision_free and v.approach_free, v
@@ -68,8 +69,8 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
     slab = (np.abs(rel @ R[:, 1]) <= cfg.gripper.finger_width / 2) & (rel @ z <= 0) & (rel @ z >= -cfg.gripper.finger_length)
     across = rel[slab] @ x
     # (occupied cells reach up to a cell past the surface; the fuzz of the noisy views a little more)
-    part = np.ptp(across) + 2 * cfg.clearance
-    assert best["width"] >= np.ptp(across) + cfg.clearance
+    part = np.ptp(across) + 2 * CLEARANCE
+    assert best["width"] >= np.ptp(across) + CLEARANCE
     assert (best["width"] <= part + 0.015 or best["width"] == pytest.approx(cfg.gripper.max_opening)
             or 0.5 * cfg.gripper.max_opening <= best["width"] <= 0.5 * (part + 0.015 + cfg.gripper.max_opening))
     # the bar sits between the finger pads: along the approach, the fingertips are just past its far side
@@ -150,7 +151,7 @@ def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged():
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
 def test_rim_is_held_at_the_rim_not_down_the_wall(noisy):
     """A mug's rim (its walls' top 8 mm and the annulus): the wall goes on below it, beyond what the fingers
-    reach. Held long_part_depth past the contacts, which lie on the wall where its faces are antipodal
+    reach. Held LONG_PART_DEPTH past the contacts, which lie on the wall where its faces are antipodal
     (below the rounded top), the pads held 2-2.5 cm of wall, mostly the body (the synthetic test split's
     rims: 26-33 % rim by the true meshes, not on target). The pads now slide up the wall to the action
     point: the best grasp holds mostly rim and touches nothing."""
@@ -214,7 +215,7 @@ def _cube_surface(seed: int, n: int = 6000, side: float = 0.02) -> np.ndarray:
 def test_closing_cells_are_what_the_share_is_counted_over(p):
     """A 2 cm cube whose surface is target at random with probability ``p``: each grasp's
     ``semantic_score`` is a count of target points over ``closing_cells`` (a whole number of them), the
-    cells between the fingers number at least ``min_closing_points``, and grasps.json carries them."""
+    cells between the fingers number at least ``MIN_CLOSING_POINTS``, and grasps.json carries them."""
     from point2act.grasp.planner import plan_grasps
 
     P = _cube_surface(0)
@@ -224,7 +225,7 @@ def test_closing_cells_are_what_the_share_is_counted_over(p):
     assert r.grasps
     for g in r.grasps:
         n = g.closing_cells
-        assert n >= cfg.min_closing_points
+        assert n >= MIN_CLOSING_POINTS
         k = g.semantic_score * n
         assert abs(k - round(k)) < 1e-6 and 0 <= round(k) <= n
     assert r.grasps[0].on_target and r.grasps[0].semantic_score < 0.75 if p < 0.6 else r.grasps[0].semantic_score > 0.9

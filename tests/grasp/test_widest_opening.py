@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("open3d")
 
 from point2act.grasp import GraspConfig, plan_grasps  # noqa: E402
+from point2act.grasp.config import CLEARANCE_MARGIN, SWEEP_FINE_LENGTH  # noqa: E402
 from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid  # noqa: E402
 from point2act.grasp.planner import OPEN_LEVELS  # noqa: E402
 
@@ -128,7 +129,7 @@ def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
     hkt = np.full((1, 24), 0.01)
     empty = np.zeros((0, 3))
     args = (c, x, u, v, empty, empty, theta, off, hkt, depth, np.array([0]), np.array([t]), dims, 0.002, 0.004,
-            U(cfg.sweep_fine_length), 0.0, U(cfg.clearance_margin), cfg.collision_min_points, R)
+            U(SWEEP_FINE_LENGTH), 0.0, U(CLEARANCE_MARGIN), cfg.collision_min_points, R)
     clear = U(cfg.table_clearance)
     far = widest_free_opening(*args, plane=np.array([0.0, 0.0, 1.0, 1.0]), table_clearance=clear)
     assert far[0] == pytest.approx(0.5 * dims["max_opening"])
