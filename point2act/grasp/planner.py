@@ -306,7 +306,6 @@ class _Clear(NamedTuple):
     touch: np.ndarray  # [K, T] bool: the pads touch both contacts
     geo: np.ndarray  # [K, T] antipodal quality where the pads hold
     clear_d: np.ndarray  # [K, T] distance from the fingers to the nearest point (free poses)
-    holds: np.ndarray  # [K, T] bool: the free pose holds the action point between its pads
 
 
 def _surface(
@@ -801,11 +800,9 @@ def _collision(
     dims: Dict[str, float],
     cfg: GraspConfig,
     counts: Dict[str, int],
-    action_point: np.ndarray | None = None,  # [3]
 ) -> _Clear:
     """The candidates that clear the scene (:func:`_clear_poses`) among those whose part fits and that close on
-    something, where their pads close (:func:`_pads`), their clearance (:func:`_clearance`) and whether they
-    hold the ``action_point`` (:func:`holds_point`). The gripper is
+    something, where their pads close (:func:`_pads`) and their clearance (:func:`_clearance`). The gripper is
     checked against the clouds of :func:`_collision_clouds`: with an occupancy grid its occupied and unknown
     cells, outside it the surface points; without, the surface points."""
     U = cfg.gripper.units
@@ -820,11 +817,7 @@ def _collision(
     clear_d = _clearance(pairs, clouds, part, free, depth, band, dims)
     counts["on_target_candidates"] = int((part.on & part.holds).sum())
     counts["on_target_free"] = int((part.on & free).sum())
-    holds = np.zeros_like(free)
-    if action_point is not None and free.any():
-        kf, tf = np.nonzero(free)
-        holds[kf, tf] = holds_point(pairs, part, tcp[kf, tf], kf, tf, action_point, dims)
-    return _Clear(free, depth, tcp, touch, geo, clear_d, holds)
+    return _Clear(free, depth, tcp, touch, geo, clear_d)
 
 
 def _score(part: _Part, clear: _Clear, clouds: _Clouds, avoid_weight: float, cfg: GraspConfig
@@ -845,23 +838,6 @@ def _score(part: _Part, clear: _Clear, clouds: _Clouds, avoid_weight: float, cfg
     return score, clear_score
 
 
-def holds_point(
-    pairs: _Pairs,
-    part: _Part,
-    tcp: np.ndarray,  # [M, 3] the candidates' TCPs
-    k: np.ndarray,  # [M] their pairs
-    t: np.ndarray,  # [M] their approaches
-    point: np.ndarray,  # [3]
-    dims: Dict[str, float],
-) -> np.ndarray:  # [M] bool
-    """Whether ``point`` lies between each candidate's pads: in its closing region, across the closing axis
-    within the part's half-extent ``part.hkt``, along the finger's width within half of it, and from the
-    fingertips back the finger's length."""
-    p = np.einsum("mji,mj->mi", pairs.R[k, t], np.asarray(point, dtype=np.float64)[None] - tcp)
-    return ((np.abs(p[:, 0]) <= part.hkt[k, t]) & (np.abs(p[:, 1]) <= 0.5 * dims["finger_width"])
-            & (p[:, 2] <= 0.0) & (p[:, 2] >= -dims["finger_length"]))
-
-
 def _kept(
     pairs: _Pairs,
     clouds: _Clouds,
@@ -873,14 +849,12 @@ def _kept(
     plane: np.ndarray | None = None,  # [4] the support plane
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # k [G], t [G], hkt [K, T]
     """The grasps listed, best first: non-maximum suppression (:func:`nms`) over the free poses ranked with
-    those that close on the target first, then those that hold the action point between their pads
-    (``clear.holds``: the place the views pointed at, where the relevant region spreads over more than the
-    part, a rim's band and the wall below it), then those whose pads touch both contacts, then by score; each kept
+    those that close on the target first, then those whose pads touch both contacts, then by score; each kept
     grasp opened as wide as the free room allows (:func:`widest_free_opening`). Returns their pair and approach
     indices and the half-openings with theirs widened."""
     U, g, free = cfg.gripper.units, cfg.gripper, clear.free
     k_of, t_of = np.nonzero(free)
-    rank = score[k_of, t_of] + 4.0 * part.on[k_of, t_of] + 2.0 * clear.holds[k_of, t_of] + clear.touch[k_of, t_of]
+    rank = score[k_of, t_of] + 2.0 * part.on[k_of, t_of] + 1.0 * clear.touch[k_of, t_of]
     kept = nms(clear.tcp[k_of, t_of], pairs.R[k_of, t_of], rank, U(cfg.nms_distance), math.radians(NMS_ANGLE_DEG),
                cfg.top_k)
     hkt = part.hkt
@@ -927,7 +901,6 @@ def _grasps_of(
             on_target=bool(part.on[k, tt]),
             clearance_score=float(clear_score[k, tt]),
             closing_cells=int(part.n_close[k, tt]),
-            holds_action_point=bool(clear.holds[k, tt]),
             both_pads_touch=bool(clear.touch[k, tt]),
             backed_off=float(max(part.depth[k, tt] - clear.depth[k, tt], 0.0)),
             clears_margin=True,
@@ -1032,7 +1005,7 @@ def _plan_once(
                         None if av is None else (av, means, opac))
     counts["closing_on_something"] = int((part.holds & pairs.fits[:, None]).sum())
     clock.lap("candidates")
-    clear = _collision(surf, clouds, pairs, part, pp, dims, cfg, counts, region.action_point)
+    clear = _collision(surf, clouds, pairs, part, pp, dims, cfg, counts)
     clock.lap("collision")
     if not clear.free.any():
         timings["scoring"] = 0.0

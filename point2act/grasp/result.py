@@ -10,8 +10,7 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}
     gripper           the GripperConfig used (lengths in metres)
     grasps            list, best first: the grasps that close on the target (on_target) first; in each group
-                      those that hold the action point (holds_action_point) first, then those whose pads
-                      touch both contacts (both_pads_touch); then by score; each:
+                      those whose pads touch both contacts (both_pads_touch) first; then by score; each:
       position            [3] TCP, midway between the fingertips
       rotation            3x3 row-major; columns = gripper x (closing, finger to
                           finger), y (= z cross x), z (approach, gripper -> object)
@@ -35,7 +34,6 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       on_target           true when semantic_score >= ON_TARGET_SHARE (the grasp closes on the target)
       closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
                           the share of
-      holds_action_point  the action point lies between the pads (in the closing region)
       both_pads_touch     where the fingers close, the pads touch the part at both contacts of the grasp's pair
       clears_margin       the fingers and palm keep GraspConfig.collision_margin from occupied and unknown space
                           (false: an on-target grasp that clears it by less, listed, with a warning, because
@@ -152,9 +150,6 @@ class Grasp:
     closing_cells: int | None = None
     """How many occupied cells (surface points without an occupancy grid) lie between the fingers:
     what ``semantic_score`` is the share of."""
-    holds_action_point: bool | None = None
-    """Whether the action point lies between the pads (:func:`point2act.grasp.planner.holds_point`); among the
-    on-target grasps (and among the others) those that do rank first: the place the views pointed at."""
     both_pads_touch: bool | None = None
     """Whether, where the fingers close, the pads touch the part at both contacts of the pair the grasp was made
     from (:func:`point2act.grasp.part.pads_touch_contacts`); among the on-target grasps (and among the
@@ -208,8 +203,6 @@ class Grasp:
             d["clearance_score"] = float(self.clearance_score)
         if self.closing_cells is not None:
             d["closing_cells"] = int(self.closing_cells)
-        if self.holds_action_point is not None:
-            d["holds_action_point"] = bool(self.holds_action_point)
         if self.both_pads_touch is not None:
             d["both_pads_touch"] = bool(self.both_pads_touch)
         if self.backed_off is not None:
@@ -356,10 +349,10 @@ def _check_header(d: Dict[str, Any]) -> None:
         _fail("no grasp closes on the target (the first is on_target false): that needs a warning")
 
 
-def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.ndarray, bool, bool, bool]:
+def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.ndarray, bool, bool]:
     """``grasps[i]``'s position, rotation, quaternion, scores, width (within the gripper's opening)
-    and the types of ``on_target``, ``holds_action_point`` and ``both_pads_touch``. Returns (rotation [3, 3],
-    on_target, holds_action_point, both_pads_touch), the flags true when absent."""
+    and the types of ``on_target`` and ``both_pads_touch``. Returns (rotation [3, 3], on_target,
+    both_pads_touch), the flags true when absent."""
     if not isinstance(g, dict):
         _fail(f"grasps[{i}] is not an object")
     if not _is_vec(g.get("position"), 3):
@@ -374,10 +367,9 @@ def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.
     if "on_target" in g and not isinstance(g["on_target"], bool):
         _fail(f"grasps[{i}].on_target must be true or false")
     on = g.get("on_target", True)
-    for k in ("holds_action_point", "both_pads_touch"):
-        if k in g and not isinstance(g[k], bool):
-            _fail(f"grasps[{i}].{k} must be true or false")
-    return R, on, g.get("holds_action_point", True), g.get("both_pads_touch", True)
+    if "both_pads_touch" in g and not isinstance(g["both_pads_touch"], bool):
+        _fail(f"grasps[{i}].both_pads_touch must be true or false")
+    return R, on, g.get("both_pads_touch", True)
 
 
 def _check_grasp_extras(g: Dict[str, Any], i: int, R: np.ndarray, grip: Dict[str, Any], mpu: float,
@@ -408,23 +400,19 @@ def _check_grasp_extras(g: Dict[str, Any], i: int, R: np.ndarray, grip: Dict[str
 
 def _check_grasps(grasps: List[Any], grip: Dict[str, Any], mpu: float, atol: float) -> None:
     """Each grasp (:func:`_check_grasp_pose`, :func:`_check_grasp_extras`) and their order: those
-    on the target first; in each group those that hold the action point first, then those whose pads touch
-    both contacts; then by score, descending."""
-    prev, prev_key = math.inf, (True, True, True)
+    on the target first; in each group those whose pads touch both contacts first; then by score,
+    descending."""
+    prev, prev_on, prev_touch = math.inf, True, True
     for i, g in enumerate(grasps):
-        R, on, hold, touch = _check_grasp_pose(g, i, grip, atol)
-        key = (on, hold, touch)
-        if on and not prev_key[0]:
+        R, on, touch = _check_grasp_pose(g, i, grip, atol)
+        if on and not prev_on:
             _fail("grasps are not sorted: a grasp that closes on the target (on_target) after one that does not")
-        if on == prev_key[0] and hold and not prev_key[1]:
-            _fail("grasps are not sorted: a grasp that holds the action point (holds_action_point) after one, in the "
-                  "same on_target group, that does not")
-        if key[:2] == prev_key[:2] and touch and not prev_key[2]:
+        if on == prev_on and touch and not prev_touch:
             _fail("grasps are not sorted: a grasp whose pads touch both contacts (both_pads_touch) after one, in the "
-                  "same group, whose pads do not")
-        if key == prev_key and g["score"] > prev + 1e-12:
+                  "same on_target group, whose pads do not")
+        if on == prev_on and touch == prev_touch and g["score"] > prev + 1e-12:
             _fail("grasps are not sorted by score (descending)")
-        prev, prev_key = g["score"], key
+        prev, prev_on, prev_touch = g["score"], on, touch
         _check_grasp_extras(g, i, R, grip, mpu, atol)
 
 
@@ -475,9 +463,8 @@ def validate_grasps_dict(d: Dict[str, Any], atol: float = 1e-5) -> None:
 
     Checks types and finiteness, that rotations are proper and orthonormal, that
     quaternions match them, that widths are within the gripper's opening and
-    that grasps are sorted (those that close on the target first, ``on_target``; in each group those that hold
-    the action point, ``holds_action_point``, then those whose pads touch both contacts, ``both_pads_touch``;
-    then by score, descending). Optional keys are checked when
+    that grasps are sorted (those that close on the target first, ``on_target``; in each group those whose
+    pads touch both contacts, ``both_pads_touch``; then by score, descending). Optional keys are checked when
     present (files written before they existed stay valid): ``approach`` (the
     rotation's z column), ``pregrasp_position`` (``pregrasp_distance`` behind
     ``position`` along the approach axis), the robot-frame ``base`` entries and

@@ -47,10 +47,9 @@ from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed
 
 def check_grasp_dict_invariants(d, max_opening):
     validate_grasps_dict(d)
-    # best first as documented (docs/grasps-json.md): the on-target grasps, then the others; in each, those that
-    # hold the action point, then those whose pads touch both contacts first; then by score
-    keys = [(bool(g.get("on_target", True)), bool(g.get("holds_action_point", True)),
-             bool(g.get("both_pads_touch", True)), g["score"]) for g in d["grasps"]]
+    # best first as documented (docs/grasps-json.md): the on-target grasps, then the others; in each, those whose
+    # pads touch both contacts first; then by score
+    keys = [(bool(g.get("on_target", True)), bool(g.get("both_pads_touch", True)), g["score"]) for g in d["grasps"]]
     assert keys == sorted(keys, reverse=True)
     for g in d["grasps"]:
         R = np.asarray(g["rotation"])

@@ -189,7 +189,7 @@ def test_ungraspable_target_is_flagged_never_ranked_first_silently(make):
             assert not judge_grasp(g, cfg.gripper, pts, names, scene.target, table_z=0.0).on_target
 
 
-def test_validator_wants_on_target_grasps_first_then_those_at_the_action_point_and_a_warning_without_them():
+def test_validator_wants_on_target_grasps_first_and_a_warning_without_them():
     g = {"position": [0.0, 0.0, 0.0], "rotation": np.eye(3).tolist(), "quaternion_wxyz": [1.0, 0.0, 0.0, 0.0],
          "width": 0.03, "score": 0.5, "semantic_score": 0.5, "geometric_score": 0.5}
     doc = {"schema": "point2act.grasps/1", "frame": "capture", "action_point": [0.0, 0.0, 0.0],
@@ -202,11 +202,6 @@ def test_validator_wants_on_target_grasps_first_then_those_at_the_action_point_a
     with pytest.raises(ValueError, match="warning"):
         validate_grasps_dict(dict(doc, grasps=[off]))
     validate_grasps_dict(dict(doc, grasps=[off], warning="no grasp closes on the relevant region"))
-    # among the on-target grasps, those that hold the action point first, even with a lower score
-    held, beside = dict(on, holds_action_point=True, score=0.3), dict(on, holds_action_point=False, score=0.8)
-    validate_grasps_dict(dict(doc, grasps=[held, beside]))
-    with pytest.raises(ValueError, match="holds_action_point"):
-        validate_grasps_dict(dict(doc, grasps=[beside, held]))
 
 
 def _cube_surface(seed: int, n: int = 6000, side: float = 0.02) -> np.ndarray:
@@ -380,35 +375,3 @@ def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle():
         every, _ = _with_floater(every, ball, 0.02, i)
     solid = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=every)
     assert not solid["grasps"] or solid["grasps"][0]["position"] != top["position"]
-
-
-@pytest.mark.parametrize("end", [-1, 1])
-def test_the_top_grasp_holds_the_action_point_on_a_long_target(end):
-    """The pan's 13 cm bar is relevant along its whole length; the views pointed near one end (the action
-    point moved 4 cm from the bar's middle towards it). Grasps hold the bar anywhere along it, and the top grasp
-    holds the action point between its pads: the place the views pointed at, and it is collision-free on the
-    true meshes."""
-    import dataclasses
-
-    from point2act.grasp.evaluate import closing_box
-    from point2act.grasp.geometry import points_in_box
-
-    scene = pan_scene()
-    cfg = GraspConfig()
-    f = field_of(scene)
-    views = depth_views(scene)
-    plain = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None, depth_views=views)
-    ap = np.asarray(plain["action_point"]) + np.array([0.04 * end, 0.0, 0.0])  # the bar runs along x
-    from point2act.export import answer_where
-
-    answer = answer_where(f["means"], f["opacities"], f["relevancy"], cfg)
-    answer = dataclasses.replace(answer, region=dataclasses.replace(answer.region, action_point=ap))
-    out = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None, depth_views=views, answer=answer)
-    assert out["grasps"], out.get("warning")
-    assert len({round(g["position"][0], 2) for g in out["grasps"]}) > 1  # grasps along the bar
-    best = out["grasps"][0]
-    assert best["on_target"] is True
-    assert points_in_box(ap[None], closing_box(best, cfg.gripper)).all()
-    pts, names = scene.surface(density=1e6, seed=1, skip=())
-    v = judge_grasp(best, cfg.gripper, pts, names, "bar", table_z=0.0)
-    assert v.on_target and v.collision_free, v
