@@ -109,13 +109,13 @@ def dump_real(out: Path, dst: Path, log=print) -> int:
         if not list((cfg.parent / "nerfstudio_models").glob("*.ckpt")):
             continue
         target, seed = cfg.parts[-4], cfg.parent.name
-        config, pipeline = mrun.load_run(cfg)
-        views, info = mrun.supervised_views(cfg, config, pipeline.model, GraspConfig().region)
+        run = mrun.run_of(*mrun.load_run(cfg))
+        views, info = mrun.supervised_views(cfg, run, GraspConfig().region)
         if not views:
             log(f"{target} {seed}: {info.get('reason')}, skipped")
             continue
         with open(dst / f"{target}__{seed}.pkl", "wb") as f:
-            pickle.dump({"target": target, "seed": seed, "views": views, "frame": mrun.run_frame(config)}, f)
+            pickle.dump({"target": target, "seed": seed, "views": views, "frame": mrun.run_frame(run)}, f)
         n += 1
         log(f"dumped {target} {seed}: {len(views)} views")
     return n

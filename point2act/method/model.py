@@ -282,7 +282,7 @@ class Point2ActModel(SplatfactoModel):
         from point2act.visibility import view_weights
 
         ds = max(1, int(downscale))
-        vms, Ks, sizes = camera_views(cameras, ds, model=self)
+        vms, Ks, sizes = camera_views(cameras, ds, self)
         w = view_weights(self.means, self.quats, torch.exp(self.scales), torch.sigmoid(self.opacities).squeeze(-1),
                          vms, Ks, sizes, self.config.rasterize_mode)
         return w * float(ds * ds)

@@ -201,7 +201,7 @@ def test_views_consensus_on_the_handle(trained):
 
     root, scene, config, _ = trained
     cfg, pipeline = mrun.load_run(config)
-    cons, info = mrun.support_of(config, cfg, pipeline.model, RegionConfig())
+    cons, info = mrun.support_of(config, mrun.run_of(cfg, pipeline), RegionConfig())
     assert cons is not None, info
     dm = mrun.supervision_datamanager(cfg, Path(cfg.pipeline.datamanager.points_file))
     answered = sum(1 for p in dm.train_heatmaps.points.values() if len(p))
