@@ -205,10 +205,20 @@ def load_scene(sd: Path, config) -> SceneData:
 
 def training_fingerprint(cfg) -> str:
     """What a cached geometry run must have been trained with to stand for this code's: a hash of the model's
-    and the optimizers' configs (every default of the method), the iterations and the seed; not the paths."""
+    and the optimizers' configs (every default of the method), the training constants that are no options, the
+    iterations and the seed; not the paths."""
     import hashlib
 
-    text = "\n".join([repr(cfg.pipeline.model), repr(cfg.optimizers), str(cfg.max_num_iterations), str(cfg.machine.seed)])
+    from point2act import heatmap, losses
+    from point2act.method import model
+
+    constants = {m.__name__ + "." + k: getattr(m, k) for m, names in (
+        (losses, ("RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "RELEVANCY_INIT_LOGIT")),
+        (model, ("RELEVANCY_LOSS_WEIGHT", "RANDOM_INIT_MIN_VIEWS", "VISIBILITY_PRUNE_MIN_VIEWS",
+                 "VISIBILITY_PRUNE_TAU")),
+        (heatmap, ("HEATMAP_SIGMA_FRAC",))) for k in names}
+    text = "\n".join([repr(cfg.pipeline.model), repr(sorted(constants.items())), repr(cfg.optimizers),
+                      str(cfg.max_num_iterations), str(cfg.machine.seed)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

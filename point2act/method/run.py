@@ -30,6 +30,7 @@ from point2act.fusion import DepthViews, render_depth_views
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
+from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
 from point2act.method.runinfo import LoadedRun, Supervision, as_gaussians
 from point2act.query import (
     CACHE_NAME,
@@ -654,8 +655,9 @@ def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: 
 
     ``sup``: what :func:`supervision_of` gives, or the training datamanager's
     (:meth:`~point2act.method.runinfo.Supervision.of_datamanager`); ``cache``: the compositing weights of every
-    training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is the run's (form,
-    ``pos_weight``, ``relevancy_init_logit``). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
+    training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is training's
+    (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
+    :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
     weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
     from point2act.grasp.consensus import consensus
     from point2act.heatmap import resize_heatmap
@@ -671,7 +673,7 @@ def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: 
         rule = "all answers"
     sub = subset(cache, sorted(heat))
     targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    fit = fit_relevancy(sub, targets, g.relevancy_loss, g.relevancy_pos_weight, g.relevancy_init_logit,
+    fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                         steps=steps, lr=lr, lr_final=lr_final)
     kept = {"rule": rule, "answers": n_all, "answers_kept": int(sum(len(p) for p in heat.points.values())),
             "views": len(sub.view_ids)}
@@ -700,7 +702,7 @@ def query_run(
     2. Points for the new prompt come from a points file or a pointer, through the training
        datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
     3. Each view's compositing weights are computed once and cached beside the run (:func:`weights_cache_of`).
-    4. The logits are fitted with the run's loss (form, ``pos_weight``, ``relevancy_init_logit``) to the answers
+    4. The logits are fitted with training's loss (:mod:`point2act.losses`) to the answers
        the views' consensus keeps (:func:`fit_to_consensus`).
     5. The channel is saved as ``RUN/relevancy/NAME.pt`` (:mod:`point2act.channels`); the checkpoint is
        never written.

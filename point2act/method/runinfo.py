@@ -42,7 +42,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from point2act.heatmap import map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.heatmap import HEATMAP_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
 from point2act.points import PointsFile, PointsFileError, load_points_file
 
 INFO_NAME = "run_info.pt"
@@ -335,7 +336,7 @@ def _train_part(dm) -> Dict[str, Any]:
         "eval_keys": list(dm._image_keys(dm.eval_dataset)),
         "eval_sizes": [tuple(int(v) for v in s) for s in dm._stored_sizes(dm.eval_dataset)],
         "factor": int(dm._downscale_factor),
-        "sigma_frac": float(dm.config.heatmap_sigma_frac),
+        "sigma_frac": float(HEATMAP_SIGMA_FRAC),
     }
 
 
@@ -360,9 +361,9 @@ def _header(config_path: Path, disk_config) -> Dict[str, Any]:
         "prompt": str(getattr(dm, "prompt", "") or ""),
         "model": {
             "rasterize_mode": str(mc.rasterize_mode),
-            "relevancy_loss": str(mc.relevancy_loss),
-            "relevancy_pos_weight": float(mc.relevancy_pos_weight),
-            "relevancy_init_logit": float(mc.relevancy_init_logit),
+            "relevancy_loss": RELEVANCY_LOSS_FORM,  # the loss of every run (point2act.losses)
+            "relevancy_pos_weight": RELEVANCY_POS_WEIGHT,
+            "relevancy_init_logit": RELEVANCY_INIT_LOGIT,
             "camera_optimizer_mode": str(getattr(co, "mode", "off")),
         },
     }
@@ -499,12 +500,6 @@ class RunGaussians:
     """Where ``params`` live (renders of the run layer run there)."""
     rasterize_mode: str
     """The run's splatfacto ``rasterize_mode`` ("classic" or "antialiased")."""
-    relevancy_loss: str
-    """The run's relevancy loss form (:func:`point2act.losses.relevancy_loss`)."""
-    relevancy_pos_weight: float
-    """The run's extra weight on target pixels in that loss."""
-    relevancy_init_logit: float
-    """The relevancy logit every Gaussian starts from."""
     camera_to_world: Callable[[Any], torch.Tensor] | None = None
     """The camera-to-world pose [1, 3, 4] of a one-camera batch through the run's camera optimizer
     (``metadata["cam_idx"]`` names the training view); None: the poses as stored."""
@@ -512,10 +507,9 @@ class RunGaussians:
     @classmethod
     def of_model(cls, model) -> "RunGaussians":
         """The Gaussians of a :class:`~point2act.method.model.Point2ActModel`: its parameters (not copies), its
-        settings and its camera optimizer."""
-        c = model.config
-        return cls(model.gauss_params, model.device, str(c.rasterize_mode), str(c.relevancy_loss),
-                   float(c.relevancy_pos_weight), float(c.relevancy_init_logit), model.camera_optimizer.apply_to_camera)
+        rasterize mode and its camera optimizer."""
+        return cls(model.gauss_params, model.device, str(model.config.rasterize_mode),
+                   model.camera_optimizer.apply_to_camera)
 
     @property
     def num_points(self) -> int:
@@ -608,7 +602,7 @@ class Supervision:
         undistorted here when they are not yet (to learn the final cameras), and its eval images when the eval
         split holds answers. Without points: no heatmaps, and the cameras as parsed."""
         if dm.points is None:
-            return cls(None, dm.prompt, dm.train_dataset.cameras, HeatmapStore({}, {}, dm.config.heatmap_sigma_frac))
+            return cls(None, dm.prompt, dm.train_dataset.cameras, HeatmapStore({}, {}, HEATMAP_SIGMA_FRAC))
         heat = dm.train_heatmaps
         eval_cameras, eval_heatmaps = _eval_of_datamanager(dm)
         return cls(dm.points, dm.prompt, dm.train_dataset.cameras, heat, eval_cameras, eval_heatmaps)
@@ -667,9 +661,7 @@ def run_from_info(config_path: Path) -> LoadedRun | None:
     if not {"means", "quats", "scales", "opacities", "relevancy", "features_dc"} <= set(gp):
         return None  # not point2act's Gaussians: nerfstudio's load gives the clear error
     device = _device()
-    m = info["model"]
-    gaussians = RunGaussians({k: v.to(device) for k, v in gp.items()}, device, m["rasterize_mode"], m["relevancy_loss"],
-                             m["relevancy_pos_weight"], m["relevancy_init_logit"])
+    gaussians = RunGaussians({k: v.to(device) for k, v in gp.items()}, device, info["model"]["rasterize_mode"])
     pf = info.get("points_file")
     points_file = Path(pf) if pf else None
     points = load_points_file(points_file) if points_file is not None and points_file.is_file() else None
@@ -818,4 +810,4 @@ def _eval_of_datamanager(dm):
     factor = int(dm._downscale_factor)
     final = points_in_training_images(pts, ds._dataparser_outputs.cameras, ds.cameras, factor)
     return ds.cameras, HeatmapStore(final, {i: (int(ds.cameras.height[i]), int(ds.cameras.width[i])) for i in final},
-                                    float(dm.config.heatmap_sigma_frac))
+                                    float(HEATMAP_SIGMA_FRAC))
