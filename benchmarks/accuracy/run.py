@@ -280,7 +280,7 @@ class ReconDepth:
 
 def recon_depth_of(loaded, scene: SceneData) -> ReconDepth:
     """Expected depth of every training view of a loaded run (full resolution), keyed by file_path."""
-    from point2act.method.run import depth_views_of, run_frame
+    from point2act.method.run import depth_views_of, run_frame, run_of
 
     t0 = time.perf_counter()
     config, pipeline = loaded
@@ -294,7 +294,7 @@ def recon_depth_of(loaded, scene: SceneData) -> ReconDepth:
         fp = by_name.get(Path(fn).name)
         if fp is not None and i < len(dv.depths):
             out[fp] = (dv.depths[i], dv.alphas[i], dv.Ks[i], dv.viewmats[i])
-    return ReconDepth(out, run_frame(config), time.perf_counter() - t0)
+    return ReconDepth(out, run_frame(run_of(config, pipeline)), time.perf_counter() - t0)
 
 
 def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float, views: Optional[set] = None,
