@@ -26,6 +26,7 @@ from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.config import (
+    COLLISION_VOXEL_SIZE,
     FUSION_MAX_VOXELS,
     FUSION_MIN_ALPHA,
     FUSION_SIDE_FACTOR,
@@ -41,7 +42,7 @@ from point2act.grasp.config import (
     OCCUPANCY_REACH,
 )
 from point2act.grasp.region import surface_region
-from point2act.grasp.occupancy import OccupancyGrid, occupancy_cube
+from point2act.grasp.occupancy import FREE, OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA, Region
 from point2act.grasp.consensus import Consensus
 from point2act.io import write_json_atomic
@@ -266,25 +267,42 @@ def answer_where(
 def _fusion_inputs(depth_views: DepthViews, frame: FrameTransform, region, support, means_c: np.ndarray, cfg,
                    kw: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, float], Dict[str, float], float]:
     """What the depth views give the planner (added to its keywords ``kw``): the TSDF surface around the action
-    point (returned: fused points [F, 3], capture frame), the support plane's points, the occupancy grid and, when
-    the views carry the field's relevancy, the target's surface (:func:`target_surface`). Also returns the
+    point (returned: fused points [F, 3], capture frame), the support plane's points, the surface beyond the fused
+    cube (``views_surface``, with the ball of ``fused_radius`` where it and the fused surface replace the Gaussian
+    centres), the occupancy grid and, when the views carry the field's relevancy, the target's surface
+    (:func:`target_surface`). Also returns the
     fusion's stage timings, its geometry and the action point's distance to the fused surface."""
     t0 = time.perf_counter()
     fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
     surface_gap = nearest_distance(fused, region.action_point)
     if np.isfinite(surface_gap):
         fusion_geo["nearest_surface"] = surface_gap
-    kw.update(fused_center=region.action_point, fused_radius=radius)
     fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
     views_c = views_in_capture(depth_views, frame, cfg)
     if views_c.relevancy is not None and len(fused):  # the target as the fused surface sees it
         kw["target_surface"] = (fused, target_surface(fused, views_c, region, support, means_c, cfg, fusion_geo))
-    # the support plane is fitted to what the views see, by image area
+    # what the views see: the support plane is fitted to it, by image area. Beyond the fused cube, within the
+    # hand's reach, the gripper is checked against the part of it the views place to within a coarse collision
+    # cell (the median depth's spread), not against the Gaussian centres: a reconstruction from few or no points
+    # spreads them centimetres in front of and behind the surface, and leaves fog over plain surfaces that the
+    # views render as a surface but cannot place (docs/robustness.md, "The surface beyond the fused cube")
     kw["plane_points"] = view_points(views_c, min_alpha=FUSION_MIN_ALPHA)
+    seen = view_points(views_c, min_alpha=FUSION_MIN_ALPHA, max_spread=cfg.gripper.units(COLLISION_VOXEL_SIZE))
+    ap = np.asarray(region.action_point, dtype=np.float64)
+    reach = cfg.gripper.units(cfg.gripper.reach + 0.5 * cfg.gripper.max_opening)
+    far = np.linalg.norm(seen - ap, axis=1)
+    seen = seen[(far > radius) & (far <= reach)]
     if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
         t0 = time.perf_counter()
         kw["occupancy"] = occupancy_around(views_c, region, cfg, fusion_geo)
+        # a point one view renders where the others see through is a floater, not a surface
+        carve = occupancy_cube(views_c.depths, views_c.Ks, views_c.viewmats, ap, 2.0 * reach,
+                               cfg.gripper.units(COLLISION_VOXEL_SIZE), max_cells=OCCUPANCY_MAX_CELLS,
+                               hit_front=OCCUPANCY_HIT_FRONT, hit_back=OCCUPANCY_HIT_BACK,
+                               min_hits=OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
+        seen = seen[carve.state_at(seen) != FREE]
         fusion_ms["occupancy"] = (time.perf_counter() - t0) * 1e3
+    kw.update(fused_center=ap, fused_radius=reach, views_surface=seen)
     return fused, fusion_ms, fusion_geo, surface_gap
 
 
@@ -401,7 +419,8 @@ def build_export(
         if depth_views is not None:
             fused, fusion_ms, fusion_geo, surface_gap = _fusion_inputs(depth_views, frame, region, cons, means_c,
                                                                        cfg, kw)
-            extra = fused if extra is None else np.concatenate([extra, fused], 0)
+            fused_all = np.concatenate([fused, kw.pop("views_surface")], 0)
+            extra = fused_all if extra is None else np.concatenate([extra, fused_all], 0)
         kw["extra_points"] = extra
         try:
             result, fallback = _plan_with_fallback(means_c, arrays, cfg, region, kw)

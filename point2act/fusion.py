@@ -78,26 +78,31 @@ def render_median_depth(
     K: Tensor,  # [3, 3]
     width: int,
     height: int,
-) -> np.ndarray:  # [H, W] z-depth, 0 where the opacity never reaches 0.5
+) -> Tuple[np.ndarray, np.ndarray]:  # depth [H, W] (0: no surface), spread [H, W]
     """The field's median depth of one view: per pixel, the depth of the Gaussian at which the composited
-    opacity first reaches 0.5 (:func:`point2act.render.median_depth`, after the rasterizer's own projection
-    and tile lists; computed on the CPU).
+    opacity first reaches 0.5 (:func:`point2act.render.depth_quantiles`, after the rasterizer's own projection
+    and tile lists; computed on the CPU), and its spread: the depth from there to where the composited opacity
+    reaches 0.75 (``inf`` where it never does).
 
-    The surface a ray meets. Expected depth (the opacity-weighted mean) is pulled off it by whatever
-    else the ray passes: a reconstruction from random points keeps faint fog in front of a plain surface
-    and a thick layer of Gaussians where the views cannot tell depth (a checkerboard square's plain
+    The median is the surface a ray meets. Expected depth (the opacity-weighted mean) is pulled off it by
+    whatever else the ray passes: a reconstruction from random points keeps faint fog in front of a plain
+    surface and a thick layer of Gaussians where the views cannot tell depth (a checkerboard square's plain
     inside), and the mean lands inside both. The views' consensus lifts the answers onto the same median
     surface (:func:`point2act.grasp.consensus.median_depth_map`, this kernel's reference), so the action
-    point and the grasp head's surface are one surface."""
+    point and the grasp head's surface are one surface. The spread says how sharply the views place it: an
+    opaque surface stops the ray within a Gaussian or two of its median, fog over a plain table lets half of
+    the rest through for centimetres. Fog in front of the surface does not count: only what lies behind the
+    median does."""
     from point2act.relevancy_fit import _project_views
-    from point2act.render import median_depth
+    from point2act.render import depth_quantiles
 
     m, q, s, o, vm, k = (t.detach().float().cpu() for t in (means, quats, scales, opacities, viewmat, K))
     cap = _project_views(m, q, s, o, vm[None], k[None], int(width), int(height), "classic")
     z = (m @ vm[2, :3] + vm[2, 3])[None]  # [1, N]
-    d = median_depth(cap["means2d"], cap["conics"], cap["opacities"], z, int(width), int(height),
-                     int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"])
-    return d[0].numpy()
+    d = depth_quantiles(cap["means2d"], cap["conics"], cap["opacities"], z, int(width), int(height),
+                        int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"], (0.5, 0.75))[0].numpy()
+    spread = np.where(d[..., 1] > 0, d[..., 1] - d[..., 0], np.inf).astype(np.float32)
+    return d[..., 0], spread
 
 
 @dataclass
@@ -117,6 +122,9 @@ class DepthViews:
     """Wall time of the renders."""
     relevancy: np.ndarray | None = None  # [C, H, W]
     """The field's expected relevancy per pixel (:func:`render_expected_depth`), when rendered with it."""
+    spreads: np.ndarray | None = None  # [C, H, W]
+    """How sharply each pixel's depth is placed (:func:`render_median_depth`'s spread; ``inf``: the opacity never
+    reaches 0.75), when rendered with it."""
 
 
 def render_depth_views(
@@ -140,7 +148,7 @@ def render_depth_views(
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
     dev = means.device
     quats = quats / quats.norm(dim=-1, keepdim=True)
-    D, A, R, K_out = [], [], [], []
+    D, A, R, S, K_out = [], [], [], [], []
     for i in views:
         H, W = (int(v) for v in sizes[i])
         K = np.asarray(Ks[i], dtype=np.float64).copy()
@@ -155,16 +163,19 @@ def render_depth_views(
             torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H, relevancy=relevancy,
         )
         vm_i, K_i = (torch.as_tensor(x, dtype=torch.float32) for x in (viewmats[i], K))
-        D.append(render_median_depth(means, quats, scales, opacities, vm_i, K_i, W, H))
+        d, spread = render_median_depth(means, quats, scales, opacities, vm_i, K_i, W, H)
+        D.append(d)
+        S.append(spread)
         A.append(out[1][0].cpu().numpy())
         if relevancy is not None:
             R.append(out[2][0].cpu().numpy())
     if len({x.shape for x in D}) > 1:  # mixed resolutions: pad to the largest (0 depth = no measurement)
         Hm, Wm = max(x.shape[0] for x in D), max(x.shape[1] for x in D)
         D, A, R = ([np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in L] for L in (D, A, R))
+        S = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1])), constant_values=np.inf) for x in S]
     return DepthViews(np.stack(D), np.stack(A), np.stack(K_out),
                       np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3,
-                      np.stack(R) if R else None)
+                      np.stack(R) if R else None, np.stack(S))
 
 
 def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_alpha: float | None = None,
@@ -172,7 +183,7 @@ def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_a
     """The same views in another frame related to theirs by a similarity: ``p_theirs = scale *
     (transform[:3, :3] @ p_new + transform[:3, 3])`` (nerfstudio's normalisation: capture ->
     nerfstudio, :class:`point2act.geometry.FrameTransform`), ``transform[:3, :3]`` a rotation.
-    Depths are divided by ``scale``; with ``min_alpha``, pixels of lower opacity get depth 0 (no
+    Depths and spreads are divided by ``scale``; with ``min_alpha``, pixels of lower opacity get depth 0 (no
     measurement), and with ``empty_alpha`` those below it depth ``inf`` (the ray saw nothing: free
     along its whole length, :func:`point2act.grasp.occupancy.integrate_depth`)."""
     T = np.asarray(transform, dtype=np.float64).reshape(-1, 4)[:3]
@@ -187,19 +198,26 @@ def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_a
         d = np.where(a >= min_alpha, d, 0.0).astype(np.float32)
     if empty_alpha is not None:
         d = np.where(a < empty_alpha, np.inf, d).astype(np.float32)
-    return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms, views.relevancy)
+    spreads = None if views.spreads is None else np.asarray(views.spreads, dtype=np.float32) / np.float32(scale)
+    return DepthViews(d, views.alphas, views.Ks, vm, views.render_ms, views.relevancy, spreads)
 
 
-def view_points(views: DepthViews, stride: int = 4, min_alpha: float = 0.5) -> np.ndarray:  # [M, 3]
+def view_points(views: DepthViews, stride: int = 4, min_alpha: float = 0.5,
+                max_spread: float | None = None) -> np.ndarray:  # [M, 3]
     """What the views see, as points in their frame: every ``stride``-th pixel (in both directions) of
-    each view with depth and opacity at least ``min_alpha``, at its rendered depth. Each view's pixels
-    sample the visible surfaces by their image area (a table that fills the views gives most points),
-    where the Gaussian centres follow the texture (a plain table has few)."""
+    each view with depth and opacity at least ``min_alpha``, at its rendered depth; with ``max_spread``, only
+    the pixels whose depth is placed that sharply (``views.spreads``). Each view's pixels sample the visible
+    surfaces by their image area (a table that fills the views gives most points), where the Gaussian centres
+    follow the texture (a plain table has few)."""
     out = []
     s = max(1, int(stride))
-    for d, a, K, vm in zip(views.depths, views.alphas, views.Ks, views.viewmats):
+    spreads = views.spreads if max_spread is not None and views.spreads is not None else [None] * len(views.depths)
+    for d, a, sp, K, vm in zip(views.depths, views.alphas, spreads, views.Ks, views.viewmats):
         d, a = np.asarray(d)[::s, ::s], np.asarray(a)[::s, ::s]
-        i, j = np.nonzero((d > 0) & np.isfinite(d) & (a >= min_alpha))
+        ok = (d > 0) & np.isfinite(d) & (a >= min_alpha)
+        if sp is not None:
+            ok &= np.asarray(sp)[::s, ::s] <= max_spread
+        i, j = np.nonzero(ok)
         if not len(i):
             continue
         K = np.asarray(K, dtype=np.float64)

@@ -50,7 +50,7 @@ def run_depth_errors(config_path: Path, scene: Path) -> Dict[str, float]:
         H, W = sizes[i]
         exp, _ = render_expected_depth(g["means"], g["quats"], g["scales"], g["opacities"], vms[i : i + 1],
                                        Ks[i : i + 1], W, H)
-        med = render_median_depth(g["means"], g["quats"], g["scales"], g["opacities"], vms[i], Ks[i], W, H)
+        med, _ = render_median_depth(g["means"], g["quats"], g["scales"], g["opacities"], vms[i], Ks[i], W, H)
         truth = np.asarray(Image.open(scene / frames[Path(fp).name]["true_depth_path"]), dtype=np.float64) / 1000.0
         for name, d in (("expected", exp[0].numpy()), ("median", med)):
             d = np.asarray(d, dtype=np.float64) / scale

@@ -86,6 +86,12 @@ class GripperConfig:
         """Distance from the hand base to the TCP (fingertip centre) along z, metres."""
         return self.finger_length + self.palm_depth
 
+    @property
+    def reach(self) -> float:
+        """How far from the TCP any part of the hand gets on its way in, metres: the palm's far corner at the
+        pre-grasp pose. Nothing farther from the grasp can collide with it."""
+        return math.hypot(self.finger_length + self.palm_depth + self.pregrasp_distance, 0.5 * self.palm_width)
+
     def units(self, metres: float) -> float:
         """Convert a length in metres to scene units."""
         return float(metres) / self.metres_per_unit

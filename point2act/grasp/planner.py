@@ -335,7 +335,7 @@ def _surface(
     counts["surface_points"] = len(pts)
     fit_on = pts
     if plane_points is not None:
-        reach = U(math.hypot(g.finger_length + g.palm_depth + g.pregrasp_distance, 0.5 * g.palm_width))
+        reach = U(g.reach)
         pp = np.asarray(plane_points, dtype=np.float64).reshape(-1, 3)
         fit_on = pp[np.linalg.norm(pp - region.action_point, axis=1) <= reach]
     plane = fit_support_plane(fit_on, cfg, up_hint=region.action_point, seed=cfg.seed,

@@ -9,21 +9,21 @@ too, gsplat-style:
 * :func:`isect_tiles` - tile/Gaussian intersection lists sorted by depth (C++)
 * :func:`rasterize_to_pixels` - alpha compositing, differentiable (C++)
 * :func:`compositing_weights` - sparse ``alpha * T`` per (pixel, Gaussian) (C++)
-* :func:`median_depth` - per pixel, the depth where the composited opacity reaches 0.5 (C++)
+* :func:`depth_quantiles` - per pixel, the depths where the composited opacity reaches given levels (C++)
 
 Their pure-torch references are in :mod:`point2act.render._torch_impl` (tests only). Importing
 this package only imports torch.
 """
 
-from ._backend import compositing_weights, isect_tiles, median_depth, rasterize_to_pixels
+from ._backend import compositing_weights, depth_quantiles, isect_tiles, rasterize_to_pixels
 from .projection import fully_fused_projection, spherical_harmonics
 from .rasterization import rasterization
 
 __all__ = [
     "compositing_weights",
+    "depth_quantiles",
     "fully_fused_projection",
     "isect_tiles",
-    "median_depth",
     "rasterization",
     "rasterize_to_pixels",
     "spherical_harmonics",

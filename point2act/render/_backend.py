@@ -8,7 +8,7 @@ and cached by :mod:`point2act._cpp` (compiler flags, cache folder and key are de
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -288,7 +288,7 @@ def compositing_weights(
     )
 
 
-def median_depth(
+def depth_quantiles(
     means2d: Tensor,  # [C, N, 2]
     conics: Tensor,  # [C, N, 3]
     opacities: Tensor,  # [C, N]
@@ -298,17 +298,20 @@ def median_depth(
     tile_size: int,
     isect_offsets: Tensor,  # [C, tile_height, tile_width]
     flatten_ids: Tensor,  # [n_isects]
-) -> Tensor:  # [C, H, W]
-    """Per pixel, the depth (``depths``) of the Gaussian at which the composited opacity, the running sum
-    of the compositing weights ``alpha * T`` in compositing order, first reaches 0.5; 0 where it never
-    does. The first entry of :func:`compositing_weights`'s row whose running sum reaches 0.5, computed in
-    the forward pass's loop (no weights are stored). Not differentiable."""
+    levels: Sequence[float] = (0.25, 0.5, 0.75),
+) -> Tensor:  # [C, H, W, L]
+    """Per pixel and level, the depth (``depths``) of the Gaussian at which the composited opacity, the running
+    sum of the compositing weights ``alpha * T`` in compositing order, first reaches the level; 0 where it never
+    does. The first entry of :func:`compositing_weights`'s row whose running sum reaches the level, computed in
+    the forward pass's loop (no weights are stored). Level 0.5 is the median depth, the surface a ray meets;
+    the quartiles say how sharply it is placed. At most 8 levels. Not differentiable."""
     ext = load_extension()
-    return ext.median_depth(
+    return ext.depth_quantiles(
         means2d.detach().contiguous(),
         conics.detach().to(means2d.dtype).contiguous(),
         opacities.detach().to(means2d.dtype).contiguous(),
         depths.detach().to(means2d.dtype).contiguous(),
+        torch.as_tensor(list(levels), dtype=means2d.dtype),
         int(image_width),
         int(image_height),
         int(tile_size),

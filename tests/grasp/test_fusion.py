@@ -105,8 +105,9 @@ def test_render_expected_depth_of_a_flat_layer():
 
 def test_median_depth_is_the_surface_behind_faint_fog():
     """An opaque layer at z = 2 behind a faint one at z = 1 (opacity 0.02 each, under 0.5 composited): the median
-    depth is the opaque layer's, 2; the expected depth is pulled in front of it by the fog; where the
-    opacity never reaches 0.5 (fog alone) the median depth is 0 (no surface)."""
+    depth is the opaque layer's, 2, and its spread 0 (the fog in front does not widen it); the expected depth
+    is pulled in front of it by the fog; where the opacity never reaches 0.5 (fog alone) the median depth is
+    0 (no surface) and the spread unbounded."""
     g = torch.linspace(-1.2, 1.2, 97)
     yy, xx = torch.meshgrid(g, g, indexing="ij")
     back = torch.stack([xx.reshape(-1), yy.reshape(-1), torch.full((xx.numel(),), 2.0)], -1)
@@ -117,13 +118,16 @@ def test_median_depth_is_the_surface_behind_faint_fog():
     opac = torch.cat([torch.full((len(fog),), 0.02), torch.full((len(back),), 0.99)])
     quats, scales = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02)
     K = torch.tensor([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
-    med = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
+    med, spread = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
     exp, alpha = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K[None], 64, 48)
     right, left = (slice(8, -8), slice(40, 56)), (slice(8, -8), slice(8, 24))
     assert 0.15 < float(alpha[0][left].mean()) < 0.5  # the fog alone stays below 0.5
     np.testing.assert_allclose(med[right], 2.0, atol=1e-5)
     assert float(exp[0][right].max()) < 1.9  # the mean is pulled into the fog
     assert float(np.abs(med[left]).max()) == 0.0
+    # the opaque layer stops the ray at its median: no spread; the fog never reaches 0.75: unbounded
+    np.testing.assert_allclose(spread[right], 0.0, atol=1e-6)
+    assert np.isinf(spread[left]).all()
 
 
 def _two_layers():
@@ -243,3 +247,35 @@ def test_tsdf_fuse_leaves_no_surface_in_the_air_at_blended_silhouettes(seed):
     err = np.minimum(np.abs(np.linalg.norm(pts - c, axis=1) - r), np.abs(pts[:, 2]))
     assert len(pts) > 1000 and (err > 0.003).mean() < 0.08, (err > 0.003).mean()
     assert err.max() < 0.01  # a blend kept lies within the truncation distance (1 cm) of a surface
+
+
+def test_spread_is_wide_in_fog_and_view_points_keep_what_is_sharply_placed():
+    """Left half of the view: a diffuse slab, ten faint layers 5 cm apart (z = 1 to 1.45, overlapping Gaussians of
+    opacity 0.02: each layer stops about a third of the light that reaches it); right half: one opaque layer at
+    z = 2. No faint layer stops half of what reaches it, so after the slab's median at least one more layer must
+    pass before the composited opacity reaches 0.75: its spread is at least a layer's spacing; the opaque layer
+    stops the ray at once (spread 0). ``view_points`` with a ``max_spread``
+    under the spacing keeps the opaque layer's pixels and drops the slab's."""
+    g = torch.linspace(-1.2, 1.2, 97)
+    yy, xx = torch.meshgrid(g, g, indexing="ij")
+    grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], -1)
+    layers = [torch.cat([grid[grid[:, 0] < 0], torch.full((int((grid[:, 0] < 0).sum()), 1), z)], 1)
+              for z in np.arange(1.0, 1.46, 0.05)]
+    slab = torch.cat([ly * torch.tensor([ly[0, 2].item() / 2, ly[0, 2].item() / 2, 1.0]) for ly in layers])
+    back = torch.cat([grid[grid[:, 0] > 0], torch.full((int((grid[:, 0] > 0).sum()), 1), 2.0)], 1)
+    means = torch.cat([slab, back])
+    N = means.shape[0]
+    opac = torch.cat([torch.full((len(slab),), 0.02), torch.full((len(back),), 0.99)])
+    quats, scales = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02)
+    K = torch.tensor([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
+    med, spread = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
+    right, left = (slice(8, -8), slice(40, 56)), (slice(8, -8), slice(8, 24))
+    assert (med[left] >= 1.0).all() and (med[left] <= 1.45).all()  # the slab's median lies inside it
+    assert float(spread[left].min()) >= 0.05 - 1e-6
+    np.testing.assert_allclose(med[right], 2.0, atol=1e-5)
+    np.testing.assert_allclose(spread[right], 0.0, atol=1e-6)
+    views = DepthViews(med[None].astype(np.float32), np.ones((1, 48, 64), np.float32), K.numpy()[None].astype(np.float64),
+                       np.eye(4)[None], 0.0, None, spread[None])
+    every, sharp = view_points(views, stride=1), view_points(views, stride=1, max_spread=0.03)
+    assert (every[:, 2] < 1.5).any() and len(sharp) < len(every)
+    np.testing.assert_allclose(sharp[:, 2], 2.0, atol=1e-5)  # only the opaque layer is left

@@ -295,3 +295,83 @@ def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(
     pts, names = truth
     v = judge_grasp(best, cfg.gripper, pts, names, "bar", table_z=0.0)
     assert v.on_target and v.collision_free, v
+
+
+def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach():
+    """A dome of opaque Gaussian centres 14-20 cm around a handle beside a wall, beyond the fused cube but within
+    the hand's reach (a reconstruction's floaters and fog that the views see through: the depth views do not
+    render them), over every approach. Within the reach the gripper is checked against what the views render,
+    so the export is the one without the dome: the same top grasp, on the handle and touching nothing."""
+    scene = wall_handle_scene()
+    cfg = GraspConfig()
+    f = field_of(scene)
+    views = depth_views(scene)
+    plain = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
+    assert plain["grasps"], plain.get("warning")
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=(6000, 3))
+    d[:, 2] = np.abs(d[:, 2])
+    ap = np.asarray(plain["action_point"])
+    dome = ap + d / np.linalg.norm(d, axis=1, keepdims=True) * rng.uniform(0.14, 0.20, (6000, 1))
+    radius = 0.5 * plain["fusion"]["side"]
+    reach = cfg.gripper.reach + 0.5 * cfg.gripper.max_opening
+    assert radius < 0.14 and 0.20 < reach  # beyond the fused cube, within the reach
+    fog = {"means": np.concatenate([f["means"], dome]), "opacities": np.r_[f["opacities"], np.full(len(dome), 0.9)],
+           "scales": np.concatenate([f["scales"], np.full((len(dome), 3), 0.002)]),
+           "relevancy": np.r_[f["relevancy"], np.zeros(len(dome))]}
+    out = build_export(fog, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
+    assert out["grasps"], out.get("warning")
+    best = out["grasps"][0]
+    assert best["position"] == plain["grasps"][0]["position"] and best["rotation"] == plain["grasps"][0]["rotation"]
+    pts, names = scene.surface(density=1e6, seed=1, skip=())
+    v = judge_grasp(best, cfg.gripper, pts, names, scene.target, table_z=0.0)
+    assert best["on_target"] is True and v.on_target and v.collision_free, v
+
+
+def _with_floater(views, center: np.ndarray, radius: float, view: int):
+    """``views`` with one view rendering an opaque ball of ``radius`` at ``center`` in front of what it sees (a
+    floater that only this view shows: the others look through where it is)."""
+    from point2act.fusion import DepthViews
+
+    d = views.depths.copy()
+    vm, Kv = views.viewmats[view], views.Ks[view]
+    H_, W_ = d.shape[1:]
+    jj, ii = np.meshgrid(np.arange(W_) + 0.5, np.arange(H_) + 0.5)
+    rays = np.stack([(jj - Kv[0, 2]) / Kv[0, 0], (ii - Kv[1, 2]) / Kv[1, 1], np.ones_like(jj)], -1)  # z = 1
+    c = vm[:3, :3] @ center + vm[:3, 3]  # the ball's centre in the camera frame
+    t = (rays @ c) / (rays ** 2).sum(-1)  # z of the ray's closest approach to it
+    miss2 = ((rays * t[..., None] - c) ** 2).sum(-1)
+    inside = miss2 < radius ** 2
+    z = t - np.sqrt(np.maximum(radius ** 2 - miss2, 0.0)) / np.linalg.norm(rays, axis=-1)
+    front = inside & (z > 0) & ((d[view] <= 0) | (z < d[view]))
+    d[view][front] = z[front]
+    a = views.alphas.copy()
+    a[view][front] = 1.0
+    return DepthViews(d, a, views.Ks, views.viewmats, views.render_ms), int(front.sum())
+
+
+def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle():
+    """An opaque ball of 2 cm radius on the top grasp's way in, beyond the fused cube but within the hand's reach,
+    that one depth view renders and the others see through (a floater). Beyond the fused cube the gripper is
+    checked against what the views see as occupied, so the export is the one without it; the same ball rendered
+    by every view that sees it is an obstacle, and the top grasp changes."""
+    scene = wall_handle_scene()
+    cfg = GraspConfig()
+    f = field_of(scene)
+    views = depth_views(scene)
+    plain = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
+    assert plain["grasps"], plain.get("warning")
+    top = plain["grasps"][0]
+    R, p = np.asarray(top["rotation"]), np.asarray(top["position"])
+    ball = p - 0.16 * R[:, 2]  # on the approach, between the grasp and the pre-grasp pose's palm
+    assert 0.5 * plain["fusion"]["side"] + 0.02 < np.linalg.norm(ball - np.asarray(plain["action_point"]))
+    dist = [np.linalg.norm(np.linalg.inv(vm)[:3, 3] - ball) for vm in views.viewmats]
+    one, n_px = _with_floater(views, ball, 0.02, int(np.argmin(dist)))
+    assert n_px > 50
+    out = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=one)
+    assert out["grasps"] and out["grasps"][0]["position"] == top["position"]
+    every = views
+    for i in range(len(views.viewmats)):
+        every, _ = _with_floater(every, ball, 0.02, i)
+    solid = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=every)
+    assert not solid["grasps"] or solid["grasps"][0]["position"] != top["position"]

@@ -12,9 +12,9 @@ from point2act.render import (
     _backend,
     _constants,
     compositing_weights,
+    depth_quantiles,
     fully_fused_projection,
     isect_tiles,
-    median_depth,
     rasterize_to_pixels,
 )
 from point2act.render import _torch_impl as ref
@@ -246,9 +246,10 @@ def test_rasterize_float32_close_to_float64():
     (600, 48, 32, 2, 8, torch.float64),
     (800, 70, 45, 1, 32, torch.float32),
 ])
-def test_median_depth_matches_the_running_sum_of_the_reference_weights(N, W, H, C, ts, dtype):
-    """The kernel's median depth is, per pixel, the depth of the first entry of the reference compositing
-    weights (in compositing order) whose running sum reaches 0.5, and 0 where the sum never does."""
+def test_depth_quantiles_match_the_running_sum_of_the_reference_weights(N, W, H, C, ts, dtype):
+    """The kernel's depth at each level is, per pixel, the depth of the first entry of the reference compositing
+    weights (in compositing order) whose running sum reaches the level, and 0 where the sum never does; at 0.5
+    it is the consensus's median depth map."""
     from point2act.grasp.consensus import median_depth_map
 
     s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06, dtype=dtype)
@@ -256,17 +257,29 @@ def test_median_depth_matches_the_running_sum_of_the_reference_weights(N, W, H, 
     op = s["opacities"].expand(C, -1).contiguous()
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
-    got = median_depth(m2, con, op, d, W, H, ts, off, fid)
-    assert got.shape == (C, H, W) and got.dtype == dtype
+    levels = (0.2, 0.5, 0.8)
+    got = depth_quantiles(m2, con, op, d, W, H, ts, off, fid, levels)
+    assert got.shape == (C, H, W, 3) and got.dtype == dtype
     crow, col, val = ref._compositing_weights(m2, con, op, W, H, ts, off, fid, 0.0)
     n = H * W
     for c in range(C):
         rows = crow[c * n : (c + 1) * n + 1]
         e0, e1 = int(rows[0]), int(rows[-1])
-        want = median_depth_map((rows - e0).numpy(), col[e0:e1].numpy(), val[e0:e1].double().numpy(),
-                                d[c].double().numpy(), H, W)
+        r, cc, v = (rows - e0).numpy(), col[e0:e1].numpy().astype(np.int64), val[e0:e1].double().numpy()
+        z = d[c].double().numpy()
+        want = median_depth_map(r, cc, v, z, H, W)
         assert 0 < np.isfinite(want).mean() < 1  # some pixels reach 0.5, some do not
-        np.testing.assert_allclose(got[c].double().numpy(), np.nan_to_num(want, nan=0.0), rtol=1e-6, atol=0)
+        np.testing.assert_allclose(got[c, ..., 1].double().numpy(), np.nan_to_num(want, nan=0.0), rtol=1e-6, atol=0)
+        for li, q in enumerate(levels):  # every level, from the running sums directly
+            expect = np.zeros(n)
+            for p in range(n):
+                ws = np.cumsum(v[r[p]:r[p + 1]])
+                k = np.flatnonzero(ws >= q)
+                expect[p] = z[cc[r[p] + k[0]]] if len(k) else 0.0
+            np.testing.assert_allclose(got[c, ..., li].double().numpy().reshape(-1), expect, rtol=1e-6, atol=0)
+        front, back = got[c, ..., 0].double().numpy(), got[c, ..., 2].double().numpy()
+        both = back > 0
+        assert both.any() and (front[both] <= back[both]).all()  # reached front to back
 
 
 @pytest.mark.parametrize("N,W,H,C,ts,min_weight,dtype", [

@@ -46,5 +46,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("rasterize_fwd", &p2a::rasterize_fwd, "Rasterize to pixels forward (CPU)");
     m.def("rasterize_bwd", &p2a::rasterize_bwd, "Rasterize to pixels backward (CPU)");
     m.def("compositing_weights", &p2a::compositing_weights, "Sparse compositing weights alpha*T (CPU)");
-    m.def("median_depth", &p2a::median_depth, "Median depth: where the composited opacity reaches 0.5 (CPU)");
+    m.def("depth_quantiles", &p2a::depth_quantiles,
+          "Depth quantiles: where the composited opacity first reaches each level (CPU)");
 }

@@ -79,15 +79,16 @@ std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d,        //
                                             const at::Tensor &flatten_ids,    // [n_isects] int32
                                             double min_weight, int64_t num_threads);
 
-// -> depth [C, H, W]: per pixel, the depth of the Gaussian at which the running
-//    sum of the compositing weights first reaches 0.5 (0: it never does)
-at::Tensor median_depth(const at::Tensor &means2d,        // [C, N, 2]
-                        const at::Tensor &conics,         // [C, N, 3]
-                        const at::Tensor &opacities,      // [C, N]
-                        const at::Tensor &depths,         // [C, N] camera z of each Gaussian
-                        int64_t width, int64_t height, int64_t tile_size,
-                        const at::Tensor &isect_offsets,  // [C, th, tw] int32
-                        const at::Tensor &flatten_ids,    // [n_isects] int32
-                        int64_t num_threads);
+// -> depth [C, H, W, L]: per pixel and level, the depth of the Gaussian at which
+//    the running sum of the compositing weights first reaches it (0: it never does)
+at::Tensor depth_quantiles(const at::Tensor &means2d,        // [C, N, 2]
+                           const at::Tensor &conics,         // [C, N, 3]
+                           const at::Tensor &opacities,      // [C, N]
+                           const at::Tensor &depths,         // [C, N] camera z of each Gaussian
+                           const at::Tensor &levels,         // [L] composited opacities, 1 <= L <= 8
+                           int64_t width, int64_t height, int64_t tile_size,
+                           const at::Tensor &isect_offsets,  // [C, th, tw] int32
+                           const at::Tensor &flatten_ids,    // [n_isects] int32
+                           int64_t num_threads);             // -> [C, H, W, L]
 
 }  // namespace p2a
