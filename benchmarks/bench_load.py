@@ -51,9 +51,9 @@ def check(a) -> dict:
 
     # old: nerfstudio's pipeline and the supervision datamanager (no run_info.pt used)
     keep = (mrun.open_run, mrun.supervision_of, runinfo.run_data_dir)
-    mrun.open_run = mrun.load_run
-    mrun.supervision_of = lambda _cp, config, pf=None, prompt="", pointer=None: mrun.supervision_datamanager(
-        config, pf, prompt, pointer)
+    mrun.open_run = lambda cp: mrun.run_of(*mrun.load_run(cp))
+    mrun.supervision_of = lambda _cp, run, pf=None, prompt="", pointer=None: runinfo.Supervision.of_datamanager(
+        mrun.supervision_datamanager(run.config, pf, prompt, pointer))
     runinfo.run_data_dir = lambda _cp: False
     t0 = time.perf_counter()
     try:
@@ -62,8 +62,8 @@ def check(a) -> dict:
         mrun.open_run, mrun.supervision_of, runinfo.run_data_dir = keep
     t_old = time.perf_counter() - t0
     old_cfg, old_pipe = mrun.load_run(a.config)
-    old_dm = mrun.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file))
-    _ = old_dm.train_heatmaps
+    old_dm = runinfo.Supervision.of_datamanager(
+        mrun.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file)))
 
     # new (the first open writes run_info.pt when it is missing)
     had_info = runinfo.read_info(a.config) is not None
@@ -71,24 +71,24 @@ def check(a) -> dict:
     t0 = time.perf_counter()
     cli.entrypoint([*argv, "--output", str(out_new)])
     t_new = time.perf_counter() - t0
-    new_cfg, new_pipe = mrun.open_run(a.config)
-    assert isinstance(new_pipe, runinfo.LightPipeline), "run_info.pt was not used"
-    new_dm = mrun.supervision_of(a.config, new_cfg, Path(new_cfg.pipeline.datamanager.points_file))
+    new_run = mrun.open_run(a.config)
+    assert new_run.info is not None, "run_info.pt was not used"
+    new_dm = mrun.supervision_of(a.config, new_run, new_run.points_file)
 
     d_old, d_new = json.loads(out_old.read_text()), json.loads(out_new.read_text())
     diff = sorted(k for k in set(d_old) | set(d_new) if k not in SKIP and d_old.get(k) != d_new.get(k))
     same = {}
     for ds in (1, 2, 4):
-        o = mrun.camera_views(old_dm.train_dataset.cameras, ds, old_pipe.model)
-        n = mrun.camera_views(new_dm.train_dataset.cameras, ds, new_pipe.model)
+        o = mrun.camera_views(old_dm.cameras, ds, old_pipe.model)
+        n = mrun.camera_views(new_dm.cameras, ds, new_run.gaussians)
         same[f"train_cameras_ds{ds}"] = bool(torch.equal(o[0], n[0]) and torch.equal(o[1], n[1]) and o[2] == n[2])
     o = mrun.camera_views(old_pipe.datamanager.train_dataparser_outputs.cameras)
-    n = mrun.camera_views(new_pipe.datamanager.train_dataparser_outputs.cameras)
+    n = mrun.camera_views(new_run.cameras)
     same["inference_cameras"] = bool(torch.equal(o[0], n[0]) and torch.equal(o[1], n[1]) and o[2] == n[2])
-    ho, hn = old_dm.train_heatmaps, new_dm.train_heatmaps
+    ho, hn = old_dm.heatmaps, new_dm.heatmaps
     same["heatmap_points"] = sorted(ho) == sorted(hn) and all(np.array_equal(ho.points[k], hn.points[k]) for k in ho)
     same["heatmap_sizes"] = ho.sizes == hn.sizes and ho.sigma_frac == hn.sigma_frac
-    go, gn = mrun.gaussian_tensors(old_pipe.model), mrun.gaussian_tensors(new_pipe.model)
+    go, gn = mrun.gaussian_tensors(old_pipe.model), mrun.gaussian_tensors(new_run.gaussians)
     same["gaussians"] = all(torch.equal(go[k], gn[k]) for k in go)
     res = {"config": str(a.config), "had_run_info": had_info, "documents_differ_in": diff, "same": same,
            "keys_compared": sorted(k for k in d_old if k not in SKIP),

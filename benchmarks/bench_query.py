@@ -31,10 +31,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query_fast.json")
     a = ap.parse_args()
 
-    from point2act.method.run import load_run
-    from point2act.method.run import query_run
+    from point2act.method.run import load_run, query_run, run_of
 
-    loaded = load_run(a.config)
+    loaded = run_of(*load_run(a.config))
     rows = []
     for i, ds in enumerate(a.downscale):
         runs = [("build (first in process)", True), ("build (warm)", True)] if i == 0 else [("build", True)]

@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the handle run in --out if it exists")
     a = ap.parse_args()
 
-    from point2act.method.run import export_run, load_run
+    from point2act.method.run import export_run, load_run, run_of
     from point2act.points import write_json_atomic
     from point2act.method.run import query_run
     from point2act.synth import SynthConfig, generate_scene
@@ -84,7 +84,8 @@ def main() -> None:
     t_handle = None
     if not (a.reuse and handle_cfg.is_file()):
         handle_cfg, t_handle, _ = train(scene, scene / "points" / "oracle.json", a.out, "handle", a.iterations)
-    loaded = load_run(handle_cfg)
+    ns_config, pipeline = load_run(handle_cfg)
+    loaded = run_of(ns_config, pipeline)
     # the query as `point2act query` runs it on a loaded run (points from a file: no MLLM time),
     # first with the weights cache built, then with it loaded; at the default 1/2 resolution and at
     # the training resolution
@@ -97,7 +98,7 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         q = query_run(handle_cfg, name, points_file=part_file, downscale=ds, rebuild_cache=rebuild, loaded=loaded)
         t, cpu = time.perf_counter() - t0, time.process_time() - c0
-        cams = loaded[1].datamanager.train_dataset.cameras
+        cams = pipeline.datamanager.train_dataset.cameras
         h, w = int(cams.height[0]) // ds, int(cams.width[0]) // ds
         queries[key] = {
             "seconds": round(t, 3), "cpu_seconds": round(cpu, 3),
@@ -138,7 +139,7 @@ def main() -> None:
         "fast_to_part_centroid_m": float(np.linalg.norm(fast_aps[2] - centroid)),
         "full_to_part_centroid_m": float(np.linalg.norm(full_ap - centroid)),
         "handle_train_seconds": None if t_handle is None else round(t_handle, 1),
-        "num_gaussians": int(loaded[1].model.means.shape[0]),
+        "num_gaussians": loaded.gaussians.num_points,
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
     }

@@ -148,14 +148,13 @@ def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load
     from point2act.method.run import gaussian_arrays, run_frame
     from point2act.robot.ply import write_relevancy_ply
 
-    config, pipeline = loaded
-    arrays = gaussian_arrays(pipeline.model)
+    arrays = gaussian_arrays(loaded.gaussians)
     relevancy = arrays["relevancy"]
     if channel:
         relevancy = channel_relevancy(load_config, channel, len(relevancy))
     with torch.no_grad():
-        colours = pipeline.model.colors.detach().clamp(0.0, 1.0).cpu().numpy()
-    means = run_frame(config).to_capture(arrays["means"])
+        colours = loaded.gaussians.colors().detach().clamp(0.0, 1.0).cpu().numpy()
+    means = run_frame(loaded).to_capture(arrays["means"])
     bfc = frame.get("base_from_capture") if frame is not None else None
     return write_relevancy_ply(path, means, relevancy, arrays["opacities"], colours, base_from_capture=bfc)
 

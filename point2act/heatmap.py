@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-DEFAULT_SIGMA_FRAC = 0.02
-"""Default blob sigma as a fraction of the image diagonal (6.4 px at 256x192, 22 px at 960x540)."""
+HEATMAP_SIGMA_FRAC = 0.02
+"""Blob sigma of every answer's heatmap as a fraction of the image diagonal (6.4 px at 256x192, 22 px at 960x540),
+the value every run, test and benchmark trained with."""
 
 
-def sigma_px(height: int, width: int, sigma_frac: float = DEFAULT_SIGMA_FRAC) -> float:
+def sigma_px(height: int, width: int, sigma_frac: float = HEATMAP_SIGMA_FRAC) -> float:
     """Blob sigma in pixels for an image of this size."""
     return float(sigma_frac) * math.hypot(height, width)
 

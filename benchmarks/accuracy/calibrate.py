@@ -54,7 +54,7 @@ def true_surface_runs(splits: Sequence[str], levels: Sequence[str], seeds: Seque
     from benchmarks.accuracy.run import BenchConfig, load_scene
     from benchmarks.accuracy.suite import SPLITS, scene_config, scene_dir
     from point2act.grasp.consensus import ViewAnswers
-    from point2act.heatmap import DEFAULT_SIGMA_FRAC, sigma_px
+    from point2act.heatmap import HEATMAP_SIGMA_FRAC, sigma_px
 
     bc = BenchConfig()
     for split in splits:
@@ -70,7 +70,7 @@ def true_surface_runs(splits: Sequence[str], levels: Sequence[str], seeds: Seque
                 M[:3, 1:3] *= -1.0  # OpenGL -> OpenCV camera axes
                 K = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
                 d = np.where(depth > 0, depth, np.nan)
-                base.append((np.linalg.inv(M), K, d, sigma_px(int(k.height), int(k.width), DEFAULT_SIGMA_FRAC)))
+                base.append((np.linalg.inv(M), K, d, sigma_px(int(k.height), int(k.width), HEATMAP_SIGMA_FRAC)))
             for lv in levels:
                 if lv not in LEVELS or (LEVELS[lv].twin_only and scene.twin is None):
                     continue
@@ -109,13 +109,13 @@ def dump_real(out: Path, dst: Path, log=print) -> int:
         if not list((cfg.parent / "nerfstudio_models").glob("*.ckpt")):
             continue
         target, seed = cfg.parts[-4], cfg.parent.name
-        config, pipeline = mrun.load_run(cfg)
-        views, info = mrun.supervised_views(cfg, config, pipeline.model, GraspConfig().region)
+        run = mrun.run_of(*mrun.load_run(cfg))
+        views, info = mrun.supervised_views(cfg, run, GraspConfig().region)
         if not views:
             log(f"{target} {seed}: {info.get('reason')}, skipped")
             continue
         with open(dst / f"{target}__{seed}.pkl", "wb") as f:
-            pickle.dump({"target": target, "seed": seed, "views": views, "frame": mrun.run_frame(config)}, f)
+            pickle.dump({"target": target, "seed": seed, "views": views, "frame": mrun.run_frame(run)}, f)
         n += 1
         log(f"dumped {target} {seed}: {len(views)} views")
     return n
@@ -127,11 +127,11 @@ class _RealTarget:
     def __init__(self, name: str):
         from benchmarks.real.targets import cameras_of
         from benchmarks.real.run import select_targets
-        from point2act.heatmap import DEFAULT_SIGMA_FRAC, sigma_px
+        from point2act.heatmap import HEATMAP_SIGMA_FRAC, sigma_px
 
         self.t = select_targets([name])[0]
         cams = cameras_of(self.t.capture)
-        self.hit_px = float(np.median([sigma_px(cams[k].height, cams[k].width, DEFAULT_SIGMA_FRAC) for k in self.t.held_out]))
+        self.hit_px = float(np.median([sigma_px(cams[k].height, cams[k].width, HEATMAP_SIGMA_FRAC) for k in self.t.held_out]))
 
     def error(self, X_capture: np.ndarray) -> float:
         from benchmarks.real.run import score

@@ -46,8 +46,6 @@ def _runs(sd: Path):
 
 def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) -> int:
     """Write ``out/SCENE__SEED__LEVEL.pkl`` for every cached run of ``splits`` (existing files are kept)."""
-    import copy
-
     from benchmarks.accuracy.run import BenchConfig
     from benchmarks.accuracy.suite import SPLITS, scene_dir
     from point2act.grasp.config import GraspConfig
@@ -69,11 +67,9 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
                 todo = [p for p in pfs if not (out / f"{spec.name}__{seed}__{p.stem}.pkl").is_file()]
                 if not todo:
                     continue
-                config, pipeline = mrun.load_run(cfg_path)
+                run = mrun.run_of(*mrun.load_run(cfg_path))
                 for pf in todo:
-                    cfg2 = copy.deepcopy(config)
-                    cfg2.pipeline.datamanager.points_file = pf
-                    views, _info = mrun.supervised_views(cfg_path, cfg2, pipeline.model, GraspConfig().region)
+                    views, _info = mrun.supervised_views(cfg_path, run, GraspConfig().region, points_file=pf)
                     try:
                         if not views:
                             raise ValueError("no supervised view to read")
@@ -82,7 +78,7 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
                         log(f"{spec.name} seed {seed} {pf.stem}: {e}, skipped")
                         continue
                     rec = {"scene": spec.name, "generator": spec.generator, "split": split, "train_seed": seed,
-                           "level": pf.stem, "views": views, "frame": mrun.run_frame(config), "scene_dir": str(sd)}
+                           "level": pf.stem, "views": views, "frame": mrun.run_frame(run), "scene_dir": str(sd)}
                     dst = out / f"{spec.name}__{seed}__{pf.stem}.pkl"
                     tmp = dst.with_suffix(".part")
                     with open(tmp, "wb") as f:

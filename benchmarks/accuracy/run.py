@@ -205,10 +205,20 @@ def load_scene(sd: Path, config) -> SceneData:
 
 def training_fingerprint(cfg) -> str:
     """What a cached geometry run must have been trained with to stand for this code's: a hash of the model's
-    and the optimizers' configs (every default of the method), the iterations and the seed; not the paths."""
+    and the optimizers' configs (every default of the method), the training constants that are no options, the
+    iterations and the seed; not the paths."""
     import hashlib
 
-    text = "\n".join([repr(cfg.pipeline.model), repr(cfg.optimizers), str(cfg.max_num_iterations), str(cfg.machine.seed)])
+    from point2act import heatmap, losses
+    from point2act.method import model
+
+    constants = {m.__name__ + "." + k: getattr(m, k) for m, names in (
+        (losses, ("RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "RELEVANCY_INIT_LOGIT")),
+        (model, ("RELEVANCY_LOSS_WEIGHT", "RANDOM_INIT_MIN_VIEWS", "VISIBILITY_PRUNE_MIN_VIEWS",
+                 "VISIBILITY_PRUNE_TAU")),
+        (heatmap, ("HEATMAP_SIGMA_FRAC",))) for k in names}
+    text = "\n".join([repr(cfg.pipeline.model), repr(sorted(constants.items())), repr(cfg.optimizers),
+                      str(cfg.max_num_iterations), str(cfg.machine.seed)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -270,7 +280,7 @@ class ReconDepth:
 
 def recon_depth_of(loaded, scene: SceneData) -> ReconDepth:
     """Expected depth of every training view of a loaded run (full resolution), keyed by file_path."""
-    from point2act.method.run import depth_views_of, run_frame
+    from point2act.method.run import depth_views_of, run_frame, run_of
 
     t0 = time.perf_counter()
     config, pipeline = loaded
@@ -284,7 +294,7 @@ def recon_depth_of(loaded, scene: SceneData) -> ReconDepth:
         fp = by_name.get(Path(fn).name)
         if fp is not None and i < len(dv.depths):
             out[fp] = (dv.depths[i], dv.alphas[i], dv.Ks[i], dv.viewmats[i])
-    return ReconDepth(out, run_frame(config), time.perf_counter() - t0)
+    return ReconDepth(out, run_frame(run_of(config, pipeline)), time.perf_counter() - t0)
 
 
 def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float, views: Optional[set] = None,
@@ -313,37 +323,33 @@ def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float, vi
              "inliers": len(tri.inliers), "answered": len(xys)}, time.perf_counter() - t0)
 
 
-def _export_with_support(cfg_path: Path, loaded, name: str, points_file: Path, out_path: Path, grasp_config,
+def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_path: Path, grasp_config,
                          grasps: bool, use_support: bool) -> tuple[Dict[str, Any], Dict[str, Any]]:
     """Export channel ``name`` as ``point2act export --grasp-channel NAME`` does, plus (``use_support``,
     when point2act has :func:`~point2act.method.run.support_of`) the multi-view support of
-    ``points_file``: what ``point2act export`` gives a run trained on those points. (export dict, info)"""
-    import copy
-
+    ``points_file``: what ``point2act export`` gives a run trained on those points. ``run``: the loaded run
+    (:class:`~point2act.method.runinfo.LoadedRun`). (export dict, info)"""
     from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
     from point2act.method import run as mrun
 
     if not (use_support and hasattr(mrun, "support_of")):
         _, out = mrun.export_run(cfg_path, out_path, grasp_config, grasps=grasps, channels=[name],
-                                 grasp_channel=name, loaded=loaded)
+                                 grasp_channel=name, loaded=run)
         return out, {"support": False}
     from point2act.channels import load_channel
     from point2act.export import build_export
     from point2act.io import write_json_atomic
 
-    config, pipeline = loaded
-    frame = mrun.run_frame(config)
-    cams = pipeline.datamanager.train_dataparser_outputs.cameras
+    frame = mrun.run_frame(run)
+    cams = run.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
-    arrays = mrun.gaussian_arrays(pipeline.model)
+    arrays = mrun.gaussian_arrays(run.gaussians)
     rec = load_channel(cfg_path, name, arrays["means"].shape[0])
     arrays = dict(arrays, relevancy=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())))
-    cfg2 = copy.deepcopy(config)
-    cfg2.pipeline.datamanager.points_file = Path(points_file)
-    support, info = mrun.support_of(cfg_path, cfg2, pipeline.model, grasp_config.region)
+    support, info = mrun.support_of(cfg_path, run, grasp_config.region, points_file=Path(points_file))
     views = None
     if grasps and grasp_config.surface.fuse_depth:
-        views = mrun.depth_views_of(pipeline.model, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
+        views = mrun.depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     out = build_export(arrays, frame, rec.get("prompt", ""), grasp_config, grasps, centers, None,
                        depth_views=views, support=support)
     write_json_atomic(out_path, out)
@@ -379,7 +385,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     import dataclasses
 
     from point2act.grasp import GraspConfig
-    from point2act.method.run import load_run, query_run
+    from point2act.method.run import load_run, query_run, run_of
     from point2act.points import write_json_atomic
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)
@@ -387,6 +393,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     scene = load_scene(sd, config)
     cfg_path, t_train = train_geometry(sd, bc)
     loaded = load_run(cfg_path)
+    run = run_of(*loaded)
     # the baselines see the same views as point2act: nerfstudio holds one view in ten out for eval
     train_names = {Path(f).name for f in loaded[1].datamanager.train_dataparser_outputs.image_filenames}
     train_views = {fp for fp in scene.file_paths if Path(fp).name in train_names}
@@ -441,7 +448,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             # point2act: refit the relevancy channel on the frozen geometry, export its action point + grasps
             rec = {**base, "method": "point2act", "weight": 1.0, "kinds": kind_counts}
             try:
-                q = query_run(cfg_path, name, points_file=pfile, loaded=loaded, downscale=ds, steps=bc.query_steps)
+                q = query_run(cfg_path, name, points_file=pfile, loaded=run, downscale=ds, steps=bc.query_steps)
                 qt = q.timings_s
                 timings["weights_cache"] += qt.get("weights_cache_build", 0.0) + qt.get("weights_cache_load", 0.0)
                 timings["refit"] += qt.get("total", 0.0) - qt.get("weights_cache_build", 0.0) - qt.get(
@@ -450,7 +457,7 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
                     rec["weights_cache_s"] = qt.get("weights_cache_build", qt.get("weights_cache_load", 0.0))
                     first = False
                 t0 = time.perf_counter()
-                out, info = _export_with_support(cfg_path, loaded, name, pfile,
+                out, info = _export_with_support(cfg_path, run, name, pfile,
                                                  pdir / f"grasps_{name}.json", gcfg, bc.grasps,
                                                  bc.support)
                 rec["support"] = info.get("support", False)

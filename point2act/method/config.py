@@ -8,6 +8,8 @@ and on the CPU otherwise (point2act's own rasterizer), without ``--machine.devic
 from __future__ import annotations
 
 import copy
+import warnings
+
 import torch
 
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
@@ -27,6 +29,18 @@ from point2act.method.schedule import (  # noqa: F401  (FusedAdamOptimizerConfig
     Point2ActTrainerConfig,
     RunLengthDecaySchedulerConfig,
 )
+
+
+# The auto schedule fields are splatfacto's (annotated int or float) with a None default here; tyro parses
+# them as "None or a number" and would say so at every ns-train.
+warnings.filterwarnings(
+    "ignore", category=UserWarning,
+    message=r"The field `(?:[\w.-]*\.)?pipeline\.model\.(?:%s)` is annotated with type .*but the default value `None`"
+    % "|".join(f.replace("_", "-") for f in AUTO_FIELDS))
+
+NUM_RANDOM = 20000
+"""Random Gaussians of the ``point2act`` method when the capture has no point cloud (splatfacto: 50000): fewer,
+as each is placed where at least three training views see it (:meth:`Point2ActModel.bound_random_init`)."""
 
 
 def _fused(cfg: AdamOptimizerConfig) -> FusedAdamOptimizerConfig:
@@ -53,11 +67,10 @@ def _point2act_trainer_config(big: bool = False) -> TrainerConfig:
     optimizers["means"]["scheduler"] = RunLengthDecaySchedulerConfig(
         lr_final=means_sched.lr_final, max_steps=means_sched.max_steps, follow_run_length=not big)
     model = Point2ActModelConfig()
-    if big:  # splatfacto's own values: no auto fields
-        splat = base.pipeline.model
-        for f in AUTO_FIELDS:
-            setattr(model, f, getattr(splat, f))
-        model.num_random = splat.num_random
+    splat = base.pipeline.model
+    for f in AUTO_FIELDS:  # auto (None): derived from the run's length; big: splatfacto's own values
+        setattr(model, f, getattr(splat, f) if big else None)
+    model.num_random = splat.num_random if big else NUM_RANDOM
     iterations = 30000 if big else DEFAULT_ITERATIONS
     return Point2ActTrainerConfig(
         method_name="point2act-big" if big else "point2act",
@@ -91,7 +104,8 @@ def _point2act_trainer_config(big: bool = False) -> TrainerConfig:
 point2act_method = MethodSpecification(
     config=_point2act_trainer_config(),
     description="Gaussian splatting with a relevancy channel lifted from MLLM points (Point2Act); "
-    f"{DEFAULT_ITERATIONS} steps by default, schedule derived from --max-num-iterations.",
+    f"{DEFAULT_ITERATIONS} steps by default; splatfacto's schedule fields left None (auto) are derived from "
+    "--max-num-iterations.",
 )
 
 point2act_big_method = MethodSpecification(

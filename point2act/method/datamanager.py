@@ -32,7 +32,7 @@ from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatama
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
 
-from point2act.heatmap import DEFAULT_SIGMA_FRAC
+from point2act.heatmap import HEATMAP_SIGMA_FRAC
 from point2act.method.keys import DEPTH_KEY, SUPERVISED_KEY, TARGET_KEY
 from point2act.capture import load_warnings_quiet
 from point2act.method.runinfo import HeatmapStore, match_points_to_views, points_in_training_images
@@ -59,8 +59,6 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     pointer_output: Path | None = None
     """Where to write the points file made before training; default: in the answer cache folder
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
-    heatmap_sigma_frac: float = DEFAULT_SIGMA_FRAC
-    """Sigma of each point's Gaussian blob, as a fraction of the training image's diagonal."""
     triangulate: bool = True
     """When the capture has no point cloud, triangulate one from the training images with their known
     poses (:mod:`point2act.triangulate`) and start the Gaussians from it; cached under
@@ -414,7 +412,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         """Target heatmap [H, W, 1] of each supervised training view, made from its points on access."""
         cams = self.train_dataset.cameras
         sizes = {idx: (int(cams.height[idx]), int(cams.width[idx])) for idx in self.train_points_final}
-        return HeatmapStore(self.train_points_final, sizes, self.config.heatmap_sigma_frac)
+        return HeatmapStore(self.train_points_final, sizes, HEATMAP_SIGMA_FRAC)
 
     def next_train(self, step: int):
         camera, data = super().next_train(step)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Type
+from typing import Dict, List, Type
 
 import torch
+import tyro
 from torch.nn import Parameter
 
 from nerfstudio.cameras.cameras import Cameras
@@ -32,7 +33,13 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineC
 
 from point2act.geometry import viewmat_from_c2w
 from point2act.heatmap import resize_heatmap
-from point2act.losses import relative_depth_loss, relevancy_loss
+from point2act.losses import (
+    RELEVANCY_INIT_LOGIT,
+    RELEVANCY_LOSS_FORM,
+    RELEVANCY_POS_WEIGHT,
+    relative_depth_loss,
+    relevancy_loss,
+)
 from point2act.method.compat import cpu_compat, extra_channel, no_lpips_download
 from point2act.method.keys import COMPOSITE_KEY, DEPTH_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
@@ -41,59 +48,24 @@ from point2act.render import rasterization as p2a_rasterization
 
 @dataclass
 class Point2ActModelConfig(SplatfactoModelConfig):
-    """Splatfacto with a relevancy channel supervised by 2D point heatmaps."""
+    """Splatfacto with a relevancy channel supervised by 2D point heatmaps.
+
+    The ``point2act`` method (:mod:`point2act.method.config`) leaves splatfacto's schedule fields
+    (:data:`point2act.method.schedule.AUTO_FIELDS`) at None ("auto"): the model derives them from the run's
+    length when it is built (:func:`point2act.method.schedule.resolve_schedule`)."""
 
     _target: Type = field(default_factory=lambda: Point2ActModel)
-    relevancy_init_logit: float = -4.0
-    """Initial relevancy logit of every Gaussian (sigmoid(-4) = 0.018: nothing is relevant yet)."""
-    relevancy_loss: Literal["bce", "mse", "l1"] = "bce"
-    """Form of the relevancy loss between the rendered relevancy and the point heatmap."""
-    relevancy_loss_weight: float = 0.5
-    """Weight of the relevancy loss in the total loss."""
-    relevancy_pos_weight: float = 4.0
-    """Extra weight on target pixels (target * (pos_weight - 1) + 1): blobs are small, the rest is 0."""
     relevancy_shapes_geometry: bool = False
     """Let the relevancy loss move geometry (means, scales, rotations, opacities). Off by default:
     the relevancy pass renders detached geometry."""
-    relevancy_start_step: int = 0
-    """First step at which the relevancy loss is applied."""
     relevancy_same_pass: bool = True
     """On a CPU, render relevancy in training as an extra channel of splatfacto's RGB pass (one projection,
     one tile list, one pass; the kernel keeps its gradient off the geometry). Off, on CUDA (gsplat), or with
     ``relevancy_shapes_geometry``: a second, one-channel pass."""
-    lpips_metric: bool = False
-    """Build torchmetrics' LPIPS for eval metrics. Off by default because building it downloads
-    AlexNet weights when they are not in the torch hub cache; off, LPIPS is left out of metrics."""
-
-    # -- schedule: None = auto, derived from the run's max_num_iterations (point2act.method.schedule) --
-    max_num_iterations: int | None = None
-    """The run's length, filled in from the trainer's --max-num-iterations (do not set by hand); the
-    auto (None) schedule fields below are derived from it (point2act.method.schedule.auto_schedule)."""
-    warmup_length: int | None = None  # type: ignore[assignment]
-    """Steps before densification starts (None: auto from max_num_iterations)."""
-    refine_every: int | None = None  # type: ignore[assignment]
-    """Densify/prune every this many steps (None: auto)."""
-    stop_split_at: int | None = None  # type: ignore[assignment]
-    """Last densification step (None: auto, half the run)."""
-    stop_screen_size_at: int | None = None  # type: ignore[assignment]
-    """Last step of screen-size based splitting/culling (None: auto)."""
-    reset_alpha_every: int | None = None  # type: ignore[assignment]
-    """Opacity reset period, in refine periods (None: auto; off for runs under 10,000 steps)."""
-    densify_grad_thresh: float | None = None  # type: ignore[assignment]
-    """Screen-space gradient above which a Gaussian is densified (None: auto)."""
-    num_downscales: int | None = None  # type: ignore[assignment]
-    """Start at 1/2^num_downscales resolution (None: auto)."""
-    resolution_schedule: int | None = None  # type: ignore[assignment]
-    """Steps per resolution level (None: auto)."""
-    sh_degree: int | None = None  # type: ignore[assignment]
-    """Spherical-harmonics degree (None: auto, 1 for runs under 10,000 steps, else 3)."""
-    sh_degree_interval: int | None = None  # type: ignore[assignment]
-    """Steps per SH degree increase (None: auto)."""
-    num_random: int = 20000
-    """Random Gaussians when the capture has no point cloud (splatfacto: 50000), placed where at least
-    ``random_init_min_views`` training views see them (:meth:`Point2ActModel.bound_random_init`)."""
-    random_init_min_views: int = 3
-    """A random initial Gaussian must lie inside this many training views' frustums (fewer views: all)."""
+    max_num_iterations: tyro.conf.Suppress[int | None] = None
+    """The run's length, which the trainer config copies in from its ``max_num_iterations``
+    (:class:`point2act.method.schedule.Point2ActTrainerConfig`; not an option); the auto (None) schedule fields
+    are derived from it (:func:`point2act.method.schedule.auto_schedule`)."""
     opacity_reg: float | None = None
     """Weight of a prior on the Gaussians' mean opacity, added to the loss: the opacity regulariser of
     3DGS-MCMC (Kheradmand et al. 2024; gsplat's ``simple_trainer.py mcmc`` preset, ``opacity_reg``). None
@@ -110,17 +82,28 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     read."""
     visibility_prune: bool = True
     """At every densification step and once after the last, remove the Gaussians that fewer than
-    ``visibility_prune_min_views`` training views see (total compositing weight above
-    ``visibility_prune_tau``; :mod:`point2act.visibility`): those below the table or inside objects,
+    :data:`VISIBILITY_PRUNE_MIN_VIEWS` training views see (total compositing weight above
+    :data:`VISIBILITY_PRUNE_TAU`; :mod:`point2act.visibility`): those below the table or inside objects,
     which no render needs and whose relevancy nothing constrains."""
-    visibility_prune_min_views: int = 2
-    """Training views that must see a Gaussian for it to be kept (capped at the number of views)."""
-    visibility_prune_tau: float = 0.1
-    """Total compositing weight, in full-resolution pixels, above which a view sees a Gaussian (a tenth
-    of a pixel: only what adds next to nothing to every render but one is removed)."""
     visibility_prune_downscale: int = 4
     """Resolution of the visibility renders: 1/this of the training views' full resolution."""
 
+
+RELEVANCY_LOSS_WEIGHT = 0.5
+"""Weight of the relevancy loss in the total loss (the photometric loss weighs 1), the value every run, test and
+benchmark trained with."""
+
+RANDOM_INIT_MIN_VIEWS = 3
+"""Training views whose frustum a random initial Gaussian must lie in (fewer views: all): seen from several
+sides, its depth is constrained."""
+
+VISIBILITY_PRUNE_MIN_VIEWS = 2
+"""Training views that must see a Gaussian for the visibility prune to keep it (capped at the number of
+views): one view alone cannot place it in depth."""
+
+VISIBILITY_PRUNE_TAU = 0.1
+"""Total compositing weight, in full-resolution pixels, above which a view sees a Gaussian: a tenth of a pixel,
+so only what adds next to nothing to every render but one is pruned."""
 
 RANDOM_START_OPACITY_REG = 0.01
 """The opacity prior's weight for runs that start from random points: 3DGS-MCMC's (and gsplat's
@@ -146,7 +129,7 @@ class Point2ActModel(SplatfactoModel):
 
     def _frustum_points(self, cameras: Cameras, n: int, seed: int,
                         around: torch.Tensor | None = None) -> torch.Tensor:  # [n, 3]
-        """``n`` random points that at least ``random_init_min_views`` of ``cameras`` see
+        """``n`` random points that at least :data:`RANDOM_INIT_MIN_VIEWS` of ``cameras`` see
         (:func:`~point2act.visibility.frustum_bounded_points`, within ``around``'s box when given)."""
         from point2act.visibility import frustum_bounded_points
 
@@ -154,7 +137,7 @@ class Point2ActModel(SplatfactoModel):
         K = cameras.get_intrinsics_matrices().detach().float().cpu()
         wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
         return frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
-                                      int(self.config.random_init_min_views), seed, around=around)
+                                      RANDOM_INIT_MIN_VIEWS, seed, around=around)
 
     @torch.no_grad()
     def add_random_points(self, cameras: Cameras, n: int, seed: int = 0) -> int:
@@ -210,7 +193,7 @@ class Point2ActModel(SplatfactoModel):
         Splatfacto draws them in a cube of side ``random_scale`` (10) around the origin, most of it far
         outside what any camera sees; there they grow into many Gaussians that no view constrains (and,
         unseen, can carry any relevancy). Here candidates are drawn in the box of the camera centres
-        grown by half its size (clipped to that cube) and kept when at least ``random_init_min_views``
+        grown by half its size (clipped to that cube) and kept when at least :data:`RANDOM_INIT_MIN_VIEWS`
         views see them in front of the camera. Call before the optimizers are built. Returns the count.
         """
         n = int(self.gauss_params["means"].shape[0])
@@ -231,8 +214,7 @@ class Point2ActModel(SplatfactoModel):
     def populate_modules(self) -> None:
         if self.depth_supervised:  # splatfacto renders expected depth in training only when asked
             self.config.output_depth_during_training = True
-        no_lpips = contextlib.nullcontext() if self.config.lpips_metric else no_lpips_download()
-        with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips:
+        with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips_download():
             super().populate_modules()
         from point2act.ssim import SSIM
 
@@ -240,7 +222,7 @@ class Point2ActModel(SplatfactoModel):
         self.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
         n = self.gauss_params["means"].shape[0]
         self.gauss_params[RELEVANCY_KEY] = Parameter(
-            torch.full((n, 1), float(self.config.relevancy_init_logit), device=self.gauss_params["means"].device)
+            torch.full((n, 1), float(RELEVANCY_INIT_LOGIT), device=self.gauss_params["means"].device)
         )
         self.prompt: str = ""
         self.random_points = 0
@@ -282,14 +264,14 @@ class Point2ActModel(SplatfactoModel):
         from point2act.visibility import view_weights
 
         ds = max(1, int(downscale))
-        vms, Ks, sizes = camera_views(cameras, ds, model=self)
+        vms, Ks, sizes = camera_views(cameras, ds, self)
         w = view_weights(self.means, self.quats, torch.exp(self.scales), torch.sigmoid(self.opacities).squeeze(-1),
                          vms, Ks, sizes, self.config.rasterize_mode)
         return w * float(ds * ds)
 
     @torch.no_grad()
     def prune_unseen(self) -> int:
-        """Remove the Gaussians that fewer than ``visibility_prune_min_views`` training views see, with
+        """Remove the Gaussians that fewer than :data:`VISIBILITY_PRUNE_MIN_VIEWS` training views see, with
         their optimizer and densification state. Returns how many were removed."""
         from gsplat.strategy.ops import remove
 
@@ -299,7 +281,7 @@ class Point2ActModel(SplatfactoModel):
         if cams is None or self.num_points == 0:
             return 0
         weights = self.view_weights(cams, self.config.visibility_prune_downscale)
-        mask = unseen_mask(weights, self.config.visibility_prune_tau, self.config.visibility_prune_min_views)
+        mask = unseen_mask(weights, VISIBILITY_PRUNE_TAU, VISIBILITY_PRUNE_MIN_VIEWS)
         mask = mask.to(self.means.device)
         k = int(mask.sum())
         if not 0 < k < self.num_points:  # nothing to remove, or everything: keep the field as it is
@@ -314,7 +296,7 @@ class Point2ActModel(SplatfactoModel):
             if k:
                 from nerfstudio.utils.rich_utils import CONSOLE
 
-                CONSOLE.log(f"Step {step}: {k} Gaussians that < {self.config.visibility_prune_min_views} views see "
+                CONSOLE.log(f"Step {step}: {k} Gaussians that < {VISIBILITY_PRUNE_MIN_VIEWS} views see "
                             f"pruned. Now having {self.num_points} GSs.")
 
     def load_state_dict(self, dict, **kwargs):  # type: ignore[override]  # noqa: A002
@@ -346,11 +328,8 @@ class Point2ActModel(SplatfactoModel):
 
     def _get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor | List]:
         want = isinstance(camera, Cameras)
-        if want and self.training:
-            supervised = True
-            if camera.metadata is not None:
-                supervised = bool(camera.metadata.get(SUPERVISED_KEY, True))
-            want = supervised and self.step >= self.config.relevancy_start_step
+        if want and self.training and camera.metadata is not None:
+            want = bool(camera.metadata.get(SUPERVISED_KEY, True))  # a view with relevancy supervision
         same_pass = (want and self.training and self.config.relevancy_same_pass
                      and not self.config.relevancy_shapes_geometry and torch.device(self.device).type == "cpu")
         with cpu_compat(self.device), (extra_channel(torch.sigmoid(self.relevancy_logits)) if same_pass
@@ -417,8 +396,8 @@ class Point2ActModel(SplatfactoModel):
         if RELEVANCY_KEY in outputs and batch.get(TARGET_KEY) is not None:
             pred = outputs[RELEVANCY_KEY]
             target = resize_heatmap(batch[TARGET_KEY].float(), pred.shape[0], pred.shape[1]).to(pred.device)
-            loss_dict["relevancy_loss"] = self.config.relevancy_loss_weight * relevancy_loss(
-                pred, target, self.config.relevancy_loss, self.config.relevancy_pos_weight
+            loss_dict["relevancy_loss"] = RELEVANCY_LOSS_WEIGHT * relevancy_loss(
+                pred, target, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
             )
         return loss_dict
 
@@ -453,7 +432,7 @@ class Point2ActPipeline(VanillaPipeline):
 
             n = model.bound_random_init(self.datamanager.train_dataset.cameras)
             CONSOLE.log(f"\\[point2act] no point cloud: {n} random Gaussians inside the training views' frustums "
-                        f"(each seen by >= {model.config.random_init_min_views} views)")
+                        f"(each seen by >= {RANDOM_INIT_MIN_VIEWS} views)")
         elif test_mode != "inference" and getattr(self.datamanager, "triangulated_path", None) is not None \
                 and hasattr(model, "add_random_points"):
             from nerfstudio.utils.rich_utils import CONSOLE

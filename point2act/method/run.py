@@ -1,8 +1,9 @@
 """A trained point2act run on disk: load it, and the two things users do with it (export, re-query).
 
-This is the run layer. It owns everything that needs nerfstudio to read a run: ``config.yml`` and the
-latest checkpoint (:func:`load_run`), the capture frame (:func:`run_frame`), the Gaussians and the
-training views as plain tensors (:func:`gaussian_tensors`, :func:`camera_views`).
+This is the run layer. It reads a run as a :class:`~point2act.method.runinfo.LoadedRun` (:func:`open_run`:
+from ``RUN/run_info.pt`` and the checkpoint, else through nerfstudio's ``config.yml`` and latest checkpoint,
+:func:`load_run`), its capture frame (:func:`run_frame`), and the Gaussians and the training views as plain
+tensors (:func:`gaussian_tensors`, :func:`camera_views`).
 
 :func:`where` answers "where" for a loaded run and a channel (the run's trained relevancy or a ``point2act
 query`` channel): the views' consensus over the answers the run keeps. Every path calls it:
@@ -29,6 +30,8 @@ from point2act.fusion import DepthViews, render_depth_views
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
+from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
+from point2act.method.runinfo import LoadedRun, Supervision, as_gaussians
 from point2act.query import (
     CACHE_NAME,
     CACHE_VERSION,
@@ -41,12 +44,9 @@ from point2act.query import (
 )
 from point2act.relevancy_fit import fit_relevancy
 
-Loaded = Tuple[Any, Any]
-"""``(TrainerConfig, Pipeline)`` of a loaded run."""
-
-
-def load_run(config_path: Path) -> Loaded:
-    """Load a trained point2act run (config.yml) for inference: (TrainerConfig, Pipeline)."""
+def load_run(config_path: Path) -> Tuple[Any, Any]:
+    """Load a trained point2act run (config.yml) through nerfstudio for inference: ``(TrainerConfig, Pipeline)``
+    (:meth:`LoadedRun.of_pipeline` reads them as the run layer does)."""
     from nerfstudio.utils.eval_utils import eval_setup
 
     from point2act.run_check import check_run_config
@@ -62,50 +62,55 @@ def load_run(config_path: Path) -> Loaded:
     return config, pipeline
 
 
-def open_run(config_path: Path) -> Loaded:
-    """A trained run for export and query. From the run's ``run_info.pt`` when it is current: a light
-    ``(config, pipeline)`` (:mod:`point2act.method.runinfo`: the checkpoint's Gaussians and the stored
-    cameras, no nerfstudio pipeline built, no image decoded); else :func:`load_run`, and that file is
-    written for the next time."""
-    from point2act.method.runinfo import ensure_info, open_light
+def run_of(config, pipeline) -> LoadedRun:
+    """The run of nerfstudio's ``(TrainerConfig, Pipeline)`` (:func:`load_run`, a trainer's, the viewer's)."""
+    return LoadedRun.of_pipeline(config, pipeline)
 
-    light = open_light(Path(config_path))
-    if light is not None:
-        return light
+
+def open_run(config_path: Path) -> LoadedRun:
+    """A trained run for export and query. From the run's ``run_info.pt`` when it is current
+    (:func:`point2act.method.runinfo.run_from_info`: the checkpoint's Gaussians and the stored cameras, no
+    nerfstudio pipeline built, no image decoded); else through :func:`load_run`, and that file is written for
+    the next time."""
+    from point2act.method.runinfo import ensure_info, run_from_info
+
+    run = run_from_info(Path(config_path))
+    if run is not None:
+        return run
     loaded = load_run(config_path)
     ensure_info(config_path, loaded, train=False)
-    return loaded
+    return run_of(*loaded)
 
 
-def trained_run(config, trainer) -> Loaded:
-    """``(config, pipeline)`` of a run just trained in this process (the trainer
-    :func:`point2act.method.train.train` returns), its pipeline in eval mode, as :func:`load_run` would
-    give it without reading the checkpoint back; ``trainer`` None (a distributed run): :func:`load_run`."""
+def trained_run(config, trainer) -> LoadedRun:
+    """The run just trained in this process (the trainer :func:`point2act.method.train.train` returns), its
+    pipeline in eval mode, as :func:`open_run` would give it without reading the checkpoint back; ``trainer``
+    None (a distributed run): through :func:`load_run`."""
     if trainer is None:
-        return load_run(Path(config.get_base_dir()) / "config.yml")
+        return run_of(*load_run(Path(config.get_base_dir()) / "config.yml"))
     trainer.pipeline.eval()
-    return config, trainer.pipeline
+    return run_of(config, trainer.pipeline)
 
 
-def latest_checkpoint(config) -> Path:
+def latest_checkpoint(run: LoadedRun) -> Path:
     """The checkpoint eval_setup loads: the highest step-*.ckpt of the run."""
-    d = Path(config.load_dir) if getattr(config, "load_dir", None) else Path(config.get_checkpoint_dir())
+    d = Path(run.checkpoint_dir)
     ckpts = sorted(d.glob("step-*.ckpt"))
     if not ckpts:
         raise Point2ActError(f"{d}: no checkpoint")
     return ckpts[-1]
 
 
-def run_frame(config) -> FrameTransform:
-    """The run's capture frame (``dataparser_transforms.json`` beside its config.yml)."""
-    return FrameTransform.from_json(Path(config.get_base_dir()) / "dataparser_transforms.json")
+def run_frame(run: LoadedRun) -> FrameTransform:
+    """The run's capture frame (``dataparser_transforms.json`` in the run folder its config names)."""
+    return FrameTransform.from_json(Path(run.base_dir) / "dataparser_transforms.json")
 
 
-def frame_of_run(config_path: Path, config) -> FrameTransform:
+def frame_of_run(config_path: Path, run: LoadedRun) -> FrameTransform:
     """The capture frame of the run at ``config_path``: the ``dataparser_transforms.json`` beside it (wherever
     the process runs from), else :func:`run_frame`."""
     path = run_dir(config_path) / "dataparser_transforms.json"
-    return FrameTransform.from_json(path) if path.is_file() else run_frame(config)
+    return FrameTransform.from_json(path) if path.is_file() else run_frame(run)
 
 
 def frame_of_datamanager(dm) -> FrameTransform:
@@ -127,31 +132,36 @@ def run_prompt(dm, model=None) -> str:
     return prompt or getattr(model, "prompt", "") or ""
 
 
-def gaussian_tensors(model) -> Dict[str, torch.Tensor]:
-    """The model's Gaussians, detached, in the form the renderers take (nerfstudio frame):
-    ``means`` [N, 3], ``quats`` [N, 4] (unit), ``scales`` [N, 3] (linear), ``opacities`` [N], ``relevancy`` [N]."""
+def gaussian_tensors(gaussians) -> Dict[str, torch.Tensor]:
+    """The Gaussians (a :class:`~point2act.method.runinfo.RunGaussians` or a model), detached, in the form the
+    renderers take (nerfstudio frame): ``means`` [N, 3], ``quats`` [N, 4] (unit), ``scales`` [N, 3] (linear),
+    ``opacities`` [N], ``relevancy`` [N]."""
+    p = as_gaussians(gaussians).params
     with torch.no_grad():
-        quats = model.quats.detach().float()
+        quats = p["quats"].detach().float()
         return {
-            "means": model.means.detach().float(),
+            "means": p["means"].detach().float(),
             "quats": quats / quats.norm(dim=-1, keepdim=True),
-            "scales": torch.exp(model.scales.detach()).float(),
-            "opacities": torch.sigmoid(model.opacities.detach()).squeeze(-1).float(),
-            "relevancy": model.relevancy.detach().float(),
+            "scales": torch.exp(p["scales"].detach()).float(),
+            "opacities": torch.sigmoid(p["opacities"].detach()).squeeze(-1).float(),
+            "relevancy": torch.sigmoid(p["relevancy"].detach()).squeeze(-1).float(),
         }
 
 
-def gaussian_arrays(model) -> Dict[str, np.ndarray]:
+def gaussian_arrays(gaussians) -> Dict[str, np.ndarray]:
     """:func:`gaussian_tensors` as float64 numpy arrays (means, opacities, scales, relevancy), for export."""
-    t = gaussian_tensors(model)
+    t = gaussian_tensors(gaussians)
     return {k: t[k].cpu().numpy().astype(np.float64) for k in ("means", "opacities", "scales", "relevancy")}
 
 
-def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+def camera_views(cameras, downscale: int = 1, gaussians=None) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
     """World-to-camera ``viewmats`` [C, 4, 4], ``Ks`` [C, 3, 3] and sizes ``(H, W)`` of nerfstudio cameras,
-    at ``1 / downscale`` of their resolution; with ``model``, through its camera optimizer (as training)."""
+    at ``1 / downscale`` of their resolution; with ``gaussians`` (a
+    :class:`~point2act.method.runinfo.RunGaussians` or a model), on their device and through the run's camera
+    optimizer (as training)."""
+    g = as_gaussians(gaussians) if gaussians is not None else None
     vms, Ks, sizes = [], [], []
-    dev = model.device if model is not None else torch.device("cpu")
+    dev = g.device if g is not None else torch.device("cpu")
     with torch.no_grad():
         for i in range(len(cameras)):
             cam = copy.deepcopy(cameras[i : i + 1]).to(dev)
@@ -160,19 +170,19 @@ def camera_views(cameras, downscale: int = 1, model=None) -> Tuple[torch.Tensor,
             cam.metadata["cam_idx"] = i
             if downscale > 1:
                 cam.rescale_output_resolution(1.0 / downscale)
-            c2w = model.camera_optimizer.apply_to_camera(cam) if model is not None else cam.camera_to_worlds
+            c2w = g.camera_to_world(cam) if g is not None and g.camera_to_world is not None else cam.camera_to_worlds
             vms.append(viewmat_from_c2w(c2w.float())[0])
             Ks.append(cam.get_intrinsics_matrices()[0].float())
             sizes.append((int(cam.height.item()), int(cam.width.item())))
     return torch.stack(vms), torch.stack(Ks), sizes
 
 
-def depth_views_of(model, cameras, max_views: int = FUSION_MAX_VIEWS, max_pixels: int | None = FUSION_MAX_PIXELS,
+def depth_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS, max_pixels: int | None = FUSION_MAX_PIXELS,
                    relevancy: np.ndarray | None = None) -> DepthViews:
     """Median depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),
     each rendered at most ``max_pixels`` pixels (whole-factor downscale; ``None``: full resolution); with
     ``relevancy`` [N] (a channel's, in [0, 1]), the field's relevancy per pixel too (the target's surface)."""
-    g = gaussian_tensors(model)
+    g = gaussian_tensors(gaussians)
     vms, Ks, sizes = camera_views(cameras)
     rel = None if relevancy is None else torch.as_tensor(np.asarray(relevancy), dtype=torch.float32,
                                                          device=g["means"].device)
@@ -180,14 +190,13 @@ def depth_views_of(model, cameras, max_views: int = FUSION_MAX_VIEWS, max_pixels
                               vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels, rel)
 
 
-def views_of(model, dm, cache, downscale: int) -> list:
+def views_of(gaussians, sup: Supervision, cache, downscale: int) -> list:
     """The supervised views as :func:`point2act.grasp.consensus.consensus` takes them (nerfstudio frame):
     each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
-    answers, blob sigma and median-depth surface at that resolution."""
-    cams = dm.train_dataset.cameras
-    vms, Ks, _sizes = camera_views(cams, downscale, model)
-    means = gaussian_tensors(model)["means"].cpu().double().numpy()
-    return _answered_views(cache, vms, Ks, means, dm.train_heatmaps, "train")
+    answers (``sup``'s), blob sigma and median-depth surface at that resolution."""
+    vms, Ks, _sizes = camera_views(sup.cameras, downscale, gaussians)
+    means = gaussian_tensors(gaussians)["means"].cpu().double().numpy()
+    return _answered_views(cache, vms, Ks, means, sup.heatmaps, "train")
 
 
 def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> list:
@@ -228,7 +237,7 @@ def consensus_in_capture(views: list, frame: FrameTransform):
     return cons
 
 
-def _channel_support(config_path: Path, config, model, region_config, points: Dict[str, Any], live: bool = False):
+def _channel_support(config_path: Path, run: LoadedRun, region_config, points: Dict[str, Any], live: bool = False):
     """The views' consensus on a named channel's own points (``point2act query``'s record): ``(Consensus | None,
     info)`` as :func:`support_of`."""
     import tempfile
@@ -236,14 +245,14 @@ def _channel_support(config_path: Path, config, model, region_config, points: Di
     with tempfile.TemporaryDirectory() as tmp:
         pf = Path(tmp) / "points.json"
         pf.write_text(json.dumps(points))
-        return support_of(config_path, config, model, region_config, points_file=pf, live=live)
+        return support_of(config_path, run, region_config, points_file=pf, live=live)
 
 
-def supervised_views(config_path: Path, config, model, region_config, progress: bool = False,
+def supervised_views(config_path: Path, run: LoadedRun, region_config, progress: bool = False,
                      points_file: Path | None = None, live: bool = False):
     """The supervised views of the run's own answers (:func:`views_of`): the points of ``points_file``
     (default: the run's, :func:`point2act.method.runinfo.run_answers`), and each supervised view's
-    compositing weights of the frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
+    compositing weights of the run's frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
     re-query weights cache, ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same
     resolution; ``live``: a model still training, whose weights are computed and not cached), which give the
     views' median-depth surfaces. Returns ``(views | None, info dict)``;
@@ -251,22 +260,22 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
     supervised view, or a view that cannot be read."""
     from point2act.method.runinfo import ANSWERS_NAME, run_answers
 
-    pf = Path(points_file) if points_file is not None else run_answers(config_path, config)
+    pf = Path(points_file) if points_file is not None else run_answers(config_path, run.points_file)
     if pf is None:
         return None, {"reason": f"the run has no answers to read the supervision from (no RUN/{ANSWERS_NAME}, "
                                 "and no points file)"}
-    dm = supervision_of(config_path, config, pf)
-    if dm.points is None or not len(dm.train_heatmaps):
+    sup = supervision_of(config_path, run, pf)
+    if sup.points is None or not len(sup.heatmaps):
         return None, {"reason": "no supervised training views"}
-    heat = dm.train_heatmaps
+    heat = sup.heatmaps
     ds = max(1, int(region_config.support_downscale))
-    cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, ds,
+    cache, built, dt = weights_cache_of(config_path, run, run.gaussians, sup.cameras, ds,
                                         progress=progress, min_weight=1e-3, background_save=True, cache=not live)
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
-        views = views_of(model, dm, subset(cache, sorted(heat)), ds)
+        views = views_of(run.gaussians, sup, subset(cache, sorted(heat)), ds)
 
-        views += eval_views(model, dm, ds)  # the eval split's answers count too (their cameras are known)
+        views += eval_views(run.gaussians, sup, ds)  # the eval split's answers count too (their cameras are known)
     except ValueError as e:
         views, info = None, {**info, "reason": str(e)}
     finally:
@@ -275,7 +284,7 @@ def supervised_views(config_path: Path, config, model, region_config, progress: 
     return views, info
 
 
-def support_of(config_path: Path, config, model, region_config, progress: bool = False,
+def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool = False,
                points_file: Path | None = None, live: bool = False):
     """The views' consensus on the run's own answers (or ``points_file``'s; :mod:`point2act.grasp.consensus`)
     in the capture frame, from :func:`supervised_views`.
@@ -283,11 +292,11 @@ def support_of(config_path: Path, config, model, region_config, progress: bool =
     Returns ``(Consensus | None, info dict)``; ``None`` when there is nothing to read (see
     :func:`supervised_views`) or no answer lands on the field's surface, with the reason in ``info``."""
     t0 = time.perf_counter()
-    views, info = supervised_views(config_path, config, model, region_config, progress, points_file, live)
+    views, info = supervised_views(config_path, run, region_config, progress, points_file, live)
     if views is None:
         return None, info
     try:
-        cons = consensus_in_capture(views, frame_of_run(config_path, config))
+        cons = consensus_in_capture(views, frame_of_run(config_path, run))
     except ValueError as e:
         cons, info = None, {**info, "reason": str(e)}
     return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
@@ -306,15 +315,15 @@ table; 15-22 % since random starts train under an opacity prior (``Point2ActMode
 a capture has a point cloud (docs/robustness.md §1)."""
 
 
-def random_start(config_path: Path, config) -> bool:
+def random_start(config_path: Path, data: Path | None) -> bool:
     """Whether the run's capture is a nerfstudio transforms.json without a point cloud (splatfacto then starts
-    from random points). False when that cannot be told (another dataparser, a moved capture)."""
+    from random points): the capture of the run's info, else ``data`` (the one the run's config names). False
+    when that cannot be told (another dataparser, a moved capture)."""
     from point2act.method.runinfo import run_data_dir
 
-    data = run_data_dir(config_path)
-    if data is False or data is None:
-        dm = getattr(getattr(config, "pipeline", None), "datamanager", None)
-        data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
+    info_data = run_data_dir(config_path)
+    if info_data is not False and info_data is not None:
+        data = info_data
     if not data:
         return False
     path = Path(data)
@@ -326,26 +335,25 @@ def random_start(config_path: Path, config) -> bool:
     return isinstance(meta, dict) and "frames" in meta and "ply_file_path" not in meta
 
 
-def run_task(config_path: Path, loaded: Loaded, answers: Path | None | bool = False) -> str:
+def run_task(config_path: Path, run: LoadedRun, answers: Path | None | bool = False) -> str:
     """The task a run was trained for: its prompt, else that of the answers it keeps (the run's own, not a
     points file edited since; ``answers``: their file when the caller has it,
-    :func:`point2act.method.runinfo.run_answers`), else the datamanager's or the model's."""
+    :func:`point2act.method.runinfo.run_answers`), else its datamanager's."""
     from point2act.points import load_points_file
 
-    config, pipeline = loaded
-    prompt = getattr(config.pipeline.datamanager, "prompt", "") or ""
+    prompt = run.prompt
     if not prompt:
         if answers is False:
             from point2act.method.runinfo import run_answers
 
-            answers = run_answers(config_path, config)
+            answers = run_answers(config_path, run.points_file)
         prompt = load_points_file(answers).prompt if answers else ""
-    return prompt or run_prompt(pipeline.datamanager)
+    return prompt or run.task
 
 
 def where(
     config_path: Path,
-    loaded: Loaded,
+    run: LoadedRun,
     channel: str | None = None,
     grasp_config: GraspConfig | None = None,
     candidate: int = 0,
@@ -370,23 +378,22 @@ def where(
     get their answer here."""
     from point2act.method.runinfo import run_answers
 
-    config, pipeline = loaded
     cfg = grasp_config if grasp_config is not None else GraspConfig()
-    arrays = arrays if arrays is not None else gaussian_arrays(pipeline.model)
+    arrays = arrays if arrays is not None else gaussian_arrays(run.gaussians)
     n = arrays["means"].shape[0]
     if channel is None:
-        answers = run_answers(config_path, config)
-        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, loaded, answers), "grasp"
+        answers = run_answers(config_path, run.points_file)
+        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, run, answers), "grasp"
         if answers is None:
             support, info = None, {"reason": "the run has no answers to read the supervision from (trained without "
                                              "points)"}
         else:
-            support, info = support_of(config_path, config, pipeline.model, cfg.region, points_file=answers, live=live)
+            support, info = support_of(config_path, run, cfg.region, points_file=answers, live=live)
     else:
         rec = load_channel(config_path, channel, n)
         relevancy, prompt, role = channel_relevancy_of(rec), rec.get("prompt", "") or "", rec.get("role", "grasp")
         if rec.get("points"):
-            support, info = _channel_support(config_path, config, pipeline.model, cfg.region, rec["points"], live)
+            support, info = _channel_support(config_path, run, cfg.region, rec["points"], live)
         else:
             support, info = None, {"reason": f"channel {channel!r} keeps no points"}
     if candidate:
@@ -397,7 +404,7 @@ def where(
             support = support.choose(candidate)
         except ValueError as e:
             raise Point2ActError(f"{config_path}: {e}") from None
-    means_c = frame_of_run(config_path, config).to_capture(arrays["means"])
+    means_c = frame_of_run(config_path, run).to_capture(arrays["means"])
     return answer_where(means_c, arrays["opacities"], relevancy, cfg, support, info.get("reason", ""),
                         channel=channel, prompt=prompt, role=role)
 
@@ -486,7 +493,7 @@ def export_doc(
     grasp_channel: str | None = None,
     avoid_channel: str | None = None,
     handover_direction: Sequence[float] | None = None,
-    loaded: Loaded | None = None,
+    loaded: LoadedRun | None = None,
     finish: Callable[[Dict], Dict] | None = None,
     candidate: int = 0,
     live: bool = False,
@@ -501,14 +508,14 @@ def export_doc(
     ``candidate``-th place (grasps.json's ``candidates``, :mod:`point2act.grasp.consensus`). ``avoid_channel``:
     penalise grasps through it (default: the channel named "avoid" when it is among ``channels``). ``live``: the
     run is still training (:func:`where`)."""
-    config, pipeline = loaded if loaded is not None else open_run(config_path)
-    frame = frame_of_run(config_path, config)
-    cams = pipeline.datamanager.train_dataparser_outputs.cameras
+    run = loaded if loaded is not None else open_run(config_path)
+    frame = frame_of_run(config_path, run)
+    cams = run.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
     grasp_config = grasp_config if grasp_config is not None else GraspConfig()
-    arrays = gaussian_arrays(pipeline.model)
-    answer = where(config_path, (config, pipeline), grasp_channel, grasp_config, candidate, live, arrays)
-    prompt = answer.prompt or (run_task(config_path, (config, pipeline)) if grasp_channel else "")
+    arrays = gaussian_arrays(run.gaussians)
+    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays)
+    prompt = answer.prompt or (run_task(config_path, run) if grasp_channel else "")
     if grasp_channel:
         arrays = dict(arrays, relevancy=answer.relevancy)
         if answer.role != "grasp":  # a place or an avoid channel: no grasps
@@ -516,7 +523,7 @@ def export_doc(
     keypoints: Dict[str, Answer] = {}
     for name in dict.fromkeys(channels):
         keypoints[name] = answer if name == grasp_channel and not candidate else \
-            where(config_path, (config, pipeline), name, grasp_config, live=live, arrays=arrays)
+            where(config_path, run, name, grasp_config, live=live, arrays=arrays)
     if avoid_channel is None and "avoid" in channels:
         avoid_channel = "avoid"
     avoid = None
@@ -526,12 +533,12 @@ def export_doc(
     hand = np.asarray(handover_direction, dtype=np.float64) if handover_direction is not None else None
     views = None
     if grasps and grasp_config.surface.fuse_depth:
-        views = depth_views_of(pipeline.model, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
+        views = depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, answer=answer)
     out["run"] = str(Path(config_path).resolve())
-    if grasps and not (out.get("grasps") and out["grasps"][0].get("on_target")) and random_start(config_path, config):
+    if grasps and not (out.get("grasps") and out["grasps"][0].get("on_target")) and random_start(config_path, run.data):
         out["warning"] = "; ".join(w for w in (out.get("warning"), RANDOM_START_NOTE) if w)
     if answer.support is None:  # the relevancy peak chose the place: nothing says how sure it is
         out["warning"] = "; ".join(w for w in (out.get("warning"), answer.warning) if w)
@@ -549,7 +556,7 @@ def export_run(
     grasp_channel: str | None = None,
     avoid_channel: str | None = None,
     handover_direction: Sequence[float] | None = None,
-    loaded: Loaded | None = None,
+    loaded: LoadedRun | None = None,
     finish: Callable[[Dict], Dict] | None = None,
     candidate: int = 0,
 ) -> Tuple[Path, Dict]:
@@ -585,84 +592,88 @@ def supervision_datamanager(config, points_file: Path | None = None, prompt: str
     return dm_cfg.setup(device="cpu", test_mode="val")
 
 
-def supervision_of(config_path: Path, config, points_file: Path | None = None, prompt: str = "", pointer=None):
-    """What :func:`supervision_datamanager` gives (``points``, ``prompt``, ``train_heatmaps``,
-    ``train_dataset.cameras``). For a points file, from the run's ``run_info.pt`` when it matches
-    ``config`` (:class:`~point2act.method.runinfo.LightSupervision`: the same points, heatmaps and
-    cameras, no image decoded); else the datamanager itself."""
-    from point2act.method.runinfo import LightRunConfig, supervision_from_info
+def supervision_of(config_path: Path, run: LoadedRun, points_file: Path | None = None, prompt: str = "",
+                   pointer=None) -> Supervision:
+    """The :class:`~point2act.method.runinfo.Supervision` of new points or a new prompt on the run: what
+    :func:`supervision_datamanager` supervises with. For a points file, from the run's ``run_info.pt`` when it
+    matches ``run`` (the same points, heatmaps and cameras, no image decoded); else from the datamanager
+    (with the run's ``config.yml`` when the run was read from its info)."""
+    from point2act.method.runinfo import supervision_from_info
 
     if points_file is not None:
-        sup = supervision_from_info(config_path, config, Path(points_file), prompt)
+        sup = supervision_from_info(config_path, run, Path(points_file), prompt)
         if sup is not None:
             return sup
-    if isinstance(config, LightRunConfig):  # a pointer: the datamanager points on the capture
+    config = run.config
+    if config is None:  # read from run_info.pt (a pointer: the datamanager points on the capture)
         from point2act.run_check import check_run_config
 
         config = check_run_config(config_path)
-    return supervision_datamanager(config, points_file, prompt, pointer)
+    return Supervision.of_datamanager(supervision_datamanager(config, points_file, prompt, pointer))
 
 
-def weights_cache_of(config_path: Path, config, model, cameras, downscale: int = 1, rebuild: bool = False,
-                     progress: bool = False, min_weight: float = 0.0, background_save: bool = False,
-                     cache: bool = True):
-    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``); (cache, built?, seconds).
-    ``cache`` False: the weights of ``model`` as it is (a model still training), built and neither read from
-    nor written to the run."""
-    vms, Ks, sizes = camera_views(cameras, downscale, model)
+def weights_cache_of(config_path: Path | None, run: LoadedRun | None, gaussians, cameras, downscale: int = 1,
+                     rebuild: bool = False, progress: bool = False, min_weight: float = 0.0,
+                     background_save: bool = False, cache: bool = True):
+    """The run's weights cache for all training views (``RUN/relevancy_cache.pt``) of ``gaussians`` (the run's,
+    or a model); (cache, built?, seconds). ``cache`` False: the weights of ``gaussians`` as they are (a model
+    still training; ``config_path`` and ``run`` may be None), built and neither read from nor written to the run."""
+    g_run = as_gaussians(gaussians)
+    vms, Ks, sizes = camera_views(cameras, downscale, g_run)
     if not cache:
         t0 = time.perf_counter()
-        g = gaussian_tensors(model)
+        g = gaussian_tensors(g_run)
         built = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
-                                    list(range(len(sizes))), model.config.rasterize_mode, min_weight, progress)
+                                    list(range(len(sizes))), g_run.rasterize_mode, min_weight, progress)
         return built, True, time.perf_counter() - t0
     key = {
         "version": CACHE_VERSION,
-        "checkpoint": checkpoint_key(latest_checkpoint(config)),
-        "num_gaussians": int(model.means.shape[0]),
+        "checkpoint": checkpoint_key(latest_checkpoint(run)),
+        "num_gaussians": g_run.num_points,
         "cameras": camera_fingerprint(vms, Ks, sizes),
         "downscale": int(downscale),
-        "rasterize_mode": str(model.config.rasterize_mode),
+        "rasterize_mode": str(g_run.rasterize_mode),
         "min_weight": float(min_weight),
     }
-    g = gaussian_tensors(model)
+    g = gaussian_tensors(g_run)
 
     def build():
         return build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
-                                   list(range(len(sizes))), model.config.rasterize_mode, min_weight, progress)
+                                   list(range(len(sizes))), g_run.rasterize_mode, min_weight, progress)
 
     return load_or_build_cache(run_dir(config_path) / CACHE_NAME, key, build, rebuild, background_save)
 
 
-def fit_to_consensus(model, sup, cache, downscale: int, steps: int = 16, lr: float = 1.0,
+def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: int = 16, lr: float = 1.0,
                      lr_final: float | None = 0.1):
     """Fit the relevancy to the answers the views' consensus keeps (:mod:`point2act.grasp.consensus`), on the
-    frozen Gaussians of ``model``: each training view's answers are cut to those its chosen place took
-    (:meth:`point2act.method.runinfo.HeatmapStore.keeping`), so the field's most relevant region is the place
-    the consensus chose and a wrong answer's place is not learned. A view that answered "not in view" keeps
-    that; a view whose answers all went elsewhere supervises nothing. Where the consensus cannot be formed (no
-    answer lands on the field's surface), every answer is fitted, as before any consensus.
+    frozen ``gaussians`` (the run's, or a model's): each training view's answers are cut to those its chosen
+    place took (:meth:`point2act.method.runinfo.HeatmapStore.keeping`), so the field's most relevant region is
+    the place the consensus chose and a wrong answer's place is not learned. A view that answered "not in view"
+    keeps that; a view whose answers all went elsewhere supervises nothing. Where the consensus cannot be formed
+    (no answer lands on the field's surface), every answer is fitted.
 
-    ``sup``: what :func:`supervision_of` gives, or the training datamanager; ``cache``: the compositing weights of
-    every training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is the run's
-    (form, ``pos_weight``, ``relevancy_init_logit``). Returns the fit (:class:`point2act.relevancy_fit.FitResult`),
-    the weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``,
-    ``views``)."""
+    ``sup``: what :func:`supervision_of` gives, or the training datamanager's
+    (:meth:`~point2act.method.runinfo.Supervision.of_datamanager`); ``cache``: the compositing weights of every
+    training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is training's
+    (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
+    :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
+    weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
     from point2act.grasp.consensus import consensus
     from point2act.heatmap import resize_heatmap
 
-    heat = sup.train_heatmaps
+    g = as_gaussians(gaussians)
+    heat = sup.heatmaps
     n_all = int(sum(len(p) for p in heat.points.values()))
     try:
-        views = views_of(model, sup, subset(cache, sorted(heat)), downscale) + eval_views(model, sup, downscale)
+        views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale)
         heat = heat.keeping(consensus(views).best.answers.get("train", {}))
         rule = "consensus"
     except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
         rule = "all answers"
     sub = subset(cache, sorted(heat))
     targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    mc = model.config
-    fit = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
+    fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                         steps=steps, lr=lr, lr_final=lr_final)
     kept = {"rule": rule, "answers": n_all, "answers_kept": int(sum(len(p) for p in heat.points.values())),
             "views": len(sub.view_ids)}
@@ -682,16 +693,16 @@ def query_run(
     downscale: int = 2,
     min_weight: float = 1e-3,
     rebuild_cache: bool = False,
-    loaded: Loaded | None = None,
+    loaded: LoadedRun | None = None,
     progress: bool = False,
 ) -> QueryResult:
     """Refit a named relevancy channel of a trained run for new points, on frozen geometry.
 
-    1. The run is loaded (:func:`load_run`); its Gaussians are not changed.
+    1. The run is loaded (:func:`open_run`); its Gaussians are not changed.
     2. Points for the new prompt come from a points file or a pointer, through the training
        datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
     3. Each view's compositing weights are computed once and cached beside the run (:func:`weights_cache_of`).
-    4. The logits are fitted with the run's loss (form, ``pos_weight``, ``relevancy_init_logit``) to the answers
+    4. The logits are fitted with training's loss (:mod:`point2act.losses`) to the answers
        the views' consensus keeps (:func:`fit_to_consensus`).
     5. The channel is saved as ``RUN/relevancy/NAME.pt`` (:mod:`point2act.channels`); the checkpoint is
        never written.
@@ -703,25 +714,23 @@ def query_run(
         raise Point2ActError("give --points-file, or --prompt with a pointer (--backend ...)")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
-    config, pipeline = loaded if loaded is not None else open_run(config_path)
-    model = pipeline.model
+    run = loaded if loaded is not None else open_run(config_path)
     timings["load_run"] = time.perf_counter() - t0
     t = time.perf_counter()
-    dm = supervision_of(config_path, config, points_file, prompt, pointer)
-    if dm.points is None:
+    sup = supervision_of(config_path, run, points_file, prompt, pointer)  # points mapped into the training images
+    if sup.points is None:
         raise Point2ActError("no points for the new prompt")
-    prompt = prompt or dm.prompt
-    dm.train_heatmaps  # maps points into the training images (loads/undistorts them), timed here
+    prompt = prompt or sup.prompt
     timings["points_and_heatmaps"] = time.perf_counter() - t
-    cache, built, dt = weights_cache_of(config_path, config, model, dm.train_dataset.cameras, downscale,
+    cache, built, dt = weights_cache_of(config_path, run, run.gaussians, sup.cameras, downscale,
                                         rebuild_cache, progress, min_weight, background_save=True)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt
     t = time.perf_counter()
-    fit, sub, kept = fit_to_consensus(model, dm, cache, downscale, steps, lr, lr_final)
+    fit, sub, kept = fit_to_consensus(run.gaussians, sup, cache, downscale, steps, lr, lr_final)
     timings["fit"] = fit.seconds
     timings["consensus"] = time.perf_counter() - t - fit.seconds
-    ckpt = checkpoint_key(latest_checkpoint(config))
-    points = dm.points.to_dict() if dm.points is not None else None
+    ckpt = checkpoint_key(latest_checkpoint(run))
+    points = sup.points.to_dict() if sup.points is not None else None
     path = save_channel(config_path, name, fit.logits, prompt, points, role, ckpt,
                         extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
                                "downscale": int(downscale), "num_views": len(sub.view_ids), "fitted_to": kept})
@@ -734,26 +743,25 @@ def query_run(
                        sub.nnz, fit.losses)
 
 
-def eval_views(model, sup, downscale: int, min_weight: float = 1e-3) -> list:
+def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 1e-3) -> list:
     """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
     (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
     optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``
-    resolution, from the compositing weights of the frozen Gaussians (computed here: a few views, not
-    cached). ``sup``: :class:`LightSupervision` or point2act's training-mode datamanager (what
-    :func:`point2act.method.run.supervision_of` gives); [] when the eval split holds no answer (or the run's
-    info predates the eval cameras)."""
-    from point2act.method.runinfo import _eval_supervision
+    resolution, from the compositing weights of the frozen ``gaussians`` (the run's, or a model's; computed here:
+    a few views, not cached). ``sup``: what :func:`supervision_of` gives; [] when the eval split holds no
+    answer (or the run's info holds no eval cameras)."""
     from point2act.query import build_weights_cache
 
-    cams, store = _eval_supervision(sup)
+    cams, store = sup.eval_cameras, sup.eval_heatmaps
     if not store:
         return []
 
+    run_g = as_gaussians(gaussians)
     vms, Ks, sizes = camera_views(cams, downscale)
     ids = sorted(store)
-    g = {k: v.to(model.device) for k, v in gaussian_tensors(model).items()}
-    dev = model.device
+    dev = run_g.device
+    g = {k: v.to(dev) for k, v in gaussian_tensors(run_g).items()}
     cache = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms[ids].to(dev),
-                                Ks[ids].to(dev), [sizes[i] for i in ids], ids, model.config.rasterize_mode,
+                                Ks[ids].to(dev), [sizes[i] for i in ids], ids, run_g.rasterize_mode,
                                 min_weight)
     return _answered_views(cache, vms, Ks, g["means"].cpu().double().numpy(), store, "eval")

@@ -1,4 +1,4 @@
-"""A trained run without nerfstudio's pipeline: ``RUN/run_info.pt`` and the light objects built from it.
+"""A trained run as plain data, and ``RUN/run_info.pt``, which gives it without nerfstudio's pipeline.
 
 ``point2act export`` and ``point2act query`` need three things from a run: its Gaussians (the
 checkpoint), its training cameras, and how a points file maps into the training images. Getting them
@@ -15,14 +15,18 @@ undistorts every training image, only to learn the undistorted intrinsics.
   the heatmap sigma: what :meth:`Point2ActDataManager._match_points` and ``train_points_final`` use.
 
 It is written at the end of training (:class:`~point2act.method.trainer.Point2ActTrainer`, from the
-trainer's own datamanager), and for older runs on first use (from the datamanagers themselves, so at
-the old cost once). It is keyed by the bytes of ``config.yml``, the capture's camera file(s) (size,
+trainer's own datamanager), and for a run without it on first use (from the datamanagers themselves, so
+at their cost once). It is keyed by the bytes of ``config.yml``, the capture's camera file(s) (size,
 mtime) and, for a caller's in-memory config, the datamanager's settings: any change and the run is
-loaded the nerfstudio way again. :func:`open_run` gives ``(config, pipeline)`` stand-ins that
-:mod:`point2act.method.run` uses like the real ones (the same tensors; :class:`ViewCameras` does
-nerfstudio's camera arithmetic without importing nerfstudio); :func:`supervision_from_info` gives the supervision datamanager's points, heatmaps and
-cameras without decoding an image. The mapping of points into training images is one function
-(:func:`match_points_to_views`, :func:`points_in_training_images`) that the datamanager calls too.
+loaded the nerfstudio way again.
+
+The run layer (:mod:`point2act.method.run`) reads a run as a :class:`LoadedRun` (its :class:`RunGaussians`,
+its cameras, its task and files) and its answers as a :class:`Supervision` (points, heatmaps, undistorted
+cameras), whichever way they were loaded: :func:`run_from_info` and :meth:`Supervision.from_info` from
+``run_info.pt`` (:class:`ViewCameras` does nerfstudio's camera arithmetic without importing nerfstudio),
+:meth:`LoadedRun.of_pipeline` and :meth:`Supervision.of_datamanager` from nerfstudio's objects. The mapping
+of points into training images is one function (:func:`match_points_to_views`,
+:func:`points_in_training_images`) that the datamanager calls too.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Dict, List, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from point2act.heatmap import map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.heatmap import HEATMAP_SIGMA_FRAC, map_points_to_training_image, points_to_heatmap, sigma_px
+from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
 from point2act.points import PointsFile, PointsFileError, load_points_file
 
 INFO_NAME = "run_info.pt"
@@ -331,12 +336,12 @@ def _train_part(dm) -> Dict[str, Any]:
         "eval_keys": list(dm._image_keys(dm.eval_dataset)),
         "eval_sizes": [tuple(int(v) for v in s) for s in dm._stored_sizes(dm.eval_dataset)],
         "factor": int(dm._downscale_factor),
-        "sigma_frac": float(dm.config.heatmap_sigma_frac),
+        "sigma_frac": float(HEATMAP_SIGMA_FRAC),
     }
 
 
 def _header(config_path: Path, disk_config) -> Dict[str, Any]:
-    """What keys the info and what the light config needs, from the config as read from disk."""
+    """What keys the info and what a run read from it needs, from the config as read from disk."""
     dm = disk_config.pipeline.datamanager
     mc = disk_config.pipeline.model
     data, colmap = _data_of(dm)
@@ -356,9 +361,9 @@ def _header(config_path: Path, disk_config) -> Dict[str, Any]:
         "prompt": str(getattr(dm, "prompt", "") or ""),
         "model": {
             "rasterize_mode": str(mc.rasterize_mode),
-            "relevancy_loss": str(mc.relevancy_loss),
-            "relevancy_pos_weight": float(mc.relevancy_pos_weight),
-            "relevancy_init_logit": float(mc.relevancy_init_logit),
+            "relevancy_loss": RELEVANCY_LOSS_FORM,  # the loss of every run (point2act.losses)
+            "relevancy_pos_weight": RELEVANCY_POS_WEIGHT,
+            "relevancy_init_logit": RELEVANCY_INIT_LOGIT,
             "camera_optimizer_mode": str(getattr(co, "mode", "off")),
         },
     }
@@ -381,7 +386,7 @@ def write_info(config_path: Path, info: Dict[str, Any]) -> Path:
 
 def build_info(config_path: Path, inference_dm=None, train_dm=None, disk_config=None) -> Dict[str, Any]:
     """``run_info.pt``'s content: from the given datamanagers, or ones built from config.yml (the
-    training one decodes every image: the old cost, once). ``train_dm`` False: no training part."""
+    training one decodes every image: at its cost, once). ``train_dm`` False: no training part."""
     config_path = Path(config_path)
     disk = disk_config if disk_config is not None else _disk_config(config_path)
     info = _header(config_path, disk)
@@ -462,154 +467,169 @@ def read_info(config_path: Path) -> Dict[str, Any] | None:
     return info
 
 
-def matches(info: Dict[str, Any], config) -> bool:
-    """Whether ``config`` (a light one, or nerfstudio's as a caller holds it) is the one the info was
-    made from, as far as the datamanager goes (points file and prompt aside)."""
-    if isinstance(config, LightRunConfig):
-        return config.info is info or config.info.get("config_sha") == info.get("config_sha")
+def matches(info: Dict[str, Any], run: "LoadedRun") -> bool:
+    """Whether ``run`` was read from this info, or was loaded through nerfstudio with the config the info was
+    made from (a caller's config in memory included), as far as the datamanager goes (points file and prompt
+    aside)."""
+    if run.info is not None:
+        return run.info is info or run.info.get("config_sha") == info.get("config_sha")
     try:
-        return datamanager_fingerprint(config.pipeline.datamanager) == info.get("datamanager")
+        return datamanager_fingerprint(run.config.pipeline.datamanager) == info.get("datamanager")
     except Exception:  # noqa: BLE001
         return False
 
 
 # ----------------------------------------------------------------------------------------------
-# light stand-ins
+# a loaded run as plain data
 # ----------------------------------------------------------------------------------------------
-class LightRunConfig:
-    """What :mod:`point2act.method.run` reads of a ``TrainerConfig``, from ``run_info.pt``."""
-
-    def __init__(self, info: Dict[str, Any]):
-        self.info = info
-        self.method_name = info["method_name"]
-        self.load_dir = Path(info["checkpoint_dir"])
-        pf = info.get("points_file")
-        train = info.get("train") or {}
-        self.pipeline = SimpleNamespace(
-            datamanager=SimpleNamespace(points_file=Path(pf) if pf else None, prompt=info.get("prompt", ""),
-                                        data=Path(info["data"]) if info.get("data") else None,
-                                        heatmap_sigma_frac=train.get("sigma_frac")),
-            model=SimpleNamespace(**info["model"]),
-        )
-
-    def get_base_dir(self) -> Path:
-        return Path(self.info["base_dir"])
-
-    def get_checkpoint_dir(self) -> Path:
-        return Path(self.info["checkpoint_dir"])
+_SH_C0 = 0.28209479177387814
+"""The zeroth spherical-harmonics basis function's constant: nerfstudio's ``SH2RGB`` is ``sh * C0 + 0.5``."""
 
 
-class _CameraOptimizerOff:
-    """``CameraOptimizer`` with ``mode="off"``: the cameras as they are."""
+@dataclass
+class RunGaussians:
+    """A run's Gaussians as the run layer renders and fits them.
 
-    mode = "off"
+    ``params`` holds the parameters as training keeps them (splatfacto's ``gauss_params``): ``means`` [N, 3],
+    ``quats`` [N, 4], ``scales`` [N, 3] (log), ``opacities`` [N, 1] (logit), ``features_dc`` [N, 3],
+    ``features_rest`` [N, K, 3] and ``relevancy`` [N, 1] (logit). They are the checkpoint's tensors
+    (:func:`run_from_info`) or a model's own (:meth:`of_model`: a model still training is read as it is)."""
 
-    def apply_to_camera(self, camera):
-        return camera.camera_to_worlds
+    params: Mapping[str, torch.Tensor]
+    device: torch.device
+    """Where ``params`` live (renders of the run layer run there)."""
+    rasterize_mode: str
+    """The run's splatfacto ``rasterize_mode`` ("classic" or "antialiased")."""
+    camera_to_world: Callable[[Any], torch.Tensor] | None = None
+    """The camera-to-world pose [1, 3, 4] of a one-camera batch through the run's camera optimizer
+    (``metadata["cam_idx"]`` names the training view); None: the poses as stored."""
 
-
-class LightModel:
-    """The Gaussians of a checkpoint, with the attributes of ``Point2ActModel`` that export and query read."""
-
-    def __init__(self, gauss_params: Dict[str, torch.Tensor], config, device: torch.device):
-        self.gauss_params = {k: v.to(device) for k, v in gauss_params.items()}
-        self.config = config
-        self.device = device
-        self.prompt = ""
-        self.camera_optimizer = _CameraOptimizerOff()
-
-    means = property(lambda self: self.gauss_params["means"])
-    quats = property(lambda self: self.gauss_params["quats"])
-    scales = property(lambda self: self.gauss_params["scales"])
-    opacities = property(lambda self: self.gauss_params["opacities"])
-    features_dc = property(lambda self: self.gauss_params["features_dc"])
-    features_rest = property(lambda self: self.gauss_params["features_rest"])
+    @classmethod
+    def of_model(cls, model) -> "RunGaussians":
+        """The Gaussians of a :class:`~point2act.method.model.Point2ActModel`: its parameters (not copies), its
+        rasterize mode and its camera optimizer."""
+        return cls(model.gauss_params, model.device, str(model.config.rasterize_mode),
+                   model.camera_optimizer.apply_to_camera)
 
     @property
     def num_points(self) -> int:
-        return int(self.means.shape[0])
+        return int(self.params["means"].shape[0])
 
-    @property
-    def relevancy_logits(self) -> torch.Tensor:  # [N, 1]
-        return self.gauss_params["relevancy"]
-
-    @property
-    def relevancy(self) -> torch.Tensor:  # [N] in [0, 1]
-        return torch.sigmoid(self.gauss_params["relevancy"]).squeeze(-1)
-
-    @property
     def colors(self) -> torch.Tensor:
-        """Splatfacto's ``colors``: SH2RGB of the DC term with SH, else its sigmoid."""
-        rest = self.gauss_params.get("features_rest")
+        """Each Gaussian's RGB [N, 3] as splatfacto's ``colors``: the DC term through the SH basis when the run
+        has higher SH bands, else its sigmoid."""
+        dc, rest = self.params["features_dc"], self.params.get("features_rest")
         if rest is not None and rest.dim() >= 2 and rest.shape[1] > 0:
-            return self.features_dc * 0.28209479177387814 + 0.5
-        return torch.sigmoid(self.features_dc)
-
-    def eval(self):
-        return self
+            return dc * _SH_C0 + 0.5
+        return torch.sigmoid(dc)
 
 
-class LightDatamanager:
-    """The inference datamanager ``eval_setup`` builds, as far as export reads it."""
-
-    def __init__(self, info: Dict[str, Any], config: LightRunConfig):
-        inf = info["inference"]
-        self.config = config.pipeline.datamanager
-        self.test_mode = "inference"
-        self.train_dataparser_outputs = SimpleNamespace(
-            cameras=cameras_from_fields(inf["dpo_cameras"]),
-            dataparser_transform=inf["dataparser_transform"],
-            dataparser_scale=inf["dataparser_scale"],
-        )
-        self.train_dataset = SimpleNamespace(cameras=cameras_from_fields(inf["dataset_cameras"]))
-        pf = self.config.points_file
-        self.points = load_points_file(pf) if pf is not None and Path(pf).is_file() else None
-
-    @property
-    def prompt(self) -> str:
-        if self.config.prompt:
-            return self.config.prompt
-        return self.points.prompt if self.points is not None else ""
+def as_gaussians(gaussians) -> RunGaussians:
+    """``gaussians`` as :class:`RunGaussians`: itself, or a model's (:meth:`RunGaussians.of_model`)."""
+    return gaussians if isinstance(gaussians, RunGaussians) else RunGaussians.of_model(gaussians)
 
 
-class LightPipeline:
-    def __init__(self, model: LightModel, datamanager: LightDatamanager):
-        self.model = model
-        self.datamanager = datamanager
+@dataclass
+class LoadedRun:
+    """A trained run as ``point2act export``, ``point2act query`` and the viewer's panel read it.
 
-    def eval(self):
-        return self
+    Read from ``RUN/run_info.pt`` and the checkpoint (:func:`run_from_info`: no nerfstudio import, no image
+    decoded), or from nerfstudio's ``(TrainerConfig, Pipeline)`` (:meth:`of_pipeline`: a run loaded by
+    ``eval_setup``, trained in this process, or shown in the viewer). The same run gives the same values
+    both ways."""
+
+    gaussians: RunGaussians
+    cameras: Any
+    """The training views' cameras as the dataparser gives them (full resolution, before undistortion):
+    nerfstudio's ``Cameras`` or :class:`ViewCameras`."""
+    base_dir: Path
+    """The run folder as its config names it."""
+    checkpoint_dir: Path
+    """Where the run's ``step-*.ckpt`` are."""
+    points_file: Path | None
+    """The points file the run's config names."""
+    prompt: str
+    """The prompt the run's config names ("" when the task is its points file's)."""
+    task: str
+    """The task of the run's datamanager: its prompt, else that of the points it holds."""
+    data: Path | None
+    """The capture the run's config names."""
+    config: Any = None
+    """nerfstudio's ``TrainerConfig`` when the run was loaded through nerfstudio; None when read from
+    ``run_info.pt`` (:func:`point2act.run_check.check_run_config` reads it from ``config.yml``)."""
+    info: Dict[str, Any] | None = None
+    """``run_info.pt``'s content when the run was read from it."""
+
+    @classmethod
+    def of_pipeline(cls, config, pipeline) -> "LoadedRun":
+        """The run of nerfstudio's ``config`` (a ``TrainerConfig``) and ``pipeline`` (point2act's): the model's
+        Gaussians themselves, the datamanager's parser cameras."""
+        dm_cfg, dm = config.pipeline.datamanager, pipeline.datamanager
+        data = getattr(dm_cfg, "data", None) or getattr(getattr(dm_cfg, "dataparser", None), "data", None)
+        load_dir = getattr(config, "load_dir", None)
+        pf = getattr(dm_cfg, "points_file", None)
+        task = getattr(getattr(dm, "config", None), "prompt", "") or ""
+        if not task and getattr(dm, "points", None) is not None:
+            task = getattr(dm.points, "prompt", "") or ""
+        return cls(RunGaussians.of_model(pipeline.model), dm.train_dataparser_outputs.cameras,
+                   Path(config.get_base_dir()), Path(load_dir) if load_dir else Path(config.get_checkpoint_dir()),
+                   Path(pf) if pf is not None else None, getattr(dm_cfg, "prompt", "") or "", task,
+                   Path(data) if data else None, config=config)
 
 
-class LightSupervision:
-    """The supervision datamanager (training mode, a points file) as export and query read it: the
-    undistorted training cameras, the points and their heatmaps. No image is decoded."""
+@dataclass
+class Supervision:
+    """The answers that supervise a run's relevancy, in its training images: the points and their task, each
+    training view's camera as nerfstudio trains on it (downscaled, undistorted) and each supervised view's
+    target heatmap; the same for the answered views of the eval split (their cameras are known too)."""
 
-    def __init__(self, info: Dict[str, Any], points_file: Path, prompt: str = ""):
+    points: PointsFile | None
+    """The answers (None: no supervision)."""
+    prompt: str
+    """The task: the prompt asked for, else the answers'."""
+    cameras: Any
+    """Every training view's camera (nerfstudio's ``Cameras`` or :class:`ViewCameras`)."""
+    heatmaps: HeatmapStore
+    """Training view index -> target heatmap."""
+    eval_cameras: Any = None
+    """The eval split's cameras when some of its views answered, else None."""
+    eval_heatmaps: HeatmapStore | None = None
+    """Eval view index -> target heatmap of its answers, else None."""
+
+    @classmethod
+    def of_datamanager(cls, dm) -> "Supervision":
+        """What point2act's training-mode datamanager supervises with. Its training images are decoded and
+        undistorted here when they are not yet (to learn the final cameras), and its eval images when the eval
+        split holds answers. Without points: no heatmaps, and the cameras as parsed."""
+        if dm.points is None:
+            return cls(None, dm.prompt, dm.train_dataset.cameras, HeatmapStore({}, {}, HEATMAP_SIGMA_FRAC))
+        heat = dm.train_heatmaps
+        eval_cameras, eval_heatmaps = _eval_of_datamanager(dm)
+        return cls(dm.points, dm.prompt, dm.train_dataset.cameras, heat, eval_cameras, eval_heatmaps)
+
+    @classmethod
+    def from_info(cls, info: Dict[str, Any], points_file: Path, prompt: str = "") -> "Supervision":
+        """The supervision of ``points_file`` from a run's info (its training part): the datamanager's points,
+        heatmaps and undistorted cameras without decoding an image."""
         train = info["train"]
-        self._prompt = prompt or ""
-        self.points = load_points_file(points_file)
+        points = load_points_file(points_file)
         cams = cameras_from_fields(train["cameras"])
         raw = cameras_from_fields(train["raw_cameras"])
-        self.train_dataset = SimpleNamespace(cameras=cams)
-        pts = match_points_to_views(self.points, train["keys"], train["sizes"], train["eval_keys"],
-                                    train["eval_sizes"], train["factor"])
+        pts = match_points_to_views(points, train["keys"], train["sizes"], train["eval_keys"], train["eval_sizes"],
+                                    train["factor"])
         final = points_in_training_images(pts, raw, cams, train["factor"])
         sizes = {idx: (int(cams.height[idx]), int(cams.width[idx])) for idx in final}
-        self.train_heatmaps = HeatmapStore(final, sizes, train["sigma_frac"])
-        # the answered eval views (a run whose info predates the eval cameras: none)
-        self.eval_dataset, self.eval_heatmaps = None, None
+        heat = HeatmapStore(final, sizes, train["sigma_frac"])
+        # the answered eval views (an info without the eval cameras: none)
+        eval_cameras, eval_heatmaps = None, None
         if train.get("eval_cameras") is not None and train.get("eval_keys"):
-            ecams = cameras_from_fields(train["eval_cameras"])
-            epts = points_in_training_images(eval_points(self.points, train["eval_keys"], train["eval_sizes"]),
-                                             cameras_from_fields(train["eval_raw_cameras"]), ecams, train["factor"])
-            self.eval_dataset = SimpleNamespace(cameras=ecams)
-            self.eval_heatmaps = HeatmapStore(epts, {i: (int(ecams.height[i]), int(ecams.width[i])) for i in epts},
-                                              train["sigma_frac"])
-
-    @property
-    def prompt(self) -> str:
-        return self._prompt or (self.points.prompt if self.points is not None else "")
+            eval_cameras = cameras_from_fields(train["eval_cameras"])
+            epts = points_in_training_images(eval_points(points, train["eval_keys"], train["eval_sizes"]),
+                                             cameras_from_fields(train["eval_raw_cameras"]), eval_cameras,
+                                             train["factor"])
+            eval_heatmaps = HeatmapStore(
+                epts, {i: (int(eval_cameras.height[i]), int(eval_cameras.width[i])) for i in epts}, train["sigma_frac"])
+        return cls(points, prompt or points.prompt, cams, heat, eval_cameras, eval_heatmaps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -619,16 +639,15 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as eval_setup
 
 
-def open_light(config_path: Path):
-    """``(LightRunConfig, LightPipeline)`` from a current ``run_info.pt``, or None (then the run is
-    loaded the nerfstudio way). Errors about the checkpoint are those of :func:`check_run_config`."""
+def run_from_info(config_path: Path) -> LoadedRun | None:
+    """The run from a current ``run_info.pt`` and its checkpoint, or None (then the run is loaded the
+    nerfstudio way). Errors about the checkpoint are those of :func:`check_run_config`."""
     from point2act.run_check import check_checkpoint
 
     info = read_info(config_path)
     if info is None or "inference" not in info or info["model"].get("camera_optimizer_mode", "off") != "off":
         return None
-    config = LightRunConfig(info)
-    ckpt = check_checkpoint(Path(config_path), config.get_checkpoint_dir())
+    ckpt = check_checkpoint(Path(config_path), Path(info["checkpoint_dir"]))
     from point2act.checkpoints import load_checkpoint
 
     state = load_checkpoint(ckpt)["pipeline"]
@@ -641,8 +660,16 @@ def open_light(config_path: Path):
             gp[key[len("_model.gauss_params."):]] = value
     if not {"means", "quats", "scales", "opacities", "relevancy", "features_dc"} <= set(gp):
         return None  # not point2act's Gaussians: nerfstudio's load gives the clear error
-    model = LightModel(gp, config.pipeline.model, _device())
-    return config, LightPipeline(model, LightDatamanager(info, config))
+    device = _device()
+    gaussians = RunGaussians({k: v.to(device) for k, v in gp.items()}, device, info["model"]["rasterize_mode"])
+    pf = info.get("points_file")
+    points_file = Path(pf) if pf else None
+    points = load_points_file(points_file) if points_file is not None and points_file.is_file() else None
+    prompt = info.get("prompt", "") or ""
+    return LoadedRun(gaussians, cameras_from_fields(info["inference"]["dpo_cameras"]), Path(info["base_dir"]),
+                     Path(info["checkpoint_dir"]), points_file, prompt,
+                     prompt or (points.prompt if points is not None else ""),
+                     Path(info["data"]) if info.get("data") else None, info=info)
 
 
 def ensure_info(config_path: Path, loaded=None, train: bool = True) -> Dict[str, Any] | None:
@@ -671,15 +698,15 @@ def ensure_info(config_path: Path, loaded=None, train: bool = True) -> Dict[str,
     return read_info(config_path)
 
 
-def supervision_from_info(config_path: Path, config, points_file: Path, prompt: str = ""):
-    """:class:`LightSupervision` for ``points_file`` when the run's info (built now if missing) matches
-    ``config``; None otherwise."""
-    info = config.info if isinstance(config, LightRunConfig) else None
+def supervision_from_info(config_path: Path, run: LoadedRun, points_file: Path, prompt: str = "") -> Supervision | None:
+    """:class:`Supervision` of ``points_file`` from the run's info (built now if missing) when it matches
+    ``run``; None otherwise."""
+    info = run.info
     if info is None or "train" not in info:
         info = ensure_info(config_path, train=True)
-    if info is None or "train" not in info or not matches(info, config):
+    if info is None or "train" not in info or not matches(info, run):
         return None
-    return LightSupervision(info, Path(points_file), prompt)
+    return Supervision.from_info(info, Path(points_file), prompt)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -714,18 +741,18 @@ def _answers(pf: PointsFile):
     return pf.prompt, pf.coordinates, pf.points
 
 
-def run_answers(config_path: Path, config) -> Path | None:
+def run_answers(config_path: Path, points_file: Path | None) -> Path | None:
     """The points file of the answers that supervised a run: ``RUN/points.json`` when training stored it, with
-    an :class:`AnswersDifferWarning` when the points file the run was trained from now holds other answers
-    (the run's own are used; a deleted one changes nothing). A caller's config that names another points file
-    (in memory: the consensus on other answers) gets that file. A run without ``RUN/points.json``: the points
-    file its config names, when it exists. None: the run has no answers (trained without points)."""
+    an :class:`AnswersDifferWarning` when ``points_file`` (the one the run's config names) was the run's and now
+    holds other answers (the run's own are used; a deleted one changes nothing). A ``points_file`` the run was
+    not trained from (a caller's config in memory: the consensus on other answers) gives that file. A run
+    without ``RUN/points.json``: ``points_file``, when it exists. None: the run has no answers (trained without
+    points)."""
     import json
     import warnings
 
     stored = answers_path(Path(config_path).resolve().parent)
-    pf = getattr(config.pipeline.datamanager, "points_file", None)
-    external = Path(pf).resolve() if pf is not None else None
+    external = Path(points_file).resolve() if points_file is not None else None
     if not stored.is_file():
         return external if external is not None and external.is_file() else None
     try:
@@ -768,22 +795,19 @@ def run_data_dir(config_path: Path) -> str | None | bool:
 # ----------------------------------------------------------------------------------------------
 # the eval split's answers
 # ----------------------------------------------------------------------------------------------
-def _eval_supervision(sup):
-    """(eval cameras, :class:`HeatmapStore` of the answered eval views) of a :class:`LightSupervision` or of
-    point2act's training-mode datamanager (whose eval images are then decoded and undistorted, as nerfstudio
-    does, to learn their cameras); (None, None) without eval answers."""
-    if getattr(sup, "eval_heatmaps", None) is not None:
-        return sup.eval_dataset.cameras, sup.eval_heatmaps
-    ds = getattr(sup, "eval_dataset", None)
-    if ds is None or getattr(sup, "points", None) is None or not hasattr(sup, "_image_keys"):
+def _eval_of_datamanager(dm):
+    """(eval cameras, :class:`HeatmapStore` of the answered eval views) of point2act's training-mode datamanager,
+    whose eval images are then decoded and undistorted, as nerfstudio does, to learn their cameras; (None, None)
+    without eval answers."""
+    ds = getattr(dm, "eval_dataset", None)
+    if ds is None or getattr(dm, "points", None) is None or not hasattr(dm, "_image_keys"):
         return None, None
-    keys, sizes = list(sup._image_keys(ds)), [tuple(int(v) for v in s) for s in sup._stored_sizes(ds)]
-    pts = eval_points(sup.points, keys, sizes)
+    keys, sizes = list(dm._image_keys(ds)), [tuple(int(v) for v in s) for s in dm._stored_sizes(ds)]
+    pts = eval_points(dm.points, keys, sizes)
     if not pts:
         return None, None
-    _ = sup.cached_eval  # undistorts the eval cameras in place
-    factor = int(sup._downscale_factor)
+    _ = dm.cached_eval  # undistorts the eval cameras in place
+    factor = int(dm._downscale_factor)
     final = points_in_training_images(pts, ds._dataparser_outputs.cameras, ds.cameras, factor)
     return ds.cameras, HeatmapStore(final, {i: (int(ds.cameras.height[i]), int(ds.cameras.width[i])) for i in final},
-                                    float(sup.config.heatmap_sigma_frac))
-
+                                    float(HEATMAP_SIGMA_FRAC))

@@ -1,7 +1,7 @@
 """Training schedules of the ``point2act`` method.
 
-The ``point2act`` method's model config leaves the schedule fields that splatfacto tunes for 30,000
-steps at ``None`` ("auto"); :func:`auto_schedule` derives them from the run's ``max_num_iterations``
+The ``point2act`` method (its registered config, :mod:`point2act.method.config`) leaves splatfacto's
+schedule fields, tuned for 30,000 steps, at ``None`` ("auto"); :func:`auto_schedule` derives them from the run's ``max_num_iterations``
 (the trainer passes it to the model config: :class:`point2act.method.config.Point2ActTrainerConfig`),
 and :func:`resolve_schedule` fills them in when the model is built. A field given on the command line
 (``--pipeline.model.refine-every 50``) is kept as given. ``point2act-big`` keeps splatfacto's own

@@ -123,6 +123,7 @@ class Point2ActTrainer(Trainer):
 
         from point2act.grasp import GraspConfig
         from point2act.method.run import fit_to_consensus, weights_cache_of
+        from point2act.method.runinfo import Supervision
 
         dm, model = pipeline.datamanager, pipeline.model
         if getattr(dm, "points", None) is None or not len(dm.train_heatmaps):
@@ -131,7 +132,7 @@ class Point2ActTrainer(Trainer):
         ds = max(1, int(GraspConfig().region.support_downscale))
         cache, _built, _dt = weights_cache_of(None, None, model, dm.train_dataset.cameras, ds, min_weight=1e-3,
                                               cache=False)
-        fit, _sub, kept = fit_to_consensus(model, dm, cache, ds)
+        fit, _sub, kept = fit_to_consensus(model, Supervision.of_datamanager(dm), cache, ds)
         with torch.no_grad():
             model.relevancy_logits.copy_(fit.logits.reshape(model.relevancy_logits.shape).to(model.relevancy_logits))
         CONSOLE.log(f"\\[point2act] relevancy fitted to the answers the views' consensus keeps ({kept['rule']}: "

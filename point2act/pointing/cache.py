@@ -3,7 +3,7 @@
 One small JSON file per answer, ``<cache dir>/<key[:2]>/<key>.json``, written atomically. The key
 is the sha256 of the image's content (the file's bytes, or the decoded pixels of an in-memory
 image such as a coarse-to-fine crop), the request (prompt) and everything about the pointer that
-changes its answer: backend, model id, revision, answer family, template and the backend's
+changes its answer: backend, model id, answer family, template and the backend's
 answer-affecting knobs (see :func:`answer_signature`). The server URL and the API key are never
 part of a key nor of an entry.
 
@@ -42,14 +42,23 @@ logger = logging.getLogger("point2act.pointing.cache")
 
 CACHE_VERSION = 1
 
-#: Settings that change what a backend answers, by backend (besides backend, model, revision,
-#: family and template, which always count).
+#: Settings that change what a backend answers, by backend (besides backend, model, family and
+#: template, which always count).
 _ANSWER_KNOBS: dict[str, tuple[str, ...]] = {
-    "openai": ("temperature", "max_new_tokens", "image_format", "max_image_side", "min_pixels", "max_pixels"),
+    "openai": ("temperature", "max_new_tokens", "image_format", "max_image_side"),
     "molmo": ("max_new_tokens",),
     "molmo2": ("max_new_tokens",),
-    "qwen-vl": ("max_new_tokens", "min_pixels", "max_pixels"),
+    "qwen-vl": ("max_new_tokens",),
     "oracle": ("noise_px", "outlier_rate", "seed", "min_visible_px"),
+}
+
+#: Entries of a key that hold one value: the checkpoint's Hub revision (the default branch: "") and, for
+#: the backends that resize for Qwen, its processor's image-area bounds (its own: 0). Part of the key's
+#: format (:data:`CACHE_VERSION`), so the same request keeps its key.
+_KEY_CONSTANTS: dict[str, dict[str, Any]] = {
+    "*": {"revision": ""},
+    "openai": {"min_pixels": 0, "max_pixels": 0},
+    "qwen-vl": {"min_pixels": 0, "max_pixels": 0},
 }
 
 
@@ -93,9 +102,10 @@ def answer_signature(cfg: PointerConfig) -> dict[str, Any]:
     sig: dict[str, Any] = {
         "backend": cfg.backend,
         "model": cfg.model,
-        "revision": cfg.revision,
+        **_KEY_CONSTANTS["*"],
         "family": family,
         "template": cfg.template,
+        **_KEY_CONSTANTS.get(cfg.backend, {}),
     }
     for name in _ANSWER_KNOBS.get(cfg.backend, ()):
         value = getattr(cfg, name)

@@ -41,18 +41,9 @@ class PointerConfig:
     """Allow transformers to run Python code shipped with the checkpoint. Off by default; must be
     turned on explicitly for Molmo v1, whose model code lives in its Hub repository."""
 
-    local_files_only: bool = False
-    """Never download from the Hugging Face Hub (also implied by HF_HUB_OFFLINE=1 or
-    TRANSFORMERS_OFFLINE=1 in the environment)."""
-
-    revision: str = ""
-    """Hub revision (branch, tag or commit) of the checkpoint; empty for the default branch."""
-
     device: str = "auto"
-    """Torch device for local models: 'auto' picks CUDA when available, else CPU; or e.g. 'cuda:1', 'cpu'."""
-
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    """Weights dtype for local models: 'auto' is bfloat16 on CUDA and float32 on CPU."""
+    """Torch device for local models: 'auto' picks CUDA when available, else CPU; or e.g. 'cuda:1', 'cpu'.
+    The weights are bfloat16 on CUDA, float32 on a CPU. Set HF_HUB_OFFLINE=1 never to download."""
 
     max_new_tokens: int = 256
     """Maximum number of tokens the model may generate per view."""
@@ -102,15 +93,6 @@ class PointerConfig:
     temperature: float = 0.0
     """Sampling temperature sent to the server (openai backend); local models decode greedily."""
 
-    min_pixels: int = 0
-    """Qwen2.5-VL/Qwen3-VL image processor lower bound on the resized image area; 0 keeps the
-    processor's default. For the openai backend with family 'qwen2.5-vl' the image is resized
-    locally with the same rule so the server's own resize is the identity."""
-
-    max_pixels: int = 0
-    """Qwen2.5-VL/Qwen3-VL image processor upper bound on the resized image area; 0 keeps the
-    processor's default (28*28*1280 for the openai backend's local resize)."""
-
     scene_dir: str = ""
     """Synthetic scene directory with ground truth (oracle backend)."""
 
@@ -139,10 +121,6 @@ class PointerConfig:
     crop_frac: float = 0.4
     """Coarse-to-fine window width and height as a fraction of the image's width and height,
     centred on the object point and shifted to stay inside the image."""
-
-    crop_size: int = 0
-    """Longer side in pixels the coarse-to-fine crop is enlarged to before the second pass
-    (e.g. the model's preferred input size); 0 enlarges it to the image's longer side."""
 
     cache: bool = True
     """Cache each answer (keyed by the image's content hash, the prompt, backend, model, family,

@@ -48,25 +48,20 @@ _QWEN_MODEL_TYPES = {
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
-def offline_mode(cfg: PointerConfig) -> bool:
-    """True when nothing may be downloaded: the config says so or HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set."""
-    env = any(
+def offline_mode() -> bool:
+    """True when nothing may be downloaded: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set."""
+    return any(
         os.environ.get(v, "").strip().lower() in _TRUTHY for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
-    return bool(cfg.local_files_only or env)
 
 
-def select_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:
-    """Pick ``(device, torch dtype)``: CUDA + bfloat16 when available, else CPU + float32."""
+def select_device_dtype(device: str = "auto") -> tuple[str, Any]:
+    """Pick ``(device, torch dtype)``: CUDA when available ('auto'), bfloat16 on CUDA, else float32."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        torch_dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    else:
-        torch_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
-    return device, torch_dtype
+    return device, torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
 def _dtype_kwarg() -> str:
@@ -119,13 +114,7 @@ class HFPointer:
     # ------------------------------------------------------------------ loading
 
     def _hub_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {
-            "local_files_only": offline_mode(self.config),
-            "trust_remote_code": bool(self.config.trust_remote_code),
-        }
-        if self.config.revision:
-            kw["revision"] = self.config.revision
-        return kw
+        return {"local_files_only": offline_mode(), "trust_remote_code": bool(self.config.trust_remote_code)}
 
     def load(self) -> HFPointer:
         """Load the processor and model now (otherwise done on the first ``point``)."""
@@ -138,7 +127,7 @@ class HFPointer:
         import transformers
 
         start = time.perf_counter()
-        self.device, self.dtype = select_device_dtype(self.config.device, self.config.dtype)
+        self.device, self.dtype = select_device_dtype(self.config.device)
         kw = self._hub_kwargs()
         try:
             if self.family is None:
@@ -173,7 +162,6 @@ class HFPointer:
                 f"could not load {self.config.backend} model {self.model_id!r}{offline}: {type(exc).__name__}: {exc}"
             ) from exc
         self.model = model.to(self.device).eval()
-        self._configure_processor()
         logger.info(
             "loaded %s (%s, family %s) on %s in %s in %.1f s",
             self.model_id,
@@ -183,22 +171,6 @@ class HFPointer:
             str(self.dtype).replace("torch.", ""),
             time.perf_counter() - start,
         )
-
-    def _configure_processor(self) -> None:
-        """Apply min_pixels/max_pixels overrides to a Qwen image processor."""
-        ip = getattr(self.processor, "image_processor", None)
-        if ip is None or not (self.config.min_pixels or self.config.max_pixels):
-            return
-        size = dict(getattr(ip, "size", None) or {})
-        if self.config.min_pixels:
-            size["shortest_edge"] = int(self.config.min_pixels)
-            if hasattr(ip, "min_pixels"):
-                ip.min_pixels = int(self.config.min_pixels)
-        if self.config.max_pixels:
-            size["longest_edge"] = int(self.config.max_pixels)
-            if hasattr(ip, "max_pixels"):
-                ip.max_pixels = int(self.config.max_pixels)
-        ip.size = size
 
     # ------------------------------------------------------------------ inference
 

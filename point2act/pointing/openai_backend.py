@@ -197,12 +197,7 @@ class OpenAIPointer:
         if self.family == "qwen2.5-vl":
             # Resize locally with Qwen's own rule so that the server's resize is the identity and
             # the answer's absolute pixels refer to exactly the image we sent.
-            rh, rw = smart_resize(
-                h,
-                w,
-                min_pixels=self.config.min_pixels or QWEN25_MIN_PIXELS,
-                max_pixels=self.config.max_pixels or QWEN25_MAX_PIXELS,
-            )
+            rh, rw = smart_resize(h, w, min_pixels=QWEN25_MIN_PIXELS, max_pixels=QWEN25_MAX_PIXELS)
             sent = pil if (rw, rh) == (w, h) else pil.resize((rw, rh), Image.BICUBIC)
             return sent, (rw, rh)
         side = int(self.config.max_image_side)

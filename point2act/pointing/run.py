@@ -132,7 +132,7 @@ def default_points_path(
             "data": str(Path(data_dir).resolve()),
             "prompt": prompt,
             "pointer": answer_signature(cfg),
-            "coarse_to_fine": [cfg.coarse_to_fine, cfg.object_prompt, cfg.crop_frac, cfg.crop_size],
+            "coarse_to_fine": [cfg.coarse_to_fine, cfg.object_prompt, cfg.crop_frac, 0],  # 0: the crop's size
             "keys": list(keys),
         },
         sort_keys=True,
@@ -188,7 +188,7 @@ def point_capture(
         top = cached
     c2f: CoarseToFinePointer | None = None
     if cfg.coarse_to_fine:
-        c2f = CoarseToFinePointer(top, cfg.object_prompt, cfg.crop_frac, cfg.crop_size)
+        c2f = CoarseToFinePointer(top, cfg.object_prompt, cfg.crop_frac)
         top = c2f
     start = time.perf_counter()
     try:

@@ -112,7 +112,7 @@ def test_ns_train_help_lists_method_and_relevancy_options(tmp_path):
     these options are not)."""
     p = run([str(BIN / "ns-train"), "point2act", "--help"], cwd=tmp_path, timeout=300)
     assert "point2act" in p.stdout
-    for opt in ("--pipeline.model.relevancy-loss", "--pipeline.model.relevancy-loss-weight",
+    for opt in ("--pipeline.model.relevancy-same-pass", "--pipeline.model.depth-loss-weight",
                 "--pipeline.model.relevancy-shapes-geometry", "--pipeline.datamanager.points-file"):
         assert opt in p.stdout, opt
 
@@ -201,7 +201,7 @@ def test_views_consensus_on_the_handle(trained):
 
     root, scene, config, _ = trained
     cfg, pipeline = mrun.load_run(config)
-    cons, info = mrun.support_of(config, cfg, pipeline.model, RegionConfig())
+    cons, info = mrun.support_of(config, mrun.run_of(cfg, pipeline), RegionConfig())
     assert cons is not None, info
     dm = mrun.supervision_datamanager(cfg, Path(cfg.pipeline.datamanager.points_file))
     answered = sum(1 for p in dm.train_heatmaps.points.values() if len(p))

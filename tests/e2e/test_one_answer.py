@@ -125,7 +125,7 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
-    rel = loaded[1].model.gauss_params["relevancy"].detach().reshape(-1)
+    rel = loaded.gaussians.params["relevancy"].detach().reshape(-1)
     save_channel(config, "bare", rel, "the trained relevancy, no points", None, "grasp", {"file": "x"})
     ans = where(config, loaded, "bare")
     assert ans.rule == "relevancy peak" and ans.support is None and ans.confidence is None
@@ -180,6 +180,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.channels import load_channel
     from point2act.grasp import relevant_region
     from point2act.heatmap import resize_heatmap
+    from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
     from point2act.method.run import frame_of_run, gaussian_arrays, open_run, query_run, supervision_of, weights_cache_of
     from point2act.query import subset
     from point2act.relevancy_fit import fit_relevancy
@@ -201,18 +202,17 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     assert rec["fitted_to"]["rule"] == "consensus"
     assert rec["fitted_to"]["answers_kept"] <= rec["fitted_to"]["answers"] - len(wrong) + 1
 
-    arrays = gaussian_arrays(loaded[1].model)
-    means = frame_of_run(config, loaded[0]).to_capture(arrays["means"])
+    arrays = gaussian_arrays(loaded.gaussians)
+    means = frame_of_run(config, loaded).to_capture(arrays["means"])
     rel_kept = 1.0 / (1.0 + np.exp(-q.logits.double().numpy()))
     region = relevant_region(means, arrays["opacities"], rel_kept)
     assert inside(region.action_point, target_box(scene))
     # the same fit to every answer, for comparison
-    model, dm = loaded[1].model, supervision_of(config, loaded[0], mixed)
-    cache, _, _ = weights_cache_of(config, loaded[0], model, dm.train_dataset.cameras, 2, min_weight=1e-3)
-    sub = subset(cache, sorted(dm.train_heatmaps))
-    targets = [resize_heatmap(dm.train_heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    mc = model.config
-    every = fit_relevancy(sub, targets, mc.relevancy_loss, mc.relevancy_pos_weight, mc.relevancy_init_logit,
+    g, sup = loaded.gaussians, supervision_of(config, loaded, mixed)
+    cache, _, _ = weights_cache_of(config, loaded, g, sup.cameras, 2, min_weight=1e-3)
+    sub = subset(cache, sorted(sup.heatmaps))
+    targets = [resize_heatmap(sup.heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    every = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                           steps=16, lr=1.0, lr_final=0.1)
     rel_all = 1.0 / (1.0 + np.exp(-every.logits.double().numpy()))
     near_ball = (np.linalg.norm(means - ball_c, axis=1) < 0.03) & (arrays["opacities"] > 0.3)

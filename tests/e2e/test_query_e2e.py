@@ -60,14 +60,15 @@ def queried(trained_synth, tmp_path_factory):
     """Two queries on the trained run: 'handle' (the training's own points file) and 'ball' (the
     oracle pointer aimed at the ball), with hashes of the checkpoint and the handle channel taken
     before the ball query."""
-    from point2act.method.run import load_run
+    from point2act.method.run import load_run, run_of
     from point2act.pointing.config import PointerConfig
     from point2act.channels import channels_dir
     from point2act.method.run import latest_checkpoint, query_run
 
     root, scene, config, _ = trained_synth
-    loaded = load_run(config)
-    ckpt = latest_checkpoint(loaded[0])
+    config_ns, pipeline = load_run(config)  # nerfstudio's pipeline, as the viewer holds it
+    loaded = run_of(config_ns, pipeline)
+    ckpt = latest_checkpoint(loaded)
     ckpt_sha = _sha(ckpt)
     handle = query_run(config, "handle", points_file=scene / "points" / "oracle.json", loaded=loaded)
     handle_sha = _sha(channels_dir(config) / "handle.pt")
@@ -75,7 +76,8 @@ def queried(trained_synth, tmp_path_factory):
     pointer = PointerConfig(backend="oracle", scene_dir=str(_oracle_scene_aimed_at(scene, DISTRACTOR, tmp / "oracle")),
                             cache_dir=str(tmp / "pointer_cache"))
     ball = query_run(config, DISTRACTOR, prompt="Point to the ball", pointer=pointer, loaded=loaded)
-    return {"root": root, "scene": scene, "config": config, "loaded": loaded, "ckpt": ckpt, "ckpt_sha": ckpt_sha,
+    return {"root": root, "scene": scene, "config": config, "loaded": loaded, "pipeline": pipeline, "ckpt": ckpt,
+            "ckpt_sha": ckpt_sha,
             "handle": handle, "handle_sha": handle_sha, "ball": ball}
 
 
@@ -104,14 +106,14 @@ def test_checkpoint_and_other_channels_unchanged(queried):
     assert _sha(queried["ckpt"]) == queried["ckpt_sha"]  # the query never writes the checkpoint
     assert _sha(channels_dir(config) / "handle.pt") == queried["handle_sha"]
     assert {"handle", DISTRACTOR} <= set(list_channels(config))
-    n = int(queried["loaded"][1].model.means.shape[0])
+    n = queried["loaded"].gaussians.num_points
     assert load_channel(config, "handle", n)["prompt"] == "Point to the handle of the mug"
     # a freshly loaded model still has the trained relevancy (the checkpoint's)
     import torch
 
     state = torch.load(queried["ckpt"], map_location="cpu", weights_only=False)["pipeline"]
     key = next(k for k in state if k.endswith("gauss_params.relevancy"))
-    assert torch.equal(state[key].reshape(-1), queried["loaded"][1].model.gauss_params["relevancy"].detach().reshape(-1))
+    assert torch.equal(state[key].reshape(-1), queried["loaded"].gaussians.params["relevancy"].detach().reshape(-1))
 
 
 def test_channels_export_together_with_the_cli(queried):
@@ -139,8 +141,8 @@ def test_fast_refit_agrees_with_the_trained_relevancy(queried):
     from point2act.channels import channel_relevancy
 
     config, loaded = queried["config"], queried["loaded"]
-    arrays = gaussian_arrays(loaded[1].model)
-    means = run_frame(loaded[0]).to_capture(arrays["means"])
+    arrays = gaussian_arrays(loaded.gaussians)
+    means = run_frame(loaded).to_capture(arrays["means"])
     full = relevant_region(means, arrays["opacities"], arrays["relevancy"], GraspConfig()).action_point
     fast = relevant_region(means, arrays["opacities"], channel_relevancy(config, "handle", len(means)),
                            GraspConfig()).action_point
@@ -178,7 +180,7 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     from point2act.points import load_points_file
 
     config, loaded, scene = queried["config"], queried["loaded"], queried["scene"]
-    pipeline = loaded[1]
+    pipeline = queried["pipeline"]
     oracle = json.loads((scene / "points" / "oracle.json").read_text())["points"]
     keys = pipeline.datamanager._image_keys(pipeline.datamanager.train_dataset)
     i = next(k for k, key in enumerate(keys) if oracle.get(key))
@@ -201,4 +203,4 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     _, d = export_run(config, tmp_path / "grasps_click.json", grasp_channel="click", loaded=loaded)
     assert _inside(d["action_point"], handle), d["action_point"]
     assert d["grasps"], d.get("warning")
-    assert isinstance(run_frame(loaded[0]), FrameTransform)
+    assert isinstance(run_frame(loaded), FrameTransform)

@@ -17,12 +17,13 @@ pytestmark = pytest.mark.slow
 
 
 def _the_nerfstudio_way(monkeypatch):
-    """export/query as before run_info.pt: nerfstudio's eval_setup and the supervision datamanager."""
+    """export/query without run_info.pt: nerfstudio's eval_setup and the supervision datamanager."""
     from point2act.method import run as mrun
+    from point2act.method.runinfo import Supervision
 
-    monkeypatch.setattr(mrun, "open_run", mrun.load_run)
-    monkeypatch.setattr(mrun, "supervision_of", lambda _cp, config, pf=None, prompt="", pointer=None:
-                        mrun.supervision_datamanager(config, pf, prompt, pointer))
+    monkeypatch.setattr(mrun, "open_run", lambda cp: mrun.run_of(*mrun.load_run(cp)))
+    monkeypatch.setattr(mrun, "supervision_of", lambda _cp, run, pf=None, prompt="", pointer=None:
+                        Supervision.of_datamanager(mrun.supervision_datamanager(run.config, pf, prompt, pointer)))
 
 
 def test_written_by_training_and_read_without_nerfstudio(trained_synth):
@@ -35,44 +36,55 @@ def test_written_by_training_and_read_without_nerfstudio(trained_synth):
     assert (config.parent / runinfo.INFO_NAME).is_file(), p.stdout[-2000:]
     info = runinfo.read_info(config)
     assert info is not None and {"inference", "train"} <= set(info)
-    code = ("import sys; from point2act.method.run import open_run; from point2act.method.runinfo import LightPipeline; "
-            f"c, p = open_run({str(config)!r}); assert isinstance(p, LightPipeline); "
+    code = ("import sys; from point2act.method.run import open_run; "
+            f"r = open_run({str(config)!r}); assert r.info is not None and r.config is None; "
             "bad = [m for m in sys.modules if m.startswith('nerfstudio')]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_light_run_equals_the_loaded_one(trained_synth):
+def test_run_from_info_equals_the_loaded_one(trained_synth):
     from point2act.method import run as mrun
-    from point2act.method.runinfo import LightPipeline, LightSupervision
+    from point2act.method.runinfo import Supervision, cameras_from_fields, read_info
 
     _root, scene, config, _ = trained_synth
     oc, op = mrun.load_run(config)
-    nc, np_ = mrun.open_run(config)
-    assert isinstance(np_, LightPipeline)
-    go, gn = mrun.gaussian_tensors(op.model), mrun.gaussian_tensors(np_.model)
+    old_run, new_run = mrun.run_of(oc, op), mrun.open_run(config)
+    assert new_run.info is not None and new_run.config is None and old_run.config is oc
+    go, gn = mrun.gaussian_tensors(op.model), mrun.gaussian_tensors(new_run.gaussians)
     assert all(torch.equal(go[k], gn[k]) for k in go)
-    assert torch.equal(op.model.colors, np_.model.colors)
-    for a, b in ((op.datamanager.train_dataparser_outputs.cameras, np_.datamanager.train_dataparser_outputs.cameras),
-                 (op.datamanager.train_dataset.cameras, np_.datamanager.train_dataset.cameras)):
+    assert torch.equal(op.model.colors, new_run.gaussians.colors())
+    assert torch.equal(op.model.colors, old_run.gaussians.colors())
+    assert old_run.gaussians.rasterize_mode == new_run.gaussians.rasterize_mode
+    for f in ("base_dir", "checkpoint_dir", "points_file", "prompt", "task", "data"):
+        assert getattr(old_run, f) == getattr(new_run, f), f
+    info = read_info(config)
+    for a, b in ((op.datamanager.train_dataparser_outputs.cameras, new_run.cameras),
+                 (op.datamanager.train_dataset.cameras, cameras_from_fields(info["inference"]["dataset_cameras"]))):
         x, y = mrun.camera_views(a), mrun.camera_views(b)
         assert torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) and x[2] == y[2]
-    assert mrun.run_prompt(op.datamanager) == mrun.run_prompt(np_.datamanager)
-    assert mrun.latest_checkpoint(oc) == mrun.latest_checkpoint(nc)
+    assert mrun.run_prompt(op.datamanager) == new_run.task
+    assert mrun.latest_checkpoint(old_run) == mrun.latest_checkpoint(new_run)
     pf = scene / "points" / "oracle.json"
-    old = mrun.supervision_datamanager(oc, pf)
-    new = mrun.supervision_of(config, nc, pf)
-    assert isinstance(new, LightSupervision)
-    ho, hn = old.train_heatmaps, new.train_heatmaps
+    old = Supervision.of_datamanager(mrun.supervision_datamanager(oc, pf))
+    new = mrun.supervision_of(config, new_run, pf)
+    ho, hn = old.heatmaps, new.heatmaps
     assert sorted(ho) == sorted(hn) and ho.sizes == hn.sizes and ho.sigma_frac == hn.sigma_frac
     assert all(np.array_equal(ho.points[k], hn.points[k]) and torch.equal(ho[k], hn[k]) for k in ho)
     for ds in (1, 2):
-        x = mrun.camera_views(old.train_dataset.cameras, ds, op.model)
-        y = mrun.camera_views(new.train_dataset.cameras, ds, np_.model)
+        x = mrun.camera_views(old.cameras, ds, op.model)
+        y = mrun.camera_views(new.cameras, ds, new_run.gaussians)
         assert torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) and x[2] == y[2]
     assert old.prompt == new.prompt and old.points.to_dict() == new.points.to_dict()
-    # the nerfstudio config as a caller holds it (after load_run) matches the info too
-    assert isinstance(mrun.supervision_of(config, oc, pf), LightSupervision)
+    assert (old.eval_heatmaps is None) == (new.eval_heatmaps is None)
+    if old.eval_heatmaps is not None:
+        eo, en = old.eval_heatmaps, new.eval_heatmaps
+        assert sorted(eo) == sorted(en) and eo.sizes == en.sizes
+        assert all(np.array_equal(eo.points[k], en.points[k]) for k in eo)
+    # the nerfstudio config as a caller holds it (after load_run) matches the info too: no image decoded
+    from point2act.method import runinfo
+
+    assert runinfo.supervision_from_info(config, old_run, pf) is not None
 
 
 def test_export_is_the_same_document(trained_synth, tmp_path, monkeypatch):
@@ -111,11 +123,11 @@ def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_sy
     cp = base / "config.yml"
     cp.write_text(yaml.dump(cfg))
     assert runinfo.read_info(cp) is None
-    _c, p = mrun.open_run(cp)
-    assert not isinstance(p, runinfo.LightPipeline)  # loaded the nerfstudio way ...
+    r = mrun.open_run(cp)
+    assert r.info is None and r.config is not None  # loaded the nerfstudio way ...
     assert runinfo.read_info(cp) is not None  # ... and the file written
-    _c, p = mrun.open_run(cp)
-    assert isinstance(p, runinfo.LightPipeline)
+    r = mrun.open_run(cp)
+    assert r.info is not None and r.config is None
     monkeypatch.setenv("POINT2ACT_NO_RUN_INFO", "1")
     assert runinfo.read_info(cp) is None
     monkeypatch.delenv("POINT2ACT_NO_RUN_INFO")

@@ -14,6 +14,7 @@ from point2act.method.keys import DEPTH_KEY  # noqa: E402
 from nerfstudio.data.scene_box import SceneBox  # noqa: E402
 
 from point2act.method.model import Point2ActModelConfig  # noqa: E402
+from point2act.method.schedule import AUTO_FIELDS  # noqa: E402
 from test_model import make_camera  # noqa: E402  (pytest puts this folder on sys.path)
 
 
@@ -46,7 +47,7 @@ def make_model(depth: bool, n: int = 400, **overrides):
     g = torch.Generator().manual_seed(0)
     pts = (torch.rand(n, 3, generator=g) - 0.5) * 1.0
     cols = (torch.rand(n, 3, generator=g) * 255).round()
-    cfg = Point2ActModelConfig(sh_degree=1, num_downscales=0, **overrides)
+    cfg = Point2ActModelConfig(**{**dict.fromkeys(AUTO_FIELDS), "sh_degree": 1, "num_downscales": 0, **overrides})
     meta = {"depth_filenames": ["d.png"] * 4} if depth else {}
     model = cfg.setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=4,
                       seed_points=(pts, cols), metadata=meta)

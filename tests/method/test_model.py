@@ -15,7 +15,15 @@ from nerfstudio.data.scene_box import SceneBox  # noqa: E402
 
 from point2act.method.compat import _NoLPIPS  # noqa: E402
 from point2act.method.keys import RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: E402
-from point2act.method.model import Point2ActModelConfig  # noqa: E402
+from point2act.method.model import (  # noqa: E402
+    RANDOM_INIT_MIN_VIEWS,
+    VISIBILITY_PRUNE_TAU,
+    Point2ActModelConfig,
+)
+from point2act.method.schedule import AUTO_FIELDS  # noqa: E402
+
+AUTO = dict.fromkeys(AUTO_FIELDS)
+"""The schedule fields the ``point2act`` method leaves auto (None): derived from the run's length."""
 
 
 def look_at(eye, target=(0.0, 0.0, 0.0)):
@@ -44,7 +52,7 @@ def make_model(n=400, seed=0, **overrides):
     pts = (torch.rand(n, 3, generator=g) - 0.5) * 1.0
     cols = (torch.rand(n, 3, generator=g) * 255).round()
     overrides.setdefault("num_downscales", 0)
-    cfg = Point2ActModelConfig(sh_degree=1, **overrides)
+    cfg = Point2ActModelConfig(**{**AUTO, "sh_degree": 1, **overrides})
     model = cfg.setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=4, seed_points=(pts, cols))
     return model
 
@@ -210,7 +218,7 @@ def test_prune_unseen_removes_what_fewer_than_two_views_see_with_optimizer_and_s
     model.config.visibility_prune_downscale = 1  # the check below renders at full resolution
     model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
     model.strategy_state["grad2d"] = torch.zeros(300)
-    seen = (model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0)
+    seen = (model.view_weights(cams, 1) > VISIBILITY_PRUNE_TAU).sum(0)
     expect_removed = seen < 2
     assert expect_removed[:40].all() and (~expect_removed).sum() > 100
     k = model.prune_unseen()
@@ -220,7 +228,7 @@ def test_prune_unseen_removes_what_fewer_than_two_views_see_with_optimizer_and_s
     assert model.strategy_state["grad2d"].shape == (300 - k,)
     assert model.optimizers[RELEVANCY_KEY].param_groups[0]["params"][0] is model.gauss_params[RELEVANCY_KEY]
     # every survivor is seen by >= 2 views
-    assert ((model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0) >= 2).all()
+    assert ((model.view_weights(cams, 1) > VISIBILITY_PRUNE_TAU).sum(0) >= 2).all()
 
 
 def test_visibility_prune_steps_follow_the_schedule():
@@ -241,7 +249,7 @@ def test_prune_unseen_reports_what_it_removed_when_most_go():
     model.set_visibility_cameras(cams)
     model.config.visibility_prune_downscale = 1
     model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
-    expect = int(((model.view_weights(cams, 1) > model.config.visibility_prune_tau).sum(0) < 2).sum())
+    expect = int(((model.view_weights(cams, 1) > VISIBILITY_PRUNE_TAU).sum(0) < 2).sum())
     assert expect > 150
     assert model.prune_unseen() == expect and model.num_points == 300 - expect
 
@@ -262,7 +270,8 @@ def _plane_and_floaters(opacity_reg, steps=150):
     fl = torch.cat([fl, torch.full((len(fl), 1), 0.1)], 1)
 
     def build(pts, reg):
-        cfg = Point2ActModelConfig(sh_degree=1, num_downscales=0, background_color="black", opacity_reg=reg)
+        cfg = Point2ActModelConfig(**{**AUTO, "sh_degree": 1, "num_downscales": 0}, background_color="black",
+                                   opacity_reg=reg)
         m = cfg.setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=4,
                       seed_points=(pts, torch.full((len(pts), 3), 128.0)))
         with torch.no_grad():
@@ -342,7 +351,7 @@ def _ring_cameras(n=6, w=48, h=36):
 
 def test_random_points_beside_a_triangulated_cloud():
     """add_random_points keeps the start cloud's Gaussians as they were, appends n Gaussians that the views
-    see (each inside >= random_init_min_views frustums), with splatfacto's initial opacity and the relevancy
+    see (each inside >= RANDOM_INIT_MIN_VIEWS frustums), with splatfacto's initial opacity and the relevancy
     prior, and turns the opacity prior on (the run now has Gaussians no photo asked for)."""
     from point2act.visibility import views_seeing
 
@@ -361,7 +370,7 @@ def test_random_points_beside_a_triangulated_cloud():
     c2w = cams.camera_to_worlds
     K = cams.get_intrinsics_matrices()
     wh = torch.stack([cams.width[:, 0], cams.height[:, 0]], -1).float()
-    assert (views_seeing(new, c2w, K, wh) >= model.config.random_init_min_views).all()
+    assert (views_seeing(new, c2w, K, wh) >= RANDOM_INIT_MIN_VIEWS).all()
     torch.testing.assert_close(torch.sigmoid(gp["opacities"].detach()[300:]), torch.full((500, 1), 0.1))
     torch.testing.assert_close(gp[RELEVANCY_KEY].detach()[300:], before[RELEVANCY_KEY][:1].expand(500, 1))
     assert torch.isfinite(gp["scales"]).all() and torch.isfinite(gp["features_dc"]).all()

@@ -66,31 +66,21 @@ def test_random_start_is_a_transforms_json_without_a_point_cloud(tmp_path):
     'ply_file_path' there: a point cloud; no transforms.json, e.g. a COLMAP model, or an unreadable one: not
     claimed)."""
     import json
-    from types import SimpleNamespace
 
     from point2act.method.run import random_start
 
-    def config(data):
-        return SimpleNamespace(pipeline=SimpleNamespace(datamanager=SimpleNamespace(data=data)))
-
-    run = tmp_path / "run" / "config.yml"  # no run info there: the config's data is used
+    run = tmp_path / "run" / "config.yml"  # no run info there: the capture the config names is used
     cap = tmp_path / "cap"
     cap.mkdir()
     (cap / "transforms.json").write_text(json.dumps({"frames": [{"file_path": "a.png"}]}))
-    assert random_start(run, config(cap)) is True
-    assert random_start(run, config(cap / "transforms.json")) is True
+    assert random_start(run, cap) is True
+    assert random_start(run, cap / "transforms.json") is True
     (cap / "transforms.json").write_text(json.dumps({"frames": [], "ply_file_path": "sparse_pc.ply"}))
-    assert random_start(run, config(cap)) is False
+    assert random_start(run, cap) is False
     (cap / "transforms.json").write_text("{not json")
-    assert random_start(run, config(cap)) is False
-    assert random_start(run, config(tmp_path / "colmap")) is False
-    assert random_start(run, config(None)) is False
-
-
-def _answers_config(points_file):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(pipeline=SimpleNamespace(datamanager=SimpleNamespace(points_file=points_file)))
+    assert random_start(run, cap) is False
+    assert random_start(run, tmp_path / "colmap") is False
+    assert random_start(run, None) is False
 
 
 def test_run_answers_are_the_runs_own(tmp_path):
@@ -106,19 +96,19 @@ def test_run_answers_are_the_runs_own(tmp_path):
     config_path = run / "config.yml"
     doc = {"prompt": "the handle", "coordinates": "pixels", "points": {"images/a.png": [[3.0, 4.0]], "images/b.png": []}}
     ext.write_text(json.dumps(doc))
-    cfg = _answers_config(ext)
+    cfg = ext  # the points file the run's config names
     assert run_answers(config_path, cfg) == ext  # nothing stored: the points file config.yml names
-    assert run_answers(config_path, _answers_config(tmp_path / "gone.json")) is None
+    assert run_answers(config_path, tmp_path / "gone.json") is None
     stored = store_answers(run, load_points_file(ext))
     assert stored == run / "points.json" and load_points_file(stored).points == load_points_file(ext).points
     assert stored_prompt(run) == "the handle" and stored_prompt(tmp_path / "no_run") == ""  # the viewer's task
     other = tmp_path / "other.json"  # a caller's config naming other answers on purpose: those
     other.write_text(json.dumps({**doc, "prompt": "the rim"}))
-    assert run_answers(config_path, _answers_config(other)) == other.resolve()
-    assert run_answers(config_path, _answers_config(None)) == stored
+    assert run_answers(config_path, other) == other.resolve()
+    assert run_answers(config_path, None) == stored
     pointer_run = tmp_path / "pointer_run"  # answers the pointer gave (no file named in config.yml)
     assert store_answers(pointer_run, parse_points(doc, "test")) == pointer_run / "points.json"
-    assert run_answers(pointer_run / "config.yml", _answers_config(None)) == pointer_run / "points.json"
+    assert run_answers(pointer_run / "config.yml", None) == pointer_run / "points.json"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same answers: no warning
         assert run_answers(config_path, cfg) == stored

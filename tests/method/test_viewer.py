@@ -395,12 +395,16 @@ def _stub_run_layer(monkeypatch, run, calls):
     from point2act.export import answer_where, build_export
     from point2act.grasp import GraspConfig
     from point2act.method.run import gaussian_arrays
+    from point2act.method.runinfo import LoadedRun, RunGaussians
     from point2act.method.viewer import panel as panel_mod
+
+    def fake_run_of(config, pipeline):  # no config.yml, no datamanager: the model's Gaussians only
+        return LoadedRun(RunGaussians.of_model(pipeline.model), None, run, run, None, "", "", None)
 
     def fake_export_doc(config_path, grasp_config=None, grasps=True, channels=(), grasp_channel=None, loaded=None,
                         finish=None, live=False, **kw):
         calls.append({"channel": grasp_channel, "channels": list(channels), "grasps": grasps, "live": live})
-        arrays = gaussian_arrays(loaded[1].model)
+        arrays = gaussian_arrays(loaded.gaussians)
         if grasp_channel:
             arrays["relevancy"] = channel_relevancy_of(load_channel(config_path, grasp_channel, len(arrays["means"])))
         ans = answer_where(arrays["means"], arrays["opacities"], arrays["relevancy"], grasp_config, None, "stub",
@@ -408,6 +412,7 @@ def _stub_run_layer(monkeypatch, run, calls):
         out = build_export(arrays, FrameTransform.identity(), "p", grasp_config, False, answer=ans)
         return finish(out) if finish is not None else out
 
+    monkeypatch.setattr(panel_mod, "run_of", fake_run_of)
     monkeypatch.setattr(panel_mod, "export_doc", fake_export_doc)
     monkeypatch.setattr(panel_mod, "export_options", lambda config_path: (GraspConfig(), None))
     monkeypatch.setattr(yaml, "load", lambda *a, **k: SimpleNamespace(get_checkpoint_dir=lambda: run))

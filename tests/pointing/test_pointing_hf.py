@@ -199,7 +199,7 @@ def test_tiny_model_end_to_end(tiny, policy, offline, caplog):
     caplog.set_level(logging.INFO, logger="point2act")
     pointer = make_pointer(
         PointerConfig(
-            backend=backend, model=path, max_new_tokens=6, on_parse_error=policy, device="auto", dtype="auto"
+            backend=backend, model=path, max_new_tokens=6, on_parse_error=policy, device="auto"
         )
     )
     images = two_images()

@@ -218,8 +218,9 @@ def test_point2act_model_loss_uses_the_fused_kernel(monkeypatch):
     from nerfstudio.data.scene_box import SceneBox
 
     from point2act.method.model import Point2ActModelConfig
+    from point2act.method.schedule import AUTO_FIELDS
 
-    model = Point2ActModelConfig(num_random=100).setup(
+    model = Point2ActModelConfig(**dict.fromkeys(AUTO_FIELDS), num_random=100).setup(
         scene_box=SceneBox(aabb=torch.tensor([[-1.0, -1, -1], [1, 1, 1]])), num_train_data=2, metadata={})
     model.eval()  # the photometric loss alone (no scale regulariser, camera optimiser)
     assert isinstance(model.ssim, fused.SSIM)

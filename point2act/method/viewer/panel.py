@@ -32,7 +32,7 @@ from point2act.grasp import GripperConfig
 from point2act.io import write_json_atomic
 from point2act.method.click import CLICK_PROMPT, click_points_for_run
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
-from point2act.method.run import export_doc, export_options, frame_of_datamanager, query_run, run_prompt
+from point2act.method.run import export_doc, export_options, frame_of_datamanager, query_run, run_of, run_prompt
 from point2act.method.runinfo import stored_prompt
 from point2act.method.viewer.markers import (
     DEFAULT_THRESHOLD,
@@ -227,7 +227,8 @@ class Point2ActViewerPanel(torch.nn.Module):
                 cfg, finish = export_options(config_path)
                 live = getattr(st.viewer, "trainer", None) is not None
                 out = export_doc(config_path, cfg, grasps, channels=[channel] if channel else [],
-                                 grasp_channel=channel, loaded=(config, st.viewer.pipeline), finish=finish, live=live)
+                                 grasp_channel=channel, loaded=run_of(config, st.viewer.pipeline), finish=finish,
+                                 live=live)
             except Exception as e:
                 self._status(f"failed: {e}")
                 raise
@@ -326,7 +327,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         config_path, config = self._finished_run()
         with st.lock:
             res = query_run(config_path, name, prompt=prompt, points_file=points_file,
-                            loaded=(config, st.viewer.pipeline))
+                            loaded=run_of(config, st.viewer.pipeline))
             model = self._model()
             with torch.no_grad():
                 logits = model.gauss_params[RELEVANCY_KEY]
