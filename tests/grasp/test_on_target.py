@@ -297,17 +297,24 @@ def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(
     assert v.on_target and v.collision_free, v
 
 
-def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach():
-    """A dome of opaque Gaussian centres 14-20 cm around a handle beside a wall, beyond the fused cube but within
-    the hand's reach (a reconstruction's floaters and fog that the views see through: the depth views do not
-    render them), over every approach. Within the reach the gripper is checked against what the views render,
-    so the export is the one without the dome: the same top grasp, on the handle and touching nothing."""
+def _wall_handle_export():
+    """The handle beside a wall (a fused cube smaller than the hand's reach): scene, config, field, exact depth
+    views and their export, which has grasps."""
     scene = wall_handle_scene()
     cfg = GraspConfig()
     f = field_of(scene)
     views = depth_views(scene)
     plain = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
     assert plain["grasps"], plain.get("warning")
+    return scene, cfg, f, views, plain
+
+
+def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach():
+    """A dome of opaque Gaussian centres 14-20 cm around a handle beside a wall, beyond the fused cube but within
+    the hand's reach (a reconstruction's floaters and fog that the views see through: the depth views do not
+    render them), over every approach. Within the reach the gripper is checked against what the views render,
+    so the export is the one without the dome: the same top grasp, on the handle and touching nothing."""
+    scene, cfg, f, views, plain = _wall_handle_export()
     rng = np.random.default_rng(3)
     d = rng.normal(size=(6000, 3))
     d[:, 2] = np.abs(d[:, 2])
@@ -355,12 +362,7 @@ def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle():
     that one depth view renders and the others see through (a floater). Beyond the fused cube the gripper is
     checked against what the views see as occupied, so the export is the one without it; the same ball rendered
     by every view that sees it is an obstacle, and the top grasp changes."""
-    scene = wall_handle_scene()
-    cfg = GraspConfig()
-    f = field_of(scene)
-    views = depth_views(scene)
-    plain = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
-    assert plain["grasps"], plain.get("warning")
+    scene, cfg, f, views, plain = _wall_handle_export()
     top = plain["grasps"][0]
     R, p = np.asarray(top["rotation"]), np.asarray(top["position"])
     ball = p - 0.16 * R[:, 2]  # on the approach, between the grasp and the pre-grasp pose's palm
