@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from point2act.pointing.base import ImageLike, resolve_family
-from point2act.pointing.config import PointerConfig
+from point2act.pointing.config import IMAGE_FORMAT, ORACLE_MIN_VISIBLE_PX, TEMPERATURE, PointerConfig
 from point2act.pointing.errors import PointingConfigError, PointingParseError
 
 __all__ = [
@@ -45,20 +45,22 @@ CACHE_VERSION = 1
 #: Settings that change what a backend answers, by backend (besides backend, model, family and
 #: template, which always count).
 _ANSWER_KNOBS: dict[str, tuple[str, ...]] = {
-    "openai": ("temperature", "max_new_tokens", "image_format", "max_image_side"),
+    "openai": ("max_new_tokens", "max_image_side"),
     "molmo": ("max_new_tokens",),
     "molmo2": ("max_new_tokens",),
     "qwen-vl": ("max_new_tokens",),
-    "oracle": ("noise_px", "outlier_rate", "seed", "min_visible_px"),
+    "oracle": ("noise_px", "outlier_rate", "seed"),
 }
 
-#: Entries of a key that hold one value: the checkpoint's Hub revision (the default branch: "") and, for
-#: the backends that resize for Qwen, its processor's image-area bounds (its own: 0). Part of the key's
-#: format (:data:`CACHE_VERSION`), so the same request keeps its key.
+#: Entries of a key that hold one value: the checkpoint's Hub revision (the default branch: ""), for
+#: the backends that resize for Qwen its processor's image-area bounds (its own: 0), the server's sampling
+#: temperature and image encoding, the oracle's occlusion rule. Part of the key's format
+#: (:data:`CACHE_VERSION`), so the same request keeps its key.
 _KEY_CONSTANTS: dict[str, dict[str, Any]] = {
     "*": {"revision": ""},
-    "openai": {"min_pixels": 0, "max_pixels": 0},
+    "openai": {"min_pixels": 0, "max_pixels": 0, "temperature": TEMPERATURE, "image_format": IMAGE_FORMAT},
     "qwen-vl": {"min_pixels": 0, "max_pixels": 0},
+    "oracle": {"min_visible_px": ORACLE_MIN_VISIBLE_PX},
 }
 
 

@@ -5,11 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["BackendName", "FamilyName", "OnParseError", "PointerConfig"]
+__all__ = [
+    "BackendName",
+    "FamilyName",
+    "IMAGE_FORMAT",
+    "ORACLE_MIN_VISIBLE_PX",
+    "OnParseError",
+    "PointerConfig",
+    "TEMPERATURE",
+]
 
 BackendName = Literal["molmo", "molmo2", "qwen-vl", "openai", "oracle", "click"]
 FamilyName = Literal["auto", "molmo", "molmo2", "qwen2.5-vl", "qwen3-vl", "json"]
 OnParseError = Literal["skip", "empty", "raise"]
+
+TEMPERATURE = 0.0
+"""Sampling temperature sent to an OpenAI-compatible server: 0, greedy, as the local models decode."""
+
+IMAGE_FORMAT = "png"
+"""Encoding of the images sent to an OpenAI-compatible server: PNG, lossless, so the model sees the pixels."""
+
+ORACLE_MIN_VISIBLE_PX = 12
+"""Oracle occlusion: a view with fewer visible target pixels gets no point (synth.oracle_points' default)."""
 
 
 @dataclass
@@ -82,16 +99,10 @@ class PointerConfig:
     concurrency: int = 4
     """Maximum number of requests in flight at once (openai backend); local models run one view at a time."""
 
-    image_format: Literal["png", "jpeg"] = "png"
-    """Encoding of the images sent as base64 data URLs (openai backend)."""
-
     max_image_side: int = 0
     """Downscale images so that their longer side is at most this many pixels before sending
     (openai backend, 'json'/'molmo'/'molmo2'/'qwen3-vl' families); 0 keeps the full size. Points
     are always returned in pixels of the original image."""
-
-    temperature: float = 0.0
-    """Sampling temperature sent to the server (openai backend); local models decode greedily."""
 
     scene_dir: str = ""
     """Synthetic scene directory with ground truth (oracle backend)."""
@@ -101,10 +112,6 @@ class PointerConfig:
 
     outlier_rate: float = 0.0
     """Fraction of views whose oracle points are replaced by random outliers (oracle backend)."""
-
-    min_visible_px: int = 12
-    """Occlusion knob of the oracle: a view where fewer target pixels are visible (occluded or
-    out of frame) gets [] (oracle backend)."""
 
     seed: int = 0
     """Random seed of the oracle's noise and outliers (oracle backend)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from point2act.pointing.base import ImageLike, load_image, resolve_family
-from point2act.pointing.config import PointerConfig
+from point2act.pointing.config import IMAGE_FORMAT, TEMPERATURE, PointerConfig
 from point2act.pointing.errors import PointingBackendError, PointingConfigError, truncate_answer
 from point2act.pointing.parsers import QWEN25_MAX_PIXELS, QWEN25_MIN_PIXELS, parse_answer, smart_resize
 from point2act.pointing.prompts import render_prompt
@@ -137,14 +137,14 @@ class OpenAIPointer:
                     "content": [
                         {
                             "type": "image_url",
-                            "image_url": {"url": encode_data_url(sent, self.config.image_format)},
+                            "image_url": {"url": encode_data_url(sent, IMAGE_FORMAT)},
                         },
                         {"type": "text", "text": text},
                     ],
                 }
             ],
             "max_tokens": int(self.config.max_new_tokens),
-            "temperature": float(self.config.temperature),
+            "temperature": TEMPERATURE,
         }
         answer = self.chat(body, key=key)
         logger.debug("view %s: answer %r", key, truncate_answer(answer))

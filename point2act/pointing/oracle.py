@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from point2act.pointing.base import ImageLike
-from point2act.pointing.config import PointerConfig
+from point2act.pointing.config import ORACLE_MIN_VISIBLE_PX, PointerConfig
 from point2act.pointing.errors import PointingBackendError, PointingConfigError
 
 __all__ = ["OracleFn", "OraclePointer"]
@@ -41,9 +41,9 @@ class OraclePointer:
     """Returns the synthetic scene's ground-truth points for each view key.
 
     Args:
-        config: ``backend="oracle"`` with ``scene_dir``; ``noise_px``, ``outlier_rate``,
-            ``min_visible_px`` (occlusion) and ``seed`` are forwarded to the oracle function when its signature
-            accepts them.
+        config: ``backend="oracle"`` with ``scene_dir``; ``noise_px``, ``outlier_rate``, ``seed`` and
+            ``min_visible_px`` (occlusion: :data:`~point2act.pointing.config.ORACLE_MIN_VISIBLE_PX`) are
+            forwarded to the oracle function when its signature accepts them.
         oracle_fn: the ground-truth function; defaults to ``point2act.synth.oracle_points``.
 
     ``point`` ignores the prompt (the scene defines its target) and needs the view ``key``
@@ -72,7 +72,7 @@ class OraclePointer:
                     "noise_px": self.config.noise_px,
                     "outlier_rate": self.config.outlier_rate,
                     "seed": self.config.seed,
-                    "min_visible_px": self.config.min_visible_px,
+                    "min_visible_px": ORACLE_MIN_VISIBLE_PX,
                 }
                 try:
                     params = inspect.signature(fn).parameters

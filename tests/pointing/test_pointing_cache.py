@@ -16,7 +16,13 @@ import pytest
 from PIL import Image
 
 from point2act.pointing import PointerConfig, PointingParseError, load_image
-from point2act.pointing.cache import AnswerCache, CachedPointer, default_cache_dir, image_digest
+from point2act.pointing.cache import (
+    AnswerCache,
+    CachedPointer,
+    answer_signature,
+    default_cache_dir,
+    image_digest,
+)
 from point2act.pointing.run import point_capture
 
 
@@ -118,7 +124,6 @@ def test_no_cache_option(tmp_path, capture):
         {"family": "qwen3-vl"},
         {"template": "Where? {task}"},
         {"max_image_side": 16},
-        {"temperature": 0.7},
     ],
 )
 def test_key_follows_prompt_backend_model_and_template(tmp_path, capture, change):
@@ -220,6 +225,17 @@ def test_entries_are_atomic_small_json(tmp_path, capture):
         assert p.parent.name == p.stem[:2] and e["key"] == p.stem
         assert {"image_sha256", "prompt", "backend", "model", "family", "template", "points"} <= set(e)
         assert p.stat().st_size < 1000
+
+
+def test_key_holds_the_settings_that_are_constants():
+    """Settings that are no options keep their entries in the key, so a cached answer keeps its key."""
+    sig = answer_signature(PointerConfig(backend="openai", base_url="http://x/v1", model="m"))
+    assert {k: sig[k] for k in ("revision", "min_pixels", "max_pixels", "temperature", "image_format")} == {
+        "revision": "", "min_pixels": 0, "max_pixels": 0, "temperature": 0.0, "image_format": "png"}
+    assert answer_signature(PointerConfig(backend="oracle", scene_dir="/s"))["min_visible_px"] == 12
+    # the key of a fixed request (CACHE_VERSION 1): answers cached before stay found
+    key = AnswerCache.key("0" * 64, "p", sig)
+    assert key == "564465ec3cc8c2c9bafb3e0b664dc7ca25330b98b11d665f13a26c4ab8f43157"
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):

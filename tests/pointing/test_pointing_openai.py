@@ -162,13 +162,13 @@ def test_no_key_env_sends_no_authorization(server, monkeypatch):
     assert "Authorization" not in server.requests[0]["headers"]
 
 
-def test_jpeg_and_downscale(server, api_key):
+def test_png_and_downscale(server, api_key):
     server.default = (200, StubServer.answer('[{"point_2d": [16, 12]}]'), 0.0, {})
-    p = make_pointer(cfg(server, image_format="jpeg", max_image_side=32))
+    p = make_pointer(cfg(server, max_image_side=32))
     pts = p.point(image(64, 48), "x")
     body = json.loads(server.requests[0]["body"])
     sent = decode_data_url(body["messages"][0]["content"][0]["image_url"]["url"])
-    assert sent.format == "JPEG" and sent.size == (32, 24)
+    assert sent.format == "PNG" and sent.size == (32, 24)
     assert pts == [[32.0, 24.0]]  # mapped back to the original 64x48 pixels
 
 

@@ -138,9 +138,7 @@ fake_oracle.calls = []
 
 def test_oracle_with_injected_function(caplog):
     fake_oracle.calls.clear()
-    cfg = PointerConfig(
-        backend="oracle", scene_dir="/scene", noise_px=2.0, outlier_rate=0.1, seed=3, min_visible_px=5
-    )
+    cfg = PointerConfig(backend="oracle", scene_dir="/scene", noise_px=2.0, outlier_rate=0.1, seed=3)
     caplog.set_level(logging.INFO, logger="point2act")
     p = make_pointer(cfg, oracle_fn=fake_oracle)
     out = point_views(
@@ -178,10 +176,12 @@ def test_oracle_default_is_synth_oracle_points(tmp_path):
 
     (tmp_path / "masks").mkdir()
     frames = []
-    for i, visible in enumerate([True, False]):
+    for i, visible in enumerate([25, 0, 6]):  # target pixels in view: the occlusion rule needs 12
         mask = np.zeros((24, 32), np.uint8)
-        if visible:
+        if visible == 25:
             mask[10:15, 20:25] = PART_MUG_HANDLE  # 25 px, centroid pixel (22, 12) -> centre (22.5, 12.5)
+        elif visible:
+            mask[2:4, 2:5] = PART_MUG_HANDLE
         Image.fromarray(mask).save(tmp_path / "masks" / f"frame_{i:04d}.png")
         frames.append(
             {"file_path": f"images/frame_{i:04d}.png", "part_mask_path": f"masks/frame_{i:04d}.png"}
@@ -193,10 +193,11 @@ def test_oracle_default_is_synth_oracle_points(tmp_path):
     out = point_views(
         p, {f["file_path"]: img() for f in frames}, "Point to the handle of the mug", progress=False
     )
-    assert out["points"] == {"images/frame_0000.png": [[22.5, 12.5]], "images/frame_0001.png": []}
-    # the occlusion knob: require more visible pixels than there are
-    p = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path), min_visible_px=100))
-    assert p.point(img(), "x", key="images/frame_0000.png") == []
+    assert out["points"] == {
+        "images/frame_0000.png": [[22.5, 12.5]],
+        "images/frame_0001.png": [],
+        "images/frame_0002.png": [],  # 6 px: occluded (ORACLE_MIN_VISIBLE_PX)
+    }
     # noise is seeded
     a = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path), noise_px=3.0, seed=1))
     b = make_pointer(PointerConfig(backend="oracle", scene_dir=str(tmp_path), noise_px=3.0, seed=1))
