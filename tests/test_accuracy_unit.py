@@ -752,3 +752,43 @@ def test_cached_scene_results_are_keyed_on_the_code(tmp_path, monkeypatch) -> No
     ka = acc_main._result_key(spec, lv, bc)
     monkeypatch.setattr(acc_main, "code_fingerprint", lambda root=None: b)
     assert acc_main._result_key(spec, lv, bc) != ka
+
+
+def test_runs_sharing_the_scene_cache_never_read_a_scene_being_written(tmp_path, monkeypatch) -> None:
+    """Two runs generating the same scene at once (``--train-seeds 0`` and ``--train-seeds 1`` side by side):
+    each gets the folder complete, with every file whole, and no temporary folder is left beside it."""
+    import threading
+    import time
+
+    from benchmarks.accuracy import suite
+
+    spec = suite.SUITE[0]
+    started = threading.Barrier(2)
+
+    def slow_generate(spec_, common_, out):
+        out.mkdir(parents=True)
+        started.wait(timeout=10)
+        for i in range(5):
+            (out / f"view_{i}.bin").write_bytes(b"\x01" * 1000)
+            time.sleep(0.02)
+
+    monkeypatch.setattr(suite, "_generate_scene", slow_generate)
+    seen, errors = [], []
+
+    def run():
+        try:
+            d, _ = suite.ensure_scene(spec, {}, tmp_path)
+            seen.append(sorted((p.name, p.stat().st_size) for p in d.iterdir()))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    whole = sorted([(".complete", 3)] + [(f"view_{i}.bin", 1000) for i in range(5)])
+    assert seen == [whole, whole]
+    assert [p.name for p in tmp_path.rglob("*") if p.is_dir() and p.name.startswith(".")] == []
+    assert suite.ensure_scene(spec, {}, tmp_path)[1] == 0.0  # cached

@@ -293,27 +293,48 @@ def scene_dir(spec: SceneSpec, common: Dict[str, Any], root: Path | None = None)
 
 
 def ensure_scene(spec: SceneSpec, common: Dict[str, Any], root: Path | None = None) -> tuple[Path, float]:
-    """Generate the scene into its cache folder unless it is there; (folder, seconds spent)."""
+    """Generate the scene into its cache folder unless it is there; (folder, seconds spent).
+
+    The scene is written into a folder of its own beside the cache folder and renamed into place complete, so
+    that runs sharing the cache (``--train-seeds 0`` and ``--train-seeds 1`` at once) never read a scene another
+    one is still writing: the first to finish puts its folder in place, the others use it and drop theirs."""
+    import shutil
     import time
 
     out = scene_dir(spec, common, root)
     if (out / ".complete").is_file():
         return out, 0.0
     t0 = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        _generate_scene(spec, common, tmp)
+        (tmp / ".complete").write_text("ok\n")
+        if out.exists() and not (out / ".complete").is_file():
+            shutil.rmtree(out, ignore_errors=True)  # left unfinished by a run that died
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not (out / ".complete").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out, time.perf_counter() - t0
+
+
+def _generate_scene(spec: SceneSpec, common: Dict[str, Any], out: Path) -> None:
+    """Write the scene of ``spec`` into ``out``."""
     if spec.generator != "synth":  # the generator writes target_alone.npz itself
         from benchmarks.generators import generate
 
         generate(out, scene_config(spec, common))
-        (out / ".complete").write_text("ok\n")
-        return out, time.perf_counter() - t0
+        return
     from point2act.synth import generate_scene
 
     config = synth_config(spec, common)
     with twin_scenes(spec.twin):
         generate_scene(out, config)
         _write_target_alone(out, config)
-    (out / ".complete").write_text("ok\n")
-    return out, time.perf_counter() - t0
 
 
 def _write_target_alone(out: Path, config) -> None:
