@@ -792,3 +792,28 @@ def test_runs_sharing_the_scene_cache_never_read_a_scene_being_written(tmp_path,
     assert seen == [whole, whole]
     assert [p.name for p in tmp_path.rglob("*") if p.is_dir() and p.name.startswith(".")] == []
     assert suite.ensure_scene(spec, {}, tmp_path)[1] == 0.0  # cached
+
+
+def test_listed_grasps_are_judged_in_order_with_the_parts_they_hit() -> None:
+    """``python -m benchmarks.accuracy.listed``: each listed grasp's own labels beside the true-mesh verdict, and
+    the parts inside a colliding grasp's boxes. A grasp pointing down at a bar (the target, between the pads) is
+    ``Pm:TF1.00``; the same grasp with a wall through its +x finger is ``Pm:Tx1.00`` and names the wall there."""
+    from benchmarks.accuracy.listed import code, judge_listed
+    from point2act.grasp import GripperConfig
+    from point2act.grasp.geometry import grasp_to_gripper_boxes
+
+    R = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])  # approach straight down, closing along x
+    g = {"position": [0.0, 0.0, 0.02], "rotation": R.tolist(), "width": 0.04, "on_target": True,
+         "clears_margin": True}
+    xs, ys, zs = np.meshgrid(np.linspace(-0.008, 0.008, 5), np.linspace(-0.008, 0.008, 5), np.linspace(0.025, 0.05, 6))
+    bar = np.c_[xs.ravel(), ys.ravel(), zs.ravel()]
+    finger = grasp_to_gripper_boxes(g, GripperConfig())["finger_pos_x"].center
+    wall = finger + np.array([[0.0, 0.0, 0.0], [0.0, 0.002, 0.0], [0.0, -0.002, 0.004]])
+    names = {1: "bar", 2: "wall"}
+    clear = judge_listed([g], bar, np.ones(len(bar), int), 1, names, why=True)
+    assert [code(r) for r in clear] == ["Pm:TF1.00"] and "hits" not in clear[0]
+    pts = np.concatenate([bar, wall])
+    labels = np.r_[np.ones(len(bar), int), np.full(len(wall), 2)]
+    hit = judge_listed([g, dict(g, on_target=False, clears_margin=False)], pts, labels, 1, names, why=True)
+    assert [code(r) for r in hit] == ["Pm:Tx1.00", "pt:Tx1.00"]
+    assert hit[0]["hits"] == {"finger_pos_x": {"wall": 3}}
