@@ -31,6 +31,8 @@ from point2act.grasp.config import (
     FUSION_MIN_ALPHA,
     FUSION_SIDE_FACTOR,
     FUSION_TRUNC_VOXELS,
+    EXTENT_PERCENTILE,
+    REGION_MIN_OPACITY,
     FUSION_VOXEL_PIXELS,
     OCCUPANCY_EMPTY_ALPHA,
     OCCUPANCY_HIT_BACK,
@@ -140,6 +142,24 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
         reach = cfg.gripper.units(0.5 * cfg.gripper.max_opening)
         scope = np.isfinite(cKDTree(means[region.indices]).query(fused, distance_upper_bound=reach)[0])
     return surface_region(fused, rel, region.action_point, scope, cfg.region.threshold, 2.0 * float(geo["voxel"]))
+
+
+def region_on_surface(region, target: np.ndarray, means: np.ndarray, opacities: np.ndarray, near: float):
+    """The region as the target's surface: the box of the fused surface points the field marks as the target
+    (``target`` [T, 3], :func:`target_surface`) and the opaque Gaussians within ``near`` of them (the fusion's
+    truncation distance: what renders that surface), the action point kept. The field says where, the fused
+    surface what is there: a handful of relevant Gaussians, or a cluster that chains across the scene, does not
+    size the grids the gripper is checked in. ``region`` unchanged where no opaque Gaussian lies that near."""
+    from scipy.spatial import cKDTree
+
+    ok = np.flatnonzero(np.asarray(opacities, dtype=np.float64) >= REGION_MIN_OPACITY)
+    d, _ = cKDTree(target).query(means[ok], distance_upper_bound=near, workers=-1)
+    idx = ok[np.isfinite(d)]
+    if not len(idx):
+        return region
+    lo, hi = np.percentile(target, EXTENT_PERCENTILE, axis=0), np.percentile(target, 100 - EXTENT_PERCENTILE, axis=0)
+    return dataclasses.replace(region, center=0.5 * (lo + hi), extent=hi - lo, num_gaussians=int(len(idx)),
+                               indices=idx)
 
 
 def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
@@ -264,8 +284,27 @@ def answer_where(
                   support_fields=_consensus_support(support, region, cfg))
 
 
-def _fusion_inputs(depth_views: DepthViews, frame: FrameTransform, region, support, means_c: np.ndarray, cfg,
-                   kw: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, float], Dict[str, float], float]:
+def _fused_target(depth_views: DepthViews, views_c: DepthViews, frame: FrameTransform, region, support,
+                  means_c: np.ndarray, opacities: np.ndarray, cfg, kw: Dict[str, Any]):
+    """The fused surface around the action point, the target on it (``kw["target_surface"]``) and the region as
+    that surface (:func:`region_on_surface`, also ``kw["region"]``). With rendered relevancy the cube is the
+    gripper's size (:func:`fusion_geometry` without an extent): what the fingers can reach around the action
+    point, whatever the relevant Gaussians span; without, the relevant Gaussians' box sizes it. Returns (fused
+    points [F, 3], the cube's inner radius, its geometry, the region)."""
+    if views_c.relevancy is None:  # no target surface to plan on: the relevant Gaussians' box
+        return (*fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent), region)
+    fused, radius, geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg)
+    if len(fused):
+        on_target = target_surface(fused, views_c, region, support, means_c, cfg, geo)
+        kw["target_surface"] = (fused, on_target)
+        if on_target.any():
+            near = FUSION_TRUNC_VOXELS * float(geo["voxel"])
+            region = kw["region"] = region_on_surface(region, fused[on_target], means_c, opacities, near)
+    return fused, radius, geo, region
+
+
+def _fusion_inputs(depth_views: DepthViews, frame: FrameTransform, region, support, means_c: np.ndarray,
+                   opacities: np.ndarray, cfg, kw: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, float], Dict[str, float], float]:
     """What the depth views give the planner (added to its keywords ``kw``): the TSDF surface around the action
     point (returned: fused points [F, 3], capture frame), the support plane's points, the surface beyond the fused
     cube (``views_surface``, with the ball of ``fused_radius`` where it and the fused surface replace the Gaussian
@@ -273,14 +312,13 @@ def _fusion_inputs(depth_views: DepthViews, frame: FrameTransform, region, suppo
     (:func:`target_surface`). Also returns the
     fusion's stage timings, its geometry and the action point's distance to the fused surface."""
     t0 = time.perf_counter()
-    fused, radius, fusion_geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
+    views_c = views_in_capture(depth_views, frame, cfg)
+    fused, radius, fusion_geo, region = _fused_target(depth_views, views_c, frame, region, support, means_c,
+                                                      opacities, cfg, kw)
     surface_gap = nearest_distance(fused, region.action_point)
     if np.isfinite(surface_gap):
         fusion_geo["nearest_surface"] = surface_gap
     fusion_ms = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
-    views_c = views_in_capture(depth_views, frame, cfg)
-    if views_c.relevancy is not None and len(fused):  # the target as the fused surface sees it
-        kw["target_surface"] = (fused, target_surface(fused, views_c, region, support, means_c, cfg, fusion_geo))
     # what the views see: the support plane is fitted to it, by image area. Beyond the fused cube, within the
     # hand's reach, the gripper is checked against the part of it the views place to within a coarse collision
     # cell (the median depth's spread), not against the Gaussian centres: a reconstruction from few or no points
@@ -320,13 +358,9 @@ def _plan_with_fallback(means_c: np.ndarray, arrays: Dict[str, np.ndarray], cfg,
     from the region (it holds every narrower ball's seeds), kept when it closes on the region. Returns the
     result and the fallback's record (None when not taken)."""
     surface = kw.pop("target_surface", None)
+    if surface is not None and np.any(surface[1]):
+        kw["target_surface"] = surface
     result = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, **kw)
-    if not _on_target(result) and surface is not None:
-        # no grasp holds mostly the region's Gaussians (a handle a few relevant Gaussians draw): the target is
-        # the fused surface the views render as relevant (target_surface)
-        again = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, target_surface=surface, **kw)
-        if _on_target(again):
-            result = again
     fallback = None
     widest = 0.5 * cfg.gripper.max_opening
     if not _on_target(result) and widest > cfg.seed_radius * (1 + 1e-9):
@@ -418,7 +452,8 @@ def build_export(
         surface_gap = 0.0  # the action point's distance to the fused surface (0: not measured)
         if depth_views is not None:
             fused, fusion_ms, fusion_geo, surface_gap = _fusion_inputs(depth_views, frame, region, cons, means_c,
-                                                                       cfg, kw)
+                                                                       arrays["opacities"], cfg, kw)
+            region = kw["region"]
             fused_all = np.concatenate([fused, kw.pop("views_surface")], 0)
             extra = fused_all if extra is None else np.concatenate([extra, fused_all], 0)
         kw["extra_points"] = extra
@@ -427,6 +462,11 @@ def build_export(
         except ValueError as e:
             raise Point2ActError(f"no relevant region in this field: {e}") from None
         out = result.to_dict(prompt)
+        # grasps.json's region is the answer's (every path gives the same); what the grasps were planned on, the
+        # target's fused surface, is grasp_target
+        planned, out["region"] = out["region"], answer.region.to_dict()
+        if planned != out["region"]:
+            out["grasp_target"] = planned
         if surface_gap > cfg.gripper.units(0.5 * cfg.gripper.max_opening) and not _on_target(result):
             notes.append(_no_surface_note(surface_gap, cfg))
         if fallback is not None:

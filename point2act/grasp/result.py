@@ -7,7 +7,9 @@ grasps.json, field by field (capture frame, capture units unless noted)::
     frame             "capture"
     metres_per_unit   metres per capture unit (1.0 for metric captures)
     action_point      [x, y, z] where to act: the region's relevancy density peak (RegionConfig.action_point)
-    region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}
+    region            {"center": [3], "extent": [3] (box size), "num_gaussians": int}: the answer's region
+    grasp_target      optional, what the grasps were planned on where it is not ``region``: the target's fused
+                      surface, {"center", "extent", "num_gaussians", "surface_points": int}
     gripper           the GripperConfig used (lengths in metres)
     grasps            list, best first: the grasps that close on the target (on_target) first; in each group
                       those whose pads touch both contacts (both_pads_touch) first; then by score; each:
@@ -337,6 +339,10 @@ def _check_header(d: Dict[str, Any]) -> None:
         _fail("region needs center and extent (3 numbers each)")
     if not isinstance(reg.get("num_gaussians"), int) or reg["num_gaussians"] < 0:
         _fail("region.num_gaussians must be a non-negative int")
+    tgt = d.get("grasp_target")
+    if tgt is not None and (not isinstance(tgt, dict) or not _is_vec(tgt.get("center"), 3)
+                            or not _is_vec(tgt.get("extent"), 3)):
+        _fail("grasp_target needs center and extent (3 numbers each)")
     grip = d.get("gripper")
     if not isinstance(grip, dict) or not _is_num(grip.get("max_opening")):
         _fail("gripper must be an object with max_opening")

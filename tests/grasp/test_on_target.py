@@ -289,7 +289,8 @@ def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(
     out = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None,
                        depth_views=_views_with_relevancy(scene))
     assert out["grasps"], out.get("warning")
-    assert out["region"]["surface_points"] >= 100  # the bar's surface, not 6 centres
+    assert out["grasp_target"]["surface_points"] >= 100  # the bar's surface, not 6 centres
+    assert out["region"]["num_gaussians"] < out["grasp_target"]["num_gaussians"]  # the answer's region: the 6
     best = out["grasps"][0]
     assert best["on_target"] is True
     pts, names = truth

@@ -37,3 +37,30 @@ def test_scope_and_threshold_follow_the_chosen_place():
     assert out[: len(a)].all() and not out[len(a):].any()
     rel_unseen = np.r_[np.full(len(a), np.nan), np.full(len(far), 1.0)]
     assert not surface_region(P, rel_unseen, a[0], scope, threshold=0.5, link=0.004).any()
+
+
+def test_the_region_is_the_targets_surface_not_the_relevant_gaussians():
+    """:func:`point2act.export.region_on_surface`: a relevant cluster chained 20 cm across the scene (a field
+    refit to answers with outliers) does not size the grids the gripper is checked in. The region becomes the
+    box of the fused surface marked as the target, its Gaussians those within ``near`` of that surface (opaque
+    ones only), the action point kept; with no opaque Gaussian that near, the region is left as it was."""
+    from point2act.export import region_on_surface
+    from point2act.grasp.result import Region
+
+    patch = _grid(0.0)  # 1.8 x 1.8 cm of fused surface
+    rng = np.random.default_rng(0)
+    on = patch[rng.choice(len(patch), 30, replace=False)] + [0.0, 0.0, 0.001]  # Gaussians rendering the patch
+    far = np.c_[np.linspace(0.05, 0.2, 10), np.zeros(10), np.zeros(10)]  # the chained relevant Gaussians
+    faint = patch[:5] + [0.0, 0.0, 0.0005]
+    means = np.concatenate([on, far, faint])
+    opac = np.r_[np.full(len(on) + len(far), 0.9), np.full(len(faint), 0.02)]
+    chained = Region(action_point=patch[3].copy(), center=np.array([0.1, 0.0, 0.0]), extent=np.array([0.2, 0.02, 0.01]),
+                     num_gaussians=len(on) + len(far), indices=np.arange(len(on) + len(far)))
+    r = region_on_surface(chained, patch, means, opac, near=0.004)
+    np.testing.assert_allclose(r.action_point, patch[3])
+    assert sorted(r.indices.tolist()) == list(range(len(on)))  # not the far chain, not the faint ones
+    assert r.num_gaussians == len(on)
+    assert np.all(r.extent <= 0.0181) and r.extent[0] > 0.015
+    np.testing.assert_allclose(r.center[:2], [0.009, 0.009], atol=1e-3)
+    # nothing opaque renders the surface: the region stays
+    assert region_on_surface(chained, patch + [0.0, 0.0, 0.05], means, opac, near=0.004) is chained
