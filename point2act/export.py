@@ -27,12 +27,11 @@ from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, plan_grasps, relevant_region
 from point2act.grasp.config import (
     COLLISION_VOXEL_SIZE,
+    EXTENT_PERCENTILE,
     FUSION_MAX_VOXELS,
     FUSION_MIN_ALPHA,
     FUSION_SIDE_FACTOR,
     FUSION_TRUNC_VOXELS,
-    EXTENT_PERCENTILE,
-    REGION_MIN_OPACITY,
     FUSION_VOXEL_PIXELS,
     OCCUPANCY_EMPTY_ALPHA,
     OCCUPANCY_HIT_BACK,
@@ -42,6 +41,7 @@ from point2act.grasp.config import (
     OCCUPANCY_P_HIT,
     OCCUPANCY_P_MISS,
     OCCUPANCY_REACH,
+    REGION_MIN_OPACITY,
 )
 from point2act.grasp.region import surface_region
 from point2act.grasp.occupancy import FREE, OccupancyGrid, occupancy_cube
@@ -351,15 +351,11 @@ def _on_target(result) -> bool:
 
 def _plan_with_fallback(means_c: np.ndarray, arrays: Dict[str, np.ndarray], cfg, region,
                         kw: Dict[str, Any]):
-    """:func:`~point2act.grasp.plan_grasps` at the region, the target labelled by the region's Gaussians; where
-    no grasp lands on the target that way and ``kw`` holds the target's fused surface, once more with the target
-    labelled by that surface; where still nothing collision-free lands on the target itself (a pull tab flat on
-    a lid, a thin edge), one wider plan whose seeds reach half the gripper's opening
-    from the region (it holds every narrower ball's seeds), kept when it closes on the region. Returns the
-    result and the fallback's record (None when not taken)."""
-    surface = kw.pop("target_surface", None)
-    if surface is not None and np.any(surface[1]):
-        kw["target_surface"] = surface
+    """:func:`~point2act.grasp.plan_grasps` at the region, the target labelled by its fused surface where ``kw``
+    holds one (``target_surface``, :func:`_fused_target`), else by the region's Gaussians; where nothing
+    collision-free lands on the target itself (a pull tab flat on a lid, a thin edge), one wider plan whose seeds
+    reach half the gripper's opening from the region (it holds every narrower ball's seeds), kept when it closes
+    on the region. Returns the result and the fallback's record (None when not taken)."""
     result = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, **kw)
     fallback = None
     widest = 0.5 * cfg.gripper.max_opening
