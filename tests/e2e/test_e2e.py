@@ -60,7 +60,10 @@ def test_export_action_point_on_the_handle(trained):
     gripper = GripperConfig(**data["gripper"])
     verdicts = [judge_grasp(g, gripper, pts, names, gt["target"], table_z=0.0) for g in data["grasps"]]
     assert verdicts[0].on_target and verdicts[0].collision_free, verdicts[0]
-    assert np.mean([v.on_target for v in verdicts]) >= 0.5
+    # what the robot may act on: every grasp labelled on_target holds the handle by the true meshes (the target is
+    # the handle's fused surface, docs/robustness.md; grasps listed after them are labelled off target)
+    labelled = [v for g, v in zip(data["grasps"], verdicts) if g["on_target"]]
+    assert labelled and all(v.on_target for v in labelled), [v.target_fraction for v in labelled]
     # the stage timings beside it, not in it (grasps.json is the same bytes on every export)
     assert "timings_ms" not in data
     timings = json.loads((root / "grasps.timings.json").read_text())
