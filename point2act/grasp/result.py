@@ -29,7 +29,9 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       score               SEMANTIC_WEIGHT*semantic + GEOMETRIC_WEIGHT*geometric + CLEARANCE_WEIGHT*clearance
                           (weights normalised), [0,1]
       semantic_score      target share: the fraction of the occupied cells between the fingers (surface
-                          points without an occupancy grid) within TARGET_RADIUS of the region's Gaussians
+                          points without an occupancy grid) that are the target's: their nearest fused point
+                          within TARGET_RADIUS is on the target's surface (grasp_target); without fused depth,
+                          most opaque Gaussians within TARGET_RADIUS of them are the region's
       geometric_score     antipodal quality where the pads meet the part: 1 - max contact angle / atan(mu),
                           [0,1] (0 where a pad meets it on a slant, outside the friction cone)
       clearance_score     the fingers' clearance to occupied or unknown space at the grasp pose, [0,1]
