@@ -274,6 +274,12 @@ def _is_vec(x, n) -> bool:
     return isinstance(x, list) and len(x) == n and all(_is_num(v) for v in x)
 
 
+def _check_box(box: Any, name: str) -> None:
+    """``box`` (named ``name`` in the message) is an object with ``center`` and ``extent``, 3 numbers each."""
+    if not isinstance(box, dict) or not _is_vec(box.get("center"), 3) or not _is_vec(box.get("extent"), 3):
+        _fail(f"{name} needs center and extent (3 numbers each)")
+
+
 def _fail(msg: str) -> NoReturn:
     """Raise the ``ValueError`` of :func:`validate_grasps_dict` for ``msg``."""
     raise ValueError(f"invalid {SCHEMA} document: {msg}")
@@ -337,14 +343,11 @@ def _check_header(d: Dict[str, Any]) -> None:
     if not _is_num(mpu) or mpu <= 0:
         _fail("metres_per_unit must be a positive number")
     reg = d.get("region")
-    if not isinstance(reg, dict) or not _is_vec(reg.get("center"), 3) or not _is_vec(reg.get("extent"), 3):
-        _fail("region needs center and extent (3 numbers each)")
+    _check_box(reg, "region")
     if not isinstance(reg.get("num_gaussians"), int) or reg["num_gaussians"] < 0:
         _fail("region.num_gaussians must be a non-negative int")
-    tgt = d.get("grasp_target")
-    if tgt is not None and (not isinstance(tgt, dict) or not _is_vec(tgt.get("center"), 3)
-                            or not _is_vec(tgt.get("extent"), 3)):
-        _fail("grasp_target needs center and extent (3 numbers each)")
+    if d.get("grasp_target") is not None:
+        _check_box(d["grasp_target"], "grasp_target")
     grip = d.get("gripper")
     if not isinstance(grip, dict) or not _is_num(grip.get("max_opening")):
         _fail("gripper must be an object with max_opening")
@@ -454,9 +457,7 @@ def _check_keypoints(kps: Any) -> None:
     for name, kp in kps.items():
         if not isinstance(kp, dict) or not _is_vec(kp.get("action_point"), 3):
             _fail(f"keypoints[{name!r}].action_point must be 3 finite numbers")
-        r = kp.get("region")
-        if not isinstance(r, dict) or not _is_vec(r.get("center"), 3) or not _is_vec(r.get("extent"), 3):
-            _fail(f"keypoints[{name!r}].region needs center and extent (3 numbers each)")
+        _check_box(kp.get("region"), f"keypoints[{name!r}].region")
         if kp.get("prompt") is not None and not isinstance(kp["prompt"], str):
             _fail(f"keypoints[{name!r}].prompt must be a string or null")
         if "role" in kp and kp["role"] not in ("grasp", "place", "avoid"):
