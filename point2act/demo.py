@@ -14,11 +14,13 @@ from typing import Dict
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 
 def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
     """Ground-truth surface samples of a ``point2act synth`` scene: ``(points [M, 3], part names [M])``,
     capture frame, about ``density`` points per square metre of each part's mesh."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     from point2act.synth import SynthConfig
     from point2act.synth.scene import build_scene

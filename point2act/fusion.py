@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Sequence, Tuple
 
 import numpy as np
+
+from point2act._open3d import load as load_open3d
 import torch
 from torch import Tensor
 
@@ -310,7 +312,7 @@ def tsdf_fuse(
     opacity is below ``min_alpha`` are not measurements (mostly background blur), nor are the blends of foreground and background depth at silhouettes
     (:func:`blended_pixels`, more than the truncation distance from both): integrated, they smear a thin
     part's surface (a mug's handle) into the space around it."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     depths = np.asarray(depths, dtype=np.float32)
     C, H, W = depths.shape

@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 __all__ = ["MIN_START_POINTS", "TriangulatedCloud", "cloud_cache_path", "triangulate_posed_images", "write_ply",
            "read_ply"]
 
@@ -227,7 +229,7 @@ def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
 
 def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Points [M, 3] float64 and colours [M, 3] uint8 of a PLY (open3d's reader)."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     pc = o3d.io.read_point_cloud(str(path))
     pts = np.asarray(pc.points, dtype=np.float64)

@@ -68,6 +68,7 @@ Plain numpy/scipy. Points are in the frame of the view matrices (world -> camera
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -106,9 +107,14 @@ class ViewAnswers:
             uv = (Xc[:, :2] / z[:, None]) @ self.K[:2, :2].T + self.K[:2, 2]
         return uv, z
 
+    @cached_property
+    def K_inv(self) -> np.ndarray:  # [3, 3]
+        """``K``'s inverse, computed once: the consensus casts hundreds of single rays per view, and a 3 x 3
+        LAPACK inverse costs milliseconds where BLAS threads wait on busy cores."""
+        return np.linalg.inv(self.K)
+
     def ray(self, uv: np.ndarray):  # [M, 2] -> (origin [3], directions [M, 3] with z = 1 in camera)
-        Kinv = np.linalg.inv(self.K)
-        d_cam = np.concatenate([uv, np.ones((len(uv), 1))], 1) @ Kinv.T
+        d_cam = np.concatenate([uv, np.ones((len(uv), 1))], 1) @ self.K_inv.T
         R, t = self.viewmat[:3, :3], self.viewmat[:3, 3]
         return -R.T @ t, d_cam @ R  # camera centre, directions (world)
 

@@ -20,6 +20,8 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 from .config import GripperConfig
 from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
@@ -154,7 +156,7 @@ def raycast_depth(
 ) -> Tuple[np.ndarray, np.ndarray]:  # z-depth [C, H, W] (0: no hit), id of the mesh hit [C, H, W] (-1: none)
     """Exact z-depth of triangle meshes seen by pinhole cameras (open3d's ``RaycastingScene``), pixel
     (i, j) through image point (j + 0.5, i + 0.5): the depth views of a known scene."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     scene = o3d.t.geometry.RaycastingScene()
     ids = []

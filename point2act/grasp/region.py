@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 from .config import (
     ABSOLUTE_THRESHOLD,
     DBSCAN_MIN_POINTS,
@@ -25,7 +27,7 @@ __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_
 def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     """DBSCAN labels (``-1`` = noise) of ``points`` [M, 3]: open3d's ``cluster_dbscan`` (a core point has
     at least ``min_points`` points, itself included, within ``eps``)."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     if len(pts) == 0:

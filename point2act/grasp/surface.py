@@ -10,6 +10,8 @@ from typing import Tuple
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 from .config import (
     MAX_SCALE,
     NORMAL_MAX_NN,
@@ -25,7 +27,7 @@ __all__ = ["scene_points", "ransac_plane", "fit_support_plane", "surface_relevan
 
 
 def _o3d():
-    import open3d as o3d  # lazy: heavy import
+    o3d = load_open3d()
 
     return o3d
 

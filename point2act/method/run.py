@@ -314,13 +314,49 @@ The benchmark's studio pan: 57-61 % of the opaque Gaussians within 25 cm of the 
 table; 15-22 % since random starts train under an opacity prior (``Point2ActModelConfig.opacity_reg``), 1 % where
 a capture has a point cloud (docs/robustness.md §1)."""
 
+TRIANGULATED_START_NOTE = ("this run started from the {n} points triangulated from the photos (the capture has no "
+                           "point cloud; the run's triangulated.ply) and random Gaussians where the photos have no "
+                           "texture to triangulate: some of those stay in the air above plain surfaces, and the "
+                           "grasp head sees them as obstacles; a capture with a denser point cloud (COLMAP's sparse "
+                           "points, a depth camera's frames) reconstructs cleaner")
+"""The same note for a run that started from the cloud training triangulated (``triangulated.ply`` in the run)."""
+
+
+def _ply_vertex_count(path: Path) -> int:
+    """The vertex count in a PLY's header (-1 when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            for _ in range(64):
+                line = fh.readline()
+                if line.startswith(b"element vertex"):
+                    return int(line.split()[2])
+                if not line or line.strip() == b"end_header":
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
+def start_note(config_path: Path, data: Path | None) -> str:
+    """What grasps.json's ``warning`` adds about the run's start when no grasp lands on the target: the
+    triangulated start (:data:`TRIANGULATED_START_NOTE`, the run holds ``triangulated.ply``), the random start
+    (:data:`RANDOM_START_NOTE`, :func:`random_start`), or nothing (the capture has a point cloud, or the start
+    cannot be told)."""
+    tri = Path(config_path).parent / "triangulated.ply"
+    if tri.is_file():
+        return TRIANGULATED_START_NOTE.format(n=max(_ply_vertex_count(tri), 0))
+    return RANDOM_START_NOTE if random_start(config_path, data) else ""
+
 
 def random_start(config_path: Path, data: Path | None) -> bool:
-    """Whether the run's capture is a nerfstudio transforms.json without a point cloud (splatfacto then starts
-    from random points): the capture of the run's info, else ``data`` (the one the run's config names). False
-    when that cannot be told (another dataparser, a moved capture)."""
+    """Whether the run's capture is a nerfstudio transforms.json without a point cloud and the run did not start
+    from a triangulated one (splatfacto then starts from random points): the capture of the run's info, else
+    ``data`` (the one the run's config names). False when that cannot be told (another dataparser, a moved
+    capture)."""
     from point2act.method.runinfo import run_data_dir
 
+    if (Path(config_path).parent / "triangulated.ply").is_file():
+        return False
     info_data = run_data_dir(config_path)
     if info_data is not False and info_data is not None:
         data = info_data
@@ -538,8 +574,10 @@ def export_doc(
                        keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, answer=answer)
     out["run"] = str(Path(config_path).resolve())
-    if grasps and not (out.get("grasps") and out["grasps"][0].get("on_target")) and random_start(config_path, run.data):
-        out["warning"] = "; ".join(w for w in (out.get("warning"), RANDOM_START_NOTE) if w)
+    missed = grasps and not (out.get("grasps") and out["grasps"][0].get("on_target"))
+    note = start_note(config_path, run.data) if missed else ""
+    if note:
+        out["warning"] = "; ".join(w for w in (out.get("warning"), note) if w)
     if answer.support is None:  # the relevancy peak chose the place: nothing says how sure it is
         out["warning"] = "; ".join(w for w in (out.get("warning"), answer.warning) if w)
     if finish is not None:

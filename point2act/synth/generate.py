@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from point2act._open3d import load as load_open3d
 from PIL import Image
 
 from .camera import Intrinsics, intrinsics, sample_cameras
@@ -70,7 +72,7 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 
 def _write_ply(xyz: np.ndarray, rgb: np.ndarray, path: Path) -> None:
     """Binary PLY via open3d. ``xyz`` (N, 3) float, ``rgb`` (N, 3) uint8."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     pcd = o3d.geometry.PointCloud()
     pcd.points = o3d.utility.Vector3dVector(xyz.astype(np.float64))

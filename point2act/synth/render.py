@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 from .camera import Intrinsics, camera_rays
 from .config import PART_BACKGROUND, SynthConfig
 from .scene import TabletopScene
@@ -41,7 +43,7 @@ class Renderer:
     """Holds the ray-casting acceleration structure of one scene."""
 
     def __init__(self, scene: TabletopScene, config: SynthConfig) -> None:
-        import open3d as o3d
+        o3d = load_open3d()
 
         self._o3d = o3d
         self.scene = scene

@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from point2act._open3d import load as load_open3d
+
 from .config import (
     PART_FIRST_DISTRACTOR,
     PART_MUG_BODY,
@@ -342,7 +344,7 @@ def load_mug_mesh(path: str, scale: float) -> dict:
     Returns {"body": (V, T), "handle": (V, T), "body_radius": float, "height": float,
     "footprint": float}.
     """
-    import open3d as o3d
+    o3d = load_open3d()
 
     from point2act.errors import Point2ActError
 
@@ -387,7 +389,7 @@ TOOL_HANDLE_LENGTH: float = 0.13
 
 def tool_meshes() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((V, T) of the head, (V, T) of the handle), tool-local frame (see TOOL_HEAD)."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     hx, hy, hz = TOOL_HEAD
     head = o3d.geometry.TriangleMesh.create_box(hx, hy, hz)
@@ -540,7 +542,7 @@ def can_albedo(base_z: float, height: float, body: tuple, label: tuple, seed: in
 def _table_part(config: SynthConfig, s: int) -> Part:
     """The table (part 1): a box of :data:`TABLE_SIZE` with its top face at z = 0, its wood albedo
     seeded by ``s`` and, with ``config.marker_size``, the marker printed on it."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     tx, ty, tz = TABLE_SIZE
     table = o3d.geometry.TriangleMesh.create_box(tx, ty, tz)
@@ -665,7 +667,7 @@ def _occluder_part(
 
     Returns (the occluder part, its placed footprint ((2,) centre, radius), its ground-truth record).
     """
-    import open3d as o3d
+    o3d = load_open3d()
 
     tc = target_pts.mean(axis=0)
     size = np.array([0.05, 0.05, 0.16])
@@ -695,7 +697,7 @@ def _distractor_mesh(
     """One distractor's mesh of a seeded size, standing on z = 0 around the z axis: (vertices
     (V, 3), triangles (T, 3), footprint radius, radius (ball, can), height (can)); a box is turned
     by ``oyaw``. Radius and height are NaN where the kind has none."""
-    import open3d as o3d
+    o3d = load_open3d()
 
     r = h = float("nan")
     if kind == "box":

@@ -83,6 +83,31 @@ def test_random_start_is_a_transforms_json_without_a_point_cloud(tmp_path):
     assert random_start(run, None) is False
 
 
+def test_start_note_names_the_triangulated_start(tmp_path):
+    """A run that started from the cloud training triangulated (its triangulated.ply) is no random start: its
+    note gives the triangulated point count; without that file the capture decides, as above."""
+    import json
+
+    import numpy as np
+
+    from point2act.method.run import RANDOM_START_NOTE, random_start, start_note
+    from point2act.triangulate import write_ply
+
+    run = tmp_path / "run" / "config.yml"
+    run.parent.mkdir()
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    (cap / "transforms.json").write_text(json.dumps({"frames": [{"file_path": "a.png"}]}))
+    assert start_note(run, cap) == RANDOM_START_NOTE
+    write_ply(run.parent / "triangulated.ply", np.random.default_rng(0).random((37, 3)), np.zeros((37, 3), np.uint8))
+    assert random_start(run, cap) is False
+    note = start_note(run, cap)
+    assert "started from the 37 points triangulated" in note and "random points (" not in note
+    (run.parent / "triangulated.ply").unlink()
+    (cap / "transforms.json").write_text(json.dumps({"frames": [], "ply_file_path": "sparse_pc.ply"}))
+    assert start_note(run, cap) == ""
+
+
 def test_run_answers_are_the_runs_own(tmp_path):
     """RUN/points.json is what a run's export reads: an edited points file is reported and not used, a
     deleted one changes nothing; a run without stored answers falls back to the points file it names."""
