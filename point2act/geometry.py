@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -42,6 +41,8 @@ def nearest_rotation(A: np.ndarray) -> np.ndarray:  # [..., 3, 3] -> [..., 3, 3]
 
 def rotation_to_quaternion_wxyz(R: np.ndarray) -> np.ndarray:  # [..., 3, 3] -> [..., 4]
     """Unit quaternion(s) ``[w, x, y, z]`` with ``w >= 0`` of rotation matrices (scipy ``Rotation``)."""
+    from scipy.spatial.transform import Rotation  # scipy.spatial: 0.2-0.3 s of a process's start, paid on use
+
     R = np.asarray(R, dtype=np.float64)
     xyzw = Rotation.from_matrix(R.reshape(-1, 3, 3)).as_quat()
     q = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=-1)
@@ -51,6 +52,8 @@ def rotation_to_quaternion_wxyz(R: np.ndarray) -> np.ndarray:  # [..., 3, 3] -> 
 
 def quaternion_wxyz_to_rotation(q: np.ndarray) -> np.ndarray:  # [..., 4] -> [..., 3, 3]
     """Rotation matrices of quaternions ``[w, x, y, z]`` (normalised first; scipy ``Rotation``)."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(q, dtype=np.float64)
     flat = q.reshape(-1, 4)
     R = Rotation.from_quat(np.concatenate([flat[:, 1:], flat[:, :1]], axis=-1)).as_matrix()
