@@ -20,7 +20,8 @@ per view, averaged over the supervised views) over the logits alone, full batch,
 step is one pass of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec), the
 two-mat-vec torch version ``point2act.render._torch_impl._relevancy_loss_grad`` being its reference.
 That kernel and the CSR transpose are this module's own extension (``point2act/csrc/relevancy_fit.cpp``,
-declared in ``relevancy_fit.h``), built by :mod:`point2act._cpp` on first use.
+declared in ``relevancy_fit.h``), built by :mod:`point2act._cpp` on first use; so is
+:func:`median_depth_csr` (``median_depth_csr.cpp``), the consensus's median depth map in C++.
 """
 
 from __future__ import annotations
@@ -82,6 +83,31 @@ def relevancy_loss_grad(
         row_w.to(torch.float32).contiguous(), LOSS_FORMS[form], torch.get_num_threads(),
     )
     return float(loss), grad
+
+
+def median_depth_csr(
+    crow: np.ndarray,  # [H*W + 1] row offsets (need not start at 0)
+    col: np.ndarray,  # [nnz] Gaussian of each entry
+    val: np.ndarray,  # [nnz] compositing weights alpha * T, front to back
+    z: np.ndarray,  # [N] camera depth of every Gaussian
+    height: int,
+    width: int,
+) -> np.ndarray:  # [H, W] float64, NaN where the opacity never reaches 0.5
+    """:func:`point2act.grasp.consensus.median_depth_map` in one pass of this module's extension
+    (``point2act/csrc/median_depth_csr.cpp``): the same arguments and the same bits (the running sum is the
+    same sequential float64 sum over all rows; out-of-order rows are stably sorted by depth, NaN last)."""
+    def arr(a, dtype, keep=()):
+        a = np.asarray(a)
+        return np.require(a, a.dtype if a.dtype in keep else dtype, ["C", "W"])
+
+    out = load_extension().median_depth_csr(
+        torch.from_numpy(arr(crow, np.int64)),
+        torch.from_numpy(arr(col, np.int64, (np.dtype(np.int32), np.dtype(np.int64)))),
+        torch.from_numpy(arr(val, np.float64, (np.dtype(np.float32), np.dtype(np.float64)))),
+        torch.from_numpy(arr(z, np.float64)),
+        int(height), int(width),
+    )
+    return out.numpy()
 
 
 def _project_views(

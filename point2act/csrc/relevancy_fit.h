@@ -1,5 +1,5 @@
-// Declarations of the relevancy refit's kernels (relevancy_fit.cpp), bound to Python in relevancy_ext.cpp
-// and called by point2act.relevancy_fit. Shapes: R rows (pixels of the stacked views), N Gaussians.
+// Declarations of the relevancy extension's kernels (relevancy_fit.cpp, median_depth_csr.cpp), bound to Python
+// in relevancy_ext.cpp and called by point2act.relevancy_fit. Shapes: R rows (pixels of the stacked views), N Gaussians.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -25,5 +25,14 @@ std::vector<at::Tensor> relevancy_loss_grad(const at::Tensor &crow,    // [R + 1
                                             const at::Tensor &row_w,   // [R] float32
                                             int64_t form,              // 0 bce, 1 mse, 2 l1
                                             int64_t num_threads);
+
+// Per pixel, the depth of the first entry (in depth order) at which the running sum of a view's
+// compositing weights reaches 0.5, NaN where it never does: point2act.grasp.consensus.median_depth_map's bits.
+// -> depth [height, width] float64
+at::Tensor median_depth_csr(const at::Tensor &crow,  // [height * width + 1] int64 (may not start at 0)
+                            const at::Tensor &col,   // [nnz] int32 or int64
+                            const at::Tensor &val,   // [nnz] float32 or float64
+                            const at::Tensor &z,     // [N] float64
+                            int64_t height, int64_t width);
 
 }  // namespace p2a

@@ -204,12 +204,13 @@ def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> lis
     (``vms`` / ``Ks`` [C, 4, 4] / [C, 3, 3] at the cache's resolution), the answers and blob sigma of
     ``store`` (a heatmap store: ``sizes``, ``points``, ``sigma_frac``) scaled to that resolution, and the
     median-depth surface of the Gaussians ``means`` [N, 3] from the cache's compositing weights."""
-    from point2act.grasp.consensus import ViewAnswers, median_depth_map
+    from point2act.grasp.consensus import ViewAnswers
     from point2act.heatmap import sigma_px
+    from point2act.relevancy_fit import median_depth_csr
 
     offs = cache.row_offsets()
     crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
-    crow, col, val = crow.astype(np.int64), col.astype(np.int64), val.astype(np.float64)
+    crow = crow.astype(np.int64)  # col / val stay int32 / float32: the C++ op reads them as they are
     views = []
     for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
         vid = int(vid)
@@ -218,7 +219,8 @@ def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> lis
         vm = vms[vid].cpu().double().numpy()
         a, b = offs[k], offs[k + 1]
         e0, e1 = int(crow[a]), int(crow[b])
-        depth = median_depth_map(crow[a : b + 1] - e0, col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
+        # consensus.median_depth_map's bits in C++ (its crow may start past 0)
+        depth = median_depth_csr(crow[a : b + 1], col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
         views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
                                  np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
                                  sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split=split))
