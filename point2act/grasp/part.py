@@ -25,6 +25,9 @@ The C++ kernel (``point2act/grasp/csrc/grasp_part.cpp``, :func:`grasp_part`) sca
 pair; :func:`grasp_part_reference` is the numpy definition, every (pair, point, angle) as arrays, for tests,
 for the planner's ``avoid`` term (which needs the entries) and where the extension cannot be built. Both
 compute the same float32 and float64 expressions in the same order: their answers are equal, not close.
+So do ``csrc/pads_window.cpp`` (:func:`_pads_window`, the scan of the pads' window that
+:func:`pads_touch_contacts` and :func:`pad_quality` share) and its numpy definition
+:func:`_pads_window_reference`: the same entries, in the same order.
 """
 
 from __future__ import annotations
@@ -283,13 +286,15 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     return out
 
 
-def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float]):
+def _pads_window_reference(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float], ts=None):
     """The ``cloud`` points in the pads' window (``|y| <= half_y``, ``z`` in ``[depth - L, depth]``, ``|x| <=
     reach``) of every approach of the pairs ``ks`` [M] at their ``depth`` [K, T]: ``(uk, inv, gid, k0, t, x,
     j)``, the pairs (``np.unique(ks)``, with its inverse), per entry its group ``gid`` (``uk`` index x T +
     approach), pair ``k0``, approach ``t``, coordinate along the closing axis ``x`` (float64, from the
     float32 scan of :func:`entries` and :func:`angles`) and cloud index ``j``. The scan that
-    :func:`pads_touch_contacts` and :func:`pad_quality` share."""
+    :func:`pads_touch_contacts` and :func:`pad_quality` share (:func:`_pads_window`); the entries are grouped
+    by approach, then pair, then cloud point (:func:`angles` over :func:`entries`). With ``ts`` [M] (the
+    candidates' approaches) only the entries of the candidates ``(ks, ts)`` asked for, in the same order."""
     c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
     uk, inv = np.unique(ks, return_inverse=True)
     qk, qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], p["radius"],
@@ -298,7 +303,47 @@ def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float]):
     k0 = uk[qk[e]]
     d = np.asarray(depth, dtype=np.float64)[k0, tt]
     inz = (pz >= d - p["L"]) & (pz <= d)
-    return uk, inv, (qk[e] * T + tt)[inz], k0[inz], tt[inz], qx[e][inz].astype(np.float64), qj[e][inz]
+    gid = qk[e] * T + tt
+    if ts is not None:
+        inz &= _asked(inv, ts, len(uk), T).reshape(-1)[gid]
+    return uk, inv, gid[inz], k0[inz], tt[inz], qx[e][inz].astype(np.float64), qj[e][inz]
+
+
+def _asked(inv: np.ndarray, ts, n: int, T: int) -> np.ndarray:  # [n, T] bool
+    """Which of the ``n`` pairs' approaches are asked for: the candidates ``(uk[inv], ts)``."""
+    want = np.zeros(n * T, bool)
+    want[inv.reshape(-1) * T + np.asarray(ts, dtype=np.int64).reshape(-1)] = True
+    return want.reshape(n, T)
+
+
+def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float], ts=None, num_threads: int = -1):
+    """:func:`_pads_window_reference` with the C++ kernel (``csrc/pads_window.cpp``): one pass over the cloud
+    per pair, no [pairs x points] or [entries x angles] arrays; the same arrays, in the same order (with ``ts``,
+    the entries of the candidates asked for only: what :func:`pads_touch_contacts` and :func:`pad_quality`
+    read)."""
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
+    kernel = _kernel.kernel("pads_window")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return _pads_window_reference(c, x, u, v, cloud, depth, ks, T, p, ts)
+    uk, inv = np.unique(ks, return_inverse=True)
+    e = np.zeros(0, np.int64)
+    o, cand = near_box(c[uk], cloud, p["radius"]) if len(uk) and len(cloud) else (None, e)  # as entries()
+    if not len(cand):
+        return uk, inv, e, uk[e], e, np.zeros(0), e
+    t_ = _kernel.tensor
+    theta = 2 * np.pi * np.arange(T) / T
+    ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    z_lo, z_hi = _z_window(p)
+    f32 = np.array([np.float32(p["radius"] * p["radius"]), np.float32(p["reach"]), _y_limit(p["half_y"]),
+                    np.float32(z_lo), np.float32(z_hi)], np.float32)
+    gid, k0, tt, xe, j = kernel(
+        t_(c[uk] - o, np.float32), t_(x[uk], np.float32), t_(u[uk], np.float32), t_(v[uk], np.float32),
+        t_(cloud[cand] - o, np.float32), t_(np.asarray(depth, dtype=np.float64)[uk].reshape(len(uk), T)),
+        t_(ct, np.float32), t_(st, np.float32), t_(f32, np.float32),
+        t_(np.ones((len(uk), T)) if ts is None else _asked(inv, ts, len(uk), T), np.uint8), t_(uk, np.int64),
+        t_(cand, np.int64), float(p["L"]), int(num_threads))
+    return uk, inv, gid.numpy(), k0.numpy().astype(uk.dtype, copy=False), tt.numpy(), xe.numpy(), j.numpy()
 
 
 def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dict[str, float]) -> np.ndarray:
@@ -314,7 +359,7 @@ def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dic
     out = np.zeros(len(ks), bool)
     if not len(ks) or not len(cloud):
         return out
-    uk, inv, gid, k0, _tt, xe, _j = _pads_window(c, x, u, v, cloud, depth, ks, T, p)
+    uk, inv, gid, k0, _tt, xe, _j = _pads_window(c, x, u, v, cloud, depth, ks, T, p, ts)
     gap = p["gap"]
     hit_p = np.zeros(len(uk) * T, bool)
     hit_n = np.zeros(len(uk) * T, bool)
@@ -347,11 +392,9 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
         return q, found
     x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
     off, hkt = np.asarray(off, dtype=np.float64), np.asarray(hkt, dtype=np.float64)
-    uk, inv, gid, k0, tt, xe, j = _pads_window(c, x, u, v, points, depth, ks, T, p)
+    uk, inv, gid, k0, tt, xe, j = _pads_window(c, x, u, v, points, depth, ks, T, p, ts)  # the candidates asked for
     G = len(uk) * T
-    want = np.zeros(G, bool)
-    want[inv * T + ts] = True
-    keep = want[gid] & (np.abs(xe - off[k0, tt]) <= hkt[k0, tt])  # the candidates asked for, between the pads
+    keep = np.abs(xe - off[k0, tt]) <= hkt[k0, tt]  # between the pads
     gid, k0, xe, j = gid[keep], k0[keep], xe[keep], j[keep]
     hi = np.full(G, -np.inf)
     lo = np.full(G, np.inf)

@@ -14,6 +14,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)");
     m.def("grasp_part", &p2a::grasp_part,
           "What each grasp candidate holds: depth, opening and the points between the pads (CPU)");
+    m.def("pads_window", &p2a::pads_window,
+          "The cloud points in the pads' window of every approach of a set of contact pairs (CPU)");
     m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,
           "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)");
 }

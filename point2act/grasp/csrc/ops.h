@@ -61,6 +61,24 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C,      // [K, 3] float32 p
                                    const std::vector<int64_t> &nbs,  // [3] bin counts
                                    int64_t num_threads);
 
+// The cloud points in the pads' window of every approach of pairs K at their depth (pads_window.cpp), in the
+// order of point2act.grasp.part._pads_window_reference: by approach, then pair, then point.
+// -> gid [N] int64 (k * T + t), k0 [N] int64 (pair[k]), t [N] int64, x [N] float64 (of the float32 sx),
+//    j [N] int64 (point[row of Pc])
+std::vector<at::Tensor> pads_window(const at::Tensor &C,      // [K, 3] float32 pair centres
+                                    const at::Tensor &X,      // [K, 3] float32 closing axes
+                                    const at::Tensor &U,      // [K, 3] float32
+                                    const at::Tensor &V,      // [K, 3] float32
+                                    const at::Tensor &Pc,     // [M, 3] float32 cloud
+                                    const at::Tensor &depth,  // [K, T] float64
+                                    const at::Tensor &ct,     // [T] float32 cos of the approach angles
+                                    const at::Tensor &st,     // [T] float32 sin of the approach angles
+                                    const at::Tensor &f32,    // [5] float32 radius^2, reach, half_y limit, z_lo, z_hi
+                                    const at::Tensor &want,   // [K, T] uint8 the approaches asked for
+                                    const at::Tensor &pair,   // [K] int64 the pairs' indices to return
+                                    const at::Tensor &point,  // [M] int64 the points' indices to return
+                                    double L, int64_t num_threads);
+
 // Gripper boxes against a cloud, per pair and approach (gripper_boxes.cpp).
 // -> hits [K, T] int32, clear [K, T] float32
 std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres,  // [K, 3] float64
