@@ -917,6 +917,11 @@ def _grasps_of(
     return grasps
 
 
+NO_TARGET_SURFACE_NOTE = ("none of the fused surface around the action point is the target's (the field's rendered "
+                          "relevancy marks nothing the views see there), so no grasp is labelled on target")
+"""The warning's first words where the fused surface holds no target point (:func:`_plan_once`)."""
+
+
 def _warning(grasps: List[Grasp], part: _Part, clear: _Clear, counts: Dict[str, int], cfg: GraspConfig) -> str | None:
     """Why the result is short of an on-target grasp listed first: none survived scoring, or the first closes
     mostly on another part (with the best target share among the free poses and :func:`_why_none`)."""
@@ -990,8 +995,10 @@ def _plan_once(
     clock.lap("surface")
     if len(surf.P) < 2:
         return _empty(region, cfg, "no surface points off the support plane", clock.total(), counts, surf.plane)
-    if target_surface is not None and not np.any(target_surface[1]):
-        target_surface = None  # no fused point is the target's: the region's Gaussians label it
+    # the fused surface decides what is the target; where none of it is (the field's rendered relevancy marks
+    # nothing the views see around the action point: a cap on a transparent bottle), nothing is labelled on
+    # target, rather than whatever the region's relevant Gaussians span
+    no_target = target_surface is not None and not np.any(target_surface[1])
     tpts = target_surface[0][target_surface[1]] if target_surface is not None else None
     counts["target_surface_points"] = 0 if tpts is None else len(tpts)
     a, b, q = _candidate_pairs(surf, means, region, clouds.cell, cfg, counts, tpts)
@@ -1019,6 +1026,8 @@ def _plan_once(
     counts["on_target"] = int(sum(gr.on_target for gr in grasps))
     clock.lap("scoring")
     warning = _warning(grasps, part, clear, counts, cfg)
+    if no_target and warning:
+        warning = NO_TARGET_SURFACE_NOTE + "; " + warning
     return GraspResult(region=region, grasps=grasps, gripper=cfg.gripper, warning=warning, timings_ms=clock.total(),
                        counts=counts, support_plane=surf.plane)
 

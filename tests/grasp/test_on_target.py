@@ -298,6 +298,30 @@ def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(
     assert v.on_target and v.collision_free, v
 
 
+def test_no_grasp_is_on_target_where_the_fused_surface_holds_none_of_the_target():
+    """The same bar and field, but the views render no relevancy anywhere (what a capture gives where the answers
+    point at something the reconstruction has no surface for: a cap on a transparent bottle). The fused surface
+    decides what is the target, so nothing is labelled on target, although the region's relevant Gaussians lie
+    on the bar; the warning says why (``NO_TARGET_SURFACE_NOTE``)."""
+    from point2act.grasp.planner import NO_TARGET_SURFACE_NOTE
+
+    scene = pan_scene()
+    f = field_of(scene)
+    pts0, names0 = scene.surface(density=2.5e5, seed=0, skip=())
+    bar = np.flatnonzero(names0 == "bar")
+    mid = bar[np.argsort(np.abs(f["means"][bar, 0] - 0.15))[:6]]
+    f["relevancy"] = np.where(np.isin(np.arange(len(f["means"])), mid), 0.95, f["relevancy"] * (names0 != "bar"))
+    cfg = GraspConfig()
+    labelled = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None,
+                            depth_views=_views_with_relevancy(scene))
+    assert labelled["grasps"][0]["on_target"] is True  # the views' relevancy on the bar: the bar is the target
+    out = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None,
+                       depth_views=_views_with_relevancy(scene, target_rel=0.0, other_rel=0.0))
+    assert "grasp_target" not in out or out["grasp_target"] is None
+    assert not any(g["on_target"] for g in out["grasps"])
+    assert out["warning"].startswith(NO_TARGET_SURFACE_NOTE), out["warning"]
+
+
 def _wall_handle_export():
     """The handle beside a wall (a fused cube smaller than the hand's reach): scene, config, field, exact depth
     views and their export, which has grasps."""
