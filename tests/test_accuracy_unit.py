@@ -817,3 +817,37 @@ def test_listed_grasps_are_judged_in_order_with_the_parts_they_hit() -> None:
     hit = judge_listed([g, dict(g, on_target=False, clears_margin=False)], pts, labels, 1, names, why=True)
     assert [code(r) for r in hit] == ["Pm:Tx1.00", "pt:Tx1.00"]
     assert hit[0]["hits"] == {"finger_pos_x": {"wall": 3}}
+
+
+def test_seed_table_counts_holdable_hits_per_seed_with_the_worst(tmp_path):
+    """``python -m benchmarks.accuracy.seeds``: per generator, level and training seed, the top grasps that are
+    OK over point2act's runs that hit a holdable target (misses of the action point, targets beyond the hand and
+    other methods do not count), pooled, median and worst seed, the missed scenes named; a file that is no
+    results.json is an error naming it."""
+    import json
+
+    import pytest
+
+    from benchmarks.accuracy import seeds
+
+    def rec(scene, seed, ok, **kw):
+        return {"method": "point2act", "generator": "synth", "level": "clean", "train_seed": seed, "scene": scene,
+                "hit": True, "grasp_success": ok, **kw}
+
+    s0 = [rec("a", 0, True), rec("b", 0, True), rec("c", 0, False), rec("d", 0, False, hit=False),
+          rec("e", 0, False, target_beyond_hand=True), {**rec("a", 0, False), "method": "ransac"}]
+    s1 = [rec("a", 1, True), rec("b", 1, False), rec("c", 1, False)]
+    f0, f1 = tmp_path / "s0.json", tmp_path / "s1.json"
+    f0.write_text(json.dumps({"records": s0}))
+    f1.write_text(json.dumps({"records": s1}))
+    counts = seeds.grasp_counts(s0 + s1)
+    assert counts[("synth", "clean", 0)] == {"ok": 2, "runs": 3, "missed": ["c"]}
+    assert counts[("synth", "clean", 1)] == {"ok": 1, "runs": 3, "missed": ["b", "c"]}
+    out = tmp_path / "t.md"
+    assert seeds.main([str(f0), str(f1), "--out", str(out)]) == 0
+    row = out.read_text().splitlines()[2]
+    assert row == "| synth | clean | 2 / 3 | 1 / 3 | 3 / 6 | 50 % | 33 % | c (s0), b (s1), c (s1) |"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SystemExit, match="bad.json: not a benchmark results.json"):
+        seeds.main([str(bad)])
