@@ -8,9 +8,11 @@ put it: **match** when it lies within 2 cm and 30 deg of a successful one (:func
 beside the accuracy suite's own verdict, **on the handle and collision-free** by the true meshes.
 
     python -m benchmarks.acronym_trained [--conditions none triangulated exact]
+    python -m benchmarks.acronym_trained --records benchmarks/results/accuracy/default-path --name default-path
 
-Reads ``benchmarks/results/accuracy/clouds/COND/GENERATOR/results.json``; writes
-``benchmarks/results/acronym/trained.json`` and ``trained.md``.
+Reads ``benchmarks/results/accuracy/clouds/COND/GENERATOR/results.json`` (or, with ``--records DIR``, the per-seed
+record files ``DIR/COND-*.json`` that ``benchmarks/results/accuracy/default-path/`` holds); writes
+``benchmarks/results/acronym/NAME.json`` and ``NAME.md`` (``--name``, default ``trained``).
 """
 
 from __future__ import annotations
@@ -82,19 +84,23 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.acronym_trained", description=__doc__.split("\n")[0])
     ap.add_argument("--conditions", nargs="+", default=["none", "triangulated", "exact"])
+    ap.add_argument("--records", type=Path, default=None,
+                    help="a folder of per-seed record files COND-*.json instead of clouds/COND/*/results.json")
+    ap.add_argument("--name", default="trained", help="the results' file name (NAME.json, NAME.md)")
     a = ap.parse_args(argv)
     T_all, ok = acronym_grasps()
     to_local = mesh_to_local()
     result: Dict[str, Any] = {}
     md = ["# ACRONYM's simulated grasps against trained runs (`python -m benchmarks.acronym_trained`)", "",
           "The accuracy suite's ACRONYM scenes through `ns-train point2act` and the export, per start-cloud condition "
-          "(the runs of `benchmarks/results/accuracy/clouds/COND/`): match, the top grasp within 2 cm and 30 deg of one "
+          f"(the runs of `{a.records.as_posix() + '/COND-*.json' if a.records else 'benchmarks/results/accuracy/clouds/COND/'}`): match, the top grasp within 2 cm and 30 deg of one "
           "of ACRONYM's successful (flex) grasps of the mug; on the handle and collision-free, by the true meshes "
           "(the accuracy suite's verdict). Runs without a grasp count as neither.", "",
           "| condition | runs | with a grasp | match | on the handle and collision-free |", "|---|---:|---:|---:|---:|"]
     for cond in a.conditions:
         rows: List[Dict[str, Any]] = []
-        for res in sorted((CLOUDS / cond).glob("*/results.json")):
+        files = sorted(a.records.glob(f"{cond}-*.json")) if a.records else sorted((CLOUDS / cond).glob("*/results.json"))
+        for res in files:
             rows += judge_runs(json.loads(res.read_text())["records"], T_all, ok, to_local)
         if not rows:
             continue
@@ -110,8 +116,8 @@ def main(argv=None) -> int:
             md.append(f"| {cond} | {r['scene']} | {r['level']} | {r['train_seed']} | {r['match']} | "
                       f"{r['on_handle_collision_free']} | {near} |")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "trained.json").write_text(json.dumps(result, indent=1) + "\n")
-    (OUT / "trained.md").write_text("\n".join(md) + "\n")
+    (OUT / f"{a.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (OUT / f"{a.name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md[:8 + len(result)]))
     return 0
 

@@ -49,3 +49,24 @@ def test_acronym_grasps_land_on_the_scenes_mug(name):
     assert row["match"] and row["nearest_m"] < 1e-6
     far = dict(g, position=(np.asarray(g["position"]) + [0.3, 0.0, 0.0]).tolist())
     assert not A.judge_runs([dict(rec, top_grasp=far)], T_all, ok, mesh_to_local())[0]["match"]
+
+
+def test_records_folder_reads_each_conditions_per_seed_files(tmp_path, monkeypatch):
+    """``--records DIR --name NAME``: the runs of ``DIR/COND-*.json`` (the default-path layout), judged as the
+    clouds layout's are, written to ``NAME.json`` / ``NAME.md``; a condition with no file is left out."""
+    import json
+
+    from benchmarks import acronym_trained as A
+    from benchmarks.bench_acronym import acronym_grasps, as_grasp_dicts, mesh_to_local
+
+    name = "test5_acronym_s5005"
+    T_all, ok = acronym_grasps()
+    g = as_grasp_dicts((A.mug_world(name) @ mesh_to_local() @ T_all[int(np.flatnonzero(ok)[0])])[None], 0.08)[0]
+    rec = {"method": "point2act", "scene": name, "level": "clean", "train_seed": 1, "hit": True,
+           "grasp_success": True, "top_grasp": g}
+    (tmp_path / "triangulated-synth-seed1.json").write_text(json.dumps({"records": [rec]}))
+    monkeypatch.setattr(A, "OUT", tmp_path / "out")
+    assert A.main(["--records", str(tmp_path), "--name", "t", "--conditions", "triangulated", "none"]) == 0
+    got = json.loads((tmp_path / "out" / "t.json").read_text())
+    assert list(got) == ["triangulated"] and got["triangulated"][0]["match"] is True
+    assert "| triangulated | 1 | 1/1 (100 %) | 1/1 (100 %) |" in (tmp_path / "out" / "t.md").read_text()
