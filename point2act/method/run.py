@@ -344,10 +344,19 @@ def start_note(config_path: Path, data: Path | None) -> str:
     triangulated start (:data:`TRIANGULATED_START_NOTE`, the run holds ``triangulated.ply``), the random start
     (:data:`RANDOM_START_NOTE`, :func:`random_start`), or nothing (the capture has a point cloud, or the start
     cannot be told)."""
-    tri = Path(config_path).parent / "triangulated.ply"
-    if tri.is_file():
+    tri = _triangulated_start(config_path)
+    if tri is not None:
         return TRIANGULATED_START_NOTE.format(n=max(_ply_vertex_count(tri), 0))
     return RANDOM_START_NOTE if random_start(config_path, data) else ""
+
+
+def _triangulated_start(config_path: Path) -> Path | None:
+    """The run's ``triangulated.ply`` (:data:`point2act.method.runinfo.TRIANGULATED_NAME`), None when it started
+    from no triangulated cloud."""
+    from point2act.method.runinfo import TRIANGULATED_NAME
+
+    path = Path(config_path).parent / TRIANGULATED_NAME
+    return path if path.is_file() else None
 
 
 def random_start(config_path: Path, data: Path | None) -> bool:
@@ -357,7 +366,7 @@ def random_start(config_path: Path, data: Path | None) -> bool:
     capture)."""
     from point2act.method.runinfo import run_data_dir
 
-    if (Path(config_path).parent / "triangulated.ply").is_file():
+    if _triangulated_start(config_path) is not None:
         return False
     info_data = run_data_dir(config_path)
     if info_data is not False and info_data is not None:

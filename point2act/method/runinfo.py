@@ -714,6 +714,9 @@ def supervision_from_info(config_path: Path, run: LoadedRun, points_file: Path, 
 # ----------------------------------------------------------------------------------------------
 ANSWERS_NAME = "points.json"
 """``RUN/points.json``: the answers that supervised the run's relevancy, as a points file."""
+TRIANGULATED_NAME = "triangulated.ply"
+"""``RUN/triangulated.ply``: the start cloud training triangulated for a capture without one (only when it started
+from it)."""
 
 
 class AnswersDifferWarning(UserWarning):

@@ -87,8 +87,10 @@ class Point2ActTrainer(Trainer):
         if src is not None and Path(src).is_file():
             import shutil
 
+            from point2act.method.runinfo import TRIANGULATED_NAME
+
             self.base_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, self.base_dir / "triangulated.ply")
+            shutil.copyfile(src, self.base_dir / TRIANGULATED_NAME)
 
     @check_main_thread
     def save_checkpoint(self, step: int) -> None:
