@@ -832,7 +832,7 @@ def test_seed_table_counts_holdable_hits_per_seed_with_the_worst(tmp_path):
 
     def rec(scene, seed, ok, **kw):
         return {"method": "point2act", "generator": "synth", "level": "clean", "train_seed": seed, "scene": scene,
-                "hit": True, "grasp_success": ok, **kw}
+                "hit": True, "grasp_success": ok, "target_beyond_hand": False, **kw}
 
     s0 = [rec("a", 0, True), rec("b", 0, True), rec("c", 0, False), rec("d", 0, False, hit=False),
           rec("e", 0, False, target_beyond_hand=True), {**rec("a", 0, False), "method": "ransac"}]

@@ -22,11 +22,14 @@ def grasp_counts(records: Iterable[Dict[str, Any]]) -> Dict[Tuple[str, str, Any]
     """(generator, level, training seed) -> ``{"ok", "runs", "missed"}``: point2act's runs whose action point hit
     a target the hand can hold, how many of them have a top grasp on target and collision-free
     (``grasp_success``), and the scenes of the others."""
+    from .report import generator_of
+
     out: Dict[Tuple[str, str, Any], Dict[str, Any]] = {}
     for r in records:
-        if r.get("method") != "point2act" or not r.get("hit") or r.get("target_beyond_hand"):
+        # the holdable runs as report.grasp_rows and train_seed_rows count them: target_beyond_hand False
+        if r.get("method") != "point2act" or not r.get("hit") or r.get("target_beyond_hand") is not False:
             continue
-        key = (str(r.get("generator", "synth")), str(r["level"]), r.get("train_seed"))
+        key = (generator_of(r), str(r["level"]), r.get("train_seed"))
         c = out.setdefault(key, {"ok": 0, "runs": 0, "missed": []})
         c["runs"] += 1
         if r.get("grasp_success"):
