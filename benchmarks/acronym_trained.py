@@ -91,16 +91,17 @@ def main(argv=None) -> int:
     T_all, ok = acronym_grasps()
     to_local = mesh_to_local()
     result: Dict[str, Any] = {}
+    source = f"{a.records.as_posix()}/COND-*.json" if a.records else "benchmarks/results/accuracy/clouds/COND/"
     md = ["# ACRONYM's simulated grasps against trained runs (`python -m benchmarks.acronym_trained`)", "",
           "The accuracy suite's ACRONYM scenes through `ns-train point2act` and the export, per start-cloud condition "
-          f"(the runs of `{a.records.as_posix() + '/COND-*.json' if a.records else 'benchmarks/results/accuracy/clouds/COND/'}`): match, the top grasp within 2 cm and 30 deg of one "
+          f"(the runs of `{source}`): match, the top grasp within 2 cm and 30 deg of one "
           "of ACRONYM's successful (flex) grasps of the mug; on the handle and collision-free, by the true meshes "
           "(the accuracy suite's verdict). Runs without a grasp count as neither.", "",
           "| condition | runs | with a grasp | match | on the handle and collision-free |", "|---|---:|---:|---:|---:|"]
     for cond in a.conditions:
         rows: List[Dict[str, Any]] = []
-        files = sorted(a.records.glob(f"{cond}-*.json")) if a.records else sorted((CLOUDS / cond).glob("*/results.json"))
-        for res in files:
+        files = a.records.glob(f"{cond}-*.json") if a.records else (CLOUDS / cond).glob("*/results.json")
+        for res in sorted(files):
             rows += judge_runs(json.loads(res.read_text())["records"], T_all, ok, to_local)
         if not rows:
             continue
