@@ -8,8 +8,7 @@ surface under fixed light), a point in the air projects onto different surfaces 
 
 The rule, per random candidate point in the box of the camera centres grown by half its largest side:
 
-- each view that sees it inside its image gives its pixel's colour (nearest pixel), and their median (per
-  channel) is the point's colour;
+- each view that sees it inside its image gives its pixel's colour (nearest pixel);
 - a view *votes* for the point when its pixel lies on texture (the grey level's standard deviation over
   the 5 x 5 pixels around it is at least :data:`MIN_CONTRAST`: a pixel of a plain surface matches any
   point along its ray, so it says nothing about depth) and its colour is within :data:`COLOUR_TOLERANCE`
@@ -91,17 +90,6 @@ def _contrast(image: np.ndarray) -> np.ndarray:  # [H, W] float32
     return np.sqrt(np.maximum(m2 - m * m, 0.0))
 
 
-def _median_seen(rgb: np.ndarray, seen: np.ndarray) -> np.ndarray:  # [m, 3]
-    """Per candidate and channel, the median of the colours of the views that see it (``rgb`` [C, m, 3], ``inf``
-    where a view does not; ``seen`` [m] how many do, at least 1): ``np.nanmedian`` with NaN for inf, by one sort."""
-    srt = np.sort(rgb, axis=0)  # inf last
-
-    def at(k):
-        return np.take_along_axis(srt, np.broadcast_to(k[None, :, None], (1,) + srt.shape[1:]), axis=0)[0]
-
-    return 0.5 * (at((seen - 1) // 2) + at(seen // 2))
-
-
 def candidate_box(viewmats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # [3], [3]
     """The box of the camera centres grown by half its largest side on every side."""
     R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
@@ -137,7 +125,7 @@ def photo_consistent_points(
     for start in range(0, int(num_candidates), CHUNK):
         m = min(CHUNK, int(num_candidates) - start)
         P = lo + (hi - lo) * rng.random((m, 3))
-        pix = np.full((C, m), -1, np.int64)  # each view's pixel of each candidate (-1: outside the image)
+        rgb = np.full((C, m, 3), np.nan, np.float32)
         textured = np.zeros((C, m), bool)
         for c in range(C):
             h, w = imgs[c].shape[:2]
@@ -147,18 +135,16 @@ def photo_consistent_points(
                 u = Ks[c, 0, 0] * p[:, 0] / z + Ks[c, 0, 2]
                 v = Ks[c, 1, 1] * p[:, 1] / z + Ks[c, 1, 2]
             ok = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-            pix[c, ok] = v[ok].astype(np.int64) * w + u[ok].astype(np.int64)
-            textured[c, ok] = cons[c][pix[c, ok]] >= MIN_CONTRAST
-        maybe = textured.sum(0) >= need  # only these can reach the vote
-        if not maybe.any():
+            pix = v[ok].astype(np.int64) * w + u[ok].astype(np.int64)
+            rgb[c, ok] = cols[c][pix]
+            textured[c, ok] = cons[c][pix] >= MIN_CONTRAST
+        seen = textured.sum(0) >= need  # only these can reach the vote
+        if not seen.any():
             continue
-        pix, textured, P = pix[:, maybe], textured[:, maybe], P[maybe]
-        rgb = np.full((C,) + pix.shape[1:] + (3,), np.inf, np.float32)
-        for c in range(C):
-            ok = pix[c] >= 0
-            rgb[c, ok] = cols[c][pix[c, ok]]
-        med = _median_seen(rgb, (pix >= 0).sum(0))
-        close = np.linalg.norm(rgb - med[None], axis=-1) <= COLOUR_TOLERANCE  # inf (unseen): False
+        rgb, textured, P = rgb[:, seen], textured[:, seen], P[seen]
+        with np.errstate(invalid="ignore"):
+            med = np.nanmedian(rgb, axis=0)  # [m, 3]
+        close = np.linalg.norm(rgb - med[None], axis=-1) <= COLOUR_TOLERANCE  # NaN (unseen): False
         votes = (close & textured).sum(0)
         keep = votes >= need
         kept_p.append(P[keep])

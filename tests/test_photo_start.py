@@ -73,17 +73,3 @@ def test_few_views_of_a_plain_capture_keep_none():
     cloud = photo_consistent_points([np.full((H, W, 3), 90, np.uint8)] * 3, np.repeat(K[None], 3, 0), vms,
                                     num_candidates=50_000)
     assert len(cloud) == 0 and cloud.points.shape == (0, 3)
-
-
-@pytest.mark.parametrize("views", [1, 2, 7, 12])
-def test_the_median_of_the_seeing_views_is_numpys_nanmedian(views):
-    rng = np.random.default_rng(views)
-    rgb = rng.random((views, 500, 3)).astype(np.float32)
-    unseen = rng.random((views, 500)) < 0.4
-    unseen[:, 0] = False  # every candidate is seen by one view at least
-    unseen[1:, 1] = True
-    a, b = rgb.copy(), rgb.copy()
-    a[unseen], b[unseen] = np.inf, np.nan
-    got = photo_start._median_seen(a, (~unseen).sum(0).clip(1))
-    ok = (~unseen).any(0)
-    np.testing.assert_array_equal(got[ok], np.nanmedian(b, axis=0)[ok])
