@@ -50,24 +50,13 @@ def cloud_cache_path(
     images: Sequence[np.ndarray],  # C x [H, W, 3] uint8
     Ks: np.ndarray,  # [C, 3, 3]
     viewmats: np.ndarray,  # [C, 4, 4]
-    kind: str = "sift",
 ) -> Path:
     """Where the cloud of these exact images and cameras is cached: ``$POINT2ACT_CACHE/../clouds`` or
-    ``~/.cache/point2act/clouds``, named by the sha256 of pixels, intrinsics, poses and settings. ``kind``:
-    ``"sift"`` (this module's triangulation) or ``"photo"`` (:mod:`point2act.photo_start`)."""
+    ``~/.cache/point2act/clouds``, named by the sha256 of pixels, intrinsics, poses and settings."""
     import hashlib
     import os
 
-    if kind == "sift":
-        key = f"v{CACHE_VERSION}-{MAX_REPROJ_ERROR_PX}-{MIN_TRACK_LENGTH}-{MIN_ANGLE_DEG}-{MAX_IMAGE_SIZE}"
-    elif kind == "photo":
-        from point2act import photo_start as ps
-
-        key = (f"photo-{ps.NUM_CANDIDATES}-{ps.COLOUR_TOLERANCE}-{ps.MIN_CONTRAST}-{ps.MIN_VOTE_FRACTION}-"
-               f"{ps.MAX_VIEWS}")
-    else:
-        raise ValueError(f"cloud kind must be 'sift' or 'photo', got {kind!r}")
-    h = hashlib.sha256(key.encode())
+    h = hashlib.sha256(f"v{CACHE_VERSION}-{MAX_REPROJ_ERROR_PX}-{MIN_TRACK_LENGTH}-{MIN_ANGLE_DEG}-{MAX_IMAGE_SIZE}".encode())
     for im in images:
         a = np.ascontiguousarray(im)
         h.update(str(a.shape).encode())

@@ -61,10 +61,9 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     triangulate: bool = True
     """When the capture has no point cloud, triangulate one from the training images with their known
-    poses (:mod:`point2act.triangulate`, pycolmap's SIFT) and start the Gaussians from it; cached under
-    ``~/.cache/point2act/clouds`` and copied into the run as ``triangulated.ply``. False: skip it. Where it is
-    skipped or finds too few points, the start is the points the views agree on (:mod:`point2act.photo_start`),
-    and random where those are too few as well."""
+    poses (:mod:`point2act.triangulate`) and start the Gaussians from it; cached under
+    ``~/.cache/point2act/clouds`` and copied into the run as ``triangulated.ply``. False: start from
+    random points."""
 
 
 def _strip_downscale_dir(rel: Path, factor: int) -> Path:
@@ -263,7 +262,6 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         """The triangulated start cloud (:meth:`_triangulate_if_no_cloud`), None when not made."""
         if config.triangulate:
             self._triangulate_if_no_cloud()
-        self._photo_start_if_no_cloud()
         self.points = self._resolve_points()
         if self.points is not None:
             self._train_points = self._match_points(self.points)
@@ -312,39 +310,12 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             write_ply(path, pts, rgb)
         if len(pts) < MIN_START_POINTS:
             self._warn("triangulate", f"only {len(pts)} points could be triangulated from the training views "
-                       f"(fewer than {MIN_START_POINTS}: a capture with little texture); the start is then the points "
-                       "the views agree on")
+                       f"(fewer than {MIN_START_POINTS}: a capture with little texture); the Gaussians start "
+                       "from random points")
             return
-        self._start_from(path, pts, rgb)
-
-    def _start_from(self, path: Path, pts: np.ndarray, rgb: np.ndarray) -> None:
-        """Seed the Gaussians from ``pts`` / ``rgb`` (nerfstudio's frame), written at ``path``."""
-        meta = self.train_dataparser_outputs.metadata
         meta["points3D_xyz"] = torch.from_numpy(np.asarray(pts, dtype=np.float32))
         meta["points3D_rgb"] = torch.from_numpy(np.asarray(rgb, dtype=np.uint8))
         self.triangulated_path = path
-
-    def _photo_start_if_no_cloud(self) -> None:
-        """Where the capture has no point cloud and none was triangulated: the points the training views agree on
-        (:func:`point2act.photo_start.photo_consistent_points`), written to the cloud cache, when there are at
-        least :data:`point2act.triangulate.MIN_START_POINTS`; else the Gaussians start at random."""
-        meta = self.train_dataparser_outputs.metadata
-        if meta.get("points3D_xyz") is not None:
-            return
-        from point2act.photo_start import photo_consistent_points
-        from point2act.triangulate import MIN_START_POINTS, cloud_cache_path, write_ply
-
-        arrays, Ks, viewmats = self.training_views()
-        cloud = photo_consistent_points(arrays, Ks, viewmats)
-        CONSOLE.log(f"\\[point2act] start cloud: {cloud.summary()}")
-        if len(cloud) < MIN_START_POINTS:
-            self._warn("photo_start", f"only {len(cloud)} points are seen alike by half of the training views "
-                       f"(fewer than {MIN_START_POINTS}); the Gaussians start from random points")
-            return
-        path = cloud_cache_path(arrays, Ks, viewmats, kind="photo")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_ply(path, cloud.points, cloud.colors)
-        self._start_from(path, cloud.points, cloud.colors)
 
     @property
     def prompt(self) -> str:

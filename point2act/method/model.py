@@ -438,5 +438,5 @@ class Point2ActPipeline(VanillaPipeline):
             from nerfstudio.utils.rich_utils import CONSOLE
 
             n = model.add_random_points(self.datamanager.train_dataset.cameras, int(model.config.num_random))
-            CONSOLE.log(f"\\[point2act] the start cloud and {n} random Gaussians inside the training views' "
-                        "frustums (where the photos have no texture to place points)")
+            CONSOLE.log(f"\\[point2act] the triangulated cloud and {n} random Gaussians inside the training views' "
+                        "frustums (where the photos have no texture to triangulate)")

@@ -316,14 +316,12 @@ The benchmark's studio pan: 57-61 % of the opaque Gaussians within 25 cm of the 
 table; 15-22 % since random starts train under an opacity prior (``Point2ActModelConfig.opacity_reg``), 1 % where
 a capture has a point cloud (docs/robustness.md §1)."""
 
-TRIANGULATED_START_NOTE = ("this run started from the {n} points placed from the photos (the capture has no "
-                           "point cloud; the run's triangulated.ply: SIFT's triangulation or, where that finds too "
-                           "few, the points the views see alike) and random Gaussians where the photos have no "
-                           "texture to place points: some of those stay in the air above plain surfaces, and the "
+TRIANGULATED_START_NOTE = ("this run started from the {n} points triangulated from the photos (the capture has no "
+                           "point cloud; the run's triangulated.ply) and random Gaussians where the photos have no "
+                           "texture to triangulate: some of those stay in the air above plain surfaces, and the "
                            "grasp head sees them as obstacles; a capture with a denser point cloud (COLMAP's sparse "
                            "points, a depth camera's frames) reconstructs cleaner")
-"""The same note for a run that started from the cloud training placed (``triangulated.ply`` in the run:
-:mod:`point2act.triangulate`, else :mod:`point2act.photo_start`)."""
+"""The same note for a run that started from the cloud training triangulated (``triangulated.ply`` in the run)."""
 
 
 def _ply_vertex_count(path: Path) -> int:

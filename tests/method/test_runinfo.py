@@ -102,7 +102,7 @@ def test_start_note_names_the_triangulated_start(tmp_path):
     write_ply(run.parent / "triangulated.ply", np.random.default_rng(0).random((37, 3)), np.zeros((37, 3), np.uint8))
     assert random_start(run, cap) is False
     note = start_note(run, cap)
-    assert "started from the 37 points placed from the photos" in note and "random points (" not in note
+    assert "started from the 37 points triangulated" in note and "random points (" not in note
     (run.parent / "triangulated.ply").unlink()
     (cap / "transforms.json").write_text(json.dumps({"frames": [], "ply_file_path": "sparse_pc.ply"}))
     assert start_note(run, cap) == ""
