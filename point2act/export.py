@@ -356,6 +356,7 @@ def _plan_with_fallback(means_c: np.ndarray, arrays: Dict[str, np.ndarray], cfg,
     collision-free lands on the target itself (a pull tab flat on a lid, a thin edge), one wider plan whose seeds
     reach half the gripper's opening from the region (it holds every narrower ball's seeds), kept when it closes
     on the region. Returns the result and the fallback's record (None when not taken)."""
+    kw = {**kw, "reuse": {}}  # the wider plan takes the first one's surface (same inputs)
     result = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, **kw)
     fallback = None
     widest = 0.5 * cfg.gripper.max_opening

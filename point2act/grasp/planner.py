@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -935,6 +935,27 @@ def _warning(grasps: List[Grasp], part: _Part, clear: _Clear, counts: Dict[str, 
             + _why_none(counts, counts["candidates"], on_target=True))
 
 
+def _stage_key(cfg: GraspConfig) -> str:
+    """What the surface and the contact pairs depend on in ``cfg``: all of it but the collision margin, the seed
+    ball and the candidate count (the pairs' own key adds those two)."""
+    return repr(dataclasses.replace(cfg, collision_margin=0.0, seed_radius=0.0, num_candidates=1))
+
+
+def _reused(reuse: Dict[str, Any] | None, key: tuple, counts: Dict[str, int], make: Callable):
+    """``make(counts)`` once per ``key`` in ``reuse``: a later pass over the same inputs (the tight retry of
+    :func:`plan_grasps`, the wider plan of ``point2act export``) takes the stage's result and the counts it
+    wrote instead of computing them again. The stages are deterministic and nothing downstream writes into
+    their arrays, so the plan is the same either way (``tests/grasp/test_on_target.py``)."""
+    if reuse is None:
+        return make(counts)
+    if key not in reuse:
+        mine: Dict[str, int] = {}
+        reuse[key] = (make(mine), mine)
+    value, wrote = reuse[key]
+    counts.update(wrote)
+    return value
+
+
 def _plan_once(
     means: np.ndarray,
     opacities: np.ndarray,
@@ -952,6 +973,7 @@ def _plan_once(
     occupancy: OccupancyGrid | None = None,
     plane_points: np.ndarray | None = None,
     target_surface: Tuple[np.ndarray, np.ndarray] | None = None,
+    reuse: Dict[str, Any] | None = None,
 ) -> GraspResult:
     """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: ranked, collision-checked parallel-jaw
     grasps at the most relevant region, the composition of its stages: region (:func:`relevant_region`, unless
@@ -967,7 +989,8 @@ def _plan_once(
     the views see, for the support plane (:func:`_surface`); ``target_surface``: fused surface points [F, 3] and
     which of them are the target [F] (:func:`~point2act.grasp.region.surface_region`; the seeds and the target's
     labels come from it, :func:`_target_labels`); ``avoid`` [N] in [0,1], ``avoid_weight``: an avoid
-    channel (:func:`_avoid_scores`); ``handover_direction`` [3]: towards a recipient (:func:`_grasps_of`).
+    channel (:func:`_avoid_scores`); ``handover_direction`` [3]: towards a recipient (:func:`_grasps_of`);
+    ``reuse``: a dict shared by passes over the same inputs (:func:`_reused`), None: nothing shared.
     Raises ``ValueError`` if no relevancy passes the region threshold; any other failure to find grasps gives
     an empty list and ``GraspResult.warning``."""
     ti = time.perf_counter()
@@ -988,8 +1011,9 @@ def _plan_once(
     if region is None:
         region = relevant_region(means, opac, rel, cfg)
     clock.lap("region")
-    surf = _surface(means, opac, rel, region, cfg, counts, scales, extra_points, camera_centers, fused_center,
-                    fused_radius, plane_points)
+    surf = _reused(reuse, ("surface", id(region), _stage_key(cfg)), counts, lambda c: _surface(
+        means, opac, rel, region, cfg, c, scales, extra_points, camera_centers, fused_center, fused_radius,
+        plane_points))
     av, avoid_region = _avoid_channel(avoid, means, opac, cfg)
     clouds = _collision_clouds(surf.P, surf.plane, occupancy, cfg, counts)
     clock.lap("surface")
@@ -1001,7 +1025,8 @@ def _plan_once(
     no_target = target_surface is not None and not np.any(target_surface[1])
     tpts = target_surface[0][target_surface[1]] if target_surface is not None else None
     counts["target_surface_points"] = 0 if tpts is None else len(tpts)
-    a, b, q = _candidate_pairs(surf, means, region, clouds.cell, cfg, counts, tpts)
+    a, b, q = _reused(reuse, ("pairs", id(region), _stage_key(cfg), cfg.seed_radius, cfg.num_candidates), counts,
+                      lambda c: _candidate_pairs(surf, means, region, clouds.cell, cfg, c, tpts))
     if len(a) == 0:
         clock.lap("candidates")
         why = ("no surface points near the relevant region" if counts["seeds"] == 0 else
@@ -1049,8 +1074,10 @@ def plan_grasps(
     calibration error from the scene beats a grasp on another part, which fails the task for certain;
     the robot's user decides with the flag. Between a tall box and a mug's handle 1.6 cm from it, and on
     a handle trained from few views whose floaters narrow the gap, only such grasps reach the handle
-    (docs/robustness.md)."""
+    (docs/robustness.md). The second pass takes the first's surface and contact pairs (``reuse``, which a caller
+    planning again on the same inputs may pass in to share them too)."""
     cfg = cfg or GraspConfig()
+    kw["reuse"] = {} if kw.get("reuse") is None else kw["reuse"]
     result = _plan_once(means, opacities, relevancy, cfg, **kw)
     if (cfg.collision_margin <= 0 or cfg.top_k <= 0 or (result.grasps and result.grasps[0].on_target)
             or result.counts.get("on_target_candidates", 0) == 0):

@@ -402,3 +402,20 @@ def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle():
         every, _ = _with_floater(every, ball, 0.02, i)
     solid = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=every)
     assert not solid["grasps"] or solid["grasps"][0]["position"] != top["position"]
+
+
+@pytest.mark.parametrize("scene_of, margin", [(wall_handle_scene, 0.008), (tab_scene, 0.002)],
+                         ids=["tight_retry", "wider_plan"])
+def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(scene_of, margin, monkeypatch):
+    """The tight retry (a handle 8 mm from a wall at an 8 mm margin) and the wider plan (a flat tab) take the
+    first pass's surface and contact pairs (planner._reused); computing every stage again gives the same
+    grasps.json."""
+    import point2act.grasp.planner as planner
+
+    def strip(doc):
+        return {k: v for k, v in doc.items() if "timing" not in k}
+
+    shared, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
+    monkeypatch.setattr(planner, "_reused", lambda reuse, key, counts, make: make(counts))
+    fresh, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
+    assert json.dumps(strip(shared), sort_keys=True) == json.dumps(strip(fresh), sort_keys=True)
