@@ -370,7 +370,7 @@ def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dic
 
 
 def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p: Dict[str, float], band: float,
-                mu: float) -> Tuple[np.ndarray, np.ndarray]:
+                mu: float, up=None, sides=None) -> Tuple[np.ndarray, np.ndarray]:
     """Antipodal quality where the pads touch, for candidates ``(ks [M], ts [M])`` (pair, approach angle).
 
     Closing, each pad meets first the surface point farthest out along the closing axis among the
@@ -384,7 +384,12 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
     [M], found [M])``: ``1 - max(angle_+, angle_-) / atan(mu)`` clipped to [0, 1] (0 outside the cone), and
     whether both pads meet a point. Arguments otherwise as :func:`pads_touch_contacts`'s; ``off``, ``hkt``,
     ``depth`` [K, T] as :func:`grasp_part` gives them. The pair's own antipodal quality (its contacts'
-    normals) says how the pads would hold where the pair lies; this is where they do."""
+    normals) says how the pads would hold where the pair lies; this is where they do.
+
+    ``up`` [3] (the support plane's normal) and ``sides`` [K] bool: for those pairs a pad meets the part at
+    its side, which views from above may not have seen; a point whose normal lies nearer ``up`` than the
+    plane (a top face's edge) does not stand for that contact, and a pad that meets only such points has no
+    contact found (``found`` false)."""
     ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
     M = len(ks)
     q, found = np.zeros(M), np.zeros(M, bool)
@@ -401,7 +406,11 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
     scatter(hi, gid, xe, np.maximum)
     scatter(lo, gid, xe, np.minimum)
     # |cos| of each point's normal to its candidate's closing axis (float64)
-    cos = np.abs(np.sum(np.asarray(normals, dtype=np.float64)[j] * x[k0], 1))
+    nj = np.asarray(normals, dtype=np.float64)[j]
+    cos = np.abs(np.sum(nj * x[k0], 1))
+    if up is not None and sides is not None:
+        top = np.asarray(sides, bool)[k0] & (np.abs(nj @ np.asarray(up, dtype=np.float64)) > math.sqrt(0.5))
+        cos = np.where(top, -1.0, cos)
     best = []
     for side in (xe >= hi[gid] - band, xe <= lo[gid] + band):
         b = np.full(G, -1.0)
@@ -409,8 +418,9 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
         best.append(b)
     g = inv * T + ts
     worst = np.arccos(np.clip(np.minimum(*best), 0.0, 1.0))
-    quality = np.where(best[0] >= 0, np.clip(1.0 - worst / math.atan(mu), 0.0, 1.0), 0.0)
-    return quality[g], (best[0] >= 0)[g]
+    met = (best[0] >= 0) & (best[1] >= 0)
+    quality = np.where(met, np.clip(1.0 - worst / math.atan(mu), 0.0, 1.0), 0.0)
+    return quality[g], met[g]
 
 
 def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],

@@ -34,6 +34,7 @@ from .config import (
     REGION_MIN_OPACITY,
     RELEVANCY_NEIGHBOURS,
     SEMANTIC_WEIGHT,
+    SUPPORT_AXES,
     SWEEP_FINE_LENGTH,
     TARGET_RADIUS,
     TIP_MARGIN,
@@ -284,6 +285,7 @@ class _Pairs(NamedTuple):
     sn: np.ndarray  # [K] pa's offset from c along -x
     h: np.ndarray  # [K] the half-opening the part asks for
     fits: np.ndarray  # [K] bool: the part fits between the fingers with the margin
+    support: np.ndarray  # [K] bool: a closing line parallel to the support plane (:func:`_support_pairs`)
 
 
 class _Part(NamedTuple):
@@ -438,6 +440,39 @@ def _collision_clouds(
     return _Clouds(F, coarse, Q, QB, q_occ, cell, pad_x, mg, mgc)
 
 
+def _support_pairs(
+    seeds: np.ndarray,  # [S, 3]
+    plane: np.ndarray,  # [4]
+    half: float,
+) -> Tuple[np.ndarray, np.ndarray]:  # [S * SUPPORT_AXES, 3] pa, pb
+    """Closing lines parallel to the support ``plane`` through each seed, ``SUPPORT_AXES`` of them evenly
+    spaced: contacts ``half`` either side of the seed, which :func:`_pair_frames` moves to the part's ends."""
+    e1, e2 = orthonormal_basis(np.asarray(plane[:3], dtype=np.float64)[None])
+    th = np.pi * np.arange(SUPPORT_AXES) / SUPPORT_AXES
+    X = np.cos(th)[:, None] * e1 + np.sin(th)[:, None] * e2  # [D, 3]
+    pa = (seeds[:, None, :] - half * X[None]).reshape(-1, 3)
+    pb = (seeds[:, None, :] + half * X[None]).reshape(-1, 3)
+    return pa, pb
+
+
+def _one_per_bin(pa: np.ndarray, pb: np.ndarray, q: np.ndarray, size: float, limit: int) -> np.ndarray:
+    """The pairs to keep [K'] (indices, ascending): one per (centre cell of ``size``, closing axis within about
+    10 degrees), the best ``q``; of those, the best ``limit``."""
+    if not len(pa):
+        return np.zeros(0, np.int64)
+    ctr = 0.5 * (pa + pb)
+    ax = pb - pa
+    ax /= np.maximum(np.linalg.norm(ax, axis=1, keepdims=True), 1e-300)
+    ax *= np.where(np.sum(ax * np.array([0.5773, 0.5774, 0.5775]), 1) < 0, -1.0, 1.0)[:, None]
+    key = np.c_[np.floor(ctr / size), np.round(ax * 6.0)].astype(np.int64)
+    order = np.argsort(-q, kind="stable")
+    _, first = np.unique(key[order], axis=0, return_index=True)
+    keep = order[first]
+    if len(keep) > limit:
+        keep = keep[np.argsort(-q[keep], kind="stable")[:limit]]
+    return np.sort(keep)
+
+
 def _candidate_pairs(
     surf: _Surface,
     means: np.ndarray,  # [N, 3]
@@ -446,12 +481,13 @@ def _candidate_pairs(
     cfg: GraspConfig,
     counts: Dict[str, int],
     target: np.ndarray | None = None,  # [T, 3] the target's surface points
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # [K] a, [K] b, [K] quality
-    """Antipodal contact pairs at the region: seeds drawn (weighted by relevancy, at most ``num_candidates``)
-    from the surface points within ``seed_radius`` of the region's Gaussians or of the ``target`` surface, their
-    pairs
-    (:func:`sample_contact_pairs`), one per (centre, closing axis) bin, since neighbouring seeds on a face
-    give the same grasp, and the best ``num_candidates`` of those. Indices into ``surf.P``."""
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # [K, 3] pa, [K, 3] pb, [K] quality, [K] support
+    """Contact pairs at the region: seeds drawn (weighted by relevancy, at most ``num_candidates``) from the
+    surface points within ``seed_radius`` of the region's Gaussians or of the ``target`` surface; their
+    antipodal pairs (:func:`sample_contact_pairs`) and, on a support plane, their closing lines parallel to
+    it (:func:`_support_pairs`, quality 0 until :func:`_pads` measures it where the pads hold; ``support``
+    marks them). Each kind keeps one pair per (centre, closing axis) bin, since neighbouring seeds on a face
+    give the same grasp, and its best ``num_candidates``."""
     from scipy.spatial import cKDTree
 
     P, U = surf.P, cfg.gripper.units
@@ -465,43 +501,40 @@ def _candidate_pairs(
     else:
         seeds = pool
     counts["seeds"] = len(seeds)
+    size = max(cell, U(PAIR_BIN))
     a, b, q = sample_contact_pairs(P, surf.N, seeds, cfg)
-    if len(a):
-        ctr = 0.5 * (P[a] + P[b])
-        ax = P[b] - P[a]
-        ax /= np.maximum(np.linalg.norm(ax, axis=1, keepdims=True), 1e-300)
-        ax *= np.where(np.sum(ax * np.array([0.5773, 0.5774, 0.5775]), 1) < 0, -1.0, 1.0)[:, None]
-        key = np.c_[np.floor(ctr / max(cell, U(PAIR_BIN))), np.round(ax * 6.0)].astype(np.int64)
-        order = np.argsort(-q, kind="stable")
-        _, first = np.unique(key[order], axis=0, return_index=True)
-        keep = np.sort(order[first])
-        counts["contact_pairs_sampled"] = len(a)
-        a, b, q = a[keep], b[keep], q[keep]
-    if len(a) > cfg.num_candidates:
-        keep = np.argsort(-q, kind="stable")[: cfg.num_candidates]
-        a, b, q = a[keep], b[keep], q[keep]
-    counts["contact_pairs"] = len(a)
-    counts["candidates"] = len(a) * NUM_APPROACH_DIRS
-    return a, b, q
+    counts["contact_pairs_sampled"] = len(a)
+    keep = _one_per_bin(P[a], P[b], q, size, cfg.num_candidates)
+    pa, pb, q = P[a[keep]], P[b[keep]], q[keep]
+    counts["contact_pairs"] = len(pa)
+    low = seeds[P[seeds] @ surf.plane[:3] + surf.plane[3] <= U(MAX_GRASP_DEPTH)] if surf.plane is not None else seeds[:0]
+    if len(low):
+        sa, sb = _support_pairs(P[low], surf.plane, 0.5 * U(MIN_WIDTH))
+        keep = _one_per_bin(sa, sb, np.zeros(len(sa)), size, cfg.num_candidates)
+        pa, pb, q = np.concatenate([pa, sa[keep]]), np.concatenate([pb, sb[keep]]), np.r_[q, np.zeros(len(keep))]
+    support = np.arange(len(pa)) >= counts["contact_pairs"]
+    counts["support_pairs"] = int(support.sum())
+    counts["candidates"] = len(pa) * NUM_APPROACH_DIRS
+    return pa, pb, q, support
 
 
 def _pair_frames(
-    P: np.ndarray,  # [S, 3]
-    a: np.ndarray,  # [K]
-    b: np.ndarray,  # [K]
+    pa: np.ndarray,  # [K, 3]
+    pb: np.ndarray,  # [K, 3]
     q: np.ndarray,  # [K]
+    support: np.ndarray,  # [K] bool
     clouds: _Clouds,
     dims: Dict[str, float],
     cfg: GraspConfig,
     counts: Dict[str, int],
 ) -> _Pairs:
-    """Each pair's closing axis ``x`` (from ``P[a]`` to ``P[b]``), the ``NUM_APPROACH_DIRS`` gripper rotations
+    """Each pair's closing axis ``x`` (from ``pa`` to ``pb``), the ``NUM_APPROACH_DIRS`` gripper rotations
     about it, and the part across the closing line: what lies, connected, within ``PART_GAP`` along it
     (:func:`~point2act.grasp.part.closing_extent`) gives the centre the grasp is centred on and the
     half-opening, the part's half-extent plus ``CLEARANCE`` (the cells' half size on a grid); a part wider
-    than the opening less the margin does not fit."""
+    than the opening less the margin does not fit. A ``support`` pair's contacts become the part's two ends
+    on its line (:func:`_support_pairs` placed them at its seed)."""
     U, T = cfg.gripper.units, NUM_APPROACH_DIRS
-    pa, pb = P[a], P[b]
     c = 0.5 * (pa + pb)
     width = np.linalg.norm(pb - pa, axis=1)
     x = (pb - pa) / width[:, None]
@@ -519,7 +552,13 @@ def _pair_frames(
     h = np.minimum(half_part + clouds.pad_x + U(CLEARANCE), half_open)
     fits = half_part + mg <= half_open
     counts["fit_pairs"] = int(fits.sum())
-    return _Pairs(pa, pb, q, width, c, x, u, v, theta, R, w2 - shift, w2 + shift, h, fits)
+    sp, sn = w2 - shift, w2 + shift
+    if support.any():
+        sp, sn = np.where(support, half_part, sp), np.where(support, half_part, sn)
+        pa = np.where(support[:, None], c - half_part[:, None] * x, pa)
+        pb = np.where(support[:, None], c + half_part[:, None] * x, pb)
+        width = np.where(support, 2.0 * half_part, width)
+    return _Pairs(pa, pb, q, width, c, x, u, v, theta, R, sp, sn, h, fits, support)
 
 
 def _part_params(clouds: _Clouds, dims: Dict[str, float], cfg: GraspConfig, with_avoid: bool) -> Dict[str, float]:
@@ -745,28 +784,35 @@ def _pads(
     pp: Dict[str, float],
     cfg: GraspConfig,
     counts: Dict[str, int],
-) -> Tuple[np.ndarray, np.ndarray]:  # touch [K, T] bool, geo [K, T]
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # touch [K, T] bool, geo [K, T], slip [K, T] bool
     """Where the free poses' pads close: whether they touch both contacts
     (:func:`~point2act.grasp.part.pads_touch_contacts`; a grasp held where the target was pointed at may have
     left one contact beyond its fingertips, its opening then reaching to an empty contact and the part off
     centre between the fingers: such grasps rank after those that touch both), and the antipodal quality where
     the pads meet the surface (:func:`~point2act.grasp.part.pad_quality`), which is where they hold: the pair's
     contacts may lie inside the part's extent (the inner faces of a loop) or off its end. Elsewhere the pads
-    count as touching and the quality is the pair's."""
+    count as touching and the quality is the pair's. A support pair (:func:`_support_pairs`) whose pads both
+    meet side faces the views saw, outside the friction cone, slips (``slip``); where a pad meets only the
+    edge of a top face, the side below it was not seen and its quality stays the pair's, 0."""
     K, T = free.shape
     c, x, u, v = pairs.c, pairs.x, pairs.u, pairs.v
     touch = np.ones((K, T), bool)
+    slip = np.zeros((K, T), bool)
     geo = np.repeat(pairs.q[:, None], T, 1)
     if free.any():
         kf, tf = np.nonzero(free)
         tk = pads_touch_contacts(c, x, u, v, clouds.QB, pairs.sp, pairs.sn, depth, kf, tf, T, pp)
         touch[kf, tf] = tk
         counts["pads_miss_a_contact"] = int((~tk).sum())
+        up = None if surf.plane is None else surf.plane[:3]
         qp, fnd = pad_quality(c, x, u, v, surf.P, surf.N, part.off, part.hkt, depth, kf, tf, T, pp,
-                              cfg.gripper.units(VOXEL_SIZE), cfg.friction_coef)
+                              cfg.gripper.units(VOXEL_SIZE), cfg.friction_coef, up, pairs.support)
         geo[kf, tf] = np.where(fnd, qp, geo[kf, tf])
         counts["pads_meet_no_surface"] = int((~fnd).sum())
-    return touch, geo
+        slips = pairs.support[kf] & fnd & (qp <= 0.0)
+        slip[kf[slips], tf[slips]] = True
+        counts["support_slips"] = int(slips.sum())
+    return touch, geo, slip
 
 
 def _clearance(
@@ -810,7 +856,8 @@ def _collision(
     U = cfg.gripper.units
     base = part.holds & pairs.fits[:, None]
     free, depth, tcp, stage = _clear_poses(pairs, clouds, part, base, surf.plane, dims, cfg)
-    touch, geo = _pads(surf, clouds, pairs, part, free, depth, pp, cfg, counts)
+    touch, geo, slip = _pads(surf, clouds, pairs, part, free, depth, pp, cfg, counts)
+    free = free & ~slip
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
     counts["backed_off"] = int((free & (depth < part.depth - 1e-12)).sum())
     counts["collision_free"] = int(free.sum())
@@ -851,12 +898,14 @@ def _kept(
     plane: np.ndarray | None = None,  # [4] the support plane
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:  # k [G], t [G], hkt [K, T]
     """The grasps listed, best first: non-maximum suppression (:func:`nms`) over the free poses ranked with
-    those that close on the target first, then those whose pads touch both contacts, then by score; each kept
+    those that close on the target first, then those whose pads touch both contacts, then those whose contacts
+    the views saw (antipodal pairs before support pairs, whose side faces are assumed), then by score; each kept
     grasp opened as wide as the free room allows (:func:`widest_free_opening`). Returns their pair and approach
     indices and the half-openings with theirs widened."""
     U, g, free = cfg.gripper.units, cfg.gripper, clear.free
     k_of, t_of = np.nonzero(free)
-    rank = score[k_of, t_of] + 2.0 * part.on[k_of, t_of] + 1.0 * clear.touch[k_of, t_of]
+    seen = ~pairs.support[k_of]
+    rank = score[k_of, t_of] + 8.0 * part.on[k_of, t_of] + 4.0 * clear.touch[k_of, t_of] + 2.0 * seen
     kept = nms(clear.tcp[k_of, t_of], pairs.R[k_of, t_of], rank, U(cfg.nms_distance), math.radians(NMS_ANGLE_DEG),
                cfg.top_k)
     hkt = part.hkt
@@ -904,6 +953,7 @@ def _grasps_of(
             clearance_score=float(clear_score[k, tt]),
             closing_cells=int(part.n_close[k, tt]),
             both_pads_touch=bool(clear.touch[k, tt]),
+            contacts_seen=not bool(pairs.support[k]),
             backed_off=float(max(part.depth[k, tt] - clear.depth[k, tt], 0.0)),
             clears_margin=True,
         )
@@ -1025,14 +1075,15 @@ def _plan_once(
     no_target = target_surface is not None and not np.any(target_surface[1])
     tpts = target_surface[0][target_surface[1]] if target_surface is not None else None
     counts["target_surface_points"] = 0 if tpts is None else len(tpts)
-    a, b, q = _reused(reuse, ("pairs", id(region), _stage_key(cfg), cfg.seed_radius, cfg.num_candidates), counts,
-                      lambda c: _candidate_pairs(surf, means, region, clouds.cell, cfg, c, tpts))
-    if len(a) == 0:
+    pa, pb, q, support = _reused(reuse, ("pairs", id(region), _stage_key(cfg), cfg.seed_radius, cfg.num_candidates),
+                                 counts, lambda c: _candidate_pairs(surf, means, region, clouds.cell, cfg, c, tpts))
+    if len(pa) == 0:
         clock.lap("candidates")
         why = ("no surface points near the relevant region" if counts["seeds"] == 0 else
-               "no antipodal contact pairs (within max_opening and the friction cone) near the relevant region")
+               "no contact pairs near the relevant region (antipodal within max_opening and the friction cone, "
+               "or across the part parallel to a support plane)")
         return _empty(region, cfg, why, clock.total(), counts, surf.plane)
-    pairs = _pair_frames(surf.P, a, b, q, clouds, dims, cfg, counts)
+    pairs = _pair_frames(pa, pb, q, support, clouds, dims, cfg, counts)
     pp = _part_params(clouds, dims, cfg, av is not None)
     q_rel = _target_labels(clouds, means, opac, surf.opaque, region, cfg, target_surface)
     part = _grasp_parts(pairs, clouds, q_rel, surf.plane, region, pp, dims, cfg,

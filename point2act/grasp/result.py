@@ -12,7 +12,8 @@ grasps.json, field by field (capture frame, capture units unless noted)::
                       surface, {"center", "extent", "num_gaussians", "surface_points": int}
     gripper           the GripperConfig used (lengths in metres)
     grasps            list, best first: the grasps that close on the target (on_target) first; in each group
-                      those whose pads touch both contacts (both_pads_touch) first; then by score; each:
+                      those whose pads touch both contacts (both_pads_touch) first, then those whose
+                      contacts the views saw (contacts_seen); then by score; each:
       position            [3] TCP, midway between the fingertips
       rotation            3x3 row-major; columns = gripper x (closing, finger to
                           finger), y (= z cross x), z (approach, gripper -> object)
@@ -39,6 +40,9 @@ grasps.json, field by field (capture frame, capture units unless noted)::
       closing_cells       occupied cells (surface points) between the fingers: what semantic_score is
                           the share of
       both_pads_touch     where the fingers close, the pads touch the part at both contacts of the grasp's pair
+      contacts_seen       the contacts are surface points whose normals the views saw (an antipodal pair);
+                          false: a closing line parallel to the support plane, the contacts the part's ends
+                          across it (a flat part on the table, whose sides the views did not see)
       clears_margin       the fingers and palm keep GraspConfig.collision_margin from occupied and unknown space
                           (false: an on-target grasp that clears it by less, listed, with a warning, because
                           no on-target grasp keeps it)
@@ -159,6 +163,11 @@ class Grasp:
     from (:func:`point2act.grasp.part.pads_touch_contacts`); among the on-target grasps (and among the
     others) those that do rank first. False: held where the target was pointed at, one contact lies beyond
     the fingertips and the part sits off centre between the pads."""
+    contacts_seen: bool | None = None
+    """Whether the contacts are surface points whose normals the views saw (an antipodal pair); False: a closing
+    line parallel to the support plane through the target, its contacts the part's ends across it
+    (:func:`point2act.grasp.planner._support_pairs`). Within the same ``on_target`` and ``both_pads_touch``
+    group, seen contacts rank first."""
     backed_off: float | None = None
     """How far (capture units) the grasp backed off along its approach from the depth its part asked for
     (0: the part's far side sits just inside the fingertips; more: it is held nearer the tips)."""
@@ -209,6 +218,8 @@ class Grasp:
             d["closing_cells"] = int(self.closing_cells)
         if self.both_pads_touch is not None:
             d["both_pads_touch"] = bool(self.both_pads_touch)
+        if self.contacts_seen is not None:
+            d["contacts_seen"] = bool(self.contacts_seen)
         if self.backed_off is not None:
             d["backed_off"] = float(self.backed_off * metres_per_unit)
         if self.clears_margin is not None:
@@ -360,10 +371,10 @@ def _check_header(d: Dict[str, Any]) -> None:
         _fail("no grasp closes on the target (the first is on_target false): that needs a warning")
 
 
-def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.ndarray, bool, bool]:
+def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.ndarray, tuple[bool, bool, bool]]:
     """``grasps[i]``'s position, rotation, quaternion, scores, width (within the gripper's opening)
-    and the types of ``on_target`` and ``both_pads_touch``. Returns (rotation [3, 3], on_target,
-    both_pads_touch), the flags true when absent."""
+    and the types of ``on_target``, ``both_pads_touch`` and ``contacts_seen``. Returns (rotation [3, 3],
+    (on_target, both_pads_touch, contacts_seen)), the flags true when absent."""
     if not isinstance(g, dict):
         _fail(f"grasps[{i}] is not an object")
     if not _is_vec(g.get("position"), 3):
@@ -378,9 +389,10 @@ def _check_grasp_pose(g, i: int, grip: Dict[str, Any], atol: float) -> tuple[np.
     if "on_target" in g and not isinstance(g["on_target"], bool):
         _fail(f"grasps[{i}].on_target must be true or false")
     on = g.get("on_target", True)
-    if "both_pads_touch" in g and not isinstance(g["both_pads_touch"], bool):
-        _fail(f"grasps[{i}].both_pads_touch must be true or false")
-    return R, on, g.get("both_pads_touch", True)
+    for k in ("both_pads_touch", "contacts_seen"):
+        if k in g and not isinstance(g[k], bool):
+            _fail(f"grasps[{i}].{k} must be true or false")
+    return R, (on, g.get("both_pads_touch", True), g.get("contacts_seen", True))
 
 
 def _check_grasp_extras(g: Dict[str, Any], i: int, R: np.ndarray, grip: Dict[str, Any], mpu: float,
@@ -411,19 +423,20 @@ def _check_grasp_extras(g: Dict[str, Any], i: int, R: np.ndarray, grip: Dict[str
 
 def _check_grasps(grasps: List[Any], grip: Dict[str, Any], mpu: float, atol: float) -> None:
     """Each grasp (:func:`_check_grasp_pose`, :func:`_check_grasp_extras`) and their order: those
-    on the target first; in each group those whose pads touch both contacts first; then by score,
-    descending."""
-    prev, prev_on, prev_touch = math.inf, True, True
+    on the target first; in each group those whose pads touch both contacts first, then those whose
+    contacts the views saw; then by score, descending."""
+    names = ("a grasp that closes on the target (on_target)", "a grasp whose pads touch both contacts (both_pads_touch)",
+             "a grasp whose contacts the views saw (contacts_seen)")
+    prev, prev_flags = math.inf, (True, True, True)
     for i, g in enumerate(grasps):
-        R, on, touch = _check_grasp_pose(g, i, grip, atol)
-        if on and not prev_on:
-            _fail("grasps are not sorted: a grasp that closes on the target (on_target) after one that does not")
-        if on == prev_on and touch and not prev_touch:
-            _fail("grasps are not sorted: a grasp whose pads touch both contacts (both_pads_touch) after one, in the "
-                  "same on_target group, whose pads do not")
-        if on == prev_on and touch == prev_touch and g["score"] > prev + 1e-12:
+        R, flags = _check_grasp_pose(g, i, grip, atol)
+        for level in range(3):
+            if flags[:level] == prev_flags[:level] and flags[level] and not prev_flags[level]:
+                _fail(f"grasps are not sorted: {names[level]} after one that does not"
+                      + (" in the same group" if level else ""))
+        if flags == prev_flags and g["score"] > prev + 1e-12:
             _fail("grasps are not sorted by score (descending)")
-        prev, prev_on, prev_touch = g["score"], on, touch
+        prev, prev_flags = g["score"], flags
         _check_grasp_extras(g, i, R, grip, mpu, atol)
 
 

@@ -366,6 +366,45 @@ def test_wedge_beyond_friction_cone_gives_empty_result(tmp_path):
     assert r3.grasps == [] and r3.warning
 
 
+def test_flat_part_lying_on_the_table_gets_support_pairs():
+    """A part lying on the table seen only from above (a 2.5 x 6 cm plate 8 mm tall: its top face, no side
+    points, as the fused surface of a scissors loop): no two surface points are antipodal, but a closing line
+    parallel to the table crosses it (planner._support_pairs). The top grasp closes across the plate, parallel
+    to the table, on the target, its contacts the plate's two ends across the line (contacts_seen false)."""
+    rng = np.random.default_rng(0)
+    table = np.c_[rng.uniform(-0.2, 0.2, (12000, 2)), np.zeros(12000)]
+    top = np.c_[rng.uniform(-0.0125, 0.0125, 3000), rng.uniform(-0.03, 0.03, 3000), np.full(3000, 0.008)]
+    means = np.concatenate([table, top])
+    rel = np.r_[np.zeros(len(table)), np.ones(len(top))]
+    r = plan_grasps(means, np.ones(len(means)), rel, GraspConfig())
+    assert r.counts["contact_pairs"] == 0 and r.counts["support_pairs"] > 0
+    assert r.grasps and r.grasps[0].on_target, r.warning
+    g = r.grasps[0]
+    assert g.contacts_seen is False and g.to_dict(1.0)["contacts_seen"] is False
+    x = g.rotation[:, 0]
+    assert abs(x[2]) < 1e-6  # parallel to the table
+    assert abs(x[0]) > 0.8  # across the plate's 2.5 cm, not along its 6 cm
+    assert g.contact_width == pytest.approx(0.025, abs=0.006)
+    assert np.ptp(g.contacts[:, 0]) == pytest.approx(g.contact_width, rel=0.3)
+
+
+def test_support_pairs_lie_parallel_to_the_plane_through_their_seeds():
+    from point2act.grasp.planner import _support_pairs
+
+    n = np.array([0.2, -0.3, 0.9])
+    plane = np.r_[n / np.linalg.norm(n), 0.1]
+    seeds = np.random.default_rng(1).normal(size=(5, 3))
+    pa, pb = _support_pairs(seeds, plane, 0.002)
+    assert pa.shape == pb.shape == (5 * 6, 3)
+    d = pb - pa
+    assert np.allclose(np.linalg.norm(d, axis=1), 0.004)
+    assert np.allclose(d @ plane[:3], 0.0, atol=1e-12)
+    assert np.allclose(0.5 * (pa + pb), np.repeat(seeds, 6, 0))
+    ax = d[:6] / 0.004  # one seed's six axes, 30 degrees apart
+    ang = np.degrees(np.arccos(np.clip(np.abs(ax @ ax[0]), 0, 1)))
+    assert np.allclose(np.sort(ang), [0, 30, 30, 60, 60, 90], atol=1e-6)
+
+
 # ---------------------------------------------------------------- gripper config & units
 
 

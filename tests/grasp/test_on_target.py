@@ -120,7 +120,7 @@ def test_handle_near_a_wall_is_held_backed_off_from_it():
     assert v.on_target and v.collision_free and v.approach_free, v
     # the grasps that approach across the bar towards the wall back off: the depth the bar asked for put the
     # fingertips into the wall (the best may come from above, along the bar, held at the action point)
-    towards = [g for g in out["grasps"] if np.dot(g["approach"], [1.0, 0.0, 0.0]) > 0.9]
+    towards = [g for g in out["grasps"] if np.dot(g["approach"], [1.0, 0.0, 0.0]) > 0.99]
     assert towards and all(g["backed_off"] > 0 for g in towards)
     for g in towards:
         assert judge_grasp(g, cfg.gripper, pts, names, "handle", table_z=0.0).collision_free
