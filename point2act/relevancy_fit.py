@@ -265,18 +265,6 @@ class WeightsCache:
                    torch.cat(vals) if vals else torch.zeros(0), N, [list(map(int, s)) for s in sizes],
                    [int(v) for v in view_ids], dict(meta or {}))
 
-    @classmethod
-    def stack(cls, caches: Sequence["WeightsCache"]) -> "WeightsCache":
-        """The views of ``caches`` (the same Gaussians) one after another, in order (rows copied); view ids
-        as they are (a training and an eval split's may repeat)."""
-        crows, off = [torch.zeros(1, dtype=torch.long)], 0
-        for c in caches:
-            crows.append(c.crow[1:] + off)
-            off += int(c.crow[-1])
-        return cls(torch.cat(crows), torch.cat([c.col for c in caches]), torch.cat([c.val for c in caches]),
-                   caches[0].num_gaussians, [list(s) for c in caches for s in c.sizes],
-                   [v for c in caches for v in c.view_ids], dict(caches[0].meta))
-
     def subset(self, positions: Sequence[int]) -> "WeightsCache":
         """The views at ``positions`` (indices into ``view_ids``), in that order (rows copied)."""
         positions = [int(i) for i in positions]

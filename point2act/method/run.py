@@ -696,53 +696,36 @@ def weights_cache_of(config_path: Path | None, run: LoadedRun | None, gaussians,
 def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: int = 16, lr: float = 1.0,
                      lr_final: float | None = 0.1):
     """Fit the relevancy to the answers the views' consensus keeps (:mod:`point2act.grasp.consensus`), on the
-    frozen ``gaussians`` (the run's, or a model's): each answered view's answers, training and eval split alike,
-    are cut to those its chosen place took (:meth:`point2act.method.runinfo.HeatmapStore.keeping`), so the
-    field's most relevant region is the place the consensus chose and a wrong answer's place is not learned. An
-    eval view's answer supervises the field as a training view's does: its camera is known and the pointer's
-    answer there costs as much (its photo still trains no colour). A view that answered "not in view" keeps
-    that; a view whose answers all went elsewhere supervises nothing. Where the consensus cannot be formed (no
-    answer lands on the field's surface), every answer is fitted.
+    frozen ``gaussians`` (the run's, or a model's): each training view's answers are cut to those its chosen
+    place took (:meth:`point2act.method.runinfo.HeatmapStore.keeping`), so the field's most relevant region is
+    the place the consensus chose and a wrong answer's place is not learned. A view that answered "not in view"
+    keeps that; a view whose answers all went elsewhere supervises nothing. Where the consensus cannot be formed
+    (no answer lands on the field's surface), every answer is fitted.
 
     ``sup``: what :func:`supervision_of` gives, or the training datamanager's
     (:meth:`~point2act.method.runinfo.Supervision.of_datamanager`); ``cache``: the compositing weights of every
     training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is training's
     (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
     :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
-    weights of the fitted training views and a summary of what was fitted (``answers_kept`` of ``answers``,
-    ``views`` and ``eval_views`` fitted)."""
+    weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
     from point2act.grasp.consensus import consensus
     from point2act.heatmap import resize_heatmap
-    from point2act.relevancy_fit import WeightsCache
 
     g = as_gaussians(gaussians)
     heat = sup.heatmaps
-    ew = eval_weights(g, sup, downscale)
-    eheat = sup.eval_heatmaps if ew is not None else None
-
-    def count(store) -> int:
-        return int(sum(len(p) for p in store.points.values())) if store is not None else 0
-
-    n_all = count(heat) + count(eheat)
+    n_all = int(sum(len(p) for p in heat.points.values()))
     try:
-        views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale, weights=ew)
-        best = consensus(views).best
-        heat = heat.keeping(best.answers.get("train", {}))
-        eheat = eheat.keeping(best.answers.get("eval", {})) if eheat is not None else None
+        views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale)
+        heat = heat.keeping(consensus(views).best.answers.get("train", {}))
         rule = "consensus"
     except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
         rule = "all answers"
     sub = subset(cache, sorted(heat))
     targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    fitted, n_eval = sub, 0
-    if eheat:
-        esub = subset(ew[0], sorted(eheat))
-        targets += [resize_heatmap(eheat[int(v)].float(), h, w) for v, (h, w) in zip(esub.view_ids, esub.sizes)]
-        fitted, n_eval = WeightsCache.stack([sub, esub]), len(esub.view_ids)
-    fit = fit_relevancy(fitted, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
+    fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                         steps=steps, lr=lr, lr_final=lr_final)
-    kept = {"rule": rule, "answers": n_all, "answers_kept": count(heat) + (count(eheat) if n_eval else 0),
-            "views": len(sub.view_ids), "eval_views": n_eval}
+    kept = {"rule": rule, "answers": n_all, "answers_kept": int(sum(len(p) for p in heat.points.values())),
+            "views": len(sub.view_ids)}
     return fit, sub, kept
 
 
@@ -809,18 +792,19 @@ def query_run(
                        sub.nnz, fit.losses)
 
 
-def eval_weights(gaussians, sup: Supervision, downscale: int, min_weight: float = 1e-3):
-    """The compositing weights of the eval split's answered views at 1/``downscale`` resolution (a
-    :class:`~point2act.relevancy_fit.WeightsCache` whose ``view_ids`` are eval indices), from the frozen
-    ``gaussians`` (the run's, or a model's; computed here: a few views, not cached), with every eval camera at
-    that resolution and the Gaussians' means: ``(cache, vms [E, 4, 4], Ks [E, 3, 3], means [N, 3])``. Cameras as
-    stored (nerfstudio does not optimise eval cameras). None when the eval split holds no answer (or the run's
-    info holds no eval cameras)."""
+def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 1e-3) -> list:
+    """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
+    (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
+    optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``
+    resolution, from the compositing weights of the frozen ``gaussians`` (the run's, or a model's; computed here:
+    a few views, not cached). ``sup``: what :func:`supervision_of` gives; [] when the eval split holds no
+    answer (or the run's info holds no eval cameras)."""
     from point2act.query import build_weights_cache
 
     cams, store = sup.eval_cameras, sup.eval_heatmaps
     if not store:
-        return None
+        return []
+
     run_g = as_gaussians(gaussians)
     vms, Ks, sizes = camera_views(cams, downscale)
     ids = sorted(store)
@@ -829,16 +813,4 @@ def eval_weights(gaussians, sup: Supervision, downscale: int, min_weight: float 
     cache = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms[ids].to(dev),
                                 Ks[ids].to(dev), [sizes[i] for i in ids], ids, run_g.rasterize_mode,
                                 min_weight)
-    return cache, vms, Ks, g["means"].cpu().double().numpy()
-
-
-def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 1e-3, weights=None) -> list:
-    """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
-    (split ``"eval"``, ``view_id`` the eval index): camera, answers, blob sigma and the field's median-depth
-    surface at 1/``downscale`` resolution, from :func:`eval_weights` (or ``weights``, what it gave). ``sup``:
-    what :func:`supervision_of` gives; [] when the eval split holds no answer."""
-    weights = weights if weights is not None else eval_weights(gaussians, sup, downscale, min_weight)
-    if weights is None:
-        return []
-    cache, vms, Ks, means = weights
-    return _answered_views(cache, vms, Ks, means, sup.eval_heatmaps, "eval")
+    return _answered_views(cache, vms, Ks, g["means"].cpu().double().numpy(), store, "eval")

@@ -138,8 +138,7 @@ class Point2ActTrainer(Trainer):
         with torch.no_grad():
             model.relevancy_logits.copy_(fit.logits.reshape(model.relevancy_logits.shape).to(model.relevancy_logits))
         CONSOLE.log(f"\\[point2act] relevancy fitted to the answers the views' consensus keeps ({kept['rule']}: "
-                    f"{kept['answers_kept']} of {kept['answers']} answers, {kept['views']} training and "
-                    f"{kept['eval_views']} eval views; "
+                    f"{kept['answers_kept']} of {kept['answers']} answers, {kept['views']} views; "
                     f"{time.perf_counter() - t0:.1f} s)")
 
     def _write_run_info(self) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 pytestmark = pytest.mark.slow
 
@@ -195,37 +194,6 @@ def test_export_with_a_frame_file_adds_base_frame_pregrasp_and_ply(trained, tmp_
     c_base = R @ ((np.asarray(gt["bbox_min"]) + np.asarray(gt["bbox_max"])) / 2) + t
     top = xyz[np.argsort(rel)[-20:]]
     assert np.median(np.linalg.norm(top - c_base, axis=1)) < 0.05
-
-
-def test_eval_views_answers_supervise_the_fitted_field(trained):
-    """The held-out views' answers supervise the relevancy fitted to the consensus (run.fit_to_consensus), as
-    the training views' do: every answered eval view is fitted, and in those views the field, rendered, is
-    more relevant on their answers than the same fit without them."""
-    import dataclasses
-
-    from point2act.heatmap import resize_heatmap
-    from point2act.method import run as mrun
-    from point2act.query import subset
-
-    _root, _scene, config, _ = trained
-    loaded = mrun.open_run(config)
-    sup = mrun.supervision_of(config, loaded, Path(loaded.points_file))
-    held = [v for v, p in sup.eval_heatmaps.points.items() if len(p)] if sup.eval_heatmaps else []
-    assert held, "the shared run's eval split holds answers"
-    cache, _, _ = mrun.weights_cache_of(config, loaded, loaded.gaussians, sup.cameras, 2, min_weight=1e-3)
-    fit, _sub, kept = mrun.fit_to_consensus(loaded.gaussians, sup, cache, 2)
-    alone, _sub, kept0 = mrun.fit_to_consensus(loaded.gaussians, dataclasses.replace(sup, eval_heatmaps=None), cache, 2)
-    # every eval view that answered, on the handle or "not in view" (the oracle's answers all agree)
-    assert kept["eval_views"] == len(sup.eval_heatmaps.points) and kept0["eval_views"] == 0
-    assert kept["answers"] > kept0["answers"]
-    ew = subset(mrun.eval_weights(loaded.gaussians, sup, 2)[0], held)
-    for i, v in enumerate(ew.view_ids):
-        h, w = ew.sizes[i]
-        on = resize_heatmap(sup.eval_heatmaps[int(v)].float(), h, w).reshape(-1) > 0.5
-        W = ew.view_matrix(i)
-        with_eval = (W @ torch.sigmoid(fit.logits.float().reshape(-1, 1))).reshape(-1)[on].mean()
-        without = (W @ torch.sigmoid(alone.logits.float().reshape(-1, 1))).reshape(-1)[on].mean()
-        assert with_eval > without, (v, float(with_eval), float(without))
 
 
 def test_views_consensus_on_the_handle(trained):
