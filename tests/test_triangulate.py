@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from point2act.grasp.evaluate import look_at_viewmat
 from point2act.triangulate import (MIN_TRACK_LENGTH, cloud_cache_path, read_ply, triangulate_posed_images,
                                    write_ply)
 
@@ -18,20 +19,6 @@ def _texture(seed: int, n: int = 64) -> np.ndarray:
     small = rng.random((n, n, 3))
     big = np.kron(small, np.ones((8, 8, 1)))
     return 0.15 + 0.7 * big
-
-
-def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """World-to-camera [4, 4], OpenCV axes (z forward, y down), world z up."""
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
-    vm = np.eye(4)
-    vm[:3, :3] = R
-    vm[:3, 3] = -R @ eye
-    return vm
 
 
 def _render(vm: np.ndarray, K: np.ndarray, tex_floor: np.ndarray, tex_box: list, box: tuple) -> np.ndarray:
@@ -90,7 +77,7 @@ def scene():
     for k in range(16):
         az = 2 * np.pi * k / 16
         eye = np.array([1.3 * np.cos(az), 1.3 * np.sin(az), 0.9 + 0.2 * (k % 2)])
-        vms.append(_look_at(eye, np.array([0.0, 0.0, 0.1])))
+        vms.append(look_at_viewmat(eye, np.array([0.0, 0.0, 0.1])))
     vms = np.stack(vms)
     images = [_render(vm, K, tex_f, tex_b, box) for vm in vms]
     return images, np.repeat(K[None], len(vms), 0), vms, box
@@ -129,7 +116,7 @@ def test_the_known_poses_fix_the_frame(scene):
 
 def test_a_textureless_capture_gives_an_empty_cloud():
     K = np.array([[200.0, 0, W / 2], [0, 200.0, H / 2], [0, 0, 1]])
-    vms = np.stack([_look_at(np.array([np.cos(a), np.sin(a), 1.0]), np.zeros(3)) for a in (0.0, 0.5, 1.0)])
+    vms = np.stack([look_at_viewmat(np.array([np.cos(a), np.sin(a), 1.0]), np.zeros(3)) for a in (0.0, 0.5, 1.0)])
     images = [np.full((H, W, 3), 128, np.uint8) for _ in vms]
     cloud = triangulate_posed_images(images, np.repeat(K[None], 3, 0), vms, num_threads=1)
     assert len(cloud) == 0

@@ -14,6 +14,7 @@ from point2act.grasp.consensus import (
     median_depth_map,
     triangulate,
 )
+from point2act.grasp.evaluate import look_at_viewmat
 
 W, H, F = 96, 72, 80.0
 SIGMA = 2.4  # 0.02 x the image diagonal, as the heatmaps
@@ -21,17 +22,7 @@ SIGMA = 2.4  # 0.02 x the image diagonal, as the heatmaps
 
 def look_at(eye, target=(0.0, 0.0, 0.0)):
     """World -> camera (OpenCV: x right, y down, z forward)."""
-    eye = np.asarray(eye, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
-    vm = np.eye(4)
-    vm[:3, :3] = R
-    vm[:3, 3] = -R @ eye
-    return vm
+    return look_at_viewmat(eye, target)
 
 
 K = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1.0]])
