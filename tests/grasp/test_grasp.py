@@ -48,8 +48,9 @@ from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed
 def check_grasp_dict_invariants(d, max_opening):
     validate_grasps_dict(d)
     # best first as documented (docs/grasps-json.md): the on-target grasps, then the others; in each, those whose
-    # pads touch both contacts first; then by score
-    keys = [(bool(g.get("on_target", True)), bool(g.get("both_pads_touch", True)), g["score"]) for g in d["grasps"]]
+    # pads touch both contacts first, then those whose contacts the views saw; then by score
+    keys = [(bool(g.get("on_target", True)), bool(g.get("both_pads_touch", True)), bool(g.get("contacts_seen", True)),
+             g["score"]) for g in d["grasps"]]
     assert keys == sorted(keys, reverse=True)
     for g in d["grasps"]:
         R = np.asarray(g["rotation"])
@@ -249,6 +250,18 @@ def test_validator_rejects_bad_documents(result):
     validate_grasps_dict(two)
     two["grasps"] = two["grasps"][::-1]
     with pytest.raises(ValueError, match="both_pads_touch"):
+        validate_grasps_dict(two)
+    # and within one on_target and both_pads_touch group, a grasp whose contacts the views saw comes first
+    for g in two["grasps"]:
+        g["both_pads_touch"] = True
+    two["grasps"][0]["contacts_seen"], two["grasps"][1]["contacts_seen"] = True, False
+    two["grasps"][1]["score"] = two["grasps"][0]["score"] + 0.1
+    validate_grasps_dict(two)
+    two["grasps"] = two["grasps"][::-1]
+    with pytest.raises(ValueError, match="contacts_seen"):
+        validate_grasps_dict(two)
+    two["grasps"][0]["contacts_seen"] = "no"
+    with pytest.raises(ValueError, match="contacts_seen must be true or false"):
         validate_grasps_dict(two)
 
 
