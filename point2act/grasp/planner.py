@@ -507,11 +507,16 @@ def _candidate_pairs(
     keep = _one_per_bin(P[a], P[b], q, size, cfg.num_candidates)
     pa, pb, q = P[a[keep]], P[b[keep]], q[keep]
     counts["contact_pairs"] = len(pa)
-    low = seeds[P[seeds] @ surf.plane[:3] + surf.plane[3] <= U(MAX_GRASP_DEPTH)] if surf.plane is not None else seeds[:0]
+    # support pairs through the seeds the pads reach down to the plane from (a part lying on it)
+    if surf.plane is None:
+        low = seeds[:0]
+    else:
+        low = seeds[P[seeds] @ surf.plane[:3] + surf.plane[3] <= U(MAX_GRASP_DEPTH)]
     if len(low):
         sa, sb = _support_pairs(P[low], surf.plane, 0.5 * U(MIN_WIDTH))
         keep = _one_per_bin(sa, sb, np.zeros(len(sa)), size, cfg.num_candidates)
-        pa, pb, q = np.concatenate([pa, sa[keep]]), np.concatenate([pb, sb[keep]]), np.r_[q, np.zeros(len(keep))]
+        pa, pb = np.concatenate([pa, sa[keep]]), np.concatenate([pb, sb[keep]])
+        q = np.r_[q, np.zeros(len(keep))]
     support = np.arange(len(pa)) >= counts["contact_pairs"]
     counts["support_pairs"] = int(support.sum())
     counts["candidates"] = len(pa) * NUM_APPROACH_DIRS
