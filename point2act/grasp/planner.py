@@ -716,17 +716,20 @@ def _clear_poses(
     clouds: _Clouds,
     part: _Part,
     base: np.ndarray,  # [K, T] bool: the candidates to check
+    band: Tuple[float, np.ndarray, np.ndarray] | None,  # :func:`_finger_band` over every candidate that may be tried
     plane: np.ndarray | None,  # [4]
     dims: Dict[str, float],
     cfg: GraspConfig,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Dict[str, np.ndarray]]:  # free, depth [K, T]; tcp [K, T, 3]
     """Which candidates clear the scene, and at what depth. Checked are both poses against the support plane
     (``table_clearance``), the fingers and the palm at the grasp pose and on the first ``SWEEP_FINE_LENGTH`` of
-    the approach against the fine cloud, and the rest of the straight approach from the pre-grasp pose against
-    the coarse one. An on-target pose that collides at the depth its part asks for (the body behind a mug
-    handle's loop, a rim above the handle) backs off along the approach, one ``TIP_MARGIN`` at a time, while the
-    contacts stay ``MIN_GRASP_DEPTH`` inside the pads: the pads still close on what the contacts touch. Only
-    what closes on the target backs off (the rest would cost more rounds of checks where nothing is on target).
+    the approach against the fine cloud (the fingers' points found within ``band``), and the rest of the
+    straight approach from the pre-grasp pose against the coarse one. An on-target pose that collides at the
+    depth its part asks for (the body behind a mug handle's loop, a rim above the handle) backs off along the
+    approach, one ``TIP_MARGIN`` at a time, while the contacts stay ``MIN_GRASP_DEPTH`` inside the pads: the pads
+    still close on what the contacts touch. Only what closes on the target backs off (the rest would cost more
+    rounds of checks where nothing is on target). Each candidate's answer is its own: the kernel counts its hits
+    alone, and ``band`` (fixed by the caller) decides which points it meets.
     Also returns, per check (``table_free``, ``fingers_free``), the candidates that passed it at some depth."""
     U, pre = cfg.gripper.units, cfg.gripper.units(cfg.gripper.pregrasp_distance)
     c, x, u, v, theta, R = pairs.c, pairs.x, pairs.u, pairs.v, pairs.theta, pairs.R
@@ -738,7 +741,6 @@ def _clear_poses(
     ctr = c[:, None, :] + off[..., None] * x[:, None, :]  # [K, T, 3] the grasp's centre on the closing line
     near = min(pre, U(SWEEP_FINE_LENGTH))
     boxes_fine = [box((0.0, 1.0, t, 1.0), fw / 2, (-L - near, 0.0), mg, L2)]  # the fingers
-    band = _finger_band(base, off, hkt, dims, mg, U(CLEARANCE_MARGIN), near) if len(F) else None
     step, min_d, clear = U(TIP_MARGIN), U(MIN_GRASP_DEPTH), U(cfg.table_clearance)
     hx = pw / 2 + half_open + mg
     rpn = math.sqrt(hx**2 + (pt / 2 + mg) ** 2 + (L + Dp + near + mg + U(MAX_GRASP_DEPTH)) ** 2)
@@ -767,7 +769,7 @@ def _clear_poses(
             if pre > 0:
                 ok &= _plane_min(plane, tcp - pre * z_ax, R, hkt, dims) >= clear
         stage["table_free"] |= ok
-        if band is not None:
+        if band is not None and len(F):
             rf, lo_all, hi_all = band
             check(ok, F, rf, lo_all, hi_all, boxes_fine)
             check(ok, F, rpn, 0.0, hx, palm)
@@ -853,21 +855,32 @@ def _collision(
     dims: Dict[str, float],
     cfg: GraspConfig,
     counts: Dict[str, int],
+    on_target_only: bool = False,
 ) -> _Clear:
     """The candidates that clear the scene (:func:`_clear_poses`) among those whose part fits and that close on
     something, where their pads close (:func:`_pads`) and their clearance (:func:`_clearance`). The gripper is
     checked against the clouds of :func:`_collision_clouds`: with an occupancy grid its occupied and unknown
-    cells, outside it the surface points; without, the surface points."""
+    cells, outside it the surface points; without, the surface points.
+
+    With ``on_target_only`` only the candidates that close on the target are checked, the others are left not
+    free: for a caller that keeps only the on-target grasps (the tight pass of :func:`plan_grasps`). The rank of
+    :func:`_kept` puts every on-target pose above every other (a score in [0, 1] plus 8), and its non-maximum
+    suppression walks in rank order, so the others never suppress nor displace an on-target grasp. The fingers'
+    search band still spans every candidate whose part fits and holds, so each checked candidate meets the same
+    points, hits and clearance as without; the pads' window (:func:`_pads`) is scanned in float32 about the
+    centres of the pairs with a free pose, fewer here, which moves its rounding only. The counts then tell of
+    the on-target candidates only."""
     U = cfg.gripper.units
     base = part.holds & pairs.fits[:, None]
-    free, depth, tcp, stage = _clear_poses(pairs, clouds, part, base, surf.plane, dims, cfg)
+    near = min(U(cfg.gripper.pregrasp_distance), U(SWEEP_FINE_LENGTH))
+    band = _finger_band(base, part.off, part.hkt, dims, clouds.mg, U(CLEARANCE_MARGIN), near)
+    checked = base & part.on if on_target_only else base
+    free, depth, tcp, stage = _clear_poses(pairs, clouds, part, checked, band, surf.plane, dims, cfg)
     touch, geo, slip = _pads(surf, clouds, pairs, part, free, depth, pp, cfg, counts)
     free = free & ~slip
     counts.update({k_: int(v_.sum()) for k_, v_ in stage.items()})
     counts["backed_off"] = int((free & (depth < part.depth - 1e-12)).sum())
     counts["collision_free"] = int(free.sum())
-    near = min(U(cfg.gripper.pregrasp_distance), U(SWEEP_FINE_LENGTH))
-    band = _finger_band(base, part.off, part.hkt, dims, clouds.mg, U(CLEARANCE_MARGIN), near)
     clear_d = _clearance(pairs, clouds, part, free, depth, band, dims)
     counts["on_target_candidates"] = int((part.on & part.holds).sum())
     counts["on_target_free"] = int((part.on & free).sum())
@@ -1029,6 +1042,7 @@ def _plan_once(
     plane_points: np.ndarray | None = None,
     target_surface: Tuple[np.ndarray, np.ndarray] | None = None,
     reuse: Dict[str, Any] | None = None,
+    on_target_only: bool = False,
 ) -> GraspResult:
     """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: ranked, collision-checked parallel-jaw
     grasps at the most relevant region, the composition of its stages: region (:func:`relevant_region`, unless
@@ -1045,7 +1059,10 @@ def _plan_once(
     which of them are the target [F] (:func:`~point2act.grasp.region.surface_region`; the seeds and the target's
     labels come from it, :func:`_target_labels`); ``avoid`` [N] in [0,1], ``avoid_weight``: an avoid
     channel (:func:`_avoid_scores`); ``handover_direction`` [3]: towards a recipient (:func:`_grasps_of`);
-    ``reuse``: a dict shared by passes over the same inputs (:func:`_reused`), None: nothing shared.
+    ``reuse``: a dict shared by passes over the same inputs (:func:`_reused`), None: nothing shared;
+    ``on_target_only``: check only the candidates that close on the target for collisions (:func:`_collision`),
+    for a caller that keeps only the on-target grasps: those are the same, the counts of the collision stage
+    then tell of the on-target candidates only.
     Raises ``ValueError`` if no relevancy passes the region threshold; any other failure to find grasps gives
     an empty list and ``GraspResult.warning``."""
     ti = time.perf_counter()
@@ -1090,12 +1107,13 @@ def _plan_once(
         return _empty(region, cfg, why, clock.total(), counts, surf.plane)
     pairs = _pair_frames(pa, pb, q, support, clouds, dims, cfg, counts)
     pp = _part_params(clouds, dims, cfg, av is not None)
-    q_rel = _target_labels(clouds, means, opac, surf.opaque, region, cfg, target_surface)
+    q_rel = _reused(reuse, ("labels", id(region), _stage_key(cfg)), counts,
+                    lambda c: _target_labels(clouds, means, opac, surf.opaque, region, cfg, target_surface))
     part = _grasp_parts(pairs, clouds, q_rel, surf.plane, region, pp, dims, cfg,
                         None if av is None else (av, means, opac))
     counts["closing_on_something"] = int((part.holds & pairs.fits[:, None]).sum())
     clock.lap("candidates")
-    clear = _collision(surf, clouds, pairs, part, pp, dims, cfg, counts)
+    clear = _collision(surf, clouds, pairs, part, pp, dims, cfg, counts, on_target_only)
     clock.lap("collision")
     if not clear.free.any():
         timings["scoring"] = 0.0
@@ -1130,8 +1148,11 @@ def plan_grasps(
     calibration error from the scene beats a grasp on another part, which fails the task for certain;
     the robot's user decides with the flag. Between a tall box and a mug's handle 1.6 cm from it, and on
     a handle trained from few views whose floaters narrow the gap, only such grasps reach the handle
-    (docs/robustness.md). The second pass takes the first's surface and contact pairs (``reuse``, which a caller
-    planning again on the same inputs may pass in to share them too)."""
+    (docs/robustness.md). The second pass takes the first's surface, contact pairs and target labels (``reuse``,
+    which a caller planning again on the same inputs may pass in to share them too) and, since only its
+    on-target grasps are listed, checks only the on-target candidates for collisions (``on_target_only``: the
+    same on-target grasps, :func:`_collision`); the result's counts are the first pass's, with the tight pass's
+    on-target grasps (``on_target_tight``)."""
     cfg = cfg or GraspConfig()
     kw["reuse"] = {} if kw.get("reuse") is None else kw["reuse"]
     result = _plan_once(means, opacities, relevancy, cfg, **kw)
@@ -1139,7 +1160,8 @@ def plan_grasps(
             or result.counts.get("on_target_candidates", 0) == 0):
         return result
     kw["region"] = result.region
-    tight = _plan_once(means, opacities, relevancy, dataclasses.replace(cfg, collision_margin=0.0), **kw)
+    tight = _plan_once(means, opacities, relevancy, dataclasses.replace(cfg, collision_margin=0.0),
+                       **{**kw, "on_target_only": True})
     on = [gr for gr in tight.grasps if gr.on_target]
     timings = {**result.timings_ms, "tight": tight.timings_ms.get("total", 0.0)}
     timings["total"] = result.timings_ms.get("total", 0.0) + timings["tight"]

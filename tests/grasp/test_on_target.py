@@ -12,6 +12,7 @@ depth views (tests/grasp/depth_scenes.py), judged against the true meshes.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -419,3 +420,43 @@ def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(
     monkeypatch.setattr(planner, "_reused", lambda reuse, key, counts, make: make(counts))
     fresh, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
     assert json.dumps(strip(shared), sort_keys=True) == json.dumps(strip(fresh), sort_keys=True)
+
+
+def _same_grasps(a, b) -> bool:
+    """Every field of the grasps ``a`` and ``b`` (lists of :class:`~point2act.grasp.Grasp`) equal, arrays bit for
+    bit."""
+    import dataclasses
+
+    def fields(g):
+        return [np.asarray(v).tobytes() if isinstance(v, np.ndarray) else v
+                for v in (getattr(g, f.name) for f in dataclasses.fields(g))]
+
+    return len(a) == len(b) and all(fields(g) == fields(h) for g, h in zip(a, b))
+
+
+@pytest.mark.parametrize("scene_of, margin", [(wall_handle_scene, 0.008), (pan_scene, 0.02)],
+                         ids=["wall_handle", "pan_off_target_free"])
+def test_tight_retry_that_checks_only_on_target_candidates_lists_the_same_on_target_grasps(scene_of, margin,
+                                                                                         monkeypatch):
+    """The tight retry (a handle 8 mm from a wall at an 8 mm margin; a pan's bar at 2 cm, where an off-target pose
+    clears too) checks only the candidates that close on the target for collisions (``on_target_only``): the
+    ranking puts every on-target pose above every other, so checking every candidate lists the same on-target
+    grasps (poses, openings, flags, scores), in the same order."""
+    import point2act.grasp.planner as planner
+
+    real, pairs = planner._plan_once, []
+
+    def both(*a, on_target_only=False, **k):  # the passes as returned (plan_grasps then flags the tight grasps)
+        out = real(*a, on_target_only=on_target_only, **k)
+        if on_target_only:
+            pairs.append(copy.deepcopy((out, real(*a, on_target_only=False, **k))))
+        return out
+
+    monkeypatch.setattr(planner, "_plan_once", both)
+    out, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
+    assert pairs and out["grasps"][0]["on_target"] is True and out["grasps"][0]["clears_margin"] is False
+    for only, every in pairs:
+        on = [g for g in only.grasps if g.on_target]
+        assert on and len(on) == len(only.grasps)  # nothing off target is checked
+        assert every.counts["collision_free"] >= only.counts["collision_free"]
+        assert _same_grasps(on, [g for g in every.grasps if g.on_target])
