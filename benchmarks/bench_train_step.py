@@ -17,7 +17,9 @@ subtracted from their parent, so the rows add up to the iteration.
 iterations interleaved step by step (the order rotating), so a machine's changing load falls on all
 of them alike. ``default`` is the method as configured; ``pytorch_msssim`` swaps the model's SSIM
 for splatfacto's pytorch_msssim module; ``adam-loop``, ``adam-foreach`` and ``adam-fused`` step every
-Adam with torch's per-tensor loop, its foreach or its fused implementation.
+Adam with torch's per-tensor loop, its foreach or its fused implementation; ``sh-torch`` evaluates the SH
+colours with torch ops (the fused op's reference); ``metrics-every-step`` computes splatfacto's PSNR at every
+step (the method computes it where the trainer logs it, every ``logging.steps_per_log`` steps).
 
     python -m benchmarks.bench_train_step [--scene synth|coke] [--steps 40] [--warmup 600]
         [--variants default,pytorch_msssim,adam-loop,adam-fused] [--label LABEL]
@@ -50,6 +52,8 @@ VARIANTS = {
     "adam-loop": "Adam: torch's per-tensor loop (foreach=False, fused=False)",
     "adam-foreach": "Adam: foreach=True",
     "adam-fused": "Adam: fused=True",
+    "sh-torch": "SH colours by torch ops (point2act.render._torch_impl._sh_colors, the fused op's reference)",
+    "metrics-every-step": "splatfacto's PSNR computed at every step (the trainer computes it where it logs only)",
 }
 
 
@@ -139,6 +143,7 @@ def apply_variant(trainer, variant: str) -> None:
     """Make ``trainer`` run ``variant`` (see VARIANTS)."""
     if variant not in VARIANTS:
         raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    trainer.bench_variant = variant  # read by iteration(): the SH function and the metrics are set per step
     if variant == "pytorch_msssim":
         from pytorch_msssim import SSIM
 
@@ -203,6 +208,19 @@ def iteration(trainer, step: int, timer: Timer) -> None:
     import torch
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
+    import importlib
+
+    from nerfstudio.utils.misc import step_check
+
+    from point2act.render import _torch_impl
+    from point2act.render.projection import sh_colors
+
+    variant = getattr(trainer, "bench_variant", "default")
+    importlib.import_module("point2act.render.rasterization").sh_colors = (
+        _torch_impl._sh_colors if variant == "sh-torch" else sh_colors)
+    model = trainer.pipeline.model  # as Point2ActTrainer.train_iteration sets it
+    model.metrics_due = variant == "metrics-every-step" or step_check(
+        step, trainer.config.logging.steps_per_log, run_at_zero=True)
     ACTIVE["timer"] = timer
     with timer.stage("iteration (other)"):
         trainer.pipeline.train()

@@ -115,6 +115,11 @@ class Point2ActModel(SplatfactoModel):
 
     config: Point2ActModelConfig
 
+    metrics_due: bool = True
+    """Whether this training step's metrics (splatfacto's PSNR against the photo) are written: the trainer
+    logs them every ``logging.steps_per_log`` steps only, and sets this before each step
+    (:meth:`point2act.method.trainer.Point2ActTrainer.train_iteration`); other steps skip the PSNR."""
+
     def __init__(self, config: Point2ActModelConfig, *args, **kwargs):
         from point2act.method.schedule import resolve_schedule
 
@@ -385,6 +390,13 @@ class Point2ActModel(SplatfactoModel):
         return render[0].clamp(0.0, 1.0)
 
     # -- losses and metrics -------------------------------------------------------------------
+    def get_metrics_dict(self, outputs, batch) -> Dict[str, torch.Tensor]:
+        if self.training and not self.metrics_due:  # nothing reads a training step's metrics between logs
+            metrics: Dict[str, torch.Tensor] = {"gaussian_count": self.num_points}
+            self.camera_optimizer.get_metrics_dict(metrics)
+            return metrics
+        return super().get_metrics_dict(outputs, batch)
+
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, torch.Tensor]:
         loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
         if self.training and self.opacity_reg > 0:

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Tuple
 
 from nerfstudio.engine.trainer import Trainer
 from nerfstudio.utils.decorators import check_main_thread
+from nerfstudio.utils.misc import step_check
 from nerfstudio.utils.rich_utils import CONSOLE
 from rich.markup import escape
 import torch
@@ -71,6 +72,14 @@ def latest_readable_checkpoint(load_dir: Path) -> Tuple[Path, Dict[str, Any]]:
 
 class Point2ActTrainer(Trainer):
     """nerfstudio's trainer with atomic checkpoint writes and a loader that skips broken files."""
+
+    def train_iteration(self, step: int):
+        """nerfstudio's iteration; the model computes the step's metrics only where the trainer logs them
+        (``Point2ActModel.metrics_due``)."""
+        model = self.pipeline.model
+        if hasattr(model, "metrics_due"):
+            model.metrics_due = step_check(step, self.config.logging.steps_per_log, run_at_zero=True)
+        return super().train_iteration(step)
 
     def setup(self, test_mode: str = "val") -> None:
         """nerfstudio's setup; then the answers that supervise the relevancy (a points file's, or the pointer's)

@@ -6,6 +6,7 @@ on first use and cached, see :mod:`point2act.render._backend`). The pipeline's s
 too, gsplat-style:
 
 * :func:`fully_fused_projection` - 3D Gaussians -> radii, means2d, depths, conics (C++)
+* :func:`sh_colors` - spherical harmonics -> each camera's colours, plus 0.5, clamped at 0 (C++)
 * :func:`isect_tiles` - tile/Gaussian intersection lists sorted by depth (C++)
 * :func:`rasterize_to_pixels` - alpha compositing, differentiable (C++)
 * :func:`compositing_weights` - sparse ``alpha * T`` per (pixel, Gaussian) (C++)
@@ -16,7 +17,7 @@ this package only imports torch.
 """
 
 from ._backend import compositing_weights, depth_quantiles, isect_tiles, rasterize_to_pixels
-from .projection import fully_fused_projection, spherical_harmonics
+from .projection import fully_fused_projection, sh_colors
 from .rasterization import rasterization
 
 __all__ = [
@@ -26,5 +27,5 @@ __all__ = [
     "isect_tiles",
     "rasterization",
     "rasterize_to_pixels",
-    "spherical_harmonics",
+    "sh_colors",
 ]

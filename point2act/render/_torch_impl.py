@@ -4,10 +4,12 @@ gsplat-style: one leading-underscore function per kernel, each with the kernel's
 returns, differentiable by autograd:
 
 * :func:`_fully_fused_projection` - :func:`point2act.render.fully_fused_projection`
+* :func:`_sh_colors` - :func:`point2act.render.sh_colors` (with gsplat's :func:`_spherical_harmonics`)
 * :func:`_isect_tiles` - :func:`point2act.render.isect_tiles`
 * :func:`_rasterize_to_pixels` - :func:`point2act.render.rasterize_to_pixels`
 * :func:`_compositing_weights` - :func:`point2act.render.compositing_weights`
-* :func:`_rasterization` - :func:`point2act.render.rasterization` (CPU path) with the three above.
+* :func:`_rasterization` - :func:`point2act.render.rasterization` (CPU path) with the four above
+  but the compositing weights.
 
 The rasterizer reference evaluates, tile by tile, every (pixel, Gaussian) pair of the tile's list
 densely, with the constants of :mod:`point2act.render._constants`: alpha =
@@ -174,6 +176,91 @@ def _fully_fused_projection(
             torch.int32
         )
     return radii, means2d, depths, conics, compensations
+
+
+# ------------------------------------------------------------------------------------------------
+# spherical harmonics
+# ------------------------------------------------------------------------------------------------
+def _eval_sh_bases(basis_dim: int, dirs: Tensor) -> Tensor:  # [..., 3] -> [..., B]
+    """Real SH bases at unit directions (Sloan 2013), ordering as gsplat."""
+    x, y, z = dirs.unbind(-1)
+    out = [None] * basis_dim
+    out[0] = torch.full_like(x, 0.2820947917738781)
+    if basis_dim > 1:
+        fTmpA = -0.48860251190292
+        out[2] = -fTmpA * z
+        out[3] = fTmpA * x
+        out[1] = fTmpA * y
+    if basis_dim > 4:
+        z2 = z * z
+        fTmpB = -1.092548430592079 * z
+        fTmpA = 0.5462742152960395
+        fC1 = x * x - y * y
+        fS1 = 2 * x * y
+        out[6] = 0.9461746957575601 * z2 - 0.3153915652525201
+        out[7] = fTmpB * x
+        out[5] = fTmpB * y
+        out[8] = fTmpA * fC1
+        out[4] = fTmpA * fS1
+    if basis_dim > 9:
+        fTmpC = -2.285228997322329 * z2 + 0.4570457994644658
+        fTmpB = 1.445305721320277 * z
+        fTmpA = -0.5900435899266435
+        fC2 = x * fC1 - y * fS1
+        fS2 = x * fS1 + y * fC1
+        out[12] = z * (1.865881662950577 * z2 - 1.119528997770346)
+        out[13] = fTmpC * x
+        out[11] = fTmpC * y
+        out[14] = fTmpB * fC1
+        out[10] = fTmpB * fS1
+        out[15] = fTmpA * fC2
+        out[9] = fTmpA * fS2
+    if basis_dim > 16:
+        fTmpD = z * (-4.683325804901025 * z2 + 2.007139630671868)
+        fTmpC = 3.31161143515146 * z2 - 0.47308734787878
+        fTmpB = -1.770130769779931 * z
+        fTmpA = 0.6258357354491763
+        fC3 = x * fC2 - y * fS2
+        fS3 = x * fS2 + y * fC2
+        out[20] = 1.984313483298443 * z2 * (
+            1.865881662950577 * z2 - 1.119528997770346
+        ) + -1.006230589874905 * (0.9461746957575601 * z2 - 0.3153915652525201)
+        out[21] = fTmpD * x
+        out[19] = fTmpD * y
+        out[22] = fTmpC * fC1
+        out[18] = fTmpC * fS1
+        out[23] = fTmpB * fC2
+        out[17] = fTmpB * fS2
+        out[24] = fTmpA * fC3
+        out[16] = fTmpA * fS3
+    return torch.stack(out, dim=-1)
+
+
+def _spherical_harmonics(
+    degree: int,
+    dirs: Tensor,  # [..., 3]
+    coeffs: Tensor,  # [..., K, 3]
+) -> Tensor:  # [..., 3]
+    """gsplat's ``spherical_harmonics``: ``sum_b Y_b(normalize(dirs)) * coeffs[..., b, :]`` over the
+    ``(degree + 1)^2`` bases (degree <= 4) along unnormalised directions."""
+    if not 0 <= degree <= 4:
+        raise ValueError(f"sh_degree must be in [0, 4], got {degree}")
+    num_bases = (degree + 1) ** 2
+    assert coeffs.shape[-2] >= num_bases, coeffs.shape
+    dirs = F.normalize(dirs, p=2, dim=-1)
+    bases = _eval_sh_bases(num_bases, dirs)  # [..., B]
+    return (bases[..., None] * coeffs[..., :num_bases, :]).sum(dim=-2)
+
+
+def _sh_colors(
+    degree: int,
+    dirs: Tensor,  # [C, N, 3]
+    coeffs: Tensor,  # [N, K, 3] or [C, N, K, 3]
+) -> Tensor:  # [C, N, 3]
+    """Reference of :func:`point2act.render.sh_colors`: the SH colours plus 0.5, clamped at 0."""
+    if coeffs.dim() == 3:
+        coeffs = coeffs.expand(dirs.shape[0], -1, -1, -1)
+    return torch.clamp_min(_spherical_harmonics(degree, dirs, coeffs) + 0.5, 0.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -457,13 +544,13 @@ def _rasterization(
     covars: Tensor | None = None,  # [N, 3, 3]
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Reference of :func:`point2act.render.rasterization` (CPU path): the same pipeline with the
-    torch projection, tile intersection and rasterizer above."""
+    torch projection, SH colours, tile intersection and rasterizer above."""
     from .rasterization import _rasterization_cpu
 
     args = dict(locals())
     del args["_rasterization_cpu"]
     return _rasterization_cpu(**args, sparse_grad=False, distributed=False,
-                              project_fn=_fully_fused_projection, isect_fn=_isect_tiles,
+                              project_fn=_fully_fused_projection, sh_fn=_sh_colors, isect_fn=_isect_tiles,
                               rasterize_fn=_rasterize_to_pixels)
 
 

@@ -1,4 +1,4 @@
-"""Projection stage of the CPU pipeline: the C++ fully fused projection and torch SH colours.
+"""Projection stage of the CPU pipeline: the C++ fully fused projection and SH colours.
 
 :func:`fully_fused_projection` has gsplat 1.4.0's signature (pinhole camera, unpacked ``[C, N]``
 layout) and runs ``csrc/projection_fwd.cpp`` / ``projection_bwd.cpp``: world->camera transform,
@@ -11,7 +11,13 @@ fully off-screen) by setting ``radii`` to 0. Values of culled Gaussians are fini
 like gsplat's; culled Gaussians get no gradient. Its pure-torch reference is
 :func:`point2act.render._torch_impl._fully_fused_projection`.
 
-:func:`spherical_harmonics` (torch, differentiable) evaluates SH colours (degree <= 4).
+:func:`sh_colors` runs ``csrc/spherical_harmonics.cpp`` (forward and backward): each camera's
+colours ``clamp_min(sum_b Y_b(normalize(dirs)) * coeffs[..., b, :] + 0.5, 0)`` over the
+``(degree + 1)^2`` real SH bases ``Y_b`` (degree <= 4, gsplat's order and constants), with gradients
+to the coefficients and to the directions (hence to the means). Its pure-torch reference is
+:func:`point2act.render._torch_impl._sh_colors` (gsplat's ``spherical_harmonics`` as
+:func:`point2act.render._torch_impl._spherical_harmonics`, then the shift and clamp of its
+rasterization).
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -106,71 +111,47 @@ def fully_fused_projection(
     )
 
 
-def _eval_sh_bases(basis_dim: int, dirs: Tensor) -> Tensor:  # [..., 3] -> [..., B]
-    """Real SH bases at unit directions (Sloan 2013), ordering as gsplat."""
-    x, y, z = dirs.unbind(-1)
-    out = [None] * basis_dim
-    out[0] = torch.full_like(x, 0.2820947917738781)
-    if basis_dim > 1:
-        fTmpA = -0.48860251190292
-        out[2] = -fTmpA * z
-        out[3] = fTmpA * x
-        out[1] = fTmpA * y
-    if basis_dim > 4:
-        z2 = z * z
-        fTmpB = -1.092548430592079 * z
-        fTmpA = 0.5462742152960395
-        fC1 = x * x - y * y
-        fS1 = 2 * x * y
-        out[6] = 0.9461746957575601 * z2 - 0.3153915652525201
-        out[7] = fTmpB * x
-        out[5] = fTmpB * y
-        out[8] = fTmpA * fC1
-        out[4] = fTmpA * fS1
-    if basis_dim > 9:
-        fTmpC = -2.285228997322329 * z2 + 0.4570457994644658
-        fTmpB = 1.445305721320277 * z
-        fTmpA = -0.5900435899266435
-        fC2 = x * fC1 - y * fS1
-        fS2 = x * fS1 + y * fC1
-        out[12] = z * (1.865881662950577 * z2 - 1.119528997770346)
-        out[13] = fTmpC * x
-        out[11] = fTmpC * y
-        out[14] = fTmpB * fC1
-        out[10] = fTmpB * fS1
-        out[15] = fTmpA * fC2
-        out[9] = fTmpA * fS2
-    if basis_dim > 16:
-        fTmpD = z * (-4.683325804901025 * z2 + 2.007139630671868)
-        fTmpC = 3.31161143515146 * z2 - 0.47308734787878
-        fTmpB = -1.770130769779931 * z
-        fTmpA = 0.6258357354491763
-        fC3 = x * fC2 - y * fS2
-        fS3 = x * fS2 + y * fC2
-        out[20] = 1.984313483298443 * z2 * (
-            1.865881662950577 * z2 - 1.119528997770346
-        ) + -1.006230589874905 * (0.9461746957575601 * z2 - 0.3153915652525201)
-        out[21] = fTmpD * x
-        out[19] = fTmpD * y
-        out[22] = fTmpC * fC1
-        out[18] = fTmpC * fS1
-        out[23] = fTmpB * fC2
-        out[17] = fTmpB * fS2
-        out[24] = fTmpA * fC3
-        out[16] = fTmpA * fS3
-    return torch.stack(out, dim=-1)
+class _SphericalHarmonicsColors(torch.autograd.Function):
+    """``csrc/spherical_harmonics.cpp``: clamped SH colours; gradients to the coefficients and directions."""
+
+    @staticmethod
+    def forward(ctx, degree, dirs, coeffs):
+        from ._backend import load_extension
+
+        colors = load_extension().sh_colors_fwd(int(degree), dirs, coeffs, torch.get_num_threads())
+        ctx.save_for_backward(dirs, coeffs, colors)
+        ctx.degree = int(degree)
+        return colors
+
+    @staticmethod
+    def backward(ctx, v_colors):
+        from ._backend import load_extension
+
+        dirs, coeffs, colors = ctx.saved_tensors
+        need_v_dirs = bool(ctx.needs_input_grad[1])
+        v_coeffs, v_dirs = load_extension().sh_colors_bwd(
+            ctx.degree, dirs, coeffs, colors, v_colors.to(colors.dtype).contiguous(), need_v_dirs,
+            torch.get_num_threads(),
+        )
+        return None, v_dirs if need_v_dirs else None, v_coeffs if ctx.needs_input_grad[2] else None
 
 
-def spherical_harmonics(
+def sh_colors(
     degree: int,
-    dirs: Tensor,  # [..., 3]
-    coeffs: Tensor,  # [..., K, 3]
-) -> Tensor:  # [..., 3]
-    """Evaluate SH colours (degree <= 4) along (unnormalised) view directions."""
+    dirs: Tensor,  # [C, N, 3] any length
+    coeffs: Tensor,  # [N, K, 3] (shared by the cameras) or [C, N, K, 3], K >= (degree + 1)^2
+) -> Tensor:  # [C, N, 3]
+    """Clamped SH colours: ``clamp_min(spherical_harmonics(degree, dirs, coeffs) + 0.5, 0)`` in one C++ op.
+
+    The rule of :func:`point2act.render._torch_impl._sh_colors`: the real SH bases (degree <= 4, gsplat's
+    order) at ``F.normalize(dirs)`` weight the first ``(degree + 1)^2`` coefficients. Differentiable
+    w.r.t. ``dirs`` and ``coeffs``, with autograd's gradients on that reference (zero where the clamp
+    is active, zero for the coefficients beyond the degree). A ``[C, N, K, 3]`` view expanded from
+    ``[N, K, 3]`` (stride 0 over C) is evaluated from its ``[N, K, 3]`` base.
+    """
     if not 0 <= degree <= 4:
         raise ValueError(f"sh_degree must be in [0, 4], got {degree}")
-    num_bases = (degree + 1) ** 2
-    assert coeffs.shape[-2] >= num_bases, coeffs.shape
-    dirs = F.normalize(dirs, p=2, dim=-1)
-    bases = _eval_sh_bases(num_bases, dirs)  # [..., B]
-    return (bases[..., None] * coeffs[..., :num_bases, :]).sum(dim=-2)
+    dtype = torch.promote_types(dirs.dtype, coeffs.dtype)
+    if coeffs.dim() == 4 and coeffs.shape[0] > 1 and coeffs.stride(0) == 0:
+        coeffs = coeffs[0]
+    return _SphericalHarmonicsColors.apply(degree, dirs.to(dtype).contiguous(), coeffs.to(dtype).contiguous())

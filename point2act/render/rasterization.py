@@ -1,8 +1,8 @@
 """``rasterization``: gsplat 1.4.0's API, on CPU via point2act's C++ kernels.
 
 CUDA inputs are forwarded untouched to ``gsplat.rasterization``; CPU inputs go through the
-stages of :mod:`point2act.render` (C++ projection, tile intersection, rasterization; torch SH
-colours and render-mode bookkeeping), like gsplat's pipeline.
+stages of :mod:`point2act.render` (C++ projection, SH colours, tile intersection, rasterization;
+torch render-mode bookkeeping), like gsplat's pipeline.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Callable, Dict, Tuple
 import torch
 from torch import Tensor
 
-from .projection import fully_fused_projection, spherical_harmonics
+from .projection import fully_fused_projection, sh_colors
 
 RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 
@@ -148,18 +148,17 @@ def _camera_colors(
     colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
     viewmats: Tensor,  # [C, 4, 4]
     sh_degree: int | None,
+    sh_fn: Callable = sh_colors,
 ) -> Tensor:  # [C, N, D]
     """Each camera's colours of the Gaussians: ``colors`` expanded over the C cameras, or with
-    ``sh_degree`` the spherical harmonics evaluated along the camera-to-Gaussian directions, plus
-    0.5 and clamped at 0."""
+    ``sh_degree`` ``sh_fn(sh_degree, dirs, colors)``: the spherical harmonics evaluated along the
+    camera-to-Gaussian directions, plus 0.5 and clamped at 0."""
     C = viewmats.shape[0]
     if sh_degree is None:
         return colors.expand(C, -1, -1) if colors.dim() == 2 else colors
     camtoworlds = torch.inverse(viewmats)  # [C, 4, 4]
     dirs = means[None, :, :] - camtoworlds[:, None, :3, 3]  # [C, N, 3]
-    shs = colors.expand(C, -1, -1, -1) if colors.dim() == 3 else colors
-    colors_c = spherical_harmonics(sh_degree, dirs, shs)  # [C, N, 3]
-    return torch.clamp_min(colors_c + 0.5, 0.0)
+    return sh_fn(sh_degree, dirs, colors)  # colors [N, K, 3] (shared by the cameras) or [C, N, K, 3]
 
 
 def _projection_meta(
@@ -325,6 +324,7 @@ def _rasterization_cpu(
     covars: Tensor | None,
     extra_colors: Tensor | None = None,  # [(C,) N, E]
     project_fn: Callable | None = None,
+    sh_fn: Callable | None = None,
     isect_fn: Callable | None = None,
     rasterize_fn: Callable | None = None,
 ) -> Tuple[Tensor, Tensor, Dict]:
@@ -333,13 +333,15 @@ def _rasterization_cpu(
     expected depth divided by the alpha for ``"ED"``/``"RGB+ED"``.
 
     The stage functions default to the C++ kernels (:func:`point2act.render.fully_fused_projection`,
-    :func:`point2act.render.isect_tiles`, :func:`point2act.render.rasterize_to_pixels`); callers may
+    :func:`point2act.render.sh_colors`, :func:`point2act.render.isect_tiles`,
+    :func:`point2act.render.rasterize_to_pixels`); callers may
     pass others with the same signatures: :func:`point2act.render._torch_impl._rasterization` passes
     the torch references, :mod:`point2act.relevancy_fit` a last stage that captures its inputs.
     """
     from . import _backend
 
     project_fn = fully_fused_projection if project_fn is None else project_fn
+    sh_fn = sh_colors if sh_fn is None else sh_fn
     isect_fn = _backend.isect_tiles if isect_fn is None else isect_fn
     rasterize_fn = _backend.rasterize_to_pixels if rasterize_fn is None else rasterize_fn
     _check_cpu_args(
@@ -360,7 +362,7 @@ def _rasterization_cpu(
     opacities_c = opacities.unsqueeze(0).expand(C, N)  # [C, N]
     if compensations is not None:
         opacities_c = opacities_c * compensations
-    colors_c = _camera_colors(means, colors, viewmats, sh_degree)  # [C, N, D]
+    colors_c = _camera_colors(means, colors, viewmats, sh_degree, sh_fn)  # [C, N, D]
 
     means2d_kernel, absgrad_target, meta = _projection_meta(
         radii, means2d, depths, conics, opacities_c, packed

@@ -90,6 +90,21 @@ def _train_step_grads(model, camera, target_value=1.0):
     return {k: (v.grad.abs().sum().item() if v.grad is not None else 0.0) for k, v in model.gauss_params.items()}
 
 
+def test_training_steps_between_logs_skip_the_photo_metrics():
+    model = _with_strategy_state(make_model())
+    model.train()
+    out = model.get_outputs(make_camera())
+    batch = {"image": out["rgb"].detach()}
+    model.metrics_due = False
+    assert "psnr" not in model.get_metrics_dict(out, batch)
+    assert model.get_metrics_dict(out, batch)["gaussian_count"] == 400
+    model.metrics_due = True
+    assert "psnr" in model.get_metrics_dict(out, batch)
+    model.eval()
+    model.metrics_due = False  # evaluation always computes them
+    assert "psnr" in model.get_metrics_dict(out, batch)
+
+
 def _with_strategy_state(model):
     model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
     return model

@@ -48,4 +48,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("compositing_weights", &p2a::compositing_weights, "Sparse compositing weights alpha*T (CPU)");
     m.def("depth_quantiles", &p2a::depth_quantiles,
           "Depth quantiles: where the composited opacity first reaches each level (CPU)");
+    m.def("sh_colors_fwd", &p2a::sh_colors_fwd, "Spherical harmonics to clamped colours, forward (CPU)");
+    m.def("sh_colors_bwd", &p2a::sh_colors_bwd, "Spherical harmonics to clamped colours, backward (CPU)");
 }

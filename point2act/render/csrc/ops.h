@@ -91,4 +91,17 @@ at::Tensor depth_quantiles(const at::Tensor &means2d,        // [C, N, 2]
                            const at::Tensor &flatten_ids,    // [n_isects] int32
                            int64_t num_threads);             // -> [C, H, W, L]
 
+// colors = clamp_min(sum_b Y_b(normalize(dirs)) * coeffs[.., b, :] + 0.5, 0) over the (degree+1)^2 SH bases
+// -> colors [C, N, 3]
+at::Tensor sh_colors_fwd(int64_t degree,
+                         const at::Tensor &dirs,    // [C, N, 3]
+                         const at::Tensor &coeffs,  // [N, K, 3] (shared by the cameras) or [C, N, K, 3]
+                         int64_t num_threads);
+
+// -> v_coeffs (coeffs' shape; summed over the cameras when shared), v_dirs [C, N, 3] | empty
+std::vector<at::Tensor> sh_colors_bwd(int64_t degree, const at::Tensor &dirs, const at::Tensor &coeffs,
+                                      const at::Tensor &colors,    // [C, N, 3] sh_colors_fwd's output
+                                      const at::Tensor &v_colors,  // [C, N, 3]
+                                      bool need_v_dirs, int64_t num_threads);
+
 }  // namespace p2a
