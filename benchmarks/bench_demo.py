@@ -49,7 +49,7 @@ def main() -> None:
     import nerfstudio.engine.trainer as trainer  # what registered_config and ns-train import first
 
     stages["nerfstudio_trainer_import"] = time.perf_counter() - t
-    timed(train, "registered_config", "nerfstudio_method_configs")
+    timed(train, "registered_config", "method_config")
     timed(trainer.Trainer, "setup", "trainer_setup")
     timed(trainer.Trainer, "train", "training_steps")
     timed(demo, "true_surface", "judging")

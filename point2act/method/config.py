@@ -7,16 +7,16 @@ and on the CPU otherwise (point2act's own rasterizer), without ``--machine.devic
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import torch
 
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
-from nerfstudio.configs.method_configs import method_configs
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
+from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
+from nerfstudio.models.splatfacto import SplatfactoModelConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from point2act.method.datamanager import Point2ActDataManagerConfig
@@ -43,6 +43,29 @@ NUM_RANDOM = 20000
 as each is placed where at least three training views see it (:meth:`Point2ActModel.bound_random_init`)."""
 
 
+def splatfacto_optimizers() -> dict:
+    """splatfacto's optimizers and schedulers, as nerfstudio 1.1.5 registers ``splatfacto`` (its
+    ``method_configs``; ``tests/method/test_optimizer_config.py`` checks they are equal). Written out here so
+    that loading the method does not import nerfstudio's registry, which imports every method's modules."""
+    def adam(lr: float) -> AdamOptimizerConfig:
+        return AdamOptimizerConfig(lr=lr, eps=1e-15)
+
+    def warm(lr_final: float) -> ExponentialDecaySchedulerConfig:
+        return ExponentialDecaySchedulerConfig(lr_final=lr_final, max_steps=30000, warmup_steps=1000, lr_pre_warmup=0)
+
+    return {
+        "means": {"optimizer": adam(1.6e-4), "scheduler": ExponentialDecaySchedulerConfig(lr_final=1.6e-6,
+                                                                                          max_steps=30000)},
+        "features_dc": {"optimizer": adam(0.0025), "scheduler": None},
+        "features_rest": {"optimizer": adam(0.0025 / 20), "scheduler": None},
+        "opacities": {"optimizer": adam(0.05), "scheduler": None},
+        "scales": {"optimizer": adam(0.005), "scheduler": None},
+        "quats": {"optimizer": adam(0.001), "scheduler": None},
+        "camera_opt": {"optimizer": adam(1e-4), "scheduler": warm(5e-7)},
+        "bilateral_grid": {"optimizer": adam(2e-3), "scheduler": warm(1e-4)},
+    }
+
+
 def _fused(cfg: AdamOptimizerConfig) -> FusedAdamOptimizerConfig:
     return FusedAdamOptimizerConfig(lr=cfg.lr, eps=cfg.eps, max_norm=cfg.max_norm, weight_decay=cfg.weight_decay)
 
@@ -54,8 +77,7 @@ def default_device_type() -> str:
 
 def _point2act_trainer_config(big: bool = False) -> TrainerConfig:
     """The ``point2act`` method; ``big``: splatfacto's 30,000-step schedule (``point2act-big``)."""
-    base: TrainerConfig = method_configs["splatfacto"]
-    optimizers = copy.deepcopy(base.optimizers)
+    optimizers = splatfacto_optimizers()
     for group in optimizers.values():  # splatfacto's Adams, fused
         if type(group["optimizer"]) is AdamOptimizerConfig:
             group["optimizer"] = _fused(group["optimizer"])
@@ -67,7 +89,7 @@ def _point2act_trainer_config(big: bool = False) -> TrainerConfig:
     optimizers["means"]["scheduler"] = RunLengthDecaySchedulerConfig(
         lr_final=means_sched.lr_final, max_steps=means_sched.max_steps, follow_run_length=not big)
     model = Point2ActModelConfig()
-    splat = base.pipeline.model
+    splat = SplatfactoModelConfig()
     for f in AUTO_FIELDS:  # auto (None): derived from the run's length; big: splatfacto's own values
         setattr(model, f, getattr(splat, f) if big else None)
     model.num_random = splat.num_random if big else NUM_RANDOM

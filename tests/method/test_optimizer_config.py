@@ -19,6 +19,22 @@ def test_every_adam_of_the_method_is_fused():
             assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["fused"] is True, name
 
 
+def test_splatfacto_optimizers_are_the_registered_splatfactos():
+    from point2act.method.config import splatfacto_optimizers
+
+    assert splatfacto_optimizers() == method_configs["splatfacto"].optimizers
+
+
+def test_registered_config_is_what_ns_train_registers():
+    from nerfstudio.configs.method_configs import all_methods
+
+    from point2act.method.train import registered_config
+
+    for name in ("point2act", "point2act-big"):
+        mine = registered_config(name)
+        assert mine == all_methods[name] and mine is not all_methods[name]
+
+
 def test_fused_adam_follows_the_loop_and_keeps_its_state_keys():
     """Same trajectory as torch's per-tensor Adam to float32 rounding over 50 steps (lr, eps of means)."""
     torch.manual_seed(0)
