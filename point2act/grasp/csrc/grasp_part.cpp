@@ -17,20 +17,33 @@
 //   3. n_close: the occupied entries with z in [depth - L, depth] and |sx - off| < hkt (0 when it does
 //      not fit), n_rel: those that are the target's.
 // A run (run_end in the reference): run_end.h.
+//
+// Per pair (OpenMP, dynamic: pairs hold very different numbers of points), the cloud is scanned once for the
+// pair's points; per approach, its entries are gathered into contiguous arrays in cloud order (AVX-512
+// compress where the build has it, elementwise otherwise) and steps 1-3 run over that approach only. Every
+// float32 and float64 value is the reference's expression, unfused (fp-contract=off; the AVX-512 lanes do the
+// same IEEE operations); what differs is only the order of order-free work: counts, the bins' occupancy and
+// the largest value of a run, whose one order-dependent bit (the sign of a zero maximum) is taken in entry
+// order (Runs).
 
 #include "cpu.h"
 #include "ops.h"
 #include "run_end.h"
 
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#define P2A_GP_AVX512 1
+#else
+#define P2A_GP_AVX512 0
+#endif
+
 namespace p2a {
 namespace {
 
-struct Entry {
-    int32_t t;
-    uint8_t flags;  // bit 0: occupied (what the grasp holds), bit 1: the target's
-    float z;
-    double xe;
-};
+// Per pair k, its points (within radius, |sx| <= reach) in cloud order: sx, su, sv and flags (Pt bits). Per
+// approach t, its entries (|y| <= lim, z in [z_lo, z_hi]) in cloud order: z, sx and flags, and apart the z of
+// those with the INNER bit (the only entries of step 1).
+enum Pt : int32_t { OCC = 1, REL = 2, INNER = 4 };  // INNER: occupied and |sx| < h[k] (step 1)
 
 struct Params {
     float r2, reach_f, lim, z_lo, z_hi, ngap_f, L_f;
@@ -46,6 +59,170 @@ inline double depth_of(double z_far, double z_near, double hold, double room, co
     return (room < d && room >= std::max(lo, 0.0)) ? room : d;
 }
 
+// Run (run_end.h) of the values v(i) of the entries i < m where in(i), started at `start`, computed by
+// phases that do not carry values through memory: each entry's bin (Run::add's; bin nb for the entries not
+// added), the bins' occupancy, the run's last bin (Run::end of the bins that hold their own index), and the
+// largest value in bins up to it, lane by lane. The maximum is exact in any order; only its sign where it
+// is zero depends on the order, and Run::end's is that of the first zero added (std::max keeps the first of
+// equal values), found in entry order.
+struct Runs {
+    std::vector<int32_t> idx;
+    std::vector<double> val;
+    std::vector<uint8_t> occ;
+    std::vector<double> iota;
+    Run run;
+    explicit Runs(int64_t M, int64_t nb_max) : idx(M + 16), val(M + 16), occ(nb_max + 1), iota(nb_max) {
+        for (int64_t i = 0; i < nb_max; ++i) iota[i] = double(i);
+    }
+    template <class Val, class In>
+    double end(int64_t m, const Val &v, const In &in, double start, int64_t nb, double gap, double b) {
+        int32_t *ix = idx.data();
+        double *vx = val.data();
+        for (int64_t i = 0; i < m; ++i) {
+            const double x = v(i);
+            int64_t j = int64_t(((x - start) + gap) / b);
+            j = std::min(std::max(j, int64_t(0)), nb - 1);
+            ix[i] = in(i) ? int32_t(j) : int32_t(nb);
+            vx[i] = x;
+        }
+        uint8_t *oc = occ.data();
+        std::fill(oc, oc + nb + 1, uint8_t(0));
+        for (int64_t i = 0; i < m; ++i) oc[ix[i]] = 1;
+        run.occ.assign(occ.begin(), occ.begin() + nb);
+        run.mx.assign(iota.begin(), iota.begin() + nb);
+        const double last_d = run.end(-1.0);
+        if (last_d < 0.0) return start;
+        const int32_t last = int32_t(last_d);
+        constexpr int W = 8;
+        alignas(64) double acc[W];
+        int64_t i = 0;
+#if P2A_GP_AVX512
+        __m512d a = _mm512_set1_pd(-std::numeric_limits<double>::infinity());
+        const __m256i vlast = _mm256_set1_epi32(last);
+        for (; i < m; i += W) {
+            const __mmask8 tail = m - i >= W ? __mmask8(0xFF) : __mmask8((1u << (m - i)) - 1u);
+            const __m512d x = _mm512_maskz_loadu_pd(tail, vx + i);
+            __mmask8 k = _mm256_mask_cmple_epi32_mask(tail, _mm256_maskz_loadu_epi32(tail, ix + i), vlast);
+            k = _mm512_mask_cmp_pd_mask(k, a, x, _CMP_LT_OQ);
+            a = _mm512_mask_mov_pd(a, k, x);
+        }
+        _mm512_store_pd(acc, a);
+#else
+        for (int l = 0; l < W; ++l) acc[l] = -std::numeric_limits<double>::infinity();
+        for (; i + W <= m; i += W)
+            for (int l = 0; l < W; ++l) acc[l] = ((ix[i + l] <= last) & (acc[l] < vx[i + l])) ? vx[i + l] : acc[l];
+        for (; i < m; ++i) acc[0] = ((ix[i] <= last) & (acc[0] < vx[i])) ? vx[i] : acc[0];
+#endif
+        double mx = acc[0];
+        for (int l = 1; l < W; ++l) mx = mx < acc[l] ? acc[l] : mx;
+        if (!(start < mx)) return start;
+        if (mx != 0.0) return mx;
+        for (i = 0; i < m; ++i)
+            if (ix[i] <= last && vx[i] == 0.0) return vx[i];
+        return mx;
+    }
+};
+
+// Per thread: the pair's points, one approach's entries and its runs. Arrays of M + 16: the AVX-512 scan
+// stores whole vectors past the entries it keeps.
+struct Scratch {
+    std::vector<float> sx, su, sv, ez, ex, iz;
+    std::vector<int32_t> fl, ef;
+    Runs runs;
+    Scratch(int64_t M, int64_t nb_max) : runs(M, nb_max) {
+        for (auto *a : {&sx, &su, &sv, &ez, &ex, &iz}) a->resize(M + 16);
+        for (auto *a : {&fl, &ef}) a->resize(M + 16);
+    }
+};
+
+// The pair's points: per block of the cloud, which lie within radius and reach (elementwise), then those in
+// cloud order with su, sv. Returns their count.
+__attribute__((optimize("fp-contract=off"))) int64_t pair_points(
+    int64_t M, const float *Pc, const uint8_t *flags, const float *c, const float *x, const float *u,
+    const float *v, double hk, const Params &p, Scratch &s) {
+    const float c0 = c[0], c1 = c[1], c2 = c[2], x0 = x[0], x1 = x[1], x2 = x[2];
+    const float u0 = u[0], u1 = u[1], u2 = u[2], v0 = v[0], v1 = v[1], v2 = v[2];
+    constexpr int64_t B = 512;
+    float bx[B];
+    uint8_t bk[B];
+    int64_t n = 0;
+    for (int64_t j0 = 0; j0 < M; j0 += B) {
+        const int64_t nj = std::min(B, M - j0);
+        const float *P = Pc + 3 * j0;
+        for (int64_t i = 0; i < nj; ++i) {
+            const float d0 = P[3 * i] - c0, d1 = P[3 * i + 1] - c1, d2 = P[3 * i + 2] - c2;
+            const float q0 = d0 * d0, q1 = d1 * d1, q2 = d2 * d2;
+            const float dd = (q0 + q1) + q2;
+            const float a0 = d0 * x0, a1 = d1 * x1, a2 = d2 * x2;
+            const float sx = (a0 + a1) + a2;
+            bx[i] = sx;
+            bk[i] = (dd <= p.r2) & (std::fabs(sx) <= p.reach_f);
+        }
+        for (int64_t i = 0; i < nj; ++i) {
+            if (!bk[i]) continue;
+            const float d0 = P[3 * i] - c0, d1 = P[3 * i + 1] - c1, d2 = P[3 * i + 2] - c2;
+            const float b0 = d0 * u0, b1 = d1 * u1, b2 = d2 * u2;
+            const float e0 = d0 * v0, e1 = d1 * v1, e2 = d2 * v2;
+            const float sx = bx[i];
+            const int32_t f = flags[j0 + i];
+            s.sx[n] = sx;
+            s.su[n] = (b0 + b1) + b2;
+            s.sv[n] = (e0 + e1) + e2;
+            s.fl[n] = (f & (OCC | REL)) | (((f & OCC) && std::fabs(double(sx)) < hk) ? INNER : 0);
+            ++n;
+        }
+    }
+    return n;
+}
+
+// Approach (ct, st)'s entries of the pair's n points, in cloud order: their count m, and mi of them INNER.
+__attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, float ct, float st, const Params &p,
+                                                                    Scratch &s, int64_t &m, int64_t &mi) {
+    const float *su = s.su.data(), *sv = s.sv.data(), *sx = s.sx.data();
+    const int32_t *fl = s.fl.data();
+    float *ez = s.ez.data(), *ex = s.ex.data(), *iz = s.iz.data();
+    int32_t *ef = s.ef.data();
+    int64_t a = 0, c = 0, i = 0;
+#if P2A_GP_AVX512
+    const __m512 vct = _mm512_set1_ps(ct), vst = _mm512_set1_ps(st), lim = _mm512_set1_ps(p.lim);
+    const __m512 zlo = _mm512_set1_ps(p.z_lo), zhi = _mm512_set1_ps(p.z_hi);
+    const __m512i inner = _mm512_set1_epi32(INNER);
+    for (; i < n; i += 16) {
+        const __mmask16 tail = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+        const __m512 u = _mm512_maskz_loadu_ps(tail, su + i), v = _mm512_maskz_loadu_ps(tail, sv + i);
+        const __m512 y = _mm512_sub_ps(_mm512_mul_ps(u, vst), _mm512_mul_ps(v, vct));
+        const __m512 z = _mm512_add_ps(_mm512_mul_ps(u, vct), _mm512_mul_ps(v, vst));
+        __mmask16 k = _mm512_mask_cmp_ps_mask(tail, _mm512_abs_ps(y), lim, _CMP_LE_OQ);
+        k = _mm512_mask_cmp_ps_mask(k, z, zlo, _CMP_GE_OQ);
+        k = _mm512_mask_cmp_ps_mask(k, z, zhi, _CMP_LE_OQ);
+        const __m512i f = _mm512_maskz_loadu_epi32(tail, fl + i);
+        _mm512_storeu_ps(ez + a, _mm512_maskz_compress_ps(k, z));
+        _mm512_storeu_ps(ex + a, _mm512_maskz_compress_ps(k, _mm512_maskz_loadu_ps(tail, sx + i)));
+        _mm512_storeu_si512(ef + a, _mm512_maskz_compress_epi32(k, f));
+        a += __builtin_popcount(k);
+        const __mmask16 ki = _mm512_mask_test_epi32_mask(k, f, inner);
+        _mm512_storeu_ps(iz + c, _mm512_maskz_compress_ps(ki, z));
+        c += __builtin_popcount(ki);
+    }
+#else
+    for (; i < n; ++i) {
+        const float ys = su[i] * st, yc = sv[i] * ct;
+        const float y = ys - yc;
+        const float zc = su[i] * ct, zs = sv[i] * st;
+        const float z = zc + zs;
+        const bool k = (std::fabs(y) <= p.lim) & (z >= p.z_lo) & (z <= p.z_hi);
+        ez[a] = z;
+        ex[a] = sx[i];
+        ef[a] = fl[i];
+        a += k;
+        iz[c] = z;
+        c += k & ((fl[i] & INNER) != 0);
+    }
+#endif
+    m = a;
+    mi = c;
+}
+
 __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
     int64_t K, int64_t T, int64_t M, const float *C, const float *X, const float *U, const float *V,
     const uint8_t *fit, const float *Pc, const uint8_t *flags, const double *h, const double *sp, const double *sn,
@@ -54,88 +231,74 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
     const double b = 0.5 * p.gap;
 #pragma omp parallel num_threads(nthreads)
     {
-        std::vector<Entry> ent;
-        std::vector<Run> r0(T), rb(T), rp(T), rn(T);
-        std::vector<double> dep(T), o(T), hh(T);
-        std::vector<uint8_t> fits(T);
+        Scratch s(M, std::max(p.nb0, std::max(p.nbp, p.nbn)));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t k = 0; k < K; ++k) {
-            ent.clear();
-            if (fit[k]) {
-                const float c0 = C[3 * k], c1 = C[3 * k + 1], c2 = C[3 * k + 2];
-                const float x0 = X[3 * k], x1 = X[3 * k + 1], x2 = X[3 * k + 2];
-                const float u0 = U[3 * k], u1 = U[3 * k + 1], u2 = U[3 * k + 2];
-                const float v0 = V[3 * k], v1 = V[3 * k + 1], v2 = V[3 * k + 2];
-                for (int64_t j = 0; j < M; ++j) {
-                    const float d0 = Pc[3 * j] - c0, d1 = Pc[3 * j + 1] - c1, d2 = Pc[3 * j + 2] - c2;
-                    const float q0 = d0 * d0, q1 = d1 * d1, q2 = d2 * d2;
-                    const float dd = (q0 + q1) + q2;
-                    if (!(dd <= p.r2)) continue;
-                    const float a0 = d0 * x0, a1 = d1 * x1, a2 = d2 * x2;
-                    const float sx = (a0 + a1) + a2;
-                    if (!(std::fabs(sx) <= p.reach_f)) continue;
-                    const float b0 = d0 * u0, b1 = d1 * u1, b2 = d2 * u2;
-                    const float su = (b0 + b1) + b2;
-                    const float e0 = d0 * v0, e1 = d1 * v1, e2 = d2 * v2;
-                    const float sv = (e0 + e1) + e2;
-                    for (int64_t t = 0; t < T; ++t) {
-                        const float ys = su * st[t], yc = sv * ct[t];
-                        const float y = ys - yc;
-                        if (!(std::fabs(y) <= p.lim)) continue;
-                        const float zc = su * ct[t], zs = sv * st[t];
-                        const float z = zc + zs;
-                        if (!(z >= p.z_lo && z <= p.z_hi)) continue;
-                        ent.push_back({int32_t(t), flags[j], z, double(sx)});
-                    }
-                }
-            }
-            // 1. the part's far side along the approach -> the depth
+            const int64_t n = fit[k] ? pair_points(M, Pc, flags, C + 3 * k, X + 3 * k, U + 3 * k, V + 3 * k, h[k], p, s)
+                                     : 0;
+            const double spk = sp[k], snk = sn[k], spg = spk - p.gap, sng = snk - p.gap;
             for (int64_t t = 0; t < T; ++t) {
-                r0[t].reset(p.nb0);
-                rb[t].reset(p.nb0);
-            }
-            for (const Entry &e : ent) {
-                if (!(e.flags & 1) || !(std::fabs(e.xe) < h[k])) continue;
-                if (e.z >= p.ngap_f && e.z <= p.L_f) r0[e.t].add(double(e.z), 0.0, p.gap, b);
-                if (e.z >= -p.L_f && e.z <= -p.ngap_f) rb[e.t].add(double(-e.z), 0.0, p.gap, b);
-            }
-            for (int64_t t = 0; t < T; ++t)
-                dep[t] = depth_of(r0[t].end(0.0), -rb[t].end(0.0), hold[k * T + t], room[k * T + t], p);
-            // 2. the part's extent across the closing axis where the pads will be -> the opening
-            for (int64_t t = 0; t < T; ++t) {
-                rp[t].reset(p.nbp);
-                rn[t].reset(p.nbn);
-            }
-            const double spg = sp[k] - p.gap, sng = sn[k] - p.gap;
-            for (const Entry &e : ent) {
-                const double z = double(e.z), d = dep[e.t];
-                if (!(z >= d - p.L && z <= d)) continue;
-                if (e.xe >= spg) rp[e.t].add(e.xe, sp[k], p.gap, b);
-                if (-e.xe >= sng) rn[e.t].add(-e.xe, sn[k], p.gap, b);
-            }
-            for (int64_t t = 0; t < T; ++t) {
-                const double ep = rp[t].end(sp[k]), en = rn[t].end(sn[k]);
-                o[t] = 0.5 * (ep - en);
-                const double half = 0.5 * (ep + en);
-                hh[t] = std::min((half + p.pad_x) + p.clr, p.half_open);
-                fits[t] = half + p.mg <= p.half_open;
-            }
-            // 3. what lies between the pads
-            std::vector<int64_t> nc(T, 0);
-            std::vector<double> nr(T, 0.0);
-            for (const Entry &e : ent) {
-                const double z = double(e.z), d = dep[e.t];
-                if (!(e.flags & 1) || !(z >= d - p.L && z <= d) || !(std::fabs(e.xe - o[e.t]) < hh[e.t])) continue;
-                ++nc[e.t];
-                nr[e.t] += (e.flags & 2) ? 1.0 : 0.0;
-            }
-            for (int64_t t = 0; t < T; ++t) {
+                int64_t m = 0, mi = 0;
+                if (n) approach_entries(n, ct[t], st[t], p, s, m, mi);
+                const float *ez = s.ez.data(), *ex = s.ex.data(), *iz = s.iz.data();
+                const int32_t *ef = s.ef.data();
+                // 1. the part's far side along the approach -> the depth
+                const auto zf = [&](int64_t i) { return double(iz[i]); };
+                const auto zb = [&](int64_t i) { return double(-iz[i]); };
+                const auto in_f = [&](int64_t i) { return (iz[i] >= p.ngap_f) & (iz[i] <= p.L_f); };
+                const auto in_b = [&](int64_t i) { return (iz[i] >= -p.L_f) & (iz[i] <= -p.ngap_f); };
+                const double z_far = s.runs.end(mi, zf, in_f, 0.0, p.nb0, p.gap, b);
+                const double z_near = -s.runs.end(mi, zb, in_b, 0.0, p.nb0, p.gap, b);
                 const int64_t kt = k * T + t;
-                depth[kt] = dep[t];
-                off[kt] = o[t];
-                hkt[kt] = hh[t];
-                n_close[kt] = fits[t] ? nc[t] : 0;
-                n_rel[kt] = nr[t];
+                const double d = depth_of(z_far, z_near, hold[kt], room[kt], p);
+                const double dlo = d - p.L;
+                // 2. the part's extent across the closing axis where the pads will be -> the opening
+                const auto xp = [&](int64_t i) { return double(ex[i]); };
+                const auto xn = [&](int64_t i) { return -double(ex[i]); };
+                const auto in_p = [&](int64_t i) {
+                    const double z = double(ez[i]);
+                    return (z >= dlo) & (z <= d) & (double(ex[i]) >= spg);
+                };
+                const auto in_n = [&](int64_t i) {
+                    const double z = double(ez[i]);
+                    return (z >= dlo) & (z <= d) & (-double(ex[i]) >= sng);
+                };
+                const double ep = s.runs.end(m, xp, in_p, spk, p.nbp, p.gap, b);
+                const double en = s.runs.end(m, xn, in_n, snk, p.nbn, p.gap, b);
+                const double o = 0.5 * (ep - en);
+                const double half = 0.5 * (ep + en);
+                const double hh = std::min((half + p.pad_x) + p.clr, p.half_open);
+                // 3. what lies between the pads (counts: the same in any order)
+                int64_t nc = 0, nr = 0;
+#if P2A_GP_AVX512
+                const __m512d vdlo = _mm512_set1_pd(dlo), vd = _mm512_set1_pd(d), vo = _mm512_set1_pd(o),
+                              vhh = _mm512_set1_pd(hh);
+                const __m256i occ = _mm256_set1_epi32(OCC), rel = _mm256_set1_epi32(REL);
+                for (int64_t i = 0; i < m; i += 8) {
+                    const __mmask8 tail = m - i >= 8 ? __mmask8(0xFF) : __mmask8((1u << (m - i)) - 1u);
+                    const __m512d z = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(tail, ez + i));
+                    const __m512d xe = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(tail, ex + i));
+                    const __m256i f = _mm256_maskz_loadu_epi32(tail, ef + i);
+                    __mmask8 in = _mm256_mask_test_epi32_mask(tail, f, occ);
+                    in = _mm512_mask_cmp_pd_mask(in, z, vdlo, _CMP_GE_OQ);
+                    in = _mm512_mask_cmp_pd_mask(in, z, vd, _CMP_LE_OQ);
+                    in = _mm512_mask_cmp_pd_mask(in, _mm512_abs_pd(_mm512_sub_pd(xe, vo)), vhh, _CMP_LT_OQ);
+                    nc += __builtin_popcount(in);
+                    nr += __builtin_popcount(_mm256_mask_test_epi32_mask(in, f, rel));
+                }
+#else
+                for (int64_t i = 0; i < m; ++i) {
+                    const double z = double(ez[i]), xe = double(ex[i]);
+                    const int in = (ef[i] & OCC) & (z >= dlo) & (z <= d) & (std::fabs(xe - o) < hh);
+                    nc += in;
+                    nr += in & (ef[i] >> 1);
+                }
+#endif
+                depth[kt] = d;
+                off[kt] = o;
+                hkt[kt] = hh;
+                n_close[kt] = half + p.mg <= p.half_open ? nc : 0;
+                n_rel[kt] = double(nr);
             }
         }
     }
