@@ -9,8 +9,9 @@ cos(theta) + sv sin(theta)``. A box (one row of ``boxes``, see :func:`box`) is g
 hh]``, ``|y| <= y_half``, ``zr`` in ``[z_lo, z_hi]``.
 
 The C++ kernel (``point2act/grasp/csrc/gripper_boxes.cpp``, one of the grasp head's kernels,
-:func:`gripper_cloud_hits`) finds each pair's points in one scan of the cloud and stops a candidate at its
-first ``min_points`` hits; the numpy reference (:func:`pair_entries`, then
+:func:`gripper_cloud_hits`) sorts the cloud into small cells once per call, finds each pair's points in the
+cells its radius and band reach, and stops a candidate at its first ``min_points`` hits (the answer does not
+depend on the order points are tested); the numpy reference (:func:`pair_entries`, then
 :func:`gripper_box_hits_reference`: every (entry, angle)) is for tests and where the extension cannot be
 built.
 """
@@ -131,8 +132,9 @@ def gripper_cloud_hits(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive
                        min_points: int = 1):
     """``(hits [K, T], clear [K, T])`` of the gripper boxes against ``cloud`` [M, 3]: pair ``k`` (centre
     ``c[k]``, axes ``x[k], u[k], v[k]``) meets the points within ``radius`` whose ``|sx|`` is in ``[band_lo[k],
-    band_hi[k]]`` (:func:`pair_entries`); the C++ kernel finds them while it tests them, one scan of the
-    cloud per pair (the cloud is first cut to the pairs' bounding box grown by ``radius``)."""
+    band_hi[k]]`` (:func:`pair_entries`); the C++ kernel finds them while it tests them, in the cloud's cells
+    that the pair's radius and band reach (the cloud is first cut to the pairs' bounding box grown by
+    ``radius``)."""
     c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     if len(c) and len(cloud):
