@@ -44,8 +44,7 @@ from .config import (
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis, orthonormalize
 from .region import relevant_region
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
-from .part import closing_extent, grasp_part, grasp_part_reference, hold_depth, pad_quality, pads_touch_contacts
-from .part import scatter as _scatter
+from .part import closing_extent, grasp_part, hold_depth, pad_quality, pads_touch_contacts
 from .result import Grasp, GraspResult, Region
 from .surface import fit_support_plane, scene_points, surface_relevancy
 
@@ -636,7 +635,8 @@ def _grasp_parts(
     or a rod along the approach, is held at the action point, within ``LONG_PART_DEPTH`` of the contacts; no
     deeper than the support plane allows, :func:`_support_room`), its extent across the closing axis where the
     pads will be gives the opening, centred on it; then what lies between the pads and the target's share of
-    it. With an avoid channel the entries themselves are needed (the numpy reference) for its score."""
+    it. With an avoid channel the same scan sums its relevancy over the closing region and the fingers' path
+    (:func:`_avoid_scores`)."""
     U, fits, Q = cfg.gripper.units, pairs.fits, clouds.Q
     K, T = len(pairs.c), len(pairs.theta)
     depth = np.full((K, T), U(MIN_GRASP_DEPTH))
@@ -651,43 +651,42 @@ def _grasp_parts(
             if plane is not None else np.full((K, T), np.inf)
         args = (c, x, u, v, fits, clouds.QB, clouds.q_occ, q_rel, pairs.h, pairs.sp, pairs.sn, room, T, pp)
         hold = hold_depth(c, u, v, region.action_point, T)
-        if avoid_of is None:
-            part = grasp_part(*args, hold=hold)
-        else:
-            part, entries = grasp_part_reference(*args, return_entries=True, hold=hold)
+        A = _avoid_relevancy(*avoid_of, clouds, cfg) if avoid_of is not None else None
+        part = grasp_part(*args, hold=hold, w=A, extra=dims["finger_thickness"])
         depth, off, hkt, n_close, n_rel = (part[k] for k in ("depth", "off", "hkt", "n_close", "n_rel"))
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
-        if avoid_of is not None:
-            avoid_score = _avoid_scores(entries, *avoid_of, clouds, off, hkt, dims, cfg)
+        if A is not None:
+            avoid_score = _avoid_scores(part["w_sum"], A)
     return _Part(depth, off, hkt, n_close, share, n_close >= MIN_CLOSING_POINTS,
                  share >= ON_TARGET_SHARE, avoid_score)
 
 
-def _avoid_scores(
-    entries: Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],  # gid [M], j [M], xe [M], inz [M]
+def _avoid_relevancy(
     av: np.ndarray,  # [N]
     means: np.ndarray,  # [N, 3]
     opac: np.ndarray,  # [N]
     clouds: _Clouds,
-    off: np.ndarray,  # [K, T]
-    hkt: np.ndarray,  # [K, T]
-    dims: Dict[str, float],
     cfg: GraspConfig,
-) -> np.ndarray:  # [K, T]
-    """Each candidate's avoid score: the avoid channel's surface relevancy (taken as for the target's),
-    normalised by its maximum, summed over the entries of ``QB`` in the closing region and the fingers' path
-    (``|x - off| <= hkt + finger_thickness``: the finger boxes widened to the whole gap between them, what the
-    fingers sweep through on approach), so that grasps through the avoid region rank low (:func:`_score`)."""
-    gid, qje, xe, inz = entries
-    U, (K, T) = cfg.gripper.units, off.shape
+) -> np.ndarray:  # [Mb]
+    """The avoid channel's surface relevancy ``A`` on ``clouds.QB`` (taken as for the target's, from the finite
+    Gaussians at least ``REGION_MIN_OPACITY`` opaque): the weights whose sums :func:`_avoid_scores` takes."""
+    U = cfg.gripper.units
     okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= REGION_MIN_OPACITY)
-    A = surface_relevancy(clouds.QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), RELEVANCY_NEIGHBOURS,
-                          3 * U(VOXEL_SIZE) + clouds.cell)
-    A = A / max(float(A.max()) if len(A) else 0.0, 1e-12)
-    path = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + dims["finger_thickness"])
-    flat = np.zeros(K * T)
-    _scatter(flat, gid[path], A[qje[path]])
-    return flat.reshape(K, T)
+    return surface_relevancy(clouds.QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), RELEVANCY_NEIGHBOURS,
+                             3 * U(VOXEL_SIZE) + clouds.cell)
+
+
+def _avoid_scores(
+    w_sum: np.ndarray,  # [K, T] grasp_part's sum of A
+    A: np.ndarray,  # [Mb] the weights it summed (:func:`_avoid_relevancy`)
+) -> np.ndarray:  # [K, T]
+    """Each candidate's avoid score: the avoid relevancy ``A`` summed over the entries of ``QB`` in the
+    closing region and the fingers' path (``|x - off| <= hkt + finger_thickness``: the finger boxes widened
+    to the whole gap between them, what the fingers sweep through on approach), normalised by ``A``'s
+    maximum, so that grasps through the avoid region rank low (:func:`_score`). The sum is
+    :func:`~point2act.grasp.part.grasp_part`'s ``w_sum`` with ``w = A`` and ``extra = finger_thickness``,
+    taken in the same scan of ``QB`` that gives the depth and the opening."""
+    return w_sum / max(float(A.max()) if len(A) else 0.0, 1e-12)
 
 
 def _finger_band(

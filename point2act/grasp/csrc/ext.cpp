@@ -13,7 +13,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("closing_extent", &p2a::closing_extent,
           "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)");
     m.def("grasp_part", &p2a::grasp_part,
-          "What each grasp candidate holds: depth, opening and the points between the pads (CPU)");
+          "What each grasp candidate holds: depth, opening, the points between the pads and their weights (CPU)");
     m.def("pads_window", &p2a::pads_window,
           "The cloud points in the pads' window of every approach of a set of contact pairs (CPU)");
     m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,

@@ -15,16 +15,19 @@
 //      -x from sn[k]; off = (ep - en) / 2, hkt = min((ep + en) / 2 + pad_x + clr, half_open), and the
 //      candidate fits when (ep + en) / 2 + mg <= half_open;
 //   3. n_close: the occupied entries with z in [depth - L, depth] and |sx - off| < hkt (0 when it does
-//      not fit), n_rel: those that are the target's.
+//      not fit), n_rel: those that are the target's;
+//   4. with per-point weights w: w_sum, the sum of w over the entries, occupied or not, with z in
+//      [depth - L, depth] and |sx - off| <= hkt + extra (0 without w, and for the pairs not scanned).
 // A run (run_end in the reference): run_end.h.
 //
 // Per pair (OpenMP, dynamic: pairs hold very different numbers of points), the cloud is scanned once for the
 // pair's points; per approach, its entries are gathered into contiguous arrays in cloud order (AVX-512
-// compress where the build has it, elementwise otherwise) and steps 1-3 run over that approach only. Every
+// compress where the build has it, elementwise otherwise) and steps 1-4 run over that approach only. Every
 // float32 and float64 value is the reference's expression, unfused (fp-contract=off; the AVX-512 lanes do the
 // same IEEE operations); what differs is only the order of order-free work: counts, the bins' occupancy and
 // the largest value of a run, whose one order-dependent bit (the sign of a zero maximum) is taken in entry
-// order (Runs).
+// order (Runs). The float64 sum w_sum is not order-free: it adds the weights one by one in entry order (the
+// cloud's), as the reference's np.bincount adds its entries of a candidate, so the two are equal too.
 
 #include "cpu.h"
 #include "ops.h"
@@ -41,8 +44,9 @@ namespace p2a {
 namespace {
 
 // Per pair k, its points (within radius, |sx| <= reach) in cloud order: sx, su, sv and flags (Pt bits). Per
-// approach t, its entries (|y| <= lim, z in [z_lo, z_hi]) in cloud order: z, sx and flags, and apart the z of
-// those with the INNER bit (the only entries of step 1).
+// approach t, its entries (|y| <= lim, z in [z_lo, z_hi]) in cloud order: z, sx and flags (and, with weights,
+// their rows of the cloud: pj per point, ej per entry), and apart the z of those with the INNER bit (the only
+// entries of step 1).
 enum Pt : int32_t { OCC = 1, REL = 2, INNER = 4 };  // INNER: occupied and |sx| < h[k] (step 1)
 
 struct Params {
@@ -127,19 +131,21 @@ struct Runs {
 // stores whole vectors past the entries it keeps.
 struct Scratch {
     std::vector<float> sx, su, sv, ez, ex, iz;
-    std::vector<int32_t> fl, ef;
+    std::vector<int32_t> fl, ef, pj, ej;  // pj, ej: with weights only
     Runs runs;
-    Scratch(int64_t M, int64_t nb_max) : runs(M, nb_max) {
+    Scratch(int64_t M, int64_t nb_max, bool rows) : runs(M, nb_max) {
         for (auto *a : {&sx, &su, &sv, &ez, &ex, &iz}) a->resize(M + 16);
         for (auto *a : {&fl, &ef}) a->resize(M + 16);
+        if (rows)
+            for (auto *a : {&pj, &ej}) a->resize(M + 16);
     }
 };
 
 // The pair's points: per block of the cloud, which lie within radius and reach (elementwise), then those in
-// cloud order with su, sv. Returns their count.
+// cloud order with su, sv (and with `rows` their rows of the cloud). Returns their count.
 __attribute__((optimize("fp-contract=off"))) int64_t pair_points(
     int64_t M, const float *Pc, const uint8_t *flags, const float *c, const float *x, const float *u,
-    const float *v, double hk, const Params &p, Scratch &s) {
+    const float *v, double hk, const Params &p, bool rows, Scratch &s) {
     const float c0 = c[0], c1 = c[1], c2 = c[2], x0 = x[0], x1 = x[1], x2 = x[2];
     const float u0 = u[0], u1 = u[1], u2 = u[2], v0 = v[0], v1 = v[1], v2 = v[2];
     constexpr int64_t B = 512;
@@ -169,19 +175,21 @@ __attribute__((optimize("fp-contract=off"))) int64_t pair_points(
             s.su[n] = (b0 + b1) + b2;
             s.sv[n] = (e0 + e1) + e2;
             s.fl[n] = (f & (OCC | REL)) | (((f & OCC) && std::fabs(double(sx)) < hk) ? INNER : 0);
+            if (rows) s.pj[n] = int32_t(j0 + i);
             ++n;
         }
     }
     return n;
 }
 
-// Approach (ct, st)'s entries of the pair's n points, in cloud order: their count m, and mi of them INNER.
+// Approach (ct, st)'s entries of the pair's n points, in cloud order: their count m, and mi of them INNER
+// (with `rows`, their rows of the cloud too).
 __attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, float ct, float st, const Params &p,
-                                                                    Scratch &s, int64_t &m, int64_t &mi) {
+                                                                    bool rows, Scratch &s, int64_t &m, int64_t &mi) {
     const float *su = s.su.data(), *sv = s.sv.data(), *sx = s.sx.data();
-    const int32_t *fl = s.fl.data();
+    const int32_t *fl = s.fl.data(), *pj = s.pj.data();
     float *ez = s.ez.data(), *ex = s.ex.data(), *iz = s.iz.data();
-    int32_t *ef = s.ef.data();
+    int32_t *ef = s.ef.data(), *ej = s.ej.data();
     int64_t a = 0, c = 0, i = 0;
 #if P2A_GP_AVX512
     const __m512 vct = _mm512_set1_ps(ct), vst = _mm512_set1_ps(st), lim = _mm512_set1_ps(p.lim);
@@ -199,6 +207,7 @@ __attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, fl
         _mm512_storeu_ps(ez + a, _mm512_maskz_compress_ps(k, z));
         _mm512_storeu_ps(ex + a, _mm512_maskz_compress_ps(k, _mm512_maskz_loadu_ps(tail, sx + i)));
         _mm512_storeu_si512(ef + a, _mm512_maskz_compress_epi32(k, f));
+        if (rows) _mm512_storeu_si512(ej + a, _mm512_maskz_compress_epi32(k, _mm512_maskz_loadu_epi32(tail, pj + i)));
         a += __builtin_popcount(k);
         const __mmask16 ki = _mm512_mask_test_epi32_mask(k, f, inner);
         _mm512_storeu_ps(iz + c, _mm512_maskz_compress_ps(ki, z));
@@ -214,6 +223,7 @@ __attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, fl
         ez[a] = z;
         ex[a] = sx[i];
         ef[a] = fl[i];
+        if (rows) ej[a] = pj[i];
         a += k;
         iz[c] = z;
         c += k & ((fl[i] & INNER) != 0);
@@ -226,20 +236,22 @@ __attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, fl
 __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
     int64_t K, int64_t T, int64_t M, const float *C, const float *X, const float *U, const float *V,
     const uint8_t *fit, const float *Pc, const uint8_t *flags, const double *h, const double *sp, const double *sn,
-    const double *room, const double *hold, const float *ct, const float *st, const Params &p, int nthreads,
-    double *depth, double *off, double *hkt, int64_t *n_close, double *n_rel) {
+    const double *room, const double *hold, const float *ct, const float *st, const Params &p, const double *w,
+    double extra, int nthreads, double *depth, double *off, double *hkt, int64_t *n_close, double *n_rel,
+    double *w_sum) {
     const double b = 0.5 * p.gap;
+    const bool rows = w != nullptr;
 #pragma omp parallel num_threads(nthreads)
     {
-        Scratch s(M, std::max(p.nb0, std::max(p.nbp, p.nbn)));
+        Scratch s(M, std::max(p.nb0, std::max(p.nbp, p.nbn)), rows);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t k = 0; k < K; ++k) {
-            const int64_t n = fit[k] ? pair_points(M, Pc, flags, C + 3 * k, X + 3 * k, U + 3 * k, V + 3 * k, h[k], p, s)
-                                     : 0;
+            const int64_t n =
+                fit[k] ? pair_points(M, Pc, flags, C + 3 * k, X + 3 * k, U + 3 * k, V + 3 * k, h[k], p, rows, s) : 0;
             const double spk = sp[k], snk = sn[k], spg = spk - p.gap, sng = snk - p.gap;
             for (int64_t t = 0; t < T; ++t) {
                 int64_t m = 0, mi = 0;
-                if (n) approach_entries(n, ct[t], st[t], p, s, m, mi);
+                if (n) approach_entries(n, ct[t], st[t], p, rows, s, m, mi);
                 const float *ez = s.ez.data(), *ex = s.ex.data(), *iz = s.iz.data();
                 const int32_t *ef = s.ef.data();
                 // 1. the part's far side along the approach -> the depth
@@ -294,11 +306,22 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
                     nr += in & (ef[i] >> 1);
                 }
 #endif
+                // 4. the weights of what lies between the pads widened by extra (in entry order: a float64 sum)
+                double ws = 0.0;
+                if (rows) {
+                    const int32_t *ej = s.ej.data();
+                    const double hx = hh + extra;
+                    for (int64_t i = 0; i < m; ++i) {
+                        const double z = double(ez[i]), xe = double(ex[i]);
+                        if ((z >= dlo) & (z <= d) & (std::fabs(xe - o) <= hx)) ws += w[ej[i]];
+                    }
+                }
                 depth[kt] = d;
                 off[kt] = o;
                 hkt[kt] = hh;
                 n_close[kt] = half + p.mg <= p.half_open ? nc : 0;
                 n_rel[kt] = double(nr);
+                w_sum[kt] = ws;
             }
         }
     }
@@ -311,7 +334,8 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, con
                                    const at::Tensor &h, const at::Tensor &sp, const at::Tensor &sn,
                                    const at::Tensor &room, const at::Tensor &hold, const at::Tensor &ct,
                                    const at::Tensor &st, const at::Tensor &f32, const std::vector<double> &f64,
-                                   const std::vector<int64_t> &nbs, int64_t num_threads) {
+                                   const std::vector<int64_t> &nbs, const c10::optional<at::Tensor> &w, double extra,
+                                   int64_t num_threads) {
     for (const auto *a : {&C, &X, &U, &V, &fit, &Pc, &flags, &h, &sp, &sn, &room, &hold, &ct, &st, &f32})
         check_cpu_contig(*a, "grasp_part input");
     for (const auto *a : {&C, &X, &U, &V, &Pc, &ct, &st, &f32})
@@ -326,6 +350,12 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, con
     TORCH_CHECK(flags.numel() == M && st.numel() == T && room.numel() == K * T && hold.numel() == K * T,
                 "flags [M], angles [T], room and hold [K, T]");
     TORCH_CHECK(f32.numel() == 7 && f64.size() == 11 && nbs.size() == 3, "f32 [7], f64 [11], nbs [3]");
+    const bool weighted = w.has_value() && w->defined();
+    if (weighted) {
+        check_cpu_contig(*w, "grasp_part w");
+        TORCH_CHECK(w->scalar_type() == at::kDouble && w->numel() == M, "grasp_part: w must be float64 [M]");
+        TORCH_CHECK(M <= std::numeric_limits<int32_t>::max(), "grasp_part: with w, M must fit int32");
+    }
     const float *q = f32.data_ptr<float>();
     Params p{q[0], q[1], q[2], q[3], q[4], q[5], q[6],
              f64[0], f64[1], f64[2], f64[3], f64[4], f64[5], f64[6], f64[7], f64[8], f64[9], f64[10],
@@ -334,13 +364,15 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, con
     auto o64 = h.options();
     auto depth = at::empty({K, T}, o64), off = at::empty({K, T}, o64), hkt = at::empty({K, T}, o64);
     auto n_close = at::empty({K, T}, o64.dtype(at::kLong)), n_rel = at::empty({K, T}, o64);
+    auto w_sum = at::empty({K, T}, o64);
     grasp_part_impl(K, T, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
                     fit.data_ptr<uint8_t>(), Pc.data_ptr<float>(), flags.data_ptr<uint8_t>(), h.data_ptr<double>(),
                     sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), hold.data_ptr<double>(),
-                    ct.data_ptr<float>(), st.data_ptr<float>(), p, resolve_threads(num_threads),
-                    depth.data_ptr<double>(), off.data_ptr<double>(), hkt.data_ptr<double>(),
-                    n_close.data_ptr<int64_t>(), n_rel.data_ptr<double>());
-    return {depth, off, hkt, n_close, n_rel};
+                    ct.data_ptr<float>(), st.data_ptr<float>(), p, weighted ? w->data_ptr<double>() : nullptr, extra,
+                    resolve_threads(num_threads), depth.data_ptr<double>(), off.data_ptr<double>(),
+                    hkt.data_ptr<double>(), n_close.data_ptr<int64_t>(), n_rel.data_ptr<double>(),
+                    w_sum.data_ptr<double>());
+    return {depth, off, hkt, n_close, n_rel, w_sum};
 }
 
 }  // namespace p2a

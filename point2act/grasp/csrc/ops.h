@@ -40,8 +40,9 @@ std::vector<at::Tensor> closing_extent(const at::Tensor &C,    // [K, 3] float32
                                        const at::Tensor &f32,  // [3] float32 radius^2, half_y^2, half_open
                                        double gap, int64_t nb, int64_t num_threads);
 
-// What each grasp candidate holds: depth, opening and the points between the pads (grasp_part.cpp).
-// -> depth [K, T] float64, off [K, T] float64, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64
+// What each grasp candidate holds: depth, opening, the points between the pads and their weights (grasp_part.cpp).
+// -> depth [K, T] float64, off [K, T] float64, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64,
+//    w_sum [K, T] float64 (the weights w between the pads widened by extra; 0 without w)
 std::vector<at::Tensor> grasp_part(const at::Tensor &C,      // [K, 3] float32 pair centres
                                    const at::Tensor &X,      // [K, 3] float32 closing axes
                                    const at::Tensor &U,      // [K, 3] float32
@@ -59,6 +60,8 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C,      // [K, 3] float32 p
                                    const at::Tensor &f32,    // [7] float32 (grasp_part.cpp: Params)
                                    const std::vector<double> &f64,   // [11] (grasp_part.cpp: Params)
                                    const std::vector<int64_t> &nbs,  // [3] bin counts
+                                   const c10::optional<at::Tensor> &w,  // [M] float64 per-point weights, or None
+                                   double extra,                        // w_sum's widening of hkt
                                    int64_t num_threads);
 
 // The cloud points in the pads' window of every approach of pairs K at their depth (pads_window.cpp), in the
