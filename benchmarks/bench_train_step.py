@@ -205,12 +205,10 @@ def iteration(trainer, step: int, timer: Timer) -> None:
     """nerfstudio's Trainer.train loop body and train_iteration, with stage timers."""
     import functools
 
-    import torch
-    from nerfstudio.engine.callbacks import TrainingCallbackLocation
-
     import importlib
 
-    from nerfstudio.utils.misc import step_check
+    import torch
+    from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
     from point2act.render import _torch_impl
     from point2act.render.projection import sh_colors
@@ -218,9 +216,9 @@ def iteration(trainer, step: int, timer: Timer) -> None:
     variant = getattr(trainer, "bench_variant", "default")
     importlib.import_module("point2act.render.rasterization").sh_colors = (
         _torch_impl._sh_colors if variant == "sh-torch" else sh_colors)
-    model = trainer.pipeline.model  # as Point2ActTrainer.train_iteration sets it
-    model.metrics_due = variant == "metrics-every-step" or step_check(
-        step, trainer.config.logging.steps_per_log, run_at_zero=True)
+    trainer.mark_metrics_due(step)  # as Point2ActTrainer.train_iteration does
+    if variant == "metrics-every-step":
+        trainer.pipeline.model.metrics_due = True
     ACTIVE["timer"] = timer
     with timer.stage("iteration (other)"):
         trainer.pipeline.train()

@@ -118,7 +118,7 @@ class Point2ActModel(SplatfactoModel):
     metrics_due: bool = True
     """Whether this training step's metrics (splatfacto's PSNR against the photo) are written: the trainer
     logs them every ``logging.steps_per_log`` steps only, and sets this before each step
-    (:meth:`point2act.method.trainer.Point2ActTrainer.train_iteration`); other steps skip the PSNR."""
+    (:meth:`point2act.method.trainer.Point2ActTrainer.mark_metrics_due`); other steps skip the PSNR."""
 
     def __init__(self, config: Point2ActModelConfig, *args, **kwargs):
         from point2act.method.schedule import resolve_schedule

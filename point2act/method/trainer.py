@@ -73,12 +73,17 @@ def latest_readable_checkpoint(load_dir: Path) -> Tuple[Path, Dict[str, Any]]:
 class Point2ActTrainer(Trainer):
     """nerfstudio's trainer with atomic checkpoint writes and a loader that skips broken files."""
 
-    def train_iteration(self, step: int):
-        """nerfstudio's iteration; the model computes the step's metrics only where the trainer logs them
-        (``Point2ActModel.metrics_due``)."""
+    def mark_metrics_due(self, step: int) -> None:
+        """Tell the model whether ``step``'s metrics are logged (``Point2ActModel.metrics_due``): nerfstudio's
+        trainer writes them every ``logging.steps_per_log`` steps, from step 0."""
         model = self.pipeline.model
         if hasattr(model, "metrics_due"):
             model.metrics_due = step_check(step, self.config.logging.steps_per_log, run_at_zero=True)
+
+    def train_iteration(self, step: int):
+        """nerfstudio's iteration; the model computes the step's metrics only where the trainer logs them
+        (:meth:`mark_metrics_due`)."""
+        self.mark_metrics_due(step)
         return super().train_iteration(step)
 
     def setup(self, test_mode: str = "val") -> None:

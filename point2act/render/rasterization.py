@@ -148,7 +148,7 @@ def _camera_colors(
     colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
     viewmats: Tensor,  # [C, 4, 4]
     sh_degree: int | None,
-    sh_fn: Callable = sh_colors,
+    sh_fn: Callable,
 ) -> Tensor:  # [C, N, D]
     """Each camera's colours of the Gaussians: ``colors`` expanded over the C cameras, or with
     ``sh_degree`` ``sh_fn(sh_degree, dirs, colors)``: the spherical harmonics evaluated along the
