@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from nerfstudio.configs.method_configs import method_configs  # noqa: F401  (first: it loads point2act.method.config)
 
 from point2act.method.config import FusedAdamOptimizerConfig, point2act_big_method, point2act_method
 
@@ -20,6 +19,8 @@ def test_every_adam_of_the_method_is_fused():
 
 
 def test_splatfacto_optimizers_are_the_registered_splatfactos():
+    from nerfstudio.configs.method_configs import method_configs  # the registry: imported here, not at collection
+
     from point2act.method.config import splatfacto_optimizers
 
     assert splatfacto_optimizers() == method_configs["splatfacto"].optimizers
