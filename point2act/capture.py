@@ -82,6 +82,8 @@ class CaptureSummary:
     datamanager warns once per kind, here or when it loads the images."""
     downscale_on_load: bool = False
     """``images_N/`` is missing: the stored images are downscaled by N on load instead."""
+    point_cloud: bool = False
+    """transforms.json names a point cloud (``ply_file_path``, an existing file)."""
 
 
 def locate_transforms(data: os.PathLike | str) -> Tuple[Path, Path]:
@@ -566,7 +568,7 @@ def validate_capture(
     src = str(transforms)
     _check_top_level(meta, data_dir, src)
 
-    summary = CaptureSummary(transforms=transforms, data_dir=data_dir)
+    summary = CaptureSummary(transforms=transforms, data_dir=data_dir, point_cloud="ply_file_path" in meta)
     factor = _image_factor(summary, data_dir, downscale_factor)
     tol = 1 if factor > 1 else 0
     images, masks = _check_frames(frames, meta, data_dir, src, factor, summary)
