@@ -105,14 +105,14 @@ def schedule_table(model_config, iterations: int | None = None) -> Dict[str, Any
     return {f: getattr(cfg, f) for f in AUTO_FIELDS if hasattr(cfg, f)}
 
 
+# FusedAdamOptimizerConfig lives here, not in point2act.method.config, so that a run's config.yml loads with plain
+# yaml.load: that module imports nerfstudio's method registry, which imports it back. Its docstring is the group's
+# text in `ns-train point2act --help`.
 @dataclass
 class FusedAdamOptimizerConfig(AdamOptimizerConfig):
-    """nerfstudio's Adam config with torch's fused Adam: one kernel per parameter tensor instead of about
-    ten tensor ops, on the CPU and on CUDA. It shortens the optimizer stage of a CPU step
-    (``benchmarks/results/train_step.md``: variants ``default`` and ``adam-loop``);
-    ``--optimizers.NAME.optimizer.fused None`` gives torch's default implementation. It lives here, not in
-    :mod:`point2act.method.config`, so that a run's ``config.yml`` loads with plain ``yaml.load`` (that module
-    imports nerfstudio's method registry, which imports it back)."""
+    """nerfstudio's Adam with torch's fused implementation: one kernel per parameter tensor instead of about ten
+    tensor ops, on the CPU and on CUDA (a shorter optimizer stage of a CPU step: benchmarks/results/train_step.md).
+    --optimizers.NAME.optimizer.fused None gives torch's default implementation."""
 
     fused: Optional[bool] = True
     """``torch.optim.Adam(fused=...)``; None: torch's default (a per-tensor loop on the CPU)."""
