@@ -51,6 +51,19 @@ __attribute__((optimize("fp-contract=off"))) void ssim_pointwise(
     }
 }
 
+// One row through the window horizontally: h[j] = sum_k w[k] v[j + k s], the taps added in order.
+template <typename T>
+inline void hfilter(const T *__restrict__ v, T *__restrict__ h, const T *__restrict__ w, int64_t K, int64_t Lout,
+                    int64_t s) {
+    const T g0 = w[0];
+    for (int64_t j = 0; j < Lout; ++j) h[j] = g0 * v[j];
+    for (int64_t k = 1; k < K; ++k) {
+        const T g = w[k];
+        const T *__restrict__ vk = v + k * s;
+        for (int64_t j = 0; j < Lout; ++j) h[j] += g * vk[j];
+    }
+}
+
 template <typename T>
 void fwd_row(const T *__restrict__ x0, const T *__restrict__ y0,  // first input row of the window
              const T *__restrict__ w, int64_t K, int64_t L, int64_t Lout, int64_t s, T C1, T C2,
@@ -92,27 +105,12 @@ void fwd_row(const T *__restrict__ x0, const T *__restrict__ y0,  // first input
             vxy[j] += g * (x * y);
         }
     }
-    {  // horizontal pass
-        const T g = w[0];
-        for (int64_t j = 0; j < Lout; ++j) {
-            hx[j] = g * vx[j];
-            hy[j] = g * vy[j];
-            hxx[j] = g * vxx[j];
-            hyy[j] = g * vyy[j];
-            hxy[j] = g * vxy[j];
-        }
-    }
-    for (int64_t k = 1; k < K; ++k) {
-        const T g = w[k];
-        const int64_t o = k * s;
-        for (int64_t j = 0; j < Lout; ++j) {
-            hx[j] += g * vx[j + o];
-            hy[j] += g * vy[j + o];
-            hxx[j] += g * vxx[j + o];
-            hyy[j] += g * vyy[j + o];
-            hxy[j] += g * vxy[j + o];
-        }
-    }
+    // horizontal pass, one map at a time (a loop over all five at once does not vectorise)
+    hfilter<T>(vx, hx, w, K, Lout, s);
+    hfilter<T>(vy, hy, w, K, Lout, s);
+    hfilter<T>(vxx, hxx, w, K, Lout, s);
+    hfilter<T>(vyy, hyy, w, K, Lout, s);
+    hfilter<T>(vxy, hxy, w, K, Lout, s);
     ssim_pointwise<T>(hx, hy, hxx, hyy, hxy, Lout, C1, C2, smap, dmu1, dmu2, dsig, dcov);
     double acc = 0.0;
     for (int64_t j = 0; j < Lout; ++j) acc += static_cast<double>(smap[j]);
