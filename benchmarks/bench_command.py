@@ -1,0 +1,115 @@
+"""Where a `point2act export` or `point2act query` process's time goes: its stages, timed in one new process.
+
+The command runs as the console script runs it (``point2act.cli.entrypoint``); the imports it needs are timed
+first (numpy and the CLI, torch, the run layer), then the functions that make up the command are wrapped and
+timed where it calls them: loading the run, the refit (query) and the export, and within them where to act
+(with the views' consensus), the depth views, the fused surface and the grasp plans. ``other`` is the command's
+time outside loading, refit and export.
+
+    python -m benchmarks.bench_command --label coke-export -- export --load-config RUN/config.yml \\
+        --output /tmp/grasps.json --metres-per-unit 0.1
+    python -m benchmarks.bench_command --label demo-query -- query --load-config RUN/config.yml \\
+        --prompt "Point to the handle" --points-file POINTS.json --name tq
+
+Writes ``benchmarks/results/command_stages.json`` (one entry per ``--label``, the others kept).
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "command_stages.json"
+# (module, function, stage): the functions point2act.method.run's export and query paths call. "load",
+# "refit" and "export" do not overlap; the stages after them are parts (where to act: every call, the query's
+# own included)
+STAGES = (
+    ("point2act.method.run", "open_run", "load the run"),
+    ("point2act.method.run", "query_run", "refit (query, with its own where)"),
+    ("point2act.method.run", "export_run", "export"),
+    ("point2act.method.run", "where", "  where to act, every call"),
+    ("point2act.method.run", "support_of", "  the views' consensus, every call"),
+    ("point2act.method.run", "depth_views_of", "  depth views"),
+    ("point2act.export", "_fusion_inputs", "  fused surface and occupancy"),
+    ("point2act.export", "_plan_with_fallback", "  grasp plans"),
+)
+TOP = ("load the run", "refit (query, with its own where)", "export")
+
+def _wrap(module, name: str, key: str, seconds: dict) -> None:
+    f = getattr(module, name)
+
+    @functools.wraps(f)
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return f(*a, **k)
+        finally:
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
+
+    setattr(module, name, timed)
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    except OSError:
+        return ""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--label", required=True, help="name of this entry in command_stages.json")
+    ap.add_argument("command", nargs=argparse.REMAINDER, help="-- then the point2act arguments")
+    args = ap.parse_args()
+    argv = [a for a in args.command if a != "--"]
+    imports = {}
+    t = time.perf_counter()
+    import numpy  # noqa: F401
+
+    import point2act.cli as cli
+
+    imports["numpy and the CLI"] = time.perf_counter() - t
+    t = time.perf_counter()
+    import torch  # noqa: F401
+
+    imports["torch"] = time.perf_counter() - t
+    t = time.perf_counter()
+    import importlib
+
+    modules = {name: importlib.import_module(name) for name, _, _ in STAGES}
+    imports["the run layer"] = time.perf_counter() - t
+    seconds: dict = {}
+    for name, fn, key in STAGES:
+        _wrap(modules[name], fn, key, seconds)
+    t = time.perf_counter()
+    cli.entrypoint(argv)
+    command = time.perf_counter() - t
+    listed = sum(seconds.get(k, 0.0) for k in TOP)
+    entry = {
+        "command": ["point2act", *argv],
+        "wall_s": round(time.perf_counter() - T0, 2),
+        "imports_s": {k: round(v, 2) for k, v in imports.items()},
+        "command_s": round(command, 2),
+        "stages_s": {**{k: round(v, 2) for k, v in seconds.items()}, "other": round(command - listed, 2)},
+        "commit": _commit(),
+        "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "machine": platform.machine()},
+    }
+    data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    data[args.label] = entry
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    print(json.dumps({k: entry[k] for k in ("wall_s", "imports_s", "command_s", "stages_s")}, indent=1))
+    print(f"-> {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
