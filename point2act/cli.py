@@ -614,8 +614,11 @@ def end_process() -> None:
         if getattr(w, "tb_writer", None) is not None:
             w.tb_writer.flush()
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`point2act ... | head`): nothing left to write to
+            pass
     os._exit(0)
 
 
