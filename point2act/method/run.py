@@ -164,9 +164,10 @@ def camera_views(cameras, downscale: int = 1, gaussians=None) -> Tuple[torch.Ten
     dev = g.device if g is not None else torch.device("cpu")
     with torch.no_grad():
         for i in range(len(cameras)):
-            cam = copy.deepcopy(cameras[i : i + 1]).to(dev)
-            if cam.metadata is None:
-                cam.metadata = {}
+            # a slice is a new camera object whose fields the rescale below replaces (never writes into); only
+            # its metadata dict may be the cameras' own, so that is copied before cam_idx is set
+            cam = cameras[i : i + 1].to(dev)
+            cam.metadata = dict(cam.metadata) if cam.metadata is not None else {}
             cam.metadata["cam_idx"] = i
             if downscale > 1:
                 cam.rescale_output_resolution(1.0 / downscale)
