@@ -44,8 +44,9 @@ STAGES = (
 )
 TOP = ("load the run", "refit (query, with its own where)", "export")
 
-def _wrap(module, name: str, key: str, seconds: dict) -> None:
-    f = getattr(module, name)
+def time_calls(owner, name: str, key: str, seconds: dict) -> None:
+    """Replace ``owner.name`` by a wrapper that adds each call's wall time to ``seconds[key]``."""
+    f = getattr(owner, name)
 
     @functools.wraps(f)
     def timed(*a, **k):
@@ -55,7 +56,7 @@ def _wrap(module, name: str, key: str, seconds: dict) -> None:
         finally:
             seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
 
-    setattr(module, name, timed)
+    setattr(owner, name, timed)
 
 
 def _commit() -> str:
@@ -90,7 +91,7 @@ def main() -> None:
     imports["the run layer"] = time.perf_counter() - t
     seconds: dict = {}
     for name, fn, key in STAGES:
-        _wrap(modules[name], fn, key, seconds)
+        time_calls(modules[name], fn, key, seconds)
     t = time.perf_counter()
     cli.entrypoint(argv)
     command = time.perf_counter() - t

@@ -11,12 +11,13 @@ scene. Writes ``results/demo_stages.json``.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
 import time
 from pathlib import Path
+
+from benchmarks.bench_command import time_calls
 
 
 def _command_wall(out: Path, seed: int) -> dict:
@@ -49,17 +50,7 @@ def main() -> None:
     stages = {"point2act_imports": time.perf_counter() - t_in}
 
     def timed(owner, name, key):
-        f = getattr(owner, name)
-
-        @functools.wraps(f)
-        def wrapper(*a, **k):
-            t = time.perf_counter()
-            try:
-                return f(*a, **k)
-            finally:
-                stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
-
-        setattr(owner, name, wrapper)
+        time_calls(owner, name, key, stages)
 
     t = time.perf_counter()
     import nerfstudio.engine.trainer as trainer  # what registered_config and ns-train import first
