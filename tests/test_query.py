@@ -274,7 +274,7 @@ def test_handover_hold_handle_avoid_rim_on_known_geometry():
     top-ranked grasp closes on or sweeps through the rim, each gets the handover rotation turning the
     rim away from the recipient; and the same check catches an avoid region the plain grasps use."""
     pytest.importorskip("open3d")
-    from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+    from point2act.grasp import GraspConfig, plan_grasps, relevant_region, validate_grasps_dict
     from point2act.grasp.geometry import grasp_to_gripper_boxes, points_in_box
     from point2act.grasp.planner import handover_rotation
     from point2act.grasp.synthetic import LABELS, tabletop_scene
@@ -314,4 +314,7 @@ def test_handover_hold_handle_avoid_rim_on_known_geometry():
     assert before > 20
     moved = plan_grasps(means, opac, hold, cfg, avoid=np.where(upper, 1.0, 0.0), **kw)
     assert moved.grasps and touches(moved.grasps[0], means[upper]) < 0.1 * before
+    # the grasps listed after it do sweep through the avoid region: their avoid_score is high, within [0, 1]
+    assert max(g.avoid_score for g in moved.grasps) > 0.5
+    validate_grasps_dict(moved.to_dict("hold the handle"))
     assert moved.grasps[0].position[2] < sc["handle_center"][2] < plain.grasps[0].position[2] + 0.01

@@ -20,15 +20,14 @@ grasp can hold; ``rel``: the target's):
    ``half_open``), centred at ``off`` along ``x``; ``fits`` when it fits with the margin ``mg``;
 3. the closing region between the pads: ``n_close`` occupied points (0 when it does not fit) and
    ``n_rel`` of them the target's;
-4. with per-point weights ``w`` (the planner's ``avoid`` relevancy): ``w_sum``, their sum over the points,
-   occupied or not, in the pads' depth range and across ``|x - off| <= hkt + extra`` (the closing region
-   widened, e.g. to the fingers' path).
+4. with per-point weights ``w`` (the planner's ``avoid`` relevancy): ``w_max``, the largest of them (at
+   least 0) over the points, occupied or not, in the pads' depth range and across ``|x - off| <= hkt + extra``
+   (the closing region widened, e.g. to the fingers' path).
 
 The C++ kernel (``point2act/grasp/csrc/grasp_part.cpp``, :func:`grasp_part`) scans the cloud once per
 pair; :func:`grasp_part_reference` is the numpy definition, every (pair, point, angle) as arrays, for tests
 and where the extension cannot be built. Both compute the same float32 and float64 expressions in the same
-order: their answers are equal, not close (``w_sum`` too: both add a candidate's weights one by one in cloud
-order, the reference with ``np.bincount``).
+order: their answers are equal, not close (``w_max`` too: a maximum does not depend on the order).
 So do ``csrc/pads_window.cpp`` (:func:`_pads_window`, the scan of the pads' window that
 :func:`pads_touch_contacts` and :func:`pad_quality` share) and its numpy definition
 :func:`_pads_window_reference`: the same entries, in the same order.
@@ -252,8 +251,8 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
                          return_entries: bool = False, hold=None, w=None, extra: float = 0.0):
     """:func:`grasp_part` with numpy arrays (module docstring), ``w`` [M] and ``extra`` as there. With
     ``return_entries`` also the entries ``(gid [E], j [E], xe [E], inz [E])``: candidate ``k * T + t``, cloud
-    index, ``sx`` and whether the point lies in the pads' depth range; ``w_sum`` is the sum of ``w[j]`` over
-    those with ``inz`` and ``|xe - off| <= hkt + extra``, added in entry order (per candidate, cloud order)."""
+    index, ``sx`` and whether the point lies in the pads' depth range; ``w_max`` is the largest ``w[j]`` (at
+    least 0) over those with ``inz`` and ``|xe - off| <= hkt + extra``."""
     c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
     K = len(c)
     fk_ = np.flatnonzero(fit)
@@ -288,8 +287,9 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     out = {"depth": depth, "off": off, "hkt": hkt, "n_close": n_close.astype(np.int64), "n_rel": n_rel}
     if w is not None:
         wp = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + extra)
-        out["w_sum"] = np.bincount(gid[wp], weights=np.asarray(w, dtype=np.float64)[qj[e[wp]]],
-                                   minlength=K * T).reshape(K, T)
+        w_max = np.zeros(K * T)
+        scatter(w_max, gid[wp], np.asarray(w, dtype=np.float64)[qj[e[wp]]], np.maximum)
+        out["w_max"] = w_max.reshape(K, T)
     if return_entries:
         return out, (gid, qj[e], xe, inz)
     return out
@@ -435,7 +435,7 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
 def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],
                hold=None, w=None, extra: float = 0.0) -> Dict[str, np.ndarray]:
     """Per candidate (pair ``k`` of ``K``, approach ``t`` of ``T``; module docstring): ``depth``, ``off``,
-    ``hkt`` (half-opening), ``n_close`` and ``n_rel``, each ``[K, T]``, and with ``w`` also ``w_sum`` [K, T].
+    ``hkt`` (half-opening), ``n_close`` and ``n_rel``, each ``[K, T]``, and with ``w`` also ``w_max`` [K, T].
 
     Args:
         c, x, u, v: [K, 3] the pairs' centres and frames (``x`` the closing axis).
@@ -447,9 +447,8 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
         room: [K, T] the deepest TCP the support plane allows (``inf``: no plane).
         hold: [K, T] where a part longer than the fingers reach is held: the action point's depth along
             the approach (:func:`hold_depth`); None: ``long_depth`` past the contacts.
-        w: [M] float64 per-point weights, or None: ``w_sum`` sums them over each candidate's points in the
-            pads' depth range (occupied or not) with ``|x - off| <= hkt + extra``, one by one in cloud order,
-            as :func:`grasp_part_reference` does (equal sums).
+        w: [M] float64 per-point weights, or None: ``w_max`` is the largest of them (at least 0) over each
+            candidate's points in the pads' depth range (occupied or not) with ``|x - off| <= hkt + extra``.
         p: lengths in capture units: ``half_y`` (a finger's half width), ``L`` (finger length), ``reach``
             (how far across the closing axis a point may lie), ``radius`` (a pair's neighbourhood), ``gap``
             (a part's connectivity), ``tip``, ``min_depth``, ``max_depth``, ``long_depth``, ``pad_x``,
@@ -487,7 +486,7 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     def t_(a):
         return _kernel.tensor(a, np.asarray(a).dtype)
 
-    depth, off, hkt, n_close, n_rel, w_sum = kernel(
+    depth, off, hkt, n_close, n_rel, w_max = kernel(
         t_(C), t_(x.astype(np.float32)), t_(u.astype(np.float32)), t_(v.astype(np.float32)), t_(fit.astype(np.uint8)),
         t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(hold), t_(ct), t_(st),
         _kernel.tensor(np.array(f32, np.float32), np.float32),
@@ -496,5 +495,5 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     out = {"depth": depth.numpy(), "off": off.numpy(), "hkt": hkt.numpy(), "n_close": n_close.numpy(),
            "n_rel": n_rel.numpy()}
     if w is not None:
-        out["w_sum"] = w_sum.numpy()
+        out["w_max"] = w_max.numpy()
     return out

@@ -635,8 +635,8 @@ def _grasp_parts(
     or a rod along the approach, is held at the action point, within ``LONG_PART_DEPTH`` of the contacts; no
     deeper than the support plane allows, :func:`_support_room`), its extent across the closing axis where the
     pads will be gives the opening, centred on it; then what lies between the pads and the target's share of
-    it. With an avoid channel the same scan sums its relevancy over the closing region and the fingers' path
-    (:func:`_avoid_scores`)."""
+    it. With an avoid channel the same scan takes its largest relevancy in the closing region and the fingers'
+    path (:func:`_avoid_scores`)."""
     U, fits, Q = cfg.gripper.units, pairs.fits, clouds.Q
     K, T = len(pairs.c), len(pairs.theta)
     depth = np.full((K, T), U(MIN_GRASP_DEPTH))
@@ -656,7 +656,7 @@ def _grasp_parts(
         depth, off, hkt, n_close, n_rel = (part[k] for k in ("depth", "off", "hkt", "n_close", "n_rel"))
         share = np.where(n_close > 0, n_rel / np.maximum(n_close, 1), 0.0)
         if A is not None:
-            avoid_score = _avoid_scores(part["w_sum"], A)
+            avoid_score = _avoid_scores(part["w_max"], A)
     return _Part(depth, off, hkt, n_close, share, n_close >= MIN_CLOSING_POINTS,
                  share >= ON_TARGET_SHARE, avoid_score)
 
@@ -669,7 +669,7 @@ def _avoid_relevancy(
     cfg: GraspConfig,
 ) -> np.ndarray:  # [Mb]
     """The avoid channel's surface relevancy ``A`` on ``clouds.QB`` (taken as for the target's, from the finite
-    Gaussians at least ``REGION_MIN_OPACITY`` opaque): the weights whose sums :func:`_avoid_scores` takes."""
+    Gaussians at least ``REGION_MIN_OPACITY`` opaque): the weights whose maxima :func:`_avoid_scores` takes."""
     U = cfg.gripper.units
     okA = np.isfinite(av) & np.isfinite(means).all(1) & np.isfinite(opac) & (opac >= REGION_MIN_OPACITY)
     return surface_relevancy(clouds.QB, means[okA], opac[okA], np.clip(av[okA], 0, 1), RELEVANCY_NEIGHBOURS,
@@ -677,16 +677,16 @@ def _avoid_relevancy(
 
 
 def _avoid_scores(
-    w_sum: np.ndarray,  # [K, T] grasp_part's sum of A
-    A: np.ndarray,  # [Mb] the weights it summed (:func:`_avoid_relevancy`)
-) -> np.ndarray:  # [K, T]
-    """Each candidate's avoid score: the avoid relevancy ``A`` summed over the entries of ``QB`` in the
-    closing region and the fingers' path (``|x - off| <= hkt + finger_thickness``: the finger boxes widened
-    to the whole gap between them, what the fingers sweep through on approach), normalised by ``A``'s
-    maximum, so that grasps through the avoid region rank low (:func:`_score`). The sum is
-    :func:`~point2act.grasp.part.grasp_part`'s ``w_sum`` with ``w = A`` and ``extra = finger_thickness``,
-    taken in the same scan of ``QB`` that gives the depth and the opening."""
-    return w_sum / max(float(A.max()) if len(A) else 0.0, 1e-12)
+    w_max: np.ndarray,  # [K, T] grasp_part's largest A
+    A: np.ndarray,  # [Mb] the weights it took the maxima of (:func:`_avoid_relevancy`)
+) -> np.ndarray:  # [K, T] in [0, 1]
+    """Each candidate's avoid score, in [0, 1] (grasps.json's ``avoid_score``): the largest avoid relevancy
+    ``A`` among the entries of ``QB`` in the closing region and the fingers' path (``|x - off| <= hkt +
+    finger_thickness``: the finger boxes widened to the whole gap between them, what the fingers sweep through on
+    approach), normalised by ``A``'s maximum, so that grasps through the avoid region rank low (:func:`_score`).
+    The maximum is :func:`~point2act.grasp.part.grasp_part`'s ``w_max`` with ``w = A`` and ``extra =
+    finger_thickness``, taken in the same scan of ``QB`` that gives the depth and the opening."""
+    return w_max / max(float(A.max()) if len(A) else 0.0, 1e-12)
 
 
 def _finger_band(

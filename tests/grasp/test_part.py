@@ -1,6 +1,6 @@
 """What each grasp candidate holds (point2act.grasp.part): the C++ kernel equals the numpy reference
-(exactly: both compute the same float32 and float64 expressions, and add the weights of ``w_sum`` in the same
-order), and the reference against closed forms."""
+(exactly: both compute the same float32 and float64 expressions, and ``w_max`` is a maximum, free of order),
+and the reference against closed forms."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
 from point2act.grasp.part import (closing_extent, closing_extent_reference, grasp_part, grasp_part_reference,
-                                  hold_depth, pads_touch_contacts, run_end, scatter)
+                                  hold_depth, pads_touch_contacts, run_end)
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
      "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}
@@ -56,8 +56,7 @@ def ext_or_skip():
 @pytest.mark.parametrize("hold", [False, True], ids=["no_hold", "hold"])
 @pytest.mark.parametrize("extra", [None, 0.0, 0.004], ids=["no_w", "w", "w_extra"])
 def test_kernel_equals_reference(seed, T, plane, hold, extra):
-    """Every output equal, with and without the weights ``w`` (whose sum ``w_sum`` is equal too: both add a
-    candidate's weights one by one in cloud order)."""
+    """Every output equal, with and without the weights ``w`` (whose largest ``w_max`` is equal too)."""
     assert hasattr(ext_or_skip(), "grasp_part")
     c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(seed)
     K = len(c)
@@ -72,29 +71,37 @@ def test_kernel_equals_reference(seed, T, plane, hold, extra):
     out = grasp_part(*args, hold=hd, w=w, extra=extra or 0.0)
     assert (ref["n_close"] > 0).sum() > K // 4 and (ref["n_rel"] > 0).any()  # a scene that holds something
     assert len(np.unique(ref["depth"])) > 3 and len(np.unique(ref["hkt"])) > 3
-    keys = ["depth", "off", "hkt", "n_close", "n_rel"] + ([] if w is None else ["w_sum"])
+    keys = ["depth", "off", "hkt", "n_close", "n_rel"] + ([] if w is None else ["w_max"])
     assert sorted(out) == sorted(ref) == sorted(keys)
     for k in keys:
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
     if w is not None:
-        assert (ref["w_sum"] > 0).sum() > K // 4 and np.all(ref["w_sum"][~fit] == 0)
-        assert len(np.unique(ref["w_sum"])) > 3
-        np.testing.assert_array_equal(out["w_sum"], _w_sum_of_entries(args, hd, w, extra, ref))
-        if extra > 0:  # the widening takes in more: never less
-            narrow = grasp_part(*args, hold=hd, w=w)["w_sum"]
-            assert np.all(narrow <= out["w_sum"]) and np.any(narrow < out["w_sum"])
+        assert (ref["w_max"] > 0).sum() > K // 4 and np.all(ref["w_max"][~fit] == 0)
+        assert len(np.unique(ref["w_max"])) > 3 and np.all(ref["w_max"] <= w.max())
+        np.testing.assert_array_equal(out["w_max"], _w_max_of_entries(args, hd, w, extra, ref))
+        if extra > 0:  # the widening takes in more: never less, and a point only the widening reaches counts
+            narrow = grasp_part(*args, hold=hd, w=w)["w_max"]
+            assert np.all(narrow <= out["w_max"])
+            _, (gid, j, xe, inz) = grasp_part_reference(*args, hold=hd, return_entries=True)
+            d = np.abs(xe - ref["off"].reshape(-1)[gid]) - ref["hkt"].reshape(-1)[gid]
+            band = np.flatnonzero(inz & (d > 0) & (d <= extra))
+            assert len(band), "no point lies in the widening"
+            one = np.zeros(len(cloud))
+            one[j[band[0]]] = 1.0  # one point, in the widening of candidate gid[band[0]]
+            narrow, wide = (grasp_part(*args, hold=hd, w=one, extra=e)["w_max"].reshape(-1) for e in (0.0, extra))
+            assert np.all(narrow <= wide) and narrow[gid[band[0]]] == 0.0 and wide[gid[band[0]]] == 1.0
 
 
-def _w_sum_of_entries(args, hold, w, extra, ref):  # [K, T]
-    """``w_sum`` by its rule from the reference's entries ``(gid, j, xe, inz)``: ``w[j]`` summed over those
-    with ``inz`` and ``|xe - off| <= hkt + extra``, with np.add.at (entry order, as both sums)."""
+def _w_max_of_entries(args, hold, w, extra, ref):  # [K, T]
+    """``w_max`` by its rule from the reference's entries ``(gid, j, xe, inz)``: the largest ``w[j]`` (at least
+    0) over those with ``inz`` and ``|xe - off| <= hkt + extra``, with np.maximum.at."""
     part, (gid, j, xe, inz) = grasp_part_reference(*args, hold=hold, return_entries=True)
     K, T = part["off"].shape
     path = inz & (np.abs(xe - part["off"].reshape(-1)[gid]) <= part["hkt"].reshape(-1)[gid] + extra)
     for k in ("depth", "off", "hkt", "n_close", "n_rel"):
         np.testing.assert_array_equal(part[k], ref[k], err_msg=k)
     out = np.zeros(K * T)
-    np.add.at(out, gid[path], w[j[path]])
+    np.maximum.at(out, gid[path], w[j[path]])
     return out.reshape(K, T)
 
 
@@ -115,12 +122,12 @@ def bar_on_table(seed: int, n: int = 3000):
 @pytest.mark.parametrize("avoid_x", [0.02, -0.1], ids=["one_end", "whole_bar"])
 def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
     """The planner's calls of grasp_part with an avoid channel (``w``: its relevancy on the cloud, ``extra``:
-    the fingers' thickness): the kernel equals the reference in every output, ``w_sum`` too; and the sum is
-    the rule's over the reference's entries, added in another order (np.add.reduceat, :func:`scatter`) to
-    within rtol 1e-12; the avoid score is that sum over the relevancy's maximum."""
+    the fingers' thickness): the kernel equals the reference in every output, ``w_max`` too, and that is the
+    rule's maximum over the reference's entries; the avoid score is it over the relevancy's maximum, in [0, 1]
+    as grasps.json's schema has it."""
     pytest.importorskip("open3d")
     ext_or_skip()
-    from point2act.grasp import GraspConfig, plan_grasps, planner
+    from point2act.grasp import GraspConfig, plan_grasps, planner, validate_grasps_dict
 
     calls, scores = [], []
 
@@ -129,8 +136,8 @@ def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
         calls.append((args, kw, out))
         return out
 
-    def recorded_scores(w_sum, A):
-        scores.append(avoid_scores(w_sum, A))
+    def recorded_scores(w_max, A):
+        scores.append(avoid_scores(w_max, A))
         return scores[-1]
 
     avoid_scores = planner._avoid_scores
@@ -140,20 +147,22 @@ def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
     avoid = (bar & (means[:, 0] > avoid_x)).astype(float)
     res = plan_grasps(means, opac, bar.astype(float), GraspConfig(top_k=5), avoid=avoid)
     assert res.grasps and all(g.avoid_score is not None for g in res.grasps)
+    validate_grasps_dict(res.to_dict("hold the bar"))  # avoid_score in [0, 1], as the schema says
     assert calls and len(scores) == len(calls)
     for (args, kw, out), score in zip(calls, scores):
         w, extra = kw["w"], kw["extra"]
         assert w is not None and extra > 0 and w.max() > 0
         ref, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True, **kw)
-        for k in ("depth", "off", "hkt", "n_close", "n_rel", "w_sum"):
+        for k in ("depth", "off", "hkt", "n_close", "n_rel", "w_max"):
             np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
         K, T = out["off"].shape
-        assert (out["w_sum"] > 0).sum() > K
+        assert (out["w_max"] > 0).sum() > K
         path = inz & (np.abs(xe - out["off"].reshape(-1)[gid]) <= out["hkt"].reshape(-1)[gid] + extra)
         flat = np.zeros(K * T)
-        scatter(flat, gid[path], w[j[path]], np.add)
-        np.testing.assert_allclose(out["w_sum"], flat.reshape(K, T), rtol=1e-12, atol=0)
-        np.testing.assert_array_equal(score, out["w_sum"] / w.max())
+        np.maximum.at(flat, gid[path], w[j[path]])
+        np.testing.assert_array_equal(out["w_max"], flat.reshape(K, T))
+        np.testing.assert_array_equal(score, out["w_max"] / w.max())
+        assert score.min() >= 0.0 and score.max() <= 1.0
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

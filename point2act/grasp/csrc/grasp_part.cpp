@@ -16,7 +16,7 @@
 //      candidate fits when (ep + en) / 2 + mg <= half_open;
 //   3. n_close: the occupied entries with z in [depth - L, depth] and |sx - off| < hkt (0 when it does
 //      not fit), n_rel: those that are the target's;
-//   4. with per-point weights w: w_sum, the sum of w over the entries, occupied or not, with z in
+//   4. with per-point weights w: w_max, the largest w (at least 0) of the entries, occupied or not, with z in
 //      [depth - L, depth] and |sx - off| <= hkt + extra (0 without w, and for the pairs not scanned).
 // A run (run_end in the reference): run_end.h.
 //
@@ -26,8 +26,7 @@
 // float32 and float64 value is the reference's expression, unfused (fp-contract=off; the AVX-512 lanes do the
 // same IEEE operations); what differs is only the order of order-free work: counts, the bins' occupancy and
 // the largest value of a run, whose one order-dependent bit (the sign of a zero maximum) is taken in entry
-// order (Runs). The float64 sum w_sum is not order-free: it adds the weights one by one in entry order (the
-// cloud's), as the reference's np.bincount adds its entries of a candidate, so the two are equal too.
+// order (Runs); w_max is order-free too.
 
 #include "cpu.h"
 #include "ops.h"
@@ -238,7 +237,7 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
     const uint8_t *fit, const float *Pc, const uint8_t *flags, const double *h, const double *sp, const double *sn,
     const double *room, const double *hold, const float *ct, const float *st, const Params &p, const double *w,
     double extra, int nthreads, double *depth, double *off, double *hkt, int64_t *n_close, double *n_rel,
-    double *w_sum) {
+    double *w_max) {
     const double b = 0.5 * p.gap;
     const bool rows = w != nullptr;
 #pragma omp parallel num_threads(nthreads)
@@ -306,14 +305,14 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
                     nr += in & (ef[i] >> 1);
                 }
 #endif
-                // 4. the weights of what lies between the pads widened by extra (in entry order: a float64 sum)
+                // 4. the largest weight of what lies between the pads widened by extra
                 double ws = 0.0;
                 if (rows) {
                     const int32_t *ej = s.ej.data();
                     const double hx = hh + extra;
                     for (int64_t i = 0; i < m; ++i) {
                         const double z = double(ez[i]), xe = double(ex[i]);
-                        if ((z >= dlo) & (z <= d) & (std::fabs(xe - o) <= hx)) ws += w[ej[i]];
+                        if ((z >= dlo) & (z <= d) & (std::fabs(xe - o) <= hx)) ws = std::max(ws, w[ej[i]]);
                     }
                 }
                 depth[kt] = d;
@@ -321,7 +320,7 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
                 hkt[kt] = hh;
                 n_close[kt] = half + p.mg <= p.half_open ? nc : 0;
                 n_rel[kt] = double(nr);
-                w_sum[kt] = ws;
+                w_max[kt] = ws;
             }
         }
     }
@@ -364,15 +363,15 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, con
     auto o64 = h.options();
     auto depth = at::empty({K, T}, o64), off = at::empty({K, T}, o64), hkt = at::empty({K, T}, o64);
     auto n_close = at::empty({K, T}, o64.dtype(at::kLong)), n_rel = at::empty({K, T}, o64);
-    auto w_sum = at::empty({K, T}, o64);
+    auto w_max = at::empty({K, T}, o64);
     grasp_part_impl(K, T, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
                     fit.data_ptr<uint8_t>(), Pc.data_ptr<float>(), flags.data_ptr<uint8_t>(), h.data_ptr<double>(),
                     sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), hold.data_ptr<double>(),
                     ct.data_ptr<float>(), st.data_ptr<float>(), p, weighted ? w->data_ptr<double>() : nullptr, extra,
                     resolve_threads(num_threads), depth.data_ptr<double>(), off.data_ptr<double>(),
                     hkt.data_ptr<double>(), n_close.data_ptr<int64_t>(), n_rel.data_ptr<double>(),
-                    w_sum.data_ptr<double>());
-    return {depth, off, hkt, n_close, n_rel, w_sum};
+                    w_max.data_ptr<double>());
+    return {depth, off, hkt, n_close, n_rel, w_max};
 }
 
 }  // namespace p2a

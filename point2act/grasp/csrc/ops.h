@@ -42,7 +42,7 @@ std::vector<at::Tensor> closing_extent(const at::Tensor &C,    // [K, 3] float32
 
 // What each grasp candidate holds: depth, opening, the points between the pads and their weights (grasp_part.cpp).
 // -> depth [K, T] float64, off [K, T] float64, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64,
-//    w_sum [K, T] float64 (the weights w between the pads widened by extra; 0 without w)
+//    w_max [K, T] float64 (the largest weight w between the pads widened by extra, at least 0; 0 without w)
 std::vector<at::Tensor> grasp_part(const at::Tensor &C,      // [K, 3] float32 pair centres
                                    const at::Tensor &X,      // [K, 3] float32 closing axes
                                    const at::Tensor &U,      // [K, 3] float32
@@ -61,7 +61,7 @@ std::vector<at::Tensor> grasp_part(const at::Tensor &C,      // [K, 3] float32 p
                                    const std::vector<double> &f64,   // [11] (grasp_part.cpp: Params)
                                    const std::vector<int64_t> &nbs,  // [3] bin counts
                                    const c10::optional<at::Tensor> &w,  // [M] float64 per-point weights, or None
-                                   double extra,                        // w_sum's widening of hkt
+                                   double extra,                        // w_max's widening of hkt
                                    int64_t num_threads);
 
 // The cloud points in the pads' window of every approach of pairs K at their depth (pads_window.cpp), in the
