@@ -65,7 +65,8 @@ def main() -> None:
     summary = demo.run_demo(args.out, seed=args.seed)
     stages["run_demo"] = time.perf_counter() - t
     stages["wall_in_process"] = time.perf_counter() - t_in
-    out = {"demo_wall_s": wall, "stages_s": {k: round(v, 2) for k, v in stages.items()}, "demo_seconds": summary["seconds"],
+    out = {"demo_wall_s": wall, "stages_s": {k: round(v, 2) for k, v in stages.items()},
+           "demo_seconds": summary["seconds"],
            "iterations_per_minute": summary["iterations_per_minute"],
            "checks": {"inside_target_bbox_1cm": summary["inside_target_bbox_1cm"],
                       "best_grasp_verdict": summary["best_grasp_verdict"]},

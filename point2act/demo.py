@@ -123,8 +123,8 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         "support": exported.get("support"),
         "best_grasp": best,
         "best_grasp_verdict": verdict.to_dict() if verdict is not None else None,
-        "seconds": {"scene": round(t_scene, 1), "scene_and_imports": round(t_ready, 1), "train": round(t_train, 1), "export": round(t_export, 1),
-                    "total": round(wall, 1)},
+        "seconds": {"scene": round(t_scene, 1), "scene_and_imports": round(t_ready, 1), "train": round(t_train, 1),
+                    "export": round(t_export, 1), "total": round(wall, 1)},
         "iterations_per_minute": round(iterations / t_train * 60.0, 1),
     }
     console.rule("[bold]result")

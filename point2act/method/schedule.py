@@ -105,8 +105,8 @@ def schedule_table(model_config, iterations: int | None = None) -> Dict[str, Any
     return {f: getattr(cfg, f) for f in AUTO_FIELDS if hasattr(cfg, f)}
 
 
-# FusedAdamOptimizerConfig lives here, not in point2act.method.config, so that a run's config.yml loads with plain
-# yaml.load: that module imports nerfstudio's method registry, which imports it back. Its docstring is the group's
+# FusedAdamOptimizerConfig stays in this module: every run's config.yml names it by its path here
+# (!!python/object:point2act.method.schedule.FusedAdamOptimizerConfig). Its docstring is each optimizer group's
 # text in `ns-train point2act --help`.
 @dataclass
 class FusedAdamOptimizerConfig(AdamOptimizerConfig):
