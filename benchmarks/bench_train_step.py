@@ -58,20 +58,28 @@ VARIANTS = {
 
 
 class Timer:
-    """Per-iteration stage totals (seconds); nested stages are subtracted from their parent."""
+    """Per-iteration stage totals (seconds); nested stages are subtracted from their parent.
+
+    On a CUDA machine every stage boundary waits for the GPU (``torch.cuda.synchronize``), so a stage is charged
+    with the kernels it launched rather than with whichever later call happened to wait for them."""
 
     def __init__(self) -> None:
         self.now: dict = defaultdict(float)
         self.stack: list = []
         self.rows: list = []
+        import torch
+
+        self.sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
 
     @contextlib.contextmanager
     def stage(self, name: str):
+        self.sync()
         t0 = time.perf_counter()
         self.stack.append([name, 0.0])
         try:
             yield
         finally:
+            self.sync()
             _, child = self.stack.pop()
             dt = time.perf_counter() - t0
             self.now[name] += dt - child

@@ -136,10 +136,11 @@ def _project_views(
         z = means2d.new_zeros(means2d.shape[0], h, w, 1)
         return z, z
 
+    cpu = lambda t: t.detach().to("cpu", torch.float32)  # noqa: E731  (the CPU kernels do this work wherever the run lives)
     with torch.no_grad():
         _rasterization_cpu(
-            means.float(), quats.float(), scales.float(), opacities.float(), means.new_zeros(N, 1).float(),
-            viewmats.float(), Ks.float(), int(width), int(height),
+            cpu(means), cpu(quats), cpu(scales), cpu(opacities), torch.zeros(N, 1),
+            cpu(viewmats), cpu(Ks), int(width), int(height),
             near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=False,
             tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
             rasterize_mode=rasterize_mode, distributed=False, camera_model="pinhole", covars=None,

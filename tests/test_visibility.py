@@ -67,3 +67,20 @@ def test_no_gaussians():
     e = torch.zeros(0, 3)
     out = view_weights(e, torch.zeros(0, 4), e, torch.zeros(0), vms, Ks, [(16, 16)])
     assert out.shape == (1, 0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA + gsplat")
+def test_cuda_gaussians_with_cpu_cameras_weigh_as_on_the_cpu():
+    """Training keeps nerfstudio's cameras on the CPU while the Gaussians live on the GPU: the visibility
+    prune (gsplat) and the consensus's compositing weights (CPU kernels) take both as they come."""
+    from point2act.relevancy_fit import compositing_weights_views
+
+    means, quats, scales, opac, vms, Ks = _scene(300, 48, 32, 3, 1)
+    gpu = [t.cuda() for t in (means, quats, scales, opac)]
+    got = view_weights(*gpu, vms, Ks, [(32, 48)] * 3)
+    assert got.is_cuda
+    torch.testing.assert_close(got.cpu(), view_weights(means, quats, scales, opac, vms, Ks, [(32, 48)] * 3),
+                               atol=1e-3, rtol=1e-3)
+    for a, b in zip(compositing_weights_views(*gpu, vms.cuda(), Ks.cuda(), 48, 32),
+                    compositing_weights_views(means, quats, scales, opac, vms, Ks, 48, 32)):
+        assert torch.equal(a.cpu(), b)

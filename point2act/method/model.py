@@ -221,6 +221,11 @@ class Point2ActModel(SplatfactoModel):
             self.config.output_depth_during_training = True
         with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips_download():
             super().populate_modules()
+        # splatfacto makes features_dc and features_rest strided views of one [N, 1 + K, 3] tensor. torch's fused
+        # Adam (the method's optimizer) needs each parameter dense: on the CPU it applies a strided parameter's
+        # update to the wrong elements, on CUDA it refuses it. Each parameter gets its own dense memory.
+        for key in [k for k, p in self.gauss_params.items() if not p.is_contiguous()]:
+            self.gauss_params[key] = Parameter(self.gauss_params[key].detach().contiguous())
         from point2act.ssim import SSIM
 
         # pytorch_msssim's SSIM, same value and gradient, in one fused kernel on CPU images (point2act.ssim)

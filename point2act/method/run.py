@@ -173,7 +173,7 @@ def camera_views(cameras, downscale: int = 1, gaussians=None) -> Tuple[torch.Ten
                 cam.rescale_output_resolution(1.0 / downscale)
             c2w = g.camera_to_world(cam) if g is not None and g.camera_to_world is not None else cam.camera_to_worlds
             vms.append(viewmat_from_c2w(c2w.float())[0])
-            Ks.append(cam.get_intrinsics_matrices()[0].float())
+            Ks.append(cam.get_intrinsics_matrices()[0].to(dev, torch.float32))  # nerfstudio builds K on the CPU
             sizes.append((int(cam.height.item()), int(cam.width.item())))
     return torch.stack(vms), torch.stack(Ks), sizes
 

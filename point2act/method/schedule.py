@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Type
 
+import torch
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
@@ -105,15 +106,34 @@ def schedule_table(model_config, iterations: int | None = None) -> Dict[str, Any
     return {f: getattr(cfg, f) for f in AUTO_FIELDS if hasattr(cfg, f)}
 
 
-# FusedAdamOptimizerConfig stays in this module: every run's config.yml names it by its path here
-# (!!python/object:point2act.method.schedule.FusedAdamOptimizerConfig). Its docstring is each optimizer group's
-# text in `ns-train point2act --help`.
+class FusedAdam(torch.optim.Adam):
+    """torch's Adam, whose gradients are laid out as their parameters before each step.
+
+    torch's fused kernel reads a parameter and its gradient element for element as dense arrays: on CUDA it
+    refuses a gradient whose strides differ from its parameter's, on the CPU it would pair the wrong elements.
+    gsplat's backward hands splatfacto's SH coefficients slices of the concatenated colours' gradient, so
+    those are copied into their parameter's layout; a gradient already laid out so (every one on the CPU
+    path) is left as it is. Check: ``tests/method/test_optimizer_config.py``."""
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is not None and not g.is_sparse and g.stride() != p.stride():
+                    p.grad = torch.empty_like(p).copy_(g)
+        return super().step(closure)
+
+
+# FusedAdamOptimizerConfig and FusedAdam stay in this module: every run's config.yml names them by their path
+# here (!!python/object:point2act.method.schedule.FusedAdamOptimizerConfig). Its docstring is each optimizer
+# group's text in `ns-train point2act --help`.
 @dataclass
 class FusedAdamOptimizerConfig(AdamOptimizerConfig):
     """nerfstudio's Adam with torch's fused implementation: one kernel per parameter tensor instead of about ten
     tensor ops, on the CPU and on CUDA (a shorter optimizer stage of a CPU step: benchmarks/results/train_step.md).
     --optimizers.NAME.optimizer.fused None gives torch's default implementation."""
 
+    _target: Type = FusedAdam
     fused: Optional[bool] = True
     """``torch.optim.Adam(fused=...)``; None: torch's default (a per-tensor loop on the CPU)."""
 

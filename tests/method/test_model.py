@@ -66,6 +66,30 @@ def test_relevancy_parameter_group_and_no_lpips_download():
     assert torch.allclose(model.relevancy, torch.sigmoid(torch.tensor(-4.0)).expand(400))
 
 
+def test_every_gaussian_parameter_is_dense_and_the_fused_adam_step_is_adams():
+    """splatfacto makes features_dc and features_rest views of one tensor; torch's fused Adam, the method's
+    optimizer, would apply their updates to the wrong elements. The model gives each its own dense memory, so a
+    step of the method's optimizers moves every parameter as torch's per-tensor Adam does."""
+    from point2act.method.config import point2act_method
+
+    model = make_model()
+    params = dict(model.gauss_params.items())
+    assert all(p.is_contiguous() for p in params.values()), {k: p.stride() for k, p in params.items()}
+    ptrs = [p.data_ptr() for p in params.values()]
+    assert len(set(ptrs)) == len(ptrs)
+    g = torch.Generator().manual_seed(1)
+    grads = {k: [torch.randn(p.shape, generator=g) for _ in range(5)] for k, p in params.items()}
+    for name, p in params.items():
+        cfg = point2act_method.config.optimizers[name]["optimizer"]
+        ref = torch.nn.Parameter(p.detach().clone())
+        fused, loop = cfg.setup([p]), torch.optim.Adam([ref], lr=cfg.lr, eps=cfg.eps, foreach=False)
+        for grad in grads[name]:
+            p.grad, ref.grad = grad.clone(), grad.clone()
+            fused.step()
+            loop.step()
+        torch.testing.assert_close(p.detach(), ref.detach(), rtol=0, atol=1e-6, msg=name)
+
+
 def test_outputs_on_cpu_include_relevancy():
     model = make_model()
     model.eval()

@@ -57,6 +57,24 @@ def test_fused_adam_follows_the_loop_and_keeps_its_state_keys():
     assert float(sa["step"]) == float(sb["step"]) == 50
 
 
+def test_fused_adam_lays_a_strided_gradient_out_as_its_parameter():
+    """gsplat's backward gives splatfacto's SH coefficients slices of one gradient: torch's fused kernel refuses
+    them on CUDA and misreads them on the CPU; the method's Adam steps as the per-tensor loop does."""
+    torch.manual_seed(0)
+    init = torch.randn(300, 3, 3)
+    grads = [torch.randn(300, 4, 3)[:, 1:, :] for _ in range(20)]  # [300, 3, 3] views with a row stride of 12
+    assert not grads[0].is_contiguous()
+    mine, ref = torch.nn.Parameter(init.clone()), torch.nn.Parameter(init.clone())
+    opt = FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15).setup([mine])
+    loop = torch.optim.Adam([ref], lr=1e-2, eps=1e-15, foreach=False)
+    for g in grads:
+        mine.grad, ref.grad = g, g.contiguous()
+        opt.step()
+        loop.step()
+    assert opt.param_groups[0]["fused"] is True and mine.grad.is_contiguous()
+    torch.testing.assert_close(mine.detach(), ref.detach(), rtol=0, atol=1e-6)
+
+
 def test_config_yml_loads_with_plain_yaml(tmp_path):
     """A run's config.yml loads with ``yaml.load`` in a fresh interpreter (as scripts and nerfstudio's tools read
     it): none of its classes live in point2act.method.config, whose import runs nerfstudio's method registry,
