@@ -85,21 +85,74 @@ def run_tool(cmd, cwd, timeout=600, **kw):
     return p
 
 
+def ns_train(args, cwd, env=None):
+    """``ns-train ARGS`` in this process: what nerfstudio's console script runs (tyro's parse of the method
+    registry, point2act's entry point included, then ``nerfstudio.scripts.train.main``), without a Python start
+    and nerfstudio's import (about 8 s a process on the 2-core machine). ``env``: variables set for the call.
+    Returns a ``CompletedProcess`` with what it printed (nerfstudio's and point2act's console write to
+    ``sys.stdout``); an error propagates as the exception. The subprocess tests of the terminal (the
+    excepthook's one paragraph, a SIGKILL) start the real console script instead."""
+    import contextlib
+    import io
+    import subprocess
+
+    import tyro
+    from nerfstudio.configs.method_configs import AnnotatedBaseConfigUnion
+    from nerfstudio.scripts import train
+
+    args = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    try:
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            train.main(tyro.cli(AnnotatedBaseConfigUnion, args=args))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["ns-train", *args], 0, out.getvalue(), err.getvalue())
+
+
+def judge_grasps(grasps, gripper, points, labels, target, table_z=None):
+    """:func:`point2act.grasp.evaluate.judge_grasp` of each grasp, on the surface points near it: every box the
+    judge counts points in (the closing region, the fingers and the palm, their sweep from the pre-grasp pose)
+    lies within ``|box centre - grasp position| + |half extents|`` of the grasp, so the points further away
+    cannot change a verdict (a synthetic scene's 2 million points take the judge half a second a grasp)."""
+    import numpy as np
+
+    from point2act.grasp.evaluate import closing_box, judge_grasp
+    from point2act.grasp.geometry import grasp_to_gripper_boxes
+
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    labels = np.asarray(labels).reshape(-1)
+    pre = gripper.units(gripper.pregrasp_distance)
+    verdicts = []
+    for g in grasps:
+        pos = np.asarray(g["position"], dtype=np.float64)
+        boxes = [closing_box(g, gripper), *grasp_to_gripper_boxes(g, gripper).values()]
+        reach = max(float(np.linalg.norm(b.center - pos) + np.linalg.norm(b.half_extents)) for b in boxes)
+        reach += pre + 1e-6  # the approach sweeps each box back by the pre-grasp distance
+        near = np.einsum("ij,ij->i", points - pos, points - pos) <= reach * reach
+        verdicts.append(judge_grasp(g, gripper, points[near], labels[near], target, table_z=table_z))
+    return verdicts
+
+
 @pytest.fixture(scope="session")
 def trained_synth(tmp_path_factory):
-    """``ns-train point2act`` (subprocess, CPU, 200 iterations) on the seed-0 synthetic scene with
-    the oracle's points on the mug handle: (root, scene, config.yml, completed process). Trained once
-    once per pytest run, for every test file that asks for it."""
-    import sys
-
+    """``ns-train point2act`` (in-process: :func:`ns_train`, CPU, 200 iterations) on the seed-0 synthetic scene
+    with the oracle's points on the mug handle: (root, scene, config.yml, completed process). Trained once per
+    pytest run (per xdist worker: its tests share the ``trained_synth`` group), for every test file that asks
+    for it."""
     from point2act.synth import SynthConfig, generate_scene
 
-    bin_dir = Path(sys.executable).parent
     root = tmp_path_factory.mktemp("e2e")
     scene = root / "scene"
     generate_scene(scene, SynthConfig(seed=0))
-    cmd = [
-        str(bin_dir / "ns-train"), "point2act",
+    args = [
+        "point2act",
         "--data", str(scene),
         "--pipeline.datamanager.points-file", str(scene / "points/oracle.json"),
         "--max-num-iterations", str(SYNTH_ITERS),
@@ -111,7 +164,24 @@ def trained_synth(tmp_path_factory):
         "--pipeline.model.num-downscales", "0",
         "--pipeline.model.warmup-length", "100",
     ]
-    p = run_tool(cmd, cwd=root)
+    p = ns_train(args, cwd=root)
     config = root / "outputs/synth/point2act/run/config.yml"
     assert config.is_file(), p.stdout[-2000:]
     return root, scene, config, p
+
+
+@pytest.fixture(scope="session")
+def synth_export(trained_synth):
+    """``point2act export`` of the shared run with its defaults (a subprocess, OMP_NUM_THREADS=1), into
+    ROOT/grasps.json: (grasps.json, completed process). The end-to-end export test judges it, the
+    thread-count test compares other exports with it and the viewer's Export must write the same bytes."""
+    import subprocess
+    import sys
+
+    root, _scene, config, _p = trained_synth
+    out = root / "grasps.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [str(Path(sys.executable).parent / "point2act"), "export", "--load-config", str(config), "--output", str(out)]
+    p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, f"point2act export failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return out, p

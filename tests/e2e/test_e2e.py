@@ -1,14 +1,12 @@
-"""End to end, with the real tools in subprocesses: ns-train point2act on the synthetic scene (CPU),
-point2act export, and nerfstudio's own ns-export / ns-eval / ns-viewer reading the checkpoint."""
+"""End to end on the shared trained run (tests/conftest.py ``trained_synth``: ns-train point2act on the synthetic
+scene, CPU): point2act export in a subprocess, and nerfstudio's own ns-export / ns-eval reading the checkpoint and
+ns-train listing the method, each through its console script's entry point in this process (ns-viewer loading
+the checkpoint: tests/method/test_viewer_browser.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,16 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-from conftest import inside, target_box  # noqa: E402  (tests/conftest.py)
+from conftest import inside, judge_grasps, target_box  # noqa: E402  (tests/conftest.py)
 from conftest import run_tool as run  # noqa: E402
+
+
+def console_script(entrypoint, argv, monkeypatch, cwd):
+    """A console script's ``entrypoint()`` with ``argv`` as its command line, in ``cwd``, in this process (what
+    the script in the venv's bin/ calls, without a Python start and nerfstudio's import: about 8 s each)."""
+    monkeypatch.setattr(sys, "argv", [str(a) for a in argv])
+    monkeypatch.chdir(cwd)
+    return entrypoint()
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +44,9 @@ def test_train_runs_on_cpu_without_device_flag(trained):
     assert ckpts
 
 
-def test_export_action_point_on_the_handle(trained):
+def test_export_action_point_on_the_handle(trained, synth_export):
     root, scene, config, _ = trained
-    out = root / "grasps.json"
-    p = run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out)], cwd=root)
+    out, p = synth_export  # point2act export --load-config RUN/config.yml --output ROOT/grasps.json
     data = json.loads(out.read_text())
     assert data["schema"] == "point2act.grasps/1" and data["frame"] == "capture"
     assert data["prompt"] == "Point to the handle of the mug"
@@ -53,12 +58,11 @@ def test_export_action_point_on_the_handle(trained):
     # and neither fingers nor palm touch any true surface (1 mm tolerance) or go below the table
     from point2act.demo import true_surface
     from point2act.grasp import GripperConfig
-    from point2act.grasp.evaluate import judge_grasp
 
     assert data["grasps"], data.get("warning")
     pts, names = true_surface(scene)
     gripper = GripperConfig(**data["gripper"])
-    verdicts = [judge_grasp(g, gripper, pts, names, gt["target"], table_z=0.0) for g in data["grasps"]]
+    verdicts = judge_grasps(data["grasps"], gripper, pts, names, gt["target"], table_z=0.0)
     assert verdicts[0].on_target and verdicts[0].collision_free, verdicts[0]
     # what the robot may act on: every grasp labelled on_target holds the handle by the true meshes (the target is
     # the handle's fused surface, docs/robustness.md; grasps listed after them are labelled off target)
@@ -70,54 +74,45 @@ def test_export_action_point_on_the_handle(trained):
     assert timings["grasps"] == "grasps.json" and {"depth_render", "tsdf_fusion", "total"} <= set(timings["timings_ms"])
 
 
-def test_ns_export_gaussian_splat_reads_checkpoint(trained):
+def test_ns_export_gaussian_splat_reads_checkpoint(trained, monkeypatch):
+    from nerfstudio.scripts.exporter import entrypoint
+
     root, _scene, config, _ = trained
-    run([str(BIN / "ns-export"), "gaussian-splat", "--load-config", str(config), "--output-dir", str(root / "ply")], cwd=root)
+    console_script(entrypoint, ["ns-export", "gaussian-splat", "--load-config", config, "--output-dir", root / "ply"],
+                   monkeypatch, root)
     ply = root / "ply" / "splat.ply"
     assert ply.is_file() and ply.stat().st_size > 1000
 
 
-def test_ns_eval_reads_checkpoint(trained):
+def test_ns_eval_reads_checkpoint(trained, monkeypatch):
+    from nerfstudio.scripts.eval import entrypoint
+
     root, _scene, config, _ = trained
     out = root / "eval.json"
-    run([str(BIN / "ns-eval"), "--load-config", str(config), "--output-path", str(out)], cwd=root)
+    console_script(entrypoint, ["ns-eval", "--load-config", config, "--output-path", out], monkeypatch, root)
     results = json.loads(out.read_text())["results"]
     assert results["psnr"] > 15.0 and "lpips" not in results
 
 
-def test_ns_viewer_loads_checkpoint(trained):
-    root, _scene, config, _ = trained
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.Popen(
-        [str(BIN / "ns-viewer"), "--load-config", str(config), "--viewer.websocket-host", "127.0.0.1",
-         "--viewer.websocket-port", "7123"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
-    )
-    lines = []
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            line = p.stdout.readline()
-            if not line and p.poll() is not None:
-                break
-            lines.append(line)
-            if "Done loading checkpoint" in line:
-                break
-        assert any("Done loading checkpoint" in ln for ln in lines), "".join(lines)[-3000:]
-    finally:
-        os.killpg(p.pid, signal.SIGTERM)
-        p.wait(timeout=30)
-
-
-def test_ns_train_help_lists_method_and_relevancy_options(tmp_path):
+def test_ns_train_help_lists_method_and_relevancy_options(tmp_path, monkeypatch, capsys):
     """``ns-train point2act --help`` lists point2act's own options, which ns-train prints only when it has
     resolved the method through its plugin entry point (an unknown name prints the general help, where
     these options are not)."""
-    p = run([str(BIN / "ns-train"), "point2act", "--help"], cwd=tmp_path, timeout=300)
-    assert "point2act" in p.stdout
+    from nerfstudio.scripts.train import entrypoint
+
+    with pytest.raises(SystemExit) as e:
+        console_script(entrypoint, ["ns-train", "point2act", "--help"], monkeypatch, tmp_path)
+    assert e.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "point2act" in out
     for opt in ("--pipeline.model.relevancy-same-pass", "--pipeline.model.depth-loss-weight",
                 "--pipeline.model.relevancy-shapes-geometry", "--pipeline.datamanager.points-file"):
-        assert opt in p.stdout, opt
+        assert opt in out, opt
+    # the general help (a name ns-train does not know) has none of them
+    with pytest.raises(SystemExit):
+        console_script(entrypoint, ["ns-train", "--help"], monkeypatch, tmp_path)
+    general = capsys.readouterr().out
+    assert "point2act" in general and "--pipeline.datamanager.points-file" not in general
 
 
 def test_fused_surface_lies_on_the_scene(trained):

@@ -3,10 +3,9 @@ base frame of the frame file, and matches grasps.json's base poses and the hand-
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +14,16 @@ from scipy.spatial.transform import Rotation
 
 from point2act.robot.formats import graspnet_to_tcp, isaac_to_tcp, read_pose_bag
 
-BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name="trained_synth")]
 
 
 @pytest.fixture(scope="module")
 def exported(trained_synth, tmp_path_factory):
-    """The run exported with a frame file (a rigid base_from_capture: the synthetic capture is metric) in every format."""
+    """The run exported with a frame file (a rigid base_from_capture: the synthetic capture is metric) in every
+    format, each by its own ``point2act export --format`` (the CLI's entry point, in this process) into a folder
+    of its own: {format: (folder, its grasps.json)}."""
+    from point2act.cli import entrypoint
+
     _root, _scene, config, _p = trained_synth
     out = tmp_path_factory.mktemp("formats")
     B = np.eye(4)
@@ -29,17 +31,19 @@ def exported(trained_synth, tmp_path_factory):
     B[:3, 3] = [0.45, -0.2, 0.02]
     frame = out / "frame.json"
     frame.write_text(json.dumps({"schema": "point2act.frame/1", "metres_per_unit": 1.0, "base_from_capture": B.tolist()}))
-    grasps = out / "grasps.json"
+    docs = {}
     for fmt in ("graspnet", "isaac", "ros2"):
-        p = subprocess.run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(grasps),
-                            "--base-from-capture", str(frame), "--format", fmt], cwd=out, capture_output=True,
-                           text=True, timeout=600)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-        assert "wrote" in p.stdout
-    doc = json.loads(grasps.read_text())
-    if not doc["grasps"]:
+        (out / fmt).mkdir()
+        grasps = out / fmt / "grasps.json"
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            entrypoint(["export", "--load-config", str(config), "--output", str(grasps),
+                        "--base-from-capture", str(frame), "--format", fmt])
+        assert "wrote" in printed.getvalue()
+        docs[fmt] = (out / fmt, json.loads(grasps.read_text()))
+    if not docs["graspnet"][1]["grasps"]:
         pytest.skip("the short synthetic run found no grasp to convert")
-    return out, doc, B
+    return docs, B
 
 
 def _base(doc):
@@ -48,17 +52,22 @@ def _base(doc):
 
 
 def test_every_format_is_in_the_base_frame(exported):
-    out, doc, B = exported
+    docs, B = exported
+    out, doc = docs["graspnet"]
     pos, rot = _base(doc)
     cap = np.array([g["position"] for g in doc["grasps"]])
     np.testing.assert_allclose(cap @ B[:3, :3].T + B[:3, 3], pos, atol=1e-9)  # the frame file, applied by hand
     tcp, r = graspnet_to_tcp(np.load(out / "grasps_graspnet.npy"))
     np.testing.assert_allclose(tcp, pos, atol=1e-6)
     np.testing.assert_allclose(r, rot, atol=1e-6)
+    out, doc = docs["isaac"]
+    pos, rot = _base(doc)
     g = doc["gripper"]
     tcp, r = isaac_to_tcp(yaml.safe_load((out / "grasps_isaac.yaml").read_text()), g["finger_length"] + g["palm_depth"])
     np.testing.assert_allclose(tcp, pos, atol=1e-6)
     np.testing.assert_allclose(r, rot, atol=1e-6)
+    out, doc = docs["ros2"]
+    pos, rot = _base(doc)
     bag = read_pose_bag(out / "grasps_ros2" / "bag")
     assert [b[0] for b in bag] == ["base_link"] * len(pos)
     np.testing.assert_allclose(np.array([b[1] for b in bag]), pos, atol=1e-6)
