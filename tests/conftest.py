@@ -95,6 +95,7 @@ def ns_train(args, cwd, env=None):
     import contextlib
     import io
     import subprocess
+    import warnings
 
     import tyro
     from nerfstudio.configs.method_configs import AnnotatedBaseConfigUnion
@@ -106,7 +107,10 @@ def ns_train(args, cwd, env=None):
     os.environ.update({k: str(v) for k, v in (env or {}).items()})
     try:
         with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            train.main(tyro.cli(AnnotatedBaseConfigUnion, args=args))
+            with warnings.catch_warnings():  # tyro on nerfstudio's annotations, as a process prints it to stderr
+                warnings.filterwarnings("ignore", category=UserWarning, module="tyro")
+                config = tyro.cli(AnnotatedBaseConfigUnion, args=args)
+            train.main(config)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -11,14 +11,13 @@ tripped on is fixed on load by point2act's datamanager (docs/captures.md).
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run_tool
-
-BIN = Path(sys.executable).parent
+from conftest import ns_train
 
 
 def _datamanager(data: Path, downscale=None, dataparser=None):
@@ -62,28 +61,28 @@ def test_fruit_check_notes_the_rounding(shared_data, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("factor", [2, 8])
 def test_fruit_trains(shared_data, factor, tmp_path):
-    """The real ``ns-train`` for 5 iterations (25 s to 3 min each here, on 2 shared CPU cores): with the
+    """``ns-train`` (its command line, in this process: ``conftest.ns_train``) for 5 iterations: with the
     capture's own images_2/, and with images_8/ whose sizes round differently from the cameras' (one
     warning; factor 4 rounds the same way: ``test_fruit_check_notes_the_rounding``)."""
-    p = run_tool([str(BIN / "ns-train"), "point2act", "--data", str(shared_data / "real" / "fruit"),
-                  "--max-num-iterations", "5", "--vis", "tensorboard", "--output-dir", str(tmp_path / "out"),
+    p = ns_train(["point2act", "--data", shared_data / "real" / "fruit",
+                  "--max-num-iterations", "5", "--vis", "tensorboard", "--output-dir", tmp_path / "out",
                   "--experiment-name", "fruit", "--timestamp", "run",
-                  "nerfstudio-data", "--downscale-factor", str(factor)], cwd=tmp_path, timeout=900)
+                  "nerfstudio-data", "--downscale-factor", factor], cwd=tmp_path)
     assert list((tmp_path / "out/fruit/point2act/run/nerfstudio_models").glob("step-*.ckpt"))
     assert (p.stdout + p.stderr).count("point2act: warning: ") == (0 if factor == 2 else 1)
 
 
 @pytest.mark.slow
-def test_mouse_colmap_trains_without_a_terminal(shared_data, tmp_path):
-    """``ns-train point2act --data mouse colmap`` with stdin closed: no prompt, the images are
-    downscaled by 2 (nerfstudio's automatic factor for 1920 pixels) on load; nothing is written into
-    the (read-only) capture."""
-    import subprocess
-
+def test_mouse_colmap_trains_without_a_terminal(shared_data, tmp_path, monkeypatch):
+    """``ns-train point2act --data mouse colmap`` (in this process) with stdin at /dev/null: no prompt, the
+    images are downscaled by 2 (nerfstudio's automatic factor for 1920 pixels) on load; nothing is written
+    into the (read-only) capture."""
     mouse = shared_data / "real" / "mouse"
-    p = run_tool([str(BIN / "ns-train"), "point2act", "--data", str(mouse), "--max-num-iterations", "3",
-                  "--vis", "tensorboard", "--output-dir", str(tmp_path / "out"), "--experiment-name", "mouse",
-                  "--timestamp", "run", "colmap"], cwd=tmp_path, timeout=900, stdin=subprocess.DEVNULL)
+    with open(os.devnull) as devnull:
+        monkeypatch.setattr(sys, "stdin", devnull)
+        p = ns_train(["point2act", "--data", mouse, "--max-num-iterations", "3",
+                      "--vis", "tensorboard", "--output-dir", tmp_path / "out", "--experiment-name", "mouse",
+                      "--timestamp", "run", "colmap"], cwd=tmp_path)
     text = p.stdout + p.stderr
     assert "images_2/ not found" in text and text.count("point2act: warning: ") == 1
     assert list((tmp_path / "out/mouse/point2act/run/nerfstudio_models").glob("step-*.ckpt"))

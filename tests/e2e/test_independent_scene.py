@@ -1,8 +1,9 @@
 """End to end on a capture point2act did not make: tests/independent_scene.py (its own numpy ray
-caster, objects, two-ring camera path, plain background, no point cloud, 160x120) through the real
-``ns-train point2act`` with the method's DEFAULT settings -- only the number of iterations is cut
-(and where the run is written) -- then ``point2act export --no-grasps``: the action point must be
-on the target part (the cabinet's knob, its bbox grown by 1.5 cm).
+caster, objects, two-ring camera path, plain background, no point cloud, 160x120) through
+``ns-train point2act``'s command line (in this process: ``conftest.ns_train``) with the method's
+DEFAULT settings -- only the number of iterations is cut (and where the run is written) -- then
+``point2act export --no-grasps``: the action point must be on the target part (the cabinet's knob,
+its bbox grown by 1.5 cm).
 
 This is the test of the defaults a user gets: nothing here is tuned to the scene.
 """
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 import independent_scene as ind
-from conftest import inside, target_box
+from conftest import inside, ns_train, target_box
 from conftest import run_tool as run  # tests/conftest.py
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def trained(tmp_path_factory):
     scene = root / "scene"
     gt = ind.generate_independent_scene(scene)
     cmd = [
-        str(BIN / "ns-train"), "point2act",
+        "point2act",
         "--data", str(scene),
         "--pipeline.datamanager.points-file", str(scene / "points.json"),
         "--max-num-iterations", str(ITERATIONS),
@@ -44,7 +45,7 @@ def trained(tmp_path_factory):
         "--experiment-name", "independent",
         "--timestamp", "run",
     ]
-    p = run(cmd, cwd=root, timeout=900)
+    p = ns_train(cmd, cwd=root)  # ns-train's command line, in this process
     config = root / "outputs/independent/point2act/run/config.yml"
     assert config.is_file(), p.stdout[-2000:]
     return root, scene, gt, config, p

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ns_train
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,11 @@ def _run(cmd, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
 
 
 def _train(root: Path, scene: Path, name: str, supervision: list, env_extra) -> Path:
-    _run([str(BIN / "ns-train"), "point2act", "--data", str(scene), *supervision,
-          "--max-num-iterations", str(ITERS), "--steps-per-save", str(ITERS), "--vis", "tensorboard",
-          "--output-dir", str(root / "outputs"), "--experiment-name", name, "--timestamp", "run",
-          "--pipeline.model.num-downscales", "0", "--pipeline.model.warmup-length", "100"], root, env_extra)
+    """``ns-train point2act ...`` (its command line, in this process: ``conftest.ns_train``)."""
+    ns_train(["point2act", "--data", str(scene), *supervision,
+              "--max-num-iterations", str(ITERS), "--steps-per-save", str(ITERS), "--vis", "tensorboard",
+              "--output-dir", str(root / "outputs"), "--experiment-name", name, "--timestamp", "run",
+              "--pipeline.model.num-downscales", "0", "--pipeline.model.warmup-length", "100"], root, env_extra)
     config = root / "outputs" / name / "point2act" / "run" / "config.yml"
     assert config.is_file()
     return config
@@ -60,35 +62,37 @@ def _export(config: Path, out: Path, cwd: Path) -> subprocess.CompletedProcess:
     return _run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out)], cwd)
 
 
-def test_pointer_run_stores_its_answers_and_exports_with_the_consensus(runs, tmp_path):
+@pytest.fixture(scope="module")
+def exports(runs):
+    """``point2act export`` of run A and of run B, each into a folder of its own: (A's grasps.json, B's)."""
+    root, a, b, _answers = runs
+    for name, config in (("a", a), ("b", b)):
+        (root / f"export_{name}").mkdir()
+        _export(config, root / f"export_{name}" / "grasps.json", root)
+    return root / "export_a" / "grasps.json", root / "export_b" / "grasps.json"
+
+
+def test_pointer_run_stores_its_answers_and_exports_with_the_consensus(runs, exports):
     from point2act.points import load_points_file
 
-    root, a, _b, _answers = runs
+    _root, a, _b, _answers = runs
     stored = load_points_file(a.parent / "points.json")
     assert stored.prompt == PROMPT and any(stored.points.values())
-    out = tmp_path / "grasps.json"
-    _export(a, out, root)
-    doc = json.loads(out.read_text())
+    doc = json.loads(exports[0].read_text())
     assert doc["prompt"] == PROMPT
     assert "confidence" in doc and doc["candidates"], sorted(doc)
     assert "no consensus" not in doc.get("warning", "")
 
 
-def test_same_answers_give_the_same_grasps_as_the_points_file_run(runs, tmp_path):
-    root, a, b, _answers = runs
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    _export(a, tmp_path / "a" / "grasps.json", root)
-    _export(b, tmp_path / "b" / "grasps.json", root)
-    da, db = (json.loads((tmp_path / x / "grasps.json").read_text()) for x in "ab")
+def test_same_answers_give_the_same_grasps_as_the_points_file_run(exports):
+    da, db = (json.loads(path.read_text()) for path in exports)
     assert da.pop("run") != db.pop("run")  # the only field that names the run
     assert da == db
 
 
-def test_edited_or_missing_points_file_changes_nothing(runs, tmp_path):
+def test_edited_or_missing_points_file_changes_nothing(runs, exports, tmp_path):
     root, _a, b, answers = runs
-    before = tmp_path / "before.json"
-    _export(b, before, root)
+    before = exports[1]  # B exported with its points file as trained
     doc = json.loads(answers.read_text())
     saved = answers.read_text()
     try:

@@ -5,32 +5,28 @@ and trains end to end on CPU. The answers are then reused by ``point2act point``
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import ns_train
 
 from point2act.points import load_points_file
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 PROMPT = "Point to the handle of the mug"
 NUM_VIEWS = 8
 
 
-def test_ns_train_points_on_the_fly_with_the_oracle(tmp_path):
+def test_ns_train_points_on_the_fly_with_the_oracle(tmp_path, monkeypatch, capsys):
+    from point2act.cli import entrypoint
     from point2act.synth import SynthConfig, generate_scene
 
     scene = tmp_path / "scene"
     generate_scene(scene, SynthConfig(seed=0, num_views=NUM_VIEWS))
     (scene / "points" / "oracle.json").unlink()  # nothing to fall back on: the pointer must run
     cache = tmp_path / "cache"
-    env = dict(os.environ, POINT2ACT_CACHE=str(cache), PYTHONUNBUFFERED="1")
     cmd = [
-        str(BIN / "ns-train"), "point2act",
+        "point2act",
         "--data", str(scene),
         "--pipeline.datamanager.prompt", PROMPT,
         "--pipeline.datamanager.pointer.backend", "oracle",
@@ -42,9 +38,8 @@ def test_ns_train_points_on_the_fly_with_the_oracle(tmp_path):
         "--timestamp", "run",
         "--pipeline.model.num-downscales", "0",
     ]  # fmt: skip
-    p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    p = ns_train(cmd, cwd=tmp_path, env={"POINT2ACT_CACHE": cache})  # ns-train's command line, in this process
     log = p.stdout + p.stderr
-    assert p.returncode == 0, f"ns-train failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
 
     # it pointed on every view (train + eval) before training, and trained with that supervision
     assert f"pointing on {NUM_VIEWS} views with the oracle pointer" in log
@@ -68,11 +63,8 @@ def test_ns_train_points_on_the_fly_with_the_oracle(tmp_path):
 
     # a second pointing run on the same capture does not query again
     out = tmp_path / "again.json"
-    q = subprocess.run(
-        [str(BIN / "point2act"), "point", "--data", str(scene), "--prompt", PROMPT, "--backend", "oracle",
-         "--output", str(out), "--quiet"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )
-    assert q.returncode == 0, q.stderr
-    assert f"{NUM_VIEWS} hits, 0 misses" in q.stdout
+    monkeypatch.setenv("POINT2ACT_CACHE", str(cache))
+    entrypoint(["point", "--data", str(scene), "--prompt", PROMPT, "--backend", "oracle", "--output", str(out),
+                "--quiet"])
+    assert f"{NUM_VIEWS} hits, 0 misses" in capsys.readouterr().out
     assert json.loads(out.read_text())["points"] == json.loads(files[0].read_text())["points"]
