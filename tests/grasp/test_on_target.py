@@ -41,6 +41,27 @@ def export(scene, noisy=False, cfg=None):
     return out, cfg
 
 
+class _Exports:
+    """:func:`export` of a scene factory's scene with the default config (or another collision margin), computed
+    once for the tests of this module that read it (the same document each time: see
+    ``test_later_passes_that_take_the_first_passes_surface_give_the_same_document``); each call returns a copy."""
+
+    def __init__(self):
+        self._done = {}
+
+    def __call__(self, make, noisy=False, margin=None):
+        key = (make.__name__, noisy, margin)
+        if key not in self._done:
+            cfg = GraspConfig() if margin is None else GraspConfig(collision_margin=margin)
+            self._done[key] = export(make(), noisy, cfg)
+        return copy.deepcopy(self._done[key])
+
+
+@pytest.fixture(scope="module")
+def exports():
+    return _Exports()
+
+
 @pytest.fixture(scope="module")
 def truth():
     s = pan_scene()
@@ -48,9 +69,8 @@ def truth():
 
 
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
-def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth):
-    scene = pan_scene()
-    out, cfg = export(scene, noisy)
+def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth, exports):
+    out, cfg = exports(pan_scene, noisy)
     assert out["grasps"], out.get("warning")
     assert "warning" not in out, out["warning"]
     assert out["occupancy"]["occupied"] > 0 and out["occupancy"]["free"] > 0
@@ -106,13 +126,13 @@ def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it(noisy):
         assert tips[:, 2].min() >= cfg.table_clearance - 1e-4, (g["width"], tips[:, 2].min())
 
 
-def test_handle_near_a_wall_is_held_backed_off_from_it():
+def test_handle_near_a_wall_is_held_backed_off_from_it(exports):
     """A handle 8 mm in front of a wall (a mug's handle near its body): at the depth the part asks for
     (fingertips 5 mm past the bar) every candidate meets the wall or puts a finger in the gap, and the
     planner returned no grasp at all. The gripper now backs off along its approach while the contacts stay
     inside the pads: the best grasp closes on the handle and touches nothing."""
     scene = wall_handle_scene()
-    out, cfg = export(scene)
+    out, cfg = exports(wall_handle_scene)
     assert out["grasps"] and "warning" not in out, out.get("warning")
     best = out["grasps"][0]
     assert best["on_target"] is True
@@ -126,18 +146,18 @@ def test_handle_near_a_wall_is_held_backed_off_from_it():
     for g in towards:
         assert judge_grasp(g, cfg.gripper, pts, names, "handle", table_z=0.0).collision_free
     # a pan's bar with room behind it is held at the depth it asks for
-    pan = export(pan_scene())[0]["grasps"][0]
+    pan = exports(pan_scene)[0]["grasps"][0]
     assert pan["on_target"] is True and pan["backed_off"] == 0.0
 
 
-def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged():
+def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged(exports):
     """Where no grasp on the target keeps the collision margin (here 8 mm around a handle 8 mm from a wall), the
     planner checks again with none: the on-target grasps that clear the scene that way come first, each
     ``clears_margin: false``, with a warning that names the margin, instead of no grasp or one on the wall.
     With the default margin the same handle's grasps keep it and nothing is said."""
     scene = wall_handle_scene()
     pts, names = scene.surface(density=1e6, seed=1, skip=())
-    out, cfg = export(scene, cfg=GraspConfig(collision_margin=0.008))
+    out, cfg = exports(wall_handle_scene, margin=0.008)
     best = out["grasps"][0]
     assert best["on_target"] is True and best["clears_margin"] is False
     assert "keeps the 8 mm collision margin" in out["warning"]
@@ -145,7 +165,7 @@ def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged():
     assert v.on_target and v.collision_free and v.approach_free, v
     flags = [g["clears_margin"] for g in out["grasps"]]
     assert flags == sorted(flags)  # the tight on-target grasps, then any that keep the margin (off target)
-    plain, _ = export(scene)
+    plain, _ = exports(wall_handle_scene)
     assert all(g["clears_margin"] is True for g in plain["grasps"]) and "warning" not in plain
 
 
@@ -235,7 +255,7 @@ def test_closing_cells_are_what_the_share_is_counted_over(p):
     assert [g["closing_cells"] for g in d["grasps"]] == [g.closing_cells for g in r.grasps]
 
 
-def test_action_point_where_the_reconstruction_has_no_surface_is_said():
+def test_action_point_where_the_reconstruction_has_no_surface_is_said(exports):
     """The views point at the pan's bar, but the Gaussians that carry its relevancy float 6 cm above where it
     is, and the depth renders have no bar (as on the real bottle cap, on a transparent bottle): the fused
     surface's nearest point lies beyond the reach of a grasp centred at the action point (half the opening),
@@ -255,7 +275,7 @@ def test_action_point_where_the_reconstruction_has_no_surface_is_said():
     assert not (out["grasps"] and out["grasps"][0]["on_target"])
     assert "the reconstruction has no surface at the action point" in out["warning"]
     assert f"{gap * 100:.1f} cm" in out["warning"]
-    whole, _cfg = export(scene)
+    whole, _cfg = exports(pan_scene)
     assert whole["fusion"]["nearest_surface"] < 2 * whole["fusion"]["voxel"] < cfg.seed_radius
     assert "no surface at the action point" not in (whole.get("warning") or "")
 
@@ -323,9 +343,10 @@ def test_no_grasp_is_on_target_where_the_fused_surface_holds_none_of_the_target(
     assert out["warning"].startswith(NO_TARGET_SURFACE_NOTE), out["warning"]
 
 
-def _wall_handle_export():
+@pytest.fixture(scope="module")
+def wall_handle():
     """The handle beside a wall (a fused cube smaller than the hand's reach): scene, config, field, exact depth
-    views and their export, which has grasps."""
+    views and their export, which has grasps (each test takes a copy)."""
     scene = wall_handle_scene()
     cfg = GraspConfig()
     f = field_of(scene)
@@ -335,12 +356,12 @@ def _wall_handle_export():
     return scene, cfg, f, views, plain
 
 
-def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach():
+def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach(wall_handle):
     """A dome of opaque Gaussian centres 14-20 cm around a handle beside a wall, beyond the fused cube but within
     the hand's reach (a reconstruction's floaters and fog that the views see through: the depth views do not
     render them), over every approach. Within the reach the gripper is checked against what the views render,
     so the export is the one without the dome: the same top grasp, on the handle and touching nothing."""
-    scene, cfg, f, views, plain = _wall_handle_export()
+    scene, cfg, f, views, plain = copy.deepcopy(wall_handle)
     rng = np.random.default_rng(3)
     d = rng.normal(size=(6000, 3))
     d[:, 2] = np.abs(d[:, 2])
@@ -383,12 +404,12 @@ def _with_floater(views, center: np.ndarray, radius: float, view: int):
     return DepthViews(d, a, views.Ks, views.viewmats, views.render_ms), int(front.sum())
 
 
-def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle():
+def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle(wall_handle):
     """An opaque ball of 2 cm radius on the top grasp's way in, beyond the fused cube but within the hand's reach,
     that one depth view renders and the others see through (a floater). Beyond the fused cube the gripper is
     checked against what the views see as occupied, so the export is the one without it; the same ball rendered
     by every view that sees it is an obstacle, and the top grasp changes."""
-    scene, cfg, f, views, plain = _wall_handle_export()
+    scene, cfg, f, views, plain = copy.deepcopy(wall_handle)
     top = plain["grasps"][0]
     R, p = np.asarray(top["rotation"]), np.asarray(top["position"])
     ball = p - 0.16 * R[:, 2]  # on the approach, between the grasp and the pre-grasp pose's palm
@@ -407,7 +428,8 @@ def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle():
 
 @pytest.mark.parametrize("scene_of, margin", [(wall_handle_scene, 0.008), (tab_scene, 0.002)],
                          ids=["tight_retry", "wider_plan"])
-def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(scene_of, margin, monkeypatch):
+def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(scene_of, margin, monkeypatch,
+                                                                              exports):
     """The tight retry (a handle 8 mm from a wall at an 8 mm margin) and the wider plan (a flat tab) take the
     first pass's surface and contact pairs (planner._reused); computing every stage again gives the same
     grasps.json."""
@@ -416,7 +438,7 @@ def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(
     def strip(doc):
         return {k: v for k, v in doc.items() if "timing" not in k}
 
-    shared, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
+    shared, _ = exports(scene_of, margin=margin)
     monkeypatch.setattr(planner, "_reused", lambda reuse, key, counts, make: make(counts))
     fresh, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
     assert json.dumps(strip(shared), sort_keys=True) == json.dumps(strip(fresh), sort_keys=True)
