@@ -120,6 +120,29 @@ def ns_train(args, cwd, env=None):
     return subprocess.CompletedProcess(["ns-train", *args], 0, out.getvalue(), err.getvalue())
 
 
+def point2act_cli(args, cwd):
+    """``point2act ARGS`` through the CLI's entry point (``point2act.cli.entrypoint``, what the console script
+    runs) in this process, in ``cwd``: for tests of what a command writes, not of the process (the subprocess
+    tests start the console script). Returns a ``CompletedProcess`` with what it printed; an exit with an error
+    fails the test with that output."""
+    import contextlib
+    import io
+    import subprocess
+
+    from point2act.cli import entrypoint
+
+    args = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            entrypoint(args)
+        except SystemExit as e:
+            code = e.code
+    assert code in (0, None), f"point2act {args[0]} exited {code}:\n{out.getvalue()[-3000:]}\n{err.getvalue()[-3000:]}"
+    return subprocess.CompletedProcess(["point2act", *args], 0, out.getvalue(), err.getvalue())
+
+
 def judge_grasps(grasps, gripper, points, labels, target, table_z=None):
     """:func:`point2act.grasp.evaluate.judge_grasp` of each grasp, on the surface points near it: every box the
     judge counts points in (the closing region, the fingers and the palm, their sweep from the pre-grasp pose)

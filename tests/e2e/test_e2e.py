@@ -14,11 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-
-
-from conftest import inside, judge_grasps, target_box  # noqa: E402  (tests/conftest.py)
-from conftest import run_tool as run  # noqa: E402
+from conftest import inside, judge_grasps, point2act_cli, target_box  # noqa: E402  (tests/conftest.py)
 
 
 def console_script(entrypoint, argv, monkeypatch, cwd):
@@ -167,8 +163,8 @@ def test_export_with_a_frame_file_adds_base_frame_pregrasp_and_ply(trained, tmp_
     frame = tmp_path / "frame.json"
     frame.write_text(json.dumps({"schema": "point2act.frame/1", "metres_per_unit": 1.0, "base_from_capture": bfc.tolist()}))
     out, ply = tmp_path / "grasps.json", tmp_path / "relevancy.ply"
-    run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out),
-         "--base-from-capture", str(frame), "--pregrasp-distance", "0.08", "--ply", str(ply)], cwd=root)
+    point2act_cli(["export", "--load-config", config, "--output", out, "--base-from-capture", frame,
+                   "--pregrasp-distance", "0.08", "--ply", ply], cwd=root)
     data = json.loads(out.read_text())
     assert data["grasps"], data.get("warning")
     assert np.allclose(data["base_from_capture"], bfc)

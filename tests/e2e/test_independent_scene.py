@@ -11,19 +11,15 @@ This is the test of the defaults a user gets: nothing here is tuned to the scene
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import independent_scene as ind
-from conftest import inside, ns_train, target_box
-from conftest import run_tool as run  # tests/conftest.py
+from conftest import inside, ns_train, point2act_cli, target_box  # tests/conftest.py
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 ITERATIONS = 300
 MARGIN = 0.015
 """Metres the knob's bbox (3.6 cm across) is grown by."""
@@ -55,8 +51,7 @@ def test_action_point_on_the_knob_with_default_settings(trained):
     root, scene, gt, config, p = trained
     assert "relevancy supervision on" in p.stdout
     out = root / "grasps.json"
-    e = run([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(out), "--no-grasps"],
-            cwd=root, timeout=600)
+    e = point2act_cli(["export", "--load-config", config, "--output", out, "--no-grasps"], cwd=root)
     data = json.loads(out.read_text())
     assert data["frame"] == "capture" and data["prompt"] == ind.PROMPT
     ap = np.asarray(data["action_point"], dtype=np.float64)

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_tool
+from conftest import point2act_cli
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 DISTRACTOR = "ball"
 # fast refit (16 steps, 1/2 resolution) vs the trained relevancy of the same points: action points
 # within 1.5 cm. Measured 8.3 mm on this 200-iteration run, where a 200-step refit is 8.6 mm away:
@@ -118,8 +116,8 @@ def test_checkpoint_and_other_channels_unchanged(queried):
 
 def test_channels_export_together_with_the_cli(queried):
     out = queried["root"] / "grasps_channels.json"
-    p = run_tool([str(BIN / "point2act"), "export", "--load-config", str(queried["config"]), "--output", str(out),
-                  "--channels", f"handle,{DISTRACTOR}", "--no-grasps"], cwd=queried["root"])
+    p = point2act_cli(["export", "--load-config", queried["config"], "--output", out,
+                       "--channels", f"handle,{DISTRACTOR}", "--no-grasps"], cwd=queried["root"])
     data = json.loads(out.read_text())
     assert data["schema"] == "point2act.grasps/1", p.stdout
     kp = data["keypoints"]
@@ -159,9 +157,8 @@ def test_query_exports_its_keypoint_at_its_action_point(queried, tmp_path):
     """`point2act query --name X`: grasps_X.json's keypoints[X] is its own action point and region (one answer
     to "where", the views' consensus over the points X was fitted to), on the handle, with grasps."""
     out = tmp_path / "grasps_again.json"
-    run_tool([str(BIN / "point2act"), "query", "--load-config", str(queried["config"]), "--points-file",
-              str(queried["scene"] / "points" / "oracle.json"), "--name", "again", "--output", str(out)],
-             cwd=queried["root"])
+    point2act_cli(["query", "--load-config", queried["config"], "--points-file",
+                   queried["scene"] / "points" / "oracle.json", "--name", "again", "--output", out], cwd=queried["root"])
     d = json.loads(out.read_text())
     assert d["keypoints"]["again"]["action_point"] == d["action_point"]
     assert d["keypoints"]["again"]["region"] == d["region"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ns_train
+from conftest import ns_train, point2act_cli
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +132,6 @@ def test_resume_skips_truncated_checkpoint_continues_finishes_and_exports(killed
     bad = ckdir / f"step-{last + 5:09d}.ckpt"
     bad.write_bytes(good[: len(good) // 3])
     (ckdir / "notes.txt").write_text("not a checkpoint")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = _train_cmd(scene, out, "resumed", RESUME_ITERS, "--load-dir", str(ckdir))
     try:
         p = ns_train(cmd[1:], cwd=root)  # the resumed run: ns-train's command line, in this process
@@ -146,9 +145,7 @@ def test_resume_skips_truncated_checkpoint_continues_finishes_and_exports(killed
     # nerfstudio runs --max-num-iterations more steps from the loaded one: last + 1 ... last + RESUME_ITERS
     assert _steps(run / "nerfstudio_models") == [last + RESUME_ITERS]
     grasps = root / "grasps.json"
-    e = subprocess.run([str(BIN / "point2act"), "export", "--load-config", str(run / "config.yml"),
-                        "--output", str(grasps), "--no-grasps"], cwd=root, capture_output=True, text=True, timeout=300, env=env)
-    assert e.returncode == 0, (e.stdout + e.stderr)[-3000:]
+    point2act_cli(["export", "--load-config", run / "config.yml", "--output", grasps, "--no-grasps"], cwd=root)
     data = json.loads(grasps.read_text())
     assert data["schema"] == "point2act.grasps/1" and data["run"] == str((run / "config.yml").resolve())
     assert np.all(np.isfinite(data["action_point"])) and data["region"]["num_gaussians"] > 0
