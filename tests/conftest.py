@@ -167,6 +167,24 @@ def judge_grasps(grasps, gripper, points, labels, target, table_z=None):
     return verdicts
 
 
+def synth_train_args(scene: Path, output_dir: Path, name: str, *supervision) -> list:
+    """The options of the shared run's ``ns-train point2act`` (:func:`trained_synth`) on ``scene`` with the
+    ``supervision`` options (a points file, or a prompt and a pointer), into OUTPUT_DIR/NAME/point2act/run."""
+    return [
+        "point2act",
+        "--data", str(scene),
+        *[str(a) for a in supervision],
+        "--max-num-iterations", str(SYNTH_ITERS),
+        "--steps-per-save", str(SYNTH_ITERS),
+        "--vis", "tensorboard",
+        "--output-dir", str(output_dir),
+        "--experiment-name", name,
+        "--timestamp", "run",
+        "--pipeline.model.num-downscales", "0",
+        "--pipeline.model.warmup-length", "100",
+    ]
+
+
 @pytest.fixture(scope="session")
 def trained_synth(tmp_path_factory):
     """``ns-train point2act`` (in-process: :func:`ns_train`, CPU, 200 iterations) on the seed-0 synthetic scene
@@ -178,20 +196,8 @@ def trained_synth(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     scene = root / "scene"
     generate_scene(scene, SynthConfig(seed=0))
-    args = [
-        "point2act",
-        "--data", str(scene),
-        "--pipeline.datamanager.points-file", str(scene / "points/oracle.json"),
-        "--max-num-iterations", str(SYNTH_ITERS),
-        "--steps-per-save", str(SYNTH_ITERS),
-        "--vis", "tensorboard",
-        "--output-dir", str(root / "outputs"),
-        "--experiment-name", "synth",
-        "--timestamp", "run",
-        "--pipeline.model.num-downscales", "0",
-        "--pipeline.model.warmup-length", "100",
-    ]
-    p = ns_train(args, cwd=root)
+    p = ns_train(synth_train_args(scene, root / "outputs", "synth",
+                                  "--pipeline.datamanager.points-file", scene / "points/oracle.json"), cwd=root)
     config = root / "outputs/synth/point2act/run/config.yml"
     assert config.is_file(), p.stdout[-2000:]
     return root, scene, config, p

@@ -1,26 +1,25 @@
 """The answers belong to the run: training stores the answers that supervise relevancy in ``RUN/points.json``
 (a points file's, or the in-loop pointer's), and ``point2act export`` reads them from there. A run trained
 from a prompt and a pointer exports with the views' consensus (confidence, candidates); with the same
-answers it gives the same grasps.json as the run trained from the equivalent points file; an edited or
-deleted points file neither changes nor breaks the export, and an edited one is reported."""
+answers it gives the same grasps.json as the run trained from the equivalent points file (the shared run,
+tests/conftest.py ``trained_synth``: the scene's points/oracle.json, the oracle pointer's answers); an edited
+or deleted points file neither changes nor breaks the export, and an edited one is reported."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ns_train
+from conftest import ns_train, synth_train_args
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 PROMPT = "Point to the handle of the mug"
-ITERS = 200
 
 
 def _run(cmd, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
@@ -30,32 +29,19 @@ def _run(cmd, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
     return p
 
 
-def _train(root: Path, scene: Path, name: str, supervision: list, env_extra) -> Path:
-    """``ns-train point2act ...`` (its command line, in this process: ``conftest.ns_train``)."""
-    ns_train(["point2act", "--data", str(scene), *supervision,
-              "--max-num-iterations", str(ITERS), "--steps-per-save", str(ITERS), "--vis", "tensorboard",
-              "--output-dir", str(root / "outputs"), "--experiment-name", name, "--timestamp", "run",
-              "--pipeline.model.num-downscales", "0", "--pipeline.model.warmup-length", "100"], root, env_extra)
-    config = root / "outputs" / name / "point2act" / "run" / "config.yml"
-    assert config.is_file()
-    return config
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Run A: trained from the prompt and the oracle pointer. Run B: from a points file holding A's answers."""
-    from point2act.synth import SynthConfig, generate_scene
-
+def runs(trained_synth, tmp_path_factory):
+    """Run A: trained from the prompt and the oracle pointer (``ns-train``'s command line in this process:
+    ``conftest.ns_train``) on the shared run's scene, with its options. Run B: the shared run, trained from the
+    scene's points file, which holds the answers A stores (checked by the test that compares them)."""
+    _root_b, scene, b, _p = trained_synth
     root = tmp_path_factory.mktemp("answers")
-    scene = root / "scene"
-    generate_scene(scene, SynthConfig(seed=0))
-    env = {"POINT2ACT_CACHE": str(root / "cache")}
-    a = _train(root, scene, "pointer", ["--pipeline.datamanager.prompt", PROMPT,
-                                        "--pipeline.datamanager.pointer.backend", "oracle"], env)
-    answers = root / "answers.json"
-    shutil.copyfile(a.parent / "points.json", answers)
-    b = _train(root, scene, "file", ["--pipeline.datamanager.points-file", str(answers)], env)
-    return root, a, b, answers
+    ns_train(synth_train_args(scene, root / "outputs", "pointer", "--pipeline.datamanager.prompt", PROMPT,
+                              "--pipeline.datamanager.pointer.backend", "oracle"),
+             cwd=root, env={"POINT2ACT_CACHE": root / "cache"})
+    a = root / "outputs" / "pointer" / "point2act" / "run" / "config.yml"
+    assert a.is_file()
+    return root, a, b, scene / "points" / "oracle.json"
 
 
 def _export(config: Path, out: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -63,13 +49,13 @@ def _export(config: Path, out: Path, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def exports(runs):
-    """``point2act export`` of run A and of run B, each into a folder of its own: (A's grasps.json, B's)."""
-    root, a, b, _answers = runs
-    for name, config in (("a", a), ("b", b)):
-        (root / f"export_{name}").mkdir()
-        _export(config, root / f"export_{name}" / "grasps.json", root)
-    return root / "export_a" / "grasps.json", root / "export_b" / "grasps.json"
+def exports(runs, synth_export):
+    """``point2act export`` of run A, and of run B (tests/conftest.py ``synth_export``): (A's grasps.json, B's)."""
+    root, a, _b, _answers = runs
+    out = root / "export_a" / "grasps.json"
+    out.parent.mkdir()
+    _export(a, out, root)
+    return out, synth_export[0]
 
 
 def test_pointer_run_stores_its_answers_and_exports_with_the_consensus(runs, exports):
@@ -84,7 +70,12 @@ def test_pointer_run_stores_its_answers_and_exports_with_the_consensus(runs, exp
     assert "no consensus" not in doc.get("warning", "")
 
 
-def test_same_answers_give_the_same_grasps_as_the_points_file_run(exports):
+def test_same_answers_give_the_same_grasps_as_the_points_file_run(runs, exports):
+    from point2act.points import load_points_file
+
+    _root, a, _b, answers = runs
+    stored, given = load_points_file(a.parent / "points.json"), load_points_file(answers)
+    assert stored.points == given.points and stored.prompt == given.prompt  # B's points file: A's answers
     da, db = (json.loads(path.read_text()) for path in exports)
     assert da.pop("run") != db.pop("run")  # the only field that names the run
     assert da == db
@@ -95,7 +86,7 @@ def test_edited_or_missing_points_file_changes_nothing(runs, exports, tmp_path):
     before = exports[1]  # B exported with its points file as trained
     doc = json.loads(answers.read_text())
     saved = answers.read_text()
-    try:
+    try:  # the shared run's points file: written back as it was whatever happens here
         doc["points"] = {k: [[1.0, 1.0]] for k in doc["points"]}  # every answer moved to a corner
         answers.write_text(json.dumps(doc))
         edited = tmp_path / "edited.json"
