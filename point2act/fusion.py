@@ -55,7 +55,6 @@ def render_expected_depth(
     depths, alphas, rels = [], [], []
     colors = torch.zeros_like(means[:, :1]) if relevancy is None else relevancy.reshape(-1, 1).to(means)
     mode = "ED" if relevancy is None else "RGB+ED"
-    viewmats, Ks = viewmats.to(means.device), Ks.to(means.device)  # cameras may live on the CPU
     for s in range(0, viewmats.shape[0], batch):
         out, a, _ = rasterization(
             means=means, quats=quats, scales=scales, opacities=opacities, colors=colors,

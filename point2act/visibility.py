@@ -44,13 +44,12 @@ def view_weights(
     if n == 0:
         return out
     g = [t.detach().float() for t in (means, quats, scales, opacities)]
-    viewmats, Ks = (t.to(means.device, torch.float32) for t in (viewmats, Ks))  # cameras may live on the CPU
     with torch.enable_grad():
         for c, (h, w) in enumerate(sizes):
             ones = torch.ones((n, 1), device=means.device, dtype=torch.float32, requires_grad=True)
             render, _alpha, _meta = rasterization(
                 means=g[0], quats=g[1], scales=g[2], opacities=g[3], colors=ones,
-                viewmats=viewmats[c : c + 1], Ks=Ks[c : c + 1], width=int(w), height=int(h),
+                viewmats=viewmats[c : c + 1].float(), Ks=Ks[c : c + 1].float(), width=int(w), height=int(h),
                 packed=False, near_plane=0.01, far_plane=1e10, render_mode="RGB", sh_degree=None,
                 rasterize_mode=rasterize_mode,
             )

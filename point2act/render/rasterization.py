@@ -71,6 +71,9 @@ def rasterization(
         ``tile_size``, ``tile_width``, ``tile_height``, ``n_cameras``).
     """
     args = dict(locals())  # every argument, by name: forwarded unchanged to either backend
+    # except the cameras, which go where the Gaussians are (nerfstudio keeps its cameras on the CPU; the backend
+    # is the one of means' device)
+    args["viewmats"], args["Ks"] = viewmats.to(means.device), Ks.to(means.device)
     if means.is_cuda:
         import gsplat  # lazy: never needed on CPU
 
