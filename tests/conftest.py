@@ -144,27 +144,10 @@ def point2act_cli(args, cwd):
 
 
 def judge_grasps(grasps, gripper, points, labels, target, table_z=None):
-    """:func:`point2act.grasp.evaluate.judge_grasp` of each grasp, on the surface points near it: every box the
-    judge counts points in (the closing region, the fingers and the palm, their sweep from the pre-grasp pose)
-    lies within ``|box centre - grasp position| + |half extents|`` of the grasp, so the points further away
-    cannot change a verdict (a synthetic scene's 2 million points take the judge half a second a grasp)."""
-    import numpy as np
+    """:func:`point2act.grasp.evaluate.judge_grasp` of each grasp."""
+    from point2act.grasp.evaluate import judge_grasp
 
-    from point2act.grasp.evaluate import closing_box, judge_grasp
-    from point2act.grasp.geometry import grasp_to_gripper_boxes
-
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    labels = np.asarray(labels).reshape(-1)
-    pre = gripper.units(gripper.pregrasp_distance)
-    verdicts = []
-    for g in grasps:
-        pos = np.asarray(g["position"], dtype=np.float64)
-        boxes = [closing_box(g, gripper), *grasp_to_gripper_boxes(g, gripper).values()]
-        reach = max(float(np.linalg.norm(b.center - pos) + np.linalg.norm(b.half_extents)) for b in boxes)
-        reach += pre + 1e-6  # the approach sweeps each box back by the pre-grasp distance
-        near = np.einsum("ij,ij->i", points - pos, points - pos) <= reach * reach
-        verdicts.append(judge_grasp(g, gripper, points[near], labels[near], target, table_z=table_z))
-    return verdicts
+    return [judge_grasp(g, gripper, points, labels, target, table_z=table_z) for g in grasps]
 
 
 def synth_train_args(scene: Path, output_dir: Path, name: str, *supervision) -> list:

@@ -1,9 +1,9 @@
 """CPU compatibility: splatfacto hard-codes ``.cuda()`` and gsplat's CUDA rasterizer.
 
 :func:`cpu_compat` routes both, for the duration of a ``with`` block, to a no-op and to
-:func:`point2act.render.rasterization` (point2act's CPU rasterizer). :func:`no_lpips_download` keeps
-splatfacto from building torchmetrics' LPIPS, whose constructor downloads AlexNet weights. Nothing is
-patched at import time.
+:func:`point2act.render.rasterization` (point2act's CPU rasterizer). :func:`light_metrics` gives
+splatfacto's metrics without importing torchmetrics (and no LPIPS network, whose constructor downloads
+AlexNet weights). Nothing is patched at import time.
 """
 
 from __future__ import annotations
@@ -98,14 +98,47 @@ class _NoLPIPS(torch.nn.Module):
         return torch.tensor(float("nan"))
 
 
-@contextlib.contextmanager
-def no_lpips_download():
-    """Make splatfacto's `populate_modules` build no LPIPS network."""
-    import torchmetrics.image.lpip as lpip
+class PSNR(torch.nn.Module):
+    """Peak signal-to-noise ratio of a batch, ``10 log10(data_range^2 / MSE)``: the value torchmetrics'
+    ``PeakSignalNoiseRatio(data_range=...)`` returns from its forward, without importing torchmetrics."""
 
-    orig = lpip.LearnedPerceptualImagePatchSimilarity
-    lpip.LearnedPerceptualImagePatchSimilarity = lambda *a, **k: _NoLPIPS()  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        lpip.LearnedPerceptualImagePatchSimilarity = orig  # type: ignore[assignment]
+    def __init__(self, data_range: float = 1.0, **kwargs):  # noqa: ARG002  (torchmetrics' other options)
+        super().__init__()
+        self.data_range = float(data_range)
+
+    def forward(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # [...], [...] -> []
+        mse = torch.mean((preds.float() - target.float()) ** 2)
+        return 10.0 * torch.log10(self.data_range**2 / mse)
+
+
+_metrics_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def light_metrics():
+    """While splatfacto's ``populate_modules`` runs, its ``torchmetrics.image`` imports give :class:`PSNR`
+    and an LPIPS stand-in (:class:`_NoLPIPS`; the real one downloads AlexNet weights).
+
+    Importing torchmetrics imports transformers and scipy.signal: 1.7 s of every ``ns-train`` on a 2-core
+    CPU, for a PSNR. The two module names resolve to a small module for the ``with`` block only; whatever
+    ``sys.modules`` held under them before is put back afterwards, so a later ``import torchmetrics`` is the
+    real one. Check: ``python -X importtime`` of a training run lists no torchmetrics.
+    """
+    import sys
+    import types
+
+    names = ("torchmetrics.image", "torchmetrics.image.lpip")
+    stand_in = types.ModuleType("point2act_light_metrics")
+    stand_in.PeakSignalNoiseRatio = PSNR
+    stand_in.LearnedPerceptualImagePatchSimilarity = lambda *a, **k: _NoLPIPS()
+    with _metrics_lock:
+        before = {n: sys.modules.get(n) for n in names}
+        sys.modules.update({n: stand_in for n in names})
+        try:
+            yield
+        finally:
+            for n, module in before.items():
+                if module is None:
+                    sys.modules.pop(n, None)
+                else:
+                    sys.modules[n] = module

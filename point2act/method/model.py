@@ -13,8 +13,9 @@ After every densification step it prunes the Gaussians fewer than two training v
 (:meth:`Point2ActModel.prune_unseen`).
 
 It also makes splatfacto run on a CPU: splatfacto calls ``.cuda()`` and gsplat's CUDA
-rasterizer; on a CPU device both are routed to point2act's own rasterizer. No LPIPS network
-is built (torchmetrics would download AlexNet); LPIPS is left out of the eval metrics.
+rasterizer; on a CPU device both are routed to point2act's own rasterizer. torchmetrics is not
+imported (:func:`point2act.method.compat.light_metrics`: PSNR of our own, no LPIPS network, which
+would download AlexNet); LPIPS is left out of the eval metrics.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from point2act.losses import (
     relative_depth_loss,
     relevancy_loss,
 )
-from point2act.method.compat import cpu_compat, extra_channel, no_lpips_download
+from point2act.method.compat import cpu_compat, extra_channel, light_metrics
 from point2act.method.keys import COMPOSITE_KEY, DEPTH_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
@@ -219,7 +220,7 @@ class Point2ActModel(SplatfactoModel):
     def populate_modules(self) -> None:
         if self.depth_supervised:  # splatfacto renders expected depth in training only when asked
             self.config.output_depth_during_training = True
-        with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), no_lpips_download():
+        with cpu_compat("cpu" if not torch.cuda.is_available() else "cuda"), light_metrics():
             super().populate_modules()
         # splatfacto makes features_dc and features_rest strided views of one [N, 1 + K, 3] tensor. torch's fused
         # Adam (the method's optimizer) needs each parameter dense: on the CPU it applies a strided parameter's

@@ -599,3 +599,28 @@ def test_points_in_box_is_the_convex_hull_of_its_corners(tol: float) -> None:
     face = np.min(np.abs(np.abs((pts - box.center) @ R) - (box.half_extents - tol)), axis=1) > 1e-9
     assert 50 < got.sum() < len(pts) and np.array_equal(got[face], want[face])
     assert points_in_box(pts.reshape(100, 200, 3), box, tol=tol).reshape(-1).tolist() == got.tolist()
+
+
+def test_judge_grasp_crop_changes_no_verdict(scene, result, monkeypatch):
+    """judge_grasp counts points only near the grasp (``_near``): every count and verdict is the one over all
+    the points, for the top grasps and for each moved and turned far enough that points sit at the crop's edge."""
+    import point2act.grasp.evaluate as ev
+
+    pts, labels = solid_points(scene)
+    gcfg = GripperConfig()
+    rng = np.random.default_rng(0)
+    grasps = []
+    for gr in result.grasps[:4]:
+        g = gr.to_dict(1.0)
+        for _ in range(6):
+            R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+            R *= np.sign(np.linalg.det(R))
+            grasps.append(dict(g, position=(np.asarray(g["position"]) + rng.normal(0, 0.03, 3)).tolist(),
+                               rotation=R.tolist()))
+        grasps.append(g)
+    cropped = [ev.judge_grasp(g, gcfg, pts, labels, LABELS["handle"], table_z=0.0) for g in grasps]
+    assert any(not ev._near(g, gcfg, pts, 0.001).all() for g in grasps)
+    monkeypatch.setattr(ev, "_near", lambda g, gripper, points, tol: np.ones(len(points), dtype=bool))
+    whole = [ev.judge_grasp(g, gcfg, pts, labels, LABELS["handle"], table_z=0.0) for g in grasps]
+    assert [v.to_dict() for v in cropped] == [v.to_dict() for v in whole]
+    assert sum(sum(v.colliding_points.values()) > 0 for v in whole) >= 3  # the check reaches contacts

@@ -13,7 +13,7 @@ from gsplat.strategy import ops  # noqa: E402
 from nerfstudio.cameras.cameras import Cameras, CameraType  # noqa: E402
 from nerfstudio.data.scene_box import SceneBox  # noqa: E402
 
-from point2act.method.compat import _NoLPIPS  # noqa: E402
+from point2act.method.compat import PSNR, _NoLPIPS  # noqa: E402
 from point2act.method.keys import RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: E402
 from point2act.method.model import (  # noqa: E402
     RANDOM_INIT_MIN_VIEWS,
@@ -63,7 +63,41 @@ def test_relevancy_parameter_group_and_no_lpips_download():
     groups = model.get_param_groups()
     assert groups[RELEVANCY_KEY][0] is model.gauss_params[RELEVANCY_KEY]
     assert isinstance(model.lpips, _NoLPIPS)
+    assert isinstance(model.psnr, PSNR)
     assert torch.allclose(model.relevancy, torch.sigmoid(torch.tensor(-4.0)).expand(400))
+
+
+def test_psnr_is_torchmetrics_psnr():
+    """The model's PSNR (point2act.method.compat.PSNR) gives torchmetrics' value, and building the model leaves
+    torchmetrics' own modules importable afterwards."""
+    import sys
+
+    make_model()
+    from torchmetrics.image import PeakSignalNoiseRatio
+
+    assert sys.modules["torchmetrics.image"].__name__ == "torchmetrics.image"
+    g = torch.Generator().manual_seed(3)
+    for shape in [(1, 3, 8, 8), (2, 3, 17, 5)]:
+        a, b = torch.rand(shape, generator=g), torch.rand(shape, generator=g)
+        ref = PeakSignalNoiseRatio(data_range=1.0)(a, b)
+        assert torch.allclose(PSNR(data_range=1.0)(a, b), ref, rtol=1e-5), (float(ref),)
+        assert torch.allclose(PSNR(data_range=2.0)(a, b), PeakSignalNoiseRatio(data_range=2.0)(a, b), rtol=1e-5)
+
+
+def test_building_the_model_imports_no_torchmetrics():
+    """torchmetrics imports transformers (1.7 s on two cores): building the model must not import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from nerfstudio.data.scene_box import SceneBox\n"
+            "from point2act.method.model import Point2ActModelConfig\n"
+            "m = Point2ActModelConfig(num_downscales=0).setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])),"
+            " num_train_data=2, seed_points=(torch.rand(50, 3), torch.rand(50, 3) * 255))\n"
+            "print(float(m.psnr(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.1))))\n"
+            "print(sorted(k for k in sys.modules if k.startswith(('torchmetrics', 'transformers'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert abs(float(out[0]) - 20.0) < 1e-4, out
+    assert out[1] == "[]", out
 
 
 def test_every_gaussian_parameter_is_dense_and_the_fused_adam_step_is_adams():
