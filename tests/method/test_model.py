@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,8 +85,26 @@ def test_psnr_is_torchmetrics_psnr():
         assert torch.allclose(PSNR(data_range=2.0)(a, b), PeakSignalNoiseRatio(data_range=2.0)(a, b), rtol=1e-5)
 
 
+@pytest.mark.parametrize("n, k", [(200, 3), (1500, 3), (50, 5)])
+def test_k_nearest_is_splatfactos(n, k):
+    """The model's k nearest neighbours (scipy's k-d tree) give splatfacto's (sklearn's) distances, and indices of
+    points at those distances."""
+    from nerfstudio.models.splatfacto import SplatfactoModel
+
+    model = make_model(n=60)
+    x = torch.rand(n, 3, generator=torch.Generator().manual_seed(n)) * torch.tensor([1.0, 2.0, 0.5])
+    d, i = model.k_nearest_sklearn(x, k)
+    d_ref, _ = SplatfactoModel.k_nearest_sklearn(model, x, k)
+    assert d.dtype == d_ref.dtype and i.dtype == np.float32 and d.shape == d_ref.shape == (n, k)
+    np.testing.assert_allclose(d, d_ref, rtol=1e-6, atol=1e-7)
+    xn = x.numpy().astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(xn[i.astype(int)] - xn[:, None], axis=-1), d, rtol=1e-5, atol=1e-7)
+    assert not (i.astype(int) == np.arange(n)[:, None]).any()
+
+
 def test_building_the_model_imports_no_torchmetrics():
-    """torchmetrics imports transformers (1.7 s on two cores): building the model must not import it."""
+    """torchmetrics imports transformers (1.7 s on two cores), sklearn's neighbours 0.6 s: building the model
+    imports neither."""
     import subprocess
     import sys
 
@@ -94,7 +113,7 @@ def test_building_the_model_imports_no_torchmetrics():
             "m = Point2ActModelConfig(num_downscales=0).setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])),"
             " num_train_data=2, seed_points=(torch.rand(50, 3), torch.rand(50, 3) * 255))\n"
             "print(float(m.psnr(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.1))))\n"
-            "print(sorted(k for k in sys.modules if k.startswith(('torchmetrics', 'transformers'))))\n")
+            "print(sorted(k for k in sys.modules if k.startswith(('torchmetrics', 'transformers', 'sklearn'))))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert abs(float(out[0]) - 20.0) < 1e-4, out
     assert out[1] == "[]", out
