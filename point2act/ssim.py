@@ -27,11 +27,12 @@ from torch.autograd.function import once_differentiable
 from point2act import _cpp
 
 CSRC = Path(__file__).resolve().parent / "losses_csrc"
-EXTENSION = _cpp.Extension("ssim", CSRC, "point2act fused SSIM kernels")
+EXTENSION = _cpp.Extension("losses", CSRC, "point2act fused loss kernels (SSIM, relevancy BCE)")
 
 
 def load_extension(verbose: bool = False):
-    """Compile (first use on a machine only) and import the SSIM extension (``point2act/losses_csrc``)."""
+    """Compile (first use on a machine only) and import the loss extension (``point2act/losses_csrc``: the fused
+    SSIM, and the relevancy BCE of :func:`point2act.losses.relevancy_loss`)."""
     return EXTENSION.load(verbose)
 
 

@@ -1,4 +1,4 @@
-// Declarations of the fused SSIM kernels (ssim.cpp), bound to Python in ssim_ext.cpp and called by
+// Declarations of the fused SSIM kernels (ssim.cpp), bound to Python in ext.cpp and called by
 // point2act.ssim. An image batch is passed as P planes of H rows of L values; the Gaussian window's taps
 // are `tap_stride` values apart along a row (1 for [N, C, H, W] images: P = N * C planes, L = W; C for
 // channels-last images: P = N planes of [H, W * C]). Hout = H - K + 1, Lout = L - (K - 1) * tap_stride
