@@ -1,8 +1,8 @@
 """Build and load point2act's C++/OpenMP CPU extensions, each compiled on first use for the machine it runs on.
 
 Four extensions, each beside its user: the rasterizer (``point2act/render/csrc``), the grasp head's kernels
-(``point2act/grasp/csrc``), the fused SSIM of the training loss (``point2act/losses_csrc``, declared in
-:mod:`point2act.ssim`) and the relevancy refit (``point2act/csrc``, which also holds ``cpu.h``, the
+(``point2act/grasp/csrc``), the training loss's fused SSIM and relevancy BCE (``point2act/losses_csrc``,
+declared in :mod:`point2act.ssim`) and the relevancy refit (``point2act/csrc``, which also holds ``cpu.h``, the
 helpers every extension includes). Each is built with ``torch.utils.cpp_extension.load``:
 ``-O3 -march=native`` when the compiler accepts it, else explicit ``-mavx512f`` / ``-mavx2 -mfma`` from the
 CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the choice). The binary is cached
