@@ -284,12 +284,12 @@ def blended_pixels(depth: np.ndarray, jump: float) -> np.ndarray:  # [H, W] bool
     field's depth can blend the foreground and the background ("flying pixels"), a surface in the air
     that no view agrees on. The foreground's and the background's own edge pixels (near one of the two)
     are kept, so is a slope whose 3x3 depth range stays under ``2 jump``."""
-    from scipy.ndimage import maximum_filter, minimum_filter
+    from point2act.grasp.window import window_max, window_min
 
     d = np.asarray(depth, dtype=np.float64)
     ok = np.isfinite(d) & (d > 0)
-    lo = minimum_filter(np.where(ok, d, np.inf), size=3, mode="nearest")
-    hi = maximum_filter(np.where(ok, d, -np.inf), size=3, mode="nearest")
+    lo = window_min(np.where(ok, d, np.inf), 3)
+    hi = window_max(np.where(ok, d, -np.inf), 3)
     return ok & (d - lo > jump) & (hi - d > jump)
 
 

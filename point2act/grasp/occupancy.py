@@ -161,7 +161,7 @@ def footprint_depth(depth: np.ndarray, K: np.ndarray, voxel: float) -> np.ndarra
     is not carved away by the rays that pass just beside it (a cell's centre pixel can see past a
     surface the cell holds). Depth 0 (no measurement) is ignored unless the whole neighbourhood has
     none; ``inf`` (the ray saw nothing) counts as the farthest depth."""
-    from scipy.ndimage import minimum_filter
+    from point2act.grasp.window import window_min
 
     d = np.asarray(depth, dtype=np.float32)
     finite = np.isfinite(d) & (d > 0)
@@ -170,7 +170,7 @@ def footprint_depth(depth: np.ndarray, K: np.ndarray, voxel: float) -> np.ndarra
     f = 0.5 * float(K[0, 0] + K[1, 1])
     r = int(max(1, min(4, round(0.5 * math.sqrt(3.0) * voxel * f / float(np.median(d[finite]))))))
     big = np.float32(3e38)
-    m = minimum_filter(np.where(d > 0, d, big), size=2 * r + 1, mode="nearest")
+    m = window_min(np.where(d > 0, d, big), 2 * r + 1)
     return np.where(m >= big, np.where(np.isinf(m), np.inf, 0.0), m).astype(np.float32)
 
 
