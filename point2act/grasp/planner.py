@@ -425,18 +425,23 @@ def _collision_clouds(
             cu = cu[cu @ plane[:3] + plane[3] > band]
         QB, q_occ = np.concatenate([Q, cu]), np.r_[np.ones(len(Q), bool), np.zeros(len(cu), bool)]
         pad_x = 0.5 * cell  # the extent is measured on cell centres; a cell reaches half a cell past its centre
-        mg = U(cfg.collision_margin) + 0.5 * cell
         counts.update(occupied_cells=len(co), blocked_cells=len(cb), points_outside_grid=len(Pout))
     else:
         cell = U(VOXEL_SIZE)
         F = F_all = Q = QB = P
         q_occ = np.ones(len(P), bool)
         pad_x = 0.0
-        mg = U(cfg.collision_margin)
     sc_ = U(COLLISION_VOXEL_SIZE)
     coarse = (_unique_rows(np.floor(F_all / sc_).astype(np.int64)) + 0.5) * sc_ if len(F_all) else F_all
-    mgc = mg + 0.5 * math.sqrt(3.0) * sc_
-    return _Clouds(F, coarse, Q, QB, q_occ, cell, pad_x, mg, mgc)
+    return _with_margin(_Clouds(F, coarse, Q, QB, q_occ, cell, pad_x, 0.0, 0.0), cfg)
+
+
+def _with_margin(clouds: _Clouds, cfg: GraspConfig) -> _Clouds:
+    """``clouds`` with the margins of ``cfg.collision_margin``: against the fine cloud the margin and half a cell
+    (``pad_x``: a cell's centre stands for its whole cube), against the coarse cells half such a cell's diagonal
+    more. The rest of the clouds does not depend on the margin: passes that differ only in it share them."""
+    mg = cfg.gripper.units(cfg.collision_margin) + clouds.pad_x
+    return clouds._replace(mg=mg, mgc=mg + 0.5 * math.sqrt(3.0) * cfg.gripper.units(COLLISION_VOXEL_SIZE))
 
 
 def _support_pairs(
@@ -1086,7 +1091,8 @@ def _plan_once(
         means, opac, rel, region, cfg, c, scales, extra_points, camera_centers, fused_center, fused_radius,
         plane_points))
     av, avoid_region = _avoid_channel(avoid, means, opac, cfg)
-    clouds = _collision_clouds(surf.P, surf.plane, occupancy, cfg, counts)
+    clouds = _with_margin(_reused(reuse, ("clouds", id(region), id(occupancy), _stage_key(cfg)), counts,
+                                  lambda c: _collision_clouds(surf.P, surf.plane, occupancy, cfg, c)), cfg)
     clock.lap("surface")
     if len(surf.P) < 2:
         return _empty(region, cfg, "no surface points off the support plane", clock.total(), counts, surf.plane)
@@ -1147,9 +1153,9 @@ def plan_grasps(
     calibration error from the scene beats a grasp on another part, which fails the task for certain;
     the robot's user decides with the flag. Between a tall box and a mug's handle 1.6 cm from it, and on
     a handle trained from few views whose floaters narrow the gap, only such grasps reach the handle
-    (docs/robustness.md). The second pass takes the first's surface, contact pairs and target labels (``reuse``,
-    which a caller planning again on the same inputs may pass in to share them too) and, since only its
-    on-target grasps are listed, checks only the on-target candidates for collisions (``on_target_only``: the
+    (docs/robustness.md). The second pass takes the first's surface, collision clouds, contact pairs and target
+    labels (``reuse``, which a caller planning again on the same inputs may pass in to share them too) and, since
+    only its on-target grasps are listed, checks only the on-target candidates for collisions (``on_target_only``: the
     same on-target grasps, :func:`_collision`); the result's counts are the first pass's, with the tight pass's
     on-target grasps (``on_target_tight``)."""
     cfg = cfg or GraspConfig()
