@@ -350,8 +350,9 @@ class Query:
             return
         cfg, finish = options
         output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
+        # the channel's answer takes the consensus the refit formed on its answers (run.ChannelSupport)
         path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
-                               grasp_channel=res.name, loaded=loaded, finish=finish)
+                               grasp_channel=res.name, loaded=loaded, finish=finish, known=res.support)
         print_export_summary(out, path)
 
 

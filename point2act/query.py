@@ -165,3 +165,6 @@ class QueryResult:
     """Non-zero compositing weights of those views."""
     losses: List[float] = field(default_factory=list)
     """The loss at every fit step."""
+    support: Any = None
+    """The views' consensus the refit formed on the channel's answers (:class:`point2act.method.run.ChannelSupport`):
+    the channel's export takes it rather than forming it again; None where the refit formed none."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -232,12 +233,45 @@ def consensus_in_capture(views: list, frame: FrameTransform):
     """The views' :class:`~point2act.grasp.consensus.Consensus`, its places in the capture frame."""
     from point2act.grasp.consensus import consensus
 
-    cons = consensus(views)
+    return _places_in_capture(consensus(views), frame)
+
+
+def _places_in_capture(cons, frame: FrameTransform):
+    """``cons`` (nerfstudio frame) with its places moved to the capture frame, in place."""
     for p in cons.places:
         p.point = frame.to_capture(p.point[None])[0]
         if p.footprint is not None:
             p.footprint = np.c_[frame.to_capture(p.footprint[:, :3]), p.footprint[:, 3] * frame.units_per_ns_unit]
     return cons
+
+
+SUPPORT_MIN_WEIGHT = 1e-3
+"""The compositing weights the views' consensus reads: those above it (:func:`supervised_views`)."""
+
+
+@dataclass
+class ChannelSupport:
+    """The views' consensus that ``point2act query``'s refit formed on a channel's answers (:func:`query_run`): the
+    supervised views of the run's cached weights at 1/``downscale`` resolution above ``min_weight``, the same
+    views :func:`supervised_views` reads for the channel's points when ``downscale`` is the region's
+    ``support_downscale`` and ``min_weight`` is :data:`SUPPORT_MIN_WEIGHT`. Then :func:`where` takes it for that
+    channel rather than forming it again (``tests/e2e/test_one_answer.py``)."""
+
+    name: str
+    """The channel."""
+    consensus: Any
+    """The :class:`~point2act.grasp.consensus.Consensus`, nerfstudio frame."""
+    downscale: int
+    min_weight: float
+
+    def fits(self, channel: str | None, region_config, live: bool) -> bool:
+        """Whether this is the consensus :func:`support_of` forms for ``channel``'s points (``live``: never)."""
+        return (not live and channel == self.name and self.min_weight == SUPPORT_MIN_WEIGHT
+                and self.downscale == max(1, int(region_config.support_downscale)))
+
+    def in_capture(self, frame: FrameTransform):
+        """``(Consensus in the capture frame, info)``, as :func:`support_of` returns them."""
+        return _places_in_capture(copy.deepcopy(self.consensus), frame), {}
 
 
 def _channel_support(config_path: Path, run: LoadedRun, region_config, points: Dict[str, Any], live: bool = False):
@@ -272,8 +306,8 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
         return None, {"reason": "no supervised training views"}
     heat = sup.heatmaps
     ds = max(1, int(region_config.support_downscale))
-    cache, built, dt = weights_cache_of(config_path, run, run.gaussians, sup.cameras, ds,
-                                        progress=progress, min_weight=1e-3, background_save=True, cache=not live)
+    cache, built, dt = weights_cache_of(config_path, run, run.gaussians, sup.cameras, ds, progress=progress,
+                                        min_weight=SUPPORT_MIN_WEIGHT, background_save=True, cache=not live)
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
         views = views_of(run.gaussians, sup, subset(cache, sorted(heat)), ds)
@@ -407,6 +441,7 @@ def where(
     candidate: int = 0,
     live: bool = False,
     arrays: Dict[str, np.ndarray] | None = None,
+    known: ChannelSupport | None = None,
 ) -> Answer:
     """The answer to "where" for a loaded run (:func:`open_run`) and one of its relevancy channels: the action
     point, the region, the confidence and the candidates (:class:`point2act.export.Answer`, capture frame).
@@ -421,6 +456,8 @@ def where(
     ``candidate``: the views' ``candidate``-th place instead of their first choice (needs a consensus).
     ``live``: the run is still training (the viewer during ``ns-train``): the views' weights are computed for the
     Gaussians as they are, not cached. ``arrays``: the run's :func:`gaussian_arrays` when the caller has them.
+    ``known``: the consensus ``point2act query``'s refit formed on a channel's answers, taken for that channel
+    where it is the one :func:`support_of` would form (:meth:`ChannelSupport.fits`).
 
     ``point2act export``, ``point2act query`` (its keypoints too), ``point2act grasp`` and the viewer's panel all
     get their answer here."""
@@ -440,7 +477,9 @@ def where(
     else:
         rec = load_channel(config_path, channel, n)
         relevancy, prompt, role = channel_relevancy_of(rec), rec.get("prompt", "") or "", rec.get("role", "grasp")
-        if rec.get("points"):
+        if rec.get("points") and known is not None and known.fits(channel, cfg.region, live):
+            support, info = known.in_capture(frame_of_run(config_path, run))
+        elif rec.get("points"):
             support, info = _channel_support(config_path, run, cfg.region, rec["points"], live)
         else:
             support, info = None, {"reason": f"channel {channel!r} keeps no points"}
@@ -545,6 +584,7 @@ def export_doc(
     finish: Callable[[Dict], Dict] | None = None,
     candidate: int = 0,
     live: bool = False,
+    known: ChannelSupport | None = None,
 ) -> Dict:
     """The grasps.json document of a run (with ``timings_ms``, which :func:`point2act.export.write_grasps`
     writes beside the file): the answer of :func:`where` for ``grasp_channel`` (default: the run's trained
@@ -555,14 +595,14 @@ def export_doc(
     ``finish``: applied to the document last (e.g. base-frame poses). ``candidate``: plan on the views'
     ``candidate``-th place (grasps.json's ``candidates``, :mod:`point2act.grasp.consensus`). ``avoid_channel``:
     penalise grasps through it (default: the channel named "avoid" when it is among ``channels``). ``live``: the
-    run is still training (:func:`where`)."""
+    run is still training, ``known``: a refit's consensus on a channel's answers (:func:`where`)."""
     run = loaded if loaded is not None else open_run(config_path)
     frame = frame_of_run(config_path, run)
     cams = run.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
     grasp_config = grasp_config if grasp_config is not None else GraspConfig()
     arrays = gaussian_arrays(run.gaussians)
-    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays)
+    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays, known)
     prompt = answer.prompt or (run_task(config_path, run) if grasp_channel else "")
     if grasp_channel:
         arrays = dict(arrays, relevancy=answer.relevancy)
@@ -571,7 +611,7 @@ def export_doc(
     keypoints: Dict[str, Answer] = {}
     for name in dict.fromkeys(channels):
         keypoints[name] = answer if name == grasp_channel and not candidate else \
-            where(config_path, run, name, grasp_config, live=live, arrays=arrays)
+            where(config_path, run, name, grasp_config, live=live, arrays=arrays, known=known)
     if avoid_channel is None and "avoid" in channels:
         avoid_channel = "avoid"
     avoid = None
@@ -609,6 +649,7 @@ def export_run(
     loaded: LoadedRun | None = None,
     finish: Callable[[Dict], Dict] | None = None,
     candidate: int = 0,
+    known: ChannelSupport | None = None,
 ) -> Tuple[Path, Dict]:
     """Load a run (or take ``loaded``), answer where (:func:`where`), plan grasps there and write ``grasps.json``
     atomically (default: beside the run's config), its stage timings beside it
@@ -616,7 +657,7 @@ def export_run(
     Returns the path and the document (with ``timings_ms``)."""
     loaded = loaded if loaded is not None else open_run(config_path)
     out = export_doc(config_path, grasp_config, grasps, channels, grasp_channel, avoid_channel, handover_direction,
-                     loaded, finish, candidate)
+                     loaded, finish, candidate, known=known)
     if output is None:
         output = run_dir(config_path) / "grasps.json"
     write_grasps(output, out)  # the stage timings beside it: the file is the same bytes on every export
@@ -709,25 +750,39 @@ def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: 
     (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
     :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
     weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
+    fit, sub, kept, _cons = _fit_kept(gaussians, sup, cache, downscale, steps, lr, lr_final)
+    return fit, sub, kept
+
+
+def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, steps: int, lr: float, lr_final: float | None):
+    """:func:`fit_to_consensus`, and the consensus it kept the answers by (nerfstudio frame; None: none formed)."""
     from point2act.grasp.consensus import consensus
-    from point2act.heatmap import resize_heatmap
 
     g = as_gaussians(gaussians)
     heat = sup.heatmaps
     n_all = int(sum(len(p) for p in heat.points.values()))
+    cons = None
     try:
         views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale)
-        heat = heat.keeping(consensus(views).best.answers.get("train", {}))
+        cons = consensus(views)
+        heat = heat.keeping(cons.best.answers.get("train", {}))
         rule = "consensus"
     except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
         rule = "all answers"
+    fit, sub, kept = _fit_heatmaps(cache, heat, steps, lr, lr_final)
+    return fit, sub, {"rule": rule, "answers": n_all, **kept}, cons
+
+
+def _fit_heatmaps(cache, heat, steps: int, lr: float, lr_final: float | None):
+    """The relevancy fitted to the answers ``heat`` on the views of ``cache`` that hold one: the fit, those views'
+    weights, and how many answers and views it took."""
+    from point2act.heatmap import resize_heatmap
+
     sub = subset(cache, sorted(heat))
     targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                         steps=steps, lr=lr, lr_final=lr_final)
-    kept = {"rule": rule, "answers": n_all, "answers_kept": int(sum(len(p) for p in heat.points.values())),
-            "views": len(sub.view_ids)}
-    return fit, sub, kept
+    return fit, sub, {"answers_kept": int(sum(len(p) for p in heat.points.values())), "views": len(sub.view_ids)}
 
 
 def query_run(
@@ -776,7 +831,7 @@ def query_run(
                                         rebuild_cache, progress, min_weight, background_save=True)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt
     t = time.perf_counter()
-    fit, sub, kept = fit_to_consensus(run.gaussians, sup, cache, downscale, steps, lr, lr_final)
+    fit, sub, kept, cons = _fit_kept(run.gaussians, sup, cache, downscale, steps, lr, lr_final)
     timings["fit"] = fit.seconds
     timings["consensus"] = time.perf_counter() - t - fit.seconds
     ckpt = checkpoint_key(latest_checkpoint(run))
@@ -789,8 +844,9 @@ def query_run(
         cache.saving.join()
         timings["weights_cache_write_wait"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
+    known = ChannelSupport(name, cons, int(downscale), float(min_weight)) if cons is not None else None
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
-                       sub.nnz, fit.losses)
+                       sub.nnz, fit.losses, known)
 
 
 def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 1e-3) -> list:

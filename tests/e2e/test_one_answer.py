@@ -156,6 +156,41 @@ def test_live_answer_is_computed_without_the_runs_cache(trained_synth):
     assert live.candidates == cached.candidates
 
 
+def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(trained_synth, monkeypatch):
+    """``point2act query``'s refit forms the views' consensus on the channel's answers; its export takes it
+    (:class:`point2act.method.run.ChannelSupport`) rather than forming it again, and it is the same answer: the
+    same action point, region, confidence, candidates and support as :func:`where` forming it from the channel's
+    points. Another channel, another resolution or a live run form their own."""
+    from point2act.grasp import GraspConfig
+    from point2act.method import run as run_mod
+    from point2act.method.run import open_run, query_run, where
+
+    root, scene, config, _ = trained_synth
+    loaded = open_run(config)
+    q = query_run(config, "again", points_file=scene / "points" / "oracle.json", loaded=loaded)
+    assert q.support is not None and q.support.name == "again"
+    formed = []
+    real = run_mod._channel_support
+    monkeypatch.setattr(run_mod, "_channel_support", lambda *a, **k: formed.append(a) or real(*a, **k))
+    taken = where(config, loaded, "again", known=q.support)
+    assert formed == []
+    again = where(config, loaded, "again")
+    assert len(formed) == 1
+    assert taken.rule == again.rule == "consensus"
+    np.testing.assert_array_equal(taken.action_point, again.action_point)
+    assert taken.region.to_dict() == again.region.to_dict()
+    assert taken.confidence == again.confidence
+    assert taken.candidates == again.candidates and taken.support_fields == again.support_fields
+    for a, b in zip(taken.support.places, again.support.places, strict=True):
+        np.testing.assert_array_equal(a.point, b.point)
+        np.testing.assert_array_equal(a.footprint, b.footprint)
+    other = GraspConfig()
+    other.region.support_downscale = 1
+    assert not q.support.fits("again", other.region, False)
+    assert not q.support.fits("again", GraspConfig().region, True)
+    assert not q.support.fits("other", GraspConfig().region, False)
+
+
 def _project(transforms: dict, X: np.ndarray) -> dict:
     """Pixel (x, y) of the capture-frame point ``X`` in every frame of a nerfstudio transforms.json (OpenGL
     camera axes), or None where it falls outside the image or behind the camera."""
