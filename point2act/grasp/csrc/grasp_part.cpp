@@ -68,6 +68,23 @@ inline double depth_of(double z_far, double z_near, double hold, double room, co
 // largest value in bins up to it, lane by lane. The maximum is exact in any order; only its sign where it
 // is zero depends on the order, and Run::end's is that of the first zero added (std::max keeps the first of
 // equal values), found in entry order.
+// The OR of 1 << ix[i] over i < m (every ix[i] below 64).
+inline uint64_t bin_bits(const int32_t *ix, int64_t m) {
+    uint64_t bits = 0;
+    int64_t i = 0;
+#if P2A_GP_AVX512
+    __m512i acc = _mm512_setzero_si512();
+    const __m512i one = _mm512_set1_epi64(1);
+    for (; i + 8 <= m; i += 8) {
+        const __m512i j = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(ix + i)));
+        acc = _mm512_or_si512(acc, _mm512_sllv_epi64(one, j));
+    }
+    bits = uint64_t(_mm512_reduce_or_epi64(acc));
+#endif
+    for (; i < m; ++i) bits |= uint64_t(1) << ix[i];
+    return bits;
+}
+
 struct Runs {
     std::vector<int32_t> idx;
     std::vector<double> val;
@@ -89,8 +106,13 @@ struct Runs {
             vx[i] = x;
         }
         uint8_t *oc = occ.data();
-        std::fill(oc, oc + nb + 1, uint8_t(0));
-        for (int64_t i = 0; i < m; ++i) oc[ix[i]] = 1;
+        if (nb < 64) {  // the bins' occupancy as one word's bits: an OR over the entries, no store per entry
+            const uint64_t bits = bin_bits(ix, m);
+            for (int64_t j = 0; j <= nb; ++j) oc[j] = uint8_t((bits >> j) & 1u);
+        } else {
+            std::fill(oc, oc + nb + 1, uint8_t(0));
+            for (int64_t i = 0; i < m; ++i) oc[ix[i]] = 1;
+        }
         run.occ.assign(occ.begin(), occ.begin() + nb);
         run.mx.assign(iota.begin(), iota.begin() + nb);
         const double last_d = run.end(-1.0);
