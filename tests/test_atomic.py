@@ -261,6 +261,30 @@ def test_corrupt_weights_cache_warns_and_is_rebuilt(tmp_path, monkeypatch):
     assert torch.load(cfg.parent / query.CACHE_NAME, weights_only=False)["meta"]["key"]["num_gaussians"] == 3
 
 
+def test_stored_weights_cache_is_mapped_privately_and_equals_the_built_one(tmp_path):
+    """A stored weights cache is mapped, not read (``load_or_build_cache``): its rows are the built cache's, and a
+    write into the loaded tensors never reaches the file."""
+    import point2act.query as query
+    from point2act.relevancy_fit import WeightsCache
+
+    g = torch.Generator().manual_seed(0)
+    mats = [torch.sparse_coo_tensor(torch.tensor([[0, 1, 5], [0, 2, 1]]), torch.rand(3, generator=g), (6, 3))
+            .to_sparse_csr() for _ in range(3)]
+    made = WeightsCache.from_views(mats, [[2, 3]] * 3, [4, 7, 9])
+    key = {"version": query.CACHE_VERSION, "num_gaussians": 3}
+    path = tmp_path / query.CACHE_NAME
+    query.load_or_build_cache(path, key, lambda: made)
+    before = path.read_bytes()
+    loaded, built, _ = query.load_or_build_cache(path, key, lambda: pytest.fail("rebuilt a valid cache"))
+    assert not built
+    for name in ("crow", "col", "val"):
+        assert torch.equal(getattr(loaded, name), getattr(made, name))
+    sub, want = query.subset(loaded, [9, 4]), query.subset(made, [9, 4])
+    assert torch.equal(sub.val, want.val) and torch.equal(sub.col, want.col) and torch.equal(sub.crow, want.crow)
+    loaded.val.mul_(-1.0)
+    assert path.read_bytes() == before
+
+
 # ----------------------------------------------------------------------------------------------
 # the CLI
 # ----------------------------------------------------------------------------------------------
