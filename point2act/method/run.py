@@ -251,11 +251,12 @@ SUPPORT_MIN_WEIGHT = 1e-3
 
 @dataclass
 class ChannelSupport:
-    """The views' consensus that ``point2act query``'s refit formed on a channel's answers (:func:`query_run`): the
-    supervised views of the run's cached weights at 1/``downscale`` resolution above ``min_weight``, the same
-    views :func:`supervised_views` reads for the channel's points when ``downscale`` is the region's
-    ``support_downscale`` and ``min_weight`` is :data:`SUPPORT_MIN_WEIGHT`. Then :func:`where` takes it for that
-    channel rather than forming it again (``tests/e2e/test_one_answer.py``)."""
+    """The views' consensus that ``point2act query``'s refit formed on a channel's answers from a points file
+    (:func:`query_run`): the supervised views of the run's cached weights at 1/``downscale`` resolution above
+    ``min_weight``, the same views :func:`supervised_views` reads for the channel's points when ``downscale`` is
+    the region's ``support_downscale`` and ``min_weight`` is :data:`SUPPORT_MIN_WEIGHT`. Then :func:`where` takes
+    it for that channel rather than forming it again (``tests/e2e/test_one_answer.py``). A pointer's answers are
+    formed again: the refit read them from the datamanager, the export reads them from the channel's record."""
 
     name: str
     """The channel."""
@@ -844,7 +845,9 @@ def query_run(
         cache.saving.join()
         timings["weights_cache_write_wait"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    known = ChannelSupport(name, cons, int(downscale), float(min_weight)) if cons is not None else None
+    # a points file's answers: the channel keeps them, and the export reads the same views of them
+    known = ChannelSupport(name, cons, int(downscale), float(min_weight)) \
+        if cons is not None and points_file is not None else None
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
                        sub.nnz, fit.losses, known)
 
