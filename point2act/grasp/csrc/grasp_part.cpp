@@ -62,12 +62,6 @@ inline double depth_of(double z_far, double z_near, double hold, double room, co
     return (room < d && room >= std::max(lo, 0.0)) ? room : d;
 }
 
-// Run (run_end.h) of the values v(i) of the entries i < m where in(i), started at `start`, computed by
-// phases that do not carry values through memory: each entry's bin (Run::add's; bin nb for the entries not
-// added), the bins' occupancy, the run's last bin (Run::end of the bins that hold their own index), and the
-// largest value in bins up to it, lane by lane. The maximum is exact in any order; only its sign where it
-// is zero depends on the order, and Run::end's is that of the first zero added (std::max keeps the first of
-// equal values), found in entry order.
 // The OR of 1 << ix[i] over i < m (every ix[i] below 64).
 inline uint64_t bin_bits(const int32_t *ix, int64_t m) {
     uint64_t bits = 0;
@@ -85,6 +79,12 @@ inline uint64_t bin_bits(const int32_t *ix, int64_t m) {
     return bits;
 }
 
+// Run (run_end.h) of the values v(i) of the entries i < m where in(i), started at `start`, computed by
+// phases that do not carry values through memory: each entry's bin (Run::add's; bin nb for the entries not
+// added), the bins' occupancy, the run's last bin (Run::end of the bins that hold their own index), and the
+// largest value in bins up to it, lane by lane. The maximum is exact in any order; only its sign where it
+// is zero depends on the order, and Run::end's is that of the first zero added (std::max keeps the first of
+// equal values), found in entry order.
 struct Runs {
     std::vector<int32_t> idx;
     std::vector<double> val;
