@@ -4,7 +4,6 @@
 #include "relevancy_bce.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 

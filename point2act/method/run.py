@@ -797,7 +797,7 @@ def query_run(
     lr: float = 1.0,
     lr_final: float | None = 0.1,
     downscale: int = 2,
-    min_weight: float = 1e-3,
+    min_weight: float = SUPPORT_MIN_WEIGHT,
     rebuild_cache: bool = False,
     loaded: LoadedRun | None = None,
     progress: bool = False,
@@ -852,7 +852,7 @@ def query_run(
                        sub.nnz, fit.losses, known)
 
 
-def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 1e-3) -> list:
+def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = SUPPORT_MIN_WEIGHT) -> list:
     """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
     (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
     optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``

@@ -161,7 +161,7 @@ class Point2ActTrainer(Trainer):
         import time
 
         from point2act.grasp import GraspConfig
-        from point2act.method.run import fit_to_consensus, weights_cache_of
+        from point2act.method.run import SUPPORT_MIN_WEIGHT, fit_to_consensus, weights_cache_of
         from point2act.method.runinfo import Supervision
 
         dm, model = pipeline.datamanager, pipeline.model
@@ -169,8 +169,8 @@ class Point2ActTrainer(Trainer):
             return
         t0 = time.perf_counter()
         ds = max(1, int(GraspConfig().region.support_downscale))
-        cache, _built, _dt = weights_cache_of(None, None, model, dm.train_dataset.cameras, ds, min_weight=1e-3,
-                                              cache=False)
+        cache, _built, _dt = weights_cache_of(None, None, model, dm.train_dataset.cameras, ds,
+                                              min_weight=SUPPORT_MIN_WEIGHT, cache=False)
         fit, _sub, kept = fit_to_consensus(model, Supervision.of_datamanager(dm), cache, ds)
         with torch.no_grad():
             model.relevancy_logits.copy_(fit.logits.reshape(model.relevancy_logits.shape).to(model.relevancy_logits))
