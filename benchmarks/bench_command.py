@@ -1,14 +1,18 @@
 """Where a `point2act export` or `point2act query` process's time goes: its stages, timed in one new process.
 
 The command runs as the console script runs it (``point2act.cli.entrypoint``); the imports it needs are timed
-first (numpy and the CLI, torch, the run layer), then the functions that make up the command are wrapped and
-timed where it calls them: loading the run, the refit (query) and the export, and within them where to act
-(with the views' consensus), the depth views, the fused surface and the grasp plans. ``other`` is the command's
-time outside loading, refit and export.
+first (numpy and the CLI; with ``--run-layer``, the run layer: torch and nerfstudio's pieces), then the
+functions that make up the command are wrapped and timed where it calls them. An export of a run's own field
+reads ``RUN/export_inputs.npz`` (:mod:`point2act.export_inputs`) and imports no torch: its stages are reading
+the inputs and building the document, and within it the views' consensus, where to act, the fused surface and
+the grasp plans. ``--run-layer`` also times the run layer's stages (loading the run, the refit of a query,
+its export, the depth views); a query needs it, as does an export whose inputs are missing or stale. ``other``
+is the command's time outside the top-level stages. ``torch_imported`` says whether the command imported
+torch.
 
     python -m benchmarks.bench_command --label coke-export -- export --load-config RUN/config.yml \\
         --output /tmp/grasps.json --metres-per-unit 0.1
-    python -m benchmarks.bench_command --label demo-query -- query --load-config RUN/config.yml \\
+    python -m benchmarks.bench_command --label demo-query --run-layer -- query --load-config RUN/config.yml \\
         --prompt "Point to the handle" --points-file POINTS.json --name tq
 
 Writes ``benchmarks/results/command_stages.json`` (one entry per ``--label``, the others kept).
@@ -26,23 +30,33 @@ import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "command_stages.json"
-# (module, function, stage): the functions point2act.method.run's export and query paths call. "load",
-# "refit" and "export" do not overlap; the stages after them are parts (where to act: every call, the query's
-# own included)
-STAGES = (
-    ("point2act.method.run", "open_run", "load the run"),
-    ("point2act.method.run", "query_run", "refit (query, with its own where)"),
-    ("point2act.method.run", "export_run", "export"),
-    ("point2act.method.run", "where", "  where to act, every call"),
-    ("point2act.method.run", "support_of", "  the views' consensus, every call"),
-    ("point2act.method.run", "depth_views_of", "  depth views"),
+# (module, function, stage): the functions the export and query paths call. The top-level stages ("read the
+# export inputs", "load the run", "refit", "export", "export from the inputs") do not overlap; the indented
+# ones are their parts (where to act: every call, the query's own included). The plain modules' functions
+# are wrapped before the run layer is imported, so that its names for them are the wrapped ones.
+PLAIN_STAGES = (
+    ("point2act.export_inputs", "load", "read the export inputs"),
+    ("point2act.export_inputs", "export_doc", "export from the inputs"),
+    ("point2act.export", "consensus_in_capture", "  the views' consensus, every call"),
+    ("point2act.export_inputs", "consensus_in_capture", "  the views' consensus, every call"),
+    ("point2act.export", "answer_where", "  where to act, every call"),
     ("point2act.export", "_fusion_inputs", "  fused surface and occupancy"),
     ("point2act.export", "_plan_with_fallback", "  grasp plans"),
 )
-TOP = ("load the run", "refit (query, with its own where)", "export")
+RUN_STAGES = (
+    ("point2act.method.run", "open_run", "load the run"),
+    ("point2act.method.run", "query_run", "refit (query, with its own where)"),
+    ("point2act.method.run", "export_run", "export"),
+    ("point2act.method.run", "supervised_views", "  the supervised views, every call"),
+    ("point2act.method.run", "depth_views_of", "  depth views"),
+)
+TOP = ("read the export inputs", "export from the inputs", "load the run", "refit (query, with its own where)",
+       "export")
+
 
 def time_calls(owner, name: str, key: str, seconds: dict) -> None:
     """Replace ``owner.name`` by a wrapper that adds each call's wall time to ``seconds[key]``."""
@@ -70,28 +84,31 @@ def _commit() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--label", required=True, help="name of this entry in command_stages.json")
+    ap.add_argument("--run-layer", action="store_true",
+                    help="import the run layer (torch) first and time its stages: query, or an export without "
+                         "current export inputs")
     ap.add_argument("command", nargs=argparse.REMAINDER, help="-- then the point2act arguments")
     args = ap.parse_args()
     argv = [a for a in args.command if a != "--"]
     imports = {}
     t = time.perf_counter()
+    import importlib
+
     import numpy  # noqa: F401
 
     import point2act.cli as cli
 
-    imports["numpy and the CLI"] = time.perf_counter() - t
-    t = time.perf_counter()
-    import torch  # noqa: F401
-
-    imports["torch"] = time.perf_counter() - t
-    t = time.perf_counter()
-    import importlib
-
-    modules = {name: importlib.import_module(name) for name, _, _ in STAGES}
-    imports["the run layer"] = time.perf_counter() - t
+    plain = {name: importlib.import_module(name) for name, _, _ in PLAIN_STAGES}
+    imports["numpy, the CLI and the export"] = time.perf_counter() - t
     seconds: dict = {}
-    for name, fn, key in STAGES:
-        time_calls(modules[name], fn, key, seconds)
+    for name, fn, key in PLAIN_STAGES:
+        time_calls(plain[name], fn, key, seconds)
+    if args.run_layer:
+        t = time.perf_counter()
+        run = {name: importlib.import_module(name) for name, _, _ in RUN_STAGES}
+        imports["the run layer (torch, nerfstudio's pieces)"] = time.perf_counter() - t
+        for name, fn, key in RUN_STAGES:
+            time_calls(run[name], fn, key, seconds)
     t = time.perf_counter()
     cli.entrypoint(argv)
     command = time.perf_counter() - t
@@ -102,13 +119,14 @@ def main() -> None:
         "imports_s": {k: round(v, 2) for k, v in imports.items()},
         "command_s": round(command, 2),
         "stages_s": {**{k: round(v, 2) for k, v in seconds.items()}, "other": round(command - listed, 2)},
+        "torch_imported": "torch" in sys.modules,
         "commit": _commit(),
         "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "machine": platform.machine()},
     }
     data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     data[args.label] = entry
     RESULTS.write_text(json.dumps(data, indent=1) + "\n")
-    print(json.dumps({k: entry[k] for k in ("wall_s", "imports_s", "command_s", "stages_s")}, indent=1))
+    print(json.dumps({k: entry[k] for k in ("wall_s", "imports_s", "command_s", "stages_s", "torch_imported")}, indent=1))
     print(f"-> {RESULTS}")
 
 

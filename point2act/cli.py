@@ -100,10 +100,17 @@ class Export:
     """ROS frame_id of --format ros2 (default: base_link in the base frame, point2act_capture otherwise)."""
 
     def main(self) -> None:
-        from point2act.method.run import export_options, export_run, open_run
         from point2act.robot.formats import check_format, write_format
 
         check_format(self.format, self.grasps)
+        done = self._from_inputs()
+        if done is not None:
+            path, out = done
+            print_export_summary(out, path)
+            for p in write_format(out, self.format, path, frame_id=self.frame_id):
+                print(f"wrote {p}")
+            return
+        from point2act.method.run import export_options, export_run, open_run
 
         cfg, finish = export_options(self.load_config, self.gripper, self.metres_per_unit, self.pregrasp_distance,
                                      self.base_from_capture, self.num_grasps, self.fuse_depth)
@@ -120,6 +127,30 @@ class Export:
             print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
 
 
+
+    def _from_inputs(self):
+        """``(path, document)`` of an export of the run's own field from ``RUN/export_inputs.npz``
+        (:mod:`point2act.export_inputs`: no torch, no nerfstudio), or None when the options need the run
+        itself (channels, --ply) or the file is missing or stale."""
+        if self.channels.strip() or self.grasp_channel or self.ply is not None or self.handover_direction:
+            return None
+        from point2act import export_inputs as ei
+        from point2act.export import gripper_from_options, grasp_options, write_grasps
+        from point2act.robot.calibrate import resolve_frame_file
+
+        inputs = ei.load(self.load_config) if Path(self.load_config).is_file() else None
+        if inputs is None:
+            return None
+        grip = gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)
+        data = inputs.data if inputs.data and Path(inputs.data).exists() else None
+        frame = resolve_frame_file(data, self.base_from_capture)
+        cfg, finish = grasp_options(grip, frame, self.metres_per_unit, self.num_grasps, self.fuse_depth)
+        if not ei.is_current(self.load_config, inputs, cfg, self.grasps):
+            return None
+        out = ei.export_doc(self.load_config, inputs, cfg, self.grasps, finish, self.candidate)
+        path = Path(self.output) if self.output is not None else Path(self.load_config).resolve().parent / "grasps.json"
+        write_grasps(path, out)
+        return path, out
 
 
 def _frame_file(load_config: Path, override: Path | None):

@@ -284,6 +284,118 @@ def answer_where(
                   support_fields=_consensus_support(support, region, cfg))
 
 
+def places_in_capture(cons: Consensus, frame: FrameTransform) -> Consensus:
+    """``cons`` (nerfstudio frame) with its places moved to the capture frame, in place."""
+    for p in cons.places:
+        p.point = frame.to_capture(p.point[None])[0]
+        if p.footprint is not None:
+            p.footprint = np.c_[frame.to_capture(p.footprint[:, :3]), p.footprint[:, 3] * frame.units_per_ns_unit]
+    return cons
+
+
+def consensus_in_capture(views: list, frame: FrameTransform) -> Consensus:
+    """The views' :class:`~point2act.grasp.consensus.Consensus` (``views``: ``ViewAnswers``, nerfstudio frame),
+    its places in the capture frame."""
+    from point2act.grasp.consensus import consensus
+
+    return places_in_capture(consensus(views), frame)
+
+
+def answer_of_field(
+    source: Path | str,
+    frame: FrameTransform,
+    arrays: Dict[str, np.ndarray],
+    relevancy: np.ndarray,
+    cfg,
+    support: Consensus | None,
+    note: str = "",
+    candidate: int = 0,
+    channel: str | None = None,
+    prompt: str = "",
+    role: str = "grasp",
+) -> Answer:
+    """:func:`answer_where` for a run's field (``arrays``: nerfstudio frame, ``relevancy`` [N] the field's),
+    on the views' ``candidate``-th place when asked (a :class:`Point2ActError` naming ``source``, the run's
+    config, when there is no consensus to rank places, or no such place)."""
+    if candidate:
+        if support is None:
+            raise Point2ActError(f"{source}: --candidate {candidate} needs the run's answers (RUN/points.json) to "
+                                 "rank the places the views point at; this export has none")
+        try:
+            support = support.choose(candidate)
+        except ValueError as e:
+            raise Point2ActError(f"{source}: {e}") from None
+    means_c = frame.to_capture(arrays["means"])
+    return answer_where(means_c, arrays["opacities"], relevancy, cfg, support, note,
+                        channel=channel, prompt=prompt, role=role)
+
+
+def finish_doc(out: Dict[str, Any], source: Path | str, answer: Answer, grasps: bool, start_note: str = "",
+               finish=None) -> Dict[str, Any]:
+    """The last steps of every export document: ``run`` (``source``, the run's config), the run's
+    ``start_note`` added to ``warning`` when grasps were asked for and none lands on the target, the answer's
+    own warning when the relevancy peak chose the place, then ``finish`` (e.g. base-frame poses)."""
+    out["run"] = str(Path(source).resolve())
+    missed = grasps and not (out.get("grasps") and out["grasps"][0].get("on_target"))
+    if missed and start_note:
+        out["warning"] = "; ".join(w for w in (out.get("warning"), start_note) if w)
+    if answer.support is None:  # the relevancy peak chose the place: nothing says how sure it is
+        out["warning"] = "; ".join(w for w in (out.get("warning"), answer.warning) if w)
+    return finish(out) if finish is not None else out
+
+
+def gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
+    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` and
+    ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the file or the option."""
+    from point2act.grasp import GripperConfig
+
+    try:
+        gripper = GripperConfig.from_json(path) if path is not None else GripperConfig()
+    except ValueError as e:
+        raise Point2ActError(str(e)) from None
+    if metres_per_unit is not None:
+        if not metres_per_unit > 0:
+            raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
+        gripper.metres_per_unit = metres_per_unit
+    if pregrasp_distance is not None:
+        if not pregrasp_distance >= 0:
+            raise Point2ActError(f"--pregrasp-distance must be >= 0 metres, got {pregrasp_distance}")
+        gripper.pregrasp_distance = float(pregrasp_distance)
+    return gripper
+
+
+def apply_frame(gripper, frame: Dict[str, Any] | None, metres_per_unit: float | None) -> None:
+    """The frame file's scale on the gripper, unless ``--metres-per-unit`` was given (then they must agree)."""
+    if frame is None:
+        return
+    if metres_per_unit is None:
+        gripper.metres_per_unit = float(frame["metres_per_unit"])
+    elif abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
+        raise Point2ActError(
+            f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} ({frame['metres_per_unit']:.6g} "
+            "from the marker): drop the option, or pass --base-from-capture with another frame file")
+
+
+def with_base_frame(out: Dict[str, Any], frame: Dict[str, Any] | None) -> Dict[str, Any]:
+    """The grasps.json document with base-frame poses added when the frame file has a base_from_capture."""
+    if frame is None or frame.get("base_from_capture") is None:
+        return out
+    from point2act.robot.frame import add_base_frame
+
+    return add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
+
+
+def grasp_options(grip, frame: Dict[str, Any] | None, metres_per_unit: float | None = None, num_grasps: int = 10,
+                  fuse_depth: bool = True):
+    """``(GraspConfig, finish)`` of an export's options: the gripper ``grip`` (:func:`gripper_from_options`) with
+    the frame file's scale (``frame``, :func:`point2act.robot.calibrate.resolve_frame_file`) unless
+    ``metres_per_unit`` is given, and ``finish`` adding base-frame poses when the frame has base_from_capture."""
+    apply_frame(grip, frame, metres_per_unit)
+    cfg = GraspConfig(gripper=grip, top_k=num_grasps)
+    cfg.surface.fuse_depth = fuse_depth
+    return cfg, (lambda doc: with_base_frame(doc, frame))
+
+
 def _fused_target(depth_views: DepthViews, views_c: DepthViews, frame: FrameTransform, region, support,
                   means_c: np.ndarray, opacities: np.ndarray, cfg, kw: Dict[str, Any]):
     """The fused surface around the action point, the target on it (``kw["target_surface"]``) and the region as

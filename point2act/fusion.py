@@ -9,7 +9,8 @@ surface a ray meets. Fusing it from all training views into a truncated signed d
 through. On the same field the fused surface has a median error of 1.9 mm and covers 84% of the
 handle within 3 mm (see ``benchmarks/bench_grasp.py``).
 
-Plain torch + open3d; nothing here imports nerfstudio. Shapes follow gsplat: ``viewmats`` are
+Plain numpy + open3d, and torch (imported by the renderers only: the fusion itself runs without it); nothing
+here imports nerfstudio. Shapes follow gsplat: ``viewmats`` are
 world-to-camera (OpenCV axes: x right, y down, z forward), ``Ks`` pinhole intrinsics with the pixel
 (i, j) centre at (j + 0.5, i + 0.5).
 """
@@ -19,19 +20,34 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import TYPE_CHECKING, Sequence, Tuple
 
 import numpy as np
 
 from point2act._open3d import load as load_open3d
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+def _no_grad(fn):
+    """``torch.no_grad()`` around ``fn``, torch imported at the call (this module loads without it)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
 
 __all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor",
            "render_median_depth", "tsdf_fuse", "view_points", "view_relevancy", "views_in_frame"]
 
 
-@torch.no_grad()
+@_no_grad
 def render_expected_depth(
     means: Tensor,  # [N, 3]
     quats: Tensor,  # [N, 4]
@@ -50,6 +66,8 @@ def render_expected_depth(
 
     Uses :func:`point2act.render.rasterization`, i.e. gsplat on CUDA tensors and point2act's
     rasterizer on CPU."""
+    import torch
+
     from point2act.render import rasterization
 
     depths, alphas, rels = [], [], []
@@ -70,7 +88,7 @@ def render_expected_depth(
     return torch.cat(depths), torch.cat(alphas), torch.cat(rels)
 
 
-@torch.no_grad()
+@_no_grad
 def render_median_depth(
     means: Tensor,  # [N, 3]
     quats: Tensor,  # [N, 4]
@@ -145,6 +163,8 @@ def render_depth_views(
     ``max_views`` evenly spaced views, each at its own resolution divided by the smallest whole factor
     that brings it to at most ``max_pixels`` pixels (``None``: full resolution); with ``relevancy``, the
     field's expected relevancy too. The returned ``Ks`` are those of the rendered resolution."""
+    import torch
+
     t0 = time.perf_counter()
     n = len(sizes)
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))

@@ -26,7 +26,19 @@ import torch
 
 from point2act.channels import channel_relevancy_of, channel_role, check_name, load_channel, run_dir, save_channel
 from point2act.errors import Point2ActError
-from point2act.export import Answer, answer_where, build_export, write_grasps
+from point2act.export import (  # noqa: F401  (gripper_from_options, apply_frame, with_base_frame: the run layer's names too)
+    Answer,
+    answer_of_field,
+    apply_frame,
+    build_export,
+    consensus_in_capture,
+    finish_doc,
+    grasp_options,
+    gripper_from_options,
+    places_in_capture,
+    with_base_frame,
+    write_grasps,
+)
 from point2act.fusion import DepthViews, render_depth_views
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp import GraspConfig
@@ -229,22 +241,6 @@ def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> lis
     return views
 
 
-def consensus_in_capture(views: list, frame: FrameTransform):
-    """The views' :class:`~point2act.grasp.consensus.Consensus`, its places in the capture frame."""
-    from point2act.grasp.consensus import consensus
-
-    return _places_in_capture(consensus(views), frame)
-
-
-def _places_in_capture(cons, frame: FrameTransform):
-    """``cons`` (nerfstudio frame) with its places moved to the capture frame, in place."""
-    for p in cons.places:
-        p.point = frame.to_capture(p.point[None])[0]
-        if p.footprint is not None:
-            p.footprint = np.c_[frame.to_capture(p.footprint[:, :3]), p.footprint[:, 3] * frame.units_per_ns_unit]
-    return cons
-
-
 SUPPORT_MIN_WEIGHT = 1e-3
 """The compositing weights the views' consensus reads: those above it (:func:`supervised_views`)."""
 
@@ -272,7 +268,7 @@ class ChannelSupport:
 
     def in_capture(self, frame: FrameTransform):
         """``(Consensus in the capture frame, info)``, as :func:`support_of` returns them."""
-        return _places_in_capture(copy.deepcopy(self.consensus), frame), {}
+        return places_in_capture(copy.deepcopy(self.consensus), frame), {}
 
 
 def _channel_support(config_path: Path, run: LoadedRun, region_config, points: Dict[str, Any], live: bool = False):
@@ -338,6 +334,38 @@ def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool 
     except ValueError as e:
         cons, info = None, {**info, "reason": str(e)}
     return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+@dataclass
+class OwnSupport:
+    """The run's own answers and the views' consensus on them (:func:`own_support`)."""
+
+    answers: Path | None
+    """The answers' points file (:func:`point2act.method.runinfo.run_answers`), None: trained without points."""
+    views: list | None
+    """The supervised views (:func:`supervised_views`), None when there are none to read (``reason``)."""
+    support: Any
+    """The :class:`~point2act.grasp.consensus.Consensus` (capture frame), or None (``reason``)."""
+    reason: str = ""
+    """Why there is no consensus ("" when there is one)."""
+
+
+def own_support(config_path: Path, run: LoadedRun, region_config, live: bool = False) -> OwnSupport:
+    """The views' consensus on the answers the run keeps (:func:`support_of` on
+    :func:`point2act.method.runinfo.run_answers`), with the views it was formed from."""
+    from point2act.method.runinfo import run_answers
+
+    answers = run_answers(config_path, run.points_file)
+    if answers is None:
+        return OwnSupport(None, None, None, "the run has no answers to read the supervision from (trained without "
+                                            "points)")
+    views, info = supervised_views(config_path, run, region_config, points_file=answers, live=live)
+    if views is None:
+        return OwnSupport(answers, None, None, info.get("reason", ""))
+    try:
+        return OwnSupport(answers, views, consensus_in_capture(views, frame_of_run(config_path, run)))
+    except ValueError as e:
+        return OwnSupport(answers, views, None, str(e))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,6 +471,7 @@ def where(
     live: bool = False,
     arrays: Dict[str, np.ndarray] | None = None,
     known: ChannelSupport | None = None,
+    own: "OwnSupport | None" = None,
 ) -> Answer:
     """The answer to "where" for a loaded run (:func:`open_run`) and one of its relevancy channels: the action
     point, the region, the confidence and the candidates (:class:`point2act.export.Answer`, capture frame).
@@ -458,7 +487,8 @@ def where(
     ``live``: the run is still training (the viewer during ``ns-train``): the views' weights are computed for the
     Gaussians as they are, not cached. ``arrays``: the run's :func:`gaussian_arrays` when the caller has them.
     ``known``: the consensus ``point2act query``'s refit formed on a channel's answers, taken for that channel
-    where it is the one :func:`support_of` would form (:meth:`ChannelSupport.fits`).
+    where it is the one :func:`support_of` would form (:meth:`ChannelSupport.fits`). ``own``: the run's own
+    answers and their consensus when the caller formed them (:func:`own_support`, ``channel`` None).
 
     ``point2act export``, ``point2act query`` (its keypoints too), ``point2act grasp`` and the viewer's panel all
     get their answer here."""
@@ -468,13 +498,9 @@ def where(
     arrays = arrays if arrays is not None else gaussian_arrays(run.gaussians)
     n = arrays["means"].shape[0]
     if channel is None:
-        answers = run_answers(config_path, run.points_file)
-        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, run, answers), "grasp"
-        if answers is None:
-            support, info = None, {"reason": "the run has no answers to read the supervision from (trained without "
-                                             "points)"}
-        else:
-            support, info = support_of(config_path, run, cfg.region, points_file=answers, live=live)
+        own = own if own is not None else own_support(config_path, run, cfg.region, live)
+        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, run, own.answers), "grasp"
+        support, info = own.support, {"reason": own.reason}
     else:
         rec = load_channel(config_path, channel, n)
         relevancy, prompt, role = channel_relevancy_of(rec), rec.get("prompt", "") or "", rec.get("role", "grasp")
@@ -484,17 +510,8 @@ def where(
             support, info = _channel_support(config_path, run, cfg.region, rec["points"], live)
         else:
             support, info = None, {"reason": f"channel {channel!r} keeps no points"}
-    if candidate:
-        if support is None:
-            raise Point2ActError(f"{config_path}: --candidate {candidate} needs the run's answers (RUN/points.json) to "
-                                 "rank the places the views point at; this export has none")
-        try:
-            support = support.choose(candidate)
-        except ValueError as e:
-            raise Point2ActError(f"{config_path}: {e}") from None
-    means_c = frame_of_run(config_path, run).to_capture(arrays["means"])
-    return answer_where(means_c, arrays["opacities"], relevancy, cfg, support, info.get("reason", ""),
-                        channel=channel, prompt=prompt, role=role)
+    return answer_of_field(config_path, frame_of_run(config_path, run), arrays, relevancy, cfg, support,
+                           info.get("reason", ""), candidate, channel, prompt, role)
 
 
 def frame_file(load_config: Path, override: Path | None):
@@ -515,48 +532,6 @@ def frame_file(load_config: Path, override: Path | None):
             data = None  # a run moved away from its capture: no frame file to find
     return resolve_frame_file(data, override)
 
-def with_base_frame(out: dict, frame: dict | None) -> dict:
-    """The grasps.json document with base-frame poses added when the frame file has a base_from_capture."""
-    if frame is None or frame.get("base_from_capture") is None:
-        return out
-    from point2act.robot.frame import add_base_frame
-
-    return add_base_frame(out, frame["base_from_capture"], frame_file=str(frame["path"]))
-
-def gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
-    """The gripper of ``--gripper`` (default: a Franka Panda hand) with ``--metres-per-unit`` and
-    ``--pregrasp-distance`` applied; bad input is a :class:`Point2ActError` naming the file or the option."""
-    from point2act.errors import Point2ActError
-    from point2act.grasp import GripperConfig
-
-    try:
-        gripper = GripperConfig.from_json(path) if path is not None else GripperConfig()
-    except ValueError as e:
-        raise Point2ActError(str(e)) from None
-    if metres_per_unit is not None:
-        if not metres_per_unit > 0:
-            raise Point2ActError(f"--metres-per-unit must be > 0, got {metres_per_unit}")
-        gripper.metres_per_unit = metres_per_unit
-    if pregrasp_distance is not None:
-        if not pregrasp_distance >= 0:
-            raise Point2ActError(f"--pregrasp-distance must be >= 0 metres, got {pregrasp_distance}")
-        gripper.pregrasp_distance = float(pregrasp_distance)
-    return gripper
-
-def apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
-    """The frame file's scale on the gripper, unless ``--metres-per-unit`` was given (then they must agree)."""
-    from point2act.errors import Point2ActError
-
-    if frame is None:
-        return
-    if metres_per_unit is None:
-        gripper.metres_per_unit = float(frame["metres_per_unit"])
-    elif abs(metres_per_unit / frame["metres_per_unit"] - 1.0) > 0.02:
-        raise Point2ActError(
-            f"--metres-per-unit {metres_per_unit:g} disagrees with {frame['path']} ({frame['metres_per_unit']:.6g} "
-            "from the marker): drop the option, or pass --base-from-capture with another frame file")
-
-
 def export_options(config_path: Path, gripper: Path | None = None, metres_per_unit: float | None = None,
                    pregrasp_distance: float | None = None, base_from_capture: Path | None = None,
                    num_grasps: int = 10, fuse_depth: bool = True) -> Tuple[GraspConfig, Callable[[Dict], Dict]]:
@@ -566,11 +541,7 @@ def export_options(config_path: Path, gripper: Path | None = None, metres_per_un
     ``metres_per_unit`` is given, and base-frame poses added when the frame file has ``base_from_capture``.
     ``point2act query`` and the viewer's Export take the defaults."""
     grip = gripper_from_options(gripper, metres_per_unit, pregrasp_distance)
-    frame = frame_file(config_path, base_from_capture)
-    apply_frame(grip, frame, metres_per_unit)
-    cfg = GraspConfig(gripper=grip, top_k=num_grasps)
-    cfg.surface.fuse_depth = fuse_depth
-    return cfg, (lambda doc: with_base_frame(doc, frame))
+    return grasp_options(grip, frame_file(config_path, base_from_capture), metres_per_unit, num_grasps, fuse_depth)
 
 
 def export_doc(
@@ -603,7 +574,8 @@ def export_doc(
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
     grasp_config = grasp_config if grasp_config is not None else GraspConfig()
     arrays = gaussian_arrays(run.gaussians)
-    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays, known)
+    own = own_support(config_path, run, grasp_config.region, live) if grasp_channel is None else None
+    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays, known, own)
     prompt = answer.prompt or (run_task(config_path, run) if grasp_channel else "")
     if grasp_channel:
         arrays = dict(arrays, relevancy=answer.relevancy)
@@ -626,16 +598,34 @@ def export_doc(
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, answer=answer)
-    out["run"] = str(Path(config_path).resolve())
-    missed = grasps and not (out.get("grasps") and out["grasps"][0].get("on_target"))
-    note = start_note(config_path, run.data) if missed else ""
-    if note:
-        out["warning"] = "; ".join(w for w in (out.get("warning"), note) if w)
-    if answer.support is None:  # the relevancy peak chose the place: nothing says how sure it is
-        out["warning"] = "; ".join(w for w in (out.get("warning"), answer.warning) if w)
-    if finish is not None:
-        out = finish(out)
-    return out
+    note = start_note(config_path, run.data)
+    if own is not None and views is not None and not live:
+        _save_export_inputs(config_path, run, arrays, centers, prompt, note, own, grasp_config, views)
+    return finish_doc(out, config_path, answer, grasps, note, finish)
+
+
+def _save_export_inputs(config_path: Path, run: LoadedRun, arrays: Dict[str, np.ndarray], centers: np.ndarray,
+                        prompt: str, note: str, own: OwnSupport, grasp_config: GraspConfig,
+                        depth_views: DepthViews | None) -> None:
+    """Write what this export of the run's own field read (:mod:`point2act.export_inputs`), so that the next
+    ``point2act export`` reads it without torch. Skipped quietly where it cannot be written (a read-only run)."""
+    from point2act import export_inputs as ei
+    from point2act.method.runinfo import run_data_dir
+
+    from point2act.run_check import latest_checkpoint_path
+
+    ckpt = latest_checkpoint_path(Path(run.checkpoint_dir))
+    if ckpt is None:
+        return
+    data = run_data_dir(config_path)
+    data = str(run.data) if data is False and run.data is not None else (data or None)
+    key = [ei.file_stamp(f) for f in ei.input_files(config_path, ckpt, run.points_file, data)]
+    inputs = ei.ExportInputs(arrays, centers, prompt, note, data, own.views, own.reason if own.views is None else "",
+                             max(1, int(grasp_config.region.support_downscale)), depth_views, key)
+    try:
+        ei.save(config_path, inputs)
+    except OSError:
+        pass
 
 
 def export_run(

@@ -1,10 +1,11 @@
-"""One answer to "where": every path asks :func:`point2act.method.run.where`, on the shared short synthetic
-training run (tests/conftest.py ``trained_synth``: oracle points on the mug handle).
+"""One answer to "where": every path asks :func:`point2act.export.answer_of_field`, on the shared short
+synthetic training run (tests/conftest.py ``trained_synth``: oracle points on the mug handle).
 
-``point2act export``, ``point2act query`` (its export and keypoints), ``point2act grasp`` and the viewer's panel
-(its markers and its Export) each call it, for the channel they answer, and give its answer: the action
-point, region, confidence and candidates of grasps.json are those of the :class:`point2act.export.Answer` it
-returned."""
+The run layer's :func:`point2act.method.run.where` calls it, and so does an export from the run's export inputs
+(:mod:`point2act.export_inputs`). ``point2act export``, ``point2act query`` (its export and keypoints),
+``point2act grasp`` and the viewer's panel (its markers and its Export) each call it, for the channel they
+answer, and give its answer: the action point, region, confidence and candidates of grasps.json are those of the
+:class:`point2act.export.Answer` it returned."""
 
 from __future__ import annotations
 
@@ -24,18 +25,22 @@ PROMPT = "Point to the handle of the mug"
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Every call of :func:`point2act.method.run.where`: (channel, the Answer it returned)."""
+    """Every call of :func:`point2act.export.answer_of_field`, by the run layer or by an export from the
+    export inputs: (channel, the Answer it returned)."""
+    from point2act import export
+    from point2act import export_inputs as inputs_mod
     from point2act.method import run as run_mod
 
     calls = []
-    real = run_mod.where
+    real = export.answer_of_field
 
-    def where(config_path, loaded, channel=None, *a, **kw):
-        ans = real(config_path, loaded, channel, *a, **kw)
-        calls.append((channel, ans))
+    def answer_of_field(*a, **kw):
+        ans = real(*a, **kw)
+        calls.append((ans.channel, ans))
         return ans
 
-    monkeypatch.setattr(run_mod, "where", where)
+    for mod in (export, inputs_mod, run_mod):
+        monkeypatch.setattr(mod, "answer_of_field", answer_of_field)
     return calls
 
 

@@ -1,0 +1,63 @@
+"""``point2act export`` of a run's own field reads ``RUN/export_inputs.npz`` (:mod:`point2act.export_inputs`)
+that the export before it wrote: no torch, no nerfstudio, the same bytes. A changed input file (a newer
+checkpoint) makes it stale: that export goes the torch way and writes it again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+_NO_TORCH = """
+import sys
+from point2act.cli import entrypoint
+entrypoint(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "nerfstudio", "gsplat") if m in sys.modules)
+assert not heavy, f"imported {heavy}"
+"""
+
+
+def _export_in_subprocess(config: Path, out: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    p = subprocess.run([sys.executable, "-c", _NO_TORCH, "export", "--load-config", str(config), "--output", str(out)],
+                       cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, f"export failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return p
+
+
+def test_export_from_inputs_is_the_same_document_without_torch(trained_synth, synth_export, tmp_path):
+    from point2act import export_inputs as ei
+    from point2act.grasp import GraspConfig
+
+    root, _scene, config, _ = trained_synth
+    inputs = ei.load(config)  # the shared export (or one before it) wrote them
+    assert inputs is not None and ei.is_current(config, inputs, GraspConfig())
+    assert inputs.views and inputs.depth_views is not None
+    out = tmp_path / "grasps.json"
+    _export_in_subprocess(config, out, root)
+    assert out.read_bytes() == synth_export[0].read_bytes()
+
+
+def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, tmp_path):
+    from conftest import point2act_cli
+
+    from point2act import export_inputs as ei
+    from point2act.grasp import GraspConfig
+    from point2act.run_check import latest_checkpoint_path
+
+    root, _scene, config, _ = trained_synth
+    ckpt = latest_checkpoint_path(config.parent / "nerfstudio_models")
+    st = ckpt.stat()
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # as a resumed training's save would
+    inputs = ei.load(config)
+    assert inputs is not None and not ei.is_current(config, inputs, GraspConfig())
+    out = tmp_path / "grasps.json"
+    point2act_cli(["export", "--load-config", config, "--output", out], cwd=root)  # the torch way
+    assert out.read_bytes() == synth_export[0].read_bytes()
+    fresh = ei.load(config)
+    assert fresh.key != inputs.key and ei.is_current(config, fresh, GraspConfig())
