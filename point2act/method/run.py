@@ -336,36 +336,17 @@ def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool 
     return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-@dataclass
-class OwnSupport:
-    """The run's own answers and the views' consensus on them (:func:`own_support`)."""
-
-    answers: Path | None
-    """The answers' points file (:func:`point2act.method.runinfo.run_answers`), None: trained without points."""
-    views: list | None
-    """The supervised views (:func:`supervised_views`), None when there are none to read (``reason``)."""
-    support: Any
-    """The :class:`~point2act.grasp.consensus.Consensus` (capture frame), or None (``reason``)."""
-    reason: str = ""
-    """Why there is no consensus ("" when there is one)."""
-
-
-def own_support(config_path: Path, run: LoadedRun, region_config, live: bool = False) -> OwnSupport:
-    """The views' consensus on the answers the run keeps (:func:`support_of` on
-    :func:`point2act.method.runinfo.run_answers`), with the views it was formed from."""
+def own_views(config_path: Path, run: LoadedRun, region_config, live: bool = False) -> Tuple[Path | None, list | None, str]:
+    """The run's own answers (:func:`point2act.method.runinfo.run_answers`: their points file, None when the run
+    was trained without points) and their supervised views (:func:`supervised_views`), or None with the reason
+    there are none: ``(answers, views, reason)``."""
     from point2act.method.runinfo import run_answers
 
     answers = run_answers(config_path, run.points_file)
     if answers is None:
-        return OwnSupport(None, None, None, "the run has no answers to read the supervision from (trained without "
-                                            "points)")
+        return None, None, "the run has no answers to read the supervision from (trained without points)"
     views, info = supervised_views(config_path, run, region_config, points_file=answers, live=live)
-    if views is None:
-        return OwnSupport(answers, None, None, info.get("reason", ""))
-    try:
-        return OwnSupport(answers, views, consensus_in_capture(views, frame_of_run(config_path, run)))
-    except ValueError as e:
-        return OwnSupport(answers, views, None, str(e))
+    return answers, views, (info.get("reason", "") if views is None else "")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -471,7 +452,6 @@ def where(
     live: bool = False,
     arrays: Dict[str, np.ndarray] | None = None,
     known: ChannelSupport | None = None,
-    own: "OwnSupport | None" = None,
 ) -> Answer:
     """The answer to "where" for a loaded run (:func:`open_run`) and one of its relevancy channels: the action
     point, the region, the confidence and the candidates (:class:`point2act.export.Answer`, capture frame).
@@ -487,20 +467,24 @@ def where(
     ``live``: the run is still training (the viewer during ``ns-train``): the views' weights are computed for the
     Gaussians as they are, not cached. ``arrays``: the run's :func:`gaussian_arrays` when the caller has them.
     ``known``: the consensus ``point2act query``'s refit formed on a channel's answers, taken for that channel
-    where it is the one :func:`support_of` would form (:meth:`ChannelSupport.fits`). ``own``: the run's own
-    answers and their consensus when the caller formed them (:func:`own_support`, ``channel`` None).
+    where it is the one :func:`support_of` would form (:meth:`ChannelSupport.fits`).
 
-    ``point2act export``, ``point2act query`` (its keypoints too), ``point2act grasp`` and the viewer's panel all
-    get their answer here."""
-    from point2act.method.runinfo import run_answers
-
+    ``point2act query`` (its keypoints too), ``point2act grasp`` and the viewer's panel get their answer here;
+    an export of the run's own field gets it from the same :func:`point2act.export.answer_of_field`, on the views
+    its export inputs keep (:func:`export_doc`)."""
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     arrays = arrays if arrays is not None else gaussian_arrays(run.gaussians)
     n = arrays["means"].shape[0]
     if channel is None:
-        own = own if own is not None else own_support(config_path, run, cfg.region, live)
-        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, run, own.answers), "grasp"
-        support, info = own.support, {"reason": own.reason}
+        answers, views, reason = own_views(config_path, run, cfg.region, live)
+        relevancy, prompt, role = arrays["relevancy"], run_task(config_path, run, answers), "grasp"
+        support = None
+        if views is not None:
+            try:
+                support = consensus_in_capture(views, frame_of_run(config_path, run))
+            except ValueError as e:
+                reason = str(e)
+        info = {"reason": reason}
     else:
         rec = load_channel(config_path, channel, n)
         relevancy, prompt, role = channel_relevancy_of(rec), rec.get("prompt", "") or "", rec.get("role", "grasp")
@@ -567,15 +551,28 @@ def export_doc(
     ``finish``: applied to the document last (e.g. base-frame poses). ``candidate``: plan on the views'
     ``candidate``-th place (grasps.json's ``candidates``, :mod:`point2act.grasp.consensus`). ``avoid_channel``:
     penalise grasps through it (default: the channel named "avoid" when it is among ``channels``). ``live``: the
-    run is still training, ``known``: a refit's consensus on a channel's answers (:func:`where`)."""
+    run is still training, ``known``: a refit's consensus on a channel's answers (:func:`where`).
+
+    An export of the run's own field alone (no channels, no avoid channel or handover direction, not live) is
+    built from the run's export inputs (:func:`export_inputs_of`, ``RUN/export_inputs.npz`` while current):
+    the document ``point2act export`` builds from that file without torch."""
+    grasp_config = grasp_config if grasp_config is not None else GraspConfig()
+    if not channels and grasp_channel is None and avoid_channel is None and handover_direction is None and not live:
+        # the run's own field: from its export inputs, the document point2act export builds without torch
+        from point2act import export_inputs as ei
+
+        inputs = ei.load(config_path)
+        if inputs is None or not ei.is_current(config_path, inputs, grasp_config, grasps):
+            loaded = loaded if loaded is not None else open_run(config_path)
+            inputs = export_inputs_of(config_path, loaded, grasp_config, save=True)
+        if inputs is not None:
+            return ei.export_doc(config_path, inputs, grasp_config, grasps, finish, candidate)
     run = loaded if loaded is not None else open_run(config_path)
     frame = frame_of_run(config_path, run)
     cams = run.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
-    grasp_config = grasp_config if grasp_config is not None else GraspConfig()
     arrays = gaussian_arrays(run.gaussians)
-    own = own_support(config_path, run, grasp_config.region, live) if grasp_channel is None else None
-    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays, known, own)
+    answer = where(config_path, run, grasp_channel, grasp_config, candidate, live, arrays, known)
     prompt = answer.prompt or (run_task(config_path, run) if grasp_channel else "")
     if grasp_channel:
         arrays = dict(arrays, relevancy=answer.relevancy)
@@ -598,34 +595,40 @@ def export_doc(
     out = build_export(arrays, frame, prompt, grasp_config, grasps, centers, None,
                        keypoints=keypoints or None, avoid_relevancy=avoid, handover_direction=hand,
                        depth_views=views, answer=answer)
-    note = start_note(config_path, run.data)
-    if own is not None and views is not None and not live:
-        _save_export_inputs(config_path, run, arrays, centers, prompt, note, own, grasp_config, views)
-    return finish_doc(out, config_path, answer, grasps, note, finish)
+    return finish_doc(out, config_path, answer, grasps, start_note(config_path, run.data), finish)
 
 
-def _save_export_inputs(config_path: Path, run: LoadedRun, arrays: Dict[str, np.ndarray], centers: np.ndarray,
-                        prompt: str, note: str, own: OwnSupport, grasp_config: GraspConfig,
-                        depth_views: DepthViews | None) -> None:
-    """Write what this export of the run's own field read (:mod:`point2act.export_inputs`), so that the next
-    ``point2act export`` reads it without torch. Skipped quietly where it cannot be written (a read-only run)."""
+def export_inputs_of(config_path: Path, run: LoadedRun, grasp_config: GraspConfig | None = None,
+                     save: bool = False):
+    """What an export of the run's own field reads (:class:`point2act.export_inputs.ExportInputs`), computed from
+    the run: the Gaussian arrays, the cameras' centres, the task and start note, the supervised views of the
+    run's answers (:func:`own_views`) and the depth renders of the training views (:func:`depth_views_of`).
+    ``save``: also written to ``RUN/export_inputs.npz`` (skipped quietly where the run is read-only). None when
+    the run has no checkpoint on disk to key them to."""
     from point2act import export_inputs as ei
     from point2act.method.runinfo import run_data_dir
-
     from point2act.run_check import latest_checkpoint_path
 
-    ckpt = latest_checkpoint_path(Path(run.checkpoint_dir))
+    ckpt = latest_checkpoint_path(Path(run.checkpoint_dir)) if run.checkpoint_dir is not None else None
     if ckpt is None:
-        return
+        return None
+    cfg = grasp_config if grasp_config is not None else GraspConfig()
     data = run_data_dir(config_path)
-    data = str(run.data) if data is False and run.data is not None else (data or None)
+    data = (str(run.data) if run.data is not None else None) if data is False else data
     key = [ei.file_stamp(f) for f in ei.input_files(config_path, ckpt, run.points_file, data)]
-    inputs = ei.ExportInputs(arrays, centers, prompt, note, data, own.views, own.reason if own.views is None else "",
-                             max(1, int(grasp_config.region.support_downscale)), depth_views, key)
-    try:
-        ei.save(config_path, inputs)
-    except OSError:
-        pass
+    frame = frame_of_run(config_path, run)
+    centers = frame.to_capture(run.cameras.camera_to_worlds[:, :3, 3].cpu().numpy())
+    arrays = gaussian_arrays(run.gaussians)
+    answers, views, reason = own_views(config_path, run, cfg.region)
+    depth = depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
+    inputs = ei.ExportInputs(arrays, centers, run_task(config_path, run, answers), start_note(config_path, run.data),
+                             data, views, reason, max(1, int(cfg.region.support_downscale)), depth, key)
+    if save:
+        try:
+            ei.save(config_path, inputs)
+        except OSError:
+            pass
+    return inputs
 
 
 def export_run(

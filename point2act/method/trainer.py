@@ -152,6 +152,7 @@ class Point2ActTrainer(Trainer):
                     f.unlink()
         if last:
             self._write_run_info()
+            self._write_export_inputs()
 
     def _fit_to_consensus(self, pipeline) -> None:
         """At the end of training, the relevancy is fitted once more, on the frozen Gaussians, to the answers the
@@ -196,6 +197,27 @@ class Point2ActTrainer(Trainer):
             return
         if path is not None:
             CONSOLE.log(f"\\[point2act] wrote {path.name} ({time.perf_counter() - t0:.1f} s)")
+
+    def _write_export_inputs(self) -> None:
+        """``RUN/export_inputs.npz`` (:mod:`point2act.export_inputs`): what an export of the run's own field
+        reads (the Gaussian arrays, the supervised views of its answers, the depth renders of its views), so that
+        ``point2act export`` runs without torch from the first call. Optional: on any error the first export
+        computes and writes it."""
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            from point2act.method.run import export_inputs_of, run_of
+
+            pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
+            config_path = Path(self.config.get_base_dir()) / "config.yml"
+            inputs = export_inputs_of(config_path, run_of(self.config, pipeline), save=True)
+        except Exception as e:  # noqa: BLE001  (an optimisation: never fails a finished training)
+            CONSOLE.print(f"[yellow]\\[point2act] export_inputs.npz not written ({type(e).__name__}: "
+                          f"{escape(str(e))}); the first export writes it", soft_wrap=True, highlight=False)
+            return
+        if inputs is not None:
+            CONSOLE.log(f"\\[point2act] wrote export_inputs.npz ({time.perf_counter() - t0:.1f} s)")
 
     def _rebind_optimizers(self) -> None:
         """Point every optimizer at the model's current parameters.
