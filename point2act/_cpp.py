@@ -3,15 +3,20 @@
 Four extensions, each beside its user: the rasterizer (``point2act/render/csrc``), the grasp head's kernels
 (``point2act/grasp/csrc``), the training loss's fused SSIM and relevancy BCE (``point2act/losses_csrc``,
 declared in :mod:`point2act.ssim`) and the relevancy refit (``point2act/csrc``, which also holds ``cpu.h``, the
-helpers every extension includes). Each is built with ``torch.utils.cpp_extension.load``:
-``-O3 -march=native`` when the compiler accepts it, else explicit ``-mavx512f`` / ``-mavx2 -mfma`` from the
-CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the choice). The binary is cached
-in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>`` (or ``~/.cache/point2act/torch_extensions/<cpu>-<hash>``):
-``<cpu>`` is a hash of the CPU's feature flags and ``<hash>`` covers the extension's sources, the shared
-header, the compiler flags, torch, Python and the architecture, so a cache shared between machines (or a
-stale binary) is rebuilt, never loaded onto a CPU that lacks its instructions.
+helpers the torch extensions include). The rasterizer, the losses and the refit are torch extensions
+(:class:`Extension`, built with ``torch.utils.cpp_extension.load``). The grasp kernels are a plain CPython
+extension of pybind11 and numpy arrays (:class:`PybindExtension`: ``c++ -shared -fPIC`` with Python's and
+pybind11's headers, no libtorch), which loads without importing torch. Every build uses :func:`cflags`:
+``-O3 -fopenmp`` and ``-march=native`` when the compiler accepts it, else explicit ``-mavx512f`` /
+``-mavx2 -mfma`` from the CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the
+choice). The binary is cached in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>/<module>.so`` (or
+``~/.cache/point2act/torch_extensions/<cpu>-<hash>``): ``<cpu>`` is a hash of the CPU's feature flags and
+``<hash>`` covers the extension's sources, the shared headers, the compiler flags, torch's version (pybind11's
+for a :class:`PybindExtension`), Python and the architecture, so a cache shared between machines (or a stale
+binary) is rebuilt, never loaded onto a CPU that lacks its instructions.
 
-Imports only the standard library at import time (torch when an extension is built or loaded).
+Imports only the standard library at import time (torch where a torch extension is built or loaded, pybind11's
+small Python package where a :class:`PybindExtension` is).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ INCLUDE = Path(__file__).resolve().parent / "csrc"
 """The shared headers (``cpu.h``), on every extension's include path."""
 BASE_CFLAGS = ["-O3", "-fopenmp"]
 LDFLAGS = ["-fopenmp"]
+PYBIND_CFLAGS = ["-std=c++17", "-fPIC", "-fvisibility=hidden"]
+"""The compile flags of a :class:`PybindExtension` beside :func:`cflags`."""
 _AVX512 = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
 _ARCH_FLAGS: List[str] | None = None
 
@@ -108,6 +115,36 @@ def _inputs(csrc: Path) -> List[Path]:
     return own + shared
 
 
+def _key(csrc: Path, features: str | None, flags: List[str] | None, extra: List[str], version: str) -> str:
+    """``cpu<hash of features>-<hash>``: the hash covers ``csrc``'s inputs (:func:`_inputs`), the compiler
+    flags (:func:`cflags`, ``extra``, :data:`LDFLAGS`), ``version`` (of the library the extension builds
+    against), Python and the architecture."""
+    feats = cpu_features() if features is None else features
+    flags = cflags() if flags is None else flags
+    cpu = hashlib.sha256(feats.encode()).hexdigest()[:10]
+    h = hashlib.sha256()
+    for src in _inputs(csrc):
+        h.update(src.name.encode())
+        h.update(src.read_bytes())
+    h.update(" ".join(flags + extra + LDFLAGS).encode())
+    h.update(version.encode())
+    h.update(sys.version.encode())
+    h.update(platform.machine().encode())
+    return f"cpu{cpu}-{h.hexdigest()[:16]}"
+
+
+def _load_module(name: str, so: Path):
+    """Import the extension module ``name`` from the file ``so`` (an ImportError where it cannot)."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.ExtensionFileLoader(name, str(so))
+    spec = importlib.util.spec_from_file_location(name, str(so), loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
 class Extension:
     """One C++ extension: every ``*.cpp`` of ``csrc``, compiled with :func:`cflags`, loaded once per process."""
 
@@ -118,26 +155,23 @@ class Extension:
         self._ext = None
         self._lock = threading.Lock()
 
+    BUILD_TIME = "~1-2 min"
+    """How long a first build takes, for the first-build message."""
+
+    def _announce(self) -> None:
+        """The first-build message (stderr)."""
+        print(f"building {self.what} for this CPU ({' '.join(cflags())}; first use, {self.BUILD_TIME})",
+              file=sys.stderr, flush=True)
+
     def sources(self) -> List[Path]:
         """The extension's translation units (``csrc/*.cpp``), sorted."""
         return sorted(self.csrc.glob("*.cpp"))
 
     def build_key(self, features: str | None = None, flags: List[str] | None = None) -> str:
         """``<cpu>-<hash>``: the cache key for a CPU feature set and compiler flags (defaults: this machine's)."""
-        feats = cpu_features() if features is None else features
-        flags = cflags() if flags is None else flags
         import torch
 
-        cpu = hashlib.sha256(feats.encode()).hexdigest()[:10]
-        h = hashlib.sha256()
-        for src in _inputs(self.csrc):
-            h.update(src.name.encode())
-            h.update(src.read_bytes())
-        h.update(" ".join(flags + LDFLAGS).encode())
-        h.update(torch.__version__.encode())
-        h.update(sys.version.encode())
-        h.update(platform.machine().encode())
-        return f"cpu{cpu}-{h.hexdigest()[:16]}"
+        return _key(self.csrc, features, flags, [], torch.__version__)
 
     def build_dir(self, features: str | None = None, flags: List[str] | None = None) -> Path:
         """Directory of the cached build (for this machine unless told otherwise)."""
@@ -159,22 +193,14 @@ class Extension:
                 # the build key hashes the sources, flags, torch and Python: a built module is current, and
                 # importing it skips cpp_extension's ninja check (1-3 s of every process that loads it)
                 try:
-                    import importlib.machinery
-                    import importlib.util
-
                     import torch  # noqa: F401  (the module links against libtorch)
 
-                    loader = importlib.machinery.ExtensionFileLoader(name, str(so))
-                    spec = importlib.util.spec_from_file_location(name, str(so), loader=loader)
-                    module = importlib.util.module_from_spec(spec)
-                    loader.exec_module(module)
-                    self._ext = module
+                    self._ext = _load_module(name, so)
                     return self._ext
                 except ImportError:
                     pass  # a partial or foreign build: let cpp_extension rebuild it
             else:
-                print(f"building {self.what} for this CPU ({' '.join(cflags())}; first use, ~1-2 min)",
-                      file=sys.stderr, flush=True)
+                self._announce()
             from torch.utils.cpp_extension import load
 
             self._ext = load(
@@ -187,3 +213,129 @@ class Extension:
                 verbose=verbose,
             )
         return self._ext
+
+
+class PybindExtension(Extension):
+    """An extension without torch: a plain CPython module of pybind11 and numpy arrays (``pybind11/numpy.h``),
+    which neither links libtorch nor imports torch. Every ``*.cpp`` of ``csrc`` is compiled with :func:`cflags`
+    and :data:`PYBIND_CFLAGS` (``-DP2A_EXTENSION_NAME=<module>`` names the module for ``PYBIND11_MODULE``),
+    against Python's and pybind11's headers and :data:`INCLUDE`, in parallel, then linked with :data:`LDFLAGS`
+    into ``cache_root()/<key>/<module>.so``; the key hashes pybind11's version where :class:`Extension` hashes
+    torch's. The link writes a temporary file in the build folder that then replaces ``<module>.so``
+    (``os.replace``), so that a process (a pytest-xdist worker) never loads a half-written module; a lock file
+    makes a second process wait for the first's build instead of compiling too."""
+
+    BUILD_TIME = "~30-60 s"
+    _error: str | None = None  # a build that failed in this process: not tried again
+
+    def build_key(self, features: str | None = None, flags: List[str] | None = None) -> str:
+        """``<cpu>-<hash>``: the cache key for a CPU feature set and compiler flags (defaults: this machine's),
+        the compiler and pybind11's version (not torch's: this build does not use torch)."""
+        import pybind11
+
+        cxx = os.environ.get("CXX", "c++")
+        return _key(self.csrc, features, flags, ["pybind11-numpy", cxx, *PYBIND_CFLAGS], pybind11.__version__)
+
+    def load(self, verbose: bool = False):
+        """Compile (first use on a machine only) and import the extension, without importing torch."""
+        if self._ext is not None:
+            return self._ext
+        with self._lock:
+            if self._ext is not None:
+                return self._ext
+            if self._error is not None:
+                raise RuntimeError(self._error)
+            key = self.build_key()
+            name = f"point2act_{self.name}_" + key.replace("-", "_")
+            build_dir = self.build_dir()
+            so = build_dir / f"{name}.so"
+            failed = False
+            if so.exists():
+                try:
+                    self._ext = _load_module(name, so)
+                    return self._ext
+                except ImportError:
+                    failed = True  # a foreign or broken file: build it again
+            build_dir.mkdir(parents=True, exist_ok=True)
+            with _file_lock(build_dir / "build.lock"):
+                if failed or not so.exists():  # else another process built it while this one waited
+                    self._announce()
+                    try:
+                        self._compile(name, build_dir, so, verbose)
+                    except Exception as e:
+                        self._error = str(e)
+                        raise
+            self._ext = _load_module(name, so)
+        return self._ext
+
+    def _compile(self, name: str, build_dir: Path, so: Path, verbose: bool) -> None:
+        """Compile and link the module ``name`` into ``so``: objects and the linked file in a temporary folder
+        of ``build_dir``, then ``os.replace`` onto ``so``."""
+        import shutil
+        import sysconfig
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pybind11
+
+        cxx = os.environ.get("CXX", "c++")
+        include = ["-isystem", sysconfig.get_paths()["include"], "-isystem", pybind11.get_include(),
+                   "-I", str(INCLUDE)]
+        flags = [*PYBIND_CFLAGS, *cflags(), f"-DP2A_EXTENSION_NAME={name}", *include]
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=build_dir))
+        try:
+            srcs = self.sources()
+            objs = [tmp / f"{src.stem}.o" for src in srcs]
+            cmds = [[cxx, *flags, "-c", str(src), "-o", str(obj)] for src, obj in zip(srcs, objs)]
+            link = [cxx, "-shared", *(str(o) for o in objs), *LDFLAGS, "-o", str(tmp / so.name)]
+            if sys.platform == "darwin":
+                link[2:2] = ["-undefined", "dynamic_lookup"]
+            with ThreadPoolExecutor(max_workers=max(1, min(len(cmds), os.cpu_count() or 1))) as pool:
+                errors = [r for r in pool.map(lambda cmd: _run(cmd, verbose), cmds) if r is not None]
+            if not errors:
+                errors = [r for r in [_run(link, verbose)] if r is not None]
+            if errors:
+                raise RuntimeError(f"building {self.what} failed:\n" + "\n".join(errors))
+            os.replace(tmp / so.name, so)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(cmd: List[str], verbose: bool) -> str | None:
+    """Run a compiler command: None where it succeeds, else the command and its output."""
+    if verbose:
+        print(" ".join(cmd), file=sys.stderr, flush=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:  # no compiler
+        return f"{' '.join(cmd)}\n{e}"
+    if verbose and (r.stdout or r.stderr):
+        print(r.stdout + r.stderr, file=sys.stderr, flush=True)
+    if r.returncode == 0:
+        return None
+    return f"{' '.join(cmd)}\n{(r.stdout + r.stderr)[-8000:]}"
+
+
+class _file_lock:
+    """An exclusive ``flock`` on ``path`` (held by one process at a time; none where fcntl is missing)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+        return False

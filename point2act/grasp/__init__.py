@@ -43,8 +43,8 @@ Units
     (the pre-grasp opening) is in metres, ``width_capture_units`` in capture
     units.
 
-This package imports only numpy (and, lazily, scipy, open3d and the C++ kernels through torch:
-:mod:`point2act.grasp._kernel`).
+This package imports only numpy (and, lazily, scipy, open3d and the C++ kernels, a pybind11 extension of
+numpy arrays: :mod:`point2act.grasp._kernel`); planning grasps never imports torch.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The grasp head's C++ kernels (``point2act/grasp/csrc``: one op per file, declared with their shapes in
-``ops.h``), built by :mod:`point2act._cpp` and loaded on first use: torch and the extension are imported
-then, not with :mod:`point2act.grasp`. Where the extension cannot be built (no compiler), :func:`kernel`
-gives None and each caller runs its numpy reference: the same answers, slower."""
+``ops.h``): a CPython extension of pybind11 and numpy arrays that neither links libtorch nor imports torch
+(:class:`point2act._cpp.PybindExtension`), built for the machine on first use and loaded then, not with
+:mod:`point2act.grasp`. The ops take C-contiguous arrays of the dtypes ``ops.h`` names (:func:`array` makes
+them), read them in place, return new arrays and release the GIL while they compute; ``num_threads <= 0`` runs
+OpenMP's default count. Where the extension cannot be built (no compiler), :func:`kernel` gives None and each
+caller runs its numpy reference: the same answers, slower."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 from point2act import _cpp
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-EXTENSION = _cpp.Extension("grasp", CSRC, "point2act grasp kernels")
+EXTENSION = _cpp.PybindExtension("grasp", CSRC, "point2act grasp kernels")
 
 
 def load_extension(verbose: bool = False):
@@ -28,10 +31,7 @@ def kernel(name: str):
         return None
 
 
-def tensor(a, dtype=np.float64):
-    """``a`` as a contiguous CPU tensor of ``dtype`` (sharing memory where it already is one and writable;
-    a read-only array, e.g. a view of a cached input, is copied: torch warns on sharing one)."""
-    import torch
-
-    arr = np.ascontiguousarray(a, dtype=dtype)
-    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+def array(a, dtype=np.float64) -> np.ndarray:
+    """``a`` as a C-contiguous array of ``dtype``: ``a`` itself where it already is one (the kernels only read
+    their inputs, read-only ones too), else a copy."""
+    return np.ascontiguousarray(a, dtype=dtype)

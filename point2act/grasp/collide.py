@@ -144,15 +144,13 @@ def gripper_cloud_hits(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return gripper_cloud_hits_reference(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep,
                                             boxes, min_points)
-    import torch  # the extension's thread count follows torch's
-
-    f64 = _kernel.tensor
+    f64 = _kernel.array
     th = np.asarray(theta, dtype=np.float64)
     K = len(c)
     hits, clear = kernel(
         f64(c), f64(np.reshape(x, (K, 3))), f64(np.reshape(u, (K, 3))), f64(np.reshape(v, (K, 3))),
         f64(cloud.reshape(-1, 3)), float(radius), f64(np.broadcast_to(band_lo, (K,))), f64(np.broadcast_to(band_hi, (K,))),
-        f64(np.cos(th)), f64(np.sin(th)), _kernel.tensor(alive, bool), f64(off), f64(hh),
-        f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points), torch.get_num_threads(),
+        f64(np.cos(th)), f64(np.sin(th)), _kernel.array(alive, bool), f64(off), f64(hh),
+        f64(dep), f64(np.asarray(boxes, dtype=np.float64).reshape(-1, 10)), int(min_points), -1,
     )
-    return hits.numpy(), clear.numpy()
+    return hits, clear

@@ -237,8 +237,7 @@ def occupancy_counts(depths, R, t, intr, axes, near: float, front: float, back: 
     kernel = _kernel.kernel("occupancy_counts")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
         return occupancy_counts_reference(*f32[:4], tuple(f32[4:]), near, front, back)
-    hits, misses = kernel(*(_kernel.tensor(a, np.float32) for a in f32), float(near), float(front), float(back), -1)
-    return hits.numpy(), misses.numpy()
+    return kernel(*(_kernel.array(a, np.float32) for a in f32), float(near), float(front), float(back), -1)
 
 
 def integrate_depth(

@@ -202,12 +202,12 @@ def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: 
     o, cand = near_box(c, cloud, radius)  # as entries()
     if not len(cand):
         return w2.copy(), w2.copy()
-    t_ = _kernel.tensor
+    t_ = _kernel.array
     f32 = np.array([np.float32(radius * radius), np.float32(half_y**2), np.float32(half_open)], np.float32)
     ext_p, ext_n = kernel(t_(c - o, np.float32), t_(x, np.float32), t_(u, np.float32), t_(v, np.float32),
                           t_(cloud[cand] - o, np.float32), t_(w2), t_(f32, np.float32), float(gap),
                           _nb(half_open, float(w2.min()), gap), -1)
-    return ext_p.numpy(), ext_n.numpy()
+    return ext_p, ext_n
 
 
 def _nb(vmax: float, start_min: float, gap: float) -> int:
@@ -340,7 +340,7 @@ def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float], ts=N
     o, cand = near_box(c[uk], cloud, p["radius"]) if len(uk) and len(cloud) else (None, e)  # as entries()
     if not len(cand):
         return uk, inv, e, uk[e], e, np.zeros(0), e
-    t_ = _kernel.tensor
+    t_ = _kernel.array
     theta = 2 * np.pi * np.arange(T) / T
     ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
     z_lo, z_hi = _z_window(p)
@@ -352,7 +352,7 @@ def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float], ts=N
         t_(ct, np.float32), t_(st, np.float32), t_(f32, np.float32),
         t_(np.ones((len(uk), T)) if ts is None else _asked(inv, ts, len(uk), T), np.uint8), t_(uk, np.int64),
         t_(cand, np.int64), float(p["L"]), int(num_threads))
-    return uk, inv, gid.numpy(), k0.numpy().astype(uk.dtype, copy=False), tt.numpy(), xe.numpy(), j.numpy()
+    return uk, inv, gid, k0.astype(uk.dtype, copy=False), tt, xe, j
 
 
 def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dict[str, float]) -> np.ndarray:
@@ -484,16 +484,15 @@ def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dic
     nbs = [_nb(L, 0.0, gap), _nb(p["reach"], float(sp.min()), gap), _nb(p["reach"], float(sn.min()), gap)]
 
     def t_(a):
-        return _kernel.tensor(a, np.asarray(a).dtype)
+        return _kernel.array(a, np.asarray(a).dtype)
 
     depth, off, hkt, n_close, n_rel, w_max = kernel(
         t_(C), t_(x.astype(np.float32)), t_(u.astype(np.float32)), t_(v.astype(np.float32)), t_(fit.astype(np.uint8)),
         t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(hold), t_(ct), t_(st),
-        _kernel.tensor(np.array(f32, np.float32), np.float32),
+        _kernel.array(np.array(f32, np.float32), np.float32),
         [float(p[k]) for k in ("L", "reach", "gap", "tip", "min_depth", "max_depth", "long_depth", "pad_x", "clr",
                                "half_open", "mg")], nbs, None if w is None else t_(w[cand]), float(extra), -1)
-    out = {"depth": depth.numpy(), "off": off.numpy(), "hkt": hkt.numpy(), "n_close": n_close.numpy(),
-           "n_rel": n_rel.numpy()}
+    out = {"depth": depth, "off": off, "hkt": hkt, "n_close": n_close, "n_rel": n_rel}
     if w is not None:
-        out["w_max"] = w_max.numpy()
+        out["w_max"] = w_max
     return out

@@ -77,9 +77,8 @@ def contact_candidates(Ps: np.ndarray, Ns: np.ndarray, Q: np.ndarray, max_width:
     kernel = _kernel.kernel("contact_candidates")
     if kernel is None:  # pragma: no cover - no compiler: the dense reference
         return contact_candidates_reference(Ps, Ns, Q, max_width, min_width, cos_angle)
-    t_ = _kernel.tensor
-    i, j = kernel(t_(Ps), t_(Ns), t_(Q), float(max_width), float(min_width), float(cos_angle), -1)
-    return i.numpy(), j.numpy()
+    t_ = _kernel.array
+    return kernel(t_(Ps), t_(Ns), t_(Q), float(max_width), float(min_width), float(cos_angle), -1)
 
 
 def sample_contact_pairs(

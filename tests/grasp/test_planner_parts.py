@@ -166,22 +166,3 @@ def test_ransac_plane_is_the_same_for_a_seed_and_under_any_thread_count(tmp_path
     c = ransac_plane(P, 0.004, 3, seed=8)
     d = ransac_plane(P, 0.004, 3, seed=7)
     assert c[0].tobytes() != d[0].tobytes()
-
-
-def test_kernel_tensor_shares_writable_arrays_and_copies_read_only_ones():
-    """The kernels' inputs: a writable contiguous array is shared (no copy); a read-only one (a cached input,
-    a broadcast view) is copied, so torch has nothing to warn about (the demo printed its warning)."""
-    import warnings
-
-    from point2act.grasp._kernel import tensor
-
-    w = np.arange(6.0)
-    t = tensor(w)
-    w[0] = 7.0
-    assert t[0].item() == 7.0
-    r = np.arange(6.0)
-    r.flags.writeable = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        t2 = tensor(r)
-    assert t2.tolist() == r.tolist()

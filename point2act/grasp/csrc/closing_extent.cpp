@@ -7,7 +7,6 @@
 // (sx, su, sv: the point minus the centre along the pair's axes x, u, v). ext_p is the end of the run
 // (run_end.h) of the values sx >= w2[k] - gap from w2[k], the contact on +x; ext_n the same for -sx.
 
-#include "cpu.h"
 #include "ops.h"
 #include "run_end.h"
 
@@ -57,25 +56,29 @@ __attribute__((optimize("fp-contract=off"))) void closing_extent_impl(
 
 }  // namespace
 
-std::vector<at::Tensor> closing_extent(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U,
-                                       const at::Tensor &V, const at::Tensor &Pc, const at::Tensor &w2,
-                                       const at::Tensor &f32, double gap, int64_t nb, int64_t num_threads) {
-    for (const auto *a : {&C, &X, &U, &V, &Pc, &w2, &f32}) check_cpu_contig(*a, "closing_extent input");
-    for (const auto *a : {&C, &X, &U, &V, &Pc, &f32})
-        TORCH_CHECK(a->scalar_type() == at::kFloat, "closing_extent: float32 frames, cloud and f32 expected");
-    TORCH_CHECK(w2.scalar_type() == at::kDouble, "closing_extent: float64 w2 expected");
-    const int64_t K = C.size(0), M = Pc.size(0);
-    TORCH_CHECK(C.dim() == 2 && C.size(1) == 3 && Pc.dim() == 2 && Pc.size(1) == 3, "[K, 3] / [M, 3]");
-    TORCH_CHECK(X.numel() == 3 * K && U.numel() == 3 * K && V.numel() == 3 * K, "axes must be [K, 3]");
-    TORCH_CHECK(w2.numel() == K && f32.numel() == 3, "w2 [K], f32 [3] (radius^2, half_y^2, half_open)");
-    TORCH_CHECK(gap > 0 && nb >= 1, "gap and the bin count must be positive");
-    const float *q = f32.data_ptr<float>();
-    auto o64 = w2.options();
-    auto ext_p = at::empty({K}, o64), ext_n = at::empty({K}, o64);
-    closing_extent_impl(K, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
-                        Pc.data_ptr<float>(), w2.data_ptr<double>(), q[0], q[1], q[2], gap, nb,
-                        resolve_threads(num_threads), ext_p.data_ptr<double>(), ext_n.data_ptr<double>());
-    return {ext_p, ext_n};
+py::tuple closing_extent(const py::array &C, const py::array &X, const py::array &U, const py::array &V,
+                         const py::array &Pc, const py::array &w2, const py::array &f32, double gap, int64_t nb,
+                         int64_t num_threads) {
+    const char *what = "closing_extent: C-contiguous float32 frames, cloud and f32 expected";
+    for (const auto *a : {&C, &X, &U, &V, &Pc, &f32}) check(is<float>(*a), what);
+    check(is<double>(w2), "closing_extent: C-contiguous float64 w2 expected");
+    check(C.ndim() == 2 && C.shape(1) == 3 && Pc.ndim() == 2 && Pc.shape(1) == 3, "[K, 3] / [M, 3]");
+    const int64_t K = C.shape(0), M = Pc.shape(0);
+    check(X.size() == 3 * K && U.size() == 3 * K && V.size() == 3 * K, "axes must be [K, 3]");
+    check(w2.size() == K && f32.size() == 3, "w2 [K], f32 [3] (radius^2, half_y^2, half_open)");
+    check(gap > 0 && nb >= 1, "gap and the bin count must be positive");
+    const float *q = input<float>(f32, what);
+    const float *C_ = input<float>(C, what), *X_ = input<float>(X, what), *U_ = input<float>(U, what);
+    const float *V_ = input<float>(V, what), *P_ = input<float>(Pc, what);
+    const double *w2_ = input<double>(w2, "closing_extent: float64 w2 expected");
+    double *ep, *en;
+    auto ext_p = output<double>({K}, ep), ext_n = output<double>({K}, en);
+    const int nthreads = resolve_threads(num_threads);
+    {
+        py::gil_scoped_release nogil;
+        closing_extent_impl(K, M, C_, X_, U_, V_, P_, w2_, q[0], q[1], q[2], gap, nb, nthreads, ep, en);
+    }
+    return py::make_tuple(ext_p, ext_n);
 }
 
 }  // namespace p2a

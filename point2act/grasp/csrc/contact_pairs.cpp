@@ -6,7 +6,6 @@
 // Output: (i, j) index pairs into the seeds and the points, seed by seed, each seed's points in ascending
 // order (the order in which the planner's stable sorts, keyed on the seed first, see them).
 
-#include "cpu.h"
 #include "ops.h"
 
 namespace p2a {
@@ -31,33 +30,36 @@ void contact_candidates_impl(int64_t S, int64_t M, const double *Ps, const doubl
 
 }  // namespace
 
-std::vector<at::Tensor> contact_candidates(const at::Tensor &Ps, const at::Tensor &Ns, const at::Tensor &Q,
-                                           double max_width, double min_width, double cos_angle,
-                                           int64_t num_threads) {
-    for (const auto *a : {&Ps, &Ns, &Q}) {
-        check_cpu_contig(*a, "contact_candidates input");
-        TORCH_CHECK(a->scalar_type() == at::kDouble && a->dim() == 2 && a->size(1) == 3,
-                    "contact_candidates: float64 [S, 3] seeds, normals and [M, 3] points expected");
-    }
-    const int64_t S = Ps.size(0), M = Q.size(0);
-    TORCH_CHECK(Ns.size(0) == S, "contact_candidates: one normal per seed");
-    TORCH_CHECK(M < (int64_t(1) << 31), "contact_candidates: at most 2^31 points");
+py::tuple contact_candidates(const py::array &Ps, const py::array &Ns, const py::array &Q, double max_width,
+                             double min_width, double cos_angle, int64_t num_threads) {
+    const char *what = "contact_candidates: C-contiguous float64 [S, 3] seeds, normals and [M, 3] points expected";
+    for (const auto *a : {&Ps, &Ns, &Q}) check(is<double>(*a) && a->ndim() == 2 && a->shape(1) == 3, what);
+    const int64_t S = Ps.shape(0), M = Q.shape(0);
+    check(Ns.shape(0) == S, "contact_candidates: one normal per seed");
+    check(M < (int64_t(1) << 31), "contact_candidates: at most 2^31 points");
+    const double *ps = input<double>(Ps, what), *ns = input<double>(Ns, what), *q = input<double>(Q, what);
     const double slack = 1e-6;
+    const int nthreads = resolve_threads(num_threads);
     std::vector<std::vector<int32_t>> out(S);
-    contact_candidates_impl(S, M, Ps.data_ptr<double>(), Ns.data_ptr<double>(), Q.data_ptr<double>(),
-                            max_width * max_width * (1 + slack), min_width * min_width * (1 - slack),
-                            cos_angle * cos_angle * (1 - slack), resolve_threads(num_threads), out);
     int64_t E = 0;
-    for (const auto &o : out) E += int64_t(o.size());
-    auto opts = Ps.options().dtype(at::kLong);
-    auto ii = at::empty({E}, opts), jj = at::empty({E}, opts);
-    int64_t *pi = ii.data_ptr<int64_t>(), *pj = jj.data_ptr<int64_t>();
-    for (int64_t i = 0, e = 0; i < S; ++i)
-        for (int32_t j : out[i]) {
-            pi[e] = i;
-            pj[e++] = j;
-        }
-    return {ii, jj};
+    {
+        py::gil_scoped_release nogil;
+        contact_candidates_impl(S, M, ps, ns, q, max_width * max_width * (1 + slack),
+                                min_width * min_width * (1 - slack), cos_angle * cos_angle * (1 - slack), nthreads,
+                                out);
+        for (const auto &o : out) E += int64_t(o.size());
+    }
+    int64_t *pi, *pj;
+    auto ii = output<int64_t>({E}, pi), jj = output<int64_t>({E}, pj);
+    {
+        py::gil_scoped_release nogil;
+        for (int64_t i = 0, e = 0; i < S; ++i)
+            for (int32_t j : out[i]) {
+                pi[e] = i;
+                pj[e++] = j;
+            }
+    }
+    return py::make_tuple(ii, jj);
 }
 
 }  // namespace p2a

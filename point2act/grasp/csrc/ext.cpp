@@ -1,21 +1,41 @@
-// Python bindings of the grasp head's kernels (the only translation unit that includes the heavy
-// torch/extension.h).
-
-#include <torch/extension.h>
+// Python bindings of the grasp head's kernels: a CPython extension of pybind11 and numpy arrays, without
+// torch (point2act/_cpp.py, PybindExtension, defines P2A_EXTENSION_NAME, the module's name).
 
 #include "ops.h"
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+#ifndef P2A_EXTENSION_NAME
+#error "P2A_EXTENSION_NAME: the module's name (point2act/_cpp.py defines it)"
+#endif
+
+PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
+    namespace py = pybind11;
     m.def("contact_candidates", &p2a::contact_candidates,
-          "Contact-pair candidates per seed: distance and the seed's friction cone, a loose prefilter (CPU)");
+          "Contact-pair candidates per seed: distance and the seed's friction cone, a loose prefilter (CPU)",
+          py::arg("Ps"), py::arg("Ns"), py::arg("Q"), py::arg("max_width"), py::arg("min_width"),
+          py::arg("cos_angle"), py::arg("num_threads") = -1);
     m.def("occupancy_counts", &p2a::occupancy_counts,
-          "Hits and misses of an occupancy grid's cells against depth maps (CPU)");
+          "Hits and misses of an occupancy grid's cells against depth maps (CPU)", py::arg("depth"), py::arg("R"),
+          py::arg("t"), py::arg("intr"), py::arg("ax"), py::arg("ay"), py::arg("az"), py::arg("near"),
+          py::arg("front"), py::arg("back"), py::arg("num_threads") = -1);
     m.def("closing_extent", &p2a::closing_extent,
-          "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)");
+          "The part's extent across each contact pair's closing axis, within the fingers' cylinder (CPU)",
+          py::arg("C"), py::arg("X"), py::arg("U"), py::arg("V"), py::arg("Pc"), py::arg("w2"), py::arg("f32"),
+          py::arg("gap"), py::arg("nb"), py::arg("num_threads") = -1);
     m.def("grasp_part", &p2a::grasp_part,
-          "What each grasp candidate holds: depth, opening, the points between the pads and their weights (CPU)");
+          "What each grasp candidate holds: depth, opening, the points between the pads and their weights (CPU)",
+          py::arg("C"), py::arg("X"), py::arg("U"), py::arg("V"), py::arg("fit"), py::arg("Pc"), py::arg("flags"),
+          py::arg("h"), py::arg("sp"), py::arg("sn"), py::arg("room"), py::arg("hold"), py::arg("ct"),
+          py::arg("st"), py::arg("f32"), py::arg("f64"), py::arg("nbs"), py::arg("w").none(true),
+          py::arg("extra"), py::arg("num_threads") = -1);
     m.def("pads_window", &p2a::pads_window,
-          "The cloud points in the pads' window of every approach of a set of contact pairs (CPU)");
+          "The cloud points in the pads' window of every approach of a set of contact pairs (CPU)", py::arg("C"),
+          py::arg("X"), py::arg("U"), py::arg("V"), py::arg("Pc"), py::arg("depth"), py::arg("ct"), py::arg("st"),
+          py::arg("f32"), py::arg("want"), py::arg("pair"), py::arg("point"), py::arg("L"),
+          py::arg("num_threads") = -1);
     m.def("gripper_cloud_hits", &p2a::gripper_cloud_hits,
-          "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)");
+          "Gripper boxes against a cloud, per pair and approach, the pairs' points found on the fly (CPU)",
+          py::arg("centres"), py::arg("xa"), py::arg("ua"), py::arg("va"), py::arg("cloud"), py::arg("radius"),
+          py::arg("band_lo"), py::arg("band_hi"), py::arg("cos_t"), py::arg("sin_t"), py::arg("alive"),
+          py::arg("off"), py::arg("hh"), py::arg("dep"), py::arg("boxes"), py::arg("min_points"),
+          py::arg("num_threads") = -1);
 }

@@ -28,7 +28,6 @@
 // the largest value of a run, whose one order-dependent bit (the sign of a zero maximum) is taken in entry
 // order (Runs); w_max is order-free too.
 
-#include "cpu.h"
 #include "ops.h"
 #include "run_end.h"
 
@@ -350,50 +349,57 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
 
 }  // namespace
 
-std::vector<at::Tensor> grasp_part(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
-                                   const at::Tensor &fit, const at::Tensor &Pc, const at::Tensor &flags,
-                                   const at::Tensor &h, const at::Tensor &sp, const at::Tensor &sn,
-                                   const at::Tensor &room, const at::Tensor &hold, const at::Tensor &ct,
-                                   const at::Tensor &st, const at::Tensor &f32, const std::vector<double> &f64,
-                                   const std::vector<int64_t> &nbs, const c10::optional<at::Tensor> &w, double extra,
-                                   int64_t num_threads) {
-    for (const auto *a : {&C, &X, &U, &V, &fit, &Pc, &flags, &h, &sp, &sn, &room, &hold, &ct, &st, &f32})
-        check_cpu_contig(*a, "grasp_part input");
-    for (const auto *a : {&C, &X, &U, &V, &Pc, &ct, &st, &f32})
-        TORCH_CHECK(a->scalar_type() == at::kFloat, "grasp_part: float32 frames, cloud, angles and f32 expected");
-    for (const auto *a : {&h, &sp, &sn, &room, &hold})
-        TORCH_CHECK(a->scalar_type() == at::kDouble, "grasp_part: float64 h, sp, sn, room and hold expected");
-    TORCH_CHECK(fit.scalar_type() == at::kByte && flags.scalar_type() == at::kByte, "fit and flags must be uint8");
-    const int64_t K = C.size(0), T = ct.size(0), M = Pc.size(0);
-    TORCH_CHECK(C.dim() == 2 && C.size(1) == 3 && Pc.dim() == 2 && Pc.size(1) == 3, "[K, 3] / [M, 3]");
-    TORCH_CHECK(X.numel() == 3 * K && U.numel() == 3 * K && V.numel() == 3 * K, "axes must be [K, 3]");
-    TORCH_CHECK(fit.numel() == K && h.numel() == K && sp.numel() == K && sn.numel() == K, "per-pair sizes differ");
-    TORCH_CHECK(flags.numel() == M && st.numel() == T && room.numel() == K * T && hold.numel() == K * T,
-                "flags [M], angles [T], room and hold [K, T]");
-    TORCH_CHECK(f32.numel() == 7 && f64.size() == 11 && nbs.size() == 3, "f32 [7], f64 [11], nbs [3]");
-    const bool weighted = w.has_value() && w->defined();
-    if (weighted) {
-        check_cpu_contig(*w, "grasp_part w");
-        TORCH_CHECK(w->scalar_type() == at::kDouble && w->numel() == M, "grasp_part: w must be float64 [M]");
-        TORCH_CHECK(M <= std::numeric_limits<int32_t>::max(), "grasp_part: with w, M must fit int32");
+py::tuple grasp_part(const py::array &C, const py::array &X, const py::array &U, const py::array &V,
+                     const py::array &fit, const py::array &Pc, const py::array &flags, const py::array &h,
+                     const py::array &sp, const py::array &sn, const py::array &room, const py::array &hold,
+                     const py::array &ct, const py::array &st, const py::array &f32, const std::vector<double> &f64,
+                     const std::vector<int64_t> &nbs, const py::object &w, double extra, int64_t num_threads) {
+    const char *w32 = "grasp_part: C-contiguous float32 frames, cloud, angles and f32 expected";
+    const char *w64 = "grasp_part: C-contiguous float64 h, sp, sn, room and hold expected";
+    const char *w8 = "grasp_part: fit and flags must be C-contiguous uint8";
+    for (const auto *a : {&C, &X, &U, &V, &Pc, &ct, &st, &f32}) check(is<float>(*a), w32);
+    for (const auto *a : {&h, &sp, &sn, &room, &hold}) check(is<double>(*a), w64);
+    check(is<uint8_t>(fit) && is<uint8_t>(flags), w8);
+    check(C.ndim() == 2 && C.shape(1) == 3 && Pc.ndim() == 2 && Pc.shape(1) == 3, "[K, 3] / [M, 3]");
+    check(ct.ndim() >= 1, "angles [T]");
+    const int64_t K = C.shape(0), T = ct.shape(0), M = Pc.shape(0);
+    check(X.size() == 3 * K && U.size() == 3 * K && V.size() == 3 * K, "axes must be [K, 3]");
+    check(fit.size() == K && h.size() == K && sp.size() == K && sn.size() == K, "per-pair sizes differ");
+    check(flags.size() == M && st.size() == T && room.size() == K * T && hold.size() == K * T,
+          "flags [M], angles [T], room and hold [K, T]");
+    check(f32.size() == 7 && f64.size() == 11 && nbs.size() == 3, "f32 [7], f64 [11], nbs [3]");
+    const double *w_ = nullptr;
+    if (!w.is_none()) {
+        const char *ww = "grasp_part: w must be C-contiguous float64 [M]";
+        check(py::isinstance<py::array>(w), ww);
+        const auto wa = py::reinterpret_borrow<py::array>(w);
+        check(is<double>(wa) && wa.size() == M, ww);
+        check(M <= std::numeric_limits<int32_t>::max(), "grasp_part: with w, M must fit int32");
+        w_ = input<double>(wa, ww);
     }
-    const float *q = f32.data_ptr<float>();
+    const float *q = input<float>(f32, w32);
     Params p{q[0], q[1], q[2], q[3], q[4], q[5], q[6],
              f64[0], f64[1], f64[2], f64[3], f64[4], f64[5], f64[6], f64[7], f64[8], f64[9], f64[10],
              nbs[0], nbs[1], nbs[2]};
-    TORCH_CHECK(p.gap > 0 && p.nb0 >= 1 && p.nbp >= 1 && p.nbn >= 1, "gap and bin counts must be positive");
-    auto o64 = h.options();
-    auto depth = at::empty({K, T}, o64), off = at::empty({K, T}, o64), hkt = at::empty({K, T}, o64);
-    auto n_close = at::empty({K, T}, o64.dtype(at::kLong)), n_rel = at::empty({K, T}, o64);
-    auto w_max = at::empty({K, T}, o64);
-    grasp_part_impl(K, T, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
-                    fit.data_ptr<uint8_t>(), Pc.data_ptr<float>(), flags.data_ptr<uint8_t>(), h.data_ptr<double>(),
-                    sp.data_ptr<double>(), sn.data_ptr<double>(), room.data_ptr<double>(), hold.data_ptr<double>(),
-                    ct.data_ptr<float>(), st.data_ptr<float>(), p, weighted ? w->data_ptr<double>() : nullptr, extra,
-                    resolve_threads(num_threads), depth.data_ptr<double>(), off.data_ptr<double>(),
-                    hkt.data_ptr<double>(), n_close.data_ptr<int64_t>(), n_rel.data_ptr<double>(),
-                    w_max.data_ptr<double>());
-    return {depth, off, hkt, n_close, n_rel, w_max};
+    check(p.gap > 0 && p.nb0 >= 1 && p.nbp >= 1 && p.nbn >= 1, "gap and bin counts must be positive");
+    const float *C_ = input<float>(C, w32), *X_ = input<float>(X, w32), *U_ = input<float>(U, w32);
+    const float *V_ = input<float>(V, w32), *P_ = input<float>(Pc, w32), *ct_ = input<float>(ct, w32);
+    const float *st_ = input<float>(st, w32);
+    const uint8_t *fit_ = input<uint8_t>(fit, w8), *flags_ = input<uint8_t>(flags, w8);
+    const double *h_ = input<double>(h, w64), *sp_ = input<double>(sp, w64), *sn_ = input<double>(sn, w64);
+    const double *room_ = input<double>(room, w64), *hold_ = input<double>(hold, w64);
+    double *d_, *o_, *hk_, *nr_, *wm_;
+    int64_t *nc_;
+    auto depth = output<double>({K, T}, d_), off = output<double>({K, T}, o_), hkt = output<double>({K, T}, hk_);
+    auto n_rel = output<double>({K, T}, nr_), w_max = output<double>({K, T}, wm_);
+    auto n_close = output<int64_t>({K, T}, nc_);
+    const int nthreads = resolve_threads(num_threads);
+    {
+        py::gil_scoped_release nogil;
+        grasp_part_impl(K, T, M, C_, X_, U_, V_, fit_, P_, flags_, h_, sp_, sn_, room_, hold_, ct_, st_, p, w_, extra,
+                        nthreads, d_, o_, hk_, nc_, nr_, wm_);
+    }
+    return py::make_tuple(depth, off, hkt, n_close, n_rel, w_max);
 }
 
 }  // namespace p2a

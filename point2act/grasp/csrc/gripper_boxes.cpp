@@ -28,7 +28,6 @@
 // it hits is decided by the same floating-point operations, in the same order
 // and rounding, as a scalar loop over the cloud compiled by GCC (mul_add).
 
-#include "cpu.h"
 #include "ops.h"
 
 #ifdef __AVX512F__
@@ -380,39 +379,46 @@ void gripper_cloud_hits_impl(int64_t K, int64_t T, int64_t M, const double *c, c
 
 }  // namespace
 
-std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres, const at::Tensor &xa, const at::Tensor &ua,
-                                           const at::Tensor &va, const at::Tensor &cloud, double radius,
-                                           const at::Tensor &band_lo, const at::Tensor &band_hi,
-                                           const at::Tensor &cos_t, const at::Tensor &sin_t, const at::Tensor &alive,
-                                           const at::Tensor &off, const at::Tensor &hh, const at::Tensor &dep,
-                                           const at::Tensor &boxes, int64_t min_points, int64_t num_threads) {
-    for (const auto *p : {&centres, &xa, &ua, &va, &cloud, &band_lo, &band_hi, &cos_t, &sin_t, &alive, &off, &hh,
-                          &dep, &boxes})
-        check_cpu_contig(*p, "gripper_cloud_hits input");
+py::tuple gripper_cloud_hits(const py::array &centres, const py::array &xa, const py::array &ua, const py::array &va,
+                             const py::array &cloud, double radius, const py::array &band_lo,
+                             const py::array &band_hi, const py::array &cos_t, const py::array &sin_t,
+                             const py::array &alive, const py::array &off, const py::array &hh, const py::array &dep,
+                             const py::array &boxes, int64_t min_points, int64_t num_threads) {
+    const char *w64 = "gripper_cloud_hits: C-contiguous float64 inputs expected";
+    const char *wb = "gripper_cloud_hits: alive must be C-contiguous bool";
     for (const auto *p : {&centres, &xa, &ua, &va, &cloud, &band_lo, &band_hi, &cos_t, &sin_t, &off, &hh, &dep, &boxes})
-        TORCH_CHECK(p->scalar_type() == at::kDouble, "gripper_cloud_hits: float64 inputs expected");
-    TORCH_CHECK(alive.scalar_type() == at::kBool, "alive must be bool");
-    const int64_t K = centres.size(0), T = cos_t.size(0), M = cloud.size(0);
-    TORCH_CHECK(centres.dim() == 2 && centres.size(1) == 3 && cloud.dim() == 2 && cloud.size(1) == 3, "[K, 3] / [M, 3]");
-    TORCH_CHECK(xa.numel() == 3 * K && ua.numel() == 3 * K && va.numel() == 3 * K, "axes must be [K, 3]");
-    TORCH_CHECK(band_lo.numel() == K && band_hi.numel() == K && sin_t.numel() == T, "band / angle sizes differ");
-    TORCH_CHECK(alive.numel() == K * T && off.numel() == K * T && hh.numel() == K * T && dep.numel() == K * T,
-                "alive, off, hh and dep must be [K, T]");
-    TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 10, "boxes must be [B, 10]");
-    TORCH_CHECK(min_points >= 1, "min_points must be >= 1");
+        check(is<double>(*p), w64);
+    check(is<bool>(alive), wb);
+    check(centres.ndim() == 2 && centres.shape(1) == 3 && cloud.ndim() == 2 && cloud.shape(1) == 3, "[K, 3] / [M, 3]");
+    check(cos_t.ndim() >= 1, "angles [T]");
+    const int64_t K = centres.shape(0), T = cos_t.shape(0), M = cloud.shape(0);
+    check(xa.size() == 3 * K && ua.size() == 3 * K && va.size() == 3 * K, "axes must be [K, 3]");
+    check(band_lo.size() == K && band_hi.size() == K && sin_t.size() == T, "band / angle sizes differ");
+    check(alive.size() == K * T && off.size() == K * T && hh.size() == K * T && dep.size() == K * T,
+          "alive, off, hh and dep must be [K, T]");
+    check(boxes.ndim() == 2 && boxes.shape(1) == 10, "boxes must be [B, 10]");
+    check(min_points >= 1, "min_points must be >= 1");
     std::vector<Box> bx;
-    const double *b = boxes.data_ptr<double>();
-    for (int64_t i = 0; i < boxes.size(0); ++i, b += 10)
+    const double *b = input<double>(boxes, w64);
+    for (int64_t i = 0; i < boxes.shape(0); ++i, b += 10)
         bx.push_back({b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], int(b[8]), int(b[9])});
-    auto hits = at::empty({K, T}, alive.options().dtype(at::kInt));
-    auto clear = at::empty({K, T}, centres.options().dtype(at::kFloat));
-    gripper_cloud_hits_impl(K, T, M, centres.data_ptr<double>(), xa.data_ptr<double>(), ua.data_ptr<double>(),
-                            va.data_ptr<double>(), cloud.data_ptr<double>(), radius, band_lo.data_ptr<double>(),
-                            band_hi.data_ptr<double>(), cos_t.data_ptr<double>(), sin_t.data_ptr<double>(),
-                            alive.data_ptr<bool>(), off.data_ptr<double>(), hh.data_ptr<double>(),
-                            dep.data_ptr<double>(), bx, min_points, resolve_threads(num_threads),
-                            hits.data_ptr<int32_t>(), clear.data_ptr<float>());
-    return {hits, clear};
+    const double *c_ = input<double>(centres, w64), *xa_ = input<double>(xa, w64), *ua_ = input<double>(ua, w64);
+    const double *va_ = input<double>(va, w64), *cl_ = input<double>(cloud, w64);
+    const double *lo_ = input<double>(band_lo, w64), *hi_ = input<double>(band_hi, w64);
+    const double *ct_ = input<double>(cos_t, w64), *st_ = input<double>(sin_t, w64);
+    const double *off_ = input<double>(off, w64), *hh_ = input<double>(hh, w64), *dep_ = input<double>(dep, w64);
+    const bool *alive_ = input<bool>(alive, wb);
+    int32_t *h_;
+    float *c2_;
+    auto hits = output<int32_t>({K, T}, h_);
+    auto clear = output<float>({K, T}, c2_);
+    const int nthreads = resolve_threads(num_threads);
+    {
+        py::gil_scoped_release nogil;
+        gripper_cloud_hits_impl(K, T, M, c_, xa_, ua_, va_, cl_, radius, lo_, hi_, ct_, st_, alive_, off_, hh_, dep_,
+                                bx, min_points, nthreads, h_, c2_);
+    }
+    return py::make_tuple(hits, clear);
 }
 
 }  // namespace p2a

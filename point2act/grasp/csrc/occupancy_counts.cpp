@@ -7,7 +7,6 @@
 // (u, v) = (fx cam0 / z + cx, fy cam1 / z + cy) lies in the image with a measured depth d > 0, delta = z - d
 // is a miss below -front and a hit up to back.
 
-#include "cpu.h"
 #include "ops.h"
 
 namespace p2a {
@@ -55,26 +54,30 @@ __attribute__((optimize("fp-contract=off"))) void occupancy_counts_impl(
 
 }  // namespace
 
-std::vector<at::Tensor> occupancy_counts(const at::Tensor &depth, const at::Tensor &R, const at::Tensor &t,
-                                         const at::Tensor &intr, const at::Tensor &ax, const at::Tensor &ay,
-                                         const at::Tensor &az, double near, double front, double back,
-                                         int64_t num_threads) {
-    for (const auto *a : {&depth, &R, &t, &intr, &ax, &ay, &az}) {
-        check_cpu_contig(*a, "occupancy_counts input");
-        TORCH_CHECK(a->scalar_type() == at::kFloat, "occupancy_counts: float32 inputs expected");
+py::tuple occupancy_counts(const py::array &depth, const py::array &R, const py::array &t, const py::array &intr,
+                           const py::array &ax, const py::array &ay, const py::array &az, double near, double front,
+                           double back, int64_t num_threads) {
+    const char *what = "occupancy_counts: C-contiguous float32 inputs expected";
+    for (const auto *a : {&depth, &R, &t, &intr, &ax, &ay, &az}) check(is<float>(*a), what);
+    check(depth.ndim() == 3, "occupancy_counts: depth [C, H, W]");
+    const int64_t C = depth.shape(0), H = depth.shape(1), W = depth.shape(2);
+    check(R.size() == 9 * C && t.size() == 3 * C && intr.size() == 4 * C,
+          "occupancy_counts: R [C, 3, 3], t [C, 3], intr [C, 4] (fx, fy, cx, cy)");
+    const int64_t nx = ax.size(), ny = ay.size(), nz = az.size();
+    int16_t *h, *m;
+    auto hits = output<int16_t>({nx, ny, nz}, h), misses = output<int16_t>({nx, ny, nz}, m);
+    const float *d_ = input<float>(depth, what), *R_ = input<float>(R, what), *t_ = input<float>(t, what);
+    const float *i_ = input<float>(intr, what), *ax_ = input<float>(ax, what), *ay_ = input<float>(ay, what);
+    const float *az_ = input<float>(az, what);
+    const int nthreads = resolve_threads(num_threads);
+    {
+        py::gil_scoped_release nogil;
+        std::fill(h, h + nx * ny * nz, int16_t(0));
+        std::fill(m, m + nx * ny * nz, int16_t(0));
+        occupancy_counts_impl(C, H, W, d_, R_, t_, i_, nx, ny, nz, ax_, ay_, az_, float(near), float(front),
+                              float(back), nthreads, h, m);
     }
-    TORCH_CHECK(depth.dim() == 3, "occupancy_counts: depth [C, H, W]");
-    const int64_t C = depth.size(0), H = depth.size(1), W = depth.size(2);
-    TORCH_CHECK(R.numel() == 9 * C && t.numel() == 3 * C && intr.numel() == 4 * C,
-                "occupancy_counts: R [C, 3, 3], t [C, 3], intr [C, 4] (fx, fy, cx, cy)");
-    const int64_t nx = ax.numel(), ny = ay.numel(), nz = az.numel();
-    auto opts = depth.options().dtype(at::kShort);
-    auto hits = at::zeros({nx, ny, nz}, opts), misses = at::zeros({nx, ny, nz}, opts);
-    occupancy_counts_impl(C, H, W, depth.data_ptr<float>(), R.data_ptr<float>(), t.data_ptr<float>(),
-                          intr.data_ptr<float>(), nx, ny, nz, ax.data_ptr<float>(), ay.data_ptr<float>(),
-                          az.data_ptr<float>(), float(near), float(front), float(back), resolve_threads(num_threads),
-                          hits.data_ptr<int16_t>(), misses.data_ptr<int16_t>());
-    return {hits, misses};
+    return py::make_tuple(hits, misses);
 }
 
 }  // namespace p2a

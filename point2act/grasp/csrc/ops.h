@@ -1,104 +1,104 @@
 // Declarations of the grasp head's kernels (one .cpp per op), bound to Python in ext.cpp and called by
-// point2act.grasp (planner, part, collide, occupancy). Shapes: K contact pairs (or seeds S), T approach
-// angles, M cloud points.
+// point2act.grasp (planner, part, collide, occupancy). Arguments and results are numpy arrays, C-contiguous,
+// of the dtypes given (an input of another dtype or layout is a ValueError); an op returns a tuple of new
+// arrays. num_threads <= 0: OpenMP's default. Shapes: K contact pairs (or seeds S), T approach angles, M
+// cloud points.
 #pragma once
 
-#include <ATen/core/Tensor.h>
-
-#include <vector>
+#include "np.h"
 
 namespace p2a {
 
 // Contact-pair candidates (contact_pairs.cpp): each seed's points within [min_width, max_width] inside its
 // friction cone, a loose prefilter of point2act.grasp.planner.sample_contact_pairs.
 // -> i [E] int64 (seed), j [E] int64 (point), seed by seed, points ascending
-std::vector<at::Tensor> contact_candidates(const at::Tensor &Ps,  // [S, 3] float64 seeds
-                                           const at::Tensor &Ns,  // [S, 3] float64 seed normals
-                                           const at::Tensor &Q,   // [M, 3] float64 points
-                                           double max_width, double min_width, double cos_angle,
-                                           int64_t num_threads);
+py::tuple contact_candidates(const py::array &Ps,  // [S, 3] float64 seeds
+                             const py::array &Ns,  // [S, 3] float64 seed normals
+                             const py::array &Q,   // [M, 3] float64 points
+                             double max_width, double min_width, double cos_angle,
+                             int64_t num_threads);
 
 // Hits and misses of an occupancy grid's cells against depth maps (occupancy_counts.cpp).
 // -> hits [nx, ny, nz] int16, misses [nx, ny, nz] int16
-std::vector<at::Tensor> occupancy_counts(const at::Tensor &depth,  // [C, H, W] float32
-                                         const at::Tensor &R,      // [C, 3, 3] float32 world -> camera
-                                         const at::Tensor &t,      // [C, 3] float32
-                                         const at::Tensor &intr,   // [C, 4] float32 fx, fy, cx, cy
-                                         const at::Tensor &ax,     // [nx] float32 cell centres along x
-                                         const at::Tensor &ay,     // [ny] float32
-                                         const at::Tensor &az,     // [nz] float32
-                                         double near, double front, double back, int64_t num_threads);
+py::tuple occupancy_counts(const py::array &depth,  // [C, H, W] float32
+                           const py::array &R,      // [C, 3, 3] float32 world -> camera
+                           const py::array &t,      // [C, 3] float32
+                           const py::array &intr,   // [C, 4] float32 fx, fy, cx, cy
+                           const py::array &ax,     // [nx] float32 cell centres along x
+                           const py::array &ay,     // [ny] float32
+                           const py::array &az,     // [nz] float32
+                           double near, double front, double back, int64_t num_threads);
 
 // The part's extent across each contact pair's closing axis (closing_extent.cpp).
 // -> ext_p [K] float64, ext_n [K] float64
-std::vector<at::Tensor> closing_extent(const at::Tensor &C,    // [K, 3] float32 pair centres
-                                       const at::Tensor &X,    // [K, 3] float32 closing axes
-                                       const at::Tensor &U,    // [K, 3] float32
-                                       const at::Tensor &V,    // [K, 3] float32
-                                       const at::Tensor &Pc,   // [M, 3] float32 cloud
-                                       const at::Tensor &w2,   // [K] float64 half widths
-                                       const at::Tensor &f32,  // [3] float32 radius^2, half_y^2, half_open
-                                       double gap, int64_t nb, int64_t num_threads);
+py::tuple closing_extent(const py::array &C,    // [K, 3] float32 pair centres
+                         const py::array &X,    // [K, 3] float32 closing axes
+                         const py::array &U,    // [K, 3] float32
+                         const py::array &V,    // [K, 3] float32
+                         const py::array &Pc,   // [M, 3] float32 cloud
+                         const py::array &w2,   // [K] float64 half widths
+                         const py::array &f32,  // [3] float32 radius^2, half_y^2, half_open
+                         double gap, int64_t nb, int64_t num_threads);
 
 // What each grasp candidate holds: depth, opening, the points between the pads and their weights (grasp_part.cpp).
 // -> depth [K, T] float64, off [K, T] float64, hkt [K, T] float64, n_close [K, T] int64, n_rel [K, T] float64,
 //    w_max [K, T] float64 (the largest weight w between the pads widened by extra, at least 0; 0 without w)
-std::vector<at::Tensor> grasp_part(const at::Tensor &C,      // [K, 3] float32 pair centres
-                                   const at::Tensor &X,      // [K, 3] float32 closing axes
-                                   const at::Tensor &U,      // [K, 3] float32
-                                   const at::Tensor &V,      // [K, 3] float32
-                                   const at::Tensor &fit,    // [K] uint8 pairs to scan
-                                   const at::Tensor &Pc,     // [M, 3] float32 cloud
-                                   const at::Tensor &flags,  // [M] uint8 bit 0 occupied, bit 1 target
-                                   const at::Tensor &h,      // [K] float64
-                                   const at::Tensor &sp,     // [K] float64 contact on +x
-                                   const at::Tensor &sn,     // [K] float64 contact on -x
-                                   const at::Tensor &room,   // [K, T] float64
-                                   const at::Tensor &hold,   // [K, T] float64
-                                   const at::Tensor &ct,     // [T] float32 cos of the approach angles
-                                   const at::Tensor &st,     // [T] float32 sin of the approach angles
-                                   const at::Tensor &f32,    // [7] float32 (grasp_part.cpp: Params)
-                                   const std::vector<double> &f64,   // [11] (grasp_part.cpp: Params)
-                                   const std::vector<int64_t> &nbs,  // [3] bin counts
-                                   const c10::optional<at::Tensor> &w,  // [M] float64 per-point weights, or None
-                                   double extra,                        // w_max's widening of hkt
-                                   int64_t num_threads);
+py::tuple grasp_part(const py::array &C,               // [K, 3] float32 pair centres
+                     const py::array &X,               // [K, 3] float32 closing axes
+                     const py::array &U,               // [K, 3] float32
+                     const py::array &V,               // [K, 3] float32
+                     const py::array &fit,             // [K] uint8 pairs to scan
+                     const py::array &Pc,              // [M, 3] float32 cloud
+                     const py::array &flags,           // [M] uint8 bit 0 occupied, bit 1 target
+                     const py::array &h,               // [K] float64
+                     const py::array &sp,              // [K] float64 contact on +x
+                     const py::array &sn,              // [K] float64 contact on -x
+                     const py::array &room,            // [K, T] float64
+                     const py::array &hold,            // [K, T] float64
+                     const py::array &ct,              // [T] float32 cos of the approach angles
+                     const py::array &st,              // [T] float32 sin of the approach angles
+                     const py::array &f32,             // [7] float32 (grasp_part.cpp: Params)
+                     const std::vector<double> &f64,   // [11] (grasp_part.cpp: Params)
+                     const std::vector<int64_t> &nbs,  // [3] bin counts
+                     const py::object &w,              // [M] float64 per-point weights, or None
+                     double extra,                     // w_max's widening of hkt
+                     int64_t num_threads);
 
 // The cloud points in the pads' window of every approach of pairs K at their depth (pads_window.cpp), in the
 // order of point2act.grasp.part._pads_window_reference: by approach, then pair, then point.
 // -> gid [N] int64 (k * T + t), k0 [N] int64 (pair[k]), t [N] int64, x [N] float64 (of the float32 sx),
 //    j [N] int64 (point[row of Pc])
-std::vector<at::Tensor> pads_window(const at::Tensor &C,      // [K, 3] float32 pair centres
-                                    const at::Tensor &X,      // [K, 3] float32 closing axes
-                                    const at::Tensor &U,      // [K, 3] float32
-                                    const at::Tensor &V,      // [K, 3] float32
-                                    const at::Tensor &Pc,     // [M, 3] float32 cloud
-                                    const at::Tensor &depth,  // [K, T] float64
-                                    const at::Tensor &ct,     // [T] float32 cos of the approach angles
-                                    const at::Tensor &st,     // [T] float32 sin of the approach angles
-                                    const at::Tensor &f32,    // [5] float32 radius^2, reach, half_y limit, z_lo, z_hi
-                                    const at::Tensor &want,   // [K, T] uint8 the approaches asked for
-                                    const at::Tensor &pair,   // [K] int64 the pairs' indices to return
-                                    const at::Tensor &point,  // [M] int64 the points' indices to return
-                                    double L, int64_t num_threads);
+py::tuple pads_window(const py::array &C,      // [K, 3] float32 pair centres
+                      const py::array &X,      // [K, 3] float32 closing axes
+                      const py::array &U,      // [K, 3] float32
+                      const py::array &V,      // [K, 3] float32
+                      const py::array &Pc,     // [M, 3] float32 cloud
+                      const py::array &depth,  // [K, T] float64
+                      const py::array &ct,     // [T] float32 cos of the approach angles
+                      const py::array &st,     // [T] float32 sin of the approach angles
+                      const py::array &f32,    // [5] float32 radius^2, reach, half_y limit, z_lo, z_hi
+                      const py::array &want,   // [K, T] uint8 the approaches asked for
+                      const py::array &pair,   // [K] int64 the pairs' indices to return
+                      const py::array &point,  // [M] int64 the points' indices to return
+                      double L, int64_t num_threads);
 
 // Gripper boxes against a cloud, per pair and approach (gripper_boxes.cpp).
 // -> hits [K, T] int32, clear [K, T] float32
-std::vector<at::Tensor> gripper_cloud_hits(const at::Tensor &centres,  // [K, 3] float64
-                                           const at::Tensor &xa,       // [K, 3] float64 closing axes
-                                           const at::Tensor &ua,       // [K, 3] float64
-                                           const at::Tensor &va,       // [K, 3] float64
-                                           const at::Tensor &cloud,    // [M, 3] float64
-                                           double radius,
-                                           const at::Tensor &band_lo,  // [K] float64
-                                           const at::Tensor &band_hi,  // [K] float64
-                                           const at::Tensor &cos_t,    // [T] float64
-                                           const at::Tensor &sin_t,    // [T] float64
-                                           const at::Tensor &alive,    // [K, T] bool
-                                           const at::Tensor &off,      // [K, T] float64
-                                           const at::Tensor &hh,       // [K, T] float64
-                                           const at::Tensor &dep,      // [K, T] float64
-                                           const at::Tensor &boxes,    // [B, 10] float64
-                                           int64_t min_points, int64_t num_threads);
+py::tuple gripper_cloud_hits(const py::array &centres,  // [K, 3] float64
+                             const py::array &xa,       // [K, 3] float64 closing axes
+                             const py::array &ua,       // [K, 3] float64
+                             const py::array &va,       // [K, 3] float64
+                             const py::array &cloud,    // [M, 3] float64
+                             double radius,
+                             const py::array &band_lo,  // [K] float64
+                             const py::array &band_hi,  // [K] float64
+                             const py::array &cos_t,    // [T] float64
+                             const py::array &sin_t,    // [T] float64
+                             const py::array &alive,    // [K, T] bool
+                             const py::array &off,      // [K, T] float64
+                             const py::array &hh,       // [K, T] float64
+                             const py::array &dep,      // [K, T] float64
+                             const py::array &boxes,    // [B, 10] float64
+                             int64_t min_points, int64_t num_threads);
 
 }  // namespace p2a

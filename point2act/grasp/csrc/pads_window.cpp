@@ -16,7 +16,6 @@
 // contraction) and the kept points, ascending, appended to the pair's list. The lists are then copied to
 // offsets fixed by the counts, so the output does not depend on the thread count.
 
-#include "cpu.h"
 #include "ops.h"
 
 #include <cstring>
@@ -144,73 +143,83 @@ __attribute__((optimize("fp-contract=off"))) void pads_window_scan(
 
 }  // namespace
 
-std::vector<at::Tensor> pads_window(const at::Tensor &C, const at::Tensor &X, const at::Tensor &U, const at::Tensor &V,
-                                    const at::Tensor &Pc, const at::Tensor &depth, const at::Tensor &ct,
-                                    const at::Tensor &st, const at::Tensor &f32, const at::Tensor &want,
-                                    const at::Tensor &pair, const at::Tensor &point, double L, int64_t num_threads) {
-    for (const auto *a : {&C, &X, &U, &V, &Pc, &depth, &ct, &st, &f32, &want, &pair, &point})
-        check_cpu_contig(*a, "pads_window input");
-    for (const auto *a : {&C, &X, &U, &V, &Pc, &ct, &st, &f32})
-        TORCH_CHECK(a->scalar_type() == at::kFloat, "pads_window: float32 frames, cloud, angles and f32 expected");
-    TORCH_CHECK(depth.scalar_type() == at::kDouble, "pads_window: float64 depth expected");
-    TORCH_CHECK(pair.scalar_type() == at::kLong && point.scalar_type() == at::kLong, "pair and point must be int64");
-    const int64_t K = C.size(0), T = ct.size(0), M = Pc.size(0);
-    TORCH_CHECK(C.dim() == 2 && C.size(1) == 3 && Pc.dim() == 2 && Pc.size(1) == 3, "[K, 3] / [M, 3]");
-    TORCH_CHECK(X.numel() == 3 * K && U.numel() == 3 * K && V.numel() == 3 * K, "axes must be [K, 3]");
-    TORCH_CHECK(st.numel() == T && depth.numel() == K * T, "angles [T], depth [K, T]");
-    TORCH_CHECK(pair.numel() == K && point.numel() == M, "pair [K], point [M]");
-    TORCH_CHECK(want.scalar_type() == at::kByte && want.numel() == K * T, "want must be [K, T] uint8");
-    TORCH_CHECK(f32.numel() == 5, "f32 [5]: radius^2, reach, half_y limit, z_lo, z_hi");
-    TORCH_CHECK(M < std::numeric_limits<int32_t>::max(), "pads_window: too many points");
-    const float *q = f32.data_ptr<float>();
+py::tuple pads_window(const py::array &C, const py::array &X, const py::array &U, const py::array &V,
+                      const py::array &Pc, const py::array &depth, const py::array &ct, const py::array &st,
+                      const py::array &f32, const py::array &want, const py::array &pair, const py::array &point,
+                      double L, int64_t num_threads) {
+    const char *w32 = "pads_window: C-contiguous float32 frames, cloud, angles and f32 expected";
+    const char *w64 = "pads_window: C-contiguous float64 depth expected";
+    const char *wi = "pads_window: pair and point must be C-contiguous int64";
+    const char *w8 = "pads_window: want must be C-contiguous [K, T] uint8";
+    for (const auto *a : {&C, &X, &U, &V, &Pc, &ct, &st, &f32}) check(is<float>(*a), w32);
+    check(is<double>(depth), w64);
+    check(is<int64_t>(pair) && is<int64_t>(point), wi);
+    check(C.ndim() == 2 && C.shape(1) == 3 && Pc.ndim() == 2 && Pc.shape(1) == 3, "[K, 3] / [M, 3]");
+    check(ct.ndim() >= 1, "angles [T]");
+    const int64_t K = C.shape(0), T = ct.shape(0), M = Pc.shape(0);
+    check(X.size() == 3 * K && U.size() == 3 * K && V.size() == 3 * K, "axes must be [K, 3]");
+    check(st.size() == T && depth.size() == K * T, "angles [T], depth [K, T]");
+    check(pair.size() == K && point.size() == M, "pair [K], point [M]");
+    check(is<uint8_t>(want) && want.size() == K * T, w8);
+    check(f32.size() == 5, "f32 [5]: radius^2, reach, half_y limit, z_lo, z_hi");
+    check(M < std::numeric_limits<int32_t>::max(), "pads_window: too many points");
+    const float *q = input<float>(f32, w32);
     const Params p{q[0], q[1], q[2], q[3], q[4], L};
     const int nthreads = resolve_threads(num_threads);
-    const float *P = Pc.data_ptr<float>();
-    std::vector<float> px(M), py(M), pz(M);  // the cloud by coordinate: the scan's loops vectorize
-    for (int64_t j = 0; j < M; ++j) {
-        px[j] = P[3 * j];
-        py[j] = P[3 * j + 1];
-        pz[j] = P[3 * j + 2];
-    }
+    const float *P = input<float>(Pc, w32);
+    const float *C_ = input<float>(C, w32), *X_ = input<float>(X, w32), *U_ = input<float>(U, w32);
+    const float *V_ = input<float>(V, w32), *ct_ = input<float>(ct, w32), *st_ = input<float>(st, w32);
+    const double *depth_ = input<double>(depth, w64);
+    const uint8_t *want_ = input<uint8_t>(want, w8);
+    const int64_t *pair_ = input<int64_t>(pair, wi), *point_ = input<int64_t>(point, wi);
     std::vector<PairHits> hits(K);
     std::vector<int64_t> count(K * T, 0);
-    pads_window_scan(K, T, M, C.data_ptr<float>(), X.data_ptr<float>(), U.data_ptr<float>(), V.data_ptr<float>(),
-                     px.data(), py.data(), pz.data(), depth.data_ptr<double>(), want.data_ptr<uint8_t>(),
-                     ct.data_ptr<float>(), st.data_ptr<float>(), p, nthreads, hits, count.data());
-    // where pair k's entries of approach t go: numpy's order, by approach, then pair
     std::vector<int64_t> pos(K * T);
     int64_t N = 0;
-    for (int64_t t = 0; t < T; ++t)
-        for (int64_t k = 0; k < K; ++k) {
-            pos[k * T + t] = N;
-            N += count[k * T + t];
+    {
+        py::gil_scoped_release nogil;
+        std::vector<float> xs(M), ys(M), zs(M);  // the cloud by coordinate: the scan's loops vectorize
+        for (int64_t j = 0; j < M; ++j) {
+            xs[j] = P[3 * j];
+            ys[j] = P[3 * j + 1];
+            zs[j] = P[3 * j + 2];
         }
-    auto o64 = depth.options();
-    auto gid = at::empty({N}, o64.dtype(at::kLong)), k0 = at::empty({N}, o64.dtype(at::kLong));
-    auto tt = at::empty({N}, o64.dtype(at::kLong)), xe = at::empty({N}, o64), jj = at::empty({N}, o64.dtype(at::kLong));
-    int64_t *g_ = gid.data_ptr<int64_t>(), *k_ = k0.data_ptr<int64_t>(), *t_ = tt.data_ptr<int64_t>();
-    int64_t *j_ = jj.data_ptr<int64_t>();
-    double *x_ = xe.data_ptr<double>();
-    const int64_t *pair_ = pair.data_ptr<int64_t>(), *point_ = point.data_ptr<int64_t>();
-#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
-    for (int64_t k = 0; k < K; ++k) {
-        const PairHits &h = hits[k];
-        const int64_t pk = pair_[k];
-        int64_t from = 0;  // pair k's entries of approach t: h[from, from + count)
-        for (int64_t t = 0; t < T; ++t) {
-            const int64_t n = count[k * T + t], at_ = pos[k * T + t], g = k * T + t;
-            for (int64_t i = 0; i < n; ++i) {
-                g_[at_ + i] = g;
-                k_[at_ + i] = pk;
-                t_[at_ + i] = t;
-                x_[at_ + i] = double(h.sx[from + i]);
-                j_[at_ + i] = point_[h.j[from + i]];
+        pads_window_scan(K, T, M, C_, X_, U_, V_, xs.data(), ys.data(), zs.data(), depth_, want_, ct_, st_, p,
+                         nthreads, hits, count.data());
+        // where pair k's entries of approach t go: numpy's order, by approach, then pair
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t k = 0; k < K; ++k) {
+                pos[k * T + t] = N;
+                N += count[k * T + t];
             }
-            from += n;
-        }
-        hits[k] = PairHits();
     }
-    return {gid, k0, tt, xe, jj};
+    int64_t *g_, *k_, *t_, *j_;
+    double *x_;
+    auto gid = output<int64_t>({N}, g_), k0 = output<int64_t>({N}, k_), tt = output<int64_t>({N}, t_);
+    auto xe = output<double>({N}, x_);
+    auto jj = output<int64_t>({N}, j_);
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
+        for (int64_t k = 0; k < K; ++k) {
+            const PairHits &h = hits[k];
+            const int64_t pk = pair_[k];
+            int64_t from = 0;  // pair k's entries of approach t: h[from, from + count)
+            for (int64_t t = 0; t < T; ++t) {
+                const int64_t n = count[k * T + t], at_ = pos[k * T + t], g = k * T + t;
+                for (int64_t i = 0; i < n; ++i) {
+                    g_[at_ + i] = g;
+                    k_[at_ + i] = pk;
+                    t_[at_ + i] = t;
+                    x_[at_ + i] = double(h.sx[from + i]);
+                    j_[at_ + i] = point_[h.j[from + i]];
+                }
+                from += n;
+            }
+            hits[k] = PairHits();
+        }
+    }
+    return py::make_tuple(gid, k0, tt, xe, jj);
 }
 
 }  // namespace p2a
