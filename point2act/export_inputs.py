@@ -24,6 +24,7 @@ Imports numpy and point2act's plain modules only.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
@@ -134,7 +135,7 @@ def load(config_path: Path) -> ExportInputs | None:
             if meta.get("version") != INPUTS_VERSION:
                 return None
             arrs = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, truncated, foreign
         return None
     views = None
     if meta["views"] is not None:

@@ -102,6 +102,12 @@ def test_unreadable_or_other_version_is_not_read(tmp_path, monkeypatch):
     ei.inputs_path(config).write_bytes(b"not a zip")
     assert ei.load(config) is None
     ei.save(config, _inputs(config, np.random.default_rng(3)))
+    whole = ei.inputs_path(config).read_bytes()
+    for n in (10, len(whole) // 2, len(whole) - 10):  # a copy cut short
+        ei.inputs_path(config).write_bytes(whole[:n])
+        assert ei.load(config) is None
+    ei.inputs_path(config).write_bytes(whole)
+    assert ei.load(config) is not None
     monkeypatch.setattr(ei, "INPUTS_VERSION", ei.INPUTS_VERSION + 1)
     assert ei.load(config) is None
 
