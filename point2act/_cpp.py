@@ -3,7 +3,7 @@
 Four extensions, each beside its user: the rasterizer (``point2act/render/csrc``), the grasp head's kernels
 (``point2act/grasp/csrc``), the training loss's fused SSIM and relevancy BCE (``point2act/losses_csrc``,
 declared in :mod:`point2act.ssim`) and the relevancy refit (``point2act/csrc``, which also holds ``cpu.h``, the
-helpers the torch extensions include). The rasterizer, the losses and the refit are torch extensions
+helpers the torch extensions include, and ``threads.h``, the thread count of every kernel). The rasterizer, the losses and the refit are torch extensions
 (:class:`Extension`, built with ``torch.utils.cpp_extension.load``). The grasp kernels are a plain CPython
 extension of pybind11 and numpy arrays (:class:`PybindExtension`: ``c++ -shared -fPIC`` with Python's and
 pybind11's headers, no libtorch), which loads without importing torch. Every build uses :func:`cflags`:
@@ -29,10 +29,10 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 INCLUDE = Path(__file__).resolve().parent / "csrc"
-"""The shared headers (``cpu.h``), on every extension's include path."""
+"""The shared headers (``cpu.h``, ``threads.h``), on every extension's include path."""
 BASE_CFLAGS = ["-O3", "-fopenmp"]
 LDFLAGS = ["-fopenmp"]
 PYBIND_CFLAGS = ["-std=c++17", "-fPIC", "-fvisibility=hidden"]
@@ -177,42 +177,47 @@ class Extension:
         """Directory of the cached build (for this machine unless told otherwise)."""
         return cache_root() / self.build_key(features, flags)
 
+    def _target(self) -> Tuple[str, Path, Path]:
+        """This machine's build: ``(module name, build folder, module file)``."""
+        key = self.build_key()
+        name = f"point2act_{self.name}_" + key.replace("-", "_")
+        build_dir = cache_root() / key
+        return name, build_dir, build_dir / f"{name}.so"
+
     def load(self, verbose: bool = False):
-        """Compile (first use on a machine only) and import the extension."""
-        if self._ext is not None:
-            return self._ext
-        with self._lock:
-            if self._ext is not None:
-                return self._ext
-            key = self.build_key()
-            name = f"point2act_{self.name}_" + key.replace("-", "_")
-            build_dir = self.build_dir()
-            build_dir.mkdir(parents=True, exist_ok=True)
-            so = build_dir / f"{name}.so"
-            if so.exists():
-                # the build key hashes the sources, flags, torch and Python: a built module is current, and
-                # importing it skips cpp_extension's ninja check (1-3 s of every process that loads it)
-                try:
-                    import torch  # noqa: F401  (the module links against libtorch)
-
-                    self._ext = _load_module(name, so)
-                    return self._ext
-                except ImportError:
-                    pass  # a partial or foreign build: let cpp_extension rebuild it
-            else:
-                self._announce()
-            from torch.utils.cpp_extension import load
-
-            self._ext = load(
-                name=name,
-                sources=[str(s) for s in self.sources()],
-                extra_cflags=cflags(),
-                extra_ldflags=LDFLAGS,
-                extra_include_paths=[str(INCLUDE)],
-                build_directory=str(build_dir),
-                verbose=verbose,
-            )
+        """Compile (first use on a machine only) and import the extension, once per process."""
+        if self._ext is None:
+            with self._lock:
+                if self._ext is None:
+                    self._ext = self._build_and_load(verbose)
         return self._ext
+
+    def _build_and_load(self, verbose: bool):
+        """The extension's module: the cached build when there is one, else built first (cpp_extension)."""
+        name, build_dir, so = self._target()
+        build_dir.mkdir(parents=True, exist_ok=True)
+        if so.exists():
+            # the build key hashes the sources, flags, torch and Python: a built module is current, and
+            # importing it skips cpp_extension's ninja check (1-3 s of every process that loads it)
+            try:
+                import torch  # noqa: F401  (the module links against libtorch)
+
+                return _load_module(name, so)
+            except ImportError:
+                pass  # a partial or foreign build: let cpp_extension rebuild it
+        else:
+            self._announce()
+        from torch.utils.cpp_extension import load
+
+        return load(
+            name=name,
+            sources=[str(s) for s in self.sources()],
+            extra_cflags=cflags(),
+            extra_ldflags=LDFLAGS,
+            extra_include_paths=[str(INCLUDE)],
+            build_directory=str(build_dir),
+            verbose=verbose,
+        )
 
 
 class PybindExtension(Extension):
@@ -236,37 +241,28 @@ class PybindExtension(Extension):
         cxx = os.environ.get("CXX", "c++")
         return _key(self.csrc, features, flags, ["pybind11-numpy", cxx, *PYBIND_CFLAGS], pybind11.__version__)
 
-    def load(self, verbose: bool = False):
-        """Compile (first use on a machine only) and import the extension, without importing torch."""
-        if self._ext is not None:
-            return self._ext
-        with self._lock:
-            if self._ext is not None:
-                return self._ext
-            if self._error is not None:
-                raise RuntimeError(self._error)
-            key = self.build_key()
-            name = f"point2act_{self.name}_" + key.replace("-", "_")
-            build_dir = self.build_dir()
-            so = build_dir / f"{name}.so"
-            failed = False
-            if so.exists():
+    def _build_and_load(self, verbose: bool):
+        """The extension's module without importing torch: the cached build when there is one, else built first
+        (:meth:`_compile`, under a lock file, so that one process builds and the others wait for it)."""
+        if self._error is not None:
+            raise RuntimeError(self._error)
+        name, build_dir, so = self._target()
+        failed = False
+        if so.exists():
+            try:
+                return _load_module(name, so)
+            except ImportError:
+                failed = True  # a foreign or broken file: build it again
+        build_dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(build_dir / "build.lock"):
+            if failed or not so.exists():  # else another process built it while this one waited
+                self._announce()
                 try:
-                    self._ext = _load_module(name, so)
-                    return self._ext
-                except ImportError:
-                    failed = True  # a foreign or broken file: build it again
-            build_dir.mkdir(parents=True, exist_ok=True)
-            with _file_lock(build_dir / "build.lock"):
-                if failed or not so.exists():  # else another process built it while this one waited
-                    self._announce()
-                    try:
-                        self._compile(name, build_dir, so, verbose)
-                    except Exception as e:
-                        self._error = str(e)
-                        raise
-            self._ext = _load_module(name, so)
-        return self._ext
+                    self._compile(name, build_dir, so, verbose)
+                except Exception as e:
+                    self._error = str(e)
+                    raise
+        return _load_module(name, so)
 
     def _compile(self, name: str, build_dir: Path, so: Path, verbose: bool) -> None:
         """Compile and link the module ``name`` into ``so``: objects and the linked file in a temporary folder

@@ -1,5 +1,5 @@
-// Helpers every point2act CPU extension includes (render/csrc, grasp/csrc, csrc): thread counts and
-// input checks. On each extension's include path (point2act/_cpp.py).
+// Helpers of point2act's torch extensions (render/csrc, losses_csrc, csrc): thread counts (threads.h) and
+// tensor input checks. On each extension's include path (point2act/_cpp.py).
 
 #pragma once
 
@@ -13,21 +13,9 @@
 #include <limits>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "threads.h"
 
 namespace p2a {
-
-// num_threads > 0: that many; otherwise OpenMP's default.
-inline int resolve_threads(int64_t num_threads) {
-    if (num_threads > 0) return static_cast<int>(num_threads);
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 inline void check_cpu_contig(const at::Tensor &t, const char *name) {
     TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");

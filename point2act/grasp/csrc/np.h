@@ -16,23 +16,11 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "threads.h"
 
 namespace p2a {
 
 namespace py = pybind11;
-
-// num_threads > 0: that many; otherwise OpenMP's default.
-inline int resolve_threads(int64_t num_threads) {
-    if (num_threads > 0) return static_cast<int>(num_threads);
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 // A failed check of an op's inputs: ValueError(what) in Python.
 inline void check(bool ok, const std::string &what) {
