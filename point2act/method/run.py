@@ -283,7 +283,7 @@ def _channel_support(config_path: Path, run: LoadedRun, region_config, points: D
 
 
 def supervised_views(config_path: Path, run: LoadedRun, region_config, progress: bool = False,
-                     points_file: Path | None = None, live: bool = False):
+                     points_file: Path | None = None, live: bool = False, weights=None):
     """The supervised views of the run's own answers (:func:`views_of`): the points of ``points_file``
     (default: the run's, :func:`point2act.method.runinfo.run_answers`), and each supervised view's
     compositing weights of the run's frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
@@ -304,7 +304,8 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
     heat = sup.heatmaps
     ds = max(1, int(region_config.support_downscale))
     cache, built, dt = weights_cache_of(config_path, run, run.gaussians, sup.cameras, ds, progress=progress,
-                                        min_weight=SUPPORT_MIN_WEIGHT, background_save=True, cache=not live)
+                                        min_weight=SUPPORT_MIN_WEIGHT, background_save=True, cache=not live,
+                                        built=weights)
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
         views = views_of(run.gaussians, sup, subset(cache, sorted(heat)), ds)
@@ -336,16 +337,18 @@ def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool 
     return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def own_views(config_path: Path, run: LoadedRun, region_config, live: bool = False) -> Tuple[Path | None, list | None, str]:
+def own_views(config_path: Path, run: LoadedRun, region_config, live: bool = False,
+              weights=None) -> Tuple[Path | None, list | None, str]:
     """The run's own answers (:func:`point2act.method.runinfo.run_answers`: their points file, None when the run
-    was trained without points) and their supervised views (:func:`supervised_views`), or None with the reason
-    there are none: ``(answers, views, reason)``."""
+    was trained without points) and their supervised views (:func:`supervised_views`; ``weights``: compositing
+    weights the caller has, :func:`weights_cache_of`), or None with the reason there are none:
+    ``(answers, views, reason)``."""
     from point2act.method.runinfo import run_answers
 
     answers = run_answers(config_path, run.points_file)
     if answers is None:
         return None, None, "the run has no answers to read the supervision from (trained without points)"
-    views, info = supervised_views(config_path, run, region_config, points_file=answers, live=live)
+    views, info = supervised_views(config_path, run, region_config, points_file=answers, live=live, weights=weights)
     return answers, views, (info.get("reason", "") if views is None else "")
 
 
@@ -599,11 +602,12 @@ def export_doc(
 
 
 def export_inputs_of(config_path: Path, run: LoadedRun, grasp_config: GraspConfig | None = None,
-                     save: bool = False):
+                     save: bool = False, weights=None):
     """What an export of the run's own field reads (:class:`point2act.export_inputs.ExportInputs`), computed from
     the run: the Gaussian arrays, the cameras' centres, the task and start note, the supervised views of the
     run's answers (:func:`own_views`) and the depth renders of the training views (:func:`depth_views_of`).
-    ``save``: also written to ``RUN/export_inputs.npz`` (skipped quietly where the run is read-only). None when
+    ``save``: also written to ``RUN/export_inputs.npz`` (skipped quietly where the run is read-only);
+    ``weights``: compositing weights of the run's Gaussians the caller has (:func:`weights_cache_of`). None when
     the run has no checkpoint on disk to key them to."""
     from point2act import export_inputs as ei
     from point2act.method.runinfo import run_data_dir
@@ -619,7 +623,7 @@ def export_inputs_of(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     frame = frame_of_run(config_path, run)
     centers = frame.to_capture(run.cameras.camera_to_worlds[:, :3, 3].cpu().numpy())
     arrays = gaussian_arrays(run.gaussians)
-    answers, views, reason = own_views(config_path, run, cfg.region)
+    answers, views, reason = own_views(config_path, run, cfg.region, weights=weights)
     depth = depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     inputs = ei.ExportInputs(arrays, centers, run_task(config_path, run, answers), start_note(config_path, run.data),
                              data, views, reason, max(1, int(cfg.region.support_downscale)), depth, key)
@@ -699,21 +703,15 @@ def supervision_of(config_path: Path, run: LoadedRun, points_file: Path | None =
 
 def weights_cache_of(config_path: Path | None, run: LoadedRun | None, gaussians, cameras, downscale: int = 1,
                      rebuild: bool = False, progress: bool = False, min_weight: float = 0.0,
-                     background_save: bool = False, cache: bool = True):
+                     background_save: bool = False, cache: bool = True, built=None):
     """The run's weights cache for all training views (``RUN/relevancy_cache.pt``) of ``gaussians`` (the run's,
     or a model); (cache, built?, seconds). ``cache`` False: the weights of ``gaussians`` as they are (a model
-    still training; ``config_path`` and ``run`` may be None), built and neither read from nor written to the run."""
+    still training; ``config_path`` and ``run`` may be None), built and neither read from nor written to the run.
+    ``built``: such weights the caller has (the end-of-training fit's), taken instead of building them when they
+    are of the same views, resolution, weight floor and Gaussians (their ``meta["views"]``)."""
     g_run = as_gaussians(gaussians)
     vms, Ks, sizes = camera_views(cameras, downscale, g_run)
-    if not cache:
-        t0 = time.perf_counter()
-        g = gaussian_tensors(g_run)
-        built = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
-                                    list(range(len(sizes))), g_run.rasterize_mode, min_weight, progress)
-        return built, True, time.perf_counter() - t0
-    key = {
-        "version": CACHE_VERSION,
-        "checkpoint": checkpoint_key(latest_checkpoint(run)),
+    views = {
         "num_gaussians": g_run.num_points,
         "cameras": camera_fingerprint(vms, Ks, sizes),
         "downscale": int(downscale),
@@ -723,9 +721,17 @@ def weights_cache_of(config_path: Path | None, run: LoadedRun | None, gaussians,
     g = gaussian_tensors(g_run)
 
     def build():
-        return build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
-                                   list(range(len(sizes))), g_run.rasterize_mode, min_weight, progress)
+        if built is not None and built.meta.get("views") == views:
+            return built
+        out = build_weights_cache(g["means"], g["quats"], g["scales"], g["opacities"], vms, Ks, sizes,
+                                  list(range(len(sizes))), g_run.rasterize_mode, min_weight, progress)
+        out.meta["views"] = views
+        return out
 
+    if not cache:
+        t0 = time.perf_counter()
+        return build(), True, time.perf_counter() - t0
+    key = {"version": CACHE_VERSION, "checkpoint": checkpoint_key(latest_checkpoint(run)), **views}
     return load_or_build_cache(run_dir(config_path) / CACHE_NAME, key, build, rebuild, background_save)
 
 

@@ -172,6 +172,7 @@ class Point2ActTrainer(Trainer):
         ds = max(1, int(GraspConfig().region.support_downscale))
         cache, _built, _dt = weights_cache_of(None, None, model, dm.train_dataset.cameras, ds,
                                               min_weight=SUPPORT_MIN_WEIGHT, cache=False)
+        self._final_weights = cache  # the same weights the export inputs' views read (_write_export_inputs)
         fit, _sub, kept = fit_to_consensus(model, Supervision.of_datamanager(dm), cache, ds)
         with torch.no_grad():
             model.relevancy_logits.copy_(fit.logits.reshape(model.relevancy_logits.shape).to(model.relevancy_logits))
@@ -211,7 +212,8 @@ class Point2ActTrainer(Trainer):
 
             pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
             config_path = Path(self.config.get_base_dir()) / "config.yml"
-            inputs = export_inputs_of(config_path, run_of(self.config, pipeline), save=True)
+            weights, self._final_weights = getattr(self, "_final_weights", None), None
+            inputs = export_inputs_of(config_path, run_of(self.config, pipeline), save=True, weights=weights)
         except Exception as e:  # noqa: BLE001  (an optimisation: never fails a finished training)
             CONSOLE.print(f"[yellow]\\[point2act] export_inputs.npz not written ({type(e).__name__}: "
                           f"{escape(str(e))}); the first export writes it", soft_wrap=True, highlight=False)

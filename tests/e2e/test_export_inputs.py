@@ -61,3 +61,28 @@ def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, 
     assert out.read_bytes() == synth_export[0].read_bytes()
     fresh = ei.load(config)
     assert fresh.key != inputs.key and ei.is_current(config, fresh, GraspConfig())
+
+
+def test_weights_the_caller_has_are_taken_for_the_same_views_only(trained_synth, monkeypatch):
+    """The end-of-training fit's compositing weights serve the export inputs' views (the same Gaussians, views,
+    resolution and weight floor); weights of other views or another resolution are built anew."""
+    from point2act.method import run as run_mod
+
+    _root, _scene, config, _ = trained_synth
+    loaded = run_mod.open_run(config)
+    cams = loaded.cameras
+    mine, _, _ = run_mod.weights_cache_of(None, None, loaded.gaussians, cams, 2, min_weight=1e-3, cache=False)
+    calls = []
+    real = run_mod.build_weights_cache
+    monkeypatch.setattr(run_mod, "build_weights_cache", lambda *a, **k: calls.append(1) or real(*a, **k))
+    same, _, _ = run_mod.weights_cache_of(None, None, loaded.gaussians, cams, 2, min_weight=1e-3, cache=False,
+                                          built=mine)
+    assert same is mine and not calls
+    for ds, floor in ((4, 1e-3), (2, 1e-2)):
+        other, _, _ = run_mod.weights_cache_of(None, None, loaded.gaussians, cams, ds, min_weight=floor, cache=False,
+                                               built=mine)
+        assert other is not mine
+    assert len(calls) == 2
+    sub = run_mod.weights_cache_of(None, None, loaded.gaussians, cams[:3], 2, min_weight=1e-3, cache=False,
+                                   built=mine)[0]  # three of the views
+    assert sub is not mine and len(sub.view_ids) == 3
