@@ -415,10 +415,14 @@ class Grasp:
     """Pointer options."""
 
     def main(self) -> None:
+        from point2act._nerfstudio import light_import
         from point2act.grasp import GraspConfig
-        from point2act.method.pipelined import capture_to_grasps
-        from point2act.method.train import registered_config
         from point2act.robot.calibrate import resolve_frame_file
+
+        with light_import():  # nerfstudio's trainer without torch.compile's and torchvision's imports
+            from point2act.method.pipelined import capture_to_grasps
+            from point2act.method.train import registered_config
+            from point2act.method.trainer import Point2ActTrainer  # noqa: F401
 
         gripper = _gripper_from_options(self.gripper, self.metres_per_unit)
         _apply_frame(gripper, resolve_frame_file(self.data), self.metres_per_unit)

@@ -71,9 +71,12 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     console.print(f"1/3 synthetic scene -> {scene}, while loading nerfstudio")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         made = pool.submit(_scene_and_surface, scene, seed)
-        from point2act.method.schedule import short_schedule
-        from point2act.method.train import registered_config, train
-        from point2act.method.trainer import Point2ActTrainer  # noqa: F401  (nerfstudio's trainer: the long import)
+        from point2act._nerfstudio import light_import
+
+        with light_import():  # nerfstudio's trainer without torch.compile's and torchvision's imports
+            from point2act.method.schedule import short_schedule
+            from point2act.method.train import registered_config, train
+            from point2act.method.trainer import Point2ActTrainer  # noqa: F401  (nerfstudio's trainer: the long import)
 
         t_scene, true_pts, true_part, true_names = made.result()
     t_ready = time.perf_counter() - t_start

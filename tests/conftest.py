@@ -98,8 +98,12 @@ def ns_train(args, cwd, env=None):
     import warnings
 
     import tyro
-    from nerfstudio.configs.method_configs import AnnotatedBaseConfigUnion
-    from nerfstudio.scripts import train
+
+    from point2act._nerfstudio import light_import
+
+    with light_import():
+        from nerfstudio.configs.method_configs import AnnotatedBaseConfigUnion
+        from nerfstudio.scripts import train
 
     args = [str(a) for a in args]
     out, err = io.StringIO(), io.StringIO()

@@ -60,9 +60,11 @@ from point2act.relevancy_fit import fit_relevancy
 def load_run(config_path: Path) -> Tuple[Any, Any]:
     """Load a trained point2act run (config.yml) through nerfstudio for inference: ``(TrainerConfig, Pipeline)``
     (:meth:`LoadedRun.of_pipeline` reads them as the run layer does)."""
-    from nerfstudio.utils.eval_utils import eval_setup
-
+    from point2act._nerfstudio import light_import
     from point2act.run_check import check_run_config
+
+    with light_import():
+        from nerfstudio.utils.eval_utils import eval_setup
 
     config_path = Path(config_path)
     check_run_config(config_path)  # another method's run, a truncated checkpoint: a clear error first

@@ -37,20 +37,30 @@ def hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, seed: int) -> np.ndar
 
 
 def value_noise3(p: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Smooth value noise in [0, 1] at points ``p`` (N, 3), lattice spacing 1. Returns (N,)."""
+    """Smooth value noise in [0, 1] at points ``p`` (N, 3), lattice spacing 1. Returns (N,).
+
+    The eight corners' hashes are :func:`hash01`'s, from each axis's two terms ``(b + d) * P`` computed once
+    (uint64 products wrap, so they equal the per-corner ones bit for bit), and the corners are summed in the
+    same order and grouping: the same bits as one :func:`hash01` call per corner, in a third of the time."""
     p = np.asarray(p, dtype=np.float64)
     base = np.floor(p)
     f = p - base
     b = base.astype(np.int64)
     w = f * f * (3.0 - 2.0 * f)  # smoothstep, (N, 3)
     out = np.zeros(p.shape[0], dtype=np.float64)
-    for dx in (0, 1):
-        wx = w[:, 0] if dx else 1.0 - w[:, 0]
-        for dy in (0, 1):
-            wy = w[:, 1] if dy else 1.0 - w[:, 1]
-            for dz in (0, 1):
-                wz = w[:, 2] if dz else 1.0 - w[:, 2]
-                out += wx * wy * wz * hash01(b[:, 0] + dx, b[:, 1] + dy, b[:, 2] + dz, seed)
+    with np.errstate(over="ignore"):
+        terms = [[(b[:, a] + d).view(np.uint64) * _P[a] for d in (0, 1)] for a in range(3)]
+        salt = np.uint64(seed & 0xFFFFFFFF) * _M1
+        for dx in (0, 1):
+            wx = w[:, 0] if dx else 1.0 - w[:, 0]
+            for dy in (0, 1):
+                wy = w[:, 1] if dy else 1.0 - w[:, 1]
+                hxy = terms[0][dx] ^ terms[1][dy]
+                wxy = wx * wy
+                for dz in (0, 1):
+                    wz = w[:, 2] if dz else 1.0 - w[:, 2]
+                    h = _mix(hxy ^ terms[2][dz] ^ salt)
+                    out += wxy * wz * ((h >> np.uint64(11)).astype(np.float64) / float(1 << 53))
     return out
 
 

@@ -1,0 +1,87 @@
+"""nerfstudio's trainer imported without torch.compile's and torchvision's imports.
+
+Two of nerfstudio's module-level statements import far more than they use, on every process that trains:
+
+* ``nerfstudio/models/splatfacto.py`` decorates its ``get_viewmat`` with ``torch.compile``, which imports the
+  compiler's backend (``torch._inductor``) for a function of a few tensor ops that point2act replaces on the CPU
+  anyway (:func:`point2act.method.compat.cpu_compat`);
+* ``nerfstudio/pipelines/base_pipeline.py`` imports ``torchvision.utils`` (``save_image``, for evaluation images
+  written to disk), and importing it first runs torchvision's package ``__init__``, which imports its models,
+  datasets and ops.
+
+``torch._dynamo`` itself is imported either way (torch.optim imports it when the first optimizer is built:
+``add_param_group`` is marked not to be traced); :func:`light_import` imports it up front, with the rest of
+nerfstudio, where ``point2act demo`` overlaps it with the scene's generation. What is left out is the compiler's
+backend (``torch._inductor.compile_fx`` and what it imports) and torchvision's package: 1.0 s of the 4.9 s.
+
+Inside :func:`light_import`, ``torch.compile`` returns the function it is given (eager, the same math) and
+``torchvision`` is a bare package (its path, no ``__init__`` run), so ``import torchvision.utils`` loads that
+module alone; any other use of the bare package (an attribute, ``from torchvision import ops``) imports the real
+package then. After the block both are as they were: ``torch.compile`` is torch's, and a later ``import
+torchvision`` runs the package's own init, which takes the loaded ``torchvision.utils`` as its ``utils``.
+Nothing changes where nerfstudio was imported before (``ns-train`` imports it before any plugin).
+
+Check: ``tests/test_light_nerfstudio.py``; ``python -X importtime -c "from point2act._nerfstudio import
+light_import; exec('with light_import(): import nerfstudio.engine.trainer')" 2>&1 | grep -c compile_fx`` prints 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+import types
+
+__all__ = ["light_import"]
+
+
+def _eager(model=None, **_options):
+    """``torch.compile``'s stand-in: the function itself (as a decorator factory too: ``@torch.compile()``)."""
+    return model if model is not None else (lambda fn: fn)
+
+
+def _real_torchvision(bare: types.ModuleType) -> types.ModuleType:
+    if sys.modules.get("torchvision") is bare:
+        del sys.modules["torchvision"]
+    return importlib.import_module("torchvision")
+
+
+def _attribute(bare: types.ModuleType, name: str):
+    """An attribute the bare package lacks: a dunder is missing (``inspect`` and others probe every module in
+    ``sys.modules`` for ``__file__``); anything else is the real package's."""
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(name)
+    return getattr(_real_torchvision(bare), name)
+
+
+@contextlib.contextmanager
+def _bare_torchvision():
+    spec = None if "torchvision" in sys.modules else importlib.util.find_spec("torchvision")
+    if spec is None or spec.submodule_search_locations is None:
+        yield
+        return
+    bare = types.ModuleType("torchvision")
+    bare.__path__ = list(spec.submodule_search_locations)
+    bare.__getattr__ = lambda name: _attribute(bare, name)  # PEP 562: called for what the module lacks
+    sys.modules["torchvision"] = bare
+    try:
+        yield
+    finally:
+        if sys.modules.get("torchvision") is bare:
+            del sys.modules["torchvision"]
+
+
+@contextlib.contextmanager
+def light_import():
+    """Import nerfstudio's modules in this block without torch.compile's and torchvision's imports."""
+    import torch
+    import torch._dynamo  # noqa: F401  (what the first optimizer imports anyway)
+
+    compile_ = torch.compile
+    torch.compile = _eager
+    try:
+        with _bare_torchvision():
+            yield
+    finally:
+        torch.compile = compile_
