@@ -160,13 +160,13 @@ def _frame_file(load_config: Path, override: Path | None):
 
 
 def _gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
-    from point2act.method.run import gripper_from_options
+    from point2act.export import gripper_from_options
 
     return gripper_from_options(path, metres_per_unit, pregrasp_distance)
 
 
 def _apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
-    from point2act.method.run import apply_frame
+    from point2act.export import apply_frame
 
     apply_frame(gripper, frame, metres_per_unit)
 

@@ -26,17 +26,15 @@ import torch
 
 from point2act.channels import channel_relevancy_of, channel_role, check_name, load_channel, run_dir, save_channel
 from point2act.errors import Point2ActError
-from point2act.export import (  # noqa: F401  (gripper_from_options, apply_frame, with_base_frame: the run layer's names too)
+from point2act.export import (
     Answer,
     answer_of_field,
-    apply_frame,
     build_export,
     consensus_in_capture,
     finish_doc,
     grasp_options,
     gripper_from_options,
     places_in_capture,
-    with_base_frame,
     write_grasps,
 )
 from point2act.fusion import DepthViews, render_depth_views
