@@ -62,7 +62,6 @@ def main() -> None:
     timed(train, "registered_config", "method_config")
     timed(trainer.Trainer, "setup", "trainer_setup")
     timed(trainer.Trainer, "train", "training_steps")
-    timed(demo, "true_surface", "judging")
     timed(evaluate, "judge_grasp", "judging")
     t = time.perf_counter()
     summary = demo.run_demo(args.out, seed=args.seed)

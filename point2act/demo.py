@@ -17,9 +17,9 @@ import numpy as np
 from point2act._open3d import load as load_open3d
 
 
-def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
-    """Ground-truth surface samples of a ``point2act synth`` scene: ``(points [M, 3], part names [M])``,
-    capture frame, about ``density`` points per square metre of each part's mesh."""
+def true_surface_parts(scene_dir: Path, density: float = 2e6, seed: int = 0):
+    """Ground-truth surface samples of a ``point2act synth`` scene: ``(points [M, 3], part [M] int32 index into
+    names, names)``, capture frame, about ``density`` points per square metre of each part's mesh; ``names`` sorted."""
     o3d = load_open3d()
 
     from point2act.synth import SynthConfig
@@ -28,16 +28,25 @@ def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
     meta = json.loads((Path(scene_dir) / "transforms.json").read_text())["point2act"]["config"]
     fields = set(SynthConfig.__dataclass_fields__)
     cfg = SynthConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.items() if k in fields})
-    pts, names = [], []
+    pts, owners = [], []
     for part in build_scene(cfg).parts:
         mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(part.vertices),
                                          o3d.utility.Vector3iVector(part.triangles))
         n = int(min(2_000_000, max(1000, mesh.get_surface_area() * density)))
         o3d.utility.random.seed(seed)
-        p = np.asarray(mesh.sample_points_uniformly(n).points)
-        pts.append(p)
-        names.append(np.full(len(p), part.name, dtype=object))
-    return np.concatenate(pts), np.concatenate(names)
+        pts.append(np.asarray(mesh.sample_points_uniformly(n).points))
+        owners.append(part.name)
+    names = sorted(set(owners))
+    rank = {name: k for k, name in enumerate(names)}
+    part = np.concatenate([np.full(len(p), rank[o], dtype=np.int32) for p, o in zip(pts, owners)])
+    return np.concatenate(pts), part, names
+
+
+def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
+    """Ground-truth surface samples of a ``point2act synth`` scene: ``(points [M, 3], part names [M])``,
+    capture frame, about ``density`` points per square metre of each part's mesh (:func:`true_surface_parts`)."""
+    pts, part, names = true_surface_parts(scene_dir, density, seed)
+    return pts, np.asarray(names, dtype=object)[part]
 
 
 def _scene_and_surface(scene: Path, seed: int) -> Tuple[float, np.ndarray, np.ndarray, list]:
@@ -48,9 +57,8 @@ def _scene_and_surface(scene: Path, seed: int) -> Tuple[float, np.ndarray, np.nd
     t0 = time.perf_counter()
     generate_scene(scene, SynthConfig(seed=seed))
     seconds = time.perf_counter() - t0
-    pts, names = true_surface(scene)
-    parts, index = np.unique(names.astype(str), return_inverse=True)
-    return seconds, pts, index.astype(np.int32), parts.tolist()
+    pts, part, names = true_surface_parts(scene)
+    return seconds, pts, part, names
 
 
 def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = False) -> Dict:
