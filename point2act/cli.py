@@ -138,7 +138,7 @@ class Export:
         from point2act.export import gripper_from_options, grasp_options, write_grasps
         from point2act.robot.calibrate import resolve_frame_file
 
-        inputs = ei.load(self.load_config) if Path(self.load_config).is_file() else None
+        inputs = ei.load(self.load_config)  # its capture folder is where the frame file is looked up
         if inputs is None:
             return None
         grip = gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)

@@ -301,6 +301,18 @@ def consensus_in_capture(views: list, frame: FrameTransform) -> Consensus:
     return places_in_capture(consensus(views), frame)
 
 
+def support_of_views(views: list | None, frame: FrameTransform, reason: str = "") -> Tuple[Consensus | None, str]:
+    """The views' consensus in the capture frame (:func:`consensus_in_capture`) and why there is none: ``(None,
+    reason)`` without views, ``(None, why)`` where no answer lands on the field's surface, else ``(consensus,
+    "")``."""
+    if views is None:
+        return None, reason
+    try:
+        return consensus_in_capture(views, frame), ""
+    except ValueError as e:
+        return None, str(e)
+
+
 def answer_of_field(
     source: Path | str,
     frame: FrameTransform,

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from point2act.export import answer_of_field, build_export, consensus_in_capture, finish_doc
+from point2act.export import answer_of_field, build_export, finish_doc, support_of_views
 from point2act.fusion import DepthViews
 from point2act.geometry import FrameTransform
 from point2act.grasp.consensus import ViewAnswers
@@ -178,12 +178,7 @@ def export_doc(config_path: Path, inputs: ExportInputs, grasp_config, grasps: bo
     """The grasps.json document of the run's own field from its export inputs: what
     :func:`point2act.method.run.export_doc` gives for the same options (no channels)."""
     frame = FrameTransform.from_json(Path(config_path).resolve().parent / "dataparser_transforms.json")
-    support, reason = None, inputs.reason
-    if inputs.views is not None:
-        try:
-            support = consensus_in_capture(inputs.views, frame)
-        except ValueError as e:
-            reason = str(e)
+    support, reason = support_of_views(inputs.views, frame, inputs.reason)
     arrays = inputs.arrays
     answer = answer_of_field(config_path, frame, arrays, arrays["relevancy"], grasp_config, support, reason,
                              candidate, prompt=inputs.prompt)
@@ -191,3 +186,13 @@ def export_doc(config_path: Path, inputs: ExportInputs, grasp_config, grasps: bo
     out = build_export(arrays, frame, inputs.prompt, grasp_config, grasps, inputs.centers, None,
                        depth_views=views, answer=answer)
     return finish_doc(out, config_path, answer, grasps, inputs.start_note, finish)
+
+
+def current_doc(config_path: Path, grasp_config, grasps: bool = True, finish=None,
+                candidate: int = 0) -> Dict[str, Any] | None:
+    """:func:`export_doc` from the run's export inputs when they are current for ``grasp_config``
+    (:func:`is_current`), else None (missing, unreadable or stale: the caller computes them from the run)."""
+    inputs = load(config_path)
+    if inputs is None or not is_current(config_path, inputs, grasp_config, grasps):
+        return None
+    return export_doc(config_path, inputs, grasp_config, grasps, finish, candidate)

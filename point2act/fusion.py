@@ -29,6 +29,7 @@ from point2act._open3d import load as load_open3d
 if TYPE_CHECKING:
     from torch import Tensor
 
+
 def _no_grad(fn):
     """``torch.no_grad()`` around ``fn``, torch imported at the call (this module loads without it)."""
     import functools

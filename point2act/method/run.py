@@ -35,6 +35,7 @@ from point2act.export import (
     grasp_options,
     gripper_from_options,
     places_in_capture,
+    support_of_views,
     write_grasps,
 )
 from point2act.fusion import DepthViews, render_depth_views
@@ -481,12 +482,7 @@ def where(
     if channel is None:
         answers, views, reason = own_views(config_path, run, cfg.region, live)
         relevancy, prompt, role = arrays["relevancy"], run_task(config_path, run, answers), "grasp"
-        support = None
-        if views is not None:
-            try:
-                support = consensus_in_capture(views, frame_of_run(config_path, run))
-            except ValueError as e:
-                reason = str(e)
+        support, reason = support_of_views(views, frame_of_run(config_path, run), reason)
         info = {"reason": reason}
     else:
         rec = load_channel(config_path, channel, n)
@@ -564,10 +560,11 @@ def export_doc(
         # the run's own field: from its export inputs, the document point2act export builds without torch
         from point2act import export_inputs as ei
 
-        inputs = ei.load(config_path)
-        if inputs is None or not ei.is_current(config_path, inputs, grasp_config, grasps):
-            loaded = loaded if loaded is not None else open_run(config_path)
-            inputs = export_inputs_of(config_path, loaded, grasp_config, save=True)
+        doc = ei.current_doc(config_path, grasp_config, grasps, finish, candidate)
+        if doc is not None:
+            return doc
+        loaded = loaded if loaded is not None else open_run(config_path)
+        inputs = export_inputs_of(config_path, loaded, grasp_config, save=True)
         if inputs is not None:
             return ei.export_doc(config_path, inputs, grasp_config, grasps, finish, candidate)
     run = loaded if loaded is not None else open_run(config_path)
