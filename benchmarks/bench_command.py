@@ -42,7 +42,6 @@ PLAIN_STAGES = (
     ("point2act.export_inputs", "load", "read the export inputs"),
     ("point2act.export_inputs", "export_doc", "export from the inputs"),
     ("point2act.export", "consensus_in_capture", "  the views' consensus, every call"),
-    ("point2act.export_inputs", "consensus_in_capture", "  the views' consensus, every call"),
     ("point2act.export", "answer_where", "  where to act, every call"),
     ("point2act.export", "_fusion_inputs", "  fused surface and occupancy"),
     ("point2act.export", "_plan_with_fallback", "  grasp plans"),
@@ -52,6 +51,7 @@ RUN_STAGES = (
     ("point2act.method.run", "query_run", "refit (query, with its own where)"),
     ("point2act.method.run", "export_run", "export"),
     ("point2act.method.run", "supervised_views", "  the supervised views, every call"),
+    ("point2act.method.run", "consensus_in_capture", "  the views' consensus, every call"),
     ("point2act.method.run", "depth_views_of", "  depth views"),
 )
 TOP = ("read the export inputs", "export from the inputs", "load the run", "refit (query, with its own where)",
