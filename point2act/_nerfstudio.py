@@ -9,10 +9,11 @@ Two of nerfstudio's module-level statements import far more than they use, on ev
   written to disk), and importing it first runs torchvision's package ``__init__``, which imports its models,
   datasets and ops.
 
-``torch._dynamo`` itself is imported either way (torch.optim imports it when the first optimizer is built:
-``add_param_group`` is marked not to be traced); :func:`light_import` imports it up front, with the rest of
-nerfstudio, where ``point2act demo`` overlaps it with the scene's generation. What is left out is the compiler's
-backend (``torch._inductor.compile_fx`` and what it imports) and torchvision's package: 1.0 s of the 4.9 s.
+What is left out is torch.compile's frontend and backend (``torch._dynamo``, ``torch._inductor`` and what they
+import: 1.1 s) and torchvision's package (0.3 s). torch.optim would import ``torch._dynamo`` when the first
+optimizer is built, as it marks its methods not to be traced; the method's optimizer
+(:class:`point2act.method.schedule.FusedAdam`) calls the functions under those marks, so a training process
+never imports it.
 
 Inside :func:`light_import`, ``torch.compile`` returns the function it is given (eager, the same math) and
 ``torchvision`` is a bare package (its path, no ``__init__`` run), so ``import torchvision.utils`` loads that
@@ -22,7 +23,7 @@ torchvision`` runs the package's own init, which takes the loaded ``torchvision.
 Nothing changes where nerfstudio was imported before (``ns-train`` imports it before any plugin).
 
 Check: ``tests/test_light_nerfstudio.py``; ``python -X importtime -c "from point2act._nerfstudio import
-light_import; exec('with light_import(): import nerfstudio.engine.trainer')" 2>&1 | grep -c compile_fx`` prints 0.
+light_import; exec('with light_import(): import nerfstudio.engine.trainer')" 2>&1 | grep -c _dynamo`` prints 0.
 """
 
 from __future__ import annotations
@@ -76,7 +77,6 @@ def _bare_torchvision():
 def light_import():
     """Import nerfstudio's modules in this block without torch.compile's and torchvision's imports."""
     import torch
-    import torch._dynamo  # noqa: F401  (what the first optimizer imports anyway)
 
     compile_ = torch.compile
     torch.compile = _eager

@@ -1,5 +1,5 @@
 """nerfstudio's trainer imported inside :func:`point2act._nerfstudio.light_import` (a new process each): no
-import of torch.compile's backend or of the ``torchvision`` package, splatfacto's ``get_viewmat`` eager and equal to what the
+import of torch.compile (``torch._dynamo``, ``torch._inductor``) or of the ``torchvision`` package, splatfacto's ``get_viewmat`` eager and equal to what the
 compiled one computes (nerfstudio's own function body), and everything as it was after the block."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from point2act._nerfstudio import light_import
 with light_import():
     import nerfstudio.engine.trainer
     from nerfstudio.models import splatfacto
-heavy = sorted(m for m in ("torch._inductor.compile_fx", "torchvision") if m in sys.modules)
+heavy = sorted(m for m in ("torch._dynamo", "torch._inductor", "torchvision") if m in sys.modules)
 assert not heavy, f"imported {heavy}"
 assert "torchvision.utils" in sys.modules  # what base_pipeline imports, loaded alone
 assert torch.compile is compile_

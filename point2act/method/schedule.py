@@ -106,14 +106,36 @@ def schedule_table(model_config, iterations: int | None = None) -> Dict[str, Any
     return {f: getattr(cfg, f) for f in AUTO_FIELDS if hasattr(cfg, f)}
 
 
+def _undecorated(fn):
+    """The function under torch's decorators (``functools.wraps`` chains: ``__wrapped__``)."""
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
+
+
+_ADAM_STEP = _undecorated(torch.optim.Adam.__dict__["step"])
+_ZERO_GRAD = _undecorated(torch.optim.Optimizer.zero_grad)
+_ADD_PARAM_GROUP = _undecorated(torch.optim.Optimizer.add_param_group)
+_STATE_DICT = _undecorated(torch.optim.Optimizer.state_dict)
+_LOAD_STATE_DICT = _undecorated(torch.optim.Optimizer.load_state_dict)
+
+
 class FusedAdam(torch.optim.Adam):
-    """torch's Adam, whose gradients are laid out as their parameters before each step.
+    """torch's Adam, whose gradients are laid out as their parameters before each step, run without
+    torch's compiler.
 
     torch's fused kernel reads a parameter and its gradient element for element as dense arrays: on CUDA it
     refuses a gradient whose strides differ from its parameter's, on the CPU it would pair the wrong elements.
     gsplat's backward hands splatfacto's SH coefficients slices of the concatenated colours' gradient, so
     those are copied into their parameter's layout; a gradient already laid out so (every one on the CPU
-    path) is left as it is. Check: ``tests/method/test_optimizer_config.py``."""
+    path) is left as it is.
+
+    torch.optim marks ``step``, ``zero_grad``, ``add_param_group``, ``state_dict`` and ``load_state_dict`` not to
+    be traced by torch.compile; the first call of each imports ``torch._dynamo`` to say so (1.1 s, in every
+    process that trains). Nothing here is compiled, so this class calls the functions under those marks: the
+    same code, with ``step``'s own setting (no autograd unless ``differentiable``) and without the compiler's
+    graph breaks, which do nothing outside compilation.
+    Check: ``tests/method/test_optimizer_config.py``."""
 
     def step(self, closure=None):
         for group in self.param_groups:
@@ -121,7 +143,20 @@ class FusedAdam(torch.optim.Adam):
                 g = p.grad
                 if g is not None and not g.is_sparse and g.stride() != p.stride():
                     p.grad = torch.empty_like(p).copy_(g)
-        return super().step(closure)
+        with torch.set_grad_enabled(bool(self.defaults["differentiable"])):
+            return _ADAM_STEP(self, closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _ZERO_GRAD(self, set_to_none)
+
+    def add_param_group(self, param_group) -> None:
+        _ADD_PARAM_GROUP(self, param_group)
+
+    def state_dict(self):
+        return _STATE_DICT(self)
+
+    def load_state_dict(self, state_dict) -> None:
+        _LOAD_STATE_DICT(self, state_dict)
 
 
 # FusedAdamOptimizerConfig and FusedAdam stay in this module: every run's config.yml names them by their path

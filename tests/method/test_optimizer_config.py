@@ -75,6 +75,64 @@ def test_fused_adam_lays_a_strided_gradient_out_as_its_parameter():
     torch.testing.assert_close(mine.detach(), ref.detach(), rtol=0, atol=1e-6)
 
 
+def test_fused_adam_is_torchs_fused_adam_bit_for_bit():
+    """The method's Adam calls the functions under torch.optim's not-to-be-traced marks: the same bits as
+    ``torch.optim.Adam(fused=True)``, step for step, through zero_grad and a state_dict round trip, with two groups
+    (one with weight decay) and a parameter added later."""
+    torch.manual_seed(0)
+    inits = [torch.randn(200, 3), torch.randn(50), torch.randn(7, 2)]
+    grads = [[torch.randn_like(x) for x in inits] for _ in range(12)]
+
+    def run(make):
+        ps = [torch.nn.Parameter(x.clone()) for x in inits]
+        opt = make([{"params": ps[:1]}, {"params": ps[1:2], "weight_decay": 0.1}])
+        for k, gs in enumerate(grads):
+            if k == 4:
+                opt.add_param_group({"params": ps[2:], "lr": 3e-3})
+            if k == 8:
+                opt.load_state_dict(opt.state_dict())
+            for p, g in zip(ps, gs):
+                p.grad = g.clone()
+            opt.step()
+            opt.zero_grad()
+        return ps, opt
+
+    mine, opt = run(lambda groups: FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15).setup(groups))
+    ref, ref_opt = run(lambda groups: torch.optim.Adam(groups, lr=1e-2, eps=1e-15, fused=True))
+    assert not torch.equal(mine[0].detach(), inits[0])
+    for a, b in zip(mine, ref):
+        assert torch.equal(a.detach(), b.detach()) and a.grad is None
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(opt.state[a][key], ref_opt.state[b][key]), key
+
+
+def test_training_with_the_method_adam_never_imports_the_compiler():
+    """``torch._dynamo`` (1.1 s of import) stays out of a process that imports nerfstudio's trainer by
+    ``light_import`` and builds, steps, saves and loads the method's optimizer; the same with torch's own Adam
+    imports it (what this checks is not vacuous)."""
+    import subprocess
+    import sys
+
+    code = r"""
+import sys
+from point2act._nerfstudio import light_import
+with light_import():
+    import nerfstudio.engine.trainer
+from point2act.method.schedule import FusedAdamOptimizerConfig
+import torch
+p = torch.nn.Parameter(torch.zeros(8))
+opt = FusedAdamOptimizerConfig(lr=1e-2).setup([p]) if sys.argv[1] == "mine" else torch.optim.Adam([p], fused=True)
+p.grad = torch.ones(8)
+opt.step(); opt.zero_grad(); opt.load_state_dict(opt.state_dict())
+print("torch._dynamo" in sys.modules)
+"""
+    out = {which: subprocess.run([sys.executable, "-c", code, which], capture_output=True, text=True, timeout=300)
+           for which in ("mine", "torch")}
+    for which, p in out.items():
+        assert p.returncode == 0, which + p.stderr[-3000:]
+    assert out["mine"].stdout.split()[-1] == "False" and out["torch"].stdout.split()[-1] == "True"
+
+
 def test_config_yml_loads_with_plain_yaml(tmp_path):
     """A run's config.yml loads with ``yaml.load`` in a fresh interpreter (as scripts and nerfstudio's tools read
     it): none of its classes live in point2act.method.config, whose import runs nerfstudio's method registry,

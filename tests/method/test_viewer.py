@@ -180,6 +180,8 @@ def test_interrupt_anywhere_in_a_cpu_render_is_an_interrupt_and_the_next_render_
 def test_interrupt_wrapped_by_torch_compile_surfaces_as_an_interrupt():
     """The failure seen once: the interrupt raised while dynamo traces a compiled function comes
     out as InternalTorchDynamoError. surface_render_interrupts turns it back into an interrupt."""
+    import torch._dynamo  # training does not import it (point2act.method.schedule.FusedAdam)
+
     torch._dynamo.reset()
 
     @torch.compile(backend="eager")
