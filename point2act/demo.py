@@ -49,23 +49,22 @@ def true_surface(scene_dir: Path, density: float = 2e6, seed: int = 0):
     return pts, np.asarray(names, dtype=object)[part]
 
 
-def _scene_and_surface(scene: Path, seed: int) -> Tuple[float, np.ndarray, np.ndarray, list]:
-    """The demo's first stage, in a process of its own: the synthetic scene written to ``scene`` and its true
-    surface for the judging. Returns (seconds, points [M, 3], part index [M], part names)."""
+def _scene(scene: Path, seed: int) -> float:
+    """The demo's first stage, in a process of its own: the synthetic scene written to ``scene``; its seconds."""
     from point2act.synth import SynthConfig, generate_scene
 
     t0 = time.perf_counter()
     generate_scene(scene, SynthConfig(seed=seed))
-    seconds = time.perf_counter() - t0
-    pts, part, names = true_surface_parts(scene)
-    return seconds, pts, part, names
+    return time.perf_counter() - t0
 
 
 def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = False) -> Dict:
     """Run the demo and print where everything is; returns the summary dict.
 
     The scene (numpy and open3d, no torch) is made in a second process while this one imports torch and
-    nerfstudio's trainer, which takes as long: on two cores the two overlap instead of adding up."""
+    nerfstudio's trainer, which takes as long: on two cores the two overlap instead of adding up. The same process
+    then samples the true surface the grasp is judged against (:func:`true_surface_parts`), while training
+    starts."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -78,7 +77,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     console.rule("[bold]point2act demo")
     console.print(f"1/3 synthetic scene -> {scene}, while loading nerfstudio")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        made = pool.submit(_scene_and_surface, scene, seed)
+        made = pool.submit(_scene, scene, seed)
         from point2act._nerfstudio import light_import
 
         with light_import():  # nerfstudio's trainer without torch.compile's and torchvision's imports
@@ -86,16 +85,18 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
             from point2act.method.train import registered_config, train
             from point2act.method.trainer import Point2ActTrainer  # noqa: F401  (nerfstudio's trainer: the long import)
 
-        t_scene, true_pts, true_part, true_names = made.result()
-    t_ready = time.perf_counter() - t_start
+        t_scene = made.result()
+        surface = pool.submit(true_surface_parts, scene)  # for the judging, while training starts
+        t_ready = time.perf_counter() - t_start
 
-    console.print(f"2/3 ns-train point2act (scene {t_scene:.1f} s; scene and nerfstudio ready after {t_ready:.1f} s)")
-    config = short_schedule(
-        registered_config("point2act"), scene, scene / "points" / "oracle.json", out / "runs", iterations, viewer
-    )
-    t0 = time.perf_counter()
-    trainer = train(config)
-    t_train = time.perf_counter() - t0
+        console.print(f"2/3 ns-train point2act (scene {t_scene:.1f} s; scene and nerfstudio ready after {t_ready:.1f} s)")
+        config = short_schedule(
+            registered_config("point2act"), scene, scene / "points" / "oracle.json", out / "runs", iterations, viewer
+        )
+        t0 = time.perf_counter()
+        trainer = train(config)
+        t_train = time.perf_counter() - t0
+        true_pts, true_part, true_names = surface.result()
 
     console.print("3/3 export")
     t0 = time.perf_counter()
