@@ -248,6 +248,32 @@ def _render_channels(
     return colors_c, backgrounds, geometry_channels
 
 
+class _SplitChannels(torch.autograd.Function):
+    """``x[..., :G]`` and ``x[..., G:]`` (views of ``x``) as one autograd node, whose backward concatenates the two
+    gradients (zeros for one that is not there). Two slices would each fill a zero tensor of ``x``'s size with
+    their gradient and autograd would add the two: three passes over an image-sized tensor, a concatenation
+    is one. The gradient is the same but for the sign of zeros (the sum of the two makes a -0 +0),
+    which the rasterizer's backward, whose every use of it is a product added to a sum, cannot tell apart."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, G: int):  # [..., D] -> [..., G], [..., D - G]
+        ctx.G, ctx.D = int(G), int(x.shape[-1])
+        return x[..., :G], x[..., G:]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_head: Tensor | None, g_tail: Tensor | None):
+        if g_head is None and g_tail is None:
+            return None, None
+        ref = g_head if g_head is not None else g_tail
+        shape = tuple(ref.shape[:-1])
+        if g_head is None:
+            g_head = ref.new_zeros(shape + (ctx.G,))
+        if g_tail is None:
+            g_tail = ref.new_zeros(shape + (ctx.D - ctx.G,))
+        return torch.cat([g_head, g_tail], dim=-1), None
+
+
 def _tile_lists(
     isect_fn: Callable,
     means2d: Tensor,  # [C, N, 2]
@@ -387,8 +413,7 @@ def _rasterization_cpu(
         **({"geometry_channels": geometry_channels} if geometry_channels is not None else {}),
     )
     if geometry_channels is not None:
-        meta["extra_render"] = render_colors[..., geometry_channels:]
-        render_colors = render_colors[..., :geometry_channels]
+        render_colors, meta["extra_render"] = _SplitChannels.apply(render_colors, geometry_channels)
 
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat(

@@ -58,3 +58,37 @@ def test_extra_colors_of_the_wrong_length_is_a_clear_error():
     with pytest.raises(ValueError, match="extra_colors"):
         rasterization(s["means"], s["quats"], s["scales"], s["opacities"], s["colors"], s["viewmats"], s["Ks"], 16, 16,
                       extra_colors=torch.rand(49, 1))
+
+
+@pytest.mark.parametrize("use", ["both", "rgb", "extra"])
+def test_the_channel_split_gives_the_two_slices_gradients_bit_for_bit(monkeypatch, use):
+    """rasterization splits the render into its colours and extra channels in one node (_SplitChannels): the
+    leaves' gradients are those of two plain slices, bit for bit (float32, the training dtype)."""
+    import importlib
+
+    rmod = importlib.import_module("point2act.render.rasterization")  # the module (the package exports the function)
+    s = random_scene(300, 48, 40, seed=3, dtype=torch.float32, scale=0.08)
+    g = torch.Generator().manual_seed(7)
+    extra0 = torch.rand(300, 1, generator=g)
+    w_rgb = torch.randn(1, 40, 48, 3, generator=g) * (torch.rand(1, 40, 48, 3, generator=g) > 0.3)  # exact zeros too
+    w_ex = torch.randn(1, 40, 48, 1, generator=g)
+
+    def grads():
+        a = _leaves(s, torch.float32)
+        ea = extra0.clone().requires_grad_(True)
+        rc, _, meta = rasterization(a["means"], a["quats"], a["scales"], a["opacities"], a["colors"], s["viewmats"],
+                                    s["Ks"], 48, 40, packed=False, extra_colors=ea)
+        loss = {"both": (rc * w_rgb).sum() + (meta["extra_render"] * w_ex).sum(), "rgb": (rc * w_rgb).sum(),
+                "extra": (meta["extra_render"] * w_ex).sum()}[use]
+        loss.backward()
+        return {**{k: v.grad for k, v in a.items()}, "extra": ea.grad}
+
+    mine = grads()
+    monkeypatch.setattr(rmod._SplitChannels, "apply", lambda x, G: (x[..., :G], x[..., G:]))
+    sliced = grads()
+    for k, v in sliced.items():
+        if v is None:
+            assert mine[k] is None, k
+        else:
+            assert torch.equal(mine[k].view(torch.int32), v.view(torch.int32)), k  # the sign of a zero too
+    assert mine["extra" if use != "rgb" else "means"].abs().sum() > 0
