@@ -101,7 +101,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
         colors_c = colors.contiguous()
         opacities_c = opacities.contiguous()
         bg = backgrounds.contiguous() if backgrounds is not None else None
-        render_colors, render_alphas, T_final, last_ids, row_masks = ext.rasterize_fwd(
+        render_colors, render_alphas, T_final, last_ids, row_masks, packs = ext.rasterize_fwd(
             means2d_c,
             conics_c,
             colors_c,
@@ -125,6 +125,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             T_final,
             last_ids,
             row_masks,
+            packs,
         )
         ctx.width = int(width)
         ctx.height = int(height)
@@ -149,6 +150,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             T_final,
             last_ids,
             row_masks,
+            packs,
         ) = ctx.saved_tensors
         ext = ctx.ext
         dtype = means2d.dtype
@@ -171,6 +173,7 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             ctx.absgrad,
             torch.get_num_threads(),
             ctx.geometry_channels,
+            packs,  # the forward's per-Gaussian data (the same values as computed again)
         )
         if ctx.absgrad and ctx.absgrad_target is not None:
             target, index = ctx.absgrad_target

@@ -238,6 +238,32 @@ def test_rasterize_float32_close_to_float64():
         torch.testing.assert_close(x, y.float(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("N,W,H,C,ts,D,with_bg", RASTER_CASES[:3])
+def test_rasterize_backward_reads_the_forward_packs_bit_for_bit(ext, dtype, N, W, H, C, ts, D, with_bg):
+    """rasterize_bwd given rasterize_fwd's packs (the per-Gaussian data of the compositing loop) returns the same
+    bits as computing them again; packs of other Gaussians are refused."""
+    s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06, n_channels=D, per_camera_colors=True)
+    radii, m2, d, con, _ = _project(s)
+    m2, con = m2.to(dtype).contiguous(), con.to(dtype).contiguous()
+    col = s["colors"].to(dtype).contiguous()
+    op = s["opacities"].expand(C, -1).to(dtype).contiguous()
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
+    bg = torch.rand(C, D, dtype=dtype) if with_bg else None
+    rc, ra, T, last, rows, packs = ext.rasterize_fwd(m2, con, col, op, bg, W, H, ts, off, fid, 2)
+    assert packs.dtype == torch.uint8 and packs.numel() % (C * N) == 0 and packs.numel() >= 64 * C * N
+    g = torch.Generator().manual_seed(2)
+    v_rc, v_ra = torch.randn(rc.shape, generator=g, dtype=dtype), torch.randn(ra.shape, generator=g, dtype=dtype)
+    args = (m2, con, col, op, bg, W, H, ts, off, fid, T, last, rows, v_rc, v_ra, True, 2, -1)
+    with_packs, again = ext.rasterize_bwd(*args, packs), ext.rasterize_bwd(*args, None)
+    for x, y in zip(with_packs, again):
+        assert torch.equal(x, y)
+    assert with_packs[1].abs().sum() > 0
+    with pytest.raises(RuntimeError, match="packs"):
+        ext.rasterize_bwd(*args, packs[:-64])
+
+
 # ------------------------------------------------------------------------------------------------
 # compositing weights
 # ------------------------------------------------------------------------------------------------

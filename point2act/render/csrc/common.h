@@ -383,18 +383,33 @@ template <typename S> struct alignas(64) Packed {
     Extent e;
 };
 
+template <typename S> inline void make_pack(Packed<S> *out, const S *means2d, const S *conics, const S *opacities,
+                                            int64_t g) {
+    out[g].s = load_splat(means2d, conics, opacities, g);
+    out[g].e = make_extent<S>(conics[3 * g], conics[3 * g + 1], conics[3 * g + 2], opacities[g]);
+}
+
 template <typename S>
 std::vector<Packed<S>> make_packs(int64_t CN, const S *means2d, const S *conics, const S *opacities, int nthreads) {
     std::vector<Packed<S>> out(CN);
-    // ~20 ns per Gaussian: a parallel region only pays off for large scenes
-    // (each one is a join that a preempted thread can stall on a busy machine)
+    // ~15 ns per Gaussian: a parallel region of its own only pays off for large scenes
+    // (each one is a join that a preempted thread can stall on a busy machine); rasterize_fwd
+    // fills its packs in the parallel region of its tiles instead (fill_packs)
 #pragma omp parallel for num_threads(small_loop_threads(CN, nthreads)) schedule(static)
-    for (int64_t g = 0; g < CN; ++g) {
-        out[g].s = load_splat(means2d, conics, opacities, g);
-        out[g].e = make_extent<S>(conics[3 * g], conics[3 * g + 1], conics[3 * g + 2], opacities[g]);
-    }
+    for (int64_t g = 0; g < CN; ++g) make_pack(out.data(), means2d, conics, opacities, g);
     return out;
 }
+
+// The packs of make_packs, written by the threads of the enclosing parallel region (a worksharing loop
+// and its barrier: no region of its own).
+template <typename S>
+inline void fill_packs(Packed<S> *out, int64_t CN, const S *means2d, const S *conics, const S *opacities) {
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < CN; ++g) make_pack(out, means2d, conics, opacities, g);
+}
+
+// Bytes of CN packs (the tensor rasterize_fwd hands to rasterize_bwd).
+template <typename S> constexpr int64_t packs_bytes(int64_t CN) { return CN * int64_t(sizeof(Packed<S>)); }
 
 // sigma and the unclamped o * exp(-sigma) of LANES pixels of one row: the
 // expression every kernel uses.

@@ -43,7 +43,9 @@ std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d,  // [C, N, 2]
                                     int64_t num_threads);
 
 // -> render_colors [C, H, W, D], render_alphas [C, H, W, 1], T_final [C, H, W],
-//    last_ids [C, H, W] int32, row_masks [n_isects] int64 (tile rows using each intersection)
+//    last_ids [C, H, W] int32, row_masks [n_isects] int64 (tile rows using each intersection),
+//    packs uint8 [C * N * sizeof(Packed)] (empty without intersections: the projected Gaussians as the
+//    compositing loop reads them, for rasterize_bwd)
 std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d,                       // [C, N, 2]
                                       const at::Tensor &conics,                        // [C, N, 3]
                                       const at::Tensor &colors,                        // [C, N, D]
@@ -68,7 +70,8 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &v_render_colors,  // [C, H, W, D]
                                       const at::Tensor &v_render_alphas,  // [C, H, W, 1]
                                       bool absgrad, int64_t num_threads,
-                                      int64_t geometry_channels = -1);
+                                      int64_t geometry_channels = -1,
+                                      const c10::optional<at::Tensor> &packs = c10::nullopt);  // rasterize_fwd's
 
 // -> crow [C*H*W + 1] int64, col [nnz] int32, val [nnz] float32
 std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d,        // [C, N, 2]

@@ -19,7 +19,8 @@ template <typename S, int DT>
 void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, const S *conics, const S *colors,
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
                         int tile_height, const int32_t *offsets, const int32_t *flatten_ids, const S *T_final,
-                        const int32_t *last_ids, const int64_t *row_masks, const S *v_render_colors, const S *v_render_alphas, bool absgrad,
+                        const int32_t *last_ids, const int64_t *row_masks, const Packed<S> *fwd_packs,
+                        const S *v_render_colors, const S *v_render_alphas, bool absgrad,
                         S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs, int nthreads,
                         int64_t DG) {
     using V = typename Vec<S>::V;
@@ -33,7 +34,10 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
     const int64_t stride = 6 + D + (absgrad ? 2 : 0);
     std::unique_ptr<S[]> isect_grads(new S[std::max<int64_t>(1, n_isects * stride)]);
     std::vector<uint8_t> touched(n_isects, 0);
-    const std::vector<Packed<S>> packs = make_packs<S>(n_isects > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
+    // the forward pass's packs when given (the same values: a function of means2d, conics and opacities)
+    const std::vector<Packed<S>> own_packs =
+        make_packs<S>(n_isects > 0 && !fwd_packs ? C * N : 0, means2d, conics, opacities, nthreads);
+    const Packed<S> *packs = fwd_packs ? fwd_packs : own_packs.data();
 #pragma omp parallel num_threads(nthreads)
     {
         const int nch = (tile_size + LANES - 1) / LANES;
@@ -93,7 +97,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                 const uint64_t rmask = static_cast<uint64_t>(row_masks[k]);
                 if (rmask == 0) continue;  // no pixel of the tile used this Gaussian
                 const int64_t g = flatten_ids[k];
-                if (k - 8 >= start) __builtin_prefetch(packs.data() + flatten_ids[k - 8]);
+                if (k - 8 >= start) __builtin_prefetch(packs + flatten_ids[k - 8]);
                 const Splat<S> s = packs[g].s;
                 int bx0, bx1, by0, by1;
                 if (!pixel_box<S>(packs[g].e, s.mx, s.my, tg, bx0, bx1, by0, by1)) continue;
@@ -205,7 +209,8 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &T_final, const at::Tensor &last_ids,
                                       const at::Tensor &row_masks,
                                       const at::Tensor &v_render_colors, const at::Tensor &v_render_alphas,
-                                      bool absgrad, int64_t num_threads, int64_t geometry_channels) {
+                                      bool absgrad, int64_t num_threads, int64_t geometry_channels,
+                                      const c10::optional<at::Tensor> &packs) {
     check_cpu_contig(means2d, "means2d");
     check_cpu_contig(conics, "conics");
     check_cpu_contig(colors, "colors");
@@ -225,6 +230,13 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
     TORCH_CHECK(tile_size >= 1 && tile_size <= 64, "tile_size must be in [1, 64]");
     TORCH_CHECK(geometry_channels >= -1 && geometry_channels <= D, "geometry_channels must be in [-1, D]");
     const int64_t DG = geometry_channels < 0 ? D : geometry_channels;
+    const bool use_packs = packs.has_value() && packs->numel() > 0;
+    if (use_packs) {
+        check_cpu_contig(*packs, "packs");
+        const int64_t want = dtype == at::kDouble ? packs_bytes<double>(C * N) : packs_bytes<float>(C * N);
+        TORCH_CHECK(packs->scalar_type() == at::kByte && packs->numel() == want,
+                    "packs must be rasterize_fwd's uint8 [C * N * sizeof(Packed)] of these Gaussians");
+    }
     const int nthreads = resolve_threads(num_threads);
     auto v_means2d = at::zeros({C, N, 2}, means2d.options());
     auto v_conics = at::zeros({C, N, 3}, means2d.options());
@@ -239,6 +251,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                 opacities.data_ptr<scalar_t>(), backgrounds.has_value() ? backgrounds->data_ptr<scalar_t>() : nullptr,
                 int(width), int(height), int(tile_size), int(tw), int(th), offsets.data(),
                 flatten_ids.data_ptr<int32_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(), row_masks.data_ptr<int64_t>(),
+                use_packs ? reinterpret_cast<const Packed<scalar_t> *>(packs->data_ptr<uint8_t>()) : nullptr,
                 v_render_colors.data_ptr<scalar_t>(), v_render_alphas.data_ptr<scalar_t>(), absgrad,
                 v_means2d.data_ptr<scalar_t>(), v_conics.data_ptr<scalar_t>(), v_colors.data_ptr<scalar_t>(),
                 v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads, DG);

@@ -5,7 +5,9 @@
 // final transmittance and the index (into the sorted intersection list) of
 // the last contributing Gaussian, which the backward pass starts from, and,
 // per intersection, a bit mask of the tile rows where the Gaussian was used
-// (the backward pass skips the other rows: exact, it would find no pixel there).
+// (the backward pass skips the other rows: exact, it would find no pixel there),
+// and returns the per-Gaussian data the loop read (the packs, common.h), which the backward pass
+// reads instead of computing them again.
 
 #include "common.h"
 #include "ops.h"
@@ -44,15 +46,16 @@ template <typename S, int DT>
 void rasterize_fwd_impl(int64_t C, int64_t CN, int64_t D_, const S *means2d, const S *conics, const S *colors,
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
                         int tile_height, const int32_t *offsets, const int32_t *flatten_ids, S *out_colors,
-                        S *out_alphas, S *out_T, int32_t *last_ids, int64_t *row_masks, int nthreads) {
+                        S *out_alphas, S *out_T, int32_t *last_ids, int64_t *row_masks, Packed<S> *packs,
+                        int nthreads) {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
     const int64_t D = DT > 0 ? DT : D_;
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
-    const std::vector<Packed<S>> packs =
-        make_packs<S>(int64_t(offsets[C * n_tiles]) > 0 ? CN : 0, means2d, conics, opacities, nthreads);
+    const int64_t n_packs = int64_t(offsets[C * n_tiles]) > 0 ? CN : 0;
 #pragma omp parallel num_threads(nthreads)
     {
+        fill_packs<S>(packs, n_packs, means2d, conics, opacities);  // ends with a barrier
         TileBuffers<S> buf(tile_size);
         const int nrc = tile_size * buf.nch;
         std::vector<V> outv(size_t(nrc) * D);
@@ -70,7 +73,7 @@ void rasterize_fwd_impl(int64_t C, int64_t CN, int64_t D_, const S *means2d, con
             const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
             std::fill(outv.begin(), outv.end(), splat<V>(S(0)));
             std::fill(lastv.begin(), lastv.end(), splat<M>(-1));
-            composite_tile<S>(tg, flatten_ids, offsets[t], offsets[t + 1], packs.data(), buf, vis);
+            composite_tile<S>(tg, flatten_ids, offsets[t], offsets[t + 1], packs, buf, vis);
             const S *bg = backgrounds ? backgrounds + tg.cam * D : nullptr;
             for (int py = 0; py < tg.ph; ++py) {
                 for (int px = 0; px < tg.pw; ++px) {
@@ -122,6 +125,9 @@ std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d, const at::Tenso
     auto T_final = at::empty({C, height, width}, means2d.options());
     auto last_ids = at::empty({C, height, width}, flatten_ids.options());
     auto row_masks = at::zeros({flatten_ids.size(0)}, flatten_ids.options().dtype(at::kLong));
+    // the projected Gaussians as the compositing loop reads them (Packed, common.h), for rasterize_bwd
+    const int64_t pack_bytes = dtype == at::kDouble ? packs_bytes<double>(C * N) : packs_bytes<float>(C * N);
+    auto packs = at::empty({flatten_ids.size(0) > 0 ? pack_bytes : 0}, flatten_ids.options().dtype(at::kByte));
     const std::vector<int32_t> offsets = offsets_with_end(isect_offsets, flatten_ids.size(0));
     AT_DISPATCH_FLOATING_TYPES(dtype, "rasterize_fwd", [&] {
         dispatch_channels(D, [&](auto dt) {
@@ -131,10 +137,11 @@ std::vector<at::Tensor> rasterize_fwd(const at::Tensor &means2d, const at::Tenso
                 int(width), int(height), int(tile_size), int(tw), int(th), offsets.data(),
                 flatten_ids.data_ptr<int32_t>(), render_colors.data_ptr<scalar_t>(),
                 render_alphas.data_ptr<scalar_t>(), T_final.data_ptr<scalar_t>(), last_ids.data_ptr<int32_t>(),
-                row_masks.data_ptr<int64_t>(), nthreads);
+                row_masks.data_ptr<int64_t>(), reinterpret_cast<Packed<scalar_t> *>(packs.data_ptr<uint8_t>()),
+                nthreads);
         });
     });
-    return {render_colors, render_alphas, T_final, last_ids, row_masks};
+    return {render_colors, render_alphas, T_final, last_ids, row_masks, packs};
 }
 
 }  // namespace p2a
