@@ -190,6 +190,23 @@ def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
         assert torch.equal(x, y), name
 
 
+@pytest.mark.parametrize("N,W,H,C,ts", [(6000, 160, 120, 1, 16), (5000, 90, 70, 2, 8)])
+def test_isect_tiles_on_two_threads_is_the_one_thread_result(ext, N, W, H, C, ts):
+    """From 4096 Gaussians (ISECT_PARALLEL) the tile lists are made on the threads given: the same lists as one
+    thread makes, and the reference's."""
+    s = random_scene(N, W, H, C=C, seed=N, dtype=torch.float32, scale=0.05, n_behind=3)
+    radii, m2, d, _, _ = _project(s)
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    d = d.clone()
+    d[..., 1::7] = d[..., 0:1]  # ties
+    args = (m2.contiguous(), radii.to(torch.int32).contiguous(), d.contiguous(), ts, tw, th)
+    one, two = ext.isect_tiles(*args, 1), ext.isect_tiles(*args, 2)
+    b = ref._isect_tiles(m2, radii, d, ts, tw, th)
+    assert one[1].numel() > 4096
+    for x, y, z, name in zip(one, two, b, ("tiles_per_gauss", "isect_ids", "flatten_ids", "isect_offsets")):
+        assert torch.equal(x, y) and torch.equal(x, z), name
+
+
 # ------------------------------------------------------------------------------------------------
 # rasterize to pixels
 # ------------------------------------------------------------------------------------------------

@@ -59,6 +59,27 @@ template <typename K> void radix_sort(std::vector<K> &keys, std::vector<int32_t>
     }
 }
 
+// Threads of one pass over the Gaussians or the intersections: 1 below ISECT_PARALLEL items.
+constexpr int64_t ISECT_PARALLEL = 1 << 12;
+
+inline int thread_id() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline int team_size() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+// The threads share the work so that the output is the one-thread output: the rectangles by Gaussian, the
+// tile counts as per-thread partial counts summed in thread order (integers), and the scatter of each camera's
+// depth-sorted Gaussians by tile rows (each thread writes the tiles of its rows, in the sorted order).
 template <typename S>
 void isect_tiles_impl(int64_t C, int64_t N, const S *means2d, const int32_t *radii, const S *depths, int tile_size,
                       int tile_width, int tile_height, int nthreads, int32_t *tiles_per_gauss,
@@ -66,33 +87,47 @@ void isect_tiles_impl(int64_t C, int64_t N, const S *means2d, const int32_t *rad
     using K = typename std::conditional<sizeof(S) == 4, uint32_t, uint64_t>::type;
     const int64_t n_tiles = int64_t(tile_width) * tile_height;
     const int64_t CN = C * N;
+    const int64_t CT = C * n_tiles;
+    const int nt = CN < ISECT_PARALLEL ? 1 : nthreads;
     std::vector<int32_t> rects(CN * 4);
-#pragma omp parallel for num_threads(small_loop_threads(CN, nthreads)) schedule(static)
-    for (int64_t idx = 0; idx < CN; ++idx) {
-        int32_t *r = rects.data() + idx * 4;
-        if (radii[idx] <= 0) {
-            r[0] = r[1] = r[2] = r[3] = 0;
-            tiles_per_gauss[idx] = 0;
-            continue;
+    std::vector<int32_t> partial(size_t(std::max(nt, 1)) * CT, 0);  // tile counts of each thread's Gaussians
+    int used_threads = 1;
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+#pragma omp single
+        used_threads = team_size();
+#pragma omp for schedule(static)
+        for (int64_t idx = 0; idx < CN; ++idx) {
+            int32_t *r = rects.data() + idx * 4;
+            if (radii[idx] <= 0) {
+                r[0] = r[1] = r[2] = r[3] = 0;
+                tiles_per_gauss[idx] = 0;
+                continue;
+            }
+            int x0, x1, y0, y1;
+            tile_rect<S>(means2d[2 * idx], means2d[2 * idx + 1], radii[idx], tile_size, tile_width, tile_height, x0,
+                         x1, y0, y1);
+            r[0] = x0;
+            r[1] = x1;
+            r[2] = y0;
+            r[3] = y1;
+            tiles_per_gauss[idx] = (x1 - x0) * (y1 - y0);
         }
-        int x0, x1, y0, y1;
-        tile_rect<S>(means2d[2 * idx], means2d[2 * idx + 1], radii[idx], tile_size, tile_width, tile_height, x0,
-                     x1, y0, y1);
-        r[0] = x0;
-        r[1] = x1;
-        r[2] = y0;
-        r[3] = y1;
-        tiles_per_gauss[idx] = (x1 - x0) * (y1 - y0);
+        int32_t *mine = partial.data() + size_t(tid) * CT;
+#pragma omp for schedule(static)
+        for (int64_t idx = 0; idx < CN; ++idx) {
+            const int32_t *r = rects.data() + idx * 4;
+            if (r[0] >= r[1] || r[2] >= r[3]) continue;
+            int32_t *cnt = mine + (idx / N) * n_tiles;
+            for (int y = r[2]; y < r[3]; ++y)
+                for (int x = r[0]; x < r[1]; ++x) cnt[int64_t(y) * tile_width + x]++;
+        }
     }
-    offsets.assign(C * n_tiles + 1, 0);
-    for (int64_t idx = 0; idx < CN; ++idx) {
-        const int32_t *r = rects.data() + idx * 4;
-        if (r[0] >= r[1] || r[2] >= r[3]) continue;
-        int32_t *cnt = offsets.data() + 1 + (idx / N) * n_tiles;
-        for (int y = r[2]; y < r[3]; ++y)
-            for (int x = r[0]; x < r[1]; ++x) cnt[int64_t(y) * tile_width + x]++;
-    }
-    for (int64_t t = 0; t < C * n_tiles; ++t) offsets[t + 1] += offsets[t];
+    offsets.assign(CT + 1, 0);
+    for (int th = 0; th < used_threads; ++th)
+        for (int64_t t = 0; t < CT; ++t) offsets[t + 1] += partial[size_t(th) * CT + t];
+    for (int64_t t = 0; t < CT; ++t) offsets[t + 1] += offsets[t];
     TORCH_CHECK(offsets.back() < std::numeric_limits<int32_t>::max(), "too many tile intersections");
     flatten_ids.resize(offsets.back());
     std::vector<int32_t> pos(offsets.begin(), offsets.end() - 1);
@@ -109,10 +144,17 @@ void isect_tiles_impl(int64_t C, int64_t N, const S *means2d, const int32_t *rad
         }
         radix_sort(keys, ids);
         int32_t *p = pos.data() + cam * n_tiles;
-        for (const int32_t idx : ids) {
-            const int32_t *r = rects.data() + int64_t(idx) * 4;
-            for (int y = r[2]; y < r[3]; ++y)
-                for (int x = r[0]; x < r[1]; ++x) flatten_ids[p[int64_t(y) * tile_width + x]++] = idx;
+        const int ntc = int64_t(ids.size()) < ISECT_PARALLEL ? 1 : nthreads;
+#pragma omp parallel num_threads(ntc)
+        {
+            const int tid = thread_id(), nth = team_size();
+            const int ylo = int(int64_t(tile_height) * tid / nth), yhi = int(int64_t(tile_height) * (tid + 1) / nth);
+            for (const int32_t idx : ids) {
+                const int32_t *r = rects.data() + int64_t(idx) * 4;
+                const int y0 = std::max(r[2], ylo), y1 = std::min(r[3], yhi);
+                for (int y = y0; y < y1; ++y)
+                    for (int x = r[0]; x < r[1]; ++x) flatten_ids[p[int64_t(y) * tile_width + x]++] = idx;
+            }
         }
     }
 }
@@ -148,8 +190,10 @@ std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d, const at::Tensor 
     auto isect_ids = at::empty({n_isects}, radii.options().dtype(at::kLong));
     int64_t *iid = isect_ids.data_ptr<int64_t>();
     const int tile_n_bits = bit_length(n_tiles);
+    const int nt_ids = n_isects < ISECT_PARALLEL ? 1 : nthreads;
     AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "isect_ids", [&] {
         const scalar_t *dp = depths.data_ptr<scalar_t>();
+        _Pragma("omp parallel for num_threads(nt_ids) schedule(static)")
         for (int64_t t = 0; t < C * n_tiles; ++t) {
             const int64_t cam = t / n_tiles, tile = t % n_tiles;
             const int64_t head = (cam << (32 + tile_n_bits)) | (tile << 32);
