@@ -138,3 +138,18 @@ def test_bad_arguments_raise():
         sh_colors(3, dirs, coeffs[:, :9])
     with pytest.raises(RuntimeError, match="coeffs must be"):
         sh_colors(1, dirs, coeffs[:3])
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("degree", [1, 3])
+def test_two_threads_give_the_one_thread_bits(ext, degree, shared):
+    """From SH_PARALLEL (8192) basis evaluations the per-Gaussian loops run on the threads given: each Gaussian
+    on one thread, so the colours and gradients are the one-thread bits."""
+    dirs, coeffs = _inputs(2, 3000, degree, torch.float32, shared=shared, seed=degree)
+    v = torch.randn(dirs.shape, generator=torch.Generator().manual_seed(5))
+    out = [ext.sh_colors_fwd(degree, dirs, coeffs, nt) for nt in (1, 2)]
+    assert torch.equal(out[0], out[1])
+    bwd = [ext.sh_colors_bwd(degree, dirs, coeffs, out[0], v, True, nt) for nt in (1, 2)]
+    for x, y in zip(*bwd):
+        assert torch.equal(x, y)
+    assert bwd[0][1].abs().sum() > 0
