@@ -281,6 +281,26 @@ def test_rasterize_backward_reads_the_forward_packs_bit_for_bit(ext, dtype, N, W
         ext.rasterize_bwd(*args, packs[:-64])
 
 
+def test_rasterize_backward_on_two_threads_is_the_one_thread_result(ext):
+    """From 8192 intersections (REDUCE_PARALLEL) the per-Gaussian sums of the backward run on the threads given,
+    each Gaussian's in intersection order: the one-thread bits."""
+    N, W, H, ts = 6000, 128, 96, 16
+    s = random_scene(N, W, H, seed=11, dtype=torch.float32, scale=0.05, n_channels=4, per_camera_colors=True)
+    radii, m2, d, con, _ = _project(s)
+    op = s["opacities"].expand(1, -1).contiguous()
+    _, _, fid, off = isect_tiles(m2, radii, d, ts, W // ts, H // ts)
+    assert fid.numel() >= 8192
+    col = s["colors"].contiguous()
+    rc, ra, T, last, rows, packs = ext.rasterize_fwd(m2, con, col, op, None, W, H, ts, off, fid, 2)
+    g = torch.Generator().manual_seed(3)
+    v_rc, v_ra = torch.randn(rc.shape, generator=g), torch.randn(ra.shape, generator=g)
+    args = (m2, con, col, op, None, W, H, ts, off, fid, T, last, rows, v_rc, v_ra, True)
+    one, two = ext.rasterize_bwd(*args, 1, 3, packs), ext.rasterize_bwd(*args, 2, 3, packs)
+    for x, y in zip(one, two):
+        assert torch.equal(x, y)
+    assert one[1].abs().sum() > 0
+
+
 # ------------------------------------------------------------------------------------------------
 # compositing weights
 # ------------------------------------------------------------------------------------------------

@@ -71,6 +71,22 @@ template <typename S> struct Consts {
 constexpr int64_t SMALL_LOOP = 1 << 17;
 inline int small_loop_threads(int64_t n, int nthreads) { return n < SMALL_LOOP ? 1 : nthreads; }
 
+// This thread's number in its team and the team's size (0 and 1 outside a parallel region or without OpenMP).
+inline int thread_id() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline int team_size() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 // isect offsets [C * n_tiles] + the total as a last entry.
 inline std::vector<int32_t> offsets_with_end(const at::Tensor &isect_offsets, int64_t n_isects) {
     const int64_t n = isect_offsets.numel();

@@ -62,21 +62,6 @@ template <typename K> void radix_sort(std::vector<K> &keys, std::vector<int32_t>
 // Threads of one pass over the Gaussians or the intersections: 1 below ISECT_PARALLEL items.
 constexpr int64_t ISECT_PARALLEL = 1 << 12;
 
-inline int thread_id() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-inline int team_size() {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 // The threads share the work so that the output is the one-thread output: the rectangles by Gaussian, the
 // tile counts as per-thread partial counts summed in thread order (integers), and the scatter of each camera's
 // depth-sorted Gaussians by tile rows (each thread writes the tiles of its rows, in the sorted order).

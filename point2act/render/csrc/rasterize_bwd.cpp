@@ -15,6 +15,9 @@
 namespace p2a {
 namespace {
 
+// Intersections from which the per-Gaussian reduction runs on the threads given (each scans them all).
+constexpr int64_t REDUCE_PARALLEL = 1 << 13;
+
 template <typename S, int DT>
 void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, const S *conics, const S *colors,
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
@@ -180,22 +183,29 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
             }
         }
     }
-    // deterministic reduction per Gaussian (in intersection order)
-    for (int64_t k = 0; k < n_isects; ++k) {
-        if (!touched[k]) continue;
-        const int64_t g = flatten_ids[k];
-        const S *r = isect_grads.get() + k * stride;
-        v_means2d[2 * g] += r[0];
-        v_means2d[2 * g + 1] += r[1];
-        v_conics[3 * g] += r[2];
-        v_conics[3 * g + 1] += r[3];
-        v_conics[3 * g + 2] += r[4];
-        v_opacities[g] += r[5];
-        S *vcol = v_colors + g * D;
-        for (int64_t d = 0; d < D; ++d) vcol[d] += r[6 + d];
-        if (absgrad) {
-            v_means2d_abs[2 * g] += r[6 + D];
-            v_means2d_abs[2 * g + 1] += r[7 + D];
+    // deterministic reduction per Gaussian (in intersection order): each thread sums the rows of the Gaussians
+    // of its range, in intersection order, so every sum is the one-thread sum
+    const int64_t CN = C * N;
+#pragma omp parallel num_threads(n_isects < REDUCE_PARALLEL ? 1 : nthreads)
+    {
+        const int tid = thread_id(), nth = team_size();
+        const int64_t g_lo = CN * tid / nth, g_hi = CN * (tid + 1) / nth;
+        for (int64_t k = 0; k < n_isects; ++k) {
+            const int64_t g = flatten_ids[k];
+            if (g < g_lo || g >= g_hi || !touched[k]) continue;
+            const S *r = isect_grads.get() + k * stride;
+            v_means2d[2 * g] += r[0];
+            v_means2d[2 * g + 1] += r[1];
+            v_conics[3 * g] += r[2];
+            v_conics[3 * g + 1] += r[3];
+            v_conics[3 * g + 2] += r[4];
+            v_opacities[g] += r[5];
+            S *vcol = v_colors + g * D;
+            for (int64_t d = 0; d < D; ++d) vcol[d] += r[6 + d];
+            if (absgrad) {
+                v_means2d_abs[2 * g] += r[6 + D];
+                v_means2d_abs[2 * g + 1] += r[7 + D];
+            }
         }
     }
 }
