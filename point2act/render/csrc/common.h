@@ -381,6 +381,80 @@ inline Vec<float>::V recip(const Vec<float>::V &x) {
 
 inline Vec<double>::V recip(const Vec<double>::V &x) { return 1.0 / x; }
 
+// ---------------------------------------------------------------------------
+// Half chunks (AVX-512, 16 float lanes): a Gaussian whose pixel box lies in one
+// half of a chunk (lanes 0-7 or 8-15) can be evaluated on that half only, in
+// 8-lane registers (rasterize_bwd). Every lane gets the same operations as in a
+// full chunk (the same expressions, exp, reciprocal and reduction tree); the
+// other half's lanes, which the per-pixel test rejects, would add only zeros.
+// ---------------------------------------------------------------------------
+#if defined(__AVX512F__) && defined(__AVX512VL__) && P2A_LANES == 16
+#define P2A_HALF_CHUNKS 1
+constexpr int HALF = LANES / 2;
+typedef float V8 __attribute__((vector_size(HALF * sizeof(float))));
+typedef int32_t M8 __attribute__((vector_size(HALF * sizeof(int32_t))));
+template <typename T8, typename T16> inline T8 half_of(const T16 &v, int h) {
+    T8 out;
+    std::memcpy(&out, reinterpret_cast<const char *>(&v) + h * sizeof(T8), sizeof(T8));
+    return out;
+}
+template <typename T8, typename T16> inline void set_half(T16 &v, int h, const T8 &x) {
+    std::memcpy(reinterpret_cast<char *>(&v) + h * sizeof(T8), &x, sizeof(T8));
+}
+// Lanes [8h, 8h + 8) of a chunk, and back: half_of above, set_half here.
+inline uint32_t lane_bits8(const M8 &m) {
+    __m256i v;
+    std::memcpy(&v, &m, sizeof(v));
+    return _mm256_test_epi32_mask(v, v);
+}
+// vexp (float, AVX-512) on 8 lanes: the same operations.
+inline V8 vexp8(V8 x) {
+    x = x < -87.0f ? splat<V8>(-87.0f) : x;
+    x = x > 88.0f ? splat<V8>(88.0f) : x;
+    const V8 fx = x * 1.44269504088896341f + 0.5f;
+    __m256 fxv;
+    std::memcpy(&fxv, &fx, sizeof(fxv));
+    const __m256 fnv = _mm256_roundscale_ps(fxv, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    V8 fn;
+    std::memcpy(&fn, &fnv, sizeof(fn));
+    V8 r = x - fn * 0.693359375f;
+    r = r + fn * 2.12194440e-4f;
+    const V8 r2 = r * r;
+    V8 y = splat<V8>(1.9875691500e-4f);
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r2 + r + 1.0f;
+    __m256 yv;
+    std::memcpy(&yv, &y, sizeof(yv));
+    yv = _mm256_scalef_ps(yv, fnv);
+    std::memcpy(&y, &yv, sizeof(y));
+    return y;
+}
+// recip (float, AVX-512) on 8 lanes: the same estimate and Newton step.
+inline V8 recip8(const V8 &x) {
+    __m256 xv;
+    std::memcpy(&xv, &x, sizeof(xv));
+    const __m256 r0 = _mm256_rcp14_ps(xv);
+    const __m256 r1 = _mm256_mul_ps(r0, _mm256_fnmadd_ps(xv, r0, _mm256_set1_ps(2.0f)));
+    V8 out;
+    std::memcpy(&out, &r1, sizeof(out));
+    return out;
+}
+// hsum of a chunk whose other half is +0 (an accumulator that only ever added this half: never -0): the
+// tree of _mm512_reduce_add_ps below its first level, whose lane i + lane i + 8 is lane i of this half.
+inline float hsum8(const V8 &v) {
+    __m256 x;
+    std::memcpy(&x, &v, sizeof(x));
+    const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    const __m128 t7 = _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2));
+    const __m128 t8 = _mm_add_ps(t6, t7);
+    return _mm_cvtss_f32(t8) + _mm_cvtss_f32(_mm_shuffle_ps(t8, t8, 1));
+}
+#endif
+
 // One projected Gaussian as the compositing loop sees it.
 template <typename S> struct Splat {
     S mx, my, ca, cb, cc, o;
@@ -442,6 +516,16 @@ inline void eval_gaussian(const Splat<S> &s, const typename Vec<S>::V &dx, S dy,
     e = e < S(-SIGMA_CUT) ? splat<V>(S(-SIGMA_CUT)) : e;
     vis = vexp(e);
 }
+
+#ifdef P2A_HALF_CHUNKS
+// eval_gaussian on 8 lanes: the same expressions.
+inline void eval_gaussian8(const Splat<float> &s, const V8 &dx, float dy, V8 &sigma, V8 &vis) {
+    sigma = 0.5f * (s.ca * dx * dx + s.cc * dy * dy) + s.cb * dx * dy;
+    V8 e = -sigma;
+    e = e < float(-SIGMA_CUT) ? splat<V8>(float(-SIGMA_CUT)) : e;
+    vis = vexp8(e);
+}
+#endif
 
 // x coordinates of the pixel centres of chunk ch of a tile row.
 template <typename S> inline typename Vec<S>::V chunk_centres(int x0, int ch) {

@@ -71,7 +71,10 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &v_render_alphas,  // [C, H, W, 1]
                                       bool absgrad, int64_t num_threads,
                                       int64_t geometry_channels = -1,
-                                      const c10::optional<at::Tensor> &packs = c10::nullopt);  // rasterize_fwd's
+                                      const c10::optional<at::Tensor> &packs = c10::nullopt,  // rasterize_fwd's
+                                      bool half_chunks = true);
+// half_chunks: evaluate a Gaussian whose pixel box lies in one half of a 16-lane chunk on that half
+// (AVX-512 builds; the same bits as the full chunk, common.h), else always the full chunk.
 
 // -> crow [C*H*W + 1] int64, col [nnz] int32, val [nnz] float32
 std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d,        // [C, N, 2]

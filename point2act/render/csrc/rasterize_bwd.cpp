@@ -25,7 +25,7 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                         const int32_t *last_ids, const int64_t *row_masks, const Packed<S> *fwd_packs,
                         const S *v_render_colors, const S *v_render_alphas, bool absgrad,
                         S *v_means2d, S *v_conics, S *v_colors, S *v_opacities, S *v_means2d_abs, int nthreads,
-                        int64_t DG) {
+                        int64_t DG, bool half_chunks) {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
     using MI = typename std::remove_reference<decltype(M()[0])>::type;
@@ -112,6 +112,84 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                     col[d] = colors[g * D + d];
                     acc_rgb[d] = zero;
                 }
+#ifdef P2A_HALF_CHUNKS
+                if constexpr (std::is_same<S, float>::value && DT > 0) {
+                    if (half_chunks && nch == 1 && (bx1 < HALF || bx0 >= HALF)) {
+                        // the pixel box lies in one half of the chunk: that half in 8-lane registers
+                        // (the loop below with V8 for V; the other half's lanes would add zeros)
+                        const int h = bx0 >= HALF ? 1 : 0;
+                        const V8 zero8 = splat<V8>(0.0f);
+                        V8 acc8[DT];
+                        for (int d = 0; d < DT; ++d) acc8[d] = zero8;
+                        V8 a_x = zero8, a_y = zero8, a_ca = zero8, a_cb = zero8, a_cc = zero8, a_o = zero8,
+                           a_ax = zero8, a_ay = zero8;
+                        uint32_t hit = 0;
+                        const M8 kv = splat<M8>(int32_t(k));
+                        const V8 xc8 = half_of<V8>(xc[0], h);
+                        for (int py = by0; py <= by1; ++py) {
+                            if (!((rmask >> py) & 1)) continue;
+                            const S dy = s.my - (S(tg.y0 + py) + Consts<S>::half);
+                            const int idx = py;
+                            if (k > rowmax[idx]) continue;
+                            const V8 dx = s.mx - xc8;
+                            V8 sigma, ev;
+                            eval_gaussian8(s, dx, dy, sigma, ev);
+                            const V8 oe = s.o * ev;
+                            const V8 alpha = oe < AMAX ? oe : splat<V8>(AMAX);
+                            const M8 valid = (kv <= half_of<M8>(lastv[idx], h)) & (sigma >= S(0)) & (alpha >= AMIN);
+                            hit |= lane_bits8(valid);
+                            const V8 ra = recip8(S(1) - alpha);
+                            const V8 Tc = half_of<V8>(Tv[idx], h);
+                            const V8 Tn = Tc * ra;
+                            set_half(Tv[idx], h, valid ? Tn : Tc);
+                            const V8 fac = valid ? alpha * Tn : zero8;
+                            V8 cv = zero8;
+                            for (int64_t d = 0; d < D; ++d) {
+                                const V8 v = half_of<V8>(vcv[d * nrc + idx], h);
+                                acc8[d] += fac * v;
+                                if (d < DG) cv += col[d] * v;
+                            }
+                            V8 bv = half_of<V8>(bvv[idx], h);
+                            V8 v_alpha = cv * Tn - bv * ra;
+                            bv += cv * fac;
+                            set_half(bvv[idx], h, bv);
+                            const V8 tfra = half_of<V8>(Tfv[idx], h) * ra;
+                            v_alpha += tfra * half_of<V8>(vav[idx], h);
+                            if (bg) v_alpha += -tfra * half_of<V8>(bgdotv[idx], h);
+                            const M8 gok = valid & (oe <= AMAX);
+                            const V8 v_sigma = gok ? -s.o * ev * v_alpha : zero8;
+                            const V8 vsdx = v_sigma * dx;
+                            a_ca += S(0.5) * vsdx * dx;
+                            a_cb += vsdx * dy;
+                            a_cc += v_sigma * (S(0.5) * dy * dy);
+                            const V8 gx = v_sigma * (s.ca * dx + s.cb * dy);
+                            const V8 gy = v_sigma * (s.cb * dx + s.cc * dy);
+                            a_x += gx;
+                            a_y += gy;
+                            if (absgrad) {
+                                a_ax += gx < S(0) ? -gx : gx;
+                                a_ay += gy < S(0) ? -gy : gy;
+                            }
+                            a_o += gok ? ev * v_alpha : zero8;
+                        }
+                        if (!hit) continue;
+                        touched[k] = 1;
+                        S *r = isect_grads.get() + k * stride;
+                        r[0] = hsum8(a_x);
+                        r[1] = hsum8(a_y);
+                        r[2] = hsum8(a_ca);
+                        r[3] = hsum8(a_cb);
+                        r[4] = hsum8(a_cc);
+                        r[5] = hsum8(a_o);
+                        for (int64_t d = 0; d < D; ++d) r[6 + d] = hsum8(acc8[d]);
+                        if (absgrad) {
+                            r[6 + D] = hsum8(a_ax);
+                            r[7 + D] = hsum8(a_ay);
+                        }
+                        continue;
+                    }
+                }
+#endif
                 V a_x = zero, a_y = zero, a_ca = zero, a_cb = zero, a_cc = zero, a_o = zero, a_ax = zero,
                   a_ay = zero;
                 uint32_t hit = 0;
@@ -220,7 +298,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                                       const at::Tensor &row_masks,
                                       const at::Tensor &v_render_colors, const at::Tensor &v_render_alphas,
                                       bool absgrad, int64_t num_threads, int64_t geometry_channels,
-                                      const c10::optional<at::Tensor> &packs) {
+                                      const c10::optional<at::Tensor> &packs, bool half_chunks) {
     check_cpu_contig(means2d, "means2d");
     check_cpu_contig(conics, "conics");
     check_cpu_contig(colors, "colors");
@@ -264,7 +342,8 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor &means2d, const at::Tenso
                 use_packs ? reinterpret_cast<const Packed<scalar_t> *>(packs->data_ptr<uint8_t>()) : nullptr,
                 v_render_colors.data_ptr<scalar_t>(), v_render_alphas.data_ptr<scalar_t>(), absgrad,
                 v_means2d.data_ptr<scalar_t>(), v_conics.data_ptr<scalar_t>(), v_colors.data_ptr<scalar_t>(),
-                v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads, DG);
+                v_opacities.data_ptr<scalar_t>(), absgrad ? v_means2d_abs.data_ptr<scalar_t>() : nullptr, nthreads, DG,
+                half_chunks);
         });
     });
     return {v_means2d_abs, v_means2d, v_conics, v_colors, v_opacities};
