@@ -851,3 +851,18 @@ def test_seed_table_counts_holdable_hits_per_seed_with_the_worst(tmp_path):
     bad.write_text("{}")
     with pytest.raises(SystemExit, match="bad.json: not a benchmark results.json"):
         seeds.main([str(bad)])
+
+
+def test_same_records_ignores_timings_and_finds_a_changed_field(tmp_path, capsys):
+    import json
+
+    from benchmarks.accuracy.same_records import main
+
+    rec = {"scene": "s", "level": "clean", "seed": 0, "method": "point2act", "hit": True, "export_s": 1.0}
+    old, same, other = tmp_path / "old.json", tmp_path / "same.json", tmp_path / "other.json"
+    old.write_text(json.dumps({"runs": [rec]}))
+    same.write_text(json.dumps({"runs": [dict(rec, export_s=2.5)]}))
+    other.write_text(json.dumps({"runs": [dict(rec, hit=False)]}))
+    assert main([str(old), str(same)]) == 0
+    assert main([str(old), str(other)]) == 1
+    assert "['hit']" in capsys.readouterr().out
