@@ -311,6 +311,21 @@ inline double hsum(const Vec<double>::V &v) {
 #endif
 }
 
+// exp(x) = 2^fn * e^r with r = x - fn ln 2 (ln 2 in two parts), e^r by Cephes' polynomial; VT: a float vector
+// of any width (vexp's 16 lanes, vexp8's 8: the same operations per lane).
+template <typename VT> inline VT exp_poly(VT x, VT fn) {
+    VT r = x - fn * 0.693359375f;
+    r = r + fn * 2.12194440e-4f;
+    const VT r2 = r * r;
+    VT y = splat<VT>(1.9875691500e-4f);
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    return y * r2 + r + 1.0f;
+}
+
 // exp(x). float: branch-free Cephes-style polynomial (max rel. error ~1 ulp),
 // vectorised; double: std::exp per lane. Forward and backward passes use the
 // same function, so their per-pixel decisions agree.
@@ -332,16 +347,7 @@ inline Vec<float>::V vexp(Vec<float>::V x) {
     n += (__builtin_convertvector(n, V) > fx);  // floor (true == -1)
     const V fn = __builtin_convertvector(n, V);
 #endif
-    V r = x - fn * 0.693359375f;
-    r = r + fn * 2.12194440e-4f;
-    const V r2 = r * r;
-    V y = splat<V>(1.9875691500e-4f);
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * r2 + r + 1.0f;
+    V y = exp_poly(x, fn);
 #if defined(__AVX512F__) && P2A_LANES == 16
     __m512 yv;
     std::memcpy(&yv, &y, sizeof(yv));
@@ -417,16 +423,7 @@ inline V8 vexp8(V8 x) {
     const __m256 fnv = _mm256_roundscale_ps(fxv, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     V8 fn;
     std::memcpy(&fn, &fnv, sizeof(fn));
-    V8 r = x - fn * 0.693359375f;
-    r = r + fn * 2.12194440e-4f;
-    const V8 r2 = r * r;
-    V8 y = splat<V8>(1.9875691500e-4f);
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * r2 + r + 1.0f;
+    V8 y = exp_poly(x, fn);
     __m256 yv;
     std::memcpy(&yv, &y, sizeof(yv));
     yv = _mm256_scalef_ps(yv, fnv);
