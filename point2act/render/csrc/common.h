@@ -71,22 +71,6 @@ template <typename S> struct Consts {
 constexpr int64_t SMALL_LOOP = 1 << 17;
 inline int small_loop_threads(int64_t n, int nthreads) { return n < SMALL_LOOP ? 1 : nthreads; }
 
-// This thread's number in its team and the team's size (0 and 1 outside a parallel region or without OpenMP).
-inline int thread_id() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-inline int team_size() {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 // isect offsets [C * n_tiles] + the total as a last entry.
 inline std::vector<int32_t> offsets_with_end(const at::Tensor &isect_offsets, int64_t n_isects) {
     const int64_t n = isect_offsets.numel();
@@ -399,6 +383,7 @@ inline Vec<double>::V recip(const Vec<double>::V &x) { return 1.0 / x; }
 constexpr int HALF = LANES / 2;
 typedef float V8 __attribute__((vector_size(HALF * sizeof(float))));
 typedef int32_t M8 __attribute__((vector_size(HALF * sizeof(int32_t))));
+// Lanes [8h, 8h + 8) of a chunk (half_of), and back (set_half).
 template <typename T8, typename T16> inline T8 half_of(const T16 &v, int h) {
     T8 out;
     std::memcpy(&out, reinterpret_cast<const char *>(&v) + h * sizeof(T8), sizeof(T8));
@@ -407,7 +392,7 @@ template <typename T8, typename T16> inline T8 half_of(const T16 &v, int h) {
 template <typename T8, typename T16> inline void set_half(T16 &v, int h, const T8 &x) {
     std::memcpy(reinterpret_cast<char *>(&v) + h * sizeof(T8), &x, sizeof(T8));
 }
-// Lanes [8h, 8h + 8) of a chunk, and back: half_of above, set_half here.
+// lane_bits on 8 lanes.
 inline uint32_t lane_bits8(const M8 &m) {
     __m256i v;
     std::memcpy(&v, &m, sizeof(v));
