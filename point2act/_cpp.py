@@ -9,7 +9,7 @@ extension of pybind11 and numpy arrays (:class:`PybindExtension`: ``c++ -shared 
 pybind11's headers, no libtorch), which loads without importing torch. Every build uses :func:`cflags`:
 ``-O3 -fopenmp`` and ``-march=native`` when the compiler accepts it, else explicit ``-mavx512f`` /
 ``-mavx2 -mfma`` from the CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the
-choice). The binary is cached in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>/<module>.so`` (or
+choice); the choice is made once per machine and compiler and kept beside the builds. The binary is cached in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>/<module>.so`` (or
 ``~/.cache/point2act/torch_extensions/<cpu>-<hash>``): ``<cpu>`` is a hash of the CPU's feature flags and
 ``<hash>`` covers the extension's sources, the shared headers, the compiler flags, torch's version (pybind11's
 for a :class:`PybindExtension`), Python and the architecture, so a cache shared between machines (or a stale
@@ -33,11 +33,13 @@ from typing import List, Tuple
 
 INCLUDE = Path(__file__).resolve().parent / "csrc"
 """The shared headers (``cpu.h``, ``threads.h``), on every extension's include path."""
-BASE_CFLAGS = ["-O3", "-fopenmp"]
-LDFLAGS = ["-fopenmp"]
-PYBIND_CFLAGS = ["-std=c++17", "-fPIC", "-fvisibility=hidden"]
+BASE_CFLAGS = ("-O3", "-fopenmp")
+LDFLAGS = ("-fopenmp",)
+"""Tuples: torch's ``cpp_extension.load`` appends to the flag lists it is given, so each call gets a new list
+and these stay as the build keys hash them."""
+PYBIND_CFLAGS = ("-std=c++17", "-fPIC", "-fvisibility=hidden")
 """The compile flags of a :class:`PybindExtension` beside :func:`cflags`."""
-_AVX512 = ["-mavx512f", "-mavx512dq", "-mavx2", "-mfma"]
+_AVX512 = ("-mavx512f", "-mavx512dq", "-mavx2", "-mfma")
 _ARCH_FLAGS: List[str] | None = None
 
 
@@ -57,8 +59,9 @@ def cpu_features() -> str:
     return f"{platform.machine()} {platform.processor()}".strip()
 
 
-def _try_compile(flags: List[str]) -> bool:
-    """Does the C++ compiler accept ``flags`` (and can it build a SIMD vector-extension loop)?"""
+def _try_compile(flags: List[str]) -> bool | None:
+    """Does the C++ compiler accept ``flags`` (and can it build a SIMD vector-extension loop)? ``None`` where
+    the trial could not finish (no compiler, a timeout): no answer, so nothing is recorded from it."""
     cxx = os.environ.get("CXX", "c++")
     code = (
         "typedef float v16 __attribute__((vector_size(64)));\n"
@@ -69,37 +72,85 @@ def _try_compile(flags: List[str]) -> bool:
         src.write_text(code)
         try:
             r = subprocess.run([cxx, *flags, "-c", str(src), "-o", str(Path(d) / "t.o")],
-                               capture_output=True, timeout=60)
+                               capture_output=True, timeout=120)
         except (OSError, subprocess.SubprocessError):
-            return False
+            return None
     return r.returncode == 0
+
+
+def _compiler_id() -> str:
+    """The compiler the trials run: ``$CXX`` (or ``c++``), resolved, with its size and mtime."""
+    import shutil
+
+    cxx = os.environ.get("CXX", "c++")
+    path = shutil.which(cxx)
+    if path is None:
+        return cxx
+    st = Path(path).resolve().stat()
+    return f"{Path(path).resolve()} {st.st_size} {st.st_mtime_ns}"
+
+
+def _flags_record(feats: str) -> Path:
+    """Where this machine's choice of ISA flags is kept: one file per CPU feature set and compiler, in
+    :func:`cache_root`."""
+    h = hashlib.sha256(f"{feats}\n{_compiler_id()}".encode()).hexdigest()[:16]
+    return cache_root() / f"arch-flags-{h}.txt"
+
+
+def _choose_flags(feats: set) -> Tuple[List[str], bool]:
+    """Trial-compile the candidate ISA flags in order; the first one accepted wins. The flag says whether
+    every trial gave an answer (only then is the choice recorded)."""
+    decided = True
+    for want, flags in ((set(), ["-march=native"]), ({"avx512f", "avx512dq", "avx2", "fma"}, _AVX512),
+                        ({"avx2", "fma"}, ["-mavx2", "-mfma"])):
+        if not want <= feats:
+            continue
+        ok = _try_compile(flags)
+        if ok:
+            return list(flags), decided
+        decided = decided and ok is not None
+    return [], decided
 
 
 def arch_flags(features: str | None = None) -> List[str]:
     """ISA flags for this machine: ``POINT2ACT_CPU_CFLAGS`` if set, else ``-march=native`` if the
-    compiler takes it, else explicit flags from ``features`` (default: :func:`cpu_features`)."""
+    compiler takes it, else explicit flags from ``features`` (default: :func:`cpu_features`).
+
+    For this machine (``features`` left out) the choice is made once and kept in :func:`cache_root`
+    (:func:`_flags_record`), so that every process (a test's subprocess, a worker, a later run) derives the
+    same build keys even while the compiler is slow under load; a trial that times out is not kept.
+    """
     global _ARCH_FLAGS
     env = os.environ.get("POINT2ACT_CPU_CFLAGS")
     if env is not None:
         return env.split()
-    if features is None and _ARCH_FLAGS is not None:
+    if features is not None:
+        return _choose_flags(set(features.split()))[0]
+    if _ARCH_FLAGS is not None:
         return list(_ARCH_FLAGS)
-    feats = set((features if features is not None else cpu_features()).split())
-    out: List[str] = []
-    if _try_compile(["-march=native"]):
-        out = ["-march=native"]
-    elif {"avx512f", "avx512dq", "avx2", "fma"} <= feats and _try_compile(_AVX512):
-        out = list(_AVX512)
-    elif {"avx2", "fma"} <= feats and _try_compile(["-mavx2", "-mfma"]):
-        out = ["-mavx2", "-mfma"]
-    if features is None:
-        _ARCH_FLAGS = list(out)
+    feats = cpu_features()
+    record = _flags_record(feats)
+    try:
+        _ARCH_FLAGS = record.read_text().split()
+        return list(_ARCH_FLAGS)
+    except OSError:
+        pass
+    out, decided = _choose_flags(set(feats.split()))
+    if decided:
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+            tmp.write_text(" ".join(out) + "\n")
+            os.replace(tmp, record)
+        except OSError:
+            pass
+    _ARCH_FLAGS = list(out)
     return out
 
 
 def cflags() -> List[str]:
     """Compiler flags of the extensions on this machine."""
-    return BASE_CFLAGS + arch_flags()
+    return [*BASE_CFLAGS, *arch_flags()]
 
 
 def cache_root() -> Path:
@@ -126,7 +177,7 @@ def _key(csrc: Path, features: str | None, flags: List[str] | None, extra: List[
     for src in _inputs(csrc):
         h.update(src.name.encode())
         h.update(src.read_bytes())
-    h.update(" ".join(flags + extra + LDFLAGS).encode())
+    h.update(" ".join([*flags, *extra, *LDFLAGS]).encode())
     h.update(version.encode())
     h.update(sys.version.encode())
     h.update(platform.machine().encode())
@@ -213,7 +264,7 @@ class Extension:
             name=name,
             sources=[str(s) for s in self.sources()],
             extra_cflags=cflags(),
-            extra_ldflags=LDFLAGS,
+            extra_ldflags=list(LDFLAGS),
             extra_include_paths=[str(INCLUDE)],
             build_directory=str(build_dir),
             verbose=verbose,
