@@ -62,9 +62,13 @@ def file_stamp(path: Path | str | None) -> List[Any]:
     return [str(p), int(st.st_size), int(st.st_mtime_ns)]
 
 
+CHECKPOINT_AT = 2
+"""The checkpoint's place in :func:`input_files` (a later checkpoint in its folder makes the inputs stale)."""
+
+
 def input_files(config_path: Path, checkpoint: Path, points_file: Path | None, data: str | None) -> List[Path]:
     """The files an export of the run's own field depends on: config.yml, dataparser_transforms.json, the
-    checkpoint, the run's stored answers (``RUN/points.json``) and the points file its config names,
+    checkpoint (at :data:`CHECKPOINT_AT`), the run's stored answers (``RUN/points.json``) and the points file its config names,
     ``RUN/triangulated.ply`` (the start note), and the capture's ``transforms.json`` (the cameras, the start
     note)."""
     run = Path(config_path).resolve().parent
@@ -155,11 +159,11 @@ def load(config_path: Path) -> ExportInputs | None:
 def current_key(config_path: Path, key: Sequence[Sequence[Any]]) -> List[List[Any]] | None:
     """The stamps of the files ``key`` names as they are now (the latest checkpoint of the folder of the one
     it names), or None when the checkpoint folder has none."""
-    ckpt_dir = Path(key[2][0]).parent if len(key) > 2 and key[2] else None
+    ckpt_dir = Path(key[CHECKPOINT_AT][0]).parent if len(key) > CHECKPOINT_AT and key[CHECKPOINT_AT] else None
     latest = latest_checkpoint_path(ckpt_dir) if ckpt_dir is not None else None
     if latest is None:
         return None
-    return [file_stamp(latest) if i == 2 else file_stamp(k[0]) if k else [] for i, k in enumerate(key)]
+    return [file_stamp(latest) if i == CHECKPOINT_AT else file_stamp(k[0]) if k else [] for i, k in enumerate(key)]
 
 
 def is_current(config_path: Path, inputs: ExportInputs, grasp_config, grasps: bool = True) -> bool:
