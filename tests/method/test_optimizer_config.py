@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from point2act.method.config import FusedAdamOptimizerConfig, point2act_big_method, point2act_method
@@ -75,35 +76,71 @@ def test_fused_adam_lays_a_strided_gradient_out_as_its_parameter():
     torch.testing.assert_close(mine.detach(), ref.detach(), rtol=0, atol=1e-6)
 
 
-def test_fused_adam_is_torchs_fused_adam_bit_for_bit():
-    """The method's Adam calls the functions under torch.optim's not-to-be-traced marks: the same bits as
-    ``torch.optim.Adam(fused=True)``, step for step, through zero_grad and a state_dict round trip, with two groups
-    (one with weight decay) and a parameter added later."""
+def _adam_run(make, hooks=None):
+    """Twelve steps of an Adam from ``make(groups)`` on fixed gradients: two groups (one with weight decay), a
+    parameter added at step 4, a state_dict round trip at step 8, zero_grad after every step. ``hooks``: a list
+    the optimizer's step pre- and post-hooks append to."""
     torch.manual_seed(0)
     inits = [torch.randn(200, 3), torch.randn(50), torch.randn(7, 2)]
     grads = [[torch.randn_like(x) for x in inits] for _ in range(12)]
+    ps = [torch.nn.Parameter(x.clone()) for x in inits]
+    opt = make([{"params": ps[:1]}, {"params": ps[1:2], "weight_decay": 0.1}])
+    if hooks is not None:
+        opt.register_step_pre_hook(lambda *a: hooks.append("pre"))
+        opt.register_step_post_hook(lambda *a: hooks.append("post"))
+    for k, gs in enumerate(grads):
+        if k == 4:
+            opt.add_param_group({"params": ps[2:], "lr": 3e-3})
+        if k == 8:
+            opt.load_state_dict(opt.state_dict())
+        for p, g in zip(ps, gs):
+            p.grad = g.clone()
+        opt.step()
+        opt.zero_grad()
+    return ps, opt, inits
 
-    def run(make):
-        ps = [torch.nn.Parameter(x.clone()) for x in inits]
-        opt = make([{"params": ps[:1]}, {"params": ps[1:2], "weight_decay": 0.1}])
-        for k, gs in enumerate(grads):
-            if k == 4:
-                opt.add_param_group({"params": ps[2:], "lr": 3e-3})
-            if k == 8:
-                opt.load_state_dict(opt.state_dict())
-            for p, g in zip(ps, gs):
-                p.grad = g.clone()
-            opt.step()
-            opt.zero_grad()
-        return ps, opt
 
-    mine, opt = run(lambda groups: FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15).setup(groups))
-    ref, ref_opt = run(lambda groups: torch.optim.Adam(groups, lr=1e-2, eps=1e-15, fused=True))
+def _same_adam(mine, opt, ref, ref_opt, inits):
     assert not torch.equal(mine[0].detach(), inits[0])
     for a, b in zip(mine, ref):
         assert torch.equal(a.detach(), b.detach()) and a.grad is None
-        for key in ("exp_avg", "exp_avg_sq", "step"):
+        assert opt.state[a].keys() == ref_opt.state[b].keys()
+        for key in opt.state[a]:
             assert torch.equal(opt.state[a][key], ref_opt.state[b][key]), key
+
+
+def test_fused_adam_is_torchs_fused_adam_bit_for_bit(monkeypatch):
+    """The method's Adam, built by its config, gives the same bits as ``torch.optim.Adam(fused=True)``, step for
+    step, through zero_grad and a state_dict round trip, with two groups (one with weight decay) and a
+    parameter added later; its plain fused step never goes through torch's ``Adam.step``."""
+    from point2act.method import schedule
+
+    def no_torch_step(*a, **k):
+        raise AssertionError("the plain fused step went through torch's Adam.step")
+
+    monkeypatch.setattr(schedule, "_ADAM_STEP", no_torch_step)
+    mine, opt, inits = _adam_run(lambda groups: FusedAdamOptimizerConfig(lr=1e-2, eps=1e-15).setup(groups))
+    ref, ref_opt, _ = _adam_run(lambda groups: torch.optim.Adam(groups, lr=1e-2, eps=1e-15, fused=True))
+    _same_adam(mine, opt, ref, ref_opt, inits)
+
+
+@pytest.mark.parametrize("options", [{"maximize": True}, {"decoupled_weight_decay": True}, {"amsgrad": True},
+                                     {"fused": None}, {"hooks": True}])
+def test_fused_adam_is_torchs_adam_bit_for_bit_with_every_option(options):
+    """With each option torch's Adam takes (the fused step with maximize or decoupled weight decay; torch's own
+    step for amsgrad, the per-tensor loop, or step hooks, which run in order around every step), the method's
+    Adam gives torch's bits."""
+    from point2act.method.schedule import FusedAdam
+
+    options = dict(options)
+    hooked = options.pop("hooks", False)
+    kw = {"lr": 1e-2, "eps": 1e-15, "fused": True, **options}
+    calls, ref_calls = ([], []) if hooked else (None, None)
+    mine, opt, inits = _adam_run(lambda groups: FusedAdam(groups, **kw), calls)
+    ref, ref_opt, _ = _adam_run(lambda groups: torch.optim.Adam(groups, **kw), ref_calls)
+    _same_adam(mine, opt, ref, ref_opt, inits)
+    if hooked:
+        assert calls == ref_calls == ["pre", "post"] * 12
 
 
 def test_training_with_the_method_adam_never_imports_the_compiler():
