@@ -212,7 +212,12 @@ class FusedAdam(torch.optim.Adam):
               grad_scale=None, found_inf=None)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        _ZERO_GRAD(self, set_to_none)
+        """torch's ``zero_grad``; ``set_to_none`` (the default) drops every gradient without its profiler label."""
+        if not set_to_none:
+            return _ZERO_GRAD(self, set_to_none)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
     def add_param_group(self, param_group) -> None:
         _ADD_PARAM_GROUP(self, param_group)

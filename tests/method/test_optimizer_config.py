@@ -189,3 +189,16 @@ def test_config_yml_loads_with_plain_yaml(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["FusedAdamOptimizerConfig", "True"]
+
+
+def test_zero_grad_drops_or_zeroes_every_gradient():
+    from point2act.method.schedule import FusedAdam
+
+    ps = [torch.nn.Parameter(torch.randn(5)), torch.nn.Parameter(torch.randn(2, 3))]
+    opt = FusedAdam([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.1}], lr=1e-2, fused=True)
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in ps)
+    opt.zero_grad()
+    assert all(p.grad is None for p in ps)
