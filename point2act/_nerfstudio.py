@@ -24,6 +24,13 @@ Nothing changes where nerfstudio was imported before (``ns-train`` imports it be
 
 Check: ``tests/test_light_nerfstudio.py``; ``python -X importtime -c "from point2act._nerfstudio import
 light_import; exec('with light_import(): import nerfstudio.engine.trainer')" 2>&1 | grep -c _dynamo`` prints 0.
+
+At run time, nerfstudio's ``TensorDataclass`` (every ``Cameras``) calls ``torch.broadcast_shapes``, whose first
+call imports ``torch.fx.experimental.symbolic_shapes`` and with it sympy (0.55 s of a training process's setup),
+for shapes of plain ints. Inside :func:`int_broadcast_shapes` (the trainer's setup and training,
+:class:`point2act.method.trainer.Point2ActTrainer`) ``torch.broadcast_shapes`` broadcasts shapes of plain ints
+itself, to the same ``torch.Size``; any other argument, and any shapes that do not broadcast (for torch's error),
+go to torch's function.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import importlib.util
 import sys
 import types
 
-__all__ = ["light_import"]
+__all__ = ["int_broadcast_shapes", "light_import"]
 
 
 def _eager(model=None, **_options):
@@ -85,3 +92,47 @@ def light_import():
             yield
     finally:
         torch.compile = compile_
+
+
+def _broadcast_ints(torch_broadcast_shapes):
+    """``torch.broadcast_shapes`` for shapes of plain ints (an int is a shape of one dimension), else torch's."""
+    import torch
+
+    def broadcast_shapes(*shapes):
+        out: list = []
+        for shape in shapes:
+            dims = (shape,) if type(shape) is int else shape
+            if not isinstance(dims, (tuple, list)) or any(type(d) is not int or d < 0 for d in dims):
+                return torch_broadcast_shapes(*shapes)
+            if len(dims) > len(out):
+                out[:0] = [1] * (len(dims) - len(out))
+            for k, d in enumerate(dims, start=len(out) - len(dims)):
+                if d != 1 and d != out[k]:
+                    if out[k] != 1:
+                        return torch_broadcast_shapes(*shapes)  # torch's error
+                    out[k] = d
+        return torch.Size(out)
+
+    broadcast_shapes.__doc__ = torch_broadcast_shapes.__doc__
+    broadcast_shapes.__wrapped__ = torch_broadcast_shapes
+    return broadcast_shapes
+
+
+@contextlib.contextmanager
+def int_broadcast_shapes():
+    """In this block ``torch.broadcast_shapes`` takes shapes of plain ints without importing sympy (see the
+    module's docstring); nested blocks and other threads see the same function, restored by the outermost."""
+    import torch
+
+    current = torch.broadcast_shapes
+    if getattr(current, "_point2act", False):
+        yield
+        return
+    mine = _broadcast_ints(current)
+    mine._point2act = True
+    torch.broadcast_shapes = mine
+    try:
+        yield
+    finally:
+        if torch.broadcast_shapes is mine:
+            torch.broadcast_shapes = current

@@ -1,6 +1,6 @@
 """nerfstudio's trainer imported inside :func:`point2act._nerfstudio.light_import` (a new process each): no
 import of torch.compile (``torch._dynamo``, ``torch._inductor``) or of the ``torchvision`` package, splatfacto's ``get_viewmat`` eager and equal to what the
-compiled one computes (nerfstudio's own function body), and everything as it was after the block."""
+compiled one computes (nerfstudio's own function body), and everything as it was after the block; nerfstudio's cameras built without sympy inside int_broadcast_shapes."""
 
 from __future__ import annotations
 
@@ -55,3 +55,88 @@ def test_trainer_imports_without_dynamo_or_torchvision_package():
 
 def test_other_uses_of_the_bare_package_get_the_real_one():
     _run(_BARE_ATTRIBUTE)
+
+
+_CAMERAS = r"""
+import sys
+import torch
+from point2act._nerfstudio import int_broadcast_shapes, light_import
+with light_import():
+    from nerfstudio.cameras.cameras import Cameras
+def cameras(n):
+    return Cameras(camera_to_worlds=torch.eye(4)[None, :3].repeat(n, 1, 1), fx=torch.full((n, 1), 100.0),
+                   fy=100.0, cx=torch.full((n, 1), 32.0), cy=24.0, width=64, height=torch.full((n, 1), 48))
+inside = sys.argv[1] == "inside"
+if inside:
+    with int_broadcast_shapes():
+        cams = cameras(5)
+        assert cams[2:4].shape == (2,) and cams.shape == (5,)
+else:
+    cams = cameras(5)
+assert cams.shape == (5,) and type(cams.shape) is torch.Size
+print("sympy" in sys.modules, "ok")
+"""
+
+
+def test_cameras_are_built_without_sympy_inside_int_broadcast_shapes():
+    """nerfstudio's Cameras (a TensorDataclass) broadcast their fields' shapes: inside ``int_broadcast_shapes``
+    that imports no sympy; torch's own ``broadcast_shapes`` does (what this checks is not vacuous)."""
+    out = {}
+    for where in ("inside", "outside"):
+        p = subprocess.run([sys.executable, "-c", _CAMERAS, where], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and p.stdout.strip().endswith("ok"), p.stdout[-2000:] + p.stderr[-3000:]
+        out[where] = p.stdout.split()[-2]
+    assert out == {"inside": "False", "outside": "True"}
+
+
+def test_int_broadcast_shapes_is_torchs_for_every_shape():
+    """Random shapes of plain ints (ints, tuples, lists, torch.Size; zero and one dimensions; some that do not
+    broadcast), and arguments that are not plain ints: the same result, type and error as torch's."""
+    import random
+
+    import torch
+
+    from point2act._nerfstudio import int_broadcast_shapes
+
+    torchs = torch.broadcast_shapes
+    rng = random.Random(0)
+    cases = [(), ((2, 3), (1.0, 3)), ((2, -1),), ((True, 3),), ((3,), None), ((2, 3), (4, 3))]
+    for _ in range(3000):
+        shapes = []
+        for _ in range(rng.randint(1, 4)):
+            dims = tuple(rng.choice([0, 1, 1, 2, 3]) for _ in range(rng.randint(0, 4)))
+            shapes.append(rng.choice([dims, list(dims), torch.Size(dims), rng.choice([0, 1, 3])]))
+        cases.append(tuple(shapes))
+
+    def outcome(f, shapes):
+        try:
+            out = f(*shapes)
+            return type(out), tuple(out)
+        except Exception as e:  # noqa: BLE001  (the error is compared)
+            return type(e), None
+
+    with int_broadcast_shapes():
+        mine = torch.broadcast_shapes
+        with int_broadcast_shapes():  # nested: the same function, restored by the outermost block
+            assert torch.broadcast_shapes is mine
+        assert mine is not torchs and torch.broadcast_shapes is mine
+        for shapes in cases:
+            assert outcome(mine, shapes) == outcome(torchs, shapes), shapes
+    assert torch.broadcast_shapes is torchs
+
+
+def test_the_trainer_sets_up_and_trains_inside_int_broadcast_shapes(monkeypatch):
+    import torch
+    from nerfstudio.engine.trainer import Trainer
+
+    from point2act.method.trainer import Point2ActTrainer
+
+    seen = []
+    monkeypatch.setattr(Trainer, "train", lambda self: seen.append(
+        ("train", getattr(torch.broadcast_shapes, "_point2act", False))))
+    monkeypatch.setattr(Point2ActTrainer, "_setup", lambda self, test_mode: seen.append(
+        ("setup", getattr(torch.broadcast_shapes, "_point2act", False))))
+    trainer = Point2ActTrainer.__new__(Point2ActTrainer)
+    trainer.setup()
+    trainer.train()
+    assert seen == [("setup", True), ("train", True)] and not getattr(torch.broadcast_shapes, "_point2act", False)

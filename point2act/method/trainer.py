@@ -31,6 +31,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 from rich.markup import escape
 import torch
 
+from point2act._nerfstudio import int_broadcast_shapes
 from point2act.checkpoints import load_checkpoint
 from point2act.errors import Point2ActError
 from point2act.io import save_torch_atomic
@@ -110,7 +111,16 @@ class Point2ActTrainer(Trainer):
         then the answers that supervise the relevancy (a points file's, or the pointer's)
         are stored in the run as ``points.json`` (:func:`point2act.method.runinfo.store_answers`), and the
         triangulated start cloud, when one was made for a capture without a cloud, is copied into the run as
-        ``triangulated.ply`` (the run keeps what it started from)."""
+        ``triangulated.ply`` (the run keeps what it started from). Setup and training run inside
+        :func:`point2act._nerfstudio.int_broadcast_shapes` (nerfstudio's cameras without sympy's import)."""
+        with int_broadcast_shapes():
+            self._setup(test_mode)
+
+    def train(self) -> None:
+        with int_broadcast_shapes():
+            super().train()
+
+    def _setup(self, test_mode: str) -> None:
         super().setup(test_mode=test_mode)
         every = self.config.logging.steps_per_log
         ns_writer.EVENT_WRITERS[:] = [LoggedStepsTensorboard(w, every) if type(w) is ns_writer.TensorboardWriter else w
