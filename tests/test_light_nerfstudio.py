@@ -140,3 +140,19 @@ def test_the_trainer_sets_up_and_trains_inside_int_broadcast_shapes(monkeypatch)
     trainer.setup()
     trainer.train()
     assert seen == [("setup", True), ("train", True)] and not getattr(torch.broadcast_shapes, "_point2act", False)
+
+
+def test_the_method_imports_without_the_viewers_meshes_or_sympy():
+    """A training process imports the method (config, model, its viewer panel): trimesh, which the panel needs
+    only to draw, and sympy are not imported."""
+    code = r"""
+import sys
+from point2act._nerfstudio import light_import
+with light_import():
+    import point2act.method.config
+    import point2act.method.model
+heavy = sorted(m for m in ("trimesh", "sympy") if m in sys.modules)
+assert not heavy, f"imported {heavy}"
+print("ok")
+"""
+    _run(code)

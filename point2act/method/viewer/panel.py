@@ -22,7 +22,6 @@ from typing import Any, Dict, List
 
 import numpy as np
 import torch
-import trimesh.creation  # viser's own dependency
 import yaml
 from nerfstudio.viewer import viewer_elements as ve
 
@@ -45,6 +44,14 @@ from point2act.method.viewer.markers import (
     viser_scale_ratio,
 )
 from point2act.geometry import rotation_to_quaternion_wxyz
+
+def _box(extents: np.ndarray):  # [3]
+    """A box mesh centred at the origin (``trimesh.creation.box``; trimesh, viser's own dependency, is imported
+    here, when the viewer draws, not by every process that builds the model)."""
+    import trimesh.creation
+
+    return trimesh.creation.box(extents)
+
 
 TRAINED_CHANNEL = "(trained)"
 """The channel dropdown's entry for the relevancy the run was trained with (not a valid channel name)."""
@@ -483,7 +490,7 @@ class Point2ActViewerPanel(torch.nn.Module):
                                 position=capture_to_viser(frame, ap_c), visible=show_a),
         ]
         if "center" in region:
-            mesh = trimesh.creation.box(np.maximum(extent * s, 1e-4))
+            mesh = _box(np.maximum(extent * s, 1e-4))
             R = frame.rotation_to_ns
             action.append(scene.add_mesh_simple(
                 f"{SCENE_ROOT}/action/region", vertices=mesh.vertices, faces=mesh.faces, color=(255, 0, 200),
@@ -509,7 +516,7 @@ class Point2ActViewerPanel(torch.nn.Module):
                 color = score_color(float(g.get("score", 0.0)))
                 for name, b in gripper_boxes_viser(g, gripper, frame).items():
                     node = f"{SCENE_ROOT}/grasps/g{k:02d}/{name}"
-                    box = trimesh.creation.box(np.maximum(np.asarray(b["dimensions"], dtype=np.float64), 1e-5))
+                    box = _box(np.maximum(np.asarray(b["dimensions"], dtype=np.float64), 1e-5))
                     # thin wireframes: the object under the gripper stays visible
                     handles.append(scene.add_mesh_simple(node, vertices=box.vertices, faces=box.faces, color=color,
                                                          wireframe=True, wxyz=tuple(b["wxyz"]),
