@@ -296,7 +296,7 @@ inline double hsum(const Vec<double>::V &v) {
 }
 
 // exp(x) = 2^fn * e^r with r = x - fn ln 2 (ln 2 in two parts), e^r by Cephes' polynomial; VT: a float vector
-// of any width (vexp's 16 lanes, vexp8's 8: the same operations per lane).
+// of any width (vexp's 16 lanes and its 8-lane overload: the same operations per lane).
 template <typename VT> inline VT exp_poly(VT x, VT fn) {
     VT r = x - fn * 0.693359375f;
     r = r + fn * 2.12194440e-4f;
@@ -377,6 +377,8 @@ inline Vec<double>::V recip(const Vec<double>::V &x) { return 1.0 / x; }
 // 8-lane registers (rasterize_bwd). Every lane gets the same operations as in a
 // full chunk (the same expressions, exp, reciprocal and reduction tree); the
 // other half's lanes, which the per-pixel test rejects, would add only zeros.
+// lane_bits, vexp, recip, hsum and eval_gaussian have 8-lane overloads (V8, M8),
+// so one templated loop body serves both widths.
 // ---------------------------------------------------------------------------
 #if defined(__AVX512F__) && defined(__AVX512VL__) && P2A_LANES == 16
 #define P2A_HALF_CHUNKS 1
@@ -393,13 +395,13 @@ template <typename T8, typename T16> inline void set_half(T16 &v, int h, const T
     std::memcpy(reinterpret_cast<char *>(&v) + h * sizeof(T8), &x, sizeof(T8));
 }
 // lane_bits on 8 lanes.
-inline uint32_t lane_bits8(const M8 &m) {
+inline uint32_t lane_bits(const M8 &m) {
     __m256i v;
     std::memcpy(&v, &m, sizeof(v));
     return _mm256_test_epi32_mask(v, v);
 }
 // vexp (float, AVX-512) on 8 lanes: the same operations.
-inline V8 vexp8(V8 x) {
+inline V8 vexp(V8 x) {
     x = x < -87.0f ? splat<V8>(-87.0f) : x;
     x = x > 88.0f ? splat<V8>(88.0f) : x;
     const V8 fx = x * 1.44269504088896341f + 0.5f;
@@ -416,7 +418,7 @@ inline V8 vexp8(V8 x) {
     return y;
 }
 // recip (float, AVX-512) on 8 lanes: the same estimate and Newton step.
-inline V8 recip8(const V8 &x) {
+inline V8 recip(const V8 &x) {
     __m256 xv;
     std::memcpy(&xv, &x, sizeof(xv));
     const __m256 r0 = _mm256_rcp14_ps(xv);
@@ -427,7 +429,7 @@ inline V8 recip8(const V8 &x) {
 }
 // hsum of a chunk whose other half is +0 (an accumulator that only ever added this half: never -0): the
 // tree of _mm512_reduce_add_ps below its first level, whose lane i + lane i + 8 is lane i of this half.
-inline float hsum8(const V8 &v) {
+inline float hsum(const V8 &v) {
     __m256 x;
     std::memcpy(&x, &v, sizeof(x));
     const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
@@ -483,31 +485,19 @@ inline void fill_packs(Packed<S> *out, int64_t CN, const S *means2d, const S *co
 // Bytes of CN packs (the tensor rasterize_fwd hands to rasterize_bwd).
 template <typename S> constexpr int64_t packs_bytes(int64_t CN) { return CN * int64_t(sizeof(Packed<S>)); }
 
-// sigma and the unclamped o * exp(-sigma) of LANES pixels of one row: the
-// expression every kernel uses.
-template <typename S>
-inline void eval_gaussian(const Splat<S> &s, const typename Vec<S>::V &dx, S dy, typename Vec<S>::V &sigma,
-                          typename Vec<S>::V &vis) {
-    using V = typename Vec<S>::V;
+// sigma and the unclamped o * exp(-sigma) of the pixels of one row in the lanes of VT (a chunk's LANES, or
+// half a chunk's V8): the expression every kernel uses.
+template <typename S, typename VT = typename Vec<S>::V>
+inline void eval_gaussian(const Splat<S> &s, const VT &dx, S dy, VT &sigma, VT &vis) {
     sigma = S(0.5) * (s.ca * dx * dx + s.cc * dy * dy) + s.cb * dx * dy;
     // Lanes with sigma > SIGMA_CUT can never pass alpha >= ALPHA_MIN (that needs
     // sigma <= log(opacity / ALPHA_MIN) < SIGMA_CUT), so their exp is clamped:
     // keeps every product of the unused lanes far from denormals, whose
     // microcode assists would cost ~100 cycles per vector.
-    V e = -sigma;
-    e = e < S(-SIGMA_CUT) ? splat<V>(S(-SIGMA_CUT)) : e;
+    VT e = -sigma;
+    e = e < S(-SIGMA_CUT) ? splat<VT>(S(-SIGMA_CUT)) : e;
     vis = vexp(e);
 }
-
-#ifdef P2A_HALF_CHUNKS
-// eval_gaussian on 8 lanes: the same expressions.
-inline void eval_gaussian8(const Splat<float> &s, const V8 &dx, float dy, V8 &sigma, V8 &vis) {
-    sigma = 0.5f * (s.ca * dx * dx + s.cc * dy * dy) + s.cb * dx * dy;
-    V8 e = -sigma;
-    e = e < float(-SIGMA_CUT) ? splat<V8>(float(-SIGMA_CUT)) : e;
-    vis = vexp8(e);
-}
-#endif
 
 // x coordinates of the pixel centres of chunk ch of a tile row.
 template <typename S> inline typename Vec<S>::V chunk_centres(int x0, int ch) {

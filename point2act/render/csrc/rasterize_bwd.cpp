@@ -18,6 +18,109 @@ namespace {
 // Intersections from which the per-Gaussian reduction runs on the threads given (each scans them all).
 constexpr int64_t REDUCE_PARALLEL = 1 << 13;
 
+// Whole chunks of LANES lanes (the loop over a row's chunks), or half a chunk in 8 lanes (HalfChunk): how
+// bwd_step reads and writes a pixel vector of the tile's scratch.
+struct WholeChunk {
+    template <typename T, typename W> T get(const W &v) const { return v; }
+    template <typename W, typename T> void set(W &v, const T &x) const { v = x; }
+};
+#ifdef P2A_HALF_CHUNKS
+struct HalfChunk {
+    int h;  // lanes [8h, 8h + 8)
+    template <typename T, typename W> T get(const W &v) const { return half_of<T>(v, h); }
+    template <typename W, typename T> void set(W &v, const T &x) const { set_half(v, h, x); }
+};
+#endif
+
+// One tile's per-pixel scratch (rasterize_bwd_impl's) and the Gaussian's colour, as bwd_step reads them.
+template <typename S, typename V, typename M> struct Arrays {
+    V *T;            // transmittance in front of the Gaussian, reconstructed back to front
+    V *bv;           // sum over the Gaussians behind of (colour . v_colour) * weight
+    const V *Tf;     // final transmittance
+    const V *va;     // the pixel's v_alpha
+    const V *bgdot;  // background . v_colour
+    const M *last;   // the last intersection each pixel used
+    const V *vc;     // v_colour, [D][nrc]
+    int64_t nrc, D, DG;
+    const S *col;  // the Gaussian's colour [D]
+    bool bg;
+    S amax, amin;
+    bool absgrad;
+};
+
+// The gradient sums of one (tile, Gaussian) pair in lanes VT; write() reduces them into its intersection row
+// [xy(2), conic(3), opacity(1), colour(D), abs xy(2)].
+template <typename VT> struct Sums {
+    VT x{}, y{}, ca{}, cb{}, cc{}, o{}, ax{}, ay{};
+    VT *acc;           // [D] colour sums, zeroed by the caller
+    uint32_t hit = 0;  // the lanes some pixel used the Gaussian in
+    explicit Sums(VT *acc_) : acc(acc_) {}
+    template <typename S> void write(S *r, int64_t D, bool absgrad) const {
+        r[0] = hsum(x);
+        r[1] = hsum(y);
+        r[2] = hsum(ca);
+        r[3] = hsum(cb);
+        r[4] = hsum(cc);
+        r[5] = hsum(o);
+        for (int64_t d = 0; d < D; ++d) r[6 + d] = hsum(acc[d]);
+        if (absgrad) {
+            r[6 + D] = hsum(ax);
+            r[7 + D] = hsum(ay);
+        }
+    }
+};
+
+// One pixel vector's step back over the Gaussian s: T reconstructed by division (as gsplat's backward
+// kernel), the pixel's colour and opacity gradient terms added to the pair's sums. VT is a chunk's V or, for
+// half a chunk, V8 (part: which lanes of the scratch): the same operations in the same order either way.
+template <typename S, typename VT, typename MT, typename Part, typename V, typename M>
+inline void bwd_step(const Splat<S> &s, const VT &dx, S dy, const MT &kv, const Part &part, int idx,
+                     const Arrays<S, V, M> &px, Sums<VT> &a) {
+    const VT zero = splat<VT>(S(0));
+    VT sigma, ev;
+    eval_gaussian<S>(s, dx, dy, sigma, ev);
+    const VT oe = s.o * ev;
+    const VT alpha = oe < px.amax ? oe : splat<VT>(px.amax);
+    const MT valid = (kv <= part.template get<MT>(px.last[idx])) & (sigma >= S(0)) & (alpha >= px.amin);
+    a.hit |= lane_bits(valid);  // no branch: keeps the pipeline full
+    const VT ra = recip(S(1) - alpha);
+    const VT Tc = part.template get<VT>(px.T[idx]);
+    const VT Tn = Tc * ra;
+    part.set(px.T[idx], valid ? Tn : Tc);
+    const VT fac = valid ? alpha * Tn : zero;  // 0 in unused lanes
+    // gsplat keeps buf_d = sum of col_d * w of the Gaussians behind and uses sum_d (col_d * Tn - buf_d * ra) * v_d;
+    // only bv = sum_d buf_d * v_d is needed (v_d is fixed per pixel), so one vector replaces D.
+    VT cv = zero;  // sum_d col_d * v_d over the geometry channels d < DG
+    for (int64_t d = 0; d < px.D; ++d) {
+        const VT v = part.template get<VT>(px.vc[d * px.nrc + idx]);
+        a.acc[d] += fac * v;
+        if (d < px.DG) cv += px.col[d] * v;
+    }
+    VT bv = part.template get<VT>(px.bv[idx]);
+    VT v_alpha = cv * Tn - bv * ra;
+    bv += cv * fac;
+    part.set(px.bv[idx], bv);
+    const VT tfra = part.template get<VT>(px.Tf[idx]) * ra;
+    v_alpha += tfra * part.template get<VT>(px.va[idx]);
+    if (px.bg) v_alpha += -tfra * part.template get<VT>(px.bgdot[idx]);
+    const MT gok = valid & (oe <= px.amax);
+    // v_sigma, zero where the pixel does not use the Gaussian or alpha is clamped
+    const VT v_sigma = gok ? -s.o * ev * v_alpha : zero;
+    const VT vsdx = v_sigma * dx;
+    a.ca += S(0.5) * vsdx * dx;
+    a.cb += vsdx * dy;
+    a.cc += v_sigma * (S(0.5) * dy * dy);
+    const VT gx = v_sigma * (s.ca * dx + s.cb * dy);
+    const VT gy = v_sigma * (s.cb * dx + s.cc * dy);
+    a.x += gx;
+    a.y += gy;
+    if (px.absgrad) {
+        a.ax += gx < S(0) ? -gx : gx;
+        a.ay += gy < S(0) ? -gy : gy;
+    }
+    a.o += gok ? ev * v_alpha : zero;
+}
+
 template <typename S, int DT>
 void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, const S *conics, const S *colors,
                         const S *opacities, const S *backgrounds, int W, int H, int tile_size, int tile_width,
@@ -112,87 +215,34 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                     col[d] = colors[g * D + d];
                     acc_rgb[d] = zero;
                 }
+                Arrays<S, V, M> px{Tv.data(), bvv.data(), Tfv.data(), vav.data(), bgdotv.data(), lastv.data(),
+                                   vcv.data(), nrc, D, DG, col, bg != nullptr, AMAX, AMIN, absgrad};
+                S *r = isect_grads.get() + k * stride;
 #ifdef P2A_HALF_CHUNKS
                 if constexpr (std::is_same<S, float>::value && DT > 0) {
                     if (half_chunks && nch == 1 && (bx1 < HALF || bx0 >= HALF)) {
-                        // the pixel box lies in one half of the chunk: that half in 8-lane registers
-                        // (the loop below with V8 for V; the other half's lanes would add zeros)
-                        const int h = bx0 >= HALF ? 1 : 0;
-                        const V8 zero8 = splat<V8>(0.0f);
+                        // the pixel box lies in one half of the chunk: that half in 8-lane registers (the
+                        // same step as below on V8; the other half's lanes would add zeros)
+                        const HalfChunk part{bx0 >= HALF ? 1 : 0};
                         V8 acc8[DT];
-                        for (int d = 0; d < DT; ++d) acc8[d] = zero8;
-                        V8 a_x = zero8, a_y = zero8, a_ca = zero8, a_cb = zero8, a_cc = zero8, a_o = zero8,
-                           a_ax = zero8, a_ay = zero8;
-                        uint32_t hit = 0;
+                        for (int d = 0; d < DT; ++d) acc8[d] = splat<V8>(0.0f);
+                        Sums<V8> a(acc8);
                         const M8 kv = splat<M8>(int32_t(k));
-                        const V8 xc8 = half_of<V8>(xc[0], h);
+                        const V8 xc8 = part.get<V8>(xc[0]);
                         for (int py = by0; py <= by1; ++py) {
-                            if (!((rmask >> py) & 1)) continue;
+                            if (!((rmask >> py) & 1) || k > rowmax[py]) continue;
                             const S dy = s.my - (S(tg.y0 + py) + Consts<S>::half);
-                            const int idx = py;
-                            if (k > rowmax[idx]) continue;
-                            const V8 dx = s.mx - xc8;
-                            V8 sigma, ev;
-                            eval_gaussian8(s, dx, dy, sigma, ev);
-                            const V8 oe = s.o * ev;
-                            const V8 alpha = oe < AMAX ? oe : splat<V8>(AMAX);
-                            const M8 valid = (kv <= half_of<M8>(lastv[idx], h)) & (sigma >= S(0)) & (alpha >= AMIN);
-                            hit |= lane_bits8(valid);
-                            const V8 ra = recip8(S(1) - alpha);
-                            const V8 Tc = half_of<V8>(Tv[idx], h);
-                            const V8 Tn = Tc * ra;
-                            set_half(Tv[idx], h, valid ? Tn : Tc);
-                            const V8 fac = valid ? alpha * Tn : zero8;
-                            V8 cv = zero8;
-                            for (int64_t d = 0; d < D; ++d) {
-                                const V8 v = half_of<V8>(vcv[d * nrc + idx], h);
-                                acc8[d] += fac * v;
-                                if (d < DG) cv += col[d] * v;
-                            }
-                            V8 bv = half_of<V8>(bvv[idx], h);
-                            V8 v_alpha = cv * Tn - bv * ra;
-                            bv += cv * fac;
-                            set_half(bvv[idx], h, bv);
-                            const V8 tfra = half_of<V8>(Tfv[idx], h) * ra;
-                            v_alpha += tfra * half_of<V8>(vav[idx], h);
-                            if (bg) v_alpha += -tfra * half_of<V8>(bgdotv[idx], h);
-                            const M8 gok = valid & (oe <= AMAX);
-                            const V8 v_sigma = gok ? -s.o * ev * v_alpha : zero8;
-                            const V8 vsdx = v_sigma * dx;
-                            a_ca += S(0.5) * vsdx * dx;
-                            a_cb += vsdx * dy;
-                            a_cc += v_sigma * (S(0.5) * dy * dy);
-                            const V8 gx = v_sigma * (s.ca * dx + s.cb * dy);
-                            const V8 gy = v_sigma * (s.cb * dx + s.cc * dy);
-                            a_x += gx;
-                            a_y += gy;
-                            if (absgrad) {
-                                a_ax += gx < S(0) ? -gx : gx;
-                                a_ay += gy < S(0) ? -gy : gy;
-                            }
-                            a_o += gok ? ev * v_alpha : zero8;
+                            bwd_step(s, V8(s.mx - xc8), dy, kv, part, py, px, a);
                         }
-                        if (!hit) continue;
-                        touched[k] = 1;
-                        S *r = isect_grads.get() + k * stride;
-                        r[0] = hsum8(a_x);
-                        r[1] = hsum8(a_y);
-                        r[2] = hsum8(a_ca);
-                        r[3] = hsum8(a_cb);
-                        r[4] = hsum8(a_cc);
-                        r[5] = hsum8(a_o);
-                        for (int64_t d = 0; d < D; ++d) r[6 + d] = hsum8(acc8[d]);
-                        if (absgrad) {
-                            r[6 + D] = hsum8(a_ax);
-                            r[7 + D] = hsum8(a_ay);
+                        if (a.hit) {
+                            touched[k] = 1;
+                            a.write(r, D, absgrad);
                         }
                         continue;
                     }
                 }
 #endif
-                V a_x = zero, a_y = zero, a_ca = zero, a_cb = zero, a_cc = zero, a_o = zero, a_ax = zero,
-                  a_ay = zero;
-                uint32_t hit = 0;
+                Sums<V> a(acc_rgb);
                 const M kv = splat<M>(MI(k));
                 const int ch0 = bx0 / LANES, ch1 = bx1 / LANES;
                 for (int py = by0; py <= by1; ++py) {
@@ -201,63 +251,12 @@ void rasterize_bwd_impl(int64_t C, int64_t N, int64_t D_, const S *means2d, cons
                     for (int ch = ch0; ch <= ch1; ++ch) {
                         const int idx = py * nch + ch;
                         if (k > rowmax[idx]) continue;
-                        const V dx = s.mx - xc[ch];
-                        V sigma, ev;
-                        eval_gaussian<S>(s, dx, dy, sigma, ev);
-                        const V oe = s.o * ev;
-                        const V alpha = oe < AMAX ? oe : splat<V>(AMAX);
-                        const M valid = (kv <= lastv[idx]) & (sigma >= S(0)) & (alpha >= AMIN);
-                        hit |= lane_bits(valid);  // no branch: keeps the pipeline full
-                        const V ra = recip(S(1) - alpha);
-                        const V Tn = Tv[idx] * ra;
-                        Tv[idx] = valid ? Tn : Tv[idx];
-                        const V fac = valid ? alpha * Tn : zero;  // 0 in unused lanes
-                        // gsplat keeps buf_d = sum of col_d * w of the Gaussians behind and
-                        // uses sum_d (col_d * Tn - buf_d * ra) * v_d; only bv = sum_d buf_d * v_d
-                        // is needed (v_d is fixed per pixel), so one vector replaces D.
-                        V cv = zero;  // sum_d col_d * v_d over the geometry channels d < DG
-                        for (int64_t d = 0; d < D; ++d) {
-                            const V v = vcv[d * nrc + idx];
-                            acc_rgb[d] += fac * v;
-                            if (d < DG) cv += col[d] * v;
-                        }
-                        V v_alpha = cv * Tn - bvv[idx] * ra;
-                        bvv[idx] += cv * fac;
-                        const V tfra = Tfv[idx] * ra;
-                        v_alpha += tfra * vav[idx];
-                        if (bg) v_alpha += -tfra * bgdotv[idx];
-                        const M gok = valid & (oe <= AMAX);
-                        // v_sigma, zero where the pixel does not use the Gaussian or alpha is clamped
-                        const V v_sigma = gok ? -s.o * ev * v_alpha : zero;
-                        const V vsdx = v_sigma * dx;
-                        a_ca += S(0.5) * vsdx * dx;
-                        a_cb += vsdx * dy;
-                        a_cc += v_sigma * (S(0.5) * dy * dy);
-                        const V gx = v_sigma * (s.ca * dx + s.cb * dy);
-                        const V gy = v_sigma * (s.cb * dx + s.cc * dy);
-                        a_x += gx;
-                        a_y += gy;
-                        if (absgrad) {
-                            a_ax += gx < S(0) ? -gx : gx;
-                            a_ay += gy < S(0) ? -gy : gy;
-                        }
-                        a_o += gok ? ev * v_alpha : zero;
+                        bwd_step(s, V(s.mx - xc[ch]), dy, kv, WholeChunk{}, idx, px, a);
                     }
                 }
-                if (!hit) continue;
+                if (!a.hit) continue;
                 touched[k] = 1;
-                S *r = isect_grads.get() + k * stride;
-                r[0] = hsum(a_x);
-                r[1] = hsum(a_y);
-                r[2] = hsum(a_ca);
-                r[3] = hsum(a_cb);
-                r[4] = hsum(a_cc);
-                r[5] = hsum(a_o);
-                for (int64_t d = 0; d < D; ++d) r[6 + d] = hsum(acc_rgb[d]);
-                if (absgrad) {
-                    r[6 + D] = hsum(a_ax);
-                    r[7 + D] = hsum(a_ay);
-                }
+                a.write(r, D, absgrad);
             }
         }
     }
