@@ -30,22 +30,36 @@ _extra = threading.local()  # this thread's extra-channel request (the viewer re
 
 def _splatfacto_rasterization(*args, **kwargs):
     """point2act's rasterization as splatfacto calls it; inside :func:`extra_channel`, the next call
-    also renders the requested channel in the same pass (its gradient skips the geometry)."""
+    also renders the requested channel in the same pass (its gradient skips the geometry).
+
+    With ``composite=True`` and an ``"RGB"`` float32 render, splatfacto gets the render and alpha
+    without gradient (its compositing records no autograd graph) and the request keeps the ones with
+    gradient (``"render_all"``, every channel, and ``"alpha"``) for
+    :func:`point2act.render.composite.training_composite`."""
     req = getattr(_extra, "request", None)
     means = kwargs.get("means", args[0] if args else None)
     if req is None or req["render"] is not None or means is None or req["colors"].shape[0] != means.shape[0]:
         return p2a_rasterization(*args, **kwargs)
     render, alpha, meta = p2a_rasterization(*args, extra_colors=req["colors"], **kwargs)
     req["render"] = meta.pop("extra_render")
+    render_all = meta.pop("render_all")
+    if req.get("composite") and kwargs.get("render_mode", "RGB") == "RGB" and render_all.dtype == torch.float32:
+        req["render_all"], req["alpha"] = render_all, alpha
+        return render.detach(), alpha.detach(), meta
     return render, alpha, meta
 
 
 @contextlib.contextmanager
-def extra_channel(colors: torch.Tensor):  # [N, E]
+def extra_channel(colors: torch.Tensor, composite: bool = False):  # [N, E]
     """Inside :func:`cpu_compat`, splatfacto's next rasterization also renders ``colors`` as extra
     channels (no background) whose gradient reaches ``colors`` only. Yields a dict whose ``"render"``
-    is then that render [C, H, W, E] (``None`` if no pass took it: a crop box changed N, or CUDA)."""
-    req = {"colors": colors, "render": None}
+    is then that render [C, H, W, E] (``None`` if no pass took it: a crop box changed N, or CUDA).
+
+    ``composite``: an ``"RGB"`` render reaches splatfacto without gradient, and the dict's ``"render_all"``
+    [C, H, W, 3 + E] and ``"alpha"`` [C, H, W, 1] are the render with gradient (absent where the pass did not
+    take the request), for the caller to give splatfacto's outputs their gradient
+    (:func:`point2act.render.composite.training_composite`)."""
+    req = {"colors": colors, "render": None, "composite": bool(composite)}
     prev = getattr(_extra, "request", None)
     _extra.request = req
     try:

@@ -45,6 +45,7 @@ from point2act.method.compat import cpu_compat, extra_channel, light_metrics
 from point2act.method.keys import COMPOSITE_KEY, DEPTH_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
+from point2act.render.composite import training_composite
 
 
 @dataclass
@@ -115,6 +116,12 @@ class Point2ActModel(SplatfactoModel):
     """Splatfacto with a per-Gaussian relevancy channel (see the module docstring)."""
 
     config: Point2ActModelConfig
+
+    fused_composite: bool = True
+    """In CPU training with relevancy in the RGB pass, splatfacto's background compositing and clamp of the photo
+    and the relevancy's clamp are one autograd node with a one-pass backward
+    (:func:`point2act.render.composite.training_composite`; the same gradients as those torch ops). False: the
+    torch ops' own nodes."""
 
     metrics_due: bool = True
     """Whether this training step's metrics (splatfacto's PSNR against the photo) are written: the trainer
@@ -354,12 +361,17 @@ class Point2ActModel(SplatfactoModel):
             want = bool(camera.metadata.get(SUPERVISED_KEY, True))  # a view with relevancy supervision
         same_pass = (want and self.training and self.config.relevancy_same_pass
                      and not self.config.relevancy_shapes_geometry and torch.device(self.device).type == "cpu")
-        with cpu_compat(self.device), (extra_channel(torch.sigmoid(self.relevancy_logits)) if same_pass
-                                       else contextlib.nullcontext()) as req:
+        composite = same_pass and self.fused_composite and not self.config.use_bilateral_grid
+        with cpu_compat(self.device), (extra_channel(torch.sigmoid(self.relevancy_logits), composite=composite)
+                                       if same_pass else contextlib.nullcontext()) as req:
             outputs = super().get_outputs(camera)
         if not want or "rgb" not in outputs:
             return outputs
-        if req is not None and req["render"] is not None:
+        if req is not None and req.get("render_all") is not None:  # splatfacto composited a render without grad
+            outputs["rgb"], outputs[RELEVANCY_KEY] = training_composite(
+                req["render_all"], req["alpha"], outputs["background"], outputs["rgb"])
+            outputs["accumulation"] = req["alpha"].squeeze(0)
+        elif req is not None and req["render"] is not None:
             outputs[RELEVANCY_KEY] = req["render"][0].clamp(0.0, 1.0)
         else:
             outputs[RELEVANCY_KEY] = self.render_relevancy(camera)

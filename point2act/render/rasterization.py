@@ -60,7 +60,9 @@ def rasterization(
     ``extra_colors`` (point2act's extension, CPU only): E more channels rendered in the same pass
     (no background, no depth normalisation) whose gradient reaches ``extra_colors`` only, never the
     geometry, as a second pass with detached geometry would; returned in ``meta["extra_render"]``
-    [C, H, W, E], not in ``render_colors``.
+    [C, H, W, E], not in ``render_colors``. ``meta["render_all"]`` is then the kernel's render of
+    every channel [C, H, W, X + E], which the two are views of (for a caller that takes both
+    through one autograd node: :func:`point2act.render.composite.training_composite`).
 
     Returns:
         render_colors [C, H, W, X], render_alphas [C, H, W, 1] and ``meta``
@@ -413,6 +415,7 @@ def _rasterization_cpu(
         **({"geometry_channels": geometry_channels} if geometry_channels is not None else {}),
     )
     if geometry_channels is not None:
+        meta["render_all"] = render_colors
         render_colors, meta["extra_render"] = _SplitChannels.apply(render_colors, geometry_channels)
 
     if render_mode in ("ED", "RGB+ED"):

@@ -223,6 +223,52 @@ def test_same_pass_relevancy_equals_the_second_pass_with_its_gradients():
         torch.testing.assert_close(grads[0][k], grads[1][k], atol=1e-6, rtol=1e-3, msg=k)
 
 
+def _one_step(model, cam, seed=0):
+    """Outputs, loss dict and the leaves' gradients of one training step of ``model`` on ``cam``."""
+    torch.manual_seed(seed)  # splatfacto's random training background
+    out = model.get_outputs(cam)
+    target = (torch.arange(out[RELEVANCY_KEY].numel()).reshape(out[RELEVANCY_KEY].shape) % 7 == 0).float()
+    image = (out["rgb"].detach().flip(0) * 1.3 - 0.1).clamp(0, 1)
+    losses = model.get_loss_dict(out, {"image": image, TARGET_KEY: target})
+    for p in model.gauss_params.values():
+        p.grad = None
+    sum(losses.values()).backward()
+    return out, losses, {k: v.grad.clone() for k, v in model.gauss_params.items() if v.grad is not None}
+
+
+@pytest.mark.parametrize("step", [10, 601])  # with splatfacto's scale regulariser (every 10th step) and without
+def test_fused_composite_gives_the_torch_ops_values_and_gradients_bit_for_bit(step):
+    """The photo's compositing and clamp and the relevancy's clamp as one node (Point2ActModel.fused_composite):
+    the outputs, losses and gradients of splatfacto's and point2act's torch ops, bit for bit."""
+    cam = make_camera()
+    runs = []
+    for fused in (True, False):
+        torch.manual_seed(0)  # splatfacto draws the initial rotations at random
+        model = _with_strategy_state(make_model(seed=4, use_scale_regularization=True))
+        model.fused_composite = fused
+        with torch.no_grad():
+            model.gauss_params[RELEVANCY_KEY].normal_(generator=torch.Generator().manual_seed(1))
+            model.gauss_params["opacities"].add_(2.0)
+            model.gauss_params["features_dc"][::3].add_(3.0)  # colours beyond 1: the clamp's gradient mask matters
+            model.gauss_params["scales"][::5, 0].add_(3.0)  # beyond splatfacto's max_gauss_ratio
+        model.train()
+        model.step = step
+        runs.append(_one_step(model, cam))
+    (out_a, loss_a, grad_a), (out_b, loss_b, grad_b) = runs
+    for k in ("rgb", "accumulation", RELEVANCY_KEY):
+        assert torch.equal(out_a[k], out_b[k]), k
+    assert type(out_a["rgb"].grad_fn).__name__ == "_TrainingCompositeBackward"
+    assert type(out_b["rgb"].grad_fn).__name__ == "SqueezeBackward1"  # splatfacto's clamp, squeezed
+    assert out_a["accumulation"].requires_grad
+    assert (out_a["rgb"] == 1).any() and ((out_a["rgb"] > 0) & (out_a["rgb"] < 1)).any()
+    assert list(loss_a) == list(loss_b)
+    for k in loss_a:
+        assert torch.equal(loss_a[k], loss_b[k]), k
+    assert grad_a.keys() == grad_b.keys() and RELEVANCY_KEY in grad_a and "means" in grad_a
+    for k in grad_a:
+        assert torch.equal(grad_a[k], grad_b[k]), k
+
+
 def test_flag_lets_relevancy_shape_geometry():
     model = _with_strategy_state(make_model(relevancy_shapes_geometry=True))
     grads = _train_step_grads(model, make_camera())

@@ -50,4 +50,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           "Depth quantiles: where the composited opacity first reaches each level (CPU)");
     m.def("sh_colors_fwd", &p2a::sh_colors_fwd, "Spherical harmonics to clamped colours, forward (CPU)");
     m.def("sh_colors_bwd", &p2a::sh_colors_bwd, "Spherical harmonics to clamped colours, backward (CPU)");
+    m.def("composite_bwd", &p2a::composite_bwd,
+          "Gradients of the background-composited, clamped colours and clamped extra channels (CPU)");
 }

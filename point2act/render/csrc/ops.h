@@ -110,4 +110,14 @@ std::vector<at::Tensor> sh_colors_bwd(int64_t degree, const at::Tensor &dirs, co
                                       const at::Tensor &v_colors,  // [C, N, 3]
                                       bool need_v_dirs, int64_t num_threads);
 
+// Gradients of rgb = clamp(render[..., :G] + (1 - alpha) * background, 0, 1) and
+// extra = clamp(render[..., G:], 0, 1) (G = background's size) w.r.t. render and alpha, as torch's autograd
+// computes them from those ops. -> v_render (render's shape), v_alpha (alpha's shape); float32.
+std::vector<at::Tensor> composite_bwd(const at::Tensor &render,      // [..., G + E]
+                                      const at::Tensor &alpha,       // [..., 1]
+                                      const at::Tensor &background,  // [G]
+                                      const at::Tensor &v_rgb,       // [..., G]
+                                      const at::Tensor &v_extra,     // [..., E]
+                                      int64_t num_threads);
+
 }  // namespace p2a
