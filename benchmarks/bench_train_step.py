@@ -10,8 +10,8 @@ same calls, in the same order, as nerfstudio's ``Trainer.train`` / ``train_itera
   (densification).
 
 Stages are timed by wrapping the functions that run them (``point2act.render`` stages, the model's
-relevancy pass, its SSIM module, the autograd Functions' ``backward``); nested stages are
-subtracted from their parent, so the rows add up to the iteration.
+relevancy pass, its SSIM module or its fused L1 + SSIM loss (``SSIM fwd``), the autograd Functions'
+``backward``); nested stages are subtracted from their parent, so the rows add up to the iteration.
 
 ``--variants`` compares configurations in one run: one trainer each, built from the same seed, their
 iterations interleaved step by step (the order rotating), so a machine's changing load falls on all
@@ -19,7 +19,9 @@ of them alike. ``default`` is the method as configured; ``pytorch_msssim`` swaps
 for splatfacto's pytorch_msssim module; ``adam-loop``, ``adam-foreach`` and ``adam-fused`` step every
 Adam with torch's per-tensor loop, its foreach or its fused implementation; ``sh-torch`` evaluates the SH
 colours with torch ops (the fused op's reference); ``metrics-every-step`` computes splatfacto's PSNR at every
-step (the method computes it where the trainer logs it, every ``logging.steps_per_log`` steps).
+step (the method computes it where the trainer logs it, every ``logging.steps_per_log`` steps);
+``torch-ops-outputs`` runs splatfacto's compositing and clamps and its L1 + SSIM loss as torch ops (the fused
+node's and op's reference).
 
     python -m benchmarks.bench_train_step [--scene synth|coke] [--steps 40] [--warmup 600]
         [--variants default,pytorch_msssim,adam-loop,adam-fused] [--label LABEL]
@@ -54,6 +56,8 @@ VARIANTS = {
     "adam-fused": "Adam: fused=True",
     "sh-torch": "SH colours by torch ops (point2act.render._torch_impl._sh_colors, the fused op's reference)",
     "metrics-every-step": "splatfacto's PSNR computed at every step (the trainer computes it where it logs only)",
+    "torch-ops-outputs": "splatfacto's compositing, clamps and L1 + SSIM loss as torch ops and their autograd nodes "
+                         "(Point2ActModel.fused_composite and fused_photometric_loss off)",
 }
 
 
@@ -156,6 +160,8 @@ def apply_variant(trainer, variant: str) -> None:
         from pytorch_msssim import SSIM
 
         trainer.pipeline.model.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
+    elif variant == "torch-ops-outputs":
+        trainer.pipeline.model.fused_composite = trainer.pipeline.model.fused_photometric_loss = False
     elif variant.startswith("adam-"):
         flags = {"adam-loop": (False, False), "adam-foreach": (True, False), "adam-fused": (False, True)}[variant]
         for opt in trainer.optimizers.optimizers.values():
@@ -177,6 +183,7 @@ def instrument_modules() -> None:
     wrap(rasterization, "fully_fused_projection", which("projection fwd"))
     wrap(backend, "isect_tiles", which("tile intersection"))
     wrap(backend, "rasterize_to_pixels", which("rasterize fwd"))
+    wrap(ssim, "fused_l1_ssim_loss", "SSIM fwd")  # the model's L1 + SSIM loss (its SSIM module otherwise)
     for mod, kind in ((backend, "rasterize bwd"), (projection, "projection bwd"), (ssim, "SSIM bwd")):
         for cls in vars(mod).values():
             if isinstance(cls, type) and hasattr(cls, "backward") and hasattr(cls, "apply"):

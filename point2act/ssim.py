@@ -59,25 +59,48 @@ def _from_planes(v: Tensor, shape: Sequence[int], channels_last: bool) -> Tensor
     return v.view(N, C, H, W)
 
 
+def _ssim_forward(X: Tensor, Y: Tensor, window: Tensor, C1: float, C2: float, need_x: bool, need_y: bool):
+    """The fused SSIM forward of ``X``, ``Y`` [N, C, H, W]: (per-image sums of the SSIM map [N] float64, the
+    count of map values per image, the state :func:`_ssim_backward` takes)."""
+    N, C, H, W = X.shape
+    K = window.shape[0]
+    # channels-last when the predicted image is laid out so (splatfacto's permuted [H, W, 3] images)
+    cl = C > 1 and Y.is_contiguous(memory_format=torch.channels_last) and not Y.is_contiguous()
+    xp, yp = _as_planes(X, cl), _as_planes(Y, cl)
+    tap_stride = C if cl else 1
+    per_image = 1 if cl else C
+    win = window.to(X.dtype).contiguous()
+    sums, dmu1, dmu2, dsig, dcov = load_extension().ssim_fwd(
+        xp, yp, win, tap_stride, per_image, float(C1), float(C2), bool(need_x), bool(need_y),
+        torch.get_num_threads())
+    count_per_image = C * (H - K + 1) * (W - K + 1)
+    meta = (tuple(X.shape), cl, tap_stride, per_image, count_per_image)
+    return sums, count_per_image, (meta, (xp, yp, win, dmu1, dmu2, dsig, dcov))
+
+
+def _ssim_backward(meta, saved, scale: Tensor, l1_scale: Tensor | None = None):  # scale [N] -> v_X, v_Y
+    """Gradients of ``sum_n scale[n] * sum(SSIM map of image n)`` (plus, with ``l1_scale``, of
+    ``l1_scale * sum|X - Y|``) w.r.t. X and Y [N, C, H, W] (None where not asked in the forward)."""
+    shape, cl, tap_stride, per_image, _ = meta
+    xp, yp, win, dmu1, dmu2, dsig, dcov = saved
+    scale = scale.repeat_interleave(per_image).contiguous()
+    with_l1 = l1_scale is not None
+    v_x, v_y = load_extension().ssim_bwd(xp, yp, win, tap_stride, dmu1, dmu2, dsig, dcov, scale, with_l1,
+                                         float(l1_scale) if with_l1 else 0.0, torch.get_num_threads())
+    v_x = _from_planes(v_x, shape, cl) if v_x.numel() else None
+    v_y = _from_planes(v_y, shape, cl) if v_y.numel() else None
+    return v_x, v_y
+
+
 class _FusedSSIM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X: Tensor, Y: Tensor, window: Tensor, C1: float, C2: float, size_average: bool,
                 need_x: bool, need_y: bool):  # X, Y [N, C, H, W]; window [K] -> [] or [N]
-        N, C, H, W = X.shape
-        K = window.shape[0]
-        # channels-last when the predicted image is laid out so (splatfacto's permuted [H, W, 3] images)
-        cl = C > 1 and Y.is_contiguous(memory_format=torch.channels_last) and not Y.is_contiguous()
-        xp, yp = _as_planes(X, cl), _as_planes(Y, cl)
-        tap_stride = C if cl else 1
-        per_image = 1 if cl else C
-        win = window.to(X.dtype).contiguous()
-        sums, dmu1, dmu2, dsig, dcov = load_extension().ssim_fwd(
-            xp, yp, win, tap_stride, per_image, float(C1), float(C2), bool(need_x), bool(need_y),
-            torch.get_num_threads())
-        count_per_image = C * (H - K + 1) * (W - K + 1)
-        ctx.meta = (tuple(X.shape), cl, tap_stride, per_image, count_per_image, size_average)
+        N = X.shape[0]
+        sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, window, C1, C2, need_x, need_y)
+        ctx.meta, ctx.size_average = meta, size_average
         if need_x or need_y:
-            ctx.save_for_backward(xp, yp, win, dmu1, dmu2, dsig, dcov)
+            ctx.save_for_backward(*saved)
         if size_average:
             return (sums.sum() / (N * count_per_image)).to(X.dtype)
         return (sums / count_per_image).to(X.dtype)
@@ -85,17 +108,46 @@ class _FusedSSIM(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):  # grad [] or [N]
-        shape, cl, tap_stride, per_image, count_per_image, size_average = ctx.meta
-        xp, yp, win, dmu1, dmu2, dsig, dcov = ctx.saved_tensors
+        shape, count_per_image = ctx.meta[0], ctx.meta[4]
+        saved = ctx.saved_tensors
         N = shape[0]
-        g = grad.to(xp.dtype).reshape(-1)
-        scale = (g.expand(N) / (N * count_per_image)) if size_average else (g / count_per_image)
-        scale = scale.repeat_interleave(per_image).contiguous()
-        v_x, v_y = load_extension().ssim_bwd(xp, yp, win, tap_stride, dmu1, dmu2, dsig, dcov, scale,
-                                             torch.get_num_threads())
-        v_x = _from_planes(v_x, shape, cl) if v_x.numel() else None
-        v_y = _from_planes(v_y, shape, cl) if v_y.numel() else None
+        g = grad.to(saved[0].dtype).reshape(-1)
+        scale = (g.expand(N) / (N * count_per_image)) if ctx.size_average else (g / count_per_image)
+        v_x, v_y = _ssim_backward(ctx.meta, saved, scale)
         return v_x, v_y, None, None, None, None, None, None
+
+
+class _FusedL1SSIMLoss(torch.autograd.Function):
+    """``(1 - lam) * mean|gt - pred| + lam * (1 - SSIM(gt, pred))`` of [H, W, C] images: the SSIM kernels, with
+    the L1 term's gradient added in the SSIM backward's pass. The value and gradients are those of the torch ops
+    (``torch.abs(gt - pred).mean()``, :class:`_FusedSSIM` of the images permuted to [1, C, H, W], the scalar
+    arithmetic), bit for bit."""
+
+    @staticmethod
+    def forward(ctx, gt: Tensor, pred: Tensor, window: Tensor, C1: float, C2: float, lam: float,
+                need_gt: bool, need_pred: bool):  # gt, pred [H, W, C] -> []
+        X, Y = gt.permute(2, 0, 1)[None], pred.permute(2, 0, 1)[None]
+        sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, window, C1, C2, need_gt, need_pred)
+        ssim = (sums.sum() / count_per_image).to(X.dtype)
+        l1 = torch.abs(gt - pred).mean()
+        ctx.meta, ctx.lam, ctx.numel = meta, lam, gt.numel()
+        if need_gt or need_pred:
+            ctx.save_for_backward(*saved)
+        return (1 - lam) * l1 + lam * (1 - ssim)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):  # grad []
+        saved, lam = ctx.saved_tensors, ctx.lam
+        count_per_image = ctx.meta[4]
+        # autograd's steps through the scalar arithmetic, in its order: mul, mean; mul, rsub, the SSIM's scale
+        l1_scale = grad * (1 - lam) / ctx.numel
+        g = (-(grad * lam)).to(saved[0].dtype).reshape(-1)
+        scale = g.expand(1) / (1 * count_per_image)
+        v_x, v_y = _ssim_backward(ctx.meta, saved, scale, l1_scale)
+        v_gt = v_x.permute(0, 2, 3, 1)[0] if v_x is not None else None
+        v_pred = v_y.permute(0, 2, 3, 1)[0] if v_y is not None else None
+        return v_gt, v_pred, None, None, None, None, None, None
 
 
 def fused_supported(X: Tensor, Y: Tensor, win_size: int = 11) -> bool:
@@ -131,6 +183,33 @@ def fused_ssim(
     C1, C2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     grad = torch.is_grad_enabled()
     return _FusedSSIM.apply(X, Y, window, C1, C2, size_average, grad and X.requires_grad, grad and Y.requires_grad)
+
+
+def fused_l1_ssim_loss(
+    gt: Tensor,  # [H, W, C]
+    pred: Tensor,  # [H, W, C]
+    ssim_lambda: float,
+    data_range: float = 1.0,
+    K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
+    window: Tensor | None = None,  # [win_size], default pytorch_msssim's 11-tap window (sigma 1.5)
+) -> Tensor:  # []
+    """Splatfacto's photometric loss ``(1 - ssim_lambda) * L1 + ssim_lambda * (1 - SSIM)`` of two [H, W, C] CPU
+    images (``torch.abs(gt - pred).mean()`` and pytorch_msssim's SSIM of the images as [1, C, H, W], size
+    averaged), with the fused kernels: the same value and gradients as :func:`fused_ssim` and the torch ops, bit
+    for bit, and one backward pass for both terms. Takes the images :func:`fused_supported` takes (as
+    [1, C, H, W])."""
+    if window is None:
+        window = gaussian_window()
+    X, Y = gt.permute(2, 0, 1)[None], pred.permute(2, 0, 1)[None]
+    if gt.dim() != 3 or not fused_supported(X, Y, window.shape[0]) or window.shape[0] % 2 != 1:
+        raise ValueError(f"fused_l1_ssim_loss takes CPU float [H, W, C] images of one shape and dtype, at least "
+                         f"{window.shape[0]} pixels a side (an odd window); got {tuple(gt.shape)} {gt.dtype} "
+                         f"{gt.device} and {tuple(pred.shape)} {pred.dtype} {pred.device}")
+    K1, K2 = K
+    C1, C2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    grad = torch.is_grad_enabled()
+    return _FusedL1SSIMLoss.apply(gt, pred, window, C1, C2, float(ssim_lambda), grad and gt.requires_grad,
+                                  grad and pred.requires_grad)
 
 
 class SSIM(torch.nn.Module):

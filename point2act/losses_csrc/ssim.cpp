@@ -10,7 +10,8 @@
 //     dS/d(G*XY) = 2 (A / B) / D                                           (dcov)
 //     dS/dmu1 = (Cn / D) 2 (mu2 - mu1 A / B) / B - 2 mu1 dsig - mu2 dcov  (dmu1; dmu2 symmetric)
 // Backward, per input row: the window's adjoint (full correlation) of those maps, vertical then
-// horizontal, and v_Y = scale (G'dmu2 + 2 Y G'dsig + X G'dcov), v_X symmetric.
+// horizontal, and v_Y = scale (G'dmu2 + 2 Y G'dsig + X G'dcov), v_X symmetric; optionally plus the gradient
+// of an L1 term (l1_row).
 //
 // Deterministic for any thread count: every output value is computed by one thread in a fixed order; the
 // map's sum is accumulated per row in float64 and the rows are added serially.
@@ -197,11 +198,25 @@ void fwd_planes(const at::Tensor &X, const at::Tensor &Y, const at::Tensor &wind
     }
 }
 
+// The gradient of l1 * mean|X - Y| added to one row's SSIM gradients, as torch's autograd adds the two:
+// v_X += c sgn(X - Y), v_Y += -(c sgn(X - Y)), c = l1 / count.
+template <typename T>
+__attribute__((noinline)) void l1_row(const T *__restrict__ xr, const T *__restrict__ yr, int64_t L, T c,
+                                      T *__restrict__ vxr, T *__restrict__ vyr) {
+    for (int64_t j = 0; j < L; ++j) {
+        const T d = xr[j] - yr[j];
+        const T sg = d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));  // torch.sgn: +0 for +-0 and NaN
+        const T g = c * sg;
+        if (vxr) vxr[j] = vxr[j] + g;
+        if (vyr) vyr[j] = vyr[j] + (-g);
+    }
+}
+
 // One input row of one plane per task (static schedule).
 template <typename T>
 void bwd_planes(const at::Tensor &X, const at::Tensor &Y, const at::Tensor &window, int64_t s,
                 const at::Tensor &dmu1, const at::Tensor &dmu2, const at::Tensor &dsig, const at::Tensor &dcov,
-                const at::Tensor &scale, at::Tensor &v_x, at::Tensor &v_y, int nt) {
+                const at::Tensor &scale, bool with_l1, double l1_scale, at::Tensor &v_x, at::Tensor &v_y, int nt) {
     const int64_t P = X.size(0), H = X.size(1), L = X.size(2), K = window.size(0);
     const int64_t Hout = H - K + 1, Lout = L - (K - 1) * s;
     const bool gx = dmu1.numel() > 0, gy = dmu2.numel() > 0;
@@ -218,6 +233,9 @@ void bwd_planes(const at::Tensor &X, const at::Tensor &Y, const at::Tensor &wind
             const int64_t m = p * Hout * Lout, in = t * L;
             bwd_row<T>(r, Hout, w, K, L, Lout, s, p1 ? p1 + m : nullptr, p2 ? p2 + m : nullptr, ps + m, pc + m,
                        x + in, y + in, sc[p], buf.data(), vx ? vx + in : nullptr, vy ? vy + in : nullptr);
+            if (with_l1)
+                l1_row<T>(x + in, y + in, L, static_cast<T>(l1_scale), vx ? vx + in : nullptr,
+                          vy ? vy + in : nullptr);
         }
     }
 }
@@ -272,7 +290,7 @@ std::vector<at::Tensor> ssim_fwd(const at::Tensor &X, const at::Tensor &Y, const
 std::vector<at::Tensor> ssim_bwd(const at::Tensor &X, const at::Tensor &Y, const at::Tensor &window,
                                  int64_t tap_stride, const at::Tensor &dmu1, const at::Tensor &dmu2,
                                  const at::Tensor &dsig, const at::Tensor &dcov, const at::Tensor &scale,
-                                 int64_t num_threads) {
+                                 bool with_l1, double l1_scale, int64_t num_threads) {
     check_planes(X, Y, window, tap_stride);
     const int64_t P = X.size(0), H = X.size(1), L = X.size(2), K = window.size(0), s = tap_stride;
     const int64_t Hout = H - K + 1, Lout = L - (K - 1) * s;
@@ -297,9 +315,9 @@ std::vector<at::Tensor> ssim_bwd(const at::Tensor &X, const at::Tensor &Y, const
     at::Tensor v_y = gy ? at::empty({P, H, L}, opts) : at::empty({0}, opts);
     const int nt = resolve_threads(num_threads);
     if (X.scalar_type() == at::kDouble)
-        bwd_planes<double>(X, Y, window, s, dmu1, dmu2, dsig, dcov, scale, v_x, v_y, nt);
+        bwd_planes<double>(X, Y, window, s, dmu1, dmu2, dsig, dcov, scale, with_l1, l1_scale, v_x, v_y, nt);
     else
-        bwd_planes<float>(X, Y, window, s, dmu1, dmu2, dsig, dcov, scale, v_x, v_y, nt);
+        bwd_planes<float>(X, Y, window, s, dmu1, dmu2, dsig, dcov, scale, with_l1, l1_scale, v_x, v_y, nt);
     return {v_x, v_y};
 }
 

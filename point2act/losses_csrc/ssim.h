@@ -23,7 +23,9 @@ std::vector<at::Tensor> ssim_fwd(const at::Tensor &X,       // [P, H, L]
                                  int64_t tap_stride, int64_t planes_per_image, double C1, double C2,
                                  bool need_x, bool need_y, int64_t num_threads);
 
-// Gradients of sum_p scale[p] * sum(SSIM map of plane p) w.r.t. X and Y from ssim_fwd's derivative maps.
+// Gradients of sum_p scale[p] * sum(SSIM map of plane p) w.r.t. X and Y from ssim_fwd's derivative maps;
+// with_l1: plus those of l1 * mean(|X - Y|) given l1_scale = l1 / X.numel(), added as torch's autograd adds
+// the two terms' gradients (v_Y += -(l1_scale sgn(X - Y)), v_X += l1_scale sgn(X - Y): the same bits).
 // -> v_X [P, H, L] | empty (unless dmu1 is given), v_Y [P, H, L] | empty (unless dmu2 is given)
 std::vector<at::Tensor> ssim_bwd(const at::Tensor &X,       // [P, H, L]
                                  const at::Tensor &Y,       // [P, H, L]
@@ -34,6 +36,6 @@ std::vector<at::Tensor> ssim_bwd(const at::Tensor &X,       // [P, H, L]
                                  const at::Tensor &dsig,    // [P, Hout, Lout]
                                  const at::Tensor &dcov,    // [P, Hout, Lout]
                                  const at::Tensor &scale,   // [P], same dtype as X
-                                 int64_t num_threads);
+                                 bool with_l1, double l1_scale, int64_t num_threads);
 
 }  // namespace p2a

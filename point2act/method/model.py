@@ -123,6 +123,11 @@ class Point2ActModel(SplatfactoModel):
     (:func:`point2act.render.composite.training_composite`; the same gradients as those torch ops). False: the
     torch ops' own nodes."""
 
+    fused_photometric_loss: bool = True
+    """Splatfacto's photometric loss of CPU images, ``(1 - ssim_lambda) * L1 + ssim_lambda * (1 - SSIM)``, is one
+    fused op (:meth:`_fused_splatfacto_losses`; the same value and gradients as splatfacto's torch ops). False:
+    splatfacto's ``get_loss_dict``."""
+
     metrics_due: bool = True
     """Whether this training step's metrics (splatfacto's PSNR against the photo) are written: the trainer
     logs them every ``logging.steps_per_log`` steps only, and sets this before each step
@@ -426,8 +431,48 @@ class Point2ActModel(SplatfactoModel):
             return metrics
         return super().get_metrics_dict(outputs, batch)
 
+    def _fused_splatfacto_losses(self, outputs, batch) -> Dict[str, torch.Tensor] | None:
+        """Splatfacto's loss dict (``main_loss``, ``scale_reg``, the camera optimizer's and the bilateral grid's
+        terms, in its order) with its photometric loss ``(1 - ssim_lambda) * L1 + ssim_lambda * (1 - SSIM)`` as one
+        fused op (:func:`point2act.ssim.fused_l1_ssim_loss`; the same value and gradients as splatfacto's torch ops
+        and this model's SSIM module). None where the fused op does not apply: a mask in the batch, images the
+        SSIM kernels do not take, an SSIM module other than :class:`point2act.ssim.SSIM`, or
+        :attr:`fused_photometric_loss` off."""
+        from point2act.ssim import SSIM, fused_l1_ssim_loss, fused_supported
+
+        ssim = self.ssim
+        if (not self.fused_photometric_loss or "mask" in batch or type(ssim) is not SSIM or ssim.spatial_dims != 2
+                or ssim.nonnegative_ssim or ssim.win_size % 2 != 1):
+            return None
+        gt_img = self.composite_with_background(self.get_gt_img(batch["image"]), outputs["background"])
+        pred_img = outputs["rgb"]
+        if gt_img.dim() != 3 or not fused_supported(gt_img.permute(2, 0, 1)[None], pred_img.permute(2, 0, 1)[None],
+                                                    ssim.win_size):
+            return None
+        c = self.config
+        main_loss = fused_l1_ssim_loss(gt_img, pred_img, c.ssim_lambda, data_range=ssim.data_range, K=ssim.K,
+                                       window=ssim.window)
+        # the rest as splatfacto's get_loss_dict (nerfstudio 1.1.5) computes it
+        if c.use_scale_regularization and self.step % 10 == 0:
+            scale_exp = torch.exp(self.scales)
+            scale_reg = torch.maximum(scale_exp.amax(dim=-1) / scale_exp.amin(dim=-1),
+                                      torch.tensor(c.max_gauss_ratio)) - c.max_gauss_ratio
+            scale_reg = 0.1 * scale_reg.mean()
+        else:
+            scale_reg = torch.tensor(0.0).to(self.device)
+        loss_dict = {"main_loss": main_loss, "scale_reg": scale_reg}
+        if self.training:
+            self.camera_optimizer.get_loss_dict(loss_dict)
+            if c.use_bilateral_grid:
+                from nerfstudio.models.splatfacto import total_variation_loss
+
+                loss_dict["tv_loss"] = 10 * total_variation_loss(self.bil_grids.grids)
+        return loss_dict
+
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, torch.Tensor]:
-        loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
+        loss_dict = self._fused_splatfacto_losses(outputs, batch)
+        if loss_dict is None:
+            loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
         if self.training and self.opacity_reg > 0:
             loss_dict["opacity_reg"] = self.opacity_reg * torch.sigmoid(self.opacities).mean()
         if self.training and self.depth_supervised and outputs.get("depth") is not None \

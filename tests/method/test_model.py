@@ -237,15 +237,17 @@ def _one_step(model, cam, seed=0):
 
 
 @pytest.mark.parametrize("step", [10, 601])  # with splatfacto's scale regulariser (every 10th step) and without
-def test_fused_composite_gives_the_torch_ops_values_and_gradients_bit_for_bit(step):
-    """The photo's compositing and clamp and the relevancy's clamp as one node (Point2ActModel.fused_composite):
-    the outputs, losses and gradients of splatfacto's and point2act's torch ops, bit for bit."""
+@pytest.mark.parametrize("composite,loss", [(True, True), (True, False), (False, True)])
+def test_fused_training_ops_give_the_torch_ops_values_and_gradients_bit_for_bit(step, composite, loss):
+    """The photo's compositing and clamp and the relevancy's clamp as one node (Point2ActModel.fused_composite),
+    and splatfacto's L1 + SSIM loss as one op (fused_photometric_loss): the outputs, losses and gradients of
+    splatfacto's and point2act's torch ops, bit for bit."""
     cam = make_camera()
     runs = []
-    for fused in (True, False):
+    for flags in ((composite, loss), (False, False)):
         torch.manual_seed(0)  # splatfacto draws the initial rotations at random
         model = _with_strategy_state(make_model(seed=4, use_scale_regularization=True))
-        model.fused_composite = fused
+        model.fused_composite, model.fused_photometric_loss = flags
         with torch.no_grad():
             model.gauss_params[RELEVANCY_KEY].normal_(generator=torch.Generator().manual_seed(1))
             model.gauss_params["opacities"].add_(2.0)
@@ -257,13 +259,15 @@ def test_fused_composite_gives_the_torch_ops_values_and_gradients_bit_for_bit(st
     (out_a, loss_a, grad_a), (out_b, loss_b, grad_b) = runs
     for k in ("rgb", "accumulation", RELEVANCY_KEY):
         assert torch.equal(out_a[k], out_b[k]), k
-    assert type(out_a["rgb"].grad_fn).__name__ == "_TrainingCompositeBackward"
+    assert type(out_a["rgb"].grad_fn).__name__ == ("_TrainingCompositeBackward" if composite else "SqueezeBackward1")
     assert type(out_b["rgb"].grad_fn).__name__ == "SqueezeBackward1"  # splatfacto's clamp, squeezed
+    assert type(loss_a["main_loss"].grad_fn).__name__ == ("_FusedL1SSIMLossBackward" if loss else "AddBackward0")
     assert out_a["accumulation"].requires_grad
     assert (out_a["rgb"] == 1).any() and ((out_a["rgb"] > 0) & (out_a["rgb"] < 1)).any()
-    assert list(loss_a) == list(loss_b)
+    assert list(loss_a) == list(loss_b)  # the same terms in the same order: the total adds them so
     for k in loss_a:
         assert torch.equal(loss_a[k], loss_b[k]), k
+    assert (loss_a["scale_reg"] != 0) == (step % 10 == 0)
     assert grad_a.keys() == grad_b.keys() and RELEVANCY_KEY in grad_a and "means" in grad_a
     for k in grad_a:
         assert torch.equal(grad_a[k], grad_b[k]), k

@@ -213,8 +213,8 @@ def test_data_range_and_K():
 
 
 def test_point2act_model_loss_uses_the_fused_kernel(monkeypatch):
-    """Point2ActModel's photometric loss runs the fused kernel on CPU images and equals splatfacto's loss
-    with pytorch_msssim, value and gradient."""
+    """Point2ActModel's photometric loss runs the fused kernels on CPU images (its L1 + SSIM op) and equals
+    splatfacto's loss with pytorch_msssim, value and gradient."""
     from nerfstudio.data.scene_box import SceneBox
 
     from point2act.method.model import Point2ActModelConfig
@@ -225,8 +225,8 @@ def test_point2act_model_loss_uses_the_fused_kernel(monkeypatch):
     model.eval()  # the photometric loss alone (no scale regulariser, camera optimiser)
     assert isinstance(model.ssim, fused.SSIM)
     calls = []
-    apply = fused._FusedSSIM.apply
-    monkeypatch.setattr(fused._FusedSSIM, "apply", lambda *a: calls.append(1) or apply(*a))
+    apply = fused._FusedL1SSIMLoss.apply
+    monkeypatch.setattr(fused._FusedL1SSIMLoss, "apply", lambda *a: calls.append(1) or apply(*a))
     gt, pred = _images("procedural", None)
     gt_hwc, pred_hwc = gt[0].permute(1, 2, 0).contiguous(), pred[0].permute(1, 2, 0).contiguous()
     losses = []
