@@ -114,7 +114,6 @@ def _broadcast_ints(torch_broadcast_shapes):
         return torch.Size(out)
 
     broadcast_shapes.__doc__ = torch_broadcast_shapes.__doc__
-    broadcast_shapes.__wrapped__ = torch_broadcast_shapes
     return broadcast_shapes
 
 

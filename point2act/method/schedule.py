@@ -21,9 +21,9 @@ from typing import Any, Dict, Optional, Type
 
 import torch
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
-from torch.optim import optimizer as _torch_optimizer
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
+from torch.optim import optimizer as _torch_optimizer
 
 from point2act.method.trainer import Point2ActTrainer
 
