@@ -22,9 +22,9 @@
 //
 // Per pair (OpenMP, dynamic: pairs hold very different numbers of points), the cloud is scanned once for the
 // pair's points; per approach, its entries are gathered into contiguous arrays in cloud order (AVX-512
-// compress where the build has it, elementwise otherwise) and steps 1-4 run over that approach only. Every
-// float32 and float64 value is the reference's expression, unfused (fp-contract=off; the AVX-512 lanes do the
-// same IEEE operations); what differs is only the order of order-free work: counts, the bins' occupancy and
+// compress where the build has it, AVX2 lane permutes from a table of packed lanes, elementwise otherwise)
+// and steps 1-4 run over that approach only. Every float32 and float64 value is the reference's expression,
+// unfused (fp-contract=off; the AVX-512 and AVX2 lanes do the same IEEE operations); what differs is only the order of order-free work: counts, the bins' occupancy and
 // the largest value of a run, whose one order-dependent bit (the sign of a zero maximum) is taken in entry
 // order (Runs); w_max is order-free too.
 
@@ -36,6 +36,12 @@
 #define P2A_GP_AVX512 1
 #else
 #define P2A_GP_AVX512 0
+#endif
+#if !P2A_GP_AVX512 && defined(__AVX2__)
+#include <immintrin.h>
+#define P2A_GP_AVX2 1
+#else
+#define P2A_GP_AVX2 0
 #endif
 
 namespace p2a {
@@ -61,6 +67,35 @@ inline double depth_of(double z_far, double z_near, double hold, double room, co
     return (room < d && room >= std::max(lo, 0.0)) ? room : d;
 }
 
+#if P2A_GP_AVX2
+// AVX2 has no compress: per 8-bit lane mask, the indices of its set lanes packed to the front (for
+// _mm256_permutevar8x32); the lanes after them are lane 0's, stored past the entries kept.
+struct PackedLanes {
+    alignas(32) int32_t idx[256][8];
+    constexpr PackedLanes() : idx{} {
+        for (int mk = 0; mk < 256; ++mk) {
+            int n = 0;
+            for (int l = 0; l < 8; ++l)
+                if ((mk >> l) & 1) idx[mk][n++] = l;
+        }
+    }
+};
+constexpr PackedLanes PACKED_LANES{};
+inline __m256i packed_lanes(unsigned mk) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i *>(PACKED_LANES.idx[mk]));
+}
+#endif
+
+// The bin int64_t(q) clamped to [0, nb - 1] (top = nb - 1), as Run::add computes it, without a 64-bit
+// conversion, so that the loop over entries vectorises: q >= 2^63, +inf and NaN convert to INT64_MIN on x86
+// (as numpy's astype in the reference) and so land in bin 0; every other q truncates toward zero.
+inline int32_t bin_of(double q, double top) {
+    q = q < 9223372036854775808.0 ? q : 0.0;
+    q = q > 0.0 ? q : 0.0;
+    q = q < top ? q : top;
+    return int32_t(q);
+}
+
 // The OR of 1 << ix[i] over i < m (every ix[i] below 64).
 inline uint64_t bin_bits(const int32_t *ix, int64_t m) {
     uint64_t bits = 0;
@@ -73,6 +108,16 @@ inline uint64_t bin_bits(const int32_t *ix, int64_t m) {
         acc = _mm512_or_si512(acc, _mm512_sllv_epi64(one, j));
     }
     bits = uint64_t(_mm512_reduce_or_epi64(acc));
+#elif P2A_GP_AVX2
+    __m256i acc = _mm256_setzero_si256();
+    const __m256i one = _mm256_set1_epi64x(1);
+    for (; i + 4 <= m; i += 4) {
+        const __m256i j = _mm256_cvtepi32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i *>(ix + i)));
+        acc = _mm256_or_si256(acc, _mm256_sllv_epi64(one, j));
+    }
+    alignas(32) uint64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), acc);
+    bits = (lanes[0] | lanes[1]) | (lanes[2] | lanes[3]);
 #endif
     for (; i < m; ++i) bits |= uint64_t(1) << ix[i];
     return bits;
@@ -97,11 +142,12 @@ struct Runs {
     double end(int64_t m, const Val &v, const In &in, double start, int64_t nb, double gap, double b) {
         int32_t *ix = idx.data();
         double *vx = val.data();
-        for (int64_t i = 0; i < m; ++i) {
+        const double top = double(nb - 1);
+        for (int64_t i = 0; i < m; ++i) {  // branch-free, so that it vectorises
             const double x = v(i);
-            int64_t j = int64_t(((x - start) + gap) / b);
-            j = std::min(std::max(j, int64_t(0)), nb - 1);
-            ix[i] = in(i) ? int32_t(j) : int32_t(nb);
+            const bool k = in(i);
+            const int32_t j = bin_of(((x - start) + gap) / b, top);
+            ix[i] = k ? j : int32_t(nb);
             vx[i] = x;
         }
         uint8_t *oc = occ.data();
@@ -234,6 +280,35 @@ __attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, fl
         c += __builtin_popcount(ki);
     }
 #else
+#if P2A_GP_AVX2
+    // whole vectors of 8: the same IEEE operations per lane as the loop below, kept lanes packed to the front
+    const __m256 vct = _mm256_set1_ps(ct), vst = _mm256_set1_ps(st), lim = _mm256_set1_ps(p.lim);
+    const __m256 zlo = _mm256_set1_ps(p.z_lo), zhi = _mm256_set1_ps(p.z_hi);
+    const __m256 nosign = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i inner = _mm256_set1_epi32(INNER);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 u = _mm256_loadu_ps(su + i), v = _mm256_loadu_ps(sv + i);
+        const __m256 y = _mm256_sub_ps(_mm256_mul_ps(u, vst), _mm256_mul_ps(v, vct));
+        const __m256 z = _mm256_add_ps(_mm256_mul_ps(u, vct), _mm256_mul_ps(v, vst));
+        const __m256 k = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(y, nosign), lim, _CMP_LE_OQ),
+                                                     _mm256_cmp_ps(z, zlo, _CMP_GE_OQ)),
+                                       _mm256_cmp_ps(z, zhi, _CMP_LE_OQ));
+        const unsigned mk = unsigned(_mm256_movemask_ps(k));
+        const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(fl + i));
+        const __m256i pk = packed_lanes(mk);
+        _mm256_storeu_ps(ez + a, _mm256_permutevar8x32_ps(z, pk));
+        _mm256_storeu_ps(ex + a, _mm256_permutevar8x32_ps(_mm256_loadu_ps(sx + i), pk));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(ef + a), _mm256_permutevar8x32_epi32(f, pk));
+        if (rows)
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(ej + a),
+                                _mm256_permutevar8x32_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(pj + i)), pk));
+        a += __builtin_popcount(mk);
+        const __m256i fi = _mm256_cmpeq_epi32(_mm256_and_si256(f, inner), inner);
+        const unsigned ki = mk & unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(fi)));
+        _mm256_storeu_ps(iz + c, _mm256_permutevar8x32_ps(z, packed_lanes(ki)));
+        c += __builtin_popcount(ki);
+    }
+#endif
     for (; i < n; ++i) {
         const float ys = su[i] * st, yc = sv[i] * ct;
         const float y = ys - yc;
@@ -319,7 +394,28 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
                     nr += __builtin_popcount(_mm256_mask_test_epi32_mask(in, f, rel));
                 }
 #else
-                for (int64_t i = 0; i < m; ++i) {
+                int64_t i = 0;
+#if P2A_GP_AVX2
+                const __m256d vdlo = _mm256_set1_pd(dlo), vd = _mm256_set1_pd(d), vo = _mm256_set1_pd(o),
+                              vhh = _mm256_set1_pd(hh);
+                const __m256d nosign = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+                const __m128i occ = _mm_set1_epi32(OCC), rel = _mm_set1_epi32(REL);
+                for (; i + 4 <= m; i += 4) {
+                    const __m256d z = _mm256_cvtps_pd(_mm_loadu_ps(ez + i));
+                    const __m256d xe = _mm256_cvtps_pd(_mm_loadu_ps(ex + i));
+                    const __m256d in = _mm256_and_pd(
+                        _mm256_and_pd(_mm256_cmp_pd(z, vdlo, _CMP_GE_OQ), _mm256_cmp_pd(z, vd, _CMP_LE_OQ)),
+                        _mm256_cmp_pd(_mm256_and_pd(_mm256_sub_pd(xe, vo), nosign), vhh, _CMP_LT_OQ));
+                    const __m128i f = _mm_loadu_si128(reinterpret_cast<const __m128i *>(ef + i));
+                    const auto has = [&](const __m128i &bit) {
+                        return unsigned(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_and_si128(f, bit), bit))));
+                    };
+                    const unsigned hit = unsigned(_mm256_movemask_pd(in)) & has(occ);
+                    nc += __builtin_popcount(hit);
+                    nr += __builtin_popcount(hit & has(rel));
+                }
+#endif
+                for (; i < m; ++i) {
                     const double z = double(ez[i]), xe = double(ex[i]);
                     const int in = (ef[i] & OCC) & (z >= dlo) & (z <= d) & (std::fabs(xe - o) < hh);
                     nc += in;
