@@ -24,9 +24,9 @@
 // pair's points; per approach, its entries are gathered into contiguous arrays in cloud order (AVX-512
 // compress where the build has it, AVX2 lane permutes from a table of packed lanes, elementwise otherwise)
 // and steps 1-4 run over that approach only. Every float32 and float64 value is the reference's expression,
-// unfused (fp-contract=off; the AVX-512 and AVX2 lanes do the same IEEE operations); what differs is only the order of order-free work: counts, the bins' occupancy and
-// the largest value of a run, whose one order-dependent bit (the sign of a zero maximum) is taken in entry
-// order (Runs); w_max is order-free too.
+// unfused (fp-contract=off; the AVX-512 and AVX2 lanes do the same IEEE operations); what differs is only the
+// order of order-free work: counts, the bins' occupancy and the largest value of a run, whose one
+// order-dependent bit (the sign of a zero maximum) is taken in entry order (Runs); w_max is order-free too.
 
 #include "ops.h"
 #include "run_end.h"
@@ -299,9 +299,10 @@ __attribute__((optimize("fp-contract=off"))) void approach_entries(int64_t n, fl
         _mm256_storeu_ps(ez + a, _mm256_permutevar8x32_ps(z, pk));
         _mm256_storeu_ps(ex + a, _mm256_permutevar8x32_ps(_mm256_loadu_ps(sx + i), pk));
         _mm256_storeu_si256(reinterpret_cast<__m256i *>(ef + a), _mm256_permutevar8x32_epi32(f, pk));
-        if (rows)
-            _mm256_storeu_si256(reinterpret_cast<__m256i *>(ej + a),
-                                _mm256_permutevar8x32_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(pj + i)), pk));
+        if (rows) {
+            const __m256i j = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(pj + i));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(ej + a), _mm256_permutevar8x32_epi32(j, pk));
+        }
         a += __builtin_popcount(mk);
         const __m256i fi = _mm256_cmpeq_epi32(_mm256_and_si256(f, inner), inner);
         const unsigned ki = mk & unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(fi)));
@@ -408,7 +409,8 @@ __attribute__((optimize("fp-contract=off"))) void grasp_part_impl(
                         _mm256_cmp_pd(_mm256_and_pd(_mm256_sub_pd(xe, vo), nosign), vhh, _CMP_LT_OQ));
                     const __m128i f = _mm_loadu_si128(reinterpret_cast<const __m128i *>(ef + i));
                     const auto has = [&](const __m128i &bit) {
-                        return unsigned(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_and_si128(f, bit), bit))));
+                        const __m128i set = _mm_cmpeq_epi32(_mm_and_si128(f, bit), bit);
+                        return unsigned(_mm_movemask_ps(_mm_castsi128_ps(set)));
                     };
                     const unsigned hit = unsigned(_mm256_movemask_pd(in)) & has(occ);
                     nc += __builtin_popcount(hit);
