@@ -9,8 +9,8 @@ extension of pybind11 and numpy arrays (:class:`PybindExtension`: ``c++ -shared 
 pybind11's headers, no libtorch), which loads without importing torch. Every build uses :func:`cflags`:
 ``-O3 -fopenmp`` and ``-march=native`` when the compiler accepts it, else explicit ``-mavx512f`` /
 ``-mavx2 -mfma`` from the CPU's feature flags, else no ISA flags (``POINT2ACT_CPU_CFLAGS`` overrides the
-choice); the choice is made once per machine and compiler and kept beside the builds. The binary is cached in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>/<module>.so`` (or
-``~/.cache/point2act/torch_extensions/<cpu>-<hash>``): ``<cpu>`` is a hash of the CPU's feature flags and
+choice); the choice is made once per machine and compiler and kept beside the builds. The binary is cached
+in ``$TORCH_EXTENSIONS_DIR/<cpu>-<hash>/<module>.so`` (or ``~/.cache/point2act/torch_extensions/<cpu>-<hash>``): ``<cpu>`` is a hash of the CPU's feature flags and
 ``<hash>`` covers the extension's sources, the shared headers, the compiler flags, torch's version (pybind11's
 for a :class:`PybindExtension`), Python and the architecture, so a cache shared between machines (or a stale
 binary) is rebuilt, never loaded onto a CPU that lacks its instructions.

@@ -68,9 +68,9 @@ CHECKPOINT_AT = 2
 
 def input_files(config_path: Path, checkpoint: Path, points_file: Path | None, data: str | None) -> List[Path]:
     """The files an export of the run's own field depends on: config.yml, dataparser_transforms.json, the
-    checkpoint (at :data:`CHECKPOINT_AT`), the run's stored answers (``RUN/points.json``) and the points file its config names,
-    ``RUN/triangulated.ply`` (the start note), and the capture's ``transforms.json`` (the cameras, the start
-    note)."""
+    checkpoint (at :data:`CHECKPOINT_AT`), the run's stored answers (``RUN/points.json``) and the points file
+    its config names, ``RUN/triangulated.ply`` (the start note), and the capture's ``transforms.json`` (the
+    cameras, the start note)."""
     run = Path(config_path).resolve().parent
     files = [run / "config.yml", run / "dataparser_transforms.json", Path(checkpoint), run / "points.json",
              run / "triangulated.ply"]

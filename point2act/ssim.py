@@ -74,14 +74,14 @@ def _ssim_forward(X: Tensor, Y: Tensor, window: Tensor, C1: float, C2: float, ne
         xp, yp, win, tap_stride, per_image, float(C1), float(C2), bool(need_x), bool(need_y),
         torch.get_num_threads())
     count_per_image = C * (H - K + 1) * (W - K + 1)
-    meta = (tuple(X.shape), cl, tap_stride, per_image, count_per_image)
+    meta = (tuple(X.shape), cl, tap_stride, per_image)
     return sums, count_per_image, (meta, (xp, yp, win, dmu1, dmu2, dsig, dcov))
 
 
 def _ssim_backward(meta, saved, scale: Tensor, l1_scale: Tensor | None = None):  # scale [N] -> v_X, v_Y
     """Gradients of ``sum_n scale[n] * sum(SSIM map of image n)`` (plus, with ``l1_scale``, of
     ``l1_scale * sum|X - Y|``) w.r.t. X and Y [N, C, H, W] (None where not asked in the forward)."""
-    shape, cl, tap_stride, per_image, _ = meta
+    shape, cl, tap_stride, per_image = meta
     xp, yp, win, dmu1, dmu2, dsig, dcov = saved
     scale = scale.repeat_interleave(per_image).contiguous()
     with_l1 = l1_scale is not None
@@ -98,7 +98,7 @@ class _FusedSSIM(torch.autograd.Function):
                 need_x: bool, need_y: bool):  # X, Y [N, C, H, W]; window [K] -> [] or [N]
         N = X.shape[0]
         sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, window, C1, C2, need_x, need_y)
-        ctx.meta, ctx.size_average = meta, size_average
+        ctx.meta, ctx.n, ctx.count_per_image, ctx.size_average = meta, N, count_per_image, size_average
         if need_x or need_y:
             ctx.save_for_backward(*saved)
         if size_average:
@@ -108,9 +108,7 @@ class _FusedSSIM(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):  # grad [] or [N]
-        shape, count_per_image = ctx.meta[0], ctx.meta[4]
-        saved = ctx.saved_tensors
-        N = shape[0]
+        saved, N, count_per_image = ctx.saved_tensors, ctx.n, ctx.count_per_image
         g = grad.to(saved[0].dtype).reshape(-1)
         scale = (g.expand(N) / (N * count_per_image)) if ctx.size_average else (g / count_per_image)
         v_x, v_y = _ssim_backward(ctx.meta, saved, scale)
@@ -130,7 +128,7 @@ class _FusedL1SSIMLoss(torch.autograd.Function):
         sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, window, C1, C2, need_gt, need_pred)
         ssim = (sums.sum() / count_per_image).to(X.dtype)
         l1 = torch.abs(gt - pred).mean()
-        ctx.meta, ctx.lam, ctx.numel = meta, lam, gt.numel()
+        ctx.meta, ctx.count_per_image, ctx.lam, ctx.numel = meta, count_per_image, lam, gt.numel()
         if need_gt or need_pred:
             ctx.save_for_backward(*saved)
         return (1 - lam) * l1 + lam * (1 - ssim)
@@ -138,8 +136,7 @@ class _FusedL1SSIMLoss(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):  # grad []
-        saved, lam = ctx.saved_tensors, ctx.lam
-        count_per_image = ctx.meta[4]
+        saved, lam, count_per_image = ctx.saved_tensors, ctx.lam, ctx.count_per_image
         # autograd's steps through the scalar arithmetic, in its order: mul, mean; mul, rsub, the SSIM's scale
         l1_scale = grad * (1 - lam) / ctx.numel
         g = (-(grad * lam)).to(saved[0].dtype).reshape(-1)

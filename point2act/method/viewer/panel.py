@@ -45,6 +45,7 @@ from point2act.method.viewer.markers import (
 )
 from point2act.geometry import rotation_to_quaternion_wxyz
 
+
 def _box(extents: np.ndarray):  # [3]
     """A box mesh centred at the origin (``trimesh.creation.box``; trimesh, viser's own dependency, is imported
     here, when the viewer draws, not by every process that builds the model)."""
