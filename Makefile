@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Wheels are kept here after the first download, so a fresh .venv on the same machine installs offline.
 WHEELHOUSE ?= $(HOME)/.cache/point2act/wheelhouse
 
-.PHONY: demo test test-fast bench sysdeps clean-venv
+.PHONY: demo test test-fast bench gate sysdeps clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	@bash scripts/sysdeps.sh
@@ -39,6 +39,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_rasterizer
+
+## gate: the 20-minute check of a change to training (docs/accuracy.md, "The gate"); SEED=1 for its noise
+SEED ?= 0
+gate: $(STAMP)
+	$(PY) -m benchmarks.gate --seed $(SEED)
 
 sysdeps:
 	@bash scripts/sysdeps.sh

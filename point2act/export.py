@@ -24,7 +24,7 @@ import numpy as np
 from point2act.errors import Point2ActError
 from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, view_points, view_relevancy, views_in_frame
 from point2act.geometry import FrameTransform
-from point2act.grasp import GraspConfig, plan_grasps, relevant_region
+from point2act.grasp import GraspConfig, relevant_region
 from point2act.grasp.config import (
     COLLISION_VOXEL_SIZE,
     EXTENT_PERCENTILE,
@@ -480,6 +480,8 @@ def _plan_with_fallback(means_c: np.ndarray, arrays: Dict[str, np.ndarray], cfg,
     collision-free lands on the target itself (a pull tab flat on a lid, a thin edge), one wider plan whose seeds
     reach half the gripper's opening from the region (it holds every narrower ball's seeds), kept when it closes
     on the region. Returns the result and the fallback's record (None when not taken)."""
+    from point2act.grasp.planner import plan_grasps  # the planner is loaded by processes that plan, not by training
+
     kw = {**kw, "reuse": {}}  # the wider plan takes the first one's surface (same inputs)
     result = plan_grasps(means_c, arrays["opacities"], arrays["relevancy"], cfg, **kw)
     fallback = None

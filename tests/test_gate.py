@@ -1,0 +1,142 @@
+"""The gate (benchmarks/gate): its cache of trained runs is current exactly while nothing that trained them
+changed, its scenes exist, and its comparison counts the verdicts a change loses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.gate import cache  # noqa: E402
+from benchmarks.gate.report import compare, markdown, totals, verdicts  # noqa: E402
+from benchmarks.gate.scenes import GATE_SCENES, REAL_TARGETS, jobs  # noqa: E402
+
+
+def _tree(tmp_path: Path) -> Path:
+    """A stand-in repository: a ``point2act`` package of two modules, importable under another name."""
+    pkg = tmp_path / "repo" / "point2act"
+    pkg.mkdir(parents=True)
+    (pkg / "trained.py").write_text("X = 1\n")
+    (pkg / "exported.py").write_text("Y = 1\n")
+    return tmp_path / "repo"
+
+
+def _load(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules[name] = mod
+    return mod
+
+
+def test_manifest_lists_the_loaded_sources_and_stales_on_their_change(tmp_path, monkeypatch):
+    root = _tree(tmp_path)
+    monkeypatch.delitem(sys.modules, "_gate_trained", raising=False)
+    _load(root / "point2act" / "trained.py", "_gate_trained")
+    run = tmp_path / "run"
+    run.mkdir()
+    ident = {"kind": "scene", "name": "s", "seed": 0}
+    cache.write_manifest(run, ident, root=root)
+    files = json.loads((run / cache.MANIFEST).read_text())["files"]
+    assert "point2act/trained.py" in files and "point2act/exported.py" not in files  # only what was loaded
+    sys.modules.pop("_gate_trained")
+    assert cache.is_current(run, ident, root=root) == (True, "")
+    (root / "point2act" / "exported.py").write_text("Y = 2\n")  # code training never loaded: still current
+    assert cache.is_current(run, ident, root=root)[0]
+    assert not cache.is_current(run, {**ident, "seed": 1}, root=root)[0]  # another run
+    (root / "point2act" / "trained.py").write_text("X = 2\n")
+    assert cache.is_current(run, ident, root=root) == (False, "point2act/trained.py changed")
+
+
+def test_a_run_without_manifest_or_in_another_environment_is_not_current(tmp_path, monkeypatch):
+    root = _tree(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    assert cache.is_current(run, {"a": 1}, root=root) == (False, "no manifest")
+    cache.write_manifest(run, {"a": 1}, root=root)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # thread counts change reduction orders: another environment
+    ok, why = cache.is_current(run, {"a": 1}, root=root)
+    assert not ok and "omp_threads" in why
+    (run / cache.MANIFEST).write_text("{not json")
+    assert not cache.is_current(run, {"a": 1}, root=root)[0]
+
+
+def test_the_training_loads_no_export_or_judging_module():
+    """A training process's imports at the gate's entry: the evaluation's modules are not among them, so a change
+    to them leaves the cached runs current."""
+    code = ("import sys; import benchmarks.gate.worker, benchmarks.accuracy.train, benchmarks.accuracy.suite;"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('benchmarks', 'point2act')))))")
+    mods = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for m in ("benchmarks.accuracy.run", "benchmarks.accuracy.metrics", "benchmarks.accuracy.target_geometry",
+              "point2act.grasp", "point2act.export", "benchmarks.real.run"):
+        assert m not in mods
+
+
+def test_the_gate_scenes_exist_and_cover_every_generator():
+    from benchmarks.accuracy.suite import TEST_SPLITS, all_specs
+
+    specs = all_specs()
+    gens = {}
+    for n in GATE_SCENES:
+        assert specs[n].split in TEST_SPLITS
+        gens[specs[n].generator] = gens.get(specs[n].generator, 0) + 1
+    assert gens == {"synth": 4, "kitchen": 4, "studio": 4}
+    from benchmarks.real.targets import TARGETS_DIR
+
+    for t in REAL_TARGETS:
+        assert (TARGETS_DIR / f"{t}.json").is_file()
+    assert len(jobs(1)) == len(GATE_SCENES) + len(REAL_TARGETS) and {j.seed for j in jobs(1)} == {1}
+
+
+def _doc(seed, levels_by_name, kinds=None):
+    return {"commit": "c", "isa": "avx2", "seed": seed, "command": "python -m benchmarks.gate", "cpu": "cpu",
+            "cores": 2, "workers": 2, "threads_per_worker": 1, "started": "now", "wall_s": 60.0,
+            "jobs": [{"kind": (kinds or {}).get(n, "scene"), "name": n, "generator": "synth", "train_seconds": 1.0,
+                      "trained_now": True, "gaussians": 10, "levels": lv} for n, lv in levels_by_name.items()]}
+
+
+def _v(hit, grasp, beyond=False):
+    return {"hit": hit, "grasp_ok": grasp, "error_cm": 0.5, "beyond_hand": beyond}
+
+
+def test_compare_counts_lost_and_gained_verdicts_and_names_lost_real_targets():
+    base = _doc(0, {"a": {"clean": _v(True, True), "out40": _v(True, False)}, "r": {"clean": _v(True, True)}},
+                {"r": "real"})
+    new = _doc(1, {"a": {"clean": _v(True, False), "out40": _v(True, True)}, "r": {"clean": _v(False, True)}},
+               {"r": "real"})
+    d = compare(base, new)
+    assert d["lost"] == ["a/clean/grasp_ok", "r/clean/hit"]
+    assert d["gained"] == ["a/out40/grasp_ok"]
+    assert d["real_lost"] == ["r/clean/hit"]
+    assert compare(base, base) == {"lost": [], "gained": [], "real_lost": []}
+    failed = {**new, "jobs": [{"kind": "scene", "name": "a", "seed": 1, "error": "exit 1"}]}
+    assert set(compare(base, failed)["lost"]) == {k for k, v in verdicts(base).items() if v}  # a crash loses all
+
+
+def test_totals_and_table():
+    doc = _doc(0, {"a": {"clean": _v(True, True), "out40": _v(False, False)},
+                   "tab": {"clean": _v(True, False, beyond=True), "out40": _v(True, False, beyond=True)}})
+    t = totals(doc)
+    assert t["clean"] == {"runs": 2, "hits": 2, "grasps": 1, "holdable_hits": 1, "grasps_of_those": 1}
+    assert t["out40"]["holdable_hits"] == 0
+    md = markdown(doc, doc)
+    assert "| a (synth) | hit (0.5 cm), grasp ✓ | MISS (0.5 cm), grasp ✗ |" in md
+    assert "beyond hand" in md and "0 verdicts lost" in md
+
+
+@pytest.mark.parametrize("flags,expected", [("avx512f avx2 fma", "avx512"), ("avx2 fma sse4_2", "avx2"),
+                                            ("sse2 neon", "generic")])
+def test_isa_label(monkeypatch, flags, expected):
+    from point2act import _cpp
+
+    monkeypatch.setattr(_cpp, "cpu_features", lambda: flags)
+    assert cache.isa() == expected
