@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .cache import ROOT, isa
+from .cache import ROOT, cache_root, isa
 from .report import compare, markdown
 from .scenes import Job, jobs
 
@@ -39,7 +39,8 @@ def commit() -> str:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--", "point2act", "benchmarks") else "")
+    dirty = git("status", "--porcelain", "--", "point2act", "benchmarks", ":!benchmarks/results")
+    return head + ("+dirty" if dirty else "")
 
 
 def cpu_model() -> str:
@@ -54,7 +55,7 @@ def cpu_model() -> str:
 
 def _run(job: Job, threads: int, tmp: Path, log) -> Dict[str, Any]:
     out = tmp / f"{job.kind}-{job.name}-{job.seed}.json"
-    logfile = tmp / f"{job.kind}-{job.name}-{job.seed}.log"
+    logfile = cache_root() / "logs" / f"{job.kind}-{job.name}-{job.seed}.log"  # kept beside the cached runs
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
     log(f"start  {job.label}")
@@ -83,12 +84,9 @@ def run_gate(seed: int, workers: int, log=print) -> Dict[str, Any]:
     def stamp(msg: str) -> None:
         log(f"[{time.perf_counter() - t0:6.0f} s] {msg}")
 
+    (cache_root() / "logs").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="p2a-gate-") as tmp, ThreadPoolExecutor(workers) as pool:
-        keep = RESULTS / "logs"
-        keep.mkdir(parents=True, exist_ok=True)
         results = list(pool.map(lambda j: _run(j, threads, Path(tmp), stamp), todo))
-        for f in Path(tmp).glob("*.log"):  # the workers' logs outlive the temporary folder
-            f.replace(keep / f.name)
     return {"command": "python -m benchmarks.gate " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "commit": commit(), "isa": isa(), "cpu": cpu_model(), "cores": os.cpu_count(), "workers": workers,
             "threads_per_worker": threads, "seed": seed, "started": started,
