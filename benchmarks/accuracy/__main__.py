@@ -106,7 +106,9 @@ SPLIT_NOTES = {"dev": "the scenes the rules were developed on",
                "kitchen_test": "the kitchen generator's held-out scenes (layout seeds never used while developing)",
                "studio_dev": "the studio generator's development scenes (analytic primitives, Oren-Nayar, rings "
                              "and few-view captures)",
-               "studio_test": "the studio generator's held-out scenes (layout seeds never used while developing)"}
+               "studio_test": "the studio generator's held-out scenes (layout seeds never used while developing)",
+               "objects_dev": "external objects (PyBullet's random_urdfs, even ids) on the kitchen's table",
+               "objects_test": "external objects held out (random_urdfs' odd ids, never inspected one by one)"}
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- accuracy:begin (written by python -m benchmarks.accuracy) -->", "<!-- accuracy:end -->"
 MAIN_README = ROOT / "README.md"

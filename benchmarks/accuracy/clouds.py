@@ -9,7 +9,13 @@ Each condition is run on its own (``python -m benchmarks.accuracy --split SPLIT 
         "point2act": {"hit", "lo", "hi", "median_cm"},         # the first training seed's action point
         "point2act_grasp": {"hit", "lo", "hi", "holdable"},    # its top grasp, judged on the true meshes
         "train_seeds": {"seeds", "hit": {"median", "worst"}, "holdable_hit_grasp_ok": {"median", "worst"}}},
+        "geometry": {"runs", "completeness": {"median", "worst"}, "behind": {...}, "depth_mm": {...}}},
         "field": {"runs", "region_cm_median", "region_cm_worst", "peak_cm_median", "peak_cm_worst"}}}}
+
+``geometry`` is the reconstruction at the target (:mod:`.target_geometry`), over every scene and training seed of
+the generator (it does not depend on the level): completeness of the target's fused surface, the share of its
+pixels painted more than 1 cm behind, the median depth error at its pixels (training views); the median and the
+worst run (the lowest completeness, the highest share behind and error).
 
 ``exact`` is the generators' own cloud, sampled from the true surfaces (``--cloud scene``): the upper bound;
 ``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.triangulate`); ``none`` is a
@@ -72,6 +78,29 @@ def field_distances(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]
     return out
 
 
+GEOMETRY = {"completeness": ("completeness", min), "behind": ("behind_train", max), "depth_mm": ("depth_mm_train", max)}
+"""The ``geometry`` entry's figures: (the scene result's key, which run is the worst)."""
+
+
+def geometry_figures(scenes: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """GENERATOR -> the target geometry over its runs (``results.json``'s ``scenes``, every training seed)."""
+    import numpy as np
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for gen in sorted({s.get("generator", "synth") for s in scenes}):
+        gs = [s["geometry"] for s in scenes if s.get("generator", "synth") == gen and "completeness" in
+              (s.get("geometry") or {})]
+        if not gs:
+            continue
+        entry: Dict[str, Any] = {"runs": len(gs)}
+        for name, (key, worst) in GEOMETRY.items():
+            v = [float(g[key]) for g in gs if g.get(key) is not None and np.isfinite(g[key])]
+            if v:
+                entry[name] = {"median": round(float(np.median(v)), 4), "worst": round(float(worst(v)), 4)}
+        out[gen] = entry
+    return out
+
+
 def collect(root: Path = CLOUDS) -> Dict[str, Any]:
     """The ``"clouds"`` block from every ``root/COND/**/summary.json`` (COND in :data:`CONDITIONS`), each
     generator's entry with ``"field"`` (:func:`field_distances`) from the ``results.json`` beside it."""
@@ -80,8 +109,10 @@ def collect(root: Path = CLOUDS) -> Dict[str, Any]:
         for f in sorted((root / cond).glob("**/summary.json")):
             rows = condition_rows(json.loads(f.read_text()))
             res = f.with_name("results.json")
-            recs = json.loads(res.read_text()).get("records", []) if res.is_file() else []
+            doc = json.loads(res.read_text()) if res.is_file() else {}
+            recs = doc.get("records", [])
             field = field_distances(recs)
+            geometry = geometry_figures(doc.get("scenes", []))
             for gen, levels in rows.items():
                 for lvl, e in levels.items():  # summaries written before the holdable row had it
                     held = (e.get("point2act_grasp") or {}).get("holdable")
@@ -90,6 +121,8 @@ def collect(root: Path = CLOUDS) -> Dict[str, Any]:
                         held["success_when_hit"] = success_when_hit(
                             [r for r in first if r.get("generator", "synth") == gen and r.get("level") == lvl
                              and r.get("method") == "point2act" and r.get("target_beyond_hand") is False])
+                    if gen in geometry:
+                        e["geometry"] = geometry[gen]
                 block.setdefault(cond, {}).setdefault(gen, {}).update(levels)
                 if gen in field:
                     block[cond][gen]["field"] = field[gen]

@@ -317,6 +317,17 @@ def _rec(base: Dict[str, Any], method: str, err: float, point, weight: float = 1
             "point": None if point is None else np.asarray(point, dtype=np.float64).tolist(), **kw}
 
 
+def scene_geometry(cfg_path: Path, sd: Path, target_id: int) -> Dict[str, Any]:
+    """The run's geometry at the target (:func:`.target_geometry.target_geometry`): completeness, depth and the
+    share painted behind; ``{"error": ...}`` where it cannot be measured (a failure is recorded, not fatal)."""
+    from .target_geometry import target_geometry
+
+    try:
+        return target_geometry(cfg_path, sd, target_id)
+    except Exception as ex:  # noqa: BLE001
+        return {"error": f"{type(ex).__name__}: {ex}"}
+
+
 def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
     """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
     import dataclasses
@@ -438,6 +449,10 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             log(f"  {spec.name} {name}: point2act {e * 100:.1f}cm, ransac {cm(b['ransac'])}, best view "
                 f"{cm(b['best_view'])}" + (f", grasps {rec.get('num_grasps')} ok {rec.get('grasp_success')}"
                                            if bc.grasps else ""))
-    return {"records": records, "timings_s": timings, "scene_dir": str(sd), "run": str(cfg_path), "split": spec.split,
+    t0 = time.perf_counter()
+    geometry = scene_geometry(cfg_path, sd, scene.target_id)
+    timings["geometry"] = time.perf_counter() - t0
+    return {"records": records, "timings_s": timings, "scene_dir": str(sd), "run": str(cfg_path), "geometry": geometry,
+            "split": spec.split,
             "generator": spec.generator, "train_seed": bc.train_seed,
             "target_closed": scene.target.closed, "train_views": len(train_views), "twin": scene.twin is not None}

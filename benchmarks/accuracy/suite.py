@@ -189,10 +189,43 @@ STUDIO_TEST: List[SceneSpec] = _gen_split("studio", "studio_test", [
                                                       "point_cloud": False}, False),
     ("tool", "screwdriver handle beside a wrench, two rings", {"kind": "tool", "path": "rings2", "num_views": 24}, False),
 ])
+
+# ------------------------------------------------------------------------ external objects (random_urdfs)
+#: Layout seeds of the "objects" generator's splits (:mod:`benchmarks.generators.objects`: PyBullet's
+#: random_urdfs meshes, which nobody here designed). Which objects a scene shows follows from its seed, drawn
+#: from its half of random_urdfs only: the dev scenes' from the even ids, the held-out test scenes' from
+#: the odd ids (``GenConfig.kind`` "dev" / "test"); nobody inspects the odd ids or the test scenes one by one.
+OBJECTS_DEV_SEEDS, OBJECTS_TEST_SEEDS = range(9000, 9100), range(9100, 9200)
+GENERATOR_SEEDS.update({"objects_dev": OBJECTS_DEV_SEEDS, "objects_test": OBJECTS_TEST_SEEDS})
+OBJECTS_DEV: List[SceneSpec] = _gen_split("objects", "objects_dev", [
+    ("obj", "random_urdfs object (even id) named by its colour, 3 others, ring",
+     {"kind": "dev", "path": "ring", "num_views": 24, "distractors": 3}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 2 others, hand-held arc",
+     {"kind": "dev", "path": "handheld", "num_views": 20, "distractors": 2}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 3 others, few views, no point cloud",
+     {"kind": "dev", "path": "fewview", "num_views": 12, "distractors": 3, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 2 others, ring, no point cloud",
+     {"kind": "dev", "path": "ring", "num_views": 24, "distractors": 2, "point_cloud": False}, False),
+])
+OBJECTS_TEST: List[SceneSpec] = _gen_split("objects", "objects_test", [
+    ("obj", "random_urdfs object (odd id) named by its colour, 3 others, ring",
+     {"kind": "test", "path": "ring", "num_views": 24, "distractors": 3}, False),
+    ("obj", "random_urdfs object (odd id) named by its colour, 2 others, hand-held arc",
+     {"kind": "test", "path": "handheld", "num_views": 20, "distractors": 2}, False),
+    ("obj", "random_urdfs object (odd id) named by its colour, 3 others, few views, no point cloud",
+     {"kind": "test", "path": "fewview", "num_views": 12, "distractors": 3, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (odd id) named by its colour, 2 others, ring, no point cloud",
+     {"kind": "test", "path": "ring", "num_views": 24, "distractors": 2, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (odd id) named by its colour, 3 others, hand-held arc, no point cloud",
+     {"kind": "test", "path": "handheld", "num_views": 20, "distractors": 3, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (odd id) named by its colour, 2 others, few views",
+     {"kind": "test", "path": "fewview", "num_views": 12, "distractors": 2}, False),
+])
+
 SPLITS.update({"kitchen_dev": KITCHEN_DEV, "kitchen_test": KITCHEN_TEST, "studio_dev": STUDIO_DEV,
-               "studio_test": STUDIO_TEST})
+               "studio_test": STUDIO_TEST, "objects_dev": OBJECTS_DEV, "objects_test": OBJECTS_TEST})
 #: Held-out splits: run to report, never to choose a rule.
-TEST_SPLITS = ("test", "kitchen_test", "studio_test")
+TEST_SPLITS = ("test", "kitchen_test", "studio_test", "objects_test")
 #: The splits whose results were seen (every split but the held-out test splits).
 SEEN_SPLITS = tuple(k for k in SPLITS if k not in TEST_SPLITS)
 
@@ -235,7 +268,7 @@ def _acronym_missing(spec: SceneSpec):
 
 
 #: Bump when a generator's output for the same GenConfig changes (the cached scenes are then remade).
-GEN_VERSION = {"kitchen": 2, "studio": 2}
+GEN_VERSION = {"kitchen": 2, "studio": 2, "objects": 1}
 
 
 def scene_config(spec: SceneSpec, common: Dict[str, Any]):
@@ -438,3 +471,4 @@ class twin_scenes:
         from point2act.synth import scene as scene_mod
 
         scene_mod.build_scene, _TWIN_ACTIVE[0], _ORIGINAL_BUILD[0] = self._prev
+

@@ -7,7 +7,9 @@ the layout the protocol and the oracle pointer read (:mod:`.common`), from a see
   and few-view captures, pans, pots with lids, cans, the ACRONYM mug, a spatula;
 - ``studio`` (:mod:`.studio`): analytic primitives ray cast in numpy, Oren-Nayar under a soft area light
   and a sky/ground ambient, filmic tone curve, vignetting and sensor noise, plaid/dot/stripe textures,
-  a plain board or a small table, camera rings and few-view captures, pans, lids, cans, a screwdriver.
+  a plain board or a small table, camera rings and few-view captures, pans, lids, cans, a screwdriver;
+- ``objects`` (:mod:`.objects`): objects nobody here shaped, PyBullet's ``random_urdfs`` meshes, on the
+  kitchen's table and renderer; the dev scenes draw the even ids, the held-out test scenes the odd ids.
 
 ``python -m benchmarks.generators GENERATOR KIND OUT [--seed N] [--path P] [--views N]`` writes one scene.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from .common import GenConfig, PROMPTS
 
-GENERATORS = ("kitchen", "studio")
+GENERATORS = ("kitchen", "studio", "objects")
 
 
 def generate(out, cfg: GenConfig) -> dict:
@@ -27,6 +29,8 @@ def generate(out, cfg: GenConfig) -> dict:
         from . import kitchen as mod
     elif cfg.generator == "studio":
         from . import studio as mod
+    elif cfg.generator == "objects":
+        from . import objects as mod
     else:
         raise ValueError(f"unknown generator {cfg.generator!r}; one of {GENERATORS}")
     return mod.generate(Path(out), cfg)
