@@ -28,8 +28,8 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-__all__ = ["MIN_START_POINTS", "TriangulatedCloud", "cloud_cache_path", "triangulate_posed_images", "write_ply",
-           "read_ply"]
+__all__ = ["MIN_START_POINTS", "StartCloud", "TriangulatedCloud", "cloud_cache_path", "start_cloud",
+           "triangulate_posed_images", "write_ply", "read_ply"]
 
 MAX_REPROJ_ERROR_PX = 2.0
 """Largest mean reprojection error (pixels) of a kept point: SIFT locates features to about a pixel."""
@@ -42,8 +42,13 @@ MAX_IMAGE_SIZE = 1024
 MIN_START_POINTS = 100
 """Fewest triangulated points training starts from; with fewer (a textureless capture), the Gaussians
 start at random: a hundred points cover a few features, not the scene's surfaces."""
-CACHE_VERSION = 1
-"""Part of the cache key: raised whenever the triangulation's settings above change."""
+STEREO_POINTS = 10000
+"""At most this many dense stereo points join the start cloud (:func:`start_cloud`)."""
+MIN_DEPTH_POINTS = 20
+"""Fewest SIFT points a view must see for their median depth to be its scene depth (the stereo pairs' scale)."""
+CACHE_VERSION = 2
+"""Part of the cache key: raised whenever the start cloud's settings (here or in :mod:`point2act.stereo`)
+change."""
 
 
 def cloud_cache_path(
@@ -56,7 +61,8 @@ def cloud_cache_path(
     import hashlib
     import os
 
-    h = hashlib.sha256(f"v{CACHE_VERSION}-{MAX_REPROJ_ERROR_PX}-{MIN_TRACK_LENGTH}-{MIN_ANGLE_DEG}-{MAX_IMAGE_SIZE}".encode())
+    h = hashlib.sha256(f"v{CACHE_VERSION}-{MAX_REPROJ_ERROR_PX}-{MIN_TRACK_LENGTH}-{MIN_ANGLE_DEG}-{MAX_IMAGE_SIZE}"
+                       f"-{STEREO_POINTS}-{MIN_DEPTH_POINTS}".encode())
     for im in images:
         a = np.ascontiguousarray(im)
         h.update(str(a.shape).encode())
@@ -210,6 +216,68 @@ def _triangulate(pycolmap, images, Ks, viewmats, num_threads, progress) -> Trian
     order = np.lexsort(xyz[keep].T[::-1])
     return TriangulatedCloud(xyz[keep][order], rgb[keep][order], err[keep][order], track[keep][order], n,
                              time.perf_counter() - t0)
+
+
+@dataclass
+class StartCloud:
+    """The start cloud of a capture without one: SIFT points and dense stereo points."""
+
+    points: np.ndarray  # [M, 3] float64
+    """Positions, in the frame of the given cameras: the SIFT points first, then the stereo points."""
+    colors: np.ndarray  # [M, 3] uint8
+    """RGB of each point."""
+    sparse: TriangulatedCloud
+    """The SIFT cloud (:func:`triangulate_posed_images`)."""
+    dense: "object"
+    """The stereo cloud (:class:`point2act.stereo.StereoCloud`)."""
+
+    def __len__(self) -> int:
+        return int(len(self.points))
+
+    def summary(self) -> str:
+        return f"{self.sparse.summary()}; {self.dense.summary()}"
+
+
+def view_depths(points: np.ndarray, Ks: np.ndarray, viewmats: np.ndarray, sizes, min_points: int) -> np.ndarray:  # [C]
+    """The median z-depth of the ``points`` [M, 3] each view sees (in front, inside its ``sizes`` C x (H, W));
+    NaN where fewer than ``min_points`` are seen."""
+    out = np.full(len(viewmats), np.nan)
+    for c, (K, vm, (h, w)) in enumerate(zip(Ks, viewmats, sizes)):
+        cam = points @ np.asarray(vm[:3, :3], dtype=np.float64).T + np.asarray(vm[:3, 3], dtype=np.float64)
+        z = cam[:, 2]
+        front = z > 1e-9
+        u = K[0, 0] * cam[front, 0] / z[front] + K[0, 2]
+        v = K[1, 1] * cam[front, 1] / z[front] + K[1, 2]
+        seen = z[front][(u >= 0) & (u < w) & (v >= 0) & (v < h)]
+        if len(seen) >= min_points:
+            out[c] = float(np.median(seen))
+    return out
+
+
+def start_cloud(
+    images: Sequence[np.ndarray],  # C x [H, W, 3] uint8
+    Ks: np.ndarray,  # [C, 3, 3]
+    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    progress: Callable[[str], None] | None = None,
+) -> StartCloud:
+    """The start cloud of a capture without a point cloud: the SIFT points (:func:`triangulate_posed_images`) and
+    at most :data:`STEREO_POINTS` dense stereo points (:func:`point2act.stereo.stereo_points`, every textured
+    surface and silhouette the view pairs see, each point confirmed by a second pair). SIFT places the features;
+    stereo covers the thin parts they miss (a handle, a pan's grip), which would otherwise start from random
+    Gaussians. The stereo pairs' scale is each view's median SIFT depth, or where a view sees too few SIFT points,
+    the distance to the point its optical axis passes nearest to the others' (:func:`point2act.stereo.scene_depths`)."""
+    from point2act.stereo import scene_depths, stereo_points
+
+    Ks = np.asarray(Ks, dtype=np.float64).reshape(-1, 3, 3)
+    viewmats = np.asarray(viewmats, dtype=np.float64).reshape(-1, 4, 4)
+    sparse = triangulate_posed_images(images, Ks, viewmats, progress=progress)
+    depth = view_depths(sparse.points, Ks, viewmats, [np.asarray(im).shape[:2] for im in images], MIN_DEPTH_POINTS)
+    depth = np.where(np.isfinite(depth), depth, scene_depths(viewmats))
+    if progress is not None:
+        progress(f"dense stereo on view pairs (at most {STEREO_POINTS} points)")
+    dense = stereo_points(images, Ks, viewmats, depth, max_points=STEREO_POINTS)
+    return StartCloud(np.concatenate([sparse.points, dense.points], 0),
+                      np.concatenate([sparse.colors, dense.colors], 0).astype(np.uint8), sparse, dense)
 
 
 def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from point2act.grasp.evaluate import look_at_viewmat
-from point2act.triangulate import (MIN_TRACK_LENGTH, cloud_cache_path, read_ply, triangulate_posed_images,
+from point2act.triangulate import (MIN_TRACK_LENGTH, STEREO_POINTS, cloud_cache_path, start_cloud, view_depths, read_ply, triangulate_posed_images,
                                    write_ply)
 
 W, H = 320, 240
@@ -145,3 +145,27 @@ def test_ply_round_trip_and_cache_key(tmp_path):
     vm2 = vm.copy()
     vm2[0, 0, 3] = 0.01
     assert cloud_cache_path(ims, K, vm2) != a
+
+
+def test_the_start_cloud_adds_dense_stereo_points_on_the_surfaces(scene):
+    """start_cloud: the SIFT points first, then at most STEREO_POINTS stereo points, which cover the box's sides
+    far more densely than SIFT does, on the true surfaces."""
+    images, Ks, vms, box = scene
+    c = start_cloud(images, Ks, vms)
+    n = len(c.sparse)
+    assert np.array_equal(c.points[:n], c.sparse.points) and np.array_equal(c.colors[n:], c.dense.colors)
+    assert 0 < len(c.dense) <= STEREO_POINTS and len(c) == n + len(c.dense)
+    d = _distance_to_scene(c.dense.points, box)
+    assert np.median(d) < 0.005 and np.percentile(d, 90) < 0.02, (np.median(d), np.percentile(d, 90))
+    side = lambda pts, dd: int(((pts[:, 2] > 0.05) & (dd < 0.01)).sum())  # noqa: E731
+    assert side(c.dense.points, d) > 5 * side(c.sparse.points, _distance_to_scene(c.sparse.points, box))
+    assert "stereo points" in c.summary()
+
+
+def test_view_depths_are_the_median_depth_of_the_points_each_view_sees():
+    K = np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]])
+    vm = np.eye(4)  # camera at the origin looking along +z
+    pts = np.array([[0, 0, 1.0], [0.1, 0, 2.0], [0, 0.1, 3.0], [10.0, 0, 1.0], [0, 0, -1.0]])  # 2 outside / behind
+    d = view_depths(pts, K[None], vm[None], [(100, 100)], min_points=3)
+    assert d[0] == 2.0
+    assert np.isnan(view_depths(pts, K[None], vm[None], [(100, 100)], min_points=4)[0])

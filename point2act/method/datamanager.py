@@ -299,7 +299,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         meta = self.train_dataparser_outputs.metadata
         if meta.get("points3D_xyz") is not None:
             return
-        from point2act.triangulate import MIN_START_POINTS, cloud_cache_path, read_ply, triangulate_posed_images, write_ply
+        from point2act.triangulate import MIN_START_POINTS, cloud_cache_path, read_ply, start_cloud, write_ply
 
         arrays, Ks, viewmats = self.training_views()
         path = cloud_cache_path(arrays, Ks, viewmats)
@@ -308,8 +308,9 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             CONSOLE.log(f"\\[point2act] no point cloud in the capture: {len(pts)} triangulated points from the cache {path}")
         else:
             CONSOLE.log(f"\\[point2act] no point cloud in the capture: triangulating one from {len(arrays)} training "
-                        "views with their poses (pycolmap; --pipeline.datamanager.triangulate False skips it)")
-            cloud = triangulate_posed_images(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
+                        "views with their poses (pycolmap SIFT and dense stereo; --pipeline.datamanager.triangulate "
+                        "False skips it)")
+            cloud = start_cloud(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
             pts, rgb = cloud.points, cloud.colors
             CONSOLE.log(f"\\[point2act] triangulated {cloud.summary()}")
             path.parent.mkdir(parents=True, exist_ok=True)
