@@ -40,7 +40,9 @@ warnings.filterwarnings(
 
 NUM_RANDOM = 20000
 """Random Gaussians of the ``point2act`` method when the capture has no point cloud (splatfacto: 50000): fewer,
-as each is placed where at least three training views see it (:meth:`Point2ActModel.bound_random_init`)."""
+as each is placed where at least three training views see it (:meth:`Point2ActModel.bound_random_init`). Beside a
+start cloud triangulated from the photos, random Gaussians fill the start up to this many: points the photos place
+take the place of random ones."""
 
 
 def splatfacto_optimizers() -> dict:

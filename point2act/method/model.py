@@ -523,6 +523,9 @@ class Point2ActPipeline(VanillaPipeline):
                 and hasattr(model, "add_random_points"):
             from nerfstudio.utils.rich_utils import CONSOLE
 
-            n = model.add_random_points(self.datamanager.train_dataset.cameras, int(model.config.num_random))
-            CONSOLE.log(f"\\[point2act] the triangulated cloud and {n} random Gaussians inside the training views' "
-                        "frustums (where the photos have no texture to triangulate)")
+            # the photos' points first, random ones fill the start up to num_random Gaussians
+            start = int(model.gauss_params["means"].shape[0])
+            n = model.add_random_points(self.datamanager.train_dataset.cameras,
+                                        max(0, int(model.config.num_random) - start))
+            CONSOLE.log(f"\\[point2act] the triangulated cloud ({start} points) and {n} random Gaussians inside the "
+                        "training views' frustums (where the photos have no texture to match)")

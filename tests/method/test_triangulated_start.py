@@ -1,6 +1,6 @@
 """The pipeline on a capture without a point cloud (the real tools capture loaded without COLMAP's points, as a
-robot capture has it): the datamanager triangulates a start cloud and the pipeline adds the random Gaussians
-beside it (:meth:`point2act.method.model.Point2ActModel.add_random_points`)."""
+robot capture has it): the datamanager triangulates a start cloud (SIFT and dense stereo points) and the pipeline
+fills the start up to ``num_random`` Gaussians with random ones beside it (:meth:`point2act.method.model.Point2ActModel.add_random_points`)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_be
     assert dm.triangulated_path is not None and dm.triangulated_path.is_file()
     tri, _colors = read_ply(dm.triangulated_path)
     assert len(tri) >= 100  # a textured capture: SIFT finds the table and the tools
-    n = int(model.config.num_random)
-    assert model.random_points == n and model.num_points == len(tri) + n
+    n = max(0, int(model.config.num_random) - len(tri))  # the photos' points take the place of random ones
+    assert model.random_points == n and model.num_points == max(len(tri), int(model.config.num_random))
     # the start cloud's Gaussians come first, at the triangulated points (nerfstudio's frame, same order)
     seed = dm.train_dataparser_outputs.metadata["points3D_xyz"].cpu().numpy()
     np.testing.assert_allclose(model.means.detach().cpu().numpy()[: len(tri)], seed, atol=1e-6)
