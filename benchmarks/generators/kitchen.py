@@ -718,12 +718,17 @@ def _small(k: Intr) -> Intr:
     return Intr(k.fx / 4, k.fy / 4, k.cx / 4, k.cy / 4, max(k.width // 4, 1), max(k.height // 4, 1))
 
 
-def generate(out: Path, cfg: GenConfig) -> dict:
-    scene = build_scene(cfg)
+def render_and_write(out: Path, cfg: GenConfig, scene: GenScene, notes: str) -> dict:
+    """Render ``scene`` with the kitchen's renderer from ``cfg``'s cameras and write its folder into ``out``;
+    returns its ground_truth.json dict (``notes`` says how the scene was made)."""
     r = KitchenRenderer(scene, cfg.seed)
     k = intrinsics(cfg)
     c2ws = cameras(cfg, scene, k, r)
+    return write_scene(out, cfg, scene, r.render, k, c2ws, notes, pc_noise=0.0015 if cfg.point_cloud else 0.0)
+
+
+def generate(out: Path, cfg: GenConfig) -> dict:
     notes = ("benchmarks.generators.kitchen: open3d ray casting, Blinn-Phong with a key light and a lamp, per view "
              "exposure and white balance; target centroid/bbox of its exposed surface points; object centroids are "
              "bbox centres")
-    return write_scene(out, cfg, scene, r.render, k, c2ws, notes, pc_noise=0.0015 if cfg.point_cloud else 0.0)
+    return render_and_write(out, cfg, build_scene(cfg), notes)

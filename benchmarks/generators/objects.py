@@ -20,7 +20,7 @@ other objects of the same half around it without overlap. Every object is one pa
 the whole target object) with its own named colour, plain (one flat colour: nothing for feature matching
 to triangulate) or textured with one of the kitchen's textures in that colour; the prompt names the
 target's colour ("Point to the red object"). Rendering, cameras and the scene folder are the kitchen's
-(:class:`.kitchen.KitchenRenderer`, :func:`.kitchen.cameras`, :func:`.common.write_scene`).
+(:func:`.kitchen.render_and_write`).
 
 The target's mesh is not watertight (overlapping convex pieces), so the accuracy benchmark's
 ``TargetSurface`` measures distances to its surface points only; those points leave out what lies
@@ -34,9 +34,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .common import GenConfig, GenScene, Part, exposed_points, is_closed, place, rot_z, transform, write_scene
-from .kitchen import (KitchenRenderer, Material, _add_part, _add_room, _table, cameras, cloth, flat,
-                      intrinsics, label, metal, speckled, tiles, wood)
+from .common import GenConfig, GenScene, Part, exposed_points, is_closed, place, rot_z, transform
+from .kitchen import (Material, _add_part, _add_room, _table, cloth, flat, label, metal, render_and_write, speckled,
+                      tiles, wood)
 
 NUM_OBJECTS = 1000
 """random_urdfs' object ids: 000-999."""
@@ -257,11 +257,7 @@ def generate(out: Path, cfg: GenConfig) -> dict:
     its ground_truth.json dict."""
     if cfg.generator != "objects":
         raise ValueError(f"objects.generate: a {cfg.generator!r} config")
-    scene = build_scene(cfg)
-    r = KitchenRenderer(scene, cfg.seed)
-    k = intrinsics(cfg)
-    c2ws = cameras(cfg, scene, k, r)
     notes = ("benchmarks.generators.objects: pybullet_data/random_urdfs meshes (even ids dev, odd ids "
              "test) on the kitchen's table, rendered by the kitchen's renderer; target centroid/bbox of its "
              "exposed surface points; object centroids are bbox centres")
-    return write_scene(out, cfg, scene, r.render, k, c2ws, notes, pc_noise=0.0015 if cfg.point_cloud else 0.0)
+    return render_and_write(out, cfg, build_scene(cfg), notes)
