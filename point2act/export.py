@@ -43,7 +43,6 @@ from point2act.grasp.config import (
     OCCUPANCY_REACH,
     REGION_MIN_OPACITY,
 )
-from point2act.grasp.region import surface_region
 from point2act.grasp.occupancy import FREE, OccupancyGrid, occupancy_cube
 from point2act.grasp.result import SCHEMA, Region
 from point2act.grasp.consensus import Consensus
@@ -127,12 +126,14 @@ def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthView
 def target_surface(fused: np.ndarray, views: DepthViews, region, support, means: np.ndarray, cfg,
                    geo: Dict[str, float]) -> np.ndarray:  # [F] bool
     """Which fused surface points (capture frame, ``fused`` [F, 3]) are the target: the surface where the field
-    is relevant (:func:`point2act.grasp.region.surface_region`), its relevancy as the ``views`` render it
+    is relevant (:func:`point2act.grasp.target.surface_region`), its relevancy as the ``views`` render it
     (capture frame, with relevancy; a view sees a point whose rendered depth lies within the fusion's truncation
     distance of it), within the place the views' consensus chose (``support``: the blobs of its answers) or,
     without one, within half the gripper's opening of the region's Gaussians (``means`` [N, 3]). Connected at
     two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there)."""
     from scipy.spatial import cKDTree
+
+    from point2act.grasp.target import surface_region  # loaded where grasps are planned, not in training
 
     tol = FUSION_TRUNC_VOXELS * float(geo["voxel"])
     rel = view_relevancy(views, fused, tol)

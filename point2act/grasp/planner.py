@@ -593,7 +593,7 @@ def _target_labels(
     target_surface: Tuple[np.ndarray, np.ndarray] | None = None,  # fused points [F, 3], target [F] bool
 ) -> np.ndarray:  # [Mb] bool: the entries of clouds.QB that are the target's
     """Which of what the gripper can hold is the target. With ``target_surface`` (the fused surface and which
-    of its points are the target, :func:`~point2act.grasp.region.surface_region`): the points whose nearest
+    of its points are the target, :func:`~point2act.grasp.target.surface_region`): the points whose nearest
     fused point within ``TARGET_RADIUS`` is a target point; a cell of a mug's body next to its handle's root is
     nearer the body's surface. Without: where the opaque Gaussians around a point (the 8 nearest within
     ``TARGET_RADIUS``, weighted by opacity) are mostly the region's; a stray floater does not relabel a
@@ -1059,7 +1059,7 @@ def _plan_once(
     fused depth surface that replaces the Gaussian centres; ``occupancy``: the scene's
     :class:`~point2act.grasp.occupancy.OccupancyGrid` (capture frame and units); ``plane_points`` [P, 3]: what
     the views see, for the support plane (:func:`_surface`); ``target_surface``: fused surface points [F, 3] and
-    which of them are the target [F] (:func:`~point2act.grasp.region.surface_region`; the seeds and the target's
+    which of them are the target [F] (:func:`~point2act.grasp.target.surface_region`; the seeds and the target's
     labels come from it, :func:`_target_labels`); ``avoid`` [N] in [0,1], ``avoid_weight``: an avoid
     channel (:func:`_avoid_scores`); ``handover_direction`` [3]: towards a recipient (:func:`_grasps_of`);
     ``reuse``: a dict shared by passes over the same inputs (:func:`_reused`), None: nothing shared;

@@ -21,7 +21,7 @@ from .config import (
 )
 from .result import Region
 
-__all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius", "surface_region"]
+__all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius"]
 
 
 def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
@@ -194,36 +194,3 @@ def relevant_region(
         action_index=action_index,
         support_level="consensus" if target is not None else None,
     )
-
-
-def surface_region(
-    points: np.ndarray,  # [M, 3] fused surface points
-    relevancy: np.ndarray,  # [M] the views' relevancy there (NaN: no view sees the point)
-    action_point: np.ndarray,  # [3]
-    scope: np.ndarray,  # [M] bool: the points the chosen place can hold
-    threshold: float,
-    link: float,
-) -> np.ndarray:  # [M] bool
-    """The target as a surface: the points of ``scope`` whose relevancy is at least ``threshold`` times the
-    largest there, and of those the connected piece (points within ``link`` of each other) nearest the action
-    point. The field says where, the fused surface what is there: a handle drawn by a handful of relevant
-    Gaussians is still the whole handle surface the views render as relevant, and a second relevant place
-    (answers the views' consensus rejected) lies outside ``scope``. All False when no point of ``scope`` is
-    seen with relevancy."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
-    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    r = np.asarray(relevancy, dtype=np.float64).reshape(-1)
-    out = np.zeros(len(P), bool)
-    seen = np.asarray(scope, bool) & np.isfinite(r)
-    if not seen.any() or not (r[seen].max() > 0):
-        return out
-    idx = np.flatnonzero(seen & (np.where(np.isfinite(r), r, 0.0) >= threshold * r[seen].max()))
-    pairs = cKDTree(P[idx]).query_pairs(link, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(idx), len(idx)))
-    _n, comp = connected_components(graph, directed=False)
-    near = int(np.argmin(np.linalg.norm(P[idx] - np.asarray(action_point, dtype=np.float64).reshape(3), axis=1)))
-    out[idx[comp == comp[near]]] = True
-    return out

@@ -270,7 +270,7 @@ class GraspResult:
             "num_candidates": int(self.counts.get("candidates", 0)),
             "num_on_target_candidates": int(self.counts.get("on_target_candidates", 0)),
         }
-        if self.counts.get("target_surface_points"):  # the target as fused surface points (region.surface_region)
+        if self.counts.get("target_surface_points"):  # the target as fused surface points (target.surface_region)
             d["region"]["surface_points"] = int(self.counts["target_surface_points"])
         if self.warning:
             d["warning"] = self.warning

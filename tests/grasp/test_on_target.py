@@ -298,7 +298,7 @@ def _views_with_relevancy(scene, target_rel: float = 0.9, other_rel: float = 0.0
 def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(truth):
     """The field's relevancy sits on 6 Gaussians of the pan's bar (a short run on a capture without a cloud);
     the views render the bar as relevant. The target is the fused surface where the views see relevancy
-    (:func:`point2act.grasp.region.surface_region`): it covers the bar's surface in reach, the top grasp is
+    (:func:`point2act.grasp.target.surface_region`): it covers the bar's surface in reach, the top grasp is
     labelled on target and, judged on the true meshes, holds the bar and touches nothing."""
     scene = pan_scene()
     f = field_of(scene)

@@ -1,9 +1,9 @@
-"""The target as a surface (:func:`point2act.grasp.region.surface_region`): thresholded, scoped, connected."""
+"""The target as a surface (:func:`point2act.grasp.target.surface_region`): thresholded, scoped, connected."""
 
 import numpy as np
 import pytest
 
-from point2act.grasp.region import surface_region
+from point2act.grasp.target import surface_region
 
 
 def _grid(x0, n=10, step=0.002):
@@ -24,6 +24,19 @@ def test_the_connected_relevant_piece_nearest_the_action_point(gap):
     # the other patch when the action point sits on it
     out = surface_region(P, rel, b[5], np.ones(len(P), bool), threshold=0.5, link=0.004)
     assert out[len(a): len(a) + len(b)].all() and out.sum() == len(b)
+
+
+def test_a_lone_point_beside_the_action_point_is_not_the_target():
+    """A fused point with no neighbour within ``link`` (the fusion's noise) nearer the action point than the
+    relevant patch: the patch is the target; a lone point is taken only where there is nothing else."""
+    a = _grid(0.0)
+    stray = np.array([[-0.006, 0.0, 0.0]])
+    P = np.concatenate([a, stray])
+    rel = np.r_[np.full(len(a), 0.8), 0.9]
+    ap = np.array([-0.005, 0.0, 0.0])  # 1 mm from the stray point, 5 mm from the patch
+    out = surface_region(P, rel, ap, np.ones(len(P), bool), threshold=0.5, link=0.004)
+    assert out[: len(a)].all() and not out[-1]
+    assert surface_region(stray, rel[-1:], ap, np.ones(1, bool), threshold=0.5, link=0.004).tolist() == [True]
 
 
 def test_scope_and_threshold_follow_the_chosen_place():
