@@ -471,4 +471,3 @@ class twin_scenes:
         from point2act.synth import scene as scene_mod
 
         scene_mod.build_scene, _TWIN_ACTIVE[0], _ORIGINAL_BUILD[0] = self._prev
-

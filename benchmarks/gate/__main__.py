@@ -76,6 +76,7 @@ def _run(job: Job, threads: int, tmp: Path, log) -> Dict[str, Any]:
 
 def run_gate(seed: int, workers: int, log=print) -> Dict[str, Any]:
     """Every job of the gate at training seed ``seed``; the results document."""
+    head = commit()  # the code the jobs run, before any edit made while they do
     todo = jobs(seed)
     threads = max(1, (os.cpu_count() or 1) // workers)
     t0 = time.perf_counter()
@@ -88,7 +89,7 @@ def run_gate(seed: int, workers: int, log=print) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p2a-gate-") as tmp, ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda j: _run(j, threads, Path(tmp), stamp), todo))
     return {"command": "python -m benchmarks.gate " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "commit": commit(), "isa": isa(), "cpu": cpu_model(), "cores": os.cpu_count(), "workers": workers,
+            "commit": head, "isa": isa(), "cpu": cpu_model(), "cores": os.cpu_count(), "workers": workers,
             "threads_per_worker": threads, "seed": seed, "started": started,
             "wall_s": round(time.perf_counter() - t0, 1), "jobs": results}
 

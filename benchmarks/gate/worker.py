@@ -6,9 +6,9 @@ Training runs first in a process that has imported nothing of the evaluation, an
 (:mod:`benchmarks.gate.cache`) is written as soon as training returns: it lists what training loaded, so an
 export-only change leaves the run current. Then the same process evaluates the run and writes ``OUT.json``:
 
-* a generated scene: per pointer level, the action point's hit and the top grasp's verdicts by the true meshes
-  (:func:`benchmarks.accuracy.run.run_scene`), and the geometry at the target
-  (:func:`benchmarks.accuracy.target_geometry.target_geometry`);
+* a generated scene: per pointer level, the action point's hit and the top grasp's verdicts by the true meshes,
+  and the geometry at the target (:func:`benchmarks.accuracy.run.run_scene`, which measures it with
+  :func:`benchmarks.accuracy.target_geometry.target_geometry`);
 * a real target: ``point2act export`` and the hand annotations (:func:`benchmarks.real.run.run_one`).
 """
 
@@ -127,7 +127,6 @@ def evaluate_scene(job: Job) -> Dict[str, Any]:
     from benchmarks.accuracy.pointer import LEVELS as ALL_LEVELS
     from benchmarks.accuracy.run import run_scene
     from benchmarks.accuracy.suite import all_specs
-    from benchmarks.accuracy.target_geometry import target_geometry
 
     spec = all_specs()[job.name]
     res = run_scene(spec, _bench_config(job), [ALL_LEVELS[n] for n in LEVELS], log=lambda m: None)
@@ -141,10 +140,7 @@ def evaluate_scene(job: Job) -> Dict[str, Any]:
             "collision_free": bool(r.get("grasp_collision_free", False)),
             "beyond_hand": r.get("target_beyond_hand"), "num_grasps": r.get("num_grasps"),
             "confidence": r.get("confidence"), "weak": r.get("weak"), "warning": r.get("grasp_warning")}
-    sd = Path(res["scene_dir"])
-    tid = int(json.loads((sd / "ground_truth.json").read_text())["target_part_id"])
-    geometry = target_geometry(Path(res["run"]), sd, tid)
-    return {"generator": spec.generator, "levels": levels, "geometry": geometry,
+    return {"generator": spec.generator, "levels": levels, "geometry": res["geometry"],
             "gaussians": gaussian_count(Path(res["run"])), "train_views": res["train_views"]}
 
 
