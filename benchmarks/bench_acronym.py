@@ -12,7 +12,7 @@ on the true surfaces (relevancy 0.85-1 on the handle, 0-0.2 elsewhere) and 12 de
 scene's cameras, ray cast from the true meshes, exact (``exact``) or degraded as a short
 reconstruction's expected depth is (``noisy``: :func:`point2act.grasp.evaluate.degrade_depth`, plus
 2 mm noise and opaque floaters around the handle on the centres). The export path runs as
-``point2act export`` runs it (:func:`point2act.export.build_export`: TSDF surface, occupancy grid,
+``point2act export`` runs it (:func:`point2act.export.export`: TSDF surface, occupancy grid,
 planner).
 
 ACRONYM's frame: a grasp's 4x4 is the Panda hand's base in the mesh frame (metres), x the closing
@@ -78,7 +78,7 @@ def _rot_z(a: float) -> np.ndarray:
 
 def mesh_to_local() -> np.ndarray:
     """4x4 from ACRONYM's mesh frame (metres) to the mug's local frame of the synthetic scene (what
-    :func:`point2act.synth.scene.load_mug_mesh` does to the vertices)."""
+    :func:`point2act.synth.meshes.load_mug_mesh` does to the vertices)."""
     import open3d as o3d
 
     v = np.asarray(o3d.io.read_triangle_mesh(str(MUG_DIR / "mug.obj")).vertices) * SCALE
@@ -188,7 +188,7 @@ def build_kitchen(seed: int):
 
 def surface_samples(parts, mug_position: np.ndarray, density: float, seed: int):
     """Area-uniform samples of every part within 30 cm of the mug and their part names."""
-    from point2act.synth.scene import sample_mesh_points
+    from point2act.synth.meshes import sample_mesh_points
 
     rng = np.random.default_rng(seed)
     pts, names = [], []
@@ -279,7 +279,7 @@ def clear_successes(inp: Dict[str, np.ndarray]) -> Dict[str, int]:
 
 def run_scene(inp: Dict[str, np.ndarray], seed: int, occluder: bool, noisy: bool) -> Dict[str, Any]:
     """Export on one scene's inputs, the top grasp matched with ACRONYM and judged on the true meshes."""
-    from point2act.export import build_export
+    from point2act.export import ExportRequest, export, of_arrays
     from point2act.fusion import DepthViews
     from point2act.geometry import FrameTransform
     from point2act.grasp import GraspConfig
@@ -290,8 +290,8 @@ def run_scene(inp: Dict[str, np.ndarray], seed: int, occluder: bool, noisy: bool
     arrays = {k: inp[k] for k in ("means", "opacities", "scales", "relevancy")}
     gcfg = GraspConfig()
     t0 = time.perf_counter()
-    out = build_export(arrays, FrameTransform.identity(), "Point to the handle of the mug", gcfg, True, None,
-                       depth_views=views)
+    inputs = of_arrays(arrays, FrameTransform.identity(), depth_views=views, prompt="Point to the handle of the mug")
+    out = export(ExportRequest(gcfg), inputs)
     wall = time.perf_counter() - t0
     rec: Dict[str, Any] = {"seed": seed, "occluder": occluder, "depth": "noisy" if noisy else "exact",
                            "num_grasps": len(out.get("grasps", [])), "warning": out.get("warning"),
@@ -325,7 +325,7 @@ def calibrate(T_all: np.ndarray, ok: np.ndarray) -> Dict[str, Any]:
 
     from point2act.grasp import GripperConfig
     from point2act.grasp import evaluate as ev
-    from point2act.synth.scene import sample_mesh_points
+    from point2act.synth.meshes import sample_mesh_points
 
     m = o3d.io.read_triangle_mesh(str(MUG_DIR / "mug.obj"))
     V, F = np.asarray(m.vertices) * SCALE, np.asarray(m.triangles)

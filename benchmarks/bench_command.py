@@ -3,7 +3,7 @@
 The command runs as the console script runs it (``point2act.cli.entrypoint``); the imports it needs are timed
 first (numpy and the CLI; with ``--run-layer``, the run layer: torch and nerfstudio's pieces), then the
 functions that make up the command are wrapped and timed where it calls them. An export of a run's own field
-reads ``RUN/export_inputs.npz`` (:mod:`point2act.export_inputs`) and imports no torch: its stages are reading
+reads the run's cache (:mod:`point2act.export.cache`) and imports no torch: its stages are reading
 the inputs and building the document, and within it the views' consensus, where to act, the fused surface and
 the grasp plans. ``--run-layer`` also times the run layer's stages (loading the run, the refit of a query,
 its export, the depth views); a query needs it, as does an export whose inputs are missing or stale. ``other``
@@ -39,22 +39,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "command_stages.json"
 # ones are their parts (where to act: every call, the query's own included). The plain modules' functions
 # are wrapped before the run layer is imported, so that its names for them are the wrapped ones.
 PLAIN_STAGES = (
-    ("point2act.export_inputs", "load", "read the export inputs"),
-    ("point2act.export_inputs", "export_doc", "export from the inputs"),
-    ("point2act.export", "consensus_in_capture", "  the views' consensus, every call"),
-    ("point2act.export", "answer_where", "  where to act, every call"),
-    ("point2act.export", "_fusion_inputs", "  fused surface and occupancy"),
-    ("point2act.export", "_plan_with_fallback", "  grasp plans"),
+    ("point2act.export.cache", "load", "read the cached export inputs"),
+    ("point2act.export", "export", "export from the inputs"),
+    ("point2act.export.where", "consensus_in_capture", "  the views' consensus, every call"),
+    ("point2act.export", "answer", "  where to act, every call"),
+    ("point2act.export", "planning_scene", "  fused surface and occupancy"),
+    ("point2act.export", "plan", "  grasp plans"),
 )
 RUN_STAGES = (
     ("point2act.method.run", "open_run", "load the run"),
-    ("point2act.method.run", "query_run", "refit (query, with its own where)"),
-    ("point2act.method.run", "export_run", "export"),
-    ("point2act.method.run", "supervised_views", "  the supervised views, every call"),
-    ("point2act.method.run", "consensus_in_capture", "  the views' consensus, every call"),
-    ("point2act.method.run", "depth_views_of", "  depth views"),
+    ("point2act.method.requery", "query_run", "refit (query, with its own where)"),
+    ("point2act.method.export_run", "export_run", "export"),
+    ("point2act.method.supervision", "supervised_views", "  the supervised views, every call"),
+    ("point2act.method.export_run", "depth_views_of", "  depth views"),
 )
-TOP = ("read the export inputs", "export from the inputs", "load the run", "refit (query, with its own where)",
+TOP = ("read the cached export inputs", "export from the inputs", "load the run", "refit (query, with its own where)",
        "export")
 
 

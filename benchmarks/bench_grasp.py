@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     if args.run is not None:
         return bench_run(args.run, args.repeats, args.out)
 
-    from point2act.grasp import GraspConfig, plan_grasps
+    from point2act.grasp import GraspConfig, PlanningScene, plan_grasps
     from point2act.grasp.synthetic import tabletop_scene
 
     s = tabletop_scene(seed=args.seed)
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
 
     def run():
         t = time.perf_counter()
-        r = plan_grasps(s["means"], s["opacities"], s["relevancy"], cfg,
-                        camera_centers=s["camera_centers"], scales=s["scales"])
+        r = plan_grasps(PlanningScene(s["means"], s["opacities"], s["relevancy"],
+                                      camera_centers=s["camera_centers"], scales=s["scales"]), cfg)
         return r, (time.perf_counter() - t) * 1e3
 
     r, cold_ms = run()
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmarks" / "results" / "grasp_run.json") -> int:
     import numpy as np
 
-    from point2act.export import build_export
+    from point2act.export import ExportRequest, export, of_arrays
     from point2act.geometry import FrameTransform
     from point2act.method.run import depth_views_of, gaussian_arrays, load_run
     from point2act.grasp import GraspConfig
@@ -99,7 +99,7 @@ def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmar
     for _ in range(repeats + 1):  # the first is a warm-up (extension load, imports)
         views = depth_views_of(pipeline.model, cams, FUSION_MAX_VIEWS)
         t = time.perf_counter()
-        out = build_export(arrays, frame, prompt, cfg, True, centers, depth_views=views)
+        out = export(ExportRequest(cfg), of_arrays(arrays, frame, centers=centers, depth_views=views, prompt=prompt))
         out["timings_ms"]["export_wall"] = (time.perf_counter() - t) * 1e3 + views.render_ms
         runs.append(out)
     keys = ("depth_render", "tsdf_fusion", "occupancy", *STAGES, "export_wall")

@@ -1,5 +1,5 @@
 """Loading a trained run for ``point2act export`` / ``point2act query``: the nerfstudio way against
-``RUN/run_info.pt`` (:mod:`point2act.method.runinfo`).
+the run's cached info (:mod:`point2act.method.runinfo`).
 
 ``--check``: in one process, ``point2act export`` the old way (nerfstudio's ``eval_setup`` and the
 supervision datamanager that decodes the images) and the new way (``run_info.pt``), and compare the
@@ -43,27 +43,29 @@ def check(a) -> dict:
 
     from point2act import cli
     from point2act.method import run as mrun
+    from point2act.method import supervision as msup
     from point2act.method import runinfo
+    from point2act.method.loadedrun import Supervision
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_load_"))
     out_old, out_new = tmp / "old.json", tmp / "new.json"
     argv = ["export", "--load-config", str(a.config), *_export_args(a)]
 
     # old: nerfstudio's pipeline and the supervision datamanager (no run_info.pt used)
-    keep = (mrun.open_run, mrun.supervision_of, runinfo.run_data_dir)
+    keep = (mrun.open_run, msup.supervision_of, runinfo.run_data_dir)
     mrun.open_run = lambda cp: mrun.run_of(*mrun.load_run(cp))
-    mrun.supervision_of = lambda _cp, run, pf=None, prompt="", pointer=None: runinfo.Supervision.of_datamanager(
-        mrun.supervision_datamanager(run.config, pf, prompt, pointer))
+    msup.supervision_of = lambda _cp, run, pf=None, prompt="", pointer=None: Supervision.of_datamanager(
+        msup.supervision_datamanager(run.config, pf, prompt, pointer))
     runinfo.run_data_dir = lambda _cp: False
     t0 = time.perf_counter()
     try:
         cli.entrypoint([*argv, "--output", str(out_old)])
     finally:
-        mrun.open_run, mrun.supervision_of, runinfo.run_data_dir = keep
+        mrun.open_run, msup.supervision_of, runinfo.run_data_dir = keep
     t_old = time.perf_counter() - t0
     old_cfg, old_pipe = mrun.load_run(a.config)
-    old_dm = runinfo.Supervision.of_datamanager(
-        mrun.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file)))
+    old_dm = Supervision.of_datamanager(
+        msup.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file)))
 
     # new (the first open writes run_info.pt when it is missing)
     had_info = runinfo.read_info(a.config) is not None
@@ -73,7 +75,7 @@ def check(a) -> dict:
     t_new = time.perf_counter() - t0
     new_run = mrun.open_run(a.config)
     assert new_run.info is not None, "run_info.pt was not used"
-    new_dm = mrun.supervision_of(a.config, new_run, new_run.points_file)
+    new_dm = msup.supervision_of(a.config, new_run, new_run.points_file)
 
     d_old, d_new = json.loads(out_old.read_text()), json.loads(out_new.read_text())
     diff = sorted(k for k in set(d_old) | set(d_new) if k not in SKIP and d_old.get(k) != d_new.get(k))

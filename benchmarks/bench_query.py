@@ -31,7 +31,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query_fast.json")
     a = ap.parse_args()
 
-    from point2act.method.run import load_run, query_run, run_of
+    from point2act.method.run import load_run, run_of
+
+    from point2act.method.requery import AnswerSource, RefitOptions, query_run
 
     loaded = run_of(*load_run(a.config))
     rows = []
@@ -39,8 +41,9 @@ def main() -> None:
         runs = [("build (first in process)", True), ("build (warm)", True)] if i == 0 else [("build", True)]
         for label, rebuild in runs + [("cache loaded", False)]:
             t0 = time.perf_counter()
-            r = query_run(a.config, "bench", points_file=a.points, steps=a.steps, downscale=ds,
-                          min_weight=a.min_weight, rebuild_cache=rebuild, loaded=loaded)
+            r = query_run(a.config, "bench", AnswerSource(points_file=a.points),
+                          refit=RefitOptions(steps=a.steps, downscale=ds, min_weight=a.min_weight),
+                          rebuild_cache=rebuild, loaded=loaded)
             tot = time.perf_counter() - t0
             t = r.timings_s
             rows.append({"downscale": ds, "label": label, "wall_s": round(tot, 3), "gaussians": r.num_gaussians,

@@ -71,9 +71,12 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the handle run in --out if it exists")
     a = ap.parse_args()
 
-    from point2act.method.run import export_run, load_run, run_of
+    from point2act.export import Channels, ExportRequest
+    from point2act.method.export_run import export_run
+
+    from point2act.method.run import load_run, run_of
     from point2act.points import write_json_atomic
-    from point2act.method.run import query_run
+    from point2act.method.requery import AnswerSource, RefitOptions, query_run
     from point2act.synth import SynthConfig, generate_scene
 
     scene = a.out / "scene"
@@ -96,7 +99,8 @@ def main() -> None:
                              (1, False, "downscale1_cached"), (2, True, "downscale2_build_warm")):
         name = f"{a.part}_ds{ds}"
         t0, c0 = time.perf_counter(), time.process_time()
-        q = query_run(handle_cfg, name, points_file=part_file, downscale=ds, rebuild_cache=rebuild, loaded=loaded)
+        q = query_run(handle_cfg, name, AnswerSource(points_file=part_file), refit=RefitOptions(downscale=ds),
+                      rebuild_cache=rebuild, loaded=loaded)
         t, cpu = time.perf_counter() - t0, time.process_time() - c0
         cams = pipeline.datamanager.train_dataset.cameras
         h, w = int(cams.height[0]) // ds, int(cams.width[0]) // ds
@@ -109,11 +113,12 @@ def main() -> None:
     fast_aps = {}
     for ds in (2, 1):
         name = f"{a.part}_ds{ds}"
-        _, fast = export_run(handle_cfg, a.out / f"{name}_fast.json", grasps=False, channels=[name], loaded=loaded)
+        request = ExportRequest(grasps=False, channels=Channels(keypoints=(name,)))
+        _, fast = export_run(handle_cfg, request, a.out / f"{name}_fast.json", loaded=loaded)
         fast_aps[ds] = np.asarray(fast["keypoints"][name]["action_point"])
 
     full_cfg, t_full, full_load = train(scene, part_file, a.out, a.part, a.iterations)
-    _, full = export_run(full_cfg, a.out / f"{a.part}_full.json", grasps=False)
+    _, full = export_run(full_cfg, ExportRequest(grasps=False), a.out / f"{a.part}_full.json")
     full_ap = np.asarray(full["action_point"])
 
     gt = json.loads((scene / "ground_truth.json").read_text())

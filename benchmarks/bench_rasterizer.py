@@ -36,6 +36,7 @@ import torch
 
 from point2act.render import _backend, rasterization
 from point2act.render import _torch_impl
+from point2act.render.tiles import TileLists
 from point2act.render._testing import random_scene
 from point2act.render.rasterization import _rasterization_cpu
 
@@ -102,9 +103,9 @@ def _stage_fns(ext, baseline=False):
             assert backgrounds is None and absgrad
             return _BaselineRasterize.apply(ext, means2d, conics, colors, opacities, w, h, ts, isect_offsets,
                                             flatten_ids, absgrad_target)
-        return _backend._RasterizeToPixelsCPU.apply(ext, means2d, conics, colors, opacities, backgrounds,
-                                                    w, h, ts, isect_offsets, flatten_ids, absgrad,
-                                                    absgrad_target)
+        call = _backend._RasterizeCall(ext, TileLists(w, h, ts, isect_offsets, flatten_ids), absgrad,
+                                       absgrad_target, -1)
+        return _backend._RasterizeToPixelsCPU.apply(means2d, conics, colors, opacities, backgrounds, call)
 
     return isect, rasterize
 

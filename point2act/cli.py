@@ -8,6 +8,7 @@ status 2; set ``POINT2ACT_DEBUG=1`` (or ``--debug``) for the traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Literal, Tuple
 import tyro
 
 from point2act.pointing.config import PointerConfig
+from point2act.robot.commands import Calibrate, CaptureFromRobot
 
 
 @dataclass
@@ -99,76 +101,43 @@ class Export:
     frame_id: str | None = None
     """ROS frame_id of --format ros2 (default: base_link in the base frame, point2act_capture otherwise)."""
 
+    def options(self):
+        """These options as :class:`point2act.export.ExportOptions`."""
+        from point2act.export import ExportOptions
+
+        return ExportOptions(self.num_grasps, self.gripper, self.metres_per_unit, self.pregrasp_distance,
+                             self.base_from_capture, self.grasps, self.fuse_depth, self.candidate)
+
+    def channels_of(self):
+        """The channels these options read (:class:`point2act.export.Channels`)."""
+        from point2act.export import Channels
+
+        return Channels(tuple(_parse_channels(self.load_config, self.channels)), self.grasp_channel,
+                        handover_direction=self.handover_direction)
+
     def main(self) -> None:
+        from point2act.export import export_from_cache
         from point2act.robot.formats import check_format, write_format
 
         check_format(self.format, self.grasps)
-        done = self._from_inputs()
-        if done is not None:
-            path, out = done
-            print_export_summary(out, path)
-            for p in write_format(out, self.format, path, frame_id=self.frame_id):
-                print(f"wrote {p}")
-            return
-        from point2act.method.run import export_options, export_run, open_run
+        options, channels = self.options(), self.channels_of()
+        # the run's own field from the run's cache: no torch, no nerfstudio
+        done = export_from_cache(self.load_config, options, self.output) \
+            if channels.own_field_only and self.ply is None else None
+        loaded = request = None
+        if done is None:
+            from point2act.method.export_run import export_run, request_for_run
+            from point2act.method.run import open_run
 
-        cfg, finish = export_options(self.load_config, self.gripper, self.metres_per_unit, self.pregrasp_distance,
-                                     self.base_from_capture, self.num_grasps, self.fuse_depth)
-        frame = _frame_file(self.load_config, self.base_from_capture)
-        channels = _parse_channels(self.load_config, self.channels)
-        loaded = open_run(self.load_config)
-        path, out = export_run(self.load_config, self.output, cfg, self.grasps, channels=channels,
-                               grasp_channel=self.grasp_channel, handover_direction=self.handover_direction,
-                               loaded=loaded, finish=finish, candidate=self.candidate)
+            request = request_for_run(self.load_config, options, channels)  # bad options: an error before work
+            loaded = open_run(self.load_config)
+            done = export_run(self.load_config, request, self.output, loaded)
+        path, out = done
         print_export_summary(out, path)
         for p in write_format(out, self.format, path, frame_id=self.frame_id):
             print(f"wrote {p}")
         if self.ply is not None:
-            print(f"wrote {_write_ply(self.ply, loaded, frame, self.grasp_channel, self.load_config)}")
-
-
-
-    def _from_inputs(self):
-        """``(path, document)`` of an export of the run's own field from ``RUN/export_inputs.npz``
-        (:mod:`point2act.export_inputs`: no torch, no nerfstudio), or None when the options need the run
-        itself (channels, --ply) or the file is missing or stale."""
-        if self.channels.strip() or self.grasp_channel or self.ply is not None or self.handover_direction:
-            return None
-        from point2act import export_inputs as ei
-        from point2act.export import gripper_from_options, grasp_options, write_grasps
-        from point2act.robot.calibrate import resolve_frame_file
-
-        inputs = ei.load(self.load_config)  # its capture folder is where the frame file is looked up
-        if inputs is None:
-            return None
-        grip = gripper_from_options(self.gripper, self.metres_per_unit, self.pregrasp_distance)
-        data = inputs.data if inputs.data and Path(inputs.data).exists() else None
-        frame = resolve_frame_file(data, self.base_from_capture)
-        cfg, finish = grasp_options(grip, frame, self.metres_per_unit, self.num_grasps, self.fuse_depth)
-        if not ei.is_current(self.load_config, inputs, cfg, self.grasps):
-            return None
-        out = ei.export_doc(self.load_config, inputs, cfg, self.grasps, finish, self.candidate)
-        path = Path(self.output) if self.output is not None else Path(self.load_config).resolve().parent / "grasps.json"
-        write_grasps(path, out)
-        return path, out
-
-
-def _frame_file(load_config: Path, override: Path | None):
-    from point2act.method.run import frame_file  # the options export, query and the viewer share
-
-    return frame_file(load_config, override)
-
-
-def _gripper_from_options(path: Path | None, metres_per_unit: float | None, pregrasp_distance: float | None = None):
-    from point2act.export import gripper_from_options
-
-    return gripper_from_options(path, metres_per_unit, pregrasp_distance)
-
-
-def _apply_frame(gripper, frame: dict | None, metres_per_unit: float | None) -> None:
-    from point2act.export import apply_frame
-
-    apply_frame(gripper, frame, metres_per_unit)
+            print(f"wrote {_write_ply(self.ply, loaded, request.frame, self.grasp_channel, self.load_config)}")
 
 
 def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load_config: Path) -> Path:
@@ -357,18 +326,22 @@ class Query:
 
     def main(self) -> None:
         from point2act.errors import Point2ActError
-        from point2act.method.run import export_options, export_run, open_run, query_run
+        from point2act.export import Channels, ExportOptions
+        from point2act.method.export_run import export_run, request_for_run
+        from point2act.method.requery import AnswerSource, RefitOptions, query_run
+        from point2act.method.run import open_run
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
         # bad gripper input: an error before any work
-        options = export_options(self.load_config, self.gripper, self.metres_per_unit,
-                                 num_grasps=self.num_grasps) if self.export else None
+        options = ExportOptions(self.num_grasps, self.gripper, self.metres_per_unit)
+        request = request_for_run(self.load_config, options) if self.export else None
         loaded = open_run(self.load_config)
         res = query_run(
-            self.load_config, self.name, prompt=self.prompt, points_file=self.points_file,
-            pointer=self.pointer if self.points_file is None else None, role=self.role, steps=self.steps,
-            lr=self.lr, lr_final=self.lr_final, downscale=self.downscale, min_weight=self.min_weight, rebuild_cache=self.rebuild_cache, loaded=loaded, progress=True,
+            self.load_config, self.name,
+            AnswerSource(self.prompt, self.points_file, self.pointer if self.points_file is None else None),
+            role=self.role, refit=RefitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight),
+            rebuild_cache=self.rebuild_cache, loaded=loaded, progress=True,
         )
         t = res.timings_s
         cache = ("built in %.2f s" % t["weights_cache_build"]) if "weights_cache_build" in t else (
@@ -377,13 +350,13 @@ class Query:
               f"{res.num_gaussians} Gaussians, {res.nnz} weights; cache {cache}; fit {t['fit']:.2f} s "
               f"({len(res.losses)} steps, loss {res.losses[0]:.4f} -> {res.losses[-1]:.4f})")
         print(f"wrote {res.channel_path}")
-        if options is None:
+        if request is None:
             return
-        cfg, finish = options
         output = self.output or (res.channel_path.parent.parent / f"grasps_{res.name}.json")
         # the channel's answer takes the consensus the refit formed on its answers (run.ChannelSupport)
-        path, out = export_run(self.load_config, output, cfg, grasps=res.role == "grasp", channels=[res.name],
-                               grasp_channel=res.name, loaded=loaded, finish=finish, known=res.support)
+        request = dataclasses.replace(request, grasps=res.role == "grasp",
+                                      channels=Channels(keypoints=(res.name,), grasp=res.name))
+        path, out = export_run(self.load_config, request, output, loaded, known=res.support)
         print_export_summary(out, path)
 
 
@@ -416,16 +389,16 @@ class Grasp:
 
     def main(self) -> None:
         from point2act._nerfstudio import light_import
+        from point2act.export.request import apply_frame, frame_file_of, gripper_from_options
         from point2act.grasp import GraspConfig
-        from point2act.robot.calibrate import resolve_frame_file
 
         with light_import():  # nerfstudio's trainer without torch.compile's and torchvision's imports
             from point2act.method.pipelined import capture_to_grasps
             from point2act.method.train import registered_config
             from point2act.method.trainer import Point2ActTrainer  # noqa: F401
 
-        gripper = _gripper_from_options(self.gripper, self.metres_per_unit)
-        _apply_frame(gripper, resolve_frame_file(self.data), self.metres_per_unit)
+        gripper = gripper_from_options(self.gripper, self.metres_per_unit)
+        apply_frame(gripper, frame_file_of(self.data, None), self.metres_per_unit)
         config = registered_config("point2act")
         config.output_dir = self.output_dir
         config.vis = "tensorboard"
@@ -444,113 +417,6 @@ class Grasp:
               f"{t['pointing_wait']:.1f} s for the pointer, refit {t['refit']:.1f} s, export {t['export']:.1f} s: "
               f"{t['total']:.1f} s in all ({t['sequential_s']:.1f} s one after the other)")
         print_export_summary(r.grasps, r.grasps_path)
-
-
-@dataclass
-class Calibrate:
-    """Metric scale and the robot's frame of a capture, written to CAPTURE/point2act_frame.json (read by
-    `point2act export`): from an ArUco/AprilTag marker seen in the views (--marker-size), or from the
-    robot's flange pose for each view (--robot-poses: hand-eye and base_from_capture solved together)."""
-
-    data: Path
-    """Capture folder (with transforms.json, or a COLMAP model for --robot-poses), or its transforms.json."""
-    marker_size: float | None = None
-    """Side of the printed marker's black square, metres."""
-    marker_pose_in_base: Path | None = None
-    """JSON with the marker's pose in the robot base frame (metres): {"base_from_marker": 4x4} or
-    {"position": [x, y, z], "quaternion_wxyz": [w, x, y, z]} (see docs/robot.md)."""
-    marker_dictionary: str = "DICT_4X4_50"
-    """OpenCV ArUco dictionary of the marker (DICT_4X4_50, DICT_APRILTAG_36h11, ...)."""
-    marker_id: int | None = None
-    """The marker's id (default: the id seen in the most views)."""
-    ignore_view: Tuple[str, ...] = ()
-    """Views (file_path as in transforms.json, images/NAME for COLMAP) to leave out, e.g. one with a bad pose."""
-    robot_poses: Path | None = None
-    """Folder of the robot's flange poses in its base frame, one 4x4 per view named after the view's image
-    (images/9.png <-> 9.npy, 9.json or 9.csv; metres), or one JSON file {name: 4x4}."""
-    camera_in_flange: Path | None = None
-    """With --robot-poses: a known hand-eye transform (camera in flange, metres, OpenCV camera axes; JSON 4x4,
-    .npy, or a frame file): then only the scale and base frame are fitted."""
-    robot_poses_are: str = "flange"
-    """flange (default) or camera: the poses in --robot-poses are the camera's own (camera in base)."""
-    colmap_path: str | None = None
-    """With --robot-poses: the COLMAP model folder in the capture (default: transforms.json when present, else
-    colmap/sparse/0, sparse/0)."""
-    output: Path | None = None
-    """Where to write the frame file (default: CAPTURE/point2act_frame.json)."""
-
-    def main(self) -> None:
-        from point2act.errors import Point2ActError
-        from point2act.robot.calibrate import FRAME_FILE, calibrate_capture, read_marker_pose
-
-        if (self.robot_poses is None) == (self.marker_size is None):
-            raise Point2ActError("give --marker-size (a marker in the views) or --robot-poses (the robot's flange poses), "
-                                 "one of the two")
-        t0 = time.perf_counter()
-        if self.robot_poses is not None:
-            from point2act.robot.handeye import calibrate_from_robot_poses, read_camera_in_flange
-
-            X = read_camera_in_flange(self.camera_in_flange) if self.camera_in_flange is not None else None
-            d = calibrate_from_robot_poses(self.data, self.robot_poses, X, pose_kind=self.robot_poses_are,
-                                           colmap_path=self.colmap_path, ignore_views=self.ignore_view, out=self.output)
-            h = d["hand_eye"]
-            print(f"{h['num_views']} views with poses: residuals {h['residual_mm_rms']:.2f} mm, {h['residual_deg_rms']:.2f} "
-                  f"deg RMS (worst {h['residual_mm_max']:.2f} mm, {h['residual_deg_max']:.2f} deg; "
-                  f"{time.perf_counter() - t0:.1f} s)")
-            for k, r in h["residuals_per_view"].items():
-                print(f"  {k}: {r['mm']:.2f} mm, {r['deg']:.2f} deg")
-            t = [round(v, 4) for v in (row[3] for row in h["camera_in_flange"][:3])]
-            print(f"camera in flange: {'given' if h['camera_in_flange_given'] else 'solved'}, translation {t} m")
-            print(f"metres per capture unit: {d['metres_per_unit']:.6g}")
-            print(f"wrote {self.output or Path(d['capture']) / FRAME_FILE}")
-            return
-        pose = read_marker_pose(self.marker_pose_in_base) if self.marker_pose_in_base is not None else None
-        d = calibrate_capture(self.data, self.marker_size, pose, dictionary=self.marker_dictionary,
-                              marker_id=self.marker_id, ignore_views=self.ignore_view, out=self.output)
-        m = d["marker"]
-        print(f"marker {m['id']} in {m['num_views']} views, reprojection {m['reprojection_px']:.2f} px "
-              f"({time.perf_counter() - t0:.1f} s)")
-        print(f"metres per capture unit: {d['metres_per_unit']:.6g}")
-        if "base_from_capture" in d:
-            print("base_from_capture: written (export adds base-frame poses)")
-        print(f"wrote {self.output or Path(d['capture']) / FRAME_FILE}")
-
-
-@dataclass
-class CaptureFromRobot:
-    """A nerfstudio capture from the robot's own poses, no COLMAP: transforms.json in the robot's base frame
-    (metres; camera-to-world = flange pose @ camera-in-flange, OpenGL axes), with depth paths where depth
-    images exist, and a point2act_frame.json that makes `point2act export` write base-frame poses."""
-
-    images: Path
-    """Folder of the images."""
-    robot_poses: Path
-    """Folder of the flange poses in the base frame, one 4x4 per image named after it (9.png <-> 9.npy,
-    9.json or 9.csv; metres), or one JSON file {name: 4x4}."""
-    camera_in_flange: Path
-    """The camera's pose in the flange frame (metres, OpenCV camera axes): JSON 4x4, .npy, or the frame file
-    `point2act calibrate --robot-poses` wrote."""
-    intrinsics: Path
-    """JSON: fl_x, fl_y, cx, cy, w, h (+ k1, k2, p1, p2, camera_model), or K (3x3), width, height, dist."""
-    output: Path | None = None
-    """Capture folder to write transforms.json in (default: the images folder's parent)."""
-    depths: Path | None = None
-    """Folder of depth images named like the images (default: depth/ or depths/ beside the images)."""
-    ignore_view: Tuple[str, ...] = ()
-    """Image file names to leave out."""
-
-    def main(self) -> None:
-        from point2act.robot.handeye import read_camera_in_flange
-        from point2act.robot.robot_capture import read_intrinsics, write_robot_capture
-
-        X = read_camera_in_flange(self.camera_in_flange)
-        doc = write_robot_capture(self.images, self.robot_poses, X, read_intrinsics(self.intrinsics), self.output,
-                                  self.depths, self.ignore_view)
-        out = self.output or self.images.parent
-        n_depth = sum(1 for f in doc["frames"] if "depth_file_path" in f)
-        print(f"{len(doc['frames'])} views ({n_depth} with depth) in the robot base frame, metres")
-        print(f"wrote {out / 'transforms.json'} and {out / 'point2act_frame.json'}")
-        print(f"train: ns-train point2act --data {out} --pipeline.datamanager.points-file POINTS nerfstudio-data")
 
 
 @dataclass

@@ -58,6 +58,14 @@ def _scene(scene: Path, seed: int) -> float:
     return time.perf_counter() - t0
 
 
+def export_demo(config_path: Path, output: Path, loaded=None) -> Tuple[Path, Dict]:
+    """The demo's export: ``point2act export``'s document with its default options (the capture's frame file
+    included) for the run at ``config_path``, written to ``output``; ``loaded``: the run just trained."""
+    from point2act.method.export_run import export_run, request_for_run
+
+    return export_run(config_path, request_for_run(config_path), output, loaded=loaded)
+
+
 def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = False) -> Dict:
     """Run the demo and print where everything is; returns the summary dict.
 
@@ -100,10 +108,10 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
 
     console.print("3/3 export")
     t0 = time.perf_counter()
-    from point2act.method.run import export_run, trained_run
+    from point2act.method.run import trained_run
 
     config_path = Path(config.get_base_dir()) / "config.yml"
-    grasps_path, exported = export_run(config_path, out / "grasps.json", loaded=trained_run(config, trainer))
+    grasps_path, exported = export_demo(config_path, out / "grasps.json", trained_run(config, trainer))
     t_export = time.perf_counter() - t0
     gt = json.loads((scene / "ground_truth.json").read_text())
     ap = np.asarray(exported["action_point"])

@@ -29,6 +29,8 @@ from point2act._open3d import load as load_open3d
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from point2act.render import Splats
+
 
 def _no_grad(fn):
     """``torch.no_grad()`` around ``fn``, torch imported at the call (this module loads without it)."""
@@ -50,10 +52,7 @@ __all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expect
 
 @_no_grad
 def render_expected_depth(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] linear
-    opacities: Tensor,  # [N] in [0, 1]
+    splats: "Splats",  # N Gaussians: means [N, 3], quats [N, 4], scales [N, 3] linear, opacities [N] in [0, 1]
     viewmats: Tensor,  # [C, 4, 4] world-to-camera, OpenCV axes
     Ks: Tensor,  # [C, 3, 3]
     width: int,
@@ -71,6 +70,7 @@ def render_expected_depth(
 
     from point2act.render import rasterization
 
+    means, quats, scales, opacities = splats.means, splats.quats, splats.scales, splats.opacities
     depths, alphas, rels = [], [], []
     colors = torch.zeros_like(means[:, :1]) if relevancy is None else relevancy.reshape(-1, 1).to(means)
     mode = "ED" if relevancy is None else "RGB+ED"
@@ -115,13 +115,12 @@ def render_median_depth(
     the rest through for centimetres. Fog in front of the surface does not count: only what lies behind the
     median does."""
     from point2act.relevancy_fit import _project_views
-    from point2act.render import depth_quantiles
+    from point2act.render import Splats, depth_quantiles
 
     m, q, s, o, vm, k = (t.detach().float().cpu() for t in (means, quats, scales, opacities, viewmat, K))
-    cap = _project_views(m, q, s, o, vm[None], k[None], int(width), int(height), "classic")
+    cap = _project_views(Splats(m, q, s, o), vm[None], k[None], int(width), int(height), "classic")
     z = (m @ vm[2, :3] + vm[2, 3])[None]  # [1, N]
-    d = depth_quantiles(cap["means2d"], cap["conics"], cap["opacities"], z, int(width), int(height),
-                        int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"], (0.5, 0.75))[0].numpy()
+    d = depth_quantiles(cap.means2d, cap.conics, cap.opacities, z, cap.tiles, (0.5, 0.75))[0].numpy()
     spread = np.where(d[..., 1] > 0, d[..., 1] - d[..., 0], np.inf).astype(np.float32)
     return d[..., 0], spread
 
@@ -133,8 +132,8 @@ class DepthViews:
     depths: np.ndarray  # [C, H, W]
     """The field's median z-depth (:func:`render_median_depth`; 0 = no measurement: the opacity stays below
     0.5); views of other sizes are zero-padded to the largest."""
-    alphas: np.ndarray  # [C, H, W]
-    """Accumulated opacity."""
+    alphas: np.ndarray | None  # [C, H, W]
+    """Accumulated opacity (None: every pixel counts as opaque)."""
     Ks: np.ndarray  # [C, 3, 3]
     """Pinhole intrinsics."""
     viewmats: np.ndarray  # [C, 4, 4]
@@ -149,10 +148,7 @@ class DepthViews:
 
 
 def render_depth_views(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] linear
-    opacities: Tensor,  # [N] in [0, 1]
+    splats: "Splats",  # N Gaussians: means [N, 3], quats [N, 4], scales [N, 3] linear, opacities [N] in [0, 1]
     viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
     Ks: np.ndarray,  # [C, 3, 3]
     sizes: Sequence[Tuple[int, int]],  # C x (H, W)
@@ -166,11 +162,15 @@ def render_depth_views(
     field's expected relevancy too. The returned ``Ks`` are those of the rendered resolution."""
     import torch
 
+    from point2act.render import Splats
+
     t0 = time.perf_counter()
     n = len(sizes)
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
+    means, scales, opacities = splats.means, splats.scales, splats.opacities
     dev = means.device
-    quats = quats / quats.norm(dim=-1, keepdim=True)
+    quats = splats.quats / splats.quats.norm(dim=-1, keepdim=True)
+    unit = Splats(means, quats, scales, opacities)
     D, A, R, S, K_out = [], [], [], [], []
     for i in views:
         H, W = (int(v) for v in sizes[i])
@@ -181,7 +181,7 @@ def render_depth_views(
             K[:2] /= f
         K_out.append(K)
         out = render_expected_depth(
-            means, quats, scales, opacities,
+            unit,
             torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
             torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H, relevancy=relevancy,
         )
@@ -315,17 +315,14 @@ def blended_pixels(depth: np.ndarray, jump: float) -> np.ndarray:  # [H, W] bool
 
 
 def tsdf_fuse(
-    depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement
-    Ks: np.ndarray,  # [C, 3, 3]
-    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
+    views: DepthViews,  # depths [C, H, W] z-depth (0 = no measurement), alphas [C, H, W] or None, Ks, viewmats
     center: np.ndarray,  # [3] centre of the fused cube (world)
     side: float,
     voxel: float,
     trunc_voxels: float = 4.0,
-    alphas: np.ndarray | None = None,  # [C, H, W]
     min_alpha: float = 0.5,
 ) -> Tuple[np.ndarray, np.ndarray]:  # points [M, 3], normals [M, 3] (world)
-    """Fuse depth maps into a TSDF cube of ``side`` (world units) centred at ``center`` and return
+    """Fuse the depth maps of ``views`` into a TSDF cube of ``side`` (world units) centred at ``center`` and return
     its zero-level surface points with normals.
 
     ``voxel`` is the target voxel size; the cube gets ``ceil(side / voxel)`` voxels per axis (at
@@ -335,7 +332,8 @@ def tsdf_fuse(
     part's surface (a mug's handle) into the space around it."""
     o3d = load_open3d()
 
-    depths = np.asarray(depths, dtype=np.float32)
+    depths = np.asarray(views.depths, dtype=np.float32)
+    alphas, Ks, viewmats = views.alphas, views.Ks, views.viewmats
     C, H, W = depths.shape
     if not (side > 0 and voxel > 0 and math.isfinite(side) and math.isfinite(voxel)):
         raise ValueError(f"tsdf_fuse: side ({side}) and voxel ({voxel}) must be positive and finite")

@@ -2,19 +2,19 @@
 
 With the Gaussians fixed, view ``v`` renders relevancy ``W_v @ sigmoid(logits)``, ``W_v`` the sparse
 compositing weights (alpha * T, [H*W, N]) of the rasterizer. They are computed once per checkpoint and
-resolution (:func:`build_weights_cache`), cached beside the run (:func:`load_or_build_cache`,
-``RUN/relevancy_cache.pt``) and the logits are fitted by :func:`point2act.relevancy_fit.fit_relevancy`.
+resolution (:func:`build_weights_cache`), kept in the run's cache (:func:`load_or_build_weights`,
+:mod:`point2act.runcache`) and the logits are fitted by :func:`point2act.relevancy_fit.fit_relevancy`.
 
-The run layer (:func:`point2act.method.run.query_run`) loads the run, brings the new points through the
+The run layer (:func:`point2act.method.requery.query_run`) loads the run, brings the new points through the
 training datamanager and saves the result as a named channel (:mod:`point2act.channels`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -23,15 +23,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from point2act.io import save_torch_atomic
+from point2act import runcache
 from point2act.relevancy_fit import WeightsCache, compositing_weights_views
-
-CACHE_NAME = "relevancy_cache.pt"
-CACHE_VERSION = 2
+from point2act.render.splats import Splats
 
 
 def checkpoint_key(path: Path) -> Dict[str, Any]:
-    """What identifies a checkpoint file for the caches: name, size, mtime."""
+    """What identifies a checkpoint file (a channel records the one it was fitted on): name, size, mtime."""
     st = Path(path).stat()
     return {"file": Path(path).name, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
@@ -46,10 +44,7 @@ def camera_fingerprint(viewmats: Tensor, Ks: Tensor, sizes: Sequence[Tuple[int, 
 
 
 def build_weights_cache(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] (linear, not log)
-    opacities: Tensor,  # [N] (in [0, 1])
+    splats: Splats,  # N frozen Gaussians
     viewmats: Tensor,  # [C, 4, 4] world-to-camera
     Ks: Tensor,  # [C, 3, 3]
     sizes: Sequence[Tuple[int, int]],  # C x (H, W)
@@ -58,8 +53,8 @@ def build_weights_cache(
     min_weight: float = 0.0,
     progress: bool = False,
 ) -> WeightsCache:
-    """Compositing weights of every view for frozen Gaussians. Consecutive views of one size are
-    projected and composited in one kernel call."""
+    """Compositing weights of every view for frozen Gaussians (:class:`~point2act.relevancy_fit.WeightsCache`,
+    ``[sum_v H_v W_v, N]``). Consecutive views of one size are projected and composited in one kernel call."""
     crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
     groups: List[Tuple[Tuple[int, int], List[int]]] = []
     for k, hw in enumerate(sizes):
@@ -68,10 +63,12 @@ def build_weights_cache(
         groups[-1][1].append(k)
     crow = torch.zeros(1, dtype=torch.long)
     with torch.no_grad():
-        args = (means.detach().float(), quats.detach().float(), scales.detach().float(), opacities.detach().float())
+        g = splats
+        frozen = Splats(g.means.detach().float(), g.quats.detach().float(), g.scales.detach().float(),
+                        g.opacities.detach().float())
         done = 0
         for (H, W), ks in groups:
-            crow, col, val = compositing_weights_views(*args, viewmats[ks].float(), Ks[ks].float(), W, H,
+            crow, col, val = compositing_weights_views(frozen, viewmats[ks].float(), Ks[ks].float(), W, H,
                                                        rasterize_mode, min_weight)
             crows.append(crow[1:] + off)
             off += int(crow[-1])
@@ -83,24 +80,35 @@ def build_weights_cache(
     if progress:
         print()
     sizes = [[int(h), int(w)] for h, w in sizes]
-    n = int(means.shape[0])
+    n = int(splats.means.shape[0])
     if len(cols) == 1:  # one size: the kernel's arrays as they are (no copy)
         return WeightsCache(crow, cols[0], vals[0], n, sizes, list(view_ids))
     return WeightsCache(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
                         torch.cat(vals) if vals else torch.zeros(0), n, sizes, list(view_ids))
 
 
-class _BackgroundSave:
-    """``save_torch_atomic`` in a thread (the write overlaps the refit); :meth:`join` re-raises its error."""
+def weights_section(views: Dict[str, Any]) -> str:
+    """The run-cache section (:mod:`point2act.runcache`) of the weights of ``views`` (their Gaussians' count, the
+    cameras' fingerprint, the resolution, the rasterize mode and the weight floor)."""
+    return "weights-" + hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()[:16]
 
-    def __init__(self, obj, path: Path):
+
+def _weights_arrays(cache: WeightsCache) -> Dict[str, np.ndarray]:
+    return {"crow": cache.crow.numpy(), "col": cache.col.numpy(), "val": cache.val.numpy()}
+
+
+class _BackgroundSave:
+    """The weights written to the run's cache in a thread (the write overlaps the refit); :meth:`join` re-raises its
+    error."""
+
+    def __init__(self, write: Callable[[], Any]):
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(obj, path), name="point2act-cache-save", daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(write,), name="point2act-cache-save", daemon=True)
         self.thread.start()
 
-    def _run(self, obj, path):
+    def _run(self, write):
         try:
-            save_torch_atomic(obj, path)
+            write()
         except BaseException as e:  # noqa: BLE001  (re-raised by join)
             self.error = e
 
@@ -110,30 +118,47 @@ class _BackgroundSave:
             raise self.error
 
 
-def load_or_build_cache(path: Path, key: Dict[str, Any], build: Callable[[], WeightsCache], rebuild: bool = False,
-                        background_save: bool = False) -> Tuple[WeightsCache, bool, float]:
-    """The weights cache at ``path`` if its stored key equals ``key``, else ``build()`` and save it;
-    returns (cache, built?, seconds). A corrupt cache is rebuilt with a warning, never trusted.
+@dataclass(frozen=True)
+class WeightsStore:
+    """Where :func:`load_or_build_weights` keeps compositing weights: the run's cache (:mod:`point2act.runcache`)."""
 
-    With ``background_save`` a freshly built cache is written by a thread; ``cache.saving`` is then
-    a handle whose ``join()`` waits for the write (and raises its error). A stored cache is mapped, not read
-    (``mmap``, private: nothing is written through the map): the rows its users take (:func:`subset`) are read
-    then, not the whole file (200 MB for a 100-view capture, 0.1 s to read)."""
+    config_path: Path
+    """The run's ``config.yml`` (the cache lies beside it)."""
+    key: List[List[Any]]
+    """The run's cache key (:func:`point2act.method.runinfo.key_of_run`)."""
+    rebuild: bool = False
+    """Build the weights even when the cache holds current ones."""
+    background_save: bool = False
+    """Write freshly built weights in a thread (``cache.saving.join()`` waits for the write)."""
+
+
+def load_or_build_weights(store: WeightsStore, views: Dict[str, Any],
+                          build: Callable[[], WeightsCache]) -> Tuple[WeightsCache, bool, float]:
+    """The weights of ``views`` from the run's cache when it holds them and is current, else ``build()`` and write
+    them there; returns (cache, built?, seconds).
+
+    With ``store.background_save`` freshly built weights are written by a thread; ``cache.saving`` is then a handle
+    whose ``join()`` waits for the write (and raises its error). Stored weights are mapped, not read: the rows their
+    users take (:func:`subset`) are read then, not the whole section (200 MB for a 100-view capture)."""
     t0 = time.perf_counter()
-    path = Path(path)
-    if path.is_file() and not rebuild:
-        try:
-            d = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            if d.get("meta", {}).get("key") == key:
-                return WeightsCache.from_dict(d), False, time.perf_counter() - t0
-        except Exception as e:  # noqa: BLE001  (a corrupt cache is rebuilt, never trusted)
-            warnings.warn(f"{path}: unreadable weights cache ({type(e).__name__}: {e}); rebuilding it", stacklevel=2)
+    section = weights_section(views)
+    got = None if store.rebuild else runcache.read_section(store.config_path, section, mmap=True)
+    if got is not None and got[0].get("views") == views:
+        meta, arrs = got
+        cache = WeightsCache(*(torch.from_numpy(arrs[k]) for k in ("crow", "col", "val")), int(meta["num_gaussians"]),
+                             meta["sizes"], list(meta["view_ids"]), {"views": views})
+        return cache, False, time.perf_counter() - t0
     cache = build()
-    cache.meta["key"] = key
-    if background_save:
-        cache.saving = _BackgroundSave(cache.to_dict(), path)
+    meta = {"views": views, "num_gaussians": int(cache.num_gaussians), "sizes": [list(s) for s in cache.sizes],
+            "view_ids": [int(v) for v in cache.view_ids]}
+
+    def write() -> None:
+        runcache.write_section(store.config_path, store.key, section, meta, _weights_arrays(cache))
+
+    if store.background_save:
+        cache.saving = _BackgroundSave(write)
     else:
-        save_torch_atomic(cache.to_dict(), path)
+        write()
     return cache, True, time.perf_counter() - t0
 
 
@@ -168,5 +193,6 @@ class QueryResult:
     losses: List[float] = field(default_factory=list)
     """The loss at every fit step."""
     support: Any = None
-    """The views' consensus the refit formed on the channel's answers (:class:`point2act.method.run.ChannelSupport`):
-    the channel's export takes it rather than forming it again; None where the refit formed none."""
+    """The views' consensus the refit formed on the channel's answers
+    (:class:`point2act.method.supervision.ChannelSupport`): the channel's export takes it rather than forming it
+    again; None where the refit formed none."""

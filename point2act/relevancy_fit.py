@@ -35,6 +35,8 @@ import torch
 from torch import Tensor
 
 from point2act import _cpp
+from point2act.render.splats import Splats
+from point2act.render.tiles import TileLists
 
 EXTENSION = _cpp.Extension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels")
 LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
@@ -110,50 +112,59 @@ def median_depth_csr(
     return out.numpy()
 
 
+@dataclass(frozen=True)
+class ProjectedViews:
+    """C views' projection of N Gaussians and their tile lists, as :func:`point2act.render.rasterization`'s CPU
+    pipeline hands them to its last stage (unpacked layout)."""
+
+    means2d: Tensor  # [C, N, 2]
+    """Projected centres in pixels."""
+    conics: Tensor  # [C, N, 3]
+    """Inverse 2D covariances (upper triangle)."""
+    opacities: Tensor  # [C, N]
+    """Opacities (times the anti-aliasing compensation in ``"antialiased"`` mode)."""
+    tiles: TileLists
+    """Image and tile sizes, and each tile's Gaussians front to back (``flatten_ids`` into ``C * N``)."""
+
+
 def _project_views(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] (linear)
-    opacities: Tensor,  # [N] (activated)
+    splats: Splats,  # N Gaussians
     viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
     Ks: Tensor,  # [C, 3, 3]
     width: int,
     height: int,
     rasterize_mode: str,
-) -> Dict[str, Tensor]:
-    """Projection and tile lists of :func:`point2act.render.rasterization` (its CPU pipeline with
-    the last stage replaced): means2d [C, N, 2], conics [C, N, 3], opacities [C, N], isect_offsets
-    [C, th, tw], flatten_ids [n_isects] (into ``C * N``), tile_size."""
+) -> ProjectedViews:
+    """Projection and tile lists of :func:`point2act.render.rasterization` (its CPU pipeline with the last stage
+    replaced), computed on the CPU in float32 wherever ``splats`` live."""
     from point2act.render import _backend
     from point2act.render.rasterization import _rasterization_cpu
 
-    N = means.shape[0]
-    captured: Dict[str, Tensor] = {}
+    N = splats.means.shape[0]
+    captured: List[ProjectedViews] = []
 
-    def capture(means2d, conics, colors, opac, w, h, ts, isect_offsets, flatten_ids, **_kw):
-        captured.update(means2d=means2d, conics=conics, opacities=opac, isect_offsets=isect_offsets,
-                        flatten_ids=flatten_ids, tile_size=ts)
-        z = means2d.new_zeros(means2d.shape[0], h, w, 1)
+    def capture(means2d, conics, _colors, opacities, *tiling, **_kw):  # rasterize_to_pixels' call
+        width, height, tile_size, isect_offsets, flatten_ids = tiling
+        captured.append(ProjectedViews(means2d, conics, opacities,
+                                       TileLists(width, height, tile_size, isect_offsets, flatten_ids)))
+        z = means2d.new_zeros(means2d.shape[0], height, width, 1)
         return z, z
 
     cpu = lambda t: t.detach().to("cpu", torch.float32)  # noqa: E731  (the CPU kernels do this work wherever the run lives)
     with torch.no_grad():
         _rasterization_cpu(
-            cpu(means), cpu(quats), cpu(scales), cpu(opacities), torch.zeros(N, 1),
+            cpu(splats.means), cpu(splats.quats), cpu(splats.scales), cpu(splats.opacities), torch.zeros(N, 1),
             cpu(viewmats), cpu(Ks), int(width), int(height),
             near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=False,
             tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
             rasterize_mode=rasterize_mode, distributed=False, camera_model="pinhole", covars=None,
             rasterize_fn=capture, isect_fn=_backend.isect_tiles,
         )
-    return captured
+    return captured[0]
 
 
 def compositing_weights_views(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] (linear)
-    opacities: Tensor,  # [N] (activated)
+    splats: Splats,  # N Gaussians
     viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
     Ks: Tensor,  # [C, 3, 3]
     width: int,
@@ -170,24 +181,19 @@ def compositing_weights_views(
     """
     from point2act.render import _backend
 
-    cap = _project_views(means, quats, scales, opacities, viewmats, Ks, width, height, rasterize_mode)
-    return _backend.compositing_weights(cap["means2d"], cap["conics"], cap["opacities"], int(width), int(height),
-                                        int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"],
-                                        float(min_weight))
+    cap = _project_views(splats, viewmats, Ks, width, height, rasterize_mode)
+    return _backend.compositing_weights(cap.means2d, cap.conics, cap.opacities, cap.tiles, float(min_weight))
 
 
 def compositing_weights(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] (linear)
-    opacities: Tensor,  # [N] (activated)
+    splats: Splats,  # N Gaussians
     viewmat: Tensor,  # [4, 4] world -> camera (OpenCV)
     K: Tensor,  # [3, 3]
     width: int,
     height: int,
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
-) -> Tensor:
+) -> Tensor:  # [height * width, N] sparse CSR
     """Sparse CSR ``[height * width, N]`` of compositing weights ``alpha_i * T_i`` of one view.
 
     Arguments are those :func:`point2act.render.rasterization` takes (one camera, ``packed=False``,
@@ -195,9 +201,9 @@ def compositing_weights(
     per-Gaussian colour ``c`` [N] is then ``W @ c`` (no background). Weights ``<= min_weight``
     are dropped (0: exact).
     """
-    crow, col, val = compositing_weights_views(means, quats, scales, opacities, viewmat[None], K[None], width, height,
-                                               rasterize_mode, min_weight)
-    return _csr(crow, col, val, (int(width) * int(height), int(means.shape[0])))
+    crow, col, val = compositing_weights_views(splats, viewmat[None], K[None], width, height, rasterize_mode,
+                                               min_weight)
+    return _csr(crow, col, val, (int(width) * int(height), int(splats.means.shape[0])))
 
 
 def _csr(crow: Tensor, col: Tensor, val: Tensor, shape) -> Tensor:
@@ -359,26 +365,36 @@ def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_we
     return flat_t.contiguous(), row_w.contiguous()
 
 
+@dataclass(frozen=True)
+class FitSchedule:
+    """How long and with what step size :func:`fit_relevancy` runs Adam."""
+
+    steps: int = 40
+    """Adam steps at most."""
+    lr: float = 0.5
+    """Step size of the first step."""
+    lr_final: float | None = None
+    """Step size of the last step, reached by a cosine decay from ``lr`` over ``steps`` (None: constant ``lr``);
+    it damps Adam's oscillation when only a few steps are taken."""
+    tol: float = 0.0
+    """> 0: stop early when the loss improves by less than ``tol`` (relative)."""
+
+
 def fit_relevancy(
     cache: WeightsCache,
     targets: Sequence[Tensor],  # per cache view: [H, W, 1] in [0, 1]
     form: str = "bce",
     pos_weight: float = 4.0,
     init_logit: float = -4.0,
-    steps: int = 40,
-    lr: float = 0.5,
-    init: Tensor | None = None,
-    tol: float = 0.0,
-    lr_final: float | None = None,
+    schedule: FitSchedule = FitSchedule(),
+    init: Tensor | None = None,  # [N] logits to start from (default: ``init_logit`` everywhere)
 ) -> FitResult:
-    """Fit per-Gaussian logits so the rendered relevancy matches the targets.
+    """Fit per-Gaussian logits [N] so the rendered relevancy matches the targets.
 
     The objective is the training loss, :func:`point2act.losses.relevancy_loss` with the run's
-    ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch.
-    Gaussians no view sees keep ``init_logit`` (as in training, where they get no gradient).
-    ``tol`` > 0 stops early when the loss improves by less than ``tol`` (relative).
-    ``lr_final``: the step size decays from ``lr`` to ``lr_final`` over ``steps`` (cosine; None:
-    constant), which damps Adam's oscillation when only a few steps are taken.
+    ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch, for
+    ``schedule``'s steps and step sizes. Gaussians no view sees keep ``init_logit`` (as in training, where
+    they get no gradient).
     Each step is one fused pass of the C++ kernel over the weights (forward mat-vec, loss and
     transposed mat-vec, fixed row blocks added in order: the same bits for any thread count); its
     reference is ``point2act.render._torch_impl._relevancy_loss_grad``.
@@ -395,6 +411,7 @@ def fit_relevancy(
     b1, b2, eps = 0.9, 0.999, 1e-15
     losses: List[float] = []
     n = 0
+    steps, lr, lr_final, tol = schedule.steps, schedule.lr, schedule.lr_final, schedule.tol
     with torch.no_grad():
         for n in range(1, steps + 1):
             sg = torch.sigmoid(x)
@@ -411,4 +428,5 @@ def fit_relevancy(
     return FitResult(x.detach().reshape(-1), losses, time.perf_counter() - t0, n)
 
 
-__all__ = ["compositing_weights", "compositing_weights_views", "WeightsCache", "fit_relevancy", "FitResult"]
+__all__ = ["compositing_weights", "compositing_weights_views", "WeightsCache", "fit_relevancy", "FitResult",
+           "FitSchedule", "ProjectedViews"]

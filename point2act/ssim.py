@@ -17,6 +17,7 @@ torch reference is :mod:`point2act._ssim_torch_impl`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple, Union
 
@@ -59,19 +60,35 @@ def _from_planes(v: Tensor, shape: Sequence[int], channels_last: bool) -> Tensor
     return v.view(N, C, H, W)
 
 
-def _ssim_forward(X: Tensor, Y: Tensor, window: Tensor, C1: float, C2: float, need_x: bool, need_y: bool):
+@dataclass(frozen=True)
+class _SSIMCall:
+    """The non-differentiable inputs of one fused SSIM forward."""
+
+    window: Tensor  # [K]
+    """The 1-D Gaussian window (odd length K), applied vertically then horizontally."""
+    C1: float
+    """The means' stabilising constant ``(K1 * data_range)^2``."""
+    C2: float
+    """The variances' stabilising constant ``(K2 * data_range)^2``."""
+    need_x: bool
+    """Whether the backward pass computes the gradient of the first image."""
+    need_y: bool
+    """Whether the backward pass computes the gradient of the second image."""
+
+
+def _ssim_forward(X: Tensor, Y: Tensor, call: _SSIMCall):
     """The fused SSIM forward of ``X``, ``Y`` [N, C, H, W]: (per-image sums of the SSIM map [N] float64, the
     count of map values per image, the state :func:`_ssim_backward` takes)."""
     N, C, H, W = X.shape
-    K = window.shape[0]
+    K = call.window.shape[0]
     # channels-last when the predicted image is laid out so (splatfacto's permuted [H, W, 3] images)
     cl = C > 1 and Y.is_contiguous(memory_format=torch.channels_last) and not Y.is_contiguous()
     xp, yp = _as_planes(X, cl), _as_planes(Y, cl)
     tap_stride = C if cl else 1
     per_image = 1 if cl else C
-    win = window.to(X.dtype).contiguous()
+    win = call.window.to(X.dtype).contiguous()
     sums, dmu1, dmu2, dsig, dcov = load_extension().ssim_fwd(
-        xp, yp, win, tap_stride, per_image, float(C1), float(C2), bool(need_x), bool(need_y),
+        xp, yp, win, tap_stride, per_image, float(call.C1), float(call.C2), bool(call.need_x), bool(call.need_y),
         torch.get_num_threads())
     count_per_image = C * (H - K + 1) * (W - K + 1)
     meta = (tuple(X.shape), cl, tap_stride, per_image)
@@ -94,12 +111,12 @@ def _ssim_backward(meta, saved, scale: Tensor, l1_scale: Tensor | None = None): 
 
 class _FusedSSIM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, X: Tensor, Y: Tensor, window: Tensor, C1: float, C2: float, size_average: bool,
-                need_x: bool, need_y: bool):  # X, Y [N, C, H, W]; window [K] -> [] or [N]
+    def forward(ctx, X: Tensor, Y: Tensor, call: _SSIMCall, size_average: bool):
+        # X, Y [N, C, H, W] -> [] if size_average else [N]
         N = X.shape[0]
-        sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, window, C1, C2, need_x, need_y)
+        sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, call)
         ctx.meta, ctx.n, ctx.count_per_image, ctx.size_average = meta, N, count_per_image, size_average
-        if need_x or need_y:
+        if call.need_x or call.need_y:
             ctx.save_for_backward(*saved)
         if size_average:
             return (sums.sum() / (N * count_per_image)).to(X.dtype)
@@ -112,7 +129,7 @@ class _FusedSSIM(torch.autograd.Function):
         g = grad.to(saved[0].dtype).reshape(-1)
         scale = (g.expand(N) / (N * count_per_image)) if ctx.size_average else (g / count_per_image)
         v_x, v_y = _ssim_backward(ctx.meta, saved, scale)
-        return v_x, v_y, None, None, None, None, None, None
+        return v_x, v_y, None, None
 
 
 class _FusedL1SSIMLoss(torch.autograd.Function):
@@ -122,14 +139,13 @@ class _FusedL1SSIMLoss(torch.autograd.Function):
     arithmetic), bit for bit."""
 
     @staticmethod
-    def forward(ctx, gt: Tensor, pred: Tensor, window: Tensor, C1: float, C2: float, lam: float,
-                need_gt: bool, need_pred: bool):  # gt, pred [H, W, C] -> []
+    def forward(ctx, gt: Tensor, pred: Tensor, call: _SSIMCall, lam: float):  # gt, pred [H, W, C] -> []
         X, Y = gt.permute(2, 0, 1)[None], pred.permute(2, 0, 1)[None]
-        sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, window, C1, C2, need_gt, need_pred)
+        sums, count_per_image, (meta, saved) = _ssim_forward(X, Y, call)
         ssim = (sums.sum() / count_per_image).to(X.dtype)
         l1 = torch.abs(gt - pred).mean()
         ctx.meta, ctx.count_per_image, ctx.lam, ctx.numel = meta, count_per_image, lam, gt.numel()
-        if need_gt or need_pred:
+        if call.need_x or call.need_y:
             ctx.save_for_backward(*saved)
         return (1 - lam) * l1 + lam * (1 - ssim)
 
@@ -144,7 +160,7 @@ class _FusedL1SSIMLoss(torch.autograd.Function):
         v_x, v_y = _ssim_backward(ctx.meta, saved, scale, l1_scale)
         v_gt = v_x.permute(0, 2, 3, 1)[0] if v_x is not None else None
         v_pred = v_y.permute(0, 2, 3, 1)[0] if v_y is not None else None
-        return v_gt, v_pred, None, None, None, None, None, None
+        return v_gt, v_pred, None, None
 
 
 def fused_supported(X: Tensor, Y: Tensor, win_size: int = 11) -> bool:
@@ -179,7 +195,8 @@ def fused_ssim(
     K1, K2 = K
     C1, C2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     grad = torch.is_grad_enabled()
-    return _FusedSSIM.apply(X, Y, window, C1, C2, size_average, grad and X.requires_grad, grad and Y.requires_grad)
+    call = _SSIMCall(window, C1, C2, grad and X.requires_grad, grad and Y.requires_grad)
+    return _FusedSSIM.apply(X, Y, call, size_average)
 
 
 def fused_l1_ssim_loss(
@@ -205,8 +222,8 @@ def fused_l1_ssim_loss(
     K1, K2 = K
     C1, C2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     grad = torch.is_grad_enabled()
-    return _FusedL1SSIMLoss.apply(gt, pred, window, C1, C2, float(ssim_lambda), grad and gt.requires_grad,
-                                  grad and pred.requires_grad)
+    call = _SSIMCall(window, C1, C2, grad and gt.requires_grad, grad and pred.requires_grad)
+    return _FusedL1SSIMLoss.apply(gt, pred, call, float(ssim_lambda))
 
 
 class SSIM(torch.nn.Module):

@@ -253,7 +253,7 @@ def test_target_distance_is_zero_inside_a_closed_target() -> None:
     o3d = pytest.importorskip("open3d")
     box = o3d.geometry.TriangleMesh.create_box(0.04, 0.1, 0.035)
     v, f = np.asarray(box.vertices), np.asarray(box.triangles)
-    from point2act.synth.scene import sample_mesh_points
+    from point2act.synth.meshes import sample_mesh_points
 
     pts = sample_mesh_points(v, f, 3000, np.random.default_rng(0))
     t = TargetSurface(pts, (v, f))
@@ -322,7 +322,7 @@ def test_new_synth_options_leave_the_default_config_record_unchanged() -> None:
 def test_acronym_mug_handle_is_split_from_the_body() -> None:
     pytest.importorskip("open3d")
     from benchmarks.accuracy.suite import ACRONYM_MUG, ACRONYM_SCALE
-    from point2act.synth.scene import load_mug_mesh
+    from point2act.synth.meshes import load_mug_mesh
 
     m = load_mug_mesh(str(ACRONYM_MUG), ACRONYM_SCALE)
     hv, bv = m["handle"][0], m["body"][0]

@@ -136,16 +136,16 @@ def test_separate_temp_dir_keeps_destination_folder_clean(tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_every_writer_uses_the_one_helper():
     import point2act.channels as channels
-    import point2act.export as export
+    import point2act.export.grasps_json as grasps_json
     import point2act.grasp.result as result
     import point2act.points as points
-    import point2act.query as query
+    import point2act.runcache as runcache
 
     assert points.write_json_atomic is write_json_atomic
-    assert export.write_json_atomic is write_json_atomic  # grasps.json and its timings (export.write_grasps)
+    assert grasps_json.write_json_atomic is write_json_atomic  # grasps.json and its timings (write_grasps)
     assert result.write_json_atomic is write_json_atomic
     assert channels.write_json_atomic is write_json_atomic and channels.save_torch_atomic is save_torch_atomic
-    assert query.save_torch_atomic is save_torch_atomic
+    assert runcache.atomic_write is pio.atomic_write  # the run's cache, every section
 
 
 def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, caplog):
@@ -234,55 +234,65 @@ def test_corrupt_channel_files_are_reported_not_trusted(tmp_path):
     assert str(idx) in str(ei.value)
 
 
-def test_corrupt_weights_cache_warns_and_is_rebuilt(tmp_path, monkeypatch):
-    import point2act.query as query
+def _weights_store(tmp_path):
+    from point2act import runcache
+    from point2act.query import WeightsStore
 
     cfg = _fake_run(tmp_path)
-    (cfg.parent / query.CACHE_NAME).write_bytes(b"PK\x03\x04 truncated")
     ck = cfg.parent / "nerfstudio_models" / "step-000000001.ckpt"
     ck.parent.mkdir()
     ck.write_bytes(b"x")
-    built = []
-
-    class Cache:
-        meta: dict = {}
-
-        def to_dict(self):
-            return {"meta": dict(self.meta)}
-
-    def build(*a, **k):
-        built.append(1)
-        return Cache()
-
-    key = {"version": query.CACHE_VERSION, "num_gaussians": 3}
-    with pytest.warns(UserWarning, match="unreadable weights cache"):
-        query.load_or_build_cache(cfg.parent / query.CACHE_NAME, key, build, rebuild=False)
-    assert built == [1]
-    assert torch.load(cfg.parent / query.CACHE_NAME, weights_only=False)["meta"]["key"]["num_gaussians"] == 3
+    return cfg, WeightsStore(cfg, runcache.run_key(cfg, ck, None))
 
 
-def test_stored_weights_cache_is_mapped_privately_and_equals_the_built_one(tmp_path):
-    """A stored weights cache is mapped, not read (``load_or_build_cache``): its rows are the built cache's, and a
-    write into the loaded tensors never reaches the file."""
-    import point2act.query as query
+def _weights():
     from point2act.relevancy_fit import WeightsCache
 
     g = torch.Generator().manual_seed(0)
     mats = [torch.sparse_coo_tensor(torch.tensor([[0, 1, 5], [0, 2, 1]]), torch.rand(3, generator=g), (6, 3))
             .to_sparse_csr() for _ in range(3)]
-    made = WeightsCache.from_views(mats, [[2, 3]] * 3, [4, 7, 9])
-    key = {"version": query.CACHE_VERSION, "num_gaussians": 3}
-    path = tmp_path / query.CACHE_NAME
-    query.load_or_build_cache(path, key, lambda: made)
+    return WeightsCache.from_views(mats, [[2, 3]] * 3, [4, 7, 9])
+
+
+def test_corrupt_weights_cache_is_rebuilt(tmp_path):
+    """A run cache cut short (a crash while copying it) is not read: the weights are built and written anew."""
+    import point2act.query as query
+    from point2act import runcache
+
+    cfg, store = _weights_store(tmp_path)
+    runcache.cache_path(cfg).write_bytes(b"PK\x03\x04 truncated")
+    views = {"num_gaussians": 3, "downscale": 2}
+    built = []
+    query.load_or_build_weights(store, views, lambda: built.append(1) or _weights())
+    assert built == [1]
+    again, rebuilt, _ = query.load_or_build_weights(store, views, lambda: pytest.fail("rebuilt a valid cache"))
+    assert not rebuilt and again.num_gaussians == 3
+
+
+def test_stored_weights_cache_is_mapped_privately_and_equals_the_built_one(tmp_path):
+    """Stored weights are mapped, not read (``load_or_build_weights``): their rows are the built cache's, and a
+    write into the loaded tensors never reaches the file; other views' weights are another section."""
+    import point2act.query as query
+    from point2act import runcache
+
+    cfg, store = _weights_store(tmp_path)
+    made = _weights()
+    views = {"num_gaussians": 3, "downscale": 2}
+    query.load_or_build_weights(store, views, lambda: made)
+    path = runcache.cache_path(cfg)
     before = path.read_bytes()
-    loaded, built, _ = query.load_or_build_cache(path, key, lambda: pytest.fail("rebuilt a valid cache"))
+    loaded, built, _ = query.load_or_build_weights(store, views, lambda: pytest.fail("rebuilt a valid cache"))
     assert not built
     for name in ("crow", "col", "val"):
         assert torch.equal(getattr(loaded, name), getattr(made, name))
+    assert loaded.sizes == made.sizes and loaded.view_ids == made.view_ids
     sub, want = query.subset(loaded, [9, 4]), query.subset(made, [9, 4])
     assert torch.equal(sub.val, want.val) and torch.equal(sub.col, want.col) and torch.equal(sub.crow, want.crow)
     loaded.val.mul_(-1.0)
     assert path.read_bytes() == before
+    other = {**views, "downscale": 1}
+    _, built, _ = query.load_or_build_weights(store, other, lambda: made)
+    assert built and len(runcache.sections(cfg)) == 2
 
 
 # ----------------------------------------------------------------------------------------------

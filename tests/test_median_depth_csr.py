@@ -117,7 +117,7 @@ def test_median_depth_csr_rejects_bad_input():
 def test_median_depth_csr_on_rendered_weights(N, W, H, C, ts):
     """The compositing weights of a random scene (the cache's int32 / float32 CSR, views stacked so that the
     second view's crow starts past 0), as run._answered_views passes them."""
-    from point2act.render import compositing_weights, fully_fused_projection, isect_tiles
+    from point2act.render import TileLists, compositing_weights, fully_fused_projection, isect_tiles
     from point2act.render._testing import random_scene
 
     s = random_scene(N, W, H, C=C, seed=N + 3, scale=0.06, dtype=torch.float32)
@@ -126,7 +126,7 @@ def test_median_depth_csr_on_rendered_weights(N, W, H, C, ts):
     op = s["opacities"].expand(C, -1).contiguous()
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
-    crow, col, val = compositing_weights(m2, con, op, W, H, ts, off, fid, 0.0)
+    crow, col, val = compositing_weights(m2, con, op, TileLists(W, H, ts, off, fid), 0.0)
     crow, col, val = crow.long().numpy(), col.to(torch.int32).numpy(), val.float().numpy()
     n = H * W
     for c in range(C):

@@ -6,15 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.relevancy_fit import WeightsCache, compositing_weights, fit_relevancy, stacked_relevancy_loss
-from point2act.render import rasterization
-from point2act.render._testing import random_scene
+from point2act.relevancy_fit import (
+    FitSchedule,
+    WeightsCache,
+    compositing_weights,
+    fit_relevancy,
+    stacked_relevancy_loss,
+)
+from point2act.render import Splats, rasterization
+from point2act.render._testing import SceneExtras, random_scene
 
 
 def _scene(N=600, W=48, H=32, C=3, mode="classic"):
-    s = random_scene(N, W, H, C=C, dtype=torch.float32, scale=0.04, n_channels=1)
-    mats = [compositing_weights(s["means"], s["quats"], s["scales"], s["opacities"], s["viewmats"][c], s["Ks"][c],
-                                W, H, rasterize_mode=mode) for c in range(C)]
+    s = random_scene(N, W, H, C=C, dtype=torch.float32, scale=0.04, extras=SceneExtras(n_channels=1))
+    splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
+    mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H, rasterize_mode=mode) for c in range(C)]
     return s, WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))
 
 
@@ -54,14 +60,13 @@ def test_weights_kernel_equals_torch_reference(N, W, H, C, seed, scale, mode, mi
     from point2act.relevancy_fit import _project_views, compositing_weights_views
     from point2act.render._torch_impl import _compositing_weights
 
-    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale, n_channels=1, n_behind=3,
-                     n_offscreen=3)
-    args = (s["means"], s["quats"], s["scales"], s["opacities"], s["viewmats"], s["Ks"], W, H, mode)
+    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale,
+                     extras=SceneExtras(n_channels=1, n_behind=3, n_offscreen=3))
+    args = (Splats(s["means"], s["quats"], s["scales"], s["opacities"]), s["viewmats"], s["Ks"], W, H, mode)
     crow_c, col_c, val_c = compositing_weights_views(*args, min_weight)
     cap = _project_views(*args)
-    crow_t, col_t, val_t = _compositing_weights(cap["means2d"], cap["conics"], cap["opacities"], W, H,
-                                                int(cap["tile_size"]), cap["isect_offsets"], cap["flatten_ids"],
-                                                min_weight)
+    assert (cap.tiles.width, cap.tiles.height, cap.tiles.tile_size) == (W, H, 16)
+    crow_t, col_t, val_t = _compositing_weights(cap.means2d, cap.conics, cap.opacities, cap.tiles, min_weight)
     assert crow_c.dtype == torch.int64 and col_c.dtype == torch.int32 and val_c.dtype == torch.float32
     assert crow_c.shape == (C * H * W + 1,) and int(crow_c[-1]) == col_c.numel() > 0
     assert torch.equal(crow_c, crow_t)  # same number of weights in every pixel
@@ -79,9 +84,10 @@ def test_weights_kernel_render_equals_rasterizer(N, W, H, C, seed, scale, mode, 
     """W @ r is the rasterizer's render of a per-Gaussian relevancy r (all views in one call)."""
     from point2act.relevancy_fit import compositing_weights_views
 
-    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale, n_channels=1)
-    crow, col, val = compositing_weights_views(s["means"], s["quats"], s["scales"], s["opacities"], s["viewmats"],
-                                               s["Ks"], W, H, mode)
+    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale,
+                     extras=SceneExtras(n_channels=1))
+    crow, col, val = compositing_weights_views(Splats(s["means"], s["quats"], s["scales"], s["opacities"]),
+                                               s["viewmats"], s["Ks"], W, H, mode)
     rel = torch.rand(N, generator=torch.Generator().manual_seed(seed))
     r, alpha, _ = rasterization(s["means"], s["quats"], s["scales"], s["opacities"], rel[:, None], s["viewmats"],
                                 s["Ks"], W, H, packed=False, rasterize_mode=mode)
@@ -138,7 +144,7 @@ def test_fit_recovers_a_field_it_rendered():
     N = s["means"].shape[0]
     true = torch.where(torch.rand(N, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
     targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
-    a = fit_relevancy(cache, targets, "bce", 4.0, -4.0, steps=30, lr=0.3)
+    a = fit_relevancy(cache, targets, "bce", 4.0, -4.0, FitSchedule(steps=30, lr=0.3))
     assert a.losses[-1] < 0.5 * a.losses[0] and a.steps == 30
     back = cache.render(torch.sigmoid(a.logits))
     err = max(float((b - t).abs().mean()) for b, t in zip(back, targets))
@@ -168,7 +174,7 @@ def test_fast_refit_matches_direct_optimisation():
     N = s["means"].shape[0]
     true = torch.where(torch.rand(N, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
     targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
-    fast = fit_relevancy(cache, targets, "mse", 4.0, -4.0, steps=300, lr=0.1)
+    fast = fit_relevancy(cache, targets, "mse", 4.0, -4.0, FitSchedule(steps=300, lr=0.1))
     x = torch.full((N, 1), -4.0, requires_grad=True)
     opt = torch.optim.Adam([x], lr=0.1)
     for _ in range(300):
@@ -214,8 +220,8 @@ def _box_cloud(rng, lo, hi, n):
 def test_avoid_channel_changes_ranking_and_handover():
     """A bar on a table; grasp anywhere on it; 'avoid' one end: the best grasp moves to the other end."""
     pytest.importorskip("open3d")
-    from point2act.grasp import GraspConfig, plan_grasps, validate_grasps_dict
-    from point2act.grasp.planner import handover_rotation
+    from point2act.grasp import GraspConfig, PlanningScene, plan_grasps, validate_grasps_dict
+    from point2act.grasp.scoring import handover_rotation
 
     rng = np.random.default_rng(0)
     table = np.c_[rng.uniform(-0.2, 0.2, 6000), rng.uniform(-0.2, 0.2, 6000), np.zeros(6000)]
@@ -232,8 +238,9 @@ def test_avoid_channel_changes_ranking_and_handover():
     rel = np.r_[np.zeros(len(table)), np.ones(len(bar))]
     avoid = np.r_[np.zeros(len(table)), (bar[:, 0] > 0.02).astype(float)]
     cfg = GraspConfig(top_k=5)
-    plain = plan_grasps(means, opac, rel, cfg)
-    with_avoid = plan_grasps(means, opac, rel, cfg, avoid=avoid, handover_direction=np.array([1.0, 0, 0]))
+    plain = plan_grasps(PlanningScene(means, opac, rel), cfg)
+    with_avoid = plan_grasps(PlanningScene(means, opac, rel, avoid=avoid, handover_direction=np.array([1.0, 0, 0])),
+                             cfg)
     assert plain.grasps and with_avoid.grasps
     best = with_avoid.grasps[0]
     assert best.avoid_score is not None and best.avoid_score < 0.5
@@ -274,9 +281,9 @@ def test_handover_hold_handle_avoid_rim_on_known_geometry():
     top-ranked grasp closes on or sweeps through the rim, each gets the handover rotation turning the
     rim away from the recipient; and the same check catches an avoid region the plain grasps use."""
     pytest.importorskip("open3d")
-    from point2act.grasp import GraspConfig, plan_grasps, relevant_region, validate_grasps_dict
+    from point2act.grasp import GraspConfig, PlanningScene, plan_grasps, relevant_region, validate_grasps_dict
     from point2act.grasp.geometry import grasp_to_gripper_boxes, points_in_box
-    from point2act.grasp.planner import handover_rotation
+    from point2act.grasp.scoring import handover_rotation
     from point2act.grasp.synthetic import LABELS, tabletop_scene
 
     sc = tabletop_scene(seed=0)
@@ -292,7 +299,8 @@ def test_handover_hold_handle_avoid_rim_on_known_geometry():
         boxes = [_closing_box(g, cfg.gripper), *grasp_to_gripper_boxes(g, cfg.gripper).values()]
         return int(sum(points_in_box(pts, b).sum() for b in boxes))
 
-    res = plan_grasps(means, opac, hold, cfg, avoid=np.where(rim, 1.0, 0.0), handover_direction=direction, **kw)
+    res = plan_grasps(PlanningScene(means, opac, hold, avoid=np.where(rim, 1.0, 0.0), handover_direction=direction,
+                                    **kw), cfg)
     assert len(res.grasps) >= 3, res.warning
     assert [touches(g, means[rim]) for g in res.grasps] == [0] * len(res.grasps)
     for g in res.grasps:
@@ -308,11 +316,11 @@ def test_handover_hold_handle_avoid_rim_on_known_geometry():
         assert np.allclose(handover_rotation(g.rotation, g.position, ap, direction), H, atol=1e-9)
 
     # control: an avoid region the plain top grasps do close on (the handle's upper half) is left
-    plain = plan_grasps(means, opac, hold, cfg, **kw)
+    plain = plan_grasps(PlanningScene(means, opac, hold, **kw), cfg)
     upper = handle & (means[:, 2] > sc["handle_center"][2])
     before = touches(plain.grasps[0], means[upper])
     assert before > 20
-    moved = plan_grasps(means, opac, hold, cfg, avoid=np.where(upper, 1.0, 0.0), **kw)
+    moved = plan_grasps(PlanningScene(means, opac, hold, avoid=np.where(upper, 1.0, 0.0), **kw), cfg)
     assert moved.grasps and touches(moved.grasps[0], means[upper]) < 0.1 * before
     # the grasps listed after it do sweep through the avoid region: their avoid_score is high, within [0, 1]
     assert max(g.avoid_score for g in moved.grasps) > 0.5

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.relevancy_fit import LOSS_FORMS, WeightsCache, compositing_weights, fit_relevancy, load_extension
-from point2act.render._testing import random_scene
+from point2act.relevancy_fit import (
+    LOSS_FORMS,
+    FitSchedule,
+    WeightsCache,
+    compositing_weights,
+    fit_relevancy,
+    load_extension,
+)
+from point2act.render import Splats
+from point2act.render._testing import SceneExtras, random_scene
 
 THREADS = (1, 2, 3, 5, 16)
 
@@ -19,9 +27,9 @@ THREADS = (1, 2, 3, 5, 16)
 def _cache(N=3000, W=256, H=160, C=1, seed=0):
     """A weights cache with a view of more than 32768 pixels (torch's grain for splitting a sum by threads)."""
     torch.manual_seed(seed)
-    s = random_scene(N, W, H, C=C, dtype=torch.float32, scale=0.05, n_channels=1)
-    mats = [compositing_weights(s["means"], s["quats"], s["scales"], s["opacities"], s["viewmats"][c], s["Ks"][c],
-                                W, H) for c in range(C)]
+    s = random_scene(N, W, H, C=C, dtype=torch.float32, scale=0.05, extras=SceneExtras(n_channels=1))
+    splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
+    mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H) for c in range(C)]
     return WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))
 
 
@@ -59,7 +67,7 @@ def test_fit_same_bits_under_any_torch_thread_count(cache):
     try:
         for t in (1, 2, 4):
             torch.set_num_threads(t)
-            fits.append(fit_relevancy(cache, [target], steps=6, lr=1.0, lr_final=0.1))
+            fits.append(fit_relevancy(cache, [target], schedule=FitSchedule(steps=6, lr=1.0, lr_final=0.1)))
     finally:
         torch.set_num_threads(before)
     for f in fits[1:]:

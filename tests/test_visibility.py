@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from point2act.relevancy_fit import compositing_weights
+from point2act.render import Splats
 from point2act.render._testing import look_at_viewmat, random_scene
 from point2act.visibility import unseen_mask, view_weights, views_seeing_count
 
@@ -22,7 +23,7 @@ def test_view_weights_are_the_row_sums_of_the_compositing_weights(n, w, h, c, se
     got = view_weights(means, quats, scales, opac, vms, Ks, [(h, w)] * c)
     assert got.shape == (c, n)
     for k in range(c):
-        W = compositing_weights(means, quats, scales, opac, vms[k], Ks[k], w, h).to_dense()  # [H*W, N]
+        W = compositing_weights(Splats(means, quats, scales, opac), vms[k], Ks[k], w, h).to_dense()  # [H*W, N]
         torch.testing.assert_close(got[k], W.sum(0), atol=1e-4, rtol=1e-4)
     assert got.max() > 0.5  # the scene is seen at all
 
@@ -81,6 +82,6 @@ def test_cuda_gaussians_with_cpu_cameras_weigh_as_on_the_cpu():
     assert got.is_cuda
     torch.testing.assert_close(got.cpu(), view_weights(means, quats, scales, opac, vms, Ks, [(32, 48)] * 3),
                                atol=1e-3, rtol=1e-3)
-    for a, b in zip(compositing_weights_views(*gpu, vms.cuda(), Ks.cuda(), 48, 32),
-                    compositing_weights_views(means, quats, scales, opac, vms, Ks, 48, 32)):
+    for a, b in zip(compositing_weights_views(Splats(*gpu), vms.cuda(), Ks.cuda(), 48, 32),
+                    compositing_weights_views(Splats(means, quats, scales, opac), vms, Ks, 48, 32)):
         assert torch.equal(a.cpu(), b)

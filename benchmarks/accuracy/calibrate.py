@@ -102,6 +102,7 @@ def dump_real(out: Path, dst: Path, log=print) -> int:
     (``out/TARGET/point2act/seedS/config.yml``)."""
     from point2act.grasp.config import GraspConfig
     from point2act.method import run as mrun
+    from point2act.method.supervision import supervised_views
 
     dst.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -110,7 +111,7 @@ def dump_real(out: Path, dst: Path, log=print) -> int:
             continue
         target, seed = cfg.parts[-4], cfg.parent.name
         run = mrun.run_of(*mrun.load_run(cfg))
-        views, info = mrun.supervised_views(cfg, run, GraspConfig().region)
+        views, info = supervised_views(cfg, run, GraspConfig().region)
         if not views:
             log(f"{target} {seed}: {info.get('reason')}, skipped")
             continue

@@ -66,7 +66,8 @@ class TargetSurface:
 def scene_surface_points(config, spacing: float = 0.002, table_half: float = 0.3, seed: int = 0) -> np.ndarray:
     """[M, 3] points on the true surfaces of a synthetic scene (every part; the table top as a grid
     within ``table_half`` of the cameras' look-at point), about ``spacing`` apart."""
-    from point2act.synth.scene import build_scene, sample_mesh_points
+    from point2act.synth.meshes import sample_mesh_points
+    from point2act.synth.scene import build_scene
 
     scene = build_scene(config)
     rng = np.random.default_rng(seed)
@@ -134,7 +135,7 @@ def scene_surface_labelled(config, spacing: float = 0.002, table_half: float = 0
                            twin: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """([M, 3] points, [M] part ids) on the true surfaces of a benchmark scene (the twin mug included
     when ``twin``), as :func:`scene_surface_points`; for :func:`point2act.grasp.evaluate.judge_grasp`."""
-    from point2act.synth.scene import sample_mesh_points
+    from point2act.synth.meshes import sample_mesh_points
 
     from .suite import build_bench_scene
 
@@ -230,7 +231,7 @@ def mesh_surface_labelled(scene_dir: Path, spacing: float = 0.002, table_half: f
     from the target (the room, the floor) are left out: no grasp near the target reaches them."""
     import json
 
-    from point2act.synth.scene import sample_mesh_points
+    from point2act.synth.meshes import sample_mesh_points
 
     sd = Path(scene_dir)
     m = np.load(sd / "meshes.npz")

@@ -10,7 +10,7 @@ hand cannot do. This module asks the grasp head itself, given the truth:
   target part and 0 elsewhere;
 * depth views: the scene's own true z-depth images (``depths/*.png``, millimetres) at 12 evenly spaced
   views, as ``point2act export`` fuses 12 rendered ones;
-* :func:`point2act.export.build_export` with the default :class:`~point2act.grasp.GraspConfig`, then the
+* :func:`point2act.export.export` with the default :class:`~point2act.grasp.GraspConfig`, then the
   top grasp judged on the true meshes (:func:`.metrics.judge_top_grasp`, the benchmark's own judge).
 
 Two verdicts. **Beyond the hand**: no grasp candidate at the target holds mostly target between its
@@ -52,10 +52,10 @@ def perfect_views(scene, max_views: int = 12):
 
 
 def truth_export(scene, surface: tuple, grasp_config=None, max_views: int = 12) -> Dict[str, Any]:
-    """:func:`point2act.export.build_export` on the truth of one loaded scene (module docstring: the judge's
+    """:func:`point2act.export.export` on the truth of one loaded scene (module docstring: the judge's
     samples as opaque Gaussians, relevancy 1 on the target, the scene's true depth views), with
     ``grasp_config`` (None: the default :class:`~point2act.grasp.GraspConfig`); the export dict."""
-    from point2act.export import build_export
+    from point2act.export import ExportRequest, export, of_arrays
     from point2act.geometry import FrameTransform
     from point2act.grasp import GraspConfig
 
@@ -64,8 +64,8 @@ def truth_export(scene, surface: tuple, grasp_config=None, max_views: int = 12) 
     views, centres = perfect_views(scene, max_views)
     arrays = {"means": P, "opacities": np.ones(len(P)), "scales": np.full((len(P), 3), 0.002),
               "relevancy": (lab == int(scene.target_id)).astype(np.float64)}
-    return build_export(arrays, FrameTransform.identity(), scene.prompt, grasp_config or GraspConfig(), True, centres,
-                        depth_views=views)
+    inputs = of_arrays(arrays, FrameTransform.identity(), centers=centres, depth_views=views, prompt=scene.prompt)
+    return export(ExportRequest(grasp_config or GraspConfig()), inputs)
 
 
 def oracle_grasp(scene, surface: tuple, max_views: int = 12) -> Dict[str, Any]:

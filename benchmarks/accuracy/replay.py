@@ -51,6 +51,7 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
     from point2act.grasp.config import GraspConfig
     from point2act.grasp.consensus import consensus
     from point2act.method import run as mrun
+    from point2act.method.supervision import supervised_views
 
     out.mkdir(parents=True, exist_ok=True)
     bc = BenchConfig()
@@ -69,7 +70,7 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
                     continue
                 run = mrun.run_of(*mrun.load_run(cfg_path))
                 for pf in todo:
-                    views, _info = mrun.supervised_views(cfg_path, run, GraspConfig().region, points_file=pf)
+                    views, _info = supervised_views(cfg_path, run, GraspConfig().region, points_file=pf)
                     try:
                         if not views:
                             raise ValueError("no supervised view to read")

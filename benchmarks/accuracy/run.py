@@ -16,9 +16,9 @@ Per scene (see :mod:`benchmarks.accuracy`):
    * ``lift_recon_depth``: the same with the reconstruction's rendered depth (what a user has);
    * ``best_view``: the first answered view's point lifted with the reconstruction's depth;
    * ``ransac``: multi-view triangulation of the views' first points with RANSAC;
-   * ``point2act``: ``point2act query`` (:func:`point2act.method.run.query_run`: the relevancy channel
+   * ``point2act``: ``point2act query`` (:func:`point2act.method.requery.query_run`: the relevancy channel
      refit on the frozen Gaussians with the training loss) and the export of that channel
-     (:func:`point2act.export.build_export`, with the multi-view support of the level's own points
+     (:func:`point2act.export.export`, with the multi-view support of the level's own points
      when :func:`point2act.method.run.support_of` exists, as ``point2act export`` of a run trained on
      those points): action point and grasps in the capture frame; the top grasp is judged against the
      true meshes (:func:`point2act.grasp.evaluate.judge_grasp`).
@@ -265,32 +265,45 @@ def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_
     """Export channel ``name`` as ``point2act export --grasp-channel NAME`` does, plus (``use_support``,
     when point2act has :func:`~point2act.method.run.support_of`) the multi-view support of
     ``points_file``: what ``point2act export`` gives a run trained on those points. ``run``: the loaded run
-    (:class:`~point2act.method.runinfo.LoadedRun`). (export dict, info)"""
+    (:class:`~point2act.method.loadedrun.LoadedRun`). (export dict, info)"""
+    from point2act.export import Channels, ExportInputs, ExportRequest, Field, FieldLabel, export
     from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
     from point2act.method import run as mrun
 
-    if not (use_support and hasattr(mrun, "support_of")):
-        _, out = mrun.export_run(cfg_path, out_path, grasp_config, grasps=grasps, channels=[name],
-                                 grasp_channel=name, loaded=run)
+    request = ExportRequest(grasp_config, grasps, channels=Channels((name,), name))
+    if not use_support:
+        from point2act.method.export_run import export_run
+
+        _, out = export_run(cfg_path, request, out_path, loaded=run)
         return out, {"support": False}
     from point2act.channels import load_channel
-    from point2act.export import build_export
+    from point2act.grasp.consensus import consensus
     from point2act.io import write_json_atomic
+    from point2act.method.supervision import supervised_views
 
+    t0 = time.perf_counter()
     frame = mrun.run_frame(run)
     cams = run.cameras
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
     arrays = mrun.gaussian_arrays(run.gaussians)
     rec = load_channel(cfg_path, name, arrays["means"].shape[0])
     arrays = dict(arrays, relevancy=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())))
-    support, info = mrun.support_of(cfg_path, run, grasp_config.region, points_file=Path(points_file))
-    views = None
+    views, info = supervised_views(cfg_path, run, grasp_config.region, points_file=Path(points_file))
+    cons = None
+    if views is not None:
+        try:
+            cons = consensus(views)
+        except ValueError:
+            pass
+        info = {**info, "seconds": round(time.perf_counter() - t0, 2)}
+    depth = None
     if grasps and grasp_config.surface.fuse_depth:
-        views = mrun.depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
-    out = build_export(arrays, frame, rec.get("prompt", ""), grasp_config, grasps, centers, None,
-                       depth_views=views, support=support)
+        depth = mrun.depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
+    field = Field(arrays["relevancy"], None, info.get("reason", ""), cons, FieldLabel(prompt=rec.get("prompt", "")))
+    inputs = ExportInputs(arrays, frame, field, centers, depth, rec.get("prompt", ""))
+    out = export(ExportRequest(grasp_config, grasps), inputs)
     write_json_atomic(out_path, out)
-    return out, {"support": support is not None, **{k: v for k, v in info.items() if k != "reason"},
+    return out, {"support": cons is not None, **{k: v for k, v in info.items() if k != "reason"},
                  **field_peak(arrays, frame, out, grasp_config)}
 
 
@@ -333,7 +346,8 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     import dataclasses
 
     from point2act.grasp import GraspConfig
-    from point2act.method.run import load_run, query_run, run_of
+    from point2act.method.run import load_run, run_of
+    from point2act.method.requery import AnswerSource, RefitOptions, query_run
     from point2act.points import write_json_atomic
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)
@@ -396,7 +410,8 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             # point2act: refit the relevancy channel on the frozen geometry, export its action point + grasps
             rec = {**base, "method": "point2act", "weight": 1.0, "kinds": kind_counts}
             try:
-                q = query_run(cfg_path, name, points_file=pfile, loaded=run, downscale=ds, steps=bc.query_steps)
+                q = query_run(cfg_path, name, AnswerSource(points_file=pfile),
+                              refit=RefitOptions(steps=bc.query_steps, downscale=ds), loaded=run)
                 qt = q.timings_s
                 timings["weights_cache"] += qt.get("weights_cache_build", 0.0) + qt.get("weights_cache_load", 0.0)
                 timings["refit"] += qt.get("total", 0.0) - qt.get("weights_cache_build", 0.0) - qt.get(

@@ -1,23 +1,31 @@
 """Grasp head: ranked, collision-checked 6-DoF parallel-jaw grasps at the
 highest-relevancy region of a trained point2act field.
 
-Pipeline (:func:`plan_grasps`, alias :func:`plan`)
+Pipeline (:func:`plan_grasps`, alias :func:`plan`, on a :class:`~point2act.grasp.scene.PlanningScene`;
+:func:`plan_at_target` adds the wider fallback that ``point2act export`` takes; one module per stage,
+composed by :mod:`point2act.grasp.planner`)
     1. region    -- Gaussians with relevancy >= threshold * max (and opacity >=
        REGION_MIN_OPACITY) are clustered (DBSCAN); the cluster with the largest
        sum(relevancy * opacity) is the region. Its relevancy density peak (a
        Gaussian centre) is the action point.
-    2. surface   -- opacity-filtered Gaussian centres (+ optional extra points,
+    2. surface   -- opacity-filtered Gaussian centres (+ optional surface points,
        e.g. fused depth) are voxel-downsampled and given normals (open3d). A
        support plane (table) is found with RANSAC; its lower half-space is solid.
+       The gripper is checked against the occupancy grid's occupied and unknown
+       cells, else the surface points (:mod:`~point2act.grasp.clouds`).
     3. candidates -- surface points near the region are paired with points
        along the closing line inside both friction cones (mu); each pair gives
-       ``NUM_APPROACH_DIRS`` approach directions around the closing axis and
-       ``len(grasp_depths)`` depths.
+       ``NUM_APPROACH_DIRS`` approach directions around the closing axis; the
+       part between the pads gives each its depth and opening
+       (:mod:`~point2act.grasp.candidates`, :mod:`~point2act.grasp.holding`).
     4. collision -- finger and palm boxes must contain no surface point (palm:
-       a coarser cloud) and stay above the support plane.
-    5. scoring   -- semantic = quantile (median) of surface relevancy inside the
-       closing region / max relevancy; geometric = antipodal quality; score =
-       weighted mean (``SEMANTIC_WEIGHT``, ``GEOMETRIC_WEIGHT``); NMS; top-k.
+       a coarser cloud) and stay above the support plane
+       (:mod:`~point2act.grasp.collision`).
+    5. scoring   -- semantic = the target's share between the pads; geometric =
+       antipodal quality where the pads hold; clearance; score = weighted mean
+       (``SEMANTIC_WEIGHT``, ``GEOMETRIC_WEIGHT``, ``CLEARANCE_WEIGHT``); ranked
+       on target first; NMS; top-k, each opened as wide as the room allows
+       (:mod:`~point2act.grasp.scoring`, :mod:`~point2act.grasp.opening`).
 
 Pose convention (``point2act.grasps/1``)
     The gripper frame has its origin at the TCP, the point midway between the
@@ -61,7 +69,9 @@ __all__ = [
     "GraspResult",
     "relevant_region",
     "scene_points",
+    "PlanningScene",
     "plan_grasps",
+    "plan_at_target",
     "plan",
     "grasp_to_gripper_boxes",
     "validate_grasps_dict",
@@ -78,7 +88,9 @@ _LAZY = {
     "write_json_atomic": "result",
     "relevant_region": "region",
     "scene_points": "surface",
+    "PlanningScene": "scene",
     "plan_grasps": "planner",
+    "plan_at_target": "planner",
     "plan": "planner",
     "grasp_to_gripper_boxes": "geometry",
 }

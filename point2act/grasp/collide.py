@@ -3,10 +3,10 @@
 Candidates are (pair ``k``, approach angle ``t``). Pair ``k``'s *entries* are the cloud points near it
 (:func:`pair_entries`), in the pair's frame: ``sx`` along its closing axis, ``su``,
 ``sv`` across it. Approach ``t`` (angle ``theta[t]``) turns the gripper about the closing axis, so a
-point's gripper coordinates are ``x = sx - off[k, t]``, ``y = su sin(theta) - sv cos(theta)``, ``z = su
-cos(theta) + sv sin(theta)``. A box (one row of ``boxes``, see :func:`box`) is given relative to the grasp
-(``ax = |x|``, ``zr = z - dep[k, t]``, ``hh`` the half-opening): ``ax`` in ``[xa0 + xh0 hh, xa1 + xh1
-hh]``, ``|y| <= y_half``, ``zr`` in ``[z_lo, z_hi]``.
+point's gripper coordinates are ``x = sx - offset[k, t]``, ``y = su sin(theta) - sv cos(theta)``, ``z = su
+cos(theta) + sv sin(theta)`` (:class:`~point2act.grasp.frames.CandidatePoses`). A box (one row of ``boxes``, see
+:func:`box`) is given relative to the grasp (``ax = |x|``, ``zr = z - depth[k, t]``, ``hh = half_opening[k, t]``):
+``ax`` in ``[xa0 + xh0 hh, xa1 + xh1 hh]``, ``|y| <= y_half``, ``zr`` in ``[z_lo, z_hi]``.
 
 The C++ kernel (``point2act/grasp/csrc/gripper_boxes.cpp``, one of the grasp head's kernels,
 :func:`gripper_cloud_hits`) sorts the cloud into small cells once per call, finds each pair's points in the
@@ -18,14 +18,15 @@ built.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
 from . import _kernel
+from .frames import CandidatePoses, PairFrames
 
-__all__ = ["box", "gripper_box_hits_reference", "gripper_cloud_hits", "gripper_cloud_hits_reference", "offsets_of",
-           "pair_entries"]
+__all__ = ["PairEntries", "PairReach", "box", "gripper_box_hits_reference", "gripper_cloud_hits",
+           "gripper_cloud_hits_reference", "offsets_of", "pair_entries"]
 
 L2, LINF = 0, 1
 HIT, DISTANCE = 0, 1
@@ -39,6 +40,30 @@ def box(x: Tuple[float, float, float, float], y_half: float, z: Tuple[float, flo
     smallest Euclidean excess, no margin)."""
     return [float(x[0]), float(x[1]), float(x[2]), float(x[3]), float(y_half), float(z[0]), float(z[1]),
             float(margin), float(metric), float(role)]
+
+
+class PairReach(NamedTuple):
+    """The cloud points each pair meets: within ``radius`` of its centre, ``|sx|`` in ``[band_lo, band_hi]``."""
+
+    radius: float
+    """How far from the pair's centre a point may lie."""
+    band_lo: np.ndarray | float  # [K]
+    """The least ``|sx|`` per pair (or one for all)."""
+    band_hi: np.ndarray | float  # [K]
+    """The largest ``|sx|`` per pair (or one for all)."""
+
+
+class PairEntries(NamedTuple):
+    """Each pair's entries in its frame, sorted by pair (:func:`pair_entries`)."""
+
+    offsets: np.ndarray  # [K + 1] int64
+    """CSR offsets: pair ``k``'s entries are ``offsets[k]:offsets[k + 1]`` (:func:`offsets_of`)."""
+    sx: np.ndarray  # [E]
+    """Along the pair's closing axis."""
+    su: np.ndarray  # [E]
+    """Along its ``u`` axis."""
+    sv: np.ndarray  # [E]
+    """Along its ``v`` axis."""
 
 
 def offsets_of(k: np.ndarray, K: int) -> np.ndarray:
@@ -58,20 +83,17 @@ def _excess(ax, ay, zr, hh, b):
 
 
 def gripper_box_hits_reference(
-    offsets: np.ndarray,  # [K + 1] int64
-    sx: np.ndarray,  # [E]
-    su: np.ndarray,  # [E]
-    sv: np.ndarray,  # [E]
+    entries: PairEntries,  # [E]
     theta: np.ndarray,  # [T]
+    poses: CandidatePoses,  # [K, T]
     alive: np.ndarray,  # [K, T] bool
-    off: np.ndarray,  # [K, T]
-    hh: np.ndarray,  # [K, T]
-    dep: np.ndarray,  # [K, T]
     boxes: np.ndarray,  # [B, 10]
     min_points: int = 1,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """``(hits [K, T] int32, clear [K, T] float32)``: per live candidate, the points within a HIT box's
     margin (capped at ``min_points``) and the smallest distance to a DISTANCE box (inf without one)."""
+    offsets, sx, su, sv = entries
+    off, hh, dep = poses
     K, T = alive.shape
     hits = np.zeros((K, T), np.int32)
     clear = np.full((K, T), np.inf, np.float32)
@@ -108,10 +130,11 @@ def gripper_box_hits_reference(
     return hits, clear
 
 
-def pair_entries(c, x, u, v, cloud, radius, band_lo, band_hi):
-    """Pair ``k``'s entries, dense (for tests and the reference): the ``cloud`` [M, 3] points within ``radius``
-    of ``c[k]`` with ``|sx|`` in ``[band_lo[k], band_hi[k]]``, as ``(k [E] sorted, sx, su, sv [E])``."""
-    c, x, u, v, cloud = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v, cloud))
+def pair_entries(frames: PairFrames, cloud, reach: PairReach):
+    """Pair ``k``'s entries, dense (for tests and the reference): the ``cloud`` [M, 3] points that pair ``k``
+    meets (``reach``), as ``(k [E] sorted, sx, su, sv [E])``."""
+    c, x, u, v, cloud = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (*frames, cloud))
+    radius, band_lo, band_hi = reach
     D = cloud[None, :, :] - c[:, None, :]  # [K, M, 3]
     sx, su, sv = (np.einsum("kmi,ki->km", D, a) for a in (x, u, v))
     m = (np.einsum("kmi,kmi->km", D, D) <= radius * radius)
@@ -120,30 +143,33 @@ def pair_entries(c, x, u, v, cloud, radius, band_lo, band_hi):
     return k, sx[k, j], su[k, j], sv[k, j]
 
 
-def gripper_cloud_hits_reference(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep, boxes,
-                                 min_points: int = 1):
+def gripper_cloud_hits_reference(frames: PairFrames, cloud, reach: PairReach, theta, poses: CandidatePoses, alive,
+                                 boxes, min_points: int = 1):
     """:func:`gripper_box_hits_reference` on :func:`pair_entries`."""
-    k, sx, su, sv = pair_entries(c, x, u, v, cloud, radius, band_lo, band_hi)
-    return gripper_box_hits_reference(offsets_of(k, len(np.asarray(c).reshape(-1, 3))), sx, su, sv, theta, alive,
-                                      off, hh, dep, boxes, min_points)
+    k, sx, su, sv = pair_entries(frames, cloud, reach)
+    entries = PairEntries(offsets_of(k, len(np.asarray(frames.centres).reshape(-1, 3))), sx, su, sv)
+    return gripper_box_hits_reference(entries, theta, poses, alive, boxes, min_points)
 
 
-def gripper_cloud_hits(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep, boxes,
+def gripper_cloud_hits(frames: PairFrames, cloud, reach: PairReach, theta, poses: CandidatePoses, alive, boxes,
                        min_points: int = 1):
-    """``(hits [K, T], clear [K, T])`` of the gripper boxes against ``cloud`` [M, 3]: pair ``k`` (centre
-    ``c[k]``, axes ``x[k], u[k], v[k]``) meets the points within ``radius`` whose ``|sx|`` is in ``[band_lo[k],
-    band_hi[k]]`` (:func:`pair_entries`); the C++ kernel finds them while it tests them, in the cloud's cells
-    that the pair's radius and band reach (the cloud is first cut to the pairs' bounding box grown by
-    ``radius``)."""
-    c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
+    """``(hits [K, T], clear [K, T])`` of the gripper boxes ``boxes`` [B, 10] (:func:`box`) at the candidates'
+    ``poses`` (approach angles ``theta`` [T], the candidates ``alive`` [K, T] bool) against ``cloud`` [M, 3]:
+    pair ``k`` (``frames[k]``) meets the points ``reach`` gives it (:func:`pair_entries`); the C++ kernel finds
+    them while it tests them, in the cloud's cells that the pair's radius and band reach (the cloud is first
+    cut to the pairs' bounding box grown by the radius)."""
+    c = np.asarray(frames.centres, dtype=np.float64).reshape(-1, 3)
+    x, u, v = frames.x, frames.u, frames.v
+    radius, band_lo, band_hi = reach
+    off, hh, dep = poses
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     if len(c) and len(cloud):
         lo, hi = c.min(0) - radius, c.max(0) + radius
         cloud = cloud[np.all((cloud >= lo) & (cloud <= hi), axis=1)]
     kernel = _kernel.kernel("gripper_cloud_hits")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return gripper_cloud_hits_reference(c, x, u, v, cloud, radius, band_lo, band_hi, theta, alive, off, hh, dep,
-                                            boxes, min_points)
+        return gripper_cloud_hits_reference(PairFrames(c, x, u, v), cloud, reach, theta, poses, alive, boxes,
+                                            min_points)
     f64 = _kernel.array
     th = np.asarray(theta, dtype=np.float64)
     K = len(c)

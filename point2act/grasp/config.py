@@ -245,7 +245,7 @@ SUPPORT_AXES = 6
 within ``MAX_GRASP_DEPTH`` of the plane (as far down a part's side as the pads hold) besides its antipodal
 pairs: the views look down on a part that lies on the table (a loop of scissors), so its fused normals point
 up and give few antipodal pairs, but a parallel jaw can close across it along any line parallel to the
-table; the part across that line sets the opening and where the pads hold (``planner._support_pairs``)."""
+table; the part across that line sets the opening and where the pads hold (:func:`point2act.grasp.candidates.support_pairs`)."""
 NUM_APPROACH_DIRS = 24
 """Approach directions, evenly spaced around the closing axis (15 degrees apart): beside other geometry a
 thin part leaves a narrow window of approaches, which 30-degree steps can step over; 36 gives the same

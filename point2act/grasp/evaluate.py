@@ -25,8 +25,8 @@ from point2act._open3d import load as load_open3d
 from .config import GripperConfig
 from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
-__all__ = ["GraspVerdict", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts", "raycast_depth",
-           "look_at_viewmat", "degrade_depth"]
+__all__ = ["GraspVerdict", "OnTargetRule", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts",
+           "raycast_depth", "look_at_viewmat", "degrade_depth"]
 
 
 @dataclass
@@ -74,6 +74,16 @@ def gripper_contacts(
     return hits, below
 
 
+@dataclass(frozen=True)
+class OnTargetRule:
+    """When a grasp closes on the target (module docstring)."""
+
+    min_points: int = 5
+    """The closing region holds at least this many surface points ..."""
+    min_fraction: float = 0.5
+    """... and at least this share of them belong to the target part."""
+
+
 def judge_grasp(
     grasp: Any,
     gripper: GripperConfig,
@@ -82,11 +92,12 @@ def judge_grasp(
     target: Any,
     tol: float = 0.001,
     table_z: float | None = None,
-    min_points: int = 5,
-    min_fraction: float = 0.5,
+    rule: OnTargetRule | None = None,
 ) -> GraspVerdict:
     """Verdict for one grasp; ``target`` is a label (or a collection of labels) of the target part;
-    ``tol`` in capture units; ``table_z``: the support plane ``z = table_z`` (capture frame, z up)."""
+    ``tol`` in capture units; ``table_z``: the support plane ``z = table_z`` (capture frame, z up); ``rule``:
+    when it closes on the target (None: :class:`OnTargetRule`'s defaults)."""
+    rule = rule if rule is not None else OnTargetRule()
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     labels = np.asarray(labels).reshape(-1)
     near = _near(grasp, gripper, points, tol)  # a synthetic scene's 2 M points take the boxes 0.5 s a grasp
@@ -98,7 +109,7 @@ def judge_grasp(
     hits, below = gripper_contacts(grasp, gripper, points, tol, table_z)
     n_app, below_app = approach_contacts(grasp, gripper, points, tol, table_z)
     return GraspVerdict(
-        on_target=n_in >= min_points and frac >= min_fraction,
+        on_target=n_in >= rule.min_points and frac >= rule.min_fraction,
         collision_free=not below and sum(hits.values()) == 0,
         target_fraction=frac,
         closing_points=n_in,

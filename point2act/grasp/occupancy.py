@@ -59,7 +59,7 @@ import numpy as np
 from . import _kernel
 
 __all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "footprint_depth", "integrate_depth",
-           "occupancy_counts", "occupancy_counts_reference", "occupancy_cube", "P_HIT", "P_MISS"]
+           "occupancy_counts", "occupancy_counts_reference", "occupancy_cube", "DepthSensor", "P_HIT", "P_MISS"]
 
 UNKNOWN, FREE, OCCUPIED = 0, 1, 2
 """Cell states of :attr:`OccupancyGrid.state`."""
@@ -240,6 +240,28 @@ def occupancy_counts(depths, R, t, intr, axes, near: float, front: float, back: 
     return kernel(*(_kernel.array(a, np.float32) for a in f32), float(near), float(front), float(back), -1)
 
 
+@dataclass(frozen=True)
+class DepthSensor:
+    """How the depth views count as evidence for the cells (module docstring): the hit band, the sensor model
+    and what decides a cell's state."""
+
+    hit_front: float = 0.5
+    """The hit band's extent in front of the measured depth, in voxels."""
+    hit_back: float = 1.5
+    """The hit band's extent behind the measured depth, in voxels."""
+    min_hits: int = 2
+    """An occupied cell is seen as a surface by at least this many views (:func:`classify`)."""
+    near: float = 0.0
+    """Cells closer to a camera than this (z-depth) are not observed by it."""
+    p_hit: float = P_HIT
+    """The probability of occupancy a hit stands for (the sensor model)."""
+    p_miss: float = P_MISS
+    """The probability of occupancy a miss stands for (the sensor model)."""
+    footprint: bool = True
+    """Compare each cell with the nearest depth over its footprint in the view (:func:`footprint_depth`), not
+    with the depth at its centre's pixel alone."""
+
+
 def integrate_depth(
     depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement, inf = the ray saw nothing
     Ks: np.ndarray,  # [C, 3, 3]
@@ -247,21 +269,14 @@ def integrate_depth(
     origin: np.ndarray,  # [3] grid minimum corner (world)
     voxel: float,
     shape: Tuple[int, int, int],
-    hit_front: float = 0.5,
-    hit_back: float = 1.5,
-    min_hits: int = 2,
-    near: float = 0.0,
-    p_hit: float = P_HIT,
-    p_miss: float = P_MISS,
-    footprint: bool = True,
+    sensor: DepthSensor | None = None,
 ) -> OccupancyGrid:
     """Integrate depth maps into a grid of ``shape`` cells of side ``voxel`` from ``origin`` (world
     units, the depth maps' units): per cell and view a hit, a miss or nothing (module docstring),
-    then :func:`classify`. ``hit_front`` / ``hit_back``: the hit band around the measured depth, in
-    voxels, in front of / behind it. ``near``: cells closer to a camera than this (z-depth) are not
-    observed by it. ``p_hit`` / ``p_miss``: the sensor model (module docstring). ``footprint``: compare
-    each cell with the nearest depth over its footprint in the view (:func:`footprint_depth`), not
-    with the depth at its centre's pixel alone."""
+    then :func:`classify`, as ``sensor`` says (None: :class:`DepthSensor`'s defaults)."""
+    sensor = sensor if sensor is not None else DepthSensor()
+    hit_front, hit_back, min_hits, near = sensor.hit_front, sensor.hit_back, sensor.min_hits, sensor.near
+    p_hit, p_miss, footprint = sensor.p_hit, sensor.p_miss, sensor.footprint
     depths = np.asarray(depths, dtype=np.float32)
     if depths.ndim != 3:
         raise ValueError(f"integrate_depth: depths must be [C, H, W], got shape {depths.shape}")
@@ -307,10 +322,11 @@ def occupancy_cube(
     **kw,
 ) -> OccupancyGrid:
     """:func:`integrate_depth` on a cube of ``side`` centred at ``center``, with cells of ``voxel`` or
-    larger so that the cube has at most ``max_cells`` cells per side."""
+    larger so that the cube has at most ``max_cells`` cells per side; ``kw``: the :class:`DepthSensor`'s
+    fields."""
     if not (side > 0 and math.isfinite(side)):
         raise ValueError(f"occupancy_cube: side must be positive and finite, got {side}")
     voxel = max(float(voxel), float(side) / max(int(max_cells), 1))
     n = max(1, int(math.ceil(side / voxel)))
     center = np.asarray(center, dtype=np.float64).reshape(3)
-    return integrate_depth(depths, Ks, viewmats, center - 0.5 * n * voxel, voxel, (n, n, n), **kw)
+    return integrate_depth(depths, Ks, viewmats, center - 0.5 * n * voxel, voxel, (n, n, n), DepthSensor(**kw))

@@ -3,8 +3,8 @@
 Candidates are (pair ``k``, approach angle ``t``); see :mod:`point2act.grasp.collide` for the pair's frame
 (``sx`` along the closing axis from the pair's centre, ``su``, ``sv`` across it; approach ``t`` gives the
 gripper coordinates ``y = su sin t - sv cos t``, ``z = su cos t + sv sin t``, ``z`` along the approach from
-the contacts). For each candidate, from the cloud of what the fingers must not enter (``occ``: what the
-grasp can hold; ``rel``: the target's):
+the contacts). For each candidate, from the cloud of what the fingers must not enter (:class:`PartCloud`:
+``occupied``, what the grasp can hold; ``target``, the target's):
 
 1. the part's far side along the approach: the end of the run of occupied points, within the contacts'
    half-width ``h`` across and ``|y| <= half_y``, that starts at the contacts (:func:`run_end`); the grasp
@@ -16,13 +16,13 @@ grasp can hold; ``rel``: the target's):
    and at least ``min_depth`` past the part's near end (the run back towards the palm from the contacts,
    at most ``long_depth`` of it): the pads slide along the part, up to its end, to what was asked for;
 2. the part's extent across the closing axis where the finger pads will be (``z`` in ``[depth - L,
-   depth]``), connected to the contacts: the opening ``hkt`` (half, with ``pad_x + clr``, at most
-   ``half_open``), centred at ``off`` along ``x``; ``fits`` when it fits with the margin ``mg``;
+   depth]``), connected to the contacts: the opening (``half_opening``, with ``pad_x + clr``, at most
+   ``half_open``), centred at ``offset`` along ``x``; ``fits`` when it fits with the margin ``mg``;
 3. the closing region between the pads: ``n_close`` occupied points (0 when it does not fit) and
    ``n_rel`` of them the target's;
-4. with per-point weights ``w`` (the planner's ``avoid`` relevancy): ``w_max``, the largest of them (at
-   least 0) over the points, occupied or not, in the pads' depth range and across ``|x - off| <= hkt + extra``
-   (the closing region widened, e.g. to the fingers' path).
+4. with per-point weights (:class:`PathWeights`, the planner's ``avoid`` relevancy): ``w_max``, the largest of
+   them (at least 0) over the points, occupied or not, in the pads' depth range and across ``|x - offset| <=
+   half_opening + extra`` (the closing region widened, e.g. to the fingers' path).
 
 The C++ kernel (``point2act/grasp/csrc/grasp_part.cpp``, :func:`grasp_part`) scans the cloud once per
 pair; :func:`grasp_part_reference` is the numpy definition, every (pair, point, angle) as arrays, for tests
@@ -41,6 +41,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from . import _kernel
+from .frames import (CandidatePoses, DepthLimits, OrientedPoints, PadContact, PairFrames, PairSpan, PartCloud,
+                     PathWeights)
 
 __all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference",
            "hold_depth", "near_box", "pad_quality", "pads_touch_contacts", "run_end", "scatter"]
@@ -51,10 +53,11 @@ def _y_limit(half_y: float) -> np.float32:
     return np.float32(half_y * (1 + 1e-6))
 
 
-def _z_window(p: Dict[str, float]) -> Tuple[float, float]:
+def _z_window(lengths: Dict[str, float]) -> Tuple[float, float]:
     """What some finger or the part's depth can reach along the approach: z in ``[-L, L]`` (the part's near
     and far sides) or ``[depth - L, depth]`` for a depth in ``[min_depth - long_depth, max_depth]``."""
-    return p["min_depth"] - p["long_depth"] - p["L"] - 1e-6, max(p["L"], p["max_depth"]) + 1e-6
+    return (lengths["min_depth"] - lengths["long_depth"] - lengths["L"] - 1e-6,
+            max(lengths["L"], lengths["max_depth"]) + 1e-6)
 
 
 def scatter(out: np.ndarray, idx, vals: np.ndarray, op=np.maximum) -> None:
@@ -169,13 +172,14 @@ def run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, si
     return out
 
 
-def closing_extent_reference(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: float,
+def closing_extent_reference(frames: PairFrames, cloud, w2, half_y: float, half_open: float, gap: float,
                              radius: float) -> Tuple[np.ndarray, np.ndarray]:
     """How far the part reaches across each contact pair's closing axis, connected, from its contacts: the
     ends ``(ext_p [K], ext_n [K])`` of the runs (:func:`run_end`) of the ``cloud`` [M, 3] points inside the
     finger's cylinder around the axis (``su^2 + sv^2 <= half_y^2``, ``|sx| <= half_open``, within
-    ``radius`` of the centre ``c`` [K, 3]; frames ``x``, ``u``, ``v`` [K, 3]) from the contacts at ``+w2``
-    and ``-w2`` [K] along ``x``. The numpy definition of :func:`closing_extent` (the same answer)."""
+    ``radius`` of the pair's centre; ``frames`` [K]) from the contacts at ``+w2`` and ``-w2`` [K] along ``x``.
+    The numpy definition of :func:`closing_extent` (the same answer)."""
+    c, x, u, v = frames
     K = len(c)
     w2 = np.asarray(w2, dtype=np.float64).reshape(K)
     qk, _qj, qx, _qu, _qv = entries(c, cloud, x, u, v, radius,
@@ -186,11 +190,11 @@ def closing_extent_reference(c, x, u, v, cloud, w2, half_y: float, half_open: fl
             run_end(qk[side_n], -qx[side_n], w2, gap, K, half_open))
 
 
-def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: float,
+def closing_extent(frames: PairFrames, cloud, w2, half_y: float, half_open: float, gap: float,
                    radius: float) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`closing_extent_reference` with the C++ kernel (``csrc/closing_extent.cpp``): one pass over the
     cloud per pair, no [pairs x points] arrays; equal answers."""
-    c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in (c, x, u, v))
+    c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in frames)
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     K = len(c)
     w2 = np.ascontiguousarray(np.asarray(w2, dtype=np.float64).reshape(K))
@@ -198,7 +202,7 @@ def closing_extent(c, x, u, v, cloud, w2, half_y: float, half_open: float, gap: 
         return w2.copy(), w2.copy()
     kernel = _kernel.kernel("closing_extent")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return closing_extent_reference(c, x, u, v, cloud, w2, half_y, half_open, gap, radius)
+        return closing_extent_reference(PairFrames(c, x, u, v), cloud, w2, half_y, half_open, gap, radius)
     o, cand = near_box(c, cloud, radius)  # as entries()
     if not len(cand):
         return w2.copy(), w2.copy()
@@ -216,13 +220,13 @@ def _nb(vmax: float, start_min: float, gap: float) -> int:
 
 
 def _depth(z_far: np.ndarray, z_near: np.ndarray, hold: np.ndarray, room: np.ndarray,
-           p: Dict[str, float]) -> np.ndarray:
+           lengths: Dict[str, float]) -> np.ndarray:
     """The grasp depth [K, T] from the part's far and near sides ``z_far``, ``z_near`` and the depth to hold
     a long part at, ``hold`` (step 1)."""
-    tip = z_far + p["tip"]
-    lo = np.maximum(z_near, -p["long_depth"]) + p["min_depth"]
-    long = np.minimum(np.maximum(hold + p["tip"], lo), p["long_depth"])
-    depth = np.where(tip <= p["max_depth"], np.maximum(tip, p["min_depth"]), long)
+    tip = z_far + lengths["tip"]
+    lo = np.maximum(z_near, -lengths["long_depth"]) + lengths["min_depth"]
+    long = np.minimum(np.maximum(hold + lengths["tip"], lo), lengths["long_depth"])
+    depth = np.where(tip <= lengths["max_depth"], np.maximum(tip, lengths["min_depth"]), long)
     # the support plane's limit, where the pads still reach the contacts and hold min_depth of the part from
     # its near side (a part lying on the table, lower than the contacts' depth plus min_depth: a loop of
     # scissors, a tool's handle)
@@ -247,20 +251,24 @@ def hold_depth(c: np.ndarray, u: np.ndarray, v: np.ndarray, point, T: int) -> np
     return np.sum(d * u, 1)[:, None] * np.cos(th)[None] + np.sum(d * v, 1)[:, None] * np.sin(th)[None]
 
 
-def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],
-                         return_entries: bool = False, hold=None, w=None, extra: float = 0.0):
-    """:func:`grasp_part` with numpy arrays (module docstring), ``w`` [M] and ``extra`` as there. With
-    ``return_entries`` also the entries ``(gid [E], j [E], xe [E], inz [E])``: candidate ``k * T + t``, cloud
-    index, ``sx`` and whether the point lies in the pads' depth range; ``w_max`` is the largest ``w[j]`` (at
-    least 0) over those with ``inz`` and ``|xe - off| <= hkt + extra``."""
-    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+def grasp_part_reference(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits, T: int,
+                         lengths: Dict[str, float], weights: PathWeights | None = None,
+                         return_entries: bool = False):
+    """:func:`grasp_part` with numpy arrays (module docstring), ``weights`` as there. With ``return_entries``
+    also the entries ``(gid [E], j [E], xe [E], inz [E])``: candidate ``k * T + t``, cloud index, ``sx`` and
+    whether the point lies in the pads' depth range; ``w_max`` is the largest ``weights.weights[j]`` (at least 0)
+    over those with ``inz`` and ``|xe - offset| <= half_opening + weights.extra``."""
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in frames)
+    fit, h, sp, sn = span
+    occ, rel = cloud.occupied, cloud.target
+    room, hold = limits
     K = len(c)
     fk_ = np.flatnonzero(fit)
-    L, gap, reach = p["L"], p["gap"], p["reach"]
-    qk, qj, qx, qu, qv = entries(c[fk_], cloud, x[fk_], u[fk_], v[fk_], p["radius"],
+    L, gap, reach = lengths["L"], lengths["gap"], lengths["reach"]
+    qk, qj, qx, qu, qv = entries(c[fk_], cloud.points, x[fk_], u[fk_], v[fk_], lengths["radius"],
                                   lambda k, sx, su, sv: np.abs(sx) <= reach)
     qk = fk_[qk]
-    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
+    e, tt, _py, pz = angles(qu, qv, lengths["half_y"], T, *_z_window(lengths))
     ke = qk[e]
     xe = qx[e].astype(np.float64)
     gid = ke * T + tt
@@ -270,32 +278,33 @@ def grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: i
     z_far = run_end(gid[run], pz[run], np.zeros(K * T), gap, K * T, L).reshape(K, T)
     back = inner & occ_e & (pz >= -L) & (pz <= gap)
     z_near = -run_end(gid[back], -pz[back], np.zeros(K * T), gap, K * T, L).reshape(K, T)
-    depth = _depth(z_far, z_near, _holds(hold, K, T), room, p)
+    depth = _depth(z_far, z_near, _holds(hold, K, T), room, lengths)
     dep_e = depth.reshape(-1)[gid]
     inz = (pz >= dep_e - L) & (pz <= dep_e)
     m = inz & (xe >= sp[ke] - gap)
     ep = run_end(gid[m], xe[m], np.repeat(sp, T), gap, K * T, reach).reshape(K, T)
     m = inz & (-xe >= sn[ke] - gap)
     en = run_end(gid[m], -xe[m], np.repeat(sn, T), gap, K * T, reach).reshape(K, T)
-    off = 0.5 * (ep - en)
-    half_kt = 0.5 * (ep + en)
-    hkt = np.minimum(half_kt + p["pad_x"] + p["clr"], p["half_open"])
-    fits_kt = half_kt + p["mg"] <= p["half_open"]
-    cl = inz & occ_e & (np.abs(xe - off.reshape(-1)[gid]) < hkt.reshape(-1)[gid])
+    offset = 0.5 * (ep - en)
+    half_part = 0.5 * (ep + en)
+    half_opening = np.minimum(half_part + lengths["pad_x"] + lengths["clr"], lengths["half_open"])
+    fits_kt = half_part + lengths["mg"] <= lengths["half_open"]
+    cl = inz & occ_e & (np.abs(xe - offset.reshape(-1)[gid]) < half_opening.reshape(-1)[gid])
     n_close = np.bincount(gid[cl], minlength=K * T).reshape(K, T) * fits_kt
     n_rel = np.bincount(gid[cl], weights=rel[qj[e[cl]]].astype(np.float64), minlength=K * T).reshape(K, T)
-    out = {"depth": depth, "off": off, "hkt": hkt, "n_close": n_close.astype(np.int64), "n_rel": n_rel}
-    if w is not None:
-        wp = inz & (np.abs(xe - off.reshape(-1)[gid]) <= hkt.reshape(-1)[gid] + extra)
+    out = {"depth": depth, "offset": offset, "half_opening": half_opening, "n_close": n_close.astype(np.int64),
+           "n_rel": n_rel}
+    if weights is not None:
+        wp = inz & (np.abs(xe - offset.reshape(-1)[gid]) <= half_opening.reshape(-1)[gid] + weights.extra)
         w_max = np.zeros(K * T)
-        scatter(w_max, gid[wp], np.asarray(w, dtype=np.float64)[qj[e[wp]]], np.maximum)
+        scatter(w_max, gid[wp], np.asarray(weights.weights, dtype=np.float64)[qj[e[wp]]], np.maximum)
         out["w_max"] = w_max.reshape(K, T)
     if return_entries:
         return out, (gid, qj[e], xe, inz)
     return out
 
 
-def _pads_window_reference(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float], ts=None):
+def _pads_window_reference(frames: PairFrames, cloud, depth, ks, T: int, lengths: Dict[str, float], ts=None):
     """The ``cloud`` points in the pads' window (``|y| <= half_y``, ``z`` in ``[depth - L, depth]``, ``|x| <=
     reach``) of every approach of the pairs ``ks`` [M] at their ``depth`` [K, T]: ``(uk, inv, gid, k0, t, x,
     j)``, the pairs (``np.unique(ks)``, with its inverse), per entry its group ``gid`` (``uk`` index x T +
@@ -304,14 +313,14 @@ def _pads_window_reference(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, fl
     :func:`pads_touch_contacts` and :func:`pad_quality` share (:func:`_pads_window`); the entries are grouped
     by approach, then pair, then cloud point (:func:`angles` over :func:`entries`). With ``ts`` [M] (the
     candidates' approaches) only the entries of the candidates ``(ks, ts)`` asked for, in the same order."""
-    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in frames)
     uk, inv = np.unique(ks, return_inverse=True)
-    qk, qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], p["radius"],
-                                 lambda k, sx, su, sv: np.abs(sx) <= p["reach"])
-    e, tt, _py, pz = angles(qu, qv, p["half_y"], T, *_z_window(p))
+    qk, qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], lengths["radius"],
+                                 lambda k, sx, su, sv: np.abs(sx) <= lengths["reach"])
+    e, tt, _py, pz = angles(qu, qv, lengths["half_y"], T, *_z_window(lengths))
     k0 = uk[qk[e]]
     d = np.asarray(depth, dtype=np.float64)[k0, tt]
-    inz = (pz >= d - p["L"]) & (pz <= d)
+    inz = (pz >= d - lengths["L"]) & (pz <= d)
     gid = qk[e] * T + tt
     if ts is not None:
         inz &= _asked(inv, ts, len(uk), T).reshape(-1)[gid]
@@ -325,75 +334,77 @@ def _asked(inv: np.ndarray, ts, n: int, T: int) -> np.ndarray:  # [n, T] bool
     return want.reshape(n, T)
 
 
-def _pads_window(c, x, u, v, cloud, depth, ks, T: int, p: Dict[str, float], ts=None, num_threads: int = -1):
+def _pads_window(frames: PairFrames, cloud, depth, ks, T: int, lengths: Dict[str, float], ts=None,
+                 num_threads: int = -1):
     """:func:`_pads_window_reference` with the C++ kernel (``csrc/pads_window.cpp``): one pass over the cloud
     per pair, no [pairs x points] or [entries x angles] arrays; the same arrays, in the same order (with ``ts``,
     the entries of the candidates asked for only: what :func:`pads_touch_contacts` and :func:`pad_quality`
     read)."""
-    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (c, x, u, v))
+    c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in frames)
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     kernel = _kernel.kernel("pads_window")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return _pads_window_reference(c, x, u, v, cloud, depth, ks, T, p, ts)
+        return _pads_window_reference(PairFrames(c, x, u, v), cloud, depth, ks, T, lengths, ts)
     uk, inv = np.unique(ks, return_inverse=True)
     e = np.zeros(0, np.int64)
-    o, cand = near_box(c[uk], cloud, p["radius"]) if len(uk) and len(cloud) else (None, e)  # as entries()
+    o, cand = near_box(c[uk], cloud, lengths["radius"]) if len(uk) and len(cloud) else (None, e)  # as entries()
     if not len(cand):
         return uk, inv, e, uk[e], e, np.zeros(0), e
     t_ = _kernel.array
     theta = 2 * np.pi * np.arange(T) / T
     ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
-    z_lo, z_hi = _z_window(p)
-    f32 = np.array([np.float32(p["radius"] * p["radius"]), np.float32(p["reach"]), _y_limit(p["half_y"]),
-                    np.float32(z_lo), np.float32(z_hi)], np.float32)
+    z_lo, z_hi = _z_window(lengths)
+    f32 = np.array([np.float32(lengths["radius"] * lengths["radius"]), np.float32(lengths["reach"]),
+                    _y_limit(lengths["half_y"]), np.float32(z_lo), np.float32(z_hi)], np.float32)
     gid, k0, tt, xe, j = kernel(
         t_(c[uk] - o, np.float32), t_(x[uk], np.float32), t_(u[uk], np.float32), t_(v[uk], np.float32),
         t_(cloud[cand] - o, np.float32), t_(np.asarray(depth, dtype=np.float64)[uk].reshape(len(uk), T)),
         t_(ct, np.float32), t_(st, np.float32), t_(f32, np.float32),
         t_(np.ones((len(uk), T)) if ts is None else _asked(inv, ts, len(uk), T), np.uint8), t_(uk, np.int64),
-        t_(cand, np.int64), float(p["L"]), int(num_threads))
+        t_(cand, np.int64), float(lengths["L"]), int(num_threads))
     return uk, inv, gid, k0.astype(uk.dtype, copy=False), tt, xe, j
 
 
-def pads_touch_contacts(c, x, u, v, cloud, sp, sn, depth, ks, ts, T: int, p: Dict[str, float]) -> np.ndarray:
+def pads_touch_contacts(frames: PairFrames, cloud, span: PairSpan, depth, ks, ts, T: int,
+                        lengths: Dict[str, float]) -> np.ndarray:
     """Whether the pads of candidates ``(ks [M], ts [M])`` (pair, approach angle) touch the part at both of
     their contacts at their depth: on each side some ``cloud`` point in the pads' window (``|y| <= half_y``,
     ``z`` in ``[depth - L, depth]``) lies within ``gap`` of the contact along the closing axis (where the
     run that gives the opening starts, :func:`run_end`). Where it does not, the pads hold something
     else than the pair (a part held at the action point, beyond which one contact lies): its opening
     then reaches out to an empty contact and the part sits off centre between the fingers, and the pair's
-    antipodal quality says nothing about it. Arguments as :func:`grasp_part`'s, ``depth`` [K, T] its
-    result; returns [M] bool."""
+    antipodal quality says nothing about it. Arguments as :func:`grasp_part`'s (of ``span`` the contacts'
+    distances), ``cloud`` [N, 3] its points, ``depth`` [K, T] its result; returns [M] bool."""
     ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
     out = np.zeros(len(ks), bool)
     if not len(ks) or not len(cloud):
         return out
-    uk, inv, gid, k0, _tt, xe, _j = _pads_window(c, x, u, v, cloud, depth, ks, T, p, ts)
-    gap = p["gap"]
+    uk, inv, gid, k0, _tt, xe, _j = _pads_window(frames, cloud, depth, ks, T, lengths, ts)
+    gap = lengths["gap"]
     hit_p = np.zeros(len(uk) * T, bool)
     hit_n = np.zeros(len(uk) * T, bool)
-    hit_p[gid[np.abs(xe - np.asarray(sp)[k0]) < gap]] = True
-    hit_n[gid[np.abs(-xe - np.asarray(sn)[k0]) < gap]] = True
+    hit_p[gid[np.abs(xe - np.asarray(span.contact_pos)[k0]) < gap]] = True
+    hit_n[gid[np.abs(-xe - np.asarray(span.contact_neg)[k0]) < gap]] = True
     g = inv * T + ts
     return hit_p[g] & hit_n[g]
 
 
-def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p: Dict[str, float], band: float,
-                mu: float, up=None, sides=None) -> Tuple[np.ndarray, np.ndarray]:
+def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePoses, ks, ts, T: int,
+                lengths: Dict[str, float], contact: PadContact) -> Tuple[np.ndarray, np.ndarray]:
     """Antipodal quality where the pads touch, for candidates ``(ks [M], ts [M])`` (pair, approach angle).
 
     Closing, each pad meets first the surface point farthest out along the closing axis among the
-    ``points`` [N, 3] (normals [N, 3], unoriented) between the pads (``|x - off| <= hkt``, ``|y| <= half_y``,
-    ``z`` in ``[depth - L, depth]``). A pad presses along ``x``; the surface there takes it within its
-    friction cone when the surface normal lies within ``atan(mu)`` of ``x``. Of the points within ``band``
-    (the surface samples' spacing) of a pad's extreme, the one whose normal faces the pad best stands for
-    its contact: a flat pad settles where the surface faces it, and on a smooth part the extreme is such a
+    ``surface`` points [N, 3] (normals [N, 3], unoriented) between the pads (``|x - offset| <= half_opening``,
+    ``|y| <= half_y``, ``z`` in ``[depth - L, depth]``). A pad presses along ``x``; the surface there takes it
+    within its friction cone when the surface normal lies within ``atan(mu)`` of ``x``. Of the points within
+    ``band`` (the surface samples' spacing) of a pad's extreme, the one whose normal faces the pad best stands
+    for its contact: a flat pad settles where the surface faces it, and on a smooth part the extreme is such a
     place (its normal along ``x``), while where none faces it within the cone the pad meets the part on a
     slant (a corner, a loop that goes on beyond the finger's edge, a slope) and slips. Returns ``(quality
     [M], found [M])``: ``1 - max(angle_+, angle_-) / atan(mu)`` clipped to [0, 1] (0 outside the cone), and
-    whether both pads meet a point. Arguments otherwise as :func:`pads_touch_contacts`'s; ``off``, ``hkt``,
-    ``depth`` [K, T] as :func:`grasp_part` gives them. The pair's own antipodal quality (its contacts'
-    normals) says how the pads would hold where the pair lies; this is where they do.
+    whether both pads meet a point. Arguments otherwise as :func:`pads_touch_contacts`'s; ``poses`` [K, T] as
+    :func:`grasp_part` gives them; ``contact``: ``band``, ``mu``, and ``up``, ``sides``. The pair's own antipodal
+    quality (its contacts' normals) says how the pads would hold where the pair lies; this is where they do.
 
     ``up`` [3] (the support plane's normal) and ``sides`` [K] bool: for those pairs a pad meets the part at
     its side, which views from above may not have seen; a point whose normal lies nearer ``up`` than the
@@ -402,13 +413,16 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
     ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
     M = len(ks)
     q, found = np.zeros(M), np.zeros(M, bool)
+    points, normals = surface
+    band, mu, up, sides = contact
     if not M or not len(points):
         return q, found
-    x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
-    off, hkt = np.asarray(off, dtype=np.float64), np.asarray(hkt, dtype=np.float64)
-    uk, inv, gid, k0, tt, xe, j = _pads_window(c, x, u, v, points, depth, ks, T, p, ts)  # the candidates asked for
+    x = np.asarray(frames.x, dtype=np.float64).reshape(-1, 3)
+    offset = np.asarray(poses.offset, dtype=np.float64)
+    half_opening = np.asarray(poses.half_opening, dtype=np.float64)
+    uk, inv, gid, k0, tt, xe, j = _pads_window(frames, points, poses.depth, ks, T, lengths, ts)  # those asked for
     G = len(uk) * T
-    keep = np.abs(xe - off[k0, tt]) <= hkt[k0, tt]  # between the pads
+    keep = np.abs(xe - offset[k0, tt]) <= half_opening[k0, tt]  # between the pads
     gid, k0, xe, j = gid[keep], k0[keep], xe[keep], j[keep]
     hi = np.full(G, -np.inf)
     lo = np.full(G, np.inf)
@@ -432,67 +446,68 @@ def pad_quality(c, x, u, v, points, normals, off, hkt, depth, ks, ts, T: int, p:
     return quality[g], met[g]
 
 
-def grasp_part(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T: int, p: Dict[str, float],
-               hold=None, w=None, extra: float = 0.0) -> Dict[str, np.ndarray]:
-    """Per candidate (pair ``k`` of ``K``, approach ``t`` of ``T``; module docstring): ``depth``, ``off``,
-    ``hkt`` (half-opening), ``n_close`` and ``n_rel``, each ``[K, T]``, and with ``w`` also ``w_max`` [K, T].
+def grasp_part(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits, T: int,
+               lengths: Dict[str, float], weights: PathWeights | None = None) -> Dict[str, np.ndarray]:
+    """Per candidate (pair ``k`` of ``K``, approach ``t`` of ``T``; module docstring): ``depth``, ``offset``,
+    ``half_opening``, ``n_close`` and ``n_rel``, each ``[K, T]``, and with ``weights`` also ``w_max`` [K, T].
 
     Args:
-        c, x, u, v: [K, 3] the pairs' centres and frames (``x`` the closing axis).
-        fit: [K] bool, the pairs to look at (the others keep the values of an empty neighbourhood).
-        cloud: [M, 3] what the fingers must not enter; ``occ``, ``rel``: [M] bool, what the grasp holds and
-            the target's.
-        h: [K] the contacts' half-width (plus pad and clearance); ``sp``, ``sn``: [K] the contacts' distances
-            from ``c`` along ``+x`` and ``-x``.
-        room: [K, T] the deepest TCP the support plane allows (``inf``: no plane).
-        hold: [K, T] where a part longer than the fingers reach is held: the action point's depth along
-            the approach (:func:`hold_depth`); None: ``long_depth`` past the contacts.
-        w: [M] float64 per-point weights, or None: ``w_max`` is the largest of them (at least 0) over each
-            candidate's points in the pads' depth range (occupied or not) with ``|x - off| <= hkt + extra``.
-        p: lengths in capture units: ``half_y`` (a finger's half width), ``L`` (finger length), ``reach``
+        frames: [K] the pairs' frames (``x`` the closing axis).
+        span: [K] the pairs to look at (``fits``; the others keep the values of an empty neighbourhood), the
+            contacts' half-width (plus pad and clearance) and their distances from the centre along ``+x`` and
+            ``-x``.
+        cloud: [M] what the fingers must not enter, what of it the grasp holds and what is the target's.
+        limits: [K, T] the deepest TCP the support plane allows (``room``, ``inf``: no plane) and where a part
+            longer than the fingers reach is held (``hold``: the action point's depth along the approach,
+            :func:`hold_depth`; None: ``long_depth`` past the contacts).
+        weights: [M] float64 per-point weights and ``extra``, or None: ``w_max`` is the largest weight (at least
+            0) over each candidate's points in the pads' depth range (occupied or not) with ``|x - offset| <=
+            half_opening + extra``.
+        lengths: lengths in capture units: ``half_y`` (a finger's half width), ``L`` (finger length), ``reach``
             (how far across the closing axis a point may lie), ``radius`` (a pair's neighbourhood), ``gap``
             (a part's connectivity), ``tip``, ``min_depth``, ``max_depth``, ``long_depth``, ``pad_x``,
             ``clr``, ``half_open``, ``mg``.
     """
-    c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in (c, x, u, v))
-    cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
+    c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in frames)
+    occ, rel = cloud.occupied, cloud.target
+    points = np.asarray(cloud.points, dtype=np.float64).reshape(-1, 3)
     K = len(c)
-    fit = np.asarray(fit, dtype=bool)
-    h, sp, sn = (np.asarray(a, dtype=np.float64).reshape(K) for a in (h, sp, sn))
-    room = np.asarray(room, dtype=np.float64).reshape(K, T)
-    hold = _holds(hold, K, T)
-    w = None if w is None else np.asarray(w, dtype=np.float64).reshape(len(cloud))
+    fit = np.asarray(span.fits, dtype=bool)
+    h, sp, sn = (np.asarray(a, dtype=np.float64).reshape(K) for a in span[1:])
+    room = np.asarray(limits.room, dtype=np.float64).reshape(K, T)
+    hold = _holds(limits.hold, K, T)
+    w = None if weights is None else np.asarray(weights.weights, dtype=np.float64).reshape(len(points))
+    extra = 0.0 if weights is None else weights.extra
     fk_ = np.flatnonzero(fit)
-    if not len(fk_) or not len(cloud):
-        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold, w=w,
-                                    extra=extra)
-    kernel = _kernel.kernel("grasp_part")
-    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, p, hold=hold, w=w,
-                                    extra=extra)
-    r = p["radius"]
-    o, cand = near_box(c[fk_], cloud, r)  # as entries(), around the pairs that fit
-    Pc = np.ascontiguousarray((cloud[cand] - o).astype(np.float32))
+    kernel = _kernel.kernel("grasp_part") if len(fk_) and len(points) else None
+    if kernel is None:  # no pair to look at, or no compiler: the reference gives the same answer, slower
+        return grasp_part_reference(PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn), PartCloud(points, occ, rel),
+                                    DepthLimits(room, hold), T, lengths,
+                                    None if w is None else PathWeights(w, extra))
+    r = lengths["radius"]
+    o, cand = near_box(c[fk_], points, r)  # as entries(), around the pairs that fit
+    Pc = np.ascontiguousarray((points[cand] - o).astype(np.float32))
     C = np.ascontiguousarray((c - o).astype(np.float32))
     theta = 2 * np.pi * np.arange(T) / T
     ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
     flags = (np.asarray(occ, dtype=bool)[cand].astype(np.uint8) | (np.asarray(rel, dtype=bool)[cand].astype(np.uint8) << 1))
-    L, gap = p["L"], p["gap"]
-    z_lo, z_hi = _z_window(p)
-    f32 = [np.float32(r * r), np.float32(p["reach"]), _y_limit(p["half_y"]), np.float32(z_lo), np.float32(z_hi),
+    L, gap, reach = lengths["L"], lengths["gap"], lengths["reach"]
+    z_lo, z_hi = _z_window(lengths)
+    f32 = [np.float32(r * r), np.float32(reach), _y_limit(lengths["half_y"]), np.float32(z_lo), np.float32(z_hi),
            np.float32(-gap), np.float32(L)]
-    nbs = [_nb(L, 0.0, gap), _nb(p["reach"], float(sp.min()), gap), _nb(p["reach"], float(sn.min()), gap)]
+    nbs = [_nb(L, 0.0, gap), _nb(reach, float(sp.min()), gap), _nb(reach, float(sn.min()), gap)]
 
     def t_(a):
         return _kernel.array(a, np.asarray(a).dtype)
 
-    depth, off, hkt, n_close, n_rel, w_max = kernel(
+    depth, offset, half_opening, n_close, n_rel, w_max = kernel(
         t_(C), t_(x.astype(np.float32)), t_(u.astype(np.float32)), t_(v.astype(np.float32)), t_(fit.astype(np.uint8)),
         t_(Pc), t_(flags), t_(h), t_(sp), t_(sn), t_(room), t_(hold), t_(ct), t_(st),
         _kernel.array(np.array(f32, np.float32), np.float32),
-        [float(p[k]) for k in ("L", "reach", "gap", "tip", "min_depth", "max_depth", "long_depth", "pad_x", "clr",
-                               "half_open", "mg")], nbs, None if w is None else t_(w[cand]), float(extra), -1)
-    out = {"depth": depth, "off": off, "hkt": hkt, "n_close": n_close, "n_rel": n_rel}
+        [float(lengths[k]) for k in ("L", "reach", "gap", "tip", "min_depth", "max_depth", "long_depth", "pad_x",
+                                     "clr", "half_open", "mg")], nbs, None if w is None else t_(w[cand]), float(extra),
+        -1)
+    out = {"depth": depth, "offset": offset, "half_opening": half_opening, "n_close": n_close, "n_rel": n_rel}
     if w is not None:
         out["w_max"] = w_max
     return out

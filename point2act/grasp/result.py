@@ -166,7 +166,7 @@ class Grasp:
     contacts_seen: bool | None = None
     """Whether the contacts are surface points whose normals the views saw (an antipodal pair); False: a closing
     line parallel to the support plane through the target, its contacts the part's ends across it
-    (:func:`point2act.grasp.planner._support_pairs`). Within the same ``on_target`` and ``both_pads_touch``
+    (:func:`point2act.grasp.candidates.support_pairs`). Within the same ``on_target`` and ``both_pads_touch``
     group, seen contacts rank first."""
     backed_off: float | None = None
     """How far (capture units) the grasp backed off along its approach from the depth its part asked for
@@ -234,7 +234,7 @@ class Grasp:
 
 @dataclass
 class GraspResult:
-    """What :func:`point2act.grasp.plan_grasps` returns."""
+    """What :func:`point2act.grasp.plan_grasps` (and :func:`point2act.grasp.plan_at_target`) returns."""
 
     region: Region
     grasps: List[Grasp]
@@ -250,6 +250,10 @@ class GraspResult:
     collision_free, after_nms."""
     support_plane: np.ndarray | None = None
     """Detected table plane ``[a, b, c, d]`` (unit normal pointing up, a*x+b*y+c*z+d=0), or None."""
+    fallback: Dict[str, Any] | None = None
+    """Where nothing collision-free landed on the target and the grasps come from the wider plan of
+    :func:`point2act.grasp.planner.plan_at_target`: ``{"seed_radius_m": its seed ball, "reason": the first plan's
+    warning}``; None otherwise. Not part of :meth:`to_dict` (the export document adds it as ``grasp_fallback``)."""
 
     @property
     def metres_per_unit(self) -> float:

@@ -11,6 +11,7 @@ from point2act.errors import Point2ActError
 from point2act.fusion import render_depth_views
 from point2act.method.run import camera_views, frame_of_datamanager, gaussian_tensors
 from point2act.pointing.click import click_points, project_to_views, ray_surface_point
+from point2act.render import Splats
 
 CLICK_PROMPT = "the clicked point"
 """The prompt recorded with a click's points file and channel."""
@@ -29,8 +30,8 @@ def click_points_for_run(pipeline, origin_ns: np.ndarray, direction_ns: np.ndarr
     if hit is None:
         raise Point2ActError("the click met no surface of the scene: click on an object")
     vms, Ks, sizes = camera_views(dm.train_dataset.cameras)
-    views = render_depth_views(g["means"], g["quats"], g["scales"], g["opacities"], vms.cpu().numpy(),
-                               Ks.cpu().numpy(), sizes, max_views=len(sizes))
+    splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
+    views = render_depth_views(splats, vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views=len(sizes))
     pixels = project_to_views(hit, views.viewmats, views.Ks, sizes, list(views.depths))
     if not any(pixels):
         raise Point2ActError("no training view sees the clicked point: click on a surface the capture saw")

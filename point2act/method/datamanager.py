@@ -37,7 +37,7 @@ from point2act.heatmap import HEATMAP_SIGMA_FRAC
 from point2act.method.keys import DEPTH_KEY, SUPERVISED_KEY, TARGET_KEY
 from point2act._open3d import load as load_open3d
 from point2act.capture import load_warnings_quiet
-from point2act.method.runinfo import HeatmapStore, match_points_to_views, points_in_training_images
+from point2act.method.answers import HeatmapStore, match_points_to_views, points_in_training_images
 from point2act.pointing.config import PointerConfig
 from point2act.points import PointsFile, load_points_file
 

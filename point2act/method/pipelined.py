@@ -7,7 +7,7 @@ The paper pipelines its stages; so does :func:`capture_to_grasps`:
 2. ``ns-train point2act`` reconstructs the scene at once, RGB only (no points yet);
 3. when both are done, the relevancy channel is fitted on the frozen field from the points with the
    fast refit (:func:`point2act.method.run.query_run`, about a second), and
-4. ``grasps.json`` is exported for it (:func:`point2act.method.run.export_run`).
+4. ``grasps.json`` is exported for it (:func:`point2act.method.export_run.export_run`).
 
 Pointing time is thus hidden behind training instead of added to it.
 """
@@ -50,7 +50,10 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     ``config``: a ``point2act`` TrainerConfig with its data set (``registered_config("point2act")`` plus
     ``--data`` and schedule); its points file is ignored. ``pointer``: a
     :class:`~point2act.pointing.config.PointerConfig`."""
-    from point2act.method.run import export_run, query_run, trained_run
+    from point2act.export import Channels, ExportRequest
+    from point2act.method.export_run import export_run
+    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.run import trained_run
     from point2act.method.train import train
     from point2act.pointing.run import capture_images, point_capture
 
@@ -89,10 +92,13 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     config_path = Path(config.get_base_dir()) / "config.yml"
     loaded = trained_run(config, trainer)  # the trained pipeline: no reload from disk
     t = time.perf_counter()
-    res = query_run(config_path, CHANNEL, prompt=prompt, points_file=points_path, loaded=loaded, progress=progress)
+    res = query_run(config_path, CHANNEL, AnswerSource(prompt=prompt, points_file=points_path), loaded=loaded,
+                    progress=progress)
     t_fit = time.perf_counter() - t
     t = time.perf_counter()
-    grasps_path, out = export_run(config_path, output, grasp_config, grasp_channel=CHANNEL, loaded=loaded)
+    request = ExportRequest(channels=Channels(grasp=CHANNEL)) if grasp_config is None else \
+        ExportRequest(grasp_config, channels=Channels(grasp=CHANNEL))
+    grasps_path, out = export_run(config_path, request, output, loaded=loaded)
     t_export = time.perf_counter() - t
     total = time.perf_counter() - t0
     timings = {"pointing": state["seconds"], "training": t_train, "pointing_wait": t_wait, "refit": t_fit,

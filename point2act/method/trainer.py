@@ -109,7 +109,7 @@ class Point2ActTrainer(Trainer):
     def setup(self, test_mode: str = "val") -> None:
         """nerfstudio's setup, with tensorboard scalars at the logging steps only (:class:`LoggedStepsTensorboard`);
         then the answers that supervise the relevancy (a points file's, or the pointer's)
-        are stored in the run as ``points.json`` (:func:`point2act.method.runinfo.store_answers`), and the
+        are stored in the run as ``points.json`` (:func:`point2act.method.answers.store_answers`), and the
         triangulated start cloud, when one was made for a capture without a cloud, is copied into the run as
         ``triangulated.ply`` (the run keeps what it started from). Setup and training run inside
         :func:`point2act._nerfstudio.int_broadcast_shapes` (nerfstudio's cameras without sympy's import)."""
@@ -127,14 +127,14 @@ class Point2ActTrainer(Trainer):
                                       for w in ns_writer.EVENT_WRITERS]
         points = getattr(self.pipeline.datamanager, "points", None)
         if points is not None:
-            from point2act.method.runinfo import store_answers
+            from point2act.method.answers import store_answers
 
             CONSOLE.log(f"\\[point2act] the run's answers: {store_answers(self.base_dir, points)}")
         src = getattr(self.pipeline.datamanager, "triangulated_path", None)
         if src is not None and Path(src).is_file():
             import shutil
 
-            from point2act.method.runinfo import TRIANGULATED_NAME
+            from point2act.method.answers import TRIANGULATED_NAME
 
             self.base_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, self.base_dir / TRIANGULATED_NAME)
@@ -172,16 +172,16 @@ class Point2ActTrainer(Trainer):
         import time
 
         from point2act.grasp import GraspConfig
-        from point2act.method.run import SUPPORT_MIN_WEIGHT, fit_to_consensus, weights_cache_of
-        from point2act.method.runinfo import Supervision
+        from point2act.method.supervision import SUPPORT_MIN_WEIGHT, weights_cache_of
+        from point2act.method.requery import fit_to_consensus
+        from point2act.method.loadedrun import Supervision
 
         dm, model = pipeline.datamanager, pipeline.model
         if getattr(dm, "points", None) is None or not len(dm.train_heatmaps):
             return
         t0 = time.perf_counter()
         ds = max(1, int(GraspConfig().region.support_downscale))
-        cache, _built, _dt = weights_cache_of(None, None, model, dm.train_dataset.cameras, ds,
-                                              min_weight=SUPPORT_MIN_WEIGHT, cache=False)
+        cache, _built, _dt = weights_cache_of(model, dm.train_dataset.cameras, ds, min_weight=SUPPORT_MIN_WEIGHT)
         self._final_weights = cache  # the same weights the export inputs' views read (_write_export_inputs)
         fit, _sub, kept = fit_to_consensus(model, Supervision.of_datamanager(dm), cache, ds)
         with torch.no_grad():
@@ -191,7 +191,7 @@ class Point2ActTrainer(Trainer):
                     f"{time.perf_counter() - t0:.1f} s)")
 
     def _write_run_info(self) -> None:
-        """``RUN/run_info.pt`` (:mod:`point2act.method.runinfo`): what export and query read instead of
+        """The run's info in its cache (:mod:`point2act.method.runinfo`): what export and query read instead of
         building nerfstudio's pipeline and decoding the images again. Optional: on any error they build
         it on first use."""
         import time
@@ -203,33 +203,34 @@ class Point2ActTrainer(Trainer):
             pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
             path = write_after_training(self.config, pipeline)
         except Exception as e:  # noqa: BLE001  (an optimisation: never fails a finished training)
-            CONSOLE.print(f"[yellow]\\[point2act] run_info.pt not written ({type(e).__name__}: {escape(str(e))}); "
+            CONSOLE.print(f"[yellow]\\[point2act] the run's info was not cached ({type(e).__name__}: {escape(str(e))}); "
                           "export builds it on first use", soft_wrap=True, highlight=False)
             return
         if path is not None:
-            CONSOLE.log(f"\\[point2act] wrote {path.name} ({time.perf_counter() - t0:.1f} s)")
+            CONSOLE.log(f"\\[point2act] cached the run's info in {path.name} ({time.perf_counter() - t0:.1f} s)")
 
     def _write_export_inputs(self) -> None:
-        """``RUN/export_inputs.npz`` (:mod:`point2act.export_inputs`): what an export of the run's own field
-        reads (the Gaussian arrays, the supervised views of its answers, the depth renders of its views), so that
-        ``point2act export`` runs without torch from the first call. Optional: on any error the first export
-        computes and writes it."""
+        """The export section of the run's cache (:mod:`point2act.export.cache`): what an export of the run's
+        own field reads (the Gaussian arrays, the supervised views of its answers, the depth renders of its views),
+        so that ``point2act export`` runs without torch from the first call. Optional: on any error the first
+        export computes and writes it."""
         import time
 
         t0 = time.perf_counter()
         try:
-            from point2act.method.run import export_inputs_of, run_of
+            from point2act.method.export_run import cache_own_inputs
+            from point2act.method.run import run_of
 
             pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
             config_path = Path(self.config.get_base_dir()) / "config.yml"
             weights, self._final_weights = getattr(self, "_final_weights", None), None
-            inputs = export_inputs_of(config_path, run_of(self.config, pipeline), save=True, weights=weights)
+            inputs = cache_own_inputs(config_path, run_of(self.config, pipeline), weights=weights)
         except Exception as e:  # noqa: BLE001  (an optimisation: never fails a finished training)
-            CONSOLE.print(f"[yellow]\\[point2act] export_inputs.npz not written ({type(e).__name__}: "
+            CONSOLE.print(f"[yellow]\\[point2act] the export inputs were not cached ({type(e).__name__}: "
                           f"{escape(str(e))}); the first export writes it", soft_wrap=True, highlight=False)
             return
         if inputs is not None:
-            CONSOLE.log(f"\\[point2act] wrote export_inputs.npz ({time.perf_counter() - t0:.1f} s)")
+            CONSOLE.log(f"\\[point2act] cached the export inputs ({time.perf_counter() - t0:.1f} s)")
 
     def _rebind_optimizers(self) -> None:
         """Point every optimizer at the model's current parameters.

@@ -15,6 +15,7 @@ world-to-camera with OpenCV axes, pixel (i, j) has its centre at (j + 0.5, i + 0
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -22,8 +23,21 @@ import torch
 from torch import Tensor
 
 from point2act.fusion import render_expected_depth
+from point2act.render import Splats
 
-__all__ = ["click_points", "look_along", "project_to_views", "ray_surface_point"]
+__all__ = ["SurfaceProbe", "click_points", "look_along", "project_to_views", "ray_surface_point"]
+
+
+@dataclass(frozen=True)
+class SurfaceProbe:
+    """The narrow render :func:`ray_surface_point` looks along a ray with."""
+
+    size: int = 33
+    """Side of the square render, pixels; odd (the ray goes through the centre pixel)."""
+    fov_deg: float = 2.0
+    """Its field of view, degrees."""
+    min_alpha: float = 0.5
+    """Accumulated opacity at the centre pixel below which the ray meets nothing."""
 
 
 def look_along(origin: np.ndarray, direction: np.ndarray) -> np.ndarray:  # [3], [3] -> [4, 4]
@@ -48,13 +62,12 @@ def ray_surface_point(
     opacities: Tensor,  # [N] in [0, 1]
     origin: np.ndarray,  # [3]
     direction: np.ndarray,  # [3]
-    size: int = 33,
-    fov_deg: float = 2.0,
-    min_alpha: float = 0.5,
+    probe: SurfaceProbe = SurfaceProbe(),
 ) -> np.ndarray | None:  # [3] or None when the ray meets nothing opaque
-    """Where a ray first meets the field: expected depth at the centre of a ``size``×``size`` render
-    with a ``fov_deg`` field of view looking along the ray (its centre pixel's z is the distance along
-    the ray). ``None`` when the accumulated opacity there is below ``min_alpha``."""
+    """Where a ray first meets the field: expected depth at the centre of a square render with a narrow
+    field of view (``probe``) looking along the ray (its centre pixel's z is the distance along the
+    ray). ``None`` when the accumulated opacity there is below ``probe.min_alpha``."""
+    size, fov_deg, min_alpha = probe.size, probe.fov_deg, probe.min_alpha
     if size % 2 == 0:
         raise ValueError("size must be odd (the ray goes through the centre pixel)")
     d = np.asarray(direction, dtype=np.float64)
@@ -63,7 +76,7 @@ def ray_surface_point(
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
     dev = means.device
     V = torch.as_tensor(look_along(origin, d), dtype=torch.float32, device=dev)[None]
-    depth, alpha = render_expected_depth(means, quats, scales, opacities, V,
+    depth, alpha = render_expected_depth(Splats(means, quats, scales, opacities), V,
                                          torch.as_tensor(K, dtype=torch.float32, device=dev)[None], size, size)
     c = size // 2
     if float(alpha[0, c, c]) < min_alpha:

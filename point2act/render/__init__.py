@@ -12,13 +12,19 @@ too, gsplat-style:
 * :func:`compositing_weights` - sparse ``alpha * T`` per (pixel, Gaussian) (C++)
 * :func:`depth_quantiles` - per pixel, the depths where the composited opacity reaches given levels (C++)
 
-Their pure-torch references are in :mod:`point2act.render._torch_impl` (tests only). Importing
+The stages' pure-torch references are in :mod:`point2act.render._torch_impl` (tests only). Importing
 this package only imports torch.
+
+:func:`compositing_weights` and :func:`depth_quantiles` read the tile lists as one :class:`TileLists`
+(image and tile sizes, offsets and ids); :class:`Splats` holds the four per-Gaussian tensors the
+rasterizer takes, for point2act's callers that pass them as one value.
 """
 
 from ._backend import compositing_weights, depth_quantiles, isect_tiles, rasterize_to_pixels
 from .projection import fully_fused_projection, sh_colors
 from .rasterization import rasterization
+from .splats import Splats
+from .tiles import TileLists
 
 __all__ = [
     "compositing_weights",
@@ -28,4 +34,6 @@ __all__ = [
     "rasterization",
     "rasterize_to_pixels",
     "sh_colors",
+    "Splats",
+    "TileLists",
 ]

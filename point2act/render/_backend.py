@@ -7,14 +7,17 @@ and cached by :mod:`point2act._cpp` (compiler flags, cache folder and key are de
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from point2act import _cpp
 from point2act._cpp import arch_flags, cflags, cpu_features  # noqa: F401  (this machine's build, re-exported)
+
+from .tiles import TileLists
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 EXTENSION = _cpp.Extension("rasterize", CSRC, "point2act CPU rasterizer")
@@ -75,43 +78,52 @@ def isect_tiles(
     )
 
 
+@dataclass(frozen=True)
+class _RasterizeCall:
+    """The non-differentiable inputs of one :class:`_RasterizeToPixelsCPU` call."""
+
+    ext: Any
+    """The compiled extension (:func:`load_extension`)."""
+    tiles: TileLists
+    """The image and tile sizes and the tile lists the kernel walks."""
+    absgrad: bool
+    """Whether the backward pass computes ``sum over pixels |d loss / d means2d|``."""
+    absgrad_target: Any
+    """``(tensor, index)`` whose tensor receives that sum as ``.absgrad`` (``index`` None: all of it), or None."""
+    geometry_channels: int
+    """Colour channels ``[0, G)`` send gradient to the geometry, the others to their colours only (-1: all)."""
+
+
 class _RasterizeToPixelsCPU(torch.autograd.Function):
     """Differentiable CPU rasterization of projected Gaussians (unpacked layout)."""
 
     @staticmethod
     def forward(
         ctx,
-        ext,  # the compiled extension (load_extension())
         means2d: Tensor,  # [C, N, 2]
         conics: Tensor,  # [C, N, 3]
         colors: Tensor,  # [C, N, D]
         opacities: Tensor,  # [C, N]
         backgrounds: Tensor | None,  # [C, D]
-        width: int,
-        height: int,
-        tile_size: int,
-        isect_offsets: Tensor,  # [C, tile_height, tile_width]
-        flatten_ids: Tensor,  # [n_isects]
-        absgrad: bool,
-        absgrad_target,  # None or (tensor, index) receiving ``.absgrad``
-        geometry_channels: int = -1,
-    ) -> Tuple[Tensor, Tensor]:
+        call: _RasterizeCall,
+    ) -> Tuple[Tensor, Tensor]:  # render_colors [C, H, W, D], render_alphas [C, H, W, 1]
+        tiles = call.tiles
         means2d_c = means2d.contiguous()
         conics_c = conics.contiguous()
         colors_c = colors.contiguous()
         opacities_c = opacities.contiguous()
         bg = backgrounds.contiguous() if backgrounds is not None else None
-        render_colors, render_alphas, T_final, last_ids, row_masks, packs = ext.rasterize_fwd(
+        render_colors, render_alphas, T_final, last_ids, row_masks, packs = call.ext.rasterize_fwd(
             means2d_c,
             conics_c,
             colors_c,
             opacities_c,
             bg,
-            int(width),
-            int(height),
-            int(tile_size),
-            isect_offsets.contiguous(),
-            flatten_ids.contiguous(),
+            int(tiles.width),
+            int(tiles.height),
+            int(tiles.tile_size),
+            tiles.isect_offsets.contiguous(),
+            tiles.flatten_ids.contiguous(),
             torch.get_num_threads(),
         )
         ctx.save_for_backward(
@@ -120,21 +132,21 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             colors_c,
             opacities_c,
             bg,
-            isect_offsets,
-            flatten_ids,
+            tiles.isect_offsets,
+            tiles.flatten_ids,
             T_final,
             last_ids,
             row_masks,
             packs,
         )
-        ctx.width = int(width)
-        ctx.height = int(height)
-        ctx.tile_size = int(tile_size)
-        ctx.absgrad = bool(absgrad)
-        ctx.absgrad_target = absgrad_target
+        ctx.width = int(tiles.width)
+        ctx.height = int(tiles.height)
+        ctx.tile_size = int(tiles.tile_size)
+        ctx.absgrad = bool(call.absgrad)
+        ctx.absgrad_target = call.absgrad_target
         ctx.has_bg = backgrounds is not None
-        ctx.ext = ext
-        ctx.geometry_channels = int(geometry_channels)
+        ctx.ext = call.ext
+        ctx.geometry_channels = int(call.geometry_channels)
         return render_colors, render_alphas
 
     @staticmethod
@@ -180,24 +192,9 @@ class _RasterizeToPixelsCPU(torch.autograd.Function):
             target, index = ctx.absgrad_target
             target.absgrad = v_abs if index is None else v_abs[index]
         v_bg = None
-        if ctx.has_bg and ctx.needs_input_grad[5]:
+        if ctx.has_bg and ctx.needs_input_grad[4]:
             v_bg = (v_render_colors * T_final[..., None]).sum(dim=(1, 2))
-        return (
-            None,
-            v_means2d,
-            v_conics,
-            v_colors,
-            v_opacities,
-            v_bg,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        )
+        return v_means2d, v_conics, v_colors, v_opacities, v_bg, None
 
 
 def rasterize_to_pixels(
@@ -237,40 +234,28 @@ def rasterize_to_pixels(
         assert backgrounds.shape == (C, colors.shape[-1]), backgrounds.shape
     if absgrad_target is None:
         absgrad_target = (means2d, None)
-    return _RasterizeToPixelsCPU.apply(
+    call = _RasterizeCall(
         load_extension(),
-        means2d,
-        conics,
-        colors,
-        opacities,
-        backgrounds,
-        image_width,
-        image_height,
-        tile_size,
-        isect_offsets,
-        flatten_ids,
+        TileLists(image_width, image_height, tile_size, isect_offsets, flatten_ids),
         absgrad,
         absgrad_target,
         -1 if geometry_channels is None else int(geometry_channels),
     )
+    return _RasterizeToPixelsCPU.apply(means2d, conics, colors, opacities, backgrounds, call)
 
 
 def compositing_weights(
     means2d: Tensor,  # [C, N, 2]
     conics: Tensor,  # [C, N, 3]
     opacities: Tensor,  # [C, N]
-    image_width: int,
-    image_height: int,
-    tile_size: int,
-    isect_offsets: Tensor,  # [C, tile_height, tile_width]
-    flatten_ids: Tensor,  # [n_isects]
+    tiles: TileLists,
     min_weight: float = 0.0,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Sparse compositing weights ``alpha * T`` of projected Gaussians, as the forward pass composites.
 
-    Rows are pixels ``(camera * H + y) * W + x``, columns Gaussians ``0..N-1``; within a row the
-    entries are in compositing (depth) order. Weights ``<= min_weight`` are dropped (they still
-    attenuate the transmittance of the Gaussians behind them).
+    Rows are pixels ``(camera * H + y) * W + x`` of the images ``tiles`` lists, columns Gaussians ``0..N-1``;
+    within a row the entries are in compositing (depth) order. Weights ``<= min_weight`` are dropped (they
+    still attenuate the transmittance of the Gaussians behind them).
 
     Returns:
         crow [C * H * W + 1] int64, col [nnz] int32, val [nnz] float32 (CSR).
@@ -281,11 +266,11 @@ def compositing_weights(
             means2d.detach().contiguous(),
             conics.detach().to(means2d.dtype).contiguous(),
             opacities.detach().to(means2d.dtype).contiguous(),
-            int(image_width),
-            int(image_height),
-            int(tile_size),
-            isect_offsets.to(torch.int32).contiguous(),
-            flatten_ids.to(torch.int32).contiguous(),
+            int(tiles.width),
+            int(tiles.height),
+            int(tiles.tile_size),
+            tiles.isect_offsets.to(torch.int32).contiguous(),
+            tiles.flatten_ids.to(torch.int32).contiguous(),
             float(min_weight),
             torch.get_num_threads(),
         )
@@ -297,11 +282,7 @@ def depth_quantiles(
     conics: Tensor,  # [C, N, 3]
     opacities: Tensor,  # [C, N]
     depths: Tensor,  # [C, N] camera z of each Gaussian
-    image_width: int,
-    image_height: int,
-    tile_size: int,
-    isect_offsets: Tensor,  # [C, tile_height, tile_width]
-    flatten_ids: Tensor,  # [n_isects]
+    tiles: TileLists,
     levels: Sequence[float] = (0.25, 0.5, 0.75),
 ) -> Tensor:  # [C, H, W, L]
     """Per pixel and level, the depth (``depths``) of the Gaussian at which the composited opacity, the running
@@ -316,10 +297,10 @@ def depth_quantiles(
         opacities.detach().to(means2d.dtype).contiguous(),
         depths.detach().to(means2d.dtype).contiguous(),
         torch.as_tensor(list(levels), dtype=means2d.dtype),
-        int(image_width),
-        int(image_height),
-        int(tile_size),
-        isect_offsets.to(torch.int32).contiguous(),
-        flatten_ids.to(torch.int32).contiguous(),
+        int(tiles.width),
+        int(tiles.height),
+        int(tiles.tile_size),
+        tiles.isect_offsets.to(torch.int32).contiguous(),
+        tiles.flatten_ids.to(torch.int32).contiguous(),
         torch.get_num_threads(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Dict
 
 import torch
@@ -26,6 +27,24 @@ def look_at_viewmat(eye: Tensor, target: Tensor) -> Tensor:  # [3], [3] -> [4, 4
     return V
 
 
+@dataclass(frozen=True)
+class SceneExtras:
+    """What :func:`random_scene` adds to its plain scene: the colours' layout, and Gaussians placed
+    where they must be culled."""
+
+    sh_degree: int | None = None
+    """Colours as spherical harmonics of this degree, (N, K, 3) with K = (degree + 1)^2; None: plain
+    colours of ``n_channels`` channels."""
+    n_channels: int = 3
+    """Channels of the plain colours."""
+    per_camera_colors: bool = False
+    """One set of colours per camera: (C, N, ...)."""
+    n_behind: int = 0
+    """The first ``n_behind`` Gaussians lie behind the first camera."""
+    n_offscreen: int = 0
+    """The next ``n_offscreen`` Gaussians lie far outside its image."""
+
+
 def random_scene(
     N: int,
     width: int,
@@ -34,19 +53,17 @@ def random_scene(
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
     scale: float = 0.02,
-    sh_degree: int | None = None,
-    n_channels: int = 3,
-    per_camera_colors: bool = False,
-    n_behind: int = 0,
-    n_offscreen: int = 0,
+    extras: SceneExtras = SceneExtras(),
 ) -> Dict[str, object]:
     """Splatfacto-like random scene: Gaussians in the cameras' view frusta.
 
     Depths in [2, 5], log-normal scales around ``scale``, opacities in
     [0.1, 0.9], random rotations; focal length 0.8 * width. Optionally some
-    Gaussians behind the first camera (``n_behind``) or far outside its image
-    (``n_offscreen``), which must be culled (``radii == 0``).
+    Gaussians behind the first camera (``extras.n_behind``) or far outside its
+    image (``extras.n_offscreen``), which must be culled (``radii == 0``).
     """
+    sh_degree, n_channels, per_camera_colors = extras.sh_degree, extras.n_channels, extras.per_camera_colors
+    n_behind, n_offscreen = extras.n_behind, extras.n_offscreen
     g = torch.Generator().manual_seed(seed)
     fx = 0.8 * width
     u = torch.rand(N, 3, generator=g, dtype=dtype)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._constants import ALPHA_MAX, ALPHA_MIN, PIXEL_CENTER, TRANSMITTANCE_MIN
+from .tiles import TileLists
 
 
 # ------------------------------------------------------------------------------------------------
@@ -468,11 +469,7 @@ def _compositing_weights(
     means2d: Tensor,  # [C, N, 2]
     conics: Tensor,  # [C, N, 3]
     opacities: Tensor,  # [C, N]
-    image_width: int,
-    image_height: int,
-    tile_size: int,
-    isect_offsets: Tensor,  # [C, tile_height, tile_width]
-    flatten_ids: Tensor,  # [n_isects]
+    tiles: TileLists,
     min_weight: float = 0.0,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Reference of :func:`point2act.render.compositing_weights`.
@@ -482,9 +479,10 @@ def _compositing_weights(
         ``(camera * H + y) * W + x``, entries of a row in compositing order).
     """
     C, N = means2d.shape[:2]
-    H, W = image_height, image_width
+    H, W, tile_size = tiles.height, tiles.width, tiles.tile_size
+    isect_offsets = tiles.isect_offsets
     th, tw = isect_offsets.shape[1:]
-    fid = flatten_ids.long()
+    fid = tiles.flatten_ids.long()
     starts, ends = _tile_lists(isect_offsets, fid.numel())
     m_flat, con_flat, op_flat = means2d.reshape(-1, 2), conics.reshape(-1, 3), opacities.reshape(-1)
     rows_out, cols_out, vals_out = [], [], []

@@ -22,28 +22,51 @@ rasterization).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Tuple
 
 import torch
 from torch import Tensor
 
 
+@dataclass(frozen=True)
+class _ProjectionSettings:
+    """The non-tensor inputs of one :class:`_FullyFusedProjection` call (:func:`fully_fused_projection`'s)."""
+
+    width: int
+    """Image width in pixels."""
+    height: int
+    """Image height in pixels."""
+    eps2d: float
+    """Blur added to the 2D covariance's diagonal."""
+    near_plane: float
+    """Gaussians nearer than this (camera z) are culled."""
+    far_plane: float
+    """Gaussians farther than this are culled."""
+    radius_clip: float
+    """Gaussians of a radius at most this (pixels) are culled."""
+    calc_compensations: bool
+    """Whether the anti-aliasing compensations are computed."""
+
+
 class _FullyFusedProjection(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, means, covars, quats, scales, viewmats, Ks, width, height, eps2d, near_plane, far_plane,
-                radius_clip, calc_compensations):
+    def forward(ctx, means, covars, quats, scales, viewmats, Ks, settings: _ProjectionSettings):
+        # means [N, 3], covars [N, 3, 3] | None, quats [N, 4] | None, scales [N, 3] | None, viewmats [C, 4, 4],
+        # Ks [C, 3, 3] -> radii [C, N], means2d [C, N, 2], depths [C, N], conics [C, N, 3], comps [C, N] | None
         from ._backend import load_extension
 
+        st = settings
         ext = load_extension()
         nt = torch.get_num_threads()
         radii, means2d, depths, conics, comps = ext.projection_fwd(
-            means, covars, quats, scales, viewmats, Ks, int(width), int(height), float(eps2d),
-            float(near_plane), float(far_plane), float(radius_clip), bool(calc_compensations), nt,
+            means, covars, quats, scales, viewmats, Ks, int(st.width), int(st.height), float(st.eps2d),
+            float(st.near_plane), float(st.far_plane), float(st.radius_clip), bool(st.calc_compensations), nt,
         )
         ctx.save_for_backward(means, covars, quats, scales, viewmats, Ks, radii)
-        ctx.args = (int(width), int(height), float(eps2d), bool(calc_compensations))
+        ctx.args = (int(st.width), int(st.height), float(st.eps2d), bool(st.calc_compensations))
         ctx.mark_non_differentiable(radii)
-        return radii, means2d, depths, conics, comps if calc_compensations else None
+        return radii, means2d, depths, conics, comps if st.calc_compensations else None
 
     @staticmethod
     def backward(ctx, v_radii, v_means2d, v_depths, v_conics, v_comps):
@@ -66,7 +89,7 @@ class _FullyFusedProjection(torch.autograd.Function):
             v_quats if (quats is not None and g[2]) else None,
             v_scales if (scales is not None and g[3]) else None,
             v_viewmats if g[4] else None,
-            None, None, None, None, None, None, None, None,
+            None, None,
         )
 
 
@@ -104,10 +127,10 @@ def fully_fused_projection(
         covars, quats, scales = covars.to(dtype).contiguous(), None, None
     else:
         quats, scales = quats.to(dtype).contiguous(), scales.to(dtype).contiguous()
+    settings = _ProjectionSettings(width, height, eps2d, near_plane, far_plane, radius_clip, calc_compensations)
     return _FullyFusedProjection.apply(
         means.contiguous(), covars, quats, scales, viewmats.to(dtype).contiguous(),
-        Ks.detach().to(dtype).contiguous(), width, height, eps2d, near_plane, far_plane, radius_clip,
-        calc_compensations,
+        Ks.detach().to(dtype).contiguous(), settings,
     )
 
 

@@ -86,27 +86,17 @@ def rasterization(
     return _rasterization_cpu(**args)
 
 
-def _check_cpu_args(
-    means: Tensor,  # [N, 3]
-    quats: Tensor | None,  # [N, 4]
-    scales: Tensor | None,  # [N, 3]
-    opacities: Tensor,  # [N]
-    colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
-    viewmats: Tensor,  # [C, 4, 4]
-    Ks: Tensor,  # [C, 3, 3]
+def _check_cpu_options(
     *,
-    sh_degree: int | None,
     packed: bool,
     render_mode: str,
     sparse_grad: bool,
     rasterize_mode: str,
     distributed: bool,
     camera_model: str,
-    covars: Tensor | None,  # [N, 3, 3]
 ) -> None:
-    """Raise for the options the CPU pipeline does not support (``NotImplementedError``, or
-    ``ValueError`` for an unknown ``rasterize_mode``) and assert the render mode and the shapes of
-    the inputs (``quats`` and ``scales`` only without ``covars``; ``colors`` per ``sh_degree``)."""
+    """Raise for the options the CPU pipeline does not support (``NotImplementedError``, or ``ValueError``
+    for an unknown ``rasterize_mode``) and assert the render mode."""
     if distributed:
         raise NotImplementedError(
             "point2act CPU rasterizer: distributed=True is not supported on CPU"
@@ -124,6 +114,17 @@ def _check_cpu_args(
         raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}")
     assert render_mode in RENDER_MODES, render_mode
 
+
+def _check_cpu_shapes(
+    means: Tensor,  # [N, 3]
+    quats: Tensor | None,  # [N, 4]
+    scales: Tensor | None,  # [N, 3]
+    opacities: Tensor,  # [N]
+    viewmats: Tensor,  # [C, 4, 4]
+    Ks: Tensor,  # [C, 3, 3]
+    covars: Tensor | None,  # [N, 3, 3]
+) -> None:
+    """Assert the shapes of the Gaussians and cameras (``quats`` and ``scales`` only without ``covars``)."""
     N = means.shape[0]
     C = viewmats.shape[0]
     assert means.shape == (N, 3), means.shape
@@ -135,6 +136,16 @@ def _check_cpu_args(
     assert opacities.shape == (N,), opacities.shape
     assert viewmats.shape == (C, 4, 4), viewmats.shape
     assert Ks.shape == (C, 3, 3), Ks.shape
+
+
+def _check_cpu_colors(
+    colors: Tensor,  # [(C,) N, D] or [(C,) N, K, 3]
+    N: int,
+    C: int,
+    sh_degree: int | None,
+) -> None:
+    """Assert the shape of the colours of ``N`` Gaussians and ``C`` cameras: per-Gaussian channels without
+    ``sh_degree``, else RGB SH coefficients of at least ``(sh_degree + 1)^2`` bases."""
     if sh_degree is None:
         assert (colors.dim() == 2 and colors.shape[0] == N) or (
             colors.dim() == 3 and colors.shape[:2] == (C, N)
@@ -284,16 +295,15 @@ def _tile_lists(
     width: int,
     height: int,
     tile_size: int,
-    packed: bool,
-    camera_ids: Tensor | None,  # [nnz]
-    gaussian_ids: Tensor | None,  # [nnz]
+    packed_ids: Tuple[Tensor, Tensor] | None,  # camera_ids [nnz], gaussian_ids [nnz]
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Intersect the projected Gaussians with the image's tiles.
 
     Returns the kernel's ``isect_offsets`` [C, th, tw] and ``flatten_ids`` [n_isects] (into
     ``C * N``), and the tiling's entries of ``meta`` (image and tile sizes, ``tiles_per_gauss``,
-    ``isect_ids``, ``flatten_ids``, ``isect_offsets``); packed, ``meta``'s ``flatten_ids`` index
-    the [nnz] layout and its ``tiles_per_gauss`` are the visible entries.
+    ``isect_ids``, ``flatten_ids``, ``isect_offsets``). Packed (``packed_ids``: the camera and Gaussian
+    of each visible entry), ``meta``'s ``flatten_ids`` index the [nnz] layout and its ``tiles_per_gauss``
+    are the visible entries.
     """
     C = radii.shape[0]
     tile_width = math.ceil(width / float(tile_size))
@@ -309,10 +319,11 @@ def _tile_lists(
     tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
         means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
     )
-    if packed:
+    if packed_ids is not None:
         # indices into [nnz] instead of [C * N]
         pos = torch.cumsum((radii > 0).flatten().to(torch.int64), 0) - 1
         flatten_ids_meta = pos[flatten_ids.long()].to(torch.int32)
+        camera_ids, gaussian_ids = packed_ids
         tiles_per_gauss_meta = tiles_per_gauss[camera_ids, gaussian_ids]
     else:
         flatten_ids_meta, tiles_per_gauss_meta = flatten_ids, tiles_per_gauss
@@ -375,15 +386,16 @@ def _rasterization_cpu(
     sh_fn = sh_colors if sh_fn is None else sh_fn
     isect_fn = _backend.isect_tiles if isect_fn is None else isect_fn
     rasterize_fn = _backend.rasterize_to_pixels if rasterize_fn is None else rasterize_fn
-    _check_cpu_args(
-        means, quats, scales, opacities, colors, viewmats, Ks, sh_degree=sh_degree, packed=packed,
-        render_mode=render_mode, sparse_grad=sparse_grad, rasterize_mode=rasterize_mode,
-        distributed=distributed, camera_model=camera_model, covars=covars,
+    _check_cpu_options(
+        packed=packed, render_mode=render_mode, sparse_grad=sparse_grad, rasterize_mode=rasterize_mode,
+        distributed=distributed, camera_model=camera_model,
     )
-    if covars is not None:
-        quats = scales = None
+    _check_cpu_shapes(means, quats, scales, opacities, viewmats, Ks, covars)
     N = means.shape[0]
     C = viewmats.shape[0]
+    _check_cpu_colors(colors, N, C, sh_degree)
+    if covars is not None:
+        quats = scales = None
 
     radii, means2d, depths, conics, compensations = project_fn(
         means, covars, quats, scales, viewmats, Ks, width, height, eps2d=eps2d, near_plane=near_plane,
@@ -402,8 +414,8 @@ def _rasterization_cpu(
         colors_c, depths, backgrounds, render_mode, extra_colors
     )
     isect_offsets, flatten_ids, tile_meta = _tile_lists(
-        isect_fn, means2d, radii, depths, width, height, tile_size, packed,
-        meta["camera_ids"], meta["gaussian_ids"],
+        isect_fn, means2d, radii, depths, width, height, tile_size,
+        (meta["camera_ids"], meta["gaussian_ids"]) if packed else None,
     )
     meta.update(tile_meta)
     dtype = means2d.dtype

@@ -4,6 +4,8 @@ robot's base frame, and the relevancy field as a point cloud.
 * :mod:`point2act.robot.calibrate` -- ``calibrate_capture``: an ArUco marker of known size seen
   in the capture's images gives metres per capture unit and (with the marker's pose in the robot
   base frame) ``base_from_capture``; written to ``CAPTURE/point2act_frame.json``.
+  :mod:`point2act.robot.marker` detects and fits the marker, :mod:`point2act.robot.capture_views`
+  reads the capture's cameras, :mod:`point2act.robot.frame_file` reads and checks the frame file.
 * :mod:`point2act.robot.handeye` -- ``calibrate_from_robot_poses``: the robot's flange pose for each
   view gives the hand-eye transform, metres per capture unit and ``base_from_capture`` (the same
   frame file); :mod:`point2act.robot.poses` reads and checks the pose files.
@@ -35,12 +37,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "FRAME_FILE": "calibrate",
-    "FRAME_SCHEMA": "calibrate",
+    "FRAME_FILE": "frame_file",
+    "FRAME_SCHEMA": "frame_file",
     "calibrate_capture": "calibrate",
-    "load_frame_file": "calibrate",
-    "read_marker_pose": "calibrate",
-    "resolve_frame_file": "calibrate",
+    "load_frame_file": "frame_file",
+    "read_marker_pose": "frame_file",
+    "resolve_frame_file": "frame_file",
     "add_base_frame": "frame",
     "calibrate_from_robot_poses": "handeye",
     "write_robot_capture": "robot_capture",

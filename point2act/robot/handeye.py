@@ -33,23 +33,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict
 
 import numpy as np
 
 from point2act.errors import Point2ActError
 from point2act.io import write_json_atomic
-from point2act.robot.calibrate import FRAME_FILE, FRAME_SCHEMA
+from point2act.robot.capture_views import capture_cameras
+from point2act.robot.frame_file import FRAME_FILE, FRAME_SCHEMA
 from point2act.robot.poses import load_robot_poses, match_poses
 
 __all__ = [
     "HandEyeFit",
+    "HandEyeOptions",
     "OPENGL_FROM_OPENCV",
     "calibrate_from_robot_poses",
-    "capture_cameras",
     "solve_hand_eye",
     "umeyama",
 ]
@@ -72,98 +72,6 @@ CONVENTIONS = (
     "points (metres), its 3x3 block metres_per_unit * (a rotation). For every view: flange_pose @ camera_in_flange "
     "= base_from_capture @ camera_to_capture (OpenCV axes; translations in metres)."
 )
-
-
-# --------------------------------------------------------------------------- capture cameras
-
-
-def _qvec_to_R(q: Sequence[float]) -> np.ndarray:
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def _colmap_images(model: Path) -> Dict[str, tuple]:
-    """COLMAP model folder -> ``{image name: (qvec wxyz, tvec)}`` (world-to-camera), text or binary."""
-    out: Dict[str, tuple] = {}
-    if (model / "images.bin").is_file():
-        with open(model / "images.bin", "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            for _ in range(n):
-                _iid, qw, qx, qy, qz, tx, ty, tz, _cid = struct.unpack("<idddddddi", f.read(64))
-                name = b""
-                while (c := f.read(1)) != b"\x00":
-                    if not c:
-                        raise Point2ActError(f"{model / 'images.bin'}: truncated file.")
-                    name += c
-                (npts,) = struct.unpack("<Q", f.read(8))
-                f.seek(24 * npts, 1)
-                out[name.decode()] = ((qw, qx, qy, qz), (tx, ty, tz))
-        return out
-    lines = [ln for ln in (model / "images.txt").read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
-    for i in range(0, len(lines), 2):  # the pose line, then the 2D points line
-        parts = lines[i].split()
-        if len(parts) < 10:
-            continue
-        out[" ".join(parts[9:])] = (tuple(map(float, parts[1:5])), tuple(map(float, parts[5:8])))
-    return out
-
-
-def _find_colmap(data_dir: Path, colmap_path: str | None) -> Path | None:
-    cands = [colmap_path] if colmap_path else ["colmap/sparse/0", "sparse/0", "sparse"]
-    for c in cands:
-        m = data_dir / c
-        if (m / "images.bin").is_file() or (m / "images.txt").is_file():
-            return m
-    return None
-
-
-def capture_cameras(data: os.PathLike | str, colmap_path: str | None = None
-                    ) -> tuple[Path, str, Dict[str, np.ndarray]]:
-    """The capture's camera poses, in the capture frame point2act exports in.
-
-    Args:
-        data: capture folder (with transforms.json, or a COLMAP model), or its transforms.json.
-        colmap_path: the COLMAP model folder relative to ``data`` (default: transforms.json when
-            present, else ``colmap/sparse/0``, ``sparse/0``, ``sparse``).
-
-    Returns:
-        ``(capture folder, source file or folder, {view key: camera-to-capture (4, 4), OpenCV axes,
-        capture units})``. Keys are transforms.json's ``file_path``, or ``images/NAME`` for a COLMAP
-        image (how point2act names COLMAP views). The COLMAP frame is the capture frame of a run
-        trained with nerfstudio's colmap parser (export undoes its transforms).
-    """
-    data = Path(data).expanduser()
-    data_dir, transforms = (data.parent, data) if data.suffix == ".json" else (data, data / "transforms.json")
-    if transforms.is_file() and not colmap_path:
-        from point2act.robot.calibrate import _read_views
-
-        _, _, views = _read_views(transforms)
-        out = {}
-        for v in views:
-            c2w = np.eye(4)
-            r = v.w2c[:, :3]
-            c2w[:3, :3] = np.linalg.inv(r)
-            c2w[:3, 3] = -c2w[:3, :3] @ v.w2c[:, 3]
-            out[v.key] = c2w
-        return data_dir, str(transforms), out
-    model = _find_colmap(data_dir, colmap_path)
-    if model is None:
-        raise Point2ActError(f"{data_dir}: no transforms.json and no COLMAP model (images.txt or images.bin in "
-                             f"{colmap_path or 'colmap/sparse/0, sparse/0 or sparse'}): no cameras to calibrate from.")
-    out = {}
-    for name, (q, t) in sorted(_colmap_images(model).items()):
-        r = _qvec_to_R(q)
-        c2w = np.eye(4)
-        c2w[:3, :3] = r.T
-        c2w[:3, 3] = -r.T @ np.asarray(t, dtype=np.float64)
-        out[f"images/{name}"] = c2w
-    if not out:
-        raise Point2ActError(f"{model}: the COLMAP model has no images.")
-    return data_dir, str(model), out
 
 
 # --------------------------------------------------------------------------- solver
@@ -326,20 +234,61 @@ def _angle_deg(r: np.ndarray) -> float:
 # --------------------------------------------------------------------------- the command
 
 
+@dataclass(frozen=True)
+class HandEyeOptions:
+    """Where :func:`calibrate_from_robot_poses` takes the capture's cameras from, which views it
+    leaves out, and the residuals above which it refuses the fit."""
+
+    colmap_path: str | None = None
+    """COLMAP model folder relative to the capture (see
+    :func:`~point2act.robot.capture_views.capture_cameras`); None: transforms.json when present, else
+    the usual COLMAP folders."""
+    ignore_views: tuple[str, ...] = ()
+    """Views (keys as in :func:`~point2act.robot.capture_views.capture_cameras`) to leave out."""
+    max_rms_mm: float = 10.0
+    """Refuse the fit when the RMS translation residual over the views is above this (mm)."""
+    max_rms_deg: float = 2.0
+    """Refuse the fit when the RMS rotation residual over the views is above this (degrees)."""
+    max_view_mm: float = 25.0
+    """Refuse the fit when a single view's translation residual is above this (mm)."""
+    max_view_deg: float = 5.0
+    """Refuse the fit when a single view's rotation residual is above this (degrees)."""
+
+
+@dataclass(frozen=True)
+class _MatchedPoses:
+    """The capture's cameras paired with the robot's pose files by view name (:func:`_matched_poses`)."""
+
+    data_dir: Path
+    """The capture folder."""
+    source: str
+    """Where the cameras came from (transforms.json or the COLMAP model folder)."""
+    robot_poses: os.PathLike | str
+    """The robot's pose files as given (a folder, or one JSON file)."""
+    pairs: list[tuple]
+    """(view key, pose (4, 4), pose file) per view."""
+    cameras: np.ndarray
+    """(V, 4, 4) camera-to-capture poses in pair order, OpenCV axes, capture units."""
+    poses: np.ndarray
+    """(V, 4, 4) the robot's poses in pair order, metres."""
+
+    @property
+    def keys(self) -> list[str]:
+        """The view keys in pair order."""
+        return [k for k, _, _ in self.pairs]
+
+
 def _matched_poses(
     data: os.PathLike | str,
     robot_poses: os.PathLike | str,
     pose_kind: str,
-    colmap_path: str | None,
-    ignore_views: Sequence[str],
-) -> tuple[Path, str, list[tuple], np.ndarray, np.ndarray]:
-    """The capture's cameras paired with the robot's pose files by view name, less ``ignore_views``.
-
-    Returns (capture folder, where the cameras came from, the pairs (view, pose, pose file),
-    cameras (V, 4, 4) and poses (V, 4, 4) in pair order); raise for an unknown ignored view or
-    poses that lie within 1 cm of each other (the robot must move to fix the scale).
-    """
-    data_dir, source, cams = capture_cameras(data, colmap_path)
+    options: HandEyeOptions,
+) -> _MatchedPoses:
+    """The capture's cameras paired with the robot's pose files by view name, less
+    ``options.ignore_views``; raise for an unknown ignored view or poses that lie within 1 cm of
+    each other (the robot must move to fix the scale)."""
+    ignore_views = options.ignore_views
+    data_dir, source, cams = capture_cameras(data, options.colmap_path)
     unknown = sorted(set(ignore_views) - set(cams))
     if unknown:
         raise Point2ActError(f"{source}: --ignore-view names {', '.join(unknown)}, not views of the capture (views: "
@@ -353,7 +302,7 @@ def _matched_poses(
     if spread < 0.01:
         raise Point2ActError(f"{robot_poses}: the {len(F)} poses lie within {spread * 1000:.1f} mm of each other: the "
                              "robot must move between views (a few cm at least) to fix the scale.")
-    return data_dir, source, pairs, C, F
+    return _MatchedPoses(data_dir, source, robot_poses, pairs, C, F)
 
 
 def _fit_poses(C: np.ndarray, F: np.ndarray, pose_kind: str, camera_in_flange: np.ndarray | None) -> HandEyeFit:
@@ -369,41 +318,41 @@ def _fit_poses(C: np.ndarray, F: np.ndarray, pose_kind: str, camera_in_flange: n
     return solve_hand_eye(C, F, camera_in_flange)
 
 
-def _fits_ok(r: HandEyeFit, limits: tuple[float, float, float, float]) -> bool:
-    """Whether the fit's residuals are within ``limits`` (RMS mm, RMS deg, any view's mm, any view's deg)."""
-    max_rms_mm, max_rms_deg, max_view_mm, max_view_deg = limits
-    return (r.rms_mm <= max_rms_mm and r.rms_deg <= max_rms_deg and float(r.residual_mm.max()) <= max_view_mm
-            and float(r.residual_deg.max()) <= max_view_deg)
+def _fits_ok(r: HandEyeFit, options: HandEyeOptions) -> bool:
+    """Whether the fit's residuals are within the limits of ``options`` (RMS mm, RMS deg, any view's
+    mm, any view's deg)."""
+    return (r.rms_mm <= options.max_rms_mm and r.rms_deg <= options.max_rms_deg
+            and float(r.residual_mm.max()) <= options.max_view_mm
+            and float(r.residual_deg.max()) <= options.max_view_deg)
 
 
 def _misfit_error(
     res: HandEyeFit,
-    C: np.ndarray,  # (V, 4, 4) cameras
-    F: np.ndarray,  # (V, 4, 4) poses
-    pairs: list[tuple],
-    source: str,
-    robot_poses: os.PathLike | str,
+    matched: _MatchedPoses,
     pose_kind: str,
     camera_in_flange: np.ndarray | None,
-    limits: tuple[float, float, float, float],
+    options: HandEyeOptions,
 ) -> Point2ActError:
     """The error for poses that do not fit the capture: the residuals, the worst views, and what the
     poses look like when a refit says so (inverted flange poses, or camera poses that fit as flange
     poses), else what to check."""
-    max_rms_mm, max_rms_deg, max_view_mm, max_view_deg = limits
-    keys = [k for k, _, _ in pairs]
+    max_rms_mm, max_rms_deg = options.max_rms_mm, options.max_rms_deg
+    max_view_mm, max_view_deg = options.max_view_mm, options.max_view_deg
+    C, F, pairs = matched.cameras, matched.poses, matched.pairs
+    source, robot_poses = matched.source, matched.robot_poses
+    keys = matched.keys
     order = np.argsort(-(res.residual_mm / max_view_mm + res.residual_deg / max_view_deg))
     worst = ", ".join(f"{keys[j]} <-> {Path(pairs[j][2]).name} ({res.residual_mm[j]:.0f} mm, "
                       f"{res.residual_deg[j]:.1f} deg)" for j in order[:4])
     hints = []
     if pose_kind == "flange" and camera_in_flange is None:
         inv = solve_hand_eye(C, np.linalg.inv(F), None)
-        if _fits_ok(inv, limits):
+        if _fits_ok(inv, options):
             hints.append(f"inverted, the poses fit ({inv.rms_mm:.1f} mm, {inv.rms_deg:.2f} deg RMS): they are base "
                          "in flange (OpenCV's base2gripper), not flange in base; invert them")
     if pose_kind == "camera":
         fl = solve_hand_eye(C, F, None)
-        if _fits_ok(fl, limits):
+        if _fits_ok(fl, options):
             off = float(np.linalg.norm(fl.camera_in_flange[:3, 3])) * 1000
             hints.append(f"as flange poses they fit ({fl.rms_mm:.1f} mm, {fl.rms_deg:.2f} deg RMS, camera "
                          f"{off:.0f} mm from the flange): drop --robot-poses-are camera")
@@ -432,14 +381,13 @@ def _check_not_camera_poses(X: np.ndarray, robot_poses: os.PathLike | str) -> No
 
 def _hand_eye_document(
     res: HandEyeFit,
-    data_dir: Path,
-    source: str,
-    robot_poses: os.PathLike | str,
-    pairs: list[tuple],
+    matched: _MatchedPoses,
     pose_kind: str,
     camera_in_flange_given: bool,
 ) -> dict[str, Any]:
-    """The frame document of :func:`calibrate_from_robot_poses` from the fit ``res``."""
+    """The frame document of :func:`calibrate_from_robot_poses` from the fit ``res`` of the views
+    ``matched``."""
+    data_dir, source, robot_poses, pairs = matched.data_dir, matched.source, matched.robot_poses, matched.pairs
     keys = [k for k, _, _ in pairs]
     return {
         "schema": FRAME_SCHEMA,
@@ -472,12 +420,7 @@ def calibrate_from_robot_poses(
     camera_in_flange: np.ndarray | None = None,
     *,
     pose_kind: str = "flange",
-    colmap_path: str | None = None,
-    ignore_views: Sequence[str] = (),
-    max_rms_mm: float = 10.0,
-    max_rms_deg: float = 2.0,
-    max_view_mm: float = 25.0,
-    max_view_deg: float = 5.0,
+    options: HandEyeOptions = HandEyeOptions(),
     out: os.PathLike | str | None = None,
     write: bool = True,
 ) -> dict[str, Any]:
@@ -490,10 +433,8 @@ def calibrate_from_robot_poses(
         camera_in_flange: (4, 4) known hand-eye transform (metres, OpenCV camera axes); None: solved.
         pose_kind: ``"flange"`` (default) or ``"camera"`` (the poses are the camera's own, camera
             in base: ``X`` is then the identity with OpenCV or OpenGL camera axes, whichever fits).
-        colmap_path: COLMAP model folder relative to ``data`` (see :func:`capture_cameras`).
-        ignore_views: views (keys as in :func:`capture_cameras`) to leave out.
-        max_rms_mm, max_rms_deg, max_view_mm, max_view_deg: refuse the fit above these (RMS over
-            the views, and any single view).
+        options: the COLMAP model folder, the views to leave out and the residual limits of the fit
+            (:class:`HandEyeOptions`).
         out: where to write the frame file (default ``CAPTURE/point2act_frame.json``).
         write: write it (atomically) or only return it.
 
@@ -512,16 +453,15 @@ def calibrate_from_robot_poses(
     """
     if pose_kind not in ("flange", "camera"):
         raise Point2ActError(f"pose_kind must be 'flange' or 'camera', got {pose_kind!r}.")
-    data_dir, source, pairs, C, F = _matched_poses(data, robot_poses, pose_kind, colmap_path, ignore_views)
-    res = _fit_poses(C, F, pose_kind, camera_in_flange)
-    limits = (max_rms_mm, max_rms_deg, max_view_mm, max_view_deg)
-    if not _fits_ok(res, limits):
-        raise _misfit_error(res, C, F, pairs, source, robot_poses, pose_kind, camera_in_flange, limits)
+    matched = _matched_poses(data, robot_poses, pose_kind, options)
+    res = _fit_poses(matched.cameras, matched.poses, pose_kind, camera_in_flange)
+    if not _fits_ok(res, options):
+        raise _misfit_error(res, matched, pose_kind, camera_in_flange, options)
     if pose_kind == "flange" and camera_in_flange is None:
         _check_not_camera_poses(res.camera_in_flange, robot_poses)
-    doc = _hand_eye_document(res, data_dir, source, robot_poses, pairs, pose_kind, camera_in_flange is not None)
+    doc = _hand_eye_document(res, matched, pose_kind, camera_in_flange is not None)
     if write:
-        write_json_atomic(Path(out) if out is not None else data_dir / FRAME_FILE, doc)
+        write_json_atomic(Path(out) if out is not None else matched.data_dir / FRAME_FILE, doc)
     return doc
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from point2act.errors import Point2ActError
 from point2act.io import write_json_atomic
-from point2act.robot.calibrate import FRAME_FILE, FRAME_SCHEMA
+from point2act.robot.frame_file import FRAME_FILE, FRAME_SCHEMA
 from point2act.robot.handeye import OPENGL_FROM_OPENCV
 from point2act.robot.poses import check_rigid, load_robot_poses, match_poses
 

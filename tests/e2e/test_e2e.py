@@ -192,12 +192,13 @@ def test_views_consensus_on_the_handle(trained):
     handle, most answered views point at it, and it is confident."""
     from point2act.grasp import RegionConfig
     from point2act.method import run as mrun
+    from point2act.method import supervision as msup
 
     root, scene, config, _ = trained
     cfg, pipeline = mrun.load_run(config)
-    cons, info = mrun.support_of(config, mrun.run_of(cfg, pipeline), RegionConfig())
+    cons, info = msup.support_of(config, mrun.run_of(cfg, pipeline), RegionConfig())
     assert cons is not None, info
-    dm = mrun.supervision_datamanager(cfg, Path(cfg.pipeline.datamanager.points_file))
+    dm = msup.supervision_datamanager(cfg, Path(cfg.pipeline.datamanager.points_file))
     answered = sum(1 for p in dm.train_heatmaps.points.values() if len(p))
     # the eval split's answers count too (their cameras are known): the views read, by split
     by_split = cons.info["answered_by_split"]

@@ -1,6 +1,6 @@
-"""``point2act export`` of a run's own field reads ``RUN/export_inputs.npz`` (:mod:`point2act.export_inputs`)
-that the export before it wrote: no torch, no nerfstudio, the same bytes. A changed input file (a newer
-checkpoint) makes it stale: that export goes the torch way and writes it again."""
+"""``point2act export`` of a run's own field reads the export section of the run's cache
+(:mod:`point2act.export.cache`) that the export before it wrote: no torch, no nerfstudio, the same bytes. A
+changed input file (a newer checkpoint) makes it stale: that export goes the torch way and writes it again."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ def _export_in_subprocess(config: Path, out: Path, cwd: Path) -> subprocess.Comp
 
 
 def test_export_from_inputs_is_the_same_document_without_torch(trained_synth, synth_export, tmp_path):
-    from point2act import export_inputs as ei
+    from point2act.export import cache as ec
     from point2act.grasp import GraspConfig
 
     root, _scene, config, _ = trained_synth
-    inputs = ei.load(config)  # the shared export (or one before it) wrote them
-    assert inputs is not None and ei.is_current(config, inputs, GraspConfig())
-    assert inputs.views and inputs.depth_views is not None
+    cached = ec.load(config)  # the shared export (or one before it) wrote them
+    assert cached is not None and ec.serves(cached, GraspConfig())
+    assert cached.inputs.field.views and cached.inputs.depth_views is not None
     out = tmp_path / "grasps.json"
     _export_in_subprocess(config, out, root)
     assert out.read_bytes() == synth_export[0].read_bytes()
@@ -46,43 +46,41 @@ def test_export_from_inputs_is_the_same_document_without_torch(trained_synth, sy
 def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, tmp_path):
     from conftest import point2act_cli
 
-    from point2act import export_inputs as ei
-    from point2act.grasp import GraspConfig
+    from point2act import runcache
+    from point2act.export import cache as ec
     from point2act.run_check import latest_checkpoint_path
 
     root, _scene, config, _ = trained_synth
+    before = runcache.stored_key(config)
+    assert ec.load(config) is not None
     ckpt = latest_checkpoint_path(config.parent / "nerfstudio_models")
     st = ckpt.stat()
     os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # as a resumed training's save would
-    inputs = ei.load(config)
-    assert inputs is not None and not ei.is_current(config, inputs, GraspConfig())
+    assert ec.load(config) is None  # stale
     out = tmp_path / "grasps.json"
     point2act_cli(["export", "--load-config", config, "--output", out], cwd=root)  # the torch way
     assert out.read_bytes() == synth_export[0].read_bytes()
-    fresh = ei.load(config)
-    assert fresh.key != inputs.key and ei.is_current(config, fresh, GraspConfig())
+    assert ec.load(config) is not None and runcache.stored_key(config) != before
 
 
 def test_weights_the_caller_has_are_taken_for_the_same_views_only(trained_synth, monkeypatch):
     """The end-of-training fit's compositing weights serve the export inputs' views (the same Gaussians, views,
     resolution and weight floor); weights of other views or another resolution are built anew."""
-    from point2act.method import run as run_mod
+    from point2act.method import supervision as sup_mod
+    from point2act.method.run import open_run
 
     _root, _scene, config, _ = trained_synth
-    loaded = run_mod.open_run(config)
+    loaded = open_run(config)
     cams = loaded.cameras
-    mine, _, _ = run_mod.weights_cache_of(None, None, loaded.gaussians, cams, 2, min_weight=1e-3, cache=False)
+    mine, _, _ = sup_mod.weights_cache_of(loaded.gaussians, cams, 2, min_weight=1e-3)
     calls = []
-    real = run_mod.build_weights_cache
-    monkeypatch.setattr(run_mod, "build_weights_cache", lambda *a, **k: calls.append(1) or real(*a, **k))
-    same, _, _ = run_mod.weights_cache_of(None, None, loaded.gaussians, cams, 2, min_weight=1e-3, cache=False,
-                                          built=mine)
+    real = sup_mod.build_weights_cache
+    monkeypatch.setattr(sup_mod, "build_weights_cache", lambda *a, **k: calls.append(1) or real(*a, **k))
+    same, _, _ = sup_mod.weights_cache_of(loaded.gaussians, cams, 2, min_weight=1e-3, built=mine)
     assert same is mine and not calls
     for ds, floor in ((4, 1e-3), (2, 1e-2)):
-        other, _, _ = run_mod.weights_cache_of(None, None, loaded.gaussians, cams, ds, min_weight=floor, cache=False,
-                                               built=mine)
+        other, _, _ = sup_mod.weights_cache_of(loaded.gaussians, cams, ds, min_weight=floor, built=mine)
         assert other is not mine
     assert len(calls) == 2
-    sub = run_mod.weights_cache_of(None, None, loaded.gaussians, cams[:3], 2, min_weight=1e-3, cache=False,
-                                   built=mine)[0]  # three of the views
+    sub = sup_mod.weights_cache_of(loaded.gaussians, cams[:3], 2, min_weight=1e-3, built=mine)[0]  # three views
     assert sub is not mine and len(sub.view_ids) == 3

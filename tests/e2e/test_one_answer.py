@@ -1,8 +1,8 @@
-"""One answer to "where": every path asks :func:`point2act.export.answer_of_field`, on the shared short
+"""One answer to "where": every path asks the export's stage :func:`point2act.export.answer`, on the shared short
 synthetic training run (tests/conftest.py ``trained_synth``: oracle points on the mug handle).
 
-The run layer's :func:`point2act.method.run.where` calls it, and so does an export from the run's export inputs
-(:mod:`point2act.export_inputs`). ``point2act export``, ``point2act query`` (its export and keypoints),
+The run layer's :func:`point2act.method.export_run.where` calls it, and so does an export from the run's cache
+(:mod:`point2act.export.cache`). ``point2act export``, ``point2act query`` (its export and keypoints),
 ``point2act grasp`` and the viewer's panel (its markers and its Export) each call it, for the channel they
 answer, and give its answer: the action point, region, confidence and candidates of grasps.json are those of the
 :class:`point2act.export.Answer` it returned."""
@@ -25,22 +25,19 @@ PROMPT = "Point to the handle of the mug"
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Every call of :func:`point2act.export.answer_of_field`, by the run layer or by an export from the
-    export inputs: (channel, the Answer it returned)."""
+    """Every call of the stage :func:`point2act.export.answer`, by the run layer or by an export from the run's
+    cache: (channel, the Answer it returned)."""
     from point2act import export
-    from point2act import export_inputs as inputs_mod
-    from point2act.method import run as run_mod
 
     calls = []
-    real = export.answer_of_field
+    real = export.answer
 
-    def answer_of_field(*a, **kw):
+    def answer(*a, **kw):
         ans = real(*a, **kw)
         calls.append((ans.channel, ans))
         return ans
 
-    for mod in (export, inputs_mod, run_mod):
-        monkeypatch.setattr(mod, "answer_of_field", answer_of_field)
+    monkeypatch.setattr(export, "answer", answer)
     return calls
 
 
@@ -55,7 +52,8 @@ def _same(doc, ans):
 def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
     from point2act.cli import Export, Query
     from point2act.method.pipelined import CHANNEL, capture_to_grasps
-    from point2act.method.run import load_run, open_run, where
+    from point2act.method.run import load_run, open_run
+    from point2act.method.export_run import where
     from point2act.method.viewer.panel import Point2ActViewerPanel, TRAINED_CHANNEL
     from point2act.pointing.config import PointerConfig
 
@@ -103,6 +101,15 @@ def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
     panel.select_channel(TRAINED_CHANNEL)
     spy.clear()
 
+    # point2act demo's export: point2act export's document, grasps included, byte for byte
+    from point2act.demo import export_demo
+
+    Export(load_config=config, output=tmp_path / "export_grasps.json").main()
+    export_demo(config, tmp_path / "demo.json", loaded)
+    assert [c for c, _ in spy] == [None, None]
+    assert (tmp_path / "demo.json").read_bytes() == (tmp_path / "export_grasps.json").read_bytes()
+    spy.clear()
+
     # point2act grasp: the pointer (the oracle here) in the background, training (this run) in the foreground,
     # the refit of its channel, the export
     from point2act.method import run as run_mod
@@ -126,7 +133,9 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     """A channel that keeps no points has nothing for the views to agree on: the answer is the relevancy peak,
     with no confidence or candidates, and grasps.json's warning says why."""
     from point2act.channels import save_channel
-    from point2act.method.run import export_run, open_run, where
+    from point2act.export import Channels, ExportRequest
+    from point2act.method.export_run import export_run, where
+    from point2act.method.run import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
@@ -135,8 +144,8 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     ans = where(config, loaded, "bare")
     assert ans.rule == "relevancy peak" and ans.support is None and ans.confidence is None
     assert ans.note == "channel 'bare' keeps no points"
-    _, doc = export_run(config, tmp_path / "bare.json", grasps=False, channels=["bare"], grasp_channel="bare",
-                        loaded=loaded)
+    request = ExportRequest(grasps=False, channels=Channels(keypoints=("bare",), grasp="bare"))
+    _, doc = export_run(config, request, tmp_path / "bare.json", loaded=loaded)
     assert "confidence" not in doc and "candidates" not in doc
     assert "no consensus of the views (channel 'bare' keeps no points)" in doc["warning"]
     assert doc["keypoints"]["bare"]["action_point"] == doc["action_point"]
@@ -145,14 +154,15 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
 
 def test_live_answer_is_computed_without_the_runs_cache(trained_synth):
     """The viewer during training asks with ``live``: the views' weights of the Gaussians as they are, neither
-    read from nor written to RUN/relevancy_cache.pt; on a finished run the answer is the cached one's."""
-    from point2act.method.run import open_run, where
-    from point2act.query import CACHE_NAME
+    read from nor written to the run's cache; on a finished run the answer is the cached one's."""
+    from point2act import runcache
+    from point2act.method.export_run import where
+    from point2act.method.run import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
     cached = where(config, loaded)
-    cache = config.parent / CACHE_NAME
+    cache = runcache.cache_path(config)
     before = cache.stat().st_mtime_ns
     live = where(config, loaded, live=True)
     assert cache.stat().st_mtime_ns == before
@@ -163,20 +173,22 @@ def test_live_answer_is_computed_without_the_runs_cache(trained_synth):
 
 def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(trained_synth, monkeypatch):
     """``point2act query``'s refit forms the views' consensus on the channel's answers; its export takes it
-    (:class:`point2act.method.run.ChannelSupport`) rather than forming it again, and it is the same answer: the
+    (:class:`point2act.method.supervision.ChannelSupport`) rather than forming it again, and it is the same answer: the
     same action point, region, confidence, candidates and support as :func:`where` forming it from the channel's
     points. Another channel, another resolution or a live run form their own."""
     from point2act.grasp import GraspConfig
-    from point2act.method import run as run_mod
-    from point2act.method.run import open_run, query_run, where
+    from point2act.method import export_run as run_mod
+    from point2act.method.run import open_run
+    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.export_run import where
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
-    q = query_run(config, "again", points_file=scene / "points" / "oracle.json", loaded=loaded)
+    q = query_run(config, "again", AnswerSource(points_file=scene / "points" / "oracle.json"), loaded=loaded)
     assert q.support is not None and q.support.name == "again"
     formed = []
-    real = run_mod._channel_support
-    monkeypatch.setattr(run_mod, "_channel_support", lambda *a, **k: formed.append(a) or real(*a, **k))
+    real = run_mod._channel_views
+    monkeypatch.setattr(run_mod, "_channel_views", lambda *a, **k: formed.append(a) or real(*a, **k))
     taken = where(config, loaded, "again", known=q.support)
     assert formed == []
     again = where(config, loaded, "again")
@@ -221,9 +233,11 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.grasp import relevant_region
     from point2act.heatmap import resize_heatmap
     from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
-    from point2act.method.run import frame_of_run, gaussian_arrays, open_run, query_run, supervision_of, weights_cache_of
+    from point2act.method.run import frame_of_run, gaussian_arrays, open_run
+    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.supervision import RunCache, supervision_of, weights_cache_of
     from point2act.query import subset
-    from point2act.relevancy_fit import fit_relevancy
+    from point2act.relevancy_fit import FitSchedule, fit_relevancy
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
@@ -237,7 +251,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     pf["points"].update({k: [at_ball[k]] for k in wrong})
     mixed = tmp_path / "mixed.json"
     mixed.write_text(json.dumps(pf))
-    q = query_run(config, "mixed", points_file=mixed, loaded=loaded)
+    q = query_run(config, "mixed", AnswerSource(points_file=mixed), loaded=loaded)
     rec = load_channel(config, "mixed", q.logits.numel())
     assert rec["fitted_to"]["rule"] == "consensus"
     assert rec["fitted_to"]["answers_kept"] <= rec["fitted_to"]["answers"] - len(wrong) + 1
@@ -249,11 +263,11 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     assert inside(region.action_point, target_box(scene))
     # the same fit to every answer, for comparison
     g, sup = loaded.gaussians, supervision_of(config, loaded, mixed)
-    cache, _, _ = weights_cache_of(config, loaded, g, sup.cameras, 2, min_weight=1e-3)
+    cache, _, _ = weights_cache_of(g, sup.cameras, 2, min_weight=1e-3, store=RunCache(config, loaded))
     sub = subset(cache, sorted(sup.heatmaps))
     targets = [resize_heatmap(sup.heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     every = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
-                          steps=16, lr=1.0, lr_final=0.1)
+                          FitSchedule(steps=16, lr=1.0, lr_final=0.1))
     rel_all = 1.0 / (1.0 + np.exp(-every.logits.double().numpy()))
     near_ball = (np.linalg.norm(means - ball_c, axis=1) < 0.03) & (arrays["opacities"] > 0.3)
     assert near_ball.sum() >= 5

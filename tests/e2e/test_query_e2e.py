@@ -61,28 +61,30 @@ def queried(trained_synth, tmp_path_factory):
     from point2act.method.run import load_run, run_of
     from point2act.pointing.config import PointerConfig
     from point2act.channels import channels_dir
-    from point2act.method.run import latest_checkpoint, query_run
+    from point2act.method.run import latest_checkpoint
+    from point2act.method.requery import AnswerSource, query_run
 
     root, scene, config, _ = trained_synth
     config_ns, pipeline = load_run(config)  # nerfstudio's pipeline, as the viewer holds it
     loaded = run_of(config_ns, pipeline)
     ckpt = latest_checkpoint(loaded)
     ckpt_sha = _sha(ckpt)
-    handle = query_run(config, "handle", points_file=scene / "points" / "oracle.json", loaded=loaded)
+    handle = query_run(config, "handle", AnswerSource(points_file=scene / "points" / "oracle.json"), loaded=loaded)
     handle_sha = _sha(channels_dir(config) / "handle.pt")
     tmp = tmp_path_factory.mktemp("query")
     pointer = PointerConfig(backend="oracle", scene_dir=str(_oracle_scene_aimed_at(scene, DISTRACTOR, tmp / "oracle")),
                             cache_dir=str(tmp / "pointer_cache"))
-    ball = query_run(config, DISTRACTOR, prompt="Point to the ball", pointer=pointer, loaded=loaded)
+    ball = query_run(config, DISTRACTOR, AnswerSource(prompt="Point to the ball", pointer=pointer), loaded=loaded)
     return {"root": root, "scene": scene, "config": config, "loaded": loaded, "pipeline": pipeline, "ckpt": ckpt,
             "ckpt_sha": ckpt_sha,
             "handle": handle, "handle_sha": handle_sha, "ball": ball}
 
 
 def _keypoint(config, loaded, names):
-    from point2act.method.run import export_run
+    from point2act.export import Channels, ExportRequest
+    from point2act.method.export_run import export_run
 
-    _, d = export_run(config, None, grasps=False, channels=names, loaded=loaded)
+    _, d = export_run(config, ExportRequest(grasps=False, channels=Channels(tuple(names))), loaded=loaded)
     return d
 
 
@@ -173,7 +175,10 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     from point2act.geometry import FrameTransform
     from point2act.io import write_json_atomic
     from point2act.method.click import click_points_for_run
-    from point2act.method.run import export_run, query_run, run_frame
+    from point2act.export import Channels, ExportRequest
+    from point2act.method.export_run import export_run
+    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.run import run_frame
     from point2act.points import load_points_file
 
     config, loaded, scene = queried["config"], queried["loaded"], queried["scene"]
@@ -195,9 +200,10 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     path = tmp_path / "click.json"
     write_json_atomic(path, points)
     assert load_points_file(path).coordinates == "normalized"
-    res = query_run(config, "click", points_file=path, loaded=loaded)
+    res = query_run(config, "click", AnswerSource(points_file=path), loaded=loaded)
     assert res.num_views == len(keys)
-    _, d = export_run(config, tmp_path / "grasps_click.json", grasp_channel="click", loaded=loaded)
+    request = ExportRequest(channels=Channels(grasp="click"))
+    _, d = export_run(config, request, tmp_path / "grasps_click.json", loaded=loaded)
     assert _inside(d["action_point"], handle), d["action_point"]
     assert d["grasps"], d.get("warning")
     assert isinstance(run_frame(loaded), FrameTransform)

@@ -1,5 +1,5 @@
-"""RUN/run_info.pt on the shared trained run (tests/conftest.py ``trained_synth``): written at the end
-of ``ns-train``; ``point2act export`` and ``query`` read the run from it (no nerfstudio pipeline, no
+"""The run's info (its cache's info section) on the shared trained run (tests/conftest.py ``trained_synth``):
+written at the end of ``ns-train``; ``point2act export`` and ``query`` read the run from it (no nerfstudio pipeline, no
 image decoded) and give what the nerfstudio way gives: the same Gaussians, cameras, heatmaps and the
 same grasps.json (timings aside)."""
 
@@ -19,21 +19,23 @@ pytestmark = pytest.mark.slow
 def _the_nerfstudio_way(monkeypatch):
     """export/query without run_info.pt: nerfstudio's eval_setup and the supervision datamanager."""
     from point2act.method import run as mrun
-    from point2act.method.runinfo import Supervision
+    from point2act.method import supervision as msup
+    from point2act.method.loadedrun import Supervision
 
     monkeypatch.setattr(mrun, "open_run", lambda cp: mrun.run_of(*mrun.load_run(cp)))
-    monkeypatch.setattr(mrun, "supervision_of", lambda _cp, run, pf=None, prompt="", pointer=None:
-                        Supervision.of_datamanager(mrun.supervision_datamanager(run.config, pf, prompt, pointer)))
+    monkeypatch.setattr(msup, "supervision_of", lambda _cp, run, pf=None, prompt="", pointer=None:
+                        Supervision.of_datamanager(msup.supervision_datamanager(run.config, pf, prompt, pointer)))
 
 
 def test_written_by_training_and_read_without_nerfstudio(trained_synth):
     import subprocess
     import sys
 
+    from point2act import runcache
     from point2act.method import runinfo
 
     _root, _scene, config, p = trained_synth
-    assert (config.parent / runinfo.INFO_NAME).is_file(), p.stdout[-2000:]
+    assert runinfo.SECTION in runcache.sections(config), p.stdout[-2000:]
     info = runinfo.read_info(config)
     assert info is not None and {"inference", "train"} <= set(info)
     code = ("import sys; from point2act.method.run import open_run; "
@@ -45,7 +47,10 @@ def test_written_by_training_and_read_without_nerfstudio(trained_synth):
 
 def test_run_from_info_equals_the_loaded_one(trained_synth):
     from point2act.method import run as mrun
-    from point2act.method.runinfo import Supervision, cameras_from_fields, read_info
+    from point2act.method import supervision as msup
+    from point2act.method.loadedrun import Supervision
+    from point2act.method.runinfo import read_info
+    from point2act.method.viewcameras import cameras_from_fields
 
     _root, scene, config, _ = trained_synth
     oc, op = mrun.load_run(config)
@@ -66,8 +71,8 @@ def test_run_from_info_equals_the_loaded_one(trained_synth):
     assert mrun.run_prompt(op.datamanager) == new_run.task
     assert mrun.latest_checkpoint(old_run) == mrun.latest_checkpoint(new_run)
     pf = scene / "points" / "oracle.json"
-    old = Supervision.of_datamanager(mrun.supervision_datamanager(oc, pf))
-    new = mrun.supervision_of(config, new_run, pf)
+    old = Supervision.of_datamanager(msup.supervision_datamanager(oc, pf))
+    new = msup.supervision_of(config, new_run, pf)
     ho, hn = old.heatmaps, new.heatmaps
     assert sorted(ho) == sorted(hn) and ho.sizes == hn.sizes and ho.sigma_frac == hn.sigma_frac
     assert all(np.array_equal(ho.points[k], hn.points[k]) and torch.equal(ho[k], hn[k]) for k in ho)
@@ -108,10 +113,11 @@ def test_export_is_the_same_document(trained_synth, tmp_path, monkeypatch):
 
 
 def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_synth, tmp_path, monkeypatch):
-    """A copy of the run without run_info.pt: open_run loads it the nerfstudio way and writes the file,
-    then reads it; an edited config.yml makes it stale; POINT2ACT_NO_RUN_INFO=1 ignores it."""
+    """A copy of the run without its cache: open_run loads it the nerfstudio way and writes the info, then reads
+    it; an edited config.yml makes it stale; POINT2ACT_NO_RUN_INFO=1 ignores it."""
     import yaml
 
+    from point2act import runcache
     from point2act.method import run as mrun
     from point2act.method import runinfo
 
@@ -119,13 +125,13 @@ def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_sy
     cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
     cfg.output_dir = tmp_path / "copy"
     base = Path(cfg.get_base_dir())
-    shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", runinfo.INFO_NAME, "grasps*"))
+    shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", runcache.CACHE_NAME, "grasps*"))
     cp = base / "config.yml"
     cp.write_text(yaml.dump(cfg))
     assert runinfo.read_info(cp) is None
     r = mrun.open_run(cp)
     assert r.info is None and r.config is not None  # loaded the nerfstudio way ...
-    assert runinfo.read_info(cp) is not None  # ... and the file written
+    assert runinfo.read_info(cp) is not None  # ... and the info written
     r = mrun.open_run(cp)
     assert r.info is not None and r.config is None
     monkeypatch.setenv("POINT2ACT_NO_RUN_INFO", "1")

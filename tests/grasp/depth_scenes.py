@@ -17,7 +17,7 @@ import numpy as np
 
 from point2act.fusion import DepthViews
 from point2act.grasp.evaluate import degrade_depth, look_at_viewmat, raycast_depth
-from point2act.synth.scene import sample_mesh_points
+from point2act.synth.meshes import sample_mesh_points
 
 W, H = 256, 192
 FX = 0.5 * W / math.tan(math.radians(58.0) / 2)  # the synthetic captures' 58 deg field of view
@@ -141,7 +141,7 @@ def rim_scene() -> Scene:
     """The synthetic mug without its handle (point2act.synth's: radius 4 cm, 9.5 cm tall), its rim the target: the
     top 8 mm of its walls and the annulus. The wall goes on 8.7 cm below the rim: a grasp that holds the wall
     deep holds mostly the mug's body."""
-    from point2act.synth.scene import mug_body_and_rim_meshes
+    from point2act.synth.meshes import mug_body_and_rim_meshes
 
     body, rim = mug_body_and_rim_meshes()
     return Scene(parts={"table": box_mesh([-0.3, -0.3, -0.02], [0.3, 0.3, 0.0]), "mug": body, "rim": rim},

@@ -508,15 +508,15 @@ def test_two_right_answers_that_also_cross_elsewhere_are_counted_once():
 def test_a_crossing_of_two_rays_off_the_surface_is_no_place():
     """The same two rays cross at C: in the air above the table they mark no place (no swept candidate
     there); where the field has a surface at C (a small box around it), the crossing is a candidate."""
-    from point2act.grasp.consensus import _swept_candidates
+    from point2act.grasp.view_agreement import swept_candidates
 
     views, X, C, _wrong = two_right_answers_crossing_in_the_air()
     pair = [views[0], views[1]]
-    Xs, _r = _swept_candidates(pair)
+    Xs, _r = swept_candidates(pair)
     assert len(Xs) == 0 or np.min(np.linalg.norm(Xs - C, axis=1)) > 0.03
     box = (C - 0.004, C + 0.004)
     views_b, *_ = two_right_answers_crossing_in_the_air(box=box)
-    Xb, _r = _swept_candidates([views_b[0], views_b[1]])
+    Xb, _r = swept_candidates([views_b[0], views_b[1]])
     assert len(Xb) and np.min(np.linalg.norm(Xb - C, axis=1)) < 0.002
 
 
@@ -566,7 +566,7 @@ def test_rays_meeting_in_front_of_the_surface_in_some_views_and_behind_it_in_oth
     of the views, P lies behind the box in those and in front of the table in the others: no single failure
     of the field explains it (a rim's rays crossing on its axis, inside the mug), so no crossing is placed
     there and the action point is not triangulated onto it."""
-    from point2act.grasp.consensus import _swept_candidates
+    from point2act.grasp.view_agreement import swept_candidates
 
     P = np.array([0.0, 0.0, 0.10])
     box = ((0.2, -0.4, 0.0), (0.3, 0.4, 0.5))  # between P and the cameras at azimuth 0 and -45 degrees
@@ -582,9 +582,9 @@ def test_rays_meeting_in_front_of_the_surface_in_some_views_and_behind_it_in_oth
         z = (vms[k][:3, :3] @ P + vms[k][:3, 3])[2]
         D = hidden[k].depth[int(u[1]), int(u[0])]
         assert z > D + hidden[k].blob_radius(D)
-    open_X, _r = _swept_candidates(views_with(None))
+    open_X, _r = swept_candidates(views_with(None))
     assert len(open_X) and np.min(np.linalg.norm(open_X - P, axis=1)) < 0.002
-    mixed_X, _r = _swept_candidates(hidden)
+    mixed_X, _r = swept_candidates(hidden)
     assert len(mixed_X) == 0 or np.min(np.linalg.norm(mixed_X - P, axis=1)) > 0.02
     c = consensus(hidden)
     assert all(np.linalg.norm(p.point - P) > 0.02 for p in c.places)
@@ -618,7 +618,7 @@ def test_heatmap_store_keeps_a_places_answers():
     import torch
 
     from point2act.heatmap import points_to_heatmap, sigma_px
-    from point2act.method.runinfo import HeatmapStore
+    from point2act.method.answers import HeatmapStore
 
     pts = {0: np.array([[5.0, 6.0], [20.0, 9.0], [30.0, 2.0]]), 1: np.zeros((0, 2)), 2: np.array([[7.0, 7.0]]),
            3: np.array([[1.0, 1.0], [2.0, 2.0]])}

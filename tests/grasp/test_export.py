@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from point2act.export import build_export
+from exporting import export_arrays
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig, GripperConfig, validate_grasps_dict
 
@@ -63,7 +63,7 @@ def test_build_export_grasps_on_the_handle_in_capture_frame():
         "scales": np.full_like(scene["means"], 0.003) * f.scale,
         "relevancy": scene["relevancy"],
     }
-    out = build_export(arrays, f, "the mug handle", GraspConfig(top_k=5))
+    out = export_arrays(arrays, f, "the mug handle", GraspConfig(top_k=5))
     validate_grasps_dict(out)
     handle = scene["means"][scene["labels"] == LABELS["handle"]]
     assert np.min(np.linalg.norm(handle - np.asarray(out["action_point"]), axis=1)) < 0.003  # on the handle
@@ -75,7 +75,7 @@ def test_build_export_grasps_on_the_handle_in_capture_frame():
 def test_metres_per_unit_scales_gripper():
     g = GripperConfig(metres_per_unit=0.1)
     assert g.units(0.08) == pytest.approx(0.8)
-    only_region = build_export(
+    only_region = export_arrays(
         {"means": np.random.default_rng(0).normal(size=(200, 3)) * 0.1, "opacities": np.ones(200),
          "scales": np.full((200, 3), 0.01), "relevancy": np.r_[np.ones(20), np.zeros(180)]},
         FrameTransform(np.eye(4)[:3], 1.0), "x", GraspConfig(gripper=g), grasps=False,
@@ -86,7 +86,7 @@ def test_metres_per_unit_scales_gripper():
 def test_closing_on_keeps_grasps_that_close_on_the_region():
     """A fallback grasp must close on the relevant region: a point between the fingers is inside the
     closing box, one beside the fingers or behind the palm is not."""
-    from point2act.export import closing_on
+    from point2act.grasp.planner import closing_on
     from point2act.grasp.result import Grasp
 
     cfg = GraspConfig()

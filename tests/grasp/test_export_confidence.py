@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from point2act.errors import Point2ActError
-from point2act.export import CONFIDENCE_THRESHOLD, build_export
+from point2act.export import CONFIDENCE_THRESHOLD
+from exporting import export_arrays
 from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig
 from point2act.grasp.consensus import Consensus, Place, beta_confidence
@@ -35,7 +36,7 @@ def place(x, votes, views):
 def test_confident_export_lists_candidates_chosen_first():
     arrays = two_blobs()
     sup = support_with([place(0.0, 20.0, 20), place(0.1, 3.0, 3)])
-    out = build_export(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=sup)
+    out = export_arrays(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=sup)
     assert out["confidence"] == pytest.approx(beta_confidence(20, 3), abs=1e-4)
     assert out["confidence"] >= CONFIDENCE_THRESHOLD
     assert np.allclose(out["action_point"], [0, 0, 0])
@@ -53,7 +54,7 @@ def test_split_views_are_flagged_and_the_warning_names_the_rival():
     sup = support_with([place(0.1, 14.0, 14), place(0.0, 10.0, 10)])
     cfg = GraspConfig()
     cfg.gripper.metres_per_unit = 1.0
-    out = build_export(arrays, FrameTransform.identity(), "p", cfg, grasps=False, support=sup)
+    out = export_arrays(arrays, FrameTransform.identity(), "p", cfg, grasps=False, support=sup)
     assert out["confidence"] < CONFIDENCE_THRESHOLD
     assert out["support"]["weak"] is True
     assert np.allclose(out["action_point"], [0.1, 0, 0])
@@ -65,7 +66,7 @@ def test_choosing_another_candidate_plans_there_and_says_so():
     arrays = two_blobs()
     sup = support_with([place(0.0, 20.0, 20), place(0.1, 3.0, 3)])
     sup = sup.choose(1)
-    out = build_export(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=sup)
+    out = export_arrays(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=sup)
     assert np.allclose(out["action_point"], [0.1, 0, 0])
     assert out["candidates"][0]["action_point"][0] == pytest.approx(0.1)
     assert out["support"]["weak"] is True and "the views chose region" in out["warning"]
@@ -76,7 +77,7 @@ def test_choosing_another_candidate_plans_there_and_says_so():
 
 def test_without_consensus_there_is_no_confidence():
     arrays = two_blobs()
-    out = build_export(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=None)
+    out = export_arrays(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False, support=None)
     assert "confidence" not in out and "candidates" not in out
 
 
@@ -84,5 +85,5 @@ def test_no_relevant_region_is_a_clear_error():
     arrays = two_blobs()
     arrays["relevancy"] = np.zeros_like(arrays["relevancy"])
     with pytest.raises(Point2ActError, match="no relevant region"):
-        build_export(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False,
+        export_arrays(arrays, FrameTransform.identity(), "p", GraspConfig(), grasps=False,
                      support=support_with([place(0.0, 20.0, 20)]))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from point2act.render import Splats
 from point2act.fusion import (DepthViews, render_expected_depth, render_median_depth, tsdf_fuse, view_points,
                               view_relevancy)
 
@@ -59,7 +60,7 @@ def test_tsdf_fuse_recovers_sphere_and_plane(num_views, voxel):
         views.append(V)
         Ks.append(K)
         depths.append(sphere_plane_depth(V, K, W, H, c, r))
-    pts, nrm = tsdf_fuse(np.stack(depths), np.stack(Ks), np.stack(views), center=c, side=0.2, voxel=voxel)
+    pts, nrm = tsdf_fuse(DepthViews(np.stack(depths), None, np.stack(Ks), np.stack(views)), center=c, side=0.2, voxel=voxel)
     assert len(pts) > 1000
     assert np.all(np.abs(pts - c) <= 0.1 + 1e-9)  # inside the cube
     # every point lies on the sphere or on the plane, within a voxel
@@ -80,10 +81,10 @@ def test_tsdf_fuse_ignores_transparent_pixels_and_rejects_bad_cube():
     K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
     V = look_at(np.array([0.0, -0.3, 0.4]), np.zeros(3))
     d = sphere_plane_depth(V, K, W, H, np.array([0, 0, 0.03]), 0.03)[None]
-    pts, _ = tsdf_fuse(d, K[None], V[None], np.zeros(3), 0.2, 0.005, alphas=np.zeros_like(d))
+    pts, _ = tsdf_fuse(DepthViews(d, np.zeros_like(d), K[None], V[None]), np.zeros(3), 0.2, 0.005)
     assert len(pts) == 0
     with pytest.raises(ValueError, match="side"):
-        tsdf_fuse(d, K[None], V[None], np.zeros(3), 0.0, 0.005)
+        tsdf_fuse(DepthViews(d, None, K[None], V[None]), np.zeros(3), 0.0, 0.005)
 
 
 def test_render_expected_depth_of_a_flat_layer():
@@ -96,7 +97,7 @@ def test_render_expected_depth_of_a_flat_layer():
     scales = torch.full((N, 3), 0.02)
     opac = torch.full((N,), 0.9)
     K = torch.tensor([[[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]])
-    depth, alpha = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K, 64, 48)
+    depth, alpha = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K, 64, 48)
     assert depth.shape == (1, 48, 64) and alpha.shape == (1, 48, 64)
     inner = alpha[0, 8:-8, 8:-8]
     assert inner.min() > 0.99
@@ -119,7 +120,7 @@ def test_median_depth_is_the_surface_behind_faint_fog():
     quats, scales = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02)
     K = torch.tensor([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
     med, spread = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
-    exp, alpha = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K[None], 64, 48)
+    exp, alpha = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K[None], 64, 48)
     right, left = (slice(8, -8), slice(40, 56)), (slice(8, -8), slice(8, 24))
     assert 0.15 < float(alpha[0][left].mean()) < 0.5  # the fog alone stays below 0.5
     np.testing.assert_allclose(med[right], 2.0, atol=1e-5)
@@ -148,15 +149,15 @@ def test_rendered_relevancy_is_that_of_the_visible_surface():
     covers the pixel and the back layer's elsewhere; the depth is the same render as without relevancy."""
     means, quats, scales, opac, rel = _two_layers()
     K = torch.tensor([[[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]])
-    d0, a0 = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K, 64, 48)
-    d, a, r = render_expected_depth(means, quats, scales, opac, torch.eye(4)[None], K, 64, 48, relevancy=rel)
+    d0, a0 = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K, 64, 48)
+    d, a, r = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K, 64, 48, relevancy=rel)
     torch.testing.assert_close(d, d0, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(a, a0, atol=1e-6, rtol=0)
     left, right = r[0, 8:-8, 10:28], r[0, 8:-8, 36:54]
     torch.testing.assert_close(left, torch.full_like(left, 0.8), atol=2e-3, rtol=0)
     torch.testing.assert_close(right, torch.full_like(right, 0.3), atol=2e-3, rtol=0)
-    empty = render_expected_depth(means + torch.tensor([0.0, 0.0, -10.0]), quats, scales, opac, torch.eye(4)[None],
-                                  K, 64, 48, relevancy=rel)[2]
+    behind = Splats(means + torch.tensor([0.0, 0.0, -10.0]), quats, scales, opac)
+    empty = render_expected_depth(behind, torch.eye(4)[None], K, 64, 48, relevancy=rel)[2]
     assert float(empty.abs().max()) == 0.0  # nothing rendered: no relevancy
 
 
@@ -243,7 +244,7 @@ def test_tsdf_fuse_leaves_no_surface_in_the_air_at_blended_silhouettes(seed):
         depths.append(sphere_plane_depth(views[-1], K, W, H, c, r))
     blended = degrade_depth(np.stack(depths), seed=seed, noise=0.0, floater_every=0)
     assert (np.abs(blended - np.stack(depths)) > 0.01).sum() > 1000  # the silhouettes are blended
-    pts, _ = tsdf_fuse(blended, np.stack([K] * 12), np.stack(views), center=c, side=0.2, voxel=voxel)
+    pts, _ = tsdf_fuse(DepthViews(blended, None, np.stack([K] * 12), np.stack(views)), center=c, side=0.2, voxel=voxel)
     err = np.minimum(np.abs(np.linalg.norm(pts - c, axis=1) - r), np.abs(pts[:, 2]))
     assert len(pts) > 1000 and (err > 0.003).mean() < 0.08, (err > 0.003).mean()
     assert err.max() < 0.01  # a blend kept lies within the truncation distance (1 cm) of a surface

@@ -23,6 +23,7 @@ from point2act.grasp import (  # noqa: E402
     SCHEMA,
     GraspConfig,
     GripperConfig,
+    PlanningScene,
     grasp_to_gripper_boxes,
     plan_grasps,
     relevant_region,
@@ -37,7 +38,7 @@ from point2act.grasp.geometry import (  # noqa: E402
     quaternion_wxyz_to_rotation,
     rotation_to_quaternion_wxyz,
 )
-from point2act.grasp.planner import nms  # noqa: E402
+from point2act.grasp.scoring import nms  # noqa: E402
 from point2act.grasp.region import dbscan  # noqa: E402
 from point2act.grasp.synthetic import LABELS, tabletop_scene  # noqa: E402
 from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed_forms.py)
@@ -71,8 +72,9 @@ def scene():
 @pytest.fixture(scope="module")
 def result(scene):
     return plan_grasps(
-        scene["means"], scene["opacities"], scene["relevancy"], GraspConfig(),
-        camera_centers=scene["camera_centers"], scales=scene["scales"],
+        PlanningScene(scene["means"], scene["opacities"], scene["relevancy"],
+                      camera_centers=scene["camera_centers"], scales=scene["scales"]),
+        GraspConfig(),
     )
 
 
@@ -117,7 +119,7 @@ def test_no_relevancy_raises(scene):
     with pytest.raises(ValueError, match="no relevancy above threshold"):
         relevant_region(scene["means"], scene["opacities"], np.zeros(len(scene["means"])), GraspConfig())
     with pytest.raises(ValueError, match="no relevancy above threshold"):
-        plan_grasps(scene["means"], scene["opacities"], np.full(len(scene["means"]), 0.01))
+        plan_grasps(PlanningScene(scene["means"], scene["opacities"], np.full(len(scene["means"]), 0.01)))
 
 
 @pytest.mark.parametrize("seed,eps,k", [(3, 0.02, 5), (4, 0.015, 8), (5, 0.03, 3)])
@@ -270,7 +272,7 @@ def test_non_finite_inputs_are_ignored(scene, result):
     means[::97] = np.nan
     rel[5::101] = np.nan
     op[7::89] = np.inf
-    r = plan_grasps(means, op, rel, GraspConfig(), camera_centers=scene["camera_centers"])
+    r = plan_grasps(PlanningScene(means, op, rel, camera_centers=scene["camera_centers"]), GraspConfig())
     assert r.grasps
     check_grasp_dict_invariants(r.to_dict(), GripperConfig().max_opening)
     assert np.all(np.isfinite(r.region.action_point))
@@ -278,8 +280,8 @@ def test_non_finite_inputs_are_ignored(scene, result):
 
 
 def test_results_are_deterministic(scene, result):
-    again = plan_grasps(scene["means"], scene["opacities"], scene["relevancy"], GraspConfig(),
-                        camera_centers=scene["camera_centers"], scales=scene["scales"])
+    again = plan_grasps(PlanningScene(scene["means"], scene["opacities"], scene["relevancy"],
+                                      camera_centers=scene["camera_centers"], scales=scene["scales"]), GraspConfig())
     assert [g.score for g in again.grasps] == [g.score for g in result.grasps]
     assert np.array_equal(again.grasps[0].position, result.grasps[0].position)
 
@@ -347,7 +349,7 @@ def _plates_scene(gap, tilt_deg, rng, with_table=True):
 
 def test_planner_on_parallel_plates_is_antipodal():
     means, op, rel = _plates_scene(0.03, 0.0, np.random.default_rng(0))
-    r = plan_grasps(means, op, rel, GraspConfig())
+    r = plan_grasps(PlanningScene(means, op, rel), GraspConfig())
     assert r.grasps, r.warning
     g = r.grasps[0]
     assert g.geometric_score > 0.9
@@ -360,7 +362,7 @@ def test_wedge_beyond_friction_cone_gives_empty_result(tmp_path):
     # (top edges 2 cm apart, bottom edges 9.5 cm apart)
     gap = 2 * 0.065 * math.tan(math.radians(30)) + 0.02
     means, op, rel = _plates_scene(gap, 30.0, np.random.default_rng(0), with_table=False)
-    r = plan_grasps(means, op, rel, GraspConfig())
+    r = plan_grasps(PlanningScene(means, op, rel), GraspConfig())
     assert r.grasps == [] and "antipodal" in r.warning
     assert r.counts["contact_pairs"] == 0
     d = r.to_dict()
@@ -370,26 +372,26 @@ def test_wedge_beyond_friction_cone_gives_empty_result(tmp_path):
     # with enough friction (atan(0.8) = 38.7 deg > 30 deg) antipodal pairs exist
     # (every pose still collides: the wedge flares out below the contacts and
     # the palm hits the plates from below), again an empty result with a reason
-    r2 = plan_grasps(means, op, rel, GraspConfig(friction_coef=0.8))
+    r2 = plan_grasps(PlanningScene(means, op, rel), GraspConfig(friction_coef=0.8))
     assert r2.counts["contact_pairs"] > 0
     assert r2.grasps or "collide" in r2.warning
     # on a table, the pairs near the bottom edges (normals blurred by the table)
     # are not graspable: still an empty result with a reason, not a crash
-    r3 = plan_grasps(*_plates_scene(gap, 30.0, np.random.default_rng(0)), GraspConfig())
+    r3 = plan_grasps(PlanningScene(*_plates_scene(gap, 30.0, np.random.default_rng(0))), GraspConfig())
     assert r3.grasps == [] and r3.warning
 
 
 def test_flat_part_lying_on_the_table_gets_support_pairs():
     """A part lying on the table seen only from above (a 2.5 x 6 cm plate 8 mm tall: its top face, no side
     points, as the fused surface of a scissors loop): no two surface points are antipodal, but a closing line
-    parallel to the table crosses it (planner._support_pairs). The top grasp closes across the plate, parallel
+    parallel to the table crosses it (candidates.support_pairs). The top grasp closes across the plate, parallel
     to the table, on the target, its contacts the plate's two ends across the line (contacts_seen false)."""
     rng = np.random.default_rng(0)
     table = np.c_[rng.uniform(-0.2, 0.2, (12000, 2)), np.zeros(12000)]
     top = np.c_[rng.uniform(-0.0125, 0.0125, 3000), rng.uniform(-0.03, 0.03, 3000), np.full(3000, 0.008)]
     means = np.concatenate([table, top])
     rel = np.r_[np.zeros(len(table)), np.ones(len(top))]
-    r = plan_grasps(means, np.ones(len(means)), rel, GraspConfig())
+    r = plan_grasps(PlanningScene(means, np.ones(len(means)), rel), GraspConfig())
     assert r.counts["contact_pairs"] == 0 and r.counts["support_pairs"] > 0
     assert r.grasps and r.grasps[0].on_target, r.warning
     g = r.grasps[0]
@@ -402,12 +404,12 @@ def test_flat_part_lying_on_the_table_gets_support_pairs():
 
 
 def test_support_pairs_lie_parallel_to_the_plane_through_their_seeds():
-    from point2act.grasp.planner import _support_pairs
+    from point2act.grasp.candidates import support_pairs
 
     n = np.array([0.2, -0.3, 0.9])
     plane = np.r_[n / np.linalg.norm(n), 0.1]
     seeds = np.random.default_rng(1).normal(size=(5, 3))
-    pa, pb = _support_pairs(seeds, plane, 0.002)
+    pa, pb = support_pairs(seeds, plane, 0.002)
     assert pa.shape == pb.shape == (5 * 6, 3)
     d = pb - pa
     assert np.allclose(np.linalg.norm(d, axis=1), 0.004)
@@ -447,8 +449,8 @@ def test_gripper_from_json(tmp_path):
 def test_metres_per_unit_scaling(scene, result):
     s = 10.0
     cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=1 / s))
-    r = plan_grasps(scene["means"] * s, scene["opacities"], scene["relevancy"], cfg,
-                    camera_centers=scene["camera_centers"] * s, scales=scene["scales"] * s)
+    r = plan_grasps(PlanningScene(scene["means"] * s, scene["opacities"], scene["relevancy"],
+                                  camera_centers=scene["camera_centers"] * s, scales=scene["scales"] * s), cfg)
     assert len(r.grasps) == len(result.grasps)
     np.testing.assert_allclose(r.region.action_point, result.region.action_point * s, rtol=1e-9, atol=1e-9)
     for a, b in zip(r.grasps, result.grasps):
@@ -520,7 +522,7 @@ def test_property_random_scenes():
         rel = rng.uniform(0, 1, n) * hot
         cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=mpu), num_candidates=64, seed=seed % 1000)
         try:
-            r = plan_grasps(means, op, rel, cfg)
+            r = plan_grasps(PlanningScene(means, op, rel), cfg)
         except ValueError as e:
             assert "relevancy" in str(e) or "opacity" in str(e)
             return

@@ -48,7 +48,7 @@ def _sample_mesh(V, F, n, rng):
 @pytest.fixture(scope="module")
 def mug():
     o3d = pytest.importorskip("open3d")
-    from point2act.grasp import GraspConfig, plan_grasps
+    from point2act.grasp import GraspConfig, PlanningScene, plan_grasps
 
     m = o3d.io.read_triangle_mesh(str(MUG_DIR / "mug.obj"))
     V, F = np.asarray(m.vertices) * SCALE, np.asarray(m.triangles)
@@ -60,7 +60,7 @@ def mug():
     handle = np.r_[P[:, 1] < -0.0395, np.zeros(len(table), bool)]
     means = np.concatenate([P + rng.normal(0, 0.0003, P.shape), table])
     rel = np.where(handle, rng.uniform(0.85, 1.0, len(means)), rng.uniform(0.0, 0.2, len(means)))
-    res = plan_grasps(means, np.ones(len(means)), rel, GraspConfig())
+    res = plan_grasps(PlanningScene(means, np.ones(len(means)), rel), GraspConfig())
     return {"res": res, "surface": np.concatenate([P, table]), "handle": handle, "z0": z0}
 
 

@@ -20,10 +20,10 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from point2act.grasp import GraspConfig, GripperConfig, plan_grasps, validate_grasps_dict  # noqa: E402
+from point2act.grasp import GraspConfig, GripperConfig, PlanningScene, plan_grasps, validate_grasps_dict  # noqa: E402
 from point2act.grasp.config import MIN_WIDTH  # noqa: E402
 from point2act.grasp.geometry import orthonormal_basis, rotation_to_quaternion_wxyz  # noqa: E402
-from point2act.grasp.planner import sample_contact_pairs  # noqa: E402
+from point2act.grasp.candidates import sample_contact_pairs  # noqa: E402
 from point2act.grasp.synthetic import tabletop_scene  # noqa: E402
 from point2act.io import write_json_atomic  # noqa: E402
 from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed_forms.py)
@@ -66,7 +66,7 @@ def check_result(result, cfg: GraspConfig, tmp_path):
 def plan_or_no_region(means, opac, rel, cfg, **kw):
     """plan_grasps, or None when it raises its documented ValueError (no relevant region)."""
     try:
-        return plan_grasps(means, opac, rel, cfg, **kw)
+        return plan_grasps(PlanningScene(means, opac, rel, **kw), cfg)
     except ValueError as e:
         msg = str(e)
         assert "region" in msg or "relevan" in msg or "opacity" in msg, msg
@@ -182,8 +182,8 @@ def test_tabletop_gives_grasps_at_tiny_and_huge_scales(tmp_path):
     for mpu in (1e-3, 1.0, 1e3):
         s = tabletop_scene(seed=0, object_density=40_000.0, table_density=20_000.0, num_floaters=30, scale=1.0 / mpu)
         cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=mpu))
-        r = plan_grasps(s["means"], s["opacities"], s["relevancy"], cfg, scales=s["scales"],
-                        camera_centers=s["camera_centers"])
+        r = plan_grasps(PlanningScene(s["means"], s["opacities"], s["relevancy"], scales=s["scales"],
+                                      camera_centers=s["camera_centers"]), cfg)
         assert r.grasps, (mpu, r.warning)
         check_result(r, cfg, tmp_path)
         widths[mpu] = sorted(round(g.opening * mpu, 6) for g in r.grasps)
@@ -239,7 +239,7 @@ def test_contact_pairs_do_not_depend_on_the_arrays_alignment(seed):
 def test_contact_pairs_kernel_gives_the_dense_reference_pairs(seed, log_mpu, monkeypatch):
     """The C++ prefilter (csrc/contact_pairs.cpp) and the dense numpy one: the same pairs, to the bit, on a
     box's faces with noisy normals, at several scales (the prefilter's slack is relative)."""
-    from point2act.grasp import planner
+    from point2act.grasp import candidates
     from point2act.grasp._kernel import load_extension
 
     try:
@@ -261,7 +261,7 @@ def test_contact_pairs_kernel_gives_the_dense_reference_pairs(seed, log_mpu, mon
     seeds = np.sort(rng.choice(n, 500, replace=False))
     cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=mpu))
     out = sample_contact_pairs(pts, nrm, seeds, cfg)
-    monkeypatch.setattr(planner, "contact_candidates", planner.contact_candidates_reference)
+    monkeypatch.setattr(candidates, "contact_candidates", candidates.contact_candidates_reference)
     ref = sample_contact_pairs(pts, nrm, seeds, cfg)
     assert len(ref[0]) > 300
     for a, b in zip(ref, out):
@@ -273,7 +273,7 @@ def test_empty_result_is_a_valid_schema_file_with_a_warning(tmp_path):
     rng = np.random.default_rng(0)
     means = np.c_[rng.uniform(-0.02, 0.02, (400, 2)), np.zeros(400)]  # a sheet: no antipodal pairs
     rel = np.ones(400)
-    r = plan_grasps(means, np.ones(400), rel, GraspConfig())
+    r = plan_grasps(PlanningScene(means, np.ones(400), rel), GraspConfig())
     assert r.grasps == [] and r.warning
     check_result(r, GraspConfig(), tmp_path)
     d = json.loads((tmp_path / "grasps.json").read_text())
@@ -286,7 +286,7 @@ def test_no_relevant_region_is_the_documented_value_error(case):
     means = np.random.default_rng(0).uniform(-0.05, 0.05, (n, 3))
     rel = np.zeros(n) if case != "all_nan" else np.full(n, np.nan)
     with pytest.raises(ValueError):
-        plan_grasps(means, np.ones(n), rel, GraspConfig())
+        plan_grasps(PlanningScene(means, np.ones(n), rel), GraspConfig())
 
 
 def test_quaternion_closed_form_reference_agrees_with_product_on_random_rotations():

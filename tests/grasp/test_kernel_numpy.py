@@ -53,8 +53,8 @@ def test_grasps_are_planned_through_the_kernels_without_torch():
             return op
         _kernel.kernel = spy
         s = tabletop_scene(seed=0)
-        r = g.plan_grasps(s["means"], s["opacities"], s["relevancy"], g.GraspConfig(),
-                          camera_centers=s["camera_centers"])
+        r = g.plan_grasps(g.PlanningScene(s["means"], s["opacities"], s["relevancy"],
+                                          camera_centers=s["camera_centers"]), g.GraspConfig())
         assert r.grasps, r
         rng = np.random.default_rng(0)
         C, H, W = 2, 30, 40

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, classify, integrate_depth, occupancy_cube
+from point2act.grasp.occupancy import (FREE, OCCUPIED, UNKNOWN, DepthSensor, classify, integrate_depth,
+                                       occupancy_cube)
 
 W, H = 128, 96
 K = np.array([[160.0, 0.0, W / 2], [0.0, 160.0, H / 2], [0.0, 0.0, 1.0]])  # 3 mm pixels at 0.5 m
@@ -131,7 +132,7 @@ def test_single_view_evidence_closed_form():
     d = np.full((H, W), 0.5)  # the wall at x = 0.1 is z-depth 0.5 for every pixel
     voxel = 0.01
     g = integrate_depth(d[None], K[None], V[None], np.array([-0.198, -0.005, -0.005]), voxel, (40, 1, 1),
-                        hit_front=0.5, hit_back=1.5, min_hits=1)
+                        DepthSensor(hit_front=0.5, hit_back=1.5, min_hits=1))
     x = g.centers()[:, 0]
     delta = x - 0.1
     exp_miss = delta < -0.5 * voxel

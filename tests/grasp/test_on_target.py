@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from depth_scenes import (depth_views, enclosed_scene, field_of, lying_handle_scene, rim_scene,  # noqa: E402
                           wall_handle_scene, pan_scene, tab_scene, too_wide_scene)
 
-from point2act.export import build_export  # noqa: E402
+from exporting import export_arrays  # noqa: E402
 from point2act.geometry import FrameTransform  # noqa: E402
 from point2act.grasp import GraspConfig, validate_grasps_dict  # noqa: E402
 from point2act.grasp.config import CLEARANCE, MIN_CLOSING_POINTS, ON_TARGET_SHARE  # noqa: E402
@@ -35,7 +35,7 @@ from point2act.grasp.evaluate import judge_grasp  # noqa: E402
 
 def export(scene, noisy=False, cfg=None):
     cfg = cfg or GraspConfig()
-    out = build_export(field_of(scene, noisy), FrameTransform.identity(), "the target", cfg, True, None,
+    out = export_arrays(field_of(scene, noisy), FrameTransform.identity(), "the target", cfg, True, None,
                        depth_views=depth_views(scene, noisy))
     validate_grasps_dict(json.loads(json.dumps(out)))
     return out, cfg
@@ -107,8 +107,8 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth, exports
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
 def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it(noisy):
     """A tool handle resting on the table: the fingertips cannot pass its underside, so the grasp is as deep
-    as the table allows at the opening the handle asks for (planner._support_room); a grasp listed wider
-    (planner.widest_free_opening) keeps its fingertips above the table at the opening it lists. On noisy
+    as the table allows at the opening the handle asks for (support.support_room); a grasp listed wider
+    (opening.widest_free_opening) keeps its fingertips above the table at the opening it lists. On noisy
     views the contact pairs' closing axes tilt a few degrees off the table, which lowers one finger."""
     scene = lying_handle_scene()
     out, cfg = export(scene, noisy)
@@ -238,11 +238,12 @@ def test_closing_cells_are_what_the_share_is_counted_over(p):
     ``semantic_score`` is a count of target points over ``closing_cells`` (a whole number of them), the
     cells between the fingers number at least ``MIN_CLOSING_POINTS``, and grasps.json carries them."""
     from point2act.grasp.planner import plan_grasps
+    from point2act.grasp.scene import PlanningScene
 
     P = _cube_surface(0)
     rel = (np.random.default_rng(10).random(len(P)) < p).astype(float)
     cfg = GraspConfig(num_candidates=256, top_k=3)
-    r = plan_grasps(P, np.ones(len(P)), rel, cfg)
+    r = plan_grasps(PlanningScene(P, np.ones(len(P)), rel), cfg)
     assert r.grasps
     for g in r.grasps:
         n = g.closing_cells
@@ -268,7 +269,7 @@ def test_action_point_where_the_reconstruction_has_no_surface_is_said(exports):
     field = field_of(scene)
     bar = field["relevancy"] > 0.5
     field["means"][bar] += np.array([0.0, 0.0, 0.06])
-    out = build_export(field, FrameTransform.identity(), "the bar", cfg, True, None, depth_views=depth_views(bare))
+    out = export_arrays(field, FrameTransform.identity(), "the bar", cfg, True, None, depth_views=depth_views(bare))
     validate_grasps_dict(json.loads(json.dumps(out)))
     gap = out["fusion"]["nearest_surface"]
     assert gap > 0.5 * cfg.gripper.max_opening
@@ -307,7 +308,7 @@ def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(
     mid = bar[np.argsort(np.abs(f["means"][bar, 0] - 0.15))[:6]]  # 6 Gaussians around the bar's middle
     f["relevancy"] = np.where(np.isin(np.arange(len(f["means"])), mid), 0.95, f["relevancy"] * (names0 != "bar"))
     cfg = GraspConfig()
-    out = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None,
+    out = export_arrays(f, FrameTransform.identity(), "the bar", cfg, True, None,
                        depth_views=_views_with_relevancy(scene))
     assert out["grasps"], out.get("warning")
     assert out["grasp_target"]["surface_points"] >= 100  # the bar's surface, not 6 centres
@@ -324,7 +325,7 @@ def test_no_grasp_is_on_target_where_the_fused_surface_holds_none_of_the_target(
     point at something the reconstruction has no surface for: a cap on a transparent bottle). The fused surface
     decides what is the target, so nothing is labelled on target, although the region's relevant Gaussians lie
     on the bar; the warning says why (``NO_TARGET_SURFACE_NOTE``)."""
-    from point2act.grasp.planner import NO_TARGET_SURFACE_NOTE
+    from point2act.grasp.scoring import NO_TARGET_SURFACE_NOTE
 
     scene = pan_scene()
     f = field_of(scene)
@@ -333,10 +334,10 @@ def test_no_grasp_is_on_target_where_the_fused_surface_holds_none_of_the_target(
     mid = bar[np.argsort(np.abs(f["means"][bar, 0] - 0.15))[:6]]
     f["relevancy"] = np.where(np.isin(np.arange(len(f["means"])), mid), 0.95, f["relevancy"] * (names0 != "bar"))
     cfg = GraspConfig()
-    labelled = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None,
+    labelled = export_arrays(f, FrameTransform.identity(), "the bar", cfg, True, None,
                             depth_views=_views_with_relevancy(scene))
     assert labelled["grasps"][0]["on_target"] is True  # the views' relevancy on the bar: the bar is the target
-    out = build_export(f, FrameTransform.identity(), "the bar", cfg, True, None,
+    out = export_arrays(f, FrameTransform.identity(), "the bar", cfg, True, None,
                        depth_views=_views_with_relevancy(scene, target_rel=0.0, other_rel=0.0))
     assert "grasp_target" not in out or out["grasp_target"] is None
     assert not any(g["on_target"] for g in out["grasps"])
@@ -351,7 +352,7 @@ def wall_handle():
     cfg = GraspConfig()
     f = field_of(scene)
     views = depth_views(scene)
-    plain = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
+    plain = export_arrays(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
     assert plain["grasps"], plain.get("warning")
     return scene, cfg, f, views, plain
 
@@ -373,7 +374,7 @@ def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach(wall_han
     fog = {"means": np.concatenate([f["means"], dome]), "opacities": np.r_[f["opacities"], np.full(len(dome), 0.9)],
            "scales": np.concatenate([f["scales"], np.full((len(dome), 3), 0.002)]),
            "relevancy": np.r_[f["relevancy"], np.zeros(len(dome))]}
-    out = build_export(fog, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
+    out = export_arrays(fog, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=views)
     assert out["grasps"], out.get("warning")
     best = out["grasps"][0]
     assert best["position"] == plain["grasps"][0]["position"] and best["rotation"] == plain["grasps"][0]["rotation"]
@@ -417,12 +418,12 @@ def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle(wall
     dist = [np.linalg.norm(np.linalg.inv(vm)[:3, 3] - ball) for vm in views.viewmats]
     one, n_px = _with_floater(views, ball, 0.02, int(np.argmin(dist)))
     assert n_px > 50
-    out = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=one)
+    out = export_arrays(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=one)
     assert out["grasps"] and out["grasps"][0]["position"] == top["position"]
     every = views
     for i in range(len(views.viewmats)):
         every, _ = _with_floater(every, ball, 0.02, i)
-    solid = build_export(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=every)
+    solid = export_arrays(f, FrameTransform.identity(), "the handle", cfg, True, None, depth_views=every)
     assert not solid["grasps"] or solid["grasps"][0]["position"] != top["position"]
 
 
@@ -431,7 +432,7 @@ def test_a_floater_one_view_shows_and_the_others_see_through_is_no_obstacle(wall
 def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(scene_of, margin, monkeypatch,
                                                                               exports):
     """The tight retry (a handle 8 mm from a wall at an 8 mm margin) and the wider plan (a flat tab) take the
-    first pass's surface and contact pairs (planner._reused); computing every stage again gives the same
+    first pass's surface and contact pairs (planner._StageCache); computing every stage again gives the same
     grasps.json."""
     import point2act.grasp.planner as planner
 
@@ -439,7 +440,7 @@ def test_later_passes_that_take_the_first_passes_surface_give_the_same_document(
         return {k: v for k, v in doc.items() if "timing" not in k}
 
     shared, _ = exports(scene_of, margin=margin)
-    monkeypatch.setattr(planner, "_reused", lambda reuse, key, counts, make: make(counts))
+    monkeypatch.setattr(planner._StageCache, "get", lambda self, stage, settings, counts, make: make(counts))
     fresh, _ = export(scene_of(), cfg=GraspConfig(collision_margin=margin))
     assert json.dumps(strip(shared), sort_keys=True) == json.dumps(strip(fresh), sort_keys=True)
 

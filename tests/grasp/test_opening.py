@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("open3d")
 
-from point2act.grasp import GraspConfig, plan_grasps  # noqa: E402
+from point2act.grasp import GraspConfig, PlanningScene, plan_grasps  # noqa: E402
 from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid  # noqa: E402
 
 VOXEL = 0.006
@@ -58,8 +58,8 @@ def test_bar_with_unknown_sides_gets_a_grasp_clear_of_them(shadow):
     rel = np.r_[np.ones(len(bar)), np.zeros(len(table))]
     cams = np.array([[0.0, 0.0, 0.5], [0.4, 0.0, 0.4], [-0.4, 0.0, 0.4], [0.0, 0.4, 0.4], [0.0, -0.4, 0.4]])
     cfg = GraspConfig()
-    res = plan_grasps(P, np.full(len(P), 0.9), rel, cfg, extra_points=P, camera_centers=cams,
-                      scales=np.full((len(P), 3), 0.001), occupancy=grid(shadow))
+    res = plan_grasps(PlanningScene(P, np.full(len(P), 0.9), rel, surface_points=P, camera_centers=cams,
+                                    scales=np.full((len(P), 3), 0.001), occupancy=grid(shadow)), cfg)
     assert res.grasps, res.warning
     assert all(g.on_target for g in res.grasps)
     across = [g for g in res.grasps if abs(g.rotation[0, 0]) > 0.9]  # closing along x, across the shadow

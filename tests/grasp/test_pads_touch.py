@@ -25,7 +25,7 @@ def test_first_grasp_is_centred_on_the_handle_it_holds():
     simulated success). Grasps whose pads touch both contacts rank first: the handle between the pads lies
     about the grasp's centre, and the grasp is one of ACRONYM's flex-simulated successes (2 cm, 30 deg)."""
     from benchmarks import bench_acronym as B
-    from point2act.export import build_export
+    from exporting import export_arrays
     from point2act.fusion import DepthViews
     from point2act.geometry import FrameTransform
     from point2act.grasp import GraspConfig
@@ -35,7 +35,7 @@ def test_first_grasp_is_centred_on_the_handle_it_holds():
     d = np.asarray(inp["depths"], dtype=np.float32)
     views = DepthViews(d, (d > 0).astype(np.float32), inp["Ks"], inp["viewmats"])
     cfg = GraspConfig()
-    out = build_export({k: inp[k] for k in ("means", "opacities", "scales", "relevancy")}, FrameTransform.identity(),
+    out = export_arrays({k: inp[k] for k in ("means", "opacities", "scales", "relevancy")}, FrameTransform.identity(),
                        "Point to the handle of the mug", cfg, True, None, depth_views=views)
     g = out["grasps"][0]
     assert g["on_target"] and not out.get("warning")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from point2act.grasp import part
+from point2act.grasp.frames import CandidatePoses, OrientedPoints, PadContact, PairFrames, PairSpan
 from point2act.grasp.geometry import orthonormal_basis
 from point2act.grasp.part import (_pads_window, _pads_window_reference, angles, entries, pad_quality,
                                   pads_touch_contacts)
@@ -67,8 +68,12 @@ def assert_same(out, ref):
         assert np.array_equal(o, r), name
 
 
+def frames_of(s) -> PairFrames:
+    return PairFrames(s["c"], s["x"], s["u"], s["v"])
+
+
 def window(s, T, asked=False, **kw):
-    args = (s["c"], s["x"], s["u"], s["v"], s["cloud"], s["depth"], s["ks"], T, P)
+    args = (frames_of(s), s["cloud"], s["depth"], s["ks"], T, P)
     ts = s["ts"] if asked else None
     return _pads_window(*args, ts=ts, **kw), _pads_window_reference(*args, ts=ts)
 
@@ -96,7 +101,7 @@ def test_pads_window_of_the_candidates_asked_for(seed, T):
     s = scene(seed, T)
     out, ref = window(s, T, asked=True)
     assert_same(out, ref)
-    full = _pads_window_reference(s["c"], s["x"], s["u"], s["v"], s["cloud"], s["depth"], s["ks"], T, P)
+    full = _pads_window_reference(frames_of(s), s["cloud"], s["depth"], s["ks"], T, P)
     asked = np.zeros(len(full[0]) * T, bool)
     asked[full[1] * T + s["ts"]] = True
     keep = asked[full[2]]
@@ -186,19 +191,20 @@ def _consumers(s, T, window=None):
     if window is not None:
         part._pads_window = window
     try:
-        args = (s["c"], s["x"], s["u"], s["v"], s["cloud"])
-        touch = pads_touch_contacts(*args, s["sp"], s["sn"], s["depth"], s["ks"], s["ts"], T, P)
-        q, found = pad_quality(*args, s["normals"], s["off"], s["hkt"], s["depth"], s["ks"], s["ts"], T, P,
-                               BAND, MU)
+        span = PairSpan(np.ones(len(s["c"]), bool), 0.5 * (s["sp"] + s["sn"]), s["sp"], s["sn"])
+        touch = pads_touch_contacts(frames_of(s), s["cloud"], span, s["depth"], s["ks"], s["ts"], T, P)
+        q, found = pad_quality(frames_of(s), OrientedPoints(s["cloud"], s["normals"]),
+                               CandidatePoses(s["off"], s["hkt"], s["depth"]), s["ks"], s["ts"], T, P,
+                               PadContact(BAND, MU))
     finally:
         part._pads_window = orig
     return touch, q, found
 
 
-def _every_approach(c, x, u, v, cloud, depth, ks, T, p, ts=None, num_threads=-1):
+def _every_approach(frames, cloud, depth, ks, T, lengths, ts=None, num_threads=-1):
     """The numpy scan of every approach of the pairs, not only those asked for (what the consumers read
     before they named their candidates' approaches)."""
-    return _pads_window_reference(c, x, u, v, cloud, depth, ks, T, p)
+    return _pads_window_reference(frames, cloud, depth, ks, T, lengths)
 
 
 def assert_consumers_equal(s, T):

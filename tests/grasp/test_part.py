@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from point2act.grasp.frames import DepthLimits, PairFrames, PairSpan, PartCloud, PathWeights
 from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
 from point2act.grasp.part import (closing_extent, closing_extent_reference, grasp_part, grasp_part_reference,
                                   hold_depth, pads_touch_contacts, run_end)
@@ -41,6 +42,12 @@ def bar_scene(seed: int, K: int = 40):
     return c, x, u, v, fit, cloud, occ, rel, h, w2 - shift, w2 + shift
 
 
+def grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, lengths, hold=None):
+    """:func:`grasp_part`'s arguments (but the weights) from a scene's arrays (:func:`bar_scene`'s order)."""
+    return (PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn), PartCloud(cloud, occ, rel), DepthLimits(room, hold), T,
+            lengths)
+
+
 def ext_or_skip():
     try:
         from point2act.grasp._kernel import load_extension
@@ -64,41 +71,42 @@ def test_kernel_equals_reference(seed, T, plane, hold, extra):
     room = np.where(rng.random((K, T)) < 0.5, rng.uniform(0.0, 0.04, (K, T)), np.inf) if plane else np.full((K, T), np.inf)
     # a point on the bar's top or beside it: its depth along each approach from each pair
     hd = hold_depth(c, u, v, rng.uniform([-0.02, -0.04, 0.02], [0.02, 0.04, 0.045]), T) if hold else None
-    args = (c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, P)
+    args = grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, P, hd)
     # weights in [0, 1), zero on about half the points (an avoid relevancy), on occupied and unknown points
     w = None if extra is None else np.where(rng.random(len(cloud)) < 0.5, rng.random(len(cloud)), 0.0)
-    ref = grasp_part_reference(*args, hold=hd, w=w, extra=extra or 0.0)
-    out = grasp_part(*args, hold=hd, w=w, extra=extra or 0.0)
+    weights = None if w is None else PathWeights(w, extra or 0.0)
+    ref = grasp_part_reference(*args, weights=weights)
+    out = grasp_part(*args, weights=weights)
     assert (ref["n_close"] > 0).sum() > K // 4 and (ref["n_rel"] > 0).any()  # a scene that holds something
-    assert len(np.unique(ref["depth"])) > 3 and len(np.unique(ref["hkt"])) > 3
-    keys = ["depth", "off", "hkt", "n_close", "n_rel"] + ([] if w is None else ["w_max"])
+    assert len(np.unique(ref["depth"])) > 3 and len(np.unique(ref["half_opening"])) > 3
+    keys = ["depth", "offset", "half_opening", "n_close", "n_rel"] + ([] if w is None else ["w_max"])
     assert sorted(out) == sorted(ref) == sorted(keys)
     for k in keys:
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
     if w is not None:
         assert (ref["w_max"] > 0).sum() > K // 4 and np.all(ref["w_max"][~fit] == 0)
         assert len(np.unique(ref["w_max"])) > 3 and np.all(ref["w_max"] <= w.max())
-        np.testing.assert_array_equal(out["w_max"], _w_max_of_entries(args, hd, w, extra, ref))
+        np.testing.assert_array_equal(out["w_max"], _w_max_of_entries(args, w, extra, ref))
         if extra > 0:  # the widening takes in more: never less, and a point only the widening reaches counts
-            narrow = grasp_part(*args, hold=hd, w=w)["w_max"]
+            narrow = grasp_part(*args, weights=PathWeights(w))["w_max"]
             assert np.all(narrow <= out["w_max"])
-            _, (gid, j, xe, inz) = grasp_part_reference(*args, hold=hd, return_entries=True)
-            d = np.abs(xe - ref["off"].reshape(-1)[gid]) - ref["hkt"].reshape(-1)[gid]
+            _, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True)
+            d = np.abs(xe - ref["offset"].reshape(-1)[gid]) - ref["half_opening"].reshape(-1)[gid]
             band = np.flatnonzero(inz & (d > 0) & (d <= extra))
             assert len(band), "no point lies in the widening"
             one = np.zeros(len(cloud))
             one[j[band[0]]] = 1.0  # one point, in the widening of candidate gid[band[0]]
-            narrow, wide = (grasp_part(*args, hold=hd, w=one, extra=e)["w_max"].reshape(-1) for e in (0.0, extra))
+            narrow, wide = (grasp_part(*args, weights=PathWeights(one, e))["w_max"].reshape(-1) for e in (0.0, extra))
             assert np.all(narrow <= wide) and narrow[gid[band[0]]] == 0.0 and wide[gid[band[0]]] == 1.0
 
 
-def _w_max_of_entries(args, hold, w, extra, ref):  # [K, T]
+def _w_max_of_entries(args, w, extra, ref):  # [K, T]
     """``w_max`` by its rule from the reference's entries ``(gid, j, xe, inz)``: the largest ``w[j]`` (at least
-    0) over those with ``inz`` and ``|xe - off| <= hkt + extra``, with np.maximum.at."""
-    part, (gid, j, xe, inz) = grasp_part_reference(*args, hold=hold, return_entries=True)
-    K, T = part["off"].shape
-    path = inz & (np.abs(xe - part["off"].reshape(-1)[gid]) <= part["hkt"].reshape(-1)[gid] + extra)
-    for k in ("depth", "off", "hkt", "n_close", "n_rel"):
+    0) over those with ``inz`` and ``|xe - offset| <= half_opening + extra``, with np.maximum.at."""
+    part, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True)
+    K, T = part["offset"].shape
+    path = inz & (np.abs(xe - part["offset"].reshape(-1)[gid]) <= part["half_opening"].reshape(-1)[gid] + extra)
+    for k in ("depth", "offset", "half_opening", "n_close", "n_rel"):
         np.testing.assert_array_equal(part[k], ref[k], err_msg=k)
     out = np.zeros(K * T)
     np.maximum.at(out, gid[path], w[j[path]])
@@ -121,13 +129,13 @@ def bar_on_table(seed: int, n: int = 3000):
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("avoid_x", [0.02, -0.1], ids=["one_end", "whole_bar"])
 def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
-    """The planner's calls of grasp_part with an avoid channel (``w``: its relevancy on the cloud, ``extra``:
+    """The planner's calls of grasp_part with an avoid channel (``weights``: its relevancy on the cloud, ``extra``:
     the fingers' thickness): the kernel equals the reference in every output, ``w_max`` too, and that is the
     rule's maximum over the reference's entries; the avoid score is it over the relevancy's maximum, in [0, 1]
     as grasps.json's schema has it."""
     pytest.importorskip("open3d")
     ext_or_skip()
-    from point2act.grasp import GraspConfig, plan_grasps, planner, validate_grasps_dict
+    from point2act.grasp import GraspConfig, PlanningScene, holding, plan_grasps, validate_grasps_dict
 
     calls, scores = [], []
 
@@ -140,24 +148,24 @@ def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
         scores.append(avoid_scores(w_max, A))
         return scores[-1]
 
-    avoid_scores = planner._avoid_scores
-    monkeypatch.setattr(planner, "grasp_part", recorded)
-    monkeypatch.setattr(planner, "_avoid_scores", recorded_scores)
+    avoid_scores = holding.avoid_scores
+    monkeypatch.setattr(holding, "grasp_part", recorded)
+    monkeypatch.setattr(holding, "avoid_scores", recorded_scores)
     means, opac, bar = bar_on_table(seed)
     avoid = (bar & (means[:, 0] > avoid_x)).astype(float)
-    res = plan_grasps(means, opac, bar.astype(float), GraspConfig(top_k=5), avoid=avoid)
+    res = plan_grasps(PlanningScene(means, opac, bar.astype(float), avoid=avoid), GraspConfig(top_k=5))
     assert res.grasps and all(g.avoid_score is not None for g in res.grasps)
     validate_grasps_dict(res.to_dict("hold the bar"))  # avoid_score in [0, 1], as the schema says
     assert calls and len(scores) == len(calls)
     for (args, kw, out), score in zip(calls, scores):
-        w, extra = kw["w"], kw["extra"]
+        w, extra = kw["weights"]
         assert w is not None and extra > 0 and w.max() > 0
         ref, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True, **kw)
-        for k in ("depth", "off", "hkt", "n_close", "n_rel", "w_max"):
+        for k in ("depth", "offset", "half_opening", "n_close", "n_rel", "w_max"):
             np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
-        K, T = out["off"].shape
+        K, T = out["offset"].shape
         assert (out["w_max"] > 0).sum() > K
-        path = inz & (np.abs(xe - out["off"].reshape(-1)[gid]) <= out["hkt"].reshape(-1)[gid] + extra)
+        path = inz & (np.abs(xe - out["offset"].reshape(-1)[gid]) <= out["half_opening"].reshape(-1)[gid] + extra)
         flat = np.zeros(K * T)
         np.maximum.at(flat, gid[path], w[j[path]])
         np.testing.assert_array_equal(out["w_max"], flat.reshape(K, T))
@@ -170,7 +178,8 @@ def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
 def test_closing_extent_kernel_equals_reference(seed, half_y):
     assert hasattr(ext_or_skip(), "closing_extent")
     c, x, u, v, _fit, cloud, _occ, _rel, _h, w2, _sn = bar_scene(seed, K=200)
-    args = (c, x, u, v, cloud, w2, half_y, P["half_open"], P["gap"], np.hypot(P["half_open"], half_y) + P["mg"])
+    args = (PairFrames(c, x, u, v), cloud, w2, half_y, P["half_open"], P["gap"],
+            np.hypot(P["half_open"], half_y) + P["mg"])
     ref, out = closing_extent_reference(*args), closing_extent(*args)
     for r, o in zip(ref, out):
         assert (r > w2 + 0.002).sum() > 20  # parts that reach past the contacts: the runs were walked
@@ -184,7 +193,8 @@ def test_closing_extent_across_the_bar_by_hand():
     c[:] = [0.0, 0.0, 0.03]
     x[:], u[:], v[:] = [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]
     cloud = cloud[:-300]  # without the noise
-    ep, en = closing_extent_reference(c, x, u, v, cloud, np.array([0.006]), 0.01, P["half_open"], P["gap"], 0.06)
+    ep, en = closing_extent_reference(PairFrames(c, x, u, v), cloud, np.array([0.006]), 0.01, P["half_open"],
+                                      P["gap"], 0.06)
     assert ep[0] == pytest.approx(0.01, abs=1e-3) and en[0] == pytest.approx(0.01, abs=1e-3)
 
 
@@ -201,14 +211,14 @@ def test_reference_on_a_bar_by_hand():
     w2 = 0.01
     sp[:], sn[:] = w2, w2
     h[:] = w2 + P["pad_x"] + P["clr"]
-    out = grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), np.inf), 1, P)
+    out = grasp_part_reference(*grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), np.inf), 1, P))
     # the bar's cells reach 2 cm below its top (the last cell centre at 2 cm; bins of 2 mm): depth = 2 cm + tip
     assert out["depth"][0, 0] == pytest.approx(0.02 + P["tip"], abs=1e-3)
-    assert abs(out["off"][0, 0]) < 1e-3  # centred on the bar
-    assert out["hkt"][0, 0] == pytest.approx(0.01 + P["pad_x"] + P["clr"], abs=1e-3)
+    assert abs(out["offset"][0, 0]) < 1e-3  # centred on the bar
+    assert out["half_opening"][0, 0] == pytest.approx(0.01 + P["pad_x"] + P["clr"], abs=1e-3)
     assert out["n_close"][0, 0] > 0 and out["n_rel"][0, 0] == out["n_close"][0, 0]
     # the support plane 1 cm below the contacts: the depth stops there
-    out = grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), 0.01), 1, P)
+    out = grasp_part_reference(*grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), 0.01), 1, P))
     assert out["depth"][0, 0] == pytest.approx(0.01)
 
 
@@ -229,7 +239,7 @@ def test_support_plane_depth_holds_min_depth_of_the_part(contact_z, room, held):
     occ[:] = cloud[:, 2] < 0.041  # nothing above the bar (the scene's stray points)
     sp[:], sn[:] = 0.01, 0.01
     h[:] = 0.01 + P["pad_x"] + P["clr"]
-    args = (c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), room), 1, P)
+    args = grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((1, 1), room), 1, P)
     out = grasp_part_reference(*args)
     if held:
         assert out["depth"][0, 0] == pytest.approx(room)
@@ -259,8 +269,8 @@ def wall(top: float):
     w2 = 0.0025
     h = np.array([w2 + P["pad_x"] + P["clr"]])
     ones = np.ones(len(g), bool)
-    return (c, x, u, v, np.array([True]), g, ones, ones, h, np.array([w2]), np.array([w2]), np.full((1, 1), np.inf),
-            1, P)
+    return grouped(c, x, u, v, np.array([True]), g, ones, ones, h, np.array([w2]), np.array([w2]),
+                   np.full((1, 1), np.inf), 1, P)
 
 
 @pytest.mark.parametrize("top, hold_z, depth", [
@@ -273,13 +283,13 @@ def wall(top: float):
 def test_long_part_is_held_at_the_point(top, hold_z, depth):
     """A wall that goes on beyond max_depth below the contacts (a mug's wall under its rim): closed forms of
     the depth with and without a point to hold it at (cells every 2.5 mm, runs binned by 2 mm)."""
-    args = wall(top)
-    c, u, v = args[0], args[2], args[3]
-    hd = None if hold_z is None else hold_depth(c, u, v, np.array([0.0, 0.0, hold_z]), 1)
-    out = grasp_part_reference(*args, hold=hd)
+    frames, span, cloud, limits, T, lengths = wall(top)
+    hd = None if hold_z is None else hold_depth(frames.centres, frames.u, frames.v, np.array([0.0, 0.0, hold_z]), 1)
+    args = (frames, span, cloud, limits._replace(hold=hd), T, lengths)
+    out = grasp_part_reference(*args)
     assert out["depth"][0, 0] == pytest.approx(depth, abs=2.6e-3)
-    assert out["n_close"][0, 0] > 0 and out["hkt"][0, 0] == pytest.approx(args[8][0], abs=3e-3)
-    assert np.array_equal(grasp_part(*args, hold=hd)["depth"], out["depth"])  # the kernel (or, without one, this)
+    assert out["n_close"][0, 0] > 0 and out["half_opening"][0, 0] == pytest.approx(span.half_opening[0], abs=3e-3)
+    assert np.array_equal(grasp_part(*args)["depth"], out["depth"])  # the kernel (or, without one, this)
 
 
 def _pads_touch_by_frames(c, x, u, v, cloud, sp, sn, depth, ks, ts, T, p):
@@ -300,10 +310,11 @@ def _pads_touch_by_frames(c, x, u, v, cloud, sp, sn, depth, ks, ts, T, p):
 @pytest.mark.parametrize("T", [1, 6])
 def test_pads_touch_contacts_equals_the_gripper_frames(seed, T):
     c, x, u, v, fit, cloud, occ, rel, h, sp, sn = bar_scene(seed)
-    out = grasp_part_reference(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((len(c), T), np.inf), T, P,
-                               hold=hold_depth(c, u, v, np.array([0.0, 0.0, 0.07]), T))
+    args = grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, np.full((len(c), T), np.inf), T, P,
+                   hold_depth(c, u, v, np.array([0.0, 0.0, 0.07]), T))
+    out = grasp_part_reference(*args)
     ks, ts = np.nonzero(np.ones((len(c), T), bool))
-    got = pads_touch_contacts(c, x, u, v, cloud, sp, sn, out["depth"], ks, ts, T, P)
+    got = pads_touch_contacts(args[0], cloud, args[1], out["depth"], ks, ts, T, P)
     want = _pads_touch_by_frames(c, x, u, v, cloud, sp, sn, out["depth"], ks, ts, T, P)
     # float32 scan against float64 frames: a point exactly on a window's edge may differ, no more
     assert (got != want).sum() <= max(1, len(ks) // 100)
@@ -320,11 +331,12 @@ def test_pads_touch_contacts_by_hand():
     u[:], v[:] = [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]  # approach t = 0 goes down
     sp[:], sn[:] = 0.0075, 0.0075  # the bar's faces' cell centres
     ks, ts = np.array([0]), np.array([0])
-    assert pads_touch_contacts(c, x, u, v, cloud, sp, sn, np.full((1, 1), 0.015), ks, ts, 1, P)[0]
-    assert not pads_touch_contacts(c, x, u, v, cloud, sp, sn, np.full((1, 1), -0.03), ks, ts, 1, P)[0]
+    frames, span = PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn)
+    assert pads_touch_contacts(frames, cloud, span, np.full((1, 1), 0.015), ks, ts, 1, P)[0]
+    assert not pads_touch_contacts(frames, cloud, span, np.full((1, 1), -0.03), ks, ts, 1, P)[0]
     post = np.stack(np.meshgrid([0.0075], np.arange(-0.005, 0.005, 0.0025), np.arange(0.04, 0.08, 0.0025),
                                 indexing="ij"), -1).reshape(-1, 3)
-    assert not pads_touch_contacts(c, x, u, v, np.concatenate([cloud, post]), sp, sn, np.full((1, 1), -0.03), ks, ts,
+    assert not pads_touch_contacts(frames, np.concatenate([cloud, post]), span, np.full((1, 1), -0.03), ks, ts,
                                    1, P)[0]
-    assert pads_touch_contacts(c, x, u, v, np.concatenate([cloud, post, post * [-1, 1, 1]]), sp, sn,
+    assert pads_touch_contacts(frames, np.concatenate([cloud, post, post * [-1, 1, 1]]), span,
                                np.full((1, 1), -0.03), ks, ts, 1, P)[0]

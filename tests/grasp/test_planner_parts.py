@@ -1,4 +1,4 @@
-"""The planner's array helpers against their plain numpy definitions (point2act.grasp.planner)."""
+"""The planner's array helpers against their plain numpy definitions (point2act.grasp.planner and its stages)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from point2act.grasp.part import angles as _angles
-from point2act.grasp.planner import _unique_rows
+from point2act.grasp.clouds import unique_rows
 
 
 @pytest.mark.parametrize("n,lo,hi", [(1, 0, 1), (50, -3, 3), (200_000, -60, 60), (1000, -(2**40), 2**40)])
 def test_unique_rows_is_numpys_unique_on_rows(n, lo, hi):
     a = np.random.default_rng(n).integers(lo, hi, (n, 3))
-    assert np.array_equal(_unique_rows(a), np.unique(a, axis=0))
+    assert np.array_equal(unique_rows(a), np.unique(a, axis=0))
 
 
 @pytest.mark.parametrize("T", [1, 6, 12])
@@ -37,7 +37,7 @@ def test_support_plane_is_fitted_to_what_the_views_see_within_reach():
     centres): fitted to the surface points, the table is not the plane found; fitted to what the views see
     (``plane_points``: the table by image area), the table z = 0 is found, and a larger wall 1 m away,
     beyond the gripper's reach, does not take its place."""
-    from point2act.grasp import GraspConfig
+    from point2act.grasp import GraspConfig, PlanningScene
     from point2act.grasp.planner import plan_grasps
 
     rng = np.random.default_rng(0)
@@ -49,11 +49,11 @@ def test_support_plane_is_fitted_to_what_the_views_see_within_reach():
     seen_table = np.c_[rng.uniform(-0.3, 0.3, 20000), rng.uniform(-0.3, 0.3, 20000), np.zeros(20000)]
     wall = np.c_[np.full(60000, 1.0), rng.uniform(-1, 1, 60000), rng.uniform(-0.5, 1.0, 60000)]
     cfg = GraspConfig(num_candidates=64, top_k=1)
-    without = plan_grasps(means, opac, rel, cfg)
+    without = plan_grasps(PlanningScene(means, opac, rel), cfg)
     p0 = without.support_plane
     assert p0 is None or abs(p0[2]) < 0.99 or abs(p0[3]) > 0.01  # not the table
     seen = np.concatenate([seen_table, bar, wall])
-    with_views = plan_grasps(means, opac, rel, cfg, plane_points=seen)
+    with_views = plan_grasps(PlanningScene(means, opac, rel, plane_points=seen), cfg)
     plane = with_views.support_plane
     assert plane is not None
     assert abs(abs(plane[2]) - 1.0) < 1e-3 and abs(plane[3]) < 2e-3 and plane[2] > 0  # z = 0, up towards the bar

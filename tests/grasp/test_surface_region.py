@@ -53,11 +53,11 @@ def test_scope_and_threshold_follow_the_chosen_place():
 
 
 def test_the_region_is_the_targets_surface_not_the_relevant_gaussians():
-    """:func:`point2act.export.region_on_surface`: a relevant cluster chained 20 cm across the scene (a field
+    """:func:`point2act.export.scene.region_on_surface`: a relevant cluster chained 20 cm across the scene (a field
     refit to answers with outliers) does not size the grids the gripper is checked in. The region becomes the
     box of the fused surface marked as the target, its Gaussians those within ``near`` of that surface (opaque
     ones only), the action point kept; with no opaque Gaussian that near, the region is left as it was."""
-    from point2act.export import region_on_surface
+    from point2act.export.scene import region_on_surface
     from point2act.grasp.result import Region
 
     patch = _grid(0.0)  # 1.8 x 1.8 cm of fused surface

@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("open3d")
 
-from point2act.grasp import GraspConfig, plan_grasps  # noqa: E402
+from point2act.grasp import GraspConfig, PlanningScene, plan_grasps  # noqa: E402
 from point2act.grasp.config import CLEARANCE_MARGIN, SWEEP_FINE_LENGTH  # noqa: E402
 from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid  # noqa: E402
-from point2act.grasp.planner import OPEN_LEVELS  # noqa: E402
+from point2act.grasp.opening import OPEN_LEVELS  # noqa: E402
 
 from test_opening import HALF_W, VOXEL, bar_points, table_points  # noqa: E402  (this folder is on sys.path)
 
@@ -48,8 +48,8 @@ def plan(walls=()):
     rel = np.r_[np.ones(len(bar)), np.zeros(len(P) - len(bar))]
     cams = np.array([[0.0, 0.0, 0.5], [0.4, 0.0, 0.4], [-0.4, 0.0, 0.4], [0.0, 0.4, 0.4], [0.0, -0.4, 0.4]])
     cfg = GraspConfig()
-    res = plan_grasps(P, np.full(len(P), 0.9), rel, cfg, extra_points=P, camera_centers=cams,
-                      scales=np.full((len(P), 3), 0.001), occupancy=grid(walls))
+    res = plan_grasps(PlanningScene(P, np.full(len(P), 0.9), rel, surface_points=P, camera_centers=cams,
+                                    scales=np.full((len(P), 3), 0.001), occupancy=grid(walls)), cfg)
     assert res.grasps, res.warning
     return res, cfg
 
@@ -84,10 +84,10 @@ def _swept_hits(gr, h_tight, pts, cfg):
 def test_widening_never_sweeps_through_a_wall(walls, monkeypatch):
     """Walls beside the bar: the same grasps as without widening (ranking does not change), each at least
     as wide as the part's opening, and a grasp opened wider sweeps no wall point while it closes."""
-    import point2act.grasp.planner as planner
+    import point2act.grasp.opening as opening
 
     res, cfg = plan(walls)
-    monkeypatch.setattr(planner, "OPEN_LEVELS", ())
+    monkeypatch.setattr(opening, "OPEN_LEVELS", ())
     tight, _ = plan(walls)
     assert len(res.grasps) == len(tight.grasps)
     wall = np.concatenate([wall_points(x0) for x0 in walls])
@@ -113,8 +113,11 @@ def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
     widened fully with the plane far below; with the table 3 cm down, the lower finger at the gripper's full
     opening would reach under it (its fingertip drops by the opening times sin 20 degrees), and the grasp keeps
     an opening whose fingertips stay ``table_clearance`` above the plane."""
+    from point2act.grasp.clouds import Obstacles
+    from point2act.grasp.frames import CandidatePoses, PairFrames
     from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
-    from point2act.grasp.planner import _plane_min, widest_free_opening
+    from point2act.grasp.opening import OpeningChecks, SupportClearance, widest_free_opening
+    from point2act.grasp.support import plane_min
 
     cfg = GraspConfig()
     dims, U = cfg.gripper.scaled(), cfg.gripper.units
@@ -128,13 +131,14 @@ def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
     off, depth = np.zeros((1, 24)), np.zeros((1, 24))
     hkt = np.full((1, 24), 0.01)
     empty = np.zeros((0, 3))
-    args = (c, x, u, v, empty, empty, theta, off, hkt, depth, np.array([0]), np.array([t]), dims, 0.002, 0.004,
-            U(SWEEP_FINE_LENGTH), 0.0, U(CLEARANCE_MARGIN), cfg.collision_min_points, R)
+    args = (PairFrames(c, x, u, v), theta, Obstacles(empty, empty, 0.002, 0.004), CandidatePoses(off, hkt, depth),
+            (np.array([0]), np.array([t])), dims,
+            OpeningChecks(U(SWEEP_FINE_LENGTH), 0.0, U(CLEARANCE_MARGIN), cfg.collision_min_points))
     clear = U(cfg.table_clearance)
-    far = widest_free_opening(*args, plane=np.array([0.0, 0.0, 1.0, 1.0]), table_clearance=clear)
+    far = widest_free_opening(*args, SupportClearance(R, np.array([0.0, 0.0, 1.0, 1.0]), clear))
     assert far[0] == pytest.approx(0.5 * dims["max_opening"])
     table = np.array([0.0, 0.0, 1.0, 0.0])
-    assert _plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), 0.5 * dims["max_opening"]), dims)[0, 0] < clear
-    near = widest_free_opening(*args, plane=table, table_clearance=clear)
+    assert plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), 0.5 * dims["max_opening"]), dims)[0, 0] < clear
+    near = widest_free_opening(*args, SupportClearance(R, table, clear))
     assert 0.01 <= near[0] < 0.5 * dims["max_opening"]
-    assert _plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), near[0]), dims)[0, 0] >= clear - 1e-12
+    assert plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), near[0]), dims)[0, 0] >= clear - 1e-12

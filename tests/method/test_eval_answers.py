@@ -1,10 +1,10 @@
-"""The eval split's answers (point2act.method.runinfo.eval_points): read by eval index, in stored pixels."""
+"""The eval split's answers (point2act.method.answers.eval_points): read by eval index, in stored pixels."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from point2act.method.runinfo import eval_points
+from point2act.method.answers import eval_points
 from point2act.points import PointsFile
 
 

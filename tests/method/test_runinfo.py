@@ -1,4 +1,4 @@
-"""RUN/run_info.pt's light cameras (point2act.method.runinfo.ViewCameras) against nerfstudio's own
+"""RUN/run_info.pt's light cameras (point2act.method.viewcameras.ViewCameras) against nerfstudio's own
 ``Cameras``: the same matrices, bit for bit, through point2act.method.run.camera_views and the points
 mapping. The end-to-end check on a trained run is tests/e2e/test_run_info.py."""
 
@@ -28,15 +28,15 @@ def _cameras(n: int = 5, seed: int = 0):
 def test_fisheye_constant_is_nerfstudios():
     from nerfstudio.cameras.cameras import CameraType
 
-    from point2act.method import runinfo
+    from point2act.method import viewcameras
 
-    assert runinfo._FISHEYE == CameraType.FISHEYE.value
+    assert viewcameras._FISHEYE == CameraType.FISHEYE.value
 
 
 @pytest.mark.parametrize("downscale", [1, 2, 3, 4])
 def test_view_cameras_give_nerfstudios_matrices(downscale):
     from point2act.method.run import camera_views
-    from point2act.method.runinfo import cameras_from_fields, camera_fields
+    from point2act.method.viewcameras import cameras_from_fields, camera_fields
 
     cams = _cameras()
     light = cameras_from_fields(camera_fields(cams))
@@ -52,7 +52,8 @@ def test_view_cameras_give_nerfstudios_matrices(downscale):
 
 
 def test_points_mapping_is_the_same_for_both_cameras():
-    from point2act.method.runinfo import camera_fields, cameras_from_fields, points_in_training_images
+    from point2act.method.answers import points_in_training_images
+    from point2act.method.viewcameras import camera_fields, cameras_from_fields
 
     raw, final = _cameras(seed=1), _cameras(seed=2)
     pts = {i: np.random.default_rng(i).uniform(0, 300, (3, 2)).astype(np.float32) for i in (0, 2, 4)}
@@ -67,7 +68,7 @@ def test_random_start_is_a_transforms_json_without_a_point_cloud(tmp_path):
     claimed)."""
     import json
 
-    from point2act.method.run import random_start
+    from point2act.method.export_run import random_start
 
     run = tmp_path / "run" / "config.yml"  # no run info there: the capture the config names is used
     cap = tmp_path / "cap"
@@ -90,7 +91,7 @@ def test_start_note_names_the_triangulated_start(tmp_path):
 
     import numpy as np
 
-    from point2act.method.run import RANDOM_START_NOTE, random_start, start_note
+    from point2act.method.export_run import RANDOM_START_NOTE, random_start, start_note
     from point2act.triangulate import write_ply
 
     run = tmp_path / "run" / "config.yml"
@@ -114,7 +115,7 @@ def test_run_answers_are_the_runs_own(tmp_path):
     import json
     import warnings
 
-    from point2act.method.runinfo import AnswersDifferWarning, run_answers, store_answers, stored_prompt
+    from point2act.method.answers import AnswersDifferWarning, run_answers, store_answers, stored_prompt
     from point2act.points import load_points_file, parse_points
 
     run, ext = tmp_path / "run", tmp_path / "points.json"

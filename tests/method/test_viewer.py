@@ -394,29 +394,28 @@ def _stub_run_layer(monkeypatch, run, calls):
     import yaml
 
     from point2act.channels import channel_relevancy_of, load_channel
-    from point2act.export import answer_where, build_export
+    from point2act.export import ExportRequest, Field, FieldLabel, export, of_arrays
     from point2act.grasp import GraspConfig
     from point2act.method.run import gaussian_arrays
-    from point2act.method.runinfo import LoadedRun, RunGaussians
+    from point2act.method.loadedrun import LoadedRun, RunGaussians
     from point2act.method.viewer import panel as panel_mod
 
     def fake_run_of(config, pipeline):  # no config.yml, no datamanager: the model's Gaussians only
         return LoadedRun(RunGaussians.of_model(pipeline.model), None, run, run, None, "", "", None)
 
-    def fake_export_doc(config_path, grasp_config=None, grasps=True, channels=(), grasp_channel=None, loaded=None,
-                        finish=None, live=False, **kw):
-        calls.append({"channel": grasp_channel, "channels": list(channels), "grasps": grasps, "live": live})
+    def fake_export_doc(config_path, request, loaded=None, live=False, **kw):
+        ch = request.channels
+        calls.append({"channel": ch.grasp, "channels": list(ch.keypoints), "grasps": request.grasps, "live": live})
         arrays = gaussian_arrays(loaded.gaussians)
-        if grasp_channel:
-            arrays["relevancy"] = channel_relevancy_of(load_channel(config_path, grasp_channel, len(arrays["means"])))
-        ans = answer_where(arrays["means"], arrays["opacities"], arrays["relevancy"], grasp_config, None, "stub",
-                           channel=grasp_channel)
-        out = build_export(arrays, FrameTransform.identity(), "p", grasp_config, False, answer=ans)
-        return finish(out) if finish is not None else out
+        if ch.grasp:
+            arrays["relevancy"] = channel_relevancy_of(load_channel(config_path, ch.grasp, len(arrays["means"])))
+        field = Field(arrays["relevancy"], None, "stub", label=FieldLabel(ch.grasp))
+        return export(ExportRequest(request.grasp_config, False), of_arrays(arrays, None, field, prompt="p"))
 
     monkeypatch.setattr(panel_mod, "run_of", fake_run_of)
     monkeypatch.setattr(panel_mod, "export_doc", fake_export_doc)
-    monkeypatch.setattr(panel_mod, "export_options", lambda config_path: (GraspConfig(), None))
+    monkeypatch.setattr(panel_mod, "request_for_run", lambda config_path, options, channels: ExportRequest(
+        GraspConfig(), options.grasps, channels=channels))
     monkeypatch.setattr(yaml, "load", lambda *a, **k: SimpleNamespace(get_checkpoint_dir=lambda: run))
 
 
@@ -468,7 +467,8 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     # re-query (query_run stubbed: it writes a channel on the top part, as point2act query would)
     top = means[:, 2] > 0.25
 
-    def fake_query_run(config_path, name, prompt="", loaded=None, **kw):
+    def fake_query_run(config_path, name, source, loaded=None, **kw):
+        prompt = source.prompt
         logits = torch.where(top, 6.0, -6.0)
         path = save_channel(config_path, name, logits, prompt, None, "grasp", ckpt)
         return SimpleNamespace(name=name, prompt=prompt, logits=logits, timings_s={"total": 0.1}, channel_path=path)

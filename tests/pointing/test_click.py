@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.pointing.click import click_points, look_along, project_to_views, ray_surface_point
+from point2act.pointing.click import SurfaceProbe, click_points, look_along, project_to_views, ray_surface_point
 from point2act.points import parse_points
 
 
@@ -51,7 +51,7 @@ def test_ray_that_misses_returns_none():
     assert ray_surface_point(means, quats, scales, opac, np.array([0.0, 0, 1]), np.array([0.0, 0, 1])) is None  # away
     assert ray_surface_point(means, quats, scales, opac, np.array([5.0, 0, 1]), np.array([0.0, 0, -1])) is None  # beside
     with pytest.raises(ValueError):
-        ray_surface_point(means, quats, scales, opac, np.zeros(3), np.array([0.0, 0, -1]), size=32)
+        ray_surface_point(means, quats, scales, opac, np.zeros(3), np.array([0.0, 0, -1]), SurfaceProbe(size=32))
 
 
 def test_project_to_views_pinhole_and_depth_test():

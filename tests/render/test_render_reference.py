@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from point2act.render import rasterization
-from point2act.render._testing import random_scene
+from point2act.render._testing import SceneExtras, random_scene
 from point2act.render._torch_impl import _rasterization as rasterization_reference
 from point2act.render._torch_impl import _rasterize_to_pixels as rasterize_to_pixels_reference
 
@@ -101,7 +101,7 @@ def test_render_modes(render_mode):
 
 @pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
 def test_sh_degrees(sh_degree):
-    scene = random_scene(120, 33, 27, seed=sh_degree, sh_degree=sh_degree)
+    scene = random_scene(120, 33, 27, seed=sh_degree, extras=SceneExtras(sh_degree=sh_degree))
     kw = dict(packed=False, tile_size=8, absgrad=True, sh_degree=sh_degree)
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -111,7 +111,7 @@ def test_sh_degrees(sh_degree):
 
 def test_sh_lower_degree_than_coeffs():
     # K = 16 coefficients, only degree 1 active (splatfacto's SH warm-up)
-    scene = random_scene(80, 24, 20, seed=5, sh_degree=3)
+    scene = random_scene(80, 24, 20, seed=5, extras=SceneExtras(sh_degree=3))
     kw = dict(packed=False, tile_size=8, sh_degree=1)
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -133,7 +133,7 @@ def test_backgrounds_and_antialiased():
 
 @pytest.mark.parametrize("per_camera_colors", [False, True])
 def test_multiple_cameras(per_camera_colors):
-    scene = random_scene(300, 36, 28, C=2, seed=11, per_camera_colors=per_camera_colors)
+    scene = random_scene(300, 36, 28, C=2, seed=11, extras=SceneExtras(per_camera_colors=per_camera_colors))
     bg = torch.tensor([[0.1, 0.2, 0.3], [0.6, 0.5, 0.4]], dtype=torch.float64)
     kw = dict(packed=False, tile_size=8, absgrad=True, render_mode="RGB+D")
     a, meta = _run(rasterization, scene, backgrounds=bg, **kw)
@@ -144,7 +144,7 @@ def test_multiple_cameras(per_camera_colors):
 
 
 def test_culled_gaussians():
-    scene = random_scene(60, 32, 24, seed=13, n_behind=10, n_offscreen=10)
+    scene = random_scene(60, 32, 24, seed=13, extras=SceneExtras(n_behind=10, n_offscreen=10))
     kw = dict(packed=False, tile_size=8, absgrad=True, render_mode="RGB+ED")
     a, meta = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -160,7 +160,7 @@ def test_culled_gaussians():
 
 def test_many_channels():
     # D = 40 > channel_chunk: one kernel call with any channel count
-    scene = random_scene(100, 24, 20, seed=17, n_channels=40)
+    scene = random_scene(100, 24, 20, seed=17, extras=SceneExtras(n_channels=40))
     kw = dict(packed=False, tile_size=8, absgrad=True)
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -179,7 +179,7 @@ def test_saturated_pixels_early_stop():
 
 
 def test_packed_matches_unpacked():
-    scene = random_scene(150, 32, 24, C=2, seed=23, n_behind=5)
+    scene = random_scene(150, 32, 24, C=2, seed=23, extras=SceneExtras(n_behind=5))
     a, ma = _run(rasterization, scene, packed=False, tile_size=8, absgrad=True)
     b, mb = _run(rasterization, scene, packed=True, tile_size=8, absgrad=True)
     torch.testing.assert_close(a["colors_out"], b["colors_out"])

@@ -14,11 +14,12 @@ from point2act.render import (
     compositing_weights,
     depth_quantiles,
     fully_fused_projection,
+    TileLists,
     isect_tiles,
     rasterize_to_pixels,
 )
 from point2act.render import _torch_impl as ref
-from point2act.render._testing import random_scene
+from point2act.render._testing import SceneExtras, random_scene
 
 DT = torch.float64
 
@@ -110,7 +111,8 @@ PROJ_CASES = [
 @pytest.mark.parametrize("case", PROJ_CASES, ids=["plain", "3cams-comp", "clip-near"])
 @pytest.mark.parametrize("use_covars", [False, True])
 def test_projection_matches_reference(case, use_covars):
-    s = random_scene(case["N"], case["W"], case["H"], C=case["C"], seed=case["N"], n_behind=5, n_offscreen=5)
+    s = random_scene(case["N"], case["W"], case["H"], C=case["C"], seed=case["N"],
+                     extras=SceneExtras(n_behind=5, n_offscreen=5))
     leaves = {k: s[k].clone().requires_grad_(True) for k in ("means", "quats", "scales")}
     view = s["viewmats"].clone().requires_grad_(True)
     covars = None
@@ -177,7 +179,8 @@ def test_projection_gradcheck(use_covars):
 @pytest.mark.parametrize("N,W,H,C,ts", [(1, 16, 16, 1, 16), (300, 37, 23, 2, 8), (2000, 100, 61, 3, 16),
                                         (500, 70, 45, 1, 32)])
 def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
-    s = random_scene(N, W, H, C=C, seed=N + ts, dtype=dtype, scale=0.05, n_behind=min(3, N - 1))
+    s = random_scene(N, W, H, C=C, seed=N + ts, dtype=dtype, scale=0.05,
+                     extras=SceneExtras(n_behind=min(3, N - 1)))
     radii, m2, d, _, _ = _project(s)
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     # equal depths: ties are broken by the flattened index
@@ -194,7 +197,7 @@ def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
 def test_isect_tiles_on_two_threads_is_the_one_thread_result(ext, N, W, H, C, ts):
     """From 4096 Gaussians (ISECT_PARALLEL) the tile lists are made on the threads given: the same lists as one
     thread makes, and the reference's."""
-    s = random_scene(N, W, H, C=C, seed=N, dtype=torch.float32, scale=0.05, n_behind=3)
+    s = random_scene(N, W, H, C=C, seed=N, dtype=torch.float32, scale=0.05, extras=SceneExtras(n_behind=3))
     radii, m2, d, _, _ = _project(s)
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     d = d.clone()
@@ -222,7 +225,8 @@ RASTER_CASES = [
 
 @pytest.mark.parametrize("N,W,H,C,ts,D,with_bg", RASTER_CASES)
 def test_rasterize_to_pixels_matches_reference(N, W, H, C, ts, D, with_bg):
-    s = random_scene(N, W, H, C=C, seed=N, scale=0.06, n_channels=D, per_camera_colors=True)
+    s = random_scene(N, W, H, C=C, seed=N, scale=0.06,
+                     extras=SceneExtras(n_channels=D, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(C, -1).contiguous()
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
@@ -260,7 +264,8 @@ def test_rasterize_float32_close_to_float64():
 def test_rasterize_backward_reads_the_forward_packs_bit_for_bit(ext, dtype, N, W, H, C, ts, D, with_bg):
     """rasterize_bwd given rasterize_fwd's packs (the per-Gaussian data of the compositing loop) returns the same
     bits as computing them again; packs of other Gaussians are refused."""
-    s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06, n_channels=D, per_camera_colors=True)
+    s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06,
+                     extras=SceneExtras(n_channels=D, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     m2, con = m2.to(dtype).contiguous(), con.to(dtype).contiguous()
     col = s["colors"].to(dtype).contiguous()
@@ -285,7 +290,8 @@ def test_rasterize_backward_on_two_threads_is_the_one_thread_result(ext):
     """From 8192 intersections (REDUCE_PARALLEL) the per-Gaussian sums of the backward run on the threads given,
     each Gaussian's in intersection order: the one-thread bits."""
     N, W, H, ts = 6000, 128, 96, 16
-    s = random_scene(N, W, H, seed=11, dtype=torch.float32, scale=0.05, n_channels=4, per_camera_colors=True)
+    s = random_scene(N, W, H, seed=11, dtype=torch.float32, scale=0.05,
+                     extras=SceneExtras(n_channels=4, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(1, -1).contiguous()
     _, _, fid, off = isect_tiles(m2, radii, d, ts, W // ts, H // ts)
@@ -307,7 +313,8 @@ def test_rasterize_backward_half_chunks_are_the_full_chunks_bits(ext, absgrad, D
     """A Gaussian whose pixel box lies in one half of a 16-lane tile row is evaluated on that half (AVX-512
     builds): the same bits as the full rows, small and large Gaussians, with and without absgrad."""
     N, W, H, ts = 3000, 96, 64, 16
-    s = random_scene(N, W, H, seed=5, dtype=torch.float32, scale=0.03, n_channels=D, per_camera_colors=True)
+    s = random_scene(N, W, H, seed=5, dtype=torch.float32, scale=0.03,
+                     extras=SceneExtras(n_channels=D, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(1, -1).contiguous()
     _, _, fid, off = isect_tiles(m2, radii, d, ts, W // ts, H // ts)
@@ -342,9 +349,10 @@ def test_depth_quantiles_match_the_running_sum_of_the_reference_weights(N, W, H,
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
     levels = (0.2, 0.5, 0.8)
-    got = depth_quantiles(m2, con, op, d, W, H, ts, off, fid, levels)
+    tiles = TileLists(W, H, ts, off, fid)
+    got = depth_quantiles(m2, con, op, d, tiles, levels)
     assert got.shape == (C, H, W, 3) and got.dtype == dtype
-    crow, col, val = ref._compositing_weights(m2, con, op, W, H, ts, off, fid, 0.0)
+    crow, col, val = ref._compositing_weights(m2, con, op, tiles, 0.0)
     n = H * W
     for c in range(C):
         rows = crow[c * n : (c + 1) * n + 1]
@@ -377,8 +385,9 @@ def test_compositing_weights_match_reference(N, W, H, C, ts, min_weight, dtype):
     op = s["opacities"].expand(C, -1).contiguous()
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     _, _, fid, off = isect_tiles(m2, radii, d, ts, tw, th)
-    crow, col, val = compositing_weights(m2, con, op, W, H, ts, off, fid, min_weight)
-    crow_r, col_r, val_r = ref._compositing_weights(m2, con, op, W, H, ts, off, fid, min_weight)
+    tiles = TileLists(W, H, ts, off, fid)
+    crow, col, val = compositing_weights(m2, con, op, tiles, min_weight)
+    crow_r, col_r, val_r = ref._compositing_weights(m2, con, op, tiles, min_weight)
     assert torch.equal(crow, crow_r) and torch.equal(col, col_r)
     torch.testing.assert_close(val, val_r, rtol=1e-5, atol=1e-7)
     # W @ colours == the rasterizer's render of the same colours

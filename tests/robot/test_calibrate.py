@@ -23,6 +23,7 @@ from point2act.errors import Point2ActError  # noqa: E402
 from point2act.robot.calibrate import (  # noqa: E402
     FRAME_FILE,
     FRAME_SCHEMA,
+    CalibrateOptions,
     calibrate_capture,
     detect_markers,
     load_frame_file,
@@ -202,14 +203,14 @@ def test_inconsistent_pose_names_the_view(capture: Path, tmp_path: Path) -> None
     msg = str(e.value)
     assert "worst views" in msg and msg.index(bad) < msg.index("px")  # named first, with its error
     # leaving it out works
-    doc = calibrate_capture(broken, MARKER, write=False, ignore_views=[bad])
+    doc = calibrate_capture(broken, MARKER, write=False, options=CalibrateOptions(ignore_views=(bad,)))
     assert bad not in doc["marker"]["views"] and abs(doc["metres_per_unit"] * UNITS_PER_METRE - 1) < 0.02
 
 
 def test_inconsistent_size(capture: Path, tmp_path: Path) -> None:
     """Corners that do not form a square (a tight side-spread limit) are refused, naming views."""
     with pytest.raises(Point2ActError, match=r"not a square.*reprojecting worst: images/frame_"):
-        calibrate_capture(capture, MARKER, write=False, max_side_spread=1e-6)
+        calibrate_capture(capture, MARKER, write=False, options=CalibrateOptions(max_side_spread=1e-6))
 
 
 def test_bad_arguments(capture: Path, tmp_path: Path) -> None:
@@ -222,7 +223,7 @@ def test_bad_arguments(capture: Path, tmp_path: Path) -> None:
     with pytest.raises(Point2ActError, match="not a rotation"):
         calibrate_capture(capture, MARKER, bent)
     with pytest.raises(Point2ActError, match="ignore_views names images/nope.png, not frames"):
-        calibrate_capture(capture, MARKER, ignore_views=["images/nope.png"], write=False)
+        calibrate_capture(capture, MARKER, options=CalibrateOptions(ignore_views=("images/nope.png",)), write=False)
     with pytest.raises(Point2ActError, match="no transforms.json"):
         calibrate_capture(tmp_path, MARKER)
 
@@ -309,7 +310,7 @@ def test_undistortion_inverts_the_camera_models() -> None:
     """Pixels distorted with nerfstudio's OPENCV (k1..k4, p1, p2) and OPENCV_FISHEYE models come back."""
     import cv2
 
-    from point2act.robot.calibrate import _undistort_normalised, _View
+    from point2act.robot.capture_views import _undistort_normalised, _View
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-0.5, 0.5, (50, 2))
@@ -330,7 +331,7 @@ def test_undistortion_inverts_the_camera_models() -> None:
 
 def test_linear_only(capture: Path) -> None:
     """Without the refinements (DLT corners + Kabsch) the scale is still within 2%."""
-    doc = calibrate_capture(capture, MARKER, write=False, refine=False)
+    doc = calibrate_capture(capture, MARKER, write=False, options=CalibrateOptions(refine=False))
     assert abs(doc["metres_per_unit"] * UNITS_PER_METRE - 1) < 0.02
 
 

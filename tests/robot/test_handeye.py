@@ -16,8 +16,9 @@ from scipy.spatial.transform import Rotation
 
 from point2act.errors import Point2ActError
 from point2act.robot.calibrate import load_frame_file
+from point2act.robot.capture_views import capture_cameras
 from point2act.robot.frame import add_base_frame
-from point2act.robot.handeye import (OPENGL_FROM_OPENCV, calibrate_from_robot_poses, capture_cameras,
+from point2act.robot.handeye import (OPENGL_FROM_OPENCV, HandEyeOptions, calibrate_from_robot_poses,
                                      read_camera_in_flange, solve_hand_eye)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +165,8 @@ def test_missing_view_names_the_view_and_file(rig):
     with pytest.raises(Point2ActError, match=r"images/4\.png \(expected .*poses/4\.npy"):
         calibrate_from_robot_poses(cap, cap / "poses")
     # leaving the view out is the fix the message offers
-    doc = calibrate_from_robot_poses(cap, cap / "poses", ignore_views=["images/4.png"], write=False)
+    doc = calibrate_from_robot_poses(cap, cap / "poses", options=HandEyeOptions(ignore_views=("images/4.png",)),
+                                     write=False)
     assert doc["hand_eye"]["num_views"] == 13
 
 

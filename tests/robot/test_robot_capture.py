@@ -119,7 +119,8 @@ def test_cli_capture_from_robot(robot, tmp_path, capsys):
 def test_tools_robot_capture_matches_colmap_cameras(tmp_path):
     """tools with the recovered hand-eye and COLMAP's intrinsics, no COLMAP poses: each camera lands within
     a few mm of where COLMAP's camera lands once mapped to the base frame by the calibration."""
-    from point2act.robot.handeye import calibrate_from_robot_poses, capture_cameras
+    from point2act.robot.capture_views import capture_cameras
+    from point2act.robot.handeye import calibrate_from_robot_poses
 
     frame = calibrate_from_robot_poses(TOOLS, TOOLS / "poses", write=False)
     X = np.array(frame["hand_eye"]["camera_in_flange"])

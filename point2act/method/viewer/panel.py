@@ -4,8 +4,8 @@
 ``viewer_panel``; nerfstudio's viewer finds the ``Viewer*`` elements on it and calls the
 :class:`~nerfstudio.viewer.viewer_elements.ViewerControl`'s ``_setup`` with the viewer, which gives the
 panel the viser server for its 3D markers (:mod:`point2act.method.viewer.markers`). What it shows and
-exports is the run layer's answer (:func:`point2act.method.run.export_doc`, which asks
-:func:`point2act.method.run.where`), with the options ``point2act export`` and ``point2act query`` take by
+exports is the run layer's answer (:func:`point2act.method.export_run.export_doc`, which asks
+:func:`point2act.method.export_run.where`), with the options ``point2act export`` and ``point2act query`` take by
 default: its Export writes the bytes they write.
 """
 
@@ -31,8 +31,11 @@ from point2act.grasp import GripperConfig
 from point2act.io import write_json_atomic
 from point2act.method.click import CLICK_PROMPT, click_points_for_run
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
-from point2act.method.run import export_doc, export_options, frame_of_datamanager, query_run, run_of, run_prompt
-from point2act.method.runinfo import stored_prompt
+from point2act.export import Channels, ExportOptions
+from point2act.method.export_run import export_doc, request_for_run
+from point2act.method.run import frame_of_datamanager, run_of, run_prompt
+from point2act.method.requery import AnswerSource, query_run
+from point2act.method.answers import stored_prompt
 from point2act.method.viewer.markers import (
     DEFAULT_THRESHOLD,
     SCENE_ROOT,
@@ -220,7 +223,7 @@ class Point2ActViewerPanel(torch.nn.Module):
 
     def compute(self, grasps: bool = True) -> Dict[str, Any]:
         """The grasps.json document of the shown channel (capture frame), drawn in the scene: the run layer's
-        answer (:func:`point2act.method.run.export_doc`, the views' consensus over the answers the run or the
+        answer (:func:`point2act.method.export_run.export_doc`, the views' consensus over the answers the run or the
         channel keeps) with ``point2act export``'s default options; ``grasps`` False: the action point and region
         alone (``--no-grasps``). During training, of the current step's Gaussians."""
         st: _PanelState = self._state
@@ -232,11 +235,10 @@ class Point2ActViewerPanel(torch.nn.Module):
             channel = self.shown_channel()
             try:
                 config_path, config = self._run_config()
-                cfg, finish = export_options(config_path)
+                channels = Channels(keypoints=(channel,) if channel else (), grasp=channel)
+                request = request_for_run(config_path, ExportOptions(grasps=grasps), channels)
                 live = getattr(st.viewer, "trainer", None) is not None
-                out = export_doc(config_path, cfg, grasps, channels=[channel] if channel else [],
-                                 grasp_channel=channel, loaded=run_of(config, st.viewer.pipeline), finish=finish,
-                                 live=live)
+                out = export_doc(config_path, request, run_of(config, st.viewer.pipeline), live=live)
             except Exception as e:
                 self._status(f"failed: {e}")
                 raise
@@ -334,7 +336,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         st: _PanelState = self._state
         config_path, config = self._finished_run()
         with st.lock:
-            res = query_run(config_path, name, prompt=prompt, points_file=points_file,
+            res = query_run(config_path, name, AnswerSource(prompt=prompt, points_file=points_file),
                             loaded=run_of(config, st.viewer.pipeline))
             model = self._model()
             with torch.no_grad():

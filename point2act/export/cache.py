@@ -1,0 +1,96 @@
+"""The export section of the run's cache (:mod:`point2act.runcache`): the :class:`~point2act.export.inputs.ExportInputs`
+of the run's own field, so that ``point2act export`` without channels builds its document without importing torch
+or nerfstudio (:func:`export_from_cache`).
+
+It holds the Gaussians' arrays and the training cameras' centres, the run's task, start note and capture folder,
+the supervised views of the run's own answers (:class:`point2act.grasp.consensus.ViewAnswers`) and the
+median-depth renders the grasp head fuses (:class:`point2act.fusion.DepthViews`). It serves a request while the
+cache is current and the request asks for the views and renders it holds (:func:`serves`). Plain numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+
+from point2act import runcache
+from point2act.export.inputs import ExportInputs, Field, FieldLabel
+from point2act.fusion import DepthViews
+from point2act.geometry import FrameTransform
+from point2act.grasp.consensus import ViewAnswers
+
+SECTION = "export"
+_ARRAYS = ("means", "opacities", "scales", "relevancy")
+_DEPTH = ("depths", "alphas", "Ks", "viewmats", "relevancy", "spreads")
+
+
+@dataclass(frozen=True)
+class CachedInputs:
+    """The export section as read: the inputs, and what they were computed for."""
+
+    inputs: ExportInputs
+    """The run's own field's export inputs."""
+    data: str | None
+    """The run's capture folder (where the frame file is looked up)."""
+    support_downscale: int
+    """The resolution divisor of the views' surfaces (``RegionConfig.support_downscale`` when they were made)."""
+
+
+def save(config_path: Path, key: List[List[Any]], cached: CachedInputs) -> Path:
+    """Write the export section under the run's ``key`` (:func:`point2act.runcache.run_key`)."""
+    inputs, field = cached.inputs, cached.inputs.field
+    meta: Dict[str, Any] = {"prompt": inputs.prompt, "start_note": inputs.start_note, "data": cached.data,
+                            "reason": field.reason, "support_downscale": int(cached.support_downscale),
+                            "views": None, "depth_views": None}
+    arrs: Dict[str, np.ndarray] = {f"g_{k}": np.asarray(inputs.gaussians[k], dtype=np.float64) for k in _ARRAYS}
+    arrs["centers"] = np.asarray(inputs.centers, dtype=np.float64)
+    if field.views is not None:
+        meta["views"] = [{"sigma_px": float(v.sigma_px), "view_id": int(v.view_id), "split": v.split}
+                         for v in field.views]
+        for k, v in enumerate(field.views):
+            arrs[f"v{k}_viewmat"], arrs[f"v{k}_K"] = np.asarray(v.viewmat), np.asarray(v.K)
+            arrs[f"v{k}_points"], arrs[f"v{k}_depth"] = np.asarray(v.points), np.asarray(v.depth)
+    dv = inputs.depth_views
+    if dv is not None:
+        meta["depth_views"] = {"render_ms": float(dv.render_ms),
+                               "fields": [f for f in _DEPTH if getattr(dv, f) is not None]}
+        for f in meta["depth_views"]["fields"]:
+            arrs[f"d_{f}"] = np.asarray(getattr(dv, f))
+    return runcache.write_section(config_path, key, SECTION, meta, arrs)
+
+
+def load(config_path: Path) -> CachedInputs | None:
+    """The export section of the run at ``config_path``, None when the cache is missing, stale or has none."""
+    got = runcache.read_section(config_path, SECTION)
+    if got is None:
+        return None
+    meta, arrs = got
+    views = None
+    if meta["views"] is not None:
+        views = [ViewAnswers(arrs[f"v{k}_viewmat"], arrs[f"v{k}_K"], arrs[f"v{k}_points"], v["sigma_px"],
+                             arrs[f"v{k}_depth"], view_id=v["view_id"], split=v["split"])
+                 for k, v in enumerate(meta["views"])]
+    depth = None
+    if meta["depth_views"] is not None:
+        f = {n: arrs[f"d_{n}"] for n in meta["depth_views"]["fields"]}
+        depth = DepthViews(f["depths"], f["alphas"], f["Ks"], f["viewmats"], meta["depth_views"]["render_ms"],
+                           f.get("relevancy"), f.get("spreads"))
+    gaussians = {k: arrs[f"g_{k}"] for k in _ARRAYS}
+    frame = FrameTransform.from_json(Path(config_path).resolve().parent / "dataparser_transforms.json")
+    field = Field(gaussians["relevancy"], views, meta["reason"], label=FieldLabel(prompt=meta["prompt"]))
+    inputs = ExportInputs(gaussians, frame, field, arrs["centers"], depth, meta["prompt"], meta["start_note"],
+                          run=Path(config_path))
+    return CachedInputs(inputs, meta["data"], int(meta["support_downscale"]))
+
+
+def serves(cached: CachedInputs, grasp_config, grasps: bool = True) -> bool:
+    """Whether ``cached`` holds what an export with ``grasp_config`` (``grasps``: planning grasps) reads: the views
+    at the config's support resolution, depth renders when the grasps are planned on the fused surface."""
+    if cached.inputs.field.views is not None and \
+            cached.support_downscale != max(1, int(grasp_config.region.support_downscale)):
+        return False
+    return not (grasps and grasp_config.surface.fuse_depth and cached.inputs.depth_views is None)
+

@@ -1,0 +1,250 @@
+"""The export's second stage: the scene the planner plans on, around the answer (:func:`planning_scene`).
+
+The depth renders of the training views are fused (TSDF) in a cube around the action point; the field's rendered
+relevancy marks which of that surface is the target (:func:`target_surface`), and the region becomes that surface
+(:func:`region_on_surface`); the views' free, occupied and unknown space around it is the occupancy the gripper is
+checked against (:func:`occupancy_around`); beyond the cube, what the views see and place. Without depth renders
+the planner takes the Gaussian centres alone. Plain numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, Tuple
+
+import numpy as np
+
+from point2act.fusion import (
+    DepthViews,
+    pixel_footprint,
+    tsdf_fuse,
+    view_points,
+    view_relevancy,
+    views_in_frame,
+)
+from point2act.geometry import FrameTransform
+from point2act.grasp.config import (
+    COLLISION_VOXEL_SIZE,
+    EXTENT_PERCENTILE,
+    FUSION_MAX_VOXELS,
+    FUSION_MIN_ALPHA,
+    FUSION_SIDE_FACTOR,
+    FUSION_TRUNC_VOXELS,
+    FUSION_VOXEL_PIXELS,
+    OCCUPANCY_EMPTY_ALPHA,
+    OCCUPANCY_HIT_BACK,
+    OCCUPANCY_HIT_FRONT,
+    OCCUPANCY_MAX_CELLS,
+    OCCUPANCY_MIN_HITS,
+    OCCUPANCY_P_HIT,
+    OCCUPANCY_P_MISS,
+    OCCUPANCY_REACH,
+    REGION_MIN_OPACITY,
+)
+from point2act.grasp.occupancy import FREE, OccupancyGrid, occupancy_cube
+from point2act.grasp.scene import PlanningScene
+
+if TYPE_CHECKING:
+    from point2act.export.inputs import ExportInputs
+    from point2act.export.request import ExportRequest
+    from point2act.export.where import Answer
+
+
+def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+                    region_extent: np.ndarray | None = None) -> Dict[str, float]:
+    """Side and voxel (capture units) of the fused cube around ``center`` (capture frame), sized from the
+    capture, not from metres: side = ``FUSION_SIDE_FACTOR`` x the region's largest extent, at least the
+    gripper's opening plus two finger thicknesses (``metres_per_unit``) when that is smaller than the
+    median camera distance, and at most that distance; voxel = ``FUSION_VOXEL_PIXELS`` x one rendered
+    pixel's footprint at the median camera distance, so that the cube's detail follows what the views
+    resolve; at most ``FUSION_MAX_VOXELS`` per side (constants of :mod:`point2act.grasp.config`)."""
+    g = cfg.gripper
+    s = frame.scale  # nerfstudio units per capture unit
+    c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
+    dist_ns, foot_ns = pixel_footprint(views, c_ns)
+    dist, foot = dist_ns / s, foot_ns / s
+    ext = float(np.max(region_extent)) if region_extent is not None and len(region_extent) else 0.0
+    hand = g.units(g.max_opening + 2 * g.finger_thickness + 2 * g.finger_length)
+    side = FUSION_SIDE_FACTOR * ext
+    if hand < dist:
+        side = max(side, hand)
+    side = min(max(side, 20 * foot), dist) if dist > 0 else max(side, 20 * foot)
+    voxel = max(FUSION_VOXEL_PIXELS * foot, side / max(int(FUSION_MAX_VOXELS), 8))
+    return {"side": float(side), "voxel": float(voxel), "camera_distance": float(dist), "pixel_footprint": float(foot)}
+
+
+def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+                region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float]:
+    """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
+    radius (capture units) of the ball inside that cube (:func:`fusion_geometry` sizes the cube)."""
+    pts, radius, _geo = fuse_around_geometry(views, frame, center, cfg, region_extent)
+    return pts, radius
+
+
+def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+                         region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
+    """:func:`fuse_around`, and the cube's geometry (:func:`fusion_geometry`)."""
+    s = frame.scale  # nerfstudio units per capture unit
+    geo = fusion_geometry(views, frame, center, cfg, region_extent)
+    c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
+    pts_ns, _ = tsdf_fuse(views, c_ns, geo["side"] * s, geo["voxel"] * s, FUSION_TRUNC_VOXELS, FUSION_MIN_ALPHA)
+    return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
+
+
+def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthViews:
+    """The depth views in the capture frame as the grasp head reads them: pixels below ``FUSION_MIN_ALPHA``
+    opacity no measurement (depth 0), those below ``OCCUPANCY_EMPTY_ALPHA`` free along their whole ray
+    (depth ``inf``)."""
+    return views_in_frame(views, frame.transform, frame.scale, FUSION_MIN_ALPHA, OCCUPANCY_EMPTY_ALPHA)
+
+
+def target_surface(fused: np.ndarray, views: DepthViews, region, support, means: np.ndarray, cfg,
+                   geo: Dict[str, float]) -> np.ndarray:  # [F] bool
+    """Which fused surface points (capture frame, ``fused`` [F, 3]) are the target: the surface where the field
+    is relevant (:func:`point2act.grasp.target.surface_region`), its relevancy as the ``views`` render it
+    (capture frame, with relevancy; a view sees a point whose rendered depth lies within the fusion's truncation
+    distance of it), within the place the views' consensus chose (``support``: the blobs of its answers) or,
+    without one, within half the gripper's opening of the region's Gaussians (``means`` [N, 3]). Connected at
+    two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there)."""
+    from scipy.spatial import cKDTree
+
+    from point2act.grasp.target import surface_region  # loaded where grasps are planned, not in training
+
+    tol = FUSION_TRUNC_VOXELS * float(geo["voxel"])
+    rel = view_relevancy(views, fused, tol)
+    if support is not None:
+        scope = support.best.covers(fused)
+    else:
+        reach = cfg.gripper.units(0.5 * cfg.gripper.max_opening)
+        scope = np.isfinite(cKDTree(means[region.indices]).query(fused, distance_upper_bound=reach)[0])
+    return surface_region(fused, rel, region.action_point, scope, cfg.region.threshold, 2.0 * float(geo["voxel"]))
+
+
+def region_on_surface(region, target: np.ndarray, means: np.ndarray, opacities: np.ndarray, near: float):
+    """The region as the target's surface: the box of the fused surface points the field marks as the target
+    (``target`` [T, 3], :func:`target_surface`) and the opaque Gaussians within ``near`` of them (the fusion's
+    truncation distance: what renders that surface), the action point kept. The field says where, the fused
+    surface what is there: a handful of relevant Gaussians, or a cluster that chains across the scene, does not
+    size the grids the gripper is checked in. ``region`` unchanged where no opaque Gaussian lies that near."""
+    from scipy.spatial import cKDTree
+
+    ok = np.flatnonzero(np.asarray(opacities, dtype=np.float64) >= REGION_MIN_OPACITY)
+    d, _ = cKDTree(target).query(means[ok], distance_upper_bound=near, workers=-1)
+    idx = ok[np.isfinite(d)]
+    if not len(idx):
+        return region
+    lo, hi = np.percentile(target, EXTENT_PERCENTILE, axis=0), np.percentile(target, 100 - EXTENT_PERCENTILE, axis=0)
+    return dataclasses.replace(region, center=0.5 * (lo + hi), extent=hi - lo, num_gaussians=int(len(idx)),
+                               indices=idx)
+
+
+def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> OccupancyGrid:
+    """Occupancy grid (capture frame and units) around the relevant ``region``: a cube centred on its
+    box, as wide as the box's largest side plus ``OCCUPANCY_REACH`` on each side (the fingers and the
+    first part of their approach), at most the fused cube's side (``geo``: :func:`fusion_geometry`);
+    cells of the TSDF's voxel or larger (at most ``OCCUPANCY_MAX_CELLS`` per side); ``v``: the depth views
+    in the capture frame (:func:`views_in_capture`). See :mod:`point2act.grasp.occupancy`."""
+    g = cfg.gripper
+    side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(OCCUPANCY_REACH))
+    return occupancy_cube(v.depths, v.Ks, v.viewmats, np.asarray(region.center, dtype=np.float64), side, geo["voxel"],
+                          max_cells=OCCUPANCY_MAX_CELLS, hit_front=OCCUPANCY_HIT_FRONT,
+                          hit_back=OCCUPANCY_HIT_BACK, min_hits=OCCUPANCY_MIN_HITS,
+                          p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
+
+
+def nearest_distance(points: np.ndarray, point: np.ndarray) -> float:
+    """Distance from ``point`` [3] to the nearest of ``points`` [M, 3] (``inf`` when there are none)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if not len(pts):
+        return float("inf")
+    return float(np.sqrt(((pts - np.asarray(point, dtype=np.float64).reshape(1, 3)) ** 2).sum(1).min()))
+
+
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """What the fused surface around the action point was, for grasps.json (``fusion``, ``occupancy``,
+    ``timings_ms``) and its warnings."""
+
+    geometry: Dict[str, float] = field(default_factory=dict)
+    """The fused cube (:func:`fusion_geometry`) and ``nearest_surface``, the action point's distance to the fused
+    surface when there is one; empty without depth renders."""
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    """Wall time of the stages before the planner: depth_render, tsdf_fusion, occupancy."""
+    surface_gap: float = 0.0
+    """The action point's distance to the fused surface, capture units (0: not measured)."""
+
+
+def planning_scene(inputs: "ExportInputs", answer: "Answer", request: "ExportRequest") -> Tuple[PlanningScene, Fusion]:
+    """The scene the planner plans on for ``answer`` (:class:`~point2act.grasp.scene.PlanningScene`, capture frame),
+    and what its fusion was. With depth renders (``inputs.depth_views``, when ``grasp_config.surface.fuse_depth``):
+    the TSDF surface around the action point, the target on it and the region as that surface, the support
+    plane's points, the surface beyond the fused cube (with the ball of ``fused_radius`` where it and the fused
+    surface replace the Gaussian centres) and the occupancy grid. ``request``: the grasp config, and the
+    handover direction of its channels."""
+    cfg = request.grasp_config
+    frame = inputs.frame
+    g = inputs.gaussians
+    means_c = frame.to_capture(g["means"])
+    avoid = None if inputs.avoid is None else np.asarray(inputs.avoid, dtype=np.float64)
+    direction = request.channels.handover_direction
+    hand = None if direction is None else np.asarray(direction, dtype=np.float64)
+    base = PlanningScene(means_c, g["opacities"], answer.relevancy, region=answer.region,
+                         scales=g["scales"] * frame.units_per_ns_unit, camera_centers=inputs.centers,
+                         avoid=avoid, handover_direction=hand)
+    depth_views = inputs.depth_views if cfg.surface.fuse_depth else None
+    if depth_views is None:
+        return base, Fusion()
+    return _fused_scene(base, depth_views, frame, answer.support, cfg)
+
+
+def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTransform, support,
+                 cfg) -> Tuple[PlanningScene, Fusion]:
+    """:func:`planning_scene` with depth renders: the fused target, the surface the views see, the occupancy."""
+    t0 = time.perf_counter()
+    region = base.region
+    views_c = views_in_capture(depth_views, frame, cfg)
+    target = None
+    if views_c.relevancy is None:  # no target surface to plan on: the relevant Gaussians' box sizes the cube
+        fused, radius, geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
+    else:
+        fused, radius, geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg)
+        if len(fused):
+            on_target = target_surface(fused, views_c, region, support, base.means, cfg, geo)
+            target = (fused, on_target)
+            if on_target.any():
+                near = FUSION_TRUNC_VOXELS * float(geo["voxel"])
+                region = region_on_surface(region, fused[on_target], base.means, base.opacities, near)
+    surface_gap = nearest_distance(fused, region.action_point)
+    if np.isfinite(surface_gap):
+        geo["nearest_surface"] = surface_gap
+    timings = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+    # what the views see: the support plane is fitted to it, by image area. Beyond the fused cube, within the
+    # hand's reach, the gripper is checked against the part of it the views place to within a coarse collision
+    # cell (the median depth's spread), not against the Gaussian centres: a reconstruction from few or no points
+    # spreads them centimetres in front of and behind the surface, and leaves fog over plain surfaces that the
+    # views render as a surface but cannot place (docs/robustness.md, "The surface beyond the fused cube")
+    plane_points = view_points(views_c, min_alpha=FUSION_MIN_ALPHA)
+    seen = view_points(views_c, min_alpha=FUSION_MIN_ALPHA, max_spread=cfg.gripper.units(COLLISION_VOXEL_SIZE))
+    ap = np.asarray(region.action_point, dtype=np.float64)
+    reach = cfg.gripper.units(cfg.gripper.reach + 0.5 * cfg.gripper.max_opening)
+    far = np.linalg.norm(seen - ap, axis=1)
+    seen = seen[(far > radius) & (far <= reach)]
+    occupancy = None
+    if cfg.surface.occupancy:  # what the gripper is checked against: free, occupied, unknown cells
+        t1 = time.perf_counter()
+        occupancy = occupancy_around(views_c, region, cfg, geo)
+        # a point one view renders where the others see through is a floater, not a surface
+        carve = occupancy_cube(views_c.depths, views_c.Ks, views_c.viewmats, ap, 2.0 * reach,
+                               cfg.gripper.units(COLLISION_VOXEL_SIZE), max_cells=OCCUPANCY_MAX_CELLS,
+                               hit_front=OCCUPANCY_HIT_FRONT, hit_back=OCCUPANCY_HIT_BACK,
+                               min_hits=OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
+        seen = seen[carve.state_at(seen) != FREE]
+        timings["occupancy"] = (time.perf_counter() - t1) * 1e3
+    scene = dataclasses.replace(base, region=region, surface_points=np.concatenate([fused, seen], 0),
+                                fused_center=ap, fused_radius=reach, occupancy=occupancy, plane_points=plane_points,
+                                target_surface=target)
+    return scene, Fusion(geo, timings, surface_gap)

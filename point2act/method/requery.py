@@ -1,0 +1,178 @@
+"""``point2act query``: refit a named relevancy channel of a trained run for new points, on frozen geometry
+(:func:`query_run`), fitted to the answers the views' consensus keeps (:func:`fit_to_consensus`, which the
+end of training runs too)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict
+
+from point2act.channels import (
+    channel_role,
+    check_name,
+    save_channel,
+)
+from point2act.errors import Point2ActError
+from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
+from point2act.method.run import latest_checkpoint, open_run
+from point2act.method.loadedrun import LoadedRun, Supervision, as_gaussians
+from point2act.method.supervision import (
+    SUPPORT_MIN_WEIGHT,
+    ChannelSupport,
+    RunCache,
+    eval_views,
+    supervision_of,
+    views_of,
+    weights_cache_of,
+)
+from point2act.query import (
+    QueryResult,
+    checkpoint_key,
+    subset,
+)
+from point2act.relevancy_fit import FitSchedule, fit_relevancy
+
+
+def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: int = 16, lr: float = 1.0,
+                     lr_final: float | None = 0.1):
+    """Fit the relevancy to the answers the views' consensus keeps (:mod:`point2act.grasp.consensus`), on the
+    frozen ``gaussians`` (the run's, or a model's): each training view's answers are cut to those its chosen
+    place took (:meth:`point2act.method.answers.HeatmapStore.keeping`), so the field's most relevant region is
+    the place the consensus chose and a wrong answer's place is not learned. A view that answered "not in view"
+    keeps that; a view whose answers all went elsewhere supervises nothing. Where the consensus cannot be formed
+    (no answer lands on the field's surface), every answer is fitted.
+
+    ``sup``: what :func:`supervision_of` gives, or the training datamanager's
+    (:meth:`~point2act.method.loadedrun.Supervision.of_datamanager`); ``cache``: the compositing weights of every
+    training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is training's
+    (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
+    :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
+    weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
+    fit, sub, kept, _cons = _fit_kept(gaussians, sup, cache, downscale, steps, lr, lr_final)
+    return fit, sub, kept
+
+
+def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, steps: int, lr: float, lr_final: float | None):
+    """:func:`fit_to_consensus`, and the consensus it kept the answers by (nerfstudio frame; None: none formed)."""
+    from point2act.grasp.consensus import consensus
+
+    g = as_gaussians(gaussians)
+    heat = sup.heatmaps
+    n_all = int(sum(len(p) for p in heat.points.values()))
+    cons = None
+    try:
+        views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale)
+        cons = consensus(views)
+        heat = heat.keeping(cons.best.answers.get("train", {}))
+        rule = "consensus"
+    except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
+        rule = "all answers"
+    fit, sub, kept = _fit_heatmaps(cache, heat, steps, lr, lr_final)
+    return fit, sub, {"rule": rule, "answers": n_all, **kept}, cons
+
+
+def _fit_heatmaps(cache, heat, steps: int, lr: float, lr_final: float | None):
+    """The relevancy fitted to the answers ``heat`` on the views of ``cache`` that hold one: the fit, those views'
+    weights, and how many answers and views it took."""
+    from point2act.heatmap import resize_heatmap
+
+    sub = subset(cache, sorted(heat))
+    targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
+                        FitSchedule(steps=steps, lr=lr, lr_final=lr_final))
+    return fit, sub, {"answers_kept": int(sum(len(p) for p in heat.points.values())), "views": len(sub.view_ids)}
+
+
+@dataclass(frozen=True)
+class AnswerSource:
+    """Where a re-query's answers come from: a points file, else a pointer asked the prompt on the capture."""
+
+    prompt: str = ""
+    """The new task ("" with a points file: the file's)."""
+    points_file: Path | None = None
+    """The answers as a points file (the training format)."""
+    pointer: Any = None
+    """The pointer (:class:`~point2act.pointing.config.PointerConfig`) that answers ``prompt`` when there is no
+    points file; None: the run's datamanager's."""
+
+
+@dataclass(frozen=True)
+class RefitOptions:
+    """How ``point2act query`` refits a channel (the options of the CLI's ``Query``)."""
+
+    steps: int = 16
+    """Adam steps of the refit (full batch)."""
+    lr: float = 1.0
+    """Step size of the first step."""
+    lr_final: float | None = 0.1
+    """Step size of the last step (cosine decay from ``lr``; None: constant)."""
+    downscale: int = 2
+    """The fit runs at 1/``downscale`` of the training resolution (the weights cache is per resolution)."""
+    min_weight: float = SUPPORT_MIN_WEIGHT
+    """Compositing weights at or below it are left out of the cache (0: exact renders)."""
+
+
+def query_run(
+    config_path: Path,
+    name: str,
+    source: AnswerSource,
+    role: str | None = None,
+    refit: RefitOptions = RefitOptions(),
+    rebuild_cache: bool = False,
+    loaded: LoadedRun | None = None,
+    progress: bool = False,
+) -> QueryResult:
+    """Refit a named relevancy channel of a trained run for new points, on frozen geometry.
+
+    1. The run is loaded (:func:`open_run`; ``loaded``: the caller's); its Gaussians are not changed.
+    2. Points for the new prompt come from ``source`` (a points file or a pointer), through the training
+       datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
+    3. Each view's compositing weights are computed once and cached beside the run (:func:`weights_cache_of`;
+       ``rebuild_cache``: computed again).
+    4. The logits are fitted with training's loss (:mod:`point2act.losses`) to the answers
+       the views' consensus keeps (:func:`fit_to_consensus`), as ``refit`` says.
+    5. The channel is saved as ``RUN/relevancy/NAME.pt`` (:mod:`point2act.channels`); the checkpoint is
+       never written.
+    """
+    prompt, points_file = source.prompt, source.points_file
+    check_name(name)
+    role = channel_role(name, role)
+    if points_file is None and not prompt:
+        raise Point2ActError("give --points-file, or --prompt with a pointer (--backend ...)")
+    timings: Dict[str, float] = {}
+    t0 = time.perf_counter()
+    run = loaded if loaded is not None else open_run(config_path)
+    timings["load_run"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    sup = supervision_of(config_path, run, points_file, prompt, source.pointer)  # points in the training images
+    if sup.points is None:
+        raise Point2ActError("no points for the new prompt")
+    prompt = prompt or sup.prompt
+    timings["points_and_heatmaps"] = time.perf_counter() - t
+    store = RunCache(config_path, run, rebuild=rebuild_cache, background_save=True)
+    cache, built, dt = weights_cache_of(run.gaussians, sup.cameras, refit.downscale, refit.min_weight, store,
+                                        progress=progress)
+    timings["weights_cache_build" if built else "weights_cache_load"] = dt
+    t = time.perf_counter()
+    fit, sub, kept, cons = _fit_kept(run.gaussians, sup, cache, refit.downscale, refit.steps, refit.lr,
+                                     refit.lr_final)
+    timings["fit"] = fit.seconds
+    timings["consensus"] = time.perf_counter() - t - fit.seconds
+    ckpt = checkpoint_key(latest_checkpoint(run))
+    points = sup.points.to_dict() if sup.points is not None else None
+    path = save_channel(config_path, name, fit.logits, prompt, points, role, ckpt,
+                        extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
+                               "downscale": int(refit.downscale), "num_views": len(sub.view_ids),
+                               "fitted_to": kept})
+    if getattr(cache, "saving", None) is not None:
+        t = time.perf_counter()
+        cache.saving.join()
+        timings["weights_cache_write_wait"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    # a points file's answers: the channel keeps them, and the export reads the same views of them
+    known = ChannelSupport(name, cons, int(refit.downscale), float(refit.min_weight)) \
+        if cons is not None and points_file is not None else None
+    return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
+                       sub.nnz, fit.losses, known)
