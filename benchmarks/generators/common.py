@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from point2act.synth.scene import sample_mesh_points
+from point2act.synth.meshes import sample_mesh_points
 
 ROLES = ("target", "context", "distractor", "confuser")
 """Roles of ground_truth.json's objects: the target part; "context" (the table, the room, the target
