@@ -198,12 +198,14 @@ def planning_scene(inputs: "ExportInputs", answer: "Answer", request: "ExportReq
     depth_views = inputs.depth_views if cfg.surface.fuse_depth else None
     if depth_views is None:
         return base, Fusion()
-    return _fused_scene(base, depth_views, frame, answer.support, cfg)
+    return _fused_scene(base, depth_views, frame, answer.support, inputs.field.views, cfg)
 
 
-def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTransform, support,
+def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTransform, support, views,
                  cfg) -> Tuple[PlanningScene, Fusion]:
-    """:func:`planning_scene` with depth renders: the fused target, the surface the views see, the occupancy."""
+    """:func:`planning_scene` with depth renders: the fused target, the surface the views see, the occupancy, and
+    the matter the agreeing views' answers mark where the field carved it free (:func:`answered_matter`;
+    ``views``: the field's supervised views, nerfstudio frame)."""
     t0 = time.perf_counter()
     region = base.region
     views_c = views_in_capture(depth_views, frame, cfg)
@@ -244,7 +246,36 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
                                min_hits=OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
         seen = seen[carve.state_at(seen) != FREE]
         timings["occupancy"] = (time.perf_counter() - t1) * 1e3
-    scene = dataclasses.replace(base, region=region, surface_points=np.concatenate([fused, seen], 0),
+    surface = np.concatenate([fused, seen], 0)
+    if occupancy is not None and target is not None and support is not None and views:
+        occupancy, added = answered_matter(occupancy, views, support.best.answers, frame)
+        if len(added):
+            geo["answered_cells"] = float(len(added))
+            target = (np.concatenate([target[0], added]), np.r_[target[1], np.ones(len(added), bool)])
+            surface = np.concatenate([surface, added], 0)
+    scene = dataclasses.replace(base, region=region, surface_points=surface,
                                 fused_center=ap, fused_radius=reach, occupancy=occupancy, plane_points=plane_points,
                                 target_surface=target)
     return scene, Fusion(geo, timings, surface_gap)
+
+
+def answered_matter(occupancy: OccupancyGrid, views, taken, frame: FrameTransform) -> Tuple[OccupancyGrid, np.ndarray]:
+    """The agreeing views' answers as the target's matter where the field carved it free: the free cells of
+    ``occupancy`` inside the blob of an answer the place took (``taken``) in every agreeing view of ``views``
+    (nerfstudio frame) that sees them (:func:`point2act.grasp.answered.answered_cells`) become occupied. Returns the
+    grid and the centres of the added region's outer cells [A, 3] (capture frame): the target's surface there."""
+    from point2act.grasp.answered import answered_cells, shell
+    from point2act.grasp.occupancy import OCCUPIED
+
+    free = occupancy.state == FREE
+    if not free.any():
+        return occupancy, np.zeros((0, 3))
+    cells = np.argwhere(free)
+    hit = answered_cells(frame.to_nerfstudio(occupancy.centers(free)), views, taken)
+    if not hit.any():
+        return occupancy, np.zeros((0, 3))
+    matter = np.zeros(free.shape, dtype=bool)
+    matter[tuple(cells[hit].T)] = True
+    state = occupancy.state.copy()
+    state[matter] = OCCUPIED
+    return dataclasses.replace(occupancy, state=state), occupancy.centers(shell(matter))

@@ -1,0 +1,61 @@
+"""The views' answers as evidence of matter: where the blobs of the agreeing views' answers meet, the target is.
+
+A view that points at the target says that the target lies along the rays through its answer, to within the
+heatmap blob's sigma (the precision the relevancy was supervised with). Where several views that agree on a
+place (:attr:`point2act.grasp.consensus.Place.answers`) all point, in every one of them that sees the spot,
+there is the target's matter: the intersection of their blobs' cones. The field can lack it (a thin grip
+rendered onto the table behind it, a handle the views see through): the occupancy then calls that place free,
+and the planner would plan on a world without the target. :func:`answered_cells` gives the cells of that
+intersection; :func:`point2act.export.scene.planning_scene` makes those the field carved free occupied, and
+adds their outer shell to the target's surface.
+
+The rule has no setting of its own: the blob's sigma is the answers' (``ViewAnswers.sigma_px``), and a place two
+views agree on is what the consensus calls a place. It cannot invent a part larger than the blobs mark: every
+added cell lies inside every agreeing view's blob. Plain numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from .view_agreement import ViewAnswers
+
+__all__ = ["MIN_VIEWS", "answered_cells", "shell"]
+
+MIN_VIEWS = 2
+"""Agreeing views a cell must lie in the blob of: two rays fix a point, one only a line."""
+
+
+def answered_cells(centers: np.ndarray, views: Sequence[ViewAnswers],
+                   taken: Dict[str, Dict[int, List[int]]]) -> np.ndarray:  # [M] bool
+    """Which of the cell centres ``centers`` [M, 3] (the views' frame) lie inside the blob of an answer the place
+    took (``taken``: split -> view index -> positions in that view's answers, the place's ``answers``) in every
+    agreeing view that sees them, and in at least :data:`MIN_VIEWS` of them. A view sees a centre that projects
+    into its image in front of it; a view the place took no answer from says nothing here."""
+    X = np.asarray(centers, dtype=np.float64).reshape(-1, 3)
+    inside_all = np.ones(len(X), dtype=bool)
+    count = np.zeros(len(X), dtype=np.int64)
+    for v in views:
+        pos = taken.get(v.split, {}).get(int(v.view_id))
+        if not pos:
+            continue
+        answers = np.asarray(v.points, dtype=np.float64).reshape(-1, 2)[list(pos)]
+        uv, z = v.project(X)
+        H, W = v.depth.shape
+        with np.errstate(invalid="ignore"):
+            seen = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+        d2 = ((uv[:, None, :] - answers[None, :, :]) ** 2).sum(-1).min(1)
+        within = seen & (d2 <= float(v.sigma_px) ** 2)
+        inside_all &= ~seen | within
+        count += within
+    return inside_all & (count >= MIN_VIEWS)
+
+
+def shell(mask: np.ndarray) -> np.ndarray:  # [nx, ny, nz] bool -> same
+    """The cells of ``mask`` with a face-neighbour outside it (or on the grid's border): its outer surface."""
+    from scipy.ndimage import binary_erosion
+
+    m = np.asarray(mask, dtype=bool)
+    return m & ~binary_erosion(m, border_value=0)
