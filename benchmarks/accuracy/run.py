@@ -299,7 +299,7 @@ def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_
     depth = None
     if grasps and grasp_config.surface.fuse_depth:
         depth = mrun.depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
-    field = Field(arrays["relevancy"], None, info.get("reason", ""), cons, FieldLabel(prompt=rec.get("prompt", "")))
+    field = Field(arrays["relevancy"], views, info.get("reason", ""), cons, FieldLabel(prompt=rec.get("prompt", "")))
     inputs = ExportInputs(arrays, frame, field, centers, depth, rec.get("prompt", ""))
     out = export(ExportRequest(grasp_config, grasps), inputs)
     write_json_atomic(out_path, out)

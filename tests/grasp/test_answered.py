@@ -59,3 +59,66 @@ def test_shell_is_the_outer_layer():
     m[1:4, 1:4, 1:4] = True
     s = shell(m)
     assert s.sum() == 27 - 1 and not s[2, 2, 2] and s[1, 1, 1]
+
+
+def _painted_grip():
+    """The pan with its bar handle missing from the field: the field's surface is the table and the pan's body,
+    the bar painted onto the table behind it (relevancy on the table where the views see the bar). Twelve views
+    point at the bar's middle. Returns the true scene, the field, its depth views and the views' answers."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from depth_scenes import K as K_, H as H_, W as W_, Scene, pan_scene
+
+    from point2act.fusion import DepthViews
+    from point2act.grasp.evaluate import raycast_depth
+    from point2act.heatmap import sigma_px
+
+    truth = pan_scene()
+    bare = Scene(parts={k: v for k, v in truth.parts.items() if k != "bar"}, target="pan", look_at=truth.look_at)
+    V = truth.viewmats()
+    Ks = np.repeat(K_[None], len(V), 0)
+    _d_true, lab_true = raycast_depth(list(truth.parts.values()), V, Ks, W_, H_)
+    d, _lab = raycast_depth(list(bare.parts.values()), V, Ks, W_, H_)
+    seen_bar = lab_true == list(truth.parts).index("bar")
+    depth = DepthViews(d.astype(np.float32), (d > 0).astype(np.float32), Ks, V, 0.0,
+                       np.where(seen_bar, 0.9, 0.05).astype(np.float32))
+    pts, names = bare.surface(density=2.5e5, seed=0, skip=())
+    under = (pts[:, 0] > 0.09) & (pts[:, 0] < 0.21) & (np.abs(pts[:, 1]) < 0.014) & (names == "table")
+    field = {"means": pts, "opacities": np.full(len(pts), 0.9), "scales": np.full((len(pts), 3), 0.002),
+             "relevancy": np.where(under, 0.9, 0.05)}
+    mid = np.array([0.15, 0.0, 0.031])
+    views = []
+    for k in range(len(V)):
+        va = ViewAnswers(V[k], K_, np.zeros((0, 2)), sigma_px(H_, W_), np.where(d[k] > 0, d[k], np.nan), view_id=k)
+        uv, z = va.project(mid[None])
+        views.append(ViewAnswers(V[k], K_, uv, va.sigma_px, va.depth, view_id=k))
+    return truth, field, depth, views
+
+
+def test_a_grip_the_field_paints_onto_the_table_is_grasped_where_the_answers_meet(monkeypatch):
+    """The views agree on the bar the field lacks: the cells where their answers' blobs meet are free (the views
+    see the table through them) and become the target's matter, and the top grasp, judged on the true meshes,
+    closes on the bar. Without the rule the planner has no bar to close on."""
+    from exporting import export_arrays
+
+    import point2act.export.scene as scene_mod
+    from point2act.grasp import GraspConfig
+    from point2act.grasp.consensus import consensus
+    from point2act.grasp.evaluate import judge_grasp
+
+    truth, field, depth, views = _painted_grip()
+    cfg = GraspConfig()
+    out = export_arrays(field, None, "the handle", cfg, True, None, None, depth, views=views)
+    assert out["fusion"]["answered_cells"] > 0
+    pts, names = truth.surface(density=4e5, seed=1, skip=())
+    assert out["grasps"], out.get("warning")
+    verdict = judge_grasp(out["grasps"][0], cfg.gripper, pts, names, "bar", tol=0.002)
+    assert verdict.on_target, verdict
+    monkeypatch.setattr(scene_mod, "answered_matter", lambda occ, *a: (occ, np.zeros((0, 3))))
+    plain = export_arrays(field, None, "the handle", cfg, True, None, None, depth, views=views)
+    assert "answered_cells" not in plain["fusion"]
+    held = [judge_grasp(g, cfg.gripper, pts, names, "bar", tol=0.002).on_target for g in plain.get("grasps", [])[:1]]
+    assert held != [True]
+    assert consensus(views).best.votes >= 10  # the views agree: the evidence is theirs, not the field's
