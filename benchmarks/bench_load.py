@@ -2,7 +2,7 @@
 the run's cached info (:mod:`point2act.method.runinfo`).
 
 ``--check``: in one process, ``point2act export`` the old way (nerfstudio's ``eval_setup`` and the
-supervision datamanager that decodes the images) and the new way (``run_info.pt``), and compare the
+supervision datamanager that decodes the images) and the new way (the run's cached info), and compare the
 documents (everything but timings and the run path) and the cameras the weights cache is keyed on::
 
     python -m benchmarks.bench_load --config RUN/config.yml --check [--export-arg=--metres-per-unit=0.1]
@@ -51,7 +51,7 @@ def check(a) -> dict:
     out_old, out_new = tmp / "old.json", tmp / "new.json"
     argv = ["export", "--load-config", str(a.config), *_export_args(a)]
 
-    # old: nerfstudio's pipeline and the supervision datamanager (no run_info.pt used)
+    # old: nerfstudio's pipeline and the supervision datamanager (no cached info used)
     keep = (mrun.open_run, msup.supervision_of, runinfo.run_data_dir)
     mrun.open_run = lambda cp: mrun.run_of(*mrun.load_run(cp))
     msup.supervision_of = lambda _cp, run, pf=None, prompt="", pointer=None: Supervision.of_datamanager(
@@ -67,14 +67,14 @@ def check(a) -> dict:
     old_dm = Supervision.of_datamanager(
         msup.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file)))
 
-    # new (the first open writes run_info.pt when it is missing)
+    # new (the first open caches the info when it is missing)
     had_info = runinfo.read_info(a.config) is not None
     mrun.open_run(a.config)
     t0 = time.perf_counter()
     cli.entrypoint([*argv, "--output", str(out_new)])
     t_new = time.perf_counter() - t0
     new_run = mrun.open_run(a.config)
-    assert new_run.info is not None, "run_info.pt was not used"
+    assert new_run.info is not None, "the cached info was not used"
     new_dm = msup.supervision_of(a.config, new_run, new_run.points_file)
 
     d_old, d_new = json.loads(out_old.read_text()), json.loads(out_new.read_text())

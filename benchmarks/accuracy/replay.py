@@ -10,7 +10,7 @@ on every generator in seconds, without re-exporting grasps.
     python -m benchmarks.accuracy.replay diff /tmp/old.json /tmp/new.json
 
 ``dump`` stores, per run (scene, training seed, points file), what ``point2act export`` hands to
-:func:`point2act.grasp.consensus.consensus` (:func:`point2act.method.run.supervised_views`): the supervised
+:func:`point2act.grasp.consensus.consensus` (:func:`point2act.method.supervision.supervised_views`): the supervised
 views (camera, answers, blob sigma, the field's median-depth surface), the run's frame and the target's
 surface (``metrics.TargetSurface``, the benchmark's own hit test). ``eval`` runs the consensus on them; the error is the benchmark's (0 inside a
 closed target part). The grasps are not replayed: a rule that moves action points still needs the

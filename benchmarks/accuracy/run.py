@@ -19,7 +19,7 @@ Per scene (see :mod:`benchmarks.accuracy`):
    * ``point2act``: ``point2act query`` (:func:`point2act.method.requery.query_run`: the relevancy channel
      refit on the frozen Gaussians with the training loss) and the export of that channel
      (:func:`point2act.export.export`, with the multi-view support of the level's own points
-     when :func:`point2act.method.run.support_of` exists, as ``point2act export`` of a run trained on
+     (:func:`point2act.method.supervision.supervised_views`), as ``point2act export`` of a run trained on
      those points): action point and grasps in the capture frame; the top grasp is judged against the
      true meshes (:func:`point2act.grasp.evaluate.judge_grasp`).
 """
@@ -263,7 +263,7 @@ def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float, vi
 def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_path: Path, grasp_config,
                          grasps: bool, use_support: bool) -> tuple[Dict[str, Any], Dict[str, Any]]:
     """Export channel ``name`` as ``point2act export --grasp-channel NAME`` does, plus (``use_support``,
-    when point2act has :func:`~point2act.method.run.support_of`) the multi-view support of
+    when asked) the multi-view support of
     ``points_file``: what ``point2act export`` gives a run trained on those points. ``run``: the loaded run
     (:class:`~point2act.method.loadedrun.LoadedRun`). (export dict, info)"""
     from point2act.export import Channels, ExportInputs, ExportRequest, Field, FieldLabel, export

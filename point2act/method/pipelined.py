@@ -6,7 +6,7 @@ The paper pipelines its stages; so does :func:`capture_to_grasps`:
    thread, while
 2. ``ns-train point2act`` reconstructs the scene at once, RGB only (no points yet);
 3. when both are done, the relevancy channel is fitted on the frozen field from the points with the
-   fast refit (:func:`point2act.method.run.query_run`, about a second), and
+   fast refit (:func:`point2act.method.requery.query_run`, about a second), and
 4. ``grasps.json`` is exported for it (:func:`point2act.method.export_run.export_run`).
 
 Pointing time is thus hidden behind training instead of added to it.

@@ -1,7 +1,7 @@
 """The answers a run was trained on, seen by the run's frozen Gaussians: the supervised views the views'
 consensus reads (:func:`supervised_views`, :func:`support_of`, :func:`own_views`), the supervision of new
 points (:func:`supervision_of`) and the compositing weights of every training view (:func:`weights_cache_of`,
-``RUN/relevancy_cache.pt``)."""
+kept in the run's cache, :mod:`point2act.runcache`)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
     """The supervised views of the run's own answers (:func:`views_of`): the points of ``points_file``
     (default: the run's, :func:`point2act.method.answers.run_answers`), and each supervised view's
     compositing weights of the run's frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
-    re-query weights cache, ``RUN/relevancy_cache.pt``, shared with ``point2act query`` at the same
+    re-query weights in the run's cache, shared with ``point2act query`` at the same
     resolution; ``live``: a model still training, whose weights are computed and not cached), which give the
     views' median-depth surfaces. Returns ``(views | None, info dict)``;
     ``None`` (with the reason in ``info``) when the run has no answers (trained without points), no
