@@ -11,7 +11,6 @@ Plain numpy + scipy; no nerfstudio, no torch.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from point2act.errors import Point2ActError
 from point2act.robot.capture_views import _locate, _num
+from point2act.robot.poses import pose_from_position_quaternion
 
 __all__ = [
     "FRAME_FILE",
@@ -162,19 +162,6 @@ def read_marker_pose(path: os.PathLike | str) -> np.ndarray:
     if "base_from_marker" in doc:
         return _check_matrix(doc["base_from_marker"], "base_from_marker", src, rigid=True)
     if "position" in doc or "quaternion_wxyz" in doc:
-        pos, q = doc.get("position"), doc.get("quaternion_wxyz")
-        if not (isinstance(pos, list) and len(pos) == 3 and all(_num(v) for v in pos)):
-            raise Point2ActError(f"{src}: 'position' must be 3 finite numbers (metres), got {pos!r}.")
-        if not (isinstance(q, list) and len(q) == 4 and all(_num(v) for v in q)):
-            raise Point2ActError(f"{src}: 'quaternion_wxyz' must be 4 finite numbers [w, x, y, z], got {q!r}.")
-        n = math.sqrt(sum(v * v for v in q))
-        if n < 1e-9:
-            raise Point2ActError(f"{src}: 'quaternion_wxyz' is zero; it must be a rotation [w, x, y, z].")
-        from scipy.spatial.transform import Rotation
-
-        T = np.eye(4)
-        T[:3, :3] = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
-        T[:3, 3] = pos
-        return T
+        return pose_from_position_quaternion(doc, src, unit=False)
     raise Point2ActError(f"{src}: no marker pose: give {{\"base_from_marker\": 4x4}} or {{\"position\": [3], "
                          "\"quaternion_wxyz\": [4]}} (metres, the marker's pose in the robot base frame).")

@@ -35,6 +35,7 @@ __all__ = [
     "check_rigid",
     "load_robot_poses",
     "match_poses",
+    "pose_from_position_quaternion",
     "read_pose_file",
     "read_transform_file",
 ]
@@ -93,6 +94,28 @@ def check_rigid(m: Any, src: str, what: str = "pose", max_reach_m: float | None 
     return out
 
 
+def pose_from_position_quaternion(doc: Dict[str, Any], src: str, unit: bool) -> np.ndarray:  # [4, 4]
+    """The rigid transform of ``{"position": [x, y, z], "quaternion_wxyz": [w, x, y, z]}`` (metres), a
+    :class:`Point2ActError` naming ``src`` for anything else. ``unit``: the quaternion must have norm 1 (to 1e-3;
+    a robot's pose), else any non-zero quaternion is normalised (a pose typed in by hand)."""
+    pos, q = doc.get("position"), doc.get("quaternion_wxyz")
+    if not (isinstance(pos, list) and len(pos) == 3 and all(_num(v) for v in pos)):
+        raise Point2ActError(f"{src}: 'position' must be 3 finite numbers (metres), got {pos!r}.")
+    if not (isinstance(q, list) and len(q) == 4 and all(_num(v) for v in q)):
+        raise Point2ActError(f"{src}: 'quaternion_wxyz' must be 4 finite numbers [w, x, y, z], got {q!r}.")
+    n = math.sqrt(sum(v * v for v in q))
+    if unit and abs(n - 1.0) > 1e-3:
+        raise Point2ActError(f"{src}: 'quaternion_wxyz' has norm {n:.6g}; a rotation needs a unit quaternion.")
+    if n < 1e-9:
+        raise Point2ActError(f"{src}: 'quaternion_wxyz' is zero; it must be a rotation [w, x, y, z].")
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
+    T[:3, 3] = pos
+    return T
+
+
 def _pose_from_json(doc: Any, src: str) -> Any:
     if isinstance(doc, list):
         return doc
@@ -102,20 +125,7 @@ def _pose_from_json(doc: Any, src: str) -> Any:
             if k in doc:
                 return doc[k]
         if "position" in doc or "quaternion_wxyz" in doc:
-            pos, q = doc.get("position"), doc.get("quaternion_wxyz")
-            if not (isinstance(pos, list) and len(pos) == 3 and all(_num(v) for v in pos)):
-                raise Point2ActError(f"{src}: 'position' must be 3 finite numbers (metres), got {pos!r}.")
-            if not (isinstance(q, list) and len(q) == 4 and all(_num(v) for v in q)):
-                raise Point2ActError(f"{src}: 'quaternion_wxyz' must be 4 finite numbers [w, x, y, z], got {q!r}.")
-            n = math.sqrt(sum(v * v for v in q))
-            if abs(n - 1.0) > 1e-3:
-                raise Point2ActError(f"{src}: 'quaternion_wxyz' has norm {n:.6g}; a rotation needs a unit quaternion.")
-            from scipy.spatial.transform import Rotation
-
-            T = np.eye(4)
-            T[:3, :3] = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
-            T[:3, 3] = pos
-            return T
+            return pose_from_position_quaternion(doc, src, unit=True)
     raise Point2ActError(f"{src}: no pose in this JSON: give a 4x4 list of rows, {{\"pose\": 4x4}} or "
                          "{\"position\": [x, y, z], \"quaternion_wxyz\": [w, x, y, z]} (metres).")
 
