@@ -173,7 +173,7 @@ class Fusion:
     """The fused cube (:func:`fusion_geometry`) and ``nearest_surface``, the action point's distance to the fused
     surface when there is one; empty without depth renders."""
     timings_ms: Dict[str, float] = field(default_factory=dict)
-    """Wall time of the stages before the planner: depth_render, tsdf_fusion, occupancy."""
+    """Wall time of the stages before the planner: depth_render, tsdf_fusion, occupancy, answered_matter."""
     surface_gap: float = 0.0
     """The action point's distance to the fused surface, capture units (0: not measured)."""
 
@@ -248,7 +248,9 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
         timings["occupancy"] = (time.perf_counter() - t1) * 1e3
     surface = np.concatenate([fused, seen], 0)
     if occupancy is not None and target is not None and support is not None and views:
+        t2 = time.perf_counter()
         occupancy, added = answered_matter(occupancy, views, support.best.answers, frame)
+        timings["answered_matter"] = (time.perf_counter() - t2) * 1e3
         if len(added):
             geo["answered_cells"] = float(len(added))
             target = (np.concatenate([target[0], added]), np.r_[target[1], np.ones(len(added), bool)])

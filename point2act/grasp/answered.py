@@ -35,22 +35,24 @@ def answered_cells(centers: np.ndarray, views: Sequence[ViewAnswers],
     agreeing view that sees them, and in at least :data:`MIN_VIEWS` of them. A view sees a centre that projects
     into its image in front of it; a view the place took no answer from says nothing here."""
     X = np.asarray(centers, dtype=np.float64).reshape(-1, 3)
-    inside_all = np.ones(len(X), dtype=bool)
+    alive = np.arange(len(X))  # the cells no agreeing view has ruled out yet: each view tests only those
     count = np.zeros(len(X), dtype=np.int64)
     for v in views:
         pos = taken.get(v.split, {}).get(int(v.view_id))
-        if not pos:
+        if not pos or not len(alive):
             continue
         answers = np.asarray(v.points, dtype=np.float64).reshape(-1, 2)[list(pos)]
-        uv, z = v.project(X)
+        uv, z = v.project(X[alive])
         H, W = v.depth.shape
         with np.errstate(invalid="ignore"):
             seen = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
         d2 = ((uv[:, None, :] - answers[None, :, :]) ** 2).sum(-1).min(1)
         within = seen & (d2 <= float(v.sigma_px) ** 2)
-        inside_all &= ~seen | within
-        count += within
-    return inside_all & (count >= MIN_VIEWS)
+        count[alive[within]] += 1
+        alive = alive[~seen | within]
+    out = np.zeros(len(X), dtype=bool)
+    out[alive] = count[alive] >= MIN_VIEWS
+    return out
 
 
 def shell(mask: np.ndarray) -> np.ndarray:  # [nx, ny, nz] bool -> same
