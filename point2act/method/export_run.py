@@ -160,7 +160,7 @@ def _channel_field(config_path: Path, run: LoadedRun, name: str, cfg: GraspConfi
     if not rec.get("points"):
         return Field(relevancy, None, f"channel {name!r} keeps no points", label=label)
     if ctx.known is not None and ctx.known.fits(name, cfg.region, ctx.live):
-        return Field(relevancy, consensus=ctx.known.consensus, label=label)
+        return Field(relevancy, ctx.known.views, consensus=ctx.known.consensus, label=label)
     views, info = _channel_views(config_path, run, cfg.region, rec["points"], ctx.live)
     return Field(relevancy, views, info.get("reason", "") if views is None else "", label=label)
 

@@ -50,27 +50,28 @@ def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: 
     (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
     :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
     weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
-    fit, sub, kept, _cons = _fit_kept(gaussians, sup, cache, downscale, steps, lr, lr_final)
+    fit, sub, kept, _formed = _fit_kept(gaussians, sup, cache, downscale, steps, lr, lr_final)
     return fit, sub, kept
 
 
 def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, steps: int, lr: float, lr_final: float | None):
-    """:func:`fit_to_consensus`, and the consensus it kept the answers by (nerfstudio frame; None: none formed)."""
+    """:func:`fit_to_consensus`, and the consensus it kept the answers by with the views it was formed from
+    (nerfstudio frame; ``(None, None)``: none formed)."""
     from point2act.grasp.consensus import consensus
 
     g = as_gaussians(gaussians)
     heat = sup.heatmaps
     n_all = int(sum(len(p) for p in heat.points.values()))
-    cons = None
+    cons = views = None
     try:
         views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale)
         cons = consensus(views)
         heat = heat.keeping(cons.best.answers.get("train", {}))
         rule = "consensus"
     except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
-        rule = "all answers"
+        rule, views = "all answers", None
     fit, sub, kept = _fit_heatmaps(cache, heat, steps, lr, lr_final)
-    return fit, sub, {"rule": rule, "answers": n_all, **kept}, cons
+    return fit, sub, {"rule": rule, "answers": n_all, **kept}, (cons, views)
 
 
 def _fit_heatmaps(cache, heat, steps: int, lr: float, lr_final: float | None):
@@ -156,7 +157,7 @@ def query_run(
                                         progress=progress)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt
     t = time.perf_counter()
-    fit, sub, kept, cons = _fit_kept(run.gaussians, sup, cache, refit.downscale, refit.steps, refit.lr,
+    fit, sub, kept, (cons, views) = _fit_kept(run.gaussians, sup, cache, refit.downscale, refit.steps, refit.lr,
                                      refit.lr_final)
     timings["fit"] = fit.seconds
     timings["consensus"] = time.perf_counter() - t - fit.seconds
@@ -172,7 +173,7 @@ def query_run(
         timings["weights_cache_write_wait"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     # a points file's answers: the channel keeps them, and the export reads the same views of them
-    known = ChannelSupport(name, cons, int(refit.downscale), float(refit.min_weight)) \
+    known = ChannelSupport(name, cons, int(refit.downscale), float(refit.min_weight), views) \
         if cons is not None and points_file is not None else None
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
                        sub.nnz, fit.losses, known)

@@ -90,6 +90,9 @@ class ChannelSupport:
     """The resolution of the views' weights: 1/``downscale`` of the training images."""
     min_weight: float
     """The weights the views read: those above it."""
+    views: list | None = None
+    """The supervised views the consensus was formed from (nerfstudio frame): what the export's planning scene
+    reads the answers from (:func:`point2act.export.scene.answered_matter`)."""
 
     def fits(self, channel: str | None, region_config, live: bool) -> bool:
         """Whether this is the consensus :func:`support_of` forms for ``channel``'s points (``live``: never)."""

@@ -201,6 +201,16 @@ def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(t
     for a, b in zip(taken.support.places, again.support.places, strict=True):
         np.testing.assert_array_equal(a.point, b.point)
         np.testing.assert_array_equal(a.footprint, b.footprint)
+    # and the document, grasps included: the planning scene reads the same views' answers either way
+    from point2act.export import Channels, ExportRequest
+    from point2act.method.export_run import export_doc
+
+    request = ExportRequest(channels=Channels(("again",), "again"))
+    with_known = export_doc(config, request, loaded, known=q.support)
+    formed_again = export_doc(config, request, loaded)
+    for d in (with_known, formed_again):
+        d.pop("timings_ms", None)
+    assert with_known == formed_again
     other = GraspConfig()
     other.region.support_downscale = 1
     assert not q.support.fits("again", other.region, False)
