@@ -34,13 +34,14 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "command_stages.json"
-# (module, function, stage): the functions the export and query paths call. The top-level stages ("read the
-# export inputs", "load the run", "refit", "export", "export from the inputs") do not overlap; the indented
+# (module, function, stage): the functions the export and query paths call. The top-level stages ("export from
+# the cache", "load the run", "refit", "export") do not overlap; the indented
 # ones are their parts (where to act: every call, the query's own included). The plain modules' functions
 # are wrapped before the run layer is imported, so that its names for them are the wrapped ones.
 PLAIN_STAGES = (
-    ("point2act.export.cache", "load", "read the cached export inputs"),
-    ("point2act.export", "export", "export from the inputs"),
+    ("point2act.export", "export_from_cache", "export from the cache"),
+    ("point2act.export.cache", "load", "  read the cached export inputs"),
+    ("point2act.export", "export", "  the export's stages, every call"),
     ("point2act.export.where", "consensus_in_capture", "  the views' consensus, every call"),
     ("point2act.export", "answer", "  where to act, every call"),
     ("point2act.export", "planning_scene", "  fused surface and occupancy"),
@@ -53,8 +54,7 @@ RUN_STAGES = (
     ("point2act.method.supervision", "supervised_views", "  the supervised views, every call"),
     ("point2act.method.export_run", "depth_views_of", "  depth views"),
 )
-TOP = ("read the cached export inputs", "export from the inputs", "load the run", "refit (query, with its own where)",
-       "export")
+TOP = ("export from the cache", "load the run", "refit (query, with its own where)", "export")
 
 
 def time_calls(owner, name: str, key: str, seconds: dict) -> None:
