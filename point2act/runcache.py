@@ -150,6 +150,12 @@ def sections(config_path: Path) -> List[str]:
     return sorted({n.split("/", 1)[0] for n in names if "/" in n})
 
 
+def is_current(config_path: Path) -> bool:
+    """Whether the run's cache file is of this version and current (:func:`current_key`)."""
+    key = stored_key(config_path)
+    return key is not None and current_key(key) == key
+
+
 def read_section(config_path: Path, section: str,
                  mmap: bool = False) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]] | None:
     """``(header, arrays)`` of a section of the run's cache, None when the file is missing, unreadable, of

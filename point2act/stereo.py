@@ -135,10 +135,16 @@ def choose_pairs(
     return sorted(pairs)
 
 
-def _as_rgb8(image) -> np.ndarray:  # [H, W, 3] uint8
+def image_uint8(image) -> np.ndarray:  # [H, W(, C)] -> the same shape, uint8
+    """An image as 8-bit values: uint8 as it is, floats in [0, 1] scaled by 255, rounded and clipped."""
     a = np.asarray(image)
     if a.dtype != np.uint8:
         a = np.clip(np.round(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return a
+
+
+def _as_rgb8(image) -> np.ndarray:  # [H, W, 3] uint8
+    a = image_uint8(image)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     return np.ascontiguousarray(a[..., :3])

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from point2act._open3d import load as load_open3d
+from point2act.stereo import image_uint8
 
 __all__ = ["MIN_START_POINTS", "StartCloud", "TriangulatedCloud", "cloud_cache_path", "start_cloud",
            "triangulate_posed_images", "write_ply", "read_ply"]
@@ -107,9 +108,7 @@ def _write_images(images: Sequence[np.ndarray], folder: Path) -> list[str]:
 
     names = []
     for i, im in enumerate(images):
-        arr = np.asarray(im)
-        if arr.dtype != np.uint8:
-            arr = np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        arr = image_uint8(im)
         if arr.ndim == 3 and arr.shape[2] == 4:
             arr = arr[..., :3]
         name = f"{i:05d}.png"

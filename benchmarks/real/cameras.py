@@ -29,6 +29,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
+from point2act.robot.capture_views import qvec_to_R
+
 GL_TO_CV = np.diag([1.0, -1.0, -1.0])
 """Camera axes: OpenGL (x right, y up, -z forward) <-> OpenCV (x right, y down, +z forward)."""
 
@@ -178,16 +180,6 @@ def _intrinsics(model: str, params: Sequence[float]) -> Tuple[np.ndarray, np.nda
         fx, fy, cx, cy, k1, k2, p1, p2 = p
         return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), np.array([k1, k2, p1, p2, 0.0])
     raise CameraError(f"COLMAP camera model {model} is not supported")
-
-
-def qvec_to_R(q: Sequence[float]) -> np.ndarray:
-    """COLMAP's scalar-first quaternion -> rotation matrix."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
 
 
 def _read_colmap_bin(model: Path):

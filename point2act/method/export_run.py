@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Dict, NamedTuple, Tuple
 
+from point2act import export as stages
 from point2act.channels import channel_relevancy_of, load_channel
 from point2act.export import (
     Answer,
@@ -24,12 +25,11 @@ from point2act.export import (
     resolve,
     write_grasps,
 )
-from point2act import export as stages
 from point2act.export import cache as export_cache
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
-from point2act.method.run import depth_views_of, frame_of_run, gaussian_arrays, open_run
 from point2act.method.loadedrun import LoadedRun
+from point2act.method.run import depth_views_of, frame_of_run, gaussian_arrays, open_run
 from point2act.method.supervision import ChannelSupport, own_views, supervised_views
 
 # ----------------------------------------------------------------------------------------------
@@ -183,21 +183,23 @@ class _Context(NamedTuple):
     known: ChannelSupport | None
 
 
-def own_field(config_path: Path, run: LoadedRun, cfg: GraspConfig, live: bool = False, weights=None) -> Field:
-    """The run's trained relevancy as an export reads it: with the supervised views of the answers the run keeps
-    (:func:`~point2act.method.supervision.own_views`; ``weights``: compositing weights the caller has)."""
+def own_field(config_path: Path, run: LoadedRun, cfg: GraspConfig, relevancy, live: bool = False,
+              weights=None) -> Field:
+    """The run's trained relevancy (``relevancy`` [N], :func:`gaussian_arrays`') as an export reads it: with the
+    supervised views of the answers the run keeps (:func:`~point2act.method.supervision.own_views`; ``weights``:
+    compositing weights the caller has)."""
     answers, views, reason = own_views(config_path, run, cfg.region, live, weights=weights)
-    relevancy = gaussian_arrays(run.gaussians)["relevancy"]
     return Field(relevancy, views, reason, label=FieldLabel(prompt=run_task(config_path, run, answers)))
 
 
 def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, live: bool = False,
-                     known: ChannelSupport | None = None) -> ExportInputs:
+                     known: ChannelSupport | None = None, weights=None) -> ExportInputs:
     """The export inputs of the run at ``config_path`` for ``request``: the run's Gaussians, the grasp field (the
     run's own, or ``request.channels.grasp``), the keypoint channels and the avoid channel, and the median-depth
     renders of the training views with the grasp field's relevancy when grasps are planned on them. ``live``: the
     run is still training (the viewer during ``ns-train``): the views' weights are computed, not cached.
-    ``known``: the consensus ``point2act query``'s refit formed on a channel's answers."""
+    ``known``: the consensus ``point2act query``'s refit formed on a channel's answers; ``weights``: compositing
+    weights of the run's Gaussians the caller has (the end-of-training fit's)."""
     cfg, ch = request.grasp_config, request.channels
     frame = frame_of_run(config_path, run)
     arrays = gaussian_arrays(run.gaussians)
@@ -209,7 +211,7 @@ def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, 
             fields[name] = _channel_field(config_path, run, name, cfg, ctx)
         return fields[name]
 
-    field = field_of(ch.grasp) if ch.grasp else own_field(config_path, run, cfg, live)
+    field = field_of(ch.grasp) if ch.grasp else own_field(config_path, run, cfg, arrays["relevancy"], live, weights)
     keypoints = tuple((name, field if name == ch.grasp else field_of(name)) for name in dict.fromkeys(ch.keypoints))
     avoid = None
     if ch.avoid_channel:
@@ -237,12 +239,8 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
         return None
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     data = run_data(config_path, run)
-    own = own_field(config_path, run, cfg, weights=weights)
-    depth = depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, own.relevancy)
-    frame = frame_of_run(config_path, run)
-    centers = frame.to_capture(run.cameras.camera_to_worlds[:, :3, 3].cpu().numpy())
-    inputs = ExportInputs(gaussian_arrays(run.gaussians), frame, own, centers, depth, own.label.prompt,
-                          start_note(config_path, run.data), run=Path(config_path))
+    # the run's own field, its views at the config's resolution, and the depth renders whatever the config asks
+    inputs = export_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), weights=weights)
     try:
         export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
                                                                      max(1, int(cfg.region.support_downscale))))

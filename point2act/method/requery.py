@@ -16,13 +16,13 @@ from point2act.channels import (
 )
 from point2act.errors import Point2ActError
 from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
-from point2act.method.run import latest_checkpoint, open_run
 from point2act.method.loadedrun import LoadedRun, Supervision, as_gaussians
+from point2act.method.run import latest_checkpoint, open_run
 from point2act.method.supervision import (
     SUPPORT_MIN_WEIGHT,
     ChannelSupport,
-    RunCache,
     eval_views,
+    run_store,
     supervision_of,
     views_of,
     weights_cache_of,
@@ -152,7 +152,7 @@ def query_run(
         raise Point2ActError("no points for the new prompt")
     prompt = prompt or sup.prompt
     timings["points_and_heatmaps"] = time.perf_counter() - t
-    store = RunCache(config_path, run, rebuild=rebuild_cache, background_save=True)
+    store = run_store(config_path, run, rebuild=rebuild_cache, background_save=True)
     cache, built, dt = weights_cache_of(run.gaussians, sup.cameras, refit.downscale, refit.min_weight, store,
                                         progress=progress)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt

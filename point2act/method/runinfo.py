@@ -263,12 +263,12 @@ def read_info(config_path: Path) -> Dict[str, Any] | None:
     except OSError:
         return None
     stamp = (int(st.st_size), int(st.st_mtime_ns))
+    hit = _CACHE.get(str(path))
+    if hit is not None and hit[0] == stamp:  # this process read the same file: only its currency to check
+        return hit[1] if runcache.is_current(config_path) else None
     got = runcache.read_section(config_path, SECTION)
     if got is None or got[0].get("version") != INFO_VERSION:
         return None
-    hit = _CACHE.get(str(path))
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
     try:
         info = torch.load(io.BytesIO(got[1]["blob"].tobytes()), map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001  (unreadable: loaded the nerfstudio way, and rewritten)

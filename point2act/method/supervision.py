@@ -136,7 +136,7 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
         return None, {"reason": "no supervised training views"}
     heat = sup.heatmaps
     ds = max(1, int(region_config.support_downscale))
-    store = None if live else RunCache(config_path, run, background_save=True)
+    store = None if live else run_store(config_path, run, background_save=True)
     cache, built, dt = weights_cache_of(run.gaussians, sup.cameras, ds, SUPPORT_MIN_WEIGHT, store=store,
                                         built=weights, progress=progress)
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
@@ -221,22 +221,19 @@ def supervision_of(config_path: Path, run: LoadedRun, points_file: Path | None =
     return Supervision.of_datamanager(supervision_datamanager(config, points_file, prompt, pointer))
 
 
-@dataclass(frozen=True)
-class RunCache:
-    """The run whose cache (:mod:`point2act.runcache`) :func:`weights_cache_of` reads and writes weights in."""
+def run_store(config_path: Path, run: LoadedRun, rebuild: bool = False,
+              background_save: bool = False) -> WeightsStore | None:
+    """Where :func:`weights_cache_of` keeps the weights of the run at ``config_path``: its cache
+    (:mod:`point2act.runcache`), under the key of the run's files; None when the run has no checkpoint on disk to
+    key them to (the weights are then built and not kept). ``rebuild``, ``background_save``: :class:`WeightsStore`."""
+    from point2act.method.runinfo import key_of_run
 
-    config_path: Path
-    """The run's ``config.yml`` (the cache lies beside it)."""
-    run: LoadedRun
-    """The run, whose files are the cache's key."""
-    rebuild: bool = False
-    """Build the weights even when the cache holds current ones."""
-    background_save: bool = False
-    """Write freshly built weights in a thread (``cache.saving.join()`` waits for the write)."""
+    key = key_of_run(config_path, run)
+    return None if key is None else WeightsStore(config_path, key, rebuild, background_save)
 
 
 def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float = 0.0,
-                     store: RunCache | None = None, built=None, progress: bool = False):
+                     store: WeightsStore | None = None, built=None, progress: bool = False):
     """The compositing weights of ``gaussians`` (the run's, or a model) in every view of ``cameras`` at
     1/``downscale`` resolution, weights ``<= min_weight`` left out; (cache, built?, seconds). With ``store``, read
     from the run's cache file when it holds them, else built and written there; without, built and neither read
@@ -266,14 +263,7 @@ def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float =
     if store is None:
         t0 = time.perf_counter()
         return build(), True, time.perf_counter() - t0
-    from point2act.method.runinfo import key_of_run
-
-    key = key_of_run(store.config_path, store.run)
-    if key is None:  # no checkpoint on disk to key the weights to
-        t0 = time.perf_counter()
-        return build(), True, time.perf_counter() - t0
-    return load_or_build_weights(WeightsStore(store.config_path, key, store.rebuild, store.background_save), views,
-                                 build)
+    return load_or_build_weights(store, views, build)
 
 
 def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = SUPPORT_MIN_WEIGHT) -> list:

@@ -22,7 +22,7 @@ import numpy as np
 
 from point2act.errors import Point2ActError
 
-__all__ = ["capture_cameras"]
+__all__ = ["capture_cameras", "qvec_to_R"]
 
 _RADIAL_MODELS = ("OPENCV", "RADIAL", "SIMPLE_RADIAL", "FULL_OPENCV")
 _PINHOLE_MODELS = ("PINHOLE", "SIMPLE_PINHOLE")
@@ -164,7 +164,8 @@ def _project(view: _View, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- camera poses
 
 
-def _qvec_to_R(q: Sequence[float]) -> np.ndarray:
+def qvec_to_R(q: Sequence[float]) -> np.ndarray:  # [4] -> [3, 3]
+    """COLMAP's scalar-first quaternion (wxyz, any norm) -> rotation matrix."""
     w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
@@ -241,7 +242,7 @@ def capture_cameras(data: os.PathLike | str, colmap_path: str | None = None
                              f"{colmap_path or 'colmap/sparse/0, sparse/0 or sparse'}): no cameras to calibrate from.")
     out = {}
     for name, (q, t) in sorted(_colmap_images(model).items()):
-        r = _qvec_to_R(q)
+        r = qvec_to_R(q)
         c2w = np.eye(4)
         c2w[:3, :3] = r.T
         c2w[:3, 3] = -r.T @ np.asarray(t, dtype=np.float64)

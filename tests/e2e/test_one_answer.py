@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
-
 from conftest import inside, target_box
 
 pytestmark = pytest.mark.slow
@@ -51,10 +50,10 @@ def _same(doc, ans):
 
 def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
     from point2act.cli import Export, Query
+    from point2act.method.export_run import where
     from point2act.method.pipelined import CHANNEL, capture_to_grasps
     from point2act.method.run import load_run, open_run
-    from point2act.method.export_run import where
-    from point2act.method.viewer.panel import Point2ActViewerPanel, TRAINED_CHANNEL
+    from point2act.method.viewer.panel import TRAINED_CHANNEL, Point2ActViewerPanel
     from point2act.pointing.config import PointerConfig
 
     root, scene, config, _ = trained_synth
@@ -178,9 +177,9 @@ def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(t
     points. Another channel, another resolution or a live run form their own."""
     from point2act.grasp import GraspConfig
     from point2act.method import export_run as run_mod
-    from point2act.method.run import open_run
-    from point2act.method.requery import AnswerSource, query_run
     from point2act.method.export_run import where
+    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.run import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
@@ -243,9 +242,9 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.grasp import relevant_region
     from point2act.heatmap import resize_heatmap
     from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
-    from point2act.method.run import frame_of_run, gaussian_arrays, open_run
     from point2act.method.requery import AnswerSource, query_run
-    from point2act.method.supervision import RunCache, supervision_of, weights_cache_of
+    from point2act.method.run import frame_of_run, gaussian_arrays, open_run
+    from point2act.method.supervision import run_store, supervision_of, weights_cache_of
     from point2act.query import subset
     from point2act.relevancy_fit import FitSchedule, fit_relevancy
 
@@ -273,7 +272,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     assert inside(region.action_point, target_box(scene))
     # the same fit to every answer, for comparison
     g, sup = loaded.gaussians, supervision_of(config, loaded, mixed)
-    cache, _, _ = weights_cache_of(g, sup.cameras, 2, min_weight=1e-3, store=RunCache(config, loaded))
+    cache, _, _ = weights_cache_of(g, sup.cameras, 2, min_weight=1e-3, store=run_store(config, loaded))
     sub = subset(cache, sorted(sup.heatmaps))
     targets = [resize_heatmap(sup.heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     every = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
