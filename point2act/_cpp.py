@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 INCLUDE = Path(__file__).resolve().parent / "csrc"
 """The shared headers (``cpu.h``, ``threads.h``), on every extension's include path."""
@@ -345,6 +345,31 @@ class PybindExtension(Extension):
             os.replace(tmp / so.name, so)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BackgroundBuild:
+    """Builds (first use on a machine) and loads extensions in a daemon thread, so a process that needs them
+    only later does not wait for the compiler then. A GPU training run needs the CPU kernels only at its end (the
+    relevancy refit, the export's views), after a fresh machine's first build would have cost it 25-50 s
+    (``benchmarks/results/gpu_demo_breakdown.md``). A build that fails here is recorded in ``errors``; the
+    caller's own ``load()`` then tries again and raises with the compiler's message. Check with
+    ``tests/test_cpp_background.py``."""
+
+    def __init__(self, extensions: Sequence[Extension]):
+        self.extensions = tuple(extensions)
+        self.errors: List[str] = []
+        self.thread = threading.Thread(target=self._run, name="point2act-build", daemon=True)
+
+    def start(self) -> "BackgroundBuild":
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        for ext in self.extensions:
+            try:
+                ext.load()
+            except Exception as e:  # noqa: BLE001  (recorded; the foreground load raises it)
+                self.errors.append(f"{ext.what}: {type(e).__name__}: {e}")
 
 
 def _run(cmd: List[str], verbose: bool) -> str | None:

@@ -3,11 +3,12 @@
 # the pure-Python packages of this .venv that its image lacks (nerfstudio, gsplat's sources, viser, tyro, ...) as
 # one archive with their metadata, Python 3.12 wheels of the compiled ones nerfstudio imports (rawpy, msgspec),
 # stand-ins for open3d (a PLY reader for nerfstudio's parser) and fpsample (imported, never called), and the
-# demo's scene made here. Run from the repository root; then benchmarks/device/run.sh runs there.
+# demo's scene and a 40-view 640x480 capture, made here. Run from the repository root; then benchmarks/device/run.sh runs there.
 set -euo pipefail
 SITE=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 PKGS="gsplat viser nerfstudio trimesh tensorly nerfacc tyro websockets dill typeguard splines pyquaternion
-      docstring_parser pytorch_msssim appdirs defusedxml svg_path truststore httpx2 httpcore2 PySocks"
+      docstring_parser pytorch_msssim appdirs defusedxml svg_path truststore httpx2 httpcore2 PySocks
+      pathos multiprocess ppft pox"
 rm -rf .gpu && mkdir -p .gpu/whl .gpu/fake
 files=()
 for p in $PKGS; do
@@ -26,5 +27,22 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
 cp -r benchmarks/device/stand_ins/* .gpu/fake/
 cp benchmarks/device/run.sh benchmarks/device/gpu_bench.py .gpu/
 .venv/bin/python -c "from pathlib import Path; from point2act.synth import SynthConfig, generate_scene; \
-generate_scene(Path('.gpu/scene'), SynthConfig(seed=0))"
+generate_scene(Path('.gpu/scene'), SynthConfig(seed=0)); \
+generate_scene(Path('.gpu/scene640'), SynthConfig(seed=0, num_views=40, width=640, height=480))"
+# the 640x480 capture's images as JPEG (a phone's format; PNG would take the call past its 64 MiB)
+.venv/bin/python - <<'PY'
+import json, os
+from pathlib import Path
+import cv2
+root = Path(".gpu/scene640")
+t = json.loads((root / "transforms.json").read_text())
+for f in t["frames"]:
+    src = root / f["file_path"]
+    cv2.imwrite(str(src.with_suffix(".jpg")), cv2.imread(str(src)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    os.remove(src)
+    f["file_path"] = str(Path(f["file_path"]).with_suffix(".jpg"))
+(root / "transforms.json").write_text(json.dumps(t, indent=1))
+pts = root / "points" / "oracle.json"
+pts.write_text(pts.read_text().replace('.png"', '.jpg"'))
+PY
 du -sh .gpu

@@ -19,7 +19,8 @@ from point2act.geometry import viewmat_from_c2w
 from point2act.render import rasterization as p2a_rasterization
 
 _patch_lock = threading.Lock()
-_patch_depth = 0
+_patch_depth = 0  # entries on a CPU device (rasterization, .cuda())
+_viewmat_depth = 0  # entries on any device (get_viewmat)
 _orig_cuda = torch.Tensor.cuda
 _orig_rasterization = _splatfacto.rasterization if hasattr(_splatfacto, "rasterization") else None
 _orig_get_viewmat = _splatfacto.get_viewmat
@@ -77,32 +78,39 @@ def _cpu_cuda(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ARG
 def cpu_compat(device: torch.device | str):
     """Inside, splatfacto runs on a CPU device: `.cuda()` is a no-op and rasterization is ours.
 
+    On every device splatfacto's ``get_viewmat`` is :func:`point2act.geometry.viewmat_from_c2w`, the same
+    arithmetic without ``torch.compile``: the compiled one costs seconds at its first call in each process
+    (2.5-5.8 s of the first step on an H200, ``benchmarks/results/gpu_demo_breakdown.md``) and about 0.4 ms of
+    CPU a call after, for a 4x4 matrix; and the viewer's interrupt can surface mid-compile as a dynamo error
+    that kills the render thread (:mod:`point2act.method.viewer`). On a CUDA device nothing else is patched.
+
     Reentrant and thread-safe (the viewer renders from its own thread while training runs).
-    On a CUDA device nothing is patched.
     """
-    if torch.device(device).type == "cuda":
-        yield
-        return
-    global _patch_depth
+    cpu = torch.device(device).type != "cuda"
+    global _patch_depth, _viewmat_depth
     with _patch_lock:
-        if _patch_depth == 0:
-            if not torch.cuda.is_available():
-                torch.Tensor.cuda = _cpu_cuda  # type: ignore[method-assign]
-            _splatfacto.rasterization = _splatfacto_rasterization
-            # torch.compile'd get_viewmat: no speed-up on a CPU, and the viewer's interrupt can
-            # surface mid-compile as a dynamo error that kills the render thread (point2act.method.viewer).
+        if _viewmat_depth == 0:
             _splatfacto.get_viewmat = viewmat_from_c2w
-        _patch_depth += 1
+        _viewmat_depth += 1
+        if cpu:
+            if _patch_depth == 0:
+                if not torch.cuda.is_available():
+                    torch.Tensor.cuda = _cpu_cuda  # type: ignore[method-assign]
+                _splatfacto.rasterization = _splatfacto_rasterization
+            _patch_depth += 1
     try:
         yield
     finally:
         with _patch_lock:
-            _patch_depth -= 1
-            if _patch_depth == 0:
-                torch.Tensor.cuda = _orig_cuda  # type: ignore[method-assign]
-                if _orig_rasterization is not None:
-                    _splatfacto.rasterization = _orig_rasterization
+            _viewmat_depth -= 1
+            if _viewmat_depth == 0:
                 _splatfacto.get_viewmat = _orig_get_viewmat
+            if cpu:
+                _patch_depth -= 1
+                if _patch_depth == 0:
+                    torch.Tensor.cuda = _orig_cuda  # type: ignore[method-assign]
+                    if _orig_rasterization is not None:
+                        _splatfacto.rasterization = _orig_rasterization
 
 
 class _NoLPIPS(torch.nn.Module):

@@ -29,7 +29,7 @@ import tyro
 from torch.nn import Parameter
 
 from nerfstudio.cameras.cameras import Cameras
-from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig, get_viewmat
+from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
 from point2act.geometry import viewmat_from_c2w
@@ -402,8 +402,7 @@ class Point2ActModel(SplatfactoModel):
         K = camera.get_intrinsics_matrices().to(self.device)
         W, H = int(camera.width.item()), int(camera.height.item())
         camera.rescale_output_resolution(scale)
-        view_fn = viewmat_from_c2w if torch.device(self.device).type == "cpu" else get_viewmat  # no compile on CPU
-        viewmat = view_fn(c2w.detach() if detach else c2w)
+        viewmat = viewmat_from_c2w(c2w.detach() if detach else c2w)  # no torch.compile: see compat.cpu_compat
         render, _alpha, _info = p2a_rasterization(
             means=geo(self.means),
             quats=geo(self.quats),

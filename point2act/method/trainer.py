@@ -90,6 +90,19 @@ class LoggedStepsTensorboard(ns_writer.TensorboardWriter):
             super().write_scalar(name, scalar, step)
 
 
+def _build_cpu_kernels():
+    """On a GPU run, point2act's CPU kernels that the end of training and the export use (the rasterizer's
+    compositing weights, the fused losses, the relevancy refit, the grasp kernels), built in a background
+    thread while the GPU trains (:class:`point2act._cpp.BackgroundBuild`): a fresh machine's first build
+    otherwise stalls the end of the first run. A CPU run builds them before its first step anyway."""
+    from point2act import _cpp, relevancy_fit, ssim
+    from point2act.grasp import _kernel
+    from point2act.render import _backend
+
+    return _cpp.BackgroundBuild([_backend.EXTENSION, ssim.EXTENSION, relevancy_fit.EXTENSION,
+                                 _kernel.EXTENSION]).start()
+
+
 class Point2ActTrainer(Trainer):
     """nerfstudio's trainer with atomic checkpoint writes and a loader that skips broken files."""
 
@@ -122,6 +135,8 @@ class Point2ActTrainer(Trainer):
 
     def _setup(self, test_mode: str) -> None:
         super().setup(test_mode=test_mode)
+        if torch.device(self.pipeline.device).type == "cuda":
+            self._cpu_kernels = _build_cpu_kernels()
         every = self.config.logging.steps_per_log
         ns_writer.EVENT_WRITERS[:] = [LoggedStepsTensorboard(w, every) if type(w) is ns_writer.TensorboardWriter else w
                                       for w in ns_writer.EVENT_WRITERS]
