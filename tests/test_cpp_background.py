@@ -1,13 +1,12 @@
 """point2act._cpp.BackgroundBuild: extensions built and loaded off the caller's thread."""
 
-from pathlib import Path
 
 import pytest
 
 from point2act import _cpp
 
 
-def test_background_build_loads_the_extension(tmp_path):
+def test_background_build_loads_the_extension():
     """The thread builds (or finds cached) and loads the grasp kernels: the caller's later load() is that module,
     and the kernel answers."""
     from point2act.grasp import _kernel
