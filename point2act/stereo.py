@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "BASELINE_RATIO_RANGE", "StereoCloud", "choose_pairs",
-           "scene_depths", "stereo_points"]
+           "scene_depths", "stereo_points", "view_depth_maps"]
 
 MAX_AXIS_ANGLE_DEG = 35.0
 """Largest angle between the optical axes of a pair: beyond it rectification warps the views apart
@@ -78,6 +78,10 @@ class StereoCloud:
     """Rectified pairs matched."""
     seconds: float
     """Wall time of pairing, matching, checking and downsampling."""
+    depths: tuple = ()
+    """Per view, its depth map [H, W] float32 (camera z, 0 where none): every confirmed point of the pairs
+    whose left view it is, at the pixel it projects to, the nearest where two fall on one pixel. Empty where
+    not computed."""
 
     def __len__(self) -> int:
         return int(len(self.points))
@@ -367,5 +371,30 @@ def stereo_points(
     else:
         points, cols = np.zeros((0, 3)), np.zeros((0, 3), np.uint8)
     say(f"{len(points)} points confirmed by a second pair")
+    depths = view_depth_maps(clouds, masks, Ks, viewmats, [im.shape[:2] for im in rgb])
     points, cols = _voxel_cap(points, cols, max_points)
-    return StereoCloud(points, cols, len(clouds), time.perf_counter() - t0)
+    return StereoCloud(points, cols, len(clouds), time.perf_counter() - t0, tuple(depths))
+
+
+def view_depth_maps(clouds: list, masks: list, Ks: np.ndarray, viewmats: np.ndarray, sizes) -> list:
+    """Per view, the depth map [H, W] float32 (0 where none) of the confirmed points of the pairs it belongs to:
+    a pair's match sees each of its points in both its views, so each point goes to the pixel nearest its
+    projection in each, the nearest point where two share a pixel (a z-buffer). ``clouds``: [(left, right,
+    points [N, 3], depths [N])]; ``masks``: per pair, its confirmed points [N]; ``sizes``: C x (H, W)."""
+    flats = [np.full(int(h) * int(w), np.inf, np.float64) for h, w in sizes]
+    for (left, right, pts, _z), m in zip(clouds, masks):
+        p = pts[m]
+        if not len(p):
+            continue
+        for view in (left, right):
+            cam = p @ viewmats[view, :3, :3].T + viewmats[view, :3, 3]
+            z = cam[:, 2]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                uv = cam[:, :2] / z[:, None] @ Ks[view, :2, :2].T + Ks[view, :2, 2]
+            h, w = (int(v) for v in sizes[view])
+            inside = (z > 0) & np.isfinite(uv).all(1)
+            u, v = np.round(uv[inside, 0]).astype(np.int64), np.round(uv[inside, 1]).astype(np.int64)
+            ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+            np.minimum.at(flats[view], v[ok] * w + u[ok], z[inside][ok])
+    return [np.where(np.isfinite(f), f, 0).astype(np.float32).reshape(int(h), int(w))
+            for f, (h, w) in zip(flats, sizes)]

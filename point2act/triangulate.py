@@ -47,9 +47,9 @@ STEREO_POINTS = 10000
 """At most this many dense stereo points join the start cloud (:func:`start_cloud`)."""
 MIN_DEPTH_POINTS = 20
 """Fewest SIFT points a view must see for their median depth to be its scene depth (the stereo pairs' scale)."""
-CACHE_VERSION = 2
-"""Part of the cache key: raised whenever the start cloud's settings (here or in :mod:`point2act.stereo`)
-change."""
+CACHE_VERSION = 3
+"""Part of the cache key: raised whenever the start cloud or its depth maps change (their settings here or in
+:mod:`point2act.stereo`)."""
 
 
 def cloud_cache_path(
@@ -277,6 +277,39 @@ def start_cloud(
     dense = stereo_points(images, Ks, viewmats, depth, max_points=STEREO_POINTS)
     return StartCloud(np.concatenate([sparse.points, dense.points], 0),
                       np.concatenate([sparse.colors, dense.colors], 0).astype(np.uint8), sparse, dense)
+
+
+def depth_maps_path(cloud_path: Path) -> Path:
+    """Where the stereo depth maps of a cached start cloud are kept: beside it, ``<hash>.depths.npz``."""
+    return Path(cloud_path).with_suffix(".depths.npz")
+
+
+def write_depth_maps(path: Path, maps: Sequence[np.ndarray]) -> None:
+    """The views' depth maps (C x [H, W] float32, 0 where none) as a compressed npz of each view's shape, the flat
+    indices of its pixels with a depth and their depths; written atomically."""
+    import os
+
+    arrays = {}
+    for i, m in enumerate(maps):
+        flat = np.asarray(m, dtype=np.float32).reshape(-1)
+        idx = np.flatnonzero(flat > 0)
+        arrays[f"shape{i}"] = np.asarray(np.shape(m), dtype=np.int64)
+        arrays[f"index{i}"] = idx.astype(np.int64)
+        arrays[f"depth{i}"] = flat[idx]
+    tmp = Path(path).with_name(Path(path).name + f".tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, count=np.int64(len(maps)), **arrays)
+    os.replace(tmp, path)
+
+
+def read_depth_maps(path: Path) -> list:
+    """The depth maps :func:`write_depth_maps` wrote: C x [H, W] float32."""
+    with np.load(path) as z:
+        out = []
+        for i in range(int(z["count"])):
+            m = np.zeros(int(np.prod(z[f"shape{i}"])), np.float32)
+            m[z[f"index{i}"]] = z[f"depth{i}"]
+            out.append(m.reshape(tuple(int(v) for v in z[f"shape{i}"])))
+        return out
 
 
 def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:

@@ -45,9 +45,10 @@ def _sample(tex: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             + (tex[y0 + 1, x0] * (1 - ax) + tex[y0 + 1, x0 + 1] * ax) * ay)
 
 
-def _render(V: np.ndarray, K: np.ndarray, textured: bool = True) -> np.ndarray:
-    """Ray cast the floor and the box (each box face its own texture) -> [H, W, 3] uint8. Untextured:
-    each object one flat colour (only the silhouettes show)."""
+def _render(V: np.ndarray, K: np.ndarray, textured: bool = True, with_depth: bool = False):
+    """Ray cast the floor and the box (each box face its own texture) -> [H, W, 3] uint8, and with
+    ``with_depth`` the true camera z [H, W] (inf where nothing is hit). Untextured: each object one flat
+    colour (only the silhouettes show)."""
     R, eye = V[:3, :3], -V[:3, :3].T @ V[:3, 3]
     j, i = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
     d = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], -1) @ R  # world dirs
@@ -73,7 +74,8 @@ def _render(V: np.ndarray, K: np.ndarray, textured: bool = True) -> np.ndarray:
             tex = _texture(10 + 6 * b + face, 24)
             img[inside] = _sample(tex, u[inside], v[inside]) if textured else flat[1 + b]
             best[inside] = tb[inside]
-    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    img8 = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    return (img8, best) if with_depth else img8
 
 
 def _colour_at(p: np.ndarray) -> np.ndarray:
@@ -140,6 +142,31 @@ def test_points_lie_on_the_surfaces(scene):
     # the colours are the texture's at the points (within the error of a point's position)
     err = np.abs(cloud.colors.astype(np.float64) - _colour_at(cloud.points)).mean(1)
     assert np.median(err) < 25, np.percentile(err, [50, 90])
+
+
+def test_view_depth_maps_are_the_true_depths(scene):
+    """Each view's stereo depth map holds the confirmed points at their pixels: its depths are the ray-cast
+    scene's camera z there (the rays' parameter is camera z), it covers the textured surfaces widely, and the
+    thin bar's pixels get depths too."""
+    images, Ks, vms, cloud = scene
+    assert len(cloud.depths) == len(images)
+    errs, covered, bar_px = [], [], 0
+    for V, K, depth in zip(vms, Ks, cloud.depths):
+        assert depth.shape == images[0].shape[:2] and depth.dtype == np.float32
+        _img, true = _render(V, K, with_depth=True)
+        got = depth > 0
+        covered.append(got.mean())
+        t = true[got]
+        errs.append(np.where(np.isfinite(t), np.abs(depth[got] - np.where(np.isfinite(t), t, 1.0)) / t, np.inf))
+        R, eye = V[:3, :3], -V[:3, :3].T @ V[:3, 3]
+        j, i = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+        d = np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], -1) @ R
+        p = eye + true[..., None] * d
+        bar_px += int((got & np.isfinite(true) & (_distance_to_box(p.reshape(-1, 3), BAR).reshape(H, W) < 1e-3)).sum())
+    err = np.concatenate(errs)
+    assert np.mean(err < 0.02) >= 0.95, np.percentile(err, [50, 90, 95, 99])
+    assert np.median(covered) > 0.2, covered
+    assert bar_px > 100, bar_px
 
 
 def _face_interiors(p: np.ndarray) -> tuple:

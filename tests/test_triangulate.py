@@ -169,3 +169,20 @@ def test_view_depths_are_the_median_depth_of_the_points_each_view_sees():
     d = view_depths(pts, K[None], vm[None], [(100, 100)], min_points=3)
     assert d[0] == 2.0
     assert np.isnan(view_depths(pts, K[None], vm[None], [(100, 100)], min_points=4)[0])
+
+
+def test_depth_maps_round_trip(tmp_path):
+    """The stereo depth maps' file gives back the maps bit for bit, empty views and all."""
+    from point2act.triangulate import depth_maps_path, read_depth_maps, write_depth_maps
+
+    rng = np.random.default_rng(0)
+    maps = [np.where(rng.random((12, 16)) < 0.3, rng.random((12, 16)) * 2 + 0.1, 0).astype(np.float32),
+            np.zeros((12, 16), np.float32), np.full((5, 7), 0.5, np.float32)]
+    path = depth_maps_path(tmp_path / "abc.ply")
+    assert path.name == "abc.depths.npz"
+    write_depth_maps(path, maps)
+    back = read_depth_maps(path)
+    assert len(back) == 3 and [m.shape for m in back] == [m.shape for m in maps]
+    for a, b in zip(maps, back):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["abc.depths.npz"]  # no temporary file left

@@ -299,22 +299,26 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         meta = self.train_dataparser_outputs.metadata
         if meta.get("points3D_xyz") is not None:
             return
-        from point2act.triangulate import MIN_START_POINTS, cloud_cache_path, read_ply, start_cloud, write_ply
+        from point2act.triangulate import (MIN_START_POINTS, cloud_cache_path, depth_maps_path, read_depth_maps,
+                                           read_ply, start_cloud, write_depth_maps, write_ply)
 
         arrays, Ks, viewmats = self.training_views()
         path = cloud_cache_path(arrays, Ks, viewmats)
-        if path.is_file():
+        if path.is_file() and depth_maps_path(path).is_file():
             pts, rgb = read_ply(path)
+            depths = read_depth_maps(depth_maps_path(path))
             CONSOLE.log(f"\\[point2act] no point cloud in the capture: {len(pts)} triangulated points from the cache {path}")
         else:
             CONSOLE.log(f"\\[point2act] no point cloud in the capture: triangulating one from {len(arrays)} training "
                         "views with their poses (pycolmap SIFT and dense stereo; --pipeline.datamanager.triangulate "
                         "False skips it)")
             cloud = start_cloud(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
-            pts, rgb = cloud.points, cloud.colors
+            pts, rgb, depths = cloud.points, cloud.colors, list(cloud.dense.depths)
             CONSOLE.log(f"\\[point2act] triangulated {cloud.summary()}")
             path.parent.mkdir(parents=True, exist_ok=True)
             write_ply(path, pts, rgb)
+            write_depth_maps(depth_maps_path(path), depths)
+        self._supervise_stereo_depth(depths)
         if len(pts) < MIN_START_POINTS:
             self._warn("triangulate", f"only {len(pts)} points could be triangulated from the training views "
                        f"(fewer than {MIN_START_POINTS}: a capture with little texture); the Gaussians start "
@@ -323,6 +327,26 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         meta["points3D_xyz"] = torch.from_numpy(np.asarray(pts, dtype=np.float32))
         meta["points3D_rgb"] = torch.from_numpy(np.asarray(rgb, dtype=np.uint8))
         self.triangulated_path = path
+
+    def _supervise_stereo_depth(self, depths: List[np.ndarray]) -> None:
+        """The stereo depth maps (:attr:`point2act.stereo.StereoCloud.depths`: each view's consistency-checked
+        stereo points at their pixels) as the training views' depth, supervised by the model's depth loss as a
+        sensor's would be (``metadata["stereo_depth"]``): the rendered depth is held where two view pairs agree
+        on a surface, a thin part's included, instead of only starting Gaussians there. Not where the capture has
+        sensor depth. Pixels without a stereo point carry 0 (no measurement)."""
+        meta = self.train_dataparser_outputs.metadata
+        if meta.get("depth_filenames") or len(depths) != len(self.cached_train):
+            return
+        n = 0
+        for data, depth in zip(self.cached_train, depths):
+            if tuple(depth.shape) != tuple(data["image"].shape[:2]):
+                return
+        for data, depth in zip(self.cached_train, depths):
+            data[DEPTH_KEY] = torch.from_numpy(np.asarray(depth, dtype=np.float32))[..., None]
+            n += int((depth > 0).sum())
+        meta["stereo_depth"] = True
+        self.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
+        CONSOLE.log(f"\\[point2act] depth supervision from stereo: {n} pixels in {len(depths)} training views")
 
     @property
     def prompt(self) -> str:

@@ -225,9 +225,11 @@ class Point2ActModel(SplatfactoModel):
 
     @property
     def depth_supervised(self) -> bool:
-        """Whether the capture has depth images and the depth loss is on."""
+        """Whether the training views have depth (the capture's depth images, or the stereo depth of a capture
+        without a point cloud: :meth:`point2act.method.datamanager.Point2ActDataManager._supervise_stereo_depth`)
+        and the depth loss is on."""
         meta = self.kwargs.get("metadata") or {}
-        return self.config.depth_loss_weight > 0 and bool(meta.get("depth_filenames"))
+        return self.config.depth_loss_weight > 0 and bool(meta.get("depth_filenames") or meta.get("stereo_depth"))
 
     def populate_modules(self) -> None:
         if self.depth_supervised:  # splatfacto renders expected depth in training only when asked

@@ -8,6 +8,7 @@ import copy
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("pycolmap")
 
@@ -32,3 +33,35 @@ def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_be
     # the start cloud's Gaussians come first, at the triangulated points (nerfstudio's frame, same order)
     seed = dm.train_dataparser_outputs.metadata["points3D_xyz"].cpu().numpy()
     np.testing.assert_allclose(model.means.detach().cpu().numpy()[: len(tri)], seed, atol=1e-6)
+
+
+def test_stereo_depth_supervises_the_training_views(shared_data):
+    """Without a point cloud and without sensor depth, each training view carries its stereo depth map
+    (the cached file's), the model's depth loss is on, and a training step has a depth loss."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
+
+    from point2act.method.keys import DEPTH_KEY
+    from point2act.triangulate import depth_maps_path, read_depth_maps
+
+    cfg = copy.deepcopy(all_methods["point2act"].pipeline)
+    cfg.datamanager.data = shared_data / "real" / "tools"
+    cfg.datamanager.dataparser = ColmapDataParserConfig(colmap_path="sparse/0", downscale_factor=4,
+                                                        load_3D_points=False, eval_mode="interval")
+    pipeline = cfg.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+    dm, model = pipeline.datamanager, pipeline.model
+    assert dm.train_dataparser_outputs.metadata.get("stereo_depth") is True and model.depth_supervised
+    maps = read_depth_maps(depth_maps_path(dm.triangulated_path))
+    assert len(maps) == len(dm.cached_train)
+    covered = []
+    for data, depth in zip(dm.cached_train, maps):
+        d = data[DEPTH_KEY]
+        assert tuple(d.shape) == tuple(data["image"].shape[:2]) + (1,)
+        np.testing.assert_array_equal(d[..., 0].numpy(), depth)
+        covered.append(float((depth > 0).mean()))
+    assert np.median(covered) > 0.05, covered  # a textured table: stereo depth on a good share of each view
+    pipeline.train()
+    model.step = 0
+    model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}  # as the trainer's
+    _outputs, losses, _metrics = pipeline.get_train_loss_dict(step=0)
+    assert "depth_loss" in losses and bool(losses["depth_loss"].isfinite()) and float(losses["depth_loss"]) > 0
