@@ -337,13 +337,14 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         meta = self.train_dataparser_outputs.metadata
         if meta.get("depth_filenames") or len(depths) != len(self.cached_train):
             return
-        n = 0
-        for data, depth in zip(self.cached_train, depths):
-            if tuple(depth.shape) != tuple(data["image"].shape[:2]):
-                return
+        if any(tuple(d.shape) != tuple(data["image"].shape[:2]) for data, d in zip(self.cached_train, depths)):
+            return
+        n = sum(int((d > 0).sum()) for d in depths)
+        if n == 0:  # no view pair (views too far apart) or no texture: nothing to supervise, no depth render
+            CONSOLE.log("\\[point2act] no depth supervision from stereo: no view pair gave a confirmed point")
+            return
         for data, depth in zip(self.cached_train, depths):
             data[DEPTH_KEY] = torch.from_numpy(np.asarray(depth, dtype=np.float32))[..., None]
-            n += int((depth > 0).sum())
         meta["stereo_depth"] = True
         self.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
         CONSOLE.log(f"\\[point2act] depth supervision from stereo: {n} pixels in {len(depths)} training views")

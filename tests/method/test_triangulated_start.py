@@ -65,3 +65,29 @@ def test_stereo_depth_supervises_the_training_views(shared_data):
     model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}  # as the trainer's
     _outputs, losses, _metrics = pipeline.get_train_loss_dict(step=0)
     assert "depth_loss" in losses and bool(losses["depth_loss"].isfinite()) and float(losses["depth_loss"]) > 0
+
+
+@pytest.mark.parametrize("case", ["empty", "sensor", "mismatched", "some"])
+def test_stereo_depth_only_where_there_is_some_and_no_sensor(case):
+    """Stereo depth supervises only a capture without sensor depth whose maps have a confirmed point and fit the
+    images: no pair at all (a few-view capture) leaves the depth loss, and its depth render, off."""
+    from types import SimpleNamespace
+
+    from point2act.method.datamanager import Point2ActDataManager
+    from point2act.method.keys import DEPTH_KEY
+
+    images = [{"image": torch.zeros(4, 6, 3)} for _ in range(2)]
+    maps = [np.zeros((4, 6), np.float32) for _ in range(2)]
+    meta = {"depth_filenames": ["a.png", "b.png"] if case == "sensor" else None}
+    if case in ("some", "sensor"):
+        maps[1][2, 3] = 1.5
+    if case == "mismatched":
+        maps = [np.ones((3, 6), np.float32), np.ones((3, 6), np.float32)]
+    dm = SimpleNamespace(train_dataparser_outputs=SimpleNamespace(metadata=meta), cached_train=images,
+                         train_dataset=SimpleNamespace(metadata={}))
+    Point2ActDataManager._supervise_stereo_depth(dm, maps)
+    on = case == "some"
+    assert bool(meta.get("stereo_depth")) is on and bool(dm.train_dataset.metadata.get("stereo_depth")) is on
+    assert all((DEPTH_KEY in d) is on for d in images)
+    if on:
+        assert float(images[1][DEPTH_KEY][2, 3, 0]) == 1.5 and images[1][DEPTH_KEY].shape == (4, 6, 1)
