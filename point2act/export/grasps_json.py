@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict
 import numpy as np
 
 from point2act.grasp.result import SCHEMA
+from point2act.grasp.scoring import CANDIDATES_COLLIDE
 from point2act.io import write_json_atomic
 
 if TYPE_CHECKING:
@@ -153,6 +154,11 @@ def _grasps_part(planned: Planned, answer: "Answer", prompt: str, cfg, notes: li
     return out
 
 
+TABLETOP_CAMERA_RANGE_M = (0.15, 3.0)
+"""Camera-to-target distances (metres) of a tabletop capture, by phone or robot arm: a capture whose cameras
+stand outside it at the given ``--metres-per-unit`` has, most likely, the wrong scale."""
+
+
 def _no_surface_note(surface_gap: float, cfg) -> str:
     """The warning for an action point farther than half the opening from the fused surface: no grasp centred
     there touches any surface (the fallback's reach)."""
@@ -166,15 +172,24 @@ def _no_surface_note(surface_gap: float, cfg) -> str:
 
 
 def _no_grasp_advice(reason: str, cfg, fusion_geo: Dict[str, float]) -> str:
-    """The planner's reason for returning no grasps, and what to try."""
+    """The planner's reason for returning no grasps (it names what blocks them), and what to try where the capture's
+    scale or the reconstruction is the likely cause: the scale when the cameras stand outside
+    :data:`TABLETOP_CAMERA_RANGE_M` of the action point at ``--metres-per-unit`` (or their distance is unknown);
+    a longer reconstruction when no surface or no part that fits between the fingers was found at the target.
+    Where the candidates exist and collide, neither is named: the reason says what they hit."""
     g = cfg.gripper
     tips = []
     dist = fusion_geo.get("camera_distance")
-    if dist:
+    lo, hi = TABLETOP_CAMERA_RANGE_M
+    if dist and not lo <= dist * g.metres_per_unit <= hi:
         tips.append(f"the cameras are a median {dist:.3g} capture units from the action point, i.e. "
-                    f"{dist * g.metres_per_unit:.3g} m at --metres-per-unit {g.metres_per_unit:g}; if that is not "
-                    "the real distance, set --metres-per-unit (the gripper's size in capture units depends on it)")
-    else:
+                    f"{dist * g.metres_per_unit:.3g} m at --metres-per-unit {g.metres_per_unit:g}, outside a "
+                    f"tabletop capture's {lo:g}-{hi:g} m; if that is not the real distance, set --metres-per-unit "
+                    "(the gripper's size in capture units depends on it)")
+    elif not dist:
         tips.append(f"check --metres-per-unit ({g.metres_per_unit:g}): the gripper's size in capture units depends on it")
-    tips.append("a longer reconstruction (--max-num-iterations) gives a cleaner surface")
+    if CANDIDATES_COLLIDE not in (reason or ""):
+        tips.append("a longer reconstruction (--max-num-iterations) gives a cleaner surface")
+    if not tips:
+        return f"no grasps: {reason}"
     return f"no grasps: {reason or 'none survived'}; try: " + "; ".join(tips)

@@ -42,8 +42,12 @@ from .holding import Holds
 from .opening import OpeningChecks, SupportClearance, widest_free_opening
 from .result import Grasp, Region
 
-__all__ = ["AVOID_WEIGHT", "NO_TARGET_SURFACE_NOTE", "RANK_ON_TARGET", "RANK_SEEN", "RANK_TOUCH", "Kept", "Scores",
-           "grasps_of", "handover_rotation", "kept", "nms", "score", "warning", "why_none"]
+__all__ = ["AVOID_WEIGHT", "CANDIDATES_COLLIDE", "NO_TARGET_SURFACE_NOTE", "RANK_ON_TARGET", "RANK_SEEN", "RANK_TOUCH", "Kept", "Scores",
+           "grasps_of", "handover_rotation", "kept", "nms", "score", "warning", "what_blocks", "why_none"]
+
+CANDIDATES_COLLIDE = "grasp candidates collide with the scene"
+"""The no-grasp reason's words where candidates exist and every one collides (:func:`why_none`): the reason then
+names what blocks them, and the export's advice adds no tip about the scale or the training length."""
 
 AVOID_WEIGHT = 1.0
 """How strongly an avoid channel lowers a score: ``score * (1 - min(1, AVOID_WEIGHT * avoid_score))``. At 1 a grasp
@@ -246,8 +250,27 @@ def why_none(counts: Dict[str, int], n: int, on_target: bool = False) -> str:
     if k == 0:
         return (f"none of the {n} grasp candidates closes on anything that fits between the fingers "
                 "(the part is wider than the gripper's opening, or not seen as a surface)")
-    return (f"all {n} grasp candidates collide with the scene ({k} close on something; fingers, palm or "
-            "their approach hit occupied or unknown space, the support plane or scene points)")
+    return f"all {n} {CANDIDATES_COLLIDE}: " + what_blocks(counts)
+
+
+def what_blocks(counts: Dict[str, int]) -> str:
+    """Which check stopped the candidates that close on something, from the collision stage's counts: the
+    support plane (``table_free``), the fingers and palm at the grasp (``fingers_free``: the part's neighbours
+    leave no room for a finger beside it), their approach (the swept boxes), or a slip of a pair across the support
+    (``support_slips``). Each candidate counts at the first check it failed at every depth it was tried."""
+    k = counts.get("closing_on_something", 0)
+    table = counts.get("table_free", k)
+    fingers = counts.get("fingers_free", table)
+    slips = counts.get("support_slips", 0)
+    approach = max(fingers - counts.get("collision_free", 0) - slips, 0)
+    parts = [(k - table, "reach into the support plane"),
+             (table - fingers, "put a finger or the palm into occupied or unknown space beside the part (its "
+                               "neighbours leave no room for a finger)"),
+             (approach, "hit the scene on their approach"),
+             (min(slips, fingers), "clear the scene but would slip (a closing along the support plane with no "
+                                   "friction to hold)")]
+    said = [f"{c} {what}" for c, what in parts if c > 0]
+    return f"of the {k} that close on something, " + ("; ".join(said) if said else "none clears the scene")
 
 
 def handover_rotation(rotation: np.ndarray, position: np.ndarray, avoid_point: np.ndarray,

@@ -13,17 +13,22 @@ import torch
 pytest.importorskip("pycolmap")
 
 
-def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_beside_it(shared_data):
+def _tools_without_cloud(shared_data):
+    """The point2act pipeline on real/tools at a quarter resolution, loaded without COLMAP's points."""
     from nerfstudio.configs.method_configs import all_methods
     from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
-
-    from point2act.triangulate import read_ply
 
     cfg = copy.deepcopy(all_methods["point2act"].pipeline)
     cfg.datamanager.data = shared_data / "real" / "tools"
     cfg.datamanager.dataparser = ColmapDataParserConfig(colmap_path="sparse/0", downscale_factor=4,
                                                         load_3D_points=False, eval_mode="interval")
-    pipeline = cfg.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+    return cfg.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+
+
+def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_beside_it(shared_data):
+    from point2act.triangulate import read_ply
+
+    pipeline = _tools_without_cloud(shared_data)
     dm, model = pipeline.datamanager, pipeline.model
     assert dm.triangulated_path is not None and dm.triangulated_path.is_file()
     tri, _colors = read_ply(dm.triangulated_path)
@@ -38,17 +43,10 @@ def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_be
 def test_stereo_depth_supervises_the_training_views(shared_data):
     """Without a point cloud and without sensor depth, each training view carries its stereo depth map
     (the cached file's), the model's depth loss is on, and a training step has a depth loss."""
-    from nerfstudio.configs.method_configs import all_methods
-    from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
-
     from point2act.method.keys import DEPTH_KEY
     from point2act.triangulate import depth_maps_path, read_depth_maps
 
-    cfg = copy.deepcopy(all_methods["point2act"].pipeline)
-    cfg.datamanager.data = shared_data / "real" / "tools"
-    cfg.datamanager.dataparser = ColmapDataParserConfig(colmap_path="sparse/0", downscale_factor=4,
-                                                        load_3D_points=False, eval_mode="interval")
-    pipeline = cfg.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+    pipeline = _tools_without_cloud(shared_data)
     dm, model = pipeline.datamanager, pipeline.model
     assert dm.train_dataparser_outputs.metadata.get("stereo_depth") is True and model.depth_supervised
     maps = read_depth_maps(depth_maps_path(dm.triangulated_path))
