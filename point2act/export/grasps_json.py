@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict
 
 import numpy as np
 
-from point2act.grasp.result import SCHEMA
-from point2act.grasp.scoring import CANDIDATES_COLLIDE
+from point2act.grasp.result import CANDIDATES_COLLIDE, SCHEMA
 from point2act.io import write_json_atomic
 
 if TYPE_CHECKING:

@@ -92,6 +92,12 @@ from point2act.points import write_json_atomic  # noqa: F401  (re-exported: one 
 from .config import GripperConfig
 from .geometry import rotation_to_quaternion_wxyz
 
+CANDIDATES_COLLIDE = "grasp candidates collide with the scene"
+"""The no-grasp reason's words where candidates exist and every one collides
+(:func:`point2act.grasp.scoring.why_none`): the reason then names what blocks them, and the export's advice adds
+no tip about the scale or the training length. Here, beside the result, so that the export's document reads it
+without importing the planner."""
+
 __all__ = ["Region", "Grasp", "GraspResult", "SCHEMA", "validate_grasps_dict", "write_json_atomic"]
 
 SCHEMA = "point2act.grasps/1"

@@ -40,14 +40,10 @@ from .frames import CandidatePoses
 from .geometry import orthonormalize
 from .holding import Holds
 from .opening import OpeningChecks, SupportClearance, widest_free_opening
-from .result import Grasp, Region
+from .result import CANDIDATES_COLLIDE, Grasp, Region
 
-__all__ = ["AVOID_WEIGHT", "CANDIDATES_COLLIDE", "NO_TARGET_SURFACE_NOTE", "RANK_ON_TARGET", "RANK_SEEN", "RANK_TOUCH", "Kept", "Scores",
+__all__ = ["AVOID_WEIGHT", "NO_TARGET_SURFACE_NOTE", "RANK_ON_TARGET", "RANK_SEEN", "RANK_TOUCH", "Kept", "Scores",
            "grasps_of", "handover_rotation", "kept", "nms", "score", "warning", "what_blocks", "why_none"]
-
-CANDIDATES_COLLIDE = "grasp candidates collide with the scene"
-"""The no-grasp reason's words where candidates exist and every one collides (:func:`why_none`): the reason then
-names what blocks them, and the export's advice adds no tip about the scale or the training length."""
 
 AVOID_WEIGHT = 1.0
 """How strongly an avoid channel lowers a score: ``score * (1 - min(1, AVOID_WEIGHT * avoid_score))``. At 1 a grasp

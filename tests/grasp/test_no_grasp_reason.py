@@ -13,7 +13,8 @@ pytest.importorskip("scipy")
 
 from point2act.export.grasps_json import TABLETOP_CAMERA_RANGE_M, _no_grasp_advice  # noqa: E402
 from point2act.grasp import GraspConfig, PlanningScene, plan_grasps  # noqa: E402
-from point2act.grasp.scoring import CANDIDATES_COLLIDE, what_blocks, why_none  # noqa: E402
+from point2act.grasp.result import CANDIDATES_COLLIDE  # noqa: E402
+from point2act.grasp.scoring import what_blocks, why_none  # noqa: E402
 
 
 def test_what_blocks_counts_each_candidate_at_its_first_failed_check():
