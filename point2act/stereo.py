@@ -79,9 +79,9 @@ class StereoCloud:
     seconds: float
     """Wall time of pairing, matching, checking and downsampling."""
     depths: tuple = ()
-    """Per view, its depth map [H, W] float32 (camera z, 0 where none): every confirmed point of the pairs
-    whose left view it is, at the pixel it projects to, the nearest where two fall on one pixel. Empty where
-    not computed."""
+    """Per view, its depth map [H, W] float32 (camera z, 0 where none): every confirmed point of the pairs it
+    belongs to, at the pixel it projects to, the nearest where two fall on one pixel (:func:`view_depth_maps`).
+    Empty where not computed."""
 
     def __len__(self) -> int:
         return int(len(self.points))

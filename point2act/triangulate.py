@@ -287,7 +287,7 @@ def depth_maps_path(cloud_path: Path) -> Path:
 def write_depth_maps(path: Path, maps: Sequence[np.ndarray]) -> None:
     """The views' depth maps (C x [H, W] float32, 0 where none) as a compressed npz of each view's shape, the flat
     indices of its pixels with a depth and their depths; written atomically."""
-    import os
+    from point2act.io import atomic_write
 
     arrays = {}
     for i, m in enumerate(maps):
@@ -296,9 +296,7 @@ def write_depth_maps(path: Path, maps: Sequence[np.ndarray]) -> None:
         arrays[f"shape{i}"] = np.asarray(np.shape(m), dtype=np.int64)
         arrays[f"index{i}"] = idx.astype(np.int64)
         arrays[f"depth{i}"] = flat[idx]
-    tmp = Path(path).with_name(Path(path).name + f".tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, count=np.int64(len(maps)), **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez_compressed(f, count=np.int64(len(maps)), **arrays), binary=True)
 
 
 def read_depth_maps(path: Path) -> list:
