@@ -16,17 +16,15 @@ emitting weights instead of colours); its torch reference is
 ``point2act.render._torch_impl._compositing_weights`` (tests compare the two).
 
 :func:`fit_relevancy` then minimises the training loss (:func:`point2act.losses.relevancy_loss`,
-per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each
-step is one pass of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec), the
-two-mat-vec torch version ``point2act.render._torch_impl._relevancy_loss_grad`` being its reference.
-That kernel and the CSR transpose are this module's own extension (``point2act/csrc/relevancy_fit.cpp``,
-declared in ``relevancy_fit.h``), built by :mod:`point2act._cpp` on first use; so is
-:func:`median_depth_csr` (``median_depth_csr.cpp``), the consensus's median depth map in C++.
+per view, averaged over the supervised views) over the logits alone: it hands the cache's arrays to the
+refit's one solver, :func:`point2act.refit.fit_logits` (numpy, Adam, full batch, one pass of a fused C++
+kernel over ``W`` a step). The kernels (the loss pass, the CSR transpose, :func:`median_depth_csr`) are
+:mod:`point2act.refit`'s pybind11 extension of numpy arrays (``point2act/csrc``); this module's wrappers
+take and give tensors.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
@@ -34,12 +32,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from point2act import _cpp
+from point2act import refit
 from point2act.render.splats import Splats
 from point2act.render.tiles import TileLists
 
-EXTENSION = _cpp.Extension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels")
-LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
+EXTENSION = refit.EXTENSION
+"""The refit's kernels: a pybind11 module of numpy arrays (:mod:`point2act.refit`), shared with the torch-free
+``point2act query``."""
+LOSS_FORMS = refit.LOSS_FORMS
+median_depth_csr = refit.median_depth_csr
+FitSchedule = refit.FitSchedule
 
 
 def load_extension(verbose: bool = False):
@@ -54,15 +56,9 @@ def csr_transpose(
     num_cols: int,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Transpose of a CSR matrix ``[R, num_cols]``: (crow [num_cols + 1], col [nnz] int64, val [nnz])."""
-    return tuple(
-        load_extension().csr_transpose(
-            crow.to(torch.int64).contiguous(),
-            col.to(torch.int32).contiguous(),
-            val.to(torch.float32).contiguous(),
-            int(num_cols),
-            torch.get_num_threads(),
-        )
-    )
+    out = refit.csr_transpose(crow.to(torch.int64).numpy(), col.to(torch.int32).numpy(),
+                              val.to(torch.float32).numpy(), num_cols)
+    return tuple(torch.from_numpy(a) for a in out)
 
 
 def relevancy_loss_grad(
@@ -74,42 +70,11 @@ def relevancy_loss_grad(
     row_w: Tensor,  # [R]
     form: str,
 ) -> Tuple[float, Tensor]:
-    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] w.r.t. ``s``.
-
-    One pass over the CSR matrix ``A``; see :func:`fit_relevancy`.
-    """
-    if form not in LOSS_FORMS:
-        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
-    loss, grad = load_extension().relevancy_loss_grad(
-        crow, col, val, s.to(torch.float32).contiguous(), target.to(torch.float32).contiguous(),
-        row_w.to(torch.float32).contiguous(), LOSS_FORMS[form], torch.get_num_threads(),
-    )
-    return float(loss), grad
-
-
-def median_depth_csr(
-    crow: np.ndarray,  # [H*W + 1] row offsets (need not start at 0)
-    col: np.ndarray,  # [nnz] Gaussian of each entry
-    val: np.ndarray,  # [nnz] compositing weights alpha * T, front to back
-    z: np.ndarray,  # [N] camera depth of every Gaussian
-    height: int,
-    width: int,
-) -> np.ndarray:  # [H, W] float64, NaN where the opacity never reaches 0.5
-    """:func:`point2act.grasp.consensus.median_depth_map` in one pass of this module's extension
-    (``point2act/csrc/median_depth_csr.cpp``): the same arguments and the same bits (the running sum is the
-    same sequential float64 sum over all rows; out-of-order rows are stably sorted by depth, NaN last)."""
-    def arr(a, dtype, keep=()):
-        a = np.asarray(a)
-        return np.require(a, a.dtype if a.dtype in keep else dtype, ["C", "W"])
-
-    out = load_extension().median_depth_csr(
-        torch.from_numpy(arr(crow, np.int64)),
-        torch.from_numpy(arr(col, np.int64, (np.dtype(np.int32), np.dtype(np.int64)))),
-        torch.from_numpy(arr(val, np.float64, (np.dtype(np.float32), np.dtype(np.float64)))),
-        torch.from_numpy(arr(z, np.float64)),
-        int(height), int(width),
-    )
-    return out.numpy()
+    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] w.r.t. ``s``: one pass
+    over the CSR matrix ``A`` (:func:`point2act.refit.relevancy_loss_grad` on the tensors' arrays)."""
+    arrays = (t.detach().cpu().numpy() for t in (crow, col, val, s.float(), target.float(), row_w.float()))
+    loss, grad = refit.relevancy_loss_grad(*arrays, form)
+    return loss, torch.from_numpy(grad)
 
 
 @dataclass(frozen=True)
@@ -347,85 +312,39 @@ class FitResult:
     """Adam steps taken."""
 
 
-def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_weight: float):
-    """Stacked targets [R] and row weights [R]: ``(1 + (pw - 1) t) / (V * the view's weight sum)``
-    (:func:`point2act.losses.relevancy_loss` per view, averaged over views)."""
-    flat_t = torch.cat([t.float().reshape(-1) for t in targets])
-    if flat_t.shape[0] != cache.num_rows:
-        raise ValueError(f"targets have {flat_t.shape[0]} pixels, the weights {cache.num_rows} rows")
-    if form not in ("bce", "mse", "l1"):
-        raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
-    offs = cache.row_offsets()
-    V = max(1, len(cache.sizes))
-    pix_w = 1.0 + (pos_weight - 1.0) * flat_t
-    # each view's weight sum in numpy (pairwise, one thread): torch splits a long sum by its thread count
-    pw = pix_w.numpy()
-    row_w = torch.cat([pix_w[offs[i] : offs[i + 1]] / (V * float(np.sum(pw[offs[i] : offs[i + 1]], dtype=np.float64)))
-                       for i in range(len(cache.sizes))])
-    return flat_t.contiguous(), row_w.contiguous()
+def _fit_setup(cache: WeightsCache, targets: Sequence[Tensor], form: str, pos_weight: float) -> Tuple[Tensor, Tensor]:
+    """Stacked targets [R] and row weights [R] of :func:`point2act.refit.fit_setup`, as tensors."""
+    flat_t, row_w = refit.fit_setup(cache.sizes, [t.detach().cpu().float().numpy() for t in targets], form,
+                                    pos_weight)
+    return torch.from_numpy(flat_t), torch.from_numpy(row_w)
 
 
-@dataclass(frozen=True)
-class FitSchedule:
-    """How long and with what step size :func:`fit_relevancy` runs Adam."""
-
-    steps: int = 40
-    """Adam steps at most."""
-    lr: float = 0.5
-    """Step size of the first step."""
-    lr_final: float | None = None
-    """Step size of the last step, reached by a cosine decay from ``lr`` over ``steps`` (None: constant ``lr``);
-    it damps Adam's oscillation when only a few steps are taken."""
-    tol: float = 0.0
-    """> 0: stop early when the loss improves by less than ``tol`` (relative)."""
+def stacked(cache: WeightsCache) -> refit.StackedWeights:
+    """The cache's arrays as :class:`point2act.refit.StackedWeights` (no copy)."""
+    return refit.StackedWeights(cache.crow.numpy(), cache.col.numpy(), cache.val.numpy(), cache.num_gaussians,
+                                cache.sizes, cache.view_ids, cache.meta)
 
 
 def fit_relevancy(
     cache: WeightsCache,
-    targets: Sequence[Tensor],  # per cache view: [H, W, 1] in [0, 1]
+    targets: Sequence[Tensor | np.ndarray],  # per cache view: [H, W, 1] in [0, 1]
     form: str = "bce",
     pos_weight: float = 4.0,
     init_logit: float = -4.0,
     schedule: FitSchedule = FitSchedule(),
     init: Tensor | None = None,  # [N] logits to start from (default: ``init_logit`` everywhere)
 ) -> FitResult:
-    """Fit per-Gaussian logits [N] so the rendered relevancy matches the targets.
+    """Fit per-Gaussian logits [N] so the rendered relevancy matches the targets: :func:`point2act.refit.fit_logits`
+    (the one solver of the refit) on the cache's arrays, the logits handed back as a tensor.
 
     The objective is the training loss, :func:`point2act.losses.relevancy_loss` with the run's
     ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch, for
     ``schedule``'s steps and step sizes. Gaussians no view sees keep ``init_logit`` (as in training, where
-    they get no gradient).
-    Each step is one fused pass of the C++ kernel over the weights (forward mat-vec, loss and
-    transposed mat-vec, fixed row blocks added in order: the same bits for any thread count); its
-    reference is ``point2act.render._torch_impl._relevancy_loss_grad``.
-    """
-    import time
-
-    t0 = time.perf_counter()
-    flat_t, row_w = _fit_setup(cache, targets, form, pos_weight)
-    x = (init.detach().float().reshape(-1).clone() if init is not None
-         else torch.full((cache.num_gaussians,), float(init_logit)))
-    # Adam by hand (torch.optim's first step imports torch._dynamo: seconds)
-    m = torch.zeros_like(x)
-    v = torch.zeros_like(x)
-    b1, b2, eps = 0.9, 0.999, 1e-15
-    losses: List[float] = []
-    n = 0
-    steps, lr, lr_final, tol = schedule.steps, schedule.lr, schedule.lr_final, schedule.tol
-    with torch.no_grad():
-        for n in range(1, steps + 1):
-            sg = torch.sigmoid(x)
-            loss, gs = relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
-            losses.append(loss)
-            g = gs * sg * (1 - sg)
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            lr_n = lr if lr_final is None or steps < 2 else (
-                lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * (n - 1) / (steps - 1))))
-            x.addcdiv_(m, (v / (1 - b2**n)).sqrt_().add_(eps), value=-lr_n / (1 - b1**n))
-            if tol > 0 and n > 5 and abs(losses[-2] - losses[-1]) <= tol * abs(losses[-2]):
-                break
-    return FitResult(x.detach().reshape(-1), losses, time.perf_counter() - t0, n)
+    they get no gradient)."""
+    arrays = [t.detach().cpu().float().numpy() if isinstance(t, Tensor) else np.asarray(t, np.float32) for t in targets]
+    start = None if init is None else init.detach().cpu().float().numpy()
+    fit = refit.fit_logits(stacked(cache), arrays, refit.Objective(form, pos_weight, init_logit), schedule, start)
+    return FitResult(torch.from_numpy(fit.logits), fit.losses, fit.seconds, fit.steps)
 
 
 __all__ = ["compositing_weights", "compositing_weights_views", "WeightsCache", "fit_relevancy", "FitResult",

@@ -1,4 +1,4 @@
-"""point2act.relevancy_fit.median_depth_csr (the relevancy extension's C++ op) gives the same bits as the numpy
+"""point2act.refit.median_depth_csr (the relevancy extension's C++ op) gives the same bits as the numpy
 reference point2act.grasp.consensus.median_depth_map: random CSR matrices (empty rows, rows that never reach
 0.5, rows out of depth order with exact ties, NaN depths, a crow that does not start at 0, float32 / float64
 weights, int32 / int64 columns) and the compositing weights of a rendered scene."""
@@ -107,9 +107,9 @@ def test_median_depth_csr_edge_cases():
 
 
 def test_median_depth_csr_rejects_bad_input():
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError):
         median_depth_csr(np.array([0, 2]), np.array([0, 5]), np.ones(2), np.ones(3), 1, 1)  # col past len(z)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError):
         median_depth_csr(np.array([0, 3]), np.array([0, 1]), np.ones(2), np.ones(3), 1, 1)  # crow vs nnz
 
 

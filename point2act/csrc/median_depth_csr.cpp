@@ -1,8 +1,12 @@
 // The field's median depth per pixel from a view's compositing weights (CSR, one row per pixel):
-// point2act.grasp.consensus.median_depth_map in C++, the same bits (point2act.relevancy_fit.median_depth_csr).
+// point2act.grasp.consensus.median_depth_map in C++, the same bits (point2act.refit.median_depth_csr).
 // Shapes: P = height * width rows (pixels), nnz entries, N Gaussians.
 
-#include "cpu.h"
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
 #include "relevancy_fit.h"
 
 namespace p2a {
@@ -10,6 +14,8 @@ namespace {
 
 // The numpy order of floats: ascending, NaN after every number (np.sort / np.lexsort), NaNs equal.
 inline bool z_less(double a, double b) { return a < b || (!std::isnan(a) && std::isnan(b)); }
+
+}  // namespace
 
 // For each row r of the CSR matrix (crow [P + 1], entries crow[r] - crow[0] ..
 // crow[r + 1] - crow[0] of col / val): the depth z[col] of the first entry at which
@@ -20,15 +26,14 @@ inline bool z_less(double a, double b) { return a < b || (!std::isnan(a) && std:
 // row's sum is the difference of the global sums at its end and before its start
 // (so the bits match np.cumsum's; one sequential pass, no threads).
 template <typename C, typename V>
-void median_depth_csr_impl(int64_t P, int64_t N, const int64_t *crow, const C *col, const V *val,
-                           const double *z, double *out) {
+const char *median_depth_csr_impl(int64_t P, int64_t N, const int64_t *crow, const C *col, const V *val,
+                                  const double *z, double *out) {
     const int64_t base = crow[0];
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    auto zat = [&](int64_t q) {
-        const int64_t c = static_cast<int64_t>(col[q]);
-        TORCH_CHECK(c >= 0 && c < N, "col entries must lie in [0, len(z))");
-        return z[c];
-    };
+    for (int64_t q = 0; q < crow[P] - base; ++q)
+        if (static_cast<int64_t>(col[q]) < 0 || static_cast<int64_t>(col[q]) >= N)
+            return "col entries must lie in [0, len(z))";
+    auto zat = [&](int64_t q) { return z[static_cast<int64_t>(col[q])]; };
     std::vector<int64_t> idx;  // a sorted row's entries
     std::vector<double> zr;    // their depths
     double cs = 0.0;           // the global running sum (np.cumsum)
@@ -74,50 +79,16 @@ void median_depth_csr_impl(int64_t P, int64_t N, const int64_t *crow, const C *c
         }
         out[r] = depth;
     }
+    return "";
 }
 
-}  // namespace
-
-// Returns the median depth [height, width] float64 (NaN where the weights never sum to 0.5).
-at::Tensor median_depth_csr(const at::Tensor &crow,  // [>= height * width + 1] int64, may not start at 0
-                            const at::Tensor &col,   // [nnz] int32 or int64, Gaussian of each entry
-                            const at::Tensor &val,   // [nnz] float32 or float64, weights alpha * T
-                            const at::Tensor &z,     // [N] float64, camera depth of each Gaussian
-                            int64_t height, int64_t width) {
-    check_cpu_contig(crow, "crow");
-    check_cpu_contig(col, "col");
-    check_cpu_contig(val, "val");
-    check_cpu_contig(z, "z");
-    TORCH_CHECK(crow.scalar_type() == at::kLong, "crow must be int64");
-    TORCH_CHECK(col.scalar_type() == at::kInt || col.scalar_type() == at::kLong, "col must be int32 or int64");
-    TORCH_CHECK(val.scalar_type() == at::kFloat || val.scalar_type() == at::kDouble, "val must be float32 or float64");
-    TORCH_CHECK(z.scalar_type() == at::kDouble, "z must be float64");
-    TORCH_CHECK(height >= 0 && width >= 0, "height and width must be >= 0");
-    const int64_t P = height * width, nnz = col.numel(), N = z.numel();
-    TORCH_CHECK(val.numel() == nnz, "val must have one entry per col entry");
-    auto out = at::empty({height, width}, z.options());
-    double *o = out.data_ptr<double>();
-    if (nnz == 0) {
-        std::fill(o, o + P, std::numeric_limits<double>::quiet_NaN());
-        return out;
-    }
-    TORCH_CHECK(crow.numel() >= P + 1, "crow must have height * width + 1 entries");
-    const int64_t *c = crow.data_ptr<int64_t>();
-    for (int64_t r = 0; r < P; ++r) TORCH_CHECK(c[r + 1] >= c[r], "crow must not decrease");
-    TORCH_CHECK(c[P] - c[0] == nnz, "crow[height * width] - crow[0] must equal nnz");
-    const double *zp = z.data_ptr<double>();
-    if (col.scalar_type() == at::kInt) {
-        if (val.scalar_type() == at::kFloat)
-            median_depth_csr_impl(P, N, c, col.data_ptr<int32_t>(), val.data_ptr<float>(), zp, o);
-        else
-            median_depth_csr_impl(P, N, c, col.data_ptr<int32_t>(), val.data_ptr<double>(), zp, o);
-    } else {
-        if (val.scalar_type() == at::kFloat)
-            median_depth_csr_impl(P, N, c, col.data_ptr<int64_t>(), val.data_ptr<float>(), zp, o);
-        else
-            median_depth_csr_impl(P, N, c, col.data_ptr<int64_t>(), val.data_ptr<double>(), zp, o);
-    }
-    return out;
-}
+template const char *median_depth_csr_impl(int64_t, int64_t, const int64_t *, const int32_t *, const float *,
+                                           const double *, double *);
+template const char *median_depth_csr_impl(int64_t, int64_t, const int64_t *, const int32_t *, const double *,
+                                           const double *, double *);
+template const char *median_depth_csr_impl(int64_t, int64_t, const int64_t *, const int64_t *, const float *,
+                                           const double *, double *);
+template const char *median_depth_csr_impl(int64_t, int64_t, const int64_t *, const int64_t *, const double *,
+                                           const double *, double *);
 
 }  // namespace p2a

@@ -1,18 +1,20 @@
 // CSR helpers of the relevancy refit (point2act.relevancy_fit): transpose of
 // the compositing-weights matrix and the fused loss + gradient pass.
 
-#include "cpu.h"
 #include "relevancy_fit.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "threads.h"
+
 namespace p2a {
-namespace {
 
 // Transpose of a CSR matrix [R, N] (crow int64, col int32) to CSR [N, R]
 // (rows = Gaussians, entries in ascending row order): counting sort by column.
-void csr_transpose_impl(
-    int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
-    int nthreads, int64_t *tcrow, int64_t *tcol, float *tval
-) {
+void csr_transpose_impl(int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
+                        int64_t *tcrow, int64_t *tcol, float *tval) {
     const int64_t nnz = crow[R];
     std::fill(tcrow, tcrow + N + 1, int64_t(0));
     for (int64_t q = 0; q < nnz; ++q) tcrow[col[q] + 1]++;
@@ -25,8 +27,9 @@ void csr_transpose_impl(
             tval[d] = val[q];
         }
     }
-    (void)nthreads;
 }
+
+namespace {
 
 // Row blocks of the loss + gradient pass: a fixed count, so that the order of every sum (the rows within
 // a block, then the blocks in order) does not depend on the thread count or on which thread runs which
@@ -38,15 +41,15 @@ constexpr int64_t GRAD_BLOCKS = 16;
 // sum_r row_w[r] * l(p_r, t_r) and its gradient with respect to s [N]
 // (form 0: BCE on p clamped to [1e-6, 1 - 1e-6], no gradient where the clamp
 // is active; 1: squared error; 2: absolute error), as
-// point2act.relevancy_fit.fit_relevancy_reference computes them with two
+// point2act.render._torch_impl._relevancy_loss_grad computes them with two
 // sparse mat-vecs. The rows are cut into GRAD_BLOCKS contiguous blocks of
 // about equal nonzeros; each block has its own gradient buffer and loss, and
 // the blocks are summed in block order: the same bits for any thread count.
-double relevancy_loss_grad_impl(
-    int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
-    const float *s, const float *target, const float *row_w, int form, int nthreads,
-    float *grad
-) {
+}  // namespace
+
+double relevancy_loss_grad_impl(int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
+                                const float *s, const float *target, const float *row_w, int form, int nthreads,
+                                float *grad) {
     const int nt = std::max(1, nthreads);
     const int64_t nnz = crow[R];
     const int64_t B = std::max<int64_t>(1, std::min<int64_t>(GRAD_BLOCKS, R));
@@ -120,64 +123,16 @@ double relevancy_loss_grad_impl(
     return loss;
 }
 
-}  // namespace
-
-// Returns (crow [N + 1] int64, col [nnz] int64, val [nnz] float32): the
-// transpose of the CSR matrix (crow, col, val) with num_cols = N columns.
-std::vector<at::Tensor> csr_transpose(
-    const at::Tensor &crow, const at::Tensor &col, const at::Tensor &val,
-    int64_t num_cols, int64_t num_threads
-) {
-    check_cpu_contig(crow, "crow");
-    check_cpu_contig(col, "col");
-    check_cpu_contig(val, "val");
-    TORCH_CHECK(crow.scalar_type() == at::kLong, "crow must be int64");
-    TORCH_CHECK(col.scalar_type() == at::kInt, "col must be int32");
-    TORCH_CHECK(val.scalar_type() == at::kFloat, "val must be float32");
-    const int64_t R = crow.size(0) - 1, nnz = col.size(0);
-    TORCH_CHECK(R >= 0 && crow.data_ptr<int64_t>()[R] == nnz, "crow[-1] must equal nnz");
-    auto tcrow = at::empty({num_cols + 1}, crow.options());
-    auto tcol = at::empty({nnz}, crow.options());
-    auto tval = at::empty({nnz}, val.options());
-    csr_transpose_impl(R, num_cols, crow.data_ptr<int64_t>(), col.data_ptr<int32_t>(), val.data_ptr<float>(),
-                       resolve_threads(num_threads), tcrow.data_ptr<int64_t>(), tcol.data_ptr<int64_t>(),
-                       tval.data_ptr<float>());
-    return {tcrow, tcol, tval};
-}
-
-// Returns (loss [] float64, grad_s [N] float32) of the row-weighted relevancy
-// loss of p = clamp(A s, 0, 1) (A: CSR crow int64 / col int32 / val float32).
-std::vector<at::Tensor> relevancy_loss_grad(
-    const at::Tensor &crow, const at::Tensor &col, const at::Tensor &val,
-    const at::Tensor &s,      // [N] float32
-    const at::Tensor &target, // [R] float32
-    const at::Tensor &row_w,  // [R] float32
-    int64_t form, int64_t num_threads
-) {
-    check_cpu_contig(crow, "crow");
-    check_cpu_contig(col, "col");
-    check_cpu_contig(val, "val");
-    check_cpu_contig(s, "s");
-    check_cpu_contig(target, "target");
-    check_cpu_contig(row_w, "row_w");
-    TORCH_CHECK(crow.scalar_type() == at::kLong, "crow must be int64");
-    TORCH_CHECK(col.scalar_type() == at::kInt, "col must be int32");
-    TORCH_CHECK(val.scalar_type() == at::kFloat && s.scalar_type() == at::kFloat &&
-                    target.scalar_type() == at::kFloat && row_w.scalar_type() == at::kFloat,
-                "val, s, target and row_w must be float32");
-    TORCH_CHECK(form >= 0 && form <= 2, "form must be 0 (bce), 1 (mse) or 2 (l1)");
-    const int64_t R = crow.size(0) - 1, N = s.size(0);
-    TORCH_CHECK(target.size(0) == R && row_w.size(0) == R, "target and row_w must have one entry per row");
-    TORCH_CHECK(crow.data_ptr<int64_t>()[R] == col.size(0) && val.size(0) == col.size(0), "crow[-1] must equal nnz");
-    auto grad = at::empty({N}, s.options());
-    const double loss = relevancy_loss_grad_impl(
-        R, N, crow.data_ptr<int64_t>(), col.data_ptr<int32_t>(), val.data_ptr<float>(),
-        s.data_ptr<float>(), target.data_ptr<float>(), row_w.data_ptr<float>(), int(form),
-        resolve_threads(num_threads), grad.data_ptr<float>()
-    );
-    auto loss_t = at::empty({}, s.options().dtype(at::kDouble));
-    *loss_t.data_ptr<double>() = loss;
-    return {loss_t, grad};
+// The relevancy a view renders of per-Gaussian values x: each row's weights times x, accumulated front to back
+// with one float32 fused multiply-add per entry, as the rasterizer's forward pass accumulates a colour channel.
+void csr_matvec_impl(int64_t R, const int64_t *crow, const int32_t *col, const float *val, const float *x,
+                     int nthreads, float *out) {
+#pragma omp parallel for num_threads(std::max(1, nthreads)) schedule(static)
+    for (int64_t r = 0; r < R; ++r) {
+        float acc = 0.0f;
+        for (int64_t q = crow[r]; q < crow[r + 1]; ++q) acc = std::fma(val[q], x[col[q]], acc);
+        out[r] = acc;
+    }
 }
 
 }  // namespace p2a
