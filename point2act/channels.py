@@ -1,9 +1,11 @@
-"""Named relevancy channels of a trained run: ``RUN/relevancy/NAME.pt`` and ``RUN/relevancy/index.json``.
+"""Named relevancy channels of a trained run: ``RUN/relevancy/NAME.npz`` and ``RUN/relevancy/index.json``.
 
 A channel is one relevancy field (per-Gaussian logits aligned with the checkpoint's Gaussians) with its
 prompt, points and role (``grasp``, ``place``, ``avoid``). ``point2act query`` writes them; ``point2act
-export --channels`` and the viewer read them. Plain torch and files: the run layer
-(:mod:`point2act.method.run`) passes the run's ``config.yml`` path.
+export --channels`` and the viewer read them. A channel is an npz of two members: ``logits`` [N] float32 and
+``record`` (the rest, JSON). Channels that runs hold as ``NAME.pt`` (a ``torch.save`` dict) are read too
+(torch imported then). Plain numpy and files: the run layer (:mod:`point2act.method.run`) passes the run's
+``config.yml`` path.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
-import torch
 
 from point2act.errors import Point2ActError
-from point2act.io import save_torch_atomic, write_json_atomic
+from point2act.io import atomic_write, write_json_atomic
 
 CHANNELS_DIR = "relevancy"
 INDEX_NAME = "index.json"
@@ -68,27 +69,41 @@ def list_channels(config_path: Path) -> Dict[str, Dict[str, Any]]:
     return channels
 
 
-def save_channel(config_path: Path, name: str, logits: torch.Tensor, prompt: str, points: dict | None,
+def save_channel(config_path: Path, name: str, logits, prompt: str, points: dict | None,
                  role: str, checkpoint: Dict[str, Any], extra: Dict[str, Any] | None = None) -> Path:
-    """Write ``RUN/relevancy/NAME.pt`` and update the index (atomically)."""
+    """Write ``RUN/relevancy/NAME.npz`` (``logits`` [N]: an array or a tensor) and update the index (atomically);
+    a ``NAME.pt`` of the same channel is removed."""
     check_name(name)
     d = channels_dir(config_path)
     d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.pt"
-    rec = {"name": name, "prompt": prompt, "role": role, "logits": logits.detach().float().cpu().reshape(-1),
-           "points": points, "num_gaussians": int(logits.numel()), "checkpoint": checkpoint, **(extra or {})}
-    save_torch_atomic(rec, path)
+    path = d / f"{name}.npz"
+    arr = _as_array(logits)
+    rec = {"name": name, "prompt": prompt, "role": role, "points": points, "num_gaussians": int(arr.size),
+           "checkpoint": checkpoint, **(extra or {})}
+    members = {"logits": arr, "record": np.frombuffer(json.dumps(rec).encode(), dtype=np.uint8)}
+    atomic_write(path, lambda f: np.savez(f, **members), binary=True)
+    (d / f"{name}.pt").unlink(missing_ok=True)
     index = list_channels(config_path)
-    index[name] = {"prompt": prompt, "role": role, "file": path.name, "num_gaussians": int(logits.numel()),
+    index[name] = {"prompt": prompt, "role": role, "file": path.name, "num_gaussians": int(arr.size),
                    "checkpoint": checkpoint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                    **{k: v for k, v in (extra or {}).items() if isinstance(v, (int, float, str))}}
     write_json_atomic(d / INDEX_NAME, {"schema": "point2act.relevancy_channels/1", "channels": index})
     return path
 
 
+def _as_array(logits) -> np.ndarray:  # [N] float32
+    """Logits as a flat float32 array (a torch tensor's through ``detach().cpu().numpy()``)."""
+    if hasattr(logits, "detach"):
+        logits = logits.detach().float().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(logits, dtype=np.float32).reshape(-1))
+
+
 def channel_relevancy_of(record: Dict[str, Any]) -> np.ndarray:  # [N]
-    """The relevancy of a channel record (:func:`load_channel`): ``sigmoid(logits)`` as float64 numpy."""
-    return torch.sigmoid(record["logits"].double()).numpy()
+    """The relevancy of a channel record (:func:`load_channel`): ``sigmoid(logits)`` in float64
+    (:func:`point2act.refit.sigmoid`, the one sigmoid of every path that reads a channel)."""
+    from point2act.refit import sigmoid
+
+    return sigmoid(np.asarray(record["logits"], dtype=np.float64))
 
 
 def channel_relevancy(config_path: Path, name: str, num_gaussians: int | None = None) -> np.ndarray:  # [N]
@@ -96,24 +111,47 @@ def channel_relevancy(config_path: Path, name: str, num_gaussians: int | None = 
     return channel_relevancy_of(load_channel(config_path, name, num_gaussians))
 
 
+def channel_path(config_path: Path, name: str) -> Path:
+    """The file of channel ``name``: ``NAME.npz``, else a run's older ``NAME.pt`` when only that exists."""
+    d = channels_dir(config_path)
+    npz = d / f"{check_name(name)}.npz"
+    pt = d / f"{name}.pt"
+    return pt if not npz.is_file() and pt.is_file() else npz
+
+
+def _read(path: Path) -> Dict[str, Any]:
+    """A channel file's record, ``logits`` a float32 array."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            rec = json.loads(z["record"].tobytes().decode())
+            if not isinstance(rec, dict):
+                raise TypeError("the record is not an object")
+            rec["logits"] = np.asarray(z["logits"], dtype=np.float32).reshape(-1)
+        return rec
+    import torch
+
+    rec = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(rec, dict) or not isinstance(rec.get("logits"), torch.Tensor):
+        raise TypeError("no 'logits' tensor")
+    return {**rec, "logits": _as_array(rec["logits"])}
+
+
 def load_channel(config_path: Path, name: str, num_gaussians: int | None = None) -> Dict[str, Any]:
-    """A saved channel's record (``logits`` [N] tensor, prompt, role, points, ...)."""
-    path = channels_dir(config_path) / f"{check_name(name)}.pt"
+    """A saved channel's record (``logits`` [N] float32 array, prompt, role, points, ...)."""
+    path = channel_path(config_path, name)
     if not path.is_file():
         have = ", ".join(sorted(list_channels(config_path))) or "none"
         raise Point2ActError(f"{path}: no relevancy channel {name!r} in this run (have: {have})")
     try:
-        rec = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(rec, dict) or not isinstance(rec.get("logits"), torch.Tensor):
-            raise TypeError("no 'logits' tensor")
+        rec = _read(path)
     except Exception as e:  # noqa: BLE001  (truncated or foreign file: never trusted)
         raise Point2ActError(
             f"{path}: corrupt relevancy channel {name!r} ({type(e).__name__}: {e}). "
             f"Run `point2act query ... --name {name}` again."
         ) from None
-    if num_gaussians is not None and int(rec["logits"].numel()) != int(num_gaussians):
+    if num_gaussians is not None and int(rec["logits"].size) != int(num_gaussians):
         raise Point2ActError(
-            f"{path}: channel has {rec['logits'].numel()} Gaussians, the checkpoint {num_gaussians}; "
+            f"{path}: channel has {rec['logits'].size} Gaussians, the checkpoint {num_gaussians}; "
             "it was fitted on another checkpoint of this run: query again"
         )
     return rec

@@ -34,4 +34,4 @@ def test_grasp_command_points_while_training_and_lands_on_the_handle(tmp_path, m
     assert data["prompt"] == "Point to the handle of the mug" and data["grasps"], data.get("warning")
     runs = list((tmp_path / "outputs").rglob("points/task.json"))
     assert len(runs) == 1 and json.loads(runs[0].read_text())["points"]
-    assert os.path.isfile(runs[0].parent.parent / "relevancy" / "task.pt")
+    assert os.path.isfile(runs[0].parent.parent / "relevancy" / "task.npz")

@@ -70,7 +70,7 @@ def queried(trained_synth, tmp_path_factory):
     ckpt = latest_checkpoint(loaded)
     ckpt_sha = _sha(ckpt)
     handle = query_run(config, "handle", AnswerSource(points_file=scene / "points" / "oracle.json"), loaded=loaded)
-    handle_sha = _sha(channels_dir(config) / "handle.pt")
+    handle_sha = _sha(channels_dir(config) / "handle.npz")
     tmp = tmp_path_factory.mktemp("query")
     pointer = PointerConfig(backend="oracle", scene_dir=str(_oracle_scene_aimed_at(scene, DISTRACTOR, tmp / "oracle")),
                             cache_dir=str(tmp / "pointer_cache"))
@@ -104,7 +104,7 @@ def test_checkpoint_and_other_channels_unchanged(queried):
 
     config = queried["config"]
     assert _sha(queried["ckpt"]) == queried["ckpt_sha"]  # the query never writes the checkpoint
-    assert _sha(channels_dir(config) / "handle.pt") == queried["handle_sha"]
+    assert _sha(channels_dir(config) / "handle.npz") == queried["handle_sha"]
     assert {"handle", DISTRACTOR} <= set(list_channels(config))
     n = queried["loaded"].gaussians.num_points
     assert load_channel(config, "handle", n)["prompt"] == "Point to the handle of the mug"

@@ -360,7 +360,7 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir, viewer, cli_grasps):
         wait_until(lambda: status.input_value().startswith(("re-queried", "re-query failed")), 120)
         assert status.input_value().startswith("re-queried"), status.input_value()
         assert _field(page, "Prompt").input_value() == "Point to the mug handle again"
-        assert (run_base / "relevancy" / "Point_to_the_mug_handle_again.pt").is_file()
+        assert (run_base / "relevancy" / "Point_to_the_mug_handle_again.npz").is_file()
         shot("5-after-requery", time.time(), rerendered=False)
 
         # click-to-point, no model: "Point here", then one click on the handle (the camera looks at

@@ -434,7 +434,7 @@ class Point2ActViewerPanel(torch.nn.Module):
                 if cfg is None:
                     raise RuntimeError("the viewer panel is not attached to a run")
                 rec = load_channel(cfg, name, num_gaussians=int(logits.shape[0]))
-                new, prompt = rec["logits"], str(rec.get("prompt") or name)
+                new, prompt = torch.from_numpy(rec["logits"]), str(rec.get("prompt") or name)
             with torch.no_grad():
                 logits.data.copy_(new.reshape(logits.shape).to(logits.device, logits.dtype))
             st.channel = name
