@@ -8,15 +8,24 @@ all-zero heatmap: negative evidence.
 
 Also here: mapping points from the stored image to the image nerfstudio trains on
 (downscaled and undistorted), so the heatmap follows the image exactly.
+
+Two twins draw the same heatmap: :func:`points_to_heatmap` (torch: training's targets) and
+:func:`heatmap_array` (numpy: ``point2act query``'s targets, whichever path runs the query). They evaluate the
+same float32 expressions; their ``exp`` implementations differ in the last bit on some pixels. Resizing a
+heatmap to a fit's resolution likewise: :func:`resize_heatmap` (torch) and :func:`shrink_heatmap` (numpy, the same
+bits as torch's area mode). Torch is imported by the torch twins only.
 """
 
 from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 HEATMAP_SIGMA_FRAC = 0.02
 """Blob sigma of every answer's heatmap as a fraction of the image diagonal (6.4 px at 256x192, 22 px at 960x540),
@@ -35,6 +44,8 @@ def points_to_heatmap(
     sigma: float,
 ) -> Tensor:  # [H, W, 1] in [0, 1]
     """Render the max-over-points Gaussian heatmap of a view; all zeros when ``P == 0``."""
+    import torch
+
     points = torch.as_tensor(points, dtype=torch.float32).reshape(-1, 2)
     out = torch.zeros(height, width, 1, dtype=torch.float32)
     if points.shape[0] == 0:
@@ -50,8 +61,53 @@ def points_to_heatmap(
     return out
 
 
+def heatmap_array(points: np.ndarray, height: int, width: int, sigma: float) -> np.ndarray:  # [H, W] float32
+    """:func:`points_to_heatmap` in numpy (``points`` [P, 2] (x, y) pixels): the same float32 expressions, one
+    separable blob per point, the maximum over points; all zeros when ``P == 0``."""
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    out = np.zeros((height, width), dtype=np.float32)
+    if not len(pts):
+        return out
+    ys = np.arange(height, dtype=np.float32) + np.float32(0.5)
+    xs = np.arange(width, dtype=np.float32) + np.float32(0.5)
+    inv = np.float32(1.0 / (2.0 * sigma * sigma))
+    for x, y in pts:
+        gx = np.exp(-((xs - x) ** 2) * inv)
+        gy = np.exp(-((ys - y) ** 2) * inv)
+        np.maximum(out, gy[:, None] * gx[None, :], out=out)
+    return out
+
+
+def shrink_heatmap(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:  # [H, W] -> [h, w] float32
+    """:func:`resize_heatmap` when shrinking, in numpy: torch's area mode (adaptive average pooling), each output
+    pixel the float32 sum of its window, row by row, divided by the window's rows and then its columns. A size
+    larger than the heatmap's is a ValueError."""
+    src = np.asarray(heatmap, dtype=np.float32).reshape(heatmap.shape[0], heatmap.shape[1])
+    H, W = src.shape
+    if (H, W) == (height, width):
+        return src
+    if height > H or width > W:
+        raise ValueError(f"shrink_heatmap: {H}x{W} -> {height}x{width} is no shrink")
+    i0 = (np.arange(height) * H) // height
+    i1 = -((-(np.arange(height) + 1) * H) // height)
+    j0 = (np.arange(width) * W) // width
+    j1 = -((-(np.arange(width) + 1) * W) // width)
+    kh, kw = i1 - i0, j1 - j0
+    acc = np.zeros((height, width), dtype=np.float32)
+    for di in range(int(kh.max())):
+        rows = np.minimum(i0 + di, H - 1)
+        in_h = di < kh
+        for dj in range(int(kw.max())):
+            cols = np.minimum(j0 + dj, W - 1)
+            inside = in_h[:, None] & (dj < kw)[None, :]
+            acc = np.where(inside, acc + src[rows][:, cols], acc)
+    return (acc / kh[:, None].astype(np.float32)) / kw[None, :].astype(np.float32)
+
+
 def resize_heatmap(heatmap: Tensor, height: int, width: int) -> Tensor:  # [H, W, 1] -> [h, w, 1]
     """Resize a heatmap to a render's size (area averaging when shrinking)."""
+    import torch
+
     if heatmap.shape[0] == height and heatmap.shape[1] == width:
         return heatmap
     x = heatmap.permute(2, 0, 1)[None]

@@ -9,18 +9,11 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-RELEVANCY_LOSS_FORM = "bce"
-"""Form of the relevancy loss in training and in every refit: binary cross-entropy, the heatmap read as a
-probability per pixel."""
-
-RELEVANCY_POS_WEIGHT = 4.0
-"""Extra weight on target pixels (``target * (pos_weight - 1) + 1``): the blobs are small and the rest is 0, so an
-unweighted loss would settle on "nothing is relevant"."""
-
-RELEVANCY_INIT_LOGIT = -4.0
-"""Relevancy logit every Gaussian starts from, in training and in a refit (sigmoid(-4) = 0.018: nothing is
-relevant yet)."""
-
+from point2act.refit import (  # noqa: F401  (the loss's constants, torch-free: re-exported)
+    RELEVANCY_INIT_LOGIT,
+    RELEVANCY_LOSS_FORM,
+    RELEVANCY_POS_WEIGHT,
+)
 
 BCE_EPS = 1e-6
 """The rendered relevancy is clamped to ``[BCE_EPS, 1 - BCE_EPS]`` before the cross-entropy takes its logarithms."""

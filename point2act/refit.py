@@ -28,6 +28,18 @@ from point2act import _cpp
 EXTENSION = _cpp.PybindExtension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels")
 LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
 
+RELEVANCY_LOSS_FORM = "bce"
+"""Form of the relevancy loss in training and in every refit: binary cross-entropy, the heatmap read as a
+probability per pixel."""
+
+RELEVANCY_POS_WEIGHT = 4.0
+"""Extra weight on target pixels (``target * (pos_weight - 1) + 1``): the blobs are small and the rest is 0, so an
+unweighted loss would settle on "nothing is relevant"."""
+
+RELEVANCY_INIT_LOGIT = -4.0
+"""Relevancy logit every Gaussian starts from, in training and in a refit (sigmoid(-4) = 0.018: nothing is
+relevant yet)."""
+
 
 def load_extension(verbose: bool = False):
     """Compile (first use on a machine only) and import the refit's extension (``point2act/csrc``)."""
@@ -182,12 +194,12 @@ class FitSchedule:
 class Objective:
     """The loss a refit minimises: training's relevancy loss per view, averaged over the views."""
 
-    form: str = "bce"
-    """``bce``, ``mse`` or ``l1`` (:data:`point2act.losses.RELEVANCY_LOSS_FORM`)."""
-    pos_weight: float = 4.0
-    """Weight of a pixel of target 1 against one of target 0 (:data:`point2act.losses.RELEVANCY_POS_WEIGHT`)."""
-    init_logit: float = -4.0
-    """Where the logits start (:data:`point2act.losses.RELEVANCY_INIT_LOGIT`)."""
+    form: str = RELEVANCY_LOSS_FORM
+    """``bce``, ``mse`` or ``l1`` (:data:`RELEVANCY_LOSS_FORM`)."""
+    pos_weight: float = RELEVANCY_POS_WEIGHT
+    """Weight of a pixel of target 1 against one of target 0 (:data:`RELEVANCY_POS_WEIGHT`)."""
+    init_logit: float = RELEVANCY_INIT_LOGIT
+    """Where the logits start (:data:`RELEVANCY_INIT_LOGIT`)."""
 
 
 @dataclass
@@ -256,5 +268,6 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
     return LogitFit(x, losses, time.perf_counter() - t0, n)
 
 
-__all__ = ["EXTENSION", "FitSchedule", "LogitFit", "Objective", "StackedWeights", "csr_matvec", "csr_transpose",
-           "fit_logits", "fit_setup", "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid"]
+__all__ = ["EXTENSION", "RELEVANCY_INIT_LOGIT", "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "FitSchedule",
+           "LogitFit", "Objective", "StackedWeights", "csr_matvec", "csr_transpose", "fit_logits", "fit_setup",
+           "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid"]

@@ -10,98 +10,38 @@ points file into the training images (:func:`match_points_to_views`, :func:`eval
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
 
+from point2act.answer_points import PointHeatmaps, eval_points, match_points_to_views  # noqa: F401  (re-exported)
 from point2act.heatmap import map_points_to_training_image, points_to_heatmap, sigma_px
 from point2act.method.viewcameras import _FISHEYE
-from point2act.points import PointsFile, PointsFileError, load_points_file
+from point2act.points import PointsFile, PointsFileError, load_points_file  # noqa: F401
 
 
-class HeatmapStore(Mapping):
-    """View index -> target heatmap [H, W, 1] float32, rendered from the view's points when asked.
+class HeatmapStore(PointHeatmaps):
+    """View index -> target heatmap [H, W, 1] float32 tensor, rendered from the view's points when asked
+    (:class:`point2act.answer_points.PointHeatmaps` in torch: training's targets).
 
     Only the points (a few floats per view) are kept: 200 full-resolution float32 heatmaps of a
     1920x1080 capture would hold 1.6 GiB for what a handful of points describe exactly. A
     heatmap costs one separable Gaussian per point to render (milliseconds at 1080p), once per
-    training step, and is the same tensor :func:`point2act.heatmap.points_to_heatmap` gives.
+    training step, and is the same tensor :func:`point2act.heatmap.points_to_heatmap` gives;
+    :meth:`array` is its numpy twin (``point2act query``'s targets).
     """
-
-    def __init__(self, points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], sigma_frac: float):
-        self.points = {int(k): np.asarray(v, dtype=np.float32).reshape(-1, 2) for k, v in points.items()}
-        """Points [P, 2] in pixels of each training image (P = 0: "not in this view")."""
-        self.sizes = {int(k): (int(h), int(w)) for k, (h, w) in sizes.items()}
-        """(height, width) of each training image."""
-        self.sigma_frac = float(sigma_frac)
-        """Blob sigma as a fraction of the image diagonal."""
 
     def __getitem__(self, idx: int) -> torch.Tensor:  # [H, W, 1] in [0, 1]
         pts = self.points[int(idx)]
         h, w = self.sizes[int(idx)]
         return points_to_heatmap(torch.from_numpy(pts), h, w, sigma_px(h, w, self.sigma_frac))
 
-    def __iter__(self):
-        return iter(self.points)
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def keeping(self, answers: Dict[int, Sequence[int]]) -> "HeatmapStore":
-        """The store with each view's answers cut to ``answers`` (view index -> positions in its answers: a
-        consensus place's training-split answers, :attr:`point2act.grasp.consensus.Place.answers`). A view
-        that answered "not in view" keeps its empty answer (where the target is not); a view none of whose
-        answers is kept is left out (it pointed elsewhere)."""
-        pts = {v: (p if not len(p) else p[sorted(int(i) for i in answers[v])])
-               for v, p in self.points.items() if not len(p) or v in answers}
-        return HeatmapStore(pts, {v: self.sizes[v] for v in pts}, self.sigma_frac)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held (the points), not counting the heatmaps handed out."""
-        return sum(p.nbytes for p in self.points.values())
-
 
 # ----------------------------------------------------------------------------------------------
 # points -> training images (the datamanager calls these too)
 # ----------------------------------------------------------------------------------------------
-def match_points_to_views(pf: PointsFile, train_keys: Sequence[str], train_sizes: Sequence[Tuple[int, int]],
-                          eval_keys: Sequence[str], eval_sizes: Sequence[Tuple[int, int]],
-                          factor: int) -> Dict[int, np.ndarray]:
-    """Validate the points against the capture (stored sizes ``(w, h)`` of every train and eval image)
-    and return each training view's points in pixels of its stored image."""
-    sizes = dict(zip(train_keys, train_sizes))
-    sizes.update(dict(zip(eval_keys, eval_sizes)))
-    pf.validate_against(sizes, tolerance_px=float(factor))
-    pixels = pf.in_pixels(sizes)
-    index = {k: i for i, k in enumerate(train_keys)}
-    out: Dict[int, np.ndarray] = {}
-    for key, pts in pixels.items():
-        if key in index:
-            out[index[key]] = np.asarray(pts, dtype=np.float32).reshape(-1, 2)
-    if not out:
-        raise PointsFileError(
-            f"{pf.source}: none of its {len(pf.points)} views is a training view "
-            f"(they are all in the eval split). Nothing to supervise."
-        )
-    return out
-
-
-def eval_points(pf: PointsFile, eval_keys: Sequence[str], eval_sizes: Sequence[Tuple[int, int]]) -> Dict[int, np.ndarray]:
-    """Each answered eval view's points (nerfstudio's held-out split) in pixels of its stored image, by eval
-    index: their cameras are known, so the views' consensus reads them as any other answer
-    (:func:`point2act.method.supervision.eval_views`). Views answering ``[]`` are kept (they see and do not agree)."""
-    out: Dict[int, np.ndarray] = {}
-    for i, (key, (w, h)) in enumerate(zip(eval_keys, eval_sizes)):
-        if key in pf.points:
-            pts = np.asarray(pf.points[key], dtype=np.float64).reshape(-1, 2)
-            out[i] = (pts if pf.coordinates == "pixels" else pts * [w, h]).astype(np.float32)
-    return out
-
-
 def points_in_training_images(train_points: Dict[int, np.ndarray], raw, final, factor: int) -> Dict[int, np.ndarray]:
     """Points of each view in pixels of the image nerfstudio trains on (downscaled by ``factor``, then
     undistorted): ``raw`` the parser's cameras, ``final`` the training dataset's after undistortion."""
