@@ -285,7 +285,9 @@ class Point:
 class Query:
     """Re-query a trained run: points for a new prompt (points file or pointer) refit the relevancy
     channel alone on the frozen Gaussians, in about a second; saved as a named channel beside the run
-    (RUN/relevancy/NAME.pt, the checkpoint untouched) and exported as RUN/grasps_NAME.json."""
+    (RUN/relevancy/NAME.npz, the checkpoint untouched) and exported as RUN/grasps_NAME.json. With a points
+    file and the run's cache current (written by training, by `point2act export` and by a first query) it runs
+    without torch."""
 
     load_config: Path
     """config.yml of a point2act run (written by ns-train)."""
@@ -327,14 +329,17 @@ class Query:
     def main(self) -> None:
         from point2act.errors import Point2ActError
         from point2act.export import Channels, ExportOptions
-        from point2act.method.export_run import export_run, request_for_run
-        from point2act.method.requery import AnswerSource, RefitOptions, query_run
-        from point2act.method.run import open_run
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
         # bad gripper input: an error before any work
         options = ExportOptions(self.num_grasps, self.gripper, self.metres_per_unit)
+        if self.points_file is not None and not self.rebuild_cache and self._from_cache(options):
+            return
+        from point2act.method.export_run import export_run, request_for_run
+        from point2act.method.requery import AnswerSource, RefitOptions, query_run
+        from point2act.method.run import open_run
+
         request = request_for_run(self.load_config, options) if self.export else None
         loaded = open_run(self.load_config)
         res = query_run(
@@ -358,6 +363,25 @@ class Query:
                                       channels=Channels(keypoints=(res.name,), grasp=res.name))
         path, out = export_run(self.load_config, request, output, loaded, known=res.support)
         print_export_summary(out, path)
+
+    def _from_cache(self, options) -> bool:
+        """The query on the run's cache alone, without torch (:func:`point2act.query_numpy.query_from_cache`); False
+        when the cache does not hold what it reads (then the torch path runs, and writes it)."""
+        from point2act.query_numpy import CachedRequest, FitOptions, query_from_cache
+
+        fit = FitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight)
+        res = query_from_cache(self.load_config, CachedRequest(self.name, self.points_file, self.prompt, self.role,
+                                                               fit, options if self.export else None, self.output))
+        if res is None:
+            return False
+        t, fit_res = res.timings_s, res.fit
+        print(f"channel {res.name!r} ({res.role}), prompt {res.prompt!r}: {res.num_views} views, "
+              f"{fit_res.logits.size} Gaussians, {res.nnz} weights; cache loaded (no torch); fit {t['fit']:.2f} s "
+              f"({len(fit_res.losses)} steps, loss {fit_res.losses[0]:.4f} -> {fit_res.losses[-1]:.4f})")
+        print(f"wrote {res.channel_path}")
+        if res.export is not None:
+            print_export_summary(res.export[1], res.export[0])
+        return True
 
 
 @dataclass

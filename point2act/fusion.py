@@ -46,8 +46,9 @@ def _no_grad(fn):
     return wrapper
 
 
-__all__ = ["DepthViews", "pixel_footprint", "render_depth_views", "render_expected_depth", "render_factor",
-           "render_median_depth", "tsdf_fuse", "view_points", "view_relevancy", "views_in_frame"]
+__all__ = ["DepthViews", "FusionWeights", "fusion_views", "pixel_footprint", "relevancy_in_views", "render_depth_views",
+           "render_expected_depth", "render_factor", "render_median_depth", "tsdf_fuse", "unit_splats", "view_points",
+           "view_relevancy", "views_in_frame"]
 
 
 @_no_grad
@@ -162,24 +163,14 @@ def render_depth_views(
     field's expected relevancy too. The returned ``Ks`` are those of the rendered resolution."""
     import torch
 
-    from point2act.render import Splats
-
     t0 = time.perf_counter()
-    n = len(sizes)
-    views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
+    views, K_out, out_sizes = fusion_views(Ks, sizes, max_views, max_pixels)
     means, scales, opacities = splats.means, splats.scales, splats.opacities
     dev = means.device
-    quats = splats.quats / splats.quats.norm(dim=-1, keepdim=True)
-    unit = Splats(means, quats, scales, opacities)
-    D, A, R, S, K_out = [], [], [], [], []
-    for i in views:
-        H, W = (int(v) for v in sizes[i])
-        K = np.asarray(Ks[i], dtype=np.float64).copy()
-        f = render_factor(H, W, max_pixels)
-        if f > 1:
-            H, W = max(1, H // f), max(1, W // f)
-            K[:2] /= f
-        K_out.append(K)
+    unit = unit_splats(splats)
+    quats = unit.quats
+    D, A, R, S = [], [], [], []
+    for i, K, (H, W) in zip(views, K_out, out_sizes):
         out = render_expected_depth(
             unit,
             torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
@@ -193,12 +184,89 @@ def render_depth_views(
         if relevancy is not None:
             R.append(out[2][0].cpu().numpy())
     if len({x.shape for x in D}) > 1:  # mixed resolutions: pad to the largest (0 depth = no measurement)
-        Hm, Wm = max(x.shape[0] for x in D), max(x.shape[1] for x in D)
-        D, A, R = ([np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1]))) for x in L] for L in (D, A, R))
-        S = [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1])), constant_values=np.inf) for x in S]
+        D, A, R = (_padded(L) for L in (D, A, R))
+        S = _padded(S, np.inf)
     return DepthViews(np.stack(D), np.stack(A), np.stack(K_out),
                       np.asarray(viewmats, dtype=np.float64)[views], (time.perf_counter() - t0) * 1e3,
                       np.stack(R) if R else None, np.stack(S))
+
+
+def _padded(maps: Sequence[np.ndarray], fill: float = 0.0) -> list:
+    """Maps of several sizes padded (bottom, right) with ``fill`` to the largest."""
+    if not maps:
+        return list(maps)
+    Hm, Wm = max(x.shape[0] for x in maps), max(x.shape[1] for x in maps)
+    return [np.pad(x, ((0, Hm - x.shape[0]), (0, Wm - x.shape[1])), constant_values=fill) for x in maps]
+
+
+def unit_splats(splats: "Splats") -> "Splats":
+    """``splats`` with unit quaternions: what the fusion views are rendered (and their weights computed) from."""
+    from point2act.render import Splats
+
+    return Splats(splats.means, splats.quats / splats.quats.norm(dim=-1, keepdim=True), splats.scales,
+                  splats.opacities)
+
+
+def fusion_views(Ks: np.ndarray, sizes: Sequence[Tuple[int, int]], max_views: int = 24,
+                 max_pixels: int | None = None) -> Tuple[np.ndarray, list, list]:
+    """The views :func:`render_depth_views` renders: up to ``max_views`` evenly spaced indices into ``sizes``, and
+    each one's intrinsics and ``(H, W)`` at the rendered resolution (its own divided by :func:`render_factor`)."""
+    n = len(sizes)
+    views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
+    K_out, out_sizes = [], []
+    for i in views:
+        H, W = (int(v) for v in sizes[i])
+        K = np.asarray(Ks[i], dtype=np.float64).copy()
+        f = render_factor(H, W, max_pixels)
+        if f > 1:
+            H, W = max(1, H // f), max(1, W // f)
+            K[:2] /= f
+        K_out.append(K)
+        out_sizes.append((H, W))
+    return views, K_out, out_sizes
+
+
+@dataclass
+class FusionWeights:
+    """The compositing weights (alpha * T) of the fusion views (:func:`fusion_views`) above a floor, stacked view by
+    view (rows row-major) as one CSR matrix ``[sum_v H_v W_v, N]``: what a field's relevancy in those views is
+    drawn from (:func:`relevancy_in_views`), whichever field it is."""
+
+    crow: np.ndarray  # [R + 1] int64
+    """Row offsets."""
+    col: np.ndarray  # [nnz] int32
+    """Gaussian of each weight."""
+    val: np.ndarray  # [nnz] float16
+    """The weights, rounded to float16 (half the bytes in the run's cache; a pixel's relevancy moves by
+    under 1e-3 relative)."""
+    sizes: list
+    """``(H, W)`` of each view."""
+    min_weight: float
+    """The floor: weights at or below it are left out."""
+
+
+def relevancy_in_views(weights: FusionWeights, alphas: np.ndarray, relevancy: np.ndarray) -> np.ndarray:
+    """A field's expected relevancy per pixel of the fusion views [C, H, W] (zero-padded as ``alphas``, the views'
+    accumulated opacity): ``sum_i w_i r_i / alpha`` over the stored weights (:class:`FusionWeights`), clamped to
+    [0, 1], 0 where ``alpha <= 1e-6`` (as :func:`render_expected_depth` composites it). ``relevancy`` [N] in [0, 1].
+    The one way a named channel's relevancy reaches the fused surface (``point2act export --channels``,
+    ``point2act query``, the viewer)."""
+    from point2act.refit import csr_matvec
+
+    r32 = np.asarray(relevancy, dtype=np.float32).reshape(-1)
+    offs = np.concatenate([[0], np.cumsum([h * w for h, w in weights.sizes])]).astype(np.int64)
+    out = []
+    for k, (h, w) in enumerate(weights.sizes):
+        a, b = int(offs[k]), int(offs[k + 1])
+        s, e = int(weights.crow[a]), int(weights.crow[b])
+        acc = csr_matvec(np.asarray(weights.crow[a : b + 1], dtype=np.int64) - s,
+                         np.asarray(weights.col[s:e], dtype=np.int32), np.asarray(weights.val[s:e], dtype=np.float32),
+                         r32).reshape(h, w)
+        alpha = np.asarray(alphas[k], dtype=np.float32)[:h, :w]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(alpha > np.float32(1e-6), acc / np.maximum(alpha, np.float32(1e-6)), np.float32(0.0))
+        out.append(np.clip(rel, np.float32(0.0), np.float32(1.0)).astype(np.float32))
+    return np.stack(_padded(out)) if len({x.shape for x in out}) > 1 else np.stack(out)
 
 
 def views_in_frame(views: DepthViews, transform: np.ndarray, scale: float, min_alpha: float | None = None,

@@ -11,8 +11,6 @@ training datamanager and saves the result as a named channel (:mod:`point2act.ch
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,23 +22,9 @@ import torch
 from torch import Tensor
 
 from point2act import runcache
+from point2act.query_numpy import camera_fingerprint, checkpoint_key, weights_section  # noqa: F401  (re-exported)
 from point2act.relevancy_fit import WeightsCache, compositing_weights_views
 from point2act.render.splats import Splats
-
-
-def checkpoint_key(path: Path) -> Dict[str, Any]:
-    """What identifies a checkpoint file (a channel records the one it was fitted on): name, size, mtime."""
-    st = Path(path).stat()
-    return {"file": Path(path).name, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
-
-
-def camera_fingerprint(viewmats: Tensor, Ks: Tensor, sizes: Sequence[Tuple[int, int]]) -> str:
-    """A short hash of the views' matrices and sizes (the weights cache's key)."""
-    h = hashlib.sha256()
-    for t in (viewmats, Ks):
-        h.update(t.detach().cpu().numpy().astype(np.float64).tobytes())
-    h.update(np.asarray(sizes, dtype=np.int64).tobytes())
-    return h.hexdigest()[:16]
 
 
 def build_weights_cache(
@@ -85,12 +69,6 @@ def build_weights_cache(
         return WeightsCache(crow, cols[0], vals[0], n, sizes, list(view_ids))
     return WeightsCache(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int32),
                         torch.cat(vals) if vals else torch.zeros(0), n, sizes, list(view_ids))
-
-
-def weights_section(views: Dict[str, Any]) -> str:
-    """The run-cache section (:mod:`point2act.runcache`) of the weights of ``views`` (their Gaussians' count, the
-    cameras' fingerprint, the resolution, the rasterize mode and the weight floor)."""
-    return "weights-" + hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _weights_arrays(cache: WeightsCache) -> Dict[str, np.ndarray]:

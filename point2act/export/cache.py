@@ -18,11 +18,15 @@ import numpy as np
 
 from point2act import runcache
 from point2act.export.inputs import ExportInputs, Field, FieldLabel
-from point2act.fusion import DepthViews
+from point2act.fusion import DepthViews, FusionWeights
 from point2act.geometry import FrameTransform
 from point2act.grasp.consensus import ViewAnswers
 
 SECTION = "export"
+FUSION_SECTION = "fusion"
+"""The section of the fusion views' compositing weights (:class:`~point2act.fusion.FusionWeights`)."""
+FUSION_VERSION = 1
+"""Bumped whenever what the fusion section holds, or how it is read, changes."""
 _ARRAYS = ("means", "opacities", "scales", "relevancy")
 _DEPTH = ("depths", "alphas", "Ks", "viewmats", "relevancy", "spreads")
 
@@ -94,3 +98,25 @@ def serves(cached: CachedInputs, grasp_config, grasps: bool = True) -> bool:
         return False
     return not (grasps and grasp_config.surface.fuse_depth and cached.inputs.depth_views is None)
 
+
+
+def save_fusion_weights(config_path: Path, key: List[List[Any]], weights: FusionWeights) -> Path:
+    """Write the fusion views' compositing weights (:data:`FUSION_SECTION`) under the run's ``key``: what a named
+    channel's relevancy in the views of the cached depth renders is drawn from."""
+    meta = {"version": FUSION_VERSION, "sizes": [[int(h), int(w)] for h, w in weights.sizes],
+            "min_weight": float(weights.min_weight)}
+    col = np.asarray(weights.col)
+    small = not col.size or int(col.max()) <= np.iinfo(np.uint16).max  # Gaussian indices in 2 bytes where they fit
+    arrs = {"crow": np.asarray(weights.crow, dtype=np.int64), "col": col.astype(np.uint16 if small else np.int32),
+            "val": np.asarray(weights.val, dtype=np.float16)}
+    return runcache.write_section(config_path, key, FUSION_SECTION, meta, arrs)
+
+
+def load_fusion_weights(config_path: Path) -> FusionWeights | None:
+    """The fusion views' compositing weights of the run's current cache (memory-mapped), None when it holds none."""
+    got = runcache.read_section(config_path, FUSION_SECTION, mmap=True)
+    if got is None or got[0].get("version") != FUSION_VERSION:
+        return None
+    meta, arrs = got
+    return FusionWeights(arrs["crow"], arrs["col"], arrs["val"], [tuple(s) for s in meta["sizes"]],
+                         float(meta["min_weight"]))

@@ -7,6 +7,7 @@ written there when computed; named channels (``point2act query``'s) are read fro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Dict, NamedTuple, Tuple
@@ -29,8 +30,9 @@ from point2act.export import cache as export_cache
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.loadedrun import LoadedRun
-from point2act.method.run import depth_views_of, frame_of_run, gaussian_arrays, open_run
-from point2act.method.supervision import ChannelSupport, own_views, supervised_views
+from point2act.fusion import DepthViews, relevancy_in_views
+from point2act.method.run import depth_views_of, frame_of_run, fusion_weights_of, gaussian_arrays, open_run
+from point2act.method.supervision import SUPPORT_MIN_WEIGHT, ChannelSupport, own_views, supervised_views
 
 # ----------------------------------------------------------------------------------------------
 # export
@@ -219,17 +221,45 @@ def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, 
                  Field(channel_relevancy_of(load_channel(config_path, ch.avoid_channel, ctx.num_gaussians)))).relevancy
     depth = None
     if request.grasps and cfg.surface.fuse_depth and field.label.role == "grasp":
-        depth = depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, field.relevancy)
+        depth = (channel_depth_views(config_path, run, field.relevancy, live) if ch.grasp else
+                 depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, field.relevancy))
     centers = frame.to_capture(run.cameras.camera_to_worlds[:, :3, 3].cpu().numpy())
     prompt = run_task(config_path, run) if ch.grasp else field.label.prompt
     return ExportInputs(arrays, frame, field, centers, depth, prompt, start_note(config_path, run.data), keypoints,
                         avoid, Path(config_path))
 
 
+def channel_depth_views(config_path: Path, run: LoadedRun, relevancy, live: bool = False) -> DepthViews:
+    """The depth renders of the run's fusion views with a named channel's ``relevancy`` [N] drawn into them from
+    the views' compositing weights (:func:`point2act.fusion.relevancy_in_views`), the one way every path does it:
+    the renders' geometry and the weights from the run's cache while it holds them (``live``: neither read), else
+    computed here."""
+    cached = None if live else export_cache.load(config_path)
+    geometry = cached.inputs.depth_views if cached is not None else None
+    if geometry is None:
+        geometry = depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, relevancy)
+    weights = None if live else export_cache.load_fusion_weights(config_path)
+    if weights is None:
+        weights = fusion_weights_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS,
+                                    SUPPORT_MIN_WEIGHT)
+    return dataclasses.replace(geometry, relevancy=relevancy_in_views(weights, geometry.alphas, relevancy))
+
+
+def save_fusion_weights(config_path: Path, key, run: LoadedRun) -> None:
+    """Write the fusion views' compositing weights above :data:`SUPPORT_MIN_WEIGHT`
+    (:func:`~point2act.method.run.fusion_weights_of`) to the run's cache under ``key``."""
+    export_cache.save_fusion_weights(config_path, key, fusion_weights_of(
+        run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, SUPPORT_MIN_WEIGHT))
+
+
 def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfig | None = None,
-                     weights=None) -> ExportInputs | None:
+                     weights=None, fusion: bool = False) -> ExportInputs | None:
     """The export inputs of the run's own field (all views and depth renders an export of it reads), written to
-    the run's cache (:mod:`point2act.export.cache`; skipped quietly where the run is read-only). ``weights``:
+    the run's cache (:mod:`point2act.export.cache`; skipped quietly where the run is read-only) with the query's
+    views at the support resolution (:func:`point2act.method.query_cache.write_query_views`: the torch-free
+    ``point2act query``'s), and with ``fusion`` the fusion views' compositing weights (:func:`save_fusion_weights`:
+    1.5 s on the demo, so not at the end of training; the first export that computes the inputs, or the first
+    query, writes them). ``weights``:
     compositing weights of the run's Gaussians the caller has. None when the run has no checkpoint on disk to key
     them to."""
     from point2act.method.runinfo import key_of_run
@@ -244,8 +274,13 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     try:
         export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
                                                                      max(1, int(cfg.region.support_downscale))))
+        if fusion:
+            save_fusion_weights(config_path, key, run)
     except OSError:
-        pass
+        return inputs
+    from point2act.method.query_cache import write_query_views
+
+    write_query_views(config_path, run, key, downscale=max(1, int(cfg.region.support_downscale)))
     return inputs
 
 
@@ -278,7 +313,7 @@ def export_doc(config_path: Path, request: ExportRequest, loaded: LoadedRun | No
             return stages.export(request, cached.inputs)
     run = loaded if loaded is not None else open_run(config_path)
     if own_only:
-        inputs = cache_own_inputs(config_path, run, request.grasp_config)
+        inputs = cache_own_inputs(config_path, run, request.grasp_config, fusion=True)
         if inputs is not None:
             return stages.export(request, inputs)
     return stages.export(request, export_inputs_of(config_path, run, request, live, known))

@@ -50,13 +50,14 @@ def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: 
     (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
     :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
     weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
-    fit, sub, kept, _formed = _fit_kept(gaussians, sup, cache, downscale, steps, lr, lr_final)
+    fit, sub, kept, _formed = _fit_kept(gaussians, sup, cache, downscale, (steps, lr, lr_final))
     return fit, sub, kept
 
 
-def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, steps: int, lr: float, lr_final: float | None):
+def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, schedule, numpy_targets: bool = False):
     """:func:`fit_to_consensus`, and the consensus it kept the answers by with the views it was formed from
-    (nerfstudio frame; ``(None, None)``: none formed)."""
+    (nerfstudio frame; ``(None, None)``: none formed). ``schedule``: ``(steps, lr, lr_final)``;
+    ``numpy_targets``: the heatmaps drawn by the numpy twins (``point2act query``'s targets on either path)."""
     from point2act.grasp.consensus import consensus
 
     g = as_gaussians(gaussians)
@@ -70,17 +71,21 @@ def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, steps: int, lr
         rule = "consensus"
     except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
         rule, views = "all answers", None
-    fit, sub, kept = _fit_heatmaps(cache, heat, steps, lr, lr_final)
+    fit, sub, kept = _fit_heatmaps(cache, heat, schedule, numpy_targets)
     return fit, sub, {"rule": rule, "answers": n_all, **kept}, (cons, views)
 
 
-def _fit_heatmaps(cache, heat, steps: int, lr: float, lr_final: float | None):
+def _fit_heatmaps(cache, heat, schedule, numpy_targets: bool):
     """The relevancy fitted to the answers ``heat`` on the views of ``cache`` that hold one: the fit, those views'
     weights, and how many answers and views it took."""
-    from point2act.heatmap import resize_heatmap
+    from point2act.heatmap import resize_heatmap, shrink_heatmap
 
+    steps, lr, lr_final = schedule
     sub = subset(cache, sorted(heat))
-    targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    if numpy_targets:
+        targets = [shrink_heatmap(heat.array(int(v)), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
+    else:
+        targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                         FitSchedule(steps=steps, lr=lr, lr_final=lr_final))
     return fit, sub, {"answers_kept": int(sum(len(p) for p in heat.points.values())), "views": len(sub.view_ids)}
@@ -134,8 +139,10 @@ def query_run(
        ``rebuild_cache``: computed again).
     4. The logits are fitted with training's loss (:mod:`point2act.losses`) to the answers
        the views' consensus keeps (:func:`fit_to_consensus`), as ``refit`` says.
-    5. The channel is saved as ``RUN/relevancy/NAME.pt`` (:mod:`point2act.channels`); the checkpoint is
+    5. The channel is saved as ``RUN/relevancy/NAME.npz`` (:mod:`point2act.channels`); the checkpoint is
        never written.
+    6. With a points file, what the next query reads without torch is written to the run's cache where it is
+       missing (:func:`ensure_query_caches`).
     """
     prompt, points_file = source.prompt, source.points_file
     check_name(name)
@@ -157,8 +164,8 @@ def query_run(
                                         progress=progress)
     timings["weights_cache_build" if built else "weights_cache_load"] = dt
     t = time.perf_counter()
-    fit, sub, kept, (cons, views) = _fit_kept(run.gaussians, sup, cache, refit.downscale, refit.steps, refit.lr,
-                                     refit.lr_final)
+    fit, sub, kept, (cons, views) = _fit_kept(run.gaussians, sup, cache, refit.downscale,
+                                              (refit.steps, refit.lr, refit.lr_final), numpy_targets=True)
     timings["fit"] = fit.seconds
     timings["consensus"] = time.perf_counter() - t - fit.seconds
     ckpt = checkpoint_key(latest_checkpoint(run))
@@ -171,9 +178,37 @@ def query_run(
         t = time.perf_counter()
         cache.saving.join()
         timings["weights_cache_write_wait"] = time.perf_counter() - t
+    if points_file is not None:  # what the next query of this run reads without torch
+        t = time.perf_counter()
+        ensure_query_caches(config_path, run, int(refit.downscale))
+        timings["query_caches"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     # a points file's answers: the channel keeps them, and the export reads the same views of them
     known = ChannelSupport(name, cons, int(refit.downscale), float(refit.min_weight), views) \
         if cons is not None and points_file is not None else None
     return QueryResult(name, prompt, role, fit.logits, path, timings, len(sub.view_ids), int(fit.logits.numel()),
                        sub.nnz, fit.losses, known)
+
+
+def ensure_query_caches(config_path: Path, run: LoadedRun, downscale: int) -> None:
+    """Write what the torch-free query reads and the run's cache lacks: the ``query-dD`` section, and the export
+    inputs with the fusion views' weights (:func:`point2act.method.export_run.cache_own_inputs`). Quietly nothing
+    where the run has no checkpoint or info to key them to, or is read-only."""
+    from point2act import query_numpy
+    from point2act.export import cache as export_cache
+    from point2act.method.export_run import cache_own_inputs, save_fusion_weights
+    from point2act.method.query_cache import write_query_views
+    from point2act.method.runinfo import key_of_run
+
+    key = key_of_run(config_path, run)
+    if key is None:
+        return
+    try:
+        if export_cache.load(config_path) is None:
+            cache_own_inputs(config_path, run, fusion=True)
+        elif export_cache.load_fusion_weights(config_path) is None:
+            save_fusion_weights(config_path, key, run)
+    except OSError:
+        return
+    if query_numpy.load(config_path, downscale) is None:
+        write_query_views(config_path, run, key, downscale=downscale)

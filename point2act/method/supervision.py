@@ -42,30 +42,15 @@ def views_of(gaussians, sup: Supervision, cache, downscale: int) -> list:
 
 def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> list:
     """Each view of the weights ``cache`` as a :class:`~point2act.grasp.consensus.ViewAnswers`: its camera
-    (``vms`` / ``Ks`` [C, 4, 4] / [C, 3, 3] at the cache's resolution), the answers and blob sigma of
-    ``store`` (a heatmap store: ``sizes``, ``points``, ``sigma_frac``) scaled to that resolution, and the
-    median-depth surface of the Gaussians ``means`` [N, 3] from the cache's compositing weights."""
-    from point2act.grasp.consensus import ViewAnswers
-    from point2act.heatmap import sigma_px
-    from point2act.relevancy_fit import median_depth_csr
+    (``vms`` / ``Ks`` [C, 4, 4] / [C, 3, 3] at the cache's resolution), the answers and blob sigma of ``store``
+    (a heatmap store: ``sizes``, ``points``, ``sigma_frac``) scaled to that resolution, and the median-depth
+    surface of the Gaussians ``means`` [N, 3] from the cache's compositing weights
+    (:func:`point2act.query_numpy.answered_views`, which the torch-free query calls on the cached arrays)."""
+    from point2act.query_numpy import answered_views, depth_maps
 
-    offs = cache.row_offsets()
-    crow, col, val = (np.asarray(t.numpy() if hasattr(t, "numpy") else t) for t in (cache.crow, cache.col, cache.val))
-    crow = crow.astype(np.int64)  # col / val stay int32 / float32: the C++ op reads them as they are
-    views = []
-    for k, (vid, (h, w)) in enumerate(zip(cache.view_ids, cache.sizes)):
-        vid = int(vid)
-        H, W = store.sizes[vid]
-        s = w / W
-        vm = vms[vid].cpu().double().numpy()
-        a, b = offs[k], offs[k + 1]
-        e0, e1 = int(crow[a]), int(crow[b])
-        # consensus.median_depth_map's bits in C++ (its crow may start past 0)
-        depth = median_depth_csr(crow[a : b + 1], col[e0:e1], val[e0:e1], means @ vm[2, :3] + vm[2, 3], h, w)
-        views.append(ViewAnswers(vm, Ks[vid].cpu().double().numpy(),
-                                 np.asarray(store.points[vid], dtype=np.float64).reshape(-1, 2) * s,
-                                 sigma_px(H, W, store.sigma_frac) * s, depth, view_id=vid, split=split))
-    return views
+    vms_np, Ks_np = vms.cpu().double().numpy(), Ks.cpu().double().numpy()
+    return answered_views(cache.view_ids, cache.sizes, (vms_np, Ks_np), depth_maps(cache, means, vms_np), store,
+                          split)
 
 
 SUPPORT_MIN_WEIGHT = 1e-3

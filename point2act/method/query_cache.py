@@ -1,0 +1,86 @@
+"""The torch side of the torch-free ``point2act query``: the run cache's ``query-dD`` section
+(:class:`point2act.query_numpy.QueryViews`) from a run and its info, written with the run's export inputs
+(:func:`point2act.method.export_run.cache_own_inputs`) and by every query that goes through torch
+(:func:`point2act.method.requery.ensure_query_caches`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+
+from point2act import query_numpy
+from point2act.answer_points import ImageCameras
+from point2act.method.loadedrun import LoadedRun, as_gaussians
+from point2act.method.run import camera_views, gaussian_tensors
+from point2act.method.viewcameras import _FISHEYE, cameras_from_fields
+
+
+def _image_cameras(raw, final) -> ImageCameras:
+    """What :func:`point2act.method.answers.points_in_training_images` reads of ``raw`` and ``final``, as arrays."""
+    n = len(raw)
+    K_raw = np.stack([raw[i].get_intrinsics_matrices().numpy() for i in range(n)]) if n else np.zeros((0, 3, 3))
+    K_final = np.stack([final[i].get_intrinsics_matrices().numpy() for i in range(n)]) if n else np.zeros((0, 3, 3))
+    dist = raw.distortion_params.numpy() if raw.distortion_params is not None else None
+    fisheye = np.array([int(raw[i].camera_type.item()) == _FISHEYE for i in range(n)], dtype=bool)
+    sizes = np.array([[int(final.height[i]), int(final.width[i])] for i in range(n)], dtype=np.int64).reshape(-1, 2)
+    return ImageCameras(K_raw.astype(np.float32), dist, fisheye, K_final.astype(np.float32), sizes)
+
+
+def _split(train: Dict[str, Any], prefix: str, views) -> query_numpy.SplitViews:
+    cams = cameras_from_fields(train[f"{prefix}cameras"])
+    raw = cameras_from_fields(train[f"{prefix}raw_cameras"])
+    vms, Ks, sizes = views(cams)
+    keys, stored = train["keys" if not prefix else "eval_keys"], train["sizes" if not prefix else "eval_sizes"]
+    return query_numpy.SplitViews(_image_cameras(raw, cams), list(keys), [tuple(int(v) for v in s) for s in stored],
+                                  vms.cpu().numpy().astype(np.float32), Ks.cpu().numpy().astype(np.float32),
+                                  [tuple(s) for s in sizes])
+
+
+def query_views_of(run: LoadedRun, info: Dict[str, Any], downscale: int) -> query_numpy.QueryViews | None:
+    """The ``query-dD`` section of ``run`` (its Gaussians) and ``info`` (:mod:`point2act.method.runinfo`, with its
+    training part): the training views through the run's camera optimizer, the eval views as stored with their
+    median-depth maps (weights above :data:`~point2act.query_numpy.SUPPORT_MIN_WEIGHT`, as
+    :func:`point2act.method.supervision.eval_views` computes them). None without the training part."""
+    from point2act.query import build_weights_cache
+    from point2act.render.splats import Splats
+
+    train = info.get("train") if info is not None else None
+    if train is None:
+        return None
+    g_run = as_gaussians(run.gaussians)
+    g = gaussian_tensors(g_run)
+    t = _split(train, "", lambda cams: camera_views(cams, downscale, g_run))
+    ev = None
+    if train.get("eval_cameras") is not None and train.get("eval_keys"):
+        ev = _split(train, "eval_", lambda cams: camera_views(cams, downscale))
+        ids = list(range(len(ev.sizes)))
+        means = g["means"].cpu().double().numpy()
+        splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
+        dev = g["means"].device
+        import torch
+
+        vms, Ks = torch.from_numpy(ev.viewmats).to(dev), torch.from_numpy(ev.Ks).to(dev)
+        cache = build_weights_cache(splats, vms, Ks, list(ev.sizes), ids, g_run.rasterize_mode,
+                                    query_numpy.SUPPORT_MIN_WEIGHT)
+        ev.depths = query_numpy.depth_maps(cache, means, ev.viewmats.astype(np.float64))
+    return query_numpy.QueryViews(int(downscale), int(train["factor"]), float(train["sigma_frac"]), t, ev,
+                                  g["means"].cpu().numpy().astype(np.float32), str(g_run.rasterize_mode))
+
+
+def write_query_views(config_path: Path, run: LoadedRun, key, info: Dict[str, Any] | None = None,
+                      downscale: int = 2) -> Path | None:
+    """Write the run's ``query-dD`` section under ``key`` (``info``: the run's, default its cached one); None when
+    there is no info with a training part to write it from, or the run is read-only."""
+    from point2act.method.runinfo import read_info
+
+    info = info if info is not None else (run.info if run.info is not None else read_info(config_path))
+    qv = query_views_of(run, info, downscale)
+    if qv is None or key is None:
+        return None
+    try:
+        return query_numpy.save(config_path, key, qv)
+    except OSError:
+        return None
+
