@@ -126,7 +126,7 @@ def gaussian_count(config_path: Path) -> int:
 def trained_steps(job: Job) -> int:
     """The steps the job's run trained: its latest checkpoint's step plus one (training may stop before
     ``ITERATIONS`` once the target's depth has converged, :mod:`point2act.convergence`)."""
-    ckpts = sorted((run_dir(job) / "nerfstudio_models").glob("step-*.ckpt"))
+    ckpts = sorted(run_dir(job).rglob("nerfstudio_models/step-*.ckpt"))
     return int(ckpts[-1].stem.split("-")[1]) + 1 if ckpts else 0
 
 
