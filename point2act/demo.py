@@ -145,7 +145,8 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
         "best_grasp_verdict": verdict.to_dict() if verdict is not None else None,
         "seconds": {"scene": round(t_scene, 1), "scene_and_imports": round(t_ready, 1), "train": round(t_train, 1),
                     "export": round(t_export, 1), "total": round(wall, 1)},
-        "iterations_per_minute": round(iterations / t_train * 60.0, 1),
+        "steps": trainer.step + 1,
+        "iterations_per_minute": round((trainer.step + 1) / t_train * 60.0, 1),
     }
     console.rule("[bold]result")
     console.print(f"prompt:          {exported['prompt']!r}")
@@ -171,8 +172,8 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
                       f"({sup['supervised_views']} supervised){'; WEAK: ' + sup.get('reason', '') if sup.get('weak') else ''}")
     console.print(f"outputs:         {grasps_path}, run {config_path}")
     console.print(
-        f"wall time:       {wall:.1f} s (scene and imports {t_ready:.1f} s, training {t_train:.1f} s, "
-        f"{summary['iterations_per_minute']:.0f} it/min, export {t_export:.1f} s, the rest judging against the true meshes)"
+        f"wall time:       {wall:.1f} s (scene and imports {t_ready:.1f} s, training {t_train:.1f} s for "
+        f"{summary['steps']} of {iterations} steps, {summary['iterations_per_minute']:.0f} it/min, export {t_export:.1f} s, the rest judging against the true meshes)"
     )
     console.print(f"look at it:      ns-viewer --load-config {config_path}")
     from point2act.io import write_json_atomic

@@ -5,7 +5,7 @@
     python -m benchmarks.gate --compare BASE.json   # and the verdicts that differ from another gate's
 
 Twelve generated scenes (four per generator, :mod:`benchmarks.gate.scenes`) and two real targets on
-``real/tools``, all through the default path without a point cloud, 2000 steps, each job in its own process
+``real/tools``, all through the default path without a point cloud, at most 2000 steps, each job in its own process
 (:mod:`benchmarks.gate.worker`), ``--workers`` at a time with the machine's cores shared among them. Trained runs
 are cached by what trained them (:mod:`benchmarks.gate.cache`): after a change that training does not load, a
 gate only re-exports. The rule that reads the result is in docs/accuracy.md ("The gate").

@@ -67,25 +67,25 @@ def markdown(doc: Dict[str, Any], base: Dict[str, Any] | None = None) -> str:
              "```", doc["command"], "```", "",
              f"{doc['cpu']}, {doc['cores']} cores, {doc['workers']} jobs at a time with {doc['threads_per_worker']} "
              f"thread(s) each; started {doc['started']}; **wall {doc['wall_s'] / 60:.1f} min**. Every job on the default "
-             "path without a point cloud, 2000 steps. Hit: the action point within 1 cm of the target (real: of the "
-             "hand point). Grasp ✓: the top grasp on the target and collision-free by the true meshes (real: called "
+             "path without a point cloud, at most 2000 steps (training stops once the target's depth has "
+             "converged). Hit: the action point within 1 cm of the target (real: of the hand point). Grasp ✓: the top grasp on the target and collision-free by the true meshes (real: called "
              "on target and within 3 cm of the hand point). Geometry at the target (training views; "
              "`benchmarks.accuracy.target_geometry`): completeness, the share of the target's surface seen by two "
              "views that lies within 5 mm of the fused median-depth surface; depth, the median |rendered − true| "
              "over the target's pixels, training / held-out views; behind, the share of target pixels rendered more "
              "than 1 cm behind the truth (or not at all).", "",
-             "| job | clean | out40 | completeness | depth mm (train / held-out) | behind | train s | Gaussians |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| job | clean | out40 | completeness | depth mm (train / held-out) | behind | train s | steps | Gaussians |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for j in doc["jobs"]:
         if "error" in j:
-            lines.append(f"| {j['name']} | FAILED ({j['error']}) | | | | | | |")
+            lines.append(f"| {j['name']} | FAILED ({j['error']}) | | | | | | | |")
             continue
         g = j.get("geometry") or {}
         lv = j["levels"]
         lines.append(f"| {j['name']} ({j['generator']}) | {_cell(lv.get('clean'))} | {_cell(lv.get('out40'))} | "
                      f"{_pct(g.get('completeness'))} | {_mm(g.get('depth_mm_train'))} / {_mm(g.get('depth_mm_heldout'))} "
                      f"| {_pct(g.get('behind_train'))} | {j['train_seconds']:.0f}{'' if j['trained_now'] else ' (cached)'} "
-                     f"| {j.get('gaussians', '-')} |")
+                     f"| {j.get('steps') or '-'} | {j.get('gaussians', '-')} |")
     lines += ["", "| level | runs | hits | grasps ✓ | grasps ✓ of the hits on a holdable target |", "|---|---:|---:|---:|---:|"]
     for lv, t in totals(doc).items():
         lines.append(f"| {lv} | {t['runs']} | {t['hits']} | {t['grasps']} | {t['grasps_of_those']} / {t['holdable_hits']} |")

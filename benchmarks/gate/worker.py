@@ -123,6 +123,13 @@ def gaussian_count(config_path: Path) -> int:
     return int(next(v.shape[0] for k, v in state.items() if k.endswith("gauss_params.means")))
 
 
+def trained_steps(job: Job) -> int:
+    """The steps the job's run trained: its latest checkpoint's step plus one (training may stop before
+    ``ITERATIONS`` once the target's depth has converged, :mod:`point2act.convergence`)."""
+    ckpts = sorted(run_dir(job).rglob("nerfstudio_models/step-*.ckpt"))
+    return int(ckpts[-1].stem.split("-")[1]) + 1 if ckpts else 0
+
+
 def evaluate_scene(job: Job) -> Dict[str, Any]:
     from benchmarks.accuracy.pointer import LEVELS as ALL_LEVELS
     from benchmarks.accuracy.run import run_scene
@@ -166,7 +173,7 @@ def run_job(job: Job) -> Dict[str, Any]:
     t0 = time.perf_counter()
     tr = train(job)
     out = evaluate_real(job) if job.kind == "real" else evaluate_scene(job)
-    return {"kind": job.kind, "name": job.name, "seed": job.seed, "steps": ITERATIONS,
+    return {"kind": job.kind, "name": job.name, "seed": job.seed, "steps": trained_steps(job),
             "train_seconds": round(tr["seconds"], 1), "trained_now": tr["trained"], "retrain_reason": tr["why"],
             "wall_s": round(time.perf_counter() - t0, 1), **out}
 

@@ -261,6 +261,10 @@ class Point2ActTrainerConfig(TrainerConfig):
     set up, so a config edited in between (the demo) is still consistent."""
 
     _target: Type = field(default_factory=lambda: Point2ActTrainer)
+    stop_at_convergence: bool = True
+    """Stop once the field's depth where the answers point has converged (:mod:`point2act.convergence`:
+    every answered view's target depth moved by at most one pixel footprint over a densification period);
+    ``max_num_iterations`` bounds the run. False: train every step of ``max_num_iterations``."""
 
     def __post_init__(self) -> None:
         self.sync_schedule()

@@ -115,9 +115,71 @@ class Point2ActTrainer(Trainer):
 
     def train_iteration(self, step: int):
         """nerfstudio's iteration; the model computes the step's metrics only where the trainer logs them
-        (:meth:`mark_metrics_due`)."""
+        (:meth:`mark_metrics_due`); then, where due, the convergence check (:meth:`check_convergence`)."""
         self.mark_metrics_due(step)
-        return super().train_iteration(step)
+        out = super().train_iteration(step)
+        self.check_convergence(step)
+        return out
+
+    def check_convergence(self, step: int) -> None:
+        """Render the probes of :mod:`point2act.convergence` where ``step`` checks, and end training after this
+        step once the target's depth has converged (nerfstudio's loop stops at ``stop_training``)."""
+        conv = getattr(self, "_convergence", None)
+        if conv is None or not conv.due(step) or self.stop_training:
+            return
+        from point2act.convergence import render_probes
+        from point2act.method.run import camera_views, gaussian_tensors
+        from point2act.render import Splats
+
+        model = self.pipeline.model
+        with torch.no_grad():
+            g = gaussian_tensors(model)
+            vms, Ks, _sizes = camera_views(self.pipeline.datamanager.train_dataset.cameras, 1, model)
+            depths = render_probes(Splats(g["means"], g["quats"], g["scales"], g["opacities"]), vms, Ks,
+                                   conv.probes)
+        worst = conv.update(depths)
+        if worst is None:
+            return
+        last = self._start_step + self.config.max_num_iterations - 1
+        if conv.converged and step < last:
+            self._stopped_at = step
+            self.stop_training = True
+            CONSOLE.log(f"\\[point2act] step {step}: the target's depth moved at most {worst:.2f} pixel footprints "
+                        f"over {conv.every} steps in {len(conv.probes)} views; converged, training stops "
+                        f"({step + 1} of {self.config.max_num_iterations} steps)")
+        else:
+            CONSOLE.log(f"\\[point2act] step {step}: the target's depth moved at most {worst:.2f} pixel footprints "
+                        f"over {conv.every} steps in {len(conv.probes)} views")
+
+    def _target_convergence(self):
+        """The stopping rule (:class:`point2act.convergence.TargetConvergence`) of this run: probes at the
+        training views' answers, checked every densification period from the first step after the last
+        split and visibility prune. None: the trainer config turns it off, or the run has no answers."""
+        from point2act.convergence import TargetConvergence, probes_of
+
+        dm, model = self.pipeline.datamanager, self.pipeline.model
+        if not getattr(self.config, "stop_at_convergence", False) or getattr(dm, "points", None) is None:
+            return None
+        c = model.config
+        every = int(getattr(c, "refine_every", 0) or 0)
+        last_change = getattr(c, "stop_split_at", None)
+        if every < 1 or last_change is None:
+            return None
+        heat = dm.train_heatmaps
+        probes = probes_of(heat.points, heat.sizes, heat.sigma_frac)
+        if not probes:
+            return None
+        fx = dm.train_dataset.cameras.fx.reshape(-1)
+        return TargetConvergence(probes, [float(fx[p.view]) for p in probes],
+                                 int(last_change) + every + 1, every)
+
+    def _after_train(self) -> None:
+        """nerfstudio's end of training; a run stopped by the convergence check saves the step it last trained
+        (nerfstudio's loop has moved its step one past it)."""
+        stopped = getattr(self, "_stopped_at", None)
+        if stopped is not None:
+            self.step = stopped
+        super()._after_train()
 
     def setup(self, test_mode: str = "val") -> None:
         """nerfstudio's setup, with tensorboard scalars at the logging steps only (:class:`LoggedStepsTensorboard`);
@@ -135,6 +197,7 @@ class Point2ActTrainer(Trainer):
 
     def _setup(self, test_mode: str) -> None:
         super().setup(test_mode=test_mode)
+        self._convergence = self._target_convergence()
         if torch.device(self.pipeline.device).type == "cuda":
             self._cpu_kernels = _build_cpu_kernels()
         every = self.config.logging.steps_per_log
