@@ -149,7 +149,35 @@ def main() -> None:
                     "commit": _commit(), "cpu": platform.processor() or platform.machine(),
                     "cores": os.cpu_count()}
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    RESULTS.with_suffix(".md").write_text(markdown(doc))
+    print(f"wrote {RESULTS} and .md")
+
+
+def markdown(doc: Dict) -> str:
+    """The results as a table, with their command, commit and machine."""
+    meta = doc["_meta"]
+    lines = ["# A capture to grasps.json on the default path", "", "```", meta["command"], "```", "",
+             f"Commit {meta['commit']}, {meta['cpu']}, {meta['cores']} cores. Each stage is a new process timed from "
+             "outside: `ns-train point2act` (setup, the start cloud, the steps, the end-of-training fit and the "
+             "run's caches) and `point2act export`.", "",
+             "| capture | train s | steps | end-of-training fit s | export s | total s | action point | top grasp |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for name in ("tools", "synth640"):
+        r = doc.get(name)
+        if r is None:
+            continue
+        if name == "tools":
+            grasp = (f"{r.get('top_grasp_cm')} cm from the hand point, on target: {r.get('top_grasp_on_target')}"
+                     if "top_grasp_cm" in r else "none")
+            where = f"{r['action_point_cm']} cm from the hand point"
+        else:
+            v = r.get("top_grasp") or {}
+            grasp = (f"on the target: {v.get('on_target')}, collision-free: {v.get('collision_free')} (true meshes)"
+                     if v else "none")
+            where = f"{r['action_point_cm']} cm from the target's centroid"
+        lines.append(f"| {name} | {r['train_s']} | {r['steps']} | {r.get('end_fit_s')} | {r['export_s']} | "
+                     f"{r['total_s']} | {where} | {grasp} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

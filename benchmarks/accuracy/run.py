@@ -287,7 +287,7 @@ def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_
     centers = frame.to_capture(cams.camera_to_worlds[:, :3, 3].cpu().numpy())
     arrays = mrun.gaussian_arrays(run.gaussians)
     rec = load_channel(cfg_path, name, arrays["means"].shape[0])
-    arrays = dict(arrays, relevancy=1.0 / (1.0 + np.exp(-rec["logits"].double().numpy())))
+    arrays = dict(arrays, relevancy=1.0 / (1.0 + np.exp(-np.asarray(rec["logits"], dtype=np.float64))))
     views, info = supervised_views(cfg_path, run, grasp_config.region, points_file=Path(points_file))
     cons = None
     if views is not None:
