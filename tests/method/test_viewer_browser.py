@@ -378,7 +378,7 @@ def test_viewer_in_a_real_browser(browser_bin, run_dir, viewer, cli_grasps):
         page.mouse.click(box["x"] + free / 2, box["y"] + box["height"] / 2)
         wait_until(lambda: status.input_value().startswith(("clicked", "point here failed")), 180)
         assert status.input_value().startswith("clicked"), status.input_value()
-        assert (run_base / "points" / "click.json").is_file() and (run_base / "relevancy" / "click.pt").is_file()
+        assert (run_base / "points" / "click.json").is_file() and (run_base / "relevancy" / "click.npz").is_file()
         # Export on the click channel: RUN/grasps_click.json, as point2act query --name click writes it
         click_path = run_base / "grasps_click.json"
         click_path.unlink(missing_ok=True)
