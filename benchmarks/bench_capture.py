@@ -81,9 +81,8 @@ def _train_export(name: str, train_args: List[str], out: Path, export_args: List
 
 
 def bench_tools(out: Path, seed: int) -> Dict:
-    from benchmarks.real.cameras import CAPTURES
     from benchmarks.real.run import select_targets, write_points
-    from benchmarks.real.targets import load_target
+    from benchmarks.real.targets import CAPTURES, load_target
 
     t = load_target(select_targets(["tools-mug_handle"])[0].path)
     parser = list(t.dataparser or CAPTURES[t.capture].parser_args)
