@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Dict, List
 import numpy as np
 
 from benchmarks.bench_command import _commit
+from benchmarks.gate.__main__ import cpu_model
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).resolve().parent / "results" / "capture.json"
@@ -145,7 +145,7 @@ def main() -> None:
               f"total {rec['total_s']} s; action point {rec['action_point_cm']} cm")
         doc[name] = {**rec, "seed": args.seed}
     doc["_meta"] = {"command": "python -m benchmarks.bench_capture" + (f" --only {args.only}" if args.only else ""),
-                    "commit": _commit(), "cpu": platform.processor() or platform.machine(),
+                    "commit": _commit(), "cpu": cpu_model(),
                     "cores": os.cpu_count()}
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
     RESULTS.with_suffix(".md").write_text(markdown(doc))
