@@ -367,9 +367,10 @@ class Query:
     def _from_cache(self, options) -> bool:
         """The query on the run's cache alone, without torch (:func:`point2act.query_numpy.query_from_cache`); False
         when the cache does not hold what it reads (then the torch path runs, and writes it)."""
-        from point2act.query_numpy import CachedRequest, FitOptions, query_from_cache
+        from point2act.query_numpy import CachedRequest, query_from_cache
+        from point2act.refit import RefitOptions
 
-        fit = FitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight)
+        fit = RefitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight)
         res = query_from_cache(self.load_config, CachedRequest(self.name, self.points_file, self.prompt, self.role,
                                                                fit, options if self.export else None, self.output))
         if res is None:

@@ -34,11 +34,10 @@ from point2act import runcache
 from point2act.answer_points import ImageCameras, PointHeatmaps, eval_points, heatmaps_of, match_points_to_views, \
     points_in_images
 from point2act.heatmap import sigma_px
+from point2act.refit import SUPPORT_MIN_WEIGHT, RefitOptions
 
 VERSION = 1
 """Bumped whenever what a ``query-dD`` section holds, or how it is read, changes."""
-SUPPORT_MIN_WEIGHT = 1e-3
-"""The weights floor of the views' consensus (:data:`point2act.method.supervision.SUPPORT_MIN_WEIGHT`)."""
 
 
 def section_name(downscale: int) -> str:
@@ -268,23 +267,7 @@ def supervised(qv: QueryViews, weights, answers: Answers) -> list:
     return views
 
 
-@dataclass(frozen=True)
-class FitOptions:
-    """The refit's schedule and resolution (``point2act query``'s options)."""
-
-    steps: int = 16
-    """Adam steps."""
-    lr: float = 1.0
-    """First step size."""
-    lr_final: float | None = 0.1
-    """Last step size."""
-    downscale: int = 2
-    """Fit resolution divisor."""
-    min_weight: float = SUPPORT_MIN_WEIGHT
-    """The weights' floor."""
-
-
-def fit_kept(weights, heat, views: list | None, fit: FitOptions):
+def fit_kept(weights, heat, views: list | None, fit: RefitOptions):
     """The refit to the answers the views' consensus over ``views`` keeps (all of them where it cannot be formed):
     ``(LogitFit, fitted weights, kept summary, consensus | None)``, as
     :func:`point2act.method.requery.fit_to_consensus` fits them."""
@@ -348,7 +331,7 @@ class CachedRequest:
     """The task ("" : the file's)."""
     role: str | None = None
     """The channel's role (None: from its name)."""
-    fit: FitOptions = FitOptions()
+    fit: RefitOptions = RefitOptions()
     """The refit's options."""
     export: Any = None
     """:class:`~point2act.export.ExportOptions` of the channel's export; None: no export."""

@@ -28,6 +28,27 @@ from point2act import _cpp
 EXTENSION = _cpp.PybindExtension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels")
 LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
 
+SUPPORT_MIN_WEIGHT = 1e-3
+"""The compositing weights the views' consensus reads and a refit fits by default: those above it
+(:func:`point2act.method.supervision.supervised_views`, :mod:`point2act.query_numpy`)."""
+
+
+@dataclass(frozen=True)
+class RefitOptions:
+    """How ``point2act query`` refits a channel (the options of the CLI's ``Query``)."""
+
+    steps: int = 16
+    """Adam steps of the refit (full batch)."""
+    lr: float = 1.0
+    """Step size of the first step."""
+    lr_final: float | None = 0.1
+    """Step size of the last step (cosine decay from ``lr``; None: constant)."""
+    downscale: int = 2
+    """The fit runs at 1/``downscale`` of the training resolution (the weights cache is per resolution)."""
+    min_weight: float = SUPPORT_MIN_WEIGHT
+    """Compositing weights at or below it are left out of the cache (0: exact renders)."""
+
+
 RELEVANCY_LOSS_FORM = "bce"
 """Form of the relevancy loss in training and in every refit: binary cross-entropy, the heatmap read as a
 probability per pixel."""

@@ -205,3 +205,32 @@ def synth_export(trained_synth):
     p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
     assert p.returncode == 0, f"point2act export failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     return out, p
+
+
+def build_trainer(scene: Path, out: Path, steps: int, stop_at_convergence: bool = True):
+    """A point2act trainer set up in this process on a ``point2act synth`` scene and its oracle answers: ``steps``
+    steps, no mid-run checkpoint or evaluation, the seeds fixed (``stop_at_convergence``: the trainer config's)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from point2act.method.train import registered_config
+
+    config = registered_config("point2act")
+    config.output_dir = out
+    config.vis = "tensorboard"
+    config.max_num_iterations = steps
+    config.stop_at_convergence = stop_at_convergence
+    config.steps_per_save = 10**9
+    config.steps_per_eval_image = config.steps_per_eval_batch = config.steps_per_eval_all_images = 10**9
+    dm = config.pipeline.datamanager
+    dm.data = dm.dataparser.data = scene
+    dm.points_file = scene / "points" / "oracle.json"
+    config.set_timestamp()
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    return trainer

@@ -4,7 +4,6 @@ pixel footprints against its closed form, windowed renders against the full view
 from __future__ import annotations
 
 import math
-import random
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,8 @@ from point2act.convergence import (
     render_probes,
 )
 from point2act.heatmap import points_to_heatmap, sigma_px
+
+from conftest import build_trainer
 
 
 @pytest.mark.parametrize("pts", [[[30.2, 20.7]], [[3.0, 2.0], [60.5, 40.5]], [[-50.0, 10.0], [10.0, 10.0]]])
@@ -110,22 +111,7 @@ def scene(tmp_path_factory) -> Path:
 
 
 def _train(scene: Path, out: Path, steps: int, stop: bool):
-    from point2act.method.train import registered_config
-
-    config = registered_config("point2act")
-    config.output_dir, config.vis, config.max_num_iterations = out, "tensorboard", steps
-    config.steps_per_save = 10**9
-    config.steps_per_eval_image = config.steps_per_eval_batch = config.steps_per_eval_all_images = 10**9
-    config.stop_at_convergence = stop
-    dm = config.pipeline.datamanager
-    dm.data = dm.dataparser.data = scene
-    dm.points_file = scene / "points" / "oracle.json"
-    config.set_timestamp()
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
+    trainer = build_trainer(scene, out, steps, stop_at_convergence=stop)
     trainer.train()
     return trainer
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <tuple>
 
+#include "np.h"
 #include "relevancy_fit.h"
 #include "threads.h"
 
@@ -24,23 +25,6 @@
 
 namespace p2a {
 namespace {
-
-namespace py = pybind11;
-
-inline void check(bool ok, const std::string &what) {
-    if (!ok) throw std::invalid_argument(what);
-}
-
-template <class T>
-inline bool is(const py::array &a) {
-    return py::isinstance<py::array_t<T>>(a) && (a.flags() & py::array::c_style);
-}
-
-template <class T>
-inline const T *input(const py::array &a, const std::string &what) {
-    check(is<T>(a), what);
-    return static_cast<const T *>(a.data());
-}
 
 // crow [R + 1] int64 and the matching col int32 / val float32 [nnz]; returns R.
 int64_t check_csr(const py::array &crow, const py::array &col, const py::array &val) {

@@ -19,7 +19,6 @@ from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANC
 from point2act.method.loadedrun import LoadedRun, Supervision, as_gaussians
 from point2act.method.run import latest_checkpoint, open_run
 from point2act.method.supervision import (
-    SUPPORT_MIN_WEIGHT,
     ChannelSupport,
     eval_views,
     run_store,
@@ -32,6 +31,7 @@ from point2act.query import (
     checkpoint_key,
     subset,
 )
+from point2act.refit import RefitOptions
 from point2act.relevancy_fit import FitSchedule, fit_relevancy
 
 
@@ -102,22 +102,6 @@ class AnswerSource:
     pointer: Any = None
     """The pointer (:class:`~point2act.pointing.config.PointerConfig`) that answers ``prompt`` when there is no
     points file; None: the run's datamanager's."""
-
-
-@dataclass(frozen=True)
-class RefitOptions:
-    """How ``point2act query`` refits a channel (the options of the CLI's ``Query``)."""
-
-    steps: int = 16
-    """Adam steps of the refit (full batch)."""
-    lr: float = 1.0
-    """Step size of the first step."""
-    lr_final: float | None = 0.1
-    """Step size of the last step (cosine decay from ``lr``; None: constant)."""
-    downscale: int = 2
-    """The fit runs at 1/``downscale`` of the training resolution (the weights cache is per resolution)."""
-    min_weight: float = SUPPORT_MIN_WEIGHT
-    """Compositing weights at or below it are left out of the cache (0: exact renders)."""
 
 
 def query_run(

@@ -28,6 +28,7 @@ from point2act.query import (
     load_or_build_weights,
     subset,
 )
+from point2act.refit import SUPPORT_MIN_WEIGHT  # noqa: F401  (the consensus's weights floor, imported from here too)
 from point2act.render.splats import Splats
 
 
@@ -53,8 +54,6 @@ def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> lis
                           split)
 
 
-SUPPORT_MIN_WEIGHT = 1e-3
-"""The compositing weights the views' consensus reads: those above it (:func:`supervised_views`)."""
 
 
 @dataclass

@@ -4,10 +4,8 @@ nerfstudio's, and training with it gives the same bits as training with nerfstud
 from __future__ import annotations
 
 import functools
-import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,6 +13,8 @@ from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatama
 
 from point2act.method.datamanager import Point2ActDataManager, TrainViewCache
 from point2act.method.keys import SUPERVISED_KEY, TARGET_KEY
+
+from conftest import build_trainer
 
 CAMERA_FIELDS = ("camera_to_worlds", "fx", "fy", "cx", "cy", "width", "height", "distortion_params", "camera_type")
 
@@ -27,27 +27,6 @@ def scene(tmp_path_factory) -> Path:
     generate_scene(root, SynthConfig(seed=0, num_views=8, width=64, height=48, num_seed_points=600,
                                      num_gt_points=200))
     return root
-
-
-def build_trainer(scene: Path, out: Path, steps: int):
-    from point2act.method.train import registered_config
-
-    config = registered_config("point2act")
-    config.output_dir = out
-    config.vis = "tensorboard"
-    config.max_num_iterations = steps
-    config.steps_per_save = 10**9
-    config.steps_per_eval_image = config.steps_per_eval_batch = config.steps_per_eval_all_images = 10**9
-    dm = config.pipeline.datamanager
-    dm.data = dm.dataparser.data = scene
-    dm.points_file = scene / "points" / "oracle.json"
-    config.set_timestamp()
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    return trainer
 
 
 def nerfstudio_next_train(dm: Point2ActDataManager, step: int):

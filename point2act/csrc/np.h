@@ -1,6 +1,6 @@
-// Helpers of the grasp head's kernels, which build without torch (point2act/_cpp.py, PybindExtension): their
-// inputs and outputs are numpy arrays (pybind11/numpy.h), their thread counts OpenMP's. The kernels read
-// their inputs in place and write only the arrays they return.
+// Helpers of the kernels that build without torch (point2act/_cpp.py, PybindExtension: the grasp head's and the
+// relevancy refit's): their inputs and outputs are numpy arrays (pybind11/numpy.h), their thread counts OpenMP's.
+// The kernels read their inputs in place and write only the arrays they return.
 
 #pragma once
 
