@@ -1,0 +1,131 @@
+"""The training views of the fine stage: full resolution where the answers point, half resolution elsewhere.
+
+Splatfacto trains its first quarter at half resolution (the coarse stage) and every later step on a whole view
+at full resolution. The pixels away from the target cost as much as the target's and matter less to the grasp,
+so from the step the model reaches full resolution (:attr:`FineViews.start`) the steps alternate:
+
+- an **even step** trains its view whole at half resolution (the camera's intrinsics and size halved, the photo
+  area-averaged as splatfacto's own coarse stage does, depth and mask with it): the whole scene keeps training,
+  the viewer still shows all of it;
+- an **odd step** trains a **crop** of its view at full resolution around its answers: the window
+  :data:`CROP_FRACTION` of the image's width and height centred on the answers' heatmap cores (wider where the
+  cores span more), its principal point moved to the window's corner. A view without answers trains whole at
+  half resolution on odd steps too.
+
+The model normalises a crop's screen-space gradients by the whole view's size (:data:`FULL_SIZE_KEY`), so the
+densification threshold means on a crop what it means on a whole view. Check it: ``tests/method/test_fineviews.py``
+renders a crop against the window of the whole view's render, and a half-resolution view against splatfacto's
+coarse stage.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+from point2act.method.keys import FULL_SIZE_KEY
+
+CROP_FRACTION = 0.5
+"""A crop's width and height as a fraction of its view's (a quarter of the pixels): room around the target for
+the neighbours a gripper must clear."""
+
+
+def crop_window(core: Tuple[int, int, int, int], size: Tuple[int, int], fraction: float = CROP_FRACTION
+                ) -> Tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``, even pixel edges: the window of ``fraction`` of the image's ``size`` ``(H, W)``
+    centred on ``core`` (the answers' cores), grown to hold the whole core, kept inside the image."""
+    h, w = (int(s) for s in size)
+    x0, y0, x1, y1 = core
+    cw = min(w, max(int(round(fraction * w)), x1 - x0))
+    ch = min(h, max(int(round(fraction * h)), y1 - y0))
+    cw, ch = cw - cw % 2, ch - ch % 2
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    left = int(min(max(0, round(cx - cw / 2.0)), w - cw))
+    top = int(min(max(0, round(cy - ch / 2.0)), h - ch))
+    left, top = left - left % 2, top - top % 2
+    return left, top, left + cw, top + ch
+
+
+def half_depth(depth: torch.Tensor) -> torch.Tensor:  # [H, W, 1] -> [H // 2, W // 2, 1]
+    """A depth map at half resolution: the mean of each 2 x 2 block's measured pixels (0: none measured)."""
+    h, w = depth.shape[0] // 2 * 2, depth.shape[1] // 2 * 2
+    d = depth[:h, :w, 0].reshape(h // 2, 2, w // 2, 2)
+    valid = (d > 0).to(d.dtype)
+    n = valid.sum(dim=(1, 3))
+    return torch.where(n > 0, (d * valid).sum(dim=(1, 3)) / n.clamp_min(1), torch.zeros_like(n))[..., None]
+
+
+class FineViews:
+    """Each training view's half-resolution whole view and full-resolution crop, made on first use and kept.
+
+    ``start``: the first step of the fine stage (None: no fine stage); ``cores``: view index -> the answers'
+    heatmap cores ``(x0, y0, x1, y1)`` (:func:`point2act.convergence.probes_of`); views without one have no
+    crop."""
+
+    def __init__(self, start: int | None, cores: Dict[int, Tuple[int, int, int, int]]):
+        self.start = None if start is None else int(start)
+        self.cores = dict(cores)
+        self._kept: Dict[Tuple[int, str], Tuple[object, dict]] = {}
+
+    def kind(self, step: int, idx: int) -> str:
+        """"whole" before the fine stage, then "half" on even steps, "crop" on odd steps of a view with answers."""
+        if self.start is None or step < self.start:
+            return "whole"
+        return "crop" if step % 2 == 1 and int(idx) in self.cores else "half"
+
+    def view(self, kind: str, idx: int, camera, data: dict) -> Tuple[object, dict]:
+        """The ``kind`` ("half" or "crop") of view ``idx`` given its whole ``camera`` and batch ``data`` (image,
+        and where present the target heatmap, depth and mask): a camera with its own metadata dict and a new
+        batch dict; the tensors are kept for the view's next step of that kind."""
+        key = (int(idx), kind)
+        kept = self._kept.get(key)
+        if kept is None:
+            kept = self._kept[key] = (self._half if kind == "half" else self._crop)(int(idx), camera, data)
+        cam, batch = kept
+        out = copy.copy(cam)
+        out.metadata = dict(cam.metadata) if cam.metadata is not None else {}
+        out.metadata.update({k: v for k, v in (camera.metadata or {}).items() if k not in out.metadata})
+        return out, dict(batch)
+
+    @staticmethod
+    def _half(idx: int, camera, data: dict):
+        from nerfstudio.models.splatfacto import resize_image
+
+        cam = copy.copy(camera)
+        cam.rescale_output_resolution(0.5)
+        out = dict(data)
+        for k, v in data.items():
+            if not isinstance(v, torch.Tensor) or v.dim() != 3:
+                continue
+            if k == "image":
+                out[k] = resize_image(v.float() / 255.0 if v.dtype == torch.uint8 else v, 2)
+            elif k == "mask":
+                out[k] = resize_image(v.float(), 2)
+            elif k.endswith("depth_image") or "depth" in k:
+                out[k] = half_depth(v)
+        return cam, out
+
+    def _crop(self, idx: int, camera, data: dict):
+        H, W = int(camera.height.item()), int(camera.width.item())
+        x0, y0, x1, y1 = crop_window(self.cores[idx], (H, W))
+        cam = copy.copy(camera)
+        cam.cx = camera.cx - x0
+        cam.cy = camera.cy - y0
+        cam.width = torch.full_like(camera.width, x1 - x0)
+        cam.height = torch.full_like(camera.height, y1 - y0)
+        cam.metadata = dict(camera.metadata or {})
+        cam.metadata[FULL_SIZE_KEY] = (H, W)
+        out = {k: (v[y0:y1, x0:x1].contiguous() if isinstance(v, torch.Tensor) and v.dim() == 3
+                   and v.shape[:2] == (H, W) else v) for k, v in data.items()}
+        return cam, out
+
+
+def cores_of(points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], sigma_frac: float
+             ) -> Dict[int, Tuple[int, int, int, int]]:
+    """View index -> the window of its answers' heatmap cores (views without answers left out)."""
+    from point2act.convergence import probes_of
+
+    return {p.view: p.window for p in probes_of(points, sizes, sigma_frac)}
