@@ -71,10 +71,10 @@ class FineViews:
         self._kept: Dict[Tuple[int, str], Tuple[object, dict]] = {}
 
     def kind(self, step: int, idx: int) -> str:
-        """"whole" before the fine stage, then "half" on even steps, "crop" on odd steps of a view with answers."""
+        """"crop" on the fine stage's odd steps of a view with answers, else "whole"."""
         if self.start is None or step < self.start:
             return "whole"
-        return "crop" if step % 2 == 1 and int(idx) in self.cores else "half"
+        return "crop" if step % 2 == 1 and int(idx) in self.cores else "whole"
 
     def view(self, kind: str, idx: int, camera, data: dict) -> Tuple[object, dict]:
         """The ``kind`` ("half" or "crop") of view ``idx`` given its whole ``camera`` and batch ``data`` (image,
