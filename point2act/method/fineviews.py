@@ -1,21 +1,17 @@
-"""The training views of the fine stage: full resolution where the answers point, half resolution elsewhere.
+"""The training views of the fine stage: full-resolution crops where the answers point, between whole views.
 
 Splatfacto trains its first quarter at half resolution (the coarse stage) and every later step on a whole view
 at full resolution. The pixels away from the target cost as much as the target's and matter less to the grasp,
-so from the step the model reaches full resolution (:attr:`FineViews.start`) the steps alternate:
+so from the step the model reaches full resolution (:attr:`FineViews.start`) every **odd step** trains a
+**crop** of its view: the window :data:`CROP_FRACTION` of the image's width and height centred on the answers'
+heatmap cores (wider where the cores span more), at full resolution, its principal point moved to the window's
+corner. Even steps, and views without answers, train the whole view, so the whole scene keeps training and the
+viewer still shows all of it.
 
-- an **even step** trains its view whole at half resolution (the camera's intrinsics and size halved, the photo
-  area-averaged as splatfacto's own coarse stage does, depth and mask with it): the whole scene keeps training,
-  the viewer still shows all of it;
-- an **odd step** trains a **crop** of its view at full resolution around its answers: the window
-  :data:`CROP_FRACTION` of the image's width and height centred on the answers' heatmap cores (wider where the
-  cores span more), its principal point moved to the window's corner. A view without answers trains whole at
-  half resolution on odd steps too.
-
-The model normalises a crop's screen-space gradients by the whole view's size (:data:`FULL_SIZE_KEY`), so the
-densification threshold means on a crop what it means on a whole view. Check it: ``tests/method/test_fineviews.py``
-renders a crop against the window of the whole view's render, and a half-resolution view against splatfacto's
-coarse stage.
+The model normalises a crop's screen-space gradients by the whole view's size
+(:data:`point2act.method.keys.FULL_SIZE_KEY`), so the densification threshold means on a crop what it means on a
+whole view. Check it: ``tests/method/test_fineviews.py`` renders a crop against the window of the whole view's
+render.
 """
 
 from __future__ import annotations
@@ -49,17 +45,8 @@ def crop_window(core: Tuple[int, int, int, int], size: Tuple[int, int], fraction
     return left, top, left + cw, top + ch
 
 
-def half_depth(depth: torch.Tensor) -> torch.Tensor:  # [H, W, 1] -> [H // 2, W // 2, 1]
-    """A depth map at half resolution: the mean of each 2 x 2 block's measured pixels (0: none measured)."""
-    h, w = depth.shape[0] // 2 * 2, depth.shape[1] // 2 * 2
-    d = depth[:h, :w, 0].reshape(h // 2, 2, w // 2, 2)
-    valid = (d > 0).to(d.dtype)
-    n = valid.sum(dim=(1, 3))
-    return torch.where(n > 0, (d * valid).sum(dim=(1, 3)) / n.clamp_min(1), torch.zeros_like(n))[..., None]
-
-
 class FineViews:
-    """Each training view's half-resolution whole view and full-resolution crop, made on first use and kept.
+    """Each training view's full-resolution crop, made on first use and kept.
 
     ``start``: the first step of the fine stage (None: no fine stage); ``cores``: view index -> the answers'
     heatmap cores ``(x0, y0, x1, y1)`` (:func:`point2act.convergence.probes_of`); views without one have no
@@ -77,36 +64,20 @@ class FineViews:
         return "crop" if step % 2 == 1 and int(idx) in self.cores else "whole"
 
     def view(self, kind: str, idx: int, camera, data: dict) -> Tuple[object, dict]:
-        """The ``kind`` ("half" or "crop") of view ``idx`` given its whole ``camera`` and batch ``data`` (image,
-        and where present the target heatmap, depth and mask): a camera with its own metadata dict and a new
-        batch dict; the tensors are kept for the view's next step of that kind."""
+        """The crop (``kind`` "crop") of view ``idx`` given its whole ``camera`` and batch ``data`` (image, and
+        where present the target heatmap, depth and mask): a camera with its own metadata dict and a new batch
+        dict; the tensors are kept for the view's next crop."""
+        if kind != "crop":
+            raise ValueError(f"unknown fine-stage view {kind!r}")
         key = (int(idx), kind)
         kept = self._kept.get(key)
         if kept is None:
-            kept = self._kept[key] = (self._half if kind == "half" else self._crop)(int(idx), camera, data)
+            kept = self._kept[key] = self._crop(int(idx), camera, data)
         cam, batch = kept
         out = copy.copy(cam)
         out.metadata = dict(cam.metadata) if cam.metadata is not None else {}
         out.metadata.update({k: v for k, v in (camera.metadata or {}).items() if k not in out.metadata})
         return out, dict(batch)
-
-    @staticmethod
-    def _half(idx: int, camera, data: dict):
-        from nerfstudio.models.splatfacto import resize_image
-
-        cam = copy.copy(camera)
-        cam.rescale_output_resolution(0.5)
-        out = dict(data)
-        for k, v in data.items():
-            if not isinstance(v, torch.Tensor) or v.dim() != 3:
-                continue
-            if k == "image":
-                out[k] = resize_image(v.float() / 255.0 if v.dtype == torch.uint8 else v, 2)
-            elif k == "mask":
-                out[k] = resize_image(v.float(), 2)
-            elif k.endswith("depth_image") or "depth" in k:
-                out[k] = half_depth(v)
-        return cam, out
 
     def _crop(self, idx: int, camera, data: dict):
         H, W = int(camera.height.item()), int(camera.width.item())

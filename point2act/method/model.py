@@ -65,9 +65,9 @@ class Point2ActModelConfig(SplatfactoModelConfig):
 
     _target: Type = field(default_factory=lambda: Point2ActModel)
     fine_stage: bool = True
-    """From the step training reaches full resolution, alternate whole views at half resolution with
-    full-resolution crops around each view's answers (:mod:`point2act.method.fineviews`). False: every step
-    trains a whole view at splatfacto's resolution."""
+    """From the step training reaches full resolution, every odd step trains a full-resolution crop around its
+    view's answers instead of the whole view (:mod:`point2act.method.fineviews`). False: every step trains a
+    whole view."""
     relevancy_shapes_geometry: bool = False
     """Let the relevancy loss move geometry (means, scales, rotations, opacities). Off by default:
     the relevancy pass renders detached geometry."""

@@ -1,5 +1,5 @@
-"""The fine stage's views (:mod:`point2act.method.fineviews`): a crop renders the window of its whole view, a
-half-resolution view is splatfacto's coarse stage, and the schedule alternates them from the full-resolution step."""
+"""The fine stage's views (:mod:`point2act.method.fineviews`): a crop renders the window of its whole view, and the
+schedule alternates whole views and crops from the full-resolution step."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from nerfstudio.cameras.cameras import Cameras, CameraType
 
-from point2act.method.fineviews import FineViews, crop_window, half_depth
+from point2act.method.fineviews import FineViews, crop_window
 from point2act.method.keys import FULL_SIZE_KEY, TARGET_KEY
 
 
@@ -32,12 +32,6 @@ def test_the_crop_holds_its_core_inside_the_image(core, size):
     assert x0 <= max(c[0], 0) + 1 and x1 >= min(c[2], W) - 1 and y0 <= c[1] + 1 and y1 >= c[3] - 1
 
 
-def test_half_depth_averages_the_measured_pixels():
-    d = torch.tensor([[1.0, 3.0, 0.0, 0.0], [0.0, 2.0, 0.0, 5.0]])[..., None]
-    got = half_depth(d)[..., 0]
-    assert torch.allclose(got, torch.tensor([[2.0, 5.0]]))
-
-
 def test_a_crop_renders_the_window_of_its_whole_view():
     """The crop's camera (principal point moved, size cut) rasterizes exactly the whole view's pixels in its window;
     its batch holds the same window of the photo and heatmap, and its metadata the whole view's size."""
@@ -54,8 +48,8 @@ def test_a_crop_renders_the_window_of_its_whole_view():
     photo = torch.rand(48, 64, 3, generator=g)
     heat = torch.rand(48, 64, 1, generator=g)
     fv = FineViews(10, {3: (20, 10, 30, 20)})
-    assert [fv.kind(s, 3) for s in (8, 9, 10, 11)] == ["whole", "whole", "half", "crop"]
-    assert fv.kind(11, 4) == "half"  # no answers: never a crop
+    assert [fv.kind(s, 3) for s in (8, 9, 10, 11)] == ["whole", "whole", "whole", "crop"]
+    assert fv.kind(11, 4) == "whole"  # no answers: never a crop
     crop_cam, batch = fv.view("crop", 3, cam, {"image": photo, TARGET_KEY: heat})
     x0, y0, x1, y1 = crop_window((20, 10, 30, 20), (48, 64))
     assert crop_cam.metadata[FULL_SIZE_KEY] == (48, 64)
@@ -74,21 +68,3 @@ def test_a_crop_renders_the_window_of_its_whole_view():
     assert part.shape[:2] == (y1 - y0, x1 - x0)
     # equal up to float rounding of the shifted pixel coordinates
     np.testing.assert_allclose(part.numpy(), whole[y0:y1, x0:x1].numpy(), atol=1e-3)
-
-
-def test_a_half_view_is_splatfactos_coarse_stage():
-    """Half resolution: the intrinsics and size halved as splatfacto's coarse stage halves them, the photo averaged
-    over 2 x 2 blocks; the whole camera it was made from is left as it was."""
-    from nerfstudio.models.splatfacto import resize_image
-
-    cam = _camera()
-    photo = torch.rand(48, 64, 3)
-    depth = torch.rand(48, 64, 1)
-    half_cam, batch = FineViews(0, {}).view("half", 0, cam, {"image": photo, "depth_image": depth})
-    ref = _camera()
-    ref.rescale_output_resolution(0.5)
-    for f in ("fx", "fy", "cx", "cy", "width", "height"):
-        assert torch.equal(getattr(half_cam, f), getattr(ref, f)), f
-    assert int(cam.width.item()) == 64  # the whole view's camera untouched
-    assert torch.equal(batch["image"], resize_image(photo, 2))
-    assert batch["depth_image"].shape == (24, 32, 1)
