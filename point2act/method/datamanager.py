@@ -464,6 +464,10 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         camera.metadata[SUPERVISED_KEY] = heat is not None
         if heat is not None:
             data[TARGET_KEY] = heat
+        fine = getattr(self, "fine_views", None)
+        kind = "whole" if fine is None else fine.kind(step, image_idx)
+        if kind != "whole":  # the fine stage (point2act.method.fineviews)
+            camera, data = fine.view(kind, image_idx, camera, data)
         return camera, data
 
     @cached_property

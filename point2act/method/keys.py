@@ -10,3 +10,6 @@ COMPOSITE_KEY = "relevancy_composite"
 """Name of the composite output: relevancy tinted over RGB above the threshold ([H, W, 3])."""
 DEPTH_KEY = "depth_image"
 """Batch key of a view's measured depth ([H, W, 1], scene units, 0 = no measurement; nerfstudio's name)."""
+FULL_SIZE_KEY = "point2act_full_size"
+"""Camera metadata of a fine-stage crop (:mod:`point2act.method.fineviews`): ``(height, width)`` of its whole view,
+the size its screen-space gradients are normalised by."""

@@ -42,7 +42,14 @@ from point2act.losses import (
     relevancy_loss,
 )
 from point2act.method.compat import cpu_compat, extra_channel, light_metrics
-from point2act.method.keys import COMPOSITE_KEY, DEPTH_KEY, RELEVANCY_KEY, SUPERVISED_KEY, TARGET_KEY  # noqa: F401
+from point2act.method.keys import (  # noqa: F401
+    COMPOSITE_KEY,
+    DEPTH_KEY,
+    FULL_SIZE_KEY,
+    RELEVANCY_KEY,
+    SUPERVISED_KEY,
+    TARGET_KEY,
+)
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
 from point2act.render.composite import training_composite
@@ -57,6 +64,10 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     length when it is built (:func:`point2act.method.schedule.resolve_schedule`)."""
 
     _target: Type = field(default_factory=lambda: Point2ActModel)
+    fine_stage: bool = True
+    """From the step training reaches full resolution, every odd step trains a full-resolution crop around its
+    view's answers instead of the whole view (:mod:`point2act.method.fineviews`). False: every step trains a
+    whole view."""
     relevancy_shapes_geometry: bool = False
     """Let the relevancy loss move geometry (means, scales, rotations, opacities). Off by default:
     the relevancy pass renders detached geometry."""
@@ -372,6 +383,11 @@ class Point2ActModel(SplatfactoModel):
         with cpu_compat(self.device), (extra_channel(torch.sigmoid(self.relevancy_logits), composite=composite)
                                        if same_pass else contextlib.nullcontext()) as req:
             outputs = super().get_outputs(camera)
+        full = camera.metadata.get(FULL_SIZE_KEY) if self.training and isinstance(camera, Cameras) \
+            and camera.metadata is not None else None
+        if full is not None and isinstance(getattr(self, "info", None), dict):
+            # a crop (point2act.method.fineviews): its gradients normalised by the whole view's size
+            self.info["height"], self.info["width"] = int(full[0]), int(full[1])
         if not want or "rgb" not in outputs:
             return outputs
         if req is not None and req.get("render_all") is not None:  # splatfacto composited a render without grad
@@ -509,9 +525,23 @@ class Point2ActPipelineConfig(VanillaPipelineConfig):
 class Point2ActPipeline(VanillaPipeline):
     """See :class:`Point2ActPipelineConfig`."""
 
+    def _start_fine_stage(self) -> None:
+        """Hand the datamanager its fine-stage views (:class:`point2act.method.fineviews.FineViews`) from the step
+        the model reaches full resolution; nothing without answers."""
+        from point2act.method.fineviews import FineViews, cores_of
+
+        dm, c = self.datamanager, self.model.config
+        heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
+        if heat is None or not len(heat):
+            return
+        start = int(c.num_downscales) * int(c.resolution_schedule) if c.num_downscales else 0
+        dm.fine_views = FineViews(start, cores_of(heat.points, heat.sizes, heat.sigma_frac))
+
     def __init__(self, config, device, test_mode="val", world_size=1, local_rank=0, grad_scaler=None):
         super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)
         model = self.model
+        if test_mode != "inference" and getattr(model.config, "fine_stage", False):
+            self._start_fine_stage()
         if test_mode != "inference" and hasattr(model, "set_visibility_cameras"):
             model.set_visibility_cameras(self.datamanager.train_dataset.cameras)
         if test_mode != "inference" and getattr(model, "random_init", False) and hasattr(model, "bound_random_init"):
