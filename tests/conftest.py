@@ -207,9 +207,10 @@ def synth_export(trained_synth):
     return out, p
 
 
-def build_trainer(scene: Path, out: Path, steps: int, stop_at_convergence: bool = True):
+def build_trainer(scene: Path, out: Path, steps: int, stop_at_convergence: bool = True, fine_stage: bool = True):
     """A point2act trainer set up in this process on a ``point2act synth`` scene and its oracle answers: ``steps``
-    steps, no mid-run checkpoint or evaluation, the seeds fixed (``stop_at_convergence``: the trainer config's)."""
+    steps, no mid-run checkpoint or evaluation, the seeds fixed (``stop_at_convergence``: the trainer config's;
+    ``fine_stage``: the model config's)."""
     import random
 
     import numpy as np
@@ -222,6 +223,7 @@ def build_trainer(scene: Path, out: Path, steps: int, stop_at_convergence: bool 
     config.vis = "tensorboard"
     config.max_num_iterations = steps
     config.stop_at_convergence = stop_at_convergence
+    config.pipeline.model.fine_stage = fine_stage
     config.steps_per_save = 10**9
     config.steps_per_eval_image = config.steps_per_eval_batch = config.steps_per_eval_all_images = 10**9
     dm = config.pipeline.datamanager

@@ -1,5 +1,6 @@
 """The datamanager's per-view cache (:class:`point2act.method.datamanager.TrainViewCache`): its training batches are
-nerfstudio's, and training with it gives the same bits as training with nerfstudio's ``next_train``."""
+nerfstudio's, and training with it gives the same bits as training with nerfstudio's ``next_train``. The trainers
+here train whole views only (``fine_stage=False``): the fine stage's crops are ``tests/method/test_fineviews.py``'s."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def train(trainer, steps: int) -> dict:
 
 @pytest.mark.parametrize("max_bytes", [None, 0, 48 * 64 * 3 * 4 * 3])  # all kept, none, three photos
 def test_batches_are_nerfstudios(scene, tmp_path, max_bytes):
-    trainer = build_trainer(scene, tmp_path / "out", 40)
+    trainer = build_trainer(scene, tmp_path / "out", 40, fine_stage=False)
     dm, model = trainer.pipeline.datamanager, trainer.pipeline.model
     if max_bytes is not None:
         dm.train_view_cache = TrainViewCache(dm, max_bytes)
@@ -92,7 +93,7 @@ def test_batches_are_nerfstudios(scene, tmp_path, max_bytes):
 
 
 def test_a_step_rescaling_its_camera_leaves_the_kept_one(scene, tmp_path):
-    trainer = build_trainer(scene, tmp_path / "out", 40)
+    trainer = build_trainer(scene, tmp_path / "out", 40, fine_stage=False)
     dm = trainer.pipeline.datamanager
     cams = [dm.next_train(s)[0] for s in range(len(dm.train_dataset))]
     idx = int(cams[0].metadata["cam_idx"])
@@ -107,9 +108,9 @@ def test_a_step_rescaling_its_camera_leaves_the_kept_one(scene, tmp_path):
 
 def test_training_with_the_cache_gives_the_same_bits(scene, tmp_path, monkeypatch):
     steps = 60
-    with_cache = train(build_trainer(scene, tmp_path / "a", steps), steps)
+    with_cache = train(build_trainer(scene, tmp_path / "a", steps, fine_stage=False), steps)
     monkeypatch.setattr(Point2ActDataManager, "next_train", nerfstudio_next_train)
-    without = train(build_trainer(scene, tmp_path / "b", steps), steps)
+    without = train(build_trainer(scene, tmp_path / "b", steps, fine_stage=False), steps)
     assert with_cache.keys() == without.keys()
     for k in with_cache:
         assert torch.equal(with_cache[k], without[k]), k
