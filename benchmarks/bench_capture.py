@@ -34,6 +34,7 @@ import numpy as np
 
 from benchmarks.bench_command import _commit
 from benchmarks.gate.__main__ import cpu_model
+from point2act.checkpoints import checkpoint_steps
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).resolve().parent / "results" / "capture.json"
@@ -73,8 +74,7 @@ def _train_export(name: str, train_args: List[str], out: Path, export_args: List
     export_s = _timed([str(BIN / "point2act"), "export", "--load-config", str(config), "--output", str(grasps),
                        *export_args], log)
     stages = _log_stages(log)
-    last = sorted((config.parent / "nerfstudio_models").glob("step-*.ckpt"))[-1]
-    stages["steps"] = int(last.stem.split("-")[1]) + 1  # the last step trained, plus one
+    stages["steps"] = checkpoint_steps(config.parent / "nerfstudio_models")[0][0] + 1  # the last step trained, plus one
     return {"train_s": round(train_s, 1), "export_s": round(export_s, 1), "total_s": round(train_s + export_s, 1),
             **stages, "train_command": " ".join(cmd), "grasps_json": str(grasps),
             "doc": json.loads(grasps.read_text())}

@@ -33,11 +33,7 @@ def main() -> None:
     rows = []
 
     def change(before, now, mask, focal):
-        b, n = np.asarray(before, np.float64)[mask], np.asarray(now, np.float64)[mask]
-        moved = np.zeros_like(b)
-        both = (b > 0) & (n > 0)
-        moved[both] = np.abs(n[both] - b[both]) * focal / b[both]
-        moved[(b > 0) != (n > 0)] = np.inf
+        moved = cv.pixel_moves(before, now, mask, focal)
         rows.append((np.median(moved), np.quantile(moved, 0.9), np.mean(moved > 1.0)))
         return float(np.median(moved))
 

@@ -8,15 +8,30 @@ exactly the numpy scalar reconstruction (``numpy.core.multiarray.scalar`` and th
 nothing that can run code. :mod:`point2act.method.hooks` calls :func:`register_safe_globals` when the
 nerfstudio glue is imported, so ``ns-viewer``, ``ns-eval`` and ``ns-export`` get it as soon as they
 read a point2act ``config.yml``.
-:func:`load_checkpoint` reports a truncated or foreign file clearly.
+:func:`load_checkpoint` reports a truncated or foreign file clearly; :func:`checkpoint_steps` lists a folder's
+``step-*.ckpt`` by step (no torch).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from point2act.errors import Point2ActError
+
+
+_CKPT = re.compile(r"step-(\d+)\.ckpt")
+
+
+def checkpoint_steps(load_dir: Path) -> List[Tuple[int, Path]]:
+    """``(step, path)`` of every ``step-*.ckpt`` in ``load_dir``, highest step first."""
+    out = []
+    for p in Path(load_dir).iterdir():
+        m = _CKPT.fullmatch(p.name)
+        if m is not None and p.is_file():
+            out.append((int(m.group(1)), p))
+    return sorted(out, reverse=True)
 
 
 def register_safe_globals() -> None:

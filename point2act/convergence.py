@@ -78,19 +78,23 @@ def probes_of(points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], 
     return out
 
 
-def depth_change(before: np.ndarray, now: np.ndarray, mask: np.ndarray, focal: float) -> float:
-    """Median over ``mask`` of ``|now - before| / (before / focal)`` (the move in pixel footprints); depth 0
-    is no surface: a pixel with a surface in one map only counts as ``inf``, one with none in both as 0."""
+def pixel_moves(before: np.ndarray, now: np.ndarray, mask: np.ndarray, focal: float) -> np.ndarray:  # [M]
+    """``|now - before| / (before / focal)`` at each of ``mask``'s pixels (the move in pixel footprints); depth 0
+    is no surface: a pixel with a surface in one map only moved ``inf``, one with none in both 0."""
     b = np.asarray(before, dtype=np.float64)[mask]
     n = np.asarray(now, dtype=np.float64)[mask]
-    if not b.size:
-        return 0.0
     hb, hn = b > 0, n > 0
-    change = np.zeros_like(b)
+    moves = np.zeros_like(b)
     both = hb & hn
-    change[both] = np.abs(n[both] - b[both]) * float(focal) / b[both]
-    change[hb != hn] = np.inf
-    return float(np.median(change))
+    moves[both] = np.abs(n[both] - b[both]) * float(focal) / b[both]
+    moves[hb != hn] = np.inf
+    return moves
+
+
+def depth_change(before: np.ndarray, now: np.ndarray, mask: np.ndarray, focal: float) -> float:
+    """The median of :func:`pixel_moves` (0 without pixels): the probe's move, in pixel footprints."""
+    moves = pixel_moves(before, now, mask, focal)
+    return float(np.median(moves)) if moves.size else 0.0
 
 
 def render_probes(splats, viewmats, Ks, probes: Sequence[Probe]) -> List[np.ndarray]:

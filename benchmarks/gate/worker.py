@@ -118,7 +118,9 @@ def gaussian_count(config_path: Path) -> int:
     """The trained run's Gaussian count, from its latest checkpoint."""
     import torch
 
-    ckpt = sorted((Path(config_path).parent / "nerfstudio_models").glob("step-*.ckpt"))[-1]
+    from point2act.checkpoints import checkpoint_steps
+
+    ckpt = checkpoint_steps(Path(config_path).parent / "nerfstudio_models")[0][1]
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["pipeline"]
     return int(next(v.shape[0] for k, v in state.items() if k.endswith("gauss_params.means")))
 
@@ -126,8 +128,10 @@ def gaussian_count(config_path: Path) -> int:
 def trained_steps(job: Job) -> int:
     """The steps the job's run trained: its latest checkpoint's step plus one (training may stop before
     ``ITERATIONS`` once the target's depth has converged, :mod:`point2act.convergence`)."""
-    ckpts = sorted(run_dir(job).rglob("nerfstudio_models/step-*.ckpt"))
-    return int(ckpts[-1].stem.split("-")[1]) + 1 if ckpts else 0
+    from point2act.checkpoints import checkpoint_steps
+
+    found = [s for d in run_dir(job).rglob("nerfstudio_models") for s, _ in checkpoint_steps(d)]
+    return max(found) + 1 if found else 0
 
 
 def evaluate_scene(job: Job) -> Dict[str, Any]:

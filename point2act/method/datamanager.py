@@ -465,9 +465,8 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         if heat is not None:
             data[TARGET_KEY] = heat
         fine = getattr(self, "fine_views", None)
-        kind = "whole" if fine is None else fine.kind(step, image_idx)
-        if kind != "whole":  # the fine stage (point2act.method.fineviews)
-            camera, data = fine.view(kind, image_idx, camera, data)
+        if fine is not None and fine.crop_due(step, image_idx):  # the fine stage (point2act.method.fineviews)
+            camera, data = fine.crop(image_idx, camera, data)
         return camera, data
 
     @cached_property

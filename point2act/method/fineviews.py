@@ -55,28 +55,22 @@ class FineViews:
     def __init__(self, start: int | None, cores: Dict[int, Tuple[int, int, int, int]]):
         self.start = None if start is None else int(start)
         self.cores = dict(cores)
-        self._kept: Dict[Tuple[int, str], Tuple[object, dict]] = {}
+        self._kept: Dict[int, Tuple[object, dict]] = {}
 
-    def kind(self, step: int, idx: int) -> str:
-        """"crop" on the fine stage's odd steps of a view with answers, else "whole"."""
-        if self.start is None or step < self.start:
-            return "whole"
-        return "crop" if step % 2 == 1 and int(idx) in self.cores else "whole"
+    def crop_due(self, step: int, idx: int) -> bool:
+        """Whether ``step`` trains view ``idx``'s crop: an odd step of the fine stage, a view with answers."""
+        return self.start is not None and step >= self.start and step % 2 == 1 and int(idx) in self.cores
 
-    def view(self, kind: str, idx: int, camera, data: dict) -> Tuple[object, dict]:
-        """The crop (``kind`` "crop") of view ``idx`` given its whole ``camera`` and batch ``data`` (image, and
-        where present the target heatmap, depth and mask): a camera with its own metadata dict and a new batch
-        dict; the tensors are kept for the view's next crop."""
-        if kind != "crop":
-            raise ValueError(f"unknown fine-stage view {kind!r}")
-        key = (int(idx), kind)
-        kept = self._kept.get(key)
+    def crop(self, idx: int, camera, data: dict) -> Tuple[object, dict]:
+        """The crop of view ``idx`` given its whole ``camera`` and batch ``data`` (image, and where present the
+        target heatmap, depth and mask): a camera with its own metadata dict and a new batch dict; the tensors
+        are made on the view's first crop and kept."""
+        kept = self._kept.get(int(idx))
         if kept is None:
-            kept = self._kept[key] = self._crop(int(idx), camera, data)
+            kept = self._kept[int(idx)] = self._crop(int(idx), camera, data)
         cam, batch = kept
         out = copy.copy(cam)
-        out.metadata = dict(cam.metadata) if cam.metadata is not None else {}
-        out.metadata.update({k: v for k, v in (camera.metadata or {}).items() if k not in out.metadata})
+        out.metadata = dict(cam.metadata)
         return out, dict(batch)
 
     def _crop(self, idx: int, camera, data: dict):

@@ -19,9 +19,8 @@ step it finds by parsing *every* file name of that folder. Here:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 from nerfstudio.engine.trainer import Trainer
 from nerfstudio.utils import writer as ns_writer
@@ -32,24 +31,11 @@ from rich.markup import escape
 import torch
 
 from point2act._nerfstudio import int_broadcast_shapes
-from point2act.checkpoints import load_checkpoint
+from point2act.checkpoints import checkpoint_steps, load_checkpoint
 from point2act.errors import Point2ActError
 from point2act.io import save_torch_atomic
 
 __all__ = ["LoggedStepsTensorboard", "Point2ActTrainer", "checkpoint_steps", "latest_readable_checkpoint"]
-
-_CKPT = re.compile(r"step-(\d+)\.ckpt")
-
-
-def checkpoint_steps(load_dir: Path) -> List[Tuple[int, Path]]:
-    """``(step, path)`` of every ``step-*.ckpt`` in ``load_dir``, highest step first."""
-    out = []
-    for p in Path(load_dir).iterdir():
-        m = _CKPT.fullmatch(p.name)
-        if m is not None and p.is_file():
-            out.append((int(m.group(1)), p))
-    return sorted(out, reverse=True)
-
 
 def latest_readable_checkpoint(load_dir: Path) -> Tuple[Path, Dict[str, Any]]:
     """The highest-step checkpoint of ``load_dir`` that loads, and its state; unreadable ones are skipped."""
@@ -140,16 +126,14 @@ class Point2ActTrainer(Trainer):
         worst = conv.update(depths)
         if worst is None:
             return
-        last = self._start_step + self.config.max_num_iterations - 1
-        if conv.converged and step < last:
+        stop = conv.converged and step < self._start_step + self.config.max_num_iterations - 1
+        if stop:
             self._stopped_at = step
             self.stop_training = True
-            CONSOLE.log(f"\\[point2act] step {step}: the target's depth moved at most {worst:.2f} pixel footprints "
-                        f"over {conv.every} steps in {len(conv.probes)} views; converged, training stops "
-                        f"({step + 1} of {self.config.max_num_iterations} steps)")
-        else:
-            CONSOLE.log(f"\\[point2act] step {step}: the target's depth moved at most {worst:.2f} pixel footprints "
-                        f"over {conv.every} steps in {len(conv.probes)} views")
+        CONSOLE.log(f"\\[point2act] step {step}: the target's depth moved at most {worst:.2f} pixel footprints "
+                    f"over {conv.every} steps in {len(conv.probes)} views"
+                    + (f"; converged, training stops ({step + 1} of {self.config.max_num_iterations} steps)"
+                       if stop else ""))
 
     def _target_convergence(self):
         """The stopping rule (:class:`point2act.convergence.TargetConvergence`) of this run: probes at the

@@ -48,9 +48,9 @@ def test_a_crop_renders_the_window_of_its_whole_view():
     photo = torch.rand(48, 64, 3, generator=g)
     heat = torch.rand(48, 64, 1, generator=g)
     fv = FineViews(10, {3: (20, 10, 30, 20)})
-    assert [fv.kind(s, 3) for s in (8, 9, 10, 11)] == ["whole", "whole", "whole", "crop"]
-    assert fv.kind(11, 4) == "whole"  # no answers: never a crop
-    crop_cam, batch = fv.view("crop", 3, cam, {"image": photo, TARGET_KEY: heat})
+    assert [fv.crop_due(s, 3) for s in (8, 9, 10, 11)] == [False, False, False, True]
+    assert not fv.crop_due(11, 4)  # no answers: never a crop
+    crop_cam, batch = fv.crop(3, cam, {"image": photo, TARGET_KEY: heat})
     x0, y0, x1, y1 = crop_window((20, 10, 30, 20), (48, 64))
     assert crop_cam.metadata[FULL_SIZE_KEY] == (48, 64)
     assert torch.equal(batch["image"], photo[y0:y1, x0:x1]) and torch.equal(batch[TARGET_KEY], heat[y0:y1, x0:x1])
