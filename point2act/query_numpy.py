@@ -267,31 +267,42 @@ def supervised(qv: QueryViews, weights, answers: Answers) -> list:
     return views
 
 
+def answer_count(heat) -> int:
+    """How many answers a store of them (``points``: view -> [P, 2]) holds."""
+    return int(sum(len(p) for p in heat.points.values()))
+
+
+def kept_by_consensus(heat, views: list | None):
+    """The answers of ``heat`` (a :class:`~point2act.answer_points.PointHeatmaps` or
+    :class:`~point2act.method.answers.HeatmapStore`) that the views' consensus over ``views`` keeps:
+    ``(kept answers, rule, consensus)``; where no consensus can be formed (no views, or no answer lands on the
+    field's surface), every answer, the rule ``"all answers"`` and None."""
+    from point2act.grasp.consensus import consensus
+
+    if views is None:
+        return heat, "all answers", None
+    try:
+        cons = consensus(views)
+    except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
+        return heat, "all answers", None
+    return heat.keeping(cons.best.answers.get("train", {})), "consensus", cons
+
+
 def fit_kept(weights, heat, views: list | None, fit: RefitOptions):
     """The refit to the answers the views' consensus over ``views`` keeps (all of them where it cannot be formed):
     ``(LogitFit, fitted weights, kept summary, consensus | None)``, as
     :func:`point2act.method.requery.fit_to_consensus` fits them."""
-    from point2act.grasp.consensus import consensus
     from point2act.heatmap import shrink_heatmap
     from point2act.refit import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, FitSchedule, \
         Objective, fit_logits
 
-    n_all = int(sum(len(p) for p in heat.points.values()))
-    cons = None
-    try:
-        if views is None:
-            raise ValueError("no views")
-        cons = consensus(views)
-        heat = heat.keeping(cons.best.answers.get("train", {}))
-        rule = "consensus"
-    except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
-        rule = "all answers"
+    n_all = answer_count(heat)
+    heat, rule, cons = kept_by_consensus(heat, views)
     sub = weights.of_views(sorted(heat))
     targets = [shrink_heatmap(heat.array(int(v)), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     out = fit_logits(sub, targets, Objective(RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT),
                      FitSchedule(steps=fit.steps, lr=fit.lr, lr_final=fit.lr_final))
-    kept = {"rule": rule, "answers": n_all, "answers_kept": int(sum(len(p) for p in heat.points.values())),
-            "views": len(sub.view_ids)}
+    kept = {"rule": rule, "answers": n_all, "answers_kept": answer_count(heat), "views": len(sub.view_ids)}
     return out, sub, kept, cons
 
 

@@ -58,21 +58,18 @@ def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, schedule, nump
     """:func:`fit_to_consensus`, and the consensus it kept the answers by with the views it was formed from
     (nerfstudio frame; ``(None, None)``: none formed). ``schedule``: ``(steps, lr, lr_final)``;
     ``numpy_targets``: the heatmaps drawn by the numpy twins (``point2act query``'s targets on either path)."""
-    from point2act.grasp.consensus import consensus
+    from point2act.query_numpy import answer_count, kept_by_consensus
 
     g = as_gaussians(gaussians)
     heat = sup.heatmaps
-    n_all = int(sum(len(p) for p in heat.points.values()))
-    cons = views = None
+    n_all = answer_count(heat)
     try:
         views = views_of(g, sup, subset(cache, sorted(heat)), downscale) + eval_views(g, sup, downscale)
-        cons = consensus(views)
-        heat = heat.keeping(cons.best.answers.get("train", {}))
-        rule = "consensus"
-    except ValueError:  # no answer lands on the field's surface: no consensus to keep answers by
-        rule, views = "all answers", None
+    except ValueError:  # no answer lands on the field's surface: no views to form a consensus from
+        views = None
+    heat, rule, cons = kept_by_consensus(heat, views)
     fit, sub, kept = _fit_heatmaps(cache, heat, schedule, numpy_targets)
-    return fit, sub, {"rule": rule, "answers": n_all, **kept}, (cons, views)
+    return fit, sub, {"rule": rule, "answers": n_all, **kept}, (cons, views if cons is not None else None)
 
 
 def _fit_heatmaps(cache, heat, schedule, numpy_targets: bool):
@@ -88,7 +85,9 @@ def _fit_heatmaps(cache, heat, schedule, numpy_targets: bool):
         targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
                         FitSchedule(steps=steps, lr=lr, lr_final=lr_final))
-    return fit, sub, {"answers_kept": int(sum(len(p) for p in heat.points.values())), "views": len(sub.view_ids)}
+    from point2act.query_numpy import answer_count
+
+    return fit, sub, {"answers_kept": answer_count(heat), "views": len(sub.view_ids)}
 
 
 @dataclass(frozen=True)
