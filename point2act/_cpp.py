@@ -348,8 +348,8 @@ class PybindExtension(Extension):
 
 
 class BackgroundBuild:
-    """Builds (first use on a machine) and loads extensions in a daemon thread, so a process that needs them
-    only later does not wait for the compiler then. A GPU training run needs the CPU kernels only at its end (the
+    """Builds (first use on a machine) and loads extensions in daemon threads, one per extension, so a process
+    that needs them only later does not wait for the compiler then. A GPU training run needs the CPU kernels only at its end (the
     relevancy refit, the export's views), after a fresh machine's first build would have cost it 25-50 s
     (``benchmarks/results/gpu_demo_breakdown.md``). A build that fails here is recorded in ``errors``; the
     caller's own ``load()`` then tries again and raises with the compiler's message. Check with
@@ -365,11 +365,20 @@ class BackgroundBuild:
         return self
 
     def _run(self) -> None:
-        for ext in self.extensions:
-            try:
-                ext.load()
-            except Exception as e:  # noqa: BLE001  (recorded; the foreground load raises it)
-                self.errors.append(f"{ext.what}: {type(e).__name__}: {e}")
+        """Each extension in a thread of its own, all at once: the builds are independent compiler processes,
+        so a machine with cores to spare waits for the slowest build rather than for their sum."""
+        workers = [threading.Thread(target=self._load, args=(ext,), name=f"point2act-build-{ext.name}", daemon=True)
+                   for ext in self.extensions]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    def _load(self, ext: Extension) -> None:
+        try:
+            ext.load()
+        except Exception as e:  # noqa: BLE001  (recorded; the foreground load raises it)
+            self.errors.append(f"{ext.what}: {type(e).__name__}: {e}")
 
 
 def _run(cmd: List[str], verbose: bool) -> str | None:

@@ -34,3 +34,28 @@ def test_background_build_records_a_failure_and_goes_on(tmp_path):
     assert good._ext is not None
     with pytest.raises(Exception):
         broken.load()
+
+
+class _Meeting:
+    """An extension stand-in whose load() returns only once ``parties`` loads run at the same time."""
+
+    def __init__(self, name: str, barrier):
+        self.name, self.what, self.barrier, self.loaded = name, f"stand-in {name}", barrier, False
+
+    def load(self):
+        self.barrier.wait()  # BrokenBarrierError after the timeout when the loads run one after another
+        self.loaded = True
+
+
+def test_background_build_runs_the_builds_at_once():
+    """The extensions build concurrently (a machine with cores to spare waits for the slowest build, not their
+    sum): three loads that each wait for the other two all finish."""
+    import threading
+
+    barrier = threading.Barrier(3, timeout=20)
+    exts = [_Meeting(n, barrier) for n in ("a", "b", "c")]
+    build = _cpp.BackgroundBuild(exts).start()
+    build.thread.join(timeout=60)
+    assert not build.thread.is_alive()
+    assert build.errors == []
+    assert all(e.loaded for e in exts)

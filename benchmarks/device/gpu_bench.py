@@ -7,7 +7,8 @@
 demo and step train on the demo's scene in .gpu/scene (benchmarks/device/pack.sh makes it, and .gpu/scene640, a
 40-view 640x480 capture, for capture); each writes JSON to $OUT. demo and capture record every step's wall time
 (GPU synchronised), so the run's wall splits into imports, setup, the first steps, the steady steps and the end;
-PROFILE=A:B adds torch.profiler's operator table of steps A..B of the last repeat ($OUT/profile_*.txt); CPROFILE=1
+PROFILE=A:B adds torch.profiler's operator table of steps A..B of the last repeat ($OUT/profile_*.txt; its table
+takes seconds to build, inside that repeat's wall; PROFILE=none for a clean timing); CPROFILE=1
 runs the last repeat under cProfile, its functions by cumulative time in $OUT/cprofile_*.txt."""
 import json, os, sys, time, platform, tempfile, shutil
 from pathlib import Path
@@ -84,7 +85,7 @@ def step_summary(steps):
 
 def profile_arg(tag):
     p = os.environ.get("PROFILE")
-    if not p:
+    if not p or p == "none":
         return None
     a, b = (int(x) for x in p.split(":"))
     return (a, b, str(OUT / f"profile_{tag}.txt"))

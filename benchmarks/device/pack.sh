@@ -25,6 +25,9 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   -d .gpu/whl rawpy==0.28.0 msgspec==0.22.0
 cp -r benchmarks/device/stand_ins/* .gpu/fake/
+# point2act's own metadata, so nerfstudio's method registry finds it by its entry points there as here
+d=$(ls -d "$SITE"/point2act-*.dist-info); mkdir -p ".gpu/fake/$(basename "$d")"
+cp "$d/METADATA" "$d/entry_points.txt" ".gpu/fake/$(basename "$d")/"
 cp benchmarks/device/run.sh benchmarks/device/gpu_bench.py .gpu/
 .venv/bin/python -c "from pathlib import Path; from point2act.synth import SynthConfig, generate_scene; \
 generate_scene(Path('.gpu/scene'), SynthConfig(seed=0)); \
