@@ -7,8 +7,10 @@ often paints them onto the table. Semi-global matching gives a depth on every te
 silhouette edges, so the start cloud covers the thin parts too.
 
 How: each view ``i`` picks one partner (optical axes within :data:`MAX_AXIS_ANGLE_DEG`, baseline over
-scene depth in :data:`BASELINE_RATIO_RANGE`, nearest :data:`BASELINE_RATIO`, baseline mostly along the
-image rows). Each pair is rectified (``cv2.stereoRectify``'s rotations; canvases sized here so that each
+scene depth at least :data:`MIN_BASELINE_RATIO`, nearest :data:`BASELINE_RATIO`, baseline mostly along the
+image rows). The baseline has no upper bound: the axis angle already bounds how differently a pair's views
+see a patch, and a few-view capture (11 views in a ring, a third of their scene depth apart or more) pairs
+only its neighbours that way. Each pair is rectified (``cv2.stereoRectify``'s rotations; canvases sized here so that each
 holds its whole source view at the source focal length), matched (``cv2.StereoSGBM``) and reprojected.
 Pixels whose matching window is flat (:data:`MIN_TEXTURE_STD`: SGM fills flat regions from their
 borders) or that sit on a disparity edge (:data:`MAX_DISPARITY_STEP`: block matching smears the near
@@ -33,14 +35,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "BASELINE_RATIO_RANGE", "StereoCloud", "choose_pairs",
+__all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "MIN_BASELINE_RATIO", "StereoCloud", "choose_pairs",
            "scene_depths", "stereo_points", "view_depth_maps"]
 
 MAX_AXIS_ANGLE_DEG = 35.0
 """Largest angle between the optical axes of a pair: beyond it rectification warps the views apart
 and the block matcher's square windows no longer see the same patch."""
-BASELINE_RATIO_RANGE = (0.05, 0.4)
-"""Admitted baseline / scene depth of a pair: below, depth is poorly fixed; above, views differ too much."""
+MIN_BASELINE_RATIO = 0.05
+"""Smallest baseline / scene depth of a pair: below it, depth is poorly fixed."""
 BASELINE_RATIO = 0.15
 """Preferred baseline / scene depth: a disparity of ~15 % of the focal length at the scene."""
 DEPTH_RANGE = (0.4, 2.5)
@@ -129,9 +131,8 @@ def choose_pairs(
             continue
         rel = centres @ viewmats[i, :3, :3].T + viewmats[i, :3, 3]  # [C, 3] all centres in camera i
         ratio = np.linalg.norm(centres - centres[i], axis=1) / depth[i]
-        lo, hi = BASELINE_RATIO_RANGE
         rows = np.abs(rel[:, 0]) >= np.abs(rel[:, 1])  # baseline mostly along camera i's rows
-        ok = (axes @ axes[i] >= cos_max) & (ratio >= lo) & (ratio <= hi) & rows
+        ok = (axes @ axes[i] >= cos_max) & (ratio >= MIN_BASELINE_RATIO) & rows
         ok[i] = False
         if ok.any():
             j = int(np.flatnonzero(ok)[np.argmin(np.abs(ratio[ok] - BASELINE_RATIO))])

@@ -47,7 +47,7 @@ STEREO_POINTS = 10000
 """At most this many dense stereo points join the start cloud (:func:`start_cloud`)."""
 MIN_DEPTH_POINTS = 20
 """Fewest SIFT points a view must see for their median depth to be its scene depth (the stereo pairs' scale)."""
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Part of the cache key: raised whenever the start cloud or its depth maps change (their settings here or in
 :mod:`point2act.stereo`)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from point2act.stereo import BASELINE_RATIO_RANGE, StereoCloud, choose_pairs, scene_depths, stereo_points
+from point2act.stereo import MIN_BASELINE_RATIO, StereoCloud, choose_pairs, scene_depths, stereo_points
 
 W, H = 200, 150
 F = 170.0
@@ -218,7 +218,7 @@ def test_pairs_respect_the_window():
     assert {i for p in pairs for i in p} == set(range(16))
     for i, j in pairs:
         ratio = np.linalg.norm(eyes[i] - eyes[j]) / depth[i]
-        assert BASELINE_RATIO_RANGE[0] <= ratio <= BASELINE_RATIO_RANGE[1]
+        assert ratio >= MIN_BASELINE_RATIO
     # a ring of 4 cameras (90 degrees apart) has no admissible pair; one camera beside camera 0 pairs with it
     four = _ring(4)
     assert choose_pairs(four) == []
@@ -234,3 +234,20 @@ def test_pairs_respect_the_window():
     K = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1]])
     cloud = stereo_points([_render(V, K) for V in four], np.repeat(K[None], 4, 0), four)
     assert cloud.pairs == 0 and len(cloud) == 0
+
+
+def test_a_few_views_far_apart_pair_their_neighbours():
+    """Eleven views in the ring, neighbours about half their scene depth apart (beyond any short-baseline
+    window): each view still pairs with a neighbour (the axis angle is the bound), and the wide pairs' points,
+    confirmed by a second pair, lie on the true surfaces."""
+    K = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1]])
+    vms = _ring(11)
+    eyes = -np.einsum("cji,cj->ci", vms[:, :3, :3], vms[:, :3, 3])
+    pairs = choose_pairs(vms)
+    assert {i for p in pairs for i in p} == set(range(11))
+    depth = scene_depths(vms)
+    assert min(np.linalg.norm(eyes[i] - eyes[j]) / depth[i] for i, j in pairs) > 0.4
+    cloud = stereo_points([_render(V, K) for V in vms], np.repeat(K[None], 11, 0), vms)
+    assert cloud.pairs >= 6 and len(cloud) > 2000, cloud.summary()
+    dist = _distance_to_scene(cloud.points)
+    assert np.mean(dist < 0.015) >= 0.95, np.percentile(dist, [50, 90, 95, 99])
