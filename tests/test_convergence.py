@@ -123,7 +123,11 @@ def test_training_stops_once_the_target_has_converged_and_saves_its_last_step(sc
     conv = trainer._convergence
     assert conv is not None and conv.probes  # the oracle answered in the views
     model = trainer.pipeline.model.config
-    assert conv.start == int(model.stop_split_at) + int(model.refine_every) + 1  # after the last prune
+    full = int(model.num_downscales) * int(model.resolution_schedule)
+    every = int(model.refine_every)
+    # from the first step after the first densification at full resolution
+    assert conv.start - 1 >= max(full, int(model.warmup_length)) and (conv.start - 1) % every == 0
+    assert conv.start - 1 - every < max(full, int(model.warmup_length))
     assert trainer.stop_training and conv.converged and conv.worst <= STABLE_FOOTPRINTS
     stopped = trainer._stopped_at
     assert conv.start < stopped < steps - 1 and (stopped - conv.start) % conv.every == 0

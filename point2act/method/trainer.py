@@ -137,8 +137,9 @@ class Point2ActTrainer(Trainer):
 
     def _target_convergence(self):
         """The stopping rule (:class:`point2act.convergence.TargetConvergence`) of this run: probes at the
-        training views' answers, checked every densification period from the first step after the last
-        split and visibility prune. None: the trainer config turns it off, or the run has no answers."""
+        training views' answers, checked every densification period from the first step after the first
+        densification at full resolution (the fine stage). None: the trainer config turns it off, or the run has
+        no answers."""
         from point2act.convergence import TargetConvergence, probes_of
 
         dm, model = self.pipeline.datamanager, self.pipeline.model
@@ -146,16 +147,17 @@ class Point2ActTrainer(Trainer):
             return None
         c = model.config
         every = int(getattr(c, "refine_every", 0) or 0)
-        last_change = getattr(c, "stop_split_at", None)
-        if every < 1 or last_change is None:
+        if every < 1:
             return None
+        full = int(c.num_downscales) * int(c.resolution_schedule) if c.num_downscales else 0
+        first = -(-max(full, int(c.warmup_length)) // every) * every  # the first densification at full resolution
         heat = dm.train_heatmaps
         probes = probes_of(heat.points, heat.sizes, heat.sigma_frac)
         if not probes:
             return None
         fx = dm.train_dataset.cameras.fx.reshape(-1)
         return TargetConvergence(probes, [float(fx[p.view]) for p in probes],
-                                 int(last_change) + every + 1, every)
+                                 first + 1, every)
 
     def _after_train(self) -> None:
         """nerfstudio's end of training; a run stopped by the convergence check saves the step it last trained
