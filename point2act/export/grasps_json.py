@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict
 
 import numpy as np
 
-from point2act.grasp.result import CANDIDATES_COLLIDE, SCHEMA
+from point2act.grasp.result import SCHEMA
 from point2act.io import write_json_atomic
 
 if TYPE_CHECKING:
@@ -170,12 +170,18 @@ def _no_surface_note(surface_gap: float, cfg) -> str:
             "no grasp there can be checked")
 
 
+MISSING_SURFACE = ("no surface points", "no contact pairs", "not seen as a surface")
+"""Phrases of the planner's reasons that say the fused surface lacks the part at the target: the reasons where a
+longer reconstruction is advised."""
+
+
 def _no_grasp_advice(reason: str, cfg, fusion_geo: Dict[str, float]) -> str:
     """The planner's reason for returning no grasps (it names what blocks them), and what to try where the capture's
     scale or the reconstruction is the likely cause: the scale when the cameras stand outside
     :data:`TABLETOP_CAMERA_RANGE_M` of the action point at ``--metres-per-unit`` (or their distance is unknown);
-    a longer reconstruction when no surface or no part that fits between the fingers was found at the target.
-    Where the candidates exist and collide, neither is named: the reason says what they hit."""
+    a longer reconstruction only when the reason says no surface was found there (:data:`MISSING_SURFACE`). Where
+    the candidates exist (they collide, or none holds mostly the marked target), neither is named: the reason says
+    what blocks them."""
     g = cfg.gripper
     tips = []
     dist = fusion_geo.get("camera_distance")
@@ -187,8 +193,9 @@ def _no_grasp_advice(reason: str, cfg, fusion_geo: Dict[str, float]) -> str:
                     "(the gripper's size in capture units depends on it)")
     elif not dist:
         tips.append(f"check --metres-per-unit ({g.metres_per_unit:g}): the gripper's size in capture units depends on it")
-    if CANDIDATES_COLLIDE not in (reason or ""):
-        tips.append("a longer reconstruction (--max-num-iterations) gives a cleaner surface")
+    if any(m in (reason or "") for m in MISSING_SURFACE):
+        tips.append("a longer reconstruction (--max-num-iterations, with --stop-at-convergence False) may give "
+                    "a surface there")
     if not tips:
         return f"no grasps: {reason}"
     return f"no grasps: {reason or 'none survived'}; try: " + "; ".join(tips)

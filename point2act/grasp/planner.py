@@ -38,7 +38,7 @@ from .holding import AvoidGaussians, grasp_parts, part_lengths
 from .region import relevant_region
 from .result import Grasp, GraspResult, Region
 from .scene import PlanningScene
-from .scoring import NO_TARGET_SURFACE_NOTE, grasps_of, kept, score, warning, why_none
+from .scoring import NO_TARGET_SURFACE_NOTE, grasps_of, kept, score, target_patch, warning, why_none
 
 __all__ = ["closing_on", "plan", "plan_at_target", "plan_grasps"]
 
@@ -160,7 +160,9 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     clock.lap("collision")
     if not clear.free.any():
         timings["scoring"] = 0.0
-        return _empty(region, cfg, why_none(counts, counts["candidates"]), clock.total(), counts, surf.plane)
+        marked = target_patch(tpts, surf.plane, cfg.gripper.metres_per_unit)
+        return _empty(region, cfg, why_none(counts, counts["candidates"], target=marked), clock.total(), counts,
+                      surf.plane)
     scores = score(part, clear, clouds, cfg)
     listed = kept(pairs, clouds, part, clear, scores, dims, cfg, surf.plane)
     grasps = grasps_of(listed, pairs, part, clear, scores, dims["max_opening"], avoid_region,
@@ -168,7 +170,7 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     counts["after_nms"] = len(grasps)
     counts["on_target"] = int(sum(gr.on_target for gr in grasps))
     clock.lap("scoring")
-    why = warning(grasps, part, clear, counts)
+    why = warning(grasps, part, clear, counts, target_patch(tpts, surf.plane, cfg.gripper.metres_per_unit))
     if no_target and why:
         why = NO_TARGET_SURFACE_NOTE + "; " + why
     return GraspResult(region=region, grasps=grasps, gripper=cfg.gripper, warning=why, timings_ms=clock.total(),

@@ -215,7 +215,8 @@ def grasps_of(
     return grasps
 
 
-def warning(grasps: List[Grasp], part: Holds, clear: Clearance, counts: Dict[str, int]) -> str | None:
+def warning(grasps: List[Grasp], part: Holds, clear: Clearance, counts: Dict[str, int],
+            target: str | None = None) -> str | None:
     """Why the result is short of an on-target grasp listed first: none survived scoring, or the first closes
     mostly on another part (with the best target share among the free poses and :func:`why_none`)."""
     if not grasps:
@@ -225,24 +226,45 @@ def warning(grasps: List[Grasp], part: Holds, clear: Clearance, counts: Dict[str
     best = float(part.share[clear.free].max())
     return (f"no grasp closes on the relevant region: every grasp listed closes mostly on other parts "
             f"(on_target false; the best holds {best:.0%} target, {ON_TARGET_SHARE:.0%} needed); "
-            + why_none(counts, counts["candidates"], on_target=True))
+            + why_none(counts, counts["candidates"], on_target=True, target=target))
 
 
-def why_none(counts: Dict[str, int], n: int, on_target: bool = False) -> str:
-    """Why no (on-target) grasp is left, from the planner's counts."""
+def target_patch(points: np.ndarray | None, plane, metres_per_unit: float) -> str | None:  # points [M, 3]
+    """The fused surface the answers mark as the target, in words: its points and its narrowest and widest extent
+    seen along the support plane's normal (180 directions), e.g. "the fused surface marked as the target is 5
+    points, 0.3 x 0.9 cm across". A grasp must hold mostly this between its fingers, so a patch much smaller than
+    the body it lies on cannot be held on its own. None without points or a plane."""
+    if points is None or len(points) == 0 or plane is None:
+        return None
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    nrm = np.asarray(plane, dtype=np.float64)[:3]
+    a = np.cross(nrm, [1.0, 0.0, 0.0] if abs(nrm[0]) < 0.9 else [0.0, 1.0, 0.0])
+    a /= np.linalg.norm(a)
+    uv = np.stack([pts @ a, pts @ np.cross(nrm, a)], 1)  # [M, 2] along the plane
+    ang = np.linspace(0.0, np.pi, 180, endpoint=False)
+    proj = uv @ np.stack([np.cos(ang), np.sin(ang)])  # [M, 180]
+    ext = (proj.max(0) - proj.min(0)) * float(metres_per_unit) * 100.0
+    return (f"the fused surface marked as the target is {len(pts)} points, {ext.min():.1f} x {ext.max():.1f} cm "
+            "across")
+
+
+def why_none(counts: Dict[str, int], n: int, on_target: bool = False, target: str | None = None) -> str:
+    """Why no (on-target) grasp is left, from the planner's counts; ``target``: :func:`target_patch`'s words,
+    named where no candidate holds mostly target."""
+    said = f"; {target}" if target else ""
     if on_target:
         k = counts.get("on_target_candidates", 0)
         if k == 0:
             return (f"none of the {n} candidates at the target holds mostly target between its fingers "
                     "(the target is wider than the gripper's opening, too small or too flat to be held on its own, "
-                    "e.g. a tab lying on a lid, enclosed, or not seen as a surface)")
+                    f"e.g. a tab lying on a lid, enclosed, or not seen as a surface){said}")
         return (f"{k} of the {n} candidates close on the target, all collide with occupied or unknown space, the "
                 "support plane, or the scene points on their approach")
     k = counts.get("closing_on_something", 0)
     if k and counts.get("on_target_candidates", 0) == 0:
         return (f"none of the {n} grasp candidates holds mostly target between its fingers (the relevant part is "
                 "too small or too flat to be held on its own, e.g. a tab lying on a lid, which the fingertips "
-                f"cannot get under), and the {k} that close on the parts around it collide with the scene")
+                f"cannot get under), and the {k} that close on the parts around it collide with the scene{said}")
     if k == 0:
         return (f"none of the {n} grasp candidates closes on anything that fits between the fingers "
                 "(the part is wider than the gripper's opening, or not seen as a surface)")

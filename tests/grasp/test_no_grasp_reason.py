@@ -14,7 +14,7 @@ pytest.importorskip("scipy")
 from point2act.export.grasps_json import TABLETOP_CAMERA_RANGE_M, _no_grasp_advice  # noqa: E402
 from point2act.grasp import GraspConfig, PlanningScene, plan_grasps  # noqa: E402
 from point2act.grasp.result import CANDIDATES_COLLIDE  # noqa: E402
-from point2act.grasp.scoring import what_blocks, why_none  # noqa: E402
+from point2act.grasp.scoring import target_patch, what_blocks, why_none  # noqa: E402
 
 
 def test_what_blocks_counts_each_candidate_at_its_first_failed_check():
@@ -72,3 +72,27 @@ def test_the_advice_names_the_scale_and_the_training_only_where_they_can_be_the_
     assert "--max-num-iterations" in _no_grasp_advice(missing, _Cfg, inside)
     assert "--metres-per-unit" not in _no_grasp_advice(missing, _Cfg, inside)
     assert "check --metres-per-unit" in _no_grasp_advice(collide, _Cfg, {})
+    # candidates that close on the parts around a marked patch: the surface is there, training longer is no cure
+    held = why_none({"closing_on_something": 30, "on_target_candidates": 0}, 40,
+                    target=target_patch(np.zeros((5, 3)), [0.0, 0.0, 1.0, 0.0], 1.0))
+    assert "--max-num-iterations" not in _no_grasp_advice(held, _Cfg, inside)
+    assert "--max-num-iterations" in _no_grasp_advice(why_none({}, 40), _Cfg, inside)  # nothing seen as a surface
+
+
+def test_the_marked_patch_is_measured_along_the_support_plane():
+    """A 6 x 2 cm rectangle of points on a tilted plane, turned 30 degrees in it: its narrowest and widest
+    extent across the plane, whatever the tilt and the turn (the diagonal is the widest: 6.3 cm)."""
+    rng = np.random.default_rng(0)
+    uv = np.c_[rng.uniform(-3, 3, 2000), rng.uniform(-1, 1, 2000)] / 100.0
+    uv[:4] = [[-0.03, -0.01], [0.03, 0.01], [-0.03, 0.01], [0.03, -0.01]]  # the corners
+    t = np.radians(30)
+    uv = uv @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+    n = np.array([0.3, -0.2, 1.0]) / np.linalg.norm([0.3, -0.2, 1.0])
+    a = np.cross(n, [1.0, 0.0, 0.0]); a /= np.linalg.norm(a)
+    pts = uv[:, :1] * a + uv[:, 1:] * np.cross(n, a) + 0.05 * n  # 5 cm above the plane
+    text = target_patch(pts, [*n, 0.0], 1.0)
+    lo, hi = (float(x) for x in re.search(r"([\d.]+) x ([\d.]+) cm", text).groups())
+    assert text.startswith("the fused surface marked as the target is 2000 points")
+    assert abs(lo - 2.0) <= 0.1 and abs(hi - 100 * math.hypot(0.06, 0.02)) <= 0.1, text
+    assert target_patch(pts * 10, [*n, 0.0], 0.1) == text  # capture units at 10 cm each
+    assert target_patch(None, [*n, 0.0], 1.0) is None and target_patch(pts, None, 1.0) is None
