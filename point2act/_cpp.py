@@ -349,11 +349,11 @@ class PybindExtension(Extension):
 
 class BackgroundBuild:
     """Builds (first use on a machine) and loads extensions in daemon threads, one per extension, so a process
-    that needs them only later does not wait for the compiler then. A GPU training run needs the CPU kernels only at its end (the
-    relevancy refit, the export's views), after a fresh machine's first build would have cost it 25-50 s
-    (``benchmarks/results/gpu_demo_breakdown.md``). A build that fails here is recorded in ``errors``; the
-    caller's own ``load()`` then tries again and raises with the compiler's message. Check with
-    ``tests/test_cpp_background.py``."""
+    that needs them only later does not wait for the compiler then. A GPU training run needs the CPU
+    rasterizer at its first convergence check and the others at its end (the relevancy refit, the export's
+    views); a fresh machine's first builds take 15-50 s (``benchmarks/results/gpu_demo_breakdown.md``). A
+    build that fails here is recorded in ``errors``; the caller's own ``load()`` then tries again and raises
+    with the compiler's message. Check with ``tests/test_cpp_background.py``."""
 
     def __init__(self, extensions: Sequence[Extension]):
         self.extensions = tuple(extensions)

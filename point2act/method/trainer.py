@@ -77,10 +77,11 @@ class LoggedStepsTensorboard(ns_writer.TensorboardWriter):
 
 
 def _build_cpu_kernels():
-    """On a GPU run, point2act's CPU kernels that the end of training and the export use (the rasterizer's
-    compositing weights, the fused losses, the relevancy refit, the grasp kernels), built in a background
-    thread while the GPU trains (:class:`point2act._cpp.BackgroundBuild`): a fresh machine's first build
-    otherwise stalls the end of the first run. A CPU run builds them before its first step anyway."""
+    """On a GPU run, point2act's CPU kernels that the convergence checks, the end of training and the export use
+    (the rasterizer's median depth and compositing weights, the fused losses, the relevancy refit, the grasp
+    kernels), built in background threads while the GPU trains (:class:`point2act._cpp.BackgroundBuild`): a
+    fresh machine's first builds otherwise stall the first run where it first needs them. A CPU run builds them
+    before its first step anyway."""
     from point2act import _cpp, relevancy_fit, ssim
     from point2act.grasp import _kernel
     from point2act.render import _backend
