@@ -17,7 +17,8 @@ surface at both stays. Training has converged at the target when **every** probe
 
 The trainer (:class:`point2act.method.trainer.Point2ActTrainer`) checks once per densification period, from the
 step after the first densification at full resolution (the fine stage's first), and stops there when the rule
-holds, whether densification has ended or not; the run's ``max_num_iterations`` bounds it. A run without answers trains to its bound.
+holds, whether densification has ended or not; the run's ``max_num_iterations`` bounds it. A run without
+answers trains to its bound.
 Check it: ``ns-train point2act`` logs the step it stopped at and each check's worst change; the tests
 (``tests/test_convergence.py``) hold the rule against depth maps with known moves.
 """

@@ -10,8 +10,9 @@ How: each view ``i`` picks one partner (optical axes within :data:`MAX_AXIS_ANGL
 scene depth at least :data:`MIN_BASELINE_RATIO`, nearest :data:`BASELINE_RATIO`, baseline mostly along the
 image rows). The baseline has no upper bound: the axis angle already bounds how differently a pair's views
 see a patch, and a few-view capture (11 views in a ring, a third of their scene depth apart or more) pairs
-only its neighbours that way. Each pair is rectified (``cv2.stereoRectify``'s rotations; canvases sized here so that each
-holds its whole source view at the source focal length), matched (``cv2.StereoSGBM``) and reprojected.
+only its neighbours that way. Each pair is rectified (``cv2.stereoRectify``'s rotations; canvases sized
+here so that each holds its whole source view at the source focal length), matched (``cv2.StereoSGBM``)
+and reprojected.
 Pixels whose matching window is flat (:data:`MIN_TEXTURE_STD`: SGM fills flat regions from their
 borders) or that sit on a disparity edge (:data:`MAX_DISPARITY_STEP`: block matching smears the near
 side's depth over the edge) get no point. SGBM's mismatches are seldom repeated by an independent pair:

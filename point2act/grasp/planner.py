@@ -158,9 +158,11 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     clock.lap("candidates")
     clear = collision(surf, clouds, pairs, part, lengths, cfg, counts, on_target_only)
     clock.lap("collision")
+    # the fused surface the answers mark, in words: said only where no candidate holds mostly target (why_none)
+    marked = (target_patch(tpts, surf.plane, cfg.gripper.metres_per_unit)
+              if counts.get("on_target_candidates", 0) == 0 else None)
     if not clear.free.any():
         timings["scoring"] = 0.0
-        marked = target_patch(tpts, surf.plane, cfg.gripper.metres_per_unit)
         return _empty(region, cfg, why_none(counts, counts["candidates"], target=marked), clock.total(), counts,
                       surf.plane)
     scores = score(part, clear, clouds, cfg)
@@ -170,7 +172,7 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     counts["after_nms"] = len(grasps)
     counts["on_target"] = int(sum(gr.on_target for gr in grasps))
     clock.lap("scoring")
-    why = warning(grasps, part, clear, counts, target_patch(tpts, surf.plane, cfg.gripper.metres_per_unit))
+    why = warning(grasps, part, clear, counts, marked)
     if no_target and why:
         why = NO_TARGET_SURFACE_NOTE + "; " + why
     return GraspResult(region=region, grasps=grasps, gripper=cfg.gripper, warning=why, timings_ms=clock.total(),

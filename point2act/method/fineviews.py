@@ -45,6 +45,13 @@ def crop_window(core: Tuple[int, int, int, int], size: Tuple[int, int], fraction
     return left, top, left + cw, top + ch
 
 
+def full_resolution_step(model_config) -> int:
+    """The first step splatfacto trains at full resolution, where the fine stage starts: ``num_downscales`` halvings
+    of ``resolution_schedule`` steps each (0 without downscales)."""
+    c = model_config
+    return int(c.num_downscales) * int(c.resolution_schedule) if c.num_downscales else 0
+
+
 class FineViews:
     """Each training view's full-resolution crop, made on first use and kept.
 

@@ -528,14 +528,13 @@ class Point2ActPipeline(VanillaPipeline):
     def _start_fine_stage(self) -> None:
         """Hand the datamanager its fine-stage views (:class:`point2act.method.fineviews.FineViews`) from the step
         the model reaches full resolution; nothing without answers."""
-        from point2act.method.fineviews import FineViews, cores_of
+        from point2act.method.fineviews import FineViews, cores_of, full_resolution_step
 
         dm, c = self.datamanager, self.model.config
         heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
         if heat is None or not len(heat):
             return
-        start = int(c.num_downscales) * int(c.resolution_schedule) if c.num_downscales else 0
-        dm.fine_views = FineViews(start, cores_of(heat.points, heat.sizes, heat.sigma_frac))
+        dm.fine_views = FineViews(full_resolution_step(c), cores_of(heat.points, heat.sizes, heat.sigma_frac))
 
     def __init__(self, config, device, test_mode="val", world_size=1, local_rank=0, grad_scaler=None):
         super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)

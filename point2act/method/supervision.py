@@ -54,8 +54,6 @@ def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> lis
                           split)
 
 
-
-
 @dataclass
 class ChannelSupport:
     """The views' consensus that ``point2act query``'s refit formed on a channel's answers from a points file

@@ -142,6 +142,7 @@ class Point2ActTrainer(Trainer):
         densification at full resolution (the fine stage). None: the trainer config turns it off, or the run has
         no answers."""
         from point2act.convergence import TargetConvergence, probes_of
+        from point2act.method.fineviews import full_resolution_step
 
         dm, model = self.pipeline.datamanager, self.pipeline.model
         if not getattr(self.config, "stop_at_convergence", False) or getattr(dm, "points", None) is None:
@@ -150,8 +151,7 @@ class Point2ActTrainer(Trainer):
         every = int(getattr(c, "refine_every", 0) or 0)
         if every < 1:
             return None
-        full = int(c.num_downscales) * int(c.resolution_schedule) if c.num_downscales else 0
-        first = -(-max(full, int(c.warmup_length)) // every) * every  # the first densification at full resolution
+        first = -(-max(full_resolution_step(c), int(c.warmup_length)) // every) * every  # its first densification
         heat = dm.train_heatmaps
         probes = probes_of(heat.points, heat.sizes, heat.sigma_frac)
         if not probes:
