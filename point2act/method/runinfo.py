@@ -58,7 +58,10 @@ def _sha(data: bytes) -> str:
 
 def datamanager_fingerprint(dm_cfg) -> str:
     """A hash of a datamanager config, leaving out what the supervision sets (points file, prompt,
-    pointer) and image caching; ``data`` as the datamanager resolves it."""
+    pointer) and image caching; ``data`` as the datamanager resolves it, and a downscale as the resolution it
+    gives: the parser's ``downscale_factor`` k > 1 counts as ``camera_res_scale_factor`` / k, which is what the
+    datamanager makes of it when the capture has no ``images_k/`` folder (its setup rewrites its own config so),
+    so a training datamanager and a fresh load of its ``config.yml`` hash alike."""
     import yaml
 
     c = copy.copy(dm_cfg)
@@ -67,6 +70,10 @@ def datamanager_fingerprint(dm_cfg) -> str:
         if hasattr(c, name):
             setattr(c, name, value)
     dp = copy.copy(c.dataparser)
+    factor = getattr(dp, "downscale_factor", None)
+    if factor is not None and int(factor) > 1 and hasattr(c, "camera_res_scale_factor"):
+        c.camera_res_scale_factor = c.camera_res_scale_factor / int(factor)
+        dp.downscale_factor = 1
     data = c.data if getattr(c, "data", None) is not None else getattr(dp, "data", None)
     data = Path(data) if data is not None else None
     c.data = data

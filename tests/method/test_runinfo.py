@@ -145,3 +145,29 @@ def test_run_answers_are_the_runs_own(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert run_answers(config_path, cfg) == stored
+
+
+def test_a_downscale_on_load_hashes_as_the_config_it_came_from(shared_data):
+    """A COLMAP capture without ``images_2/`` trained at ``--downscale-factor 2``: the datamanager's setup rewrites
+    its config into a downscale on load (``downscale_factor`` 1, ``camera_res_scale_factor`` 0.5). That config must
+    hash as the ``config.yml`` it came from, or the end of training decodes every image again to build the run's
+    info (``runinfo.write_after_training``); another factor must not."""
+    import copy
+    from pathlib import Path
+
+    from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
+
+    from point2act.method.datamanager import Point2ActDataManagerConfig, _check_capture
+    from point2act.method.runinfo import datamanager_fingerprint
+
+    capture = shared_data / "real" / "tools"
+    assert not (capture / "images_2").exists()
+    cfg = Point2ActDataManagerConfig(data=capture, dataparser=ColmapDataParserConfig(
+        colmap_path=Path("sparse/0"), downscale_factor=2, load_3D_points=False))
+    trained = copy.deepcopy(cfg)
+    _check_capture(trained, "val")
+    assert trained.dataparser.downscale_factor == 1 and trained.camera_res_scale_factor == 0.5
+    assert datamanager_fingerprint(trained) == datamanager_fingerprint(cfg)
+    other = copy.deepcopy(cfg)
+    other.dataparser.downscale_factor = 4
+    assert datamanager_fingerprint(other) != datamanager_fingerprint(cfg)
