@@ -51,19 +51,25 @@ class Probe:
     """The answers' core pixels inside the window."""
 
 
+def core_radius(height: int, width: int, sigma_frac: float) -> float:
+    """The pixel radius of an answer's heatmap core (the blob above :data:`CORE_LEVEL`) in an image of this size;
+    ``sigma_frac``: the blob's sigma as a fraction of the image diagonal (:func:`point2act.heatmap.sigma_px`)."""
+    from point2act.heatmap import sigma_px
+
+    return float(sigma_px(height, width, sigma_frac)) * math.sqrt(2.0 * math.log(1.0 / CORE_LEVEL))
+
+
 def probes_of(points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], sigma_frac: float) -> List[Probe]:
     """A :class:`Probe` per view with answers. ``points``: view -> answers [P, 2] in pixels (P = 0: "not in
     view", no probe); ``sizes``: view -> (H, W); ``sigma_frac``: the heatmap's blob sigma as a fraction of the
     image diagonal (:func:`point2act.heatmap.sigma_px`)."""
-    from point2act.heatmap import sigma_px
-
     out = []
     for v in sorted(points):
         pts = np.asarray(points[v], dtype=np.float64).reshape(-1, 2)
         if not len(pts):
             continue
         h, w = (int(s) for s in sizes[v])
-        r = float(sigma_px(h, w, sigma_frac)) * math.sqrt(2.0 * math.log(1.0 / CORE_LEVEL))
+        r = core_radius(h, w, sigma_frac)
         x0 = int(max(0, math.floor((pts[:, 0] - r).min())))
         y0 = int(max(0, math.floor((pts[:, 1] - r).min())))
         x1 = int(min(w, math.ceil((pts[:, 0] + r).max())))

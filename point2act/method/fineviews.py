@@ -3,10 +3,12 @@
 Splatfacto trains its first quarter at half resolution (the coarse stage) and every later step on a whole view
 at full resolution. The pixels away from the target cost as much as the target's and matter less to the grasp,
 so from the step the model reaches full resolution (:attr:`FineViews.start`) every **odd step** trains a
-**crop** of its view: the window :data:`CROP_FRACTION` of the image's width and height centred on the answers'
-heatmap cores (wider where the cores span more), at full resolution, its principal point moved to the window's
-corner. Even steps, and views without answers, train the whole view, so the whole scene keeps training and the
-viewer still shows all of it.
+**crop** of its view: the window :data:`CROP_FRACTION` of the image's width and height, at full resolution, its
+principal point moved to the window's corner. A view with answers centres it on their heatmap cores (wider where
+the cores span more); every other view that sees the place where the views' answers meet (:func:`answers_place`,
+from the cameras and the answers alone) centres it on the place's projection (:func:`fine_cores`). Even steps, and
+views that do not see the place, train the whole view, so the whole scene keeps training and the viewer still
+shows all of it.
 
 The model normalises a crop's screen-space gradients by the whole view's size
 (:data:`point2act.method.keys.FULL_SIZE_KEY`), so the densification threshold means on a crop what it means on a
@@ -17,6 +19,7 @@ render.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Dict, Tuple
 
 import numpy as np
@@ -101,3 +104,135 @@ def cores_of(points: Dict[int, np.ndarray], sizes: Dict[int, Tuple[int, int]], s
     from point2act.convergence import probes_of
 
     return {p.view: p.window for p in probes_of(points, sizes, sigma_frac)}
+
+
+MIN_PLACE_VIEWS = 2
+"""Views whose answers must meet at a point for it to count as the place (:func:`answers_place`)."""
+
+MAX_PROPOSALS = 4096
+"""Pairs of answer rays :func:`answers_place` scores at most (a capture of 200 views with 5 answers each has
+half a million pairs)."""
+
+
+def _rays(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.ndarray):
+    """Each answer's ray in the world: ``(view [R], origin [R, 3], unit direction [R, 3])``."""
+    views, origins, dirs = [], [], []
+    for v in sorted(points):
+        pts = np.asarray(points[v], dtype=np.float64).reshape(-1, 2)
+        if not len(pts):
+            continue
+        R, t = viewmats[v, :3, :3], viewmats[v, :3, 3]
+        pix = np.concatenate([pts, np.ones((len(pts), 1))], axis=1)
+        d = (np.linalg.inv(Ks[v]) @ pix.T).T @ R  # camera to world: R^T d
+        views += [v] * len(pts)
+        origins.append(np.repeat((-R.T @ t)[None], len(pts), axis=0))
+        dirs.append(d / np.linalg.norm(d, axis=1, keepdims=True))
+    if not views:
+        return np.zeros(0, int), np.zeros((0, 3)), np.zeros((0, 3))
+    return np.asarray(views), np.concatenate(origins), np.concatenate(dirs)
+
+
+def project(X: np.ndarray, viewmats: np.ndarray, Ks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates [C, 2] and camera depths [C] of the world point ``X`` [3] in each view."""
+    cam = np.einsum("cij,j->ci", viewmats[:, :3, :3], X) + viewmats[:, :3, 3]
+    z = cam[:, 2]
+    uv = np.einsum("cij,cj->ci", Ks, cam)[:, :2] / np.where(np.abs(z) > 1e-12, z, 1e-12)[:, None]
+    return uv, z
+
+
+def answers_place(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.ndarray, radius: np.ndarray
+                  ) -> np.ndarray | None:
+    """The world point where the most views' answers meet, from the cameras and the answers alone (no surface).
+
+    Each pair of answer rays from two views proposes the midpoint of their closest approach (in front of both);
+    a proposal's inliers are the views where it lies in front of the camera and projects within ``radius`` of an
+    answer; the proposal with the most inlier views wins (then the smaller summed reprojection error), and the
+    place is the point nearest to its inliers' rays in least squares. None when no point gathers
+    :data:`MIN_PLACE_VIEWS` views.
+
+    Args:
+        points: view -> its answers [P, 2] in pixels (P = 0: none).
+        viewmats: world-to-camera matrices [C, 4, 4] (OpenCV axes).
+        Ks: intrinsics [C, 3, 3].
+        radius: per view, the pixels an answer may miss the place by [C] (its heatmap core's radius).
+
+    Returns:
+        The place [3], or None.
+    """
+    viewmats, Ks, radius = (np.asarray(a, dtype=np.float64) for a in (viewmats, Ks, radius))
+    views, o, d = _rays(points, viewmats, Ks)
+    i, j = np.triu_indices(len(views), k=1)
+    keep = views[i] != views[j]
+    i, j = i[keep], j[keep]
+    if not len(i):
+        return None
+    # closest approach of rays o_i + s d_i and o_j + u d_j
+    w = o[i] - o[j]
+    b = np.einsum("ij,ij->i", d[i], d[j])
+    den = 1.0 - b * b
+    ok = den > 1e-6
+    i, j, w, b, den = i[ok], j[ok], w[ok], b[ok], den[ok]
+    dw_i, dw_j = np.einsum("ij,ij->i", d[i], w), np.einsum("ij,ij->i", d[j], w)
+    s = (b * dw_j - dw_i) / den
+    u = (dw_j - b * dw_i) / den
+    front = (s > 0) & (u > 0)
+    cands = 0.5 * ((o[i] + s[:, None] * d[i]) + (o[j] + u[:, None] * d[j]))[front]
+    if not len(cands):
+        return None
+    if len(cands) > MAX_PROPOSALS:  # evenly spread over the pairs
+        cands = cands[np.linspace(0, len(cands) - 1, MAX_PROPOSALS).round().astype(int)]
+    count, err = np.zeros(len(cands), int), np.zeros(len(cands))
+    nearest = {}
+    for v in sorted(set(views.tolist())):
+        rs = np.nonzero(views == v)[0]
+        cam = cands @ viewmats[v, :3, :3].T + viewmats[v, :3, 3]  # [M, 3]
+        z = cam[:, 2]
+        uv = (cam @ Ks[v].T)[:, :2] / np.where(z > 1e-12, z, 1e-12)[:, None]
+        e = np.linalg.norm(uv[:, None, :] - np.asarray(points[v], dtype=np.float64).reshape(1, -1, 2), axis=2)
+        k = e.argmin(axis=1)
+        e = e[np.arange(len(cands)), k]
+        hit = (z > 0) & (e <= radius[v])
+        count += hit
+        err += np.where(hit, e, 0.0)
+        nearest[v] = np.where(hit, rs[k], -1)  # the view's answer nearest each proposal, where it is an inlier
+    w = int(np.lexsort((err, -count))[0])  # the most inlier views, then the least error
+    best = [int(r[w]) for r in nearest.values() if r[w] >= 0]
+    if len(best) < MIN_PLACE_VIEWS:
+        return None
+    # the point nearest the chosen rays: sum_r |(I - d_r d_r^T)(X - o_r)|^2 is least
+    P = np.eye(3)[None] - d[best][:, :, None] * d[best][:, None, :]
+    return np.linalg.solve(P.sum(axis=0), np.einsum("rij,rj->i", P, o[best]))
+
+
+def place_cores(place: np.ndarray, viewmats: np.ndarray, Ks: np.ndarray, sizes, radius) -> Dict[int, Tuple[int, int, int, int]]:
+    """View index -> the window ``(x0, y0, x1, y1)`` of ``radius`` pixels around the place's projection, for every
+    view the place [3] lies in front of and inside of. ``viewmats`` [C, 4, 4], ``Ks`` [C, 3, 3], ``sizes``
+    ``(H, W)`` and ``radius`` per view."""
+    uv, z = project(np.asarray(place, dtype=np.float64), np.asarray(viewmats, dtype=np.float64),
+                    np.asarray(Ks, dtype=np.float64))
+    out = {}
+    for v, ((h, w), (x, y), depth, r) in enumerate(zip(sizes, uv, z, radius)):
+        if depth <= 0 or not (0.0 <= x < w and 0.0 <= y < h):
+            continue
+        out[v] = (int(max(0, math.floor(x - r))), int(max(0, math.floor(y - r))),
+                  int(min(w, math.ceil(x + r))), int(min(h, math.ceil(y + r))))
+    return out
+
+
+def fine_cores(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Dict[int, Tuple[int, int, int, int]]:
+    """The fine stage's cores: each view's answers' cores (:func:`cores_of`), and for every other view that sees
+    the place where the views' answers meet (:func:`answers_place`), a core around its projection.
+
+    ``points``: view -> answers [P, 2] in the training images' pixels; ``cameras``: the training cameras
+    (nerfstudio ``Cameras``, their final intrinsics)."""
+    from point2act.convergence import core_radius
+    from point2act.method.run import camera_views
+
+    vms, Ks, sizes = camera_views(cameras)
+    vms, Ks = vms.double().numpy(), Ks.double().numpy()
+    radius = np.asarray([core_radius(h, w, sigma_frac) for h, w in sizes])
+    cores = cores_of(points, dict(enumerate(sizes)), sigma_frac)
+    place = answers_place(points, vms, Ks, radius)
+    if place is None:
+        return cores
+    return {**place_cores(place, vms, Ks, sizes, radius), **cores}

@@ -65,9 +65,9 @@ class Point2ActModelConfig(SplatfactoModelConfig):
 
     _target: Type = field(default_factory=lambda: Point2ActModel)
     fine_stage: bool = True
-    """From the step training reaches full resolution, every odd step trains a full-resolution crop around its
-    view's answers instead of the whole view (:mod:`point2act.method.fineviews`). False: every step trains a
-    whole view."""
+    """From the step training reaches full resolution, every odd step trains a full-resolution crop around the
+    view's answers, or where it sees the place the views' answers meet, instead of the whole view
+    (:mod:`point2act.method.fineviews`). False: every step trains a whole view."""
     relevancy_shapes_geometry: bool = False
     """Let the relevancy loss move geometry (means, scales, rotations, opacities). Off by default:
     the relevancy pass renders detached geometry."""
@@ -528,13 +528,14 @@ class Point2ActPipeline(VanillaPipeline):
     def _start_fine_stage(self) -> None:
         """Hand the datamanager its fine-stage views (:class:`point2act.method.fineviews.FineViews`) from the step
         the model reaches full resolution; nothing without answers."""
-        from point2act.method.fineviews import FineViews, cores_of, full_resolution_step
+        from point2act.method.fineviews import FineViews, fine_cores, full_resolution_step
 
         dm, c = self.datamanager, self.model.config
         heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
         if heat is None or not len(heat):
             return
-        dm.fine_views = FineViews(full_resolution_step(c), cores_of(heat.points, heat.sizes, heat.sigma_frac))
+        cores = fine_cores(heat.points, dm.train_dataset.cameras, heat.sigma_frac)
+        dm.fine_views = FineViews(full_resolution_step(c), cores)
 
     def __init__(self, config, device, test_mode="val", world_size=1, local_rank=0, grad_scaler=None):
         super().__init__(config, device, test_mode, world_size, local_rank, grad_scaler)

@@ -68,3 +68,94 @@ def test_a_crop_renders_the_window_of_its_whole_view():
     assert part.shape[:2] == (y1 - y0, x1 - x0)
     # equal up to float rounding of the shifted pixel coordinates
     np.testing.assert_allclose(part.numpy(), whole[y0:y1, x0:x1].numpy(), atol=1e-3)
+
+
+def _look_at(eye, target=(0.0, 0.0, 0.0)):
+    """World-to-camera [4, 4] (OpenCV axes: x right, y down, z forward) of a camera at ``eye`` facing ``target``."""
+    eye, target = np.asarray(eye, float), np.asarray(target, float)
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])
+    vm = np.eye(4)
+    vm[:3, :3], vm[:3, 3] = R, -R @ eye
+    return vm
+
+
+def _ring(n=10, H=120, W=160, f=150.0):
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    vms = np.stack([_look_at((2.0 * np.cos(a), 2.0 * np.sin(a), 1.0), (0.0, 0.0, 0.1)) for a in angles])
+    K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1.0]])
+    return vms, np.repeat(K[None], n, axis=0), [(H, W)] * n
+
+
+def _pixel(X, vm, K):
+    c = vm[:3, :3] @ X + vm[:3, 3]
+    return (K @ c)[:2] / c[2]
+
+
+def test_the_place_is_where_the_answers_meet_despite_a_wrong_one():
+    """Answers 1 px off the true projections of a point in 5 views, a wrong answer in a sixth, a second (wrong)
+    answer beside a right one in a seventh: the place lands within a centimetre of the point, where the right
+    answers alone put it. Two views whose answers disagree give no place."""
+    from point2act.method.fineviews import answers_place
+
+    vms, Ks, sizes = _ring()
+    X = np.array([0.05, -0.03, 0.12])
+    g = np.random.default_rng(0)
+    points = {v: (_pixel(X, vms[v], Ks[v]) + g.normal(0, 1.0, 2))[None] for v in range(5)}
+    points[5] = np.array([[10.0, 10.0]])  # wrong
+    points[6] = np.stack([_pixel(X, vms[6], Ks[6]), [150.0, 100.0]])
+    points[7] = np.zeros((0, 2))  # "not in view"
+    place = answers_place(points, vms, Ks, np.full(len(vms), 12.0))
+    assert place is not None and np.linalg.norm(place - X) < 0.01  # 1 px is 1.5 cm across at 2.2 m here
+    right = {**{v: points[v] for v in range(5)}, 6: points[6][:1]}
+    np.testing.assert_allclose(answers_place(right, vms, Ks, np.full(len(vms), 12.0)), place, atol=1e-9)
+    assert answers_place({0: points[0], 5: points[5]}, vms, Ks, np.full(len(vms), 12.0)) is None
+
+
+def test_views_without_answers_get_a_core_where_they_see_the_place():
+    """The fine stage's cores: a view with answers keeps its answers' core; every other view gets a core centred on
+    the place's projection, unless the place lies behind it or outside its image."""
+    from point2act.method.fineviews import place_cores
+
+    vms, Ks, sizes = _ring()
+    X = np.array([0.05, -0.03, 0.12])
+    r = np.full(len(vms), 6.0)
+    cores = place_cores(X, vms, Ks, sizes, r)
+    assert sorted(cores) == list(range(len(vms)))
+    for v, (x0, y0, x1, y1) in cores.items():
+        u, w = _pixel(X, vms[v], Ks[v])
+        assert abs((x0 + x1) / 2 - u) <= 1.0 and abs((y0 + y1) / 2 - w) <= 1.0 and x1 - x0 <= 13
+    behind = _look_at((0.5, 0.0, 0.12), (2.0, 0.0, 0.12))  # faces away from X
+    aside = _look_at((2.0, 0.0, 1.0), (2.0, 3.0, 1.0))  # X far outside its image
+    assert place_cores(X, np.stack([behind, aside]), Ks[:2], sizes[:2], r[:2]) == {}
+
+
+def test_fine_cores_keep_the_answers_and_add_the_views_that_see_the_place():
+    """Through nerfstudio's cameras (OpenGL axes): the answered views keep their answers' cores, the others get a
+    core around the place's projection, of the answers' core radius."""
+    from point2act.convergence import core_radius
+    from point2act.method.fineviews import cores_of, fine_cores
+
+    vms, Ks, sizes = _ring(6)
+    H, W = sizes[0]
+    c2w = np.linalg.inv(vms)[:, :3, :4] * np.array([1.0, -1.0, -1.0, 1.0])  # OpenCV -> OpenGL camera axes
+    cams = Cameras(camera_to_worlds=torch.tensor(c2w, dtype=torch.float32), fx=float(Ks[0, 0, 0]),
+                   fy=float(Ks[0, 1, 1]), cx=float(Ks[0, 0, 2]), cy=float(Ks[0, 1, 2]), width=W, height=H,
+                   camera_type=CameraType.PERSPECTIVE)
+    X = np.array([0.05, -0.03, 0.12])
+    points = {v: _pixel(X, vms[v], Ks[v])[None] for v in (0, 2, 3)}
+    points[1] = np.zeros((0, 2))
+    sigma = 0.02
+    cores = fine_cores(points, cams, sigma)
+    own = cores_of(points, dict(enumerate(sizes)), sigma)
+    assert sorted(cores) == list(range(6)) and all(cores[v] == own[v] for v in (0, 2, 3))
+    r = core_radius(H, W, sigma)
+    for v in (1, 4, 5):
+        x0, y0, x1, y1 = cores[v]
+        u, w = _pixel(X, vms[v], Ks[v])
+        assert abs((x0 + x1) / 2 - u) <= 1.0 and abs((y0 + y1) / 2 - w) <= 1.0 and abs((x1 - x0) - 2 * r) <= 2
+    assert fine_cores({0: points[0]}, cams, sigma) == {0: own[0]}  # one view: no place
