@@ -2,13 +2,13 @@
 
 Splatfacto trains its first quarter at half resolution (the coarse stage) and every later step on a whole view
 at full resolution. The pixels away from the target cost as much as the target's and matter less to the grasp,
-so from the step the model reaches full resolution (:attr:`FineViews.start`) every **odd step** trains a
-**crop** of its view: the window :data:`CROP_FRACTION` of the image's width and height, at full resolution, its
+so from the step the model reaches full resolution (:attr:`FineViews.start`) three steps of every four (every step
+not a multiple of :data:`WHOLE_VIEW_EVERY`) train a **crop** of their view: the window :data:`CROP_FRACTION` of the image's width and height, at full resolution, its
 principal point moved to the window's corner. A view with answers centres it on their heatmap cores (wider where
 the cores span more); every other view that sees the place where the views' answers meet (:func:`answers_place`,
-from the cameras and the answers alone) centres it on the place's projection (:func:`fine_cores`). Even steps, and
-views that do not see the place, train the whole view, so the whole scene keeps training and the viewer still
-shows all of it.
+from the cameras and the answers alone) centres it on the place's projection (:func:`fine_cores`). Every fourth
+step, and views that do not see the place, train the whole view, so the whole scene keeps training and the viewer
+still shows all of it.
 
 The model normalises a crop's screen-space gradients by the whole view's size
 (:data:`point2act.method.keys.FULL_SIZE_KEY`), so the densification threshold means on a crop what it means on a
@@ -30,6 +30,13 @@ from point2act.method.keys import FULL_SIZE_KEY
 CROP_FRACTION = 0.5
 """A crop's width and height as a fraction of its view's (a quarter of the pixels): room around the target for
 the neighbours a gripper must clear."""
+
+
+WHOLE_VIEW_EVERY = 4
+"""In the fine stage, the steps that are multiples of this train whole views; the others train crops. A crop costs
+a third of a whole view's step (`real/tools` at 640x360: 25 against 67 ms); with crops at three steps of four the
+target's geometry is as complete and less often painted behind as with crops at every other step
+(benchmarks/results/fine_stage.md, three gate seeds)."""
 
 
 def crop_window(core: Tuple[int, int, int, int], size: Tuple[int, int], fraction: float = CROP_FRACTION
@@ -68,8 +75,10 @@ class FineViews:
         self._kept: Dict[int, Tuple[object, dict]] = {}
 
     def crop_due(self, step: int, idx: int) -> bool:
-        """Whether ``step`` trains view ``idx``'s crop: an odd step of the fine stage, a view with answers."""
-        return self.start is not None and step >= self.start and step % 2 == 1 and int(idx) in self.cores
+        """Whether ``step`` trains view ``idx``'s crop: a step of the fine stage that is not a multiple of
+        :data:`WHOLE_VIEW_EVERY`, a view with a core."""
+        return (self.start is not None and step >= self.start and step % WHOLE_VIEW_EVERY != 0
+                and int(idx) in self.cores)
 
     def crop(self, idx: int, camera, data: dict) -> Tuple[object, dict]:
         """The crop of view ``idx`` given its whole ``camera`` and batch ``data`` (image, and where present the

@@ -65,8 +65,8 @@ class Point2ActModelConfig(SplatfactoModelConfig):
 
     _target: Type = field(default_factory=lambda: Point2ActModel)
     fine_stage: bool = True
-    """From the step training reaches full resolution, every odd step trains a full-resolution crop around the
-    view's answers, or where it sees the place the views' answers meet, instead of the whole view
+    """From the step training reaches full resolution, three steps of every four train a full-resolution crop
+    around the view's answers, or where it sees the place the views' answers meet, instead of the whole view
     (:mod:`point2act.method.fineviews`). False: every step trains a whole view."""
     relevancy_shapes_geometry: bool = False
     """Let the relevancy loss move geometry (means, scales, rotations, opacities). Off by default:

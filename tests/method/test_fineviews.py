@@ -1,5 +1,6 @@
 """The fine stage's views (:mod:`point2act.method.fineviews`): a crop renders the window of its whole view, and the
-schedule alternates whole views and crops from the full-resolution step."""
+schedule trains crops on three steps of four from the full-resolution step; views without answers take their crop
+where they see the place the answers meet."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_a_crop_renders_the_window_of_its_whole_view():
     photo = torch.rand(48, 64, 3, generator=g)
     heat = torch.rand(48, 64, 1, generator=g)
     fv = FineViews(10, {3: (20, 10, 30, 20)})
-    assert [fv.crop_due(s, 3) for s in (8, 9, 10, 11)] == [False, False, False, True]
+    assert [fv.crop_due(s, 3) for s in (8, 9, 10, 11, 12, 13)] == [False, False, True, True, False, True]
     assert not fv.crop_due(11, 4)  # no answers: never a crop
     crop_cam, batch = fv.crop(3, cam, {"image": photo, TARGET_KEY: heat})
     x0, y0, x1, y1 = crop_window((20, 10, 30, 20), (48, 64))
