@@ -2,9 +2,9 @@
 
 Splatfacto trains its first quarter at half resolution (the coarse stage) and every later step on a whole view
 at full resolution. The pixels away from the target cost as much as the target's and matter less to the grasp,
-so from the step the model reaches full resolution (:attr:`FineViews.start`) three steps of every four (every step
-not a multiple of :data:`WHOLE_VIEW_EVERY`) train a **crop** of their view: the window :data:`CROP_FRACTION` of the image's width and height, at full resolution, its
-principal point moved to the window's corner. A view with answers centres it on their heatmap cores (wider where
+so from the step the model reaches full resolution (:attr:`FineViews.start`) three steps of every four (every
+step not a multiple of :data:`WHOLE_VIEW_EVERY`) train a **crop** of their view: the window :data:`CROP_FRACTION`
+of the image's width and height, at full resolution, its principal point moved to the window's corner. A view with answers centres it on their heatmap cores (wider where
 the cores span more); every other view that sees the place where the views' answers meet (:func:`answers_place`,
 from the cameras and the answers alone) centres it on the place's projection (:func:`fine_cores`). Every fourth
 step, and views that do not see the place, train the whole view, so the whole scene keeps training and the viewer
@@ -119,8 +119,8 @@ MIN_PLACE_VIEWS = 2
 """Views whose answers must meet at a point for it to count as the place (:func:`answers_place`)."""
 
 MAX_PROPOSALS = 4096
-"""Pairs of answer rays :func:`answers_place` scores at most (a capture of 200 views with 5 answers each has
-half a million pairs)."""
+"""Pairs of answer rays :func:`answers_place` scores at most; beyond (a capture of 200 views with 5 answers each
+has half a million pairs) a fixed random sample of this many."""
 
 
 def _rays(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.ndarray):
@@ -170,7 +170,11 @@ def answers_place(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.nd
     """
     viewmats, Ks, radius = (np.asarray(a, dtype=np.float64) for a in (viewmats, Ks, radius))
     views, o, d = _rays(points, viewmats, Ks)
-    i, j = np.triu_indices(len(views), k=1)
+    R = len(views)
+    if R * (R - 1) // 2 <= MAX_PROPOSALS:
+        i, j = np.triu_indices(R, k=1)
+    else:  # a fixed sample of the pairs, the same at every run
+        i, j = np.random.default_rng(0).integers(0, R, (2, MAX_PROPOSALS))
     keep = views[i] != views[j]
     i, j = i[keep], j[keep]
     if not len(i):
@@ -188,8 +192,6 @@ def answers_place(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.nd
     cands = 0.5 * ((o[i] + s[:, None] * d[i]) + (o[j] + u[:, None] * d[j]))[front]
     if not len(cands):
         return None
-    if len(cands) > MAX_PROPOSALS:  # evenly spread over the pairs
-        cands = cands[np.linspace(0, len(cands) - 1, MAX_PROPOSALS).round().astype(int)]
     count, err = np.zeros(len(cands), int), np.zeros(len(cands))
     nearest = {}
     for v in sorted(set(views.tolist())):

@@ -160,3 +160,17 @@ def test_fine_cores_keep_the_answers_and_add_the_views_that_see_the_place():
         u, w = _pixel(X, vms[v], Ks[v])
         assert abs((x0 + x1) / 2 - u) <= 1.0 and abs((y0 + y1) / 2 - w) <= 1.0 and abs((x1 - x0) - 2 * r) <= 2
     assert fine_cores({0: points[0]}, cams, sigma) == {0: own[0]}  # one view: no place
+
+
+def test_many_answers_are_sampled_not_paired_all():
+    """200 views with 5 answers each (half a million pairs): the place still lands at the point the right answers
+    meet (one of five answers per view is right), from a fixed sample of pairs."""
+    from point2act.method.fineviews import MAX_PROPOSALS, answers_place
+
+    vms, Ks, sizes = _ring(200)
+    X = np.array([0.05, -0.03, 0.12])
+    g = np.random.default_rng(1)
+    points = {v: np.concatenate([_pixel(X, vms[v], Ks[v])[None], g.uniform(0, 120, (4, 2))]) for v in range(200)}
+    assert 1000 * 999 // 2 > MAX_PROPOSALS
+    place = answers_place(points, vms, Ks, np.full(200, 6.0))
+    assert place is not None and np.linalg.norm(place - X) < 1e-6
