@@ -127,17 +127,20 @@ def load_or_build_weights(store: WeightsStore, views: Dict[str, Any],
                              meta["sizes"], list(meta["view_ids"]), {"views": views})
         return cache, False, time.perf_counter() - t0
     cache = build()
+    if store.background_save:
+        cache.saving = _BackgroundSave(lambda: save_weights(store, cache, views))
+    else:
+        save_weights(store, cache, views)
+    return cache, True, time.perf_counter() - t0
+
+
+def save_weights(store: WeightsStore, cache: WeightsCache, views: Dict[str, Any] | None = None) -> None:
+    """Write ``cache`` to the run's cache as the weights of ``views`` (default: the views it records,
+    ``cache.meta["views"]``), the section :func:`load_or_build_weights` reads them from."""
+    views = views if views is not None else cache.meta["views"]
     meta = {"views": views, "num_gaussians": int(cache.num_gaussians), "sizes": [list(s) for s in cache.sizes],
             "view_ids": [int(v) for v in cache.view_ids]}
-
-    def write() -> None:
-        runcache.write_section(store.config_path, store.key, section, meta, _weights_arrays(cache))
-
-    if store.background_save:
-        cache.saving = _BackgroundSave(write)
-    else:
-        write()
-    return cache, True, time.perf_counter() - t0
+    runcache.write_section(store.config_path, store.key, weights_section(views), meta, _weights_arrays(cache))
 
 
 def subset(cache, view_ids: Sequence[int]):

@@ -260,8 +260,8 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     ``point2act query``'s), and with ``fusion`` the fusion views' compositing weights (:func:`save_fusion_weights`:
     1.5 s on the demo, so not at the end of training; the first export that computes the inputs, or the first
     query, writes them). ``weights``:
-    compositing weights of the run's Gaussians the caller has. None when the run has no checkpoint on disk to key
-    them to."""
+    compositing weights of the run's Gaussians the caller has (the end-of-training fit's), written to the cache
+    after the other sections. None when the run has no checkpoint on disk to key them to."""
     from point2act.method.runinfo import key_of_run
 
     key = key_of_run(config_path, run)
@@ -269,8 +269,12 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
         return None
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     data = run_data(config_path, run)
-    # the run's own field, its views at the config's resolution, and the depth renders whatever the config asks
-    inputs = export_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), weights=weights)
+    # the run's own field, its views at the config's resolution, and the depth renders whatever the config asks;
+    # the caller's weights are written last, below: each section rewrites the cache file with the sections
+    # already there, and the weights are its largest (236 MB for real/tools at 640x360, 20 views)
+    deferred = weights is not None and weights.meta.get("views") is not None
+    inputs = export_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), live=deferred,
+                              weights=weights)
     try:
         export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
                                                                      max(1, int(cfg.region.support_downscale))))
@@ -281,6 +285,13 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     from point2act.method.query_cache import write_query_views
 
     write_query_views(config_path, run, key, downscale=max(1, int(cfg.region.support_downscale)))
+    if deferred:
+        from point2act.query import WeightsStore, save_weights
+
+        try:
+            save_weights(WeightsStore(config_path, key), weights)
+        except OSError:
+            pass
     return inputs
 
 

@@ -139,3 +139,34 @@ def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_sy
     monkeypatch.delenv("POINT2ACT_NO_RUN_INFO")
     cp.write_text(cp.read_text() + "\n")
     assert runinfo.read_info(cp) is None
+
+
+def test_the_end_of_training_writes_its_weights_after_the_other_sections(trained_synth, tmp_path):
+    """The end of training hands the export inputs its fit's compositing weights (``cache_own_inputs(...,
+    weights=)``): the run's cache then holds the export and query sections and those weights, which a later load
+    of the same views reads instead of building them."""
+    import yaml
+
+    from point2act import runcache
+    from point2act.grasp import GraspConfig
+    from point2act.method import run as mrun
+    from point2act.method.export_run import cache_own_inputs
+    from point2act.method.supervision import SUPPORT_MIN_WEIGHT, run_store, supervision_of, weights_cache_of
+
+    _root, _scene, config, _ = trained_synth
+    cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
+    cfg.output_dir = tmp_path / "copy"
+    base = Path(cfg.get_base_dir())
+    shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", runcache.CACHE_NAME, "grasps*"))
+    cp = base / "config.yml"
+    cp.write_text(yaml.dump(cfg))
+    run = mrun.open_run(cp)
+    ds = max(1, int(GraspConfig().region.support_downscale))
+    cams = supervision_of(cp, run, base / "points.json").cameras
+    weights, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT)
+    assert built and not any(s.startswith("weights-") for s in runcache.sections(cp))
+    assert cache_own_inputs(cp, run, weights=weights) is not None
+    sections = runcache.sections(cp)
+    assert "export" in sections and any(s.startswith("query-d") for s in sections), sections
+    again, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT, store=run_store(cp, run))
+    assert not built and all(torch.equal(getattr(again, k), getattr(weights, k)) for k in ("crow", "col", "val"))
