@@ -112,22 +112,30 @@ def test_export_is_the_same_document(trained_synth, tmp_path, monkeypatch):
     assert bool(a["grasps"]) == bool(b["grasps"])
 
 
-def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_synth, tmp_path, monkeypatch):
-    """A copy of the run without its cache: open_run loads it the nerfstudio way and writes the info, then reads
-    it; an edited config.yml makes it stale; POINT2ACT_NO_RUN_INFO=1 ignores it."""
+def _copy_without_cache(config: Path, tmp_path: Path) -> Path:
+    """A copy of the run at ``config`` under ``tmp_path``, without its cache, channels and exports: its config.yml."""
     import yaml
 
     from point2act import runcache
-    from point2act.method import run as mrun
-    from point2act.method import runinfo
 
-    _root, _scene, config, _ = trained_synth
     cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
     cfg.output_dir = tmp_path / "copy"
     base = Path(cfg.get_base_dir())
     shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", runcache.CACHE_NAME, "grasps*"))
     cp = base / "config.yml"
     cp.write_text(yaml.dump(cfg))
+    return cp
+
+
+def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_synth, tmp_path, monkeypatch):
+    """A copy of the run without its cache: open_run loads it the nerfstudio way and writes the info, then reads
+    it; an edited config.yml makes it stale; POINT2ACT_NO_RUN_INFO=1 ignores it."""
+
+    from point2act.method import run as mrun
+    from point2act.method import runinfo
+
+    _root, _scene, config, _ = trained_synth
+    cp = _copy_without_cache(config, tmp_path)
     assert runinfo.read_info(cp) is None
     r = mrun.open_run(cp)
     assert r.info is None and r.config is not None  # loaded the nerfstudio way ...
@@ -145,7 +153,6 @@ def test_the_end_of_training_writes_its_weights_after_the_other_sections(trained
     """The end of training hands the export inputs its fit's compositing weights (``cache_own_inputs(...,
     weights=)``): the run's cache then holds the export and query sections and those weights, which a later load
     of the same views reads instead of building them."""
-    import yaml
 
     from point2act import runcache
     from point2act.grasp import GraspConfig
@@ -154,15 +161,10 @@ def test_the_end_of_training_writes_its_weights_after_the_other_sections(trained
     from point2act.method.supervision import SUPPORT_MIN_WEIGHT, run_store, supervision_of, weights_cache_of
 
     _root, _scene, config, _ = trained_synth
-    cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
-    cfg.output_dir = tmp_path / "copy"
-    base = Path(cfg.get_base_dir())
-    shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", runcache.CACHE_NAME, "grasps*"))
-    cp = base / "config.yml"
-    cp.write_text(yaml.dump(cfg))
+    cp = _copy_without_cache(config, tmp_path)
     run = mrun.open_run(cp)
     ds = max(1, int(GraspConfig().region.support_downscale))
-    cams = supervision_of(cp, run, base / "points.json").cameras
+    cams = supervision_of(cp, run, cp.parent / "points.json").cameras
     weights, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT)
     assert built and not any(s.startswith("weights-") for s in runcache.sections(cp))
     assert cache_own_inputs(cp, run, weights=weights) is not None
