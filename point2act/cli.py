@@ -286,7 +286,7 @@ class Query:
     """Re-query a trained run: points for a new prompt (points file or pointer) refit the relevancy
     channel alone on the frozen Gaussians, in about a second; saved as a named channel beside the run
     (RUN/relevancy/NAME.npz, the checkpoint untouched) and exported as RUN/grasps_NAME.json. With a points
-    file and the run's cache current (written by training, by `point2act export` and by a first query) it runs
+    file and the run's cache current (written by training, and again by a query that finds it stale) it runs
     without torch."""
 
     load_config: Path

@@ -309,7 +309,9 @@ class Point2ActTrainer(Trainer):
     def _write_export_inputs(self) -> None:
         """The export section of the run's cache (:mod:`point2act.export.cache`): what an export of the run's
         own field reads (the Gaussian arrays, the supervised views of its answers, the depth renders of its views),
-        so that ``point2act export`` runs without torch from the first call. Optional: on any error the first
+        so that ``point2act export`` runs without torch from the first call, and the sections ``point2act query``
+        reads (the fusion views' and the training views' compositing weights, the query views), so that the first
+        query with a points file runs without torch too. Optional: on any error the first
         export computes and writes it."""
         import time
 
@@ -321,7 +323,7 @@ class Point2ActTrainer(Trainer):
             pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
             config_path = Path(self.config.get_base_dir()) / "config.yml"
             weights, self._final_weights = getattr(self, "_final_weights", None), None
-            inputs = cache_own_inputs(config_path, run_of(self.config, pipeline), weights=weights)
+            inputs = cache_own_inputs(config_path, run_of(self.config, pipeline), weights=weights, fusion=True)
         except Exception as e:  # noqa: BLE001  (an optimisation: never fails a finished training)
             CONSOLE.print(f"[yellow]\\[point2act] the export inputs were not cached ({type(e).__name__}: "
                           f"{escape(str(e))}); the first export writes it", soft_wrap=True, highlight=False)

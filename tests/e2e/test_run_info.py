@@ -149,10 +149,14 @@ def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_sy
     assert runinfo.read_info(cp) is None
 
 
-def test_the_end_of_training_writes_its_weights_after_the_other_sections(trained_synth, tmp_path):
-    """The end of training hands the export inputs its fit's compositing weights (``cache_own_inputs(...,
-    weights=)``): the run's cache then holds the export and query sections and those weights, which a later load
-    of the same views reads instead of building them."""
+def test_the_end_of_training_writes_what_the_first_query_reads(trained_synth, tmp_path):
+    """The end of training hands the export inputs its fit's compositing weights and asks for the fusion views'
+    (``cache_own_inputs(..., weights=, fusion=True)``, as ``Point2ActTrainer`` calls it): the run's cache then holds
+    the export, fusion and query sections and those weights, which a later load of the same views reads instead of
+    building them, and the run's first ``point2act query`` with a points file imports no torch."""
+    import os
+    import subprocess
+    import sys
 
     from point2act import runcache
     from point2act.grasp import GraspConfig
@@ -167,8 +171,17 @@ def test_the_end_of_training_writes_its_weights_after_the_other_sections(trained
     cams = supervision_of(cp, run, cp.parent / "points.json").cameras
     weights, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT)
     assert built and not any(s.startswith("weights-") for s in runcache.sections(cp))
-    assert cache_own_inputs(cp, run, weights=weights) is not None
+    assert cache_own_inputs(cp, run, weights=weights, fusion=True) is not None
     sections = runcache.sections(cp)
-    assert "export" in sections and any(s.startswith("query-d") for s in sections), sections
+    assert {"export", "fusion"} <= set(sections) and any(s.startswith("query-d") for s in sections), sections
     again, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT, store=run_store(cp, run))
     assert not built and all(torch.equal(getattr(again, k), getattr(weights, k)) for k in ("crow", "col", "val"))
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('MODULES:' + ','.join(m for m in ('torch', 'nerfstudio', 'gsplat') "
+             "if m in sys.modules), flush=True))\n"
+             "from point2act.cli import main\nsys.argv = ['point2act'] + sys.argv[1:]\nmain()\n")
+    q = subprocess.run([sys.executable, "-c", probe, "query", "--load-config", str(cp), "--points-file",
+                        str(cp.parent / "points.json"), "--name", "first", "--output", str(tmp_path / "g.json")],
+                       capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert q.returncode == 0 and "no torch" in q.stdout, q.stdout[-3000:] + q.stderr[-3000:]
+    assert q.stdout.splitlines()[-1] == "MODULES:", q.stdout[-500:]
