@@ -41,7 +41,7 @@ import importlib.util
 import sys
 import types
 
-__all__ = ["int_broadcast_shapes", "light_import"]
+__all__ = ["flush_tensorboard", "int_broadcast_shapes", "light_import"]
 
 
 def _eager(model=None, **_options):
@@ -135,3 +135,12 @@ def int_broadcast_shapes():
     finally:
         if torch.broadcast_shapes is mine:
             torch.broadcast_shapes = current
+
+
+def flush_tensorboard() -> None:
+    """Flush nerfstudio's TensorBoard writers (its ``EVENT_WRITERS``), if nerfstudio's writer module is loaded: it
+    never closes them, and their last events wait in a queue that an exit without module teardown would drop."""
+    writer = sys.modules.get("nerfstudio.utils.writer")
+    for w in getattr(writer, "EVENT_WRITERS", ()):
+        if getattr(w, "tb_writer", None) is not None:
+            w.tb_writer.flush()

@@ -536,10 +536,9 @@ def end_process() -> None:
     main_thread = threading.main_thread()
     if any(t is not main_thread and t.is_alive() and not t.daemon for t in threading.enumerate()):
         return
-    writer = sys.modules.get("nerfstudio.utils.writer")
-    for w in getattr(writer, "EVENT_WRITERS", ()):
-        if getattr(w, "tb_writer", None) is not None:
-            w.tb_writer.flush()
+    from point2act._nerfstudio import flush_tensorboard
+
+    flush_tensorboard()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

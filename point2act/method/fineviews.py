@@ -19,7 +19,6 @@ render.
 from __future__ import annotations
 
 import copy
-import math
 from typing import Dict, Tuple
 
 import numpy as np
@@ -141,12 +140,12 @@ def _rays(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.ndarray):
     return np.asarray(views), np.concatenate(origins), np.concatenate(dirs)
 
 
-def project(X: np.ndarray, viewmats: np.ndarray, Ks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates [C, 2] and camera depths [C] of the world point ``X`` [3] in each view."""
-    cam = np.einsum("cij,j->ci", viewmats[:, :3, :3], X) + viewmats[:, :3, 3]
+def _pixels(X: np.ndarray, viewmat: np.ndarray, K: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates [M, 2] and camera depths [M] of the world points ``X`` [M, 3] in one view (``viewmat``
+    [4, 4], ``K`` [3, 3]); points at or behind the camera get a depth <= 0 and meaningless pixels."""
+    cam = X @ viewmat[:3, :3].T + viewmat[:3, 3]
     z = cam[:, 2]
-    uv = np.einsum("cij,cj->ci", Ks, cam)[:, :2] / np.where(np.abs(z) > 1e-12, z, 1e-12)[:, None]
-    return uv, z
+    return (cam @ K.T)[:, :2] / np.where(z > 1e-12, z, 1e-12)[:, None], z
 
 
 def answers_place(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.ndarray, radius: np.ndarray
@@ -196,9 +195,7 @@ def answers_place(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.nd
     nearest = {}
     for v in sorted(set(views.tolist())):
         rs = np.nonzero(views == v)[0]
-        cam = cands @ viewmats[v, :3, :3].T + viewmats[v, :3, 3]  # [M, 3]
-        z = cam[:, 2]
-        uv = (cam @ Ks[v].T)[:, :2] / np.where(z > 1e-12, z, 1e-12)[:, None]
+        uv, z = _pixels(cands, viewmats[v], Ks[v])
         e = np.linalg.norm(uv[:, None, :] - np.asarray(points[v], dtype=np.float64).reshape(1, -1, 2), axis=2)
         k = e.argmin(axis=1)
         e = e[np.arange(len(cands)), k]
@@ -215,19 +212,18 @@ def answers_place(points: Dict[int, np.ndarray], viewmats: np.ndarray, Ks: np.nd
     return np.linalg.solve(P.sum(axis=0), np.einsum("rij,rj->i", P, o[best]))
 
 
-def place_cores(place: np.ndarray, viewmats: np.ndarray, Ks: np.ndarray, sizes, radius) -> Dict[int, Tuple[int, int, int, int]]:
-    """View index -> the window ``(x0, y0, x1, y1)`` of ``radius`` pixels around the place's projection, for every
-    view the place [3] lies in front of and inside of. ``viewmats`` [C, 4, 4], ``Ks`` [C, 3, 3], ``sizes``
-    ``(H, W)`` and ``radius`` per view."""
-    uv, z = project(np.asarray(place, dtype=np.float64), np.asarray(viewmats, dtype=np.float64),
-                    np.asarray(Ks, dtype=np.float64))
-    out = {}
-    for v, ((h, w), (x, y), depth, r) in enumerate(zip(sizes, uv, z, radius)):
-        if depth <= 0 or not (0.0 <= x < w and 0.0 <= y < h):
-            continue
-        out[v] = (int(max(0, math.floor(x - r))), int(max(0, math.floor(y - r))),
-                  int(min(w, math.ceil(x + r))), int(min(h, math.ceil(y + r))))
-    return out
+def place_cores(place: np.ndarray, viewmats: np.ndarray, Ks: np.ndarray, sizes, sigma_frac: float
+                ) -> Dict[int, Tuple[int, int, int, int]]:
+    """View index -> the core an answer at the place's projection would have (:func:`cores_of`), for every view
+    the place [3] lies in front of and inside of. ``viewmats`` [C, 4, 4], ``Ks`` [C, 3, 3], ``sizes`` ``(H, W)``
+    per view."""
+    X = np.asarray(place, dtype=np.float64).reshape(1, 3)
+    seen = {}
+    for v, (h, w) in enumerate(sizes):
+        uv, z = _pixels(X, np.asarray(viewmats[v], dtype=np.float64), np.asarray(Ks[v], dtype=np.float64))
+        if z[0] > 0 and 0.0 <= uv[0, 0] < w and 0.0 <= uv[0, 1] < h:
+            seen[v] = uv
+    return cores_of(seen, dict(enumerate(sizes)), sigma_frac)
 
 
 def fine_cores(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Dict[int, Tuple[int, int, int, int]]:
@@ -246,4 +242,4 @@ def fine_cores(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Dic
     place = answers_place(points, vms, Ks, radius)
     if place is None:
         return cores
-    return {**place_cores(place, vms, Ks, sizes, radius), **cores}
+    return {**place_cores(place, vms, Ks, sizes, sigma_frac), **cores}

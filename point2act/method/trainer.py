@@ -92,12 +92,10 @@ def _build_cpu_kernels():
 
 def _flush_and_freeze() -> None:
     import gc
-    import sys
 
-    writer = sys.modules.get("nerfstudio.utils.writer")
-    for w in getattr(writer, "EVENT_WRITERS", ()):
-        if getattr(w, "tb_writer", None) is not None:
-            w.tb_writer.flush()
+    from point2act._nerfstudio import flush_tensorboard
+
+    flush_tensorboard()
     gc.freeze()
 
 
@@ -110,13 +108,8 @@ def freeze_at_exit() -> None:
     only objects in reference cycles are left to the operating system."""
     import atexit
 
-    global _FREEZE_REGISTERED
-    if not _FREEZE_REGISTERED:
-        atexit.register(_flush_and_freeze)
-        _FREEZE_REGISTERED = True
-
-
-_FREEZE_REGISTERED = False
+    atexit.unregister(_flush_and_freeze)  # once, however often training finishes in this process
+    atexit.register(_flush_and_freeze)
 
 
 class Point2ActTrainer(Trainer):

@@ -120,19 +120,21 @@ def test_the_place_is_where_the_answers_meet_despite_a_wrong_one():
 def test_views_without_answers_get_a_core_where_they_see_the_place():
     """The fine stage's cores: a view with answers keeps its answers' core; every other view gets a core centred on
     the place's projection, unless the place lies behind it or outside its image."""
+    from point2act.convergence import core_radius
     from point2act.method.fineviews import place_cores
 
     vms, Ks, sizes = _ring()
     X = np.array([0.05, -0.03, 0.12])
-    r = np.full(len(vms), 6.0)
-    cores = place_cores(X, vms, Ks, sizes, r)
+    sigma = 0.02
+    r = core_radius(*sizes[0], sigma)  # 4.7 px
+    cores = place_cores(X, vms, Ks, sizes, sigma)
     assert sorted(cores) == list(range(len(vms)))
     for v, (x0, y0, x1, y1) in cores.items():
         u, w = _pixel(X, vms[v], Ks[v])
-        assert abs((x0 + x1) / 2 - u) <= 1.0 and abs((y0 + y1) / 2 - w) <= 1.0 and x1 - x0 <= 13
+        assert abs((x0 + x1) / 2 - u) <= 1.0 and abs((y0 + y1) / 2 - w) <= 1.0 and x1 - x0 <= 2 * r + 2
     behind = _look_at((0.5, 0.0, 0.12), (2.0, 0.0, 0.12))  # faces away from X
     aside = _look_at((2.0, 0.0, 1.0), (2.0, 3.0, 1.0))  # X far outside its image
-    assert place_cores(X, np.stack([behind, aside]), Ks[:2], sizes[:2], r[:2]) == {}
+    assert place_cores(X, np.stack([behind, aside]), Ks[:2], sizes[:2], sigma) == {}
 
 
 def test_fine_cores_keep_the_answers_and_add_the_views_that_see_the_place():
