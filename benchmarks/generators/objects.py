@@ -35,8 +35,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .common import GenConfig, GenScene, Part, exposed_points, is_closed, place, rot_z, transform
-from .kitchen import (Material, _add_part, _add_room, _table, cloth, flat, label, metal, render_and_write, speckled,
-                      tiles, wood)
+from .kitchen import _add_part, _add_room, _table, render_and_write
+from .kitchen_materials import Material, cloth, flat, label, metal, speckled, tiles, wood
 
 NUM_OBJECTS = 1000
 """random_urdfs' object ids: 000-999."""
