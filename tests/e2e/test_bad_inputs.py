@@ -4,7 +4,9 @@ and the fix, a non-zero exit and no traceback.
 Every case breaks one thing in a fresh copy of a tiny synthetic capture (tests/badinputs.py) and
 goes through the real entry points: nerfstudio's ``ns-train`` main (in-process, the same
 ``nerfstudio.scripts.train.main`` the console script calls, after tyro) and the ``point2act`` CLI
-(``point2act.cli.entrypoint``). A few real subprocesses prove what the terminal shows.
+(``point2act.cli.entrypoint``). This file holds the capture, the points file, the task and the MLLM's
+answer; options and their files are tests/e2e/test_bad_inputs_config.py, saved runs and what the
+terminal shows (real subprocesses) tests/e2e/test_bad_inputs_runs.py.
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 import badinputs as bi
+from badinputs_cli import cli
 from point2act.errors import Point2ActError
-
-BIN = Path(sys.executable).parent
 
 # -- what each case must say (besides the file and the entry, which every case checks) --------
 CAPTURE_CASES = {
@@ -84,17 +84,7 @@ FAMILY_ANSWERS = {  # one unparseable answer per answer family of point2act/poin
 }
 
 
-# -- fixtures and runners -----------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def base_scene(tmp_path_factory) -> Path:
-    return bi.make_base_scene(tmp_path_factory.mktemp("badinputs") / "scene")
-
-
-@pytest.fixture
-def fresh(tmp_path, base_scene):
-    return tmp_path, bi.copy_scene(base_scene, tmp_path)
-
-
+# -- runners ------------------------------------------------------------------------------------
 _OPENED: list = []
 _RECORDING = [False]
 
@@ -138,19 +128,6 @@ def ns_train(tmp: Path, data: Path, points=None, prompt: str = "", downscale=Non
     cfg.pipeline.datamanager.prompt = prompt
     cfg.pipeline.datamanager.pointer.cache_dir = str(tmp / "cache")
     train.main(cfg)
-
-
-def cli(argv, capsys) -> str:
-    """Run the point2act CLI in-process; it must exit 2 with one paragraph on stderr; returns it."""
-    from point2act.cli import entrypoint
-
-    with pytest.raises(SystemExit) as e:
-        entrypoint([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert e.value.code == 2, (out, err)
-    assert "Traceback" not in out + err
-    assert err.startswith("point2act: error: ") and err.count("\n") == 1, err  # one paragraph
-    return err
 
 
 def check_message(msg: str, info: dict, fragments) -> None:
@@ -398,224 +375,3 @@ def test_unparseable_answers_default_policy_then_nothing_to_supervise(fresh, cap
     assert all(v == [] for v in data["points"].values()) and len(data["metadata"]["parse_errors"]) == bi.NUM_VIEWS
     msg = cli(["check", "--data", scene, "--points-file", root / "p.json"], capsys)
     assert str(root / "p.json") in msg and "nothing to supervise" in msg
-
-
-# -- configuration --------------------------------------------------------------------------------
-def _gripper(root: Path, **over) -> Path:
-    from point2act.grasp import GripperConfig
-
-    d = GripperConfig().to_dict()
-    d.update(over)
-    d = {k: v for k, v in d.items() if v is not None}
-    p = root / "gripper.json"
-    p.write_text(json.dumps(d))
-    return p
-
-
-@pytest.mark.parametrize(
-    "over, fragments",
-    [
-        ({"finger_length": None}, ["is missing field(s) finger_length", "lengths in metres"]),
-        ({"metres_per_unit": -0.5}, ["metres_per_unit must be a positive finite number, got -0.5"]),
-        ({"palm_widht": 0.2}, ["unknown field(s) palm_widht"]),
-    ],
-    ids=["missing_field", "metres_per_unit_negative", "typo_field"],
-)
-def test_gripper_file(over, fragments, tmp_path, capsys):
-    g = _gripper(tmp_path, **over)
-    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--gripper", g], capsys)
-    assert str(g) in msg and all(f in msg for f in fragments), msg
-
-
-def test_gripper_file_invalid_json(tmp_path, capsys):
-    g = tmp_path / "gripper.json"
-    g.write_text('{"max_opening": 0.08,}')
-    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--gripper", g], capsys)
-    assert str(g) in msg and "is not valid JSON" in msg and "line 1" in msg
-
-
-@pytest.mark.parametrize("cmd", ["export", "query"])
-@pytest.mark.parametrize("value", ["0", "-0.12"])
-def test_metres_per_unit_not_positive(cmd, value, tmp_path, capsys):
-    """Refused before the run is loaded (query: before any fitting)."""
-    extra = ["--points-file", tmp_path / "p.json"] if cmd == "query" else []
-    msg = cli([cmd, "--load-config", tmp_path / "config.yml", "--metres-per-unit", value, *extra], capsys)
-    assert f"--metres-per-unit must be > 0, got {float(value)}" in msg
-
-
-# -- robot frame: point2act calibrate and export's frame file ---------------------------------
-FRAME_CASES = {
-    "invalid_json": ('{"metres_per_unit": 0.1,', ["frame file is not valid JSON", "line 1"]),
-    "nothing_to_use": ('{"schema": "point2act.frame/1"}', ["no 'metres_per_unit' and no 'base_from_capture'",
-                                                         "point2act calibrate"]),
-    "scale_not_positive": ('{"metres_per_unit": -1}', ["'metres_per_unit' must be a positive number, got -1"]),
-    "shear": ('{"base_from_capture": [[2,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}',
-              ["'base_from_capture'", "not a positive scale times a rotation"]),
-    "scale_disagrees": ('{"metres_per_unit": 0.5, "base_from_capture": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}',
-                        ["scales by 1", "'metres_per_unit' is 0.5"]),
-}
-
-
-@pytest.mark.parametrize("name", list(FRAME_CASES))
-def test_export_frame_file(name, tmp_path, capsys):
-    """`point2act export --base-from-capture FILE`: a broken frame file is refused before the run is read."""
-    text, fragments = FRAME_CASES[name]
-    f = tmp_path / "frame.json"
-    f.write_text(text)
-    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--base-from-capture", f], capsys)
-    assert str(f) in msg and all(x in msg for x in fragments), msg
-
-
-def test_export_pregrasp_distance_negative(tmp_path, capsys):
-    msg = cli(["export", "--load-config", tmp_path / "config.yml", "--pregrasp-distance", "-0.1"], capsys)
-    assert "--pregrasp-distance must be >= 0 metres, got -0.1" in msg
-
-
-def test_calibrate_without_a_marker_names_the_views(fresh, capsys):
-    root, scene = fresh
-    msg = cli(["calibrate", "--data", scene, "--marker-size", "0.05"], capsys)
-    assert str(scene) in msg and bi.key(0) in msg, msg
-
-
-@pytest.mark.parametrize("text, fragments", [
-    ('{"base_from_marker": [[1,0,0],[0,1,0]]}', ["'base_from_marker' must be a 4x4 matrix"]),
-    ('{"position": [0, 0], "quaternion_wxyz": [1, 0, 0, 0]}', ["'position' must be 3 finite numbers"]),
-    ('[1, 2', ["not valid JSON"]),
-], ids=["not_4x4", "short_position", "invalid_json"])
-def test_calibrate_marker_pose_file(text, fragments, fresh, capsys):
-    root, scene = fresh
-    pose = root / "pose.json"
-    pose.write_text(text)
-    msg = cli(["calibrate", "--data", scene, "--marker-size", "0.05", "--marker-pose-in-base", pose], capsys)
-    assert str(pose) in msg and all(x in msg for x in fragments), msg
-
-
-def test_calibrate_marker_size_not_positive(fresh, capsys):
-    root, scene = fresh
-    msg = cli(["calibrate", "--data", scene, "--marker-size", "0"], capsys)
-    assert "--marker-size" in msg and "> 0" in msg
-
-
-def test_click_backend_in_ns_train_points_to_the_browser_command(fresh):
-    """The click pointer is a person in a browser: ns-train cannot run it; the error says what to run."""
-    from nerfstudio.configs.method_configs import all_methods
-    from nerfstudio.scripts import train
-
-    root, scene = fresh
-    cfg = copy.deepcopy(all_methods["point2act"])
-    cfg.data, cfg.output_dir, cfg.vis, cfg.max_num_iterations = scene, root / "outputs", "tensorboard", 1
-    cfg.pipeline.datamanager.prompt = "the mug"
-    cfg.pipeline.datamanager.pointer.backend = "click"
-    with pytest.raises(Point2ActError) as ei:
-        train.main(cfg)
-    assert "point2act point --backend click" in str(ei.value)
-
-
-def _saved_run(root: Path, scene: Path, method: str) -> Path:
-    from nerfstudio.configs.method_configs import all_methods
-
-    cfg = copy.deepcopy(all_methods[method])
-    cfg.output_dir = root / "outputs"
-    cfg.pipeline.datamanager.data = scene
-    cfg.set_timestamp()
-    cfg.save_config()
-    return Path(cfg.get_base_dir()) / "config.yml"
-
-
-@pytest.mark.parametrize("cmd", ["export", "query"])
-def test_load_config_of_another_method(cmd, fresh, capsys):
-    root, scene = fresh
-    config = _saved_run(root, scene, "splatfacto")
-    extra = ["--points-file", scene / "points/oracle.json"] if cmd == "query" else []
-    msg = cli([cmd, "--load-config", config, *extra], capsys)
-    assert str(config) in msg and "trained with method 'splatfacto', not point2act" in msg and "ns-train point2act" in msg
-
-
-def test_truncated_checkpoint(fresh, capsys):
-    import torch
-
-    root, scene = fresh
-    config = _saved_run(root, scene, "point2act")
-    ckpt_dir = config.parent / "nerfstudio_models"
-    ckpt_dir.mkdir()
-    good = ckpt_dir / "step-000000099.ckpt"
-    torch.save({"step": 99, "pipeline": {"w": torch.zeros(1000)}}, good)
-    bad = ckpt_dir / "step-000000100.ckpt"
-    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # killed while saving
-    msg = cli(["export", "--load-config", config], capsys)
-    assert str(bad) in msg and "not a readable checkpoint" in msg and "Delete it" in msg
-
-
-def test_run_without_checkpoint(fresh, capsys):
-    root, scene = fresh
-    config = _saved_run(root, scene, "point2act")
-    msg = cli(["export", "--load-config", config], capsys)
-    assert str(config) in msg and "has no checkpoint" in msg
-
-
-def test_truncated_run_config(fresh, capsys):
-    root, scene = fresh
-    config = _saved_run(root, scene, "point2act")
-    text = config.read_text()
-    config.write_text(text[: len(text) // 3] + "\n  - [unclosed")
-    msg = cli(["export", "--load-config", config], capsys)
-    assert str(config) in msg and "not a valid run config" in msg
-
-
-# -- what the terminal shows: real subprocesses ---------------------------------------------------
-def _run(cmd, cwd, env_extra=None, timeout=300):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("POINT2ACT_DEBUG", None)
-    env.update(env_extra or {})
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-@pytest.mark.slow
-def test_ns_train_bad_points_file_prints_one_paragraph(fresh):
-    root, scene = fresh
-    info = bi.p_unknown_key(root, scene)
-    p = _run([BIN / "ns-train", "point2act", "--data", scene, "--pipeline.datamanager.points-file", info["points"],
-              "--vis", "tensorboard", "--output-dir", root / "outputs"], cwd=root)
-    assert p.returncode != 0
-    assert "Traceback" not in p.stdout + p.stderr, p.stderr[-3000:]
-    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("point2act: error: ")]
-    assert len(lines) == 1, p.stderr[-3000:]
-    assert str(info["points"]) in lines[0] and info["entry"] in lines[0] and "not in the capture" in lines[0]
-    assert "POINT2ACT_DEBUG=1" in p.stderr
-
-
-@pytest.mark.slow
-def test_ns_train_debug_flag_shows_the_traceback(fresh):
-    root, scene = fresh
-    bi.c_nan_pose(root, scene)
-    p = _run([BIN / "ns-train", "point2act", "--data", scene, "--vis", "tensorboard", "--output-dir",
-              root / "outputs"], cwd=root, env_extra={"POINT2ACT_DEBUG": "1"})
-    assert p.returncode != 0
-    assert "Traceback" in p.stderr and "CaptureError" in p.stderr and "non-finite entry" in p.stderr
-
-
-def test_point2act_cli_subprocess_no_traceback_unless_debug(fresh):
-    root, scene = fresh
-    bi.c_singular_pose(root, scene)
-    p = _run([BIN / "point2act", "check", "--data", scene], cwd=root)
-    assert p.returncode == 2 and "Traceback" not in p.stdout + p.stderr
-    assert p.stderr.startswith("point2act: error: ") and "not invertible" in p.stderr
-    p = _run([BIN / "point2act", "check", "--data", scene, "--debug"], cwd=root)
-    assert p.returncode != 0 and "Traceback" in p.stderr and "CaptureError" in p.stderr
-
-
-def test_excepthook_delegates_other_errors(capsys, monkeypatch):
-    """The ns-* hook prints Point2ActError as one line; anything else (or POINT2ACT_DEBUG=1) goes
-    to the previous hook."""
-    from point2act.method import excepthook
-
-    seen = []
-    monkeypatch.setattr(excepthook, "_PREVIOUS", lambda t, e, tb: seen.append(t))
-    monkeypatch.delenv("POINT2ACT_DEBUG", raising=False)
-    excepthook.point2act_excepthook(Point2ActError, Point2ActError("f.json: entry 'x': bad."), None)
-    assert capsys.readouterr().err.startswith("point2act: error: f.json: entry 'x': bad.\n") and seen == []
-    excepthook.point2act_excepthook(KeyError, KeyError("k"), None)
-    assert seen == [KeyError]
-    monkeypatch.setenv("POINT2ACT_DEBUG", "1")
-    excepthook.point2act_excepthook(Point2ActError, Point2ActError("m"), None)
-    assert seen == [KeyError, Point2ActError] and capsys.readouterr().err == ""
