@@ -157,6 +157,20 @@ def test_geometry_figures_take_the_median_and_the_worst_run_per_generator():
                             "behind": {"median": 0.1, "worst": 0.3}, "depth_mm": {"median": 6.0, "worst": 9.0}}
 
 
+def test_geometry_figures_give_the_worst_seeds_median_over_training_seeds():
+    """With several training seeds, each figure's ``worst_seed`` is the worst of the seeds' medians over the
+    generator's scenes: here seed 1's completeness median (0.6) and its share behind (0.4), not the worst run's."""
+    from benchmarks.accuracy.clouds import geometry_figures
+
+    runs = {0: ((0.95, 0.0), (0.9, 0.1), (1.0, 0.0)), 1: ((0.5, 0.6), (0.6, 0.4), (0.99, 0.0))}
+    scenes = [{"generator": "synth", "train_seed": t, "geometry": {"completeness": c, "behind_train": b}}
+              for t, rs in runs.items() for c, b in rs]
+    g = geometry_figures(scenes)["synth"]
+    assert g["completeness"] == {"median": 0.925, "worst": 0.5, "worst_seed": 0.6}
+    assert g["behind"] == {"median": 0.05, "worst": 0.6, "worst_seed": 0.4}
+    assert "depth_mm" not in g
+
+
 def test_the_training_modules_load_neither_the_planner_nor_the_target_surface():
     """What a training process imports: the method, the run layer and the export's inputs, but not the grasp
     planner or the target's surface, so a change to them leaves the gate's runs current (it only re-exports)."""

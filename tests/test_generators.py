@@ -393,7 +393,7 @@ def test_clouds_block_gathers_conditions(tmp_path) -> None:
     from benchmarks.accuracy import clouds
     from benchmarks.accuracy.report import check_summary, merge_summary, summary_json
 
-    for cond, miss_seed in (("triangulated", 1), ("exact", None)):
+    for cond, miss_seed in (("triangulated", 1), ("sensor", 2), ("exact", None)):
         recs = []
         for ts in (0, 1, 2):
             for sc, holdable in (("k1", True), ("k2", True), ("k3", False)):
@@ -409,6 +409,10 @@ def test_clouds_block_gathers_conditions(tmp_path) -> None:
         for i, r in enumerate(recs):
             r.update(field_region_m=0.001 * i, field_peak_m=0.002 * i)
         (d / "results.json").write_text(__import__("json").dumps({"records": recs}))
+    # an experiment kept inside a condition's folder is not read: it would replace the condition's rows
+    (tmp_path / "clouds" / "exact" / "kitchen" / "wide-stereo").mkdir()
+    (tmp_path / "clouds" / "exact" / "kitchen" / "wide-stereo" / "summary.json").write_text(__import__("json").dumps(
+        summary_json([dict(r, hit=False) for r in recs], ["clean"], "kitchen_test", [0], ["k1"])))
     main = tmp_path / "summary.json"
     base = summary_json(recs, ["clean"], "test", [0], ["k1"])
     main.write_text(__import__("json").dumps(dict(base, real={})))
@@ -417,7 +421,8 @@ def test_clouds_block_gathers_conditions(tmp_path) -> None:
     assert tri["seeds"] == [0, 1, 2] and tri["holdable_hit_grasp_ok"] == {"median": 1.0, "worst": 0.5}
     assert block["exact"]["kitchen"]["clean"]["train_seeds"]["holdable_hit_grasp_ok"]["worst"] == 1.0
     assert block["exact"]["kitchen"]["clean"]["point2act_grasp"]["holdable"]["success_when_hit"] == 1.0
-    assert "none" not in block
+    assert "none" not in block and block["exact"]["kitchen"]["clean"]["point2act"]["hit"] == 1.0
+    assert block["sensor"]["kitchen"]["clean"]["train_seeds"]["holdable_hit_grasp_ok"] == {"median": 1.0, "worst": 0.5}
     assert block["exact"]["kitchen"]["field"] == {"runs": 9, "region_cm_median": 0.4, "region_cm_worst": 0.8,
                                                   "peak_cm_median": 0.8, "peak_cm_worst": 1.6}
     written = __import__("json").loads(main.read_text())

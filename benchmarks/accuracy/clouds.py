@@ -5,11 +5,11 @@ Each condition is run on its own (``python -m benchmarks.accuracy --split SPLIT 
 ``summary.json`` files into ``benchmarks/results/accuracy/summary.json``'s ``"clouds"`` block and a table,
 ``benchmarks/results/accuracy/clouds/clouds.md``:
 
-    "clouds": {"none" | "triangulated" | "exact": {GENERATOR: {LEVEL: {
+    "clouds": {"none" | "triangulated" | "sensor" | "exact": {GENERATOR: {LEVEL: {
         "point2act": {"hit", "lo", "hi", "median_cm"},         # the first training seed's action point
         "point2act_grasp": {"hit", "lo", "hi", "holdable"},    # its top grasp, judged on the true meshes
         "train_seeds": {"seeds", "hit": {"median", "worst"}, "holdable_hit_grasp_ok": {"median", "worst"}}},
-        "geometry": {"runs", "completeness": {"median", "worst"}, "behind": {...}, "depth_mm": {...}}},
+        "geometry": {"runs", "completeness": {"median", "worst"[, "worst_seed"]}, "behind": {...}, "depth_mm": {...}}},
         "field": {"runs", "region_cm_median", "region_cm_worst", "peak_cm_median", "peak_cm_worst"}}}}
 
 ``geometry`` is the reconstruction at the target (:mod:`.target_geometry`), over every scene and training seed of
@@ -18,8 +18,9 @@ pixels painted more than 1 cm behind, the median depth error at its pixels (trai
 worst run (the lowest completeness, the highest share behind and error).
 
 ``exact`` is the generators' own cloud, sampled from the true surfaces (``--cloud scene``): the upper bound;
-``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.triangulate`); ``none`` is a
-random start (``--pipeline.datamanager.triangulate False``). ``holdable_hit_grasp_ok``: over the runs whose
+``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.triangulate`); ``sensor`` is
+that with the RGB-D depth the kitchen and studio generators write (``--depth sensor``); ``none`` is a random start
+without stereo (``--pipeline.datamanager.triangulate False``). ``holdable_hit_grasp_ok``: over the runs whose
 target the hand can hold and whose action point hit, the share whose top grasp is on target and
 collision-free by the true meshes.
 """
@@ -36,8 +37,10 @@ from .report import primary_records, success_when_hit
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDS = ROOT / "benchmarks" / "results" / "accuracy" / "clouds"
 SUMMARY = ROOT / "benchmarks" / "results" / "accuracy" / "summary.json"
-CONDITIONS = ("none", "triangulated", "exact")
-"""The start-cloud conditions, from what a user without a cloud has to the upper bound."""
+CONDITIONS = ("none", "triangulated", "sensor", "exact")
+"""The start-cloud conditions, from what a user without a cloud has to the upper bound. Each is the folder
+``COND/GENERATOR/`` with that run's ``summary.json`` and ``results.json``; deeper folders (experiments kept beside a
+condition's run) are not read."""
 
 
 def condition_rows(summary: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -83,30 +86,39 @@ GEOMETRY = {"completeness": ("completeness", min), "behind": ("behind_train", ma
 
 
 def geometry_figures(scenes: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """GENERATOR -> the target geometry over its runs (``results.json``'s ``scenes``, every training seed)."""
+    """GENERATOR -> the target geometry over its runs (``results.json``'s ``scenes``, every training seed): per
+    figure the median and the worst run, and with more than one training seed ``worst_seed``, the worst of the
+    seeds' medians (each seed's median over the generator's scenes)."""
     import numpy as np
 
     out: Dict[str, Dict[str, Any]] = {}
     for gen in sorted({s.get("generator", "synth") for s in scenes}):
-        gs = [s["geometry"] for s in scenes if s.get("generator", "synth") == gen and "completeness" in
-              (s.get("geometry") or {})]
-        if not gs:
+        ss = [s for s in scenes if s.get("generator", "synth") == gen and "completeness" in (s.get("geometry") or {})]
+        if not ss:
             continue
-        entry: Dict[str, Any] = {"runs": len(gs)}
+        seeds = sorted({s.get("train_seed") for s in ss}, key=str)
+        entry: Dict[str, Any] = {"runs": len(ss)}
         for name, (key, worst) in GEOMETRY.items():
-            v = [float(g[key]) for g in gs if g.get(key) is not None and np.isfinite(g[key])]
+            def values(runs):
+                return [float(s["geometry"][key]) for s in runs
+                        if s["geometry"].get(key) is not None and np.isfinite(s["geometry"][key])]
+
+            v = values(ss)
             if v:
                 entry[name] = {"median": round(float(np.median(v)), 4), "worst": round(float(worst(v)), 4)}
+                per_seed = [values([s for s in ss if s.get("train_seed") == t]) for t in seeds]
+                if len(seeds) > 1 and all(per_seed):
+                    entry[name]["worst_seed"] = round(float(worst(float(np.median(x)) for x in per_seed)), 4)
         out[gen] = entry
     return out
 
 
 def collect(root: Path = CLOUDS) -> Dict[str, Any]:
-    """The ``"clouds"`` block from every ``root/COND/**/summary.json`` (COND in :data:`CONDITIONS`), each
+    """The ``"clouds"`` block from every ``root/COND/GENERATOR/summary.json`` (COND in :data:`CONDITIONS`), each
     generator's entry with ``"field"`` (:func:`field_distances`) from the ``results.json`` beside it."""
     block: Dict[str, Any] = {}
     for cond in CONDITIONS:
-        for f in sorted((root / cond).glob("**/summary.json")):
+        for f in sorted((root / cond).glob("*/summary.json")):
             rows = condition_rows(json.loads(f.read_text()))
             res = f.with_name("results.json")
             doc = json.loads(res.read_text()) if res.is_file() else {}
@@ -136,7 +148,7 @@ def pooled(root: Path = CLOUDS) -> List[Dict[str, Any]]:
     out = []
     for cond in CONDITIONS:
         recs = []
-        for f in sorted((root / cond).glob("**/results.json")):
+        for f in sorted((root / cond).glob("*/results.json")):
             recs += [r for r in json.loads(f.read_text()).get("records", []) if r.get("method") == "point2act"]
         if recs:
             held = [r for r in recs if r.get("hit") and r.get("target_beyond_hand") is False]
@@ -178,6 +190,28 @@ def table(block: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def geometry_table(block: Dict[str, Any]) -> str:
+    """Markdown: per condition and generator, the geometry at the target over every scene and training seed
+    (:func:`geometry_figures`): the median, the worst seed's median and the worst run."""
+    def cell(g, name, scale, fmt):
+        f = g.get(name) or {}
+        if "median" not in f:
+            return "–"
+        ws = f.get("worst_seed")
+        return " / ".join(fmt.format(scale * x) if x is not None else "–" for x in (f["median"], ws, f["worst"]))
+
+    lines = ["| cloud | generator | runs | completeness %, median / worst seed / worst run | painted behind %, median / "
+             "worst seed / worst run | depth at the target mm, median / worst seed / worst run |",
+             "|---|---|---:|---:|---:|---:|"]
+    for cond in CONDITIONS:
+        for gen, levels in sorted(block.get(cond, {}).items()):
+            g = next((e["geometry"] for lvl, e in levels.items() if lvl != "field" and "geometry" in e), None)
+            if g:
+                lines.append(f"| {cond} | {gen} | {g['runs']} | {cell(g, 'completeness', 100, '{:.1f}')} | "
+                             f"{cell(g, 'behind', 100, '{:.1f}')} | {cell(g, 'depth_mm', 1, '{:.2f}')} |")
+    return "\n".join(lines)
+
+
 def field_table(block: Dict[str, Any]) -> str:
     """Markdown: the exported action point against the field's most relevant region (:func:`field_distances`)."""
     lines = ["| cloud | generator | runs | to the region, median / worst (cm) | to its peak, median / worst (cm) |",
@@ -209,17 +243,21 @@ def write(root: Path = CLOUDS, summary: Path = SUMMARY) -> Dict[str, Any]:
     d["clouds"] = block
     summary.write_text(json.dumps(d, indent=1) + "\n")
     md = ["# Accuracy per start cloud (`python -m benchmarks.accuracy.clouds`)", "",
-          "Commands: `python -m benchmarks.accuracy --split test|kitchen_test|studio_test --cloud none|triangulated "
-          "--levels clean,out40 --seeds 0 --train-seeds 0 1 2 --seed-levels clean,out40 --no-readme --out "
-          "benchmarks/results/accuracy/clouds/COND/synth|kitchen|studio` (`exact`: `--cloud scene --train-seeds 0`), "
-          "`--rerun` re-exports cached geometry runs with the current code; then `python -m benchmarks.accuracy.clouds`; "
-          f"gathered at commit {_commit()}.", "",
-          "The test splits of every generator, through the default path, loaded with no cloud (`none`: random start), "
-          "with the cloud training triangulates (`triangulated`, the default for a capture without one) and with the "
+          "Commands: `python -m benchmarks.accuracy --split test|kitchen_test|studio_test|objects_test --cloud "
+          "none|triangulated --levels clean,out40 --seeds 0 --train-seeds 0 1 2 --seed-levels clean,out40 --no-readme "
+          "--retrain --out benchmarks/results/accuracy/clouds/COND/synth|kitchen|studio|objects` (`sensor`: "
+          "`--cloud triangulated --depth sensor` on kitchen_test and studio_test; `exact`: `--cloud scene "
+          "--train-seeds 0`); then `python -m benchmarks.accuracy.clouds`; gathered at commit "
+          f"{_commit()}.", "",
+          "The test splits of every generator, through the default path, loaded with no cloud (`none`: random start, "
+          "no stereo), with the cloud training triangulates (`triangulated`, the default for a capture without one), "
+          "with that and the RGB-D sensor depth the kitchen and studio generators write (`sensor`), and with the "
           "generator's exact cloud (`exact`, the upper bound). Hit: the action point within 1 cm of the target part. "
           "Grasp OK: the top grasp on the target and collision-free by the true meshes, over the runs whose target "
           "the hand can hold and whose action point hit. Per-condition results: the folders beside this file.", "",
           table(block), "", "Every generator, level and training seed together:", "", pooled_table(pooled(root)), "",
+          "The geometry at the target (`benchmarks.accuracy.target_geometry`, training views), over every scene and "
+          "training seed; the worst seed is the worst of the seeds' medians.", "", geometry_table(block), "",
           "The exported action point (the views' consensus) against the relevancy field alone: its distance to the "
           "nearest Gaussian of the field's most relevant region (0: inside it) and to that region's peak, over every "
           "run (all levels and training seeds).", "", field_table(block), ""]
