@@ -80,7 +80,6 @@ def main(argv=None) -> int:
 
 
 def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmarks" / "results" / "grasp_run.json") -> int:
-    import numpy as np
 
     from point2act.export import ExportRequest, export, of_arrays
     from point2act.geometry import FrameTransform

@@ -74,7 +74,6 @@ def test_distortion_matches_opencv():
 
 def test_triangulation_recovers_a_point():
     from benchmarks.real.cameras import Camera, triangulate
-    from scipy.spatial.transform import Rotation
 
     K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
     X = np.array([0.1, -0.05, 0.2])

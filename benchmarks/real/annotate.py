@@ -17,16 +17,14 @@ at (j + 0.5, i + 0.5)).
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.real.targets import CAPTURES, Target, cameras_of, load_target, triangulate_target, write_target
+from benchmarks.real.targets import CAPTURES, cameras_of, load_target, triangulate_target, write_target
 
 
 def _font(size: int):
