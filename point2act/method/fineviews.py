@@ -243,3 +243,27 @@ def fine_cores(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Dic
     if place is None:
         return cores
     return {**place_cores(place, vms, Ks, sizes, sigma_frac), **cores}
+
+
+def answers_ball(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Tuple[np.ndarray, float, float] | None:
+    """The place where the views' answers meet (:func:`answers_place`) and the ball their heatmap cores cover
+    there: ``(place [3], radius in world units, radius in pixels)``, the radius being the median over the
+    answered views of the core's pixel radius at the place's depth; None without a place."""
+    from point2act.convergence import core_radius
+    from point2act.method.run import camera_views
+
+    vms, Ks, sizes = camera_views(cameras)
+    vms, Ks = vms.double().numpy(), Ks.double().numpy()
+    radius = np.asarray([core_radius(h, w, sigma_frac) for h, w in sizes])
+    place = answers_place(points, vms, Ks, radius)
+    if place is None:
+        return None
+    answered = [v for v in sorted(points) if len(np.asarray(points[v]).reshape(-1, 2))]
+    world = []
+    for v in answered:
+        _, z = _pixels(place[None], vms[v], Ks[v])
+        if z[0] > 0:
+            world.append(radius[v] * z[0] / Ks[v, 0, 0])
+    if not world:
+        return None
+    return place, float(np.median(world)), float(np.median(radius[answered]))

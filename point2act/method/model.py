@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Type
+from typing import Dict, List, Tuple, Type
 
+import numpy as np
 import torch
 import tyro
 from torch.nn import Parameter
@@ -216,7 +217,8 @@ class Point2ActModel(SplatfactoModel):
         return float(w) if w is not None else (RANDOM_START_OPACITY_REG if self.random_init else 0.0)
 
     @torch.no_grad()
-    def bound_random_init(self, cameras: Cameras, seed: int = 0) -> int:
+    def bound_random_init(self, cameras: Cameras, seed: int = 0,
+                          ball: Tuple[np.ndarray, float, float] | None = None) -> int:
         """Re-place the random initial Gaussians inside the training views' frustums.
 
         Splatfacto draws them in a cube of side ``random_scale`` (10) around the origin, most of it far
@@ -224,9 +226,24 @@ class Point2ActModel(SplatfactoModel):
         unseen, can carry any relevancy). Here candidates are drawn in the box of the camera centres
         grown by half its size (clipped to that cube) and kept when at least :data:`RANDOM_INIT_MIN_VIEWS`
         views see them in front of the camera. Call before the optimizers are built. Returns the count.
+
+        ``ball``: ``(centre [3], radius, radius in pixels)``, the ball the views' answers' heatmap cores cover at the
+        place they meet (:func:`point2act.method.fineviews.answers_ball`). A random start spreads its Gaussians over
+        the whole space the views see, so a thin target gets almost none and training paints it onto what lies
+        behind; the answers say where the target's matter is. One Gaussian per cube one pixel footprint wide,
+        (4/3) pi r_px^3 of them (at most half), is drawn uniformly inside the ball instead.
         """
         n = int(self.gauss_params["means"].shape[0])
         pts = self._frustum_points(cameras, n, seed)
+        if ball is not None:
+            import math
+
+            center, r_world, r_px = ball
+            m = min(n // 2, int(round(4.0 / 3.0 * math.pi * r_px ** 3)))
+            gen = torch.Generator().manual_seed(int(seed) + 1)
+            d = torch.nn.functional.normalize(torch.randn((m, 3), generator=gen), dim=-1)
+            rad = float(r_world) * torch.rand((m, 1), generator=gen) ** (1.0 / 3.0)
+            pts = torch.cat([pts[: n - m], torch.as_tensor(center, dtype=torch.float32)[None] + d * rad], 0)
         dev = self.gauss_params["means"].device
         distances, _ = self.k_nearest_sklearn(pts, 3)
         avg = torch.from_numpy(distances).float().mean(-1, keepdim=True)
@@ -517,7 +534,8 @@ class Point2ActModel(SplatfactoModel):
 @dataclass
 class Point2ActPipelineConfig(VanillaPipelineConfig):
     """nerfstudio's vanilla pipeline; with random initial Gaussians (no point cloud in the capture) it
-    re-places them inside the training views' frustums before training (:meth:`Point2ActModel.bound_random_init`)."""
+    re-places them inside the training views' frustums before training, a share of them in the ball the views'
+    answers cover where they meet (:meth:`Point2ActModel.bound_random_init`)."""
 
     _target: Type = field(default_factory=lambda: Point2ActPipeline)
 
@@ -547,7 +565,17 @@ class Point2ActPipeline(VanillaPipeline):
         if test_mode != "inference" and getattr(model, "random_init", False) and hasattr(model, "bound_random_init"):
             from nerfstudio.utils.rich_utils import CONSOLE
 
-            n = model.bound_random_init(self.datamanager.train_dataset.cameras)
+            dm = self.datamanager
+            ball = None
+            heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
+            if heat is not None and len(heat):
+                from point2act.method.fineviews import answers_ball
+
+                ball = answers_ball(heat.points, dm.train_dataset.cameras, heat.sigma_frac)
+            n = model.bound_random_init(dm.train_dataset.cameras, ball=ball)
+            if ball is not None:
+                CONSOLE.log(f"\\[point2act] random start: a ball of radius {ball[1]:.4f} at the answers' place "
+                            f"{ball[0].round(3).tolist()}")
             CONSOLE.log(f"\\[point2act] no point cloud: {n} random Gaussians inside the training views' frustums "
                         f"(each seen by >= {RANDOM_INIT_MIN_VIEWS} views)")
         elif test_mode != "inference" and getattr(self.datamanager, "triangulated_path", None) is not None \

@@ -176,3 +176,26 @@ def test_many_answers_are_sampled_not_paired_all():
     assert 1000 * 999 // 2 > MAX_PROPOSALS
     place = answers_place(points, vms, Ks, np.full(200, 6.0))
     assert place is not None and np.linalg.norm(place - X) < 1e-6
+
+
+def test_the_answers_ball_is_their_core_at_the_place_s_depth():
+    """answers_ball: the place where the answers meet, and the radius their heatmap cores cover there: the core's
+    pixel radius times the place's depth over the focal length, the median over the answered views; None
+    without a place."""
+    from point2act.convergence import core_radius
+    from point2act.method.fineviews import answers_ball
+
+    vms, Ks, sizes = _ring(6)
+    H, W = sizes[0]
+    c2w = np.linalg.inv(vms)[:, :3, :4] * np.array([1.0, -1.0, -1.0, 1.0])  # OpenCV -> OpenGL camera axes
+    cams = Cameras(camera_to_worlds=torch.tensor(c2w, dtype=torch.float32), fx=float(Ks[0, 0, 0]),
+                   fy=float(Ks[0, 1, 1]), cx=float(Ks[0, 0, 2]), cy=float(Ks[0, 1, 2]), width=W, height=H,
+                   camera_type=CameraType.PERSPECTIVE)
+    X = np.array([0.05, -0.03, 0.12])
+    points = {v: _pixel(X, vms[v], Ks[v])[None] for v in (0, 2, 3)}
+    center, r_world, r_px = answers_ball(points, cams, 0.02)
+    assert np.linalg.norm(center - X) < 1e-4
+    r = core_radius(H, W, 0.02)
+    depths = [float((vms[v, :3, :3] @ X + vms[v, :3, 3])[2]) for v in (0, 2, 3)]
+    assert r_px == pytest.approx(r) and r_world == pytest.approx(r * np.median(depths) / Ks[0, 0, 0], rel=1e-4)
+    assert answers_ball({0: points[0]}, cams, 0.02) is None

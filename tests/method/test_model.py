@@ -521,3 +521,28 @@ def test_random_points_beside_a_triangulated_cloud():
     model.eval()
     out = model.get_outputs_for_camera(make_camera())  # the grown model renders
     assert torch.isfinite(out["rgb"]).all()
+
+
+def test_a_random_start_puts_one_gaussian_per_pixel_footprint_in_the_answers_ball():
+    """bound_random_init with the ball the answers' cores cover at their place: (4/3) pi r_px^3 of the Gaussians
+    (one per pixel-footprint cube of the ball) lie inside it, the others where they lie without it; the share is
+    at most half of them."""
+    import math
+
+    cams = _ring_cameras()
+    plain = make_model(random_init=True, num_random=2000)
+    plain.bound_random_init(cams)
+    model = make_model(random_init=True, num_random=2000)
+    center = torch.tensor([0.05, -0.02, 0.1])
+    n = model.bound_random_init(cams, ball=(center.numpy(), 0.08, 5.0))
+    m = round(4.0 / 3.0 * math.pi * 5.0 ** 3)
+    means = model.gauss_params["means"].detach()
+    assert n == 2000 and means.shape == (2000, 3)
+    torch.testing.assert_close(means[: n - m], plain.gauss_params["means"].detach()[: n - m])
+    inside = (means[n - m:] - center).norm(dim=-1)
+    assert (inside <= 0.08 + 1e-6).all() and inside.max() > 0.06  # filling the ball, not its centre only
+    assert torch.isfinite(model.gauss_params["scales"]).all()
+    capped = make_model(random_init=True, num_random=2000)
+    capped.bound_random_init(cams, ball=(center.numpy(), 0.08, 50.0))
+    far = (capped.gauss_params["means"].detach() - center).norm(dim=-1) > 0.08 + 1e-6
+    assert int(far.sum()) >= 1000 - 50  # half stay in the frustums (a few of those fall in the ball by chance)
