@@ -92,6 +92,17 @@ def _ring(n=10, H=120, W=160, f=150.0):
     return vms, np.repeat(K[None], n, axis=0), [(H, W)] * n
 
 
+def _ring_cameras(n):
+    """:func:`_ring`'s views as nerfstudio cameras (OpenGL axes), beside their OpenCV world-to-camera matrices."""
+    vms, Ks, sizes = _ring(n)
+    H, W = sizes[0]
+    c2w = np.linalg.inv(vms)[:, :3, :4] * np.array([1.0, -1.0, -1.0, 1.0])  # OpenCV -> OpenGL camera axes
+    cams = Cameras(camera_to_worlds=torch.tensor(c2w, dtype=torch.float32), fx=float(Ks[0, 0, 0]),
+                   fy=float(Ks[0, 1, 1]), cx=float(Ks[0, 0, 2]), cy=float(Ks[0, 1, 2]), width=W, height=H,
+                   camera_type=CameraType.PERSPECTIVE)
+    return vms, Ks, sizes, cams
+
+
 def _pixel(X, vm, K):
     c = vm[:3, :3] @ X + vm[:3, 3]
     return (K @ c)[:2] / c[2]
@@ -143,12 +154,8 @@ def test_fine_cores_keep_the_answers_and_add_the_views_that_see_the_place():
     from point2act.convergence import core_radius
     from point2act.method.fineviews import cores_of, fine_cores
 
-    vms, Ks, sizes = _ring(6)
+    vms, Ks, sizes, cams = _ring_cameras(6)
     H, W = sizes[0]
-    c2w = np.linalg.inv(vms)[:, :3, :4] * np.array([1.0, -1.0, -1.0, 1.0])  # OpenCV -> OpenGL camera axes
-    cams = Cameras(camera_to_worlds=torch.tensor(c2w, dtype=torch.float32), fx=float(Ks[0, 0, 0]),
-                   fy=float(Ks[0, 1, 1]), cx=float(Ks[0, 0, 2]), cy=float(Ks[0, 1, 2]), width=W, height=H,
-                   camera_type=CameraType.PERSPECTIVE)
     X = np.array([0.05, -0.03, 0.12])
     points = {v: _pixel(X, vms[v], Ks[v])[None] for v in (0, 2, 3)}
     points[1] = np.zeros((0, 2))
@@ -185,12 +192,8 @@ def test_the_answers_ball_is_their_core_at_the_place_s_depth():
     from point2act.convergence import core_radius
     from point2act.method.fineviews import answers_ball
 
-    vms, Ks, sizes = _ring(6)
+    vms, Ks, sizes, cams = _ring_cameras(6)
     H, W = sizes[0]
-    c2w = np.linalg.inv(vms)[:, :3, :4] * np.array([1.0, -1.0, -1.0, 1.0])  # OpenCV -> OpenGL camera axes
-    cams = Cameras(camera_to_worlds=torch.tensor(c2w, dtype=torch.float32), fx=float(Ks[0, 0, 0]),
-                   fy=float(Ks[0, 1, 1]), cx=float(Ks[0, 0, 2]), cy=float(Ks[0, 1, 2]), width=W, height=H,
-                   camera_type=CameraType.PERSPECTIVE)
     X = np.array([0.05, -0.03, 0.12])
     points = {v: _pixel(X, vms[v], Ks[v])[None] for v in (0, 2, 3)}
     center, r_world, r_px = answers_ball(points, cams, 0.02)
