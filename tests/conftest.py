@@ -236,3 +236,20 @@ def build_trainer(scene: Path, out: Path, steps: int, stop_at_convergence: bool 
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     return trainer
+
+
+# -- the bad-input corpus (tests/e2e/test_bad_inputs*.py) ------------------------------------------
+@pytest.fixture(scope="session")
+def base_scene(tmp_path_factory) -> Path:
+    """The bad-input corpus's tiny synthetic capture (tests/badinputs.py), made once per session."""
+    import badinputs as bi
+
+    return bi.make_base_scene(tmp_path_factory.mktemp("badinputs") / "scene")
+
+
+@pytest.fixture
+def fresh(tmp_path, base_scene):
+    """(tmp_path, a copy of :func:`base_scene` in it) per test: a case may damage its capture."""
+    import badinputs as bi
+
+    return tmp_path, bi.copy_scene(base_scene, tmp_path)
