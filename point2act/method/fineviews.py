@@ -226,20 +226,26 @@ def place_cores(place: np.ndarray, viewmats: np.ndarray, Ks: np.ndarray, sizes, 
     return cores_of(seen, dict(enumerate(sizes)), sigma_frac)
 
 
-def fine_cores(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Dict[int, Tuple[int, int, int, int]]:
-    """The fine stage's cores: each view's answers' cores (:func:`cores_of`), and for every other view that sees
-    the place where the views' answers meet (:func:`answers_place`), a core around its projection.
-
-    ``points``: view -> answers [P, 2] in the training images' pixels; ``cameras``: the training cameras
-    (nerfstudio ``Cameras``, their final intrinsics)."""
+def _place_of(points: Dict[int, np.ndarray], cameras, sigma_frac: float):
+    """The training cameras as :func:`answers_place` reads them and the place itself: ``(viewmats [C, 4, 4], Ks
+    [C, 3, 3], sizes (H, W) per view, the cores' pixel radius per view [C], the place [3] or None)``."""
     from point2act.convergence import core_radius
     from point2act.method.run import camera_views
 
     vms, Ks, sizes = camera_views(cameras)
     vms, Ks = vms.double().numpy(), Ks.double().numpy()
     radius = np.asarray([core_radius(h, w, sigma_frac) for h, w in sizes])
+    return vms, Ks, sizes, radius, answers_place(points, vms, Ks, radius)
+
+
+def fine_cores(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> Dict[int, Tuple[int, int, int, int]]:
+    """The fine stage's cores: each view's answers' cores (:func:`cores_of`), and for every other view that sees
+    the place where the views' answers meet (:func:`answers_place`), a core around its projection.
+
+    ``points``: view -> answers [P, 2] in the training images' pixels; ``cameras``: the training cameras
+    (nerfstudio ``Cameras``, their final intrinsics)."""
+    vms, Ks, sizes, radius, place = _place_of(points, cameras, sigma_frac)
     cores = cores_of(points, dict(enumerate(sizes)), sigma_frac)
-    place = answers_place(points, vms, Ks, radius)
     if place is None:
         return cores
     return {**place_cores(place, vms, Ks, sizes, sigma_frac), **cores}
@@ -249,13 +255,7 @@ def answers_ball(points: Dict[int, np.ndarray], cameras, sigma_frac: float) -> T
     """The place where the views' answers meet (:func:`answers_place`) and the ball their heatmap cores cover
     there: ``(place [3], radius in world units, radius in pixels)``, the radius being the median over the
     answered views of the core's pixel radius at the place's depth; None without a place."""
-    from point2act.convergence import core_radius
-    from point2act.method.run import camera_views
-
-    vms, Ks, sizes = camera_views(cameras)
-    vms, Ks = vms.double().numpy(), Ks.double().numpy()
-    radius = np.asarray([core_radius(h, w, sigma_frac) for h, w in sizes])
-    place = answers_place(points, vms, Ks, radius)
+    vms, Ks, _, radius, place = _place_of(points, cameras, sigma_frac)
     if place is None:
         return None
     answered = [v for v in sorted(points) if len(np.asarray(points[v]).reshape(-1, 2))]

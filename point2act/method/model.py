@@ -543,14 +543,20 @@ class Point2ActPipelineConfig(VanillaPipelineConfig):
 class Point2ActPipeline(VanillaPipeline):
     """See :class:`Point2ActPipelineConfig`."""
 
+    def _answer_heatmaps(self):
+        """The training views' answers (the datamanager's heatmap store), None when the run has none."""
+        dm = self.datamanager
+        heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
+        return heat if heat is not None and len(heat) else None
+
     def _start_fine_stage(self) -> None:
         """Hand the datamanager its fine-stage views (:class:`point2act.method.fineviews.FineViews`) from the step
         the model reaches full resolution; nothing without answers."""
         from point2act.method.fineviews import FineViews, fine_cores, full_resolution_step
 
         dm, c = self.datamanager, self.model.config
-        heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
-        if heat is None or not len(heat):
+        heat = self._answer_heatmaps()
+        if heat is None:
             return
         cores = fine_cores(heat.points, dm.train_dataset.cameras, heat.sigma_frac)
         dm.fine_views = FineViews(full_resolution_step(c), cores)
@@ -567,8 +573,8 @@ class Point2ActPipeline(VanillaPipeline):
 
             dm = self.datamanager
             ball = None
-            heat = dm.train_heatmaps if getattr(dm, "points", None) is not None else None
-            if heat is not None and len(heat):
+            heat = self._answer_heatmaps()
+            if heat is not None:
                 from point2act.method.fineviews import answers_ball
 
                 ball = answers_ball(heat.points, dm.train_dataset.cameras, heat.sigma_frac)
