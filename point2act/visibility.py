@@ -11,7 +11,8 @@ alike; its reference is the summed rows of :func:`point2act.relevancy_fit.compos
 The training loop uses it to prune Gaussians that fewer than two views see (:func:`unseen_mask`):
 random initialisation without a point cloud scatters Gaussians below the table and inside objects,
 where, unseen, nothing constrains their relevancy. That initialisation itself is bounded to the views'
-frustums (:func:`frustum_bounded_points`, :func:`views_seeing`: inside the image, not occlusion).
+frustums (:func:`frustum_bounded_points`, :func:`views_seeing`: inside the image, not occlusion), and each
+random Gaussian starts with the colour the views see at it (:func:`photo_colours`).
 
 Plain torch.
 """
@@ -23,7 +24,8 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["view_weights", "views_seeing_count", "unseen_mask", "views_seeing", "frustum_bounded_points"]
+__all__ = ["view_weights", "views_seeing_count", "unseen_mask", "views_seeing", "frustum_bounded_points",
+           "photo_colours"]
 
 
 def view_weights(
@@ -126,3 +128,49 @@ def frustum_bounded_points(c2w: Tensor, K: Tensor, wh: Tensor, n: int, random_sc
         rest, rc = torch.cat(best), torch.cat(best_count)
         pts = torch.cat([pts, rest[torch.argsort(rc, descending=True)[: n - pts.shape[0]]]])
     return pts.float()
+
+
+def photo_colours(points: Tensor, images: Sequence[Tensor], Ks: Tensor, viewmats: Tensor,
+                  min_views: int = 2) -> Tuple[Tensor, Tensor]:
+    """The colour the photos show at each point: the per-channel median, over the views that see it (in front
+    of the camera, inside the image; occlusion is not modelled), of the pixel it projects into.
+
+    A random Gaussian started with a random colour is wrong in every view, so the photometric loss first fades
+    it (its opacity learns faster than its colour), and one on a thin part fades as fast as one in the air:
+    a short run then paints the part onto what lies behind it. Started with the photos' colour, a Gaussian on
+    a surface matches every view that sees that surface, while one in free space is the median of what its
+    views see through it and matches few; the loss keeps the first and fades the second, as voxel colouring
+    (Seitz and Dyer 1997) keeps the photo-consistent voxels.
+
+    Args:
+        points: [N, 3] world points
+        images: C images [H, W, 3+] (uint8 or float in [0, 1])
+        Ks: [C, 3, 3] pinhole intrinsics of the images (pixel (i, j)'s centre at (j + 0.5, i + 0.5))
+        viewmats: [C, 4, 4] world-to-camera (OpenCV axes: +z forward)
+        min_views: views that must see a point for it to get a colour
+
+    Returns:
+        ``(colours [N, 3] in [0, 1], seen [N] bool)``: ``seen`` marks the points at least ``min_views`` views
+        see; the others' colours are 0.
+    """
+    pts = points.detach().double().cpu()
+    n, C = pts.shape[0], len(images)
+    samples = torch.full((C, n, 3), float("nan"), dtype=torch.float64)
+    for c, img in enumerate(images):
+        img = torch.as_tensor(img)[..., :3]
+        scale = 255.0 if not img.dtype.is_floating_point else 1.0
+        h, w = img.shape[:2]
+        vm = torch.as_tensor(viewmats[c]).double().cpu()
+        K = torch.as_tensor(Ks[c]).double().cpu()
+        p = pts @ vm[:3, :3].T + vm[:3, 3]
+        z = p[:, 2]
+        uv = (p[:, :2] / z.clamp_min(1e-9)[:, None]) @ K[:2, :2].T + K[:2, 2]
+        col, row = torch.floor(uv[:, 0]).long(), torch.floor(uv[:, 1]).long()
+        ok = (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        samples[c, ok] = img[row[ok], col[ok]].double() / scale
+    count = (~torch.isnan(samples[..., 0])).sum(0)
+    seen = count >= max(1, int(min_views))
+    colours = torch.zeros((n, 3), dtype=torch.float64)
+    if seen.any():
+        colours[seen] = torch.nanmedian(samples[:, seen], dim=0).values
+    return colours.float(), seen

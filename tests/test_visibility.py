@@ -85,3 +85,42 @@ def test_cuda_gaussians_with_cpu_cameras_weigh_as_on_the_cpu():
     for a, b in zip(compositing_weights_views(Splats(*gpu), vms.cuda(), Ks.cuda(), 48, 32),
                     compositing_weights_views(Splats(means, quats, scales, opac), vms, Ks, 48, 32)):
         assert torch.equal(a.cpu(), b)
+
+
+def test_photo_colours_are_the_median_of_the_pixels_each_point_projects_into():
+    """Three cameras look at a plane z = 2 textured by the pixel colour each point projects into: a point on it
+    gets that colour; a point one view sees through a red occluder still gets the two others' colour (median);
+    a point outside every image or behind the cameras gets none."""
+    from point2act.render._testing import look_at_viewmat
+    from point2act.visibility import photo_colours
+
+    w, h = 40, 30
+    K = torch.tensor([[30.0, 0, w / 2], [0, 30.0, h / 2], [0, 0, 1]])
+    eyes = [torch.tensor([x, 0.0, 0.0]) for x in (-0.3, 0.0, 0.3)]
+    vms = torch.stack([look_at_viewmat(e, e + torch.tensor([0.0, 0.0, 2.0])) for e in eyes])
+
+    def texture(p):  # [M, 3] points on the plane -> colour in [0, 1], smooth in x and y
+        return torch.stack([0.5 + 0.4 * torch.sin(3 * p[:, 0]), 0.5 + 0.4 * torch.cos(2 * p[:, 1]),
+                            torch.full_like(p[:, 0], 0.25)], -1)
+
+    images = []
+    for c, vm in enumerate(vms):  # each pixel shows the plane point its ray meets
+        j, i = torch.meshgrid(torch.arange(w) + 0.5, torch.arange(h) + 0.5, indexing="xy")
+        rays = torch.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], torch.ones_like(j)], -1)  # camera
+        R, t = vm[:3, :3], vm[:3, 3]
+        origin = -R.T @ t
+        d = rays.reshape(-1, 3) @ R  # world directions (R.T @ ray)
+        hit = origin + d * ((2.0 - origin[2]) / d[:, 2])[:, None]
+        img = texture(hit).reshape(h, w, 3)
+        if c == 0:
+            img[: h // 2] = torch.tensor([1.0, 0.0, 0.0])  # an occluder over the top half of view 0
+        images.append(img)
+    on_plane = torch.tensor([[0.05, 0.02, 2.0], [-0.1, -0.2, 2.0], [0.2, 0.1, 2.0]])
+    outside = torch.tensor([[40.0, 0.0, 2.0], [0.0, 0.0, -3.0]])
+    colours, seen = photo_colours(torch.cat([on_plane, outside]), images, torch.stack([K] * 3), vms)
+    assert seen.tolist() == [True, True, True, False, False]
+    # nearest-pixel sampling: within the texture's change over one pixel footprint (2 / 30 at z = 2)
+    torch.testing.assert_close(colours[:3], texture(on_plane), atol=0.06, rtol=0)
+    assert (colours[3:] == 0).all()
+    # the point with y = -0.2 lies in view 0's occluded top half: the median ignores the one red sample
+    assert abs(float(colours[1, 0]) - float(texture(on_plane[1:2])[0, 0])) < 0.06

@@ -206,6 +206,14 @@ OBJECTS_DEV: List[SceneSpec] = _gen_split("objects", "objects_dev", [
      {"kind": "dev", "path": "fewview", "num_views": 12, "distractors": 3, "point_cloud": False}, False),
     ("obj", "random_urdfs object (even id) named by its colour, 2 others, ring, no point cloud",
      {"kind": "dev", "path": "ring", "num_views": 24, "distractors": 2, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 3 others, hand-held arc, no point cloud",
+     {"kind": "dev", "path": "handheld", "num_views": 20, "distractors": 3, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 2 others, few views",
+     {"kind": "dev", "path": "fewview", "num_views": 12, "distractors": 2}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 3 others, ring, no point cloud",
+     {"kind": "dev", "path": "ring", "num_views": 24, "distractors": 3, "point_cloud": False}, False),
+    ("obj", "random_urdfs object (even id) named by its colour, 2 others, hand-held arc",
+     {"kind": "dev", "path": "handheld", "num_views": 20, "distractors": 2}, False),
 ])
 OBJECTS_TEST: List[SceneSpec] = _gen_split("objects", "objects_test", [
     ("obj", "random_urdfs object (odd id) named by its colour, 3 others, ring",

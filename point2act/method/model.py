@@ -9,6 +9,9 @@ The model subclasses nerfstudio's ``SplatfactoModel`` and adds to it:
   that pass sees *detached* geometry, so the relevancy loss cannot move the Gaussians;
 - a relevancy loss on the views whose batch carries a target heatmap.
 
+Random starts (:class:`point2act.method.random_start.RandomStart`) lie inside the views' frustums, a share in
+the ball the views' answers cover, and take the colour the photos show at them.
+
 After every densification step it prunes the Gaussians fewer than two training views see
 (:meth:`Point2ActModel.prune_unseen`).
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple, Type
+from typing import Dict, List, Type
 
 import numpy as np
 import torch
@@ -51,6 +54,7 @@ from point2act.method.keys import (  # noqa: F401
     SUPERVISED_KEY,
     TARGET_KEY,
 )
+from point2act.method.random_start import RANDOM_INIT_MIN_VIEWS, RandomStart
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
 from point2act.render.composite import training_composite
@@ -107,10 +111,6 @@ RELEVANCY_LOSS_WEIGHT = 0.5
 """Weight of the relevancy loss in the total loss (the photometric loss weighs 1), the value every run, test and
 benchmark trained with."""
 
-RANDOM_INIT_MIN_VIEWS = 3
-"""Training views whose frustum a random initial Gaussian must lie in (fewer views: all): seen from several
-sides, its depth is constrained."""
-
 VISIBILITY_PRUNE_MIN_VIEWS = 2
 """Training views that must see a Gaussian for the visibility prune to keep it (capped at the number of
 views): one view alone cannot place it in depth."""
@@ -124,7 +124,7 @@ RANDOM_START_OPACITY_REG = 0.01
 ``simple_trainer.py mcmc`` preset's) ``opacity_reg``."""
 
 
-class Point2ActModel(SplatfactoModel):
+class Point2ActModel(RandomStart, SplatfactoModel):
     """Splatfacto with a per-Gaussian relevancy channel (see the module docstring)."""
 
     config: Point2ActModelConfig
@@ -157,99 +157,11 @@ class Point2ActModel(SplatfactoModel):
         random points beside a triangulated cloud (:meth:`add_random_points`)."""
         return self.seed_points is None or bool(self.config.random_init) or self.random_points > 0
 
-    def _frustum_points(self, cameras: Cameras, n: int, seed: int,
-                        around: torch.Tensor | None = None) -> torch.Tensor:  # [n, 3]
-        """``n`` random points that at least :data:`RANDOM_INIT_MIN_VIEWS` of ``cameras`` see
-        (:func:`~point2act.visibility.frustum_bounded_points`, within ``around``'s box when given)."""
-        from point2act.visibility import frustum_bounded_points
-
-        c2w = cameras.camera_to_worlds.detach().float().cpu()
-        K = cameras.get_intrinsics_matrices().detach().float().cpu()
-        wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
-        return frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
-                                      RANDOM_INIT_MIN_VIEWS, seed, around=around)
-
-    @torch.no_grad()
-    def add_random_points(self, cameras: Cameras, n: int, seed: int = 0) -> int:
-        """Add ``n`` random Gaussians inside the training views' frustums and the space the start cloud's
-        points take (:func:`~point2act.visibility.frustum_bounded_points` with ``around``) to the Gaussians that
-        cloud gave, with random colours and splatfacto's initial opacity 0.1. A
-        cloud triangulated from the photos has points only where the images have texture (SIFT); a plain
-        mug's wall or handle gets none, and densification, which splits Gaussians that exist, does not reach
-        an empty place within a short run. The random ones give the photometric loss something everywhere
-        the views see; the opacity prior (:attr:`opacity_reg`) fades the ones no view needs. Call before the
-        optimizers are built. Returns ``n``."""
-        if n <= 0:
-            return 0
-        gp = self.gauss_params
-        new = self._frustum_points(cameras, int(n), seed, around=gp["means"].detach().cpu())
-        dev = gp["means"].device
-        means = torch.cat([gp["means"].detach().cpu(), new], 0)
-        distances, _ = self.k_nearest_sklearn(means, 3)
-        avg = torch.from_numpy(distances[-len(new):]).float().mean(-1, keepdim=True)
-        gen = torch.Generator().manual_seed(int(seed))
-        rows = {
-            "means": new,
-            "scales": torch.log(avg.clamp_min(1e-8)).repeat(1, 3),
-            "quats": torch.nn.functional.normalize(torch.randn((len(new), 4), generator=gen), dim=-1),
-            "features_dc": torch.rand((len(new), gp["features_dc"].shape[1]), generator=gen),
-            "opacities": torch.logit(torch.full((len(new), 1), 0.1)),
-        }
-        if self.config.sh_degree > 0:  # features_dc holds SH coefficients: a colour in [0, 1] as SH
-            from nerfstudio.models.splatfacto import RGB2SH
-
-            rows["features_dc"] = RGB2SH(rows["features_dc"])
-        else:
-            rows["features_dc"] = torch.logit(rows["features_dc"], eps=1e-10)
-        for k, p in list(gp.items()):
-            add = rows.get(k)
-            if add is None:  # features_rest, relevancy: as the existing rows start
-                add = p.detach()[:1].cpu().expand(len(new), *p.shape[1:]).clone() if k == RELEVANCY_KEY else \
-                    torch.zeros((len(new), *p.shape[1:]), dtype=p.dtype)
-            gp[k] = Parameter(torch.cat([p.detach(), add.to(device=dev, dtype=p.dtype)], 0))
-        self.random_points = int(len(new))
-        return self.random_points
-
     @property
     def opacity_reg(self) -> float:
         """The opacity prior's weight for this run (:attr:`Point2ActModelConfig.opacity_reg`, auto resolved)."""
         w = self.config.opacity_reg
         return float(w) if w is not None else (RANDOM_START_OPACITY_REG if self.random_init else 0.0)
-
-    @torch.no_grad()
-    def bound_random_init(self, cameras: Cameras, seed: int = 0,
-                          ball: Tuple[np.ndarray, float, float] | None = None) -> int:
-        """Re-place the random initial Gaussians inside the training views' frustums.
-
-        Splatfacto draws them in a cube of side ``random_scale`` (10) around the origin, most of it far
-        outside what any camera sees; there they grow into many Gaussians that no view constrains (and,
-        unseen, can carry any relevancy). Here candidates are drawn in the box of the camera centres
-        grown by half its size (clipped to that cube) and kept when at least :data:`RANDOM_INIT_MIN_VIEWS`
-        views see them in front of the camera. Call before the optimizers are built. Returns the count.
-
-        ``ball``: ``(centre [3], radius, radius in pixels)``, the ball the views' answers' heatmap cores cover at the
-        place they meet (:func:`point2act.method.fineviews.answers_ball`). A random start spreads its Gaussians over
-        the whole space the views see, so a thin target gets almost none and training paints it onto what lies
-        behind; the answers say where the target's matter is. One Gaussian per cube one pixel footprint wide,
-        (4/3) pi r_px^3 of them (at most half), is drawn uniformly inside the ball instead.
-        """
-        n = int(self.gauss_params["means"].shape[0])
-        pts = self._frustum_points(cameras, n, seed)
-        if ball is not None:
-            import math
-
-            center, r_world, r_px = ball
-            m = min(n // 2, int(round(4.0 / 3.0 * math.pi * r_px ** 3)))
-            gen = torch.Generator().manual_seed(int(seed) + 1)
-            d = torch.nn.functional.normalize(torch.randn((m, 3), generator=gen), dim=-1)
-            rad = float(r_world) * torch.rand((m, 1), generator=gen) ** (1.0 / 3.0)
-            pts = torch.cat([pts[: n - m], torch.as_tensor(center, dtype=torch.float32)[None] + d * rad], 0)
-        dev = self.gauss_params["means"].device
-        distances, _ = self.k_nearest_sklearn(pts, 3)
-        avg = torch.from_numpy(distances).float().mean(-1, keepdim=True)
-        self.gauss_params["means"] = Parameter(pts.to(dev))
-        self.gauss_params["scales"] = Parameter(torch.log(avg.repeat(1, 3)).to(dev))
-        return int(pts.shape[0])
 
     @property
     def depth_supervised(self) -> bool:
@@ -286,7 +198,6 @@ class Point2ActModel(SplatfactoModel):
         """The ``k`` nearest other points of each point, as splatfacto's method of this name returns them (float32
         distances and indices, the point itself left out), from scipy's k-d tree: sklearn's ``NearestNeighbors``,
         which splatfacto uses for its first scales, costs 0.6 s of import on a 2-core CPU."""
-        import numpy as np
         from scipy.spatial import cKDTree
 
         x_np = x.detach().cpu().numpy()
@@ -579,6 +490,7 @@ class Point2ActPipeline(VanillaPipeline):
 
                 ball = answers_ball(heat.points, dm.train_dataset.cameras, heat.sigma_frac)
             n = model.bound_random_init(dm.train_dataset.cameras, ball=ball)
+            model.colour_from_photos(*dm.training_views())
             if ball is not None:
                 CONSOLE.log(f"\\[point2act] random start: a ball of radius {ball[1]:.4f} at the answers' place "
                             f"{ball[0].round(3).tolist()}")
@@ -592,5 +504,6 @@ class Point2ActPipeline(VanillaPipeline):
             start = int(model.gauss_params["means"].shape[0])
             n = model.add_random_points(self.datamanager.train_dataset.cameras,
                                         max(0, int(model.config.num_random) - start))
+            model.colour_from_photos(*self.datamanager.training_views(), first=start)
             CONSOLE.log(f"\\[point2act] the triangulated cloud ({start} points) and {n} random Gaussians inside the "
                         "training views' frustums (where the photos have no texture to match)")

@@ -546,3 +546,29 @@ def test_a_random_start_puts_one_gaussian_per_pixel_footprint_in_the_answers_bal
     capped.bound_random_init(cams, ball=(center.numpy(), 0.08, 50.0))
     far = (capped.gauss_params["means"].detach() - center).norm(dim=-1) > 0.08 + 1e-6
     assert int(far.sum()) >= 1000 - 50  # half stay in the frustums (a few of those fall in the ball by chance)
+
+
+@pytest.mark.parametrize("sh_degree", [0, 1])
+def test_random_gaussians_take_the_colour_the_photos_show_at_them(sh_degree):
+    """colour_from_photos: the rows from ``first`` on get the colour their views' pixels show (as SH DC, or as
+    the logit splatfacto's sh_degree 0 uses), the rows before it and view-dependent colour stay."""
+    from nerfstudio.models.splatfacto import SH2RGB
+
+    from point2act.geometry import viewmat_from_c2w
+
+    cams = _ring_cameras()
+    model = make_model(n=300, sh_degree=sh_degree)
+    before = model.gauss_params["features_dc"].detach().clone()
+    rest = model.gauss_params["features_rest"].detach().clone()
+    h, w = int(cams.height[0, 0]), int(cams.width[0, 0])
+    images = [torch.full((h, w, 3), 0.0) + torch.tensor([0.2, 0.5, 0.8]) for _ in range(len(cams))]
+    got = model.colour_from_photos(images, cams.get_intrinsics_matrices(), viewmat_from_c2w(cams.camera_to_worlds),
+                                   first=100)
+    dc = model.gauss_params["features_dc"].detach()
+    assert 0 < got <= 200
+    torch.testing.assert_close(dc[:100], before[:100])
+    torch.testing.assert_close(model.gauss_params["features_rest"].detach(), rest)
+    rgb = SH2RGB(dc[100:]) if sh_degree > 0 else torch.sigmoid(dc[100:])
+    changed = (dc[100:] != before[100:]).any(-1)
+    assert int(changed.sum()) == got
+    torch.testing.assert_close(rgb[changed], torch.tensor([0.2, 0.5, 0.8]).expand(got, 3), atol=1e-5, rtol=0)
