@@ -446,7 +446,8 @@ class Point2ActModel(RandomStart, SplatfactoModel):
 class Point2ActPipelineConfig(VanillaPipelineConfig):
     """nerfstudio's vanilla pipeline; with random initial Gaussians (no point cloud in the capture) it
     re-places them inside the training views' frustums before training, a share of them in the ball the views'
-    answers cover where they meet (:meth:`Point2ActModel.bound_random_init`)."""
+    answers cover where they meet (:meth:`Point2ActModel.bound_random_init`); those and the random ones beside a
+    triangulated cloud take the colour the photos show at them (:meth:`Point2ActModel.colour_from_photos`)."""
 
     _target: Type = field(default_factory=lambda: Point2ActPipeline)
 

@@ -40,7 +40,8 @@ class RandomStart:
     def add_random_points(self, cameras: Cameras, n: int, seed: int = 0) -> int:
         """Add ``n`` random Gaussians inside the training views' frustums and the space the start cloud's
         points take (:func:`~point2act.visibility.frustum_bounded_points` with ``around``) to the Gaussians that
-        cloud gave, with random colours and splatfacto's initial opacity 0.1. A
+        cloud gave, with random colours (:meth:`colour_from_photos` replaces them) and splatfacto's initial
+        opacity 0.1. A
         cloud triangulated from the photos has points only where the images have texture (SIFT); a plain
         mug's wall or handle gets none, and densification, which splits Gaussians that exist, does not reach
         an empty place within a short run. The random ones give the photometric loss something everywhere
