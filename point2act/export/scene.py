@@ -25,6 +25,7 @@ from point2act.fusion import (
     views_in_frame,
 )
 from point2act.geometry import FrameTransform
+from point2act.grasp.answered import answer_marks
 from point2act.grasp.config import (
     COLLISION_VOXEL_SIZE,
     EXTENT_PERCENTILE,
@@ -101,13 +102,15 @@ def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthView
 
 
 def target_surface(fused: np.ndarray, views: DepthViews, region, support, means: np.ndarray, cfg,
-                   geo: Dict[str, float]) -> np.ndarray:  # [F] bool
+                   geo: Dict[str, float], marks: np.ndarray | None = None) -> np.ndarray:  # [F] bool
     """Which fused surface points (capture frame, ``fused`` [F, 3]) are the target: the surface where the field
     is relevant (:func:`point2act.grasp.target.surface_region`), its relevancy as the ``views`` render it
     (capture frame, with relevancy; a view sees a point whose rendered depth lies within the fusion's truncation
     distance of it), within the place the views' consensus chose (``support``: the blobs of its answers) or,
     without one, within half the gripper's opening of the region's Gaussians (``means`` [N, 3]). Connected at
-    two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there)."""
+    two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there); of its
+    pieces, the one the place's answers land on (``marks`` [K, 3], capture frame:
+    :func:`point2act.grasp.answered.answer_marks`), else the one nearest the action point."""
     from scipy.spatial import cKDTree
 
     from point2act.grasp.target import surface_region  # loaded where grasps are planned, not in training
@@ -119,7 +122,8 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
     else:
         reach = cfg.gripper.units(0.5 * cfg.gripper.max_opening)
         scope = np.isfinite(cKDTree(means[region.indices]).query(fused, distance_upper_bound=reach)[0])
-    return surface_region(fused, rel, region.action_point, scope, cfg.region.threshold, 2.0 * float(geo["voxel"]))
+    return surface_region(fused, rel, region.action_point, scope, cfg.region.threshold, 2.0 * float(geo["voxel"]),
+                          marks)
 
 
 def region_on_surface(region, target: np.ndarray, means: np.ndarray, opacities: np.ndarray, near: float):
@@ -215,7 +219,10 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
     else:
         fused, radius, geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg)
         if len(fused):
-            on_target = target_surface(fused, views_c, region, support, base.means, cfg, geo)
+            marks = None
+            if support is not None and views:
+                marks = frame.to_capture(answer_marks(views, support.best.answers))
+            on_target = target_surface(fused, views_c, region, support, base.means, cfg, geo, marks)
             target = (fused, on_target)
             if on_target.any():
                 near = FUSION_TRUNC_VOXELS * float(geo["voxel"])

@@ -20,9 +20,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .view_agreement import ViewAnswers
+from .view_agreement import ViewAnswers, lift
 
-__all__ = ["MIN_VIEWS", "answered_cells", "shell"]
+__all__ = ["MIN_VIEWS", "answer_marks", "answered_cells", "shell"]
 
 MIN_VIEWS = 2
 """Agreeing views a cell must lie in the blob of: two rays fix a point, one only a line."""
@@ -53,6 +53,20 @@ def answered_cells(centers: np.ndarray, views: Sequence[ViewAnswers],
     out = np.zeros(len(X), dtype=bool)
     out[alive] = count[alive] >= MIN_VIEWS
     return out
+
+
+def answer_marks(views: Sequence[ViewAnswers], taken: Dict[str, Dict[int, List[int]]]) -> np.ndarray:  # [K, 3]
+    """Where the answers a place took (``taken``, as :func:`answered_cells`) land on the field's surface: each
+    answer's pixel lifted to its own view's median depth (:func:`~point2act.grasp.view_agreement.lift`), the
+    views' frame. What each agreeing view says the target's visible surface is; answers over no surface give
+    no mark."""
+    out = [np.zeros((0, 3))]
+    for v in views:
+        pos = taken.get(v.split, {}).get(int(v.view_id))
+        if pos:
+            X = lift(v, np.asarray(v.points, dtype=np.float64).reshape(-1, 2)[list(pos)])
+            out.append(X[np.isfinite(X).all(1)])
+    return np.concatenate(out)
 
 
 def shell(mask: np.ndarray) -> np.ndarray:  # [nx, ny, nz] bool -> same

@@ -19,16 +19,26 @@ def surface_region(
     scope: np.ndarray,  # [M] bool: the points the chosen place can hold
     threshold: float,
     link: float,
+    marks: np.ndarray | None = None,  # [K, 3] where the place's answers land on the field's surface
 ) -> np.ndarray:  # [M] bool
     """The target as a surface: the points of ``scope`` whose relevancy is at least ``threshold`` times the
-    largest there, and of those the connected piece (points within ``link`` of each other) nearest the action
-    point. A lone point is no piece: the fused surface is sampled at its voxel, so a point of any surface has a
+    largest there, and of those one connected piece (points within ``link`` of each other): the piece the
+    answers mark, else the piece nearest the action point.
+
+    * **Marked.** Each of ``marks`` (:func:`point2act.grasp.answered.answer_marks`: every answer the chosen place
+      took, on the field's surface in its own view) votes for the piece of the relevant point nearest to it; the
+      piece with the most votes is the target, ties going to the one nearest the action point. The action point
+      of a whole object lies inside it (the views' rays to the middle of what each sees meet there), where a
+      fragment of fused surface (an underside, a ledge cut off by the threshold) can lie nearer than the surface
+      the views point at; the answers themselves land on that surface.
+    * **Nearest**, without marks (or where no mark has a piece): the piece nearest the action point.
+
+    A lone point is no piece: the fused surface is sampled at its voxel, so a point of any surface has a
     neighbour within ``link`` (two voxels), and one without is the fusion's noise (a stray point beside the
     action point would otherwise be the whole target); it is taken only where no piece has two points. The field
-    says where, the fused surface what is there: a handle drawn by a handful of relevant
-    Gaussians is still the whole handle surface the views render as relevant, and a second relevant place
-    (answers the views' consensus rejected) lies outside ``scope``. All False when no point of ``scope`` is
-    seen with relevancy."""
+    says where, the fused surface what is there: a handle drawn by a handful of relevant Gaussians is still the
+    whole handle surface the views render as relevant, and a second relevant place (answers the views' consensus
+    rejected) lies outside ``scope``. All False when no point of ``scope`` is seen with relevancy."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
@@ -42,9 +52,18 @@ def surface_region(
     idx = np.flatnonzero(seen & (np.where(np.isfinite(r), r, 0.0) >= threshold * r[seen].max()))
     pairs = cKDTree(P[idx]).query_pairs(link, output_type="ndarray")
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(idx), len(idx)))
-    _n, comp = connected_components(graph, directed=False)
+    n, comp = connected_components(graph, directed=False)
     dist = np.linalg.norm(P[idx] - np.asarray(action_point, dtype=np.float64).reshape(3), axis=1)
     pieces = np.bincount(comp)[comp] >= 2
-    near = int(np.argmin(np.where(pieces, dist, np.inf))) if pieces.any() else int(np.argmin(dist))
+    eligible = pieces if pieces.any() else np.ones(len(idx), bool)
+    votes = np.zeros(n)
+    M = np.zeros((0, 3)) if marks is None else np.asarray(marks, dtype=np.float64).reshape(-1, 3)
+    M = M[np.isfinite(M).all(1)]
+    if len(M):
+        on = np.flatnonzero(eligible)
+        _d, nearest = cKDTree(P[idx[on]]).query(M)
+        votes = np.bincount(comp[on[nearest]], minlength=n).astype(np.float64)
+    best = eligible & (votes[comp] == votes[comp[eligible]].max())
+    near = int(np.argmin(np.where(best, dist, np.inf)))
     out[idx[comp == comp[near]]] = True
     return out

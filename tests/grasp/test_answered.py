@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from point2act.grasp.answered import answered_cells, shell
+from point2act.grasp.answered import answer_marks, answered_cells, shell
 from point2act.grasp.view_agreement import ViewAnswers
 
 F, C, SIGMA = 100.0, 50.0, 5.0
@@ -52,6 +52,20 @@ def test_a_view_that_does_not_see_a_cell_does_not_veto_it():
     X = np.vstack([np.zeros((1, 3)), far])
     got = answered_cells(X, [a, b, c], {"train": {0: [0], 1: [0], 2: [0]}})
     assert got.tolist() == [True, False]
+
+
+def test_marks_are_the_taken_answers_on_each_views_surface():
+    """Closed form: view 0 at (0, 0, -1) looking along +z with its surface 0.8 in front (z = -0.2); an answer at
+    the principal point lands on the axis, one 20 px right 0.8 x 20 / F to the side. Only the answers the place
+    took mark anything, and one over no surface (NaN depth) marks nothing."""
+    a = _view(np.eye(3), np.array([0.0, 0.0, 1.0]), 0, answer=(C, C))
+    a.points = np.array([[C, C], [C + 20, C], [C, C + 30]])
+    a.depth = np.full((100, 100), 0.8)
+    a.depth[int(C) + 29:, :] = np.nan
+    got = answer_marks([a], {"train": {0: [0, 1, 2]}})
+    np.testing.assert_allclose(got, [[0.0, 0.0, -0.2], [0.8 * 20 / F, 0.0, -0.2]], atol=1e-12)
+    np.testing.assert_allclose(answer_marks([a], {"train": {0: [1]}}), [[0.8 * 20 / F, 0.0, -0.2]], atol=1e-12)
+    assert answer_marks([a], {"eval": {0: [0]}}).shape == (0, 3)
 
 
 def test_shell_is_the_outer_layer():

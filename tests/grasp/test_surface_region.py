@@ -39,6 +39,26 @@ def test_a_lone_point_beside_the_action_point_is_not_the_target():
     assert surface_region(stray, rel[-1:], ap, np.ones(1, bool), threshold=0.5, link=0.004).tolist() == [True]
 
 
+def test_the_piece_the_answers_land_on_is_the_target():
+    """A whole object: its top (a relevant patch) and a fragment of its side cut off by the threshold, which lies
+    nearer the action point (inside the object, where the views' rays to its middle meet). The answers land on
+    the top: the top is the target. Without marks the nearest piece is; tied votes go to the nearer piece."""
+    top, side = _grid(0.0), _grid(0.0, n=3) + [0.0, 0.0, -0.012]
+    P = np.concatenate([top, side])
+    rel = np.r_[np.full(len(top), 0.8), np.full(len(side), 0.7)]
+    ap = np.array([0.001, 0.001, -0.01])  # 2 mm from the fragment, 10 mm below the top
+    scope = np.ones(len(P), bool)
+    marks = top[[11, 45, 78]] + [0.0, 0.0, 0.002]
+    out = surface_region(P, rel, ap, scope, threshold=0.5, link=0.004, marks=marks)
+    assert out[: len(top)].all() and not out[len(top):].any()
+    nearest = surface_region(P, rel, ap, scope, threshold=0.5, link=0.004)
+    assert nearest[len(top):].all() and not nearest[: len(top)].any()
+    tied = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.r_[marks[:1], side[:1]])
+    assert tied.tolist() == nearest.tolist()
+    unmarked = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.zeros((0, 3)))
+    assert unmarked.tolist() == nearest.tolist()
+
+
 def test_scope_and_threshold_follow_the_chosen_place():
     """The threshold is relative to the largest relevancy in scope: a patch outside scope (a place the views'
     consensus rejected) neither becomes the target nor raises the bar; nothing seen in scope: no target."""
