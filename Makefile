@@ -5,11 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Wheels are kept here after the first download, so a fresh .venv on the same machine installs offline.
 WHEELHOUSE ?= $(HOME)/.cache/point2act/wheelhouse
+# Disk a fresh .venv takes (torch and nerfstudio's dependencies: 8.7 GB on Linux x86-64), checked before setup.
+VENV_GB := 10
 
 .PHONY: demo test test-fast bench gate sysdeps clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	@bash scripts/sysdeps.sh
+	@test -x $(PY) || bash scripts/free_space.sh . $(VENV_GB)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip wheel --quiet --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) -r requirements.lock
 	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) -r requirements.lock
