@@ -22,16 +22,17 @@ def surface_region(
     marks: np.ndarray | None = None,  # [K, 3] where the place's answers land on the field's surface
 ) -> np.ndarray:  # [M] bool
     """The target as a surface: the points of ``scope`` whose relevancy is at least ``threshold`` times the
-    largest there, and of those one connected piece (points within ``link`` of each other): the piece the
-    answers mark, else the piece nearest the action point.
+    largest there, and of those the connected piece (points within ``link`` of each other) nearest the action
+    point among the pieces the answers land on.
 
     * **Marked.** Each of ``marks`` (:func:`point2act.grasp.answered.answer_marks`: every answer the chosen place
-      took, on the field's surface in its own view) votes for the piece of the relevant point nearest to it; the
-      piece with the most votes is the target, ties going to the one nearest the action point. The action point
-      of a whole object lies inside it (the views' rays to the middle of what each sees meet there), where a
-      fragment of fused surface (an underside, a ledge cut off by the threshold) can lie nearer than the surface
-      the views point at; the answers themselves land on that surface.
-    * **Nearest**, without marks (or where no mark has a piece): the piece nearest the action point.
+      took, on the field's surface in its own view) marks the piece of the relevant point nearest to it. A piece
+      no answer lands on is relevant only by the field's spread: the action point of a whole object lies inside
+      it (the views' rays to the middle of what each sees meet there), where a fragment of fused surface (an
+      underside, a ledge the threshold cuts off) can lie nearer than the surface the views point at.
+    * **Nearest.** Among the marked pieces (all pieces when there are no marks), the one nearest the action
+      point: the answers of a region target (a rim) land on all of it, and its arcs are pieces; the
+      grasp goes where the views' consensus put the action point, not to the arc most answers happen to hit.
 
     A lone point is no piece: the fused surface is sampled at its voxel, so a point of any surface has a
     neighbour within ``link`` (two voxels), and one without is the fusion's noise (a stray point beside the
@@ -56,14 +57,14 @@ def surface_region(
     dist = np.linalg.norm(P[idx] - np.asarray(action_point, dtype=np.float64).reshape(3), axis=1)
     pieces = np.bincount(comp)[comp] >= 2
     eligible = pieces if pieces.any() else np.ones(len(idx), bool)
-    votes = np.zeros(n)
     M = np.zeros((0, 3)) if marks is None else np.asarray(marks, dtype=np.float64).reshape(-1, 3)
     M = M[np.isfinite(M).all(1)]
     if len(M):
         on = np.flatnonzero(eligible)
         _d, nearest = cKDTree(P[idx[on]]).query(M)
-        votes = np.bincount(comp[on[nearest]], minlength=n).astype(np.float64)
-    best = eligible & (votes[comp] == votes[comp[eligible]].max())
-    near = int(np.argmin(np.where(best, dist, np.inf)))
+        marked = np.zeros(n, bool)
+        marked[comp[on[nearest]]] = True
+        eligible = eligible & marked[comp]
+    near = int(np.argmin(np.where(eligible, dist, np.inf)))
     out[idx[comp == comp[near]]] = True
     return out

@@ -39,10 +39,10 @@ def test_a_lone_point_beside_the_action_point_is_not_the_target():
     assert surface_region(stray, rel[-1:], ap, np.ones(1, bool), threshold=0.5, link=0.004).tolist() == [True]
 
 
-def test_the_piece_the_answers_land_on_is_the_target():
+def test_a_piece_no_answer_lands_on_is_not_the_target():
     """A whole object: its top (a relevant patch) and a fragment of its side cut off by the threshold, which lies
     nearer the action point (inside the object, where the views' rays to its middle meet). The answers land on
-    the top: the top is the target. Without marks the nearest piece is; tied votes go to the nearer piece."""
+    the top: the top is the target. Without marks the nearest piece is; where answers land on both, too."""
     top, side = _grid(0.0), _grid(0.0, n=3) + [0.0, 0.0, -0.012]
     P = np.concatenate([top, side])
     rel = np.r_[np.full(len(top), 0.8), np.full(len(side), 0.7)]
@@ -53,10 +53,21 @@ def test_the_piece_the_answers_land_on_is_the_target():
     assert out[: len(top)].all() and not out[len(top):].any()
     nearest = surface_region(P, rel, ap, scope, threshold=0.5, link=0.004)
     assert nearest[len(top):].all() and not nearest[: len(top)].any()
-    tied = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.r_[marks[:1], side[:1]])
-    assert tied.tolist() == nearest.tolist()
+    both = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.r_[marks, side[:1]])
+    assert both.tolist() == nearest.tolist()
     unmarked = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.zeros((0, 3)))
     assert unmarked.tolist() == nearest.tolist()
+
+
+def test_of_the_marked_pieces_the_one_at_the_action_point_is_the_target():
+    """A rim in arcs: the answers land on both arcs, most of them on the far one. The grasp goes to the arc at
+    the action point, where the views' consensus put it, not to the arc most answers hit."""
+    near_arc, far_arc = _grid(0.0), _grid(0.06)
+    P = np.concatenate([near_arc, far_arc])
+    rel = np.full(len(P), 0.8)
+    marks = np.r_[near_arc[[5]], far_arc[[3, 40, 77]]]
+    out = surface_region(P, rel, near_arc[0], np.ones(len(P), bool), 0.5, 0.004, marks=marks)
+    assert out[: len(near_arc)].all() and not out[len(near_arc):].any()
 
 
 def test_scope_and_threshold_follow_the_chosen_place():
