@@ -109,8 +109,8 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
     distance of it), within the place the views' consensus chose (``support``: the blobs of its answers) or,
     without one, within half the gripper's opening of the region's Gaussians (``means`` [N, 3]). Connected at
     two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there); of its
-    pieces, the one the place's answers land on (``marks`` [K, 3], capture frame:
-    :func:`point2act.grasp.answered.answer_marks`), else the one nearest the action point."""
+    pieces, the one nearest the action point among those the place's answers land on (``marks`` [K, 3], capture
+    frame: :func:`point2act.grasp.answered.answer_marks`; every piece without marks)."""
     from scipy.spatial import cKDTree
 
     from point2act.grasp.target import surface_region  # loaded where grasps are planned, not in training
