@@ -74,7 +74,7 @@ def test_suite_dispatches_objects_scenes() -> None:
                                            scene_dir, split_generator)
 
     common = {"num_views": 24, "width": 256, "height": 192, "num_seed_points": 8000, "sensor_depth": False}
-    assert [s.name for s in SPLITS["objects_dev"]][0] == "od_obj_s9000" and len(SPLITS["objects_dev"]) == 8
+    assert [s.name for s in SPLITS["objects_dev"]][0] == "od_obj_s9000" and len(SPLITS["objects_dev"]) == 32
     assert [s.name for s in SPLITS["objects_test"]][0] == "ot_obj_s9100" and len(SPLITS["objects_test"]) == 6
     assert "objects_test" in TEST_SPLITS and "objects_test" not in SEEN_SPLITS
     assert "objects_dev" in SEEN_SPLITS

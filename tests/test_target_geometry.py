@@ -11,6 +11,8 @@ from benchmarks.accuracy.target_geometry import (
     depth_at_target,
     fused_surface_at,
     reduce_depth,
+    room_depth,
+    room_mask,
     visible_counts,
 )
 
@@ -101,6 +103,36 @@ def test_depth_at_target_closed_form():
     r = reduce_depth([depth_at_target(rendered, truth, np.zeros_like(mask))])
     assert r["pixels"] == 0 and math.isnan(r["depth_mm"]) and math.isnan(r["behind"])
     assert math.isnan(reduce_depth([])["depth_mm"])
+
+
+def test_room_is_the_other_surfaces_within_reach_of_the_target():
+    # camera 0 looks along +z at the plane z = 1; the target is the point (0, 0, 1) on it, masked at its pixel
+    vm = VMS[0]
+    truth = plane_depth(vm, 1.0)
+    target = np.array([[0.0, 0.0, 1.0]])
+    mask = np.zeros((H, W), bool)
+    mask[50, 50] = True  # pixel (50, 50): centre (50.5, 50.5) -> x = y = 0.5 / 200 m
+    room = room_mask(truth, mask, K, vm, target, room_m=0.02)
+    # pixel (i, j)'s point on the plane: ((j + 0.5 - 50) / 200, (i + 0.5 - 50) / 200, 1); within 2 cm of the target
+    jj, ii = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    want = np.hypot((jj - 50) / 200, (ii - 50) / 200) <= 0.02
+    want[50, 50] = False
+    np.testing.assert_array_equal(room, want)
+    assert room.sum() > 40  # a disc of 4 pixels radius
+    # nothing is room where the truth has no surface
+    assert not room_mask(np.zeros((H, W)), mask, K, vm, target).any()
+
+
+def test_room_depth_counts_what_renders_in_front_of_the_truth():
+    truth = np.ones((2, 3))
+    room = np.array([[True, True, True], [True, True, False]])
+    rendered = np.array([[0.98, 1.005, 0.0], [0.995, 1.03, 0.5]])
+    err, pixels, raised = room_depth(rendered, truth, room)
+    assert pixels == 5
+    np.testing.assert_allclose(np.sort(err), [-0.02, -0.005, 0.005, 0.03], atol=1e-12)
+    assert raised == 1  # 2 cm in front; nothing rendered and 3 cm behind are no obstacle; 0.5 is not room
+    r = reduce_depth([(err, pixels, raised)])
+    assert r["behind"] == pytest.approx(1 / 5) and r["depth_mm"] == pytest.approx(12.5)
 
 
 def test_completeness_closed_form():

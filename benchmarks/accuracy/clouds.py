@@ -81,7 +81,8 @@ def field_distances(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]
     return out
 
 
-GEOMETRY = {"completeness": ("completeness", min), "behind": ("behind_train", max), "depth_mm": ("depth_mm_train", max)}
+GEOMETRY = {"completeness": ("completeness", min), "behind": ("behind_train", max), "depth_mm": ("depth_mm_train", max),
+            "room_raised": ("room_raised_train", max), "room_depth_mm": ("room_depth_mm_train", max)}
 """The ``geometry`` entry's figures: (the scene result's key, which run is the worst)."""
 
 
@@ -201,14 +202,16 @@ def geometry_table(block: Dict[str, Any]) -> str:
         return " / ".join(fmt.format(scale * x) if x is not None else "–" for x in (f["median"], ws, f["worst"]))
 
     lines = ["| cloud | generator | runs | completeness %, median / worst seed / worst run | painted behind %, median / "
-             "worst seed / worst run | depth at the target mm, median / worst seed / worst run |",
-             "|---|---|---:|---:|---:|---:|"]
+             "worst seed / worst run | depth at the target mm, median / worst seed / worst run | room raised %, median / "
+             "worst seed / worst run |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for cond in CONDITIONS:
         for gen, levels in sorted(block.get(cond, {}).items()):
             g = next((e["geometry"] for lvl, e in levels.items() if lvl != "field" and "geometry" in e), None)
             if g:
                 lines.append(f"| {cond} | {gen} | {g['runs']} | {cell(g, 'completeness', 100, '{:.1f}')} | "
-                             f"{cell(g, 'behind', 100, '{:.1f}')} | {cell(g, 'depth_mm', 1, '{:.2f}')} |")
+                             f"{cell(g, 'behind', 100, '{:.1f}')} | {cell(g, 'depth_mm', 1, '{:.2f}')} | "
+                             f"{cell(g, 'room_raised', 100, '{:.1f}')} |")
     return "\n".join(lines)
 
 

@@ -197,7 +197,8 @@ STUDIO_TEST: List[SceneSpec] = _gen_split("studio", "studio_test", [
 #: the odd ids (``GenConfig.kind`` "dev" / "test"); nobody inspects the odd ids or the test scenes one by one.
 OBJECTS_DEV_SEEDS, OBJECTS_TEST_SEEDS = range(9000, 9100), range(9100, 9200)
 GENERATOR_SEEDS.update({"objects_dev": OBJECTS_DEV_SEEDS, "objects_test": OBJECTS_TEST_SEEDS})
-OBJECTS_DEV: List[SceneSpec] = _gen_split("objects", "objects_dev", [
+#: The dev kinds, four times: layout seeds 9000-9031 (each eight draw other even-id objects).
+_OBJECTS_DEV_KINDS = [
     ("obj", "random_urdfs object (even id) named by its colour, 3 others, ring",
      {"kind": "dev", "path": "ring", "num_views": 24, "distractors": 3}, False),
     ("obj", "random_urdfs object (even id) named by its colour, 2 others, hand-held arc",
@@ -214,7 +215,8 @@ OBJECTS_DEV: List[SceneSpec] = _gen_split("objects", "objects_dev", [
      {"kind": "dev", "path": "ring", "num_views": 24, "distractors": 3, "point_cloud": False}, False),
     ("obj", "random_urdfs object (even id) named by its colour, 2 others, hand-held arc",
      {"kind": "dev", "path": "handheld", "num_views": 20, "distractors": 2}, False),
-])
+]
+OBJECTS_DEV: List[SceneSpec] = _gen_split("objects", "objects_dev", _OBJECTS_DEV_KINDS * 4)
 OBJECTS_TEST: List[SceneSpec] = _gen_split("objects", "objects_test", [
     ("obj", "random_urdfs object (odd id) named by its colour, 3 others, ring",
      {"kind": "test", "path": "ring", "num_views": 24, "distractors": 3}, False),

@@ -15,6 +15,11 @@ true surface puts the gripper's fingers in the wrong place. Three figures, each 
 * **painted behind** (``behind_*``): the share of the target's pixels rendered more than 1 cm behind the true
   surface; a pixel where nothing renders (median depth 0 / not finite: the opacity never reaches 0.5) counts
   as behind: the ray sees through the target.
+* **the room beside the target** (``room_*``): a grasp also needs the space its fingers enter beside the part to
+  be reconstructed as free. Over the pixels of every other surface (the support, the neighbours) whose true
+  point lies within :data:`ROOM_M` of the target's true surface, ``room_depth_mm_*`` is the median |rendered
+  median depth - true depth| and ``room_raised_*`` the share rendered more than 1 cm *in front of* the truth:
+  matter in the air where a finger goes (a pixel where nothing renders is no obstacle, and not raised).
 
 The numeric core (:func:`depth_at_target`, :func:`reduce_depth`, :func:`visible_counts`,
 :func:`completeness`) is plain numpy / scipy; :func:`target_geometry` loads a run and a scene folder.
@@ -35,6 +40,9 @@ BEHIND_M = 0.01
 """A pixel rendered more than this behind the true surface is painted behind (metres)."""
 SURFACE_TOL_M = 0.005
 """A sample within this of the fused surface is covered; a true depth within this of a sample's sees it."""
+ROOM_M = 0.0462
+"""The room beside the target: the other surfaces within this of its true surface (metres), the default
+gripper's finger length (:class:`point2act.grasp.GripperConfig`), how far a finger reaches beside the part."""
 MAX_SAMPLES = 4000
 """At most this many target samples (a fixed random subset) for completeness."""
 
@@ -53,6 +61,35 @@ def depth_at_target(rendered: np.ndarray, truth: np.ndarray, mask: np.ndarray,
     ok = np.isfinite(d) & (d > 0)
     err = d[ok] - t[ok]  # [M]
     return err, int(sel.sum()), int((~ok).sum() + (err > behind_m).sum())
+
+
+def room_mask(truth: np.ndarray, mask: np.ndarray, K: np.ndarray, viewmat: np.ndarray, target_points: np.ndarray,
+              room_m: float = ROOM_M) -> np.ndarray:
+    """[H, W] bool: the pixels of one view outside the target ``mask`` [H, W] whose true surface point (``truth``
+    [H, W] z-depth, metres, 0 = none; ``K`` [3, 3], ``viewmat`` [4, 4] world-to-camera, OpenCV axes) lies within
+    ``room_m`` of a ``target_points`` [N, 3] sample."""
+    from scipy.spatial import cKDTree
+
+    truth = np.asarray(truth, dtype=np.float64)
+    sel = ~np.asarray(mask, dtype=bool) & (truth > 0)
+    i, j = np.nonzero(sel)
+    z = truth[i, j]
+    K, vm = np.asarray(K, dtype=np.float64), np.asarray(viewmat, dtype=np.float64)
+    Xc = np.stack([(j + 0.5 - K[0, 2]) / K[0, 0] * z, (i + 0.5 - K[1, 2]) / K[1, 1] * z, z], 1)  # [P, 3]
+    X = (Xc - vm[:3, 3]) @ vm[:3, :3]  # camera to world: R^T (x - t)
+    d, _ = cKDTree(np.asarray(target_points, dtype=np.float64).reshape(-1, 3)).query(X, distance_upper_bound=room_m)
+    out = np.zeros_like(sel)
+    out[i, j] = np.isfinite(d)
+    return out
+
+
+def room_depth(rendered: np.ndarray, truth: np.ndarray, room: np.ndarray,
+               raised_m: float = BEHIND_M) -> Tuple[np.ndarray, int, int]:
+    """One view's room pixels (``room`` [H, W] bool, :func:`room_mask`): ``(errors, pixels, raised)`` as
+    :func:`depth_at_target`, ``raised`` counting the pixels rendered more than ``raised_m`` in front of the truth
+    (a pixel where nothing renders is no obstacle: not raised)."""
+    err, pixels, _ = depth_at_target(rendered, truth, room)
+    return err, pixels, int((err < -raised_m).sum())
 
 
 def reduce_depth(per_view: Iterable[Tuple[np.ndarray, int, int]]) -> Dict[str, float]:
@@ -145,7 +182,7 @@ def _eval_outputs(pipe, train_names: set):
 
 
 def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[str, float]:
-    """The three figures of one run (``config.yml``) of the scene in ``scene_dir`` (transforms.json with
+    """The figures of one run (``config.yml``) of the scene in ``scene_dir`` (transforms.json with
     ``true_depth_path`` / ``part_mask_path``, ``ground_truth_points.npy``) at part ``target_id``."""
     import torch
     from PIL import Image
@@ -164,10 +201,15 @@ def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[
     def load(f, key, div):  # [H, W]
         return np.asarray(Image.open(scene_dir / f[key]), dtype=np.float64) / div
 
-    def render(out, idx) -> Tuple[List[tuple], DepthViews | None, List[str]]:
-        """Each view's target pixels, and its median depth as DepthViews (capture frame)."""
+    # the true target's samples (capture frame)
+    pts = np.load(scene_dir / "ground_truth_points.npy").astype(np.float64).reshape(-1, 3)  # [N, 3]
+    if len(pts) > MAX_SAMPLES:
+        pts = pts[np.sort(np.random.default_rng(0).choice(len(pts), MAX_SAMPLES, replace=False))]
+
+    def render(out, idx) -> Tuple[List[tuple], List[tuple], DepthViews | None, List[str]]:
+        """Each view's target pixels and room pixels, and its median depth as DepthViews (capture frame)."""
         vms, Ks, sizes = camera_views(out.cameras)
-        per, D, names = [], [], []
+        per, room, D, names = [], [], [], []
         for i in idx:
             H, W = sizes[i]
             d, _ = render_median_depth(g["means"], g["quats"], g["scales"], g["opacities"], vms[i], Ks[i],
@@ -179,32 +221,33 @@ def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[
                 raise ValueError(f"{name}: rendered {d.shape} vs true depth {truth.shape}: a downscaled run?")
             metres = np.asarray(d, dtype=np.float64) / frame.scale  # z-depth: the frame's rotation keeps it
             per.append(depth_at_target(metres, truth, part == target_id))
+            room.append(room_depth(metres, truth, room_mask(truth, part == target_id, *cams[name], pts)))
             D.append(np.asarray(d, dtype=np.float32))
             names.append(name)
         if not D:
-            return per, None, names
+            return per, room, None, names
         D = np.stack(D)  # [C, H, W] nerfstudio units
         ns = DepthViews(D, (D > 0).astype(np.float32), Ks[list(idx)].double().numpy(),
                         vms[list(idx)].double().numpy())
-        return per, views_in_frame(ns, frame.transform, frame.scale), names
+        return per, room, views_in_frame(ns, frame.transform, frame.scale), names
 
     with torch.no_grad():
         train = pipe.datamanager.train_dataparser_outputs
-        per_train, views, names = render(train, range(len(train.image_filenames)))
+        per_train, room_train, views, names = render(train, range(len(train.image_filenames)))
         ev, keep = _eval_outputs(pipe, set(names))
-        per_eval = render(ev, keep)[0] if ev is not None and keep else []
+        per_eval, room_eval = render(ev, keep)[:2] if ev is not None and keep else ([], [])
 
-    # the true target's samples, and how many training views see each (true depth, capture-frame cameras)
-    pts = np.load(scene_dir / "ground_truth_points.npy").astype(np.float64).reshape(-1, 3)  # [N, 3]
-    if len(pts) > MAX_SAMPLES:
-        pts = pts[np.sort(np.random.default_rng(0).choice(len(pts), MAX_SAMPLES, replace=False))]
+    # how many training views see each target sample (true depth, capture-frame cameras)
     seen = visible_counts(pts, [load(frames[n], "true_depth_path", 1000.0) for n in names],
                           np.stack([cams[n][0] for n in names]), np.stack([cams[n][1] for n in names]))
     lo, hi = pts.min(0), pts.max(0)
     surface = fused_surface_at(views, (lo + hi) / 2, float(np.linalg.norm(hi - lo)) + 0.04)
     rt, re = reduce_depth(per_train), reduce_depth(per_eval)
+    mt, me = reduce_depth(room_train), reduce_depth(room_eval)  # "behind" is the raised share here
     return {"completeness": completeness(pts, seen, surface), "seen_samples": int((seen >= 2).sum()),
             "depth_mm_train": rt["depth_mm"], "depth_mm_heldout": re["depth_mm"],
             "behind_train": rt["behind"], "behind_heldout": re["behind"],
             "pixels_train": rt["pixels"], "pixels_heldout": re["pixels"],
-            "views_train": len(per_train), "views_heldout": len(per_eval)}
+            "views_train": len(per_train), "views_heldout": len(per_eval),
+            "room_depth_mm_train": mt["depth_mm"], "room_depth_mm_heldout": me["depth_mm"],
+            "room_raised_train": mt["behind"], "room_raised_heldout": me["behind"], "room_pixels_train": mt["pixels"]}
