@@ -251,3 +251,22 @@ def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[
             "views_train": len(per_train), "views_heldout": len(per_eval),
             "room_depth_mm_train": mt["depth_mm"], "room_depth_mm_heldout": me["depth_mm"],
             "room_raised_train": mt["behind"], "room_raised_heldout": me["behind"], "room_pixels_train": mt["pixels"]}
+
+
+def main(argv=None) -> None:
+    """``python -m benchmarks.accuracy.target_geometry RUN/config.yml SCENE_DIR [...]``: each run's figures as a
+    JSON line, the target part from the scene's ``ground_truth.json`` (``target_part_id``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("pairs", nargs="+", type=Path, help="config.yml and scene folder, in pairs")
+    a = ap.parse_args(argv)
+    if len(a.pairs) % 2:
+        ap.error("give each run's config.yml with its scene folder")
+    for cfg, sd in zip(a.pairs[::2], a.pairs[1::2]):
+        target = int(json.loads((sd / "ground_truth.json").read_text())["target_part_id"])
+        print(json.dumps({"config": str(cfg), "scene": sd.name, **target_geometry(cfg, sd, target)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
