@@ -46,6 +46,29 @@ def test_target_distance_is_zero_inside_a_closed_target() -> None:
     assert not TargetSurface(pts).closed and TargetSurface(pts).distance([0.02, 0.05, 0.0175]) > 0.015
 
 
+def test_a_target_of_intersecting_closed_pieces_is_solid_inside_each() -> None:
+    # PyBullet's random_urdfs objects are unions of closed convex pieces that intersect: the union is no
+    # watertight surface, and one ray-parity test over both pieces calls their overlap outside
+    o3d = pytest.importorskip("open3d")
+    a = o3d.geometry.TriangleMesh.create_box(0.04, 0.04, 0.04)
+    b = o3d.geometry.TriangleMesh.create_box(0.04, 0.04, 0.04).translate((0.02, 0.02, 0.0))
+    tri = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector([[0.2, 0, 0], [0.3, 0, 0], [0.2, 0.1, 0]]),
+                                    o3d.utility.Vector3iVector([[0, 1, 2]]))  # an open piece far away
+    u = a + b + tri
+    v, f = np.asarray(u.vertices), np.asarray(u.triangles)
+    m = o3d.geometry.TriangleMesh(u)
+    assert not m.is_watertight()
+    from point2act.synth.meshes import sample_mesh_points
+
+    t = TargetSurface(sample_mesh_points(v, f, 3000, np.random.default_rng(0)), (v, f))
+    assert t.closed
+    for p in ([0.01, 0.01, 0.02], [0.05, 0.05, 0.02], [0.03, 0.03, 0.02]):  # in a, in b, in their overlap
+        assert t.inside(p) and t.distance(p) == 0.0
+    for p in ([0.01, 0.05, 0.02], [0.25, 0.02, 0.0005]):  # in neither box's corner gap; over the open triangle
+        assert not t.inside(p)
+    assert t.distance([0.01, 0.05, 0.02]) == pytest.approx(0.01, abs=2e-3)  # 1 cm from either box
+
+
 def test_grasp_collides_with_true_surface_points() -> None:
     from point2act.grasp import GripperConfig
 

@@ -11,10 +11,40 @@ HIT_RADIUS_M = 0.01
 """A point "hits" the target when it lies within this distance of the target's surface."""
 
 
+def closed_pieces(vertices: np.ndarray, triangles: np.ndarray) -> list:
+    """The closed pieces of a mesh (``vertices`` [V, 3], ``triangles`` [T, 3]) as open3d raycasting scenes: the
+    whole mesh when it is watertight, else each connected piece that is (a ray-parity inside test holds within
+    one closed piece, not across pieces that intersect)."""
+    import open3d as o3d
+
+    m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(vertices, dtype=np.float64)),
+                                  o3d.utility.Vector3iVector(np.asarray(triangles, dtype=np.int32)))
+    m.merge_close_vertices(1e-7)
+    if m.is_watertight():
+        pieces = [m]
+    else:
+        labels = np.asarray(m.cluster_connected_triangles()[0])
+        pieces = []
+        for c in np.unique(labels):
+            piece = o3d.geometry.TriangleMesh(m)
+            piece.remove_triangles_by_mask(labels != c)
+            piece.remove_unreferenced_vertices()
+            if piece.is_watertight():
+                pieces.append(piece)
+    scenes = []
+    for piece in pieces:
+        sc = o3d.t.geometry.RaycastingScene()
+        sc.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(piece))
+        scenes.append(sc)
+    return scenes
+
+
 class TargetSurface:
     """Distances to the target part: to its ground-truth surface points (capture frame, metres), and 0
-    inside it when its mesh is closed (a point on the axis of a hammer's 2.2 cm handle is on the
-    target, although 1.1 cm from its surface)."""
+    inside it where its mesh is closed (a point on the axis of a hammer's 2.2 cm handle is on the
+    target, although 1.1 cm from its surface). A mesh that is a union of closed pieces (PyBullet's
+    random_urdfs objects: convex pieces that intersect, so the union is not one watertight surface) is solid
+    inside every closed piece; its open pieces, if any, count by their surface only."""
 
     def __init__(self, points: np.ndarray, mesh: Optional[tuple] = None) -> None:
         # points: [N, 3]; mesh: (vertices [V, 3], triangles [T, 3]) of the target part, or None
@@ -23,30 +53,21 @@ class TargetSurface:
         self.points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         self.centroid = self.points.mean(axis=0)
         self._tree = cKDTree(self.points)
-        self._solid = None
-        if mesh is not None:
-            import open3d as o3d
-
-            m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh[0], dtype=np.float64)),
-                                          o3d.utility.Vector3iVector(np.asarray(mesh[1], dtype=np.int32)))
-            m.merge_close_vertices(1e-7)
-            if m.is_watertight():
-                self._solid = o3d.t.geometry.RaycastingScene()
-                self._solid.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(m))
+        self._solids = [] if mesh is None else closed_pieces(mesh[0], mesh[1])
 
     @property
     def closed(self) -> bool:
-        """Whether inside points count as on the target (the mesh is watertight)."""
-        return self._solid is not None
+        """Whether inside points count as on the target (its mesh, or a piece of it, is closed)."""
+        return bool(self._solids)
 
     def inside(self, p: Sequence[float]) -> bool:
-        """Is ``p`` [3] inside the target's closed mesh (False when it is not closed)?"""
-        if self._solid is None:
+        """Is ``p`` [3] inside a closed piece of the target's mesh (False when none is closed)?"""
+        if not self._solids:
             return False
         import open3d as o3d
 
         q = o3d.core.Tensor(np.asarray(p, dtype=np.float32).reshape(1, 3))
-        return bool(self._solid.compute_occupancy(q, nsamples=3).numpy()[0] > 0.5)
+        return any(bool(s.compute_occupancy(q, nsamples=3).numpy()[0] > 0.5) for s in self._solids)
 
     def distance(self, p: Optional[Sequence[float]]) -> float:
         """Distance (m) from ``p`` [3] to the target: 0 inside its closed mesh, else to the nearest
