@@ -36,13 +36,15 @@ from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
+from point2act.grasp.config import GripperConfig
+
 BEHIND_M = 0.01
 """A pixel rendered more than this behind the true surface is painted behind (metres)."""
 SURFACE_TOL_M = 0.005
 """A sample within this of the fused surface is covered; a true depth within this of a sample's sees it."""
-ROOM_M = 0.0462
+ROOM_M = GripperConfig.finger_length
 """The room beside the target: the other surfaces within this of its true surface (metres), the default
-gripper's finger length (:class:`point2act.grasp.GripperConfig`), how far a finger reaches beside the part."""
+gripper's finger length (4.62 cm), how far a finger reaches beside the part."""
 MAX_SAMPLES = 4000
 """At most this many target samples (a fixed random subset) for completeness."""
 
@@ -70,13 +72,13 @@ def room_mask(truth: np.ndarray, mask: np.ndarray, K: np.ndarray, viewmat: np.nd
     ``room_m`` of a ``target_points`` [N, 3] sample."""
     from scipy.spatial import cKDTree
 
-    truth = np.asarray(truth, dtype=np.float64)
-    sel = ~np.asarray(mask, dtype=bool) & (truth > 0)
-    i, j = np.nonzero(sel)
-    z = truth[i, j]
-    K, vm = np.asarray(K, dtype=np.float64), np.asarray(viewmat, dtype=np.float64)
-    Xc = np.stack([(j + 0.5 - K[0, 2]) / K[0, 0] * z, (i + 0.5 - K[1, 2]) / K[1, 1] * z, z], 1)  # [P, 3]
-    X = (Xc - vm[:3, 3]) @ vm[:3, :3]  # camera to world: R^T (x - t)
+    from point2act.fusion import DepthViews, view_points
+
+    other = np.where(np.asarray(mask, dtype=bool), 0.0, np.asarray(truth, dtype=np.float64))  # [H, W]
+    sel = other > 0
+    i, j = np.nonzero(sel)  # the order view_points gives their points in
+    views = DepthViews(other[None], np.ones((1,) + other.shape), np.asarray(K)[None], np.asarray(viewmat)[None])
+    X = view_points(views, stride=1, min_alpha=0.0)  # [P, 3] each pixel's true point, world frame
     d, _ = cKDTree(np.asarray(target_points, dtype=np.float64).reshape(-1, 3)).query(X, distance_upper_bound=room_m)
     out = np.zeros_like(sel)
     out[i, j] = np.isfinite(d)
