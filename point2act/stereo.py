@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "MIN_BASELINE_RATIO", "StereoCloud", "choose_pairs",
-           "neighbour_views", "scene_depths", "stereo_points", "view_depth_maps"]
+           "scene_depths", "stereo_points", "view_depth_maps"]
 
 MAX_AXIS_ANGLE_DEG = 35.0
 """Largest angle between the optical axes of a pair: beyond it rectification warps the views apart
@@ -139,32 +139,6 @@ def choose_pairs(
             j = int(np.flatnonzero(ok)[np.argmin(np.abs(ratio[ok] - BASELINE_RATIO))])
             pairs.add((min(i, j), max(i, j)))
     return sorted(pairs)
-
-
-def neighbour_views(
-    viewmats: np.ndarray,  # [C, 4, 4]
-    count: int,
-    scene_depth: np.ndarray | None = None,  # [C]
-) -> list[list[int]]:
-    """Up to ``count`` neighbours of each view for matching: the views whose optical axis lies within
-    :data:`MAX_AXIS_ANGLE_DEG` of its own and whose baseline is at least :data:`MIN_BASELINE_RATIO` of its scene
-    depth, nearest :data:`BASELINE_RATIO` first (the pairs of :func:`choose_pairs`, without its rows condition:
-    a warp, unlike a rectified block matcher, takes a baseline in any direction). ``[[j, ...] per view]``."""
-    viewmats = np.asarray(viewmats, dtype=np.float64)
-    depth = scene_depths(viewmats) if scene_depth is None else np.asarray(scene_depth, dtype=np.float64)
-    centres, axes = _centres_axes(viewmats)
-    cos_max = np.cos(np.radians(MAX_AXIS_ANGLE_DEG))
-    out = []
-    for i in range(len(viewmats)):
-        if not (np.isfinite(depth[i]) and depth[i] > 0):
-            out.append([])
-            continue
-        ratio = np.linalg.norm(centres - centres[i], axis=1) / depth[i]
-        ok = (axes @ axes[i] >= cos_max) & (ratio >= MIN_BASELINE_RATIO)
-        ok[i] = False
-        idx = np.flatnonzero(ok)
-        out.append([int(j) for j in idx[np.argsort(np.abs(ratio[idx] - BASELINE_RATIO), kind="stable")][:count]])
-    return out
 
 
 def image_uint8(image) -> np.ndarray:  # [H, W(, C)] -> the same shape, uint8

@@ -54,7 +54,6 @@ from point2act.method.keys import (  # noqa: F401
     SUPERVISED_KEY,
     TARGET_KEY,
 )
-from point2act.method.photo_depth import PhotoDepth
 from point2act.method.random_start import RANDOM_INIT_MIN_VIEWS, RandomStart
 from point2act.method.viewer import Point2ActViewerPanel, composite_relevancy, surface_render_interrupts
 from point2act.render import rasterization as p2a_rasterization
@@ -99,11 +98,6 @@ class Point2ActModelConfig(SplatfactoModelConfig):
     ``|rendered expected depth - measured| / measured`` over the pixels with a measurement (unit- and
     scale-free, so a sensor's error that grows with distance weighs alike near and far). 0: depth is not
     read."""
-    photo_consistency_weight: float = 0.05
-    """Weight of the photo-consistency loss of a random start (no start cloud, no depth maps): each training
-    view's photo, warped by the rendered depth into its neighbouring views, must match their photos
-    (:mod:`point2act.photo_consistency`, :mod:`point2act.method.photo_depth`). Over a faintly textured table
-    the photometric loss alone leaves a layer of discs 1-3 cm thick beside the target. 0: off."""
     visibility_prune: bool = True
     """At every densification step and once after the last, remove the Gaussians that fewer than
     :data:`VISIBILITY_PRUNE_MIN_VIEWS` training views see (total compositing weight above
@@ -130,7 +124,7 @@ RANDOM_START_OPACITY_REG = 0.01
 ``simple_trainer.py mcmc`` preset's) ``opacity_reg``."""
 
 
-class Point2ActModel(RandomStart, PhotoDepth, SplatfactoModel):
+class Point2ActModel(RandomStart, SplatfactoModel):
     """Splatfacto with a per-Gaussian relevancy channel (see the module docstring)."""
 
     config: Point2ActModelConfig
@@ -305,7 +299,6 @@ class Point2ActModel(RandomStart, PhotoDepth, SplatfactoModel):
                     outputs["rgb"], outputs[RELEVANCY_KEY], self.viewer_panel.threshold
                 )
             return outputs
-        self.step_camera = camera  # the photo-consistency loss warps this view (point2act.method.photo_depth)
         return self._get_outputs(camera)
 
     def _get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor | List]:
@@ -431,10 +424,6 @@ class Point2ActModel(RandomStart, PhotoDepth, SplatfactoModel):
                 and batch.get(DEPTH_KEY) is not None:
             loss_dict["depth_loss"] = self.config.depth_loss_weight * relative_depth_loss(outputs["depth"],
                                                                                           batch[DEPTH_KEY])
-        if self.training and self.photo_views is not None:
-            photo = self.photo_consistency_term(outputs, batch, getattr(self, "step_camera", None))
-            if photo is not None:
-                loss_dict["photo_consistency_loss"] = photo
         if RELEVANCY_KEY in outputs and batch.get(TARGET_KEY) is not None:
             pred = outputs[RELEVANCY_KEY]
             target = resize_heatmap(batch[TARGET_KEY].float(), pred.shape[0], pred.shape[1]).to(pred.device)
@@ -502,13 +491,7 @@ class Point2ActPipeline(VanillaPipeline):
 
                 ball = answers_ball(heat.points, dm.train_dataset.cameras, heat.sigma_frac)
             n = model.bound_random_init(dm.train_dataset.cameras, ball=ball)
-            views = dm.training_views()
-            model.colour_from_photos(*views)
-            if hasattr(model, "set_photo_views") and not model.depth_supervised:
-                matched = model.set_photo_views(*views)
-                if matched:
-                    CONSOLE.log(f"\\[point2act] random start: the rendered depth of {matched} views matched against "
-                                "their neighbours' photos (photo-consistency loss)")
+            model.colour_from_photos(*dm.training_views())
             if ball is not None:
                 CONSOLE.log(f"\\[point2act] random start: a ball of radius {ball[1]:.4f} at the answers' place "
                             f"{ball[0].round(3).tolist()}")

@@ -572,37 +572,3 @@ def test_random_gaussians_take_the_colour_the_photos_show_at_them(sh_degree):
     changed = (dc[100:] != before[100:]).any(-1)
     assert int(changed.sum()) == got
     torch.testing.assert_close(rgb[changed], torch.tensor([0.2, 0.5, 0.8]).expand(got, 3), atol=1e-5, rtol=0)
-
-
-def test_a_random_start_matches_its_rendered_depth_against_the_neighbours_photos():
-    """set_photo_views keeps the photos for a model with a positive photo_consistency_weight and turns depth
-    rendering on; a training step's loss then holds photo_consistency_loss, the weight times
-    point2act.photo_consistency.photo_consistency_loss of the step's view against its neighbours; weight 0 keeps
-    nothing."""
-    from point2act.geometry import viewmat_from_c2w
-    from point2act.photo_consistency import photo_consistency_loss
-    from point2act.stereo import neighbour_views
-
-    cams = _ring_cameras(n=12)
-    g = torch.Generator().manual_seed(1)
-    photos = [(torch.rand((36, 48, 3), generator=g) * 255).round().to(torch.uint8).numpy() for _ in range(12)]
-    Ks = cams.get_intrinsics_matrices().double().numpy()
-    vms = viewmat_from_c2w(cams.camera_to_worlds.double()).numpy()
-    assert make_model(random_init=True, photo_consistency_weight=0.0).set_photo_views(photos, Ks, vms) == 0
-    model = _with_strategy_state(make_model())  # Gaussians in the cube the ring looks at
-    assert model.set_photo_views(photos, Ks, vms) == 12
-    assert model.config.output_depth_during_training
-    model.train()
-    cam = cams[3:4]
-    cam.metadata = {"cam_idx": 3}
-    out = model.get_outputs(cam)
-    image = torch.from_numpy(photos[3]).float() / 255.0
-    loss = model.get_loss_dict(out, {"image": image})
-    nb = neighbour_views(vms, 2)[3]
-    want = photo_consistency_loss(out["depth"][..., 0], image.mean(-1), cams.get_intrinsics_matrices()[3],
-                                  torch.from_numpy(vms[3]).float(),
-                                  [(torch.from_numpy(photos[j]).float().mean(-1) / 255.0,
-                                    torch.from_numpy(Ks[j]).float(), torch.from_numpy(vms[j]).float()) for j in nb])
-    torch.testing.assert_close(loss["photo_consistency_loss"], model.config.photo_consistency_weight * want)
-    loss["photo_consistency_loss"].backward()
-    assert model.means.grad is not None and model.means.grad.abs().sum() > 0
