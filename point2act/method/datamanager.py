@@ -66,6 +66,10 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     poses (:mod:`point2act.triangulate`) and start the Gaussians from it; cached under
     ``~/.cache/point2act/clouds`` and copied into the run as ``triangulated.ply``. False: start from
     random points."""
+    plane_depth: bool = True
+    """When the capture has neither a point cloud nor depth images, find the table by a plane sweep of the
+    training photos (:mod:`point2act.plane_sweep`) and supervise the depth of the pixels that show it, where
+    stereo gave none; cached beside the triangulated clouds. False: no plane."""
 
 
 def _strip_downscale_dir(rel: Path, factor: int) -> Path:
@@ -266,8 +270,11 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             return
         self.triangulated_path: Path | None = None
         """The triangulated start cloud (:meth:`_triangulate_if_no_cloud`), None when not made."""
+        no_cloud = self.train_dataparser_outputs.metadata.get("points3D_xyz") is None
         if config.triangulate:
             self._triangulate_if_no_cloud()
+        if config.plane_depth and no_cloud:
+            self._supervise_plane_depth()
         self.points = self._resolve_points()
         if self.points is not None:
             self._train_points = self._match_points(self.points)
@@ -348,6 +355,43 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         meta["stereo_depth"] = True
         self.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
         CONSOLE.log(f"\\[point2act] depth supervision from stereo: {n} pixels in {len(depths)} training views")
+
+    def _supervise_plane_depth(self) -> None:
+        """The support plane's depth (:func:`point2act.plane_sweep.plane_depths`) as the training views' depth
+        where they have none from stereo, supervised as :meth:`_supervise_stereo_depth`'s is: a faintly
+        textured table is held where its photos place it, not in the layer of Gaussians above it that explains
+        them as well. Not where the capture has sensor depth."""
+        meta = self.train_dataparser_outputs.metadata
+        if meta.get("depth_filenames"):
+            return
+        from point2act.plane_sweep import cache_tag, plane_depths, support_plane
+        from point2act.triangulate import cloud_cache_path, read_depth_maps, write_depth_maps
+
+        arrays, Ks, viewmats = self.training_views()
+        cloud = cloud_cache_path(arrays, Ks, viewmats)
+        path = cloud.with_name(f"{cloud.stem}-plane-{cache_tag()}.npz")
+        if path.is_file():
+            depths = read_depth_maps(path)
+            CONSOLE.log(f"\\[point2act] support plane from the cache {path}")
+        else:
+            CONSOLE.log(f"\\[point2act] finding the support plane by a plane sweep of {len(arrays)} training views "
+                        "(--pipeline.datamanager.plane-depth False skips it)")
+            found = support_plane(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
+            depths = [] if found is None else plane_depths(arrays, Ks, viewmats, found.plane)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_depth_maps(path, depths)
+        n = sum(int((d > 0).sum()) for d in depths)
+        if n == 0 or len(depths) != len(self.cached_train) or any(
+                tuple(d.shape) != tuple(data["image"].shape[:2]) for data, d in zip(self.cached_train, depths)):
+            CONSOLE.log("\\[point2act] no depth supervision from a support plane: no plane explains the photos")
+            return
+        for data, depth in zip(self.cached_train, depths):
+            had = data.get(DEPTH_KEY)
+            plane = torch.from_numpy(np.asarray(depth, dtype=np.float32))[..., None]
+            data[DEPTH_KEY] = plane if had is None else torch.where(had > 0, had, plane)
+        meta["stereo_depth"] = True
+        self.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
+        CONSOLE.log(f"\\[point2act] depth supervision from the support plane: {n} pixels in {len(depths)} training views")
 
     @property
     def prompt(self) -> str:
