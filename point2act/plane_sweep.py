@@ -43,6 +43,8 @@ from point2act.stereo import _centres_axes, image_uint8, scene_depths
 __all__ = ["cache_tag", "SupportPlane", "neighbours", "plane_homography", "zncc", "plane_score", "support_plane",
            "plane_depths"]
 
+CACHE_VERSION = 2
+"""Raised when the depths this module computes change other than through the settings below."""
 NEIGHBOURS = 2
 """Neighbours each view is compared with."""
 MAX_AXIS_ANGLE_DEG = 40.0
@@ -74,10 +76,10 @@ MAX_PARALLAX_PX = 12.0
 
 
 def cache_tag() -> str:
-    """A short hash of this module's settings, for the names of cached plane depths."""
+    """A short hash of this module's settings and :data:`CACHE_VERSION`, for the names of cached plane depths."""
     import hashlib
 
-    keys = (NEIGHBOURS, MAX_AXIS_ANGLE_DEG, WINDOW, SEARCH_SIDE, SEARCH_CONE_DEG, SEARCH_NORMALS, SEARCH_VIEWS,
+    keys = (CACHE_VERSION, NEIGHBOURS, MAX_AXIS_ANGLE_DEG, WINDOW, SEARCH_SIDE, SEARCH_CONE_DEG, SEARCH_NORMALS, SEARCH_VIEWS,
             SEARCH_OFFSETS, MIN_SCORE, MIN_PATCH_STD, MIN_ZNCC, MIN_PARALLAX_PX, MAX_PARALLAX_PX)
     return hashlib.sha256(repr(keys).encode()).hexdigest()[:10]
 
@@ -180,26 +182,23 @@ def _front(K: np.ndarray, V: np.ndarray, plane: np.ndarray, size: tuple) -> np.n
 
 
 def _scaled(images: Sequence, Ks: np.ndarray, side: int):
-    """Grey images with their longest side at most ``side``, and the intrinsics of that size."""
+    """Grey images with their longest side at most ``side``, and the intrinsics of that size (pixel centres
+    at half-integers scale with the image)."""
     import cv2
 
     out, Ko = [], []
     for img, K in zip(images, Ks):
         g = _grey(img)
-        s = min(1.0, side / max(g.shape))
+        h, w = g.shape
+        s = min(1.0, side / max(h, w))
         if s < 1.0:
-            g = cv2.resize(g, (max(1, round(g.shape[1] * s)), max(1, round(g.shape[0] * s))),
-                           interpolation=cv2.INTER_AREA)
+            g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         K2 = np.array(K, dtype=np.float64).copy()
-        K2[0] *= g.shape[1] / _grey_shape(img)[1]
-        K2[1] *= g.shape[0] / _grey_shape(img)[0]
+        K2[0] *= g.shape[1] / w
+        K2[1] *= g.shape[0] / h
         out.append(g)
         Ko.append(K2)
     return out, np.stack(Ko)
-
-
-def _grey_shape(image) -> tuple:
-    return np.asarray(image).shape[:2]
 
 
 def plane_score(greys: Sequence[np.ndarray], Ks: np.ndarray, viewmats: np.ndarray, nbrs: Sequence[Sequence[int]],
