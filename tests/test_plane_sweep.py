@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from point2act.grasp.evaluate import look_at_viewmat as _look_at
 from point2act.plane_sweep import (MIN_SCORE, neighbours, plane_depths, plane_homography, plane_score,
                                    support_plane, zncc)
 
@@ -16,17 +17,6 @@ F = 140.0
 Z0 = 0.05
 """The table's height (world z)."""
 BOX = ((-0.12, -0.08, Z0), (0.12, 0.08, Z0 + 0.15))
-
-
-def _look_at(eye, target) -> np.ndarray:  # [4, 4] world-to-camera, OpenCV axes, z up
-    eye, target = np.asarray(eye, dtype=np.float64), np.asarray(target, dtype=np.float64)
-    z = (target - eye) / np.linalg.norm(target - eye)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    V = np.eye(4)
-    V[:3, :3] = np.stack([x, np.cross(z, x), z])
-    V[:3, 3] = -V[:3, :3] @ eye
-    return V
 
 
 def _noise(seed: int, n: int, contrast: float) -> np.ndarray:
