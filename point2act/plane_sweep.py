@@ -208,6 +208,8 @@ def plane_score(greys: Sequence[np.ndarray], Ks: np.ndarray, viewmats: np.ndarra
     are seen."""
     total, count, pixels = 0.0, 0, 0
     for i, js in enumerate(nbrs):
+        if not js:
+            continue
         h, w = greys[i].shape
         front = _front(Ks[i], viewmats[i], plane, (w, h)) > 0
         pixels += h * w * len(js)
