@@ -231,6 +231,15 @@ def _oriented(plane: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return p if np.sum(centres @ p[:3] + p[3] > 0) * 2 >= len(centres) else -p
 
 
+def _perpendicular(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors perpendicular to the unit vector ``a`` [3] and to each other, (e1, e2, a) right-handed.
+    (:func:`point2act.grasp.geometry.orthonormal_basis` starts from another world axis: the swept lattice would
+    turn about ``a``.)"""
+    e1 = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(a, e1)
+
+
 def _cone(axis: np.ndarray, angle_deg: float, count: int) -> np.ndarray:  # [count, 3]
     """``count`` unit vectors spread evenly (a Fibonacci lattice) over the cap of ``angle_deg`` around ``axis``."""
     k = np.arange(count) + 0.5
@@ -239,9 +248,7 @@ def _cone(axis: np.ndarray, angle_deg: float, count: int) -> np.ndarray:  # [cou
     phi = np.pi * (1.0 + 5**0.5) * k
     local = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], -1)
     a = axis / np.linalg.norm(axis)
-    e1 = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(a, e1)
+    e1, e2 = _perpendicular(a)
     return local @ np.stack([e1, e2, a])
 
 
@@ -305,9 +312,7 @@ def support_plane(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray,
         progress(f"plane sweep: best coarse plane scores {best[0]:.3f} ({time.perf_counter() - t0:.1f} s)")
     fine = scorer(2 * SEARCH_SIDE, NEIGHBOURS)
     n0, d0 = best[1][:3], best[1][3]
-    e1 = np.cross(n0, [1.0, 0.0, 0.0] if abs(n0[0]) < 0.9 else [0.0, 1.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(n0, e1)
+    e1, e2 = _perpendicular(n0)
 
     def plane_of(x):
         n = n0 + x[0] * e1 + x[1] * e2
@@ -373,8 +378,8 @@ def _parallel_steps(K_r, V_r, K_s, V_s, plane, z0) -> np.ndarray:
     """Offsets of the parallel planes compared (along the normal, world units): those whose parallax in the
     source view, at the reference view's median plane point, lies from :data:`MIN_PARALLAX_PX` to
     :data:`MAX_PARALLAX_PX` pixels on either side of the plane."""
-    h, w = z0.shape
-    v, u = np.argwhere(z0 > 0)[len(np.argwhere(z0 > 0)) // 2]
+    on = np.argwhere(z0 > 0)
+    v, u = on[len(on) // 2]
     probe = 1e-3 * float(np.median(z0[z0 > 0]))
 
     def at(offset):

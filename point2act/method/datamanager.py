@@ -246,6 +246,27 @@ def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> Tuple[
     return summary, notes
 
 
+def _attach_depth(dm: "Point2ActDataManager", depths: List[np.ndarray], source: str, nothing: str) -> None:
+    """The depth maps ``depths`` (C x [H, W], 0 = no measurement) as ``dm``'s training views' depth where a view
+    has none yet, and the model's depth loss on (``metadata["stereo_depth"]``: depth from the photos, supervised
+    as a sensor's). Maps that do not fit the views change nothing; maps without a pixel log ``nothing`` (why
+    ``source`` gave none)."""
+    if len(depths) != len(dm.cached_train) or any(
+            tuple(d.shape) != tuple(data["image"].shape[:2]) for data, d in zip(dm.cached_train, depths)):
+        return
+    n = sum(int((d > 0).sum()) for d in depths)
+    if n == 0:
+        CONSOLE.log(f"\\[point2act] no depth supervision from {source}: {nothing}")
+        return
+    for data, depth in zip(dm.cached_train, depths):
+        had = data.get(DEPTH_KEY)
+        new = torch.from_numpy(np.asarray(depth, dtype=np.float32))[..., None]
+        data[DEPTH_KEY] = new if had is None else torch.where(had > 0, had, new)
+    dm.train_dataparser_outputs.metadata["stereo_depth"] = True
+    dm.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
+    CONSOLE.log(f"\\[point2act] depth supervision from {source}: {n} pixels in {len(depths)} training views")
+
+
 class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
     """See :class:`Point2ActDataManagerConfig`."""
 
@@ -341,28 +362,17 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         sensor's would be (``metadata["stereo_depth"]``): the rendered depth is held where two view pairs agree
         on a surface, a thin part's included, instead of only starting Gaussians there. Not where the capture has
         sensor depth. Pixels without a stereo point carry 0 (no measurement)."""
-        meta = self.train_dataparser_outputs.metadata
-        if meta.get("depth_filenames") or len(depths) != len(self.cached_train):
+        if self.train_dataparser_outputs.metadata.get("depth_filenames"):
             return
-        if any(tuple(d.shape) != tuple(data["image"].shape[:2]) for data, d in zip(self.cached_train, depths)):
-            return
-        n = sum(int((d > 0).sum()) for d in depths)
-        if n == 0:  # no view pair (views too far apart) or no texture: nothing to supervise, no depth render
-            CONSOLE.log("\\[point2act] no depth supervision from stereo: no view pair gave a confirmed point")
-            return
-        for data, depth in zip(self.cached_train, depths):
-            data[DEPTH_KEY] = torch.from_numpy(np.asarray(depth, dtype=np.float32))[..., None]
-        meta["stereo_depth"] = True
-        self.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
-        CONSOLE.log(f"\\[point2act] depth supervision from stereo: {n} pixels in {len(depths)} training views")
+        # no view pair (views too far apart) or no texture: nothing to supervise, no depth render
+        _attach_depth(self, depths, "stereo", "no view pair gave a confirmed point")
 
     def _supervise_plane_depth(self) -> None:
         """The support plane's depth (:func:`point2act.plane_sweep.plane_depths`) as the training views' depth
         where they have none from stereo, supervised as :meth:`_supervise_stereo_depth`'s is: a faintly
         textured table is held where its photos place it, not in the layer of Gaussians above it that explains
         them as well. Not where the capture has sensor depth."""
-        meta = self.train_dataparser_outputs.metadata
-        if meta.get("depth_filenames"):
+        if self.train_dataparser_outputs.metadata.get("depth_filenames"):
             return
         from point2act.plane_sweep import cache_tag, plane_depths, support_plane
         from point2act.triangulate import cloud_cache_path, read_depth_maps, write_depth_maps
@@ -380,18 +390,9 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
             depths = [] if found is None else plane_depths(arrays, Ks, viewmats, found.plane)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_depth_maps(path, depths)
-        n = sum(int((d > 0).sum()) for d in depths)
-        if n == 0 or len(depths) != len(self.cached_train) or any(
-                tuple(d.shape) != tuple(data["image"].shape[:2]) for data, d in zip(self.cached_train, depths)):
-            CONSOLE.log("\\[point2act] no depth supervision from a support plane: no plane explains the photos")
-            return
-        for data, depth in zip(self.cached_train, depths):
-            had = data.get(DEPTH_KEY)
-            plane = torch.from_numpy(np.asarray(depth, dtype=np.float32))[..., None]
-            data[DEPTH_KEY] = plane if had is None else torch.where(had > 0, had, plane)
-        meta["stereo_depth"] = True
-        self.train_dataset.metadata["stereo_depth"] = True  # what the pipeline gives the model
-        CONSOLE.log(f"\\[point2act] depth supervision from the support plane: {n} pixels in {len(depths)} training views")
+        if not depths:  # no plane found
+            depths = [np.zeros(a.shape[:2], np.float32) for a in arrays]
+        _attach_depth(self, depths, "the support plane", "no plane explains the photos")
 
     @property
     def prompt(self) -> str:
