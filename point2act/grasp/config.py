@@ -177,9 +177,13 @@ FUSION_TRUNC_VOXELS = 4.0
 """TSDF truncation distance in voxels."""
 FUSION_MIN_ALPHA = 0.5
 """Pixels with a lower rendered opacity are not depth measurements."""
-FUSION_MAX_VIEWS = 12
-"""Fuse at most this many training views (evenly spaced): on the demo's field 6 to 22 views gave the same
-surface error and handle coverage; rendering, linear in views, is the cost."""
+FUSION_MAX_VIEWS = 48
+"""Fuse at most this many training views (evenly spaced; every view of a capture that has no more). The fused
+surface needs few views, but the occupancy's free space is carved by the views that look into a slot (between a
+mug's handle and a box beside it, inside the handle's loop), and evenly spaced subsampling drops those views at
+random, leaving the slot unknown and every finger that would enter it blocked. The cap bounds the cost, which is
+linear in views: the depth renders and compositing weights cached at the end of training, and the export's
+fusion and carving (``benchmarks/results/fusion_views.md``)."""
 FUSION_SIDE_FACTOR = 4.0
 """The fused cube's side: this many times the region's largest extent (at least the gripper's reach when
 ``metres_per_unit`` gives one that fits the views); sized from the capture, not from metres."""
