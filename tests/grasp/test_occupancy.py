@@ -219,3 +219,38 @@ def test_counts_kernel_equals_reference(seed):
     assert ref[0].sum() > 500 and ref[1].sum() > 5000  # the box's surface is hit, the space around carved
     for r, o in zip(ref, out):
         np.testing.assert_array_equal(o, r)
+
+
+# A tunnel open towards -y only (walls left and right, a back wall, a floor and a roof): only the views that look
+# along +y see into it, as only a few views see into the slot between a mug's handle and a box beside it.
+TUNNEL = [(np.array(lo), np.array(hi)) for lo, hi in (
+    ((-0.03, -0.03, -0.025), (-0.008, 0.03, 0.025)), ((0.008, -0.03, -0.025), (0.03, 0.03, 0.025)),
+    ((-0.03, 0.012, -0.025), (0.03, 0.03, 0.025)), ((-0.03, -0.03, -0.035), (0.03, 0.03, -0.012)),
+    ((-0.03, -0.03, 0.012), (0.03, 0.03, 0.035)))]
+
+
+def test_the_fusion_views_carve_a_slot_that_few_views_see_into():
+    """Every view of a capture up to FUSION_MAX_VIEWS is fused: the one view of 24 that looks straight into a tunnel
+    carves its far end free, which even subsampling to half the views leaves unknown (a finger there is blocked)."""
+    from point2act.fusion import fusion_views
+    from point2act.grasp.config import FUSION_MAX_VIEWS
+
+    views = ring_views(n=24, radius=0.5, elevations=(0.0,))
+    depths = np.stack([np.min([box_depth(V, lo, hi) for lo, hi in TUNNEL], axis=0) for V in views])
+    Ks = np.repeat(K[None], len(views), 0)
+
+    def carved(idx):
+        g = occupancy_cube(depths[idx], Ks[idx], views[idx], np.zeros(3), side=0.08, voxel=0.002)
+        c = g.centers()
+        far_end = (np.abs(c[:, 0]) < 0.004) & (np.abs(c[:, 2]) < 0.006) & (c[:, 1] > -0.004) & (c[:, 1] < 0.008)
+        return g.state.reshape(-1)[far_end]
+
+    chosen, _K, _s = fusion_views(Ks, [(H, W)] * len(views), FUSION_MAX_VIEWS)
+    assert len(chosen) == len(views)  # every view of a capture with no more than the cap
+    every = carved(chosen)
+    assert len(every) > 20 and np.all(every == FREE), np.bincount(every, minlength=3)
+    half = carved(np.unique(np.linspace(0, len(views) - 1, len(views) // 2).round().astype(int)))
+    assert np.mean(half == UNKNOWN) > 0.5, np.bincount(half, minlength=3)
+    many, _K, _s = fusion_views(np.repeat(K[None], 3 * FUSION_MAX_VIEWS, 0), [(H, W)] * (3 * FUSION_MAX_VIEWS),
+                                FUSION_MAX_VIEWS)
+    assert len(many) == FUSION_MAX_VIEWS and many[0] == 0 and many[-1] == 3 * FUSION_MAX_VIEWS - 1
