@@ -20,7 +20,6 @@ runs whose action point hit a target the hand can hold (``target_beyond_hand`` f
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import tempfile
@@ -43,17 +42,15 @@ def export_all(cloud: str, out: Path, splits: Sequence[str] = TEST_SPLITS, seeds
                log=print) -> List[Dict]:
     """Export and judge every cached run of ``splits`` under ``cloud``; rows appended to ``out`` as they come (a
     file cut short is resumed)."""
-    from benchmarks.accuracy.metrics import judge_top_grasp, mesh_surface_labelled, scene_surface_labelled
-    from benchmarks.accuracy.run import BenchConfig, _export_with_support, load_scene
+    from benchmarks.accuracy.metrics import HIT_RADIUS_M, judge_top_grasp
+    from benchmarks.accuracy.run import BenchConfig, _export_with_support, bench_grasp_config, load_scene, true_surfaces
     from benchmarks.accuracy.suite import SPLITS, scene_config, scene_dir
-    from point2act.grasp import GraspConfig
     from point2act.method.run import load_run, run_of
 
     cloud_of, depth = CONDITIONS[cloud]
     bc = BenchConfig(cloud=cloud_of, depth=depth)
     suffix = "" if cloud_of == "scene" else f"_cloud{cloud_of}"
-    gcfg = GraspConfig()
-    gcfg = dataclasses.replace(gcfg, region=dataclasses.replace(gcfg.region, support_downscale=bc.downscale()))
+    gcfg = bench_grasp_config(bc)
     rows = json.loads(out.read_text()) if out.is_file() else []
     done = {(r["scene"], r["seed"], r["level"]) for r in rows}
     for split in splits:
@@ -69,8 +66,7 @@ def export_all(cloud: str, out: Path, splits: Sequence[str] = TEST_SPLITS, seeds
                 if scene is None:
                     config = scene_config(spec, bc.common())
                     scene = load_scene(sd, config)
-                    surf = scene_surface_labelled(config, twin=spec.twin) if spec.generator == "synth" \
-                        else mesh_surface_labelled(sd)
+                    surf = true_surfaces(spec, config, sd)
                 run = run_of(*load_run(cfg))
                 for lv in todo:
                     pf = sd / f"bench_points_seed{seed}" / f"{lv}.json"
@@ -79,7 +75,7 @@ def export_all(cloud: str, out: Path, splits: Sequence[str] = TEST_SPLITS, seeds
                     grasps = got.get("grasps") or []
                     verdict = judge_top_grasp(grasps[0], surf[0], surf[1], scene.target_id) if grasps else {"success": False}
                     rows.append({"scene": spec.name, "generator": spec.generator, "seed": seed, "level": lv,
-                                 "hit": bool(scene.target.distance(got["action_point"]) <= 0.01),
+                                 "hit": bool(scene.target.distance(got["action_point"]) <= HIT_RADIUS_M),
                                  "num_grasps": len(grasps), **verdict, "warning": got.get("warning") or ""})
                     out.write_text(json.dumps(rows, indent=1))
                     log(f"{spec.name} seed {seed} {lv}: {len(grasps)} grasps, ok {verdict['success']}")

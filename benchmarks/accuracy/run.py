@@ -341,11 +341,28 @@ def scene_geometry(cfg_path: Path, sd: Path, target_id: int) -> Dict[str, Any]:
         return {"error": f"{type(ex).__name__}: {ex}"}
 
 
-def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
-    """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
+def bench_grasp_config(bc: BenchConfig):
+    """The grasp config the benchmark exports with: the defaults, with the support pass at the refit's resolution
+    (``bc.downscale()``: they share one weights cache, one resolution per cache file)."""
     import dataclasses
 
     from point2act.grasp import GraspConfig
+
+    gcfg = GraspConfig()
+    ds = bc.downscale()
+    if hasattr(gcfg.region, "support_downscale") and gcfg.region.support_downscale != ds:
+        gcfg = dataclasses.replace(gcfg, region=dataclasses.replace(gcfg.region, support_downscale=ds))
+    return gcfg
+
+
+def true_surfaces(spec: SceneSpec, config, sd: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled samples of a cached scene's true surfaces (points [M, 3], part ids [M]): what the grasp judge
+    (:func:`.metrics.judge_top_grasp`) reads."""
+    return scene_surface_labelled(config, twin=spec.twin) if spec.generator == "synth" else mesh_surface_labelled(sd)
+
+
+def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
+    """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
     from point2act.method.run import load_run, run_of
     from point2act.method.requery import AnswerSource, RefitOptions, query_run
     from point2act.points import write_json_atomic
@@ -361,12 +378,9 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
     train_views = {fp for fp in scene.file_paths if Path(fp).name in train_names}
     recon = recon_depth_of(loaded, scene)
     ds = bc.downscale()
-    gcfg = GraspConfig()
-    if hasattr(gcfg.region, "support_downscale") and gcfg.region.support_downscale != ds:
-        # the support pass shares the refit's weights cache (one resolution, one cache file)
-        gcfg = dataclasses.replace(gcfg, region=dataclasses.replace(gcfg.region, support_downscale=ds))
+    gcfg = bench_grasp_config(bc)
     # labelled samples of the true surfaces: the grasp judge, and which part a missed action point is on
-    surf = scene_surface_labelled(config, twin=spec.twin) if spec.generator == "synth" else mesh_surface_labelled(sd)
+    surf = true_surfaces(spec, config, sd)
     # whether this hand can hold the target at all: the export path on the scene's true geometry (.oracle)
     beyond_hand = bool(oracle_grasp(scene, surf)["beyond_hand"]) if bc.grasps else None
     from scipy.spatial import cKDTree
