@@ -160,7 +160,7 @@ def fit_support_plane(
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
     ``a*x + b*y + c*z + d = 0``, oriented "up"; None if the plane holds fewer than
     ``PLANE_MIN_FRACTION`` of the points, if most of ``region_points`` (the
-    relevant Gaussians) lie on it (then the "plane" is the target itself), or if ``up_hint`` lies more than
+    relevant Gaussians) and ``up_hint`` lie on it (then the "plane" is the target itself), or if ``up_hint`` lies more than
     the inlier distance under it (then the "plane" is a layer of fog over a plain table: a support holds the
     target up, and the action point lies on the surface the views see, so no support lies above it).
 
@@ -168,7 +168,12 @@ def fit_support_plane(
     its front, and the views saw the table. Without cameras, the side of ``up_hint`` (a point, e.g.
     the action point) when it lies off the plane, else the side with more off-plane points. (The
     action point alone misleads where a thin part's reconstruction sinks into the table: a tool
-    handle lying on it.)"""
+    handle lying on it.)
+
+    The relevant Gaussians alone do not make the plane the target: around a part a centimetre tall the field's
+    relevancy bleeds onto the table, and half of the region can lie on it while the part stands above. The
+    action point (where the views' answers agree, on the surface they see) decides: above the plane by more
+    than the inlier distance, the target stands on the plane, and the plane is its support."""
     mpu = _metres_per_unit(cfg)
     if len(points) < 50:
         return None
@@ -181,12 +186,12 @@ def fit_support_plane(
         return None
     m = m / nn
     tol = PLANE_DISTANCE / mpu
-    if region_points is not None and len(region_points):
+    s = float(np.dot(m[:3], up_hint) + m[3]) if up_hint is not None else 0.0
+    if region_points is not None and len(region_points) and abs(s) <= tol:
         if np.mean(np.abs(region_points @ m[:3] + m[3]) <= tol) > 0.5:
             return None
     cams = np.zeros((0, 3)) if camera_centers is None else np.asarray(camera_centers, dtype=np.float64).reshape(-1, 3)
     side = float(np.sign(cams[np.isfinite(cams).all(1)] @ m[:3] + m[3]).sum())
-    s = float(np.dot(m[:3], up_hint) + m[3]) if up_hint is not None else 0.0
     if side != 0:
         if side < 0:
             m = -m

@@ -109,6 +109,29 @@ def test_a_layer_of_fog_over_the_target_is_no_support(ap_z, found):
         assert plane is None
 
 
+@pytest.mark.parametrize("ap_z,found", [(0.006, True), (0.002, False)])
+def test_relevancy_bleeding_onto_the_table_leaves_it_the_support(ap_z, found):
+    """A flat part 1.4 cm tall on a table; its relevant Gaussians are the part and, as much again, the table
+    around it (a field's relevancy bleeds onto the table around a low part). With the action point on the
+    part, 6 mm up, the table is still its support; with the action point on the table and most of the region
+    there too, the plane is taken for the target itself and there is no support plane."""
+    from point2act.grasp import GraspConfig
+    from point2act.grasp.surface import fit_support_plane
+
+    rng = np.random.default_rng(3)
+    table = np.c_[rng.uniform(-0.2, 0.2, (3000, 2)), rng.normal(0, 0.001, 3000)]
+    part = np.c_[rng.uniform(-0.02, 0.02, (300, 2)), rng.uniform(0.005, 0.014, 300)]
+    bleed = np.c_[rng.uniform(-0.03, 0.03, (320, 2)), rng.normal(0, 0.001, 320)]
+    cams = np.c_[rng.uniform(-0.4, 0.4, (10, 2)), rng.uniform(0.3, 0.6, 10)]
+    region = np.concatenate([part, bleed])
+    plane = fit_support_plane(np.concatenate([table, part]), GraspConfig(), up_hint=np.array([0.0, 0.0, ap_z]),
+                              region_points=region, camera_centers=cams)
+    if found:
+        assert plane is not None and plane[2] > 0.999 and abs(plane[3]) < 2e-3
+    else:
+        assert plane is None
+
+
 @pytest.mark.parametrize("outliers", [0.2, 0.5])
 def test_ransac_plane_finds_a_tilted_plane_among_outliers(outliers):
     """Closed form: points on a known plane (noise well inside the threshold) among uniform outliers; the
