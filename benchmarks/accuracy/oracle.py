@@ -9,7 +9,7 @@ hand cannot do. This module asks the grasp head itself, given the truth:
 * Gaussians: area-uniform samples of the scene's true surfaces (opacity 1, 2 mm), relevancy 1 on the
   target part and 0 elsewhere;
 * depth views: the scene's own true z-depth images (``depths/*.png``, millimetres) at 12 evenly spaced
-  views, as ``point2act export`` fuses 12 rendered ones;
+  views (``point2act export`` fuses up to ``FUSION_MAX_VIEWS``, 48, rendered ones);
 * :func:`point2act.export.export` with the default :class:`~point2act.grasp.GraspConfig`, then the
   top grasp judged on the true meshes (:func:`.metrics.judge_top_grasp`, the benchmark's own judge).
 
