@@ -63,20 +63,18 @@ def carving_counts(
 
 
 def _true_depths(scene, views) -> np.ndarray:  # [C, H, W]
-    """The scene's true depth (:class:`.run.SceneData`) in each of ``views`` (capture frame), matched by pose;
-    0 (no surface) becomes ``inf``."""
+    """The scene's true depth (:class:`.run.SceneData`, every frame as :func:`.oracle.perfect_views` gives it) in
+    each of ``views`` (capture frame), matched by pose; 0 (no surface) becomes ``inf``."""
+    from benchmarks.accuracy.oracle import perfect_views
+
+    truth, _ = perfect_views(scene, len(scene.views))
     out = np.zeros(views.depths.shape, np.float32)
-    poses = []
-    for v in scene.views:
-        c2w = np.asarray(v.c2w, dtype=np.float64).reshape(4, 4).copy()
-        c2w[:3, 1:3] *= -1.0  # OpenGL -> OpenCV axes
-        poses.append(np.linalg.inv(c2w))
     for c, vm in enumerate(views.viewmats):
-        err = [float(np.abs(p - vm).max()) for p in poses]
+        err = np.abs(truth.viewmats - vm).reshape(len(truth.viewmats), -1).max(1)
         k = int(np.argmin(err))
         if err[k] > 1e-4:
             raise ValueError(f"render view {c} matches no frame of the scene (nearest pose differs by {err[k]:.2g})")
-        d = np.asarray(scene.depths[k], dtype=np.float32)
+        d = truth.depths[k]
         h, w = min(d.shape[0], out.shape[1]), min(d.shape[1], out.shape[2])
         out[c, :h, :w] = np.where(d[:h, :w] > 0, d[:h, :w], np.inf)
     return out
@@ -112,13 +110,13 @@ def main(argv=None) -> int:
     table = {int(p["id"]) for p in json.loads((sd / "ground_truth.json").read_text())["parts"]
              if p["name"] in ("table", "background")}
     gcfg = bench_grasp_config(bc)
-    inputs = export_inputs(cfg, run_of(*load_run(cfg)), a.level, sd / f"bench_points_seed{a.seed}" / f"{a.level}.json",
-                           gcfg)
+    inputs, _ = export_inputs(cfg, run_of(*load_run(cfg)), a.level,
+                              sd / f"bench_points_seed{a.seed}" / f"{a.level}.json", gcfg)
     main_answer = answer(inputs, inputs.field, gcfg)
     planned, _ = planning_scene(inputs, main_answer, ExportRequest(gcfg, True))
     views = views_in_capture(inputs.depth_views, inputs.frame, gcfg)
     counts = carving_counts(planned.occupancy, _true_depths(scene, views), views.Ks, views.viewmats,
-                               pts[~np.isin(lab, list(table))], pts[lab == scene.target_id], a.radius)
+                            pts[~np.isin(lab, list(table))], pts[lab == scene.target_id], a.radius)
     print(json.dumps({"scene": a.scene, "cloud": a.cloud, "seed": a.seed, "level": a.level,
                       "voxel_mm": round(planned.occupancy.voxel * 1e3, 2), **counts}))
     return 0

@@ -260,26 +260,38 @@ def _baselines(scene: SceneData, points: Dict[str, Any], threshold_px: float, vi
              "inliers": len(tri.inliers), "answered": len(xys)}, time.perf_counter() - t0)
 
 
-def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_path: Path | None, grasp_config,
+def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_path: Path, grasp_config,
                          grasps: bool, use_support: bool) -> tuple[Dict[str, Any], Dict[str, Any]]:
     """Export channel ``name`` as ``point2act export --grasp-channel NAME`` does, plus (``use_support``,
     when asked) the multi-view support of
     ``points_file``: what ``point2act export`` gives a run trained on those points. ``run``: the loaded run
-    (:class:`~point2act.method.loadedrun.LoadedRun`). (export dict, info); with ``use_support`` and no
-    ``out_path``, ``({"inputs": ExportInputs}, info)`` (:func:`export_inputs`)."""
-    from point2act.export import Channels, ExportInputs, ExportRequest, Field, FieldLabel, export
-    from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
-    from point2act.method import run as mrun
+    (:class:`~point2act.method.loadedrun.LoadedRun`). (export dict, info)"""
+    from point2act.export import Channels, ExportRequest, export
+    from point2act.io import write_json_atomic
 
-    request = ExportRequest(grasp_config, grasps, channels=Channels((name,), name))
     if not use_support:
         from point2act.method.export_run import export_run
 
+        request = ExportRequest(grasp_config, grasps, channels=Channels((name,), name))
         _, out = export_run(cfg_path, request, out_path, loaded=run)
         return out, {"support": False}
+    inputs, info = export_inputs(cfg_path, run, name, points_file, grasp_config, grasps)
+    out = export(ExportRequest(grasp_config, grasps), inputs)
+    write_json_atomic(out_path, out)
+    return out, {"support": inputs.field.consensus is not None, **{k: v for k, v in info.items() if k != "reason"},
+                 **field_peak(inputs.gaussians, inputs.frame, out, grasp_config)}
+
+
+def export_inputs(cfg_path: Path, run, name: str, points_file: Path, grasp_config,
+                  grasps: bool = True) -> tuple[Any, Dict[str, Any]]:
+    """What :func:`_export_with_support` exports with the views' support of ``points_file``: the
+    :class:`point2act.export.ExportInputs` of channel ``name`` (with the depth renders the grasp head fuses where
+    ``grasps`` asks for them) and the support's info."""
     from point2act.channels import load_channel
+    from point2act.export import ExportInputs, Field, FieldLabel
+    from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
     from point2act.grasp.consensus import consensus
-    from point2act.io import write_json_atomic
+    from point2act.method import run as mrun
     from point2act.method.supervision import supervised_views
 
     t0 = time.perf_counter()
@@ -301,20 +313,7 @@ def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_
     if grasps and grasp_config.surface.fuse_depth:
         depth = mrun.depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     field = Field(arrays["relevancy"], views, info.get("reason", ""), cons, FieldLabel(prompt=rec.get("prompt", "")))
-    inputs = ExportInputs(arrays, frame, field, centers, depth, rec.get("prompt", ""))
-    if out_path is None:  # the inputs alone (:func:`export_inputs`)
-        return {"inputs": inputs}, info
-    out = export(ExportRequest(grasp_config, grasps), inputs)
-    write_json_atomic(out_path, out)
-    return out, {"support": cons is not None, **{k: v for k, v in info.items() if k != "reason"},
-                 **field_peak(arrays, frame, out, grasp_config)}
-
-
-def export_inputs(cfg_path: Path, run, name: str, points_file: Path, grasp_config):
-    """The :class:`point2act.export.ExportInputs` that :func:`_export_with_support` exports (with the views'
-    support of ``points_file`` and the depth renders the grasp head fuses), without exporting."""
-    got, _ = _export_with_support(cfg_path, run, name, points_file, None, grasp_config, True, True)
-    return got["inputs"]
+    return ExportInputs(arrays, frame, field, centers, depth, rec.get("prompt", "")), info
 
 
 def field_peak(arrays: Dict[str, np.ndarray], frame, out: Dict[str, Any], grasp_config) -> Dict[str, float]:
