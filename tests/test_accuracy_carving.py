@@ -73,9 +73,9 @@ def test_the_grid_blocks_only_what_its_depth_puts_in_the_air(fog):
     field_d = np.stack([_depth(vm, K, size, slab if fog else None) for vm, K in zip(vms, Ks)])
     voxel, n = 0.004, 30
     origin = np.array([-0.06, -0.06, -0.01])
-    occ = integrate_depth(field_d, Ks, vms, origin, voxel, (n, n, n),
-                          DepthSensor(OCCUPANCY_HIT_FRONT, OCCUPANCY_HIT_BACK, OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT,
-                                      p_miss=OCCUPANCY_P_MISS))
+    sensor = DepthSensor(OCCUPANCY_HIT_FRONT, OCCUPANCY_HIT_BACK, OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT,
+                         p_miss=OCCUPANCY_P_MISS)
+    occ = integrate_depth(field_d, Ks, vms, origin, voxel, (n, n, n), sensor)
     box = _surface_samples()
     c = carving_counts(occ, true_d, Ks, vms, np.zeros((0, 3)), box, radius=0.04)
     assert c["true_free"] > 500

@@ -160,8 +160,8 @@ def fit_support_plane(
     """RANSAC the dominant plane; return ``[a, b, c, d]`` with unit normal and
     ``a*x + b*y + c*z + d = 0``, oriented "up"; None if the plane holds fewer than
     ``PLANE_MIN_FRACTION`` of the points, if most of ``region_points`` (the
-    relevant Gaussians) and ``up_hint`` lie on it (then the "plane" is the target itself), or if ``up_hint`` lies more than
-    the inlier distance under it (then the "plane" is a layer of fog over a plain table: a support holds the
+    relevant Gaussians) and ``up_hint`` lie on it (then the "plane" is the target itself), or if ``up_hint``
+    lies more than the inlier distance under it (then the "plane" is a layer of fog over a plain table: a support holds the
     target up, and the action point lies on the surface the views see, so no support lies above it).
 
     Up is the side most of the cameras ``camera_centers`` [C, 3] are on: a surface is seen from
