@@ -279,6 +279,27 @@ class Point2ActTrainerConfig(TrainerConfig):
             if isinstance(sch, RunLengthDecaySchedulerConfig) and sch.follow_run_length:
                 sch.max_steps = int(self.max_num_iterations)
 
+    def set_timestamp(self) -> None:
+        """nerfstudio's timestamp (``%Y-%m-%d_%H%M%S``, to the second), made this run's own: the run folder
+        ``OUTPUT/EXPERIMENT/point2act/TIMESTAMP`` is created here with ``mkdir`` (which one process wins), and
+        where another run took it (two ``ns-train`` on one capture started in the same second) the next free
+        ``TIMESTAMP-1``, ``TIMESTAMP-2``, ... is taken, so that two runs never share a folder (their checkpoints,
+        ``config.yml`` and caches). A timestamp given on the command line (``--timestamp NAME``) is kept as it
+        is, as nerfstudio keeps it."""
+        if self.timestamp != "{timestamp}":
+            return
+        super().set_timestamp()
+        if self.experiment_name is None and self.pipeline.datamanager.data is None:
+            return  # no run folder to claim yet (nerfstudio would name it "None")
+        stamp = self.timestamp
+        for k in range(1000):
+            self.timestamp = stamp if k == 0 else f"{stamp}-{k}"
+            try:
+                self.get_base_dir().mkdir(parents=True, exist_ok=False)
+                return
+            except FileExistsError:
+                continue
+
     def save_config(self) -> None:
         self.sync_schedule()
         super().save_config()
