@@ -244,20 +244,31 @@ class Extension:
         return self._ext
 
     def _build_and_load(self, verbose: bool):
-        """The extension's module: the cached build when there is one, else built first (cpp_extension)."""
+        """The extension's module: the cached build when there is one, else built first (cpp_extension).
+
+        The check and the build hold ``build.lock`` (an ``flock``, released by the kernel when its process dies),
+        so that of two processes starting on a machine without the build (two trainings side by side, two test
+        workers), one builds and the other waits and then loads its module: cpp_extension's linker writes
+        ``<module>.so`` in place, and the check of a second process must not find it half-written (cpp_extension's
+        own lock is taken only inside ``load``, after that check)."""
         name, build_dir, so = self._target()
         build_dir.mkdir(parents=True, exist_ok=True)
-        if so.exists():
-            # the build key hashes the sources, flags, torch and Python: a built module is current, and
-            # importing it skips cpp_extension's ninja check (1-3 s of every process that loads it)
-            try:
-                import torch  # noqa: F401  (the module links against libtorch)
+        with _file_lock(build_dir / "build.lock"):
+            if so.exists():
+                # the build key hashes the sources, flags, torch and Python: a built module is current, and
+                # importing it skips cpp_extension's ninja check (1-3 s of every process that loads it)
+                try:
+                    import torch  # noqa: F401  (the module links against libtorch)
 
-                return _load_module(name, so)
-            except ImportError:
-                pass  # a partial or foreign build: let cpp_extension rebuild it
-        else:
-            self._announce()
+                    return _load_module(name, so)
+                except ImportError:
+                    pass  # a partial or foreign build: let cpp_extension rebuild it
+            else:
+                self._announce()
+            return self._cpp_extension_load(name, build_dir, verbose)
+
+    def _cpp_extension_load(self, name: str, build_dir: Path, verbose: bool):
+        """torch's ``cpp_extension.load`` of this extension into ``build_dir`` (built there when not current)."""
         from torch.utils.cpp_extension import load
 
         return load(

@@ -312,7 +312,11 @@ def read_depth_maps(path: Path) -> list:
 
 def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
     """Binary little-endian PLY of ``points`` [M, 3] (float32 x, y, z) and ``colors`` [M, 3] (uint8
-    red, green, blue): what nerfstudio's ``ply_file_path`` reads."""
+    red, green, blue): what nerfstudio's ``ply_file_path`` reads. Written atomically (:mod:`point2act.io`): the
+    start-cloud cache is shared by every process on the machine, and a second training on the same capture reads
+    it while the first may be writing it."""
+    from point2act.io import atomic_write
+
     pts = np.asarray(points, dtype=np.float32).reshape(-1, 3)
     rgb = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
     head = ("ply\nformat binary_little_endian 1.0\n"
@@ -322,7 +326,7 @@ def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
     rec = np.empty(len(pts), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
     rec["x"], rec["y"], rec["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
     rec["r"], rec["g"], rec["b"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    Path(path).write_bytes(head + rec.tobytes())
+    atomic_write(path, lambda f: f.write(head + rec.tobytes()), binary=True)
 
 
 def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
