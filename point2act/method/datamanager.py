@@ -430,6 +430,23 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         f = getattr(self.dataparser, "downscale_factor", None) or getattr(self.dataparser, "_downscale_factor", None)
         return int(f) if f else 1
 
+    @cached_property
+    def parser_cameras(self):
+        """The training split's cameras as the dataparser gives them at the stored images' resolution, before
+        undistortion: what nerfstudio's inference load of the run holds (``eval_setup``: its datamanager sets the
+        parser's ``downscale_factor`` to 1, so as to open no image), and so what the run layer reads whichever way
+        the run is loaded (:meth:`~point2act.method.loadedrun.LoadedRun.of_pipeline`, the run's info). A training
+        datamanager's own parser cameras are at the parser's downscale factor where the capture has an
+        ``images_N/`` folder (nerfstudio-data's ``--downscale-factor N``, or its automatic one): parsed again here
+        at factor 1, as the inference load parses them."""
+        cams = self.train_dataparser_outputs.cameras
+        factor = getattr(self.dataparser, "downscale_factor", None)
+        if self.test_mode == "inference" or factor is None or int(factor) == 1:
+            return cams
+        parser = self.dataparser_config.setup()
+        parser.downscale_factor = 1  # nerfstudio's FullImageDatamanager in test_mode "inference"
+        return parser.get_dataparser_outputs(split="train").cameras
+
     def _setup_dataset(self, dataset: Point2ActDataset) -> Point2ActDataset:
         dataset.factor = float(self._downscale_factor)
         dataset.warn = self._warn

@@ -118,7 +118,12 @@ class LoadedRun:
         task = getattr(getattr(dm, "config", None), "prompt", "") or ""
         if not task and getattr(dm, "points", None) is not None:
             task = getattr(dm.points, "prompt", "") or ""
-        return cls(RunGaussians.of_model(pipeline.model), dm.train_dataparser_outputs.cameras,
+        # the parser's cameras at the stored resolution, as an inference load of the run gives them (a training
+        # datamanager's are at the parser's downscale factor where the capture has images_N/)
+        cameras = getattr(dm, "parser_cameras", None)
+        if cameras is None:
+            cameras = dm.train_dataparser_outputs.cameras
+        return cls(RunGaussians.of_model(pipeline.model), cameras,
                    Path(config.get_base_dir()), Path(load_dir) if load_dir else Path(config.get_checkpoint_dir()),
                    Path(pf) if pf is not None else None, getattr(dm_cfg, "prompt", "") or "", task,
                    Path(data) if data else None, config=config)
