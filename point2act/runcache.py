@@ -7,33 +7,43 @@ once and read again, in named sections, under one key and one invalidation rule.
   (``point2act query``, the views' consensus), the fusion views' compositing weights (a named channel's relevancy
   in the depth renders, :mod:`point2act.export.cache`) and what the torch-free query's supervision reads
   (``query-dD``, :mod:`point2act.query_numpy`) are sections. Reading one section reads only its members.
-* **The key** is the list of the files the run's results depend on, each with its size and modification time
-  (:func:`file_stamp`): config.yml, dataparser_transforms.json, the latest checkpoint (at :data:`CHECKPOINT_AT`),
-  the run's answers (``RUN/points.json``) and the points file its config names, ``RUN/triangulated.ply``, and
-  the capture's camera file (:func:`input_files`).
-* **The rule:** the file is current while every file of its key is as recorded and the checkpoint folder holds
-  no later checkpoint (:func:`current_key`). A stale file is ignored as a whole, and the next section written
-  starts a new one; a section written under the file's own key is added beside the others.
+* **The key** is the list of the files the run's results depend on, each with its size and the SHA-256 of its
+  bytes (:func:`file_stamp`): config.yml, dataparser_transforms.json, the latest checkpoint (at
+  :data:`CHECKPOINT_AT`), the run's answers (``RUN/points.json``) and the points file its config names,
+  ``RUN/triangulated.ply``, and the capture's camera file (:func:`input_files`). Content, not time: a file
+  touched, copied back or rewritten with the same bytes leaves the cache current.
+* **The rule:** the file is current while every file of its key holds the bytes recorded and the checkpoint
+  folder holds no later checkpoint (:func:`current_key`). A stale file is ignored as a whole, and the next section
+  written starts a new one; a section written under the file's own key is added beside the others. Beside the
+  key, the file records each file's ``stat`` when it was hashed (size, mtime, ctime, inode): a file whose
+  ``stat`` is as recorded is not hashed again (a write changes its ctime, which no one sets by hand), one whose
+  ``stat`` changed is hashed and compared.
 
-Writes are atomic (a temporary file replaces the cache). Imports numpy and the standard library only.
+Writes are atomic (a temporary file replaces the cache, :func:`point2act.io.atomic_write`): a process killed while
+it writes leaves the previous file as it was. Writers of one run take a lock (``RUN/.point2act_cache.npz.lock``,
+``flock``, released by the kernel when a writer dies), under which the temporary files a killed writer left are
+removed. Imports numpy and the standard library only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import threading
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from point2act.io import atomic_write
+from point2act.io import TMP_SUFFIX, atomic_write
 from point2act.run_check import latest_checkpoint_path
 
 CACHE_NAME = "point2act_cache.npz"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bumped whenever what a section holds, or how it is read, changes: files of other versions are not read."""
 
 CHECKPOINT_AT = 2
@@ -47,16 +57,63 @@ def cache_path(config_path: Path) -> Path:
     return Path(config_path).resolve().parent / CACHE_NAME
 
 
+def _signature(st: os.stat_result) -> List[int]:
+    """What says a file is the one hashed before: size, mtime, ctime (set by the kernel on every write), inode,
+    device."""
+    return [int(st.st_size), int(st.st_mtime_ns), int(st.st_ctime_ns), int(st.st_ino), int(st.st_dev)]
+
+
+_DIGESTS: Dict[Tuple[str, Tuple[int, ...]], str] = {}
+"""This process's digests: ``(path, signature)`` -> SHA-256 (each file is hashed once while it is unchanged)."""
+_DIGESTS_LOCK = threading.Lock()
+
+
+def _digest(path: Path, sig: List[int]) -> str | None:
+    """The SHA-256 of the file's bytes (hex), None when it cannot be read; remembered for ``sig`` when the file
+    did not change while it was read."""
+    memo = (str(path), tuple(sig))
+    with _DIGESTS_LOCK:
+        hit = _DIGESTS.get(memo)
+    if hit is not None:
+        return hit
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+            after = _signature(os.fstat(fh.fileno()))
+    except OSError:
+        return None
+    digest = h.hexdigest()
+    if after == sig:
+        with _DIGESTS_LOCK:
+            _DIGESTS[memo] = digest
+    return digest
+
+
+def _stamp(path: Path, known: Tuple[Sequence[Any], Sequence[int] | None] | None = None
+           ) -> Tuple[List[Any], List[int] | None]:
+    """``(stamp, signature)`` of a file (:func:`file_stamp`); ``known``: a stamp recorded with the signature the
+    file had then, taken as it is (no hashing) while the file's path and signature are those."""
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path), "missing"], None
+    sig = _signature(st)
+    if known is not None and known[1] is not None and list(known[1]) == sig and known[0] and known[0][0] == str(path):
+        return list(known[0]), sig
+    digest = _digest(path, sig)
+    if digest is None:
+        return [str(path), "unreadable"], None
+    return [str(path), int(st.st_size), digest], sig
+
+
 def file_stamp(path: Path | str | None) -> List[Any]:
-    """``[path, size, mtime_ns]`` of a file, ``[path, "missing"]`` when there is none (``[]`` for None)."""
+    """``[path, size, sha256]`` of a file (its bytes, not its time: a ``touch`` changes nothing),
+    ``[path, "missing"]`` when there is none (``[]`` for None)."""
     if path is None:
         return []
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return [str(p), "missing"]
-    return [str(p), int(st.st_size), int(st.st_mtime_ns)]
+    return _stamp(Path(path))[0]
 
 
 def capture_files(data: str | Path | None, colmap_path: str | None = None) -> List[Path]:
@@ -93,14 +150,34 @@ def run_key(config_path: Path, checkpoint: Path, points_file: Path | None,
     return [file_stamp(f) for f in input_files(config_path, checkpoint, points_file, capture)]
 
 
-def current_key(key: Sequence[Sequence[Any]]) -> List[List[Any]] | None:
+def current_key(key: Sequence[Sequence[Any]], stats: Sequence[Any] | None = None) -> List[List[Any]] | None:
     """The stamps of the files ``key`` names as they are now (the latest checkpoint of the folder of the one
-    it names), or None when the checkpoint folder has none."""
+    it names), or None when the checkpoint folder has none. ``stats``: the signatures recorded with ``key``
+    (:func:`write_section`): a file whose signature is as recorded keeps its stamp unhashed."""
     ckpt_dir = Path(key[CHECKPOINT_AT][0]).parent if len(key) > CHECKPOINT_AT and key[CHECKPOINT_AT] else None
     latest = latest_checkpoint_path(ckpt_dir) if ckpt_dir is not None else None
     if latest is None:
         return None
-    return [file_stamp(latest) if i == CHECKPOINT_AT else file_stamp(k[0]) if k else [] for i, k in enumerate(key)]
+    stats = list(stats) if stats is not None and len(stats) == len(key) else [None] * len(key)
+    out: List[List[Any]] = []
+    for i, (k, sig) in enumerate(zip(key, stats)):
+        if not k:
+            out.append([])
+            continue
+        out.append(_stamp(Path(latest) if i == CHECKPOINT_AT else Path(k[0]), (k, sig))[0])
+    return out
+
+
+def _signatures(key: Sequence[Sequence[Any]]) -> List[List[int] | None]:
+    """Each file's signature now where its stamp is still ``key``'s (else None: hashed when next read)."""
+    out: List[List[int] | None] = []
+    for k in key:
+        if not k or len(k) < 3:
+            out.append(None)
+            continue
+        stamp, sig = _stamp(Path(k[0]))
+        out.append(sig if stamp == list(k) else None)
+    return out
 
 
 def _header(z: zipfile.ZipFile, name: str) -> Dict[str, Any] | None:
@@ -110,8 +187,8 @@ def _header(z: zipfile.ZipFile, name: str) -> Dict[str, Any] | None:
         return None
 
 
-def stored_key(config_path: Path) -> List[List[Any]] | None:
-    """The key the run's cache file was written under (None: no readable cache of this version)."""
+def _stored_head(config_path: Path) -> Dict[str, Any] | None:
+    """The header of the run's cache file (version, key, signatures), None: no readable cache of this version."""
     try:
         with zipfile.ZipFile(cache_path(config_path)) as z:
             head = _header(z, _KEY)
@@ -119,7 +196,17 @@ def stored_key(config_path: Path) -> List[List[Any]] | None:
         return None
     if head is None or head.get("version") != CACHE_VERSION:
         return None
-    return head["key"]
+    return head
+
+
+def _head_current(head: Dict[str, Any] | None) -> bool:
+    return head is not None and current_key(head["key"], head.get("stats")) == head["key"]
+
+
+def stored_key(config_path: Path) -> List[List[Any]] | None:
+    """The key the run's cache file was written under (None: no readable cache of this version)."""
+    head = _stored_head(config_path)
+    return None if head is None else head["key"]
 
 
 def _mapped(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
@@ -154,8 +241,7 @@ def sections(config_path: Path) -> List[str]:
 
 def is_current(config_path: Path) -> bool:
     """Whether the run's cache file is of this version and current (:func:`current_key`)."""
-    key = stored_key(config_path)
-    return key is not None and current_key(key) == key
+    return _head_current(_stored_head(config_path))
 
 
 def read_section(config_path: Path, section: str,
@@ -167,7 +253,7 @@ def read_section(config_path: Path, section: str,
     try:
         with zipfile.ZipFile(path) as z:
             head = _header(z, _KEY)
-            if head is None or head.get("version") != CACHE_VERSION or current_key(head["key"]) != head["key"]:
+            if head is None or head.get("version") != CACHE_VERSION or not _head_current(head):
                 return None
             meta = _header(z, f"{section}/{_KEY}")
             if meta is None:
@@ -190,12 +276,39 @@ _WRITING = threading.Lock()
 """One writer at a time in a process (a weights section is written in the background while an export runs)."""
 
 
+@contextmanager
+def _writer_lock(path: Path) -> Iterator[None]:
+    """One writer of the cache at ``path`` at a time across processes (``flock`` on ``.NAME.lock`` beside it,
+    released by the kernel when its holder dies); under it, the temporary files of a writer killed before its
+    rename are removed. Without ``fcntl`` or a writable folder: no lock (the write itself then says why)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    try:
+        fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for left in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
+            try:
+                left.unlink()  # no writer holds the lock: a killed one's
+            except OSError:
+                pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def write_section(config_path: Path, key: List[List[Any]], section: str, meta: Dict[str, Any],
                   arrays: Dict[str, np.ndarray]) -> Path:
     """Write a section of the run's cache atomically under ``key`` (:func:`run_key`): beside the file's other
     sections when it was written under the same key and is current, else in a new file (the rule above)."""
     path = cache_path(config_path)
-    members = {_KEY: _json_member({"version": CACHE_VERSION, "key": key}),
+    members = {_KEY: _json_member({"version": CACHE_VERSION, "key": key, "stats": _signatures(key)}),
                f"{section}/{_KEY}": _json_member(meta),
                **{f"{section}/{k}": np.asarray(v) for k, v in arrays.items()}}
 
@@ -204,7 +317,8 @@ def write_section(config_path: Path, key: List[List[Any]], section: str, meta: D
             for name, arr in members.items():
                 with z.open(f"{name}.npy", "w", force_zip64=True) as m:
                     np.lib.format.write_array(m, arr, allow_pickle=False)
-            if stored_key(config_path) != key or current_key(key) != key:
+            head = _stored_head(config_path)
+            if head is None or head["key"] != key or not _head_current(head):
                 return  # a new key: the file's other sections are stale
             try:
                 with zipfile.ZipFile(path) as old:
@@ -216,5 +330,5 @@ def write_section(config_path: Path, key: List[List[Any]], section: str, meta: D
             except (OSError, ValueError, zipfile.BadZipFile):
                 pass  # an unreadable old file: its sections are lost, this one is written
 
-    with _WRITING:
+    with _WRITING, _writer_lock(path):
         return atomic_write(path, write, binary=True)

@@ -91,6 +91,76 @@ def test_the_cache_is_current_until_a_file_of_its_key_changes(tmp_path):
     assert ec.load(config) is None
 
 
+def test_a_touched_file_with_the_same_bytes_keeps_the_cache_current(tmp_path, monkeypatch):
+    """The key is the files' bytes (issue 84): a ``touch`` of every file of the key, or a file written back with
+    the same bytes, keeps the cache current and rebuilds nothing; other bytes of the same size make it stale.
+    Unchanged files are not hashed again (their stat is as recorded); a touched one is hashed once a process."""
+    config = _run(tmp_path)
+    pf = tmp_path / "answers.json"
+    pf.write_text("the points")
+    key = runcache.run_key(config, config.parent / "nerfstudio_models/step-000000099.ckpt", pf)
+    assert all(len(k[2]) == 64 for k in key if len(k) == 3)  # sha256 of each file there is
+    ec.save(config, key, _cached(config, np.random.default_rng(5)))
+    path = runcache.cache_path(config)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    runcache._DIGESTS.clear()
+    hashed = []
+    real = runcache._digest
+
+    def digest(p, sig):
+        if (str(p), tuple(sig)) not in runcache._DIGESTS:  # read, not remembered
+            hashed.append(Path(p).name)
+        return real(p, sig)
+
+    monkeypatch.setattr(runcache, "_digest", digest)
+    assert runcache.is_current(config) and not hashed  # as written: no file read
+    for f in [Path(k[0]) for k in key if len(k) == 3]:
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns + 10**9, st.st_mtime_ns + 10**9))  # touch
+    assert runcache.is_current(config) and ec.load(config) is not None
+    assert sorted(hashed) == sorted(Path(k[0]).name for k in key if len(k) == 3)  # each hashed once
+    pf.write_text("the points")  # rewritten, the same bytes
+    assert runcache.is_current(config)
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before  # nothing rewritten
+    pf.write_text("other pts!")  # the same size, other bytes
+    assert not runcache.is_current(config) and ec.load(config) is None
+    pf.write_text("the points")
+    assert runcache.is_current(config)
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path, monkeypatch):
+    """A write that dies half-way (an exception inside the write, as a SIGKILL would stop it) leaves the cache file
+    as it was, still read; the next writer removes what a killed one left (its temporary file) and writes."""
+    from point2act.io import TMP_SUFFIX
+
+    config = _run(tmp_path)
+    key = _key(config)
+    runcache.write_section(config, key, "weights_d2", {"n": 3}, {"val": np.arange(3.0)})
+    path = runcache.cache_path(config)
+    before = path.read_bytes()
+    real = np.lib.format.write_array
+    calls = []
+
+    def dying(fh, arr, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # not an OSError: nothing catches it on its way out
+        return real(fh, arr, **kw)
+
+    monkeypatch.setattr(np.lib.format, "write_array", dying)
+    with pytest.raises(KeyboardInterrupt):
+        runcache.write_section(config, key, "export", {"m": 1}, {"a": np.arange(5.0), "b": np.ones(4)})
+    monkeypatch.setattr(np.lib.format, "write_array", real)
+    assert path.read_bytes() == before
+    assert runcache.read_section(config, "weights_d2")[0] == {"n": 3}
+    left = path.parent / f".{path.name}.killed{TMP_SUFFIX}"  # what a SIGKILL before the rename leaves
+    left.write_bytes(before[: len(before) // 2])
+    runcache.write_section(config, key, "export", {"m": 1}, {"a": np.arange(5.0)})
+    assert not left.exists() and not list(path.parent.glob(f"*{TMP_SUFFIX}"))
+    assert runcache.read_section(config, "export")[0] == {"m": 1}
+    assert runcache.read_section(config, "weights_d2")[0] == {"n": 3}
+
+
 def test_sections_share_the_file_under_one_key(tmp_path):
     config = _run(tmp_path)
     key = _key(config)

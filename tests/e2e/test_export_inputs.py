@@ -44,6 +44,11 @@ def test_export_from_inputs_is_the_same_document_without_torch(trained_synth, sy
 
 
 def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, tmp_path):
+    """A touch of the checkpoint (its bytes unchanged) keeps the inputs; a newer checkpoint (a resumed training's
+    save) makes them stale: that export goes the torch way, gives the same bytes and writes them again. The shared
+    run is left as it was (the copy removed, its cache put back)."""
+    import shutil
+
     from conftest import point2act_cli
 
     from point2act import runcache
@@ -55,12 +60,24 @@ def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, 
     assert ec.load(config) is not None
     ckpt = latest_checkpoint_path(config.parent / "nerfstudio_models")
     st = ckpt.stat()
-    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # as a resumed training's save would
-    assert ec.load(config) is None  # stale
-    out = tmp_path / "grasps.json"
-    point2act_cli(["export", "--load-config", config, "--output", out], cwd=root)  # the torch way
-    assert out.read_bytes() == synth_export[0].read_bytes()
-    assert ec.load(config) is not None and runcache.stored_key(config) != before
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # touched: the same bytes
+    assert ec.load(config) is not None and runcache.stored_key(config) == before
+    cache = runcache.cache_path(config)
+    saved = tmp_path / "saved.npz"
+    shutil.copy2(cache, saved)
+    step = int(ckpt.stem.split("-")[-1])
+    newer = ckpt.with_name(f"step-{step + 1:09d}.ckpt")
+    try:
+        shutil.copy2(ckpt, newer)  # as a resumed training's save would
+        assert ec.load(config) is None  # stale
+        out = tmp_path / "grasps.json"
+        point2act_cli(["export", "--load-config", config, "--output", out], cwd=root)  # the torch way
+        assert out.read_bytes() == synth_export[0].read_bytes()
+        assert ec.load(config) is not None and runcache.stored_key(config) != before
+    finally:
+        newer.unlink(missing_ok=True)
+        os.replace(saved, cache)
+    assert ec.load(config) is not None and runcache.stored_key(config) == before
 
 
 def test_weights_the_caller_has_are_taken_for_the_same_views_only(trained_synth, monkeypatch):
