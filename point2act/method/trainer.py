@@ -124,8 +124,13 @@ class Point2ActTrainer(Trainer):
 
     def train_iteration(self, step: int):
         """nerfstudio's iteration; the model computes the step's metrics only where the trainer logs them
-        (:meth:`mark_metrics_due`); then, where due, the convergence check (:meth:`check_convergence`)."""
+        (:meth:`mark_metrics_due`), on as many threads as other programs leave cores free
+        (:class:`point2act.threads.ThreadBudget`, CPU runs); then, where due, the convergence check
+        (:meth:`check_convergence`)."""
         self.mark_metrics_due(step)
+        budget = getattr(self, "_threads", None)
+        if budget is not None:
+            budget.update()
         out = super().train_iteration(step)
         self.check_convergence(step)
         return out
@@ -212,6 +217,10 @@ class Point2ActTrainer(Trainer):
         self._convergence = self._target_convergence()
         if torch.device(self.pipeline.device).type == "cuda":
             self._cpu_kernels = _build_cpu_kernels()
+        else:
+            from point2act.threads import ThreadBudget
+
+            self._threads = ThreadBudget()
         every = self.config.logging.steps_per_log
         ns_writer.EVENT_WRITERS[:] = [LoggedStepsTensorboard(w, every) if type(w) is ns_writer.TensorboardWriter else w
                                       for w in ns_writer.EVENT_WRITERS]

@@ -1,0 +1,154 @@
+"""How many CPU threads point2act's work takes on a machine that runs other programs too.
+
+A robot's computer always runs something else (camera drivers, ROS nodes, a browser with the viewer). Every
+CPU kernel of point2act and torch's own ops run as OpenMP teams that meet at a join after each op; a team with
+more threads than the cores other programs leave free waits at every join for a thread the scheduler has set
+aside, and with OpenMP's default wait policy the threads that arrived first spin on their cores meanwhile,
+taking time from the very thread they wait for. Two rules keep the cost of another program near its share of
+the cores:
+
+* **Passive waits** (:func:`prefer_passive_waits`): ``OMP_WAIT_POLICY=PASSIVE`` where the user has not set it, so a
+  thread that reaches a join sleeps instead of spinning. OpenMP reads it once, when its runtime is loaded (with
+  torch), so the ``point2act`` command sets it first thing; ``ns-train`` and ``ns-viewer`` import torch before
+  they load the plugin, and get the second rule alone.
+* **Threads sized to the free cores** (:class:`ThreadBudget`): at most once per :data:`SAMPLE_S` seconds, the
+  CPU time the other processes took on this process's cores since the last sample (``/proc/stat`` less this
+  process's own ``/proc/self/stat``) gives how many cores they keep busy; the thread count of torch's ops and of
+  point2act's kernels (which take ``torch.get_num_threads()``) becomes the cores left, at least 1 and at most
+  the count the process started with (``OMP_NUM_THREADS`` or every core). A one-thread team has no join to wait
+  at. The trainer updates it every step; the export, the query and the demo set it once before their work.
+
+Neither rule changes a result: training gives the same bits with 1 and 2 threads (``tests/render`` checks the
+kernels' thread-count independence), and the thread count is all that changes.
+
+How to check: ``python -m benchmarks.faults --cases load`` times ``point2act demo`` idle and beside a busy loop,
+two busy loops and another torch program, alternated in one run (docs/robustness.md, "A busy machine").
+
+Imports only the standard library; torch is used where the caller has imported it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Callable, List, Tuple
+
+SAMPLE_S = 0.5
+"""Seconds between two samples of the other processes' CPU time: long enough that a sample is not one
+scheduler slice (4 ms), short enough that a program that starts beside training is seen within a few steps."""
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_NOT_BUSY = (3, 4)
+"""``/proc/stat``'s idle and iowait columns (user nice system idle iowait irq softirq steal ...)."""
+
+
+def prefer_passive_waits(environ=os.environ) -> None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` (libgomp, LLVM's libomp) and ``KMP_BLOCKTIME=0`` (Intel's libiomp) where the
+    user has set neither, so that OpenMP threads sleep at a join instead of spinning. Only effective before the
+    OpenMP runtime is loaded (torch's import): ``point2act``'s console script calls it before any import of torch.
+    """
+    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    environ.setdefault("KMP_BLOCKTIME", "0")
+
+
+def _cpus() -> List[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
+def busy_ticks(cpus: List[int], stat_path: str = "/proc/stat") -> int | None:
+    """Busy clock ticks (every column but idle and iowait) of the ``cpus`` since boot, None where
+    ``/proc/stat`` cannot be read (not Linux)."""
+    want = {f"cpu{c}" for c in cpus}
+    total = 0
+    try:
+        with open(stat_path) as fh:
+            for line in fh:
+                if not line.startswith("cpu"):
+                    break
+                parts = line.split()
+                if parts[0] in want:
+                    vals = [int(v) for v in parts[1:9]]
+                    total += sum(v for i, v in enumerate(vals) if i not in _NOT_BUSY)
+    except (OSError, ValueError):
+        return None
+    return total
+
+
+def own_ticks(stat_path: str = "/proc/self/stat") -> int | None:
+    """This process's user and system clock ticks (all its threads), None where they cannot be read."""
+    try:
+        with open(stat_path) as fh:
+            text = fh.read()
+        fields = text[text.rindex(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_threads(others_busy: float, cores: int, most: int) -> int:
+    """The thread count for ``cores`` cores of which other processes keep ``others_busy`` busy: the cores left,
+    rounded to the nearest, at least 1 and at most ``most``."""
+    return max(1, min(int(most), int(cores - others_busy + 0.5)))
+
+
+class ThreadBudget:
+    """The thread count of this process's CPU work, following the cores other processes leave free (the module's
+    second rule). :meth:`update` is cheap between samples (one clock read), so a training loop calls it every
+    step.
+
+    ``apply``: sets the thread count (default: ``torch.set_num_threads``); ``clock``, ``busy`` and ``own``
+    replace the clock and the two tick counters (tests)."""
+
+    def __init__(self, most: int | None = None, apply: Callable[[int], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic, busy: Callable[[], int | None] | None = None,
+                 own: Callable[[], int | None] = own_ticks):
+        cpus = _cpus()
+        self.cores = len(cpus)
+        self.most = int(most) if most else _current_threads()
+        self._apply = apply if apply is not None else _set_torch_threads
+        self._clock = clock
+        self._busy = busy if busy is not None else (lambda: busy_ticks(cpus))
+        self._own = own
+        self.threads = self.most
+        self.others = 0.0
+        """Cores the other processes kept busy over the last sample."""
+        self._last = self._sample()
+
+    def _sample(self) -> Tuple[float, int | None, int | None]:
+        return self._clock(), self._busy(), self._own()
+
+    def update(self, force: bool = False) -> int:
+        """The thread count now: a new sample when :data:`SAMPLE_S` has passed since the last (``force``: whatever
+        the time, where at least one tick has passed), the thread count set where it changed."""
+        now = self._clock()
+        if not force and now - self._last[0] < SAMPLE_S:
+            return self.threads
+        t, busy, own = self._sample()
+        t0, busy0, own0 = self._last
+        if None in (busy, own, busy0, own0) or t <= t0:
+            return self.threads
+        self._last = (t, busy, own)
+        self.others = max(0.0, ((busy - busy0) - (own - own0)) / _CLK_TCK / (t - t0))
+        n = free_threads(self.others, self.cores, self.most)
+        if n != self.threads:
+            self.threads = n
+            self._apply(n)
+        return n
+
+
+def _current_threads() -> int:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(env) if env.isdigit() and int(env) > 0 else len(_cpus())
+
+
+def _set_torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(int(n))
