@@ -36,6 +36,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from point2act import threads
+
 __all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "MIN_BASELINE_RATIO", "StereoCloud", "choose_pairs",
            "scene_depths", "stereo_points", "view_depth_maps"]
 
@@ -358,6 +360,7 @@ def stereo_points(
     rgb = [_as_rgb8(im) for im in images]
     clouds, colors = [], []
     for pair in pairs:
+        threads.update()  # OpenCV's threads follow the cores other programs leave free, where training asked
         out = _match_pair(cv2, rgb, Ks, viewmats, pair, depth)
         if out is None:
             continue

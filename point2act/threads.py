@@ -16,7 +16,9 @@ the cores:
   process's own ``/proc/self/stat``) gives how many cores they keep busy; the thread count of torch's ops and of
   point2act's kernels (which take ``torch.get_num_threads()``) becomes the cores left, at least 1 and at most
   the count the process started with (``OMP_NUM_THREADS`` or every core). A one-thread team has no join to wait
-  at. The trainer updates it every step; the export, the query and the demo set it once before their work.
+  at. The trainer starts the process's budget (:func:`follow_free_cores`) before it sets up the data (the start
+  cloud's stereo matching updates it per view pair, OpenCV's thread count included) and updates it every
+  step.
 
 Neither rule changes a result: training gives the same bits with 1 and 2 threads (``tests/render`` checks the
 kernels' thread-count independence), and the thread count is all that changes.
@@ -140,6 +142,24 @@ class ThreadBudget:
         return n
 
 
+_PROCESS: ThreadBudget | None = None
+
+
+def follow_free_cores() -> ThreadBudget:
+    """The process's budget (:class:`ThreadBudget`, setting torch's and, where it is imported, OpenCV's thread
+    count), started on the first call."""
+    global _PROCESS
+    if _PROCESS is None:
+        _PROCESS = ThreadBudget(apply=_set_process_threads)
+    return _PROCESS
+
+
+def update() -> int | None:
+    """:meth:`ThreadBudget.update` of the process's budget; None where none was started (a process that did not
+    ask to follow the free cores keeps its thread count)."""
+    return _PROCESS.update() if _PROCESS is not None else None
+
+
 def _current_threads() -> int:
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -152,3 +172,11 @@ def _set_torch_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(int(n))
+
+
+def _set_process_threads(n: int) -> None:
+    if "torch" in sys.modules:
+        _set_torch_threads(n)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(int(n))

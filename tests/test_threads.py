@@ -124,3 +124,15 @@ def test_module_imports_no_torch():
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert threads.__doc__
+
+
+def test_the_process_budget_sets_torch_and_opencv_threads():
+    code = ("import cv2, torch\n"
+            "from point2act import threads\n"
+            "assert threads.update() is None  # no budget started: the process keeps its count\n"
+            "b = threads.follow_free_cores()\n"
+            "assert threads.follow_free_cores() is b\n"
+            "b._apply(1)\n"
+            "print(torch.get_num_threads(), cv2.getNumThreads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]

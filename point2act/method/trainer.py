@@ -128,9 +128,8 @@ class Point2ActTrainer(Trainer):
         (:class:`point2act.threads.ThreadBudget`, CPU runs); then, where due, the convergence check
         (:meth:`check_convergence`)."""
         self.mark_metrics_due(step)
-        budget = getattr(self, "_threads", None)
-        if budget is not None:
-            budget.update()
+        if getattr(self, "_threads", None) is not None:
+            self._threads.update()
         out = super().train_iteration(step)
         self.check_convergence(step)
         return out
@@ -213,14 +212,14 @@ class Point2ActTrainer(Trainer):
         freeze_at_exit()
 
     def _setup(self, test_mode: str) -> None:
+        if self.config.machine.device_type != "cuda" or not torch.cuda.is_available():
+            from point2act.threads import follow_free_cores
+
+            self._threads = follow_free_cores()  # before the data's setup: the start cloud's stereo follows it
         super().setup(test_mode=test_mode)
         self._convergence = self._target_convergence()
         if torch.device(self.pipeline.device).type == "cuda":
             self._cpu_kernels = _build_cpu_kernels()
-        else:
-            from point2act.threads import ThreadBudget
-
-            self._threads = ThreadBudget()
         every = self.config.logging.steps_per_log
         ns_writer.EVENT_WRITERS[:] = [LoggedStepsTensorboard(w, every) if type(w) is ns_writer.TensorboardWriter else w
                                       for w in ns_writer.EVENT_WRITERS]
