@@ -14,10 +14,12 @@ Plain Python at import time (``torch`` is imported only by :func:`save_torch_ato
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +30,8 @@ from point2act.errors import Point2ActError
 __all__ = ["WriteError", "atomic_write", "atomic_open", "write_json_atomic", "save_torch_atomic", "TMP_SUFFIX"]
 
 TMP_SUFFIX = ".tmp"
-"""Suffix of the temporary files (``.<name>.<random>.tmp`` beside the destination)."""
+"""Suffix of the temporary files (``.<name>.<host hash>-<pid>-<random>.tmp`` beside the destination; the next write
+of the same file removes those of a writer that was killed)."""
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 """The errors of a write that ran out of room: a full disk, a quota, the file-size limit."""
@@ -144,6 +147,41 @@ def _measure(write: Callable[[IO], Any], binary: bool) -> int | None:
     return sink.size
 
 
+_OWNER = f"{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]}-{os.getpid()}"
+"""The writer in a temporary file's name (``.NAME.<host hash>-<pid>-<random>.tmp``): what tells a killed writer's
+file from a live one's."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _remove_stale_temps(path: Path, tdir: Path) -> None:
+    """Remove the temporary files of ``path`` that a writer on this host left when it was killed (its process has
+    ended): a kill during a checkpoint's save would otherwise leave a checkpoint-sized file in the run folder for
+    good. A live writer's file, another host's (a shared folder) and another writer's name are left alone."""
+    host = _OWNER.split("-")[0]
+    try:
+        names = [e.name for e in os.scandir(tdir) if e.name.startswith(f".{path.name}.{host}-")]
+    except OSError:
+        return
+    for name in names:
+        rest = name[len(f".{path.name}.{host}-"):]
+        pid, _, tail = rest.partition("-")
+        if not (pid.isdigit() and tail.endswith(TMP_SUFFIX)) or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        try:
+            os.unlink(tdir / name)
+        except OSError:
+            pass
+
+
 @contextmanager
 def atomic_open(path: os.PathLike | str, mode: str = "w", tmp_dir: os.PathLike | str | None = None) -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` when the ``with`` block ends without error.
@@ -159,7 +197,8 @@ def atomic_open(path: os.PathLike | str, mode: str = "w", tmp_dir: os.PathLike |
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=tdir)
+        _remove_stale_temps(path, tdir)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_OWNER}-", suffix=TMP_SUFFIX, dir=tdir)
     except OSError as exc:
         raise _write_error(path, exc) from exc
     try:
