@@ -301,8 +301,20 @@ class Point2ActTrainerConfig(TrainerConfig):
                 continue
 
     def save_config(self) -> None:
+        """nerfstudio's ``save_config`` (``BASE/config.yml``), written atomically (:mod:`point2act.io`): a full disk
+        is the one-paragraph error, and a run folder never holds a truncated ``config.yml``."""
+        import yaml
+        from nerfstudio.utils.rich_utils import CONSOLE
+
+        from point2act.io import atomic_write
+
         self.sync_schedule()
-        super().save_config()
+        base_dir = self.get_base_dir()
+        base_dir.mkdir(parents=True, exist_ok=True)
+        path = base_dir / "config.yml"
+        CONSOLE.log(f"Saving config to: {path}")
+        text = yaml.dump(self)
+        atomic_write(path, lambda f: f.write(text))
 
     def setup(self, **kwargs):
         self.sync_schedule()
