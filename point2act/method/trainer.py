@@ -230,12 +230,12 @@ class Point2ActTrainer(Trainer):
             CONSOLE.log(f"\\[point2act] the run's answers: {store_answers(self.base_dir, points)}")
         src = getattr(self.pipeline.datamanager, "triangulated_path", None)
         if src is not None and Path(src).is_file():
-            import shutil
-
+            from point2act.io import atomic_write
             from point2act.method.answers import TRIANGULATED_NAME
 
             self.base_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, self.base_dir / TRIANGULATED_NAME)
+            # a full disk: the one-paragraph error naming the file and the bytes it needs, nothing torn
+            atomic_write(self.base_dir / TRIANGULATED_NAME, lambda f: f.write(Path(src).read_bytes()), binary=True)
 
     @check_main_thread
     def save_checkpoint(self, step: int) -> None:
