@@ -1,7 +1,8 @@
 """Load the C++/OpenMP CPU rasterizer and wrap its ops (autograd Functions where differentiable).
 
 The extension is every ``csrc/*.cpp`` (one file per op and direction, gsplat-style; ``common.h``
-holds the shared compositing loop and constants), compiled on first use for the machine it runs on
+holds the shared compositing loop and constants, without torch, ``common_aten.h`` the ATen wrappers' helpers),
+compiled on first use for the machine it runs on
 and cached by :mod:`point2act._cpp` (compiler flags, cache folder and key are described there).
 """
 

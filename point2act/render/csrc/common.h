@@ -17,15 +17,13 @@
 // row at a time in chunks of LANES pixels held in GCC/Clang vector-extension
 // types, which the compiler maps onto the widest SIMD unit it was told about
 // (-march=native: AVX-512 / AVX2 / NEON; otherwise SSE2 or scalar code).
+//
+// This header and the kernels' own headers (projection.h, projection_fwd.h,
+// isect_tiles.h, compositing_weights.h) include no torch: the torch-free
+// refit extension (point2act/csrc/compositing_weights_views.cpp) compiles the
+// same kernels. The ATen wrappers' helpers are in common_aten.h.
 
 #pragma once
-
-#include <ATen/core/Tensor.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/zeros.h>
-#include <c10/util/Optional.h>
 
 #include <algorithm>
 #include <cmath>
@@ -36,7 +34,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpu.h"  // resolve_threads, check_cpu_contig (point2act/csrc)
+#include "threads.h"  // resolve_threads, thread_id, team_size (point2act/csrc)
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -70,15 +68,6 @@ template <typename S> struct Consts {
 // Threads for a cheap O(n) loop: 1 below SMALL_LOOP items.
 constexpr int64_t SMALL_LOOP = 1 << 17;
 inline int small_loop_threads(int64_t n, int nthreads) { return n < SMALL_LOOP ? 1 : nthreads; }
-
-// isect offsets [C * n_tiles] + the total as a last entry.
-inline std::vector<int32_t> offsets_with_end(const at::Tensor &isect_offsets, int64_t n_isects) {
-    const int64_t n = isect_offsets.numel();
-    std::vector<int32_t> offsets(n + 1);
-    std::memcpy(offsets.data(), isect_offsets.data_ptr<int32_t>(), n * sizeof(int32_t));
-    offsets[n] = static_cast<int32_t>(n_isects);
-    return offsets;
-}
 
 // Calls f(std::integral_constant<int, DT>) with DT = D for common channel
 // counts and DT = 0 (any D, dynamic) otherwise.

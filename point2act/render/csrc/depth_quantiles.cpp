@@ -10,7 +10,7 @@
 // (compositing_weights.cpp) whose running sum reaches q. Pixels whose opacity
 // never reaches q get 0 for it. Deterministic, independent of the thread count.
 
-#include "common.h"
+#include "common_aten.h"
 #include "ops.h"
 
 namespace p2a {

@@ -6,7 +6,7 @@
 // owned by one thread each; viewmat gradients are summed per fixed block of
 // Gaussians and the blocks added in order (deterministic for any thread count).
 
-#include "common.h"
+#include "common_aten.h"
 #include "ops.h"
 #include "projection.h"
 

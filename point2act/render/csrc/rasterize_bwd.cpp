@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "common.h"
+#include "common_aten.h"
 #include "ops.h"
 
 namespace p2a {

@@ -9,7 +9,7 @@
 // and returns the per-Gaussian data the loop read (the packs, common.h), which the backward pass
 // reads instead of computing them again.
 
-#include "common.h"
+#include "common_aten.h"
 #include "ops.h"
 
 namespace p2a {

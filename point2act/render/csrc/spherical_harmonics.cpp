@@ -12,7 +12,7 @@
 // One thread owns a Gaussian (all its cameras), so shared-coefficient sums need no atomics and do not
 // depend on the thread count.
 
-#include "common.h"
+#include "common_aten.h"
 #include "ops.h"
 
 namespace p2a {

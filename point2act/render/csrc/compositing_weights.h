@@ -1,0 +1,139 @@
+// Sparse compositing weights w = alpha * T of every (pixel, Gaussian) pair
+// (CSR), for relevancy refits on frozen geometry (point2act.relevancy_fit).
+//
+// Uses the forward pass's loop (composite_tile, common.h) with a visitor that
+// records the weights instead of accumulating colours: same rules, same float
+// operations, so W @ c equals the rasterizer's render of c. Rows are
+// (camera, y, x) in row-major order; within a row the entries are in
+// compositing (depth) order. Entries with w <= min_weight are dropped (they
+// still attenuate T). Pass 1 composites each tile into a thread-local buffer,
+// groups the tile's entries by pixel and counts each row; after a prefix sum
+// over rows, pass 2 copies each pixel's run into the output. Deterministic,
+// independent of the thread count.
+//
+// The kernel (compositing_weights_impl) on raw arrays, without torch: compositing_weights.cpp wraps it for
+// tensors, the torch-free refit extension (point2act/csrc/compositing_weights_views.cpp) runs it on numpy arrays.
+
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common.h"
+
+namespace p2a {
+
+struct Entry {
+    int32_t p;  // tile-local pixel
+    int32_t g;  // Gaussian (0..N-1)
+    float w;
+};
+
+template <typename S> struct WeightVisitor {
+    using V = typename Vec<S>::V;
+    using M = typename Vec<S>::M;
+    std::vector<Entry> *buf;
+    int nch, pw;
+    int64_t N, cam;
+    S wmin;
+    int32_t gid;
+
+    bool begin(int32_t, int64_t g) {
+        gid = static_cast<int32_t>(g - cam * N);
+        return true;
+    }
+    inline void row(int idx, int py, const M &use, const V &w, int32_t) {
+        const M keep = use & (w > wmin);
+        if (!any(keep)) return;
+        const int px0 = (idx % nch) * LANES;
+        for (int i = 0; i < LANES; ++i)
+            if (keep[i]) buf->push_back({py * pw + px0 + i, gid, static_cast<float>(w[i])});
+    }
+};
+
+struct TileOut {
+    std::vector<int32_t> g;  // grouped by pixel, compositing order within
+    std::vector<float> w;
+};
+
+// The kernel on raw arrays: C cameras' projected Gaussians means2d [C * N, 2], conics [C * N, 3], opacities
+// [C * N], their tile lists (offsets [C * n_tiles + 1], the total last; flatten_ids into C * N) -> crow
+// [C * H * W + 1] (the caller's), and col / val [nnz] from alloc(nnz, cols, vals), called once, between the
+// parallel passes (on the calling thread).
+template <typename S, typename Alloc>
+void compositing_weights_impl(int64_t C, int64_t N, const S *means2d, const S *conics, const S *opacities, int W,
+                              int H, int tile_size, int tile_width, int tile_height, const int32_t *offsets,
+                              const int32_t *flatten_ids, double min_weight, int nthreads, int64_t *crow,
+                              Alloc &&alloc) {
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const int64_t CT = C * n_tiles;
+    const std::vector<Packed<S>> packs =
+        make_packs<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
+    std::vector<TileOut> tiles(CT);
+    const int64_t R = C * int64_t(H) * W;
+    std::fill(crow, crow + R + 1, int64_t(0));
+#pragma omp parallel num_threads(nthreads)
+    {
+        TileBuffers<S> tb(tile_size);
+        std::vector<int32_t> cnt(tile_size * tile_size + 1);
+        std::vector<Entry> buf;
+        buf.reserve(1 << 16);
+        WeightVisitor<S> vis;
+        vis.buf = &buf;
+        vis.nch = tb.nch;
+        vis.N = N;
+        vis.wmin = static_cast<S>(min_weight);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < CT; ++t) {
+            const int32_t start = offsets[t], end = offsets[t + 1];
+            if (start == end) continue;
+            const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
+            const int npix = tg.pw * tg.ph;
+            buf.clear();
+            vis.pw = tg.pw;
+            vis.cam = tg.cam;
+            composite_tile<S>(tg, flatten_ids, start, end, packs.data(), tb, vis);
+            if (buf.empty()) continue;
+            // group by pixel (stable: compositing order kept), count rows
+            std::fill(cnt.begin(), cnt.begin() + npix + 1, 0);
+            for (const Entry &en : buf) cnt[en.p + 1]++;
+            for (int p = 0; p < npix; ++p) {
+                crow[1 + (tg.cam * H + (tg.y0 + p / tg.pw)) * int64_t(W) + (tg.x0 + p % tg.pw)] = cnt[p + 1];
+                cnt[p + 1] += cnt[p];
+            }
+            TileOut &out = tiles[t];
+            out.g.resize(buf.size());
+            out.w.resize(buf.size());
+            for (const Entry &en : buf) {
+                const int32_t q = cnt[en.p]++;
+                out.g[q] = en.g;
+                out.w[q] = en.w;
+            }
+        }
+    }
+    for (int64_t r = 0; r < R; ++r) crow[r + 1] += crow[r];
+    int32_t *cols;
+    float *vals;
+    alloc(crow[R], cols, vals);
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 4)
+    for (int64_t t = 0; t < CT; ++t) {
+        TileOut &out = tiles[t];
+        if (out.g.empty()) continue;
+        const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
+        int64_t q = 0;
+        for (int p = 0; p < tg.pw * tg.ph; ++p) {
+            const int64_t r = (tg.cam * H + (tg.y0 + p / tg.pw)) * int64_t(W) + (tg.x0 + p % tg.pw);
+            const int64_t n = crow[r + 1] - crow[r];
+            if (n == 0) continue;
+            std::memcpy(cols + crow[r], out.g.data() + q, n * sizeof(int32_t));
+            std::memcpy(vals + crow[r], out.w.data() + q, n * sizeof(float));
+            q += n;
+        }
+        std::vector<int32_t>().swap(out.g);
+        std::vector<float>().swap(out.w);
+    }
+}
+
+}  // namespace p2a
