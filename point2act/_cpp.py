@@ -159,22 +159,27 @@ def cache_root() -> Path:
     return Path(base) if base else Path.home() / ".cache" / "point2act" / "torch_extensions"
 
 
-def _inputs(csrc: Path) -> List[Path]:
-    """The files a build of ``csrc`` depends on: its ``*.cpp`` / ``*.h`` and the shared headers."""
+def _inputs(csrc: Path, include_dirs: Sequence[Path] = ()) -> List[Path]:
+    """The files a build of ``csrc`` depends on: its ``*.cpp`` / ``*.h``, the shared headers and the headers of
+    its other include folders (``include_dirs``)."""
     own = [p for p in sorted(csrc.glob("*")) if p.suffix in (".cpp", ".h")]
-    shared = [p for p in sorted(INCLUDE.glob("*.h")) if p not in own]
-    return own + shared
+    out = own + [p for p in sorted(INCLUDE.glob("*.h")) if p not in own]
+    for d in include_dirs:
+        out += [p for p in sorted(Path(d).glob("*.h")) if p not in out]
+    return out
 
 
-def _key(csrc: Path, features: str | None, flags: List[str] | None, extra: List[str], version: str) -> str:
-    """``cpu<hash of features>-<hash>``: the hash covers ``csrc``'s inputs (:func:`_inputs`), the compiler
+def _key(csrc: Path, features: str | None, flags: List[str] | None, extra: List[str], version: str,
+         include_dirs: Sequence[Path] = ()) -> str:
+    """``cpu<hash of features>-<hash>``: the hash covers ``csrc``'s inputs (:func:`_inputs`, with the headers of
+    ``include_dirs``), the compiler
     flags (:func:`cflags`, ``extra``, :data:`LDFLAGS`), ``version`` (of the library the extension builds
     against), Python and the architecture."""
     feats = cpu_features() if features is None else features
     flags = cflags() if flags is None else flags
     cpu = hashlib.sha256(feats.encode()).hexdigest()[:10]
     h = hashlib.sha256()
-    for src in _inputs(csrc):
+    for src in _inputs(csrc, include_dirs):
         h.update(src.name.encode())
         h.update(src.read_bytes())
     h.update(" ".join([*flags, *extra, *LDFLAGS]).encode())
@@ -197,12 +202,16 @@ def _load_module(name: str, so: Path):
 
 
 class Extension:
-    """One C++ extension: every ``*.cpp`` of ``csrc``, compiled with :func:`cflags`, loaded once per process."""
+    """One C++ extension: every ``*.cpp`` of ``csrc``, compiled with :func:`cflags`, loaded once per process.
 
-    def __init__(self, name: str, csrc: Path, what: str):
+    ``include_dirs``: folders of headers it includes beside ``csrc`` and :data:`INCLUDE` (on its include path;
+    their ``*.h`` are in its build key, their ``*.cpp`` are not compiled)."""
+
+    def __init__(self, name: str, csrc: Path, what: str, include_dirs: Sequence[Path] = ()):
         self.name = name  # module name prefix: point2act_<name>_<key>
         self.csrc = Path(csrc)
         self.what = what  # for the first-build message
+        self.include_dirs = tuple(Path(d) for d in include_dirs)
         self._ext = None
         self._lock = threading.Lock()
 
@@ -222,7 +231,7 @@ class Extension:
         """``<cpu>-<hash>``: the cache key for a CPU feature set and compiler flags (defaults: this machine's)."""
         import torch
 
-        return _key(self.csrc, features, flags, [], torch.__version__)
+        return _key(self.csrc, features, flags, [], torch.__version__, self.include_dirs)
 
     def build_dir(self, features: str | None = None, flags: List[str] | None = None) -> Path:
         """Directory of the cached build (for this machine unless told otherwise)."""
@@ -276,7 +285,7 @@ class Extension:
             sources=[str(s) for s in self.sources()],
             extra_cflags=cflags(),
             extra_ldflags=list(LDFLAGS),
-            extra_include_paths=[str(INCLUDE)],
+            extra_include_paths=[str(INCLUDE), *(str(d) for d in self.include_dirs)],
             build_directory=str(build_dir),
             verbose=verbose,
         )
@@ -286,7 +295,7 @@ class PybindExtension(Extension):
     """An extension without torch: a plain CPython module of pybind11 and numpy arrays (``pybind11/numpy.h``),
     which neither links libtorch nor imports torch. Every ``*.cpp`` of ``csrc`` is compiled with :func:`cflags`
     and :data:`PYBIND_CFLAGS` (``-DP2A_EXTENSION_NAME=<module>`` names the module for ``PYBIND11_MODULE``),
-    against Python's and pybind11's headers and :data:`INCLUDE`, in parallel, then linked with :data:`LDFLAGS`
+    against Python's and pybind11's headers, :data:`INCLUDE` and its ``include_dirs``, in parallel, then linked with :data:`LDFLAGS`
     into ``cache_root()/<key>/<module>.so``; the key hashes pybind11's version where :class:`Extension` hashes
     torch's. The link writes a temporary file in the build folder that then replaces ``<module>.so``
     (``os.replace``), so that a process (a pytest-xdist worker) never loads a half-written module; a lock file
@@ -301,7 +310,8 @@ class PybindExtension(Extension):
         import pybind11
 
         cxx = os.environ.get("CXX", "c++")
-        return _key(self.csrc, features, flags, ["pybind11-numpy", cxx, *PYBIND_CFLAGS], pybind11.__version__)
+        return _key(self.csrc, features, flags, ["pybind11-numpy", cxx, *PYBIND_CFLAGS], pybind11.__version__,
+                    self.include_dirs)
 
     def _build_and_load(self, verbose: bool):
         """The extension's module without importing torch: the cached build when there is one, else built first
@@ -338,6 +348,8 @@ class PybindExtension(Extension):
         cxx = os.environ.get("CXX", "c++")
         include = ["-isystem", sysconfig.get_paths()["include"], "-isystem", pybind11.get_include(),
                    "-I", str(INCLUDE)]
+        for d in self.include_dirs:
+            include += ["-I", str(d)]
         flags = [*PYBIND_CFLAGS, *cflags(), f"-DP2A_EXTENSION_NAME={name}", *include]
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=build_dir))
         try:

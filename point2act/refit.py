@@ -2,16 +2,18 @@
 weights as plain arrays, and the one Adam solver that ``point2act query`` and the end of training run.
 
 With the Gaussians fixed, view ``v`` renders relevancy ``W_v @ sigmoid(logits)``, ``W_v`` the sparse compositing
-weights (alpha * T, [H*W, N]) of the rasterizer (:func:`point2act.relevancy_fit.compositing_weights_views`
-computes them, torch side). :func:`fit_logits` minimises the training loss (:func:`point2act.losses.relevancy_loss`
+weights (alpha * T, [H*W, N]) of the rasterizer (:func:`compositing_weights_views` computes them here without
+torch, with the bits of :func:`point2act.relevancy_fit.compositing_weights_views`, the torch side). :func:`fit_logits` minimises the training loss (:func:`point2act.losses.relevancy_loss`
 per view, averaged over the supervised views) over the logits alone, full batch, with Adam; each step is one pass
 of a fused C++ kernel over ``W`` (forward mat-vec, loss, transposed mat-vec, fixed row blocks added in order: the
 same bits for any thread count), whose torch reference is ``point2act.render._torch_impl._relevancy_loss_grad``.
 
-The kernels (``point2act/csrc``: relevancy_fit.cpp, median_depth_csr.cpp, declared in relevancy_fit.h) are a
-pybind11 module of numpy arrays (:class:`point2act._cpp.PybindExtension`, built on first use): the fused loss
-pass, the CSR transpose, the views' median depth maps (:func:`median_depth_csr`) and the rasterizer's colour
-accumulation on stored weights (:func:`csr_matvec`). Imports numpy and the standard library only.
+The kernels (``point2act/csrc``: relevancy_fit.cpp, median_depth_csr.cpp, compositing_weights_views.cpp, declared
+in relevancy_fit.h) are a pybind11 module of numpy arrays (:class:`point2act._cpp.PybindExtension`, built on first
+use): the fused loss pass, the CSR transpose, the views' median depth maps (:func:`median_depth_csr`), the
+rasterizer's colour accumulation on stored weights (:func:`csr_matvec`) and the views' compositing weights
+(:func:`compositing_weights_views`: the rasterizer's projection, tile lists and weights kernels, whose headers in
+``point2act/render/csrc`` are on the module's include path and in its build key). Imports numpy and the standard library only.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from point2act import _cpp
 
-EXTENSION = _cpp.PybindExtension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels")
+RENDER_CSRC = Path(_cpp.__file__).resolve().parent / "render" / "csrc"
+"""The rasterizer's torch-free kernel headers (projection_fwd.h, isect_tiles.h, compositing_weights.h, common.h)."""
+EXTENSION = _cpp.PybindExtension("relevancy", _cpp.INCLUDE, "point2act relevancy refit kernels",
+                                 include_dirs=(RENDER_CSRC,))
 LOSS_FORMS = {"bce": 0, "mse": 1, "l1": 2}
 
 SUPPORT_MIN_WEIGHT = 1e-3
@@ -130,6 +136,53 @@ def median_depth_csr(
         arr(crow, np.int64), arr(col, np.int64, (np.dtype(np.int32), np.dtype(np.int64))),
         arr(val, np.float64, (np.dtype(np.float32), np.dtype(np.float64))), arr(z, np.float64),
         int(height), int(width))
+
+
+RASTERIZE_MODES = {"classic": False, "antialiased": True}
+"""The rasterize modes :func:`compositing_weights_views` takes, and whether each scales the opacities by the
+projection's anti-aliasing compensation."""
+
+
+def compositing_weights_views(
+    means: np.ndarray,  # [N, 3]
+    quats: np.ndarray,  # [N, 4]
+    scales: np.ndarray,  # [N, 3]
+    opacities: np.ndarray,  # [N]
+    viewmats: np.ndarray,  # [C, 4, 4]
+    Ks: np.ndarray,  # [C, 3, 3]
+    width: int,
+    height: int,
+    rasterize_mode: str = "classic",
+    min_weight: float = 0.0,
+    num_threads: int = -1,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compositing weights ``alpha * T`` of ``C`` views of one size, stacked, without torch: the bits of
+    :func:`point2act.relevancy_fit.compositing_weights_views` (the rasterizer's projection, tile lists and weights
+    kernels, compiled into this module's extension, with its settings: near plane 0.01, far plane 1e10, no radius
+    clip, eps2d 0.3, 16-pixel tiles). ``W @ c`` is the rasterizer's render of a per-Gaussian colour ``c``.
+
+    Args:
+        means: Centres, world frame, float32 (other dtypes are converted).
+        quats: Rotations as wxyz quaternions (the projection normalises them).
+        scales: Standard deviations along the rotated axes (activated: linear, not log).
+        opacities: Opacities in [0, 1] (activated: after the sigmoid).
+        viewmats: World -> camera (OpenCV) of each view.
+        Ks: Pinhole intrinsics of each view.
+        width, height: The views' image size in pixels.
+        rasterize_mode: ``"classic"`` or ``"antialiased"`` (opacities times the projection's compensation).
+        min_weight: Weights at or below it are left out (they still attenuate the Gaussians behind them; 0: all).
+        num_threads: OpenMP threads (<= 0: OpenMP's default); the output does not depend on it.
+
+    Returns:
+        CSR ``[C * height * width, N]``: crow [C * height * width + 1] int64, col [nnz] int32 (Gaussian of each
+        weight), val [nnz] float32; rows ``(c * height + y) * width + x``, each row's entries front to back.
+    """
+    if rasterize_mode not in RASTERIZE_MODES:
+        raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}; use 'classic' or 'antialiased'")
+    f32 = lambda a: _arr(a, np.float32)  # noqa: E731
+    return tuple(load_extension().compositing_weights_views(
+        f32(means), f32(quats), f32(scales), f32(opacities), f32(viewmats), f32(Ks), int(width), int(height),
+        RASTERIZE_MODES[rasterize_mode], float(min_weight), int(num_threads)))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 // links libtorch nor imports torch (point2act/_cpp.py, PybindExtension, defines P2A_EXTENSION_NAME). The ops read
 // C-contiguous inputs of the dtypes they name in place (relevancy_loss_grad and csr_matvec take the column indices
 // as checked by their Python callers, point2act.refit), return new arrays and release the GIL while they compute;
-// num_threads <= 0 runs OpenMP's default count.
+// num_threads <= 0 runs OpenMP's default count. compositing_weights_views runs the rasterizer's torch-free kernels
+// (compositing_weights_views.cpp).
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -131,6 +133,53 @@ py::array_t<double> median_depth_csr(const py::array &crow, const py::array &col
     return out;
 }
 
+// A float32 array of this shape (C-contiguous), else ValueError naming it.
+const float *float_array(const py::array &a, std::initializer_list<int64_t> shape, const std::string &what) {
+    const float *p = input<float>(a, what + " must be a C-contiguous float32 array");
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    int d = 0;
+    for (const int64_t s : shape) ok = ok && a.shape(d++) == s;
+    check(ok, what + " has the wrong shape");
+    return p;
+}
+
+py::tuple compositing_weights_views(const py::array &means, const py::array &quats, const py::array &scales,
+                                    const py::array &opacities, const py::array &viewmats, const py::array &Ks,
+                                    int64_t width, int64_t height, bool antialiased, double min_weight,
+                                    int64_t num_threads) {
+    check(means.ndim() == 2, "means must be [N, 3]");
+    check(viewmats.ndim() == 3, "viewmats must be [C, 4, 4]");
+    const int64_t N = means.shape(0), C = viewmats.shape(0);
+    const float *m = float_array(means, {N, 3}, "means [N, 3]");
+    const float *q = float_array(quats, {N, 4}, "quats [N, 4]");
+    const float *s = float_array(scales, {N, 3}, "scales [N, 3]");
+    const float *o = float_array(opacities, {N}, "opacities [N]");
+    const float *v = float_array(viewmats, {C, 4, 4}, "viewmats [C, 4, 4]");
+    const float *k = float_array(Ks, {C, 3, 3}, "Ks [C, 3, 3]");
+    check(width >= 1 && height >= 1 && width <= (1 << 20) && height <= (1 << 20),
+          "width and height must be in [1, 2^20]");
+    check(C * N < std::numeric_limits<int32_t>::max(), "too many Gaussians (C * N must fit in int32)");
+    py::array_t<int64_t> crow(C * height * width + 1);
+    py::array_t<int32_t> col;
+    py::array_t<float> val;
+    int64_t *cr = crow.mutable_data();
+    const char *err;
+    {
+        py::gil_scoped_release nogil;
+        err = compositing_weights_views_impl(
+            C, N, m, q, s, o, v, k, int(width), int(height), antialiased, min_weight, resolve_threads(num_threads),
+            cr, [&](int64_t nnz, int32_t *&cols, float *&vals) {
+                py::gil_scoped_acquire gil;  // called once, on this thread, between the kernel's parallel passes
+                col = py::array_t<int32_t>(nnz);
+                val = py::array_t<float>(nnz);
+                cols = col.mutable_data();
+                vals = val.mutable_data();
+            });
+    }
+    if (*err != '\0') throw std::runtime_error(err);
+    return py::make_tuple(crow, col, val);
+}
+
 }  // namespace
 }  // namespace p2a
 
@@ -146,4 +195,9 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
     m.def("median_depth_csr", &p2a::median_depth_csr,
           "Median depth per pixel from a view's CSR compositing weights (CPU)", py::arg("crow"), py::arg("col"),
           py::arg("val"), py::arg("z"), py::arg("height"), py::arg("width"));
+    m.def("compositing_weights_views", &p2a::compositing_weights_views,
+          "Compositing weights alpha * T (CSR) of C views of N Gaussians, the rasterizer's bits (CPU)",
+          py::arg("means"), py::arg("quats"), py::arg("scales"), py::arg("opacities"), py::arg("viewmats"),
+          py::arg("Ks"), py::arg("width"), py::arg("height"), py::arg("antialiased"), py::arg("min_weight"),
+          py::arg("num_threads") = -1);
 }

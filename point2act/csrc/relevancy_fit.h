@@ -1,10 +1,12 @@
-// Declarations of the relevancy extension's kernels (relevancy_fit.cpp, median_depth_csr.cpp), bound to Python
+// Declarations of the relevancy extension's kernels (relevancy_fit.cpp, median_depth_csr.cpp,
+// compositing_weights_views.cpp), bound to Python
 // for numpy arrays in relevancy_ext.cpp (a pybind11 module without torch, point2act/_cpp.py PybindExtension) and
 // called by point2act.refit. Plain pointers: the binding checks shapes and dtypes. Shapes: R rows (pixels of the
 // stacked views), N Gaussians, nnz stored weights.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace p2a {
 
@@ -31,5 +33,19 @@ void csr_matvec_impl(int64_t R, const int64_t *crow, const int32_t *col, const f
 template <typename C, typename V>
 const char *median_depth_csr_impl(int64_t P, int64_t N, const int64_t *crow, const C *col, const V *val,
                                   const double *z, double *out);
+
+// The compositing weights of C views of N Gaussians, without torch: the rasterizer's kernels (point2act/render/csrc:
+// projection_fwd.h, isect_tiles.h, compositing_weights.h) as point2act.relevancy_fit.compositing_weights_views
+// runs them through torch (_project_views: near 0.01, far 1e10, radius_clip 0, eps2d 0.3, 16-pixel tiles; in
+// antialiased mode the opacities times the projection's compensations), so the same bits. means [N, 3],
+// quats [N, 4] (wxyz), scales [N, 3], opacities [N] (activated), viewmats [C, 4, 4], Ks [C, 3, 3], all float32
+// -> crow [C * height * width + 1] (the caller's), and col int32 / val float32 [nnz] from alloc(nnz, col, val),
+// called once on the calling thread. Weights <= min_weight are left out. Returns "" or what went wrong.
+using WeightsAlloc = std::function<void(int64_t nnz, int32_t *&col, float *&val)>;
+const char *compositing_weights_views_impl(int64_t C, int64_t N, const float *means, const float *quats,
+                                           const float *scales, const float *opacities, const float *viewmats,
+                                           const float *Ks, int width, int height, bool antialiased,
+                                           double min_weight, int nthreads, int64_t *crow,
+                                           const WeightsAlloc &alloc);
 
 }  // namespace p2a

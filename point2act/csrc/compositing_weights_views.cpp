@@ -1,0 +1,59 @@
+// The compositing weights (alpha * T, CSR) of a set of views, from the Gaussians and the cameras, without torch:
+// the rasterizer's own kernels (point2act/render/csrc: projection_fwd.h, isect_tiles.h, compositing_weights.h, on
+// this extension's include path, point2act/refit.py) chained as point2act.relevancy_fit.compositing_weights_views
+// chains them through torch, so the output has the same bits. float32 only (the torch path's dtype).
+
+#include <cstdint>
+#include <vector>
+
+#include "compositing_weights.h"
+#include "isect_tiles.h"
+#include "projection_fwd.h"
+#include "relevancy_fit.h"
+
+namespace p2a {
+namespace {
+
+// point2act.relevancy_fit._project_views's settings of the rasterizer.
+constexpr double NEAR_PLANE = 0.01;
+constexpr double FAR_PLANE = 1e10;
+constexpr double RADIUS_CLIP = 0.0;
+constexpr double EPS2D = 0.3;
+constexpr int TILE_SIZE = 16;
+
+}  // namespace
+
+const char *compositing_weights_views_impl(int64_t C, int64_t N, const float *means, const float *quats,
+                                           const float *scales, const float *opacities, const float *viewmats,
+                                           const float *Ks, int width, int height, bool antialiased,
+                                           double min_weight, int nthreads, int64_t *crow,
+                                           const WeightsAlloc &alloc) {
+    const int64_t CN = C * N;
+    // projection (rasterization: fully_fused_projection, calc_compensations in antialiased mode)
+    std::vector<int32_t> radii(CN);
+    std::vector<float> means2d(2 * CN), depths(CN), conics(3 * CN), comps(antialiased ? CN : 0);
+    projection_fwd_impl<float>(C, N, means, nullptr, quats, scales, viewmats, Ks, width, height, EPS2D, NEAR_PLANE,
+                               FAR_PLANE, RADIUS_CLIP, antialiased, nthreads, radii.data(), means2d.data(),
+                               depths.data(), conics.data(), antialiased ? comps.data() : nullptr);
+    // each camera's opacities: opacities[None].expand(C, N), times the compensations in antialiased mode
+    std::vector<float> opac(CN);
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t n = 0; n < N; ++n)
+            opac[c * N + n] = antialiased ? opacities[n] * comps[c * N + n] : opacities[n];
+    // tile lists (rasterization's _tile_lists: ceil(width / tile_size) x ceil(height / tile_size) tiles)
+    const int tile_width = (width + TILE_SIZE - 1) / TILE_SIZE, tile_height = (height + TILE_SIZE - 1) / TILE_SIZE;
+    std::vector<int32_t> tiles_per_gauss(CN), offsets, flatten_ids;
+    if (!isect_tiles_impl<float>(C, N, means2d.data(), radii.data(), depths.data(), TILE_SIZE, tile_width,
+                                 tile_height, nthreads, tiles_per_gauss.data(), offsets, flatten_ids))
+        return "too many tile intersections";
+    std::vector<int32_t>().swap(tiles_per_gauss);
+    std::vector<int32_t>().swap(radii);
+    std::vector<float>().swap(depths);
+    // the weights (offsets: each tile's start and the total, as the torch wrapper's offsets_with_end)
+    compositing_weights_impl<float>(C, N, means2d.data(), conics.data(), opac.data(), width, height, TILE_SIZE,
+                                    tile_width, tile_height, offsets.data(), flatten_ids.data(), min_weight,
+                                    nthreads, crow, alloc);
+    return "";
+}
+
+}  // namespace p2a
