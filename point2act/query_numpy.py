@@ -46,9 +46,10 @@ def section_name(downscale: int) -> str:
 
 
 def checkpoint_key(path: Path) -> Dict[str, Any]:
-    """What identifies a checkpoint file (a channel records the one it was fitted on): name, size, mtime."""
-    st = Path(path).stat()
-    return {"file": Path(path).name, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+    """What identifies a checkpoint file (a channel records the one it was fitted on): name, size and the sha256 of
+    its bytes (:func:`point2act.runcache.file_stamp`, hashed once per process: a ``touch`` changes nothing)."""
+    _path, size, sha = runcache.file_stamp(Path(path))
+    return {"file": Path(path).name, "size": int(size), "sha256": sha}
 
 
 def camera_fingerprint(viewmats, Ks, sizes: Sequence[Tuple[int, int]]) -> str:

@@ -20,9 +20,9 @@ once and read again, in named sections, under one key and one invalidation rule.
   ``stat`` changed is hashed and compared.
 
 Writes are atomic (a temporary file replaces the cache, :func:`point2act.io.atomic_write`): a process killed while
-it writes leaves the previous file as it was. Writers of one run take a lock (``RUN/.point2act_cache.npz.lock``,
-``flock``, released by the kernel when a writer dies), under which the temporary files a killed writer left are
-removed. Imports numpy and the standard library only.
+it writes leaves the previous file as it was, and the next write removes the temporary file it left. Writers of
+one run take a lock (``RUN/.point2act_cache.npz.lock``, ``flock``, released by the kernel when a writer dies), so
+that two processes adding sections at once lose neither. Imports numpy and the standard library only.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from point2act.io import TMP_SUFFIX, atomic_write
+from point2act.io import atomic_write
 from point2act.run_check import latest_checkpoint_path
 
 CACHE_NAME = "point2act_cache.npz"
@@ -279,8 +279,10 @@ _WRITING = threading.Lock()
 @contextmanager
 def _writer_lock(path: Path) -> Iterator[None]:
     """One writer of the cache at ``path`` at a time across processes (``flock`` on ``.NAME.lock`` beside it,
-    released by the kernel when its holder dies); under it, the temporary files of a writer killed before its
-    rename are removed. Without ``fcntl`` or a writable folder: no lock (the write itself then says why)."""
+    released by the kernel when its holder dies): two processes adding sections at once would otherwise each copy
+    the other's old file and one section would be lost. A killed writer's temporary file is removed by the next
+    write (:func:`point2act.io.atomic_write`). Without ``fcntl`` or a writable folder: no lock (the write itself
+    then says why)."""
     try:
         import fcntl
     except ImportError:  # not POSIX
@@ -293,11 +295,6 @@ def _writer_lock(path: Path) -> Iterator[None]:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        for left in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
-            try:
-                left.unlink()  # no writer holds the lock: a killed one's
-            except OSError:
-                pass
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -6,6 +6,8 @@ export that reads it: tests/e2e/test_export_inputs.py."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +155,11 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path, monkeypatch):
     monkeypatch.setattr(np.lib.format, "write_array", real)
     assert path.read_bytes() == before
     assert runcache.read_section(config, "weights_d2")[0] == {"n": 3}
-    left = path.parent / f".{path.name}.killed{TMP_SUFFIX}"  # what a SIGKILL before the rename leaves
+    from point2act.io import _OWNER
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a writer's process that has ended: what a SIGKILL before the rename leaves
+    left = path.parent / f".{path.name}.{_OWNER.split('-')[0]}-{gone.pid}-x1y2{TMP_SUFFIX}"
     left.write_bytes(before[: len(before) // 2])
     runcache.write_section(config, key, "export", {"m": 1}, {"a": np.arange(5.0)})
     assert not left.exists() and not list(path.parent.glob(f"*{TMP_SUFFIX}"))
