@@ -516,11 +516,7 @@ def entrypoint(argv: list | None = None) -> None:
 
 
 def main() -> None:
-    """Console script ``point2act``: OpenMP's passive waits (:func:`point2act.threads.prefer_passive_waits`, before
-    anything imports torch), :func:`entrypoint`, then :func:`end_process` once the command has returned."""
-    from point2act.threads import prefer_passive_waits
-
-    prefer_passive_waits()
+    """Console script ``point2act``: :func:`entrypoint`, then :func:`end_process` once the command has returned."""
     entrypoint()
     end_process()
 

@@ -1,27 +1,26 @@
-"""How many CPU threads point2act's work takes on a machine that runs other programs too.
+"""How many CPU threads point2act's training takes on a machine that runs other programs too.
 
 A robot's computer always runs something else (camera drivers, ROS nodes, a browser with the viewer). Every
 CPU kernel of point2act and torch's own ops run as OpenMP teams that meet at a join after each op; a team with
 more threads than the cores other programs leave free waits at every join for a thread the scheduler has set
-aside, and with OpenMP's default wait policy the threads that arrived first spin on their cores meanwhile,
-taking time from the very thread they wait for. Two rules keep the cost of another program near its share of
-the cores:
+aside, and OpenMP's threads that arrived first spin on their cores meanwhile, taking time from the very thread
+they wait for. Beside one busy program on two cores a training step then took 10 times as long.
 
-* **Passive waits** (:func:`prefer_passive_waits`): ``OMP_WAIT_POLICY=PASSIVE`` where the user has not set it, so a
-  thread that reaches a join sleeps instead of spinning. OpenMP reads it once, when its runtime is loaded (with
-  torch), so the ``point2act`` command sets it first thing; ``ns-train`` and ``ns-viewer`` import torch before
-  they load the plugin, and get the second rule alone.
-* **Threads sized to the free cores** (:class:`ThreadBudget`): at most once per :data:`SAMPLE_S` seconds, the
-  CPU time the other processes took on this process's cores since the last sample (``/proc/stat`` less this
-  process's own ``/proc/self/stat``) gives how many cores they keep busy; the thread count of torch's ops and of
-  point2act's kernels (which take ``torch.get_num_threads()``) becomes the cores left, at least 1 and at most
-  the count the process started with (``OMP_NUM_THREADS`` or every core). A one-thread team has no join to wait
-  at. The trainer starts the process's budget (:func:`follow_free_cores`) before it sets up the data (the start
-  cloud's stereo matching updates it per view pair, OpenCV's thread count included) and updates it every
-  step.
+The rule: **threads sized to the free cores** (:class:`ThreadBudget`). At most once per :data:`SAMPLE_S` seconds,
+the CPU time the other processes took on this process's cores since the last sample (``/proc/stat`` less this
+process's own ``/proc/self/stat``) gives how many cores they keep busy; the thread count of torch's ops and of
+point2act's kernels (which take ``torch.get_num_threads()``) becomes the cores left, at least 1 and at most the
+count the process started with (``OMP_NUM_THREADS`` or every core). A one-thread team has no join to wait at.
+The trainer starts the process's budget (:func:`follow_free_cores`) before it sets up the data (the start
+cloud's stereo matching updates it per view pair, OpenCV's thread count included) and updates it every step,
+in ``ns-train``, ``point2act demo`` and ``point2act grasp`` alike.
 
-Neither rule changes a result: training gives the same bits with 1 and 2 threads (``tests/render`` checks the
-kernels' thread-count independence), and the thread count is all that changes.
+OpenMP's passive wait policy (``OMP_WAIT_POLICY=PASSIVE``) is not set: with the thread count sized this way it
+gained nothing beside a busy program and slowed the idle demo (``benchmarks/results/wait_policy.md``).
+
+The rule changes no result: training gives the same bits for any thread count (the kernels' sums do not depend
+on it: ``tests/test_reproducible.py``), so a checkpoint trained beside a busy program, its thread count changing
+mid-run, is the same bytes as one trained idle.
 
 How to check: ``python -m benchmarks.faults --cases load`` times ``point2act demo`` idle and beside a busy loop,
 two busy loops and another torch program, alternated in one run (docs/robustness.md, "A busy machine").
@@ -43,15 +42,6 @@ scheduler slice (4 ms), short enough that a program that starts beside training 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _NOT_BUSY = (3, 4)
 """``/proc/stat``'s idle and iowait columns (user nice system idle iowait irq softirq steal ...)."""
-
-
-def prefer_passive_waits(environ=os.environ) -> None:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` (libgomp, LLVM's libomp) and ``KMP_BLOCKTIME=0`` (Intel's libiomp) where the
-    user has set neither, so that OpenMP threads sleep at a join instead of spinning. Only effective before the
-    OpenMP runtime is loaded (torch's import): ``point2act``'s console script calls it before any import of torch.
-    """
-    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    environ.setdefault("KMP_BLOCKTIME", "0")
 
 
 def _cpus() -> List[int]:

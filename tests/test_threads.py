@@ -1,4 +1,4 @@
-"""point2act.threads: the thread count follows the cores other processes leave free; passive OpenMP waits."""
+"""point2act.threads: the thread count follows the cores other processes leave free."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from point2act import threads
-from point2act.threads import SAMPLE_S, ThreadBudget, busy_ticks, free_threads, own_ticks, prefer_passive_waits
+from point2act.threads import SAMPLE_S, ThreadBudget, busy_ticks, free_threads, own_ticks
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -96,27 +96,6 @@ def test_a_real_busy_loop_is_seen_as_a_busy_core():
         loop.kill()
         loop.wait()
     assert b.others >= 0.5  # the loop kept about one core busy (more where other tests run beside it)
-
-
-def test_passive_waits_are_set_unless_the_user_chose():
-    env = {}
-    prefer_passive_waits(env)
-    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
-    env = {"OMP_WAIT_POLICY": "active"}
-    prefer_passive_waits(env)
-    assert env["OMP_WAIT_POLICY"] == "active"
-
-
-def test_the_console_script_sets_passive_waits_before_torch_is_imported():
-    code = ("import os, sys\n"
-            "import point2act.cli as cli\n"
-            "assert 'torch' not in sys.modules, 'point2act.cli imports torch'\n"
-            "cli.entrypoint = lambda: print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)\n"
-            "cli.end_process = lambda: None\n"
-            "cli.main()\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "KMP_BLOCKTIME")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["PASSIVE", "False"]
 
 
 def test_module_imports_no_torch():
