@@ -115,7 +115,7 @@ class ThreadBudget:
 
     def update(self, force: bool = False) -> int:
         """The thread count now: a new sample when :data:`SAMPLE_S` has passed since the last (``force``: whatever
-        the time, where at least one tick has passed), the thread count set where it changed."""
+        the time), the thread count set where it changed; the count is kept where a counter cannot be read."""
         now = self._clock()
         if not force and now - self._last[0] < SAMPLE_S:
             return self.threads
