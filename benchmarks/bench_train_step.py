@@ -58,6 +58,9 @@ VARIANTS = {
     "metrics-every-step": "splatfacto's PSNR computed at every step (the trainer computes it where it logs only)",
     "torch-ops-outputs": "splatfacto's compositing, clamps and L1 + SSIM loss as torch ops and their autograd nodes "
                          "(Point2ActModel.fused_composite and fused_photometric_loss off)",
+    "relevancy-second-pass": "on CUDA, the relevancy pass as a second gsplat.rasterization of the detached geometry "
+                             "(Point2ActModel.relevancy_reuses_rgb_pass off)",
+    "splatfacto": "splatfacto's own step on the same trainer: no relevancy pass and no relevancy loss",
 }
 
 
@@ -162,6 +165,20 @@ def apply_variant(trainer, variant: str) -> None:
         trainer.pipeline.model.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
     elif variant == "torch-ops-outputs":
         trainer.pipeline.model.fused_composite = trainer.pipeline.model.fused_photometric_loss = False
+    elif variant == "relevancy-second-pass":
+        trainer.pipeline.model.relevancy_reuses_rgb_pass = False
+    elif variant == "splatfacto":
+        from nerfstudio.models.splatfacto import SplatfactoModel
+
+        from point2act.method.compat import cpu_compat
+
+        model = trainer.pipeline.model
+
+        def splatfacto_outputs(camera):
+            with cpu_compat(model.device):
+                return SplatfactoModel.get_outputs(model, camera)
+
+        model.get_outputs = splatfacto_outputs
     elif variant.startswith("adam-"):
         flags = {"adam-loop": (False, False), "adam-foreach": (True, False), "adam-fused": (False, True)}[variant]
         for opt in trainer.optimizers.optimizers.values():

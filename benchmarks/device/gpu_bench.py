@@ -1,7 +1,7 @@
 """The demo's training and the step's stage table on the machine this runs on (run by benchmarks/device/run.sh).
 
     python .gpu/gpu_bench.py demo ITERATIONS REPEATS   # nerfstudio's training loop, the demo's schedule
-    python .gpu/gpu_bench.py step STEPS WARMUP         # benchmarks.bench_train_step's stage table
+    python .gpu/gpu_bench.py step STEPS WARMUP         # benchmarks.bench_train_step's stage table, per variant
     python .gpu/gpu_bench.py capture SCENE ITERATIONS  # a generated capture's training, the default schedule
 
 demo and step train on the demo's scene in .gpu/scene (benchmarks/device/pack.sh makes it, and .gpu/scene640, a
@@ -163,10 +163,11 @@ elif what == "step":
     from benchmarks import bench_train_step as b
     b._scene = lambda kind, tmp: (SCENE, SCENE / "points" / "oracle.json", 1)
     steps, warmup = int(sys.argv[2]), int(sys.argv[3])
-    results = b.run("synth", steps, warmup, "gpu", ("default",))
+    variants = tuple(os.environ.get("VARIANTS", "default,relevancy-second-pass,splatfacto").split(","))
+    results = b.run("synth", steps, warmup, "gpu", variants)
     for r in results:
         r["info"] = info
-        print(f"{r['iteration_ms']:.2f} ms/it (median {r['iteration_median_ms']:.2f}), {r['num_gaussians']} Gaussians, {r['device']}")
+        print(f"{r['variant']}: {r['iteration_ms']:.2f} ms/it (median {r['iteration_median_ms']:.2f}), {r['num_gaussians']} Gaussians, {r['device']}")
         for k, v in r["stages_ms"].items():
             print(f"  {k:45s} {v:8.2f}")
     (OUT / "train_step_gpu.json").write_text(json.dumps(results, indent=1))

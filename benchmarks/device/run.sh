@@ -24,14 +24,15 @@ t "gsplat build"
 python3 -c "import gsplat.cuda._backend as b; print('gsplat _C:', b._C)" > $OUT/gsplat_build.log 2>&1; tail -3 $OUT/gsplat_build.log
 so=~/.cache/torch_extensions/py312_cu130/gsplat_cuda/gsplat_cuda.so; [ -f $so ] && gzip -c $so > $OUT/gsplat_cuda.so.gz && ls -la $so $OUT
 if [ "$1" != "noparity" ]; then t "parity tests"
-python3 -m pytest -q -p no:cacheprovider tests/render/test_render_gsplat.py tests/method/test_optimizer_config.py 2>&1 | tee $OUT/parity.log | tail -6
+python3 -m pytest -q -p no:cacheprovider tests/render/test_render_gsplat.py tests/method/test_optimizer_config.py \
+  tests/method/test_relevancy_gpu.py 2>&1 | tee $OUT/parity.log | tail -6
 fi
 t "demo training"
 PROFILE=${PROFILE:-500:529} python3 .gpu/gpu_bench.py demo 1000 ${DEMO_REPS:-2} 2>&1 | grep -v Warning | tee $OUT/demo.log | grep '^{\|^import'
 [ -f $OUT/profile_demo.txt ] && head -40 $OUT/profile_demo.txt | cut -c1-170
 (cd ~/.cache/point2act/torch_extensions && tar czf $OUT/p2a_ext.tgz --exclude='*.o' --exclude='*.ninja*' .)
 if [ "${STEPS:-400}" != 0 ]; then t "step table"
-python3 .gpu/gpu_bench.py step ${STEPS:-400} 600 2>&1 | tail -24
+python3 .gpu/gpu_bench.py step ${STEPS:-400} 600 2>&1 | grep -v Warning | tail -60
 fi
 if [ "${CAPTURE_STEPS:-2000}" != 0 ] && [ -d .gpu/scene640 ]; then t "640x480 capture"
 PROFILE=${PROFILE:-500:529} python3 .gpu/gpu_bench.py capture scene640 ${CAPTURE_STEPS:-2000} 2>&1 | grep -v Warning \

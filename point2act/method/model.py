@@ -135,6 +135,13 @@ class Point2ActModel(RandomStart, SplatfactoModel):
     (:func:`point2act.render.composite.training_composite`; the same gradients as those torch ops). False: the
     torch ops' own nodes."""
 
+    relevancy_reuses_rgb_pass: bool = True
+    """On CUDA (gsplat), the training step's relevancy pass rasterizes the relevancy with the projection and the
+    tile lists of splatfacto's RGB pass of the same camera (``self.info``, gsplat's ``meta``), detached, through
+    ``gsplat.rasterize_to_pixels``: the same Gaussians, conics, opacities and depth order the second pass would
+    compute again, so the render is the same; the step saves a projection and a sort. False: a second
+    ``gsplat.rasterization`` of the detached geometry."""
+
     fused_photometric_loss: bool = True
     """Splatfacto's photometric loss of CPU images, ``(1 - ssim_lambda) * L1 + ssim_lambda * (1 - SSIM)``, is one
     fused op (:meth:`_fused_splatfacto_losses`; the same value and gradients as splatfacto's torch ops). False:
@@ -348,6 +355,10 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         K = camera.get_intrinsics_matrices().to(self.device)
         W, H = int(camera.width.item()), int(camera.height.item())
         camera.rescale_output_resolution(scale)
+        if detach and self.training:
+            reused = self._relevancy_from_rgb_pass(W, H)
+            if reused is not None:
+                return reused
         viewmat = viewmat_from_c2w(c2w.detach() if detach else c2w)  # no torch.compile: see compat.cpu_compat
         render, _alpha, _info = p2a_rasterization(
             means=geo(self.means),
@@ -366,6 +377,24 @@ class Point2ActModel(RandomStart, SplatfactoModel):
             sh_degree=None,
             rasterize_mode=self.config.rasterize_mode,
         )
+        return render[0].clamp(0.0, 1.0)
+
+    def _relevancy_from_rgb_pass(self, width: int, height: int) -> torch.Tensor | None:  # [H, W, 1]
+        """The relevancy rasterized with the projection and tile lists of splatfacto's RGB pass of this step's
+        camera (:attr:`relevancy_reuses_rgb_pass`); None off CUDA, when turned off, or when that pass was not an
+        unpacked gsplat pass of this size."""
+        info = getattr(self, "info", None)
+        if (not self.relevancy_reuses_rgb_pass or not isinstance(info, dict) or "isect_offsets" not in info
+                or not self.means.is_cuda or info.get("camera_ids") is not None
+                or (int(info["width"]), int(info["height"])) != (width, height)
+                or info["means2d"].shape[-2] != self.means.shape[0]):
+            return None
+        from gsplat import rasterize_to_pixels
+
+        colors = torch.sigmoid(self.relevancy_logits).reshape(1, -1, 1)
+        render, _alpha = rasterize_to_pixels(
+            info["means2d"].detach(), info["conics"].detach(), colors, info["opacities"].detach(), width, height,
+            int(info["tile_size"]), info["isect_offsets"], info["flatten_ids"])
         return render[0].clamp(0.0, 1.0)
 
     # -- losses and metrics -------------------------------------------------------------------
