@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip wheel --quiet --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) -r requirements.lock
 	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) -r requirements.lock
 	$(PY) -m pip install --quiet --no-index --no-deps --no-build-isolation -e '.[dev]'
+	$(VENV)/bin/point2act build
 	@touch $(STAMP)
 
 ## demo: synthetic scene -> ns-train point2act (short schedule) -> action point export

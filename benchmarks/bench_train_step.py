@@ -60,7 +60,8 @@ VARIANTS = {
                          "(Point2ActModel.fused_composite and fused_photometric_loss off)",
     "relevancy-second-pass": "on CUDA, the relevancy pass as a second gsplat.rasterization of the detached geometry "
                              "(Point2ActModel.relevancy_reuses_rgb_pass off)",
-    "splatfacto": "splatfacto's own step on the same trainer: no relevancy pass and no relevancy loss",
+    "splatfacto": "splatfacto's own step on the same trainer: every view unsupervised (no relevancy pass, no "
+                  "relevancy loss)",
 }
 
 
@@ -168,17 +169,17 @@ def apply_variant(trainer, variant: str) -> None:
     elif variant == "relevancy-second-pass":
         trainer.pipeline.model.relevancy_reuses_rgb_pass = False
     elif variant == "splatfacto":
-        from nerfstudio.models.splatfacto import SplatfactoModel
+        from point2act.method.keys import SUPERVISED_KEY
 
-        from point2act.method.compat import cpu_compat
+        dm = trainer.pipeline.datamanager
+        next_train = dm.next_train
 
-        model = trainer.pipeline.model
+        def unsupervised(step):  # the model then renders and trains splatfacto's outputs alone
+            camera, batch = next_train(step)
+            camera.metadata = {**(camera.metadata or {}), SUPERVISED_KEY: False}
+            return camera, batch
 
-        def splatfacto_outputs(camera):
-            with cpu_compat(model.device):
-                return SplatfactoModel.get_outputs(model, camera)
-
-        model.get_outputs = splatfacto_outputs
+        dm.next_train = unsupervised
     elif variant.startswith("adam-"):
         flags = {"adam-loop": (False, False), "adam-foreach": (True, False), "adam-fused": (False, True)}[variant]
         for opt in trainer.optimizers.optimizers.values():

@@ -471,6 +471,18 @@ class Check:
                   f"'not in view'), prompt {pf.prompt!r}: ok")
 
 
+@dataclass
+class Build:
+    """Build point2act's C++ CPU kernels for this machine (make's setup runs it after installing); a run on a
+    machine without them builds them on first use instead."""
+
+    def main(self) -> None:
+        from point2act.kernels import build_all
+
+        for line in build_all():
+            print(line)
+
+
 Commands = tyro.conf.OmitSubcommandPrefixes[
     tyro.extras.subcommand_type_from_defaults(
         {
@@ -484,10 +496,12 @@ Commands = tyro.conf.OmitSubcommandPrefixes[
             "capture-from-robot": CaptureFromRobot(images=tyro.MISSING, robot_poses=tyro.MISSING,  # type: ignore[arg-type]
                                                    camera_in_flange=tyro.MISSING, intrinsics=tyro.MISSING),
             "grasp": Grasp(data=tyro.MISSING, prompt=tyro.MISSING),  # type: ignore[arg-type]
+            "build": Build(),
         },
         descriptions={name: " ".join((cls.__doc__ or "").split()) for name, cls in
                       (("synth", Synth), ("export", Export), ("demo", Demo), ("point", Point), ("query", Query), ("check", Check),
-                       ("calibrate", Calibrate), ("capture-from-robot", CaptureFromRobot), ("grasp", Grasp))},
+                       ("calibrate", Calibrate), ("capture-from-robot", CaptureFromRobot), ("grasp", Grasp),
+                       ("build", Build))},
     )
 ]
 

@@ -103,7 +103,8 @@ def render_median_depth(
 ) -> Tuple[np.ndarray, np.ndarray]:  # depth [H, W] (0: no surface), spread [H, W]
     """The field's median depth of one view: per pixel, the depth of the Gaussian at which the composited
     opacity first reaches 0.5 (:func:`point2act.render.depth_quantiles`, after the rasterizer's own projection
-    and tile lists; computed on the CPU), and its spread: the depth from there to where the composited opacity
+    and tile lists, on the CPU; on CUDA inputs gsplat's projection and tile lists and
+    :mod:`point2act.render.quantiles_gpu`), and its spread: the depth from there to where the composited opacity
     reaches 0.75 (``inf`` where it never does).
 
     The median is the surface a ray meets. Expected depth (the opacity-weighted mean) is pulled off it by
@@ -115,15 +116,26 @@ def render_median_depth(
     opaque surface stops the ray within a Gaussian or two of its median, fog over a plain table lets half of
     the rest through for centimetres. Fog in front of the surface does not count: only what lies behind the
     median does."""
+    if means.is_cuda:  # gsplat's projection and tile lists, the quantiles by torch ops on the GPU
+        from point2act.render.quantiles_gpu import median_depth_gsplat
+
+        d = median_depth_gsplat(means, quats, scales, opacities, viewmat, K, int(width), int(height),
+                                (0.5, 0.75)).cpu().numpy()
+    else:
+        d = _median_depth_cpu(means, quats, scales, opacities, viewmat, K, int(width), int(height))
+    spread = np.where(d[..., 1] > 0, d[..., 1] - d[..., 0], np.inf).astype(np.float32)
+    return d[..., 0], spread
+
+
+def _median_depth_cpu(means, quats, scales, opacities, viewmat, K, width: int, height: int) -> np.ndarray:
+    """The levels 0.5 and 0.75 of :func:`render_median_depth` [H, W, 2] by the CPU rasterizer's kernels."""
     from point2act.relevancy_fit import _project_views
     from point2act.render import Splats, depth_quantiles
 
     m, q, s, o, vm, k = (t.detach().float().cpu() for t in (means, quats, scales, opacities, viewmat, K))
     cap = _project_views(Splats(m, q, s, o), vm[None], k[None], int(width), int(height), "classic")
     z = (m @ vm[2, :3] + vm[2, 3])[None]  # [1, N]
-    d = depth_quantiles(cap.means2d, cap.conics, cap.opacities, z, cap.tiles, (0.5, 0.75))[0].numpy()
-    spread = np.where(d[..., 1] > 0, d[..., 1] - d[..., 0], np.inf).astype(np.float32)
-    return d[..., 0], spread
+    return depth_quantiles(cap.means2d, cap.conics, cap.opacities, z, cap.tiles, (0.5, 0.75))[0].numpy()
 
 
 @dataclass

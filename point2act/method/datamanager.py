@@ -600,6 +600,8 @@ class TrainViewCache:
         if kept is not self._MISSING:
             return kept
         heat = self.dm.train_heatmaps.get(idx)
+        if heat is not None:  # on the training device, like the photo: no copy (and on CUDA no stall) per step
+            heat = heat.to(self.dm.device)
         if heat is None or self._keep(heat):
             self._heatmaps[idx] = heat
         return heat

@@ -318,10 +318,12 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         with cpu_compat(self.device), (extra_channel(torch.sigmoid(self.relevancy_logits), composite=composite)
                                        if same_pass else contextlib.nullcontext()) as req:
             outputs = super().get_outputs(camera)
+        rgb_pass = self.info if self.training and isinstance(getattr(self, "info", None), dict) else None
         full = camera.metadata.get(FULL_SIZE_KEY) if self.training and isinstance(camera, Cameras) \
             and camera.metadata is not None else None
         if full is not None and isinstance(getattr(self, "info", None), dict):
             # a crop (point2act.method.fineviews): its gradients normalised by the whole view's size
+            rgb_pass = dict(self.info)  # the pass's own tile grid, for the relevancy below
             self.info["height"], self.info["width"] = int(full[0]), int(full[1])
         if not want or "rgb" not in outputs:
             return outputs
@@ -332,7 +334,8 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         elif req is not None and req["render"] is not None:
             outputs[RELEVANCY_KEY] = req["render"][0].clamp(0.0, 1.0)
         else:
-            outputs[RELEVANCY_KEY] = self.render_relevancy(camera)
+            reused = self._relevancy_from_rgb_pass(rgb_pass, outputs["rgb"].shape[1], outputs["rgb"].shape[0])
+            outputs[RELEVANCY_KEY] = reused if reused is not None else self.render_relevancy(camera)
         return outputs
 
     def render_relevancy(self, camera: Cameras) -> torch.Tensor:  # [H, W, 1]
@@ -355,10 +358,6 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         K = camera.get_intrinsics_matrices().to(self.device)
         W, H = int(camera.width.item()), int(camera.height.item())
         camera.rescale_output_resolution(scale)
-        if detach and self.training:
-            reused = self._relevancy_from_rgb_pass(W, H)
-            if reused is not None:
-                return reused
         viewmat = viewmat_from_c2w(c2w.detach() if detach else c2w)  # no torch.compile: see compat.cpu_compat
         render, _alpha, _info = p2a_rasterization(
             means=geo(self.means),
@@ -379,13 +378,13 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         )
         return render[0].clamp(0.0, 1.0)
 
-    def _relevancy_from_rgb_pass(self, width: int, height: int) -> torch.Tensor | None:  # [H, W, 1]
-        """The relevancy rasterized with the projection and tile lists of splatfacto's RGB pass of this step's
-        camera (:attr:`relevancy_reuses_rgb_pass`); None off CUDA, when turned off, or when that pass was not an
-        unpacked gsplat pass of this size."""
-        info = getattr(self, "info", None)
-        if (not self.relevancy_reuses_rgb_pass or not isinstance(info, dict) or "isect_offsets" not in info
-                or not self.means.is_cuda or info.get("camera_ids") is not None
+    def _relevancy_from_rgb_pass(self, info: dict | None, width: int, height: int) -> torch.Tensor | None:
+        """The relevancy [H, W, 1] rasterized with the projection and tile lists of splatfacto's RGB pass of this
+        training step's camera (gsplat's ``meta``, ``info``; :attr:`relevancy_reuses_rgb_pass`); None off CUDA,
+        when turned off, when relevancy shapes geometry, or when that pass was not an unpacked gsplat pass of
+        every Gaussian at this size."""
+        if (not self.relevancy_reuses_rgb_pass or self.config.relevancy_shapes_geometry or not isinstance(info, dict)
+                or "isect_offsets" not in info or not self.means.is_cuda or info.get("camera_ids") is not None
                 or (int(info["width"]), int(info["height"])) != (width, height)
                 or info["means2d"].shape[-2] != self.means.shape[0]):
             return None

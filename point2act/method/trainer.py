@@ -77,17 +77,14 @@ class LoggedStepsTensorboard(ns_writer.TensorboardWriter):
 
 
 def _build_cpu_kernels():
-    """On a GPU run, point2act's CPU kernels that the convergence checks, the end of training and the export use
-    (the rasterizer's median depth and compositing weights, the fused losses, the relevancy refit, the grasp
-    kernels), built in background threads while the GPU trains (:class:`point2act._cpp.BackgroundBuild`): a
-    fresh machine's first builds otherwise stall the first run where it first needs them. A CPU run builds them
-    before its first step anyway."""
-    from point2act import _cpp, relevancy_fit, ssim
-    from point2act.grasp import _kernel
-    from point2act.render import _backend
+    """On a GPU run, point2act's CPU kernels that the end of training and the export use (the relevancy refit,
+    the export's views, the grasp kernels), built in background threads while the GPU trains
+    (:class:`point2act._cpp.BackgroundBuild`) on a machine where ``point2act build`` has not built them: its
+    first run otherwise stalls where it first needs them. A CPU run builds them before its first step anyway."""
+    from point2act import _cpp
+    from point2act.kernels import extensions
 
-    return _cpp.BackgroundBuild([_backend.EXTENSION, ssim.EXTENSION, relevancy_fit.EXTENSION,
-                                 _kernel.EXTENSION]).start()
+    return _cpp.BackgroundBuild(extensions()).start()
 
 
 def _flush_and_freeze() -> None:

@@ -29,7 +29,7 @@ def test_relevancy_from_the_rgb_pass_equals_the_second_pass(rasterize_mode):
         model.step = 10
         calls = []
         orig = model._relevancy_from_rgb_pass
-        model._relevancy_from_rgb_pass = lambda w, h: calls.append(orig(w, h)) or calls[-1]
+        model._relevancy_from_rgb_pass = lambda info, w, h: calls.append(orig(info, w, h)) or calls[-1]
         torch.manual_seed(0)  # splatfacto's random training background
         out = model.get_outputs(cam)
         reused.append(calls[-1] is not None)
