@@ -28,7 +28,7 @@ cp -r benchmarks/device/stand_ins/* .gpu/fake/
 # point2act's own metadata, so nerfstudio's method registry finds it by its entry points there as here
 d=$(ls -d "$SITE"/point2act-*.dist-info); mkdir -p ".gpu/fake/$(basename "$d")"
 cp "$d/METADATA" "$d/entry_points.txt" ".gpu/fake/$(basename "$d")/"
-cp benchmarks/device/run.sh benchmarks/device/gpu_bench.py .gpu/
+cp benchmarks/device/run.sh benchmarks/device/call_fresh.sh benchmarks/device/gpu_bench.py .gpu/
 .venv/bin/python -c "from pathlib import Path; from point2act.synth import SynthConfig, generate_scene; \
 generate_scene(Path('.gpu/scene'), SynthConfig(seed=0)); \
 generate_scene(Path('.gpu/scene640'), SynthConfig(seed=0, num_views=40, width=640, height=480))"

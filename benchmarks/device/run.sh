@@ -25,7 +25,7 @@ python3 -c "import gsplat.cuda._backend as b; print('gsplat _C:', b._C)" > $OUT/
 so=~/.cache/torch_extensions/py312_cu130/gsplat_cuda/gsplat_cuda.so; [ -f $so ] && gzip -c $so > $OUT/gsplat_cuda.so.gz && ls -la $so $OUT
 if [ "$1" != "noparity" ]; then t "parity tests"
 python3 -m pytest -q -p no:cacheprovider tests/render/test_render_gsplat.py tests/method/test_optimizer_config.py \
-  tests/method/test_relevancy_gpu.py 2>&1 | tee $OUT/parity.log | tail -6
+  tests/method/test_relevancy_gpu.py tests/render/test_quantiles_gpu.py 2>&1 | tee $OUT/parity.log | tail -6
 fi
 t "demo training"
 PROFILE=${PROFILE:-500:529} python3 .gpu/gpu_bench.py demo 1000 ${DEMO_REPS:-2} 2>&1 | grep -v Warning | tee $OUT/demo.log | grep '^{\|^import'
