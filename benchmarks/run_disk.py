@@ -22,7 +22,8 @@ from benchmarks.faults.common import RESULTS, commit, machine
 READERS = {
     "export": "`point2act export` without torch (the Gaussians' arrays, the supervised views, the fusion views' "
               "depth renders)",
-    "fusion": "a `point2act query` channel's export (its relevancy in the fusion views)",
+    "fusion-views": "a `point2act query` channel's export (the Gaussians and cameras its relevancy in the fusion views "
+                    "is computed from)",
     "weights": "`point2act query`'s refit and views' consensus (the training views' compositing weights)",
     "query": "`point2act query` without torch (the supervision's cameras and depth maps)",
     "info": "every later command (cameras and answers, no nerfstudio pipeline)",

@@ -46,7 +46,7 @@ def _no_grad(fn):
     return wrapper
 
 
-__all__ = ["DepthViews", "FusionWeights", "fusion_views", "pixel_footprint", "relevancy_in_views", "render_depth_views",
+__all__ = ["DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion_weights", "pixel_footprint", "relevancy_in_views", "render_depth_views",
            "render_expected_depth", "render_factor", "render_median_depth", "tsdf_fuse", "unit_splats", "view_points",
            "view_relevancy", "views_in_frame"]
 
@@ -255,6 +255,45 @@ class FusionWeights:
     """``(H, W)`` of each view."""
     min_weight: float
     """The floor: weights at or below it are left out."""
+
+
+@dataclass
+class FusionViews:
+    """What the fusion views' compositing weights (:class:`FusionWeights`) are computed from: the run's Gaussians,
+    activated (unit quaternions, linear scales, opacities in [0, 1]; float32, the training frame), and the fusion
+    views' cameras at their rendered resolution. 1-2 MB where the weights take 100 MB: the run's cache keeps this
+    and :func:`fusion_weights` computes the weights where a command needs them, the same bits every time."""
+
+    means: np.ndarray  # [N, 3] float32
+    quats: np.ndarray  # [N, 4] float32
+    scales: np.ndarray  # [N, 3] float32
+    opacities: np.ndarray  # [N] float32
+    viewmats: np.ndarray  # [V, 4, 4] float32, world -> camera (OpenCV)
+    """The fusion views' world-to-camera matrices (the camera optimizer's, as training)."""
+    Ks: np.ndarray  # [V, 3, 3] float32
+    """Their intrinsics at the rendered resolution."""
+    sizes: list
+    """``(H, W)`` of each view."""
+    min_weight: float
+    """The weights' floor: weights at or below it are left out."""
+
+
+def fusion_weights(views: FusionViews) -> FusionWeights:
+    """The compositing weights of :class:`FusionViews` (the rasterizer's classic mode, without torch:
+    :func:`point2act.refit.compositing_weights_views`), view by view, rounded to float16."""
+    from point2act.refit import compositing_weights_views
+
+    crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
+    for vm, K, (H, W) in zip(views.viewmats, views.Ks, views.sizes):
+        crow, col, val = compositing_weights_views(views.means, views.quats, views.scales, views.opacities, vm[None],
+                                                   K[None], int(W), int(H), "classic", views.min_weight)
+        crows.append(crow[1:].astype(np.int64) + off)
+        off += int(crow[-1])
+        cols.append(col.astype(np.int32))
+        vals.append(val.astype(np.float16))
+    return FusionWeights(np.concatenate(crows), np.concatenate(cols) if cols else np.zeros(0, np.int32),
+                         np.concatenate(vals) if vals else np.zeros(0, np.float16),
+                         [[int(h), int(w)] for h, w in views.sizes], float(views.min_weight))
 
 
 def relevancy_in_views(weights: FusionWeights, alphas: np.ndarray, relevancy: np.ndarray) -> np.ndarray:

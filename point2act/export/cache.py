@@ -18,14 +18,15 @@ import numpy as np
 
 from point2act import runcache
 from point2act.export.inputs import ExportInputs, Field, FieldLabel
-from point2act.fusion import DepthViews, FusionWeights
+from point2act.fusion import DepthViews, FusionViews, FusionWeights, fusion_weights
 from point2act.geometry import FrameTransform
 from point2act.grasp.consensus import ViewAnswers
 
 SECTION = "export"
-FUSION_SECTION = "fusion"
-"""The section of the fusion views' compositing weights (:class:`~point2act.fusion.FusionWeights`)."""
-FUSION_VERSION = 1
+FUSION_SECTION = "fusion-views"
+"""The section of what the fusion views' compositing weights are computed from (:class:`~point2act.fusion.FusionViews`:
+the activated Gaussians and the views' cameras, 1-2 MB; the weights themselves would take 100 MB)."""
+FUSION_VERSION = 2
 """Bumped whenever what the fusion section holds, or how it is read, changes."""
 _ARRAYS = ("means", "opacities", "scales", "relevancy")
 _DEPTH = ("depths", "alphas", "Ks", "viewmats", "relevancy", "spreads")
@@ -100,23 +101,29 @@ def serves(cached: CachedInputs, grasp_config, grasps: bool = True) -> bool:
 
 
 
-def save_fusion_weights(config_path: Path, key: List[List[Any]], weights: FusionWeights) -> Path:
-    """Write the fusion views' compositing weights (:data:`FUSION_SECTION`) under the run's ``key``: what a named
-    channel's relevancy in the views of the cached depth renders is drawn from."""
-    meta = {"version": FUSION_VERSION, "sizes": [[int(h), int(w)] for h, w in weights.sizes],
-            "min_weight": float(weights.min_weight)}
-    col = np.asarray(weights.col)
-    small = not col.size or int(col.max()) <= np.iinfo(np.uint16).max  # Gaussian indices in 2 bytes where they fit
-    arrs = {"crow": np.asarray(weights.crow, dtype=np.int64), "col": col.astype(np.uint16 if small else np.int32),
-            "val": np.asarray(weights.val, dtype=np.float16)}
+def save_fusion_views(config_path: Path, key: List[List[Any]], views: FusionViews) -> Path:
+    """Write :class:`~point2act.fusion.FusionViews` (:data:`FUSION_SECTION`) under the run's ``key``: what a named
+    channel's relevancy in the views of the cached depth renders is drawn from (:func:`load_fusion_weights`)."""
+    meta = {"version": FUSION_VERSION, "sizes": [[int(h), int(w)] for h, w in views.sizes],
+            "min_weight": float(views.min_weight)}
+    arrs = {k: np.ascontiguousarray(getattr(views, k), dtype=np.float32)
+            for k in ("means", "quats", "scales", "opacities", "viewmats", "Ks")}
     return runcache.write_section(config_path, key, FUSION_SECTION, meta, arrs)
 
 
-def load_fusion_weights(config_path: Path) -> FusionWeights | None:
-    """The fusion views' compositing weights of the run's current cache (memory-mapped), None when it holds none."""
-    got = runcache.read_section(config_path, FUSION_SECTION, mmap=True)
+def load_fusion_views(config_path: Path) -> FusionViews | None:
+    """The run's current cache's :class:`~point2act.fusion.FusionViews`, None when it holds none."""
+    got = runcache.read_section(config_path, FUSION_SECTION)
     if got is None or got[0].get("version") != FUSION_VERSION:
         return None
     meta, arrs = got
-    return FusionWeights(arrs["crow"], arrs["col"], arrs["val"], [tuple(s) for s in meta["sizes"]],
-                         float(meta["min_weight"]))
+    return FusionViews(arrs["means"], arrs["quats"], arrs["scales"], arrs["opacities"], arrs["viewmats"], arrs["Ks"],
+                       [list(s) for s in meta["sizes"]], float(meta["min_weight"]))
+
+
+def load_fusion_weights(config_path: Path) -> FusionWeights | None:
+    """The fusion views' compositing weights, computed from the run's current cache's
+    :class:`~point2act.fusion.FusionViews` (:func:`point2act.fusion.fusion_weights`: the same bits as training's
+    own); None when it holds none."""
+    views = load_fusion_views(config_path)
+    return fusion_weights(views) if views is not None else None

@@ -31,7 +31,8 @@ from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.loadedrun import LoadedRun
 from point2act.fusion import DepthViews, relevancy_in_views
-from point2act.method.run import depth_views_of, frame_of_run, fusion_weights_of, gaussian_arrays, open_run
+from point2act.method.run import (depth_views_of, frame_of_run, fusion_views_of, fusion_weights_of, gaussian_arrays,
+                                  open_run)
 from point2act.method.supervision import SUPPORT_MIN_WEIGHT, ChannelSupport, own_views, supervised_views
 
 # ----------------------------------------------------------------------------------------------
@@ -245,10 +246,10 @@ def channel_depth_views(config_path: Path, run: LoadedRun, relevancy, live: bool
     return dataclasses.replace(geometry, relevancy=relevancy_in_views(weights, geometry.alphas, relevancy))
 
 
-def save_fusion_weights(config_path: Path, key, run: LoadedRun) -> None:
-    """Write the fusion views' compositing weights above :data:`SUPPORT_MIN_WEIGHT`
-    (:func:`~point2act.method.run.fusion_weights_of`) to the run's cache under ``key``."""
-    export_cache.save_fusion_weights(config_path, key, fusion_weights_of(
+def save_fusion_views(config_path: Path, key, run: LoadedRun) -> None:
+    """Write what the fusion views' compositing weights above :data:`SUPPORT_MIN_WEIGHT` are computed from
+    (:func:`~point2act.method.run.fusion_views_of`) to the run's cache under ``key``."""
+    export_cache.save_fusion_views(config_path, key, fusion_views_of(
         run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, SUPPORT_MIN_WEIGHT))
 
 
@@ -257,8 +258,8 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     """The export inputs of the run's own field (all views and depth renders an export of it reads), written to
     the run's cache (:mod:`point2act.export.cache`; skipped quietly where the run is read-only) with the query's
     views at the support resolution (:func:`point2act.method.query_cache.write_query_views`: the torch-free
-    ``point2act query``'s), and with ``fusion`` the fusion views' compositing weights (:func:`save_fusion_weights`,
-    which a query's export reads: 0.3 s on the demo, 0.4 s on `real/tools` at 640x360). ``weights``:
+    ``point2act query``'s), and with ``fusion`` what the fusion views' compositing weights are computed from
+    (:func:`save_fusion_views`, which a query's export reads). ``weights``:
     compositing weights of the run's Gaussians the caller has (the end-of-training fit's), written to the cache
     after the other sections. None when the run has no checkpoint on disk to key them to."""
     from point2act.method.runinfo import key_of_run
@@ -278,7 +279,7 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
         export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
                                                                      max(1, int(cfg.region.support_downscale))))
         if fusion:
-            save_fusion_weights(config_path, key, run)
+            save_fusion_views(config_path, key, run)
     except OSError:
         return inputs
     from point2act.method.query_cache import write_query_views

@@ -175,11 +175,11 @@ def query_run(
 
 def ensure_query_caches(config_path: Path, run: LoadedRun, downscale: int) -> None:
     """Write what the torch-free query reads and the run's cache lacks: the ``query-dD`` section, and the export
-    inputs with the fusion views' weights (:func:`point2act.method.export_run.cache_own_inputs`). Quietly nothing
+    inputs with what the fusion views' weights are computed from (:func:`point2act.method.export_run.cache_own_inputs`). Quietly nothing
     where the run has no checkpoint or info to key them to, or is read-only."""
     from point2act import query_numpy
     from point2act.export import cache as export_cache
-    from point2act.method.export_run import cache_own_inputs, save_fusion_weights
+    from point2act.method.export_run import cache_own_inputs, save_fusion_views
     from point2act.method.query_cache import write_query_views
     from point2act.method.runinfo import key_of_run
 
@@ -189,8 +189,8 @@ def ensure_query_caches(config_path: Path, run: LoadedRun, downscale: int) -> No
     try:
         if export_cache.load(config_path) is None:
             cache_own_inputs(config_path, run, fusion=True)
-        elif export_cache.load_fusion_weights(config_path) is None:
-            save_fusion_weights(config_path, key, run)
+        elif export_cache.load_fusion_views(config_path) is None:
+            save_fusion_views(config_path, key, run)
     except OSError:
         return
     if query_numpy.load(config_path, downscale) is None:

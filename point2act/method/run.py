@@ -24,7 +24,8 @@ from point2act.channels import (
     run_dir,
 )
 from point2act.errors import Point2ActError
-from point2act.fusion import DepthViews, FusionWeights, fusion_views, render_depth_views, unit_splats
+from point2act.fusion import (DepthViews, FusionViews, FusionWeights, fusion_views, fusion_weights,
+                              render_depth_views, unit_splats)
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.loadedrun import LoadedRun, as_gaussians
@@ -180,26 +181,25 @@ def depth_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS, max_pi
     return render_depth_views(splats, vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels, rel)
 
 
-def fusion_weights_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS,
-                      max_pixels: int | None = FUSION_MAX_PIXELS, min_weight: float = 1e-3) -> FusionWeights:
-    """The compositing weights above ``min_weight`` of the views :func:`depth_views_of` renders (the rasterizer's
-    classic mode, as those renders; float16, :class:`~point2act.fusion.FusionWeights`), from which a named channel's relevancy in them is drawn
-    (:func:`point2act.fusion.relevancy_in_views`)."""
-    from point2act.relevancy_fit import compositing_weights_views
-
+def fusion_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS,
+                    max_pixels: int | None = FUSION_MAX_PIXELS, min_weight: float = 1e-3) -> FusionViews:
+    """What the compositing weights above ``min_weight`` of the views :func:`depth_views_of` renders are computed
+    from (:class:`~point2act.fusion.FusionViews`): the activated Gaussians and those views' cameras."""
     g = gaussian_tensors(gaussians)
     vms, Ks, sizes = camera_views(cameras)
     views, K_out, out_sizes = fusion_views(Ks.cpu().numpy(), sizes, max_views, max_pixels)
     unit = unit_splats(Splats(g["means"], g["quats"], g["scales"], g["opacities"]))
-    crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
-    for i, K, (H, W) in zip(views, K_out, out_sizes):
-        crow, col, val = compositing_weights_views(
-            unit, vms[int(i)][None].float(), torch.as_tensor(K, dtype=torch.float32, device=vms.device)[None],
-            W, H, "classic", min_weight)
-        crows.append(crow[1:].cpu().numpy().astype(np.int64) + off)
-        off += int(crow[-1])
-        cols.append(col.cpu().numpy().astype(np.int32))
-        vals.append(val.cpu().numpy().astype(np.float16))
-    return FusionWeights(np.concatenate(crows), np.concatenate(cols) if cols else np.zeros(0, np.int32),
-                         np.concatenate(vals) if vals else np.zeros(0, np.float16), [list(s) for s in out_sizes],
-                         float(min_weight))
+    f32 = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
+    pick = torch.as_tensor(np.asarray(views, dtype=np.int64), device=vms.device)
+    return FusionViews(f32(unit.means), f32(unit.quats), f32(unit.scales), f32(unit.opacities).reshape(-1),
+                       f32(vms[pick]).reshape(-1, 4, 4), np.asarray(K_out, dtype=np.float32).reshape(-1, 3, 3),
+                       [[int(h), int(w)] for h, w in out_sizes], float(min_weight))
+
+
+def fusion_weights_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS,
+                      max_pixels: int | None = FUSION_MAX_PIXELS, min_weight: float = 1e-3) -> FusionWeights:
+    """The compositing weights above ``min_weight`` of the views :func:`depth_views_of` renders (the rasterizer's
+    classic mode, as those renders; float16, :class:`~point2act.fusion.FusionWeights`), from which a named
+    channel's relevancy in them is drawn (:func:`point2act.fusion.relevancy_in_views`):
+    :func:`point2act.fusion.fusion_weights` of :func:`fusion_views_of`."""
+    return fusion_weights(fusion_views_of(gaussians, cameras, max_views, max_pixels, min_weight))

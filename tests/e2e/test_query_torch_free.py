@@ -34,6 +34,39 @@ def test_numpy_heatmap_twins(H, W, h, w):
         shrink_heatmap(np.zeros((4, 4), np.float32), 5, 4)
 
 
+@pytest.mark.parametrize("min_weight", [0.0, 1e-3])
+def test_fusion_weights_from_the_cached_views_are_the_torch_paths(min_weight):
+    """The run cache keeps the fusion views' Gaussians and cameras; the weights computed from them without torch
+    (:func:`point2act.fusion.fusion_weights`) are, bit for bit, the torch path's (``relevancy_fit``'s kernel,
+    float16), so a query's export reads the weights training would have stored."""
+    from point2act.fusion import FusionViews, fusion_views, fusion_weights
+    from point2act.relevancy_fit import compositing_weights_views
+    from point2act.render import Splats
+    from point2act.render._testing import random_scene
+
+    sc = random_scene(600, 56, 40, 3, seed=7, dtype=torch.float32)
+    q = sc["quats"] / sc["quats"].norm(dim=-1, keepdim=True)
+    splats = Splats(sc["means"], q, sc["scales"], sc["opacities"])
+    views, K_out, sizes = fusion_views(sc["Ks"].numpy(), [(40, 56)] * 3, max_views=2)
+    got = fusion_weights(FusionViews(sc["means"].numpy(), q.numpy(), sc["scales"].numpy(), sc["opacities"].numpy(),
+                                     sc["viewmats"][torch.as_tensor(views)].numpy(), np.asarray(K_out, np.float32),
+                                     sizes, min_weight))
+    crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
+    for i, K, (H, W) in zip(views, K_out, sizes):
+        crow, col, val = compositing_weights_views(splats, sc["viewmats"][int(i)][None],
+                                                   torch.as_tensor(K, dtype=torch.float32)[None], W, H, "classic",
+                                                   min_weight)
+        crows.append(crow[1:].numpy() + off)
+        off += int(crow[-1])
+        cols.append(col.numpy())
+        vals.append(val.numpy().astype(np.float16))
+    assert off > 0
+    assert np.array_equal(got.crow, np.concatenate(crows))
+    assert np.array_equal(got.col, np.concatenate(cols))
+    assert np.array_equal(got.val.view(np.uint16), np.concatenate(vals).view(np.uint16))
+    assert got.sizes == [list(s) for s in sizes] and got.min_weight == min_weight
+
+
 def test_relevancy_in_views_equals_the_rasterizers_render():
     """With every weight kept, a field's relevancy drawn from the fusion views' weights is the rasterizer's render
     (:func:`point2act.fusion.render_expected_depth`)."""

@@ -173,7 +173,7 @@ def test_the_end_of_training_writes_what_the_first_query_reads(trained_synth, tm
     assert built and not any(s.startswith("weights-") for s in runcache.sections(cp))
     assert cache_own_inputs(cp, run, weights=weights, fusion=True) is not None
     sections = runcache.sections(cp)
-    assert {"export", "fusion"} <= set(sections) and any(s.startswith("query-d") for s in sections), sections
+    assert {"export", "fusion-views"} <= set(sections) and any(s.startswith("query-d") for s in sections), sections
     again, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT, store=run_store(cp, run))
     assert not built and all(torch.equal(getattr(again, k), getattr(weights, k)) for k in ("crow", "col", "val"))
     probe = ("import atexit, sys\n"
