@@ -181,3 +181,28 @@ def test_the_training_modules_load_neither_the_planner_nor_the_target_surface():
     assert "point2act.method.model" in mods
     for m in ("point2act.grasp.planner", "point2act.grasp.collide", "point2act.grasp.part", "point2act.grasp.target"):
         assert m not in mods
+
+
+def test_one_result_per_isa_and_seed_and_the_base_from_a_file_or_a_git_revision(tmp_path, monkeypatch):
+    """The gate writes ISA[-seedS].json (one current result per ISA and seed, history in git); ``--compare`` reads
+    a base from a JSON file or from the same result committed at a git revision."""
+    import benchmarks.gate.__main__ as gate
+
+    assert gate.result_name("avx512", 0) == "avx512" and gate.result_name("avx2", 1) == "avx2-seed1"
+    base = _doc(1, {"a": {"clean": _v(True, True)}})
+    f = tmp_path / "base.json"
+    f.write_text(json.dumps(base))
+    assert gate.load_base(str(f), "avx2-seed1") == base
+
+    repo = tmp_path / "repo"
+    (repo / "benchmarks" / "results" / "gate").mkdir(parents=True)
+    (repo / "benchmarks" / "results" / "gate" / "avx2-seed1.json").write_text(json.dumps(base))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(git[:5] + ["init", "-q", str(repo)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "base"], check=True)
+    monkeypatch.setattr(gate, "ROOT", repo)
+    monkeypatch.setattr(gate, "RESULTS", repo / "benchmarks" / "results" / "gate")
+    assert gate.load_base("HEAD", "avx2-seed1") == base
+    with pytest.raises(SystemExit, match="neither a file nor a git revision"):
+        gate.load_base("HEAD", "avx512")

@@ -1,8 +1,12 @@
 """``python -m benchmarks.gate`` (``make gate``): the check of a change to training that fits between two changes.
 
-    python -m benchmarks.gate                    # training seed 0 -> benchmarks/results/gate/COMMIT-ISA.json, .md
-    python -m benchmarks.gate --seed 1           # -> COMMIT-ISA-seed1.json: with seed 0, the gate's noise
+    python -m benchmarks.gate                    # training seed 0 -> benchmarks/results/gate/ISA.json, .md
+    python -m benchmarks.gate --seed 1           # -> ISA-seed1.json: with seed 0, the gate's noise
     python -m benchmarks.gate --compare BASE.json   # and the verdicts that differ from another gate's
+    python -m benchmarks.gate --compare HEAD     # ... from the result committed at a git revision (same ISA, seed)
+
+Each ISA and training seed has one current result, which names its commit (and, after ``--compare``, its base's
+commit); earlier results are in git's history.
 
 Twelve generated scenes (four per generator, :mod:`benchmarks.gate.scenes`) and two real targets on
 ``real/tools``, all through the default path without a point cloud, at most 2000 steps, each job in its own process
@@ -74,6 +78,24 @@ def _run(job: Job, threads: int, tmp: Path, log) -> Dict[str, Any]:
     return doc
 
 
+def result_name(isa_label: str, seed: int) -> str:
+    """The results file's name (without suffix) for an ISA and training seed: one current result per pair."""
+    return isa_label + (f"-seed{seed}" if seed else "")
+
+
+def load_base(spec: str, name: str) -> Dict[str, Any]:
+    """The gate document to compare with: the JSON file ``spec``, or else the result ``name`` committed at the
+    git revision ``spec`` (``benchmarks/results/gate/NAME.json`` there)."""
+    if Path(spec).is_file():
+        return json.loads(Path(spec).read_text())
+    rel = RESULTS.relative_to(ROOT).as_posix() + f"/{name}.json"
+    p = subprocess.run(["git", "show", f"{spec}:{rel}"], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"--compare {spec}: neither a file nor a git revision with {rel} "
+                         f"({p.stderr.strip() or 'git show failed'})")
+    return json.loads(p.stdout)
+
+
 def run_gate(seed: int, workers: int, log=print) -> Dict[str, Any]:
     """Every job of the gate at training seed ``seed``; the results document."""
     head = commit()  # the code the jobs run, before any edit made while they do
@@ -99,13 +121,17 @@ def main(argv: List[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0, help="the training seed (ns-train --machine.seed)")
     ap.add_argument("--workers", type=int, default=2, help="jobs run at once; the cores are shared among them")
-    ap.add_argument("--compare", type=Path, default=None, help="another gate's JSON: list the verdicts that differ")
+    ap.add_argument("--compare", default=None, metavar="BASE",
+                    help="another gate's JSON, or a git revision whose committed result of this ISA and seed is "
+                         "the base: list the verdicts that differ")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     a = ap.parse_args(argv)
+    name = result_name(isa(), a.seed)
+    base = load_base(a.compare, name) if a.compare else None  # read first: the run overwrites NAME.json
     doc = run_gate(a.seed, a.workers)
-    name = f"{doc['commit'].replace('+', '-')}-{doc['isa']}" + (f"-seed{a.seed}" if a.seed else "")
+    if base is not None:
+        doc["base"] = {"commit": base["commit"], "seed": base["seed"], **compare(base, doc)}
     a.out.mkdir(parents=True, exist_ok=True)
-    base = json.loads(a.compare.read_text()) if a.compare else None
     (a.out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     md = markdown(doc, base)
     (a.out / f"{name}.md").write_text(md)
