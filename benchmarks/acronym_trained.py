@@ -8,10 +8,10 @@ put it: **match** when it lies within 2 cm and 30 deg of a successful one (:func
 beside the accuracy suite's own verdict, **on the handle and collision-free** by the true meshes.
 
     python -m benchmarks.acronym_trained [--conditions none triangulated exact]
-    python -m benchmarks.acronym_trained --records benchmarks/results/accuracy/default-path --name default-path
+    python -m benchmarks.acronym_trained --records DIR --name NAME
 
 Reads ``benchmarks/results/accuracy/clouds/COND/GENERATOR/results.json`` (or, with ``--records DIR``, the per-seed
-record files ``DIR/COND-*.json`` that ``benchmarks/results/accuracy/default-path/`` holds); writes
+record files ``DIR/COND-*.json`` of a protocol run); writes
 ``benchmarks/results/acronym/NAME.json`` and ``NAME.md`` (``--name``, default ``trained``).
 """
 
