@@ -117,9 +117,10 @@ def render_median_depth(
     the rest through for centimetres. Fog in front of the surface does not count: only what lies behind the
     median does."""
     if means.is_cuda:  # gsplat's projection and tile lists, the quantiles by torch ops on the GPU
+        from point2act.render import Splats
         from point2act.render.quantiles_gpu import median_depth_gsplat
 
-        d = median_depth_gsplat(means, quats, scales, opacities, viewmat, K, int(width), int(height),
+        d = median_depth_gsplat(Splats(means, quats, scales, opacities), viewmat, K, int(width), int(height),
                                 (0.5, 0.75)).cpu().numpy()
     else:
         d = _median_depth_cpu(means, quats, scales, opacities, viewmat, K, int(width), int(height))

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ._constants import ALPHA_MAX, ALPHA_MIN, PIXEL_CENTER, TRANSMITTANCE_MIN
+from .splats import Splats
 from .tiles import TileLists
 
 CHUNK_ELEMENTS = 1 << 24
@@ -117,10 +118,7 @@ def depth_quantiles_torch(
 
 
 def median_depth_gsplat(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] linear
-    opacities: Tensor,  # [N] in [0, 1]
+    splats: Splats,  # N Gaussians on a CUDA device: linear scales, opacities in [0, 1]
     viewmat: Tensor,  # [4, 4] world-to-camera, OpenCV axes
     K: Tensor,  # [3, 3]
     width: int,
@@ -132,10 +130,10 @@ def median_depth_gsplat(
     CPU path."""
     from gsplat import fully_fused_projection, isect_offset_encode, isect_tiles
 
-    dev = means.device
+    dev = splats.means.device
     vm = viewmat.detach().float().to(dev)[None]
     k = K.detach().float().to(dev)[None]
-    m, q, s, o = (t.detach().float() for t in (means, quats, scales, opacities))
+    m, q, s, o = (t.detach().float() for t in (splats.means, splats.quats, splats.scales, splats.opacities))
     radii, means2d, depths, conics, _comp = fully_fused_projection(
         m, None, q, s, vm, k, int(width), int(height), near_plane=0.01, far_plane=1e10)
     ts = 16
