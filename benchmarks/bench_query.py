@@ -1,9 +1,9 @@
-"""Time `point2act query`'s fast path on a trained run: weights-cache build and relevancy refit.
+"""Time `point2act query`'s torch path on a trained run: the compositing weights and the relevancy refit.
 
     python -m benchmarks.bench_query --config RUN/config.yml --points POINTS.json [--steps 16] [--downscale 2 1]
 
-For each downscale: a query that builds the weights cache (the first one in the process also pays the
-extension load), a second build (warm), and a query with the cache loaded. Prints a table and writes
+For each downscale: a query (the first one in the process also pays the extension load) and a second one
+(warm). Prints a table and writes
 ``benchmarks/results/query_fast.json`` (with the load average, since the machine may be shared).
 E.g. on the demo's run: ``--config outputs/demo/runs/demo/point2act/run/config.yml --points
 outputs/demo/scene/points/oracle.json``.
@@ -38,17 +38,16 @@ def main() -> None:
     loaded = run_of(*load_run(a.config))
     rows = []
     for i, ds in enumerate(a.downscale):
-        runs = [("build (first in process)", True), ("build (warm)", True)] if i == 0 else [("build", True)]
-        for label, rebuild in runs + [("cache loaded", False)]:
+        for label in (["first in process", "warm"] if i == 0 else ["warm"]):
             t0 = time.perf_counter()
             r = query_run(a.config, "bench", AnswerSource(points_file=a.points),
                           refit=RefitOptions(steps=a.steps, downscale=ds, min_weight=a.min_weight),
-                          rebuild_cache=rebuild, loaded=loaded)
+                          loaded=loaded)
             tot = time.perf_counter() - t0
             t = r.timings_s
             rows.append({"downscale": ds, "label": label, "wall_s": round(tot, 3), "gaussians": r.num_gaussians,
                          "views": r.num_views, "weights": r.nnz,
-                         "cache_s": round(t.get("weights_cache_build", t.get("weights_cache_load", 0.0)), 3),
+                         "cache_s": round(t["weights_cache_build"], 3),
                          "fit_s": round(t["fit"], 3), "timings_s": {k: round(v, 4) for k, v in t.items()}})
     print(f"{'ds':>2} {'query':>26} {'gaussians':>9} {'views':>5} {'weights':>9} {'cache s':>8} {'fit s':>6} {'total s':>7}")
     for w in rows:

@@ -308,11 +308,12 @@ class Query:
     """Learning rate of its last step (cosine decay from --lr)."""
     downscale: int = 2
     """Fit at 1/downscale of the training resolution (targets area-averaged as in the training loss;
-    4x fewer pixels at 2). The weights cache is per resolution."""
+    4x fewer pixels at 2)."""
     min_weight: float = 1e-3
-    """Compositing weights at or below this are left out of the cache (0: exact renders)."""
+    """Compositing weights at or below this are left out of the fit (0: exact renders)."""
     rebuild_cache: bool = False
-    """Recompute the compositing-weights cache even when a valid one exists."""
+    """Take the torch path (the run's nerfstudio pipeline) even where the run's cache serves the query, and
+    write what the cache lacks."""
     export: bool = True
     """Also write grasps.json for the new channel (RUN/grasps_NAME.json, or --output)."""
     output: Path | None = None
@@ -346,13 +347,12 @@ class Query:
             self.load_config, self.name,
             AnswerSource(self.prompt, self.points_file, self.pointer if self.points_file is None else None),
             role=self.role, refit=RefitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight),
-            rebuild_cache=self.rebuild_cache, loaded=loaded, progress=True,
+            loaded=loaded, progress=True,
         )
         t = res.timings_s
-        cache = ("built in %.2f s" % t["weights_cache_build"]) if "weights_cache_build" in t else (
-            "loaded in %.2f s" % t.get("weights_cache_load", 0.0))
+        cache = "weights computed in %.2f s" % t["weights_cache_build"]
         print(f"channel {res.name!r} ({res.role}), prompt {res.prompt!r}: {res.num_views} views, "
-              f"{res.num_gaussians} Gaussians, {res.nnz} weights; cache {cache}; fit {t['fit']:.2f} s "
+              f"{res.num_gaussians} Gaussians, {res.nnz} weights; {cache}; fit {t['fit']:.2f} s "
               f"({len(res.losses)} steps, loss {res.losses[0]:.4f} -> {res.losses[-1]:.4f})")
         print(f"wrote {res.channel_path}")
         if request is None:
@@ -377,7 +377,7 @@ class Query:
             return False
         t, fit_res = res.timings_s, res.fit
         print(f"channel {res.name!r} ({res.role}), prompt {res.prompt!r}: {res.num_views} views, "
-              f"{fit_res.logits.size} Gaussians, {res.nnz} weights; cache loaded (no torch); fit {t['fit']:.2f} s "
+              f"{fit_res.logits.size} Gaussians, {res.nnz} weights computed in {t['weights_cache_build']:.2f} s (no torch); fit {t['fit']:.2f} s "
               f"({len(fit_res.losses)} steps, loss {fit_res.losses[0]:.4f} -> {fit_res.losses[-1]:.4f})")
         print(f"wrote {res.channel_path}")
         if res.export is not None:

@@ -1,9 +1,9 @@
 """Re-query: a new prompt refits the relevancy channel alone, on frozen geometry. Plain torch.
 
 With the Gaussians fixed, view ``v`` renders relevancy ``W_v @ sigmoid(logits)``, ``W_v`` the sparse
-compositing weights (alpha * T, [H*W, N]) of the rasterizer. They are computed once per checkpoint and
-resolution (:func:`build_weights_cache`), kept in the run's cache (:func:`load_or_build_weights`,
-:mod:`point2act.runcache`) and the logits are fitted by :func:`point2act.relevancy_fit.fit_relevancy`.
+compositing weights (alpha * T, [H*W, N]) of the rasterizer. They are computed where a query needs them
+(:func:`build_weights_cache`; 20-60 MB a run, so not kept: the run's cache keeps what they are computed from) and
+the logits are fitted by :func:`point2act.relevancy_fit.fit_relevancy`.
 
 The run layer (:func:`point2act.method.requery.query_run`) loads the run, brings the new points through the
 training datamanager and saves the result as a named channel (:mod:`point2act.channels`).
@@ -11,18 +11,14 @@ training datamanager and saves the result as a named channel (:mod:`point2act.ch
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from point2act import runcache
-from point2act.query_numpy import camera_fingerprint, checkpoint_key, weights_section  # noqa: F401  (re-exported)
+from point2act.query_numpy import camera_fingerprint, checkpoint_key  # noqa: F401  (re-exported)
 from point2act.relevancy_fit import WeightsCache, compositing_weights_views
 from point2act.render.splats import Splats
 
@@ -71,78 +67,6 @@ def build_weights_cache(
                         torch.cat(vals) if vals else torch.zeros(0), n, sizes, list(view_ids))
 
 
-def _weights_arrays(cache: WeightsCache) -> Dict[str, np.ndarray]:
-    return {"crow": cache.crow.numpy(), "col": cache.col.numpy(), "val": cache.val.numpy()}
-
-
-class _BackgroundSave:
-    """The weights written to the run's cache in a thread (the write overlaps the refit); :meth:`join` re-raises its
-    error."""
-
-    def __init__(self, write: Callable[[], Any]):
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(write,), name="point2act-cache-save", daemon=True)
-        self.thread.start()
-
-    def _run(self, write):
-        try:
-            write()
-        except BaseException as e:  # noqa: BLE001  (re-raised by join)
-            self.error = e
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
-@dataclass(frozen=True)
-class WeightsStore:
-    """Where :func:`load_or_build_weights` keeps compositing weights: the run's cache (:mod:`point2act.runcache`)."""
-
-    config_path: Path
-    """The run's ``config.yml`` (the cache lies beside it)."""
-    key: List[List[Any]]
-    """The run's cache key (:func:`point2act.method.runinfo.key_of_run`)."""
-    rebuild: bool = False
-    """Build the weights even when the cache holds current ones."""
-    background_save: bool = False
-    """Write freshly built weights in a thread (``cache.saving.join()`` waits for the write)."""
-
-
-def load_or_build_weights(store: WeightsStore, views: Dict[str, Any],
-                          build: Callable[[], WeightsCache]) -> Tuple[WeightsCache, bool, float]:
-    """The weights of ``views`` from the run's cache when it holds them and is current, else ``build()`` and write
-    them there; returns (cache, built?, seconds).
-
-    With ``store.background_save`` freshly built weights are written by a thread; ``cache.saving`` is then a handle
-    whose ``join()`` waits for the write (and raises its error). Stored weights are mapped, not read: the rows their
-    users take (:func:`subset`) are read then, not the whole section (200 MB for a 100-view capture)."""
-    t0 = time.perf_counter()
-    section = weights_section(views)
-    got = None if store.rebuild else runcache.read_section(store.config_path, section, mmap=True)
-    if got is not None and got[0].get("views") == views:
-        meta, arrs = got
-        cache = WeightsCache(*(torch.from_numpy(arrs[k]) for k in ("crow", "col", "val")), int(meta["num_gaussians"]),
-                             meta["sizes"], list(meta["view_ids"]), {"views": views})
-        return cache, False, time.perf_counter() - t0
-    cache = build()
-    if store.background_save:
-        cache.saving = _BackgroundSave(lambda: save_weights(store, cache, views))
-    else:
-        save_weights(store, cache, views)
-    return cache, True, time.perf_counter() - t0
-
-
-def save_weights(store: WeightsStore, cache: WeightsCache, views: Dict[str, Any] | None = None) -> None:
-    """Write ``cache`` to the run's cache as the weights of ``views`` (default: the views it records,
-    ``cache.meta["views"]``), the section :func:`load_or_build_weights` reads them from."""
-    views = views if views is not None else cache.meta["views"]
-    meta = {"views": views, "num_gaussians": int(cache.num_gaussians), "sizes": [list(s) for s in cache.sizes],
-            "view_ids": [int(v) for v in cache.view_ids]}
-    runcache.write_section(store.config_path, store.key, weights_section(views), meta, _weights_arrays(cache))
-
-
 def subset(cache, view_ids: Sequence[int]):
     """The rows of ``view_ids`` (training-image indices) of a cache, in that order."""
     pos = {v: k for k, v in enumerate(cache.view_ids)}
@@ -164,7 +88,7 @@ class QueryResult:
     channel_path: Path
     """Where the channel was saved."""
     timings_s: Dict[str, float] = field(default_factory=dict)
-    """Wall seconds per stage (load_run, points_and_heatmaps, weights_cache_build|load, select, fit, total)."""
+    """Wall seconds per stage (load_run, points_and_heatmaps, weights_cache_build, fit, consensus, total)."""
     num_views: int = 0
     """Supervised views the fit used."""
     num_gaussians: int = 0

@@ -4,13 +4,14 @@ What the query's supervision reads of a run is kept in the run's cache (:mod:`po
 ``query-dD`` section (:class:`QueryViews`, one per fit resolution ``1/D``): each split's cameras as the points
 mapping reads them (intrinsics before and after undistortion, distortion, sizes), the image keys and stored
 sizes, the downscale factor and the blob sigma, the training views' view matrices and intrinsics at the fit's
-resolution, the eval views' too with their median-depth maps, and the Gaussians' centres. The torch side writes
+resolution, the eval views' too with their median-depth maps, and the Gaussians (centres, unit rotations,
+linear scales, opacities: what the training views' compositing weights are computed from). The torch side writes
 it where it writes the run's export inputs (:func:`point2act.method.query_cache.write_query_views`) and on every
 query that goes through torch.
 
 :func:`query_from_cache` runs the query on it: the points file mapped into the training images
-(:mod:`point2act.answer_points`), the views' consensus on the cached compositing weights
-(:func:`answered_views`, :func:`point2act.grasp.consensus.consensus`), the answers it keeps drawn as heatmaps
+(:mod:`point2act.answer_points`), the views' consensus on the training views' compositing weights, computed from
+the section's Gaussians and cameras (:func:`training_weights`; 20-60 MB a run, so not kept) (:func:`answered_views`, :func:`point2act.grasp.consensus.consensus`), the answers it keeps drawn as heatmaps
 (:func:`point2act.heatmap.heatmap_array`), the refit (:func:`point2act.refit.fit_logits`), the channel saved
 (:func:`point2act.channels.save_channel`), and its export on the cached export inputs and the fusion views'
 weights (:mod:`point2act.export.cache`). It gives up (None) when a section it reads is missing or stale; the
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from point2act.answer_points import ImageCameras, PointHeatmaps, eval_points, he
 from point2act.heatmap import sigma_px
 from point2act.refit import SUPPORT_MIN_WEIGHT, RefitOptions
 
-VERSION = 1
+VERSION = 2
 """Bumped whenever what a ``query-dD`` section holds, or how it is read, changes."""
 
 
@@ -60,12 +60,6 @@ def camera_fingerprint(viewmats, Ks, sizes: Sequence[Tuple[int, int]]) -> str:
         h.update(a.astype(np.float64).tobytes())
     h.update(np.asarray(sizes, dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
-
-
-def weights_section(views: Dict[str, Any]) -> str:
-    """The run-cache section (:mod:`point2act.runcache`) of the weights of ``views`` (their Gaussians' count, the
-    cameras' fingerprint, the resolution, the rasterize mode and the weight floor)."""
-    return "weights-" + hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def answered_views(view_ids: Sequence[int], sizes: Sequence[Sequence[int]], cams: Tuple[np.ndarray, np.ndarray],
@@ -148,7 +142,13 @@ class QueryViews:
     means: np.ndarray  # [N, 3] float32
     """The Gaussians' centres (nerfstudio frame)."""
     rasterize_mode: str
-    """The run's rasterize mode (part of the weights sections' key)."""
+    """The run's rasterize mode (part of the weights' key)."""
+    quats: np.ndarray  # [N, 4] float32
+    """Their unit rotations (wxyz), as the renderers take them (:func:`point2act.method.run.gaussian_tensors`)."""
+    scales: np.ndarray  # [N, 3] float32
+    """Their linear scales."""
+    opacities: np.ndarray  # [N] float32
+    """Their opacities in [0, 1]."""
 
     def weights_views(self, min_weight: float) -> Dict[str, Any]:
         """The key of the training views' weights section at the weight floor ``min_weight``."""
@@ -189,7 +189,8 @@ def save(config_path: Path, key: List[List[Any]], qv: QueryViews) -> Path:
     if qv.eval is not None:
         meta["eval"], earrs = _split_arrays("e_", qv.eval)
         arrs.update(earrs)
-    arrs["means"] = np.asarray(qv.means, dtype=np.float32)
+    for k in ("means", "quats", "scales", "opacities"):
+        arrs[k] = np.asarray(getattr(qv, k), dtype=np.float32)
     return runcache.write_section(config_path, key, section_name(qv.downscale), meta, arrs)
 
 
@@ -201,21 +202,35 @@ def load(config_path: Path, downscale: int) -> QueryViews | None:
     meta, arrs = got
     ev = _split_of("e_", meta["eval"], arrs) if meta["eval"] is not None else None
     return QueryViews(int(meta["downscale"]), int(meta["factor"]), float(meta["sigma_frac"]),
-                      _split_of("t_", meta["train"], arrs), ev, arrs["means"], str(meta["rasterize_mode"]))
+                      _split_of("t_", meta["train"], arrs), ev, arrs["means"], str(meta["rasterize_mode"]),
+                      arrs["quats"], arrs["scales"], arrs["opacities"])
 
 
-def load_weights(config_path: Path, qv: QueryViews, min_weight: float):
-    """The training views' compositing weights (:class:`~point2act.refit.StackedWeights`, memory-mapped) of the
-    run's current cache at ``qv``'s resolution and ``min_weight``, None when it holds none."""
-    from point2act.refit import StackedWeights
+def training_weights(qv: QueryViews, min_weight: float):
+    """The compositing weights of every training view of ``qv`` at its resolution, above ``min_weight``
+    (:class:`~point2act.refit.StackedWeights`), computed without torch
+    (:func:`point2act.refit.compositing_weights_views`, consecutive views of one size in one call): the bits of
+    the torch path's :func:`point2act.query.build_weights_cache` on the same Gaussians and cameras."""
+    from point2act.refit import StackedWeights, compositing_weights_views
 
-    views = qv.weights_views(min_weight)
-    got = runcache.read_section(config_path, weights_section(views), mmap=True)
-    if got is None or got[0].get("views") != views:
-        return None
-    meta, arrs = got
-    return StackedWeights(arrs["crow"], arrs["col"], arrs["val"], int(meta["num_gaussians"]), meta["sizes"],
-                          [int(v) for v in meta["view_ids"]], {"views": views})
+    t = qv.train
+    groups: List[Tuple[Tuple[int, int], List[int]]] = []
+    for k, hw in enumerate(t.sizes):
+        if not groups or groups[-1][0] != tuple(hw):
+            groups.append((tuple(hw), []))
+        groups[-1][1].append(k)
+    crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
+    for (H, W), ks in groups:
+        crow, col, val = compositing_weights_views(qv.means, qv.quats, qv.scales, qv.opacities, t.viewmats[ks],
+                                                   t.Ks[ks], int(W), int(H), qv.rasterize_mode, min_weight)
+        crows.append(crow[1:] + off)
+        off += int(crow[-1])
+        cols.append(col)
+        vals.append(val)
+    sizes = [[int(h), int(w)] for h, w in t.sizes]
+    return StackedWeights(np.concatenate(crows), np.concatenate(cols) if cols else np.zeros(0, np.int32),
+                          np.concatenate(vals) if vals else np.zeros(0, np.float32), int(qv.means.shape[0]), sizes,
+                          list(range(len(sizes))), {"views": qv.weights_views(min_weight)})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -363,15 +378,17 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
     if not runcache.is_current(config_path):
         return None
     qv = load(config_path, req.fit.downscale)
-    weights = load_weights(config_path, qv, req.fit.min_weight) if qv is not None else None
-    if weights is None:
+    if qv is None:
         return None
+    t = time.perf_counter()
+    weights = training_weights(qv, req.fit.min_weight)
+    t_weights = time.perf_counter() - t
     planned = None
     if req.export is not None:
         planned = _export_plan(config_path, req, role)
         if planned is None:
             return None
-    t_load = time.perf_counter() - t0
+    t_load = time.perf_counter() - t0 - t_weights
     t = time.perf_counter()
     answers = answers_of(qv, req.points_file, req.prompt)
     t_points = time.perf_counter() - t
@@ -382,7 +399,7 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
     except ValueError as e:
         reason = str(e)
     fit, sub, kept, cons = fit_kept(weights, answers.train, views, req.fit)
-    timings = {"load_run": t_load, "points_and_heatmaps": t_points, "weights_cache_load": 0.0, "fit": fit.seconds,
+    timings = {"load_run": t_load, "points_and_heatmaps": t_points, "weights_cache_build": t_weights, "fit": fit.seconds,
                "consensus": time.perf_counter() - t - fit.seconds}
     path = _save(config_path, req, role, answers, (fit, sub, kept))
     timings["total"] = time.perf_counter() - t0

@@ -235,65 +235,47 @@ def test_corrupt_channel_files_are_reported_not_trusted(tmp_path):
     assert str(idx) in str(ei.value)
 
 
-def _weights_store(tmp_path):
+def _keyed_run(tmp_path):
     from point2act import runcache
-    from point2act.query import WeightsStore
 
     cfg = _fake_run(tmp_path)
     ck = cfg.parent / "nerfstudio_models" / "step-000000001.ckpt"
     ck.parent.mkdir()
     ck.write_bytes(b"x")
-    return cfg, WeightsStore(cfg, runcache.run_key(cfg, ck, None))
+    return cfg, runcache.run_key(cfg, ck, None)
 
 
-def _weights():
-    from point2act.relevancy_fit import WeightsCache
-
-    g = torch.Generator().manual_seed(0)
-    mats = [torch.sparse_coo_tensor(torch.tensor([[0, 1, 5], [0, 2, 1]]), torch.rand(3, generator=g), (6, 3))
-            .to_sparse_csr() for _ in range(3)]
-    return WeightsCache.from_views(mats, [[2, 3]] * 3, [4, 7, 9])
-
-
-def test_corrupt_weights_cache_is_rebuilt(tmp_path):
-    """A run cache cut short (a crash while copying it) is not read: the weights are built and written anew."""
-    import point2act.query as query
+def test_corrupt_run_cache_is_not_read_and_is_written_anew(tmp_path):
+    """A run cache cut short (a crash while copying it) is not read; the next section written replaces it."""
     from point2act import runcache
 
-    cfg, store = _weights_store(tmp_path)
+    cfg, key = _keyed_run(tmp_path)
     runcache.cache_path(cfg).write_bytes(b"PK\x03\x04 truncated")
-    views = {"num_gaussians": 3, "downscale": 2}
-    built = []
-    query.load_or_build_weights(store, views, lambda: built.append(1) or _weights())
-    assert built == [1]
-    again, rebuilt, _ = query.load_or_build_weights(store, views, lambda: pytest.fail("rebuilt a valid cache"))
-    assert not rebuilt and again.num_gaussians == 3
+    assert runcache.read_section(cfg, "query-d2") is None
+    runcache.write_section(cfg, key, "query-d2", {"version": 2}, {"means": np.arange(6, dtype=np.float32)})
+    meta, arrs = runcache.read_section(cfg, "query-d2")
+    assert meta["version"] == 2 and np.array_equal(arrs["means"], np.arange(6, dtype=np.float32))
 
 
-def test_stored_weights_cache_is_mapped_privately_and_equals_the_built_one(tmp_path):
-    """Stored weights are mapped, not read (``load_or_build_weights``): their rows are the built cache's, and a
-    write into the loaded tensors never reaches the file; other views' weights are another section."""
-    import point2act.query as query
+def test_mapped_section_is_private_and_equals_the_written_one(tmp_path):
+    """A section read with ``mmap=True`` is mapped, not read: its arrays are the written ones, and a write into
+    them never reaches the file; another section sits beside it."""
     from point2act import runcache
 
-    cfg, store = _weights_store(tmp_path)
-    made = _weights()
-    views = {"num_gaussians": 3, "downscale": 2}
-    query.load_or_build_weights(store, views, lambda: made)
+    cfg, key = _keyed_run(tmp_path)
+    g = np.random.default_rng(0)
+    arrs = {"crow": np.arange(7, dtype=np.int64), "val": g.random(6).astype(np.float32)}
+    runcache.write_section(cfg, key, "a", {"n": 6}, arrs)
     path = runcache.cache_path(cfg)
     before = path.read_bytes()
-    loaded, built, _ = query.load_or_build_weights(store, views, lambda: pytest.fail("rebuilt a valid cache"))
-    assert not built
-    for name in ("crow", "col", "val"):
-        assert torch.equal(getattr(loaded, name), getattr(made, name))
-    assert loaded.sizes == made.sizes and loaded.view_ids == made.view_ids
-    sub, want = query.subset(loaded, [9, 4]), query.subset(made, [9, 4])
-    assert torch.equal(sub.val, want.val) and torch.equal(sub.col, want.col) and torch.equal(sub.crow, want.crow)
-    loaded.val.mul_(-1.0)
+    _meta, got = runcache.read_section(cfg, "a", mmap=True)
+    for name, a in arrs.items():
+        assert np.array_equal(got[name], a)
+    if got["val"].flags.writeable:
+        got["val"] *= -1.0
     assert path.read_bytes() == before
-    other = {**views, "downscale": 1}
-    _, built, _ = query.load_or_build_weights(store, other, lambda: made)
-    assert built and len(runcache.sections(cfg)) == 2
+    runcache.write_section(cfg, key, "b", {}, {"x": np.zeros(2)})
+    assert set(runcache.sections(cfg)) >= {"a", "b"}
 
 
 # ----------------------------------------------------------------------------------------------

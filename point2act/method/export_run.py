@@ -260,8 +260,8 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     views at the support resolution (:func:`point2act.method.query_cache.write_query_views`: the torch-free
     ``point2act query``'s), and with ``fusion`` what the fusion views' compositing weights are computed from
     (:func:`save_fusion_views`, which a query's export reads). ``weights``:
-    compositing weights of the run's Gaussians the caller has (the end-of-training fit's), written to the cache
-    after the other sections. None when the run has no checkpoint on disk to key them to."""
+    compositing weights of the run's Gaussians the caller has (the end-of-training fit's), which the views are
+    formed from. None when the run has no checkpoint on disk to key them to."""
     from point2act.method.runinfo import key_of_run
 
     key = key_of_run(config_path, run)
@@ -269,11 +269,9 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
         return None
     cfg = grasp_config if grasp_config is not None else GraspConfig()
     data = run_data(config_path, run)
-    # the run's own field, its views at the config's resolution, and the depth renders whatever the config asks;
-    # the caller's weights are written last, below: each section rewrites the cache file with the sections
-    # already there, and the weights are its largest (236 MB for real/tools at 640x360, 20 views)
-    deferred = weights is not None and weights.meta.get("views") is not None
-    inputs = export_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), live=deferred,
+    # the run's own field, its views at the config's resolution, and the depth renders whatever the config asks
+    known = weights is not None and weights.meta.get("views") is not None
+    inputs = export_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), live=known,
                               weights=weights)
     try:
         export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
@@ -285,13 +283,6 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     from point2act.method.query_cache import write_query_views
 
     write_query_views(config_path, run, key, downscale=max(1, int(cfg.region.support_downscale)))
-    if deferred:
-        from point2act.query import WeightsStore, save_weights
-
-        try:
-            save_weights(WeightsStore(config_path, key), weights)
-        except OSError:
-            pass
     return inputs
 
 

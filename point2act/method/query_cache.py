@@ -65,8 +65,10 @@ def query_views_of(run: LoadedRun, info: Dict[str, Any], downscale: int) -> quer
         cache = build_weights_cache(splats, vms, Ks, list(ev.sizes), ids, g_run.rasterize_mode,
                                     query_numpy.SUPPORT_MIN_WEIGHT)
         ev.depths = query_numpy.depth_maps(cache, means, ev.viewmats.astype(np.float64))
+    f32 = lambda k: g[k].cpu().numpy().astype(np.float32)  # noqa: E731
     return query_numpy.QueryViews(int(downscale), int(train["factor"]), float(train["sigma_frac"]), t, ev,
-                                  g["means"].cpu().numpy().astype(np.float32), str(g_run.rasterize_mode))
+                                  f32("means"), str(g_run.rasterize_mode), f32("quats"), f32("scales"),
+                                  f32("opacities"))
 
 
 def write_query_views(config_path: Path, run: LoadedRun, key, info: Dict[str, Any] | None = None,

@@ -21,7 +21,6 @@ from point2act.method.run import latest_checkpoint, open_run
 from point2act.method.supervision import (
     ChannelSupport,
     eval_views,
-    run_store,
     supervision_of,
     views_of,
     weights_cache_of,
@@ -109,7 +108,6 @@ def query_run(
     source: AnswerSource,
     role: str | None = None,
     refit: RefitOptions = RefitOptions(),
-    rebuild_cache: bool = False,
     loaded: LoadedRun | None = None,
     progress: bool = False,
 ) -> QueryResult:
@@ -118,8 +116,7 @@ def query_run(
     1. The run is loaded (:func:`open_run`; ``loaded``: the caller's); its Gaussians are not changed.
     2. Points for the new prompt come from ``source`` (a points file or a pointer), through the training
        datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
-    3. Each view's compositing weights are computed once and cached beside the run (:func:`weights_cache_of`;
-       ``rebuild_cache``: computed again).
+    3. Each view's compositing weights are computed (:func:`weights_cache_of`).
     4. The logits are fitted with training's loss (:mod:`point2act.losses`) to the answers
        the views' consensus keeps (:func:`fit_to_consensus`), as ``refit`` says.
     5. The channel is saved as ``RUN/relevancy/NAME.npz`` (:mod:`point2act.channels`); the checkpoint is
@@ -142,10 +139,9 @@ def query_run(
         raise Point2ActError("no points for the new prompt")
     prompt = prompt or sup.prompt
     timings["points_and_heatmaps"] = time.perf_counter() - t
-    store = run_store(config_path, run, rebuild=rebuild_cache, background_save=True)
-    cache, built, dt = weights_cache_of(run.gaussians, sup.cameras, refit.downscale, refit.min_weight, store,
-                                        progress=progress)
-    timings["weights_cache_build" if built else "weights_cache_load"] = dt
+    cache, _built, dt = weights_cache_of(run.gaussians, sup.cameras, refit.downscale, refit.min_weight,
+                                         progress=progress)
+    timings["weights_cache_build"] = dt
     t = time.perf_counter()
     fit, sub, kept, (cons, views) = _fit_kept(run.gaussians, sup, cache, refit.downscale,
                                               (refit.steps, refit.lr, refit.lr_final), numpy_targets=True)
@@ -157,10 +153,6 @@ def query_run(
                         extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
                                "downscale": int(refit.downscale), "num_views": len(sub.view_ids),
                                "fitted_to": kept})
-    if getattr(cache, "saving", None) is not None:
-        t = time.perf_counter()
-        cache.saving.join()
-        timings["weights_cache_write_wait"] = time.perf_counter() - t
     if points_file is not None:  # what the next query of this run reads without torch
         t = time.perf_counter()
         ensure_query_caches(config_path, run, int(refit.downscale))

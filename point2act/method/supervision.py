@@ -21,13 +21,7 @@ from point2act.export import (
 from point2act.geometry import FrameTransform
 from point2act.method.loadedrun import LoadedRun, Supervision, as_gaussians
 from point2act.method.run import camera_views, frame_of_run, gaussian_tensors
-from point2act.query import (
-    WeightsStore,
-    build_weights_cache,
-    camera_fingerprint,
-    load_or_build_weights,
-    subset,
-)
+from point2act.query import build_weights_cache, camera_fingerprint, subset
 from point2act.refit import SUPPORT_MIN_WEIGHT  # noqa: F401  (the consensus's weights floor, imported from here too)
 from point2act.render.splats import Splats
 
@@ -118,9 +112,8 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
         return None, {"reason": "no supervised training views"}
     heat = sup.heatmaps
     ds = max(1, int(region_config.support_downscale))
-    store = None if live else run_store(config_path, run, background_save=True)
-    cache, built, dt = weights_cache_of(run.gaussians, sup.cameras, ds, SUPPORT_MIN_WEIGHT, store=store,
-                                        built=weights, progress=progress)
+    cache, built, dt = weights_cache_of(run.gaussians, sup.cameras, ds, SUPPORT_MIN_WEIGHT, built=weights,
+                                        progress=progress)
     info = {"weights_cache_built": bool(built), "weights_seconds": round(dt, 2)}
     try:
         views = views_of(run.gaussians, sup, subset(cache, sorted(heat)), ds)
@@ -128,9 +121,6 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
         views += eval_views(run.gaussians, sup, ds)  # the eval split's answers count too (their cameras are known)
     except ValueError as e:
         views, info = None, {**info, "reason": str(e)}
-    finally:
-        if getattr(cache, "saving", None) is not None:
-            cache.saving.join()
     return views, info
 
 
@@ -203,25 +193,14 @@ def supervision_of(config_path: Path, run: LoadedRun, points_file: Path | None =
     return Supervision.of_datamanager(supervision_datamanager(config, points_file, prompt, pointer))
 
 
-def run_store(config_path: Path, run: LoadedRun, rebuild: bool = False,
-              background_save: bool = False) -> WeightsStore | None:
-    """Where :func:`weights_cache_of` keeps the weights of the run at ``config_path``: its cache
-    (:mod:`point2act.runcache`), under the key of the run's files; None when the run has no checkpoint on disk to
-    key them to (the weights are then built and not kept). ``rebuild``, ``background_save``: :class:`WeightsStore`."""
-    from point2act.method.runinfo import key_of_run
-
-    key = key_of_run(config_path, run)
-    return None if key is None else WeightsStore(config_path, key, rebuild, background_save)
-
-
-def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float = 0.0,
-                     store: WeightsStore | None = None, built=None, progress: bool = False):
+def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float = 0.0, built=None,
+                     progress: bool = False):
     """The compositing weights of ``gaussians`` (the run's, or a model) in every view of ``cameras`` at
-    1/``downscale`` resolution, weights ``<= min_weight`` left out; (cache, built?, seconds). With ``store``, read
-    from the run's cache file when it holds them, else built and written there; without, built and neither read
-    nor written (a model still training). ``built``: such weights the caller has (the end-of-training fit's),
-    taken instead of building them when they are of the same views, resolution, weight floor and Gaussians
-    (their ``meta["views"]``)."""
+    1/``downscale`` resolution, weights ``<= min_weight`` left out; (cache, built?, seconds). ``built``: such
+    weights the caller has (the end-of-training fit's), taken instead of building them when they are of the same
+    views, resolution, weight floor and Gaussians (their ``meta["views"]``). Not kept on disk: the run's cache
+    keeps what they are computed from (:mod:`point2act.query_numpy`)."""
+    t0 = time.perf_counter()
     g_run = as_gaussians(gaussians)
     vms, Ks, sizes = camera_views(cameras, downscale, g_run)
     views = {
@@ -231,21 +210,14 @@ def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float =
         "rasterize_mode": str(g_run.rasterize_mode),
         "min_weight": float(min_weight),
     }
+    if built is not None and built.meta.get("views") == views:
+        return built, False, time.perf_counter() - t0
     g = gaussian_tensors(g_run)
-
-    def build():
-        if built is not None and built.meta.get("views") == views:
-            return built
-        splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
-        out = build_weights_cache(splats, vms, Ks, sizes, list(range(len(sizes))), g_run.rasterize_mode,
-                                  min_weight, progress)
-        out.meta["views"] = views
-        return out
-
-    if store is None:
-        t0 = time.perf_counter()
-        return build(), True, time.perf_counter() - t0
-    return load_or_build_weights(store, views, build)
+    splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
+    out = build_weights_cache(splats, vms, Ks, sizes, list(range(len(sizes))), g_run.rasterize_mode, min_weight,
+                              progress)
+    out.meta["views"] = views
+    return out, True, time.perf_counter() - t0
 
 
 def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = SUPPORT_MIN_WEIGHT) -> list:

@@ -244,7 +244,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
     from point2act.method.requery import AnswerSource, query_run
     from point2act.method.run import frame_of_run, gaussian_arrays, open_run
-    from point2act.method.supervision import run_store, supervision_of, weights_cache_of
+    from point2act.method.supervision import supervision_of, weights_cache_of
     from point2act.query import subset
     from point2act.relevancy_fit import FitSchedule, fit_relevancy
 
@@ -272,7 +272,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     assert inside(region.action_point, target_box(scene))
     # the same fit to every answer, for comparison
     g, sup = loaded.gaussians, supervision_of(config, loaded, mixed)
-    cache, _, _ = weights_cache_of(g, sup.cameras, 2, min_weight=1e-3, store=run_store(config, loaded))
+    cache, _, _ = weights_cache_of(g, sup.cameras, 2, min_weight=1e-3)
     sub = subset(cache, sorted(sup.heatmaps))
     targets = [resize_heatmap(sup.heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     every = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
