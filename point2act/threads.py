@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Callable, List, Tuple
 
@@ -109,6 +110,7 @@ class ThreadBudget:
         self.others = 0.0
         """Cores the other processes kept busy over the last sample."""
         self._last = self._sample()
+        self._lock = threading.Lock()  # the trainer's loop and the viewer's render thread both update
 
     def _sample(self) -> Tuple[float, int | None, int | None]:
         return self._clock(), self._busy(), self._own()
@@ -119,6 +121,10 @@ class ThreadBudget:
         now = self._clock()
         if not force and now - self._last[0] < SAMPLE_S:
             return self.threads
+        with self._lock:
+            return self._resample()
+
+    def _resample(self) -> int:
         t, busy, own = self._sample()
         t0, busy0, own0 = self._last
         if None in (busy, own, busy0, own0) or t <= t0:

@@ -299,6 +299,10 @@ class Point2ActModel(RandomStart, SplatfactoModel):
     # -- rendering ----------------------------------------------------------------------------
     def get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor | List]:
         if not self.training:  # viewer renders: an interrupt must stay an interrupt (point2act.method.viewer)
+            if torch.device(self.device).type == "cpu":  # ns-viewer beside other programs: the free cores' threads
+                from point2act.threads import follow_free_cores
+
+                follow_free_cores().update()
             with surface_render_interrupts():
                 outputs = self._get_outputs(camera)
             if RELEVANCY_KEY in outputs and "rgb" in outputs:

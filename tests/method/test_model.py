@@ -572,3 +572,18 @@ def test_random_gaussians_take_the_colour_the_photos_show_at_them(sh_degree):
     changed = (dc[100:] != before[100:]).any(-1)
     assert int(changed.sum()) == got
     torch.testing.assert_close(rgb[changed], torch.tensor([0.2, 0.5, 0.8]).expand(got, 3), atol=1e-5, rtol=0)
+
+
+def test_a_viewer_render_on_the_cpu_follows_the_free_cores(monkeypatch):
+    """ns-viewer renders through the model's eval outputs: on the CPU they start the process's thread budget
+    (point2act.threads), as training does, so a viewer beside other programs sizes its threads to the free cores."""
+    from point2act import threads
+
+    monkeypatch.setattr(threads, "_PROCESS", None)
+    updates = []
+    monkeypatch.setattr(threads.ThreadBudget, "update", lambda self, force=False: updates.append(1) or self.threads)
+    model = make_model()
+    model.eval()
+    with torch.no_grad():
+        out = model.get_outputs(make_camera())
+    assert "rgb" in out and threads._PROCESS is not None and updates
