@@ -32,6 +32,7 @@ none.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -130,7 +131,21 @@ def plane_homography(K_r: np.ndarray, V_r: np.ndarray, K_s: np.ndarray, V_s: np.
     d_r = d - n_r @ t_r  # the plane in the reference camera: n_r . X + d_r = 0
     R = V_s[:3, :3] @ R_r.T
     t = V_s[:3, 3] - R @ t_r
-    return K_s @ (R - np.outer(t, n_r) / d_r) @ np.linalg.inv(K_r)
+    return K_s @ (R - np.outer(t, n_r) / d_r) @ _inverse(K_r)
+
+
+def _inverse(M: np.ndarray) -> np.ndarray:
+    """``np.linalg.inv(M)`` of a small matrix, computed once per matrix: a sweep scores thousands of planes with the
+    same few intrinsics, and each ``np.linalg.inv`` call costs about 0.1 ms of overhead (the same bits)."""
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    return _inverse_of(M.tobytes(), M.shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _inverse_of(data: bytes, shape: tuple) -> np.ndarray:
+    out = np.linalg.inv(np.frombuffer(data, dtype=np.float64).reshape(shape))
+    out.setflags(write=False)
+    return out
 
 
 def zncc(a: np.ndarray, b: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +173,7 @@ def _warp(image: np.ndarray, H: np.ndarray, size: tuple) -> tuple[np.ndarray, np
     where the samples lie inside it (the window around a pixel included)."""
     import cv2
 
-    H = np.linalg.inv(_CENTRE) @ H @ _CENTRE  # pixel indices to pixel indices
+    H = _inverse(_CENTRE) @ H @ _CENTRE  # pixel indices to pixel indices
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpPerspective(image, H, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     inside = cv2.warpPerspective(np.ones_like(image), H, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
@@ -167,15 +182,24 @@ def _warp(image: np.ndarray, H: np.ndarray, size: tuple) -> tuple[np.ndarray, np
     return warped, inside
 
 
+@functools.lru_cache(maxsize=64)
+def _rays(K_bytes: bytes, size: tuple) -> np.ndarray:  # [h, w, 3]
+    """Each pixel's ray (z = 1) of the camera with intrinsics ``K_bytes`` ([3, 3] float64) on a ``size`` (w, h)
+    canvas: the same for every plane a sweep scores, so computed once."""
+    w, h = size
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ _inverse(np.frombuffer(K_bytes, np.float64).reshape(3, 3)).T
+    rays.setflags(write=False)
+    return rays
+
+
 def _front(K: np.ndarray, V: np.ndarray, plane: np.ndarray, size: tuple) -> np.ndarray:  # [h, w] float
     """z-depth along each pixel's ray to ``plane`` in the camera (``K``, ``V``), 0 where the plane is not in
     front of it."""
-    w, h = size
     n_r = V[:3, :3] @ plane[:3]
     d_r = float(plane[3] - n_r @ V[:3, 3])
-    u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T  # z = 1
-    den = rays @ n_r
+    K = np.ascontiguousarray(K, dtype=np.float64)
+    den = _rays(K.tobytes(), tuple(size)) @ n_r
     with np.errstate(divide="ignore", invalid="ignore"):
         z = -d_r / den
     return np.where(np.isfinite(z) & (z > 0), z, 0.0)
