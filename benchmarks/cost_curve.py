@@ -194,18 +194,22 @@ def plot(doc: Dict, path: Path) -> None:
 
     cells = doc["cells"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, x_key, group_key, label in ((axes[0], "views", "pixels", "views"), (axes[1], "pixels", "views", "pixels")):
-        for stage in ("start_cloud", "steps", "end_fit", "caches", "export", "query"):
-            for g in sorted({c[group_key] for c in cells}):
+    stages = ("start_cloud", "plane_sweep", "setup_other", "steps", "end_fit", "caches", "export", "query")
+    colours = plt.get_cmap("tab10")
+    for ax, x_key, group_key in ((axes[0], "views", "pixels"), (axes[1], "pixels", "views")):
+        groups = sorted({c[group_key] for c in cells})
+        for si, stage in enumerate(stages):
+            for gi, g in enumerate(groups):
                 pts = sorted((c[x_key], c.get(stage, 0)) for c in cells if c[group_key] == g and c.get(stage))
                 if len(pts) >= 2:
-                    ax.plot(*zip(*pts), marker="o", label=f"{stage}, {group_key} {g}")
+                    ax.plot(*zip(*pts), marker="o", color=colours(si), linestyle=("-", "--", ":", "-.")[gi % 4],
+                            label=stage if gi == 0 else None)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(label)
+        ax.set_xlabel(x_key + f" (lines: {group_key} " + ", ".join(f"{g}" for g in groups) + ": solid, dashed, ...)")
         ax.set_ylabel("seconds")
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
