@@ -292,10 +292,8 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         self.triangulated_path: Path | None = None
         """The triangulated start cloud (:meth:`_triangulate_if_no_cloud`), None when not made."""
         no_cloud = self.train_dataparser_outputs.metadata.get("points3D_xyz") is None
-        if config.triangulate:
-            self._triangulate_if_no_cloud()
-        if config.plane_depth and no_cloud:
-            self._supervise_plane_depth()
+        if (config.triangulate or config.plane_depth) and no_cloud:
+            self._start_from_photos(config.triangulate, config.plane_depth)
         self.points = self._resolve_points()
         if self.points is not None:
             self._train_points = self._match_points(self.points)
@@ -319,18 +317,34 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
                   .clip(0, 255).round().astype(np.uint8)[..., :3] for img in images]
         return arrays, Ks, viewmats
 
-    def _triangulate_if_no_cloud(self) -> None:
+    def _start_from_photos(self, triangulate: bool, plane_depth: bool) -> None:
+        """What a capture without a point cloud starts from, from its photos: the triangulated start cloud with its
+        stereo depth (:meth:`_triangulate_if_no_cloud`) and the support plane's depth (:meth:`_plane_depths`).
+        The two are independent: the plane sweep runs in a thread while the cloud is triangulated (its numpy and
+        OpenCV work overlaps the SIFT, stereo and triangulation kernels on another core), and its depth is attached
+        after the stereo depth, as when they ran one after the other (the same bytes)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        views = self.training_views()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="point2act-plane") as pool:
+            plane = pool.submit(self._plane_depths, views) if plane_depth else None
+            if triangulate:
+                self._triangulate_if_no_cloud(views)
+            if plane is not None:
+                self._supervise_plane_depth(plane.result())
+
+    def _triangulate_if_no_cloud(self, views=None) -> None:
         """Put a triangulated cloud in the parser's metadata (``points3D_xyz`` / ``points3D_rgb``, what
         nerfstudio's pipeline seeds splatfacto from) when the capture has none. Fewer than
         :data:`point2act.triangulate.MIN_START_POINTS` points (a textureless capture): a warning, and the
-        Gaussians start at random."""
+        Gaussians start at random. ``views``: :meth:`training_views`, where the caller has them."""
         meta = self.train_dataparser_outputs.metadata
         if meta.get("points3D_xyz") is not None:
             return
         from point2act.triangulate import (MIN_START_POINTS, cloud_cache_path, depth_maps_path, read_depth_maps,
                                            read_ply, start_cloud, write_depth_maps, write_ply)
 
-        arrays, Ks, viewmats = self.training_views()
+        arrays, Ks, viewmats = views if views is not None else self.training_views()
         path = cloud_cache_path(arrays, Ks, viewmats)
         if path.is_file() and depth_maps_path(path).is_file():
             pts, rgb = read_ply(path)
@@ -367,31 +381,38 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         # no view pair (views too far apart) or no texture: nothing to supervise, no depth render
         _attach_depth(self, depths, "stereo", "no view pair gave a confirmed point")
 
-    def _supervise_plane_depth(self) -> None:
-        """The support plane's depth (:func:`point2act.plane_sweep.plane_depths`) as the training views' depth
-        where they have none from stereo, supervised as :meth:`_supervise_stereo_depth`'s is: a faintly
-        textured table is held where its photos place it, not in the layer of Gaussians above it that explains
-        them as well. Not where the capture has sensor depth."""
+    def _plane_depths(self, views) -> List[np.ndarray] | None:
+        """The support plane's depth in each training view (:func:`point2act.plane_sweep.plane_depths`; ``views``:
+        :meth:`training_views`), from the cache beside the start cloud's or by a plane sweep; [] where no plane
+        explains the photos; None where the capture has sensor depth."""
         if self.train_dataparser_outputs.metadata.get("depth_filenames"):
-            return
+            return None
         from point2act.plane_sweep import cache_tag, plane_depths, support_plane
         from point2act.triangulate import cloud_cache_path, read_depth_maps, write_depth_maps
 
-        arrays, Ks, viewmats = self.training_views()
+        arrays, Ks, viewmats = views
         cloud = cloud_cache_path(arrays, Ks, viewmats)
         path = cloud.with_name(f"{cloud.stem}-plane-{cache_tag()}.npz")
         if path.is_file():
-            depths = read_depth_maps(path)
             CONSOLE.log(f"\\[point2act] support plane from the cache {path}")
-        else:
-            CONSOLE.log(f"\\[point2act] finding the support plane by a plane sweep of {len(arrays)} training views "
-                        "(--pipeline.datamanager.plane-depth False skips it)")
-            found = support_plane(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
-            depths = [] if found is None else plane_depths(arrays, Ks, viewmats, found.plane)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_depth_maps(path, depths)
+            return read_depth_maps(path)
+        CONSOLE.log(f"\\[point2act] finding the support plane by a plane sweep of {len(arrays)} training views "
+                    "(--pipeline.datamanager.plane-depth False skips it)")
+        found = support_plane(arrays, Ks, viewmats, progress=lambda line: CONSOLE.log(f"\\[point2act]   {line}"))
+        depths = [] if found is None else plane_depths(arrays, Ks, viewmats, found.plane)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_depth_maps(path, depths)
+        return depths
+
+    def _supervise_plane_depth(self, depths: List[np.ndarray] | None) -> None:
+        """The support plane's depth (:meth:`_plane_depths`) as the training views' depth where they have none from
+        stereo, supervised as :meth:`_supervise_stereo_depth`'s is: a faintly textured table is held where its
+        photos place it, not in the layer of Gaussians above it that explains them as well. Not where the capture
+        has sensor depth (None)."""
+        if depths is None:
+            return
         if not depths:  # no plane found
-            depths = [np.zeros(a.shape[:2], np.float32) for a in arrays]
+            depths = [np.zeros(d["image"].shape[:2], np.float32) for d in self.cached_train]
         _attach_depth(self, depths, "the support plane", "no plane explains the photos")
 
     @property

@@ -54,7 +54,7 @@ def test_a_random_start_is_supervised_on_the_table(shared_data):
 
 
 def _stub(tmp_path, maps, sensor=False, stereo=None):
-    """A datamanager's state for :meth:`_supervise_plane_depth`: two 4 x 6 views."""
+    """A datamanager's state for :meth:`_plane_depths` and :meth:`_supervise_plane_depth`: two 4 x 6 views."""
     images = [{"image": torch.zeros(4, 6, 3, dtype=torch.uint8)} for _ in range(2)]
     if stereo is not None:
         for data, s in zip(images, stereo):
@@ -83,7 +83,9 @@ def test_plane_depth_only_without_sensor_depth_and_below_stereo(case, tmp_path, 
         stereo = [np.zeros((4, 6), np.float32), np.zeros((4, 6), np.float32)]
         stereo[0][1, 2] = 1.5
     dm = _stub(tmp_path, plane, sensor=case == "sensor", stereo=stereo)
-    Point2ActDataManager._supervise_plane_depth(dm)
+    supervise = lambda dm: Point2ActDataManager._supervise_plane_depth(  # noqa: E731  (as _start_from_photos does)
+        dm, Point2ActDataManager._plane_depths(dm, dm.training_views()))
+    supervise(dm)
     on = case in ("plane", "stereo")
     assert bool(dm.train_dataparser_outputs.metadata.get("stereo_depth")) is on
     assert bool(dm.train_dataset.metadata.get("stereo_depth")) is on
@@ -94,5 +96,5 @@ def test_plane_depth_only_without_sensor_depth_and_below_stereo(case, tmp_path, 
         assert float(got[1, 2]) == (1.5 if case == "stereo" else 2.0)
         # a second datamanager on the same views reads the cached depths: no sweep
         dm2 = _stub(tmp_path, plane)
-        Point2ActDataManager._supervise_plane_depth(dm2)
+        supervise(dm2)
         assert len(calls) == 1 and float(dm2.cached_train[0][DEPTH_KEY][0, 0, 0]) == 2.0
