@@ -47,7 +47,7 @@ STEREO_POINTS = 10000
 """At most this many dense stereo points join the start cloud (:func:`start_cloud`)."""
 MIN_DEPTH_POINTS = 20
 """Fewest SIFT points a view must see for their median depth to be its scene depth (the stereo pairs' scale)."""
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 """Part of the cache key: raised whenever the start cloud or its depth maps change (their settings here or in
 :mod:`point2act.stereo`)."""
 
@@ -121,14 +121,20 @@ def triangulate_posed_images(
     images: Sequence[np.ndarray],  # C x [H, W, 3] uint8 (or float in [0, 1])
     Ks: np.ndarray,  # [C, 3, 3]
     viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
-    num_threads: int = -1,
+    num_threads: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> TriangulatedCloud:
     """Triangulate a sparse cloud from ``images`` with their known intrinsics ``Ks`` and poses
     ``viewmats``: COLMAP's SIFT extraction, exhaustive matching with geometric verification, and its
     point triangulator with the poses fixed. Points seen in fewer than :data:`MIN_TRACK_LENGTH` views,
     or reprojecting worse than :data:`MAX_REPROJ_ERROR_PX` on average, are dropped. ``progress``: called
-    with a line per stage. Returns an empty cloud when nothing can be matched (a textureless scene)."""
+    with a line per stage. Returns an empty cloud when nothing can be matched (a textureless scene).
+
+    ``num_threads``: COLMAP's threads. One by default, so that a capture's cloud is the same on every run and
+    machine: with more, COLMAP's database takes the images in the order its extraction threads finish, and the
+    matching and the triangulation follow that order (two runs of a 10-view capture gave 180 points of other
+    positions). A start cloud's plane sweep runs beside it on another core
+    (:meth:`point2act.method.datamanager.Point2ActDataManager._start_from_photos`)."""
     import pycolmap
 
     level = pycolmap.logging.minloglevel
