@@ -428,20 +428,19 @@ def _export_plan(config_path: Path, req: CachedRequest, role: str):
     cache does not serve it."""
     from point2act.export import Channels, cache, resolve
 
-    cached = cache.load(config_path)
-    if cached is None:
+    served = cache.serving(
+        config_path, lambda cached: dataclasses.replace(
+            resolve(req.export, lambda: cached.data), grasps=role == "grasp",
+            channels=Channels(keypoints=(req.name,), grasp=req.name)),
+        channel_relevancy=True)
+    if served is None:
         return None
-    request = resolve(req.export, lambda: cached.data)
-    request = dataclasses.replace(request, grasps=role == "grasp",
-                                  channels=Channels(keypoints=(req.name,), grasp=req.name))
+    request, cached = served
     region = request.grasp_config.region
     if req.fit.min_weight != SUPPORT_MIN_WEIGHT or req.fit.downscale != max(1, int(region.support_downscale)):
         return None  # the export's views are not the refit's: formed again, by the torch path
-    if not cache.serves(cached, request.grasp_config, request.grasps):
-        return None
-    fusion = cache.load_fusion_weights(config_path)
-    if request.grasps and request.grasp_config.surface.fuse_depth and fusion is None:
-        return None
+    fusion = cache.load_fusion_weights(config_path) if request.grasps and request.grasp_config.surface.fuse_depth \
+        else None
     return request, cached, fusion
 
 

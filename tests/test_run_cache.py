@@ -183,18 +183,28 @@ def test_sections_share_the_file_under_one_key(tmp_path):
 
 
 def test_the_export_section_serves_what_it_holds(tmp_path):
+    """``serving`` is the one decision whether the cache serves a request: the views at its support resolution,
+    the depth renders its grasps are fused on, and for a channel's grasps what its relevancy is computed from."""
+    from point2act.export.request import ExportRequest
+
     config = _run(tmp_path)
     ec.save(config, _key(config), _cached(config, np.random.default_rng(3), depth=False))
-    cached = ec.load(config)
     cfg = GraspConfig()
     cfg.region.support_downscale = 2
-    assert not ec.serves(cached, cfg)  # no depth renders to fuse
-    assert ec.serves(cached, cfg, grasps=False)
+    serving = lambda cfg, grasps=True, **kw: ec.serving(config, lambda c: ExportRequest(cfg, grasps=grasps), **kw)  # noqa: E731
+    assert serving(cfg) is None  # no depth renders to fuse
+    got = serving(cfg, grasps=False)
+    assert got is not None and got[0].grasp_config is cfg and got[1].support_downscale == 2
     other = GraspConfig()
     other.region.support_downscale = 1  # views at another resolution than the config asks for
-    assert not ec.serves(cached, other, grasps=False)
+    assert serving(other, grasps=False) is None
     cfg.surface.fuse_depth = False
-    assert ec.serves(cached, cfg)
+    assert serving(cfg) is not None
+    ec.save(config, _key(config), _cached(config, np.random.default_rng(3), depth=True))
+    cfg.surface.fuse_depth = True
+    assert serving(cfg) is not None
+    assert serving(cfg, channel_relevancy=True) is None  # no fusion-views section for a channel's relevancy
+    assert serving(cfg, grasps=False, channel_relevancy=True) is not None
 
 
 def test_unreadable_or_other_version_is_not_read(tmp_path, monkeypatch):

@@ -89,12 +89,10 @@ def export_from_cache(config_path: Path, options: ExportOptions,
     then computes the inputs from the run: :func:`point2act.method.export_run.export_run`)."""
     from point2act.export import cache
 
-    cached = cache.load(config_path)
-    if cached is None:
+    served = cache.serving(config_path, lambda cached: resolve(options, lambda: cached.data))
+    if served is None:
         return None
-    request = resolve(options, lambda: cached.data)
-    if not cache.serves(cached, request.grasp_config, request.grasps):
-        return None
+    request, cached = served
     doc = export(request, cached.inputs)
     path = grasps_path(config_path, output)
     write_grasps(path, doc)

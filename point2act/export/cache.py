@@ -5,14 +5,15 @@ or nerfstudio (:func:`export_from_cache`).
 It holds the Gaussians' arrays and the training cameras' centres, the run's task, start note and capture folder,
 the supervised views of the run's own answers (:class:`point2act.grasp.consensus.ViewAnswers`) and the
 median-depth renders the grasp head fuses (:class:`point2act.fusion.DepthViews`). It serves a request while the
-cache is current and the request asks for the views and renders it holds (:func:`serves`). Plain numpy.
+cache is current and the request asks for the views and renders it holds (:func:`serving`, the one place that
+decides it). Plain numpy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -91,14 +92,29 @@ def load(config_path: Path) -> CachedInputs | None:
     return CachedInputs(inputs, meta["data"], int(meta["support_downscale"]))
 
 
-def serves(cached: CachedInputs, grasp_config, grasps: bool = True) -> bool:
-    """Whether ``cached`` holds what an export with ``grasp_config`` (``grasps``: planning grasps) reads: the views
-    at the config's support resolution, depth renders when the grasps are planned on the fused surface."""
-    if cached.inputs.field.views is not None and \
-            cached.support_downscale != max(1, int(grasp_config.region.support_downscale)):
-        return False
-    return not (grasps and grasp_config.surface.fuse_depth and cached.inputs.depth_views is None)
+def serving(config_path: Path, request_of: Callable[[CachedInputs], Any],
+            channel_relevancy: bool = False) -> Tuple[Any, CachedInputs] | None:
+    """Whether the run's cache serves an export, decided here alone: ``(request, cached inputs)`` when the cache is
+    current and holds what the request reads, else None (the caller then computes the inputs from the run).
 
+    ``request_of`` makes the :class:`~point2act.export.request.ExportRequest` from the cached inputs (an
+    ``ExportOptions`` is resolved against the capture they record). The cache serves it when it holds the views at
+    the request's support resolution and, where grasps are planned on the fused surface, the depth renders; with
+    ``channel_relevancy`` (a named channel's grasps), also what that channel's relevancy in the renders is
+    computed from (:data:`FUSION_SECTION`)."""
+    cached = load(config_path)
+    if cached is None:
+        return None
+    request = request_of(cached)
+    cfg = request.grasp_config
+    if cached.inputs.field.views is not None and cached.support_downscale != max(1, int(cfg.region.support_downscale)):
+        return None
+    on_surface = request.grasps and cfg.surface.fuse_depth
+    if on_surface and cached.inputs.depth_views is None:
+        return None
+    if on_surface and channel_relevancy and load_fusion_views(config_path) is None:
+        return None
+    return request, cached
 
 
 def save_fusion_views(config_path: Path, key: List[List[Any]], views: FusionViews) -> Path:

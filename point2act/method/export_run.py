@@ -310,9 +310,9 @@ def export_doc(config_path: Path, request: ExportRequest, loaded: LoadedRun | No
     to the cache. ``loaded``: the run when the caller has it; ``live``, ``known``: :func:`export_inputs_of`."""
     own_only = request.channels.own_field_only and not live
     if own_only:
-        cached = export_cache.load(config_path)
-        if cached is not None and export_cache.serves(cached, request.grasp_config, request.grasps):
-            return stages.export(request, cached.inputs)
+        served = export_cache.serving(config_path, lambda _cached: request)
+        if served is not None:
+            return stages.export(request, served[1].inputs)
     run = loaded if loaded is not None else open_run(config_path)
     if own_only:
         inputs = cache_own_inputs(config_path, run, request.grasp_config, fusion=True)

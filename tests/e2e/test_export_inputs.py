@@ -35,8 +35,11 @@ def test_export_from_inputs_is_the_same_document_without_torch(trained_synth, sy
     from point2act.grasp import GraspConfig
 
     root, _scene, config, _ = trained_synth
-    cached = ec.load(config)  # the shared export (or one before it) wrote them
-    assert cached is not None and ec.serves(cached, GraspConfig())
+    from point2act.export.request import ExportRequest
+
+    served = ec.serving(config, lambda c: ExportRequest(GraspConfig()))  # the shared export (or one before) wrote them
+    assert served is not None
+    cached = served[1]
     assert cached.inputs.field.views and cached.inputs.depth_views is not None
     out = tmp_path / "grasps.json"
     _export_in_subprocess(config, out, root)
