@@ -46,7 +46,7 @@ def _no_grad(fn):
     return wrapper
 
 
-__all__ = ["DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion_weights", "pixel_footprint", "relevancy_in_views", "render_depth_views",
+__all__ = ["DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion_weights", "relevancy_in_fusion_views", "pixel_footprint", "relevancy_in_views", "render_depth_views",
            "render_expected_depth", "render_factor", "render_median_depth", "tsdf_fuse", "unit_splats", "view_points",
            "view_relevancy", "views_in_frame"]
 
@@ -297,6 +297,32 @@ def fusion_weights(views: FusionViews) -> FusionWeights:
                          [[int(h), int(w)] for h, w in views.sizes], float(views.min_weight))
 
 
+def relevancy_in_fusion_views(views: FusionViews, alphas: np.ndarray, relevancy: np.ndarray) -> np.ndarray:
+    """:func:`relevancy_in_views` of :func:`fusion_weights` of ``views``, the same bits, without storing the weights:
+    each view's ``sum_i half(w_i) r_i`` composited directly (:func:`point2act.refit.half_weight_render_views`),
+    then the same division by ``alphas`` and clamp. Floors below float16's smallest normal take the stored path."""
+    from point2act.refit import HALF_NORMAL_MIN, half_weight_render_views
+
+    if not views.min_weight >= HALF_NORMAL_MIN:
+        return relevancy_in_views(fusion_weights(views), alphas, relevancy)
+    r32 = np.asarray(relevancy, dtype=np.float32).reshape(-1)
+    out = []
+    for k, (vm, K, (h, w)) in enumerate(zip(views.viewmats, views.Ks, views.sizes)):
+        acc = half_weight_render_views(views.means, views.quats, views.scales, views.opacities, vm[None], K[None],
+                                       int(w), int(h), r32, "classic", views.min_weight)[0]
+        out.append(_relevancy_of(acc, alphas[k], int(h), int(w)))
+    return np.stack(_padded(out)) if len({x.shape for x in out}) > 1 else np.stack(out)
+
+
+def _relevancy_of(acc: np.ndarray, alpha: np.ndarray, h: int, w: int) -> np.ndarray:  # [h, w] float32
+    """A view's composited relevancy sum ``acc`` [h, w] over its accumulated opacity, clamped to [0, 1], 0 where
+    ``alpha <= 1e-6``."""
+    alpha = np.asarray(alpha, dtype=np.float32)[:h, :w]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(alpha > np.float32(1e-6), acc / np.maximum(alpha, np.float32(1e-6)), np.float32(0.0))
+    return np.clip(rel, np.float32(0.0), np.float32(1.0)).astype(np.float32)
+
+
 def relevancy_in_views(weights: FusionWeights, alphas: np.ndarray, relevancy: np.ndarray) -> np.ndarray:
     """A field's expected relevancy per pixel of the fusion views [C, H, W] (zero-padded as ``alphas``, the views'
     accumulated opacity): ``sum_i w_i r_i / alpha`` over the stored weights (:class:`FusionWeights`), clamped to
@@ -314,10 +340,7 @@ def relevancy_in_views(weights: FusionWeights, alphas: np.ndarray, relevancy: np
         acc = csr_matvec(np.asarray(weights.crow[a : b + 1], dtype=np.int64) - s,
                          np.asarray(weights.col[s:e], dtype=np.int32), np.asarray(weights.val[s:e], dtype=np.float32),
                          r32).reshape(h, w)
-        alpha = np.asarray(alphas[k], dtype=np.float32)[:h, :w]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rel = np.where(alpha > np.float32(1e-6), acc / np.maximum(alpha, np.float32(1e-6)), np.float32(0.0))
-        out.append(np.clip(rel, np.float32(0.0), np.float32(1.0)).astype(np.float32))
+        out.append(_relevancy_of(acc, alphas[k], h, w))
     return np.stack(_padded(out)) if len({x.shape for x in out}) > 1 else np.stack(out)
 
 

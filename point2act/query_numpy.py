@@ -424,8 +424,9 @@ def _save(config_path: Path, req: CachedRequest, role: str, answers: Answers, fi
 
 
 def _export_plan(config_path: Path, req: CachedRequest, role: str):
-    """``(request, cached inputs, fusion weights)`` of the channel's export from the run's cache, None when the
-    cache does not serve it."""
+    """``(request, cached inputs, fusion views)`` of the channel's export from the run's cache (the fusion views'
+    Gaussians and cameras where its grasps are planned on the fused surface), None when the cache does not serve
+    it."""
     from point2act.export import Channels, cache, resolve
 
     served = cache.serving(
@@ -439,7 +440,7 @@ def _export_plan(config_path: Path, req: CachedRequest, role: str):
     region = request.grasp_config.region
     if req.fit.min_weight != SUPPORT_MIN_WEIGHT or req.fit.downscale != max(1, int(region.support_downscale)):
         return None  # the export's views are not the refit's: formed again, by the torch path
-    fusion = cache.load_fusion_weights(config_path) if request.grasps and request.grasp_config.surface.fuse_depth \
+    fusion = cache.load_fusion_views(config_path) if request.grasps and request.grasp_config.surface.fuse_depth \
         else None
     return request, cached, fusion
 
@@ -449,7 +450,7 @@ def _export(config_path: Path, req: CachedRequest, planned, formed) -> Tuple[Pat
     from point2act import export as stages
     from point2act.channels import channel_relevancy_of, load_channel
     from point2act.export import Field, FieldLabel, grasps_path, write_grasps
-    from point2act.fusion import relevancy_in_views
+    from point2act.fusion import relevancy_in_fusion_views
 
     request, cached, fusion = planned
     answers, views, reason, cons = formed
@@ -463,7 +464,7 @@ def _export(config_path: Path, req: CachedRequest, planned, formed) -> Tuple[Pat
         field = Field(relevancy, views, reason if views is None else "", label=label)
     depth = own.depth_views
     if request.grasps and request.grasp_config.surface.fuse_depth and label.role == "grasp":
-        depth = dataclasses.replace(depth, relevancy=relevancy_in_views(fusion, depth.alphas, relevancy))
+        depth = dataclasses.replace(depth, relevancy=relevancy_in_fusion_views(fusion, depth.alphas, relevancy))
     else:
         depth = None
     inputs = dataclasses.replace(own, field=field, depth_views=depth, keypoints=((req.name, field),))

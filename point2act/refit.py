@@ -185,6 +185,52 @@ def compositing_weights_views(
         RASTERIZE_MODES[rasterize_mode], float(min_weight), int(num_threads)))
 
 
+HALF_NORMAL_MIN = 2.0 ** -14
+"""float16's smallest normal: :func:`half_weight_render_views` takes weight floors at or above it."""
+
+
+def half_rounded(x: np.ndarray) -> np.ndarray:  # [n] float32
+    """``x`` rounded to float16 and back by :func:`half_weight_render_views`' rule (round to nearest, ties to even:
+    numpy's ``astype(float16)`` over float16's normal range)."""
+    return load_extension().half_rounded(_arr(np.reshape(x, -1), np.float32))
+
+
+def half_weight_render_views(
+    means: np.ndarray,  # [N, 3]
+    quats: np.ndarray,  # [N, 4]
+    scales: np.ndarray,  # [N, 3]
+    opacities: np.ndarray,  # [N]
+    viewmats: np.ndarray,  # [C, 4, 4]
+    Ks: np.ndarray,  # [C, 3, 3]
+    width: int,
+    height: int,
+    values: np.ndarray,  # [N]
+    rasterize_mode: str = "classic",
+    min_weight: float = 1e-3,
+    num_threads: int = -1,
+) -> np.ndarray:  # [C, height, width] float32
+    """Per pixel of ``C`` views of one size, ``sum_i half(w_i) * values[g_i]`` over the compositing weights above
+    ``min_weight`` (``half``: rounded to float16), front to back, one fused multiply-add each: the bits of
+    :func:`csr_matvec` on :func:`compositing_weights_views`' weights cast to float16 (as
+    :class:`point2act.fusion.FusionWeights` keeps them), without storing the weights.
+
+    Args:
+        means, quats, scales, opacities, viewmats, Ks, width, height, rasterize_mode: as
+            :func:`compositing_weights_views` takes them.
+        values: A value per Gaussian (a field's relevancy), float32.
+        min_weight: The weights' floor, at least :data:`HALF_NORMAL_MIN`.
+        num_threads: OpenMP threads (<= 0: OpenMP's default); the output does not depend on it.
+    """
+    if rasterize_mode not in RASTERIZE_MODES:
+        raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}; use 'classic' or 'antialiased'")
+    if not min_weight >= HALF_NORMAL_MIN:
+        raise ValueError(f"min_weight {min_weight} is below float16's smallest normal {HALF_NORMAL_MIN}")
+    f32 = lambda a: _arr(a, np.float32)  # noqa: E731
+    return load_extension().half_weight_render_views(
+        f32(means), f32(quats), f32(scales), f32(opacities), f32(viewmats), f32(Ks), int(width), int(height),
+        RASTERIZE_MODES[rasterize_mode], float(min_weight), f32(np.reshape(values, -1)), int(num_threads))
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` in ``x``'s float dtype (the refit's and the channels' relevancy of logits)."""
     x = np.asarray(x)
@@ -342,6 +388,6 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
     return LogitFit(x, losses, time.perf_counter() - t0, n)
 
 
-__all__ = ["EXTENSION", "RELEVANCY_INIT_LOGIT", "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "FitSchedule",
+__all__ = ["EXTENSION", "HALF_NORMAL_MIN", "half_rounded", "half_weight_render_views", "RELEVANCY_INIT_LOGIT", "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "FitSchedule",
            "LogitFit", "Objective", "StackedWeights", "csr_matvec", "csr_transpose", "fit_logits", "fit_setup",
            "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid"]

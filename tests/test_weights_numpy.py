@@ -119,3 +119,39 @@ def test_weights_import_no_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("scene", SCENES)
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+@pytest.mark.parametrize("min_weight", [1e-3, 0.02])
+def test_half_weight_render_is_the_float16_weights_times_the_values(scene, mode, min_weight):
+    """Per pixel, the direct render through the float16-rounded weights is csr_matvec on the stored float16
+    weights (what point2act.fusion.relevancy_in_views reads), bit for bit, with any thread count."""
+    N, W, H, scale, seed, extras = scene
+    s, splats = _scene(N, W, H, scale, seed, extras)
+    values = np.random.default_rng(seed).random(N).astype(np.float32)
+    crow, col, val = _numpy(s, splats, 3, mode, min_weight)
+    want = refit.csr_matvec(crow, col, val.astype(np.float16).astype(np.float32), values).reshape(3, H, W)
+    assert np.count_nonzero(want) > 0
+    args = (splats.means.numpy(), splats.quats.numpy(), splats.scales.numpy(), splats.opacities.numpy(),
+            s["viewmats"][:3].numpy(), s["Ks"][:3].numpy(), W, H, values, mode, min_weight)
+    for threads in (1, 2):
+        got = refit.half_weight_render_views(*args, num_threads=threads)
+        assert got.dtype == np.float32 and got.shape == (3, H, W)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_half_rounding_is_numpys_float16():
+    """The kernel's float16 rounding (round to nearest, ties to even) over float16's normal range, ties included:
+    one Gaussian covering one pixel renders half(w) * 1 exactly."""
+    rng = np.random.default_rng(0)
+    w = np.concatenate([rng.uniform(2.0 ** -14, 1.0, 20000).astype(np.float32),
+                        # exact ties between two float16 neighbours, and their float32 neighbours
+                        (np.arange(1024, 2048, dtype=np.float32) + 0.5) / 2048])
+    w = np.concatenate([w, np.nextafter(w, 0, dtype=np.float32), np.nextafter(w, 2, dtype=np.float32)])
+    crow = np.arange(len(w) + 1, dtype=np.int64)
+    col = np.zeros(len(w), dtype=np.int32)
+    want = w.astype(np.float16).astype(np.float32)
+    assert np.array_equal(refit.csr_matvec(crow, col, want, np.ones(1, np.float32)), want)  # the reference itself
+    got = refit.half_rounded(w)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

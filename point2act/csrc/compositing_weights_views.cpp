@@ -23,36 +23,68 @@ constexpr int TILE_SIZE = 16;
 
 }  // namespace
 
+// The projection and tile lists of C views, as the rasterizer computes them for compositing_weights_views.
+struct ProjectedTiles {
+    std::vector<float> means2d, conics, opac;
+    std::vector<int32_t> offsets, flatten_ids;
+    int tile_width = 0, tile_height = 0;
+};
+
+static const char *project_and_list(int64_t C, int64_t N, const float *means, const float *quats,
+                                    const float *scales, const float *opacities, const float *viewmats,
+                                    const float *Ks, int width, int height, bool antialiased, int nthreads,
+                                    ProjectedTiles &pt) {
+    const int64_t CN = C * N;
+    // projection (rasterization: fully_fused_projection, calc_compensations in antialiased mode)
+    std::vector<int32_t> radii(CN);
+    std::vector<float> depths(CN), comps(antialiased ? CN : 0);
+    pt.means2d.resize(2 * CN);
+    pt.conics.resize(3 * CN);
+    projection_fwd_impl<float>(C, N, means, nullptr, quats, scales, viewmats, Ks, width, height, EPS2D, NEAR_PLANE,
+                               FAR_PLANE, RADIUS_CLIP, antialiased, nthreads, radii.data(), pt.means2d.data(),
+                               depths.data(), pt.conics.data(), antialiased ? comps.data() : nullptr);
+    // each camera's opacities: opacities[None].expand(C, N), times the compensations in antialiased mode
+    pt.opac.resize(CN);
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t n = 0; n < N; ++n)
+            pt.opac[c * N + n] = antialiased ? opacities[n] * comps[c * N + n] : opacities[n];
+    // tile lists (rasterization's _tile_lists: ceil(width / tile_size) x ceil(height / tile_size) tiles)
+    pt.tile_width = (width + TILE_SIZE - 1) / TILE_SIZE;
+    pt.tile_height = (height + TILE_SIZE - 1) / TILE_SIZE;
+    std::vector<int32_t> tiles_per_gauss(CN);
+    if (!isect_tiles_impl<float>(C, N, pt.means2d.data(), radii.data(), depths.data(), TILE_SIZE, pt.tile_width,
+                                 pt.tile_height, nthreads, tiles_per_gauss.data(), pt.offsets, pt.flatten_ids))
+        return "too many tile intersections";
+    return "";
+}
+
 const char *compositing_weights_views_impl(int64_t C, int64_t N, const float *means, const float *quats,
                                            const float *scales, const float *opacities, const float *viewmats,
                                            const float *Ks, int width, int height, bool antialiased,
                                            double min_weight, int nthreads, int64_t *crow,
                                            const WeightsAlloc &alloc) {
-    const int64_t CN = C * N;
-    // projection (rasterization: fully_fused_projection, calc_compensations in antialiased mode)
-    std::vector<int32_t> radii(CN);
-    std::vector<float> means2d(2 * CN), depths(CN), conics(3 * CN), comps(antialiased ? CN : 0);
-    projection_fwd_impl<float>(C, N, means, nullptr, quats, scales, viewmats, Ks, width, height, EPS2D, NEAR_PLANE,
-                               FAR_PLANE, RADIUS_CLIP, antialiased, nthreads, radii.data(), means2d.data(),
-                               depths.data(), conics.data(), antialiased ? comps.data() : nullptr);
-    // each camera's opacities: opacities[None].expand(C, N), times the compensations in antialiased mode
-    std::vector<float> opac(CN);
-    for (int64_t c = 0; c < C; ++c)
-        for (int64_t n = 0; n < N; ++n)
-            opac[c * N + n] = antialiased ? opacities[n] * comps[c * N + n] : opacities[n];
-    // tile lists (rasterization's _tile_lists: ceil(width / tile_size) x ceil(height / tile_size) tiles)
-    const int tile_width = (width + TILE_SIZE - 1) / TILE_SIZE, tile_height = (height + TILE_SIZE - 1) / TILE_SIZE;
-    std::vector<int32_t> tiles_per_gauss(CN), offsets, flatten_ids;
-    if (!isect_tiles_impl<float>(C, N, means2d.data(), radii.data(), depths.data(), TILE_SIZE, tile_width,
-                                 tile_height, nthreads, tiles_per_gauss.data(), offsets, flatten_ids))
-        return "too many tile intersections";
-    std::vector<int32_t>().swap(tiles_per_gauss);
-    std::vector<int32_t>().swap(radii);
-    std::vector<float>().swap(depths);
+    ProjectedTiles pt;
+    const char *err = project_and_list(C, N, means, quats, scales, opacities, viewmats, Ks, width, height,
+                                       antialiased, nthreads, pt);
+    if (*err != '\0') return err;
     // the weights (offsets: each tile's start and the total, as the torch wrapper's offsets_with_end)
-    compositing_weights_impl<float>(C, N, means2d.data(), conics.data(), opac.data(), width, height, TILE_SIZE,
-                                    tile_width, tile_height, offsets.data(), flatten_ids.data(), min_weight,
-                                    nthreads, crow, alloc);
+    compositing_weights_impl<float>(C, N, pt.means2d.data(), pt.conics.data(), pt.opac.data(), width, height,
+                                    TILE_SIZE, pt.tile_width, pt.tile_height, pt.offsets.data(),
+                                    pt.flatten_ids.data(), min_weight, nthreads, crow, alloc);
+    return "";
+}
+
+const char *half_weight_render_views_impl(int64_t C, int64_t N, const float *means, const float *quats,
+                                          const float *scales, const float *opacities, const float *viewmats,
+                                          const float *Ks, int width, int height, bool antialiased,
+                                          double min_weight, const float *values, int nthreads, float *out) {
+    ProjectedTiles pt;
+    const char *err = project_and_list(C, N, means, quats, scales, opacities, viewmats, Ks, width, height,
+                                       antialiased, nthreads, pt);
+    if (*err != '\0') return err;
+    half_weight_render_impl<float>(C, N, pt.means2d.data(), pt.conics.data(), pt.opac.data(), width, height,
+                                   TILE_SIZE, pt.tile_width, pt.tile_height, pt.offsets.data(),
+                                   pt.flatten_ids.data(), min_weight, values, nthreads, out);
     return "";
 }
 

@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "np.h"
+#include "compositing_weights.h"  // half_rounded
 #include "relevancy_fit.h"
 #include "threads.h"
 
@@ -180,6 +181,45 @@ py::tuple compositing_weights_views(const py::array &means, const py::array &qua
     return py::make_tuple(crow, col, val);
 }
 
+py::array_t<float> half_weight_render_views(const py::array &means, const py::array &quats, const py::array &scales,
+                                            const py::array &opacities, const py::array &viewmats,
+                                            const py::array &Ks, int64_t width, int64_t height, bool antialiased,
+                                            double min_weight, const py::array &values, int64_t num_threads) {
+    check(means.ndim() == 2, "means must be [N, 3]");
+    check(viewmats.ndim() == 3, "viewmats must be [C, 4, 4]");
+    const int64_t N = means.shape(0), C = viewmats.shape(0);
+    const float *m = float_array(means, {N, 3}, "means [N, 3]");
+    const float *q = float_array(quats, {N, 4}, "quats [N, 4]");
+    const float *s = float_array(scales, {N, 3}, "scales [N, 3]");
+    const float *o = float_array(opacities, {N}, "opacities [N]");
+    const float *v = float_array(viewmats, {C, 4, 4}, "viewmats [C, 4, 4]");
+    const float *k = float_array(Ks, {C, 3, 3}, "Ks [C, 3, 3]");
+    const float *x = float_array(values, {N}, "values [N]");
+    check(width >= 1 && height >= 1 && width <= (1 << 20) && height <= (1 << 20),
+          "width and height must be in [1, 2^20]");
+    check(C * N < std::numeric_limits<int32_t>::max(), "too many Gaussians (C * N must fit in int32)");
+    check(min_weight >= 6.103515625e-05, "min_weight must be at least 2^-14 (float16's smallest normal)");
+    py::array_t<float> out({C, height, width});
+    float *o_ = out.mutable_data();
+    const char *err;
+    {
+        py::gil_scoped_release nogil;
+        err = half_weight_render_views_impl(C, N, m, q, s, o, v, k, int(width), int(height), antialiased, min_weight,
+                                            x, resolve_threads(num_threads), o_);
+    }
+    if (*err != '\0') throw std::runtime_error(err);
+    return out;
+}
+
+py::array_t<float> half_rounded_array(const py::array &x) {
+    const int64_t n = x.size();
+    const float *p = float_array(x, {n}, "x [n]");
+    py::array_t<float> out(n);
+    float *o = out.mutable_data();
+    for (int64_t i = 0; i < n; ++i) o[i] = half_rounded(p[i]);
+    return out;
+}
+
 }  // namespace
 }  // namespace p2a
 
@@ -195,6 +235,13 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
     m.def("median_depth_csr", &p2a::median_depth_csr,
           "Median depth per pixel from a view's CSR compositing weights (CPU)", py::arg("crow"), py::arg("col"),
           py::arg("val"), py::arg("z"), py::arg("height"), py::arg("width"));
+    m.def("half_rounded", &p2a::half_rounded_array, "float32 values rounded to float16 and back (the weights' rounding)",
+          py::arg("x"));
+    m.def("half_weight_render_views", &p2a::half_weight_render_views,
+          "The render of per-Gaussian values through the float16-rounded compositing weights above a floor (CPU)",
+          py::arg("means"), py::arg("quats"), py::arg("scales"), py::arg("opacities"), py::arg("viewmats"),
+          py::arg("Ks"), py::arg("width"), py::arg("height"), py::arg("antialiased"), py::arg("min_weight"),
+          py::arg("values"), py::arg("num_threads") = -1);
     m.def("compositing_weights_views", &p2a::compositing_weights_views,
           "Compositing weights alpha * T (CSR) of C views of N Gaussians, the rasterizer's bits (CPU)",
           py::arg("means"), py::arg("quats"), py::arg("scales"), py::arg("opacities"), py::arg("viewmats"),

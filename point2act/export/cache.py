@@ -19,7 +19,7 @@ import numpy as np
 
 from point2act import runcache
 from point2act.export.inputs import ExportInputs, Field, FieldLabel
-from point2act.fusion import DepthViews, FusionViews, FusionWeights, fusion_weights
+from point2act.fusion import DepthViews, FusionViews
 from point2act.geometry import FrameTransform
 from point2act.grasp.consensus import ViewAnswers
 
@@ -119,7 +119,8 @@ def serving(config_path: Path, request_of: Callable[[CachedInputs], Any],
 
 def save_fusion_views(config_path: Path, key: List[List[Any]], views: FusionViews) -> Path:
     """Write :class:`~point2act.fusion.FusionViews` (:data:`FUSION_SECTION`) under the run's ``key``: what a named
-    channel's relevancy in the views of the cached depth renders is drawn from (:func:`load_fusion_weights`)."""
+    channel's relevancy in the views of the cached depth renders is drawn through
+    (:func:`point2act.fusion.relevancy_in_fusion_views`)."""
     meta = {"version": FUSION_VERSION, "sizes": [[int(h), int(w)] for h, w in views.sizes],
             "min_weight": float(views.min_weight)}
     arrs = {k: np.ascontiguousarray(getattr(views, k), dtype=np.float32)
@@ -137,9 +138,3 @@ def load_fusion_views(config_path: Path) -> FusionViews | None:
                        [list(s) for s in meta["sizes"]], float(meta["min_weight"]))
 
 
-def load_fusion_weights(config_path: Path) -> FusionWeights | None:
-    """The fusion views' compositing weights, computed from the run's current cache's
-    :class:`~point2act.fusion.FusionViews` (:func:`point2act.fusion.fusion_weights`: the same bits as training's
-    own); None when it holds none."""
-    views = load_fusion_views(config_path)
-    return fusion_weights(views) if views is not None else None

@@ -24,8 +24,7 @@ from point2act.channels import (
     run_dir,
 )
 from point2act.errors import Point2ActError
-from point2act.fusion import (DepthViews, FusionViews, FusionWeights, fusion_views, fusion_weights,
-                              render_depth_views, unit_splats)
+from point2act.fusion import DepthViews, FusionViews, fusion_views, render_depth_views, unit_splats
 from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.loadedrun import LoadedRun, as_gaussians
@@ -196,10 +195,3 @@ def fusion_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS,
                        [[int(h), int(w)] for h, w in out_sizes], float(min_weight))
 
 
-def fusion_weights_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS,
-                      max_pixels: int | None = FUSION_MAX_PIXELS, min_weight: float = 1e-3) -> FusionWeights:
-    """The compositing weights above ``min_weight`` of the views :func:`depth_views_of` renders (the rasterizer's
-    classic mode, as those renders; float16, :class:`~point2act.fusion.FusionWeights`), from which a named
-    channel's relevancy in them is drawn (:func:`point2act.fusion.relevancy_in_views`):
-    :func:`point2act.fusion.fusion_weights` of :func:`fusion_views_of`."""
-    return fusion_weights(fusion_views_of(gaussians, cameras, max_views, max_pixels, min_weight))

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -133,6 +134,84 @@ void compositing_weights_impl(int64_t C, int64_t N, const S *means2d, const S *c
         }
         std::vector<int32_t>().swap(out.g);
         std::vector<float>().swap(out.w);
+    }
+}
+
+// A float rounded to float16 (round to nearest, ties to even) and back: numpy's astype(float16) for magnitudes
+// in float16's normal range, [2^-14, 65504] (the caller keeps to it).
+inline float half_rounded(float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    b += 0x0FFFu + ((b >> 13) & 1u);
+    b &= 0xFFFFE000u;
+    float out;
+    std::memcpy(&out, &b, sizeof out);
+    return out;
+}
+
+// Per pixel, sum_i half(w_i) * values[g_i] over the weights w > min_weight, front to back, one fused multiply-add
+// per entry: the bits of compositing_weights_impl's CSR rounded to float16, times ``values`` by csr_matvec
+// (point2act.fusion.relevancy_in_views), without storing the weights.
+template <typename S> struct HalfRenderVisitor {
+    using V = typename Vec<S>::V;
+    using M = typename Vec<S>::M;
+    float *acc;  // [tile_size * tile_size], tile-local pixels row-major by lanes
+    const float *values;
+    int nch;
+    int64_t N, cam;
+    S wmin;
+    float value;
+
+    bool begin(int32_t, int64_t g) {
+        value = values[g - cam * N];
+        return true;
+    }
+    inline void row(int idx, int py, const M &use, const V &w, int32_t) {
+        const M keep = use & (w > wmin);
+        if (!any(keep)) return;
+        const int px0 = (idx % nch) * LANES;
+        for (int i = 0; i < LANES; ++i)
+            if (keep[i]) {
+                float &a = acc[py * nch * LANES + px0 + i];
+                a = std::fma(half_rounded(static_cast<float>(w[i])), value, a);
+            }
+    }
+};
+
+// The render of ``values`` [N] through the float16-rounded weights above min_weight (HalfRenderVisitor), for C
+// cameras' projected Gaussians and tile lists as compositing_weights_impl takes them -> out [C * H * W].
+template <typename S>
+void half_weight_render_impl(int64_t C, int64_t N, const S *means2d, const S *conics, const S *opacities, int W,
+                             int H, int tile_size, int tile_width, int tile_height, const int32_t *offsets,
+                             const int32_t *flatten_ids, double min_weight, const float *values, int nthreads,
+                             float *out) {
+    const int64_t n_tiles = int64_t(tile_width) * tile_height;
+    const int64_t CT = C * n_tiles;
+    const std::vector<Packed<S>> packs =
+        make_packs<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
+    std::fill(out, out + C * int64_t(H) * W, 0.0f);
+#pragma omp parallel num_threads(nthreads)
+    {
+        TileBuffers<S> tb(tile_size);
+        std::vector<float> acc(size_t(tile_size) * tb.nch * LANES);
+        HalfRenderVisitor<S> vis;
+        vis.acc = acc.data();
+        vis.values = values;
+        vis.nch = tb.nch;
+        vis.N = N;
+        vis.wmin = static_cast<S>(min_weight);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < CT; ++t) {
+            const int32_t start = offsets[t], end = offsets[t + 1];
+            if (start == end) continue;
+            const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            vis.cam = tg.cam;
+            composite_tile<S>(tg, flatten_ids, start, end, packs.data(), tb, vis);
+            for (int py = 0; py < tg.ph; ++py)
+                for (int px = 0; px < tg.pw; ++px)
+                    out[(tg.cam * H + (tg.y0 + py)) * int64_t(W) + (tg.x0 + px)] = acc[py * tb.nch * LANES + px];
+        }
     }
 }
 
