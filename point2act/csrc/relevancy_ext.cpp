@@ -144,22 +144,37 @@ const float *float_array(const py::array &a, std::initializer_list<int64_t> shap
     return p;
 }
 
+// The Gaussians and views both view kernels take, checked: float32 C-contiguous arrays of the stated shapes.
+struct SplatViews {
+    int64_t N, C;
+    const float *means, *quats, *scales, *opacities, *viewmats, *Ks;
+};
+
+SplatViews splat_views(const py::array &means, const py::array &quats, const py::array &scales,
+                       const py::array &opacities, const py::array &viewmats, const py::array &Ks, int64_t width,
+                       int64_t height) {
+    check(means.ndim() == 2, "means must be [N, 3]");
+    check(viewmats.ndim() == 3, "viewmats must be [C, 4, 4]");
+    const int64_t N = means.shape(0), C = viewmats.shape(0);
+    check(width >= 1 && height >= 1 && width <= (1 << 20) && height <= (1 << 20),
+          "width and height must be in [1, 2^20]");
+    check(C * N < std::numeric_limits<int32_t>::max(), "too many Gaussians (C * N must fit in int32)");
+    return {N,
+            C,
+            float_array(means, {N, 3}, "means [N, 3]"),
+            float_array(quats, {N, 4}, "quats [N, 4]"),
+            float_array(scales, {N, 3}, "scales [N, 3]"),
+            float_array(opacities, {N}, "opacities [N]"),
+            float_array(viewmats, {C, 4, 4}, "viewmats [C, 4, 4]"),
+            float_array(Ks, {C, 3, 3}, "Ks [C, 3, 3]")};
+}
+
 py::tuple compositing_weights_views(const py::array &means, const py::array &quats, const py::array &scales,
                                     const py::array &opacities, const py::array &viewmats, const py::array &Ks,
                                     int64_t width, int64_t height, bool antialiased, double min_weight,
                                     int64_t num_threads) {
-    check(means.ndim() == 2, "means must be [N, 3]");
-    check(viewmats.ndim() == 3, "viewmats must be [C, 4, 4]");
-    const int64_t N = means.shape(0), C = viewmats.shape(0);
-    const float *m = float_array(means, {N, 3}, "means [N, 3]");
-    const float *q = float_array(quats, {N, 4}, "quats [N, 4]");
-    const float *s = float_array(scales, {N, 3}, "scales [N, 3]");
-    const float *o = float_array(opacities, {N}, "opacities [N]");
-    const float *v = float_array(viewmats, {C, 4, 4}, "viewmats [C, 4, 4]");
-    const float *k = float_array(Ks, {C, 3, 3}, "Ks [C, 3, 3]");
-    check(width >= 1 && height >= 1 && width <= (1 << 20) && height <= (1 << 20),
-          "width and height must be in [1, 2^20]");
-    check(C * N < std::numeric_limits<int32_t>::max(), "too many Gaussians (C * N must fit in int32)");
+    const SplatViews sv = splat_views(means, quats, scales, opacities, viewmats, Ks, width, height);
+    const int64_t N = sv.N, C = sv.C;
     py::array_t<int64_t> crow(C * height * width + 1);
     py::array_t<int32_t> col;
     py::array_t<float> val;
@@ -168,7 +183,8 @@ py::tuple compositing_weights_views(const py::array &means, const py::array &qua
     {
         py::gil_scoped_release nogil;
         err = compositing_weights_views_impl(
-            C, N, m, q, s, o, v, k, int(width), int(height), antialiased, min_weight, resolve_threads(num_threads),
+            C, N, sv.means, sv.quats, sv.scales, sv.opacities, sv.viewmats, sv.Ks, int(width), int(height),
+            antialiased, min_weight, resolve_threads(num_threads),
             cr, [&](int64_t nnz, int32_t *&cols, float *&vals) {
                 py::gil_scoped_acquire gil;  // called once, on this thread, between the kernel's parallel passes
                 col = py::array_t<int32_t>(nnz);
@@ -185,27 +201,18 @@ py::array_t<float> half_weight_render_views(const py::array &means, const py::ar
                                             const py::array &opacities, const py::array &viewmats,
                                             const py::array &Ks, int64_t width, int64_t height, bool antialiased,
                                             double min_weight, const py::array &values, int64_t num_threads) {
-    check(means.ndim() == 2, "means must be [N, 3]");
-    check(viewmats.ndim() == 3, "viewmats must be [C, 4, 4]");
-    const int64_t N = means.shape(0), C = viewmats.shape(0);
-    const float *m = float_array(means, {N, 3}, "means [N, 3]");
-    const float *q = float_array(quats, {N, 4}, "quats [N, 4]");
-    const float *s = float_array(scales, {N, 3}, "scales [N, 3]");
-    const float *o = float_array(opacities, {N}, "opacities [N]");
-    const float *v = float_array(viewmats, {C, 4, 4}, "viewmats [C, 4, 4]");
-    const float *k = float_array(Ks, {C, 3, 3}, "Ks [C, 3, 3]");
+    const SplatViews sv = splat_views(means, quats, scales, opacities, viewmats, Ks, width, height);
+    const int64_t N = sv.N, C = sv.C;
     const float *x = float_array(values, {N}, "values [N]");
-    check(width >= 1 && height >= 1 && width <= (1 << 20) && height <= (1 << 20),
-          "width and height must be in [1, 2^20]");
-    check(C * N < std::numeric_limits<int32_t>::max(), "too many Gaussians (C * N must fit in int32)");
     check(min_weight >= 6.103515625e-05, "min_weight must be at least 2^-14 (float16's smallest normal)");
     py::array_t<float> out({C, height, width});
     float *o_ = out.mutable_data();
     const char *err;
     {
         py::gil_scoped_release nogil;
-        err = half_weight_render_views_impl(C, N, m, q, s, o, v, k, int(width), int(height), antialiased, min_weight,
-                                            x, resolve_threads(num_threads), o_);
+        err = half_weight_render_views_impl(C, N, sv.means, sv.quats, sv.scales, sv.opacities, sv.viewmats, sv.Ks,
+                                            int(width), int(height), antialiased, min_weight, x,
+                                            resolve_threads(num_threads), o_);
     }
     if (*err != '\0') throw std::runtime_error(err);
     return out;
