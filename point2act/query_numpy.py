@@ -53,7 +53,7 @@ def checkpoint_key(path: Path) -> Dict[str, Any]:
 
 
 def camera_fingerprint(viewmats, Ks, sizes: Sequence[Tuple[int, int]]) -> str:
-    """A short hash of the views' matrices and sizes (tensors or arrays; the weights sections' key)."""
+    """A short hash of the views' matrices and sizes (tensors or arrays; part of what a set of weights was computed for)."""
     h = hashlib.sha256()
     for t in (viewmats, Ks):
         a = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
@@ -151,7 +151,7 @@ class QueryViews:
     """Their opacities in [0, 1]."""
 
     def weights_views(self, min_weight: float) -> Dict[str, Any]:
-        """The key of the training views' weights section at the weight floor ``min_weight``."""
+        """What the training views' weights at the weight floor ``min_weight`` are computed for (their ``meta["views"]``)."""
         return {"num_gaussians": int(self.means.shape[0]),
                 "cameras": camera_fingerprint(self.train.viewmats, self.train.Ks, self.train.sizes),
                 "downscale": int(self.downscale), "rasterize_mode": str(self.rasterize_mode),

@@ -50,7 +50,7 @@ class RefitOptions:
     lr_final: float | None = 0.1
     """Step size of the last step (cosine decay from ``lr``; None: constant)."""
     downscale: int = 2
-    """The fit runs at 1/``downscale`` of the training resolution (the weights cache is per resolution)."""
+    """The fit runs at 1/``downscale`` of the training resolution (the weights are computed per resolution)."""
     min_weight: float = SUPPORT_MIN_WEIGHT
     """Compositing weights at or below it are left out of the cache (0: exact renders)."""
 
@@ -242,7 +242,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 @dataclass
 class StackedWeights:
     """Compositing weights of several views stacked into one CSR matrix ``[sum_v H_v W_v, N]``, numpy arrays (the
-    run cache's weights sections, read without torch)."""
+    query's training views, computed without torch from the run cache's query section)."""
 
     crow: np.ndarray  # [R + 1] int64
     """CSR row offsets; row r is pixel r of the stacked views (view by view, row-major)."""

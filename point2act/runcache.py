@@ -273,7 +273,7 @@ def _json_member(obj: Any) -> np.ndarray:
 
 
 _WRITING = threading.Lock()
-"""One writer at a time in a process (a weights section is written in the background while an export runs)."""
+"""One writer at a time in a process: each section's write rewrites the file with the sections already there."""
 
 
 @contextmanager

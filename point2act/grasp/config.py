@@ -182,8 +182,8 @@ FUSION_MAX_VIEWS = 48
 surface needs few views, but the occupancy's free space is carved by the views that look into a slot (between a
 mug's handle and a box beside it, inside the handle's loop), and evenly spaced subsampling drops those views at
 random, leaving the slot unknown and every finger that would enter it blocked. The cap bounds the cost, which is
-linear in views: the depth renders and compositing weights cached at the end of training, and the export's
-fusion and carving (``benchmarks/results/fusion_views.md``)."""
+linear in views: the depth renders cached at the end of training, the compositing weights a query draws a
+channel's relevancy through, and the export's fusion and carving (``benchmarks/results/fusion_views.md``)."""
 FUSION_SIDE_FACTOR = 4.0
 """The fused cube's side: this many times the region's largest extent (at least the gripper's reach when
 ``metres_per_unit`` gives one that fits the views); sized from the capture, not from metres."""
@@ -329,7 +329,7 @@ class RegionConfig:
     relevancy*opacity weighted centroid (leaves the surface of a ring or a loop)."""
     support_downscale: int = 2
     """Resolution of the views' consensus pass (compositing weights and median depth of the supervised
-    views, shared with ``point2act query``'s weights cache): 1/this of training."""
+    views, the same views ``point2act query`` fits on): 1/this of training."""
 
 
 @dataclass

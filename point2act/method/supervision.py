@@ -162,7 +162,7 @@ def supervision_datamanager(config, points_file: Path | None = None, prompt: str
 
     With ``points_file`` the points come from it; else with ``prompt`` (and ``pointer``) the
     datamanager points on the capture exactly as before training. Neither: no supervision (only
-    cameras, e.g. to build the weights cache).
+    cameras, e.g. to compute the views' weights).
     """
     dm_cfg = copy.deepcopy(config.pipeline.datamanager)
     dm_cfg.points_file = Path(points_file) if points_file is not None else None

@@ -279,7 +279,7 @@ class Point2ActViewerPanel(torch.nn.Module):
             self._status(f"export failed: {e}")
 
     def requery_async(self) -> threading.Thread:
-        """Run :meth:`requery` off the GUI thread (the weights cache takes a while to build once)."""
+        """Run :meth:`requery` off the GUI thread (the views' compositing weights take a while to compute)."""
         t = threading.Thread(target=self._requery_safely, daemon=True)
         t.start()
         return t
