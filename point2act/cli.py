@@ -116,6 +116,9 @@ class Export:
                         handover_direction=self.handover_direction)
 
     def main(self) -> None:
+        from point2act.threads import follow_free_cores
+
+        follow_free_cores()  # its kernels on the cores other programs leave free, sampled from here on
         from point2act.export import export_from_cache
         from point2act.robot.formats import check_format, write_format
 
@@ -328,6 +331,9 @@ class Query:
     """Pointer options (used when no points file is given)."""
 
     def main(self) -> None:
+        from point2act.threads import follow_free_cores
+
+        follow_free_cores()  # its kernels on the cores other programs leave free, sampled from here on
         from point2act.errors import Point2ActError
         from point2act.export import Channels, ExportOptions
 

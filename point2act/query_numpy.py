@@ -371,6 +371,7 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
     section it reads is missing or stale, or the export would read views the refit did not form (a fit resolution
     or weight floor other than the views' consensus's), and nothing was written."""
     from point2act.channels import channel_role, check_name
+    from point2act.threads import follow_free_cores
 
     check_name(req.name)
     role = channel_role(req.name, req.role)
@@ -380,6 +381,7 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
     qv = load(config_path, req.fit.downscale)
     if qv is None:
         return None
+    follow_free_cores().update()  # the kernels below on the cores other programs leave free (point2act.threads)
     t = time.perf_counter()
     weights = training_weights(qv, req.fit.min_weight)
     t_weights = time.perf_counter() - t
@@ -405,6 +407,7 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
     timings["total"] = time.perf_counter() - t0
     out = CachedQuery(req.name, answers.prompt, role, path, fit, len(sub.view_ids), sub.nnz, timings)
     if planned is not None:
+        follow_free_cores().update()
         out.export = _export(config_path, req, planned, (answers, views, reason, cons))
     return out
 

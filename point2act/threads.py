@@ -170,9 +170,22 @@ def _set_torch_threads(n: int) -> None:
     torch.set_num_threads(int(n))
 
 
+def _set_openmp_threads(n: int) -> None:
+    """OpenMP's default thread count in this thread (``omp_set_num_threads`` of the system's libgomp, which
+    point2act's pybind11 kernels link and take their count from where the caller names none: the torch-free
+    export and query); nothing where that library cannot be loaded."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(ctypes.c_int(int(n)))
+    except (OSError, AttributeError):
+        pass
+
+
 def _set_process_threads(n: int) -> None:
     if "torch" in sys.modules:
         _set_torch_threads(n)
+    _set_openmp_threads(n)
     cv2 = sys.modules.get("cv2")
     if cv2 is not None:
         cv2.setNumThreads(int(n))

@@ -115,3 +115,30 @@ def test_the_process_budget_sets_torch_and_opencv_threads():
             "print(torch.get_num_threads(), cv2.getNumThreads())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_the_process_thread_count_reaches_openmp_of_the_pybind_kernels():
+    """The torch-free export and query run point2act's pybind11 kernels, which take OpenMP's default thread count
+    (libgomp's, the library they link): the process's budget sets it."""
+    import ctypes
+
+    try:
+        gomp = ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        pytest.skip("no libgomp.so.1 on this machine")
+    before = gomp.omp_get_max_threads()
+    torch = sys.modules.get("torch")
+    torch_before = torch.get_num_threads() if torch is not None else None
+    cv2 = sys.modules.get("cv2")
+    cv2_before = cv2.getNumThreads() if cv2 is not None else None
+    try:
+        threads._set_process_threads(1)
+        assert gomp.omp_get_max_threads() == 1
+        threads._set_process_threads(3)
+        assert gomp.omp_get_max_threads() == 3
+    finally:
+        threads._set_openmp_threads(before)
+        if torch_before is not None:
+            torch.set_num_threads(torch_before)
+        if cv2_before is not None:
+            cv2.setNumThreads(cv2_before)

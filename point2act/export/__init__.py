@@ -93,6 +93,9 @@ def export_from_cache(config_path: Path, options: ExportOptions,
     if served is None:
         return None
     request, cached = served
+    from point2act import threads
+
+    threads.update()  # a process that follows the free cores (point2act export) samples them before planning
     doc = export(request, cached.inputs)
     path = grasps_path(config_path, output)
     write_grasps(path, doc)
