@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from point2act.query_numpy import camera_fingerprint, checkpoint_key  # noqa: F401  (re-exported)
+from point2act.query_numpy import camera_fingerprint, checkpoint_key, size_groups  # noqa: F401  (re-exported)
 from point2act.relevancy_fit import WeightsCache, compositing_weights_views
 from point2act.render.splats import Splats
 
@@ -36,18 +36,13 @@ def build_weights_cache(
     """Compositing weights of every view for frozen Gaussians (:class:`~point2act.relevancy_fit.WeightsCache`,
     ``[sum_v H_v W_v, N]``). Consecutive views of one size are projected and composited in one kernel call."""
     crows, cols, vals, off = [torch.zeros(1, dtype=torch.long)], [], [], 0
-    groups: List[Tuple[Tuple[int, int], List[int]]] = []
-    for k, hw in enumerate(sizes):
-        if not groups or groups[-1][0] != tuple(hw):
-            groups.append((tuple(hw), []))
-        groups[-1][1].append(k)
     crow = torch.zeros(1, dtype=torch.long)
     with torch.no_grad():
         g = splats
         frozen = Splats(g.means.detach().float(), g.quats.detach().float(), g.scales.detach().float(),
                         g.opacities.detach().float())
         done = 0
-        for (H, W), ks in groups:
+        for (H, W), ks in size_groups(sizes):
             crow, col, val = compositing_weights_views(frozen, viewmats[ks].float(), Ks[ks].float(), W, H,
                                                        rasterize_mode, min_weight)
             crows.append(crow[1:] + off)

@@ -206,6 +206,17 @@ def load(config_path: Path, downscale: int) -> QueryViews | None:
                       arrs["quats"], arrs["scales"], arrs["opacities"])
 
 
+def size_groups(sizes: Sequence[Tuple[int, int]]) -> List[Tuple[Tuple[int, int], List[int]]]:
+    """Runs of consecutive views of one size ``(H, W)``, with their indices: the views one weights-kernel call
+    takes together (:func:`training_weights`, and the torch path's :func:`point2act.query.build_weights_cache`)."""
+    groups: List[Tuple[Tuple[int, int], List[int]]] = []
+    for k, hw in enumerate(sizes):
+        if not groups or groups[-1][0] != tuple(hw):
+            groups.append((tuple(hw), []))
+        groups[-1][1].append(k)
+    return groups
+
+
 def training_weights(qv: QueryViews, min_weight: float):
     """The compositing weights of every training view of ``qv`` at its resolution, above ``min_weight``
     (:class:`~point2act.refit.StackedWeights`), computed without torch
@@ -214,13 +225,8 @@ def training_weights(qv: QueryViews, min_weight: float):
     from point2act.refit import StackedWeights, compositing_weights_views
 
     t = qv.train
-    groups: List[Tuple[Tuple[int, int], List[int]]] = []
-    for k, hw in enumerate(t.sizes):
-        if not groups or groups[-1][0] != tuple(hw):
-            groups.append((tuple(hw), []))
-        groups[-1][1].append(k)
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
-    for (H, W), ks in groups:
+    for (H, W), ks in size_groups(t.sizes):
         crow, col, val = compositing_weights_views(qv.means, qv.quats, qv.scales, qv.opacities, t.viewmats[ks],
                                                    t.Ks[ks], int(W), int(H), qv.rasterize_mode, min_weight)
         crows.append(crow[1:] + off)
