@@ -27,6 +27,26 @@ def test_splatfacto_optimizers_are_the_registered_splatfactos():
     assert splatfacto_optimizers() == method_configs["splatfacto"].optimizers
 
 
+def test_the_methods_optimizers_are_splatfactos_fused():
+    """Every group of splatfacto's has the method's fused Adam with splatfacto's settings and splatfacto's
+    scheduler (the means': one that follows the run's length, with splatfacto's final lr)."""
+    from point2act.method.config import RunLengthDecaySchedulerConfig, splatfacto_optimizers
+
+    for method in (point2act_method, point2act_big_method):
+        mine = method.config.optimizers
+        for name, group in splatfacto_optimizers().items():
+            opt, ref = mine[name]["optimizer"], group["optimizer"]
+            assert (opt.lr, opt.eps, opt.max_norm, opt.weight_decay) == (ref.lr, ref.eps, ref.max_norm,
+                                                                         ref.weight_decay), name
+            if name == "means":
+                sched = mine[name]["scheduler"]
+                assert isinstance(sched, RunLengthDecaySchedulerConfig)
+                assert sched.lr_final == group["scheduler"].lr_final
+                assert sched.follow_run_length == (method is point2act_method)
+            else:
+                assert mine[name]["scheduler"] == group["scheduler"], name
+
+
 def test_registered_config_is_what_ns_train_registers():
     from nerfstudio.configs.method_configs import all_methods
 
