@@ -8,10 +8,13 @@ can be checked against autograd independently of the C++ code.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import TYPE_CHECKING, Tuple
 
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from point2act.ssim import SSIMSettings
 
 
 def _filter(img: Tensor, window: Tensor) -> Tensor:  # [N, C, H, W] -> [N, C, H - K + 1, W - K + 1]
@@ -29,16 +32,14 @@ def _adjoint(m: Tensor, window: Tensor) -> Tensor:  # [N, C, Hout, Wout] -> [N, 
 def ssim_maps(
     X: Tensor,  # [N, C, H, W]
     Y: Tensor,  # [N, C, H, W]
-    window: Tensor,  # [K]
-    C1: float,
-    C2: float,
+    settings: SSIMSettings,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """SSIM map and its derivative maps, each [N, C, Hout, Wout]: (S, dmu1, dmu2, dsig, dcov).
 
     dmu1, dmu2: dS/d(G*X), dS/d(G*Y) total through the variances and covariance; dsig: dS/d(G*X^2)
-    (= dS/d(G*Y^2)); dcov: dS/d(G*XY).
+    (= dS/d(G*Y^2)); dcov: dS/d(G*XY). ``settings``: the window and constants the kernel takes.
     """
-    window = window.to(X.dtype)
+    window, C1, C2 = settings.window.to(X.dtype), settings.C1, settings.C2
     mu1, mu2 = _filter(X, window), _filter(Y, window)
     mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
     s11 = _filter(X * X, window) - mu1_sq
@@ -58,14 +59,12 @@ def ssim_maps(
 def ssim_grads(
     X: Tensor,  # [N, C, H, W]
     Y: Tensor,  # [N, C, H, W]
-    window: Tensor,  # [K]
-    C1: float,
-    C2: float,
+    settings: SSIMSettings,
     scale: Tensor,  # [N]: d(loss)/d(sum of image n's SSIM map)
 ) -> Tuple[Tensor, Tensor]:
     """Gradients (v_X, v_Y), each [N, C, H, W], of ``sum_n scale[n] * sum(SSIM map of image n)``."""
-    window = window.to(X.dtype)
-    _, dmu1, dmu2, dsig, dcov = ssim_maps(X, Y, window, C1, C2)
+    window = settings.window.to(X.dtype)
+    _, dmu1, dmu2, dsig, dcov = ssim_maps(X, Y, settings)
     a1, a2, asig, acov = (_adjoint(m, window) for m in (dmu1, dmu2, dsig, dcov))
     s = scale.to(X.dtype).view(-1, 1, 1, 1)
     v_x = s * (a1 + 2 * X * asig + Y * acov)

@@ -61,8 +61,10 @@ def _from_planes(v: Tensor, shape: Sequence[int], channels_last: bool) -> Tensor
 
 
 @dataclass(frozen=True)
-class _SSIMCall:
-    """The non-differentiable inputs of one fused SSIM forward."""
+class SSIMSettings:
+    """What one SSIM computes with besides the images: the Gaussian window and the two stabilising constants
+    that pytorch_msssim's ``K`` and ``data_range`` give. They travel together from the caller to the fused
+    kernels and to their torch reference (:mod:`point2act._ssim_torch_impl`)."""
 
     window: Tensor  # [K]
     """The 1-D Gaussian window (odd length K), applied vertically then horizontally."""
@@ -70,6 +72,25 @@ class _SSIMCall:
     """The means' stabilising constant ``(K1 * data_range)^2``."""
     C2: float
     """The variances' stabilising constant ``(K2 * data_range)^2``."""
+
+    @classmethod
+    def of(
+        cls,
+        data_range: float = 1.0,
+        K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
+        window: Tensor | None = None,  # [K], default pytorch_msssim's 11-tap window (sigma 1.5)
+    ) -> "SSIMSettings":
+        """The settings of pytorch_msssim's ``ssim(..., data_range, K, win)``."""
+        K1, K2 = K
+        return cls(gaussian_window() if window is None else window, (K1 * data_range) ** 2, (K2 * data_range) ** 2)
+
+
+@dataclass(frozen=True)
+class _SSIMCall:
+    """The non-differentiable inputs of one fused SSIM forward."""
+
+    settings: SSIMSettings
+    """The window and the constants."""
     need_x: bool
     """Whether the backward pass computes the gradient of the first image."""
     need_y: bool
@@ -80,15 +101,15 @@ def _ssim_forward(X: Tensor, Y: Tensor, call: _SSIMCall):
     """The fused SSIM forward of ``X``, ``Y`` [N, C, H, W]: (per-image sums of the SSIM map [N] float64, the
     count of map values per image, the state :func:`_ssim_backward` takes)."""
     N, C, H, W = X.shape
-    K = call.window.shape[0]
+    K = call.settings.window.shape[0]
     # channels-last when the predicted image is laid out so (splatfacto's permuted [H, W, 3] images)
     cl = C > 1 and Y.is_contiguous(memory_format=torch.channels_last) and not Y.is_contiguous()
     xp, yp = _as_planes(X, cl), _as_planes(Y, cl)
     tap_stride = C if cl else 1
     per_image = 1 if cl else C
-    win = call.window.to(X.dtype).contiguous()
+    win = call.settings.window.to(X.dtype).contiguous()
     sums, dmu1, dmu2, dsig, dcov = load_extension().ssim_fwd(
-        xp, yp, win, tap_stride, per_image, float(call.C1), float(call.C2), bool(call.need_x), bool(call.need_y),
+        xp, yp, win, tap_stride, per_image, float(call.settings.C1), float(call.settings.C2), bool(call.need_x), bool(call.need_y),
         torch.get_num_threads())
     count_per_image = C * (H - K + 1) * (W - K + 1)
     meta = (tuple(X.shape), cl, tap_stride, per_image)
@@ -176,26 +197,23 @@ def fused_supported(X: Tensor, Y: Tensor, win_size: int = 11) -> bool:
 def fused_ssim(
     X: Tensor,  # [N, C, H, W]
     Y: Tensor,  # [N, C, H, W]
-    data_range: float = 1.0,
+    settings: SSIMSettings | None = None,
     size_average: bool = True,
-    win_size: int = 11,
-    win_sigma: float = 1.5,
-    K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
-    window: Tensor | None = None,  # [win_size]
 ) -> Tensor:  # [] if size_average else [N]
-    """``pytorch_msssim.ssim(X, Y, ...)`` on CPU images, with the fused kernels (see :func:`fused_supported`)."""
-    if window is None:
-        window = gaussian_window(win_size, win_sigma)
+    """``pytorch_msssim.ssim(X, Y, ...)`` on CPU images, with the fused kernels (see :func:`fused_supported`);
+    ``settings``: the window and constants, default ``SSIMSettings.of()`` (pytorch_msssim's with
+    ``data_range=1``)."""
+    if settings is None:
+        settings = SSIMSettings.of()
+    window = settings.window
     if not fused_supported(X, Y, window.shape[0]):
         raise ValueError(f"fused_ssim takes CPU float [N, C, H, W] images of one shape and dtype, at least "
                          f"{window.shape[0]} pixels a side; got {tuple(X.shape)} {X.dtype} {X.device} and "
                          f"{tuple(Y.shape)} {Y.dtype} {Y.device}")
     if window.shape[0] % 2 != 1:
         raise ValueError("Window size should be odd.")
-    K1, K2 = K
-    C1, C2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     grad = torch.is_grad_enabled()
-    call = _SSIMCall(window, C1, C2, grad and X.requires_grad, grad and Y.requires_grad)
+    call = _SSIMCall(settings, grad and X.requires_grad, grad and Y.requires_grad)
     return _FusedSSIM.apply(X, Y, call, size_average)
 
 
@@ -219,10 +237,8 @@ def fused_l1_ssim_loss(
         raise ValueError(f"fused_l1_ssim_loss takes CPU float [H, W, C] images of one shape and dtype, at least "
                          f"{window.shape[0]} pixels a side (an odd window); got {tuple(gt.shape)} {gt.dtype} "
                          f"{gt.device} and {tuple(pred.shape)} {pred.dtype} {pred.device}")
-    K1, K2 = K
-    C1, C2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     grad = torch.is_grad_enabled()
-    call = _SSIMCall(window, C1, C2, grad and gt.requires_grad, grad and pred.requires_grad)
+    call = _SSIMCall(SSIMSettings.of(data_range, K, window), grad and gt.requires_grad, grad and pred.requires_grad)
     return _FusedL1SSIMLoss.apply(gt, pred, call, float(ssim_lambda))
 
 
@@ -259,8 +275,7 @@ class SSIM(torch.nn.Module):
     def forward(self, X: Tensor, Y: Tensor) -> Tensor:  # X, Y [N, C, H, W] -> [] or [N]
         if (self.spatial_dims == 2 and not self.nonnegative_ssim and self.win_size % 2 == 1
                 and fused_supported(X, Y, self.win_size)):
-            return fused_ssim(X, Y, data_range=self.data_range, size_average=self.size_average, K=self.K,
-                              window=self.window)
+            return fused_ssim(X, Y, SSIMSettings.of(self.data_range, self.K, self.window), self.size_average)
         from pytorch_msssim import ssim
 
         return ssim(X, Y, data_range=self.data_range, size_average=self.size_average, win=self.win, K=self.K,

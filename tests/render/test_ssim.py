@@ -86,7 +86,7 @@ def test_gradcheck_float64(size_average, layout):
         X, Y = _hwc(X), _hwc(Y)
     X.requires_grad_(True)
     Y.requires_grad_(True)
-    f = lambda a, b: fused.fused_ssim(a, b, data_range=1.0, size_average=size_average)  # noqa: E731
+    f = lambda a, b: fused.fused_ssim(a, b, size_average=size_average)  # noqa: E731
     assert torch.autograd.gradcheck(f, (X, Y), eps=1e-6, atol=1e-8, rtol=1e-5)
 
 
@@ -95,7 +95,7 @@ def test_float64_value_and_grad_equal_pytorch_msssim():
     X, Y = _pair(N=2, C=3, H=24, W=21, seed=3)
     X.requires_grad_(True)
     Y.requires_grad_(True)
-    got = fused.fused_ssim(X, Y, data_range=1.0)
+    got = fused.fused_ssim(X, Y)
     gx, gy = torch.autograd.grad(3.0 * got, (X, Y))
     want = msssim_ssim(X, Y, data_range=1.0, win=_fspecial_gauss_1d(11, 1.5).repeat(3, 1, 1, 1))
     wx, wy = torch.autograd.grad(3.0 * want, (X, Y))
@@ -110,9 +110,9 @@ def test_torch_reference_gradient_is_autograds():
     X.requires_grad_(True)
     Y.requires_grad_(True)
     win = fused.gaussian_window().to(F64)
-    S = ref.ssim_maps(X, Y, win, C1, C2)[0]
+    S = ref.ssim_maps(X, Y, fused.SSIMSettings(win, C1, C2))[0]
     want = torch.autograd.grad(2.5 * S.sum(), (X, Y))
-    got = ref.ssim_grads(X.detach(), Y.detach(), win, C1, C2, torch.tensor([2.5], dtype=F64))
+    got = ref.ssim_grads(X.detach(), Y.detach(), fused.SSIMSettings(win, C1, C2), torch.tensor([2.5], dtype=F64))
     for a, b in zip(got, want):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
     value = msssim_ssim(X, Y, data_range=1.0, win=win.float().view(1, 1, 1, -1).repeat(2, 1, 1, 1))
@@ -155,7 +155,7 @@ def test_float32_grad_wrt_both_inputs():
     gt, pred = _images("procedural", None)
     x1, y1 = gt.clone().requires_grad_(True), pred.clone().requires_grad_(True)
     x2, y2 = gt.clone().requires_grad_(True), pred.clone().requires_grad_(True)
-    fused.fused_ssim(x1, y1, data_range=1.0).backward()
+    fused.fused_ssim(x1, y1).backward()
     msssim_ssim(x2, y2, data_range=1.0).backward()
     for a, b in ((x1.grad, x2.grad), (y1.grad, y2.grad)):
         assert (a - b).abs().max() < 1e-4 * b.abs().max()
@@ -170,7 +170,7 @@ def test_same_bits_for_any_thread_count():
         for n in (1, 4, 3):
             torch.set_num_threads(n)
             x, y = gt.clone().requires_grad_(True), pred.clone().requires_grad_(True)
-            v = fused.fused_ssim(x, y, data_range=1.0, size_average=False)
+            v = fused.fused_ssim(x, y, size_average=False)
             v.sum().backward()
             out.append((v.detach(), x.grad, y.grad))
     finally:
@@ -184,9 +184,9 @@ def test_no_grad_and_constant_images():
     """Without grad the kernel stores no maps; identical images give exactly 1, constant ones too."""
     gt, _ = _images("procedural", None)
     with torch.no_grad():
-        assert fused.fused_ssim(gt, gt.clone(), data_range=1.0).item() == pytest.approx(1.0, abs=1e-6)
+        assert fused.fused_ssim(gt, gt.clone()).item() == pytest.approx(1.0, abs=1e-6)
     flat = torch.full((1, 3, 20, 20), 0.4)
-    assert fused.fused_ssim(flat, flat.clone(), data_range=1.0).item() == pytest.approx(1.0, abs=1e-6)
+    assert fused.fused_ssim(flat, flat.clone()).item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_module_falls_back_where_the_kernel_does_not_apply():
