@@ -44,7 +44,7 @@ Plain numpy + OpenCV + scipy; no nerfstudio, no torch.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -72,6 +72,7 @@ from point2act.robot.marker import (
 )
 
 __all__ = [
+    "ArucoMarker",
     "CalibrateOptions",
     "FRAME_FILE",
     "FRAME_SCHEMA",
@@ -90,6 +91,23 @@ CONVENTIONS = (
     "base_from_capture = base_from_marker @ diag(m, m, m, 1) @ inv(capture_from_marker), m = metres_per_unit: "
     "capture points (capture units) -> robot base points (metres); its 3x3 block is m * (a rotation)."
 )
+
+
+@dataclass(frozen=True)
+class ArucoMarker:
+    """The ArUco marker a capture is calibrated from: the printed marker (its side, its dictionary, its id) and,
+    when known, its pose in the robot base frame. They travel together from the command line to the frame
+    document."""
+
+    size: float
+    """Side of the marker's black square, metres (> 0)."""
+    dictionary: str = "DICT_4X4_50"
+    """OpenCV ArUco dictionary name."""
+    id: int | None = None
+    """The marker's id; None: the id found in the most views."""
+    pose_in_base: np.ndarray | None = None  # (4, 4)
+    """Rigid pose of the marker in the robot base frame (``base_from_marker``, metres, marker frame as in the
+    module docstring); gives ``base_from_capture``. See :func:`read_marker_pose`."""
 
 
 @dataclass(frozen=True)
@@ -271,27 +289,24 @@ def _check_marker_fit(
 
 def _frame_document(
     data_dir: Path,
-    marker_id: int,
-    dictionary: str,
-    marker_size: float,
+    marker: ArucoMarker,
     keys: list[str],
     square: _MarkerSquare,
     residuals: _MarkerResiduals,
-    base_from_marker: np.ndarray | None,  # (4, 4)
 ) -> dict[str, Any]:
-    """The frame document of :func:`calibrate_capture` (``metres_per_unit`` = ``marker_size`` /
-    the square's side) from the views ``keys`` that show the marker, with ``base_from_marker`` and
+    """The frame document of :func:`calibrate_capture` (``metres_per_unit`` = the marker's size / the square's
+    side) from the views ``keys`` that show the ``marker`` (its id resolved), with ``base_from_marker`` and
     ``base_from_capture`` when the marker's pose in the robot base frame is given."""
     T = square.capture_from_marker
-    mpu = float(marker_size) / square.side
+    mpu = float(marker.size) / square.side
     doc: dict[str, Any] = {
         "schema": FRAME_SCHEMA,
         "capture": str(data_dir),
         "metres_per_unit": mpu,
         "marker": {
-            "id": int(marker_id),
-            "dictionary": dictionary,
-            "size_m": float(marker_size),
+            "id": int(marker.id),
+            "dictionary": marker.dictionary,
+            "size_m": float(marker.size),
             "corners_capture": square.corners.tolist(),
             "corners_triangulated": square.triangulated.tolist(),
             "side_lengths_capture": residuals.sides.tolist(),
@@ -303,18 +318,15 @@ def _frame_document(
         "capture_from_marker": T.tolist(),
         "conventions": CONVENTIONS,
     }
-    if base_from_marker is not None:
-        doc["base_from_marker"] = base_from_marker.tolist()
-        doc["base_from_capture"] = compose_base_from_capture(base_from_marker, mpu, T).tolist()
+    if marker.pose_in_base is not None:
+        doc["base_from_marker"] = marker.pose_in_base.tolist()
+        doc["base_from_capture"] = compose_base_from_capture(marker.pose_in_base, mpu, T).tolist()
     return doc
 
 
 def calibrate_capture(
     data: os.PathLike | str,
-    marker_size: float,
-    marker_pose_in_base: np.ndarray | None = None,
-    dictionary: str = "DICT_4X4_50",
-    marker_id: int | None = None,
+    marker: ArucoMarker,
     *,
     options: CalibrateOptions = CalibrateOptions(),
     out: os.PathLike | str | None = None,
@@ -324,12 +336,8 @@ def calibrate_capture(
 
     Args:
         data: the capture folder (or its transforms.json).
-        marker_size: side of the marker's black square, metres (> 0).
-        marker_pose_in_base: optional (4, 4) rigid pose of the marker in the robot base frame
-            (``base_from_marker``, metres, marker frame as in the module docstring); gives
-            ``base_from_capture``. See :func:`read_marker_pose`.
-        dictionary: OpenCV ArUco dictionary name.
-        marker_id: the marker's id; None = the id found in the most views.
+        marker: the marker (its size, dictionary, id, and optional pose in the robot base frame:
+            :class:`ArucoMarker`).
         options: the views to use, the corner refinement, the refinements and the limits of the fit
             (:class:`CalibrateOptions`).
         out: where to write the frame file (default ``CAPTURE/point2act_frame.json``).
@@ -344,27 +352,28 @@ def calibrate_capture(
                         "views" [file paths used], "num_views", "reprojection_px" (RMS, all views),
                         "reprojection_px_per_view" {file_path: RMS}},
              "capture_from_marker" 4x4, "conventions",
-             "base_from_marker" 4x4 and "base_from_capture" 4x4 (only with marker_pose_in_base)}
+             "base_from_marker" 4x4 and "base_from_capture" 4x4 (only with the marker's pose_in_base)}
 
     Raises:
         Point2ActError: no marker, the marker in fewer than 2 views, an inconsistent
             triangulation (naming the worst views), bad arguments or capture.
     """
-    if not _num(marker_size) or marker_size <= 0:
-        raise Point2ActError(f"--marker-size must be the marker's side in metres (> 0), got {marker_size!r}.")
+    if not _num(marker.size) or marker.size <= 0:
+        raise Point2ActError(f"--marker-size must be the marker's side in metres (> 0), got {marker.size!r}.")
     base_from_marker = None
-    if marker_pose_in_base is not None:
-        base_from_marker = _check_matrix(marker_pose_in_base, "marker pose in base (base_from_marker)", "<argument>",
+    if marker.pose_in_base is not None:
+        base_from_marker = _check_matrix(marker.pose_in_base, "marker pose in base (base_from_marker)", "<argument>",
                                          rigid=True)
     data_dir, views = _views_to_use(data, options.ignore_views)
-    det = _detect_all(views, dictionary, options.corner_refinement)
-    marker_id, what, seen = _choose_marker(det, views, data_dir, dictionary, marker_id)
+    det = _detect_all(views, marker.dictionary, options.corner_refinement)
+    marker_id, what, seen = _choose_marker(det, views, data_dir, marker.dictionary, marker.id)
     sv = [views[k] for k in seen]
     keys = [v.key for v in sv]
     obs = np.stack([det[k][marker_id] for k in seen])  # (V, 4, 2) pixels
     square = _marker_square(sv, obs, options.refine, data_dir, what)
     residuals = _check_marker_fit(sv, square, data_dir, what, options)
-    doc = _frame_document(data_dir, marker_id, dictionary, marker_size, keys, square, residuals, base_from_marker)
+    doc = _frame_document(data_dir, replace(marker, id=marker_id, pose_in_base=base_from_marker), keys, square,
+                          residuals)
     if write:
         write_json_atomic(Path(out) if out is not None else data_dir / FRAME_FILE, doc)
     return doc

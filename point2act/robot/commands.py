@@ -46,6 +46,7 @@ class Calibrate:
         from point2act.errors import Point2ActError
         from point2act.robot.calibrate import (
             FRAME_FILE,
+            ArucoMarker,
             CalibrateOptions,
             calibrate_capture,
             read_marker_pose,
@@ -61,10 +62,11 @@ class Calibrate:
                 calibrate_from_robot_poses,
                 read_camera_in_flange,
             )
+            from point2act.robot.poses import RobotPoses
 
             X = read_camera_in_flange(self.camera_in_flange) if self.camera_in_flange is not None else None
             options = HandEyeOptions(colmap_path=self.colmap_path, ignore_views=tuple(self.ignore_view))
-            d = calibrate_from_robot_poses(self.data, self.robot_poses, X, pose_kind=self.robot_poses_are,
+            d = calibrate_from_robot_poses(self.data, RobotPoses(self.robot_poses, X), pose_kind=self.robot_poses_are,
                                            options=options, out=self.output)
             h = d["hand_eye"]
             print(f"{h['num_views']} views with poses: residuals {h['residual_mm_rms']:.2f} mm, {h['residual_deg_rms']:.2f} "
@@ -78,8 +80,8 @@ class Calibrate:
             print(f"wrote {self.output or Path(d['capture']) / FRAME_FILE}")
             return
         pose = read_marker_pose(self.marker_pose_in_base) if self.marker_pose_in_base is not None else None
-        d = calibrate_capture(self.data, self.marker_size, pose, dictionary=self.marker_dictionary,
-                              marker_id=self.marker_id, options=CalibrateOptions(ignore_views=tuple(self.ignore_view)),
+        marker = ArucoMarker(self.marker_size, self.marker_dictionary, self.marker_id, pose)
+        d = calibrate_capture(self.data, marker, options=CalibrateOptions(ignore_views=tuple(self.ignore_view)),
                               out=self.output)
         m = d["marker"]
         print(f"marker {m['id']} in {m['num_views']} views, reprojection {m['reprojection_px']:.2f} px "
@@ -115,11 +117,12 @@ class CaptureFromRobot:
 
     def main(self) -> None:
         from point2act.robot.handeye import read_camera_in_flange
+        from point2act.robot.poses import RobotPoses
         from point2act.robot.robot_capture import read_intrinsics, write_robot_capture
 
-        X = read_camera_in_flange(self.camera_in_flange)
-        doc = write_robot_capture(self.images, self.robot_poses, X, read_intrinsics(self.intrinsics), self.output,
-                                  self.depths, self.ignore_view)
+        robot = RobotPoses(self.robot_poses, read_camera_in_flange(self.camera_in_flange))
+        doc = write_robot_capture(self.images, robot, read_intrinsics(self.intrinsics), self.output, self.depths,
+                                  self.ignore_view)
         out = self.output or self.images.parent
         n_depth = sum(1 for f in doc["frames"] if "depth_file_path" in f)
         print(f"{len(doc['frames'])} views ({n_depth} with depth) in the robot base frame, metres")

@@ -43,7 +43,7 @@ from point2act.errors import Point2ActError
 from point2act.io import write_json_atomic
 from point2act.robot.capture_views import capture_cameras
 from point2act.robot.frame_file import FRAME_FILE, FRAME_SCHEMA
-from point2act.robot.poses import load_robot_poses, match_poses
+from point2act.robot.poses import RobotPoses, load_robot_poses, match_poses
 
 __all__ = [
     "HandEyeFit",
@@ -416,8 +416,7 @@ def _hand_eye_document(
 
 def calibrate_from_robot_poses(
     data: os.PathLike | str,
-    robot_poses: os.PathLike | str,
-    camera_in_flange: np.ndarray | None = None,
+    robot: RobotPoses,
     *,
     pose_kind: str = "flange",
     options: HandEyeOptions = HandEyeOptions(),
@@ -428,9 +427,9 @@ def calibrate_from_robot_poses(
 
     Args:
         data: capture folder (transforms.json or a COLMAP model), or its transforms.json.
-        robot_poses: folder of per-view pose files (or one JSON name -> pose file), flange in
-            base, metres (see :mod:`point2act.robot.poses`).
-        camera_in_flange: (4, 4) known hand-eye transform (metres, OpenCV camera axes); None: solved.
+        robot: the folder of per-view pose files (or one JSON name -> pose file), flange in base,
+            metres (see :mod:`point2act.robot.poses`), and the known hand-eye transform
+            ``camera_in_flange`` (metres, OpenCV camera axes; None: solved): :class:`RobotPoses`.
         pose_kind: ``"flange"`` (default) or ``"camera"`` (the poses are the camera's own, camera
             in base: ``X`` is then the identity with OpenCV or OpenGL camera axes, whichever fits).
         options: the COLMAP model folder, the views to leave out and the residual limits of the fit
@@ -451,6 +450,7 @@ def calibrate_from_robot_poses(
         Point2ActError: bad or unmatched pose files (naming the file), or poses that do not fit
             the capture (naming the views), with what the poses look like when that is known.
     """
+    robot_poses, camera_in_flange = robot.path, robot.camera_in_flange
     if pose_kind not in ("flange", "camera"):
         raise Point2ActError(f"pose_kind must be 'flange' or 'camera', got {pose_kind!r}.")
     matched = _matched_poses(data, robot_poses, pose_kind, options)

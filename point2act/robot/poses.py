@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_REACH_M",
     "POSE_SUFFIXES",
     "RIGID_TOLERANCE",
+    "RobotPoses",
     "check_rigid",
     "load_robot_poses",
     "match_poses",
@@ -39,6 +41,20 @@ __all__ = [
     "read_pose_file",
     "read_transform_file",
 ]
+
+
+@dataclass(frozen=True)
+class RobotPoses:
+    """The robot's poses of a capture's views: where the per-view flange poses are on disk and, when known, the
+    camera's pose in the flange (the hand-eye transform). They travel together: a flange pose places the camera
+    only through the camera-in-flange transform."""
+
+    path: os.PathLike | str
+    """Folder of per-view pose files (or one JSON name -> pose file), flange in base, metres (see the module
+    docstring)."""
+    camera_in_flange: np.ndarray | None = None  # (4, 4)
+    """Rigid, metres, OpenCV camera axes (x right, y down, z forward); None: not known (the hand-eye
+    calibration solves it)."""
 
 POSE_SUFFIXES = (".npy", ".json", ".csv", ".txt")
 RIGID_TOLERANCE = 1e-3

@@ -32,7 +32,7 @@ from point2act.errors import Point2ActError
 from point2act.io import write_json_atomic
 from point2act.robot.frame_file import FRAME_FILE, FRAME_SCHEMA
 from point2act.robot.handeye import OPENGL_FROM_OPENCV
-from point2act.robot.poses import check_rigid, load_robot_poses, match_poses
+from point2act.robot.poses import RobotPoses, check_rigid, load_robot_poses, match_poses
 
 __all__ = ["IMAGE_SUFFIXES", "read_intrinsics", "robot_camera_poses", "write_robot_capture"]
 
@@ -116,8 +116,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def write_robot_capture(
     images: os.PathLike | str,
-    robot_poses: os.PathLike | str,
-    camera_in_flange: np.ndarray,
+    robot: RobotPoses,
     intrinsics: Dict[str, Any],
     output: os.PathLike | str | None = None,
     depths: os.PathLike | str | None = None,
@@ -127,9 +126,9 @@ def write_robot_capture(
 
     Args:
         images: folder of the images.
-        robot_poses: folder of flange poses (one per image, same file name; or a JSON name -> pose
-            file), metres (:mod:`point2act.robot.poses`).
-        camera_in_flange: (4, 4) rigid, metres, OpenCV camera axes (x right, y down, z forward).
+        robot: the folder of flange poses (one per image, same file name; or a JSON name -> pose
+            file), metres (:mod:`point2act.robot.poses`), and ``camera_in_flange`` ((4, 4) rigid,
+            metres, OpenCV camera axes; required here): :class:`RobotPoses`.
         intrinsics: :func:`read_intrinsics`'s dict; every image must be ``w`` x ``h``.
         output: the capture folder to write ``transforms.json`` and ``point2act_frame.json`` in
             (default: the images folder's parent); file paths in it are relative to it.
@@ -140,6 +139,7 @@ def write_robot_capture(
     Returns:
         The transforms.json document.
     """
+    robot_poses, camera_in_flange = robot.path, robot.camera_in_flange
     images = Path(images).expanduser()
     if not images.is_dir():
         raise Point2ActError(f"{images}: no such folder of images.")

@@ -21,6 +21,7 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 
 from point2act.errors import Point2ActError  # noqa: E402
 from point2act.robot.calibrate import (  # noqa: E402
+    ArucoMarker,
     FRAME_FILE,
     FRAME_SCHEMA,
     CalibrateOptions,
@@ -86,7 +87,7 @@ def test_recovers_scale_and_base_frame(capture: Path) -> None:
     truth = _truth(capture)
     gm = truth["marker"]
     assert gm["id"] == 7 and gm["size_m"] == MARKER and gm["metres_per_unit"] == 1 / UNITS_PER_METRE
-    doc = calibrate_capture(capture, MARKER, BASE_FROM_MARKER)
+    doc = calibrate_capture(capture, ArucoMarker(MARKER, pose_in_base=BASE_FROM_MARKER))
     mpu_true = 1.0 / UNITS_PER_METRE
     assert abs(doc["metres_per_unit"] / mpu_true - 1) < 0.02
     assert doc["schema"] == FRAME_SCHEMA and doc["marker"]["id"] == 7
@@ -129,7 +130,7 @@ def test_any_capture_frame(capture: Path, tmp_path: Path) -> None:
             f["transform_matrix"] = c2w.tolist()
 
     moved = _copy(capture, tmp_path / "moved", edit)
-    doc = calibrate_capture(moved, MARKER, BASE_FROM_MARKER, write=False)
+    doc = calibrate_capture(moved, ArucoMarker(MARKER, pose_in_base=BASE_FROM_MARKER), write=False)
     assert not (moved / FRAME_FILE).exists()
     mpu_true = 1.0 / (UNITS_PER_METRE * s)
     assert abs(doc["metres_per_unit"] / mpu_true - 1) < 0.02
@@ -144,7 +145,7 @@ def test_any_capture_frame(capture: Path, tmp_path: Path) -> None:
 
 
 def test_without_base_pose(capture: Path, tmp_path: Path) -> None:
-    doc = calibrate_capture(capture, MARKER, out=tmp_path / "frame.json", marker_id=7, dictionary="DICT_4X4_50")
+    doc = calibrate_capture(capture, ArucoMarker(MARKER, "DICT_4X4_50", 7), out=tmp_path / "frame.json")
     assert "base_from_capture" not in doc and "base_from_marker" not in doc
     loaded = load_frame_file(tmp_path / "frame.json")
     assert "base_from_capture" not in loaded and loaded["capture_from_marker"].shape == (4, 4)
@@ -162,7 +163,7 @@ def test_no_marker_in_any_view(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     generate_scene(plain, SynthConfig(num_views=4, width=128, height=96, num_seed_points=100, num_gt_points=50))
     with pytest.raises(Point2ActError) as e:
-        calibrate_capture(plain, MARKER)
+        calibrate_capture(plain, ArucoMarker(MARKER))
     msg = str(e.value)
     assert "no ArUco marker" in msg and str(plain) in msg and "images/frame_0000.png" in msg and "4 views" in msg
     assert not (plain / FRAME_FILE).exists()
@@ -179,12 +180,12 @@ def test_marker_in_one_view(capture: Path, tmp_path: Path) -> None:
 
     one = _copy(capture, tmp_path / "one", edit)
     with pytest.raises(Point2ActError) as e:
-        calibrate_capture(one, MARKER)
+        calibrate_capture(one, ArucoMarker(MARKER))
     msg = str(e.value)
     assert f"only in {keep[0]}" in msg and "at least 2 views" in msg and "4 views tried" in msg
     # the wrong id: found in none, and the message says which ids are there
     with pytest.raises(Point2ActError, match=r"in none of the 12 views tried \(images/.*; ids found: \[7\]\)"):
-        calibrate_capture(capture, MARKER, marker_id=3, write=False)
+        calibrate_capture(capture, ArucoMarker(MARKER, id=3), write=False)
 
 
 def test_inconsistent_pose_names_the_view(capture: Path, tmp_path: Path) -> None:
@@ -199,33 +200,34 @@ def test_inconsistent_pose_names_the_view(capture: Path, tmp_path: Path) -> None
 
     broken = _copy(capture, tmp_path / "broken", edit)
     with pytest.raises(Point2ActError) as e:
-        calibrate_capture(broken, MARKER, write=False)
+        calibrate_capture(broken, ArucoMarker(MARKER), write=False)
     msg = str(e.value)
     assert "worst views" in msg and msg.index(bad) < msg.index("px")  # named first, with its error
     # leaving it out works
-    doc = calibrate_capture(broken, MARKER, write=False, options=CalibrateOptions(ignore_views=(bad,)))
+    doc = calibrate_capture(broken, ArucoMarker(MARKER), write=False, options=CalibrateOptions(ignore_views=(bad,)))
     assert bad not in doc["marker"]["views"] and abs(doc["metres_per_unit"] * UNITS_PER_METRE - 1) < 0.02
 
 
 def test_inconsistent_size(capture: Path, tmp_path: Path) -> None:
     """Corners that do not form a square (a tight side-spread limit) are refused, naming views."""
     with pytest.raises(Point2ActError, match=r"not a square.*reprojecting worst: images/frame_"):
-        calibrate_capture(capture, MARKER, write=False, options=CalibrateOptions(max_side_spread=1e-6))
+        calibrate_capture(capture, ArucoMarker(MARKER), write=False, options=CalibrateOptions(max_side_spread=1e-6))
 
 
 def test_bad_arguments(capture: Path, tmp_path: Path) -> None:
     with pytest.raises(Point2ActError, match="marker-size"):
-        calibrate_capture(capture, 0.0)
+        calibrate_capture(capture, ArucoMarker(0.0))
     with pytest.raises(Point2ActError, match="unknown ArUco dictionary 'DICT_NOPE'"):
-        calibrate_capture(capture, MARKER, dictionary="DICT_NOPE")
+        calibrate_capture(capture, ArucoMarker(MARKER, "DICT_NOPE"))
     bent = BASE_FROM_MARKER.copy()
     bent[:3, :3] *= 1.1
     with pytest.raises(Point2ActError, match="not a rotation"):
-        calibrate_capture(capture, MARKER, bent)
+        calibrate_capture(capture, ArucoMarker(MARKER, pose_in_base=bent))
     with pytest.raises(Point2ActError, match="ignore_views names images/nope.png, not frames"):
-        calibrate_capture(capture, MARKER, options=CalibrateOptions(ignore_views=("images/nope.png",)), write=False)
+        calibrate_capture(capture, ArucoMarker(MARKER), options=CalibrateOptions(ignore_views=("images/nope.png",)),
+                          write=False)
     with pytest.raises(Point2ActError, match="no transforms.json"):
-        calibrate_capture(tmp_path, MARKER)
+        calibrate_capture(tmp_path, ArucoMarker(MARKER))
 
 
 # --------------------------------------------------------------------------- frame files
@@ -331,7 +333,7 @@ def test_undistortion_inverts_the_camera_models() -> None:
 
 def test_linear_only(capture: Path) -> None:
     """Without the refinements (DLT corners + Kabsch) the scale is still within 2%."""
-    doc = calibrate_capture(capture, MARKER, write=False, options=CalibrateOptions(refine=False))
+    doc = calibrate_capture(capture, ArucoMarker(MARKER), write=False, options=CalibrateOptions(refine=False))
     assert abs(doc["metres_per_unit"] * UNITS_PER_METRE - 1) < 0.02
 
 

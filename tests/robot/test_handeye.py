@@ -20,6 +20,7 @@ from point2act.robot.capture_views import capture_cameras
 from point2act.robot.frame import add_base_frame
 from point2act.robot.handeye import (OPENGL_FROM_OPENCV, HandEyeOptions, calibrate_from_robot_poses,
                                      read_camera_in_flange, solve_hand_eye)
+from point2act.robot.poses import RobotPoses
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT.parent / "shared" / "data" / "real" / "tools"
@@ -101,7 +102,7 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 def test_recovers_scale_frame_and_hand_eye(tmp_path, fmt):
     S, X, F, C = make_rig(noise_mm=0.5, noise_deg=0.05)
     cap = write_capture(tmp_path / "cap", C, F, fmt)
-    doc = calibrate_from_robot_poses(cap, cap / "poses")
+    doc = calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
     h = doc["hand_eye"]
     assert doc["metres_per_unit"] == pytest.approx(0.25, rel=2e-3)
     Xh = np.array(h["camera_in_flange"])
@@ -125,7 +126,7 @@ def test_known_camera_in_flange_fits_the_similarity_only(tmp_path):
     cap = write_capture(tmp_path / "cap", C, F)
     (tmp_path / "X.json").write_text(json.dumps({"camera_in_flange": X.tolist()}))
     Xr = read_camera_in_flange(tmp_path / "X.json")
-    doc = calibrate_from_robot_poses(cap, cap / "poses", Xr, write=False)
+    doc = calibrate_from_robot_poses(cap, RobotPoses(cap / "poses", Xr), write=False)
     assert doc["hand_eye"]["camera_in_flange_given"] is True
     np.testing.assert_allclose(doc["hand_eye"]["camera_in_flange"], X, atol=1e-9)
     assert doc["metres_per_unit"] == pytest.approx(0.1, rel=2e-3)
@@ -141,13 +142,13 @@ def test_camera_poses_are_refused_as_flange_poses_and_fit_as_camera_poses(tmp_pa
     cams_in_base = F @ X @ OPENGL_FROM_OPENCV  # a user's camera poses, OpenGL axes
     cap = write_capture(tmp_path / "cap", C, cams_in_base)
     with pytest.raises(Point2ActError, match="camera's own poses.*--robot-poses-are camera"):
-        calibrate_from_robot_poses(cap, cap / "poses", write=False)
-    doc = calibrate_from_robot_poses(cap, cap / "poses", pose_kind="camera", write=False)
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"), write=False)
+    doc = calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"), pose_kind="camera", write=False)
     assert "OpenGL" in doc["hand_eye"]["method"] and doc["metres_per_unit"] == pytest.approx(0.25, rel=1e-6)
     # flange poses given as camera poses do not fit, and the message says what they are
     write_poses(tmp_path / "flange", F)
     with pytest.raises(Point2ActError, match="as flange poses they fit"):
-        calibrate_from_robot_poses(cap, tmp_path / "flange", pose_kind="camera", write=False)
+        calibrate_from_robot_poses(cap, RobotPoses(tmp_path / "flange"), pose_kind="camera", write=False)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -163,9 +164,10 @@ def test_missing_view_names_the_view_and_file(rig):
     cap, _ = rig
     (cap / "poses" / "4.npy").unlink()
     with pytest.raises(Point2ActError, match=r"images/4\.png \(expected .*poses/4\.npy"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
     # leaving the view out is the fix the message offers
-    doc = calibrate_from_robot_poses(cap, cap / "poses", options=HandEyeOptions(ignore_views=("images/4.png",)),
+    doc = calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"),
+                                     options=HandEyeOptions(ignore_views=("images/4.png",)),
                                      write=False)
     assert doc["hand_eye"]["num_views"] == 13
 
@@ -174,7 +176,7 @@ def test_mismatched_count_names_the_extra_pose(rig):
     cap, F = rig
     np.save(cap / "poses" / "99.npy", F[0])
     with pytest.raises(Point2ActError, match=r"15 poses for 14 views.*99\.npy"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
 
 
 def test_non_rigid_matrix_is_refused_naming_the_file(rig):
@@ -183,17 +185,17 @@ def test_non_rigid_matrix_is_refused_naming_the_file(rig):
     bad[:3, :3] *= 1.05
     np.save(cap / "poses" / "3.npy", bad)
     with pytest.raises(Point2ActError, match=r"poses/3\.npy: the flange pose is not rigid"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
     bad = F[3].copy()
     bad[:3, 0] *= -1  # mirrored
     np.save(cap / "poses" / "3.npy", bad)
     with pytest.raises(Point2ActError, match=r"3\.npy.*mirrored"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
     bad = F[3].copy()
     bad[3] = [0, 0, 1, 1]
     np.save(cap / "poses" / "3.npy", bad)
     with pytest.raises(Point2ActError, match=r"3\.npy.*last row"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
 
 
 def test_millimetres_are_refused_naming_the_file(rig):
@@ -202,7 +204,7 @@ def test_millimetres_are_refused_naming_the_file(rig):
     mm[:3, 3] *= 1000.0
     np.save(cap / "poses" / "7.npy", mm)
     with pytest.raises(Point2ActError, match=r"7\.npy.*millimetres"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
 
 
 def test_wrong_pairing_is_refused_naming_views(rig, tmp_path):
@@ -210,7 +212,7 @@ def test_wrong_pairing_is_refused_naming_views(rig, tmp_path):
     perm = np.random.default_rng(0).permutation(len(F))
     shuffled = write_poses(tmp_path / "shuffled", F[perm])
     with pytest.raises(Point2ActError, match=r"do not fit.*worst views: images/\d+\.png <-> \d+\.npy.*pairing"):
-        calibrate_from_robot_poses(cap, shuffled)
+        calibrate_from_robot_poses(cap, RobotPoses(shuffled))
     assert not (cap / "point2act_frame.json").exists()
 
 
@@ -218,19 +220,19 @@ def test_inverted_poses_are_named(rig, tmp_path):
     cap, F = rig
     inv = write_poses(tmp_path / "inv", np.linalg.inv(F))
     with pytest.raises(Point2ActError, match="inverted, the poses fit.*base2gripper"):
-        calibrate_from_robot_poses(cap, inv)
+        calibrate_from_robot_poses(cap, RobotPoses(inv))
 
 
 def test_bad_files_and_folders(tmp_path, rig):
     cap, F = rig
     with pytest.raises(Point2ActError, match="no such folder"):
-        calibrate_from_robot_poses(cap, tmp_path / "nope")
+        calibrate_from_robot_poses(cap, RobotPoses(tmp_path / "nope"))
     (cap / "poses" / "0.csv").write_text("1, 2, 3")
     with pytest.raises(Point2ActError, match="two pose files for view '0'"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
     (cap / "poses" / "0.npy").unlink()
     with pytest.raises(Point2ActError, match=r"0\.csv.*16 numbers.*found 3"):
-        calibrate_from_robot_poses(cap, cap / "poses")
+        calibrate_from_robot_poses(cap, RobotPoses(cap / "poses"))
 
 
 def test_cli_calibrate_robot_poses(rig, tmp_path, capsys):
@@ -266,7 +268,7 @@ def test_tools_flange_poses_scale_and_residuals():
     F = np.stack([p for _, p, _ in pairs])
     s, R, t = umeyama(C[:, :3, 3], F[:, :3, 3])
     centres_only = np.sqrt(np.mean(np.sum((s * C[:, :3, 3] @ R.T + t - F[:, :3, 3]) ** 2, axis=1))) * 1000
-    doc = calibrate_from_robot_poses(TOOLS, TOOLS / "poses", write=False)
+    doc = calibrate_from_robot_poses(TOOLS, RobotPoses(TOOLS / "poses"), write=False)
     h = doc["hand_eye"]
     assert doc["metres_per_unit"] == pytest.approx(0.991, rel=0.01)  # benchmarks/real/scale.py's fit
     assert h["residual_mm_rms"] <= 5.0 and h["residual_deg_rms"] <= 1.0
@@ -280,7 +282,7 @@ def test_tools_mug_handle_lands_where_the_robot_sees_it():
     camera, placed by the robot (flange pose @ camera_in_flange), puts it."""
     target = json.loads((ROOT / "benchmarks" / "real" / "targets" / "tools-mug_handle.json").read_text())
     p = np.asarray(target["position"], dtype=np.float64)
-    doc = calibrate_from_robot_poses(TOOLS, TOOLS / "poses", write=False)
+    doc = calibrate_from_robot_poses(TOOLS, RobotPoses(TOOLS / "poses"), write=False)
     B = np.array(doc["base_from_capture"])
     X = np.array(doc["hand_eye"]["camera_in_flange"])
     s = doc["metres_per_unit"]

@@ -11,6 +11,7 @@ from PIL import Image
 
 from point2act.errors import Point2ActError
 from point2act.robot.calibrate import load_frame_file
+from point2act.robot.poses import RobotPoses
 from point2act.robot.robot_capture import read_intrinsics, write_robot_capture
 
 from .test_handeye import TOOLS, make_rig, write_poses
@@ -45,7 +46,7 @@ def test_transforms_json_loads_in_nerfstudio_in_the_base_frame(robot):
     from point2act.geometry import FrameTransform
 
     cap, X, F = robot
-    doc = write_robot_capture(cap / "images", cap / "poses", X, read_intrinsics(cap.parent / "K.json"))
+    doc = write_robot_capture(cap / "images", RobotPoses(cap / "poses", X), read_intrinsics(cap.parent / "K.json"))
     assert [f["file_path"] for f in doc["frames"]] == [f"images/{i}.png" for i in range(len(F))]
     assert all(f["depth_file_path"] == f"depth/{i}.png" for i, f in enumerate(doc["frames"]))
     out = NerfstudioDataParserConfig(data=cap, train_split_fraction=1.0).setup().get_dataparser_outputs("train")
@@ -68,22 +69,22 @@ def test_refusals(robot, tmp_path):
     intr = read_intrinsics(cap.parent / "K.json")
     (cap / "poses" / "5.npy").unlink()
     with pytest.raises(Point2ActError, match=r"5\.png \(expected .*5\.npy"):
-        write_robot_capture(cap / "images", cap / "poses", X, intr)
+        write_robot_capture(cap / "images", RobotPoses(cap / "poses", X), intr)
     write_poses(cap / "poses", F)
     with pytest.raises(Point2ActError, match=r"0\.png: the image is 64x48 but the intrinsics are for 128x96"):
-        write_robot_capture(cap / "images", cap / "poses", X, dict(intr, w=128, h=96))
+        write_robot_capture(cap / "images", RobotPoses(cap / "poses", X), dict(intr, w=128, h=96))
     for i in (2, 6):
         (cap / "depth" / f"{i}.png").unlink()
     with pytest.raises(Point2ActError, match=r"depth images for 6 of the 8 views.*No depth for: 2\.png, 6\.png"):
-        write_robot_capture(cap / "images", cap / "poses", X, intr)
+        write_robot_capture(cap / "images", RobotPoses(cap / "poses", X), intr)
     empty = tmp_path / "nodepth"
     empty.mkdir()
-    doc = write_robot_capture(cap / "images", cap / "poses", X, intr, depths=empty)
+    doc = write_robot_capture(cap / "images", RobotPoses(cap / "poses", X), intr, depths=empty)
     assert not any("depth_file_path" in f for f in doc["frames"])
     bad = X.copy()
     bad[:3, :3] *= 2.0
     with pytest.raises(Point2ActError, match="camera-in-flange transform is not rigid"):
-        write_robot_capture(cap / "images", cap / "poses", bad, intr)
+        write_robot_capture(cap / "images", RobotPoses(cap / "poses", bad), intr)
     (tmp_path / "Kbad.json").write_text(json.dumps({"fl_x": 60.0, "cx": 32, "cy": 24, "w": 64, "h": 48}))
     with pytest.raises(Point2ActError, match="'fl_y' must be a finite number"):
         read_intrinsics(tmp_path / "Kbad.json")
@@ -122,12 +123,12 @@ def test_tools_robot_capture_matches_colmap_cameras(tmp_path):
     from point2act.robot.capture_views import capture_cameras
     from point2act.robot.handeye import calibrate_from_robot_poses
 
-    frame = calibrate_from_robot_poses(TOOLS, TOOLS / "poses", write=False)
+    frame = calibrate_from_robot_poses(TOOLS, RobotPoses(TOOLS / "poses"), write=False)
     X = np.array(frame["hand_eye"]["camera_in_flange"])
     cam = (TOOLS / "sparse" / "0" / "cameras.txt").read_text().splitlines()[-1].split()
     intr = {"fl_x": float(cam[4]), "fl_y": float(cam[5]), "cx": float(cam[6]), "cy": float(cam[7]),
             "w": int(cam[2]), "h": int(cam[3]), "camera_model": "PINHOLE"}
-    doc = write_robot_capture(TOOLS / "images", TOOLS / "poses", X, intr, output=tmp_path)
+    doc = write_robot_capture(TOOLS / "images", RobotPoses(TOOLS / "poses", X), intr, output=tmp_path)
     _, _, cams = capture_cameras(TOOLS)
     B = np.array(frame["base_from_capture"])
     d = [np.linalg.norm(np.array(f["transform_matrix"])[:3, 3] - (B @ cams["images/" + Path(f["file_path"]).name])[:3, 3])
@@ -145,13 +146,13 @@ def test_tools_robot_cameras_triangulate_the_mug_handle(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     target = json.loads((root / "benchmarks" / "real" / "targets" / "tools-mug_handle.json").read_text())
-    frame = calibrate_from_robot_poses(TOOLS, TOOLS / "poses", write=False)
+    frame = calibrate_from_robot_poses(TOOLS, RobotPoses(TOOLS / "poses"), write=False)
     cam = (TOOLS / "sparse" / "0" / "cameras.txt").read_text().splitlines()[-1].split()
     intr = {"fl_x": float(cam[4]), "fl_y": float(cam[5]), "cx": float(cam[6]), "cy": float(cam[7]),
             "w": int(cam[2]), "h": int(cam[3])}
     (tmp_path / "images").symlink_to(TOOLS / "images")
-    doc = write_robot_capture(tmp_path / "images", TOOLS / "poses", np.array(frame["hand_eye"]["camera_in_flange"]),
-                              intr, output=tmp_path)
+    robot = RobotPoses(TOOLS / "poses", np.array(frame["hand_eye"]["camera_in_flange"]))
+    doc = write_robot_capture(tmp_path / "images", robot, intr, output=tmp_path)
     Kmat = np.array([[intr["fl_x"], 0, intr["cx"]], [0, intr["fl_y"], intr["cy"]], [0, 0, 1.0]])
     w2c = {f["file_path"]: np.linalg.inv(np.array(f["transform_matrix"]) @ np.diag([1.0, -1.0, -1.0, 1.0]))
            for f in doc["frames"]}
