@@ -32,6 +32,7 @@ import torch
 
 from point2act._nerfstudio import int_broadcast_shapes
 from point2act.checkpoints import checkpoint_steps, load_checkpoint
+from point2act.method.resume import KEY as RESUME_KEY, restore_training_state, training_state
 from point2act.errors import Point2ActError
 from point2act.io import save_torch_atomic
 
@@ -150,14 +151,18 @@ class Point2ActTrainer(Trainer):
         worst = conv.update(depths)
         if worst is None:
             return
-        stop = conv.converged and step < self._start_step + self.config.max_num_iterations - 1
+        end = self._end_step()
+        stop = conv.converged and step < end - 1
         if stop:
             self._stopped_at = step
             self.stop_training = True
         CONSOLE.log(f"\\[point2act] step {step}: the target's depth moved at most {worst:.2f} pixel footprints "
                     f"over {conv.every} steps in {len(conv.probes)} views"
-                    + (f"; converged, training stops ({step + 1} of {self.config.max_num_iterations} steps)"
-                       if stop else ""))
+                    + (f"; converged, training stops ({step + 1} of {end} steps)" if stop else ""))
+
+    def _end_step(self) -> int:
+        """The step training ends before: ``max_num_iterations``, for a resumed run too (see :meth:`train`)."""
+        return int(getattr(self, "_end", self.config.max_num_iterations))
 
     def _target_convergence(self):
         """The stopping rule (:class:`point2act.convergence.TargetConvergence`) of this run: probes at the
@@ -203,9 +208,23 @@ class Point2ActTrainer(Trainer):
 
     def train(self) -> None:
         """nerfstudio's training, inside :func:`point2act._nerfstudio.int_broadcast_shapes`; once it has finished,
-        the process's exit skips the last garbage collection (:func:`freeze_at_exit`)."""
-        with int_broadcast_shapes():
-            super().train()
+        the process's exit skips the last garbage collection (:func:`freeze_at_exit`).
+
+        ``max_num_iterations`` is the run's length, for a resumed run too: one resumed from step ``s`` trains
+        steps ``s + 1`` to ``max_num_iterations - 1``, the steps the undisturbed run trained after it, under the
+        schedule that run derived from the same length (nerfstudio's loop would train ``max_num_iterations`` more).
+        A larger ``--max-num-iterations`` trains a run further."""
+        end = int(self.config.max_num_iterations)
+        if self._start_step >= end:
+            raise Point2ActError(f"the checkpoint is at step {self._start_step - 1} and --max-num-iterations is {end}: "
+                                 "nothing is left to train; give a larger --max-num-iterations to train it further.")
+        self._end = end
+        self.config.max_num_iterations = end - self._start_step  # nerfstudio's loop counts from the loaded step
+        try:
+            with int_broadcast_shapes():
+                super().train()
+        finally:
+            self.config.max_num_iterations = end
         freeze_at_exit()
 
     def _setup(self, test_mode: str) -> None:
@@ -215,6 +234,8 @@ class Point2ActTrainer(Trainer):
             self._threads = follow_free_cores()  # before the data's setup: the start cloud's stereo follows it
         super().setup(test_mode=test_mode)
         self._convergence = self._target_convergence()
+        if getattr(self, "_resume_state", None) is not None:
+            restore_training_state(self, self._resume_state)
         if torch.device(self.pipeline.device).type == "cuda":
             self._cpu_kernels = _build_cpu_kernels()
         every = self.config.logging.steps_per_log
@@ -249,6 +270,7 @@ class Point2ActTrainer(Trainer):
             "optimizers": {k: v.state_dict() for (k, v) in self.optimizers.optimizers.items()},
             "schedulers": {k: v.state_dict() for (k, v) in self.optimizers.schedulers.items()},
             "scalers": self.grad_scaler.state_dict(),
+            RESUME_KEY: training_state(self, finished=last),
         }
         save_torch_atomic(state, ckpt_path, tmp_dir=self.checkpoint_dir.parent)
         if self.config.save_only_latest_checkpoint:
@@ -379,5 +401,15 @@ class Point2ActTrainer(Trainer):
         if "schedulers" in state and cfg.load_scheduler:
             self.optimizers.load_schedulers(state["schedulers"])
         self.grad_scaler.load_state_dict(state["scalers"])
+        extra = state.get(RESUME_KEY)
+        if extra is not None and extra.get("finished"):
+            raise Point2ActError(f"{load_path}: the last checkpoint of a finished training (step {state['step']}); "
+                                 "nothing is left to resume. Export it with `point2act export --load-config "
+                                 "RUN/config.yml`.")
+        self._resume_state = extra  # restored once the setup has made the convergence check (:meth:`_setup`)
+        if extra is None:
+            CONSOLE.print(f"[yellow]\\[point2act] {load_path} holds no random-generator or view-order state: the "
+                          "resumed run continues, but not on the bits an undisturbed run would have trained.",
+                          soft_wrap=True)
         CONSOLE.print(f"Done loading Nerfstudio checkpoint from {load_path}", soft_wrap=True)
         CONSOLE.print(f"\\[point2act] resuming at step {self._start_step}", soft_wrap=True)

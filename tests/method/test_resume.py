@@ -1,7 +1,8 @@
 """Kill and resume: a real ``ns-train point2act`` process is SIGKILLed mid-training once a checkpoint exists,
 then resumed with nerfstudio's ``--load-dir`` (ns-train's command line, in this process: ``conftest.ns_train``).
 The resumed run starts at the checkpoint's step + 1, loads the relevancy channel intact, skips a truncated
-checkpoint with a warning, finishes and exports."""
+checkpoint with a warning, finishes and exports. A run resumed from an intermediate checkpoint ends on the
+undisturbed run's bits; a finished run's last checkpoint is not resumed."""
 
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ def test_resume_skips_truncated_checkpoint_continues_finishes_and_exports(killed
     bad = ckdir / f"step-{last + 5:09d}.ckpt"
     bad.write_bytes(good[: len(good) // 3])
     (ckdir / "notes.txt").write_text("not a checkpoint")
-    cmd = _train_cmd(scene, out, "resumed", RESUME_ITERS, "--load-dir", str(ckdir))
+    cmd = _train_cmd(scene, out, "resumed", last + 1 + RESUME_ITERS, "--load-dir", str(ckdir))
     try:
         p = ns_train(cmd[1:], cwd=root)  # the resumed run: ns-train's command line, in this process
     finally:
@@ -142,7 +143,7 @@ def test_resume_skips_truncated_checkpoint_continues_finishes_and_exports(killed
     assert "skipping unreadable checkpoint" in text and bad.name in text
     assert f"resuming at step {last + 1}" in text
     run = out / "synth/point2act/resumed"
-    # nerfstudio runs --max-num-iterations more steps from the loaded one: last + 1 ... last + RESUME_ITERS
+    # --max-num-iterations is the run's length: steps last + 1 ... last + RESUME_ITERS
     assert _steps(run / "nerfstudio_models") == [last + RESUME_ITERS]
     grasps = root / "grasps.json"
     point2act_cli(["export", "--load-config", run / "config.yml", "--output", grasps, "--no-grasps"], cwd=root)
@@ -164,3 +165,51 @@ def test_load_dir_with_only_broken_checkpoints_is_a_clear_error(tmp_path):
         latest_readable_checkpoint(tmp_path / "empty")
     with pytest.raises(Point2ActError, match="not a folder"):
         latest_readable_checkpoint(tmp_path / "missing")
+
+
+def _final_state(run: Path):
+    from point2act.checkpoints import load_checkpoint
+
+    steps = _steps(run / "nerfstudio_models")
+    return steps, load_checkpoint(run / "nerfstudio_models" / f"step-{steps[-1]:09d}.ckpt")
+
+
+def _flat(tree, prefix=""):
+    """A checkpoint's nested dicts and lists as ``{path: leaf}``."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}/{key}").items()}
+    if isinstance(tree, (list, tuple)):
+        return {k: v for i, sub in enumerate(tree) for k, v in _flat(sub, f"{prefix}/{i}").items()}
+    return {prefix: tree}
+
+
+def test_resumed_run_ends_on_the_undisturbed_runs_bits(tmp_path):
+    """Resumed from a checkpoint in the middle of a densification period (its gradient statistics half
+    accumulated, the view order half through a pass), a run trains the same steps and ends on the same bits as
+    the run that was never stopped: every tensor of the last checkpoint (Gaussians, relevancy, optimizer moments,
+    schedulers, random generators) is equal, and the convergence check ends both at the same step."""
+    from point2act.errors import Point2ActError
+    from point2act.synth import SynthConfig, generate_scene
+
+    scene = tmp_path / "scene"
+    generate_scene(scene, SynthConfig(seed=0, num_views=8, width=96, height=72, num_seed_points=1500))
+    out, iters, save = tmp_path / "outputs", 40, "25"
+    keep = ("--steps-per-save", save, "--save-only-latest-checkpoint", "False")
+    ns_train(_train_cmd(scene, out, "whole", iters, *keep)[1:], cwd=tmp_path)
+    whole = out / "synth/point2act/whole"
+    ends = _steps(whole / "nerfstudio_models")  # the convergence check may end it before its last step
+    assert ends[0] == 25 and len(ends) == 2
+    p = ns_train(_train_cmd(scene, out, "resumed", iters, *keep, "--load-dir", str(whole / "nerfstudio_models"),
+                            "--load-step", save)[1:], cwd=tmp_path)
+    assert "resuming at step 26" in p.stdout + p.stderr
+    steps, resumed = _final_state(out / "synth/point2act/resumed")
+    assert steps == ends[1:]
+    _, ref = _final_state(whole)
+    a, b = _flat(ref), _flat(resumed)
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not (torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k])]
+    assert not differ, differ[:10]
+    # the finished run's last checkpoint: nothing to resume, said before any training
+    with pytest.raises(Point2ActError, match="finished training"):
+        ns_train(_train_cmd(scene, out, "again", iters + 10, "--load-dir", str(whole / "nerfstudio_models"))[1:],
+                 cwd=tmp_path)
