@@ -28,6 +28,13 @@ struct ProjectedTiles {
     std::vector<float> means2d, conics, opac;
     std::vector<int32_t> offsets, flatten_ids;
     int tile_width = 0, tile_height = 0;
+
+    // The tile loop's view of them (the offsets: each tile's start and the total, as the torch wrapper's
+    // offsets_with_end).
+    TileJob<float> job(int64_t C, int64_t N, int width, int height) const {
+        return {C, N, means2d.data(), conics.data(), opac.data(), width, height, TILE_SIZE, tile_width,
+                tile_height, offsets.data(), flatten_ids.data()};
+    }
 };
 
 static const char *project_and_list(int64_t C, int64_t N, const float *means, const float *quats,
@@ -67,10 +74,7 @@ const char *compositing_weights_views_impl(int64_t C, int64_t N, const float *me
     const char *err = project_and_list(C, N, means, quats, scales, opacities, viewmats, Ks, width, height,
                                        antialiased, nthreads, pt);
     if (*err != '\0') return err;
-    // the weights (offsets: each tile's start and the total, as the torch wrapper's offsets_with_end)
-    compositing_weights_impl<float>(C, N, pt.means2d.data(), pt.conics.data(), pt.opac.data(), width, height,
-                                    TILE_SIZE, pt.tile_width, pt.tile_height, pt.offsets.data(),
-                                    pt.flatten_ids.data(), min_weight, nthreads, crow, alloc);
+    compositing_weights_impl<float>(pt.job(C, N, width, height), min_weight, nthreads, crow, alloc);
     return "";
 }
 
@@ -82,9 +86,7 @@ const char *half_weight_render_views_impl(int64_t C, int64_t N, const float *mea
     const char *err = project_and_list(C, N, means, quats, scales, opacities, viewmats, Ks, width, height,
                                        antialiased, nthreads, pt);
     if (*err != '\0') return err;
-    half_weight_render_impl<float>(C, N, pt.means2d.data(), pt.conics.data(), pt.opac.data(), width, height,
-                                   TILE_SIZE, pt.tile_width, pt.tile_height, pt.offsets.data(),
-                                   pt.flatten_ids.data(), min_weight, values, nthreads, out);
+    half_weight_render_impl<float>(pt.job(C, N, width, height), min_weight, values, nthreads, out);
     return "";
 }
 

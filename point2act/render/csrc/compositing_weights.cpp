@@ -38,10 +38,10 @@ std::vector<at::Tensor> compositing_weights(const at::Tensor &means2d, const at:
         vals = val.data_ptr<float>();
     };
     AT_DISPATCH_FLOATING_TYPES(dtype, "compositing_weights", [&] {
-        compositing_weights_impl<scalar_t>(C, N, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
-                                           opacities.data_ptr<scalar_t>(), int(width), int(height), int(tile_size),
-                                           int(tw), int(th), offsets.data(), flatten_ids.data_ptr<int32_t>(),
-                                           min_weight, nthreads, crow.data_ptr<int64_t>(), alloc);
+        const TileJob<scalar_t> job{C, N, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
+                                    opacities.data_ptr<scalar_t>(), int(width), int(height), int(tile_size),
+                                    int(tw), int(th), offsets.data(), flatten_ids.data_ptr<int32_t>()};
+        compositing_weights_impl<scalar_t>(job, min_weight, nthreads, crow.data_ptr<int64_t>(), alloc);
     });
     return {crow, col, val};
 }

@@ -1,9 +1,10 @@
 // Sparse compositing weights w = alpha * T of every (pixel, Gaussian) pair
 // (CSR), for relevancy refits on frozen geometry (point2act.relevancy_fit).
 //
-// Uses the forward pass's loop (composite_tile, common.h) with a visitor that
-// records the weights instead of accumulating colours: same rules, same float
-// operations, so W @ c equals the rasterizer's render of c. Rows are
+// Uses the forward pass's loop (composite_tile, common.h, over every tile by
+// composite_tiles, tile_loop.h) with a visitor that records the weights
+// instead of accumulating colours: same rules, same float operations, so
+// W @ c equals the rasterizer's render of c. Rows are
 // (camera, y, x) in row-major order; within a row the entries are in
 // compositing (depth) order. Entries with w <= min_weight are dropped (they
 // still attenuate T). Pass 1 composites each tile into a thread-local buffer,
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "common.h"
+#include "tile_loop.h"
 
 namespace p2a {
 
@@ -59,61 +61,66 @@ struct TileOut {
     std::vector<float> w;
 };
 
-// The kernel on raw arrays: C cameras' projected Gaussians means2d [C * N, 2], conics [C * N, 3], opacities
-// [C * N], their tile lists (offsets [C * n_tiles + 1], the total last; flatten_ids into C * N) -> crow
-// [C * H * W + 1] (the caller's), and col / val [nnz] from alloc(nnz, cols, vals), called once, between the
-// parallel passes (on the calling thread).
-template <typename S, typename Alloc>
-void compositing_weights_impl(int64_t C, int64_t N, const S *means2d, const S *conics, const S *opacities, int W,
-                              int H, int tile_size, int tile_width, int tile_height, const int32_t *offsets,
-                              const int32_t *flatten_ids, double min_weight, int nthreads, int64_t *crow,
-                              Alloc &&alloc) {
-    const int64_t n_tiles = int64_t(tile_width) * tile_height;
-    const int64_t CT = C * n_tiles;
-    const std::vector<Packed<S>> packs =
-        make_packs<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
-    std::vector<TileOut> tiles(CT);
-    const int64_t R = C * int64_t(H) * W;
-    std::fill(crow, crow + R + 1, int64_t(0));
-#pragma omp parallel num_threads(nthreads)
-    {
-        TileBuffers<S> tb(tile_size);
-        std::vector<int32_t> cnt(tile_size * tile_size + 1);
-        std::vector<Entry> buf;
-        buf.reserve(1 << 16);
-        WeightVisitor<S> vis;
+// A thread's pass 1 of compositing_weights_impl: a tile's entries into a buffer, grouped by pixel into the tile's
+// TileOut, each pixel's count into its row of crow.
+template <typename S> struct WeightsWorker {
+    WeightVisitor<S> vis;
+    std::vector<int32_t> cnt;
+    std::vector<Entry> buf;
+    const TileJob<S> *job;
+    std::vector<TileOut> *tiles;
+    int64_t *crow;
+
+    void start(const TileGeom &tg) {
+        buf.clear();
         vis.buf = &buf;
-        vis.nch = tb.nch;
-        vis.N = N;
-        vis.wmin = static_cast<S>(min_weight);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < CT; ++t) {
-            const int32_t start = offsets[t], end = offsets[t + 1];
-            if (start == end) continue;
-            const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
-            const int npix = tg.pw * tg.ph;
-            buf.clear();
-            vis.pw = tg.pw;
-            vis.cam = tg.cam;
-            composite_tile<S>(tg, flatten_ids, start, end, packs.data(), tb, vis);
-            if (buf.empty()) continue;
-            // group by pixel (stable: compositing order kept), count rows
-            std::fill(cnt.begin(), cnt.begin() + npix + 1, 0);
-            for (const Entry &en : buf) cnt[en.p + 1]++;
-            for (int p = 0; p < npix; ++p) {
-                crow[1 + (tg.cam * H + (tg.y0 + p / tg.pw)) * int64_t(W) + (tg.x0 + p % tg.pw)] = cnt[p + 1];
-                cnt[p + 1] += cnt[p];
-            }
-            TileOut &out = tiles[t];
-            out.g.resize(buf.size());
-            out.w.resize(buf.size());
-            for (const Entry &en : buf) {
-                const int32_t q = cnt[en.p]++;
-                out.g[q] = en.g;
-                out.w[q] = en.w;
-            }
+        vis.pw = tg.pw;
+        vis.cam = tg.cam;
+    }
+    void finish(int64_t t, const TileGeom &tg) {
+        if (buf.empty()) return;
+        const int npix = tg.pw * tg.ph;
+        // group by pixel (stable: compositing order kept), count rows
+        std::fill(cnt.begin(), cnt.begin() + npix + 1, 0);
+        for (const Entry &en : buf) cnt[en.p + 1]++;
+        for (int p = 0; p < npix; ++p) {
+            crow[1 + job->pixel_row(tg, p % tg.pw, p / tg.pw)] = cnt[p + 1];
+            cnt[p + 1] += cnt[p];
+        }
+        TileOut &out = (*tiles)[t];
+        out.g.resize(buf.size());
+        out.w.resize(buf.size());
+        for (const Entry &en : buf) {
+            const int32_t q = cnt[en.p]++;
+            out.g[q] = en.g;
+            out.w[q] = en.w;
         }
     }
+};
+
+// The kernel on raw arrays: C cameras' projected Gaussians and tile lists (TileJob) -> crow [C * H * W + 1] (the
+// caller's), and col / val [nnz] from alloc(nnz, cols, vals), called once, between the parallel passes (on the
+// calling thread).
+template <typename S, typename Alloc>
+void compositing_weights_impl(const TileJob<S> &job, double min_weight, int nthreads, int64_t *crow,
+                              Alloc &&alloc) {
+    const int64_t CT = job.num_tiles();
+    const int H = job.H, W = job.W;
+    std::vector<TileOut> tiles(CT);
+    const int64_t R = job.C * int64_t(H) * W;
+    std::fill(crow, crow + R + 1, int64_t(0));
+    composite_tiles<S>(job, nthreads, false, [&](const TileBuffers<S> &tb) {
+        WeightsWorker<S> wk;
+        wk.cnt.resize(job.tile_size * job.tile_size + 1);
+        wk.buf.reserve(1 << 16);
+        wk.vis.nch = tb.nch;
+        wk.vis.N = job.N;
+        wk.vis.wmin = static_cast<S>(min_weight);
+        wk.job = &job;
+        wk.tiles = &tiles;
+        wk.crow = crow;
+        return wk;
+    });
     for (int64_t r = 0; r < R; ++r) crow[r + 1] += crow[r];
     int32_t *cols;
     float *vals;
@@ -122,10 +129,10 @@ void compositing_weights_impl(int64_t C, int64_t N, const S *means2d, const S *c
     for (int64_t t = 0; t < CT; ++t) {
         TileOut &out = tiles[t];
         if (out.g.empty()) continue;
-        const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
+        const TileGeom tg = tile_geom(t, job.tiles_per_camera(), job.tile_width, job.tile_size, W, H);
         int64_t q = 0;
         for (int p = 0; p < tg.pw * tg.ph; ++p) {
-            const int64_t r = (tg.cam * H + (tg.y0 + p / tg.pw)) * int64_t(W) + (tg.x0 + p % tg.pw);
+            const int64_t r = job.pixel_row(tg, p % tg.pw, p / tg.pw);
             const int64_t n = crow[r + 1] - crow[r];
             if (n == 0) continue;
             std::memcpy(cols + crow[r], out.g.data() + q, n * sizeof(int32_t));
@@ -178,41 +185,41 @@ template <typename S> struct HalfRenderVisitor {
     }
 };
 
-// The render of ``values`` [N] through the float16-rounded weights above min_weight (HalfRenderVisitor), for C
-// cameras' projected Gaussians and tile lists as compositing_weights_impl takes them -> out [C * H * W].
-template <typename S>
-void half_weight_render_impl(int64_t C, int64_t N, const S *means2d, const S *conics, const S *opacities, int W,
-                             int H, int tile_size, int tile_width, int tile_height, const int32_t *offsets,
-                             const int32_t *flatten_ids, double min_weight, const float *values, int nthreads,
-                             float *out) {
-    const int64_t n_tiles = int64_t(tile_width) * tile_height;
-    const int64_t CT = C * n_tiles;
-    const std::vector<Packed<S>> packs =
-        make_packs<S>(int64_t(offsets[CT]) > 0 ? C * N : 0, means2d, conics, opacities, nthreads);
-    std::fill(out, out + C * int64_t(H) * W, 0.0f);
-#pragma omp parallel num_threads(nthreads)
-    {
-        TileBuffers<S> tb(tile_size);
-        std::vector<float> acc(size_t(tile_size) * tb.nch * LANES);
-        HalfRenderVisitor<S> vis;
+// A thread's tiles of half_weight_render_impl: a tile's sums into a buffer, copied into the tile's pixels.
+template <typename S> struct HalfRenderWorker {
+    HalfRenderVisitor<S> vis;
+    std::vector<float> acc;
+    const TileJob<S> *job;
+    float *out;
+
+    void start(const TileGeom &tg) {
+        std::fill(acc.begin(), acc.end(), 0.0f);
         vis.acc = acc.data();
-        vis.values = values;
-        vis.nch = tb.nch;
-        vis.N = N;
-        vis.wmin = static_cast<S>(min_weight);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < CT; ++t) {
-            const int32_t start = offsets[t], end = offsets[t + 1];
-            if (start == end) continue;
-            const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
-            std::fill(acc.begin(), acc.end(), 0.0f);
-            vis.cam = tg.cam;
-            composite_tile<S>(tg, flatten_ids, start, end, packs.data(), tb, vis);
-            for (int py = 0; py < tg.ph; ++py)
-                for (int px = 0; px < tg.pw; ++px)
-                    out[(tg.cam * H + (tg.y0 + py)) * int64_t(W) + (tg.x0 + px)] = acc[py * tb.nch * LANES + px];
-        }
+        vis.cam = tg.cam;
     }
+    void finish(int64_t, const TileGeom &tg) {
+        for (int py = 0; py < tg.ph; ++py)
+            for (int px = 0; px < tg.pw; ++px) out[job->pixel_row(tg, px, py)] = acc[py * vis.nch * LANES + px];
+    }
+};
+
+// The render of ``values`` [N] through the float16-rounded weights above min_weight (HalfRenderVisitor), for C
+// cameras' projected Gaussians and tile lists (TileJob) -> out [C * H * W].
+template <typename S>
+void half_weight_render_impl(const TileJob<S> &job, double min_weight, const float *values, int nthreads,
+                             float *out) {
+    std::fill(out, out + job.C * int64_t(job.H) * job.W, 0.0f);
+    composite_tiles<S>(job, nthreads, false, [&](const TileBuffers<S> &tb) {
+        HalfRenderWorker<S> wk;
+        wk.acc.resize(size_t(job.tile_size) * tb.nch * LANES);
+        wk.vis.values = values;
+        wk.vis.nch = tb.nch;
+        wk.vis.N = job.N;
+        wk.vis.wmin = static_cast<S>(min_weight);
+        wk.job = &job;
+        wk.out = out;
+        return wk;
+    });
 }
 
 }  // namespace p2a

@@ -4,14 +4,16 @@
 // surface a ray meets; the spread between the quartiles is how sharply it is
 // placed (point2act.fusion.render_median_depth).
 //
-// Uses the forward pass's loop (composite_tile, common.h) with a visitor that
-// keeps the running sum instead of colours: same rules, same float operations,
-// so each result is the first entry of a pixel's compositing weights
-// (compositing_weights.cpp) whose running sum reaches q. Pixels whose opacity
-// never reaches q get 0 for it. Deterministic, independent of the thread count.
+// Uses the forward pass's loop (composite_tile, common.h, over every tile by
+// composite_tiles, tile_loop.h) with a visitor that keeps the running sum
+// instead of colours: same rules, same float operations, so each result is
+// the first entry of a pixel's compositing weights (compositing_weights.cpp)
+// whose running sum reaches q. Pixels whose opacity never reaches q get 0 for
+// it. Deterministic, independent of the thread count.
 
 #include "common_aten.h"
 #include "ops.h"
+#include "tile_loop.h"
 
 namespace p2a {
 namespace {
@@ -43,43 +45,54 @@ template <typename S> struct QuantileVisitor {
     }
 };
 
-template <typename S>
-void depth_quantiles_impl(int64_t C, int64_t CN, const S *means2d, const S *conics, const S *opacities,
-                          const S *depths, const S *levels, int L, int W, int H, int tile_size, int tile_width,
-                          int tile_height, const int32_t *offsets, const int32_t *flatten_ids, S *out, int nthreads) {
+// A thread's tiles of depth_quantiles_impl: a tile's running sums and depths per level, written to its pixels
+// (0 where a level is never reached).
+template <typename S> struct QuantileWorker {
     using V = typename Vec<S>::V;
-    const int64_t n_tiles = int64_t(tile_width) * tile_height;
-    const std::vector<Packed<S>> packs =
-        make_packs<S>(int64_t(offsets[C * n_tiles]) > 0 ? CN : 0, means2d, conics, opacities, nthreads);
-#pragma omp parallel num_threads(nthreads)
-    {
-        TileBuffers<S> buf(tile_size);
-        const int nrc = tile_size * buf.nch;
-        std::vector<V> accv(nrc), outv(size_t(L) * nrc);
-        QuantileVisitor<S> vis;
-        vis.depths = depths;
+    QuantileVisitor<S> vis;
+    std::vector<V> accv, outv;
+    const TileJob<S> *job;
+    int nch;
+    S *out;
+
+    void start(const TileGeom &) {
+        std::fill(accv.begin(), accv.end(), splat<V>(S(0)));
+        std::fill(outv.begin(), outv.end(), splat<V>(S(-1)));
         vis.acc = accv.data();
         vis.out = outv.data();
-        vis.levels = levels;
-        vis.L = L;
-        vis.nrc = nrc;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < C * n_tiles; ++t) {
-            const TileGeom tg = tile_geom(t, n_tiles, tile_width, tile_size, W, H);
-            std::fill(accv.begin(), accv.end(), splat<V>(S(0)));
-            std::fill(outv.begin(), outv.end(), splat<V>(S(-1)));
-            composite_tile<S>(tg, flatten_ids, offsets[t], offsets[t + 1], packs.data(), buf, vis);
-            for (int py = 0; py < tg.ph; ++py) {
-                for (int px = 0; px < tg.pw; ++px) {
-                    const int64_t pix = (tg.cam * H + (tg.y0 + py)) * int64_t(W) + (tg.x0 + px);
-                    for (int l = 0; l < L; ++l) {
-                        const S m = outv[l * nrc + py * buf.nch + px / LANES][px % LANES];
-                        out[pix * L + l] = m < S(0) ? S(0) : m;
-                    }
+    }
+    void finish(int64_t, const TileGeom &tg) {
+        const int L = vis.L, nrc = vis.nrc;
+        for (int py = 0; py < tg.ph; ++py) {
+            for (int px = 0; px < tg.pw; ++px) {
+                const int64_t pix = job->pixel_row(tg, px, py);
+                for (int l = 0; l < L; ++l) {
+                    const S m = outv[l * nrc + py * nch + px / LANES][px % LANES];
+                    out[pix * L + l] = m < S(0) ? S(0) : m;
                 }
             }
         }
     }
+};
+
+// The depths [C * N] of ``job``'s Gaussians at levels [L] -> out [C * H * W * L]: every tile, empty ones too
+// (their pixels get 0).
+template <typename S>
+void depth_quantiles_impl(const TileJob<S> &job, const S *depths, const S *levels, int L, S *out, int nthreads) {
+    composite_tiles<S>(job, nthreads, true, [&](const TileBuffers<S> &tb) {
+        QuantileWorker<S> wk;
+        const int nrc = job.tile_size * tb.nch;
+        wk.accv.resize(nrc);
+        wk.outv.resize(size_t(L) * nrc);
+        wk.vis.depths = depths;
+        wk.vis.levels = levels;
+        wk.vis.L = L;
+        wk.vis.nrc = nrc;
+        wk.job = &job;
+        wk.nch = tb.nch;
+        wk.out = out;
+        return wk;
+    });
 }
 
 }  // namespace
@@ -114,10 +127,10 @@ at::Tensor depth_quantiles(const at::Tensor &means2d, const at::Tensor &conics, 
     const std::vector<int32_t> offsets = offsets_with_end(isect_offsets, flatten_ids.size(0));
     auto out = at::empty({C, height, width, L}, means2d.options());
     AT_DISPATCH_FLOATING_TYPES(dtype, "depth_quantiles", [&] {
-        depth_quantiles_impl<scalar_t>(C, C * N, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
-                                       opacities.data_ptr<scalar_t>(), depths.data_ptr<scalar_t>(),
-                                       levels.data_ptr<scalar_t>(), L, int(width), int(height), int(tile_size),
-                                       int(tw), int(th), offsets.data(), flatten_ids.data_ptr<int32_t>(),
+        const TileJob<scalar_t> job{C, N, means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
+                                    opacities.data_ptr<scalar_t>(), int(width), int(height), int(tile_size),
+                                    int(tw), int(th), offsets.data(), flatten_ids.data_ptr<int32_t>()};
+        depth_quantiles_impl<scalar_t>(job, depths.data_ptr<scalar_t>(), levels.data_ptr<scalar_t>(), L,
                                        out.data_ptr<scalar_t>(), nthreads);
     });
     return out;
