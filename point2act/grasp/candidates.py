@@ -27,7 +27,7 @@ from .config import (
     SUPPORT_AXES,
     GraspConfig,
 )
-from .frames import PairFrames, PairSpan
+from .frames import ClosingLine, PairFrames, PairSpan
 from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis
 from .part import closing_extent
 from .result import Region
@@ -264,8 +264,8 @@ def pair_frames(
     fw, half_open, mg = dims["finger_width"], 0.5 * dims["max_opening"], clouds.obstacles.margin
     gap = max(1.5 * clouds.cell, U(PART_GAP))
     w2 = 0.5 * width
-    ext_p, ext_n = closing_extent(PairFrames(c, x, u, v), clouds.extent, w2, fw / 2, half_open, gap,
-                                  math.hypot(half_open, fw / 2) + mg)
+    ext_p, ext_n = closing_extent(PairFrames(c, x, u, v), clouds.extent, w2,
+                                  ClosingLine(fw / 2, half_open, gap, math.hypot(half_open, fw / 2) + mg))
     shift = 0.5 * (ext_p - ext_n)
     half_part = 0.5 * (ext_p + ext_n)
     c = c + shift[:, None] * x

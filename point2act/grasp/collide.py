@@ -23,7 +23,7 @@ from typing import List, NamedTuple, Tuple
 import numpy as np
 
 from . import _kernel
-from .frames import CandidatePoses, PairFrames
+from .frames import LiveCandidates, PairFrames
 
 __all__ = ["PairEntries", "PairReach", "box", "gripper_box_hits_reference", "gripper_cloud_hits",
            "gripper_cloud_hits_reference", "offsets_of", "pair_entries"]
@@ -84,16 +84,14 @@ def _excess(ax, ay, zr, hh, b):
 
 def gripper_box_hits_reference(
     entries: PairEntries,  # [E]
-    theta: np.ndarray,  # [T]
-    poses: CandidatePoses,  # [K, T]
-    alive: np.ndarray,  # [K, T] bool
+    candidates: LiveCandidates,  # [K, T]
     boxes: np.ndarray,  # [B, 10]
     min_points: int = 1,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """``(hits [K, T] int32, clear [K, T] float32)``: per live candidate, the points within a HIT box's
     margin (capped at ``min_points``) and the smallest distance to a DISTANCE box (inf without one)."""
     offsets, sx, su, sv = entries
-    off, hh, dep = poses
+    theta, (off, hh, dep), alive = candidates
     K, T = alive.shape
     hits = np.zeros((K, T), np.int32)
     clear = np.full((K, T), np.inf, np.float32)
@@ -143,33 +141,32 @@ def pair_entries(frames: PairFrames, cloud, reach: PairReach):
     return k, sx[k, j], su[k, j], sv[k, j]
 
 
-def gripper_cloud_hits_reference(frames: PairFrames, cloud, reach: PairReach, theta, poses: CandidatePoses, alive,
-                                 boxes, min_points: int = 1):
+def gripper_cloud_hits_reference(frames: PairFrames, cloud, reach: PairReach, candidates: LiveCandidates, boxes,
+                                 min_points: int = 1):
     """:func:`gripper_box_hits_reference` on :func:`pair_entries`."""
     k, sx, su, sv = pair_entries(frames, cloud, reach)
     entries = PairEntries(offsets_of(k, len(np.asarray(frames.centres).reshape(-1, 3))), sx, su, sv)
-    return gripper_box_hits_reference(entries, theta, poses, alive, boxes, min_points)
+    return gripper_box_hits_reference(entries, candidates, boxes, min_points)
 
 
-def gripper_cloud_hits(frames: PairFrames, cloud, reach: PairReach, theta, poses: CandidatePoses, alive, boxes,
+def gripper_cloud_hits(frames: PairFrames, cloud, reach: PairReach, candidates: LiveCandidates, boxes,
                        min_points: int = 1):
-    """``(hits [K, T], clear [K, T])`` of the gripper boxes ``boxes`` [B, 10] (:func:`box`) at the candidates'
-    ``poses`` (approach angles ``theta`` [T], the candidates ``alive`` [K, T] bool) against ``cloud`` [M, 3]:
+    """``(hits [K, T], clear [K, T])`` of the gripper boxes ``boxes`` [B, 10] (:func:`box`) at the ``candidates``'
+    poses (approach angles ``theta`` [T], the candidates ``alive`` [K, T] bool) against ``cloud`` [M, 3]:
     pair ``k`` (``frames[k]``) meets the points ``reach`` gives it (:func:`pair_entries`); the C++ kernel finds
     them while it tests them, in the cloud's cells that the pair's radius and band reach (the cloud is first
     cut to the pairs' bounding box grown by the radius)."""
     c = np.asarray(frames.centres, dtype=np.float64).reshape(-1, 3)
     x, u, v = frames.x, frames.u, frames.v
     radius, band_lo, band_hi = reach
-    off, hh, dep = poses
+    theta, (off, hh, dep), alive = candidates
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     if len(c) and len(cloud):
         lo, hi = c.min(0) - radius, c.max(0) + radius
         cloud = cloud[np.all((cloud >= lo) & (cloud <= hi), axis=1)]
     kernel = _kernel.kernel("gripper_cloud_hits")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return gripper_cloud_hits_reference(PairFrames(c, x, u, v), cloud, reach, theta, poses, alive, boxes,
-                                            min_points)
+        return gripper_cloud_hits_reference(PairFrames(c, x, u, v), cloud, reach, candidates, boxes, min_points)
     f64 = _kernel.array
     th = np.asarray(theta, dtype=np.float64)
     K = len(c)

@@ -26,7 +26,7 @@ from .config import (
     VOXEL_SIZE,
     GraspConfig,
 )
-from .frames import CandidatePoses, OrientedPoints, PadContact, PairFrames
+from .frames import CandidateIds, CandidatePoses, LiveCandidates, OrientedPoints, PadContact, PairFrames, PairScan
 from .holding import Holds
 from .part import pad_quality, pads_touch_contacts
 from .support import plane_min
@@ -146,8 +146,8 @@ def clear_poses(
         alive = np.flatnonzero(ok.any(1))
         if len(alive) and len(cloud):
             poses = CandidatePoses(offset[alive], half_opening[alive], depth[alive])
-            hits, _ = gripper_cloud_hits(_frames_of(frames, alive), cloud, _of_pairs(reach, alive), theta, poses,
-                                         ok[alive], boxes, cfg.collision_min_points)
+            hits, _ = gripper_cloud_hits(_frames_of(frames, alive), cloud, _of_pairs(reach, alive),
+                                         LiveCandidates(theta, poses, ok[alive]), boxes, cfg.collision_min_points)
             ok[alive] &= hits < cfg.collision_min_points
 
     while pending.any():
@@ -196,13 +196,14 @@ def pads(
     geo = np.repeat(pairs.quality[:, None], T, 1)
     if free.any():
         kf, tf = np.nonzero(free)
-        tk = pads_touch_contacts(pairs.frames, clouds.extent, pairs.span, depth, kf, tf, T, lengths)
+        scan, which = PairScan(T, lengths), CandidateIds(kf, tf)
+        tk = pads_touch_contacts(pairs.frames, clouds.extent, pairs.span, depth, which, scan)
         touch[kf, tf] = tk
         counts["pads_miss_a_contact"] = int((~tk).sum())
         up = None if surf.plane is None else surf.plane[:3]
         contact = PadContact(cfg.gripper.units(VOXEL_SIZE), cfg.friction_coef, up, pairs.support)
         qp, fnd = pad_quality(pairs.frames, OrientedPoints(surf.points, surf.normals),
-                              CandidatePoses(part.offset, part.half_opening, depth), kf, tf, T, lengths, contact)
+                              CandidatePoses(part.offset, part.half_opening, depth), which, scan, contact)
         geo[kf, tf] = np.where(fnd, qp, geo[kf, tf])
         counts["pads_meet_no_surface"] = int((~fnd).sum())
         slips = pairs.support[kf] & fnd & (qp <= 0.0)
@@ -228,7 +229,7 @@ def clearance(
     if len(alive) and len(clouds.obstacles.fine):
         poses = CandidatePoses(part.offset[alive], part.half_opening[alive], depth[alive])
         _, cd = gripper_cloud_hits(_frames_of(pairs.frames, alive), clouds.obstacles.fine, _of_pairs(band, alive),
-                                   pairs.theta, poses, free[alive],
+                                   LiveCandidates(pairs.theta, poses, free[alive]),
                                    [box((0.0, 1.0, t, 1.0), fw / 2, (-L, 0.0), role=DISTANCE)], 1)
         clear_d[alive] = np.minimum(clear_d[alive], cd)
     return clear_d

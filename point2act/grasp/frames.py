@@ -8,12 +8,12 @@ the gripper's z along ``u cos(theta) + v sin(theta)``. Plain numpy, no behaviour
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Dict, NamedTuple
 
 import numpy as np
 
-__all__ = ["CandidatePoses", "DepthLimits", "OrientedPoints", "PadContact", "PairFrames", "PairSpan", "PartCloud",
-           "PathWeights"]
+__all__ = ["CandidateIds", "CandidatePoses", "ClosingLine", "DepthLimits", "LiveCandidates", "OrientedPoints",
+           "PadContact", "PairFrames", "PairScan", "PairSpan", "PartCloud", "PathWeights"]
 
 
 class PairFrames(NamedTuple):
@@ -38,6 +38,18 @@ class CandidatePoses(NamedTuple):
     """Half the opening: the pads' inner faces lie this far either side of the grasp centre."""
     depth: np.ndarray  # [K, T]
     """The TCP's depth along the approach, past the pair's centre."""
+
+
+class LiveCandidates(NamedTuple):
+    """The candidates a collision check tests: the approach angles, the gripper's pose at each candidate and
+    which candidates are still in play (:func:`point2act.grasp.collide.gripper_cloud_hits`)."""
+
+    theta: np.ndarray  # [T]
+    """The approach angles."""
+    poses: CandidatePoses  # [K, T]
+    """Where each candidate's gripper sits in its pair's frame."""
+    alive: np.ndarray  # [K, T] bool
+    """The candidates tested; the rest get no hits and no clearance (``inf``)."""
 
 
 class PairSpan(NamedTuple):
@@ -105,3 +117,38 @@ class PadContact(NamedTuple):
     sides: np.ndarray | None = None  # [K] bool
     """The pairs whose pads meet the part at its sides: a point whose normal lies nearer ``up`` than the plane
     (a top face's edge) does not stand for their contacts."""
+
+
+class PairScan(NamedTuple):
+    """What every scan of the pairs' neighbourhoods (:mod:`point2act.grasp.part`) reads besides the pairs and the
+    cloud: the approaches each pair is turned through and the gripper's lengths; one scan's candidates are
+    ``[K, T]`` over both."""
+
+    T: int
+    """The approach angles per pair: ``theta[t] = 2 pi t / T``."""
+    lengths: Dict[str, float]
+    """The lengths in capture units (:func:`point2act.grasp.holding.part_lengths`;
+    :func:`point2act.grasp.part.grasp_part` names them)."""
+
+
+class CandidateIds(NamedTuple):
+    """Some candidates, by index: pair ``k[i]`` at approach ``t[i]``."""
+
+    k: np.ndarray  # [M] int
+    """The pairs."""
+    t: np.ndarray | None  # [M] int
+    """Their approaches (None, where a scan allows it: every approach of the pairs ``k``)."""
+
+
+class ClosingLine(NamedTuple):
+    """The cylinder around each pair's closing line in which a part's extent across it is measured
+    (:func:`point2act.grasp.part.closing_extent`), and how near its points lie to be one part (capture units)."""
+
+    half_y: float
+    """The cylinder's radius about the line (a finger's half width)."""
+    half_open: float
+    """How far along the line from the pair's centre a point may lie (half the gripper's widest opening)."""
+    gap: float
+    """Points closer than this along the line are one part (:func:`point2act.grasp.part.run_end`)."""
+    radius: float
+    """How far from the pair's centre a point may lie."""

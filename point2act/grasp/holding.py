@@ -27,7 +27,7 @@ from .config import (
     VOXEL_SIZE,
     GraspConfig,
 )
-from .frames import DepthLimits, PartCloud, PathWeights
+from .frames import DepthLimits, PairScan, PartCloud, PathWeights
 from .part import grasp_part, hold_depth
 from .result import Region
 from .support import support_room
@@ -116,7 +116,7 @@ def grasp_parts(
         hold = hold_depth(c, u, v, region.action_point, T)
         A = avoid_relevancy(avoid, clouds, cfg) if avoid is not None else None
         part = grasp_part(pairs.frames, pairs.span, PartCloud(clouds.extent, clouds.extent_occupied, labels),
-                          DepthLimits(room, hold), T, lengths,
+                          DepthLimits(room, hold), PairScan(T, lengths),
                           weights=None if A is None else PathWeights(A, dims["finger_thickness"]))
         depth, offset, half_opening, n_close, n_rel = (part[k] for k in ("depth", "offset", "half_opening",
                                                                           "n_close", "n_rel"))

@@ -10,10 +10,10 @@ import numpy as np
 
 from .clouds import Obstacles
 from .collide import L2, LINF, PairReach, box, gripper_cloud_hits
-from .frames import CandidatePoses, PairFrames
+from .frames import CandidateIds, CandidatePoses, LiveCandidates, PairFrames
 from .support import plane_min
 
-__all__ = ["OPEN_LEVELS", "OpeningChecks", "SupportClearance", "widest_free_opening"]
+__all__ = ["OPEN_LEVELS", "OpeningChecks", "OpeningScene", "SupportClearance", "widest_free_opening"]
 
 OPEN_LEVELS = (1.0, 0.5)
 """Openings tried for a kept grasp, as the fraction of the way from the part's opening to the gripper's
@@ -21,7 +21,7 @@ widest: fully open first, then halfway."""
 
 
 class OpeningChecks(NamedTuple):
-    """The lengths of the checks of a wider opening (capture units)."""
+    """What a wider opening is checked with: the gripper's boxes and the lengths of the checks (capture units)."""
 
     near: float
     """The first stretch of the approach, checked against the fine cloud with the fingers at the grasp pose."""
@@ -31,6 +31,8 @@ class OpeningChecks(NamedTuple):
     """How far the fine search band reaches beyond the collision margin."""
     min_points: int
     """A box collides when it holds at least this many points."""
+    dims: Dict[str, float]
+    """The gripper's box dimensions (:meth:`~point2act.grasp.config.GripperConfig.scaled`)."""
 
 
 class SupportClearance(NamedTuple):
@@ -44,15 +46,22 @@ class SupportClearance(NamedTuple):
     """How far above it the fingers and the palm stay."""
 
 
+class OpeningScene(NamedTuple):
+    """What a wider opening's fingers keep clear of: the clouds, with their margins, and the support plane."""
+
+    obstacles: Obstacles
+    """The fine and the coarse cloud and their collision margins."""
+    support: SupportClearance | None = None
+    """The support plane and the clearance above it (None: no plane)."""
+
+
 def widest_free_opening(
     frames: PairFrames,  # [K]
     theta: np.ndarray,  # [T] approach angles
-    obstacles: Obstacles,
+    scene: OpeningScene,
     poses: CandidatePoses,  # [K, T] the part's opening (half_opening) and depth
-    kept: Tuple[np.ndarray, np.ndarray],  # [G] the grasps' pair indices, [G] their approach indices
-    dims: Dict[str, float],
+    kept: CandidateIds,  # [G] the grasps' pair indices and their approach indices
     checks: OpeningChecks,
-    support: SupportClearance | None = None,
 ) -> np.ndarray:  # [G] half-opening of each grasp
     """The widest half-opening at which each grasp's fingers still clear the scene, from
     :data:`OPEN_LEVELS`, or its part's half-opening when none does.
@@ -65,14 +74,14 @@ def widest_free_opening(
     sweep while closing to the part's opening (one box from the part's opening to the outer face of the
     finger, at the grasp pose and on the first ``checks.near`` of the approach, against the fine cloud, with
     the collision margin), and the fingers on the rest of the approach from ``checks.pregrasp`` against the
-    coarse cloud (the coarse margin). With the ``support`` plane, the fingers and the palm at the wider opening
+    coarse cloud (the coarse margin). With the ``scene``'s support plane, the fingers and the palm at the wider opening
     also keep its clearance above it at the grasp and the pre-grasp pose (the clouds leave the table out;
     :func:`~point2act.grasp.support.plane_min`)."""
     c, x = frames.centres, frames.x
     offset, half_opening, depth = poses
     kk, tt = kept
-    fine, coarse, margin, coarse_margin = obstacles
-    near, pre, clearance_margin, min_points = checks
+    (fine, coarse, margin, coarse_margin), support = scene
+    near, pre, clearance_margin, min_points, dims = checks
     L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
     half_open = 0.5 * dims["max_opening"]
     K, T = half_opening.shape
@@ -111,8 +120,8 @@ def widest_free_opening(
             if len(alive) and len(cloud):
                 reach = PairReach(radius, blo if np.isscalar(blo) else blo[alive], bhi[alive])
                 poses_alive = CandidatePoses(offset[alive], half_opening[alive], depth[alive])
-                hits, _ = gripper_cloud_hits(PairFrames(*(a[alive] for a in frames)), cloud, reach, theta,
-                                             poses_alive, ok[alive], boxes, min_points)
+                hits, _ = gripper_cloud_hits(PairFrames(*(a[alive] for a in frames)), cloud, reach,
+                                             LiveCandidates(theta, poses_alive, ok[alive]), boxes, min_points)
                 ok[alive] &= hits < min_points
         wide = ok[kk, tt]
         out[wide] = lam * half_open + (1.0 - lam) * half_opening[kk, tt][wide]

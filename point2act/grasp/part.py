@@ -41,11 +41,11 @@ from typing import Dict, Tuple
 import numpy as np
 
 from . import _kernel
-from .frames import (CandidatePoses, DepthLimits, OrientedPoints, PadContact, PairFrames, PairSpan, PartCloud,
-                     PathWeights)
+from .frames import (CandidateIds, CandidatePoses, ClosingLine, DepthLimits, OrientedPoints, PadContact, PairFrames,
+                     PairScan, PairSpan, PartCloud, PathWeights)
 
 __all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference",
-           "hold_depth", "near_box", "pad_quality", "pads_touch_contacts", "run_end", "scatter"]
+           "grasp_part_reference_entries", "hold_depth", "near_box", "pad_quality", "pads_touch_contacts", "run_end", "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -80,11 +80,12 @@ def near_box(centres: np.ndarray, cloud: np.ndarray, radius: float) -> Tuple[np.
     return centres.mean(0), np.flatnonzero(np.all((cloud >= lo) & (cloud <= hi), axis=1))
 
 
-def entries(centres: np.ndarray, cloud: np.ndarray, x, u, v, radius: float, select=None, chunk: int = 1 << 22):
-    """Every (pair k, cloud point j) within ``radius`` of ``centres[k]`` (and, with ``select(k, sx, su, sv)
+def entries(frames: PairFrames, cloud: np.ndarray, radius: float, select=None, chunk: int = 1 << 22):
+    """Every (pair k, cloud point j) within ``radius`` of the pair's centre ``frames.centres[k]`` (and, with ``select(k, sx, su, sv)
     -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
     ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense and elementwise, in chunks of
     pairs (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
+    centres, x, u, v = frames
     e = np.zeros(0, np.int64)
     f = np.zeros(0, np.float32)
     if not len(centres) or not len(cloud):
@@ -172,17 +173,16 @@ def run_end(gid: np.ndarray, vals: np.ndarray, start: np.ndarray, gap: float, si
     return out
 
 
-def closing_extent_reference(frames: PairFrames, cloud, w2, half_y: float, half_open: float, gap: float,
-                             radius: float) -> Tuple[np.ndarray, np.ndarray]:
+def closing_extent_reference(frames: PairFrames, cloud, w2, line: ClosingLine) -> Tuple[np.ndarray, np.ndarray]:
     """How far the part reaches across each contact pair's closing axis, connected, from its contacts: the
     ends ``(ext_p [K], ext_n [K])`` of the runs (:func:`run_end`) of the ``cloud`` [M, 3] points inside the
-    finger's cylinder around the axis (``su^2 + sv^2 <= half_y^2``, ``|sx| <= half_open``, within
-    ``radius`` of the pair's centre; ``frames`` [K]) from the contacts at ``+w2`` and ``-w2`` [K] along ``x``.
-    The numpy definition of :func:`closing_extent` (the same answer)."""
-    c, x, u, v = frames
-    K = len(c)
+    finger's cylinder around the axis (``line``: ``su^2 + sv^2 <= half_y^2``, ``|sx| <= half_open``, within
+    ``radius`` of the pair's centre; ``frames`` [K]) from the contacts at ``+w2`` and ``-w2`` [K] along ``x``;
+    ``gap`` apart, points are one part. The numpy definition of :func:`closing_extent` (the same answer)."""
+    half_y, half_open, gap, radius = line
+    K = len(frames.centres)
     w2 = np.asarray(w2, dtype=np.float64).reshape(K)
-    qk, _qj, qx, _qu, _qv = entries(c, cloud, x, u, v, radius,
+    qk, _qj, qx, _qu, _qv = entries(frames, cloud, radius,
                                     lambda k, sx, su, sv: (su * su + sv * sv <= half_y**2) & (np.abs(sx) <= half_open))
     side_p = qx >= w2[qk] - gap
     side_n = -qx >= w2[qk] - gap
@@ -190,10 +190,10 @@ def closing_extent_reference(frames: PairFrames, cloud, w2, half_y: float, half_
             run_end(qk[side_n], -qx[side_n], w2, gap, K, half_open))
 
 
-def closing_extent(frames: PairFrames, cloud, w2, half_y: float, half_open: float, gap: float,
-                   radius: float) -> Tuple[np.ndarray, np.ndarray]:
+def closing_extent(frames: PairFrames, cloud, w2, line: ClosingLine) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`closing_extent_reference` with the C++ kernel (``csrc/closing_extent.cpp``): one pass over the
     cloud per pair, no [pairs x points] arrays; equal answers."""
+    half_y, half_open, gap, radius = line
     c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in frames)
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     K = len(c)
@@ -202,7 +202,7 @@ def closing_extent(frames: PairFrames, cloud, w2, half_y: float, half_open: floa
         return w2.copy(), w2.copy()
     kernel = _kernel.kernel("closing_extent")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return closing_extent_reference(PairFrames(c, x, u, v), cloud, w2, half_y, half_open, gap, radius)
+        return closing_extent_reference(PairFrames(c, x, u, v), cloud, w2, line)
     o, cand = near_box(c, cloud, radius)  # as entries()
     if not len(cand):
         return w2.copy(), w2.copy()
@@ -251,13 +251,19 @@ def hold_depth(c: np.ndarray, u: np.ndarray, v: np.ndarray, point, T: int) -> np
     return np.sum(d * u, 1)[:, None] * np.cos(th)[None] + np.sum(d * v, 1)[:, None] * np.sin(th)[None]
 
 
-def grasp_part_reference(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits, T: int,
-                         lengths: Dict[str, float], weights: PathWeights | None = None,
-                         return_entries: bool = False):
-    """:func:`grasp_part` with numpy arrays (module docstring), ``weights`` as there. With ``return_entries``
-    also the entries ``(gid [E], j [E], xe [E], inz [E])``: candidate ``k * T + t``, cloud index, ``sx`` and
-    whether the point lies in the pads' depth range; ``w_max`` is the largest ``weights.weights[j]`` (at least 0)
-    over those with ``inz`` and ``|xe - offset| <= half_opening + weights.extra``."""
+def grasp_part_reference(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits, scan: PairScan,
+                         weights: PathWeights | None = None) -> Dict[str, np.ndarray]:
+    """:func:`grasp_part` with numpy arrays (module docstring), ``weights`` as there."""
+    return grasp_part_reference_entries(frames, span, cloud, limits, scan, weights)[0]
+
+
+def grasp_part_reference_entries(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits,
+                                 scan: PairScan, weights: PathWeights | None = None):
+    """:func:`grasp_part_reference`'s answer and the entries it is drawn from, ``(gid [E], j [E], xe [E], inz
+    [E])``: candidate ``k * T + t``, cloud index, ``sx`` and whether the point lies in the pads' depth range;
+    ``w_max`` is the largest ``weights.weights[j]`` (at least 0) over those with ``inz`` and ``|xe - offset| <=
+    half_opening + weights.extra``."""
+    T, lengths = scan
     c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in frames)
     fit, h, sp, sn = span
     occ, rel = cloud.occupied, cloud.target
@@ -265,7 +271,7 @@ def grasp_part_reference(frames: PairFrames, span: PairSpan, cloud: PartCloud, l
     K = len(c)
     fk_ = np.flatnonzero(fit)
     L, gap, reach = lengths["L"], lengths["gap"], lengths["reach"]
-    qk, qj, qx, qu, qv = entries(c[fk_], cloud.points, x[fk_], u[fk_], v[fk_], lengths["radius"],
+    qk, qj, qx, qu, qv = entries(PairFrames(c[fk_], x[fk_], u[fk_], v[fk_]), cloud.points, lengths["radius"],
                                   lambda k, sx, su, sv: np.abs(sx) <= reach)
     qk = fk_[qk]
     e, tt, _py, pz = angles(qu, qv, lengths["half_y"], T, *_z_window(lengths))
@@ -299,23 +305,23 @@ def grasp_part_reference(frames: PairFrames, span: PairSpan, cloud: PartCloud, l
         w_max = np.zeros(K * T)
         scatter(w_max, gid[wp], np.asarray(weights.weights, dtype=np.float64)[qj[e[wp]]], np.maximum)
         out["w_max"] = w_max.reshape(K, T)
-    if return_entries:
-        return out, (gid, qj[e], xe, inz)
-    return out
+    return out, (gid, qj[e], xe, inz)
 
 
-def _pads_window_reference(frames: PairFrames, cloud, depth, ks, T: int, lengths: Dict[str, float], ts=None):
+def _pads_window_reference(frames: PairFrames, cloud, depth, which: CandidateIds, scan: PairScan):
     """The ``cloud`` points in the pads' window (``|y| <= half_y``, ``z`` in ``[depth - L, depth]``, ``|x| <=
-    reach``) of every approach of the pairs ``ks`` [M] at their ``depth`` [K, T]: ``(uk, inv, gid, k0, t, x,
+    reach``) of every approach of the pairs ``which.k`` [M] at their ``depth`` [K, T]: ``(uk, inv, gid, k0, t, x,
     j)``, the pairs (``np.unique(ks)``, with its inverse), per entry its group ``gid`` (``uk`` index x T +
     approach), pair ``k0``, approach ``t``, coordinate along the closing axis ``x`` (float64, from the
     float32 scan of :func:`entries` and :func:`angles`) and cloud index ``j``. The scan that
     :func:`pads_touch_contacts` and :func:`pad_quality` share (:func:`_pads_window`); the entries are grouped
-    by approach, then pair, then cloud point (:func:`angles` over :func:`entries`). With ``ts`` [M] (the
-    candidates' approaches) only the entries of the candidates ``(ks, ts)`` asked for, in the same order."""
+    by approach, then pair, then cloud point (:func:`angles` over :func:`entries`). With ``which.t`` [M] (the
+    candidates' approaches) only the entries of the candidates ``(k, t)`` asked for, in the same order."""
+    ks, ts = which
+    T, lengths = scan
     c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in frames)
     uk, inv = np.unique(ks, return_inverse=True)
-    qk, qj, qx, qu, qv = entries(c[uk], cloud, x[uk], u[uk], v[uk], lengths["radius"],
+    qk, qj, qx, qu, qv = entries(PairFrames(c[uk], x[uk], u[uk], v[uk]), cloud, lengths["radius"],
                                  lambda k, sx, su, sv: np.abs(sx) <= lengths["reach"])
     e, tt, _py, pz = angles(qu, qv, lengths["half_y"], T, *_z_window(lengths))
     k0 = uk[qk[e]]
@@ -334,17 +340,18 @@ def _asked(inv: np.ndarray, ts, n: int, T: int) -> np.ndarray:  # [n, T] bool
     return want.reshape(n, T)
 
 
-def _pads_window(frames: PairFrames, cloud, depth, ks, T: int, lengths: Dict[str, float], ts=None,
-                 num_threads: int = -1):
+def _pads_window(frames: PairFrames, cloud, depth, which: CandidateIds, scan: PairScan, num_threads: int = -1):
     """:func:`_pads_window_reference` with the C++ kernel (``csrc/pads_window.cpp``): one pass over the cloud
-    per pair, no [pairs x points] or [entries x angles] arrays; the same arrays, in the same order (with ``ts``,
-    the entries of the candidates asked for only: what :func:`pads_touch_contacts` and :func:`pad_quality`
-    read)."""
+    per pair, no [pairs x points] or [entries x angles] arrays; the same arrays, in the same order (with
+    ``which.t``, the entries of the candidates asked for only: what :func:`pads_touch_contacts` and
+    :func:`pad_quality` read)."""
+    ks, ts = which
+    T, lengths = scan
     c, x, u, v = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in frames)
     cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
     kernel = _kernel.kernel("pads_window")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return _pads_window_reference(PairFrames(c, x, u, v), cloud, depth, ks, T, lengths, ts)
+        return _pads_window_reference(PairFrames(c, x, u, v), cloud, depth, which, scan)
     uk, inv = np.unique(ks, return_inverse=True)
     e = np.zeros(0, np.int64)
     o, cand = near_box(c[uk], cloud, lengths["radius"]) if len(uk) and len(cloud) else (None, e)  # as entries()
@@ -365,9 +372,9 @@ def _pads_window(frames: PairFrames, cloud, depth, ks, T: int, lengths: Dict[str
     return uk, inv, gid, k0.astype(uk.dtype, copy=False), tt, xe, j
 
 
-def pads_touch_contacts(frames: PairFrames, cloud, span: PairSpan, depth, ks, ts, T: int,
-                        lengths: Dict[str, float]) -> np.ndarray:
-    """Whether the pads of candidates ``(ks [M], ts [M])`` (pair, approach angle) touch the part at both of
+def pads_touch_contacts(frames: PairFrames, cloud, span: PairSpan, depth, which: CandidateIds,
+                        scan: PairScan) -> np.ndarray:
+    """Whether the pads of candidates ``which`` (pair ``k`` [M], approach angle ``t`` [M]) touch the part at both of
     their contacts at their depth: on each side some ``cloud`` point in the pads' window (``|y| <= half_y``,
     ``z`` in ``[depth - L, depth]``) lies within ``gap`` of the contact along the closing axis (where the
     run that gives the opening starts, :func:`run_end`). Where it does not, the pads hold something
@@ -375,12 +382,13 @@ def pads_touch_contacts(frames: PairFrames, cloud, span: PairSpan, depth, ks, ts
     then reaches out to an empty contact and the part sits off centre between the fingers, and the pair's
     antipodal quality says nothing about it. Arguments as :func:`grasp_part`'s (of ``span`` the contacts'
     distances), ``cloud`` [N, 3] its points, ``depth`` [K, T] its result; returns [M] bool."""
-    ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
+    ks, ts = np.asarray(which.k, dtype=np.int64), np.asarray(which.t, dtype=np.int64)
+    T = scan.T
     out = np.zeros(len(ks), bool)
     if not len(ks) or not len(cloud):
         return out
-    uk, inv, gid, k0, _tt, xe, _j = _pads_window(frames, cloud, depth, ks, T, lengths, ts)
-    gap = lengths["gap"]
+    uk, inv, gid, k0, _tt, xe, _j = _pads_window(frames, cloud, depth, CandidateIds(ks, ts), scan)
+    gap = scan.lengths["gap"]
     hit_p = np.zeros(len(uk) * T, bool)
     hit_n = np.zeros(len(uk) * T, bool)
     hit_p[gid[np.abs(xe - np.asarray(span.contact_pos)[k0]) < gap]] = True
@@ -389,9 +397,10 @@ def pads_touch_contacts(frames: PairFrames, cloud, span: PairSpan, depth, ks, ts
     return hit_p[g] & hit_n[g]
 
 
-def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePoses, ks, ts, T: int,
-                lengths: Dict[str, float], contact: PadContact) -> Tuple[np.ndarray, np.ndarray]:
-    """Antipodal quality where the pads touch, for candidates ``(ks [M], ts [M])`` (pair, approach angle).
+def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePoses, which: CandidateIds,
+                scan: PairScan, contact: PadContact) -> Tuple[np.ndarray, np.ndarray]:
+    """Antipodal quality where the pads touch, for candidates ``which`` (pair ``k`` [M], approach angle ``t``
+    [M]).
 
     Closing, each pad meets first the surface point farthest out along the closing axis among the
     ``surface`` points [N, 3] (normals [N, 3], unoriented) between the pads (``|x - offset| <= half_opening``,
@@ -410,7 +419,8 @@ def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePos
     its side, which views from above may not have seen; a point whose normal lies nearer ``up`` than the
     plane (a top face's edge) does not stand for that contact, and a pad that meets only such points has no
     contact found (``found`` false)."""
-    ks, ts = np.asarray(ks, dtype=np.int64), np.asarray(ts, dtype=np.int64)
+    ks, ts = np.asarray(which.k, dtype=np.int64), np.asarray(which.t, dtype=np.int64)
+    T = scan.T
     M = len(ks)
     q, found = np.zeros(M), np.zeros(M, bool)
     points, normals = surface
@@ -420,7 +430,7 @@ def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePos
     x = np.asarray(frames.x, dtype=np.float64).reshape(-1, 3)
     offset = np.asarray(poses.offset, dtype=np.float64)
     half_opening = np.asarray(poses.half_opening, dtype=np.float64)
-    uk, inv, gid, k0, tt, xe, j = _pads_window(frames, points, poses.depth, ks, T, lengths, ts)  # those asked for
+    uk, inv, gid, k0, tt, xe, j = _pads_window(frames, points, poses.depth, CandidateIds(ks, ts), scan)  # those asked for
     G = len(uk) * T
     keep = np.abs(xe - offset[k0, tt]) <= half_opening[k0, tt]  # between the pads
     gid, k0, xe, j = gid[keep], k0[keep], xe[keep], j[keep]
@@ -446,8 +456,8 @@ def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePos
     return quality[g], met[g]
 
 
-def grasp_part(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits, T: int,
-               lengths: Dict[str, float], weights: PathWeights | None = None) -> Dict[str, np.ndarray]:
+def grasp_part(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: DepthLimits, scan: PairScan,
+               weights: PathWeights | None = None) -> Dict[str, np.ndarray]:
     """Per candidate (pair ``k`` of ``K``, approach ``t`` of ``T``; module docstring): ``depth``, ``offset``,
     ``half_opening``, ``n_close`` and ``n_rel``, each ``[K, T]``, and with ``weights`` also ``w_max`` [K, T].
 
@@ -460,14 +470,15 @@ def grasp_part(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: Dep
         limits: [K, T] the deepest TCP the support plane allows (``room``, ``inf``: no plane) and where a part
             longer than the fingers reach is held (``hold``: the action point's depth along the approach,
             :func:`hold_depth`; None: ``long_depth`` past the contacts).
+        scan: ``T``, the approaches per pair, and ``lengths``, in capture units: ``half_y`` (a finger's half
+            width), ``L`` (finger length), ``reach`` (how far across the closing axis a point may lie), ``radius``
+            (a pair's neighbourhood), ``gap`` (a part's connectivity), ``tip``, ``min_depth``, ``max_depth``,
+            ``long_depth``, ``pad_x``, ``clr``, ``half_open``, ``mg``.
         weights: [M] float64 per-point weights and ``extra``, or None: ``w_max`` is the largest weight (at least
             0) over each candidate's points in the pads' depth range (occupied or not) with ``|x - offset| <=
             half_opening + extra``.
-        lengths: lengths in capture units: ``half_y`` (a finger's half width), ``L`` (finger length), ``reach``
-            (how far across the closing axis a point may lie), ``radius`` (a pair's neighbourhood), ``gap``
-            (a part's connectivity), ``tip``, ``min_depth``, ``max_depth``, ``long_depth``, ``pad_x``,
-            ``clr``, ``half_open``, ``mg``.
     """
+    T, lengths = scan
     c, x, u, v = (np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 3)) for a in frames)
     occ, rel = cloud.occupied, cloud.target
     points = np.asarray(cloud.points, dtype=np.float64).reshape(-1, 3)
@@ -482,8 +493,7 @@ def grasp_part(frames: PairFrames, span: PairSpan, cloud: PartCloud, limits: Dep
     kernel = _kernel.kernel("grasp_part") if len(fk_) and len(points) else None
     if kernel is None:  # no pair to look at, or no compiler: the reference gives the same answer, slower
         return grasp_part_reference(PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn), PartCloud(points, occ, rel),
-                                    DepthLimits(room, hold), T, lengths,
-                                    None if w is None else PathWeights(w, extra))
+                                    DepthLimits(room, hold), scan, None if w is None else PathWeights(w, extra))
     r = lengths["radius"]
     o, cand = near_box(c[fk_], points, r)  # as entries(), around the pairs that fit
     Pc = np.ascontiguousarray((points[cand] - o).astype(np.float32))

@@ -36,10 +36,10 @@ from .config import (
     SWEEP_FINE_LENGTH,
     GraspConfig,
 )
-from .frames import CandidatePoses
+from .frames import CandidateIds, CandidatePoses
 from .geometry import orthonormalize
 from .holding import Holds
-from .opening import OpeningChecks, SupportClearance, widest_free_opening
+from .opening import OpeningChecks, OpeningScene, SupportClearance, widest_free_opening
 from .result import CANDIDATES_COLLIDE, Grasp, Region
 
 __all__ = ["AVOID_WEIGHT", "NO_TARGET_SURFACE_NOTE", "RANK_ON_TARGET", "RANK_SEEN", "RANK_TOUCH", "Kept", "Scores",
@@ -161,11 +161,11 @@ def kept(
         half_opening = half_opening.copy()
         kk, tk_ = k_of[np.asarray(listed)], t_of[np.asarray(listed)]
         checks = OpeningChecks(U(SWEEP_FINE_LENGTH), U(g.pregrasp_distance), U(CLEARANCE_MARGIN),
-                               cfg.collision_min_points)
+                               cfg.collision_min_points, dims)
         support = None if plane is None else SupportClearance(pairs.rotations, plane, U(cfg.table_clearance))
         poses = CandidatePoses(part.offset, half_opening, clear.depth)
-        half_opening[kk, tk_] = widest_free_opening(pairs.frames, pairs.theta, clouds.obstacles, poses, (kk, tk_),
-                                                    dims, checks, support)
+        half_opening[kk, tk_] = widest_free_opening(pairs.frames, pairs.theta, OpeningScene(clouds.obstacles, support),
+                                                    poses, CandidateIds(kk, tk_), checks)
     return Kept(k_of[listed], t_of[listed], half_opening)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from point2act.grasp.collide import (DISTANCE, L2, LINF, PairEntries, PairReach, box, gripper_box_hits_reference,
                                      offsets_of)
-from point2act.grasp.frames import CandidatePoses, PairFrames
+from point2act.grasp.frames import CandidatePoses, LiveCandidates, PairFrames
 
 FINGER = box((0.0, 1.0, 0.01, 1.0), 0.01, (-0.07, 0.0), 0.002, L2)
 PALM = box((0.0, 0.0, 0.1, 0.0), 0.03, (-0.11, -0.046), 0.003, LINF)
@@ -26,8 +26,8 @@ def test_reference_closed_form():
 
     def run(p, boxes):
         sx, su, sv = (np.array([v], np.float32) for v in p)
-        return gripper_box_hits_reference(PairEntries(offsets_of(np.zeros(1, int), 1), sx, su, sv), theta,
-                                          CandidatePoses(off, hh, dep), alive, np.array(boxes))
+        return gripper_box_hits_reference(PairEntries(offsets_of(np.zeros(1, int), 1), sx, su, sv),
+                                          LiveCandidates(theta, CandidatePoses(off, hh, dep), alive), np.array(boxes))
 
     # inside the finger (x = hh + 5 mm, y = 0, z 3 cm behind the TCP) for approach 0 only
     h, _ = run((0.025, dep[0, 0] - 0.03, 0.0), [FINGER])
@@ -73,8 +73,8 @@ def test_cloud_kernel_matches_reference(seed, boxes, min_points):
     theta = 2 * np.pi * np.arange(T) / T
     alive = rng.random((K, T)) < 0.8
     off, hh, dep = rng.uniform(-0.01, 0.01, (K, T)), rng.uniform(0.005, 0.03, (K, T)), rng.uniform(0.0, 0.03, (K, T))
-    args = (PairFrames(c, x, u, v), cloud, PairReach(0.09, band_lo, band_hi), theta, CandidatePoses(off, hh, dep),
-            alive, np.array(boxes), min_points)
+    args = (PairFrames(c, x, u, v), cloud, PairReach(0.09, band_lo, band_hi),
+            LiveCandidates(theta, CandidatePoses(off, hh, dep), alive), np.array(boxes), min_points)
     h_ref, c_ref = gripper_cloud_hits_reference(*args)
     h, cl = gripper_cloud_hits(*args)
     assert (h_ref >= min_points).any()

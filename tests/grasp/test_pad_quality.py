@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
-from point2act.grasp.frames import CandidatePoses, OrientedPoints, PadContact, PairFrames
+from point2act.grasp.frames import CandidateIds, CandidatePoses, OrientedPoints, PadContact, PairFrames, PairScan
 from point2act.grasp.part import pad_quality
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
@@ -56,8 +56,8 @@ def run(points, normals, beta, depth=0.03, hkt=0.02):
     c, x, u, v = tilted_pair(beta)
     one = np.ones((1, 1))
     return pad_quality(PairFrames(c, x, u, v), OrientedPoints(points, normals),
-                       CandidatePoses(0 * one, hkt * one, depth * one), np.array([0]), np.array([0]), 1, P,
-                       PadContact(BAND, MU))
+                       CandidatePoses(0 * one, hkt * one, depth * one), CandidateIds(np.array([0]), np.array([0])),
+                       PairScan(1, P), PadContact(BAND, MU))
 
 
 @pytest.mark.parametrize("beta", [0.0, 5.0, 10.0, 20.0, 30.0, 45.0, 70.0, 80.0, 90.0])
@@ -129,8 +129,8 @@ def test_equals_the_gripper_frames(seed, T):
     hkt = rng.uniform(0.006, 0.02, (K, T))
     depth = rng.uniform(-0.01, 0.03, (K, T))
     ks, ts = np.nonzero(rng.random((K, T)) < 0.7)
-    got, gf = pad_quality(PairFrames(c, x, u, v), OrientedPoints(pts, nrm), CandidatePoses(off, hkt, depth), ks, ts,
-                          T, P, PadContact(BAND, MU))
+    got, gf = pad_quality(PairFrames(c, x, u, v), OrientedPoints(pts, nrm), CandidatePoses(off, hkt, depth),
+                          CandidateIds(ks, ts), PairScan(T, P), PadContact(BAND, MU))
     want, wf = _by_frames(c, x, u, v, pts, nrm, off, hkt, depth, ks, ts, T)
     # float32 scan against float64 frames: a point exactly on a window's edge may differ, no more
     bad = (gf != wf) | (np.abs(got - want) > 1e-4)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from point2act.grasp import part
-from point2act.grasp.frames import CandidatePoses, OrientedPoints, PadContact, PairFrames, PairSpan
+from point2act.grasp.frames import (CandidateIds, CandidatePoses, OrientedPoints, PadContact, PairFrames, PairScan,
+                                   PairSpan)
 from point2act.grasp.geometry import orthonormal_basis
 from point2act.grasp.part import (_pads_window, _pads_window_reference, angles, entries, pad_quality,
                                   pads_touch_contacts)
@@ -73,9 +74,9 @@ def frames_of(s) -> PairFrames:
 
 
 def window(s, T, asked=False, **kw):
-    args = (frames_of(s), s["cloud"], s["depth"], s["ks"], T, P)
     ts = s["ts"] if asked else None
-    return _pads_window(*args, ts=ts, **kw), _pads_window_reference(*args, ts=ts)
+    args = (frames_of(s), s["cloud"], s["depth"], CandidateIds(s["ks"], ts), PairScan(T, P))
+    return _pads_window(*args, **kw), _pads_window_reference(*args)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -101,7 +102,7 @@ def test_pads_window_of_the_candidates_asked_for(seed, T):
     s = scene(seed, T)
     out, ref = window(s, T, asked=True)
     assert_same(out, ref)
-    full = _pads_window_reference(frames_of(s), s["cloud"], s["depth"], s["ks"], T, P)
+    full = _pads_window_reference(frames_of(s), s["cloud"], s["depth"], CandidateIds(s["ks"], None), PairScan(T, P))
     asked = np.zeros(len(full[0]) * T, bool)
     asked[full[1] * T + s["ts"]] = True
     keep = asked[full[2]]
@@ -120,7 +121,7 @@ def test_pads_window_kernel_equals_reference_on_the_depth_edge(seed, T, edge):
     s = scene(seed, T)
     c, x, u, v = s["c"], s["x"], s["u"], s["v"]
     uk = np.unique(s["ks"])
-    qk, qj, _qx, qu, qv = entries(c[uk], s["cloud"], x[uk], u[uk], v[uk], P["radius"],
+    qk, qj, _qx, qu, qv = entries(PairFrames(c[uk], x[uk], u[uk], v[uk]), s["cloud"], P["radius"],
                                   lambda k, sx, su, sv: np.abs(sx) <= P["reach"])
     e, tt, _y, z = angles(qu, qv, P["half_y"], T, *part._z_window(P))
     z = z.astype(np.float64)
@@ -192,19 +193,18 @@ def _consumers(s, T, window=None):
         part._pads_window = window
     try:
         span = PairSpan(np.ones(len(s["c"]), bool), 0.5 * (s["sp"] + s["sn"]), s["sp"], s["sn"])
-        touch = pads_touch_contacts(frames_of(s), s["cloud"], span, s["depth"], s["ks"], s["ts"], T, P)
+        which, scan = CandidateIds(s["ks"], s["ts"]), PairScan(T, P)
+        touch = pads_touch_contacts(frames_of(s), s["cloud"], span, s["depth"], which, scan)
         q, found = pad_quality(frames_of(s), OrientedPoints(s["cloud"], s["normals"]),
-                               CandidatePoses(s["off"], s["hkt"], s["depth"]), s["ks"], s["ts"], T, P,
-                               PadContact(BAND, MU))
+                               CandidatePoses(s["off"], s["hkt"], s["depth"]), which, scan, PadContact(BAND, MU))
     finally:
         part._pads_window = orig
     return touch, q, found
 
 
-def _every_approach(frames, cloud, depth, ks, T, lengths, ts=None, num_threads=-1):
-    """The numpy scan of every approach of the pairs, not only those asked for (what the consumers read
-    before they named their candidates' approaches)."""
-    return _pads_window_reference(frames, cloud, depth, ks, T, lengths)
+def _every_approach(frames, cloud, depth, which, scan, num_threads=-1):
+    """The numpy scan of every approach of the pairs, not only those asked for."""
+    return _pads_window_reference(frames, cloud, depth, CandidateIds(which.k, None), scan)
 
 
 def assert_consumers_equal(s, T):

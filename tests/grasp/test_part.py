@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from point2act.grasp.frames import DepthLimits, PairFrames, PairSpan, PartCloud, PathWeights
+from point2act.grasp.frames import (CandidateIds, ClosingLine, DepthLimits, PairFrames, PairScan, PairSpan, PartCloud,
+                                   PathWeights)
 from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
 from point2act.grasp.part import (closing_extent, closing_extent_reference, grasp_part, grasp_part_reference,
-                                  hold_depth, pads_touch_contacts, run_end)
+                                  grasp_part_reference_entries, hold_depth, pads_touch_contacts, run_end)
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
      "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}
@@ -44,8 +45,8 @@ def bar_scene(seed: int, K: int = 40):
 
 def grouped(c, x, u, v, fit, cloud, occ, rel, h, sp, sn, room, T, lengths, hold=None):
     """:func:`grasp_part`'s arguments (but the weights) from a scene's arrays (:func:`bar_scene`'s order)."""
-    return (PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn), PartCloud(cloud, occ, rel), DepthLimits(room, hold), T,
-            lengths)
+    return (PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn), PartCloud(cloud, occ, rel), DepthLimits(room, hold),
+            PairScan(T, lengths))
 
 
 def ext_or_skip():
@@ -90,7 +91,7 @@ def test_kernel_equals_reference(seed, T, plane, hold, extra):
         if extra > 0:  # the widening takes in more: never less, and a point only the widening reaches counts
             narrow = grasp_part(*args, weights=PathWeights(w))["w_max"]
             assert np.all(narrow <= out["w_max"])
-            _, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True)
+            _, (gid, j, xe, inz) = grasp_part_reference_entries(*args)
             d = np.abs(xe - ref["offset"].reshape(-1)[gid]) - ref["half_opening"].reshape(-1)[gid]
             band = np.flatnonzero(inz & (d > 0) & (d <= extra))
             assert len(band), "no point lies in the widening"
@@ -103,7 +104,7 @@ def test_kernel_equals_reference(seed, T, plane, hold, extra):
 def _w_max_of_entries(args, w, extra, ref):  # [K, T]
     """``w_max`` by its rule from the reference's entries ``(gid, j, xe, inz)``: the largest ``w[j]`` (at least
     0) over those with ``inz`` and ``|xe - offset| <= half_opening + extra``, with np.maximum.at."""
-    part, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True)
+    part, (gid, j, xe, inz) = grasp_part_reference_entries(*args)
     K, T = part["offset"].shape
     path = inz & (np.abs(xe - part["offset"].reshape(-1)[gid]) <= part["half_opening"].reshape(-1)[gid] + extra)
     for k in ("depth", "offset", "half_opening", "n_close", "n_rel"):
@@ -160,7 +161,7 @@ def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
     for (args, kw, out), score in zip(calls, scores):
         w, extra = kw["weights"]
         assert w is not None and extra > 0 and w.max() > 0
-        ref, (gid, j, xe, inz) = grasp_part_reference(*args, return_entries=True, **kw)
+        ref, (gid, j, xe, inz) = grasp_part_reference_entries(*args, **kw)
         for k in ("depth", "offset", "half_opening", "n_close", "n_rel", "w_max"):
             np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
         K, T = out["offset"].shape
@@ -178,8 +179,8 @@ def test_kernel_equals_reference_on_a_planner_scene(seed, avoid_x, monkeypatch):
 def test_closing_extent_kernel_equals_reference(seed, half_y):
     assert hasattr(ext_or_skip(), "closing_extent")
     c, x, u, v, _fit, cloud, _occ, _rel, _h, w2, _sn = bar_scene(seed, K=200)
-    args = (PairFrames(c, x, u, v), cloud, w2, half_y, P["half_open"], P["gap"],
-            np.hypot(P["half_open"], half_y) + P["mg"])
+    args = (PairFrames(c, x, u, v), cloud, w2,
+            ClosingLine(half_y, P["half_open"], P["gap"], np.hypot(P["half_open"], half_y) + P["mg"]))
     ref, out = closing_extent_reference(*args), closing_extent(*args)
     for r, o in zip(ref, out):
         assert (r > w2 + 0.002).sum() > 20  # parts that reach past the contacts: the runs were walked
@@ -193,8 +194,8 @@ def test_closing_extent_across_the_bar_by_hand():
     c[:] = [0.0, 0.0, 0.03]
     x[:], u[:], v[:] = [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]
     cloud = cloud[:-300]  # without the noise
-    ep, en = closing_extent_reference(PairFrames(c, x, u, v), cloud, np.array([0.006]), 0.01, P["half_open"],
-                                      P["gap"], 0.06)
+    ep, en = closing_extent_reference(PairFrames(c, x, u, v), cloud, np.array([0.006]),
+                                      ClosingLine(0.01, P["half_open"], P["gap"], 0.06))
     assert ep[0] == pytest.approx(0.01, abs=1e-3) and en[0] == pytest.approx(0.01, abs=1e-3)
 
 
@@ -283,9 +284,9 @@ def wall(top: float):
 def test_long_part_is_held_at_the_point(top, hold_z, depth):
     """A wall that goes on beyond max_depth below the contacts (a mug's wall under its rim): closed forms of
     the depth with and without a point to hold it at (cells every 2.5 mm, runs binned by 2 mm)."""
-    frames, span, cloud, limits, T, lengths = wall(top)
+    frames, span, cloud, limits, scan = wall(top)
     hd = None if hold_z is None else hold_depth(frames.centres, frames.u, frames.v, np.array([0.0, 0.0, hold_z]), 1)
-    args = (frames, span, cloud, limits._replace(hold=hd), T, lengths)
+    args = (frames, span, cloud, limits._replace(hold=hd), scan)
     out = grasp_part_reference(*args)
     assert out["depth"][0, 0] == pytest.approx(depth, abs=2.6e-3)
     assert out["n_close"][0, 0] > 0 and out["half_opening"][0, 0] == pytest.approx(span.half_opening[0], abs=3e-3)
@@ -314,7 +315,7 @@ def test_pads_touch_contacts_equals_the_gripper_frames(seed, T):
                    hold_depth(c, u, v, np.array([0.0, 0.0, 0.07]), T))
     out = grasp_part_reference(*args)
     ks, ts = np.nonzero(np.ones((len(c), T), bool))
-    got = pads_touch_contacts(args[0], cloud, args[1], out["depth"], ks, ts, T, P)
+    got = pads_touch_contacts(args[0], cloud, args[1], out["depth"], CandidateIds(ks, ts), PairScan(T, P))
     want = _pads_touch_by_frames(c, x, u, v, cloud, sp, sn, out["depth"], ks, ts, T, P)
     # float32 scan against float64 frames: a point exactly on a window's edge may differ, no more
     assert (got != want).sum() <= max(1, len(ks) // 100)
@@ -332,11 +333,12 @@ def test_pads_touch_contacts_by_hand():
     sp[:], sn[:] = 0.0075, 0.0075  # the bar's faces' cell centres
     ks, ts = np.array([0]), np.array([0])
     frames, span = PairFrames(c, x, u, v), PairSpan(fit, h, sp, sn)
-    assert pads_touch_contacts(frames, cloud, span, np.full((1, 1), 0.015), ks, ts, 1, P)[0]
-    assert not pads_touch_contacts(frames, cloud, span, np.full((1, 1), -0.03), ks, ts, 1, P)[0]
+    which, scan = CandidateIds(ks, ts), PairScan(1, P)
+    assert pads_touch_contacts(frames, cloud, span, np.full((1, 1), 0.015), which, scan)[0]
+    assert not pads_touch_contacts(frames, cloud, span, np.full((1, 1), -0.03), which, scan)[0]
     post = np.stack(np.meshgrid([0.0075], np.arange(-0.005, 0.005, 0.0025), np.arange(0.04, 0.08, 0.0025),
                                 indexing="ij"), -1).reshape(-1, 3)
-    assert not pads_touch_contacts(frames, np.concatenate([cloud, post]), span, np.full((1, 1), -0.03), ks, ts,
-                                   1, P)[0]
+    assert not pads_touch_contacts(frames, np.concatenate([cloud, post]), span, np.full((1, 1), -0.03), which,
+                                   scan)[0]
     assert pads_touch_contacts(frames, np.concatenate([cloud, post, post * [-1, 1, 1]]), span,
-                               np.full((1, 1), -0.03), ks, ts, 1, P)[0]
+                               np.full((1, 1), -0.03), which, scan)[0]

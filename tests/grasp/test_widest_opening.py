@@ -114,9 +114,9 @@ def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
     opening would reach under it (its fingertip drops by the opening times sin 20 degrees), and the grasp keeps
     an opening whose fingertips stay ``table_clearance`` above the plane."""
     from point2act.grasp.clouds import Obstacles
-    from point2act.grasp.frames import CandidatePoses, PairFrames
+    from point2act.grasp.frames import CandidateIds, CandidatePoses, PairFrames
     from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
-    from point2act.grasp.opening import OpeningChecks, SupportClearance, widest_free_opening
+    from point2act.grasp.opening import OpeningChecks, OpeningScene, SupportClearance, widest_free_opening
     from point2act.grasp.support import plane_min
 
     cfg = GraspConfig()
@@ -131,14 +131,16 @@ def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
     off, depth = np.zeros((1, 24)), np.zeros((1, 24))
     hkt = np.full((1, 24), 0.01)
     empty = np.zeros((0, 3))
-    args = (PairFrames(c, x, u, v), theta, Obstacles(empty, empty, 0.002, 0.004), CandidatePoses(off, hkt, depth),
-            (np.array([0]), np.array([t])), dims,
-            OpeningChecks(U(SWEEP_FINE_LENGTH), 0.0, U(CLEARANCE_MARGIN), cfg.collision_min_points))
+    obstacles = Obstacles(empty, empty, 0.002, 0.004)
+    rest = (CandidatePoses(off, hkt, depth), CandidateIds(np.array([0]), np.array([t])),
+            OpeningChecks(U(SWEEP_FINE_LENGTH), 0.0, U(CLEARANCE_MARGIN), cfg.collision_min_points, dims))
     clear = U(cfg.table_clearance)
-    far = widest_free_opening(*args, SupportClearance(R, np.array([0.0, 0.0, 1.0, 1.0]), clear))
+    far = widest_free_opening(PairFrames(c, x, u, v), theta,
+                              OpeningScene(obstacles, SupportClearance(R, np.array([0.0, 0.0, 1.0, 1.0]), clear)), *rest)
     assert far[0] == pytest.approx(0.5 * dims["max_opening"])
     table = np.array([0.0, 0.0, 1.0, 0.0])
     assert plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), 0.5 * dims["max_opening"]), dims)[0, 0] < clear
-    near = widest_free_opening(*args, SupportClearance(R, table, clear))
+    near = widest_free_opening(PairFrames(c, x, u, v), theta, OpeningScene(obstacles, SupportClearance(R, table, clear)),
+                               *rest)
     assert 0.01 <= near[0] < 0.5 * dims["max_opening"]
     assert plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), near[0]), dims)[0, 0] >= clear - 1e-12
