@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("open3d")
 from PIL import Image  # noqa: E402
 
-from point2act.synth import SynthConfig, generate_scene, oracle_points  # noqa: E402
+from point2act.synth import OracleSettings, SynthConfig, generate_scene, oracle_points  # noqa: E402
 from point2act.synth.camera import Intrinsics, project, unproject  # noqa: E402
 from point2act.synth.config import PART_FIRST_DISTRACTOR, PART_MUG_HANDLE  # noqa: E402
 
@@ -171,9 +171,9 @@ def test_project_unproject_roundtrip(meta) -> None:
 def test_oracle_outliers_and_noise(scene, meta) -> None:
     out, _ = scene
     clean = oracle_points(out)["points"]
-    outl = oracle_points(out, outlier_rate=1.0)["points"]
-    noisy = oracle_points(out, noise_px=3.0, seed=5)["points"]
-    assert oracle_points(out, noise_px=3.0, seed=5)["points"] == noisy  # seeded
+    outl = oracle_points(out, OracleSettings(outlier_rate=1.0))["points"]
+    noisy = oracle_points(out, OracleSettings(noise_px=3.0), seed=5)["points"]
+    assert oracle_points(out, OracleSettings(noise_px=3.0), seed=5)["points"] == noisy  # seeded
     on_distractor = moved = 0
     for f in meta["frames"]:
         key = f["file_path"]
@@ -192,7 +192,7 @@ def test_oracle_outliers_and_noise(scene, meta) -> None:
     assert on_distractor >= 10
     assert moved >= 10
     # fewer visible pixels required -> never fewer answers
-    loose = oracle_points(out, min_visible_px=1)["points"]
+    loose = oracle_points(out, OracleSettings(min_visible_px=1))["points"]
     assert sum(bool(v) for v in loose.values()) >= sum(bool(v) for v in clean.values())
 
 

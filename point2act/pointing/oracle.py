@@ -28,13 +28,20 @@ OracleFn = Callable[..., Mapping[str, Any]]
 
 def _default_oracle_fn() -> OracleFn:
     try:
-        from point2act.synth import oracle_points  # type: ignore[attr-defined]
+        from point2act.synth import OracleSettings, oracle_points  # type: ignore[attr-defined]
     except ImportError as exc:
         raise PointingBackendError(
             "the oracle backend needs point2act.synth.oracle_points, which is not available "
             f"in this installation ({exc})"
         ) from exc
-    return oracle_points
+
+    def synth_oracle(scene_dir, noise_px: float = 0.0, outlier_rate: float = 0.0, seed: int = 0,
+                     min_visible_px: int = ORACLE_MIN_VISIBLE_PX) -> Mapping[str, Any]:
+        """``point2act.synth.oracle_points`` with the pointer's keyword settings."""
+        settings = OracleSettings(noise_px=noise_px, outlier_rate=outlier_rate, min_visible_px=min_visible_px)
+        return oracle_points(scene_dir, settings, seed=seed)
+
+    return synth_oracle
 
 
 class OraclePointer:

@@ -13,9 +13,10 @@ Importing this package is light (numpy + PIL); open3d is imported when a scene i
 
 from .config import SceneSummary, SynthConfig
 from .generate import generate_scene, main
-from .oracle import oracle_points, write_points_file
+from .oracle import OracleSettings, oracle_points, write_points_file
 
 __all__ = [
+    "OracleSettings",
     "SceneSummary",
     "SynthConfig",
     "generate_scene",

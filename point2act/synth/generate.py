@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from .config import (
     SceneSummary,
     SynthConfig,
 )
-from .oracle import oracle_points, write_points_file
+from .oracle import OracleSettings, oracle_points, write_points_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from .render import Renderer
@@ -45,6 +45,20 @@ DEPTH_DESCRIPTION = (
     "16-bit PNG, millimetres (nerfstudio depth_unit_scale_factor=1e-3), z-depth along the "
     "camera's viewing axis (not the distance along the ray); 0 = no surface"
 )
+
+
+class _TargetExtent(NamedTuple):
+    """Where the target's sampled surface points lie, capture units: ground_truth.json gives them for the target
+    as a whole and for its row of the object table."""
+
+    num_points: int
+    """How many points were sampled."""
+    centroid: np.ndarray  # (3,)
+    """Their mean."""
+    bbox_min: np.ndarray  # (3,)
+    """Their per-axis minimum."""
+    bbox_max: np.ndarray  # (3,)
+    """Their per-axis maximum."""
 
 
 def _r(x: Any, nd: int = 7) -> Any:
@@ -170,9 +184,7 @@ def _write_views(
 def _parts_and_objects(
     scene: TabletopScene,
     scale: float,
-    centroid: np.ndarray,  # (3,)
-    bmin: np.ndarray,  # (3,)
-    bmax: np.ndarray,  # (3,)
+    target: _TargetExtent,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """ground_truth.json's "parts" (id, name, role; background first) and "objects" (bbox centre,
     bbox, colour of each part in capture units; the target part's centroid and bbox are those of
@@ -189,7 +201,7 @@ def _parts_and_objects(
         lo, hi = p.bbox
         lo, hi = lo * scale, hi * scale
         if p.part_id == scene.target_part_id:
-            lo, hi, c = bmin, bmax, centroid
+            lo, hi, c = target.bbox_min, target.bbox_max, target.centroid
         else:
             c = 0.5 * (lo + hi)
         objects.append(
@@ -210,25 +222,22 @@ def _parts_and_objects(
 def _ground_truth(
     scene: TabletopScene,
     config: SynthConfig,
-    num_points: int,
-    centroid: np.ndarray,  # (3,)
-    bmin: np.ndarray,  # (3,)
-    bmax: np.ndarray,  # (3,)
+    target: _TargetExtent,
     scale: float,
     units: str,
 ) -> dict[str, Any]:
-    """The contents of ground_truth.json: the target's centroid and bbox (of its ``num_points``
-    sampled points), the mug's pose, the scene's extra records, the part and object tables and
-    notes, in capture units."""
-    parts_table, objects = _parts_and_objects(scene, scale, centroid, bmin, bmax)
+    """The contents of ground_truth.json: the ``target``'s centroid and bbox (of its sampled points),
+    the mug's pose, the scene's extra records, the part and object tables and notes, in capture
+    units."""
+    parts_table, objects = _parts_and_objects(scene, scale, target)
     return {
         "target": scene.target_name,
         "frame": "capture",
         "units": units,
-        "centroid": _r(centroid),
-        "bbox_min": _r(bmin),
-        "bbox_max": _r(bmax),
-        "num_points": num_points,
+        "centroid": _r(target.centroid),
+        "bbox_min": _r(target.bbox_min),
+        "bbox_max": _r(target.bbox_max),
+        "num_points": target.num_points,
         "points_file": "ground_truth_points.npy",
         "target_part_id": scene.target_part_id,
         "prompt": config.prompt,
@@ -324,23 +333,16 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
     target_pts = scene.handle_points if scene.target_points is None else scene.target_points
     hp = (target_pts * scale if scale != 1.0 else target_pts).astype(np.float32)  # (N, 3), capture units
     np.save(out / "ground_truth_points.npy", hp)
-    centroid = hp.astype(np.float64).mean(axis=0)
-    bmin, bmax = hp.min(axis=0).astype(np.float64), hp.max(axis=0).astype(np.float64)
+    target = _TargetExtent(int(len(hp)), hp.astype(np.float64).mean(axis=0), hp.min(axis=0).astype(np.float64),
+                           hp.max(axis=0).astype(np.float64))
     units = "metres" if scale == 1.0 else f"capture units ({scale:g} per metre)"
-    _dump_json(_ground_truth(scene, config, int(len(hp)), centroid, bmin, bmax, scale, units),
-               out / "ground_truth.json")
+    _dump_json(_ground_truth(scene, config, target, scale, units), out / "ground_truth.json")
     _dump_json(_transforms(k, frames, config, units), out / "transforms.json")
 
     oracle_seed = config.seed if config.oracle_seed is None else config.oracle_seed
-    pts = oracle_points(
-        out,
-        noise_px=config.noise_px,
-        outlier_rate=config.outlier_rate,
-        seed=oracle_seed,
-        min_visible_px=config.min_visible_px,
-        pick=config.oracle_pick,
-        prompt=config.prompt,
-    )
+    settings = OracleSettings(noise_px=config.noise_px, outlier_rate=config.outlier_rate,
+                              min_visible_px=config.min_visible_px, pick=config.oracle_pick)
+    pts = oracle_points(out, settings, seed=oracle_seed, prompt=config.prompt)
     points_path = write_points_file(pts, out / "points" / "oracle.json")
 
     return SceneSummary(
@@ -352,9 +354,9 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
         ply=ply_path,
         num_views=config.num_views,
         target=scene.target_name,
-        target_centroid=tuple(float(v) for v in centroid),
-        target_bbox_min=tuple(float(v) for v in bmin),
-        target_bbox_max=tuple(float(v) for v in bmax),
+        target_centroid=tuple(float(v) for v in target.centroid),
+        target_bbox_min=tuple(float(v) for v in target.bbox_min),
+        target_bbox_max=tuple(float(v) for v in target.bbox_max),
         empty_views=[f for f, p in pts["points"].items() if not p],
         seconds=time.perf_counter() - t0,
     )

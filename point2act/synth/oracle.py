@@ -14,6 +14,7 @@ origin at the top-left corner, x right, y down, the centre of pixel (row i, col 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,22 @@ from PIL import Image
 from .config import DEFAULT_PROMPT, PART_FIRST_DISTRACTOR, PART_MUG_HANDLE
 
 PICKS = ("nearest_centroid", "random")
+
+
+@dataclass(frozen=True)
+class OracleSettings:
+    """How the oracle answers a view: when it sees the target, which target pixel it points at and how it errs.
+    Every view of a scene is answered with the same settings (:func:`oracle_points` hands them to
+    :func:`oracle_answer`)."""
+
+    noise_px: float = 0.0
+    """Std of the Gaussian noise added to the point, pixels per axis."""
+    outlier_rate: float = 0.0
+    """Probability that the point moves to a random visible distractor pixel."""
+    min_visible_px: int = 12
+    """Fewer visible target pixels than this: no point (occlusion)."""
+    pick: str = "nearest_centroid"
+    """Which target pixel: "nearest_centroid" or "random" (:data:`PICKS`)."""
 
 
 def _pixel_centres(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -35,12 +52,10 @@ def oracle_answer(
     rng: np.random.Generator,
     target_id: int = PART_MUG_HANDLE,
     distractor_ids: tuple[int, ...] | None = None,
-    noise_px: float = 0.0,
-    outlier_rate: float = 0.0,
-    min_visible_px: int = 12,
-    pick: str = "nearest_centroid",
+    settings: OracleSettings = OracleSettings(),
 ) -> list[list[float]]:
-    """The oracle's answer for one view's part mask (H, W) uint8: ``[]`` or ``[[x, y]]``.
+    """The oracle's answer for one view's part mask (H, W) uint8: ``[]`` or ``[[x, y]]``, with
+    ``settings`` (:class:`OracleSettings`):
 
     * fewer than ``min_visible_px`` target pixels -> ``[]``;
     * otherwise a visible target pixel centre: the one nearest the centroid of the visible
@@ -54,6 +69,8 @@ def oracle_answer(
     The random draws are made in a fixed order whatever the settings, so e.g. changing
     ``noise_px`` does not change which views get outliers.
     """
+    noise_px, outlier_rate, min_visible_px, pick = (settings.noise_px, settings.outlier_rate,
+                                                    settings.min_visible_px, settings.pick)
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {PICKS}, got {pick!r}")
     h, w = mask.shape
@@ -89,11 +106,8 @@ def oracle_answer(
 
 def oracle_points(
     scene_dir: Path | str,
-    noise_px: float = 0.0,
-    outlier_rate: float = 0.0,
+    settings: OracleSettings = OracleSettings(),
     seed: int = 0,
-    min_visible_px: int = 12,
-    pick: str = "nearest_centroid",
     prompt: str | None = None,
 ) -> dict[str, Any]:
     """Points-file dict for a generated scene, computed from its ``masks/*.png``.
@@ -101,7 +115,7 @@ def oracle_points(
     Reads transforms.json (frame order, ``part_mask_path``, prompt) and ground_truth.json
     (target and distractor part ids). Each view uses its own generator seeded by
     ``(seed, frame index)``, so answers do not depend on other views. See
-    :func:`oracle_answer` for the rules.
+    :func:`oracle_answer` for the rules and ``settings``.
     """
     scene_dir = Path(scene_dir)
     meta = json.loads((scene_dir / "transforms.json").read_text())
@@ -120,10 +134,7 @@ def oracle_points(
             rng,
             target_id=target_id,
             distractor_ids=distractors,
-            noise_px=noise_px,
-            outlier_rate=outlier_rate,
-            min_visible_px=min_visible_px,
-            pick=pick,
+            settings=settings,
         )
     return {"prompt": prompt, "coordinates": "pixels", "points": points}
 

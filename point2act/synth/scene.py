@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -249,16 +250,25 @@ def _tool_parts(
     return parts, target_id, tp @ trot.T + toff, (txy, tool_footprint), record
 
 
+class _TargetPart(NamedTuple):
+    """The scene's target part as the scene builder places it: its part id (which names the object it belongs
+    to) and its sampled surface points (where it is)."""
+
+    part_id: int
+    """Part id of the target part."""
+    points: np.ndarray  # (N, 3)
+    """Points on its visible surface, world coordinates."""
+
+
 def _occluder_part(
     rng: np.random.Generator,
     s: int,
     parts: list[Part],
     placed: list[tuple[np.ndarray, float]],
-    target_id: int,
-    target_pts: np.ndarray,  # (N, 3)
+    target: _TargetPart,
     pid: int,
 ) -> tuple[Part, tuple[np.ndarray, float], dict]:
-    """A tall box (part ``pid``) right beside the target, on a seeded side of it: clear of the
+    """A tall box (part ``pid``) right beside the ``target``, on a seeded side of it: clear of the
     target object's vertices and of the other placed footprints (the mug's too when the target is
     the tool).
 
@@ -266,12 +276,12 @@ def _occluder_part(
     """
     o3d = load_open3d()
 
-    tc = target_pts.mean(axis=0)
+    tc = target.points.mean(axis=0)
     size = np.array([0.05, 0.05, 0.16])
     m = o3d.geometry.TriangleMesh.create_box(*size)
     ov, ot = _o3d_arrays(m)
     half = 0.5 * float(np.hypot(size[0], size[1]))
-    target_obj = next(p.object_name for p in parts if p.part_id == target_id)
+    target_obj = next(p.object_name for p in parts if p.part_id == target.part_id)
     obj_xy = np.concatenate([p.vertices[:, :2] for p in parts if p.object_name == target_obj])
     others = placed[1:] if target_obj == "mug" else [pl for pl in placed if pl is not placed[-1]]
     for trial in range(2000):
@@ -383,7 +393,7 @@ def build_scene(config: SynthConfig) -> TabletopScene:
         look = np.array([tool_place[0][0], tool_place[0][1], 0.02])
     if config.occluder:
         occluder, occluder_place, extra["occluder"] = _occluder_part(
-            rng, s, parts, placed, target_id, target_pts, n_parts
+            rng, s, parts, placed, _TargetPart(target_id, target_pts), n_parts
         )
         parts.append(occluder)
         placed.append(occluder_place)
