@@ -7,7 +7,7 @@ import pytest
 from benchmarks.accuracy.carving import carving_counts
 from point2act.grasp.config import (OCCUPANCY_HIT_BACK, OCCUPANCY_HIT_FRONT, OCCUPANCY_MIN_HITS, OCCUPANCY_P_HIT,
                                     OCCUPANCY_P_MISS)
-from point2act.grasp.occupancy import DepthSensor, integrate_depth
+from point2act.grasp.occupancy import CellGrid, DepthMaps, DepthSensor, integrate_depth
 
 BOX_LO, BOX_HI = np.array([-0.02, -0.02, 0.0]), np.array([0.02, 0.02, 0.04])
 
@@ -75,7 +75,7 @@ def test_the_grid_blocks_only_what_its_depth_puts_in_the_air(fog):
     origin = np.array([-0.06, -0.06, -0.01])
     sensor = DepthSensor(OCCUPANCY_HIT_FRONT, OCCUPANCY_HIT_BACK, OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT,
                          p_miss=OCCUPANCY_P_MISS)
-    occ = integrate_depth(field_d, Ks, vms, origin, voxel, (n, n, n), sensor)
+    occ = integrate_depth(DepthMaps(field_d, Ks, vms), CellGrid(origin, voxel, (n, n, n)), sensor)
     box = _surface_samples()
     c = carving_counts(occ, true_d, Ks, vms, np.zeros((0, 3)), box, radius=0.04)
     assert c["true_free"] > 500

@@ -45,11 +45,12 @@ def carving_counts(
 
     from point2act.grasp.config import (OCCUPANCY_HIT_BACK, OCCUPANCY_HIT_FRONT, OCCUPANCY_MIN_HITS,
                                         OCCUPANCY_P_HIT, OCCUPANCY_P_MISS)
-    from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, DepthSensor, integrate_depth
+    from point2act.grasp.occupancy import FREE, OCCUPIED, UNKNOWN, CellGrid, DepthMaps, DepthSensor, integrate_depth
 
     sensor = DepthSensor(hit_front=OCCUPANCY_HIT_FRONT, hit_back=OCCUPANCY_HIT_BACK, min_hits=OCCUPANCY_MIN_HITS,
                          p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
-    truth = integrate_depth(true_depths, Ks, viewmats, occ.origin, occ.voxel, occ.shape, sensor)
+    truth = integrate_depth(DepthMaps(true_depths, Ks, viewmats), CellGrid(occ.origin, occ.voxel, occ.shape),
+                            sensor)
     c = occ.centers()
     d_target = cKDTree(target).query(c)[0]
     d_any = np.minimum(cKDTree(surfaces).query(c)[0], d_target) if len(surfaces) else d_target

@@ -44,7 +44,7 @@ from point2act.grasp.config import (
     OCCUPANCY_REACH,
     REGION_MIN_OPACITY,
 )
-from point2act.grasp.occupancy import FREE, OccupancyGrid, occupancy_cube
+from point2act.grasp.occupancy import FREE, DepthMaps, OccupancyGrid, occupancy_cube
 from point2act.grasp.scene import PlanningScene
 
 if TYPE_CHECKING:
@@ -152,7 +152,8 @@ def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> Occup
     in the capture frame (:func:`views_in_capture`). See :mod:`point2act.grasp.occupancy`."""
     g = cfg.gripper
     side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(OCCUPANCY_REACH))
-    return occupancy_cube(v.depths, v.Ks, v.viewmats, np.asarray(region.center, dtype=np.float64), side, geo["voxel"],
+    return occupancy_cube(DepthMaps(v.depths, v.Ks, v.viewmats), np.asarray(region.center, dtype=np.float64), side,
+                          geo["voxel"],
                           max_cells=OCCUPANCY_MAX_CELLS, hit_front=OCCUPANCY_HIT_FRONT,
                           hit_back=OCCUPANCY_HIT_BACK, min_hits=OCCUPANCY_MIN_HITS,
                           p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)
@@ -247,7 +248,7 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
         t1 = time.perf_counter()
         occupancy = occupancy_around(views_c, region, cfg, geo)
         # a point one view renders where the others see through is a floater, not a surface
-        carve = occupancy_cube(views_c.depths, views_c.Ks, views_c.viewmats, ap, 2.0 * reach,
+        carve = occupancy_cube(DepthMaps(views_c.depths, views_c.Ks, views_c.viewmats), ap, 2.0 * reach,
                                cfg.gripper.units(COLLISION_VOXEL_SIZE), max_cells=OCCUPANCY_MAX_CELLS,
                                hit_front=OCCUPANCY_HIT_FRONT, hit_back=OCCUPANCY_HIT_BACK,
                                min_hits=OCCUPANCY_MIN_HITS, p_hit=OCCUPANCY_P_HIT, p_miss=OCCUPANCY_P_MISS)

@@ -52,14 +52,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 
 from . import _kernel
 
-__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "classify", "footprint_depth", "integrate_depth",
-           "occupancy_counts", "occupancy_counts_reference", "occupancy_cube", "DepthSensor", "P_HIT", "P_MISS"]
+__all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "CellGrid", "DepthMaps", "GridViews", "classify",
+           "footprint_depth", "integrate_depth", "occupancy_counts", "occupancy_counts_reference", "occupancy_cube",
+           "DepthSensor", "P_HIT", "P_MISS"]
 
 UNKNOWN, FREE, OCCUPIED = 0, 1, 2
 """Cell states of :attr:`OccupancyGrid.state`."""
@@ -174,11 +175,45 @@ def footprint_depth(depth: np.ndarray, K: np.ndarray, voxel: float) -> np.ndarra
     return np.where(m >= big, np.where(np.isinf(m), np.inf, 0.0), m).astype(np.float32)
 
 
+class DepthMaps(NamedTuple):
+    """Depth maps and the cameras that took them: the views a grid is integrated from (world units)."""
+
+    depths: np.ndarray  # [C, H, W]
+    """z-depth per pixel; 0 = no measurement, ``inf`` = the ray saw nothing."""
+    Ks: np.ndarray  # [C, 3, 3]
+    """Pinhole intrinsics."""
+    viewmats: np.ndarray  # [C, 4, 4]
+    """World-to-camera, OpenCV axes."""
+
+
+class CellGrid(NamedTuple):
+    """Where a grid's cells lie (world units): cell ``(i, j, k)`` spans ``origin + voxel * ([i, j, k], [i + 1,
+    j + 1, k + 1])``."""
+
+    origin: np.ndarray  # [3]
+    """The grid's minimum corner."""
+    voxel: float
+    """The cells' side."""
+    shape: Tuple[int, int, int]
+    """Cells per axis."""
+
+
+class GridViews(NamedTuple):
+    """The depth views as the counting kernel reads them (float32): in the frame of the grid's middle, each with
+    the depth it measured (over each cell's footprint, :func:`footprint_depth`)."""
+
+    depths: np.ndarray  # [C, H, W] float32
+    """z-depth; 0 = no measurement, ``inf`` = the ray saw nothing."""
+    R: np.ndarray  # [C, 3, 3] float32
+    """World-to-camera rotations."""
+    t: np.ndarray  # [C, 3] float32
+    """Translations of the grid's middle (``R @ mid`` + the view's translation)."""
+    intr: np.ndarray  # [C, 4] float32
+    """``fx, fy, cx, cy``."""
+
+
 def occupancy_counts_reference(
-    depths: np.ndarray,  # [C, H, W] float32 z-depth, 0 = no measurement, inf = the ray saw nothing
-    R: np.ndarray,  # [C, 3, 3] float32 world-to-camera rotations
-    t: np.ndarray,  # [C, 3] float32 translations of the grid's middle (R @ mid + the view's translation)
-    intr: np.ndarray,  # [C, 4] float32 fx, fy, cx, cy
+    views: GridViews,  # [C]
     axes: Tuple[np.ndarray, np.ndarray, np.ndarray],  # [nx], [ny], [nz] float32 cell centres about the middle
     near: float,
     front: float,
@@ -189,6 +224,7 @@ def occupancy_counts_reference(
     sees a cell whose z-depth is above ``near`` and whose centre projects into the image onto a measured
     depth (> 0). Numpy, in float32 (the cell offsets are small; the translations absorb the rest), slabs
     of x of about 2M cells; :func:`occupancy_counts` is the C++ kernel, equal answers."""
+    depths, R, t, intr = views
     shape = tuple(len(a) for a in axes)
     C, H, W = depths.shape
     n = int(np.prod(shape))
@@ -228,15 +264,15 @@ def occupancy_counts_reference(
     return hits.reshape(shape), misses.reshape(shape)
 
 
-def occupancy_counts(depths, R, t, intr, axes, near: float, front: float, back: float) -> Tuple[np.ndarray, np.ndarray]:
+def occupancy_counts(views: GridViews, axes, near: float, front: float, back: float) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`occupancy_counts_reference` with the C++ kernel (``csrc/occupancy_counts.cpp``)."""
-    f32 = [np.ascontiguousarray(np.asarray(a, dtype=np.float32)) for a in (depths, R, t, intr, *axes)]
+    f32 = [np.ascontiguousarray(np.asarray(a, dtype=np.float32)) for a in (*views, *axes)]
     if f32[0].shape[0] == 0:
         z = np.zeros(tuple(len(a) for a in axes), np.int16)
         return z, z.copy()
     kernel = _kernel.kernel("occupancy_counts")
     if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
-        return occupancy_counts_reference(*f32[:4], tuple(f32[4:]), near, front, back)
+        return occupancy_counts_reference(GridViews(*f32[:4]), tuple(f32[4:]), near, front, back)
     return kernel(*(_kernel.array(a, np.float32) for a in f32), float(near), float(front), float(back), -1)
 
 
@@ -263,17 +299,15 @@ class DepthSensor:
 
 
 def integrate_depth(
-    depths: np.ndarray,  # [C, H, W] z-depth, 0 = no measurement, inf = the ray saw nothing
-    Ks: np.ndarray,  # [C, 3, 3]
-    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
-    origin: np.ndarray,  # [3] grid minimum corner (world)
-    voxel: float,
-    shape: Tuple[int, int, int],
+    views: DepthMaps,  # [C]
+    grid: CellGrid,
     sensor: DepthSensor | None = None,
 ) -> OccupancyGrid:
-    """Integrate depth maps into a grid of ``shape`` cells of side ``voxel`` from ``origin`` (world
-    units, the depth maps' units): per cell and view a hit, a miss or nothing (module docstring),
-    then :func:`classify`, as ``sensor`` says (None: :class:`DepthSensor`'s defaults)."""
+    """Integrate the ``views``' depth maps into the cells of ``grid`` (world units, the depth maps' units): per
+    cell and view a hit, a miss or nothing (module docstring), then :func:`classify`, as ``sensor`` says (None:
+    :class:`DepthSensor`'s defaults)."""
+    depths, Ks, viewmats = views
+    origin, voxel, shape = grid
     sensor = sensor if sensor is not None else DepthSensor()
     hit_front, hit_back, min_hits, near = sensor.hit_front, sensor.hit_back, sensor.min_hits, sensor.near
     p_hit, p_miss, footprint = sensor.p_hit, sensor.p_miss, sensor.footprint
@@ -305,16 +339,15 @@ def integrate_depth(
         R32[i] = R
         t32[i] = viewmats[c, :3, 3] + R @ mid
         intr[i] = [Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]]
-    hits, misses = occupancy_counts(d_fp, R32, t32, intr, axes, max(near, 1e-6), hit_front * voxel, hit_back * voxel)
+    hits, misses = occupancy_counts(GridViews(d_fp, R32, t32, intr), axes, max(near, 1e-6), hit_front * voxel,
+                                    hit_back * voxel)
     return OccupancyGrid(origin=origin, voxel=float(voxel), hits=hits, misses=misses,
                          state=classify(hits, misses, min_hits, p_hit, p_miss), l_hit=log_odds(p_hit),
                          l_miss=log_odds(p_miss))
 
 
 def occupancy_cube(
-    depths: np.ndarray,  # [C, H, W]
-    Ks: np.ndarray,  # [C, 3, 3]
-    viewmats: np.ndarray,  # [C, 4, 4]
+    views: DepthMaps,  # [C]
     center: np.ndarray,  # [3]
     side: float,
     voxel: float,
@@ -329,4 +362,4 @@ def occupancy_cube(
     voxel = max(float(voxel), float(side) / max(int(max_cells), 1))
     n = max(1, int(math.ceil(side / voxel)))
     center = np.asarray(center, dtype=np.float64).reshape(3)
-    return integrate_depth(depths, Ks, viewmats, center - 0.5 * n * voxel, voxel, (n, n, n), DepthSensor(**kw))
+    return integrate_depth(views, CellGrid(center - 0.5 * n * voxel, voxel, (n, n, n)), DepthSensor(**kw))

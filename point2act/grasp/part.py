@@ -45,7 +45,8 @@ from .frames import (CandidateIds, CandidatePoses, ClosingLine, DepthLimits, Ori
                      PairScan, PairSpan, PartCloud, PathWeights)
 
 __all__ = ["angles", "closing_extent", "closing_extent_reference", "entries", "grasp_part", "grasp_part_reference",
-           "grasp_part_reference_entries", "hold_depth", "near_box", "pad_quality", "pads_touch_contacts", "run_end", "scatter"]
+           "grasp_part_reference_entries", "hold_depth", "near_box", "pad_quality", "pads_touch_contacts", "run_end",
+           "scatter"]
 
 
 def _y_limit(half_y: float) -> np.float32:
@@ -81,10 +82,10 @@ def near_box(centres: np.ndarray, cloud: np.ndarray, radius: float) -> Tuple[np.
 
 
 def entries(frames: PairFrames, cloud: np.ndarray, radius: float, select=None, chunk: int = 1 << 22):
-    """Every (pair k, cloud point j) within ``radius`` of the pair's centre ``frames.centres[k]`` (and, with ``select(k, sx, su, sv)
-    -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the pair's frame:
-    ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense and elementwise, in chunks of
-    pairs (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
+    """Every (pair k, cloud point j) within ``radius`` of the pair's centre ``frames.centres[k]`` (and, with
+    ``select(k, sx, su, sv) -> mask`` on [k, M] arrays, where it holds), with the point's coordinates in the
+    pair's frame: ``(k [E], j [E], sx [E] (signed, along x), su [E], sv [E])``. Dense and elementwise, in chunks
+    of pairs (faster than a k-d tree's ball query for these sizes), in float32 about the centres' mean."""
     centres, x, u, v = frames
     e = np.zeros(0, np.int64)
     f = np.zeros(0, np.float32)
@@ -430,7 +431,8 @@ def pad_quality(frames: PairFrames, surface: OrientedPoints, poses: CandidatePos
     x = np.asarray(frames.x, dtype=np.float64).reshape(-1, 3)
     offset = np.asarray(poses.offset, dtype=np.float64)
     half_opening = np.asarray(poses.half_opening, dtype=np.float64)
-    uk, inv, gid, k0, tt, xe, j = _pads_window(frames, points, poses.depth, CandidateIds(ks, ts), scan)  # those asked for
+    # the entries of those asked for
+    uk, inv, gid, k0, tt, xe, j = _pads_window(frames, points, poses.depth, CandidateIds(ks, ts), scan)
     G = len(uk) * T
     keep = np.abs(xe - offset[k0, tt]) <= half_opening[k0, tt]  # between the pads
     gid, k0, xe, j = gid[keep], k0[keep], xe[keep], j[keep]

@@ -42,7 +42,7 @@ def test_grasps_are_planned_through_the_kernels_without_torch():
         import numpy as np
         import point2act.grasp as g
         from point2act.grasp import _kernel
-        from point2act.grasp.occupancy import occupancy_counts, occupancy_counts_reference
+        from point2act.grasp.occupancy import GridViews, occupancy_counts, occupancy_counts_reference
         from point2act.grasp.synthetic import tabletop_scene
 
         got = {}
@@ -63,8 +63,8 @@ def test_grasps_are_planned_through_the_kernels_without_torch():
         t = np.array([[0.0, 0.0, 1.0], [0.05, -0.02, 1.1]], np.float32)
         intr = np.tile([30.0, 30.0, 20.0, 15.0], (C, 1)).astype(np.float32)
         ax = np.linspace(-0.4, 0.4, 24).astype(np.float32)
-        h, m = occupancy_counts(depth, R, t, intr, (ax, ax, ax), 0.05, 0.02, 0.02)
-        h0, m0 = occupancy_counts_reference(depth, R, t, intr, (ax, ax, ax), 0.05, 0.02, 0.02)
+        h, m = occupancy_counts(GridViews(depth, R, t, intr), (ax, ax, ax), 0.05, 0.02, 0.02)
+        h0, m0 = occupancy_counts_reference(GridViews(depth, R, t, intr), (ax, ax, ax), 0.05, 0.02, 0.02)
         assert h.dtype == np.int16 and np.array_equal(h, h0) and np.array_equal(m, m0) and h.sum() > 0
         assert all(_kernel.kernel(n) is not None for n in %r)
         print(sorted(n for n, ok in got.items() if ok))

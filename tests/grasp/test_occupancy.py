@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from point2act.grasp.occupancy import (FREE, OCCUPIED, UNKNOWN, DepthSensor, classify, integrate_depth,
-                                       occupancy_cube)
+from point2act.grasp.occupancy import (FREE, OCCUPIED, UNKNOWN, CellGrid, DepthMaps, DepthSensor, classify,
+                                       integrate_depth, occupancy_cube)
 
 W, H = 128, 96
 K = np.array([[160.0, 0.0, W / 2], [0.0, 160.0, H / 2], [0.0, 0.0, 1.0]])  # 3 mm pixels at 0.5 m
@@ -65,7 +65,8 @@ LO, HI = np.array([-0.03, -0.02, -0.025]), np.array([0.03, 0.02, 0.025])
 def box_grid():
     views = ring_views()
     depths = np.stack([box_depth(V, LO, HI) for V in views])
-    grid = occupancy_cube(depths, np.repeat(K[None], len(views), 0), views, np.zeros(3), side=0.16, voxel=0.004)
+    grid = occupancy_cube(DepthMaps(depths, np.repeat(K[None], len(views), 0), views), np.zeros(3), side=0.16,
+                          voxel=0.004)
     return grid, views, depths
 
 
@@ -110,7 +111,8 @@ def test_floater_seen_by_one_view_is_free_and_a_lone_surface_is_unknown(box_grid
     V = views[0]
     patch = (slice(46, 50), slice(62, 66))
     d[0][patch] = 0.42  # 4 cm in front of the box centre
-    g = occupancy_cube(d, np.repeat(K[None], len(views), 0), views, np.zeros(3), side=0.16, voxel=0.004)
+    g = occupancy_cube(DepthMaps(d, np.repeat(K[None], len(views), 0), views), np.zeros(3), side=0.16,
+                       voxel=0.004)
     # the cells the floater put a hit in (no hit without it), on the patch's rays at z-depth 0.42
     new = (g.hits > grid0.hits)
     i, j = np.meshgrid(np.arange(46, 50) + 0.5, np.arange(62, 66) + 0.5, indexing="ij")
@@ -120,7 +122,8 @@ def test_floater_seen_by_one_view_is_free_and_a_lone_surface_is_unknown(box_grid
     assert new.sum() >= 4 and np.all(near < 2 * g.voxel)
     assert np.all(g.state[new] == FREE)  # the view saw something there, the others saw through it
     # only one view: a surface it sees is unknown (one view is not support), the space before it free
-    one = integrate_depth(depths[:1], K[None], views[:1], grid0.origin, grid0.voxel, grid0.shape)
+    one = integrate_depth(DepthMaps(depths[:1], K[None], views[:1]),
+                          CellGrid(grid0.origin, grid0.voxel, grid0.shape))
     assert one.hits.max() == 1 and not np.any(one.state == OCCUPIED)
     assert np.any(one.state == FREE)
 
@@ -131,7 +134,8 @@ def test_single_view_evidence_closed_form():
     V = look_at([-0.4, 0.0, 0.0], [0.0, 0.0, 0.0])
     d = np.full((H, W), 0.5)  # the wall at x = 0.1 is z-depth 0.5 for every pixel
     voxel = 0.01
-    g = integrate_depth(d[None], K[None], V[None], np.array([-0.198, -0.005, -0.005]), voxel, (40, 1, 1),
+    g = integrate_depth(DepthMaps(d[None], K[None], V[None]),
+                        CellGrid(np.array([-0.198, -0.005, -0.005]), voxel, (40, 1, 1)),
                         DepthSensor(hit_front=0.5, hit_back=1.5, min_hits=1))
     x = g.centers()[:, 0]
     delta = x - 0.1
@@ -158,20 +162,22 @@ def test_classify_log_odds_closed_form():
 
 def test_bad_inputs_are_errors():
     with pytest.raises(ValueError, match="depths"):
-        integrate_depth(np.zeros((4, 4)), K[None], np.eye(4)[None], np.zeros(3), 0.01, (2, 2, 2))
+        integrate_depth(DepthMaps(np.zeros((4, 4)), K[None], np.eye(4)[None]),
+                        CellGrid(np.zeros(3), 0.01, (2, 2, 2)))
     with pytest.raises(ValueError, match="voxel"):
-        integrate_depth(np.zeros((1, 4, 4)), K[None], np.eye(4)[None], np.zeros(3), 0.0, (2, 2, 2))
+        integrate_depth(DepthMaps(np.zeros((1, 4, 4)), K[None], np.eye(4)[None]),
+                        CellGrid(np.zeros(3), 0.0, (2, 2, 2)))
     with pytest.raises(ValueError, match="side"):
-        occupancy_cube(np.zeros((1, 4, 4)), K[None], np.eye(4)[None], np.zeros(3), float("nan"), 0.01)
+        occupancy_cube(DepthMaps(np.zeros((1, 4, 4)), K[None], np.eye(4)[None]), np.zeros(3), float("nan"), 0.01)
 
 
 def test_a_ray_that_sees_nothing_is_free_along_its_length():
     """depth inf (rendered opacity ~0): every cell the ray crosses gets a miss; depth 0: no evidence."""
     V = look_at([-0.4, 0.0, 0.0], [0.0, 0.0, 0.0])
     origin, shape = np.array([-0.198, -0.005, -0.005]), (40, 1, 1)
-    g = integrate_depth(np.full((1, H, W), np.inf), K[None], V[None], origin, 0.01, shape)
+    g = integrate_depth(DepthMaps(np.full((1, H, W), np.inf), K[None], V[None]), CellGrid(origin, 0.01, shape))
     assert np.all(g.misses == 1) and np.all(g.hits == 0) and np.all(g.state == FREE)
-    g = integrate_depth(np.zeros((1, H, W)), K[None], V[None], origin, 0.01, shape)
+    g = integrate_depth(DepthMaps(np.zeros((1, H, W)), K[None], V[None]), CellGrid(origin, 0.01, shape))
     assert np.all(g.misses == 0) and np.all(g.state == UNKNOWN)
 
 
@@ -185,7 +191,7 @@ def test_a_part_thinner_than_a_cell_is_not_carved_away():
     axis = np.c_[np.zeros(13), np.zeros(13), np.linspace(-0.024, 0.024, 13)]
     # cell centres 1.8 mm off the axis in x and y: the cells hold the rod, their centres lie beside it
     centre = np.array([0.0018, 0.0018, 0.0])
-    g = occupancy_cube(depths, Ks, views, centre, side=0.084, voxel=0.004)
+    g = occupancy_cube(DepthMaps(depths, Ks, views), centre, side=0.084, voxel=0.004)
     assert np.all(g.state_at(axis) == OCCUPIED)
 
 
@@ -193,7 +199,7 @@ def test_a_part_thinner_than_a_cell_is_not_carved_away():
 def test_counts_kernel_equals_reference(seed):
     """The C++ kernel (csrc/occupancy_counts.cpp) and the numpy reference count the same hits and misses,
     exactly, on a box seen by a ring of views with noisy depth, unmeasured pixels and an off-centre grid."""
-    from point2act.grasp.occupancy import footprint_depth, occupancy_counts, occupancy_counts_reference
+    from point2act.grasp.occupancy import GridViews, footprint_depth, occupancy_counts, occupancy_counts_reference
     from point2act.grasp._kernel import load_extension
 
     try:
@@ -214,7 +220,7 @@ def test_counts_kernel_equals_reference(seed):
     R = views[:, :3, :3].astype(np.float32)
     t = (views[:, :3, 3] + views[:, :3, :3] @ mid).astype(np.float32)
     intr = np.tile(np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], np.float32), (len(views), 1))
-    args = (d, R, t, intr, axes, 0.3, 0.5 * voxel, 1.5 * voxel)
+    args = (GridViews(d, R, t, intr), axes, 0.3, 0.5 * voxel, 1.5 * voxel)
     ref, out = occupancy_counts_reference(*args), occupancy_counts(*args)
     assert ref[0].sum() > 500 and ref[1].sum() > 5000  # the box's surface is hit, the space around carved
     for r, o in zip(ref, out):
@@ -240,7 +246,7 @@ def test_the_fusion_views_carve_a_slot_that_few_views_see_into():
     Ks = np.repeat(K[None], len(views), 0)
 
     def carved(idx):
-        g = occupancy_cube(depths[idx], Ks[idx], views[idx], np.zeros(3), side=0.08, voxel=0.002)
+        g = occupancy_cube(DepthMaps(depths[idx], Ks[idx], views[idx]), np.zeros(3), side=0.08, voxel=0.002)
         c = g.centers()
         far_end = (np.abs(c[:, 0]) < 0.004) & (np.abs(c[:, 2]) < 0.006) & (c[:, 1] > -0.004) & (c[:, 1] < 0.008)
         return g.state.reshape(-1)[far_end]

@@ -135,12 +135,12 @@ def test_a_wider_opening_keeps_the_fingers_above_the_support_plane():
     rest = (CandidatePoses(off, hkt, depth), CandidateIds(np.array([0]), np.array([t])),
             OpeningChecks(U(SWEEP_FINE_LENGTH), 0.0, U(CLEARANCE_MARGIN), cfg.collision_min_points, dims))
     clear = U(cfg.table_clearance)
-    far = widest_free_opening(PairFrames(c, x, u, v), theta,
-                              OpeningScene(obstacles, SupportClearance(R, np.array([0.0, 0.0, 1.0, 1.0]), clear)), *rest)
+    far_table = SupportClearance(R, np.array([0.0, 0.0, 1.0, 1.0]), clear)
+    far = widest_free_opening(PairFrames(c, x, u, v), theta, OpeningScene(obstacles, far_table), *rest)
     assert far[0] == pytest.approx(0.5 * dims["max_opening"])
     table = np.array([0.0, 0.0, 1.0, 0.0])
     assert plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), 0.5 * dims["max_opening"]), dims)[0, 0] < clear
-    near = widest_free_opening(PairFrames(c, x, u, v), theta, OpeningScene(obstacles, SupportClearance(R, table, clear)),
-                               *rest)
+    near_table = SupportClearance(R, table, clear)
+    near = widest_free_opening(PairFrames(c, x, u, v), theta, OpeningScene(obstacles, near_table), *rest)
     assert 0.01 <= near[0] < 0.5 * dims["max_opening"]
     assert plane_min(table, c[:, None, :][:, [t]], R[:, [t]], np.full((1, 1), near[0]), dims)[0, 0] >= clear - 1e-12
