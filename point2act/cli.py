@@ -241,7 +241,7 @@ class Point:
     def main(self) -> None:
         import logging
 
-        from point2act.pointing.run import capture_images, point_capture
+        from point2act.pointing.run import CaptureViews, capture_images, point_capture
 
         if not self.quiet:
             try:
@@ -266,7 +266,7 @@ class Point:
             print(f"wrote {self.output}")
             return
         out = point_capture(
-            self.pointer, images, self.prompt, output=self.output, data_dir=data_dir, progress=not self.quiet
+            self.pointer, CaptureViews(data_dir, images), self.prompt, output=self.output, progress=not self.quiet
         )
         pts = out["points"]
         md = out["metadata"]

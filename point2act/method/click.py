@@ -25,12 +25,11 @@ def click_points_for_run(pipeline, origin_ns: np.ndarray, direction_ns: np.ndarr
     Raises Point2ActError when the ray meets nothing opaque, or when no training view sees the point."""
     model, dm = pipeline.model, pipeline.datamanager
     g = gaussian_tensors(model)
-    hit = ray_surface_point(g["means"], g["quats"], g["scales"], g["opacities"],
-                            np.asarray(origin_ns, dtype=np.float64), np.asarray(direction_ns, dtype=np.float64))
+    splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
+    hit = ray_surface_point(splats, np.asarray(origin_ns, dtype=np.float64), np.asarray(direction_ns, dtype=np.float64))
     if hit is None:
         raise Point2ActError("the click met no surface of the scene: click on an object")
     vms, Ks, sizes = camera_views(dm.train_dataset.cameras)
-    splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
     views = render_depth_views(splats, vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views=len(sizes))
     pixels = project_to_views(hit, views.viewmats, views.Ks, sizes, list(views.depths))
     if not any(pixels):

@@ -64,15 +64,14 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     dm.dataparser.data = data
     dm.points_file = None
     dm.prompt = ""  # training does not point: the thread below does
-    data_dir, images = capture_images(data)
+    views = capture_images(data)
     points_path = Path(config.get_base_dir()) / "points" / "task.json"
     state: Dict[str, Any] = {}
 
     def point() -> None:
         t = time.perf_counter()
         try:
-            state["points"] = point_capture(pointer, images, prompt, output=points_path, data_dir=data_dir,
-                                            progress=False)
+            state["points"] = point_capture(pointer, views, prompt, output=points_path, progress=False)
         except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
             state["error"] = e
         state["seconds"] = time.perf_counter() - t

@@ -9,8 +9,8 @@ Entry points::
     points_file = point_views(pointer, {"frame_00001.png": path, ...}, "where to grasp to pour")
 
     # or, with the answer cache, coarse-to-fine and template files as cfg says:
-    data_dir, images = capture_images("path/to/capture")
-    points_file = point_capture(cfg, images, "where to grasp to pour", output="points.json")
+    views = capture_images("path/to/capture")
+    points_file = point_capture(cfg, views, "where to grasp to pour", output="points.json")
 
 Backends: ``molmo`` (Molmo v1, remote code, opt-in), ``molmo2`` and ``qwen-vl`` (native
 transformers classes), ``openai`` (any OpenAI-compatible chat-completions server) and
@@ -42,11 +42,12 @@ from point2act.pointing.prompts import DEFAULT_TEMPLATES, load_template, render_
 from point2act.pointing.cache import AnswerCache, CachedPointer, default_cache_dir
 from point2act.pointing.coarse import CoarseToFinePointer
 from point2act.pointing.factory import make_pointer
-from point2act.pointing.run import capture_images, point_capture
+from point2act.pointing.run import CaptureViews, capture_images, point_capture
 
 __all__ = [
     "AnswerCache",
     "CachedPointer",
+    "CaptureViews",
     "CoarseToFinePointer",
     "DEFAULT_TEMPLATES",
     "FAMILIES",

@@ -20,7 +20,6 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from point2act.fusion import render_expected_depth
 from point2act.render import Splats
@@ -56,16 +55,13 @@ def look_along(origin: np.ndarray, direction: np.ndarray) -> np.ndarray:  # [3],
 
 
 def ray_surface_point(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] linear
-    opacities: Tensor,  # [N] in [0, 1]
+    splats: Splats,
     origin: np.ndarray,  # [3]
     direction: np.ndarray,  # [3]
     probe: SurfaceProbe = SurfaceProbe(),
 ) -> np.ndarray | None:  # [3] or None when the ray meets nothing opaque
-    """Where a ray first meets the field: expected depth at the centre of a square render with a narrow
-    field of view (``probe``) looking along the ray (its centre pixel's z is the distance along the
+    """Where a ray first meets the field of ``splats``: expected depth at the centre of a square render with a
+    narrow field of view (``probe``) looking along the ray (its centre pixel's z is the distance along the
     ray). ``None`` when the accumulated opacity there is below ``probe.min_alpha``."""
     size, fov_deg, min_alpha = probe.size, probe.fov_deg, probe.min_alpha
     if size % 2 == 0:
@@ -74,10 +70,10 @@ def ray_surface_point(
     d = d / np.linalg.norm(d)
     f = 0.5 * size / np.tan(np.radians(fov_deg) / 2)
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
-    dev = means.device
+    dev = splats.means.device
     V = torch.as_tensor(look_along(origin, d), dtype=torch.float32, device=dev)[None]
-    depth, alpha = render_expected_depth(Splats(means, quats, scales, opacities), V,
-                                         torch.as_tensor(K, dtype=torch.float32, device=dev)[None], size, size)
+    depth, alpha = render_expected_depth(splats, V, torch.as_tensor(K, dtype=torch.float32, device=dev)[None],
+                                         size, size)
     c = size // 2
     if float(alpha[0, c, c]) < min_alpha:
         return None

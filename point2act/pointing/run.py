@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from point2act.pointing.base import ImageLike, Pointer, point_views
 from point2act.pointing.cache import AnswerCache, CachedPointer, answer_signature
@@ -29,6 +29,7 @@ from point2act.pointing.prompts import load_template
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "CaptureViews",
     "capture_images",
     "default_points_path",
     "point_capture",
@@ -41,7 +42,17 @@ logger = logging.getLogger("point2act.pointing")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def capture_images(data: str | Path) -> tuple[Path, dict[str, Path]]:
+class CaptureViews(NamedTuple):
+    """The views to point on and the capture folder they belong to (:func:`capture_images` reads both; the
+    folder is the oracle's default scene)."""
+
+    data_dir: Path | None
+    """The capture folder; None for images that are not a capture's."""
+    images: Mapping[str, ImageLike]
+    """View key -> image (path to the stored image, PIL image or array)."""
+
+
+def capture_images(data: str | Path) -> CaptureViews:
     """``(data_dir, {key: stored image path})`` of a capture.
 
     ``data`` is a folder with a nerfstudio ``transforms.json`` (keys are its frames'
@@ -87,7 +98,7 @@ def capture_images(data: str | Path) -> tuple[Path, dict[str, Path]]:
         raise PointingConfigError(f"{data_dir}: no transforms.json and no images/ folder: not a capture")
     if not images:
         raise PointingConfigError(f"{data_dir}: the capture has no images")
-    return data_dir, images
+    return CaptureViews(data_dir, images)
 
 
 def prepare_config(cfg: PointerConfig, data_dir: str | Path | None = None) -> PointerConfig:
@@ -150,37 +161,34 @@ def _public_config(cfg: PointerConfig) -> dict[str, Any]:
 
 def point_capture(
     cfg: PointerConfig,
-    images: Mapping[str, ImageLike],
+    views: CaptureViews,
     prompt: str,
     *,
     output: str | Path | None = None,
-    data_dir: str | Path | None = None,
     pointer: Pointer | None = None,
     progress: bool = True,
-    **pointer_kwargs: Any,
 ) -> dict[str, Any]:
     """Point on every view and return (and write to ``output``, atomically) the points-file dict.
 
     Args:
         cfg: the pointer configuration (cache and coarse-to-fine settings included).
-        images: view key -> image (path to the stored image, PIL image or array).
+        views: the images (view key -> image) and the capture folder (the oracle's default scene).
         prompt: the task prompt, passed through unchanged.
         output: where to write the points file; ``None`` writes nothing.
-        data_dir: the capture folder (the oracle's default scene).
-        pointer: an already built pointer (tests inject fakes); default ``make_pointer(cfg)``.
+        pointer: an already built pointer (tests inject fakes; backend-specific injections such as
+            ``oracle_fn=`` go to :func:`~point2act.pointing.make_pointer`); default ``make_pointer(cfg)``.
         progress: show a progress bar.
-        **pointer_kwargs: forwarded to :func:`~point2act.pointing.make_pointer`.
 
     The metadata adds ``cache`` (dir, hits, misses, corrupt entries), ``coarse_to_fine`` (both
     passes per view) when enabled, ``template`` and ``pointer`` (the settings, no secret).
     """
     if not prompt or not prompt.strip():
         raise PointingConfigError("a prompt is needed to point (the task, e.g. 'where to grasp to pour')")
-    cfg = prepare_config(cfg, data_dir)
+    cfg = prepare_config(cfg, views.data_dir)
     if pointer is None:
         from point2act.pointing.factory import make_pointer
 
-        pointer = make_pointer(cfg, **pointer_kwargs)
+        pointer = make_pointer(cfg)
     top: Any = pointer
     cached: CachedPointer | None = None
     if cfg.cache:
@@ -192,7 +200,7 @@ def point_capture(
         top = c2f
     start = time.perf_counter()
     try:
-        out = point_views(top, images, prompt, progress=progress)
+        out = point_views(top, views.images, prompt, progress=progress)
     finally:
         pointer.close()
     md = out["metadata"]
@@ -238,5 +246,5 @@ def point_capture_to_file(
         images[key] = path
     prepared = prepare_config(cfg, data_dir)
     path = Path(output) if output else default_points_path(prepared, data_dir, prompt, keys)
-    point_capture(prepared, images, prompt, output=path, data_dir=data_dir, progress=progress)
+    point_capture(prepared, CaptureViews(data_dir, images), prompt, output=path, progress=progress)
     return path

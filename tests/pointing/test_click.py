@@ -9,6 +9,7 @@ import torch
 
 from point2act.pointing.click import SurfaceProbe, click_points, look_along, project_to_views, ray_surface_point
 from point2act.points import parse_points
+from point2act.render import Splats
 
 
 def _plane(z: float = 0.0, half: float = 0.6, n: int = 61):
@@ -33,9 +34,8 @@ def test_look_along_is_a_camera_looking_down_the_ray(direction):
 @pytest.mark.parametrize("origin,direction", [((0.1, -0.05, 1.0), (0.2, 0.1, -1.0)), ((0.0, 0.0, 0.7), (0.0, 0.0, -1.0)),
                                               ((-0.3, 0.2, 0.5), (0.25, -0.1, -0.6))])
 def test_ray_meets_a_plane_where_the_closed_form_says(origin, direction):
-    means, quats, scales, opac = _plane(z=0.0)
     o, d = np.asarray(origin, float), np.asarray(direction, float)
-    hit = ray_surface_point(means, quats, scales, opac, o, d)
+    hit = ray_surface_point(Splats(*_plane(z=0.0)), o, d)
     d = d / np.linalg.norm(d)
     expected = o + (-o[2] / d[2]) * d  # ray-plane intersection with z = 0
     assert hit is not None
@@ -47,11 +47,11 @@ def test_ray_meets_a_plane_where_the_closed_form_says(origin, direction):
 
 
 def test_ray_that_misses_returns_none():
-    means, quats, scales, opac = _plane(z=0.0)
-    assert ray_surface_point(means, quats, scales, opac, np.array([0.0, 0, 1]), np.array([0.0, 0, 1])) is None  # away
-    assert ray_surface_point(means, quats, scales, opac, np.array([5.0, 0, 1]), np.array([0.0, 0, -1])) is None  # beside
+    splats = Splats(*_plane(z=0.0))
+    assert ray_surface_point(splats, np.array([0.0, 0, 1]), np.array([0.0, 0, 1])) is None  # away
+    assert ray_surface_point(splats, np.array([5.0, 0, 1]), np.array([0.0, 0, -1])) is None  # beside
     with pytest.raises(ValueError):
-        ray_surface_point(means, quats, scales, opac, np.zeros(3), np.array([0.0, 0, -1]), SurfaceProbe(size=32))
+        ray_surface_point(splats, np.zeros(3), np.array([0.0, 0, -1]), SurfaceProbe(size=32))
 
 
 def test_project_to_views_pinhole_and_depth_test():

@@ -23,7 +23,7 @@ from point2act.pointing.cache import (
     default_cache_dir,
     image_digest,
 )
-from point2act.pointing.run import point_capture
+from point2act.pointing.run import CaptureViews, point_capture
 
 
 
@@ -73,7 +73,7 @@ def capture(tmp_path):
 
 
 def run(pointer, images, prompt="where to grasp to pour", **cfg):
-    return point_capture(replace(pointer.config, **cfg), images, prompt, pointer=pointer, progress=False)
+    return point_capture(replace(pointer.config, **cfg), CaptureViews(None, images), prompt, pointer=pointer, progress=False)
 
 
 def entries(cache_dir: Path) -> list[Path]:
@@ -299,9 +299,9 @@ def test_api_key_never_in_cache_or_points_file(tmp_path, capture, monkeypatch, c
         cfg = PointerConfig(backend="openai", base_url=server.url, model="m", family="json",
                             api_key_env="P2A_CACHE_TEST_KEY", cache_dir=str(tmp_path / "cache"), backoff_s=0.01)
         out_path = tmp_path / "points.json"
-        point_capture(cfg, capture, "I'm thirsty", output=out_path, progress=False)
+        point_capture(cfg, CaptureViews(None, capture), "I'm thirsty", output=out_path, progress=False)
         assert server.count == 6
-        point_capture(cfg, capture, "I'm thirsty", output=out_path, progress=False)
+        point_capture(cfg, CaptureViews(None, capture), "I'm thirsty", output=out_path, progress=False)
         assert server.count == 6  # second run: all from the cache
     finally:
         server.close()

@@ -10,7 +10,7 @@ from PIL import Image
 from point2act.pointing import PointerConfig, PointingConfigError, load_image
 from point2act.pointing.coarse import CoarseToFinePointer, crop_to_full, crop_window, enlarged_size
 from point2act.pointing.prompts import DEFAULT_OBJECT_PROMPT, object_prompt_for
-from point2act.pointing.run import point_capture
+from point2act.pointing.run import CaptureViews, point_capture
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +177,7 @@ def test_point_capture_records_both_passes_and_caches_them(tmp_path):
     images = {"images/v.png": path, "images/blank.png": blank}
     c = cfg(coarse_to_fine=True, crop_frac=0.3, cache_dir=str(tmp_path / "cache"))
     inner = ColourPointer()
-    out = point_capture(c, images, "where to grasp to pour", pointer=inner, progress=False)
+    out = point_capture(c, CaptureViews(None, images), "where to grasp to pour", pointer=inner, progress=False)
     assert np.allclose(out["points"]["images/v.png"], [[162.5, 56.5]], atol=0.6)
     assert out["points"]["images/blank.png"] == []
     md = out["metadata"]["coarse_to_fine"]
@@ -187,6 +187,6 @@ def test_point_capture_records_both_passes_and_caches_them(tmp_path):
     assert v["window"] == list(crop_window(v["object_points"][0], (W, H), 0.3)) and v["points"] == out["points"]["images/v.png"]
     assert inner.calls == 3  # two passes on v, one on blank
     again = ColourPointer()
-    out2 = point_capture(c, images, "where to grasp to pour", pointer=again, progress=False)
+    out2 = point_capture(c, CaptureViews(None, images), "where to grasp to pour", pointer=again, progress=False)
     assert again.calls == 0 and out2["points"] == out["points"]  # both passes came from the cache
     assert out2["metadata"]["coarse_to_fine"]["views"] == md["views"]

@@ -8,7 +8,7 @@ import pytest
 
 from point2act.pointing import DEFAULT_TEMPLATES, FAMILIES, PointerConfig, PointingConfigError, render_prompt
 from point2act.pointing.prompts import PROMPTS_DIR, load_template
-from point2act.pointing.run import point_capture, prepare_config
+from point2act.pointing.run import CaptureViews, point_capture, prepare_config
 
 
 
@@ -98,6 +98,6 @@ class Recorder:
 @pytest.mark.parametrize("prompt", IMPLICIT)
 def test_point_capture_hands_the_prompt_over_unchanged(prompt):
     rec = Recorder()
-    out = point_capture(rec.config, {"a.png": np.zeros((4, 4, 3), np.uint8)}, prompt, pointer=rec,
+    out = point_capture(rec.config, CaptureViews(None, {"a.png": np.zeros((4, 4, 3), np.uint8)}), prompt, pointer=rec,
                         progress=False)
     assert rec.prompts == [prompt] and out["prompt"] == prompt
