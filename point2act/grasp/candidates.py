@@ -15,7 +15,7 @@ from typing import Dict, NamedTuple, Tuple
 import numpy as np
 
 from . import _kernel
-from .clouds import CollisionClouds, HeldSurface
+from .clouds import CollisionClouds, SceneClouds
 from .config import (
     CLEARANCE,
     MAX_GRASP_DEPTH,
@@ -190,10 +190,9 @@ def _one_per_bin(pa: np.ndarray, pb: np.ndarray, q: np.ndarray, size: float, lim
 
 
 def candidate_pairs(
-    surf: HeldSurface,
+    scene: SceneClouds,
     means: np.ndarray,  # [N, 3]
     region: Region,
-    cell: float,
     cfg: GraspConfig,
     counts: Dict[str, int],
     target: np.ndarray | None = None,  # [T, 3] the target's surface points
@@ -203,10 +202,11 @@ def candidate_pairs(
     antipodal pairs (:func:`sample_contact_pairs`) and, on a support plane, their closing lines parallel to
     it (:func:`support_pairs`, quality 0 until :func:`~point2act.grasp.collision.pads` measures it where the
     pads hold; ``support`` marks them). Each kind keeps one pair per (centre, closing axis) bin, since
-    neighbouring seeds on a face give the same grasp, and its best ``num_candidates``. ``cell``: the collision
-    clouds' cell size (a bin is at least one)."""
+    neighbouring seeds on a face give the same grasp, and its best ``num_candidates``; a bin is at least one cell
+    of the collision clouds."""
     from scipy.spatial import cKDTree
 
+    surf, cell = scene.surf, scene.clouds.cell
     P, U = surf.points, cfg.gripper.units
     anchors = means[region.indices] if target is None else np.concatenate([means[region.indices], target])
     dseed, _ = cKDTree(anchors).query(P, distance_upper_bound=U(cfg.seed_radius), workers=-1)

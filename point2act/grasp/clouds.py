@@ -31,8 +31,8 @@ from .surface import fit_support_plane, scene_points, surface_relevancy
 if TYPE_CHECKING:
     from .scene import PlanningScene
 
-__all__ = ["CollisionClouds", "HeldSurface", "Obstacles", "avoid_channel", "collision_clouds", "held_surface",
-           "target_labels", "unique_rows", "with_margin"]
+__all__ = ["CollisionClouds", "HeldSurface", "Obstacles", "SceneClouds", "avoid_channel", "collision_clouds",
+           "held_surface", "target_labels", "unique_rows", "with_margin"]
 
 
 class HeldSurface(NamedTuple):
@@ -78,6 +78,16 @@ class CollisionClouds(NamedTuple):
     """The cell size of ``extent`` (the grid's voxel, else the surface voxel)."""
     pad_x: float
     """How far a part reaches past the outermost centre of ``extent`` (half a cell on a grid)."""
+
+
+class SceneClouds(NamedTuple):
+    """The scene as the planner's stages read it after :func:`held_surface` and :func:`collision_clouds`: the
+    surface the gripper can hold, with the support plane, and what it must not enter."""
+
+    surf: HeldSurface
+    """The surface points off the support plane, their normals and relevancy, the plane, the opaque Gaussians."""
+    clouds: CollisionClouds
+    """What the gripper must not enter (with the margins) and what it can hold."""
 
 
 def held_surface(scene: "PlanningScene", region: Region, cfg: GraspConfig, counts: Dict[str, int]) -> HeldSurface:
@@ -225,10 +235,9 @@ def with_margin(clouds: CollisionClouds, cfg: GraspConfig) -> CollisionClouds:
 
 
 def target_labels(
-    clouds: CollisionClouds,
+    scene: SceneClouds,
     means: np.ndarray,  # [N, 3]
     opac: np.ndarray,  # [N]
-    opaque: np.ndarray,  # [N] bool
     region: Region,
     cfg: GraspConfig,
     target_surface: Tuple[np.ndarray, np.ndarray] | None = None,  # fused points [F, 3], target [F] bool
@@ -238,9 +247,10 @@ def target_labels(
     fused point within ``TARGET_RADIUS`` is a target point; a cell of a mug's body next to its handle's root is
     nearer the body's surface. Without: where the opaque Gaussians around a point (the 8 nearest within
     ``TARGET_RADIUS``, weighted by opacity) are mostly the region's; a stray floater does not relabel a
-    surface. The unknown cells of ``extent`` are never the target's."""
+    surface. The opaque Gaussians are ``scene.surf.opaque``; the unknown cells of ``extent`` are never the target's."""
     from scipy.spatial import cKDTree
 
+    clouds, opaque = scene.clouds, scene.surf.opaque
     Q = clouds.holdable
     r_t = cfg.gripper.units(TARGET_RADIUS) + 0.5 * clouds.cell
     q_rel = np.zeros(len(clouds.extent), bool)

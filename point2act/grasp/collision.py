@@ -14,8 +14,7 @@ from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
 
-from .candidates import Pairs
-from .clouds import CollisionClouds, HeldSurface
+from .clouds import CollisionClouds, SceneClouds
 from .collide import DISTANCE, L2, LINF, PairReach, box, gripper_cloud_hits
 from .config import (
     CLEARANCE_MARGIN,
@@ -27,7 +26,7 @@ from .config import (
     GraspConfig,
 )
 from .frames import CandidateIds, CandidatePoses, LiveCandidates, OrientedPoints, PadContact, PairFrames, PairScan
-from .holding import Holds
+from .holding import Candidates, Holds
 from .part import pad_quality, pads_touch_contacts
 from .support import plane_min
 
@@ -101,12 +100,10 @@ def _of_pairs(reach: PairReach, alive: np.ndarray) -> PairReach:
 
 
 def clear_poses(
-    pairs: Pairs,
-    clouds: CollisionClouds,
-    part: Holds,
+    cands: Candidates,
+    scene: SceneClouds,
     base: np.ndarray,  # [K, T] bool: the candidates to check
     band: PairReach | None,  # :func:`finger_band` over every candidate that may be tried
-    plane: np.ndarray | None,  # [4]
     dims: Dict[str, float],
     cfg: GraspConfig,
 ) -> ClearPoses:
@@ -119,6 +116,7 @@ def clear_poses(
     still close on what the contacts touch. Only what closes on the target backs offset (the rest would cost more
     rounds of checks where nothing is on target). Each candidate's answer is its own: the kernel counts its hits
     alone, and ``band`` (fixed by the caller) decides which points it meets."""
+    (pairs, part), clouds, plane = cands, scene.clouds, scene.surf.plane
     U, pre = cfg.gripper.units, cfg.gripper.units(cfg.gripper.pregrasp_distance)
     frames, theta, R = pairs.frames, pairs.theta, pairs.rotations
     c, x = frames.centres, frames.x
@@ -170,10 +168,8 @@ def clear_poses(
 
 
 def pads(
-    surf: HeldSurface,
-    clouds: CollisionClouds,
-    pairs: Pairs,
-    part: Holds,
+    scene: SceneClouds,
+    cands: Candidates,
     cleared: ClearPoses,
     lengths: Dict[str, float],
     cfg: GraspConfig,
@@ -189,6 +185,7 @@ def pads(
     (:func:`~point2act.grasp.candidates.support_pairs`) whose pads both meet side faces the views saw, outside
     the friction cone, slips (``slip``); where a pad meets only the edge of a top face, the side below it was
     not seen and its quality stays the pair's, 0."""
+    (surf, clouds), (pairs, part) = scene, cands
     free, depth = cleared.free, cleared.depth
     K, T = free.shape
     touch = np.ones((K, T), bool)
@@ -213,9 +210,8 @@ def pads(
 
 
 def clearance(
-    pairs: Pairs,
+    cands: Candidates,
     clouds: CollisionClouds,
-    part: Holds,
     free: np.ndarray,  # [K, T] bool
     depth: np.ndarray,  # [K, T]
     band: PairReach | None,  # :func:`finger_band`
@@ -223,6 +219,7 @@ def clearance(
 ) -> np.ndarray:  # [K, T]
     """The free poses' clearance at the grasp pose: the distance from the fingers to the nearest point of the
     fine cloud (``inf`` for the rest), which the clearance score rewards (:func:`~point2act.grasp.scoring.score`)."""
+    pairs, part = cands
     L, t, fw = dims["finger_length"], dims["finger_thickness"], dims["finger_width"]
     clear_d = np.full(free.shape, np.inf)
     alive = np.flatnonzero(free.any(1))
@@ -236,10 +233,8 @@ def clearance(
 
 
 def collision(
-    surf: HeldSurface,
-    clouds: CollisionClouds,
-    pairs: Pairs,
-    part: Holds,
+    scene: SceneClouds,
+    cands: Candidates,
     lengths: Dict[str, float],
     cfg: GraspConfig,
     counts: Dict[str, int],
@@ -259,17 +254,18 @@ def collision(
     pads' window (:func:`pads`) is scanned in float32 about the centres of the pairs with a free pose, fewer
     here, which moves its rounding only. The counts then tell of the on-target candidates only."""
     U, dims = cfg.gripper.units, cfg.gripper.scaled()
+    (pairs, part), clouds = cands, scene.clouds
     base = part.holds & pairs.span.fits[:, None]
     near = min(U(cfg.gripper.pregrasp_distance), U(SWEEP_FINE_LENGTH))
     band = finger_band(base, part, dims, clouds.obstacles.margin, U(CLEARANCE_MARGIN), near)
     checked = base & part.on if on_target_only else base
-    cleared = clear_poses(pairs, clouds, part, checked, band, surf.plane, dims, cfg)
-    touch, geo, slip = pads(surf, clouds, pairs, part, cleared, lengths, cfg, counts)
+    cleared = clear_poses(cands, scene, checked, band, dims, cfg)
+    touch, geo, slip = pads(scene, cands, cleared, lengths, cfg, counts)
     free, depth = cleared.free & ~slip, cleared.depth
     counts.update({k_: int(v_.sum()) for k_, v_ in cleared.passed.items()})
     counts["backed_off"] = int((free & (depth < part.depth - 1e-12)).sum())
     counts["collision_free"] = int(free.sum())
-    clear_d = clearance(pairs, clouds, part, free, depth, band, dims)
+    clear_d = clearance(cands, clouds, free, depth, band, dims)
     counts["on_target_candidates"] = int((part.on & part.holds).sum())
     counts["on_target_free"] = int((part.on & free).sum())
     return Clearance(free, depth, cleared.tcp, touch, geo, clear_d)

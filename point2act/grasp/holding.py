@@ -12,7 +12,7 @@ from typing import Dict, NamedTuple
 import numpy as np
 
 from .candidates import Pairs
-from .clouds import CollisionClouds
+from .clouds import CollisionClouds, SceneClouds
 from .config import (
     CLEARANCE,
     LONG_PART_DEPTH,
@@ -33,7 +33,7 @@ from .result import Region
 from .support import support_room
 from .surface import surface_relevancy
 
-__all__ = ["AvoidGaussians", "Holds", "avoid_relevancy", "avoid_scores", "grasp_parts", "part_lengths"]
+__all__ = ["AvoidGaussians", "Candidates", "Holds", "avoid_relevancy", "avoid_scores", "grasp_parts", "part_lengths"]
 
 
 class Holds(NamedTuple):
@@ -55,6 +55,16 @@ class Holds(NamedTuple):
     """On target: the share is at least ``ON_TARGET_SHARE``."""
     avoid_score: np.ndarray | None  # [K, T]
     """The avoid channel's score (:func:`avoid_scores`); None without a channel."""
+
+
+class Candidates(NamedTuple):
+    """The grasp candidates the later stages check and rank: the contact pairs, each turned through the approach
+    angles, and what each candidate (pair k, approach t) holds."""
+
+    pairs: Pairs
+    """The contact pairs and their grasp frames."""
+    part: Holds
+    """What each candidate holds (:func:`grasp_parts`)."""
 
 
 class AvoidGaussians(NamedTuple):
@@ -86,11 +96,9 @@ def part_lengths(clouds: CollisionClouds, dims: Dict[str, float], cfg: GraspConf
 
 def grasp_parts(
     pairs: Pairs,
-    clouds: CollisionClouds,
-    labels: np.ndarray,  # [Mb] bool: the entries of clouds.extent that are the target's
-    plane: np.ndarray | None,  # [4]
+    scene: SceneClouds,
+    labels: np.ndarray,  # [Mb] bool: the entries of scene.clouds.extent that are the target's
     region: Region,
-    lengths: Dict[str, float],
     cfg: GraspConfig,
     avoid: AvoidGaussians | None,
 ) -> Holds:
@@ -100,8 +108,11 @@ def grasp_parts(
     deeper than the support plane allows, :func:`~point2act.grasp.support.support_room`), its extent across the
     closing axis where the pads will be gives the opening, centred on it; then what lies between the pads and
     the target's share of it. With an ``avoid`` channel the same scan takes its largest relevancy in the closing
-    region and the fingers' path (:func:`avoid_scores`)."""
+    region and the fingers' path (:func:`avoid_scores`); the scan's lengths come from
+    :func:`part_lengths`."""
     U, dims, fits = cfg.gripper.units, cfg.gripper.scaled(), pairs.span.fits
+    clouds, plane = scene.clouds, scene.surf.plane
+    lengths = part_lengths(clouds, dims, cfg, avoid is not None)
     K, T = len(pairs.frames.centres), len(pairs.theta)
     depth = np.full((K, T), U(MIN_GRASP_DEPTH))
     n_close = np.zeros((K, T), np.int64)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple
 
 import numpy as np
 

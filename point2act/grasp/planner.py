@@ -29,16 +29,16 @@ import numpy as np
 from point2act._open3d import load as load_open3d
 
 from .candidates import candidate_pairs, pair_frames
-from .clouds import avoid_channel, collision_clouds, held_surface, target_labels, with_margin
+from .clouds import SceneClouds, avoid_channel, collision_clouds, held_surface, target_labels, with_margin
 from .collision import collision
 from .config import GraspConfig
 from .evaluate import closing_box
 from .geometry import points_in_box
-from .holding import AvoidGaussians, grasp_parts, part_lengths
+from .holding import AvoidGaussians, Candidates, grasp_parts, part_lengths
 from .region import relevant_region
 from .result import Grasp, GraspResult, Region
 from .scene import PlanningScene
-from .scoring import NO_TARGET_SURFACE_NOTE, grasps_of, kept, score, target_patch, warning, why_none
+from .scoring import NO_TARGET_SURFACE_NOTE, Handover, grasps_of, kept, score, target_patch, warning, why_none
 
 __all__ = ["closing_on", "plan", "plan_at_target", "plan_grasps"]
 
@@ -130,6 +130,7 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     av, avoid_region = avoid_channel(scene.avoid, means, opac, cfg)
     clouds = with_margin(stages.get("clouds", _surface_settings(cfg), counts, lambda c: collision_clouds(
         surf.points, surf.plane, scene.occupancy, cfg, c)), cfg)
+    geometry = SceneClouds(surf, clouds)
     clock.lap("surface")
     if len(surf.points) < 2:
         return _empty(region, cfg, "no surface points off the support plane", clock.total(), counts, surf.plane)
@@ -141,7 +142,7 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     tpts = target_surface[0][target_surface[1]] if target_surface is not None else None
     counts["target_surface_points"] = 0 if tpts is None else len(tpts)
     contacts = stages.get("pairs", _pair_settings(cfg), counts,
-                          lambda c: candidate_pairs(surf, means, region, clouds.cell, cfg, c, tpts))
+                          lambda c: candidate_pairs(geometry, means, region, cfg, c, tpts))
     if len(contacts.first) == 0:
         clock.lap("candidates")
         why = ("no surface points near the relevant region" if counts["seeds"] == 0 else
@@ -151,12 +152,12 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     pairs = pair_frames(contacts, clouds, dims, cfg, counts)
     lengths = part_lengths(clouds, dims, cfg, av is not None)
     labels = stages.get("labels", _surface_settings(cfg), counts,
-                        lambda c: target_labels(clouds, means, opac, surf.opaque, region, cfg, target_surface))
-    part = grasp_parts(pairs, clouds, labels, surf.plane, region, lengths, cfg,
-                       None if av is None else AvoidGaussians(av, means, opac))
+                        lambda c: target_labels(geometry, means, opac, region, cfg, target_surface))
+    part = grasp_parts(pairs, geometry, labels, region, cfg, None if av is None else AvoidGaussians(av, means, opac))
+    cands = Candidates(pairs, part)
     counts["closing_on_something"] = int((part.holds & pairs.span.fits[:, None]).sum())
     clock.lap("candidates")
-    clear = collision(surf, clouds, pairs, part, lengths, cfg, counts, on_target_only)
+    clear = collision(geometry, cands, lengths, cfg, counts, on_target_only)
     clock.lap("collision")
     # the fused surface the answers mark, in words: said only where no candidate holds mostly target (why_none)
     marked = (target_patch(tpts, surf.plane, cfg.gripper.metres_per_unit)
@@ -166,9 +167,9 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
         return _empty(region, cfg, why_none(counts, counts["candidates"], target=marked), clock.total(), counts,
                       surf.plane)
     scores = score(part, clear, clouds, cfg)
-    listed = kept(pairs, clouds, part, clear, scores, dims, cfg, surf.plane)
-    grasps = grasps_of(listed, pairs, part, clear, scores, dims["max_opening"], avoid_region,
-                       scene.handover_direction)
+    listed = kept(cands, geometry, clear, scores, dims, cfg)
+    grasps = grasps_of(listed, cands, clear, scores, dims["max_opening"],
+                       Handover(avoid_region, scene.handover_direction))
     counts["after_nms"] = len(grasps)
     counts["on_target"] = int(sum(gr.on_target for gr in grasps))
     clock.lap("scoring")

@@ -23,8 +23,7 @@ from typing import Dict, List, NamedTuple
 
 import numpy as np
 
-from .candidates import Pairs
-from .clouds import CollisionClouds
+from .clouds import CollisionClouds, SceneClouds
 from .collision import Clearance
 from .config import (
     CLEARANCE_MARGIN,
@@ -38,7 +37,7 @@ from .config import (
 )
 from .frames import CandidateIds, CandidatePoses
 from .geometry import orthonormalize
-from .holding import Holds
+from .holding import Candidates, Holds
 from .opening import OpeningChecks, OpeningScene, SupportClearance, widest_free_opening
 from .result import CANDIDATES_COLLIDE, Grasp, Region
 
@@ -67,6 +66,16 @@ class Scores(NamedTuple):
     """The score, in [0, 1]."""
     clearance: np.ndarray  # [K, T]
     """The clearance score, in [0, 1]."""
+
+
+class Handover(NamedTuple):
+    """What turns a grasp for a handover (:func:`handover_rotation`): the avoid channel's region and the direction
+    towards the recipient; either None: no handover rotation."""
+
+    avoid_region: Region | None
+    """The avoid channel's region (its action point is turned away from the recipient)."""
+    direction: np.ndarray | None  # [3]
+    """Towards the handover recipient."""
 
 
 class Kept(NamedTuple):
@@ -137,18 +146,17 @@ def score(part: Holds, clear: Clearance, clouds: CollisionClouds, cfg: GraspConf
 
 
 def kept(
-    pairs: Pairs,
-    clouds: CollisionClouds,
-    part: Holds,
+    cands: Candidates,
+    scene: SceneClouds,
     clear: Clearance,
     scores: Scores,
     dims: Dict[str, float],
     cfg: GraspConfig,
-    plane: np.ndarray | None = None,  # [4] the support plane
 ) -> Kept:
     """The grasps listed, best first: non-maximum suppression (:func:`nms`) over the free poses in rank order
     (module docstring), each kept grasp opened as wide as the free room allows
-    (:func:`~point2act.grasp.opening.widest_free_opening`)."""
+    (:func:`~point2act.grasp.opening.widest_free_opening`; above the support plane, where there is one)."""
+    (pairs, part), clouds, plane = cands, scene.clouds, scene.surf.plane
     U, g, free = cfg.gripper.units, cfg.gripper, clear.free
     k_of, t_of = np.nonzero(free)
     seen = ~pairs.support[k_of]
@@ -171,19 +179,19 @@ def kept(
 
 def grasps_of(
     listed: Kept,
-    pairs: Pairs,
-    part: Holds,
+    cands: Candidates,
     clear: Clearance,
     scores: Scores,
     max_opening: float,
-    avoid_region: Region | None,
-    handover_direction: np.ndarray | None,  # [3]
+    handover: Handover,
 ) -> List[Grasp]:
     """The :class:`Grasp` of each kept candidate, those with a non-finite pose or score left out; openings at most
-    ``max_opening`` (capture units). With an avoid channel each carries its avoid score, and with
-    ``handover_direction`` (towards the handover recipient) its :func:`handover_rotation`: the smallest rotation
-    of the grasp, about the TCP, that turns the direction from the TCP to the avoid region's action point into
-    ``-handover_direction``."""
+    ``max_opening`` (capture units). With an avoid channel each carries its avoid score, and with the
+    ``handover``'s direction (towards the handover recipient) its :func:`handover_rotation`: the smallest
+    rotation of the grasp, about the TCP, that turns the direction from the TCP to the avoid region's action point
+    into ``-direction``."""
+    pairs, part = cands
+    avoid_region, handover_direction = handover
     grasps: List[Grasp] = []
     ks, ts, half_opening = listed
     Rs = pairs.rotations[ks, ts]  # [G, 3, 3]
