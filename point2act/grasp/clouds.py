@@ -26,7 +26,7 @@ from .config import (
 from .occupancy import FREE, OCCUPIED, OccupancyGrid
 from .region import relevant_region
 from .result import Region
-from .surface import fit_support_plane, scene_points, surface_relevancy
+from .surface import FusedSurface, fit_support_plane, scene_points, surface_relevancy
 
 if TYPE_CHECKING:
     from .scene import PlanningScene
@@ -100,8 +100,8 @@ def held_surface(scene: "PlanningScene", region: Region, cfg: GraspConfig, count
     ``scene``'s Gaussian arrays are float64 (:func:`point2act.grasp.planner.plan_grasps` makes them so)."""
     g, U = cfg.gripper, cfg.gripper.units
     means, opac, rel = scene.means, scene.opacities, scene.relevancy
-    pts, nrm = scene_points(means, opac, scene.scales, scene.surface_points, cfg, scene.camera_centers,
-                            scene.fused_center, scene.fused_radius)
+    fused = FusedSurface(scene.surface_points, scene.fused_center, scene.fused_radius)
+    pts, nrm = scene_points(means, opac, scene.scales, fused, cfg, scene.camera_centers)
     order = np.lexsort(pts.T[::-1]) if len(pts) else np.zeros(0, np.int64)
     pts, nrm = pts[order], nrm[order]
     counts["surface_points"] = len(pts)

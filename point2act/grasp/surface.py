@@ -6,7 +6,7 @@ downsampled, with normals from open3d. open3d is imported lazily."""
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .config import (
     GraspConfig,
 )
 
-__all__ = ["scene_points", "ransac_plane", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
+__all__ = ["FusedSurface", "scene_points", "ransac_plane", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
 
 
 def _o3d():
@@ -47,26 +47,35 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
     return np.asarray(pc.voxel_down_sample(voxel).points)
 
 
+class FusedSurface(NamedTuple):
+    """Surface points from another source than the Gaussians (the fused depth), and the ball where they are that
+    surface: the Gaussian centres inside it are dropped (scene units)."""
+
+    points: np.ndarray | None  # [K, 3]
+    """The points, merged with the Gaussian centres before downsampling (None: none)."""
+    center: np.ndarray | None = None  # [3]
+    """The ball's centre (None: no ball; the Gaussian centres are kept everywhere)."""
+    radius: float = 0.0
+    """The ball's radius (0: no ball)."""
+
+
 def scene_points(
     means: np.ndarray,
     opacities: np.ndarray,
     scales: np.ndarray | None = None,
-    extra_points: np.ndarray | None = None,
+    fused: FusedSurface | None = None,
     cfg=None,
     camera_centers: np.ndarray | None = None,
-    fused_center: np.ndarray | None = None,
-    fused_radius: float = 0.0,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Surface cloud ``(points [M,3], normals [M,3])`` in capture units.
 
     ``means`` [N,3] and ``opacities`` [N] (activated) of the Gaussians;
-    ``scales`` [N,3] optional *linear* (not log) axis lengths; ``extra_points``
-    [K,3] optional points from another source (fused depth), merged before
-    downsampling; ``camera_centers`` [C,3] optional: normals are flipped towards the nearest one.
+    ``scales`` [N,3] optional *linear* (not log) axis lengths; ``fused`` optional points from another
+    source (fused depth), merged before downsampling, and the ball where they replace the Gaussian
+    centres; ``camera_centers`` [C,3] optional: normals are flipped towards the nearest one.
     ``cfg`` is a :class:`GraspConfig` (units from its gripper) or anything else (a metric scene);
-    filters and sizes are :mod:`point2act.grasp.config`'s constants. ``fused_center`` [3] / ``fused_radius`` (scene
-    units): the ball where ``extra_points`` are a fused surface; Gaussian centres inside it are
-    dropped. Normals are unit length."""
+    filters and sizes are :mod:`point2act.grasp.config`'s constants. Normals are unit length."""
+    extra_points, fused_center, fused_radius = fused if fused is not None else FusedSurface(None)
     mpu = _metres_per_unit(cfg)
     means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
     opac = np.asarray(opacities, dtype=np.float64).reshape(-1)

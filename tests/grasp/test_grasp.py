@@ -23,6 +23,7 @@ pytest.importorskip("open3d")
 
 from point2act.grasp import (  # noqa: E402
     SCHEMA,
+    FusedSurface,
     GraspConfig,
     GripperConfig,
     PlanningScene,
@@ -160,7 +161,7 @@ def test_scene_points_normals_and_extra_points(scene):
     p_big, _ = scene_points(scene["means"], scene["opacities"], scales=big, cfg=GraspConfig())
     assert len(p_big) == 0
     extra = np.c_[np.zeros(50), np.zeros(50), np.linspace(0.3, 0.35, 50)]
-    pts2, _ = scene_points(scene["means"], scene["opacities"], extra_points=extra, cfg=GraspConfig())
+    pts2, _ = scene_points(scene["means"], scene["opacities"], fused=FusedSurface(extra), cfg=GraspConfig())
     assert np.sum(pts2[:, 2] > 0.29) > 10 and np.sum(pts[:, 2] > 0.29) == 0
 
 

@@ -24,10 +24,12 @@ from point2act.grasp import GraspConfig, GripperConfig, PlanningScene, plan_gras
 from point2act.grasp.config import MIN_WIDTH  # noqa: E402
 from point2act.grasp.geometry import orthonormal_basis, rotation_to_quaternion_wxyz  # noqa: E402
 from point2act.grasp.candidates import sample_contact_pairs  # noqa: E402
-from point2act.grasp.synthetic import tabletop_scene  # noqa: E402
+from point2act.grasp.synthetic import TabletopSampling, tabletop_scene  # noqa: E402
 from point2act.io import write_json_atomic  # noqa: E402
 from closed_forms import quat_to_matrix_closed_form  # noqa: E402  (tests/closed_forms.py)
 
+SPARSE = TabletopSampling(object_density=40_000.0, table_density=20_000.0, num_floaters=30)
+"""The mug scene sampled sparsely (fast; the scale properties do not need density)."""
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -154,7 +156,7 @@ def scaled_tabletops(draw):
     """The synthetic mug scene at a random scale (capture units = metres / mpu), perturbed."""
     seed = draw(st.integers(0, 3))
     mpu = float(10.0 ** draw(st.floats(-3.0, 3.0)))
-    s = tabletop_scene(seed=seed, object_density=40_000.0, table_density=20_000.0, num_floaters=30, scale=1.0 / mpu)
+    s = tabletop_scene(seed=seed, sampling=SPARSE, scale=1.0 / mpu)
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     rel = np.clip(s["relevancy"] + rng.normal(0, draw(st.floats(0.0, 0.3)), len(s["relevancy"])), 0, 1)
     means = s["means"].copy()
@@ -180,7 +182,7 @@ def test_tabletop_gives_grasps_at_tiny_and_huge_scales(tmp_path):
     """Not vacuous: the scaled scene does produce grasps, the same ones up to the scale."""
     widths = {}
     for mpu in (1e-3, 1.0, 1e3):
-        s = tabletop_scene(seed=0, object_density=40_000.0, table_density=20_000.0, num_floaters=30, scale=1.0 / mpu)
+        s = tabletop_scene(seed=0, sampling=SPARSE, scale=1.0 / mpu)
         cfg = GraspConfig(gripper=GripperConfig(metres_per_unit=mpu))
         r = plan_grasps(PlanningScene(s["means"], s["opacities"], s["relevancy"], scales=s["scales"],
                                       camera_centers=s["camera_centers"]), cfg)
