@@ -270,7 +270,8 @@ def clear_successes(inp: Dict[str, np.ndarray]) -> Dict[str, int]:
     g = GripperConfig()
     n = n_on = 0
     for d in as_grasp_dicts(inp["T_ok_handle"], g.max_opening):
-        v = ev.judge_grasp(d, g, inp["truth_pts"], inp["truth_names"], "mug_handle", table_z=0.0)
+        truth = ev.GroundTruth(inp["truth_pts"], inp["truth_names"], table_z=0.0)
+        v = ev.judge_grasp(d, g, truth, "mug_handle")
         if v.collision_free and getattr(v, "approach_free", True):
             n += 1
             n_on += bool(v.on_target)
@@ -299,7 +300,8 @@ def run_scene(inp: Dict[str, np.ndarray], seed: int, occluder: bool, noisy: bool
                            "timings_ms": {k: round(float(v), 1) for k, v in out.get("timings_ms", {}).items()}}
     if out.get("grasps"):
         g = out["grasps"][0]
-        v = ev.judge_grasp(g, gcfg.gripper, inp["truth_pts"], inp["truth_names"], "mug_handle", table_z=0.0)
+        truth = ev.GroundTruth(inp["truth_pts"], inp["truth_names"], table_z=0.0)
+        v = ev.judge_grasp(g, gcfg.gripper, truth, "mug_handle")
         rec.update(match(g, inp["T_ok"], gcfg.gripper.finger_length))
         # what ACRONYM says about the top grasp's pose at all: a simulated grasp of either label within the same
         # 2 cm / 30 deg ("success" where a success is, "failure" where only failures are), or none sampled there
@@ -339,7 +341,8 @@ def calibrate(T_all: np.ndarray, ok: np.ndarray) -> Dict[str, Any]:
     out: Dict[str, Any] = {"acronym_grasps": int(len(T_all)), "acronym_successful": int(ok.sum()),
                            "handle_grasps": int(is_handle.sum()), "handle_successful": int((is_handle & ok).sum())}
     for name, sel in (("successful", is_handle & ok), ("failed", is_handle & ~ok)):
-        vs = [ev.judge_grasp(d, g, P, labels, "handle") for d in as_grasp_dicts(T_all[sel], g.max_opening)]
+        truth = ev.GroundTruth(P, labels)
+        vs = [ev.judge_grasp(d, g, truth, "handle") for d in as_grasp_dicts(T_all[sel], g.max_opening)]
         k = max(1, len(vs))
         out[name] = {
             "n": len(vs),

@@ -107,7 +107,7 @@ def bench_tools(out: Path, seed: int) -> Dict:
 def bench_synth640(out: Path, seed: int) -> Dict:
     from point2act.demo import true_surface_parts
     from point2act.grasp import GripperConfig
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
     from point2act.synth import SynthConfig, generate_scene
 
     scene = out / "synth640" / "scene"
@@ -122,8 +122,8 @@ def bench_synth640(out: Path, seed: int) -> Dict:
     top = (doc.get("grasps") or [None])[0]
     if top is not None:
         pts, part, names = true_surface_parts(scene)
-        v = judge_grasp(top, GripperConfig(**doc["gripper"]), pts, np.asarray(names, dtype=object)[part],
-                        gt["target"], table_z=0.0).to_dict()
+        truth = GroundTruth(pts, np.asarray(names, dtype=object)[part], table_z=0.0)
+        v = judge_grasp(top, GripperConfig(**doc["gripper"]), truth, gt["target"]).to_dict()
         rec["top_grasp"] = v
     rec["warning"] = doc.get("warning")
     return rec

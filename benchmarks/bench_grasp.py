@@ -116,11 +116,12 @@ def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmar
     scene = Path(config.pipeline.datamanager.data)
     if runs[-1]["grasps"] and (scene / "ground_truth.json").is_file():
         from point2act.demo import true_surface
-        from point2act.grasp.evaluate import judge_grasp
+        from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
         gt = json.loads((scene / "ground_truth.json").read_text())
         pts, names = true_surface(scene)
-        verdicts = [judge_grasp(g, cfg.gripper, pts, names, gt["target"], table_z=0.0) for g in runs[-1]["grasps"]]
+        truth = GroundTruth(pts, names, table_z=0.0)
+        verdicts = [judge_grasp(g, cfg.gripper, truth, gt["target"]) for g in runs[-1]["grasps"]]
         res["best_grasp_verdict"] = verdicts[0].to_dict()
         res["grasps_on_target"] = int(sum(v.on_target for v in verdicts))
         res["grasps_collision_free"] = int(sum(v.collision_free for v in verdicts))

@@ -124,11 +124,11 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     verdict = None
     if best is not None:  # judged against the true meshes, not the reconstruction the planner saw
         from point2act.grasp import GripperConfig
-        from point2act.grasp.evaluate import judge_grasp
+        from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
         names = np.asarray(true_names, dtype=object)[true_part]
         gripper = GripperConfig(**{k: v for k, v in exported["gripper"].items()})
-        verdict = judge_grasp(best, gripper, true_pts, names, gt["target"], table_z=0.0)
+        verdict = judge_grasp(best, gripper, GroundTruth(true_pts, names, table_z=0.0), gt["target"])
     wall = time.perf_counter() - t_start
     summary = {
         "scene": str(scene),

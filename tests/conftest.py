@@ -149,9 +149,9 @@ def point2act_cli(args, cwd):
 
 def judge_grasps(grasps, gripper, points, labels, target, table_z=None):
     """:func:`point2act.grasp.evaluate.judge_grasp` of each grasp."""
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
-    return [judge_grasp(g, gripper, points, labels, target, table_z=table_z) for g in grasps]
+    return [judge_grasp(g, gripper, GroundTruth(points, labels, table_z=table_z), target) for g in grasps]
 
 
 def synth_train_args(scene: Path, output_dir: Path, name: str, *supervision) -> list:

@@ -34,13 +34,13 @@ def judge_listed(grasps: List[Dict[str, Any]], points, labels, target_id: int, p
     import numpy as np
 
     from point2act.grasp import GripperConfig
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
     from point2act.grasp.geometry import grasp_to_gripper_boxes, points_in_box
 
     g0 = GripperConfig()
     out = []
     for g in grasps:
-        v = judge_grasp(g, g0, points, labels, int(target_id), table_z=0.0)
+        v = judge_grasp(g, g0, GroundTruth(points, labels, table_z=0.0), int(target_id))
         row = {"on_target": bool(g.get("on_target")), "clears_margin": bool(g.get("clears_margin", True)),
                "width": float(g["width"]), "judge_on_target": bool(v.on_target),
                "judge_collision_free": bool(v.collision_free), "target_fraction": round(float(v.target_fraction), 3)}

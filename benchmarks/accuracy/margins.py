@@ -50,7 +50,7 @@ def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str,
     (:func:`.oracle.oracle_grasp`) where it was computed already; ``listed``: how many grasps the second export
     lists (on-target ones first)."""
     from point2act.grasp import GraspConfig
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
     from .oracle import oracle_grasp, truth_export
 
@@ -62,7 +62,7 @@ def room_at_target(scene, surface: tuple, max_views: int = 12, oracle: Dict[str,
     out = truth_export(scene, surface, loose, max_views)
 
     def verdicts(grasps, tol):
-        return [judge_grasp(g, cfg.gripper, P, lab, tid, tol=tol, table_z=0.0) for g in grasps]
+        return [judge_grasp(g, cfg.gripper, GroundTruth(P, lab, table_z=0.0), tid, tol=tol) for g in grasps]
 
     # the judge's own verdicts (at TOLS[0]) pick the on-target ones and are their first count
     flagged = [g for g in out.get("grasps") or [] if g.get("on_target")]

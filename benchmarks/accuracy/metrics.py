@@ -184,9 +184,10 @@ def judge_top_grasp(grasp: Dict[str, Any], points: np.ndarray, labels: np.ndarra
     """:func:`point2act.grasp.evaluate.judge_grasp` of one grasps.json grasp against the true meshes
     (table top z = 0): {"on_target", "collision_free", "success" (both), "target_fraction"}."""
     from point2act.grasp import GripperConfig
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
-    v = judge_grasp(grasp, gripper or GripperConfig(), points, labels, int(target_id), table_z=0.0)
+    truth = GroundTruth(points, labels, table_z=0.0)
+    v = judge_grasp(grasp, gripper or GripperConfig(), truth, int(target_id))
     return {"on_target": bool(v.on_target), "collision_free": bool(v.collision_free),
             "success": bool(v.on_target and v.collision_free), "target_fraction": float(v.target_fraction)}
 

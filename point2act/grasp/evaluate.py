@@ -16,7 +16,7 @@ synthetic scene (``points`` [M, 3] with a part label each). Plain numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, NamedTuple, Tuple
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from point2act._open3d import load as load_open3d
 from .config import GripperConfig
 from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
-__all__ = ["GraspVerdict", "OnTargetRule", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts",
+__all__ = ["GraspVerdict", "GroundTruth", "OnTargetRule", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts",
            "raycast_depth", "look_at_viewmat", "degrade_depth"]
 
 
@@ -84,19 +84,30 @@ class OnTargetRule:
     """... and at least this share of them belong to the target part."""
 
 
+class GroundTruth(NamedTuple):
+    """The true scene grasps are judged against (capture frame, z up): its surface, each point labelled with its
+    part, and the table."""
+
+    points: np.ndarray  # [M, 3]
+    """True surface samples."""
+    labels: np.ndarray  # [M]
+    """The part label of each point."""
+    table_z: float | None = None
+    """The support plane ``z = table_z`` (None: no table)."""
+
+
 def judge_grasp(
     grasp: Any,
     gripper: GripperConfig,
-    points: np.ndarray,  # [M, 3] true surface samples, capture frame
-    labels: np.ndarray,  # [M] part label per point
+    truth: GroundTruth,
     target: Any,
     tol: float = 0.001,
-    table_z: float | None = None,
     rule: OnTargetRule | None = None,
 ) -> GraspVerdict:
-    """Verdict for one grasp; ``target`` is a label (or a collection of labels) of the target part;
-    ``tol`` in capture units; ``table_z``: the support plane ``z = table_z`` (capture frame, z up); ``rule``:
-    when it closes on the target (None: :class:`OnTargetRule`'s defaults)."""
+    """Verdict for one grasp against the ``truth``; ``target`` is a label (or a collection of labels) of the
+    target part; ``tol`` in capture units; ``rule``: when it closes on the target (None: :class:`OnTargetRule`'s
+    defaults)."""
+    points, labels, table_z = truth
     rule = rule if rule is not None else OnTargetRule()
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     labels = np.asarray(labels).reshape(-1)

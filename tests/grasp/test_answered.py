@@ -120,7 +120,7 @@ def test_a_grip_the_field_paints_onto_the_table_is_grasped_where_the_answers_mee
     import point2act.export.scene as scene_mod
     from point2act.grasp import GraspConfig
     from point2act.grasp.consensus import consensus
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
     truth, field, depth, views = _painted_grip()
     cfg = GraspConfig()
@@ -128,11 +128,12 @@ def test_a_grip_the_field_paints_onto_the_table_is_grasped_where_the_answers_mee
     assert out["fusion"]["answered_cells"] > 0
     pts, names = truth.surface(density=4e5, seed=1, skip=())
     assert out["grasps"], out.get("warning")
-    verdict = judge_grasp(out["grasps"][0], cfg.gripper, pts, names, "bar", tol=0.002)
+    verdict = judge_grasp(out["grasps"][0], cfg.gripper, GroundTruth(pts, names), "bar", tol=0.002)
     assert verdict.on_target, verdict
     monkeypatch.setattr(scene_mod, "answered_matter", lambda occ, *a: (occ, np.zeros((0, 3))))
     plain = export_arrays(field, None, "the handle", cfg, True, None, None, depth, views=views)
     assert "answered_cells" not in plain["fusion"]
-    held = [judge_grasp(g, cfg.gripper, pts, names, "bar", tol=0.002).on_target for g in plain.get("grasps", [])[:1]]
+    true_scene = GroundTruth(pts, names)
+    held = [judge_grasp(g, cfg.gripper, true_scene, "bar", tol=0.002).on_target for g in plain.get("grasps", [])[:1]]
     assert held != [True]
     assert consensus(views).best.votes >= 10  # the views agree: the evidence is theirs, not the field's

@@ -429,21 +429,21 @@ def test_judge_grasp_matches_independent_checks(scene, result):
     """point2act.grasp.evaluate.judge_grasp: the top grasps (checked by hand above) pass; the same
     grasp pushed 3 cm along its approach axis drives the palm into the handle/mug and fails; a grasp
     lowered under the table fails the table check; a target the closing region misses is off-target."""
-    from point2act.grasp.evaluate import judge_grasp
+    from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
     pts, labels = solid_points(scene)
     gcfg = GripperConfig()
     g = result.grasps[0].to_dict(1.0)
-    v = judge_grasp(g, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
+    v = judge_grasp(g, gcfg, GroundTruth(pts, labels, table_z=0.0), LABELS["handle"])
     assert v.on_target and v.collision_free and v.target_fraction > 0.8 and v.closing_points >= 10
     z = np.asarray(g["rotation"])[:, 2]
     pushed = dict(g, position=(np.asarray(g["position"]) + 0.03 * z).tolist())
-    vp = judge_grasp(pushed, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
+    vp = judge_grasp(pushed, gcfg, GroundTruth(pts, labels, table_z=0.0), LABELS["handle"])
     assert not vp.collision_free and sum(vp.colliding_points.values()) > 0
     low = dict(g, position=(np.asarray(g["position"]) - np.array([0, 0, 1.0])).tolist())
-    vl = judge_grasp(low, gcfg, pts, labels, LABELS["handle"], table_z=0.0)
+    vl = judge_grasp(low, gcfg, GroundTruth(pts, labels, table_z=0.0), LABELS["handle"])
     assert not vl.collision_free and vl.closing_points == 0 and not vl.on_target
-    assert not judge_grasp(g, gcfg, pts, labels, LABELS["box"], table_z=0.0).on_target
+    assert not judge_grasp(g, gcfg, GroundTruth(pts, labels, table_z=0.0), LABELS["box"]).on_target
 
 
 def test_action_point_peak_stays_on_a_ring():
@@ -510,9 +510,11 @@ def test_judge_grasp_crop_changes_no_verdict(scene, result, monkeypatch):
             grasps.append(dict(g, position=(np.asarray(g["position"]) + rng.normal(0, 0.03, 3)).tolist(),
                                rotation=R.tolist()))
         grasps.append(g)
-    cropped = [ev.judge_grasp(g, gcfg, pts, labels, LABELS["handle"], table_z=0.0) for g in grasps]
+    truth = ev.GroundTruth(pts, labels, table_z=0.0)
+    cropped = [ev.judge_grasp(g, gcfg, truth, LABELS["handle"]) for g in grasps]
     assert any(not ev._near(g, gcfg, pts, 0.001).all() for g in grasps)
     monkeypatch.setattr(ev, "_near", lambda g, gripper, points, tol: np.ones(len(points), dtype=bool))
-    whole = [ev.judge_grasp(g, gcfg, pts, labels, LABELS["handle"], table_z=0.0) for g in grasps]
+    truth = ev.GroundTruth(pts, labels, table_z=0.0)
+    whole = [ev.judge_grasp(g, gcfg, truth, LABELS["handle"]) for g in grasps]
     assert [v.to_dict() for v in cropped] == [v.to_dict() for v in whole]
     assert sum(sum(v.colliding_points.values()) > 0 for v in whole) >= 3  # the check reaches contacts

@@ -30,7 +30,7 @@ from exporting import export_arrays  # noqa: E402
 from point2act.geometry import FrameTransform  # noqa: E402
 from point2act.grasp import GraspConfig, validate_grasps_dict  # noqa: E402
 from point2act.grasp.config import CLEARANCE, MIN_CLOSING_POINTS, ON_TARGET_SHARE  # noqa: E402
-from point2act.grasp.evaluate import judge_grasp  # noqa: E402
+from point2act.grasp.evaluate import GroundTruth, judge_grasp  # noqa: E402
 
 
 def export(scene, noisy=False, cfg=None):
@@ -77,7 +77,7 @@ def test_bar_handle_gets_a_collision_free_grasp_on_the_bar(noisy, truth, exports
     pts, names = truth
     best = out["grasps"][0]
     assert best["on_target"] is True and best["semantic_score"] >= ON_TARGET_SHARE
-    v = judge_grasp(best, cfg.gripper, pts, names, "bar", table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "bar")
     assert v.on_target and v.target_fraction > 0.9, v
     assert v.collision_free and v.approach_free, v
     # the opening: at least the bar's own extent across the closing axis plus the clearance on each side;
@@ -115,7 +115,7 @@ def test_handle_lying_on_the_table_is_held_with_the_fingertips_above_it(noisy):
     assert out["grasps"] and "warning" not in out, out.get("warning")
     best = out["grasps"][0]
     pts, names = scene.surface(density=1e6, seed=1, skip=())
-    v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "handle")
     assert v.on_target and v.collision_free and v.approach_free, v
     for g in out["grasps"]:
         R, p = np.asarray(g["rotation"]), np.asarray(g["position"])
@@ -137,14 +137,14 @@ def test_handle_near_a_wall_is_held_backed_off_from_it(exports):
     best = out["grasps"][0]
     assert best["on_target"] is True
     pts, names = scene.surface(density=1e6, seed=1, skip=())
-    v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "handle")
     assert v.on_target and v.collision_free and v.approach_free, v
     # the grasps that approach across the bar towards the wall back off: the depth the bar asked for put the
     # fingertips into the wall (the best may come from above, along the bar, held at the action point)
     towards = [g for g in out["grasps"] if np.dot(g["approach"], [1.0, 0.0, 0.0]) > 0.99]
     assert towards and all(g["backed_off"] > 0 for g in towards)
     for g in towards:
-        assert judge_grasp(g, cfg.gripper, pts, names, "handle", table_z=0.0).collision_free
+        assert judge_grasp(g, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "handle").collision_free
     # a pan's bar with room behind it is held at the depth it asks for
     pan = exports(pan_scene)[0]["grasps"][0]
     assert pan["on_target"] is True and pan["backed_off"] == 0.0
@@ -161,7 +161,7 @@ def test_on_target_grasp_that_clears_less_than_the_margin_ranks_first_flagged(ex
     best = out["grasps"][0]
     assert best["on_target"] is True and best["clears_margin"] is False
     assert "keeps the 8 mm collision margin" in out["warning"]
-    v = judge_grasp(best, cfg.gripper, pts, names, "handle", table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "handle")
     assert v.on_target and v.collision_free and v.approach_free, v
     flags = [g["clears_margin"] for g in out["grasps"]]
     assert flags == sorted(flags)  # the tight on-target grasps, then any that keep the margin (off target)
@@ -181,7 +181,7 @@ def test_rim_is_held_at_the_rim_not_down_the_wall(noisy):
     assert out["grasps"] and "warning" not in out, out.get("warning")
     best = out["grasps"][0]
     pts, names = scene.surface(density=1e6, seed=1, skip=())
-    v = judge_grasp(best, cfg.gripper, pts, names, "rim", table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "rim")
     assert v.on_target and v.target_fraction >= 0.6 and v.collision_free and v.approach_free, v
     # the fingertips stop on the wall within about a tip margin below the rim band
     assert best["position"][2] >= 0.087 - 0.0125, best["position"]
@@ -207,7 +207,8 @@ def test_ungraspable_target_is_flagged_never_ranked_first_silently(make):
         # the judge agrees: what the listed grasps close on is not the target
         pts, names = scene.surface(density=1e6, seed=1, skip=())
         for g in out["grasps"]:
-            assert not judge_grasp(g, cfg.gripper, pts, names, scene.target, table_z=0.0).on_target
+            true_scene = GroundTruth(pts, names, table_z=0.0)
+            assert not judge_grasp(g, cfg.gripper, true_scene, scene.target).on_target
 
 
 def test_validator_wants_on_target_grasps_first_and_a_warning_without_them():
@@ -316,7 +317,7 @@ def test_a_handle_drawn_by_a_handful_of_relevant_gaussians_is_its_whole_surface(
     best = out["grasps"][0]
     assert best["on_target"] is True
     pts, names = truth
-    v = judge_grasp(best, cfg.gripper, pts, names, "bar", table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), "bar")
     assert v.on_target and v.collision_free, v
 
 
@@ -379,7 +380,7 @@ def test_gaussians_the_views_do_not_render_are_no_obstacle_within_reach(wall_han
     best = out["grasps"][0]
     assert best["position"] == plain["grasps"][0]["position"] and best["rotation"] == plain["grasps"][0]["rotation"]
     pts, names = scene.surface(density=1e6, seed=1, skip=())
-    v = judge_grasp(best, cfg.gripper, pts, names, scene.target, table_z=0.0)
+    v = judge_grasp(best, cfg.gripper, GroundTruth(pts, names, table_z=0.0), scene.target)
     assert best["on_target"] is True and v.on_target and v.collision_free, v
 
 
