@@ -33,15 +33,15 @@ def main() -> None:
 
     from point2act.method.run import load_run, run_of
 
-    from point2act.method.requery import AnswerSource, RefitOptions, query_run
+    from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
 
     loaded = run_of(*load_run(a.config))
     rows = []
     for i, ds in enumerate(a.downscale):
         for label in (["first in process", "warm"] if i == 0 else ["warm"]):
             t0 = time.perf_counter()
-            r = query_run(a.config, "bench", AnswerSource(points_file=a.points),
-                          refit=RefitOptions(steps=a.steps, downscale=ds, min_weight=a.min_weight),
+            r = query_run(a.config, Requery("bench", AnswerSource(points_file=a.points),
+                                            refit=RefitOptions(steps=a.steps, downscale=ds, min_weight=a.min_weight)),
                           loaded=loaded)
             tot = time.perf_counter() - t0
             t = r.timings_s

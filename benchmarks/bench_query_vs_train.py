@@ -76,7 +76,7 @@ def main() -> None:
 
     from point2act.method.run import load_run, run_of
     from point2act.points import write_json_atomic
-    from point2act.method.requery import AnswerSource, RefitOptions, query_run
+    from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
     from point2act.synth import SynthConfig, generate_scene
 
     scene = a.out / "scene"
@@ -98,7 +98,7 @@ def main() -> None:
     for ds, key in ((2, "downscale2_build"), (1, "downscale1_build"), (2, "downscale2_build_warm")):
         name = f"{a.part}_ds{ds}"
         t0, c0 = time.perf_counter(), time.process_time()
-        q = query_run(handle_cfg, name, AnswerSource(points_file=part_file), refit=RefitOptions(downscale=ds),
+        q = query_run(handle_cfg, Requery(name, AnswerSource(points_file=part_file), refit=RefitOptions(downscale=ds)),
                       loaded=loaded)
         t, cpu = time.perf_counter() - t0, time.process_time() - c0
         cams = pipeline.datamanager.train_dataset.cameras

@@ -37,7 +37,7 @@ import torch
 from point2act.render import _backend, rasterization
 from point2act.render import _torch_impl
 from point2act.render.tiles import TileLists
-from point2act.render._testing import random_scene
+from point2act.render._testing import SceneSpec, random_scene
 from point2act.render.rasterization import _rasterization_cpu
 
 SIZES_N = (5_000, 20_000, 50_000)
@@ -198,7 +198,7 @@ def main() -> dict:
     configs = [TARGET] if args.quick else [(N, wh) for N in SIZES_N for wh in SIZES_WH]
     rows = []
     for N, (W, H) in configs:
-        scene = random_scene(N, W, H, seed=0, dtype=torch.float32)
+        scene = random_scene(SceneSpec(N, W, H, seed=0, dtype=torch.float32))
         reps = args.reps if N * W * H <= 20_000 * 256 * 192 else max(3, args.reps // 2)
         with torch.no_grad():
             _, _, meta = rasterization(*(scene[k] for k in LEAVES), scene["viewmats"], scene["Ks"], W, H,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 from point2act.errors import Point2ActError
 
 __all__ = [
-    "CaptureError", "image_to_array", "load_image_for_camera", "load_warnings_quiet", "mask_to_array",
+    "CameraSizes", "CaptureError", "image_to_array", "load_image_for_camera", "load_warnings_quiet", "mask_to_array",
     "nerfstudio_downscaled_size", "oriented_size", "quiet_load_warnings",
 ]
 
@@ -104,13 +104,25 @@ def mask_to_array(im):
     return np.asarray(im.convert("L")) != 0, f"{im.mode} mask converted to one channel (nonzero = keep)"
 
 
+class CameraSizes(NamedTuple):
+    """The sizes of the camera nerfstudio trains an image with, and the factors between them: what a file on disk
+    is checked against and resampled to (:func:`load_image_for_camera`). Sizes are ``(w, h)`` pixels."""
+
+    expect: Tuple[int, int]
+    """The camera's size at the parser's downscale factor (``floor(stored / N)``): what the file should be."""
+    target: Tuple[int, int]
+    """The camera's size after the datamanager's ``camera_res_scale_factor``: what is loaded."""
+    factor: float
+    """The parser's downscale factor N (1: the stored images)."""
+    scale: float = 1.0
+    """The datamanager's ``camera_res_scale_factor``."""
+    full: Tuple[int, int] | None = None
+    """The stored (full-resolution) size when known."""
+
+
 def load_image_for_camera(
     path: Path,
-    expect: Tuple[int, int],
-    target: Tuple[int, int],
-    factor: float,
-    scale: float = 1.0,
-    full: Tuple[int, int] | None = None,
+    camera: CameraSizes,
     mask: bool = False,
     what: str = "",
 ):
@@ -118,11 +130,7 @@ def load_image_for_camera(
 
     Args:
         path: the file nerfstudio opens (``images_N/NAME`` at a downscale factor N).
-        expect: the camera's size at the parser's downscale factor (``floor(stored / N)``).
-        target: the camera's size after the datamanager's ``camera_res_scale_factor``.
-        factor: the parser's downscale factor N (1: the stored images).
-        scale: the datamanager's ``camera_res_scale_factor``.
-        full: the stored (full-resolution) size ``(w, h)`` when known.
+        camera: the camera's sizes and downscale factors (:class:`CameraSizes`).
         mask: load a mask (nearest-neighbour, bool) instead of an image.
         what: the file to name in errors (default: ``path``).
 
@@ -131,7 +139,7 @@ def load_image_for_camera(
         of what was fixed (the caller warns once per kind).
 
     Raises:
-        CaptureError: the file differs from ``expect`` by more than 1 pixel (more than 0 at N = 1).
+        CaptureError: the file differs from ``camera.expect`` by more than 1 pixel (more than 0 at N = 1).
 
     A copy downscaled by rounding (806 / 4 -> 202) is 1 pixel larger than nerfstudio's rounded-down
     camera (201). The camera maps a stored pixel coordinate ``u`` to ``u * scale / N``; the file maps
@@ -140,6 +148,7 @@ def load_image_for_camera(
     """
     from PIL import Image
 
+    expect, target, factor, scale, full = camera
     what = what or str(path)
     notes: List[Tuple[str, str]] = []
     tol = 1 if factor > 1 else 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict
 
@@ -69,10 +70,26 @@ def list_channels(config_path: Path) -> Dict[str, Dict[str, Any]]:
     return channels
 
 
-def save_channel(config_path: Path, name: str, logits, prompt: str, points: dict | None,
-                 role: str, checkpoint: Dict[str, Any], extra: Dict[str, Any] | None = None) -> Path:
-    """Write ``RUN/relevancy/NAME.npz`` (``logits`` [N]: an array or a tensor) and update the index (atomically);
-    a ``NAME.pt`` of the same channel is removed."""
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What a channel is, beside its logits: its name (its file), the prompt and the points its relevancy was
+    fitted to and its role. They are written together into the channel's record and its index entry."""
+
+    name: str
+    """The channel's name (:func:`check_name`): ``RUN/relevancy/NAME.npz``."""
+    prompt: str
+    """The prompt the points answer."""
+    role: str
+    """One of :data:`ROLES`."""
+    points: dict | None = None
+    """The points file (dict) the channel was fitted to; None when it has none."""
+
+
+def save_channel(config_path: Path, channel: ChannelInfo, logits, checkpoint: Dict[str, Any],
+                 extra: Dict[str, Any] | None = None) -> Path:
+    """Write ``RUN/relevancy/NAME.npz`` of ``channel`` (``logits`` [N]: an array or a tensor) and update the index
+    (atomically); a ``NAME.pt`` of the same channel is removed."""
+    name, prompt, role, points = channel.name, channel.prompt, channel.role, channel.points
     check_name(name)
     d = channels_dir(config_path)
     d.mkdir(parents=True, exist_ok=True)

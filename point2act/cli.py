@@ -344,15 +344,17 @@ class Query:
         if self.points_file is not None and not self.rebuild_cache and self._from_cache(options):
             return
         from point2act.method.export_run import export_run, request_for_run
-        from point2act.method.requery import AnswerSource, RefitOptions, query_run
+        from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
         from point2act.method.run import open_run
 
         request = request_for_run(self.load_config, options) if self.export else None
         loaded = open_run(self.load_config)
         res = query_run(
-            self.load_config, self.name,
-            AnswerSource(self.prompt, self.points_file, self.pointer if self.points_file is None else None),
-            role=self.role, refit=RefitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight),
+            self.load_config,
+            Requery(self.name,
+                    AnswerSource(self.prompt, self.points_file, self.pointer if self.points_file is None else None),
+                    role=self.role,
+                    refit=RefitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight)),
             loaded=loaded, progress=True,
         )
         t = res.timings_s

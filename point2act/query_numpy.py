@@ -419,13 +419,13 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
 
 
 def _save(config_path: Path, req: CachedRequest, role: str, answers: Answers, fitted) -> Path:
-    from point2act.channels import save_channel
+    from point2act.channels import ChannelInfo, save_channel
     from point2act.run_check import latest_checkpoint_path
 
     fit, sub, kept = fitted
     key = runcache.stored_key(config_path)
     ckpt = latest_checkpoint_path(Path(key[runcache.CHECKPOINT_AT][0]).parent)
-    return save_channel(config_path, req.name, fit.logits, answers.prompt, answers.points, role,
+    return save_channel(config_path, ChannelInfo(req.name, answers.prompt, role, answers.points), fit.logits,
                         checkpoint_key(ckpt),
                         extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
                                "downscale": int(req.fit.downscale), "num_views": len(sub.view_ids),

@@ -203,14 +203,14 @@ def _fake_run(tmp_path) -> Path:
 
 
 def test_channel_save_crash_and_full_disk_keep_previous_channel(tmp_path, monkeypatch):
-    from point2act.channels import channels_dir, list_channels, load_channel, save_channel
+    from point2act.channels import ChannelInfo, channels_dir, list_channels, load_channel, save_channel
 
     cfg = _fake_run(tmp_path)
-    save_channel(cfg, "ball", torch.arange(6.0), "the ball", None, "grasp", {"file": "step-1.ckpt"})
+    save_channel(cfg, ChannelInfo("ball", "the ball", "grasp"), torch.arange(6.0), {"file": "step-1.ckpt"})
     before = {p.name: p.read_bytes() for p in channels_dir(cfg).iterdir()}
     monkeypatch.setattr(np, "savez", lambda f, *a, **k: (f.write(b"PK"), _enospc()))
     with pytest.raises(WriteError) as ei:
-        save_channel(cfg, "ball", torch.zeros(6), "the ball", None, "grasp", {"file": "step-2.ckpt"})
+        save_channel(cfg, ChannelInfo("ball", "the ball", "grasp"), torch.zeros(6), {"file": "step-2.ckpt"})
     assert "ball.npz" in str(ei.value) and "no space left" in str(ei.value)
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in channels_dir(cfg).iterdir()} == before
@@ -219,10 +219,10 @@ def test_channel_save_crash_and_full_disk_keep_previous_channel(tmp_path, monkey
 
 
 def test_corrupt_channel_files_are_reported_not_trusted(tmp_path):
-    from point2act.channels import INDEX_NAME, channels_dir, list_channels, load_channel, save_channel
+    from point2act.channels import INDEX_NAME, ChannelInfo, channels_dir, list_channels, load_channel, save_channel
 
     cfg = _fake_run(tmp_path)
-    save_channel(cfg, "ball", torch.arange(6.0), "the ball", None, "grasp", {"file": "step-1.ckpt"})
+    save_channel(cfg, ChannelInfo("ball", "the ball", "grasp"), torch.arange(6.0), {"file": "step-1.ckpt"})
     pt = channels_dir(cfg) / "ball.npz"
     pt.write_bytes(pt.read_bytes()[:40])
     with pytest.raises(Point2ActError, match="corrupt relevancy channel 'ball'") as ei:

@@ -118,9 +118,9 @@ def test_median_depth_csr_on_rendered_weights(N, W, H, C, ts):
     """The compositing weights of a random scene (the cache's int32 / float32 CSR, views stacked so that the
     second view's crow starts past 0), as run._answered_views passes them."""
     from point2act.render import TileLists, compositing_weights, fully_fused_projection, isect_tiles
-    from point2act.render._testing import random_scene
+    from point2act.render._testing import SceneSpec, random_scene
 
-    s = random_scene(N, W, H, C=C, seed=N + 3, scale=0.06, dtype=torch.float32)
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N + 3, scale=0.06, dtype=torch.float32))
     radii, m2, d, con, _ = fully_fused_projection(s["means"], None, s["quats"], s["scales"], s["viewmats"], s["Ks"],
                                                   s["width"], s["height"])
     op = s["opacities"].expand(C, -1).contiguous()

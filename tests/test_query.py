@@ -14,11 +14,12 @@ from point2act.relevancy_fit import (
     stacked_relevancy_loss,
 )
 from point2act.render import Splats, rasterization
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 
 
 def _scene(N=600, W=48, H=32, C=3, mode="classic"):
-    s = random_scene(N, W, H, C=C, dtype=torch.float32, scale=0.04, extras=SceneExtras(n_channels=1))
+    s = random_scene(SceneSpec(N, W, H, C=C, dtype=torch.float32, scale=0.04),
+                     extras=SceneExtras(n_channels=1))
     splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
     mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H, rasterize_mode=mode) for c in range(C)]
     return s, WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))
@@ -60,7 +61,7 @@ def test_weights_kernel_equals_torch_reference(N, W, H, C, seed, scale, mode, mi
     from point2act.relevancy_fit import _project_views, compositing_weights_views
     from point2act.render._torch_impl import _compositing_weights
 
-    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale,
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale),
                      extras=SceneExtras(n_channels=1, n_behind=3, n_offscreen=3))
     args = (Splats(s["means"], s["quats"], s["scales"], s["opacities"]), s["viewmats"], s["Ks"], W, H, mode)
     crow_c, col_c, val_c = compositing_weights_views(*args, min_weight)
@@ -84,7 +85,7 @@ def test_weights_kernel_render_equals_rasterizer(N, W, H, C, seed, scale, mode, 
     """W @ r is the rasterizer's render of a per-Gaussian relevancy r (all views in one call)."""
     from point2act.relevancy_fit import compositing_weights_views
 
-    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale,
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale),
                      extras=SceneExtras(n_channels=1))
     crow, col, val = compositing_weights_views(Splats(s["means"], s["quats"], s["scales"], s["opacities"]),
                                                s["viewmats"], s["Ks"], W, H, mode)
@@ -194,12 +195,13 @@ def test_fast_refit_matches_direct_optimisation():
 
 def test_channels_save_load_and_index(tmp_path):
     from point2act.errors import Point2ActError
-    from point2act.channels import list_channels, load_channel, save_channel
+    from point2act.channels import ChannelInfo, list_channels, load_channel, save_channel
 
     cfg = tmp_path / "config.yml"
     cfg.write_text("x")
-    save_channel(cfg, "place", torch.zeros(10), "where to put it", {"points": {}}, "place", {"file": "step-1.ckpt"})
-    save_channel(cfg, "avoid", torch.ones(10), "the rim", None, "avoid", {"file": "step-1.ckpt"})
+    save_channel(cfg, ChannelInfo("place", "where to put it", "place", {"points": {}}), torch.zeros(10),
+                 {"file": "step-1.ckpt"})
+    save_channel(cfg, ChannelInfo("avoid", "the rim", "avoid"), torch.ones(10), {"file": "step-1.ckpt"})
     idx = list_channels(cfg)
     assert set(idx) == {"place", "avoid"} and idx["place"]["role"] == "place"
     assert load_channel(cfg, "avoid", 10)["prompt"] == "the rim"
@@ -208,7 +210,7 @@ def test_channels_save_load_and_index(tmp_path):
     with pytest.raises(Point2ActError):
         load_channel(cfg, "nope")
     with pytest.raises(Point2ActError):
-        save_channel(cfg, "../x", torch.zeros(1), "", None, "grasp", {})
+        save_channel(cfg, ChannelInfo("../x", "", "grasp"), torch.zeros(1), {})
 
 
 

@@ -15,7 +15,7 @@ import torch
 from point2act import refit
 from point2act.relevancy_fit import WeightsCache, compositing_weights, compositing_weights_views, fit_relevancy
 from point2act.render import Splats, rasterization
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 from point2act.render._torch_impl import _relevancy_loss_grad
 
 SCENES = [(600, 48, 32, 3, 0.04, 0), (2000, 37, 29, 2, 0.03, 1), (150, 33, 17, 2, 0.01, 2)]
@@ -23,7 +23,8 @@ SCENES = [(600, 48, 32, 3, 0.04, 0), (2000, 37, 29, 2, 0.03, 1), (150, 33, 17, 2
 
 def _scene(N, W, H, C, scale, seed, min_weight=0.0):
     torch.manual_seed(seed)
-    s = random_scene(N, W, H, C=C, dtype=torch.float32, scale=scale, extras=SceneExtras(n_channels=1))
+    s = random_scene(SceneSpec(N, W, H, C=C, dtype=torch.float32, scale=scale),
+                     extras=SceneExtras(n_channels=1))
     splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
     mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H, min_weight=min_weight) for c in range(C)]
     return s, WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))

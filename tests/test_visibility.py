@@ -7,12 +7,12 @@ import torch
 
 from point2act.relevancy_fit import compositing_weights
 from point2act.render import Splats
-from point2act.render._testing import look_at_viewmat, random_scene
+from point2act.render._testing import SceneSpec, look_at_viewmat, random_scene
 from point2act.visibility import unseen_mask, view_weights, views_seeing_count
 
 
 def _scene(n, w, h, c, seed):
-    s = random_scene(n, w, h, C=c, seed=seed, dtype=torch.float32, scale=0.05)
+    s = random_scene(SceneSpec(n, w, h, C=c, seed=seed, dtype=torch.float32, scale=0.05))
     quats = s["quats"] / s["quats"].norm(dim=-1, keepdim=True)
     return s["means"], quats, s["scales"], s["opacities"], s["viewmats"], s["Ks"]
 

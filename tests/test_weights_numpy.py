@@ -14,7 +14,7 @@ import torch
 from point2act import refit
 from point2act.relevancy_fit import compositing_weights_views as torch_weights
 from point2act.render import Splats
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 
 # (N, width, height, scale, seed, extras): small and large footprints, images that are not a whole number of tiles,
 # Gaussians behind the first camera and far off its image (culled)
@@ -27,7 +27,7 @@ SCENES = [
 
 
 def _scene(N, W, H, scale, seed, extras, C=3):
-    s = random_scene(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale, extras=extras)
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale), extras=extras)
     return s, Splats(s["means"], s["quats"], s["scales"], s["opacities"])
 
 
@@ -65,7 +65,7 @@ def test_normalised_quats_and_float64_inputs():
     unit = Splats(splats.means, q, splats.scales, splats.opacities)
     want = torch_weights(unit, s["viewmats"], s["Ks"], s["width"], s["height"], "antialiased", 1e-3)
     _assert_equal(_numpy(s, unit, 3, "antialiased", 1e-3), want)
-    s64 = random_scene(600, 48, 32, C=3, seed=5, dtype=torch.float64, scale=0.04)
+    s64 = random_scene(SceneSpec(600, 48, 32, C=3, seed=5, dtype=torch.float64, scale=0.04))
     sp64 = Splats(s64["means"], s64["quats"], s64["scales"], s64["opacities"])
     want = torch_weights(sp64, s64["viewmats"], s64["Ks"], 48, 32, "classic", 0.0)
     _assert_equal(_numpy(s64, sp64, 3, "classic", 0.0), want)

@@ -373,7 +373,7 @@ def true_surfaces(spec: SceneSpec, config, sd: Path) -> tuple[np.ndarray, np.nda
 def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
     """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
     from point2act.method.run import load_run, run_of
-    from point2act.method.requery import AnswerSource, RefitOptions, query_run
+    from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
     from point2act.points import write_json_atomic
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)
@@ -433,8 +433,8 @@ def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], lo
             # point2act: refit the relevancy channel on the frozen geometry, export its action point + grasps
             rec = {**base, "method": "point2act", "weight": 1.0, "kinds": kind_counts}
             try:
-                q = query_run(cfg_path, name, AnswerSource(points_file=pfile),
-                              refit=RefitOptions(steps=bc.query_steps, downscale=ds), loaded=run)
+                q = query_run(cfg_path, Requery(name, AnswerSource(points_file=pfile),
+                                                refit=RefitOptions(steps=bc.query_steps, downscale=ds)), loaded=run)
                 qt = q.timings_s
                 timings["weights_cache"] += qt.get("weights_cache_build", 0.0) + qt.get("weights_cache_load", 0.0)
                 timings["refit"] += qt.get("total", 0.0) - qt.get("weights_cache_build", 0.0) - qt.get(

@@ -118,10 +118,11 @@ class Point2ActDataset(InputDataset):
 
     def _load(self, idx: int, path: Path, target: Tuple[int, int], mask: bool):
         from point2act.capture import load_image_for_camera
+        from point2act.capture_images import CameraSizes
 
         full = self.full_sizes[idx] if self.full_sizes is not None else None
-        arr, notes = load_image_for_camera(Path(path), self._expect[idx], target, self.factor, self.scale_factor,
-                                           full=full, mask=mask)
+        camera = CameraSizes(self._expect[idx], target, self.factor, self.scale_factor, full)
+        arr, notes = load_image_for_camera(Path(path), camera, mask=mask)
         for kind, line in notes:
             self.warn(("mask-" if mask else "") + kind, line)
         return arr

@@ -177,7 +177,7 @@ def _channel_views(config_path: Path, run: LoadedRun, region_config, points: Dic
     with tempfile.TemporaryDirectory() as tmp:
         pf = Path(tmp) / "points.json"
         pf.write_text(json.dumps(points))
-        return supervised_views(config_path, run, region_config, points_file=pf, live=live)
+        return supervised_views(config_path, run, region_config, points_file=pf)
 
 
 class _Context(NamedTuple):
@@ -191,7 +191,7 @@ def own_field(config_path: Path, run: LoadedRun, cfg: GraspConfig, relevancy, li
     """The run's trained relevancy (``relevancy`` [N], :func:`gaussian_arrays`') as an export reads it: with the
     supervised views of the answers the run keeps (:func:`~point2act.method.supervision.own_views`; ``weights``:
     compositing weights the caller has)."""
-    answers, views, reason = own_views(config_path, run, cfg.region, live, weights=weights)
+    answers, views, reason = own_views(config_path, run, cfg.region, weights=weights)
     return Field(relevancy, views, reason, label=FieldLabel(prompt=run_task(config_path, run, answers)))
 
 

@@ -52,7 +52,7 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     :class:`~point2act.pointing.config.PointerConfig`."""
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run
-    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.requery import AnswerSource, Requery, query_run
     from point2act.method.run import trained_run
     from point2act.method.train import train
     from point2act.pointing.run import capture_images, point_capture
@@ -91,8 +91,8 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     config_path = Path(config.get_base_dir()) / "config.yml"
     loaded = trained_run(config, trainer)  # the trained pipeline: no reload from disk
     t = time.perf_counter()
-    res = query_run(config_path, CHANNEL, AnswerSource(prompt=prompt, points_file=points_path), loaded=loaded,
-                    progress=progress)
+    res = query_run(config_path, Requery(CHANNEL, AnswerSource(prompt=prompt, points_file=points_path)),
+                    loaded=loaded, progress=progress)
     t_fit = time.perf_counter() - t
     t = time.perf_counter()
     request = ExportRequest(channels=Channels(grasp=CHANNEL)) if grasp_config is None else \

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from point2act.channels import (
+    ChannelInfo,
     channel_role,
     check_name,
     save_channel,
@@ -34,8 +35,11 @@ from point2act.refit import RefitOptions
 from point2act.relevancy_fit import FitSchedule, fit_relevancy
 
 
-def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: int = 16, lr: float = 1.0,
-                     lr_final: float | None = 0.1):
+CONSENSUS_FIT = FitSchedule(steps=16, lr=1.0, lr_final=0.1)
+"""The schedule of :func:`fit_to_consensus` at the end of training."""
+
+
+def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, schedule: FitSchedule = CONSENSUS_FIT):
     """Fit the relevancy to the answers the views' consensus keeps (:mod:`point2act.grasp.consensus`), on the
     frozen ``gaussians`` (the run's, or a model's): each training view's answers are cut to those its chosen
     place took (:meth:`point2act.method.answers.HeatmapStore.keeping`), so the field's most relevant region is
@@ -45,18 +49,20 @@ def fit_to_consensus(gaussians, sup: Supervision, cache, downscale: int, steps: 
 
     ``sup``: what :func:`supervision_of` gives, or the training datamanager's
     (:meth:`~point2act.method.loadedrun.Supervision.of_datamanager`); ``cache``: the compositing weights of every
-    training view at 1/``downscale`` resolution (:func:`weights_cache_of`). The loss is training's
+    training view at 1/``downscale`` resolution (:func:`weights_cache_of`); ``schedule``: the fit's Adam steps and
+    step sizes. The loss is training's
     (:data:`~point2act.losses.RELEVANCY_LOSS_FORM`, :data:`~point2act.losses.RELEVANCY_POS_WEIGHT`, from
     :data:`~point2act.losses.RELEVANCY_INIT_LOGIT`). Returns the fit (:class:`point2act.relevancy_fit.FitResult`), the
     weights of the fitted views and a summary of what was fitted (``answers_kept`` of ``answers``, ``views``)."""
-    fit, sub, kept, _formed = _fit_kept(gaussians, sup, cache, downscale, (steps, lr, lr_final))
+    fit, sub, kept, _formed = _fit_kept(gaussians, sup, cache, downscale, schedule)
     return fit, sub, kept
 
 
-def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, schedule, numpy_targets: bool = False):
+def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, schedule: FitSchedule,
+              numpy_targets: bool = False):
     """:func:`fit_to_consensus`, and the consensus it kept the answers by with the views it was formed from
-    (nerfstudio frame; ``(None, None)``: none formed). ``schedule``: ``(steps, lr, lr_final)``;
-    ``numpy_targets``: the heatmaps drawn by the numpy twins (``point2act query``'s targets on either path)."""
+    (nerfstudio frame; ``(None, None)``: none formed). ``numpy_targets``: the heatmaps drawn by the numpy twins
+    (``point2act query``'s targets on either path)."""
     from point2act.query_numpy import answer_count, kept_by_consensus
 
     g = as_gaussians(gaussians)
@@ -71,19 +77,18 @@ def _fit_kept(gaussians, sup: Supervision, cache, downscale: int, schedule, nump
     return fit, sub, {"rule": rule, "answers": n_all, **kept}, (cons, views if cons is not None else None)
 
 
-def _fit_heatmaps(cache, heat, schedule, numpy_targets: bool):
+def _fit_heatmaps(cache, heat, schedule: FitSchedule, numpy_targets: bool):
     """The relevancy fitted to the answers ``heat`` on the views of ``cache`` that hold one: the fit, those views'
     weights, and how many answers and views it took."""
     from point2act.heatmap import resize_heatmap, shrink_heatmap
 
-    steps, lr, lr_final = schedule
     sub = subset(cache, sorted(heat))
     if numpy_targets:
         targets = [shrink_heatmap(heat.array(int(v)), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     else:
         targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
-                        FitSchedule(steps=steps, lr=lr, lr_final=lr_final))
+                        schedule)
     from point2act.query_numpy import answer_count
 
     return fit, sub, {"answers_kept": answer_count(heat), "views": len(sub.view_ids)}
@@ -102,31 +107,45 @@ class AnswerSource:
     points file; None: the run's datamanager's."""
 
 
+@dataclass(frozen=True)
+class Requery:
+    """A re-query of a trained run: the channel it writes (its name and role), where its answers come from and how
+    the relevancy is refitted to them (what ``point2act query`` and the viewer's panel ask for)."""
+
+    name: str
+    """The channel's name (:func:`point2act.channels.check_name`)."""
+    source: AnswerSource
+    """The answers: a points file, or a pointer asked the prompt."""
+    role: str | None = None
+    """The channel's role (None: from its name, :func:`point2act.channels.channel_role`)."""
+    refit: RefitOptions = RefitOptions()
+    """The refit's steps, step sizes, resolution and weight floor."""
+
+
 def query_run(
     config_path: Path,
-    name: str,
-    source: AnswerSource,
-    role: str | None = None,
-    refit: RefitOptions = RefitOptions(),
+    query: Requery,
     loaded: LoadedRun | None = None,
     progress: bool = False,
 ) -> QueryResult:
-    """Refit a named relevancy channel of a trained run for new points, on frozen geometry.
+    """Refit a named relevancy channel of a trained run for new points, on frozen geometry (``query``: the
+    channel, its answers and the refit's options).
 
     1. The run is loaded (:func:`open_run`; ``loaded``: the caller's); its Gaussians are not changed.
-    2. Points for the new prompt come from ``source`` (a points file or a pointer), through the training
+    2. Points for the new prompt come from ``query.source`` (a points file or a pointer), through the training
        datamanager itself (same view matching, downscaling, undistortion and heatmaps as ``ns-train``).
     3. Each view's compositing weights are computed (:func:`weights_cache_of`).
     4. The logits are fitted with training's loss (:mod:`point2act.losses`) to the answers
-       the views' consensus keeps (:func:`fit_to_consensus`), as ``refit`` says.
+       the views' consensus keeps (:func:`fit_to_consensus`), as ``query.refit`` says.
     5. The channel is saved as ``RUN/relevancy/NAME.npz`` (:mod:`point2act.channels`); the checkpoint is
        never written.
     6. With a points file, what the next query reads without torch is written to the run's cache where it is
        missing (:func:`ensure_query_caches`).
     """
+    name, source, refit = query.name, query.source, query.refit
     prompt, points_file = source.prompt, source.points_file
     check_name(name)
-    role = channel_role(name, role)
+    role = channel_role(name, query.role)
     if points_file is None and not prompt:
         raise Point2ActError("give --points-file, or --prompt with a pointer (--backend ...)")
     timings: Dict[str, float] = {}
@@ -144,12 +163,12 @@ def query_run(
     timings["weights_cache_build"] = dt
     t = time.perf_counter()
     fit, sub, kept, (cons, views) = _fit_kept(run.gaussians, sup, cache, refit.downscale,
-                                              (refit.steps, refit.lr, refit.lr_final), numpy_targets=True)
+                                              FitSchedule(refit.steps, refit.lr, refit.lr_final), numpy_targets=True)
     timings["fit"] = fit.seconds
     timings["consensus"] = time.perf_counter() - t - fit.seconds
     ckpt = checkpoint_key(latest_checkpoint(run))
     points = sup.points.to_dict() if sup.points is not None else None
-    path = save_channel(config_path, name, fit.logits, prompt, points, role, ckpt,
+    path = save_channel(config_path, ChannelInfo(name, prompt, role, points), fit.logits, ckpt,
                         extra={"steps": fit.steps, "final_loss": fit.losses[-1] if fit.losses else float("nan"),
                                "downscale": int(refit.downscale), "num_views": len(sub.view_ids),
                                "fitted_to": kept})

@@ -80,7 +80,7 @@ class ChannelSupport:
         return places_in_capture(copy.deepcopy(self.consensus), frame), {}
 
 
-def _channel_support(config_path: Path, run: LoadedRun, region_config, points: Dict[str, Any], live: bool = False):
+def _channel_support(config_path: Path, run: LoadedRun, region_config, points: Dict[str, Any]):
     """The views' consensus on a named channel's own points (``point2act query``'s record): ``(Consensus | None,
     info)`` as :func:`support_of`."""
     import tempfile
@@ -88,17 +88,16 @@ def _channel_support(config_path: Path, run: LoadedRun, region_config, points: D
     with tempfile.TemporaryDirectory() as tmp:
         pf = Path(tmp) / "points.json"
         pf.write_text(json.dumps(points))
-        return support_of(config_path, run, region_config, points_file=pf, live=live)
+        return support_of(config_path, run, region_config, points_file=pf)
 
 
 def supervised_views(config_path: Path, run: LoadedRun, region_config, progress: bool = False,
-                     points_file: Path | None = None, live: bool = False, weights=None):
+                     points_file: Path | None = None, weights=None):
     """The supervised views of the run's own answers (:func:`views_of`): the points of ``points_file``
     (default: the run's, :func:`point2act.method.answers.run_answers`), and each supervised view's
-    compositing weights of the run's frozen Gaussians at 1/``region_config.support_downscale`` resolution (the
-    re-query weights in the run's cache, shared with ``point2act query`` at the same
-    resolution; ``live``: a model still training, whose weights are computed and not cached), which give the
-    views' median-depth surfaces. Returns ``(views | None, info dict)``;
+    compositing weights of the run's frozen Gaussians at 1/``region_config.support_downscale`` resolution
+    (:func:`weights_cache_of`: computed, or ``weights`` when the caller has them), which give the views'
+    median-depth surfaces. Returns ``(views | None, info dict)``;
     ``None`` (with the reason in ``info``) when the run has no answers (trained without points), no
     supervised view, or a view that cannot be read."""
     from point2act.method.answers import ANSWERS_NAME, run_answers
@@ -125,14 +124,14 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
 
 
 def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool = False,
-               points_file: Path | None = None, live: bool = False):
+               points_file: Path | None = None):
     """The views' consensus on the run's own answers (or ``points_file``'s; :mod:`point2act.grasp.consensus`)
     in the capture frame, from :func:`supervised_views`.
 
     Returns ``(Consensus | None, info dict)``; ``None`` when there is nothing to read (see
     :func:`supervised_views`) or no answer lands on the field's surface, with the reason in ``info``."""
     t0 = time.perf_counter()
-    views, info = supervised_views(config_path, run, region_config, progress, points_file, live)
+    views, info = supervised_views(config_path, run, region_config, progress, points_file)
     if views is None:
         return None, info
     try:
@@ -142,7 +141,7 @@ def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool 
     return cons, {**info, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def own_views(config_path: Path, run: LoadedRun, region_config, live: bool = False,
+def own_views(config_path: Path, run: LoadedRun, region_config,
               weights=None) -> Tuple[Path | None, list | None, str]:
     """The run's own answers (:func:`point2act.method.answers.run_answers`: their points file, None when the run
     was trained without points) and their supervised views (:func:`supervised_views`; ``weights``: compositing
@@ -153,7 +152,7 @@ def own_views(config_path: Path, run: LoadedRun, region_config, live: bool = Fal
     answers = run_answers(config_path, run.points_file)
     if answers is None:
         return None, None, "the run has no answers to read the supervision from (trained without points)"
-    views, info = supervised_views(config_path, run, region_config, points_file=answers, live=live, weights=weights)
+    views, info = supervised_views(config_path, run, region_config, points_file=answers, weights=weights)
     return answers, views, (info.get("reason", "") if views is None else "")
 
 

@@ -28,6 +28,27 @@ def look_at_viewmat(eye: Tensor, target: Tensor) -> Tensor:  # [3], [3] -> [4, 4
 
 
 @dataclass(frozen=True)
+class SceneSpec:
+    """The plain scene :func:`random_scene` draws: how many Gaussians of what size, seen by how many cameras of
+    what image size, drawn from which seed in which dtype."""
+
+    N: int
+    """Number of Gaussians."""
+    width: int
+    """Image width of every camera, pixels."""
+    height: int
+    """Image height of every camera, pixels."""
+    C: int = 1
+    """Number of cameras."""
+    seed: int = 0
+    """Seed of the draws."""
+    dtype: torch.dtype = torch.float64
+    """Dtype of every tensor."""
+    scale: float = 0.02
+    """Median of the log-normal scales."""
+
+
+@dataclass(frozen=True)
 class SceneExtras:
     """What :func:`random_scene` adds to its plain scene: the colours' layout, and Gaussians placed
     where they must be culled."""
@@ -45,23 +66,16 @@ class SceneExtras:
     """The next ``n_offscreen`` Gaussians lie far outside its image."""
 
 
-def random_scene(
-    N: int,
-    width: int,
-    height: int,
-    C: int = 1,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float64,
-    scale: float = 0.02,
-    extras: SceneExtras = SceneExtras(),
-) -> Dict[str, object]:
-    """Splatfacto-like random scene: Gaussians in the cameras' view frusta.
+def random_scene(spec: SceneSpec, extras: SceneExtras = SceneExtras()) -> Dict[str, object]:
+    """Splatfacto-like random scene of ``spec``: Gaussians in the cameras' view frusta.
 
-    Depths in [2, 5], log-normal scales around ``scale``, opacities in
+    Depths in [2, 5], log-normal scales around ``spec.scale``, opacities in
     [0.1, 0.9], random rotations; focal length 0.8 * width. Optionally some
     Gaussians behind the first camera (``extras.n_behind``) or far outside its
     image (``extras.n_offscreen``), which must be culled (``radii == 0``).
     """
+    N, width, height, C, seed, dtype, scale = (spec.N, spec.width, spec.height, spec.C, spec.seed, spec.dtype,
+                                               spec.scale)
     sh_degree, n_channels, per_camera_colors = extras.sh_degree, extras.n_channels, extras.per_camera_colors
     n_behind, n_offscreen = extras.n_behind, extras.n_offscreen
     g = torch.Generator().manual_seed(seed)

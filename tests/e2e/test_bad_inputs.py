@@ -195,18 +195,20 @@ def test_loaded_images_match_the_camera(fresh):
     from PIL import Image
 
     from point2act.capture import load_image_for_camera
+    from point2act.capture_images import CameraSizes
 
     root, scene = fresh
+    camera = CameraSizes((bi.WIDTH, bi.HEIGHT), (bi.WIDTH, bi.HEIGHT), 1)
     ref = np.asarray(Image.open(scene / bi.key(7)).convert("RGB"), dtype=np.float64)
     bi.x_exif_rotated_jpegs(root, scene)
-    arr, notes = load_image_for_camera(scene / "images/frame_0007.jpg", (bi.WIDTH, bi.HEIGHT), (bi.WIDTH, bi.HEIGHT), 1)
+    arr, notes = load_image_for_camera(scene / "images/frame_0007.jpg", camera)
     assert arr.shape == (bi.HEIGHT, bi.WIDTH, 3) and np.abs(arr - ref).mean() < 4.0  # JPEG at quality 95
     assert [k for k, _ in notes] == ["exif"]
     bi.x_image_modes(root, scene)
     for i, channels in ((2, 4), (3, 3), (4, 4), (5, 3)):
-        arr, notes = load_image_for_camera(scene / bi.key(i), (bi.WIDTH, bi.HEIGHT), (bi.WIDTH, bi.HEIGHT), 1)
+        arr, notes = load_image_for_camera(scene / bi.key(i), camera)
         assert arr.dtype == np.uint8 and arr.shape == (bi.HEIGHT, bi.WIDTH, channels), (i, arr.shape)
-    arr, _ = load_image_for_camera(scene / bi.key(5), (bi.WIDTH, bi.HEIGHT), (bi.WIDTH, bi.HEIGHT), 1)
+    arr, _ = load_image_for_camera(scene / bi.key(5), camera)
     grey = np.asarray(Image.open(scene / bi.key(0)).convert("L"), dtype=np.float64)  # an untouched view
     assert arr[..., 0].max() > 100 and grey.max() > 100  # 16-bit scaled down, not wrapped
 
@@ -220,6 +222,7 @@ def test_rounded_copy_resampled_to_the_camera_scale():
     from PIL import Image
 
     from point2act.capture import load_image_for_camera, nerfstudio_downscaled_size
+    from point2act.capture_images import CameraSizes
 
     W, H, N = 806, 605, 4
     camera = nerfstudio_downscaled_size(W, H, N)
@@ -230,7 +233,7 @@ def test_rounded_copy_resampled_to_the_camera_scale():
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "f.tiff"
         copy.save(p)
-        arr, notes = load_image_for_camera(p, camera, camera, N, full=(W, H))
+        arr, notes = load_image_for_camera(p, CameraSizes(camera, camera, N, full=(W, H)))
     assert arr.shape == (151, 201, 3) and "rounding" in [k for k, _ in notes], notes
     want = ((np.arange(201) + 0.5) * N) / W * 255.0  # the ramp at camera pixel centres
     got = arr[75, :, 0].astype(np.float64)

@@ -131,7 +131,7 @@ def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
 def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     """A channel that keeps no points has nothing for the views to agree on: the answer is the relevancy peak,
     with no confidence or candidates, and grasps.json's warning says why."""
-    from point2act.channels import save_channel
+    from point2act.channels import ChannelInfo, save_channel
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run, where
     from point2act.method.run import open_run
@@ -139,7 +139,7 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
     rel = loaded.gaussians.params["relevancy"].detach().reshape(-1)
-    save_channel(config, "bare", rel, "the trained relevancy, no points", None, "grasp", {"file": "x"})
+    save_channel(config, ChannelInfo("bare", "the trained relevancy, no points", "grasp"), rel, {"file": "x"})
     ans = where(config, loaded, "bare")
     assert ans.rule == "relevancy peak" and ans.support is None and ans.confidence is None
     assert ans.note == "channel 'bare' keeps no points"
@@ -178,12 +178,12 @@ def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(t
     from point2act.grasp import GraspConfig
     from point2act.method import export_run as run_mod
     from point2act.method.export_run import where
-    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.requery import AnswerSource, Requery, query_run
     from point2act.method.run import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
-    q = query_run(config, "again", AnswerSource(points_file=scene / "points" / "oracle.json"), loaded=loaded)
+    q = query_run(config, Requery("again", AnswerSource(points_file=scene / "points" / "oracle.json")), loaded=loaded)
     assert q.support is not None and q.support.name == "again"
     formed = []
     real = run_mod._channel_views
@@ -242,7 +242,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.grasp import relevant_region
     from point2act.heatmap import resize_heatmap
     from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
-    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.requery import AnswerSource, Requery, query_run
     from point2act.method.run import frame_of_run, gaussian_arrays, open_run
     from point2act.method.supervision import supervision_of, weights_cache_of
     from point2act.query import subset
@@ -260,7 +260,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     pf["points"].update({k: [at_ball[k]] for k in wrong})
     mixed = tmp_path / "mixed.json"
     mixed.write_text(json.dumps(pf))
-    q = query_run(config, "mixed", AnswerSource(points_file=mixed), loaded=loaded)
+    q = query_run(config, Requery("mixed", AnswerSource(points_file=mixed)), loaded=loaded)
     rec = load_channel(config, "mixed", q.logits.numel())
     assert rec["fitted_to"]["rule"] == "consensus"
     assert rec["fitted_to"]["answers_kept"] <= rec["fitted_to"]["answers"] - len(wrong) + 1

@@ -62,19 +62,19 @@ def queried(trained_synth, tmp_path_factory):
     from point2act.pointing.config import PointerConfig
     from point2act.channels import channels_dir
     from point2act.method.run import latest_checkpoint
-    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.requery import AnswerSource, Requery, query_run
 
     root, scene, config, _ = trained_synth
     config_ns, pipeline = load_run(config)  # nerfstudio's pipeline, as the viewer holds it
     loaded = run_of(config_ns, pipeline)
     ckpt = latest_checkpoint(loaded)
     ckpt_sha = _sha(ckpt)
-    handle = query_run(config, "handle", AnswerSource(points_file=scene / "points" / "oracle.json"), loaded=loaded)
+    handle = query_run(config, Requery("handle", AnswerSource(points_file=scene / "points" / "oracle.json")), loaded=loaded)
     handle_sha = _sha(channels_dir(config) / "handle.npz")
     tmp = tmp_path_factory.mktemp("query")
     pointer = PointerConfig(backend="oracle", scene_dir=str(_oracle_scene_aimed_at(scene, DISTRACTOR, tmp / "oracle")),
                             cache_dir=str(tmp / "pointer_cache"))
-    ball = query_run(config, DISTRACTOR, AnswerSource(prompt="Point to the ball", pointer=pointer), loaded=loaded)
+    ball = query_run(config, Requery(DISTRACTOR, AnswerSource(prompt="Point to the ball", pointer=pointer)), loaded=loaded)
     return {"root": root, "scene": scene, "config": config, "loaded": loaded, "pipeline": pipeline, "ckpt": ckpt,
             "ckpt_sha": ckpt_sha,
             "handle": handle, "handle_sha": handle_sha, "ball": ball}
@@ -177,7 +177,7 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     from point2act.method.click import click_points_for_run
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run
-    from point2act.method.requery import AnswerSource, query_run
+    from point2act.method.requery import AnswerSource, Requery, query_run
     from point2act.method.run import run_frame
     from point2act.points import load_points_file
 
@@ -200,7 +200,7 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     path = tmp_path / "click.json"
     write_json_atomic(path, points)
     assert load_points_file(path).coordinates == "normalized"
-    res = query_run(config, "click", AnswerSource(points_file=path), loaded=loaded)
+    res = query_run(config, Requery("click", AnswerSource(points_file=path)), loaded=loaded)
     assert res.num_views == len(keys)
     request = ExportRequest(channels=Channels(grasp="click"))
     _, d = export_run(config, request, tmp_path / "grasps_click.json", loaded=loaded)

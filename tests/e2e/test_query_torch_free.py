@@ -42,9 +42,9 @@ def test_fusion_weights_from_the_cached_views_are_the_torch_paths(min_weight):
     from point2act.fusion import FusionViews, fusion_views, fusion_weights
     from point2act.relevancy_fit import compositing_weights_views
     from point2act.render import Splats
-    from point2act.render._testing import random_scene
+    from point2act.render._testing import SceneSpec, random_scene
 
-    sc = random_scene(600, 56, 40, 3, seed=7, dtype=torch.float32)
+    sc = random_scene(SceneSpec(600, 56, 40, 3, seed=7, dtype=torch.float32))
     q = sc["quats"] / sc["quats"].norm(dim=-1, keepdim=True)
     splats = Splats(sc["means"], q, sc["scales"], sc["opacities"])
     views, K_out, sizes = fusion_views(sc["Ks"].numpy(), [(40, 56)] * 3, max_views=2)
@@ -72,11 +72,11 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
     (:func:`point2act.fusion.render_expected_depth`)."""
     from point2act.fusion import FusionWeights, fusion_views, relevancy_in_views, render_expected_depth
     from point2act.relevancy_fit import compositing_weights_views
-    from point2act.render._testing import random_scene
+    from point2act.render._testing import SceneSpec, random_scene
 
     from point2act.render import Splats
 
-    sc = random_scene(400, 48, 40, 2, seed=3, dtype=torch.float32)
+    sc = random_scene(SceneSpec(400, 48, 40, 2, seed=3, dtype=torch.float32))
     splats = Splats(sc["means"], sc["quats"] / sc["quats"].norm(dim=-1, keepdim=True), sc["scales"], sc["opacities"])
     vms, Ks = sc["viewmats"], sc["Ks"]
     rel = torch.rand(splats.means.shape[0], generator=torch.Generator().manual_seed(0))
@@ -96,12 +96,12 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
 
 
 def test_channels_are_npz_and_pt_channels_still_read(tmp_path):
-    from point2act.channels import channel_relevancy, channels_dir, list_channels, load_channel, save_channel
+    from point2act.channels import ChannelInfo, channel_relevancy, channels_dir, list_channels, load_channel, save_channel
     from point2act.refit import sigmoid
 
     cfg = tmp_path / "config.yml"
     cfg.write_text("# not read\n")
-    path = save_channel(cfg, "ball", np.arange(4, dtype=np.float32), "the ball", {"points": {}}, "grasp",
+    path = save_channel(cfg, ChannelInfo("ball", "the ball", "grasp", {"points": {}}), np.arange(4, dtype=np.float32),
                         {"file": "step-1.ckpt"}, extra={"fitted_to": {"rule": "consensus"}})
     assert path.name == "ball.npz" and list_channels(cfg)["ball"]["file"] == "ball.npz"
     rec = load_channel(cfg, "ball", 4)
@@ -112,7 +112,7 @@ def test_channels_are_npz_and_pt_channels_still_read(tmp_path):
                channels_dir(cfg) / "old.pt")
     old = load_channel(cfg, "old", 3)
     assert old["role"] == "place" and np.array_equal(old["logits"], np.ones(3, np.float32))
-    save_channel(cfg, "old", np.zeros(3, np.float32), "p", None, "place", {})
+    save_channel(cfg, ChannelInfo("old", "p", "place"), np.zeros(3, np.float32), {})
     assert not (channels_dir(cfg) / "old.pt").exists()
 
 

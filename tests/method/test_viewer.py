@@ -425,7 +425,7 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     channel keeps, :func:`point2act.method.run.where`), which moves the action point to its region; a re-query
     adds and selects its channel."""
     from point2act.method.viewer import panel as query_mod
-    from point2act.channels import list_channels, save_channel
+    from point2act.channels import ChannelInfo, list_channels, save_channel
     from point2act.method.viewer import TRAINED_CHANNEL
 
     model = make_model(n=400)
@@ -441,7 +441,7 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     (run / "config.yml").write_text("a stand-in: the run layer is stubbed")
     cfg = run / "config.yml"
     ckpt = {"file": "step-000000001.ckpt"}
-    save_channel(cfg, "ball", torch.where(right, 6.0, -6.0), "Point to the ball", None, "grasp", ckpt)
+    save_channel(cfg, ChannelInfo("ball", "Point to the ball", "grasp"), torch.where(right, 6.0, -6.0), ckpt)
     calls = []
     _stub_run_layer(monkeypatch, run, calls)
     panel, server, rerenders = _attached_panel(model, run, pipeline=SimpleNamespace(model=model))
@@ -467,10 +467,10 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
     # re-query (query_run stubbed: it writes a channel on the top part, as point2act query would)
     top = means[:, 2] > 0.25
 
-    def fake_query_run(config_path, name, source, loaded=None, **kw):
-        prompt = source.prompt
+    def fake_query_run(config_path, query, loaded=None, **kw):
+        name, prompt = query.name, query.source.prompt
         logits = torch.where(top, 6.0, -6.0)
-        path = save_channel(config_path, name, logits, prompt, None, "grasp", ckpt)
+        path = save_channel(config_path, ChannelInfo(name, prompt, "grasp"), logits, ckpt)
         return SimpleNamespace(name=name, prompt=prompt, logits=logits, timings_s={"total": 0.1}, channel_path=path)
 
     monkeypatch.setattr(query_mod, "query_run", fake_query_run)
@@ -492,7 +492,7 @@ def test_export_button_writes_the_shown_channels_file_with_the_run_layers_docume
     written as it is, any other is computed first."""
     import json
 
-    from point2act.channels import save_channel
+    from point2act.channels import ChannelInfo, save_channel
     from point2act.method.viewer import TRAINED_CHANNEL
 
     model = make_model(n=400)
@@ -503,8 +503,8 @@ def test_export_button_writes_the_shown_channels_file_with_the_run_layers_docume
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yml").write_text("a stand-in: the run layer is stubbed")
-    save_channel(run / "config.yml", "ball", torch.where(means[:, 0] > 0.25, 6.0, -6.0), "Point to the ball", None,
-                 "grasp", {"file": "step-000000001.ckpt"})
+    save_channel(run / "config.yml", ChannelInfo("ball", "Point to the ball", "grasp"),
+                 torch.where(means[:, 0] > 0.25, 6.0, -6.0), {"file": "step-000000001.ckpt"})
     calls = []
     _stub_run_layer(monkeypatch, run, calls)
     panel, _server, _ = _attached_panel(model, run, pipeline=SimpleNamespace(model=model))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from point2act.render import rasterization
-from point2act.render._testing import random_scene
+from point2act.render._testing import SceneSpec, random_scene
 
 
 def _leaves(s, dtype):
@@ -21,7 +21,7 @@ def _leaves(s, dtype):
 @pytest.mark.parametrize("n_extra,cams,seed", [(1, 1, 0), (2, 2, 1)])
 def test_extra_channels_match_a_detached_second_pass(mode, bg, n_extra, cams, seed):
     dtype = torch.float64
-    s = random_scene(200, 40, 32, C=cams, seed=seed, dtype=dtype, scale=0.08)
+    s = random_scene(SceneSpec(200, 40, 32, C=cams, seed=seed, dtype=dtype, scale=0.08))
     g = torch.Generator().manual_seed(seed + 10)
     extra0 = torch.rand(200, n_extra, generator=g, dtype=dtype)
     backgrounds = torch.rand(cams, 3, generator=g, dtype=dtype) if bg else None
@@ -54,7 +54,7 @@ def test_extra_channels_match_a_detached_second_pass(mode, bg, n_extra, cams, se
 
 
 def test_extra_colors_of_the_wrong_length_is_a_clear_error():
-    s = random_scene(50, 16, 16, seed=0, dtype=torch.float32)
+    s = random_scene(SceneSpec(50, 16, 16, seed=0, dtype=torch.float32))
     with pytest.raises(ValueError, match="extra_colors"):
         rasterization(s["means"], s["quats"], s["scales"], s["opacities"], s["colors"], s["viewmats"], s["Ks"], 16, 16,
                       extra_colors=torch.rand(49, 1))
@@ -67,7 +67,7 @@ def test_the_channel_split_gives_the_two_slices_gradients_bit_for_bit(monkeypatc
     import importlib
 
     rmod = importlib.import_module("point2act.render.rasterization")  # the module (the package exports the function)
-    s = random_scene(300, 48, 40, seed=3, dtype=torch.float32, scale=0.08)
+    s = random_scene(SceneSpec(300, 48, 40, seed=3, dtype=torch.float32, scale=0.08))
     g = torch.Generator().manual_seed(7)
     extra0 = torch.rand(300, 1, generator=g)
     w_rgb = torch.randn(1, 40, 48, 3, generator=g) * (torch.rand(1, 40, 48, 3, generator=g) > 0.3)  # exact zeros too

@@ -8,7 +8,7 @@ import torch
 
 from point2act.render import TileLists, depth_quantiles, fully_fused_projection, isect_tiles
 from point2act.render import quantiles_gpu
-from point2act.render._testing import random_scene
+from point2act.render._testing import SceneSpec, random_scene
 
 
 @pytest.mark.parametrize("N,W,H,C,ts,dtype,chunk", [
@@ -19,7 +19,7 @@ from point2act.render._testing import random_scene
 ])
 def test_torch_depth_quantiles_are_the_cpu_kernels(N, W, H, C, ts, dtype, chunk, monkeypatch):
     monkeypatch.setattr(quantiles_gpu, "CHUNK_ELEMENTS", chunk)
-    s = random_scene(N, W, H, C=C, seed=N + 3, scale=0.06, dtype=dtype)
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N + 3, scale=0.06, dtype=dtype))
     radii, m2, d, con, _ = fully_fused_projection(s["means"], None, s["quats"], s["scales"], s["viewmats"],
                                                   s["Ks"], W, H)
     op = s["opacities"].expand(C, -1).contiguous()
@@ -50,7 +50,7 @@ def test_an_empty_view_is_all_zero():
 def test_gsplat_median_depth_is_the_cpu_paths():
     from point2act.fusion import render_median_depth
 
-    s = random_scene(3000, 96, 72, C=1, seed=5, scale=0.05, dtype=torch.float32)
+    s = random_scene(SceneSpec(3000, 96, 72, C=1, seed=5, scale=0.05, dtype=torch.float32))
     args = (s["means"], s["quats"], s["scales"], s["opacities"].reshape(-1), s["viewmats"][0], s["Ks"][0], 96, 72)
     cpu_d, cpu_spread = render_median_depth(*args)
     gpu_d, gpu_spread = render_median_depth(*(a.cuda() if torch.is_tensor(a) else a for a in args))

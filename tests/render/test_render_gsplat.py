@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from point2act.render import rasterization
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA + gsplat")
 
@@ -46,7 +46,7 @@ def _run(scene, device, **kw):
 @pytest.mark.parametrize("N", [100, 3000])
 def test_cpu_matches_gsplat_cuda(kw, N):
     sh = kw.get("sh_degree")
-    scene = random_scene(N, 96, 72, C=2, seed=N, dtype=torch.float32,
+    scene = random_scene(SceneSpec(N, 96, 72, C=2, seed=N, dtype=torch.float32),
                          extras=SceneExtras(sh_degree=sh, n_behind=5))
     a = _run(scene, "cpu", packed=False, **kw)
     b = _run(scene, "cuda", packed=False, **kw)

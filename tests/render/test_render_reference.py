@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from point2act.render import rasterization
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 from point2act.render._torch_impl import _rasterization as rasterization_reference
 from point2act.render._torch_impl import _rasterize_to_pixels as rasterize_to_pixels_reference
 
@@ -79,7 +79,7 @@ CASES = [(N, size) for N in (1, 10, 200) for size in SIZES] + [(2000, (64, 48))]
 @pytest.mark.parametrize("N,size", CASES, ids=[f"N{n}-{w}x{h}" for n, (w, h) in CASES])
 def test_kernel_matches_reference(N, size):
     W, H = size
-    scene = random_scene(N, W, H, seed=N + W)
+    scene = random_scene(SceneSpec(N, W, H, seed=N + W))
     kw = dict(packed=False, tile_size=8 if W < 64 else 16, absgrad=True, render_mode="RGB+ED")
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -89,7 +89,7 @@ def test_kernel_matches_reference(N, size):
 
 @pytest.mark.parametrize("render_mode", ["RGB", "D", "ED", "RGB+D", "RGB+ED"])
 def test_render_modes(render_mode):
-    scene = random_scene(150, 40, 30, seed=3)
+    scene = random_scene(SceneSpec(150, 40, 30, seed=3))
     bg = torch.tensor([[0.2, 0.5, 0.9]], dtype=torch.float64)
     kw = dict(packed=False, tile_size=8, absgrad=True, render_mode=render_mode)
     a, _ = _run(rasterization, scene, backgrounds=bg, **kw)
@@ -101,7 +101,7 @@ def test_render_modes(render_mode):
 
 @pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
 def test_sh_degrees(sh_degree):
-    scene = random_scene(120, 33, 27, seed=sh_degree, extras=SceneExtras(sh_degree=sh_degree))
+    scene = random_scene(SceneSpec(120, 33, 27, seed=sh_degree), extras=SceneExtras(sh_degree=sh_degree))
     kw = dict(packed=False, tile_size=8, absgrad=True, sh_degree=sh_degree)
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -111,7 +111,7 @@ def test_sh_degrees(sh_degree):
 
 def test_sh_lower_degree_than_coeffs():
     # K = 16 coefficients, only degree 1 active (splatfacto's SH warm-up)
-    scene = random_scene(80, 24, 20, seed=5, extras=SceneExtras(sh_degree=3))
+    scene = random_scene(SceneSpec(80, 24, 20, seed=5), extras=SceneExtras(sh_degree=3))
     kw = dict(packed=False, tile_size=8, sh_degree=1)
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -120,7 +120,7 @@ def test_sh_lower_degree_than_coeffs():
 
 
 def test_backgrounds_and_antialiased():
-    scene = random_scene(200, 40, 30, seed=7)
+    scene = random_scene(SceneSpec(200, 40, 30, seed=7))
     bg = torch.tensor([[0.1, 0.7, 0.3]], dtype=torch.float64)
     kw = dict(packed=False, tile_size=16, absgrad=True, rasterize_mode="antialiased")
     a, ma = _run(rasterization, scene, backgrounds=bg, **kw)
@@ -133,7 +133,8 @@ def test_backgrounds_and_antialiased():
 
 @pytest.mark.parametrize("per_camera_colors", [False, True])
 def test_multiple_cameras(per_camera_colors):
-    scene = random_scene(300, 36, 28, C=2, seed=11, extras=SceneExtras(per_camera_colors=per_camera_colors))
+    scene = random_scene(SceneSpec(300, 36, 28, C=2, seed=11),
+                         extras=SceneExtras(per_camera_colors=per_camera_colors))
     bg = torch.tensor([[0.1, 0.2, 0.3], [0.6, 0.5, 0.4]], dtype=torch.float64)
     kw = dict(packed=False, tile_size=8, absgrad=True, render_mode="RGB+D")
     a, meta = _run(rasterization, scene, backgrounds=bg, **kw)
@@ -144,7 +145,7 @@ def test_multiple_cameras(per_camera_colors):
 
 
 def test_culled_gaussians():
-    scene = random_scene(60, 32, 24, seed=13, extras=SceneExtras(n_behind=10, n_offscreen=10))
+    scene = random_scene(SceneSpec(60, 32, 24, seed=13), extras=SceneExtras(n_behind=10, n_offscreen=10))
     kw = dict(packed=False, tile_size=8, absgrad=True, render_mode="RGB+ED")
     a, meta = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -160,7 +161,7 @@ def test_culled_gaussians():
 
 def test_many_channels():
     # D = 40 > channel_chunk: one kernel call with any channel count
-    scene = random_scene(100, 24, 20, seed=17, extras=SceneExtras(n_channels=40))
+    scene = random_scene(SceneSpec(100, 24, 20, seed=17), extras=SceneExtras(n_channels=40))
     kw = dict(packed=False, tile_size=8, absgrad=True)
     a, _ = _run(rasterization, scene, **kw)
     b, _ = _run(rasterization_reference, scene, **kw)
@@ -169,7 +170,7 @@ def test_many_channels():
 
 def test_saturated_pixels_early_stop():
     # dense opaque scene: most pixels hit T <= 1e-4 (early stop)
-    scene = random_scene(400, 24, 20, seed=19, scale=0.2)
+    scene = random_scene(SceneSpec(400, 24, 20, seed=19, scale=0.2))
     scene["opacities"] = 0.95 + 0.04 * torch.rand(400, dtype=torch.float64)
     kw = dict(packed=False, tile_size=8, absgrad=True)
     a, _ = _run(rasterization, scene, **kw)
@@ -179,7 +180,7 @@ def test_saturated_pixels_early_stop():
 
 
 def test_packed_matches_unpacked():
-    scene = random_scene(150, 32, 24, C=2, seed=23, extras=SceneExtras(n_behind=5))
+    scene = random_scene(SceneSpec(150, 32, 24, C=2, seed=23), extras=SceneExtras(n_behind=5))
     a, ma = _run(rasterization, scene, packed=False, tile_size=8, absgrad=True)
     b, mb = _run(rasterization, scene, packed=True, tile_size=8, absgrad=True)
     torch.testing.assert_close(a["colors_out"], b["colors_out"])
@@ -200,7 +201,7 @@ def test_packed_matches_unpacked():
 
 
 def test_float32_close_to_float64_reference():
-    scene = random_scene(300, 40, 30, seed=29)
+    scene = random_scene(SceneSpec(300, 40, 30, seed=29))
     s32 = {k: (v.float() if torch.is_tensor(v) else v) for k, v in scene.items()}
     kw = dict(packed=False, tile_size=16, absgrad=True, render_mode="RGB+ED")
     a, _ = _run(rasterization, s32, **kw)
@@ -214,7 +215,7 @@ def test_float32_close_to_float64_reference():
 
 
 def test_deterministic_across_thread_counts():
-    scene = random_scene(500, 48, 40, seed=31)
+    scene = random_scene(SceneSpec(500, 48, 40, seed=31))
     s32 = {k: (v.float() if torch.is_tensor(v) else v) for k, v in scene.items()}
     kw = dict(packed=False, tile_size=16, absgrad=True)
     n = torch.get_num_threads()

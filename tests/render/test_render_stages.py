@@ -19,7 +19,7 @@ from point2act.render import (
     rasterize_to_pixels,
 )
 from point2act.render import _torch_impl as ref
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 
 DT = torch.float64
 
@@ -89,8 +89,8 @@ def test_references_stay_off_the_production_path():
     code = (
         "import sys, torch\n"
         "from point2act.render import rasterization\n"
-        "from point2act.render._testing import random_scene\n"
-        "s = random_scene(50, 32, 24, dtype=torch.float32)\n"
+        "from point2act.render._testing import SceneSpec, random_scene\n"
+        "s = random_scene(SceneSpec(50, 32, 24, dtype=torch.float32))\n"
         "rasterization(s['means'], s['quats'], s['scales'], s['opacities'], s['colors'], s['viewmats'],"
         " s['Ks'], 32, 24)\n"
         "assert 'point2act.render._torch_impl' not in sys.modules\n"
@@ -111,7 +111,7 @@ PROJ_CASES = [
 @pytest.mark.parametrize("case", PROJ_CASES, ids=["plain", "3cams-comp", "clip-near"])
 @pytest.mark.parametrize("use_covars", [False, True])
 def test_projection_matches_reference(case, use_covars):
-    s = random_scene(case["N"], case["W"], case["H"], C=case["C"], seed=case["N"],
+    s = random_scene(SceneSpec(case["N"], case["W"], case["H"], C=case["C"], seed=case["N"]),
                      extras=SceneExtras(n_behind=5, n_offscreen=5))
     leaves = {k: s[k].clone().requires_grad_(True) for k in ("means", "quats", "scales")}
     view = s["viewmats"].clone().requires_grad_(True)
@@ -150,7 +150,7 @@ def test_projection_matches_reference(case, use_covars):
 
 @pytest.mark.parametrize("use_covars", [False, True])
 def test_projection_gradcheck(use_covars):
-    s = random_scene(6, 12, 10, C=2, seed=4)
+    s = random_scene(SceneSpec(6, 12, 10, C=2, seed=4))
     Ks = s["Ks"]
 
     def fn(means, a, b, view):
@@ -179,7 +179,7 @@ def test_projection_gradcheck(use_covars):
 @pytest.mark.parametrize("N,W,H,C,ts", [(1, 16, 16, 1, 16), (300, 37, 23, 2, 8), (2000, 100, 61, 3, 16),
                                         (500, 70, 45, 1, 32)])
 def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
-    s = random_scene(N, W, H, C=C, seed=N + ts, dtype=dtype, scale=0.05,
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N + ts, dtype=dtype, scale=0.05),
                      extras=SceneExtras(n_behind=min(3, N - 1)))
     radii, m2, d, _, _ = _project(s)
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
@@ -197,7 +197,8 @@ def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
 def test_isect_tiles_on_two_threads_is_the_one_thread_result(ext, N, W, H, C, ts):
     """From 4096 Gaussians (ISECT_PARALLEL) the tile lists are made on the threads given: the same lists as one
     thread makes, and the reference's."""
-    s = random_scene(N, W, H, C=C, seed=N, dtype=torch.float32, scale=0.05, extras=SceneExtras(n_behind=3))
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N, dtype=torch.float32, scale=0.05),
+                     extras=SceneExtras(n_behind=3))
     radii, m2, d, _, _ = _project(s)
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     d = d.clone()
@@ -225,7 +226,7 @@ RASTER_CASES = [
 
 @pytest.mark.parametrize("N,W,H,C,ts,D,with_bg", RASTER_CASES)
 def test_rasterize_to_pixels_matches_reference(N, W, H, C, ts, D, with_bg):
-    s = random_scene(N, W, H, C=C, seed=N, scale=0.06,
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N, scale=0.06),
                      extras=SceneExtras(n_channels=D, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(C, -1).contiguous()
@@ -248,7 +249,7 @@ def test_rasterize_to_pixels_matches_reference(N, W, H, C, ts, D, with_bg):
 
 
 def test_rasterize_float32_close_to_float64():
-    s = random_scene(400, 64, 48, seed=2, scale=0.05)
+    s = random_scene(SceneSpec(400, 64, 48, seed=2, scale=0.05))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"][None]
     _, _, fid, off = isect_tiles(m2, radii, d, 16, 4, 3)
@@ -264,7 +265,7 @@ def test_rasterize_float32_close_to_float64():
 def test_rasterize_backward_reads_the_forward_packs_bit_for_bit(ext, dtype, N, W, H, C, ts, D, with_bg):
     """rasterize_bwd given rasterize_fwd's packs (the per-Gaussian data of the compositing loop) returns the same
     bits as computing them again; packs of other Gaussians are refused."""
-    s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06,
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N + 1, scale=0.06),
                      extras=SceneExtras(n_channels=D, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     m2, con = m2.to(dtype).contiguous(), con.to(dtype).contiguous()
@@ -290,7 +291,7 @@ def test_rasterize_backward_on_two_threads_is_the_one_thread_result(ext):
     """From 8192 intersections (REDUCE_PARALLEL) the per-Gaussian sums of the backward run on the threads given,
     each Gaussian's in intersection order: the one-thread bits."""
     N, W, H, ts = 6000, 128, 96, 16
-    s = random_scene(N, W, H, seed=11, dtype=torch.float32, scale=0.05,
+    s = random_scene(SceneSpec(N, W, H, seed=11, dtype=torch.float32, scale=0.05),
                      extras=SceneExtras(n_channels=4, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(1, -1).contiguous()
@@ -313,7 +314,7 @@ def test_rasterize_backward_half_chunks_are_the_full_chunks_bits(ext, absgrad, D
     """A Gaussian whose pixel box lies in one half of a 16-lane tile row is evaluated on that half (AVX-512
     builds): the same bits as the full rows, small and large Gaussians, with and without absgrad."""
     N, W, H, ts = 3000, 96, 64, 16
-    s = random_scene(N, W, H, seed=5, dtype=torch.float32, scale=0.03,
+    s = random_scene(SceneSpec(N, W, H, seed=5, dtype=torch.float32, scale=0.03),
                      extras=SceneExtras(n_channels=D, per_camera_colors=True))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(1, -1).contiguous()
@@ -343,7 +344,7 @@ def test_depth_quantiles_match_the_running_sum_of_the_reference_weights(N, W, H,
     it is the consensus's median depth map."""
     from point2act.grasp.consensus import median_depth_map
 
-    s = random_scene(N, W, H, C=C, seed=N + 1, scale=0.06, dtype=dtype)
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N + 1, scale=0.06, dtype=dtype))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(C, -1).contiguous()
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
@@ -380,7 +381,7 @@ def test_depth_quantiles_match_the_running_sum_of_the_reference_weights(N, W, H,
     (800, 70, 45, 1, 32, 0.0, torch.float32),
 ])
 def test_compositing_weights_match_reference(N, W, H, C, ts, min_weight, dtype):
-    s = random_scene(N, W, H, C=C, seed=N, scale=0.06, dtype=dtype)
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N, scale=0.06, dtype=dtype))
     radii, m2, d, con, _ = _project(s)
     op = s["opacities"].expand(C, -1).contiguous()
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from point2act.render import rasterization
-from point2act.render._testing import SceneExtras, random_scene
+from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 
 strategy = pytest.importorskip("gsplat.strategy")
 
@@ -12,7 +12,8 @@ strategy = pytest.importorskip("gsplat.strategy")
 @pytest.mark.parametrize("absgrad", [True, False])
 @pytest.mark.parametrize("packed", [False, True])
 def test_default_strategy_state_updates(absgrad, packed):
-    scene = random_scene(200, 48, 32, C=2, seed=3, dtype=torch.float32, extras=SceneExtras(n_behind=10))
+    scene = random_scene(SceneSpec(200, 48, 32, C=2, seed=3, dtype=torch.float32),
+                         extras=SceneExtras(n_behind=10))
     params = torch.nn.ParameterDict(
         {
             "means": scene["means"],

@@ -34,7 +34,7 @@ from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
 from point2act.export import Channels, ExportOptions
 from point2act.method.export_run import export_doc, request_for_run
 from point2act.method.run import frame_of_datamanager, run_of, run_prompt
-from point2act.method.requery import AnswerSource, query_run
+from point2act.method.requery import AnswerSource, Requery, query_run
 from point2act.method.answers import stored_prompt
 from point2act.method.viewer.markers import (
     DEFAULT_THRESHOLD,
@@ -336,7 +336,7 @@ class Point2ActViewerPanel(torch.nn.Module):
         st: _PanelState = self._state
         config_path, config = self._finished_run()
         with st.lock:
-            res = query_run(config_path, name, AnswerSource(prompt=prompt, points_file=points_file),
+            res = query_run(config_path, Requery(name, AnswerSource(prompt=prompt, points_file=points_file)),
                             loaded=run_of(config, st.viewer.pipeline))
             model = self._model()
             with torch.no_grad():
