@@ -113,7 +113,7 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
     frame: :func:`point2act.grasp.answered.answer_marks`; every piece without marks)."""
     from scipy.spatial import cKDTree
 
-    from point2act.grasp.target import surface_region  # loaded where grasps are planned, not in training
+    from point2act.grasp.target import SeenSurface, surface_region  # loaded where grasps are planned, not in training
 
     tol = FUSION_TRUNC_VOXELS * float(geo["voxel"])
     rel = view_relevancy(views, fused, tol)
@@ -122,8 +122,8 @@ def target_surface(fused: np.ndarray, views: DepthViews, region, support, means:
     else:
         reach = cfg.gripper.units(0.5 * cfg.gripper.max_opening)
         scope = np.isfinite(cKDTree(means[region.indices]).query(fused, distance_upper_bound=reach)[0])
-    return surface_region(fused, rel, region.action_point, scope, cfg.region.threshold, 2.0 * float(geo["voxel"]),
-                          marks)
+    return surface_region(SeenSurface(fused, rel, scope), region.action_point, cfg.region.threshold,
+                          2.0 * float(geo["voxel"]), marks)
 
 
 def region_on_surface(region, target: np.ndarray, means: np.ndarray, opacities: np.ndarray, near: float):

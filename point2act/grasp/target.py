@@ -7,21 +7,33 @@ Plain numpy and scipy.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["surface_region"]
+__all__ = ["SeenSurface", "surface_region"]
+
+
+class SeenSurface(NamedTuple):
+    """The fused surface as the views see it: its points, the views' relevancy there, and which of them the chosen
+    place can hold."""
+
+    points: np.ndarray  # [M, 3]
+    """The fused surface points."""
+    relevancy: np.ndarray  # [M]
+    """The views' relevancy there (NaN: no view sees the point)."""
+    scope: np.ndarray  # [M] bool
+    """The points the chosen place can hold."""
 
 
 def surface_region(
-    points: np.ndarray,  # [M, 3] fused surface points
-    relevancy: np.ndarray,  # [M] the views' relevancy there (NaN: no view sees the point)
+    surface: SeenSurface,  # [M]
     action_point: np.ndarray,  # [3]
-    scope: np.ndarray,  # [M] bool: the points the chosen place can hold
     threshold: float,
     link: float,
     marks: np.ndarray | None = None,  # [K, 3] where the place's answers land on the field's surface
 ) -> np.ndarray:  # [M] bool
-    """The target as a surface: the points of ``scope`` whose relevancy is at least ``threshold`` times the
+    """The target as a surface: the points of ``surface.scope`` whose relevancy is at least ``threshold`` times the
     largest there, and of those the connected piece (points within ``link`` of each other) nearest the action
     point among the pieces the answers land on.
 
@@ -44,6 +56,7 @@ def surface_region(
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
+    points, relevancy, scope = surface
     P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     r = np.asarray(relevancy, dtype=np.float64).reshape(-1)
     out = np.zeros(len(P), bool)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from point2act.grasp.target import surface_region
+from point2act.grasp.target import SeenSurface, surface_region
 
 
 def _grid(x0, n=10, step=0.002):
@@ -19,10 +19,10 @@ def test_the_connected_relevant_piece_nearest_the_action_point(gap):
     a, b, dim = _grid(0.0), _grid(0.018 + gap), _grid(-0.1)
     P = np.concatenate([a, b, dim, [[0.001, 0.001, 0.0]]])
     rel = np.r_[np.full(len(a), 0.9), np.full(len(b), 0.8), np.full(len(dim), 0.3), np.nan]
-    out = surface_region(P, rel, a[0], np.ones(len(P), bool), threshold=0.5, link=0.004)
+    out = surface_region(SeenSurface(P, rel, np.ones(len(P), bool)), a[0], threshold=0.5, link=0.004)
     assert out[: len(a)].all() and not out[len(a):].any()
     # the other patch when the action point sits on it
-    out = surface_region(P, rel, b[5], np.ones(len(P), bool), threshold=0.5, link=0.004)
+    out = surface_region(SeenSurface(P, rel, np.ones(len(P), bool)), b[5], threshold=0.5, link=0.004)
     assert out[len(a): len(a) + len(b)].all() and out.sum() == len(b)
 
 
@@ -34,9 +34,10 @@ def test_a_lone_point_beside_the_action_point_is_not_the_target():
     P = np.concatenate([a, stray])
     rel = np.r_[np.full(len(a), 0.8), 0.9]
     ap = np.array([-0.005, 0.0, 0.0])  # 1 mm from the stray point, 5 mm from the patch
-    out = surface_region(P, rel, ap, np.ones(len(P), bool), threshold=0.5, link=0.004)
+    out = surface_region(SeenSurface(P, rel, np.ones(len(P), bool)), ap, threshold=0.5, link=0.004)
     assert out[: len(a)].all() and not out[-1]
-    assert surface_region(stray, rel[-1:], ap, np.ones(1, bool), threshold=0.5, link=0.004).tolist() == [True]
+    lone = SeenSurface(stray, rel[-1:], np.ones(1, bool))
+    assert surface_region(lone, ap, threshold=0.5, link=0.004).tolist() == [True]
 
 
 def test_a_piece_no_answer_lands_on_is_not_the_target():
@@ -49,13 +50,13 @@ def test_a_piece_no_answer_lands_on_is_not_the_target():
     ap = np.array([0.001, 0.001, -0.01])  # 2 mm from the fragment, 10 mm below the top
     scope = np.ones(len(P), bool)
     marks = top[[11, 45, 78]] + [0.0, 0.0, 0.002]
-    out = surface_region(P, rel, ap, scope, threshold=0.5, link=0.004, marks=marks)
+    out = surface_region(SeenSurface(P, rel, scope), ap, threshold=0.5, link=0.004, marks=marks)
     assert out[: len(top)].all() and not out[len(top):].any()
-    nearest = surface_region(P, rel, ap, scope, threshold=0.5, link=0.004)
+    nearest = surface_region(SeenSurface(P, rel, scope), ap, threshold=0.5, link=0.004)
     assert nearest[len(top):].all() and not nearest[: len(top)].any()
-    both = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.r_[marks, side[:1]])
+    both = surface_region(SeenSurface(P, rel, scope), ap, 0.5, 0.004, marks=np.r_[marks, side[:1]])
     assert both.tolist() == nearest.tolist()
-    unmarked = surface_region(P, rel, ap, scope, 0.5, 0.004, marks=np.zeros((0, 3)))
+    unmarked = surface_region(SeenSurface(P, rel, scope), ap, 0.5, 0.004, marks=np.zeros((0, 3)))
     assert unmarked.tolist() == nearest.tolist()
 
 
@@ -66,7 +67,7 @@ def test_of_the_marked_pieces_the_one_at_the_action_point_is_the_target():
     P = np.concatenate([near_arc, far_arc])
     rel = np.full(len(P), 0.8)
     marks = np.r_[near_arc[[5]], far_arc[[3, 40, 77]]]
-    out = surface_region(P, rel, near_arc[0], np.ones(len(P), bool), 0.5, 0.004, marks=marks)
+    out = surface_region(SeenSurface(P, rel, np.ones(len(P), bool)), near_arc[0], 0.5, 0.004, marks=marks)
     assert out[: len(near_arc)].all() and not out[len(near_arc):].any()
 
 
@@ -77,10 +78,10 @@ def test_scope_and_threshold_follow_the_chosen_place():
     P = np.concatenate([a, far])
     rel = np.r_[np.full(len(a), 0.3), np.full(len(far), 1.0)]
     scope = np.r_[np.ones(len(a), bool), np.zeros(len(far), bool)]
-    out = surface_region(P, rel, a[0], scope, threshold=0.5, link=0.004)
+    out = surface_region(SeenSurface(P, rel, scope), a[0], threshold=0.5, link=0.004)
     assert out[: len(a)].all() and not out[len(a):].any()
     rel_unseen = np.r_[np.full(len(a), np.nan), np.full(len(far), 1.0)]
-    assert not surface_region(P, rel_unseen, a[0], scope, threshold=0.5, link=0.004).any()
+    assert not surface_region(SeenSurface(P, rel_unseen, scope), a[0], threshold=0.5, link=0.004).any()
 
 
 def test_the_region_is_the_targets_surface_not_the_relevant_gaussians():
