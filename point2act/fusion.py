@@ -130,11 +130,11 @@ def render_median_depth(
 
 def _median_depth_cpu(means, quats, scales, opacities, viewmat, K, width: int, height: int) -> np.ndarray:
     """The levels 0.5 and 0.75 of :func:`render_median_depth` [H, W, 2] by the CPU rasterizer's kernels."""
-    from point2act.relevancy_fit import _project_views
+    from point2act.relevancy_fit import Views, _project_views
     from point2act.render import Splats, depth_quantiles
 
     m, q, s, o, vm, k = (t.detach().float().cpu() for t in (means, quats, scales, opacities, viewmat, K))
-    cap = _project_views(Splats(m, q, s, o), vm[None], k[None], int(width), int(height), "classic")
+    cap = _project_views(Splats(m, q, s, o), Views.one_size(vm[None], k[None], width, height), "classic")
     z = (m @ vm[2, :3] + vm[2, 3])[None]  # [1, N]
     return depth_quantiles(cap.means2d, cap.conics, cap.opacities, z, cap.tiles, (0.5, 0.75))[0].numpy()
 
@@ -282,12 +282,13 @@ class FusionViews:
 def fusion_weights(views: FusionViews) -> FusionWeights:
     """The compositing weights of :class:`FusionViews` (the rasterizer's classic mode, without torch:
     :func:`point2act.refit.compositing_weights_views`), view by view, rounded to float16."""
-    from point2act.refit import compositing_weights_views
+    from point2act.refit import SplatArrays, Views, compositing_weights_views
 
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
     for vm, K, (H, W) in zip(views.viewmats, views.Ks, views.sizes):
-        crow, col, val = compositing_weights_views(views.means, views.quats, views.scales, views.opacities, vm[None],
-                                                   K[None], int(W), int(H), "classic", views.min_weight)
+        splats = SplatArrays(views.means, views.quats, views.scales, views.opacities)
+        crow, col, val = compositing_weights_views(splats, Views(vm[None], K[None], [(H, W)]), "classic",
+                                                   views.min_weight)
         crows.append(crow[1:].astype(np.int64) + off)
         off += int(crow[-1])
         cols.append(col.astype(np.int32))
@@ -301,15 +302,15 @@ def relevancy_in_fusion_views(views: FusionViews, alphas: np.ndarray, relevancy:
     """:func:`relevancy_in_views` of :func:`fusion_weights` of ``views``, the same bits, without storing the weights:
     each view's ``sum_i half(w_i) r_i`` composited directly (:func:`point2act.refit.half_weight_render_views`),
     then the same division by ``alphas`` and clamp. Floors below float16's smallest normal take the stored path."""
-    from point2act.refit import HALF_NORMAL_MIN, half_weight_render_views
+    from point2act.refit import HALF_NORMAL_MIN, SplatArrays, Views, half_weight_render_views
 
     if not views.min_weight >= HALF_NORMAL_MIN:
         return relevancy_in_views(fusion_weights(views), alphas, relevancy)
     r32 = np.asarray(relevancy, dtype=np.float32).reshape(-1)
     out = []
     for k, (vm, K, (h, w)) in enumerate(zip(views.viewmats, views.Ks, views.sizes)):
-        acc = half_weight_render_views(views.means, views.quats, views.scales, views.opacities, vm[None], K[None],
-                                       int(w), int(h), r32, "classic", views.min_weight)[0]
+        acc = half_weight_render_views(SplatArrays(views.means, views.quats, views.scales, views.opacities),
+                                       Views(vm[None], K[None], [(h, w)]), r32, "classic", views.min_weight)[0]
         out.append(_relevancy_of(acc, alphas[k], int(h), int(w)))
     return np.stack(_padded(out)) if len({x.shape for x in out}) > 1 else np.stack(out)
 

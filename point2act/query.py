@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence
 
 import torch
 from torch import Tensor
@@ -21,13 +21,12 @@ from torch import Tensor
 from point2act.query_numpy import camera_fingerprint, checkpoint_key, size_groups  # noqa: F401  (re-exported)
 from point2act.relevancy_fit import WeightsCache, compositing_weights_views
 from point2act.render.splats import Splats
+from point2act.splatting import Views
 
 
 def build_weights_cache(
     splats: Splats,  # N frozen Gaussians
-    viewmats: Tensor,  # [C, 4, 4] world-to-camera
-    Ks: Tensor,  # [C, 3, 3]
-    sizes: Sequence[Tuple[int, int]],  # C x (H, W)
+    views: Views,  # C views (tensors), of any sizes
     view_ids: Sequence[int],  # C training-image indices
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
@@ -42,9 +41,8 @@ def build_weights_cache(
         frozen = Splats(g.means.detach().float(), g.quats.detach().float(), g.scales.detach().float(),
                         g.opacities.detach().float())
         done = 0
-        for (H, W), ks in size_groups(sizes):
-            crow, col, val = compositing_weights_views(frozen, viewmats[ks].float(), Ks[ks].float(), W, H,
-                                                       rasterize_mode, min_weight)
+        for _size, ks in size_groups(views.sizes):
+            crow, col, val = compositing_weights_views(frozen, views.take(ks), rasterize_mode, min_weight)
             crows.append(crow[1:] + off)
             off += int(crow[-1])
             cols.append(col)
@@ -54,7 +52,7 @@ def build_weights_cache(
                 print(f"\rweights: {done}/{len(view_ids)} views", end="", flush=True)
     if progress:
         print()
-    sizes = [[int(h), int(w)] for h, w in sizes]
+    sizes = [[int(h), int(w)] for h, w in views.sizes]
     n = int(splats.means.shape[0])
     if len(cols) == 1:  # one size: the kernel's arrays as they are (no copy)
         return WeightsCache(crow, cols[0], vals[0], n, sizes, list(view_ids))

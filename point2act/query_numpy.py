@@ -222,13 +222,14 @@ def training_weights(qv: QueryViews, min_weight: float):
     (:class:`~point2act.refit.StackedWeights`), computed without torch
     (:func:`point2act.refit.compositing_weights_views`, consecutive views of one size in one call): the bits of
     the torch path's :func:`point2act.query.build_weights_cache` on the same Gaussians and cameras."""
-    from point2act.refit import StackedWeights, compositing_weights_views
+    from point2act.refit import SplatArrays, StackedWeights, Views, compositing_weights_views
 
     t = qv.train
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
     for (H, W), ks in size_groups(t.sizes):
-        crow, col, val = compositing_weights_views(qv.means, qv.quats, qv.scales, qv.opacities, t.viewmats[ks],
-                                                   t.Ks[ks], int(W), int(H), qv.rasterize_mode, min_weight)
+        crow, col, val = compositing_weights_views(SplatArrays(qv.means, qv.quats, qv.scales, qv.opacities),
+                                                   Views.one_size(t.viewmats[ks], t.Ks[ks], W, H), qv.rasterize_mode,
+                                                   min_weight)
         crows.append(crow[1:] + off)
         off += int(crow[-1])
         cols.append(col)

@@ -22,11 +22,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
 from point2act import _cpp
+from point2act.splatting import SplatArrays, Views
 
 RENDER_CSRC = Path(_cpp.__file__).resolve().parent / "render" / "csrc"
 """The rasterizer's torch-free kernel headers (projection_fwd.h, isect_tiles.h, compositing_weights.h, common.h)."""
@@ -85,15 +86,27 @@ def csr_transpose(crow: np.ndarray, col: np.ndarray, val: np.ndarray,
                                                 int(num_cols)))
 
 
-def relevancy_loss_grad(crow: np.ndarray, col: np.ndarray, val: np.ndarray, s: np.ndarray, target: np.ndarray,
-                        row_w: np.ndarray, form: str) -> Tuple[float, np.ndarray]:
-    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] float32 w.r.t. ``s``, in one
-    pass over the CSR matrix ``A`` (crow int64, col int32, val float32)."""
+class Csr(NamedTuple):
+    """A sparse matrix ``[R, N]`` in CSR form: its row offsets, column indices and values mean something only
+    together. numpy arrays here, tensors on the torch side (:mod:`point2act.relevancy_fit`)."""
+
+    crow: Any  # [R + 1] int64
+    """Row offsets: row r's entries are ``crow[r]:crow[r + 1]``."""
+    col: Any  # [nnz] int32
+    """Column (Gaussian) of each entry."""
+    val: Any  # [nnz] float32
+    """The entries (compositing weights)."""
+
+
+def relevancy_loss_grad(A: Csr, s: np.ndarray, target: np.ndarray, row_w: np.ndarray,
+                        form: str) -> Tuple[float, np.ndarray]:
+    """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] float32 w.r.t. ``s``
+    [N], in one pass over the CSR matrix ``A`` (crow int64, col int32, val float32; ``target``, ``row_w`` [R])."""
     if form not in LOSS_FORMS:
         raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
-    _check_columns(col, np.size(s))
-    return _loss_grad(_arr(crow, np.int64), _arr(col, np.int32), _arr(val, np.float32), _arr(s, np.float32),
-                      _arr(target, np.float32), _arr(row_w, np.float32), form)
+    _check_columns(A.col, np.size(s))
+    return _loss_grad(Csr(_arr(A.crow, np.int64), _arr(A.col, np.int32), _arr(A.val, np.float32)),
+                      _arr(s, np.float32), _arr(target, np.float32), _arr(row_w, np.float32), form)
 
 
 def _check_columns(col: np.ndarray, n: int) -> None:
@@ -103,9 +116,9 @@ def _check_columns(col: np.ndarray, n: int) -> None:
         raise ValueError(f"col entries must lie in [0, {int(n)})")
 
 
-def _loss_grad(crow, col, val, s, target, row_w, form: str) -> Tuple[float, np.ndarray]:
+def _loss_grad(A: Csr, s, target, row_w, form: str) -> Tuple[float, np.ndarray]:
     """:func:`relevancy_loss_grad` on arrays of the kernel's dtypes whose columns are checked."""
-    loss, grad = load_extension().relevancy_loss_grad(crow, col, val, s, target, row_w, LOSS_FORMS[form])
+    loss, grad = load_extension().relevancy_loss_grad(A.crow, A.col, A.val, s, target, row_w, LOSS_FORMS[form])
     return float(loss), grad
 
 
@@ -143,32 +156,26 @@ RASTERIZE_MODES = {"classic": False, "antialiased": True}
 projection's anti-aliasing compensation."""
 
 
+def _kernel_size(views: Views) -> Tuple[int, int]:
+    """``(height, width)`` of views of one size as the kernels take it (no views: no rows, whatever the size)."""
+    return views.size() if len(views) else (1, 1)
+
+
 def compositing_weights_views(
-    means: np.ndarray,  # [N, 3]
-    quats: np.ndarray,  # [N, 4]
-    scales: np.ndarray,  # [N, 3]
-    opacities: np.ndarray,  # [N]
-    viewmats: np.ndarray,  # [C, 4, 4]
-    Ks: np.ndarray,  # [C, 3, 3]
-    width: int,
-    height: int,
+    splats: SplatArrays,  # N Gaussians
+    views: Views,  # C views of one size
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
     num_threads: int = -1,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Csr:
     """Compositing weights ``alpha * T`` of ``C`` views of one size, stacked, without torch: the bits of
     :func:`point2act.relevancy_fit.compositing_weights_views` (the rasterizer's projection, tile lists and weights
     kernels, compiled into this module's extension, with its settings: near plane 0.01, far plane 1e10, no radius
     clip, eps2d 0.3, 16-pixel tiles). ``W @ c`` is the rasterizer's render of a per-Gaussian colour ``c``.
 
     Args:
-        means: Centres, world frame, float32 (other dtypes are converted).
-        quats: Rotations as wxyz quaternions (the projection normalises them).
-        scales: Standard deviations along the rotated axes (activated: linear, not log).
-        opacities: Opacities in [0, 1] (activated: after the sigmoid).
-        viewmats: World -> camera (OpenCV) of each view.
-        Ks: Pinhole intrinsics of each view.
-        width, height: The views' image size in pixels.
+        splats: The Gaussians, activated, float32 (other dtypes are converted).
+        views: The views (world -> camera in OpenCV axes, pinhole intrinsics), all of one size.
         rasterize_mode: ``"classic"`` or ``"antialiased"`` (opacities times the projection's compensation).
         min_weight: Weights at or below it are left out (they still attenuate the Gaussians behind them; 0: all).
         num_threads: OpenMP threads (<= 0: OpenMP's default); the output does not depend on it.
@@ -180,9 +187,11 @@ def compositing_weights_views(
     if rasterize_mode not in RASTERIZE_MODES:
         raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}; use 'classic' or 'antialiased'")
     f32 = lambda a: _arr(a, np.float32)  # noqa: E731
-    return tuple(load_extension().compositing_weights_views(
-        f32(means), f32(quats), f32(scales), f32(opacities), f32(viewmats), f32(Ks), int(width), int(height),
-        RASTERIZE_MODES[rasterize_mode], float(min_weight), int(num_threads)))
+    height, width = _kernel_size(views)
+    return Csr(*load_extension().compositing_weights_views(
+        f32(splats.means), f32(splats.quats), f32(splats.scales), f32(splats.opacities), f32(views.viewmats),
+        f32(views.Ks), int(width), int(height), RASTERIZE_MODES[rasterize_mode], float(min_weight),
+        int(num_threads)))
 
 
 HALF_NORMAL_MIN = 2.0 ** -14
@@ -196,14 +205,8 @@ def half_rounded(x: np.ndarray) -> np.ndarray:  # [n] float32
 
 
 def half_weight_render_views(
-    means: np.ndarray,  # [N, 3]
-    quats: np.ndarray,  # [N, 4]
-    scales: np.ndarray,  # [N, 3]
-    opacities: np.ndarray,  # [N]
-    viewmats: np.ndarray,  # [C, 4, 4]
-    Ks: np.ndarray,  # [C, 3, 3]
-    width: int,
-    height: int,
+    splats: SplatArrays,  # N Gaussians
+    views: Views,  # C views of one size
     values: np.ndarray,  # [N]
     rasterize_mode: str = "classic",
     min_weight: float = 1e-3,
@@ -215,8 +218,7 @@ def half_weight_render_views(
     :class:`point2act.fusion.FusionWeights` keeps them), without storing the weights.
 
     Args:
-        means, quats, scales, opacities, viewmats, Ks, width, height, rasterize_mode: as
-            :func:`compositing_weights_views` takes them.
+        splats, views, rasterize_mode: as :func:`compositing_weights_views` takes them.
         values: A value per Gaussian (a field's relevancy), float32.
         min_weight: The weights' floor, at least :data:`HALF_NORMAL_MIN`.
         num_threads: OpenMP threads (<= 0: OpenMP's default); the output does not depend on it.
@@ -226,9 +228,11 @@ def half_weight_render_views(
     if not min_weight >= HALF_NORMAL_MIN:
         raise ValueError(f"min_weight {min_weight} is below float16's smallest normal {HALF_NORMAL_MIN}")
     f32 = lambda a: _arr(a, np.float32)  # noqa: E731
+    height, width = _kernel_size(views)
     return load_extension().half_weight_render_views(
-        f32(means), f32(quats), f32(scales), f32(opacities), f32(viewmats), f32(Ks), int(width), int(height),
-        RASTERIZE_MODES[rasterize_mode], float(min_weight), f32(np.reshape(values, -1)), int(num_threads))
+        f32(splats.means), f32(splats.quats), f32(splats.scales), f32(splats.opacities), f32(views.viewmats),
+        f32(views.Ks), int(width), int(height), RASTERIZE_MODES[rasterize_mode], float(min_weight),
+        f32(np.reshape(values, -1)), int(num_threads))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -364,7 +368,7 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
     t0 = time.perf_counter()
     flat_t, row_w = fit_setup(weights.sizes, targets, objective.form, objective.pos_weight)
     _check_columns(weights.col, weights.num_gaussians)
-    crow, col, val = _arr(weights.crow, np.int64), _arr(weights.col, np.int32), _arr(weights.val, np.float32)
+    A = Csr(_arr(weights.crow, np.int64), _arr(weights.col, np.int32), _arr(weights.val, np.float32))
     x = (np.array(init, dtype=np.float32).reshape(-1) if init is not None
          else np.full(int(weights.num_gaussians), objective.init_logit, dtype=np.float32))
     m, v = np.zeros_like(x), np.zeros_like(x)
@@ -374,7 +378,7 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
     steps, lr, lr_final, tol = schedule.steps, schedule.lr, schedule.lr_final, schedule.tol
     for n in range(1, steps + 1):
         sg = sigmoid(x)
-        loss, gs = _loss_grad(crow, col, val, sg, flat_t, row_w, objective.form)
+        loss, gs = _loss_grad(A, sg, flat_t, row_w, objective.form)
         losses.append(loss)
         g = gs * sg * (np.float32(1) - sg)
         m = b1 * m + (np.float32(1) - b1) * g
@@ -388,6 +392,7 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
     return LogitFit(x, losses, time.perf_counter() - t0, n)
 
 
-__all__ = ["EXTENSION", "HALF_NORMAL_MIN", "half_rounded", "half_weight_render_views", "RELEVANCY_INIT_LOGIT", "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "FitSchedule",
-           "LogitFit", "Objective", "StackedWeights", "csr_matvec", "csr_transpose", "fit_logits", "fit_setup",
-           "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid"]
+__all__ = ["EXTENSION", "HALF_NORMAL_MIN", "half_rounded", "half_weight_render_views", "RELEVANCY_INIT_LOGIT",
+           "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "Csr", "FitSchedule", "LogitFit", "Objective",
+           "SplatArrays", "StackedWeights", "Views", "compositing_weights_views", "csr_matvec", "csr_transpose",
+           "fit_logits", "fit_setup", "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid"]

@@ -35,13 +35,16 @@ from torch import Tensor
 from point2act import refit
 from point2act.render.splats import Splats
 from point2act.render.tiles import TileLists
+from point2act.splatting import Views
 
 EXTENSION = refit.EXTENSION
 """The refit's kernels: a pybind11 module of numpy arrays (:mod:`point2act.refit`), shared with the torch-free
 ``point2act query``."""
 LOSS_FORMS = refit.LOSS_FORMS
 median_depth_csr = refit.median_depth_csr
+Csr = refit.Csr
 FitSchedule = refit.FitSchedule
+Objective = refit.Objective
 
 
 def load_extension(verbose: bool = False):
@@ -62,9 +65,7 @@ def csr_transpose(
 
 
 def relevancy_loss_grad(
-    crow: Tensor,  # [R + 1] int64
-    col: Tensor,  # [nnz] int32
-    val: Tensor,  # [nnz] float32
+    A: Csr,  # [R, N] of tensors: crow [R + 1] int64, col [nnz] int32, val [nnz] float32
     s: Tensor,  # [N] per-Gaussian relevancy in [0, 1]
     target: Tensor,  # [R]
     row_w: Tensor,  # [R]
@@ -72,8 +73,9 @@ def relevancy_loss_grad(
 ) -> Tuple[float, Tensor]:
     """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] w.r.t. ``s``: one pass
     over the CSR matrix ``A`` (:func:`point2act.refit.relevancy_loss_grad` on the tensors' arrays)."""
-    arrays = (t.detach().cpu().numpy() for t in (crow, col, val, s.float(), target.float(), row_w.float()))
-    loss, grad = refit.relevancy_loss_grad(*arrays, form)
+    crow, col, val, s, target, row_w = (t.detach().cpu().numpy()
+                                        for t in (*A, s.float(), target.float(), row_w.float()))
+    loss, grad = refit.relevancy_loss_grad(Csr(crow, col, val), s, target, row_w, form)
     return loss, torch.from_numpy(grad)
 
 
@@ -94,10 +96,7 @@ class ProjectedViews:
 
 def _project_views(
     splats: Splats,  # N Gaussians
-    viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
-    Ks: Tensor,  # [C, 3, 3]
-    width: int,
-    height: int,
+    views: Views,  # C views of one size (tensors)
     rasterize_mode: str,
 ) -> ProjectedViews:
     """Projection and tile lists of :func:`point2act.render.rasterization` (its CPU pipeline with the last stage
@@ -106,6 +105,7 @@ def _project_views(
     from point2act.render.rasterization import _rasterization_cpu
 
     N = splats.means.shape[0]
+    height, width = views.size()
     captured: List[ProjectedViews] = []
 
     def capture(means2d, conics, _colors, opacities, *tiling, **_kw):  # rasterize_to_pixels' call
@@ -119,7 +119,7 @@ def _project_views(
     with torch.no_grad():
         _rasterization_cpu(
             cpu(splats.means), cpu(splats.quats), cpu(splats.scales), cpu(splats.opacities), torch.zeros(N, 1),
-            cpu(viewmats), cpu(Ks), int(width), int(height),
+            cpu(views.viewmats), cpu(views.Ks), int(width), int(height),
             near_plane=0.01, far_plane=1e10, radius_clip=0.0, eps2d=0.3, sh_degree=None, packed=False,
             tile_size=16, backgrounds=None, render_mode="RGB", sparse_grad=False, absgrad=False,
             rasterize_mode=rasterize_mode, distributed=False, camera_model="pinhole", covars=None,
@@ -130,10 +130,7 @@ def _project_views(
 
 def compositing_weights_views(
     splats: Splats,  # N Gaussians
-    viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
-    Ks: Tensor,  # [C, 3, 3]
-    width: int,
-    height: int,
+    views: Views,  # C views of one size (tensors: world -> camera in OpenCV axes, intrinsics)
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
 ) -> Tuple[Tensor, Tensor, Tensor]:
@@ -146,16 +143,13 @@ def compositing_weights_views(
     """
     from point2act.render import _backend
 
-    cap = _project_views(splats, viewmats, Ks, width, height, rasterize_mode)
+    cap = _project_views(splats, views, rasterize_mode)
     return _backend.compositing_weights(cap.means2d, cap.conics, cap.opacities, cap.tiles, float(min_weight))
 
 
 def compositing_weights(
     splats: Splats,  # N Gaussians
-    viewmat: Tensor,  # [4, 4] world -> camera (OpenCV)
-    K: Tensor,  # [3, 3]
-    width: int,
-    height: int,
+    view: Views,  # one view (tensors)
     rasterize_mode: str = "classic",
     min_weight: float = 0.0,
 ) -> Tensor:  # [height * width, N] sparse CSR
@@ -166,8 +160,10 @@ def compositing_weights(
     per-Gaussian colour ``c`` [N] is then ``W @ c`` (no background). Weights ``<= min_weight``
     are dropped (0: exact).
     """
-    crow, col, val = compositing_weights_views(splats, viewmat[None], K[None], width, height, rasterize_mode,
-                                               min_weight)
+    if len(view) != 1:
+        raise ValueError(f"one view expected, got {len(view)}")
+    height, width = view.size()
+    crow, col, val = compositing_weights_views(splats, view, rasterize_mode, min_weight)
     return _csr(crow, col, val, (int(width) * int(height), int(splats.means.shape[0])))
 
 
@@ -328,24 +324,22 @@ def stacked(cache: WeightsCache) -> refit.StackedWeights:
 def fit_relevancy(
     cache: WeightsCache,
     targets: Sequence[Tensor | np.ndarray],  # per cache view: [H, W, 1] in [0, 1]
-    form: str = "bce",
-    pos_weight: float = 4.0,
-    init_logit: float = -4.0,
+    objective: Objective = Objective(),
     schedule: FitSchedule = FitSchedule(),
     init: Tensor | None = None,  # [N] logits to start from (default: ``init_logit`` everywhere)
 ) -> FitResult:
     """Fit per-Gaussian logits [N] so the rendered relevancy matches the targets: :func:`point2act.refit.fit_logits`
     (the one solver of the refit) on the cache's arrays, the logits handed back as a tensor.
 
-    The objective is the training loss, :func:`point2act.losses.relevancy_loss` with the run's
+    The objective is the training loss, :func:`point2act.losses.relevancy_loss` with ``objective``'s
     ``form`` and ``pos_weight`` on each supervised view, averaged over views; Adam, full batch, for
-    ``schedule``'s steps and step sizes. Gaussians no view sees keep ``init_logit`` (as in training, where
-    they get no gradient)."""
+    ``schedule``'s steps and step sizes, from ``objective.init_logit``. Gaussians no view sees keep it (as in
+    training, where they get no gradient)."""
     arrays = [t.detach().cpu().float().numpy() if isinstance(t, Tensor) else np.asarray(t, np.float32) for t in targets]
     start = None if init is None else init.detach().cpu().float().numpy()
-    fit = refit.fit_logits(stacked(cache), arrays, refit.Objective(form, pos_weight, init_logit), schedule, start)
+    fit = refit.fit_logits(stacked(cache), arrays, objective, schedule, start)
     return FitResult(torch.from_numpy(fit.logits), fit.losses, fit.seconds, fit.steps)
 
 
-__all__ = ["compositing_weights", "compositing_weights_views", "WeightsCache", "fit_relevancy", "FitResult",
-           "FitSchedule", "ProjectedViews"]
+__all__ = ["compositing_weights", "compositing_weights_views", "Csr", "WeightsCache", "fit_relevancy", "FitResult",
+           "FitSchedule", "Objective", "ProjectedViews", "Views"]

@@ -19,35 +19,38 @@ Plain torch.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["view_weights", "views_seeing_count", "unseen_mask", "views_seeing", "frustum_bounded_points",
-           "photo_colours"]
+from point2act.splatting import Views
+
+if TYPE_CHECKING:
+    from point2act.render.splats import Splats
+
+__all__ = ["view_weights", "views_seeing_count", "unseen_mask", "views_seeing", "FrustumCameras",
+           "frustum_bounded_points", "photo_colours"]
 
 
 def view_weights(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] (linear)
-    opacities: Tensor,  # [N] (activated)
-    viewmats: Tensor,  # [C, 4, 4] world -> camera (OpenCV)
-    Ks: Tensor,  # [C, 3, 3]
-    sizes: Sequence[Tuple[int, int]],  # C x (height, width)
+    splats: Splats,  # N Gaussians (activated)
+    views: Views,  # C views (tensors), of any sizes
     rasterize_mode: str = "classic",
 ) -> Tensor:  # [C, N]
     """Total compositing weight (in pixels of each view's resolution) of every Gaussian in every view."""
     from point2act.render import rasterization
 
+    means = splats.means
     n = int(means.shape[0])
-    out = means.new_zeros((len(sizes), n), dtype=torch.float32)
+    out = means.new_zeros((len(views), n), dtype=torch.float32)
     if n == 0:
         return out
-    g = [t.detach().float() for t in (means, quats, scales, opacities)]
+    g = [t.detach().float() for t in (means, splats.quats, splats.scales, splats.opacities)]
+    viewmats, Ks = views.viewmats, views.Ks
     with torch.enable_grad():
-        for c, (h, w) in enumerate(sizes):
+        for c, (h, w) in enumerate(views.sizes):
             ones = torch.ones((n, 1), device=means.device, dtype=torch.float32, requires_grad=True)
             render, _alpha, _meta = rasterization(
                 means=g[0], quats=g[1], scales=g[2], opacities=g[3], colors=ones,
@@ -72,9 +75,23 @@ def unseen_mask(weights: Tensor, tau: float, min_views: int = 2) -> Tensor:  # [
     return views_seeing_count(weights, tau) < k
 
 
-def views_seeing(points: Tensor, c2w: Tensor, K: Tensor, wh: Tensor,
-                 near: float = 0.01) -> Tensor:  # [M] int
-    """How many cameras see each point in front of them, inside the image (nerfstudio c2w: OpenGL axes)."""
+@dataclass(frozen=True)
+class FrustumCameras:
+    """C cameras as the frustum tests read them (:func:`views_seeing`): a point is in a camera's frustum when it lies
+    in front of it and projects inside its image, which takes the pose, the intrinsics and the image size together.
+    nerfstudio's conventions (camera-to-world, OpenGL axes: looking along -z)."""
+
+    c2w: Tensor  # [C, 3, 4]
+    """Camera-to-world poses (OpenGL axes)."""
+    K: Tensor  # [C, 3, 3]
+    """Pinhole intrinsics."""
+    wh: Tensor  # [C, 2]
+    """Image ``(width, height)``, pixels."""
+
+
+def views_seeing(points: Tensor, cams: FrustumCameras, near: float = 0.01) -> Tensor:  # [M] int
+    """How many cameras see each point in front of them, inside the image."""
+    c2w, K, wh = cams.c2w, cams.K, cams.wh
     R, t = c2w[:, :3, :3], c2w[:, :3, 3]
     count = torch.zeros(points.shape[0], dtype=torch.long)
     for c in range(c2w.shape[0]):
@@ -87,8 +104,7 @@ def views_seeing(points: Tensor, c2w: Tensor, K: Tensor, wh: Tensor,
     return count
 
 
-def frustum_bounded_points(c2w: Tensor, K: Tensor, wh: Tensor, n: int, random_scale: float,
-                           min_views: int = 3, seed: int = 0,
+def frustum_bounded_points(cams: FrustumCameras, n: int, random_scale: float, min_views: int = 3, seed: int = 0,
                            around: Tensor | None = None) -> Tensor:  # [n, 3]
     """``n`` random points in the box of the camera centres grown by half its size on every side (and
     inside splatfacto's random cube of side ``random_scale``), each seen by at least ``min_views``
@@ -99,6 +115,7 @@ def frustum_bounded_points(c2w: Tensor, K: Tensor, wh: Tensor, n: int, random_sc
     largest side on every side, so that the random points fill the space the scene takes (a plain part
     beside the textured ones) rather than the air between it and the cameras."""
     gen = torch.Generator().manual_seed(int(seed))
+    c2w = cams.c2w
     centers = c2w[:, :3, 3]
     lo, hi = centers.min(0).values, centers.max(0).values
     pad = 0.5 * (hi - lo).max().clamp_min(1e-3)
@@ -115,7 +132,7 @@ def frustum_bounded_points(c2w: Tensor, K: Tensor, wh: Tensor, n: int, random_sc
     have = 0
     for _ in range(32):
         cand = lo + (hi - lo) * torch.rand((max(4 * n, 1024), 3), generator=gen)
-        cnt = views_seeing(cand, c2w, K, wh)
+        cnt = views_seeing(cand, cams)
         ok = cnt >= k
         kept.append(cand[ok])
         have += int(ok.sum())

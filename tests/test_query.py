@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from point2act.relevancy_fit import (
+    Csr,
     FitSchedule,
+    Objective,
+    Views,
     WeightsCache,
     compositing_weights,
     fit_relevancy,
@@ -21,7 +24,8 @@ def _scene(N=600, W=48, H=32, C=3, mode="classic"):
     s = random_scene(SceneSpec(N, W, H, C=C, dtype=torch.float32, scale=0.04),
                      extras=SceneExtras(n_channels=1))
     splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
-    mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H, rasterize_mode=mode) for c in range(C)]
+    views = Views.one_size(s["viewmats"], s["Ks"], W, H)
+    mats = [compositing_weights(splats, views.take([c]), rasterize_mode=mode) for c in range(C)]
     return s, WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))
 
 
@@ -63,7 +67,8 @@ def test_weights_kernel_equals_torch_reference(N, W, H, C, seed, scale, mode, mi
 
     s = random_scene(SceneSpec(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale),
                      extras=SceneExtras(n_channels=1, n_behind=3, n_offscreen=3))
-    args = (Splats(s["means"], s["quats"], s["scales"], s["opacities"]), s["viewmats"], s["Ks"], W, H, mode)
+    args = (Splats(s["means"], s["quats"], s["scales"], s["opacities"]), Views.one_size(s["viewmats"], s["Ks"], W, H),
+            mode)
     crow_c, col_c, val_c = compositing_weights_views(*args, min_weight)
     cap = _project_views(*args)
     assert (cap.tiles.width, cap.tiles.height, cap.tiles.tile_size) == (W, H, 16)
@@ -88,7 +93,7 @@ def test_weights_kernel_render_equals_rasterizer(N, W, H, C, seed, scale, mode, 
     s = random_scene(SceneSpec(N, W, H, C=C, seed=seed, dtype=torch.float32, scale=scale),
                      extras=SceneExtras(n_channels=1))
     crow, col, val = compositing_weights_views(Splats(s["means"], s["quats"], s["scales"], s["opacities"]),
-                                               s["viewmats"], s["Ks"], W, H, mode)
+                                               Views.one_size(s["viewmats"], s["Ks"], W, H), mode)
     rel = torch.rand(N, generator=torch.Generator().manual_seed(seed))
     r, alpha, _ = rasterization(s["means"], s["quats"], s["scales"], s["opacities"], rel[:, None], s["viewmats"],
                                 s["Ks"], W, H, packed=False, rasterize_mode=mode)
@@ -130,8 +135,9 @@ def test_fused_loss_grad_equals_autograd(form):
         pred = (cache.matrix() @ sg.reshape(-1, 1)).clamp(0, 1)
         ref = stacked_relevancy_loss(pred, flat_t.reshape(-1, 1), form, 4.0, scale.reshape(-1, 1))
         ref.backward()
-        loss, grad = relevancy_loss_grad(cache.crow, cache.col, cache.val, sg.detach(), flat_t, row_w, form)
-        loss_r, grad_r = _relevancy_loss_grad(cache.crow, cache.col, cache.val, sg.detach(), flat_t, row_w, form)
+        A = Csr(cache.crow, cache.col, cache.val)
+        loss, grad = relevancy_loss_grad(A, sg.detach(), flat_t, row_w, form)
+        loss_r, grad_r = _relevancy_loss_grad(A, sg.detach(), flat_t, row_w, form)
         assert abs(loss - float(ref.detach())) <= 1e-5 * abs(float(ref.detach())) and abs(loss - loss_r) <= 1e-5 * abs(loss_r)
         assert torch.allclose(grad, grad_r, rtol=1e-4, atol=1e-9)
         if form != "l1":  # autograd's sign(0) and clamp edges agree with the analytic form
@@ -145,7 +151,7 @@ def test_fit_recovers_a_field_it_rendered():
     N = s["means"].shape[0]
     true = torch.where(torch.rand(N, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
     targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
-    a = fit_relevancy(cache, targets, "bce", 4.0, -4.0, FitSchedule(steps=30, lr=0.3))
+    a = fit_relevancy(cache, targets, Objective("bce", 4.0, -4.0), FitSchedule(steps=30, lr=0.3))
     assert a.losses[-1] < 0.5 * a.losses[0] and a.steps == 30
     back = cache.render(torch.sigmoid(a.logits))
     err = max(float((b - t).abs().mean()) for b, t in zip(back, targets))
@@ -175,7 +181,7 @@ def test_fast_refit_matches_direct_optimisation():
     N = s["means"].shape[0]
     true = torch.where(torch.rand(N, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
     targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
-    fast = fit_relevancy(cache, targets, "mse", 4.0, -4.0, FitSchedule(steps=300, lr=0.1))
+    fast = fit_relevancy(cache, targets, Objective("mse", 4.0, -4.0), FitSchedule(steps=300, lr=0.1))
     x = torch.full((N, 1), -4.0, requires_grad=True)
     opt = torch.optim.Adam([x], lr=0.1)
     for _ in range(300):

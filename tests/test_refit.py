@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from point2act import refit
+from point2act.refit import Csr, Objective, Views
 from point2act.relevancy_fit import WeightsCache, compositing_weights, compositing_weights_views, fit_relevancy
 from point2act.render import Splats, rasterization
 from point2act.render._testing import SceneExtras, SceneSpec, random_scene
@@ -26,12 +27,13 @@ def _scene(N, W, H, C, scale, seed, min_weight=0.0):
     s = random_scene(SceneSpec(N, W, H, C=C, dtype=torch.float32, scale=scale),
                      extras=SceneExtras(n_channels=1))
     splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
-    mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H, min_weight=min_weight) for c in range(C)]
+    views = Views.one_size(s["viewmats"], s["Ks"], W, H)
+    mats = [compositing_weights(splats, views.take([c]), min_weight=min_weight) for c in range(C)]
     return s, WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))
 
 
 def _arrays(cache):
-    return cache.crow.numpy(), cache.col.numpy(), cache.val.numpy()
+    return Csr(cache.crow.numpy(), cache.col.numpy(), cache.val.numpy())
 
 
 @pytest.mark.parametrize("form", ["bce", "mse", "l1"])
@@ -46,8 +48,8 @@ def test_loss_grad_binding_equals_torch_reference(form, scene, span):
     row_w = torch.rand(R, generator=g) / R
     lo, hi = span
     s = lo + (hi - lo) * torch.rand(N, generator=g)
-    loss, grad = refit.relevancy_loss_grad(*_arrays(cache), s.numpy(), target.numpy(), row_w.numpy(), form)
-    loss_r, grad_r = _relevancy_loss_grad(cache.crow, cache.col, cache.val, s, target, row_w, form)
+    loss, grad = refit.relevancy_loss_grad(_arrays(cache), s.numpy(), target.numpy(), row_w.numpy(), form)
+    loss_r, grad_r = _relevancy_loss_grad(Csr(cache.crow, cache.col, cache.val), s, target, row_w, form)
     assert grad.dtype == np.float32 and grad.shape == (N,)
     assert abs(loss - loss_r) <= 1e-5 * abs(loss_r)
     np.testing.assert_allclose(grad, grad_r.numpy(), rtol=1e-4, atol=1e-9)
@@ -58,19 +60,19 @@ def test_loss_grad_binding_is_the_loss_derivative(form):
     """gradcheck-style: the kernel's gradient against central differences of its own loss (float64 weights
     would not pass through the float32 kernel; steps large enough for float32)."""
     _s, cache = _scene(300, 24, 16, 1, 0.05, 3)
-    crow, col, val = _arrays(cache)
+    A = _arrays(cache)
     rng = np.random.default_rng(0)
     R, N = cache.num_rows, cache.num_gaussians
     target, row_w = (rng.random(R) ** 4).astype(np.float32), np.full(R, 1.0 / R, np.float32)
     s = (0.2 + 0.3 * rng.random(N)).astype(np.float32)
-    _loss, grad = refit.relevancy_loss_grad(crow, col, val, s, target, row_w, form)
+    _loss, grad = refit.relevancy_loss_grad(A, s, target, row_w, form)
     for i in np.argsort(-np.abs(grad))[:5]:
         h = np.float32(1e-2)
         sp, sm = s.copy(), s.copy()
         sp[i] += h
         sm[i] -= h
-        fd = (refit.relevancy_loss_grad(crow, col, val, sp, target, row_w, form)[0]
-              - refit.relevancy_loss_grad(crow, col, val, sm, target, row_w, form)[0]) / (2 * float(h))
+        fd = (refit.relevancy_loss_grad(A, sp, target, row_w, form)[0]
+              - refit.relevancy_loss_grad(A, sm, target, row_w, form)[0]) / (2 * float(h))
         assert abs(fd - float(grad[i])) <= 2e-2 * abs(float(grad[i])) + 1e-7, (i, fd, grad[i])
 
 
@@ -96,7 +98,7 @@ def test_csr_matvec_is_the_rasterizer_render_bit_for_bit(scene):
                             W, H, packed=False)
     for c in range(C):
         crow, col, val = compositing_weights_views(Splats(s["means"], s["quats"], s["scales"], s["opacities"]),
-                                                   s["viewmats"][c : c + 1], s["Ks"][c : c + 1], W, H)
+                                                   Views.one_size(s["viewmats"][c : c + 1], s["Ks"][c : c + 1], W, H))
         got = refit.csr_matvec(crow.numpy(), col.numpy(), val.numpy(), rel.numpy()).reshape(H, W)
         assert np.array_equal(got, r[c, ..., 0].numpy())
 
@@ -104,11 +106,11 @@ def test_csr_matvec_is_the_rasterizer_render_bit_for_bit(scene):
 def test_bindings_reject_bad_input():
     crow, col, val = np.array([0, 2], np.int64), np.array([0, 5], np.int32), np.ones(2, np.float32)
     with pytest.raises(ValueError):
-        refit.relevancy_loss_grad(crow, col, val, np.ones(3), np.zeros(1), np.ones(1), "bce")  # col past N
+        refit.relevancy_loss_grad(Csr(crow, col, val), np.ones(3), np.zeros(1), np.ones(1), "bce")  # col past N
     with pytest.raises(ValueError):
         refit.csr_transpose(np.array([0, 3]), col, val, 6)  # crow[-1] != nnz
     with pytest.raises(ValueError):
-        refit.relevancy_loss_grad(crow, np.array([0, 1]), val, np.ones(3), np.zeros(1), np.ones(1), "huber")
+        refit.relevancy_loss_grad(Csr(crow, np.array([0, 1]), val), np.ones(3), np.zeros(1), np.ones(1), "huber")
 
 
 def _torch_adam(cache, targets, form, pos_weight, init_logit, schedule):
@@ -123,7 +125,7 @@ def _torch_adam(cache, targets, form, pos_weight, init_logit, schedule):
     steps, lr, lr_final = schedule.steps, schedule.lr, schedule.lr_final
     for n in range(1, steps + 1):
         sg = torch.sigmoid(x)
-        loss, gs = relevancy_loss_grad(cache.crow, cache.col, cache.val, sg, flat_t, row_w, form)
+        loss, gs = relevancy_loss_grad(Csr(cache.crow, cache.col, cache.val), sg, flat_t, row_w, form)
         losses.append(loss)
         g = gs * sg * (1 - sg)
         m.mul_(0.9).add_(g, alpha=0.1)
@@ -142,7 +144,7 @@ def test_solver_equals_torch_adam(form, schedule):
     true = torch.where(torch.rand(600, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
     targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
     ref_x, ref_losses = _torch_adam(cache, targets, form, 4.0, -4.0, schedule)
-    fit = fit_relevancy(cache, targets, form, 4.0, -4.0, schedule)
+    fit = fit_relevancy(cache, targets, Objective(form, 4.0, -4.0), schedule)
     assert fit.steps == schedule.steps and fit.logits.dtype == torch.float32
     np.testing.assert_allclose(fit.losses, ref_losses, rtol=1e-4)
     np.testing.assert_allclose(fit.logits.numpy(), ref_x.numpy(), rtol=1e-3, atol=1e-3)

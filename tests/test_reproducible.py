@@ -19,6 +19,7 @@ from point2act.relevancy_fit import (
     load_extension,
 )
 from point2act.render import Splats
+from point2act.splatting import Views
 from point2act.render._testing import SceneExtras, SceneSpec, random_scene
 
 THREADS = (1, 2, 3, 5, 16)
@@ -30,7 +31,8 @@ def _cache(N=3000, W=256, H=160, C=1, seed=0):
     s = random_scene(SceneSpec(N, W, H, C=C, dtype=torch.float32, scale=0.05),
                      extras=SceneExtras(n_channels=1))
     splats = Splats(s["means"], s["quats"], s["scales"], s["opacities"])
-    mats = [compositing_weights(splats, s["viewmats"][c], s["Ks"][c], W, H) for c in range(C)]
+    views = Views.one_size(s["viewmats"], s["Ks"], W, H)
+    mats = [compositing_weights(splats, views.take([c])) for c in range(C)]
     return WeightsCache.from_views(mats, [[H, W]] * C, list(range(C)))
 
 

@@ -8,6 +8,7 @@ import torch
 from point2act.relevancy_fit import compositing_weights
 from point2act.render import Splats
 from point2act.render._testing import SceneSpec, look_at_viewmat, random_scene
+from point2act.splatting import Views
 from point2act.visibility import unseen_mask, view_weights, views_seeing_count
 
 
@@ -20,10 +21,11 @@ def _scene(n, w, h, c, seed):
 @pytest.mark.parametrize("n,w,h,c,seed", [(60, 32, 24, 1, 0), (300, 48, 32, 3, 1), (800, 40, 40, 2, 2)])
 def test_view_weights_are_the_row_sums_of_the_compositing_weights(n, w, h, c, seed):
     means, quats, scales, opac, vms, Ks = _scene(n, w, h, c, seed)
-    got = view_weights(means, quats, scales, opac, vms, Ks, [(h, w)] * c)
+    views = Views.one_size(vms, Ks, w, h)
+    got = view_weights(Splats(means, quats, scales, opac), views)
     assert got.shape == (c, n)
     for k in range(c):
-        W = compositing_weights(Splats(means, quats, scales, opac), vms[k], Ks[k], w, h).to_dense()  # [H*W, N]
+        W = compositing_weights(Splats(means, quats, scales, opac), views.take([k])).to_dense()  # [H*W, N]
         torch.testing.assert_close(got[k], W.sum(0), atol=1e-4, rtol=1e-4)
     assert got.max() > 0.5  # the scene is seen at all
 
@@ -44,7 +46,8 @@ def test_a_gaussian_behind_an_opaque_wall_is_unseen_and_one_in_one_view_is_prune
     K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])
     v0 = torch.eye(4)
     v1 = look_at_viewmat(torch.tensor([-1.0, 0.0, 2.0]), torch.tensor([0.0, 0.0, 2.0]))  # beside, looking at +x
-    weights = view_weights(means, quats, scales, opac, torch.stack([v0, v1]), torch.stack([K, K]), [(h, w)] * 2)
+    weights = view_weights(Splats(means, quats, scales, opac), Views(torch.stack([v0, v1]), torch.stack([K, K]),
+                                                                     [(h, w)] * 2))
     behind, front = n - 2, n - 1
     assert weights[0, behind] < 0.05 and weights[0, front] > 1.0
     assert weights[1, front] > 1.0
@@ -66,7 +69,7 @@ def test_unseen_mask_caps_min_views_at_the_number_of_views():
 def test_no_gaussians():
     _, _, _, _, vms, Ks = _scene(4, 16, 16, 1, 0)
     e = torch.zeros(0, 3)
-    out = view_weights(e, torch.zeros(0, 4), e, torch.zeros(0), vms, Ks, [(16, 16)])
+    out = view_weights(Splats(e, torch.zeros(0, 4), e, torch.zeros(0)), Views(vms, Ks, [(16, 16)]))
     assert out.shape == (1, 0)
 
 
@@ -78,12 +81,13 @@ def test_cuda_gaussians_with_cpu_cameras_weigh_as_on_the_cpu():
 
     means, quats, scales, opac, vms, Ks = _scene(300, 48, 32, 3, 1)
     gpu = [t.cuda() for t in (means, quats, scales, opac)]
-    got = view_weights(*gpu, vms, Ks, [(32, 48)] * 3)
+    views = Views.one_size(vms, Ks, 48, 32)
+    got = view_weights(Splats(*gpu), views)
     assert got.is_cuda
-    torch.testing.assert_close(got.cpu(), view_weights(means, quats, scales, opac, vms, Ks, [(32, 48)] * 3),
+    torch.testing.assert_close(got.cpu(), view_weights(Splats(means, quats, scales, opac), views),
                                atol=1e-3, rtol=1e-3)
-    for a, b in zip(compositing_weights_views(Splats(*gpu), vms.cuda(), Ks.cuda(), 48, 32),
-                    compositing_weights_views(Splats(means, quats, scales, opac), vms, Ks, 48, 32)):
+    for a, b in zip(compositing_weights_views(Splats(*gpu), Views.one_size(vms.cuda(), Ks.cuda(), 48, 32)),
+                    compositing_weights_views(Splats(means, quats, scales, opac), views)):
         assert torch.equal(a.cpu(), b)
 
 

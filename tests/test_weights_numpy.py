@@ -4,6 +4,7 @@ build of the rasterizer's projection, tile lists and weights kernels) against th
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from point2act import refit
+from point2act.refit import SplatArrays, Views
 from point2act.relevancy_fit import compositing_weights_views as torch_weights
 from point2act.render import Splats
 from point2act.render._testing import SceneExtras, SceneSpec, random_scene
@@ -31,10 +33,18 @@ def _scene(N, W, H, scale, seed, extras, C=3):
     return s, Splats(s["means"], s["quats"], s["scales"], s["opacities"])
 
 
+def _arrays(splats):
+    return SplatArrays(splats.means.numpy(), splats.quats.numpy(), splats.scales.numpy(), splats.opacities.numpy())
+
+
+def _views(s, C, W=None, H=None):
+    """The first C views of scene ``s`` as numpy arrays (at ``W`` x ``H``: the scene's size by default)."""
+    W, H = s["width"] if W is None else W, s["height"] if H is None else H
+    return Views.one_size(s["viewmats"][:C].numpy(), s["Ks"][:C].numpy(), W, H)
+
+
 def _numpy(s, splats, C, mode, min_weight, **kw):
-    return refit.compositing_weights_views(
-        splats.means.numpy(), splats.quats.numpy(), splats.scales.numpy(), splats.opacities.numpy(),
-        s["viewmats"][:C].numpy(), s["Ks"][:C].numpy(), s["width"], s["height"], mode, min_weight, **kw)
+    return refit.compositing_weights_views(_arrays(splats), _views(s, C), mode, min_weight, **kw)
 
 
 def _assert_equal(got, want):
@@ -51,7 +61,8 @@ def _assert_equal(got, want):
 @pytest.mark.parametrize("scene", SCENES, ids=lambda sc: f"N{sc[0]}-{sc[1]}x{sc[2]}")
 def test_weights_equal_the_torch_path(scene, mode, C, min_weight):
     s, splats = _scene(*scene)
-    want = torch_weights(splats, s["viewmats"][:C], s["Ks"][:C], s["width"], s["height"], mode, min_weight)
+    want = torch_weights(splats, Views.one_size(s["viewmats"][:C], s["Ks"][:C], s["width"], s["height"]), mode,
+                         min_weight)
     got = _numpy(s, splats, C, mode, min_weight)
     assert got[0].shape == (C * s["height"] * s["width"] + 1,) and got[1].size > 0
     _assert_equal(got, want)
@@ -63,11 +74,11 @@ def test_normalised_quats_and_float64_inputs():
     s, splats = _scene(*SCENES[0])
     q = splats.quats / splats.quats.norm(dim=-1, keepdim=True)
     unit = Splats(splats.means, q, splats.scales, splats.opacities)
-    want = torch_weights(unit, s["viewmats"], s["Ks"], s["width"], s["height"], "antialiased", 1e-3)
+    want = torch_weights(unit, Views.one_size(s["viewmats"], s["Ks"], s["width"], s["height"]), "antialiased", 1e-3)
     _assert_equal(_numpy(s, unit, 3, "antialiased", 1e-3), want)
     s64 = random_scene(SceneSpec(600, 48, 32, C=3, seed=5, dtype=torch.float64, scale=0.04))
     sp64 = Splats(s64["means"], s64["quats"], s64["scales"], s64["opacities"])
-    want = torch_weights(sp64, s64["viewmats"], s64["Ks"], 48, 32, "classic", 0.0)
+    want = torch_weights(sp64, Views.one_size(s64["viewmats"], s64["Ks"], 48, 32), "classic", 0.0)
     _assert_equal(_numpy(s64, sp64, 3, "classic", 0.0), want)
 
 
@@ -81,7 +92,8 @@ def test_weights_do_not_depend_on_the_thread_count():
 def test_no_gaussians_and_no_views():
     z3, z4 = np.zeros((0, 3), np.float32), np.zeros((0, 4), np.float32)
     eye, K = np.eye(4, dtype=np.float32)[None], np.array([[[20, 0, 8], [0, 20, 6], [0, 0, 1]]], np.float32)
-    crow, col, val = refit.compositing_weights_views(z3, z4, z3, np.zeros(0, np.float32), eye, K, 16, 12)
+    crow, col, val = refit.compositing_weights_views(SplatArrays(z3, z4, z3, np.zeros(0, np.float32)),
+                                                     Views.one_size(eye, K, 16, 12))
     assert np.array_equal(crow, np.zeros(16 * 12 + 1, np.int64)) and col.size == 0 and val.size == 0
     s, splats = _scene(*SCENES[0])
     crow, col, val = _numpy(s, splats, 0, "classic", 0.0)
@@ -90,15 +102,16 @@ def test_no_gaussians_and_no_views():
 
 def test_bad_inputs_raise_value_errors():
     s, splats = _scene(*SCENES[0])
-    args = [splats.means.numpy(), splats.quats.numpy(), splats.scales.numpy(), splats.opacities.numpy(),
-            s["viewmats"].numpy(), s["Ks"].numpy(), 48, 32]
-    for i, bad in [(1, splats.quats.numpy()[:, :3]), (3, splats.opacities.numpy()[:-1]), (5, s["Ks"].numpy()[:2])]:
+    g, views = _arrays(splats), _views(s, 3, 48, 32)
+    for bad in [dataclasses.replace(g, quats=g.quats[:, :3]), dataclasses.replace(g, opacities=g.opacities[:-1])]:
         with pytest.raises(ValueError):
-            refit.compositing_weights_views(*args[:i], bad, *args[i + 1:])
+            refit.compositing_weights_views(bad, views)
     with pytest.raises(ValueError):
-        refit.compositing_weights_views(*args, rasterize_mode="antialias")
+        refit.compositing_weights_views(g, dataclasses.replace(views, Ks=views.Ks[:2]))
     with pytest.raises(ValueError):
-        refit.compositing_weights_views(*args[:6], 0, 32)
+        refit.compositing_weights_views(g, views, rasterize_mode="antialias")
+    with pytest.raises(ValueError):
+        refit.compositing_weights_views(g, _views(s, 3, 0, 32))
 
 
 def test_weights_import_no_torch():
@@ -113,8 +126,8 @@ def test_weights_import_no_torch():
         "scales = np.full((N, 3), 0.05, np.float32)\n"
         "opac = g.uniform(0.1, 0.9, N).astype(np.float32)\n"
         "K = np.array([[[40, 0, 24], [0, 40, 16], [0, 0, 1]]], np.float32)\n"
-        "crow, col, val = refit.compositing_weights_views(means, quats, scales, opac, np.eye(4, dtype=np.float32)[None],"
-        " K, 48, 32, 'antialiased', 1e-3)\n"
+        "crow, col, val = refit.compositing_weights_views(refit.SplatArrays(means, quats, scales, opac),"
+        " refit.Views.one_size(np.eye(4, dtype=np.float32)[None], K, 48, 32), 'antialiased', 1e-3)\n"
         "assert crow[-1] == col.size > 0 and val.dtype == np.float32\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -133,8 +146,7 @@ def test_half_weight_render_is_the_float16_weights_times_the_values(scene, mode,
     crow, col, val = _numpy(s, splats, 3, mode, min_weight)
     want = refit.csr_matvec(crow, col, val.astype(np.float16).astype(np.float32), values).reshape(3, H, W)
     assert np.count_nonzero(want) > 0
-    args = (splats.means.numpy(), splats.quats.numpy(), splats.scales.numpy(), splats.opacities.numpy(),
-            s["viewmats"][:3].numpy(), s["Ks"][:3].numpy(), W, H, values, mode, min_weight)
+    args = (_arrays(splats), _views(s, 3), values, mode, min_weight)
     for threads in (1, 2):
         got = refit.half_weight_render_views(*args, num_threads=threads)
         assert got.dtype == np.float32 and got.shape == (3, H, W)

@@ -243,12 +243,15 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         """Every Gaussian's total compositing weight in each of ``cameras``, in full-resolution pixels
         (rendered at ``1/downscale``; :func:`point2act.visibility.view_weights`)."""
         from point2act.method.run import camera_views
+        from point2act.render.splats import Splats
+        from point2act.splatting import Views
         from point2act.visibility import view_weights
 
         ds = max(1, int(downscale))
         vms, Ks, sizes = camera_views(cameras, ds, self)
-        w = view_weights(self.means, self.quats, torch.exp(self.scales), torch.sigmoid(self.opacities).squeeze(-1),
-                         vms, Ks, sizes, self.config.rasterize_mode)
+        w = view_weights(Splats(self.means, self.quats, torch.exp(self.scales),
+                                torch.sigmoid(self.opacities).squeeze(-1)), Views(vms, Ks, sizes),
+                         self.config.rasterize_mode)
         return w * float(ds * ds)
 
     @torch.no_grad()

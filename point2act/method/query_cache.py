@@ -45,6 +45,7 @@ def query_views_of(run: LoadedRun, info: Dict[str, Any], downscale: int) -> quer
     :func:`point2act.method.supervision.eval_views` computes them). None without the training part."""
     from point2act.query import build_weights_cache
     from point2act.render.splats import Splats
+    from point2act.splatting import Views
 
     train = info.get("train") if info is not None else None
     if train is None:
@@ -62,7 +63,7 @@ def query_views_of(run: LoadedRun, info: Dict[str, Any], downscale: int) -> quer
         import torch
 
         vms, Ks = torch.from_numpy(ev.viewmats).to(dev), torch.from_numpy(ev.Ks).to(dev)
-        cache = build_weights_cache(splats, vms, Ks, list(ev.sizes), ids, g_run.rasterize_mode,
+        cache = build_weights_cache(splats, Views(vms, Ks, list(ev.sizes)), ids, g_run.rasterize_mode,
                                     query_numpy.SUPPORT_MIN_WEIGHT)
         ev.depths = query_numpy.depth_maps(cache, means, ev.viewmats.astype(np.float64))
     f32 = lambda k: g[k].cpu().numpy().astype(np.float32)  # noqa: E731

@@ -28,12 +28,12 @@ class RandomStart:
                         around: torch.Tensor | None = None) -> torch.Tensor:  # [n, 3]
         """``n`` random points that at least :data:`RANDOM_INIT_MIN_VIEWS` of ``cameras`` see
         (:func:`~point2act.visibility.frustum_bounded_points`, within ``around``'s box when given)."""
-        from point2act.visibility import frustum_bounded_points
+        from point2act.visibility import FrustumCameras, frustum_bounded_points
 
         c2w = cameras.camera_to_worlds.detach().float().cpu()
         K = cameras.get_intrinsics_matrices().detach().float().cpu()
         wh = torch.stack([cameras.width[:, 0], cameras.height[:, 0]], -1).float().cpu()
-        return frustum_bounded_points(c2w, K, wh, int(n), float(self.config.random_scale),
+        return frustum_bounded_points(FrustumCameras(c2w, K, wh), int(n), float(self.config.random_scale),
                                       RANDOM_INIT_MIN_VIEWS, seed, around=around)
 
     @torch.no_grad()

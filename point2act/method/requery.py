@@ -32,7 +32,7 @@ from point2act.query import (
     subset,
 )
 from point2act.refit import RefitOptions
-from point2act.relevancy_fit import FitSchedule, fit_relevancy
+from point2act.relevancy_fit import FitSchedule, Objective, fit_relevancy
 
 
 CONSENSUS_FIT = FitSchedule(steps=16, lr=1.0, lr_final=0.1)
@@ -87,7 +87,7 @@ def _fit_heatmaps(cache, heat, schedule: FitSchedule, numpy_targets: bool):
         targets = [shrink_heatmap(heat.array(int(v)), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
     else:
         targets = [resize_heatmap(heat[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    fit = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
+    fit = fit_relevancy(sub, targets, Objective(RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT),
                         schedule)
     from point2act.query_numpy import answer_count
 

@@ -24,6 +24,7 @@ from point2act.method.run import camera_views, frame_of_run, gaussian_tensors
 from point2act.query import build_weights_cache, camera_fingerprint, subset
 from point2act.refit import SUPPORT_MIN_WEIGHT  # noqa: F401  (the consensus's weights floor, imported from here too)
 from point2act.render.splats import Splats
+from point2act.splatting import Views
 
 
 def views_of(gaussians, sup: Supervision, cache, downscale: int) -> list:
@@ -213,8 +214,8 @@ def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float =
         return built, False, time.perf_counter() - t0
     g = gaussian_tensors(g_run)
     splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
-    out = build_weights_cache(splats, vms, Ks, sizes, list(range(len(sizes))), g_run.rasterize_mode, min_weight,
-                              progress)
+    out = build_weights_cache(splats, Views(vms, Ks, sizes), list(range(len(sizes))), g_run.rasterize_mode,
+                              min_weight, progress)
     out.meta["views"] = views
     return out, True, time.perf_counter() - t0
 
@@ -238,6 +239,6 @@ def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 
     dev = run_g.device
     g = {k: v.to(dev) for k, v in gaussian_tensors(run_g).items()}
     splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
-    cache = build_weights_cache(splats, vms[ids].to(dev), Ks[ids].to(dev), [sizes[i] for i in ids], ids,
+    cache = build_weights_cache(splats, Views(vms[ids].to(dev), Ks[ids].to(dev), [sizes[i] for i in ids]), ids,
                                 run_g.rasterize_mode, min_weight)
     return _answered_views(cache, vms, Ks, g["means"].cpu().double().numpy(), store, "eval")

@@ -556,9 +556,7 @@ def _rasterization(
 # the relevancy refit's fused step
 # ------------------------------------------------------------------------------------------------
 def _relevancy_loss_grad(
-    crow: Tensor,  # [R + 1] int64
-    col: Tensor,  # [nnz] int32
-    val: Tensor,  # [nnz] float32
+    W: Tuple[Tensor, Tensor, Tensor],  # point2act.refit.Csr of tensors: crow [R + 1] int64, col, val [nnz]
     s: Tensor,  # [N] relevancy (sigmoid of the logits)
     flat_t: Tensor,  # [R] targets
     row_w: Tensor,  # [R] per-row loss weights
@@ -568,6 +566,7 @@ def _relevancy_loss_grad(
     the loss ``sum_r row_w[r] * l(p_r, t_r)`` of ``p = clamp(W @ s, 0, 1)`` and its gradient, with two
     torch sparse mat-vecs."""
     N = s.numel()
+    crow, col, val = W
     A = torch.sparse_csr_tensor(crow.long(), col.long(), val.float(), size=(crow.numel() - 1, N))
     At = A.to_sparse_coo().t().to_sparse_csr()
     t = flat_t.reshape(-1, 1)

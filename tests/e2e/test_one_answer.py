@@ -246,7 +246,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.method.run import frame_of_run, gaussian_arrays, open_run
     from point2act.method.supervision import supervision_of, weights_cache_of
     from point2act.query import subset
-    from point2act.relevancy_fit import FitSchedule, fit_relevancy
+    from point2act.relevancy_fit import FitSchedule, Objective, fit_relevancy
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
@@ -275,7 +275,7 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     cache, _, _ = weights_cache_of(g, sup.cameras, 2, min_weight=1e-3)
     sub = subset(cache, sorted(sup.heatmaps))
     targets = [resize_heatmap(sup.heatmaps[int(v)].float(), h, w) for v, (h, w) in zip(sub.view_ids, sub.sizes)]
-    every = fit_relevancy(sub, targets, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT,
+    every = fit_relevancy(sub, targets, Objective(RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT, RELEVANCY_INIT_LOGIT),
                           FitSchedule(steps=16, lr=1.0, lr_final=0.1))
     rel_all = 1.0 / (1.0 + np.exp(-every.logits.double().numpy()))
     near_ball = (np.linalg.norm(means - ball_c, axis=1) < 0.03) & (arrays["opacities"] > 0.3)

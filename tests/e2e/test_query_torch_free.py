@@ -40,7 +40,7 @@ def test_fusion_weights_from_the_cached_views_are_the_torch_paths(min_weight):
     (:func:`point2act.fusion.fusion_weights`) are, bit for bit, the torch path's (``relevancy_fit``'s kernel,
     float16), so a query's export reads the weights training would have stored."""
     from point2act.fusion import FusionViews, fusion_views, fusion_weights
-    from point2act.relevancy_fit import compositing_weights_views
+    from point2act.relevancy_fit import Views, compositing_weights_views
     from point2act.render import Splats
     from point2act.render._testing import SceneSpec, random_scene
 
@@ -53,9 +53,8 @@ def test_fusion_weights_from_the_cached_views_are_the_torch_paths(min_weight):
                                      sizes, min_weight))
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
     for i, K, (H, W) in zip(views, K_out, sizes):
-        crow, col, val = compositing_weights_views(splats, sc["viewmats"][int(i)][None],
-                                                   torch.as_tensor(K, dtype=torch.float32)[None], W, H, "classic",
-                                                   min_weight)
+        view = Views(sc["viewmats"][int(i)][None], torch.as_tensor(K, dtype=torch.float32)[None], [(H, W)])
+        crow, col, val = compositing_weights_views(splats, view, "classic", min_weight)
         crows.append(crow[1:].numpy() + off)
         off += int(crow[-1])
         cols.append(col.numpy())
@@ -71,7 +70,7 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
     """With every weight kept, a field's relevancy drawn from the fusion views' weights is the rasterizer's render
     (:func:`point2act.fusion.render_expected_depth`)."""
     from point2act.fusion import FusionWeights, fusion_views, relevancy_in_views, render_expected_depth
-    from point2act.relevancy_fit import compositing_weights_views
+    from point2act.relevancy_fit import Views, compositing_weights_views
     from point2act.render._testing import SceneSpec, random_scene
 
     from point2act.render import Splats
@@ -83,8 +82,8 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
     views, K_out, sizes = fusion_views(Ks.numpy(), [(40, 48)] * 2, max_views=2)
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
     for i, K in zip(views, K_out):
-        crow, col, val = compositing_weights_views(splats, vms[int(i)][None], torch.as_tensor(K, dtype=torch.float32)[None],
-                                                   48, 40, "classic", 0.0)
+        view = Views(vms[int(i)][None], torch.as_tensor(K, dtype=torch.float32)[None], [(40, 48)])
+        crow, col, val = compositing_weights_views(splats, view, "classic", 0.0)
         crows.append(crow[1:].numpy() + off)
         off += int(crow[-1])
         cols.append(col.numpy())

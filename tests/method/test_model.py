@@ -495,7 +495,7 @@ def test_random_points_beside_a_triangulated_cloud():
     """add_random_points keeps the start cloud's Gaussians as they were, appends n Gaussians that the views
     see (each inside >= RANDOM_INIT_MIN_VIEWS frustums), with splatfacto's initial opacity and the relevancy
     prior, and turns the opacity prior on (the run now has Gaussians no photo asked for)."""
-    from point2act.visibility import views_seeing
+    from point2act.visibility import FrustumCameras, views_seeing
 
     model = make_model(n=300)
     before = {k: p.detach().clone() for k, p in model.gauss_params.items()}
@@ -512,7 +512,7 @@ def test_random_points_beside_a_triangulated_cloud():
     c2w = cams.camera_to_worlds
     K = cams.get_intrinsics_matrices()
     wh = torch.stack([cams.width[:, 0], cams.height[:, 0]], -1).float()
-    assert (views_seeing(new, c2w, K, wh) >= RANDOM_INIT_MIN_VIEWS).all()
+    assert (views_seeing(new, FrustumCameras(c2w, K, wh)) >= RANDOM_INIT_MIN_VIEWS).all()
     torch.testing.assert_close(torch.sigmoid(gp["opacities"].detach()[300:]), torch.full((500, 1), 0.1))
     torch.testing.assert_close(gp[RELEVANCY_KEY].detach()[300:], before[RELEVANCY_KEY][:1].expand(500, 1))
     assert torch.isfinite(gp["scales"]).all() and torch.isfinite(gp["features_dc"]).all()

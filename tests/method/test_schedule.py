@@ -98,12 +98,12 @@ def _ring(n: int = 8):
 
 
 def test_frustum_bounded_init():
-    from point2act.visibility import frustum_bounded_points, views_seeing
+    from point2act.visibility import FrustumCameras, frustum_bounded_points, views_seeing
 
-    c2w, K, wh = _ring(8)
-    pts = frustum_bounded_points(c2w, K, wh, 2000, 10.0, min_views=3)
+    cams = FrustumCameras(*_ring(8))
+    pts = frustum_bounded_points(cams, 2000, 10.0, min_views=3)
     assert pts.shape == (2000, 3)
-    assert (views_seeing(pts, c2w, K, wh) >= 3).all()
+    assert (views_seeing(pts, cams) >= 3).all()
     assert pts.abs().max() < 4.0  # inside the cameras' box grown by half, not splatfacto's 10-unit cube
 
 
@@ -112,17 +112,17 @@ def test_frustum_bounded_points_around_known_points():
     quarter of its largest side), inside the cameras' box, still each seen by >= min_views cameras."""
     import torch
 
-    from point2act.visibility import frustum_bounded_points, views_seeing
+    from point2act.visibility import FrustumCameras, frustum_bounded_points, views_seeing
 
-    c2w, K, wh = _ring(8)
+    cams = FrustumCameras(*_ring(8))
     g = torch.Generator().manual_seed(1)
     known = (torch.rand(500, 3, generator=g) - 0.5) * torch.tensor([0.4, 0.4, 0.1])
     known[0] = torch.tensor([3.0, 3.0, 3.0])  # a stray point: the percentiles leave it out
-    pts = frustum_bounded_points(c2w, K, wh, 1000, 10.0, min_views=3, around=known)
+    pts = frustum_bounded_points(cams, 1000, 10.0, min_views=3, around=known)
     assert pts.shape == (1000, 3)
     q = torch.quantile(known, torch.tensor([0.02, 0.98]), dim=0)
     grow = 0.25 * (q[1] - q[0]).max()
     assert (pts >= q[0] - grow - 1e-6).all() and (pts <= q[1] + grow + 1e-6).all()
-    assert (views_seeing(pts, c2w, K, wh) >= 3).all()
-    wide = frustum_bounded_points(c2w, K, wh, 1000, 10.0, min_views=3)
+    assert (views_seeing(pts, cams) >= 3).all()
+    wide = frustum_bounded_points(cams, 1000, 10.0, min_views=3)
     assert (wide.max(0).values - wide.min(0).values).max() > 2 * (pts.max(0).values - pts.min(0).values).max()
