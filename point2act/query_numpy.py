@@ -456,16 +456,17 @@ def _export_plan(config_path: Path, req: CachedRequest, role: str):
 
 
 def _export(config_path: Path, req: CachedRequest, planned, formed) -> Tuple[Path, Dict[str, Any]]:
-    """The channel's export (:func:`point2act.method.export_run.export_inputs_of`'s inputs for it, from the cache)."""
+    """The channel's export (:func:`point2act.method.export_run.run_inputs_of`'s inputs for it, from the cache, made
+    the export's by :func:`point2act.export.export_inputs`)."""
     from point2act import export as stages
     from point2act.channels import channel_relevancy_of, load_channel
-    from point2act.export import Field, FieldLabel, grasps_path, write_grasps
+    from point2act.export import Field, FieldLabel, export_inputs, grasps_path, write_grasps
     from point2act.fusion import relevancy_in_fusion_views
 
     request, cached, fusion = planned
     answers, views, reason, cons = formed
     own = cached.inputs
-    rec = load_channel(config_path, req.name, own.gaussians["means"].shape[0])
+    rec = load_channel(config_path, req.name, own.gaussians.means.shape[0])
     relevancy = channel_relevancy_of(rec)
     label = FieldLabel(req.name, rec.get("prompt", "") or "", rec.get("role", "grasp"))
     if cons is not None:
@@ -478,7 +479,7 @@ def _export(config_path: Path, req: CachedRequest, planned, formed) -> Tuple[Pat
     else:
         depth = None
     inputs = dataclasses.replace(own, field=field, depth_views=depth, keypoints=((req.name, field),))
-    doc = stages.export(request, inputs)
+    doc = stages.export(request, export_inputs(inputs))
     output = req.output or (Path(config_path).resolve().parent / f"grasps_{req.name}.json")
     path = grasps_path(config_path, output)
     write_grasps(path, doc)

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from point2act import runcache
-from point2act.export import ExportInputs, ExportOptions, Field, FieldLabel
+from point2act.export import ExportOptions, Field, FieldLabel, RunInputs, SceneGaussians
 from point2act.export import cache as ec
 from point2act.fusion import DepthViews
-from point2act.geometry import FrameTransform
 from point2act.grasp import GraspConfig
 from point2act.grasp.consensus import ViewAnswers
 
@@ -38,8 +37,7 @@ def _key(config: Path):
 
 def _cached(config: Path, rng, views: bool = True, depth: bool = True, rel: bool = True) -> ec.CachedInputs:
     n = 50
-    arrays = {"means": rng.normal(size=(n, 3)), "opacities": rng.random(n), "scales": rng.random((n, 3)),
-              "relevancy": rng.random(n)}
+    arrays = SceneGaussians(rng.normal(size=(n, 3)), rng.random(n), rng.random((n, 3)), rng.random(n))
     va = None
     if views:
         va = [ViewAnswers(rng.normal(size=(4, 4)), rng.normal(size=(3, 3)), rng.random((k, 2)) * 10, 2.5 + k,
@@ -51,16 +49,15 @@ def _cached(config: Path, rng, views: bool = True, depth: bool = True, rel: bool
         d = rng.random((2, 5, 7)).astype(np.float32)
         dv = DepthViews(d, d * 0.5, rng.random((2, 3, 3)), rng.random((2, 4, 4)), 12.5,
                         d * 0.25 if rel else None, np.full_like(d, np.inf))
-    field = Field(arrays["relevancy"], va, "" if views else "no answers", label=FieldLabel(prompt="the handle"))
-    inputs = ExportInputs(arrays, FrameTransform.identity(), field, rng.normal(size=(4, 3)), dv, "the handle",
-                          "a note", run=config)
+    field = Field(arrays.relevancy, va, "" if views else "no answers", label=FieldLabel(prompt="the handle"))
+    inputs = RunInputs(arrays, field, rng.normal(size=(4, 3)), dv, "the handle", "a note", run=config)
     return ec.CachedInputs(inputs, None, 2)
 
 
 def _same(a, b) -> bool:
     if isinstance(a, np.ndarray):
         return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if isinstance(a, (ViewAnswers, DepthViews, Field)):
+    if isinstance(a, (ViewAnswers, DepthViews, Field, SceneGaussians)):
         return all(_same(getattr(a, f), getattr(b, f)) for f in vars(a) if f != "K_inv")
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)

@@ -84,7 +84,7 @@ def _true_depths(scene, views) -> np.ndarray:  # [C, H, W]
 def main(argv=None) -> int:
     from benchmarks.accuracy.run import BenchConfig, bench_grasp_config, export_inputs, load_scene, true_surfaces
     from benchmarks.accuracy.suite import SPLITS, scene_config, scene_dir
-    from point2act.export import ExportRequest, answer, planning_scene, views_in_capture
+    from point2act.export import ExportRequest, answer, planning_scene
     from point2act.method.run import load_run, run_of
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.carving", description=__doc__.split("\n")[0])
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
                               sd / f"bench_points_seed{a.seed}" / f"{a.level}.json", gcfg)
     main_answer = answer(inputs, inputs.field, gcfg)
     planned, _ = planning_scene(inputs, main_answer, ExportRequest(gcfg, True))
-    views = views_in_capture(inputs.depth_views, inputs.frame, gcfg)
+    views = inputs.renders.capture
     counts = carving_counts(planned.occupancy, _true_depths(scene, views), views.Ks, views.viewmats,
                             pts[~np.isin(lab, list(table))], pts[lab == scene.target_id], a.radius)
     print(json.dumps({"scene": a.scene, "cloud": a.cloud, "seed": a.seed, "level": a.level,

@@ -278,8 +278,8 @@ def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_
     inputs, info = export_inputs(cfg_path, run, name, points_file, grasp_config, grasps)
     out = export(ExportRequest(grasp_config, grasps), inputs)
     write_json_atomic(out_path, out)
-    return out, {"support": inputs.field.consensus is not None, **{k: v for k, v in info.items() if k != "reason"},
-                 **field_peak(inputs.gaussians, inputs.frame, out, grasp_config)}
+    return out, {"support": inputs.field.support is not None, **{k: v for k, v in info.items() if k != "reason"},
+                 **field_peak(inputs.gaussians, out, grasp_config)}
 
 
 def export_inputs(cfg_path: Path, run, name: str, points_file: Path, grasp_config,
@@ -288,7 +288,8 @@ def export_inputs(cfg_path: Path, run, name: str, points_file: Path, grasp_confi
     :class:`point2act.export.ExportInputs` of channel ``name`` (with the depth renders the grasp head fuses where
     ``grasps`` asks for them) and the support's info."""
     from point2act.channels import load_channel
-    from point2act.export import ExportInputs, Field, FieldLabel
+    from point2act.export import Field, FieldLabel, RunInputs, SceneGaussians
+    from point2act.export import inputs as export_stage
     from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
     from point2act.grasp.consensus import consensus
     from point2act.method import run as mrun
@@ -313,19 +314,21 @@ def export_inputs(cfg_path: Path, run, name: str, points_file: Path, grasp_confi
     if grasps and grasp_config.surface.fuse_depth:
         depth = mrun.depth_views_of(run.gaussians, cams, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, arrays["relevancy"])
     field = Field(arrays["relevancy"], views, info.get("reason", ""), cons, FieldLabel(prompt=rec.get("prompt", "")))
-    return ExportInputs(arrays, frame, field, centers, depth, rec.get("prompt", "")), info
+    run_inputs = RunInputs(SceneGaussians.of(arrays), field, centers, depth, rec.get("prompt", ""))
+    return export_stage.export_inputs(run_inputs, frame), info
 
 
-def field_peak(arrays: Dict[str, np.ndarray], frame, out: Dict[str, Any], grasp_config) -> Dict[str, float]:
+def field_peak(gaussians, out: Dict[str, Any], grasp_config) -> Dict[str, float]:
     """Where the exported action point lies against the relevancy field alone: ``field_peak_m``, its distance
     to the field's own answer (:func:`point2act.grasp.region.relevant_region` without the views' consensus:
     the peak of the cluster with the most relevancy mass), and ``field_region_m``, its distance to the nearest
-    Gaussian of that cluster (0 when it is one of them; metres, capture frame)."""
+    Gaussian of that cluster (0 when it is one of them; metres, capture frame). ``gaussians``: the export's
+    :class:`point2act.export.SceneGaussians` (capture frame), with the field's relevancy."""
     from point2act.grasp import relevant_region
 
-    means = frame.to_capture(arrays["means"])
+    means = gaussians.means
     try:
-        peak = relevant_region(means, arrays["opacities"], arrays["relevancy"], grasp_config)
+        peak = relevant_region(means, gaussians.opacities, gaussians.relevancy, grasp_config)
     except ValueError:
         return {}
     ap = np.asarray(out["action_point"], dtype=np.float64)

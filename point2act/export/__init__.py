@@ -2,9 +2,10 @@
 
 1. :class:`~point2act.export.request.ExportRequest`: every option resolved once (:func:`resolve`: the gripper at
    the capture's scale, the frame file, the channels).
-2. :class:`~point2act.export.inputs.ExportInputs`: the only thing the torch side produces for an export
-   (:func:`point2act.method.export_run.export_inputs_of`); the run's cache keeps those of its own field
-   (:mod:`point2act.export.cache`).
+2. :class:`~point2act.export.inputs.ExportInputs`, capture frame: made by one producer
+   (:func:`~point2act.export.inputs.export_inputs`) of the :class:`~point2act.export.inputs.RunInputs` the torch
+   side computes (:func:`point2act.method.export_run.run_inputs_of`) or the run's cache keeps for its own field
+   (:mod:`point2act.export.cache`, whose :func:`~point2act.export.cache.serving` alone decides when it serves).
 3. :func:`answer` -> :class:`Answer`: where to act, for the grasp field and for each keypoint channel.
 4. :func:`planning_scene` -> :class:`~point2act.grasp.scene.PlanningScene`: the fused surface, the occupancy and
    the target around the answer.
@@ -25,26 +26,24 @@ from typing import Any, Dict, Tuple
 
 from point2act.errors import Point2ActError
 from point2act.export.grasps_json import Planned, document, timings_path, with_base_frame, write_grasps
-from point2act.export.inputs import ExportInputs, Field, FieldLabel, of_arrays
-from point2act.export.request import Channels, ExportOptions, ExportRequest, resolve
-from point2act.export.scene import (
-    Fusion,
-    fuse_around,
-    fuse_around_geometry,
-    fusion_geometry,
-    planning_scene,
-    views_in_capture,
-)
-from point2act.export.where import (
-    CONFIDENCE_THRESHOLD,
-    NO_CONSENSUS,
-    Answer,
-    answer,
-    answer_where,
+from point2act.export.inputs import (
+    AnswerViews,
+    ExportField,
+    ExportInputs,
+    Field,
+    FieldLabel,
+    RunInputs,
+    SceneGaussians,
+    SceneRenders,
     consensus_in_capture,
+    export_inputs,
+    of_arrays,
     places_in_capture,
     support_of_views,
 )
+from point2act.export.request import Channels, ExportOptions, ExportRequest, resolve
+from point2act.export.scene import Fusion, fuse_around, fuse_around_geometry, fusion_geometry, planning_scene
+from point2act.export.where import CONFIDENCE_THRESHOLD, NO_CONSENSUS, Answer, answer, answer_where
 
 
 def plan(scene, grasp_config):
@@ -96,16 +95,17 @@ def export_from_cache(config_path: Path, options: ExportOptions,
     from point2act import threads
 
     threads.update()  # a process that follows the free cores (point2act export) samples them before planning
-    doc = export(request, cached.inputs)
+    doc = export(request, export_inputs(cached.inputs))
     path = grasps_path(config_path, output)
     write_grasps(path, doc)
     return path, doc
 
 
 __all__ = [
-    "CONFIDENCE_THRESHOLD", "NO_CONSENSUS", "Answer", "Channels", "ExportInputs", "ExportOptions", "ExportRequest",
-    "Field", "FieldLabel", "Fusion", "Planned", "answer", "answer_where", "consensus_in_capture", "document",
-    "export", "export_from_cache", "fuse_around", "fuse_around_geometry", "fusion_geometry", "grasps_path",
-    "of_arrays", "places_in_capture", "plan", "planning_scene", "resolve", "support_of_views", "timings_path",
-    "views_in_capture", "with_base_frame", "write_grasps",
+    "CONFIDENCE_THRESHOLD", "NO_CONSENSUS", "Answer", "AnswerViews", "Channels", "ExportField", "ExportInputs",
+    "ExportOptions", "ExportRequest", "Field", "FieldLabel", "Fusion", "Planned", "RunInputs", "SceneGaussians",
+    "SceneRenders", "answer", "answer_where", "consensus_in_capture", "document", "export", "export_from_cache",
+    "export_inputs", "fuse_around", "fuse_around_geometry", "fusion_geometry", "grasps_path", "of_arrays",
+    "places_in_capture", "plan", "planning_scene", "resolve", "support_of_views", "timings_path", "with_base_frame",
+    "write_grasps",
 ]

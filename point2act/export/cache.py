@@ -1,4 +1,4 @@
-"""The export section of the run's cache (:mod:`point2act.runcache`): the :class:`~point2act.export.inputs.ExportInputs`
+"""The export section of the run's cache (:mod:`point2act.runcache`): the :class:`~point2act.export.inputs.RunInputs`
 of the run's own field, so that ``point2act export`` without channels builds its document without importing torch
 or nerfstudio (:func:`export_from_cache`).
 
@@ -18,9 +18,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from point2act import runcache
-from point2act.export.inputs import ExportInputs, Field, FieldLabel
+from point2act.export.inputs import Field, FieldLabel, RunInputs, SceneGaussians
 from point2act.fusion import DepthViews, FusionViews
-from point2act.geometry import FrameTransform
 from point2act.grasp.consensus import ViewAnswers
 
 SECTION = "export"
@@ -37,8 +36,9 @@ _DEPTH = ("depths", "alphas", "Ks", "viewmats", "relevancy", "spreads")
 class CachedInputs:
     """The export section as read: the inputs, and what they were computed for."""
 
-    inputs: ExportInputs
-    """The run's own field's export inputs."""
+    inputs: RunInputs
+    """The run's own field's export inputs (:func:`point2act.export.inputs.export_inputs` makes the export's of
+    them)."""
     data: str | None
     """The run's capture folder (where the frame file is looked up)."""
     support_downscale: int
@@ -51,7 +51,8 @@ def save(config_path: Path, key: List[List[Any]], cached: CachedInputs) -> Path:
     meta: Dict[str, Any] = {"prompt": inputs.prompt, "start_note": inputs.start_note, "data": cached.data,
                             "reason": field.reason, "support_downscale": int(cached.support_downscale),
                             "views": None, "depth_views": None}
-    arrs: Dict[str, np.ndarray] = {f"g_{k}": np.asarray(inputs.gaussians[k], dtype=np.float64) for k in _ARRAYS}
+    arrs: Dict[str, np.ndarray] = {f"g_{k}": np.asarray(getattr(inputs.gaussians, k), dtype=np.float64)
+                                   for k in _ARRAYS}
     arrs["centers"] = np.asarray(inputs.centers, dtype=np.float64)
     if field.views is not None:
         meta["views"] = [{"sigma_px": float(v.sigma_px), "view_id": int(v.view_id), "split": v.split}
@@ -84,11 +85,10 @@ def load(config_path: Path) -> CachedInputs | None:
         f = {n: arrs[f"d_{n}"] for n in meta["depth_views"]["fields"]}
         depth = DepthViews(f["depths"], f["alphas"], f["Ks"], f["viewmats"], meta["depth_views"]["render_ms"],
                            f.get("relevancy"), f.get("spreads"))
-    gaussians = {k: arrs[f"g_{k}"] for k in _ARRAYS}
-    frame = FrameTransform.from_json(Path(config_path).resolve().parent / "dataparser_transforms.json")
-    field = Field(gaussians["relevancy"], views, meta["reason"], label=FieldLabel(prompt=meta["prompt"]))
-    inputs = ExportInputs(gaussians, frame, field, arrs["centers"], depth, meta["prompt"], meta["start_note"],
-                          run=Path(config_path))
+    gaussians = SceneGaussians(*(arrs[f"g_{k}"] for k in _ARRAYS))
+    field = Field(gaussians.relevancy, views, meta["reason"], label=FieldLabel(prompt=meta["prompt"]))
+    inputs = RunInputs(gaussians, field, arrs["centers"], depth, meta["prompt"], meta["start_note"],
+                       run=Path(config_path))
     return CachedInputs(inputs, meta["data"], int(meta["support_downscale"]))
 
 

@@ -16,16 +16,8 @@ from typing import TYPE_CHECKING, Dict, Tuple
 
 import numpy as np
 
-from point2act.fusion import (
-    DepthViews,
-    pixel_footprint,
-    tsdf_fuse,
-    view_points,
-    view_relevancy,
-    views_in_frame,
-)
-from point2act.geometry import FrameTransform
-from point2act.grasp.answered import answer_marks
+from point2act.export.inputs import AnswerViews, SceneRenders
+from point2act.fusion import DepthViews, view_points, view_relevancy
 from point2act.grasp.config import (
     COLLISION_VOXEL_SIZE,
     EXTENT_PERCENTILE,
@@ -34,7 +26,6 @@ from point2act.grasp.config import (
     FUSION_SIDE_FACTOR,
     FUSION_TRUNC_VOXELS,
     FUSION_VOXEL_PIXELS,
-    OCCUPANCY_EMPTY_ALPHA,
     OCCUPANCY_HIT_BACK,
     OCCUPANCY_HIT_FRONT,
     OCCUPANCY_MAX_CELLS,
@@ -44,7 +35,9 @@ from point2act.grasp.config import (
     OCCUPANCY_REACH,
     REGION_MIN_OPACITY,
 )
+from point2act.grasp.consensus import Consensus
 from point2act.grasp.occupancy import FREE, DepthMaps, OccupancyGrid, occupancy_cube
+from point2act.grasp.result import Region
 from point2act.grasp.scene import PlanningScene
 
 if TYPE_CHECKING:
@@ -53,19 +46,17 @@ if TYPE_CHECKING:
     from point2act.export.where import Answer
 
 
-def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+def fusion_geometry(renders: SceneRenders, center: np.ndarray, cfg,
                     region_extent: np.ndarray | None = None) -> Dict[str, float]:
     """Side and voxel (capture units) of the fused cube around ``center`` (capture frame), sized from the
     capture, not from metres: side = ``FUSION_SIDE_FACTOR`` x the region's largest extent, at least the
     gripper's opening plus two finger thicknesses (``metres_per_unit``) when that is smaller than the
     median camera distance, and at most that distance; voxel = ``FUSION_VOXEL_PIXELS`` x one rendered
-    pixel's footprint at the median camera distance, so that the cube's detail follows what the views
-    resolve; at most ``FUSION_MAX_VOXELS`` per side (constants of :mod:`point2act.grasp.config`)."""
+    pixel's footprint at the median camera distance (:meth:`~point2act.export.inputs.SceneRenders.footprint`), so
+    that the cube's detail follows what the views resolve; at most ``FUSION_MAX_VOXELS`` per side (constants of
+    :mod:`point2act.grasp.config`)."""
     g = cfg.gripper
-    s = frame.scale  # nerfstudio units per capture unit
-    c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
-    dist_ns, foot_ns = pixel_footprint(views, c_ns)
-    dist, foot = dist_ns / s, foot_ns / s
+    dist, foot = renders.footprint(center)
     ext = float(np.max(region_extent)) if region_extent is not None and len(region_extent) else 0.0
     hand = g.units(g.max_opening + 2 * g.finger_thickness + 2 * g.finger_length)
     side = FUSION_SIDE_FACTOR * ext
@@ -76,45 +67,51 @@ def fusion_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray
     return {"side": float(side), "voxel": float(voxel), "camera_distance": float(dist), "pixel_footprint": float(foot)}
 
 
-def fuse_around(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+def fuse_around(renders: SceneRenders, center: np.ndarray, cfg,
                 region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float]:
     """TSDF-fused surface points (capture frame) in a cube around ``center`` (capture frame) and the
     radius (capture units) of the ball inside that cube (:func:`fusion_geometry` sizes the cube)."""
-    pts, radius, _geo = fuse_around_geometry(views, frame, center, cfg, region_extent)
+    pts, radius, _geo = fuse_around_geometry(renders, center, cfg, region_extent)
     return pts, radius
 
 
-def fuse_around_geometry(views: DepthViews, frame: FrameTransform, center: np.ndarray, cfg,
+def fuse_around_geometry(renders: SceneRenders, center: np.ndarray, cfg,
                          region_extent: np.ndarray | None = None) -> Tuple[np.ndarray, float, Dict[str, float]]:
     """:func:`fuse_around`, and the cube's geometry (:func:`fusion_geometry`)."""
-    s = frame.scale  # nerfstudio units per capture unit
-    geo = fusion_geometry(views, frame, center, cfg, region_extent)
-    c_ns = frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
-    pts_ns, _ = tsdf_fuse(views, c_ns, geo["side"] * s, geo["voxel"] * s, FUSION_TRUNC_VOXELS, FUSION_MIN_ALPHA)
-    return frame.to_capture(pts_ns), 0.5 * geo["side"], geo
+    geo = fusion_geometry(renders, center, cfg, region_extent)
+    return renders.fuse(center, geo["side"], geo["voxel"]), 0.5 * geo["side"], geo
 
 
-def views_in_capture(views: DepthViews, frame: FrameTransform, cfg) -> DepthViews:
-    """The depth views in the capture frame as the grasp head reads them: pixels below ``FUSION_MIN_ALPHA``
-    opacity no measurement (depth 0), those below ``OCCUPANCY_EMPTY_ALPHA`` free along their whole ray
-    (depth ``inf``)."""
-    return views_in_frame(views, frame.transform, frame.scale, FUSION_MIN_ALPHA, OCCUPANCY_EMPTY_ALPHA)
+@dataclass(frozen=True)
+class AnswerPlace:
+    """Where the answer put the target, as the fused surface is searched for it: the relevant region (its action
+    point and Gaussians), the views' consensus that chose it (the blobs of its answers bound the search) and where
+    those answers land on the field's surface."""
+
+    region: Region
+    """The answer's relevant region."""
+    support: Consensus | None = None
+    """The views' consensus (capture frame), None without one."""
+    marks: np.ndarray | None = None  # [K, 3]
+    """Where the place's answers land (capture frame: :meth:`~point2act.export.inputs.AnswerViews.marks`); None:
+    not known."""
 
 
-def target_surface(fused: np.ndarray, views: DepthViews, region, support, means: np.ndarray, cfg,
-                   geo: Dict[str, float], marks: np.ndarray | None = None) -> np.ndarray:  # [F] bool
+def target_surface(fused: np.ndarray, views: DepthViews, place: AnswerPlace, means: np.ndarray, cfg,
+                   geo: Dict[str, float]) -> np.ndarray:  # [F] bool
     """Which fused surface points (capture frame, ``fused`` [F, 3]) are the target: the surface where the field
     is relevant (:func:`point2act.grasp.target.surface_region`), its relevancy as the ``views`` render it
     (capture frame, with relevancy; a view sees a point whose rendered depth lies within the fusion's truncation
-    distance of it), within the place the views' consensus chose (``support``: the blobs of its answers) or,
+    distance of it), within the place the views' consensus chose (``place.support``: the blobs of its answers) or,
     without one, within half the gripper's opening of the region's Gaussians (``means`` [N, 3]). Connected at
     two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there); of its
-    pieces, the one nearest the action point among those the place's answers land on (``marks`` [K, 3], capture
-    frame: :func:`point2act.grasp.answered.answer_marks`; every piece without marks)."""
+    pieces, the one nearest the action point among those the place's answers land on (``place.marks``; every
+    piece without marks)."""
     from scipy.spatial import cKDTree
 
     from point2act.grasp.target import SeenSurface, surface_region  # loaded where grasps are planned, not in training
 
+    region, support, marks = place.region, place.support, place.marks
     tol = FUSION_TRUNC_VOXELS * float(geo["voxel"])
     rel = view_relevancy(views, fused, tol)
     if support is not None:
@@ -149,7 +146,8 @@ def occupancy_around(v: DepthViews, region, cfg, geo: Dict[str, float]) -> Occup
     box, as wide as the box's largest side plus ``OCCUPANCY_REACH`` on each side (the fingers and the
     first part of their approach), at most the fused cube's side (``geo``: :func:`fusion_geometry`);
     cells of the TSDF's voxel or larger (at most ``OCCUPANCY_MAX_CELLS`` per side); ``v``: the depth views
-    in the capture frame (:func:`views_in_capture`). See :mod:`point2act.grasp.occupancy`."""
+    in the capture frame (:attr:`~point2act.export.inputs.SceneRenders.capture`). See
+    :mod:`point2act.grasp.occupancy`."""
     g = cfg.gripper
     side = min(float(geo["side"]), float(np.max(region.extent)) + 2.0 * g.units(OCCUPANCY_REACH))
     return occupancy_cube(DepthMaps(v.depths, v.Ks, v.viewmats), np.asarray(region.center, dtype=np.float64), side,
@@ -185,45 +183,42 @@ class Fusion:
 
 def planning_scene(inputs: "ExportInputs", answer: "Answer", request: "ExportRequest") -> Tuple[PlanningScene, Fusion]:
     """The scene the planner plans on for ``answer`` (:class:`~point2act.grasp.scene.PlanningScene`, capture frame),
-    and what its fusion was. With depth renders (``inputs.depth_views``, when ``grasp_config.surface.fuse_depth``):
+    and what its fusion was. With depth renders (``inputs.renders``, when ``grasp_config.surface.fuse_depth``):
     the TSDF surface around the action point, the target on it and the region as that surface, the support
     plane's points, the surface beyond the fused cube (with the ball of ``fused_radius`` where it and the fused
     surface replace the Gaussian centres) and the occupancy grid. ``request``: the grasp config, and the
     handover direction of its channels."""
     cfg = request.grasp_config
-    frame = inputs.frame
     g = inputs.gaussians
-    means_c = frame.to_capture(g["means"])
     avoid = None if inputs.avoid is None else np.asarray(inputs.avoid, dtype=np.float64)
     direction = request.channels.handover_direction
     hand = None if direction is None else np.asarray(direction, dtype=np.float64)
-    base = PlanningScene(means_c, g["opacities"], answer.relevancy, region=answer.region,
-                         scales=g["scales"] * frame.units_per_ns_unit, camera_centers=inputs.centers,
-                         avoid=avoid, handover_direction=hand)
-    depth_views = inputs.depth_views if cfg.surface.fuse_depth else None
-    if depth_views is None:
+    base = PlanningScene(g.means, g.opacities, answer.relevancy, region=answer.region, scales=g.scales,
+                         camera_centers=inputs.centers, avoid=avoid, handover_direction=hand)
+    renders = inputs.renders if cfg.surface.fuse_depth else None
+    if renders is None:
         return base, Fusion()
-    return _fused_scene(base, depth_views, frame, answer.support, inputs.field.views, cfg)
+    return _fused_scene(base, renders, answer.support, inputs.field.answers, cfg)
 
 
-def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTransform, support, views,
+def _fused_scene(base: PlanningScene, renders: SceneRenders, support, answers: AnswerViews | None,
                  cfg) -> Tuple[PlanningScene, Fusion]:
     """:func:`planning_scene` with depth renders: the fused target, the surface the views see, the occupancy, and
     the matter the agreeing views' answers mark where the field carved it free (:func:`answered_matter`;
-    ``views``: the field's supervised views, nerfstudio frame)."""
+    ``answers``: the field's supervised views)."""
     t0 = time.perf_counter()
     region = base.region
-    views_c = views_in_capture(depth_views, frame, cfg)
+    views_c = renders.capture
     target = None
     if views_c.relevancy is None:  # no target surface to plan on: the relevant Gaussians' box sizes the cube
-        fused, radius, geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg, region.extent)
+        fused, radius, geo = fuse_around_geometry(renders, region.action_point, cfg, region.extent)
     else:
-        fused, radius, geo = fuse_around_geometry(depth_views, frame, region.action_point, cfg)
+        fused, radius, geo = fuse_around_geometry(renders, region.action_point, cfg)
         if len(fused):
             marks = None
-            if support is not None and views:
-                marks = frame.to_capture(answer_marks(views, support.best.answers))
-            on_target = target_surface(fused, views_c, region, support, base.means, cfg, geo, marks)
+            if support is not None and answers is not None:
+                marks = answers.marks(support.best.answers)
+            on_target = target_surface(fused, views_c, AnswerPlace(region, support, marks), base.means, cfg, geo)
             target = (fused, on_target)
             if on_target.any():
                 near = FUSION_TRUNC_VOXELS * float(geo["voxel"])
@@ -231,7 +226,7 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
     surface_gap = nearest_distance(fused, region.action_point)
     if np.isfinite(surface_gap):
         geo["nearest_surface"] = surface_gap
-    timings = {"depth_render": depth_views.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
+    timings = {"depth_render": renders.render_ms, "tsdf_fusion": (time.perf_counter() - t0) * 1e3}
     # what the views see: the support plane is fitted to it, by image area. Beyond the fused cube, within the
     # hand's reach, the gripper is checked against the part of it the views place to within a coarse collision
     # cell (the median depth's spread), not against the Gaussian centres: a reconstruction from few or no points
@@ -255,9 +250,9 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
         seen = seen[carve.state_at(seen) != FREE]
         timings["occupancy"] = (time.perf_counter() - t1) * 1e3
     surface = np.concatenate([fused, seen], 0)
-    if occupancy is not None and target is not None and support is not None and views:
+    if occupancy is not None and target is not None and support is not None and answers is not None:
         t2 = time.perf_counter()
-        occupancy, added = answered_matter(occupancy, views, support.best.answers, frame)
+        occupancy, added = answered_matter(occupancy, answers, support.best.answers)
         timings["answered_matter"] = (time.perf_counter() - t2) * 1e3
         if len(added):
             geo["answered_cells"] = float(len(added))
@@ -269,19 +264,19 @@ def _fused_scene(base: PlanningScene, depth_views: DepthViews, frame: FrameTrans
     return scene, Fusion(geo, timings, surface_gap)
 
 
-def answered_matter(occupancy: OccupancyGrid, views, taken, frame: FrameTransform) -> Tuple[OccupancyGrid, np.ndarray]:
+def answered_matter(occupancy: OccupancyGrid, answers: AnswerViews, taken) -> Tuple[OccupancyGrid, np.ndarray]:
     """The agreeing views' answers as the target's matter where the field carved it free: the free cells of
-    ``occupancy`` inside the blob of an answer the place took (``taken``) in every agreeing view of ``views``
-    (nerfstudio frame) that sees them (:func:`point2act.grasp.answered.answered_cells`) become occupied. Returns the
+    ``occupancy`` inside the blob of an answer the place took (``taken``) in every agreeing view of ``answers``
+    that sees them (:meth:`~point2act.export.inputs.AnswerViews.cells`) become occupied. Returns the
     grid and the centres of the added region's outer cells [A, 3] (capture frame): the target's surface there."""
-    from point2act.grasp.answered import answered_cells, shell
+    from point2act.grasp.answered import shell
     from point2act.grasp.occupancy import OCCUPIED
 
     free = occupancy.state == FREE
     if not free.any():
         return occupancy, np.zeros((0, 3))
     cells = np.argwhere(free)
-    hit = answered_cells(frame.to_nerfstudio(occupancy.centers(free)), views, taken)
+    hit = answers.cells(occupancy.centers(free), taken)
     if not hit.any():
         return occupancy, np.zeros((0, 3))
     matter = np.zeros(free.shape, dtype=bool)

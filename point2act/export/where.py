@@ -10,15 +10,14 @@ Plain numpy.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import numpy as np
 
 from point2act.errors import Point2ActError
-from point2act.export.inputs import ExportInputs, Field, FieldLabel
-from point2act.geometry import FrameTransform
+from point2act.export.inputs import ExportField, ExportInputs, FieldLabel, SceneGaussians
 from point2act.grasp import GraspConfig, relevant_region
 from point2act.grasp.consensus import Consensus
 from point2act.grasp.result import Region
@@ -95,99 +94,49 @@ class Answer:
                 "prompt": self.prompt or None, "role": self.role}
 
 
-def answer_where(
-    means: np.ndarray,
-    opacities: np.ndarray,
-    relevancy: np.ndarray,
-    grasp_config: GraspConfig | None = None,
-    support: Consensus | None = None,
-    note: str = "",
-    label: FieldLabel = FieldLabel(),
-) -> Answer:
+def answer_where(gaussians: SceneGaussians, field: ExportField, grasp_config: GraspConfig | None = None) -> Answer:
     """The answer to "where" for one relevancy field.
 
     Args:
-        means: [N, 3] the Gaussians' centres, capture frame.
-        opacities: [N] their opacities.
-        relevancy: [N] the field's relevancy.
+        gaussians: the Gaussians' centres and opacities (capture frame).
+        field: the field's relevancy, the views' consensus on the answers it was fitted to (capture frame) or why
+            there is none, and its channel, prompt and role (``answers`` is not read).
         grasp_config: its ``region`` settings find the relevant region.
-        support: the views' consensus on the answers the field was fitted to (capture frame), or None.
-        note: why there is no ``support``.
-        label: the field's channel, prompt and role.
 
     Returns:
         The :class:`Answer`; a :class:`Point2ActError` when the field has no relevant region.
     """
     cfg = grasp_config if grasp_config is not None else GraspConfig()
-    means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
-    relevancy = np.asarray(relevancy, dtype=np.float64).reshape(-1)
+    means = np.asarray(gaussians.means, dtype=np.float64).reshape(-1, 3)
+    relevancy = np.asarray(field.relevancy, dtype=np.float64).reshape(-1)
+    support, label = field.support, field.label
     try:
-        region = relevant_region(means, opacities, relevancy, cfg, support=support)
+        region = relevant_region(means, gaussians.opacities, relevancy, cfg, support=support)
     except ValueError as e:
         what = f"channel {label.channel!r}" if label.channel else "this field"
         raise Point2ActError(f"no relevant region in {what}: {e}") from None
     if support is None:
-        return Answer(region, relevancy, None, note or "no answers", label)
+        return Answer(region, relevancy, None, field.note or "no answers", label)
     return Answer(region, relevancy, support, "", label,
                   candidates=_candidates(support, means, relevancy, cfg),
                   support_fields=_consensus_support(support, region, cfg))
 
 
-def places_in_capture(cons: Consensus, frame: FrameTransform) -> Consensus:
-    """``cons`` (nerfstudio frame) with its places moved to the capture frame, in place."""
-    for p in cons.places:
-        p.point = frame.to_capture(p.point[None])[0]
-        if p.footprint is not None:
-            p.footprint = np.c_[frame.to_capture(p.footprint[:, :3]), p.footprint[:, 3] * frame.units_per_ns_unit]
-    return cons
-
-
-def consensus_in_capture(views: list, frame: FrameTransform) -> Consensus:
-    """The views' :class:`~point2act.grasp.consensus.Consensus` (``views``: ``ViewAnswers``, nerfstudio frame),
-    its places in the capture frame."""
-    from point2act.grasp.consensus import consensus
-
-    return places_in_capture(consensus(views), frame)
-
-
-def support_of_views(views: list | None, frame: FrameTransform, reason: str = "") -> Tuple[Consensus | None, str]:
-    """The views' consensus in the capture frame (:func:`consensus_in_capture`) and why there is none: ``(None,
-    reason)`` without views, ``(None, why)`` where no answer lands on the field's surface, else ``(consensus,
-    "")``."""
-    if views is None:
-        return None, reason
-    try:
-        return consensus_in_capture(views, frame), ""
-    except ValueError as e:
-        return None, str(e)
-
-
-def field_support(field: Field, frame: FrameTransform) -> Tuple[Consensus | None, str]:
-    """The views' consensus on ``field``'s answers (capture frame) and why there is none: the one it holds
-    (:attr:`~point2act.export.inputs.Field.consensus`, formed by the refit, copied), else formed from its views."""
-    if field.consensus is not None:
-        return places_in_capture(copy.deepcopy(field.consensus), frame), ""
-    return support_of_views(field.views, frame, field.reason)
-
-
-def answer(inputs: ExportInputs, field: Field, grasp_config: GraspConfig, candidate: int = 0) -> Answer:
+def answer(inputs: ExportInputs, field: ExportField, grasp_config: GraspConfig, candidate: int = 0) -> Answer:
     """The answer to "where" for one field of an export's inputs (:class:`~point2act.export.inputs.ExportInputs`):
     :func:`answer_where` on the run's Gaussians with the views' consensus over the field's answers, on the views'
     ``candidate``-th place when asked (a :class:`Point2ActError` naming the run when there is no consensus to rank
     places, or no such place)."""
-    support, note = field_support(field, inputs.frame)
     if candidate:
         source = inputs.run if inputs.run is not None else "this field"
-        if support is None:
+        if field.support is None:
             raise Point2ActError(f"{source}: --candidate {candidate} needs the run's answers (RUN/points.json) to "
                                  "rank the places the views point at; this export has none")
         try:
-            support = support.choose(candidate)
+            field = dataclasses.replace(field, support=field.support.choose(candidate))
         except ValueError as e:
             raise Point2ActError(f"{source}: {e}") from None
-    means_c = inputs.frame.to_capture(inputs.gaussians["means"])
-    return answer_where(means_c, inputs.gaussians["opacities"], field.relevancy, grasp_config, support, note,
-                        field.label)
+    return answer_where(inputs.gaussians, field, grasp_config)
 
 
 def _consensus_support(cons, region, cfg) -> Dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The torch side of an export: a trained run's :class:`~point2act.export.inputs.ExportInputs`
-(:func:`export_inputs_of`), from which :func:`point2act.export.export` builds the document (:func:`export_doc`,
-:func:`export_run`), and the answer to "where" for one of its fields (:func:`where`).
+"""The torch side of an export: a trained run's :class:`~point2act.export.inputs.RunInputs`
+(:func:`run_inputs_of`), of which :func:`point2act.export.export_inputs` makes the inputs
+:func:`point2act.export.export` builds the document from (:func:`export_doc`, :func:`export_run`), and the answer
+to "where" for one of its fields (:func:`where`).
 
 The run's own field alone is read from the run's cache while it is current (:mod:`point2act.export.cache`), and
 written there when computed; named channels (``point2act query``'s) are read from the run each time."""
@@ -22,6 +23,9 @@ from point2act.export import (
     ExportRequest,
     Field,
     FieldLabel,
+    RunInputs,
+    SceneGaussians,
+    export_inputs,
     grasps_path,
     resolve,
     write_grasps,
@@ -31,7 +35,7 @@ from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.loadedrun import LoadedRun
 from point2act.fusion import DepthViews, relevancy_in_fusion_views
-from point2act.method.run import (depth_views_of, frame_of_run, fusion_views_of, gaussian_arrays,
+from point2act.method.run import (camera_centres, depth_views_of, frame_of_run, fusion_views_of, gaussian_arrays,
                                   open_run)
 from point2act.method.supervision import SUPPORT_MIN_WEIGHT, ChannelSupport, own_views, supervised_views
 
@@ -195,18 +199,17 @@ def own_field(config_path: Path, run: LoadedRun, cfg: GraspConfig, relevancy, li
     return Field(relevancy, views, reason, label=FieldLabel(prompt=run_task(config_path, run, answers)))
 
 
-def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, live: bool = False,
-                     known: ChannelSupport | None = None, weights=None) -> ExportInputs:
-    """The export inputs of the run at ``config_path`` for ``request``: the run's Gaussians, the grasp field (the
-    run's own, or ``request.channels.grasp``), the keypoint channels and the avoid channel, and the median-depth
-    renders of the training views with the grasp field's relevancy when grasps are planned on them. ``live``: the
-    run is still training (the viewer during ``ns-train``): the views' weights are computed, not cached.
-    ``known``: the consensus ``point2act query``'s refit formed on a channel's answers; ``weights``: compositing
-    weights of the run's Gaussians the caller has (the end-of-training fit's)."""
+def run_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, live: bool = False,
+                  known: ChannelSupport | None = None, weights=None) -> RunInputs:
+    """The export inputs of the run at ``config_path`` for ``request``, as the run renders them: the run's
+    Gaussians, the grasp field (the run's own, or ``request.channels.grasp``), the keypoint channels and the avoid
+    channel, and the median-depth renders of the training views with the grasp field's relevancy when grasps are
+    planned on them. ``live``: the run is still training (the viewer during ``ns-train``): the views' weights are
+    computed, not cached. ``known``: the consensus ``point2act query``'s refit formed on a channel's answers;
+    ``weights``: compositing weights of the run's Gaussians the caller has (the end-of-training fit's)."""
     cfg, ch = request.grasp_config, request.channels
-    frame = frame_of_run(config_path, run)
-    arrays = gaussian_arrays(run.gaussians)
-    ctx = _Context(arrays["means"].shape[0], live, known)
+    gaussians = SceneGaussians.of(gaussian_arrays(run.gaussians))
+    ctx = _Context(gaussians.means.shape[0], live, known)
     fields: Dict[str, Field] = {}
 
     def field_of(name: str) -> Field:
@@ -214,7 +217,7 @@ def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, 
             fields[name] = _channel_field(config_path, run, name, cfg, ctx)
         return fields[name]
 
-    field = field_of(ch.grasp) if ch.grasp else own_field(config_path, run, cfg, arrays["relevancy"], live, weights)
+    field = field_of(ch.grasp) if ch.grasp else own_field(config_path, run, cfg, gaussians.relevancy, live, weights)
     keypoints = tuple((name, field if name == ch.grasp else field_of(name)) for name in dict.fromkeys(ch.keypoints))
     avoid = None
     if ch.avoid_channel:
@@ -224,10 +227,16 @@ def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, 
     if request.grasps and cfg.surface.fuse_depth and field.label.role == "grasp":
         depth = (channel_depth_views(config_path, run, field.relevancy, live) if ch.grasp else
                  depth_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, field.relevancy))
-    centers = frame.to_capture(run.cameras.camera_to_worlds[:, :3, 3].cpu().numpy())
     prompt = run_task(config_path, run) if ch.grasp else field.label.prompt
-    return ExportInputs(arrays, frame, field, centers, depth, prompt, start_note(config_path, run.data), keypoints,
-                        avoid, Path(config_path))
+    return RunInputs(gaussians, field, camera_centres(config_path, run), depth, prompt,
+                     start_note(config_path, run.data), keypoints, avoid, Path(config_path))
+
+
+def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, live: bool = False,
+                     known: ChannelSupport | None = None, weights=None) -> ExportInputs:
+    """:func:`point2act.export.export_inputs` of :func:`run_inputs_of` (the same arguments), in the run's capture
+    frame (:func:`~point2act.method.run.frame_of_run`)."""
+    return export_inputs(run_inputs_of(config_path, run, request, live, known, weights), frame_of_run(config_path, run))
 
 
 def channel_depth_views(config_path: Path, run: LoadedRun, relevancy, live: bool = False) -> DepthViews:
@@ -253,7 +262,7 @@ def save_fusion_views(config_path: Path, key, run: LoadedRun) -> None:
 
 
 def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfig | None = None,
-                     weights=None, fusion: bool = False) -> ExportInputs | None:
+                     weights=None, fusion: bool = False) -> RunInputs | None:
     """The export inputs of the run's own field (all views and depth renders an export of it reads), written to
     the run's cache (:mod:`point2act.export.cache`; skipped quietly where the run is read-only) with the query's
     views at the support resolution (:func:`point2act.method.query_cache.write_query_views`: the torch-free
@@ -270,8 +279,8 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     data = run_data(config_path, run)
     # the run's own field, its views at the config's resolution, and the depth renders whatever the config asks
     known = weights is not None and weights.meta.get("views") is not None
-    inputs = export_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), live=known,
-                              weights=weights)
+    inputs = run_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), live=known,
+                           weights=weights)
     try:
         export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
                                                                      max(1, int(cfg.region.support_downscale))))
@@ -311,12 +320,12 @@ def export_doc(config_path: Path, request: ExportRequest, loaded: LoadedRun | No
     if own_only:
         served = export_cache.serving(config_path, lambda _cached: request)
         if served is not None:
-            return stages.export(request, served[1].inputs)
+            return stages.export(request, export_inputs(served[1].inputs))
     run = loaded if loaded is not None else open_run(config_path)
     if own_only:
         inputs = cache_own_inputs(config_path, run, request.grasp_config, fusion=True)
         if inputs is not None:
-            return stages.export(request, inputs)
+            return stages.export(request, export_inputs(inputs, frame_of_run(config_path, run)))
     return stages.export(request, export_inputs_of(config_path, run, request, live, known))
 
 

@@ -102,6 +102,11 @@ def frame_of_run(config_path: Path, run: LoadedRun) -> FrameTransform:
     return FrameTransform.from_json(path) if path.is_file() else run_frame(run)
 
 
+def camera_centres(config_path: Path, run: LoadedRun) -> np.ndarray:  # [C, 3]
+    """The training cameras' centres in the capture frame (:func:`frame_of_run`)."""
+    return frame_of_run(config_path, run).to_capture(run.cameras.camera_to_worlds[:, :3, 3].cpu().numpy())
+
+
 def frame_of_datamanager(dm) -> FrameTransform:
     """The capture frame from a live datamanager (the viewer during training); identity without one."""
     dpo = getattr(dm, "train_dataparser_outputs", None)

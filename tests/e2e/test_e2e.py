@@ -116,7 +116,7 @@ def test_fused_surface_lies_on_the_scene(trained):
     surfaces and cover the handle better than the Gaussian centres they replace."""
     from scipy.spatial import cKDTree
 
-    from point2act.export import fuse_around
+    from point2act.export import SceneRenders, fuse_around
     from point2act.geometry import FrameTransform
     from point2act.method.run import depth_views_of as render_depth_views
     from point2act.method.run import gaussian_arrays, load_run
@@ -128,7 +128,7 @@ def test_fused_surface_lies_on_the_scene(trained):
     views = render_depth_views(pipeline.model, pipeline.datamanager.train_dataparser_outputs.cameras)
     gt_info = json.loads((scene / "ground_truth.json").read_text())
     centre = np.asarray(gt_info["centroid"])
-    pts, radius = fuse_around(views, frame, centre, GraspConfig())
+    pts, radius = fuse_around(SceneRenders(views, frame), centre, GraspConfig())
     # the cube is sized from the capture (docs/robustness.md): at least the handle and a gripper's reach
     assert len(pts) > 1000 and radius > 0.05
     assert np.abs(pts - centre).max() <= radius * 1.8  # the rotated cube
