@@ -55,6 +55,16 @@ class Synth:
         print(f"train: ns-train point2act --data {self.out} --pipeline.datamanager.points-file {summary.points}")
 
 
+def export_options(command):
+    """The :class:`point2act.export.ExportOptions` of a command (``export``, ``query``, ``grasp``): each of its
+    fields the command has as an option, by name; the others keep their defaults. The one way every command
+    builds them."""
+    from point2act.export import ExportOptions
+
+    return ExportOptions(**{f.name: getattr(command, f.name) for f in dataclasses.fields(ExportOptions)
+                            if hasattr(command, f.name)})
+
+
 @dataclass
 class Export:
     """Export the action point, region and ranked grasps of a trained run as grasps.json (capture frame)."""
@@ -101,13 +111,6 @@ class Export:
     frame_id: str | None = None
     """ROS frame_id of --format ros2 (default: base_link in the base frame, point2act_capture otherwise)."""
 
-    def options(self):
-        """These options as :class:`point2act.export.ExportOptions`."""
-        from point2act.export import ExportOptions
-
-        return ExportOptions(self.num_grasps, self.gripper, self.metres_per_unit, self.pregrasp_distance,
-                             self.base_from_capture, self.grasps, self.fuse_depth, self.candidate)
-
     def channels_of(self):
         """The channels these options read (:class:`point2act.export.Channels`)."""
         from point2act.export import Channels
@@ -123,7 +126,7 @@ class Export:
         from point2act.robot.formats import check_format, write_format
 
         check_format(self.format, self.grasps)
-        options, channels = self.options(), self.channels_of()
+        options, channels = export_options(self), self.channels_of()
         # the run's own field from the run's cache: no torch, no nerfstudio
         done = export_from_cache(self.load_config, options, self.output) \
             if channels.own_field_only and self.ply is None else None
@@ -335,12 +338,12 @@ class Query:
 
         follow_free_cores()  # its kernels on the cores other programs leave free, sampled from here on
         from point2act.errors import Point2ActError
-        from point2act.export import Channels, ExportOptions
+        from point2act.export import Channels
 
         if self.points_file is None and not self.prompt:
             raise Point2ActError("give --points-file, or --prompt and a pointer (--backend ...)")
         # bad gripper input: an error before any work
-        options = ExportOptions(self.num_grasps, self.gripper, self.metres_per_unit)
+        options = export_options(self)
         if self.points_file is not None and not self.rebuild_cache and self._from_cache(options):
             return
         from point2act.method.export_run import export_run, request_for_run
@@ -422,16 +425,14 @@ class Grasp:
 
     def main(self) -> None:
         from point2act._nerfstudio import light_import
-        from point2act.export.request import apply_frame, frame_file_of, gripper_from_options
-        from point2act.grasp import GraspConfig
+        from point2act.export.request import resolve
 
         with light_import():  # nerfstudio's trainer without torch.compile's and torchvision's imports
             from point2act.method.pipelined import capture_to_grasps
             from point2act.method.train import registered_config
             from point2act.method.trainer import Point2ActTrainer  # noqa: F401
 
-        gripper = gripper_from_options(self.gripper, self.metres_per_unit)
-        apply_frame(gripper, frame_file_of(self.data, None), self.metres_per_unit)
+        grasp_config = resolve(export_options(self), lambda: self.data).grasp_config  # bad options: before work
         config = registered_config("point2act")
         config.output_dir = self.output_dir
         config.vis = "tensorboard"
@@ -443,8 +444,7 @@ class Grasp:
         if self.downscale_factor is not None:
             config.pipeline.datamanager.dataparser.downscale_factor = self.downscale_factor
         config.set_timestamp()
-        r = capture_to_grasps(config, self.pointer, self.prompt, self.output,
-                              GraspConfig(gripper=gripper, top_k=self.num_grasps))
+        r = capture_to_grasps(config, self.pointer, self.prompt, self.output, grasp_config)
         t = r.timings_s
         print(f"pointing {t['pointing']:.1f} s (in the background), training {t['training']:.1f} s, waited "
               f"{t['pointing_wait']:.1f} s for the pointer, refit {t['refit']:.1f} s, export {t['export']:.1f} s: "

@@ -223,12 +223,12 @@ def test_unreadable_or_other_version_is_not_read(tmp_path, monkeypatch):
 @pytest.mark.parametrize("option", [{"channels": "grasp"}, {"grasp_channel": "grasp"},
                                     {"handover_direction": (1.0, 0.0, 0.0)}])
 def test_options_that_need_the_run_are_not_the_own_field(tmp_path, option):
-    from point2act.cli import Export
+    from point2act.cli import Export, export_options
 
     config = _run(tmp_path)
     assert not Export(load_config=config, **option).channels_of().own_field_only
     assert Export(load_config=config).channels_of().own_field_only
-    assert Export(load_config=config).options() == ExportOptions()
+    assert export_options(Export(load_config=config)) == ExportOptions()
 
 
 def test_the_export_package_imports_no_torch():
