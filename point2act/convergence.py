@@ -118,6 +118,7 @@ def render_probes(splats, viewmats, Ks, probes: Sequence[Probe]) -> List[np.ndar
         One depth map [y1 - y0, x1 - x0] per probe (0: no surface).
     """
     from point2act.fusion import render_median_depth
+    from point2act.splatting import Views
 
     out = []
     for p in probes:
@@ -125,8 +126,7 @@ def render_probes(splats, viewmats, Ks, probes: Sequence[Probe]) -> List[np.ndar
         K = Ks[p.view].detach().float().cpu().clone()
         K[0, 2] -= x0
         K[1, 2] -= y0
-        d, _spread = render_median_depth(splats.means, splats.quats, splats.scales, splats.opacities,
-                                         viewmats[p.view], K, x1 - x0, y1 - y0)
+        d, _spread = render_median_depth(splats, Views.one_size(viewmats[p.view][None], K[None], x1 - x0, y1 - y0))
         out.append(d)
     return out
 

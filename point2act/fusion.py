@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from point2act.render import Splats
+    from point2act.splatting import Views
 
 
 def _no_grad(fn):
@@ -54,16 +55,13 @@ __all__ = ["DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion
 @_no_grad
 def render_expected_depth(
     splats: "Splats",  # N Gaussians: means [N, 3], quats [N, 4], scales [N, 3] linear, opacities [N] in [0, 1]
-    viewmats: Tensor,  # [C, 4, 4] world-to-camera, OpenCV axes
-    Ks: Tensor,  # [C, 3, 3]
-    width: int,
-    height: int,
+    views: "Views",  # C views of one size: viewmats [C, 4, 4] world-to-camera (OpenCV axes), Ks [C, 3, 3], tensors
     batch: int = 4,
     relevancy: Tensor | None = None,  # [N] in [0, 1]
 ):  # depth [C, H, W] (z along the camera axis), alpha [C, H, W][, relevancy [C, H, W]]
-    """Expected depth (``render_mode="ED"``: alpha-normalised) and accumulated opacity per view; with
-    ``relevancy``, also the field's expected relevancy per pixel (composited like a colour and divided by the
-    accumulated opacity: what the pixel's surface carries, in [0, 1]; 0 where nothing is rendered).
+    """Expected depth (``render_mode="ED"``: alpha-normalised) and accumulated opacity per view of ``views`` (all of
+    one size); with ``relevancy``, also the field's expected relevancy per pixel (composited like a colour and
+    divided by the accumulated opacity: what the pixel's surface carries, in [0, 1]; 0 where nothing is rendered).
 
     Uses :func:`point2act.render.rasterization`, i.e. gsplat on CUDA tensors and point2act's
     rasterizer on CPU."""
@@ -72,6 +70,7 @@ def render_expected_depth(
     from point2act.render import rasterization
 
     means, quats, scales, opacities = splats.means, splats.quats, splats.scales, splats.opacities
+    viewmats, Ks, width, height = views.viewmats, views.Ks, views.width, views.height
     depths, alphas, rels = [], [], []
     colors = torch.zeros_like(means[:, :1]) if relevancy is None else relevancy.reshape(-1, 1).to(means)
     mode = "ED" if relevancy is None else "RGB+ED"
@@ -92,16 +91,10 @@ def render_expected_depth(
 
 @_no_grad
 def render_median_depth(
-    means: Tensor,  # [N, 3]
-    quats: Tensor,  # [N, 4]
-    scales: Tensor,  # [N, 3] linear
-    opacities: Tensor,  # [N] in [0, 1]
-    viewmat: Tensor,  # [4, 4] world-to-camera, OpenCV axes
-    K: Tensor,  # [3, 3]
-    width: int,
-    height: int,
+    splats: "Splats",  # N Gaussians: means [N, 3], quats [N, 4], scales [N, 3] linear, opacities [N] in [0, 1]
+    view: "Views",  # one view: viewmats [1, 4, 4] world-to-camera (OpenCV axes), Ks [1, 3, 3], tensors
 ) -> Tuple[np.ndarray, np.ndarray]:  # depth [H, W] (0: no surface), spread [H, W]
-    """The field's median depth of one view: per pixel, the depth of the Gaussian at which the composited
+    """The field's median depth of one view (``view``, a :class:`~point2act.splatting.Views` of one): per pixel, the depth of the Gaussian at which the composited
     opacity first reaches 0.5 (:func:`point2act.render.depth_quantiles`, after the rasterizer's own projection
     and tile lists, on the CPU; on CUDA inputs gsplat's projection and tile lists and
     :mod:`point2act.render.quantiles_gpu`), and its spread: the depth from there to where the composited opacity
@@ -116,25 +109,25 @@ def render_median_depth(
     opaque surface stops the ray within a Gaussian or two of its median, fog over a plain table lets half of
     the rest through for centimetres. Fog in front of the surface does not count: only what lies behind the
     median does."""
-    if means.is_cuda:  # gsplat's projection and tile lists, the quantiles by torch ops on the GPU
-        from point2act.render import Splats
+    if splats.means.is_cuda:  # gsplat's projection and tile lists, the quantiles by torch ops on the GPU
         from point2act.render.quantiles_gpu import median_depth_gsplat
 
-        d = median_depth_gsplat(Splats(means, quats, scales, opacities), viewmat, K, int(width), int(height),
+        d = median_depth_gsplat(splats, view.viewmats[0], view.Ks[0], view.width, view.height,
                                 (0.5, 0.75)).cpu().numpy()
     else:
-        d = _median_depth_cpu(means, quats, scales, opacities, viewmat, K, int(width), int(height))
+        d = _median_depth_cpu(splats, view)
     spread = np.where(d[..., 1] > 0, d[..., 1] - d[..., 0], np.inf).astype(np.float32)
     return d[..., 0], spread
 
 
-def _median_depth_cpu(means, quats, scales, opacities, viewmat, K, width: int, height: int) -> np.ndarray:
+def _median_depth_cpu(splats: "Splats", view: "Views") -> np.ndarray:
     """The levels 0.5 and 0.75 of :func:`render_median_depth` [H, W, 2] by the CPU rasterizer's kernels."""
     from point2act.relevancy_fit import Views, _project_views
     from point2act.render import Splats, depth_quantiles
 
-    m, q, s, o, vm, k = (t.detach().float().cpu() for t in (means, quats, scales, opacities, viewmat, K))
-    cap = _project_views(Splats(m, q, s, o), Views.one_size(vm[None], k[None], width, height), "classic")
+    m, q, s, o, vm, k = (t.detach().float().cpu() for t in (splats.means, splats.quats, splats.scales,
+                                                            splats.opacities, view.viewmats[0], view.Ks[0]))
+    cap = _project_views(Splats(m, q, s, o), Views.one_size(vm[None], k[None], view.width, view.height), "classic")
     z = (m @ vm[2, :3] + vm[2, 3])[None]  # [1, N]
     return depth_quantiles(cap.means2d, cap.conics, cap.opacities, z, cap.tiles, (0.5, 0.75))[0].numpy()
 
@@ -163,34 +156,34 @@ class DepthViews:
 
 def render_depth_views(
     splats: "Splats",  # N Gaussians: means [N, 3], quats [N, 4], scales [N, 3] linear, opacities [N] in [0, 1]
-    viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
-    Ks: np.ndarray,  # [C, 3, 3]
-    sizes: Sequence[Tuple[int, int]],  # C x (H, W)
+    cameras: "Views",  # C views: viewmats [C, 4, 4] world-to-camera (OpenCV axes), Ks [C, 3, 3], numpy; C x (H, W)
     max_views: int = 24,
     max_pixels: int | None = None,
     relevancy: Tensor | None = None,  # [N] in [0, 1]
 ) -> DepthViews:
     """Median depth (:func:`render_median_depth`) and opacity (:func:`render_expected_depth`) of up to
-    ``max_views`` evenly spaced views, each at its own resolution divided by the smallest whole factor
-    that brings it to at most ``max_pixels`` pixels (``None``: full resolution); with ``relevancy``, the
+    ``max_views`` evenly spaced views of ``cameras``, each at its own resolution divided by the smallest whole
+    factor that brings it to at most ``max_pixels`` pixels (``None``: full resolution); with ``relevancy``, the
     field's expected relevancy too. The returned ``Ks`` are those of the rendered resolution."""
     import torch
 
+    from point2act.splatting import Views
+
     t0 = time.perf_counter()
-    views, K_out, out_sizes = fusion_views(Ks, sizes, max_views, max_pixels)
-    means, scales, opacities = splats.means, splats.scales, splats.opacities
-    dev = means.device
+    viewmats = cameras.viewmats
+    views, K_out, out_sizes = fusion_views(cameras.Ks, cameras.sizes, max_views, max_pixels)
+    dev = splats.means.device
     unit = unit_splats(splats)
-    quats = unit.quats
     D, A, R, S = [], [], [], []
     for i, K, (H, W) in zip(views, K_out, out_sizes):
         out = render_expected_depth(
             unit,
-            torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
-            torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H, relevancy=relevancy,
+            Views.one_size(torch.as_tensor(viewmats[i], dtype=torch.float32, device=dev)[None],
+                           torch.as_tensor(K, dtype=torch.float32, device=dev)[None], W, H),
+            relevancy=relevancy,
         )
         vm_i, K_i = (torch.as_tensor(x, dtype=torch.float32) for x in (viewmats[i], K))
-        d, spread = render_median_depth(means, quats, scales, opacities, vm_i, K_i, W, H)
+        d, spread = render_median_depth(unit, Views.one_size(vm_i[None], K_i[None], W, H))
         D.append(d)
         S.append(spread)
         A.append(out[1][0].cpu().numpy())

@@ -82,6 +82,7 @@ def test_a_windowed_render_is_the_full_views_window():
     corner), the reference being :func:`point2act.fusion.render_median_depth` of the whole view."""
     from point2act.fusion import render_median_depth
     from point2act.render import Splats
+    from point2act.splatting import Views
 
     g = torch.Generator().manual_seed(0)
     n = 300
@@ -93,7 +94,7 @@ def test_a_windowed_render_is_the_full_views_window():
     K = torch.tensor([[[60.0, 0.0, 32.0], [0.0, 60.0, 24.0], [0.0, 0.0, 1.0]]])
     probes = [Probe(0, (10, 7, 41, 30), np.ones((23, 31), bool)), Probe(0, (0, 0, 64, 48), np.ones((48, 64), bool))]
     got = render_probes(Splats(means, quats, scales, opac), vm, K, probes)
-    full, _ = render_median_depth(means, quats, scales, opac, vm[0], K[0], 64, 48)
+    full, _ = render_median_depth(Splats(means, quats, scales, opac), Views.one_size(vm[:1], K[:1], 64, 48))
     assert (full > 0).mean() > 0.2  # the blob covers the view's middle
     for p, d in zip(probes, got):
         x0, y0, x1, y1 = p.window

@@ -37,6 +37,7 @@ def run_depth_errors(config_path: Path, scene: Path) -> Dict[str, float]:
     from PIL import Image
 
     from point2act.fusion import render_expected_depth, render_median_depth
+    from point2act.splatting import Views
     from point2act.render import Splats
     from point2act.method.run import camera_views, gaussian_tensors, load_run
 
@@ -50,8 +51,9 @@ def run_depth_errors(config_path: Path, scene: Path) -> Dict[str, float]:
     for i, fp in enumerate(out.image_filenames):
         H, W = sizes[i]
         splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
-        exp, _ = render_expected_depth(splats, vms[i : i + 1], Ks[i : i + 1], W, H)
-        med, _ = render_median_depth(g["means"], g["quats"], g["scales"], g["opacities"], vms[i], Ks[i], W, H)
+        view = Views.one_size(vms[i : i + 1], Ks[i : i + 1], W, H)
+        exp, _ = render_expected_depth(splats, view)
+        med, _ = render_median_depth(splats, view)
         truth = np.asarray(Image.open(scene / frames[Path(fp).name]["true_depth_path"]), dtype=np.float64) / 1000.0
         for name, d in (("expected", exp[0].numpy()), ("median", med)):
             d = np.asarray(d, dtype=np.float64) / scale

@@ -190,6 +190,8 @@ def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[
     from PIL import Image
 
     from point2act.fusion import DepthViews, render_median_depth, views_in_frame
+    from point2act.render import Splats
+    from point2act.splatting import Views
     from point2act.method.run import camera_views, frame_of_run, gaussian_tensors, load_run, run_of
 
     config_path, scene_dir = Path(config_path), Path(scene_dir)
@@ -214,8 +216,8 @@ def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[
         per, room, D, names = [], [], [], []
         for i in idx:
             H, W = sizes[i]
-            d, _ = render_median_depth(g["means"], g["quats"], g["scales"], g["opacities"], vms[i], Ks[i],
-                                       W, H)
+            d, _ = render_median_depth(Splats(g["means"], g["quats"], g["scales"], g["opacities"]),
+                                       Views.one_size(vms[i : i + 1], Ks[i : i + 1], W, H))
             name = Path(out.image_filenames[i]).name
             f = frames[name]
             truth, part = load(f, "true_depth_path", 1000.0), load(f, "part_mask_path", 1.0)

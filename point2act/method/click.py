@@ -12,6 +12,7 @@ from point2act.fusion import render_depth_views
 from point2act.method.run import camera_views, frame_of_datamanager, gaussian_tensors
 from point2act.pointing.click import click_points, project_to_views, ray_surface_point
 from point2act.render import Splats
+from point2act.splatting import Views
 
 CLICK_PROMPT = "the clicked point"
 """The prompt recorded with a click's points file and channel."""
@@ -30,7 +31,7 @@ def click_points_for_run(pipeline, origin_ns: np.ndarray, direction_ns: np.ndarr
     if hit is None:
         raise Point2ActError("the click met no surface of the scene: click on an object")
     vms, Ks, sizes = camera_views(dm.train_dataset.cameras)
-    views = render_depth_views(splats, vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views=len(sizes))
+    views = render_depth_views(splats, Views(vms.cpu().numpy(), Ks.cpu().numpy(), sizes), max_views=len(sizes))
     pixels = project_to_views(hit, views.viewmats, views.Ks, sizes, list(views.depths))
     if not any(pixels):
         raise Point2ActError("no training view sees the clicked point: click on a surface the capture saw")

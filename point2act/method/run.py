@@ -29,6 +29,7 @@ from point2act.geometry import FrameTransform, viewmat_from_c2w
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.loadedrun import LoadedRun, as_gaussians
 from point2act.render import Splats
+from point2act.splatting import Views
 
 
 def load_run(config_path: Path) -> Tuple[Any, Any]:
@@ -182,7 +183,7 @@ def depth_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS, max_pi
     rel = None if relevancy is None else torch.as_tensor(np.asarray(relevancy), dtype=torch.float32,
                                                          device=g["means"].device)
     splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])
-    return render_depth_views(splats, vms.cpu().numpy(), Ks.cpu().numpy(), sizes, max_views, max_pixels, rel)
+    return render_depth_views(splats, Views(vms.cpu().numpy(), Ks.cpu().numpy(), sizes), max_views, max_pixels, rel)
 
 
 def fusion_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS,

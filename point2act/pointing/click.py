@@ -23,6 +23,7 @@ import torch
 
 from point2act.fusion import render_expected_depth
 from point2act.render import Splats
+from point2act.splatting import Views
 
 __all__ = ["SurfaceProbe", "click_points", "look_along", "project_to_views", "ray_surface_point"]
 
@@ -72,8 +73,8 @@ def ray_surface_point(
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
     dev = splats.means.device
     V = torch.as_tensor(look_along(origin, d), dtype=torch.float32, device=dev)[None]
-    depth, alpha = render_expected_depth(splats, V, torch.as_tensor(K, dtype=torch.float32, device=dev)[None],
-                                         size, size)
+    K_t = torch.as_tensor(K, dtype=torch.float32, device=dev)[None]
+    depth, alpha = render_expected_depth(splats, Views.one_size(V, K_t, size, size))
     c = size // 2
     if float(alpha[0, c, c]) < min_alpha:
         return None

@@ -89,7 +89,7 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
         cols.append(col.numpy())
         vals.append(val.numpy().astype(np.float16))
     fw = FusionWeights(np.concatenate(crows), np.concatenate(cols), np.concatenate(vals), sizes, 0.0)
-    _d, alphas, ref = render_expected_depth(splats, vms, Ks, 48, 40, relevancy=rel)
+    _d, alphas, ref = render_expected_depth(splats, Views.one_size(vms, Ks, 48, 40), relevancy=rel)
     got = relevancy_in_views(fw, alphas.numpy(), rel.numpy())
     np.testing.assert_allclose(got, ref.numpy(), rtol=0, atol=2e-3)  # float16 weights
 

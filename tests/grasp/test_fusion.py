@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from point2act.render import Splats
+from point2act.splatting import Views
 from point2act.fusion import (DepthViews, render_expected_depth, render_median_depth, tsdf_fuse, view_points,
                               view_relevancy)
 
@@ -97,7 +98,7 @@ def test_render_expected_depth_of_a_flat_layer():
     scales = torch.full((N, 3), 0.02)
     opac = torch.full((N,), 0.9)
     K = torch.tensor([[[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]])
-    depth, alpha = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K, 64, 48)
+    depth, alpha = render_expected_depth(Splats(means, quats, scales, opac), Views.one_size(torch.eye(4)[None], K, 64, 48))
     assert depth.shape == (1, 48, 64) and alpha.shape == (1, 48, 64)
     inner = alpha[0, 8:-8, 8:-8]
     assert inner.min() > 0.99
@@ -119,8 +120,8 @@ def test_median_depth_is_the_surface_behind_faint_fog():
     opac = torch.cat([torch.full((len(fog),), 0.02), torch.full((len(back),), 0.99)])
     quats, scales = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02)
     K = torch.tensor([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
-    med, spread = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
-    exp, alpha = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K[None], 64, 48)
+    med, spread = render_median_depth(Splats(means, quats, scales, opac), Views.one_size(torch.eye(4)[None], K[None], 64, 48))
+    exp, alpha = render_expected_depth(Splats(means, quats, scales, opac), Views.one_size(torch.eye(4)[None], K[None], 64, 48))
     right, left = (slice(8, -8), slice(40, 56)), (slice(8, -8), slice(8, 24))
     assert 0.15 < float(alpha[0][left].mean()) < 0.5  # the fog alone stays below 0.5
     np.testing.assert_allclose(med[right], 2.0, atol=1e-5)
@@ -149,15 +150,16 @@ def test_rendered_relevancy_is_that_of_the_visible_surface():
     covers the pixel and the back layer's elsewhere; the depth is the same render as without relevancy."""
     means, quats, scales, opac, rel = _two_layers()
     K = torch.tensor([[[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]])
-    d0, a0 = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K, 64, 48)
-    d, a, r = render_expected_depth(Splats(means, quats, scales, opac), torch.eye(4)[None], K, 64, 48, relevancy=rel)
+    d0, a0 = render_expected_depth(Splats(means, quats, scales, opac), Views.one_size(torch.eye(4)[None], K, 64, 48))
+    d, a, r = render_expected_depth(Splats(means, quats, scales, opac), Views.one_size(torch.eye(4)[None], K, 64, 48),
+                                    relevancy=rel)
     torch.testing.assert_close(d, d0, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(a, a0, atol=1e-6, rtol=0)
     left, right = r[0, 8:-8, 10:28], r[0, 8:-8, 36:54]
     torch.testing.assert_close(left, torch.full_like(left, 0.8), atol=2e-3, rtol=0)
     torch.testing.assert_close(right, torch.full_like(right, 0.3), atol=2e-3, rtol=0)
     behind = Splats(means + torch.tensor([0.0, 0.0, -10.0]), quats, scales, opac)
-    empty = render_expected_depth(behind, torch.eye(4)[None], K, 64, 48, relevancy=rel)[2]
+    empty = render_expected_depth(behind, Views.one_size(torch.eye(4)[None], K, 64, 48), relevancy=rel)[2]
     assert float(empty.abs().max()) == 0.0  # nothing rendered: no relevancy
 
 
@@ -269,7 +271,7 @@ def test_spread_is_wide_in_fog_and_view_points_keep_what_is_sharply_placed():
     opac = torch.cat([torch.full((len(slab),), 0.02), torch.full((len(back),), 0.99)])
     quats, scales = torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), torch.full((N, 3), 0.02)
     K = torch.tensor([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
-    med, spread = render_median_depth(means, quats, scales, opac, torch.eye(4), K, 64, 48)
+    med, spread = render_median_depth(Splats(means, quats, scales, opac), Views.one_size(torch.eye(4)[None], K[None], 64, 48))
     right, left = (slice(8, -8), slice(40, 56)), (slice(8, -8), slice(8, 24))
     assert (med[left] >= 1.0).all() and (med[left] <= 1.45).all()  # the slab's median lies inside it
     assert float(spread[left].min()) >= 0.05 - 1e-6

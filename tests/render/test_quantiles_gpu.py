@@ -51,9 +51,13 @@ def test_gsplat_median_depth_is_the_cpu_paths():
     from point2act.fusion import render_median_depth
 
     s = random_scene(SceneSpec(3000, 96, 72, C=1, seed=5, scale=0.05, dtype=torch.float32))
-    args = (s["means"], s["quats"], s["scales"], s["opacities"].reshape(-1), s["viewmats"][0], s["Ks"][0], 96, 72)
-    cpu_d, cpu_spread = render_median_depth(*args)
-    gpu_d, gpu_spread = render_median_depth(*(a.cuda() if torch.is_tensor(a) else a for a in args))
+    from point2act.render import Splats
+    from point2act.splatting import Views
+
+    t = (s["means"], s["quats"], s["scales"], s["opacities"].reshape(-1), s["viewmats"][:1], s["Ks"][:1])
+    cpu_d, cpu_spread = render_median_depth(Splats(*t[:4]), Views.one_size(t[4], t[5], 96, 72))
+    g = [a.cuda() for a in t]
+    gpu_d, gpu_spread = render_median_depth(Splats(*g[:4]), Views.one_size(g[4], g[5], 96, 72))
     assert (cpu_d > 0).mean() > 0.1
     close = np.isclose(gpu_d, cpu_d, rtol=1e-4, atol=1e-5)
     assert close.mean() >= 0.995, close.mean()
