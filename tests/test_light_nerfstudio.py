@@ -136,10 +136,14 @@ def test_the_trainer_sets_up_and_trains_inside_int_broadcast_shapes(monkeypatch)
         ("train", getattr(torch.broadcast_shapes, "_point2act", False))))
     monkeypatch.setattr(Point2ActTrainer, "_setup", lambda self, test_mode: seen.append(
         ("setup", getattr(torch.broadcast_shapes, "_point2act", False))))
+    from types import SimpleNamespace
+
     trainer = Point2ActTrainer.__new__(Point2ActTrainer)
+    trainer.config, trainer._start_step = SimpleNamespace(max_num_iterations=10), 0
     trainer.setup()
     trainer.train()
     assert seen == [("setup", True), ("train", True)] and not getattr(torch.broadcast_shapes, "_point2act", False)
+    assert trainer.config.max_num_iterations == 10  # the run's length, restored after nerfstudio's loop
 
 
 def test_the_method_imports_without_the_viewers_meshes_or_sympy():
