@@ -74,8 +74,8 @@ def widest_free_opening(
     sweep while closing to the part's opening (one box from the part's opening to the outer face of the
     finger, at the grasp pose and on the first ``checks.near`` of the approach, against the fine cloud, with
     the collision margin), and the fingers on the rest of the approach from ``checks.pregrasp`` against the
-    coarse cloud (the coarse margin). With the ``scene``'s support plane, the fingers and the palm at the wider opening
-    also keep its clearance above it at the grasp and the pre-grasp pose (the clouds leave the table out;
+    coarse cloud (the coarse margin). With the ``scene``'s support plane, the fingers and the palm at the wider
+    opening also keep its clearance above it at the grasp and the pre-grasp pose (the clouds leave the table out;
     :func:`~point2act.grasp.support.plane_min`)."""
     c, x = frames.centres, frames.x
     offset, half_opening, depth = poses
