@@ -41,8 +41,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "command_stages.json"
 PLAIN_STAGES = (
     ("point2act.export", "export_from_cache", "export from the cache"),
     ("point2act.export.cache", "load", "  read the cached export inputs"),
+    ("point2act.export", "export_inputs", "  the export's inputs in the capture frame, every call"),
+    ("point2act.export.inputs", "consensus_in_capture", "  the views' consensus, every call"),
     ("point2act.export", "export", "  the export's stages, every call"),
-    ("point2act.export.where", "consensus_in_capture", "  the views' consensus, every call"),
     ("point2act.export", "answer", "  where to act, every call"),
     ("point2act.export", "planning_scene", "  fused surface and occupancy"),
     ("point2act.export", "plan", "  grasp plans"),

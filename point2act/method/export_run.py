@@ -294,20 +294,21 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     return inputs
 
 
-def where(config_path: Path, run: LoadedRun, channel: str | None = None, grasp_config: GraspConfig | None = None,
-          candidate: int = 0, live: bool = False, known: ChannelSupport | None = None) -> Answer:
+def where(config_path: Path, run: LoadedRun, request: ExportRequest | None = None, live: bool = False,
+          known: ChannelSupport | None = None) -> Answer:
     """The answer to "where" for a loaded run (:func:`open_run`) and one of its relevancy fields: the action
     point, the region, the confidence and the candidates (:class:`point2act.export.Answer`, capture frame), as
-    :func:`export_doc` answers it (:func:`point2act.export.answer` on :func:`export_inputs_of`).
+    :func:`export_doc` answers it (:func:`point2act.export.answer` on :func:`export_inputs_of`), for ``request``
+    (default :class:`~point2act.export.ExportRequest`'s; no grasps are planned).
 
-    ``channel`` None: the run's trained relevancy, and the answers the run keeps (``RUN/points.json``); a name:
-    that ``point2act query`` channel (``RUN/relevancy/NAME.pt``) and the points it was fitted to. Where there are
-    no answers, or none lands on the field's surface, the relevancy peak of the cluster with the most relevancy
-    mass is taken, and the answer's ``note`` says why. ``candidate``: the views' ``candidate``-th place."""
-    cfg = grasp_config if grasp_config is not None else GraspConfig()
-    request = ExportRequest(cfg, grasps=False, candidate=candidate, channels=Channels(grasp=channel))
+    ``request.channels.grasp`` None: the run's trained relevancy, and the answers the run keeps
+    (``RUN/points.json``); a name: that ``point2act query`` channel (``RUN/relevancy/NAME.pt``) and the points it
+    was fitted to. Where there are no answers, or none lands on the field's surface, the relevancy peak of the
+    cluster with the most relevancy mass is taken, and the answer's ``note`` says why. ``request.candidate``: the
+    views' ``candidate``-th place."""
+    request = dataclasses.replace(request if request is not None else ExportRequest(), grasps=False)
     inputs = export_inputs_of(config_path, run, request, live, known)
-    return stages.answer(inputs, inputs.field, cfg, candidate)
+    return stages.answer(inputs, inputs.field, request.grasp_config, request.candidate)
 
 
 def export_doc(config_path: Path, request: ExportRequest, loaded: LoadedRun | None = None, live: bool = False,

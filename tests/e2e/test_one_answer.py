@@ -140,7 +140,7 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     loaded = open_run(config)
     rel = loaded.gaussians.params["relevancy"].detach().reshape(-1)
     save_channel(config, ChannelInfo("bare", "the trained relevancy, no points", "grasp"), rel, {"file": "x"})
-    ans = where(config, loaded, "bare")
+    ans = where(config, loaded, ExportRequest(channels=Channels(grasp="bare")))
     assert ans.rule == "relevancy peak" and ans.support is None and ans.confidence is None
     assert ans.note == "channel 'bare' keeps no points"
     request = ExportRequest(grasps=False, channels=Channels(keypoints=("bare",), grasp="bare"))
@@ -175,6 +175,7 @@ def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(t
     (:class:`point2act.method.supervision.ChannelSupport`) rather than forming it again, and it is the same answer: the
     same action point, region, confidence, candidates and support as :func:`where` forming it from the channel's
     points. Another channel, another resolution or a live run form their own."""
+    from point2act.export import Channels, ExportRequest
     from point2act.grasp import GraspConfig
     from point2act.method import export_run as run_mod
     from point2act.method.export_run import where
@@ -188,9 +189,9 @@ def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(t
     formed = []
     real = run_mod._channel_views
     monkeypatch.setattr(run_mod, "_channel_views", lambda *a, **k: formed.append(a) or real(*a, **k))
-    taken = where(config, loaded, "again", known=q.support)
+    taken = where(config, loaded, ExportRequest(channels=Channels(grasp="again")), known=q.support)
     assert formed == []
-    again = where(config, loaded, "again")
+    again = where(config, loaded, ExportRequest(channels=Channels(grasp="again")))
     assert len(formed) == 1
     assert taken.rule == again.rule == "consensus"
     np.testing.assert_array_equal(taken.action_point, again.action_point)
