@@ -151,18 +151,19 @@ def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load
     import torch
 
     from point2act.channels import channel_relevancy
+    from point2act.export import Field, RunInputs, SceneGaussians, export_inputs
     from point2act.method.run import gaussian_arrays, run_frame
     from point2act.robot.ply import write_relevancy_ply
 
-    arrays = gaussian_arrays(loaded.gaussians)
-    relevancy = arrays["relevancy"]
+    arrays = SceneGaussians.of(gaussian_arrays(loaded.gaussians))
+    relevancy = arrays.relevancy
     if channel:
         relevancy = channel_relevancy(load_config, channel, len(relevancy))
     with torch.no_grad():
         colours = loaded.gaussians.colors().detach().clamp(0.0, 1.0).cpu().numpy()
-    means = run_frame(loaded).to_capture(arrays["means"])
+    scene = export_inputs(RunInputs(arrays, Field(relevancy)), run_frame(loaded)).gaussians  # capture frame
     bfc = frame.get("base_from_capture") if frame is not None else None
-    return write_relevancy_ply(path, means, relevancy, arrays["opacities"], colours, base_from_capture=bfc)
+    return write_relevancy_ply(path, scene.means, relevancy, scene.opacities, colours, base_from_capture=bfc)
 
 
 
