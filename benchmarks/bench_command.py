@@ -49,8 +49,8 @@ PLAIN_STAGES = (
     ("point2act.export", "plan", "  grasp plans"),
 )
 RUN_STAGES = (
-    ("point2act.method.run", "open_run", "load the run"),
-    ("point2act.method.requery", "query_run", "refit (query, with its own where)"),
+    ("point2act.method.run_layer", "open_run", "load the run"),
+    ("point2act.method.requery_run", "query_run", "refit (query, with its own where)"),
     ("point2act.method.export_run", "export_run", "export"),
     ("point2act.method.supervision", "supervised_views", "  the supervised views, every call"),
     ("point2act.method.export_run", "depth_views_of", "  depth views"),

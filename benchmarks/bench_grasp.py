@@ -83,7 +83,7 @@ def bench_run(config_path: Path, repeats: int, out_path: Path = ROOT / "benchmar
 
     from point2act.export import ExportRequest, export, of_arrays
     from point2act.geometry import FrameTransform
-    from point2act.method.run import depth_views_of, gaussian_arrays, load_run
+    from point2act.method.run_layer import depth_views_of, gaussian_arrays, load_run
     from point2act.grasp import GraspConfig
     from point2act.grasp.config import FUSION_MAX_VIEWS
 

@@ -1,5 +1,5 @@
 """Loading a trained run for ``point2act export`` / ``point2act query``: the nerfstudio way against
-the run's cached info (:mod:`point2act.method.runinfo`).
+the run's cached info (:mod:`point2act.method.datamanager_info`).
 
 ``--check``: in one process, ``point2act export`` the old way (nerfstudio's ``eval_setup`` and the
 supervision datamanager that decodes the images) and the new way (the run's cached info), and compare the
@@ -42,33 +42,33 @@ def check(a) -> dict:
     import torch
 
     from point2act import cli
-    from point2act.method import run as mrun
+    from point2act.method import run_layer as mrun
     from point2act.method import supervision as msup
-    from point2act.method import runinfo
-    from point2act.method.loadedrun import Supervision
+    from point2act.method import datamanager_info
+    from point2act.method.run_data import Supervision
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_load_"))
     out_old, out_new = tmp / "old.json", tmp / "new.json"
     argv = ["export", "--load-config", str(a.config), *_export_args(a)]
 
     # old: nerfstudio's pipeline and the supervision datamanager (no cached info used)
-    keep = (mrun.open_run, msup.supervision_of, runinfo.run_data_dir)
+    keep = (mrun.open_run, msup.supervision_of, datamanager_info.run_data_dir)
     mrun.open_run = lambda cp: mrun.run_of(*mrun.load_run(cp))
     msup.supervision_of = lambda _cp, run, pf=None, prompt="", pointer=None: Supervision.of_datamanager(
         msup.supervision_datamanager(run.config, pf, prompt, pointer))
-    runinfo.run_data_dir = lambda _cp: False
+    datamanager_info.run_data_dir = lambda _cp: False
     t0 = time.perf_counter()
     try:
         cli.entrypoint([*argv, "--output", str(out_old)])
     finally:
-        mrun.open_run, msup.supervision_of, runinfo.run_data_dir = keep
+        mrun.open_run, msup.supervision_of, datamanager_info.run_data_dir = keep
     t_old = time.perf_counter() - t0
     old_cfg, old_pipe = mrun.load_run(a.config)
     old_dm = Supervision.of_datamanager(
         msup.supervision_datamanager(old_cfg, Path(old_cfg.pipeline.datamanager.points_file)))
 
     # new (the first open caches the info when it is missing)
-    had_info = runinfo.read_info(a.config) is not None
+    had_info = datamanager_info.read_info(a.config) is not None
     mrun.open_run(a.config)
     t0 = time.perf_counter()
     cli.entrypoint([*argv, "--output", str(out_new)])

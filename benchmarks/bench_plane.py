@@ -1,5 +1,5 @@
-"""The support plane's cost (``python -m benchmarks.bench_plane``): :func:`point2act.plane_sweep.support_plane` and
-:func:`point2act.plane_sweep.plane_depths` on a generated 40-view 640x480 capture (``point2act synth``, seed 0; the
+"""The support plane's cost (``python -m benchmarks.bench_plane``): :func:`point2act.startcloud.plane_sweep.support_plane` and
+:func:`point2act.startcloud.plane_sweep.plane_depths` on a generated 40-view 640x480 capture (``point2act synth``, seed 0; the
 first seven of every eight views, about nerfstudio's training share), timed in this process, with the plane's
 error against the generator's table (z = 0) and the pixels given a depth. Prints one line; writes nothing.
 
@@ -34,7 +34,7 @@ def load_capture(scene: Path):
 
 
 def main(argv=None) -> int:
-    from point2act.plane_sweep import plane_depths, support_plane
+    from point2act.startcloud.plane_sweep import plane_depths, support_plane
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=Path, default=Path("outputs/bench_plane/synth640"))

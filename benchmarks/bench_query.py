@@ -31,9 +31,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query_fast.json")
     a = ap.parse_args()
 
-    from point2act.method.run import load_run, run_of
+    from point2act.method.run_layer import load_run, run_of
 
-    from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
+    from point2act.method.requery_run import AnswerSource, RefitOptions, Requery, query_run
 
     loaded = run_of(*load_run(a.config))
     rows = []

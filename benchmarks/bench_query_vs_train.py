@@ -74,9 +74,9 @@ def main() -> None:
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run
 
-    from point2act.method.run import load_run, run_of
+    from point2act.method.run_layer import load_run, run_of
     from point2act.points import write_json_atomic
-    from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
+    from point2act.method.requery_run import AnswerSource, RefitOptions, Requery, query_run
     from point2act.synth import SynthConfig, generate_scene
 
     scene = a.out / "scene"

@@ -4,8 +4,8 @@
 For each capture, nerfstudio's parser and point2act's datamanager load it exactly as
 ``ns-train point2act`` does (the real benchmark's dataparser flags, ``--load-3D-points False``); the
 training views (undistorted, at the training resolution) are triangulated with
-:func:`point2act.triangulate.triangulate_posed_images`, no cache. (That the points lie on the true
-surfaces is tested in ``tests/test_triangulate.py`` against closed-form geometry.) Writes ``benchmarks/results/triangulate.json``
+:func:`point2act.startcloud.triangulate.triangulate_posed_images`, no cache. (That the points lie on the true
+surfaces is tested in ``tests/startcloud/test_triangulate.py`` against closed-form geometry.) Writes ``benchmarks/results/triangulate.json``
 and ``triangulate.md`` with the command and the commit.
 """
 
@@ -46,7 +46,7 @@ def _datamanager(capture: str):
 
 
 def measure(capture: str, repeats: int) -> dict:
-    from point2act.triangulate import triangulate_posed_images
+    from point2act.startcloud.triangulate import triangulate_posed_images
 
     dm, _ = _datamanager(capture)
     arrays, Ks, viewmats = dm.training_views()

@@ -5,7 +5,7 @@
 
 Each cell (a number of views crossed with an image size) is a capture from the generator (``point2act.synth``,
 seed 0) without a point cloud, trained on the default path: the start cloud triangulated from the photos (SIFT and
-stereo, :mod:`point2act.triangulate`), the support plane swept (:mod:`point2act.plane_sweep`), the default schedule
+stereo, :mod:`point2act.startcloud.triangulate`), the support plane swept (:mod:`point2act.startcloud.plane_sweep`), the default schedule
 (training stops once the target's depth has converged). Every cell is a first run: its own, empty start-cloud cache.
 
 Per cell, each in a new process: the training (``--cell``: nerfstudio's trainer in that process, its stages timed
@@ -62,8 +62,8 @@ def _timed_cli(cmd: List[str], log: Path, env: Dict[str, str]) -> Dict[str, floa
 
 def train_cell(scene: Path, out: Path) -> Dict:
     """Train ``scene`` in this process with nerfstudio's trainer, its stages timed; what :func:`run_cell` records."""
-    import point2act.plane_sweep as plane_sweep
-    import point2act.triangulate as triangulate
+    import point2act.startcloud.plane_sweep as plane_sweep
+    import point2act.startcloud.triangulate as triangulate
     from point2act.method.schedule import short_schedule
     from point2act.method.train import registered_config, train
     from point2act.method.trainer import Point2ActTrainer

@@ -2,7 +2,7 @@
 (the run folder at most 10 times its checkpoint).
 
 Per run folder (the one holding ``config.yml``): the folder's bytes, the latest checkpoint's, their ratio, and the
-run cache's (``point2act_cache.npz``) bytes per section (:mod:`point2act.runcache`), with the readers of each.
+run cache's (``point2act_cache.npz``) bytes per section (:mod:`point2act.cache_file`), with the readers of each.
 Writes ``benchmarks/results/run_disk.md`` and ``.json`` with the command, the commit and the machine."""
 
 from __future__ import annotations

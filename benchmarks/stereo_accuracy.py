@@ -1,9 +1,9 @@
 """The stereo step's depth maps against the generators' true depth, scene by scene.
 
 For each generated scene (``transforms.json`` with ``true_depth_path`` and ``part_mask_path``), runs
-:func:`point2act.stereo.stereo_points` on all its views with the poses and intrinsics as given (scene depths from
-:func:`point2act.stereo.scene_depths`, not the SIFT cloud's, so no COLMAP run is needed) and compares each view's
-depth map (:attr:`point2act.stereo.StereoCloud.depths`) with the true z-depth where both exist: the share of
+:func:`point2act.startcloud.stereo.stereo_points` on all its views with the poses and intrinsics as given (scene depths from
+:func:`point2act.startcloud.stereo.scene_depths`, not the SIFT cloud's, so no COLMAP run is needed) and compares each view's
+depth map (:attr:`point2act.startcloud.stereo.StereoCloud.depths`) with the true z-depth where both exist: the share of
 pixels within 1 % and 2 % of the true depth, the 95th percentile of the relative error, and on the target part's
 pixels the median absolute error and the share within 1 cm. It also counts the pairs and the views that got any
 depth. Scenes default to the gate's (``benchmarks.gate``'s scene cache; run the gate once first).
@@ -43,7 +43,7 @@ def load_scene(scene: Path):
 
 def measure(scene: Path) -> Dict:
     """The figures of the module docstring for one scene."""
-    from point2act.stereo import stereo_points
+    from point2act.startcloud.stereo import stereo_points
 
     images, Ks, viewmats, true, masks, target = load_scene(scene)
     cloud = stereo_points(images, Ks, viewmats, max_points=10000)

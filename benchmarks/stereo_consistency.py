@@ -4,9 +4,9 @@ the true depth (benchmarks/results/stereo_depth.md).
     python -m benchmarks.stereo_consistency [SEED]
 
 For each gate scene trained at SEED (default 2), the training views as the run's dataparser gives them (images,
-intrinsics, poses in nerfstudio's frame), :func:`point2act.stereo.stereo_points` with ``CONSISTENCY_PX`` 2 (the
+intrinsics, poses in nerfstudio's frame), :func:`point2act.startcloud.stereo.stereo_points` with ``CONSISTENCY_PX`` 2 (the
 default), 1 and 0.5 pixel footprints, and each map's error in metres on the target's pixels and the others'
-(:mod:`benchmarks.stereo_depth_error`). The pairs' scene depth is :func:`point2act.stereo.scene_depths` (training
+(:mod:`benchmarks.stereo_depth_error`). The pairs' scene depth is :func:`point2act.startcloud.stereo.scene_depths` (training
 uses the SIFT points' median depth)."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-import point2act.stereo as stereo
+import point2act.startcloud.stereo as stereo
 from benchmarks.gate.cache import cache_root
 from benchmarks.stereo_depth_error import map_errors, trained_views, truth_of
 from point2act.geometry import viewmat_from_c2w

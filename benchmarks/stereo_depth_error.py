@@ -18,7 +18,7 @@ import yaml
 from PIL import Image
 
 from benchmarks.gate.cache import cache_root
-from point2act.triangulate import depth_maps_path, read_depth_maps
+from point2act.startcloud.triangulate import depth_maps_path, read_depth_maps
 
 
 def trained_views(scene: Path, seed: int):

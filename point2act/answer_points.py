@@ -2,7 +2,7 @@
 (:func:`match_points_to_views`, :func:`eval_points`), mapped into the images nerfstudio trains on from the
 cameras' arrays (:func:`points_in_images`), and each view's points drawn as a heatmap (:class:`PointHeatmaps`).
 The datamanager and the run layer use them through :mod:`point2act.method.answers`; the torch-free
-``point2act query`` (:mod:`point2act.query_numpy`) directly. Plain numpy.
+``point2act query`` (:mod:`point2act.requery.from_cache`) directly. Plain numpy.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class PointHeatmaps(Mapping):
 
     def keeping(self, answers: Dict[int, Sequence[int]]):
         """The store with each view's answers cut to ``answers`` (view index -> positions in its answers: a
-        consensus place's training-split answers, :attr:`point2act.grasp.consensus.Place.answers`). A view
+        consensus place's training-split answers, :attr:`point2act.where.consensus.Place.answers`). A view
         that answered "not in view" keeps its empty answer (where the target is not); a view none of whose
         answers is kept is left out (it pointed elsewhere)."""
         pts = {v: (p if not len(p) else p[sorted(int(i) for i in answers[v])])

@@ -4,7 +4,7 @@ A channel is one relevancy field (per-Gaussian logits aligned with the checkpoin
 prompt, points and role (``grasp``, ``place``, ``avoid``). ``point2act query`` writes them; ``point2act
 export --channels`` and the viewer read them. A channel is an npz of two members: ``logits`` [N] float32 and
 ``record`` (the rest, JSON). Channels that runs hold as ``NAME.pt`` (a ``torch.save`` dict) are read too
-(torch imported then). Plain numpy and files: the run layer (:mod:`point2act.method.run`) passes the run's
+(torch imported then). Plain numpy and files: the run layer (:mod:`point2act.method.run_layer`) passes the run's
 ``config.yml`` path.
 """
 
@@ -117,8 +117,8 @@ def _as_array(logits) -> np.ndarray:  # [N] float32
 
 def channel_relevancy_of(record: Dict[str, Any]) -> np.ndarray:  # [N]
     """The relevancy of a channel record (:func:`load_channel`): ``sigmoid(logits)`` in float64
-    (:func:`point2act.refit.sigmoid`, the one sigmoid of every path that reads a channel)."""
-    from point2act.refit import sigmoid
+    (:func:`point2act.requery.fit_numpy.sigmoid`, the one sigmoid of every path that reads a channel)."""
+    from point2act.requery.fit_numpy import sigmoid
 
     return sigmoid(np.asarray(record["logits"], dtype=np.float64))
 

@@ -133,7 +133,7 @@ class Export:
         loaded = request = None
         if done is None:
             from point2act.method.export_run import export_run, request_for_run
-            from point2act.method.run import open_run
+            from point2act.method.run_layer import open_run
 
             request = request_for_run(self.load_config, options, channels)  # bad options: an error before work
             loaded = open_run(self.load_config)
@@ -152,7 +152,7 @@ def _write_ply(path: Path, loaded, frame: dict | None, channel: str | None, load
 
     from point2act.channels import channel_relevancy
     from point2act.export import Field, RunInputs, SceneGaussians, export_inputs
-    from point2act.method.run import gaussian_arrays, run_frame
+    from point2act.method.run_layer import gaussian_arrays, run_frame
     from point2act.robot.ply import write_relevancy_ply
 
     arrays = SceneGaussians.of(gaussian_arrays(loaded.gaussians))
@@ -348,8 +348,8 @@ class Query:
         if self.points_file is not None and not self.rebuild_cache and self._from_cache(options):
             return
         from point2act.method.export_run import export_run, request_for_run
-        from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
-        from point2act.method.run import open_run
+        from point2act.method.requery_run import AnswerSource, RefitOptions, Requery, query_run
+        from point2act.method.run_layer import open_run
 
         request = request_for_run(self.load_config, options) if self.export else None
         loaded = open_run(self.load_config)
@@ -377,10 +377,10 @@ class Query:
         print_export_summary(out, path)
 
     def _from_cache(self, options) -> bool:
-        """The query on the run's cache alone, without torch (:func:`point2act.query_numpy.query_from_cache`); False
+        """The query on the run's cache alone, without torch (:func:`point2act.requery.from_cache.query_from_cache`); False
         when the cache does not hold what it reads (then the torch path runs, and writes it)."""
-        from point2act.query_numpy import CachedRequest, query_from_cache
-        from point2act.refit import RefitOptions
+        from point2act.requery.from_cache import CachedRequest, query_from_cache
+        from point2act.requery.fit_numpy import RefitOptions
 
         fit = RefitOptions(self.steps, self.lr, self.lr_final, self.downscale, self.min_weight)
         res = query_from_cache(self.load_config, CachedRequest(self.name, self.points_file, self.prompt, self.role,
@@ -467,7 +467,7 @@ class Check:
     """The --downscale-factor you train with: images are then read from images_N/ as nerfstudio does."""
 
     def main(self) -> None:
-        from point2act.capture import validate_capture
+        from point2act.checks.capture import validate_capture
         from point2act.points import load_points_file
 
         s = validate_capture(self.data, downscale_factor=self.downscale_factor)

@@ -108,7 +108,7 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
 
     console.print("3/3 export")
     t0 = time.perf_counter()
-    from point2act.method.run import trained_run
+    from point2act.method.run_layer import trained_run
 
     config_path = Path(config.get_base_dir()) / "config.yml"
     grasps_path, exported = export_demo(config_path, out / "grasps.json", trained_run(config, trainer))

@@ -104,7 +104,7 @@ def render_median_depth(
     whatever else the ray passes: a reconstruction from random points keeps faint fog in front of a plain
     surface and a thick layer of Gaussians where the views cannot tell depth (a checkerboard square's plain
     inside), and the mean lands inside both. The views' consensus lifts the answers onto the same median
-    surface (:func:`point2act.grasp.consensus.median_depth_map`, this kernel's reference), so the action
+    surface (:func:`point2act.where.consensus.median_depth_map`, this kernel's reference), so the action
     point and the grasp head's surface are one surface. The spread says how sharply the views place it: an
     opaque surface stops the ray within a Gaussian or two of its median, fog over a plain table lets half of
     the rest through for centimetres. Fog in front of the surface does not count: only what lies behind the
@@ -122,7 +122,7 @@ def render_median_depth(
 
 def _median_depth_cpu(splats: "Splats", view: "Views") -> np.ndarray:
     """The levels 0.5 and 0.75 of :func:`render_median_depth` [H, W, 2] by the CPU rasterizer's kernels."""
-    from point2act.relevancy_fit import Views, _project_views
+    from point2act.requery.fit_torch import Views, _project_views
     from point2act.render import Splats, depth_quantiles
 
     m, q, s, o, vm, k = (t.detach().float().cpu() for t in (splats.means, splats.quats, splats.scales,
@@ -274,8 +274,8 @@ class FusionViews:
 
 def fusion_weights(views: FusionViews) -> FusionWeights:
     """The compositing weights of :class:`FusionViews` (the rasterizer's classic mode, without torch:
-    :func:`point2act.refit.compositing_weights_views`), view by view, rounded to float16."""
-    from point2act.refit import SplatArrays, Views, compositing_weights_views
+    :func:`point2act.requery.fit_numpy.compositing_weights_views`), view by view, rounded to float16."""
+    from point2act.requery.fit_numpy import SplatArrays, Views, compositing_weights_views
 
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
     for vm, K, (H, W) in zip(views.viewmats, views.Ks, views.sizes):
@@ -293,9 +293,9 @@ def fusion_weights(views: FusionViews) -> FusionWeights:
 
 def relevancy_in_fusion_views(views: FusionViews, alphas: np.ndarray, relevancy: np.ndarray) -> np.ndarray:
     """:func:`relevancy_in_views` of :func:`fusion_weights` of ``views``, the same bits, without storing the weights:
-    each view's ``sum_i half(w_i) r_i`` composited directly (:func:`point2act.refit.half_weight_render_views`),
+    each view's ``sum_i half(w_i) r_i`` composited directly (:func:`point2act.requery.fit_numpy.half_weight_render_views`),
     then the same division by ``alphas`` and clamp. Floors below float16's smallest normal take the stored path."""
-    from point2act.refit import HALF_NORMAL_MIN, SplatArrays, Views, half_weight_render_views
+    from point2act.requery.fit_numpy import HALF_NORMAL_MIN, SplatArrays, Views, half_weight_render_views
 
     if not views.min_weight >= HALF_NORMAL_MIN:
         return relevancy_in_views(fusion_weights(views), alphas, relevancy)
@@ -323,7 +323,7 @@ def relevancy_in_views(weights: FusionWeights, alphas: np.ndarray, relevancy: np
     [0, 1], 0 where ``alpha <= 1e-6`` (as :func:`render_expected_depth` composites it). ``relevancy`` [N] in [0, 1].
     The one way a named channel's relevancy reaches the fused surface (``point2act export --channels``,
     ``point2act query``, the viewer)."""
-    from point2act.refit import csr_matvec
+    from point2act.requery.fit_numpy import csr_matvec
 
     r32 = np.asarray(relevancy, dtype=np.float32).reshape(-1)
     offs = np.concatenate([[0], np.cumsum([h * w for h, w in weights.sizes])]).astype(np.int64)

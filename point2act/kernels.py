@@ -15,12 +15,13 @@ from typing import List
 
 
 def extensions() -> List:
-    """Every CPU extension point2act uses: the rasterizer, the fused losses, the relevancy refit, the grasp kernels."""
-    from point2act import refit, ssim
+    """Every CPU extension point2act uses: the rasterizer, the fused losses, the relevancy fit_numpy, the grasp kernels."""
+    from point2act import ssim
+    from point2act.requery import fit_numpy
     from point2act.grasp import _kernel
     from point2act.render import _backend
 
-    return [_backend.EXTENSION, ssim.EXTENSION, refit.EXTENSION, _kernel.EXTENSION]
+    return [_backend.EXTENSION, ssim.EXTENSION, fit_numpy.EXTENSION, _kernel.EXTENSION]
 
 
 def build_all() -> List[str]:

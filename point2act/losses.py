@@ -1,5 +1,5 @@
 """The relevancy loss, shared by training (:mod:`point2act.method.model`) and re-query
-(:mod:`point2act.relevancy_fit`). Plain torch; on CPU float32 tensors the training's weighted BCE is one fused
+(:mod:`point2act.requery.fit_torch`). Plain torch; on CPU float32 tensors the training's weighted BCE is one fused
 kernel (``point2act/losses_csrc/relevancy_bce.cpp``) whose reference is :func:`relevancy_loss_terms`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from point2act.refit import (  # noqa: F401  (the loss's constants, torch-free: re-exported)
+from point2act.requery.fit_numpy import (  # noqa: F401  (the loss's constants, torch-free: re-exported)
     RELEVANCY_INIT_LOGIT,
     RELEVANCY_LOSS_FORM,
     RELEVANCY_POS_WEIGHT,

@@ -1,8 +1,8 @@
 """The two values every compositing kernel takes: the Gaussians it composites and the views it composites them into.
 
 :class:`Views` is a stack of pinhole views, numpy arrays or torch tensors alike: the kernels of
-:mod:`point2act.refit` (numpy) and :mod:`point2act.relevancy_fit`, :mod:`point2act.visibility` and
-:mod:`point2act.query` (torch) take it. :class:`SplatArrays` is the numpy side's Gaussians, the arrays of
+:mod:`point2act.requery.fit_numpy` (numpy) and :mod:`point2act.requery.fit_torch`, :mod:`point2act.visibility` and
+:mod:`point2act.requery.weights_torch` (torch) take it. :class:`SplatArrays` is the numpy side's Gaussians, the arrays of
 :class:`point2act.render.Splats` (the torch side's). Imports the standard library only.
 """
 

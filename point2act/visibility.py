@@ -6,7 +6,7 @@ an opaque surface. Rendering a one-channel image whose every Gaussian has colour
 ``C_p = sum_i w_ip c_i``, so ``d(sum_p C_p) / d c_i = sum_p w_ip``: one forward and backward pass of
 the rasterizer per view (with detached geometry) gives every Gaussian's weight in that view. This
 works with any rasterizer that has a backward pass, point2act's CPU kernels and gsplat's CUDA ones
-alike; its reference is the summed rows of :func:`point2act.relevancy_fit.compositing_weights`.
+alike; its reference is the summed rows of :func:`point2act.requery.fit_torch.compositing_weights`.
 
 The training loop uses it to prune Gaussians that fewer than two views see (:func:`unseen_mask`):
 random initialisation without a point cloud scatters Gaussians below the table and inside objects,

@@ -140,13 +140,13 @@ def test_every_writer_uses_the_one_helper():
     import point2act.export.grasps_json as grasps_json
     import point2act.grasp.result as result
     import point2act.points as points
-    import point2act.runcache as runcache
+    import point2act.cache_file as cache_file
 
     assert points.write_json_atomic is write_json_atomic
     assert grasps_json.write_json_atomic is write_json_atomic  # grasps.json and its timings (write_grasps)
     assert result.write_json_atomic is write_json_atomic
     assert channels.write_json_atomic is write_json_atomic and channels.atomic_write is pio.atomic_write
-    assert runcache.atomic_write is pio.atomic_write  # the run's cache, every section
+    assert cache_file.atomic_write is pio.atomic_write  # the run's cache, every section
 
 
 def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, caplog):
@@ -236,46 +236,46 @@ def test_corrupt_channel_files_are_reported_not_trusted(tmp_path):
 
 
 def _keyed_run(tmp_path):
-    from point2act import runcache
+    from point2act import cache_file
 
     cfg = _fake_run(tmp_path)
     ck = cfg.parent / "nerfstudio_models" / "step-000000001.ckpt"
     ck.parent.mkdir()
     ck.write_bytes(b"x")
-    return cfg, runcache.run_key(cfg, ck, None)
+    return cfg, cache_file.run_key(cfg, ck, None)
 
 
 def test_corrupt_run_cache_is_not_read_and_is_written_anew(tmp_path):
     """A run cache cut short (a crash while copying it) is not read; the next section written replaces it."""
-    from point2act import runcache
+    from point2act import cache_file
 
     cfg, key = _keyed_run(tmp_path)
-    runcache.cache_path(cfg).write_bytes(b"PK\x03\x04 truncated")
-    assert runcache.read_section(cfg, "query-d2") is None
-    runcache.write_section(cfg, key, "query-d2", {"version": 2}, {"means": np.arange(6, dtype=np.float32)})
-    meta, arrs = runcache.read_section(cfg, "query-d2")
+    cache_file.cache_path(cfg).write_bytes(b"PK\x03\x04 truncated")
+    assert cache_file.read_section(cfg, "query-d2") is None
+    cache_file.write_section(cfg, key, "query-d2", {"version": 2}, {"means": np.arange(6, dtype=np.float32)})
+    meta, arrs = cache_file.read_section(cfg, "query-d2")
     assert meta["version"] == 2 and np.array_equal(arrs["means"], np.arange(6, dtype=np.float32))
 
 
 def test_mapped_section_is_private_and_equals_the_written_one(tmp_path):
     """A section read with ``mmap=True`` is mapped, not read: its arrays are the written ones, and a write into
     them never reaches the file; another section sits beside it."""
-    from point2act import runcache
+    from point2act import cache_file
 
     cfg, key = _keyed_run(tmp_path)
     g = np.random.default_rng(0)
     arrs = {"crow": np.arange(7, dtype=np.int64), "val": g.random(6).astype(np.float32)}
-    runcache.write_section(cfg, key, "a", {"n": 6}, arrs)
-    path = runcache.cache_path(cfg)
+    cache_file.write_section(cfg, key, "a", {"n": 6}, arrs)
+    path = cache_file.cache_path(cfg)
     before = path.read_bytes()
-    _meta, got = runcache.read_section(cfg, "a", mmap=True)
+    _meta, got = cache_file.read_section(cfg, "a", mmap=True)
     for name, a in arrs.items():
         assert np.array_equal(got[name], a)
     if got["val"].flags.writeable:
         got["val"] *= -1.0
     assert path.read_bytes() == before
-    runcache.write_section(cfg, key, "b", {}, {"x": np.zeros(2)})
-    assert set(runcache.sections(cfg)) >= {"a", "b"}
+    cache_file.write_section(cfg, key, "b", {}, {"x": np.zeros(2)})
+    assert set(cache_file.sections(cfg)) >= {"a", "b"}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def test_capture_layout_as_users_have_it(capture):
     bg = img[labels == ind.BACKGROUND]
     assert len(bg) > 100 and (bg == bg[0]).all()
     # the points file is valid for point2act and has both kinds of views
-    from point2act.capture import validate_capture
+    from point2act.checks.capture import validate_capture
     from point2act.points import load_points_file
 
     s = validate_capture(out)

@@ -10,9 +10,9 @@ import numpy as np
 from benchmarks.accuracy.metrics import TargetSurface
 from benchmarks.accuracy.replay import diff, evaluate
 from point2act.geometry import FrameTransform
-from point2act.grasp.consensus import ViewAnswers
+from point2act.where.consensus import ViewAnswers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "grasp"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "where"))
 from test_consensus import SIGMA, K, look_at, plane_depth, proj  # noqa: E402  (the plane seen from a ring)
 
 

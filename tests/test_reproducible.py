@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from point2act.relevancy_fit import (
+from point2act.requery.fit_torch import (
     LOSS_FORMS,
     FitSchedule,
     WeightsCache,

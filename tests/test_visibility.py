@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from point2act.relevancy_fit import compositing_weights
+from point2act.requery.fit_torch import compositing_weights
 from point2act.render import Splats
 from point2act.render._testing import SceneSpec, look_at_viewmat, random_scene
 from point2act.splatting import Views
@@ -77,7 +77,7 @@ def test_no_gaussians():
 def test_cuda_gaussians_with_cpu_cameras_weigh_as_on_the_cpu():
     """Training keeps nerfstudio's cameras on the CPU while the Gaussians live on the GPU: the visibility
     prune (gsplat) and the consensus's compositing weights (CPU kernels) take both as they come."""
-    from point2act.relevancy_fit import compositing_weights_views
+    from point2act.requery.fit_torch import compositing_weights_views
 
     means, quats, scales, opac, vms, Ks = _scene(300, 48, 32, 3, 1)
     gpu = [t.cuda() for t in (means, quats, scales, opac)]

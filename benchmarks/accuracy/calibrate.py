@@ -5,7 +5,7 @@
     # reliability per condition: confidence bin against the hit rate, views subsampled
     python -m benchmarks.accuracy.calibrate table --splits test studio_test kitchen_test --results benchmarks/results/confidence
 
-Three sources, each replayed through :func:`point2act.grasp.consensus.consensus` as ``point2act export`` calls it
+Three sources, each replayed through :func:`point2act.where.consensus.consensus` as ``point2act export`` calls it
 (no training, no re-export):
 
 - ``true_surface``: every cached generator scene of ``--splits`` (``benchmarks.accuracy.suite``), the pointer's
@@ -53,7 +53,7 @@ def true_surface_runs(splits: Sequence[str], levels: Sequence[str], seeds: Seque
     from benchmarks.accuracy.pointer import LEVELS, simulate
     from benchmarks.accuracy.run import BenchConfig, load_scene
     from benchmarks.accuracy.suite import SPLITS, scene_config, scene_dir
-    from point2act.grasp.consensus import ViewAnswers
+    from point2act.where.consensus import ViewAnswers
     from point2act.heatmap import HEATMAP_SIGMA_FRAC, sigma_px
 
     bc = BenchConfig()
@@ -101,7 +101,7 @@ def dump_real(out: Path, dst: Path, log=print) -> int:
     """Store the consensus inputs of every trained run of the real benchmark under ``out``
     (``out/TARGET/point2act/seedS/config.yml``)."""
     from point2act.grasp.config import GraspConfig
-    from point2act.method import run as mrun
+    from point2act.method import run_layer as mrun
     from point2act.method.supervision import supervised_views
 
     dst.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ class _RealTarget:
 def real_runs(real_dir: Path):
     """The real runs as dumped, and each with a second wrong answer: the right view that sees the wrong
     answer's place nearest its frame centre answers there."""
-    from point2act.grasp.consensus import consensus
+    from point2act.where.consensus import consensus
 
     for p in sorted(Path(real_dir).glob("*.pkl")):
         with open(p, "rb") as f:
@@ -184,7 +184,7 @@ def real_runs(real_dir: Path):
 def replay(runs: Iterable, view_counts: Sequence[int], draws: int, seed: int = 0) -> List[Dict[str, Any]]:
     """Per run and view count, ``draws`` subsets of the views (every view once where it has no more): the
     consensus's confidence, weak flag and whether its action point hits."""
-    from point2act.grasp.consensus import consensus
+    from point2act.where.consensus import consensus
 
     rows = []
     for fields, views, target in runs:

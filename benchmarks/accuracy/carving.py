@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from benchmarks.accuracy.run import BenchConfig, bench_grasp_config, export_inputs, load_scene, true_surfaces
     from benchmarks.accuracy.suite import SPLITS, scene_config, scene_dir
     from point2act.export import ExportRequest, answer, planning_scene
-    from point2act.method.run import load_run, run_of
+    from point2act.method.run_layer import load_run, run_of
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.carving", description=__doc__.split("\n")[0])
     ap.add_argument("--split", required=True)

@@ -18,7 +18,7 @@ pixels painted more than 1 cm behind, the median depth error at its pixels (trai
 worst run (the lowest completeness, the highest share behind and error).
 
 ``exact`` is the generators' own cloud, sampled from the true surfaces (``--cloud scene``): the upper bound;
-``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.triangulate`); ``sensor`` is
+``triangulated`` is what a capture without a cloud gets by default (:mod:`point2act.startcloud.triangulate`); ``sensor`` is
 that with the RGB-D depth the kitchen and studio generators write (``--depth sensor``); ``none`` is a random start
 without stereo (``--pipeline.datamanager.triangulate False``). ``holdable_hit_grasp_ok``: over the runs whose
 target the hand can hold and whose action point hit, the share whose top grasp is on target and

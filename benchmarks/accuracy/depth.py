@@ -39,7 +39,7 @@ def run_depth_errors(config_path: Path, scene: Path) -> Dict[str, float]:
     from point2act.fusion import render_expected_depth, render_median_depth
     from point2act.splatting import Views
     from point2act.render import Splats
-    from point2act.method.run import camera_views, gaussian_tensors, load_run
+    from point2act.method.run_layer import camera_views, gaussian_tensors, load_run
 
     _, pipe = load_run(config_path)
     g = gaussian_tensors(pipe.model)

@@ -45,7 +45,7 @@ def export_all(cloud: str, out: Path, splits: Sequence[str] = TEST_SPLITS, seeds
     from benchmarks.accuracy.metrics import HIT_RADIUS_M, judge_top_grasp
     from benchmarks.accuracy.run import BenchConfig, _export_with_support, bench_grasp_config, load_scene, true_surfaces
     from benchmarks.accuracy.suite import SPLITS, scene_config, scene_dir
-    from point2act.method.run import load_run, run_of
+    from point2act.method.run_layer import load_run, run_of
 
     cloud_of, depth = CONDITIONS[cloud]
     bc = BenchConfig(cloud=cloud_of, depth=depth)

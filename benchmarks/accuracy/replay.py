@@ -1,4 +1,4 @@
-"""Replay the views' consensus on every cached benchmark run: a rule of ``point2act.grasp.consensus`` judged
+"""Replay the views' consensus on every cached benchmark run: a rule of ``point2act.where.consensus`` judged
 on every generator in seconds, without re-exporting grasps.
 
     # once: the consensus inputs of every cached run and points file (after python -m benchmarks.accuracy)
@@ -10,7 +10,7 @@ on every generator in seconds, without re-exporting grasps.
     python -m benchmarks.accuracy.replay diff /tmp/old.json /tmp/new.json
 
 ``dump`` stores, per run (scene, training seed, points file), what ``point2act export`` hands to
-:func:`point2act.grasp.consensus.consensus` (:func:`point2act.method.supervision.supervised_views`): the supervised
+:func:`point2act.where.consensus.consensus` (:func:`point2act.method.supervision.supervised_views`): the supervised
 views (camera, answers, blob sigma, the field's median-depth surface), the run's frame and the target's
 surface (``metrics.TargetSurface``, the benchmark's own hit test). ``eval`` runs the consensus on them; the error is the benchmark's (0 inside a
 closed target part). The grasps are not replayed: a rule that moves action points still needs the
@@ -49,8 +49,8 @@ def dump(splits: Iterable[str], levels: List[str] | None, out: Path, log=print) 
     from benchmarks.accuracy.run import BenchConfig
     from benchmarks.accuracy.suite import SPLITS, scene_dir
     from point2act.grasp.config import GraspConfig
-    from point2act.grasp.consensus import consensus
-    from point2act.method import run as mrun
+    from point2act.where.consensus import consensus
+    from point2act.method import run_layer as mrun
     from point2act.method.supervision import supervised_views
 
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def _target(scene: str, sd: str):
 def evaluate(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """The consensus of each dumped run with the code importable now: error (m), hit, confidence, top-2 hit.
     A record's ``target`` (a ``TargetSurface``), or its cached scene's (``scene_dir``)."""
-    from point2act.grasp.consensus import consensus
+    from point2act.where.consensus import consensus
 
     rows = []
     for r in records:

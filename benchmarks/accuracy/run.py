@@ -8,7 +8,7 @@ Per scene (see :mod:`benchmarks.accuracy`):
    ``max_num_iterations`` set: :func:`point2act.method.schedule.short_schedule`), supervised by the
    clean oracle points; the relevancy loss does not move the Gaussians (``relevancy_shapes_geometry``
    is off), so the geometry does not depend on the points. Cached beside the scene;
-3. the reconstruction's expected depth of every training view (:func:`point2act.method.run.depth_views_of`);
+3. the reconstruction's expected depth of every training view (:func:`point2act.method.run_layer.depth_views_of`);
 4. per error level and pointer seed: the simulated pointer's points (:mod:`.pointer`), then
    * ``lift_true_depth``: one view's (first) point lifted with the view's true depth (the paper's
      MLLM* with a perfect depth sensor: an upper bound for single-view lifting, no user has it),
@@ -16,7 +16,7 @@ Per scene (see :mod:`benchmarks.accuracy`):
    * ``lift_recon_depth``: the same with the reconstruction's rendered depth (what a user has);
    * ``best_view``: the first answered view's point lifted with the reconstruction's depth;
    * ``ransac``: multi-view triangulation of the views' first points with RANSAC;
-   * ``point2act``: ``point2act query`` (:func:`point2act.method.requery.query_run`: the relevancy channel
+   * ``point2act``: ``point2act query`` (:func:`point2act.method.requery_run.query_run`: the relevancy channel
      refit on the frozen Gaussians with the training loss) and the export of that channel
      (:func:`point2act.export.export`, with the multi-view support of the level's own points
      (:func:`point2act.method.supervision.supervised_views`), as ``point2act export`` of a run trained on
@@ -217,7 +217,7 @@ class ReconDepth:
 
 def recon_depth_of(loaded, scene: SceneData) -> ReconDepth:
     """Expected depth of every training view of a loaded run (full resolution), keyed by file_path."""
-    from point2act.method.run import depth_views_of, run_frame, run_of
+    from point2act.method.run_layer import depth_views_of, run_frame, run_of
 
     t0 = time.perf_counter()
     config, pipeline = loaded
@@ -265,7 +265,7 @@ def _export_with_support(cfg_path: Path, run, name: str, points_file: Path, out_
     """Export channel ``name`` as ``point2act export --grasp-channel NAME`` does, plus (``use_support``,
     when asked) the multi-view support of
     ``points_file``: what ``point2act export`` gives a run trained on those points. ``run``: the loaded run
-    (:class:`~point2act.method.loadedrun.LoadedRun`). (export dict, info)"""
+    (:class:`~point2act.method.run_data.LoadedRun`). (export dict, info)"""
     from point2act.export import Channels, ExportRequest, export
     from point2act.io import write_json_atomic
 
@@ -291,8 +291,8 @@ def export_inputs(cfg_path: Path, run, name: str, points_file: Path, grasp_confi
     from point2act.export import Field, FieldLabel, RunInputs, SceneGaussians
     from point2act.export import inputs as export_stage
     from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
-    from point2act.grasp.consensus import consensus
-    from point2act.method import run as mrun
+    from point2act.where.consensus import consensus
+    from point2act.method import run_layer as mrun
     from point2act.method.supervision import supervised_views
 
     t0 = time.perf_counter()
@@ -375,8 +375,8 @@ def true_surfaces(spec: SceneSpec, config, sd: Path) -> tuple[np.ndarray, np.nda
 
 def run_scene(spec: SceneSpec, bc: BenchConfig, levels: Sequence[ErrorModel], log=print) -> Dict[str, Any]:
     """All levels, seeds and methods on one scene; returns {"records": [...], "timings_s": {...}}."""
-    from point2act.method.run import load_run, run_of
-    from point2act.method.requery import AnswerSource, RefitOptions, Requery, query_run
+    from point2act.method.run_layer import load_run, run_of
+    from point2act.method.requery_run import AnswerSource, RefitOptions, Requery, query_run
     from point2act.points import write_json_atomic
 
     sd, t_gen = ensure_scene(spec, bc.common(), bc.cache_root)

@@ -192,7 +192,7 @@ def target_geometry(config_path: Path, scene_dir: Path, target_id: int) -> Dict[
     from point2act.fusion import DepthViews, render_median_depth, views_in_frame
     from point2act.render import Splats
     from point2act.splatting import Views
-    from point2act.method.run import camera_views, frame_of_run, gaussian_tensors, load_run, run_of
+    from point2act.method.run_layer import camera_views, frame_of_run, gaussian_tensors, load_run, run_of
 
     config_path, scene_dir = Path(config_path), Path(scene_dir)
     config, pipe = load_run(config_path)

@@ -22,7 +22,7 @@
 //
 // compositing_weights runs the forward pass's per-pixel loop and emits, instead
 // of colours, the sparse weights w = alpha * T of every (pixel, Gaussian) pair
-// (CSR), for relevancy refits on frozen geometry (point2act.relevancy_fit).
+// (CSR), for relevancy refits on frozen geometry (point2act.requery.fit_torch).
 //
 // Speed-ups that do not change results: for every Gaussian we compute a
 // conservative bound sigma_max = log(255 * opacity) + 1e-3 beyond which
@@ -756,7 +756,7 @@ void csr_transpose_impl(
 // sum_r row_w[r] * l(p_r, t_r) and its gradient with respect to s [N]
 // (form 0: BCE on p clamped to [1e-6, 1 - 1e-6], no gradient where the clamp
 // is active; 1: squared error; 2: absolute error), as
-// point2act.relevancy_fit.fit_relevancy_reference computes them with two
+// point2act.requery.fit_torch.fit_relevancy_reference computes them with two
 // sparse mat-vecs. Each thread owns a contiguous block of rows and its own
 // gradient buffer (summed in thread order: deterministic for a thread count).
 double relevancy_loss_grad_impl(

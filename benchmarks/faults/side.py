@@ -95,7 +95,7 @@ def two_trainings(root: Path, steps: int, same: bool, say=print) -> Row:
 
 
 BUILD = ("from point2act.grasp import _kernel; _kernel.load_extension(); "
-         "from point2act import refit; refit.load_extension(); "
+         "from point2act.requery import fit_numpy; fit_numpy.load_extension(); "
          "from point2act.render import _backend; _backend.load_extension(); print('loaded')")
 """What each of the two build processes loads: the grasp kernels and the refit's (pybind11), the rasterizer
 (a torch extension)."""

@@ -1,6 +1,6 @@
 // The compositing weights (alpha * T, CSR) of a set of views, from the Gaussians and the cameras, without torch:
 // the rasterizer's own kernels (point2act/render/csrc: projection_fwd.h, isect_tiles.h, compositing_weights.h, on
-// this extension's include path, point2act/refit.py) chained as point2act.relevancy_fit.compositing_weights_views
+// this extension's include path, point2act/requery/fit_numpy.py) chained as point2act.requery.fit_torch.compositing_weights_views
 // chains them through torch, so the output has the same bits. float32 only (the torch path's dtype).
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 namespace p2a {
 namespace {
 
-// point2act.relevancy_fit._project_views's settings of the rasterizer.
+// point2act.requery.fit_torch._project_views's settings of the rasterizer.
 constexpr double NEAR_PLANE = 0.01;
 constexpr double FAR_PLANE = 1e10;
 constexpr double RADIUS_CLIP = 0.0;

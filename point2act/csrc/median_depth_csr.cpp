@@ -1,5 +1,5 @@
 // The field's median depth per pixel from a view's compositing weights (CSR, one row per pixel):
-// point2act.grasp.consensus.median_depth_map in C++, the same bits (point2act.refit.median_depth_csr).
+// point2act.where.consensus.median_depth_map in C++, the same bits (point2act.requery.fit_numpy.median_depth_csr).
 // Shapes: P = height * width rows (pixels), nnz entries, N Gaussians.
 
 #include <algorithm>

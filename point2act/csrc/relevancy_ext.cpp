@@ -1,7 +1,7 @@
 // Python bindings of the relevancy refit's kernels for numpy arrays: a CPython extension of pybind11 that neither
 // links libtorch nor imports torch (point2act/_cpp.py, PybindExtension, defines P2A_EXTENSION_NAME). The ops read
 // C-contiguous inputs of the dtypes they name in place (relevancy_loss_grad and csr_matvec take the column indices
-// as checked by their Python callers, point2act.refit), return new arrays and release the GIL while they compute;
+// as checked by their Python callers, point2act.requery.fit_numpy), return new arrays and release the GIL while they compute;
 // num_threads <= 0 runs OpenMP's default count. compositing_weights_views runs the rasterizer's torch-free kernels
 // (compositing_weights_views.cpp).
 

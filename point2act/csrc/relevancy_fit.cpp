@@ -1,4 +1,4 @@
-// CSR helpers of the relevancy refit (point2act.relevancy_fit): transpose of
+// CSR helpers of the relevancy refit (point2act.requery.fit_torch): transpose of
 // the compositing-weights matrix and the fused loss + gradient pass.
 
 #include "relevancy_fit.h"

@@ -1,7 +1,7 @@
 // Declarations of the relevancy extension's kernels (relevancy_fit.cpp, median_depth_csr.cpp,
 // compositing_weights_views.cpp), bound to Python
 // for numpy arrays in relevancy_ext.cpp (a pybind11 module without torch, point2act/_cpp.py PybindExtension) and
-// called by point2act.refit. Plain pointers: the binding checks shapes and dtypes. Shapes: R rows (pixels of the
+// called by point2act.requery.fit_numpy. Plain pointers: the binding checks shapes and dtypes. Shapes: R rows (pixels of the
 // stacked views), N Gaussians, nnz stored weights.
 #pragma once
 
@@ -27,7 +27,7 @@ void csr_matvec_impl(int64_t R, const int64_t *crow, const int32_t *col, const f
                      int nthreads, float *out);
 
 // Per pixel, the depth of the first entry (in depth order) at which the running sum of a view's
-// compositing weights reaches 0.5, NaN where it never does: point2act.grasp.consensus.median_depth_map's bits.
+// compositing weights reaches 0.5, NaN where it never does: point2act.where.consensus.median_depth_map's bits.
 // crow [P + 1] may not start at 0; col int32 or int64, val float32 or float64; out [P] float64. Returns "" or
 // what is wrong with the input.
 template <typename C, typename V>
@@ -35,7 +35,7 @@ const char *median_depth_csr_impl(int64_t P, int64_t N, const int64_t *crow, con
                                   const double *z, double *out);
 
 // The compositing weights of C views of N Gaussians, without torch: the rasterizer's kernels (point2act/render/csrc:
-// projection_fwd.h, isect_tiles.h, compositing_weights.h) as point2act.relevancy_fit.compositing_weights_views
+// projection_fwd.h, isect_tiles.h, compositing_weights.h) as point2act.requery.fit_torch.compositing_weights_views
 // runs them through torch (_project_views: near 0.01, far 1e10, radius_clip 0, eps2d 0.3, 16-pixel tiles; in
 // antialiased mode the opacities times the projection's compensations), so the same bits. means [N, 3],
 // quats [N, 4] (wxyz), scales [N, 3], opacities [N] (activated), viewmats [C, 4, 4], Ks [C, 3, 3], all float32

@@ -1,9 +1,9 @@
-"""The export section of the run's cache (:mod:`point2act.runcache`): the :class:`~point2act.export.inputs.RunInputs`
+"""The export section of the run's cache (:mod:`point2act.cache_file`): the :class:`~point2act.export.inputs.RunInputs`
 of the run's own field, so that ``point2act export`` without channels builds its document without importing torch
 or nerfstudio (:func:`export_from_cache`).
 
 It holds the Gaussians' arrays and the training cameras' centres, the run's task, start note and capture folder,
-the supervised views of the run's own answers (:class:`point2act.grasp.consensus.ViewAnswers`) and the
+the supervised views of the run's own answers (:class:`point2act.where.consensus.ViewAnswers`) and the
 median-depth renders the grasp head fuses (:class:`point2act.fusion.DepthViews`). It serves a request while the
 cache is current and the request asks for the views and renders it holds (:func:`serving`, the one place that
 decides it). Plain numpy.
@@ -17,10 +17,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from point2act import runcache
+from point2act import cache_file
 from point2act.export.inputs import Field, FieldLabel, RunInputs, SceneGaussians
 from point2act.fusion import DepthViews, FusionViews
-from point2act.grasp.consensus import ViewAnswers
+from point2act.where.consensus import ViewAnswers
 
 SECTION = "export"
 FUSION_SECTION = "fusion-views"
@@ -46,7 +46,7 @@ class CachedInputs:
 
 
 def save(config_path: Path, key: List[List[Any]], cached: CachedInputs) -> Path:
-    """Write the export section under the run's ``key`` (:func:`point2act.runcache.run_key`)."""
+    """Write the export section under the run's ``key`` (:func:`point2act.cache_file.run_key`)."""
     inputs, field = cached.inputs, cached.inputs.field
     meta: Dict[str, Any] = {"prompt": inputs.prompt, "start_note": inputs.start_note, "data": cached.data,
                             "reason": field.reason, "support_downscale": int(cached.support_downscale),
@@ -66,12 +66,12 @@ def save(config_path: Path, key: List[List[Any]], cached: CachedInputs) -> Path:
                                "fields": [f for f in _DEPTH if getattr(dv, f) is not None]}
         for f in meta["depth_views"]["fields"]:
             arrs[f"d_{f}"] = np.asarray(getattr(dv, f))
-    return runcache.write_section(config_path, key, SECTION, meta, arrs)
+    return cache_file.write_section(config_path, key, SECTION, meta, arrs)
 
 
 def load(config_path: Path) -> CachedInputs | None:
     """The export section of the run at ``config_path``, None when the cache is missing, stale or has none."""
-    got = runcache.read_section(config_path, SECTION)
+    got = cache_file.read_section(config_path, SECTION)
     if got is None:
         return None
     meta, arrs = got
@@ -125,12 +125,12 @@ def save_fusion_views(config_path: Path, key: List[List[Any]], views: FusionView
             "min_weight": float(views.min_weight)}
     arrs = {k: np.ascontiguousarray(getattr(views, k), dtype=np.float32)
             for k in ("means", "quats", "scales", "opacities", "viewmats", "Ks")}
-    return runcache.write_section(config_path, key, FUSION_SECTION, meta, arrs)
+    return cache_file.write_section(config_path, key, FUSION_SECTION, meta, arrs)
 
 
 def load_fusion_views(config_path: Path) -> FusionViews | None:
     """The run's current cache's :class:`~point2act.fusion.FusionViews`, None when it holds none."""
-    got = runcache.read_section(config_path, FUSION_SECTION)
+    got = cache_file.read_section(config_path, FUSION_SECTION)
     if got is None or got[0].get("version") != FUSION_VERSION:
         return None
     meta, arrs = got

@@ -23,7 +23,7 @@ import numpy as np
 from point2act.fusion import DepthViews, pixel_footprint, tsdf_fuse, views_in_frame
 from point2act.geometry import FrameTransform
 from point2act.grasp.config import FUSION_MIN_ALPHA, FUSION_TRUNC_VOXELS, OCCUPANCY_EMPTY_ALPHA
-from point2act.grasp.consensus import Consensus, ViewAnswers
+from point2act.where.consensus import Consensus, ViewAnswers
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class RunInputs:
 
 @dataclass(frozen=True)
 class AnswerViews:
-    """A field's supervised views (:class:`~point2act.grasp.consensus.ViewAnswers`) with the frame they were made in,
+    """A field's supervised views (:class:`~point2act.where.consensus.ViewAnswers`) with the frame they were made in,
     for the planning scene: where the answers a place took land (:meth:`marks`) and which cells they cover
     (:meth:`cells`), capture frame in and out; the views' own frame inside, so that the bits are theirs."""
 
@@ -224,9 +224,9 @@ def places_in_capture(cons: Consensus, frame: FrameTransform) -> Consensus:
 
 
 def consensus_in_capture(views: list, frame: FrameTransform) -> Consensus:
-    """The views' :class:`~point2act.grasp.consensus.Consensus` (``views``: ``ViewAnswers``, nerfstudio frame),
+    """The views' :class:`~point2act.where.consensus.Consensus` (``views``: ``ViewAnswers``, nerfstudio frame),
     its places in the capture frame."""
-    from point2act.grasp.consensus import consensus
+    from point2act.where.consensus import consensus
 
     return places_in_capture(consensus(views), frame)
 

@@ -35,7 +35,7 @@ from point2act.grasp.config import (
     OCCUPANCY_REACH,
     REGION_MIN_OPACITY,
 )
-from point2act.grasp.consensus import Consensus
+from point2act.where.consensus import Consensus
 from point2act.grasp.occupancy import FREE, DepthMaps, OccupancyGrid, occupancy_cube
 from point2act.grasp.result import Region
 from point2act.grasp.scene import PlanningScene

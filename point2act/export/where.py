@@ -1,6 +1,6 @@
 """The export's first stage: the answer to "where" for one relevancy field (:func:`answer`, :func:`answer_where`).
 
-The views' consensus over the answers the field was fitted to chooses the place (:mod:`point2act.grasp.consensus`):
+The views' consensus over the answers the field was fitted to chooses the place (:mod:`point2act.where.consensus`):
 its action point, the relevant region around it, how sure the views are (``confidence``, ``support``) and the
 other places they point at (``candidates``). Without answers, or where none lands on the field's surface, the
 relevancy peak of the cluster with the most relevancy mass is the answer, and :attr:`Answer.note` says why.
@@ -19,7 +19,7 @@ import numpy as np
 from point2act.errors import Point2ActError
 from point2act.export.inputs import ExportField, ExportInputs, FieldLabel, SceneGaussians
 from point2act.grasp import GraspConfig, relevant_region
-from point2act.grasp.consensus import Consensus
+from point2act.where.consensus import Consensus
 from point2act.grasp.result import Region
 
 NO_CONSENSUS = "the region with the most relevancy was taken"

@@ -17,10 +17,10 @@ composed by :mod:`point2act.grasp.planner`)
        along the closing line inside both friction cones (mu); each pair gives
        ``NUM_APPROACH_DIRS`` approach directions around the closing axis; the
        part between the pads gives each its depth and opening
-       (:mod:`~point2act.grasp.candidates`, :mod:`~point2act.grasp.holding`).
+       (:mod:`~point2act.grasp.candidates`, :mod:`~point2act.grasp.holds`).
     4. collision -- finger and palm boxes must contain no surface point (palm:
        a coarser cloud) and stay above the support plane
-       (:mod:`~point2act.grasp.collision`).
+       (:mod:`~point2act.grasp.clearance`).
     5. scoring   -- semantic = the target's share between the pads; geometric =
        antipodal quality where the pads hold; clearance; score = weighted mean
        (``SEMANTIC_WEIGHT``, ``GEOMETRIC_WEIGHT``, ``CLEARANCE_WEIGHT``); ranked
@@ -57,7 +57,7 @@ numpy arrays: :mod:`point2act.grasp._kernel`); planning grasps never imports tor
 
 from __future__ import annotations
 
-from .config import GraspConfig, GripperConfig, RegionConfig, SurfaceConfig
+from point2act.grasp.config import GraspConfig, GripperConfig, RegionConfig, SurfaceConfig
 
 __all__ = [
     "GripperConfig",

@@ -2,7 +2,7 @@
 
 A view that points at the target says that the target lies along the rays through its answer, to within the
 heatmap blob's sigma (the precision the relevancy was supervised with). Where several views that agree on a
-place (:attr:`point2act.grasp.consensus.Place.answers`) all point, in every one of them that sees the spot,
+place (:attr:`point2act.where.consensus.Place.answers`) all point, in every one of them that sees the spot,
 there is the target's matter: the intersection of their blobs' cones. The field can lack it (a thin grip
 rendered onto the table behind it, a handle the views see through): the occupancy then calls that place free,
 and the planner would plan on a world without the target. :func:`answered_cells` gives the cells of that
@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .view_agreement import ViewAnswers, lift
+from point2act.where.view_agreement import ViewAnswers, lift
 
 __all__ = ["MIN_VIEWS", "answer_marks", "answered_cells", "shell"]
 
@@ -57,7 +57,7 @@ def answered_cells(centers: np.ndarray, views: Sequence[ViewAnswers],
 
 def answer_marks(views: Sequence[ViewAnswers], taken: Dict[str, Dict[int, List[int]]]) -> np.ndarray:  # [K, 3]
     """Where the answers a place took (``taken``, as :func:`answered_cells`) land on the field's surface: each
-    answer's pixel lifted to its own view's median depth (:func:`~point2act.grasp.view_agreement.lift`), the
+    answer's pixel lifted to its own view's median depth (:func:`~point2act.where.view_agreement.lift`), the
     views' frame. What each agreeing view says the target's visible surface is; answers over no surface give
     no mark."""
     out = [np.zeros((0, 3))]

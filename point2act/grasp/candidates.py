@@ -14,9 +14,9 @@ from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
 
-from . import _kernel
-from .clouds import CollisionClouds, SceneClouds
-from .config import (
+from point2act.grasp import _kernel
+from point2act.grasp.clouds import CollisionClouds, SceneClouds
+from point2act.grasp.config import (
     CLEARANCE,
     MAX_GRASP_DEPTH,
     MIN_WIDTH,
@@ -27,10 +27,10 @@ from .config import (
     SUPPORT_AXES,
     GraspConfig,
 )
-from .frames import ClosingLine, PairFrames, PairSpan
-from .geometry import antipodal_quality, grasp_rotations, orthonormal_basis
-from .part import closing_extent
-from .result import Region
+from point2act.grasp.frames import ClosingLine, PairFrames, PairSpan
+from point2act.grasp.geometry import antipodal_quality, grasp_rotations, orthonormal_basis
+from point2act.grasp.part_scans import closing_extent
+from point2act.grasp.result import Region
 
 __all__ = ["ContactPairs", "Pairs", "candidate_pairs", "contact_candidates", "contact_candidates_reference",
            "pair_frames", "sample_contact_pairs", "support_pairs"]
@@ -200,7 +200,7 @@ def candidate_pairs(
     """Contact pairs at the region: seeds drawn (weighted by relevancy, at most ``num_candidates``) from the
     surface points within ``seed_radius`` of the region's Gaussians or of the ``target`` surface; their
     antipodal pairs (:func:`sample_contact_pairs`) and, on a support plane, their closing lines parallel to
-    it (:func:`support_pairs`, quality 0 until :func:`~point2act.grasp.collision.pads` measures it where the
+    it (:func:`support_pairs`, quality 0 until :func:`~point2act.grasp.clearance.pads` measures it where the
     pads hold; ``support`` marks them). Each kind keeps one pair per (centre, closing axis) bin, since
     neighbouring seeds on a face give the same grasp, and its best ``num_candidates``; a bin is at least one cell
     of the collision clouds."""
@@ -249,7 +249,7 @@ def pair_frames(
 ) -> Pairs:
     """Each pair's closing axis ``x`` (from the first contact to the second), the ``NUM_APPROACH_DIRS`` gripper
     rotations about it, and the part across the closing line: what lies, connected, within ``PART_GAP`` along it
-    (:func:`~point2act.grasp.part.closing_extent`) gives the centre the grasp is centred on and the
+    (:func:`~point2act.grasp.part_scans.closing_extent`) gives the centre the grasp is centred on and the
     half-opening, the part's half-extent plus ``CLEARANCE`` (the cells' half size on a grid); a part wider
     than the opening less the margin does not fit. A ``support`` pair's contacts become the part's two ends
     on its line (:func:`support_pairs` placed them at its seed)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Dict, NamedTuple, Tuple
 
 import numpy as np
 
-from .config import (
+from point2act.grasp.config import (
     COLLISION_VOXEL_SIZE,
     PLANE_DISTANCE,
     REGION_MIN_OPACITY,
@@ -23,13 +23,13 @@ from .config import (
     VOXEL_SIZE,
     GraspConfig,
 )
-from .occupancy import FREE, OCCUPIED, OccupancyGrid
-from .region import relevant_region
-from .result import Region
-from .surface import FusedSurface, fit_support_plane, scene_points, surface_relevancy
+from point2act.grasp.occupancy import FREE, OCCUPIED, OccupancyGrid
+from point2act.grasp.region import relevant_region
+from point2act.grasp.result import Region
+from point2act.grasp.surface import FusedSurface, fit_support_plane, scene_points, surface_relevancy
 
 if TYPE_CHECKING:
-    from .scene import PlanningScene
+    from point2act.grasp.scene import PlanningScene
 
 __all__ = ["CollisionClouds", "HeldSurface", "Obstacles", "SceneClouds", "avoid_channel", "collision_clouds",
            "held_surface", "target_labels", "unique_rows", "with_margin"]

@@ -292,7 +292,7 @@ SEMANTIC_WEIGHT = 0.6
 """Weight of the target share (``semantic_score``)."""
 GEOMETRIC_WEIGHT = 0.3
 """Weight of the antipodal quality ``1 - max(angle(n1, axis), angle(n2, axis)) / atan(mu)`` in [0, 1], with
-the normals where the pads meet the part (:func:`point2act.grasp.part.pad_quality`)."""
+the normals where the pads meet the part (:func:`point2act.grasp.part_scans.pad_quality`)."""
 CLEARANCE_WEIGHT = 0.1
 """Weight of the clearance score: the fingers' distance to the nearest occupied or unknown cell beyond
 ``collision_margin``, over ``CLEARANCE_MARGIN``, in [0, 1]."""
@@ -315,7 +315,7 @@ class RegionConfig:
     """How the relevant region (where to act) is extracted from the field.
 
     With the run's points (``point2act export``), the action point is where the views' answers agree
-    (:mod:`point2act.grasp.consensus`, no settings) and the region is the relevant cluster that holds
+    (:mod:`point2act.where.consensus`, no settings) and the region is the relevant cluster that holds
     it. Without them (named channels, plain arrays), the region is the cluster with the most relevancy
     mass and the action point its density peak. Every length here comes from the field itself (median
     spacings of the Gaussians, the region's own size), never from metres."""

@@ -22,8 +22,8 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-from .config import GripperConfig
-from .geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
+from point2act.grasp.config import GripperConfig
+from point2act.grasp.geometry import Box, grasp_pose, grasp_to_gripper_boxes, points_in_box
 
 __all__ = ["GraspVerdict", "GroundTruth", "OnTargetRule", "judge_grasp", "closing_box", "gripper_contacts", "approach_contacts",
            "raycast_depth", "look_at_viewmat", "degrade_depth"]

@@ -1,5 +1,5 @@
 """What the per-pair scans take: the contact pairs' frames and the candidates' poses in them, and the groups of
-arrays that :mod:`point2act.grasp.part` and :mod:`point2act.grasp.collide` read together.
+arrays that :mod:`point2act.grasp.part_scans` and :mod:`point2act.grasp.box_hits` read together.
 
 A candidate is (pair ``k``, approach angle ``t``). Pair ``k``'s frame has its origin at ``centres[k]``, ``x[k]``
 along the closing axis and ``u[k]``, ``v[k]`` across it; approach ``t`` (angle ``theta[t] = 2 pi t / T``) points
@@ -42,7 +42,7 @@ class CandidatePoses(NamedTuple):
 
 class LiveCandidates(NamedTuple):
     """The candidates a collision check tests: the approach angles, the gripper's pose at each candidate and
-    which candidates are still in play (:func:`point2act.grasp.collide.gripper_cloud_hits`)."""
+    which candidates are still in play (:func:`point2act.grasp.box_hits.gripper_cloud_hits`)."""
 
     theta: np.ndarray  # [T]
     """The approach angles."""
@@ -53,7 +53,7 @@ class LiveCandidates(NamedTuple):
 
 
 class PairSpan(NamedTuple):
-    """The part across each pair's closing line (:func:`point2act.grasp.part.closing_extent`)."""
+    """The part across each pair's closing line (:func:`point2act.grasp.part_scans.closing_extent`)."""
 
     fits: np.ndarray  # [K] bool
     """The pairs whose part fits between the fingers: the pairs a scan looks at."""
@@ -83,7 +83,7 @@ class DepthLimits(NamedTuple):
     """The deepest TCP the support plane allows (``inf``: no plane)."""
     hold: np.ndarray | None = None  # [K, T]
     """Where a part longer than the fingers reach is held: the action point's depth along the approach
-    (:func:`point2act.grasp.part.hold_depth`); None: ``long_depth`` past the contacts."""
+    (:func:`point2act.grasp.part_scans.hold_depth`); None: ``long_depth`` past the contacts."""
 
 
 class PathWeights(NamedTuple):
@@ -106,7 +106,7 @@ class OrientedPoints(NamedTuple):
 
 
 class PadContact(NamedTuple):
-    """How a pad's contact with the surface is judged (:func:`point2act.grasp.part.pad_quality`)."""
+    """How a pad's contact with the surface is judged (:func:`point2act.grasp.part_scans.pad_quality`)."""
 
     band: float
     """The surface samples' spacing: points this close to a pad's extreme may stand for its contact."""
@@ -120,15 +120,15 @@ class PadContact(NamedTuple):
 
 
 class PairScan(NamedTuple):
-    """What every scan of the pairs' neighbourhoods (:mod:`point2act.grasp.part`) reads besides the pairs and the
+    """What every scan of the pairs' neighbourhoods (:mod:`point2act.grasp.part_scans`) reads besides the pairs and the
     cloud: the approaches each pair is turned through and the gripper's lengths; one scan's candidates are
     ``[K, T]`` over both."""
 
     T: int
     """The approach angles per pair: ``theta[t] = 2 pi t / T``."""
     lengths: Dict[str, float]
-    """The lengths in capture units (:func:`point2act.grasp.holding.part_lengths`;
-    :func:`point2act.grasp.part.grasp_part` names them)."""
+    """The lengths in capture units (:func:`point2act.grasp.holds.part_lengths`;
+    :func:`point2act.grasp.part_scans.grasp_part` names them)."""
 
 
 class CandidateIds(NamedTuple):
@@ -142,13 +142,13 @@ class CandidateIds(NamedTuple):
 
 class ClosingLine(NamedTuple):
     """The cylinder around each pair's closing line in which a part's extent across it is measured
-    (:func:`point2act.grasp.part.closing_extent`), and how near its points lie to be one part (capture units)."""
+    (:func:`point2act.grasp.part_scans.closing_extent`), and how near its points lie to be one part (capture units)."""
 
     half_y: float
     """The cylinder's radius about the line (a finger's half width)."""
     half_open: float
     """How far along the line from the pair's centre a point may lie (half the gripper's widest opening)."""
     gap: float
-    """Points closer than this along the line are one part (:func:`point2act.grasp.part.run_end`)."""
+    """Points closer than this along the line are one part (:func:`point2act.grasp.part_scans.run_end`)."""
     radius: float
     """How far from the pair's centre a point may lie."""

@@ -12,7 +12,7 @@ import numpy as np
 from point2act.geometry import nearest_rotation as orthonormalize  # noqa: F401  (re-exported)
 from point2act.geometry import quaternion_wxyz_to_rotation, rotation_to_quaternion_wxyz  # noqa: F401
 
-from .config import GripperConfig
+from point2act.grasp.config import GripperConfig
 
 __all__ = [
     "Box",

@@ -56,7 +56,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from . import _kernel
+from point2act.grasp import _kernel
 
 __all__ = ["OccupancyGrid", "UNKNOWN", "FREE", "OCCUPIED", "CellGrid", "DepthMaps", "GridViews", "classify",
            "footprint_depth", "integrate_depth", "occupancy_counts", "occupancy_counts_reference", "occupancy_cube",

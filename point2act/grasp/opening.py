@@ -1,5 +1,5 @@
 """How wide a kept grasp opens: the widest of :data:`OPEN_LEVELS` at which its fingers still clear the scene
-(:func:`widest_free_opening`). Plain numpy; the checks are :func:`~point2act.grasp.collide.gripper_cloud_hits`."""
+(:func:`widest_free_opening`). Plain numpy; the checks are :func:`~point2act.grasp.box_hits.gripper_cloud_hits`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Dict, NamedTuple
 
 import numpy as np
 
-from .clouds import Obstacles
-from .collide import L2, LINF, PairReach, box, gripper_cloud_hits
-from .frames import CandidateIds, CandidatePoses, LiveCandidates, PairFrames
-from .support import plane_min
+from point2act.grasp.clouds import Obstacles
+from point2act.grasp.box_hits import L2, LINF, PairReach, box, gripper_cloud_hits
+from point2act.grasp.frames import CandidateIds, CandidatePoses, LiveCandidates, PairFrames
+from point2act.grasp.support import plane_min
 
 __all__ = ["OPEN_LEVELS", "OpeningChecks", "OpeningScene", "SupportClearance", "widest_free_opening"]
 

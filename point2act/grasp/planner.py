@@ -13,7 +13,7 @@ Two entry points, one plan each:
 
 Each pass composes the stages, one module each: region (:func:`~point2act.grasp.region.relevant_region`),
 surface (:mod:`~point2act.grasp.clouds`), candidates (:mod:`~point2act.grasp.candidates`,
-:mod:`~point2act.grasp.holding`), collision (:mod:`~point2act.grasp.collision`) and scoring
+:mod:`~point2act.grasp.holds`), collision (:mod:`~point2act.grasp.clearance`) and scoring
 (:mod:`~point2act.grasp.scoring`, :mod:`~point2act.grasp.opening`). A call's passes plan on the same scene and
 region and share the stages that do not depend on what they change (:class:`_StageCache`).
 """
@@ -28,17 +28,17 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-from .candidates import candidate_pairs, pair_frames
-from .clouds import SceneClouds, avoid_channel, collision_clouds, held_surface, target_labels, with_margin
-from .collision import collision
-from .config import GraspConfig
-from .evaluate import closing_box
-from .geometry import points_in_box
-from .holding import AvoidGaussians, Candidates, grasp_parts, part_lengths
-from .region import relevant_region
-from .result import Grasp, GraspResult, Region
-from .scene import PlanningScene
-from .scoring import NO_TARGET_SURFACE_NOTE, Handover, grasps_of, kept, score, target_patch, warning, why_none
+from point2act.grasp.candidates import candidate_pairs, pair_frames
+from point2act.grasp.clouds import SceneClouds, avoid_channel, collision_clouds, held_surface, target_labels, with_margin
+from point2act.grasp.clearance import collision
+from point2act.grasp.config import GraspConfig
+from point2act.grasp.evaluate import closing_box
+from point2act.grasp.geometry import points_in_box
+from point2act.grasp.holds import AvoidGaussians, Candidates, grasp_parts, part_lengths
+from point2act.grasp.region import relevant_region
+from point2act.grasp.result import Grasp, GraspResult, Region
+from point2act.grasp.scene import PlanningScene
+from point2act.grasp.scoring import NO_TARGET_SURFACE_NOTE, Handover, grasps_of, kept, score, target_patch, warning, why_none
 
 __all__ = ["closing_on", "plan", "plan_at_target", "plan_grasps"]
 
@@ -105,7 +105,7 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
                ) -> GraspResult:
     """One pass of :func:`plan_grasps`, at ``cfg.collision_margin``: the composition of the stages (module
     docstring). ``on_target_only``: check only the candidates that close on the target for collisions
-    (:func:`~point2act.grasp.collision.collision`), for a caller that keeps only the on-target grasps: those are
+    (:func:`~point2act.grasp.clearance.collision`), for a caller that keeps only the on-target grasps: those are
     the same, the counts of the collision stage then tell of the on-target candidates only. Raises
     ``ValueError`` if no relevancy passes the region threshold (or the avoid channel has not one value per
     Gaussian); any other failure to find grasps gives an empty list and ``GraspResult.warning``."""
@@ -219,7 +219,7 @@ def plan_grasps(scene: PlanningScene, cfg: GraspConfig | None = None) -> GraspRe
     a handle trained from few views whose floaters narrow the gap, only such grasps reach the handle
     (docs/robustness.md). The second pass takes the first's surface, collision clouds, contact pairs and target
     labels (:class:`_StageCache`) and, since only its on-target grasps are listed, checks only the on-target
-    candidates for collisions (the same on-target grasps, :func:`~point2act.grasp.collision.collision`); the
+    candidates for collisions (the same on-target grasps, :func:`~point2act.grasp.clearance.collision`); the
     result's counts are the first pass's, with the tight pass's on-target grasps (``on_target_tight``).
 
     No wider fallback: :func:`plan_at_target` adds it. Raises ``ValueError`` if no relevancy passes the region

@@ -7,7 +7,7 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-from .config import (
+from point2act.grasp.config import (
     ABSOLUTE_THRESHOLD,
     DBSCAN_MIN_POINTS,
     EPS_SPACINGS,
@@ -19,7 +19,7 @@ from .config import (
     GraspConfig,
     RegionConfig,
 )
-from .result import Region
+from point2act.grasp.result import Region
 
 __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_radius"]
 
@@ -100,7 +100,7 @@ def relevant_region(
 ) -> Region:
     """Find where to act: threshold, cluster, choose a cluster, take its action point.
 
-    ``support``: the views' :class:`~point2act.grasp.consensus.Consensus` (capture frame), from the run's
+    ``support``: the views' :class:`~point2act.where.consensus.Consensus` (capture frame), from the run's
     own points (``point2act export``). Its chosen place gives the action point, and the region is the
     part of the relevant cluster holding the Gaussian nearest to it that the views marked (within a blob's
     radius of the place's lifted answers: what the grasp head seeds from and holds), or, where that

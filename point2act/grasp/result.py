@@ -89,8 +89,8 @@ import numpy as np
 
 from point2act.points import write_json_atomic  # noqa: F401  (re-exported: one atomic writer)
 
-from .config import GripperConfig
-from .geometry import rotation_to_quaternion_wxyz
+from point2act.grasp.config import GripperConfig
+from point2act.grasp.geometry import rotation_to_quaternion_wxyz
 
 CANDIDATES_COLLIDE = "grasp candidates collide with the scene"
 """The no-grasp reason's words where candidates exist and every one collides
@@ -166,7 +166,7 @@ class Grasp:
     what ``semantic_score`` is the share of."""
     both_pads_touch: bool | None = None
     """Whether, where the fingers close, the pads touch the part at both contacts of the pair the grasp was made
-    from (:func:`point2act.grasp.part.pads_touch_contacts`); among the on-target grasps (and among the
+    from (:func:`point2act.grasp.part_scans.pads_touch_contacts`); among the on-target grasps (and among the
     others) those that do rank first. False: held where the target was pointed at, one contact lies beyond
     the fingertips and the part sits off centre between the pads."""
     contacts_seen: bool | None = None

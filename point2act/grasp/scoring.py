@@ -23,9 +23,9 @@ from typing import Dict, List, NamedTuple
 
 import numpy as np
 
-from .clouds import CollisionClouds, SceneClouds
-from .collision import Clearance
-from .config import (
+from point2act.grasp.clouds import CollisionClouds, SceneClouds
+from point2act.grasp.clearance import Clearance
+from point2act.grasp.config import (
     CLEARANCE_MARGIN,
     CLEARANCE_WEIGHT,
     GEOMETRIC_WEIGHT,
@@ -35,11 +35,11 @@ from .config import (
     SWEEP_FINE_LENGTH,
     GraspConfig,
 )
-from .frames import CandidateIds, CandidatePoses
-from .geometry import orthonormalize
-from .holding import Candidates, Holds
-from .opening import OpeningChecks, OpeningScene, SupportClearance, widest_free_opening
-from .result import CANDIDATES_COLLIDE, Grasp, Region
+from point2act.grasp.frames import CandidateIds, CandidatePoses
+from point2act.grasp.geometry import orthonormalize
+from point2act.grasp.holds import Candidates, Holds
+from point2act.grasp.opening import OpeningChecks, OpeningScene, SupportClearance, widest_free_opening
+from point2act.grasp.result import CANDIDATES_COLLIDE, Grasp, Region
 
 __all__ = ["AVOID_WEIGHT", "NO_TARGET_SURFACE_NOTE", "RANK_ON_TARGET", "RANK_SEEN", "RANK_TOUCH", "Kept", "Scores",
            "grasps_of", "handover_rotation", "kept", "nms", "score", "warning", "what_blocks", "why_none"]

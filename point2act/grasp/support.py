@@ -32,7 +32,7 @@ def support_room(plane: np.ndarray, c: np.ndarray, R: np.ndarray, half_open: flo
     [K, T, 3, 3]) with the fingertips ``clearance`` above the support ``plane`` (``inf``: an approach that
     does not go down): a part that rests on it (a tool handle, a bar lying on the table) is held as deep
     as the table allows instead of past its underside, where the pads still reach the contacts and hold
-    ``MIN_GRASP_DEPTH`` of the part from its top (:mod:`point2act.grasp.part`; else the plane test rejects
+    ``MIN_GRASP_DEPTH`` of the part from its top (:mod:`point2act.grasp.part_scans`; else the plane test rejects
     the grasp). The fingers are taken at the widest opening (their lowest point, for any opening up to
     ``2 half_open``)."""
     K, T = R.shape[:2]

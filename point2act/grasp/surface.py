@@ -12,7 +12,7 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-from .config import (
+from point2act.grasp.config import (
     MAX_SCALE,
     NORMAL_MAX_NN,
     NORMAL_RADIUS,

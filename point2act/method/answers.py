@@ -1,7 +1,7 @@
 """A run's answers: the points that supervise its relevancy, stored in the run, mapped into its training images
 and drawn as target heatmaps.
 
-The datamanager, the run's cached info's supervision (:meth:`point2act.method.loadedrun.Supervision.from_info`)
+The datamanager, the run's cached info's supervision (:meth:`point2act.method.run_data.Supervision.from_info`)
 and the run layer share these: the heatmaps of each view's points (:class:`HeatmapStore`), the mapping of a
 points file into the training images (:func:`match_points_to_views`, :func:`eval_points`,
 :func:`points_in_training_images`) and the run's own copy of its answers, ``RUN/points.json``

@@ -9,7 +9,7 @@ import numpy as np
 
 from point2act.errors import Point2ActError
 from point2act.fusion import render_depth_views
-from point2act.method.run import camera_views, frame_of_datamanager, gaussian_tensors
+from point2act.method.run_layer import camera_views, frame_of_datamanager, gaussian_tensors
 from point2act.pointing.click import click_points, project_to_views, ray_surface_point
 from point2act.render import Splats
 from point2act.splatting import Views

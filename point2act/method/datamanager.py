@@ -11,7 +11,7 @@ Captures as users have them: images are loaded by :class:`Point2ActDataset`, whi
 a downscaled copy 1 pixel off nerfstudio's rounded-down camera size (``images_4/`` made by
 rounding), grayscale / palette / 16-bit / CMYK / grayscale+alpha images, an EXIF-rotated image
 whose rotated size is the camera's, masks with several channels or 1 pixel off -- and raises a
-:class:`~point2act.capture.CaptureError` naming the file and both sizes for any other mismatch.
+:class:`~point2act.checks.capture.CaptureError` naming the file and both sizes for any other mismatch.
 A missing ``images_N/`` folder (nerfstudio-data: fails on the first image; colmap: asks on the
 terminal, then exits) is replaced by downscaling the stored images on load.
 """
@@ -36,7 +36,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 from point2act.heatmap import HEATMAP_SIGMA_FRAC
 from point2act.method.keys import DEPTH_KEY, SUPERVISED_KEY, TARGET_KEY
 from point2act._open3d import load as load_open3d
-from point2act.capture import load_warnings_quiet
+from point2act.checks.capture import load_warnings_quiet
 from point2act.method.answers import HeatmapStore, match_points_to_views, points_in_training_images
 from point2act.pointing.config import PointerConfig
 from point2act.points import PointsFile, load_points_file
@@ -63,12 +63,12 @@ class Point2ActDataManagerConfig(FullImageDatamanagerConfig):
     (<cache dir>/files/<capture>-<prompt>-<hash>.json). Its path is printed."""
     triangulate: bool = True
     """When the capture has no point cloud, triangulate one from the training images with their known
-    poses (:mod:`point2act.triangulate`) and start the Gaussians from it; cached under
+    poses (:mod:`point2act.startcloud.triangulate`) and start the Gaussians from it; cached under
     ``~/.cache/point2act/clouds`` and copied into the run as ``triangulated.ply``. False: start from
     random points."""
     plane_depth: bool = True
     """When the capture has neither a point cloud nor depth images, find the table by a plane sweep of the
-    training photos (:mod:`point2act.plane_sweep`) and supervise the depth of the pixels that show it, where
+    training photos (:mod:`point2act.startcloud.plane_sweep`) and supervise the depth of the pixels that show it, where
     stereo gave none; cached beside the triangulated clouds. False: no plane."""
 
 
@@ -101,7 +101,7 @@ class _WarnOnce:
 
 class Point2ActDataset(InputDataset):
     """nerfstudio's ``InputDataset`` that loads each image (and mask) at its camera's size, through
-    :func:`point2act.capture.load_image_for_camera` (see the module docstring)."""
+    :func:`point2act.checks.capture.load_image_for_camera` (see the module docstring)."""
 
     def __init__(self, dataparser_outputs, scale_factor: float = 1.0):
         super().__init__(dataparser_outputs, scale_factor)
@@ -117,8 +117,8 @@ class Point2ActDataset(InputDataset):
         self.warn = _WarnOnce()
 
     def _load(self, idx: int, path: Path, target: Tuple[int, int], mask: bool):
-        from point2act.capture import load_image_for_camera
-        from point2act.capture_images import CameraSizes
+        from point2act.checks.capture import load_image_for_camera
+        from point2act.checks.capture_images import CameraSizes
 
         full = self.full_sizes[idx] if self.full_sizes is not None else None
         camera = CameraSizes(self._expect[idx], target, self.factor, self.scale_factor, full)
@@ -148,7 +148,7 @@ class Point2ActDataset(InputDataset):
 
         path = Path(files[idx])
         if not path.is_file():
-            from point2act.capture import CaptureError
+            from point2act.checks.capture import CaptureError
 
             raise CaptureError(f"{path}: depth image not found (frame {idx}'s depth_file_path in transforms.json)")
         scale = float(meta.get("depth_unit_scale_factor", 1e-3)) * float(self._dataparser_outputs.dataparser_scale)
@@ -186,7 +186,7 @@ def _colmap_factor(config, data: Path) -> Tuple[int, Path]:
     """The downscale factor nerfstudio's colmap parser will use, and its images folder; checks the model."""
     from PIL import Image
 
-    from point2act.capture import CaptureError
+    from point2act.checks.capture import CaptureError
 
     dp = config.dataparser
     colmap = data / dp.colmap_path
@@ -215,12 +215,12 @@ def _colmap_factor(config, data: Path) -> Tuple[int, Path]:
 
 
 def _check_capture(config: Point2ActDataManagerConfig, test_mode: str) -> Tuple[object | None, Dict[str, str]]:
-    """Validate the capture before nerfstudio's parser reads it (:mod:`point2act.capture`) and make a
+    """Validate the capture before nerfstudio's parser reads it (:mod:`point2act.checks.capture`) and make a
     missing ``images_N/`` folder a downscale on load. Returns (the capture summary or None, notes)."""
     from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 
-    from point2act.capture import validate_capture
+    from point2act.checks.capture import validate_capture
 
     data = Path(config.data if config.data is not None else config.dataparser.data)
     notes: Dict[str, str] = {}
@@ -337,12 +337,12 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
     def _triangulate_if_no_cloud(self, views=None) -> None:
         """Put a triangulated cloud in the parser's metadata (``points3D_xyz`` / ``points3D_rgb``, what
         nerfstudio's pipeline seeds splatfacto from) when the capture has none. Fewer than
-        :data:`point2act.triangulate.MIN_START_POINTS` points (a textureless capture): a warning, and the
+        :data:`point2act.startcloud.triangulate.MIN_START_POINTS` points (a textureless capture): a warning, and the
         Gaussians start at random. ``views``: :meth:`training_views`, where the caller has them."""
         meta = self.train_dataparser_outputs.metadata
         if meta.get("points3D_xyz") is not None:
             return
-        from point2act.triangulate import (MIN_START_POINTS, cloud_cache_path, depth_maps_path, read_depth_maps,
+        from point2act.startcloud.triangulate import (MIN_START_POINTS, cloud_cache_path, depth_maps_path, read_depth_maps,
                                            read_ply, start_cloud, write_depth_maps, write_ply)
 
         arrays, Ks, viewmats = views if views is not None else self.training_views()
@@ -372,7 +372,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         self.triangulated_path = path
 
     def _supervise_stereo_depth(self, depths: List[np.ndarray]) -> None:
-        """The stereo depth maps (:attr:`point2act.stereo.StereoCloud.depths`: each view's consistency-checked
+        """The stereo depth maps (:attr:`point2act.startcloud.stereo.StereoCloud.depths`: each view's consistency-checked
         stereo points at their pixels) as the training views' depth, supervised by the model's depth loss as a
         sensor's would be (``metadata["stereo_depth"]``): the rendered depth is held where two view pairs agree
         on a surface, a thin part's included, instead of only starting Gaussians there. Not where the capture has
@@ -383,13 +383,13 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         _attach_depth(self, depths, "stereo", "no view pair gave a confirmed point")
 
     def _plane_depths(self, views) -> List[np.ndarray] | None:
-        """The support plane's depth in each training view (:func:`point2act.plane_sweep.plane_depths`; ``views``:
+        """The support plane's depth in each training view (:func:`point2act.startcloud.plane_sweep.plane_depths`; ``views``:
         :meth:`training_views`), from the cache beside the start cloud's or by a plane sweep; [] where no plane
         explains the photos; None where the capture has sensor depth."""
         if self.train_dataparser_outputs.metadata.get("depth_filenames"):
             return None
-        from point2act.plane_sweep import cache_tag, plane_depths, support_plane
-        from point2act.triangulate import cloud_cache_path, read_depth_maps, write_depth_maps
+        from point2act.startcloud.plane_sweep import cache_tag, plane_depths, support_plane
+        from point2act.startcloud.triangulate import cloud_cache_path, read_depth_maps, write_depth_maps
 
         arrays, Ks, viewmats = views
         cloud = cloud_cache_path(arrays, Ks, viewmats)
@@ -457,7 +457,7 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
         """The training split's cameras as the dataparser gives them at the stored images' resolution, before
         undistortion: what nerfstudio's inference load of the run holds (``eval_setup``: its datamanager sets the
         parser's ``downscale_factor`` to 1, so as to open no image), and so what the run layer reads whichever way
-        the run is loaded (:meth:`~point2act.method.loadedrun.LoadedRun.of_pipeline`, the run's info). A training
+        the run is loaded (:meth:`~point2act.method.run_data.LoadedRun.of_pipeline`, the run's info). A training
         datamanager's own parser cameras are at the parser's downscale factor where the capture has an
         ``images_N/`` folder (nerfstudio-data's ``--downscale-factor N``, or its automatic one): parsed again here
         at factor 1, as the inference load parses them."""

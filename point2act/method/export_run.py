@@ -33,9 +33,9 @@ from point2act.export import (
 from point2act.export import cache as export_cache
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
-from point2act.method.loadedrun import LoadedRun
+from point2act.method.run_data import LoadedRun
 from point2act.fusion import DepthViews, relevancy_in_fusion_views
-from point2act.method.run import (camera_centres, depth_views_of, frame_of_run, fusion_views_of, gaussian_arrays,
+from point2act.method.run_layer import (camera_centres, depth_views_of, frame_of_run, fusion_views_of, gaussian_arrays,
                                   open_run)
 from point2act.method.supervision import SUPPORT_MIN_WEIGHT, ChannelSupport, own_views, supervised_views
 
@@ -99,7 +99,7 @@ def random_start(config_path: Path, data: Path | None) -> bool:
     from a triangulated one (splatfacto then starts from random points): the capture of the run's info, else
     ``data`` (the one the run's config names). False when that cannot be told (another dataparser, a moved
     capture)."""
-    from point2act.method.runinfo import run_data_dir
+    from point2act.method.datamanager_info import run_data_dir
 
     if _triangulated_start(config_path) is not None:
         return False
@@ -134,16 +134,16 @@ def run_task(config_path: Path, run: LoadedRun, answers: Path | None | bool = Fa
 
 
 def run_data(config_path: Path, run: LoadedRun | None = None) -> str | None:
-    """The run's capture folder: its info's (:func:`point2act.method.runinfo.run_data_dir`), else ``run``'s or
+    """The run's capture folder: its info's (:func:`point2act.method.datamanager_info.run_data_dir`), else ``run``'s or
     its config's datamanager's (None: none, or the run has moved away from it)."""
-    from point2act.method.runinfo import run_data_dir
+    from point2act.method.datamanager_info import run_data_dir
 
     data = run_data_dir(config_path)  # a current cached info: config.yml need not be loaded
     if data is False:
         if run is not None:
             data = str(run.data) if run.data is not None else None
         else:
-            from point2act.run_check import check_run_config
+            from point2act.checks.trained_run import check_run_config
 
             dm = check_run_config(config_path).pipeline.datamanager
             data = getattr(dm, "data", None) or getattr(getattr(dm, "dataparser", None), "data", None)
@@ -235,7 +235,7 @@ def run_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, liv
 def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, live: bool = False,
                      known: ChannelSupport | None = None, weights=None) -> ExportInputs:
     """:func:`point2act.export.export_inputs` of :func:`run_inputs_of` (the same arguments), in the run's capture
-    frame (:func:`~point2act.method.run.frame_of_run`)."""
+    frame (:func:`~point2act.method.run_layer.frame_of_run`)."""
     return export_inputs(run_inputs_of(config_path, run, request, live, known, weights), frame_of_run(config_path, run))
 
 
@@ -256,7 +256,7 @@ def channel_depth_views(config_path: Path, run: LoadedRun, relevancy, live: bool
 
 def save_fusion_views(config_path: Path, key, run: LoadedRun) -> None:
     """Write what the fusion views' compositing weights above :data:`SUPPORT_MIN_WEIGHT` are computed from
-    (:func:`~point2act.method.run.fusion_views_of`) to the run's cache under ``key``."""
+    (:func:`~point2act.method.run_layer.fusion_views_of`) to the run's cache under ``key``."""
     export_cache.save_fusion_views(config_path, key, fusion_views_of(
         run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, SUPPORT_MIN_WEIGHT))
 
@@ -265,12 +265,12 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
                      weights=None, fusion: bool = False) -> RunInputs | None:
     """The export inputs of the run's own field (all views and depth renders an export of it reads), written to
     the run's cache (:mod:`point2act.export.cache`; skipped quietly where the run is read-only) with the query's
-    views at the support resolution (:func:`point2act.method.query_cache.write_query_views`: the torch-free
+    views at the support resolution (:func:`point2act.method.requery_views.write_query_views`: the torch-free
     ``point2act query``'s), and with ``fusion`` what the fusion views' compositing weights are computed from
     (:func:`save_fusion_views`, which a query's export reads). ``weights``:
     compositing weights of the run's Gaussians the caller has (the end-of-training fit's), which the views are
     formed from. None when the run has no checkpoint on disk to key them to."""
-    from point2act.method.runinfo import key_of_run
+    from point2act.method.datamanager_info import key_of_run
 
     key = key_of_run(config_path, run)
     if key is None:
@@ -288,7 +288,7 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
             save_fusion_views(config_path, key, run)
     except OSError:
         return inputs
-    from point2act.method.query_cache import write_query_views
+    from point2act.method.requery_views import write_query_views
 
     write_query_views(config_path, run, key, downscale=max(1, int(cfg.region.support_downscale)))
     return inputs

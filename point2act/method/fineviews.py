@@ -230,7 +230,7 @@ def _place_of(points: Dict[int, np.ndarray], cameras, sigma_frac: float):
     """The training cameras as :func:`answers_place` reads them and the place itself: ``(viewmats [C, 4, 4], Ks
     [C, 3, 3], sizes (H, W) per view, the cores' pixel radius per view [C], the place [3] or None)``."""
     from point2act.convergence import core_radius
-    from point2act.method.run import camera_views
+    from point2act.method.run_layer import camera_views
 
     vms, Ks, sizes = camera_views(cameras)
     vms, Ks = vms.double().numpy(), Ks.double().numpy()

@@ -242,7 +242,7 @@ class Point2ActModel(RandomStart, SplatfactoModel):
     def view_weights(self, cameras: Cameras, downscale: int = 1) -> torch.Tensor:  # [C, N]
         """Every Gaussian's total compositing weight in each of ``cameras``, in full-resolution pixels
         (rendered at ``1/downscale``; :func:`point2act.visibility.view_weights`)."""
-        from point2act.method.run import camera_views
+        from point2act.method.run_layer import camera_views
         from point2act.render.splats import Splats
         from point2act.splatting import Views
         from point2act.visibility import view_weights

@@ -6,7 +6,7 @@ The paper pipelines its stages; so does :func:`capture_to_grasps`:
    thread, while
 2. ``ns-train point2act`` reconstructs the scene at once, RGB only (no points yet);
 3. when both are done, the relevancy channel is fitted on the frozen field from the points with the
-   fast refit (:func:`point2act.method.requery.query_run`, about a second), and
+   fast refit (:func:`point2act.method.requery_run.query_run`, about a second), and
 4. ``grasps.json`` is exported for it (:func:`point2act.method.export_run.export_run`).
 
 Pointing time is thus hidden behind training instead of added to it.
@@ -52,8 +52,8 @@ def capture_to_grasps(config, pointer, prompt: str, output: Path | None = None, 
     :class:`~point2act.pointing.config.PointerConfig`."""
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run
-    from point2act.method.requery import AnswerSource, Requery, query_run
-    from point2act.method.run import trained_run
+    from point2act.method.requery_run import AnswerSource, Requery, query_run
+    from point2act.method.run_layer import trained_run
     from point2act.method.train import train
     from point2act.pointing.run import capture_images, point_capture
 

@@ -1,7 +1,7 @@
 """The answers a run was trained on, seen by the run's frozen Gaussians: the supervised views the views'
 consensus reads (:func:`supervised_views`, :func:`support_of`, :func:`own_views`), the supervision of new
 points (:func:`supervision_of`) and the compositing weights of every training view (:func:`weights_cache_of`,
-kept in the run's cache, :mod:`point2act.runcache`)."""
+kept in the run's cache, :mod:`point2act.cache_file`)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,16 @@ from point2act.export import (
     places_in_capture,
 )
 from point2act.geometry import FrameTransform
-from point2act.method.loadedrun import LoadedRun, Supervision, as_gaussians
-from point2act.method.run import camera_views, frame_of_run, gaussian_tensors
-from point2act.query import build_weights_cache, camera_fingerprint, subset
-from point2act.refit import SUPPORT_MIN_WEIGHT  # noqa: F401  (the consensus's weights floor, imported from here too)
+from point2act.method.run_data import LoadedRun, Supervision, as_gaussians
+from point2act.method.run_layer import camera_views, frame_of_run, gaussian_tensors
+from point2act.requery.weights_torch import build_weights_cache, camera_fingerprint, subset
+from point2act.requery.fit_numpy import SUPPORT_MIN_WEIGHT  # noqa: F401  (the consensus's weights floor, imported from here too)
 from point2act.render.splats import Splats
 from point2act.splatting import Views
 
 
 def views_of(gaussians, sup: Supervision, cache, downscale: int) -> list:
-    """The supervised views as :func:`point2act.grasp.consensus.consensus` takes them (nerfstudio frame):
+    """The supervised views as :func:`point2act.where.consensus.consensus` takes them (nerfstudio frame):
     each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
     answers (``sup``'s), blob sigma and median-depth surface at that resolution."""
     vms, Ks, _sizes = camera_views(sup.cameras, downscale, gaussians)
@@ -37,12 +37,12 @@ def views_of(gaussians, sup: Supervision, cache, downscale: int) -> list:
 
 
 def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> list:
-    """Each view of the weights ``cache`` as a :class:`~point2act.grasp.consensus.ViewAnswers`: its camera
+    """Each view of the weights ``cache`` as a :class:`~point2act.where.consensus.ViewAnswers`: its camera
     (``vms`` / ``Ks`` [C, 4, 4] / [C, 3, 3] at the cache's resolution), the answers and blob sigma of ``store``
     (a heatmap store: ``sizes``, ``points``, ``sigma_frac``) scaled to that resolution, and the median-depth
     surface of the Gaussians ``means`` [N, 3] from the cache's compositing weights
-    (:func:`point2act.query_numpy.answered_views`, which the torch-free query calls on the cached arrays)."""
-    from point2act.query_numpy import answered_views, depth_maps
+    (:func:`point2act.requery.from_cache.answered_views`, which the torch-free query calls on the cached arrays)."""
+    from point2act.requery.from_cache import answered_views, depth_maps
 
     vms_np, Ks_np = vms.cpu().double().numpy(), Ks.cpu().double().numpy()
     return answered_views(cache.view_ids, cache.sizes, (vms_np, Ks_np), depth_maps(cache, means, vms_np), store,
@@ -52,7 +52,7 @@ def _answered_views(cache, vms, Ks, means: np.ndarray, store, split: str) -> lis
 @dataclass
 class ChannelSupport:
     """The views' consensus that ``point2act query``'s refit formed on a channel's answers from a points file
-    (:func:`point2act.method.requery.query_run`): the supervised views of the run's cached weights at
+    (:func:`point2act.method.requery_run.query_run`): the supervised views of the run's cached weights at
     1/``downscale`` resolution above ``min_weight``, the same views :func:`supervised_views` reads for the
     channel's points when ``downscale`` is the region's ``support_downscale`` and ``min_weight`` is
     :data:`SUPPORT_MIN_WEIGHT`. Then :func:`where` takes it for that channel rather than forming it again
@@ -62,7 +62,7 @@ class ChannelSupport:
     name: str
     """The channel."""
     consensus: Any
-    """The :class:`~point2act.grasp.consensus.Consensus`, nerfstudio frame."""
+    """The :class:`~point2act.where.consensus.Consensus`, nerfstudio frame."""
     downscale: int
     """The resolution of the views' weights: 1/``downscale`` of the training images."""
     min_weight: float
@@ -126,7 +126,7 @@ def supervised_views(config_path: Path, run: LoadedRun, region_config, progress:
 
 def support_of(config_path: Path, run: LoadedRun, region_config, progress: bool = False,
                points_file: Path | None = None):
-    """The views' consensus on the run's own answers (or ``points_file``'s; :mod:`point2act.grasp.consensus`)
+    """The views' consensus on the run's own answers (or ``points_file``'s; :mod:`point2act.where.consensus`)
     in the capture frame, from :func:`supervised_views`.
 
     Returns ``(Consensus | None, info dict)``; ``None`` when there is nothing to read (see
@@ -175,11 +175,11 @@ def supervision_datamanager(config, points_file: Path | None = None, prompt: str
 
 def supervision_of(config_path: Path, run: LoadedRun, points_file: Path | None = None, prompt: str = "",
                    pointer=None) -> Supervision:
-    """The :class:`~point2act.method.loadedrun.Supervision` of new points or a new prompt on the run: what
+    """The :class:`~point2act.method.run_data.Supervision` of new points or a new prompt on the run: what
     :func:`supervision_datamanager` supervises with. For a points file, from the run's cached info when it
     matches ``run`` (the same points, heatmaps and cameras, no image decoded); else from the datamanager
     (with the run's ``config.yml`` when the run was read from its info)."""
-    from point2act.method.runinfo import supervision_from_info
+    from point2act.method.datamanager_info import supervision_from_info
 
     if points_file is not None:
         sup = supervision_from_info(config_path, run, Path(points_file), prompt)
@@ -187,7 +187,7 @@ def supervision_of(config_path: Path, run: LoadedRun, points_file: Path | None =
             return sup
     config = run.config
     if config is None:  # read from the cached info (a pointer: the datamanager points on the capture)
-        from point2act.run_check import check_run_config
+        from point2act.checks.trained_run import check_run_config
 
         config = check_run_config(config_path)
     return Supervision.of_datamanager(supervision_datamanager(config, points_file, prompt, pointer))
@@ -199,7 +199,7 @@ def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float =
     1/``downscale`` resolution, weights ``<= min_weight`` left out; (cache, built?, seconds). ``built``: such
     weights the caller has (the end-of-training fit's), taken instead of building them when they are of the same
     views, resolution, weight floor and Gaussians (their ``meta["views"]``). Not kept on disk: the run's cache
-    keeps what they are computed from (:mod:`point2act.query_numpy`)."""
+    keeps what they are computed from (:mod:`point2act.requery.from_cache`)."""
     t0 = time.perf_counter()
     g_run = as_gaussians(gaussians)
     vms, Ks, sizes = camera_views(cameras, downscale, g_run)
@@ -221,13 +221,13 @@ def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float =
 
 
 def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = SUPPORT_MIN_WEIGHT) -> list:
-    """The answered views of nerfstudio's eval split as :func:`point2act.grasp.consensus.consensus` takes them
+    """The answered views of nerfstudio's eval split as :func:`point2act.where.consensus.consensus` takes them
     (split ``"eval"``, ``view_id`` the eval index): camera (as stored, no camera optimizer: nerfstudio does not
     optimise eval cameras), answers, blob sigma and the field's median-depth surface at 1/``downscale``
     resolution, from the compositing weights of the frozen ``gaussians`` (the run's, or a model's; computed here:
     a few views, not cached). ``sup``: what :func:`supervision_of` gives; [] when the eval split holds no
     answer (or the run's info holds no eval cameras)."""
-    from point2act.query import build_weights_cache
+    from point2act.requery.weights_torch import build_weights_cache
 
     cams, store = sup.eval_cameras, sup.eval_heatmaps
     if not store:

@@ -139,7 +139,7 @@ class Point2ActTrainer(Trainer):
         if conv is None or not conv.due(step) or self.stop_training:
             return
         from point2act.convergence import render_probes
-        from point2act.method.run import camera_views, gaussian_tensors
+        from point2act.method.run_layer import camera_views, gaussian_tensors
         from point2act.render import Splats
 
         model = self.pipeline.model
@@ -283,15 +283,15 @@ class Point2ActTrainer(Trainer):
 
     def _fit_to_consensus(self, pipeline) -> None:
         """At the end of training, the relevancy is fitted once more, on the frozen Gaussians, to the answers the
-        views' consensus keeps (:func:`point2act.method.run.fit_to_consensus`, as ``point2act query`` fits a
+        views' consensus keeps (:func:`point2act.method.run_layer.fit_to_consensus`, as ``point2act query`` fits a
         channel): the field's most relevant region is then the place the consensus chose, where the export puts
         the action point, and not a place that wrong answers trained. Nothing to do without answers."""
         import time
 
         from point2act.grasp import GraspConfig
         from point2act.method.supervision import SUPPORT_MIN_WEIGHT, weights_cache_of
-        from point2act.method.requery import fit_to_consensus
-        from point2act.method.loadedrun import Supervision
+        from point2act.method.requery_run import fit_to_consensus
+        from point2act.method.run_data import Supervision
 
         dm, model = pipeline.datamanager, pipeline.model
         if getattr(dm, "points", None) is None or not len(dm.train_heatmaps):
@@ -308,14 +308,14 @@ class Point2ActTrainer(Trainer):
                     f"{time.perf_counter() - t0:.1f} s)")
 
     def _write_run_info(self) -> None:
-        """The run's info in its cache (:mod:`point2act.method.runinfo`): what export and query read instead of
+        """The run's info in its cache (:mod:`point2act.method.datamanager_info`): what export and query read instead of
         building nerfstudio's pipeline and decoding the images again. Optional: on any error they build
         it on first use."""
         import time
 
         t0 = time.perf_counter()
         try:
-            from point2act.method.runinfo import write_after_training
+            from point2act.method.datamanager_info import write_after_training
 
             pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
             path = write_after_training(self.config, pipeline)
@@ -338,7 +338,7 @@ class Point2ActTrainer(Trainer):
         t0 = time.perf_counter()
         try:
             from point2act.method.export_run import cache_own_inputs
-            from point2act.method.run import run_of
+            from point2act.method.run_layer import run_of
 
             pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
             config_path = Path(self.config.get_base_dir()) / "config.yml"

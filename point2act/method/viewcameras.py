@@ -16,7 +16,7 @@ _CAMERA_FIELDS = ("camera_to_worlds", "fx", "fy", "cx", "cy", "width", "height",
                   "times")
 
 _FISHEYE = 2
-"""``nerfstudio.cameras.cameras.CameraType.FISHEYE.value`` (tests/method/test_runinfo.py checks it)."""
+"""``nerfstudio.cameras.cameras.CameraType.FISHEYE.value`` (tests/method/test_datamanager_info.py checks it)."""
 
 
 def camera_fields(cams) -> Dict[str, Any]:
@@ -35,7 +35,7 @@ def cameras_from_fields(d: Dict[str, Any]) -> "ViewCameras":
 
 @dataclass(eq=False)
 class ViewCameras:
-    """What :func:`point2act.method.run.camera_views` and the points mapping use of nerfstudio's
+    """What :func:`point2act.method.run_layer.camera_views` and the points mapping use of nerfstudio's
     ``Cameras`` (a batch of cameras: indexing, ``deepcopy``, ``to``, ``rescale_output_resolution``,
     ``get_intrinsics_matrices``), with nerfstudio's arithmetic, without importing nerfstudio (whose
     ``Cameras`` costs a second of imports). Fields as nerfstudio keeps them."""

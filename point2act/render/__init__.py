@@ -20,11 +20,11 @@ this package only imports torch.
 rasterizer takes, for point2act's callers that pass them as one value.
 """
 
-from ._backend import compositing_weights, depth_quantiles, isect_tiles, rasterize_to_pixels
-from .projection import fully_fused_projection, sh_colors
-from .rasterization import rasterization
-from .splats import Splats
-from .tiles import TileLists
+from point2act.render._backend import compositing_weights, depth_quantiles, isect_tiles, rasterize_to_pixels
+from point2act.render.projection import fully_fused_projection, sh_colors
+from point2act.render.rasterization import rasterization
+from point2act.render.splats import Splats
+from point2act.render.tiles import TileLists
 
 __all__ = [
     "compositing_weights",

@@ -18,7 +18,7 @@ from torch import Tensor
 from point2act import _cpp
 from point2act._cpp import arch_flags, cflags, cpu_features  # noqa: F401  (this machine's build, re-exported)
 
-from .tiles import TileLists
+from point2act.render.tiles import TileLists
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 EXTENSION = _cpp.Extension("rasterize", CSRC, "point2act CPU rasterizer")

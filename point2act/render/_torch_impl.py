@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._constants import ALPHA_MAX, ALPHA_MIN, PIXEL_CENTER, TRANSMITTANCE_MIN
-from .tiles import TileLists
+from point2act.render._constants import ALPHA_MAX, ALPHA_MIN, PIXEL_CENTER, TRANSMITTANCE_MIN
+from point2act.render.tiles import TileLists
 
 
 # ------------------------------------------------------------------------------------------------
@@ -543,7 +543,7 @@ def _rasterization(
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Reference of :func:`point2act.render.rasterization` (CPU path): the same pipeline with the
     torch projection, SH colours, tile intersection and rasterizer above."""
-    from .rasterization import _rasterization_cpu
+    from point2act.render.rasterization import _rasterization_cpu
 
     args = dict(locals())
     del args["_rasterization_cpu"]
@@ -556,13 +556,13 @@ def _rasterization(
 # the relevancy refit's fused step
 # ------------------------------------------------------------------------------------------------
 def _relevancy_loss_grad(
-    W: Tuple[Tensor, Tensor, Tensor],  # point2act.refit.Csr of tensors: crow [R + 1] int64, col, val [nnz]
+    W: Tuple[Tensor, Tensor, Tensor],  # point2act.requery.fit_numpy.Csr of tensors: crow [R + 1] int64, col, val [nnz]
     s: Tensor,  # [N] relevancy (sigmoid of the logits)
     flat_t: Tensor,  # [R] targets
     row_w: Tensor,  # [R] per-row loss weights
     form: str,  # "bce" | "mse" | "l1"
 ) -> Tuple[float, Tensor]:  # loss, d loss / d s [N]
-    """Reference of ``point2act.relevancy_fit.relevancy_loss_grad`` (the refit's one fused pass):
+    """Reference of ``point2act.requery.fit_torch.relevancy_loss_grad`` (the refit's one fused pass):
     the loss ``sum_r row_w[r] * l(p_r, t_r)`` of ``p = clamp(W @ s, 0, 1)`` and its gradient, with two
     torch sparse mat-vecs."""
     N = s.numel()

@@ -27,7 +27,7 @@ class _TrainingComposite(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, v_rgb: Tensor, v_extra: Tensor):
-        from ._backend import load_extension
+        from point2act.render._backend import load_extension
 
         render, alpha, background = ctx.saved_tensors
         v_render, v_alpha = load_extension().composite_bwd(

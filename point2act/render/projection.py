@@ -54,7 +54,7 @@ class _FullyFusedProjection(torch.autograd.Function):
     def forward(ctx, means, covars, quats, scales, viewmats, Ks, settings: _ProjectionSettings):
         # means [N, 3], covars [N, 3, 3] | None, quats [N, 4] | None, scales [N, 3] | None, viewmats [C, 4, 4],
         # Ks [C, 3, 3] -> radii [C, N], means2d [C, N, 2], depths [C, N], conics [C, N, 3], comps [C, N] | None
-        from ._backend import load_extension
+        from point2act.render._backend import load_extension
 
         st = settings
         ext = load_extension()
@@ -70,7 +70,7 @@ class _FullyFusedProjection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, v_radii, v_means2d, v_depths, v_conics, v_comps):
-        from ._backend import load_extension
+        from point2act.render._backend import load_extension
 
         means, covars, quats, scales, viewmats, Ks, radii = ctx.saved_tensors
         width, height, eps2d, calc = ctx.args
@@ -139,7 +139,7 @@ class _SphericalHarmonicsColors(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, degree, dirs, coeffs):
-        from ._backend import load_extension
+        from point2act.render._backend import load_extension
 
         colors = load_extension().sh_colors_fwd(int(degree), dirs, coeffs, torch.get_num_threads())
         ctx.save_for_backward(dirs, coeffs, colors)
@@ -148,7 +148,7 @@ class _SphericalHarmonicsColors(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, v_colors):
-        from ._backend import load_extension
+        from point2act.render._backend import load_extension
 
         dirs, coeffs, colors = ctx.saved_tensors
         need_v_dirs = bool(ctx.needs_input_grad[1])

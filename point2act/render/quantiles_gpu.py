@@ -18,9 +18,9 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ._constants import ALPHA_MAX, ALPHA_MIN, PIXEL_CENTER, TRANSMITTANCE_MIN
-from .splats import Splats
-from .tiles import TileLists
+from point2act.render._constants import ALPHA_MAX, ALPHA_MIN, PIXEL_CENTER, TRANSMITTANCE_MIN
+from point2act.render.splats import Splats
+from point2act.render.tiles import TileLists
 
 CHUNK_ELEMENTS = 1 << 24
 """Pixels x list entries composited at once (the temporaries are a few times this many floats)."""

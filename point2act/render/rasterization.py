@@ -13,7 +13,7 @@ from typing import Callable, Dict, Tuple
 import torch
 from torch import Tensor
 
-from .projection import fully_fused_projection, sh_colors
+from point2act.render.projection import fully_fused_projection, sh_colors
 
 RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 
@@ -378,9 +378,9 @@ def _rasterization_cpu(
     :func:`point2act.render.sh_colors`, :func:`point2act.render.isect_tiles`,
     :func:`point2act.render.rasterize_to_pixels`); callers may
     pass others with the same signatures: :func:`point2act.render._torch_impl._rasterization` passes
-    the torch references, :mod:`point2act.relevancy_fit` a last stage that captures its inputs.
+    the torch references, :mod:`point2act.requery.fit_torch` a last stage that captures its inputs.
     """
-    from . import _backend
+    from point2act.render import _backend
 
     project_fn = fully_fused_projection if project_fn is None else project_fn
     sh_fn = sh_colors if sh_fn is None else sh_fn

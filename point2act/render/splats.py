@@ -1,7 +1,7 @@
 """3D Gaussians as one value: the four tensors the rasterizer takes of every Gaussian.
 
-:class:`Splats` is what the relevancy refit's compositing weights (:mod:`point2act.relevancy_fit`) and the
-re-query's weights (:func:`point2act.query.build_weights_cache`) render: activated parameters, one row
+:class:`Splats` is what the relevancy refit's compositing weights (:mod:`point2act.requery.fit_torch`) and the
+re-query's weights (:func:`point2act.requery.weights_torch.build_weights_cache`) render: activated parameters, one row
 per Gaussian, as :func:`point2act.render.rasterization` takes them.
 """
 

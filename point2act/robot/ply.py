@@ -97,7 +97,7 @@ def write_relevancy_ply(
                                  "broken there. Nothing was written.")
     frame = "capture frame, capture units"
     if base_from_capture is not None:
-        from .frame import split_similarity
+        from point2act.robot.frame import split_similarity
 
         split_similarity(base_from_capture)  # checks it
         m = np.asarray(base_from_capture, dtype=np.float64)

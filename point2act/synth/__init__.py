@@ -11,9 +11,9 @@ cloud, the handle's 3D ground truth and an oracle pointer's answers.
 Importing this package is light (numpy + PIL); open3d is imported when a scene is built.
 """
 
-from .config import SceneSummary, SynthConfig
-from .generate import generate_scene, main
-from .oracle import OracleSettings, oracle_points, write_points_file
+from point2act.synth.config import SceneSummary, SynthConfig
+from point2act.synth.generate import generate_scene, main
+from point2act.synth.oracle import OracleSettings, oracle_points, write_points_file
 
 __all__ = [
     "OracleSettings",

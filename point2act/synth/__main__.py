@@ -6,8 +6,8 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from .config import SynthConfig
-from .generate import main as _main
+from point2act.synth.config import SynthConfig
+from point2act.synth.generate import main as _main
 
 
 def cli(argv: list[str] | None = None) -> None:

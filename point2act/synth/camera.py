@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import SynthConfig
+from point2act.synth.config import SynthConfig
 
 GOLDEN: float = 0.6180339887498949
 

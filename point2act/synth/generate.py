@@ -27,19 +27,19 @@ import numpy as np
 from point2act._open3d import load as load_open3d
 from PIL import Image
 
-from .camera import Intrinsics, intrinsics, sample_cameras
-from .config import (
+from point2act.synth.camera import Intrinsics, intrinsics, sample_cameras
+from point2act.synth.config import (
     PART_BACKGROUND,
     PART_FIRST_DISTRACTOR,
     PART_MUG_HANDLE,
     SceneSummary,
     SynthConfig,
 )
-from .oracle import OracleSettings, oracle_points, write_points_file
+from point2act.synth.oracle import OracleSettings, oracle_points, write_points_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .render import Renderer
-    from .scene import TabletopScene
+    from point2act.synth.render import Renderer
+    from point2act.synth.scene import TabletopScene
 
 DEPTH_DESCRIPTION = (
     "16-bit PNG, millimetres (nerfstudio depth_unit_scale_factor=1e-3), z-depth along the "
@@ -305,8 +305,8 @@ def generate_scene(out: Path | str, config: SynthConfig | None = None) -> SceneS
     views (images, depths, masks), the seed cloud, the target's points, ground_truth.json,
     transforms.json and the oracle's points file.
     """
-    from .render import Renderer
-    from .scene import build_scene
+    from point2act.synth.render import Renderer
+    from point2act.synth.scene import build_scene
 
     t0 = time.perf_counter()
     config = SynthConfig() if config is None else config

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .config import DEFAULT_PROMPT, PART_FIRST_DISTRACTOR, PART_MUG_HANDLE
+from point2act.synth.config import DEFAULT_PROMPT, PART_FIRST_DISTRACTOR, PART_MUG_HANDLE
 
 PICKS = ("nearest_centroid", "random")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .config import PART_MUG_HANDLE
+from point2act.synth.config import PART_MUG_HANDLE
 
 
 def contact_sheet(

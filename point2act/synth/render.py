@@ -15,9 +15,9 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-from .camera import Intrinsics, camera_rays
-from .config import PART_BACKGROUND, SynthConfig
-from .scene import TabletopScene
+from point2act.synth.camera import Intrinsics, camera_rays
+from point2act.synth.config import PART_BACKGROUND, SynthConfig
+from point2act.synth.scene import TabletopScene
 
 SKY_HORIZON = np.array([0.86, 0.88, 0.90])
 SKY_ZENITH = np.array([0.56, 0.68, 0.86])

@@ -22,7 +22,7 @@ import numpy as np
 
 from point2act._open3d import load as load_open3d
 
-from .config import (
+from point2act.synth.config import (
     PART_FIRST_DISTRACTOR,
     PART_MUG_BODY,
     PART_MUG_HANDLE,
@@ -30,7 +30,7 @@ from .config import (
     TARGETS,
     SynthConfig,
 )
-from .meshes import (
+from point2act.synth.meshes import (
     MUG_FOOTPRINT,
     TOOL_HANDLE_LENGTH,
     TOOL_HANDLE_RADIUS,
@@ -46,7 +46,7 @@ from .meshes import (
     sample_mesh_points,
     tool_meshes,
 )
-from .textures import (
+from point2act.synth.textures import (
     AlbedoFn,
     _varied,
     ball_albedo,

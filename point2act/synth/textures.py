@@ -10,9 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from .config import SynthConfig
-from .meshes import _rot_z
-from .noise import fbm3, hash01
+from point2act.synth.config import SynthConfig
+from point2act.synth.meshes import _rot_z
+from point2act.synth.noise import fbm3, hash01
 
 AlbedoFn = Callable[[np.ndarray], np.ndarray]
 """(N, 3) world points -> (N, 3) RGB albedo in [0, 1]."""

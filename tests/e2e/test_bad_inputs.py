@@ -194,8 +194,8 @@ def test_loaded_images_match_the_camera(fresh):
     import numpy as np
     from PIL import Image
 
-    from point2act.capture import load_image_for_camera
-    from point2act.capture_images import CameraSizes
+    from point2act.checks.capture import load_image_for_camera
+    from point2act.checks.capture_images import CameraSizes
 
     root, scene = fresh
     camera = CameraSizes((bi.WIDTH, bi.HEIGHT), (bi.WIDTH, bi.HEIGHT), 1)
@@ -221,8 +221,8 @@ def test_rounded_copy_resampled_to_the_camera_scale():
     import numpy as np
     from PIL import Image
 
-    from point2act.capture import load_image_for_camera, nerfstudio_downscaled_size
-    from point2act.capture_images import CameraSizes
+    from point2act.checks.capture import load_image_for_camera, nerfstudio_downscaled_size
+    from point2act.checks.capture_images import CameraSizes
 
     W, H, N = 806, 605, 4
     camera = nerfstudio_downscaled_size(W, H, N)
@@ -283,7 +283,7 @@ def test_capture_unchanged_is_accepted(fresh, capsys):
 
 def test_real_captures_pass_validation(shared_data):
     """The shared real captures are valid as they are, at full and at 1/4 resolution."""
-    from point2act.capture import validate_capture
+    from point2act.checks.capture import validate_capture
 
     for name in ("coke", "fruit", "gum"):
         for df in (None, 4):
@@ -294,7 +294,7 @@ def test_real_captures_pass_validation(shared_data):
 def test_camera_models_match_nerfstudio():
     from nerfstudio.cameras.cameras import CAMERA_MODEL_TO_TYPE
 
-    from point2act.capture import CAMERA_MODELS
+    from point2act.checks.capture import CAMERA_MODELS
 
     assert sorted(CAMERA_MODELS) == sorted(CAMERA_MODEL_TO_TYPE)
 

@@ -90,7 +90,7 @@ def _datamanager(data: Path, test_mode: str):
 def test_a_training_datamanager_gives_the_inference_loads_cameras(halved):
     """The run layer's cameras of a training datamanager (``parser_cameras``, what ``LoadedRun.of_pipeline``
     reads) are those of the inference datamanager ``eval_setup`` builds (the run's info), at the stored size."""
-    from point2act.method.run import camera_views
+    from point2act.method.run_layer import camera_views
 
     train, inference = _datamanager(halved, "val"), _datamanager(halved, "inference")
     assert int(train.train_dataparser_outputs.cameras.width[0]) == SIZE[0]  # nerfstudio's own: at 1/2
@@ -146,13 +146,13 @@ def _stat(path: Path):
 
 @pytest.mark.slow
 def test_the_same_export_whatever_the_caches_history(halved, halved_run, tmp_path):
-    from point2act import runcache
+    from point2act import cache_file
     from point2act.io import TMP_SUFFIX
-    from point2act.run_check import latest_checkpoint_path
+    from point2act.checks.trained_run import latest_checkpoint_path
 
     root, config = halved_run
-    cache = runcache.cache_path(config)
-    assert runcache.is_current(config)  # written by training
+    cache = cache_file.cache_path(config)
+    assert cache_file.is_current(config)  # written by training
     shape = _fusion_sizes(config)
     assert shape[1:] == (168, 224), shape  # the stored 672 x 504, by 3: the inference load's cameras
     first = _exported(config, tmp_path / "trained.json", root)
@@ -176,12 +176,12 @@ def test_the_same_export_whatever_the_caches_history(halved, halved_run, tmp_pat
     # stale: a newer checkpoint (the same weights) is another key
     newer = ckpt.with_name(f"step-{int(ckpt.stem.split('-')[-1]) + 1:09d}.ckpt")
     shutil.copy2(ckpt, newer)
-    assert not runcache.is_current(config)
+    assert not cache_file.is_current(config)
     assert _exported(config, tmp_path / "rebuilt.json", root) == first
     newer.unlink()
 
     # killed in the middle of its first cache write: the (stale) file as it was, then the next export as the others
-    assert not runcache.is_current(config)
+    assert not cache_file.is_current(config)
     before = _stat(cache)
     p = _export(config, tmp_path / "killed.json", root, script=_KILLED, KILL_AT="2")
     assert p.returncode == -signal.SIGKILL, p.stdout[-2000:] + p.stderr[-2000:]
@@ -189,4 +189,4 @@ def test_the_same_export_whatever_the_caches_history(halved, halved_run, tmp_pat
     assert _stat(cache) == before and not (tmp_path / "killed.json").exists()
     assert _exported(config, tmp_path / "after_kill.json", root) == first
     assert not list(cache.parent.glob(f"*{TMP_SUFFIX}"))  # the killed writer's file removed
-    assert runcache.is_current(config) and _fusion_sizes(config) == shape
+    assert cache_file.is_current(config) and _fusion_sizes(config) == shape

@@ -118,8 +118,8 @@ def test_fused_surface_lies_on_the_scene(trained):
 
     from point2act.export import SceneRenders, fuse_around
     from point2act.geometry import FrameTransform
-    from point2act.method.run import depth_views_of as render_depth_views
-    from point2act.method.run import gaussian_arrays, load_run
+    from point2act.method.run_layer import depth_views_of as render_depth_views
+    from point2act.method.run_layer import gaussian_arrays, load_run
     from point2act.grasp import GraspConfig
 
     _root, scene, config, _ = trained
@@ -191,7 +191,7 @@ def test_views_consensus_on_the_handle(trained):
     """The export's consensus on the trained run's own (oracle) points: the chosen place is on the
     handle, most answered views point at it, and it is confident."""
     from point2act.grasp import RegionConfig
-    from point2act.method import run as mrun
+    from point2act.method import run_layer as mrun
     from point2act.method import supervision as msup
 
     root, scene, config, _ = trained

@@ -54,18 +54,18 @@ def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, 
 
     from conftest import point2act_cli
 
-    from point2act import runcache
+    from point2act import cache_file
     from point2act.export import cache as ec
-    from point2act.run_check import latest_checkpoint_path
+    from point2act.checks.trained_run import latest_checkpoint_path
 
     root, _scene, config, _ = trained_synth
-    before = runcache.stored_key(config)
+    before = cache_file.stored_key(config)
     assert ec.load(config) is not None
     ckpt = latest_checkpoint_path(config.parent / "nerfstudio_models")
     st = ckpt.stat()
     os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # touched: the same bytes
-    assert ec.load(config) is not None and runcache.stored_key(config) == before
-    cache = runcache.cache_path(config)
+    assert ec.load(config) is not None and cache_file.stored_key(config) == before
+    cache = cache_file.cache_path(config)
     saved = tmp_path / "saved.npz"
     shutil.copy2(cache, saved)
     step = int(ckpt.stem.split("-")[-1])
@@ -76,18 +76,18 @@ def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, 
         out = tmp_path / "grasps.json"
         point2act_cli(["export", "--load-config", config, "--output", out], cwd=root)  # the torch way
         assert out.read_bytes() == synth_export[0].read_bytes()
-        assert ec.load(config) is not None and runcache.stored_key(config) != before
+        assert ec.load(config) is not None and cache_file.stored_key(config) != before
     finally:
         newer.unlink(missing_ok=True)
         os.replace(saved, cache)
-    assert ec.load(config) is not None and runcache.stored_key(config) == before
+    assert ec.load(config) is not None and cache_file.stored_key(config) == before
 
 
 def test_weights_the_caller_has_are_taken_for_the_same_views_only(trained_synth, monkeypatch):
     """The end-of-training fit's compositing weights serve the export inputs' views (the same Gaussians, views,
     resolution and weight floor); weights of other views or another resolution are built anew."""
     from point2act.method import supervision as sup_mod
-    from point2act.method.run import open_run
+    from point2act.method.run_layer import open_run
 
     _root, _scene, config, _ = trained_synth
     loaded = open_run(config)

@@ -52,7 +52,7 @@ def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
     from point2act.cli import Export, Query
     from point2act.method.export_run import where
     from point2act.method.pipelined import CHANNEL, capture_to_grasps
-    from point2act.method.run import load_run, open_run
+    from point2act.method.run_layer import load_run, open_run
     from point2act.method.viewer.panel import TRAINED_CHANNEL, Point2ActViewerPanel
     from point2act.pointing.config import PointerConfig
 
@@ -111,7 +111,7 @@ def test_every_path_gives_the_answer_of_where(trained_synth, spy, tmp_path):
 
     # point2act grasp: the pointer (the oracle here) in the background, training (this run) in the foreground,
     # the refit of its channel, the export
-    from point2act.method import run as run_mod
+    from point2act.method import run_layer as run_mod
     from point2act.method import train as train_mod
 
     cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
@@ -134,7 +134,7 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
     from point2act.channels import ChannelInfo, save_channel
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run, where
-    from point2act.method.run import open_run
+    from point2act.method.run_layer import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
@@ -154,14 +154,14 @@ def test_no_answers_is_the_relevancy_peak_and_says_so(trained_synth, tmp_path):
 def test_live_answer_is_computed_without_the_runs_cache(trained_synth):
     """The viewer during training asks with ``live``: the views' weights of the Gaussians as they are, neither
     read from nor written to the run's cache; on a finished run the answer is the cached one's."""
-    from point2act import runcache
+    from point2act import cache_file
     from point2act.method.export_run import where
-    from point2act.method.run import open_run
+    from point2act.method.run_layer import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
     cached = where(config, loaded)
-    cache = runcache.cache_path(config)
+    cache = cache_file.cache_path(config)
     before = cache.stat().st_mtime_ns
     live = where(config, loaded, live=True)
     assert cache.stat().st_mtime_ns == before
@@ -179,8 +179,8 @@ def test_query_export_takes_the_refits_consensus_which_is_the_one_formed_again(t
     from point2act.grasp import GraspConfig
     from point2act.method import export_run as run_mod
     from point2act.method.export_run import where
-    from point2act.method.requery import AnswerSource, Requery, query_run
-    from point2act.method.run import open_run
+    from point2act.method.requery_run import AnswerSource, Requery, query_run
+    from point2act.method.run_layer import open_run
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)
@@ -243,11 +243,11 @@ def test_the_field_is_fitted_to_the_answers_the_consensus_keeps(trained_synth, t
     from point2act.grasp import relevant_region
     from point2act.heatmap import resize_heatmap
     from point2act.losses import RELEVANCY_INIT_LOGIT, RELEVANCY_LOSS_FORM, RELEVANCY_POS_WEIGHT
-    from point2act.method.requery import AnswerSource, Requery, query_run
-    from point2act.method.run import frame_of_run, gaussian_arrays, open_run
+    from point2act.method.requery_run import AnswerSource, Requery, query_run
+    from point2act.method.run_layer import frame_of_run, gaussian_arrays, open_run
     from point2act.method.supervision import supervision_of, weights_cache_of
-    from point2act.query import subset
-    from point2act.relevancy_fit import FitSchedule, Objective, fit_relevancy
+    from point2act.requery.weights_torch import subset
+    from point2act.requery.fit_torch import FitSchedule, Objective, fit_relevancy
 
     root, scene, config, _ = trained_synth
     loaded = open_run(config)

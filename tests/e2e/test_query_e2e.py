@@ -58,11 +58,11 @@ def queried(trained_synth, tmp_path_factory):
     """Two queries on the trained run: 'handle' (the training's own points file) and 'ball' (the
     oracle pointer aimed at the ball), with hashes of the checkpoint and the handle channel taken
     before the ball query."""
-    from point2act.method.run import load_run, run_of
+    from point2act.method.run_layer import load_run, run_of
     from point2act.pointing.config import PointerConfig
     from point2act.channels import channels_dir
-    from point2act.method.run import latest_checkpoint
-    from point2act.method.requery import AnswerSource, Requery, query_run
+    from point2act.method.run_layer import latest_checkpoint
+    from point2act.method.requery_run import AnswerSource, Requery, query_run
 
     root, scene, config, _ = trained_synth
     config_ns, pipeline = load_run(config)  # nerfstudio's pipeline, as the viewer holds it
@@ -137,7 +137,7 @@ def test_fast_refit_agrees_with_the_trained_relevancy(queried):
     mass, :func:`point2act.grasp.relevant_region` without the views) within AGREEMENT_M; and the answers to
     "where", the views' consensus over the same points, are the same place."""
     from point2act.grasp import GraspConfig, relevant_region
-    from point2act.method.run import gaussian_arrays, run_frame
+    from point2act.method.run_layer import gaussian_arrays, run_frame
     from point2act.channels import channel_relevancy
 
     config, loaded = queried["config"], queried["loaded"]
@@ -177,8 +177,8 @@ def test_click_on_the_handle_points_every_view_and_grasps_there(queried, tmp_pat
     from point2act.method.click import click_points_for_run
     from point2act.export import Channels, ExportRequest
     from point2act.method.export_run import export_run
-    from point2act.method.requery import AnswerSource, Requery, query_run
-    from point2act.method.run import run_frame
+    from point2act.method.requery_run import AnswerSource, Requery, query_run
+    from point2act.method.run_layer import run_frame
     from point2act.points import load_points_file
 
     config, loaded, scene = queried["config"], queried["loaded"], queried["scene"]

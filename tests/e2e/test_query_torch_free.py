@@ -37,10 +37,10 @@ def test_numpy_heatmap_twins(H, W, h, w):
 @pytest.mark.parametrize("min_weight", [0.0, 1e-3])
 def test_fusion_weights_from_the_cached_views_are_the_torch_paths(min_weight):
     """The run cache keeps the fusion views' Gaussians and cameras; the weights computed from them without torch
-    (:func:`point2act.fusion.fusion_weights`) are, bit for bit, the torch path's (``relevancy_fit``'s kernel,
+    (:func:`point2act.fusion.fusion_weights`) are, bit for bit, the torch path's (``requery.fit_torch``'s kernel,
     float16), so a query's export reads the weights training would have stored."""
     from point2act.fusion import FusionViews, fusion_views, fusion_weights
-    from point2act.relevancy_fit import Views, compositing_weights_views
+    from point2act.requery.fit_torch import Views, compositing_weights_views
     from point2act.render import Splats
     from point2act.render._testing import SceneSpec, random_scene
 
@@ -70,7 +70,7 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
     """With every weight kept, a field's relevancy drawn from the fusion views' weights is the rasterizer's render
     (:func:`point2act.fusion.render_expected_depth`)."""
     from point2act.fusion import FusionWeights, fusion_views, relevancy_in_views, render_expected_depth
-    from point2act.relevancy_fit import Views, compositing_weights_views
+    from point2act.requery.fit_torch import Views, compositing_weights_views
     from point2act.render._testing import SceneSpec, random_scene
 
     from point2act.render import Splats
@@ -96,7 +96,7 @@ def test_relevancy_in_views_equals_the_rasterizers_render():
 
 def test_channels_are_npz_and_pt_channels_still_read(tmp_path):
     from point2act.channels import ChannelInfo, channel_relevancy, channels_dir, list_channels, load_channel, save_channel
-    from point2act.refit import sigmoid
+    from point2act.requery.fit_numpy import sigmoid
 
     cfg = tmp_path / "config.yml"
     cfg.write_text("# not read\n")

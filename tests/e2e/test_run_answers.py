@@ -84,11 +84,11 @@ def test_same_answers_give_the_same_grasps_as_the_points_file_run(runs, exports)
 def test_edited_or_missing_points_file_changes_nothing(runs, exports, tmp_path):
     root, _a, b, answers = runs
     before = exports[1]  # B exported with its points file as trained
-    from point2act import runcache
+    from point2act import cache_file
 
     doc = json.loads(answers.read_text())
     saved, stat = answers.read_text(), answers.stat()
-    cache = runcache.cache_path(b)
+    cache = cache_file.cache_path(b)
     cached = cache.read_bytes()
     try:  # the shared run's points file and its cache: written back as they were whatever happens here
         doc["points"] = {k: [[1.0, 1.0]] for k in doc["points"]}  # every answer moved to a corner

@@ -18,9 +18,9 @@ pytestmark = pytest.mark.slow
 
 def _the_nerfstudio_way(monkeypatch):
     """export/query without run_info.pt: nerfstudio's eval_setup and the supervision datamanager."""
-    from point2act.method import run as mrun
+    from point2act.method import run_layer as mrun
     from point2act.method import supervision as msup
-    from point2act.method.loadedrun import Supervision
+    from point2act.method.run_data import Supervision
 
     monkeypatch.setattr(mrun, "open_run", lambda cp: mrun.run_of(*mrun.load_run(cp)))
     monkeypatch.setattr(msup, "supervision_of", lambda _cp, run, pf=None, prompt="", pointer=None:
@@ -31,14 +31,14 @@ def test_written_by_training_and_read_without_nerfstudio(trained_synth):
     import subprocess
     import sys
 
-    from point2act import runcache
-    from point2act.method import runinfo
+    from point2act import cache_file
+    from point2act.method import datamanager_info
 
     _root, _scene, config, p = trained_synth
-    assert runinfo.SECTION in runcache.sections(config), p.stdout[-2000:]
-    info = runinfo.read_info(config)
+    assert datamanager_info.SECTION in cache_file.sections(config), p.stdout[-2000:]
+    info = datamanager_info.read_info(config)
     assert info is not None and {"inference", "train"} <= set(info)
-    code = ("import sys; from point2act.method.run import open_run; "
+    code = ("import sys; from point2act.method.run_layer import open_run; "
             f"r = open_run({str(config)!r}); assert r.info is not None and r.config is None; "
             "bad = [m for m in sys.modules if m.startswith('nerfstudio')]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -46,10 +46,10 @@ def test_written_by_training_and_read_without_nerfstudio(trained_synth):
 
 
 def test_run_from_info_equals_the_loaded_one(trained_synth):
-    from point2act.method import run as mrun
+    from point2act.method import run_layer as mrun
     from point2act.method import supervision as msup
-    from point2act.method.loadedrun import Supervision
-    from point2act.method.runinfo import read_info
+    from point2act.method.run_data import Supervision
+    from point2act.method.datamanager_info import read_info
     from point2act.method.viewcameras import cameras_from_fields
 
     _root, scene, config, _ = trained_synth
@@ -87,9 +87,9 @@ def test_run_from_info_equals_the_loaded_one(trained_synth):
         assert sorted(eo) == sorted(en) and eo.sizes == en.sizes
         assert all(np.array_equal(eo.points[k], en.points[k]) for k in eo)
     # the nerfstudio config as a caller holds it (after load_run) matches the info too: no image decoded
-    from point2act.method import runinfo
+    from point2act.method import datamanager_info
 
-    assert runinfo.supervision_from_info(config, old_run, pf) is not None
+    assert datamanager_info.supervision_from_info(config, old_run, pf) is not None
 
 
 def test_export_is_the_same_document(trained_synth, tmp_path, monkeypatch):
@@ -116,12 +116,12 @@ def _copy_without_cache(config: Path, tmp_path: Path) -> Path:
     """A copy of the run at ``config`` under ``tmp_path``, without its cache, channels and exports: its config.yml."""
     import yaml
 
-    from point2act import runcache
+    from point2act import cache_file
 
     cfg = yaml.load(config.read_text(), Loader=yaml.Loader)
     cfg.output_dir = tmp_path / "copy"
     base = Path(cfg.get_base_dir())
-    shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", runcache.CACHE_NAME, "grasps*"))
+    shutil.copytree(config.parent, base, ignore=shutil.ignore_patterns("relevancy*", cache_file.CACHE_NAME, "grasps*"))
     cp = base / "config.yml"
     cp.write_text(yaml.dump(cfg))
     return cp
@@ -131,22 +131,22 @@ def test_stale_or_missing_info_goes_the_nerfstudio_way_and_is_rebuilt(trained_sy
     """A copy of the run without its cache: open_run loads it the nerfstudio way and writes the info, then reads
     it; an edited config.yml makes it stale; POINT2ACT_NO_RUN_INFO=1 ignores it."""
 
-    from point2act.method import run as mrun
-    from point2act.method import runinfo
+    from point2act.method import run_layer as mrun
+    from point2act.method import datamanager_info
 
     _root, _scene, config, _ = trained_synth
     cp = _copy_without_cache(config, tmp_path)
-    assert runinfo.read_info(cp) is None
+    assert datamanager_info.read_info(cp) is None
     r = mrun.open_run(cp)
     assert r.info is None and r.config is not None  # loaded the nerfstudio way ...
-    assert runinfo.read_info(cp) is not None  # ... and the info written
+    assert datamanager_info.read_info(cp) is not None  # ... and the info written
     r = mrun.open_run(cp)
     assert r.info is not None and r.config is None
     monkeypatch.setenv("POINT2ACT_NO_RUN_INFO", "1")
-    assert runinfo.read_info(cp) is None
+    assert datamanager_info.read_info(cp) is None
     monkeypatch.delenv("POINT2ACT_NO_RUN_INFO")
     cp.write_text(cp.read_text() + "\n")
-    assert runinfo.read_info(cp) is None
+    assert datamanager_info.read_info(cp) is None
 
 
 def test_the_end_of_training_writes_what_the_first_query_reads(trained_synth, tmp_path):
@@ -159,11 +159,11 @@ def test_the_end_of_training_writes_what_the_first_query_reads(trained_synth, tm
     import subprocess
     import sys
 
-    from point2act import runcache
+    from point2act import cache_file
     from point2act.grasp import GraspConfig
-    from point2act.method import run as mrun
+    from point2act.method import run_layer as mrun
     from point2act.method.export_run import cache_own_inputs
-    from point2act import query_numpy
+    from point2act.requery import from_cache
     from point2act.method.supervision import SUPPORT_MIN_WEIGHT, supervision_of, weights_cache_of
 
     _root, _scene, config, _ = trained_synth
@@ -172,14 +172,14 @@ def test_the_end_of_training_writes_what_the_first_query_reads(trained_synth, tm
     ds = max(1, int(GraspConfig().region.support_downscale))
     cams = supervision_of(cp, run, cp.parent / "points.json").cameras
     weights, built, _ = weights_cache_of(run.gaussians, cams, ds, SUPPORT_MIN_WEIGHT)
-    assert built and not any(s.startswith("weights-") for s in runcache.sections(cp))
+    assert built and not any(s.startswith("weights-") for s in cache_file.sections(cp))
     assert cache_own_inputs(cp, run, weights=weights, fusion=True) is not None
-    sections = runcache.sections(cp)
+    sections = cache_file.sections(cp)
     assert {"export", "fusion-views"} <= set(sections) and any(s.startswith("query-d") for s in sections), sections
     assert not any(s.startswith("weights-") for s in sections)  # computed where needed, not kept
     # the torch-free query computes the training views' weights from the query section: the torch path's bits
-    qv = query_numpy.load(cp, ds)
-    again = query_numpy.training_weights(qv, SUPPORT_MIN_WEIGHT)
+    qv = from_cache.load(cp, ds)
+    again = from_cache.training_weights(qv, SUPPORT_MIN_WEIGHT)
     assert again.meta["views"] == weights.meta["views"] and again.sizes == weights.sizes
     assert all(np.array_equal(getattr(again, k), getattr(weights, k).numpy()) for k in ("crow", "col", "val"))
     probe = ("import atexit, sys\n"

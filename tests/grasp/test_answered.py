@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from point2act.grasp.answered import answer_marks, answered_cells, shell
-from point2act.grasp.view_agreement import ViewAnswers
+from point2act.where.view_agreement import ViewAnswers
 
 F, C, SIGMA = 100.0, 50.0, 5.0
 K = np.array([[F, 0, C], [0, F, C], [0, 0, 1.0]])
@@ -119,7 +119,7 @@ def test_a_grip_the_field_paints_onto_the_table_is_grasped_where_the_answers_mee
 
     import point2act.export.scene as scene_mod
     from point2act.grasp import GraspConfig
-    from point2act.grasp.consensus import consensus
+    from point2act.where.consensus import consensus
     from point2act.grasp.evaluate import GroundTruth, judge_grasp
 
     truth, field, depth, views = _painted_grip()

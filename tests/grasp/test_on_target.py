@@ -1,5 +1,5 @@
 """Grasps that land: the export path (TSDF surface + occupancy grid + planner) on scenes with exact
-depth views (tests/grasp/depth_scenes.py), judged against the true meshes.
+depth views (tests/depth_scenes.py), judged against the true meshes.
 
 * a frying pan's bar handle (2.8 x 2.2 cm, 2 to 4.2 cm above the table), clean and with the faults
   of a short reconstruction (fuzzy silhouettes, noise, floaters in the depth; noisy centres and

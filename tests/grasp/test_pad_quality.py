@@ -1,4 +1,4 @@
-"""Antipodal quality where the pads meet the part (point2act.grasp.part.pad_quality): against closed forms
+"""Antipodal quality where the pads meet the part (point2act.grasp.part_scans.pad_quality): against closed forms
 on a square and a round bar, and against the gripper's own frames on a noisy scene."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from point2act.grasp.geometry import grasp_rotations, orthonormal_basis
 from point2act.grasp.frames import CandidateIds, CandidatePoses, OrientedPoints, PadContact, PairFrames, PairScan
-from point2act.grasp.part import pad_quality
+from point2act.grasp.part_scans import pad_quality
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005, "min_depth": 0.005,
      "max_depth": 0.035, "long_depth": 0.015, "pad_x": 0.00125, "clr": 0.002, "half_open": 0.04, "mg": 0.003}

@@ -1,4 +1,4 @@
-"""The first grasp closes its pads on the part it was made for (point2act.grasp.part.pads_touch_contacts in
+"""The first grasp closes its pads on the part it was made for (point2act.grasp.part_scans.pads_touch_contacts in
 the planner's ranking), on the kitchen generator's ACRONYM mug (benchmarks.bench_acronym's inputs: layout
 seed 2, exact depth views)."""
 

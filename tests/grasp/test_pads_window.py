@@ -1,4 +1,4 @@
-"""The scan of the pads' window (point2act.grasp.part._pads_window, the C++ kernel csrc/pads_window.cpp)
+"""The scan of the pads' window (point2act.grasp.part_scans._pads_window, the C++ kernel csrc/pads_window.cpp)
 equals its numpy definition (_pads_window_reference) exactly: the same entries in the same order, on random
 clouds, on grids whose points lie on the window's edges, for any thread count; and so do
 pads_touch_contacts and pad_quality, which reduce them."""
@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from point2act.grasp import part
+from point2act.grasp import part_scans
 from point2act.grasp.frames import (CandidateIds, CandidatePoses, OrientedPoints, PadContact, PairFrames, PairScan,
                                    PairSpan)
 from point2act.grasp.geometry import orthonormal_basis
-from point2act.grasp.part import (_pads_window, _pads_window_reference, angles, entries, pad_quality,
+from point2act.grasp.part_scans import (_pads_window, _pads_window_reference, angles, entries, pad_quality,
                                   pads_touch_contacts)
 
 P = {"half_y": 0.01, "L": 0.0462, "reach": 0.04, "radius": 0.062, "gap": 0.004, "tip": 0.005,
@@ -123,7 +123,7 @@ def test_pads_window_kernel_equals_reference_on_the_depth_edge(seed, T, edge):
     uk = np.unique(s["ks"])
     qk, qj, _qx, qu, qv = entries(PairFrames(c[uk], x[uk], u[uk], v[uk]), s["cloud"], P["radius"],
                                   lambda k, sx, su, sv: np.abs(sx) <= P["reach"])
-    e, tt, _y, z = angles(qu, qv, P["half_y"], T, *part._z_window(P))
+    e, tt, _y, z = angles(qu, qv, P["half_y"], T, *part_scans._z_window(P))
     z = z.astype(np.float64)
     if edge == "far":
         d = z
@@ -188,9 +188,9 @@ def test_pads_window_kernel_equals_reference_on_empty_inputs(case):
 
 def _consumers(s, T, window=None):
     """pads_touch_contacts and pad_quality of the scene's candidates, with ``window`` for _pads_window."""
-    orig = part._pads_window
+    orig = part_scans._pads_window
     if window is not None:
-        part._pads_window = window
+        part_scans._pads_window = window
     try:
         span = PairSpan(np.ones(len(s["c"]), bool), 0.5 * (s["sp"] + s["sn"]), s["sp"], s["sn"])
         which, scan = CandidateIds(s["ks"], s["ts"]), PairScan(T, P)
@@ -198,7 +198,7 @@ def _consumers(s, T, window=None):
         q, found = pad_quality(frames_of(s), OrientedPoints(s["cloud"], s["normals"]),
                                CandidatePoses(s["off"], s["hkt"], s["depth"]), which, scan, PadContact(BAND, MU))
     finally:
-        part._pads_window = orig
+        part_scans._pads_window = orig
     return touch, q, found
 
 
@@ -225,4 +225,4 @@ def test_pads_touch_and_pad_quality_kernel_equal_reference(seed, T, box):
     s = scene(seed, T, box=box, M=3000 if box < 0.2 else 20000)
     touch, q, found = assert_consumers_equal(s, T)
     assert touch.any() and not touch.all()  # some candidates touch both contacts, some do not
-    assert found.any() and (q > 0).any()  # the pads meet the part, and some of it within the friction cone
+    assert found.any() and (q > 0).any()  # the pads meet the part_scans, and some of it within the friction cone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from point2act.grasp.part import angles as _angles
+from point2act.grasp.part_scans import angles as _angles
 from point2act.grasp.clouds import unique_rows
 
 

@@ -69,7 +69,7 @@ def _stub(tmp_path, maps, sensor=False, stereo=None):
 def test_plane_depth_only_without_sensor_depth_and_below_stereo(case, tmp_path, monkeypatch):
     """Sensor depth turns the plane off; no plane leaves the depth loss off; the plane's depth fills the pixels
     stereo left without one and never replaces a stereo depth."""
-    import point2act.plane_sweep as ps
+    import point2act.startcloud.plane_sweep as ps
     from point2act.method.datamanager import Point2ActDataManager
 
     monkeypatch.setenv("POINT2ACT_CACHE", str(tmp_path / "answers"))

@@ -26,7 +26,7 @@ def _tools_without_cloud(shared_data):
 
 
 def test_the_pipeline_starts_from_the_triangulated_cloud_and_random_gaussians_beside_it(shared_data):
-    from point2act.triangulate import read_ply
+    from point2act.startcloud.triangulate import read_ply
 
     pipeline = _tools_without_cloud(shared_data)
     dm, model = pipeline.datamanager, pipeline.model
@@ -45,7 +45,7 @@ def test_stereo_depth_supervises_the_training_views(shared_data):
     (the cached file's) where stereo confirmed a point, the model's depth loss is on, and a training step has a
     depth loss."""
     from point2act.method.keys import DEPTH_KEY
-    from point2act.triangulate import depth_maps_path, read_depth_maps
+    from point2act.startcloud.triangulate import depth_maps_path, read_depth_maps
 
     pipeline = _tools_without_cloud(shared_data)
     dm, model = pipeline.datamanager, pipeline.model

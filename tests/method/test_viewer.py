@@ -396,8 +396,8 @@ def _stub_run_layer(monkeypatch, run, calls):
     from point2act.channels import channel_relevancy_of, load_channel
     from point2act.export import ExportRequest, Field, FieldLabel, export, of_arrays
     from point2act.grasp import GraspConfig
-    from point2act.method.run import gaussian_arrays
-    from point2act.method.loadedrun import LoadedRun, RunGaussians
+    from point2act.method.run_layer import gaussian_arrays
+    from point2act.method.run_data import LoadedRun, RunGaussians
     from point2act.method.viewer import panel as panel_mod
 
     def fake_run_of(config, pipeline):  # no config.yml, no datamanager: the model's Gaussians only
@@ -422,7 +422,7 @@ def _stub_run_layer(monkeypatch, run, calls):
 def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatch):
     """The dropdown lists the trained relevancy and the run's channels; choosing one puts its logits
     in the model and asks the run layer for that channel's answer (the views' consensus over the points the
-    channel keeps, :func:`point2act.method.run.where`), which moves the action point to its region; a re-query
+    channel keeps, :func:`point2act.method.run_layer.where`), which moves the action point to its region; a re-query
     adds and selects its channel."""
     from point2act.method.viewer import panel as query_mod
     from point2act.channels import ChannelInfo, list_channels, save_channel
@@ -486,7 +486,7 @@ def test_channel_dropdown_lists_selects_and_follows_requery(tmp_path, monkeypatc
 
 
 def test_export_button_writes_the_shown_channels_file_with_the_run_layers_document(tmp_path, monkeypatch):
-    """Export writes the run layer's document (:func:`point2act.method.run.export_doc`, grasps asked) for the
+    """Export writes the run layer's document (:func:`point2act.method.run_layer.export_doc`, grasps asked) for the
     shown channel: RUN/grasps.json for the trained relevancy (as ``point2act export``), RUN/grasps_NAME.json for
     channel NAME (as ``point2act query --name NAME``); a document computed with grasps for that channel is
     written as it is, any other is computed first."""

@@ -342,7 +342,7 @@ def test_depth_quantiles_match_the_running_sum_of_the_reference_weights(N, W, H,
     """The kernel's depth at each level is, per pixel, the depth of the first entry of the reference compositing
     weights (in compositing order) whose running sum reaches the level, and 0 where the sum never does; at 0.5
     it is the consensus's median depth map."""
-    from point2act.grasp.consensus import median_depth_map
+    from point2act.where.consensus import median_depth_map
 
     s = random_scene(SceneSpec(N, W, H, C=C, seed=N + 1, scale=0.06, dtype=dtype))
     radii, m2, d, con, _ = _project(s)

@@ -1,5 +1,5 @@
 // The part's extent across each contact pair's closing axis, where the closed fingers would be (the
-// planner's first look at a pair; reference: point2act.grasp.part.closing_extent_reference, whose float32
+// planner's first look at a pair; reference: point2act.grasp.part_scans.closing_extent_reference, whose float32
 // and float64 expressions this file computes in the same order, so that the two agree exactly).
 //
 // Pair k's entries are the cloud points within `radius` of its centre (float32 about the centres' mean, as

@@ -1,5 +1,5 @@
 // What each grasp candidate holds: the part between the fingers, per contact pair and approach angle
-// (point2act.grasp.planner; reference: point2act.grasp.part.grasp_part_reference, whose float32 and
+// (point2act.grasp.planner; reference: point2act.grasp.part_scans.grasp_part_reference, whose float32 and
 // float64 expressions this file computes in the same order, so that the two agree exactly).
 //
 // Pair k's entries are the cloud points within `radius` of its centre with |sx| <= reach (sx, su, sv: the

@@ -1,5 +1,5 @@
 // Gripper boxes against a cloud, for the grasp planner's collision checks
-// (point2act.grasp.planner; reference: point2act.grasp.collide.gripper_cloud_hits_reference).
+// (point2act.grasp.planner; reference: point2act.grasp.box_hits.gripper_cloud_hits_reference).
 //
 // Candidates are (pair k, approach angle t). Pair k's entries are the cloud
 // points near it, in the pair's frame: sx along its closing axis x (from the

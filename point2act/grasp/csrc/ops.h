@@ -65,7 +65,7 @@ py::tuple grasp_part(const py::array &C,               // [K, 3] float32 pair ce
                      int64_t num_threads);
 
 // The cloud points in the pads' window of every approach of pairs K at their depth (pads_window.cpp), in the
-// order of point2act.grasp.part._pads_window_reference: by approach, then pair, then point.
+// order of point2act.grasp.part_scans._pads_window_reference: by approach, then pair, then point.
 // -> gid [N] int64 (k * T + t), k0 [N] int64 (pair[k]), t [N] int64, x [N] float64 (of the float32 sx),
 //    j [N] int64 (point[row of Pc])
 py::tuple pads_window(const py::array &C,      // [K, 3] float32 pair centres

@@ -1,6 +1,6 @@
 // The cloud points in the pads' window of every approach of a set of contact pairs, the scan that
-// pads_touch_contacts and pad_quality share (point2act.grasp.part._pads_window; reference:
-// point2act.grasp.part._pads_window_reference, whose float32 and float64 expressions this file computes in the
+// pads_touch_contacts and pad_quality share (point2act.grasp.part_scans._pads_window; reference:
+// point2act.grasp.part_scans._pads_window_reference, whose float32 and float64 expressions this file computes in the
 // same order, so that the two agree exactly, entry for entry and in the same order).
 //
 // Pair k's entries are the cloud points within `radius` of its centre with |sx| <= reach (sx, su, sv: the

@@ -1,4 +1,4 @@
-// A part's connected run of values from where the fingers touch it (point2act.grasp.part.run_end, whose
+// A part's connected run of values from where the fingers touch it (point2act.grasp.part_scans.run_end, whose
 // float64 expressions this computes in the same order): values binned by gap / 2 from start - gap; the run
 // must have a value within gap of the start and ends at the first two empty bins in a row (from the fourth
 // bin on); its end is the largest value in it, start where there is none.

@@ -33,8 +33,8 @@ from point2act.method.click import CLICK_PROMPT, click_points_for_run
 from point2act.method.keys import COMPOSITE_KEY, RELEVANCY_KEY
 from point2act.export import Channels, ExportOptions
 from point2act.method.export_run import export_doc, request_for_run
-from point2act.method.run import frame_of_datamanager, run_of, run_prompt
-from point2act.method.requery import AnswerSource, Requery, query_run
+from point2act.method.run_layer import frame_of_datamanager, run_of, run_prompt
+from point2act.method.requery_run import AnswerSource, Requery, query_run
 from point2act.method.answers import stored_prompt
 from point2act.method.viewer.markers import (
     DEFAULT_THRESHOLD,

@@ -1,5 +1,5 @@
 // Sparse compositing weights w = alpha * T of every (pixel, Gaussian) pair
-// (CSR), for relevancy refits on frozen geometry (point2act.relevancy_fit).
+// (CSR), for relevancy refits on frozen geometry (point2act.requery.fit_torch).
 //
 // Uses the forward pass's loop (composite_tile, common.h, over every tile by
 // composite_tiles, tile_loop.h) with a visitor that records the weights

@@ -1,0 +1,1 @@
+"""Checks of what a user hands in, before nerfstudio reads it: a capture (:mod:`.capture`, with the images as the datamanager will load them, :mod:`.capture_images`) and a trained run (:mod:`.trained_run`)."""

@@ -1,0 +1,1 @@
+"""Re-query: a new prompt's relevancy refitted on a run's frozen Gaussians. The fit in numpy with the C++ kernels (:mod:`.fit_numpy`), its torch twin (:mod:`.fit_torch`, :mod:`.weights_torch`), and ``point2act query`` served from the run's cache without torch (:mod:`.from_cache`)."""

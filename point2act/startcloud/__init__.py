@@ -1,0 +1,1 @@
+"""Start clouds of a capture without a point cloud: SIFT points triangulated with the known poses (:mod:`.triangulate`), dense two-view stereo (:mod:`.stereo`) and the table's plane from a plane sweep (:mod:`.plane_sweep`). Plain numpy/OpenCV/pycolmap; the datamanager (:mod:`point2act.method.datamanager`) runs them."""

@@ -1,0 +1,1 @@
+"""Where to act, from the views' answers: the views' agreement on each answer (:mod:`.view_agreement`) and their consensus, the answers kept and the place they meet (:mod:`.consensus`). Plain numpy/scipy; the export's first stage (:mod:`point2act.export.where`) and the refit to the kept answers use it."""
