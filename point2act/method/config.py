@@ -13,7 +13,6 @@ import torch
 
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
-from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.plugins.types import MethodSpecification
 
@@ -43,36 +42,14 @@ start cloud triangulated from the photos, random Gaussians fill the start up to 
 take the place of random ones."""
 
 
-def splatfacto_optimizers() -> dict:
-    """splatfacto's optimizers and schedulers, as nerfstudio 1.1.5 registers ``splatfacto`` (its
-    ``method_configs``; ``tests/method/test_optimizer_config.py`` checks they are equal). Written out here so
-    that loading the method does not import nerfstudio's registry, which imports every method's modules."""
-    def adam(lr: float) -> AdamOptimizerConfig:
-        return AdamOptimizerConfig(lr=lr, eps=1e-15)
-
-    def warm(lr_final: float) -> ExponentialDecaySchedulerConfig:
-        return ExponentialDecaySchedulerConfig(lr_final=lr_final, max_steps=30000, warmup_steps=1000, lr_pre_warmup=0)
-
-    return {
-        "means": {"optimizer": adam(1.6e-4), "scheduler": ExponentialDecaySchedulerConfig(lr_final=1.6e-6,
-                                                                                          max_steps=30000)},
-        "features_dc": {"optimizer": adam(0.0025), "scheduler": None},
-        "features_rest": {"optimizer": adam(0.0025 / 20), "scheduler": None},
-        "opacities": {"optimizer": adam(0.05), "scheduler": None},
-        "scales": {"optimizer": adam(0.005), "scheduler": None},
-        "quats": {"optimizer": adam(0.001), "scheduler": None},
-        "camera_opt": {"optimizer": adam(1e-4), "scheduler": warm(5e-7)},
-        "bilateral_grid": {"optimizer": adam(2e-3), "scheduler": warm(1e-4)},
-    }
-
-
 def default_device_type() -> str:
     """``cuda`` when a CUDA GPU is present, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def point2act_optimizers(follow_run_length: bool) -> dict:
-    """The method's optimizers: :func:`splatfacto_optimizers`, each Adam as torch's fused Adam
+    """The method's optimizers: splatfacto's (nerfstudio 1.1.5's registered ``splatfacto``, written out so that
+    loading the method does not import nerfstudio's registry), each Adam as torch's fused Adam
     (``tests/method/test_optimizer_config.py`` checks they are splatfacto's otherwise), the means' decay as a
     :class:`RunLengthDecaySchedulerConfig` that follows the run's length when ``follow_run_length``, and the
     relevancy channel's Adam."""

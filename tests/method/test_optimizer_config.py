@@ -19,22 +19,16 @@ def test_every_adam_of_the_method_is_fused():
             assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["fused"] is True, name
 
 
-def test_splatfacto_optimizers_are_the_registered_splatfactos():
-    from nerfstudio.configs.method_configs import method_configs  # the registry: imported here, not at collection
-
-    from point2act.method.config import splatfacto_optimizers
-
-    assert splatfacto_optimizers() == method_configs["splatfacto"].optimizers
-
-
 def test_the_methods_optimizers_are_splatfactos_fused():
     """Every group of splatfacto's has the method's fused Adam with splatfacto's settings and splatfacto's
     scheduler (the means': one that follows the run's length, with splatfacto's final lr)."""
-    from point2act.method.config import RunLengthDecaySchedulerConfig, splatfacto_optimizers
+    from nerfstudio.configs.method_configs import method_configs  # the registry: imported here, not at collection
+
+    from point2act.method.config import RunLengthDecaySchedulerConfig
 
     for method in (point2act_method, point2act_big_method):
         mine = method.config.optimizers
-        for name, group in splatfacto_optimizers().items():
+        for name, group in method_configs["splatfacto"].optimizers.items():
             opt, ref = mine[name]["optimizer"], group["optimizer"]
             assert (opt.lr, opt.eps, opt.max_norm, opt.weight_decay) == (ref.lr, ref.eps, ref.max_norm,
                                                                          ref.weight_decay), name
