@@ -3,7 +3,7 @@
 The command runs as the console script runs it (``point2act.cli.entrypoint``); the imports it needs are timed
 first (numpy and the CLI; with ``--run-layer``, the run layer: torch and nerfstudio's pieces), then the
 functions that make up the command are wrapped and timed where it calls them. An export of a run's own field
-reads the run's cache (:mod:`point2act.export.cache`) and imports no torch: its stages are reading
+reads the run's cache (:mod:`point2act.export.cached_inputs`) and imports no torch: its stages are reading
 the inputs and building the document, and within it the views' consensus, where to act, the fused surface and
 the grasp plans. ``--run-layer`` also times the run layer's stages (loading the run, the refit of a query,
 its export, the depth views); a query needs it, as does an export whose inputs are missing or stale. ``other``
@@ -40,7 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "command_stages.json"
 # are wrapped before the run layer is imported, so that its names for them are the wrapped ones.
 PLAIN_STAGES = (
     ("point2act.export", "export_from_cache", "export from the cache"),
-    ("point2act.export.cache", "load", "  read the cached export inputs"),
+    ("point2act.export.cached_inputs", "load", "  read the cached export inputs"),
     ("point2act.export", "export_inputs", "  the export's inputs in the capture frame, every call"),
     ("point2act.export.inputs", "consensus_in_capture", "  the views' consensus, every call"),
     ("point2act.export", "export", "  the export's stages, every call"),

@@ -2,10 +2,10 @@
 once and read again, in named sections, under one key and one invalidation rule.
 
 * **Sections.** Each is a group of arrays (``SECTION/NAME`` members of the npz) and a JSON header. The export's
-  inputs (:mod:`point2act.export.cache`), the run's info (cameras, answers and heatmaps: no nerfstudio pipeline
+  inputs (:mod:`point2act.export.cached_inputs`), the run's info (cameras, answers and heatmaps: no nerfstudio pipeline
   to build, :mod:`point2act.method.datamanager_info`), the compositing weights of the training views at a resolution
   (``point2act query``, the views' consensus), the fusion views' compositing weights (a named channel's relevancy
-  in the depth renders, :mod:`point2act.export.cache`) and what the torch-free query's supervision reads
+  in the depth renders, :mod:`point2act.export.cached_inputs`) and what the torch-free query's supervision reads
   (``query-dD``, :mod:`point2act.requery.from_cache`) are sections. Reading one section reads only its members.
 * **The key** is the list of the files the run's results depend on, each with its size and the SHA-256 of its
   bytes (:func:`file_stamp`): config.yml, dataparser_transforms.json, the latest checkpoint (at

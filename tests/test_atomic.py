@@ -150,7 +150,7 @@ def test_every_writer_uses_the_one_helper():
 
 
 def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, caplog):
-    from point2act.pointing.cache import AnswerCache, CachedPointer
+    from point2act.pointing.answer_cache import AnswerCache, CachedPointer
     from point2act.pointing.config import PointerConfig
 
     class Fixed:
@@ -163,7 +163,7 @@ def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, 
     cp = CachedPointer(Fixed(), cache)
     monkeypatch.setattr(pio.os, "fsync", _enospc)
     img = torch.zeros(4, 4, 3, dtype=torch.uint8).numpy()
-    with caplog.at_level(logging.WARNING, logger="point2act.pointing.cache"):
+    with caplog.at_level(logging.WARNING, logger="point2act.pointing.answer_cache"):
         assert cp.point(img, "p", key="v0") == [[1.0, 2.0]]
     assert "no space left" in caplog.text
     assert cp.stats.writes == 0 and _litter(tmp_path) == []
@@ -171,7 +171,7 @@ def test_answer_cache_full_disk_warns_and_keeps_pointing(tmp_path, monkeypatch, 
 
 
 def test_corrupt_answer_cache_entry_is_not_trusted(tmp_path, caplog):
-    from point2act.pointing.cache import AnswerCache, CachedPointer
+    from point2act.pointing.answer_cache import AnswerCache, CachedPointer
     from point2act.pointing.config import PointerConfig
 
     calls = []
@@ -189,7 +189,7 @@ def test_corrupt_answer_cache_entry_is_not_trusted(tmp_path, caplog):
     cp.point(img, "p", key="v0")
     (entry,) = list((tmp_path / "cache").rglob("*.json"))
     entry.write_bytes(entry.read_bytes()[:25])  # truncated, as a kill under a non-atomic writer would leave it
-    with caplog.at_level(logging.WARNING, logger="point2act.pointing.cache"):
+    with caplog.at_level(logging.WARNING, logger="point2act.pointing.answer_cache"):
         assert CachedPointer(Fixed(), cache).point(img, "p", key="v0") == [[3.0, 4.0]]
     assert len(calls) == 2 and "corrupt cache entry" in caplog.text
     assert json.loads(entry.read_text())["points"] == [[3.0, 4.0]]  # rewritten whole

@@ -5,7 +5,7 @@
 2. :class:`~point2act.export.inputs.ExportInputs`, capture frame: made by one producer
    (:func:`~point2act.export.inputs.export_inputs`) of the :class:`~point2act.export.inputs.RunInputs` the torch
    side computes (:func:`point2act.method.export_run.run_inputs_of`) or the run's cache keeps for its own field
-   (:mod:`point2act.export.cache`, whose :func:`~point2act.export.cache.serving` alone decides when it serves).
+   (:mod:`point2act.export.cached_inputs`, whose :func:`~point2act.export.cached_inputs.serving` alone decides when it serves).
 3. :func:`answer` -> :class:`Answer`: where to act, for the grasp field and for each keypoint channel.
 4. :func:`planning_scene` -> :class:`~point2act.grasp.scene.PlanningScene`: the fused surface, the occupancy and
    the target around the answer.
@@ -86,9 +86,9 @@ def export_from_cache(config_path: Path, options: ExportOptions,
     """``(path, document)`` of an export of the run's own field from the run's cache, written to ``output``
     (:func:`grasps_path`); None when the cache is missing or stale or holds other views or renders (the caller
     then computes the inputs from the run: :func:`point2act.method.export_run.export_run`)."""
-    from point2act.export import cache
+    from point2act.export import cached_inputs
 
-    served = cache.serving(config_path, lambda cached: resolve(options, lambda: cached.data))
+    served = cached_inputs.serving(config_path, lambda cached: resolve(options, lambda: cached.data))
     if served is None:
         return None
     request, cached = served

@@ -1,7 +1,7 @@
 """What an export reads, and the one producer of it (:func:`export_inputs`). Plain numpy.
 
 The torch side computes a run's :class:`RunInputs` (:func:`point2act.method.export_run.run_inputs_of`) in
-nerfstudio's frame, as the run renders; the run's cache (:mod:`point2act.export.cache`) keeps those of the run's
+nerfstudio's frame, as the run renders; the run's cache (:mod:`point2act.export.cached_inputs`) keeps those of the run's
 own field, so that the next ``point2act export`` builds its document without importing torch or nerfstudio.
 :func:`export_inputs` carries them into the capture frame once: the Gaussians, the views' consensus on each
 field's answers, the depth renders as the grasp head reads them. Every stage after it (:mod:`point2act.export.where`,

@@ -3,7 +3,7 @@
 :func:`point2act.export.export` builds the document from (:func:`export_doc`, :func:`export_run`), and the answer
 to "where" for one of its fields (:func:`where`).
 
-The run's own field alone is read from the run's cache while it is current (:mod:`point2act.export.cache`), and
+The run's own field alone is read from the run's cache while it is current (:mod:`point2act.export.cached_inputs`), and
 written there when computed; named channels (``point2act query``'s) are read from the run each time."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from point2act.export import (
     resolve,
     write_grasps,
 )
-from point2act.export import cache as export_cache
+from point2act.export import cached_inputs as export_cache
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.run_data import LoadedRun
@@ -264,7 +264,7 @@ def save_fusion_views(config_path: Path, key, run: LoadedRun) -> None:
 def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfig | None = None,
                      weights=None, fusion: bool = False) -> RunInputs | None:
     """The export inputs of the run's own field (all views and depth renders an export of it reads), written to
-    the run's cache (:mod:`point2act.export.cache`; skipped quietly where the run is read-only) with the query's
+    the run's cache (:mod:`point2act.export.cached_inputs`; skipped quietly where the run is read-only) with the query's
     views at the support resolution (:func:`point2act.method.requery_views.write_query_views`: the torch-free
     ``point2act query``'s), and with ``fusion`` what the fusion views' compositing weights are computed from
     (:func:`save_fusion_views`, which a query's export reads). ``weights``:

@@ -189,7 +189,7 @@ def ensure_query_caches(config_path: Path, run: LoadedRun, downscale: int) -> No
     inputs with what the fusion views' weights are computed from (:func:`point2act.method.export_run.cache_own_inputs`). Quietly nothing
     where the run has no checkpoint or info to key them to, or is read-only."""
     from point2act.requery import from_cache
-    from point2act.export import cache as export_cache
+    from point2act.export import cached_inputs as export_cache
     from point2act.method.export_run import cache_own_inputs, save_fusion_views
     from point2act.method.requery_views import write_query_views
     from point2act.method.datamanager_info import key_of_run

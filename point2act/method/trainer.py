@@ -327,7 +327,7 @@ class Point2ActTrainer(Trainer):
             CONSOLE.log(f"\\[point2act] cached the run's info in {path.name} ({time.perf_counter() - t0:.1f} s)")
 
     def _write_export_inputs(self) -> None:
-        """The export section of the run's cache (:mod:`point2act.export.cache`): what an export of the run's
+        """The export section of the run's cache (:mod:`point2act.export.cached_inputs`): what an export of the run's
         own field reads (the Gaussian arrays, the supervised views of its answers, the depth renders of its views),
         so that ``point2act export`` runs without torch from the first call, and the sections ``point2act query``
         reads (the fusion views' and the training views' compositing weights, the query views), so that the first

@@ -39,7 +39,7 @@ from point2act.pointing.parsers import (
     smart_resize,
 )
 from point2act.pointing.prompts import DEFAULT_TEMPLATES, load_template, render_prompt
-from point2act.pointing.cache import AnswerCache, CachedPointer, default_cache_dir
+from point2act.pointing.answer_cache import AnswerCache, CachedPointer, default_cache_dir
 from point2act.pointing.coarse import CoarseToFinePointer
 from point2act.pointing.factory import make_pointer
 from point2act.pointing.run import CaptureViews, capture_images, point_capture

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from point2act.pointing.base import ImageLike, Pointer, point_views
-from point2act.pointing.cache import AnswerCache, CachedPointer, answer_signature
+from point2act.pointing.answer_cache import AnswerCache, CachedPointer, answer_signature
 from point2act.pointing.coarse import CoarseToFinePointer
 from point2act.pointing.config import PointerConfig
 from point2act.pointing.errors import PointingConfigError

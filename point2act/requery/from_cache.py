@@ -14,7 +14,7 @@ query that goes through torch.
 the section's Gaussians and cameras (:func:`training_weights`; 20-60 MB a run, so not kept) (:func:`answered_views`, :func:`point2act.where.consensus.consensus`), the answers it keeps drawn as heatmaps
 (:func:`point2act.heatmap.heatmap_array`), the refit (:func:`point2act.requery.fit_numpy.fit_logits`), the channel saved
 (:func:`point2act.channels.save_channel`), and its export on the cached export inputs and the fusion views'
-weights (:mod:`point2act.export.cache`). It gives up (None) when a section it reads is missing or stale; the
+weights (:mod:`point2act.export.cached_inputs`). It gives up (None) when a section it reads is missing or stale; the
 caller then takes the torch path (:func:`point2act.method.requery_run.query_run`), which writes them. Both paths
 run the same functions on the same arrays: the same channel and the same document. Plain numpy.
 """
@@ -437,9 +437,10 @@ def _export_plan(config_path: Path, req: CachedRequest, role: str):
     """``(request, cached inputs, fusion views)`` of the channel's export from the run's cache (the fusion views'
     Gaussians and cameras where its grasps are planned on the fused surface), None when the cache does not serve
     it."""
-    from point2act.export import Channels, cache, resolve
+    from point2act.export import Channels, resolve
+    from point2act.export import cached_inputs
 
-    served = cache.serving(
+    served = cached_inputs.serving(
         config_path, lambda cached: dataclasses.replace(
             resolve(req.export, lambda: cached.data), grasps=role == "grasp",
             channels=Channels(keypoints=(req.name,), grasp=req.name)),
@@ -450,7 +451,7 @@ def _export_plan(config_path: Path, req: CachedRequest, role: str):
     region = request.grasp_config.region
     if req.fit.min_weight != SUPPORT_MIN_WEIGHT or req.fit.downscale != max(1, int(region.support_downscale)):
         return None  # the export's views are not the refit's: formed again, by the torch path
-    fusion = cache.load_fusion_views(config_path) if request.grasps and request.grasp_config.surface.fuse_depth \
+    fusion = cached_inputs.load_fusion_views(config_path) if request.grasps and request.grasp_config.surface.fuse_depth \
         else None
     return request, cached, fusion
 

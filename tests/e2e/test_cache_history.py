@@ -132,7 +132,7 @@ def _exported(config: Path, out: Path, cwd: Path) -> bytes:
 
 
 def _fusion_sizes(config: Path):
-    from point2act.export import cache as ec
+    from point2act.export import cached_inputs as ec
 
     cached = ec.load(config)
     assert cached is not None and cached.inputs.depth_views is not None

@@ -1,5 +1,5 @@
 """``point2act export`` of a run's own field reads the export section of the run's cache
-(:mod:`point2act.export.cache`) that the export before it wrote: no torch, no nerfstudio, the same bytes. A
+(:mod:`point2act.export.cached_inputs`) that the export before it wrote: no torch, no nerfstudio, the same bytes. A
 changed input file (a newer checkpoint) makes it stale: that export goes the torch way and writes it again."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _export_in_subprocess(config: Path, out: Path, cwd: Path) -> subprocess.Comp
 
 
 def test_export_from_inputs_is_the_same_document_without_torch(trained_synth, synth_export, tmp_path):
-    from point2act.export import cache as ec
+    from point2act.export import cached_inputs as ec
     from point2act.grasp import GraspConfig
 
     root, _scene, config, _ = trained_synth
@@ -55,7 +55,7 @@ def test_a_newer_checkpoint_makes_the_inputs_stale(trained_synth, synth_export, 
     from conftest import point2act_cli
 
     from point2act import cache_file
-    from point2act.export import cache as ec
+    from point2act.export import cached_inputs as ec
     from point2act.checks.trained_run import latest_checkpoint_path
 
     root, _scene, config, _ = trained_synth

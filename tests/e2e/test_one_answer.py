@@ -2,7 +2,7 @@
 synthetic training run (tests/conftest.py ``trained_synth``: oracle points on the mug handle).
 
 The run layer's :func:`point2act.method.export_run.where` calls it, and so does an export from the run's cache
-(:mod:`point2act.export.cache`). ``point2act export``, ``point2act query`` (its export and keypoints),
+(:mod:`point2act.export.cached_inputs`). ``point2act export``, ``point2act query`` (its export and keypoints),
 ``point2act grasp`` and the viewer's panel (its markers and its Export) each call it, for the channel they
 answer, and give its answer: the action point, region, confidence and candidates of grasps.json are those of the
 :class:`point2act.export.Answer` it returned."""

@@ -1,4 +1,4 @@
-"""The run's one cache file (:mod:`point2act.cache_file`) and its export section (:mod:`point2act.export.cache`):
+"""The run's one cache file (:mod:`point2act.cache_file`) and its export section (:mod:`point2act.export.cached_inputs`):
 what a section holds reads back equal; the file is current only while every file of its key is unchanged; a
 section written under the file's key joins the others, one written under a new key starts a new file. The
 export that reads it: tests/e2e/test_export_inputs.py."""
@@ -15,7 +15,7 @@ import pytest
 
 from point2act import cache_file
 from point2act.export import ExportOptions, Field, FieldLabel, RunInputs, SceneGaussians
-from point2act.export import cache as ec
+from point2act.export import cached_inputs as ec
 from point2act.fusion import DepthViews
 from point2act.grasp import GraspConfig
 from point2act.where.consensus import ViewAnswers
@@ -237,7 +237,7 @@ def test_the_export_package_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, point2act.export, point2act.export.cache, point2act.cache_file, point2act.grasp.planner; "
+    code = ("import sys, point2act.export, point2act.export.cached_inputs, point2act.cache_file, point2act.grasp.planner; "
             "print(' '.join(m for m in ('torch', 'nerfstudio', 'gsplat') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == []

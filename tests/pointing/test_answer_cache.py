@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from point2act.pointing import PointerConfig, PointingParseError, load_image
-from point2act.pointing.cache import (
+from point2act.pointing.answer_cache import (
     AnswerCache,
     CachedPointer,
     answer_signature,

@@ -38,7 +38,7 @@ __all__ = [
     "image_digest",
 ]
 
-logger = logging.getLogger("point2act.pointing.cache")
+logger = logging.getLogger("point2act.pointing.answer_cache")
 
 CACHE_VERSION = 1
 
