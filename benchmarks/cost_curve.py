@@ -1,9 +1,9 @@
 """How seconds, memory and disk grow with a capture's views and pixels, stage by stage.
 
     python -m benchmarks.cost_curve [--views 10 20 40 80 160] [--sizes 256x192 640x480 1280x960]
-        [--out outputs/cost_curve] [--name cost_curve]
+        [--cells VIEWS@WxH ...] [--out outputs/cost_curve] [--name cost_curve]
 
-Each cell (a number of views crossed with an image size) is a capture from the generator (``point2act.synth``,
+Each cell (a number of views crossed with an image size, or the ``--cells`` listed) is a capture from the generator (``point2act.synth``,
 seed 0) without a point cloud, trained on the default path: the start cloud triangulated from the photos (SIFT and
 stereo, :mod:`point2act.startcloud.triangulate`), the support plane swept (:mod:`point2act.startcloud.plane_sweep`), the default schedule
 (training stops once the target's depth has converged). Every cell is a first run: its own, empty start-cloud cache.
@@ -226,24 +226,27 @@ def main(argv: List[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cost_curve", description=__doc__.splitlines()[0])
     ap.add_argument("--views", type=int, nargs="+", default=[10, 20, 40, 80, 160])
     ap.add_argument("--sizes", type=_size, nargs="+", default=[(256, 192), (640, 480), (1280, 960)])
+    ap.add_argument("--cells", nargs="+", default=None, metavar="VIEWS@WxH",
+                    help="these cells instead of --views crossed with --sizes (e.g. 160@256x192 20@1280x960)")
     ap.add_argument("--out", type=Path, default=Path("outputs/cost_curve"))
     ap.add_argument("--name", default="cost_curve")
     args = ap.parse_args(argv)
     meta = {"command": "python -m benchmarks.cost_curve " + " ".join(argv), "commit": _commit(), "cpu": cpu_model(),
             "cores": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "name": args.name}
     doc: Dict = {"_meta": meta, "cells": []}
-    for size in args.sizes:
-        for views in args.views:
-            rec = run_cell(views, size, args.out.resolve())
-            doc["cells"].append(rec)
-            print(f"{views} views {size[0]}x{size[1]}: training {rec['train_total']} s ({rec['steps_trained']} steps, "
-                  f"start cloud {rec.get('start_cloud', 0)} s), export {rec['export']} s, query {rec['query']} s, "
-                  f"run dir {rec['run_dir_mb']} MB", flush=True)
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            (RESULTS / f"{args.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-            (RESULTS / f"{args.name}.md").write_text(markdown(doc))
-            if len(doc["cells"]) >= 2:
-                plot(doc, RESULTS / f"{args.name}.png")
+    cells = ([(int(c.split("@")[0]), _size(c.split("@")[1])) for c in args.cells] if args.cells else
+             [(views, size) for size in args.sizes for views in args.views])
+    for views, size in cells:
+        rec = run_cell(views, size, args.out.resolve())
+        doc["cells"].append(rec)
+        print(f"{views} views {size[0]}x{size[1]}: training {rec['train_total']} s ({rec['steps_trained']} steps, "
+              f"start cloud {rec.get('start_cloud', 0)} s), export {rec['export']} s, query {rec['query']} s, "
+              f"run dir {rec['run_dir_mb']} MB", flush=True)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (RESULTS / f"{args.name}.md").write_text(markdown(doc))
+        if len(doc["cells"]) >= 2:
+            plot(doc, RESULTS / f"{args.name}.png")
     return 0
 
 
