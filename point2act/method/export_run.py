@@ -168,11 +168,11 @@ def _channel_field(config_path: Path, run: LoadedRun, name: str, cfg: GraspConfi
         return Field(relevancy, None, f"channel {name!r} keeps no points", label=label)
     if ctx.known is not None and ctx.known.fits(name, cfg.region, ctx.live):
         return Field(relevancy, ctx.known.views, consensus=ctx.known.consensus, label=label)
-    views, info = _channel_views(config_path, run, cfg.region, rec["points"], ctx.live)
+    views, info = _channel_views(config_path, run, cfg.region, rec["points"])
     return Field(relevancy, views, info.get("reason", "") if views is None else "", label=label)
 
 
-def _channel_views(config_path: Path, run: LoadedRun, region_config, points: Dict, live: bool):
+def _channel_views(config_path: Path, run: LoadedRun, region_config, points: Dict):
     """The supervised views of a channel's own points (``point2act query``'s record), as
     :func:`~point2act.method.supervision.supervised_views` gives them."""
     import json
@@ -190,8 +190,7 @@ class _Context(NamedTuple):
     known: ChannelSupport | None
 
 
-def own_field(config_path: Path, run: LoadedRun, cfg: GraspConfig, relevancy, live: bool = False,
-              weights=None) -> Field:
+def own_field(config_path: Path, run: LoadedRun, cfg: GraspConfig, relevancy, weights=None) -> Field:
     """The run's trained relevancy (``relevancy`` [N], :func:`gaussian_arrays`') as an export reads it: with the
     supervised views of the answers the run keeps (:func:`~point2act.method.supervision.own_views`; ``weights``:
     compositing weights the caller has)."""
@@ -217,7 +216,7 @@ def run_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, liv
             fields[name] = _channel_field(config_path, run, name, cfg, ctx)
         return fields[name]
 
-    field = field_of(ch.grasp) if ch.grasp else own_field(config_path, run, cfg, gaussians.relevancy, live, weights)
+    field = field_of(ch.grasp) if ch.grasp else own_field(config_path, run, cfg, gaussians.relevancy, weights)
     keypoints = tuple((name, field if name == ch.grasp else field_of(name)) for name in dict.fromkeys(ch.keypoints))
     avoid = None
     if ch.avoid_channel:
