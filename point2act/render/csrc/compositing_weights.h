@@ -34,6 +34,17 @@ struct Entry {
     float w;
 };
 
+// The lanes of one row of a tile's pixels (chunk ``idx`` of ``nch`` per row) whose weight a visitor keeps: in use
+// and above ``wmin``. Calls f(tile-row pixel, weight) for each, in lane order.
+template <typename S, typename F>
+inline void kept_lanes(int idx, int nch, const typename Vec<S>::M &use, const typename Vec<S>::V &w, S wmin, F &&f) {
+    const typename Vec<S>::M keep = use & (w > wmin);
+    if (!any(keep)) return;
+    const int px0 = (idx % nch) * LANES;
+    for (int i = 0; i < LANES; ++i)
+        if (keep[i]) f(px0 + i, w[i]);
+}
+
 template <typename S> struct WeightVisitor {
     using V = typename Vec<S>::V;
     using M = typename Vec<S>::M;
@@ -48,11 +59,8 @@ template <typename S> struct WeightVisitor {
         return true;
     }
     inline void row(int idx, int py, const M &use, const V &w, int32_t) {
-        const M keep = use & (w > wmin);
-        if (!any(keep)) return;
-        const int px0 = (idx % nch) * LANES;
-        for (int i = 0; i < LANES; ++i)
-            if (keep[i]) buf->push_back({py * pw + px0 + i, gid, static_cast<float>(w[i])});
+        kept_lanes<S>(idx, nch, use, w, wmin,
+                      [&](int px, S wi) { buf->push_back({py * pw + px, gid, static_cast<float>(wi)}); });
     }
 };
 
@@ -174,14 +182,10 @@ template <typename S> struct HalfRenderVisitor {
         return true;
     }
     inline void row(int idx, int py, const M &use, const V &w, int32_t) {
-        const M keep = use & (w > wmin);
-        if (!any(keep)) return;
-        const int px0 = (idx % nch) * LANES;
-        for (int i = 0; i < LANES; ++i)
-            if (keep[i]) {
-                float &a = acc[py * nch * LANES + px0 + i];
-                a = std::fma(half_rounded(static_cast<float>(w[i])), value, a);
-            }
+        kept_lanes<S>(idx, nch, use, w, wmin, [&](int px, S wi) {
+            float &a = acc[py * nch * LANES + px];
+            a = std::fma(half_rounded(static_cast<float>(wi)), value, a);
+        });
     }
 };
 
