@@ -8,7 +8,7 @@ import pytest
 
 from point2act.grasp.evaluate import look_at_viewmat
 from point2act.startcloud.triangulate import (MIN_TRACK_LENGTH, STEREO_POINTS, cloud_cache_path, start_cloud, view_depths, read_ply, triangulate_posed_images,
-                                   write_ply)
+                                   view_pairs, write_ply)
 
 W, H = 320, 240
 
@@ -97,6 +97,42 @@ def test_points_lie_on_the_true_surfaces(scene):
     assert any("matching" in line for line in lines)
     # the box's sides are reconstructed too, not only the floor
     assert ((cloud.points[:, 2] > 0.05) & (d < 0.01)).sum() >= 20
+
+
+def _ring(n: int) -> np.ndarray:
+    """``n`` cameras on a circle of radius 1 around the origin, looking at it, in order of azimuth."""
+    return np.stack([look_at_viewmat(np.array([np.cos(a), np.sin(a), 0.5]), np.zeros(3))
+                     for a in 2 * np.pi * np.arange(n) / n])
+
+
+def test_a_small_capture_matches_every_pair():
+    pairs = view_pairs(_ring(6), neighbours=5)
+    assert len(pairs) == 15 and (pairs[:, 0] < pairs[:, 1]).all()
+    assert len(view_pairs(_ring(1), neighbours=5)) == 0
+
+
+def test_a_large_capture_matches_each_view_with_its_nearest_views():
+    """On a ring, a view's 4 nearest are the two on each side: each view has 4 pairs, all of them with a
+    view at most 2 steps away, and the pairs grow linearly with the views."""
+    for n in (12, 40):
+        pairs = view_pairs(_ring(n), neighbours=4)
+        steps = np.minimum((pairs[:, 1] - pairs[:, 0]) % n, (pairs[:, 0] - pairs[:, 1]) % n)
+        assert len(pairs) == 2 * n and set(steps.tolist()) == {1, 2}
+        assert len(np.unique(pairs, axis=0)) == len(pairs) and (pairs[:, 0] < pairs[:, 1]).all()
+        assert (np.bincount(pairs.reshape(-1), minlength=n) == 4).all()
+
+
+def test_neighbour_pairs_still_place_points_on_the_true_surfaces(scene):
+    """Matched only with its 5 nearest views (COLMAP's matcher on the listed pairs), each view still gives a cloud
+    on the true surfaces."""
+    images, Ks, vms, box = scene
+    lines = []
+    cloud = triangulate_posed_images(images, Ks, vms, num_threads=1, progress=lines.append, neighbours=5)
+    assert any("each view with its 5 nearest" in line for line in lines)
+    assert len(cloud) >= 200, cloud.summary()
+    d = _distance_to_scene(cloud.points, box)
+    assert np.median(d) < 0.005 and np.percentile(d, 95) < 0.02
+    assert (cloud.track_lengths >= MIN_TRACK_LENGTH).all()
 
 
 def test_the_known_poses_fix_the_frame(scene):
