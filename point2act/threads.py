@@ -143,11 +143,39 @@ _PROCESS: ThreadBudget | None = None
 
 def follow_free_cores() -> ThreadBudget:
     """The process's budget (:class:`ThreadBudget`, setting torch's and, where it is imported, OpenCV's thread
-    count), started on the first call."""
+    count), started on the first call, with numpy's and scipy's BLAS on the calling thread
+    (:func:`blas_on_calling_thread`)."""
     global _PROCESS
     if _PROCESS is None:
+        blas_on_calling_thread()
         _PROCESS = ThreadBudget(apply=_set_process_threads)
     return _PROCESS
+
+
+def blas_on_calling_thread() -> None:
+    """numpy's and scipy's BLAS (each bundles an OpenBLAS) compute on the thread that calls them, unless
+    ``OPENBLAS_NUM_THREADS`` is set.
+
+    point2act gives them small matrices (4 x 4 frames, [M, 3] points, 3 x 3 eigenproblems), which OpenBLAS's
+    own threads do not speed up; between calls those threads wait for the next one spinning on ``sched_yield``,
+    on the cores point2act's kernels run on (the second rule's threads then wait at their joins for a core).
+    ``OPENBLAS_NUM_THREADS=1`` is set for the libraries not loaded yet (OpenBLAS reads it when it loads); those
+    already loaded (``ns-train`` imports numpy before the plugin) are set through threadpoolctl. torch's BLAS
+    (MKL) is left alone, and no result changes: a matrix product's elements are each summed by one thread
+    whatever the count.
+
+    How to check: ``python -c "import point2act.threads as t; t.blas_on_calling_thread(); import numpy, scipy.linalg,
+    threadpoolctl; print(threadpoolctl.threadpool_info())"`` lists both OpenBLAS libraries with one thread;
+    ``benchmarks/results/query_blas_threads.md`` times ``point2act query`` with and without."""
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    if "numpy" in sys.modules or "scipy" in sys.modules:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # without it the libraries already loaded keep their count
+            return
+        ThreadpoolController().select(internal_api="openblas").limit(limits=1)
 
 
 def update() -> int | None:
