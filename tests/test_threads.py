@@ -142,3 +142,24 @@ def test_the_process_thread_count_reaches_openmp_of_the_pybind_kernels():
             torch.set_num_threads(torch_before)
         if cv2_before is not None:
             cv2.setNumThreads(cv2_before)
+
+
+def _openblas_threads(code: str, env: dict) -> list:
+    """The thread counts threadpoolctl reports for the OpenBLAS libraries of a new process that runs ``code``."""
+    code += ("\nimport numpy, scipy.linalg, threadpoolctl\n"
+             "print(*[i['num_threads'] for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return [int(n) for n in out.stdout.split()]
+
+
+@pytest.mark.parametrize("numpy_first", [False, True])
+def test_the_process_budget_puts_numpy_and_scipy_blas_on_the_calling_thread(numpy_first):
+    """Whether numpy is loaded before the budget starts (``ns-train``) or after (``point2act query``), both
+    OpenBLAS libraries end with one thread; a count the user set is left alone."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    start = ("import numpy\n" if numpy_first else "") + "from point2act import threads\nthreads.follow_free_cores()\n"
+    counts = _openblas_threads(start, env)
+    assert counts and all(n == 1 for n in counts), counts
+    if (os.cpu_count() or 1) >= 2:
+        assert max(_openblas_threads("", env)) >= 2, "without the budget OpenBLAS would take every core"
+    assert all(n == 2 for n in _openblas_threads(start, dict(env, OPENBLAS_NUM_THREADS="2")))
