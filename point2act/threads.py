@@ -166,7 +166,7 @@ def blas_on_calling_thread() -> None:
 
     How to check: ``python -c "import point2act.threads as t; t.blas_on_calling_thread(); import numpy, scipy.linalg,
     threadpoolctl; print(threadpoolctl.threadpool_info())"`` lists both OpenBLAS libraries with one thread;
-    ``benchmarks/results/query_blas_threads.md`` times ``point2act query`` with and without."""
+    ``benchmarks/results/query_torch_free.md`` times ``point2act query`` with and without."""
     if "OPENBLAS_NUM_THREADS" in os.environ:
         return
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
