@@ -1,7 +1,7 @@
 """How seconds, memory and disk grow with a capture's views and pixels, stage by stage.
 
     python -m benchmarks.cost_curve [--views 10 20 40 80 160] [--sizes 256x192 640x480 1280x960]
-        [--cells VIEWS@WxH ...] [--out outputs/cost_curve] [--name cost_curve]
+        [--cells VIEWS@WxH ...] [--keep EARLIER.json] [--out outputs/cost_curve] [--name cost_curve]
 
 Each cell (a number of views crossed with an image size, or the ``--cells`` listed) is a capture from the generator (``point2act.synth``,
 seed 0) without a point cloud, trained on the default path: the start cloud triangulated from the photos (SIFT and
@@ -12,6 +12,10 @@ Per cell, each in a new process: the training (``--cell``: nerfstudio's trainer 
 by wrapping the functions that run them: the start cloud, the plane sweep, the rest of the setup, the steps, the
 end-of-training fit, the run's caches; its peak RSS), then ``point2act export`` and ``point2act query`` (the
 oracle's answers as a new channel), each timed from outside with its peak RSS; and the run folder's size.
+
+``--keep EARLIER.json``: the cells of an earlier result that this run does not measure join the table, each with
+the command and commit that measured it (the table's ``run`` column), so that a grid too long for one sitting is
+measured in parts.
 
 Writes ``benchmarks/results/NAME.json``, ``NAME.md`` (the table and each stage's fitted exponents in views and in
 pixels: ``log t = a + b log(views) + c log(pixels)`` by least squares over the cells) and ``NAME.png``.
@@ -152,6 +156,22 @@ def run_cell(views: int, size: Tuple[int, int], out: Path) -> Dict:
     return rec
 
 
+def kept_cells(path: Path, measured: Sequence[Tuple[int, Tuple[int, int]]]) -> Tuple[List[Dict], List[Dict]]:
+    """The cells of the earlier result ``path`` that are not among ``measured`` (views, (width, height)), and the
+    runs that measured them (command, commit, start), for the new result's ``_meta["earlier"]``: a kept cell's
+    ``run`` is 1 + the index of its run there (0: the new run)."""
+    old = json.loads(Path(path).read_text())
+    runs = [old["_meta"]] + list(old["_meta"].get("earlier", []))
+    skip = {(v, (w, h)) for v, (w, h) in measured}
+    out = []
+    for c in old["cells"]:
+        if (c["views"], (c["width"], c["height"])) not in skip:
+            c = dict(c)
+            c["run"] = int(c.get("run", 0)) + 1
+            out.append(c)
+    return out, [{k: r[k] for k in ("command", "commit", "started")} for r in runs]
+
+
 def exponents(cells: Sequence[Dict], key: str) -> Tuple[float, float] | None:
     """(b, c) of ``log t = a + b log(views) + c log(pixels)`` by least squares over ``cells`` (None: too few cells,
     or views or pixels never vary)."""
@@ -168,16 +188,19 @@ def exponents(cells: Sequence[Dict], key: str) -> Tuple[float, float] | None:
 
 def markdown(doc: Dict) -> str:
     meta, cells = doc["_meta"], doc["cells"]
+    runs = [meta] + list(meta.get("earlier", []))
     lines = ["# The cost curve: seconds, memory and disk against views and pixels", "",
-             f"`{meta['command']}` at commit {meta['commit']}, {meta['started']}: {meta['cpu']}, {meta['cores']} "
-             "cores. A generated capture per cell (seed 0) without a point cloud, on the default path, each a first "
-             "run; training, export and query each a new process.", "",
-             "| views | size | start cloud | plane sweep | setup, rest | steps (n) | end fit | caches | training | "
+             f"On {meta['cpu']}, {meta['cores']} cores. A generated capture per cell (seed 0) without a point cloud, on "
+             "the default path, each a first run; training, export and query each a new process. The `run` column "
+             "names the run that measured the cell:", ""]
+    lines += [f"{i}. `{r['command']}` at commit {r['commit']}, {r['started']}" for i, r in enumerate(runs)]
+    lines += ["",
+             "| run | views | size | start cloud | plane sweep | setup, rest | steps (n) | end fit | caches | training | "
              "export | query | Gaussians | peak RSS train / export / query MB | run dir MB (checkpoint) |",
-             "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
+             "|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for c in sorted(cells, key=lambda c: (c["pixels"], c["views"])):
         lines.append(
-            f"| {c['views']} | {c['width']}x{c['height']} | {c.get('start_cloud', 0):.1f} | {c.get('plane_sweep', 0):.1f} | "
+            f"| {c.get('run', 0)} | {c['views']} | {c['width']}x{c['height']} | {c.get('start_cloud', 0):.1f} | {c.get('plane_sweep', 0):.1f} | "
             f"{c['setup_other']:.1f} | {c.get('steps', 0):.1f} ({c['steps_trained']}) | {c.get('end_fit', 0):.1f} | "
             f"{c.get('caches', 0):.1f} | {c['train_total']:.1f} | {c['export']:.1f} | {c['query']:.1f} | "
             f"{c['gaussians']} | {c['train_peak_rss_mb']:.0f} / {c['export_peak_rss_mb']:.0f} / "
@@ -234,6 +257,8 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--sizes", type=_size, nargs="+", default=[(256, 192), (640, 480), (1280, 960)])
     ap.add_argument("--cells", nargs="+", default=None, metavar="VIEWS@WxH",
                     help="these cells instead of --views crossed with --sizes (e.g. 160@256x192 20@1280x960)")
+    ap.add_argument("--keep", type=Path, default=None, metavar="EARLIER.json",
+                    help="an earlier result whose cells this run does not measure are kept, with their commit")
     ap.add_argument("--out", type=Path, default=Path("outputs/cost_curve"))
     ap.add_argument("--name", default="cost_curve")
     args = ap.parse_args(argv)
@@ -242,8 +267,11 @@ def main(argv: List[str] | None = None) -> int:
     doc: Dict = {"_meta": meta, "cells": []}
     cells = ([(int(c.split("@")[0]), _size(c.split("@")[1])) for c in args.cells] if args.cells else
              [(views, size) for size in args.sizes for views in args.views])
+    kept, meta["earlier"] = kept_cells(args.keep, cells) if args.keep else ([], [])
+    doc["cells"] = list(kept)
     for views, size in cells:
         rec = run_cell(views, size, args.out.resolve())
+        rec["run"] = 0
         doc["cells"].append(rec)
         print(f"{views} views {size[0]}x{size[1]}: training {rec['train_total']} s ({rec['steps_trained']} steps, "
               f"start cloud {rec.get('start_cloud', 0)} s), export {rec['export']} s, query {rec['query']} s, "
