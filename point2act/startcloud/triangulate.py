@@ -173,14 +173,15 @@ def triangulate_posed_images(
     level = pycolmap.logging.minloglevel
     pycolmap.logging.minloglevel = 2  # COLMAP's per-image INFO lines: the stages are reported by ``progress``
     try:
-        return _triangulate(pycolmap, images, Ks, viewmats, (num_threads, neighbours), progress)
+        return _triangulate(images, Ks, viewmats, num_threads, neighbours, progress)
     finally:
         pycolmap.logging.minloglevel = level
 
 
-def _triangulate(pycolmap, images, Ks, viewmats, settings, progress) -> TriangulatedCloud:
+def _triangulate(images, Ks, viewmats, num_threads, neighbours, progress) -> TriangulatedCloud:
+    import pycolmap
+
     t0 = time.perf_counter()
-    num_threads, neighbours = settings
     Ks = np.asarray(Ks, dtype=np.float64).reshape(-1, 3, 3)
     viewmats = np.asarray(viewmats, dtype=np.float64).reshape(-1, 4, 4)
     n = len(images)
@@ -219,12 +220,12 @@ def _triangulate(pycolmap, images, Ks, viewmats, settings, progress) -> Triangul
         finally:
             db.close()
         pairs = view_pairs(viewmats, neighbours)
-        say(f"matching {len(pairs)} view pairs" + ("" if len(pairs) == n * (n - 1) // 2 else
-                                                   f" (each view with its {neighbours} nearest)"))
+        every_pair = len(pairs) == n * (n - 1) // 2
+        say(f"matching {len(pairs)} view pairs" + ("" if every_pair else f" (each view with its {neighbours} nearest)"))
         matching = pycolmap.FeatureMatchingOptions()
         matching.num_threads = num_threads
         matching.use_gpu = False
-        if len(pairs) == n * (n - 1) // 2:
+        if every_pair:
             pycolmap.match_exhaustive(db_path, matching_options=matching, device=pycolmap.Device.cpu)
         else:
             pairing = pycolmap.ImportedPairingOptions()
