@@ -4,15 +4,15 @@ Gaussian centres are a poor surface on a short reconstruction: on the demo's CPU
 table's centres lie a median 5 mm (90th percentile 14 mm) off the true surface, and a mug handle is
 covered by ~30 of them. Rendered *depth*, on the other hand, is what the photometric loss
 constrains; its median (where the composited opacity reaches 0.5, :func:`render_median_depth`) is the
-surface a ray meets. Fusing it from all training views into a truncated signed distance volume (open3d's
-``UniformTSDFVolume``) averages the per-view noise and carves out floaters that some view sees
+surface a ray meets. Fusing it from all training views into a truncated signed distance volume
+(:mod:`point2act.grasp.tsdf`) averages the per-view noise and carves out floaters that some view sees
 through. On the same field the fused surface has a median error of 1.9 mm and covers 84% of the
 handle within 3 mm (see ``benchmarks/bench_grasp.py``).
 
-Plain numpy + open3d, and torch (imported by the renderers only: the fusion itself runs without it); nothing
-here imports nerfstudio. Shapes follow gsplat: ``viewmats`` are
-world-to-camera (OpenCV axes: x right, y down, z forward), ``Ks`` pinhole intrinsics with the pixel
-(i, j) centre at (j + 0.5, i + 0.5).
+Plain numpy and the grasp head's C++ kernels, and torch (imported by the renderers only: the fusion itself
+runs without it); nothing here imports nerfstudio. Shapes follow gsplat: ``viewmats`` are world-to-camera
+(OpenCV axes: x right, y down, z forward), ``Ks`` pinhole intrinsics with the pixel (i, j) centre at
+(j + 0.5, i + 0.5).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence, Tuple
 
 import numpy as np
-
-from point2act._open3d import load as load_open3d
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -458,47 +456,37 @@ def tsdf_fuse(
     voxel: float,
     trunc_voxels: float = 4.0,
     min_alpha: float = 0.5,
-) -> Tuple[np.ndarray, np.ndarray]:  # points [M, 3], normals [M, 3] (world)
+) -> np.ndarray:  # points [M, 3] (world)
     """Fuse the depth maps of ``views`` into a TSDF cube of ``side`` (world units) centred at ``center`` and return
-    its zero-level surface points with normals.
+    its zero-level surface points (:func:`point2act.grasp.tsdf.tsdf_points`).
 
     ``voxel`` is the target voxel size; the cube gets ``ceil(side / voxel)`` voxels per axis (at
     most 512). The truncation distance is ``trunc_voxels`` voxels. Pixels whose accumulated
     opacity is below ``min_alpha`` are not measurements (mostly background blur), nor are the blends of foreground and background depth at silhouettes
     (:func:`blended_pixels`, more than the truncation distance from both): integrated, they smear a thin
     part's surface (a mug's handle) into the space around it."""
-    o3d = load_open3d()
+    from point2act.grasp.tsdf import TsdfCube, tsdf_points
 
     depths = np.asarray(views.depths, dtype=np.float32)
     alphas, Ks, viewmats = views.alphas, views.Ks, views.viewmats
-    C, H, W = depths.shape
+    C = depths.shape[0]
     if not (side > 0 and voxel > 0 and math.isfinite(side) and math.isfinite(voxel)):
         raise ValueError(f"tsdf_fuse: side ({side}) and voxel ({voxel}) must be positive and finite")
     res = int(min(512, max(8, math.ceil(side / voxel))))
     step = side / res
     center = np.asarray(center, dtype=np.float64).reshape(3)
-    vol = o3d.pipelines.integration.UniformTSDFVolume(
-        length=float(side), resolution=res, sdf_trunc=float(trunc_voxels * step),
-        color_type=o3d.pipelines.integration.TSDFVolumeColorType.NoColor,
-        origin=(center - side / 2).reshape(3, 1),
-    )
-    gray = o3d.geometry.Image(np.zeros((H, W), dtype=np.float32))
+    measured = np.empty_like(depths)
+    intr = np.zeros((C, 4))
     for i in range(C):
-        d = np.ascontiguousarray(depths[i]).copy()
+        d = depths[i].copy()
         bad = ~np.isfinite(d) | (d <= 0)
         if alphas is not None:
             bad |= np.asarray(alphas[i]) < min_alpha
         d[bad] = 0.0
         d[blended_pixels(d, trunc_voxels * step)] = 0.0
-        rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
-            gray, o3d.geometry.Image(d), depth_scale=1.0, depth_trunc=float(np.max(d)) + 1.0,
-            convert_rgb_to_intensity=False,
-        )
+        measured[i] = d
         K = np.asarray(Ks[i], dtype=np.float64)
-        # open3d puts pixel centres at integer coordinates; gsplat at +0.5.
-        intr = o3d.camera.PinholeCameraIntrinsic(W, H, K[0, 0], K[1, 1], K[0, 2] - 0.5, K[1, 2] - 0.5)
-        vol.integrate(rgbd, intr, np.asarray(viewmats[i], dtype=np.float64))
-    pc = vol.extract_point_cloud()
-    p = np.asarray(pc.points).copy()
-    n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
-    return p, n
+        # pixel centres at integer coordinates in the cube's projection; gsplat puts them at +0.5
+        intr[i] = K[0, 0], K[1, 1], K[0, 2] - 0.5, K[1, 2] - 0.5
+    E = np.asarray(viewmats, dtype=np.float64).reshape(C, 4, 4)
+    return tsdf_points(measured, E, intr, TsdfCube(center - side / 2, side / res, res, trunc_voxels * step))

@@ -154,7 +154,7 @@ def fused_surface_at(views, center: np.ndarray, side: float, voxel: float = 0.00
     (:func:`point2act.fusion.tsdf_fuse`, ``voxel`` at most side / 512)."""
     from point2act.fusion import tsdf_fuse
 
-    pts, _ = tsdf_fuse(views, np.asarray(center, dtype=np.float64), float(side), float(voxel))
+    pts = tsdf_fuse(views, np.asarray(center, dtype=np.float64), float(side), float(voxel))
     return pts
 
 

@@ -167,7 +167,7 @@ class SceneRenders:
         (capture frame)."""
         s = self.frame.scale
         c_ns = self.frame.to_nerfstudio(np.asarray(center, dtype=np.float64)[None])[0]
-        pts_ns, _ = tsdf_fuse(self.rendered, c_ns, side * s, voxel * s, FUSION_TRUNC_VOXELS, FUSION_MIN_ALPHA)
+        pts_ns = tsdf_fuse(self.rendered, c_ns, side * s, voxel * s, FUSION_TRUNC_VOXELS, FUSION_MIN_ALPHA)
         return self.frame.to_capture(pts_ns)
 
 

@@ -70,8 +70,13 @@ def answer_marks(views: Sequence[ViewAnswers], taken: Dict[str, Dict[int, List[i
 
 
 def shell(mask: np.ndarray) -> np.ndarray:  # [nx, ny, nz] bool -> same
-    """The cells of ``mask`` with a face-neighbour outside it (or on the grid's border): its outer surface."""
-    from scipy.ndimage import binary_erosion
-
+    """The cells of ``mask`` with a face-neighbour outside it (or on the grid's border): its outer surface.
+    ``scipy.ndimage.binary_erosion(mask, border_value=0)``'s complement within ``mask``, in numpy (booleans:
+    the same cells, ``tests/grasp/test_answered.py``), which spares the export the import of scipy.ndimage."""
     m = np.asarray(mask, dtype=bool)
-    return m & ~binary_erosion(m, border_value=0)
+    p = np.pad(m, 1, constant_values=False)
+    inner = m.copy()
+    for axis in range(m.ndim):
+        for lo in (0, 2):  # the neighbour before and after along the axis
+            inner &= p[tuple(slice(lo, lo + n) if a == axis else slice(1, 1 + n) for a, n in enumerate(m.shape))]
+    return m & ~inner

@@ -5,6 +5,7 @@ the answer's ray in both."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from point2act.grasp.answered import answer_marks, answered_cells, shell
 from point2act.where.view_agreement import ViewAnswers
@@ -73,6 +74,15 @@ def test_shell_is_the_outer_layer():
     m[1:4, 1:4, 1:4] = True
     s = shell(m)
     assert s.sum() == 27 - 1 and not s[2, 2, 2] and s[1, 1, 1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shell_is_scipy_binary_erosion_complement(seed):
+    from scipy.ndimage import binary_erosion
+
+    rng = np.random.default_rng(seed)
+    m = rng.random((7, 9, 6)) < 0.7  # touches the grid's border too
+    np.testing.assert_array_equal(shell(m), m & ~binary_erosion(m, border_value=0))
 
 
 def _painted_grip():

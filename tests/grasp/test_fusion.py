@@ -61,7 +61,7 @@ def test_tsdf_fuse_recovers_sphere_and_plane(num_views, voxel):
         views.append(V)
         Ks.append(K)
         depths.append(sphere_plane_depth(V, K, W, H, c, r))
-    pts, nrm = tsdf_fuse(DepthViews(np.stack(depths), None, np.stack(Ks), np.stack(views)), center=c, side=0.2, voxel=voxel)
+    pts = tsdf_fuse(DepthViews(np.stack(depths), None, np.stack(Ks), np.stack(views)), center=c, side=0.2, voxel=voxel)
     assert len(pts) > 1000
     assert np.all(np.abs(pts - c) <= 0.1 + 1e-9)  # inside the cube
     # every point lies on the sphere or on the plane, within a voxel
@@ -71,10 +71,6 @@ def test_tsdf_fuse_recovers_sphere_and_plane(num_views, voxel):
     on_sphere = np.abs(np.linalg.norm(pts - c, axis=1) - r) < voxel
     up = pts[on_sphere][:, 2] > c[2]
     assert up.sum() > 200
-    # normals are unit and radial on the sphere
-    n = nrm[on_sphere]
-    radial = (pts[on_sphere] - c) / r
-    assert np.median(np.abs((n * radial).sum(1))) > 0.95
 
 
 def test_tsdf_fuse_ignores_transparent_pixels_and_rejects_bad_cube():
@@ -82,7 +78,7 @@ def test_tsdf_fuse_ignores_transparent_pixels_and_rejects_bad_cube():
     K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
     V = look_at(np.array([0.0, -0.3, 0.4]), np.zeros(3))
     d = sphere_plane_depth(V, K, W, H, np.array([0, 0, 0.03]), 0.03)[None]
-    pts, _ = tsdf_fuse(DepthViews(d, np.zeros_like(d), K[None], V[None]), np.zeros(3), 0.2, 0.005)
+    pts = tsdf_fuse(DepthViews(d, np.zeros_like(d), K[None], V[None]), np.zeros(3), 0.2, 0.005)
     assert len(pts) == 0
     with pytest.raises(ValueError, match="side"):
         tsdf_fuse(DepthViews(d, None, K[None], V[None]), np.zeros(3), 0.0, 0.005)
@@ -246,7 +242,7 @@ def test_tsdf_fuse_leaves_no_surface_in_the_air_at_blended_silhouettes(seed):
         depths.append(sphere_plane_depth(views[-1], K, W, H, c, r))
     blended = degrade_depth(np.stack(depths), seed=seed, noise=0.0, floater_every=0)
     assert (np.abs(blended - np.stack(depths)) > 0.01).sum() > 1000  # the silhouettes are blended
-    pts, _ = tsdf_fuse(DepthViews(blended, None, np.stack([K] * 12), np.stack(views)), center=c, side=0.2, voxel=voxel)
+    pts = tsdf_fuse(DepthViews(blended, None, np.stack([K] * 12), np.stack(views)), center=c, side=0.2, voxel=voxel)
     err = np.minimum(np.abs(np.linalg.norm(pts - c, axis=1) - r), np.abs(pts[:, 2]))
     assert len(pts) > 1000 and (err > 0.003).mean() < 0.08, (err > 0.003).mean()
     assert err.max() < 0.01  # a blend kept lies within the truncation distance (1 cm) of a surface

@@ -38,4 +38,8 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
           py::arg("band_lo"), py::arg("band_hi"), py::arg("cos_t"), py::arg("sin_t"), py::arg("alive"),
           py::arg("off"), py::arg("hh"), py::arg("dep"), py::arg("boxes"), py::arg("min_points"),
           py::arg("num_threads") = -1);
+    m.def("tsdf_fuse", &p2a::tsdf_fuse,
+          "Depth maps fused into a truncated signed distance cube; its zero crossings (CPU)", py::arg("depth"),
+          py::arg("E"), py::arg("intr"), py::arg("origin"), py::arg("voxel"), py::arg("res"), py::arg("trunc"),
+          py::arg("num_threads") = -1);
 }

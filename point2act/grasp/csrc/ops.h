@@ -101,4 +101,12 @@ py::tuple gripper_cloud_hits(const py::array &centres,  // [K, 3] float64
                              const py::array &boxes,    // [B, 10] float64
                              int64_t min_points, int64_t num_threads);
 
+// Depth maps fused into a truncated signed distance cube, and its zero crossings (tsdf_fuse.cpp).
+// -> points [M, 3] float64, in the order of their first voxel (x, y, z) and axis
+py::array_t<double> tsdf_fuse(const py::array &depth,   // [C, H, W] float32 z-depth, 0: no measurement
+                              const py::array &E,       // [C, 4, 4] float32 world -> camera
+                              const py::array &intr,    // [C, 4] float32 fx, fy, cx, cy (pixel centres at integers)
+                              const py::array &origin,  // [3] float64 the cube's corner
+                              double voxel, int64_t res, double trunc, int64_t num_threads);
+
 }  // namespace p2a
