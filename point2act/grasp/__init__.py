@@ -9,8 +9,9 @@ composed by :mod:`point2act.grasp.planner`)
        sum(relevancy * opacity) is the region. Its relevancy density peak (a
        Gaussian centre) is the action point.
     2. surface   -- opacity-filtered Gaussian centres (+ optional surface points,
-       e.g. fused depth) are voxel-downsampled and given normals (open3d). A
-       support plane (table) is found with RANSAC; its lower half-space is solid.
+       e.g. fused depth) are voxel-downsampled and given normals (PCA of their
+       neighbours). A support plane (table) is found with RANSAC; its lower
+       half-space is solid.
        The gripper is checked against the occupancy grid's occupied and unknown
        cells, else the surface points (:mod:`~point2act.grasp.clouds`).
     3. candidates -- surface points near the region are paired with points
@@ -51,8 +52,9 @@ Units
     (the pre-grasp opening) is in metres, ``width_capture_units`` in capture
     units.
 
-This package imports only numpy (and, lazily, scipy, open3d and the C++ kernels, a pybind11 extension of
-numpy arrays: :mod:`point2act.grasp._kernel`); planning grasps never imports torch.
+This package imports only numpy (and, lazily, scipy and the C++ kernels, a pybind11 extension of numpy
+arrays: :mod:`point2act.grasp._kernel`); planning grasps never imports torch or open3d (only
+:mod:`~point2act.grasp.evaluate`, the benchmarks' ray caster, does).
 """
 
 from __future__ import annotations

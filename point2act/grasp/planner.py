@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from point2act._open3d import load as load_open3d
 
 from point2act.grasp.candidates import candidate_pairs, pair_frames
 from point2act.grasp.clouds import SceneClouds, avoid_channel, collision_clouds, held_surface, target_labels, with_margin
@@ -110,8 +109,7 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     ``ValueError`` if no relevancy passes the region threshold (or the avoid channel has not one value per
     Gaussian); any other failure to find grasps gives an empty list and ``GraspResult.warning``."""
     ti = time.perf_counter()
-    load_open3d()  # (imported here so stage timings exclude the one-off import)
-    from scipy.spatial import cKDTree  # noqa: F401
+    from scipy.spatial import cKDTree  # noqa: F401  (imported here so stage timings exclude the one-off import)
 
     import_ms = (time.perf_counter() - ti) * 1e3
     dims = cfg.gripper.scaled()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from point2act._open3d import load as load_open3d
-
 from point2act.grasp.config import (
     ABSOLUTE_THRESHOLD,
     DBSCAN_MIN_POINTS,
@@ -25,15 +23,58 @@ __all__ = ["relevant_region", "dbscan", "density_peak", "median_spacing", "peak_
 
 
 def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
-    """DBSCAN labels (``-1`` = noise) of ``points`` [M, 3]: open3d's ``cluster_dbscan`` (a core point has
-    at least ``min_points`` points, itself included, within ``eps``)."""
-    o3d = load_open3d()
+    """DBSCAN labels [M] (``-1`` = noise) of ``points`` [M, 3]: the labels open3d's ``cluster_dbscan(eps,
+    min_points)`` gives, numbers included.
+
+    Neighbours of a point: the points at squared distance ``(dx*dx + dy*dy) + dz*dz < eps*eps`` (strictly, in
+    float64, the point itself included: open3d's KD-tree radius search). A core point has at least
+    ``min_points`` neighbours. A cluster is a connected component of the core points (two are linked when
+    neighbours); clusters are numbered 0, 1, ... in the order of their lowest-index core point (the order
+    open3d's scan over the points meets them). A non-core point with a core neighbour takes the lowest label
+    among its core neighbours' clusters (the first cluster whose expansion reaches it); the others are
+    noise. Neighbour pairs come from a ``cKDTree`` with a slightly larger radius, then the exact test above.
+    Check: ``tests/grasp/test_open3d_free.py`` compares the labels with open3d's."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
 
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    if len(pts) == 0:
+    n = len(pts)
+    if n == 0:
         return np.zeros(0, dtype=np.int64)
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
-    return np.asarray(cloud.cluster_dbscan(float(eps), int(min_points), print_progress=False), dtype=np.int64)
+    r2 = float(eps) * float(eps)
+    if r2 > 0:
+        pairs = cKDTree(pts).query_pairs(float(eps) * (1 + 1e-6), output_type="ndarray")  # [P, 2], i < j
+        i, j = pairs[:, 0], pairs[:, 1]
+        x, y, z = pts.T.copy()
+        dx, dy, dz = x[i] - x[j], y[i] - y[j], z[i] - z[j]  # [P] each
+        near = (dx * dx + dy * dy) + dz * dz < r2
+        i, j = i[near], j[near]
+    else:
+        i = j = np.zeros(0, np.int64)
+    count = int(r2 > 0) + np.bincount(i, minlength=n) + np.bincount(j, minlength=n)  # [M], self included
+    core = count >= int(min_points)
+    labels = np.full(n, -1, dtype=np.int64)
+    cores = np.flatnonzero(core)  # ascending
+    if len(cores) == 0:
+        return labels
+    both = core[i] & core[j]
+    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n)).tocsr()
+    _, comp = connected_components(graph, directed=False)  # [M]; non-core points are their own
+    cc = comp[cores]
+    _, first = np.unique(cc, return_index=True)  # each component's lowest core point (among ``cores``)
+    rank = np.empty(int(comp.max()) + 1, dtype=np.int64)
+    rank[cc[np.sort(first)]] = np.arange(len(first))
+    labels[cores] = rank[cc]
+    one = core[i] != core[j]  # a core point and a non-core one
+    if one.any():
+        border = np.where(core[i[one]], j[one], i[one])
+        by = np.where(core[i[one]], i[one], j[one])
+        best = np.full(n, len(first), dtype=np.int64)
+        np.minimum.at(best, border, labels[by])
+        hit = best < len(first)
+        labels[hit] = best[hit]
+    return labels
 
 
 def median_spacing(pts: np.ndarray, tree=None) -> float:

@@ -249,7 +249,7 @@ class GraspResult:
     """Why ``grasps`` is empty (or anything else worth knowing); None if fine."""
     timings_ms: Dict[str, float] = field(default_factory=dict)
     """Wall time per stage: region, surface, candidates, collision, scoring, total
-    (and "imports", the one-off scipy/open3d import on a process's first call,
+    (and "imports", the one-off scipy import on a process's first call,
     not included in total)."""
     counts: Dict[str, int] = field(default_factory=dict)
     """Sizes along the pipeline: surface_points, seeds, contact_pairs, candidates,

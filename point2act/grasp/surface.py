@@ -2,15 +2,16 @@
 
 Surface points are opacity-filtered Gaussian centres, optionally merged with
 caller-supplied points (e.g. depth renders fused into a cloud), voxel
-downsampled, with normals from open3d. open3d is imported lazily."""
+downsampled (a centroid per voxel), with normals from the covariance of each
+point's nearest neighbours (numpy and scipy's ``cKDTree``; the voxel grid,
+neighbourhoods and normals are open3d's ``voxel_down_sample`` and
+``estimate_normals``, checked against it in ``tests/grasp/test_open3d_free.py``)."""
 
 from __future__ import annotations
 
 from typing import NamedTuple, Tuple
 
 import numpy as np
-
-from point2act._open3d import load as load_open3d
 
 from point2act.grasp.config import (
     MAX_SCALE,
@@ -26,12 +27,6 @@ from point2act.grasp.config import (
 __all__ = ["FusedSurface", "scene_points", "ransac_plane", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
 
 
-def _o3d():
-    o3d = load_open3d()
-
-    return o3d
-
-
 def _metres_per_unit(cfg) -> float:
     """``cfg``'s gripper's metres per scene unit (a :class:`GraspConfig`); 1.0 otherwise (a metric scene)."""
     cfg = cfg or GraspConfig()
@@ -39,12 +34,80 @@ def _metres_per_unit(cfg) -> float:
 
 
 def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
-    """Centroid-per-voxel downsampling (open3d)."""
-    if len(points) == 0 or voxel <= 0:
-        return np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    o3d = _o3d()
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
-    return np.asarray(pc.voxel_down_sample(voxel).points)
+    """The centroid [K, 3] of the finite points of ``points`` [N, 3] in each cube of side ``voxel``, the
+    voxels in lexicographic order of their integer index (x, then y, then z).
+
+    open3d's ``voxel_down_sample`` grid and arithmetic: a point's voxel index is ``floor((p - lo) / voxel)``
+    with ``lo`` the points' minimum corner less ``voxel / 2``, and a centroid is the float64 sum of its
+    points in input order divided by their number; the same centroids to the bit (open3d gives them in a
+    hash map's order). ``voxel <= 0`` or no points: the points as given. Check:
+    ``tests/grasp/test_open3d_free.py``."""
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(P) == 0 or voxel <= 0:
+        return P
+    P = P[np.isfinite(P).all(1)]
+    if len(P) == 0:
+        return P
+    lo = P.min(0) - voxel * 0.5  # [3]
+    ijk = np.floor((P - lo) / voxel).astype(np.int64)  # [N, 3], >= 0
+    span = ijk.max(0) + 1  # [3]
+    if float(span[0]) * float(span[1]) * float(span[2]) < 2.0**62:
+        key = (ijk[:, 0] * span[1] + ijk[:, 1]) * span[2] + ijk[:, 2]  # [N], ordered as (x, y, z)
+        _, inv = np.unique(key, return_inverse=True)
+    else:
+        _, inv = np.unique(ijk, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)  # [N] voxel of each point
+    count = np.bincount(inv).astype(np.float64)  # [K]
+    # bincount adds in input order, as open3d's accumulation does
+    total = np.stack([np.bincount(inv, weights=P[:, c], minlength=len(count)) for c in range(3)], 1)  # [K, 3]
+    return total / count[:, None]
+
+
+def _normals(points: np.ndarray, radius: float, max_nn: int) -> np.ndarray:
+    """Unit normals [M, 3] of ``points`` [M, 3]: the eigenvector of the smallest eigenvalue of the covariance
+    of each point's neighbours, the up to ``max_nn`` nearest points at squared distance ``< radius**2`` (the
+    point itself included): the direction the neighbourhood is flattest in. As open3d's
+    ``estimate_normals(KDTreeSearchParamHybrid(radius, max_nn))``, a point with fewer than 3 neighbours (or
+    with coinciding ones) gets ``(0, 0, 1)``.
+
+    Sign: the component of largest magnitude is positive (the first of equal ones), so that a cloud always
+    gets the same normals (open3d's sign is whatever its solver gives). The covariance is accumulated about
+    the point itself (small numbers, no cancellation against ``|p|**2``) and solved by a batched
+    ``np.linalg.eigh``. Check: ``tests/grasp/test_open3d_free.py`` (the same directions as open3d's, to
+    ``|cos| > 1 - 1e-9``, on planes, spheres and a noisy box; where the two smallest eigenvalues nearly
+    coincide the direction is ill-defined and solvers may differ)."""
+    from scipy.spatial import cKDTree
+
+    m = len(points)
+    normals = np.zeros((m, 3))
+    normals[:, 2] = 1.0
+    k = min(int(max_nn), m)
+    if m == 0 or k < 1 or not radius > 0:
+        return normals
+    _, idx = cKDTree(points).query(points, k=k, distance_upper_bound=radius * (1 + 1e-6), workers=-1)
+    idx = idx.reshape(m, k)  # [M, k], nearest first; m where none
+    P = np.concatenate([points, np.full((1, 3), np.inf)]).T.copy()  # [3, M + 1]; index m: no neighbour
+    dx, dy, dz = (P[c][idx] - points[:, c, None] for c in range(3))  # [M, k] each, neighbour - point
+    valid = (dx * dx + dy * dy) + dz * dz < radius * radius  # [M, k]
+    cnt = valid.sum(1)  # [M]
+    c = np.maximum(cnt, 1)  # [M]
+    dx, dy, dz = (np.where(valid, v, 0.0) for v in (dx, dy, dz))
+    mx, my, mz = dx.sum(1) / c, dy.sum(1) / c, dz.sum(1) / c  # [M] each
+    # moments about the point itself: small numbers, no cancellation against |p|^2
+    cov = np.empty((m, 3, 3))
+    cov[:, 0, 0] = (dx * dx).sum(1) / c - mx * mx
+    cov[:, 1, 1] = (dy * dy).sum(1) / c - my * my
+    cov[:, 2, 2] = (dz * dz).sum(1) / c - mz * mz
+    cov[:, 0, 1] = cov[:, 1, 0] = (dx * dy).sum(1) / c - mx * my
+    cov[:, 0, 2] = cov[:, 2, 0] = (dx * dz).sum(1) / c - mx * mz
+    cov[:, 1, 2] = cov[:, 2, 1] = (dy * dz).sum(1) / c - my * mz
+    _, vec = np.linalg.eigh(cov)  # ascending eigenvalues
+    n = vec[:, :, 0].copy()  # [M, 3]
+    big = np.argmax(np.abs(n), axis=1)
+    n *= np.where(n[np.arange(m), big] < 0, -1.0, 1.0)[:, None]
+    none = (cnt < 3) | ~(cov.reshape(m, 9) != 0).any(1)  # too few neighbours, or coinciding ones
+    n[none] = (0.0, 0.0, 1.0)
+    return n
 
 
 class FusedSurface(NamedTuple):
@@ -74,7 +137,12 @@ def scene_points(
     source (fused depth), merged before downsampling, and the ball where they replace the Gaussian
     centres; ``camera_centers`` [C,3] optional: normals are flipped towards the nearest one.
     ``cfg`` is a :class:`GraspConfig` (units from its gripper) or anything else (a metric scene);
-    filters and sizes are :mod:`point2act.grasp.config`'s constants. Normals are unit length."""
+    filters and sizes are :mod:`point2act.grasp.config`'s constants.
+
+    The points are the centroids of the ``VOXEL_SIZE`` voxels (:func:`voxel_downsample`, lexicographic voxel
+    order), the normals those of :func:`_normals` (``NORMAL_RADIUS``, ``NORMAL_MAX_NN``): unit length, with
+    the largest component positive where no cameras are given, ``(0, 0, 1)`` at a point with fewer than 3
+    neighbours. Fewer than 3 points after downsampling: none."""
     extra_points, fused_center, fused_radius = fused if fused is not None else FusedSurface(None)
     mpu = _metres_per_unit(cfg)
     means = np.asarray(means, dtype=np.float64).reshape(-1, 3)
@@ -91,13 +159,8 @@ def scene_points(
         pts = np.concatenate([pts, e[np.isfinite(e).all(1)]], 0)
     if len(pts) == 0:
         return np.zeros((0, 3)), np.zeros((0, 3))
-    o3d = _o3d()
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(pts)))
-    pc = pc.voxel_down_sample(VOXEL_SIZE / mpu)
-    if len(pc.points) >= 3:
-        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=NORMAL_RADIUS / mpu, max_nn=NORMAL_MAX_NN))
-    p = np.asarray(pc.points).copy()
-    n = np.asarray(pc.normals).copy() if pc.has_normals() else np.zeros_like(p)
+    p = voxel_downsample(pts, VOXEL_SIZE / mpu)
+    n = _normals(p, NORMAL_RADIUS / mpu, NORMAL_MAX_NN) if len(p) >= 3 else np.zeros_like(p)
     norm = np.linalg.norm(n, axis=1)
     good = np.isfinite(n).all(1) & (norm > 0.5)
     p, n = p[good], n[good] / norm[good, None]
