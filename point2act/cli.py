@@ -4,6 +4,10 @@
 Each subcommand is a dataclass whose fields are its options (tyro shows their docstrings as
 help). Known input errors print one paragraph naming the file and the problem and exit with
 status 2; set ``POINT2ACT_DEBUG=1`` (or ``--debug``) for the traceback.
+
+Optional options are annotated ``Optional[X]``, not ``X | None``: tyro checks each default against its
+annotation, and for ``X | None`` it imports typeguard to do so (0.08 s of every command's start;
+``tests/test_cli_imports.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Tuple
+from typing import Literal, Optional, Tuple, Union
 
 import tyro
 
@@ -71,13 +75,13 @@ class Export:
 
     load_config: Path
     """config.yml of a point2act run (written by ns-train)."""
-    output: Path | None = None
+    output: Optional[Path] = None
     """Where to write grasps.json (default: beside the run's config)."""
     num_grasps: int = 10
     """How many ranked grasps to keep (top-k after non-maximum suppression)."""
-    gripper: Path | None = None
+    gripper: Optional[Path] = None
     """Gripper description (JSON, see configs/franka_panda.json); default: a Franka Panda hand."""
-    metres_per_unit: float | None = None
+    metres_per_unit: Optional[float] = None
     """Metres per capture unit (e.g. 0.12 for a COLMAP phone scan); overrides the gripper file's value."""
     grasps: bool = True
     """Plan grasps; --no-grasps writes only the action point and region."""
@@ -87,28 +91,28 @@ class Export:
     channels: str = ""
     """Named relevancy channels (from `point2act query`) to export as keypoints, comma-separated
     (e.g. grasp,place,avoid; 'all': every channel of the run). A channel named avoid penalises grasps."""
-    grasp_channel: str | None = None
+    grasp_channel: Optional[str] = None
     """Named channel that drives the action point and grasps (default: the checkpoint's own)."""
-    handover_direction: Tuple[float, float, float] | None = None
+    handover_direction: Union[None, Tuple[float, float, float]] = None  # None first: checked without typeguard
     """Direction towards the handover recipient (capture frame): with an avoid channel, each grasp
     gets the gripper rotation that turns the avoid region away from it."""
-    base_from_capture: Path | None = None
+    base_from_capture: Optional[Path] = None
     """Frame file (`point2act calibrate` writes CAPTURE/point2act_frame.json, read by default): its
     metres_per_unit sets the gripper's scale, and with a base_from_capture each grasp also gets its
     pose in the robot's base frame (metres)."""
-    pregrasp_distance: float | None = None
+    pregrasp_distance: Optional[float] = None
     """Back-off of the pre-grasp pose along the approach axis, metres (default: the gripper file's, 0.10)."""
     candidate: int = 0
     """Plan on another of the places the views point at (grasps.json's ``candidates``, ranked by the views'
     votes; 0: their first choice)."""
-    ply: Path | None = None
+    ply: Optional[Path] = None
     """Also write the Gaussians' centres as a PLY point cloud with relevancy, opacity and colour
     (capture frame; base frame in metres when a base_from_capture is known)."""
     format: Literal["json", "graspnet", "isaac", "ros2"] = "json"
     """json (grasps.json only), or also graspnet (GRASPS_graspnet.npy, a GraspGroup array), isaac
     (GRASPS_isaac.yaml, isaac_grasp) or ros2 (GRASPS_ros2/: PoseStamped YAML and rosbag2, moveit_msgs/Grasp
     YAML) beside grasps.json; in the base frame when a frame file has base_from_capture (docs/grasps-json.md)."""
-    frame_id: str | None = None
+    frame_id: Optional[str] = None
     """ROS frame_id of --format ros2 (default: base_link in the base frame, point2act_capture otherwise)."""
 
     def channels_of(self):
@@ -300,11 +304,11 @@ class Query:
     """config.yml of a point2act run (written by ns-train)."""
     prompt: str = ""
     """The new task. With no points file the pointer (--backend ...) points on the capture for it."""
-    points_file: Path | None = None
+    points_file: Optional[Path] = None
     """Points file for the new prompt (same format as for training)."""
     name: str = "query"
     """Channel name; 'grasp', 'place' and 'avoid' also set the role (see --role)."""
-    role: str | None = None
+    role: Optional[str] = None
     """grasp | place | avoid (default: the name if it is one of these, else grasp). A place channel
     exports a place point and region, no grasps; an avoid channel is exported as a region."""
     steps: int = 16
@@ -323,13 +327,13 @@ class Query:
     write what the cache lacks."""
     export: bool = True
     """Also write grasps.json for the new channel (RUN/grasps_NAME.json, or --output)."""
-    output: Path | None = None
+    output: Optional[Path] = None
     """Where to write that grasps.json."""
     num_grasps: int = 10
     """How many ranked grasps to keep."""
-    gripper: Path | None = None
+    gripper: Optional[Path] = None
     """Gripper description (JSON); default: a Franka Panda hand."""
-    metres_per_unit: float | None = None
+    metres_per_unit: Optional[float] = None
     """Metres per capture unit; overrides the gripper file's value."""
     pointer: tyro.conf.OmitArgPrefixes[PointerConfig] = field(default_factory=PointerConfig)
     """Pointer options (used when no points file is given)."""
@@ -407,19 +411,19 @@ class Grasp:
     """Capture folder (with transforms.json)."""
     prompt: str
     """The task, e.g. 'where to grasp to pour'."""
-    output: Path | None = None
+    output: Optional[Path] = None
     """Where to write grasps.json (default: beside the run's config)."""
-    max_num_iterations: int | None = None
+    max_num_iterations: Optional[int] = None
     """Training iterations (default: the method's default schedule)."""
-    downscale_factor: int | None = None
+    downscale_factor: Optional[int] = None
     """nerfstudio-data --downscale-factor (images_N/)."""
     output_dir: Path = Path("outputs")
     """Where ns-train writes the run."""
     num_grasps: int = 10
     """How many ranked grasps to keep."""
-    gripper: Path | None = None
+    gripper: Optional[Path] = None
     """Gripper description (JSON); default: a Franka Panda hand."""
-    metres_per_unit: float | None = None
+    metres_per_unit: Optional[float] = None
     """Metres per capture unit (default: CAPTURE/point2act_frame.json's, else the gripper file's)."""
     pointer: tyro.conf.OmitArgPrefixes[PointerConfig] = field(default_factory=PointerConfig)
     """Pointer options."""
@@ -461,9 +465,9 @@ class Check:
 
     data: Path
     """Capture folder (with transforms.json), or its transforms.json."""
-    points_file: Path | None = None
+    points_file: Optional[Path] = None
     """Points file to check against the capture's image list and image sizes."""
-    downscale_factor: int | None = None
+    downscale_factor: Optional[int] = None
     """The --downscale-factor you train with: images are then read from images_N/ as nerfstudio does."""
 
     def main(self) -> None:
