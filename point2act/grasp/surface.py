@@ -3,9 +3,12 @@
 Surface points are opacity-filtered Gaussian centres, optionally merged with
 caller-supplied points (e.g. depth renders fused into a cloud), voxel
 downsampled (a centroid per voxel), with normals from the covariance of each
-point's nearest neighbours (numpy and scipy's ``cKDTree``; the voxel grid,
-neighbourhoods and normals are open3d's ``voxel_down_sample`` and
-``estimate_normals``, checked against it in ``tests/grasp/test_open3d_free.py``)."""
+point's nearest neighbours (scipy's ``cKDTree`` and the C++ kernel
+``csrc/surface_normals.cpp``; the voxel grid, neighbourhoods and normals are open3d's
+``voxel_down_sample`` and ``estimate_normals``, checked against it in
+``tests/grasp/test_open3d_free.py``). The support plane's RANSAC scores its draws with the
+C++ kernel ``csrc/ransac_plane.cpp``. Each kernel has a numpy reference (``*_reference``) that
+runs where the kernels cannot be built."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
+from point2act.grasp import _kernel
 from point2act.grasp.config import (
     MAX_SCALE,
     NORMAL_MAX_NN,
@@ -24,7 +28,8 @@ from point2act.grasp.config import (
     GraspConfig,
 )
 
-__all__ = ["FusedSurface", "scene_points", "ransac_plane", "fit_support_plane", "surface_relevancy", "voxel_downsample"]
+__all__ = ["FusedSurface", "scene_points", "ransac_plane", "ransac_plane_reference", "fit_support_plane",
+           "surface_relevancy", "voxel_downsample"]
 
 
 def _metres_per_unit(cfg) -> float:
@@ -63,6 +68,21 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
     return total / count[:, None]
 
 
+def _neighbours(points: np.ndarray, radius: float, max_nn: int) -> np.ndarray | None:
+    """The up to ``max_nn`` nearest points [M, k] of each of ``points`` [M, 3] within ``radius`` (scipy's
+    ``cKDTree``, nearest first, the point itself included; ``M`` where there is none; the radius widened by
+    1e-6 so that the exact test ``< radius**2`` of :func:`_normals` decides). None where there is nothing to
+    look for (no points, ``max_nn < 1`` or ``radius <= 0``)."""
+    from scipy.spatial import cKDTree
+
+    m = len(points)
+    k = min(int(max_nn), m)
+    if m == 0 or k < 1 or not radius > 0:
+        return None
+    _, idx = cKDTree(points).query(points, k=k, distance_upper_bound=radius * (1 + 1e-6), workers=-1)
+    return idx.reshape(m, k)
+
+
 def _normals(points: np.ndarray, radius: float, max_nn: int) -> np.ndarray:
     """Unit normals [M, 3] of ``points`` [M, 3]: the eigenvector of the smallest eigenvalue of the covariance
     of each point's neighbours, the up to ``max_nn`` nearest points at squared distance ``< radius**2`` (the
@@ -71,21 +91,39 @@ def _normals(points: np.ndarray, radius: float, max_nn: int) -> np.ndarray:
     with coinciding ones) gets ``(0, 0, 1)``.
 
     Sign: the component of largest magnitude is positive (the first of equal ones), so that a cloud always
-    gets the same normals (open3d's sign is whatever its solver gives). The covariance is accumulated about
-    the point itself (small numbers, no cancellation against ``|p|**2``) and solved by a batched
-    ``np.linalg.eigh``. Check: ``tests/grasp/test_open3d_free.py`` (the same directions as open3d's, to
-    ``|cos| > 1 - 1e-9``, on planes, spheres and a noisy box; where the two smallest eigenvalues nearly
-    coincide the direction is ill-defined and solvers may differ)."""
-    from scipy.spatial import cKDTree
+    gets the same normals (open3d's sign is whatever its solver gives). The neighbours come from scipy's
+    ``cKDTree`` (:func:`_neighbours`); the rest is the C++ kernel ``csrc/surface_normals.cpp``: the moments
+    about the point itself (small numbers, no cancellation against ``|p|**2``) added in neighbour order,
+    nearest first, and the closed-form symmetric 3x3 eigensolver open3d's ``FastEigen3x3`` uses, so the
+    normals are the same bits under any thread count. :func:`_normals_reference` (numpy's batched ``eigh``)
+    where the kernel cannot be built. Check: ``tests/grasp/test_open3d_free.py`` (the same directions as
+    open3d's, to ``|cos| > 1 - 1e-9``, on planes, spheres and a noisy box) and
+    ``tests/grasp/test_planner_parts.py`` (the reference's, to ``|cos| > 1 - 1e-9`` wherever the smallest
+    eigenvalue is separated from the next; where the two nearly coincide the direction is ill-defined and
+    solvers may differ)."""
+    points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+    kernel = _kernel.kernel("surface_normals")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same directions, slower
+        return _normals_reference(points, radius, max_nn)
+    idx = _neighbours(points, radius, max_nn)
+    if idx is None:
+        normals = np.zeros((len(points), 3))
+        normals[:, 2] = 1.0
+        return normals
+    return kernel(points, _kernel.array(idx, np.int64), float(radius), -1)
 
+
+def _normals_reference(points: np.ndarray, radius: float, max_nn: int) -> np.ndarray:
+    """:func:`_normals` in numpy: the covariances of all points at once ([M, k] arrays, numpy's sums over a
+    point's neighbours) and a batched ``np.linalg.eigh``. The same neighbours, sign rule and ``(0, 0, 1)``
+    points as the kernel; the directions agree to rounding where the smallest eigenvalue is well separated."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     m = len(points)
     normals = np.zeros((m, 3))
     normals[:, 2] = 1.0
-    k = min(int(max_nn), m)
-    if m == 0 or k < 1 or not radius > 0:
+    idx = _neighbours(points, radius, max_nn)
+    if idx is None:
         return normals
-    _, idx = cKDTree(points).query(points, k=k, distance_upper_bound=radius * (1 + 1e-6), workers=-1)
-    idx = idx.reshape(m, k)  # [M, k], nearest first; m where none
     P = np.concatenate([points, np.full((1, 3), np.inf)]).T.copy()  # [3, M + 1]; index m: no neighbour
     dx, dy, dz = (P[c][idx] - points[:, c, None] for c in range(3))  # [M, k] each, neighbour - point
     valid = (dx * dx + dy * dy) + dz * dz < radius * radius  # [M, k]
@@ -174,41 +212,29 @@ def scene_points(
     return p, n
 
 
-def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
-                 seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:  # model [4], inlier indices [I]
-    """The plane ``a x + b y + c z + d = 0`` (unit normal) that the most of ``points`` [N, 3] lie within
-    ``threshold`` of, by RANSAC: ``iterations`` planes through 3 points drawn with numpy's seeded generator
-    (all of them tried, none stopped early; ties: the smaller mean distance, then the earlier draw),
-    refitted by least squares (PCA) to the best one's inliers, as open3d's ``segment_plane`` does. Returns
-    the model and the best draw's inliers. Reproducible to the bit on any machine and load: open3d's draws
-    come from one locked generator shared by OpenMP threads, so which iteration gets which sample (and
-    where its early stop falls) depends on thread timing, and the same seed gave 4 planes in 30 calls on a
-    loaded machine.
-    Elementwise float64 only (no BLAS, whose blocking depends on the thread count)."""
-    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    n = len(P)
-    if n < 3:
-        return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, np.int64)
+def _ransac_draws(P: np.ndarray, iterations: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The planes of :func:`ransac_plane`'s draws from ``P`` [N, 3] (N >= 3): unit normals [I, 3], offsets [I]
+    (``n . p + off = 0`` on the plane) and whether the draw gives a plane [I] (a draw with a repeated or
+    collinear point has none: normal 0)."""
     rng = np.random.default_rng(int(seed))
-    idx = rng.integers(0, n, size=(int(iterations), 3))  # [I, 3]; a draw with a repeated point has no plane
+    idx = rng.integers(0, len(P), size=(int(iterations), 3))  # [I, 3]
     a, b, c = P[idx[:, 0]], P[idx[:, 1]], P[idx[:, 2]]
     nrm = np.cross(b - a, c - a)
     length = np.sqrt((nrm * nrm).sum(1))
     ok = length > 1e-300
     nrm = np.where(ok[:, None], nrm / np.where(ok, length, 1.0)[:, None], 0.0)
     off = -(nrm * a).sum(1)
-    count = np.zeros(len(idx), np.int64)
-    err = np.zeros(len(idx))
-    for i0 in range(0, len(idx), 32):
-        sl = slice(i0, i0 + 32)
-        dist = np.abs(P[:, 0:1] * nrm[None, sl, 0] + P[:, 1:2] * nrm[None, sl, 1]
-                      + P[:, 2:3] * nrm[None, sl, 2] + off[None, sl])
-        inside = dist < threshold
-        count[sl] = inside.sum(0)
-        err[sl] = np.where(inside, dist, 0.0).sum(0)
-    count[~ok] = 0
+    return nrm, off, ok
+
+
+def _ransac_best(P: np.ndarray, threshold: float, nrm: np.ndarray, off: np.ndarray, count: np.ndarray,
+                 err: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`ransac_plane`'s answer from its draws' planes (``nrm`` [I, 3], ``off`` [I]), inlier counts
+    ``count`` [I] (0 for a draw without a plane) and summed inlier distances ``err`` [I]: the best draw (the
+    most inliers, then the smaller mean distance, then the earlier draw), its inliers, the plane refitted to
+    them by PCA."""
     mean_err = np.where(count > 0, err / np.maximum(count, 1), np.inf)
-    best = int(np.lexsort((np.arange(len(idx)), mean_err, -count))[0])
+    best = int(np.lexsort((np.arange(len(count)), mean_err, -count))[0])
     nb = nrm[best]
     dist = np.abs(P[:, 0] * nb[0] + P[:, 1] * nb[1] + P[:, 2] * nb[2] + off[best])
     inl = np.flatnonzero(dist < threshold)
@@ -219,6 +245,59 @@ def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
     _, V = np.linalg.eigh((X[:, :, None] * X[:, None, :]).sum(0))
     normal = V[:, 0]
     return np.r_[normal, -float((normal * centre).sum())], inl
+
+
+def ransac_plane(points: np.ndarray, threshold: float, iterations: int = 300,
+                 seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:  # model [4], inlier indices [I]
+    """The plane ``a x + b y + c z + d = 0`` (unit normal) that the most of ``points`` [N, 3] lie within
+    ``threshold`` of, by RANSAC: ``iterations`` planes through 3 points drawn with numpy's seeded generator
+    (all of them tried, none stopped early; ties: the smaller mean distance, then the earlier draw),
+    refitted by least squares (PCA) to the best one's inliers, as open3d's ``segment_plane`` does. Returns
+    the model and the best draw's inliers. Reproducible to the bit on any machine and load: open3d's draws
+    come from one locked generator shared by OpenMP threads, so which iteration gets which sample (and
+    where its early stop falls) depends on thread timing, and the same seed gave 4 planes in 30 calls on a
+    loaded machine.
+
+    The draws and the refit are numpy (elementwise float64, no BLAS, whose blocking depends on the thread
+    count); each draw's inlier count and summed distance come from the C++ kernel
+    ``csrc/ransac_plane.cpp`` (its sums in point order, the same bits under any thread count), the same bits
+    as :func:`ransac_plane_reference`, which runs where the kernel cannot be built. Check:
+    ``tests/grasp/test_planner_parts.py``."""
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(P) < 3:
+        return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, np.int64)
+    kernel = _kernel.kernel("ransac_plane_scores")
+    if kernel is None:  # pragma: no cover - no compiler: the reference gives the same answer, slower
+        return ransac_plane_reference(P, threshold, iterations, seed)
+    P = _kernel.array(P)
+    nrm, off, ok = _ransac_draws(P, iterations, seed)
+    count, err = kernel(P, _kernel.array(nrm), _kernel.array(off), _kernel.array(ok, bool), float(threshold), -1)
+    return _ransac_best(P, threshold, nrm, off, count, err)
+
+
+def ransac_plane_reference(points: np.ndarray, threshold: float, iterations: int = 300,
+                           seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:  # model [4], inlier indices [I]
+    """:func:`ransac_plane` in numpy: the distances of all points to 32 draws' planes at a time ([N, 32]
+    arrays), ``dist = |((p0 n0 + p1 n1) + p2 n2) + off|``, left to right as the expression reads; a draw's
+    summed inlier distance adds the points in order (numpy's sum over axis 0 of an [N, w] array, w > 1, adds
+    its rows in order; a cumulative sum where a chunk holds a single draw, whose column numpy would sum
+    pairwise)."""
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(P) < 3:
+        return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, np.int64)
+    nrm, off, ok = _ransac_draws(P, iterations, seed)
+    count = np.zeros(len(nrm), np.int64)
+    err = np.zeros(len(nrm))
+    for i0 in range(0, len(nrm), 32):
+        sl = slice(i0, i0 + 32)
+        dist = np.abs(P[:, 0:1] * nrm[None, sl, 0] + P[:, 1:2] * nrm[None, sl, 1]
+                      + P[:, 2:3] * nrm[None, sl, 2] + off[None, sl])
+        inside = dist < threshold
+        count[sl] = inside.sum(0)
+        kept = np.where(inside, dist, 0.0)  # [N, w]
+        err[sl] = kept.sum(0) if kept.shape[1] > 1 else np.cumsum(kept[:, 0])[-1:]
+    count[~ok] = 0
+    return _ransac_best(P, threshold, nrm, off, count, err)
 
 
 def fit_support_plane(

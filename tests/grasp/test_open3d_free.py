@@ -2,7 +2,8 @@
 ``point2act.grasp.region.dbscan`` gives open3d's ``cluster_dbscan`` labels, numbers included;
 ``point2act.grasp.surface.voxel_downsample`` open3d's ``voxel_down_sample`` centroids (in lexicographic
 voxel order); ``point2act.grasp.surface.scene_points`` the points and normals of open3d's
-``voxel_down_sample`` + ``estimate_normals(KDTreeSearchParamHybrid)``. < 10 s."""
+``voxel_down_sample`` + ``estimate_normals(KDTreeSearchParamHybrid)`` (its normals from the C++ kernel
+``csrc/surface_normals.cpp``; the numpy reference ``_normals_reference`` against open3d too). < 10 s."""
 
 from __future__ import annotations
 
@@ -201,6 +202,22 @@ def test_scene_points_normals_equal_open3d(seed, kind):
             assert (n[np.arange(len(n)), big] > 0).all()
         else:
             assert (cos > 1 - 1e-9).all()
+
+
+@pytest.mark.parametrize("kind", ["plane", "sphere", "box", "sparse"])
+def test_normals_reference_equals_open3d(kind):
+    """The numpy reference of the normals (``_normals_reference``, numpy's ``eigh``; what runs where the C++
+    kernel cannot be built) gives open3d's directions too, and the kernel's to ``|cos| > 1 - 1e-9``."""
+    from point2act.grasp.surface import _normals, _normals_reference
+
+    pts = _surfaces(0)[kind]
+    p = voxel_downsample(pts, VOXEL_SIZE)
+    pc = _cloud(p)
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=NORMAL_RADIUS, max_nn=NORMAL_MAX_NN))
+    theirs = np.asarray(pc.normals)
+    ref = _normals_reference(p, NORMAL_RADIUS, NORMAL_MAX_NN)
+    assert (np.abs(np.sum(ref * theirs, axis=1)) > 1 - 1e-9).all()
+    assert (np.sum(ref * _normals(p, NORMAL_RADIUS, NORMAL_MAX_NN), axis=1) > 1 - 1e-9).all()
 
 
 def test_scene_points_few_neighbours_and_few_points():

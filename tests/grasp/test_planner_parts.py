@@ -189,3 +189,149 @@ def test_ransac_plane_is_the_same_for_a_seed_and_under_any_thread_count(tmp_path
     c = ransac_plane(P, 0.004, 3, seed=8)
     d = ransac_plane(P, 0.004, 3, seed=7)
     assert c[0].tobytes() != d[0].tobytes()
+
+
+def _plane_with_outliers(rng, n, outliers, noise):
+    """``n`` points: a random plane's (Gaussian noise ``noise`` along its normal) among a fraction ``outliers``
+    of uniform ones, shuffled."""
+    nt = rng.normal(size=3)
+    nt /= np.linalg.norm(nt)
+    u = np.cross(nt, [1.0, 0, 0])
+    u /= np.linalg.norm(u)
+    v = np.cross(nt, u)
+    k = int(outliers * n)
+    on = (rng.uniform(-0.2, 0.2, (n - k, 1)) * u + rng.uniform(-0.2, 0.2, (n - k, 1)) * v
+          + rng.normal(0, 0.1) * nt + rng.normal(0, noise, (n - k, 1)) * nt)
+    return np.concatenate([on, rng.uniform(-0.2, 0.25, (k, 3))])[rng.permutation(n)]
+
+
+@pytest.mark.parametrize("n,iterations,outliers,noise", [
+    (3, 1, 0.0, 0.0), (3, 300, 0.0, 0.0), (4, 300, 0.5, 0.001), (50, 33, 0.3, 0.002), (1000, 1, 0.5, 0.001),
+    (1000, 65, 0.2, 0.003), (5000, 32, 0.6, 0.0005), (20000, 300, 0.4, 0.001), (50000, 97, 0.5, 0.002)])
+def test_ransac_plane_kernel_equals_its_numpy_reference(n, iterations, outliers, noise):
+    """``ransac_plane`` (the C++ kernel ``csrc/ransac_plane.cpp`` scores the draws) gives the bits of
+    ``ransac_plane_reference`` (numpy): the same model and inliers, on planes with noise and outliers; tiny
+    clouds have draws without a plane (repeated points), 1 and 33 iterations a chunk with a single draw. The
+    kernel's counts and sums are the same under 1 and 2 threads, and equal the reference's expressions."""
+    from point2act.grasp import _kernel
+    from point2act.grasp.surface import _ransac_draws, ransac_plane, ransac_plane_reference
+
+    kernel = _kernel.kernel("ransac_plane_scores")
+    if kernel is None:
+        pytest.skip("no C++ compiler: ransac_plane runs its reference")
+    rng = np.random.default_rng(n + iterations)
+    P = _plane_with_outliers(rng, n, outliers, noise)
+    for seed in (0, 5):
+        a, ai = ransac_plane(P, 0.004, iterations, seed=seed)
+        b, bi = ransac_plane_reference(P, 0.004, iterations, seed=seed)
+        np.testing.assert_array_equal(a, b)
+        assert a.tobytes() == b.tobytes()
+        np.testing.assert_array_equal(ai, bi)
+    nrm, off, ok = _ransac_draws(P, iterations, 0)
+    count, err = kernel(P, nrm, off, ok, 0.004, 1)
+    count2, err2 = kernel(P, nrm, off, ok, 0.004, 2)
+    assert count.tobytes() == count2.tobytes() and err.tobytes() == err2.tobytes()
+    for i in range(min(iterations, 40)):  # the definition, plane by plane: a sequential sum in point order
+        dist = np.abs(((P[:, 0] * nrm[i, 0] + P[:, 1] * nrm[i, 1]) + P[:, 2] * nrm[i, 2]) + off[i])
+        inside = dist < 0.004
+        assert count[i] == (inside.sum() if ok[i] else 0)
+        assert err[i] == (np.cumsum(np.where(inside, dist, 0.0))[-1] if ok[i] else 0.0)
+
+
+def test_ransac_plane_kernel_on_collinear_points_equals_its_reference():
+    """Collinear points: no draw gives a plane; kernel and reference agree on the fallback (the first draw)."""
+    from point2act.grasp.surface import ransac_plane, ransac_plane_reference
+
+    P = np.c_[np.linspace(0, 1, 100), 2 * np.linspace(0, 1, 100), np.zeros(100)]
+    a, ai = ransac_plane(P, 0.004, 50, seed=1)
+    b, bi = ransac_plane_reference(P, 0.004, 50, seed=1)
+    assert a.tobytes() == b.tobytes() and np.array_equal(ai, bi)
+
+
+def _neighbour_covariances(points, radius, max_nn):
+    """The covariance [M, 3, 3] of each point's neighbours (numpy, as ``_normals_reference``) and their count
+    [M]."""
+    from point2act.grasp.surface import _neighbours
+
+    idx = _neighbours(points, radius, max_nn)
+    P = np.concatenate([points, np.full((1, 3), np.inf)])
+    d = P[idx] - points[:, None]  # [M, k, 3]
+    valid = (d * d).sum(-1) < radius * radius
+    d = np.where(valid[..., None], d, 0.0)
+    c = np.maximum(valid.sum(1), 1)[:, None, None]
+    mean = d.sum(1)[:, :, None] / c
+    cov = (d[:, :, :, None] * d[:, :, None, :]).sum(1) / c - mean * mean.transpose(0, 2, 1)
+    return cov, valid.sum(1)
+
+
+def _normal_clouds(seed):
+    rng = np.random.default_rng(seed)
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    a = rng.uniform(-0.1, 0.1, (8000, 2))
+    v = rng.normal(size=(6000, 3))
+    face = rng.integers(0, 6, 8000)
+    q = rng.uniform(-1, 1, (8000, 3))
+    q[np.arange(8000), face // 2] = np.where(face % 2, 1.0, -1.0)
+    t = rng.uniform(0, 2 * np.pi, 4000)
+    return {
+        "tilted plane": a[:, :1] * R[0] + a[:, 1:] * R[1] + [0.3, -0.2, 0.5],
+        "table": np.c_[a, np.zeros(len(a))],
+        "sphere": 0.05 * v / np.linalg.norm(v, axis=1, keepdims=True) + [0.1, 0.2, 0.6],
+        "noisy box": q * [0.05, 0.03, 0.08] + rng.normal(0, 0.0005, (8000, 3)),
+        "thin cylinder": np.c_[0.004 * np.cos(t), 0.004 * np.sin(t), rng.uniform(0, 0.1, 4000)],
+        "sparse": rng.uniform(-0.1, 0.1, (400, 3)),
+        # coinciding points: 3 or more neighbours, a zero covariance
+        "repeated": np.repeat(rng.uniform(-0.5, 0.5, (50, 3)), rng.integers(1, 6, 50), axis=0),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_normals_kernel_agrees_with_its_numpy_reference(seed):
+    """``_normals`` (scipy's cKDTree, then the C++ kernel ``csrc/surface_normals.cpp``, a closed-form 3x3
+    eigensolver) against ``_normals_reference`` (numpy's ``eigh``): the same direction to ``|cos| > 1 - 1e-9``
+    wherever the smallest eigenvalue is separated from the next by more than 1e-6 of the largest (nearly all
+    points), the same sign rule (the largest component positive, so the same sign there), ``(0, 0, 1)`` exactly
+    at the same points (fewer than 3 neighbours or a zero covariance), unit length, and the same bits under 1
+    and 2 threads."""
+    from point2act.grasp import _kernel
+    from point2act.grasp.config import NORMAL_MAX_NN, NORMAL_RADIUS
+    from point2act.grasp.surface import _neighbours, _normals, _normals_reference
+
+    kernel = _kernel.kernel("surface_normals")
+    if kernel is None:
+        pytest.skip("no C++ compiler: _normals runs its reference")
+    for name, pts in _normal_clouds(seed).items():
+        ours = _normals(pts, NORMAL_RADIUS, NORMAL_MAX_NN)
+        ref = _normals_reference(pts, NORMAL_RADIUS, NORMAL_MAX_NN)
+        assert ours.shape == ref.shape == pts.shape
+        cov, cnt = _neighbour_covariances(pts, NORMAL_RADIUS, NORMAL_MAX_NN)
+        none = (cnt < 3) | ~(cov.reshape(-1, 9) != 0).any(1)
+        assert np.array_equal(ours[none], np.tile([0.0, 0.0, 1.0], (int(none.sum()), 1))), name
+        assert np.array_equal(ref[none], ours[none]), name
+        ev = np.linalg.eigvalsh(np.where(none[:, None, None], np.eye(3), cov))  # [M, 3] ascending
+        sep = ~none & (ev[:, 1] - ev[:, 0] > 1e-6 * np.abs(ev[:, 2]))
+        assert sep.sum() >= 0.99 * (~none).sum(), name
+        if name == "sparse":
+            assert none.sum() > 0.5 * len(pts)
+        elif name == "repeated":
+            assert none.all() and (cnt >= 3).any()
+        else:
+            assert sep.all(), name
+        cos = (ours * ref).sum(1)
+        assert (cos[sep] > 1 - 1e-9).all(), (name, cos[sep].min())
+        assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=0, atol=1e-12), name
+        big = np.argmax(np.abs(ours), axis=1)
+        assert (ours[np.arange(len(ours)), big] > 0).all(), name
+        idx = _neighbours(pts, NORMAL_RADIUS, NORMAL_MAX_NN)
+        one, two = kernel(pts, idx, NORMAL_RADIUS, 1), kernel(pts, idx, NORMAL_RADIUS, 2)
+        assert one.tobytes() == two.tobytes() == ours.tobytes(), name
+
+
+def test_normals_of_too_few_points_or_no_radius():
+    from point2act.grasp.surface import _normals, _normals_reference
+
+    for pts, radius, nn in ((np.zeros((0, 3)), 0.01, 24), (np.eye(3), 0.01, 24), (np.eye(3), 0.0, 24),
+                            (np.eye(3) * 1e-3, 0.01, 0), (np.eye(3) * 1e-3, 0.01, 2)):
+        ours, ref = _normals(pts, radius, nn), _normals_reference(pts, radius, nn)
+        assert ours.shape == (len(pts), 3) and np.array_equal(ours, ref)
+        assert (ours == [0.0, 0.0, 1.0]).all()

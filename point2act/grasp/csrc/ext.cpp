@@ -42,4 +42,10 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
           "Depth maps fused into a truncated signed distance cube; its zero crossings (CPU)", py::arg("depth"),
           py::arg("E"), py::arg("intr"), py::arg("origin"), py::arg("voxel"), py::arg("res"), py::arg("trunc"),
           py::arg("num_threads") = -1);
+    m.def("ransac_plane_scores", &p2a::ransac_plane_scores,
+          "Inlier count and summed inlier distance of each drawn RANSAC plane over a cloud (CPU)", py::arg("P"),
+          py::arg("nrm"), py::arg("off"), py::arg("ok"), py::arg("threshold"), py::arg("num_threads") = -1);
+    m.def("surface_normals", &p2a::surface_normals,
+          "Unit normals of a cloud from its points' neighbours: smallest eigenvector of their covariance (CPU)",
+          py::arg("points"), py::arg("idx"), py::arg("radius"), py::arg("num_threads") = -1);
 }

@@ -1,8 +1,8 @@
 // Declarations of the grasp head's kernels (one .cpp per op), bound to Python in ext.cpp and called by
-// point2act.grasp (planner, part, collide, occupancy). Arguments and results are numpy arrays, C-contiguous,
-// of the dtypes given (an input of another dtype or layout is a ValueError); an op returns a tuple of new
-// arrays. num_threads <= 0: OpenMP's default. Shapes: K contact pairs (or seeds S), T approach angles, M
-// cloud points.
+// point2act.grasp (planner, part, collide, occupancy, tsdf, surface). Arguments and results are numpy arrays,
+// C-contiguous, of the dtypes given (an input of another dtype or layout is a ValueError); an op returns a new
+// array or a tuple of new arrays. num_threads <= 0: OpenMP's default. Shapes: K contact pairs (or seeds S), T
+// approach angles, M (or N) cloud points, I RANSAC draws.
 #pragma once
 
 #include "np.h"
@@ -108,5 +108,22 @@ py::array_t<double> tsdf_fuse(const py::array &depth,   // [C, H, W] float32 z-d
                               const py::array &intr,    // [C, 4] float32 fx, fy, cx, cy (pixel centres at integers)
                               const py::array &origin,  // [3] float64 the cube's corner
                               double voxel, int64_t res, double trunc, int64_t num_threads);
+
+// The support of each drawn RANSAC plane over a cloud (ransac_plane.cpp): the points within threshold of it
+// and the sum of their distances, added in point order; 0 and 0 where ok is false.
+// -> count [I] int64, err [I] float64
+py::tuple ransac_plane_scores(const py::array &P,    // [N, 3] float64 points
+                              const py::array &nrm,  // [I, 3] float64 unit normals
+                              const py::array &off,  // [I] float64 offsets (n . p + off = 0 on the plane)
+                              const py::array &ok,   // [I] bool the draws that give a plane
+                              double threshold, int64_t num_threads);
+
+// Unit normals of a cloud from each point's neighbours (surface_normals.cpp): the smallest eigenvector of
+// their covariance about the point, the largest component positive; (0, 0, 1) with fewer than 3 neighbours.
+// -> normals [M, 3] float64
+py::array_t<double> surface_normals(const py::array &points,  // [M, 3] float64
+                                    const py::array &idx,     // [M, k] int64 neighbours, nearest first; M: none
+                                    double radius,            // neighbours at squared distance < radius^2
+                                    int64_t num_threads);
 
 }  // namespace p2a
