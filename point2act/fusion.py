@@ -45,7 +45,8 @@ def _no_grad(fn):
     return wrapper
 
 
-__all__ = ["DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion_weights", "relevancy_in_fusion_views", "pixel_footprint", "relevancy_in_views", "render_depth_views",
+__all__ = ["DeferredRelevancy", "DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion_weights",
+           "relevancy_in_fusion_views", "pixel_footprint", "relevancy_at", "relevancy_in_views", "render_depth_views",
            "render_expected_depth", "render_factor", "render_median_depth", "tsdf_fuse", "unit_splats", "view_points",
            "view_relevancy", "views_in_frame"]
 
@@ -145,8 +146,9 @@ class DepthViews:
     """World-to-camera, OpenCV axes."""
     render_ms: float = 0.0
     """Wall time of the renders."""
-    relevancy: np.ndarray | None = None  # [C, H, W]
-    """The field's expected relevancy per pixel (:func:`render_expected_depth`), when rendered with it."""
+    relevancy: np.ndarray | DeferredRelevancy | None = None  # [C, H, W]
+    """The field's expected relevancy per pixel (:func:`render_expected_depth`), when rendered with it; or a named
+    channel's, rendered where it is read (:class:`DeferredRelevancy`, :func:`relevancy_at`)."""
     spreads: np.ndarray | None = None  # [C, H, W]
     """How sharply each pixel's depth is placed (:func:`render_median_depth`'s spread; ``inf``: the opacity never
     reaches 0.75), when rendered with it."""
@@ -315,6 +317,67 @@ def _relevancy_of(acc: np.ndarray, alpha: np.ndarray, h: int, w: int) -> np.ndar
     return np.clip(rel, np.float32(0.0), np.float32(1.0)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class DeferredRelevancy:
+    """A field's relevancy in the fusion views (:func:`relevancy_in_fusion_views`' values), composited only in the
+    tiles of the pixels read (:meth:`at`): the grasp head reads a named channel's relevancy at the fused surface
+    around the action point (:func:`view_relevancy`), a few of each view's tiles. Each pixel's value is its own,
+    so the values read are the bits of the whole render (``tests/grasp/test_fusion.py``)."""
+
+    views: FusionViews
+    """The fusion views' Gaussians and cameras."""
+    alphas: np.ndarray  # [C, H, W]
+    """Their accumulated opacity (zero-padded to the largest view)."""
+    relevancy: np.ndarray  # [N]
+    """The field's relevancy per Gaussian, in [0, 1]."""
+
+    def at(self, pixels: Sequence[Tuple[np.ndarray, np.ndarray]]) -> list:  # per view [M_k] float32
+        """The values at ``pixels[k] = (rows [M_k], columns [M_k])`` of each view ``k``, 0 outside the view's own
+        size."""
+        from point2act.requery.fit_numpy import HALF_NORMAL_MIN, SplatArrays, Views, half_weight_render_views, \
+            views_tile_size
+
+        v = self.views
+        if not v.min_weight >= HALF_NORMAL_MIN:  # the stored path renders every pixel anyway
+            full = relevancy_in_fusion_views(v, self.alphas, self.relevancy)
+            return [_pick(full[k], i, j) for k, (i, j) in enumerate(pixels)]
+        r32 = np.asarray(self.relevancy, dtype=np.float32).reshape(-1)
+        splats = SplatArrays(v.means, v.quats, v.scales, v.opacities)
+        ts = views_tile_size()
+        out = []
+        for k, (i, j) in enumerate(pixels):
+            h, w = (int(x) for x in v.sizes[k])
+            i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+            inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
+            vals = np.zeros(len(i), np.float32)
+            if inside.any():
+                tiles = np.zeros((1, -(-h // ts), -(-w // ts)), bool)
+                tiles[0, i[inside] // ts, j[inside] // ts] = True
+                acc = half_weight_render_views(splats, Views(v.viewmats[k][None], v.Ks[k][None], [(h, w)]), r32,
+                                               "classic", v.min_weight, tiles=tiles)[0]
+                rel = _relevancy_of(acc, self.alphas[k], h, w)
+                vals[inside] = rel[i[inside], j[inside]]
+            out.append(vals)
+        return out
+
+
+def _pick(image: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``image[i, j]``, 0 where ``(i, j)`` lies outside it."""
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    inside = (i >= 0) & (i < image.shape[0]) & (j >= 0) & (j < image.shape[1])
+    vals = np.zeros(len(i), image.dtype)
+    vals[inside] = image[i[inside], j[inside]]
+    return vals
+
+
+def relevancy_at(relevancy, pixels: Sequence[Tuple[np.ndarray, np.ndarray]]) -> list:
+    """A :class:`DepthViews`' ``relevancy`` (an array [C, H, W] or a :class:`DeferredRelevancy`) at
+    ``pixels[k] = (rows, columns)`` of each view ``k``."""
+    if isinstance(relevancy, DeferredRelevancy):
+        return relevancy.at(pixels)
+    return [_pick(np.asarray(relevancy[k]), i, j) for k, (i, j) in enumerate(pixels)]
+
+
 def relevancy_in_views(weights: FusionWeights, alphas: np.ndarray, relevancy: np.ndarray) -> np.ndarray:
     """A field's expected relevancy per pixel of the fusion views [C, H, W] (zero-padded as ``alphas``, the views'
     accumulated opacity): ``sum_i w_i r_i / alpha`` over the stored weights (:class:`FusionWeights`), clamped to
@@ -396,8 +459,8 @@ def view_relevancy(views: DepthViews, points: np.ndarray, tol: float) -> np.ndar
     if views.relevancy is None:
         raise ValueError("view_relevancy: the views were rendered without relevancy")
     X = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    acc, cnt = np.zeros(len(X)), np.zeros(len(X))
-    for d, r, K, vm in zip(views.depths, views.relevancy, views.Ks, views.viewmats):
+    seen = []  # per view: the points it sees, and their pixels
+    for d, K, vm in zip(views.depths, views.Ks, views.viewmats):
         vm, K = np.asarray(vm, dtype=np.float64), np.asarray(K, dtype=np.float64)
         Xc = X @ vm[:3, :3].T + vm[:3, 3]
         z = Xc[:, 2]
@@ -407,8 +470,12 @@ def view_relevancy(views: DepthViews, points: np.ndarray, tol: float) -> np.ndar
         i = np.floor(K[1, 1] * Xc[:, 1] / zs + K[1, 2]).astype(np.int64)
         ok = front & (i >= 0) & (i < d.shape[0]) & (j >= 0) & (j < d.shape[1])
         ok[ok] &= np.abs(np.asarray(d, dtype=np.float64)[i[ok], j[ok]] - z[ok]) <= tol
-        acc[ok] += np.asarray(r, dtype=np.float64)[i[ok], j[ok]]
-        cnt[ok] += 1
+        seen.append((np.flatnonzero(ok), i[ok], j[ok]))
+    values = relevancy_at(views.relevancy, [(i, j) for _m, i, j in seen])
+    acc, cnt = np.zeros(len(X)), np.zeros(len(X))
+    for (m, _i, _j), r in zip(seen, values):
+        acc[m] += np.asarray(r, dtype=np.float64)
+        cnt[m] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, acc / cnt, np.nan)
 

@@ -19,7 +19,7 @@ constexpr double NEAR_PLANE = 0.01;
 constexpr double FAR_PLANE = 1e10;
 constexpr double RADIUS_CLIP = 0.0;
 constexpr double EPS2D = 0.3;
-constexpr int TILE_SIZE = 16;
+constexpr int TILE_SIZE = VIEWS_TILE_SIZE;
 
 }  // namespace
 
@@ -81,12 +81,15 @@ const char *compositing_weights_views_impl(int64_t C, int64_t N, const float *me
 const char *half_weight_render_views_impl(int64_t C, int64_t N, const float *means, const float *quats,
                                           const float *scales, const float *opacities, const float *viewmats,
                                           const float *Ks, int width, int height, bool antialiased,
-                                          double min_weight, const float *values, int nthreads, float *out) {
+                                          double min_weight, const float *values, const uint8_t *tile_mask,
+                                          int nthreads, float *out) {
     ProjectedTiles pt;
     const char *err = project_and_list(C, N, means, quats, scales, opacities, viewmats, Ks, width, height,
                                        antialiased, nthreads, pt);
     if (*err != '\0') return err;
-    half_weight_render_impl<float>(pt.job(C, N, width, height), min_weight, values, nthreads, out);
+    TileJob<float> job = pt.job(C, N, width, height);
+    job.tile_mask = tile_mask;
+    half_weight_render_impl<float>(job, min_weight, values, nthreads, out);
     return "";
 }
 

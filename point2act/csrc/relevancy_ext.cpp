@@ -200,18 +200,27 @@ py::tuple compositing_weights_views(const py::array &means, const py::array &qua
 py::array_t<float> half_weight_render_views(const py::array &means, const py::array &quats, const py::array &scales,
                                             const py::array &opacities, const py::array &viewmats,
                                             const py::array &Ks, int64_t width, int64_t height, bool antialiased,
-                                            double min_weight, const py::array &values, int64_t num_threads) {
+                                            double min_weight, const py::array &values,
+                                            const py::array &tile_mask, int64_t num_threads) {
     const SplatViews sv = splat_views(means, quats, scales, opacities, viewmats, Ks, width, height);
     const int64_t N = sv.N, C = sv.C;
     const float *x = float_array(values, {N}, "values [N]");
     check(min_weight >= 6.103515625e-05, "min_weight must be at least 2^-14 (float16's smallest normal)");
+    const int64_t ts = VIEWS_TILE_SIZE, tiles = C * ((width + ts - 1) / ts) * ((height + ts - 1) / ts);
+    const uint8_t *mask = nullptr;
+    if (tile_mask.size() > 0) {
+        check(py::isinstance<py::array_t<uint8_t>>(tile_mask) && (tile_mask.flags() & py::array::c_style) &&
+                  tile_mask.size() == tiles,
+              "tile_mask: C-contiguous uint8 [C, tiles down, tiles across] of TILE_SIZE pixels, or empty");
+        mask = static_cast<const uint8_t *>(tile_mask.data());
+    }
     py::array_t<float> out({C, height, width});
     float *o_ = out.mutable_data();
     const char *err;
     {
         py::gil_scoped_release nogil;
         err = half_weight_render_views_impl(C, N, sv.means, sv.quats, sv.scales, sv.opacities, sv.viewmats, sv.Ks,
-                                            int(width), int(height), antialiased, min_weight, x,
+                                            int(width), int(height), antialiased, min_weight, x, mask,
                                             resolve_threads(num_threads), o_);
     }
     if (*err != '\0') throw std::runtime_error(err);
@@ -248,7 +257,8 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
           "The render of per-Gaussian values through the float16-rounded compositing weights above a floor (CPU)",
           py::arg("means"), py::arg("quats"), py::arg("scales"), py::arg("opacities"), py::arg("viewmats"),
           py::arg("Ks"), py::arg("width"), py::arg("height"), py::arg("antialiased"), py::arg("min_weight"),
-          py::arg("values"), py::arg("num_threads") = -1);
+          py::arg("values"), py::arg("tile_mask"), py::arg("num_threads") = -1);
+    m.attr("TILE_SIZE") = p2a::VIEWS_TILE_SIZE;
     m.def("compositing_weights_views", &p2a::compositing_weights_views,
           "Compositing weights alpha * T (CSR) of C views of N Gaussians, the rasterizer's bits (CPU)",
           py::arg("means"), py::arg("quats"), py::arg("scales"), py::arg("opacities"), py::arg("viewmats"),

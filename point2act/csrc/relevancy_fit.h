@@ -47,11 +47,16 @@ const char *compositing_weights_views_impl(int64_t C, int64_t N, const float *me
                                            const float *Ks, int width, int height, bool antialiased,
                                            double min_weight, int nthreads, int64_t *crow,
                                            const WeightsAlloc &alloc);
+// The side, in pixels, of the square tiles the views' kernels composite (the rasterizer's tile size).
+constexpr int VIEWS_TILE_SIZE = 16;
+
 // The render of values [N] through the compositing weights above min_weight rounded to float16, per pixel of C
-// views [C * height * width] (compositing_weights.h, half_weight_render_impl), without storing the weights.
+// views [C * height * width] (compositing_weights.h, half_weight_render_impl), without storing the weights; only
+// the 16-pixel tiles tile_mask [C * tiles] marks (nullptr: every tile), the other pixels 0.
 const char *half_weight_render_views_impl(int64_t C, int64_t N, const float *means, const float *quats,
                                           const float *scales, const float *opacities, const float *viewmats,
                                           const float *Ks, int width, int height, bool antialiased,
-                                          double min_weight, const float *values, int nthreads, float *out);
+                                          double min_weight, const float *values, const uint8_t *tile_mask,
+                                          int nthreads, float *out);
 
 }  // namespace p2a

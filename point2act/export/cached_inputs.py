@@ -120,7 +120,7 @@ def serving(config_path: Path, request_of: Callable[[CachedInputs], Any],
 def save_fusion_views(config_path: Path, key: List[List[Any]], views: FusionViews) -> Path:
     """Write :class:`~point2act.fusion.FusionViews` (:data:`FUSION_SECTION`) under the run's ``key``: what a named
     channel's relevancy in the views of the cached depth renders is drawn through
-    (:func:`point2act.fusion.relevancy_in_fusion_views`)."""
+    (:class:`point2act.fusion.DeferredRelevancy`)."""
     meta = {"version": FUSION_VERSION, "sizes": [[int(h), int(w)] for h, w in views.sizes],
             "min_weight": float(views.min_weight)}
     arrs = {k: np.ascontiguousarray(getattr(views, k), dtype=np.float32)

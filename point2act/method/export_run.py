@@ -34,7 +34,7 @@ from point2act.export import cached_inputs as export_cache
 from point2act.grasp import GraspConfig
 from point2act.grasp.config import FUSION_MAX_PIXELS, FUSION_MAX_VIEWS
 from point2act.method.run_data import LoadedRun
-from point2act.fusion import DepthViews, relevancy_in_fusion_views
+from point2act.fusion import DeferredRelevancy, DepthViews
 from point2act.method.run_layer import (camera_centres, depth_views_of, frame_of_run, fusion_views_of, gaussian_arrays,
                                   open_run)
 from point2act.method.supervision import SUPPORT_MIN_WEIGHT, ChannelSupport, own_views, supervised_views
@@ -240,9 +240,9 @@ def export_inputs_of(config_path: Path, run: LoadedRun, request: ExportRequest, 
 
 def channel_depth_views(config_path: Path, run: LoadedRun, relevancy, live: bool = False) -> DepthViews:
     """The depth renders of the run's fusion views with a named channel's ``relevancy`` [N] drawn into them through
-    the views' compositing weights (:func:`point2act.fusion.relevancy_in_fusion_views`), the one way every path
-    does it: the renders' geometry and the views' Gaussians and cameras from the run's cache while it holds them
-    (``live``: neither read), else computed here."""
+    the views' compositing weights where the grasp head reads it (:class:`point2act.fusion.DeferredRelevancy`),
+    the one way every path does it: the renders' geometry and the views' Gaussians and cameras from the run's
+    cache while it holds them (``live``: neither read), else computed here."""
     cached = None if live else export_cache.load(config_path)
     geometry = cached.inputs.depth_views if cached is not None else None
     if geometry is None:
@@ -250,7 +250,7 @@ def channel_depth_views(config_path: Path, run: LoadedRun, relevancy, live: bool
     views = None if live else export_cache.load_fusion_views(config_path)
     if views is None:
         views = fusion_views_of(run.gaussians, run.cameras, FUSION_MAX_VIEWS, FUSION_MAX_PIXELS, SUPPORT_MIN_WEIGHT)
-    return dataclasses.replace(geometry, relevancy=relevancy_in_fusion_views(views, geometry.alphas, relevancy))
+    return dataclasses.replace(geometry, relevancy=DeferredRelevancy(views, geometry.alphas, relevancy))
 
 
 def save_fusion_views(config_path: Path, key, run: LoadedRun) -> None:

@@ -211,6 +211,7 @@ def half_weight_render_views(
     rasterize_mode: str = "classic",
     min_weight: float = 1e-3,
     num_threads: int = -1,
+    tiles: np.ndarray | None = None,  # [C, ceil(height / TILE), ceil(width / TILE)] bool
 ) -> np.ndarray:  # [C, height, width] float32
     """Per pixel of ``C`` views of one size, ``sum_i half(w_i) * values[g_i]`` over the compositing weights above
     ``min_weight`` (``half``: rounded to float16), front to back, one fused multiply-add each: the bits of
@@ -222,6 +223,8 @@ def half_weight_render_views(
         values: A value per Gaussian (a field's relevancy), float32.
         min_weight: The weights' floor, at least :data:`HALF_NORMAL_MIN`.
         num_threads: OpenMP threads (<= 0: OpenMP's default); the output does not depend on it.
+        tiles: Only the square tiles of :func:`views_tile_size` pixels marked here are composited (each pixel's
+            value is its own: the same bits as the whole render there), the other pixels 0; None: every tile.
     """
     if rasterize_mode not in RASTERIZE_MODES:
         raise ValueError(f"unknown rasterize_mode {rasterize_mode!r}; use 'classic' or 'antialiased'")
@@ -229,10 +232,17 @@ def half_weight_render_views(
         raise ValueError(f"min_weight {min_weight} is below float16's smallest normal {HALF_NORMAL_MIN}")
     f32 = lambda a: _arr(a, np.float32)  # noqa: E731
     height, width = _kernel_size(views)
+    mask = np.zeros(0, np.uint8) if tiles is None else np.ascontiguousarray(tiles, dtype=np.uint8)
     return load_extension().half_weight_render_views(
         f32(splats.means), f32(splats.quats), f32(splats.scales), f32(splats.opacities), f32(views.viewmats),
         f32(views.Ks), int(width), int(height), RASTERIZE_MODES[rasterize_mode], float(min_weight),
-        f32(np.reshape(values, -1)), int(num_threads))
+        f32(np.reshape(values, -1)), mask, int(num_threads))
+
+
+def views_tile_size() -> int:
+    """The side, in pixels, of the square tiles the views' kernels composite (:func:`half_weight_render_views`'
+    ``tiles``)."""
+    return int(load_extension().TILE_SIZE)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -395,4 +405,5 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
 __all__ = ["EXTENSION", "HALF_NORMAL_MIN", "half_rounded", "half_weight_render_views", "RELEVANCY_INIT_LOGIT",
            "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "Csr", "FitSchedule", "LogitFit", "Objective",
            "SplatArrays", "StackedWeights", "Views", "compositing_weights_views", "csr_matvec", "csr_transpose",
-           "fit_logits", "fit_setup", "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid"]
+           "fit_logits", "fit_setup", "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid",
+           "views_tile_size"]

@@ -462,7 +462,7 @@ def _export(config_path: Path, req: CachedRequest, planned, formed) -> Tuple[Pat
     from point2act import export as stages
     from point2act.channels import channel_relevancy_of, load_channel
     from point2act.export import Field, FieldLabel, export_inputs, grasps_path, write_grasps
-    from point2act.fusion import relevancy_in_fusion_views
+    from point2act.fusion import DeferredRelevancy
 
     request, cached, fusion = planned
     answers, views, reason, cons = formed
@@ -476,7 +476,7 @@ def _export(config_path: Path, req: CachedRequest, planned, formed) -> Tuple[Pat
         field = Field(relevancy, views, reason if views is None else "", label=label)
     depth = own.depth_views
     if request.grasps and request.grasp_config.surface.fuse_depth and label.role == "grasp":
-        depth = dataclasses.replace(depth, relevancy=relevancy_in_fusion_views(fusion, depth.alphas, relevancy))
+        depth = dataclasses.replace(depth, relevancy=DeferredRelevancy(fusion, depth.alphas, relevancy))
     else:
         depth = None
     inputs = dataclasses.replace(own, field=field, depth_views=depth, keypoints=((req.name, field),))

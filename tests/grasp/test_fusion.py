@@ -278,3 +278,40 @@ def test_spread_is_wide_in_fog_and_view_points_keep_what_is_sharply_placed():
     every, sharp = view_points(views, stride=1), view_points(views, stride=1, max_spread=0.03)
     assert (every[:, 2] < 1.5).any() and len(sharp) < len(every)
     np.testing.assert_allclose(sharp[:, 2], 2.0, atol=1e-5)  # only the opaque layer is left
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_deferred_relevancy_reads_the_whole_renders_bits(seed):
+    """A channel's relevancy rendered only in the tiles read (DeferredRelevancy) gives, at every pixel read, the
+    bits of the whole fusion-view render (relevancy_in_fusion_views), for views of two sizes (zero-padded), pixels
+    outside a view's own size included; so does view_relevancy on either."""
+    from point2act.fusion import DeferredRelevancy, FusionViews, relevancy_at, relevancy_in_fusion_views
+    from point2act.render._testing import SceneSpec, random_scene
+
+    N, W, H = 800, 53, 37
+    s = random_scene(SceneSpec(N, W, H, C=3, seed=seed, dtype=torch.float32, scale=0.05))
+    q = s["quats"] / s["quats"].norm(dim=-1, keepdim=True)
+    sizes = [[H, W], [H - 9, W - 14], [H, W]]
+    views = FusionViews(s["means"].numpy(), q.numpy(), s["scales"].numpy(), s["opacities"].numpy(),
+                        s["viewmats"].numpy(), s["Ks"].numpy(), sizes, 1e-3)
+    rng = np.random.default_rng(seed)
+    alphas = rng.uniform(0.0, 1.0, (3, H, W)).astype(np.float32)
+    relevancy = rng.random(N).astype(np.float32)
+    full = relevancy_in_fusion_views(views, alphas, relevancy)
+    assert full.shape == (3, H, W) and np.count_nonzero(full) > 0
+    deferred = DeferredRelevancy(views, alphas, relevancy)
+    pixels = [(rng.integers(-2, H + 2, 40), rng.integers(-2, W + 2, 40)) for _ in range(3)]
+    pixels[2] = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # a view nothing is read in
+    for got, want in zip(relevancy_at(deferred, pixels), relevancy_at(full, pixels)):
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    # view_relevancy over points on the views' depth maps
+    D = rng.uniform(0.8, 1.2, (3, H, W)).astype(np.float32)
+    K0, V0 = views.Ks[0].astype(np.float64), views.viewmats[0].astype(np.float64)
+    i, j = rng.integers(0, H, 200), rng.integers(0, W, 200)
+    z = D[0, i, j].astype(np.float64)
+    cam = np.stack([(j + 0.5 - K0[0, 2]) / K0[0, 0] * z, (i + 0.5 - K0[1, 2]) / K0[1, 1] * z, z], 1)
+    pts = (cam - V0[:3, 3]) @ V0[:3, :3]
+    a = view_relevancy(DepthViews(D, alphas, views.Ks, views.viewmats, 0.0, full), pts, tol=0.05)
+    b = view_relevancy(DepthViews(D, alphas, views.Ks, views.viewmats, 0.0, deferred), pts, tol=0.05)
+    assert np.isfinite(a).sum() > 100
+    np.testing.assert_array_equal(a, b)

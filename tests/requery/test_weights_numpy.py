@@ -153,6 +153,27 @@ def test_half_weight_render_is_the_float16_weights_times_the_values(scene, mode,
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
+@pytest.mark.parametrize("scene", SCENES)
+def test_half_weight_render_of_some_tiles_is_the_whole_render_there(scene):
+    """With a tile mask, the marked tiles' pixels are the whole render's bits and every other pixel is 0; a
+    mask of the wrong shape is refused."""
+    N, W, H, scale, seed, extras = scene
+    s, splats = _scene(N, W, H, scale, seed, extras)
+    values = np.random.default_rng(seed).random(N).astype(np.float32)
+    args = (_arrays(splats), _views(s, 3), values, "classic", 1e-3)
+    full = fit_numpy.half_weight_render_views(*args)
+    ts = fit_numpy.views_tile_size()
+    tiles = np.random.default_rng(seed + 7).random((3, -(-H // ts), -(-W // ts))) < 0.5
+    tiles[0, 0, 0] = True
+    got = fit_numpy.half_weight_render_views(*args, tiles=tiles)
+    keep = np.repeat(np.repeat(tiles, ts, axis=1), ts, axis=2)[:, :H, :W]
+    assert np.count_nonzero(full[keep]) > 0
+    assert np.array_equal(got[keep].view(np.uint32), full[keep].view(np.uint32))
+    assert not got[~keep].any()
+    with pytest.raises(ValueError, match="tile_mask"):
+        fit_numpy.half_weight_render_views(*args, tiles=tiles[:, :1])
+
+
 def test_half_rounding_is_numpys_float16():
     """The kernel's float16 rounding (round to nearest, ties to even) over float16's normal range, ties included:
     one Gaussian covering one pixel renders half(w) * 1 exactly."""

@@ -28,6 +28,7 @@ template <typename S> struct TileJob {
     int tile_height;          // tiles per image column
     const int32_t *offsets;   // [C * tile_width * tile_height + 1] each tile's start in flatten_ids, the total last
     const int32_t *flatten_ids;  // each tile's Gaussians (into C * N), front to back
+    const uint8_t *tile_mask = nullptr;  // [C * tile_width * tile_height] the tiles to composite (nullptr: all)
 
     int64_t tiles_per_camera() const { return int64_t(tile_width) * tile_height; }
     int64_t num_tiles() const { return C * tiles_per_camera(); }
@@ -40,7 +41,7 @@ template <typename S> struct TileJob {
 // Composites every tile of ``job``: make_worker(tb) builds each thread's worker once (tb: the thread's tile
 // buffers), which holds the visitor ``vis`` composite_tile calls; per tile, worker.start(tg) before compositing
 // and worker.finish(t, tg) after. Tiles that no Gaussian touches are skipped unless ``empty_tiles`` (then they
-// are composited, as empty, and finished like the others).
+// are composited, as empty, and finished like the others); so are the tiles ``job.tile_mask`` leaves out.
 template <typename S, typename MakeWorker>
 void composite_tiles(const TileJob<S> &job, int nthreads, bool empty_tiles, MakeWorker &&make_worker) {
     const int64_t n_tiles = job.tiles_per_camera();
@@ -56,6 +57,7 @@ void composite_tiles(const TileJob<S> &job, int nthreads, bool empty_tiles, Make
         for (int64_t t = 0; t < CT; ++t) {
             const int32_t start = job.offsets[t], end = job.offsets[t + 1];
             if (start == end && !empty_tiles) continue;
+            if (job.tile_mask != nullptr && !job.tile_mask[t]) continue;
             const TileGeom tg = tile_geom(t, n_tiles, job.tile_width, job.tile_size, job.W, job.H);
             worker.start(tg);
             composite_tile<S>(tg, job.flatten_ids, start, end, packs.data(), tb, worker.vis);
