@@ -18,7 +18,8 @@ from point2act import _cpp
 from point2act.grasp import _kernel
 
 ROOT = Path(__file__).resolve().parents[2]
-OPS = ("contact_candidates", "occupancy_counts", "closing_extent", "grasp_part", "pads_window", "gripper_cloud_hits")
+OPS = ("contact_candidates", "occupancy_counts", "closing_extent", "grasp_part", "pads_window", "gripper_cloud_hits",
+       "ransac_plane_scores", "surface_normals")  # the planner's ops (tsdf_fuse: tests/grasp/test_tsdf.py)
 
 
 def ext_or_skip():
