@@ -15,7 +15,11 @@ The training's stages come from its log: the steps trained (training stops once 
 converged, :mod:`point2act.convergence`), and the end-of-training fit and caches. Writes
 ``benchmarks/results/capture.json`` with the command, commit and CPU.
 
-    python -m benchmarks.bench_capture [--only tools|synth640] [--seed 0] [--out outputs/bench_capture]
+    python -m benchmarks.bench_capture [--only tools|synth640] [--seed 0] [--out outputs/bench_capture] [--first-run]
+
+``--first-run`` gives the training an empty ``POINT2ACT_CACHE`` (a new temporary folder), so each capture's start
+cloud and plane are computed as on a user's first run, not read from an earlier run's cache. Each row records its
+commit and whether it was a first run (``--only`` keeps the other capture's row as it was).
 """
 
 from __future__ import annotations
@@ -134,7 +138,12 @@ def main() -> None:
     ap.add_argument("--only", choices=("tools", "synth640"), default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench_capture"))
+    ap.add_argument("--first-run", action="store_true", help="an empty POINT2ACT_CACHE: no start cloud cached")
     args = ap.parse_args()
+    if args.first_run:
+        import tempfile
+
+        os.environ["POINT2ACT_CACHE"] = str(Path(tempfile.mkdtemp(prefix="p2a-first-run-")) / "points")
     runs = {"tools": bench_tools, "synth640": bench_synth640}
     doc = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name, fn in runs.items():
@@ -143,8 +152,10 @@ def main() -> None:
         rec = fn(args.out, args.seed)
         print(f"{name}: train {rec['train_s']} s ({rec['steps']} steps), export {rec['export_s']} s, "
               f"total {rec['total_s']} s; action point {rec['action_point_cm']} cm")
-        doc[name] = {**rec, "seed": args.seed}
-    doc["_meta"] = {"command": "python -m benchmarks.bench_capture" + (f" --only {args.only}" if args.only else ""),
+        doc[name] = {**rec, "seed": args.seed, "commit": _commit(), "first_run": bool(args.first_run)}
+    command = ("python -m benchmarks.bench_capture" + (f" --only {args.only}" if args.only else "")
+               + (" --first-run" if args.first_run else ""))
+    doc["_meta"] = {"command": command,
                     "commit": _commit(), "cpu": cpu_model(),
                     "cores": os.cpu_count()}
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
@@ -158,9 +169,11 @@ def markdown(doc: Dict) -> str:
     lines = ["# A capture to grasps.json on the default path", "", "```", meta["command"], "```", "",
              f"Commit {meta['commit']}, {meta['cpu']}, {meta['cores']} cores. Each stage is a new process timed from "
              "outside: `ns-train point2act` (setup, the start cloud, the steps, the end-of-training fit and the "
-             "run's caches) and `point2act export`.", "",
-             "| capture | train s | steps | end-of-training fit s | export s | total s | action point | top grasp |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+             "run's caches) and `point2act export`. A first run computes the capture's start cloud and plane "
+             "(`--first-run`: an empty `POINT2ACT_CACHE`); otherwise they may come from an earlier run's cache.", "",
+             "| capture | commit | first run | train s | steps | end-of-training fit s | export s | total s | action point "
+             "| top grasp |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for name in ("tools", "synth640"):
         r = doc.get(name)
         if r is None:
@@ -174,8 +187,9 @@ def markdown(doc: Dict) -> str:
             grasp = (f"on the target: {v.get('on_target')}, collision-free: {v.get('collision_free')} (true meshes)"
                      if v else "none")
             where = f"{r['action_point_cm']} cm from the target's centroid"
-        lines.append(f"| {name} | {r['train_s']} | {r['steps']} | {r.get('end_fit_s')} | {r['export_s']} | "
-                     f"{r['total_s']} | {where} | {grasp} |")
+        lines.append(f"| {name} | {r.get('commit', meta['commit'])} | {r.get('first_run', 'not recorded')} | "
+                     f"{r['train_s']} | {r['steps']} | {r.get('end_fit_s')} | {r['export_s']} | {r['total_s']} | "
+                     f"{where} | {grasp} |")
     return "\n".join(lines) + "\n"
 
 
