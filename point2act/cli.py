@@ -319,7 +319,7 @@ class Query:
     """Learning rate of its last step (cosine decay from --lr)."""
     downscale: int = 2
     """Fit at 1/downscale of the training resolution (targets area-averaged as in the training loss;
-    4x fewer pixels at 2)."""
+    4x fewer pixels at 2), each view at most 320x240 (a larger divisor where it would hold more)."""
     min_weight: float = 1e-3
     """Compositing weights at or below this are left out of the fit (0: exact renders)."""
     rebuild_cache: bool = False

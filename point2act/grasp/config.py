@@ -329,7 +329,8 @@ class RegionConfig:
     relevancy*opacity weighted centroid (leaves the surface of a ring or a loop)."""
     support_downscale: int = 2
     """Resolution of the views' consensus pass (compositing weights and median depth of the supervised
-    views, the same views ``point2act query`` fits on): 1/this of training."""
+    views, the same views ``point2act query`` fits on): 1/this of training, each view at most
+    :data:`~point2act.requery.fit_numpy.SUPPORT_MAX_PIXELS` (a larger divisor where it would hold more)."""
 
 
 @dataclass

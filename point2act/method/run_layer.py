@@ -149,11 +149,15 @@ def gaussian_arrays(gaussians) -> Dict[str, np.ndarray]:
     return {k: t[k].cpu().numpy().astype(np.float64) for k in ("means", "opacities", "scales", "relevancy")}
 
 
-def camera_views(cameras, downscale: int = 1, gaussians=None) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+def camera_views(cameras, downscale: int = 1, gaussians=None,
+                 max_pixels: int | None = None) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
     """World-to-camera ``viewmats`` [C, 4, 4], ``Ks`` [C, 3, 3] and sizes ``(H, W)`` of nerfstudio cameras,
-    at ``1 / downscale`` of their resolution; with ``gaussians`` (a
-    :class:`~point2act.method.run_data.RunGaussians` or a model), on their device and through the run's camera
-    optimizer (as training)."""
+    at ``1 / downscale`` of their resolution (with ``max_pixels``, each view at
+    :func:`~point2act.requery.fit_numpy.support_divisor`'s larger divisor where it would hold more pixels); with
+    ``gaussians`` (a :class:`~point2act.method.run_data.RunGaussians` or a model), on their device and through
+    the run's camera optimizer (as training)."""
+    from point2act.requery.fit_numpy import support_divisor
+
     g = as_gaussians(gaussians) if gaussians is not None else None
     vms, Ks, sizes = [], [], []
     dev = g.device if g is not None else torch.device("cpu")
@@ -164,8 +168,9 @@ def camera_views(cameras, downscale: int = 1, gaussians=None) -> Tuple[torch.Ten
             cam = cameras[i : i + 1].to(dev)
             cam.metadata = dict(cam.metadata) if cam.metadata is not None else {}
             cam.metadata["cam_idx"] = i
-            if downscale > 1:
-                cam.rescale_output_resolution(1.0 / downscale)
+            d = support_divisor(int(cam.height.item()), int(cam.width.item()), downscale, max_pixels)
+            if d > 1:
+                cam.rescale_output_resolution(1.0 / d)
             c2w = g.camera_to_world(cam) if g is not None and g.camera_to_world is not None else cam.camera_to_worlds
             vms.append(viewmat_from_c2w(c2w.float())[0])
             Ks.append(cam.get_intrinsics_matrices()[0].to(dev, torch.float32))  # nerfstudio builds K on the CPU

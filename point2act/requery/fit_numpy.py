@@ -39,6 +39,26 @@ SUPPORT_MIN_WEIGHT = 1e-3
 """The compositing weights the views' consensus reads and a refit fits by default: those above it
 (:func:`point2act.method.supervision.supervised_views`, :mod:`point2act.requery.from_cache`)."""
 
+SUPPORT_MAX_PIXELS = 320 * 240
+"""The most pixels of one view that the views' consensus and the refit read (:func:`support_divisor`): 640x480 at
+the default 1/2, the largest views the gate's captures train at. Beyond it the compositing weights they read would
+grow with the capture's pixels (80 views of 1280x960 at 1/2: 14 GB for a query) while the answers they fit stay
+one blob per view."""
+
+
+def support_divisor(height: int, width: int, downscale: int, max_pixels: int | None = SUPPORT_MAX_PIXELS) -> int:
+    """The resolution divisor a view of ``height x width`` pixels is read at for the views' consensus and the refit:
+    ``downscale`` (at least 1), or the smallest larger whole number ``d`` for which ``height * width <= max_pixels
+    * d * d`` (at most ``max_pixels`` pixels at 1/d); ``max_pixels`` None: ``downscale``. Integer arithmetic, so
+    every path reads a view at the same resolution."""
+    d = max(1, int(downscale))
+    if max_pixels is None:
+        return d
+    hw, cap = int(height) * int(width), max(1, int(max_pixels))
+    while hw > cap * d * d:
+        d += 1
+    return d
+
 
 @dataclass(frozen=True)
 class RefitOptions:
@@ -406,4 +426,4 @@ __all__ = ["EXTENSION", "HALF_NORMAL_MIN", "half_rounded", "half_weight_render_v
            "RELEVANCY_LOSS_FORM", "RELEVANCY_POS_WEIGHT", "Csr", "FitSchedule", "LogitFit", "Objective",
            "SplatArrays", "StackedWeights", "Views", "compositing_weights_views", "csr_matvec", "csr_transpose",
            "fit_logits", "fit_setup", "load_extension", "median_depth_csr", "relevancy_loss_grad", "sigmoid",
-           "views_tile_size"]
+           "SUPPORT_MAX_PIXELS", "support_divisor", "views_tile_size"]
