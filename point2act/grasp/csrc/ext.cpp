@@ -48,4 +48,7 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
     m.def("surface_normals", &p2a::surface_normals,
           "Unit normals of a cloud from its points' neighbours: smallest eigenvector of their covariance (CPU)",
           py::arg("points"), py::arg("idx"), py::arg("radius"), py::arg("num_threads") = -1);
+    m.def("window_min_max", &p2a::window_min_max,
+          "The smallest or largest value over each pixel's square window of an image, edges repeated (CPU)",
+          py::arg("a"), py::arg("size"), py::arg("is_max"), py::arg("num_threads") = -1);
 }

@@ -1,7 +1,7 @@
 // Declarations of the grasp head's kernels (one .cpp per op), bound to Python in ext.cpp and called by
-// point2act.grasp (planner, part, collide, occupancy, tsdf, surface). Arguments and results are numpy arrays,
-// C-contiguous, of the dtypes given (an input of another dtype or layout is a ValueError); an op returns a new
-// array or a tuple of new arrays. num_threads <= 0: OpenMP's default. Shapes: K contact pairs (or seeds S), T
+// point2act.grasp (planner, part, collide, occupancy, tsdf, surface, window). Arguments and results are numpy
+// arrays, C-contiguous, of the dtypes given (an input of another dtype or layout is a ValueError); an op returns a
+// new array or a tuple of new arrays. num_threads <= 0: OpenMP's default. Shapes: K contact pairs (or seeds S), T
 // approach angles, M (or N) cloud points, I RANSAC draws.
 #pragma once
 
@@ -125,5 +125,13 @@ py::array_t<double> surface_normals(const py::array &points,  // [M, 3] float64
                                     const py::array &idx,     // [M, k] int64 neighbours, nearest first; M: none
                                     double radius,            // neighbours at squared distance < radius^2
                                     int64_t num_threads);
+
+// The smallest (is_max false) or largest value over each pixel's size x size window of an image, its edges
+// repeated: scipy.ndimage.minimum_filter / maximum_filter with mode="nearest" (window_min_max.cpp).
+// num_threads <= 0: OpenMP's default, at most one thread per 2^18 pixels.
+// -> [H, W] of a's dtype
+py::array window_min_max(const py::array &a,  // [H, W] float32 or float64
+                         int64_t size,        // odd, >= 1
+                         bool is_max, int64_t num_threads);
 
 }  // namespace p2a
