@@ -43,7 +43,7 @@ from point2act.io import atomic_write
 from point2act.checks.trained_run import latest_checkpoint_path
 
 CACHE_NAME = "point2act_cache.npz"
-CACHE_VERSION = 4
+CACHE_VERSION = 3
 """Bumped whenever what a section holds, or how it is read, changes: files of other versions are not read."""
 
 CHECKPOINT_AT = 2

@@ -20,6 +20,7 @@ import numpy as np
 from point2act import cache_file
 from point2act.export.inputs import Field, FieldLabel, RunInputs, SceneGaussians
 from point2act.fusion import DepthViews, FusionViews
+from point2act.requery.fit_numpy import SUPPORT_MAX_PIXELS
 from point2act.where.consensus import ViewAnswers
 
 SECTION = "export"
@@ -50,7 +51,7 @@ def save(config_path: Path, key: List[List[Any]], cached: CachedInputs) -> Path:
     inputs, field = cached.inputs, cached.inputs.field
     meta: Dict[str, Any] = {"prompt": inputs.prompt, "start_note": inputs.start_note, "data": cached.data,
                             "reason": field.reason, "support_downscale": int(cached.support_downscale),
-                            "views": None, "depth_views": None}
+                            "support_max_pixels": SUPPORT_MAX_PIXELS, "views": None, "depth_views": None}
     arrs: Dict[str, np.ndarray] = {f"g_{k}": np.asarray(getattr(inputs.gaussians, k), dtype=np.float64)
                                    for k in _ARRAYS}
     arrs["centers"] = np.asarray(inputs.centers, dtype=np.float64)
@@ -70,10 +71,11 @@ def save(config_path: Path, key: List[List[Any]], cached: CachedInputs) -> Path:
 
 
 def load(config_path: Path) -> CachedInputs | None:
-    """The export section of the run at ``config_path``, None when the cache is missing, stale or has none."""
+    """The export section of the run at ``config_path``, None when the cache is missing, stale or has none, or its
+    views' surfaces were read at another most pixels per view than :data:`SUPPORT_MAX_PIXELS`."""
     got = cache_file.read_section(config_path, SECTION)
-    if got is None:
-        return None
+    if got is None or got[0].get("support_max_pixels") != SUPPORT_MAX_PIXELS:
+        return None  # views' surfaces read at another cap of pixels per view: made again, the rest of the cache kept
     meta, arrs = got
     views = None
     if meta["views"] is not None:

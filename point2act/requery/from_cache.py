@@ -36,7 +36,7 @@ from point2act.answer_points import ImageCameras, PointHeatmaps, eval_points, he
 from point2act.heatmap import sigma_px
 from point2act.requery.fit_numpy import SUPPORT_MIN_WEIGHT, RefitOptions
 
-VERSION = 2
+VERSION = 3
 """Bumped whenever what a ``query-dD`` section holds, or how it is read, changes."""
 
 

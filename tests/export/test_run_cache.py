@@ -220,6 +220,19 @@ def test_unreadable_or_other_version_is_not_read(tmp_path, monkeypatch):
     assert ec.load(config) is None
 
 
+def test_views_read_at_another_pixel_cap_are_made_again_the_rest_kept(tmp_path, monkeypatch):
+    """An export section whose views' surfaces were read at another most pixels per view (SUPPORT_MAX_PIXELS) is
+    not read; the cache's other sections are."""
+    config = _run(tmp_path)
+    ec.save(config, _key(config), _cached(config, np.random.default_rng(5)))
+    cache_file.write_section(config, _key(config), "other", {"n": 1}, {"a": np.arange(3)})
+    assert ec.load(config) is not None
+    monkeypatch.setattr(ec, "SUPPORT_MAX_PIXELS", ec.SUPPORT_MAX_PIXELS * 4)
+    assert ec.load(config) is None
+    meta, arrs = cache_file.read_section(config, "other")
+    assert meta["n"] == 1 and np.array_equal(arrs["a"], np.arange(3))
+
+
 @pytest.mark.parametrize("option", [{"channels": "grasp"}, {"grasp_channel": "grasp"},
                                     {"handover_direction": (1.0, 0.0, 0.0)}])
 def test_options_that_need_the_run_are_not_the_own_field(tmp_path, option):
