@@ -29,6 +29,13 @@ inline double dot(const V3 &a, const V3 &b) { return (a.x * b.x + a.y * b.y) + a
 
 inline V3 scale(const V3 &a, double s) { return {a.x * s, a.y * s, a.z * s}; }
 
+// (p, q) scaled to unit length by its larger entry p (|p| >= |q|, p != 0): q / p, then both by 1 / |(1, q / p)|.
+__attribute__((optimize("fp-contract=off"))) inline void unit_pair(double &p, double &q) {
+    q /= p;
+    p = 1.0 / std::sqrt(1.0 + q * q);
+    q *= p;
+}
+
 // Symmetric 3x3, scaled so that its largest |entry| is 1.
 struct Sym3 {
     double a00, a01, a02, a11, a12, a22;
@@ -62,34 +69,21 @@ __attribute__((optimize("fp-contract=off"))) V3 eigenvector_complement(const Sym
                 (A.a02 * v.x + A.a12 * v.y) + A.a22 * v.z};
     double m00 = dot(u, au) - e, m01 = dot(u, av), m11 = dot(v, av) - e;
     const double b00 = std::fabs(m00), b01 = std::fabs(m01), b11 = std::fabs(m11);
+    // the null direction a u - b v of the 2x2 block, (a, b) scaled by its larger entry to unit length
     if (b00 >= b11) {
-        if (std::max(b00, b01) > 0.0) {
-            if (b00 >= b01) {
-                m01 /= m00;
-                m00 = 1.0 / std::sqrt(1.0 + m01 * m01);
-                m01 *= m00;
-            } else {
-                m00 /= m01;
-                m01 = 1.0 / std::sqrt(1.0 + m00 * m00);
-                m00 *= m01;
-            }
-            return {m01 * u.x - m00 * v.x, m01 * u.y - m00 * v.y, m01 * u.z - m00 * v.z};
-        }
-        return u;
+        if (!(std::max(b00, b01) > 0.0)) return u;
+        if (b00 >= b01)
+            unit_pair(m00, m01);
+        else
+            unit_pair(m01, m00);
+        return {m01 * u.x - m00 * v.x, m01 * u.y - m00 * v.y, m01 * u.z - m00 * v.z};
     }
-    if (std::max(b11, b01) > 0.0) {
-        if (b11 >= b01) {
-            m01 /= m11;
-            m11 = 1.0 / std::sqrt(1.0 + m01 * m01);
-            m01 *= m11;
-        } else {
-            m11 /= m01;
-            m01 = 1.0 / std::sqrt(1.0 + m11 * m11);
-            m11 *= m01;
-        }
-        return {m11 * u.x - m01 * v.x, m11 * u.y - m01 * v.y, m11 * u.z - m01 * v.z};
-    }
-    return u;
+    if (!(std::max(b11, b01) > 0.0)) return u;
+    if (b11 >= b01)
+        unit_pair(m11, m01);
+    else
+        unit_pair(m01, m11);
+    return {m11 * u.x - m01 * v.x, m11 * u.y - m01 * v.y, m11 * u.z - m01 * v.z};
 }
 
 // The unit eigenvector of the smallest eigenvalue of the symmetric matrix (c00 c01 c02; c01 c11 c12; c02 c12
