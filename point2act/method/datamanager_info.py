@@ -219,10 +219,17 @@ def build_info(config_path: Path, inference_dm=None, train_dm=None, disk_config=
 
 
 def _training_datamanager(disk_config):
+    """The run's training datamanager, for its cameras, image keys and sizes (:func:`_train_part`): no answers asked
+    for, and no start cloud or table plane computed (a capture without a cloud would triangulate and sweep its
+    photos: minutes for a large one, for nothing the info holds)."""
     dm_cfg = copy.deepcopy(disk_config.pipeline.datamanager)
     dm_cfg.points_file = None
     dm_cfg.prompt = ""
     dm_cfg.pointer_output = None
+    if hasattr(dm_cfg, "triangulate"):
+        dm_cfg.triangulate = False
+    if hasattr(dm_cfg, "plane_depth"):
+        dm_cfg.plane_depth = False
     return dm_cfg.setup(device="cpu", test_mode="val")
 
 

@@ -171,3 +171,29 @@ def test_a_downscale_on_load_hashes_as_the_config_it_came_from(shared_data):
     other = copy.deepcopy(cfg)
     other.dataparser.downscale_factor = 4
     assert datamanager_fingerprint(other) != datamanager_fingerprint(cfg)
+
+
+def test_the_info_rebuild_computes_no_start_cloud():
+    """The training datamanager the run's info is rebuilt from asks for no answers, and computes neither a start
+    cloud nor a table plane: the info holds cameras, image keys and sizes only, and a capture without a cloud
+    would triangulate and sweep its photos first (minutes for a large one)."""
+    import types
+    from pathlib import Path
+
+    from point2act.method import datamanager_info
+    from point2act.method.datamanager import Point2ActDataManagerConfig
+
+    seen = {}
+
+    class Recording(Point2ActDataManagerConfig):
+        def setup(self, **kwargs):
+            seen.update(triangulate=self.triangulate, plane_depth=self.plane_depth, points_file=self.points_file,
+                        prompt=self.prompt, kwargs=kwargs)
+            return "dm"
+
+    disk = types.SimpleNamespace(pipeline=types.SimpleNamespace(
+        datamanager=Recording(points_file=Path("answers.json"), prompt="the mug")))
+    assert datamanager_info._training_datamanager(disk) == "dm"
+    assert seen == {"triangulate": False, "plane_depth": False, "points_file": None, "prompt": "",
+                    "kwargs": {"device": "cpu", "test_mode": "val"}}
+    assert disk.pipeline.datamanager.triangulate and disk.pipeline.datamanager.plane_depth  # the run's own config
