@@ -349,15 +349,14 @@ class DeferredRelevancy:
             h, w = (int(x) for x in v.sizes[k])
             i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
             inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
-            vals = np.zeros(len(i), np.float32)
-            if inside.any():
-                tiles = np.zeros((1, -(-h // ts), -(-w // ts)), bool)
-                tiles[0, i[inside] // ts, j[inside] // ts] = True
-                acc = half_weight_render_views(splats, Views(v.viewmats[k][None], v.Ks[k][None], [(h, w)]), r32,
-                                               "classic", v.min_weight, tiles=tiles)[0]
-                rel = _relevancy_of(acc, self.alphas[k], h, w)
-                vals[inside] = rel[i[inside], j[inside]]
-            out.append(vals)
+            if not inside.any():
+                out.append(np.zeros(len(i), np.float32))
+                continue
+            tiles = np.zeros((1, -(-h // ts), -(-w // ts)), bool)
+            tiles[0, i[inside] // ts, j[inside] // ts] = True
+            acc = half_weight_render_views(splats, Views(v.viewmats[k][None], v.Ks[k][None], [(h, w)]), r32,
+                                           "classic", v.min_weight, tiles=tiles)[0]
+            out.append(_pick(_relevancy_of(acc, self.alphas[k], h, w), i, j))
         return out
 
 

@@ -11,10 +11,9 @@ from typing import Any, Dict
 import numpy as np
 
 from point2act.requery import from_cache
-from point2act.requery.fit_numpy import SUPPORT_MAX_PIXELS
 from point2act.answer_points import ImageCameras
 from point2act.method.run_data import LoadedRun, as_gaussians
-from point2act.method.run_layer import camera_views, gaussian_tensors
+from point2act.method.run_layer import gaussian_tensors, support_views
 from point2act.method.viewcameras import _FISHEYE, cameras_from_fields
 
 
@@ -53,10 +52,10 @@ def query_views_of(run: LoadedRun, info: Dict[str, Any], downscale: int) -> from
         return None
     g_run = as_gaussians(run.gaussians)
     g = gaussian_tensors(g_run)
-    t = _split(train, "", lambda cams: camera_views(cams, downscale, g_run, SUPPORT_MAX_PIXELS))
+    t = _split(train, "", lambda cams: support_views(cams, downscale, g_run))
     ev = None
     if train.get("eval_cameras") is not None and train.get("eval_keys"):
-        ev = _split(train, "eval_", lambda cams: camera_views(cams, downscale, max_pixels=SUPPORT_MAX_PIXELS))
+        ev = _split(train, "eval_", lambda cams: support_views(cams, downscale))
         ids = list(range(len(ev.sizes)))
         means = g["means"].cpu().double().numpy()
         splats = Splats(g["means"], g["quats"], g["scales"], g["opacities"])

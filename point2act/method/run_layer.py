@@ -178,6 +178,14 @@ def camera_views(cameras, downscale: int = 1, gaussians=None,
     return torch.stack(vms), torch.stack(Ks), sizes
 
 
+def support_views(cameras, downscale: int, gaussians=None) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+    """:func:`camera_views` as the views' consensus, the refit and the query section read them: at
+    ``1 / downscale``, each view at most :data:`~point2act.requery.fit_numpy.SUPPORT_MAX_PIXELS` pixels."""
+    from point2act.requery.fit_numpy import SUPPORT_MAX_PIXELS
+
+    return camera_views(cameras, downscale, gaussians, SUPPORT_MAX_PIXELS)
+
+
 def depth_views_of(gaussians, cameras, max_views: int = FUSION_MAX_VIEWS, max_pixels: int | None = FUSION_MAX_PIXELS,
                    relevancy: np.ndarray | None = None) -> DepthViews:
     """Median depth of up to ``max_views`` evenly spaced training views (the grasp head's fused surface),

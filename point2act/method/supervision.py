@@ -20,9 +20,9 @@ from point2act.export import (
 )
 from point2act.geometry import FrameTransform
 from point2act.method.run_data import LoadedRun, Supervision, as_gaussians
-from point2act.method.run_layer import camera_views, frame_of_run, gaussian_tensors
+from point2act.method.run_layer import frame_of_run, gaussian_tensors, support_views
 from point2act.requery.weights_torch import build_weights_cache, camera_fingerprint, subset
-from point2act.requery.fit_numpy import SUPPORT_MAX_PIXELS, SUPPORT_MIN_WEIGHT  # noqa: F401  (also imported from here)
+from point2act.requery.fit_numpy import SUPPORT_MIN_WEIGHT  # noqa: F401  (the consensus's weights floor, imported from here too)
 from point2act.render.splats import Splats
 from point2act.splatting import Views
 
@@ -31,7 +31,7 @@ def views_of(gaussians, sup: Supervision, cache, downscale: int) -> list:
     """The supervised views as :func:`point2act.where.consensus.consensus` takes them (nerfstudio frame):
     each view of ``cache`` (compositing weights at 1/``downscale`` of the training images) with its
     answers (``sup``'s), blob sigma and median-depth surface at that resolution."""
-    vms, Ks, _sizes = camera_views(sup.cameras, downscale, gaussians, SUPPORT_MAX_PIXELS)
+    vms, Ks, _sizes = support_views(sup.cameras, downscale, gaussians)
     means = gaussian_tensors(gaussians)["means"].cpu().double().numpy()
     return _answered_views(cache, vms, Ks, means, sup.heatmaps, "train")
 
@@ -202,7 +202,7 @@ def weights_cache_of(gaussians, cameras, downscale: int = 1, min_weight: float =
     keeps what they are computed from (:mod:`point2act.requery.from_cache`)."""
     t0 = time.perf_counter()
     g_run = as_gaussians(gaussians)
-    vms, Ks, sizes = camera_views(cameras, downscale, g_run, SUPPORT_MAX_PIXELS)
+    vms, Ks, sizes = support_views(cameras, downscale, g_run)
     views = {
         "num_gaussians": g_run.num_points,
         "cameras": camera_fingerprint(vms, Ks, sizes),
@@ -234,7 +234,7 @@ def eval_views(gaussians, sup: Supervision, downscale: int, min_weight: float = 
         return []
 
     run_g = as_gaussians(gaussians)
-    vms, Ks, sizes = camera_views(cams, downscale, max_pixels=SUPPORT_MAX_PIXELS)
+    vms, Ks, sizes = support_views(cams, downscale)
     ids = sorted(store)
     dev = run_g.device
     g = {k: v.to(dev) for k, v in gaussian_tensors(run_g).items()}

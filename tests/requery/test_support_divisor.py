@@ -39,7 +39,7 @@ def test_camera_views_reads_each_view_at_its_divisor():
     import torch
     from nerfstudio.cameras.cameras import Cameras
 
-    from point2act.method.run_layer import camera_views
+    from point2act.method.run_layer import camera_views, support_views
 
     heights, widths = [480, 960, 192], [640, 1280, 256]
     n = len(heights)
@@ -50,6 +50,7 @@ def test_camera_views_reads_each_view_at_its_divisor():
                    width=torch.tensor(widths)[:, None], height=torch.tensor(heights)[:, None])
     _vms, Ks, sizes = camera_views(cams, 2, max_pixels=SUPPORT_MAX_PIXELS)
     assert sizes == [(240, 320), (240, 320), (96, 128)]
+    assert support_views(cams, 2)[2] == sizes  # what the consensus, the refit and the query section read
     assert [float(K[0, 0]) for K in Ks] == pytest.approx([250.0, 125.0, 250.0])
     _vms, _Ks, plain = camera_views(cams, 2)
     assert plain == [(240, 320), (480, 640), (96, 128)]  # without the cap: 1/2 everywhere
