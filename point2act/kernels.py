@@ -15,13 +15,15 @@ from typing import List
 
 
 def extensions() -> List:
-    """Every CPU extension point2act uses: the rasterizer, the fused losses, the relevancy fit_numpy, the grasp kernels."""
+    """Every CPU extension point2act uses: the rasterizer, the fused losses, the relevancy fit_numpy, the grasp kernels,
+    the synthetic scene's noise."""
     from point2act import ssim
     from point2act.requery import fit_numpy
     from point2act.grasp import _kernel
     from point2act.render import _backend
+    from point2act.synth import noise
 
-    return [_backend.EXTENSION, ssim.EXTENSION, fit_numpy.EXTENSION, _kernel.EXTENSION]
+    return [_backend.EXTENSION, ssim.EXTENSION, fit_numpy.EXTENSION, _kernel.EXTENSION, noise.EXTENSION]
 
 
 def build_all() -> List[str]:

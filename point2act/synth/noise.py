@@ -1,12 +1,22 @@
-"""Deterministic procedural noise (integer-hash value noise), numpy only.
+"""Deterministic procedural noise (integer-hash value noise).
 
 Used to give every surface a position-dependent colour variation, so a reconstruction
 has features to lock on to. Pure functions of (position, seed): no global RNG state.
+
+:func:`fbm3` runs a C++ kernel (``csrc/fbm3.cpp``, a pybind11 extension built on first use like the grasp
+head's): the bits of its numpy reference :func:`_fbm3_numpy`, which runs where the kernel cannot be built
+(``tests/synth/test_noise.py`` compares them).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from point2act import _cpp
+
+EXTENSION = _cpp.PybindExtension("synth", Path(__file__).resolve().parent / "csrc", "point2act synth kernels")
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -65,7 +75,18 @@ def value_noise3(p: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def fbm3(p: np.ndarray, seed: int = 0, octaves: int = 3) -> np.ndarray:
-    """Fractal sum of :func:`value_noise3` octaves, normalised to [0, 1]. ``p`` (N, 3) -> (N,)."""
+    """Fractal sum of :func:`value_noise3` octaves, normalised to [0, 1]. ``p`` (N, 3) -> (N,).
+
+    The C++ kernel where it builds, else :func:`_fbm3_numpy`: the same bits."""
+    try:
+        op = EXTENSION.load().fbm3
+    except Exception:  # pragma: no cover - no compiler
+        return _fbm3_numpy(p, seed, octaves)
+    return op(np.ascontiguousarray(p, dtype=np.float64).reshape(-1, 3), int(seed), int(octaves))
+
+
+def _fbm3_numpy(p: np.ndarray, seed: int = 0, octaves: int = 3) -> np.ndarray:
+    """:func:`fbm3` in numpy: the kernel's reference."""
     total = np.zeros(np.asarray(p).shape[0], dtype=np.float64)
     amp, norm, freq = 1.0, 0.0, 1.0
     for o in range(octaves):
