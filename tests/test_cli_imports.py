@@ -1,7 +1,7 @@
 """What a per-request command imports before it works: `point2act query` and `point2act export` parse their options
 without typeguard (tyro imports it to check a default against an ``X | None`` annotation; point2act.cli writes
 ``Optional[X]``), and the grasp planner runs without open3d (its TSDF, DBSCAN, voxel grid and normals are
-point2act's own)."""
+point2act's own) and without scipy's subpackages but its k-d tree (point2act._scipy) and scipy.sparse."""
 
 from __future__ import annotations
 
@@ -41,5 +41,7 @@ def test_planning_grasps_and_fusing_depth_do_not_import_open3d():
         "pts = tsdf_fuse(DepthViews(d, None, K[None], np.eye(4)[None]), np.array([0, 0, 0.5]), 0.2, 0.01)\n"
         "assert len(pts) > 0\n")
     mods = _modules_after(code)
-    assert {"point2act.grasp.planner", "point2act.grasp.tsdf", "scipy.spatial"} <= mods
+    assert {"point2act.grasp.planner", "point2act.grasp.tsdf", "scipy.spatial._ckdtree"} <= mods
     assert "open3d" not in mods
+    assert not {"scipy.spatial", "scipy.spatial.transform", "scipy.special", "scipy.sparse.csgraph",
+                "scipy.linalg"} & mods

@@ -107,7 +107,7 @@ def target_surface(fused: np.ndarray, views: DepthViews, place: AnswerPlace, mea
     two fusion voxels, thresholded as the region is (``RegionConfig.threshold`` of the largest there); of its
     pieces, the one nearest the action point among those the place's answers land on (``place.marks``; every
     piece without marks)."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     from point2act.grasp.target import SeenSurface, surface_region  # loaded where grasps are planned, not in training
 
@@ -129,7 +129,7 @@ def region_on_surface(region, target: np.ndarray, means: np.ndarray, opacities: 
     truncation distance: what renders that surface), the action point kept. The field says where, the fused
     surface what is there: a handful of relevant Gaussians, or a cluster that chains across the scene, does not
     size the grids the gripper is checked in. ``region`` unchanged where no opaque Gaussian lies that near."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     ok = np.flatnonzero(np.asarray(opacities, dtype=np.float64) >= REGION_MIN_OPACITY)
     d, _ = cKDTree(target).query(means[ok], distance_upper_bound=near, workers=-1)

@@ -169,7 +169,7 @@ def _candidates(cons, means_c: np.ndarray, relevancy: np.ndarray, cfg) -> list:
     """grasps.json's ``candidates``: the places the views point at, the chosen one first, each with its
     action point, the views that support it, its share of the evidence and the relevancy there (the
     mean of the Gaussians within its blob of the action point)."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     tree = cKDTree(means_c)
     rel = np.asarray(relevancy, dtype=np.float64).reshape(-1)

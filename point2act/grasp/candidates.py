@@ -204,7 +204,7 @@ def candidate_pairs(
     pads hold; ``support`` marks them). Each kind keeps one pair per (centre, closing axis) bin, since
     neighbouring seeds on a face give the same grasp, and its best ``num_candidates``; a bin is at least one cell
     of the collision clouds."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     surf, cell = scene.surf, scene.clouds.cell
     P, U = surf.points, cfg.gripper.units

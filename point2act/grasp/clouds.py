@@ -248,7 +248,7 @@ def target_labels(
     nearer the body's surface. Without: where the opaque Gaussians around a point (the 8 nearest within
     ``TARGET_RADIUS``, weighted by opacity) are mostly the region's; a stray floater does not relabel a
     surface. The opaque Gaussians are ``scene.surf.opaque``; the unknown cells of ``extent`` are never the target's."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     clouds, opaque = scene.clouds, scene.surf.opaque
     Q = clouds.holdable

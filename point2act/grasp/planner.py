@@ -109,7 +109,9 @@ def _plan_once(scene: PlanningScene, cfg: GraspConfig, stages: _StageCache, on_t
     ``ValueError`` if no relevancy passes the region threshold (or the avoid channel has not one value per
     Gaussian); any other failure to find grasps gives an empty list and ``GraspResult.warning``."""
     ti = time.perf_counter()
-    from scipy.spatial import cKDTree  # noqa: F401  (imported here so stage timings exclude the one-off import)
+    from point2act._scipy import kdtree_class
+
+    kdtree_class()  # imported here, so that stage timings exclude the one-off import
 
     import_ms = (time.perf_counter() - ti) * 1e3
     dims = cfg.gripper.scaled()

@@ -34,9 +34,8 @@ def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     among its core neighbours' clusters (the first cluster whose expansion reaches it); the others are
     noise. Neighbour pairs come from a ``cKDTree`` with a slightly larger radius, then the exact test above.
     Check: ``tests/grasp/test_open3d_free.py`` compares the labels with open3d's."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
+    from point2act.pair_graph import components
 
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     n = len(pts)
@@ -59,8 +58,7 @@ def dbscan(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     if len(cores) == 0:
         return labels
     both = core[i] & core[j]
-    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n)).tocsr()
-    _, comp = connected_components(graph, directed=False)  # [M]; non-core points are their own
+    comp = components(n, np.stack([i[both], j[both]], 1))  # [M]; non-core points are their own
     cc = comp[cores]
     _, first = np.unique(cc, return_index=True)  # each component's lowest core point (among ``cores``)
     rank = np.empty(int(comp.max()) + 1, dtype=np.int64)
@@ -82,7 +80,7 @@ def median_spacing(pts: np.ndarray, tree=None) -> float:
     ``cKDTree`` of ``pts`` already built."""
     if len(pts) < 2:
         return 0.0
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     d, _ = (tree if tree is not None else cKDTree(pts)).query(pts, k=2)
     return float(np.median(d[:, 1]))
@@ -102,7 +100,7 @@ def density_peak(points: np.ndarray, weights: np.ndarray, radius: float, return_
     units; floored at the median nearest-neighbour spacing, so that a sparse region's points see
     their neighbours). Ties go to the first. ``min_own``: only points whose own weight is at least
     this fraction of the largest weight are candidates. ``return_index``: (point, its index)."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     tree = cKDTree(points)
     if len(points) >= 3:

@@ -73,7 +73,7 @@ def _neighbours(points: np.ndarray, radius: float, max_nn: int) -> np.ndarray | 
     ``cKDTree``, nearest first, the point itself included; ``M`` where there is none; the radius widened by
     1e-6 so that the exact test ``< radius**2`` of :func:`_normals` decides). None where there is nothing to
     look for (no points, ``max_nn < 1`` or ``radius <= 0``)."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     m = len(points)
     k = min(int(max_nn), m)
@@ -203,7 +203,7 @@ def scene_points(
     good = np.isfinite(n).all(1) & (norm > 0.5)
     p, n = p[good], n[good] / norm[good, None]
     if camera_centers is not None and len(camera_centers) and len(p):  # flip towards the nearest camera
-        from scipy.spatial import cKDTree
+        from point2act._scipy import cKDTree
 
         cams = np.asarray(camera_centers, dtype=np.float64).reshape(-1, 3)
         _, ci = cKDTree(cams).query(p)
@@ -369,7 +369,7 @@ def surface_relevancy(
 ) -> np.ndarray:
     """Relevancy of each surface point: opacity-weighted mean relevancy of its
     ``k`` nearest Gaussians within ``radius`` (0 where none)."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     if len(points) == 0 or len(means) == 0:
         return np.zeros(len(points))

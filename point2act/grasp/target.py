@@ -52,9 +52,8 @@ def surface_region(
     says where, the fused surface what is there: a handle drawn by a handful of relevant Gaussians is still the
     whole handle surface the views render as relevant, and a second relevant place (answers the views' consensus
     rejected) lies outside ``scope``. All False when no point of ``scope`` is seen with relevancy."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
+    from point2act.pair_graph import components
 
     points, relevancy, scope = surface
     P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
@@ -65,8 +64,8 @@ def surface_region(
         return out
     idx = np.flatnonzero(seen & (np.where(np.isfinite(r), r, 0.0) >= threshold * r[seen].max()))
     pairs = cKDTree(P[idx]).query_pairs(link, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(idx), len(idx)))
-    n, comp = connected_components(graph, directed=False)
+    comp = components(len(idx), pairs)
+    n = int(comp.max()) + 1 if len(comp) else 0  # pieces
     dist = np.linalg.norm(P[idx] - np.asarray(action_point, dtype=np.float64).reshape(3), axis=1)
     pieces = np.bincount(comp)[comp] >= 2
     eligible = pieces if pieces.any() else np.ones(len(idx), bool)

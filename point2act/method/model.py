@@ -205,7 +205,7 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         """The ``k`` nearest other points of each point, as splatfacto's method of this name returns them (float32
         distances and indices, the point itself left out), from scipy's k-d tree: sklearn's ``NearestNeighbors``,
         which splatfacto uses for its first scales, costs 0.6 s of import on a 2-core CPU."""
-        from scipy.spatial import cKDTree
+        from point2act._scipy import cKDTree
 
         x_np = x.detach().cpu().numpy()
         distances, indices = cKDTree(x_np).query(x_np, k=k + 1)

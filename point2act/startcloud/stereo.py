@@ -273,7 +273,7 @@ def _match_pair(cv2, images: list, K: np.ndarray, V: np.ndarray, pair: tuple, de
 def _consistent(clouds: list, centres: np.ndarray, Ks: np.ndarray) -> list:
     """Per pair, a mask [N] of its points that a point of another pair not sharing its left view lies
     within CONSISTENCY_PX * z / f of. ``clouds``: [(left, right, points [N, 3], depths [N])]."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     trees = [cKDTree(c[2]) if len(c[2]) else None for c in clouds]
     masks = []

@@ -115,7 +115,7 @@ def agreement(views: Sequence[ViewAnswers], X: np.ndarray, per_answer: bool = Fa
     """(seen [V, M], agree [V, M]) of points ``X`` [M, 3] (module docstring, step 3); ``per_answer``: also
     (agree of each answer [A, M], the view of each answer [A], how many views' answer rays meet at each
     point [M]), the answers in view order."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     V, M = len(views), len(X)
     seen = np.zeros((V, M))
@@ -243,7 +243,7 @@ def mixed(views: Sequence[ViewAnswers], X: np.ndarray) -> np.ndarray:  # [M, 3] 
     """Points that lie in front of the surface in some of the views whose answer rays meet there (the
     projection within 1.18 sigma of the view's nearest answer) and behind it in others, by more than the
     blob's radius at the field's median depth where they project."""
-    from scipy.spatial import cKDTree
+    from point2act._scipy import cKDTree
 
     front, behind = np.zeros(len(X), np.int64), np.zeros(len(X), np.int64)
     for view in views:

@@ -117,6 +117,24 @@ def test_beta_confidence_closed_form():
         assert beta_confidence(v1, v2) == pytest.approx(float(beta.sf(0.5, v1 + 1, v2 + 1)), rel=1e-12, abs=1e-15)
 
 
+def test_incomplete_beta_half_against_scipy():
+    """The continued fraction against scipy.special.betainc over the votes a consensus gives (fractional, up to
+    thousands of views), on both sides of a = b."""
+    from scipy.special import betainc
+
+    from point2act.where.consensus import incomplete_beta_half
+
+    grid = np.r_[np.linspace(1, 3, 21), np.linspace(3, 60, 39), [100.0, 250.5, 999.25, 2000.0]]
+    for a in grid:
+        for b in grid:
+            assert incomplete_beta_half(a, b) == pytest.approx(float(betainc(a, b, 0.5)), rel=1e-12, abs=1e-13)
+    assert incomplete_beta_half(4.0, 4.0) == 0.5
+    assert incomplete_beta_half(0.25, 0.75) == pytest.approx(float(betainc(0.25, 0.75, 0.5)), rel=1e-12)
+    for bad in ((0.0, 1.0), (1.0, -2.0), (float("nan"), 1.0), (1.0, float("inf"))):
+        with pytest.raises(ValueError, match="a, b > 0"):
+            incomplete_beta_half(*bad)
+
+
 @pytest.mark.parametrize("wrong", [0, 3, 6])
 def test_majority_place_wins_and_is_triangulated(wrong):
     target, confuser = np.array([0.02, 0.01, 0.0]), np.array([-0.25, 0.2, 0.0])
