@@ -58,7 +58,8 @@ py::tuple csr_transpose(const py::array &crow, const py::array &col, const py::a
 }
 
 py::tuple relevancy_loss_grad(const py::array &crow, const py::array &col, const py::array &val, const py::array &s,
-                              const py::array &target, const py::array &row_w, int form, int64_t num_threads) {
+                              const py::array &target, const py::array &row_w, int form, bool want_loss,
+                              int64_t num_threads) {
     const int64_t R = check_csr(crow, col, val), N = s.size();
     input<float>(s, "s must be a C-contiguous float32 array");
     input<float>(target, "target must be a C-contiguous float32 array");
@@ -73,7 +74,7 @@ py::tuple relevancy_loss_grad(const py::array &crow, const py::array &col, const
         loss = relevancy_loss_grad_impl(R, N, static_cast<const int64_t *>(crow.data()), c,
                                         static_cast<const float *>(val.data()), static_cast<const float *>(s.data()),
                                         static_cast<const float *>(target.data()),
-                                        static_cast<const float *>(row_w.data()), form,
+                                        static_cast<const float *>(row_w.data()), form, want_loss,
                                         resolve_threads(num_threads), grad.mutable_data());
     }
     return py::make_tuple(loss, grad);
@@ -245,7 +246,7 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
           py::arg("col"), py::arg("val"), py::arg("num_cols"));
     m.def("relevancy_loss_grad", &p2a::relevancy_loss_grad, "Relevancy refit loss and gradient on CSR weights (CPU)",
           py::arg("crow"), py::arg("col"), py::arg("val"), py::arg("s"), py::arg("target"), py::arg("row_w"),
-          py::arg("form"), py::arg("num_threads") = -1);
+          py::arg("form"), py::arg("want_loss") = true, py::arg("num_threads") = -1);
     m.def("csr_matvec", &p2a::csr_matvec, "A CSR matrix times a vector, rows accumulated as the rasterizer does (CPU)",
           py::arg("crow"), py::arg("col"), py::arg("val"), py::arg("x"), py::arg("num_threads") = -1);
     m.def("median_depth_csr", &p2a::median_depth_csr,

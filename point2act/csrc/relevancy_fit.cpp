@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "threads.h"
@@ -45,11 +46,14 @@ constexpr int64_t GRAD_BLOCKS = 16;
 // sparse mat-vecs. The rows are cut into GRAD_BLOCKS contiguous blocks of
 // about equal nonzeros; each block has its own gradient buffer and loss, and
 // the blocks are summed in block order: the same bits for any thread count.
+// Without want_loss the loss is not evaluated (NaN): the gradient needs no
+// logarithm, and the logarithms are most of a BCE pass's time; the gradient's
+// bits are the same either way.
 }  // namespace
 
 double relevancy_loss_grad_impl(int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
-                                const float *s, const float *target, const float *row_w, int form, int nthreads,
-                                float *grad) {
+                                const float *s, const float *target, const float *row_w, int form, bool want_loss,
+                                int nthreads, float *grad) {
     const int nt = std::max(1, nthreads);
     const int64_t nnz = crow[R];
     const int64_t B = std::max<int64_t>(1, std::min<int64_t>(GRAD_BLOCKS, R));
@@ -85,11 +89,13 @@ double relevancy_loss_grad_impl(int64_t R, int64_t N, const int64_t *crow, const
             const float acc = (a0 + a1) + (a2 + a3);
             const float p = std::min(1.0f, std::max(0.0f, acc));
             const float t = target[r];
-            float per, dp;
+            float per = 0.0f, dp;
             if (form == 0) {
                 const float pc = std::min(1.0f - 1e-6f, std::max(1e-6f, p));
                 // the logs are the costly part of a row: skip the one a 0/1 target multiplies by 0
-                if (t == 0.0f)
+                if (!want_loss)
+                    ;
+                else if (t == 0.0f)
                     per = -std::log1p(-pc);
                 else if (t == 1.0f)
                     per = -std::log(pc);
@@ -103,7 +109,7 @@ double relevancy_loss_grad_impl(int64_t R, int64_t N, const int64_t *crow, const
                 per = std::abs(p - t);
                 dp = p > t ? 1.0f : (p < t ? -1.0f : 0.0f);
             }
-            loss += double(per) * double(row_w[r]);
+            if (want_loss) loss += double(per) * double(row_w[r]);
             const float c = dp * row_w[r];
             if (c != 0.0f)
                 for (int64_t q = q0; q < q1; ++q) g[col[q]] += val[q] * c;
@@ -118,6 +124,7 @@ double relevancy_loss_grad_impl(int64_t R, int64_t N, const int64_t *crow, const
             if (!partial[b].empty()) acc += partial[b][n];
         grad[n] = acc;
     }
+    if (!want_loss) return std::numeric_limits<double>::quiet_NaN();
     double loss = 0.0;
     for (int64_t b = 0; b < B; ++b) loss += losses[b];
     return loss;

@@ -15,11 +15,11 @@ namespace p2a {
 void csr_transpose_impl(int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
                         int64_t *tcrow, int64_t *tcol, float *tval);
 
-// The row-weighted relevancy loss of p = clamp(A s, 0, 1) and its gradient grad [N] w.r.t. s; returns the loss.
-// form 0 bce, 1 mse, 2 l1.
+// The row-weighted relevancy loss of p = clamp(A s, 0, 1) and its gradient grad [N] w.r.t. s; returns the loss
+// (NaN where want_loss is false: the gradient alone, without the loss's logarithms). form 0 bce, 1 mse, 2 l1.
 double relevancy_loss_grad_impl(int64_t R, int64_t N, const int64_t *crow, const int32_t *col, const float *val,
-                                const float *s, const float *target, const float *row_w, int form, int nthreads,
-                                float *grad);
+                                const float *s, const float *target, const float *row_w, int form, bool want_loss,
+                                int nthreads, float *grad);
 
 // out[r] = sum_q val[q] * x[col[q]] over row r, one float32 fused multiply-add per entry in the row's order
 // (the rasterizer's colour accumulation, front to back).

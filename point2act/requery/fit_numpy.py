@@ -119,14 +119,15 @@ class Csr(NamedTuple):
 
 
 def relevancy_loss_grad(A: Csr, s: np.ndarray, target: np.ndarray, row_w: np.ndarray,
-                        form: str) -> Tuple[float, np.ndarray]:
+                        form: str, want_loss: bool = True) -> Tuple[float, np.ndarray]:
     """Loss ``sum_r row_w[r] * l(clamp((A s)_r, 0, 1), target[r])`` and its gradient [N] float32 w.r.t. ``s``
-    [N], in one pass over the CSR matrix ``A`` (crow int64, col int32, val float32; ``target``, ``row_w`` [R])."""
+    [N], in one pass over the CSR matrix ``A`` (crow int64, col int32, val float32; ``target``, ``row_w`` [R]).
+    ``want_loss=False``: the gradient alone (the same bits), the loss NaN; a BCE pass then takes no logarithm."""
     if form not in LOSS_FORMS:
         raise ValueError(f"unknown relevancy loss {form!r}; use 'bce', 'mse' or 'l1'")
     _check_columns(A.col, np.size(s))
     return _loss_grad(Csr(_arr(A.crow, np.int64), _arr(A.col, np.int32), _arr(A.val, np.float32)),
-                      _arr(s, np.float32), _arr(target, np.float32), _arr(row_w, np.float32), form)
+                      _arr(s, np.float32), _arr(target, np.float32), _arr(row_w, np.float32), form, want_loss)
 
 
 def _check_columns(col: np.ndarray, n: int) -> None:
@@ -136,9 +137,10 @@ def _check_columns(col: np.ndarray, n: int) -> None:
         raise ValueError(f"col entries must lie in [0, {int(n)})")
 
 
-def _loss_grad(A: Csr, s, target, row_w, form: str) -> Tuple[float, np.ndarray]:
+def _loss_grad(A: Csr, s, target, row_w, form: str, want_loss: bool = True) -> Tuple[float, np.ndarray]:
     """:func:`relevancy_loss_grad` on arrays of the kernel's dtypes whose columns are checked."""
-    loss, grad = load_extension().relevancy_loss_grad(A.crow, A.col, A.val, s, target, row_w, LOSS_FORMS[form])
+    loss, grad = load_extension().relevancy_loss_grad(A.crow, A.col, A.val, s, target, row_w, LOSS_FORMS[form],
+                                                      want_loss)
     return float(loss), grad
 
 
@@ -363,7 +365,8 @@ class LogitFit:
     logits: np.ndarray  # [N] float32
     """Fitted relevancy logits."""
     losses: List[float]
-    """Loss at every step."""
+    """The loss at each step, before its update, where it was evaluated: the first step and the last, and every
+    step when ``FitSchedule.tol`` stops on it; NaN at the others (evaluating it is most of a BCE step's time)."""
     seconds: float
     """Wall time of the fit."""
     steps: int
@@ -408,7 +411,7 @@ def fit_logits(weights: StackedWeights, targets: Sequence[np.ndarray], objective
     steps, lr, lr_final, tol = schedule.steps, schedule.lr, schedule.lr_final, schedule.tol
     for n in range(1, steps + 1):
         sg = sigmoid(x)
-        loss, gs = _loss_grad(A, sg, flat_t, row_w, objective.form)
+        loss, gs = _loss_grad(A, sg, flat_t, row_w, objective.form, want_loss=n in (1, steps) or tol > 0)
         losses.append(loss)
         g = gs * sg * (np.float32(1) - sg)
         m = b1 * m + (np.float32(1) - b1) * g

@@ -142,6 +142,12 @@ def test_fused_loss_grad_equals_autograd(form):
         assert torch.allclose(grad, grad_r, rtol=1e-4, atol=1e-9)
         if form != "l1":  # autograd's sign(0) and clamp edges agree with the analytic form
             assert torch.allclose(grad, sg.grad, rtol=1e-4, atol=1e-9), (grad - sg.grad).abs().max()
+        # the gradient alone: the same bits, no loss
+        from point2act.requery import fit_numpy
+
+        nan_loss, grad_only = fit_numpy.relevancy_loss_grad(A, sg.detach().numpy(), flat_t.numpy(), row_w.numpy(),
+                                                            form, want_loss=False)
+        assert np.isnan(nan_loss) and grad_only.tobytes() == grad.numpy().tobytes()
 
 
 def test_fit_recovers_a_field_it_rendered():

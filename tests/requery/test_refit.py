@@ -138,15 +138,18 @@ def _torch_adam(cache, targets, form, pos_weight, init_logit, schedule):
 @pytest.mark.parametrize("form", ["bce", "mse"])  # l1's sign gradient turns float32 rounding into other steps
 @pytest.mark.parametrize("schedule", [fit_numpy.FitSchedule(16, 1.0, 0.1), fit_numpy.FitSchedule(30, 0.3)])
 def test_solver_equals_torch_adam(form, schedule):
-    """fit_logits (numpy, float32) follows torch's Adam step for step: the losses to float32 rounding (sigmoid and
-    exp round differently in numpy and torch), the logits within 1e-3."""
+    """fit_logits (numpy, float32) follows torch's Adam step for step: the losses where the fit evaluates them (the
+    first step and the last; NaN between) to float32 rounding (sigmoid and exp round differently in numpy and
+    torch), the logits within 1e-3."""
     s, cache = _scene(600, 48, 32, 3, 0.04, 0)
     true = torch.where(torch.rand(600, generator=torch.Generator().manual_seed(1)) < 0.2, 3.0, -3.0)
     targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
     ref_x, ref_losses = _torch_adam(cache, targets, form, 4.0, -4.0, schedule)
     fit = fit_relevancy(cache, targets, Objective(form, 4.0, -4.0), schedule)
     assert fit.steps == schedule.steps and fit.logits.dtype == torch.float32
-    np.testing.assert_allclose(fit.losses, ref_losses, rtol=1e-4)
+    losses = np.asarray(fit.losses)
+    assert len(losses) == schedule.steps and np.isnan(losses[1:-1]).all()
+    np.testing.assert_allclose(losses[[0, -1]], np.asarray(ref_losses)[[0, -1]], rtol=1e-4)
     np.testing.assert_allclose(fit.logits.numpy(), ref_x.numpy(), rtol=1e-3, atol=1e-3)
 
 
@@ -176,3 +179,17 @@ def test_refit_imports_no_torch():
             " [[1, 2]], [0]); f = fit_numpy.fit_logits(w, [np.array([[1.0, 0.0]])], schedule=fit_numpy.FitSchedule(3));"
             "assert f.logits[0] > f.logits[1]; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_losses_evaluated_where_read():
+    """The loss is evaluated at the first and last step (what is reported), at every step when ``tol`` stops on it;
+    the logits are the same bits either way (the gradient needs no loss)."""
+    s, cache = _scene(300, 32, 24, 2, 0.05, 2)
+    true = torch.where(torch.rand(300, generator=torch.Generator().manual_seed(4)) < 0.3, 3.0, -3.0)
+    targets = [t.detach() for t in cache.render(torch.sigmoid(true))]
+    objective = Objective("bce", 4.0, -4.0)
+    quiet = fit_relevancy(cache, targets, objective, fit_numpy.FitSchedule(12, 0.5))
+    every = fit_relevancy(cache, targets, objective, fit_numpy.FitSchedule(12, 0.5, tol=1e-12))
+    assert every.steps == 12 and np.isfinite(every.losses).all()
+    assert np.isnan(quiet.losses[1:-1]).all() and quiet.losses[0] == every.losses[0]
+    assert quiet.losses[-1] == every.losses[-1] and quiet.logits.numpy().tobytes() == every.logits.numpy().tobytes()
