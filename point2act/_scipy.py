@@ -21,11 +21,13 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 
 __all__ = ["cKDTree", "kdtree_class"]
 
 _MODULE = "scipy.spatial._ckdtree"
+_LOCK = threading.Lock()  # one thread loads the module; another waits and takes it
 
 
 def _load_alone(name: str):
@@ -41,12 +43,8 @@ def _load_alone(name: str):
             loader = importlib.machinery.ExtensionFileLoader(name, str(path))
             spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
             module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            try:
-                loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
+            loader.exec_module(module)
+            sys.modules[name] = module  # once whole: another thread never finds it half made
             return module
     return None
 
@@ -55,10 +53,13 @@ def kdtree_class() -> type:
     """``scipy.spatial.cKDTree``, the class, imported without ``scipy.spatial``'s package init where it can be."""
     module = sys.modules.get(_MODULE)
     if module is None and "scipy.spatial" not in sys.modules:
-        try:
-            module = _load_alone(_MODULE)
-        except Exception:  # another scipy's layout: its own import below
-            module = None
+        with _LOCK:
+            module = sys.modules.get(_MODULE)
+            if module is None:
+                try:
+                    module = _load_alone(_MODULE)
+                except Exception:  # another scipy's layout: its own import below
+                    module = None
     if module is None or not hasattr(module, "cKDTree"):
         from scipy.spatial import cKDTree as cls
 
