@@ -71,8 +71,8 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
 
     The scene (numpy and open3d, no torch) is made in a second process while this one imports torch and
     nerfstudio's trainer, which takes as long: on two cores the two overlap instead of adding up. The same process
-    then samples the true surface the grasp is judged against (:func:`true_surface_parts`), while training
-    starts."""
+    then samples the true surface the grasp is judged against (:func:`true_surface_parts`), while this one is still
+    importing."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -86,6 +86,9 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
     console.print(f"1/3 synthetic scene -> {scene}, while loading nerfstudio")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         made = pool.submit(_scene, scene, seed)
+        # for the judging, after the scene in the same worker: it samples the true meshes while this process
+        # still imports nerfstudio, not while training runs
+        surface = pool.submit(true_surface_parts, scene)
         from point2act._nerfstudio import light_import
 
         with light_import():  # nerfstudio's trainer without torch.compile's and torchvision's imports
@@ -94,7 +97,6 @@ def run_demo(out: Path, seed: int = 0, iterations: int = 1000, viewer: bool = Fa
             from point2act.method.trainer import Point2ActTrainer  # noqa: F401  (nerfstudio's trainer: the long import)
 
         t_scene = made.result()
-        surface = pool.submit(true_surface_parts, scene)  # for the judging, while training starts
         t_ready = time.perf_counter() - t_start
 
         console.print(f"2/3 ns-train point2act (scene {t_scene:.1f} s; scene and nerfstudio ready after {t_ready:.1f} s)")
