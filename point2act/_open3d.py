@@ -8,15 +8,23 @@ open3d (TSDF fusion, normals, DBSCAN, ray casting, primitives) imports it throug
 
 Check: ``python -X importtime -c "from point2act._open3d import load; load()" 2>&1 | grep -c dash`` prints 0;
 ``tests/test_open3d_light.py``.
+
+A capture's point cloud is a PLY that nerfstudio's dataparsers read with ``open3d.io.read_point_cloud`` (importing
+open3d, 0.6 s of a training's setup, for one file). :func:`read_ply_cloud` reads its vertices with plyfile instead,
+as open3d gives them (positions as float64, colours ``value / 255.0``), and inside :func:`ply_reader` the module
+``open3d`` is a stand-in whose ``io.read_point_cloud`` is that reader; a file it does not read (not a PLY of
+``x, y, z`` vertices with optional ``uchar`` colours) and any other use of the stand-in import the real open3d.
+Check: ``tests/test_open3d_light.py`` compares the clouds with open3d's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import types
 
-__all__ = ["load"]
+__all__ = ["load", "ply_reader", "read_ply_cloud"]
 
 _PLOTLY = "open3d.visualization.draw_plotly"
 _ENTRIES = ("get_plotly_fig", "draw_plotly", "draw_plotly_server")
@@ -42,8 +50,10 @@ def _entry(name: str):
 
 def load() -> types.ModuleType:
     """The ``open3d`` module, imported without plotly and dash when it is not imported yet."""
-    if "open3d" in sys.modules:
-        return sys.modules["open3d"]
+    mod = sys.modules.get("open3d")
+    if mod is not None and not getattr(mod, "__point2act_stand_in__", False):
+        return mod
+    sys.modules.pop("open3d", None)  # ply_reader's stand-in: the real module from here on
     stand_in = types.ModuleType(_PLOTLY)
     stand_in.__point2act_stand_in__ = True
     for name in _ENTRIES:
@@ -55,3 +65,79 @@ def load() -> types.ModuleType:
         if sys.modules.get(_PLOTLY) is stand_in:
             del sys.modules[_PLOTLY]  # an explicit import of the module later gets the real one
     return open3d
+
+
+class PlyCloud:
+    """A point cloud as ``open3d.io.read_point_cloud`` gives nerfstudio's parsers: ``points`` [M, 3] float64 and
+    ``colors`` [M, 3] float64 in [0, 1] (``uchar / 255.0``; [0, 3] without colours)."""
+
+    def __init__(self, points, colors):
+        self.points = points
+        self.colors = colors
+
+    def has_points(self) -> bool:
+        return len(self.points) > 0
+
+    def has_colors(self) -> bool:
+        return len(self.colors) > 0
+
+
+def read_ply_cloud(path) -> PlyCloud | None:
+    """The vertices of a PLY file at ``path`` as open3d reads them (:class:`PlyCloud`), with plyfile; None where the
+    file is not a PLY whose vertices have numeric ``x, y, z`` and either no colour or ``uchar`` ``red, green, blue``
+    (open3d's reader then)."""
+    import numpy as np
+
+    try:
+        from plyfile import PlyData
+
+        with open(path, "rb") as f:
+            ply = PlyData.read(f)
+        vertex = ply["vertex"].data
+    except Exception:  # not a PLY, or no vertex element: open3d's reader says what
+        return None
+    names = vertex.dtype.names or ()
+    if not {"x", "y", "z"} <= set(names) or any(vertex.dtype[k].kind not in "fiu" for k in "xyz"):
+        return None
+    points = np.stack([np.asarray(vertex[k], dtype=np.float64) for k in "xyz"], 1)
+    rgb = ("red", "green", "blue")
+    if not set(rgb) & set(names):
+        return PlyCloud(points, np.zeros((0, 3)))
+    if not set(rgb) <= set(names) or any(vertex.dtype[k] != np.uint8 for k in rgb):
+        return None
+    return PlyCloud(points, np.stack([vertex[k].astype(np.float64) / 255.0 for k in rgb], 1))
+
+
+def _real_open3d():
+    return load()
+
+
+def _read_point_cloud(filename, *args, **kwargs):
+    """``open3d.io.read_point_cloud``: :func:`read_ply_cloud` where it reads the file, else open3d's."""
+    cloud = read_ply_cloud(filename) if not args and not kwargs else None
+    return cloud if cloud is not None else _real_open3d().io.read_point_cloud(filename, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def ply_reader():
+    """In this block ``import open3d`` gives a stand-in whose ``io.read_point_cloud`` reads PLY clouds with plyfile
+    (module docstring); where open3d is imported already, the block changes nothing."""
+    if "open3d" in sys.modules:
+        yield
+        return
+    stand_in = types.ModuleType("open3d")
+    stand_in.__point2act_stand_in__ = True
+    stand_in.io = types.SimpleNamespace(read_point_cloud=_read_point_cloud)
+    stand_in.__getattr__ = lambda name: _attribute(name)  # PEP 562: what the stand-in lacks is open3d's
+    sys.modules["open3d"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("open3d") is stand_in:
+            del sys.modules["open3d"]
+
+
+def _attribute(name: str):
+    if name.startswith("__") and name.endswith("__"):  # inspect and others probe modules for __file__
+        raise AttributeError(name)
+    return getattr(_real_open3d(), name)

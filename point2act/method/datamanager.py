@@ -35,7 +35,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from point2act.heatmap import HEATMAP_SIGMA_FRAC
 from point2act.method.keys import DEPTH_KEY, SUPERVISED_KEY, TARGET_KEY
-from point2act._open3d import load as load_open3d
+from point2act._open3d import ply_reader
 from point2act.checks.capture import load_warnings_quiet
 from point2act.method.answers import HeatmapStore, match_points_to_views, points_in_training_images
 from point2act.pointing.config import PointerConfig
@@ -275,14 +275,13 @@ class Point2ActDataManager(FullImageDatamanager[Point2ActDataset]):
 
     def __init__(self, config: Point2ActDataManagerConfig, *args, **kwargs):
         self._capture, notes = _check_capture(config, kwargs.get("test_mode", args[1] if len(args) > 1 else "val"))
-        if self._capture is not None and self._capture.point_cloud:
-            # nerfstudio's parser reads the cloud after `import open3d`, which imports open3d's plotly viewer too
-            # (plotly and dash, 0.3-0.4 s); open3d imported here without it (point2act._open3d) is what it gets
-            load_open3d()
         self._warn = _WarnOnce()
         for kind, line in notes.items():
             self._warn(kind, line)
-        super().__init__(config, *args, **kwargs)
+        # nerfstudio's parser reads a capture's PLY cloud with open3d (0.6 s to import): plyfile reads it instead,
+        # the same values (point2act._open3d.ply_reader)
+        with ply_reader():
+            super().__init__(config, *args, **kwargs)
         self.points: PointsFile | None = None
         self._train_points: Dict[int, np.ndarray] = {}
         if self.test_mode == "inference":

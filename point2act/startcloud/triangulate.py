@@ -380,10 +380,13 @@ def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
 
 
 def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Points [M, 3] float64 and colours [M, 3] uint8 of a PLY (open3d's reader)."""
-    o3d = load_open3d()
+    """Points [M, 3] float64 and colours [M, 3] uint8 of a PLY (open3d's values; plyfile reads what
+    :func:`point2act._open3d.read_ply_cloud` reads, open3d the rest)."""
+    from point2act._open3d import read_ply_cloud
 
-    pc = o3d.io.read_point_cloud(str(path))
+    pc = read_ply_cloud(path)
+    if pc is None:
+        pc = load_open3d().io.read_point_cloud(str(path))
     pts = np.asarray(pc.points, dtype=np.float64)
     rgb = (np.clip(np.round(np.asarray(pc.colors) * 255.0), 0, 255).astype(np.uint8) if pc.has_colors()
            else np.full((len(pts), 3), 128, np.uint8))
