@@ -300,14 +300,58 @@ def _writer_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+_PENDING = threading.local()  # per thread: cache path -> the sections written inside one_write, in order
+
+
 def write_section(config_path: Path, key: List[List[Any]], section: str, meta: Dict[str, Any],
                   arrays: Dict[str, np.ndarray]) -> Path:
     """Write a section of the run's cache atomically under ``key`` (:func:`run_key`): beside the file's other
-    sections when it was written under the same key and is current, else in a new file (the rule above)."""
+    sections when it was written under the same key and is current, else in a new file (the rule above). Inside
+    :func:`one_write` for the same run, the section is written with the block's others when the block ends."""
     path = cache_path(config_path)
-    members = {_KEY: _json_member({"version": CACHE_VERSION, "key": key, "stats": _signatures(key)}),
-               f"{section}/{_KEY}": _json_member(meta),
-               **{f"{section}/{k}": np.asarray(v) for k, v in arrays.items()}}
+    pending = getattr(_PENDING, "sections", {}).get(path)
+    if pending is not None:
+        pending.append((key, section, meta, arrays))
+        return path
+    return _write_sections(config_path, key, [(section, meta, arrays)])
+
+
+@contextmanager
+def one_write(config_path: Path) -> Iterator[None]:
+    """The sections :func:`write_section` writes for this run in this block (on this thread) go to the file in one
+    atomic write when the block ends, even where it ends by an exception (nothing computed is lost), instead of one
+    rewrite of the whole file each: the end of training writes three. A section read inside the block is read
+    from the file as it was before the block. Sections written under different keys are written key by key, the
+    last key's last. Nested blocks of one run write at the outermost's end."""
+    path = cache_path(config_path)
+    by_path = _PENDING.__dict__.setdefault("sections", {})
+    if path in by_path:
+        yield
+        return
+    by_path[path] = []
+    try:
+        yield
+    finally:
+        pending = by_path.pop(path)
+        groups: Dict[str, Tuple[List[List[Any]], List[Tuple[str, Dict[str, Any], Dict[str, np.ndarray]]]]] = {}
+        for key, section, meta, arrays in pending:
+            groups.setdefault(json.dumps(key), (key, []))[1].append((section, meta, arrays))
+        for key, written in groups.values():
+            _write_sections(config_path, key, written)
+
+
+def _write_sections(config_path: Path, key: List[List[Any]],
+                    written: List[Tuple[str, Dict[str, Any], Dict[str, np.ndarray]]]) -> Path:
+    """One atomic write of ``written`` (``(section, meta, arrays)``, a later one of a name replacing an earlier)
+    beside the file's other sections where the file is current under ``key``."""
+    path = cache_path(config_path)
+    members = {_KEY: _json_member({"version": CACHE_VERSION, "key": key, "stats": _signatures(key)})}
+    for section, meta, arrays in written:
+        for name in [m for m in members if m.startswith(f"{section}/")]:
+            del members[name]
+        members[f"{section}/{_KEY}"] = _json_member(meta)
+        members.update({f"{section}/{k}": np.asarray(v) for k, v in arrays.items()})
+    names = {section for section, _, _ in written}
 
     def write(fh) -> None:
         with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
@@ -320,12 +364,12 @@ def write_section(config_path: Path, key: List[List[Any]], section: str, meta: D
             try:
                 with zipfile.ZipFile(path) as old:
                     for info in old.infolist():
-                        if info.filename.startswith(f"{section}/") or info.filename == f"{_KEY}.npy":
+                        if info.filename == f"{_KEY}.npy" or info.filename.split("/", 1)[0] in names:
                             continue
                         with old.open(info) as src, z.open(info.filename, "w", force_zip64=True) as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
             except (OSError, ValueError, zipfile.BadZipFile):
-                pass  # an unreadable old file: its sections are lost, this one is written
+                pass  # an unreadable old file: its sections are lost, these are written
 
     with _WRITING, _writer_lock(path):
         return atomic_write(path, write, binary=True)

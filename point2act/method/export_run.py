@@ -280,16 +280,18 @@ def cache_own_inputs(config_path: Path, run: LoadedRun, grasp_config: GraspConfi
     known = weights is not None and weights.meta.get("views") is not None
     inputs = run_inputs_of(config_path, run, ExportRequest(GraspConfig(region=cfg.region)), live=known,
                            weights=weights)
-    try:
-        export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
-                                                                     max(1, int(cfg.region.support_downscale))))
-        if fusion:
-            save_fusion_views(config_path, key, run)
-    except OSError:
-        return inputs
+    from point2act import cache_file
     from point2act.method.requery_views import write_query_views
 
-    write_query_views(config_path, run, key, downscale=max(1, int(cfg.region.support_downscale)))
+    try:
+        with cache_file.one_write(config_path):  # the three sections in one write of the file, not three
+            export_cache.save(config_path, key, export_cache.CachedInputs(inputs, data,
+                                                                         max(1, int(cfg.region.support_downscale))))
+            if fusion:
+                save_fusion_views(config_path, key, run)
+            write_query_views(config_path, run, key, downscale=max(1, int(cfg.region.support_downscale)))
+    except OSError:
+        return inputs
     return inputs
 
 

@@ -179,6 +179,32 @@ def test_sections_share_the_file_under_one_key(tmp_path):
     assert cache_file.read_section(config, "weights_d2")[0] == {"n": 4}
 
 
+def test_one_write_writes_the_blocks_sections_together_at_its_end(tmp_path, monkeypatch):
+    """Inside cache_file.one_write the sections wait for the block's end and go to the file in one atomic write,
+    beside the sections the file held; an exception in the block still writes what was computed."""
+    config = _run(tmp_path)
+    key = _key(config)
+    cache_file.write_section(config, key, "info", {"v": 1}, {"a": np.arange(2.0)})
+    writes = []
+    real = cache_file.atomic_write
+    monkeypatch.setattr(cache_file, "atomic_write", lambda *a, **k: (writes.append(a[0]), real(*a, **k))[1])
+    with cache_file.one_write(config):
+        cache_file.write_section(config, key, "weights_d2", {"n": 3}, {"val": np.arange(3.0)})
+        cache_file.write_section(config, key, "query-d2", {"q": 1}, {"x": np.ones(2)})
+        cache_file.write_section(config, key, "query-d2", {"q": 2}, {"y": np.zeros(1)})  # the later replaces
+        assert writes == [] and "weights_d2" not in cache_file.sections(config)
+    assert len(writes) == 1
+    assert set(cache_file.sections(config)) >= {"info", "weights_d2", "query-d2"}
+    assert cache_file.read_section(config, "info")[0] == {"v": 1}
+    meta, arrs = cache_file.read_section(config, "query-d2")
+    assert meta == {"q": 2} and set(arrs) == {"y"}
+    with pytest.raises(RuntimeError, match="later stage"):
+        with cache_file.one_write(config):
+            cache_file.write_section(config, key, "fusion-views", {"f": 1}, {"z": np.ones(3)})
+            raise RuntimeError("a later stage failed")
+    assert len(writes) == 2 and cache_file.read_section(config, "fusion-views")[0] == {"f": 1}
+
+
 def test_the_export_section_serves_what_it_holds(tmp_path):
     """``serving`` is the one decision whether the cache serves a request: the views at its support resolution,
     the depth renders its grasps are fused on, and for a channel's grasps what its relevancy is computed from."""
