@@ -55,29 +55,17 @@ def _real_torchvision(bare: types.ModuleType) -> types.ModuleType:
     return importlib.import_module("torchvision")
 
 
-def _attribute(bare: types.ModuleType, name: str):
-    """An attribute the bare package lacks: a dunder is missing (``inspect`` and others probe every module in
-    ``sys.modules`` for ``__file__``); anything else is the real package's."""
-    if name.startswith("__") and name.endswith("__"):
-        raise AttributeError(name)
-    return getattr(_real_torchvision(bare), name)
-
-
 @contextlib.contextmanager
 def _bare_torchvision():
+    from point2act._stand_in import installed, stand_in
+
     spec = None if "torchvision" in sys.modules else importlib.util.find_spec("torchvision")
     if spec is None or spec.submodule_search_locations is None:
         yield
         return
-    bare = types.ModuleType("torchvision")
-    bare.__path__ = list(spec.submodule_search_locations)
-    bare.__getattr__ = lambda name: _attribute(bare, name)  # PEP 562: called for what the module lacks
-    sys.modules["torchvision"] = bare
-    try:
+    bare = stand_in("torchvision", lambda: _real_torchvision(bare), __path__=list(spec.submodule_search_locations))
+    with installed(bare):
         yield
-    finally:
-        if sys.modules.get("torchvision") is bare:
-            del sys.modules["torchvision"]
 
 
 @contextlib.contextmanager

@@ -122,22 +122,10 @@ def _read_point_cloud(filename, *args, **kwargs):
 def ply_reader():
     """In this block ``import open3d`` gives a stand-in whose ``io.read_point_cloud`` reads PLY clouds with plyfile
     (module docstring); where open3d is imported already, the block changes nothing."""
+    from point2act._stand_in import installed, stand_in
+
     if "open3d" in sys.modules:
         yield
         return
-    stand_in = types.ModuleType("open3d")
-    stand_in.__point2act_stand_in__ = True
-    stand_in.io = types.SimpleNamespace(read_point_cloud=_read_point_cloud)
-    stand_in.__getattr__ = lambda name: _attribute(name)  # PEP 562: what the stand-in lacks is open3d's
-    sys.modules["open3d"] = stand_in
-    try:
+    with installed(stand_in("open3d", _real_open3d, io=types.SimpleNamespace(read_point_cloud=_read_point_cloud))):
         yield
-    finally:
-        if sys.modules.get("open3d") is stand_in:
-            del sys.modules["open3d"]
-
-
-def _attribute(name: str):
-    if name.startswith("__") and name.endswith("__"):  # inspect and others probe modules for __file__
-        raise AttributeError(name)
-    return getattr(_real_open3d(), name)
