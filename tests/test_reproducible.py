@@ -76,7 +76,7 @@ def test_fit_same_bits_under_any_torch_thread_count(cache):
         torch.set_num_threads(before)
     for f in fits[1:]:
         assert torch.equal(f.logits, fits[0].logits), (f.logits - fits[0].logits).abs().max()
-        assert f.losses == fits[0].losses
+        assert np.array_equal(f.losses, fits[0].losses, equal_nan=True)  # NaN: steps whose loss is not read
 
 
 def _grasp_ext():
