@@ -6,9 +6,12 @@
   :class:`~point2act.errors.Point2ActError` as one paragraph (:mod:`point2act.method.excepthook`).
 - nerfstudio's placeholder configs of external methods not installed (``ExternalMethodDummyTrainerConfig``) ask
   whether their caller is ``get_external_methods`` with one frame lookup (``sys._getframe``) instead of
-  ``inspect.stack()``, which reads the source lines of every frame: 26 placeholders, 0.4-0.5 s of every ``ns-train``
-  start (:func:`light_external_methods`; ``ns-train`` imports point2act before it builds them). The same answer:
-  a placeholder built by ``get_external_methods`` returns, one built from the command line offers the install.
+  ``inspect.stack()``, which reads the source lines of every frame: 26 placeholders, 2.4 s of an ``ns-train``
+  start (:func:`light_external_methods`). Here only where nerfstudio's registry module is loaded already, as
+  ``ns-train`` loads it before it imports point2act (a process that reads a run without nerfstudio keeps it
+  unloaded); point2act's own loads of nerfstudio's registry call it first (:func:`point2act.method.run_layer.load_run`,
+  :func:`point2act.method.train.registered_config`). The same answer: a placeholder built by ``get_external_methods``
+  returns, one built from the command line offers the install.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from point2act.method.excepthook import install_for_nerfstudio
 
 def light_external_methods() -> None:
     """nerfstudio's ``ExternalMethodDummyTrainerConfig.__post_init__`` with ``inspect.stack()[2].function`` read
-    as ``sys._getframe(2).f_code.co_name`` (module docstring); nothing where nerfstudio has no such class."""
+    as ``sys._getframe(2).f_code.co_name`` (module docstring); nothing where nerfstudio has no such class. Imports
+    ``nerfstudio.configs.external_methods``: call it where nerfstudio's registry is about to be loaded."""
     try:
         from nerfstudio.configs import external_methods as em
     except Exception:  # pragma: no cover - nerfstudio absent or another layout
@@ -44,4 +48,5 @@ def light_external_methods() -> None:
 
 register_safe_globals()
 install_for_nerfstudio()
-light_external_methods()
+if "nerfstudio.configs.external_methods" in sys.modules:  # ns-train: its registry is being built
+    light_external_methods()

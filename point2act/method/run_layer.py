@@ -38,7 +38,10 @@ def load_run(config_path: Path) -> Tuple[Any, Any]:
     from point2act._nerfstudio import light_import
     from point2act.checks.trained_run import check_run_config
 
+    from point2act.method.hooks import light_external_methods
+
     with light_import():
+        light_external_methods()  # eval_utils loads nerfstudio's registry of methods
         from nerfstudio.utils.eval_utils import eval_setup
 
     config_path = Path(config_path)

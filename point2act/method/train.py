@@ -14,6 +14,9 @@ def registered_config(name: str = "point2act"):
 
         spec = point2act_method if name == "point2act" else point2act_big_method
         return copy.deepcopy(spec.config)
+    from point2act.method.hooks import light_external_methods
+
+    light_external_methods()
     from nerfstudio.configs.method_configs import all_methods
 
     return copy.deepcopy(all_methods[name])
