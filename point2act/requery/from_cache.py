@@ -235,14 +235,12 @@ def training_weights(qv: QueryViews, min_weight: float):
         cols.append(col)
         vals.append(val)
     sizes = [[int(h), int(w)] for h, w in t.sizes]
-    if len(cols) == 1:  # one size (the usual capture): the kernel's arrays as they are, no 8 bytes a weight copied
-        crow, col, val = np.concatenate(crows), cols[0], vals[0]
-    else:
-        crow = np.concatenate(crows)
-        col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
-        val = np.concatenate(vals) if vals else np.zeros(0, np.float32)
-    return StackedWeights(crow, col, val, int(qv.means.shape[0]), sizes, list(range(len(sizes))),
-                          {"views": qv.weights_views(min_weight)})
+
+    def joined(parts: list, dtype) -> np.ndarray:  # one size (the usual capture): the kernel's array, not copied
+        return parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, dtype))
+
+    return StackedWeights(np.concatenate(crows), joined(cols, np.int32), joined(vals, np.float32),
+                          int(qv.means.shape[0]), sizes, list(range(len(sizes))), {"views": qv.weights_views(min_weight)})
 
 
 # ----------------------------------------------------------------------------------------------

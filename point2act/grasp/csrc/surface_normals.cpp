@@ -67,23 +67,20 @@ __attribute__((optimize("fp-contract=off"))) V3 eigenvector_complement(const Sym
                 (A.a02 * u.x + A.a12 * u.y) + A.a22 * u.z};
     const V3 av{(A.a00 * v.x + A.a01 * v.y) + A.a02 * v.z, (A.a01 * v.x + A.a11 * v.y) + A.a12 * v.z,
                 (A.a02 * v.x + A.a12 * v.y) + A.a22 * v.z};
-    double m00 = dot(u, au) - e, m01 = dot(u, av), m11 = dot(v, av) - e;
+    const double m00 = dot(u, au) - e, m01 = dot(u, av), m11 = dot(v, av) - e;
     const double b00 = std::fabs(m00), b01 = std::fabs(m01), b11 = std::fabs(m11);
-    // the null direction a u - b v of the 2x2 block, (a, b) scaled by its larger entry to unit length
-    if (b00 >= b11) {
-        if (!(std::max(b00, b01) > 0.0)) return u;
-        if (b00 >= b01)
-            unit_pair(m00, m01);
-        else
-            unit_pair(m01, m00);
-        return {m01 * u.x - m00 * v.x, m01 * u.y - m00 * v.y, m01 * u.z - m00 * v.z};
-    }
-    if (!(std::max(b11, b01) > 0.0)) return u;
-    if (b11 >= b01)
-        unit_pair(m11, m01);
+    // the null direction r1 u - r0 v of the 2x2 block, from its row (r0, r1) with the larger diagonal entry d (the
+    // first row on a tie), the row scaled by its larger entry (d on a tie) to unit length
+    const bool first = b00 >= b11;
+    double d = first ? m00 : m11, o = m01;
+    const double bd = first ? b00 : b11;
+    if (!(std::max(bd, b01) > 0.0)) return u;
+    if (bd >= b01)
+        unit_pair(d, o);
     else
-        unit_pair(m01, m11);
-    return {m11 * u.x - m01 * v.x, m11 * u.y - m01 * v.y, m11 * u.z - m01 * v.z};
+        unit_pair(o, d);
+    const double r0 = first ? d : o, r1 = first ? o : d;
+    return {r1 * u.x - r0 * v.x, r1 * u.y - r0 * v.y, r1 * u.z - r0 * v.z};
 }
 
 // The unit eigenvector of the smallest eigenvalue of the symmetric matrix (c00 c01 c02; c01 c11 c12; c02 c12
