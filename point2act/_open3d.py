@@ -53,17 +53,15 @@ def load() -> types.ModuleType:
     mod = sys.modules.get("open3d")
     if mod is not None and not getattr(mod, "__point2act_stand_in__", False):
         return mod
+    from point2act._stand_in import installed
+
     sys.modules.pop("open3d", None)  # ply_reader's stand-in: the real module from here on
-    stand_in = types.ModuleType(_PLOTLY)
-    stand_in.__point2act_stand_in__ = True
+    plotly = types.ModuleType(_PLOTLY)
+    plotly.__point2act_stand_in__ = True
     for name in _ENTRIES:
-        setattr(stand_in, name, _entry(name))
-    sys.modules[_PLOTLY] = stand_in
-    try:
+        setattr(plotly, name, _entry(name))
+    with installed(plotly):  # an explicit import of the module after this gets the real one
         import open3d
-    finally:
-        if sys.modules.get(_PLOTLY) is stand_in:
-            del sys.modules[_PLOTLY]  # an explicit import of the module later gets the real one
     return open3d
 
 
@@ -108,14 +106,10 @@ def read_ply_cloud(path) -> PlyCloud | None:
     return PlyCloud(points, np.stack([vertex[k].astype(np.float64) / 255.0 for k in rgb], 1))
 
 
-def _real_open3d():
-    return load()
-
-
 def _read_point_cloud(filename, *args, **kwargs):
     """``open3d.io.read_point_cloud``: :func:`read_ply_cloud` where it reads the file, else open3d's."""
     cloud = read_ply_cloud(filename) if not args and not kwargs else None
-    return cloud if cloud is not None else _real_open3d().io.read_point_cloud(filename, *args, **kwargs)
+    return cloud if cloud is not None else load().io.read_point_cloud(filename, *args, **kwargs)
 
 
 @contextlib.contextmanager
@@ -127,5 +121,5 @@ def ply_reader():
     if "open3d" in sys.modules:
         yield
         return
-    with installed(stand_in("open3d", _real_open3d, io=types.SimpleNamespace(read_point_cloud=_read_point_cloud))):
+    with installed(stand_in("open3d", load, io=types.SimpleNamespace(read_point_cloud=_read_point_cloud))):
         yield

@@ -2,8 +2,8 @@
 missing attributes are the real module's.
 
 point2act's light imports (:mod:`point2act._nerfstudio`: torchvision's package without its ``__init__``;
-:mod:`point2act._open3d`: a PLY reader in place of open3d) each put a stand-in under the real module's name while
-a library's import or call runs, so that the library finds it. :func:`stand_in` makes one: ``attrs`` are its own
+:mod:`point2act._open3d`: a PLY reader in place of open3d, and open3d's plotly viewer while open3d imports) each put
+a stand-in under the real module's name while a library's import or call runs, so that the library finds it. :func:`stand_in` makes one: ``attrs`` are its own
 attributes, anything else imports the real module (PEP 562 ``__getattr__``; dunders are missing, since
 ``inspect`` and others probe every module for ``__file__``). :func:`installed` keeps it in ``sys.modules`` for
 the block: at the block's end it is removed, unless the real module replaced it meanwhile.
