@@ -16,14 +16,16 @@ from typing import List
 
 def extensions() -> List:
     """Every CPU extension point2act uses: the rasterizer, the fused losses, the relevancy fit_numpy, the grasp kernels,
-    the synthetic scene's noise."""
+    the synthetic scene's noise, the plane sweep's comparison."""
     from point2act import ssim
     from point2act.requery import fit_numpy
     from point2act.grasp import _kernel
     from point2act.render import _backend
+    from point2act.startcloud import plane_sweep
     from point2act.synth import noise
 
-    return [_backend.EXTENSION, ssim.EXTENSION, fit_numpy.EXTENSION, _kernel.EXTENSION, noise.EXTENSION]
+    return [_backend.EXTENSION, ssim.EXTENSION, fit_numpy.EXTENSION, _kernel.EXTENSION, noise.EXTENSION,
+            plane_sweep.EXTENSION]
 
 
 def build_all() -> List[str]:

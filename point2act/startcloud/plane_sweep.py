@@ -20,12 +20,15 @@ How:
   Windows across an object's silhouette match at no single plane and get no depth; flat-coloured pixels get
   none.
 
-Plain numpy + OpenCV; nothing here imports torch or nerfstudio. Cameras follow gsplat: ``viewmats``
+numpy, OpenCV and one C++ kernel (``csrc/plane_zncc.cpp``: the warps and ZNCC of every plane a view pair is
+compared at, in one call, the planes spread over the threads; reference: :mod:`point2act.startcloud._plane_zncc_impl`);
+nothing here imports torch or nerfstudio. Cameras follow gsplat: ``viewmats``
 world-to-camera with OpenCV axes (x right, y down, z forward), ``Ks`` pinhole intrinsics, images RGB uint8 or
 float in [0, 1]. Planes are ``[a, b, c, d]`` with ``a x + b y + c z + d = 0`` and a unit normal on the cameras'
 side.
 
-Check: ``tests/startcloud/test_plane_sweep.py`` renders a faintly textured plane with a box on it from a ring of cameras:
+Check: ``tests/startcloud/test_plane_zncc.py`` holds the kernel to its OpenCV reference;
+``tests/startcloud/test_plane_sweep.py`` renders a faintly textured plane with a box on it from a ring of cameras:
 the plane is found to a fraction of a pixel's footprint, the plane's pixels get its depth and the box's pixels
 none.
 """
@@ -35,16 +38,22 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from point2act import _cpp
 from point2act.startcloud.stereo import _centres_axes, image_uint8, scene_depths
 
-__all__ = ["cache_tag", "SupportPlane", "neighbours", "plane_homography", "zncc", "plane_score", "support_plane",
-           "plane_depths"]
+__all__ = ["cache_tag", "SupportPlane", "neighbours", "plane_homography", "pixel_homographies", "Compared",
+           "plane_scores", "plane_score", "support_plane", "plane_depths"]
 
-CACHE_VERSION = 2
+EXTENSION = _cpp.PybindExtension("plane_sweep", Path(__file__).resolve().parent / "csrc", "the plane sweep's kernel")
+"""``csrc/plane_zncc.cpp``: every plane's warp and ZNCC of a view pair in one call (reference:
+:mod:`point2act.startcloud._plane_zncc_impl`)."""
+
+CACHE_VERSION = 3
 """Raised when the depths this module computes change other than through the settings below."""
 NEIGHBOURS = 2
 """Neighbours each view is compared with."""
@@ -148,38 +157,30 @@ def _inverse_of(data: bytes, shape: tuple) -> np.ndarray:
     return out
 
 
-def zncc(a: np.ndarray, b: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-normalised cross-correlation of the ``window`` square windows of grey images ``a`` and ``b``
-    [H, W] at each pixel, and the standard deviation of ``a``'s window: ([H, W], [H, W]). Flat windows get
-    ZNCC 0."""
-    import cv2
-
-    k = (window, window)
-    ma, mb = cv2.blur(a, k), cv2.blur(b, k)
-    va = np.maximum(cv2.blur(a * a, k) - ma * ma, 0.0)
-    vb = np.maximum(cv2.blur(b * b, k) - mb * mb, 0.0)
-    cov = cv2.blur(a * b, k) - ma * mb
-    den = np.sqrt(va * vb)
-    return np.where(den > 1e-3, cov / np.maximum(den, 1e-3), 0.0).astype(np.float32), np.sqrt(va)
-
-
 _CENTRE = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
 """Pixel index to image coordinate: pixel (0, 0)'s centre is at (0.5, 0.5), as nerfstudio's rays and gsplat's
 rasteriser place it (``Ks`` are in these coordinates)."""
 
 
-def _warp(image: np.ndarray, H: np.ndarray, size: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` sampled at ``H`` (image coordinates) applied to each pixel of a ``size`` (w, h) canvas, and
-    where the samples lie inside it (the window around a pixel included)."""
-    import cv2
+def pixel_homographies(K_r: np.ndarray, V_r: np.ndarray, K_s: np.ndarray, V_s: np.ndarray,
+                       planes: np.ndarray) -> np.ndarray:  # [P, 3, 3]
+    """:func:`plane_homography` of each of ``planes`` [P, 4] (world), taking a reference pixel's index to the
+    source pixel's index (pixel (0, 0)'s centre at (0.5, 0.5) in image coordinates): what the kernel samples the
+    source at."""
+    planes = np.asarray(planes, dtype=np.float64).reshape(-1, 4)
+    R_r, t_r = V_r[:3, :3], V_r[:3, 3]
+    n_r = planes[:, :3] @ R_r.T  # each plane in the reference camera: n_r . X + d_r = 0
+    d_r = planes[:, 3] - n_r @ t_r
+    R = V_s[:3, :3] @ R_r.T
+    t = V_s[:3, 3] - R @ t_r
+    M = R[None] - t[None, :, None] * n_r[:, None, :] / d_r[:, None, None]
+    return np.ascontiguousarray(_inverse(_CENTRE) @ K_s @ M @ _inverse(K_r) @ _CENTRE)
 
-    H = _inverse(_CENTRE) @ H @ _CENTRE  # pixel indices to pixel indices
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped = cv2.warpPerspective(image, H, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    inside = cv2.warpPerspective(np.ones_like(image), H, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=0)
-    inside = cv2.erode((inside > 0.999).astype(np.uint8), np.ones((WINDOW, WINDOW), np.uint8)) > 0
-    return warped, inside
+
+def _planes_in(V: np.ndarray, planes: np.ndarray) -> np.ndarray:  # [P, 4]
+    """``planes`` [P, 4] (world) in the camera of world-to-camera ``V``."""
+    n = planes[:, :3] @ V[:3, :3].T
+    return np.ascontiguousarray(np.c_[n, planes[:, 3] - n @ V[:3, 3]])
 
 
 @functools.lru_cache(maxsize=64)
@@ -225,28 +226,61 @@ def _scaled(images: Sequence, Ks: np.ndarray, side: int):
     return out, np.stack(Ko)
 
 
-def plane_score(greys: Sequence[np.ndarray], Ks: np.ndarray, viewmats: np.ndarray, nbrs: Sequence[Sequence[int]],
-                plane: np.ndarray) -> float:
-    """Mean ZNCC over every view's pixels that a neighbour sees through ``plane``'s homography (pixels of
-    flat windows count 0): how well ``plane`` explains the photos. -1 when fewer than a tenth of the pixels
-    are seen."""
-    total, count, pixels = 0.0, 0, 0
-    for i, js in enumerate(nbrs):
-        if not js:
-            continue
-        h, w = greys[i].shape
-        front = _front(Ks[i], viewmats[i], plane, (w, h)) > 0
-        pixels += h * w * len(js)
-        for j in js:
-            H = plane_homography(Ks[i], viewmats[i], Ks[j], viewmats[j], plane)
-            warped, inside = _warp(greys[j], H, (w, h))
-            c, _ = zncc(greys[i], warped)
-            ok = inside & front
-            total += float(c[ok].sum())
-            count += int(ok.sum())
-    if count < 0.1 * max(pixels, 1):
-        return -1.0
-    return total / count
+@dataclass(frozen=True)
+class Compared:
+    """Grey views, their cameras and the neighbours each is compared with: what :func:`plane_scores` reads,
+    prepared once for every plane a sweep scores (each reference view's windows: the kernel's
+    ``PlaneReference``)."""
+
+    greys: Sequence[np.ndarray]
+    """Per view, its grey image [H, W] float32."""
+    Ks: np.ndarray  # [C, 3, 3]
+    """The views' intrinsics at those images' size."""
+    viewmats: np.ndarray  # [C, 4, 4]
+    """World-to-camera, OpenCV axes."""
+    neighbours: Sequence[Sequence[int]]
+    """Per view, the views compared with it (none: not a reference)."""
+    references: dict
+    """Reference view -> its ``PlaneReference``."""
+
+    @classmethod
+    def of(cls, greys: Sequence[np.ndarray], Ks: np.ndarray, viewmats: np.ndarray,
+           nbrs: Sequence[Sequence[int]]) -> "Compared":
+        greys = [np.ascontiguousarray(g, dtype=np.float32) for g in greys]
+        kernel = EXTENSION.load()
+        refs = {i: kernel.PlaneReference(greys[i], WINDOW) for i, js in enumerate(nbrs) if js}
+        return cls(greys, np.asarray(Ks, dtype=np.float64), np.asarray(viewmats, dtype=np.float64), nbrs, refs)
+
+
+def plane_scores(views: Compared, planes: np.ndarray) -> np.ndarray:  # [P]
+    """Per plane of ``planes`` [P, 4] (world): the mean ZNCC over every reference view's pixels that a neighbour
+    sees through the plane's homography and that lie in front of the plane (pixels of flat windows count 0): how
+    well the plane explains the photos; -1 where fewer than a tenth of the pixels are seen. One kernel call scores
+    every plane on every view pair, the pairs' and planes' comparisons spread over the threads."""
+    planes = np.asarray(planes, dtype=np.float64).reshape(-1, 4)
+    Ks, V = views.Ks, views.viewmats
+    refs, srcs, hs, cams, kinvs, pixels = [], [], [], [], [], 0
+    for i, ref in views.references.items():
+        in_cam = _planes_in(V[i], planes)
+        kinv = np.ascontiguousarray(_inverse(Ks[i]))
+        for j in views.neighbours[i]:
+            refs.append(ref)
+            srcs.append(views.greys[j])
+            hs.append(pixel_homographies(Ks[i], V[i], Ks[j], V[j], planes))
+            cams.append(in_cam)
+            kinvs.append(kinv)
+            pixels += views.greys[i].size
+    if not refs:
+        return np.full(len(planes), -1.0)
+    sums, counts = EXTENSION.load().plane_zncc_sums(refs, srcs, hs, cams, kinvs)
+    total, count = sums.sum(0), counts.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count >= 0.1 * max(pixels, 1), total / np.maximum(count, 1), -1.0)
+
+
+def plane_score(views: Compared, plane: np.ndarray) -> float:
+    """:func:`plane_scores` of one plane [4]."""
+    return float(plane_scores(views, np.asarray(plane)[None])[0])
 
 
 def _oriented(plane: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -310,28 +344,25 @@ def support_plane(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray,
 
     def scorer(side, count):
         greys, Kc = _scaled(images, Ks, side)
-        nb = [nbrs_all[i][:count] if i in refs else [] for i in range(len(viewmats))]
-        return lambda plane: plane_score(greys, Kc, viewmats, nb, plane)
+        views = Compared.of(greys, Kc, viewmats, [nbrs_all[i][:count] if i in refs else [] for i in range(len(viewmats))])
+        return lambda planes: plane_scores(views, planes)
 
-    best = (-np.inf, None)
-    coarse = scorer(SEARCH_SIDE // 2, 1)
-    for n in _cone(up, SEARCH_CONE_DEG, SEARCH_NORMALS):
-        for h in np.linspace(-0.4 * D, 0.2 * D, SEARCH_OFFSETS):
-            plane = np.r_[n, -n @ look - h]
-            s = coarse(plane)
-            if s > best[0]:
-                best = (s, plane)
-    if best[1] is None:
-        return None
+    def grid(normals, offsets):  # [len(normals) x len(offsets), 4]: for each normal, its offsets
+        return np.c_[np.repeat(normals, len(offsets), 0), np.tile(offsets, len(normals))]
+
+    def better(best, planes, scores):  # the first best-scoring plane, where it beats ``best``
+        k = int(np.argmax(scores))
+        return (float(scores[k]), planes[k]) if scores[k] > best[0] else best
+
+    normals = _cone(up, SEARCH_CONE_DEG, SEARCH_NORMALS)
+    planes = grid(normals, np.zeros(SEARCH_OFFSETS))
+    planes[:, 3] = -np.repeat(normals @ look, SEARCH_OFFSETS) - np.tile(np.linspace(-0.4 * D, 0.2 * D, SEARCH_OFFSETS),
+                                                                       SEARCH_NORMALS)
+    best = better((-np.inf, None), planes, scorer(SEARCH_SIDE // 2, 1)(planes))
     n0, d0 = best[1][:3], best[1][3]
     step_deg = SEARCH_CONE_DEG / np.sqrt(SEARCH_NORMALS)  # the lattice's spacing, about
-    middle = scorer(SEARCH_SIDE, 1)
-    for n in _cone(n0, 1.5 * step_deg, SEARCH_NORMALS // 4):
-        for h in np.linspace(-0.04 * D, 0.04 * D, SEARCH_OFFSETS // 2):
-            plane = np.r_[n, d0 - h]
-            s = middle(plane)
-            if s > best[0]:
-                best = (s, plane)
+    planes = grid(_cone(n0, 1.5 * step_deg, SEARCH_NORMALS // 4), d0 - np.linspace(-0.04 * D, 0.04 * D, SEARCH_OFFSETS // 2))
+    best = better(best, planes, scorer(SEARCH_SIDE, 1)(planes))
     if progress is not None:
         progress(f"plane sweep: best coarse plane scores {best[0]:.3f} ({time.perf_counter() - t0:.1f} s)")
     fine = scorer(2 * SEARCH_SIDE, NEIGHBOURS)
@@ -344,7 +375,7 @@ def support_plane(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray,
         return np.r_[n, d0 + x[2] * D]
 
     simplex = np.array([[0, 0, 0], [0.02, 0, 0], [0, 0.02, 0], [0, 0, 0.005]], dtype=np.float64)
-    res = minimize(lambda x: -fine(plane_of(x)), np.zeros(3), method="Nelder-Mead",
+    res = minimize(lambda x: -float(fine(plane_of(x)[None])[0]), np.zeros(3), method="Nelder-Mead",
                    options=dict(initial_simplex=simplex, xatol=1e-4, fatol=1e-4, maxiter=150))
     plane = _oriented(plane_of(res.x), centres)
     score = -float(res.fun)
@@ -366,6 +397,7 @@ def plane_depths(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray, plane: 
         viewmats: [C, 4, 4] world-to-camera, OpenCV axes.
         plane: the support plane (:attr:`SupportPlane.plane`).
     """
+    kernel = EXTENSION.load()
     viewmats = np.asarray(viewmats, dtype=np.float64)
     plane = _oriented(plane, _centres_axes(viewmats)[0])
     greys = [_grey(img) for img in images]
@@ -379,19 +411,16 @@ def plane_depths(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray, plane: 
             continue
         ok = z0 > 0
         at, best_off = [], []
+        ref = kernel.PlaneReference(greys[i], WINDOW)
+        std = ref.std
         for j in js:
             steps = _parallel_steps(Ks[i], viewmats[i], Ks[j], viewmats[j], plane, z0)
-            H0 = plane_homography(Ks[i], viewmats[i], Ks[j], viewmats[j], plane)
-            warped, inside = _warp(greys[j], H0, (w, h))
-            c0, std = zncc(greys[i], warped)
-            ok &= inside & (c0 >= MIN_ZNCC) & (std >= MIN_PATCH_STD)
-            off = np.full((h, w), -1.0, np.float32)
-            for k in steps:
-                Hk = plane_homography(Ks[i], viewmats[i], Ks[j], viewmats[j], plane + np.r_[0, 0, 0, -k])
-                wk, ink = _warp(greys[j], Hk, (w, h))
-                ck, _ = zncc(greys[i], wk)
-                off = np.maximum(off, np.where(ink, ck, -1.0))
-            at.append(c0)
+            planes = plane[None] + np.c_[np.zeros((1 + len(steps), 3)), -np.r_[0.0, steps]]  # the plane, its parallels
+            c, inside = kernel.plane_zncc(ref, greys[j],
+                                          pixel_homographies(Ks[i], viewmats[i], Ks[j], viewmats[j], planes))
+            ok &= inside[0] & (c[0] >= MIN_ZNCC) & (std >= MIN_PATCH_STD)
+            off = np.where(inside[1:], c[1:], np.float32(-1.0)).max(0, initial=np.float32(-1.0))
+            at.append(c[0])
             best_off.append(off)
         ok &= np.mean(at, 0) >= np.mean(best_off, 0)
         out.append(np.where(ok, z0, 0.0).astype(np.float32))

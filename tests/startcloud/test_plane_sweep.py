@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from point2act.grasp.evaluate import look_at_viewmat as _look_at
-from point2act.startcloud.plane_sweep import (MIN_SCORE, neighbours, plane_depths, plane_homography, plane_score,
-                                   support_plane, zncc)
+from point2act.startcloud._plane_zncc_impl import zncc
+from point2act.startcloud.plane_sweep import (MIN_SCORE, Compared, neighbours, plane_depths, plane_homography,
+                                              plane_score, support_plane)
 
 W, H = 160, 120
 F = 140.0
@@ -118,11 +119,11 @@ def test_the_true_plane_scores_best(capture):
     """The score peaks at the true plane: planes 2 cm above or below and tilted by 5 degrees score less."""
     images, Ks, Vs, _, _ = capture
     greys = [im[..., 0].astype(np.float32) for im in images]
-    nb = neighbours(Vs)
-    true = plane_score(greys, Ks, Vs, nb, np.array([0, 0, 1.0, -Z0]))
+    views = Compared.of(greys, Ks, Vs, neighbours(Vs))
+    true = plane_score(views, np.array([0, 0, 1.0, -Z0]))
     t = np.radians(5)
     for wrong in ([0, 0, 1.0, -Z0 - 0.02], [0, 0, 1.0, -Z0 + 0.02], [np.sin(t), 0, np.cos(t), -Z0 * np.cos(t)]):
-        assert plane_score(greys, Ks, Vs, nb, np.array(wrong)) < true - 0.1
+        assert plane_score(views, np.array(wrong)) < true - 0.1
 
 
 def test_support_plane_finds_the_table(capture):
