@@ -135,6 +135,8 @@ def view_pairs(viewmats: np.ndarray, neighbours: int = MATCH_NEIGHBOURS) -> np.n
 
 
 def _write_images(images: Sequence[np.ndarray], folder: Path) -> list[str]:
+    """The images as COLMAP's feature extractor reads them: uncompressed BMP files (the same pixels as a PNG,
+    without its compression, which took 3.3 s of the 20 views of `real/tools` at 640x360), named by index."""
     from PIL import Image
 
     names = []
@@ -142,7 +144,7 @@ def _write_images(images: Sequence[np.ndarray], folder: Path) -> list[str]:
         arr = image_uint8(im)
         if arr.ndim == 3 and arr.shape[2] == 4:
             arr = arr[..., :3]
-        name = f"{i:05d}.png"
+        name = f"{i:05d}.bmp"
         Image.fromarray(arr).save(folder / name)
         names.append(name)
     return names

@@ -222,3 +222,28 @@ def test_depth_maps_round_trip(tmp_path):
     for a, b in zip(maps, back):
         np.testing.assert_array_equal(a, b)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["abc.depths.npz"]  # no temporary file left
+
+
+def test_images_reach_colmap_losslessly_after_pycolmap_is_loaded(tmp_path):
+    """The views are written for COLMAP's extractor with their exact pixels, in a process that loaded pycolmap
+    before anything else: pycolmap's own zlib then serves the process, and PNG encoding through it aborted the
+    process ("corrupted size vs. prev_size"); the images are written uncompressed."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import pycolmap  # first: before numpy, PIL or point2act
+        from pathlib import Path
+        import numpy as np
+        from PIL import Image
+        from point2act.startcloud.triangulate import _write_images
+        imgs = [(np.random.default_rng(k).random((360, 640, 3)) * 255).astype(np.uint8) for k in range(20)]
+        names = _write_images(imgs, Path({str(tmp_path)!r}))
+        back = [np.asarray(Image.open(Path({str(tmp_path)!r}) / n)) for n in names]
+        assert len(names) == 20 and all(np.array_equal(a, b) for a, b in zip(imgs, back))
+        print("lossless")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "lossless"
