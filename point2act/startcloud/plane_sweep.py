@@ -167,10 +167,9 @@ def pixel_homographies(K_r: np.ndarray, V_r: np.ndarray, K_s: np.ndarray, V_s: n
     """:func:`plane_homography` of each of ``planes`` [P, 4] (world), taking a reference pixel's index to the
     source pixel's index (pixel (0, 0)'s centre at (0.5, 0.5) in image coordinates): what the kernel samples the
     source at."""
-    planes = np.asarray(planes, dtype=np.float64).reshape(-1, 4)
+    in_ref = _planes_in(V_r, np.asarray(planes, dtype=np.float64).reshape(-1, 4))
+    n_r, d_r = in_ref[:, :3], in_ref[:, 3]  # each plane in the reference camera: n_r . X + d_r = 0
     R_r, t_r = V_r[:3, :3], V_r[:3, 3]
-    n_r = planes[:, :3] @ R_r.T  # each plane in the reference camera: n_r . X + d_r = 0
-    d_r = planes[:, 3] - n_r @ t_r
     R = V_s[:3, :3] @ R_r.T
     t = V_s[:3, 3] - R @ t_r
     M = R[None] - t[None, :, None] * n_r[:, None, :] / d_r[:, None, None]

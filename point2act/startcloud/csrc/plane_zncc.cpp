@@ -145,10 +145,7 @@ inline void row_sums(const double *a, const double *b, int w, int r, std::vector
 // warpPerspective computes positions (in its blocks of 1024 pixels) and weights.
 __attribute__((optimize("fp-contract=off"))) void warp(const double *H, const float *src, int hs, int ws, int h,
                                                         int w, double *warped, uint8_t *in0) {
-    int bh0 = std::min(16, h);
-    const int bw0 = std::min(1024 / bh0, w);
-    bh0 = std::min(1024 / bw0, h);
-    (void)bh0;  // the blocks' height does not change a position: only their width does
+    const int bw0 = std::min(1024 / std::min(16, h), w);  // OpenCV's block width (its height moves no position)
     for (int y = 0; y < h; ++y) {
         for (int xb = 0; xb < w; xb += bw0) {
             const int bw = std::min(bw0, w - xb);
@@ -246,12 +243,11 @@ struct Inputs {
     int64_t P;
 };
 
-Inputs inputs(const PlaneReference &ref, const py::array &src, const py::array &homographies, const char *op) {
+Inputs inputs(const py::array &src, const py::array &homographies, const char *op) {
     const std::string name(op);
     check(src.ndim() == 2 && src.shape(0) > 0 && src.shape(1) > 0, name + ": a source image [hs, ws] expected");
     check(homographies.ndim() == 3 && homographies.shape(1) == 3 && homographies.shape(2) == 3,
           name + ": homographies [P, 3, 3] expected");
-    (void)ref;
     Inputs in;
     in.src = input<float>(src, name + ": a C-contiguous float32 source image expected");
     in.H = input<double>(homographies, name + ": C-contiguous float64 homographies expected");
@@ -297,7 +293,7 @@ py::array_t<float> PlaneReference::std() const {
 
 std::tuple<py::array_t<float>, py::array_t<bool>> plane_zncc(const PlaneReference &ref, const py::array &src,
                                                               const py::array &homographies, int64_t num_threads) {
-    const Inputs in = inputs(ref, src, homographies, "plane_zncc");
+    const Inputs in = inputs(src, homographies, "plane_zncc");
     const size_t n = static_cast<size_t>(ref.h) * ref.w;
     float *zo;
     bool *io;
@@ -332,7 +328,7 @@ std::tuple<py::array_t<double>, py::array_t<int64_t>> plane_zncc_sums(
     const int64_t P = pairs ? homographies[0].shape(0) : 0;
     for (size_t k = 0; k < pairs; ++k) {
         check(refs[k] != nullptr, "plane_zncc_sums: a reference expected");
-        in.push_back(inputs(*refs[k], srcs[k], homographies[k], "plane_zncc_sums"));
+        in.push_back(inputs(srcs[k], homographies[k], "plane_zncc_sums"));
         check(in.back().P == P, "plane_zncc_sums: the same number of homographies for every pair expected");
         check(planes[k].ndim() == 2 && planes[k].shape(0) == P && planes[k].shape(1) == 4,
               "plane_zncc_sums: planes [P, 4] expected, one per homography");
