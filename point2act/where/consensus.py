@@ -81,6 +81,7 @@ from point2act.where.view_agreement import (
     lift,
     median_depth_map,
     meet,
+    meets,
     mixed,
     swept_candidates,
     triangulate,
@@ -302,14 +303,14 @@ def consensus(views: Sequence[ViewAnswers], max_places: int = 4) -> Consensus:
         # (three or more views meet at the lifted answer, from directions that fix it), the place's point
         # is chosen among those surface points; where no surface is confirmed, the best of all candidates
         # (rays meeting off the field's surface: a part the field misses or hides behind floaters)
-        meets = {int(k): meet(views, agree, X, k) for k in m[m < n_lifted]}
-        surf = [k for k in m[m < n_lifted] if confirmed(meets[int(k)], X[k], radius[k])]
+        meets_at = meets(views, agree, X, m[m < n_lifted])
+        surf = [k for k in m[m < n_lifted] if confirmed(meets_at[int(k)], X[k], radius[k])]
         pool = np.asarray(surf, dtype=np.int64) if len(surf) else m
         score = agree[:, pool].sum(0)
         k = pool[int(np.argmax(score))]
         supporters = [int(u) for u in np.flatnonzero(assigned[c] >= 0.5)]
         point, tri = X[k], False
-        rays = meets[int(k)] if int(k) in meets else meet(views, agree, X, k)
+        rays = meets_at[int(k)] if int(k) in meets_at else meet(views, agree, X, k)
         if rays is not None:
             T, cond, res, agreeing, vs, uvs = rays
             # two rays always nearly meet: with two views the field must also let both see the meeting;

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["ViewAnswers", "agreement", "confirmed", "lift", "median_depth_map", "meet", "mixed", "on_surface", "surface_side",
+__all__ = ["ViewAnswers", "agreement", "answer_distances", "confirmed", "lift", "median_depth_map", "meet", "meets", "mixed", "on_surface", "surface_side",
            "swept_candidates", "triangulate"]
 
 
@@ -111,12 +111,25 @@ def lift(view: ViewAnswers, uv: np.ndarray) -> np.ndarray:  # [M, 2] -> [M, 3], 
     return c + dirs * d[:, None]
 
 
+def answer_distances(view: ViewAnswers, uv: np.ndarray) -> np.ndarray:  # [M, 2] -> [P, M]
+    """Pixel distance from each of ``uv`` [M, 2] to each of the view's answers [P]: ``sqrt(dx^2 + dy^2)``, the
+    bits of a k-d tree's nearest distance (``.min(0)``) without building one per view and call (a view holds a
+    few answers; the consensus asks for hundreds of thousands of points at 160 views)."""
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    P = len(view.points)
+    out = np.empty((P, len(uv)))
+    for p in range(P):  # one answer at a time: [M] temporaries, whatever the answers' count
+        dx = uv[:, 0] - view.points[p, 0]
+        dy = uv[:, 1] - view.points[p, 1]
+        np.sqrt(dx * dx + dy * dy, out=out[p])
+    return out
+
+
 def agreement(views: Sequence[ViewAnswers], X: np.ndarray, per_answer: bool = False):
     """(seen [V, M], agree [V, M]) of points ``X`` [M, 3] (module docstring, step 3); ``per_answer``: also
     (agree of each answer [A, M], the view of each answer [A], how many views' answer rays meet at each
-    point [M]), the answers in view order."""
-    from point2act._scipy import cKDTree
-
+    point [M]), the answers in view order. Where three or more rays meet (``rays >= 3``), exactly the points
+    ``(agree >= 0.5).sum(0) >= 3``: there ``agree`` is the rays' meeting itself, elsewhere at most it."""
     V, M = len(views), len(X)
     seen = np.zeros((V, M))
     meet = np.zeros((V, M))  # how well X's projection meets the view's nearest answer, visible or not
@@ -125,7 +138,7 @@ def agreement(views: Sequence[ViewAnswers], X: np.ndarray, per_answer: bool = Fa
         uv, z = view.project(X)
         H, W = view.size
         ok = np.isfinite(uv).all(1) & (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
-        ma = np.zeros((len(view.points), M))
+        ma = np.zeros((len(view.points), M)) if per_answer else None
         if ok.any():
             j = np.floor(uv[ok, 0]).astype(np.int64)
             i = np.floor(uv[ok, 1]).astype(np.int64)
@@ -136,13 +149,13 @@ def agreement(views: Sequence[ViewAnswers], X: np.ndarray, per_answer: bool = Fa
             s[np.flatnonzero(ok)[vis]] = 1.0
             seen[u] = s
             if len(view.points):
-                d, _ = cKDTree(view.points).query(uv[ok])
-                meet[u, ok] = np.exp(-0.5 * (d / float(view.sigma_px)) ** 2)
+                da = answer_distances(view, uv[ok])  # [P, ok]
+                meet[u, ok] = np.exp(-0.5 * (da.min(0) / float(view.sigma_px)) ** 2)
                 if per_answer:
-                    da = np.linalg.norm(uv[ok][None] - view.points[:, None], axis=2)  # [P, ok]
                     ma[:, ok] = np.exp(-0.5 * (da / float(view.sigma_px)) ** 2)
-        meet_a.append(ma)
-        owner.append(np.full(len(view.points), u, dtype=np.int64))
+        if per_answer:
+            meet_a.append(ma)
+            owner.append(np.full(len(view.points), u, dtype=np.int64))
     # where three or more answer rays meet, the views over-determine the point: they agree with it
     # whatever the field's surface says in front of it (floaters over a small part); elsewhere a view
     # agrees only with what it sees
@@ -215,18 +228,49 @@ def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_
 def meet(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, k: int):
     """The rays of the answers that agree with candidate ``X[k]`` (each agreeing view's answer nearest to
     its projection), triangulated: (T [3], conditioning, median residual in sigmas, agreeing view
-    indices, their views, their answers), or None with fewer than two agreeing views."""
-    agreeing = [int(u) for u in np.flatnonzero(agree[:, k] >= 0.5)]
-    if len(agreeing) < 2:
-        return None
-    vs, uvs = [], []
-    for u in agreeing:
-        uv_k, _z = views[u].project(X[k][None])
-        vs.append(views[u])
-        uvs.append(views[u].points[np.argmin(np.linalg.norm(views[u].points - uv_k[0], axis=1))])
-    T, cond = triangulate(vs, uvs, return_conditioning=True)
-    res = [np.linalg.norm(vw.project(T[None])[0][0] - uv) / vw.sigma_px for vw, uv in zip(vs, uvs)]
-    return T, cond, float(np.median(res)) if np.all(np.isfinite(res)) else np.inf, agreeing, vs, uvs
+    indices, their views, their answers), or None with fewer than two agreeing views. :func:`meets` for one."""
+    return meets(views, agree, X, [k])[int(k)]
+
+
+def meets(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, ks: Sequence[int]) -> dict:
+    """:func:`meet` of each candidate ``X[k]``, ``k`` in ``ks``: ``{k: meet or None}``. Each view projects the
+    candidates it agrees with at once, and each candidate's rays are summed in view order, as
+    :func:`triangulate` sums them (the same bits): a place of ``L`` candidates costs one pass over the views, not
+    ``L`` (a place that 160 views mark holds about as many candidates, each agreed with by most views)."""
+    ks = [int(k) for k in ks]
+    n = len(ks)
+    A, b = np.zeros((n, 3, 3)), np.zeros((n, 3))
+    picked = []  # per view: (positions in ks, their answers [m, 2])
+    for u, view in enumerate(views):
+        at = np.flatnonzero(agree[u, ks] >= 0.5) if n else np.zeros(0, np.int64)
+        if not len(at):
+            continue
+        uv_k, _z = view.project(X[np.asarray(ks)[at]])
+        uvs = view.points[answer_distances(view, uv_k).argmin(0)]
+        for r, a in enumerate(at):  # one ray at a time, as triangulate casts it
+            c, d = view.ray(uvs[r][None])
+            d = d[0] / np.linalg.norm(d[0])
+            P = np.eye(3) - np.outer(d, d)
+            A[a] += P
+            b[a] += P @ c
+        picked.append((u, at, uvs))
+    agreeing = [[] for _ in range(n)]
+    chosen = [[] for _ in range(n)]
+    for u, at, uvs in picked:
+        for r, a in enumerate(at):
+            agreeing[a].append(u)
+            chosen[a].append(uvs[r])
+    out = {}
+    for a, k in enumerate(ks):
+        if len(agreeing[a]) < 2:
+            out[k] = None
+            continue
+        T = np.linalg.lstsq(A[a], b[a], rcond=None)[0]
+        cond = float(np.linalg.eigvalsh(A[a])[0])
+        vs = [views[u] for u in agreeing[a]]
+        res = [np.linalg.norm(vw.project(T[None])[0][0] - uv) / vw.sigma_px for vw, uv in zip(vs, chosen[a])]
+        out[k] = (T, cond, float(np.median(res)) if np.all(np.isfinite(res)) else np.inf, agreeing[a], vs, chosen[a])
+    return out
 
 
 def confirmed(meet, x: np.ndarray, radius: float) -> bool:
@@ -243,8 +287,6 @@ def mixed(views: Sequence[ViewAnswers], X: np.ndarray) -> np.ndarray:  # [M, 3] 
     """Points that lie in front of the surface in some of the views whose answer rays meet there (the
     projection within 1.18 sigma of the view's nearest answer) and behind it in others, by more than the
     blob's radius at the field's median depth where they project."""
-    from point2act._scipy import cKDTree
-
     front, behind = np.zeros(len(X), np.int64), np.zeros(len(X), np.int64)
     for view in views:
         if not len(view.points):
@@ -253,7 +295,7 @@ def mixed(views: Sequence[ViewAnswers], X: np.ndarray) -> np.ndarray:  # [M, 3] 
         ok = np.isfinite(uv).all(1) & (z > 0)
         d = np.full(len(X), np.inf)
         if ok.any():
-            d[ok] = cKDTree(view.points).query(uv[ok])[0]
+            d[ok] = answer_distances(view, uv[ok]).min(0)
         H, W = view.size
         m = np.flatnonzero((np.exp(-0.5 * (d / float(view.sigma_px)) ** 2) >= 0.5) & (uv[:, 0] >= 0) & (uv[:, 0] < W)
                            & (uv[:, 1] >= 0) & (uv[:, 1] < H))
@@ -304,7 +346,8 @@ def swept_candidates(views: Sequence[ViewAnswers]):
     i, j, X, rad = i[ok], j[ok], X[ok], rad[ok]
     if not len(X):
         return X, rad
-    _seen, agree, _aa, _own, rays = agreement(views, X, per_answer=True)
+    _seen, agree = agreement(views, X)
+    rays = (agree >= 0.5).sum(0)  # >= 3 exactly where three or more answer rays meet (agreement's docstring)
     # two rays always nearly meet: where no third answer ray meets them, the crossing must lie on the surface
     # both views see (off it, it is a crossing in the air or inside a part, no place at all); three or more
     # over-determine it whatever the field's surface says (a part the field misses)
