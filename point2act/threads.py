@@ -184,6 +184,13 @@ def update() -> int | None:
     return _PROCESS.update() if _PROCESS is not None else None
 
 
+def process_threads() -> int:
+    """The thread count for this process's CPU work now: the budget's where one runs (:func:`update`), else the
+    count the process started with (torch's where it is imported, ``OMP_NUM_THREADS``, or every core)."""
+    n = update()
+    return int(n) if n is not None else _current_threads()
+
+
 def _current_threads() -> int:
     torch = sys.modules.get("torch")
     if torch is not None:

@@ -58,7 +58,12 @@ MIN_DEPTH_POINTS = 20
 MATCH_NEIGHBOURS = 50
 """Views each view is matched with: its nearest by camera centre (:func:`view_pairs`; COLMAP's spatial matcher's
 default, ``pycolmap.SpatialPairingOptions().max_num_neighbors``)."""
-CACHE_VERSION = 5
+EPIPOLAR_MAX_ERROR_PX = 4.0
+"""Largest distance (pixels) of a matched feature from the epipolar line of its match that the poses give
+(COLMAP's own verification threshold, ``pycolmap.TwoViewGeometryOptions().ransac.max_error``)."""
+MIN_PAIR_INLIERS = 15
+"""Fewest such matches a view pair needs to count (COLMAP's ``TwoViewGeometryOptions().min_num_inliers``)."""
+CACHE_VERSION = 6
 """Part of the cache key: raised whenever the start cloud or its depth maps change (their settings here or in
 :mod:`point2act.startcloud.stereo`)."""
 
@@ -154,30 +159,122 @@ def triangulate_posed_images(
     images: Sequence[np.ndarray],  # C x [H, W, 3] uint8 (or float in [0, 1])
     Ks: np.ndarray,  # [C, 3, 3]
     viewmats: np.ndarray,  # [C, 4, 4] world-to-camera, OpenCV axes
-    num_threads: int = 1,
+    num_threads: int | None = None,
     progress: Callable[[str], None] | None = None,
     neighbours: int = MATCH_NEIGHBOURS,
 ) -> TriangulatedCloud:
     """Triangulate a sparse cloud from ``images`` with their known intrinsics ``Ks`` and poses
-    ``viewmats``: COLMAP's SIFT extraction, matching with geometric verification of the view pairs of
-    :func:`view_pairs` (each view with its ``neighbours`` nearest, all pairs of a smaller capture), and its
-    point triangulator with the poses fixed. Points seen in fewer than :data:`MIN_TRACK_LENGTH` views,
-    or reprojecting worse than :data:`MAX_REPROJ_ERROR_PX` on average, are dropped. ``progress``: called
-    with a line per stage. Returns an empty cloud when nothing can be matched (a textureless scene).
+    ``viewmats``: COLMAP's SIFT extraction (:func:`_extract_features`), matching of the view pairs of
+    :func:`view_pairs` (each view with its ``neighbours`` nearest, all pairs of a smaller capture), each pair's
+    matches kept by the poses' epipolar geometry (:func:`_verify_by_poses`), and COLMAP's point triangulator with the
+    poses fixed. Points seen in fewer than :data:`MIN_TRACK_LENGTH` views, or reprojecting worse than
+    :data:`MAX_REPROJ_ERROR_PX` on average, are dropped. ``progress``: called with a line per stage. Returns an
+    empty cloud when nothing can be matched (a textureless scene).
 
-    ``num_threads``: COLMAP's threads. One by default, so that a capture's cloud is the same on every run and
-    machine: with more, COLMAP's database takes the images in the order its extraction threads finish, and the
-    matching and the triangulation follow that order (two runs of a 10-view capture gave 180 points of other
-    positions). A start cloud's plane sweep runs beside it on another core
-    (:meth:`point2act.method.datamanager.Point2ActDataManager._start_from_photos`)."""
+    ``num_threads``: COLMAP's threads (default: :func:`point2act.threads.process_threads`, the cores other programs
+    leave free where the process follows them). The cloud is the same bits for any count
+    (``tests/startcloud/test_triangulate.py``): the images are numbered in their order, and no step draws random
+    samples."""
     import pycolmap
 
     level = pycolmap.logging.minloglevel
     pycolmap.logging.minloglevel = 2  # COLMAP's per-image INFO lines: the stages are reported by ``progress``
+    if num_threads is None:
+        from point2act.threads import process_threads
+
+        num_threads = process_threads()
     try:
-        return _triangulate(images, Ks, viewmats, num_threads, neighbours, progress)
+        return _triangulate(images, Ks, viewmats, max(1, int(num_threads)), neighbours, progress)
     finally:
         pycolmap.logging.minloglevel = level
+
+
+def _extract_features(db_path: Path, image_dir: Path, names: Sequence[str], num_threads: int) -> None:
+    """COLMAP's SIFT features of the images ``names`` (in ``image_dir``) into the database ``db_path``, its image
+    ids in the order of ``names`` for any thread count: ``num_threads`` extractions of one thread each, on
+    consecutive runs of the names, each into its own database, merged in order (``pycolmap.Database.merge``
+    numbers the second's images after the first's). One extraction with several threads numbers the images in
+    the order its threads finish them, and the matching and the triangulation follow those numbers (two runs of
+    `real/tools` gave clouds of other bits). An image's features do not depend on the others'."""
+    import pycolmap
+
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.max_image_size = MAX_IMAGE_SIZE
+    extraction.num_threads = 1
+    extraction.use_gpu = False
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = "PINHOLE"
+    runs = [list(r) for r in np.array_split(np.asarray(names), max(1, min(int(num_threads), len(names)))) if len(r)]
+    parts = [db_path.with_name(f"features{i}.db") for i in range(len(runs))]
+
+    def extract(i: int) -> None:  # COLMAP releases the GIL: the runs extract side by side
+        pycolmap.extract_features(parts[i], image_dir, image_names=runs[i], camera_mode=pycolmap.CameraMode.PER_IMAGE,
+                                  reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+
+    if len(runs) == 1:
+        extract(0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(runs), thread_name_prefix="point2act-sift") as pool:
+            list(pool.map(extract, range(len(runs))))
+    merged = parts[0]
+    for i in range(1, len(runs)):
+        into = db_path if i == len(runs) - 1 else db_path.with_name(f"merged{i}.db")
+        a, b, m = (pycolmap.Database.open(x) for x in (merged, parts[i], into))
+        try:
+            pycolmap.Database.merge(a, b, m)
+        finally:
+            for x in (a, b, m):
+                x.close()
+        merged = into
+    if merged != db_path:
+        merged.rename(db_path)
+
+
+def _verify_by_poses(db_path: Path, image_ids: Sequence[int], Ks: np.ndarray, viewmats: np.ndarray) -> int:
+    """Each matched pair's inliers by the poses' epipolar geometry, written as its two-view geometry (what COLMAP's
+    triangulator reads): a match is kept where each feature lies within :data:`EPIPOLAR_MAX_ERROR_PX` of the
+    epipolar line of the other, ``F = K_b^-T [t]x R K_a^-1`` from the known poses; a pair with fewer than
+    :data:`MIN_PAIR_INLIERS` inliers is left unverified. COLMAP's own verification estimates that geometry with
+    RANSAC, which the poses make unnecessary and whose random samples, drawn per thread, gave other clouds with
+    two threads (`real/tools`: 888 and 887 points in two runs). ``image_ids[i]``: the database id of view ``i``.
+    Returns the pairs verified."""
+    import pycolmap
+
+    view = {int(iid): i for i, iid in enumerate(image_ids)}
+    Kinv = np.linalg.inv(np.asarray(Ks, dtype=np.float64))
+    db = pycolmap.Database.open(db_path)
+    try:
+        keypoints = {iid: np.asarray(db.read_keypoints(iid), dtype=np.float64)[:, :2] for iid in view}
+        pair_ids, pair_matches = db.read_all_matches()
+        verified = 0
+        for pid, m in zip(pair_ids, pair_matches):
+            id1, id2 = (int(x) for x in pycolmap.pair_id_to_image_pair(pid))
+            m = np.asarray(m, dtype=np.int64).reshape(-1, 2)
+            a, b = view[id1], view[id2]
+            R = viewmats[b][:3, :3] @ viewmats[a][:3, :3].T  # camera a -> camera b
+            t = viewmats[b][:3, 3] - R @ viewmats[a][:3, 3]
+            E = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]]) @ R
+            F = Kinv[b].T @ E @ Kinv[a]
+            x1 = np.c_[keypoints[id1][m[:, 0]], np.ones(len(m))]
+            x2 = np.c_[keypoints[id2][m[:, 1]], np.ones(len(m))]
+            line2, line1 = x1 @ F.T, x2 @ F  # epipolar lines in b and in a
+            e = np.abs(np.sum(x2 * line2, 1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inlier = (e <= EPIPOLAR_MAX_ERROR_PX * np.hypot(line2[:, 0], line2[:, 1])) \
+                    & (e <= EPIPOLAR_MAX_ERROR_PX * np.hypot(line1[:, 0], line1[:, 1]))
+            if int(inlier.sum()) < MIN_PAIR_INLIERS:
+                continue
+            geometry = pycolmap.TwoViewGeometry()
+            geometry.config = pycolmap.TwoViewGeometryConfiguration.CALIBRATED
+            geometry.E, geometry.F = E, F
+            geometry.inlier_matches = m[inlier].astype(np.uint32)
+            db.write_two_view_geometry(id1, id2, geometry)
+            verified += 1
+    finally:
+        db.close()
+    return verified
 
 
 def _triangulate(images, Ks, viewmats, num_threads, neighbours, progress) -> TriangulatedCloud:
@@ -200,15 +297,8 @@ def _triangulate(images, Ks, viewmats, num_threads, neighbours, progress) -> Tri
         image_dir.mkdir()
         out_dir.mkdir()
         names = _write_images(images, image_dir)
-        extraction = pycolmap.FeatureExtractionOptions()
-        extraction.max_image_size = MAX_IMAGE_SIZE
-        extraction.num_threads = num_threads
-        extraction.use_gpu = False
-        reader = pycolmap.ImageReaderOptions()
-        reader.camera_model = "PINHOLE"
         say(f"SIFT features on {n} views")
-        pycolmap.extract_features(db_path, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.PER_IMAGE,
-                                  reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+        _extract_features(db_path, image_dir, names, num_threads)
         # the known intrinsics replace what the reader guessed from the image size
         db = pycolmap.Database.open(db_path)
         try:
@@ -227,6 +317,7 @@ def _triangulate(images, Ks, viewmats, num_threads, neighbours, progress) -> Tri
         matching = pycolmap.FeatureMatchingOptions()
         matching.num_threads = num_threads
         matching.use_gpu = False
+        matching.skip_geometric_verification = True  # the poses give each pair's geometry: _verify_by_poses
         if every_pair:
             pycolmap.match_exhaustive(db_path, matching_options=matching, device=pycolmap.Device.cpu)
         else:
@@ -235,6 +326,7 @@ def _triangulate(images, Ks, viewmats, num_threads, neighbours, progress) -> Tri
             (tmp / "pairs.txt").write_text("".join(f"{names[a]} {names[b]}\n" for a, b in pairs))
             pycolmap.match_image_pairs(db_path, matching_options=matching, pairing_options=pairing,
                                        device=pycolmap.Device.cpu)
+        _verify_by_poses(db_path, [db_images[name].image_id for name in names], Ks, viewmats)
         rec = pycolmap.Reconstruction()
         for cam in cams.values():
             rec.add_camera_with_trivial_rig(cam)

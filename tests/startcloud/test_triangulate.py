@@ -247,3 +247,72 @@ def test_images_reach_colmap_losslessly_after_pycolmap_is_loaded(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "lossless"
+
+
+def test_the_cloud_is_the_same_bits_for_any_thread_count(scene):
+    """The features extracted side by side keep the images' numbers (one extraction per run of images, merged in
+    order), and each pair's inliers come from the poses, not from RANSAC's random samples: 1, 2 and 3 threads give
+    one cloud."""
+    images, Ks, vms, _box = scene
+    clouds = [triangulate_posed_images(images[:9], Ks[:9], vms[:9], num_threads=n) for n in (1, 2, 3)]
+    assert len(clouds[0]) >= 50
+    for c in clouds[1:]:
+        assert np.array_equal(c.points, clouds[0].points) and np.array_equal(c.track_lengths, clouds[0].track_lengths)
+
+
+def test_pairs_keep_the_matches_on_their_epipolar_lines(tmp_path):
+    """_verify_by_poses against the closed form: features of true 3D points projected into two views pass, matches
+    moved 10 px across their epipolar line fail, and a pair left with fewer than MIN_PAIR_INLIERS is not written."""
+    import pycolmap
+
+    from point2act.startcloud.triangulate import EPIPOLAR_MAX_ERROR_PX, MIN_PAIR_INLIERS, _verify_by_poses
+
+    K = np.array([[200.0, 0, 64], [0, 200.0, 48], [0, 0, 1]])
+    vms = np.stack([look_at_viewmat(np.array([1.0, 0.2, 0.6]), np.zeros(3)),
+                    look_at_viewmat(np.array([0.3, 1.0, 0.6]), np.zeros(3)),
+                    look_at_viewmat(np.array([-0.8, 0.6, 0.6]), np.zeros(3))])
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-0.2, 0.2, (40, 3))
+
+    def project(vm):
+        Xc = X @ vm[:3, :3].T + vm[:3, 3]
+        return (Xc[:, :2] / Xc[:, 2:]) @ K[:2, :2].T + K[:2, 2]
+
+    db_path = tmp_path / "db.db"
+    db = pycolmap.Database.open(db_path)
+    ids = []
+    for k, vm in enumerate(vms):
+        cam = pycolmap.Camera(model="PINHOLE", width=128, height=96, params=[200.0, 200.0, 64, 48])
+        cam_id = db.write_camera(cam)
+        rig = pycolmap.Rig()
+        rig.add_ref_sensor(pycolmap.sensor_t(pycolmap.SensorType.CAMERA, cam_id))
+        rig_id = db.write_rig(rig)
+        image_id = db.write_image(pycolmap.Image(name=f"{k}.bmp", camera_id=cam_id))
+        frame = pycolmap.Frame()
+        frame.rig_id = rig_id
+        frame.add_data_id(pycolmap.data_t(pycolmap.sensor_t(pycolmap.SensorType.CAMERA, cam_id), image_id))
+        db.write_frame(frame)
+        uv = project(vm)
+        if k == 1:  # every other feature moved 10 px across the epipolar line of view 0's
+            uv[1::2] += 10.0
+        db.write_keypoints(image_id, uv.astype(np.float32))
+        ids.append(image_id)
+    both = np.c_[np.arange(40), np.arange(40)].astype(np.uint32)
+    db.write_matches(ids[0], ids[1], both)
+    db.write_matches(ids[0], ids[2], both)
+    db.write_matches(ids[1], ids[2], both[: MIN_PAIR_INLIERS - 1])
+    db.close()
+    assert _verify_by_poses(db_path, ids, np.repeat(K[None], 3, 0), vms) == 2
+    db = pycolmap.Database.open(db_path)
+    try:
+        kept01 = np.asarray(db.read_two_view_geometry(ids[0], ids[1]).inlier_matches)
+        kept02 = np.asarray(db.read_two_view_geometry(ids[0], ids[2]).inlier_matches)
+        assert not db.exists_two_view_geometry(ids[1], ids[2])
+    finally:
+        db.close()
+    assert np.array_equal(kept02[:, 0], np.arange(40))
+    # a 10 px move leaves a feature on its epipolar line only where the line runs along the move: most fail
+    moved = set(range(1, 40, 2))
+    assert set(range(0, 40, 2)) <= set(kept01[:, 0].tolist())
+    assert len(moved & set(kept01[:, 0].tolist())) <= 4
+    assert EPIPOLAR_MAX_ERROR_PX < 10.0
