@@ -1,6 +1,6 @@
-"""A sparse point cloud from posed images: SIFT features, matching of the view pairs that share scene,
-triangulation with the known cameras (pycolmap: COLMAP's own feature extractor, matcher and point
-triangulator).
+"""A sparse point cloud from posed images: SIFT features, matching of the view pairs that share scene, each
+pair's matches kept by the epipolar geometry of the known poses, triangulation with the known cameras (pycolmap:
+COLMAP's own feature extractor, matcher and point triangulator). The same cloud for any thread count.
 
 A capture with camera poses but no point cloud (a robot arm's own poses, a ``transforms.json`` without
 ``ply_file_path``, a COLMAP model loaded without its points) otherwise starts splatfacto from random
