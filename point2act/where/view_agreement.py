@@ -232,27 +232,35 @@ def meet(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, k: int)
     return meets(views, agree, X, [k])[int(k)]
 
 
+def _length(x: np.ndarray) -> float:
+    """``np.linalg.norm`` of the vector ``x`` as it forms it for an array of its own: BLAS's dot product of a row
+    inside a larger array can round otherwise (its address is aligned otherwise), and :func:`meets` keeps
+    :func:`triangulate`'s bits."""
+    x = np.array(x, dtype=np.float64)
+    return float(np.sqrt(x.dot(x)))
+
+
 def meets(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, ks: Sequence[int]) -> dict:
     """:func:`meet` of each candidate ``X[k]``, ``k`` in ``ks``: ``{k: meet or None}``. Each view projects the
-    candidates it agrees with at once, and each candidate's rays are summed in view order, as
-    :func:`triangulate` sums them (the same bits): a place of ``L`` candidates costs one pass over the views, not
-    ``L`` (a place that 160 views mark holds about as many candidates, each agreed with by most views)."""
+    candidates it agrees with, casts their rays and projects their meetings at once, and each candidate's rays
+    are summed in view order, as :func:`triangulate` sums them: the same bits (each length and matrix product
+    formed on an array of its own, :func:`_length`), for one pass over the views instead of one per candidate (a
+    place that 160 views mark holds about as many candidates, each agreed with by most views)."""
     ks = [int(k) for k in ks]
     n = len(ks)
     A, b = np.zeros((n, 3, 3)), np.zeros((n, 3))
-    picked = []  # per view: (positions in ks, their answers [m, 2])
+    picked = []  # per view: (view index, positions in ks, their answers [m, 2])
     for u, view in enumerate(views):
         at = np.flatnonzero(agree[u, ks] >= 0.5) if n else np.zeros(0, np.int64)
         if not len(at):
             continue
         uv_k, _z = view.project(X[np.asarray(ks)[at]])
         uvs = view.points[answer_distances(view, uv_k).argmin(0)]
-        for r, a in enumerate(at):  # one ray at a time, as triangulate casts it
-            c, d = view.ray(uvs[r][None])
-            d = d[0] / np.linalg.norm(d[0])
-            P = np.eye(3) - np.outer(d, d)
-            A[a] += P
-            b[a] += P @ c
+        c, d = view.ray(uvs)
+        d = d / np.array([_length(x) for x in d])[:, None]
+        P = np.eye(3) - d[:, :, None] * d[:, None, :]
+        A[at] += P
+        b[at] += np.stack([p.copy() @ c for p in P])  # each as triangulate forms it (_length)
         picked.append((u, at, uvs))
     agreeing = [[] for _ in range(n)]
     chosen = [[] for _ in range(n)]
@@ -260,16 +268,26 @@ def meets(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, ks: Se
         for r, a in enumerate(at):
             agreeing[a].append(u)
             chosen[a].append(uvs[r])
+    T = np.full((n, 3), np.nan)
+    cond = np.full(n, np.nan)
+    formed = np.array([len(g) >= 2 for g in agreeing], dtype=bool)
+    for a in np.flatnonzero(formed):
+        T[a] = np.linalg.lstsq(A[a].copy(), b[a].copy(), rcond=None)[0]
+        cond[a] = np.linalg.eigvalsh(A[a].copy())[0]
+    res = [[] for _ in range(n)]
+    for u, at, uvs in picked:
+        keep = formed[at]
+        if keep.any():
+            uv_T, _z = views[u].project(T[at[keep]])
+            for a, e in zip(at[keep], uv_T - uvs[keep]):
+                res[a].append(_length(e) / views[u].sigma_px)
     out = {}
     for a, k in enumerate(ks):
-        if len(agreeing[a]) < 2:
+        if not formed[a]:
             out[k] = None
             continue
-        T = np.linalg.lstsq(A[a], b[a], rcond=None)[0]
-        cond = float(np.linalg.eigvalsh(A[a])[0])
-        vs = [views[u] for u in agreeing[a]]
-        res = [np.linalg.norm(vw.project(T[None])[0][0] - uv) / vw.sigma_px for vw, uv in zip(vs, chosen[a])]
-        out[k] = (T, cond, float(np.median(res)) if np.all(np.isfinite(res)) else np.inf, agreeing[a], vs, chosen[a])
+        median = float(np.median(res[a])) if np.all(np.isfinite(res[a])) else np.inf
+        out[k] = (T[a], float(cond[a]), median, agreeing[a], [views[u] for u in agreeing[a]], chosen[a])
     return out
 
 
