@@ -12,7 +12,8 @@ process's own ``/proc/self/stat``) gives how many cores they keep busy; the thre
 point2act's kernels (which take ``torch.get_num_threads()``) becomes the cores left, at least 1 and at most the
 count the process started with (``OMP_NUM_THREADS`` or every core). A one-thread team has no join to wait at.
 The trainer starts the process's budget (:func:`follow_free_cores`) before it sets up the data (the start
-cloud's stereo matching updates it per view pair, OpenCV's thread count included) and updates it every step,
+cloud's COLMAP features and matches take its count, :func:`process_threads`, and its stereo matching updates it
+per view pair, OpenCV's thread count included) and updates it every step,
 in ``ns-train``, ``point2act demo`` and ``point2act grasp`` alike.
 
 OpenMP's passive wait policy (``OMP_WAIT_POLICY=PASSIVE``) is not set: with the thread count sized this way it

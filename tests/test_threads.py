@@ -163,3 +163,14 @@ def test_the_process_budget_puts_numpy_and_scipy_blas_on_the_calling_thread(nump
     if (os.cpu_count() or 1) >= 2:
         assert max(_openblas_threads("", env)) >= 2, "without the budget OpenBLAS would take every core"
     assert all(n == 2 for n in _openblas_threads(start, dict(env, OPENBLAS_NUM_THREADS="2")))
+
+
+def test_process_threads_is_the_budgets_count_where_one_runs(monkeypatch):
+    """What the start cloud's COLMAP takes by default: the budget's count beside a busy program, the process's own
+    count where no budget runs."""
+    monkeypatch.setattr(threads, "_PROCESS", None)
+    assert threads.process_threads() == threads._current_threads()
+    m, applied = FakeMachine(), []
+    monkeypatch.setattr(threads, "_PROCESS", m.budget(2, applied))
+    m.run(1.0, others=1.0, own=1.0)  # a busy loop beside it
+    assert threads.process_threads() == 1 and applied == [1]
