@@ -276,6 +276,7 @@ def _consistent(clouds: list, centres: np.ndarray, Ks: np.ndarray) -> list:
     from point2act._scipy import cKDTree
 
     trees = [cKDTree(c[2]) if len(c[2]) else None for c in clouds]
+    workers = threads.process_threads()  # each point's query is its own: the same masks for any count
     masks = []
     for left, _, pts, z in clouds:
         tol = CONSISTENCY_PX * z / Ks[left, 0, 0]  # [N]
@@ -287,7 +288,7 @@ def _consistent(clouds: list, centres: np.ndarray, Ks: np.ndarray) -> list:
             todo = np.flatnonzero(~confirmed)
             if len(todo) == 0:
                 break
-            d, _ = trees[q].query(pts[todo], k=1, distance_upper_bound=float(tol[todo].max()))
+            d, _ = trees[q].query(pts[todo], k=1, distance_upper_bound=float(tol[todo].max()), workers=workers)
             confirmed[todo[d <= tol[todo]]] = True
         masks.append(confirmed)
     return masks

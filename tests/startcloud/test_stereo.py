@@ -197,6 +197,18 @@ def test_deterministic(scene):
     assert cloud.points.tobytes() == again.points.tobytes()
 
 
+def test_the_same_points_for_any_thread_count(scene, monkeypatch):
+    """The cross-pair check's queries run on the budget's threads (point2act.threads.process_threads): each
+    point's query is its own, so 1, 2 and 3 threads keep the same points."""
+    from point2act import threads
+
+    images, Ks, vms, cloud = scene
+    for n in (1, 2, 3):
+        monkeypatch.setattr(threads, "process_threads", lambda n=n: n)
+        again = stereo_points(images, Ks, vms)
+        assert cloud.points.tobytes() == again.points.tobytes()
+
+
 def test_max_points_is_respected(scene):
     images, Ks, vms, cloud = scene
     small = stereo_points(images, Ks, vms, max_points=1000)

@@ -150,11 +150,13 @@ def test_the_known_poses_fix_the_frame(scene):
     assert np.median(_distance_to_scene(back, box)) < 0.005
 
 
-def test_a_textureless_capture_gives_an_empty_cloud():
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_a_textureless_capture_gives_an_empty_cloud(num_threads):
+    """No features: the extractions' databases (one per thread) merge empty, and nothing is matched."""
     K = np.array([[200.0, 0, W / 2], [0, 200.0, H / 2], [0, 0, 1]])
     vms = np.stack([look_at_viewmat(np.array([np.cos(a), np.sin(a), 1.0]), np.zeros(3)) for a in (0.0, 0.5, 1.0)])
     images = [np.full((H, W, 3), 128, np.uint8) for _ in vms]
-    cloud = triangulate_posed_images(images, np.repeat(K[None], 3, 0), vms, num_threads=1)
+    cloud = triangulate_posed_images(images, np.repeat(K[None], 3, 0), vms, num_threads=num_threads)
     assert len(cloud) == 0
     assert "0 points" in cloud.summary()
 
