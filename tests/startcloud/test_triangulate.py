@@ -251,12 +251,14 @@ def test_images_reach_colmap_losslessly_after_pycolmap_is_loaded(tmp_path):
     assert out.stdout.strip() == "lossless"
 
 
-def test_the_cloud_is_the_same_bits_for_any_thread_count(scene):
+@pytest.mark.parametrize("neighbours", [50, 4])
+def test_the_cloud_is_the_same_bits_for_any_thread_count(scene, neighbours):
     """The features extracted side by side keep the images' numbers (one extraction per run of images, merged in
     order), and each pair's inliers come from the poses, not from RANSAC's random samples: 1, 2 and 3 threads give
-    one cloud."""
+    one cloud, whether every pair is matched or each view with its nearest."""
     images, Ks, vms, _box = scene
-    clouds = [triangulate_posed_images(images[:9], Ks[:9], vms[:9], num_threads=n) for n in (1, 2, 3)]
+    clouds = [triangulate_posed_images(images[:9], Ks[:9], vms[:9], num_threads=n, neighbours=neighbours)
+              for n in (1, 2, 3)]
     assert len(clouds[0]) >= 50
     for c in clouds[1:]:
         assert np.array_equal(c.points, clouds[0].points) and np.array_equal(c.track_lengths, clouds[0].track_lengths)
