@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["ViewAnswers", "agreement", "answer_distances", "confirmed", "lift", "median_depth_map", "meet", "meets", "mixed", "on_surface", "surface_side",
+__all__ = ["ViewAnswers", "agreement", "answer_distances", "confirmed", "lift", "median_depth_map", "meet", "meets", "mixed", "on_surface", "ray_terms", "surface_side",
            "swept_candidates", "triangulate"]
 
 
@@ -201,6 +201,23 @@ def surface_side(view: ViewAnswers, X: np.ndarray) -> np.ndarray:  # [M, 3] -> [
     return out
 
 
+def _length(x: np.ndarray) -> float:
+    """``np.linalg.norm`` of the vector ``x`` as it forms it for an array of its own: BLAS's dot product of a row
+    inside a larger array can round otherwise (its address is aligned otherwise)."""
+    x = np.array(x, dtype=np.float64)
+    return float(np.sqrt(x.dot(x)))
+
+
+def ray_terms(view: ViewAnswers, uvs: np.ndarray):  # [M, 2] -> ([M, 3, 3], [M, 3])
+    """Each answer ray's terms in the least squares of :func:`triangulate`: ``P = I - d d^T`` (``d`` the ray's unit
+    direction) and ``P c`` (``c`` the camera centre). Each length and matrix product is formed on an array of its
+    own (:func:`_length`), so the terms of many rays at once are the bits of each ray's alone."""
+    c, d = view.ray(uvs)
+    d = d / np.array([_length(x) for x in d])[:, None]
+    P = np.eye(3) - d[:, :, None] * d[:, None, :]
+    return P, np.stack([p.copy() @ c for p in P]).reshape(-1, 3)
+
+
 def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_conditioning: bool = False,
                 prior: np.ndarray | None = None):
     """Least-squares intersection [3] of the rays of pixels ``uvs[k]`` [2] of ``views[k]`` (the point
@@ -216,11 +233,9 @@ def triangulate(views: Sequence[ViewAnswers], uvs: Sequence[np.ndarray], return_
         A += np.eye(3)
         b += np.asarray(prior, dtype=np.float64).reshape(3)
     for view, uv in zip(views, uvs):
-        c, d = view.ray(np.asarray(uv, dtype=np.float64).reshape(1, 2))
-        d = d[0] / np.linalg.norm(d[0])
-        P = np.eye(3) - np.outer(d, d)
-        A += P
-        b += P @ c
+        P, Pc = ray_terms(view, np.asarray(uv, dtype=np.float64).reshape(1, 2))
+        A += P[0]
+        b += Pc[0]
     T = np.linalg.lstsq(A, b, rcond=None)[0]
     return (T, float(np.linalg.eigvalsh(A)[0])) if return_conditioning else T
 
@@ -232,35 +247,24 @@ def meet(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, k: int)
     return meets(views, agree, X, [k])[int(k)]
 
 
-def _length(x: np.ndarray) -> float:
-    """``np.linalg.norm`` of the vector ``x`` as it forms it for an array of its own: BLAS's dot product of a row
-    inside a larger array can round otherwise (its address is aligned otherwise), and :func:`meets` keeps
-    :func:`triangulate`'s bits."""
-    x = np.array(x, dtype=np.float64)
-    return float(np.sqrt(x.dot(x)))
-
-
 def meets(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, ks: Sequence[int]) -> dict:
     """:func:`meet` of each candidate ``X[k]``, ``k`` in ``ks``: ``{k: meet or None}``. Each view projects the
     candidates it agrees with, casts their rays and projects their meetings at once, and each candidate's rays
-    are summed in view order, as :func:`triangulate` sums them: the same bits (each length and matrix product
-    formed on an array of its own, :func:`_length`), for one pass over the views instead of one per candidate (a
+    are summed in view order, as :func:`triangulate` sums them (:func:`ray_terms`): the same bits, for one pass over the views instead of one per candidate (a
     place that 160 views mark holds about as many candidates, each agreed with by most views)."""
     ks = [int(k) for k in ks]
     n = len(ks)
     A, b = np.zeros((n, 3, 3)), np.zeros((n, 3))
     picked = []  # per view: (view index, positions in ks, their answers [m, 2])
     for u, view in enumerate(views):
-        at = np.flatnonzero(agree[u, ks] >= 0.5) if n else np.zeros(0, np.int64)
+        at = np.flatnonzero(agree[u, ks] >= 0.5)
         if not len(at):
             continue
         uv_k, _z = view.project(X[np.asarray(ks)[at]])
         uvs = view.points[answer_distances(view, uv_k).argmin(0)]
-        c, d = view.ray(uvs)
-        d = d / np.array([_length(x) for x in d])[:, None]
-        P = np.eye(3) - d[:, :, None] * d[:, None, :]
+        P, Pc = ray_terms(view, uvs)
         A[at] += P
-        b[at] += np.stack([p.copy() @ c for p in P])  # each as triangulate forms it (_length)
+        b[at] += Pc
         picked.append((u, at, uvs))
     agreeing = [[] for _ in range(n)]
     chosen = [[] for _ in range(n)]
@@ -272,8 +276,8 @@ def meets(views: Sequence[ViewAnswers], agree: np.ndarray, X: np.ndarray, ks: Se
     cond = np.full(n, np.nan)
     formed = np.array([len(g) >= 2 for g in agreeing], dtype=bool)
     for a in np.flatnonzero(formed):
-        T[a] = np.linalg.lstsq(A[a].copy(), b[a].copy(), rcond=None)[0]
-        cond[a] = np.linalg.eigvalsh(A[a].copy())[0]
+        T[a] = np.linalg.lstsq(A[a], b[a], rcond=None)[0]
+        cond[a] = np.linalg.eigvalsh(A[a])[0]
     res = [[] for _ in range(n)]
     for u, at, uvs in picked:
         keep = formed[at]
