@@ -1,29 +1,39 @@
-"""nerfstudio's trainer imported without torch.compile's and torchvision's imports.
+"""nerfstudio's trainer imported without torch.compile, torchvision, tensorly, requests and matplotlib.
 
-Two of nerfstudio's module-level statements import far more than they use, on every process that trains:
+Five of nerfstudio's module-level statements import far more than a training process uses:
 
 * ``nerfstudio/models/splatfacto.py`` decorates its ``get_viewmat`` with ``torch.compile``, which imports the
   compiler's backend (``torch._inductor``) for a function of a few tensor ops that point2act replaces on the CPU
   anyway (:func:`point2act.method.compat.cpu_compat`);
 * ``nerfstudio/pipelines/base_pipeline.py`` imports ``torchvision.utils`` (``save_image``, for evaluation images
   written to disk), and importing it first runs torchvision's package ``__init__``, which imports its models,
-  datasets and ops.
+  datasets and ops;
+* ``nerfstudio/models/splatfacto.py`` imports its bilateral grid (``lib_bilagrid``: four names), whose module
+  imports tensorly and with it ``scipy.optimize`` and ``scipy.linalg`` (0.35 s), for ``use_bilateral_grid``, off in
+  point2act;
+* ``nerfstudio/process_data/colmap_utils.py`` (imported by every dataparser's config) imports ``requests`` (0.16 s),
+  to download COLMAP's vocabulary tree;
+* ``nerfstudio/utils/colormaps.py`` imports ``matplotlib`` (0.07 s), for its colormaps.
 
 What is left out is torch.compile's frontend and backend (``torch._dynamo``, ``torch._inductor`` and what they
-import: 1.1 s) and torchvision's package (0.3 s). torch.optim would import ``torch._dynamo`` when the first
+import: 1.1 s), torchvision's package (0.3 s) and the three libraries above (0.58 s). torch.optim would import ``torch._dynamo`` when the first
 optimizer is built, as it marks its methods not to be traced; the method's optimizer
 (:class:`point2act.method.schedule.FusedAdam`) calls the functions under those marks, so a training process
 never imports it.
 
-Inside :func:`light_import`, ``torch.compile`` returns the function it is given (eager, the same math) and
-``torchvision`` is a bare package (its path, no ``__init__`` run), so ``import torchvision.utils`` loads that
-module alone; any other use of the bare package (an attribute, ``from torchvision import ops``) imports the real
-package then. After the block both are as they were: ``torch.compile`` is torch's, and a later ``import
-torchvision`` runs the package's own init, which takes the loaded ``torchvision.utils`` as its ``utils``.
-Nothing changes where nerfstudio was imported before (``ns-train`` imports it before any plugin).
+Inside :func:`light_import`, ``torch.compile`` returns the function it is given (eager, the same math);
+``torchvision``, ``requests`` and ``matplotlib`` are bare packages (their path, no ``__init__`` run), so ``import
+torchvision.utils`` loads that module alone, and any other use of a bare package (an attribute, ``from torchvision
+import ops``) imports the real package then; ``lib_bilagrid`` is a module holding its four names as functions
+that import the real module when called (which sets tensorly's backend as the module does). After the block all
+are as they were: ``torch.compile`` is torch's, and a later ``import torchvision`` runs the package's own init,
+which takes the loaded ``torchvision.utils`` as its ``utils``. A module that holds a stand-in (colmap_utils'
+``requests``) reaches the real module through it. Nothing changes where nerfstudio was imported before
+(``ns-train`` imports it before any plugin).
 
 Check: ``tests/test_light_nerfstudio.py``; ``python -X importtime -c "from point2act._nerfstudio import
-light_import; exec('with light_import(): import nerfstudio.engine.trainer')" 2>&1 | grep -c _dynamo`` prints 0.
+light_import; exec('with light_import(): import nerfstudio.engine.trainer')" 2>&1 | grep -cE
+"_dynamo|tensorly|requests|matplotlib"`` prints 0.
 
 At run time, nerfstudio's ``TensorDataclass`` (every ``Cameras``) calls ``torch.broadcast_shapes``, whose first
 call imports ``torch.fx.experimental.symbolic_shapes`` and with it sympy (0.55 s of a training process's setup),
@@ -49,34 +59,75 @@ def _eager(model=None, **_options):
     return model if model is not None else (lambda fn: fn)
 
 
-def _real_torchvision(bare: types.ModuleType) -> types.ModuleType:
-    if sys.modules.get("torchvision") is bare:
-        del sys.modules["torchvision"]
-    return importlib.import_module("torchvision")
+_BARE_PACKAGES = ("torchvision", "requests", "matplotlib")
+"""Packages nerfstudio imports (``import torchvision.utils``, ``import requests``, ``import matplotlib``) and a
+training process does not use: bare inside :func:`light_import`."""
+
+_DEFERRED_NAMES = {"nerfstudio.model_components.lib_bilagrid": ("BilateralGrid", "color_correct", "slice",
+                                                                 "total_variation_loss")}
+"""Modules nerfstudio imports names from (``from ... import BilateralGrid, ...``), each name a class or function
+called only where its feature is on: inside :func:`light_import` the module holds functions that call the real
+ones."""
+
+
+def _real(stand: types.ModuleType) -> types.ModuleType:
+    """The real module of the stand-in ``stand`` (imported now, once)."""
+    name = stand.__name__
+    if sys.modules.get(name) is stand:
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+def _bare(name: str):
+    """A bare package ``name`` (its path, no ``__init__`` run), None where it is loaded or is no package."""
+    from point2act._stand_in import stand_in
+
+    spec = None if name in sys.modules else importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None:
+        return None
+    return (bare := stand_in(name, lambda: _real(bare), __path__=list(spec.submodule_search_locations)))
+
+
+def _deferred(name: str, names) -> types.ModuleType | None:
+    """A module ``name`` whose ``names`` are functions that call the real module's (imported at the first call),
+    None where it is loaded."""
+    from point2act._stand_in import stand_in
+
+    if name in sys.modules:
+        return None
+
+    def calls(attr: str):
+        def call(*args, **kwargs):
+            return getattr(_real(stand), attr)(*args, **kwargs)
+
+        call.__name__ = call.__qualname__ = attr
+        return call
+
+    return (stand := stand_in(name, lambda: _real(stand), **{attr: calls(attr) for attr in names}))
 
 
 @contextlib.contextmanager
-def _bare_torchvision():
-    from point2act._stand_in import installed, stand_in
+def _stand_ins():
+    """:data:`_BARE_PACKAGES` bare and :data:`_DEFERRED_NAMES` deferred, in ``sys.modules`` for the block."""
+    from point2act._stand_in import installed
 
-    spec = None if "torchvision" in sys.modules else importlib.util.find_spec("torchvision")
-    if spec is None or spec.submodule_search_locations is None:
-        yield
-        return
-    bare = stand_in("torchvision", lambda: _real_torchvision(bare), __path__=list(spec.submodule_search_locations))
-    with installed(bare):
+    with contextlib.ExitStack() as stack:
+        for module in [_bare(n) for n in _BARE_PACKAGES] + [_deferred(n, a) for n, a in _DEFERRED_NAMES.items()]:
+            if module is not None:
+                stack.enter_context(installed(module))
         yield
 
 
 @contextlib.contextmanager
 def light_import():
-    """Import nerfstudio's modules in this block without torch.compile's and torchvision's imports."""
+    """Import nerfstudio's modules in this block without torch.compile's, torchvision's, tensorly's, requests' and
+    matplotlib's imports."""
     import torch
 
     compile_ = torch.compile
     torch.compile = _eager
     try:
-        with _bare_torchvision():
+        with _stand_ins():
             yield
     finally:
         torch.compile = compile_

@@ -1,6 +1,8 @@
 """nerfstudio's trainer imported inside :func:`point2act._nerfstudio.light_import` (a new process each): no
-import of torch.compile (``torch._dynamo``, ``torch._inductor``) or of the ``torchvision`` package, splatfacto's ``get_viewmat`` eager and equal to what the
-compiled one computes (nerfstudio's own function body), and everything as it was after the block; nerfstudio's cameras built without sympy inside int_broadcast_shapes."""
+import of torch.compile (``torch._dynamo``, ``torch._inductor``), of the ``torchvision``, ``requests`` and
+``matplotlib`` packages or of tensorly (splatfacto's bilateral grid), the deferred ones real where used,
+splatfacto's ``get_viewmat`` eager and equal to what the compiled one computes (nerfstudio's own function body),
+and everything as it was after the block; nerfstudio's cameras built without sympy inside int_broadcast_shapes."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from point2act._nerfstudio import light_import
 with light_import():
     import nerfstudio.engine.trainer
     from nerfstudio.models import splatfacto
-heavy = sorted(m for m in ("torch._dynamo", "torch._inductor", "torchvision") if m in sys.modules)
+def real(name):
+    return name in sys.modules and not getattr(sys.modules[name], "__point2act_stand_in__", False)
+heavy = sorted(m for m in ("torch._dynamo", "torch._inductor", "torchvision", "tensorly", "requests", "matplotlib",
+                           "nerfstudio.model_components.lib_bilagrid") if real(m))
 assert not heavy, f"imported {heavy}"
 assert "torchvision.utils" in sys.modules  # what base_pipeline imports, loaded alone
 assert torch.compile is compile_
@@ -44,6 +49,27 @@ print("ok")
 """
 
 
+_DEFERRED = r"""
+import sys
+from point2act._nerfstudio import light_import
+with light_import():
+    from nerfstudio.models import splatfacto
+    from nerfstudio.process_data import colmap_utils
+    from nerfstudio.utils import colormaps
+assert "tensorly" not in sys.modules
+grid = splatfacto.BilateralGrid(2, grid_X=4, grid_Y=4, grid_W=2)  # the real class, imported by this call
+from nerfstudio.model_components import lib_bilagrid
+import tensorly
+assert type(grid) is lib_bilagrid.BilateralGrid and grid.grids.shape == (2, 12, 2, 4, 4)
+assert tensorly.get_backend() == "pytorch"  # what the real module's import sets
+assert float(splatfacto.total_variation_loss(grid.grids)) == float(lib_bilagrid.total_variation_loss(grid.grids))
+import requests, matplotlib
+assert colmap_utils.requests.get is requests.get and hasattr(requests, "__version__")
+assert colormaps.matplotlib.colormaps is matplotlib.colormaps and "turbo" in matplotlib.colormaps
+print("ok")
+"""
+
+
 def _run(code: str) -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and p.stdout.strip().endswith("ok"), p.stdout[-2000:] + p.stderr[-3000:]
@@ -55,6 +81,12 @@ def test_trainer_imports_without_dynamo_or_torchvision_package():
 
 def test_other_uses_of_the_bare_package_get_the_real_one():
     _run(_BARE_ATTRIBUTE)
+
+
+def test_deferred_modules_are_the_real_ones_when_used():
+    """splatfacto's bilateral grid (tensorly's pytorch backend set), colmap_utils' requests and colormaps'
+    matplotlib, each left out of the import, are the real ones when a caller uses them after the block."""
+    _run(_DEFERRED)
 
 
 _CAMERAS = r"""
