@@ -63,6 +63,12 @@ import tensorly
 assert type(grid) is lib_bilagrid.BilateralGrid and grid.grids.shape == (2, 12, 2, 4, 4)
 assert tensorly.get_backend() == "pytorch"  # what the real module's import sets
 assert float(splatfacto.total_variation_loss(grid.grids)) == float(lib_bilagrid.total_variation_loss(grid.grids))
+import torch
+from nerfstudio.cameras import camera_utils
+xyz, params = torch.rand(1, 5, 3) + torch.tensor([0.0, 0.0, 1.0]), torch.rand(1, 16) * 0.1 + 0.5
+projected = camera_utils.fisheye624_project(xyz, params)  # scripted at this first call
+scripted = torch.jit.script(camera_utils.fisheye624_project.__wrapped__)
+assert isinstance(scripted, torch.jit.ScriptFunction) and torch.equal(projected, scripted(xyz, params))
 import requests, matplotlib
 assert colmap_utils.requests.get is requests.get and hasattr(requests, "__version__")
 assert colormaps.matplotlib.colormaps is matplotlib.colormaps and "turbo" in matplotlib.colormaps
@@ -85,7 +91,8 @@ def test_other_uses_of_the_bare_package_get_the_real_one():
 
 def test_deferred_modules_are_the_real_ones_when_used():
     """splatfacto's bilateral grid (tensorly's pytorch backend set), colmap_utils' requests and colormaps'
-    matplotlib, each left out of the import, are the real ones when a caller uses them after the block."""
+    matplotlib, each left out of the import, are the real ones when a caller uses them after the block; a function
+    scripted by ``torch.jit.script`` in the block is scripted at its first call, to what torch's script gives."""
     _run(_DEFERRED)
 
 
