@@ -182,6 +182,36 @@ def test_training_steps_between_logs_skip_the_photo_metrics():
     assert "psnr" in model.get_metrics_dict(out, batch)
 
 
+def test_the_coarse_steps_ground_truth_is_splatfactos_computed_once_per_image():
+    """The downscaled photo of a coarse step is splatfacto's bits, computed once per image tensor and downscale
+    factor (the same tensor again), anew after the image changes in place, and not kept at full resolution."""
+    from nerfstudio.models.splatfacto import SplatfactoModel
+
+    model = make_model(num_downscales=1, resolution_schedule=10)
+    model.train()
+    g = torch.Generator().manual_seed(1)
+    images = [(torch.rand(36, 48, 3, generator=g) * 255).to(torch.uint8) for _ in range(3)]
+    model.step = 0
+    first = [model.get_gt_img(im) for im in images]
+    for im, out in zip(images, first):
+        assert out.shape == (18, 24, 3) and torch.equal(out, SplatfactoModel.get_gt_img(model, im))
+        assert model.get_gt_img(im) is out  # kept
+    del im
+    images[1][0, 0, 0] ^= 1  # changed in place: computed anew
+    again = model.get_gt_img(images[1])
+    assert again is not first[1] and torch.equal(again, SplatfactoModel.get_gt_img(model, images[1]))
+    model.step = 10  # full resolution: nothing kept
+    full = model.get_gt_img(images[0])
+    assert full.shape == (36, 48, 3) and torch.equal(full, images[0].float() / 255.0)
+    assert not model._gt_downscaled
+    model.step = 0
+    n = len(model._gt_downscaled) + 1
+    model.get_gt_img(images[2])
+    assert len(model._gt_downscaled) == n
+    del images[2]  # an image that is gone leaves no entry behind
+    assert len(model._gt_downscaled) == n - 1
+
+
 def _with_strategy_state(model):
     model.optimizers = {k: torch.optim.Adam([v], lr=1e-3) for k, v in model.gauss_params.items()}
     return model
