@@ -10,8 +10,9 @@ it where it writes the run's export inputs (:func:`point2act.method.requery_view
 query that goes through torch.
 
 :func:`query_from_cache` runs the query on it: the points file mapped into the training images
-(:mod:`point2act.answer_points`), the views' consensus on the training views' compositing weights, computed from
-the section's Gaussians and cameras (:func:`training_weights`; 20-60 MB a run, so not kept) (:func:`answered_views`, :func:`point2act.where.consensus.consensus`), the answers it keeps drawn as heatmaps
+(:mod:`point2act.answer_points`), the views' consensus on the answered training views' compositing weights,
+computed from the section's Gaussians and cameras (:func:`training_weights`; a view without answers is read by
+neither the consensus nor the refit; 20-60 MB a run, so not kept) (:func:`answered_views`, :func:`point2act.where.consensus.consensus`), the answers it keeps drawn as heatmaps
 (:func:`point2act.heatmap.heatmap_array`), the refit (:func:`point2act.requery.fit_numpy.fit_logits`), the channel saved
 (:func:`point2act.channels.save_channel`), and its export on the cached export inputs and the fusion views'
 weights (:mod:`point2act.export.cached_inputs`). It gives up (None) when a section it reads is missing or stale; the
@@ -217,30 +218,33 @@ def size_groups(sizes: Sequence[Tuple[int, int]]) -> List[Tuple[Tuple[int, int],
     return groups
 
 
-def training_weights(qv: QueryViews, min_weight: float):
-    """The compositing weights of every training view of ``qv`` at its resolution, above ``min_weight``
-    (:class:`~point2act.requery.fit_numpy.StackedWeights`), computed without torch
-    (:func:`point2act.requery.fit_numpy.compositing_weights_views`, consecutive views of one size in one call): the bits of
-    the torch path's :func:`point2act.requery.weights_torch.build_weights_cache` on the same Gaussians and cameras."""
+def training_weights(qv: QueryViews, min_weight: float, view_ids: Sequence[int] | None = None):
+    """The compositing weights of the training views ``view_ids`` of ``qv`` (default: every one), in that order, at
+    its resolution, above ``min_weight`` (:class:`~point2act.requery.fit_numpy.StackedWeights`), computed without
+    torch (:func:`point2act.requery.fit_numpy.compositing_weights_views`, consecutive views of one size in one call):
+    the bits of the torch path's :func:`point2act.requery.weights_torch.build_weights_cache` on the same Gaussians
+    and cameras, each view's its own whichever views are computed with it."""
     from point2act.requery.fit_numpy import SplatArrays, StackedWeights, Views, compositing_weights_views
 
     t = qv.train
+    ids = list(range(len(t.sizes))) if view_ids is None else [int(v) for v in view_ids]
     crows, cols, vals, off = [np.zeros(1, np.int64)], [], [], 0
-    for (H, W), ks in size_groups(t.sizes):
+    for (H, W), ks in size_groups([t.sizes[v] for v in ids]):
+        vs = [ids[k] for k in ks]
         crow, col, val = compositing_weights_views(SplatArrays(qv.means, qv.quats, qv.scales, qv.opacities),
-                                                   Views.one_size(t.viewmats[ks], t.Ks[ks], W, H), qv.rasterize_mode,
+                                                   Views.one_size(t.viewmats[vs], t.Ks[vs], W, H), qv.rasterize_mode,
                                                    min_weight)
         crows.append(crow[1:] + off)
         off += int(crow[-1])
         cols.append(col)
         vals.append(val)
-    sizes = [[int(h), int(w)] for h, w in t.sizes]
+    sizes = [[int(t.sizes[v][0]), int(t.sizes[v][1])] for v in ids]
 
     def joined(parts: list, dtype) -> np.ndarray:  # one size (the usual capture): the kernel's array, not copied
         return parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, dtype))
 
     return StackedWeights(np.concatenate(crows), joined(cols, np.int32), joined(vals, np.float32),
-                          int(qv.means.shape[0]), sizes, list(range(len(sizes))), {"views": qv.weights_views(min_weight)})
+                          int(qv.means.shape[0]), sizes, ids, {"views": qv.weights_views(min_weight)})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -391,19 +395,20 @@ def query_from_cache(config_path: Path, req: CachedRequest) -> CachedQuery | Non
     qv = load(config_path, req.fit.downscale)
     if qv is None:
         return None
-    follow_free_cores().update()  # the kernels below on the cores other programs leave free (point2act.threads)
-    t = time.perf_counter()
-    weights = training_weights(qv, req.fit.min_weight)
-    t_weights = time.perf_counter() - t
     planned = None
     if req.export is not None:
         planned = _export_plan(config_path, req, role)
         if planned is None:
             return None
-    t_load = time.perf_counter() - t0 - t_weights
+    t_load = time.perf_counter() - t0
     t = time.perf_counter()
     answers = answers_of(qv, req.points_file, req.prompt)
     t_points = time.perf_counter() - t
+    follow_free_cores().update()  # the kernels below on the cores other programs leave free (point2act.threads)
+    t = time.perf_counter()
+    # the answered views' weights: the only ones the views' consensus and the refit read
+    weights = training_weights(qv, req.fit.min_weight, sorted(answers.train))
+    t_weights = time.perf_counter() - t
     t = time.perf_counter()
     views, reason = None, ""
     try:

@@ -182,6 +182,11 @@ def test_the_end_of_training_writes_what_the_first_query_reads(trained_synth, tm
     again = from_cache.training_weights(qv, SUPPORT_MIN_WEIGHT)
     assert again.meta["views"] == weights.meta["views"] and again.sizes == weights.sizes
     assert all(np.array_equal(getattr(again, k), getattr(weights, k).numpy()) for k in ("crow", "col", "val"))
+    # a query computes its answered views' weights alone: each view's rows are the same bits
+    some = [len(again.sizes) - 1, 0, 2]
+    part, rows = from_cache.training_weights(qv, SUPPORT_MIN_WEIGHT, sorted(some)), again.of_views(sorted(some))
+    assert part.view_ids == sorted(some) and part.sizes == rows.sizes and part.nnz < again.nnz
+    assert all(np.array_equal(getattr(part, k), getattr(rows, k)) for k in ("crow", "col", "val"))
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print('MODULES:' + ','.join(m for m in ('torch', 'nerfstudio', 'gsplat') "
              "if m in sys.modules), flush=True))\n"
