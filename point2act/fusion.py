@@ -47,7 +47,7 @@ def _no_grad(fn):
 
 __all__ = ["DeferredRelevancy", "DepthViews", "FusionViews", "FusionWeights", "fusion_views", "fusion_weights",
            "relevancy_in_fusion_views", "pixel_footprint", "relevancy_at", "relevancy_in_views", "render_depth_views",
-           "render_expected_depth", "render_factor", "render_median_depth", "tsdf_fuse", "unit_splats", "view_points",
+           "render_expected_depth", "render_median_depth", "tsdf_fuse", "unit_splats", "view_points",
            "view_relevancy", "views_in_frame"]
 
 
@@ -216,14 +216,17 @@ def unit_splats(splats: "Splats") -> "Splats":
 def fusion_views(Ks: np.ndarray, sizes: Sequence[Tuple[int, int]], max_views: int = 24,
                  max_pixels: int | None = None) -> Tuple[np.ndarray, list, list]:
     """The views :func:`render_depth_views` renders: up to ``max_views`` evenly spaced indices into ``sizes``, and
-    each one's intrinsics and ``(H, W)`` at the rendered resolution (its own divided by :func:`render_factor`)."""
+    each one's intrinsics and ``(H, W)`` at the rendered resolution (its own divided by
+    :func:`point2act.splatting.pixel_divisor`)."""
+    from point2act.splatting import pixel_divisor
+
     n = len(sizes)
     views = np.unique(np.linspace(0, n - 1, min(max_views, n)).round().astype(int))
     K_out, out_sizes = [], []
     for i in views:
         H, W = (int(v) for v in sizes[i])
         K = np.asarray(Ks[i], dtype=np.float64).copy()
-        f = render_factor(H, W, max_pixels)
+        f = pixel_divisor(H, W, max_pixels)
         if f > 1:
             H, W = max(1, H // f), max(1, W // f)
             K[:2] /= f
@@ -477,13 +480,6 @@ def view_relevancy(views: DepthViews, points: np.ndarray, tol: float) -> np.ndar
         cnt[m] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, acc / cnt, np.nan)
-
-
-def render_factor(height: int, width: int, max_pixels: int | None) -> int:
-    """Smallest whole factor that brings ``height x width`` to at most ``max_pixels`` pixels (1: as is)."""
-    if not max_pixels or height * width <= max_pixels:
-        return 1
-    return int(math.ceil(math.sqrt(height * width / float(max_pixels))))
 
 
 def pixel_footprint(views: DepthViews, center: np.ndarray) -> Tuple[float, float]:

@@ -73,4 +73,19 @@ class Views:
         return self.size()[0]
 
 
-__all__ = ["SplatArrays", "Views"]
+def pixel_divisor(height: int, width: int, max_pixels: int | None) -> int:
+    """The smallest whole divisor ``d`` that brings a ``height x width`` view to at most ``max_pixels`` pixels
+    (``height * width <= max_pixels * d * d``; ``max_pixels`` None: 1, as is). Integer arithmetic,
+    so every stage that reads a view at a pixel budget reads it at the same resolution: the fusion views
+    (:func:`point2act.fusion.fusion_views`), the views' consensus and the refit
+    (:func:`point2act.requery.fit_numpy.support_divisor`), the start cloud's stereo
+    (:mod:`point2act.startcloud.stereo`)."""
+    if max_pixels is None:
+        return 1
+    hw, cap, d = int(height) * int(width), max(1, int(max_pixels)), 1
+    while hw > cap * d * d:
+        d += 1
+    return d
+
+
+__all__ = ["SplatArrays", "Views", "pixel_divisor"]

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from point2act import _cpp
-from point2act.splatting import SplatArrays, Views
+from point2act.splatting import SplatArrays, Views, pixel_divisor
 
 RENDER_CSRC = Path(_cpp.__file__).resolve().parent / "render" / "csrc"
 """The rasterizer's torch-free kernel headers (projection_fwd.h, isect_tiles.h, compositing_weights.h, common.h)."""
@@ -51,13 +51,7 @@ def support_divisor(height: int, width: int, downscale: int, max_pixels: int | N
     ``downscale`` (at least 1), or the smallest larger whole number ``d`` for which ``height * width <= max_pixels
     * d * d`` (at most ``max_pixels`` pixels at 1/d); ``max_pixels`` None: ``downscale``. Integer arithmetic, so
     every path reads a view at the same resolution."""
-    d = max(1, int(downscale))
-    if max_pixels is None:
-        return d
-    hw, cap = int(height) * int(width), max(1, int(max_pixels))
-    while hw > cap * d * d:
-        d += 1
-    return d
+    return max(1, int(downscale), pixel_divisor(height, width, max_pixels))
 
 
 @dataclass(frozen=True)

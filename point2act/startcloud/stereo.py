@@ -12,7 +12,8 @@ image rows). The baseline has no upper bound: the axis angle already bounds how 
 see a patch, and a few-view capture (11 views in a ring, a third of their scene depth apart or more) pairs
 only its neighbours that way. Each pair is rectified (``cv2.stereoRectify``'s rotations; canvases sized
 here so that each holds its whole source view at the source focal length), matched (``cv2.StereoSGBM``)
-and reprojected.
+and reprojected. A view of more than :data:`MAX_PIXELS` pixels is matched at the smallest whole divisor that
+brings it within: a pair's cost grows as its pixels to the power 1.5.
 Pixels whose matching window is flat (:data:`MIN_TEXTURE_STD`: SGM fills flat regions from their
 borders) or that sit on a disparity edge (:data:`MAX_DISPARITY_STEP`: block matching smears the near
 side's depth over the edge) get no point. SGBM's mismatches are seldom repeated by an independent pair:
@@ -37,8 +38,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from point2act import threads
+from point2act.splatting import pixel_divisor
 
-__all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "MIN_BASELINE_RATIO", "StereoCloud", "choose_pairs",
+__all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "MAX_PIXELS", "MIN_BASELINE_RATIO", "StereoCloud", "choose_pairs",
            "scene_depths", "stereo_points", "view_depth_maps"]
 
 MAX_AXIS_ANGLE_DEG = 35.0
@@ -69,6 +71,14 @@ MAX_DISPARITY_STEP = 2.0
 """Largest disparity spread (pixels) in a kept pixel's 3 x 3 neighbourhood (see ``_smooth``)."""
 CONSISTENCY_PX = 2.0
 """A point is confirmed by another pair's point within this many pixel footprints (z / f) of it."""
+MAX_PIXELS = 640 * 480
+"""The most pixels of a view the matching reads: a larger view is matched at the smallest whole divisor that
+brings it within (:func:`point2act.splatting.pixel_divisor`), its depth map drawn at its own size. SGBM's cost is
+pixels times disparities, and a pair's disparities span a fixed share of the focal length
+(:data:`DEPTH_RANGE`), so a pair's cost grows as its pixels to the power 1.5: 0.8 s a pair at 640x480 against
+7-12 s at 1280x960 on two cores, for points thinned to at most ``max_points`` all the same. A view of more
+pixels gets the points and the depth a 640x480 view of the scene gets, on every ``d``-th pixel's worth of its
+own."""
 
 
 @dataclass
@@ -331,6 +341,19 @@ def _voxel_cap(points: np.ndarray, colors: np.ndarray, max_points: int):
     return points[pick], colors[pick]
 
 
+def _matched_view(cv2, image: np.ndarray, K: np.ndarray, max_pixels: int | None) -> tuple:
+    """A view as the matching reads it: ``(image, K)`` at most ``max_pixels`` pixels (:data:`MAX_PIXELS`), the
+    image cropped to a whole number of ``d x d`` blocks and averaged over them (``cv2.INTER_AREA``), ``K`` scaled
+    by ``1 / d`` (pixel ``i`` spans ``[i, i + 1)``, the convention of the training views' intrinsics); the view as
+    given where it is within."""
+    h, w = image.shape[:2]
+    d = pixel_divisor(h, w, max_pixels)
+    if d == 1:
+        return image, K
+    crop = np.ascontiguousarray(image[: (h // d) * d, : (w // d) * d])
+    return cv2.resize(crop, (w // d, h // d), interpolation=cv2.INTER_AREA), np.diag([1.0 / d, 1.0 / d, 1.0]) @ K
+
+
 def stereo_points(
     images: Sequence[np.ndarray],  # C x [H, W, 3] uint8 RGB (or float in [0, 1])
     Ks: np.ndarray,  # [C, 3, 3]
@@ -338,11 +361,13 @@ def stereo_points(
     scene_depth: np.ndarray | None = None,  # [C] e.g. median depth of the SIFT points in each view
     max_points: int = 50000,
     progress: Callable[[str], None] | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> StereoCloud:
     """Dense coloured points on the surfaces the views see: pairs from :func:`choose_pairs` (``scene_depth``
-    defaults to :func:`scene_depths`), SGBM on each rectified pair, points confirmed by another pair
-    (:data:`CONSISTENCY_PX`), voxel-downsampled to at most ``max_points``. ``progress``: called with a
-    line per stage. Deterministic: the same inputs give the same bits. Empty on a textureless scene."""
+    defaults to :func:`scene_depths`), SGBM on each rectified pair of views read at most at ``max_pixels`` pixels
+    (:data:`MAX_PIXELS`; None: as given), points confirmed by another pair (:data:`CONSISTENCY_PX`),
+    voxel-downsampled to at most ``max_points``; each view's depth map at its given size. ``progress``: called
+    with a line per stage. Deterministic: the same inputs give the same bits. Empty on a textureless scene."""
     import cv2
 
     t0 = time.perf_counter()
@@ -359,10 +384,13 @@ def stereo_points(
     pairs = choose_pairs(viewmats, depth)
     say(f"stereo on {len(pairs)} view pairs of {len(images)} views")
     rgb = [_as_rgb8(im) for im in images]
+    sizes = [im.shape[:2] for im in rgb]
+    matched = [_matched_view(cv2, im, K, max_pixels) for im, K in zip(rgb, Ks)]
+    rgb, Km = [m[0] for m in matched], np.stack([m[1] for m in matched]) if matched else Ks
     clouds, colors = [], []
     for pair in pairs:
         threads.update()  # OpenCV's threads follow the cores other programs leave free, where training asked
-        out = _match_pair(cv2, rgb, Ks, viewmats, pair, depth)
+        out = _match_pair(cv2, rgb, Km, viewmats, pair, depth)
         if out is None:
             continue
         left, pts, col, z = out
@@ -370,14 +398,14 @@ def stereo_points(
         colors.append(col)
     say(f"{sum(len(c[2]) for c in clouds)} matched pixels in {len(clouds)} pairs; checking across pairs")
     centres, _ = _centres_axes(viewmats)
-    masks = _consistent(clouds, centres, Ks)
+    masks = _consistent(clouds, centres, Km)
     if clouds:
         points = np.concatenate([c[2][m] for c, m in zip(clouds, masks)])
         cols = np.concatenate([c[m] for c, m in zip(colors, masks)])
     else:
         points, cols = np.zeros((0, 3)), np.zeros((0, 3), np.uint8)
     say(f"{len(points)} points confirmed by a second pair")
-    depths = view_depth_maps(clouds, masks, Ks, viewmats, [im.shape[:2] for im in rgb])
+    depths = view_depth_maps(clouds, masks, Ks, viewmats, sizes)
     points, cols = _voxel_cap(points, cols, max_points)
     return StereoCloud(points, cols, len(clouds), time.perf_counter() - t0, tuple(depths))
 

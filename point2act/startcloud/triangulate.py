@@ -78,8 +78,10 @@ def cloud_cache_path(
     import hashlib
     import os
 
+    from point2act.startcloud.stereo import MAX_PIXELS as STEREO_MAX_PIXELS
+
     h = hashlib.sha256(f"v{CACHE_VERSION}-{MAX_REPROJ_ERROR_PX}-{MIN_TRACK_LENGTH}-{MIN_ANGLE_DEG}-{MAX_IMAGE_SIZE}"
-                       f"-{STEREO_POINTS}-{MIN_DEPTH_POINTS}-{MATCH_NEIGHBOURS}".encode())
+                       f"-{STEREO_POINTS}-{MIN_DEPTH_POINTS}-{MATCH_NEIGHBOURS}-{STEREO_MAX_PIXELS}".encode())
     for im in images:
         a = np.ascontiguousarray(im)
         h.update(str(a.shape).encode())

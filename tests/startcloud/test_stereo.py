@@ -209,6 +209,25 @@ def test_the_same_points_for_any_thread_count(scene, monkeypatch):
         assert cloud.points.tobytes() == again.points.tobytes()
 
 
+def test_a_view_beyond_the_pixel_budget_is_matched_at_a_whole_divisor(scene):
+    """Views of twice the side (each pixel repeated 2 x 2, the intrinsics doubled) with a budget of the original
+    views' pixels are matched at divisor 2, which gives back the original views exactly: the same points and
+    colours, bit for bit; each view's depth map is drawn at its own, doubled size, each point at the pixel it
+    projects to (at least as many pixels as at the original size, where points share a pixel less often)."""
+    images, Ks, vms, cloud = scene
+    big = [np.repeat(np.repeat(im, 2, axis=0), 2, axis=1) for im in images]
+    Ks2 = np.diag([2.0, 2.0, 1.0]) @ Ks
+    again = stereo_points(big, Ks2, vms, max_pixels=W * H)
+    assert again.points.tobytes() == cloud.points.tobytes() and np.array_equal(again.colors, cloud.colors)
+    assert again.pairs == cloud.pairs
+    for small, large in zip(cloud.depths, again.depths):
+        assert large.shape == (2 * H, 2 * W) and (large > 0).sum() >= (small > 0).sum() > 0
+        # the same points' depths (some lose their pixel to a nearer point at one size, not the other)
+        assert np.isin(small[small > 0], large[large > 0]).mean() > 0.9
+    as_given = stereo_points(big[:4], Ks2[:4], vms[:4], max_pixels=None)  # no budget: matched at their own size
+    assert as_given.depths[0].shape == (2 * H, 2 * W)
+
+
 def test_max_points_is_respected(scene):
     images, Ks, vms, cloud = scene
     small = stereo_points(images, Ks, vms, max_points=1000)
