@@ -3,7 +3,8 @@
 :class:`Views` is a stack of pinhole views, numpy arrays or torch tensors alike: the kernels of
 :mod:`point2act.requery.fit_numpy` (numpy) and :mod:`point2act.requery.fit_torch`, :mod:`point2act.visibility` and
 :mod:`point2act.requery.weights_torch` (torch) take it. :class:`SplatArrays` is the numpy side's Gaussians, the arrays of
-:class:`point2act.render.Splats` (the torch side's). Imports the standard library only.
+:class:`point2act.render.Splats` (the torch side's). :func:`pixel_divisor` is the one rule by which a stage reads a
+view at a pixel budget. Imports the standard library only.
 """
 
 from __future__ import annotations

@@ -408,9 +408,10 @@ class Point2ActModel(RandomStart, SplatfactoModel):
     def get_gt_img(self, image: torch.Tensor) -> torch.Tensor:
         """splatfacto's ground truth (``image`` as float, downscaled to the step's resolution), each training
         image's downscaled one kept while the coarse steps last: splatfacto averages it down anew every step (a
-        convolution over the whole photo: 1.2-1.5 ms at 640x360 on two threads, 2.1-2.5 ms on one, each of
-        the 500 coarse steps of a 2000-step run), for the same bits each time. Kept per image tensor (the datamanager's cache holds one
-        per view) and its version; dropped once the steps render at full resolution."""
+        convolution over the whole photo: 1.2-1.5 ms at 640x360 on two threads, 2.1-2.5 ms on one, each of the
+        500 coarse steps of a 2000-step run), for the same bits each time. Kept per image tensor (the
+        datamanager's cache holds one per view) and its version; dropped once the steps render at full
+        resolution."""
         cache = self.__dict__.setdefault("_gt_downscaled", {})
         d = self._get_downscale_factor()
         if d <= 1:
