@@ -35,6 +35,25 @@ def test_divisor_is_the_smallest_that_fits():
     assert support_divisor(4000, 4000, 2, None) == 2
 
 
+def test_pixel_divisor_is_the_smallest_whole_divisor_within_the_budget():
+    """splatting.pixel_divisor, the rule every pixel budget reads a view by (the fusion views', the refit's, the
+    start cloud's stereo): the smallest d with h * w <= cap * d^2, the closed form ceil(sqrt(h * w / cap)) the
+    fusion views used, and 1 without a budget."""
+    import math
+
+    from point2act.splatting import pixel_divisor
+
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        h, w = (int(v) for v in rng.integers(1, 5000, 2))
+        cap = int(rng.integers(1, 400000))
+        d = pixel_divisor(h, w, cap)
+        assert h * w <= cap * d * d and (d == 1 or h * w > cap * (d - 1) * (d - 1))
+        assert d == max(1, math.ceil(math.sqrt(h * w / cap)))
+    assert pixel_divisor(960, 1280, 640 * 480) == 2 and pixel_divisor(480, 640, 640 * 480) == 1
+    assert pixel_divisor(4000, 4000, None) == 1
+
+
 def test_camera_views_reads_each_view_at_its_divisor():
     import torch
     from nerfstudio.cameras.cameras import Cameras
