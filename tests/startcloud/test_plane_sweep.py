@@ -153,6 +153,25 @@ def test_plane_depths_on_the_table_only(capture):
     assert beyond < 0.02 * kept
 
 
+def test_a_view_beyond_the_pixel_budget_is_compared_at_a_whole_divisor(capture):
+    """Views of twice the side (each pixel repeated 2 x 2, the intrinsics doubled) with a budget of the original
+    views' pixels are compared at divisor 2, which gives back the original views: the same pixels show the plane,
+    each in its 2 x 2 block, each at the plane's depth along its own ray."""
+    from point2act.startcloud.plane_sweep import _front
+
+    images, Ks, Vs, _, _ = capture
+    plane = np.array([0, 0, 1.0, -Z0])
+    small = plane_depths(images, Ks, Vs, plane)
+    big = [np.repeat(np.repeat(im, 2, axis=0), 2, axis=1) for im in images]
+    Ks2 = np.diag([2.0, 2.0, 1.0]) @ Ks
+    got = plane_depths(big, Ks2, Vs, plane, max_pixels=W * H)
+    for s, g, K, V in zip(small, got, Ks2, Vs):
+        shows = np.repeat(np.repeat(s > 0, 2, axis=0), 2, axis=1)
+        assert g.shape == (2 * H, 2 * W) and shows.any() and np.array_equal(g > 0, shows)
+        z = _front(K, V, plane, (2 * W, 2 * H))
+        assert np.array_equal(g[shows], z[shows].astype(np.float32))
+
+
 def test_flat_table_gets_no_depth():
     """A table without texture is explained by every height: no pixel gets the plane's depth."""
     images, Ks, Vs, _, _ = _capture(box=False, contrast=0.0, views=6)
