@@ -49,9 +49,9 @@ MIN_ANGLE_DEG = 2.0
 MAX_IMAGE_SIZE = 640
 """Longest image side the features are extracted at (pixels; COLMAP downscales larger images): a 4:3 view is
 read at most at 640x480 pixels, the stereo's budget (:data:`point2act.startcloud.stereo.MAX_PIXELS`). SIFT's cost
-follows the pixels; on generated 20-view 1280x960 captures (seeds 0-2) the triangulation took 8.2-9.7 s against
-15.2-16.2 s at 1024, with 7-9 % fewer points, as near their true surfaces (median depth error 0.35-0.39 mm either
-way)."""
+follows the pixels; on generated 20-view 1280x960 captures (seeds 0-2, ``python -m benchmarks.start_cloud_budget``)
+the triangulation took 7.7-9.1 s against 15.9-17.7 s at 1024, with 7-9 % fewer points, as near their true surfaces
+(median depth error 0.35-0.39 mm either way)."""
 MIN_START_POINTS = 100
 """Fewest triangulated points training starts from; with fewer (a textureless capture), the Gaussians
 start at random: a hundred points cover a few features, not the scene's surfaces."""
