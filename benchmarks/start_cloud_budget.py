@@ -33,24 +33,6 @@ FULL_IMAGE_SIZE = 1024
 """The long side the SIFT features are compared at besides the budget's."""
 
 
-def load(scene: Path):
-    """A generated capture's images, intrinsics, world-to-camera view matrices (OpenCV axes), true z-depth
-    (metres, 0: no surface) and target masks, one per view."""
-    from PIL import Image
-
-    t = json.loads((scene / "transforms.json").read_text())
-    target = json.loads((scene / "ground_truth.json").read_text())["target_part_id"]
-    K = np.array([[t["fl_x"], 0, t["cx"]], [0, t["fl_y"], t["cy"]], [0, 0, 1.0]])
-    images, vms, truth, masks = [], [], [], []
-    for f in t["frames"]:
-        images.append(np.asarray(Image.open(scene / f["file_path"]).convert("RGB")))
-        c2w = np.asarray(f["transform_matrix"], dtype=np.float64) @ np.diag([1.0, -1.0, -1.0, 1.0])
-        vms.append(np.linalg.inv(c2w))
-        truth.append(np.asarray(Image.open(scene / f["true_depth_path"]), dtype=np.float64) / 1000.0)
-        masks.append(np.asarray(Image.open(scene / f["part_mask_path"])) == target)
-    return images, np.repeat(K[None], len(images), 0), np.stack(vms), truth, masks
-
-
 def _stats(err: np.ndarray) -> Dict:
     if not len(err):
         return {"pixels": 0}
@@ -90,7 +72,10 @@ def measure(scene: Path) -> Dict:
     import point2act.startcloud.triangulate as triangulate
     from point2act.startcloud.stereo import MAX_PIXELS, stereo_points
 
-    images, Ks, vms, truth, masks = load(scene)
+    from benchmarks.stereo_accuracy import load_scene
+
+    images, Ks, vms, truth, parts, target = load_scene(scene)
+    masks = [m == target for m in parts]
     rec: Dict = {"stereo": {}, "sift": {}}
     for label, budget in (("budget", MAX_PIXELS), ("own size", None)):
         t = time.perf_counter()

@@ -47,7 +47,7 @@ import numpy as np
 
 from point2act import _cpp
 from point2act.splatting import pixel_divisor
-from point2act.startcloud.stereo import MAX_PIXELS, _centres_axes, image_uint8, scene_depths
+from point2act.startcloud.stereo import MAX_PIXELS, _centres_axes, image_uint8, scene_depths, view_at_divisor
 
 __all__ = ["cache_tag", "SupportPlane", "neighbours", "plane_homography", "pixel_homographies", "Compared",
            "plane_scores", "plane_score", "support_plane", "plane_depths"]
@@ -389,19 +389,6 @@ def support_plane(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray,
     return SupportPlane(plane, score, seconds)
 
 
-def _compared(grey: np.ndarray, K: np.ndarray, d: int) -> tuple:
-    """A view as :func:`plane_depths` compares it at divisor ``d``: its grey image cropped to whole ``d x d`` blocks
-    and averaged over them, ``K`` scaled by ``1 / d`` (pixel ``i`` spans ``[i, i + 1)``)."""
-    if d == 1:
-        return grey, K
-    import cv2
-
-    h, w = grey.shape
-    crop = np.ascontiguousarray(grey[: (h // d) * d, : (w // d) * d])
-    return (cv2.resize(crop, (w // d, h // d), interpolation=cv2.INTER_AREA),
-            np.diag([1.0 / d, 1.0 / d, 1.0]) @ np.asarray(K, dtype=np.float64))
-
-
 def plane_depths(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray, plane: np.ndarray,
                  max_pixels: int | None = MAX_PIXELS) -> list[np.ndarray]:
     """Per view, the z-depth [H, W] float32 of the pixels that show ``plane`` [4] (see the module doc), 0
@@ -421,7 +408,7 @@ def plane_depths(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray, plane: 
     plane = _oriented(plane, _centres_axes(viewmats)[0])
     full, K_full = [_grey(img) for img in images], Ks
     divs = [pixel_divisor(g.shape[0], g.shape[1], max_pixels) for g in full]
-    compared = [_compared(g, K, d) for g, K, d in zip(full, K_full, divs)]
+    compared = [view_at_divisor(g, K, d) for g, K, d in zip(full, K_full, divs)]
     greys, Ks = [c[0] for c in compared], [c[1] for c in compared]
     nbrs = neighbours(viewmats)
     out = []
@@ -446,15 +433,11 @@ def plane_depths(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray, plane: 
             at.append(c[0])
             best_off.append(off)
         ok &= np.mean(at, 0) >= np.mean(best_off, 0)
-        if divs[i] == 1:
-            out.append(np.where(ok, z0, 0.0).astype(np.float32))
-            continue
-        # each pixel takes its compared pixel's answer, the plane's depth along its own ray
         d = divs[i]
-        shows = np.zeros((H, W), bool)
-        shows[: h * d, : w * d] = np.repeat(np.repeat(ok, d, axis=0), d, axis=1)
-        z = _front(K_full[i], viewmats[i], plane, (W, H))
-        out.append(np.where(shows & (z > 0), z, 0.0).astype(np.float32))
+        if d > 1:  # each pixel takes its compared pixel's answer, the plane's depth along its own ray
+            ok = np.pad(np.repeat(np.repeat(ok, d, axis=0), d, axis=1), ((0, H - h * d), (0, W - w * d)))
+            z0 = _front(K_full[i], viewmats[i], plane, (W, H))
+        out.append(np.where(ok & (z0 > 0), z0, 0.0).astype(np.float32))
     return out
 
 

@@ -41,7 +41,7 @@ from point2act import threads
 from point2act.splatting import pixel_divisor
 
 __all__ = ["MAX_AXIS_ANGLE_DEG", "BASELINE_RATIO", "MAX_PIXELS", "MIN_BASELINE_RATIO", "StereoCloud", "choose_pairs",
-           "scene_depths", "stereo_points", "view_depth_maps"]
+           "scene_depths", "stereo_points", "view_at_divisor", "view_depth_maps"]
 
 MAX_AXIS_ANGLE_DEG = 35.0
 """Largest angle between the optical axes of a pair: beyond it rectification warps the views apart
@@ -341,17 +341,20 @@ def _voxel_cap(points: np.ndarray, colors: np.ndarray, max_points: int):
     return points[pick], colors[pick]
 
 
-def _matched_view(cv2, image: np.ndarray, K: np.ndarray, max_pixels: int | None) -> tuple:
-    """A view as the matching reads it: ``(image, K)`` at most ``max_pixels`` pixels (:data:`MAX_PIXELS`), the
-    image cropped to a whole number of ``d x d`` blocks and averaged over them (``cv2.INTER_AREA``), ``K`` scaled
-    by ``1 / d`` (pixel ``i`` spans ``[i, i + 1)``, the convention of the training views' intrinsics); the view as
-    given where it is within."""
-    h, w = image.shape[:2]
-    d = pixel_divisor(h, w, max_pixels)
+def view_at_divisor(image: np.ndarray, K: np.ndarray, d: int) -> tuple:
+    """A view (``image`` [H, W(, C)], intrinsics ``K``) read at the whole divisor ``d``: the image cropped to whole
+    ``d x d`` blocks and averaged over them (``cv2.INTER_AREA``), ``K`` scaled by ``1 / d`` (pixel ``i`` spans
+    ``[i, i + 1)``, the convention of the training views' intrinsics); the view as given at ``d = 1``. How the
+    stereo matching and the support plane's comparison (:func:`point2act.startcloud.plane_sweep.plane_depths`) read
+    a view of more than :data:`MAX_PIXELS` pixels (``d``: :func:`point2act.splatting.pixel_divisor`)."""
     if d == 1:
         return image, K
+    import cv2
+
+    h, w = image.shape[:2]
     crop = np.ascontiguousarray(image[: (h // d) * d, : (w // d) * d])
-    return cv2.resize(crop, (w // d, h // d), interpolation=cv2.INTER_AREA), np.diag([1.0 / d, 1.0 / d, 1.0]) @ K
+    return (cv2.resize(crop, (w // d, h // d), interpolation=cv2.INTER_AREA),
+            np.diag([1.0 / d, 1.0 / d, 1.0]) @ np.asarray(K, dtype=np.float64))
 
 
 def stereo_points(
@@ -385,7 +388,7 @@ def stereo_points(
     say(f"stereo on {len(pairs)} view pairs of {len(images)} views")
     rgb = [_as_rgb8(im) for im in images]
     sizes = [im.shape[:2] for im in rgb]
-    matched = [_matched_view(cv2, im, K, max_pixels) for im, K in zip(rgb, Ks)]
+    matched = [view_at_divisor(im, K, pixel_divisor(*im.shape[:2], max_pixels)) for im, K in zip(rgb, Ks)]
     rgb, Km = [m[0] for m in matched], np.stack([m[1] for m in matched]) if matched else Ks
     clouds, colors = [], []
     for pair in pairs:
