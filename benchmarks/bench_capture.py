@@ -84,18 +84,25 @@ def _train_export(name: str, train_args: List[str], out: Path, export_args: List
             "doc": json.loads(grasps.read_text())}
 
 
-def bench_tools(out: Path, seed: int) -> Dict:
+def tools_run(out: Path, seed: int):
+    """``real/tools``' mug-handle target and ``ns-train point2act``'s arguments for it at ``--downscale-factor 2``
+    without its cloud (the answers written under ``out``)."""
     from benchmarks.real.run import select_targets, write_points
     from benchmarks.real.targets import CAPTURES, load_target
 
     t = load_target(select_targets(["tools-mug_handle"])[0].path)
     parser = list(t.dataparser or CAPTURES[t.capture].parser_args)
     parser[parser.index("--downscale-factor") + 1] = "2"
+    return t, ["--data", str(CAPTURES[t.capture].path), "--pipeline.datamanager.points-file",
+               str(write_points(t, out)), "--machine.seed", str(seed), *parser, "--load-3D-points", "False"]
+
+
+def bench_tools(out: Path, seed: int) -> Dict:
+    from benchmarks.real.targets import CAPTURES
+
+    t, args = tools_run(out, seed)
     mpu = CAPTURES[t.capture].metres_per_unit
-    rec = _train_export("tools", ["--data", str(CAPTURES[t.capture].path), "--pipeline.datamanager.points-file",
-                                  str(write_points(t, out)), "--machine.seed", str(seed), *parser,
-                                  "--load-3D-points", "False"],
-                        out, ["--metres-per-unit", f"{mpu:g}"])
+    rec = _train_export("tools", args, out, ["--metres-per-unit", f"{mpu:g}"])
     doc = rec.pop("doc")
     ap = np.asarray(doc["action_point"], dtype=np.float64)
     rec["action_point_cm"] = round(100 * mpu * float(np.linalg.norm(ap - np.asarray(t.position))), 2)

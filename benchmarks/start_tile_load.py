@@ -1,7 +1,7 @@
 """Where the first steps' rasterization goes: the Gaussians a run starts from, the start cloud's and the random
 ones beside it, by count, size and tile intersections at the first steps' resolution.
 
-    python -m benchmarks.start_tile_load                      # real/tools without its cloud, as bench_capture
+    python -m benchmarks.start_tile_load                      # real/tools without its cloud (bench_capture's run)
     python -m benchmarks.start_tile_load -- ARGS...           # ns-train point2act's arguments for another run
 
 Sets the run up as ``ns-train point2act`` does (the start cloud from ``POINT2ACT_CACHE`` when it holds the
@@ -19,18 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List
 
-
-def tools_args(out: Path) -> List[str]:
-    """``ns-train point2act``'s arguments for ``real/tools`` at ``--downscale-factor 2`` without its cloud and
-    its mug-handle answers (:func:`benchmarks.bench_capture.bench_tools`'s run)."""
-    from benchmarks.real.run import select_targets, write_points
-    from benchmarks.real.targets import CAPTURES, load_target
-
-    t = load_target(select_targets(["tools-mug_handle"])[0].path)
-    parser = list(t.dataparser or CAPTURES[t.capture].parser_args)
-    parser[parser.index("--downscale-factor") + 1] = "2"
-    return ["--data", str(CAPTURES[t.capture].path), "--pipeline.datamanager.points-file", str(write_points(t, out)),
-            "--machine.seed", "0", *parser, "--load-3D-points", "False"]
+from benchmarks.bench_capture import tools_run
 
 
 def set_up(args: List[str], out: Path):
@@ -88,7 +77,7 @@ def main() -> None:
     ap.add_argument("args", nargs="*", help="ns-train point2act's arguments (default: real/tools without its cloud)")
     ns = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="p2a-start-tiles-"))
-    load = tile_load(set_up(ns.args or tools_args(out), out))
+    load = tile_load(set_up(ns.args or tools_run(out, seed=0)[1], out))
     views = load.pop("_views")
     total = sum(g["tile_intersections"] for g in load.values()) or 1.0
     print(f"{int(views['views'])} training views at 1/{int(views['downscale'])} of their resolution")
