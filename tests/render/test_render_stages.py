@@ -219,7 +219,8 @@ RASTER_CASES = [
     (50, 16, 16, 1, 16, 3, False),
     (200, 37, 23, 2, 8, 4, True),
     (300, 70, 45, 1, 32, 1, False),  # two SIMD chunks per tile row
-    (150, 70, 50, 1, 64, 5, True),  # four chunks, generic channel count
+    (150, 70, 50, 1, 64, 6, True),  # four chunks, generic channel count
+    (150, 70, 50, 1, 64, 5, True),  # RGB, depth and relevancy: a training step's channels
     (120, 29, 19, 2, 4, 40, False),  # partial chunks, many channels
 ]
 
@@ -309,7 +310,7 @@ def test_rasterize_backward_on_two_threads_is_the_one_thread_result(ext):
 
 
 @pytest.mark.parametrize("absgrad", [True, False])
-@pytest.mark.parametrize("D,geometry", [(4, 3), (3, -1)])
+@pytest.mark.parametrize("D,geometry", [(4, 3), (5, 4), (3, -1)])
 def test_rasterize_backward_half_chunks_are_the_full_chunks_bits(ext, absgrad, D, geometry):
     """A Gaussian whose pixel box lies in one half of a 16-lane tile row is evaluated on that half (AVX-512
     builds): the same bits as the full rows, small and large Gaussians, with and without absgrad."""

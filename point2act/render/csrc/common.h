@@ -70,13 +70,15 @@ constexpr int64_t SMALL_LOOP = 1 << 17;
 inline int small_loop_threads(int64_t n, int nthreads) { return n < SMALL_LOOP ? 1 : nthreads; }
 
 // Calls f(std::integral_constant<int, DT>) with DT = D for common channel
-// counts and DT = 0 (any D, dynamic) otherwise.
+// counts (5: a training step's RGB, depth and relevancy) and DT = 0 (any D,
+// dynamic) otherwise.
 template <typename F> void dispatch_channels(int64_t D, F &&f) {
     switch (D) {
     case 1: f(std::integral_constant<int, 1>()); break;
     case 2: f(std::integral_constant<int, 2>()); break;
     case 3: f(std::integral_constant<int, 3>()); break;
     case 4: f(std::integral_constant<int, 4>()); break;
+    case 5: f(std::integral_constant<int, 5>()); break;
     case 8: f(std::integral_constant<int, 8>()); break;
     default: f(std::integral_constant<int, 0>()); break;
     }
