@@ -142,6 +142,34 @@ def test_isa_label(monkeypatch, flags, expected):
     assert cache.isa() == expected
 
 
+@pytest.mark.parametrize("cpuinfo,expected", [
+    ("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: avx512f\n", "intel"),
+    ("processor\t: 0\nvendor_id\t: AuthenticAMD\n", "amd"),
+    ("vendor_id\t: HygonGenuine\n", "hygongenuine"),
+    ("processor\t: 0\nCPU implementer\t: 0x41\n", "cpu"),
+])
+def test_cpu_vendor(cpuinfo, expected):
+    assert cache.cpu_vendor(cpuinfo) == expected
+
+
+def test_cpu_class_names_results_and_the_cache(monkeypatch, tmp_path):
+    """The CPU class (vendor and ISA) names the results file and the cache's folder: an Intel and an AMD AVX-512
+    machine keep apart what they train."""
+    from point2act import _cpp
+
+    monkeypatch.setattr(_cpp, "cpu_features", lambda: "avx2 avx512f fma")
+    monkeypatch.setattr(cache, "cpu_vendor", lambda cpuinfo=None: "amd")
+    monkeypatch.setenv("POINT2ACT_GATE_CACHE", str(tmp_path))
+    assert cache.cpu_class() == "amd-avx512"
+    assert cache.cache_root() == tmp_path / "amd-avx512"
+    assert cache.environment()["cpu_class"] == "amd-avx512"
+    import benchmarks.gate.__main__ as gate
+
+    assert gate.result_name(cache.cpu_class(), 1) == "amd-avx512-seed1"
+    monkeypatch.setattr(cache, "cpu_vendor", lambda cpuinfo=None: "intel")
+    assert cache.cache_root() == tmp_path / "intel-avx512"
+
+
 def test_geometry_figures_take_the_median_and_the_worst_run_per_generator():
     """summary.json's "clouds"/COND/GENERATOR/LEVEL/"geometry": over the runs with a measurement, the median and the
     worst (lowest completeness, highest share behind and depth error); failed or NaN measurements are left out."""
@@ -183,12 +211,12 @@ def test_the_training_modules_load_neither_the_planner_nor_the_target_surface():
         assert m not in mods
 
 
-def test_one_result_per_isa_and_seed_and_the_base_from_a_file_or_a_git_revision(tmp_path, monkeypatch):
-    """The gate writes ISA[-seedS].json (one current result per ISA and seed, history in git); ``--compare`` reads
-    a base from a JSON file or from the same result committed at a git revision."""
+def test_one_result_per_cpu_class_and_seed_and_the_base_from_a_file_or_a_git_revision(tmp_path, monkeypatch):
+    """The gate writes CLASS[-seedS].json (one current result per CPU class and seed, history in git); ``--compare``
+    reads a base from a JSON file or from the same result committed at a git revision."""
     import benchmarks.gate.__main__ as gate
 
-    assert gate.result_name("avx512", 0) == "avx512" and gate.result_name("avx2", 1) == "avx2-seed1"
+    assert gate.result_name("intel-avx512", 0) == "intel-avx512" and gate.result_name("avx2", 1) == "avx2-seed1"
     base = _doc(1, {"a": {"clean": _v(True, True)}})
     f = tmp_path / "base.json"
     f.write_text(json.dumps(base))

@@ -1,12 +1,13 @@
 """``python -m benchmarks.gate`` (``make gate``): the check of a change to training that fits between two changes.
 
-    python -m benchmarks.gate                    # training seed 0 -> benchmarks/results/gate/ISA.json, .md
-    python -m benchmarks.gate --seed 1           # -> ISA-seed1.json: with seed 0, the gate's noise
+    python -m benchmarks.gate                    # training seed 0 -> benchmarks/results/gate/CLASS.json, .md
+    python -m benchmarks.gate --seed 1           # -> CLASS-seed1.json: with seed 0, the gate's noise
     python -m benchmarks.gate --compare BASE.json   # and the verdicts that differ from another gate's
-    python -m benchmarks.gate --compare HEAD     # ... from the result committed at a git revision (same ISA, seed)
+    python -m benchmarks.gate --compare HEAD     # ... from the result committed at a git revision (same CLASS, seed)
 
-Each ISA and training seed has one current result, which names its commit (and, after ``--compare``, its base's
-commit); earlier results are in git's history.
+CLASS is the CPU's vendor and widest vector ISA (``intel-avx512``, ``amd-avx512``:
+:func:`benchmarks.gate.cache.cpu_class`), the machines whose runs have the same bits. Each class and training seed has one current result, which names its
+commit (and, after ``--compare``, its base's commit); earlier results are in git's history.
 
 Twelve generated scenes (four per generator, :mod:`benchmarks.gate.scenes`) and two real targets on
 ``real/tools``, all through the default path without a point cloud, at most 2000 steps, each job in its own process
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .cache import ROOT, cache_root, isa
+from .cache import ROOT, cache_root, cpu_class, isa
 from .report import compare, markdown
 from .scenes import Job, jobs
 
@@ -78,9 +79,10 @@ def _run(job: Job, threads: int, tmp: Path, log) -> Dict[str, Any]:
     return doc
 
 
-def result_name(isa_label: str, seed: int) -> str:
-    """The results file's name (without suffix) for an ISA and training seed: one current result per pair."""
-    return isa_label + (f"-seed{seed}" if seed else "")
+def result_name(cpu_label: str, seed: int) -> str:
+    """The results file's name (without suffix) for a CPU class (:func:`~benchmarks.gate.cache.cpu_class`) and
+    training seed: one current result per pair."""
+    return cpu_label + (f"-seed{seed}" if seed else "")
 
 
 def load_base(spec: str, name: str) -> Dict[str, Any]:
@@ -111,8 +113,8 @@ def run_gate(seed: int, workers: int, log=print) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p2a-gate-") as tmp, ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda j: _run(j, threads, Path(tmp), stamp), todo))
     return {"command": "python -m benchmarks.gate " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "commit": head, "isa": isa(), "cpu": cpu_model(), "cores": os.cpu_count(), "workers": workers,
-            "threads_per_worker": threads, "seed": seed, "started": started,
+            "commit": head, "isa": isa(), "cpu_class": cpu_class(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "workers": workers, "threads_per_worker": threads, "seed": seed, "started": started,
             "wall_s": round(time.perf_counter() - t0, 1), "jobs": results}
 
 
@@ -122,11 +124,11 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="the training seed (ns-train --machine.seed)")
     ap.add_argument("--workers", type=int, default=2, help="jobs run at once; the cores are shared among them")
     ap.add_argument("--compare", default=None, metavar="BASE",
-                    help="another gate's JSON, or a git revision whose committed result of this ISA and seed is "
+                    help="another gate's JSON, or a git revision whose committed result of this CPU class and seed is "
                          "the base: list the verdicts that differ")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     a = ap.parse_args(argv)
-    name = result_name(isa(), a.seed)
+    name = result_name(cpu_class(), a.seed)
     base = load_base(a.compare, name) if a.compare else None  # read first: the run overwrites NAME.json
     doc = run_gate(a.seed, a.workers)
     if base is not None:

@@ -5,7 +5,7 @@ A training process records, at its end, a **manifest** beside the run (``gate_ma
 * ``files``: the SHA-256 of every source file of the ``point2act`` package that the process had loaded (the
   modules in ``sys.modules``), and of every C++ source and header of the extensions it had loaded
   (:func:`point2act._cpp._inputs`);
-* ``env``: the ISA label, the compiler flags of the extensions, the OpenMP thread count, Python's and the
+* ``env``: the ISA and CPU class labels (:func:`cpu_class`), the compiler flags of the extensions, the OpenMP thread count, Python's and the
   numerical packages' versions;
 * ``run``: what the run is: the scene or capture, the training seed, the cloud condition, the config's
   fingerprint or the ``ns-train`` command line.
@@ -43,10 +43,37 @@ def isa() -> str:
     return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "generic"
 
 
+VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
+"""``/proc/cpuinfo``'s ``vendor_id`` -> the vendor's name in :func:`cpu_class`."""
+
+
+def cpu_vendor(cpuinfo: str | None = None) -> str:
+    """``intel``, ``amd``, another ``vendor_id`` in lower case, or ``cpu`` where ``/proc/cpuinfo`` (or the text
+    ``cpuinfo``) names none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, val = line.partition(":")
+        if key.strip() == "vendor_id" and val.strip():
+            return VENDORS.get(val.strip(), val.strip().lower())
+    return "cpu"
+
+
+def cpu_class() -> str:
+    """The machines whose runs have the same bits: the CPU's vendor and widest vector ISA, e.g. ``intel-avx512``
+    or ``amd-avx512``. Gate results and cached runs are kept per class. The ISA alone does not decide the bits: at
+    the same training code, an Intel Xeon and an AMD EPYC, both AVX-512, ended every one of the gate's 16 jobs with
+    other Gaussian counts (``benchmarks/results/gate/``, ``intel-avx512.json`` and ``amd-avx512.json``)."""
+    return f"{cpu_vendor()}-{isa()}"
+
+
 def cache_root() -> Path:
-    """``$POINT2ACT_GATE_CACHE`` or ``~/.cache/point2act/gate``, one folder per ISA below it."""
+    """``$POINT2ACT_GATE_CACHE`` or ``~/.cache/point2act/gate``, one folder per :func:`cpu_class` below it."""
     base = os.environ.get("POINT2ACT_GATE_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "point2act" / "gate") / isa()
+    return (Path(base) if base else Path.home() / ".cache" / "point2act" / "gate") / cpu_class()
 
 
 def _sha(path: Path) -> str:
@@ -54,7 +81,7 @@ def _sha(path: Path) -> str:
 
 
 def environment() -> Dict[str, Any]:
-    """What besides the sources decides a run's bits: ISA, compiler flags, thread count, versions."""
+    """What besides the sources decides a run's bits: the CPU class, compiler flags, thread count, versions."""
     from point2act._cpp import cflags
 
     versions = {}
@@ -63,7 +90,7 @@ def environment() -> Dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"isa": isa(), "cflags": list(cflags()), "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
+    return {"isa": isa(), "cpu_class": cpu_class(), "cflags": list(cflags()), "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
             "python": sys.version.split()[0], "versions": versions}
 
 
