@@ -29,9 +29,10 @@ def set_up(args: List[str], out: Path):
 
     config = tyro.cli(ns_train.AnnotatedBaseConfigUnion,
                       args=["point2act", "--vis", "tensorboard", "--output-dir", str(out), *args])
-    if config.data is not None:  # ns-train's --data alias
+    config.set_timestamp()  # ns-train's main and train_loop up to the trainer's setup
+    if config.data is not None:  # its --data alias
         config.pipeline.datamanager.data = config.data
-    config.set_timestamp()
+    ns_train._set_random_seed(config.machine.seed)
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     return trainer

@@ -168,6 +168,8 @@ def test_cpu_class_names_results_and_the_cache(monkeypatch, tmp_path):
     assert gate.result_name(cache.cpu_class(), 1) == "amd-avx512-seed1"
     monkeypatch.setattr(cache, "cpu_vendor", lambda cpuinfo=None: "intel")
     assert cache.cache_root() == tmp_path / "intel-avx512"
+    doc = {k: v for k, v in _doc(0, {"a": {"clean": _v(True, True)}}).items() if k != "isa"}
+    assert markdown({**doc, "cpu_class": "amd-avx512"}).startswith("# Gate: commit c, amd-avx512, training seed 0")
 
 
 def test_geometry_figures_take_the_median_and_the_worst_run_per_generator():

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .cache import ROOT, cache_root, cpu_class, isa
+from .cache import ROOT, cache_root, cpu_class
 from .report import compare, markdown
 from .scenes import Job, jobs
 
@@ -113,7 +113,7 @@ def run_gate(seed: int, workers: int, log=print) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p2a-gate-") as tmp, ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda j: _run(j, threads, Path(tmp), stamp), todo))
     return {"command": "python -m benchmarks.gate " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "commit": head, "isa": isa(), "cpu_class": cpu_class(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "commit": head, "cpu_class": cpu_class(), "cpu": cpu_model(), "cores": os.cpu_count(),
             "workers": workers, "threads_per_worker": threads, "seed": seed, "started": started,
             "wall_s": round(time.perf_counter() - t0, 1), "jobs": results}
 

@@ -5,7 +5,7 @@ A training process records, at its end, a **manifest** beside the run (``gate_ma
 * ``files``: the SHA-256 of every source file of the ``point2act`` package that the process had loaded (the
   modules in ``sys.modules``), and of every C++ source and header of the extensions it had loaded
   (:func:`point2act._cpp._inputs`);
-* ``env``: the ISA and CPU class labels (:func:`cpu_class`), the compiler flags of the extensions, the OpenMP thread count, Python's and the
+* ``env``: the CPU class (vendor and ISA, :func:`cpu_class`), the compiler flags of the extensions, the OpenMP thread count, Python's and the
   numerical packages' versions;
 * ``run``: what the run is: the scene or capture, the training seed, the cloud condition, the config's
   fingerprint or the ``ns-train`` command line.
@@ -90,7 +90,7 @@ def environment() -> Dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"isa": isa(), "cpu_class": cpu_class(), "cflags": list(cflags()), "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
+    return {"cpu_class": cpu_class(), "cflags": list(cflags()), "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
             "python": sys.version.split()[0], "versions": versions}
 
 

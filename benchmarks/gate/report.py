@@ -63,7 +63,7 @@ def totals(doc: Dict[str, Any]) -> Dict[str, Dict[str, int]]:
 
 
 def markdown(doc: Dict[str, Any], base: Dict[str, Any] | None = None) -> str:
-    lines = [f"# Gate: commit {doc['commit']}, {doc.get('cpu_class', doc['isa'])}, training seed {doc['seed']}", "",
+    lines = [f"# Gate: commit {doc['commit']}, {doc.get('cpu_class') or doc['isa']}, training seed {doc['seed']}", "",
              "```", doc["command"], "```", "",
              f"{doc['cpu']}, {doc['cores']} cores, {doc['workers']} jobs at a time with {doc['threads_per_worker']} "
              f"thread(s) each; started {doc['started']}; **wall {doc['wall_s'] / 60:.1f} min**. Every job on the default "
