@@ -90,9 +90,13 @@ class _BaselineRasterize(torch.autograd.Function):
 def _stage_fns(ext, baseline=False):
     """(isect_fn, rasterize_fn) with the signatures of point2act.render's stages, on ``ext``."""
 
-    def isect(means2d, radii, depths, tile_size, tile_width, tile_height):
+    def isect(means2d, radii, depths, tile_size, tile_width, tile_height, conics=None, opacities=None):
+        # the baseline lists every Gaussian in its 3-sigma rectangle; point2act's narrows it where given the
+        # conics and opacities (point2act.render.isect_tiles)
+        extent = () if baseline else tuple(None if t is None else t.detach().to(means2d.dtype).contiguous()
+                                           for t in (conics, opacities))
         return tuple(ext.isect_tiles(means2d.detach().contiguous(), radii.to(torch.int32).contiguous(),
-                                     depths.detach().to(means2d.dtype).contiguous(), int(tile_size),
+                                     depths.detach().to(means2d.dtype).contiguous(), *extent, int(tile_size),
                                      int(tile_width), int(tile_height), torch.get_num_threads()))
 
     def rasterize(means2d, conics, colors, opacities, w, h, ts, isect_offsets, flatten_ids, backgrounds=None,

@@ -55,11 +55,13 @@ static const char *project_and_list(int64_t C, int64_t N, const float *means, co
     for (int64_t c = 0; c < C; ++c)
         for (int64_t n = 0; n < N; ++n)
             pt.opac[c * N + n] = antialiased ? opacities[n] * comps[c * N + n] : opacities[n];
-    // tile lists (rasterization's _tile_lists: ceil(width / tile_size) x ceil(height / tile_size) tiles)
+    // tile lists (rasterization's _tile_lists: ceil(width / tile_size) x ceil(height / tile_size) tiles, each
+    // Gaussian's narrowed to the tiles its pixels can use)
     pt.tile_width = (width + TILE_SIZE - 1) / TILE_SIZE;
     pt.tile_height = (height + TILE_SIZE - 1) / TILE_SIZE;
     std::vector<int32_t> tiles_per_gauss(CN);
-    if (!isect_tiles_impl<float>(C, N, pt.means2d.data(), radii.data(), depths.data(), TILE_SIZE, pt.tile_width,
+    if (!isect_tiles_impl<float>(C, N, pt.means2d.data(), radii.data(), depths.data(), pt.conics.data(),
+                                 pt.opac.data(), TILE_SIZE, pt.tile_width,
                                  pt.tile_height, nthreads, tiles_per_gauss.data(), pt.offsets, pt.flatten_ids))
         return "too many tile intersections";
     return "";

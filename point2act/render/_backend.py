@@ -52,12 +52,21 @@ def isect_tiles(
     tile_size: int,
     tile_width: int,
     tile_height: int,
+    conics: Tensor | None = None,  # [C, N, 3]
+    opacities: Tensor | None = None,  # [C, N]
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Tile/Gaussian intersections, like gsplat's ``isect_tiles`` + ``isect_offset_encode``.
 
     Every Gaussian with ``radii > 0`` is listed in all tiles of its rectangle
     ``[floor(mean/ts - r/ts), ceil(mean/ts + r/ts))`` (clamped to the image);
     each tile's list is sorted by depth, ties broken by the flattened index.
+
+    Given the ``conics`` and ``opacities`` the lists will be composited with (both or neither), each
+    rectangle is narrowed to the tiles holding a pixel where the Gaussian's alpha can reach 1/255 (the
+    box of the ellipse ``sigma <= log(255 opacity)``), and a Gaussian of opacity below 1/255 gets no
+    tile. The compositing kernels skip a Gaussian at every pixel outside that box, so the narrowed lists
+    composite the same images, gradients and weights, bit for bit, with fewer entries (gsplat's 3-sigma
+    radius does not shrink with the opacity). ``radii`` keep their meaning either way.
 
     Returns:
         tiles_per_gauss [C, N] int32, isect_ids [n_isects] int64 (gsplat's
@@ -71,6 +80,8 @@ def isect_tiles(
             means2d.detach().contiguous(),
             radii.to(torch.int32).contiguous(),
             depths.detach().to(means2d.dtype).contiguous(),
+            None if conics is None else conics.detach().to(means2d.dtype).contiguous(),
+            None if opacities is None else opacities.detach().to(means2d.dtype).contiguous(),
             int(tile_size),
             int(tile_width),
             int(tile_height),

@@ -286,6 +286,41 @@ def _tile_rects(
     return x0, x1, y0, y1
 
 
+def _narrow_to_extent(
+    rects: Tuple[Tensor, Tensor, Tensor, Tensor],  # x0, x1, y0, y1 [C, N] int64
+    means2d: Tensor,  # [C, N, 2]
+    conics: Tensor,  # [C, N, 3]
+    opacities: Tensor,  # [C, N]
+    tile_size: int,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The tile rectangles narrowed to the tiles holding a pixel where alpha can reach ``ALPHA_MIN``
+    (``narrow_to_extent`` in ``csrc/isect_tiles.h``): the half-widths of the ellipse ``sigma <= log(opacity /
+    ALPHA_MIN) + 1e-3``, enlarged as the kernel's ``make_extent`` enlarges them, a micropixel of slack (a partial
+    last tile may keep a Gaussian whose pixels lie beyond the image's edge). No tile
+    where that bound is negative; the rectangle unchanged where the conic is not positive definite."""
+    x0, x1, y0, y1 = rects
+    m = means2d.detach().double()
+    a, b, c = conics.detach().double().unbind(-1)
+    smax = torch.log(opacities.detach().double() / ALPHA_MIN) + 1e-3
+    det = a * c - b * b
+    ex = torch.sqrt(2.0 * smax * c / det) * (1.0 + 1e-4) + 1e-3
+    ey = torch.sqrt(2.0 * smax * a / det) * (1.0 + 1e-4) + 1e-3
+    bounded = (a > 0) & (c > 0) & (det > 0) & torch.isfinite(ex) & torch.isfinite(ey) & (smax >= 0)
+    never = (smax < 0) | (opacities.detach() <= 0)  # the kernel's kind 0: no pixel can use it
+    slack = 1e-6
+
+    def narrow(lo_t, hi_t, centre, half):
+        lo = torch.floor(torch.ceil(centre - half - 0.5 - slack) / tile_size)
+        hi = torch.floor(torch.floor(centre + half - 0.5 + slack) / tile_size) + 1.0
+        lo_n = torch.maximum(lo_t.double(), torch.minimum(lo, hi_t.double()))
+        hi_n = torch.minimum(hi_t.double(), torch.maximum(hi, lo_n))
+        return (torch.where(bounded, lo_n, lo_t.double()).long(), torch.where(bounded, hi_n, hi_t.double()).long())
+
+    x0, x1 = narrow(x0, x1, m[..., 0], ex)
+    y0, y1 = narrow(y0, y1, m[..., 1], ey)
+    return x0, torch.where(never, x0, x1), y0, torch.where(never, y0, y1)
+
+
 def _isect_tiles(
     means2d: Tensor,  # [C, N, 2]
     radii: Tensor,  # [C, N] int32
@@ -293,8 +328,11 @@ def _isect_tiles(
     tile_size: int,
     tile_width: int,
     tile_height: int,
+    conics: Tensor | None = None,  # [C, N, 3]
+    opacities: Tensor | None = None,  # [C, N]
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Reference of :func:`point2act.render.isect_tiles`.
+    """Reference of :func:`point2act.render.isect_tiles` (``conics`` and ``opacities``: the rectangles
+    narrowed by :func:`_narrow_to_extent`).
 
     Returns:
         tiles_per_gauss [C, N] int32, isect_ids [n_isects] int64, flatten_ids [n_isects] int32,
@@ -303,6 +341,8 @@ def _isect_tiles(
     C, N = means2d.shape[:2]
     n_tiles = tile_width * tile_height
     x0, x1, y0, y1 = _tile_rects(means2d, radii, tile_size, tile_width, tile_height)
+    if conics is not None:
+        x0, x1, y0, y1 = _narrow_to_extent((x0, x1, y0, y1), means2d, conics, opacities, tile_size)
     w = (x1 - x0).clamp(min=0)
     h = (y1 - y0).clamp(min=0)
     tiles_per_gauss = torch.where(radii > 0, w * h, torch.zeros_like(w))

@@ -292,12 +292,16 @@ def _tile_lists(
     means2d: Tensor,  # [C, N, 2]
     radii: Tensor,  # [C, N]
     depths: Tensor,  # [C, N]
+    conics: Tensor,  # [C, N, 3]
+    opacities: Tensor,  # [C, N]
     width: int,
     height: int,
     tile_size: int,
     packed_ids: Tuple[Tensor, Tensor] | None,  # camera_ids [nnz], gaussian_ids [nnz]
 ) -> Tuple[Tensor, Tensor, Dict]:
-    """Intersect the projected Gaussians with the image's tiles.
+    """Intersect the projected Gaussians with the image's tiles, each one's narrowed to the tiles where its
+    ``conics`` and ``opacities`` (those the kernel composites) let some pixel use it
+    (:func:`point2act.render.isect_tiles`).
 
     Returns the kernel's ``isect_offsets`` [C, th, tw] and ``flatten_ids`` [n_isects] (into
     ``C * N``), and the tiling's entries of ``meta`` (image and tile sizes, ``tiles_per_gauss``,
@@ -317,7 +321,8 @@ def _tile_lists(
         "n_cameras": C,
     }
     tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
-        means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height
+        means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height,
+        conics=conics.detach(), opacities=opacities.detach(),
     )
     if packed_ids is not None:
         # indices into [nnz] instead of [C * N]
@@ -414,7 +419,7 @@ def _rasterization_cpu(
         colors_c, depths, backgrounds, render_mode, extra_colors
     )
     isect_offsets, flatten_ids, tile_meta = _tile_lists(
-        isect_fn, means2d, radii, depths, width, height, tile_size,
+        isect_fn, means2d, radii, depths, conics, opacities_c, width, height, tile_size,
         (meta["camera_ids"], meta["gaussian_ids"]) if packed else None,
     )
     meta.update(tile_meta)

@@ -175,40 +175,89 @@ def test_projection_gradcheck(use_covars):
 # ------------------------------------------------------------------------------------------------
 # tile intersection
 # ------------------------------------------------------------------------------------------------
+def _composited_with(s, conics, C, faint: bool = True):
+    """The conics and per-camera opacities [C, N] the tile lists are narrowed for: the scene's opacities, with
+    (``faint``) every fifth one below 1/255 and every seventh between 1/255 and 0.1 (the extent shrinks with the
+    opacity, and is empty below 1/255)."""
+    o = s["opacities"].clone()
+    if faint:
+        o[0::5] = 0.5 / 255.0
+        o[3::7] = 0.02
+    return conics, o.unsqueeze(0).expand(C, -1).contiguous()
+
+
+@pytest.mark.parametrize("narrowed", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("N,W,H,C,ts", [(1, 16, 16, 1, 16), (300, 37, 23, 2, 8), (2000, 100, 61, 3, 16),
                                         (500, 70, 45, 1, 32)])
-def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype):
+def test_isect_tiles_matches_reference(N, W, H, C, ts, dtype, narrowed):
     s = random_scene(SceneSpec(N, W, H, C=C, seed=N + ts, dtype=dtype, scale=0.05),
                      extras=SceneExtras(n_behind=min(3, N - 1)))
-    radii, m2, d, _, _ = _project(s)
+    radii, m2, d, conics, _ = _project(s)
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     # equal depths: ties are broken by the flattened index
     d = d.clone()
     d[..., 1::7] = d[..., 0:1]
-    a = isect_tiles(m2, radii, d, ts, tw, th)
-    b = ref._isect_tiles(m2, radii, d, ts, tw, th)
+    kw = dict(zip(("conics", "opacities"), _composited_with(s, conics, C))) if narrowed else {}
+    a = isect_tiles(m2, radii, d, ts, tw, th, **kw)
+    b = ref._isect_tiles(m2, radii, d, ts, tw, th, **kw)
     for x, y, name in zip(a, b, ("tiles_per_gauss", "isect_ids", "flatten_ids", "isect_offsets")):
         assert x.dtype == y.dtype, name
         assert torch.equal(x, y), name
 
 
+@pytest.mark.parametrize("narrowed", [False, True])
 @pytest.mark.parametrize("N,W,H,C,ts", [(6000, 160, 120, 1, 16), (5000, 90, 70, 2, 8)])
-def test_isect_tiles_on_two_threads_is_the_one_thread_result(ext, N, W, H, C, ts):
+def test_isect_tiles_on_two_threads_is_the_one_thread_result(ext, N, W, H, C, ts, narrowed):
     """From 4096 Gaussians (ISECT_PARALLEL) the tile lists are made on the threads given: the same lists as one
     thread makes, and the reference's."""
     s = random_scene(SceneSpec(N, W, H, C=C, seed=N, dtype=torch.float32, scale=0.05),
                      extras=SceneExtras(n_behind=3))
-    radii, m2, d, _, _ = _project(s)
+    radii, m2, d, conics, _ = _project(s)
     tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
     d = d.clone()
     d[..., 1::7] = d[..., 0:1]  # ties
-    args = (m2.contiguous(), radii.to(torch.int32).contiguous(), d.contiguous(), ts, tw, th)
+    extent = _composited_with(s, conics, C) if narrowed else (None, None)
+    args = (m2.contiguous(), radii.to(torch.int32).contiguous(), d.contiguous(), *extent, ts, tw, th)
     one, two = ext.isect_tiles(*args, 1), ext.isect_tiles(*args, 2)
-    b = ref._isect_tiles(m2, radii, d, ts, tw, th)
+    b = ref._isect_tiles(m2, radii, d, ts, tw, th, *extent)
     assert one[1].numel() > 4096
     for x, y, z, name in zip(one, two, b, ("tiles_per_gauss", "isect_ids", "flatten_ids", "isect_offsets")):
         assert torch.equal(x, y) and torch.equal(x, z), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("N,W,H,C,ts,D", [(3000, 100, 61, 2, 16, 3), (2000, 70, 45, 1, 8, 5)])
+def test_narrowed_tile_lists_composite_the_same_bits(ext, N, W, H, C, ts, D, dtype):
+    """Tile lists narrowed to the tiles where each Gaussian's alpha can reach 1/255 hold fewer entries, none for a
+    Gaussian below 1/255, and give the same images, alphas and gradients bit for bit as gsplat's 3-sigma
+    rectangles, and the same compositing weights and depth quantiles: the kernels skip a Gaussian wherever its
+    pixel box misses a tile. Elongated Gaussians (log-normal scales per axis) and opacities from 0.002 to 0.9."""
+    s = random_scene(SceneSpec(N, W, H, C=C, seed=N + D, dtype=dtype, scale=0.06), extras=SceneExtras(n_behind=3))
+    radii, m2, d, conics, _ = _project(s)
+    tw, th = (W + ts - 1) // ts, (H + ts - 1) // ts
+    conics, opac = _composited_with(s, conics, C)
+    wide = isect_tiles(m2, radii, d, ts, tw, th)
+    narrow = isect_tiles(m2, radii, d, ts, tw, th, conics=conics, opacities=opac)
+    assert narrow[2].numel() < 0.9 * wide[2].numel()
+    faint = (opac < 1.0 / 255.0) & (radii > 0)
+    assert faint.any() and (narrow[0][faint] == 0).all() and (wide[0][faint] > 0).all()
+    g = torch.Generator().manual_seed(N)
+    colors = torch.rand((C, N, D), generator=g, dtype=dtype)
+    bg = torch.rand((C, D), generator=g, dtype=dtype)
+    v_img = torch.randn((C, H, W, D), generator=g, dtype=dtype)
+    v_alpha = torch.randn((C, H, W, 1), generator=g, dtype=dtype)
+    outs = []
+    for _tpg, _ids, fid, off in (wide, narrow):
+        ins = [t.detach().clone().requires_grad_(True) for t in (m2, conics, colors, opac)]
+        img, alpha = rasterize_to_pixels(*ins, W, H, ts, off, fid, backgrounds=bg)
+        ((img * v_img).sum() + (alpha * v_alpha).sum()).backward()
+        tiles = TileLists(W, H, ts, off, fid)
+        weights = compositing_weights(m2, conics, opac, tiles, 0.0)
+        quantiles = depth_quantiles(m2, conics, opac, d, tiles, (0.5, 0.75))
+        outs.append([img, alpha, *(t.grad for t in ins), *weights, *quantiles])
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ inline int bit_length(int64_t v) {
 }  // namespace
 
 std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d, const at::Tensor &radii, const at::Tensor &depths,
-                                    int64_t tile_size, int64_t tile_width, int64_t tile_height,
-                                    int64_t num_threads) {
+                                    const c10::optional<at::Tensor> &conics,
+                                    const c10::optional<at::Tensor> &opacities, int64_t tile_size,
+                                    int64_t tile_width, int64_t tile_height, int64_t num_threads) {
     check_cpu_contig(means2d, "means2d");
     check_cpu_contig(radii, "radii");
     check_cpu_contig(depths, "depths");
@@ -29,6 +30,15 @@ std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d, const at::Tensor 
     TORCH_CHECK(means2d.dim() == 3 && means2d.size(2) == 2, "means2d must be [C, N, 2]");
     TORCH_CHECK(depths.scalar_type() == means2d.scalar_type(), "dtype mismatch");
     const int64_t C = means2d.size(0), N = means2d.size(1);
+    TORCH_CHECK(conics.has_value() == opacities.has_value(), "pass conics and opacities together, or neither");
+    if (conics.has_value()) {
+        check_cpu_contig(*conics, "conics");
+        check_cpu_contig(*opacities, "opacities");
+        TORCH_CHECK(conics->scalar_type() == means2d.scalar_type() && opacities->scalar_type() == means2d.scalar_type(),
+                    "conics and opacities must share means2d's dtype");
+        TORCH_CHECK(conics->numel() == C * N * 3 && opacities->numel() == C * N,
+                    "conics must be [C, N, 3] and opacities [C, N]");
+    }
     TORCH_CHECK(C * N < std::numeric_limits<int32_t>::max(), "too many Gaussians");
     const int nthreads = resolve_threads(num_threads);
     auto tiles_per_gauss = at::empty({C, N}, means2d.options().dtype(at::kInt));
@@ -36,7 +46,10 @@ std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d, const at::Tensor 
     bool fits = true;
     AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "isect_tiles", [&] {
         fits = isect_tiles_impl<scalar_t>(C, N, means2d.data_ptr<scalar_t>(), radii.data_ptr<int32_t>(),
-                                          depths.data_ptr<scalar_t>(), int(tile_size), int(tile_width),
+                                          depths.data_ptr<scalar_t>(),
+                                          conics.has_value() ? conics->data_ptr<scalar_t>() : nullptr,
+                                          opacities.has_value() ? opacities->data_ptr<scalar_t>() : nullptr,
+                                          int(tile_size), int(tile_width),
                                           int(tile_height), nthreads, tiles_per_gauss.data_ptr<int32_t>(), offsets,
                                           ids);
     });

@@ -36,9 +36,12 @@ std::vector<at::Tensor> projection_bwd(const at::Tensor &means, const c10::optio
 
 // -> tiles_per_gauss [C, N] int32, isect_ids [n_isects] int64,
 //    flatten_ids [n_isects] int32, isect_offsets [C, th, tw] int32
-std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d,  // [C, N, 2]
-                                    const at::Tensor &radii,    // [C, N] int32
-                                    const at::Tensor &depths,   // [C, N]
+// (conics and opacities given: each Gaussian's tiles narrowed to those its pixels can use, isect_tiles.h)
+std::vector<at::Tensor> isect_tiles(const at::Tensor &means2d,                     // [C, N, 2]
+                                    const at::Tensor &radii,                       // [C, N] int32
+                                    const at::Tensor &depths,                      // [C, N]
+                                    const c10::optional<at::Tensor> &conics,       // [C, N, 3]
+                                    const c10::optional<at::Tensor> &opacities,    // [C, N]
                                     int64_t tile_size, int64_t tile_width, int64_t tile_height,
                                     int64_t num_threads);
 
