@@ -84,6 +84,31 @@ def test_plane_zncc_sums_match_the_reference(kernel):
     assert (np.abs(sums - s0) <= 1e-4 * np.maximum(n0, 1)).all()  # the mean ZNCC to 1e-4
 
 
+@pytest.mark.parametrize("h,w,hs,ws,share", [(48, 64, 48, 64, 0.05), (96, 128, 101, 121, 0.3), (7, 9, 12, 5, 0.5),
+                                              (120, 160, 60, 80, 1.0), (40, 50, 40, 50, 0.0)])
+def test_plane_zncc_best_is_the_masked_maximum_bit_for_bit(kernel, h, w, hs, ws, share):
+    """At the mask's pixels, ``plane_zncc_best`` is the largest ZNCC ``plane_zncc`` gives over the homographies
+    where the window is inside the warp (-1 where it is inside none), the same bits; -1 off the mask. Masks reach
+    the image's borders (mirrored windows, the erode's edge) and the warps run partly outside the source."""
+    a, b = _texture(h, w, 4), _texture(hs, ws, 5)
+    Hs = _homographies(9, 6, h, w)
+    r = kernel.PlaneReference(a, WINDOW)
+    mask = np.random.default_rng(7).random((h, w)) < share
+    mask[0, 0] = mask[-1, -1] = share > 0
+    best = kernel.plane_zncc_best(r, b, Hs, mask)
+    c, inside = kernel.plane_zncc(r, b, Hs)
+    want = np.where(inside, c, np.float32(-1.0)).max(0, initial=np.float32(-1.0))
+    assert best.dtype == np.float32 and best.shape == (h, w)
+    np.testing.assert_array_equal(best[mask], want[mask])
+    assert (best[~mask] == -1.0).all()
+    if share >= 0.3:
+        assert (best[mask] > -1.0).any() and (best[mask] == -1.0).any()  # both cases are exercised
+    one = kernel.plane_zncc_best(r, b, Hs, mask, num_threads=1)
+    np.testing.assert_array_equal(one, best)
+    empty = kernel.plane_zncc_best(r, b, Hs[:0], mask)
+    assert (empty == -1.0).all()
+
+
 def test_thread_count_changes_nothing(kernel):
     a, b = _texture(60, 80, 8), _texture(60, 80, 9)
     Hs = _homographies(6, 10, 60, 80)

@@ -17,6 +17,10 @@ PYBIND11_MODULE(P2A_EXTENSION_NAME, m) {
     m.def("plane_zncc", &p2a::plane_zncc,
           "A source image warped into a reference view through plane homographies, and their windows' ZNCC (CPU)",
           py::arg("ref"), py::arg("src"), py::arg("homographies"), py::arg("num_threads") = -1);
+    m.def("plane_zncc_best", &p2a::plane_zncc_best,
+          "At the masked reference pixels, the largest ZNCC over plane homographies at which the window lies inside "
+          "the warp, -1 where none does (CPU)",
+          py::arg("ref"), py::arg("src"), py::arg("homographies"), py::arg("mask"), py::arg("num_threads") = -1);
     m.def("plane_zncc_sums", &p2a::plane_zncc_sums,
           "Per view pair and plane homography, the ZNCC summed over the pixels inside the warp and in front of the "
           "plane (CPU)",

@@ -29,6 +29,16 @@ std::tuple<py::array_t<float>, py::array_t<bool>> plane_zncc(
     const py::array &homographies,  // [P, 3, 3] float64: reference pixel index -> source pixel index
     int64_t num_threads);
 
+// At the pixels of `mask` only: the largest ZNCC over the homographies at which the pixel's window lies inside the
+// warp (the values plane_zncc gives those pixels, the same bits), -1 where none does and off the mask.
+// -> best [h, w] float32
+py::array_t<float> plane_zncc_best(
+    const PlaneReference &ref,
+    const py::array &src,           // [hs, ws] float32 grey source image
+    const py::array &homographies,  // [P, 3, 3] float64: reference pixel index -> source pixel index
+    const py::array &mask,          // [h, w] bool: the reference pixels to compare
+    int64_t num_threads);
+
 // Per view pair (a reference and a source, each list one entry per pair) and per homography of the pair, the sum
 // of the ZNCC over the reference pixels inside the warp and in front of the plane, and their count; every pair
 // has P homographies. -> (sums [pairs, P] float64, counts [pairs, P] int64)

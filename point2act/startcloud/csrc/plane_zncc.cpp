@@ -3,7 +3,8 @@
 // plane's homography, and the zero-normalised cross-correlation (ZNCC) of their square windows at each reference
 // pixel. A sweep makes thousands of these comparisons on small images, where the reference's dozen OpenCV and
 // numpy calls per comparison cost more than their arithmetic; here one call makes every plane's, the planes spread
-// over the threads.
+// over the threads. plane_zncc_best makes them at a mask's pixels only (the warp at those pixels' windows, each
+// window summed as the whole-image pass sums it: the same bits) and keeps each pixel's largest.
 //
 // Warp, as OpenCV's INTER_LINEAR with WARP_INVERSE_MAP and a zero border: each reference pixel's source position
 // from the homography in double, rounded to 1/32 pixel (cvRound of 32 x the position), its four taps weighted by
@@ -140,54 +141,77 @@ inline void row_sums(const double *a, const double *b, int w, int r, std::vector
     }
 }
 
+// One reference pixel (x, y) of the source warped through H: its value and whether its taps' weights inside the
+// source sum above 0.999, as OpenCV's warpPerspective computes them: positions in blocks of bw0 pixels along a
+// row (a block's start xb), the taps' weights and sum in float.
+struct Warped {
+    float v;
+    bool in;
+};
+
+__attribute__((optimize("fp-contract=off"))) inline Warped warp_at(const double *H, const float *src, int hs, int ws,
+                                                                    int xb, int x1, int y) {
+    const double X0 = H[0] * xb + H[1] * y + H[2];
+    const double Y0 = H[3] * xb + H[4] * y + H[5];
+    const double W0 = H[6] * xb + H[7] * y + H[8];
+    double W = W0 + H[6] * x1;
+    W = W != 0.0 ? TAB / W : 0.0;
+    const double fX = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (X0 + H[0] * x1) * W));
+    const double fY = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (Y0 + H[3] * x1) * W));
+    const int X = round_even(fX), Y = round_even(fY);
+    const int sx = X >> 5, sy = Y >> 5;  // INTER_BITS = 5
+    const float fx = static_cast<float>(X & (TAB - 1)) * (1.f / TAB);
+    const float fy = static_cast<float>(Y & (TAB - 1)) * (1.f / TAB);
+    const float wx[2] = {1.f - fx, fx}, wy[2] = {1.f - fy, fy};
+    const float wt[4] = {wy[0] * wx[0], wy[0] * wx[1], wy[1] * wx[0], wy[1] * wx[1]};
+    float v, one;
+    if (static_cast<unsigned>(sx) < static_cast<unsigned>(ws - 1) &&
+        static_cast<unsigned>(sy) < static_cast<unsigned>(hs - 1)) {  // every tap inside
+        const float *S = src + static_cast<size_t>(sy) * ws + sx;
+        v = S[0] * wt[0] + S[1] * wt[1] + S[ws] * wt[2] + S[ws + 1] * wt[3];
+        one = wt[0] + wt[1] + wt[2] + wt[3];
+    } else {  // a tap outside counts 0
+        v = 0.f;
+        one = 0.f;
+        for (int t = 0; t < 4; ++t) {
+            const int tx = sx + (t & 1), ty = sy + (t >> 1);
+            const bool ok = tx >= 0 && tx < ws && ty >= 0 && ty < hs;
+            const float s = ok ? src[static_cast<size_t>(ty) * ws + tx] : 0.f;
+            v = t == 0 ? s * wt[0] : v + s * wt[t];
+            one = t == 0 ? (ok ? wt[0] : 0.f) : one + (ok ? wt[t] : 0.f);
+        }
+    }
+    return {v, one > 0.999f};
+}
+
+// OpenCV's block width along a row (its height moves no position).
+inline int warp_block(int h, int w) { return std::min(1024 / std::min(16, h), w); }
+
 // The source warped into the reference through H (reference pixel index -> source pixel index) into
-// `warped` (as double) and `in0` (the taps' weights inside the source sum above 0.999), as OpenCV's
-// warpPerspective computes positions (in its blocks of 1024 pixels) and weights.
-__attribute__((optimize("fp-contract=off"))) void warp(const double *H, const float *src, int hs, int ws, int h,
-                                                        int w, double *warped, uint8_t *in0) {
-    const int bw0 = std::min(1024 / std::min(16, h), w);  // OpenCV's block width (its height moves no position)
+// `warped` (as double) and `in0` (the taps' weights inside the source sum above 0.999): warp_at at every pixel.
+void warp(const double *H, const float *src, int hs, int ws, int h, int w, double *warped, uint8_t *in0) {
+    const int bw0 = warp_block(h, w);
     for (int y = 0; y < h; ++y) {
         for (int xb = 0; xb < w; xb += bw0) {
             const int bw = std::min(bw0, w - xb);
-            const double X0 = H[0] * xb + H[1] * y + H[2];
-            const double Y0 = H[3] * xb + H[4] * y + H[5];
-            const double W0 = H[6] * xb + H[7] * y + H[8];
             for (int x1 = 0; x1 < bw; ++x1) {
-                double W = W0 + H[6] * x1;
-                W = W != 0.0 ? TAB / W : 0.0;
-                const double fX = std::max(static_cast<double>(INT32_MIN),
-                                           std::min(static_cast<double>(INT32_MAX), (X0 + H[0] * x1) * W));
-                const double fY = std::max(static_cast<double>(INT32_MIN),
-                                           std::min(static_cast<double>(INT32_MAX), (Y0 + H[3] * x1) * W));
-                const int X = round_even(fX), Y = round_even(fY);
-                const int sx = X >> 5, sy = Y >> 5;  // INTER_BITS = 5
-                const float fx = static_cast<float>(X & (TAB - 1)) * (1.f / TAB);
-                const float fy = static_cast<float>(Y & (TAB - 1)) * (1.f / TAB);
-                const float wx[2] = {1.f - fx, fx}, wy[2] = {1.f - fy, fy};
-                const float wt[4] = {wy[0] * wx[0], wy[0] * wx[1], wy[1] * wx[0], wy[1] * wx[1]};
-                float v, one;
-                if (static_cast<unsigned>(sx) < static_cast<unsigned>(ws - 1) &&
-                    static_cast<unsigned>(sy) < static_cast<unsigned>(hs - 1)) {  // every tap inside
-                    const float *S = src + static_cast<size_t>(sy) * ws + sx;
-                    v = S[0] * wt[0] + S[1] * wt[1] + S[ws] * wt[2] + S[ws + 1] * wt[3];
-                    one = wt[0] + wt[1] + wt[2] + wt[3];
-                } else {  // a tap outside counts 0
-                    v = 0.f;
-                    one = 0.f;
-                    for (int t = 0; t < 4; ++t) {
-                        const int tx = sx + (t & 1), ty = sy + (t >> 1);
-                        const bool ok = tx >= 0 && tx < ws && ty >= 0 && ty < hs;
-                        const float s = ok ? src[static_cast<size_t>(ty) * ws + tx] : 0.f;
-                        v = t == 0 ? s * wt[0] : v + s * wt[t];
-                        one = t == 0 ? (ok ? wt[0] : 0.f) : one + (ok ? wt[t] : 0.f);
-                    }
-                }
+                const Warped p = warp_at(H, src, hs, ws, xb, x1, y);
                 const size_t i = static_cast<size_t>(y) * w + xb + x1;
-                warped[i] = v;
-                in0[i] = one > 0.999f;
+                warped[i] = p.v;
+                in0[i] = p.in;
             }
         }
     }
+}
+
+// The ZNCC of a window pair from its sums (b: the warped source's window sums of b, b^2 and a b; the reference's
+// mean and variance), as every comparison computes it.
+inline float zncc_of(double sb, double sbb, double sab, double ma, double va, double inv_area) {
+    const double mb = sb * inv_area;
+    const double vb = std::max(sbb * inv_area - mb * mb, 0.0);
+    const double cov = sab * inv_area - ma * mb;
+    const double den = std::sqrt(va * vb);
+    return den > 1e-3 ? static_cast<float>(cov / den) : 0.f;
 }
 
 // One plane's comparison: ZNCC into `zncc` [h, w] and the eroded inside mask into `inside` [h, w]. The window
@@ -224,16 +248,72 @@ __attribute__((optimize("no-math-errno"))) void compare(const PlaneReference &re
             const size_t row = static_cast<size_t>(y) * w;
             const double *ma = ref.mean.data() + row, *va = ref.var.data() + row;
             float *z = zncc + row;
-            for (int x = 0; x < w; ++x) {
-                const double mb = col[0][x] * inv_area;
-                const double vb = std::max(col[1][x] * inv_area - mb * mb, 0.0);
-                const double cov = col[2][x] * inv_area - ma[x] * mb;
-                const double den = std::sqrt(va[x] * vb);
-                z[x] = den > 1e-3 ? static_cast<float>(cov / den) : 0.f;
-            }
+            for (int x = 0; x < w; ++x) z[x] = zncc_of(col[0][x], col[1][x], col[2][x], ma[x], va[x], inv_area);
         }
     }
     erode(s.in0.data(), h, w, r, s.cnt, inside);
+}
+
+// One plane's comparison at the pixels `pixels` (indices y * w + x) only: per pixel, the ZNCC where its window is
+// inside the warp (compare's eroded mask), else -1, raised into `best`. The warp is made at the pixels of their
+// windows only (`need`, warp_at with the block starts of warp()), and each window's sums are formed as compare()
+// forms them, the same additions in the same order (a row's taps left to right, then the rows top to bottom,
+// mirrored borders), so every ZNCC is the bits compare() gives that pixel.
+__attribute__((optimize("fp-contract=off"))) void compare_at(const PlaneReference &ref, const float *src, int hs,
+                                                              int ws, const double *H,
+                                                              const std::vector<int64_t> &pixels,
+                                                              const std::vector<int64_t> &need,
+                                                              std::vector<double> &b, std::vector<uint8_t> &in0,
+                                                              float *best) {
+    const int h = ref.h, w = ref.w, r = ref.r, k = 2 * r + 1;
+    const double inv_area = 1.0 / static_cast<double>(k * k);
+    const int bw0 = warp_block(h, w);
+    for (const int64_t i : need) {
+        const int y = static_cast<int>(i / w), x = static_cast<int>(i % w);
+        const int xb = (x / bw0) * bw0;
+        const Warped p = warp_at(H, src, hs, ws, xb, x - xb, y);
+        b[i] = p.v;
+        in0[i] = p.in;
+    }
+    const double *a = ref.image.data();
+    int cx[64];
+    for (const int64_t i : pixels) {
+        const int y = static_cast<int>(i / w), x = static_cast<int>(i % w);
+        bool inside = true;  // erode: every pixel of the window within the image inside the warp
+        for (int yy = std::max(0, y - r); inside && yy <= std::min(h - 1, y + r); ++yy)
+            for (int xx = std::max(0, x - r); xx <= std::min(w - 1, x + r); ++xx)
+                if (!in0[static_cast<size_t>(yy) * w + xx]) {
+                    inside = false;
+                    break;
+                }
+        if (!inside) continue;  // -1: no larger than best's start
+        for (int t = 0; t < k; ++t) cx[t] = reflect101(x - r + t, w);
+        double sb = 0.0, sbb = 0.0, sab = 0.0;
+        for (int t = 0; t < k; ++t) {
+            const size_t row = static_cast<size_t>(reflect101(y - r + t, h)) * w;
+            double rb = b[row + cx[0]];
+            double rbb = b[row + cx[0]] * b[row + cx[0]];
+            double rab = a[row + cx[0]] * b[row + cx[0]];
+            for (int u = 1; u < k; ++u) {
+                const double v = b[row + cx[u]];
+                const double vv = v * v, av = a[row + cx[u]] * v;
+                rb += v;
+                rbb += vv;
+                rab += av;
+            }
+            if (t == 0) {
+                sb = rb;
+                sbb = rbb;
+                sab = rab;
+            } else {
+                sb += rb;
+                sbb += rbb;
+                sab += rab;
+            }
+        }
+        const float z = zncc_of(sb, sbb, sab, ref.mean[i], ref.var[i], inv_area);
+        if (z > best[i]) best[i] = z;
+    }
 }
 
 struct Inputs {
@@ -314,6 +394,52 @@ std::tuple<py::array_t<float>, py::array_t<bool>> plane_zncc(const PlaneReferenc
         }
     }
     return {zncc, inside};
+}
+
+py::array_t<float> plane_zncc_best(const PlaneReference &ref, const py::array &src, const py::array &homographies,
+                                   const py::array &mask, int64_t num_threads) {
+    const Inputs in = inputs(src, homographies, "plane_zncc_best");
+    check(mask.ndim() == 2 && mask.shape(0) == ref.h && mask.shape(1) == ref.w,
+          "plane_zncc_best: a mask [h, w] of the reference's size expected");
+    const bool *m = input<bool>(mask, "plane_zncc_best: a C-contiguous bool mask expected");
+    const int h = ref.h, w = ref.w, r = ref.r;
+    const size_t n = static_cast<size_t>(h) * w;
+    float *bo;
+    auto best = output<float>({static_cast<int64_t>(h), static_cast<int64_t>(w)}, bo);
+    {
+        py::gil_scoped_release nogil;
+        std::fill(bo, bo + n, -1.f);
+        std::vector<int64_t> pixels, need;
+        std::vector<uint8_t> mark(n, 0);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                if (!m[static_cast<size_t>(y) * w + x]) continue;
+                pixels.push_back(static_cast<int64_t>(y) * w + x);
+                for (int yy = std::max(0, y - r); yy <= std::min(h - 1, y + r); ++yy)
+                    for (int xx = std::max(0, x - r); xx <= std::min(w - 1, x + r); ++xx)
+                        mark[static_cast<size_t>(yy) * w + xx] = 1;
+            }
+        for (size_t i = 0; i < n; ++i)
+            if (mark[i]) need.push_back(static_cast<int64_t>(i));
+        // each thread raises its own best over its planes, the maxima taken in plane order after (a max is
+        // exact: the result does not depend on the thread count)
+        const int nt = static_cast<int>(std::min<int64_t>(std::max<int64_t>(in.P, 1), resolve_threads(num_threads)));
+        std::vector<std::vector<float>> part(nt, std::vector<float>());
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = thread_id();
+            std::vector<float> &mine = part[tid];
+            mine.assign(n, -1.f);
+            std::vector<double> b(n);
+            std::vector<uint8_t> in0(n);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t p = 0; p < in.P; ++p)
+                compare_at(ref, in.src, in.hs, in.ws, in.H + 9 * p, pixels, need, b, in0, mine.data());
+        }
+        for (const auto &mine : part)
+            for (const int64_t i : pixels) bo[i] = std::max(bo[i], mine[i]);
+    }
+    return best;
 }
 
 std::tuple<py::array_t<double>, py::array_t<int64_t>> plane_zncc_sums(
