@@ -4,6 +4,11 @@ first seven of every eight views, about nerfstudio's training share), timed in t
 error against the generator's table (z = 0) and the pixels given a depth. Prints one line; writes nothing.
 
     python -m benchmarks.bench_plane [--scene DIR]
+    python -m benchmarks.bench_plane --tools
+
+``--tools``: the real capture ``real/tools`` instead, its training views as ``ns-train point2act`` loads them
+for :mod:`benchmarks.bench_capture`'s run (640x360, without its cloud); no table error (its table is not at a
+known height).
 """
 
 from __future__ import annotations
@@ -38,14 +43,24 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=Path, default=Path("outputs/bench_plane/synth640"))
+    ap.add_argument("--tools", action="store_true", help="real/tools' training views instead of a generated scene")
     args = ap.parse_args(argv)
-    if not (args.scene / "transforms.json").is_file():
-        from point2act.synth import SynthConfig, generate_scene
+    if args.tools:
+        import tempfile
 
-        generate_scene(args.scene, SynthConfig(seed=0, num_views=40, width=640, height=480))
-    images, Ks, viewmats = load_capture(args.scene)
-    keep = [i for i in range(len(images)) if i % 8 != 7]
-    images, Ks, viewmats = [images[i] for i in keep], Ks[keep], viewmats[keep]
+        from benchmarks.bench_capture import tools_run
+        from benchmarks.start_tile_load import set_up
+
+        out = Path(tempfile.mkdtemp(prefix="p2a-bench-plane-"))
+        images, Ks, viewmats = set_up(tools_run(out, seed=0)[1], out).pipeline.datamanager.training_views()
+    else:
+        if not (args.scene / "transforms.json").is_file():
+            from point2act.synth import SynthConfig, generate_scene
+
+            generate_scene(args.scene, SynthConfig(seed=0, num_views=40, width=640, height=480))
+        images, Ks, viewmats = load_capture(args.scene)
+        keep = [i for i in range(len(images)) if i % 8 != 7]
+        images, Ks, viewmats = [images[i] for i in keep], Ks[keep], viewmats[keep]
     t0 = time.perf_counter()
     found = support_plane(images, Ks, viewmats)
     t1 = time.perf_counter()
@@ -57,9 +72,9 @@ def main(argv=None) -> int:
     n = found.plane[:3]
     tilt = float(np.degrees(np.arccos(min(1.0, abs(n[2])))))
     h, w = images[0].shape[:2]
-    print(f"{len(images)} views {w}x{h}: sweep {t1 - t0:.1f} s, depths {t2 - t1:.1f} s; plane {tilt:.2f} deg and "
-          f"{abs(found.plane[3] / n[2]) * 1e3:.1f} mm from the table; {sum(int((d > 0).sum()) for d in depths)} "
-          f"pixels given its depth")
+    error = "" if args.tools else f"; plane {tilt:.2f} deg and {abs(found.plane[3] / n[2]) * 1e3:.1f} mm from the table"
+    print(f"{len(images)} views {w}x{h}: sweep {t1 - t0:.1f} s, depths {t2 - t1:.1f} s{error}; "
+          f"{sum(int((d > 0).sum()) for d in depths)} pixels given its depth")
     return 0
 
 
