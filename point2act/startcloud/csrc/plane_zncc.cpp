@@ -20,21 +20,13 @@
 
 #include "ops.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace p2a {
 namespace {
 
-// OpenCV's cvRound of a double: to the nearest integer, halves to even (the default rounding mode).
-inline int round_even(double v) {
-#if defined(__SSE2__)
-    return _mm_cvtsd_si32(_mm_set_sd(v));
-#else
-    return static_cast<int>(std::lrint(v));
-#endif
-}
+// OpenCV's cvRound of a double within int's range: to the nearest integer, halves to even (the default rounding
+// mode, which nearbyint follows as the SSE conversion does; a form the compiler vectorises).
+inline int round_even(double v) { return static_cast<int>(std::nearbyint(v)); }
 
 constexpr int TAB = 32;  // OpenCV's INTER_TAB_SIZE: sub-pixel positions in 1/32 pixel
 
@@ -141,24 +133,39 @@ inline void row_sums(const double *a, const double *b, int w, int r, std::vector
     }
 }
 
-// One reference pixel (x, y) of the source warped through H: its value and whether its taps' weights inside the
-// source sum above 0.999, as OpenCV's warpPerspective computes them: positions in blocks of bw0 pixels along a
-// row (a block's start xb), the taps' weights and sum in float.
+// One reference pixel of the source warped through H, x1 pixels after its block's start: its value and whether
+// its taps' weights inside the source sum above 0.999, as OpenCV's warpPerspective computes them: positions in
+// blocks of bw0 pixels along a row, the taps' weights and sum in float.
 struct Warped {
     float v;
     bool in;
 };
 
-__attribute__((optimize("fp-contract=off"))) inline Warped warp_at(const double *H, const float *src, int hs, int ws,
-                                                                    int xb, int x1, int y) {
-    const double X0 = H[0] * xb + H[1] * y + H[2];
-    const double Y0 = H[3] * xb + H[4] * y + H[5];
-    const double W0 = H[6] * xb + H[7] * y + H[8];
-    double W = W0 + H[6] * x1;
+// A block's start (xb, y) through H: OpenCV's X0, Y0, W0.
+struct BlockStart {
+    double X0, Y0, W0;
+};
+
+__attribute__((optimize("fp-contract=off"))) inline BlockStart block_start(const double *H, int xb, int y) {
+    return {H[0] * xb + H[1] * y + H[2], H[3] * xb + H[4] * y + H[5], H[6] * xb + H[7] * y + H[8]};
+}
+
+// A pixel's source position in 1/TAB pixels, x1 pixels after its block's start (OpenCV's X, Y).
+struct Position {
+    int X, Y;
+};
+
+__attribute__((optimize("fp-contract=off"))) inline Position position_at(const double *H, const BlockStart &b, int x1) {
+    double W = b.W0 + H[6] * x1;
     W = W != 0.0 ? TAB / W : 0.0;
-    const double fX = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (X0 + H[0] * x1) * W));
-    const double fY = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (Y0 + H[3] * x1) * W));
-    const int X = round_even(fX), Y = round_even(fY);
+    const double fX = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (b.X0 + H[0] * x1) * W));
+    const double fY = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (b.Y0 + H[3] * x1) * W));
+    return {round_even(fX), round_even(fY)};
+}
+
+// The source's bilinear sample at a position (X, Y in 1/TAB pixels) and whether its taps' weights inside the
+// source sum above 0.999.
+__attribute__((optimize("fp-contract=off"))) inline Warped sample_at(const float *src, int hs, int ws, int X, int Y) {
     const int sx = X >> 5, sy = Y >> 5;  // INTER_BITS = 5
     const float fx = static_cast<float>(X & (TAB - 1)) * (1.f / TAB);
     const float fy = static_cast<float>(Y & (TAB - 1)) * (1.f / TAB);
@@ -184,6 +191,12 @@ __attribute__((optimize("fp-contract=off"))) inline Warped warp_at(const double 
     return {v, one > 0.999f};
 }
 
+__attribute__((optimize("fp-contract=off"))) inline Warped warp_at(const double *H, const float *src, int hs, int ws,
+                                                                    const BlockStart &b, int x1) {
+    const Position p = position_at(H, b, x1);
+    return sample_at(src, hs, ws, p.X, p.Y);
+}
+
 // OpenCV's block width along a row (its height moves no position).
 inline int warp_block(int h, int w) { return std::min(1024 / std::min(16, h), w); }
 
@@ -193,11 +206,18 @@ inline int warp_block(int h, int w) { return std::min(1024 / std::min(16, h), w)
 __attribute__((optimize("fp-contract=off"))) void warp(const double *H, const float *src, int hs, int ws, int h,
                                                         int w, double *warped, uint8_t *in0) {
     const int bw0 = warp_block(h, w);
+    int X[1024], Y[1024];  // a block's positions (bw0 <= 1024)
     for (int y = 0; y < h; ++y) {
         for (int xb = 0; xb < w; xb += bw0) {
             const int bw = std::min(bw0, w - xb);
+            const BlockStart start = block_start(H, xb, y);
+            for (int x1 = 0; x1 < bw; ++x1) {  // the positions first: a loop the compiler vectorises
+                const Position p = position_at(H, start, x1);
+                X[x1] = p.X;
+                Y[x1] = p.Y;
+            }
             for (int x1 = 0; x1 < bw; ++x1) {
-                const Warped p = warp_at(H, src, hs, ws, xb, x1, y);
+                const Warped p = sample_at(src, hs, ws, X[x1], Y[x1]);
                 const size_t i = static_cast<size_t>(y) * w + xb + x1;
                 warped[i] = p.v;
                 in0[i] = p.in;
@@ -207,8 +227,9 @@ __attribute__((optimize("fp-contract=off"))) void warp(const double *H, const fl
 }
 
 // The ZNCC of a window pair from its sums (b: the warped source's window sums of b, b^2 and a b; the reference's
-// mean and variance), as every comparison computes it.
-inline float zncc_of(double sb, double sbb, double sab, double ma, double va, double inv_area) {
+// mean and variance), as every comparison computes it (compiled with compare's options, so that it is inlined
+// there and its loop vectorised).
+__attribute__((optimize("no-math-errno"))) inline float zncc_of(double sb, double sbb, double sab, double ma, double va, double inv_area) {
     const double mb = sb * inv_area;
     const double vb = std::max(sbb * inv_area - mb * mb, 0.0);
     const double cov = sab * inv_area - ma * mb;
@@ -279,7 +300,7 @@ __attribute__((optimize("fp-contract=off"))) void compare_at(const PlaneReferenc
     for (const int64_t i : need) {
         const int y = static_cast<int>(i / w), x = static_cast<int>(i % w);
         const int xb = (x / bw0) * bw0;
-        const Warped p = warp_at(H, src, hs, ws, xb, x - xb, y);
+        const Warped p = warp_at(H, src, hs, ws, block_start(H, xb, y), x - xb);
         b[i] = p.v;
         in0[i] = p.in;
     }
