@@ -150,6 +150,14 @@ __attribute__((optimize("fp-contract=off"))) inline BlockStart block_start(const
     return {H[0] * xb + H[1] * y + H[2], H[3] * xb + H[4] * y + H[5], H[6] * xb + H[7] * y + H[8]};
 }
 
+// std::max(INT32_MIN, std::min(INT32_MAX, v)) in doubles, written out: std::min and std::max, instantiated with
+// the default options, are not inlined into a function compiled with others, and the call keeps its loop scalar.
+inline double clamp_int(double v) {
+    const double hi = static_cast<double>(INT32_MAX), lo = static_cast<double>(INT32_MIN);
+    const double m = v < hi ? v : hi;  // std::min(hi, v)
+    return lo < m ? m : lo;            // std::max(lo, m)
+}
+
 // A pixel's source position in 1/TAB pixels, x1 pixels after its block's start (OpenCV's X, Y).
 struct Position {
     int X, Y;
@@ -158,9 +166,7 @@ struct Position {
 __attribute__((optimize("fp-contract=off"))) inline Position position_at(const double *H, const BlockStart &b, int x1) {
     double W = b.W0 + H[6] * x1;
     W = W != 0.0 ? TAB / W : 0.0;
-    const double fX = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (b.X0 + H[0] * x1) * W));
-    const double fY = std::max(static_cast<double>(INT32_MIN), std::min(static_cast<double>(INT32_MAX), (b.Y0 + H[3] * x1) * W));
-    return {round_even(fX), round_even(fY)};
+    return {round_even(clamp_int((b.X0 + H[0] * x1) * W)), round_even(clamp_int((b.Y0 + H[3] * x1) * W))};
 }
 
 // The source's bilinear sample at a position (X, Y in 1/TAB pixels) and whether its taps' weights inside the
@@ -231,7 +237,8 @@ __attribute__((optimize("fp-contract=off"))) void warp(const double *H, const fl
 // there and its loop vectorised).
 __attribute__((optimize("no-math-errno"))) inline float zncc_of(double sb, double sbb, double sab, double ma, double va, double inv_area) {
     const double mb = sb * inv_area;
-    const double vb = std::max(sbb * inv_area - mb * mb, 0.0);
+    const double vv = sbb * inv_area - mb * mb;
+    const double vb = vv < 0.0 ? 0.0 : vv;  // std::max(vv, 0.0), written out (see clamp_int)
     const double cov = sab * inv_area - ma * mb;
     const double den = std::sqrt(va * vb);
     return den > 1e-3 ? static_cast<float>(cov / den) : 0.f;
