@@ -199,3 +199,37 @@ assert not heavy, f"imported {heavy}"
 print("ok")
 """
     _run(code)
+
+
+def test_uncollected_imports_pause_the_collector_then_freeze_what_they_made():
+    """Inside the block the collector is off (an inner block leaves it off), after the outermost it is on again
+    with the block's objects frozen; an error in the block still turns it back on; with the collector already off
+    the block changes nothing."""
+    import gc
+
+    from point2act._nerfstudio import uncollected_imports
+
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    try:
+        with uncollected_imports():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]  # tracked containers
+            with uncollected_imports():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= before + len(made)
+        try:
+            with uncollected_imports():
+                raise ValueError("a failed import")
+        except ValueError:
+            pass
+        assert gc.isenabled()
+        gc.disable()
+        with uncollected_imports():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
