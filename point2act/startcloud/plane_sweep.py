@@ -18,8 +18,8 @@ How:
   planes :data:`MIN_PARALLAX_PX` to :data:`MAX_PARALLAX_PX` pixels of parallax above or below it: no other
   height explains the texture better. Its depth is the plane's along its ray. The parallel planes are compared
   only at the pixels that matched every neighbour at the plane (the kernel's ``plane_zncc_best``: the same ZNCC
-  bits at those pixels), about 5 % of a real table capture's: the sweep then costs little more than the plane's
-  own comparison.
+  bits at those pixels; 5 % of ``real/tools``' pixels), or over the whole image where more than a fifth did,
+  which is then the cheaper way.
   Windows across an object's silhouette match at no single plane and get no depth; flat-coloured pixels get
   none. A view of more than :data:`point2act.startcloud.stereo.MAX_PIXELS` pixels is compared at the stereo's
   whole divisor (its neighbours too), and each of its pixels takes the answer of the compared pixel it lies in,
@@ -435,8 +435,8 @@ def plane_depths(images: Sequence, Ks: np.ndarray, viewmats: np.ndarray, plane: 
             ok &= inside[0] & (c[0] >= MIN_ZNCC) & (std >= MIN_PATCH_STD)
             at.append(c[0])
             parallels.append((j, np.ascontiguousarray(hom[1:])))
-        # the parallel planes only where the plane itself matched every neighbour (about 5 % of a real table
-        # capture's pixels): their best ZNCC, -1 elsewhere, where ``ok`` is already false
+        # the parallel planes only where the plane itself matched every neighbour (5 % of real/tools' pixels):
+        # their best ZNCC, -1 elsewhere, where ``ok`` is already false
         best_off = [kernel.plane_zncc_best(ref, greys[j], hom, ok) for j, hom in parallels]
         ok &= np.mean(at, 0) >= np.mean(best_off, 0)
         d = divs[i]

@@ -20,7 +20,6 @@
 
 #include "ops.h"
 
-
 namespace p2a {
 namespace {
 
@@ -133,9 +132,7 @@ inline void row_sums(const double *a, const double *b, int w, int r, std::vector
     }
 }
 
-// One reference pixel of the source warped through H, x1 pixels after its block's start: its value and whether
-// its taps' weights inside the source sum above 0.999, as OpenCV's warpPerspective computes them: positions in
-// blocks of bw0 pixels along a row, the taps' weights and sum in float.
+// A reference pixel of the warped source: its value, and whether its taps' weights inside the source sum above 0.999.
 struct Warped {
     float v;
     bool in;
@@ -163,7 +160,8 @@ struct Position {
     int X, Y;
 };
 
-__attribute__((optimize("fp-contract=off"))) inline Position position_at(const double *H, const BlockStart &b, int x1) {
+__attribute__((optimize("fp-contract=off"))) inline Position position_at(const double *H, const BlockStart &b,
+                                                                          int x1) {
     double W = b.W0 + H[6] * x1;
     W = W != 0.0 ? TAB / W : 0.0;
     return {round_even(clamp_int((b.X0 + H[0] * x1) * W)), round_even(clamp_int((b.Y0 + H[3] * x1) * W))};
@@ -197,6 +195,8 @@ __attribute__((optimize("fp-contract=off"))) inline Warped sample_at(const float
     return {v, one > 0.999f};
 }
 
+// The reference pixel x1 pixels after its block's start `b`, warped through H, as OpenCV's warpPerspective computes
+// it: its position in doubles from the block's start, its taps' weights and sum in float.
 __attribute__((optimize("fp-contract=off"))) inline Warped warp_at(const double *H, const float *src, int hs, int ws,
                                                                     const BlockStart &b, int x1) {
     const Position p = position_at(H, b, x1);
@@ -207,8 +207,9 @@ __attribute__((optimize("fp-contract=off"))) inline Warped warp_at(const double 
 inline int warp_block(int h, int w) { return std::min(1024 / std::min(16, h), w); }
 
 // The source warped into the reference through H (reference pixel index -> source pixel index) into
-// `warped` (as double) and `in0` (the taps' weights inside the source sum above 0.999): warp_at at every pixel
-// (compiled with warp_at's options, so that it is inlined and each block's start is computed once).
+// `warped` (as double) and `in0` (the taps' weights inside the source sum above 0.999): warp_at at every pixel,
+// split in two loops per block, the positions (position_at, a loop the compiler vectorises) and then the samples
+// (sample_at). Compiled with their options, so that they are inlined.
 __attribute__((optimize("fp-contract=off"))) void warp(const double *H, const float *src, int hs, int ws, int h,
                                                         int w, double *warped, uint8_t *in0) {
     const int bw0 = warp_block(h, w);
@@ -234,8 +235,9 @@ __attribute__((optimize("fp-contract=off"))) void warp(const double *H, const fl
 
 // The ZNCC of a window pair from its sums (b: the warped source's window sums of b, b^2 and a b; the reference's
 // mean and variance), as every comparison computes it (compiled with compare's options, so that it is inlined
-// there and its loop vectorised).
-__attribute__((optimize("no-math-errno"))) inline float zncc_of(double sb, double sbb, double sab, double ma, double va, double inv_area) {
+// there).
+__attribute__((optimize("no-math-errno"))) inline float zncc_of(double sb, double sbb, double sab, double ma,
+                                                                 double va, double inv_area) {
     const double mb = sb * inv_area;
     const double vv = sbb * inv_area - mb * mb;
     const double vb = vv < 0.0 ? 0.0 : vv;  // std::max(vv, 0.0), written out (see clamp_int)
