@@ -8,6 +8,7 @@ torch render-mode bookkeeping), like gsplat's pipeline.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
 import torch
@@ -177,14 +178,24 @@ def _camera_colors(
     return sh_fn(sh_degree, dirs, colors)  # colors [N, K, 3] (shared by the cameras) or [C, N, K, 3]
 
 
-def _projection_meta(
-    radii: Tensor,  # [C, N]
-    means2d: Tensor,  # [C, N, 2]
-    depths: Tensor,  # [C, N]
-    conics: Tensor,  # [C, N, 3]
-    opacities_c: Tensor,  # [C, N]
-    packed: bool,
-) -> Tuple[Tensor, Tuple, Dict]:
+@dataclass(frozen=True)
+class _Projected:
+    """C cameras' projected Gaussians, unpacked: what the projection gives, and what ``meta`` and the tile lists
+    are made from."""
+
+    radii: Tensor  # [C, N]
+    """Each Gaussian's 3-sigma radius in pixels, 0 where culled."""
+    means2d: Tensor  # [C, N, 2]
+    """Projected centres."""
+    depths: Tensor  # [C, N]
+    """Camera z."""
+    conics: Tensor  # [C, N, 3]
+    """Inverse 2D covariances."""
+    opacities: Tensor  # [C, N]
+    """The opacities the rasterizer composites (times the compensations in antialiased mode)."""
+
+
+def _projection_meta(proj: _Projected, packed: bool) -> Tuple[Tensor, Tuple, Dict]:
     """The projection's entries of ``meta`` and the rasterizer's means2d and absgrad target.
 
     Unpacked, ``meta`` holds the [C, N] tensors and ``camera_ids``/``gaussian_ids`` are None.
@@ -192,6 +203,7 @@ def _projection_meta(
     means2d [C, N, 2] is scattered from the packed one, so that ``meta["means2d"].grad`` and
     ``.absgrad`` are the packed gradients. Returns (means2d for the kernel, absgrad target, meta).
     """
+    radii, means2d, depths, conics, opacities_c = proj.radii, proj.means2d, proj.depths, proj.conics, proj.opacities
     camera_ids, gaussian_ids = None, None
     means2d_kernel = means2d
     meta_means2d, meta_radii, meta_depths = means2d, radii, depths
@@ -289,19 +301,14 @@ class _SplitChannels(torch.autograd.Function):
 
 def _tile_lists(
     isect_fn: Callable,
-    means2d: Tensor,  # [C, N, 2]
-    radii: Tensor,  # [C, N]
-    depths: Tensor,  # [C, N]
-    conics: Tensor,  # [C, N, 3]
-    opacities: Tensor,  # [C, N]
+    proj: _Projected,
     width: int,
     height: int,
     tile_size: int,
     packed_ids: Tuple[Tensor, Tensor] | None,  # camera_ids [nnz], gaussian_ids [nnz]
 ) -> Tuple[Tensor, Tensor, Dict]:
     """Intersect the projected Gaussians with the image's tiles, each one's narrowed to the tiles where its
-    ``conics`` and ``opacities`` (those the kernel composites) let some pixel use it
-    (:func:`point2act.render.isect_tiles`).
+    conic and opacity (those the kernel composites) let some pixel use it (:func:`point2act.render.isect_tiles`).
 
     Returns the kernel's ``isect_offsets`` [C, th, tw] and ``flatten_ids`` [n_isects] (into
     ``C * N``), and the tiling's entries of ``meta`` (image and tile sizes, ``tiles_per_gauss``,
@@ -309,6 +316,7 @@ def _tile_lists(
     of each visible entry), ``meta``'s ``flatten_ids`` index the [nnz] layout and its ``tiles_per_gauss``
     are the visible entries.
     """
+    radii = proj.radii
     C = radii.shape[0]
     tile_width = math.ceil(width / float(tile_size))
     tile_height = math.ceil(height / float(tile_size))
@@ -321,8 +329,8 @@ def _tile_lists(
         "n_cameras": C,
     }
     tiles_per_gauss, isect_ids, flatten_ids, isect_offsets = isect_fn(
-        means2d.detach(), radii, depths.detach(), tile_size, tile_width, tile_height,
-        conics=conics.detach(), opacities=opacities.detach(),
+        proj.means2d.detach(), radii, proj.depths.detach(), tile_size, tile_width, tile_height,
+        conics=proj.conics.detach(), opacities=proj.opacities.detach(),
     )
     if packed_ids is not None:
         # indices into [nnz] instead of [C * N]
@@ -412,14 +420,13 @@ def _rasterization_cpu(
         opacities_c = opacities_c * compensations
     colors_c = _camera_colors(means, colors, viewmats, sh_degree, sh_fn)  # [C, N, D]
 
-    means2d_kernel, absgrad_target, meta = _projection_meta(
-        radii, means2d, depths, conics, opacities_c, packed
-    )
+    proj = _Projected(radii, means2d, depths, conics, opacities_c)
+    means2d_kernel, absgrad_target, meta = _projection_meta(proj, packed)
     colors_c, backgrounds, geometry_channels = _render_channels(
         colors_c, depths, backgrounds, render_mode, extra_colors
     )
     isect_offsets, flatten_ids, tile_meta = _tile_lists(
-        isect_fn, means2d, radii, depths, conics, opacities_c, width, height, tile_size,
+        isect_fn, proj, width, height, tile_size,
         (meta["camera_ids"], meta["gaussian_ids"]) if packed else None,
     )
     meta.update(tile_meta)
