@@ -189,7 +189,11 @@ class Point2ActModel(RandomStart, SplatfactoModel):
         # update to the wrong elements, on CUDA it refuses it. Each parameter gets its own dense memory.
         for key in [k for k, p in self.gauss_params.items() if not p.is_contiguous()]:
             self.gauss_params[key] = Parameter(self.gauss_params[key].detach().contiguous())
+        from point2act.method.strategy import DensificationStrategy
         from point2act.ssim import SSIM
+
+        # splatfacto's densification, its per-step statistics in fewer passes (the same bits)
+        self.strategy = DensificationStrategy.of(self.strategy)
 
         # pytorch_msssim's SSIM, same value and gradient, in one fused kernel on CPU images (point2act.ssim)
         self.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
