@@ -15,12 +15,10 @@ checks (the ray sees through the target, or stops meeting it) counts as an unbou
 surface at both stays. Training has converged at the target when **every** probe moved by at most
 :data:`STABLE_FOOTPRINTS` footprints over one window (:class:`TargetConvergence`).
 
-The window is one densification period. The trainer (:class:`point2act.method.trainer.Point2ActTrainer`) checks
-:data:`CHECKS_PER_WINDOW` times per period, from the step after the first densification at full resolution (the
-fine stage's first): right after each densification and halfway to the next. Each check compares with the render
-one window earlier, at the same point of the period, so a densification's fresh Gaussians are compared with the
-last one's. Training stops at the first check where the rule holds, whether densification has ended or not; the
-run's ``max_num_iterations`` bounds it. A run without answers trains to its bound.
+The trainer (:class:`point2act.method.trainer.Point2ActTrainer`) checks once per densification period, from the
+step after the first densification at full resolution (the fine stage's first), and stops there when the rule
+holds, whether densification has ended or not; the run's ``max_num_iterations`` bounds it. A run without
+answers trains to its bound.
 Check it: ``ns-train point2act`` logs the step it stopped at and each check's worst change; the tests
 (``tests/test_convergence.py``) hold the rule against depth maps with known moves.
 """
@@ -36,11 +34,6 @@ import numpy as np
 STABLE_FOOTPRINTS = 1.0
 """The most a probe's median depth may move over one window, in pixel footprints, for training to count as
 converged there."""
-
-CHECKS_PER_WINDOW = 2
-"""Checks per window (a window of an odd number of steps is checked once). Each compares with the render one window
-earlier, so the rule is the same at every check; checking twice per window lets training stop up to half a window
-sooner, for one probe render more per window."""
 
 CORE_LEVEL = 0.5
 """The heatmap level that bounds a probe's pixels (the blob's half maximum)."""
@@ -141,11 +134,10 @@ def render_probes(splats, viewmats, Ks, probes: Sequence[Probe]) -> List[np.ndar
 class TargetConvergence:
     """The stopping rule of the module docstring over a run's probes.
 
-    ``start``: the first step that renders the probes; ``every``: the window, in steps. Checks fall every
-    :attr:`stride` steps from ``start`` (:data:`CHECKS_PER_WINDOW` per window); the first window's checks only
-    render their references. :meth:`due` says whether a step checks; :meth:`update` takes that step's probe depths
-    and returns the worst probe's change since the render one window earlier (None while there is none), and
-    :attr:`converged` whether it was at most :data:`STABLE_FOOTPRINTS`."""
+    ``start``: the first step that renders the probes (the reference of the first comparison); ``every``: the
+    window, in steps. :meth:`due` says whether a step checks; :meth:`update` takes that step's probe depths and
+    returns the worst probe's change (None at the first check), and :attr:`converged` whether it was at most
+    :data:`STABLE_FOOTPRINTS`."""
 
     def __init__(self, probes: Sequence[Probe], focals: Sequence[float], start: int, every: int):
         if len(probes) != len(focals):
@@ -154,27 +146,20 @@ class TargetConvergence:
         self.focals = [float(f) for f in focals]
         self.start = int(start)
         self.every = max(1, int(every))
-        self.stride = self.every // CHECKS_PER_WINDOW if self.every % CHECKS_PER_WINDOW == 0 else self.every
-        """Steps between two checks."""
-        self.history: List[List[np.ndarray]] = []
-        """The probe depths of the last checks of one window, oldest first: the first is one window old."""
+        self.previous: List[np.ndarray] | None = None
         self.worst: float | None = None
         """The last check's worst change (None: no comparison yet)."""
 
     def due(self, step: int) -> bool:
-        return bool(self.probes) and step >= self.start and (step - self.start) % self.stride == 0
+        return bool(self.probes) and step >= self.start and (step - self.start) % self.every == 0
 
     def update(self, depths: Sequence[np.ndarray]) -> float | None:
-        """Take the probe depths of the check due now (the checks in their order, none skipped)."""
         if len(depths) != len(self.probes):
             raise ValueError(f"{len(depths)} depth maps for {len(self.probes)} probes")
-        span = self.every // self.stride  # checks per window
-        if len(self.history) >= span:
-            before = self.history[-span]
+        if self.previous is not None:
             self.worst = max(depth_change(b, n, p.mask, f)
-                             for b, n, p, f in zip(before, depths, self.probes, self.focals))
-        self.history.append([np.asarray(d, dtype=np.float32).copy() for d in depths])
-        del self.history[:-span]
+                             for b, n, p, f in zip(self.previous, depths, self.probes, self.focals))
+        self.previous = [np.asarray(d, dtype=np.float32).copy() for d in depths]
         return self.worst
 
     @property

@@ -10,7 +10,7 @@ rest, :func:`restore_training_state` puts it back (:class:`point2act.method.trai
   generator that shuffles the next pass, and fps sampling's pass counts;
 - the densification statistics (splatfacto's ``strategy_state``: each Gaussian's accumulated screen-space
   gradient and its count);
-- the convergence check's probe depths of its last window (:class:`point2act.convergence.TargetConvergence`);
+- the convergence check's last probe depths (:class:`point2act.convergence.TargetConvergence`);
 - whether the checkpoint is the end of a finished training (``finished``).
 
 Everything is stored as tensors, numbers, strings and containers, which ``torch.load(weights_only=True)`` reads
@@ -86,8 +86,8 @@ def training_state(trainer, finished: bool) -> Dict[str, Any]:
     }
     conv = getattr(trainer, "_convergence", None)
     if conv is not None:
-        state["convergence"] = {"history": [[torch.from_numpy(np.asarray(d).copy()) for d in depths]
-                                            for depths in conv.history],
+        state["convergence"] = {"previous": None if conv.previous is None else
+                                [torch.from_numpy(np.asarray(d).copy()) for d in conv.previous],
                                 "worst": conv.worst}
     return state
 
@@ -109,6 +109,5 @@ def restore_training_state(trainer, state: Dict[str, Any]) -> None:
         model.strategy_state = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in strategy.items()}
     conv, saved = getattr(trainer, "_convergence", None), state.get("convergence")
     if conv is not None and saved is not None:
-        history = saved["history"] if "history" in saved else [saved["previous"]] if saved["previous"] else []
-        conv.history = [[d.numpy().copy() for d in depths] for depths in history]  # "previous": one check a window
+        conv.previous = None if saved["previous"] is None else [d.numpy().copy() for d in saved["previous"]]
         conv.worst = saved["worst"]

@@ -166,9 +166,9 @@ class Point2ActTrainer(Trainer):
 
     def _target_convergence(self):
         """The stopping rule (:class:`point2act.convergence.TargetConvergence`) of this run: probes at the
-        training views' answers, over a window of one densification period, checked from the first step after the
-        first densification at full resolution (the fine stage). None: the trainer config turns it off, or the run
-        has no answers."""
+        training views' answers, checked every densification period from the first step after the first
+        densification at full resolution (the fine stage). None: the trainer config turns it off, or the run has
+        no answers."""
         from point2act.convergence import TargetConvergence, probes_of
         from point2act.method.fineviews import full_resolution_step
 
