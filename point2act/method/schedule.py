@@ -57,7 +57,8 @@ def auto_schedule(iterations: int) -> Dict[str, Any]:
       has no time to recover from one;
     - ``densify_grad_thresh`` 0.002 up to N = 3000, falling log-linearly to splatfacto's 0.0008 at
       30,000 (fewer densification rounds must not grow a CPU-sized run to 100k+ Gaussians);
-    - one half-resolution level (two at N >= 10,000), full resolution from N/4;
+    - two resolution halvings, as splatfacto's: a quarter of the resolution for N/8 steps, half for N/8,
+      full from N/4 (the first steps fit coarse geometry, where a quarter of the pixels do);
     - SH degree 1 (3 at N >= 10,000), raised in three even steps over the first N/3 (degree 1)
       or N/4 (degree 3).
     """
@@ -70,7 +71,6 @@ def auto_schedule(iterations: int) -> Dict[str, Any]:
     lo, hi = 3000.0, 30000.0
     t = min(max((math.log(n) - math.log(lo)) / (math.log(hi) - math.log(lo)), 0.0), 1.0)
     grad = float(math.exp((1 - t) * math.log(0.002) + t * math.log(0.0008)))
-    num_downscales = 2 if long_run else 1
     sh_degree = 3 if long_run else 1
     return {
         "warmup_length": warmup,
@@ -79,8 +79,8 @@ def auto_schedule(iterations: int) -> Dict[str, Any]:
         "stop_screen_size_at": max(warmup + refine_every, min(4000, n // 2)),
         "reset_alpha_every": 30 if long_run else 10**6,
         "densify_grad_thresh": round(grad, 6),
-        "num_downscales": num_downscales,
-        "resolution_schedule": max(1, n // (4 * num_downscales) if not long_run else n // 8),
+        "num_downscales": 2,
+        "resolution_schedule": max(1, n // 8),
         "sh_degree": sh_degree,
         "sh_degree_interval": max(1, (n // 3) if sh_degree == 1 else n // 12),
     }

@@ -33,7 +33,8 @@ def test_auto_schedule_fits_the_run(n):
     s = auto_schedule(n)
     assert 0 < s["warmup_length"] < s["stop_split_at"] <= n // 2 + s["refine_every"] + s["warmup_length"]
     assert s["refine_every"] <= s["warmup_length"]
-    assert s["resolution_schedule"] * s["num_downscales"] <= n // 2  # full resolution for the second half
+    assert s["resolution_schedule"] * s["num_downscales"] <= n // 4  # full resolution from the first quarter's end
+    assert s["num_downscales"] == 2  # splatfacto's two halvings at every length
     assert s["sh_degree_interval"] * s["sh_degree"] <= n // 2
     assert 0.0008 <= s["densify_grad_thresh"] <= 0.002
     if n < 10000:  # no opacity reset in a short run
@@ -41,9 +42,9 @@ def test_auto_schedule_fits_the_run(n):
 
 
 def test_thousand_steps_is_the_demo_schedule():
-    # the values the demo's hand-tuned short schedule had at 1000 iterations
+    # the demo's 1000 steps: a quarter of the resolution to step 125, half to 250, then full
     s = auto_schedule(1000)
-    assert (s["num_downscales"], s["resolution_schedule"], s["warmup_length"], s["refine_every"]) == (1, 250, 200, 100)
+    assert (s["num_downscales"], s["resolution_schedule"], s["warmup_length"], s["refine_every"]) == (2, 125, 200, 100)
     assert (s["stop_split_at"], s["densify_grad_thresh"], s["sh_degree"], s["sh_degree_interval"]) == (500, 0.002, 1, 333)
 
 
