@@ -71,12 +71,6 @@ template <typename K> void radix_sort(std::vector<K> &keys, std::vector<int32_t>
 // Threads of one pass over the Gaussians or the intersections: 1 below ISECT_PARALLEL items.
 constexpr int64_t ISECT_PARALLEL = 1 << 12;
 
-// The threads share the work so that the output is the one-thread output: the rectangles by Gaussian, the
-// tile counts as per-thread partial counts summed in thread order (integers), and the scatter of each camera's
-// depth-sorted Gaussians by tile rows (each thread writes the tiles of its rows, in the sorted order).
-// tiles_per_gauss [C * N]; offsets: [C * n_tiles + 1] (each tile's start, then the total); flatten_ids: the tiles'
-// lists one after the other (indices into C * N). Returns false, with flatten_ids left alone, where the total
-// would not fit in int32 (too many tile intersections).
 // Narrows the tile rectangle [x0, x1) x [y0, y1) to the tiles that hold a pixel p with
 // |p + 0.5 - mean| <= the extent's half-widths on both axes (pixel_box's test), widened by a micropixel so that
 // no rounding drops a tile pixel_box keeps. Extent kind 0 (never contributes): no tile; kind 2: unchanged.
@@ -102,6 +96,12 @@ inline void narrow_to_extent(const Extent &e, S mx, S my, int tile_size, int &x0
     narrow(y0, y1, double(my), e.ey);
 }
 
+// The threads share the work so that the output is the one-thread output: the rectangles by Gaussian, the
+// tile counts as per-thread partial counts summed in thread order (integers), and the scatter of each camera's
+// depth-sorted Gaussians by tile rows (each thread writes the tiles of its rows, in the sorted order).
+// tiles_per_gauss [C * N]; offsets: [C * n_tiles + 1] (each tile's start, then the total); flatten_ids: the tiles'
+// lists one after the other (indices into C * N). Returns false, with flatten_ids left alone, where the total
+// would not fit in int32 (too many tile intersections).
 // conics [C * N, 3] and opacities [C * N] (both or neither): narrow each rectangle (narrow_to_extent) to the tiles
 // the compositing will use.
 template <typename S>
